@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One daemon = one struct: the daemon, control and sim-backend libraries may
+# hold no writable global or static variable. Objects in .bss/.data (and
+# thread-local ones) fail; const tables, which land in .rodata or
+# .data.rel.ro (read-only after relocation), pass.
+set -euo pipefail
+build=${1:-build}
+status=0
+checked=0
+for lib in "$build"/proxy/libsvc_io.a "$build"/proxy/libsvc_serve.a "$build"/sim/libsvc_sim.a \
+  "$build"/control/libsvc_control.a; do
+  [ -f "$lib" ] || continue
+  checked=$((checked + 1))
+  hits=$(objdump -t "$lib" | awk '(/[*]COM[*]/ || ($3 == "O" && $4 ~ /^\.(bss|data|tbss|tdata)($|\.)/ && $4 !~ /^\.data\.rel\.ro/))' || true)
+  if [ -n "$hits" ]; then
+    echo "writable globals in $lib:"
+    echo "$hits"
+    status=1
+  fi
+done
+[ "$checked" -gt 0 ] || { echo "no libraries found under $build"; exit 1; }
+echo "checked $checked libraries"
+exit $status

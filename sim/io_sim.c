@@ -1,0 +1,721 @@
+/* The sim backend of the seam: struct io_ops on top of the ns-3 wrapper.
+ * See io_sim.h for the model; proxy/io.h for the rules every op follows. */
+#include "io_sim.h"
+
+#include "io_event.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IO_SIM_ASSERT(c)                                                                           \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__,   \
+			        __func__, #c);                                                     \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* The readiness callbacks pass ns3w's bits through unchanged. */
+_Static_assert((unsigned)IO_READABLE == (unsigned)NS3W_READABLE, "readable bit differs");
+_Static_assert((unsigned)IO_WRITABLE == (unsigned)NS3W_WRITABLE, "writable bit differs");
+_Static_assert((unsigned)IO_ERROR == (unsigned)NS3W_ERROR, "error bit differs");
+
+/* Chunk c of a table holds IO_SIM_CHUNK0 << c slots; chunks never move, so
+ * a slot's address is a stable ns3w callback context. 18 chunks cover
+ * 8 * (2^18 - 1) slots, more than either limit. */
+#define IO_SIM_CHUNK0_SHIFT 3
+#define IO_SIM_CHUNKS       18
+/* Longest timer delay honoured (~35 years): keeps ns-3's int64 nanosecond
+ * time far from overflow. */
+#define IO_SIM_DELAY_MAX_US (1ull << 50)
+
+_Static_assert(((1ull << IO_SIM_CHUNKS) - 1) << IO_SIM_CHUNK0_SHIFT >= IO_SIM_TIMERS_MAX,
+               "timer table too small");
+_Static_assert(((1ull << IO_SIM_CHUNKS) - 1) << IO_SIM_CHUNK0_SHIFT >= IO_SIM_HANDLES_MAX,
+               "handle table too small");
+
+enum io_sim_kind {
+	IO_SIM_FREE = 0,
+	IO_SIM_TCP_LISTENER,
+	IO_SIM_TCP_CONN,
+	IO_SIM_UDP,
+	IO_SIM_TIMER,
+};
+
+struct io_sim;
+
+/* One handle or one armed timer. */
+struct io_sim_slot {
+	struct io_sim *sim;
+	void *ref; /* struct ns3w_sock * or struct ns3w_timer * */
+	union {
+		io_sock_fn sock;
+		io_dgram_fn dgram;
+		struct io_timer *timer;
+	} fn;
+	void *ctx;
+	int32_t index;
+	int32_t next_free; /* while free: next free index, or -1 */
+	uint8_t kind;      /* enum io_sim_kind */
+};
+
+struct io_sim_table {
+	struct io_sim_slot *chunk[IO_SIM_CHUNKS];
+	uint32_t limit; /* most slots in use at once */
+	uint32_t high;  /* slots [0, high) have been initialized */
+	uint32_t count; /* slots in use */
+	int32_t free_head;
+};
+
+struct io_sim {
+	struct io io; /* first: ops table, node name */
+	struct ns3w_world *world;
+	int node;
+	FILE *events;
+	uint64_t events_emitted;
+	uint64_t rng[4]; /* xoshiro256** state */
+	struct io_sim_table handles;
+	struct io_sim_table timers;
+	char name[]; /* copy of the config's name */
+};
+
+static const struct io_ops io_sim_ops;
+
+static struct io_sim *io_sim_of(struct io *io)
+{
+	IO_SIM_ASSERT(io != NULL && io->ops == &io_sim_ops);
+	return (struct io_sim *)io;
+}
+
+/* ---- slot tables ---------------------------------------------------- */
+
+static void io_sim_table_init(struct io_sim_table *t, uint32_t limit)
+{
+	memset(t, 0, sizeof(*t));
+	t->limit = limit;
+	t->free_head = -1;
+}
+
+static unsigned io_sim_chunk_of(uint32_t index)
+{
+	uint32_t v = (index >> IO_SIM_CHUNK0_SHIFT) + 1;
+	return 31u - (unsigned)__builtin_clz(v);
+}
+
+static uint32_t io_sim_chunk_base(unsigned chunk)
+{
+	return ((1u << chunk) - 1u) << IO_SIM_CHUNK0_SHIFT;
+}
+
+/* The slot at `index`, which must be below t->high. */
+static inline struct io_sim_slot *io_sim_table_at(const struct io_sim_table *t, uint32_t index)
+{
+	unsigned c = io_sim_chunk_of(index);
+	return &t->chunk[c][index - io_sim_chunk_base(c)];
+}
+
+/* Takes a free slot (the most recently freed, else a new one) and marks
+ * it `kind`. Returns NULL with *err = -EMFILE at the table's limit or
+ * -ENOMEM. */
+static struct io_sim_slot *io_sim_slot_get(struct io_sim *sim, struct io_sim_table *t,
+                                           enum io_sim_kind kind, int *err)
+{
+	struct io_sim_slot *slot;
+
+	if (t->free_head >= 0) {
+		slot = io_sim_table_at(t, (uint32_t)t->free_head);
+		IO_SIM_ASSERT(slot->kind == IO_SIM_FREE);
+		t->free_head = slot->next_free;
+	} else {
+		if (t->high >= t->limit) {
+			*err = -EMFILE;
+			return NULL;
+		}
+		unsigned c = io_sim_chunk_of(t->high);
+		if (!t->chunk[c]) {
+			t->chunk[c] =
+			    malloc(sizeof(struct io_sim_slot) << (c + IO_SIM_CHUNK0_SHIFT));
+			if (!t->chunk[c]) {
+				*err = -ENOMEM;
+				return NULL;
+			}
+		}
+		slot = io_sim_table_at(t, t->high);
+		slot->index = (int32_t)t->high;
+		t->high++;
+	}
+	slot->sim = sim;
+	slot->ref = NULL;
+	slot->fn.sock = NULL;
+	slot->ctx = NULL;
+	slot->next_free = -1;
+	slot->kind = (uint8_t)kind;
+	t->count++;
+	return slot;
+}
+
+static void io_sim_slot_put(struct io_sim_table *t, struct io_sim_slot *slot)
+{
+	IO_SIM_ASSERT(slot->kind != IO_SIM_FREE && t->count > 0);
+	slot->kind = IO_SIM_FREE;
+	slot->ref = NULL;
+	slot->next_free = t->free_head;
+	t->free_head = slot->index;
+	t->count--;
+}
+
+/* The slot behind a handle in use, or NULL for a bad or closed handle. */
+static inline struct io_sim_slot *io_sim_handle(struct io_sim *sim, int handle)
+{
+	uint32_t index = (uint32_t)handle - 1u;
+
+	if (handle <= 0 || index >= sim->handles.high)
+		return NULL;
+	struct io_sim_slot *slot = io_sim_table_at(&sim->handles, index);
+	return slot->kind == IO_SIM_FREE ? NULL : slot;
+}
+
+static int io_sim_handle_num(const struct io_sim_slot *slot)
+{
+	return slot->index + 1;
+}
+
+static void io_sim_table_release(struct io_sim_table *t)
+{
+	for (unsigned c = 0; c < IO_SIM_CHUNKS; c++) {
+		free(t->chunk[c]);
+		t->chunk[c] = NULL;
+	}
+}
+
+/* ---- addresses ------------------------------------------------------ */
+
+/* A local endpoint: NULL or family IO_AF_NONE mean any address. */
+static int io_sim_local(const struct io_addr *a, uint32_t *ip, uint16_t *port)
+{
+	*ip = 0;
+	*port = 0;
+	if (!a)
+		return 0;
+	switch (a->family) {
+	case IO_AF_NONE:
+		*port = a->port;
+		return 0;
+	case IO_AF_INET:
+		*ip = io_addr_v4_host(a);
+		*port = a->port;
+		return 0;
+	case IO_AF_INET6:
+		return -EAFNOSUPPORT;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A remote endpoint: must be a whole IPv4 address. */
+static int io_sim_remote(const struct io_addr *a, uint32_t *ip, uint16_t *port)
+{
+	if (!a)
+		return -EDESTADDRREQ;
+	switch (a->family) {
+	case IO_AF_INET:
+		*ip = io_addr_v4_host(a);
+		*port = a->port;
+		return 0;
+	case IO_AF_INET6:
+		return -EAFNOSUPPORT;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ns3w returns NULL with *err set; never let a missing errno read as 0. */
+static int io_sim_err(int err)
+{
+	return err < 0 ? err : -EIO;
+}
+
+/* ---- ns3w callbacks ------------------------------------------------- */
+
+static void io_sim_on_sock(void *ctx, struct ns3w_sock *sock, unsigned events)
+{
+	struct io_sim_slot *slot = ctx;
+
+	IO_SIM_ASSERT(slot->ref == sock &&
+	              (slot->kind == IO_SIM_TCP_LISTENER || slot->kind == IO_SIM_TCP_CONN));
+	slot->fn.sock(slot->ctx, io_sim_handle_num(slot), events);
+}
+
+static void io_sim_on_dgram(void *ctx, struct ns3w_sock *sock, const uint8_t *data, size_t len,
+                            uint32_t src_ip, uint16_t src_port)
+{
+	struct io_sim_slot *slot = ctx;
+	struct io_addr src;
+
+	IO_SIM_ASSERT(slot->ref == sock && slot->kind == IO_SIM_UDP);
+	io_addr_v4(&src, src_ip, src_port);
+	slot->fn.dgram(slot->ctx, io_sim_handle_num(slot), data, len, &src);
+}
+
+/* Frees the slot and clears backend_ref before the owner's function runs,
+ * so it may re-arm (or free) the timer. */
+static void io_sim_on_timer(void *ctx)
+{
+	struct io_sim_slot *slot = ctx;
+	struct io_timer *timer = slot->fn.timer;
+
+	IO_SIM_ASSERT(slot->kind == IO_SIM_TIMER && timer->backend_ref == slot->ref);
+	io_sim_slot_put(&slot->sim->timers, slot);
+	timer->backend_ref = NULL;
+	timer->fn(timer);
+}
+
+/* ---- TCP ------------------------------------------------------------ */
+
+static int io_sim_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
+                             void *ctx)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *slot;
+	uint32_t ip;
+	uint16_t port;
+	int err;
+
+	IO_SIM_ASSERT(fn != NULL);
+	err = io_sim_local(local, &ip, &port);
+	if (err)
+		return err;
+	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_LISTENER, &err);
+	if (!slot)
+		return err;
+	slot->fn.sock = fn;
+	slot->ctx = ctx;
+	err = 0;
+	slot->ref =
+	    ns3w_tcp_listen(sim->world, sim->node, ip, port, backlog, io_sim_on_sock, slot, &err);
+	if (!slot->ref) {
+		io_sim_slot_put(&sim->handles, slot);
+		return io_sim_err(err);
+	}
+	return io_sim_handle_num(slot);
+}
+
+/* `local` may fix the source address but not the source port: ns3w picks
+ * ephemeral ports itself, so a local port is refused with -EOPNOTSUPP. */
+static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
+                              const struct io_addr *local, io_sock_fn fn, void *ctx)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *slot;
+	uint32_t dst_ip, src_ip;
+	uint16_t dst_port, src_port;
+	int err;
+
+	IO_SIM_ASSERT(fn != NULL);
+	err = io_sim_remote(remote, &dst_ip, &dst_port);
+	if (err)
+		return err;
+	err = io_sim_local(local, &src_ip, &src_port);
+	if (err)
+		return err;
+	if (src_port != 0)
+		return -EOPNOTSUPP;
+	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_CONN, &err);
+	if (!slot)
+		return err;
+	slot->fn.sock = fn;
+	slot->ctx = ctx;
+	err = 0;
+	slot->ref = ns3w_tcp_connect(sim->world, sim->node, dst_ip, dst_port, src_ip,
+	                             io_sim_on_sock, slot, &err);
+	if (!slot->ref) {
+		io_sim_slot_put(&sim->handles, slot);
+		return io_sim_err(err);
+	}
+	return io_sim_handle_num(slot);
+}
+
+static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_fn fn,
+                             void *ctx)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *lslot = io_sim_handle(sim, listener);
+	struct io_sim_slot *slot;
+	uint32_t peer_ip = 0;
+	uint16_t peer_port = 0;
+	int err;
+
+	IO_SIM_ASSERT(fn != NULL);
+	if (!lslot)
+		return -EBADF;
+	if (lslot->kind != IO_SIM_TCP_LISTENER)
+		return -EINVAL;
+	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_CONN, &err);
+	if (!slot)
+		return err;
+	slot->fn.sock = fn;
+	slot->ctx = ctx;
+	err = 0;
+	slot->ref = ns3w_tcp_accept(lslot->ref, io_sim_on_sock, slot, &peer_ip, &peer_port, &err);
+	if (!slot->ref) {
+		io_sim_slot_put(&sim->handles, slot);
+		return io_sim_err(err);
+	}
+	if (peer)
+		io_addr_v4(peer, peer_ip, peer_port);
+	return io_sim_handle_num(slot);
+}
+
+/* The connection behind `handle`, or NULL with *err set. */
+static inline struct io_sim_slot *io_sim_conn(struct io_sim *sim, int handle, int *err)
+{
+	struct io_sim_slot *slot = io_sim_handle(sim, handle);
+
+	if (!slot) {
+		*err = -EBADF;
+		return NULL;
+	}
+	if (slot->kind != IO_SIM_TCP_CONN) {
+		*err = slot->kind == IO_SIM_TCP_LISTENER ? -ENOTCONN : -EOPNOTSUPP;
+		return NULL;
+	}
+	return slot;
+}
+
+static ssize_t io_sim_tcp_read(struct io *io, int handle, void *buf, size_t len)
+{
+	int err;
+	struct io_sim_slot *slot = io_sim_conn(io_sim_of(io), handle, &err);
+
+	if (!slot)
+		return err;
+	return ns3w_tcp_read(slot->ref, buf, len);
+}
+
+static ssize_t io_sim_tcp_write(struct io *io, int handle, const void *buf, size_t len)
+{
+	int err;
+	struct io_sim_slot *slot = io_sim_conn(io_sim_of(io), handle, &err);
+
+	if (!slot)
+		return err;
+	return ns3w_tcp_write(slot->ref, buf, len);
+}
+
+static int io_sim_tcp_shutdown(struct io *io, int handle)
+{
+	int err;
+	struct io_sim_slot *slot = io_sim_conn(io_sim_of(io), handle, &err);
+
+	if (!slot)
+		return err;
+	return ns3w_tcp_shutdown(slot->ref);
+}
+
+static int io_sim_sock_name(struct io *io, int handle, bool peer, struct io_addr *out)
+{
+	struct io_sim_slot *slot = io_sim_handle(io_sim_of(io), handle);
+	uint32_t ip = 0;
+	uint16_t port = 0;
+
+	if (!slot)
+		return -EBADF;
+	if (peer && slot->kind != IO_SIM_TCP_CONN)
+		return -ENOTCONN;
+	int err = ns3w_sock_name(slot->ref, peer, &ip, &port);
+	if (err < 0)
+		return err;
+	io_addr_v4(out, ip, port);
+	return 0;
+}
+
+/* ---- UDP ------------------------------------------------------------ */
+
+static int io_sim_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *slot;
+	uint32_t ip;
+	uint16_t port;
+	int err;
+
+	IO_SIM_ASSERT(fn != NULL);
+	err = io_sim_local(local, &ip, &port);
+	if (err)
+		return err;
+	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_UDP, &err);
+	if (!slot)
+		return err;
+	slot->fn.dgram = fn;
+	slot->ctx = ctx;
+	err = 0;
+	slot->ref = ns3w_udp_open(sim->world, sim->node, ip, port, io_sim_on_dgram, slot, &err);
+	if (!slot->ref) {
+		io_sim_slot_put(&sim->handles, slot);
+		return io_sim_err(err);
+	}
+	return io_sim_handle_num(slot);
+}
+
+static int io_sim_udp_send(struct io *io, int handle, const void *data, size_t len,
+                           const struct io_addr *dst)
+{
+	struct io_sim_slot *slot = io_sim_handle(io_sim_of(io), handle);
+	uint32_t ip;
+	uint16_t port;
+
+	if (!slot)
+		return -EBADF;
+	if (slot->kind != IO_SIM_UDP)
+		return -EOPNOTSUPP;
+	int err = io_sim_remote(dst, &ip, &port);
+	if (err)
+		return err;
+	return ns3w_udp_send(slot->ref, data, len, ip, port);
+}
+
+static int io_sim_close(struct io *io, int handle, bool abort_conn)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *slot = io_sim_handle(sim, handle);
+
+	if (!slot)
+		return -EBADF;
+	int err = ns3w_sock_close(slot->ref, abort_conn);
+	io_sim_slot_put(&sim->handles, slot);
+	return err < 0 ? err : 0;
+}
+
+/* ---- TUN ------------------------------------------------------------ */
+
+static int io_sim_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	IO_SIM_ASSERT(fn != NULL);
+	return ns3w_tun_attach(sim->world, sim->node, fn, ctx);
+}
+
+static int io_sim_tun_write(struct io *io, const void *pkt, size_t len)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	return ns3w_tun_write(sim->world, sim->node, pkt, len);
+}
+
+static int io_sim_tun_addr_add(struct io *io, const struct io_addr *addr, int prefix_len)
+{
+	struct io_sim *sim = io_sim_of(io);
+	uint32_t ip;
+	uint16_t port;
+	int err = io_sim_remote(addr, &ip, &port);
+
+	if (err)
+		return err;
+	if (prefix_len < 0 || prefix_len > 32)
+		return -EINVAL;
+	return ns3w_tun_addr_add(sim->world, sim->node, ip, prefix_len);
+}
+
+static int io_sim_tun_addr_del(struct io *io, const struct io_addr *addr, int prefix_len)
+{
+	struct io_sim *sim = io_sim_of(io);
+	uint32_t ip;
+	uint16_t port;
+	int err = io_sim_remote(addr, &ip, &port);
+
+	if (err)
+		return err;
+	if (prefix_len < 0 || prefix_len > 32)
+		return -EINVAL;
+	return ns3w_tun_addr_del(sim->world, sim->node, ip);
+}
+
+/* ---- time, chance, events ------------------------------------------- */
+
+static void io_sim_timer_disarm(struct io *io, struct io_timer *timer)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	IO_SIM_ASSERT(timer != NULL);
+	if (!timer->backend_ref)
+		return;
+	/* A timer armed on another node's io fails here rather than later. */
+	IO_SIM_ASSERT(timer->heap_index < sim->timers.high);
+	struct io_sim_slot *slot = io_sim_table_at(&sim->timers, (uint32_t)timer->heap_index);
+	IO_SIM_ASSERT(slot->kind == IO_SIM_TIMER && slot->fn.timer == timer &&
+	              slot->ref == timer->backend_ref);
+	ns3w_timer_cancel(sim->world, slot->ref);
+	io_sim_slot_put(&sim->timers, slot);
+	timer->backend_ref = NULL;
+}
+
+/* Arms (or re-arms) `timer` to fire once after `delay_us`. Cannot fail:
+ * exhausting the timer table or memory is fatal. */
+static void io_sim_timer_arm(struct io *io, struct io_timer *timer, uint64_t delay_us)
+{
+	struct io_sim *sim = io_sim_of(io);
+	struct io_sim_slot *slot;
+	int err = 0;
+
+	IO_SIM_ASSERT(timer != NULL && timer->fn != NULL);
+	if (timer->backend_ref)
+		io_sim_timer_disarm(io, timer);
+	if (delay_us > IO_SIM_DELAY_MAX_US)
+		delay_us = IO_SIM_DELAY_MAX_US;
+	slot = io_sim_slot_get(sim, &sim->timers, IO_SIM_TIMER, &err);
+	IO_SIM_ASSERT(slot != NULL);
+	slot->fn.timer = timer;
+	slot->ref = ns3w_timer_start(sim->world, sim->node, delay_us, io_sim_on_timer, slot);
+	IO_SIM_ASSERT(slot->ref != NULL);
+	timer->backend_ref = slot->ref;
+	timer->heap_index = (size_t)slot->index;
+	timer->deadline_us = ns3w_now_us(sim->world) + delay_us;
+}
+
+static uint64_t io_sim_now_us(struct io *io)
+{
+	return ns3w_now_us(io_sim_of(io)->world);
+}
+
+static uint64_t io_sim_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** (Blackman and Vigna, public domain). */
+static uint64_t io_sim_random_u64(struct io *io)
+{
+	uint64_t *s = io_sim_of(io)->rng;
+	uint64_t result = io_sim_rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = io_sim_rotl(s[3], 45);
+	return result;
+}
+
+static uint64_t io_sim_splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Writes one JSON line; a line too long for IO_EVENT_LINE_MAX keeps its
+ * type and loses its fields (marked "truncated") rather than vanishing. */
+static void io_sim_emit(struct io *io, const char *type, const char *fields)
+{
+	struct io_sim *sim = io_sim_of(io);
+	char line[IO_EVENT_LINE_MAX];
+
+	IO_SIM_ASSERT(type != NULL);
+	sim->events_emitted++;
+	if (!sim->events)
+		return;
+	uint64_t t_us = ns3w_now_us(sim->world);
+	int n = io_event_format(line, sizeof(line), t_us, sim->name, type, fields ? fields : "");
+	if (n < 0)
+		n = io_event_format(line, sizeof(line), t_us, sim->name, type,
+		                    "\"truncated\":true");
+	IO_SIM_ASSERT(n > 0); /* only an absurd type name can get here */
+	fwrite(line, 1, (size_t)n, sim->events);
+}
+
+static const struct io_ops io_sim_ops = {
+    .tcp_listen = io_sim_tcp_listen,
+    .tcp_connect = io_sim_tcp_connect,
+    .tcp_accept = io_sim_tcp_accept,
+    .tcp_read = io_sim_tcp_read,
+    .tcp_write = io_sim_tcp_write,
+    .tcp_shutdown = io_sim_tcp_shutdown,
+    .sock_name = io_sim_sock_name,
+    .udp_open = io_sim_udp_open,
+    .udp_send = io_sim_udp_send,
+    .close = io_sim_close,
+    .tun_attach = io_sim_tun_attach,
+    .tun_write = io_sim_tun_write,
+    .tun_addr_add = io_sim_tun_addr_add,
+    .tun_addr_del = io_sim_tun_addr_del,
+    .timer_arm = io_sim_timer_arm,
+    .timer_disarm = io_sim_timer_disarm,
+    .now_us = io_sim_now_us,
+    .random_u64 = io_sim_random_u64,
+    .emit = io_sim_emit,
+};
+
+/* ---- lifetime ------------------------------------------------------- */
+
+struct io *io_sim_new(const struct io_sim_config *config, int *err)
+{
+	struct io_sim *sim;
+	size_t name_len;
+
+	if (!config || !config->world || !config->name || config->node < 0 ||
+	    config->node >= ns3w_node_count(config->world)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	name_len = strnlen(config->name, IO_SIM_NAME_MAX + 1);
+	if (name_len > IO_SIM_NAME_MAX) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	sim = malloc(sizeof(*sim) + name_len + 1);
+	if (!sim) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(sim->name, config->name, name_len);
+	sim->name[name_len] = '\0';
+	sim->io.ops = &io_sim_ops;
+	sim->io.node_name = sim->name;
+	sim->world = config->world;
+	sim->node = config->node;
+	sim->events = config->events;
+	sim->events_emitted = 0;
+	/* Distinct, reproducible streams per node even when every node is
+	 * given the world's seed. */
+	uint64_t x = config->seed ^ ((uint64_t)config->node * 0xd1b54a32d192ed03ull);
+	for (int i = 0; i < 4; i++)
+		sim->rng[i] = io_sim_splitmix64(&x);
+	io_sim_table_init(&sim->handles, IO_SIM_HANDLES_MAX);
+	io_sim_table_init(&sim->timers, IO_SIM_TIMERS_MAX);
+	return &sim->io;
+}
+
+void io_sim_free(struct io *io)
+{
+	if (!io)
+		return;
+	struct io_sim *sim = io_sim_of(io);
+
+	/* Index order keeps teardown deterministic. */
+	for (uint32_t i = 0; i < sim->handles.high; i++) {
+		struct io_sim_slot *slot = io_sim_table_at(&sim->handles, i);
+		if (slot->kind != IO_SIM_FREE)
+			ns3w_sock_close(slot->ref, false);
+	}
+	for (uint32_t i = 0; i < sim->timers.high; i++) {
+		struct io_sim_slot *slot = io_sim_table_at(&sim->timers, i);
+		if (slot->kind != IO_SIM_FREE)
+			ns3w_timer_cancel(sim->world, slot->ref);
+	}
+	io_sim_table_release(&sim->handles);
+	io_sim_table_release(&sim->timers);
+	free(sim);
+}
+
+uint64_t io_sim_events_emitted(const struct io *io)
+{
+	IO_SIM_ASSERT(io != NULL && io->ops == &io_sim_ops);
+	return ((const struct io_sim *)io)->events_emitted;
+}

@@ -1,0 +1,48 @@
+/* The sim backend of the seam (proxy/io.h): one `struct io` per simulated
+ * node, every op carried out by the ns-3 wrapper (sim/ns3w.h) on simulated
+ * time.
+ *
+ * Handles are small ints (>= 1) indexing a per-node table that grows in
+ * chunks which never move, so the table's entries can be handed to ns3w as
+ * callback contexts. IPv4 only: IPv6 addresses get -EAFNOSUPPORT. Timers are
+ * ns3w timers; `io_timer.backend_ref` holds the ns3w timer while armed and
+ * is cleared before the timer's function runs, so it may re-arm itself.
+ * Events are JSON lines (proxy/io_event.h) stamped with simulated time.
+ *
+ * An idle node costs a few hundred bytes; the read/write path allocates
+ * nothing.
+ */
+#ifndef SIM_IO_SIM_H
+#define SIM_IO_SIM_H
+
+#include "io.h"
+#include "ns3w.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Longest node name accepted (bytes, without the terminator). */
+#define IO_SIM_NAME_MAX 128
+/* Open handles (sockets) per node, and armed timers per node. */
+#define IO_SIM_HANDLES_MAX 65536
+#define IO_SIM_TIMERS_MAX  (1u << 20)
+
+struct io_sim_config {
+	struct ns3w_world *world;
+	int node;         /* ns3w node id */
+	const char *name; /* node name used in events; copied */
+	uint64_t seed;    /* mixed with `node` to seed this node's random_u64 */
+	FILE *events;     /* JSON lines sink (io_event_format); NULL = discard */
+};
+
+/* A node's seam on `config->world` (finalized). Returns NULL with *err set
+ * to -EINVAL (bad config) or -ENOMEM. */
+struct io *io_sim_new(const struct io_sim_config *config, int *err);
+/* Closes every open handle gracefully (no callback runs after) and cancels
+ * the timers still armed, without writing to them (their owners may be
+ * gone already). Accepts NULL. */
+void io_sim_free(struct io *io);
+/* Events passed to ops->emit so far (written or discarded). */
+uint64_t io_sim_events_emitted(const struct io *io);
+
+#endif

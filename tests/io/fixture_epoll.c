@@ -1,0 +1,174 @@
+/* The contract fixture for the epoll backend: two nodes on one loop.
+ * Without TUN both live in the current namespace on loopback (127.0.0.1
+ * and 127.0.0.2). With TUN each gets its own network namespace, the two
+ * joined by a veth pair (10.200.0.1/24 and 10.200.0.2/24), and a TUN device
+ * holding 100.64.0.(i+1)/32. The namespaces are the test's, made with
+ * `ip` here; the library itself only ever setns()es into them. */
+#define _GNU_SOURCE
+#include "fixture.h"
+
+#include "io_epoll.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fixture_epoll {
+	struct fixture f; /* first: handed out to tests */
+	struct io_loop *loop;
+	FILE *events;
+	char netns[2][32];
+	bool netns_made[2];
+};
+
+/* Runs a shell command quietly; true when it exited 0. */
+static bool fixture_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool fixture_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
+		return false;
+	strcat(cmd, " >/dev/null 2>&1");
+	return system(cmd) == 0;
+}
+
+static bool fixture_make_namespaces(struct fixture_epoll *fe, const char **skip_reason)
+{
+	int pid = (int)getpid();
+	char veth[2][16];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(fe->netns[i], sizeof(fe->netns[i]), "tsc%d%c", pid, 'a' + i);
+		snprintf(veth[i], sizeof(veth[i]), "tv%d%c", pid, 'a' + i);
+		if (!fixture_sh("ip netns add %s", fe->netns[i])) {
+			*skip_reason = "needs root for network namespaces: `ip netns add` failed";
+			return false;
+		}
+		fe->netns_made[i] = true;
+	}
+	if (!fixture_sh("ip link add %s netns %s type veth peer name %s netns %s", veth[0],
+	                fe->netns[0], veth[1], fe->netns[1])) {
+		*skip_reason = "cannot create a veth pair between namespaces (no veth support?)";
+		return false;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!fixture_sh("ip -n %s addr add 10.200.0.%d/24 dev %s", fe->netns[i], i + 1,
+		                veth[i]) ||
+		    !fixture_sh("ip -n %s link set %s up", fe->netns[i], veth[i]) ||
+		    !fixture_sh("ip -n %s link set lo up", fe->netns[i])) {
+			*skip_reason = "cannot configure the veth pair inside the namespaces";
+			return false;
+		}
+	}
+	return true;
+}
+
+struct fixture *fixture_new(bool with_tun, const char **skip_reason)
+{
+	struct fixture_epoll *fe = calloc(1, sizeof(*fe));
+	static const char *const names[2] = {"node0", "node1"};
+	int err;
+
+	*skip_reason = NULL;
+	if (!fe) {
+		*skip_reason = "out of memory";
+		return NULL;
+	}
+	if (with_tun) {
+		if (geteuid() != 0) {
+			*skip_reason = "needs root for network namespaces and /dev/net/tun";
+			goto out_free;
+		}
+		if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+			*skip_reason = "no usable /dev/net/tun on this machine";
+			goto out_free;
+		}
+		if (!fixture_make_namespaces(fe, skip_reason))
+			goto out_free;
+	}
+	fe->loop = io_loop_new();
+	if (!fe->loop) {
+		*skip_reason = "epoll_create1 failed";
+		goto out_free;
+	}
+	/* Events go somewhere real so emit's formatting path runs. */
+	fe->events = tmpfile();
+	for (int i = 0; i < 2; i++) {
+		struct io_epoll_config cfg = {
+		    .node_name = names[i],
+		    .netns = with_tun ? fe->netns[i] : NULL,
+		    .tun_name = with_tun ? "tailnet0" : NULL,
+		    .events = fe->events,
+		    .seed = 0x5eed0000u + (uint64_t)i,
+		};
+		struct fixture_node *node = &fe->f.node[i];
+		node->io = io_epoll_new(fe->loop, &cfg, &err);
+		if (!node->io) {
+			*skip_reason = with_tun ? "cannot create a TUN node in a namespace"
+			                        : "cannot create an epoll node";
+			fprintf(stderr, "fixture_epoll: io_epoll_new(%s): %s\n", names[i],
+			        strerror(-err));
+			goto out_free;
+		}
+		if (with_tun) {
+			io_addr_v4(&node->underlay, 0x0ac80001u + (uint32_t)i, 0); /* 10.200.0.x */
+			io_addr_v4(&node->tailnet, 0x64400001u + (uint32_t)i, 0);  /* 100.64.0.x */
+			err = node->io->ops->tun_addr_add(node->io, &node->tailnet, 32);
+			if (err < 0) {
+				*skip_reason =
+				    "cannot assign the tailnet address to the TUN device";
+				fprintf(stderr, "fixture_epoll: tun_addr_add: %s\n",
+				        strerror(-err));
+				goto out_free;
+			}
+		} else {
+			io_addr_v4(&node->underlay, 0x7f000001u + (uint32_t)i, 0); /* 127.0.0.x */
+			node->tailnet.family = IO_AF_NONE;
+		}
+	}
+	/* Setting up namespaces is slow: start the tests from a fresh clock. */
+	io_loop_update_time(fe->loop);
+	return &fe->f;
+
+out_free:
+	fixture_free(&fe->f);
+	return NULL;
+}
+
+void fixture_free(struct fixture *f)
+{
+	struct fixture_epoll *fe = (struct fixture_epoll *)f;
+
+	if (!fe)
+		return;
+	for (int i = 0; i < 2; i++)
+		io_epoll_free(fe->f.node[i].io);
+	if (fe->loop)
+		io_loop_free(fe->loop);
+	if (fe->events)
+		fclose(fe->events);
+	for (int i = 0; i < 2; i++)
+		if (fe->netns_made[i])
+			fixture_sh("ip netns del %s", fe->netns[i]);
+	free(fe);
+}
+
+bool fixture_run_until(struct fixture *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us)
+{
+	struct fixture_epoll *fe = (struct fixture_epoll *)f;
+
+	io_loop_update_time(fe->loop);
+	uint64_t deadline = io_loop_now_us(fe->loop) + timeout_us;
+	int rc = io_loop_run_until(fe->loop, done, arg, deadline);
+	if (rc < 0)
+		fprintf(stderr, "fixture_epoll: loop failed: %s\n", strerror(-rc));
+	return rc == 1 || (rc == 0 && done && done(arg));
+}

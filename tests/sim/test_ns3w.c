@@ -1,0 +1,891 @@
+/* The ns-3 wrapper on its own: routing, link faults, TCP semantics of the
+ * seam (refused, reset, half-close, never-synchronous callbacks), UDP, the
+ * tailnet device, pcaps and the cost of building a large world. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ns3w.h"
+
+#define MS 1000ull
+#define IP(a, b, c, d)                                                                             \
+	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+
+static const struct ns3w_world_config test_config = {.seed = 7, .run = 1};
+
+/* A world of `nregions` regions, region links as given (latencies in ms,
+ * 0 = no link) and hosts as (region, access latency ms, tun). */
+struct test_host {
+	int region;
+	uint64_t access_ms;
+	bool tun;
+};
+
+static struct ns3w_world *world_build(int nregions, const uint64_t *link_ms, int *link_ids,
+                                      const struct test_host *hosts, int nhosts)
+{
+	struct ns3w_world *w = ns3w_world_new(&test_config);
+	cr_assert_not_null(w);
+	for (int r = 0; r < nregions; r++)
+		cr_assert_eq(ns3w_region_add(w), r);
+	int k = 0;
+	for (int a = 0; a < nregions; a++) {
+		for (int b = a + 1; b < nregions; b++) {
+			uint64_t ms = link_ms[a * nregions + b];
+			if (!ms)
+				continue;
+			struct ns3w_link_params p = {.latency_us = ms * MS};
+			int id = ns3w_region_link(w, a, b, &p);
+			cr_assert_geq(id, 0);
+			if (link_ids)
+				link_ids[k++] = id;
+		}
+	}
+	for (int i = 0; i < nhosts; i++) {
+		struct ns3w_link_params p = {.latency_us = hosts[i].access_ms * MS};
+		cr_assert_eq(ns3w_node_add(w, hosts[i].region, &p, hosts[i].tun), i);
+	}
+	cr_assert_eq(ns3w_finalize(w), 0);
+	return w;
+}
+
+/* ---- a TCP echo server ---- */
+
+#define ECHO_MAX_CONNS 8
+
+struct echo_server {
+	struct ns3w_world *w;
+	struct ns3w_sock *listener;
+	struct ns3w_sock *conns[ECHO_MAX_CONNS];
+	int nconns;
+	bool abort_on_data; /* reset instead of echoing */
+	int accepted;
+	uint32_t peer_ip;
+};
+
+static void echo_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct echo_server *srv = ctx;
+	(void)events;
+	char buf[4096];
+	for (;;) {
+		ssize_t n = ns3w_tcp_read(s, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			return;
+		if (n > 0 && srv->abort_on_data) {
+			ns3w_sock_close(s, true);
+			return;
+		}
+		if (n <= 0) {
+			ns3w_sock_close(s, false);
+			return;
+		}
+		cr_assert_eq(ns3w_tcp_write(s, buf, (size_t)n), n);
+	}
+}
+
+static void echo_listen_fn(void *ctx, struct ns3w_sock *l, unsigned events)
+{
+	struct echo_server *srv = ctx;
+	cr_assert(events & NS3W_READABLE);
+	for (;;) {
+		int err;
+		uint32_t ip;
+		uint16_t port;
+		struct ns3w_sock *c = ns3w_tcp_accept(l, echo_conn_fn, srv, &ip, &port, &err);
+		if (!c) {
+			cr_assert_eq(err, -EAGAIN);
+			return;
+		}
+		srv->accepted++;
+		srv->peer_ip = ip;
+		cr_assert_neq(port, 0);
+	}
+}
+
+static void echo_start(struct echo_server *srv, struct ns3w_world *w, int node, uint16_t port)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->w = w;
+	int err;
+	srv->listener = ns3w_tcp_listen(w, node, 0, port, 16, echo_listen_fn, srv, &err);
+	cr_assert_not_null(srv->listener, "listen: %d", err);
+}
+
+/* ---- a TCP client that records what happens ---- */
+
+struct client {
+	struct ns3w_world *w;
+	struct ns3w_sock *s;
+	bool in_call; /* set around our own calls: a callback then is a bug */
+	bool connected;
+	uint64_t connected_us;
+	uint64_t sent_us;
+	uint64_t first_data_us;
+	char rx[8192];
+	size_t rx_len;
+	bool eof;
+	int err;
+	unsigned events_seen;
+	uint64_t err_us;
+	const char *to_send;
+	bool shutdown_after_send;
+};
+
+static void client_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct client *c = ctx;
+	cr_assert(!c->in_call, "callback ran inside the call that caused it");
+	c->events_seen |= events;
+	uint64_t now = ns3w_now_us(c->w);
+	if ((events & NS3W_WRITABLE) && !c->connected && !(events & NS3W_ERROR)) {
+		c->connected = true;
+		c->connected_us = now;
+		if (c->to_send) {
+			c->in_call = true;
+			ssize_t n = ns3w_tcp_write(s, c->to_send, strlen(c->to_send));
+			if (c->shutdown_after_send)
+				cr_assert_eq(ns3w_tcp_shutdown(s), 0);
+			c->in_call = false;
+			cr_assert_eq(n, (ssize_t)strlen(c->to_send));
+			c->sent_us = now;
+		}
+	}
+	for (;;) {
+		c->in_call = true;
+		ssize_t n = ns3w_tcp_read(s, c->rx + c->rx_len, sizeof(c->rx) - c->rx_len);
+		c->in_call = false;
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			if (!c->err)
+				c->err_us = now;
+			c->err = (int)n;
+			break;
+		}
+		if (n == 0) {
+			c->eof = true;
+			break;
+		}
+		if (!c->first_data_us)
+			c->first_data_us = now;
+		c->rx_len += (size_t)n;
+	}
+}
+
+static void client_connect(struct client *c, struct ns3w_world *w, int node, uint32_t ip,
+                           uint16_t port, const char *msg)
+{
+	memset(c, 0, sizeof(*c));
+	c->w = w;
+	c->to_send = msg;
+	int err;
+	c->in_call = true;
+	c->s = ns3w_tcp_connect(w, node, ip, port, 0, client_fn, c, &err);
+	c->in_call = false;
+	cr_assert_not_null(c->s, "connect: %d", err);
+}
+
+/* ---- a UDP echo/probe pair ---- */
+
+struct udp_peer {
+	struct ns3w_world *w;
+	struct ns3w_sock *s;
+	bool echo;
+	int received;
+	uint64_t last_rx_us;
+	uint32_t last_ip;
+	uint16_t last_port;
+	char last[256];
+	size_t last_len;
+};
+
+static void udp_fn(void *ctx, struct ns3w_sock *s, const uint8_t *data, size_t len, uint32_t src_ip,
+                   uint16_t src_port)
+{
+	struct udp_peer *p = ctx;
+	p->received++;
+	p->last_rx_us = ns3w_now_us(p->w);
+	p->last_ip = src_ip;
+	p->last_port = src_port;
+	p->last_len = len < sizeof(p->last) ? len : sizeof(p->last);
+	memcpy(p->last, data, p->last_len);
+	if (p->echo)
+		cr_assert_eq(ns3w_udp_send(s, data, len, src_ip, src_port), 0);
+}
+
+static void udp_open(struct udp_peer *p, struct ns3w_world *w, int node, uint32_t ip, uint16_t port,
+                     bool echo)
+{
+	memset(p, 0, sizeof(*p));
+	p->w = w;
+	p->echo = echo;
+	int err;
+	p->s = ns3w_udp_open(w, node, ip, port, udp_fn, p, &err);
+	cr_assert_not_null(p->s, "udp open: %d", err);
+}
+
+/* Round trip of one UDP probe from `a` to the echo at `b`, or 0 if lost. */
+static uint64_t udp_rtt(struct ns3w_world *w, struct udp_peer *a, struct udp_peer *b_echo,
+                        uint32_t b_ip)
+{
+	int before = a->received;
+	uint16_t port;
+	cr_assert_eq(ns3w_sock_name(b_echo->s, false, NULL, &port), 0);
+	uint64_t t0 = ns3w_now_us(w);
+	cr_assert_eq(ns3w_udp_send(a->s, "probe", 5, b_ip, port), 0);
+	ns3w_run(w, t0 + 2000 * MS);
+	if (a->received == before)
+		return 0;
+	return a->last_rx_us - t0;
+}
+
+/* ---- tests ---- */
+
+Test(ns3w, second_world_is_refused_until_the_first_is_freed)
+{
+	struct ns3w_world *w = ns3w_world_new(&test_config);
+	cr_assert_not_null(w);
+	cr_assert_null(ns3w_world_new(&test_config));
+	ns3w_world_free(w);
+	w = ns3w_world_new(&test_config);
+	cr_assert_not_null(w);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, underlay_addresses_follow_the_documented_scheme)
+{
+	const uint64_t links[4] = {0, 5, 0, 0};
+	const struct test_host hosts[3] = {{0, 1, false}, {1, 1, false}, {1, 1, true}};
+	struct ns3w_world *w = world_build(2, links, NULL, hosts, 3);
+	cr_assert_eq(ns3w_node_count(w), 3);
+	cr_assert_eq(ns3w_node_underlay_ip(w, 0), IP(10, 0, 0, 1));
+	cr_assert_eq(ns3w_node_underlay_ip(w, 2), IP(10, 0, 0, 3));
+	cr_assert_eq(ns3w_node_region(w, 2), 1);
+	cr_assert_geq(ns3w_node_access_link(w, 1), 0);
+	cr_assert_eq(ns3w_tun_addr_add(w, 0, IP(100, 64, 0, 1), 32), -ENODEV);
+	ns3w_world_free(w);
+}
+
+struct timer_rec {
+	struct ns3w_world *w;
+	uint64_t at[4];
+	int ids[4];
+	int n;
+};
+
+struct timer_arg {
+	struct timer_rec *rec;
+	int id;
+};
+
+static void timer_fn(void *ctx)
+{
+	struct timer_arg *a = ctx;
+	struct timer_rec *r = a->rec;
+	r->at[r->n] = ns3w_now_us(r->w);
+	r->ids[r->n] = a->id;
+	r->n++;
+}
+
+Test(ns3w, timers_fire_in_order_and_cancelled_ones_never_fire)
+{
+	const struct test_host hosts[1] = {{0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 1);
+	struct timer_rec r = {.w = w};
+	struct timer_arg args[3] = {{&r, 0}, {&r, 1}, {&r, 2}};
+	ns3w_timer_start(w, 0, 30 * MS, timer_fn, &args[0]);
+	struct ns3w_timer *t1 = ns3w_timer_start(w, -1, 10 * MS, timer_fn, &args[1]);
+	ns3w_timer_start(w, 0, 20 * MS, timer_fn, &args[2]);
+	ns3w_timer_cancel(w, t1);
+	ns3w_timer_start(w, 0, 500 * MS, timer_fn, &args[1]); /* pending at free */
+	cr_assert_eq(ns3w_run(w, 100 * MS), 100 * MS);
+	cr_assert_eq(r.n, 2);
+	cr_assert_eq(r.ids[0], 2);
+	cr_assert_eq(r.at[0], 20 * MS);
+	cr_assert_eq(r.ids[1], 0);
+	cr_assert_eq(r.at[1], 30 * MS);
+	ns3w_world_free(w);
+}
+
+/* Regions 0-1 10 ms, 1-2 20 ms, 0-2 100 ms: 0 reaches 2 through 1. */
+Test(ns3w, tcp_echo_across_three_regions_takes_the_lowest_latency_path)
+{
+	const uint64_t links[9] = {0, 10, 100, 0, 0, 20, 0, 0, 0};
+	const struct test_host hosts[2] = {{0, 1, false}, {2, 2, false}};
+	struct ns3w_world *w = world_build(3, links, NULL, hosts, 2);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 7);
+	struct client c;
+	client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 7, "ping");
+	ns3w_run(w, 1000 * MS);
+	const uint64_t rtt = 2 * (1 + 10 + 20 + 2) * MS;
+	cr_assert_geq(c.connected_us, rtt);
+	cr_assert_lt(c.connected_us, rtt + 200);
+	cr_assert_eq(c.rx_len, 4);
+	cr_assert_eq(memcmp(c.rx, "ping", 4), 0);
+	cr_assert_geq(c.first_data_us - c.sent_us, rtt);
+	cr_assert_lt(c.first_data_us - c.sent_us, rtt + 200);
+	cr_assert_eq(srv.accepted, 1);
+	cr_assert_eq(srv.peer_ip, ns3w_node_underlay_ip(w, 0));
+	uint32_t ip;
+	uint16_t port;
+	cr_assert_eq(ns3w_sock_name(c.s, true, &ip, &port), 0);
+	cr_assert_eq(ip, ns3w_node_underlay_ip(w, 1));
+	cr_assert_eq(port, 7);
+	cr_assert_eq(ns3w_sock_name(c.s, false, &ip, &port), 0);
+	cr_assert_eq(ip, ns3w_node_underlay_ip(w, 0));
+	ns3w_sock_close(c.s, false);
+	ns3w_run(w, 5000 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, access_link_down_blocks_traffic_and_up_restores_it)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	struct udp_peer a, b;
+	udp_open(&a, w, 0, 0, 0, false);
+	udp_open(&b, w, 1, 0, 9, true);
+	uint32_t b_ip = ns3w_node_underlay_ip(w, 1);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 4 * MS);
+	int link = ns3w_node_access_link(w, 1);
+	cr_assert_eq(ns3w_link_set_up(w, link, false), 0);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 0);
+	cr_assert_eq(b.received, 1);
+
+	/* TCP data sent while the link is down gets through once it is up */
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 80);
+	struct client c;
+	client_connect(&c, w, 0, b_ip, 80, "hello");
+	ns3w_run(w, ns3w_now_us(w) + 500 * MS);
+	cr_assert(!c.connected);
+	cr_assert_eq(ns3w_link_set_up(w, link, true), 0);
+	ns3w_run(w, ns3w_now_us(w) + 5000 * MS);
+	cr_assert(c.connected);
+	cr_assert_eq(c.rx_len, 5);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 4 * MS);
+	ns3w_world_free(w);
+}
+
+/* Triangle of 10 ms links: with 0-1 down, 0 reaches 1 through 2. */
+Test(ns3w, partition_reroutes_through_a_third_region)
+{
+	const uint64_t links[9] = {0, 10, 10, 0, 0, 10, 0, 0, 0};
+	int ids[3];
+	const struct test_host hosts[2] = {{0, 1, false}, {1, 1, false}};
+	struct ns3w_world *w = world_build(3, links, ids, hosts, 2);
+	struct udp_peer a, b;
+	udp_open(&a, w, 0, 0, 0, false);
+	udp_open(&b, w, 1, 0, 9, true);
+	uint32_t b_ip = ns3w_node_underlay_ip(w, 1);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 24 * MS);
+	cr_assert_eq(ns3w_link_set_up(w, ids[0], false), 0); /* 0-1 */
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 44 * MS);
+	cr_assert_eq(ns3w_link_set_up(w, ids[1], false), 0); /* 0-2: region 0 cut off */
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 0);
+	cr_assert_eq(ns3w_link_set_up(w, ids[0], true), 0);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 24 * MS);
+	/* a latency change moves the path too */
+	struct ns3w_link_params slow = {.latency_us = 50 * MS};
+	cr_assert_eq(ns3w_link_set_up(w, ids[1], true), 0);
+	cr_assert_eq(ns3w_link_set_params(w, ids[0], &slow), 0);
+	cr_assert_eq(udp_rtt(w, &a, &b, b_ip), 44 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, connect_to_a_closed_port_is_refused_after_one_round_trip)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	struct client c;
+	client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 81, NULL);
+	ns3w_run(w, 3 * MS);
+	cr_assert_eq(c.events_seen, 0);
+	ns3w_run(w, 100 * MS);
+	cr_assert(c.events_seen & NS3W_ERROR);
+	cr_assert_eq(c.err, -ECONNREFUSED);
+	cr_assert_eq(c.err_us, 4 * MS);
+	cr_assert_eq(ns3w_tcp_write(c.s, "x", 1), -ECONNREFUSED);
+	cr_assert_eq(ns3w_sock_close(c.s, false), 0);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, connect_to_an_unreachable_host_times_out)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	ns3w_link_set_up(w, ns3w_node_access_link(w, 1), false);
+	struct client c;
+	client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80, NULL);
+	ns3w_run(w, 60000 * MS);
+	cr_assert_eq(c.err, -ETIMEDOUT);
+	cr_log_info("connect timed out after %llu ms", (unsigned long long)c.err_us / MS);
+	cr_assert_lt(c.err_us, 30000 * MS);
+
+	/* an established connection whose peer vanishes times out too */
+	ns3w_link_set_up(w, ns3w_node_access_link(w, 1), true);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 80);
+	struct client d;
+	client_connect(&d, w, 0, ns3w_node_underlay_ip(w, 1), 80, NULL);
+	uint64_t t0 = ns3w_now_us(w);
+	ns3w_run(w, t0 + 100 * MS);
+	cr_assert(d.connected);
+	ns3w_link_set_up(w, ns3w_node_access_link(w, 1), false);
+	t0 = ns3w_now_us(w);
+	cr_assert_eq(ns3w_tcp_write(d.s, "lost", 4), 4);
+	ns3w_run(w, t0 + 120000 * MS);
+	cr_assert_eq(d.err, -ETIMEDOUT);
+	cr_log_info("data retransmissions gave up after %llu ms",
+	            (unsigned long long)(d.err_us - t0) / MS);
+	cr_assert_lt(d.err_us - t0, 40000 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, peer_abort_resets_the_connection)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 80);
+	srv.abort_on_data = true;
+	struct client c;
+	client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80, "boom");
+	ns3w_run(w, 1000 * MS);
+	cr_assert_eq(srv.accepted, 1);
+	cr_assert(c.events_seen & NS3W_ERROR);
+	cr_assert_eq(c.err, -ECONNRESET);
+	cr_assert_eq(ns3w_tcp_read(c.s, c.rx, sizeof(c.rx)), -ECONNRESET);
+	ns3w_sock_close(c.s, true);
+	ns3w_run(w, 2000 * MS);
+	ns3w_world_free(w);
+}
+
+/* Server side of the half-close test: reads to EOF, then answers and closes. */
+struct half_server {
+	struct ns3w_world *w;
+	char rx[64];
+	size_t rx_len;
+	bool eof;
+};
+
+static void half_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct half_server *h = ctx;
+	(void)events;
+	for (;;) {
+		ssize_t n = ns3w_tcp_read(s, h->rx + h->rx_len, sizeof(h->rx) - h->rx_len);
+		if (n == -EAGAIN)
+			return;
+		cr_assert_geq(n, 0);
+		if (n == 0) {
+			h->eof = true;
+			cr_assert_eq(ns3w_tcp_write(s, "world", 5), 5);
+			cr_assert_eq(ns3w_sock_close(s, false), 0);
+			return;
+		}
+		h->rx_len += (size_t)n;
+	}
+}
+
+static void half_listen_fn(void *ctx, struct ns3w_sock *l, unsigned events)
+{
+	(void)events;
+	int err;
+	struct ns3w_sock *c;
+	while ((c = ns3w_tcp_accept(l, half_conn_fn, ctx, NULL, NULL, &err)))
+		;
+	cr_assert_eq(err, -EAGAIN);
+}
+
+Test(ns3w, half_close_delivers_eof_and_the_other_direction_keeps_working)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	struct half_server h = {.w = w};
+	int err;
+	struct ns3w_sock *l = ns3w_tcp_listen(w, 1, 0, 80, 4, half_listen_fn, &h, &err);
+	cr_assert_not_null(l);
+	struct client c;
+	client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80, "hello");
+	c.shutdown_after_send = true;
+	ns3w_run(w, 1000 * MS);
+	cr_assert(h.eof);
+	cr_assert_eq(h.rx_len, 5);
+	cr_assert_eq(memcmp(h.rx, "hello", 5), 0);
+	cr_assert_eq(c.rx_len, 5);
+	cr_assert_eq(memcmp(c.rx, "world", 5), 0);
+	cr_assert(c.eof);
+	cr_assert_eq(ns3w_tcp_write(c.s, "x", 1), -EPIPE);
+	ns3w_sock_close(c.s, false);
+	ns3w_sock_close(l, false);
+	ns3w_run(w, 5000 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, a_node_reaches_its_own_addresses)
+{
+	const struct test_host hosts[1] = {{0, 1, true}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 1);
+	cr_assert_eq(ns3w_tun_addr_add(w, 0, IP(100, 64, 0, 9), 32), 0);
+	struct echo_server srv;
+	echo_start(&srv, w, 0, 80);
+	struct client c[3];
+	client_connect(&c[0], w, 0, ns3w_node_underlay_ip(w, 0), 80, "self");
+	client_connect(&c[1], w, 0, IP(100, 64, 0, 9), 80, "tail");
+	client_connect(&c[2], w, 0, IP(127, 0, 0, 1), 80, "loop");
+	ns3w_run(w, 100 * MS);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(c[i].rx_len, 4, "connection %d", i);
+		cr_assert(c[i].connected, "connection %d", i);
+		cr_assert_eq(c[i].connected_us, 0, "loopback takes no time");
+	}
+	ns3w_world_free(w);
+}
+
+static void lazy_listen_fn(void *ctx, struct ns3w_sock *l, unsigned events)
+{
+	int *notified = ctx;
+	(void)l;
+	(void)events;
+	(*notified)++;
+}
+
+static void ignore_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	(void)ctx;
+	(void)s;
+	(void)events;
+}
+
+Test(ns3w, backlog_bounds_the_accept_queue_and_resets_the_surplus)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	int notified = 0, err;
+	struct ns3w_sock *l = ns3w_tcp_listen(w, 1, 0, 80, 2, lazy_listen_fn, &notified, &err);
+	cr_assert_not_null(l);
+	struct client c[6];
+	for (int i = 0; i < 5; i++)
+		client_connect(&c[i], w, 0, ns3w_node_underlay_ip(w, 1), 80, NULL);
+	ns3w_run(w, 500 * MS);
+	int ok = 0, reset = 0;
+	for (int i = 0; i < 5; i++) {
+		ok += c[i].connected && !c[i].err;
+		reset += c[i].err == -ECONNRESET;
+	}
+	cr_assert_eq(ok, 2);
+	cr_assert_eq(reset, 3);
+	cr_assert_geq(notified, 1);
+	int accepted = 0;
+	while (ns3w_tcp_accept(l, ignore_conn_fn, NULL, NULL, NULL, &err))
+		accepted++;
+	cr_assert_eq(err, -EAGAIN);
+	cr_assert_eq(accepted, 2);
+	/* room again */
+	client_connect(&c[5], w, 0, ns3w_node_underlay_ip(w, 1), 80, NULL);
+	ns3w_run(w, 1000 * MS);
+	cr_assert(c[5].connected && !c[5].err);
+	cr_assert_not_null(ns3w_tcp_accept(l, ignore_conn_fn, NULL, NULL, NULL, &err));
+	ns3w_world_free(w);
+}
+
+Test(ns3w, listen_on_a_taken_port_fails)
+{
+	const struct test_host hosts[2] = {{0, 1, false}, {0, 1, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 80);
+	int err;
+	cr_assert_null(ns3w_tcp_listen(w, 1, 0, 80, 4, echo_listen_fn, &srv, &err));
+	cr_assert_eq(err, -EADDRINUSE);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, udp_datagrams_carry_their_source)
+{
+	const uint64_t links[4] = {0, 5, 0, 0};
+	const struct test_host hosts[2] = {{0, 1, false}, {1, 1, false}};
+	struct ns3w_world *w = world_build(2, links, NULL, hosts, 2);
+	struct udp_peer a, b;
+	udp_open(&a, w, 0, ns3w_node_underlay_ip(w, 0), 4000, false);
+	udp_open(&b, w, 1, 0, 5000, false);
+	cr_assert_eq(ns3w_udp_send(a.s, "datagram", 8, ns3w_node_underlay_ip(w, 1), 5000), 0);
+	cr_assert_eq(b.received, 0);
+	ns3w_run(w, 100 * MS);
+	cr_assert_eq(b.received, 1);
+	cr_assert_eq(b.last_len, 8);
+	cr_assert_eq(memcmp(b.last, "datagram", 8), 0);
+	cr_assert_eq(b.last_ip, ns3w_node_underlay_ip(w, 0));
+	cr_assert_eq(b.last_port, 4000);
+	cr_assert_eq(b.last_rx_us, 7 * MS);
+	ns3w_world_free(w);
+}
+
+/* ---- the tailnet device ---- */
+
+static uint16_t ip_checksum(const uint8_t *p, size_t len)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The "daemon" of the test: a node's tun packets go over underlay UDP to
+ * the peer, whose underlay socket writes them into its tun. */
+struct relay {
+	struct ns3w_world *w;
+	int node;
+	struct ns3w_sock *udp;
+	uint32_t peer_underlay;
+	int packets_out;
+	int packets_in;
+	uint8_t last[2048];
+	size_t last_len;
+};
+
+static void relay_tun_fn(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct relay *r = ctx;
+	r->packets_out++;
+	cr_assert_leq(len, sizeof(r->last));
+	memcpy(r->last, pkt, len);
+	r->last_len = len;
+	cr_assert_eq(ns3w_udp_send(r->udp, pkt, len, r->peer_underlay, 41641), 0);
+}
+
+static void relay_udp_fn(void *ctx, struct ns3w_sock *s, const uint8_t *data, size_t len,
+                         uint32_t src_ip, uint16_t src_port)
+{
+	struct relay *r = ctx;
+	(void)s;
+	(void)src_ip;
+	(void)src_port;
+	r->packets_in++;
+	cr_assert_eq(ns3w_tun_write(r->w, r->node, data, len), 0);
+}
+
+static void relay_start(struct relay *r, struct ns3w_world *w, int node, int peer)
+{
+	memset(r, 0, sizeof(*r));
+	r->w = w;
+	r->node = node;
+	r->peer_underlay = ns3w_node_underlay_ip(w, peer);
+	int err;
+	r->udp = ns3w_udp_open(w, node, 0, 41641, relay_udp_fn, r, &err);
+	cr_assert_not_null(r->udp);
+	cr_assert_eq(ns3w_tun_attach(w, node, relay_tun_fn, r), 0);
+}
+
+static struct ns3w_world *tun_world(struct relay *ra, struct relay *rb)
+{
+	const uint64_t links[4] = {0, 5, 0, 0};
+	const struct test_host hosts[2] = {{0, 1, true}, {1, 1, true}};
+	struct ns3w_world *w = world_build(2, links, NULL, hosts, 2);
+	cr_assert_eq(ns3w_tun_addr_add(w, 0, IP(100, 64, 0, 1), 32), 0);
+	cr_assert_eq(ns3w_tun_addr_add(w, 1, IP(100, 64, 0, 2), 32), 0);
+	cr_assert_eq(ns3w_tun_addr_add(w, 1, IP(100, 64, 0, 2), 32), -EEXIST);
+	relay_start(ra, w, 0, 1);
+	relay_start(rb, w, 1, 0);
+	return w;
+}
+
+Test(ns3w, tun_packets_leave_as_raw_ipv4_and_enter_the_peer_stack)
+{
+	struct relay ra, rb;
+	struct ns3w_world *w = tun_world(&ra, &rb);
+	struct udp_peer a, b;
+	udp_open(&a, w, 0, 0, 3000, false);
+	udp_open(&b, w, 1, IP(100, 64, 0, 2), 5000, false);
+	cr_assert_eq(ns3w_udp_send(a.s, "overlay", 7, IP(100, 64, 0, 2), 5000), 0);
+	cr_assert_eq(ra.packets_out, 0); /* never synchronously */
+	ns3w_run(w, 100 * MS);
+	cr_assert_eq(ra.packets_out, 1);
+	cr_assert_eq(ra.last_len, 20 + 8 + 7);
+	const uint8_t *p = ra.last;
+	cr_assert_eq(p[0], 0x45);
+	cr_assert_eq(p[9], 17);
+	cr_assert_eq(ip_checksum(p, 20), 0);
+	cr_assert_eq(memcmp(p + 12, (const uint8_t[]){100, 64, 0, 1, 100, 64, 0, 2}, 8), 0);
+	cr_assert_eq(rb.packets_in, 1);
+	cr_assert_eq(b.received, 1);
+	cr_assert_eq(b.last_ip, IP(100, 64, 0, 1));
+	cr_assert_eq(b.last_port, 3000);
+	cr_assert_eq(memcmp(b.last, "overlay", 7), 0);
+	cr_assert_eq(b.last_rx_us, 7 * MS);
+
+	/* removing the address: packets to it are no longer delivered */
+	cr_assert_eq(ns3w_tun_addr_del(w, 1, IP(100, 64, 0, 2)), 0);
+	cr_assert_eq(ns3w_tun_addr_del(w, 1, IP(100, 64, 0, 2)), -EADDRNOTAVAIL);
+	cr_assert_eq(ns3w_udp_send(a.s, "again", 5, IP(100, 64, 0, 2), 5000), 0);
+	ns3w_run(w, 200 * MS);
+	cr_assert_eq(rb.packets_in, 2);
+	cr_assert_eq(b.received, 1);
+	cr_assert_eq(ns3w_tun_write(w, 1, "junk", 4), -EINVAL);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, tcp_over_the_tailnet_echoes_through_the_relay)
+{
+	struct relay ra, rb;
+	struct ns3w_world *w = tun_world(&ra, &rb);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 443);
+	struct client c;
+	client_connect(&c, w, 0, IP(100, 64, 0, 2), 443, "through the tunnel");
+	ns3w_run(w, 1000 * MS);
+	cr_assert_eq(c.rx_len, 18);
+	cr_assert_eq(srv.peer_ip, IP(100, 64, 0, 1));
+	uint32_t ip;
+	cr_assert_eq(ns3w_sock_name(c.s, false, &ip, NULL), 0);
+	cr_assert_eq(ip, IP(100, 64, 0, 1));
+	cr_assert_eq(c.connected_us, 14 * MS);
+	ns3w_world_free(w);
+}
+
+/* ---- pcap ---- */
+
+static void pcap_run(const char *dir, uint64_t seed)
+{
+	struct ns3w_world_config cfg = test_config;
+	cfg.seed = seed;
+	struct ns3w_world *w = ns3w_world_new(&cfg);
+	cr_assert_not_null(w);
+	ns3w_region_add(w);
+	ns3w_region_add(w);
+	struct ns3w_link_params p = {.latency_us = 5 * MS, .loss = 0.2};
+	ns3w_region_link(w, 0, 1, &p);
+	struct ns3w_link_params acc = {.latency_us = 1 * MS};
+	ns3w_node_add(w, 0, &acc, true);
+	ns3w_node_add(w, 1, &acc, true);
+	ns3w_finalize(w);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/underlay0.pcap", dir);
+	cr_assert_eq(ns3w_pcap_underlay(w, 0, path), 0);
+	snprintf(path, sizeof(path), "%s/tun0.pcap", dir);
+	cr_assert_eq(ns3w_pcap_tun(w, 0, path), 0);
+	snprintf(path, sizeof(path), "%s/tun1.pcap", dir);
+	cr_assert_eq(ns3w_pcap_tun(w, 1, path), 0);
+	ns3w_tun_addr_add(w, 0, IP(100, 64, 0, 1), 32);
+	ns3w_tun_addr_add(w, 1, IP(100, 64, 0, 2), 32);
+	struct relay ra, rb;
+	relay_start(&ra, w, 0, 1);
+	relay_start(&rb, w, 1, 0);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 80);
+	struct client c[4];
+	for (int i = 0; i < 4; i++)
+		client_connect(&c[i], w, 0, IP(100, 64, 0, 2), 80, "GET / HTTP/1.0\r\n\r\n");
+	struct echo_server usrv;
+	echo_start(&usrv, w, 1, 8080);
+	struct client u;
+	client_connect(&u, w, 0, ns3w_node_underlay_ip(w, 1), 8080, "underlay");
+	ns3w_run(w, 20000 * MS);
+	ns3w_world_free(w);
+}
+
+static bool files_equal(const char *a, const char *b)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+Test(ns3w, pcaps_are_readable_by_tshark_and_identical_for_the_same_seed)
+{
+	char d1[] = "/tmp/ns3w-pcap-XXXXXX", d2[] = "/tmp/ns3w-pcap-XXXXXX";
+	cr_assert_not_null(mkdtemp(d1));
+	cr_assert_not_null(mkdtemp(d2));
+	pcap_run(d1, 3);
+	pcap_run(d2, 3);
+	const char *files[] = {"underlay0.pcap", "tun0.pcap", "tun1.pcap"};
+	bool have_tshark = system("command -v tshark >/dev/null 2>&1") == 0;
+	for (size_t i = 0; i < 3; i++) {
+		char a[64], b[64], cmd[512];
+		snprintf(a, sizeof(a), "%s/%s", d1, files[i]);
+		snprintf(b, sizeof(b), "%s/%s", d2, files[i]);
+		cr_assert(files_equal(a, b), "%s differs between runs", files[i]);
+		if (!have_tshark)
+			continue;
+		/* tshark exits non-zero on a malformed file; count packets too */
+		snprintf(cmd, sizeof(cmd),
+		         "n=$(tshark -r '%s' 2>/dev/null | wc -l) && [ \"$n\" -gt 0 ] && "
+		         "tshark -r '%s' >/dev/null 2>&1 && ! tshark -r '%s' 2>/dev/null | "
+		         "grep -qi malformed",
+		         a, a, a);
+		cr_assert_eq(system(cmd), 0, "tshark cannot read %s cleanly", a);
+	}
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", d1, d2);
+	cr_assert_eq(system(cmd), 0);
+	if (!have_tshark)
+		cr_skip_test("tshark not installed: only determinism checked");
+}
+
+/* ---- scale ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void build_many(int nodes, int regions, double *secs, long *rss_kib)
+{
+	double t0 = now_s();
+	struct ns3w_world *w = ns3w_world_new(&test_config);
+	cr_assert_not_null(w);
+	for (int r = 0; r < regions; r++)
+		ns3w_region_add(w);
+	struct ns3w_link_params rl = {.latency_us = 20 * MS};
+	for (int a = 0; a < regions; a++)
+		for (int b = a + 1; b < regions; b++)
+			cr_assert_geq(ns3w_region_link(w, a, b, &rl), 0);
+	struct ns3w_link_params acc = {.latency_us = 1 * MS};
+	for (int i = 0; i < nodes; i++)
+		cr_assert_eq(ns3w_node_add(w, i % regions, &acc, true), i);
+	cr_assert_eq(ns3w_finalize(w), 0);
+	*secs = now_s() - t0;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*rss_kib = ru.ru_maxrss;
+	/* the built world works: first and last host talk */
+	struct udp_peer a, b;
+	udp_open(&a, w, 0, 0, 0, false);
+	udp_open(&b, w, nodes - 1, 0, 9, true);
+	cr_assert_neq(udp_rtt(w, &a, &b, ns3w_node_underlay_ip(w, nodes - 1)), 0);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, build_1k_nodes, .timeout = 120)
+{
+	double secs;
+	long rss;
+	build_many(1000, 10, &secs, &rss);
+	cr_log_info("1,000 nodes / 10 regions: built+finalized in %.3f s, peak RSS %ld MiB", secs,
+	            rss / 1024);
+	printf("ns3w: 1000 nodes built+finalized in %.3f s, peak RSS %ld MiB\n", secs, rss / 1024);
+}
+
+Test(ns3w, build_10k_nodes_stays_under_1_gib, .timeout = 300)
+{
+	double secs;
+	long rss;
+	build_many(10000, 10, &secs, &rss);
+	cr_log_info("10,000 nodes / 10 regions: built+finalized in %.3f s, peak RSS %ld MiB", secs,
+	            rss / 1024);
+	printf("ns3w: 10000 nodes built+finalized in %.3f s, peak RSS %ld MiB\n", secs, rss / 1024);
+	cr_assert_lt(rss, 1024L * 1024, "peak RSS %ld KiB", rss);
+}
