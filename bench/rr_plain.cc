@@ -8,7 +8,10 @@
  *
  * Topology: R region routers, a full mesh of region links (10 Gbit/s; link
  * k joins the k-th pair (a, b), a < b, in lexicographic order, with one-way
- * latency 20 + 60 k / (pairs - 1) ms, so 20..80 ms for 4 regions), and N
+ * latency 40 + 40 k / (pairs - 1) ms: 40, 48, .. 80 ms for 4 regions.
+ * Any two links are longer than a third, so the direct link is strictly
+ * the lowest-latency path and the wrapper's lowest-latency routing takes
+ * the same paths as these direct routes), and N
  * hosts, host i in region i / ceil(N / R) (contiguous groups, as simrun
  * assigns `count` groups listed one per region), each on its own access
  * link (1 ms, 1 Gbit/s). Addresses follow sim/ns3w.h.
@@ -493,8 +496,8 @@ static void rr_build(rr_bench *b)
 	uint32_t k = 0;
 	for (uint32_t a = 0; a < r_count; a++) {
 		for (uint32_t bb = a + 1; bb < r_count; bb++, k++) {
-			uint32_t lat_ms = pairs > 1 ? 20 + 60 * k / (pairs - 1) : 20;
-			mesh.SetChannelAttribute("Delay", TimeValue(MilliSeconds(lat_ms)));
+			uint64_t lat_us = pairs > 1 ? 40000 + 40000ull * k / (pairs - 1) : 40000;
+			mesh.SetChannelAttribute("Delay", TimeValue(MicroSeconds((int64_t)lat_us)));
 			NetDeviceContainer d = mesh.Install(routers.Get(a), routers.Get(bb));
 			Ipv4Address ea = rr_ip(0x0c000000u, 4 * k + 1);
 			Ipv4Address eb = rr_ip(0x0c000000u, 4 * k + 2);

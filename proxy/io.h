@@ -107,7 +107,10 @@ struct io_ops {
 
 	/* The node's TUN device. Packets the stack routes to the tailnet
 	 * (100.64.0.0/10, fd7a:115c:a1e0::/48) go to `fn`; tun_write hands a
-	 * packet to the stack as if it arrived on the device. */
+	 * packet to the stack as if it arrived on the device. A later
+	 * tun_attach replaces `fn`; tun_attach(io, NULL, NULL) detaches: from
+	 * then on no packet (not even one already read or queued) reaches the
+	 * old callback, and packets routed to the device are dropped. */
 	int (*tun_attach)(struct io *io, io_packet_fn fn, void *ctx);
 	int (*tun_write)(struct io *io, const void *pkt, size_t len);
 	int (*tun_addr_add)(struct io *io, const struct io_addr *addr, int prefix_len);

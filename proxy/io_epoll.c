@@ -115,8 +115,19 @@ struct timer_entry {
 	uint64_t seq; /* equal deadlines fire in arming order */
 };
 
+/* A watched fd of the main program; epoll data marks it with node id
+ * IO_LOOP_WATCH_NODE and its index. */
+struct loop_watch {
+	int fd; /* -1: free */
+	uint32_t gen;
+	io_loop_fd_fn fn;
+	void *ctx;
+};
+#define IO_LOOP_WATCH_NODE 0xffffu
+
 struct io_loop {
 	int epfd;
+	struct loop_watch watches[IO_LOOP_MAX_WATCHES];
 	uint64_t now_us;
 	uint32_t next_gen;
 	uint64_t next_seq;
@@ -655,7 +666,57 @@ struct io_loop *io_loop_new(void)
 		return NULL;
 	}
 	loop->now_us = clock_now_us();
+	for (int i = 0; i < IO_LOOP_MAX_WATCHES; i++)
+		loop->watches[i].fd = -1;
 	return loop;
+}
+
+static uint64_t watch_data(const struct io_loop *loop, int i)
+{
+	return ((uint64_t)loop->watches[i].gen << 32) | ((uint64_t)IO_LOOP_WATCH_NODE << 16) |
+	       (uint64_t)i;
+}
+
+int io_loop_watch_fd(struct io_loop *loop, int fd, uint32_t events, io_loop_fd_fn fn, void *ctx)
+{
+	int i, free_i = -1;
+
+	IO_EPOLL_ASSERT(fd >= 0 && fn != NULL);
+	for (i = 0; i < IO_LOOP_MAX_WATCHES; i++) {
+		if (loop->watches[i].fd == fd)
+			break;
+		if (free_i < 0 && loop->watches[i].fd < 0)
+			free_i = i;
+	}
+	bool add = i == IO_LOOP_MAX_WATCHES;
+	if (add) {
+		if (free_i < 0)
+			return -ENOSPC;
+		i = free_i;
+		loop->watches[i].gen = ++loop->next_gen;
+	}
+	struct epoll_event ev = {.events = events};
+	ev.data.u64 = watch_data(loop, i);
+	if (epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	loop->watches[i].fd = fd;
+	loop->watches[i].fn = fn;
+	loop->watches[i].ctx = ctx;
+	return 0;
+}
+
+int io_loop_unwatch_fd(struct io_loop *loop, int fd)
+{
+	for (int i = 0; i < IO_LOOP_MAX_WATCHES; i++) {
+		struct loop_watch *w = &loop->watches[i];
+		if (w->fd != fd)
+			continue;
+		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		w->fd = -1;
+		w->gen = ++loop->next_gen; /* stale readiness in this batch is ignored */
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void io_loop_free(struct io_loop *loop)
@@ -741,6 +802,14 @@ int io_loop_run_once(struct io_loop *loop, int max_wait_ms)
 		uint32_t gen = (uint32_t)(d >> 32);
 		unsigned node_id = (unsigned)(d >> 16) & 0xffffu;
 		int h = (int)(d & 0xffffu);
+		if (node_id == IO_LOOP_WATCH_NODE) {
+			struct loop_watch *w = h < IO_LOOP_MAX_WATCHES ? &loop->watches[h] : NULL;
+			if (w && w->fd >= 0 && w->gen == gen) {
+				loop->callbacks++;
+				w->fn(w->ctx, w->fd, evs[i].events);
+			}
+			continue;
+		}
 		struct io_epoll *ep = node_id < IO_LOOP_MAX_NODES ? loop->nodes[node_id] : NULL;
 		/* Stale readiness of a handle closed earlier in this batch. */
 		if (ep && slot_alive(ep, h, gen))
@@ -1097,6 +1166,15 @@ static void nl_attr(struct nl_msg *m, uint16_t type, const void *data, size_t le
 	m->nh.nlmsg_len = (uint32_t)(off + RTA_SPACE(len));
 }
 
+/* NLMSG_OK(r, left) without its int/u32 comparison (clang warns about it
+ * in our code). `left` stays signed: NLMSG_NEXT may take it below zero past
+ * the last message, which must end the walk, not wrap around. */
+static bool nl_msg_ok(const struct nlmsghdr *r, int left)
+{
+	return left >= (int)sizeof(*r) && r->nlmsg_len >= sizeof(*r) &&
+	       r->nlmsg_len <= (unsigned)left;
+}
+
 /* Sends one request and waits for its acknowledgement; returns 0 or the
  * kernel's -errno. */
 static int nl_transact(struct io_epoll *ep, struct nl_msg *m)
@@ -1118,7 +1196,7 @@ static int nl_transact(struct io_epoll *ep, struct nl_msg *m)
 			return -errno;
 		}
 		int left = (int)n;
-		for (struct nlmsghdr *r = &reply.nh; NLMSG_OK(r, left); r = NLMSG_NEXT(r, left)) {
+		for (struct nlmsghdr *r = &reply.nh; nl_msg_ok(r, left); r = NLMSG_NEXT(r, left)) {
 			if (r->nlmsg_seq != m->nh.nlmsg_seq || r->nlmsg_type != NLMSG_ERROR)
 				continue;
 			const struct nlmsgerr *e = NLMSG_DATA(r);
@@ -1235,6 +1313,8 @@ static int tun_setup(struct io_epoll *ep, const char *name)
 	return 0;
 }
 
+/* fn == NULL detaches (see io.h): tun_drain keeps reading the device and
+ * drops what it reads, so the kernel queue cannot fill up meanwhile. */
 static int epoll_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 {
 	struct io_epoll *ep = to_epoll(io);
@@ -1242,7 +1322,7 @@ static int epoll_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 	if (ep->tun_handle < 0)
 		return -ENODEV;
 	ep->tun_fn = fn;
-	ep->tun_ctx = ctx;
+	ep->tun_ctx = fn ? ctx : NULL;
 	return 0;
 }
 

@@ -58,6 +58,18 @@ uint64_t io_loop_now_us(const struct io_loop *loop);
 /* Re-reads the clock, for callers that did slow work outside the loop. */
 void io_loop_update_time(struct io_loop *loop);
 
+/* The main program's own file descriptors (a local API socket, a
+ * signalfd) on the same loop. Level-triggered: `fn` runs once per
+ * iteration while the fd is ready for `events` (EPOLLIN/EPOLLOUT bits).
+ * Calling again for a watched fd changes its events, callback and context.
+ * At most IO_LOOP_MAX_WATCHES fds. 0 or -errno (-ENOSPC past the limit). */
+#define IO_LOOP_MAX_WATCHES 256
+typedef void (*io_loop_fd_fn)(void *ctx, int fd, uint32_t events);
+int io_loop_watch_fd(struct io_loop *loop, int fd, uint32_t events, io_loop_fd_fn fn, void *ctx);
+/* Stops watching `fd` (the caller closes it). No callback for it runs
+ * afterwards, even one already reported in this iteration. 0 or -ENOENT. */
+int io_loop_unwatch_fd(struct io_loop *loop, int fd);
+
 /* Creates a node on `loop`. With cfg->tun_name it opens the TUN device in
  * the node's namespace, brings it up and routes 100.64.0.0/10 (and
  * fd7a:115c:a1e0::/48 where IPv6 works) to it. Returns the node's seam, or

@@ -7,7 +7,8 @@ packages=(
   libns3-dev libgsl-dev libsqlite3-dev      # ns-3 3.37; its .pc files need gsl and sqlite
   libcjson-dev libyaml-dev libpcap-dev libssl-dev libcriterion-dev
   node-llhttp                               # llhttp C sources, compiled by our build
-  gnuplot-nox tshark iproute2 curl
+  gnuplot-nox tshark iproute2 curl openssl python3
+  postgresql-15 postgresql-client-15         # L4-3: a real database behind the L4 proxy
 )
 
 missing=()

@@ -490,12 +490,12 @@ static int io_sim_close(struct io *io, int handle, bool abort_conn)
 
 /* ---- TUN ------------------------------------------------------------ */
 
+/* fn == NULL detaches (see io.h); ns3w then drops queued packets too. */
 static int io_sim_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 {
 	struct io_sim *sim = io_sim_of(io);
 
-	IO_SIM_ASSERT(fn != NULL);
-	return ns3w_tun_attach(sim->world, sim->node, fn, ctx);
+	return ns3w_tun_attach(sim->world, sim->node, fn, fn ? ctx : NULL);
 }
 
 static int io_sim_tun_write(struct io *io, const void *pkt, size_t len)

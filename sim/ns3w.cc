@@ -191,6 +191,20 @@ public:
 	/* Addresses of this node not covered by the arithmetic scheme. */
 	std::vector<std::pair<uint32_t, uint32_t>> locals;
 	Ptr<Ipv4Route> access_route, tun_route;
+	/* Copies of access_route/tun_route with another local source, for
+	 * sockets bound to that address. At most two per local address; emptied
+	 * whenever an address comes or goes. */
+	struct SrcRoute {
+		uint32_t src;
+		bool tun;
+		Ptr<Ipv4Route> route;
+	};
+	std::vector<SrcRoute> src_routes;
+	/* Address the TCP socket now connecting is bound to (0: none). ns-3's
+	 * TcpSocketBase::SetupEndpoint asks for a route with no source in the
+	 * header and then takes the route's source as its local address, which
+	 * would silently rebind it: ns3w_tcp_connect sets this around Connect(). */
+	uint32_t connect_src = 0;
 
 	Ptr<Ipv4Route> RouteOutput(Ptr<Packet> p, const Ipv4Header &header, Ptr<NetDevice> oif,
 	                           Socket::SocketErrno &sockerr) override;
@@ -214,7 +228,8 @@ public:
 
 	int64_t local_if(uint32_t ip) const;
 	Ptr<Ipv4Route> router_route(uint32_t dst) const;
-	Ptr<Ipv4Route> local_route(uint32_t dst, uint32_t ifindex) const;
+	Ptr<Ipv4Route> local_route(uint32_t dst, uint32_t src, uint32_t ifindex) const;
+	Ptr<Ipv4Route> with_source(const Ptr<Ipv4Route> &base, bool tun, uint32_t src);
 
 protected:
 	void DoDispose() override
@@ -222,6 +237,7 @@ protected:
 		ipv4 = nullptr;
 		access_route = nullptr;
 		tun_route = nullptr;
+		src_routes.clear();
 		Ipv4RoutingProtocol::DoDispose();
 	}
 };
@@ -254,6 +270,21 @@ struct TcpPeek : public TcpSocketBase {
 	static void send_rst(TcpSocketBase *s)
 	{
 		(s->*(&TcpPeek::SendRST))();
+	}
+	/* what SendRST does, without the RST */
+	static void drop_endpoint(TcpSocketBase *s)
+	{
+		(s->*(&TcpPeek::DeallocateEndPoint))();
+	}
+	/* receive-buffer space this end would advertise, in bytes */
+	static uint32_t rx_space(TcpSocketBase *s)
+	{
+		Ptr<TcpRxBuffer> rb = (s->*(&TcpPeek::m_tcb))->m_rxBuffer;
+		return rb->MaxBufferSize() - std::min(rb->MaxBufferSize(), rb->Size());
+	}
+	static void send_ack(TcpSocketBase *s)
+	{
+		(s->*(&TcpPeek::SendEmptyPacket))(TcpHeader::ACK);
 	}
 	static TcpSocket::TcpStates_t state(TcpSocketBase *s)
 	{
@@ -300,6 +331,7 @@ struct ns3w_sock {
 	size_t backlog = 0;
 	/* udp */
 	std::deque<Datagram> dgrams;
+	uint32_t bound_ip = 0; /* 0: any */
 	/* the world's list of live handles (freed by ns3w_world_free) */
 	struct ns3w_sock *prev = nullptr, *next = nullptr;
 };
@@ -352,6 +384,7 @@ void Ns3wRouting::NotifyAddAddress(uint32_t interface, Ipv4InterfaceAddress addr
 			return;
 	locals.emplace_back(ip, interface);
 	tun_route = nullptr;
+	src_routes.clear();
 }
 
 void Ns3wRouting::NotifyRemoveAddress(uint32_t interface, Ipv4InterfaceAddress address)
@@ -364,6 +397,7 @@ void Ns3wRouting::NotifyRemoveAddress(uint32_t interface, Ipv4InterfaceAddress a
 		}
 	}
 	tun_route = nullptr;
+	src_routes.clear();
 }
 
 int64_t Ns3wRouting::local_if(uint32_t ip) const
@@ -388,11 +422,11 @@ int64_t Ns3wRouting::local_if(uint32_t ip) const
 	return -1;
 }
 
-Ptr<Ipv4Route> Ns3wRouting::local_route(uint32_t dst, uint32_t ifindex) const
+Ptr<Ipv4Route> Ns3wRouting::local_route(uint32_t dst, uint32_t src, uint32_t ifindex) const
 {
 	Ptr<Ipv4Route> r = Create<Ipv4Route>();
 	r->SetDestination(Ipv4Address(dst));
-	r->SetSource(Ipv4Address(dst));
+	r->SetSource(Ipv4Address(src ? src : dst));
 	r->SetGateway(Ipv4Address::GetZero());
 	r->SetOutputDevice(ipv4->GetNetDevice(ifindex));
 	return r;
@@ -429,14 +463,44 @@ Ptr<Ipv4Route> Ns3wRouting::router_route(uint32_t dst) const
 	return rl.a == region ? rl.from_a : rl.from_b;
 }
 
+/* `base` (a host's default route out of its tun or access device) with the
+ * source `src` instead, made once per source and kept until the node's
+ * addresses change. */
+Ptr<Ipv4Route> Ns3wRouting::with_source(const Ptr<Ipv4Route> &base, bool tun, uint32_t src)
+{
+	/* a loopback source cannot leave the node (Linux drops it as martian) */
+	if (!base || !src || src >> 24 == 127 || base->GetSource().Get() == src)
+		return base;
+	for (auto &sr : src_routes)
+		if (sr.src == src && sr.tun == tun)
+			return sr.route;
+	/* only local addresses get here, each at most once per device */
+	NS3W_ASSERT(src_routes.size() < 2 * locals.size());
+	Ptr<Ipv4Route> r = Create<Ipv4Route>();
+	r->SetSource(Ipv4Address(src));
+	r->SetGateway(base->GetGateway());
+	r->SetOutputDevice(base->GetOutputDevice());
+	src_routes.push_back({src, tun, r});
+	return r;
+}
+
+/* A host honours the source a socket is bound to when it is one of the
+ * host's own addresses, whatever the device (like Linux); any other source,
+ * or none, gets the device's default address. */
 Ptr<Ipv4Route> Ns3wRouting::RouteOutput(Ptr<Packet>, const Ipv4Header &header, Ptr<NetDevice>,
                                         Socket::SocketErrno &sockerr)
 {
 	uint32_t dst = header.GetDestination().Get();
 	sockerr = Socket::ERROR_NOTERROR;
+	uint32_t src = 0;
+	if (host >= 0) {
+		src = header.GetSource().Get();
+		if (local_if(src) < 0)
+			src = connect_src;
+	}
 	int64_t lif = local_if(dst);
 	if (lif >= 0)
-		return local_route(dst, (uint32_t)lif);
+		return local_route(dst, src, (uint32_t)lif);
 	if (host < 0) {
 		Ptr<Ipv4Route> r = router_route(dst);
 		if (!r)
@@ -446,24 +510,24 @@ Ptr<Ipv4Route> Ns3wRouting::RouteOutput(Ptr<Packet>, const Ipv4Header &header, P
 	Host &h = world->hosts[host];
 	if (ns3w_is_tailnet(dst) && h.tun) {
 		if (!tun_route) {
-			uint32_t src = 0;
+			uint32_t def = 0;
 			for (uint32_t j = 0; j < ipv4->GetNAddresses(h.tun->ifindex); j++) {
 				uint32_t a = ipv4->GetAddress(h.tun->ifindex, j).GetLocal().Get();
 				if (ns3w_is_tailnet(a)) {
-					src = a;
+					def = a;
 					break;
 				}
 			}
-			if (!src)
-				src = NS3W_HOST_BASE + (uint32_t)host + 1;
+			if (!def)
+				def = NS3W_HOST_BASE + (uint32_t)host + 1;
 			tun_route = Create<Ipv4Route>();
-			tun_route->SetSource(Ipv4Address(src));
+			tun_route->SetSource(Ipv4Address(def));
 			tun_route->SetGateway(Ipv4Address::GetZero());
 			tun_route->SetOutputDevice(h.tun->dev);
 		}
-		return tun_route;
+		return with_source(tun_route, true, src);
 	}
-	return access_route;
+	return with_source(access_route, false, src);
 }
 
 bool Ns3wRouting::RouteInput(Ptr<const Packet> p, const Ipv4Header &header,
@@ -877,7 +941,12 @@ void sock_detach(struct ns3w_sock *s, bool abort_conn)
 	TcpSocket::TcpStates_t st = TcpPeek::state(PeekPointer(tcp));
 	bool has_endpoint = !s->err && tcp_has_endpoint(st);
 	if (abort_conn && has_endpoint) {
-		TcpPeek::send_rst(PeekPointer(tcp));
+		/* Linux answers nothing for an abort in SYN_SENT (no RST to a
+		 * peer that never answered); ns-3 would send one. */
+		if (st == TcpSocket::SYN_SENT)
+			TcpPeek::drop_endpoint(PeekPointer(tcp));
+		else
+			TcpPeek::send_rst(PeekPointer(tcp));
 		/* the socket frees itself once nothing refers to it; keep it
 		 * past the current event in case ns-3 still has it on a stack */
 		Simulator::ScheduleNow(&keep_alive, so);
@@ -927,6 +996,15 @@ int sock_errno(Ptr<Socket> so)
 bool node_valid(const struct ns3w_world *w, int node)
 {
 	return w && node >= 0 && (size_t)node < w->hosts.size();
+}
+
+/* Whether a valid `node` may send from `ip`: 0 (any) or one of its
+ * addresses. Listening and UDP sockets may bind an address before the node
+ * holds it (a VIP; the epoll backend uses IP_FREEBIND), but like Linux
+ * nothing leaves from an address the node lacks. */
+bool node_may_send_from(const struct ns3w_world *w, int node, uint32_t ip)
+{
+	return !ip || w->hosts[node].rt->local_if(ip) >= 0;
 }
 
 /* ---- TCP accept ---- */
@@ -1447,6 +1525,10 @@ extern "C" struct ns3w_sock *ns3w_tcp_connect(struct ns3w_world *w, int node, ui
 		*err = -EAGAIN;
 		return nullptr;
 	}
+	if (!node_may_send_from(w, node, src_ip)) {
+		*err = -EADDRNOTAVAIL;
+		return nullptr;
+	}
 	Ptr<Socket> so = tcp_socket(w, node);
 	if (so->Bind(InetSocketAddress(Ipv4Address(src_ip), 0)) < 0) {
 		*err = sock_errno(so);
@@ -1461,7 +1543,11 @@ extern "C" struct ns3w_sock *ns3w_tcp_connect(struct ns3w_world *w, int node, ui
 	tcp_set_callbacks(s);
 	so->SetConnectCallback(MakeBoundCallback(&tcp_on_connected, s->glue),
 	                       MakeBoundCallback(&tcp_on_connect_failed, s->glue));
-	if (so->Connect(InetSocketAddress(Ipv4Address(dst_ip), dst_port)) < 0) {
+	Ns3wRouting *rt = PeekPointer(w->hosts[node].rt);
+	rt->connect_src = src_ip; /* see Ns3wRouting::connect_src */
+	int rc = so->Connect(InetSocketAddress(Ipv4Address(dst_ip), dst_port));
+	rt->connect_src = 0;
+	if (rc < 0) {
 		/* no route: report it like any failed connect, later */
 		tcp_fail(s, sock_errno(so) == -EHOSTUNREACH ? -EHOSTUNREACH : -ECONNREFUSED);
 	}
@@ -1510,14 +1596,23 @@ extern "C" ssize_t ns3w_tcp_read(struct ns3w_sock *s, void *buf, size_t len)
 	if (!len)
 		return 0;
 	if (s->s->GetRxAvailable() > 0) {
+		TcpSocketBase *tcp = static_cast<TcpSocketBase *>(PeekPointer(s->s));
+		uint32_t mss = s->world->config.tcp_mss;
+		bool window_was_shut = TcpPeek::rx_space(tcp) < mss;
 		int n = s->s->Recv((uint8_t *)buf, (uint32_t)std::min(len, NS3W_MAX_IO), 0);
-		if (n > 0)
+		if (n > 0) {
+			/* ns-3 sends no window update when the application reads;
+			 * a sender stopped on a window below one segment (it
+			 * probes only a window of exactly 0) would wait forever.
+			 * Linux announces the reopened window, so do we. */
+			if (window_was_shut && s->connected && !s->peer_fin &&
+			    TcpPeek::rx_space(tcp) >= mss)
+				TcpPeek::send_ack(tcp);
 			return n;
+		}
 	}
 	if (s->peer_fin)
 		return 0;
-	if (!s->connected)
-		return -EAGAIN;
 	return -EAGAIN;
 }
 
@@ -1590,6 +1685,7 @@ extern "C" struct ns3w_sock *ns3w_udp_open(struct ns3w_world *w, int node, uint3
 	s->s = so;
 	s->dfn = fn;
 	s->ctx = ctx;
+	s->bound_ip = ip;
 	so->SetRecvCallback(MakeBoundCallback(&udp_on_recv, s->glue));
 	*err = 0;
 	return s;
@@ -1604,6 +1700,8 @@ extern "C" int ns3w_udp_send(struct ns3w_sock *s, const void *data, size_t len, 
 		return -EMSGSIZE;
 	if (!s->world->finalized)
 		return -EAGAIN;
+	if (!node_may_send_from(s->world, s->node, s->bound_ip))
+		return -EADDRNOTAVAIL;
 	Ptr<Packet> p = Create<Packet>((const uint8_t *)data, (uint32_t)len);
 	if (s->s->SendTo(p, 0, InetSocketAddress(Ipv4Address(dst_ip), dst_port)) < 0)
 		return sock_errno(s->s);

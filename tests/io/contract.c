@@ -1228,3 +1228,78 @@ Test(CONTRACT_SUITE, tun_addresses_come_and_go_and_vips_bind_early, .fini = cont
 	cr_assert_eq(io0->ops->tun_addr_del(io0, &vip, 32), 0);
 	cr_assert_eq(io0->ops->close(io0, l, false), 0);
 }
+
+/* ---- TUN: detaching --------------------------------------------------- */
+
+struct tun_detach_test {
+	struct fixture *f;
+	unsigned first, second; /* IPv4 packets for node1 seen by each callback */
+};
+
+static bool tun_is_for_node1(const struct fixture *f, const uint8_t *pkt, size_t len)
+{
+	return len >= 20 && (pkt[0] >> 4) == 4 &&
+	       be32_at(pkt + 16) == io_addr_v4_host(&f->node[1].tailnet);
+}
+
+static void tun_detach_first(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct tun_detach_test *t = ctx;
+
+	if (tun_is_for_node1(t->f, pkt, len))
+		t->first++;
+}
+
+static void tun_detach_second(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct tun_detach_test *t = ctx;
+
+	if (tun_is_for_node1(t->f, pkt, len))
+		t->second++;
+}
+
+static bool tun_first_saw_one(void *arg)
+{
+	return ((const struct tun_detach_test *)arg)->first > 0;
+}
+
+static bool tun_second_saw_one(void *arg)
+{
+	return ((const struct tun_detach_test *)arg)->second > 0;
+}
+
+/* tun_attach(io, NULL, NULL) detaches: nothing more reaches the old
+ * callback, not even a packet the stack routed just before; a later
+ * tun_attach gets the device's packets again. */
+Test(CONTRACT_SUITE, tun_detach_stops_delivery_to_the_old_callback, .fini = contract_teardown,
+     .timeout = 60)
+{
+	struct fixture *f = contract_setup(true);
+	struct tun_detach_test t = {.f = f};
+	struct io *io0 = f->node[0].io;
+	struct io_addr a = f->node[0].tailnet, dst = f->node[1].tailnet;
+
+	a.port = 0;
+	dst.port = 9;
+	int app = io0->ops->udp_open(io0, &a, tun_unexpected_dgram, &t);
+	cr_assert_geq(app, 0, "udp_open on node0's tailnet address: %d", app);
+
+	cr_assert_eq(io0->ops->tun_attach(io0, tun_detach_first, &t), 0);
+	cr_assert_geq(io0->ops->udp_send(io0, app, "one", 3, &dst), 0);
+	cr_assert(fixture_run_until(f, tun_first_saw_one, &t, WORLD_TIMEOUT_US));
+	cr_assert_eq(t.first, 1);
+
+	/* routed to the device, possibly already queued there, then detached */
+	cr_assert_geq(io0->ops->udp_send(io0, app, "two", 3, &dst), 0);
+	cr_assert_eq(io0->ops->tun_attach(io0, NULL, NULL), 0);
+	cr_assert_geq(io0->ops->udp_send(io0, app, "three", 5, &dst), 0);
+	run_for(f, 300 * 1000);
+	cr_assert_eq(t.first, 1, "%u packets reached a detached callback", t.first - 1);
+
+	cr_assert_eq(io0->ops->tun_attach(io0, tun_detach_second, &t), 0);
+	cr_assert_geq(io0->ops->udp_send(io0, app, "four", 4, &dst), 0);
+	cr_assert(fixture_run_until(f, tun_second_saw_one, &t, WORLD_TIMEOUT_US));
+	cr_assert_eq(t.first, 1);
+	cr_assert_eq(t.second, 1);
+	cr_assert_eq(io0->ops->close(io0, app, false), 0);
+}

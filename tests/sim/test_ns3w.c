@@ -754,6 +754,89 @@ Test(ns3w, tcp_over_the_tailnet_echoes_through_the_relay)
 	ns3w_world_free(w);
 }
 
+/* A second tailnet address on A (a "VIP"): connections and datagrams
+ * bound to it leave from it, as on Linux, not from A's first address. */
+Test(ns3w, a_socket_bound_to_a_second_tailnet_address_speaks_from_it)
+{
+	struct relay ra, rb;
+	struct ns3w_world *w = tun_world(&ra, &rb);
+	const uint32_t vip = IP(100, 100, 0, 5);
+	cr_assert_eq(ns3w_tun_addr_add(w, 0, vip, 32), 0);
+	struct echo_server srv;
+	echo_start(&srv, w, 1, 443);
+
+	struct client c;
+	memset(&c, 0, sizeof(c));
+	c.w = w;
+	c.to_send = "from the vip";
+	int err;
+	c.s = ns3w_tcp_connect(w, 0, IP(100, 64, 0, 2), 443, vip, client_fn, &c, &err);
+	cr_assert_not_null(c.s, "connect: %d", err);
+	uint32_t ip;
+	cr_assert_eq(ns3w_sock_name(c.s, false, &ip, NULL), 0);
+	cr_assert_eq(ip, vip);
+	ns3w_run(w, 1000 * MS);
+	cr_assert_eq(c.rx_len, 12);
+	cr_assert_eq(srv.accepted, 1);
+	cr_assert_eq(srv.peer_ip, vip);
+	cr_assert_eq(memcmp(ra.last + 12, (const uint8_t[]){100, 100, 0, 5}, 4), 0);
+
+	/* unbound sockets still speak from the first address */
+	struct client d;
+	client_connect(&d, w, 0, IP(100, 64, 0, 2), 443, "plain");
+	ns3w_run(w, 2000 * MS);
+	cr_assert_eq(d.rx_len, 5);
+	cr_assert_eq(srv.peer_ip, IP(100, 64, 0, 1));
+
+	struct udp_peer ua, ub;
+	udp_open(&ua, w, 0, vip, 3000, false);
+	udp_open(&ub, w, 1, 0, 5000, true);
+	cr_assert_eq(ns3w_udp_send(ua.s, "dgram", 5, IP(100, 64, 0, 2), 5000), 0);
+	ns3w_run(w, 3000 * MS);
+	cr_assert_eq(ub.received, 1);
+	cr_assert_eq(ub.last_ip, vip);
+	cr_assert_eq(ub.last_port, 3000);
+	cr_assert_eq(ua.received, 1); /* the echo came back to the vip */
+	ns3w_world_free(w);
+}
+
+/* Bound to the VIP, the underlay is reached from the VIP too (Linux keeps
+ * a bound source whatever the route). Sockets may bind an address before
+ * the node holds it (a VIP, as IP_FREEBIND allows), but nothing is sent
+ * from an address the node lacks. */
+Test(ns3w, nothing_is_sent_from_an_address_the_node_lacks)
+{
+	struct relay ra, rb;
+	struct ns3w_world *w = tun_world(&ra, &rb);
+	const uint32_t vip = IP(100, 100, 0, 5);
+	int err = 0;
+	cr_assert_null(ns3w_tcp_connect(w, 0, IP(100, 64, 0, 2), 443, vip, client_fn, NULL, &err));
+	cr_assert_eq(err, -EADDRNOTAVAIL);
+	struct ns3w_sock *l = ns3w_tcp_listen(w, 0, vip, 80, 4, echo_listen_fn, NULL, &err);
+	cr_assert_not_null(l, "listen on a VIP not held yet: %d", err);
+	struct udp_peer ua, ub;
+	udp_open(&ua, w, 0, vip, 3000, false);
+	udp_open(&ub, w, 1, 0, 5000, false);
+	cr_assert_eq(ns3w_udp_send(ua.s, "x", 1, ns3w_node_underlay_ip(w, 1), 5000),
+	             -EADDRNOTAVAIL);
+
+	cr_assert_eq(ns3w_tun_addr_add(w, 0, vip, 32), 0);
+	cr_assert_eq(ns3w_udp_send(ua.s, "x", 1, ns3w_node_underlay_ip(w, 1), 5000), 0);
+	ns3w_run(w, 100 * MS);
+	cr_assert_eq(ub.received, 1);
+	cr_assert_eq(ub.last_ip, vip);
+
+	/* once the address is gone, sending from it fails again */
+	cr_assert_eq(ns3w_tun_addr_del(w, 0, vip), 0);
+	cr_assert_eq(ns3w_udp_send(ua.s, "x", 1, ns3w_node_underlay_ip(w, 1), 5000),
+	             -EADDRNOTAVAIL);
+	err = 0;
+	cr_assert_null(ns3w_tcp_connect(w, 0, IP(100, 64, 0, 2), 443, vip, client_fn, NULL, &err));
+	cr_assert_eq(err, -EADDRNOTAVAIL);
+	cr_assert_eq(ns3w_sock_close(l, false), 0);
+	ns3w_world_free(w);
+}
+
 /* ---- pcap ---- */
 
 static void pcap_run(const char *dir, uint64_t seed)

@@ -1,0 +1,46 @@
+/* libFuzzer target: the IP header parser never reads past its input, and
+ * what it reports is consistent with the bytes it was given. */
+#include "packet.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUZZ_ASSERT(c)                                                                             \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__,  \
+			        #c);                                                               \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct packet_info pi;
+	/* A private copy, so ASan catches any read past `size`. */
+	uint8_t *buf = malloc(size ? size : 1);
+
+	FUZZ_ASSERT(buf);
+	memcpy(buf, data, size);
+	int rc = packet_parse(buf, size, &pi);
+	if (rc >= 0) {
+		FUZZ_ASSERT((size_t)rc <= size);
+		FUZZ_ASSERT((size_t)rc == pi.len);
+		FUZZ_ASSERT(pi.family == IO_AF_INET || pi.family == IO_AF_INET6);
+		FUZZ_ASSERT(pi.l4_offset <= pi.len);
+		if (pi.has_ports)
+			FUZZ_ASSERT(pi.proto == PACKET_PROTO_TCP || pi.proto == PACKET_PROTO_UDP);
+		/* Trailing bytes never change the verdict. */
+		struct packet_info again;
+		FUZZ_ASSERT(packet_parse(buf, (size_t)rc, &again) == rc);
+		FUZZ_ASSERT(again.has_ports == pi.has_ports && again.src.port == pi.src.port);
+	} else {
+		FUZZ_ASSERT(rc == -1);
+	}
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,993 @@
+/* The overlay data plane (see dataplane.h for the design). */
+#include "dataplane.h"
+
+#include "packet.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DP_ASSERT(c)                                                                               \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+#define DP_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#define DP_NONE          UINT32_MAX
+#define DP_INITIAL_FLOWS 64
+#define DP_PCAP_SNAPLEN  65535
+
+/* Timeout classes, one LRU list each. */
+enum dp_class {
+	DP_CLASS_TCP = 0,
+	DP_CLASS_CLOSING,
+	DP_CLASS_OTHER,
+	DP_CLASS_COUNT,
+	DP_CLASS_FREE = 0xff,
+};
+
+enum dp_flow_flags {
+	DP_FLOW_INBOUND = 1u << 0,  /* opened by a peer (passed the filter) */
+	DP_FLOW_A_OPENED = 1u << 1, /* side a of the key sent the first packet */
+	DP_FLOW_FIN_A = 1u << 2,
+	DP_FLOW_FIN_B = 1u << 3,
+	DP_FLOW_RST = 1u << 4,
+};
+
+/* A 5-tuple with its ends ordered (a <= b), so both directions of a flow
+ * hash to one entry. Padding is zeroed: keys compare with memcmp. */
+struct dp_flow_key {
+	uint8_t ip_a[16], ip_b[16];
+	uint16_t port_a, port_b;
+	uint8_t family, proto;
+	uint8_t pad[2];
+};
+
+struct dp_flow {
+	struct dp_flow_key key;
+	uint64_t last_us;
+	uint32_t hnext;      /* hash chain, or free list */
+	uint32_t prev, next; /* LRU list of its class; prev is towards the head */
+	int32_t peer;        /* index into the current netmap's peers */
+	uint8_t cls;
+	uint8_t flags;
+};
+
+struct dp_drop_state {
+	uint64_t pending; /* drops since the last event */
+	uint64_t last_event_us;
+	bool evented;
+};
+
+struct dataplane {
+	struct io *io;
+	const struct netmap *nm;
+	int udp;
+	bool tun_attached;
+	struct io_addr endpoint;
+	uint64_t now_us; /* read once per callback */
+	uint64_t hash_seed;
+
+	/* Flow table. */
+	struct dp_flow *flows;
+	uint32_t cap, max_flows, used;
+	uint32_t *buckets;
+	uint32_t bucket_mask;
+	uint32_t free_head;
+	uint32_t lru_head[DP_CLASS_COUNT], lru_tail[DP_CLASS_COUNT];
+
+	struct io_timer sweep;
+	uint64_t sweep_deadline_us;
+
+	bool *dead; /* per peer of nm */
+	size_t n_dead;
+
+	struct io_addr *tun_addrs; /* sorted, what we hold on the device */
+	size_t n_tun_addrs;
+
+	pcap_t *pcap;
+	pcap_dumper_t *dumper;
+
+	struct dp_drop_state drop_state[DATAPLANE_DROP_COUNT];
+	struct dp_drop_state evict_state;
+	struct dataplane_stats stats;
+	uint8_t tx[DATAPLANE_HDR_LEN + DATAPLANE_MTU];
+};
+
+static const char *const dp_drop_names[DATAPLANE_DROP_COUNT] = {
+    [DATAPLANE_DROP_NO_NETMAP] = "no_netmap",
+    [DATAPLANE_DROP_TUN_MALFORMED] = "tun_malformed",
+    [DATAPLANE_DROP_TUN_OVERSIZED] = "tun_oversized",
+    [DATAPLANE_DROP_NO_ROUTE] = "no_route",
+    [DATAPLANE_DROP_NO_HOST] = "no_host",
+    [DATAPLANE_DROP_VIP_OUTBOUND] = "vip_outbound_refused",
+    [DATAPLANE_DROP_SEND_FAILED] = "send_failed",
+    [DATAPLANE_DROP_BAD_HEADER] = "bad_header",
+    [DATAPLANE_DROP_UNSUPPORTED_TYPE] = "unsupported_type",
+    [DATAPLANE_DROP_OVERSIZED] = "oversized",
+    [DATAPLANE_DROP_MALFORMED] = "malformed",
+    [DATAPLANE_DROP_UNKNOWN_PEER] = "unknown_peer",
+    [DATAPLANE_DROP_FORGED_SOURCE] = "forged_source",
+    [DATAPLANE_DROP_NOT_FOR_US] = "not_for_us",
+    [DATAPLANE_DROP_FILTER] = "filter_refused",
+    [DATAPLANE_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
+};
+
+static const uint64_t dp_class_timeout_us[DP_CLASS_COUNT] = {
+    [DP_CLASS_TCP] = DATAPLANE_TCP_IDLE_US,
+    [DP_CLASS_CLOSING] = DATAPLANE_TCP_CLOSING_US,
+    [DP_CLASS_OTHER] = DATAPLANE_UDP_IDLE_US,
+};
+
+const char *dataplane_drop_name(enum dataplane_drop reason)
+{
+	DP_ASSERT((unsigned)reason < DATAPLANE_DROP_COUNT);
+	return dp_drop_names[reason];
+}
+
+static const char *dp_peer_name(const struct dataplane *dp, int32_t peer)
+{
+	return dp->nm && peer >= 0 && (size_t)peer < dp->nm->n_peers ? dp->nm->peers[peer].name
+	                                                             : "?";
+}
+
+/* ---- events and drops -------------------------------------------------- */
+
+static void dp_sweep_arm(struct dataplane *dp, uint64_t deadline_us);
+
+static void dp_emit_drop(struct dataplane *dp, enum dataplane_drop reason,
+                         const struct packet_info *pi)
+{
+	struct dp_drop_state *st = &dp->drop_state[reason];
+	char s[IO_ADDR_STRLEN], d[IO_ADDR_STRLEN];
+
+	if (pi && pi->family != IO_AF_NONE)
+		io_emitf(dp->io, dp_drop_names[reason],
+		         "\"count\":%llu,\"proto\":%u,\"src\":\"%s\",\"dst\":\"%s\"",
+		         (unsigned long long)st->pending, pi->proto,
+		         io_addr_format(&pi->src, pi->has_ports, s, sizeof(s)),
+		         io_addr_format(&pi->dst, pi->has_ports, d, sizeof(d)));
+	else
+		io_emitf(dp->io, dp_drop_names[reason], "\"count\":%llu",
+		         (unsigned long long)st->pending);
+	st->pending = 0;
+	st->last_event_us = dp->now_us;
+	st->evented = true;
+}
+
+/* Counts a drop; reports it at once unless this reason was reported less
+ * than DATAPLANE_EVENT_GAP_US ago, in which case the sweep reports the
+ * accumulated count later. `pi` may be NULL or unparsed. */
+static void dp_drop(struct dataplane *dp, enum dataplane_drop reason, const struct packet_info *pi)
+{
+	struct dp_drop_state *st = &dp->drop_state[reason];
+
+	dp->stats.drops[reason]++;
+	st->pending++;
+	if (!st->evented || dp->now_us - st->last_event_us >= DATAPLANE_EVENT_GAP_US)
+		dp_emit_drop(dp, reason, pi);
+	else
+		dp_sweep_arm(dp, st->last_event_us + DATAPLANE_EVENT_GAP_US);
+}
+
+static void dp_flush_drops(struct dataplane *dp)
+{
+	for (int r = 0; r < DATAPLANE_DROP_COUNT; r++) {
+		struct dp_drop_state *st = &dp->drop_state[r];
+		if (!st->pending)
+			continue;
+		if (dp->now_us - st->last_event_us >= DATAPLANE_EVENT_GAP_US)
+			dp_emit_drop(dp, (enum dataplane_drop)r, NULL);
+		else
+			dp_sweep_arm(dp, st->last_event_us + DATAPLANE_EVENT_GAP_US);
+	}
+	if (dp->evict_state.pending &&
+	    dp->now_us - dp->evict_state.last_event_us >= DATAPLANE_EVENT_GAP_US) {
+		io_emitf(dp->io, "flow_evicted", "\"count\":%llu,\"max_flows\":%u",
+		         (unsigned long long)dp->evict_state.pending, dp->max_flows);
+		dp->evict_state.pending = 0;
+		dp->evict_state.last_event_us = dp->now_us;
+	} else if (dp->evict_state.pending) {
+		dp_sweep_arm(dp, dp->evict_state.last_event_us + DATAPLANE_EVENT_GAP_US);
+	}
+}
+
+/* ---- pcap -------------------------------------------------------------- */
+
+static void dp_pcap(struct dataplane *dp, const uint8_t *pkt, size_t len)
+{
+	struct pcap_pkthdr h;
+
+	if (!dp->dumper)
+		return;
+	h.ts.tv_sec = (time_t)(dp->now_us / 1000000);
+	h.ts.tv_usec = (suseconds_t)(dp->now_us % 1000000);
+	h.caplen = (bpf_u_int32)(len < DP_PCAP_SNAPLEN ? len : DP_PCAP_SNAPLEN);
+	h.len = (bpf_u_int32)len;
+	pcap_dump((u_char *)dp->dumper, &h, pkt);
+}
+
+/* ---- flow table -------------------------------------------------------- */
+
+/* Builds the normalised key; *src_is_a tells which end the source is. */
+static void dp_key(const struct packet_info *pi, struct dp_flow_key *k, bool *src_is_a)
+{
+	int c = memcmp(pi->src.ip, pi->dst.ip, 16);
+
+	memset(k, 0, sizeof(*k));
+	k->family = pi->family;
+	k->proto = pi->proto;
+	*src_is_a = c < 0 || (c == 0 && pi->src.port <= pi->dst.port);
+	const struct io_addr *a = *src_is_a ? &pi->src : &pi->dst;
+	const struct io_addr *b = *src_is_a ? &pi->dst : &pi->src;
+	memcpy(k->ip_a, a->ip, 16);
+	memcpy(k->ip_b, b->ip, 16);
+	if (pi->has_ports) {
+		k->port_a = a->port;
+		k->port_b = b->port;
+	}
+}
+
+static uint32_t dp_hash(const struct dataplane *dp, const struct dp_flow_key *k)
+{
+	uint64_t w[5], h = dp->hash_seed;
+
+	memcpy(w, k, sizeof(w));
+	for (int i = 0; i < 5; i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ull;
+		h ^= h >> 32;
+	}
+	h *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(h ^ (h >> 29));
+}
+
+_Static_assert(sizeof(struct dp_flow_key) == 40, "flow key is five 64-bit words");
+
+static struct dp_flow *dp_flow_find(struct dataplane *dp, const struct dp_flow_key *k)
+{
+	if (!dp->buckets)
+		return NULL;
+	for (uint32_t i = dp->buckets[dp_hash(dp, k) & dp->bucket_mask]; i != DP_NONE;
+	     i = dp->flows[i].hnext)
+		if (memcmp(&dp->flows[i].key, k, sizeof(*k)) == 0)
+			return &dp->flows[i];
+	return NULL;
+}
+
+static void dp_lru_unlink(struct dataplane *dp, struct dp_flow *f)
+{
+	if (f->prev != DP_NONE)
+		dp->flows[f->prev].next = f->next;
+	else
+		dp->lru_head[f->cls] = f->next;
+	if (f->next != DP_NONE)
+		dp->flows[f->next].prev = f->prev;
+	else
+		dp->lru_tail[f->cls] = f->prev;
+	f->prev = f->next = DP_NONE;
+}
+
+static void dp_lru_push(struct dataplane *dp, struct dp_flow *f, uint8_t cls)
+{
+	uint32_t idx = (uint32_t)(f - dp->flows);
+
+	f->cls = cls;
+	f->prev = DP_NONE;
+	f->next = dp->lru_head[cls];
+	if (f->next != DP_NONE)
+		dp->flows[f->next].prev = idx;
+	else
+		dp->lru_tail[cls] = idx;
+	dp->lru_head[cls] = idx;
+}
+
+static void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
+{
+	uint32_t idx = (uint32_t)(f - dp->flows);
+	uint32_t *pp = &dp->buckets[dp_hash(dp, &f->key) & dp->bucket_mask];
+
+	DP_ASSERT(f->cls != DP_CLASS_FREE);
+	while (*pp != idx) {
+		DP_ASSERT(*pp != DP_NONE);
+		pp = &dp->flows[*pp].hnext;
+	}
+	*pp = f->hnext;
+	dp_lru_unlink(dp, f);
+	f->cls = DP_CLASS_FREE;
+	f->hnext = dp->free_head;
+	dp->free_head = idx;
+	dp->used--;
+}
+
+/* Doubles the table (up to max_flows) and rehashes. Allocation happens
+ * here only, at most log2(max_flows) times over a data plane's life. */
+static int dp_grow(struct dataplane *dp)
+{
+	uint32_t ncap = dp->cap ? dp->cap * 2 : DP_INITIAL_FLOWS;
+	uint32_t nb = 1;
+
+	if (ncap > dp->max_flows)
+		ncap = dp->max_flows;
+	if (ncap <= dp->cap)
+		return -ENOSPC;
+	struct dp_flow *nf = realloc(dp->flows, (size_t)ncap * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	dp->flows = nf;
+	for (uint32_t i = ncap; i-- > dp->cap;) {
+		nf[i].cls = DP_CLASS_FREE;
+		nf[i].hnext = dp->free_head;
+		dp->free_head = i;
+	}
+	dp->cap = ncap;
+	while (nb < ncap)
+		nb <<= 1;
+	if (nb - 1 != dp->bucket_mask || !dp->buckets) {
+		uint32_t *b = malloc((size_t)nb * sizeof(*b));
+		if (!b)
+			return 0; /* the old buckets still work, only longer chains */
+		free(dp->buckets);
+		dp->buckets = b;
+		dp->bucket_mask = nb - 1;
+		for (uint32_t i = 0; i < nb; i++)
+			b[i] = DP_NONE;
+		for (uint32_t i = 0; i < dp->cap; i++) {
+			struct dp_flow *f = &nf[i];
+			if (f->cls == DP_CLASS_FREE)
+				continue;
+			uint32_t *head = &b[dp_hash(dp, &f->key) & dp->bucket_mask];
+			f->hnext = *head;
+			*head = i;
+		}
+	}
+	return 0;
+}
+
+/* The least recently used flow over all classes. */
+static struct dp_flow *dp_lru_victim(struct dataplane *dp)
+{
+	struct dp_flow *victim = NULL;
+
+	for (int c = 0; c < DP_CLASS_COUNT; c++) {
+		uint32_t t = dp->lru_tail[c];
+		if (t != DP_NONE && (!victim || dp->flows[t].last_us < victim->last_us))
+			victim = &dp->flows[t];
+	}
+	return victim;
+}
+
+static uint8_t dp_class_of(const struct dp_flow *f)
+{
+	if (f->key.proto != PACKET_PROTO_TCP)
+		return DP_CLASS_OTHER;
+	if ((f->flags & DP_FLOW_RST) ||
+	    (f->flags & (DP_FLOW_FIN_A | DP_FLOW_FIN_B)) == (DP_FLOW_FIN_A | DP_FLOW_FIN_B))
+		return DP_CLASS_CLOSING;
+	return DP_CLASS_TCP;
+}
+
+/* Records a packet of flow `f` sent by side a (src_is_a) or b. */
+static void dp_flow_touch(struct dataplane *dp, struct dp_flow *f, const struct packet_info *pi,
+                          bool src_is_a)
+{
+	if (pi->proto == PACKET_PROTO_TCP && pi->has_ports) {
+		if (pi->tcp_flags & PACKET_TCP_RST)
+			f->flags |= DP_FLOW_RST;
+		if (pi->tcp_flags & PACKET_TCP_FIN)
+			f->flags |= src_is_a ? DP_FLOW_FIN_A : DP_FLOW_FIN_B;
+	}
+	uint8_t cls = dp_class_of(f);
+	f->last_us = dp->now_us;
+	dp_lru_unlink(dp, f);
+	if (cls != f->cls)
+		dp_sweep_arm(dp, dp->now_us + dp_class_timeout_us[cls]);
+	dp_lru_push(dp, f, cls);
+}
+
+/* Adds a flow pinned to `peer`, evicting the least recently used one when
+ * the table is full. Never fails: max_flows >= 1. */
+static struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_key *k, int32_t peer,
+                                   bool inbound, bool src_is_a)
+{
+	if (dp->free_head == DP_NONE && dp_grow(dp) < 0) {
+		struct dp_flow *victim = dp_lru_victim(dp);
+		DP_ASSERT(victim);
+		dp_flow_remove(dp, victim);
+		dp->stats.flows_evicted++;
+		dp->evict_state.pending++;
+		if (dp->now_us - dp->evict_state.last_event_us >= DATAPLANE_EVENT_GAP_US ||
+		    !dp->evict_state.evented) {
+			io_emitf(dp->io, "flow_evicted", "\"count\":%llu,\"max_flows\":%u",
+			         (unsigned long long)dp->evict_state.pending, dp->max_flows);
+			dp->evict_state.pending = 0;
+			dp->evict_state.last_event_us = dp->now_us;
+			dp->evict_state.evented = true;
+		}
+	}
+	DP_ASSERT(dp->free_head != DP_NONE);
+	uint32_t idx = dp->free_head;
+	struct dp_flow *f = &dp->flows[idx];
+	dp->free_head = f->hnext;
+
+	memset(f, 0, sizeof(*f));
+	f->key = *k;
+	f->peer = peer;
+	f->flags = (uint8_t)((inbound ? DP_FLOW_INBOUND : 0) | (src_is_a ? DP_FLOW_A_OPENED : 0));
+	f->last_us = dp->now_us;
+	uint32_t *head = &dp->buckets[dp_hash(dp, k) & dp->bucket_mask];
+	f->hnext = *head;
+	*head = idx;
+	f->prev = f->next = DP_NONE;
+	uint8_t cls = dp_class_of(f);
+	dp_lru_push(dp, f, cls);
+	dp->used++;
+	dp->stats.flows_created++;
+	dp_sweep_arm(dp, dp->now_us + dp_class_timeout_us[cls]);
+	return f;
+}
+
+/* ---- the sweep timer --------------------------------------------------- */
+
+/* Makes sure a sweep runs by `deadline_us` (not earlier than one
+ * DATAPLANE_SWEEP_MIN_US from now). */
+static void dp_sweep_arm(struct dataplane *dp, uint64_t deadline_us)
+{
+	uint64_t earliest = dp->now_us + DATAPLANE_SWEEP_MIN_US;
+
+	if (deadline_us < earliest)
+		deadline_us = earliest;
+	if (io_timer_armed(&dp->sweep)) {
+		if (dp->sweep_deadline_us <= deadline_us)
+			return;
+		dp->io->ops->timer_disarm(dp->io, &dp->sweep);
+	}
+	dp->sweep_deadline_us = deadline_us;
+	dp->io->ops->timer_arm(dp->io, &dp->sweep, deadline_us - dp->now_us);
+}
+
+static void dp_sweep_fn(struct io_timer *timer)
+{
+	struct dataplane *dp = DP_CONTAINER_OF(timer, struct dataplane, sweep);
+	uint64_t next = UINT64_MAX;
+
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	for (int c = 0; c < DP_CLASS_COUNT; c++) {
+		uint32_t t;
+		while ((t = dp->lru_tail[c]) != DP_NONE) {
+			struct dp_flow *f = &dp->flows[t];
+			uint64_t deadline = f->last_us + dp_class_timeout_us[c];
+			if (deadline > dp->now_us) {
+				if (deadline < next)
+					next = deadline;
+				break;
+			}
+			dp_flow_remove(dp, f);
+			dp->stats.flows_expired++;
+		}
+	}
+	if (next != UINT64_MAX)
+		dp_sweep_arm(dp, next);
+	dp_flush_drops(dp);
+}
+
+/* ---- steering ---------------------------------------------------------- */
+
+/* The first ranked host of `svc` not marked dead, or -1. */
+static int32_t dp_pick_host(const struct dataplane *dp, const struct netmap_service *svc)
+{
+	for (size_t i = 0; i < svc->n_hosts; i++) {
+		int h = svc->hosts[i];
+		if (h >= 0 && (size_t)h < dp->nm->n_peers && !(dp->dead && dp->dead[h]))
+			return h;
+	}
+	return -1;
+}
+
+static void dp_emit_flow_new(struct dataplane *dp, const struct packet_info *pi, int32_t peer,
+                             bool inbound, const struct netmap_service *svc)
+{
+	char s[IO_ADDR_STRLEN], d[IO_ADDR_STRLEN];
+
+	io_addr_format(&pi->src, pi->has_ports, s, sizeof(s));
+	io_addr_format(&pi->dst, pi->has_ports, d, sizeof(d));
+	if (inbound)
+		io_emitf(
+		    dp->io, "flow_new",
+		    "\"proto\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"dir\":\"in\",\"peer\":\"%s\"",
+		    pi->proto, s, d, dp_peer_name(dp, peer));
+	else if (svc)
+		io_emitf(
+		    dp->io, "flow_new",
+		    "\"proto\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"dir\":\"out\",\"host\":\"%s\","
+		    "\"service\":\"%s\"",
+		    pi->proto, s, d, dp_peer_name(dp, peer), svc->name);
+	else
+		io_emitf(
+		    dp->io, "flow_new",
+		    "\"proto\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"dir\":\"out\",\"host\":\"%s\"",
+		    pi->proto, s, d, dp_peer_name(dp, peer));
+}
+
+/* ---- TUN -> underlay --------------------------------------------------- */
+
+static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct dataplane *dp = ctx;
+	struct packet_info pi;
+	struct dp_flow_key key;
+	struct dp_flow *f;
+	bool src_is_a;
+	int32_t peer;
+
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	dp->stats.tun_in_packets++;
+	dp->stats.tun_in_bytes += len;
+	dp_pcap(dp, pkt, len);
+	if (len > DATAPLANE_MTU) {
+		dp_drop(dp, DATAPLANE_DROP_TUN_OVERSIZED, NULL);
+		return;
+	}
+	if (packet_parse(pkt, len, &pi) != (int)len) {
+		dp_drop(dp, DATAPLANE_DROP_TUN_MALFORMED, NULL);
+		return;
+	}
+	if (!dp->nm) {
+		dp_drop(dp, DATAPLANE_DROP_NO_NETMAP, &pi);
+		return;
+	}
+	bool from_vip = netmap_host_service_by_vip(dp->nm, &pi.src) != NULL;
+
+	dp_key(&pi, &key, &src_is_a);
+	f = dp_flow_find(dp, &key);
+	/* A new connection reusing the tuple of one that is closing. */
+	if (f && f->cls == DP_CLASS_CLOSING && packet_is_tcp_syn(&pi)) {
+		dp_flow_remove(dp, f);
+		f = NULL;
+	}
+	if (f) {
+		if (from_vip && !(f->flags & DP_FLOW_INBOUND)) {
+			dp_drop(dp, DATAPLANE_DROP_VIP_OUTBOUND, &pi);
+			return;
+		}
+		peer = f->peer;
+		dp_flow_touch(dp, f, &pi, src_is_a);
+	} else {
+		const struct netmap_service *svc = NULL;
+
+		/* LIM-2: a VIP only answers flows opened from outside. */
+		if (from_vip) {
+			dp_drop(dp, DATAPLANE_DROP_VIP_OUTBOUND, &pi);
+			return;
+		}
+		peer = netmap_peer_by_addr(dp->nm, &pi.dst);
+		if (peer < 0) {
+			svc = netmap_service_by_vip(dp->nm, &pi.dst);
+			if (!svc) {
+				dp_drop(dp, DATAPLANE_DROP_NO_ROUTE, &pi);
+				return;
+			}
+			peer = dp_pick_host(dp, svc);
+			if (peer < 0) {
+				dp_drop(dp, DATAPLANE_DROP_NO_HOST, &pi);
+				return;
+			}
+		}
+		f = dp_flow_add(dp, &key, peer, false, src_is_a);
+		dp_flow_touch(dp, f, &pi, src_is_a);
+		dp_emit_flow_new(dp, &pi, peer, false, svc);
+	}
+
+	dp->tx[0] = DATAPLANE_MAGIC;
+	dp->tx[1] = DATAPLANE_VERSION;
+	dp->tx[2] = DATAPLANE_MSG_DATA;
+	dp->tx[3] = 0;
+	memcpy(dp->tx + DATAPLANE_HDR_LEN, pkt, len);
+	int rc = dp->io->ops->udp_send(dp->io, dp->udp, dp->tx, DATAPLANE_HDR_LEN + len,
+	                               &dp->nm->peers[peer].endpoint);
+	if (rc < 0) {
+		dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, &pi);
+		return;
+	}
+	dp->stats.sent_packets++;
+	dp->stats.sent_bytes += DATAPLANE_HDR_LEN + len;
+}
+
+/* ---- underlay -> TUN --------------------------------------------------- */
+
+static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
+                             const struct io_addr *src)
+{
+	struct dataplane *dp = ctx;
+	struct packet_info pi;
+	struct dp_flow_key key;
+	struct dp_flow *f;
+	bool src_is_a;
+
+	(void)handle;
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	dp->stats.recv_packets++;
+	dp->stats.recv_bytes += len;
+	if (len < DATAPLANE_HDR_LEN || data[0] != DATAPLANE_MAGIC || data[1] != DATAPLANE_VERSION) {
+		dp_drop(dp, DATAPLANE_DROP_BAD_HEADER, NULL);
+		return;
+	}
+	if (data[2] != DATAPLANE_MSG_DATA) {
+		dp_drop(dp, DATAPLANE_DROP_UNSUPPORTED_TYPE, NULL);
+		return;
+	}
+	const uint8_t *pkt = data + DATAPLANE_HDR_LEN;
+	size_t plen = len - DATAPLANE_HDR_LEN;
+	if (plen > DATAPLANE_MTU) {
+		dp_drop(dp, DATAPLANE_DROP_OVERSIZED, NULL);
+		return;
+	}
+	if (packet_parse(pkt, plen, &pi) != (int)plen) {
+		dp_drop(dp, DATAPLANE_DROP_MALFORMED, NULL);
+		return;
+	}
+	if (!dp->nm) {
+		dp_drop(dp, DATAPLANE_DROP_NO_NETMAP, &pi);
+		return;
+	}
+	int32_t peer = netmap_peer_by_endpoint(dp->nm, src);
+	if (peer < 0) {
+		dp_drop(dp, DATAPLANE_DROP_UNKNOWN_PEER, &pi);
+		return;
+	}
+	dp_key(&pi, &key, &src_is_a);
+	f = dp_flow_find(dp, &key);
+	if (f && f->peer != peer) {
+		/* Another peer talking on a flow pinned elsewhere. */
+		dp_drop(dp, DATAPLANE_DROP_FORGED_SOURCE, &pi);
+		return;
+	}
+	/* Identity: the source is the sender's own address, or a VIP
+	 * answering on a flow this node opened towards that sender. */
+	if (netmap_peer_by_addr(dp->nm, &pi.src) != peer && !(f && !(f->flags & DP_FLOW_INBOUND))) {
+		dp_drop(dp, DATAPLANE_DROP_FORGED_SOURCE, &pi);
+		return;
+	}
+	if (!netmap_is_self_addr(dp->nm, &pi.dst) && !netmap_host_service_by_vip(dp->nm, &pi.dst)) {
+		dp_drop(dp, DATAPLANE_DROP_NOT_FOR_US, &pi);
+		return;
+	}
+	if (f && f->cls == DP_CLASS_CLOSING && packet_is_tcp_syn(&pi) &&
+	    (f->flags & DP_FLOW_INBOUND)) {
+		dp_flow_remove(dp, f);
+		f = NULL;
+	}
+	if (f) {
+		dp_flow_touch(dp, f, &pi, src_is_a);
+	} else {
+		uint16_t dport = pi.has_ports ? pi.dst.port : 0;
+		if (!netmap_filter_allows(dp->nm, &pi.src, &pi.dst, pi.proto, dport)) {
+			dp_drop(dp, DATAPLANE_DROP_FILTER, &pi);
+			return;
+		}
+		f = dp_flow_add(dp, &key, peer, true, src_is_a);
+		dp_flow_touch(dp, f, &pi, src_is_a);
+		dp_emit_flow_new(dp, &pi, peer, true, NULL);
+	}
+	dp_pcap(dp, pkt, plen);
+	int rc = dp->io->ops->tun_write(dp->io, pkt, plen);
+	if (rc < 0) {
+		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, &pi);
+		return;
+	}
+	dp->stats.tun_out_packets++;
+	dp->stats.tun_out_bytes += plen;
+}
+
+/* ---- TUN addresses ----------------------------------------------------- */
+
+static int dp_addr_cmp(const void *pa, const void *pb)
+{
+	const struct io_addr *a = pa, *b = pb;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->ip, b->ip, 16);
+}
+
+static int dp_tun_change(struct dataplane *dp, const struct io_addr *a, bool add)
+{
+	int bits = a->family == IO_AF_INET ? 32 : 128;
+	int rc = add ? dp->io->ops->tun_addr_add(dp->io, a, bits)
+	             : dp->io->ops->tun_addr_del(dp->io, a, bits);
+	char s[IO_ADDR_STRLEN];
+
+	if (add && rc == -EEXIST)
+		rc = 0;
+	/* A backend without IPv6 (the sim) cannot hold the v6 half of an
+	 * address pair: not an error, the address just stays off the device. */
+	if (rc == -EAFNOSUPPORT)
+		return rc;
+	if (!add && (rc == -EADDRNOTAVAIL || rc == -ENOENT || rc == -ESRCH))
+		rc = 0;
+	if (rc < 0)
+		io_emitf(dp->io, "tun_addr_failed", "\"op\":\"%s\",\"addr\":\"%s\",\"errno\":%d",
+		         add ? "add" : "del", io_addr_format(a, false, s, sizeof(s)), -rc);
+	return rc;
+}
+
+/* Brings the device's addresses to this node's own plus its hosted VIPs,
+ * touching only the differences (merge of two sorted lists). */
+static int dp_tun_sync(struct dataplane *dp, const struct netmap *nm)
+{
+	size_t n = 0, i = 0, j = 0, kept = 0;
+	struct io_addr *want = NULL, *held;
+	int first_err = 0, rc;
+
+	if (nm) {
+		size_t cap = nm->self.n_addrs;
+		for (size_t s = 0; s < nm->n_host_services; s++)
+			cap += nm->host_services[s].n_addrs;
+		if (cap > DATAPLANE_MAX_TUN_ADDRS)
+			cap = DATAPLANE_MAX_TUN_ADDRS;
+		want = calloc(cap ? cap : 1, sizeof(*want));
+		if (!want)
+			return -ENOMEM;
+		for (size_t a = 0; a < nm->self.n_addrs && n < cap; a++)
+			want[n++] = nm->self.addrs[a];
+		for (size_t s = 0; s < nm->n_host_services; s++)
+			for (size_t a = 0; a < nm->host_services[s].n_addrs && n < cap; a++)
+				want[n++] = nm->host_services[s].addrs[a];
+		for (size_t a = 0; a < n; a++)
+			want[a].port = 0;
+		qsort(want, n, sizeof(*want), dp_addr_cmp);
+	}
+	/* The new held list is at most |held| + |want| long. */
+	held = calloc(dp->n_tun_addrs + n + 1, sizeof(*held));
+	if (!held) {
+		free(want);
+		return -ENOMEM;
+	}
+	while (i < dp->n_tun_addrs || j < n) {
+		int c = i == dp->n_tun_addrs ? 1
+		        : j == n             ? -1
+		                             : dp_addr_cmp(&dp->tun_addrs[i], &want[j]);
+		if (c == 0) {
+			held[kept++] = want[j];
+			i++;
+			j++;
+			while (j < n && dp_addr_cmp(&want[j], &want[j - 1]) == 0)
+				j++;
+		} else if (c < 0) {
+			rc = dp_tun_change(dp, &dp->tun_addrs[i], false);
+			if (rc < 0) {
+				held[kept++] = dp->tun_addrs[i]; /* still there */
+				if (!first_err)
+					first_err = rc;
+			}
+			i++;
+		} else {
+			rc = dp_tun_change(dp, &want[j], true);
+			if (rc == 0)
+				held[kept++] = want[j];
+			else if (!first_err && rc != -EAFNOSUPPORT)
+				first_err = rc;
+			j++;
+			while (j < n && dp_addr_cmp(&want[j], &want[j - 1]) == 0)
+				j++;
+		}
+	}
+	qsort(held, kept, sizeof(*held), dp_addr_cmp);
+	free(dp->tun_addrs);
+	free(want);
+	dp->tun_addrs = held;
+	dp->n_tun_addrs = kept;
+	dp->stats.tun_addrs = kept;
+	return first_err;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+/* Installed on the device when the data plane goes away. */
+static void dp_tun_detached(void *ctx, const uint8_t *pkt, size_t len)
+{
+	(void)ctx;
+	(void)pkt;
+	(void)len;
+}
+
+struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *config, int *err)
+{
+	struct dataplane *dp;
+	struct io_addr local;
+	int rc;
+
+	*err = 0;
+	if (!io || !config || config->max_flows > DATAPLANE_MAX_FLOWS_LIMIT) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	dp = calloc(1, sizeof(*dp));
+	if (!dp) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	dp->io = io;
+	dp->udp = -1;
+	dp->max_flows = config->max_flows ? config->max_flows : DATAPLANE_DEFAULT_MAX_FLOWS;
+	dp->free_head = DP_NONE;
+	for (int c = 0; c < DP_CLASS_COUNT; c++)
+		dp->lru_head[c] = dp->lru_tail[c] = DP_NONE;
+	dp->sweep.fn = dp_sweep_fn;
+	dp->now_us = io->ops->now_us(io);
+	dp->hash_seed = io->ops->random_u64(io);
+	rc = dp_grow(dp);
+	if (rc < 0)
+		goto out_free;
+
+	local = config->listen;
+	if (local.family == IO_AF_NONE)
+		io_addr_v4(&local, 0, 0);
+	if (local.port == 0)
+		local.port = DATAPLANE_DEFAULT_PORT;
+	dp->udp = io->ops->udp_open(io, &local, dp_from_underlay, dp);
+	if (dp->udp < 0) {
+		rc = dp->udp;
+		goto out_free;
+	}
+	if (io->ops->sock_name(io, dp->udp, false, &dp->endpoint) < 0)
+		dp->endpoint = local;
+	rc = io->ops->tun_attach(io, dp_from_tun, dp);
+	if (rc < 0)
+		goto out_free;
+	dp->tun_attached = true;
+	if (config->pcap_path) {
+		dp->pcap = pcap_open_dead(DLT_RAW, DP_PCAP_SNAPLEN);
+		if (dp->pcap)
+			dp->dumper = pcap_dump_open(dp->pcap, config->pcap_path);
+		if (!dp->dumper) {
+			rc = -EIO;
+			goto out_free;
+		}
+	}
+	return dp;
+
+out_free:
+	dataplane_free(dp);
+	*err = rc;
+	return NULL;
+}
+
+void dataplane_free(struct dataplane *dp)
+{
+	if (!dp)
+		return;
+	if (io_timer_armed(&dp->sweep))
+		dp->io->ops->timer_disarm(dp->io, &dp->sweep);
+	dp->nm = NULL; /* may be gone already: nothing below reads it */
+	if (dp->n_tun_addrs)
+		dp_tun_sync(dp, NULL);
+	if (dp->tun_attached)
+		dp->io->ops->tun_attach(dp->io, dp_tun_detached, NULL);
+	if (dp->udp >= 0)
+		dp->io->ops->close(dp->io, dp->udp, false);
+	if (dp->dumper)
+		pcap_dump_close(dp->dumper);
+	if (dp->pcap)
+		pcap_close(dp->pcap);
+	free(dp->tun_addrs);
+	free(dp->dead);
+	free(dp->flows);
+	free(dp->buckets);
+	free(dp);
+}
+
+int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
+{
+	const struct netmap *old = dp->nm;
+	uint64_t kept = 0, dropped = 0;
+	bool *dead = NULL;
+	int rc;
+
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	if (nm && nm->n_peers) {
+		dead = calloc(nm->n_peers, sizeof(*dead));
+		if (!dead)
+			return -ENOMEM;
+	}
+	/* Carry dead marks and pinned flows over by peer name. */
+	for (size_t i = 0; old && nm && dp->dead && i < old->n_peers; i++) {
+		if (!dp->dead[i])
+			continue;
+		int j = netmap_peer_by_name(nm, old->peers[i].name);
+		if (j >= 0)
+			dead[j] = true;
+	}
+	for (uint32_t i = 0; i < dp->cap; i++) {
+		struct dp_flow *f = &dp->flows[i];
+		if (f->cls == DP_CLASS_FREE)
+			continue;
+		int j = -1;
+		if (old && nm && f->peer >= 0 && (size_t)f->peer < old->n_peers)
+			j = netmap_peer_by_name(nm, old->peers[f->peer].name);
+		if (j < 0) {
+			dp_flow_remove(dp, f);
+			dropped++;
+		} else {
+			f->peer = j;
+			kept++;
+		}
+	}
+	free(dp->dead);
+	dp->dead = dead;
+	dp->nm = nm;
+	dp->stats.flows_dropped_by_netmap += dropped;
+	dp->stats.netmaps_applied++;
+	rc = dp_tun_sync(dp, nm);
+	if (nm)
+		io_emitf(dp->io, "netmap_applied",
+		         "\"version\":%llu,\"peers\":%zu,\"services\":%zu,\"host_services\":%zu,"
+		         "\"flows_kept\":%llu,\"flows_dropped\":%llu",
+		         (unsigned long long)nm->version, nm->n_peers, nm->n_services,
+		         nm->n_host_services, (unsigned long long)kept,
+		         (unsigned long long)dropped);
+	else
+		io_emitf(dp->io, "netmap_applied", "\"version\":null,\"flows_dropped\":%llu",
+		         (unsigned long long)dropped);
+	return rc;
+}
+
+static int dp_mark(struct dataplane *dp, const char *name, bool dead)
+{
+	int i = dp->nm ? netmap_peer_by_name(dp->nm, name) : -1;
+
+	if (i < 0 || !dp->dead)
+		return -ENOENT;
+	if (dp->dead[i] != dead)
+		io_emitf(dp->io, dead ? "peer_marked_dead" : "peer_marked_alive", "\"peer\":\"%s\"",
+		         dp->nm->peers[i].name);
+	dp->dead[i] = dead;
+	return 0;
+}
+
+int dataplane_mark_peer_dead(struct dataplane *dp, const char *name)
+{
+	return dp_mark(dp, name, true);
+}
+
+int dataplane_mark_peer_alive(struct dataplane *dp, const char *name)
+{
+	return dp_mark(dp, name, false);
+}
+
+void dataplane_stats(const struct dataplane *dp, struct dataplane_stats *out)
+{
+	*out = dp->stats;
+	out->flows_active = dp->used;
+}
+
+const char *dataplane_flow_host(const struct dataplane *dp, const struct dataplane_tuple *tuple)
+{
+	struct packet_info pi;
+	struct dp_flow_key key;
+	struct dp_flow *f;
+	bool src_is_a;
+
+	memset(&pi, 0, sizeof(pi));
+	pi.family = tuple->src.family;
+	pi.proto = tuple->proto;
+	pi.src = tuple->src;
+	pi.dst = tuple->dst;
+	pi.has_ports = tuple->proto == PACKET_PROTO_TCP || tuple->proto == PACKET_PROTO_UDP;
+	dp_key(&pi, &key, &src_is_a);
+	f = dp_flow_find((struct dataplane *)dp, &key);
+	return f && dp->nm ? dp_peer_name(dp, f->peer) : NULL;
+}
+
+int dataplane_endpoint(const struct dataplane *dp, struct io_addr *out)
+{
+	*out = dp->endpoint;
+	return 0;
+}

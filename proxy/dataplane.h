@@ -1,0 +1,169 @@
+/* The overlay data plane of the node daemon: TUN <-> underlay UDP.
+ *
+ * Wire format on the underlay: one UDP datagram (default port 41641) per
+ * packet = a 4-byte header {magic 0x54, version 1, type, 0} followed by the
+ * raw IP packet. Type 1 carries a data packet; 2 and 3 are reserved for the
+ * ping/pong of local failover (a later issue) and are dropped for now. The
+ * inner packet is at most DATAPLANE_MTU bytes (the TUN MTU). Anything
+ * malformed is dropped and counted.
+ *
+ * TUN -> underlay (a packet the node's stack sends into the tailnet):
+ *   parse; look the 5-tuple up in the flow table, whose entries pin a flow
+ *   to one peer. Without a flow: a peer's tailnet address goes to that
+ *   peer; a service VIP goes to the first host in the service's ranked
+ *   `hosts` that is not marked dead locally; the new flow is recorded, so
+ *   existing flows stay on the host they started on when the ranking
+ *   changes (STR-6). Unknown destination: dropped. LIM-2: a packet whose
+ *   source is a VIP this node hosts leaves only as part of a flow that was
+ *   opened inbound; anything else from a VIP (a SYN, a UDP datagram) is
+ *   dropped with the event `vip_outbound_refused`.
+ *
+ * Underlay -> TUN: check the header; the sending endpoint must be a
+ *   peer's; the inner source address must be that peer's own (or, for a
+ *   reply from a VIP, belong to a flow this node pinned to that peer):
+ *   otherwise `forged_source`. The destination must be this node's own
+ *   address or a VIP it hosts. A packet of a known flow passes; a packet
+ *   that would open a flow is checked against the packet filter
+ *   (netmap_filter_allows) and, when allowed, opens an inbound flow. So a
+ *   filter change applies to new flows only (ACL-4). Then tun_write.
+ *
+ * Flow table: a hash table keyed by the normalised 5-tuple (both
+ * directions map to one entry), bounded (max_flows, default 65536; the
+ * least recently used flow is evicted when full, with an event), grown on
+ * demand so an idle node costs little. Idle expiry: TCP 5 min, 30 s once
+ * FINs were seen both ways or a RST; UDP and others 60 s. Flows sit in one
+ * LRU list per timeout class, so expiry pops list tails; one seam timer
+ * runs the sweep at the earliest deadline, never a timer per flow. When a
+ * new netmap comes in, flows keep their peer by NAME; a flow whose peer is
+ * gone is dropped (its next packet opens a new flow, steered afresh).
+ *
+ * TUN addresses: each netmap puts this node's own addresses and the VIPs
+ * of `host_services` on the TUN device (tun_addr_add/del of the
+ * differences only; -EAFNOSUPPORT, e.g. IPv6 in the sim, leaves an address
+ * off without an error); dataplane_free takes them off again.
+ *
+ * Tailnet pcap: with config.pcap_path every packet crossing the TUN device
+ * (both directions) goes to a LINKTYPE_RAW pcap file stamped with the
+ * seam's clock, so a simulated run writes the same file every time.
+ *
+ * Events: flow_new, flow_evicted (rate-limited), netmap_applied,
+ * tun_addr_failed, and one event per drop reason (named by
+ * dataplane_drop_name, e.g. forged_source, vip_outbound_refused,
+ * filter_refused) at most once per second per reason, carrying the count
+ * since the last one and the packet that triggered it.
+ *
+ * Cost: no allocation per packet (only when the flow table grows), O(1)
+ * lookups (hash tables here and in the netmap). The filter is consulted
+ * only when a packet would open a flow.
+ */
+#ifndef PROXY_DATAPLANE_H
+#define PROXY_DATAPLANE_H
+
+#include "io.h"
+#include "netmap.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DATAPLANE_DEFAULT_PORT 41641
+#define DATAPLANE_MTU          1500 /* largest inner packet */
+#define DATAPLANE_HDR_LEN      4
+#define DATAPLANE_MAGIC        0x54
+#define DATAPLANE_VERSION      1
+
+enum dataplane_msg_type {
+	DATAPLANE_MSG_DATA = 1,
+	DATAPLANE_MSG_PING = 2, /* reserved: local failover */
+	DATAPLANE_MSG_PONG = 3, /* reserved: local failover */
+};
+
+#define DATAPLANE_DEFAULT_MAX_FLOWS 65536
+#define DATAPLANE_MAX_FLOWS_LIMIT   (1u << 22)
+#define DATAPLANE_TCP_IDLE_US       (300ull * 1000000)
+#define DATAPLANE_TCP_CLOSING_US    (30ull * 1000000)
+#define DATAPLANE_UDP_IDLE_US       (60ull * 1000000)
+/* Shortest gap between two sweeps, and between two events of one kind. */
+#define DATAPLANE_SWEEP_MIN_US (1000000ull)
+#define DATAPLANE_EVENT_GAP_US (1000000ull)
+/* Most addresses the data plane puts on the TUN device. */
+#define DATAPLANE_MAX_TUN_ADDRS (NETMAP_MAX_ADDRS * (1 + NETMAP_MAX_SERVICES))
+
+struct dataplane_config {
+	/* Underlay address to listen on; family IO_AF_NONE means 0.0.0.0,
+	 * port 0 means DATAPLANE_DEFAULT_PORT. */
+	struct io_addr listen;
+	uint32_t max_flows;    /* 0: DATAPLANE_DEFAULT_MAX_FLOWS */
+	const char *pcap_path; /* NULL: no tailnet pcap */
+};
+
+enum dataplane_drop {
+	DATAPLANE_DROP_NO_NETMAP = 0,
+	DATAPLANE_DROP_TUN_MALFORMED,    /* unparsable packet from the stack */
+	DATAPLANE_DROP_TUN_OVERSIZED,    /* packet from the stack above the MTU */
+	DATAPLANE_DROP_NO_ROUTE,         /* destination is no peer and no VIP */
+	DATAPLANE_DROP_NO_HOST,          /* a VIP whose hosts are all dead or none */
+	DATAPLANE_DROP_VIP_OUTBOUND,     /* LIM-2 */
+	DATAPLANE_DROP_SEND_FAILED,      /* udp_send failed */
+	DATAPLANE_DROP_BAD_HEADER,       /* short datagram, wrong magic/version */
+	DATAPLANE_DROP_UNSUPPORTED_TYPE, /* ping/pong or unknown type */
+	DATAPLANE_DROP_OVERSIZED,        /* inner packet above the MTU */
+	DATAPLANE_DROP_MALFORMED,        /* inner packet unparsable */
+	DATAPLANE_DROP_UNKNOWN_PEER,     /* datagram from an endpoint no peer has */
+	DATAPLANE_DROP_FORGED_SOURCE,    /* inner source is not the sender's */
+	DATAPLANE_DROP_NOT_FOR_US,       /* destination neither ours nor a hosted VIP */
+	DATAPLANE_DROP_FILTER,           /* the packet filter refused a new flow */
+	DATAPLANE_DROP_TUN_WRITE_FAILED,
+	DATAPLANE_DROP_COUNT,
+};
+
+struct dataplane_stats {
+	uint64_t tun_in_packets, tun_in_bytes;   /* read from the TUN device */
+	uint64_t sent_packets, sent_bytes;       /* datagrams sent on the underlay */
+	uint64_t recv_packets, recv_bytes;       /* datagrams received on the underlay */
+	uint64_t tun_out_packets, tun_out_bytes; /* written to the TUN device */
+	uint64_t flows_active;
+	uint64_t flows_created, flows_expired, flows_evicted;
+	uint64_t flows_dropped_by_netmap; /* their peer left the map */
+	uint64_t netmaps_applied;
+	uint64_t tun_addrs; /* addresses the data plane holds on the device */
+	uint64_t drops[DATAPLANE_DROP_COUNT];
+};
+
+/* A flow as seen from either end; ports 0 for protocols without ports. */
+struct dataplane_tuple {
+	uint8_t proto;
+	struct io_addr src, dst;
+};
+
+struct dataplane;
+
+/* Opens the underlay socket, attaches to the TUN device, and opens the
+ * pcap file if asked. Returns NULL with *err = -errno (-EINVAL for a bad
+ * config, the seam's error for the socket or device, -EIO for pcap). */
+struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *config, int *err);
+/* Removes the TUN addresses it added, closes the socket and pcap, frees.
+ * Accepts NULL. The netmap last set may already be gone. */
+void dataplane_free(struct dataplane *dp);
+
+/* Swaps in `nm` (NULL: none; every packet is dropped). The caller keeps
+ * `nm` alive until the next call or dataplane_free, and the previous one
+ * alive until this call returns. Re-pins flows by peer name, updates the
+ * TUN addresses, emits netmap_applied. Returns 0, or -errno when the TUN
+ * addresses could not all be changed (the map is applied regardless). */
+int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm);
+
+/* Local failover (later issue): a dead peer is skipped when steering new
+ * flows to a VIP; existing flows stay. Return 0 or -ENOENT for a name the
+ * current netmap does not know. Marks survive a netmap swap by name. */
+int dataplane_mark_peer_dead(struct dataplane *dp, const char *name);
+int dataplane_mark_peer_alive(struct dataplane *dp, const char *name);
+
+void dataplane_stats(const struct dataplane *dp, struct dataplane_stats *out);
+/* Name of the peer the flow is pinned to, or NULL without such a flow. */
+const char *dataplane_flow_host(const struct dataplane *dp, const struct dataplane_tuple *tuple);
+/* The underlay endpoint the data plane listens on. */
+int dataplane_endpoint(const struct dataplane *dp, struct io_addr *out);
+/* Event name of a drop reason ("forged_source", ...). */
+const char *dataplane_drop_name(enum dataplane_drop reason);
+
+#endif

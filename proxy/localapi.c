@@ -1,0 +1,281 @@
+/* The local API wire format (see localapi.h). */
+#include "localapi.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCALAPI_ASSERT(c)                                                                         \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+__attribute__((format(printf, 4, 5))) static int lerr(char *err, size_t err_len, int rc,
+                                                      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && err_len) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+ssize_t localapi_frame(const char *buf, size_t len, size_t max)
+{
+	size_t scan = len < max + 1 ? len : max + 1;
+	const char *nl = memchr(buf, '\n', scan);
+
+	if (nl)
+		return (ssize_t)(nl - buf) + 1;
+	return len > max ? -1 : -2;
+}
+
+const char *localapi_op_name(enum localapi_op op)
+{
+	switch (op) {
+	case LOCALAPI_OP_SERVE:
+		return "serve";
+	case LOCALAPI_OP_SERVE_CONFIG:
+		return "serve-config";
+	case LOCALAPI_OP_NETMAP:
+		return "netmap";
+	case LOCALAPI_OP_STATUS:
+		return "status";
+	case LOCALAPI_OP_NONE:
+		break;
+	}
+	return "none";
+}
+
+static enum localapi_op op_from_name(const char *name)
+{
+	static const enum localapi_op ops[] = {LOCALAPI_OP_SERVE, LOCALAPI_OP_SERVE_CONFIG,
+	                                       LOCALAPI_OP_NETMAP, LOCALAPI_OP_STATUS};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(name, localapi_op_name(ops[i])) == 0)
+			return ops[i];
+	return LOCALAPI_OP_NONE;
+}
+
+void localapi_request_free(struct localapi_request *req)
+{
+	if (!req)
+		return;
+	for (int i = 0; i < req->argc; i++)
+		free(req->argv[i]);
+	free(req->document);
+	memset(req, 0, sizeof(*req));
+}
+
+static int parse_argv(const cJSON *arr, struct localapi_request *out, char *err, size_t err_len)
+{
+	const cJSON *it;
+	int n = 0;
+
+	if (!cJSON_IsArray(arr))
+		return lerr(err, err_len, -EINVAL, "\"argv\" must be an array of strings");
+	cJSON_ArrayForEach(it, arr)
+	{
+		if (!cJSON_IsString(it))
+			return lerr(err, err_len, -EINVAL, "argv[%d] is not a string", n);
+		if (n >= LOCALAPI_MAX_ARGS)
+			return lerr(err, err_len, -E2BIG, "argv has more than %d words",
+			            LOCALAPI_MAX_ARGS);
+		size_t len = strlen(it->valuestring);
+		if (len > LOCALAPI_MAX_ARG_LEN)
+			return lerr(err, err_len, -E2BIG, "argv[%d] is longer than %d bytes", n,
+			            LOCALAPI_MAX_ARG_LEN);
+		out->argv[n] = strdup(it->valuestring);
+		if (!out->argv[n])
+			return lerr(err, err_len, -ENOMEM, "out of memory");
+		out->argc = ++n;
+	}
+	if (n == 0)
+		return lerr(err, err_len, -EINVAL, "argv is empty");
+	out->argv[n] = NULL;
+	return 0;
+}
+
+int localapi_request_parse(const char *line, size_t len, struct localapi_request *out, char *err,
+                           size_t err_len)
+{
+	const char *end = NULL;
+	cJSON *root;
+	const cJSON *op, *v;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > LOCALAPI_MAX_REQUEST_BYTES)
+		return lerr(err, err_len, -E2BIG, "request is longer than %u bytes",
+		            LOCALAPI_MAX_REQUEST_BYTES);
+	if (len == 0)
+		return lerr(err, err_len, -EINVAL, "empty request");
+	root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	if (!root) {
+		size_t at = end && end >= line && end <= line + len ? (size_t)(end - line) : 0;
+		return lerr(err, err_len, -EINVAL, "request is not valid JSON (near byte %zu)", at);
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = lerr(err, err_len, -EINVAL, "request must be a JSON object");
+		goto out_free_json;
+	}
+	op = cJSON_GetObjectItemCaseSensitive(root, "op");
+	if (!cJSON_IsString(op)) {
+		rc = lerr(err, err_len, -EINVAL, "request has no \"op\" string");
+		goto out_free_json;
+	}
+	out->op = op_from_name(op->valuestring);
+	switch (out->op) {
+	case LOCALAPI_OP_SERVE:
+		rc = parse_argv(cJSON_GetObjectItemCaseSensitive(root, "argv"), out, err, err_len);
+		break;
+	case LOCALAPI_OP_SERVE_CONFIG:
+	case LOCALAPI_OP_NETMAP:
+		v = cJSON_GetObjectItemCaseSensitive(root, "document");
+		if (!cJSON_IsString(v)) {
+			rc = lerr(err, err_len, -EINVAL, "op \"%s\" needs a \"document\" string",
+			          localapi_op_name(out->op));
+			break;
+		}
+		out->document = strdup(v->valuestring);
+		if (!out->document) {
+			rc = lerr(err, err_len, -ENOMEM, "out of memory");
+			break;
+		}
+		out->doc_len = strlen(out->document);
+		break;
+	case LOCALAPI_OP_STATUS:
+		v = cJSON_GetObjectItemCaseSensitive(root, "json");
+		if (v && !cJSON_IsBool(v)) {
+			rc = lerr(err, err_len, -EINVAL, "\"json\" must be true or false");
+			break;
+		}
+		out->json = cJSON_IsTrue(v);
+		break;
+	case LOCALAPI_OP_NONE:
+		rc = lerr(err, err_len, -EINVAL,
+		          "unknown op \"%.64s\" (expected serve, serve-config, netmap or status)",
+		          op->valuestring);
+		break;
+	}
+out_free_json:
+	cJSON_Delete(root);
+	if (rc)
+		localapi_request_free(out);
+	return rc;
+}
+
+char *localapi_request_format(const struct localapi_request *req, bool *too_big)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *text = NULL, *line = NULL;
+	bool ok = root != NULL;
+
+	*too_big = false;
+	ok = ok && cJSON_AddStringToObject(root, "op", localapi_op_name(req->op));
+	switch (req->op) {
+	case LOCALAPI_OP_SERVE: {
+		cJSON *arr = ok ? cJSON_AddArrayToObject(root, "argv") : NULL;
+		ok = arr != NULL;
+		for (int i = 0; ok && i < req->argc; i++) {
+			cJSON *s = cJSON_CreateString(req->argv[i]);
+			ok = s && cJSON_AddItemToArray(arr, s);
+		}
+		break;
+	}
+	case LOCALAPI_OP_SERVE_CONFIG:
+	case LOCALAPI_OP_NETMAP:
+		ok = ok &&
+		     cJSON_AddStringToObject(root, "document", req->document ? req->document : "");
+		break;
+	case LOCALAPI_OP_STATUS:
+		ok = ok && cJSON_AddBoolToObject(root, "json", req->json);
+		break;
+	case LOCALAPI_OP_NONE:
+		LOCALAPI_ASSERT(!"localapi_request_format: no op");
+	}
+	if (ok)
+		text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	if (n > LOCALAPI_MAX_REQUEST_BYTES) {
+		*too_big = true;
+		free(text);
+		return NULL;
+	}
+	line = realloc(text, n + 2);
+	if (!line) {
+		free(text);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+char *localapi_response_format(enum localapi_status status, const char *output)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *text = NULL, *line;
+
+	if (root && cJSON_AddNumberToObject(root, "status", (double)status) &&
+	    cJSON_AddStringToObject(root, "output", output ? output : ""))
+		text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	line = realloc(text, n + 2);
+	if (!line) {
+		free(text);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+int localapi_response_parse(const char *line, size_t len, int *status, char **output, char *err,
+                            size_t err_len)
+{
+	cJSON *root;
+	const cJSON *st, *out;
+	int rc = 0;
+
+	*output = NULL;
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	root = cJSON_ParseWithLength(line, len);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return lerr(err, err_len, -EINVAL, "the daemon's answer is not a JSON object");
+	}
+	st = cJSON_GetObjectItemCaseSensitive(root, "status");
+	out = cJSON_GetObjectItemCaseSensitive(root, "output");
+	if (!cJSON_IsNumber(st) || st->valuedouble < 0 || st->valuedouble > 255 ||
+	    (out && !cJSON_IsString(out))) {
+		rc = lerr(err, err_len, -EINVAL, "the daemon's answer lacks a valid \"status\"");
+		goto out_free_json;
+	}
+	*status = (int)st->valuedouble;
+	*output = strdup(out ? out->valuestring : "");
+	if (!*output)
+		rc = lerr(err, err_len, -ENOMEM, "out of memory");
+out_free_json:
+	cJSON_Delete(root);
+	return rc;
+}

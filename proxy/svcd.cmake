@@ -1,0 +1,20 @@
+# The node daemon (svcd.c ties the data plane, serve config and Service
+# Proxies together) with its local API wire format, and the real binaries:
+# `svcd` (epoll, real TUN, real UDP) and `svcctl` (the CLI). No writable
+# globals allowed in svc_daemon.
+add_library(svc_daemon STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/svcd.c
+  ${CMAKE_CURRENT_LIST_DIR}/localapi.c)
+target_include_directories(svc_daemon PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(svc_daemon PUBLIC svc_dataplane svc_http svc_tcpproxy svc_serve svc_io
+  PkgConfig::CJSON PRIVATE project_warnings)
+
+add_executable(svcd ${CMAKE_CURRENT_LIST_DIR}/svcd_main.c)
+target_link_libraries(svcd PRIVATE svc_daemon project_warnings)
+set_target_properties(svcd PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# svcctl needs only the wire format: keep it small.
+add_executable(svcctl ${CMAKE_CURRENT_LIST_DIR}/svcctl.c ${CMAKE_CURRENT_LIST_DIR}/localapi.c)
+target_include_directories(svcctl PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(svcctl PRIVATE PkgConfig::CJSON project_warnings)
+set_target_properties(svcctl PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

@@ -1,0 +1,111 @@
+/* svcd: the node daemon, one struct per node.
+ *
+ * It ties together the overlay data plane (dataplane.h), the serve
+ * configuration and its command grammar (serve_config.h, serve_cmd.h), and
+ * the Service Proxies (http_proxy.h for L7, tcp_proxy.h for L4; L3 services
+ * need no proxy: their VIP packets go to the node's own stack).
+ *
+ * A Service Proxy for service S listens on S's VIPs, port by port, exactly
+ * while all of these hold:
+ *   - the netmap lists S in `host_services` (this host is approved for S),
+ *   - the serve config has S with a handler for that port,
+ *   - S is advertised and not drained (or draining, but inside the drain
+ *     grace: see below).
+ * Everything is written against the seam, so the same daemon runs as the
+ * real `svcd` (proxy/svcd_main.c, epoll backend) and inside simrun.
+ *
+ * Drain (DRN-1/2/4/5): `serve drain svc:S` marks S draining at once (a
+ * `host_draining` event; control stops steering new clients here), then,
+ * once no client can still be steered here, the listeners close: new
+ * connections are refused while open ones run to their natural end. In
+ * this version "no client can still be steered" is a fixed grace
+ * (config.drain_grace_us); a later issue replaces it with control's
+ * confirmation (svcd_drain_confirmed). `serve clear` or `serve reset`
+ * without a drain aborts the service's open connections at once (the
+ * documented hazard). `serve advertise svc:S` undoes a drain.
+ *
+ * A proxy that is no longer wanted while its service drains stops
+ * accepting and lingers until its last connection ends (then
+ * `drain_complete` once the whole service is idle); one removed while
+ * its service is active is aborted at once (`connections_reset` with the
+ * count, DRN-4).
+ *
+ * LIM-1: services carry TCP only, except L3 (`--tun`) services. The data
+ * plane writes through a thin seam wrapper here that drops any non-TCP
+ * packet to a hosted VIP of a non-L3 service (`service_non_tcp_refused`,
+ * at most one event per second with the count).
+ *
+ * Events (all through the seam): serve_applied, host_advertising,
+ * host_draining, host_drained (listeners closed), drain_complete,
+ * proxy_listening, proxy_stopped, proxy_error, connections_reset,
+ * service_non_tcp_refused, plus what the data plane and proxies emit.
+ */
+#ifndef PROXY_SVCD_H
+#define PROXY_SVCD_H
+
+#include "io.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SVCD_DEFAULT_DRAIN_GRACE_US (5ull * 1000000)
+#define SVCD_OUT_MAX                (64u << 10) /* largest text a command prints */
+
+struct svcd_config {
+	const char *name;         /* node name (events, messages) */
+	struct io_addr underlay;  /* overlay UDP listen address; port 0: default */
+	const char *tailnet_pcap; /* NULL: none */
+	const char *cert_file;    /* PEM certificate for HTTPS / TLS-terminated TCP */
+	const char *key_file;     /* its key; both NULL: those ports refuse TLS */
+	uint64_t drain_grace_us;  /* 0: SVCD_DEFAULT_DRAIN_GRACE_US */
+	uint32_t max_flows;       /* 0: data plane default */
+	bool os_entropy;          /* real mode: mix OS randomness into TLS keys */
+	char *err;                /* optional: why svcd_new failed, in words */
+	size_t err_len;
+};
+
+struct svcd;
+
+/* Creates a daemon on `io` (opens the overlay socket and the TUN device).
+ * Returns 0 and *out, or -errno. */
+int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config);
+/* Stops every proxy (open connections are aborted), removes TUN addresses,
+ * frees. Accepts NULL. */
+void svcd_free(struct svcd *d);
+
+/* Swaps in a netmap (JSON, proxy/netmap.h) as a whole; on error nothing
+ * changes and `err` says why. */
+int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err, size_t err_len);
+
+/* Runs one `serve ...` command: a whole line (scenario files, the local
+ * API) or an argv (the CLI). `out` receives what the CLI prints: the
+ * CFG-12 message, the status, or the error. Returns 0 or -errno (the CLI
+ * exits 1 then). */
+int svcd_serve_line(struct svcd *d, const char *line, char *out, size_t out_len);
+int svcd_serve_argv(struct svcd *d, int argc, char **argv, char *out, size_t out_len);
+
+/* The config-file route (CFG-10): validates the whole document; on error
+ * nothing changes. Advertising is a separate `serve advertise`. */
+int svcd_set_serve_config_json(struct svcd *d, const char *json, size_t len, char *err,
+                               size_t err_len);
+
+/* `serve status --json` (malloc'd). */
+char *svcd_serve_status_json(const struct svcd *d);
+
+/* Open proxied connections of a service (all ports), for tests and the
+ * drain logic. */
+size_t svcd_open_connections(const struct svcd *d, const char *service);
+
+/* Handles one local API request line (proxy/localapi.h) and returns the
+ * response line, malloc'd (NULL only on -ENOMEM). */
+char *svcd_local_request(struct svcd *d, const char *line, size_t len);
+
+/* Whether a proxy for (service, port) currently accepts connections. */
+bool svcd_is_listening(const struct svcd *d, const char *service, uint16_t port);
+
+struct dataplane;
+/* The daemon's data plane (stats, flow lookups in tests). */
+struct dataplane *svcd_dataplane(const struct svcd *d);
+
+#endif

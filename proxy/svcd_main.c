@@ -1,0 +1,521 @@
+/* svcd: the node daemon as a real process: the epoll backend, a real TUN
+ * device, real UDP on the underlay, and the local API on a Unix socket
+ * (proxy/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
+ * signalfd) stop it cleanly: proxies closed, TUN addresses removed. */
+#define _GNU_SOURCE
+#include "io_epoll.h"
+#include "localapi.h"
+#include "svcd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SVCD_MAIN_DEFAULT_SOCKET "/run/svcd.sock"
+#define SVCD_MAIN_DEFAULT_TUN    "svcd0"
+#define SVCD_API_MAX_CLIENTS     16
+#define SVCD_API_READ_CHUNK      65536
+#define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
+
+struct api_client {
+	struct app *app;
+	int fd; /* -1: free slot */
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off;
+	bool close_after; /* a protocol error: answer, then hang up */
+};
+
+struct app {
+	struct io_loop *loop;
+	struct io *io;
+	struct svcd *d;
+	int listen_fd, sig_fd;
+	bool stop;
+	struct api_client clients[SVCD_API_MAX_CLIENTS];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
+	           "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
+	           "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
+	           "  --name          node name (events, messages)\n"
+	           "  --underlay      underlay UDP address to listen on (port default 41641)\n"
+	           "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
+	           "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
+	           "  --netmap        initial netmap (JSON)\n"
+	           "  --events        write JSON-line events to FILE, or - for stdout\n"
+	           "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
+	           "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
+	           "  --drain-grace   e.g. 5s, 500ms, 2m (default 5s)\n");
+}
+
+/* "5s", "500ms", "250us", "2m", or a bare number of seconds. 0 or -EINVAL. */
+static int parse_duration_us(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	double mult = 1e6;
+
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (strcmp(end, "us") == 0)
+		mult = 1;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1e3;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mult = 1e6;
+	else if (strcmp(end, "m") == 0)
+		mult = 60e6;
+	else
+		return -EINVAL;
+	if (v * mult > 1e15)
+		return -EINVAL;
+	*out = (uint64_t)(v * mult);
+	return 0;
+}
+
+/* Reads a whole file (at most `max` bytes) into a malloc'd buffer. */
+static char *read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			char *nb;
+			if (cap > max)
+				goto out_fail;
+			nb = realloc(buf, ncap + 1);
+			if (!nb)
+				goto out_fail;
+			buf = nb;
+			cap = ncap;
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f) || n > max) {
+		errno = n > max ? EFBIG : EIO;
+		goto out_fail;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+out_fail:
+	free(buf);
+	fclose(f);
+	return NULL;
+}
+
+/* ---- the local API server ---------------------------------------------- */
+
+static void client_close(struct api_client *c)
+{
+	io_loop_unwatch_fd(c->app->loop, c->fd);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static void client_fd_fn(void *ctx, int fd, uint32_t events);
+
+/* Answers the complete lines buffered so far, one at a time: the next is
+ * read only once this answer has been written. */
+static void client_process(struct api_client *c)
+{
+	if (c->out)
+		return;
+	ssize_t n = localapi_frame(c->in, c->in_len, LOCALAPI_MAX_REQUEST_BYTES);
+	if (n == -2)
+		return;
+	if (n == -1) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "bad request: longer than %u bytes\n",
+		         LOCALAPI_MAX_REQUEST_BYTES);
+		c->out = localapi_response_format(LOCALAPI_STATUS_BAD_REQUEST, msg);
+		c->close_after = true;
+	} else {
+		c->out = svcd_local_request(c->app->d, c->in, (size_t)n);
+		memmove(c->in, c->in + n, c->in_len - (size_t)n);
+		c->in_len -= (size_t)n;
+	}
+	if (!c->out) {
+		client_close(c);
+		return;
+	}
+	c->out_len = strlen(c->out);
+	c->out_off = 0;
+	if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLOUT, client_fd_fn, c) < 0)
+		client_close(c);
+}
+
+static void client_fd_fn(void *ctx, int fd, uint32_t events)
+{
+	struct api_client *c = ctx;
+	(void)fd;
+
+	if (c->out) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (w < 0) {
+			client_close(c);
+			return;
+		}
+		c->out_off += (size_t)w;
+		if (c->out_off < c->out_len)
+			return;
+		free(c->out);
+		c->out = NULL;
+		if (c->close_after) {
+			client_close(c);
+			return;
+		}
+		if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLIN, client_fd_fn, c) < 0) {
+			client_close(c);
+			return;
+		}
+		client_process(c);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	if (c->in_cap - c->in_len < SVCD_API_READ_CHUNK) {
+		size_t ncap = c->in_len + SVCD_API_READ_CHUNK;
+		char *nb = realloc(c->in, ncap);
+		if (!nb) {
+			client_close(c);
+			return;
+		}
+		c->in = nb;
+		c->in_cap = ncap;
+	}
+	ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		client_close(c);
+		return;
+	}
+	c->in_len += (size_t)r;
+	client_process(c);
+}
+
+static void listen_fd_fn(void *ctx, int fd, uint32_t events)
+{
+	struct app *app = ctx;
+	(void)events;
+
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			return;
+		struct api_client *c = NULL;
+		for (int i = 0; i < SVCD_API_MAX_CLIENTS && !c; i++)
+			if (app->clients[i].fd < 0)
+				c = &app->clients[i];
+		if (!c) {
+			/* Over the limit: a clear answer, then hang up. */
+			char *msg = localapi_response_format(
+			    LOCALAPI_STATUS_FAILED,
+			    "svcd: too many local API clients, try again\n");
+			if (msg)
+				(void)send(cfd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+			free(msg);
+			close(cfd);
+			continue;
+		}
+		memset(c, 0, sizeof(*c));
+		c->app = app;
+		c->fd = cfd;
+		if (io_loop_watch_fd(app->loop, cfd, EPOLLIN, client_fd_fn, c) < 0) {
+			close(cfd);
+			c->fd = -1;
+		}
+	}
+}
+
+static void sig_fd_fn(void *ctx, int fd, uint32_t events)
+{
+	struct app *app = ctx;
+	struct signalfd_siginfo si;
+	(void)events;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		app->stop = true;
+}
+
+static int api_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "svcd: --socket path too long (max %zu bytes)\n",
+		        sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	/* A stale socket of a dead daemon is replaced; anything else is not. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr, "svcd: %s exists and is not a socket\n", path);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			fprintf(stderr, "svcd: another daemon is listening on %s\n", path);
+			close(probe);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		fprintf(stderr, "svcd: local API socket %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	chmod(path, 0600);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_NAME = 1,
+		OPT_UNDERLAY,
+		OPT_TUN,
+		OPT_SOCKET,
+		OPT_NETMAP,
+		OPT_EVENTS,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_PCAP,
+		OPT_GRACE,
+		OPT_HELP,
+	};
+	static const struct option opts[] = {
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"underlay", required_argument, NULL, OPT_UNDERLAY},
+	    {"tun", required_argument, NULL, OPT_TUN},
+	    {"socket", required_argument, NULL, OPT_SOCKET},
+	    {"netmap", required_argument, NULL, OPT_NETMAP},
+	    {"events", required_argument, NULL, OPT_EVENTS},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"tailnet-pcap", required_argument, NULL, OPT_PCAP},
+	    {"drain-grace", required_argument, NULL, OPT_GRACE},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *name = NULL, *underlay = NULL, *tun = SVCD_MAIN_DEFAULT_TUN;
+	const char *sock_path = SVCD_MAIN_DEFAULT_SOCKET, *netmap_path = NULL, *events_path = NULL;
+	const char *cert = NULL, *key = NULL, *pcap = NULL;
+	uint64_t grace_us = 0;
+	struct svcd_config cfg = {0};
+	struct app app;
+	char err[512];
+	int c, rc, status = 1;
+	FILE *events = NULL;
+
+	memset(&app, 0, sizeof(app));
+	app.listen_fd = app.sig_fd = -1;
+	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
+		app.clients[i].fd = -1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			name = optarg;
+			break;
+		case OPT_UNDERLAY:
+			underlay = optarg;
+			break;
+		case OPT_TUN:
+			tun = optarg;
+			break;
+		case OPT_SOCKET:
+			sock_path = optarg;
+			break;
+		case OPT_NETMAP:
+			netmap_path = optarg;
+			break;
+		case OPT_EVENTS:
+			events_path = optarg;
+			break;
+		case OPT_CERT:
+			cert = optarg;
+			break;
+		case OPT_KEY:
+			key = optarg;
+			break;
+		case OPT_PCAP:
+			pcap = optarg;
+			break;
+		case OPT_GRACE:
+			if (parse_duration_us(optarg, &grace_us) < 0) {
+				fprintf(stderr, "svcd: bad --drain-grace \"%s\" (e.g. 5s, 500ms)\n",
+				        optarg);
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "svcd: unknown or incomplete option \"%s\"\n",
+			        argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "svcd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!name || !underlay) {
+		fprintf(stderr, "svcd: --name and --underlay are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (!cert != !key) {
+		fprintf(stderr, "svcd: --cert and --key go together\n");
+		usage(stderr);
+		return 2;
+	}
+	if (io_addr_parse(&cfg.underlay, underlay, 0) < 0) {
+		fprintf(stderr, "svcd: bad --underlay \"%s\" (want ADDR or ADDR:PORT)\n", underlay);
+		usage(stderr);
+		return 2;
+	}
+	if (events_path) {
+		events = strcmp(events_path, "-") == 0 ? stdout : fopen(events_path, "a");
+		if (!events) {
+			fprintf(stderr, "svcd: --events %s: %s\n", events_path, strerror(errno));
+			return 1;
+		}
+		setvbuf(events, NULL, _IOLBF, 0);
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	app.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+	app.loop = io_loop_new();
+	if (!app.loop || app.sig_fd < 0) {
+		fprintf(stderr, "svcd: event loop: %s\n", strerror(errno));
+		goto out;
+	}
+	const struct io_epoll_config ec = {.node_name = name, .tun_name = tun, .events = events};
+	app.io = io_epoll_new(app.loop, &ec, &rc);
+	if (!app.io) {
+		fprintf(stderr, "svcd: TUN device %s: %s%s\n", tun, strerror(-rc),
+		        rc == -EPERM || rc == -EACCES ? " (needs CAP_NET_ADMIN)" : "");
+		goto out;
+	}
+	cfg.name = name;
+	cfg.tailnet_pcap = pcap;
+	cfg.cert_file = cert;
+	cfg.key_file = key;
+	cfg.drain_grace_us = grace_us;
+	cfg.os_entropy = true;
+	err[0] = '\0';
+	cfg.err = err;
+	cfg.err_len = sizeof(err);
+	rc = svcd_new(&app.d, app.io, &cfg);
+	if (rc < 0) {
+		fprintf(stderr, "svcd: %s\n", err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	if (netmap_path) {
+		size_t len;
+		char *doc = read_file(netmap_path, SVCD_MAX_FILE_BYTES, &len);
+		if (!doc) {
+			fprintf(stderr, "svcd: --netmap %s: %s\n", netmap_path, strerror(errno));
+			goto out;
+		}
+		rc = svcd_set_netmap_json(app.d, doc, len, err, sizeof(err));
+		free(doc);
+		if (rc < 0) {
+			fprintf(stderr, "svcd: --netmap %s: %s\n", netmap_path, err);
+			goto out;
+		}
+	}
+	app.listen_fd = api_listen(sock_path);
+	if (app.listen_fd < 0)
+		goto out;
+	if (io_loop_watch_fd(app.loop, app.listen_fd, EPOLLIN, listen_fd_fn, &app) < 0 ||
+	    io_loop_watch_fd(app.loop, app.sig_fd, EPOLLIN, sig_fd_fn, &app) < 0) {
+		fprintf(stderr, "svcd: event loop: cannot watch fds\n");
+		goto out;
+	}
+	io_emitf(app.io, "svcd_ready", "\"socket\":\"%s\"", sock_path);
+	while (!app.stop) {
+		rc = io_loop_run_once(app.loop, 1000);
+		if (rc < 0) {
+			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
+			goto out;
+		}
+	}
+	status = 0;
+out:
+	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
+		if (app.clients[i].fd >= 0)
+			client_close(&app.clients[i]);
+	if (app.listen_fd >= 0) {
+		io_loop_unwatch_fd(app.loop, app.listen_fd);
+		close(app.listen_fd);
+		unlink(sock_path);
+	}
+	if (app.d) {
+		io_emitf(app.io, "svcd_stopping", "\"reason\":\"%s\"",
+		         app.stop ? "signal" : "error");
+		svcd_free(app.d);
+	}
+	if (app.io)
+		io_epoll_free(app.io);
+	if (app.sig_fd >= 0) {
+		if (app.loop)
+			io_loop_unwatch_fd(app.loop, app.sig_fd);
+		close(app.sig_fd);
+	}
+	if (app.loop)
+		io_loop_free(app.loop);
+	if (events && events != stdout)
+		fclose(events);
+	return status;
+}

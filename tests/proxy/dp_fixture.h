@@ -1,0 +1,35 @@
+/* A three-node world for the data plane tests (client, host-a, host-b),
+ * one implementation per backend like tests/io/fixture.h: in sim one ns3w
+ * world with three TUN nodes in one region; in real mode three network
+ * namespaces on a bridge (in a fourth namespace), each with a TUN device.
+ * The TUN devices start without addresses: the data plane puts them on. */
+#ifndef TESTS_PROXY_DP_FIXTURE_H
+#define TESTS_PROXY_DP_FIXTURE_H
+
+#include "io.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DPF_NODES 3
+
+struct dpf_node {
+	struct io *io;
+	struct io_addr underlay; /* this node's underlay IPv4 address, port 0 */
+	const char *name;
+};
+
+struct dpf {
+	struct dpf_node node[DPF_NODES];
+	FILE *events; /* every node's JSON-lines events */
+	void *priv;
+};
+
+/* NULL with *skip_reason set when the machine cannot run the backend. */
+struct dpf *dpf_new(const char **skip_reason);
+void dpf_free(struct dpf *f);
+/* Runs the world until done(arg) or timeout_us of its time; returns done(arg). */
+bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
+
+#endif

@@ -1,0 +1,28 @@
+# The node daemon (SPEC CFG-*, DRN-1/2/4/5, LIM-1, L3-1, L7/L4 end to end):
+# the local API wire format, the loop's fd watches used by the svcd binary,
+# the whole daemon on both backends (3-node world of dp_fixture), and the
+# real binaries in network namespaces with curl and psql.
+tailsim_test(test_localapi proxy/test_localapi.c)
+target_link_libraries(test_localapi PRIVATE svc_daemon)
+
+tailsim_test(test_svcd_loop proxy/test_svcd_loop.c)
+target_link_libraries(test_svcd_loop PRIVATE svc_io)
+
+tailsim_test(test_svcd_sim proxy/test_svcd.c proxy/dp_fixture_sim.c)
+target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_sim)
+target_compile_definitions(test_svcd_sim PRIVATE SVCD_SUITE=svcd_sim)
+
+tailsim_test(test_svcd_epoll proxy/test_svcd.c proxy/dp_fixture_epoll.c)
+target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_io)
+target_compile_definitions(test_svcd_epoll PRIVATE SVCD_SUITE=svcd_epoll)
+
+# A small backend program for the real-process tests (HTTP origin, TCP and
+# UDP echo on the epoll backend).
+add_executable(svcd_test_backend proxy/svcd_test_backend.c)
+target_link_libraries(svcd_test_backend PRIVATE svc_http svc_tcpproxy svc_io project_warnings)
+
+tailsim_test(test_svcd_real proxy/test_svcd_real.c proxy/pg_fixture.c)
+target_compile_definitions(test_svcd_real PRIVATE
+  SVCD_PATH="$<TARGET_FILE:svcd>" SVCCTL_PATH="$<TARGET_FILE:svcctl>"
+  BACKEND_PATH="$<TARGET_FILE:svcd_test_backend>")
+add_dependencies(test_svcd_real svcd svcctl svcd_test_backend)

@@ -1,0 +1,519 @@
+/* The data plane's flow table, timers, drop accounting and wire format,
+ * against a scripted seam (a fake `struct io` with a hand-driven clock), so
+ * minutes of idle time pass in microseconds. */
+#include "dataplane.h"
+#include "netmap.h"
+#include "packet.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FAKE_TIMERS 4
+
+struct fake_io {
+	struct io io;
+	uint64_t now_us;
+	struct io_timer *timers[FAKE_TIMERS];
+	io_dgram_fn dgram_fn;
+	void *dgram_ctx;
+	io_packet_fn tun_fn;
+	void *tun_ctx;
+	unsigned sent, tun_written;
+	uint8_t last_sent[2048];
+	size_t last_sent_len;
+	struct io_addr last_dst;
+	int addrs_added, addrs_deleted;
+	unsigned events;
+	char last_event[256];
+	char event_log[16384];
+	size_t log_len;
+};
+
+static struct fake_io *fio(struct io *io)
+{
+	return (struct fake_io *)io;
+}
+
+static int f_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
+{
+	(void)local;
+	fio(io)->dgram_fn = fn;
+	fio(io)->dgram_ctx = ctx;
+	return 1;
+}
+
+static int f_udp_send(struct io *io, int h, const void *data, size_t len, const struct io_addr *dst)
+{
+	struct fake_io *f = fio(io);
+	(void)h;
+	f->sent++;
+	f->last_sent_len = len < sizeof(f->last_sent) ? len : sizeof(f->last_sent);
+	memcpy(f->last_sent, data, f->last_sent_len);
+	f->last_dst = *dst;
+	return (int)len;
+}
+
+static int f_sock_name(struct io *io, int h, bool peer, struct io_addr *out)
+{
+	(void)io, (void)h, (void)peer;
+	io_addr_v4(out, 0x0a000001u, DATAPLANE_DEFAULT_PORT);
+	return 0;
+}
+
+static int f_close(struct io *io, int h, bool abort_)
+{
+	(void)io, (void)h, (void)abort_;
+	return 0;
+}
+
+static int f_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
+{
+	fio(io)->tun_fn = fn;
+	fio(io)->tun_ctx = ctx;
+	return 0;
+}
+
+static int f_tun_write(struct io *io, const void *pkt, size_t len)
+{
+	(void)pkt, (void)len;
+	fio(io)->tun_written++;
+	return 0;
+}
+
+static int f_addr_add(struct io *io, const struct io_addr *a, int bits)
+{
+	(void)bits;
+	if (a->family == IO_AF_INET6)
+		return -EAFNOSUPPORT; /* like the sim */
+	fio(io)->addrs_added++;
+	return 0;
+}
+
+static int f_addr_del(struct io *io, const struct io_addr *a, int bits)
+{
+	(void)a, (void)bits;
+	fio(io)->addrs_deleted++;
+	return 0;
+}
+
+static void f_timer_arm(struct io *io, struct io_timer *t, uint64_t delay_us)
+{
+	struct fake_io *f = fio(io);
+	for (int i = 0; i < FAKE_TIMERS; i++)
+		if (!f->timers[i]) {
+			f->timers[i] = t;
+			t->backend_ref = t;
+			t->deadline_us = f->now_us + delay_us;
+			return;
+		}
+	cr_assert_fail("more timers than the fake seam holds");
+}
+
+static void f_timer_disarm(struct io *io, struct io_timer *t)
+{
+	struct fake_io *f = fio(io);
+	for (int i = 0; i < FAKE_TIMERS; i++)
+		if (f->timers[i] == t)
+			f->timers[i] = NULL;
+	t->backend_ref = NULL;
+}
+
+static uint64_t f_now(struct io *io)
+{
+	return fio(io)->now_us;
+}
+
+static uint64_t f_random(struct io *io)
+{
+	(void)io;
+	return 0x1234567890abcdefull;
+}
+
+static void f_emit(struct io *io, const char *type, const char *fields)
+{
+	struct fake_io *f = fio(io);
+	size_t n = f->log_len;
+	f->events++;
+	snprintf(f->last_event, sizeof(f->last_event), "%s {%s}", type, fields);
+	if (n + 300 < sizeof(f->event_log)) {
+		int w =
+		    snprintf(f->event_log + n, sizeof(f->event_log) - n, "%s {%s}\n", type, fields);
+		if (w > 0)
+			f->log_len += (size_t)w;
+	}
+}
+
+static const struct io_ops fake_ops = {
+    .udp_open = f_udp_open,
+    .udp_send = f_udp_send,
+    .sock_name = f_sock_name,
+    .close = f_close,
+    .tun_attach = f_tun_attach,
+    .tun_write = f_tun_write,
+    .tun_addr_add = f_addr_add,
+    .tun_addr_del = f_addr_del,
+    .timer_arm = f_timer_arm,
+    .timer_disarm = f_timer_disarm,
+    .now_us = f_now,
+    .random_u64 = f_random,
+    .emit = f_emit,
+};
+
+/* Moves the clock forward, firing due timers in deadline order. */
+static void advance(struct fake_io *f, uint64_t us)
+{
+	uint64_t end = f->now_us + us;
+	for (;;) {
+		struct io_timer *next = NULL;
+		int slot = -1;
+		for (int i = 0; i < FAKE_TIMERS; i++)
+			if (f->timers[i] && f->timers[i]->deadline_us <= end &&
+			    (!next || f->timers[i]->deadline_us < next->deadline_us)) {
+				next = f->timers[i];
+				slot = i;
+			}
+		if (!next)
+			break;
+		f->timers[slot] = NULL;
+		next->backend_ref = NULL;
+		if (next->deadline_us > f->now_us)
+			f->now_us = next->deadline_us;
+		next->fn(next);
+	}
+	f->now_us = end;
+}
+
+/* ---- packets ------------------------------------------------------------- */
+
+static size_t mk(uint8_t *b, uint8_t proto, uint32_t src, uint16_t sport, uint32_t dst,
+                 uint16_t dport, uint8_t flags)
+{
+	size_t l4 = proto == PACKET_PROTO_TCP ? 20 : 8, n = 20 + l4;
+	memset(b, 0, n);
+	b[0] = 0x45;
+	b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
+	b[8] = 64;
+	b[9] = proto;
+	for (int i = 0; i < 4; i++) {
+		b[12 + i] = (uint8_t)(src >> (24 - 8 * i));
+		b[16 + i] = (uint8_t)(dst >> (24 - 8 * i));
+	}
+	b[20] = (uint8_t)(sport >> 8), b[21] = (uint8_t)sport;
+	b[22] = (uint8_t)(dport >> 8), b[23] = (uint8_t)dport;
+	if (proto == PACKET_PROTO_TCP) {
+		b[32] = 5 << 4;
+		b[33] = flags;
+	} else {
+		b[25] = 8;
+	}
+	return n;
+}
+
+#define SELF   0x64400001u /* 100.64.0.1 */
+#define PEER_P 0x64400002u /* 100.64.0.2 */
+#define PEER_Q 0x64400003u
+#define VIP    0x64640005u /* 100.100.0.5 */
+
+static const char map_pq[] =
+    "{\"version\":1,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+    "[\"100.64.0.1\"]},\"peers\":[{\"name\":\"p\",\"addresses\":[\"100.64.0.2\"],"
+    "\"endpoint\":\"10.0.0.2:41641\"},{\"name\":\"q\",\"addresses\":[\"100.64.0.3\"],"
+    "\"endpoint\":\"10.0.0.3:41641\"}],\"services\":[{\"name\":\"svc:web\",\"addresses\":"
+    "[\"100.100.0.5\"],\"hosts\":[\"p\",\"q\"]}]}";
+/* q moved to index 0, p is gone. */
+static const char map_q_only[] =
+    "{\"version\":2,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+    "[\"100.64.0.1\"]},\"peers\":[{\"name\":\"q\",\"addresses\":[\"100.64.0.3\"],"
+    "\"endpoint\":\"10.0.0.3:41641\"}],\"services\":[{\"name\":\"svc:web\",\"addresses\":"
+    "[\"100.100.0.5\"],\"hosts\":[\"q\"]}]}";
+
+struct unit {
+	struct fake_io f;
+	struct dataplane *dp;
+	struct netmap nm, nm2;
+};
+
+static void unit_init(struct unit *u, uint32_t max_flows)
+{
+	char err[NETMAP_ERR_LEN];
+	struct dataplane_config cfg = {.max_flows = max_flows};
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	u->f.io.ops = &fake_ops;
+	u->f.io.node_name = "me";
+	u->f.now_us = 1000000;
+	u->dp = dataplane_new(&u->f.io, &cfg, &rc);
+	cr_assert_not_null(u->dp, "%d", rc);
+	cr_assert_eq(netmap_from_json(map_pq, sizeof(map_pq) - 1, &u->nm, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u->dp, &u->nm), 0);
+}
+
+static void unit_fini(struct unit *u)
+{
+	dataplane_free(u->dp);
+	netmap_free(&u->nm);
+	netmap_free(&u->nm2);
+}
+
+static void tun(struct unit *u, const uint8_t *pkt, size_t n)
+{
+	u->f.tun_fn(u->f.tun_ctx, pkt, n);
+}
+
+static struct dataplane_stats stats(struct unit *u)
+{
+	struct dataplane_stats st;
+	dataplane_stats(u->dp, &st);
+	return st;
+}
+
+static const char *host_of(struct unit *u, uint8_t proto, uint32_t src, uint16_t sport,
+                           uint32_t dst, uint16_t dport)
+{
+	struct dataplane_tuple tp = {.proto = proto};
+	io_addr_v4(&tp.src, src, sport);
+	io_addr_v4(&tp.dst, dst, dport);
+	return dataplane_flow_host(u->dp, &tp);
+}
+
+Test(dataplane_unit, a_packet_leaves_with_the_wire_header_to_the_peer_endpoint)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	size_t n = mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0);
+	tun(&u, b, n);
+	cr_assert_eq(u.f.sent, 1);
+	cr_assert_eq(u.f.last_sent_len, DATAPLANE_HDR_LEN + n);
+	cr_assert_eq(u.f.last_sent[0], 0x54);
+	cr_assert_eq(u.f.last_sent[1], 1);
+	cr_assert_eq(u.f.last_sent[2], 1);
+	cr_assert_eq(u.f.last_sent[3], 0);
+	cr_assert_eq(memcmp(u.f.last_sent + 4, b, n), 0, "the packet travels unmodified");
+	struct io_addr ep;
+	io_addr_v4(&ep, 0x0a000002u, 41641);
+	cr_assert(io_addr_equal(&u.f.last_dst, &ep, true));
+	cr_assert_eq(u.f.addrs_added, 1, "self address put on the device");
+	unit_fini(&u);
+	cr_assert_eq(u.f.addrs_deleted, 1, "and taken off when freed");
+}
+
+Test(dataplane_unit, udp_flows_expire_after_60_s_idle_with_one_timer)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	for (uint16_t p = 0; p < 100; p++)
+		tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, (uint16_t)(1000 + p), PEER_P, 53, 0));
+	cr_assert_eq(stats(&u).flows_active, 100);
+	int armed = 0;
+	for (int i = 0; i < FAKE_TIMERS; i++)
+		armed += u.f.timers[i] != NULL;
+	cr_assert_eq(armed, 1, "one sweep timer, not one per flow");
+	advance(&u.f, DATAPLANE_UDP_IDLE_US - 1000000);
+	cr_assert_eq(stats(&u).flows_active, 100);
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0)); /* keeps one alive */
+	advance(&u.f, 2000000);
+	cr_assert_eq(stats(&u).flows_active, 1);
+	cr_assert_eq(stats(&u).flows_expired, 99);
+	advance(&u.f, DATAPLANE_UDP_IDLE_US);
+	cr_assert_eq(stats(&u).flows_active, 0);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, tcp_flows_live_5_min_idle_and_30_s_after_fins_both_ways)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 2000, PEER_P, 80, PACKET_TCP_SYN));
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 2001, PEER_P, 80, PACKET_TCP_SYN));
+	advance(&u.f, DATAPLANE_UDP_IDLE_US * 2);
+	cr_assert_eq(stats(&u).flows_active, 2, "TCP outlives the UDP timeout");
+	/* 2001 closes: FIN out, FIN back (as a datagram from p). */
+	tun(&u, b,
+	    mk(b, PACKET_PROTO_TCP, SELF, 2001, PEER_P, 80, PACKET_TCP_FIN | PACKET_TCP_ACK));
+	uint8_t d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+	size_t n =
+	    mk(d + 4, PACKET_PROTO_TCP, PEER_P, 80, SELF, 2001, PACKET_TCP_FIN | PACKET_TCP_ACK);
+	struct io_addr from;
+	io_addr_v4(&from, 0x0a000002u, 41641);
+	u.f.dgram_fn(u.f.dgram_ctx, 1, d, n + 4, &from);
+	cr_assert_eq(u.f.tun_written, 1, "the peer's FIN on our flow passes");
+	advance(&u.f, DATAPLANE_TCP_CLOSING_US + 1000000);
+	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 2001, PEER_P, 80));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, PEER_P, 80, SELF, 2000), "p",
+	                 "either direction finds the flow");
+	advance(&u.f, DATAPLANE_TCP_IDLE_US);
+	cr_assert_eq(stats(&u).flows_active, 0);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, a_full_table_evicts_the_least_recently_used_flow_with_an_event)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 4);
+	for (uint16_t p = 0; p < 4; p++) {
+		tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, (uint16_t)(1000 + p), PEER_P, 53, 0));
+		advance(&u.f, 10);
+	}
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0)); /* 1000 is fresh again */
+	advance(&u.f, 10);
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 2000, PEER_P, 53, 0));
+	struct dataplane_stats st = stats(&u);
+	cr_assert_eq(st.flows_active, 4);
+	cr_assert_eq(st.flows_evicted, 1);
+	cr_assert_null(host_of(&u, PACKET_PROTO_UDP, SELF, 1001, PEER_P, 53), "LRU went first");
+	cr_assert_not_null(host_of(&u, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53));
+	cr_assert_not_null(host_of(&u, PACKET_PROTO_UDP, SELF, 2000, PEER_P, 53));
+	cr_assert(strstr(u.f.event_log, "flow_evicted {\"count\":1,\"max_flows\":4}"), "%s",
+	          u.f.event_log);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, drop_events_come_at_most_once_a_second_per_reason_with_a_count)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	unsigned before = u.f.events;
+	for (int i = 0; i < 100; i++)
+		tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, 0x64400063u, 53, 0));
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_NO_ROUTE], 100);
+	cr_assert_eq(u.f.events - before, 1);
+	cr_assert(strstr(u.f.last_event, "no_route {\"count\":1,"), "%s", u.f.last_event);
+	advance(&u.f, DATAPLANE_EVENT_GAP_US);
+	cr_assert_eq(u.f.events - before, 2, "the sweep reports the rest");
+	cr_assert_str_eq(u.f.last_event, "no_route {\"count\":99}");
+	advance(&u.f, 10 * DATAPLANE_EVENT_GAP_US);
+	cr_assert_eq(u.f.events - before, 2, "nothing more to say");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str6_a_new_netmap_keeps_flows_by_peer_name_and_drops_those_of_gone_peers)
+{
+	struct unit u;
+	uint8_t b[64];
+	char err[NETMAP_ERR_LEN];
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3000, VIP, 443, PACKET_TCP_SYN));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3000, VIP, 443), "p");
+	cr_assert_eq(dataplane_mark_peer_dead(u.dp, "p"), 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3001, VIP, 443, PACKET_TCP_SYN));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3001, VIP, 443), "q");
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3000, VIP, 443, PACKET_TCP_ACK));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3000, VIP, 443), "p",
+	                 "a dead mark does not move open flows");
+
+	cr_assert_eq(netmap_from_json(map_q_only, sizeof(map_q_only) - 1, &u.nm2, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 3000, VIP, 443), "p left the map");
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3001, VIP, 443), "q",
+	                 "q kept its flow though its index changed");
+	struct dataplane_stats st = stats(&u);
+	cr_assert_eq(st.flows_dropped_by_netmap, 1);
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":1,\"flows_dropped\":1"), "%s",
+	          u.f.last_event);
+	/* The next packet of the dropped flow is steered afresh. */
+	u.f.sent = 0;
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3000, VIP, 443, PACKET_TCP_ACK));
+	cr_assert_eq(u.f.sent, 1);
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3000, VIP, 443), "q");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, oversized_and_malformed_packets_from_the_stack_are_dropped)
+{
+	struct unit u;
+	uint8_t b[DATAPLANE_MTU + 100];
+
+	unit_init(&u, 0);
+	memset(b, 0, sizeof(b));
+	size_t n = mk(b, PACKET_PROTO_UDP, SELF, 1, PEER_P, 2, 0);
+	tun(&u, b, DATAPLANE_MTU + 1);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_TUN_OVERSIZED], 1);
+	tun(&u, b, n - 1);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_TUN_MALFORMED], 1);
+	cr_assert_eq(u.f.sent, 0);
+	dataplane_set_netmap(u.dp, NULL);
+	tun(&u, b, n);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_NO_NETMAP], 1);
+	unit_fini(&u);
+}
+
+static double elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e9 + (double)(b->tv_nsec - a->tv_nsec);
+}
+
+/* Not a timed assertion: prints the per-packet cost for the report. */
+Test(dataplane_unit, per_packet_cost_is_printed_for_pinned_and_new_flows)
+{
+	struct unit u;
+	uint8_t b[64];
+	struct timespec t0, t1;
+	enum { N = 1000000, FLOWS = 50000 };
+
+	unit_init(&u, 0);
+	size_t n = mk(b, PACKET_PROTO_TCP, SELF, 4000, VIP, 443, PACKET_TCP_ACK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < N; i++)
+		tun(&u, b, n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double pinned = elapsed_ns(&t0, &t1) / N;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < FLOWS; i++) {
+		mk(b, PACKET_PROTO_TCP, SELF, (uint16_t)(i % 60000 + 1), VIP,
+		   (uint16_t)(1 + i / 60000), PACKET_TCP_SYN);
+		tun(&u, b, n);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double fresh = elapsed_ns(&t0, &t1) / FLOWS;
+	cr_assert_eq(stats(&u).flows_active, FLOWS + 1);
+	/* Lookups in a table of FLOWS flows. */
+	mk(b, PACKET_PROTO_TCP, SELF, 77, VIP, 1, PACKET_TCP_ACK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < N; i++)
+		tun(&u, b, n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double full = elapsed_ns(&t0, &t1) / N;
+	fprintf(stderr,
+	        "dataplane TUN->underlay: %.0f ns/packet on a pinned flow, %.0f ns/packet with "
+	        "%d flows, %.0f ns per new flow (flow_new event included)\n",
+	        pinned, full, FLOWS, fresh);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, an_ipv6_address_the_backend_cannot_hold_is_no_error)
+{
+	struct unit u;
+	struct netmap nm;
+	char err[NETMAP_ERR_LEN];
+	const char *doc = "{\"version\":1,\"tailnet\":\"t\",\"self\":{\"name\":\"me\","
+	                  "\"addresses\":[\"100.64.0.1\",\"fd7a:115c:a1e0::1\"]},"
+	                  "\"host_services\":[{\"name\":\"svc:a\",\"addresses\":"
+	                  "[\"100.100.0.9\",\"fd7a:115c:a1e0:ab12::9\"]}]}";
+
+	unit_init(&u, 0);
+	cr_assert_eq(netmap_from_json(doc, strlen(doc), &nm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &nm), 0);
+	cr_assert_eq(stats(&u).tun_addrs, 2, "the IPv4 halves are on the device");
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm), 0);
+	cr_assert_eq(stats(&u).tun_addrs, 1);
+	netmap_free(&nm);
+	unit_fini(&u);
+}
