@@ -85,6 +85,31 @@ else
   tail -n 60 "$logdir/ninja-build-asan.log"
 fi
 
+# A short libFuzzer run per parser (clang, address sanitizer), each from
+# its committed seed corpus copied aside so the run never edits the tree.
+fuzz() {
+  local target=$1 seconds=$2
+  shift 2
+  local corpus
+  corpus=$(mktemp -d)
+  cp -r "fuzz/corpus_${target#fuzz_}/." "$corpus/"
+  build-fuzz/proxy/"$target" -max_total_time="$seconds" -max_len=8192 -print_final_stats=0 \
+    "$@" "$corpus" && rm -rf "$corpus"
+}
+fuzz_seconds=${FUZZ_SECONDS:-20}
+if cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DTAILSIM_FUZZ=ON -DTAILSIM_BENCH=OFF >"$logdir/cmake-build-fuzz.log" 2>&1 &&
+  ninja -C build-fuzz fuzz_serve fuzz_packet fuzz_netmap fuzz_http >"$logdir/ninja-build-fuzz.log" 2>&1; then
+  check fuzz-serve fuzz fuzz_serve "$fuzz_seconds" -dict=fuzz/serve.dict
+  check fuzz-packet fuzz fuzz_packet "$fuzz_seconds"
+  check fuzz-netmap fuzz fuzz_netmap "$fuzz_seconds" -dict=fuzz/netmap.dict
+  check fuzz-http fuzz fuzz_http "$fuzz_seconds"
+else
+  failed=$((failed + 1))
+  echo "FAIL fuzz build"
+  tail -n 40 "$logdir/ninja-build-fuzz.log"
+fi
+
 check clang-format scripts/check-format.sh
 check no-writable-globals scripts/check-globals.sh build
 

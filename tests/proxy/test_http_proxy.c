@@ -607,8 +607,8 @@ Test(HTTP_SUITE, malformed_and_smuggling_requests_get_400_and_close, .fini = wor
 {
 	const char *bad[] = {
 	    "GARBAGE\r\n\r\n",
-	    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "0\r\n\r\n",
+	    ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"
+	     "\r\n\r\n0\r\n\r\n"),
 	    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
 	    "GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n folded\r\n\r\n",
 	    "GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello",

@@ -327,7 +327,7 @@ Test(netmap, limits_refuse_too_many_entries_with_e2big)
 
 	char name[NETMAP_MAX_NAME + 64];
 	memset(name, 'a', sizeof(name));
-	snprintf(name + NETMAP_MAX_NAME + 1, 64, "\"}");
+	snprintf(name + NETMAP_MAX_NAME + 1, sizeof(name) - NETMAP_MAX_NAME - 1, "\"}");
 	char big[NETMAP_MAX_NAME + 256];
 	snprintf(big, sizeof(big),
 	         "{\"version\":1,\"tailnet\":\"t\",\"self\":{\"addresses\":[\"100.64.0.1\"],"
