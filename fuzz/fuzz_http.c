@@ -2,22 +2,13 @@
  * checks) and the forwarding rewrite. Any input must be parsed or refused
  * without a crash, and every accepted head must rewrite into a head that
  * parses again with the client's forwarding headers gone. */
+#include "fuzz.h"
 #include "http_msg.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_body(void *ctx, const char *d, size_t n)
 {

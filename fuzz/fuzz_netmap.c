@@ -1,23 +1,13 @@
 /* libFuzzer target: the netmap parser never crashes or leaks on any input;
  * a document it accepts prints to JSON that parses back to the same text,
  * and every lookup works on it. */
+#include "fuzz.h"
 #include "netmap.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__,  \
-			        #c);                                                               \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

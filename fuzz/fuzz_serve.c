@@ -1,6 +1,7 @@
 /* libFuzzer target: the serve config JSON parser and the `serve` command
  * tokenizer/parser/apply must never crash, leak or loop on any input, and a
  * config they accept must print to JSON that parses back to the same text. */
+#include "fuzz.h"
 #include "serve_cmd.h"
 #include "serve_config.h"
 
@@ -8,17 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__,  \
-			        #c);                                                               \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* JSON config: accepted configs round-trip exactly through the printer. */
 static void fuzz_json(const char *text, size_t len)

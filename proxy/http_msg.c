@@ -87,6 +87,8 @@ const char *http_head_get(const struct http_head *h, const char *name, size_t *l
 			return h->text + h->hdr[i].value_off;
 		}
 	}
+	if (len)
+		*len = 0;
 	return NULL;
 }
 
@@ -374,9 +376,11 @@ static int hp_on_header_value_complete(llhttp_t *ll)
 
 static bool hp_is_chunked_only(const struct http_head *h)
 {
-	size_t len;
+	size_t len = 0;
 	const char *v = http_head_get(h, "transfer-encoding", &len);
 
+	if (!v)
+		return false;
 	while (len > 0 && http_ows(*v))
 		v++, len--;
 	while (len > 0 && http_ows(v[len - 1]))

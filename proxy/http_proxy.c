@@ -397,6 +397,8 @@ static void hp_emit_request(struct hp_conn *c)
 	struct http_proxy *p = c->p;
 	char method[64], path[2 * HP_EVENT_STR], mount[2 * HP_EVENT_STR], up[64];
 
+	if (p->io->events_off)
+		return;
 	hp_esc(method, sizeof(method), c->method);
 	hp_esc(path, sizeof(path), c->path);
 	hp_esc(mount, sizeof(mount), c->mount);

@@ -8,6 +8,7 @@
 
 #include "io_event.h"
 
+#include "rng.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +92,7 @@ struct io_epoll {
 	FILE *events;
 	int home_ns;   /* the namespace to return to, or -1 */
 	int target_ns; /* the node's namespace, or -1 for the current one */
-	uint64_t rng[4];
+	uint64_t rng[RNG_STATE_WORDS];
 
 	struct epoll_slot *slots;
 	unsigned max_handles;
@@ -1382,33 +1383,10 @@ static uint64_t epoll_now_us(struct io *io)
 	return to_epoll(io)->loop->now_us;
 }
 
-static uint64_t rotl64(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* xoshiro256**: fast, seeded, good enough for jitter and choices. */
 static uint64_t epoll_random_u64(struct io *io)
 {
-	uint64_t *s = to_epoll(io)->rng;
-	uint64_t result = rotl64(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return result;
+	return rng_next_u64(to_epoll(io)->rng);
 }
 
 static void epoll_emit(struct io *io, const char *type, const char *fields)
@@ -1500,6 +1478,7 @@ struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg,
 	ep->loop = loop;
 	ep->node_id = node_id;
 	ep->events = cfg->events;
+	ep->io.events_off = cfg->events == NULL;
 	ep->home_ns = ep->target_ns = -1;
 	ep->tun_handle = -1;
 	ep->nl_fd = -1;
@@ -1521,8 +1500,7 @@ struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg,
 	uint64_t seed = cfg->seed;
 	if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = clock_now_us();
-	for (int i = 0; i < 4; i++)
-		ep->rng[i] = splitmix64(&seed);
+	rng_seed(ep->rng, seed);
 
 	loop->nodes[node_id] = ep;
 	rc = node_open_ns(ep, cfg->netns);

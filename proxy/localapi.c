@@ -1,6 +1,7 @@
 /* The local API wire format (see localapi.h). */
 #include "localapi.h"
 
+#include "errfmt.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -16,17 +17,61 @@
 		}                                                                                  \
 	} while (0)
 
-__attribute__((format(printf, 4, 5))) static int lerr(char *err, size_t err_len, int rc,
-                                                      const char *fmt, ...)
+char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 {
-	va_list ap;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
 
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
+	for (;;) {
+		if (n == cap) {
+			if (cap > max) {
+				errno = EFBIG;
+				goto out_fail;
+			}
+			size_t ncap = cap ? 2 * cap : 65536;
+			char *nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				errno = ENOMEM;
+				goto out_fail;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
 	}
-	return rc;
+	if (n > max) {
+		errno = EFBIG;
+		goto out_fail;
+	}
+	if (ferror(f)) {
+		errno = EIO;
+		goto out_fail;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+out_fail:
+	free(buf);
+	return NULL;
+}
+
+char *localapi_read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf;
+	int saved;
+
+	if (!f)
+		return NULL;
+	buf = localapi_read_stream(f, max, len);
+	saved = errno;
+	if (f != stdin)
+		fclose(f);
+	errno = saved;
+	return buf;
 }
 
 ssize_t localapi_frame(const char *buf, size_t len, size_t max)
@@ -83,25 +128,25 @@ static int parse_argv(const cJSON *arr, struct localapi_request *out, char *err,
 	int n = 0;
 
 	if (!cJSON_IsArray(arr))
-		return lerr(err, err_len, -EINVAL, "\"argv\" must be an array of strings");
+		return err_setf(err, err_len, -EINVAL, "\"argv\" must be an array of strings");
 	cJSON_ArrayForEach(it, arr)
 	{
 		if (!cJSON_IsString(it))
-			return lerr(err, err_len, -EINVAL, "argv[%d] is not a string", n);
+			return err_setf(err, err_len, -EINVAL, "argv[%d] is not a string", n);
 		if (n >= LOCALAPI_MAX_ARGS)
-			return lerr(err, err_len, -E2BIG, "argv has more than %d words",
-			            LOCALAPI_MAX_ARGS);
+			return err_setf(err, err_len, -E2BIG, "argv has more than %d words",
+			                LOCALAPI_MAX_ARGS);
 		size_t len = strlen(it->valuestring);
 		if (len > LOCALAPI_MAX_ARG_LEN)
-			return lerr(err, err_len, -E2BIG, "argv[%d] is longer than %d bytes", n,
-			            LOCALAPI_MAX_ARG_LEN);
+			return err_setf(err, err_len, -E2BIG, "argv[%d] is longer than %d bytes", n,
+			                LOCALAPI_MAX_ARG_LEN);
 		out->argv[n] = strdup(it->valuestring);
 		if (!out->argv[n])
-			return lerr(err, err_len, -ENOMEM, "out of memory");
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		out->argc = ++n;
 	}
 	if (n == 0)
-		return lerr(err, err_len, -EINVAL, "argv is empty");
+		return err_setf(err, err_len, -EINVAL, "argv is empty");
 	out->argv[n] = NULL;
 	return 0;
 }
@@ -118,22 +163,23 @@ int localapi_request_parse(const char *line, size_t len, struct localapi_request
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
 	if (len > LOCALAPI_MAX_REQUEST_BYTES)
-		return lerr(err, err_len, -E2BIG, "request is longer than %u bytes",
-		            LOCALAPI_MAX_REQUEST_BYTES);
+		return err_setf(err, err_len, -E2BIG, "request is longer than %u bytes",
+		                LOCALAPI_MAX_REQUEST_BYTES);
 	if (len == 0)
-		return lerr(err, err_len, -EINVAL, "empty request");
+		return err_setf(err, err_len, -EINVAL, "empty request");
 	root = cJSON_ParseWithLengthOpts(line, len, &end, false);
 	if (!root) {
 		size_t at = end && end >= line && end <= line + len ? (size_t)(end - line) : 0;
-		return lerr(err, err_len, -EINVAL, "request is not valid JSON (near byte %zu)", at);
+		return err_setf(err, err_len, -EINVAL, "request is not valid JSON (near byte %zu)",
+		                at);
 	}
 	if (!cJSON_IsObject(root)) {
-		rc = lerr(err, err_len, -EINVAL, "request must be a JSON object");
+		rc = err_setf(err, err_len, -EINVAL, "request must be a JSON object");
 		goto out_free_json;
 	}
 	op = cJSON_GetObjectItemCaseSensitive(root, "op");
 	if (!cJSON_IsString(op)) {
-		rc = lerr(err, err_len, -EINVAL, "request has no \"op\" string");
+		rc = err_setf(err, err_len, -EINVAL, "request has no \"op\" string");
 		goto out_free_json;
 	}
 	out->op = op_from_name(op->valuestring);
@@ -145,13 +191,14 @@ int localapi_request_parse(const char *line, size_t len, struct localapi_request
 	case LOCALAPI_OP_NETMAP:
 		v = cJSON_GetObjectItemCaseSensitive(root, "document");
 		if (!cJSON_IsString(v)) {
-			rc = lerr(err, err_len, -EINVAL, "op \"%s\" needs a \"document\" string",
-			          localapi_op_name(out->op));
+			rc =
+			    err_setf(err, err_len, -EINVAL, "op \"%s\" needs a \"document\" string",
+			             localapi_op_name(out->op));
 			break;
 		}
 		out->document = strdup(v->valuestring);
 		if (!out->document) {
-			rc = lerr(err, err_len, -ENOMEM, "out of memory");
+			rc = err_setf(err, err_len, -ENOMEM, "out of memory");
 			break;
 		}
 		out->doc_len = strlen(out->document);
@@ -159,15 +206,16 @@ int localapi_request_parse(const char *line, size_t len, struct localapi_request
 	case LOCALAPI_OP_STATUS:
 		v = cJSON_GetObjectItemCaseSensitive(root, "json");
 		if (v && !cJSON_IsBool(v)) {
-			rc = lerr(err, err_len, -EINVAL, "\"json\" must be true or false");
+			rc = err_setf(err, err_len, -EINVAL, "\"json\" must be true or false");
 			break;
 		}
 		out->json = cJSON_IsTrue(v);
 		break;
 	case LOCALAPI_OP_NONE:
-		rc = lerr(err, err_len, -EINVAL,
-		          "unknown op \"%.64s\" (expected serve, serve-config, netmap or status)",
-		          op->valuestring);
+		rc = err_setf(
+		    err, err_len, -EINVAL,
+		    "unknown op \"%.64s\" (expected serve, serve-config, netmap or status)",
+		    op->valuestring);
 		break;
 	}
 out_free_json:
@@ -177,10 +225,26 @@ out_free_json:
 	return rc;
 }
 
+/* Turns malloc'd JSON text into one wire line by appending '\n'. Takes
+ * ownership of text: returns the line, or NULL (text freed) without memory. */
+static char *localapi_line_end(char *text)
+{
+	size_t n = strlen(text);
+	char *line = realloc(text, n + 2);
+
+	if (!line) {
+		free(text);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
 char *localapi_request_format(const struct localapi_request *req, bool *too_big)
 {
 	cJSON *root = cJSON_CreateObject();
-	char *text = NULL, *line = NULL;
+	char *text = NULL;
 	bool ok = root != NULL;
 
 	*too_big = false;
@@ -211,26 +275,18 @@ char *localapi_request_format(const struct localapi_request *req, bool *too_big)
 	cJSON_Delete(root);
 	if (!text)
 		return NULL;
-	size_t n = strlen(text);
-	if (n > LOCALAPI_MAX_REQUEST_BYTES) {
+	if (strlen(text) > LOCALAPI_MAX_REQUEST_BYTES) {
 		*too_big = true;
 		free(text);
 		return NULL;
 	}
-	line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return NULL;
-	}
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	return line;
+	return localapi_line_end(text);
 }
 
 char *localapi_response_format(enum localapi_status status, const char *output)
 {
 	cJSON *root = cJSON_CreateObject();
-	char *text = NULL, *line;
+	char *text = NULL;
 
 	if (root && cJSON_AddNumberToObject(root, "status", (double)status) &&
 	    cJSON_AddStringToObject(root, "output", output ? output : ""))
@@ -238,15 +294,7 @@ char *localapi_response_format(enum localapi_status status, const char *output)
 	cJSON_Delete(root);
 	if (!text)
 		return NULL;
-	size_t n = strlen(text);
-	line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return NULL;
-	}
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	return line;
+	return localapi_line_end(text);
 }
 
 int localapi_response_parse(const char *line, size_t len, int *status, char **output, char *err,
@@ -262,19 +310,20 @@ int localapi_response_parse(const char *line, size_t len, int *status, char **ou
 	root = cJSON_ParseWithLength(line, len);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return lerr(err, err_len, -EINVAL, "the daemon's answer is not a JSON object");
+		return err_setf(err, err_len, -EINVAL, "the daemon's answer is not a JSON object");
 	}
 	st = cJSON_GetObjectItemCaseSensitive(root, "status");
 	out = cJSON_GetObjectItemCaseSensitive(root, "output");
 	if (!cJSON_IsNumber(st) || st->valuedouble < 0 || st->valuedouble > 255 ||
 	    (out && !cJSON_IsString(out))) {
-		rc = lerr(err, err_len, -EINVAL, "the daemon's answer lacks a valid \"status\"");
+		rc =
+		    err_setf(err, err_len, -EINVAL, "the daemon's answer lacks a valid \"status\"");
 		goto out_free_json;
 	}
 	*status = (int)st->valuedouble;
 	*output = strdup(out ? out->valuestring : "");
 	if (!*output)
-		rc = lerr(err, err_len, -ENOMEM, "out of memory");
+		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
 out_free_json:
 	cJSON_Delete(root);
 	return rc;

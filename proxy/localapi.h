@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Longest request line (bytes, without the newline): a whole serve config
@@ -62,6 +63,15 @@ struct localapi_request {
  * the line could still fit in `max` bytes, or -1 when it cannot (no
  * newline within max + 1 bytes): the peer is over the limit. */
 ssize_t localapi_frame(const char *buf, size_t len, size_t max);
+
+/* Reads f to its end into a malloc'd, NUL-terminated buffer of at most max
+ * bytes (the documents svcctl sends and svcd loads at start) and sets *len.
+ * NULL with errno: EFBIG past max, EIO on a read error, ENOMEM. The caller
+ * opens and closes f. */
+char *localapi_read_stream(FILE *f, size_t max, size_t *len);
+
+/* The same for a file by path, "-" meaning standard input (left open). */
+char *localapi_read_file(const char *path, size_t max, size_t *len);
 
 /* Parses one request line (with or without its '\n'). Returns 0 with *out
  * filled, or -EINVAL (not JSON, unknown op, a member missing or of the wrong

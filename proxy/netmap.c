@@ -1,6 +1,7 @@
 /* The netmap model: JSON parse/validate/print and O(1) lookups (see netmap.h). */
 #include "netmap.h"
 
+#include "errfmt.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -213,18 +214,8 @@ struct nm_parse {
 	size_t err_len;
 };
 
-__attribute__((format(printf, 3, 4))) static int nm_fail(struct nm_parse *p, int rc,
-                                                         const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->err && p->err_len) {
-		va_start(ap, fmt);
-		vsnprintf(p->err, p->err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
+/* Fails a parse: the message goes to the caller's buffer, rc comes back. */
+#define nm_fail(p, rc, ...) err_setf((p)->err, (p)->err_len, (rc), __VA_ARGS__)
 
 /* Quotes document text for a message: printable ASCII kept, the rest as
  * \xNN, cut at NM_QUOTE_MAX. */

@@ -2,6 +2,7 @@
  * (see serve_cmd.h). */
 #include "serve_cmd.h"
 
+#include "errfmt.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,19 +22,6 @@
 #define SERVE_CMD_ECHO_MAX  80
 #define SERVE_CMD_TEXT_SHOW 20
 
-__attribute__((format(printf, 4, 5))) static int cerr(char *err, size_t err_len, int rc,
-                                                      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* --- tokeniser ------------------------------------------------------------------ */
 
 int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, char *err,
@@ -45,10 +33,11 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 	out->argc = 0;
 	out->argv[0] = NULL;
 	if (len > SERVE_CMD_MAX_LINE)
-		return cerr(err, err_len, -E2BIG, "command line is too long (%zu bytes, limit %d)",
-		            len, SERVE_CMD_MAX_LINE);
+		return err_setf(err, err_len, -E2BIG,
+		                "command line is too long (%zu bytes, limit %d)", len,
+		                SERVE_CMD_MAX_LINE);
 	if (memchr(line, '\0', len))
-		return cerr(err, err_len, -EINVAL, "command line contains a NUL byte");
+		return err_setf(err, err_len, -EINVAL, "command line contains a NUL byte");
 	for (;;) {
 		char c = i < len ? line[i] : '\0';
 		bool end = i >= len;
@@ -61,8 +50,9 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 				continue;
 			}
 			if (out->argc >= SERVE_CMD_MAX_ARGS)
-				return cerr(err, err_len, -E2BIG, "too many arguments (limit %d)",
-				            SERVE_CMD_MAX_ARGS);
+				return err_setf(err, err_len, -E2BIG,
+				                "too many arguments (limit %d)",
+				                SERVE_CMD_MAX_ARGS);
 			in_word = true;
 			word_start = o;
 		}
@@ -78,7 +68,7 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			size_t n;
 
 			if (!close)
-				return cerr(err, err_len, -EINVAL, "unterminated single quote");
+				return err_setf(err, err_len, -EINVAL, "unterminated single quote");
 			n = (size_t)(close - (line + i + 1));
 			memcpy(out->buf + o, line + i + 1, n);
 			o += n;
@@ -87,8 +77,8 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			i++;
 			for (;;) {
 				if (i >= len)
-					return cerr(err, err_len, -EINVAL,
-					            "unterminated double quote");
+					return err_setf(err, err_len, -EINVAL,
+					                "unterminated double quote");
 				c = line[i];
 				if (c == '"') {
 					i++;
@@ -106,7 +96,7 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			}
 		} else if (c == '\\') {
 			if (i + 1 >= len)
-				return cerr(err, err_len, -EINVAL, "trailing backslash");
+				return err_setf(err, err_len, -EINVAL, "trailing backslash");
 			if (line[i + 1] != '\n')
 				out->buf[o++] = line[i + 1];
 			i += 2;
@@ -115,9 +105,9 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			i++;
 		}
 		if (o - word_start > SERVE_CMD_MAX_ARG_LEN)
-			return cerr(err, err_len, -E2BIG,
-			            "argument %d is too long (limit %d bytes)", out->argc + 1,
-			            SERVE_CMD_MAX_ARG_LEN);
+			return err_setf(err, err_len, -E2BIG,
+			                "argument %d is too long (limit %d bytes)", out->argc + 1,
+			                SERVE_CMD_MAX_ARG_LEN);
 	}
 	SERVE_CMD_ASSERT(o <= sizeof(out->buf));
 	return 0;
@@ -220,8 +210,8 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 			return 0;
 		name = a + (a[1] == '-' ? 2 : 1);
 		if (name[0] == '\0' || name[0] == '-' || name[0] == '=' || name[0] == ':')
-			return cerr(err, err_len, -EINVAL, "bad flag syntax: %s",
-			            echo(e1, sizeof(e1), a));
+			return err_setf(err, err_len, -EINVAL, "bad flag syntax: %s",
+			                echo(e1, sizeof(e1), a));
 		sep = strpbrk(name, "=:");
 		nn = sep ? (size_t)(sep - name) : strlen(name);
 		if (sep)
@@ -232,25 +222,27 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 				f = (enum serve_flag)k;
 		}
 		if (f == SF_NONE)
-			return cerr(err, err_len, -EINVAL, "unknown flag --%.*s",
-			            (int)(nn > 64 ? 64 : nn), name);
+			return err_setf(err, err_len, -EINVAL, "unknown flag --%.*s",
+			                (int)(nn > 64 ? 64 : nn), name);
 		if (!allowed[f])
-			return cerr(err, err_len, -EINVAL, "flag --%s is not accepted by %s",
-			            serve_flag_names[f], where);
+			return err_setf(err, err_len, -EINVAL, "flag --%s is not accepted by %s",
+			                serve_flag_names[f], where);
 		fs->given[f] = true;
 		if (flag_is_bool(f)) {
 			fs->bval[f] = true;
 			if (val && parse_bool(val, &fs->bval[f]))
-				return cerr(err, err_len, -EINVAL,
-				            "invalid boolean value \"%s\" for --%s (want true or "
-				            "false)",
-				            echo(e1, sizeof(e1), val), serve_flag_names[f]);
+				return err_setf(
+				    err, err_len, -EINVAL,
+				    "invalid boolean value \"%s\" for --%s (want true or "
+				    "false)",
+				    echo(e1, sizeof(e1), val), serve_flag_names[f]);
 			continue;
 		}
 		if (!val) {
 			if (*i + 1 >= argc)
-				return cerr(err, err_len, -EINVAL, "flag needs an argument: --%s",
-				            serve_flag_names[f]);
+				return err_setf(err, err_len, -EINVAL,
+				                "flag needs an argument: --%s",
+				                serve_flag_names[f]);
 			val = argv[++(*i)];
 		}
 		fs->val[f] = val;
@@ -260,7 +252,7 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 
 			for (size_t k = 0; k < n; k++) {
 				if (val[k] < '0' || val[k] > '9' || n > 10)
-					return cerr(
+					return err_setf(
 					    err, err_len, -EINVAL,
 					    "invalid value \"%s\" for --%s: want a port number "
 					    "(1-65535)",
@@ -268,14 +260,14 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 				v = v * 10 + (unsigned long)(val[k] - '0');
 			}
 			if (n == 0)
-				return cerr(
+				return err_setf(
 				    err, err_len, -EINVAL,
 				    "invalid value \"\" for --%s: want a port number (1-65535)",
 				    serve_flag_names[f]);
 			if (v == 0 || v > 65535)
-				return cerr(err, err_len, -EINVAL,
-				            "port %s is out of range for --%s (1-65535)",
-				            echo(e2, sizeof(e2), val), serve_flag_names[f]);
+				return err_setf(err, err_len, -EINVAL,
+				                "port %s is out of range for --%s (1-65535)",
+				                echo(e2, sizeof(e2), val), serve_flag_names[f]);
 			fs->port[f] = (uint16_t)v;
 		}
 	}
@@ -294,8 +286,8 @@ static int parse_subcommand(int argc, char *const argv[], int i, const struct fl
 	snprintf(where, sizeof(where), "serve %s", sub);
 	for (int k = 1; k < SF_COUNT; k++) {
 		if (top->given[k] && k != SF_BG && k != SF_YES && k != SF_SERVICE)
-			return cerr(err, err_len, -EINVAL, "flag --%s is not accepted by %s",
-			            serve_flag_names[k], where);
+			return err_setf(err, err_len, -EINVAL, "flag --%s is not accepted by %s",
+			                serve_flag_names[k], where);
 	}
 	if (strcmp(sub, "status") == 0) {
 		op->verb = SERVE_VERB_STATUS;
@@ -309,7 +301,8 @@ static int parse_subcommand(int argc, char *const argv[], int i, const struct fl
 		allowed[SF_SERVICE] = true;
 	}
 	if (top->given[SF_SERVICE] && !allowed[SF_SERVICE])
-		return cerr(err, err_len, -EINVAL, "flag --service is not accepted by %s", where);
+		return err_setf(err, err_len, -EINVAL, "flag --service is not accepted by %s",
+		                where);
 	fs = *top;
 	i++;
 	rc = parse_flags(argc, argv, &i, allowed, where, &fs, err, err_len);
@@ -319,18 +312,18 @@ static int parse_subcommand(int argc, char *const argv[], int i, const struct fl
 	op->json = fs.bval[SF_JSON];
 	if (op->verb == SERVE_VERB_STATUS || op->verb == SERVE_VERB_RESET) {
 		if (nargs)
-			return cerr(err, err_len, -EINVAL, "%s takes no arguments (got \"%s\")",
-			            where, echo(e1, sizeof(e1), argv[i]));
+			return err_setf(err, err_len, -EINVAL, "%s takes no arguments (got \"%s\")",
+			                where, echo(e1, sizeof(e1), argv[i]));
 		return 0;
 	}
 	if (nargs == 1 && fs.given[SF_SERVICE] && strcmp(argv[i], fs.val[SF_SERVICE]) != 0)
-		return cerr(err, err_len, -EINVAL,
-		            "%s: --service and the argument name different "
-		            "services",
-		            where);
+		return err_setf(err, err_len, -EINVAL,
+		                "%s: --service and the argument name different "
+		                "services",
+		                where);
 	if (nargs > 1 || (nargs == 0 && !fs.given[SF_SERVICE]))
-		return cerr(err, err_len, -EINVAL,
-		            "%s takes exactly one service name (%s svc:<name>)", where, where);
+		return err_setf(err, err_len, -EINVAL,
+		                "%s takes exactly one service name (%s svc:<name>)", where, where);
 	snprintf(op->service, sizeof(op->service), "%s", nargs ? argv[i] : fs.val[SF_SERVICE]);
 	if (strlen(nargs ? argv[i] : fs.val[SF_SERVICE]) > SERVE_NAME_MAX)
 		return serve_name_check(nargs ? argv[i] : fs.val[SF_SERVICE], err, err_len);
@@ -353,7 +346,7 @@ int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err
 	if (err && err_len)
 		err[0] = '\0';
 	if (argc < 1 || strcmp(argv[0], "serve") != 0)
-		return cerr(err, err_len, -EINVAL, "not a serve command (want \"serve ...\")");
+		return err_setf(err, err_len, -EINVAL, "not a serve command (want \"serve ...\")");
 	for (int k = 0; k < SF_COUNT; k++)
 		allowed[k] = k != SF_JSON && k != SF_NONE;
 	rc = parse_flags(argc, argv, &i, allowed, "serve", &fs, err, err_len);
@@ -365,14 +358,16 @@ int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err
 	     strcmp(argv[i], "advertise") == 0))
 		return parse_subcommand(argc, argv, i, &fs, op, err, err_len);
 	if (argc == 1)
-		return cerr(err, err_len, -EINVAL,
-		            "missing arguments (serve --service=svc:<name> [--https=N] TARGET, or "
-		            "serve status|reset|drain|clear|advertise)");
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "missing arguments (serve --service=svc:<name> [--https=N] TARGET, or "
+		    "serve status|reset|drain|clear|advertise)");
 
 	/* serve --service=... [type] [--set-path] TARGET [off] */
 	if (!fs.given[SF_SERVICE])
-		return cerr(err, err_len, -EINVAL,
-		            "--service=svc:<name> is required (this daemon serves services only)");
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--service=svc:<name> is required (this daemon serves services only)");
 	if (strlen(fs.val[SF_SERVICE]) > SERVE_NAME_MAX)
 		return serve_name_check(fs.val[SF_SERVICE], err, err_len);
 	snprintf(op->service, sizeof(op->service), "%s", fs.val[SF_SERVICE]);
@@ -380,8 +375,9 @@ int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err
 	if (rc)
 		return rc;
 	if (fs.given[SF_BG] && !fs.bval[SF_BG])
-		return cerr(err, err_len, -EINVAL,
-		            "--service is only compatible with background mode (--bg=false given)");
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--service is only compatible with background mode (--bg=false given)");
 	op->yes = fs.bval[SF_YES];
 	op->type = SERVE_TYPE_HTTPS;
 	op->port = 443;
@@ -398,35 +394,38 @@ int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err
 		op->port = 0;
 	}
 	if (ntypes > 1)
-		return cerr(err, err_len, -EINVAL,
-		            "cannot serve multiple types for a single mount point (give one of "
-		            "--https, --http, --tcp, --tls-terminated-tcp, --tun)");
+		return err_setf(err, err_len, -EINVAL,
+		                "cannot serve multiple types for a single mount point (give one of "
+		                "--https, --http, --tcp, --tls-terminated-tcp, --tun)");
 
 	nargs = argc - i;
 	off = nargs > 0 && strcmp(argv[argc - 1], "off") == 0;
 	if (nargs > 2)
-		return cerr(err, err_len, -EINVAL,
-		            "invalid number of arguments (%d; want TARGET or TARGET off)", nargs);
+		return err_setf(err, err_len, -EINVAL,
+		                "invalid number of arguments (%d; want TARGET or TARGET off)",
+		                nargs);
 	if (nargs == 2 && !off)
-		return cerr(err, err_len, -EINVAL,
-		            "invalid argument format: \"%s\" after the target (only \"off\" may "
-		            "follow it)",
-		            echo(e1, sizeof(e1), argv[argc - 1]));
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "invalid argument format: \"%s\" after the target (only \"off\" may "
+		    "follow it)",
+		    echo(e1, sizeof(e1), argv[argc - 1]));
 	if (op->type == SERVE_TYPE_TUN && (nargs - (off ? 1 : 0)) > 0)
-		return cerr(err, err_len, -EINVAL, "--tun takes no target (got \"%s\")",
-		            echo(e1, sizeof(e1), argv[i]));
+		return err_setf(err, err_len, -EINVAL, "--tun takes no target (got \"%s\")",
+		                echo(e1, sizeof(e1), argv[i]));
 	if (op->type != SERVE_TYPE_TUN && nargs == 0)
-		return cerr(err, err_len, -EINVAL,
-		            "missing target (serve --service=%s --%s=%u TARGET)", op->service,
-		            serve_type_name(op->type), op->port);
+		return err_setf(err, err_len, -EINVAL,
+		                "missing target (serve --service=%s --%s=%u TARGET)", op->service,
+		                serve_type_name(op->type), op->port);
 
 	op->path_set = fs.given[SF_SET_PATH];
 	if (op->path_set && (op->type == SERVE_TYPE_TCP || op->type == SERVE_TYPE_TLS_TCP ||
 	                     op->type == SERVE_TYPE_TUN))
-		return cerr(err, err_len, -EINVAL,
-		            "--set-path cannot be used with --%s (only --https and --http serve "
-		            "paths)",
-		            serve_type_name(op->type));
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--set-path cannot be used with --%s (only --https and --http serve "
+		    "paths)",
+		    serve_type_name(op->type));
 	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP) {
 		rc = serve_mount_parse(op->path_set ? fs.val[SF_SET_PATH] : "", op->mount,
 		                       sizeof(op->mount), err, err_len);
@@ -452,7 +451,7 @@ int serve_cmd_parse_line(const char *line, size_t len, struct serve_op *op, char
 
 	memset(op, 0, sizeof(*op));
 	if (!av)
-		return cerr(err, err_len, -ENOMEM, "out of memory");
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	rc = serve_cmd_tokenize(line, len, av, err, err_len);
 	if (rc)
 		goto out_free;
@@ -476,39 +475,39 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 
 	if (op->type == SERVE_TYPE_TUN) {
 		if (svc && svc->n_ports)
-			return cerr(
+			return err_setf(
 			    err, err_len, -EBUSY,
 			    "%s already has TCP or Web handlers, cannot serve it in TUN mode "
 			    "(run: %s serve clear %s)",
 			    name, SERVE_CMD_PROG, name);
 	} else {
 		if (svc && svc->tun)
-			return cerr(err, err_len, -EBUSY,
-			            "%s is already served in TUN mode, cannot add TCP or Web "
-			            "handlers (run: %s serve --service=%s --tun off)",
-			            name, SERVE_CMD_PROG, name);
+			return err_setf(err, err_len, -EBUSY,
+			                "%s is already served in TUN mode, cannot add TCP or Web "
+			                "handlers (run: %s serve --service=%s --tun off)",
+			                name, SERVE_CMD_PROG, name);
 		p = svc ? serve_service_find_port(svc, op->port) : NULL;
 		if (p && p->type != op->type)
-			return cerr(err, err_len, -EBUSY,
-			            "port %u is already serving %s for %s; cannot serve %s there "
-			            "(first run: %s serve --service=%s --%s=%u off)",
-			            op->port, serve_type_name(p->type), name,
-			            serve_type_name(op->type), SERVE_CMD_PROG, name,
-			            serve_type_name(p->type), op->port);
+			return err_setf(
+			    err, err_len, -EBUSY,
+			    "port %u is already serving %s for %s; cannot serve %s there "
+			    "(first run: %s serve --service=%s --%s=%u off)",
+			    op->port, serve_type_name(p->type), name, serve_type_name(op->type),
+			    SERVE_CMD_PROG, name, serve_type_name(p->type), op->port);
 	}
 	if (!svc) {
 		if (cfg->n_services >= SERVE_MAX_SERVICES)
-			return cerr(err, err_len, -E2BIG,
-			            "cannot serve %s: too many services (limit %d)", name,
-			            SERVE_MAX_SERVICES);
+			return err_setf(err, err_len, -E2BIG,
+			                "cannot serve %s: too many services (limit %d)", name,
+			                SERVE_MAX_SERVICES);
 		svc = serve_config_add_service(cfg, name);
 		if (!svc)
-			return cerr(err, err_len, -ENOMEM, "out of memory");
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 	}
 	if (serve_adv_get(adv, name) == SERVE_ADV_NONE && adv->n >= SERVE_MAX_SERVICES)
-		return cerr(err, err_len, -E2BIG,
-		            "cannot advertise %s: too many advertised services (limit %d)", name,
-		            SERVE_MAX_SERVICES);
+		return err_setf(err, err_len, -E2BIG,
+		                "cannot advertise %s: too many advertised services (limit %d)",
+		                name, SERVE_MAX_SERVICES);
 	SERVE_CMD_ASSERT(serve_adv_set(adv, name, SERVE_ADV_ACTIVE) == 0);
 	if (op->type == SERVE_TYPE_TUN) {
 		svc->tun = true;
@@ -516,12 +515,12 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 	}
 	if (!p) {
 		if (svc->n_ports >= SERVE_MAX_PORTS)
-			return cerr(err, err_len, -E2BIG,
-			            "cannot serve %s on port %u: too many ports (limit %d)", name,
-			            op->port, SERVE_MAX_PORTS);
+			return err_setf(err, err_len, -E2BIG,
+			                "cannot serve %s on port %u: too many ports (limit %d)",
+			                name, op->port, SERVE_MAX_PORTS);
 		p = serve_service_add_port(svc, op->port);
 		if (!p)
-			return cerr(err, err_len, -ENOMEM, "out of memory");
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		p->type = op->type;
 	}
 	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP) {
@@ -529,19 +528,19 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 		char *v = strdup(op->value);
 
 		if (!v)
-			return cerr(err, err_len, -ENOMEM, "out of memory");
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		if (!h) {
 			if (p->n_handlers >= SERVE_MAX_HANDLERS) {
 				free(v);
-				return cerr(err, err_len, -E2BIG,
-				            "cannot add %s to port %u of %s: too many handlers "
-				            "(limit %d)",
-				            op->mount, op->port, name, SERVE_MAX_HANDLERS);
+				return err_setf(err, err_len, -E2BIG,
+				                "cannot add %s to port %u of %s: too many handlers "
+				                "(limit %d)",
+				                op->mount, op->port, name, SERVE_MAX_HANDLERS);
 			}
 			h = serve_port_add_handler(p, op->mount);
 			if (!h) {
 				free(v);
-				return cerr(err, err_len, -ENOMEM, "out of memory");
+				return err_setf(err, err_len, -ENOMEM, "out of memory");
 			}
 		}
 		free(h->value);
@@ -552,7 +551,7 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 	free(p->tcp_forward);
 	p->tcp_forward = strdup(op->value);
 	if (!p->tcp_forward)
-		return cerr(err, err_len, -ENOMEM, "out of memory");
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	if (op->type == SERVE_TYPE_TLS_TCP) {
 		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 
@@ -560,7 +559,7 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 		free(p->terminate_tls);
 		p->terminate_tls = strdup(host);
 		if (!p->terminate_tls)
-			return cerr(err, err_len, -ENOMEM, "out of memory");
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -572,34 +571,37 @@ static int apply_off(struct serve_config *cfg, const struct serve_op *op, char *
 	struct serve_port *p;
 
 	if (!svc)
-		return cerr(err, err_len, -ENOENT, "%s has no serve config", name);
+		return err_setf(err, err_len, -ENOENT, "%s has no serve config", name);
 	if (op->type == SERVE_TYPE_TUN) {
 		if (!svc->tun)
-			return cerr(err, err_len, -ENOENT, "%s is not served in TUN mode", name);
+			return err_setf(err, err_len, -ENOENT, "%s is not served in TUN mode",
+			                name);
 		serve_config_remove_service(cfg, svc);
 		return 0;
 	}
 	if (svc->tun)
-		return cerr(err, err_len, -ENOENT,
-		            "%s is served in TUN mode and has no ports (run: %s serve --service=%s "
-		            "--tun off)",
-		            name, SERVE_CMD_PROG, name);
+		return err_setf(
+		    err, err_len, -ENOENT,
+		    "%s is served in TUN mode and has no ports (run: %s serve --service=%s "
+		    "--tun off)",
+		    name, SERVE_CMD_PROG, name);
 	p = serve_service_find_port(svc, op->port);
 	if (!p)
-		return cerr(err, err_len, -ENOENT, "%s has no handler on port %u", name, op->port);
+		return err_setf(err, err_len, -ENOENT, "%s has no handler on port %u", name,
+		                op->port);
 	if (p->type != op->type)
-		return cerr(err, err_len, -EINVAL,
-		            "port %u of %s is serving %s, not %s (off takes the same flags: %s "
-		            "serve --service=%s --%s=%u off)",
-		            op->port, name, serve_type_name(p->type), serve_type_name(op->type),
-		            SERVE_CMD_PROG, name, serve_type_name(p->type), op->port);
+		return err_setf(err, err_len, -EINVAL,
+		                "port %u of %s is serving %s, not %s (off takes the same flags: %s "
+		                "serve --service=%s --%s=%u off)",
+		                op->port, name, serve_type_name(p->type), serve_type_name(op->type),
+		                SERVE_CMD_PROG, name, serve_type_name(p->type), op->port);
 	if ((op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP) && op->path_set) {
 		struct serve_handler *h = serve_port_find_handler(p, op->mount);
 
 		if (!h)
-			return cerr(err, err_len, -ENOENT,
-			            "%s has no handler for path %s on port %u", name, op->mount,
-			            op->port);
+			return err_setf(err, err_len, -ENOENT,
+			                "%s has no handler for path %s on port %u", name, op->mount,
+			                op->port);
 		serve_port_remove_handler(p, h);
 		if (p->n_handlers > 0)
 			return 0;
@@ -622,13 +624,14 @@ static int apply_op(struct serve_config *cfg, struct serve_adv *adv, const struc
 		return apply_off(cfg, op, err, err_len);
 	case SERVE_VERB_DRAIN:
 		if (serve_adv_get(adv, op->service) == SERVE_ADV_NONE)
-			return cerr(err, err_len, -ENOENT, "%s is not advertised by this machine",
-			            op->service);
+			return err_setf(err, err_len, -ENOENT,
+			                "%s is not advertised by this machine", op->service);
 		return serve_adv_set(adv, op->service, SERVE_ADV_DRAINING);
 	case SERVE_VERB_CLEAR:
 		svc = serve_config_find(cfg, op->service);
 		if (!svc && serve_adv_get(adv, op->service) == SERVE_ADV_NONE)
-			return cerr(err, err_len, -ENOENT, "%s has no serve config", op->service);
+			return err_setf(err, err_len, -ENOENT, "%s has no serve config",
+			                op->service);
 		if (svc)
 			serve_config_remove_service(cfg, svc);
 		return serve_adv_set(adv, op->service, SERVE_ADV_NONE);
@@ -638,9 +641,10 @@ static int apply_op(struct serve_config *cfg, struct serve_adv *adv, const struc
 		return 0;
 	case SERVE_VERB_ADVERTISE:
 		if (serve_adv_set(adv, op->service, SERVE_ADV_ACTIVE))
-			return cerr(err, err_len, -E2BIG,
-			            "cannot advertise %s: too many advertised services (limit %d)",
-			            op->service, SERVE_MAX_SERVICES);
+			return err_setf(
+			    err, err_len, -E2BIG,
+			    "cannot advertise %s: too many advertised services (limit %d)",
+			    op->service, SERVE_MAX_SERVICES);
 		return 0;
 	case SERVE_VERB_STATUS:
 		return 0;
@@ -665,12 +669,12 @@ int serve_cmd_apply(struct serve_config *cfg, struct serve_adv *adv, const struc
 		return 0;
 	tadv = malloc(sizeof(*tadv));
 	if (!tadv)
-		return cerr(err, err_len, -ENOMEM, "out of memory");
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	*tadv = *adv;
 	rc = serve_config_clone(&tmp, cfg);
 	if (rc) {
 		free(tadv);
-		return cerr(err, err_len, rc, "out of memory");
+		return err_setf(err, err_len, rc, "out of memory");
 	}
 	rc = apply_op(&tmp, tadv, op, err, err_len);
 	if (rc == 0) {

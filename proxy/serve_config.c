@@ -1,6 +1,7 @@
 /* Serve configuration model, validation and JSON form (see serve_config.h). */
 #include "serve_config.h"
 
+#include "errfmt.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -20,18 +21,6 @@
 
 /* Longest piece of user text quoted into a message. */
 #define SERVE_QUOTE_MAX 80
-
-__attribute__((format(printf, 3, 4))) static void serr(char *err, size_t err_len, const char *fmt,
-                                                       ...)
-{
-	va_list ap;
-
-	if (!err || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
 
 /* Writes `s` (n bytes) as a double-quoted string safe to print: control and
  * non-ASCII bytes as \xNN, cut at SERVE_QUOTE_MAX with "...". */
@@ -178,17 +167,18 @@ int serve_name_check(const char *name, char *err, size_t err_len)
 	size_t n;
 
 	if (strncmp(name, "svc:", 4) != 0) {
-		serr(err, err_len, "invalid service name %s: must start with \"svc:\"",
-		     quote(q, sizeof(q), name));
+		err_setf(err, err_len, 0, "invalid service name %s: must start with \"svc:\"",
+		         quote(q, sizeof(q), name));
 		return -EINVAL;
 	}
 	label = name + 4;
 	n = strlen(label);
 	if (n < 1 || n > SERVE_LABEL_MAX) {
-		serr(err, err_len,
-		     "invalid service name %s: the label after \"svc:\" must be 1-%d characters, "
-		     "got %zu",
-		     quote(q, sizeof(q), name), SERVE_LABEL_MAX, n);
+		err_setf(
+		    err, err_len, 0,
+		    "invalid service name %s: the label after \"svc:\" must be 1-%d characters, "
+		    "got %zu",
+		    quote(q, sizeof(q), name), SERVE_LABEL_MAX, n);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -198,22 +188,25 @@ int serve_name_check(const char *name, char *err, size_t err_len)
 			char cq[16];
 
 			quote_n(cq, sizeof(cq), label + i, 1);
-			serr(err, err_len,
-			     "invalid service name %s: only letters, digits and '-' are allowed, "
-			     "found %s",
-			     quote(q, sizeof(q), name), cq);
+			err_setf(
+			    err, err_len, 0,
+			    "invalid service name %s: only letters, digits and '-' are allowed, "
+			    "found %s",
+			    quote(q, sizeof(q), name), cq);
 			return -EINVAL;
 		}
 	}
 	if (!isalnum((unsigned char)label[0])) {
-		serr(err, err_len,
-		     "invalid service name %s: must start with a letter or digit after \"svc:\"",
-		     quote(q, sizeof(q), name));
+		err_setf(
+		    err, err_len, 0,
+		    "invalid service name %s: must start with a letter or digit after \"svc:\"",
+		    quote(q, sizeof(q), name));
 		return -EINVAL;
 	}
 	if (!isalnum((unsigned char)label[n - 1])) {
-		serr(err, err_len, "invalid service name %s: must end with a letter or digit",
-		     quote(q, sizeof(q), name));
+		err_setf(err, err_len, 0,
+		         "invalid service name %s: must end with a letter or digit",
+		         quote(q, sizeof(q), name));
 		return -EINVAL;
 	}
 	return 0;
@@ -233,23 +226,23 @@ static int check_hostport(const char *s, size_t n, bool port_required, char *why
 		const char *close = memchr(s, ']', n);
 
 		if (!close) {
-			serr(why, why_len, "unclosed '[' in the host");
+			err_setf(why, why_len, 0, "unclosed '[' in the host");
 			return -EINVAL;
 		}
 		for (const char *c = s + 1; c < close; c++) {
 			if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.') {
-				serr(why, why_len, "invalid IPv6 address in the host");
+				err_setf(why, why_len, 0, "invalid IPv6 address in the host");
 				return -EINVAL;
 			}
 		}
 		if (close == s + 1) {
-			serr(why, why_len, "missing host");
+			err_setf(why, why_len, 0, "missing host");
 			return -EINVAL;
 		}
 		host_n = (size_t)(close - s) + 1;
 		if (host_n < n) {
 			if (s[host_n] != ':') {
-				serr(why, why_len, "unexpected text after ']'");
+				err_setf(why, why_len, 0, "unexpected text after ']'");
 				return -EINVAL;
 			}
 			colon = s + host_n;
@@ -258,12 +251,12 @@ static int check_hostport(const char *s, size_t n, bool port_required, char *why
 		colon = memchr(s, ':', n);
 		host_n = colon ? (size_t)(colon - s) : n;
 		if (host_n == 0) {
-			serr(why, why_len, "missing host");
+			err_setf(why, why_len, 0, "missing host");
 			return -EINVAL;
 		}
 		if (host_n > SERVE_MAX_SUFFIX_LEN) {
-			serr(why, why_len, "host is longer than %d characters",
-			     SERVE_MAX_SUFFIX_LEN);
+			err_setf(why, why_len, 0, "host is longer than %d characters",
+			         SERVE_MAX_SUFFIX_LEN);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < host_n; i++) {
@@ -273,34 +266,34 @@ static int check_hostport(const char *s, size_t n, bool port_required, char *why
 				char cq[16];
 
 				quote_n(cq, sizeof(cq), host + i, 1);
-				serr(why, why_len, "invalid character %s in the host", cq);
+				err_setf(why, why_len, 0, "invalid character %s in the host", cq);
 				return -EINVAL;
 			}
 		}
 	}
 	if (!colon) {
 		if (port_required) {
-			serr(why, why_len, "missing port (want PORT, HOST:PORT or a URL)");
+			err_setf(why, why_len, 0, "missing port (want PORT, HOST:PORT or a URL)");
 			return -EINVAL;
 		}
 		return 0;
 	}
 	rc = parse_port_n(colon + 1, n - (size_t)(colon + 1 - s), false, &port);
 	if (rc == -1 && colon + 1 == s + n) {
-		serr(why, why_len, "missing port after ':'");
+		err_setf(why, why_len, 0, "missing port after ':'");
 		return -EINVAL;
 	}
 	if (rc == -1) {
 		char q[QBUF_LEN];
 
-		serr(why, why_len, "invalid port %s",
-		     quote_n(q, sizeof(q), colon + 1, n - (size_t)(colon + 1 - s)));
+		err_setf(why, why_len, 0, "invalid port %s",
+		         quote_n(q, sizeof(q), colon + 1, n - (size_t)(colon + 1 - s)));
 		return -EINVAL;
 	}
 	if (rc == -2) {
-		serr(why, why_len, "port %.*s is out of range (1-65535)",
-		     (int)(n - (size_t)(colon + 1 - s) > 16 ? 16 : n - (size_t)(colon + 1 - s)),
-		     colon + 1);
+		err_setf(why, why_len, 0, "port %.*s is out of range (1-65535)",
+		         (int)(n - (size_t)(colon + 1 - s) > 16 ? 16 : n - (size_t)(colon + 1 - s)),
+		         colon + 1);
 		return -EINVAL;
 	}
 	return 0;
@@ -321,7 +314,7 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 
 	if (strncmp(raw, "text:", 5) == 0) {
 		if (raw[5] == '\0') {
-			serr(why, why_len, "text cannot be an empty string");
+			err_setf(why, why_len, 0, "text cannot be an empty string");
 			return -EINVAL;
 		}
 		*kind = SERVE_HANDLER_TEXT;
@@ -330,7 +323,8 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 	}
 	if (raw[0] == '/') {
 		if (strlen(raw) > SERVE_MAX_PATH_LEN) {
-			serr(why, why_len, "path is longer than %d bytes", SERVE_MAX_PATH_LEN);
+			err_setf(why, why_len, 0, "path is longer than %d bytes",
+			         SERVE_MAX_PATH_LEN);
 			return -E2BIG;
 		}
 		*kind = SERVE_HANDLER_PATH;
@@ -344,7 +338,7 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 		return 0;
 	}
 	if (rc == -2) {
-		serr(why, why_len, "port %.16s is out of range (1-65535)", raw);
+		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
 		return -EINVAL;
 	}
 	if (sep) {
@@ -356,14 +350,15 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 		    !scheme_is(raw, sn, "https+insecure")) {
 			char q[QBUF_LEN];
 
-			serr(why, why_len, "unknown scheme %s (want http, https or https+insecure)",
-			     quote_n(q, sizeof(q), raw, sn));
+			err_setf(why, why_len, 0,
+			         "unknown scheme %s (want http, https or https+insecure)",
+			         quote_n(q, sizeof(q), raw, sn));
 			return -EINVAL;
 		}
 		slash = strchr(auth, '/');
 		an = slash ? (size_t)(slash - auth) : strlen(auth);
 		if (has_space_or_ctl(raw, strlen(raw))) {
-			serr(why, why_len, "contains a space or control character");
+			err_setf(why, why_len, 0, "contains a space or control character");
 			return -EINVAL;
 		}
 		rc = check_hostport(auth, an, false, why, why_len);
@@ -380,13 +375,13 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 		size_t an = slash ? (size_t)(slash - raw) : strlen(raw);
 
 		if (!memchr(raw, ':', an) && (raw[0] == '.' || slash || raw[0] == '~')) {
-			serr(why, why_len,
-			     "a relative path (file and directory targets must be "
-			     "absolute paths)");
+			err_setf(why, why_len, 0,
+			         "a relative path (file and directory targets must be "
+			         "absolute paths)");
 			return -EINVAL;
 		}
 		if (has_space_or_ctl(raw, strlen(raw))) {
-			serr(why, why_len, "contains a space or control character");
+			err_setf(why, why_len, 0, "contains a space or control character");
 			return -EINVAL;
 		}
 		rc = check_hostport(raw, an, true, why, why_len);
@@ -413,13 +408,13 @@ static int tcp_target(const char *raw, char *out, size_t out_len, char *why, siz
 		return 0;
 	}
 	if (rc == -2) {
-		serr(why, why_len, "port %.16s is out of range (1-65535)", raw);
+		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
 		return -EINVAL;
 	}
 	if (strncmp(raw, "text:", 5) == 0 || raw[0] == '/') {
-		serr(why, why_len,
-		     "a TCP target must be PORT, HOST:PORT or tcp://HOST:PORT "
-		     "(text and file targets need --https or --http)");
+		err_setf(why, why_len, 0,
+		         "a TCP target must be PORT, HOST:PORT or tcp://HOST:PORT "
+		         "(text and file targets need --https or --http)");
 		return -EINVAL;
 	}
 	if (sep) {
@@ -428,10 +423,10 @@ static int tcp_target(const char *raw, char *out, size_t out_len, char *why, siz
 		if (!scheme_is(raw, sn, "tcp")) {
 			char q[QBUF_LEN];
 
-			serr(why, why_len,
-			     "unknown scheme %s for a TCP target (want tcp://HOST:PORT or "
-			     "HOST:PORT)",
-			     quote_n(q, sizeof(q), raw, sn));
+			err_setf(why, why_len, 0,
+			         "unknown scheme %s for a TCP target (want tcp://HOST:PORT or "
+			         "HOST:PORT)",
+			         quote_n(q, sizeof(q), raw, sn));
 			return -EINVAL;
 		}
 		auth = sep + 3;
@@ -440,7 +435,7 @@ static int tcp_target(const char *raw, char *out, size_t out_len, char *why, siz
 	if (an > 0 && auth[an - 1] == '/')
 		an--;
 	if (memchr(auth, '/', an)) {
-		serr(why, why_len, "a TCP target takes no path");
+		err_setf(why, why_len, 0, "a TCP target takes no path");
 		return -EINVAL;
 	}
 	rc = check_hostport(auth, an, true, why, why_len);
@@ -461,13 +456,14 @@ int serve_target_parse(enum serve_type type, const char *raw, enum serve_handler
 	SERVE_ASSERT(is_web_type(type) || is_tcp_type(type));
 	*kind = SERVE_HANDLER_NONE;
 	if (n == 0) {
-		serr(err, err_len,
-		     "empty target (want a port, HOST:PORT, a URL, text:TEXT or an absolute path)");
+		err_setf(
+		    err, err_len, 0,
+		    "empty target (want a port, HOST:PORT, a URL, text:TEXT or an absolute path)");
 		return -EINVAL;
 	}
 	if (n > SERVE_MAX_TARGET_LEN) {
-		serr(err, err_len, "target is too long (%zu bytes, limit %d)", n,
-		     SERVE_MAX_TARGET_LEN);
+		err_setf(err, err_len, 0, "target is too long (%zu bytes, limit %d)", n,
+		         SERVE_MAX_TARGET_LEN);
 		return -E2BIG;
 	}
 	why[0] = '\0';
@@ -476,7 +472,7 @@ int serve_target_parse(enum serve_type type, const char *raw, enum serve_handler
 	else
 		rc = tcp_target(raw, out, out_len, why, sizeof(why));
 	if (rc)
-		serr(err, err_len, "invalid target %s: %s", quote(q, sizeof(q), raw), why);
+		err_setf(err, err_len, 0, "invalid target %s: %s", quote(q, sizeof(q), raw), why);
 	return rc;
 }
 
@@ -491,8 +487,8 @@ int serve_mount_parse(const char *raw, char *out, size_t out_len, char *err, siz
 	if (n == 0)
 		raw = "/";
 	if (n + (raw[0] == '/' ? 0 : 1) > SERVE_MAX_PATH_LEN) {
-		serr(err, err_len, "mount point is too long (%zu bytes, limit %d)", n,
-		     SERVE_MAX_PATH_LEN);
+		err_setf(err, err_len, 0, "mount point is too long (%zu bytes, limit %d)", n,
+		         SERVE_MAX_PATH_LEN);
 		return -E2BIG;
 	}
 	snprintf(tmp, sizeof(tmp), "%s%s", raw[0] == '/' ? "" : "/", raw);
@@ -501,10 +497,11 @@ int serve_mount_parse(const char *raw, char *out, size_t out_len, char *err, siz
 		unsigned char c = (unsigned char)tmp[i];
 
 		if (c <= 0x20 || c == 0x7f || c == '?' || c == '#') {
-			serr(err, err_len,
-			     "invalid mount point %s: spaces, control characters, '?' and '#' are "
-			     "not allowed",
-			     quote(q, sizeof(q), tmp));
+			err_setf(
+			    err, err_len, 0,
+			    "invalid mount point %s: spaces, control characters, '?' and '#' are "
+			    "not allowed",
+			    quote(q, sizeof(q), tmp));
 			return -EINVAL;
 		}
 	}
@@ -512,8 +509,8 @@ int serve_mount_parse(const char *raw, char *out, size_t out_len, char *err, siz
 	cn = strlen(clean);
 	if (!(strcmp(tmp, clean) == 0 ||
 	      (cn + 1 == n && strncmp(tmp, clean, cn) == 0 && tmp[n - 1] == '/'))) {
-		serr(err, err_len, "invalid mount point %s: not a clean path (want %s)",
-		     quote(q, sizeof(q), tmp), clean);
+		err_setf(err, err_len, 0, "invalid mount point %s: not a clean path (want %s)",
+		         quote(q, sizeof(q), tmp), clean);
 		return -EINVAL;
 	}
 	snprintf(out, out_len, "%s", tmp);
@@ -702,13 +699,18 @@ const struct serve_handler *serve_port_match(const struct serve_port *port, cons
 int serve_service_host(const struct serve_config *cfg, const char *name, char *out, size_t out_len)
 {
 	const char *label = strncmp(name, "svc:", 4) == 0 ? name + 4 : name;
-	int n;
+	size_t label_len = strlen(label), suffix_len = strlen(cfg->suffix);
+	size_t len = label_len + (suffix_len ? 1 + suffix_len : 0);
 
-	if (cfg->suffix[0])
-		n = snprintf(out, out_len, "%s.%s", label, cfg->suffix);
-	else
-		n = snprintf(out, out_len, "%s", label);
-	return (n < 0 || (size_t)n >= out_len) ? -ENAMETOOLONG : 0;
+	if (len >= out_len)
+		return -ENAMETOOLONG;
+	memcpy(out, label, label_len);
+	if (suffix_len) {
+		out[label_len] = '.';
+		memcpy(out + label_len + 1, cfg->suffix, suffix_len);
+	}
+	out[len] = '\0';
+	return 0;
 }
 
 /* Sorted inserts. Each returns the new zeroed element or NULL (-ENOMEM). */
@@ -823,8 +825,8 @@ int serve_config_validate(const struct serve_config *cfg, char *err, size_t err_
 	char q[QBUF_LEN];
 
 	if (cfg->n_services > SERVE_MAX_SERVICES) {
-		serr(err, err_len, "Services: too many services (%zu, limit %d)", cfg->n_services,
-		     SERVE_MAX_SERVICES);
+		err_setf(err, err_len, 0, "Services: too many services (%zu, limit %d)",
+		         cfg->n_services, SERVE_MAX_SERVICES);
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < cfg->n_services; i++) {
@@ -832,23 +834,25 @@ int serve_config_validate(const struct serve_config *cfg, char *err, size_t err_
 		char why[SERVE_ERR_LEN];
 
 		if (serve_name_check(s->name, why, sizeof(why))) {
-			serr(err, err_len, "Services[%s]: %s", quote(q, sizeof(q), s->name), why);
+			err_setf(err, err_len, 0, "Services[%s]: %s", quote(q, sizeof(q), s->name),
+			         why);
 			return -EINVAL;
 		}
 		if (i > 0 && strcmp(cfg->services[i - 1].name, s->name) >= 0) {
-			serr(err, err_len, "Services[%s]: duplicate or unsorted service",
-			     quote(q, sizeof(q), s->name));
+			err_setf(err, err_len, 0, "Services[%s]: duplicate or unsorted service",
+			         quote(q, sizeof(q), s->name));
 			return -EINVAL;
 		}
 		if (s->tun && s->n_ports) {
-			serr(err, err_len,
-			     "Services[%s]: Tun cannot be combined with TCP or Web handlers",
-			     quote(q, sizeof(q), s->name));
+			err_setf(err, err_len, 0,
+			         "Services[%s]: Tun cannot be combined with TCP or Web handlers",
+			         quote(q, sizeof(q), s->name));
 			return -EINVAL;
 		}
 		if (s->n_ports > SERVE_MAX_PORTS) {
-			serr(err, err_len, "Services[%s].TCP: too many ports (%zu, limit %d)",
-			     quote(q, sizeof(q), s->name), s->n_ports, SERVE_MAX_PORTS);
+			err_setf(err, err_len, 0,
+			         "Services[%s].TCP: too many ports (%zu, limit %d)",
+			         quote(q, sizeof(q), s->name), s->n_ports, SERVE_MAX_PORTS);
 			return -E2BIG;
 		}
 		for (size_t j = 0; j < s->n_ports; j++) {
@@ -860,9 +864,9 @@ int serve_config_validate(const struct serve_config *cfg, char *err, size_t err_
 			    (is_tcp_type(p->type) && (p->n_handlers || !p->tcp_forward)) ||
 			    (p->type == SERVE_TYPE_TLS_TCP) != (p->terminate_tls != NULL) ||
 			    !(is_web_type(p->type) || is_tcp_type(p->type))) {
-				serr(err, err_len,
-				     "Services[%s].TCP[\"%u\"]: inconsistent port entry",
-				     quote(q, sizeof(q), s->name), p->port);
+				err_setf(err, err_len, 0,
+				         "Services[%s].TCP[\"%u\"]: inconsistent port entry",
+				         quote(q, sizeof(q), s->name), p->port);
 				return -EINVAL;
 			}
 		}
@@ -889,9 +893,9 @@ __attribute__((format(printf, 3, 4))) static int jfail(struct jin *j, int rc, co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (j->place[0])
-		serr(j->err, j->err_len, "%s: %s", j->place, msg);
+		err_setf(j->err, j->err_len, 0, "%s: %s", j->place, msg);
 	else
-		serr(j->err, j->err_len, "%s", msg);
+		err_setf(j->err, j->err_len, 0, "%s", msg);
 	return rc;
 }
 
@@ -903,8 +907,10 @@ static size_t place_push(struct jin *j, const char *dot, const char *key)
 
 	if (dot)
 		snprintf(j->place + old, sizeof(j->place) - old, "%s%s", old ? "." : "", dot);
-	else
+	else {
+		SERVE_ASSERT(key != NULL);
 		snprintf(j->place + old, sizeof(j->place) - old, "[%s]", quote(q, sizeof(q), key));
+	}
 	return old;
 }
 
@@ -1332,12 +1338,12 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 	if (err && err_len)
 		err[0] = '\0';
 	if (len > SERVE_MAX_JSON_BYTES) {
-		serr(err, err_len, "serve config is too large (%zu bytes, limit %d)", len,
-		     SERVE_MAX_JSON_BYTES);
+		err_setf(err, err_len, 0, "serve config is too large (%zu bytes, limit %d)", len,
+		         SERVE_MAX_JSON_BYTES);
 		return -E2BIG;
 	}
 	if (memchr(text, '\0', len)) {
-		serr(err, err_len, "invalid JSON: contains a NUL byte");
+		err_setf(err, err_len, 0, "invalid JSON: contains a NUL byte");
 		return -EINVAL;
 	}
 	root = cJSON_ParseWithLengthOpts(text, len, &end, false);
@@ -1346,7 +1352,7 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 		size_t line, col;
 
 		line_col(text, off, &line, &col);
-		serr(err, err_len, "invalid JSON at line %zu, column %zu", line, col);
+		err_setf(err, err_len, 0, "invalid JSON at line %zu, column %zu", line, col);
 		return -EINVAL;
 	}
 	/* Only whitespace may follow the document. */
@@ -1355,14 +1361,15 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 			size_t line, col;
 
 			line_col(text, off, &line, &col);
-			serr(err, err_len,
-			     "invalid JSON at line %zu, column %zu: text after the end", line, col);
+			err_setf(err, err_len, 0,
+			         "invalid JSON at line %zu, column %zu: text after the end", line,
+			         col);
 			rc = -EINVAL;
 			goto out_delete;
 		}
 	}
 	if (!cJSON_IsObject(root)) {
-		serr(err, err_len, "serve config must be a JSON object");
+		err_setf(err, err_len, 0, "serve config must be a JSON object");
 		rc = -EINVAL;
 		goto out_delete;
 	}
@@ -1370,13 +1377,13 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 		char q[QBUF_LEN];
 
 		if (strcmp(c->string, "Services") != 0) {
-			serr(err, err_len, "unknown key %s (want Services)",
-			     quote(q, sizeof(q), c->string));
+			err_setf(err, err_len, 0, "unknown key %s (want Services)",
+			         quote(q, sizeof(q), c->string));
 			rc = -EINVAL;
 			goto out_delete;
 		}
 		if (services) {
-			serr(err, err_len, "duplicate key \"Services\"");
+			err_setf(err, err_len, 0, "duplicate key \"Services\"");
 			rc = -EINVAL;
 			goto out_delete;
 		}
@@ -1663,8 +1670,9 @@ bool serve_host_may_serve(bool node_has_tags, const char *service, char *err, si
 {
 	if (node_has_tags)
 		return true;
-	serr(err, err_len,
-	     "cannot serve %s: a service host must be a tagged node, and this machine has no tags",
-	     service);
+	err_setf(
+	    err, err_len, 0,
+	    "cannot serve %s: a service host must be a tagged node, and this machine has no tags",
+	    service);
 	return false;
 }

@@ -32,53 +32,6 @@ static void usage(FILE *f)
 	           "The socket defaults to " SVCCTL_DEFAULT_SOCKET ".\n");
 }
 
-/* Reads a file ("-": stdin) of at most `max` bytes. NULL with errno. */
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				errno = EFBIG;
-				goto out_fail;
-			}
-			size_t ncap = cap ? 2 * cap : 65536;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb)
-				goto out_fail;
-			buf = nb;
-			cap = ncap;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (n > max) {
-		errno = EFBIG;
-		goto out_fail;
-	}
-	if (ferror(f)) {
-		errno = EIO;
-		goto out_fail;
-	}
-	if (f != stdin)
-		fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-out_fail:
-	free(buf);
-	if (f != stdin)
-		fclose(f);
-	return NULL;
-}
-
 static int dial(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -223,7 +176,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		req.op = cmd[0] == 'n' ? LOCALAPI_OP_NETMAP : LOCALAPI_OP_SERVE_CONFIG;
-		req.document = slurp(argv[i + 1], LOCALAPI_MAX_REQUEST_BYTES, &req.doc_len);
+		req.document =
+		    localapi_read_file(argv[i + 1], LOCALAPI_MAX_REQUEST_BYTES, &req.doc_len);
 		if (!req.document) {
 			fprintf(stderr, "svcctl: %s: %s\n", argv[i + 1],
 			        errno == EFBIG ? "file too large for the local API (limit 1 MiB)"

@@ -12,6 +12,7 @@
 #include "tcp_proxy.h"
 #include "tls.h"
 
+#include "errfmt.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,19 +97,6 @@ struct svcd {
 };
 
 static const struct io_ops svcd_shim_ops;
-
-__attribute__((format(printf, 4, 5))) static int serr(char *err, size_t err_len, int rc,
-                                                      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* ---- the LIM-1 seam wrapper -------------------------------------------- */
 
@@ -493,16 +481,17 @@ static int svcd_check_config(const struct svcd *d, const struct serve_config *cf
 
 			if ((p->type == SERVE_TYPE_HTTPS || p->type == SERVE_TYPE_TLS_TCP) &&
 			    !d->tls)
-				return serr(
+				return err_setf(
 				    err, err_len, -EINVAL,
 				    "%s: port %u (%s) needs a TLS certificate, but svcd was "
 				    "started without --cert and --key",
 				    svc->name, p->port, serve_type_name(p->type));
 			if (p->tcp_forward && svcd_parse_target(p->tcp_forward, &a) < 0)
-				return serr(err, err_len, -EINVAL,
-				            "%s: port %u: cannot forward to \"%.200s\": the target "
-				            "must be an IP address or localhost with a port",
-				            svc->name, p->port, p->tcp_forward);
+				return err_setf(
+				    err, err_len, -EINVAL,
+				    "%s: port %u: cannot forward to \"%.200s\": the target "
+				    "must be an IP address or localhost with a port",
+				    svc->name, p->port, p->tcp_forward);
 		}
 	}
 	return 0;
@@ -802,7 +791,7 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	*out = NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return serr(err, err_len, -ENOMEM, "out of memory");
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	d->io = io;
 	snprintf(d->name, sizeof(d->name), "%s", config->name ? config->name : "svcd");
 	d->drain_grace_us =
@@ -823,13 +812,13 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 		                                  .key_file = config->key_file,
 		                                  .os_entropy = config->os_entropy};
 		if (!config->cert_file || !config->key_file) {
-			rc = serr(err, err_len, -EINVAL, "--cert and --key go together");
+			rc = err_setf(err, err_len, -EINVAL, "--cert and --key go together");
 			goto out_free;
 		}
 		terr[0] = '\0';
 		rc = tls_ctx_new(&d->tls, io, &tc, terr, sizeof(terr));
 		if (rc < 0) {
-			serr(err, err_len, rc, "TLS certificate/key: %s", terr);
+			err_setf(err, err_len, rc, "TLS certificate/key: %s", terr);
 			goto out_free;
 		}
 	}
@@ -839,7 +828,7 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	                                    .pcap_path = config->tailnet_pcap};
 	d->dp = dataplane_new(&d->shim.io, &dc, &rc);
 	if (!d->dp) {
-		serr(err, err_len, rc, "data plane: %s", strerror(-rc));
+		err_setf(err, err_len, rc, "data plane: %s", strerror(-rc));
 		goto out_free;
 	}
 	io_emitf(io, "svcd_started", "\"name\":\"%s\",\"tls\":%s", d->name,
@@ -904,7 +893,7 @@ int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err
 	int rc;
 
 	if (!nm)
-		return serr(err, err_len, -ENOMEM, "out of memory");
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	rc = netmap_from_json(json, len, nm, err, err_len);
 	if (rc < 0) {
 		free(nm);

@@ -88,46 +88,6 @@ static int parse_duration_us(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Reads a whole file (at most `max` bytes) into a malloc'd buffer. */
-static char *read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *nb;
-			if (cap > max)
-				goto out_fail;
-			nb = realloc(buf, ncap + 1);
-			if (!nb)
-				goto out_fail;
-			buf = nb;
-			cap = ncap;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (ferror(f) || n > max) {
-		errno = n > max ? EFBIG : EIO;
-		goto out_fail;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-out_fail:
-	free(buf);
-	fclose(f);
-	return NULL;
-}
-
 /* ---- the local API server ---------------------------------------------- */
 
 static void client_close(struct api_client *c)
@@ -463,7 +423,7 @@ int main(int argc, char **argv)
 	}
 	if (netmap_path) {
 		size_t len;
-		char *doc = read_file(netmap_path, SVCD_MAX_FILE_BYTES, &len);
+		char *doc = localapi_read_file(netmap_path, SVCD_MAX_FILE_BYTES, &len);
 		if (!doc) {
 			fprintf(stderr, "svcd: --netmap %s: %s\n", netmap_path, strerror(errno));
 			goto out;

@@ -4,6 +4,7 @@
 
 #include "io_event.h"
 
+#include "rng.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ struct io_sim {
 	int node;
 	FILE *events;
 	uint64_t events_emitted;
-	uint64_t rng[4]; /* xoshiro256** state */
+	uint64_t rng[RNG_STATE_WORDS]; /* xoshiro256** state */
 	struct io_sim_table handles;
 	struct io_sim_table timers;
 	char name[]; /* copy of the config's name */
@@ -580,34 +581,10 @@ static uint64_t io_sim_now_us(struct io *io)
 	return ns3w_now_us(io_sim_of(io)->world);
 }
 
-static uint64_t io_sim_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256** (Blackman and Vigna, public domain). */
+/* xoshiro256** (see rng.h). */
 static uint64_t io_sim_random_u64(struct io *io)
 {
-	uint64_t *s = io_sim_of(io)->rng;
-	uint64_t result = io_sim_rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = io_sim_rotl(s[3], 45);
-	return result;
-}
-
-static uint64_t io_sim_splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rng_next_u64(io_sim_of(io)->rng);
 }
 
 /* Writes one JSON line; a line too long for IO_EVENT_LINE_MAX keeps its
@@ -681,12 +658,12 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	sim->world = config->world;
 	sim->node = config->node;
 	sim->events = config->events;
+	sim->io.events_off = config->events == NULL;
 	sim->events_emitted = 0;
 	/* Distinct, reproducible streams per node even when every node is
 	 * given the world's seed. */
 	uint64_t x = config->seed ^ ((uint64_t)config->node * 0xd1b54a32d192ed03ull);
-	for (int i = 0; i < 4; i++)
-		sim->rng[i] = io_sim_splitmix64(&x);
+	rng_seed(sim->rng, x);
 	io_sim_table_init(&sim->handles, IO_SIM_HANDLES_MAX);
 	io_sim_table_init(&sim->timers, IO_SIM_TIMERS_MAX);
 	return &sim->io;

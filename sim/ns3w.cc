@@ -69,6 +69,12 @@ constexpr uint64_t NS3W_DEFAULT_BPS = 10000000000ull;
 constexpr uint16_t NS3W_UNDERLAY_MTU = 1600;
 constexpr uint16_t NS3W_TUN_MTU = 1500;
 constexpr uint32_t NS3W_DEVICE_QUEUE_PACKETS = 1000;
+/* How long a TCP socket the C side let go of is held after the wrapper's
+ * last call into it. ns-3 schedules events on a socket by raw pointer
+ * (NotifyDataSent, NotifySend: now; SendPendingData: one time step later)
+ * and does not cancel all of them when the connection ends, so the last
+ * reference must not drop inside the event that ended it. */
+constexpr uint64_t NS3W_LINGER_US = 1000;
 
 bool ns3w_is_tailnet(uint32_t ip)
 {
@@ -126,6 +132,10 @@ class Ns3wRouting;
 struct Glue : public SimpleRefCount<Glue> {
 	struct ns3w_sock *sock = nullptr;
 	bool orphan_reset = false; /* a closed connection got data: RST sent */
+	/* closed gracefully with data unacknowledged: Close() (the FIN) waits
+	 * until the peer acknowledged everything (see tcp_fin_when_drained) */
+	bool close_pending = false;
+	bool fin_ev = false; /* a tcp_fin_now event is on its way */
 };
 
 struct Datagram {
@@ -322,6 +332,8 @@ struct ns3w_sock {
 	bool want_write = false; /* a write came up short: tell when space frees */
 	bool shut_wr = false;
 	bool shut_pending = false; /* shutdown asked while connecting */
+	bool fin_deferred = false; /* shutdown asked with data unacked: FIN waits */
+	bool fin_sent = false;     /* ns-3 was told to send our FIN */
 	bool closed = false;       /* closed by C inside its own callback */
 	int in_cb = 0;
 	unsigned pending = 0;
@@ -774,13 +786,16 @@ void tcp_on_recv(Ptr<Glue> g, Ptr<Socket>)
 		sock_post(s, NS3W_READABLE);
 }
 
-void tcp_on_send(Ptr<Glue> g, Ptr<Socket>, uint32_t avail)
+void tcp_fin_when_drained(const Ptr<Glue> &g, const Ptr<Socket> &so);
+
+void tcp_on_send(Ptr<Glue> g, Ptr<Socket> so, uint32_t avail)
 {
 	struct ns3w_sock *s = glue_sock(g);
 	if (s && s->want_write && avail > 0) {
 		s->want_write = false;
 		sock_post(s, NS3W_WRITABLE);
 	}
+	tcp_fin_when_drained(g, so);
 }
 
 void tcp_fail(struct ns3w_sock *s, int err)
@@ -801,7 +816,8 @@ void tcp_on_connected(Ptr<Glue> g, Ptr<Socket>)
 	s->connected = true;
 	if (s->shut_pending) {
 		s->shut_pending = false;
-		s->s->ShutdownSend();
+		s->fin_deferred = true;
+		tcp_fin_when_drained(g, s->s);
 	}
 	sock_post(s, NS3W_WRITABLE);
 }
@@ -880,11 +896,62 @@ bool tcp_has_endpoint(TcpSocket::TcpStates_t st)
 	return st != TcpSocket::CLOSED && st != TcpSocket::LISTEN && st != TcpSocket::TIME_WAIT;
 }
 
+/* Holds `so` for NS3W_LINGER_US: called whenever the wrapper drops its last
+ * reference to a TCP socket it may just have ended. */
+void linger(const Ptr<Socket> &so)
+{
+	Simulator::Schedule(MicroSeconds((int64_t)NS3W_LINGER_US), &keep_alive, so);
+}
+
+bool tcp_tx_empty(const Ptr<Socket> &so)
+{
+	return static_cast<TcpSocketBase *>(PeekPointer(so))->GetTxBuffer()->Size() == 0;
+}
+
+/* Sends the FIN a shutdown or graceful close asked for, from its own event
+ * (never inside ns-3's ACK processing). */
+void tcp_fin_now(Ptr<Glue> g, Ptr<Socket> so)
+{
+	g->fin_ev = false;
+	struct ns3w_sock *s = glue_sock(g);
+	if (s && s->fin_deferred && !s->err) {
+		s->fin_deferred = false;
+		s->fin_sent = true;
+		so->ShutdownSend();
+	} else if (!s && g->close_pending) {
+		g->close_pending = false;
+		Ptr<TcpSocketBase> tcp = DynamicCast<TcpSocketBase>(so);
+		if (tcp_has_endpoint(TcpPeek::state(PeekPointer(tcp))))
+			so->Close();
+		linger(so);
+	}
+}
+
+/* ns-3 sends a FIN asked for while data is queued together with the last
+ * segment and enters LAST_ACK (or CLOSING); there it takes any ACK for the
+ * ACK of its FIN and ends the connection, so segments lost after that are
+ * never retransmitted and the peer waits forever. A graceful close that
+ * comes in LAST_ACK tears the connection down at once the same way. So
+ * the wrapper hands ns-3 the FIN only once the peer acknowledged every
+ * byte: the FIN then travels alone, one round trip after the data. Called
+ * when a FIN is asked for and from the send callback (ACK progress). */
+void tcp_fin_when_drained(const Ptr<Glue> &g, const Ptr<Socket> &so)
+{
+	struct ns3w_sock *s = glue_sock(g);
+	if (s ? !s->fin_deferred : !g->close_pending)
+		return;
+	if (g->fin_ev || !tcp_tx_empty(so))
+		return;
+	g->fin_ev = true;
+	Simulator::ScheduleNow(&tcp_fin_now, g, so);
+}
+
 void orphan_rst(Ptr<Socket> so)
 {
 	Ptr<TcpSocketBase> tcp = DynamicCast<TcpSocketBase>(so);
 	if (tcp_has_endpoint(TcpPeek::state(PeekPointer(tcp))))
 		TcpPeek::send_rst(PeekPointer(tcp));
+	linger(so);
 }
 
 /* Data for a connection the C side closed has no reader: answer with a RST
@@ -920,7 +987,8 @@ void sock_detach(struct ns3w_sock *s, bool abort_conn)
 		return;
 	s->s = nullptr;
 	so->SetRecvCallback(MakeNullCallback<void, Ptr<Socket>>());
-	so->SetSendCallback(MakeNullCallback<void, Ptr<Socket>, uint32_t>());
+	if (s->kind != SOCK_TCP_CONN)
+		so->SetSendCallback(MakeNullCallback<void, Ptr<Socket>, uint32_t>());
 	so->SetDataSentCallback(MakeNullCallback<void, Ptr<Socket>, uint32_t>());
 	if (s->kind == SOCK_UDP) {
 		so->Close();
@@ -947,14 +1015,29 @@ void sock_detach(struct ns3w_sock *s, bool abort_conn)
 			TcpPeek::drop_endpoint(PeekPointer(tcp));
 		else
 			TcpPeek::send_rst(PeekPointer(tcp));
-		/* the socket frees itself once nothing refers to it; keep it
-		 * past the current event in case ns-3 still has it on a stack */
-		Simulator::ScheduleNow(&keep_alive, so);
-	} else if (has_endpoint || st == TcpSocket::TIME_WAIT) {
-		so->Close();
-		if (s->kind == SOCK_TCP_CONN)
-			so->SetRecvCallback(MakeBoundCallback(&orphan_on_recv, s->glue));
+	} else if (has_endpoint && !s->fin_sent) {
+		/* Unread data makes ns-3 answer Close() with a RST at once (as
+		 * Linux does); otherwise the FIN waits for the data (see
+		 * tcp_fin_when_drained). */
+		if (so->GetRxAvailable() > 0 || tcp_tx_empty(so) || st == TcpSocket::SYN_SENT ||
+		    st == TcpSocket::SYN_RCVD) {
+			so->Close();
+		} else {
+			s->glue->close_pending = true;
+			tcp_fin_when_drained(s->glue, so);
+		}
+		so->SetRecvCallback(MakeBoundCallback(&orphan_on_recv, s->glue));
+	} else if (has_endpoint) {
+		/* Our FIN is out: ns-3 finishes on its own, and Close() in
+		 * LAST_ACK or CLOSING would end the connection before the peer
+		 * acknowledged it. */
+		so->SetRecvCallback(MakeBoundCallback(&orphan_on_recv, s->glue));
 	}
+	if (!s->glue->close_pending)
+		so->SetSendCallback(MakeNullCallback<void, Ptr<Socket>, uint32_t>());
+	/* the socket frees itself once ns-3 is done with it; the wrapper's
+	 * reference must not be the last one to go inside this event */
+	linger(so);
 }
 
 int sock_errno(Ptr<Socket> so)
@@ -1659,7 +1742,8 @@ extern "C" int ns3w_tcp_shutdown(struct ns3w_sock *s)
 		s->shut_pending = true;
 		return 0;
 	}
-	s->s->ShutdownSend();
+	s->fin_deferred = true;
+	tcp_fin_when_drained(s->glue, s->s);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * the key descriptors below. */
 #include "scenario.h"
 
+#include "errfmt.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -270,19 +271,6 @@ static bool split_number(const char *text, bool *neg, unsigned __int128 *mant, u
 	return true;
 }
 
-static void why_set(char *why, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void why_set(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
 static bool text_is_zero(const char *text)
 {
 	const char *p = text;
@@ -333,11 +321,11 @@ static int parse_with_units(const char *text, const char *what, const char *exam
 
 	units_text(units, list, sizeof(list));
 	if (!split_number(text, &neg, &mant, &frac, &rest)) {
-		why_set(why, why_len, "expected a %s like %s, got '%s'", what, example, text);
+		err_setf(why, why_len, 0, "expected a %s like %s, got '%s'", what, example, text);
 		return -EINVAL;
 	}
 	if (neg && !text_is_zero(text + 1)) {
-		why_set(why, why_len, "negative %s '%s'", what, text);
+		err_setf(why, why_len, 0, "negative %s '%s'", what, text);
 		return -EINVAL;
 	}
 	if (*rest == '\0') {
@@ -345,7 +333,8 @@ static int parse_with_units(const char *text, const char *what, const char *exam
 			*out = 0;
 			return 0;
 		}
-		why_set(why, why_len, "missing unit in %s '%s' (expected %s)", what, text, list);
+		err_setf(why, why_len, 0, "missing unit in %s '%s' (expected %s)", what, text,
+		         list);
 		return -EINVAL;
 	}
 	const struct unit *u = NULL;
@@ -358,12 +347,12 @@ static int parse_with_units(const char *text, const char *what, const char *exam
 			if (strcasecmp(rest, units[i].suffix) == 0)
 				near = &units[i];
 		if (near)
-			why_set(why, why_len,
-			        "bad unit '%s' in %s '%s' (expected %s; did you mean '%s'?)", rest,
-			        what, text, list, near->suffix);
+			err_setf(why, why_len, 0,
+			         "bad unit '%s' in %s '%s' (expected %s; did you mean '%s'?)", rest,
+			         what, text, list, near->suffix);
 		else
-			why_set(why, why_len, "bad unit '%s' in %s '%s' (expected %s)", rest, what,
-			        text, list);
+			err_setf(why, why_len, 0, "bad unit '%s' in %s '%s' (expected %s)", rest,
+			         what, text, list);
 		return -EINVAL;
 	}
 	value = mant * u->mult;
@@ -372,7 +361,7 @@ static int parse_with_units(const char *text, const char *what, const char *exam
 	for (unsigned i = 0; i < frac; i++)
 		value /= 10;
 	if (value > UINT64_MAX) {
-		why_set(why, why_len, "%s '%s' is out of range", what, text);
+		err_setf(why, why_len, 0, "%s '%s' is out of range", what, text);
 		return -EINVAL;
 	}
 	*out = (uint64_t)value;
@@ -404,11 +393,11 @@ static int parse_suffixed(const char *text, const char *what, const char *exampl
 	const char *rest;
 
 	if (!split_number(text, &neg, &mant, &frac, &rest)) {
-		why_set(why, why_len, "expected a %s like %s, got '%s'", what, example, text);
+		err_setf(why, why_len, 0, "expected a %s like %s, got '%s'", what, example, text);
 		return -EINVAL;
 	}
 	if (neg && !text_is_zero(text + 1)) {
-		why_set(why, why_len, "negative %s '%s'", what, text);
+		err_setf(why, why_len, 0, "negative %s '%s'", what, text);
 		return -EINVAL;
 	}
 	if (*rest == '\0') {
@@ -416,12 +405,13 @@ static int parse_suffixed(const char *text, const char *what, const char *exampl
 			*out = 0;
 			return 0;
 		}
-		why_set(why, why_len, "missing unit in %s '%s' (expected %s)", what, text, suffix);
+		err_setf(why, why_len, 0, "missing unit in %s '%s' (expected %s)", what, text,
+		         suffix);
 		return -EINVAL;
 	}
 	if (strcmp(rest, suffix) != 0) {
-		why_set(why, why_len, "bad unit '%s' in %s '%s' (expected %s)", rest, what, text,
-		        suffix);
+		err_setf(why, why_len, 0, "bad unit '%s' in %s '%s' (expected %s)", rest, what,
+		         text, suffix);
 		return -EINVAL;
 	}
 	double v = (double)mant;

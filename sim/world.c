@@ -5,6 +5,7 @@
 #include "ns3w.h"
 #include "workload_rr.h"
 
+#include "errfmt.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -16,19 +17,6 @@
 #include <unistd.h>
 
 #define WORLD_EVENTS_BUFFER (1u << 20)
-
-static void world_why(char *why, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void world_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 int world_mkdirs(const char *path)
 {
@@ -129,11 +117,11 @@ static int world_select_pcaps(struct world *w, const struct world_options *opt, 
 		fprintf(opt->notes, "note: --pcap '%s' matches no node; no pcaps written\n", sel);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    (uint64_t)w->pcap_count + WORLD_FD_RESERVE > rl.rlim_cur) {
-		world_why(why, why_len,
-		          "%u pcaps need %u open files but the limit is %llu; select fewer with "
-		          "--pcap 'GLOB' or --pcap none",
-		          w->pcap_count, w->pcap_count + WORLD_FD_RESERVE,
-		          (unsigned long long)rl.rlim_cur);
+		err_setf(why, why_len, 0,
+		         "%u pcaps need %u open files but the limit is %llu; select fewer with "
+		         "--pcap 'GLOB' or --pcap none",
+		         w->pcap_count, w->pcap_count + WORLD_FD_RESERVE,
+		         (unsigned long long)rl.rlim_cur);
 		return -EMFILE;
 	}
 	return 0;
@@ -148,8 +136,8 @@ static int world_build_topology(struct world *w, char *why, size_t why_len)
 	for (int r = 0; r < sc->region_count; r++) {
 		err = ns3w_region_add(w->ns3);
 		if (err != r) {
-			world_why(why, why_len, "ns-3: adding region '%s' failed (%d)",
-			          sc->regions[r].name, err);
+			err_setf(why, why_len, 0, "ns-3: adding region '%s' failed (%d)",
+			         sc->regions[r].name, err);
 			return err < 0 ? err : -EPROTO;
 		}
 	}
@@ -157,9 +145,9 @@ static int world_build_topology(struct world *w, char *why, size_t why_len)
 		world_ns3_params(&sc->links[l].params, &p);
 		err = ns3w_region_link(w->ns3, sc->links[l].region_a, sc->links[l].region_b, &p);
 		if (err < 0) {
-			world_why(why, why_len, "ns-3: linking regions '%s' and '%s' failed (%s)",
-			          sc->regions[sc->links[l].region_a].name,
-			          sc->regions[sc->links[l].region_b].name, strerror(-err));
+			err_setf(why, why_len, 0, "ns-3: linking regions '%s' and '%s' failed (%s)",
+			         sc->regions[sc->links[l].region_a].name,
+			         sc->regions[sc->links[l].region_b].name, strerror(-err));
 			return err;
 		}
 	}
@@ -169,16 +157,16 @@ static int world_build_topology(struct world *w, char *why, size_t why_len)
 		    scenario_node_name(sc, i, w->nodes[i].name, sizeof(w->nodes[i].name));
 		err = ns3w_node_add(w->ns3, g->region, &p, true);
 		if (err < 0) {
-			world_why(why, why_len, "ns-3: adding node '%s' failed (%s)",
-			          w->nodes[i].name, strerror(-err));
+			err_setf(why, why_len, 0, "ns-3: adding node '%s' failed (%s)",
+			         w->nodes[i].name, strerror(-err));
 			return err;
 		}
 		w->nodes[i].ns3_node = err;
 	}
 	err = ns3w_finalize(w->ns3);
 	if (err < 0) {
-		world_why(why, why_len, "ns-3: finalizing the topology failed (%s)",
-		          strerror(-err));
+		err_setf(why, why_len, 0, "ns-3: finalizing the topology failed (%s)",
+		         strerror(-err));
 		return err;
 	}
 	return 0;
@@ -196,18 +184,18 @@ static int world_open_outputs(struct world *w, const struct world_options *opt, 
 	        sizeof(w->events_path) ||
 	    (size_t)snprintf(w->pcap_dir, sizeof(w->pcap_dir), "%s/pcaps/%s", out, w->sc->name) >=
 	        sizeof(w->pcap_dir) - SCENARIO_NAME_MAX - 16) {
-		world_why(why, why_len, "output path under '%s' is too long", out);
+		err_setf(why, why_len, 0, "output path under '%s' is too long", out);
 		return -ENAMETOOLONG;
 	}
 	err = world_mkdirs(dir);
 	if (err) {
-		world_why(why, why_len, "cannot create '%s': %s", dir, strerror(-err));
+		err_setf(why, why_len, 0, "cannot create '%s': %s", dir, strerror(-err));
 		return err;
 	}
 	w->events = fopen(w->events_path, "w");
 	if (!w->events) {
 		err = -errno;
-		world_why(why, why_len, "cannot write '%s': %s", w->events_path, strerror(-err));
+		err_setf(why, why_len, 0, "cannot write '%s': %s", w->events_path, strerror(-err));
 		return err;
 	}
 	setvbuf(w->events, NULL, _IOFBF, WORLD_EVENTS_BUFFER);
@@ -217,7 +205,7 @@ static int world_open_outputs(struct world *w, const struct world_options *opt, 
 	}
 	err = world_mkdirs(w->pcap_dir);
 	if (err) {
-		world_why(why, why_len, "cannot create '%s': %s", w->pcap_dir, strerror(-err));
+		err_setf(why, why_len, 0, "cannot create '%s': %s", w->pcap_dir, strerror(-err));
 		return err;
 	}
 	world_clean_pcaps(w->pcap_dir);
@@ -228,7 +216,8 @@ static int world_open_outputs(struct world *w, const struct world_options *opt, 
 		snprintf(path, sizeof(path), "%s/%s-underlay.pcap", w->pcap_dir, w->nodes[i].name);
 		err = ns3w_pcap_underlay(w->ns3, w->nodes[i].ns3_node, path);
 		if (err < 0) {
-			world_why(why, why_len, "cannot write pcap '%s': %s", path, strerror(-err));
+			err_setf(why, why_len, 0, "cannot write pcap '%s': %s", path,
+			         strerror(-err));
 			return err;
 		}
 	}
@@ -259,8 +248,8 @@ static int world_start_nodes(struct world *w, char *why, size_t why_len)
 		};
 		w->nodes[i].io = io_sim_new(&cfg, &err);
 		if (!w->nodes[i].io) {
-			world_why(why, why_len, "cannot start node '%s': %s", w->nodes[i].name,
-			          strerror(-err));
+			err_setf(why, why_len, 0, "cannot start node '%s': %s", w->nodes[i].name,
+			         strerror(-err));
 			return err;
 		}
 		w->peers[i].name = w->nodes[i].name;
@@ -273,8 +262,8 @@ static int world_start_nodes(struct world *w, char *why, size_t why_len)
 		err = workload_rr_node_new(w->nodes[i].io, &w->rr_config, w->peers, w->node_count,
 		                           i, &w->nodes[i].rr);
 		if (err) {
-			world_why(why, why_len, "underlay workload on node '%s': %s",
-			          w->nodes[i].name, strerror(-err));
+			err_setf(why, why_len, 0, "underlay workload on node '%s': %s",
+			         w->nodes[i].name, strerror(-err));
 			return err;
 		}
 	}
@@ -291,7 +280,7 @@ int world_new(const struct scenario *sc, const struct world_options *options, st
 
 	*out = NULL;
 	if (!sc || sc->node_count == 0 || sc->seed == 0) {
-		world_why(why, why_len, "invalid scenario");
+		err_setf(why, why_len, 0, "invalid scenario");
 		return -EINVAL;
 	}
 	w = calloc(1, sizeof(*w));
@@ -303,14 +292,14 @@ int world_new(const struct scenario *sc, const struct world_options *options, st
 	w->peers = calloc(w->node_count, sizeof(*w->peers));
 	if (!w->nodes || !w->peers) {
 		err = -ENOMEM;
-		world_why(why, why_len, "out of memory for %u nodes", w->node_count);
+		err_setf(why, why_len, 0, "out of memory for %u nodes", w->node_count);
 		goto out_free;
 	}
 	struct ns3w_world_config cfg = {.seed = sc->seed, .run = 1};
 	w->ns3 = ns3w_world_new(&cfg);
 	if (!w->ns3) {
 		err = -EBUSY;
-		world_why(why, why_len, "cannot create the ns-3 world (one per process)");
+		err_setf(why, why_len, 0, "cannot create the ns-3 world (one per process)");
 		goto out_free;
 	}
 	err = world_build_topology(w, why, why_len);

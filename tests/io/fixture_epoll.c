@@ -8,9 +8,9 @@
 #include "fixture.h"
 
 #include "io_epoll.h"
+#include "support/netns.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,50 +20,25 @@ struct fixture_epoll {
 	struct fixture f; /* first: handed out to tests */
 	struct io_loop *loop;
 	FILE *events;
-	char netns[2][32];
-	bool netns_made[2];
+	char netns[2][NETNS_NAME_MAX]; /* empty until made */
 };
-
-/* Runs a shell command quietly; true when it exited 0. */
-static bool fixture_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool fixture_sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
-		return false;
-	strcat(cmd, " >/dev/null 2>&1");
-	return system(cmd) == 0;
-}
 
 static bool fixture_make_namespaces(struct fixture_epoll *fe, const char **skip_reason)
 {
-	int pid = (int)getpid();
-	char veth[2][16];
+	char veth[2][NETNS_NAME_MAX], cidr[32];
 
 	for (int i = 0; i < 2; i++) {
-		snprintf(fe->netns[i], sizeof(fe->netns[i]), "tsc%d%c", pid, 'a' + i);
-		snprintf(veth[i], sizeof(veth[i]), "tv%d%c", pid, 'a' + i);
-		if (!fixture_sh("ip netns add %s", fe->netns[i])) {
-			*skip_reason = "needs root for network namespaces: `ip netns add` failed";
+		if (!netns_add(fe->netns[i], "tsc", (char)('a' + i), skip_reason))
 			return false;
-		}
-		fe->netns_made[i] = true;
+		netns_unique_name(veth[i], sizeof(veth[i]), "tv", (char)('a' + i));
 	}
-	if (!fixture_sh("ip link add %s netns %s type veth peer name %s netns %s", veth[0],
-	                fe->netns[0], veth[1], fe->netns[1])) {
+	if (!netns_veth(fe->netns[0], veth[0], fe->netns[1], veth[1])) {
 		*skip_reason = "cannot create a veth pair between namespaces (no veth support?)";
 		return false;
 	}
 	for (int i = 0; i < 2; i++) {
-		if (!fixture_sh("ip -n %s addr add 10.200.0.%d/24 dev %s", fe->netns[i], i + 1,
-		                veth[i]) ||
-		    !fixture_sh("ip -n %s link set %s up", fe->netns[i], veth[i]) ||
-		    !fixture_sh("ip -n %s link set lo up", fe->netns[i])) {
+		snprintf(cidr, sizeof(cidr), "10.200.0.%d/24", i + 1);
+		if (!netns_addr_up(fe->netns[i], veth[i], cidr)) {
 			*skip_reason = "cannot configure the veth pair inside the namespaces";
 			return false;
 		}
@@ -83,14 +58,8 @@ struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 		return NULL;
 	}
 	if (with_tun) {
-		if (geteuid() != 0) {
-			*skip_reason = "needs root for network namespaces and /dev/net/tun";
+		if (!netns_can_run_tun(skip_reason))
 			goto out_free;
-		}
-		if (access("/dev/net/tun", R_OK | W_OK) != 0) {
-			*skip_reason = "no usable /dev/net/tun on this machine";
-			goto out_free;
-		}
 		if (!fixture_make_namespaces(fe, skip_reason))
 			goto out_free;
 	}
@@ -156,8 +125,7 @@ void fixture_free(struct fixture *f)
 	if (fe->events)
 		fclose(fe->events);
 	for (int i = 0; i < 2; i++)
-		if (fe->netns_made[i])
-			fixture_sh("ip netns del %s", fe->netns[i]);
+		netns_del(fe->netns[i]);
 	free(fe);
 }
 

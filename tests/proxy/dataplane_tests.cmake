@@ -11,7 +11,7 @@ tailsim_test(test_dataplane_sim proxy/test_dataplane.c proxy/dp_fixture_sim.c)
 target_link_libraries(test_dataplane_sim PRIVATE svc_dataplane svc_sim PkgConfig::PCAP)
 target_compile_definitions(test_dataplane_sim PRIVATE DP_SUITE=dataplane_sim)
 tailsim_test(test_dataplane_epoll proxy/test_dataplane.c proxy/dp_fixture_epoll.c)
-target_link_libraries(test_dataplane_epoll PRIVATE svc_dataplane svc_io PkgConfig::PCAP)
+target_link_libraries(test_dataplane_epoll PRIVATE svc_dataplane svc_io PkgConfig::PCAP tailsim_test_netns)
 target_compile_definitions(test_dataplane_epoll PRIVATE DP_SUITE=dataplane_epoll)
 
 # Flow table, timers, drop accounting and wire format on a scripted seam.

@@ -7,9 +7,9 @@
 #include "dp_fixture.h"
 
 #include "io_epoll.h"
+#include "support/netns.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,52 +20,30 @@ static const char *const dpf_names[DPF_NODES] = {"client", "host-a", "host-b"};
 struct dpf_epoll {
 	struct dpf f; /* first: handed out to tests */
 	struct io_loop *loop;
-	char netns[DPF_NODES + 1][32]; /* the last one holds the bridge */
-	bool netns_made[DPF_NODES + 1];
+	char netns[DPF_NODES + 1][NETNS_NAME_MAX]; /* the last one holds the bridge */
 };
-
-static bool dpf_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool dpf_sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
-		return false;
-	strcat(cmd, " >/dev/null 2>&1");
-	return system(cmd) == 0;
-}
 
 static bool dpf_make_namespaces(struct dpf_epoll *fe, const char **skip_reason)
 {
-	int pid = (int)getpid();
 	const char *sw = fe->netns[DPF_NODES];
+	char dv[NETNS_NAME_MAX], sv[NETNS_NAME_MAX], cidr[32];
 
-	for (int i = 0; i <= DPF_NODES; i++) {
-		snprintf(fe->netns[i], sizeof(fe->netns[i]), "tdp%d%c", pid,
-		         i == DPF_NODES ? 's' : 'a' + i);
-		if (!dpf_sh("ip netns add %s", fe->netns[i])) {
-			*skip_reason = "needs root for network namespaces: `ip netns add` failed";
+	for (int i = 0; i <= DPF_NODES; i++)
+		if (!netns_add(fe->netns[i], "tdp", i == DPF_NODES ? 's' : (char)('a' + i),
+		               skip_reason))
 			return false;
-		}
-		fe->netns_made[i] = true;
-	}
-	if (!dpf_sh("ip -n %s link add br0 type bridge", sw) ||
-	    !dpf_sh("ip -n %s link set br0 up", sw)) {
+	if (!netns_sh("ip -n %s link add br0 type bridge", sw) ||
+	    !netns_sh("ip -n %s link set br0 up", sw)) {
 		*skip_reason = "cannot create a bridge in a namespace (no bridge support?)";
 		return false;
 	}
 	for (int i = 0; i < DPF_NODES; i++) {
-		if (!dpf_sh("ip link add dv%d%c netns %s type veth peer name sv%d%c netns %s", pid,
-		            'a' + i, fe->netns[i], pid, 'a' + i, sw) ||
-		    !dpf_sh("ip -n %s link set sv%d%c master br0 up", sw, pid, 'a' + i) ||
-		    !dpf_sh("ip -n %s addr add 10.201.0.%d/24 dev dv%d%c", fe->netns[i], i + 1, pid,
-		            'a' + i) ||
-		    !dpf_sh("ip -n %s link set dv%d%c up", fe->netns[i], pid, 'a' + i) ||
-		    !dpf_sh("ip -n %s link set lo up", fe->netns[i])) {
+		netns_unique_name(dv, sizeof(dv), "dv", (char)('a' + i));
+		netns_unique_name(sv, sizeof(sv), "sv", (char)('a' + i));
+		snprintf(cidr, sizeof(cidr), "10.201.0.%d/24", i + 1);
+		if (!netns_veth(fe->netns[i], dv, sw, sv) ||
+		    !netns_sh("ip -n %s link set %s master br0 up", sw, sv) ||
+		    !netns_addr_up(fe->netns[i], dv, cidr)) {
 			*skip_reason = "cannot wire the namespaces to the bridge";
 			return false;
 		}
@@ -83,14 +61,8 @@ struct dpf *dpf_new(const char **skip_reason)
 		*skip_reason = "out of memory";
 		return NULL;
 	}
-	if (geteuid() != 0) {
-		*skip_reason = "needs root for network namespaces and /dev/net/tun";
+	if (!netns_can_run_tun(skip_reason))
 		goto out_free;
-	}
-	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
-		*skip_reason = "no usable /dev/net/tun on this machine";
-		goto out_free;
-	}
 	if (!dpf_make_namespaces(fe, skip_reason))
 		goto out_free;
 	fe->loop = io_loop_new();
@@ -144,8 +116,7 @@ void dpf_free(struct dpf *f)
 	if (fe->f.events)
 		fclose(fe->f.events);
 	for (int i = 0; i <= DPF_NODES; i++)
-		if (fe->netns_made[i])
-			dpf_sh("ip netns del %s", fe->netns[i]);
+		netns_del(fe->netns[i]);
 	free(fe);
 }
 

@@ -13,24 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- an io that records the events it is given ------------------------------ */
-
-#define HT_TAP_MAX_EVENTS 4096
-
-struct ht_tap {
-	struct io io; /* first: handed to the code under test */
-	struct io_ops ops;
-	struct io *inner;
-	size_t n;
-	char *events[HT_TAP_MAX_EVENTS]; /* "type {fields}" */
-};
-
-void ht_tap_init(struct ht_tap *t, struct io *inner);
-void ht_tap_clear(struct ht_tap *t);
-/* Events of `type` whose fields contain `needle` (NULL: any). */
-size_t ht_tap_count(const struct ht_tap *t, const char *type, const char *needle);
-void ht_tap_dump(const struct ht_tap *t);
-
 /* --- certificates --------------------------------------------------------------- */
 
 struct ht_certs {

@@ -209,3 +209,11 @@ const struct io_tap_event *io_tap_last(const struct io_tap *tap, const char *typ
 			return &tap->events[i - 1];
 	return NULL;
 }
+
+void io_tap_dump(const struct io_tap *tap)
+{
+	for (size_t i = 0; i < tap->count; i++)
+		fprintf(stderr, "  event: %s {%s}\n", tap->events[i].type, tap->events[i].fields);
+	if (tap->dropped)
+		fprintf(stderr, "  (%zu more events not kept)\n", tap->dropped);
+}

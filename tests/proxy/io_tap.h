@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 /* Events kept per tap; later ones are counted but not stored. */
-#define IO_TAP_EVENTS_MAX 512
+#define IO_TAP_EVENTS_MAX 4096
 #define IO_TAP_TYPE_MAX   48
 
 struct io_tap_event {
@@ -35,5 +35,7 @@ size_t io_tap_count(const struct io_tap *tap, const char *type, const char *need
 /* The last such event, or NULL. */
 const struct io_tap_event *io_tap_last(const struct io_tap *tap, const char *type,
                                        const char *needle);
+/* Prints every kept event to stderr (for a failing test's diagnosis). */
+void io_tap_dump(const struct io_tap *tap);
 
 #endif

@@ -97,7 +97,7 @@ static bool pg_find_bindir(struct pg_server *pg)
 	return found;
 }
 
-static void pg_print_file(const char *path)
+void pg_print_file(const char *path)
 {
 	char line[512];
 	FILE *f = fopen(path, "r");

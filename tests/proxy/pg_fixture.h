@@ -42,4 +42,8 @@ pid_t pg_spawn(char *const argv[], const char *out_path, uid_t uid, gid_t gid);
 /* Runs argv to completion; returns its exit status (0..255), or -1. */
 int pg_run(char *const argv[], const char *out_path, uid_t uid, gid_t gid);
 
+/* Copies a file to stderr under a "---- path" header, for a failing test's
+ * diagnosis; a file that cannot be opened prints nothing. */
+void pg_print_file(const char *path);
+
 #endif

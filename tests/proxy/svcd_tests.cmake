@@ -13,7 +13,7 @@ target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_sim)
 target_compile_definitions(test_svcd_sim PRIVATE SVCD_SUITE=svcd_sim)
 
 tailsim_test(test_svcd_epoll proxy/test_svcd.c proxy/dp_fixture_epoll.c)
-target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_io)
+target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_io tailsim_test_netns)
 target_compile_definitions(test_svcd_epoll PRIVATE SVCD_SUITE=svcd_epoll)
 
 # A small backend program for the real-process tests (HTTP origin, TCP and
@@ -22,6 +22,7 @@ add_executable(svcd_test_backend proxy/svcd_test_backend.c)
 target_link_libraries(svcd_test_backend PRIVATE svc_http svc_tcpproxy svc_io project_warnings)
 
 tailsim_test(test_svcd_real proxy/test_svcd_real.c proxy/pg_fixture.c)
+target_link_libraries(test_svcd_real PRIVATE tailsim_test_netns)
 target_compile_definitions(test_svcd_real PRIVATE
   SVCD_PATH="$<TARGET_FILE:svcd>" SVCCTL_PATH="$<TARGET_FILE:svcctl>"
   BACKEND_PATH="$<TARGET_FILE:svcd_test_backend>")

@@ -2,7 +2,7 @@
 # DRN-4, CFG-6): the same test code on both backends, like the seam
 # contract suite.
 tailsim_test(test_tcp_proxy_epoll proxy/test_tcp_proxy.c proxy/io_tap.c io/fixture_epoll.c)
-target_link_libraries(test_tcp_proxy_epoll PRIVATE svc_tcpproxy svc_http svc_io)
+target_link_libraries(test_tcp_proxy_epoll PRIVATE svc_tcpproxy svc_http svc_io tailsim_test_netns)
 target_compile_definitions(test_tcp_proxy_epoll PRIVATE TCP_SUITE=tcp_proxy_epoll)
 
 tailsim_test(test_tcp_proxy_sim proxy/test_tcp_proxy.c proxy/io_tap.c io/fixture_sim.c)

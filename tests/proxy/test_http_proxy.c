@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "http_support.h"
 #include "io/fixture.h"
+#include "io_tap.h"
 
 #include "http_backend.h"
 #include "http_proxy.h"
@@ -29,7 +30,7 @@
 
 struct world {
 	struct fixture *f;
-	struct ht_tap tap; /* node 0's seam, recording events */
+	struct io_tap *tap; /* node 0's seam, recording events */
 	struct http_backend *backend;
 	struct io_addr backend_addr;
 	char backend_url[64];
@@ -65,7 +66,7 @@ static bool test_whois(void *ctx, const struct io_addr *client, char *login, siz
 
 static struct io *node_io(int i)
 {
-	return i == 0 ? &W.tap.io : W.f->node[1].io;
+	return i == 0 ? &W.tap->io : W.f->node[1].io;
 }
 
 /* A fixture, the event tap and a backend on node 0 at 127.0.0.1. */
@@ -77,7 +78,8 @@ static void world_begin(void)
 	W.f = fixture_new(false, &reason);
 	if (!W.f)
 		cr_skip_test("%s", reason ? reason : "no fixture");
-	ht_tap_init(&W.tap, W.f->node[0].io);
+	W.tap = io_tap_new(W.f->node[0].io);
+	cr_assert_not_null(W.tap);
 	struct io_addr lo;
 	io_addr_v4(&lo, 0x7f000001u, 0);
 	const struct http_backend_config bc = {.body_bytes = 3, .name = "origin"};
@@ -142,7 +144,7 @@ static void world_end(void)
 	}
 	if (W.have_certs)
 		ht_certs_free(&W.certs);
-	ht_tap_clear(&W.tap);
+	io_tap_free(W.tap);
 	fixture_free(W.f);
 	memset(&W, 0, sizeof(W));
 }
@@ -153,7 +155,7 @@ static void run_client(struct ht_client *c, const char *req, uint64_t gen, bool 
 	ht_client_start(c, W.f->node[1].io, &W.proxy_addr, W.cfg.tls ? W.client_tls : NULL, HOST,
 	                req, gen, chunked, want);
 	if (!fixture_run_until(W.f, ht_client_done_fn, c, RUN_US)) {
-		ht_tap_dump(&W.tap);
+		io_tap_dump(W.tap);
 		cr_assert_fail("client did not finish: connected %d sent %zu/%zu gen_left %llu "
 		               "responses %d body %llu status %d",
 		               c->connected, c->req_off, c->req_len,
@@ -213,8 +215,8 @@ Test(HTTP_SUITE, routes_by_longest_mount_and_strips_the_prefix_L7_2, .fini = wor
 	cr_assert_eq(c.status[0], 200);
 	cr_assert_str_eq(c.body, "root\n");
 	ht_client_close(&c);
-	cr_assert_geq(ht_tap_count(&W.tap, "http_request", "\"mount\":\"/deep/\""), 1);
-	cr_assert_geq(ht_tap_count(&W.tap, "http_request", "\"status\":200"), 3);
+	cr_assert_geq(io_tap_count(W.tap, "http_request", "\"mount\":\"/deep/\""), 1);
+	cr_assert_geq(io_tap_count(W.tap, "http_request", "\"status\":200"), 3);
 }
 
 Test(HTTP_SUITE, unknown_path_gets_404, .fini = world_end, .timeout = 120)
@@ -227,7 +229,7 @@ Test(HTTP_SUITE, unknown_path_gets_404, .fini = world_end, .timeout = 120)
 	run_client(&c, get("/nothing/here"), 0, false, 1);
 	cr_assert_eq(c.status[0], 404);
 	ht_client_close(&c);
-	cr_assert_eq(ht_tap_count(&W.tap, "http_request", "\"status\":404"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "http_request", "\"status\":404"), 1);
 }
 
 /* --- L7-3 -------------------------------------------------------------------- */
@@ -385,7 +387,7 @@ Test(HTTP_SUITE, keep_alive_carries_pipelined_requests_on_one_connection_L7_1, .
 	cr_assert_eq(c.body_bytes[2], 4);
 	cr_assert_eq(c.body_bytes[3], 5);
 	cr_assert(!c.eof, "the proxy closed a keep-alive connection");
-	cr_assert_eq(ht_tap_count(&W.tap, "conn_accepted", "svc:web"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "conn_accepted", "svc:web"), 1);
 	/* The upstream connection was kept for the next request. */
 	cr_assert_eq(http_backend_stats(W.backend)->conns_accepted, 1);
 	ht_client_close(&c);
@@ -587,7 +589,7 @@ Test(HTTP_SUITE, https_and_https_insecure_upstreams_are_proxied, .fini = world_e
 	ht_client_start(&c, W.f->node[1].io, &bound, NULL, NULL, get("/v/bytes/1000"), 0, false, 1);
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &c, RUN_US));
 	if (c.status[0] != 200)
-		ht_tap_dump(&W.tap);
+		io_tap_dump(W.tap);
 	cr_assert_eq(c.status[0], 200, "%s", c.body);
 	cr_assert_eq(c.body_bytes[0], 1000);
 	ht_client_close(&c);
@@ -652,7 +654,7 @@ Test(HTTP_SUITE, refused_or_reset_upstream_gets_502, .fini = world_end, .timeout
 	run_client(&c, get("/far/x"), 0, false, 1);
 	cr_assert_eq(c.status[0], 502);
 	ht_client_close(&c);
-	cr_assert_eq(ht_tap_count(&W.tap, "http_request", "\"status\":502"), 3);
+	cr_assert_eq(io_tap_count(W.tap, "http_request", "\"status\":502"), 3);
 }
 
 /* --- limits ---------------------------------------------------------------------- */
@@ -685,7 +687,7 @@ Test(HTTP_SUITE, oversized_head_or_too_many_headers_get_431, .fini = world_end, 
 	cr_assert_eq(c.status[0], 431);
 	ht_client_close(&c);
 	free(req);
-	cr_assert_eq(ht_tap_count(&W.tap, "limit_hit", "max_head_bytes"), 2);
+	cr_assert_eq(io_tap_count(W.tap, "limit_hit", "max_head_bytes"), 2);
 }
 
 Test(HTTP_SUITE, silent_upstream_gets_504_after_the_upstream_timeout, .fini = world_end,
@@ -702,7 +704,7 @@ Test(HTTP_SUITE, silent_upstream_gets_504_after_the_upstream_timeout, .fini = wo
 	uint64_t took = c.done_us - c.start_us;
 	cr_assert(took >= 500000 && took < 2000000, "504 after %llu us", (unsigned long long)took);
 	ht_client_close(&c);
-	cr_assert_eq(ht_tap_count(&W.tap, "limit_hit", "upstream_timeout"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "limit_hit", "upstream_timeout"), 1);
 }
 
 Test(HTTP_SUITE, slow_request_head_times_out_with_408, .fini = world_end, .timeout = 120)
@@ -716,7 +718,7 @@ Test(HTTP_SUITE, slow_request_head_times_out_with_408, .fini = world_end, .timeo
 	c.send_delay_us = 50 * 1000; /* one byte per 50 ms: slowloris */
 	run_client(&c, get("/slow/request/with/a/long/path"), 0, false, 1);
 	cr_assert_eq(c.status[0], 408);
-	cr_assert_eq(ht_tap_count(&W.tap, "limit_hit", "head_timeout"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "limit_hit", "head_timeout"), 1);
 	ht_client_close(&c);
 }
 
@@ -735,7 +737,7 @@ Test(HTTP_SUITE, idle_keep_alive_connection_is_closed_after_the_idle_timeout, .f
 	uint64_t took = c.done_us - c.start_us;
 	cr_assert(took >= 300000 && took < 2000000, "closed after %llu us",
 	          (unsigned long long)took);
-	cr_assert_eq(ht_tap_count(&W.tap, "conn_closed", "idle timeout"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "conn_closed", "idle timeout"), 1);
 	ht_client_close(&c);
 }
 
@@ -756,7 +758,7 @@ Test(HTTP_SUITE, silent_tls_client_is_dropped_after_the_handshake_timeout, .fini
 	uint64_t took = c.done_us - c.start_us;
 	cr_assert(took >= 300000 && took < 2000000, "dropped after %llu us",
 	          (unsigned long long)took);
-	cr_assert_eq(ht_tap_count(&W.tap, "limit_hit", "handshake_timeout"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "limit_hit", "handshake_timeout"), 1);
 	ht_client_close(&c);
 }
 
@@ -780,7 +782,7 @@ Test(HTTP_SUITE, connections_over_the_limit_are_closed_at_once, .fini = world_en
 	run_client(&c, get("/"), 0, false, 1);
 	cr_assert(c.eof || c.failed);
 	cr_assert_eq(c.n, 0);
-	cr_assert_eq(ht_tap_count(&W.tap, "limit_hit", "max_conns"), 1);
+	cr_assert_eq(io_tap_count(W.tap, "limit_hit", "max_conns"), 1);
 	ht_client_close(&a);
 	ht_client_close(&b);
 	ht_client_close(&c);
@@ -803,7 +805,7 @@ Test(HTTP_SUITE, garbage_client_does_not_disturb_a_parallel_transfer, .fini = wo
 	cr_assert_eq(bad.status[0], 400);
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &big, RUN_US));
 	if (big.status[0] != 200)
-		ht_tap_dump(&W.tap);
+		io_tap_dump(W.tap);
 	cr_assert_eq(big.status[0], 200, "n %d failed %d error %d eof %d body %llu", big.n,
 	             big.failed, big.error, big.eof, (unsigned long long)big.body_bytes[0]);
 	cr_assert_eq(big.body_bytes[0], 5000000);
@@ -855,7 +857,7 @@ Test(HTTP_SUITE, drain_closes_idle_connections_and_finishes_busy_ones, .fini = w
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &idle, RUN_US));
 	cr_assert(idle.eof);
 	if (!fixture_run_until(W.f, ht_client_done_fn, &busy, RUN_US)) {
-		ht_tap_dump(&W.tap);
+		io_tap_dump(W.tap);
 		cr_assert_fail("busy: n %d body %llu", busy.n,
 		               (unsigned long long)busy.body_bytes[0]);
 	}
@@ -892,7 +894,7 @@ Test(HTTP_SUITE, abort_all_resets_every_connection_DRN_4, .fini = world_end, .ti
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &b, RUN_US));
 	cr_assert(a.failed && a.error == -ECONNRESET, "a: failed %d error %d", a.failed, a.error);
 	cr_assert(b.failed && b.error == -ECONNRESET, "b: failed %d error %d", b.failed, b.error);
-	cr_assert_eq(ht_tap_count(&W.tap, "conn_closed", "aborted"), 2);
+	cr_assert_eq(io_tap_count(W.tap, "conn_closed", "aborted"), 2);
 	ht_client_close(&a);
 	ht_client_close(&b);
 }
@@ -998,7 +1000,7 @@ Test(HTTP_SUITE, real_curl_sees_rewritten_headers_L7_4, .fini = world_end, .time
 	cr_assert_null(strstr(out, "mallory"), "%s", out);
 	free(out);
 	/* curl reused one connection for both URLs. */
-	cr_assert_eq(ht_tap_count(&W.tap, "conn_accepted", NULL), 1);
+	cr_assert_eq(io_tap_count(W.tap, "conn_accepted", NULL), 1);
 }
 
 Test(HTTP_SUITE, real_curl_verifies_https_against_the_test_ca_L7_5, .fini = world_end,

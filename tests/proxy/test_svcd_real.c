@@ -12,6 +12,7 @@
  * removed after every test. */
 #define _GNU_SOURCE
 #include "pg_fixture.h"
+#include "support/netns.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -34,8 +35,7 @@
 
 struct real {
 	char dir[64];
-	char ns[2][32]; /* client, host */
-	bool ns_made[2];
+	char ns[2][NETNS_NAME_MAX]; /* client, host; empty until made */
 	pid_t svcd[2], backend;
 	struct pg_server pg;
 	char out[OUT_MAX];
@@ -43,18 +43,6 @@ struct real {
 
 static struct real R;
 static const char *const node_names[2] = {"client", "host"};
-
-__attribute__((format(printf, 1, 2))) static bool sh_quiet(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd) - 32, fmt, ap);
-	va_end(ap);
-	strcat(cmd, " >/dev/null 2>&1");
-	return system(cmd) == 0;
-}
 
 /* Runs a shell command, output (stdout and stderr) into R.out; returns
  * the exit status (or -1). */
@@ -109,18 +97,6 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static void print_file(const char *path)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s\n", path);
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	fclose(f);
-}
-
 static void real_teardown(void)
 {
 	char path[128];
@@ -136,19 +112,18 @@ static void real_teardown(void)
 			waitpid(R.svcd[i], &st, 0);
 			if (getenv("SVCD_REAL_DUMP")) {
 				snprintf(path, sizeof(path), "%s/%s.events", R.dir, node_names[i]);
-				print_file(path);
+				pg_print_file(path);
 				snprintf(path, sizeof(path), "%s/%s.log", R.dir, node_names[i]);
-				print_file(path);
+				pg_print_file(path);
 			}
 		}
 	if (R.backend > 0)
 		waitpid(R.backend, NULL, 0);
 	pg_server_stop(&R.pg);
 	for (int i = 0; i < 2; i++)
-		if (R.ns_made[i])
-			sh_quiet("ip netns del %s", R.ns[i]);
+		netns_del(R.ns[i]);
 	if (R.dir[0])
-		sh_quiet("rm -rf %s", R.dir);
+		netns_sh("rm -rf %s", R.dir);
 	memset(&R, 0, sizeof(R));
 }
 
@@ -198,7 +173,8 @@ static pid_t spawn_in_ns(const char *ns, char *const args[], const char *log)
 /* Namespaces, veth, two svcd processes and the host's backends. */
 static void real_setup(void)
 {
-	int pid = (int)getpid();
+	char veth[2][NETNS_NAME_MAX];
+	const char *skip = NULL;
 	char path[2][128], sock[2][128], events[2][128], log[2][128], under[2][32], ready[128];
 	char cert[128], key[128];
 
@@ -209,23 +185,20 @@ static void real_setup(void)
 	cr_assert_not_null(mkdtemp(R.dir));
 	chmod(R.dir, 0755); /* postgres (another user) reads nothing here, but psql's cwd */
 	for (int i = 0; i < 2; i++) {
-		snprintf(R.ns[i], sizeof(R.ns[i]), "sv%d%c", pid, "ch"[i]);
-		if (!sh_quiet("ip netns add %s", R.ns[i]))
-			cr_skip_test("`ip netns add` failed: needs root and iproute2");
-		R.ns_made[i] = true;
-		cr_assert(sh_quiet("ip -n %s link set lo up", R.ns[i]));
+		if (!netns_add(R.ns[i], "sv", "ch"[i], &skip))
+			cr_skip_test("%s", skip);
+		netns_unique_name(veth[i], sizeof(veth[i]), "svc", "ch"[i]);
 	}
-	cr_assert(sh_quiet("ip link add svc%dc netns %s type veth peer name svc%dh netns %s", pid,
-	                   R.ns[0], pid, R.ns[1]),
-	          "veth pair");
+	cr_assert(netns_veth(R.ns[0], veth[0], R.ns[1], veth[1]), "veth pair");
 	for (int i = 0; i < 2; i++) {
-		cr_assert(sh_quiet("ip -n %s addr add 10.202.0.%d/24 dev svc%d%c", R.ns[i], i + 1,
-		                   pid, "ch"[i]));
-		cr_assert(sh_quiet("ip -n %s link set svc%d%c up", R.ns[i], pid, "ch"[i]));
+		char cidr[32];
+
+		snprintf(cidr, sizeof(cidr), "10.202.0.%d/24", i + 1);
+		cr_assert(netns_addr_up(R.ns[i], veth[i], cidr));
 	}
 	/* A certificate for HTTPS and TLS-terminated TCP (the next issue has
 	 * control issue them). */
-	cr_assert(sh_quiet("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+	cr_assert(netns_sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
 	                   "-nodes -subj /CN=web.example.ts.net -days 1 -keyout %s/key.pem "
 	                   "-out %s/cert.pem",
 	                   R.dir, R.dir),
@@ -264,7 +237,7 @@ static void real_setup(void)
 	}
 	for (int i = 0; i < 2; i++)
 		if (!wait_file(sock[i], WAIT_MS)) {
-			print_file(log[i]);
+			pg_print_file(log[i]);
 			cr_assert_fail("svcd %s did not create its socket", node_names[i]);
 		}
 	snprintf(ready, sizeof(ready), "%s/backend.ready", R.dir);
@@ -320,7 +293,7 @@ Test(svcd_real, cfg_1_l7_4_curl_through_the_vip_sees_the_proxy_and_forwarded_hea
 	char log[128];
 	snprintf(log, sizeof(log), "%s/host.log", R.dir);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		print_file(log);
+		pg_print_file(log);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "svcd exit status %d", st);
 	char sock[128];
 	snprintf(sock, sizeof(sock), "%s/host.sock", R.dir);

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,6 +532,310 @@ Test(ns3w, half_close_delivers_eof_and_the_other_direction_keeps_working)
 	ns3w_world_free(w);
 }
 
+/* ---- answering a half-closed client with bulk data, then closing ---- */
+
+/* Freed memory is scribbled over, so that ns-3 touching a socket the
+ * wrapper let go of crashes here instead of reading stale bytes. */
+static void scribble_freed_memory(void)
+{
+	mallopt(M_PERTURB, 0xa5);
+}
+
+/* How the bulk server ends its answer once the client's EOF arrived. */
+enum bulk_end {
+	BULK_WRITE_ALL_SHUT_CLOSE = 1, /* write everything (from WRITABLE), shutdown, close */
+	BULK_WRITE_ALL_CLOSE,          /* write everything, close without shutdown */
+	BULK_SHORT_SHUT_CLOSE,         /* one write that comes up short, shutdown, close */
+	BULK_SHORT_CLOSE,              /* one write that comes up short, close */
+	BULK_SHUT_THEN_CLOSE_LATER,    /* write everything, shutdown, close on a later event */
+};
+
+#define BULK_MAX_CONNS 4
+
+struct bulk_conn {
+	struct bulk_server *srv;
+	struct ns3w_sock *s;
+	size_t sent;
+	bool eof;
+	bool shut;
+	bool closed;
+};
+
+struct bulk_server {
+	struct ns3w_world *w;
+	enum bulk_end end;
+	size_t total; /* bytes to answer with */
+	struct bulk_conn conns[BULK_MAX_CONNS];
+	int nconns;
+	size_t offered; /* bytes the server's writes accepted, all connections */
+	bool no_read;   /* answer the first READABLE without reading the request */
+	bool errors_ok; /* a reset connection is closed, not a failure */
+};
+
+static uint8_t bulk_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + (i >> 13));
+}
+
+static void bulk_close(struct bulk_conn *bc)
+{
+	cr_assert_eq(ns3w_sock_close(bc->s, false), 0);
+	bc->closed = true;
+	bc->s = NULL;
+}
+
+/* Writes what it can of the answer; returns whether it all went. */
+static bool bulk_push(struct bulk_conn *bc)
+{
+	static uint8_t buf[1 << 20];
+	while (bc->sent < bc->srv->total) {
+		size_t n = bc->srv->total - bc->sent;
+		if (n > sizeof(buf))
+			n = sizeof(buf);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = bulk_byte(bc->sent + i);
+		ssize_t r = ns3w_tcp_write(bc->s, buf, n);
+		if (r == -EAGAIN)
+			return false;
+		cr_assert_gt(r, 0, "write: %zd", r);
+		bc->sent += (size_t)r;
+		bc->srv->offered += (size_t)r;
+		if (bc->srv->end == BULK_SHORT_SHUT_CLOSE || bc->srv->end == BULK_SHORT_CLOSE)
+			return true; /* one write only */
+	}
+	return true;
+}
+
+static void bulk_finish(struct bulk_conn *bc)
+{
+	switch (bc->srv->end) {
+	case BULK_WRITE_ALL_SHUT_CLOSE:
+	case BULK_SHORT_SHUT_CLOSE:
+		cr_assert_eq(ns3w_tcp_shutdown(bc->s), 0);
+		bulk_close(bc);
+		break;
+	case BULK_WRITE_ALL_CLOSE:
+	case BULK_SHORT_CLOSE:
+		bulk_close(bc);
+		break;
+	case BULK_SHUT_THEN_CLOSE_LATER:
+		cr_assert_eq(ns3w_tcp_shutdown(bc->s), 0);
+		bc->shut = true; /* closed by the test body later */
+		break;
+	}
+}
+
+static void bulk_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct bulk_conn *bc = ctx;
+	cr_assert(!bc->closed, "callback after close");
+	if ((events & NS3W_ERROR) && bc->srv->errors_ok) {
+		bulk_close(bc);
+		return;
+	}
+	cr_assert(!(events & NS3W_ERROR), "server connection error");
+	if (!bc->eof && bc->srv->no_read) {
+		bc->eof = true;
+	} else if (!bc->eof) {
+		char buf[256];
+		for (;;) {
+			ssize_t n = ns3w_tcp_read(s, buf, sizeof(buf));
+			if (n == -EAGAIN)
+				return;
+			cr_assert_geq(n, 0);
+			if (n == 0)
+				break;
+		}
+		bc->eof = true;
+	}
+	if (bc->shut)
+		return;
+	if (bulk_push(bc))
+		bulk_finish(bc);
+}
+
+static void bulk_listen_fn(void *ctx, struct ns3w_sock *l, unsigned events)
+{
+	struct bulk_server *srv = ctx;
+	(void)events;
+	for (;;) {
+		cr_assert_lt(srv->nconns, BULK_MAX_CONNS);
+		struct bulk_conn *bc = &srv->conns[srv->nconns];
+		int err;
+		struct ns3w_sock *c = ns3w_tcp_accept(l, bulk_conn_fn, bc, NULL, NULL, &err);
+		if (!c) {
+			cr_assert_eq(err, -EAGAIN);
+			return;
+		}
+		bc->srv = srv;
+		bc->s = c;
+		srv->nconns++;
+	}
+}
+
+/* A client that sends a request, shuts its write side and reads the
+ * answer to EOF, checking every byte; with `close_on_eof` it closes at
+ * once, else the test closes it. */
+struct bulk_client {
+	struct ns3w_world *w;
+	struct ns3w_sock *s;
+	size_t rx;
+	bool bad_byte;
+	bool eof;
+	int err;
+	bool close_on_eof;
+	bool closed;
+	size_t read_limit; /* stop reading after this many bytes (0: none) */
+};
+
+static void bulk_client_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct bulk_client *c = ctx;
+	cr_assert(!c->closed, "callback after close");
+	if ((events & NS3W_WRITABLE) && !(events & NS3W_ERROR) && !c->rx && !c->eof && !c->err) {
+		if (ns3w_tcp_write(s, "GET", 3) == 3)
+			cr_assert_eq(ns3w_tcp_shutdown(s), 0);
+	}
+	uint8_t buf[8192];
+	for (;;) {
+		size_t want = sizeof(buf);
+		if (c->read_limit) {
+			if (c->rx >= c->read_limit)
+				return;
+			if (want > c->read_limit - c->rx)
+				want = c->read_limit - c->rx;
+		}
+		ssize_t n = ns3w_tcp_read(s, buf, want);
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			c->err = (int)n;
+			return;
+		}
+		if (n == 0) {
+			c->eof = true;
+			if (c->close_on_eof) {
+				cr_assert_eq(ns3w_sock_close(s, false), 0);
+				c->closed = true;
+				c->s = NULL;
+			}
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != bulk_byte(c->rx + (size_t)i))
+				c->bad_byte = true;
+		c->rx += (size_t)n;
+	}
+}
+
+static void bulk_client_connect(struct bulk_client *c, struct ns3w_world *w, int node, uint32_t ip,
+                                uint16_t port)
+{
+	int err;
+	c->w = w;
+	c->s = ns3w_tcp_connect(w, node, ip, port, 0, bulk_client_fn, c, &err);
+	cr_assert_not_null(c->s, "connect: %d", err);
+}
+
+/* Runs one client against a bulk server ending as `end`; returns bytes the
+ * server's writes accepted and the client's view. */
+static void bulk_run(enum bulk_end end, size_t total, bool client_close_on_eof, uint64_t loss_ppm,
+                     struct bulk_server *srv, struct bulk_client *c)
+{
+	const struct test_host hosts[2] = {{0, 5, false}, {0, 5, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	if (loss_ppm) {
+		struct ns3w_link_params p = {.latency_us = 5 * MS, .loss = (double)loss_ppm / 1e6};
+		cr_assert_eq(ns3w_link_set_params(w, ns3w_node_access_link(w, 1), &p), 0);
+	}
+	memset(srv, 0, sizeof(*srv));
+	memset(c, 0, sizeof(*c));
+	srv->w = w;
+	srv->end = end;
+	srv->total = total;
+	int err;
+	struct ns3w_sock *l = ns3w_tcp_listen(w, 1, 0, 80, 4, bulk_listen_fn, srv, &err);
+	cr_assert_not_null(l);
+	c->close_on_eof = client_close_on_eof;
+	bulk_client_connect(c, w, 0, ns3w_node_underlay_ip(w, 1), 80);
+	ns3w_run(w, 60000 * MS);
+	if (end == BULK_SHUT_THEN_CLOSE_LATER) {
+		cr_assert_eq(srv->nconns, 1);
+		cr_assert(srv->conns[0].shut);
+		bulk_close(&srv->conns[0]);
+	}
+	ns3w_run(w, 70000 * MS);
+	cr_assert_eq(srv->nconns, 1);
+	cr_assert(srv->conns[0].eof);
+	cr_assert(c->eof, "client saw no EOF (got %zu of %zu, err %d)", c->rx, srv->offered,
+	          c->err);
+	cr_assert_eq(c->err, 0);
+	cr_assert_not(c->bad_byte);
+	cr_assert_eq(c->rx, srv->offered);
+	if (c->s)
+		cr_assert_eq(ns3w_sock_close(c->s, false), 0);
+	cr_assert_eq(ns3w_sock_close(l, false), 0);
+	/* TIME_WAIT, retransmit and persist timers run out with nobody left */
+	ns3w_run(w, 80000 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, answer_to_a_half_closed_client_then_shutdown_and_close_delivers_every_byte,
+     .init = scribble_freed_memory)
+{
+	static const size_t sizes[] = {65536, 1 << 20};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_run(BULK_WRITE_ALL_SHUT_CLOSE, sizes[i], false, 0, &srv, &c);
+		cr_assert_eq(c.rx, sizes[i]);
+	}
+}
+
+Test(ns3w, answer_to_a_half_closed_client_then_close_delivers_every_byte,
+     .init = scribble_freed_memory)
+{
+	static const size_t sizes[] = {65536, 1 << 20};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_run(BULK_WRITE_ALL_CLOSE, sizes[i], true, 0, &srv, &c);
+		cr_assert_eq(c.rx, sizes[i]);
+	}
+}
+
+Test(ns3w, close_right_after_a_short_write_delivers_what_the_write_took,
+     .init = scribble_freed_memory)
+{
+	struct bulk_server srv;
+	struct bulk_client c;
+	bulk_run(BULK_SHORT_CLOSE, 1 << 20, false, 0, &srv, &c);
+	cr_assert_lt(srv.offered, (size_t)1 << 20, "the write was not short");
+	bulk_run(BULK_SHORT_SHUT_CLOSE, 1 << 20, true, 0, &srv, &c);
+	cr_assert_lt(srv.offered, (size_t)1 << 20, "the write was not short");
+}
+
+Test(ns3w, close_after_shutdown_with_data_in_flight_delivers_every_byte,
+     .init = scribble_freed_memory)
+{
+	struct bulk_server srv;
+	struct bulk_client c;
+	bulk_run(BULK_SHUT_THEN_CLOSE_LATER, 1 << 20, true, 0, &srv, &c);
+	cr_assert_eq(c.rx, (size_t)1 << 20);
+}
+
+Test(ns3w, graceful_close_with_data_queued_survives_loss, .init = scribble_freed_memory,
+     .timeout = 120)
+{
+	static const enum bulk_end ends[] = {BULK_WRITE_ALL_SHUT_CLOSE, BULK_WRITE_ALL_CLOSE,
+	                                     BULK_SHORT_SHUT_CLOSE, BULK_SHORT_CLOSE};
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_run(ends[i], 1 << 20, i % 2, 20000, &srv, &c);
+	}
+}
+
 Test(ns3w, a_node_reaches_its_own_addresses)
 {
 	const struct test_host hosts[1] = {{0, 1, true}};
@@ -971,4 +1276,227 @@ Test(ns3w, build_10k_nodes_stays_under_1_gib, .timeout = 300)
 	            rss / 1024);
 	printf("ns3w: 10000 nodes built+finalized in %.3f s, peak RSS %ld MiB\n", secs, rss / 1024);
 	cr_assert_lt(rss, 1024L * 1024, "peak RSS %ld KiB", rss);
+}
+
+static void bulk_world(struct ns3w_world **wp, struct ns3w_sock **lp, struct bulk_server *srv,
+                       struct bulk_client *c, enum bulk_end end, size_t total)
+{
+	const struct test_host hosts[2] = {{0, 5, false}, {0, 5, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	memset(srv, 0, sizeof(*srv));
+	memset(c, 0, sizeof(*c));
+	srv->w = w;
+	srv->end = end;
+	srv->total = total;
+	int err;
+	*lp = ns3w_tcp_listen(w, 1, 0, 80, 4, bulk_listen_fn, srv, &err);
+	cr_assert_not_null(*lp);
+	*wp = w;
+}
+
+Test(ns3w, closing_with_an_unread_request_resets_and_frees_nothing_ns3_still_uses,
+     .init = scribble_freed_memory)
+{
+	for (int e = BULK_WRITE_ALL_SHUT_CLOSE; e <= BULK_SHORT_CLOSE; e++) {
+		struct ns3w_world *w;
+		struct ns3w_sock *l;
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_world(&w, &l, &srv, &c, (enum bulk_end)e, 1 << 20);
+		srv.no_read = true;
+		bulk_client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80);
+		ns3w_run(w, 60000 * MS);
+		/* Linux too answers close() with unread data by a RST */
+		cr_assert_eq(c.err, -ECONNRESET, "end %d: err %d", e, c.err);
+		cr_assert_not(c.eof);
+		cr_assert_not(c.bad_byte);
+		if (c.s)
+			ns3w_sock_close(c.s, false);
+		ns3w_run(w, 70000 * MS);
+		ns3w_world_free(w);
+	}
+}
+
+Test(ns3w, graceful_close_towards_a_stalled_reader_delivers_every_byte,
+     .init = scribble_freed_memory)
+{
+	for (int e = BULK_WRITE_ALL_SHUT_CLOSE; e <= BULK_SHUT_THEN_CLOSE_LATER; e++) {
+		struct ns3w_world *w;
+		struct ns3w_sock *l;
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_world(&w, &l, &srv, &c, (enum bulk_end)e, 1 << 20);
+		c.read_limit = 1000;
+		bulk_client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80);
+		ns3w_run(w, 20000 * MS);
+		if (e == BULK_SHUT_THEN_CLOSE_LATER)
+			bulk_close(&srv.conns[0]);
+		ns3w_run(w, 30000 * MS);
+		c.read_limit = 0;
+		bulk_client_fn(&c, c.s, NS3W_READABLE);
+		ns3w_run(w, 90000 * MS);
+		cr_assert(c.eof, "end %d: client got %zu of %zu, err %d", e, c.rx, srv.offered,
+		          c.err);
+		cr_assert_eq(c.rx, srv.offered);
+		cr_assert_not(c.bad_byte);
+		ns3w_sock_close(c.s, false);
+		ns3w_run(w, 100000 * MS);
+		ns3w_world_free(w);
+	}
+}
+
+Test(ns3w, a_client_closing_while_the_answer_is_in_flight_resets_the_server,
+     .init = scribble_freed_memory)
+{
+	for (int e = BULK_WRITE_ALL_SHUT_CLOSE; e <= BULK_SHUT_THEN_CLOSE_LATER; e++) {
+		struct ns3w_world *w;
+		struct ns3w_sock *l;
+		struct bulk_server srv;
+		struct bulk_client c;
+		bulk_world(&w, &l, &srv, &c, (enum bulk_end)e, 1 << 20);
+		c.read_limit = 100000;
+		srv.errors_ok = true;
+		bulk_client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80);
+		ns3w_run(w, 1000 * MS);
+		ns3w_sock_close(c.s, false);
+		ns3w_run(w, 20000 * MS);
+		if (e == BULK_SHUT_THEN_CLOSE_LATER && !srv.conns[0].closed)
+			bulk_close(&srv.conns[0]);
+		ns3w_run(w, 30000 * MS);
+		ns3w_world_free(w);
+	}
+}
+
+/* The server answers on EOF with `total` bytes, shuts down after
+ * `shut_ms` and closes after `close_ms` (from the answer). */
+struct timed_end {
+	struct bulk_conn *bc;
+	bool shut;
+};
+
+static void timed_end_fn(void *ctx)
+{
+	struct timed_end *t = ctx;
+	struct bulk_conn *bc = t->bc;
+	if (t->shut) {
+		cr_assert_eq(ns3w_tcp_shutdown(bc->s), 0);
+		bc->shut = true;
+	} else {
+		bulk_close(bc);
+	}
+}
+
+static void timed_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events);
+
+struct timed_server {
+	struct bulk_server b;
+	uint64_t shut_us, close_us; /* UINT64_MAX: never */
+	struct timed_end ends[2];
+};
+
+static void timed_conn_fn(void *ctx, struct ns3w_sock *s, unsigned events)
+{
+	struct bulk_conn *bc = ctx;
+	struct timed_server *ts = (struct timed_server *)bc->srv;
+	cr_assert(!bc->closed, "callback after close");
+	cr_assert(!(events & NS3W_ERROR), "server connection error");
+	bool had_eof = bc->eof;
+	char buf[256];
+	while (!bc->eof) {
+		ssize_t n = ns3w_tcp_read(s, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			return;
+		cr_assert_geq(n, 0);
+		if (n == 0)
+			bc->eof = true;
+	}
+	if (!bc->shut && bc->sent < ts->b.total)
+		bulk_push(bc);
+	if (had_eof)
+		return;
+	ts->ends[0] = (struct timed_end){bc, true};
+	ts->ends[1] = (struct timed_end){bc, false};
+	if (ts->shut_us != UINT64_MAX)
+		ns3w_timer_start(ts->b.w, 1, ts->shut_us, timed_end_fn, &ts->ends[0]);
+	ns3w_timer_start(ts->b.w, 1, ts->close_us, timed_end_fn, &ts->ends[1]);
+}
+
+static void timed_listen_fn(void *ctx, struct ns3w_sock *l, unsigned events)
+{
+	struct bulk_server *srv = ctx;
+	(void)events;
+	int err;
+	struct bulk_conn *bc = &srv->conns[0];
+	struct ns3w_sock *c = ns3w_tcp_accept(l, timed_conn_fn, bc, NULL, NULL, &err);
+	if (!c)
+		return;
+	cr_assert_eq(srv->nconns, 0);
+	bc->srv = srv;
+	bc->s = c;
+	srv->nconns++;
+}
+
+static void timed_run(size_t total, uint64_t shut_us, uint64_t close_us, double loss)
+{
+	const struct test_host hosts[2] = {{0, 5, false}, {0, 5, false}};
+	struct ns3w_world *w = world_build(1, (const uint64_t[1]){0}, NULL, hosts, 2);
+	if (loss > 0) {
+		struct ns3w_link_params p = {.latency_us = 5 * MS, .loss = loss};
+		cr_assert_eq(ns3w_link_set_params(w, ns3w_node_access_link(w, 1), &p), 0);
+	}
+	struct timed_server ts;
+	struct bulk_client c;
+	memset(&ts, 0, sizeof(ts));
+	memset(&c, 0, sizeof(c));
+	ts.b.w = w;
+	ts.b.end = BULK_SHUT_THEN_CLOSE_LATER;
+	ts.b.total = total;
+	ts.shut_us = shut_us;
+	ts.close_us = close_us;
+	int err;
+	struct ns3w_sock *l = ns3w_tcp_listen(w, 1, 0, 80, 4, timed_listen_fn, &ts.b, &err);
+	cr_assert_not_null(l);
+	bulk_client_connect(&c, w, 0, ns3w_node_underlay_ip(w, 1), 80);
+	ns3w_run(w, 60000 * MS);
+	cr_assert(ts.b.conns[0].closed);
+	cr_assert(c.eof, "total %zu shut %llu close %llu: client got %zu of %zu, err %d", total,
+	          (unsigned long long)shut_us, (unsigned long long)close_us, c.rx, ts.b.offered,
+	          c.err);
+	cr_assert_eq(c.rx, ts.b.offered);
+	cr_assert_not(c.bad_byte);
+	ns3w_sock_close(c.s, false);
+	ns3w_run(w, 70000 * MS);
+	ns3w_world_free(w);
+}
+
+Test(ns3w, shutdown_and_close_at_any_moment_of_the_answer_deliver_every_byte,
+     .init = scribble_freed_memory)
+{
+	static const size_t sizes[] = {5, 20000, 65536, 1 << 20};
+	static const uint64_t shut_us[] = {0, 1, 1000, 15000, 30000, UINT64_MAX};
+	static const uint64_t close_after_us[] = {0, 1, 1000, 10000, 25000};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (size_t j = 0; j < sizeof(shut_us) / sizeof(shut_us[0]); j++)
+			for (size_t k = 0; k < sizeof(close_after_us) / sizeof(close_after_us[0]);
+			     k++) {
+				uint64_t cl =
+				    (shut_us[j] == UINT64_MAX ? 0 : shut_us[j]) + close_after_us[k];
+				timed_run(sizes[i], shut_us[j], cl, 0);
+			}
+}
+
+Test(ns3w, shutdown_and_close_with_loss_deliver_every_byte, .init = scribble_freed_memory,
+     .timeout = 300)
+{
+	static const size_t sizes[] = {5, 20000, 200000};
+	static const uint64_t shut_us[] = {0, 15000, 30000, UINT64_MAX};
+	static const uint64_t close_after_us[] = {0, 1000, 25000, 45000};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (size_t j = 0; j < sizeof(shut_us) / sizeof(shut_us[0]); j++)
+			for (size_t k = 0; k < sizeof(close_after_us) / sizeof(close_after_us[0]);
+			     k++) {
+				uint64_t cl =
+				    (shut_us[j] == UINT64_MAX ? 0 : shut_us[j]) + close_after_us[k];
+				timed_run(sizes[i], shut_us[j], cl, 0.1);
+			}
 }
