@@ -1,19 +1,12 @@
 /* Backend programs on the seam (see backend_apps.h). */
 #include "backend_apps.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BA_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 struct ba_conn {
 	struct backend_tcp *b;
@@ -61,7 +54,7 @@ static void ba_conn_close(struct ba_conn *c, bool reset, const char *how)
 		b->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	BA_ASSERT(b->stats.open > 0);
+	CHECK(b->stats.open > 0);
 	b->stats.open--;
 	b->stats.closed++;
 	io_emitf(io, "backend_conn_closed",
@@ -170,7 +163,7 @@ static void ba_conn_cb(void *ctx, int handle, unsigned events)
 {
 	struct ba_conn *c = ctx;
 
-	BA_ASSERT(handle == c->handle);
+	CHECK(handle == c->handle);
 	if (events & IO_ERROR) {
 		ba_conn_close(c, true, "reset");
 		return;
@@ -197,7 +190,7 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 	size_t extra = b->config.kind == BACKEND_TCP_ECHO ? BACKEND_TCP_ECHO_BUF_BYTES : 0;
 
 	(void)events;
-	BA_ASSERT(handle == b->listener);
+	CHECK(handle == b->listener);
 	for (;;) {
 		struct io_addr peer;
 		char text[IO_ADDR_STRLEN];
@@ -247,7 +240,7 @@ int backend_tcp_start(struct io *io, const struct backend_tcp_config *config,
 	struct backend_tcp *b;
 	char text[IO_ADDR_STRLEN];
 
-	BA_ASSERT(io && config && out);
+	CHECK(io && config && out);
 	*out = NULL;
 	if (config->kind != BACKEND_TCP_ECHO && config->kind != BACKEND_TCP_SINK)
 		return -EINVAL;
@@ -322,7 +315,7 @@ static void ba_udp_cb(void *ctx, int handle, const uint8_t *data, size_t len,
 	struct backend_udp_echo *b = ctx;
 	struct io *io = b->io;
 
-	BA_ASSERT(handle == b->handle);
+	CHECK(handle == b->handle);
 	if (len > BACKEND_UDP_DGRAM_MAX)
 		return;
 	if (io->ops->udp_send(io, handle, data, len, src) < 0) {
@@ -339,7 +332,7 @@ int backend_udp_echo_start(struct io *io, const struct io_addr *local,
 	struct backend_udp_echo *b;
 	char text[IO_ADDR_STRLEN];
 
-	BA_ASSERT(io && local && out);
+	CHECK(io && local && out);
 	*out = NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b)

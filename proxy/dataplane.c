@@ -1,5 +1,6 @@
 /* The overlay data plane (see dataplane.h for the design). */
 #include "dataplane.h"
+#include "check.h"
 
 #include "packet.h"
 
@@ -9,16 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DP_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define DP_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define DP_NONE          UINT32_MAX
 #define DP_INITIAL_FLOWS 64
@@ -128,7 +119,7 @@ static const uint64_t dp_class_timeout_us[DP_CLASS_COUNT] = {
 
 const char *dataplane_drop_name(enum dataplane_drop reason)
 {
-	DP_ASSERT((unsigned)reason < DATAPLANE_DROP_COUNT);
+	CHECK((unsigned)reason < DATAPLANE_DROP_COUNT);
 	return dp_drop_names[reason];
 }
 
@@ -294,9 +285,9 @@ static void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
 	uint32_t idx = (uint32_t)(f - dp->flows);
 	uint32_t *pp = &dp->buckets[dp_hash(dp, &f->key) & dp->bucket_mask];
 
-	DP_ASSERT(f->cls != DP_CLASS_FREE);
+	CHECK(f->cls != DP_CLASS_FREE);
 	while (*pp != idx) {
-		DP_ASSERT(*pp != DP_NONE);
+		CHECK(*pp != DP_NONE);
 		pp = &dp->flows[*pp].hnext;
 	}
 	*pp = f->hnext;
@@ -399,7 +390,7 @@ static struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_ke
 {
 	if (dp->free_head == DP_NONE && dp_grow(dp) < 0) {
 		struct dp_flow *victim = dp_lru_victim(dp);
-		DP_ASSERT(victim);
+		CHECK(victim);
 		dp_flow_remove(dp, victim);
 		dp->stats.flows_evicted++;
 		dp->evict_state.pending++;
@@ -412,7 +403,7 @@ static struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_ke
 			dp->evict_state.evented = true;
 		}
 	}
-	DP_ASSERT(dp->free_head != DP_NONE);
+	CHECK(dp->free_head != DP_NONE);
 	uint32_t idx = dp->free_head;
 	struct dp_flow *f = &dp->flows[idx];
 	dp->free_head = f->hnext;
@@ -455,7 +446,7 @@ static void dp_sweep_arm(struct dataplane *dp, uint64_t deadline_us)
 
 static void dp_sweep_fn(struct io_timer *timer)
 {
-	struct dataplane *dp = DP_CONTAINER_OF(timer, struct dataplane, sweep);
+	struct dataplane *dp = container_of(timer, struct dataplane, sweep);
 	uint64_t next = UINT64_MAX;
 
 	dp->now_us = dp->io->ops->now_us(dp->io);

@@ -1,5 +1,6 @@
 /* A small HTTP/1.1 origin server on the seam (see http_backend.h). */
 #include "http_backend.h"
+#include "check.h"
 
 #include "http_msg.h"
 #include "io_event.h"
@@ -9,17 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HB_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define HB_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define HB_READ_CHUNK                      (16 * 1024)
-#define HB_NAME_MAX                        64
+#define HB_READ_CHUNK (16 * 1024)
+#define HB_NAME_MAX   64
 
 enum hb_kind {
 	HB_PLAIN = 0, /* `left` bytes, Content-Length */
@@ -74,7 +66,7 @@ static size_t hb_room(const struct hb_conn *c)
 
 static void hb_put(struct hb_conn *c, const void *data, size_t n)
 {
-	HB_ASSERT(n <= hb_room(c));
+	CHECK(n <= hb_room(c));
 	if (sizeof(c->out) - c->out_len < n) {
 		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
 		c->out_len -= c->out_off;
@@ -89,7 +81,7 @@ static void hb_put_chunk(struct hb_conn *c, const char *data, size_t n)
 	char hdr[24];
 	int hn = http_msg_chunk_header(n, hdr, sizeof(hdr));
 
-	HB_ASSERT(hn > 0);
+	CHECK(hn > 0);
 	hb_put(c, hdr, (size_t)hn);
 	hb_put(c, data, n);
 	hb_put(c, "\r\n", 2);
@@ -202,7 +194,7 @@ static void hb_answer(struct hb_conn *c, bool *progress)
 		    c->kind == HB_HEADERS ? "text/plain" : "application/octet-stream";
 		int n = http_msg_write_simple(c->status, type, c->left, chunked, NULL,
 		                              c->close_after, head, sizeof(head));
-		HB_ASSERT(n > 0);
+		CHECK(n > 0);
 		if (hb_room(c) < (size_t)n)
 			return;
 		hb_put(c, head, (size_t)n);
@@ -380,7 +372,7 @@ static void hb_conn_cb(void *ctx, int handle, unsigned events)
 
 static void hb_timer_fn(struct io_timer *t)
 {
-	struct hb_conn *c = HB_CONTAINER_OF(t, struct hb_conn, timer);
+	struct hb_conn *c = container_of(t, struct hb_conn, timer);
 
 	c->waiting = false;
 	hb_run(c);

@@ -1,5 +1,6 @@
 /* HTTP/1.1 message heads on top of llhttp (see http_msg.h). */
 #include "http_msg.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define HTTP_MSG_ASSERT(c)                                                                         \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define HTTP_MSG_HEADERS_INFO "https://tailscale.com/s/serve-headers"
 
@@ -526,7 +519,7 @@ enum http_parse_status http_parser_feed(struct http_parser *p, const char *data,
 	*consumed = 0;
 	if (p->error_status)
 		return HTTP_PARSE_ERROR;
-	HTTP_MSG_ASSERT(!p->paused); /* resume after HEAD/DONE first */
+	CHECK(!p->paused); /* resume after HEAD/DONE first */
 	if (p->done_pending) {
 		/* llhttp is still paused after the message of a reported head. */
 		p->done_pending = false;
@@ -567,7 +560,7 @@ enum http_parse_status http_parser_feed(struct http_parser *p, const char *data,
 	case HPE_OK:
 		return HTTP_PARSE_MORE;
 	case HPE_PAUSED:
-		HTTP_MSG_ASSERT(p->paused);
+		CHECK(p->paused);
 		return p->pause_status;
 	default:
 		break;
@@ -580,7 +573,7 @@ enum http_parse_status http_parser_feed(struct http_parser *p, const char *data,
 
 void http_parser_resume(struct http_parser *p)
 {
-	HTTP_MSG_ASSERT(p->paused);
+	CHECK(p->paused);
 	p->paused = false;
 	if (!p->done_pending)
 		llhttp_resume(&p->ll);
@@ -595,7 +588,7 @@ enum http_parse_status http_parser_finish(struct http_parser *p)
 {
 	if (p->error_status)
 		return HTTP_PARSE_ERROR;
-	HTTP_MSG_ASSERT(!p->paused);
+	CHECK(!p->paused);
 	llhttp_errno_t e = llhttp_finish(&p->ll);
 	if (e == HPE_OK && !p->in_message)
 		return HTTP_PARSE_MORE;

@@ -1,6 +1,7 @@
 /* The L7 Service Proxy (see http_proxy.h). */
 #define _GNU_SOURCE
 #include "http_proxy.h"
+#include "check.h"
 
 #include "io_event.h"
 
@@ -14,16 +15,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define HP_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define HP_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Body bytes one feed can add on top of what it consumes (one chunk header
  * split across reads, and the final "0\r\n\r\n"). */
@@ -243,7 +234,7 @@ static int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *d
 	if (mode != HTTP_BODY_CHUNKED)
 		return hp_buf_put(b, data, n);
 	hn = http_msg_chunk_header(n, hdr, sizeof(hdr));
-	HP_ASSERT(hn > 0);
+	CHECK(hn > 0);
 	rc = hp_buf_reserve(b, (size_t)hn + n + 2);
 	if (rc < 0)
 		return rc;
@@ -648,7 +639,7 @@ static int hp_local_step(struct hp_conn *c, bool *progress)
 		    http_msg_write_simple(c->local_status, c->local_type, len, false,
 		                          c->local_extra[0] ? c->local_extra : NULL, c->close_after,
 		                          c->out.data + c->out.len, c->out.alloc - c->out.len);
-		HP_ASSERT(n > 0);
+		CHECK(n > 0);
 		c->out.len += (size_t)n;
 		c->local_head_sent = c->resp_started = true;
 		*progress = true;
@@ -1407,7 +1398,7 @@ static uint64_t hp_deadline(const struct hp_conn *c)
 
 static void hp_timer_fn(struct io_timer *t)
 {
-	struct hp_conn *c = HP_CONTAINER_OF(t, struct hp_conn, timer);
+	struct hp_conn *c = container_of(t, struct hp_conn, timer);
 	struct http_proxy *p = c->p;
 	uint64_t now = hp_now(p);
 
@@ -1685,7 +1676,7 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	struct http_proxy *p;
 	int rc;
 
-	HP_ASSERT(out && io && cfg);
+	CHECK(out && io && cfg);
 	*out = NULL;
 	if (!cfg->handlers || (cfg->handlers->type == SERVE_TYPE_HTTPS) != (cfg->tls != NULL) ||
 	    (cfg->tls && !tls_ctx_is_server(cfg->tls)))

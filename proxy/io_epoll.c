@@ -5,6 +5,7 @@
  * namespaces entered around every socket creation. */
 #define _GNU_SOURCE
 #include "io_epoll.h"
+#include "check.h"
 
 #include "io_event.h"
 
@@ -28,14 +29,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define IO_EPOLL_ASSERT(c)                                                                         \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define IO_EPOLL_MAX_PACKET  65535
 #define IO_EPOLL_RX_BATCH    64  /* datagrams/packets per wakeup, for fairness */
@@ -143,7 +136,7 @@ static const struct io_ops epoll_ops;
 
 static struct io_epoll *to_epoll(struct io *io)
 {
-	IO_EPOLL_ASSERT(io && io->ops == &epoll_ops);
+	CHECK(io && io->ops == &epoll_ops);
 	return (struct io_epoll *)io;
 }
 
@@ -220,7 +213,7 @@ static void ns_leave(struct io_epoll *ep)
 {
 	if (ep->target_ns < 0)
 		return;
-	IO_EPOLL_ASSERT(setns(ep->home_ns, CLONE_NEWNET) == 0);
+	CHECK(setns(ep->home_ns, CLONE_NEWNET) == 0);
 }
 
 /* A non-blocking close-on-exec socket created in the node's namespace. */
@@ -353,7 +346,7 @@ static void slot_defer(struct io_epoll *ep, int h, unsigned events)
 
 	s->deferred_events |= events;
 	if (s->deferred_pos < 0) {
-		IO_EPOLL_ASSERT(ep->deferred_len < ep->max_handles);
+		CHECK(ep->deferred_len < ep->max_handles);
 		s->deferred_pos = (int)ep->deferred_len;
 		ep->deferred[ep->deferred_len++] = h;
 	}
@@ -484,7 +477,7 @@ static void slot_dispatch_epoll(struct io_epoll *ep, int h, uint32_t ev)
 			tun_drain(ep, h);
 		break;
 	default:
-		IO_EPOLL_ASSERT(!"dispatch on a free slot");
+		CHECK(!"dispatch on a free slot");
 	}
 }
 
@@ -511,7 +504,7 @@ static void slot_dispatch_deferred(struct io_epoll *ep, int h, unsigned events)
 		tun_drain(ep, h);
 		break;
 	default:
-		IO_EPOLL_ASSERT(!"deferred dispatch on a free slot");
+		CHECK(!"deferred dispatch on a free slot");
 	}
 }
 
@@ -586,7 +579,7 @@ static void heap_sift_down(struct io_loop *loop, size_t i)
 
 static void heap_remove(struct io_loop *loop, size_t i)
 {
-	IO_EPOLL_ASSERT(i < loop->heap_len);
+	CHECK(i < loop->heap_len);
 	struct io_timer *t = loop->heap[i].timer;
 	loop->heap_len--;
 	if (i != loop->heap_len) {
@@ -605,9 +598,9 @@ static void epoll_timer_disarm(struct io *io, struct io_timer *timer)
 
 	if (!timer->backend_ref)
 		return;
-	IO_EPOLL_ASSERT(timer->backend_ref == ep);
-	IO_EPOLL_ASSERT(timer->heap_index < ep->loop->heap_len &&
-	                ep->loop->heap[timer->heap_index].timer == timer);
+	CHECK(timer->backend_ref == ep);
+	CHECK(timer->heap_index < ep->loop->heap_len &&
+	      ep->loop->heap[timer->heap_index].timer == timer);
 	heap_remove(ep->loop, timer->heap_index);
 }
 
@@ -617,13 +610,13 @@ static void epoll_timer_arm(struct io *io, struct io_timer *timer, uint64_t dela
 	struct io_epoll *ep = to_epoll(io);
 	struct io_loop *loop = ep->loop;
 
-	IO_EPOLL_ASSERT(timer->fn);
+	CHECK(timer->fn);
 	epoll_timer_disarm(io, timer);
 	if (loop->heap_len == loop->heap_cap) {
 		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-		IO_EPOLL_ASSERT(cap <= IO_LOOP_MAX_TIMERS);
+		CHECK(cap <= IO_LOOP_MAX_TIMERS);
 		struct timer_entry *heap = realloc(loop->heap, cap * sizeof(*heap));
-		IO_EPOLL_ASSERT(heap);
+		CHECK(heap);
 		loop->heap = heap;
 		loop->heap_cap = cap;
 	}
@@ -682,7 +675,7 @@ int io_loop_watch_fd(struct io_loop *loop, int fd, uint32_t events, io_loop_fd_f
 {
 	int i, free_i = -1;
 
-	IO_EPOLL_ASSERT(fd >= 0 && fn != NULL);
+	CHECK(fd >= 0 && fn != NULL);
 	for (i = 0; i < IO_LOOP_MAX_WATCHES; i++) {
 		if (loop->watches[i].fd == fd)
 			break;
@@ -725,7 +718,7 @@ void io_loop_free(struct io_loop *loop)
 	if (!loop)
 		return;
 	for (int i = 0; i < IO_LOOP_MAX_NODES; i++)
-		IO_EPOLL_ASSERT(!loop->nodes[i]);
+		CHECK(!loop->nodes[i]);
 	close(loop->epfd);
 	free(loop->heap);
 	free(loop);
@@ -1159,7 +1152,7 @@ static void *nl_start(struct nl_msg *m, uint16_t type, uint16_t flags, size_t fi
 static void nl_attr(struct nl_msg *m, uint16_t type, const void *data, size_t len)
 {
 	size_t off = NLMSG_ALIGN(m->nh.nlmsg_len);
-	IO_EPOLL_ASSERT(off + RTA_SPACE(len) <= sizeof(*m));
+	CHECK(off + RTA_SPACE(len) <= sizeof(*m));
 	struct rtattr *rta = (struct rtattr *)((char *)m + off);
 	rta->rta_type = type;
 	rta->rta_len = (uint16_t)RTA_LENGTH(len);
@@ -1452,7 +1445,7 @@ static int node_open_ns(struct io_epoll *ep, const char *netns)
 
 struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg, int *err)
 {
-	IO_EPOLL_ASSERT(loop && cfg && cfg->node_name && err);
+	CHECK(loop && cfg && cfg->node_name && err);
 	unsigned max_handles = cfg->max_handles ? cfg->max_handles : IO_EPOLL_DEFAULT_HANDLES;
 	int node_id = -1, rc;
 

@@ -1,5 +1,6 @@
 /* The local API wire format (see localapi.h). */
 #include "localapi.h"
+#include "check.h"
 
 #include "errfmt.h"
 #include <cjson/cJSON.h>
@@ -8,14 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LOCALAPI_ASSERT(c)                                                                         \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 {
@@ -268,7 +261,7 @@ char *localapi_request_format(const struct localapi_request *req, bool *too_big)
 		ok = ok && cJSON_AddBoolToObject(root, "json", req->json);
 		break;
 	case LOCALAPI_OP_NONE:
-		LOCALAPI_ASSERT(!"localapi_request_format: no op");
+		CHECK(!"localapi_request_format: no op");
 	}
 	if (ok)
 		text = cJSON_PrintUnformatted(root);

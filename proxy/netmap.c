@@ -1,5 +1,6 @@
 /* The netmap model: JSON parse/validate/print and O(1) lookups (see netmap.h). */
 #include "netmap.h"
+#include "check.h"
 
 #include "errfmt.h"
 #include <arpa/inet.h>
@@ -11,14 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define NETMAP_ASSERT(c)                                                                           \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Longest piece of document text quoted into an error message. */
 #define NM_QUOTE_MAX 64
@@ -223,7 +216,7 @@ static const char *nm_quote(char *buf, size_t buf_len, const char *s)
 {
 	size_t o = 0;
 
-	NETMAP_ASSERT(buf_len >= 16);
+	CHECK(buf_len >= 16);
 	buf[o++] = '"';
 	for (size_t i = 0; s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -1,6 +1,7 @@
 /* The `serve` command grammar, its application to a config, and its output
  * (see serve_cmd.h). */
 #include "serve_cmd.h"
+#include "check.h"
 
 #include "errfmt.h"
 #include <errno.h>
@@ -8,14 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SERVE_CMD_ASSERT(c)                                                                        \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Longest user text echoed in a message, and the longest text shown in a
  * handler tree (as the vendor CLI does). */
@@ -109,7 +102,7 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			                "argument %d is too long (limit %d bytes)", out->argc + 1,
 			                SERVE_CMD_MAX_ARG_LEN);
 	}
-	SERVE_CMD_ASSERT(o <= sizeof(out->buf));
+	CHECK(o <= sizeof(out->buf));
 	return 0;
 }
 
@@ -508,7 +501,7 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 		return err_setf(err, err_len, -E2BIG,
 		                "cannot advertise %s: too many advertised services (limit %d)",
 		                name, SERVE_MAX_SERVICES);
-	SERVE_CMD_ASSERT(serve_adv_set(adv, name, SERVE_ADV_ACTIVE) == 0);
+	CHECK(serve_adv_set(adv, name, SERVE_ADV_ACTIVE) == 0);
 	if (op->type == SERVE_TYPE_TUN) {
 		svc->tun = true;
 		return 0;
@@ -555,7 +548,7 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 	if (op->type == SERVE_TYPE_TLS_TCP) {
 		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 
-		SERVE_CMD_ASSERT(serve_service_host(cfg, name, host, sizeof(host)) == 0);
+		CHECK(serve_service_host(cfg, name, host, sizeof(host)) == 0);
 		free(p->terminate_tls);
 		p->terminate_tls = strdup(host);
 		if (!p->terminate_tls)
@@ -651,7 +644,7 @@ static int apply_op(struct serve_config *cfg, struct serve_adv *adv, const struc
 	case SERVE_VERB_NONE:
 		break;
 	}
-	SERVE_CMD_ASSERT(!"serve_cmd_apply: op not parsed");
+	CHECK(!"serve_cmd_apply: op not parsed");
 	return -EINVAL;
 }
 
@@ -679,7 +672,7 @@ int serve_cmd_apply(struct serve_config *cfg, struct serve_adv *adv, const struc
 	rc = apply_op(&tmp, tadv, op, err, err_len);
 	if (rc == 0) {
 		/* A command must never produce a config the JSON route would refuse. */
-		SERVE_CMD_ASSERT(serve_config_validate(&tmp, verr, sizeof(verr)) == 0);
+		CHECK(serve_config_validate(&tmp, verr, sizeof(verr)) == 0);
 		serve_config_swap(cfg, &tmp);
 		*adv = *tadv;
 	}
@@ -810,8 +803,8 @@ char *serve_cmd_message(const struct serve_config *cfg, const struct serve_op *o
 	const struct serve_service *svc = serve_config_find(cfg, op->service);
 	struct sbuf sb = {0};
 
-	SERVE_CMD_ASSERT(op->verb == SERVE_VERB_SET);
-	SERVE_CMD_ASSERT(serve_service_host(cfg, op->service, host, sizeof(host)) == 0);
+	CHECK(op->verb == SERVE_VERB_SET);
+	CHECK(serve_service_host(cfg, op->service, host, sizeof(host)) == 0);
 	if (approved)
 		sb_printf(&sb, "Available within your tailnet:\n\n");
 	else
@@ -847,7 +840,7 @@ static void render_service(struct sbuf *sb, const struct serve_config *cfg, cons
 {
 	char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 
-	SERVE_CMD_ASSERT(serve_service_host(cfg, name, host, sizeof(host)) == 0);
+	CHECK(serve_service_host(cfg, name, host, sizeof(host)) == 0);
 	sb_printf(sb, "%s (%s)\n", name,
 	          st == SERVE_ADV_ACTIVE     ? "advertised"
 	          : st == SERVE_ADV_DRAINING ? "draining"

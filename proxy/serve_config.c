@@ -1,5 +1,6 @@
 /* Serve configuration model, validation and JSON form (see serve_config.h). */
 #include "serve_config.h"
+#include "check.h"
 
 #include "errfmt.h"
 #include <cjson/cJSON.h>
@@ -11,14 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SERVE_ASSERT(c)                                                                            \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 /* Longest piece of user text quoted into a message. */
 #define SERVE_QUOTE_MAX 80
 
@@ -28,7 +21,7 @@ static const char *quote_n(char *buf, size_t buf_len, const char *s, size_t n)
 {
 	size_t o = 0;
 
-	SERVE_ASSERT(buf_len >= 8);
+	CHECK(buf_len >= 8);
 	buf[o++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -452,8 +445,8 @@ int serve_target_parse(enum serve_type type, const char *raw, enum serve_handler
 	size_t n = strlen(raw);
 	int rc;
 
-	SERVE_ASSERT(out_len >= SERVE_MAX_TARGET_LEN + 1);
-	SERVE_ASSERT(is_web_type(type) || is_tcp_type(type));
+	CHECK(out_len >= SERVE_MAX_TARGET_LEN + 1);
+	CHECK(is_web_type(type) || is_tcp_type(type));
 	*kind = SERVE_HANDLER_NONE;
 	if (n == 0) {
 		err_setf(
@@ -483,7 +476,7 @@ int serve_mount_parse(const char *raw, char *out, size_t out_len, char *err, siz
 	char clean[SERVE_MAX_PATH_LEN + 3];
 	size_t n = strlen(raw), cn;
 
-	SERVE_ASSERT(out_len >= SERVE_MAX_PATH_LEN + 1);
+	CHECK(out_len >= SERVE_MAX_PATH_LEN + 1);
 	if (n == 0)
 		raw = "/";
 	if (n + (raw[0] == '/' ? 0 : 1) > SERVE_MAX_PATH_LEN) {
@@ -523,7 +516,7 @@ void serve_config_init(struct serve_config *cfg, const char *tailnet_suffix)
 {
 	if (!tailnet_suffix)
 		tailnet_suffix = "";
-	SERVE_ASSERT(strlen(tailnet_suffix) <= SERVE_MAX_SUFFIX_LEN);
+	CHECK(strlen(tailnet_suffix) <= SERVE_MAX_SUFFIX_LEN);
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->suffix, sizeof(cfg->suffix), "%s", tailnet_suffix);
 }
@@ -792,7 +785,7 @@ void serve_config_remove_service(struct serve_config *cfg, struct serve_service 
 {
 	size_t i = (size_t)(svc - cfg->services);
 
-	SERVE_ASSERT(i < cfg->n_services);
+	CHECK(i < cfg->n_services);
 	service_free(svc);
 	memmove(&cfg->services[i], &cfg->services[i + 1], (cfg->n_services - i - 1) * sizeof(*svc));
 	cfg->n_services--;
@@ -802,7 +795,7 @@ void serve_service_remove_port(struct serve_service *svc, struct serve_port *p)
 {
 	size_t i = (size_t)(p - svc->ports);
 
-	SERVE_ASSERT(i < svc->n_ports);
+	CHECK(i < svc->n_ports);
 	port_free(p);
 	memmove(&svc->ports[i], &svc->ports[i + 1], (svc->n_ports - i - 1) * sizeof(*p));
 	svc->n_ports--;
@@ -812,7 +805,7 @@ void serve_port_remove_handler(struct serve_port *p, struct serve_handler *h)
 {
 	size_t i = (size_t)(h - p->handlers);
 
-	SERVE_ASSERT(i < p->n_handlers);
+	CHECK(i < p->n_handlers);
 	handler_free(h);
 	memmove(&p->handlers[i], &p->handlers[i + 1], (p->n_handlers - i - 1) * sizeof(*h));
 	p->n_handlers--;
@@ -908,7 +901,7 @@ static size_t place_push(struct jin *j, const char *dot, const char *key)
 	if (dot)
 		snprintf(j->place + old, sizeof(j->place) - old, "%s%s", old ? "." : "", dot);
 	else {
-		SERVE_ASSERT(key != NULL);
+		CHECK(key != NULL);
 		snprintf(j->place + old, sizeof(j->place) - old, "[%s]", quote(q, sizeof(q), key));
 	}
 	return old;
@@ -1505,7 +1498,7 @@ static void jo_str(struct jout *o, const char *s)
 
 static void jo_open(struct jout *o)
 {
-	SERVE_ASSERT(o->depth + 1 < (int)(sizeof(o->first) / sizeof(o->first[0])));
+	CHECK(o->depth + 1 < (int)(sizeof(o->first) / sizeof(o->first[0])));
 	jo_put(o, "{", 1);
 	o->depth++;
 	o->first[o->depth] = true;
@@ -1643,7 +1636,7 @@ int serve_adv_set(struct serve_adv *adv, const char *name, enum serve_adv_state 
 {
 	size_t i = 0;
 
-	SERVE_ASSERT(strlen(name) <= SERVE_NAME_MAX);
+	CHECK(strlen(name) <= SERVE_NAME_MAX);
 	while (i < adv->n && strcmp(adv->e[i].name, name) < 0)
 		i++;
 	if (i < adv->n && strcmp(adv->e[i].name, name) == 0) {

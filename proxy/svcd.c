@@ -1,6 +1,7 @@
 /* svcd: the node daemon (see svcd.h). */
 #define _GNU_SOURCE
 #include "svcd.h"
+#include "check.h"
 
 #include "dataplane.h"
 #include "http_proxy.h"
@@ -19,14 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SVCD_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define svcd_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -102,7 +95,7 @@ static const struct io_ops svcd_shim_ops;
 
 static struct io *shim_real(struct io *io)
 {
-	SVCD_ASSERT(io->ops == &svcd_shim_ops);
+	CHECK(io->ops == &svcd_shim_ops);
 	return ((struct svcd_io *)io)->real;
 }
 
@@ -214,7 +207,7 @@ static int shim_tun_write(struct io *io, const void *pkt, size_t len)
 {
 	struct svcd_io *s = (struct svcd_io *)io;
 
-	SVCD_ASSERT(io->ops == &svcd_shim_ops);
+	CHECK(io->ops == &svcd_shim_ops);
 	if (!svcd_packet_allowed(s->d, pkt, len))
 		return (int)len; /* dropped by policy, not a device failure */
 	return s->real->ops->tun_write(s->real, pkt, len);
@@ -354,7 +347,7 @@ static void svcd_adv_transitions(struct svcd *d, const struct serve_adv *old)
 		if (e->state == was)
 			continue;
 		s = svc_state_get(d, e->name);
-		SVCD_ASSERT(s != NULL);
+		CHECK(s != NULL);
 		if (e->state == SERVE_ADV_DRAINING) {
 			s->draining = true;
 			s->drained = false;
@@ -787,7 +780,7 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	char *err = config->err;
 	size_t err_len = config->err_len;
 
-	SVCD_ASSERT(out && io && config);
+	CHECK(out && io && config);
 	*out = NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -1163,7 +1156,7 @@ char *svcd_local_request(struct svcd *d, const char *line, size_t len)
 		break;
 	}
 	case LOCALAPI_OP_NONE:
-		SVCD_ASSERT(!"parsed request without an op");
+		CHECK(!"parsed request without an op");
 	}
 	localapi_request_free(&req);
 	if (!text && rc == 0)

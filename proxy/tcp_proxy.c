@@ -1,5 +1,6 @@
 /* The L4 Service Proxy (see tcp_proxy.h). */
 #include "tcp_proxy.h"
+#include "check.h"
 
 #include "io_event.h"
 #include "tls.h"
@@ -9,16 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TP_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define TP_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Escaped label: every byte may grow to a 6-byte \u00XX escape. */
 #define TP_LABEL_ESC_MAX (TCP_PROXY_LABEL_MAX * 6 + 1)
@@ -157,7 +148,7 @@ static struct tp_conn *tp_conn_get(struct tcp_proxy *p)
 
 static void tp_conn_put(struct tcp_proxy *p, struct tp_conn *c)
 {
-	TP_ASSERT(!io_timer_armed(&c->timer));
+	CHECK(!io_timer_armed(&c->timer));
 	if (!p->spare && !p->tearing_down)
 		p->spare = c;
 	else
@@ -182,13 +173,13 @@ static void tp_conn_unlink(struct tcp_proxy *p, struct tp_conn *c)
 		p->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	TP_ASSERT(p->open > 0);
+	CHECK(p->open > 0);
 	p->open--;
 }
 
 static void tp_drain_fire(struct io_timer *timer)
 {
-	struct tcp_proxy *p = TP_CONTAINER_OF(timer, struct tcp_proxy, drain_timer);
+	struct tcp_proxy *p = container_of(timer, struct tcp_proxy, drain_timer);
 
 	if (p->drained_reported || p->open > 0)
 		return;
@@ -431,7 +422,7 @@ static void tp_conn_run(struct tp_conn *c, uint64_t now)
 
 static void tp_conn_timer(struct io_timer *timer)
 {
-	struct tp_conn *c = TP_CONTAINER_OF(timer, struct tp_conn, timer);
+	struct tp_conn *c = container_of(timer, struct tp_conn, timer);
 	struct tcp_proxy *p = c->p;
 	struct io *io = p->io;
 	uint64_t now = io->ops->now_us(io);
@@ -445,7 +436,7 @@ static void tp_conn_timer(struct io_timer *timer)
 		tp_upstream_failed(c, -ETIMEDOUT);
 		return;
 	}
-	TP_ASSERT(idle > 0);
+	CHECK(idle > 0);
 	if (now - c->last_active_us >= idle) {
 		tp_conn_end(c, TP_HOW_ABORTED, "idle_timeout");
 		return;
@@ -458,7 +449,7 @@ static void tp_client_cb(void *ctx, int handle, unsigned events)
 	struct tp_conn *c = ctx;
 	struct io *io = c->p->io;
 
-	TP_ASSERT(handle == c->client.handle);
+	CHECK(handle == c->client.handle);
 	if (events & IO_ERROR) {
 		tp_conn_end(c, TP_HOW_RESET, "client_reset");
 		return;
@@ -493,7 +484,7 @@ static void tp_upstream_cb(void *ctx, int handle, unsigned events)
 	struct io *io = p->io;
 	uint64_t now = io->ops->now_us(io);
 
-	TP_ASSERT(handle == c->upstream.handle);
+	CHECK(handle == c->upstream.handle);
 	if (c->phase == TP_PHASE_CONNECTING) {
 		if (events & IO_ERROR) {
 			uint8_t byte;
@@ -606,7 +597,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 	for (unsigned i = 0; i < p->listener_count; i++)
 		if (p->listeners[i].handle == handle)
 			index = (int)i;
-	TP_ASSERT(index >= 0);
+	CHECK(index >= 0);
 	for (;;) {
 		struct io_addr peer;
 		struct tp_conn *c;
@@ -643,7 +634,7 @@ int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct t
 	struct tcp_proxy *p;
 	const char *label;
 
-	TP_ASSERT(io && config && out);
+	CHECK(io && config && out);
 	*out = NULL;
 	if (config->target.family != IO_AF_INET && config->target.family != IO_AF_INET6)
 		return -EINVAL;
@@ -693,7 +684,7 @@ int tcp_proxy_listen(struct tcp_proxy *p, const struct io_addr *addr)
 	char text[IO_ADDR_STRLEN];
 	int h;
 
-	TP_ASSERT(addr);
+	CHECK(addr);
 	if (p->stopped)
 		return -EBUSY;
 	if (p->listener_count >= TCP_PROXY_LISTENERS_MAX)
@@ -723,7 +714,7 @@ void tcp_proxy_set_target(struct tcp_proxy *p, const struct io_addr *target)
 {
 	char text[IO_ADDR_STRLEN];
 
-	TP_ASSERT(target && (target->family == IO_AF_INET || target->family == IO_AF_INET6));
+	CHECK(target && (target->family == IO_AF_INET || target->family == IO_AF_INET6));
 	p->config.target = *target;
 	io_emitf(p->io, "tcp_proxy_target_changed", "\"service\":\"%s\",\"target\":\"%s\"",
 	         p->label_esc, io_addr_format(target, true, text, sizeof(text)));

@@ -1,5 +1,6 @@
 /* TLS over the seam (see tls.h). */
 #include "tls.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,14 +19,6 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-
-#define TLS_ASSERT(c)                                                                              \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Largest plaintext handed to one SSL_write: one record. */
 #define TLS_WRITE_CHUNK (16 * 1024)
@@ -476,7 +469,7 @@ int tls_ctx_new(struct tls_ctx **out, struct io *io, const struct tls_ctx_config
 	struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
 	int rc = -ENOMEM;
 
-	TLS_ASSERT(out && io && cfg);
+	CHECK(out && io && cfg);
 	*out = NULL;
 	if (err && err_len)
 		err[0] = '\0';
@@ -615,7 +608,7 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct io *io, int han
 
 struct tls_conn *tls_conn_new_server(struct tls_ctx *ctx, struct io *io, int handle)
 {
-	TLS_ASSERT(ctx && ctx->server);
+	CHECK(ctx && ctx->server);
 	struct tls_conn *c = tls_conn_new(ctx, io, handle);
 
 	if (!c)
@@ -633,7 +626,7 @@ static bool tls_is_ip_literal(const char *host)
 struct tls_conn *tls_conn_new_client(struct tls_ctx *ctx, struct io *io, int handle,
                                      const char *host)
 {
-	TLS_ASSERT(ctx && !ctx->server);
+	CHECK(ctx && !ctx->server);
 	if (host && strlen(host) > TLS_MAX_HOST_LEN)
 		return NULL;
 	struct tls_conn *c = tls_conn_new(ctx, io, handle);

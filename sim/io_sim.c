@@ -1,6 +1,7 @@
 /* The sim backend of the seam: struct io_ops on top of the ns-3 wrapper.
  * See io_sim.h for the model; proxy/io.h for the rules every op follows. */
 #include "io_sim.h"
+#include "check.h"
 
 #include "io_event.h"
 
@@ -8,15 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define IO_SIM_ASSERT(c)                                                                           \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__,   \
-			        __func__, #c);                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* The readiness callbacks pass ns3w's bits through unchanged. */
 _Static_assert((unsigned)IO_READABLE == (unsigned)NS3W_READABLE, "readable bit differs");
@@ -86,7 +78,7 @@ static const struct io_ops io_sim_ops;
 
 static struct io_sim *io_sim_of(struct io *io)
 {
-	IO_SIM_ASSERT(io != NULL && io->ops == &io_sim_ops);
+	CHECK(io != NULL && io->ops == &io_sim_ops);
 	return (struct io_sim *)io;
 }
 
@@ -127,7 +119,7 @@ static struct io_sim_slot *io_sim_slot_get(struct io_sim *sim, struct io_sim_tab
 
 	if (t->free_head >= 0) {
 		slot = io_sim_table_at(t, (uint32_t)t->free_head);
-		IO_SIM_ASSERT(slot->kind == IO_SIM_FREE);
+		CHECK(slot->kind == IO_SIM_FREE);
 		t->free_head = slot->next_free;
 	} else {
 		if (t->high >= t->limit) {
@@ -159,7 +151,7 @@ static struct io_sim_slot *io_sim_slot_get(struct io_sim *sim, struct io_sim_tab
 
 static void io_sim_slot_put(struct io_sim_table *t, struct io_sim_slot *slot)
 {
-	IO_SIM_ASSERT(slot->kind != IO_SIM_FREE && t->count > 0);
+	CHECK(slot->kind != IO_SIM_FREE && t->count > 0);
 	slot->kind = IO_SIM_FREE;
 	slot->ref = NULL;
 	slot->next_free = t->free_head;
@@ -244,8 +236,8 @@ static void io_sim_on_sock(void *ctx, struct ns3w_sock *sock, unsigned events)
 {
 	struct io_sim_slot *slot = ctx;
 
-	IO_SIM_ASSERT(slot->ref == sock &&
-	              (slot->kind == IO_SIM_TCP_LISTENER || slot->kind == IO_SIM_TCP_CONN));
+	CHECK(slot->ref == sock &&
+	      (slot->kind == IO_SIM_TCP_LISTENER || slot->kind == IO_SIM_TCP_CONN));
 	slot->fn.sock(slot->ctx, io_sim_handle_num(slot), events);
 }
 
@@ -255,7 +247,7 @@ static void io_sim_on_dgram(void *ctx, struct ns3w_sock *sock, const uint8_t *da
 	struct io_sim_slot *slot = ctx;
 	struct io_addr src;
 
-	IO_SIM_ASSERT(slot->ref == sock && slot->kind == IO_SIM_UDP);
+	CHECK(slot->ref == sock && slot->kind == IO_SIM_UDP);
 	io_addr_v4(&src, src_ip, src_port);
 	slot->fn.dgram(slot->ctx, io_sim_handle_num(slot), data, len, &src);
 }
@@ -267,7 +259,7 @@ static void io_sim_on_timer(void *ctx)
 	struct io_sim_slot *slot = ctx;
 	struct io_timer *timer = slot->fn.timer;
 
-	IO_SIM_ASSERT(slot->kind == IO_SIM_TIMER && timer->backend_ref == slot->ref);
+	CHECK(slot->kind == IO_SIM_TIMER && timer->backend_ref == slot->ref);
 	io_sim_slot_put(&slot->sim->timers, slot);
 	timer->backend_ref = NULL;
 	timer->fn(timer);
@@ -284,7 +276,7 @@ static int io_sim_tcp_listen(struct io *io, const struct io_addr *local, int bac
 	uint16_t port;
 	int err;
 
-	IO_SIM_ASSERT(fn != NULL);
+	CHECK(fn != NULL);
 	err = io_sim_local(local, &ip, &port);
 	if (err)
 		return err;
@@ -314,7 +306,7 @@ static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
 	uint16_t dst_port, src_port;
 	int err;
 
-	IO_SIM_ASSERT(fn != NULL);
+	CHECK(fn != NULL);
 	err = io_sim_remote(remote, &dst_ip, &dst_port);
 	if (err)
 		return err;
@@ -348,7 +340,7 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 	uint16_t peer_port = 0;
 	int err;
 
-	IO_SIM_ASSERT(fn != NULL);
+	CHECK(fn != NULL);
 	if (!lslot)
 		return -EBADF;
 	if (lslot->kind != IO_SIM_TCP_LISTENER)
@@ -442,7 +434,7 @@ static int io_sim_udp_open(struct io *io, const struct io_addr *local, io_dgram_
 	uint16_t port;
 	int err;
 
-	IO_SIM_ASSERT(fn != NULL);
+	CHECK(fn != NULL);
 	err = io_sim_local(local, &ip, &port);
 	if (err)
 		return err;
@@ -540,14 +532,14 @@ static void io_sim_timer_disarm(struct io *io, struct io_timer *timer)
 {
 	struct io_sim *sim = io_sim_of(io);
 
-	IO_SIM_ASSERT(timer != NULL);
+	CHECK(timer != NULL);
 	if (!timer->backend_ref)
 		return;
 	/* A timer armed on another node's io fails here rather than later. */
-	IO_SIM_ASSERT(timer->heap_index < sim->timers.high);
+	CHECK(timer->heap_index < sim->timers.high);
 	struct io_sim_slot *slot = io_sim_table_at(&sim->timers, (uint32_t)timer->heap_index);
-	IO_SIM_ASSERT(slot->kind == IO_SIM_TIMER && slot->fn.timer == timer &&
-	              slot->ref == timer->backend_ref);
+	CHECK(slot->kind == IO_SIM_TIMER && slot->fn.timer == timer &&
+	      slot->ref == timer->backend_ref);
 	ns3w_timer_cancel(sim->world, slot->ref);
 	io_sim_slot_put(&sim->timers, slot);
 	timer->backend_ref = NULL;
@@ -561,16 +553,16 @@ static void io_sim_timer_arm(struct io *io, struct io_timer *timer, uint64_t del
 	struct io_sim_slot *slot;
 	int err = 0;
 
-	IO_SIM_ASSERT(timer != NULL && timer->fn != NULL);
+	CHECK(timer != NULL && timer->fn != NULL);
 	if (timer->backend_ref)
 		io_sim_timer_disarm(io, timer);
 	if (delay_us > IO_SIM_DELAY_MAX_US)
 		delay_us = IO_SIM_DELAY_MAX_US;
 	slot = io_sim_slot_get(sim, &sim->timers, IO_SIM_TIMER, &err);
-	IO_SIM_ASSERT(slot != NULL);
+	CHECK(slot != NULL);
 	slot->fn.timer = timer;
 	slot->ref = ns3w_timer_start(sim->world, sim->node, delay_us, io_sim_on_timer, slot);
-	IO_SIM_ASSERT(slot->ref != NULL);
+	CHECK(slot->ref != NULL);
 	timer->backend_ref = slot->ref;
 	timer->heap_index = (size_t)slot->index;
 	timer->deadline_us = ns3w_now_us(sim->world) + delay_us;
@@ -594,7 +586,7 @@ static void io_sim_emit(struct io *io, const char *type, const char *fields)
 	struct io_sim *sim = io_sim_of(io);
 	char line[IO_EVENT_LINE_MAX];
 
-	IO_SIM_ASSERT(type != NULL);
+	CHECK(type != NULL);
 	sim->events_emitted++;
 	if (!sim->events)
 		return;
@@ -603,7 +595,7 @@ static void io_sim_emit(struct io *io, const char *type, const char *fields)
 	if (n < 0)
 		n = io_event_format(line, sizeof(line), t_us, sim->name, type,
 		                    "\"truncated\":true");
-	IO_SIM_ASSERT(n > 0); /* only an absurd type name can get here */
+	CHECK(n > 0); /* only an absurd type name can get here */
 	fwrite(line, 1, (size_t)n, sim->events);
 }
 
@@ -693,6 +685,6 @@ void io_sim_free(struct io *io)
 
 uint64_t io_sim_events_emitted(const struct io *io)
 {
-	IO_SIM_ASSERT(io != NULL && io->ops == &io_sim_ops);
+	CHECK(io != NULL && io->ops == &io_sim_ops);
 	return ((const struct io_sim *)io)->events_emitted;
 }

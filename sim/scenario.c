@@ -2,6 +2,7 @@
  * every node carries its line and column; all checks are table-driven by
  * the key descriptors below. */
 #include "scenario.h"
+#include "check.h"
 
 #include "errfmt.h"
 #include <errno.h>
@@ -10,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-#define SCENARIO_ASSERT(c)                                                                         \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define SCENARIO_KEYS_MAX 32 /* per section; a seen-bitmask fits in 32 bits */
 
@@ -553,7 +546,7 @@ static void report(struct loader *ld, bool warning, const yaml_node_t *at, const
 static yaml_node_t *node_get(struct loader *ld, int id)
 {
 	yaml_node_t *n = yaml_document_get_node(ld->doc, id);
-	SCENARIO_ASSERT(n != NULL);
+	CHECK(n != NULL);
 	return n;
 }
 
@@ -613,7 +606,7 @@ static bool check_shape(struct loader *ld, const struct scenario_key *key, const
 		want = "an integer";
 		break;
 	case SCENARIO_KIND_NONE:
-		SCENARIO_ASSERT(0);
+		CHECK(0);
 		break;
 	default:
 		if (v->type == YAML_SCALAR_NODE && !is_null(v))
@@ -644,9 +637,9 @@ static bool collect(struct loader *ld, const yaml_node_t *map, enum scenario_sec
 	bool ok = true;
 	char buf[80];
 
-	SCENARIO_ASSERT(map->type == YAML_MAPPING_NODE);
+	CHECK(map->type == YAML_MAPPING_NODE);
 	for (; table[n].name; n++) {
-		SCENARIO_ASSERT(n < SCENARIO_KEYS_MAX);
+		CHECK(n < SCENARIO_KEYS_MAX);
 		names[n] = table[n].name;
 		keys[n] = vals[n] = NULL;
 	}
@@ -1642,7 +1635,7 @@ out_parser:
 	}
 	scenario_free(sc);
 	diags_sort(diags);
-	SCENARIO_ASSERT(err != -EINVAL || diags->errors > 0);
+	CHECK(err != -EINVAL || diags->errors > 0);
 	return err;
 }
 

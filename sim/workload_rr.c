@@ -1,5 +1,6 @@
 /* The built-in underlay request/response workload (see workload_rr.h). */
 #include "workload_rr.h"
+#include "check.h"
 
 #include "io_event.h"
 
@@ -10,16 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RR_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define RR_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define RR_CHUNK     4096
 #define RR_FREE_KEEP 64 /* released connections kept for reuse */
@@ -84,7 +75,7 @@ static void rr_conn_put(struct rr_conn *c)
 {
 	struct workload_rr_node *node = c->node;
 
-	RR_ASSERT(!io_timer_armed(&c->timeout));
+	CHECK(!io_timer_armed(&c->timeout));
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -164,14 +155,14 @@ static void rr_client_finish(struct rr_conn *c, int err)
 		break;
 	}
 	rr_emit(node, c->peer, now - c->start_us, rr_outcome(err));
-	RR_ASSERT(node->outstanding > 0);
+	CHECK(node->outstanding > 0);
 	node->outstanding--;
 	rr_conn_put(c);
 }
 
 static void rr_client_timeout(struct io_timer *timer)
 {
-	rr_client_finish(RR_CONTAINER_OF(timer, struct rr_conn, timeout), -ETIMEDOUT);
+	rr_client_finish(container_of(timer, struct rr_conn, timeout), -ETIMEDOUT);
 }
 
 /* Writes what is left of `total`; returns 0 (done or -EAGAIN) or -errno. */
@@ -219,7 +210,7 @@ static void rr_client_cb(void *ctx, int handle, unsigned events)
 	struct workload_rr_node *node = c->node;
 	int err;
 
-	RR_ASSERT(handle == c->handle);
+	CHECK(handle == c->handle);
 	if (events & IO_WRITABLE)
 		c->connected = true;
 	if (c->connected) {
@@ -249,7 +240,7 @@ static void rr_client_cb(void *ctx, int handle, unsigned events)
  * and arm the next arrival. */
 static void rr_arrival(struct io_timer *timer)
 {
-	struct workload_rr_node *node = RR_CONTAINER_OF(timer, struct workload_rr_node, arrival);
+	struct workload_rr_node *node = container_of(timer, struct workload_rr_node, arrival);
 	struct io *io = node->io;
 	const struct workload_rr_config *cfg = node->config;
 	uint64_t now = io->ops->now_us(io);
@@ -291,7 +282,7 @@ static void rr_server_close(struct rr_conn *c, bool reset)
 	struct workload_rr_node *node = c->node;
 
 	node->io->ops->close(node->io, c->handle, reset);
-	RR_ASSERT(node->server_conns > 0);
+	CHECK(node->server_conns > 0);
 	node->server_conns--;
 	rr_conn_put(c);
 }
@@ -302,7 +293,7 @@ static void rr_server_cb(void *ctx, int handle, unsigned events)
 	struct workload_rr_node *node = c->node;
 	int err = 0;
 
-	RR_ASSERT(handle == c->handle);
+	CHECK(handle == c->handle);
 	if (events & (IO_READABLE | IO_ERROR)) {
 		err = rr_read_all(node, c);
 		if (err < 0) {
@@ -328,7 +319,7 @@ static void rr_listener_cb(void *ctx, int handle, unsigned events)
 	struct workload_rr_node *node = ctx;
 	struct io *io = node->io;
 
-	RR_ASSERT(handle == node->listener);
+	CHECK(handle == node->listener);
 	(void)events;
 	for (;;) {
 		struct rr_conn *c = rr_conn_get(node, false);
@@ -366,7 +357,7 @@ int workload_rr_node_new(struct io *io, const struct workload_rr_config *config,
 	struct workload_rr_node *node;
 	struct io_addr local;
 
-	RR_ASSERT(io && config && peers && out && self < peer_count);
+	CHECK(io && config && peers && out && self < peer_count);
 	*out = NULL;
 	node = calloc(1, sizeof(*node));
 	if (!node)

@@ -1,19 +1,12 @@
 /* The contract fixture on the sim backend: one ns3w world (seed 1), one
  * region, two hosts on 1 ms access links, one io_sim per host. */
+#include "check.h"
 #include "fixture.h"
 #include "io_sim.h"
 #include "ns3w.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-#define FIXTURE_ASSERT(c)                                                                          \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Simulated time between two looks at the caller's condition. */
 #define FIXTURE_STEP_US 1000
@@ -32,14 +25,14 @@ struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 	int region, err = 0;
 
 	(void)skip_reason;
-	FIXTURE_ASSERT(fs != NULL);
+	CHECK(fs != NULL);
 	fs->world = ns3w_world_new(&wc);
-	FIXTURE_ASSERT(fs->world != NULL); /* a previous fixture was not freed */
+	CHECK(fs->world != NULL); /* a previous fixture was not freed */
 	region = ns3w_region_add(fs->world);
-	FIXTURE_ASSERT(region >= 0);
+	CHECK(region >= 0);
 	for (int i = 0; i < 2; i++)
-		FIXTURE_ASSERT(ns3w_node_add(fs->world, region, &access, with_tun) == i);
-	FIXTURE_ASSERT(ns3w_finalize(fs->world) == 0);
+		CHECK(ns3w_node_add(fs->world, region, &access, with_tun) == i);
+	CHECK(ns3w_finalize(fs->world) == 0);
 
 	for (int i = 0; i < 2; i++) {
 		const struct io_sim_config ic = {
@@ -47,11 +40,11 @@ struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 		struct fixture_node *n = &fs->f.node[i];
 
 		n->io = io_sim_new(&ic, &err);
-		FIXTURE_ASSERT(n->io != NULL);
+		CHECK(n->io != NULL);
 		io_addr_v4(&n->underlay, ns3w_node_underlay_ip(fs->world, i), 0);
 		if (with_tun) {
 			io_addr_v4(&n->tailnet, (100u << 24) | (64u << 16) | (uint32_t)(i + 1), 0);
-			FIXTURE_ASSERT(n->io->ops->tun_addr_add(n->io, &n->tailnet, 32) == 0);
+			CHECK(n->io->ops->tun_addr_add(n->io, &n->tailnet, 32) == 0);
 		}
 	}
 	fs->f.priv = fs;
@@ -85,7 +78,7 @@ bool fixture_run_until(struct fixture *f, bool (*done)(void *arg), void *arg, ui
 		    deadline - now > FIXTURE_STEP_US ? now + FIXTURE_STEP_US : deadline;
 		uint64_t reached = ns3w_run(fs->world, until);
 		/* A wrapper that stops early must still let time move on. */
-		FIXTURE_ASSERT(reached > now);
+		CHECK(reached > now);
 		now = reached;
 	}
 	return true;

@@ -1,19 +1,12 @@
 /* The three-node data plane fixture on the sim backend: one ns3w world
  * (seed 1), one region, three TUN hosts on 1 ms access links. */
+#include "check.h"
 #include "dp_fixture.h"
 #include "io_sim.h"
 #include "ns3w.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-#define DPF_ASSERT(c)                                                                              \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Simulated time between two looks at the caller's condition. */
 #define DPF_STEP_US 1000
@@ -33,16 +26,16 @@ struct dpf *dpf_new(const char **skip_reason)
 	int region, err = 0;
 
 	(void)skip_reason;
-	DPF_ASSERT(fs != NULL);
+	CHECK(fs != NULL);
 	fs->world = ns3w_world_new(&wc);
-	DPF_ASSERT(fs->world != NULL);
+	CHECK(fs->world != NULL);
 	region = ns3w_region_add(fs->world);
-	DPF_ASSERT(region >= 0);
+	CHECK(region >= 0);
 	for (int i = 0; i < DPF_NODES; i++)
-		DPF_ASSERT(ns3w_node_add(fs->world, region, &access, true) == i);
-	DPF_ASSERT(ns3w_finalize(fs->world) == 0);
+		CHECK(ns3w_node_add(fs->world, region, &access, true) == i);
+	CHECK(ns3w_finalize(fs->world) == 0);
 	fs->f.events = tmpfile();
-	DPF_ASSERT(fs->f.events != NULL);
+	CHECK(fs->f.events != NULL);
 	for (int i = 0; i < DPF_NODES; i++) {
 		const struct io_sim_config ic = {.world = fs->world,
 		                                 .node = i,
@@ -52,7 +45,7 @@ struct dpf *dpf_new(const char **skip_reason)
 		struct dpf_node *n = &fs->f.node[i];
 
 		n->io = io_sim_new(&ic, &err);
-		DPF_ASSERT(n->io != NULL);
+		CHECK(n->io != NULL);
 		n->name = dpf_names[i];
 		io_addr_v4(&n->underlay, ns3w_node_underlay_ip(fs->world, i), 0);
 	}
@@ -84,7 +77,7 @@ bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t t
 			return false;
 		uint64_t until = deadline - now > DPF_STEP_US ? now + DPF_STEP_US : deadline;
 		uint64_t reached = ns3w_run(fs->world, until);
-		DPF_ASSERT(reached > now);
+		CHECK(reached > now);
 		now = reached;
 	}
 	return true;

@@ -1,6 +1,7 @@
 /* Test support for the L7 proxy suites (see http_support.h). */
 #define _GNU_SOURCE
 #include "http_support.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,22 +14,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#define HT_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-#define HT_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 /* --- certificates ---------------------------------------------------------------- */
 
 static EVP_PKEY *ht_key(void)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	HT_ASSERT(k);
+	CHECK(k);
 	return k;
 }
 
@@ -37,8 +28,8 @@ static void ht_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	X509V3_CTX ctx;
 	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
 	X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	HT_ASSERT(ex);
-	HT_ASSERT(X509_add_ext(cert, ex, -1));
+	CHECK(ex);
+	CHECK(X509_add_ext(cert, ex, -1));
 	X509_EXTENSION_free(ex);
 }
 
@@ -46,7 +37,7 @@ static X509 *ht_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issu
                      const char *san, long serial)
 {
 	X509 *x = X509_new();
-	HT_ASSERT(x);
+	CHECK(x);
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
 	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
@@ -64,7 +55,7 @@ static X509 *ht_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issu
 		ht_ext(x, iss, NID_ext_key_usage, "serverAuth");
 		ht_ext(x, iss, NID_subject_alt_name, san);
 	}
-	HT_ASSERT(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+	CHECK(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
 	return x;
 }
 
@@ -72,7 +63,7 @@ static char *ht_pem_cert(X509 *x)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data, *out;
-	HT_ASSERT(PEM_write_bio_X509(b, x));
+	CHECK(PEM_write_bio_X509(b, x));
 	long n = BIO_get_mem_data(b, &data);
 	out = strndup(data, (size_t)n);
 	BIO_free(b);
@@ -83,7 +74,7 @@ static char *ht_pem_key(EVP_PKEY *k)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data, *out;
-	HT_ASSERT(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL));
+	CHECK(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL));
 	long n = BIO_get_mem_data(b, &data);
 	out = strndup(data, (size_t)n);
 	BIO_free(b);
@@ -94,7 +85,7 @@ static void ht_write_file(char *path, size_t cap, const char *what, const char *
 {
 	snprintf(path, cap, "/tmp/ht-%d-%s.pem", (int)getpid(), what);
 	FILE *f = fopen(path, "w");
-	HT_ASSERT(f);
+	CHECK(f);
 	fputs(text, f);
 	fclose(f);
 }
@@ -335,7 +326,7 @@ static void ht_client_cb(void *ctx, int handle, unsigned events)
 
 static void ht_trickle_fn(struct io_timer *t)
 {
-	struct ht_client *c = HT_CONTAINER_OF(t, struct ht_client, trickle);
+	struct ht_client *c = container_of(t, struct ht_client, trickle);
 
 	ht_client_run(c);
 }
@@ -364,7 +355,7 @@ void ht_client_start(struct ht_client *c, struct io *io, const struct io_addr *t
 	c->shutdown_after_send = shut;
 	c->io = io;
 	c->req = strdup(req);
-	HT_ASSERT(c->req);
+	CHECK(c->req);
 	c->req_len = strlen(req);
 	c->gen_left = gen_bytes;
 	c->gen_chunked = gen_chunked;
@@ -373,7 +364,7 @@ void ht_client_start(struct ht_client *c, struct io *io, const struct io_addr *t
 	c->trickle.fn = ht_trickle_fn;
 	c->start_us = io->ops->now_us(io);
 	c->head = http_head_new(HTTP_MSG_DEFAULT_MAX_HEAD_BYTES, HTTP_MSG_DEFAULT_MAX_HEADERS);
-	HT_ASSERT(c->head);
+	CHECK(c->head);
 	http_parser_init(&c->parser, false, c->head, ht_on_body, c);
 	http_parser_expect_no_body(&c->parser, c->head_req[0]);
 	c->handle = io->ops->tcp_connect(io, to, NULL, ht_client_cb, c);
@@ -383,7 +374,7 @@ void ht_client_start(struct ht_client *c, struct io *io, const struct io_addr *t
 	}
 	if (tls) {
 		c->tls = tls_conn_new_client(tls, io, c->handle, host);
-		HT_ASSERT(c->tls);
+		CHECK(c->tls);
 	}
 }
 
