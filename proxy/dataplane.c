@@ -30,6 +30,8 @@ enum dp_flow_flags {
 	DP_FLOW_FIN_A = 1u << 2,
 	DP_FLOW_FIN_B = 1u << 3,
 	DP_FLOW_RST = 1u << 4,
+	DP_FLOW_VIP = 1u << 5,     /* outbound to a service VIP */
+	DP_FLOW_REPLIED = 1u << 6, /* the far side has sent a packet */
 };
 
 /* A 5-tuple with its ends ordered (a <= b), so both directions of a flow
@@ -47,8 +49,34 @@ struct dp_flow {
 	uint32_t hnext;      /* hash chain, or free list */
 	uint32_t prev, next; /* LRU list of its class; prev is towards the head */
 	int32_t peer;        /* index into the current netmap's peers */
+	uint32_t pend;       /* pending-copy slot, or DP_NONE */
 	uint8_t cls;
 	uint8_t flags;
+};
+
+/* Local failover state of one peer (index of the current netmap). */
+struct dp_peer {
+	uint64_t last_rx_us;          /* last valid datagram from its endpoint */
+	uint64_t unanswered_since_us; /* first DATA sent since then; 0: none */
+	uint64_t next_probe_us;       /* next PING (or the dead verdict) */
+	uint64_t ping_sent_us;        /* the last PING */
+	uint64_t rtt_us;              /* measured by the last answered PING */
+	uint64_t nonce_base;
+	uint32_t ping_seq; /* PINGs ever sent; nonce = nonce_base + seq */
+	uint8_t pings;     /* unanswered PINGs of the current suspicion */
+	bool heard;        /* last_rx_us is valid */
+	bool dead;         /* by probing */
+	bool admin_dead;   /* by dataplane_mark_peer_dead */
+	bool active;       /* in dp->active */
+};
+
+/* A copy of the last outbound packet of a VIP flow without reply; `len`
+ * 0 when that packet was too large to keep (the flow is still re-pinned). */
+struct dp_pending {
+	uint32_t flow; /* DP_NONE: free, then `next` links the free list */
+	uint32_t next;
+	uint16_t len;
+	uint8_t data[DATAPLANE_PENDING_MAX];
 };
 
 struct dp_drop_state {
@@ -59,6 +87,8 @@ struct dp_drop_state {
 
 struct dataplane {
 	struct io *io;
+	dataplane_local_fn local_fn;
+	void *local_ctx;
 	const struct netmap *nm;
 	int udp;
 	bool tun_attached;
@@ -77,8 +107,15 @@ struct dataplane {
 	struct io_timer sweep;
 	uint64_t sweep_deadline_us;
 
-	bool *dead; /* per peer of nm */
-	size_t n_dead;
+	/* Local failover. */
+	struct dp_peer *peers; /* per peer of nm */
+	uint32_t *active;      /* peers with something outstanding or dead */
+	size_t n_active;
+	struct io_timer probe;
+	uint64_t probe_deadline_us;
+	uint64_t probe_after_us;
+	struct dp_pending *pend;
+	uint32_t pend_cap, pend_free;
 
 	struct io_addr *tun_addrs; /* sorted, what we hold on the device */
 	size_t n_tun_addrs;
@@ -109,6 +146,7 @@ static const char *const dp_drop_names[DATAPLANE_DROP_COUNT] = {
     [DATAPLANE_DROP_NOT_FOR_US] = "not_for_us",
     [DATAPLANE_DROP_FILTER] = "filter_refused",
     [DATAPLANE_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
+    [DATAPLANE_DROP_BAD_PROBE] = "bad_probe",
 };
 
 static const uint64_t dp_class_timeout_us[DP_CLASS_COUNT] = {
@@ -280,6 +318,56 @@ static void dp_lru_push(struct dataplane *dp, struct dp_flow *f, uint8_t cls)
 	dp->lru_head[cls] = idx;
 }
 
+/* ---- pending-packet copies ---------------------------------------------- */
+
+/* Frees the flow's copy, if any. */
+static void dp_pend_release(struct dataplane *dp, struct dp_flow *f)
+{
+	if (f->pend == DP_NONE)
+		return;
+	struct dp_pending *e = &dp->pend[f->pend];
+	e->flow = DP_NONE;
+	e->next = dp->pend_free;
+	dp->pend_free = f->pend;
+	f->pend = DP_NONE;
+	dp->stats.pending_copies--;
+}
+
+/* Keeps `pkt` as flow f's packet to re-send (the previous copy stays when
+ * `pkt` is too large, or len 0 marks "nothing to re-send"). The pool
+ * doubles when empty, up to max_flows slots: no allocation per packet. */
+static void dp_pend_store(struct dataplane *dp, struct dp_flow *f, const uint8_t *pkt, size_t len)
+{
+	if (f->pend == DP_NONE) {
+		if (dp->pend_free == DP_NONE) {
+			uint32_t ncap = dp->pend_cap ? dp->pend_cap * 2 : 16;
+			if (ncap > dp->max_flows)
+				ncap = dp->max_flows;
+			if (ncap <= dp->pend_cap)
+				return;
+			struct dp_pending *np = realloc(dp->pend, (size_t)ncap * sizeof(*np));
+			if (!np)
+				return;
+			dp->pend = np;
+			for (uint32_t i = ncap; i-- > dp->pend_cap;) {
+				np[i].flow = DP_NONE;
+				np[i].next = dp->pend_free;
+				dp->pend_free = i;
+			}
+			dp->pend_cap = ncap;
+		}
+		f->pend = dp->pend_free;
+		dp->pend_free = dp->pend[f->pend].next;
+		dp->pend[f->pend].flow = (uint32_t)(f - dp->flows);
+		dp->pend[f->pend].len = 0;
+		dp->stats.pending_copies++;
+	}
+	if (len <= DATAPLANE_PENDING_MAX) {
+		memcpy(dp->pend[f->pend].data, pkt, len);
+		dp->pend[f->pend].len = (uint16_t)len;
+	}
+}
+
 static void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
 {
 	uint32_t idx = (uint32_t)(f - dp->flows);
@@ -292,6 +380,7 @@ static void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
 	}
 	*pp = f->hnext;
 	dp_lru_unlink(dp, f);
+	dp_pend_release(dp, f);
 	f->cls = DP_CLASS_FREE;
 	f->hnext = dp->free_head;
 	dp->free_head = idx;
@@ -411,6 +500,7 @@ static struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_ke
 	memset(f, 0, sizeof(*f));
 	f->key = *k;
 	f->peer = peer;
+	f->pend = DP_NONE;
 	f->flags = (uint8_t)((inbound ? DP_FLOW_INBOUND : 0) | (src_is_a ? DP_FLOW_A_OPENED : 0));
 	f->last_us = dp->now_us;
 	uint32_t *head = &dp->buckets[dp_hash(dp, k) & dp->bucket_mask];
@@ -471,15 +561,295 @@ static void dp_sweep_fn(struct io_timer *timer)
 
 /* ---- steering ---------------------------------------------------------- */
 
+static bool dp_peer_skipped(const struct dataplane *dp, int32_t peer)
+{
+	return dp->peers && (dp->peers[peer].dead || dp->peers[peer].admin_dead);
+}
+
 /* The first ranked host of `svc` not marked dead, or -1. */
 static int32_t dp_pick_host(const struct dataplane *dp, const struct netmap_service *svc)
 {
 	for (size_t i = 0; i < svc->n_hosts; i++) {
 		int h = svc->hosts[i];
-		if (h >= 0 && (size_t)h < dp->nm->n_peers && !(dp->dead && dp->dead[h]))
+		if (h >= 0 && (size_t)h < dp->nm->n_peers && !dp_peer_skipped(dp, h))
 			return h;
 	}
 	return -1;
+}
+
+/* ---- local failover ------------------------------------------------------ */
+
+static void dp_probe_arm(struct dataplane *dp, uint64_t deadline_us)
+{
+	if (deadline_us < dp->now_us)
+		deadline_us = dp->now_us;
+	if (io_timer_armed(&dp->probe)) {
+		if (dp->probe_deadline_us <= deadline_us)
+			return;
+		dp->io->ops->timer_disarm(dp->io, &dp->probe);
+	}
+	dp->probe_deadline_us = deadline_us;
+	dp->io->ops->timer_arm(dp->io, &dp->probe, deadline_us - dp->now_us);
+}
+
+static void dp_activate(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+
+	if (p->active)
+		return;
+	p->active = true;
+	dp->active[dp->n_active++] = (uint32_t)peer;
+}
+
+/* Sends one wire message: DATA with `pkt`, or a PING/PONG with `nonce`. */
+static int dp_send(struct dataplane *dp, uint8_t type, const uint8_t *pkt, size_t len,
+                   uint64_t nonce, const struct io_addr *dst)
+{
+	size_t n = DATAPLANE_HDR_LEN;
+
+	dp->tx[0] = DATAPLANE_MAGIC;
+	dp->tx[1] = DATAPLANE_VERSION;
+	dp->tx[2] = type;
+	dp->tx[3] = 0;
+	if (type == DATAPLANE_MSG_DATA) {
+		memcpy(dp->tx + n, pkt, len);
+		n += len;
+	} else {
+		for (int i = 0; i < 8; i++)
+			dp->tx[n++] = (uint8_t)(nonce >> (56 - 8 * i));
+	}
+	int rc = dp->io->ops->udp_send(dp->io, dp->udp, dp->tx, n, dst);
+	if (rc < 0)
+		return rc;
+	dp->stats.sent_packets++;
+	dp->stats.sent_bytes += n;
+	return 0;
+}
+
+/* A DATA datagram went to `peer`: start the suspicion clock unless one
+ * is running or the peer is dead (then it is probed anyway). */
+static void dp_peer_sent(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+
+	if (p->dead || p->unanswered_since_us)
+		return;
+	p->unanswered_since_us = dp->now_us ? dp->now_us : 1;
+	p->pings = 0;
+	dp_activate(dp, peer);
+	dp_probe_arm(dp, dp->now_us + dp->probe_after_us);
+}
+
+/* A valid datagram came from `peer`'s endpoint: it lives. */
+static void dp_peer_heard(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+
+	if (p->dead) {
+		p->dead = false;
+		dp->stats.peers_marked_alive++;
+		io_emitf(dp->io, "peer_alive", "\"peer\":\"%s\",\"silent_ms\":%llu",
+		         dp->nm->peers[peer].name,
+		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000));
+	}
+	p->last_rx_us = dp->now_us;
+	p->heard = true;
+	p->unanswered_since_us = 0;
+	p->pings = 0;
+}
+
+static void dp_ping(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+
+	p->ping_seq++;
+	p->ping_sent_us = dp->now_us;
+	if (dp_send(dp, DATAPLANE_MSG_PING, NULL, 0, p->nonce_base + p->ping_seq,
+	            &dp->nm->peers[peer].endpoint) == 0)
+		dp->stats.pings_sent++;
+	else
+		dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, NULL);
+}
+
+/* Re-pins the outbound VIP flows of `peer` that never saw a reply to the
+ * next live ranked host and re-sends their kept packet there. Visits only
+ * the pending pool (flows awaiting a first reply). Returns how many moved. */
+static uint64_t dp_resteer(struct dataplane *dp, int32_t peer)
+{
+	uint64_t moved = 0;
+
+	for (uint32_t i = 0; i < dp->pend_cap; i++) {
+		struct dp_pending *e = &dp->pend[i];
+		if (e->flow == DP_NONE)
+			continue;
+		struct dp_flow *f = &dp->flows[e->flow];
+		if (f->peer != peer || (f->flags & DP_FLOW_REPLIED) || !(f->flags & DP_FLOW_VIP))
+			continue;
+		struct io_addr vip = {.family = f->key.family};
+		bool a_opened = f->flags & DP_FLOW_A_OPENED;
+		memcpy(vip.ip, a_opened ? f->key.ip_b : f->key.ip_a, 16);
+		const struct netmap_service *svc = netmap_service_by_vip(dp->nm, &vip);
+		int32_t to = svc ? dp_pick_host(dp, svc) : -1;
+		if (to < 0 || to == peer)
+			continue;
+		f->peer = to;
+		moved++;
+		dp->stats.flows_resteered++;
+		if (moved <= DATAPLANE_RESTEER_EVENTS) {
+			char d[IO_ADDR_STRLEN];
+			vip.port = a_opened ? f->key.port_b : f->key.port_a;
+			io_emitf(dp->io, "flow_resteered",
+			         "\"proto\":%u,\"dst\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+			         "\"resent\":%s",
+			         f->key.proto, io_addr_format(&vip, true, d, sizeof(d)),
+			         dp->nm->peers[peer].name, dp->nm->peers[to].name,
+			         e->len ? "true" : "false");
+		}
+		if (!e->len)
+			continue;
+		if (dp_send(dp, DATAPLANE_MSG_DATA, e->data, e->len, 0,
+		            &dp->nm->peers[to].endpoint) < 0) {
+			dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, NULL);
+			continue;
+		}
+		dp_peer_sent(dp, to);
+	}
+	return moved;
+}
+
+/* Probing's verdict: `peer` is dead. */
+static void dp_peer_dead(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+	uint64_t unanswered_us = dp->now_us - p->unanswered_since_us;
+
+	p->dead = true;
+	p->pings = 0;
+	p->unanswered_since_us = 0;
+	p->next_probe_us = dp->now_us + DATAPLANE_DEAD_PROBE_US;
+	dp->stats.peers_marked_dead++;
+	uint64_t moved = dp_resteer(dp, peer);
+	if (p->heard)
+		io_emitf(dp->io, "peer_dead",
+		         "\"peer\":\"%s\",\"silent_ms\":%llu,\"unanswered_ms\":%llu,"
+		         "\"flows_resteered\":%llu",
+		         dp->nm->peers[peer].name,
+		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000),
+		         (unsigned long long)(unanswered_us / 1000), (unsigned long long)moved);
+	else
+		io_emitf(dp->io, "peer_dead",
+		         "\"peer\":\"%s\",\"silent_ms\":null,\"unanswered_ms\":%llu,"
+		         "\"flows_resteered\":%llu",
+		         dp->nm->peers[peer].name, (unsigned long long)(unanswered_us / 1000),
+		         (unsigned long long)moved);
+}
+
+/* One peer's probing step; returns when it next needs the timer, or 0
+ * when it has nothing outstanding (it leaves the active list). */
+static uint64_t dp_peer_step(struct dataplane *dp, int32_t peer)
+{
+	struct dp_peer *p = &dp->peers[peer];
+
+	if (p->dead) {
+		if (dp->now_us >= p->next_probe_us) {
+			dp_ping(dp, peer);
+			p->next_probe_us = dp->now_us + DATAPLANE_DEAD_PROBE_US;
+		}
+		return p->next_probe_us;
+	}
+	if (!p->unanswered_since_us)
+		return 0;
+	if (p->pings == 0) {
+		uint64_t due = p->unanswered_since_us + dp->probe_after_us;
+		if (dp->now_us < due)
+			return due;
+	} else if (dp->now_us < p->next_probe_us) {
+		return p->next_probe_us;
+	}
+	if (p->pings >= DATAPLANE_PROBE_COUNT) {
+		dp_peer_dead(dp, peer);
+		return p->next_probe_us;
+	}
+	dp_ping(dp, peer);
+	p->pings++;
+	/* A far peer's answer may take longer than the interval. */
+	uint64_t gap = DATAPLANE_PROBE_INTERVAL_US;
+	if (2 * p->rtt_us > gap)
+		gap = 2 * p->rtt_us < DATAPLANE_DEAD_PROBE_US ? 2 * p->rtt_us
+		                                              : DATAPLANE_DEAD_PROBE_US;
+	p->next_probe_us = dp->now_us + gap;
+	return p->next_probe_us;
+}
+
+/* The probe timer: visits the active peers only. */
+static void dp_probe_fn(struct io_timer *timer)
+{
+	struct dataplane *dp = container_of(timer, struct dataplane, probe);
+	uint64_t next = UINT64_MAX;
+
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	for (size_t k = 0; k < dp->n_active;) {
+		int32_t peer = (int32_t)dp->active[k];
+		uint64_t due = dp->nm ? dp_peer_step(dp, peer) : 0;
+		if (!due) {
+			dp->peers[peer].active = false;
+			dp->active[k] = dp->active[--dp->n_active];
+			continue;
+		}
+		if (due < next)
+			next = due;
+		k++;
+	}
+	if (next != UINT64_MAX)
+		dp_probe_arm(dp, next);
+}
+
+static uint64_t dp_get_nonce(const uint8_t *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* A PING or PONG from the underlay (header already checked). */
+static void dp_probe_rx(struct dataplane *dp, const uint8_t *data, size_t len,
+                        const struct io_addr *src)
+{
+	if (len != DATAPLANE_PROBE_LEN) {
+		dp_drop(dp, DATAPLANE_DROP_BAD_PROBE, NULL);
+		return;
+	}
+	if (!dp->nm) {
+		dp_drop(dp, DATAPLANE_DROP_NO_NETMAP, NULL);
+		return;
+	}
+	int32_t peer = netmap_peer_by_endpoint(dp->nm, src);
+	if (peer < 0) {
+		dp_drop(dp, DATAPLANE_DROP_UNKNOWN_PEER, NULL);
+		return;
+	}
+	uint64_t nonce = dp_get_nonce(data + DATAPLANE_HDR_LEN);
+	if (data[2] == DATAPLANE_MSG_PING) {
+		if (dp_send(dp, DATAPLANE_MSG_PONG, NULL, 0, nonce, src) == 0)
+			dp->stats.pongs_sent++;
+		else
+			dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, NULL);
+		dp_peer_heard(dp, peer);
+		return;
+	}
+	struct dp_peer *p = &dp->peers[peer];
+	uint64_t seq = nonce - p->nonce_base;
+	if (seq == 0 || seq > p->ping_seq || p->ping_seq - seq >= DATAPLANE_NONCE_WINDOW) {
+		dp_drop(dp, DATAPLANE_DROP_BAD_PROBE, NULL);
+		return;
+	}
+	dp->stats.pongs_received++;
+	if (seq == p->ping_seq)
+		p->rtt_us = dp->now_us - p->ping_sent_us;
+	dp_peer_heard(dp, peer);
 }
 
 static void dp_emit_flow_new(struct dataplane *dp, const struct packet_info *pi, int32_t peer,
@@ -530,6 +900,13 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 		dp_drop(dp, DATAPLANE_DROP_TUN_MALFORMED, NULL);
 		return;
 	}
+	if (pi.family == IO_AF_INET && io_addr_v4_host(&pi.dst) == DATAPLANE_LOCAL_ADDR_V4) {
+		if (dp->local_fn)
+			dp->local_fn(dp->local_ctx, pkt, len, &pi);
+		else
+			dp_drop(dp, DATAPLANE_DROP_NO_ROUTE, &pi);
+		return;
+	}
 	if (!dp->nm) {
 		dp_drop(dp, DATAPLANE_DROP_NO_NETMAP, &pi);
 		return;
@@ -548,8 +925,20 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 			dp_drop(dp, DATAPLANE_DROP_VIP_OUTBOUND, &pi);
 			return;
 		}
+		/* Still waiting for its first reply from a host found dead
+		 * (when it was, no other host was alive): steer it afresh. */
+		if ((f->flags & (DP_FLOW_VIP | DP_FLOW_REPLIED)) == DP_FLOW_VIP &&
+		    dp_peer_skipped(dp, f->peer)) {
+			const struct netmap_service *svc = netmap_service_by_vip(dp->nm, &pi.dst);
+			int32_t to = svc ? dp_pick_host(dp, svc) : -1;
+			if (to >= 0)
+				f->peer = to;
+		}
 		peer = f->peer;
 		dp_flow_touch(dp, f, &pi, src_is_a);
+		if ((f->flags & (DP_FLOW_VIP | DP_FLOW_REPLIED)) == DP_FLOW_VIP &&
+		    src_is_a == !!(f->flags & DP_FLOW_A_OPENED))
+			dp_pend_store(dp, f, pkt, len);
 	} else {
 		const struct netmap_service *svc = NULL;
 
@@ -573,22 +962,18 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 		}
 		f = dp_flow_add(dp, &key, peer, false, src_is_a);
 		dp_flow_touch(dp, f, &pi, src_is_a);
+		if (svc) {
+			f->flags |= DP_FLOW_VIP;
+			dp_pend_store(dp, f, pkt, len);
+		}
 		dp_emit_flow_new(dp, &pi, peer, false, svc);
 	}
 
-	dp->tx[0] = DATAPLANE_MAGIC;
-	dp->tx[1] = DATAPLANE_VERSION;
-	dp->tx[2] = DATAPLANE_MSG_DATA;
-	dp->tx[3] = 0;
-	memcpy(dp->tx + DATAPLANE_HDR_LEN, pkt, len);
-	int rc = dp->io->ops->udp_send(dp->io, dp->udp, dp->tx, DATAPLANE_HDR_LEN + len,
-	                               &dp->nm->peers[peer].endpoint);
-	if (rc < 0) {
+	if (dp_send(dp, DATAPLANE_MSG_DATA, pkt, len, 0, &dp->nm->peers[peer].endpoint) < 0) {
 		dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, &pi);
 		return;
 	}
-	dp->stats.sent_packets++;
-	dp->stats.sent_bytes += DATAPLANE_HDR_LEN + len;
+	dp_peer_sent(dp, peer);
 }
 
 /* ---- underlay -> TUN --------------------------------------------------- */
@@ -608,6 +993,10 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 	dp->stats.recv_bytes += len;
 	if (len < DATAPLANE_HDR_LEN || data[0] != DATAPLANE_MAGIC || data[1] != DATAPLANE_VERSION) {
 		dp_drop(dp, DATAPLANE_DROP_BAD_HEADER, NULL);
+		return;
+	}
+	if (data[2] == DATAPLANE_MSG_PING || data[2] == DATAPLANE_MSG_PONG) {
+		dp_probe_rx(dp, data, len, src);
 		return;
 	}
 	if (data[2] != DATAPLANE_MSG_DATA) {
@@ -633,6 +1022,7 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 		dp_drop(dp, DATAPLANE_DROP_UNKNOWN_PEER, &pi);
 		return;
 	}
+	dp_peer_heard(dp, peer);
 	dp_key(&pi, &key, &src_is_a);
 	f = dp_flow_find(dp, &key);
 	if (f && f->peer != peer) {
@@ -657,6 +1047,10 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 	}
 	if (f) {
 		dp_flow_touch(dp, f, &pi, src_is_a);
+		if (!(f->flags & DP_FLOW_INBOUND) && src_is_a != !!(f->flags & DP_FLOW_A_OPENED)) {
+			f->flags |= DP_FLOW_REPLIED;
+			dp_pend_release(dp, f);
+		}
 	} else {
 		uint16_t dport = pi.has_ports ? pi.dst.port : 0;
 		if (!netmap_filter_allows(dp->nm, &pi.src, &pi.dst, pi.proto, dport)) {
@@ -796,7 +1190,8 @@ struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *co
 	int rc;
 
 	*err = 0;
-	if (!io || !config || config->max_flows > DATAPLANE_MAX_FLOWS_LIMIT) {
+	if (!io || !config || config->max_flows > DATAPLANE_MAX_FLOWS_LIMIT ||
+	    config->probe_after_us > DATAPLANE_PROBE_AFTER_MAX_US) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -812,6 +1207,10 @@ struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *co
 	for (int c = 0; c < DP_CLASS_COUNT; c++)
 		dp->lru_head[c] = dp->lru_tail[c] = DP_NONE;
 	dp->sweep.fn = dp_sweep_fn;
+	dp->probe.fn = dp_probe_fn;
+	dp->probe_after_us =
+	    config->probe_after_us ? config->probe_after_us : DATAPLANE_PROBE_AFTER_US;
+	dp->pend_free = DP_NONE;
 	dp->now_us = io->ops->now_us(io);
 	dp->hash_seed = io->ops->random_u64(io);
 	rc = dp_grow(dp);
@@ -857,6 +1256,8 @@ void dataplane_free(struct dataplane *dp)
 		return;
 	if (io_timer_armed(&dp->sweep))
 		dp->io->ops->timer_disarm(dp->io, &dp->sweep);
+	if (io_timer_armed(&dp->probe))
+		dp->io->ops->timer_disarm(dp->io, &dp->probe);
 	dp->nm = NULL; /* may be gone already: nothing below reads it */
 	if (dp->n_tun_addrs)
 		dp_tun_sync(dp, NULL);
@@ -869,7 +1270,9 @@ void dataplane_free(struct dataplane *dp)
 	if (dp->pcap)
 		pcap_close(dp->pcap);
 	free(dp->tun_addrs);
-	free(dp->dead);
+	free(dp->peers);
+	free(dp->active);
+	free(dp->pend);
 	free(dp->flows);
 	free(dp->buckets);
 	free(dp);
@@ -879,22 +1282,33 @@ int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
 {
 	const struct netmap *old = dp->nm;
 	uint64_t kept = 0, dropped = 0;
-	bool *dead = NULL;
+	struct dp_peer *peers = NULL;
+	uint32_t *active = NULL;
+	size_t n_active = 0;
 	int rc;
 
 	dp->now_us = dp->io->ops->now_us(dp->io);
 	if (nm && nm->n_peers) {
-		dead = calloc(nm->n_peers, sizeof(*dead));
-		if (!dead)
+		peers = calloc(nm->n_peers, sizeof(*peers));
+		active = calloc(nm->n_peers, sizeof(*active));
+		if (!peers || !active) {
+			free(peers);
+			free(active);
 			return -ENOMEM;
+		}
+		for (size_t j = 0; j < nm->n_peers; j++)
+			peers[j].nonce_base = dp->io->ops->random_u64(dp->io);
 	}
-	/* Carry dead marks and pinned flows over by peer name. */
-	for (size_t i = 0; old && nm && dp->dead && i < old->n_peers; i++) {
-		if (!dp->dead[i])
-			continue;
+	/* Carry failover state (dead marks, suspicions) and pinned flows
+	 * over by peer name. */
+	for (size_t i = 0; old && nm && dp->peers && i < old->n_peers; i++) {
 		int j = netmap_peer_by_name(nm, old->peers[i].name);
-		if (j >= 0)
-			dead[j] = true;
+		if (j < 0)
+			continue;
+		peers[j] = dp->peers[i];
+		peers[j].active = peers[j].dead || peers[j].unanswered_since_us;
+		if (peers[j].active)
+			active[n_active++] = (uint32_t)j;
 	}
 	for (uint32_t i = 0; i < dp->cap; i++) {
 		struct dp_flow *f = &dp->flows[i];
@@ -911,9 +1325,14 @@ int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
 			kept++;
 		}
 	}
-	free(dp->dead);
-	dp->dead = dead;
+	free(dp->peers);
+	free(dp->active);
+	dp->peers = peers;
+	dp->active = active;
+	dp->n_active = n_active;
 	dp->nm = nm;
+	if (n_active)
+		dp_probe_arm(dp, dp->now_us);
 	dp->stats.flows_dropped_by_netmap += dropped;
 	dp->stats.netmaps_applied++;
 	rc = dp_tun_sync(dp, nm);
@@ -934,13 +1353,23 @@ static int dp_mark(struct dataplane *dp, const char *name, bool dead)
 {
 	int i = dp->nm ? netmap_peer_by_name(dp->nm, name) : -1;
 
-	if (i < 0 || !dp->dead)
+	if (i < 0 || !dp->peers)
 		return -ENOENT;
-	if (dp->dead[i] != dead)
+	dp->now_us = dp->io->ops->now_us(dp->io);
+	if (dp->peers[i].admin_dead != dead)
 		io_emitf(dp->io, dead ? "peer_marked_dead" : "peer_marked_alive", "\"peer\":\"%s\"",
 		         dp->nm->peers[i].name);
-	dp->dead[i] = dead;
+	dp->peers[i].admin_dead = dead;
+	if (dead)
+		dp_resteer(dp, i);
 	return 0;
+}
+
+bool dataplane_peer_is_dead(const struct dataplane *dp, const char *name)
+{
+	int i = dp->nm ? netmap_peer_by_name(dp->nm, name) : -1;
+
+	return i >= 0 && dp->peers && dp_peer_skipped(dp, i);
 }
 
 int dataplane_mark_peer_dead(struct dataplane *dp, const char *name)
@@ -981,4 +1410,25 @@ int dataplane_endpoint(const struct dataplane *dp, struct io_addr *out)
 {
 	*out = dp->endpoint;
 	return 0;
+}
+
+void dataplane_set_local_handler(struct dataplane *dp, dataplane_local_fn fn, void *ctx)
+{
+	dp->local_fn = fn;
+	dp->local_ctx = fn ? ctx : NULL;
+}
+
+int dataplane_local_reply(struct dataplane *dp, const uint8_t *pkt, size_t len)
+{
+	int rc;
+
+	dp_pcap(dp, pkt, len);
+	rc = dp->io->ops->tun_write(dp->io, pkt, len);
+	if (rc < 0)
+		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, NULL);
+	else {
+		dp->stats.tun_out_packets++;
+		dp->stats.tun_out_bytes += len;
+	}
+	return rc;
 }

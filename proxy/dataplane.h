@@ -2,10 +2,10 @@
  *
  * Wire format on the underlay: one UDP datagram (default port 41641) per
  * packet = a 4-byte header {magic 0x54, version 1, type, 0} followed by the
- * raw IP packet. Type 1 carries a data packet; 2 and 3 are reserved for the
- * ping/pong of local failover (a later issue) and are dropped for now. The
- * inner packet is at most DATAPLANE_MTU bytes (the TUN MTU). Anything
- * malformed is dropped and counted.
+ * raw IP packet. Type 1 carries a data packet; 2 (PING) and 3 (PONG) carry
+ * an 8-byte nonce each (local failover, below). The inner packet is at most
+ * DATAPLANE_MTU bytes (the TUN MTU). Anything malformed is dropped and
+ * counted; other types are `unsupported_type`.
  *
  * TUN -> underlay (a packet the node's stack sends into the tailnet):
  *   parse; look the 5-tuple up in the flow table, whose entries pin a flow
@@ -46,13 +46,46 @@
  * (both directions) goes to a LINKTYPE_RAW pcap file stamped with the
  * seam's clock, so a simulated run writes the same file every time.
  *
- * Events: flow_new, flow_evicted (rate-limited), netmap_applied,
- * tun_addr_failed, and one event per drop reason (named by
- * dataplane_drop_name, e.g. forged_source, vip_outbound_refused,
- * filter_refused) at most once per second per reason, carrying the count
- * since the last one and the packet that triggered it.
+ * Local failover (STR-4, STR-5, STR-6), without waiting for control's
+ *   heartbeats (~3 s): every peer (by name, surviving netmap swaps) has
+ *   last_rx_us (any valid datagram from its endpoint) and
+ *   unanswered_since_us (the first DATA datagram sent to it since its last
+ *   rx; 0 when nothing is outstanding). A peer whose unanswered_since is
+ *   older than probe_after_us (DATAPLANE_PROBE_AFTER_US, 250 ms) gets a PING
+ *   every DATAPLANE_PROBE_INTERVAL_US (100 ms, stretched to twice the last
+ *   measured ping RTT for far peers); a matching PONG (the nonce of one of
+ *   the last DATAPLANE_NONCE_WINDOW pings) or any other valid datagram from
+ *   it clears the suspicion. When DATAPLANE_PROBE_COUNT (3) pings went
+ *   unanswered the peer is marked dead (event `peer_dead`, with how long it
+ *   was silent): new VIP flows skip it, and outbound VIP flows pinned to it
+ *   that never saw a reply packet (a TCP connect with only SYNs sent, a UDP
+ *   query without answer) are re-pinned to the next live ranked host and
+ *   their last outbound packet (a copy kept until the first reply, only
+ *   for VIP flows, only when <= DATAPLANE_PENDING_MAX bytes; a SYN is ~60)
+ *   is re-sent there at once (event `flow_resteered`), so a pending connect
+ *   completes without waiting for TCP's SYN retransmission. Flows that saw
+ *   a reply stay pinned (STR-6). So a new connection started at the fault
+ *   completes on the next host after about 250 + 3 * 100 ms + one RTT.
+ *   A dead peer gets one PING per DATAPLANE_DEAD_PROBE_US (1 s); a PONG or
+ *   any datagram from it marks it alive again (event `peer_alive`) and new
+ *   flows return to it if it ranks first (STR-5). A PING from a peer's
+ *   endpoint is answered with a PONG carrying its nonce; from an unknown
+ *   endpoint it is dropped (unknown_peer); a PONG with a nonce we did not
+ *   send, or a probe of the wrong length, is dropped (bad_probe) and proves
+ *   nothing. One seam timer drives probing; it is armed only while some
+ *   peer has something outstanding or is dead, and each tick visits only
+ *   those peers (an "active" list). Marks set by dataplane_mark_peer_dead
+ *   are separate and sticky: probing never clears them.
  *
- * Cost: no allocation per packet (only when the flow table grows), O(1)
+ * Events: flow_new, flow_evicted (rate-limited), netmap_applied,
+ * tun_addr_failed, peer_dead, peer_alive, flow_resteered (at most
+ * DATAPLANE_RESTEER_EVENTS per dead peer, the rest counted in peer_dead), and one event per drop
+ * reason (named by dataplane_drop_name, e.g. forged_source, vip_outbound_refused, filter_refused)
+ * at most once per second per reason, carrying the count since the last one and the packet that
+ * triggered it.
+ *
+ * Cost: no allocation per packet (only when the flow table or the pool of
+ * pending-packet copies grows; both bounded by max_flows), O(1)
  * lookups (hash tables here and in the netmap). The filter is consulted
  * only when a packet would open a flow.
  */
@@ -73,9 +106,21 @@
 
 enum dataplane_msg_type {
 	DATAPLANE_MSG_DATA = 1,
-	DATAPLANE_MSG_PING = 2, /* reserved: local failover */
-	DATAPLANE_MSG_PONG = 3, /* reserved: local failover */
+	DATAPLANE_MSG_PING = 2, /* payload: 8-byte nonce */
+	DATAPLANE_MSG_PONG = 3, /* payload: the PING's nonce */
 };
+
+#define DATAPLANE_PROBE_LEN (DATAPLANE_HDR_LEN + 8)
+
+/* Local failover (see above). */
+#define DATAPLANE_PROBE_AFTER_US     (250ull * 1000)
+#define DATAPLANE_PROBE_INTERVAL_US  (100ull * 1000)
+#define DATAPLANE_PROBE_COUNT        3
+#define DATAPLANE_DEAD_PROBE_US      (1000ull * 1000)
+#define DATAPLANE_NONCE_WINDOW       16  /* a PONG may answer one of the last N pings */
+#define DATAPLANE_PENDING_MAX        128 /* largest outbound packet kept for re-sending */
+#define DATAPLANE_RESTEER_EVENTS     8   /* flow_resteered events per dead peer */
+#define DATAPLANE_PROBE_AFTER_MAX_US (60ull * 1000000)
 
 #define DATAPLANE_DEFAULT_MAX_FLOWS 65536
 #define DATAPLANE_MAX_FLOWS_LIMIT   (1u << 22)
@@ -94,6 +139,9 @@ struct dataplane_config {
 	struct io_addr listen;
 	uint32_t max_flows;    /* 0: DATAPLANE_DEFAULT_MAX_FLOWS */
 	const char *pcap_path; /* NULL: no tailnet pcap */
+	/* Silence after a DATA datagram before probing starts; 0:
+	 * DATAPLANE_PROBE_AFTER_US, at most DATAPLANE_PROBE_AFTER_MAX_US. */
+	uint64_t probe_after_us;
 };
 
 enum dataplane_drop {
@@ -105,7 +153,7 @@ enum dataplane_drop {
 	DATAPLANE_DROP_VIP_OUTBOUND,     /* LIM-2 */
 	DATAPLANE_DROP_SEND_FAILED,      /* udp_send failed */
 	DATAPLANE_DROP_BAD_HEADER,       /* short datagram, wrong magic/version */
-	DATAPLANE_DROP_UNSUPPORTED_TYPE, /* ping/pong or unknown type */
+	DATAPLANE_DROP_UNSUPPORTED_TYPE, /* unknown message type */
 	DATAPLANE_DROP_OVERSIZED,        /* inner packet above the MTU */
 	DATAPLANE_DROP_MALFORMED,        /* inner packet unparsable */
 	DATAPLANE_DROP_UNKNOWN_PEER,     /* datagram from an endpoint no peer has */
@@ -113,6 +161,7 @@ enum dataplane_drop {
 	DATAPLANE_DROP_NOT_FOR_US,       /* destination neither ours nor a hosted VIP */
 	DATAPLANE_DROP_FILTER,           /* the packet filter refused a new flow */
 	DATAPLANE_DROP_TUN_WRITE_FAILED,
+	DATAPLANE_DROP_BAD_PROBE, /* ping/pong of the wrong length, pong with an unknown nonce */
 	DATAPLANE_DROP_COUNT,
 };
 
@@ -126,6 +175,11 @@ struct dataplane_stats {
 	uint64_t flows_dropped_by_netmap; /* their peer left the map */
 	uint64_t netmaps_applied;
 	uint64_t tun_addrs; /* addresses the data plane holds on the device */
+	/* Local failover. */
+	uint64_t pings_sent, pongs_received, pongs_sent;
+	uint64_t peers_marked_dead, peers_marked_alive; /* by probing */
+	uint64_t flows_resteered;
+	uint64_t pending_copies; /* outbound packets held for re-sending now */
 	uint64_t drops[DATAPLANE_DROP_COUNT];
 };
 
@@ -152,11 +206,17 @@ void dataplane_free(struct dataplane *dp);
  * addresses could not all be changed (the map is applied regardless). */
 int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm);
 
-/* Local failover (later issue): a dead peer is skipped when steering new
- * flows to a VIP; existing flows stay. Return 0 or -ENOENT for a name the
+/* Administrative marks (sticky; probing neither sets nor clears them): a
+ * dead peer is skipped when steering new flows to a VIP; flows that saw a
+ * reply stay, flows still waiting for their first reply are re-steered as
+ * when probing finds the peer dead. Return 0 or -ENOENT for a name the
  * current netmap does not know. Marks survive a netmap swap by name. */
 int dataplane_mark_peer_dead(struct dataplane *dp, const char *name);
 int dataplane_mark_peer_alive(struct dataplane *dp, const char *name);
+
+/* Whether the peer is skipped for new flows (marked dead by probing or by
+ * dataplane_mark_peer_dead); false for an unknown name. */
+bool dataplane_peer_is_dead(const struct dataplane *dp, const char *name);
 
 void dataplane_stats(const struct dataplane *dp, struct dataplane_stats *out);
 /* Name of the peer the flow is pinned to, or NULL without such a flow. */
@@ -165,5 +225,20 @@ const char *dataplane_flow_host(const struct dataplane *dp, const struct datapla
 int dataplane_endpoint(const struct dataplane *dp, struct io_addr *out);
 /* Event name of a drop reason ("forged_source", ...). */
 const char *dataplane_drop_name(enum dataplane_drop reason);
+
+/* The node-local service address (MagicDNS, 100.100.100.100). Packets the
+ * node's stack sends to it never leave the node and need no TUN address
+ * (an extra address there would become the stack's source address for
+ * tailnet traffic): the data plane hands them to the local handler, which
+ * may answer with dataplane_local_reply. Without a handler they are
+ * dropped (no_route). */
+#define DATAPLANE_LOCAL_ADDR_V4 0x64646464u /* 100.100.100.100 */
+struct packet_info;
+typedef void (*dataplane_local_fn)(void *ctx, const uint8_t *pkt, size_t len,
+                                   const struct packet_info *pi);
+void dataplane_set_local_handler(struct dataplane *dp, dataplane_local_fn fn, void *ctx);
+/* Writes a packet into the node's stack as if it came from the tailnet
+ * (and into the tailnet pcap). 0 or -errno. */
+int dataplane_local_reply(struct dataplane *dp, const uint8_t *pkt, size_t len);
 
 #endif

@@ -67,7 +67,10 @@ struct hp_up {
 	bool eof;
 	bool reused;
 	bool got_bytes; /* the current response has begun */
-	int error;      /* negative errno once failed */
+	/* Feed the parser once more even without new bytes: after a head it
+	 * reports the end of a body-less response only on its next call. */
+	bool kick;
+	int error; /* negative errno once failed */
 	/* The route key, for reuse by the next request. */
 	enum hp_up_kind kind;
 	struct io_addr addr;
@@ -316,10 +319,21 @@ out_bad:
 	return -EINVAL;
 }
 
+/* Copies a route into a connection. A keep-alive connection usually asks
+ * the same route again: its base string is then kept, not duplicated. */
 static int hp_route_copy(struct hp_route *dst, const struct hp_route *src)
 {
+	const char *want = src->base ? src->base : "";
+	char *base = dst->base;
+
+	if (base && strcmp(base, want) == 0) {
+		*dst = *src;
+		dst->base = base;
+		return 0;
+	}
+	hp_route_clear(dst);
 	*dst = *src;
-	dst->base = strdup(src->base ? src->base : "");
+	dst->base = strdup(want);
 	return dst->base ? 0 : -ENOMEM;
 }
 
@@ -947,7 +961,9 @@ static int hp_up_send_head(struct hp_conn *c, const char *path, size_t path_len)
 	const char *rest = path + mlen;
 	size_t rest_len = path_len - mlen;
 	size_t tcap = blen + rest_len + qlen + 2;
-	char *t = malloc(tcap);
+	char stack_target[512];
+	/* Most targets are short: no allocation per request for them. */
+	char *t = tcap <= sizeof(stack_target) ? stack_target : malloc(tcap);
 	if (!t)
 		return -ENOMEM;
 	size_t tl = 0;
@@ -981,7 +997,8 @@ static int hp_up_send_head(struct hp_conn *c, const char *path, size_t path_len)
 		else
 			up->out.len += (size_t)n;
 	}
-	free(t);
+	if (t != stack_target)
+		free(t);
 	return rc;
 }
 
@@ -1027,8 +1044,12 @@ static int hp_dispatch(struct hp_conn *c)
 	c->retried = false;
 	c->discard_body = true;
 	c->mount[0] = c->upstream[0] = '\0';
-	snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(r->method));
-	snprintf(c->path, sizeof(c->path), "%.*s", (int)(plen < 200 ? plen : 200), target);
+	/* method, path and upstream only feed the http_request event. */
+	bool events = !p->io->events_off;
+	if (events) {
+		snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(r->method));
+		snprintf(c->path, sizeof(c->path), "%.*s", (int)(plen < 200 ? plen : 200), target);
+	}
 	c->head_request = r->method == HTTP_HEAD;
 	c->client_http10 = r->http_minor == 0;
 	c->req_body_up = r->body;
@@ -1041,9 +1062,11 @@ static int hp_dispatch(struct hp_conn *c)
 		hp_local_error(c, 404, "no handler for this path", false);
 		return 0;
 	}
-	snprintf(c->mount, sizeof(c->mount), "%s", h->mount);
 	size_t idx = (size_t)(h - hs->port.handlers);
 	size_t mlen = strlen(h->mount);
+	size_t mcopy = mlen < sizeof(c->mount) - 1 ? mlen : sizeof(c->mount) - 1;
+	memcpy(c->mount, h->mount, mcopy);
+	c->mount[mcopy] = '\0';
 	while (mlen > 0 && h->mount[mlen - 1] == '/')
 		mlen--;
 
@@ -1064,10 +1087,10 @@ static int hp_dispatch(struct hp_conn *c)
 		return 0;
 	}
 
-	hp_route_clear(&c->route);
 	if (hp_route_copy(&c->route, &hs->routes[idx]) < 0)
 		return -ENOMEM;
-	io_addr_format(&c->route.addr, true, c->upstream, sizeof(c->upstream));
+	if (events)
+		io_addr_format(&c->route.addr, true, c->upstream, sizeof(c->upstream));
 	if (!c->route.ok) {
 		snprintf(c->upstream, sizeof(c->upstream), "%.*s", (int)sizeof(c->upstream) - 1,
 		         c->route.host);
@@ -1136,7 +1159,7 @@ static int hp_up_input(struct hp_conn *c, bool *progress)
 			need += p->max_head_bytes + HTTP_MSG_REWRITE_SLACK;
 		if (hp_buf_room(&c->out) < need)
 			return 0;
-		if (up->in_off == up->in_len) {
+		if (up->in_off == up->in_len && !up->kick) {
 			if (up->error)
 				return hp_up_fail(c, 502, "upstream connection failed");
 			if (up->eof) {
@@ -1168,6 +1191,7 @@ static int hp_up_input(struct hp_conn *c, bool *progress)
 			*progress = true;
 			c->last_active_us = hp_now(p);
 		}
+		up->kick = false;
 		size_t used;
 		enum http_parse_status st = http_parser_feed(&up->parser, up->in + up->in_off,
 		                                             up->in_len - up->in_off, &used);
@@ -1195,6 +1219,7 @@ static int hp_up_input(struct hp_conn *c, bool *progress)
 					}
 				}
 				http_parser_resume(&up->parser);
+				up->kick = true;
 				break;
 			}
 			c->status = h->status;
@@ -1213,6 +1238,7 @@ static int hp_up_input(struct hp_conn *c, bool *progress)
 			c->out.len += (size_t)n;
 			c->resp_started = true;
 			http_parser_resume(&up->parser);
+			up->kick = true;
 			break;
 		}
 		case HTTP_PARSE_DONE:
@@ -1265,7 +1291,8 @@ static void hp_finish_exchange(struct hp_conn *c)
 	if (c->up && (c->up->eof || c->up->error))
 		hp_up_free(c, false);
 	hp_local_reset(c);
-	hp_route_clear(&c->route);
+	/* The route stays: the next request on this connection overwrites it
+	 * (reusing its base string when the handler is the same). */
 	c->state = HP_IDLE;
 	c->idle_since_us = hp_now(c->p);
 	c->head_start_us = 0;
@@ -1782,7 +1809,11 @@ void http_proxy_stop_accepting(struct http_proxy *p)
 	io_emitf(p->io, "proxy_drain", "\"proxy\":\"%s\",\"open\":%zu", p->name, p->n_conns);
 	for (struct hp_conn *c = p->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->state == HP_IDLE && !http_parser_in_message(&c->parser))
+		/* An idle keep-alive connection may go; one that has not sent
+		 * its first request yet may have it on the wire already, so it
+		 * is served once (with Connection: close) instead: no client
+		 * sees a reset because of a drain (DRN-1). */
+		if (c->state == HP_IDLE && c->requests > 0 && !http_parser_in_message(&c->parser))
 			hp_conn_end(c, false, "drained");
 		else
 			c->close_after = true;

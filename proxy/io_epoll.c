@@ -1353,12 +1353,27 @@ static int tun_addr_check(struct io_epoll *ep, const struct io_addr *addr, int p
 	return 0;
 }
 
+/* Linux drops a device's routes when its last address of a family goes,
+ * so the tailnet route is put back (idempotently, NLM_F_REPLACE) with
+ * every address added: a data plane restarted on the device keeps it. */
 static int epoll_tun_addr_add(struct io *io, const struct io_addr *addr, int prefix_len)
 {
 	struct io_epoll *ep = to_epoll(io);
 	int rc = tun_addr_check(ep, addr, prefix_len);
 
-	return rc < 0 ? rc : nl_addr(ep, true, addr, prefix_len);
+	if (rc < 0)
+		return rc;
+	rc = nl_addr(ep, true, addr, prefix_len);
+	if (rc < 0)
+		return rc;
+	if (addr->family == IO_AF_INET) {
+		uint32_t v4 = htonl(TAILNET_V4_PREFIX);
+		(void)nl_route_add(ep, AF_INET, (const uint8_t *)&v4, TAILNET_V4_PREFIX_LEN);
+	} else {
+		static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
+		(void)nl_route_add(ep, AF_INET6, v6, TAILNET_V6_PREFIX_LEN);
+	}
+	return 0;
 }
 
 static int epoll_tun_addr_del(struct io *io, const struct io_addr *addr, int prefix_len)

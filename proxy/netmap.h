@@ -57,7 +57,7 @@
 #define NETMAP_MAX_TAGS         32 /* per node */
 #define NETMAP_MAX_HOSTS        64 /* ranked hosts per service */
 #define NETMAP_MAX_FILTER_RULES 4096
-#define NETMAP_MAX_RULE_ENTRIES 256 /* sources or destinations per rule */
+#define NETMAP_MAX_RULE_ENTRIES NETMAP_MAX_PEERS /* sources or destinations per rule */
 #define NETMAP_MAX_NAME         253
 #define NETMAP_ERR_LEN          512
 #define NETMAP_DEFAULT_PORT     41641 /* underlay UDP port when an endpoint names none */

@@ -3,9 +3,14 @@
 #include "svcd.h"
 #include "check.h"
 
+#include "ca.h"
 #include "dataplane.h"
 #include "http_proxy.h"
+#include "io_event.h"
 #include "localapi.h"
+#include "magicdns.h"
+#include "mapclient.h"
+#include "mapproto.h"
 #include "netmap.h"
 #include "packet.h"
 #include "serve_cmd.h"
@@ -14,6 +19,7 @@
 #include "tls.h"
 
 #include "errfmt.h"
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +32,8 @@
 /* Proxies at once: every port of every service, plus as many lingering
  * behind a drain. */
 #define SVCD_MAX_PROXIES (2 * SERVE_MAX_SERVICES * SERVE_MAX_PORTS)
+/* When a listen found its address still in use: try again after this. */
+#define SVCD_LISTEN_RETRY_US (100ull * 1000)
 /* How often lingering proxies are checked for their last connection. */
 #define SVCD_LINGER_SWEEP_US (200ull * 1000)
 /* Shortest gap between two service_non_tcp_refused events. */
@@ -33,11 +41,23 @@
 #define SVCD_NAME_MAX     128
 #define SVCD_ERR_LEN      512
 
+/* A service's certificate from control (L7-5) and the server context made
+ * of it with the node's key. Proxies hold references: a rotated
+ * certificate's context lives until the last proxy using it is freed. */
+struct svcd_cert {
+	unsigned refs;
+	char service[SERVE_NAME_MAX + 1];
+	char *pem;
+	struct tls_ctx *ctx;
+};
+
 struct svcd_proxy {
 	char service[SERVE_NAME_MAX + 1];
 	uint16_t port;
 	enum serve_type type;
-	bool lingering; /* stopped accepting; kept only until its connections end */
+	bool lingering;         /* stopped accepting; kept only until its connections end */
+	bool rotated;           /* lingering because its certificate changed, not a drain */
+	struct svcd_cert *cert; /* a reference, or NULL: the --cert context */
 	struct http_proxy *http;
 	struct tcp_proxy *tcp;
 	struct io_addr target; /* TCP types: where connections go */
@@ -52,7 +72,7 @@ struct svcd_svc {
 	bool used;
 	char name[SERVE_NAME_MAX + 1];
 	bool draining; /* drain started, not undone */
-	bool drained;  /* grace over: listeners closed */
+	bool drained;  /* confirmed (or grace over): listeners closed */
 	bool complete; /* drain_complete reported */
 	struct io_timer grace;
 };
@@ -73,8 +93,17 @@ struct svcd {
 	bool os_entropy;
 
 	struct dataplane *dp;
-	struct netmap *nm; /* NULL before the first netmap */
-	struct tls_ctx *tls;
+	struct netmap *nm;   /* NULL before the first netmap */
+	struct tls_ctx *tls; /* from --cert/--key: the fallback for every service */
+
+	/* Control (config.control): the map session, the node's TLS key,
+	 * and the per-service certificates control issued. */
+	struct mapclient *mc;
+	char *key_pem;
+	struct svcd_cert **certs;
+	size_t n_certs;
+	bool dns;           /* MagicDNS answers packets to 100.100.100.100:53 */
+	bool config_tagged; /* config.tags given with config.control */
 
 	struct serve_config cfg;
 	struct serve_adv adv;
@@ -83,6 +112,7 @@ struct svcd {
 	struct svcd_proxy *proxies;
 	size_t n_proxies, cap_proxies;
 	struct io_timer linger_timer;
+	struct io_timer retry_timer; /* reconcile again after EADDRINUSE */
 
 	uint64_t non_tcp_refused; /* since the last event */
 	uint64_t non_tcp_last_event_us;
@@ -294,15 +324,30 @@ static const struct svcd_svc *svc_state_const(const struct svcd *d, const char *
 
 static void svcd_reconcile(struct svcd *d);
 
+/* Closes a draining service's listeners: control confirmed (DRN-1/3), or
+ * the grace ran out without a control session. */
+static void svc_drained(struct svcd_svc *s, const char *by)
+{
+	struct svcd *d = s->d;
+
+	if (io_timer_armed(&s->grace))
+		d->io->ops->timer_disarm(d->io, &s->grace);
+	s->drained = true;
+	io_emitf(d->io, "host_drained", "\"service\":\"%s\",\"open_connections\":%zu,\"by\":\"%s\"",
+	         s->name, svcd_open_connections(d, s->name), by);
+	svcd_reconcile(d);
+}
+
+/* The grace: with a control session up, only control's confirmation
+ * closes the listeners, so the timer is not armed then (see
+ * svcd_mc_connected for the fallback while control is unreachable). */
 static void svc_grace_fired(struct io_timer *t)
 {
 	struct svcd_svc *s = svcd_container_of(t, struct svcd_svc, grace);
-	struct svcd *d = s->d;
 
-	s->drained = true;
-	io_emitf(d->io, "host_drained", "\"service\":\"%s\",\"open_connections\":%zu", s->name,
-	         svcd_open_connections(d, s->name));
-	svcd_reconcile(d);
+	if (s->d->mc && mapclient_connected(s->d->mc))
+		return;
+	svc_drained(s, "grace");
 }
 
 /* Drain state for `name`, created when absent. NULL when every slot is
@@ -349,14 +394,19 @@ static void svcd_adv_transitions(struct svcd *d, const struct serve_adv *old)
 		s = svc_state_get(d, e->name);
 		CHECK(s != NULL);
 		if (e->state == SERVE_ADV_DRAINING) {
+			bool await_control = d->mc && mapclient_connected(d->mc);
+
 			s->draining = true;
 			s->drained = false;
 			s->complete = false;
-			d->io->ops->timer_arm(d->io, &s->grace, d->drain_grace_us);
+			if (!await_control)
+				d->io->ops->timer_arm(d->io, &s->grace, d->drain_grace_us);
 			io_emitf(d->io, "host_draining",
-			         "\"service\":\"%s\",\"grace_us\":%llu,\"open_connections\":%zu",
+			         "\"service\":\"%s\",\"grace_us\":%llu,\"open_connections\":%zu,"
+			         "\"until\":\"%s\"",
 			         e->name, (unsigned long long)d->drain_grace_us,
-			         svcd_open_connections(d, e->name));
+			         svcd_open_connections(d, e->name),
+			         await_control ? "control_confirms" : "grace");
 		} else if (e->state == SERVE_ADV_ACTIVE) {
 			if (io_timer_armed(&s->grace))
 				d->io->ops->timer_disarm(d->io, &s->grace);
@@ -381,6 +431,94 @@ static void svcd_release_states(struct svcd *d)
 		if (s->used && serve_adv_get(&d->adv, s->name) == SERVE_ADV_NONE)
 			svc_state_release(d, s);
 	}
+}
+
+/* ---- certificates from control (L7-5) ---------------------------------- */
+
+static void cert_put(struct svcd_cert *c)
+{
+	if (!c || --c->refs > 0)
+		return;
+	tls_ctx_free(c->ctx);
+	free(c->pem);
+	free(c);
+}
+
+/* The certificate control issued for `service`, or NULL. */
+static struct svcd_cert *svcd_cert_for(const struct svcd *d, const char *service)
+{
+	for (size_t i = 0; i < d->n_certs; i++)
+		if (strcmp(d->certs[i]->service, service) == 0)
+			return d->certs[i];
+	return NULL;
+}
+
+/* Rebuilds the certificate table from a netmap document's
+ * host_services[].cert_pem (members netmap_from_json ignores). Unchanged
+ * PEMs keep their context; a certificate that does not load with the
+ * node's key is reported and that service falls back to --cert. */
+static void svcd_update_certs(struct svcd *d, const cJSON *doc)
+{
+	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(doc, "host_services"), *it;
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(hs);
+	struct svcd_cert **next = NULL;
+
+	if (!d->key_pem)
+		return;
+	if (cap > NETMAP_MAX_SERVICES)
+		cap = NETMAP_MAX_SERVICES;
+	if (cap && !(next = calloc(cap, sizeof(*next)))) {
+		io_emitf(d->io, "svcd_warning", "\"what\":\"certificates\",\"errno\":%d", ENOMEM);
+		return;
+	}
+	cJSON_ArrayForEach(it, hs)
+	{
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+		const cJSON *pem = cJSON_GetObjectItemCaseSensitive(it, "cert_pem");
+		struct svcd_cert *c;
+
+		if (n == cap)
+			break;
+		if (!cJSON_IsString(name) || !cJSON_IsString(pem) ||
+		    strlen(name->valuestring) > SERVE_NAME_MAX)
+			continue;
+		c = svcd_cert_for(d, name->valuestring);
+		if (c && strcmp(c->pem, pem->valuestring) == 0) {
+			c->refs++;
+			next[n++] = c;
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c || !(c->pem = strdup(pem->valuestring))) {
+			free(c);
+			continue;
+		}
+		char terr[TLS_ERR_LEN] = "";
+		const struct tls_ctx_config tc = {.server = true,
+		                                  .cert_pem = c->pem,
+		                                  .key_pem = d->key_pem,
+		                                  .os_entropy = d->os_entropy};
+		int rc = tls_ctx_new(&c->ctx, d->io, &tc, terr, sizeof(terr));
+		if (rc < 0) {
+			char esc[2 * TLS_ERR_LEN];
+			io_json_escape(esc, sizeof(esc), terr);
+			io_emitf(d->io, "cert_refused",
+			         "\"service\":\"%s\",\"errno\":%d,\"why\":\"%s\"",
+			         name->valuestring, -rc, esc);
+			free(c->pem);
+			free(c);
+			continue;
+		}
+		snprintf(c->service, sizeof(c->service), "%s", name->valuestring);
+		c->refs = 1;
+		next[n++] = c;
+		io_emitf(d->io, "cert_installed", "\"service\":\"%s\"", c->service);
+	}
+	for (size_t i = 0; i < d->n_certs; i++)
+		cert_put(d->certs[i]);
+	free(d->certs);
+	d->certs = next;
+	d->n_certs = n;
 }
 
 /* ---- proxies ------------------------------------------------------------ */
@@ -420,6 +558,7 @@ static void proxy_destroy(struct svcd *d, size_t idx, const char *reason)
 	}
 	http_proxy_free(p->http);
 	tcp_proxy_free(p->tcp);
+	cert_put(p->cert);
 	io_emitf(d->io, "proxy_stopped",
 	         "\"service\":\"%s\",\"port\":%u,\"type\":\"%s\",\"reason\":\"%s\",\"reset\":%zu",
 	         p->service, p->port, serve_type_name(p->type), reason, open);
@@ -473,7 +612,7 @@ static int svcd_check_config(const struct svcd *d, const struct serve_config *cf
 			struct io_addr a;
 
 			if ((p->type == SERVE_TYPE_HTTPS || p->type == SERVE_TYPE_TLS_TCP) &&
-			    !d->tls)
+			    !d->tls && !d->key_pem)
 				return err_setf(
 				    err, err_len, -EINVAL,
 				    "%s: port %u (%s) needs a TLS certificate, but svcd was "
@@ -550,9 +689,11 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
                          const struct serve_port *sp)
 {
 	struct svcd_proxy p;
+	struct tls_ctx *tls = NULL;
 	char label[SERVE_NAME_MAX + 8];
 	int rc = 0;
 	size_t listening = 0;
+	bool in_use = false;
 
 	if (d->n_proxies >= SVCD_MAX_PROXIES) {
 		io_emitf(d->io, "limit_hit", "\"limit\":\"svcd_max_proxies\",\"max\":%d",
@@ -578,11 +719,22 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 	p.n_vips = hs->n_addrs < NETMAP_MAX_ADDRS ? hs->n_addrs : NETMAP_MAX_ADDRS;
 	memcpy(p.vips, hs->addrs, p.n_vips * sizeof(p.vips[0]));
 	snprintf(label, sizeof(label), "%s:%u", hs->name, sp->port);
+	if (sp->type == SERVE_TYPE_HTTPS || sp->type == SERVE_TYPE_TLS_TCP) {
+		/* L7-5: control's certificate for the service, else --cert. */
+		p.cert = svcd_cert_for(d, hs->name);
+		tls = p.cert ? p.cert->ctx : d->tls;
+		if (!tls) {
+			io_emitf(d->io, "proxy_error",
+			         "\"service\":\"%s\",\"port\":%u,\"what\":\"no certificate yet\"",
+			         hs->name, sp->port);
+			return;
+		}
+	}
 	if (sp->type == SERVE_TYPE_HTTP || sp->type == SERVE_TYPE_HTTPS) {
 		const struct http_proxy_config hc = {
 		    .name = label,
 		    .handlers = sp,
-		    .tls = sp->type == SERVE_TYPE_HTTPS ? d->tls : NULL,
+		    .tls = tls,
 		    .whois = svcd_whois,
 		    .whois_ctx = d,
 		    .os_entropy = d->os_entropy,
@@ -591,7 +743,7 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 	} else {
 		struct tcp_proxy_config tc = {
 		    .label = label,
-		    .tls = sp->type == SERVE_TYPE_TLS_TCP ? d->tls : NULL,
+		    .tls = tls,
 		};
 		rc = svcd_parse_target(sp->tcp_forward, &tc.target);
 		if (rc == 0)
@@ -615,6 +767,7 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 		a.port = sp->port;
 		rc = p.http ? http_proxy_listen(p.http, &a, NULL) : tcp_proxy_listen(p.tcp, &a);
 		io_addr_format(&a, true, txt, sizeof(txt));
+		in_use |= rc == -EADDRINUSE;
 		if (rc < 0) {
 			if (rc != -EAFNOSUPPORT)
 				io_emitf(d->io, "proxy_error",
@@ -634,8 +787,14 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 		io_emitf(d->io, "proxy_error",
 		         "\"service\":\"%s\",\"port\":%u,\"what\":\"no address to listen on\"",
 		         hs->name, sp->port);
+		/* A listener on the same address closed just now (a proxy
+		 * replaced for a new certificate) may hold it for a moment. */
+		if (in_use && !io_timer_armed(&d->retry_timer))
+			d->io->ops->timer_arm(d->io, &d->retry_timer, SVCD_LISTEN_RETRY_US);
 		return;
 	}
+	if (p.cert)
+		p.cert->refs++;
 	d->proxies[d->n_proxies++] = p;
 	io_emitf(d->io, "proxy_listening",
 	         "\"service\":\"%s\",\"port\":%u,\"type\":\"%s\",\"local\":[%s]", hs->name,
@@ -694,10 +853,11 @@ static void svcd_sweep_lingering(struct svcd *d)
 			i++;
 			continue;
 		}
+		bool rotated = p->rotated;
 		snprintf(name, sizeof(name), "%s", p->service);
-		proxy_destroy(d, i, "drained");
+		proxy_destroy(d, i, rotated ? "cert_rotated" : "drained");
 		s = svc_state(d, name);
-		if (!svcd_service_lingering(d, name) && (!s || !s->draining)) {
+		if (!rotated && !svcd_service_lingering(d, name) && (!s || !s->draining)) {
 			/* cleared while draining: its state is gone already */
 			io_emitf(d->io, "drain_complete", "\"service\":\"%s\"", name);
 		}
@@ -720,6 +880,12 @@ static void svcd_linger_fired(struct io_timer *t)
 	svcd_sweep_lingering(d);
 }
 
+static void svcd_retry_fired(struct io_timer *t)
+{
+	struct svcd *d = svcd_container_of(t, struct svcd, retry_timer);
+	svcd_reconcile(d);
+}
+
 /* Makes the running proxies match config, advertisement, drain state and
  * netmap: updates in place, creates, stops. A proxy no longer wanted
  * lingers when its service is draining (DRN-2) and is aborted otherwise
@@ -739,6 +905,19 @@ static void svcd_reconcile(struct svcd *d)
 		if (sp && !proxy_vips_match(p, svcd_hosted(d, p->service))) {
 			/* control moved the service to new VIPs: start over there */
 			proxy_destroy(d, i, "vip_changed");
+			continue;
+		}
+		if (sp && sp->type == p->type && p->cert != svcd_cert_for(d, p->service) &&
+		    (p->type == SERVE_TYPE_HTTPS || p->type == SERVE_TYPE_TLS_TCP)) {
+			/* A new certificate: new connections get it from a new
+			 * proxy; open ones finish on the old one. */
+			if (proxy_open(p) == 0) {
+				proxy_destroy(d, i, "cert_rotated");
+				continue;
+			}
+			proxy_stop_accepting(p);
+			p->rotated = true;
+			i++;
 			continue;
 		}
 		if (sp && sp->type == p->type) {
@@ -771,6 +950,216 @@ static void svcd_reconcile(struct svcd *d)
 	svcd_sweep_lingering(d);
 }
 
+/* ---- the map session with control ---------------------------------------- */
+
+static int svcd_apply_netmap(struct svcd *d, const cJSON *doc, const char *json, size_t len,
+                             char *err, size_t err_len);
+
+static int svcd_mc_apply(void *ctx, const cJSON *doc, const char *text, size_t len,
+                         uint64_t version, char *err, size_t err_len)
+{
+	struct svcd *d = ctx;
+	(void)version;
+	return svcd_apply_netmap(d, doc, text, len, err, err_len);
+}
+
+static void svcd_mc_drain_confirmed(void *ctx, const char *service)
+{
+	svcd_drain_confirmed(ctx, service);
+}
+
+/* The session came up or went down. While it is down, draining services
+ * fall back to the grace, counted from the loss (DRN-3 cannot be confirmed
+ * without control); once it is up again control's word is awaited. */
+static void svcd_mc_connected(void *ctx, bool up)
+{
+	struct svcd *d = ctx;
+
+	for (size_t i = 0; i < SERVE_MAX_SERVICES; i++) {
+		struct svcd_svc *s = &d->svcs[i];
+		if (!s->used || !s->draining || s->drained)
+			continue;
+		if (up && io_timer_armed(&s->grace))
+			d->io->ops->timer_disarm(d->io, &s->grace);
+		else if (!up && !io_timer_armed(&s->grace))
+			d->io->ops->timer_arm(d->io, &s->grace, d->drain_grace_us);
+	}
+}
+
+/* Sends control the advertisement: every advertised or draining service
+ * with the ports its serve config handles. */
+static void svcd_readvertise(struct svcd *d)
+{
+	cJSON *arr;
+	int rc = -ENOMEM;
+
+	if (!d->mc)
+		return;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < d->adv.n; i++) {
+		const struct serve_adv_entry *e = &d->adv.e[i];
+		const struct serve_service *svc = serve_config_find(&d->cfg, e->name);
+		cJSON *o = cJSON_CreateObject(), *ports;
+
+		if (!o)
+			goto out;
+		cJSON_AddItemToArray(arr, o);
+		if (!cJSON_AddStringToObject(o, "name", e->name) ||
+		    !cJSON_AddBoolToObject(o, "draining", e->state == SERVE_ADV_DRAINING) ||
+		    !cJSON_AddBoolToObject(o, "tun", svc && svc->tun) ||
+		    !(ports = cJSON_AddArrayToObject(o, "ports")))
+			goto out;
+		for (size_t j = 0; svc && j < svc->n_ports; j++) {
+			cJSON *n = cJSON_CreateNumber(svc->ports[j].port);
+			if (!n)
+				goto out;
+			cJSON_AddItemToArray(ports, n);
+		}
+	}
+	if (arr)
+		rc = mapclient_advertise(d->mc, arr);
+out:
+	if (rc < 0)
+		io_emitf(d->io, "svcd_warning", "\"what\":\"advertise\",\"errno\":%d", -rc);
+	cJSON_Delete(arr);
+}
+
+/* Starts the map session: the node's TLS key from the seam's random
+ * (L7-5), then the client. */
+static int svcd_start_control(struct svcd *d, const struct svcd_config *config, char *err,
+                              size_t err_len)
+{
+	uint8_t seed[CA_SEED_LEN];
+	char *pub = NULL, ep[IO_ADDR_STRLEN];
+	struct io_addr under = config->underlay;
+	int rc;
+
+	for (size_t i = 0; i < CA_SEED_LEN; i += 8) {
+		uint64_t r = d->io->ops->random_u64(d->io);
+		memcpy(seed + i, &r, 8);
+	}
+	rc = ca_keypair_from_seed(seed, &d->key_pem, &pub);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "node TLS key: %s", strerror(-rc));
+	if (under.port == 0)
+		under.port = DATAPLANE_DEFAULT_PORT;
+	struct mapclient_config mcfg = {
+	    .control = *config->control,
+	    .node = d->name,
+	    .user = config->user,
+	    .region = config->region && config->region[0] ? config->region : "default",
+	    .tags = config->tags,
+	    .n_tags = config->n_tags,
+	    .endpoint =
+	        under.family != IO_AF_NONE ? io_addr_format(&under, true, ep, sizeof(ep)) : NULL,
+	    .tls_key = pub,
+	    .cb = {.apply = svcd_mc_apply,
+	           .drain_confirmed = svcd_mc_drain_confirmed,
+	           .connected = svcd_mc_connected},
+	    .ctx = d,
+	};
+	if (mcfg.control.port == 0)
+		mcfg.control.port = MAPPROTO_DEFAULT_PORT;
+	rc = mapclient_new(&d->mc, d->io, &mcfg);
+	free(pub);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "map session: %s",
+		                rc == -EINVAL ? "bad control settings (name, tags)"
+		                              : strerror(-rc));
+	return 0;
+}
+
+/* One's-complement sum over 16-bit words (IPv4 header and UDP checksums). */
+static uint32_t svcd_csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t svcd_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* MagicDNS (SVC-3): a DNS query the node's stack sends to
+ * 100.100.100.100:53 reaches the data plane's local handler (the address
+ * is never put on the TUN device, see dataplane.h); the answer comes from
+ * the current netmap and goes back into the stack as an IPv4/UDP packet
+ * from 100.100.100.100:53. Anything else to that address is dropped. */
+static void svcd_on_local_packet(void *ctx, const uint8_t *pkt, size_t len,
+                                 const struct packet_info *pi)
+{
+	struct svcd *d = ctx;
+	uint8_t reply[20 + 8 + MAGICDNS_MAX_REPLY];
+
+	if (pi->proto != PACKET_PROTO_UDP || !pi->has_ports || pi->dst.port != MAGICDNS_PORT ||
+	    pi->l4_offset + 8 > pi->len || pi->len > len)
+		return;
+	const uint8_t *query = pkt + pi->l4_offset + 8;
+	size_t qlen = pi->len - pi->l4_offset - 8;
+	ssize_t n = magicdns_answer(d->nm, query, qlen, reply + 28, MAGICDNS_MAX_REPLY);
+	if (n <= 0)
+		return;
+	size_t total = 28 + (size_t)n;
+	uint32_t src = DATAPLANE_LOCAL_ADDR_V4;
+	/* IPv4 header. */
+	memset(reply, 0, 28);
+	reply[0] = 0x45;
+	reply[2] = (uint8_t)(total >> 8);
+	reply[3] = (uint8_t)total;
+	reply[8] = 64;
+	reply[9] = PACKET_PROTO_UDP;
+	reply[12] = (uint8_t)(src >> 24);
+	reply[13] = (uint8_t)(src >> 16);
+	reply[14] = (uint8_t)(src >> 8);
+	reply[15] = (uint8_t)src;
+	memcpy(reply + 16, pi->src.ip, 4);
+	uint16_t ck = svcd_csum_fold(svcd_csum_add(0, reply, 20));
+	reply[10] = (uint8_t)(ck >> 8);
+	reply[11] = (uint8_t)ck;
+	/* UDP header with the checksum over the pseudo-header. */
+	uint8_t *udp = reply + 20;
+	size_t ulen = 8 + (size_t)n;
+	udp[0] = MAGICDNS_PORT >> 8;
+	udp[1] = MAGICDNS_PORT & 0xff;
+	udp[2] = (uint8_t)(pi->src.port >> 8);
+	udp[3] = (uint8_t)pi->src.port;
+	udp[4] = (uint8_t)(ulen >> 8);
+	udp[5] = (uint8_t)ulen;
+	uint8_t pseudo[12] = {reply[12],
+	                      reply[13],
+	                      reply[14],
+	                      reply[15],
+	                      reply[16],
+	                      reply[17],
+	                      reply[18],
+	                      reply[19],
+	                      0,
+	                      PACKET_PROTO_UDP,
+	                      (uint8_t)(ulen >> 8),
+	                      (uint8_t)ulen};
+	ck = svcd_csum_fold(svcd_csum_add(svcd_csum_add(0, pseudo, sizeof(pseudo)), udp, ulen));
+	if (ck == 0)
+		ck = 0xffff;
+	udp[6] = (uint8_t)(ck >> 8);
+	udp[7] = (uint8_t)ck;
+	(void)dataplane_local_reply(d->dp, reply, total);
+}
+
+static int svcd_start_dns(struct svcd *d, char *err, size_t err_len)
+{
+	(void)err;
+	(void)err_len;
+	dataplane_set_local_handler(d->dp, svcd_on_local_packet, d);
+	d->dns = true;
+	return 0;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
@@ -795,6 +1184,7 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	d->shim.real = io;
 	d->shim.d = d;
 	d->linger_timer.fn = svcd_linger_fired;
+	d->retry_timer.fn = svcd_retry_fired;
 	serve_config_init(&d->cfg, "");
 	serve_adv_init(&d->adv);
 
@@ -824,12 +1214,29 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 		err_setf(err, err_len, rc, "data plane: %s", strerror(-rc));
 		goto out_free;
 	}
-	io_emitf(io, "svcd_started", "\"name\":\"%s\",\"tls\":%s", d->name,
-	         d->tls ? "true" : "false");
+	if (config->magic_dns) {
+		rc = svcd_start_dns(d, err, err_len);
+		if (rc < 0)
+			goto out_dp;
+	}
+	if (config->control) {
+		d->config_tagged = config->n_tags > 0;
+		rc = svcd_start_control(d, config, err, err_len);
+		if (rc < 0)
+			goto out_dns;
+	}
+	io_emitf(io, "svcd_started", "\"name\":\"%s\",\"tls\":%s,\"control\":%s,\"magic_dns\":%s",
+	         d->name, d->tls ? "true" : "false", d->mc ? "true" : "false",
+	         d->dns ? "true" : "false");
 	*out = d;
 	return 0;
 
+out_dns:
+	dataplane_set_local_handler(d->dp, NULL, NULL);
+out_dp:
+	dataplane_free(d->dp);
 out_free:
+	free(d->key_pem);
 	tls_ctx_free(d->tls);
 	serve_config_free(&d->cfg);
 	free(d);
@@ -840,11 +1247,16 @@ void svcd_free(struct svcd *d)
 {
 	if (!d)
 		return;
+	mapclient_free(d->mc);
+	if (d->dns)
+		dataplane_set_local_handler(d->dp, NULL, NULL);
 	while (d->n_proxies)
 		proxy_destroy(d, d->n_proxies - 1, "shutdown");
 	free(d->proxies);
 	if (io_timer_armed(&d->linger_timer))
 		d->io->ops->timer_disarm(d->io, &d->linger_timer);
+	if (io_timer_armed(&d->retry_timer))
+		d->io->ops->timer_disarm(d->io, &d->retry_timer);
 	for (size_t i = 0; i < SERVE_MAX_SERVICES; i++)
 		if (d->svcs[i].used)
 			svc_state_release(d, &d->svcs[i]);
@@ -853,6 +1265,10 @@ void svcd_free(struct svcd *d)
 		netmap_free(d->nm);
 		free(d->nm);
 	}
+	for (size_t i = 0; i < d->n_certs; i++)
+		cert_put(d->certs[i]);
+	free(d->certs);
+	free(d->key_pem);
 	tls_ctx_free(d->tls);
 	serve_config_free(&d->cfg);
 	free(d);
@@ -882,7 +1298,17 @@ bool svcd_is_listening(const struct svcd *d, const char *service, uint16_t port)
 
 int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err, size_t err_len)
 {
+	return svcd_apply_netmap(d, NULL, json, len, err, err_len);
+}
+
+/* Swaps in a netmap: `json` parsed by netmap_from_json, and (with a node
+ * key) the certificates it carries, from `doc` or, when NULL, from `json`
+ * parsed again. */
+static int svcd_apply_netmap(struct svcd *d, const cJSON *doc, const char *json, size_t len,
+                             char *err, size_t err_len)
+{
 	struct netmap *nm = calloc(1, sizeof(*nm));
+	cJSON *parsed = NULL;
 	int rc;
 
 	if (!nm)
@@ -895,6 +1321,12 @@ int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err
 	rc = dataplane_set_netmap(d->dp, nm);
 	if (rc < 0)
 		io_emitf(d->io, "svcd_warning", "\"what\":\"tun addresses\",\"errno\":%d", -rc);
+	if (d->key_pem) {
+		if (!doc)
+			doc = parsed = cJSON_ParseWithLength(json, len);
+		svcd_update_certs(d, doc);
+		cJSON_Delete(parsed);
+	}
 	if (d->nm) {
 		netmap_free(d->nm);
 		free(d->nm);
@@ -904,6 +1336,30 @@ int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err
 		snprintf(d->cfg.suffix, sizeof(d->cfg.suffix), "%s", nm->tailnet);
 	svcd_reconcile(d);
 	return 0;
+}
+
+void svcd_drain_confirmed(struct svcd *d, const char *service)
+{
+	struct svcd_svc *s = svc_state(d, service);
+
+	if (!s || !s->draining || s->drained)
+		return;
+	svc_drained(s, "control");
+}
+
+const struct netmap *svcd_netmap(const struct svcd *d)
+{
+	return d->nm;
+}
+
+uint64_t svcd_netmap_version(const struct svcd *d)
+{
+	return d->nm ? d->nm->version : 0;
+}
+
+bool svcd_control_connected(const struct svcd *d)
+{
+	return d->mc && mapclient_connected(d->mc);
 }
 
 int svcd_set_serve_config_json(struct svcd *d, const char *json, size_t len, char *err,
@@ -921,6 +1377,7 @@ int svcd_set_serve_config_json(struct svcd *d, const char *json, size_t len, cha
 		io_emitf(d->io, "serve_applied", "\"verb\":\"config\",\"services\":%zu",
 		         d->cfg.n_services);
 		svcd_reconcile(d);
+		svcd_readvertise(d);
 	}
 	serve_config_free(&tmp);
 	return rc;
@@ -1008,7 +1465,8 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 		return *out ? 0 : -ENOMEM;
 	}
 	if (op->verb == SERVE_VERB_SET || op->verb == SERVE_VERB_ADVERTISE) {
-		bool tagged = d->nm && d->nm->self.n_tags > 0;
+		/* before control's first map, the tags this node claims */
+		bool tagged = d->nm ? d->nm->self.n_tags > 0 : d->config_tagged;
 		if (!serve_host_may_serve(tagged, op->service, err, sizeof(err))) {
 			*out = xprintf("%s\n", err);
 			return -EPERM;
@@ -1040,6 +1498,7 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 	svcd_adv_transitions(d, old);
 	svcd_reconcile(d);
 	svcd_release_states(d);
+	svcd_readvertise(d);
 
 	switch (op->verb) {
 	case SERVE_VERB_SET:

@@ -2,12 +2,14 @@
 # Proxies together) with its local API wire format, and the real binaries:
 # `svcd` (epoll, real TUN, real UDP) and `svcctl` (the CLI). No writable
 # globals allowed in svc_daemon.
+# mapclient.c is the map session with control (proxy/mapclient.h).
 add_library(svc_daemon STATIC
   ${CMAKE_CURRENT_LIST_DIR}/svcd.c
+  ${CMAKE_CURRENT_LIST_DIR}/mapclient.c
   ${CMAKE_CURRENT_LIST_DIR}/localapi.c)
 target_include_directories(svc_daemon PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(svc_daemon PUBLIC svc_dataplane svc_http svc_tcpproxy svc_serve svc_io
-  PkgConfig::CJSON PRIVATE project_warnings)
+  svc_mapproto svc_ca svc_magicdns PkgConfig::CJSON PRIVATE project_warnings)
 
 add_executable(svcd ${CMAKE_CURRENT_LIST_DIR}/svcd_main.c)
 target_link_libraries(svcd PRIVATE svc_daemon project_warnings)

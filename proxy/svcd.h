@@ -24,6 +24,33 @@
  * without a drain aborts the service's open connections at once (the
  * documented hazard). `serve advertise svc:S` undoes a drain.
  *
+ * With a control session (config.control) the grace gives way to
+ * control's word: `serve drain` re-advertises S as draining and the
+ * listeners close only on svcd_drain_confirmed (control's drain_confirmed:
+ * every client that could be steered here has a map without this host,
+ * DRN-1/3). While the session is down the grace applies again, counted
+ * from the loss of the session (or from the drain when it was already
+ * down): a control unreachable for longer than the grace cannot hold a
+ * drain open forever. Once the session is back, control's confirmation
+ * is awaited again.
+ *
+ * Control (config.control, proxy/mapclient.h): svcd_new makes the node's
+ * Ed25519 TLS key from the seam's random (ca_keypair_from_seed) and opens
+ * the map session; the hello carries the public key, the advertisement
+ * (every advertised or draining service with `draining`, `tun` and the
+ * ports its serve config handles) is resent on every change, and each
+ * netmap control sends is applied like svcd_set_netmap_json. A netmap may
+ * carry `host_services[].cert_pem` (and a top-level `ca_pem`): that
+ * service's HTTPS and TLS-terminated TCP listeners then use the
+ * certificate with the node's key (L7-5), config.cert_file staying the
+ * fallback; with control, HTTPS ports are accepted without --cert (the
+ * certificate comes with the map). A new certificate replaces the
+ * listener; open connections finish on the old one. Before the first map
+ * the tags of config.tags decide whether this host may serve (CFG-11).
+ *
+ * MagicDNS (config.magic_dns): 100.100.100.100/32 goes on the TUN device
+ * and proxy/magicdns.h answers on its port 53 from every applied netmap.
+ *
  * A proxy that is no longer wanted while its service drains stops
  * accepting and lingers until its last connection ends (then
  * `drain_complete` once the whole service is idle); one removed while
@@ -36,7 +63,9 @@
  * at most one event per second with the count).
  *
  * Events (all through the seam): serve_applied, host_advertising,
- * host_draining, host_drained (listeners closed), drain_complete,
+ * host_draining (`until`: "control_confirms" or "grace"), host_drained
+ * (listeners closed; `by`: "control" or "grace"), drain_complete,
+ * cert_installed, cert_refused,
  * proxy_listening, proxy_stopped, proxy_error, connections_reset,
  * service_non_tcp_refused, plus what the data plane and proxies emit.
  */
@@ -61,7 +90,15 @@ struct svcd_config {
 	uint64_t drain_grace_us;  /* 0: SVCD_DEFAULT_DRAIN_GRACE_US */
 	uint32_t max_flows;       /* 0: data plane default */
 	bool os_entropy;          /* real mode: mix OS randomness into TLS keys */
-	char *err;                /* optional: why svcd_new failed, in words */
+	/* Map session with control (proxy/mapclient.h). NULL: no control;
+	 * the netmap comes from the local API or a file. */
+	const struct io_addr *control; /* control's map address (ip:port) */
+	const char *region;            /* reported in hello */
+	const char *user;              /* owner login, NULL or "" for none */
+	const char *const *tags;       /* node tags, reported in hello */
+	size_t n_tags;
+	bool magic_dns; /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
+	char *err;      /* optional: why svcd_new failed, in words */
 	size_t err_len;
 };
 
@@ -100,6 +137,21 @@ size_t svcd_open_connections(const struct svcd *d, const char *service);
 /* Handles one local API request line (proxy/localapi.h) and returns the
  * response line, malloc'd (NULL only on -ENOMEM). */
 char *svcd_local_request(struct svcd *d, const char *line, size_t len);
+
+/* Control confirmed that no client can still be steered here for
+ * `service` (DRN-1/3): a draining service's listeners close now. Called by
+ * the map client; a service that is not draining ignores it. */
+void svcd_drain_confirmed(struct svcd *d, const char *service);
+
+/* The netmap version last applied (0: none). */
+uint64_t svcd_netmap_version(const struct svcd *d);
+
+struct netmap;
+/* The netmap last applied (NULL: none); valid until the next one. */
+const struct netmap *svcd_netmap(const struct svcd *d);
+
+/* Whether the map session with control is up (hello sent, welcome seen). */
+bool svcd_control_connected(const struct svcd *d);
 
 /* Whether a proxy for (service, port) currently accepts connections. */
 bool svcd_is_listening(const struct svcd *d, const char *service, uint16_t port);

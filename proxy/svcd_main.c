@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "io_epoll.h"
 #include "localapi.h"
+#include "mapproto.h"
 #include "svcd.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #define SVCD_API_MAX_CLIENTS     16
 #define SVCD_API_READ_CHUNK      65536
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
+#define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
 
 struct api_client {
 	struct app *app;
@@ -48,18 +50,29 @@ struct app {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
-	           "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
-	           "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
-	           "  --name          node name (events, messages)\n"
-	           "  --underlay      underlay UDP address to listen on (port default 41641)\n"
-	           "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
-	           "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
-	           "  --netmap        initial netmap (JSON)\n"
-	           "  --events        write JSON-line events to FILE, or - for stdout\n"
-	           "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
-	           "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
-	           "  --drain-grace   e.g. 5s, 500ms, 2m (default 5s)\n");
+	fprintf(f,
+	        "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
+	        "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
+	        "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
+	        "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
+	        "            [--magic-dns]\n"
+	        "  --name          node name (events, messages)\n"
+	        "  --underlay      underlay UDP address to listen on (port default 41641)\n"
+	        "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
+	        "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
+	        "  --netmap        initial netmap (JSON)\n"
+	        "  --events        write JSON-line events to FILE, or - for stdout\n"
+	        "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
+	        "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
+	        "  --drain-grace   e.g. 5s, 500ms, 2m (default 5s); with --control, only\n"
+	        "                  used while control is unreachable (listeners of a\n"
+	        "                  draining service close when control confirms)\n"
+	        "  --control       control's map address (port default 8301): the netmap,\n"
+	        "                  approvals and certificates come from there\n"
+	        "  --region        region reported to control\n"
+	        "  --user          owner login reported to control (none: tagged node)\n"
+	        "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
+	        "  --magic-dns     answer DNS for the tailnet on 100.100.100.100:53\n");
 }
 
 /* "5s", "500ms", "250us", "2m", or a bare number of seconds. 0 or -EINVAL. */
@@ -280,6 +293,11 @@ int main(int argc, char **argv)
 		OPT_KEY,
 		OPT_PCAP,
 		OPT_GRACE,
+		OPT_CONTROL,
+		OPT_REGION,
+		OPT_USER,
+		OPT_TAG,
+		OPT_MAGIC_DNS,
 		OPT_HELP,
 	};
 	static const struct option opts[] = {
@@ -293,6 +311,11 @@ int main(int argc, char **argv)
 	    {"key", required_argument, NULL, OPT_KEY},
 	    {"tailnet-pcap", required_argument, NULL, OPT_PCAP},
 	    {"drain-grace", required_argument, NULL, OPT_GRACE},
+	    {"control", required_argument, NULL, OPT_CONTROL},
+	    {"region", required_argument, NULL, OPT_REGION},
+	    {"user", required_argument, NULL, OPT_USER},
+	    {"tag", required_argument, NULL, OPT_TAG},
+	    {"magic-dns", no_argument, NULL, OPT_MAGIC_DNS},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -300,6 +323,10 @@ int main(int argc, char **argv)
 	const char *sock_path = SVCD_MAIN_DEFAULT_SOCKET, *netmap_path = NULL, *events_path = NULL;
 	const char *cert = NULL, *key = NULL, *pcap = NULL;
 	uint64_t grace_us = 0;
+	const char *tags[SVCD_MAIN_MAX_TAGS];
+	size_t n_tags = 0;
+	struct io_addr control;
+	bool have_control = false;
 	struct svcd_config cfg = {0};
 	struct app app;
 	char err[512];
@@ -348,6 +375,34 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_CONTROL:
+			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0) {
+				fprintf(stderr, "svcd: bad --control \"%s\" (want IP or IP:PORT)\n",
+				        optarg);
+				usage(stderr);
+				return 2;
+			}
+			have_control = true;
+			break;
+		case OPT_REGION:
+			cfg.region = optarg;
+			break;
+		case OPT_USER:
+			cfg.user = optarg;
+			break;
+		case OPT_TAG:
+			if (n_tags == SVCD_MAIN_MAX_TAGS || strncmp(optarg, "tag:", 4) != 0) {
+				fprintf(stderr,
+				        "svcd: bad --tag \"%s\" (want tag:NAME, at most %d tags)\n",
+				        optarg, SVCD_MAIN_MAX_TAGS);
+				usage(stderr);
+				return 2;
+			}
+			tags[n_tags++] = optarg;
+			break;
+		case OPT_MAGIC_DNS:
+			cfg.magic_dns = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
@@ -365,6 +420,11 @@ int main(int argc, char **argv)
 	}
 	if (!name || !underlay) {
 		fprintf(stderr, "svcd: --name and --underlay are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (!have_control && (cfg.region || cfg.user || n_tags)) {
+		fprintf(stderr, "svcd: --region, --user and --tag go with --control\n");
 		usage(stderr);
 		return 2;
 	}
@@ -413,6 +473,11 @@ int main(int argc, char **argv)
 	cfg.key_file = key;
 	cfg.drain_grace_us = grace_us;
 	cfg.os_entropy = true;
+	if (have_control) {
+		cfg.control = &control;
+		cfg.tags = tags;
+		cfg.n_tags = n_tags;
+	}
 	err[0] = '\0';
 	cfg.err = err;
 	cfg.err_len = sizeof(err);

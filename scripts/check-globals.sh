@@ -9,7 +9,7 @@ status=0
 checked=0
 # Every library of ours except the ns-3 wrapper, whose C++ holds ns-3's own
 # TypeId statics.
-for lib in "$build"/proxy/lib*.a "$build"/sim/lib*.a "$build"/control/lib*.a; do
+for lib in "$build"/proxy/lib*.a "$build"/sim/lib*.a "$build"/control/lib*.a "$build"/reports/lib*.a; do
   [ -f "$lib" ] || continue
   [ "$(basename "$lib")" = libns3w.a ] && continue
   checked=$((checked + 1))

@@ -186,6 +186,12 @@ struct Host {
 	Ptr<Ipv4Route> from_router;
 	std::unique_ptr<Tun> tun;
 	Ptr<PcapFileWrapper> pcap;
+	/* Connections the wrapper closed while ns-3 still held their endpoint
+	 * (FIN_WAIT, LAST_ACK, TIME_WAIT...): a listen on their local address
+	 * drops them, as Linux's SO_REUSEADDR lets a restarted server bind
+	 * next to its predecessor's dying connections. Pruned as it grows. */
+	std::vector<Ptr<TcpSocketBase>> closing;
+	size_t closing_pruned = 0;
 };
 
 /* The routing protocol of every node (see the file comment). */
@@ -366,6 +372,9 @@ struct ns3w_world {
 	std::vector<Link> links;
 	/* next_link[src * R + dst]: region link to leave `src` by, -1: unreachable */
 	std::vector<int> next_link;
+	/* Underlay address pairs (lower, higher) whose packets routers drop
+	 * (ns3w_block_pair); kept sorted, looked up only when not empty. */
+	std::vector<uint64_t> blocked;
 	InternetStackHelper stack;
 	struct ns3w_sock *socks = nullptr;
 	struct ns3w_timer *timers = nullptr;
@@ -553,6 +562,13 @@ bool Ns3wRouting::RouteInput(Ptr<const Packet> p, const Ipv4Header &header,
 	}
 	if (host >= 0)
 		return false; /* hosts do not forward */
+	if (!world->blocked.empty()) {
+		uint32_t src = header.GetSource().Get();
+		uint64_t key =
+		    src < dst ? ((uint64_t)src << 32 | dst) : ((uint64_t)dst << 32 | src);
+		if (std::binary_search(world->blocked.begin(), world->blocked.end(), key))
+			return true; /* partitioned pair: dropped */
+	}
 	Ptr<Ipv4Route> r = router_route(dst);
 	if (!r)
 		return false;
@@ -967,6 +983,52 @@ void orphan_on_recv(Ptr<Glue> g, Ptr<Socket> so)
 
 /* Cuts the handle off ns-3 (no callback can reach it afterwards) and
  * closes the ns-3 socket gracefully or with a RST. */
+bool closing_gone(const Ptr<TcpSocketBase> &t)
+{
+	TcpSocket::TcpStates_t st = TcpPeek::state(PeekPointer(t));
+	return st == TcpSocket::CLOSED || st == TcpSocket::LISTEN;
+}
+
+void closing_add(struct ns3w_world *w, int node, const Ptr<TcpSocketBase> &t)
+{
+	Host &h = w->hosts[node];
+	if (h.closing.size() >= 2 * h.closing_pruned + 64) {
+		h.closing.erase(std::remove_if(h.closing.begin(), h.closing.end(), closing_gone),
+		                h.closing.end());
+		h.closing_pruned = h.closing.size();
+	}
+	h.closing.push_back(t);
+}
+
+/* Drops the endpoints of closing connections bound to ip:port on `node`;
+ * returns how many. */
+size_t closing_release(struct ns3w_world *w, int node, uint32_t ip, uint16_t port)
+{
+	Host &h = w->hosts[node];
+	std::vector<Ptr<TcpSocketBase>> keep;
+	size_t n = 0;
+	for (auto &t : h.closing) {
+		if (closing_gone(t))
+			continue;
+		Address a;
+		bool match = t->GetSockName(a) == 0 && InetSocketAddress::IsMatchingType(a);
+		if (match) {
+			InetSocketAddress ia = InetSocketAddress::ConvertFrom(a);
+			match = ia.GetPort() == port && (!ip || ia.GetIpv4().Get() == ip);
+		}
+		if (!match) {
+			keep.push_back(t);
+			continue;
+		}
+		/* Its timers go with the endpoint: nothing of it runs again. */
+		TcpPeek::drop_endpoint(PeekPointer(t));
+		n++;
+	}
+	h.closing.swap(keep);
+	h.closing_pruned = h.closing.size();
+	return n;
+}
+
 void sock_detach(struct ns3w_sock *s, bool abort_conn)
 {
 	s->glue->sock = nullptr;
@@ -1035,6 +1097,8 @@ void sock_detach(struct ns3w_sock *s, bool abort_conn)
 	}
 	if (!s->glue->close_pending)
 		so->SetSendCallback(MakeNullCallback<void, Ptr<Socket>, uint32_t>());
+	if (has_endpoint)
+		closing_add(s->world, s->node, tcp);
 	/* the socket frees itself once ns-3 is done with it; the wrapper's
 	 * reference must not be the last one to go inside this event */
 	linger(so);
@@ -1450,6 +1514,22 @@ extern "C" int ns3w_link_set_up(struct ns3w_world *w, int link, bool up)
 	return 0;
 }
 
+extern "C" int ns3w_block_pair(struct ns3w_world *w, int node_a, int node_b, bool blocked)
+{
+	if (!node_valid(w, node_a) || !node_valid(w, node_b) || node_a == node_b)
+		return -EINVAL;
+	uint32_t a = NS3W_HOST_BASE + (uint32_t)node_a + 1;
+	uint32_t b = NS3W_HOST_BASE + (uint32_t)node_b + 1;
+	uint64_t key = a < b ? ((uint64_t)a << 32 | b) : ((uint64_t)b << 32 | a);
+	auto it = std::lower_bound(w->blocked.begin(), w->blocked.end(), key);
+	bool present = it != w->blocked.end() && *it == key;
+	if (blocked && !present)
+		w->blocked.insert(it, key);
+	else if (!blocked && present)
+		w->blocked.erase(it);
+	return 0;
+}
+
 extern "C" int ns3w_link_set_params(struct ns3w_world *w, int link,
                                     const struct ns3w_link_params *params)
 {
@@ -1577,7 +1657,11 @@ extern "C" struct ns3w_sock *ns3w_tcp_listen(struct ns3w_world *w, int node, uin
 		return nullptr;
 	}
 	Ptr<Socket> so = tcp_socket(w, node);
-	if (so->Bind(InetSocketAddress(Ipv4Address(ip), port)) < 0 || so->Listen() < 0) {
+	int bound = so->Bind(InetSocketAddress(Ipv4Address(ip), port));
+	if (bound < 0 && so->GetErrno() == Socket::ERROR_ADDRINUSE && port &&
+	    closing_release(w, node, ip, port) > 0)
+		bound = so->Bind(InetSocketAddress(Ipv4Address(ip), port));
+	if (bound < 0 || so->Listen() < 0) {
 		*err = sock_errno(so);
 		so->Close();
 		return nullptr;

@@ -86,6 +86,11 @@ int ns3w_node_region(const struct ns3w_world *world, int node);
 int ns3w_node_access_link(const struct ns3w_world *world, int node);
 int ns3w_link_set_up(struct ns3w_world *world, int link, bool up);
 int ns3w_link_set_params(struct ns3w_world *world, int link, const struct ns3w_link_params *params);
+/* Node-pair partition: while blocked, routers drop every packet between
+ * the two hosts' underlay addresses (both ways); other traffic is
+ * untouched. Tailnet traffic between them rides the underlay, so it is
+ * cut too. 0 or -EINVAL. */
+int ns3w_block_pair(struct ns3w_world *world, int node_a, int node_b, bool blocked);
 
 /* Time. Events run in node `node`'s context (-1: none). */
 uint64_t ns3w_now_us(const struct ns3w_world *world);

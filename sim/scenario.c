@@ -5,16 +5,41 @@
 #include "check.h"
 
 #include "errfmt.h"
+#include "policy.h"
+#include "serve_cmd.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#define SCENARIO_KEYS_MAX 32 /* per section; a seen-bitmask fits in 32 bits */
+#define SCENARIO_KEYS_MAX 32 /* per section */
 
 /* ---- the key tables: the one place every key is described ---- */
+
+#define KEY(n, k, req, def, text, ...)                                                             \
+	{                                                                                          \
+		.name = (n), .kind = (k), .required = (req), .implemented = true,                  \
+		.default_text = (def), .doc = (text), __VA_ARGS__                                  \
+	}
+#define KEY_END                                                                                    \
+	{                                                                                          \
+		.name = NULL                                                                       \
+	}
+
+static const char *const scenario_role_words[] = {"owner", "admin", "network-admin", "member",
+                                                  NULL};
+static const char *const scenario_backend_words[] = {"http", "tcp-echo", "tcp-sink", "udp-echo",
+                                                     NULL};
+static const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream", NULL};
+static const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
+static const char *const scenario_control_words[] = {"crash", "restart", NULL};
+static const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 enum top_key {
 	TOP_NAME = 0,
@@ -36,66 +61,79 @@ enum top_key {
 };
 
 static const struct scenario_key scenario_top_keys[] = {
-    [TOP_NAME] = {"name", SCENARIO_KIND_NAME, true, true, NULL,
-                  "Scenario name; names the output folders reports/<name> and pcaps/<name>."},
-    [TOP_SEED] = {"seed", SCENARIO_KIND_INTEGER, false, true, "1",
-                  "Random seed (1..4294967295); --seed overrides it."},
-    [TOP_DURATION] = {"duration", SCENARIO_KIND_DURATION, false, true, "10s",
-                      "Simulated time the run lasts."},
-    [TOP_TAILNET] = {"tailnet", SCENARIO_KIND_STRING, false, true, "example.ts.net",
-                     "MagicDNS suffix of the tailnet."},
-    [TOP_REGIONS] = {"regions", SCENARIO_KIND_MAPPING, true, true, NULL,
-                     "Region name -> {} ; each region is a router that its nodes hang off."},
-    [TOP_LINKS] = {"links", SCENARIO_KIND_SEQUENCE, false, true, NULL,
-                   "Links between region routers (between, latency, bandwidth, loss)."},
-    [TOP_ACCESS] = {"access", SCENARIO_KIND_MAPPING, false, true, NULL,
-                    "Default link between a node and its region router."},
-    [TOP_NODES] = {"nodes", SCENARIO_KIND_SEQUENCE, true, true, NULL,
-                   "The nodes (name, region, count, tags, user, backends, serve)."},
-    [TOP_UNDERLAY_WORKLOAD] = {"underlay_workload", SCENARIO_KIND_WORKLOAD, false, true, "on",
-                               "Project-added: the built-in underlay TCP request/response "
-                               "workload between all nodes, or `off`."},
-    [TOP_CONTROL] = {"control", SCENARIO_KIND_MAPPING, false, false, NULL,
-                     "Where the coordination server runs."},
-    [TOP_USERS] = {"users", SCENARIO_KIND_MAPPING, false, false, NULL,
-                   "Principals and their roles."},
-    [TOP_POLICY] = {"policy", SCENARIO_KIND_MAPPING, false, false, NULL,
-                    "Subset of the tailnet policy file."},
-    [TOP_SERVICES] = {"services", SCENARIO_KIND_SEQUENCE, false, false, NULL,
-                      "Services defined at t=0."},
-    [TOP_WORKLOADS] = {"workloads", SCENARIO_KIND_SEQUENCE, false, false, NULL,
-                       "Tailnet workloads."},
-    [TOP_TIMELINE] = {"timeline", SCENARIO_KIND_SEQUENCE, false, false, NULL,
-                      "Faults and admin actions at given times."},
-    [TOP_EXPECT] = {"expect", SCENARIO_KIND_SEQUENCE, false, false, NULL,
-                    "Expectations checked after the run."},
-    {NULL, SCENARIO_KIND_NONE, false, false, NULL, NULL},
+    [TOP_NAME] = KEY("name", SCENARIO_KIND_NAME, true, NULL,
+                     "Scenario name; names the output folders reports/<name> and pcaps/<name>."),
+    [TOP_SEED] = KEY("seed", SCENARIO_KIND_INTEGER, false, "1",
+                     "Random seed (1..4294967295); --seed overrides it."),
+    [TOP_DURATION] = KEY("duration", SCENARIO_KIND_DURATION, false, "10s",
+                         "Simulated time the run lasts (at most 1 day)."),
+    [TOP_TAILNET] = KEY("tailnet", SCENARIO_KIND_STRING, false, "example.ts.net",
+                        "MagicDNS suffix of the tailnet (a DNS name)."),
+    [TOP_REGIONS] = KEY("regions", SCENARIO_KIND_ENTRIES, true, NULL,
+                        "Region name -> {}; each region is a router its nodes hang off "
+                        "(1..256 regions).",
+                        .sub = SCENARIO_SECTION_REGION),
+    [TOP_LINKS] = KEY("links", SCENARIO_KIND_SEQUENCE, false, NULL,
+                      "Links between region routers; one-way latency, symmetric.",
+                      .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_LINK),
+    [TOP_ACCESS] =
+        KEY("access", SCENARIO_KIND_MAPPING, false, NULL,
+            "Default link between a node and its region router.", .sub = SCENARIO_SECTION_ACCESS),
+    [TOP_NODES] =
+        KEY("nodes", SCENARIO_KIND_SEQUENCE, true, NULL, "The nodes (at most 100000 after count).",
+            .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_NODE),
+    [TOP_UNDERLAY_WORKLOAD] = KEY("underlay_workload", SCENARIO_KIND_WORKLOAD, false,
+                                  "on (off when `workloads` is given)",
+                                  "The built-in underlay TCP request/response workload "
+                                  "between all nodes, or `off`.",
+                                  .sub = SCENARIO_SECTION_UNDERLAY_WORKLOAD, .project = true),
+    [TOP_CONTROL] = KEY("control", SCENARIO_KIND_MAPPING, false, NULL,
+                        "Where the coordination server runs.", .sub = SCENARIO_SECTION_CONTROL),
+    [TOP_USERS] = KEY("users", SCENARIO_KIND_ENTRIES, false, NULL,
+                      "Principals: login -> {role, display_name}.", .sub = SCENARIO_SECTION_USER),
+    [TOP_POLICY] = KEY("policy", SCENARIO_KIND_OBJECT, false, NULL,
+                       "The tailnet policy (tagOwners, groups, grants, autoApprovers), "
+                       "validated like the control server does; every tag used anywhere "
+                       "must be owned in tagOwners."),
+    [TOP_SERVICES] =
+        KEY("services", SCENARIO_KIND_SEQUENCE, false, NULL, "Services an admin defines at t=0.",
+            .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_SERVICE),
+    [TOP_WORKLOADS] =
+        KEY("workloads", SCENARIO_KIND_SEQUENCE, false, NULL, "Tailnet client workloads.",
+            .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_WORKLOAD),
+    [TOP_TIMELINE] = KEY("timeline", SCENARIO_KIND_SEQUENCE, false, NULL,
+                         "Faults and admin actions at given times (any order; run by time).",
+                         .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_TIMELINE),
+    [TOP_EXPECT] = KEY("expect", SCENARIO_KIND_SEQUENCE, false, NULL,
+                       "Expectations checked after the run; any failure makes simrun exit 1.",
+                       .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_EXPECT),
+    KEY_END,
 };
 
 enum link_key { LINK_BETWEEN = 0, LINK_LATENCY, LINK_BANDWIDTH, LINK_LOSS };
 
 static const struct scenario_key scenario_link_keys[] = {
-    [LINK_BETWEEN] = {"between", SCENARIO_KIND_SEQUENCE, true, true, NULL,
-                      "The two regions the link joins: [a, b]."},
-    [LINK_LATENCY] = {"latency", SCENARIO_KIND_DURATION, true, true, NULL,
-                      "One-way latency, symmetric (max 10s)."},
-    [LINK_BANDWIDTH] = {"bandwidth", SCENARIO_KIND_BANDWIDTH, false, true, "10Gbps",
-                        "Link rate each way."},
-    [LINK_LOSS] = {"loss", SCENARIO_KIND_PERCENT, false, true, "0%",
-                   "Probability a packet is dropped."},
-    {NULL, SCENARIO_KIND_NONE, false, false, NULL, NULL},
+    [LINK_BETWEEN] =
+        KEY("between", SCENARIO_KIND_PAIR, true, NULL, "The two regions the link joins: [a, b]."),
+    [LINK_LATENCY] =
+        KEY("latency", SCENARIO_KIND_DURATION, true, NULL, "One-way latency, symmetric (max 10s)."),
+    [LINK_BANDWIDTH] = KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "10Gbps",
+                           "Link rate each way (max 400Gbps)."),
+    [LINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "0%",
+                      "Probability a packet is dropped (at most 100%)."),
+    KEY_END,
 };
 
 enum access_key { ACCESS_LATENCY = 0, ACCESS_BANDWIDTH, ACCESS_LOSS };
 
 static const struct scenario_key scenario_access_keys[] = {
-    [ACCESS_LATENCY] = {"latency", SCENARIO_KIND_DURATION, false, true, "1ms",
-                        "One-way latency between a node and its region router."},
-    [ACCESS_BANDWIDTH] = {"bandwidth", SCENARIO_KIND_BANDWIDTH, false, true, "1Gbps",
-                          "Access link rate each way."},
-    [ACCESS_LOSS] = {"loss", SCENARIO_KIND_PERCENT, false, true, "0%",
-                     "Probability a packet is dropped."},
-    {NULL, SCENARIO_KIND_NONE, false, false, NULL, NULL},
+    [ACCESS_LATENCY] = KEY("latency", SCENARIO_KIND_DURATION, false, "1ms",
+                           "One-way latency between a node and its region router."),
+    [ACCESS_BANDWIDTH] =
+        KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "1Gbps", "Access link rate each way."),
+    [ACCESS_LOSS] =
+        KEY("loss", SCENARIO_KIND_PERCENT, false, "0%", "Probability a packet is dropped."),
+    KEY_END,
 };
 
 enum node_key {
@@ -109,77 +147,313 @@ enum node_key {
 };
 
 static const struct scenario_key scenario_node_keys[] = {
-    [NODE_NAME] = {"name", SCENARIO_KIND_NAME, true, true, NULL,
-                   "Node name (with count > 1: the prefix of name-0 .. name-(count-1))."},
-    [NODE_REGION] = {"region", SCENARIO_KIND_STRING, true, true, NULL,
-                     "The region the node hangs off."},
-    [NODE_COUNT] = {"count", SCENARIO_KIND_INTEGER, false, true, "1",
-                    "How many such nodes (1..100000)."},
-    [NODE_TAGS] = {"tags", SCENARIO_KIND_SEQUENCE, false, true, NULL,
-                   "ACL tags (stored; used by a later version)."},
-    [NODE_USER] = {"user", SCENARIO_KIND_STRING, false, true, NULL,
-                   "Owning user (stored; used by a later version)."},
-    [NODE_BACKENDS] = {"backends", SCENARIO_KIND_SEQUENCE, false, true, NULL,
-                       "Programs on the node's loopback (stored; used by a later version)."},
-    [NODE_SERVE] = {"serve", SCENARIO_KIND_SEQUENCE, false, true, NULL,
-                    "`serve` commands run at start (stored; used by a later version)."},
-    {NULL, SCENARIO_KIND_NONE, false, false, NULL, NULL},
+    [NODE_NAME] = KEY("name", SCENARIO_KIND_NAME, true, NULL,
+                      "Node name (with count > 1: the prefix of name-0 .. name-(count-1))."),
+    [NODE_REGION] =
+        KEY("region", SCENARIO_KIND_STRING, true, NULL, "The region the node hangs off."),
+    [NODE_COUNT] =
+        KEY("count", SCENARIO_KIND_INTEGER, false, "1", "How many such nodes (1..100000)."),
+    [NODE_TAGS] = KEY("tags", SCENARIO_KIND_SEQUENCE, false, NULL,
+                      "ACL tags the node carries (at most 8; each owned in policy tagOwners).",
+                      .item = SCENARIO_KIND_STRING),
+    [NODE_USER] = KEY("user", SCENARIO_KIND_STRING, false, NULL,
+                      "Owning user (a login declared in users); user-owned nodes get identity "
+                      "headers."),
+    [NODE_BACKENDS] = KEY("backends", SCENARIO_KIND_SEQUENCE, false, NULL,
+                          "Programs the node runs on its own loopback (at most 8).",
+                          .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_BACKEND),
+    [NODE_SERVE] = KEY("serve", SCENARIO_KIND_SEQUENCE, false, NULL,
+                       "`serve` command lines run at start and after a restart (same grammar "
+                       "as the CLI; at most 16).",
+                       .item = SCENARIO_KIND_STRING),
+    KEY_END,
 };
 
 enum rr_key { RR_RATE = 0, RR_REQUEST, RR_RESPONSE, RR_START, RR_STOP, RR_PORT };
 
 static const struct scenario_key scenario_rr_keys[] = {
-    [RR_RATE] = {"rate", SCENARIO_KIND_RATE, false, true, "1/s",
-                 "Requests per second per node, Poisson arrivals."},
-    [RR_REQUEST] = {"request", SCENARIO_KIND_SIZE, false, true, "200B",
-                    "Bytes the client writes on each new connection."},
-    [RR_RESPONSE] = {"response", SCENARIO_KIND_SIZE, false, true, "2KB",
-                     "Bytes the server answers with."},
-    [RR_START] = {"start", SCENARIO_KIND_DURATION, false, true, "0s",
-                  "Arrivals start at start + an exponential gap."},
-    [RR_STOP] = {"stop", SCENARIO_KIND_DURATION, false, true, "duration",
-                 "No arrival at or after stop."},
-    [RR_PORT] = {"port", SCENARIO_KIND_INTEGER, false, true, "7000",
-                 "TCP port every node's server listens on (underlay address)."},
-    {NULL, SCENARIO_KIND_NONE, false, false, NULL, NULL},
+    [RR_RATE] = KEY("rate", SCENARIO_KIND_RATE, false, "1/s",
+                    "Requests per second per node, Poisson arrivals."),
+    [RR_REQUEST] = KEY("request", SCENARIO_KIND_SIZE, false, "200B",
+                       "Bytes the client writes on each new connection."),
+    [RR_RESPONSE] =
+        KEY("response", SCENARIO_KIND_SIZE, false, "2KB", "Bytes the server answers with."),
+    [RR_START] = KEY("start", SCENARIO_KIND_DURATION, false, "0s",
+                     "Arrivals start at start + an exponential gap."),
+    [RR_STOP] =
+        KEY("stop", SCENARIO_KIND_DURATION, false, "duration", "No arrival at or after stop."),
+    [RR_PORT] = KEY("port", SCENARIO_KIND_INTEGER, false, "7000",
+                    "TCP port every node's server listens on (underlay address)."),
+    KEY_END,
+};
+
+static const struct scenario_key scenario_region_keys[] = {
+    KEY_END,
+};
+
+enum control_key { CONTROL_REGION = 0 };
+
+static const struct scenario_key scenario_control_keys[] = {
+    [CONTROL_REGION] = KEY("region", SCENARIO_KIND_STRING, false, "the first region",
+                           "The region whose router the coordination server hangs off."),
+    KEY_END,
+};
+
+enum user_key { USER_ROLE = 0, USER_DISPLAY_NAME };
+
+static const struct scenario_key scenario_user_keys[] = {
+    [USER_ROLE] = KEY("role", SCENARIO_KIND_STRING, false, "member",
+                      "owner, admin and network-admin are admins (may define services and "
+                      "approve hosts); member is not.",
+                      .choices = scenario_role_words),
+    [USER_DISPLAY_NAME] = KEY("display_name", SCENARIO_KIND_STRING, false, "the login",
+                              "Name in the Tailscale-User-Name header (at most 128 bytes)."),
+    KEY_END,
+};
+
+enum service_key { SERVICE_NAME = 0, SERVICE_DESCRIPTION, SERVICE_PORTS, SERVICE_TAGS };
+
+static const struct scenario_key scenario_service_keys[] = {
+    [SERVICE_NAME] = KEY("name", SCENARIO_KIND_STRING, true, NULL,
+                         "svc: + one DNS label (SVC-1), e.g. svc:web."),
+    [SERVICE_DESCRIPTION] =
+        KEY("description", SCENARIO_KIND_STRING, false, "\"\"", "Free text (at most 1024 bytes)."),
+    [SERVICE_PORTS] = KEY("ports", SCENARIO_KIND_SEQUENCE, false, "[]",
+                          "tcp:N or tcp:N-M entries (TCP only, SVC-4), or [do-not-validate].",
+                          .item = SCENARIO_KIND_STRING),
+    [SERVICE_TAGS] = KEY("tags", SCENARIO_KIND_SEQUENCE, true, NULL,
+                         "The service's tags: its identity in policy (1..32, each owned in "
+                         "tagOwners).",
+                         .item = SCENARIO_KIND_STRING),
+    KEY_END,
+};
+
+enum backend_key { BACKEND_LISTEN = 0, BACKEND_KIND, BACKEND_SERVICE_TIME, BACKEND_BODY };
+
+static const struct scenario_key scenario_backend_keys[] = {
+    [BACKEND_LISTEN] =
+        KEY("listen", SCENARIO_KIND_STRING, true, NULL, "127.0.0.1:PORT, unique per node."),
+    [BACKEND_KIND] = KEY("kind", SCENARIO_KIND_STRING, false, "http",
+                         "http (answers every request), tcp-echo, tcp-sink (reads and "
+                         "discards), udp-echo.",
+                         .choices = scenario_backend_words),
+    [BACKEND_SERVICE_TIME] = KEY("service_time", SCENARIO_KIND_DURATION, false, "0s",
+                                 "Time the program takes per request before answering."),
+    [BACKEND_BODY] =
+        KEY("body", SCENARIO_KIND_SIZE, false, "1KB", "http: bytes of each response body."),
+    KEY_END,
+};
+
+enum workload_key {
+	WL_NAME = 0,
+	WL_FROM,
+	WL_TO,
+	WL_KIND,
+	WL_RATE,
+	WL_CONNECTION,
+	WL_PATH,
+	WL_REQUEST,
+	WL_RESPONSE,
+	WL_START,
+	WL_STOP,
+	WL_CONNECTIONS,
+	WL_HOLD,
+};
+
+static const struct scenario_key scenario_workload_keys[] = {
+    [WL_NAME] = KEY("name", SCENARIO_KIND_NAME, true, NULL,
+                    "Workload name (reports, expectations); unique."),
+    [WL_FROM] = KEY("from", SCENARIO_KIND_STRING, true, NULL,
+                    "The client nodes: a node name or a glob over node names (client-*); "
+                    "must match at least one node."),
+    [WL_TO] = KEY("to", SCENARIO_KIND_STRING, true, NULL,
+                  "Target: <label>.<tailnet>:port (a service's or a node's MagicDNS name), "
+                  "svc:X:port, or a VIP literal 100.x.y.z:port / [fd7a:115c:a1e0::n]:port."),
+    [WL_KIND] = KEY("kind", SCENARIO_KIND_STRING, false, "http", "http, tcp-echo or tcp-stream.",
+                    .choices = scenario_workload_words),
+    [WL_RATE] = KEY("rate", SCENARIO_KIND_RATE, false, "1/s",
+                    "http, tcp-echo: requests per second per client node, Poisson arrivals "
+                    "(seeded)."),
+    [WL_CONNECTION] = KEY("connection", SCENARIO_KIND_STRING, false, "new",
+                          "http, tcp-echo: new (one connection per request) or keepalive.",
+                          .choices = scenario_connection_words),
+    [WL_PATH] =
+        KEY("path", SCENARIO_KIND_STRING, false, "/", "http: the request path (starts with /)."),
+    [WL_REQUEST] = KEY("request", SCENARIO_KIND_SIZE, false, "0B",
+                       "http: request body bytes (0: GET, else POST); tcp-echo: bytes per "
+                       "request (0: 64B); tcp-stream: bytes per write (0: 1KB)."),
+    [WL_RESPONSE] =
+        KEY("response", SCENARIO_KIND_SIZE, false, "0B",
+            "http: response bytes expected (0: whatever the backend sends).", .project = true),
+    [WL_START] = KEY("start", SCENARIO_KIND_DURATION, false, "0s", "First arrival after start."),
+    [WL_STOP] = KEY("stop", SCENARIO_KIND_DURATION, false, "duration",
+                    "No arrival at or after stop (> start, <= duration)."),
+    [WL_CONNECTIONS] =
+        KEY("connections", SCENARIO_KIND_INTEGER, false, "1",
+            "tcp-stream: long-lived connections per client node (1..4096).", .project = true),
+    [WL_HOLD] = KEY("hold", SCENARIO_KIND_DURATION, false, "until stop",
+                    "tcp-stream: how long each connection lives.", .project = true),
+    KEY_END,
+};
+
+enum timeline_key {
+	TL_AT = 0,
+	TL_NODE,
+	TL_RUN,
+	TL_CRASH,
+	TL_RESTART,
+	TL_PARTITION,
+	TL_HEAL,
+	TL_LINK,
+	TL_ADMIN,
+	TL_AS,
+	TL_CONTROL,
+};
+
+static const struct scenario_key scenario_timeline_keys[] = {
+    [TL_AT] = KEY("at", SCENARIO_KIND_DURATION, true, NULL, "When (before the end of the run)."),
+    [TL_NODE] =
+        KEY("node", SCENARIO_KIND_STRING, false, NULL, "With run: the node that runs the command."),
+    [TL_RUN] =
+        KEY("run", SCENARIO_KIND_STRING, false, NULL, "A `serve ...` command line run on node."),
+    [TL_CRASH] =
+        KEY("crash", SCENARIO_KIND_STRING, false, NULL, "A node whose daemon dies (state lost)."),
+    [TL_RESTART] = KEY("restart", SCENARIO_KIND_STRING, false, NULL,
+                       "A node whose daemon comes back and re-runs its serve lines."),
+    [TL_PARTITION] = KEY("partition", SCENARIO_KIND_PAIR, false, NULL,
+                         "[A, B]: cut the links between two regions or two nodes."),
+    [TL_HEAL] = KEY("heal", SCENARIO_KIND_PAIR, false, NULL, "[A, B]: undo a partition."),
+    [TL_LINK] = KEY("link", SCENARIO_KIND_MAPPING, false, NULL,
+                    "Change an existing link: between, then latency, bandwidth and/or loss.",
+                    .sub = SCENARIO_SECTION_TIMELINE_LINK),
+    [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
+                     "An admin console command: define svc:X [--ports=..] [--tags=..] "
+                     "[--description=..], delete svc:X, approve|reject|revoke svc:X NODE, "
+                     "set-policy FILE."),
+    [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
+                  "With admin: the user (declared in users) who runs the command."),
+    [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,
+                       "crash or restart the coordination server.",
+                       .choices = scenario_control_words, .project = true),
+    KEY_END,
+};
+
+enum tlink_key { TLINK_BETWEEN = 0, TLINK_LATENCY, TLINK_BANDWIDTH, TLINK_LOSS };
+
+static const struct scenario_key scenario_tlink_keys[] = {
+    [TLINK_BETWEEN] =
+        KEY("between", SCENARIO_KIND_PAIR, true, NULL, "The two regions of an existing link."),
+    [TLINK_LATENCY] =
+        KEY("latency", SCENARIO_KIND_DURATION, false, "unchanged", "New one-way latency."),
+    [TLINK_BANDWIDTH] = KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "unchanged", "New rate."),
+    [TLINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "unchanged", "New loss."),
+    KEY_END,
+};
+
+enum expect_key {
+	EX_WORKLOAD = 0,
+	EX_NODE,
+	EX_HOST,
+	EX_SERVICE,
+	EX_STATE,
+	EX_AT,
+	EX_FROM,
+	EX_TO,
+	EX_AFTER,
+	EX_SUCCESS_RATE,
+	EX_P50,
+	EX_P90,
+	EX_P99,
+	EX_P999,
+	EX_MAX,
+	EX_NEW_CONNECTIONS,
+	EX_FAILOVER_TIME,
+	EX_RESETS,
+	EX_NEVER,
+};
+
+static const struct scenario_key scenario_expect_keys[] = {
+    [EX_WORKLOAD] =
+        KEY("workload", SCENARIO_KIND_STRING, false, NULL, "The workload the checks are about."),
+    [EX_NODE] = KEY("node", SCENARIO_KIND_STRING, false, NULL,
+                    "With new_connections: the node whose accepted connections count."),
+    [EX_HOST] = KEY("host", SCENARIO_KIND_STRING, false, NULL,
+                    "With service and state: the host whose state for the service is checked."),
+    [EX_SERVICE] = KEY("service", SCENARIO_KIND_STRING, false, NULL, "With state: the service."),
+    [EX_STATE] = KEY("state", SCENARIO_KIND_STRING, false, NULL,
+                     "Pending approval, Needs configuration, Connected, Offline, Pre-approved, "
+                     "Draining or Rejected (any case)."),
+    [EX_AT] = KEY("at", SCENARIO_KIND_DURATION, false, NULL, "With state: when."),
+    [EX_FROM] = KEY("from", SCENARIO_KIND_DURATION, false, "0s",
+                    "With new_connections or resets: window start."),
+    [EX_TO] = KEY("to", SCENARIO_KIND_DURATION, false, "the end",
+                  "With new_connections or resets: window end."),
+    [EX_AFTER] =
+        KEY("after", SCENARIO_KIND_DURATION, false, NULL, "With failover_time: the fault's time."),
+    [EX_SUCCESS_RATE] = KEY("success_rate", SCENARIO_KIND_COMPARISON, false, NULL,
+                            "Share of ok requests: \">= 99.9%\"."),
+    [EX_P50] = KEY("p50", SCENARIO_KIND_COMPARISON, false, NULL, "Median latency: \"< 50ms\"."),
+    [EX_P90] = KEY("p90", SCENARIO_KIND_COMPARISON, false, NULL, "90th percentile latency."),
+    [EX_P99] = KEY("p99", SCENARIO_KIND_COMPARISON, false, NULL, "99th percentile latency."),
+    [EX_P999] = KEY("p999", SCENARIO_KIND_COMPARISON, false, NULL, "99.9th percentile latency."),
+    [EX_MAX] = KEY("max", SCENARIO_KIND_COMPARISON, false, NULL, "Largest latency."),
+    [EX_NEW_CONNECTIONS] = KEY("new_connections", SCENARIO_KIND_COMPARISON, false, NULL,
+                               "Connections node accepted in [from, to]: 0 or \">= 10\"."),
+    [EX_FAILOVER_TIME] = KEY("failover_time", SCENARIO_KIND_COMPARISON, false, NULL,
+                             "From after to the first ok request on another host: \"< 3s\"."),
+    [EX_RESETS] = KEY("resets", SCENARIO_KIND_COMPARISON, false, NULL,
+                      "Requests (streams) of the workload that ended in a reset."),
+    [EX_NEVER] = KEY("never", SCENARIO_KIND_STRING, false, NULL, "An invariant over the whole run.",
+                     .choices = scenario_never_words, .project = true),
+    KEY_END,
+};
+
+static const struct scenario_key *const scenario_tables[SCENARIO_SECTION_COUNT] = {
+    [SCENARIO_SECTION_TOP] = scenario_top_keys,
+    [SCENARIO_SECTION_LINK] = scenario_link_keys,
+    [SCENARIO_SECTION_ACCESS] = scenario_access_keys,
+    [SCENARIO_SECTION_NODE] = scenario_node_keys,
+    [SCENARIO_SECTION_UNDERLAY_WORKLOAD] = scenario_rr_keys,
+    [SCENARIO_SECTION_REGION] = scenario_region_keys,
+    [SCENARIO_SECTION_CONTROL] = scenario_control_keys,
+    [SCENARIO_SECTION_USER] = scenario_user_keys,
+    [SCENARIO_SECTION_SERVICE] = scenario_service_keys,
+    [SCENARIO_SECTION_BACKEND] = scenario_backend_keys,
+    [SCENARIO_SECTION_WORKLOAD] = scenario_workload_keys,
+    [SCENARIO_SECTION_TIMELINE] = scenario_timeline_keys,
+    [SCENARIO_SECTION_TIMELINE_LINK] = scenario_tlink_keys,
+    [SCENARIO_SECTION_EXPECT] = scenario_expect_keys,
+};
+
+static const char *const scenario_section_names[SCENARIO_SECTION_COUNT] = {
+    [SCENARIO_SECTION_TOP] = "top level",
+    [SCENARIO_SECTION_LINK] = "link",
+    [SCENARIO_SECTION_ACCESS] = "access",
+    [SCENARIO_SECTION_NODE] = "node",
+    [SCENARIO_SECTION_UNDERLAY_WORKLOAD] = "underlay_workload",
+    [SCENARIO_SECTION_REGION] = "region",
+    [SCENARIO_SECTION_CONTROL] = "control",
+    [SCENARIO_SECTION_USER] = "user",
+    [SCENARIO_SECTION_SERVICE] = "service",
+    [SCENARIO_SECTION_BACKEND] = "backend",
+    [SCENARIO_SECTION_WORKLOAD] = "workload",
+    [SCENARIO_SECTION_TIMELINE] = "timeline entry",
+    [SCENARIO_SECTION_TIMELINE_LINK] = "timeline link",
+    [SCENARIO_SECTION_EXPECT] = "expectation",
 };
 
 const struct scenario_key *scenario_keys(enum scenario_section section)
 {
-	switch (section) {
-	case SCENARIO_SECTION_TOP:
-		return scenario_top_keys;
-	case SCENARIO_SECTION_LINK:
-		return scenario_link_keys;
-	case SCENARIO_SECTION_ACCESS:
-		return scenario_access_keys;
-	case SCENARIO_SECTION_NODE:
-		return scenario_node_keys;
-	case SCENARIO_SECTION_UNDERLAY_WORKLOAD:
-		return scenario_rr_keys;
-	case SCENARIO_SECTION_COUNT:
-		break;
-	}
-	return NULL;
+	if ((unsigned)section >= SCENARIO_SECTION_COUNT)
+		return NULL;
+	return scenario_tables[section];
 }
 
 const char *scenario_section_name(enum scenario_section section)
 {
-	switch (section) {
-	case SCENARIO_SECTION_TOP:
-		return "top level";
-	case SCENARIO_SECTION_LINK:
-		return "link";
-	case SCENARIO_SECTION_ACCESS:
-		return "access";
-	case SCENARIO_SECTION_NODE:
-		return "node";
-	case SCENARIO_SECTION_UNDERLAY_WORKLOAD:
-		return "underlay_workload";
-	case SCENARIO_SECTION_COUNT:
-		break;
-	}
-	return "?";
+	if ((unsigned)section >= SCENARIO_SECTION_COUNT)
+		return "?";
+	return scenario_section_names[section];
 }
 
 const char *scenario_kind_name(enum scenario_kind kind)
@@ -209,8 +483,23 @@ const char *scenario_kind_name(enum scenario_kind kind)
 		return "sequence";
 	case SCENARIO_KIND_WORKLOAD:
 		return "`off` or mapping";
+	case SCENARIO_KIND_ENTRIES:
+		return "mapping of names";
+	case SCENARIO_KIND_OBJECT:
+		return "policy mapping";
+	case SCENARIO_KIND_PAIR:
+		return "pair [a, b]";
+	case SCENARIO_KIND_COMPARISON:
+		return "comparison";
 	}
 	return "?";
+}
+
+const char *scenario_role_name(enum scenario_role role)
+{
+	if ((unsigned)role > SCENARIO_ROLE_MEMBER)
+		return "?";
+	return scenario_role_words[role];
 }
 
 /* ---- numbers with units ---- */
@@ -451,9 +740,9 @@ bool scenario_name_is_safe(const char *name)
 static unsigned levenshtein(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	unsigned row[SCENARIO_NAME_MAX + 2];
+	unsigned row[SCENARIO_LOGIN_MAX + 2];
 
-	if (la > SCENARIO_NAME_MAX || lb > SCENARIO_NAME_MAX)
+	if (la > SCENARIO_LOGIN_MAX || lb > SCENARIO_LOGIN_MAX)
 		return UINT_MAX;
 	for (size_t j = 0; j <= lb; j++)
 		row[j] = (unsigned)j;
@@ -474,10 +763,8 @@ static unsigned levenshtein(const char *a, const char *b)
 	return row[lb];
 }
 
-/* Fills buf with " (did you mean 'x'?)" for the closest candidate within
- * distance 2, or "". */
-static void did_you_mean(const char *word, const char *const *cands, size_t n, char *buf,
-                         size_t len)
+/* The closest candidate within edit distance 2, or NULL. */
+static const char *nearest(const char *word, const char *const *cands, size_t n)
 {
 	unsigned best = 3;
 	const char *pick = NULL;
@@ -489,6 +776,16 @@ static void did_you_mean(const char *word, const char *const *cands, size_t n, c
 			pick = cands[i];
 		}
 	}
+	return pick;
+}
+
+/* Fills buf with " (did you mean 'x'?)" for the closest candidate within
+ * distance 2, or "". */
+static void did_you_mean(const char *word, const char *const *cands, size_t n, char *buf,
+                         size_t len)
+{
+	const char *pick = nearest(word, cands, n);
+
 	if (pick)
 		snprintf(buf, len, " (did you mean '%s'?)", pick);
 	else if (len)
@@ -503,6 +800,11 @@ struct loader {
 	struct scenario_diags *diags;
 	struct scenario *sc;
 	bool oom;
+	struct policy *policy; /* parsed policy (tags owned), NULL: none */
+	const yaml_node_t *policy_node;
+	const char **defined; /* services an admin `define` in the timeline creates */
+	size_t n_defined;
+	bool nodes_ok; /* node names are good: references can be checked */
 };
 
 static void diags_add(struct scenario_diags *diags, bool warning, unsigned line, unsigned col,
@@ -538,6 +840,20 @@ static void report(struct loader *ld, bool warning, const yaml_node_t *at, const
 	va_end(ap);
 	diags_add(ld->diags, warning, (unsigned)at->start_mark.line + 1,
 	          (unsigned)at->start_mark.column + 1, ld->filename, msg);
+}
+
+/* An error at a remembered position (line, column 1-based). */
+static void error_pos(struct loader *ld, unsigned line, unsigned column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void error_pos(struct loader *ld, unsigned line, unsigned column, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diags_add(ld->diags, false, line, column, ld->filename, msg);
 }
 
 #define error_at(ld, at, ...) report(ld, false, at, __VA_ARGS__)
@@ -585,11 +901,14 @@ static bool check_shape(struct loader *ld, const struct scenario_key *key, const
 
 	switch (key->kind) {
 	case SCENARIO_KIND_MAPPING:
+	case SCENARIO_KIND_ENTRIES:
+	case SCENARIO_KIND_OBJECT:
 		if (v->type == YAML_MAPPING_NODE)
 			return true;
 		want = "a mapping";
 		break;
 	case SCENARIO_KIND_SEQUENCE:
+	case SCENARIO_KIND_PAIR:
 		if (v->type == YAML_SEQUENCE_NODE)
 			return true;
 		want = "a sequence";
@@ -611,13 +930,15 @@ static bool check_shape(struct loader *ld, const struct scenario_key *key, const
 	default:
 		if (v->type == YAML_SCALAR_NODE && !is_null(v))
 			return true;
-		want = key->kind == SCENARIO_KIND_STRING || key->kind == SCENARIO_KIND_NAME
-		           ? "a scalar"
-		           : (key->kind == SCENARIO_KIND_DURATION    ? "a duration"
-		              : key->kind == SCENARIO_KIND_RATE      ? "a rate"
-		              : key->kind == SCENARIO_KIND_BANDWIDTH ? "a bandwidth"
-		              : key->kind == SCENARIO_KIND_SIZE      ? "a size"
-		                                                     : "a percentage");
+		want =
+		    key->kind == SCENARIO_KIND_STRING || key->kind == SCENARIO_KIND_NAME
+		        ? "a scalar"
+		        : (key->kind == SCENARIO_KIND_DURATION    ? "a duration"
+		           : key->kind == SCENARIO_KIND_RATE      ? "a rate"
+		           : key->kind == SCENARIO_KIND_BANDWIDTH ? "a bandwidth"
+		           : key->kind == SCENARIO_KIND_SIZE      ? "a size"
+		           : key->kind == SCENARIO_KIND_PERCENT   ? "a percentage"
+		                                                : "a comparison like \"< 400ms\"");
 		break;
 	}
 	error_at(ld, v, "expected %s for '%s', got %s", want, key->name,
@@ -1016,134 +1337,2357 @@ static bool load_links(struct loader *ld, const yaml_node_t *seq,
 	return ok;
 }
 
-/* ---- raw values kept as JSON text ---- */
+/* ---- strings the scenario owns ---- */
 
-struct strbuf {
-	char *data;
-	size_t len, cap;
-	bool overflow;
+struct scenario_chunk {
+	struct scenario_chunk *next;
+	size_t used, cap;
+	char data[];
 };
 
-static void sb_put(struct strbuf *sb, const char *s, size_t n)
+#define SCENARIO_CHUNK_BYTES 65536
+
+/* Copies n bytes of s (plus a NUL) into the scenario's string chunks. On
+ * allocation failure marks the load out of memory and returns "". */
+static const char *ld_strndup(struct loader *ld, const char *s, size_t n)
 {
-	if (sb->overflow)
-		return;
-	if (sb->len + n + 1 > SCENARIO_RAW_MAX) {
-		sb->overflow = true;
-		return;
-	}
-	if (sb->len + n + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 64;
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		char *d = realloc(sb->data, cap);
-		if (!d) {
-			sb->overflow = true;
-			return;
+	struct scenario_chunk *c = ld->sc->strings;
+
+	if (!c || c->cap - c->used < n + 1) {
+		size_t cap = n + 1 > SCENARIO_CHUNK_BYTES ? n + 1 : SCENARIO_CHUNK_BYTES;
+		c = malloc(sizeof(*c) + cap);
+		if (!c) {
+			ld->oom = true;
+			return "";
 		}
-		sb->data = d;
-		sb->cap = cap;
+		c->next = ld->sc->strings;
+		c->used = 0;
+		c->cap = cap;
+		ld->sc->strings = c;
 	}
-	memcpy(sb->data + sb->len, s, n);
-	sb->len += n;
-	sb->data[sb->len] = '\0';
+	char *d = c->data + c->used;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	c->used += n + 1;
+	return d;
 }
 
-static void sb_json_string(struct strbuf *sb, const char *s)
+static const char *ld_strdup(struct loader *ld, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-
-	sb_put(sb, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			char e[2] = {'\\', (char)*p};
-			sb_put(sb, e, 2);
-		} else if (*p < 0x20) {
-			char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-			sb_put(sb, e, 6);
-		} else {
-			sb_put(sb, (const char *)p, 1);
-		}
-	}
-	sb_put(sb, "\"", 1);
+	return ld_strndup(ld, s, strlen(s));
 }
 
-/* Renders a YAML node as compact JSON (scalars as strings). */
-static bool to_json(struct loader *ld, const yaml_node_t *n, struct strbuf *sb, int depth)
+/* ---- small YAML helpers ---- */
+
+static size_t seq_len(const yaml_node_t *seq)
 {
-	if (depth > 32)
+	return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+}
+
+static yaml_node_t *seq_item(struct loader *ld, const yaml_node_t *seq, size_t i)
+{
+	return node_get(ld, seq->data.sequence.items.start[i]);
+}
+
+static void pos_of(const yaml_node_t *n, unsigned *line, unsigned *column)
+{
+	*line = (unsigned)n->start_mark.line + 1;
+	*column = (unsigned)n->start_mark.column + 1;
+}
+
+/* Every item of a sequence is a non-empty scalar (tags, serve lines, ports). */
+static bool seq_scalars(struct loader *ld, const char *key, const yaml_node_t *seq)
+{
+	char buf[80];
+	bool ok = true;
+
+	for (size_t i = 0; i < seq_len(seq); i++) {
+		yaml_node_t *item = seq_item(ld, seq, i);
+		if (item->type != YAML_SCALAR_NODE || is_null(item)) {
+			error_at(ld, item, "expected a scalar in '%s', got %s", key,
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* "a, b or c" from a NULL-terminated word list. */
+static void words_text(const char *const *words, char *buf, size_t len)
+{
+	size_t n = 0, count = 0;
+
+	while (words[count])
+		count++;
+	buf[0] = '\0';
+	for (size_t i = 0; i < count && n < len; i++) {
+		const char *sep = i == 0 ? "" : (i + 1 == count ? " or " : ", ");
+		int w = snprintf(buf + n, len - n, "%s%s", sep, words[i]);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/* A scalar that must be one of `words`: its index, or -1 after reporting
+ * "unknown <what> 'x' (expected a, b or c; did you mean 'b'?)". */
+static int choice_ref(struct loader *ld, const char *what, const yaml_node_t *v,
+                      const char *const *words)
+{
+	char list[200];
+	size_t n = 0;
+
+	for (; words[n]; n++)
+		if (!strcmp(words[n], scalar(v)))
+			return (int)n;
+	words_text(words, list, sizeof(list));
+	const char *near = nearest(scalar(v), words, n);
+	if (near)
+		error_at(ld, v, "unknown %s '%.80s' (expected %s; did you mean '%s'?)", what,
+		         scalar(v), list, near);
+	else
+		error_at(ld, v, "unknown %s '%.80s' (expected %s)", what, scalar(v), list);
+	return -1;
+}
+
+/* ---- names: users, nodes, services, workloads ---- */
+
+int scenario_user_find(const struct scenario *sc, const char *login)
+{
+	for (size_t i = 0; i < sc->n_users; i++)
+		if (!strcmp(sc->users[i].login, login))
+			return (int)i;
+	return -1;
+}
+
+int scenario_service_find(const struct scenario *sc, const char *name)
+{
+	for (size_t i = 0; i < sc->n_services; i++)
+		if (!strcmp(sc->services[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+int scenario_node_find(const struct scenario *sc, const char *name, uint32_t *index)
+{
+	for (int i = 0; i < sc->group_count; i++) {
+		const struct scenario_node_group *g = &sc->groups[i];
+		size_t n = strlen(g->name);
+		if (g->count == 1) {
+			if (!strcmp(name, g->name)) {
+				*index = g->first_index;
+				return 0;
+			}
+			continue;
+		}
+		if (strncmp(name, g->name, n) != 0 || name[n] != '-')
+			continue;
+		const char *d = name + n + 1;
+		if (*d < '0' || *d > '9' || (d[0] == '0' && d[1]) || strlen(d) > 9)
+			continue;
+		char *end;
+		unsigned long v = strtoul(d, &end, 10);
+		if (*end || v >= g->count)
+			continue;
+		*index = g->first_index + (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+bool scenario_workload_has_client(const struct scenario *sc, const struct scenario_workload *w,
+                                  uint32_t index)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+
+	if (!scenario_node_name(sc, index, name, sizeof(name)))
 		return false;
-	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		if (is_null(n))
-			sb_put(sb, "null", 4);
+	return fnmatch(w->from, name, 0) == 0;
+}
+
+/* Did-you-mean hints cost a scan of every candidate: skip them once no
+ * more diagnostics are kept (their text would be dropped anyway). */
+static bool hints_wanted(const struct loader *ld)
+{
+	return ld->diags->count < SCENARIO_DIAGS_MAX;
+}
+
+/* did_you_mean over a list built on the heap (NULL: out of memory, or
+ * hints not wanted). */
+static void hint_from(struct loader *ld, const char *word, const char **cands, size_t n, char *hint,
+                      size_t len)
+{
+	hint[0] = '\0';
+	if (cands)
+		did_you_mean(word, cands, n, hint, len);
+	else if (hints_wanted(ld))
+		ld->oom = true;
+}
+
+/* A user reference: the index, or -1 after reporting it. */
+static int user_ref(struct loader *ld, const yaml_node_t *v)
+{
+	struct scenario *sc = ld->sc;
+	char hint[300];
+
+	int u = scenario_user_find(sc, scalar(v));
+	if (u >= 0)
+		return u;
+	const char **names = malloc(sizeof(*names) * (sc->n_users + 1));
+	for (size_t i = 0; names && i < sc->n_users; i++)
+		names[i] = sc->users[i].login;
+	hint_from(ld, scalar(v), names, sc->n_users, hint, sizeof(hint));
+	free(names);
+	if (sc->n_users == 0)
+		error_at(ld, v, "unknown user '%.80s' (no users are declared)", scalar(v));
+	else
+		error_at(ld, v, "unknown user '%.80s'%s", scalar(v), hint);
+	return -1;
+}
+
+/* Candidate node names for a did-you-mean: single nodes by name, groups
+ * as name-N (N from `word`'s "-N" ending when the group has that many, else
+ * 0; name-* for globs), each with `suffix` appended. One malloc'd block
+ * (pointers, then strings) the caller frees; NULL when out of memory or
+ * when hints are not wanted. */
+static const char **node_cands_suffixed(struct loader *ld, size_t *n, bool globs,
+                                        const char *suffix, const char *word)
+{
+	struct scenario *sc = ld->sc;
+	size_t count = (size_t)sc->group_count, bytes = 0, slen = strlen(suffix);
+	const char *dash = word ? strrchr(word, '-') : NULL;
+	unsigned long want = 0;
+
+	*n = 0;
+	if (!hints_wanted(ld))
+		return NULL;
+	if (dash && dash[1] && strlen(dash + 1) <= 9 &&
+	    strspn(dash + 1, "0123456789") == strlen(dash + 1))
+		want = strtoul(dash + 1, NULL, 10);
+	for (size_t i = 0; i < count; i++)
+		bytes += strlen(sc->groups[i].name) + 12 + slen;
+	const char **c = malloc(sizeof(*c) * (count + 1) + bytes);
+	if (!c)
+		return NULL;
+	char *p = (char *)(c + count + 1);
+	for (size_t i = 0; i < count; i++) {
+		const struct scenario_node_group *g = &sc->groups[i];
+		int w;
+		if (g->count == 1)
+			w = sprintf(p, "%s%s", g->name, suffix);
+		else if (globs)
+			w = sprintf(p, "%s-*%s", g->name, suffix);
 		else
-			sb_json_string(sb, scalar(n));
+			w = sprintf(p, "%s-%lu%s", g->name, want < g->count ? want : 0, suffix);
+		c[(*n)++] = p;
+		p += w + 1;
+	}
+	return c;
+}
+
+static const char **node_cands(struct loader *ld, size_t *n, bool globs, const char *word)
+{
+	return node_cands_suffixed(ld, n, globs, "", word);
+}
+
+/* An expanded node name: 0 and *index, or -1 after reporting it. */
+static int node_ref(struct loader *ld, const char *what, const yaml_node_t *v, uint32_t *index)
+{
+	char hint[120];
+	size_t n;
+
+	if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+		char buf[80];
+		error_at(ld, v, "expected a node name, got %s", describe(v, buf, sizeof(buf)));
+		return -1;
+	}
+	if (scenario_node_find(ld->sc, scalar(v), index) == 0)
+		return 0;
+	const char **c = node_cands(ld, &n, false, scalar(v));
+	hint_from(ld, scalar(v), c, n, hint, sizeof(hint));
+	free(c);
+	error_at(ld, v, "%sunknown node '%.80s'%s", what, scalar(v), hint);
+	return -1;
+}
+
+static bool service_known(struct loader *ld, const char *name)
+{
+	if (scenario_service_find(ld->sc, name) >= 0)
 		return true;
+	for (size_t i = 0; i < ld->n_defined; i++)
+		if (!strcmp(ld->defined[i], name))
+			return true;
+	return false;
+}
+
+/* The did-you-mean among every known service ("svc:web"), or with `dns`
+ * among their MagicDNS names (label.tailnet) and the nodes' names. */
+static void service_hint(struct loader *ld, const char *word, bool dns, char *hint, size_t len)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = 0, nodes = 0, services = sc->n_services + ld->n_defined;
+	char suffix[SCENARIO_TAILNET_MAX + 2];
+	const char **nc = NULL, **c;
+	char(*names)[SCENARIO_SERVICE_NAME_MAX + SCENARIO_TAILNET_MAX + 2] = NULL;
+
+	hint[0] = '\0';
+	if (!hints_wanted(ld))
+		return;
+	snprintf(suffix, sizeof(suffix), ".%s", sc->tailnet);
+	if (dns) {
+		nc = node_cands_suffixed(ld, &nodes, false, suffix, NULL);
+		names = malloc(sizeof(*names) * (services + 1));
+	}
+	c = malloc(sizeof(*c) * (services + nodes + 1));
+	if (!c || (dns && (!nc || !names))) {
+		ld->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < services; i++) {
+		const char *name =
+		    i < sc->n_services ? sc->services[i].name : ld->defined[i - sc->n_services];
+		if (dns) {
+			snprintf(names[i], sizeof(names[i]), "%s%s", name + 4, suffix);
+			c[n++] = names[i];
+		} else {
+			c[n++] = name;
+		}
+	}
+	for (size_t i = 0; i < nodes; i++)
+		c[n++] = nc[i];
+	did_you_mean(word, c, n, hint, len);
+out:
+	free(c);
+	free(nc);
+	free(names);
+}
+
+/* A reference to a service defined in services or by a timeline define:
+ * true, or false after reporting it. */
+static bool service_ref(struct loader *ld, const char *what, const yaml_node_t *at,
+                        const char *name)
+{
+	char hint[160];
+
+	if (service_known(ld, name))
+		return true;
+	service_hint(ld, name, false, hint, sizeof(hint));
+	error_at(ld, at, "%sunknown service '%.80s'%s", what, name, hint);
+	return false;
+}
+
+const char *scenario_service_name_problem(const char *name)
+{
+	size_t len;
+
+	if (strncmp(name, "svc:", 4) != 0)
+		return "a service name starts with 'svc:'";
+	name += 4;
+	len = strlen(name);
+	if (len == 0)
+		return "the label after 'svc:' is empty";
+	if (len > 63)
+		return "the label after 'svc:' is longer than 63 characters";
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && c != '-')
+			return "the label may hold only letters, digits and '-'";
+	}
+	if (name[0] == '-' || name[len - 1] == '-')
+		return "the label must start and end with a letter or digit";
+	return NULL;
+}
+
+/* SVC-1 on a scalar; reports "service name 'x' is not valid (SVC-1: ...)". */
+static bool check_service_name(struct loader *ld, const yaml_node_t *at, const char *name)
+{
+	const char *why = scenario_service_name_problem(name);
+
+	if (!why)
+		return true;
+	error_at(ld, at, "service name '%.80s' is not valid (SVC-1: %s)", name, why);
+	return false;
+}
+
+/* ---- tags (owned in policy tagOwners) ---- */
+
+/* A tag used by a node, a service or a define: "tag:x", owned in the
+ * policy's tagOwners. */
+static bool check_tag(struct loader *ld, const yaml_node_t *at, const char *tag)
+{
+	char hint[160] = "";
+
+	if (strncmp(tag, "tag:", 4) != 0 || !tag[4]) {
+		error_at(ld, at, "tag '%.80s' must be 'tag:' and a name", tag);
+		return false;
+	}
+	if (strlen(tag) > SCENARIO_TAG_MAX) {
+		error_at(ld, at, "tag '%.40s...' is longer than %d characters", tag,
+		         SCENARIO_TAG_MAX);
+		return false;
+	}
+	if (ld->policy && policy_tag_known(ld->policy, tag))
+		return true;
+	if (!ld->policy_node) {
+		error_at(ld, at,
+		         "tag '%.80s' is not owned in policy tagOwners (there is no policy)", tag);
+		return false;
+	}
+	if (!ld->policy) /* the policy is bad: reported there */
+		return false;
+	/* did you mean: among the tagOwners keys of the YAML policy */
+	const yaml_node_t *p = ld->policy_node;
+	for (yaml_node_pair_t *q = p->data.mapping.pairs.start; q < p->data.mapping.pairs.top;
+	     q++) {
+		yaml_node_t *k = node_get(ld, q->key), *v = node_get(ld, q->value);
+		if (k->type != YAML_SCALAR_NODE || strcmp(scalar(k), "tagOwners") != 0 ||
+		    v->type != YAML_MAPPING_NODE)
+			continue;
+		size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+		const char **c = malloc(sizeof(*c) * (n + 1));
+		size_t m = 0;
+		for (size_t i = 0; c && i < n; i++) {
+			yaml_node_t *tk = node_get(ld, v->data.mapping.pairs.start[i].key);
+			if (tk->type == YAML_SCALAR_NODE)
+				c[m++] = scalar(tk);
+		}
+		hint_from(ld, tag, c, m, hint, sizeof(hint));
+		free(c);
+	}
+	error_at(ld, at, "tag '%.80s' is not owned in policy tagOwners%s", tag, hint);
+	return false;
+}
+
+static bool load_node_tags(struct loader *ld, const yaml_node_t *seq, struct scenario_node_group *g)
+{
+	bool ok = seq_scalars(ld, "tags", seq);
+
+	if (!ok)
+		return false;
+	if (seq_len(seq) > SCENARIO_NODE_TAGS_MAX) {
+		error_at(ld, seq, "too many tags: %zu (max %d)", seq_len(seq),
+		         SCENARIO_NODE_TAGS_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < seq_len(seq); i++) {
+		yaml_node_t *t = seq_item(ld, seq, i);
+		if (!check_tag(ld, t, scalar(t))) {
+			ok = false;
+			continue;
+		}
+		g->tags[g->n_tags++] = ld_strdup(ld, scalar(t));
+	}
+	return ok;
+}
+
+/* ---- backends and serve lines of a node ---- */
+
+/* "127.0.0.1:PORT" -> port. */
+static bool parse_listen(const char *s, uint16_t *port)
+{
+	static const char prefix[] = "127.0.0.1:";
+	char *end;
+
+	if (strncmp(s, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	s += sizeof(prefix) - 1;
+	if (*s < '1' || *s > '9')
+		return false;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end || v > 65535)
+		return false;
+	*port = (uint16_t)v;
+	return true;
+}
+
+static bool load_backends(struct loader *ld, const yaml_node_t *seq, struct scenario_node_group *g)
+{
+	bool ok = true;
+	char buf[80];
+	unsigned first_line[SCENARIO_BACKENDS_MAX];
+
+	if (seq_len(seq) > SCENARIO_BACKENDS_MAX) {
+		error_at(ld, seq, "too many backends: %zu (max %d)", seq_len(seq),
+		         SCENARIO_BACKENDS_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < seq_len(seq); i++) {
+		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
+		            *vals[SCENARIO_KEYS_MAX];
+		struct scenario_backend b = {.kind = SCENARIO_BACKEND_HTTP, .body_bytes = 1000};
+		if (item->type != YAML_MAPPING_NODE) {
+			error_at(ld, item, "expected a mapping for a backend, got %s",
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		bool b_ok = collect(ld, item, SCENARIO_SECTION_BACKEND, " in backend", keys, vals);
+		if (vals[BACKEND_LISTEN]) {
+			if (!parse_listen(scalar(vals[BACKEND_LISTEN]), &b.port)) {
+				error_at(ld, vals[BACKEND_LISTEN],
+				         "listen '%.80s' must be 127.0.0.1:PORT (port 1..65535)",
+				         scalar(vals[BACKEND_LISTEN]));
+				b_ok = false;
+			} else {
+				for (size_t j = 0; j < g->n_backends; j++) {
+					if (g->backends[j].port != b.port)
+						continue;
+					error_at(ld, vals[BACKEND_LISTEN],
+					         "two backends listen on 127.0.0.1:%u (first at "
+					         "line %u)",
+					         b.port, first_line[j]);
+					b_ok = false;
+				}
+			}
+		}
+		if (vals[BACKEND_KIND]) {
+			int k = choice_ref(ld, "backend kind", vals[BACKEND_KIND],
+			                   scenario_backend_words);
+			if (k < 0)
+				b_ok = false;
+			else
+				b.kind = (enum scenario_backend_kind)k;
+		}
+		if (vals[BACKEND_SERVICE_TIME] &&
+		    !get_duration(ld, "service_time", vals[BACKEND_SERVICE_TIME],
+		                  SCENARIO_LATENCY_MAX_US, "10s", &b.service_time_us))
+			b_ok = false;
+		if (vals[BACKEND_BODY] && !get_size(ld, "body", vals[BACKEND_BODY], &b.body_bytes))
+			b_ok = false;
+		if (!b_ok) {
+			ok = false;
+			continue;
+		}
+		first_line[g->n_backends] = (unsigned)item->start_mark.line + 1;
+		g->backends[g->n_backends++] = b;
+	}
+	return ok;
+}
+
+/* A serve command line: parsed with the daemon's own grammar; a service
+ * it names should exist (a warning: a scenario may test the refusal). */
+static bool check_serve_line(struct loader *ld, const yaml_node_t *v)
+{
+	struct serve_op *op = malloc(sizeof(*op));
+	char err[SERVE_ERR_LEN];
+	bool ok = true;
+
+	if (!op) {
+		ld->oom = true;
+		return false;
+	}
+	if (strlen(scalar(v)) > SCENARIO_LINE_MAX) {
+		error_at(ld, v, "serve line is longer than %d bytes", SCENARIO_LINE_MAX);
+		ok = false;
+	} else if (strncmp(scalar(v), "serve", 5) != 0 ||
+	           (scalar(v)[5] != ' ' && scalar(v)[5] != '\t' && scalar(v)[5] != '\0')) {
+		error_at(ld, v, "a serve line starts with 'serve', got '%.80s'", scalar(v));
+		ok = false;
+	} else if (serve_cmd_parse_line(scalar(v), strlen(scalar(v)), op, err, sizeof(err))) {
+		error_at(ld, v, "bad serve command: %s", err);
+		ok = false;
+	} else if (op->service[0] && !service_known(ld, op->service)) {
+		char hint[160];
+		service_hint(ld, op->service, false, hint, sizeof(hint));
+		warn_at(ld, v,
+		        "serve names service '%s', which neither services nor a timeline "
+		        "define creates%s",
+		        op->service, hint);
+	}
+	free(op);
+	return ok;
+}
+
+static bool load_serve_lines(struct loader *ld, const yaml_node_t *seq,
+                             struct scenario_node_group *g)
+{
+	bool ok = seq_scalars(ld, "serve", seq);
+
+	if (!ok)
+		return false;
+	if (seq_len(seq) > SCENARIO_SERVE_MAX) {
+		error_at(ld, seq, "too many serve lines: %zu (max %d)", seq_len(seq),
+		         SCENARIO_SERVE_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < seq_len(seq); i++) {
+		yaml_node_t *v = seq_item(ld, seq, i);
+		if (!check_serve_line(ld, v)) {
+			ok = false;
+			continue;
+		}
+		struct scenario_serve_line *l = &g->serve[g->n_serve++];
+		l->text = ld_strdup(ld, scalar(v));
+		pos_of(v, &l->line, &l->column);
+	}
+	return ok;
+}
+
+/* ---- users, control, policy, services ---- */
+
+static bool load_users(struct loader *ld, const yaml_node_t *map)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	bool ok = true;
+	char buf[80];
+
+	if (n > SCENARIO_USERS_MAX) {
+		error_at(ld, map, "too many users: %zu (max %d)", n, SCENARIO_USERS_MAX);
+		return false;
+	}
+	sc->users = calloc(n ? n : 1, sizeof(*sc->users));
+	if (!sc->users) {
+		ld->oom = true;
+		return false;
+	}
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_get(ld, p->key), *v = node_get(ld, p->value);
+		yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+		struct scenario_user u = {.role = SCENARIO_ROLE_MEMBER};
+		bool u_ok = true;
+
+		if (k->type != YAML_SCALAR_NODE || is_null(k)) {
+			error_at(ld, k, "expected a user login, got %s",
+			         describe(k, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		const char *login = scalar(k);
+		if (strlen(login) > SCENARIO_LOGIN_MAX || strpbrk(login, " \t,\"") ||
+		    !strchr(login, '@') || login[0] == '@') {
+			error_at(ld, k,
+			         "user login '%.80s' must look like name@domain (no blanks, "
+			         "commas or quotes, at most %d characters)",
+			         login, SCENARIO_LOGIN_MAX);
+			ok = false;
+			continue;
+		}
+		int dup = scenario_user_find(sc, login);
+		if (dup >= 0) {
+			error_at(ld, k, "duplicate user '%s'", login);
+			ok = false;
+			continue;
+		}
+		if (v->type == YAML_MAPPING_NODE) {
+			u_ok = collect(ld, v, SCENARIO_SECTION_USER, " in user", keys, vals);
+			if (vals[USER_ROLE]) {
+				int r =
+				    choice_ref(ld, "role", vals[USER_ROLE], scenario_role_words);
+				if (r < 0)
+					u_ok = false;
+				else
+					u.role = (enum scenario_role)r;
+			}
+			if (vals[USER_DISPLAY_NAME]) {
+				const char *d = scalar(vals[USER_DISPLAY_NAME]);
+				if (strlen(d) > SCENARIO_DISPLAY_NAME_MAX) {
+					error_at(ld, vals[USER_DISPLAY_NAME],
+					         "display_name is longer than %d bytes",
+					         SCENARIO_DISPLAY_NAME_MAX);
+					u_ok = false;
+				} else {
+					snprintf(u.display_name, sizeof(u.display_name), "%s", d);
+				}
+			}
+		} else if (!is_null(v)) {
+			error_at(ld, v, "expected a mapping ({role: ...}) for user '%s', got %s",
+			         login, describe(v, buf, sizeof(buf)));
+			u_ok = false;
+		}
+		snprintf(u.login, sizeof(u.login), "%s", login);
+		sc->users[sc->n_users++] = u; /* kept even when bad: no cascade of unknown user */
+		if (!u_ok)
+			ok = false;
+	}
+	return ok;
+}
+
+/* YAML -> cJSON for the policy: mappings are objects, sequences arrays,
+ * plain null/true/false the JSON literals, every other scalar a string
+ * (so `ip: [443]` means "443"). NULL on error (reported) or OOM. */
+static cJSON *yaml_to_json(struct loader *ld, const yaml_node_t *n, int depth)
+{
+	cJSON *out = NULL;
+	char buf[80];
+
+	if (depth > 32) {
+		error_at(ld, n, "policy nests more than 32 deep");
+		return NULL;
+	}
+	switch (n->type) {
+	case YAML_SCALAR_NODE: {
+		const char *s = scalar(n);
+		bool plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		if (is_null(n))
+			out = cJSON_CreateNull();
+		else if (plain && !strcmp(s, "true"))
+			out = cJSON_CreateTrue();
+		else if (plain && !strcmp(s, "false"))
+			out = cJSON_CreateFalse();
+		else
+			out = cJSON_CreateString(s);
+		break;
+	}
 	case YAML_SEQUENCE_NODE:
-		sb_put(sb, "[", 1);
-		for (yaml_node_item_t *it = n->data.sequence.items.start;
-		     it < n->data.sequence.items.top; it++) {
-			if (it != n->data.sequence.items.start)
-				sb_put(sb, ",", 1);
-			if (!to_json(ld, node_get(ld, *it), sb, depth + 1))
-				return false;
+		out = cJSON_CreateArray();
+		for (size_t i = 0; out && i < seq_len(n); i++) {
+			cJSON *c = yaml_to_json(ld, seq_item(ld, n, i), depth + 1);
+			if (!c) {
+				cJSON_Delete(out);
+				return NULL;
+			}
+			cJSON_AddItemToArray(out, c);
 		}
-		sb_put(sb, "]", 1);
-		return true;
+		break;
 	case YAML_MAPPING_NODE:
-		sb_put(sb, "{", 1);
+		out = cJSON_CreateObject();
 		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-		     p < n->data.mapping.pairs.top; p++) {
+		     out && p < n->data.mapping.pairs.top; p++) {
 			yaml_node_t *k = node_get(ld, p->key);
-			if (p != n->data.mapping.pairs.start)
-				sb_put(sb, ",", 1);
-			if (k->type != YAML_SCALAR_NODE)
-				return false;
-			sb_json_string(sb, scalar(k));
-			sb_put(sb, ":", 1);
-			if (!to_json(ld, node_get(ld, p->value), sb, depth + 1))
-				return false;
+			if (k->type != YAML_SCALAR_NODE || is_null(k)) {
+				error_at(ld, k, "expected a key name in policy, got %s",
+				         describe(k, buf, sizeof(buf)));
+				cJSON_Delete(out);
+				return NULL;
+			}
+			cJSON *c = yaml_to_json(ld, node_get(ld, p->value), depth + 1);
+			if (!c) {
+				cJSON_Delete(out);
+				return NULL;
+			}
+			cJSON_AddItemToObject(out, scalar(k), c);
 		}
-		sb_put(sb, "}", 1);
-		return true;
+		break;
 	case YAML_NO_NODE:
 		break;
+	}
+	if (!out)
+		ld->oom = true;
+	return out;
+}
+
+/* In mapping `map`, the pair whose key is the longest prefix of `p`
+ * followed by one of `ends`; its length in *len. */
+static yaml_node_pair_t *key_prefix(struct loader *ld, const yaml_node_t *map, const char *p,
+                                    const char *ends, size_t *len)
+{
+	yaml_node_pair_t *best = NULL;
+
+	*len = 0;
+	for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < map->data.mapping.pairs.top;
+	     q++) {
+		yaml_node_t *k = node_get(ld, q->key);
+		if (k->type != YAML_SCALAR_NODE)
+			continue;
+		size_t n = strlen(scalar(k));
+		if (n > *len && !strncmp(p, scalar(k), n) && p[n] && strchr(ends, p[n])) {
+			best = q;
+			*len = n;
+		}
+	}
+	return best;
+}
+
+/* Maps the place a policy error names (`grants[0].dst[1]: ...`,
+ * `tagOwners: tag:web: ...`, `autoApprovers.services["svc:x"][0]: ...`)
+ * back to the YAML node it came from; the policy key when nothing
+ * matches. */
+static const yaml_node_t *policy_place(struct loader *ld, const yaml_node_t *root, const char *msg)
+{
+	const yaml_node_t *cur = root, *at = root;
+	const char *p = msg;
+	size_t len;
+
+	for (int steps = 0; *p && steps < 64; steps++) {
+		if (*p == '[' && p[1] == '"' && cur->type == YAML_MAPPING_NODE) {
+			const char *q = strchr(p + 2, '"');
+			yaml_node_pair_t *pair = NULL;
+			if (!q || q[1] != ']')
+				break;
+			for (yaml_node_pair_t *r = cur->data.mapping.pairs.start;
+			     r < cur->data.mapping.pairs.top; r++) {
+				yaml_node_t *k = node_get(ld, r->key);
+				if (k->type == YAML_SCALAR_NODE &&
+				    strlen(scalar(k)) == (size_t)(q - p - 2) &&
+				    !strncmp(scalar(k), p + 2, (size_t)(q - p - 2)))
+					pair = r;
+			}
+			if (!pair)
+				break;
+			at = node_get(ld, pair->key);
+			cur = node_get(ld, pair->value);
+			p = q + 2;
+			continue;
+		}
+		if (*p == '[' && cur->type == YAML_SEQUENCE_NODE) {
+			char *end;
+			unsigned long i = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || *end != ']' || i >= seq_len(cur))
+				break;
+			cur = at = seq_item(ld, cur, i);
+			p = end + 1;
+			continue;
+		}
+		if (cur->type != YAML_MAPPING_NODE)
+			break;
+		const char *name = p;
+		if (*p == '.')
+			name = p + 1;
+		else if (p[0] == ':' && p[1] == ' ')
+			name = p + 2;
+		else if (p != msg)
+			break;
+		yaml_node_pair_t *pair = key_prefix(ld, cur, name, ".[: ", &len);
+		if (!pair)
+			break;
+		at = node_get(ld, pair->key);
+		cur = node_get(ld, pair->value);
+		p = name + len;
+	}
+	/* `unknown key "x"` / `duplicate key "x"`: point at that key */
+	const char *uk = strstr(p, "key \"");
+	if (uk && cur->type == YAML_MAPPING_NODE) {
+		uk += 5;
+		const char *q = strchr(uk, '"');
+		for (yaml_node_pair_t *r = cur->data.mapping.pairs.start;
+		     q && r < cur->data.mapping.pairs.top; r++) {
+			yaml_node_t *k = node_get(ld, r->key);
+			if (k->type == YAML_SCALAR_NODE && strlen(scalar(k)) == (size_t)(q - uk) &&
+			    !strncmp(scalar(k), uk, (size_t)(q - uk)))
+				at = k;
+		}
+	}
+	return at;
+}
+
+static bool load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map)
+{
+	char err[POLICY_ERR_LEN];
+	bool ok = false;
+
+	ld->policy_node = map;
+	cJSON *j = yaml_to_json(ld, map, 0);
+	if (!j)
+		return false;
+	char *text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (!text) {
+		ld->oom = true;
+		return false;
+	}
+	size_t len = strlen(text);
+	if (len > SCENARIO_POLICY_MAX) {
+		error_at(ld, key, "policy is %zu bytes as JSON (max %u)", len, SCENARIO_POLICY_MAX);
+		goto out;
+	}
+	int rc = policy_parse(text, len, &ld->policy, err, sizeof(err));
+	if (rc == -ENOMEM) {
+		ld->oom = true;
+		goto out;
+	}
+	if (rc) {
+		const yaml_node_t *at = policy_place(ld, map, err);
+		error_at(ld, at == map ? key : at, "policy: %s", err);
+		goto out;
+	}
+	ld->sc->policy_json = text;
+	text = NULL;
+	ok = true;
+out:
+	free(text);
+	return ok;
+}
+
+/* "tcp:N", "tcp:N-M" (SVC-4). NULL when good, else why not. */
+static const char *parse_port_range(const char *s, struct scenario_port_range *r)
+{
+	char *end;
+	unsigned long a, b;
+
+	if (!strncmp(s, "udp:", 4))
+		return "services carry TCP only (SVC-4)";
+	if (strncmp(s, "tcp:", 4) != 0)
+		return "expected tcp:N, tcp:N-M or do-not-validate";
+	s += 4;
+	if (*s < '0' || *s > '9')
+		return "expected tcp:N, tcp:N-M or do-not-validate";
+	a = strtoul(s, &end, 10);
+	b = a;
+	if (*end == '-') {
+		s = end + 1;
+		if (*s < '0' || *s > '9')
+			return "expected tcp:N, tcp:N-M or do-not-validate";
+		b = strtoul(s, &end, 10);
+	}
+	if (*end)
+		return "expected tcp:N, tcp:N-M or do-not-validate";
+	if (a < 1 || a > 65535 || b < 1 || b > 65535)
+		return "ports are 1..65535";
+	if (b < a)
+		return "the range ends before it starts";
+	r->first = (uint16_t)a;
+	r->last = (uint16_t)b;
+	return NULL;
+}
+
+static bool load_services(struct loader *ld, const yaml_node_t *seq)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = seq_len(seq);
+	bool ok = true;
+	char buf[80];
+
+	if (n > SCENARIO_SERVICES_MAX) {
+		error_at(ld, seq, "too many services: %zu (max %d)", n, SCENARIO_SERVICES_MAX);
+		return false;
+	}
+	sc->services = calloc(n ? n : 1, sizeof(*sc->services));
+	if (!sc->services) {
+		ld->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
+		            *vals[SCENARIO_KEYS_MAX];
+		struct scenario_service *s = &sc->services[sc->n_services];
+		if (item->type != YAML_MAPPING_NODE) {
+			error_at(ld, item, "expected a mapping for a service, got %s",
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		bool s_ok = collect(ld, item, SCENARIO_SECTION_SERVICE, " in service", keys, vals);
+		memset(s, 0, sizeof(*s));
+		s->description = "";
+		s->ports_text = "";
+		pos_of(item, &s->line, &s->column);
+		if (vals[SERVICE_NAME]) {
+			const char *name = scalar(vals[SERVICE_NAME]);
+			if (!check_service_name(ld, vals[SERVICE_NAME], name)) {
+				s_ok = false;
+			} else if (scenario_service_find(sc, name) >= 0) {
+				error_at(ld, vals[SERVICE_NAME],
+				         "duplicate service '%s' (first at line %u)", name,
+				         sc->services[scenario_service_find(sc, name)].line);
+				s_ok = false;
+			} else {
+				snprintf(s->name, sizeof(s->name), "%s", name);
+			}
+		}
+		if (vals[SERVICE_DESCRIPTION]) {
+			if (strlen(scalar(vals[SERVICE_DESCRIPTION])) > SCENARIO_DESCRIPTION_MAX) {
+				error_at(ld, vals[SERVICE_DESCRIPTION],
+				         "description is longer than %d bytes",
+				         SCENARIO_DESCRIPTION_MAX);
+				s_ok = false;
+			} else {
+				s->description = ld_strdup(ld, scalar(vals[SERVICE_DESCRIPTION]));
+			}
+		}
+		yaml_node_t *ports = vals[SERVICE_PORTS];
+		if (ports && seq_scalars(ld, "ports", ports)) {
+			char text[SCENARIO_SERVICE_PORTS_MAX * 16] = "";
+			size_t tl = 0;
+			if (seq_len(ports) > SCENARIO_SERVICE_PORTS_MAX) {
+				error_at(ld, ports, "too many ports: %zu (max %d)", seq_len(ports),
+				         SCENARIO_SERVICE_PORTS_MAX);
+				s_ok = false;
+			}
+			for (size_t j = 0; s_ok && j < seq_len(ports); j++) {
+				yaml_node_t *pv = seq_item(ld, ports, j);
+				const char *why;
+				if (!strcmp(scalar(pv), "do-not-validate")) {
+					if (seq_len(ports) != 1) {
+						error_at(ld, pv,
+						         "do-not-validate must be the only "
+						         "entry of ports");
+						s_ok = false;
+					}
+					s->do_not_validate = true;
+				} else if ((why = parse_port_range(scalar(pv),
+				                                   &s->ports[s->n_ports]))) {
+					error_at(ld, pv, "bad port '%.40s' in service: %s",
+					         scalar(pv), why);
+					s_ok = false;
+					continue;
+				} else {
+					s->n_ports++;
+				}
+				int w = snprintf(text + tl, sizeof(text) - tl, "%s%s", j ? "," : "",
+				                 scalar(pv));
+				if (w > 0 && (size_t)w < sizeof(text) - tl)
+					tl += (size_t)w;
+			}
+			s->ports_text = ld_strdup(ld, text);
+		} else if (ports) {
+			s_ok = false;
+		}
+		yaml_node_t *tags = vals[SERVICE_TAGS];
+		if (tags && seq_scalars(ld, "tags", tags)) {
+			if (seq_len(tags) == 0 || seq_len(tags) > SCENARIO_SERVICE_TAGS_MAX) {
+				error_at(ld, tags, "a service has 1 to %d tags (SVC-5), got %zu",
+				         SCENARIO_SERVICE_TAGS_MAX, seq_len(tags));
+				s_ok = false;
+			}
+			for (size_t j = 0; s_ok && j < seq_len(tags); j++) {
+				yaml_node_t *t = seq_item(ld, tags, j);
+				if (!check_tag(ld, t, scalar(t)))
+					s_ok = false;
+				else
+					s->tags[s->n_tags++] = ld_strdup(ld, scalar(t));
+			}
+		} else if (tags) {
+			s_ok = false;
+		}
+		if (s->name[0]) /* keep the name known even when the rest is bad */
+			sc->n_services++;
+		if (!s_ok)
+			ok = false;
+	}
+	return ok;
+}
+
+/* ---- admin commands (timeline) ---- */
+
+#define ADMIN_WORDS_MAX 16
+
+struct admin_words {
+	int n;
+	char *w[ADMIN_WORDS_MAX];
+	char buf[SCENARIO_LINE_MAX + ADMIN_WORDS_MAX + 1];
+};
+
+static const char *const scenario_admin_words[] = {"define", "delete",     "approve", "reject",
+                                                   "revoke", "set-policy", NULL};
+
+/* Splits an admin command like control does: blanks separate words, a
+ * double-quoted span (with \" and \\) keeps its blanks. NULL, or why not. */
+static const char *admin_split(const char *line, struct admin_words *aw)
+{
+	const char *p = line;
+	size_t o = 0;
+
+	aw->n = 0;
+	if (strlen(line) > SCENARIO_LINE_MAX)
+		return "the command is too long";
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			return NULL;
+		if (aw->n == ADMIN_WORDS_MAX)
+			return "too many words";
+		aw->w[aw->n++] = aw->buf + o;
+		while (*p && *p != ' ' && *p != '\t') {
+			if (*p != '"') {
+				aw->buf[o++] = *p++;
+				continue;
+			}
+			for (p++; *p != '"'; p++) {
+				if (!*p)
+					return "unterminated \"";
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+					p++;
+				aw->buf[o++] = *p;
+			}
+			p++;
+		}
+		aw->buf[o++] = '\0';
+	}
+}
+
+/* Before the nodes are checked: the services `define` commands in the
+ * timeline create, so serve lines, workloads and expectations may name
+ * them. Malformed entries are reported later, by load_timeline. */
+static void scan_defines(struct loader *ld, const yaml_node_t *seq)
+{
+	struct admin_words *aw = malloc(sizeof(*aw));
+	size_t n = seq_len(seq);
+
+	ld->defined = calloc(n ? n : 1, sizeof(*ld->defined));
+	if (!aw || !ld->defined) {
+		free(aw);
+		ld->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(ld, seq, i);
+		if (item->type != YAML_MAPPING_NODE)
+			continue;
+		for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+		     p < item->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = node_get(ld, p->key), *v = node_get(ld, p->value);
+			if (k->type != YAML_SCALAR_NODE || strcmp(scalar(k), "admin") != 0 ||
+			    v->type != YAML_SCALAR_NODE)
+				continue;
+			if (!admin_split(scalar(v), aw) && aw->n >= 2 &&
+			    !strcmp(aw->w[0], "define") && !scenario_service_name_problem(aw->w[1]))
+				ld->defined[ld->n_defined++] = ld_strdup(ld, aw->w[1]);
+			break; /* one admin key per entry (a duplicate is reported later) */
+		}
+	}
+	free(aw);
+}
+
+/* A comma-separated option value (--ports=a,b / --tags=a,b), each item checked. */
+static bool admin_list(struct loader *ld, const yaml_node_t *v, const char *opt, char *list,
+                       bool tags)
+{
+	bool ok = true;
+	char *save = NULL;
+
+	if (!*list) {
+		error_at(ld, v, "admin define: %s needs a value", opt);
+		return false;
+	}
+	for (char *it = strtok_r(list, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+		struct scenario_port_range r;
+		const char *why;
+		if (tags) {
+			if (!check_tag(ld, v, it))
+				ok = false;
+		} else if (strcmp(it, "do-not-validate") != 0 && (why = parse_port_range(it, &r))) {
+			error_at(ld, v, "admin define: bad port '%.40s': %s", it, why);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
+{
+	struct admin_words *aw = malloc(sizeof(*aw));
+	const char *why;
+	bool ok = false;
+	int verb = -1;
+
+	if (!aw) {
+		ld->oom = true;
+		return false;
+	}
+	why = admin_split(scalar(v), aw);
+	if (why) {
+		error_at(ld, v, "admin: %s", why);
+		goto out;
+	}
+	if (aw->n == 0) {
+		error_at(ld, v, "admin: the command is empty");
+		goto out;
+	}
+	for (int i = 0; scenario_admin_words[i]; i++)
+		if (!strcmp(aw->w[0], scenario_admin_words[i]))
+			verb = i;
+	if (verb < 0) {
+		char list[120];
+		const char *near = nearest(aw->w[0], scenario_admin_words, 6);
+		words_text(scenario_admin_words, list, sizeof(list));
+		if (near)
+			error_at(ld, v,
+			         "unknown admin command '%.40s' (expected %s; did you mean '%s'?)",
+			         aw->w[0], list, near);
+		else
+			error_at(ld, v, "unknown admin command '%.40s' (expected %s)", aw->w[0],
+			         list);
+		goto out;
+	}
+	e->verb = (enum scenario_admin_verb)verb;
+	e->command = ld_strdup(ld, scalar(v));
+	switch (e->verb) {
+	case SCENARIO_ADMIN_DEFINE:
+		if (aw->n < 2) {
+			error_at(ld, v,
+			         "admin define needs a service: define svc:NAME [--ports=..] "
+			         "[--tags=..] [--description=..]");
+			goto out;
+		}
+		if (!check_service_name(ld, v, aw->w[1]))
+			goto out;
+		ok = true;
+		for (int i = 2; i < aw->n; i++) {
+			char *w = aw->w[i];
+			if (!strncmp(w, "--ports=", 8))
+				ok = admin_list(ld, v, "--ports", w + 8, false) && ok;
+			else if (!strncmp(w, "--tags=", 7))
+				ok = admin_list(ld, v, "--tags", w + 7, true) && ok;
+			else if (strncmp(w, "--description=", 14) != 0) {
+				error_at(ld, v,
+				         "admin define: unknown option '%.40s' (expected "
+				         "--ports=, --tags= or --description=)",
+				         w);
+				ok = false;
+			}
+		}
+		break;
+	case SCENARIO_ADMIN_DELETE:
+		if (aw->n != 2) {
+			error_at(ld, v, "admin delete takes one service: delete svc:NAME");
+			goto out;
+		}
+		ok = service_ref(ld, "admin delete: ", v, aw->w[1]);
+		break;
+	case SCENARIO_ADMIN_APPROVE:
+	case SCENARIO_ADMIN_REJECT:
+	case SCENARIO_ADMIN_REVOKE:
+		if (aw->n != 3) {
+			error_at(ld, v, "admin %s takes a service and a node: %s svc:NAME NODE",
+			         aw->w[0], aw->w[0]);
+			goto out;
+		}
+		ok = service_ref(ld, "admin: ", v, aw->w[1]);
+		if (scenario_node_find(ld->sc, aw->w[2], &e->host)) {
+			char hint[120];
+			size_t n;
+			const char **c = node_cands(ld, &n, false, aw->w[2]);
+			hint_from(ld, aw->w[2], c, n, hint, sizeof(hint));
+			free(c);
+			error_at(ld, v, "admin %s: unknown node '%.80s'%s", aw->w[0], aw->w[2],
+			         hint);
+			ok = false;
+		}
+		break;
+	case SCENARIO_ADMIN_SET_POLICY:
+		if (aw->n != 2) {
+			error_at(ld, v, "admin set-policy takes one file: set-policy FILE");
+			goto out;
+		}
+		e->file = ld_strdup(ld, aw->w[1]);
+		ok = true;
+		break;
+	}
+	if (ok && e->verb != SCENARIO_ADMIN_SET_POLICY)
+		snprintf(e->service, sizeof(e->service), "%s", aw->w[1]);
+out:
+	free(aw);
+	return ok;
+}
+
+/* ---- workloads ---- */
+
+static bool glob_matches_a_node(const struct scenario *sc, const char *glob)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+
+	for (uint32_t i = 0; i < sc->node_count; i++) {
+		scenario_node_name(sc, i, name, sizeof(name));
+		if (fnmatch(glob, name, 0) == 0)
+			return true;
 	}
 	return false;
 }
 
-/* Stores a raw value as JSON; `scalars_only` requires a sequence of
- * scalars (tags, serve). */
-static bool get_raw(struct loader *ld, const char *key, const yaml_node_t *v, bool scalars_only,
-                    char **out)
+static bool is_vip4(const unsigned char *a)
 {
-	struct strbuf sb = {0};
-	char buf[80];
+	return a[0] == 100 && (a[1] & 0xc0) == 64;
+}
 
-	if (scalars_only) {
-		for (yaml_node_item_t *it = v->data.sequence.items.start;
-		     it < v->data.sequence.items.top; it++) {
-			yaml_node_t *item = node_get(ld, *it);
-			if (item->type != YAML_SCALAR_NODE || is_null(item)) {
-				error_at(ld, item, "expected a scalar in '%s', got %s", key,
-				         describe(item, buf, sizeof(buf)));
-				return false;
+static bool is_vip6(const unsigned char *a)
+{
+	static const unsigned char prefix[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
+	return memcmp(a, prefix, sizeof(prefix)) == 0;
+}
+
+/* `to`: <label>.<tailnet>:port, svc:X:port, or a VIP literal. */
+static bool parse_target(struct loader *ld, const yaml_node_t *v, struct scenario_workload *w)
+{
+	struct scenario *sc = ld->sc;
+	const char *s = scalar(v), *colon = strrchr(s, ':');
+	char host[SCENARIO_TAILNET_MAX + 8], *end;
+	unsigned char addr[16];
+
+	w->to = ld_strdup(ld, s);
+	if (!colon || colon == s || colon[1] < '0' || colon[1] > '9' ||
+	    (strchr(s, ':') == colon && !strncmp(s, "svc:", 4))) {
+		error_at(ld, v, "to '%.80s' needs a port (like web.%s:443 or svc:web:443)", s,
+		         sc->tailnet);
+		return false;
+	}
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535) {
+		error_at(ld, v, "to '%.80s': bad port '%.20s' (1..65535)", s, colon + 1);
+		return false;
+	}
+	w->port = (uint16_t)port;
+	if ((size_t)(colon - s) >= sizeof(host)) {
+		error_at(ld, v, "to '%.80s...' is too long", s);
+		return false;
+	}
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (!strncmp(host, "svc:", 4)) {
+		if (!check_service_name(ld, v, host) || !service_ref(ld, "", v, host))
+			return false;
+		w->target = SCENARIO_TARGET_SERVICE;
+		size_t sl = strnlen(host, sizeof(w->service) - 1); /* checked above */
+		memcpy(w->service, host, sl);
+		w->service[sl] = '\0';
+		char dns[sizeof(w->service) + SCENARIO_TAILNET_MAX + 2];
+		snprintf(dns, sizeof(dns), "%s.%s", w->service + 4, sc->tailnet);
+		w->host_name = ld_strdup(ld, dns);
+		return true;
+	}
+	if (host[0] == '[') {
+		size_t hl = strlen(host);
+		if (hl < 3 || host[hl - 1] != ']') {
+			error_at(ld, v,
+			         "to '%.80s': an IPv6 VIP is written [fd7a:115c:a1e0::n]:port", s);
+			return false;
+		}
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, addr) != 1 || !is_vip6(addr)) {
+			error_at(ld, v,
+			         "to '%.80s': '%s' is not a tailnet IPv6 address "
+			         "(fd7a:115c:a1e0::/48)",
+			         s, host + 1);
+			return false;
+		}
+		w->target = SCENARIO_TARGET_VIP;
+		size_t al = strnlen(host + 1, sizeof(w->address) - 1);
+		memcpy(w->address, host + 1, al);
+		w->address[al] = '\0';
+		w->host_name = ld_strdup(ld, w->address);
+		return true;
+	}
+	if (strspn(host, "0123456789.") == strlen(host)) {
+		if (inet_pton(AF_INET, host, addr) != 1 || !is_vip4(addr)) {
+			error_at(ld, v,
+			         "to '%.80s': '%s' is not a tailnet IPv4 address "
+			         "(100.64.0.0/10)",
+			         s, host);
+			return false;
+		}
+		w->target = SCENARIO_TARGET_VIP;
+		size_t al = strnlen(host, sizeof(w->address) - 1);
+		memcpy(w->address, host, al);
+		w->address[al] = '\0';
+		w->host_name = ld_strdup(ld, w->address);
+		return true;
+	}
+	/* a MagicDNS name: one label, then the tailnet suffix */
+	size_t hl = strlen(host), tl = strlen(sc->tailnet);
+	char *dot = strchr(host, '.');
+	if (!dot || hl != (size_t)(dot - host) + 1 + tl || strcasecmp(dot + 1, sc->tailnet) != 0 ||
+	    dot == host) {
+		error_at(ld, v,
+		         "to '%.80s' is not a name in the tailnet (expected "
+		         "<name>.%s:port, svc:NAME:port or a VIP address)",
+		         s, sc->tailnet);
+		return false;
+	}
+	char label[SCENARIO_TAILNET_MAX + 8];
+	snprintf(label, sizeof(label), "svc:%.*s", (int)(dot - host), host);
+	if (!scenario_service_name_problem(label) && service_known(ld, label)) {
+		w->target = SCENARIO_TARGET_SERVICE;
+		snprintf(w->service, sizeof(w->service), "%.*s", (int)sizeof(w->service) - 1,
+		         label);
+	} else if (scenario_node_find(sc, label + 4, &w->node) == 0) {
+		w->target = SCENARIO_TARGET_NODE;
+	} else {
+		char hint[200];
+		service_hint(ld, host, true, hint, sizeof(hint));
+		error_at(ld, v, "to '%.80s' names no service (%s) and no node%s", s, label, hint);
+		return false;
+	}
+	w->host_name = ld_strdup(ld, host);
+	return true;
+}
+
+/* A service target's port should be one of the service's ports (STA-2:
+ * hosts need a config for them); a warning, a scenario may test it. */
+static void check_target_port(struct loader *ld, const yaml_node_t *v,
+                              const struct scenario_workload *w)
+{
+	int i =
+	    w->target == SCENARIO_TARGET_SERVICE ? scenario_service_find(ld->sc, w->service) : -1;
+	if (i < 0)
+		return;
+	const struct scenario_service *s = &ld->sc->services[i];
+	if (s->do_not_validate || s->n_ports == 0)
+		return;
+	for (size_t j = 0; j < s->n_ports; j++)
+		if (w->port >= s->ports[j].first && w->port <= s->ports[j].last)
+			return;
+	warn_at(ld, v, "port %u is not one of %s's ports (%s)", w->port, s->name, s->ports_text);
+}
+
+/* A key that applies to some workload kinds only. */
+static bool wl_applies(struct loader *ld, yaml_node_t *key, bool applies, const char *kinds)
+{
+	if (!key || applies)
+		return true;
+	error_at(ld, key, "'%s' applies to %s workloads only", scalar(key), kinds);
+	return false;
+}
+
+static bool load_workloads(struct loader *ld, const yaml_node_t *seq)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = seq_len(seq);
+	bool ok = true;
+	char buf[80], why[200];
+
+	if (n > SCENARIO_WORKLOADS_MAX) {
+		error_at(ld, seq, "too many workloads: %zu (max %d)", n, SCENARIO_WORKLOADS_MAX);
+		return false;
+	}
+	sc->workloads = calloc(n ? n : 1, sizeof(*sc->workloads));
+	if (!sc->workloads) {
+		ld->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
+		            *vals[SCENARIO_KEYS_MAX];
+		struct scenario_workload *w = &sc->workloads[sc->n_workloads];
+		if (item->type != YAML_MAPPING_NODE) {
+			error_at(ld, item, "expected a mapping for a workload, got %s",
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		bool w_ok =
+		    collect(ld, item, SCENARIO_SECTION_WORKLOAD, " in workload", keys, vals);
+		memset(w, 0, sizeof(*w));
+		*w = (struct scenario_workload){
+		    .rate_per_s = 1.0,
+		    .path = "/",
+		    .stop_us = sc->duration_us,
+		    .connections = 1,
+		    .from = "",
+		    .to = "",
+		    .host_name = "",
+		};
+		pos_of(item, &w->line, &w->column);
+		if (vals[WL_NAME]) {
+			const char *name = scalar(vals[WL_NAME]);
+			bool dup = false;
+			for (size_t j = 0; j < sc->n_workloads; j++) {
+				if (strcmp(sc->workloads[j].name, name) != 0)
+					continue;
+				error_at(ld, vals[WL_NAME],
+				         "duplicate workload '%s' (first at line %u)", name,
+				         sc->workloads[j].line);
+				dup = true;
+			}
+			if (dup || !check_name(ld, "workload name", vals[WL_NAME]))
+				w_ok = false;
+			else
+				snprintf(w->name, sizeof(w->name), "%s", name);
+		}
+		if (vals[WL_FROM] && ld->nodes_ok) {
+			const char *from = scalar(vals[WL_FROM]);
+			w->from = ld_strdup(ld, from);
+			if (!glob_matches_a_node(sc, from)) {
+				char hint[120];
+				size_t nc;
+				const char **c =
+				    node_cands(ld, &nc, strchr(from, '*') != NULL, from);
+				hint_from(ld, from, c, nc, hint, sizeof(hint));
+				free(c);
+				error_at(ld, vals[WL_FROM], "from '%.80s' matches no node%s", from,
+				         hint);
+				w_ok = false;
 			}
 		}
+		if (vals[WL_TO] && ld->nodes_ok) {
+			if (!parse_target(ld, vals[WL_TO], w))
+				w_ok = false;
+			else
+				check_target_port(ld, vals[WL_TO], w);
+		}
+		if (vals[WL_KIND]) {
+			int k =
+			    choice_ref(ld, "workload kind", vals[WL_KIND], scenario_workload_words);
+			if (k < 0) {
+				w_ok = false;
+				k = 0;
+			}
+			w->kind = (enum scenario_workload_kind)k;
+		}
+		bool http = w->kind == SCENARIO_WORKLOAD_HTTP;
+		bool stream = w->kind == SCENARIO_WORKLOAD_TCP_STREAM;
+		if (!wl_applies(ld, keys[WL_RATE], !stream, "http and tcp-echo") ||
+		    !wl_applies(ld, keys[WL_CONNECTION], !stream, "http and tcp-echo") ||
+		    !wl_applies(ld, keys[WL_PATH], http, "http") ||
+		    !wl_applies(ld, keys[WL_RESPONSE], http, "http") ||
+		    !wl_applies(ld, keys[WL_CONNECTIONS], stream, "tcp-stream") ||
+		    !wl_applies(ld, keys[WL_HOLD], stream, "tcp-stream"))
+			w_ok = false;
+		if (vals[WL_RATE]) {
+			if (scenario_parse_rate(scalar(vals[WL_RATE]), &w->rate_per_s, why,
+			                        sizeof(why))) {
+				error_at(ld, vals[WL_RATE], "rate: %s", why);
+				w_ok = false;
+			} else if (w->rate_per_s <= 0 || w->rate_per_s > SCENARIO_RATE_MAX) {
+				error_at(ld, vals[WL_RATE],
+				         "rate %s is out of range (more than 0, at "
+				         "most 100000/s)",
+				         scalar(vals[WL_RATE]));
+				w_ok = false;
+			}
+		}
+		if (vals[WL_CONNECTION]) {
+			int c = choice_ref(ld, "connection", vals[WL_CONNECTION],
+			                   scenario_connection_words);
+			if (c < 0)
+				w_ok = false;
+			else
+				w->connection = (enum scenario_connection)c;
+		}
+		if (vals[WL_PATH]) {
+			const char *path = scalar(vals[WL_PATH]);
+			if (path[0] != '/' || strlen(path) > SCENARIO_PATH_MAX ||
+			    strpbrk(path, " \t\r\n")) {
+				error_at(ld, vals[WL_PATH],
+				         "path '%.80s' must start with / and have "
+				         "no blanks (at most %d bytes)",
+				         path, SCENARIO_PATH_MAX);
+				w_ok = false;
+			} else {
+				w->path = ld_strdup(ld, path);
+			}
+		}
+		if (vals[WL_REQUEST] &&
+		    !get_size(ld, "request", vals[WL_REQUEST], &w->request_bytes))
+			w_ok = false;
+		if (vals[WL_RESPONSE] &&
+		    !get_size(ld, "response", vals[WL_RESPONSE], &w->response_bytes))
+			w_ok = false;
+		if (vals[WL_START] &&
+		    !get_duration(ld, "start", vals[WL_START], SCENARIO_DURATION_MAX_US, "1 day",
+		                  &w->start_us))
+			w_ok = false;
+		if (vals[WL_STOP]) {
+			if (!get_duration(ld, "stop", vals[WL_STOP], SCENARIO_DURATION_MAX_US,
+			                  "1 day", &w->stop_us)) {
+				w_ok = false;
+			} else if (w->stop_us > sc->duration_us) {
+				error_at(ld, vals[WL_STOP],
+				         "stop %s is after the end of the run (duration %llus)",
+				         scalar(vals[WL_STOP]),
+				         (unsigned long long)(sc->duration_us / 1000000));
+				w_ok = false;
+			}
+		}
+		if (w_ok && w->start_us >= w->stop_us) {
+			error_at(ld, vals[WL_START] ? vals[WL_START] : item,
+			         "start must be before stop (start %lluus, stop %lluus)",
+			         (unsigned long long)w->start_us, (unsigned long long)w->stop_us);
+			w_ok = false;
+		}
+		if (vals[WL_CONNECTIONS]) {
+			long long c;
+			if (get_integer(ld, "connections", vals[WL_CONNECTIONS], 1,
+			                SCENARIO_CONNECTIONS_MAX, &c))
+				w->connections = (uint32_t)c;
+			else
+				w_ok = false;
+		}
+		if (vals[WL_HOLD] && !get_duration(ld, "hold", vals[WL_HOLD],
+		                                   SCENARIO_DURATION_MAX_US, "1 day", &w->hold_us))
+			w_ok = false;
+		if (w->name[0]) /* known by name even when bad: no cascade in expect */
+			sc->n_workloads++;
+		if (!w_ok)
+			ok = false;
 	}
-	if (!to_json(ld, v, &sb, 0)) {
-		free(sb.data);
-		error_at(ld, v, "value of '%s' must use string keys and nest at most 32 deep", key);
+	return ok;
+}
+
+/* ---- timeline ---- */
+
+/* A pair of regions or of nodes (partition, heal): both of one sort. */
+static bool pair_ref(struct loader *ld, const char *what, const yaml_node_t *seq, bool *nodes,
+                     uint32_t *a, uint32_t *b)
+{
+	struct scenario *sc = ld->sc;
+	bool is_node[2];
+	uint32_t idx[2];
+	char buf[80];
+
+	if (seq_len(seq) != 2) {
+		error_at(ld, seq, "%s must name exactly two regions or two nodes, got %zu", what,
+		         seq_len(seq));
 		return false;
 	}
-	if (sb.overflow) {
-		free(sb.data);
-		error_at(ld, v, "value of '%s' is too large (max %d bytes)", key, SCENARIO_RAW_MAX);
+	for (size_t i = 0; i < 2; i++) {
+		yaml_node_t *v = seq_item(ld, seq, i);
+		if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+			error_at(ld, v, "expected a region or node name, got %s",
+			         describe(v, buf, sizeof(buf)));
+			return false;
+		}
+		int r = region_find(sc, scalar(v));
+		if (r >= 0) {
+			is_node[i] = false;
+			idx[i] = (uint32_t)r;
+		} else if (scenario_node_find(sc, scalar(v), &idx[i]) == 0) {
+			is_node[i] = true;
+		} else {
+			size_t nc;
+			const char **c = node_cands(ld, &nc, false, scalar(v));
+			const char **all =
+			    malloc(sizeof(*all) * (nc + (size_t)sc->region_count + 1));
+			char hint[120];
+			for (size_t j = 0; all && j < nc; j++)
+				all[j] = c[j];
+			for (int j = 0; all && j < sc->region_count; j++)
+				all[nc + (size_t)j] = sc->regions[j].name;
+			hint_from(ld, scalar(v), all, nc + (size_t)sc->region_count, hint,
+			          sizeof(hint));
+			free(all);
+			free(c);
+			error_at(ld, v, "unknown region or node '%.80s'%s", scalar(v), hint);
+			return false;
+		}
+	}
+	yaml_node_t *second = seq_item(ld, seq, 1);
+	const char *na = scalar(seq_item(ld, seq, 0)), *nb = scalar(second);
+	if (is_node[0] != is_node[1]) {
+		error_at(ld, second,
+		         "%s: '%s' is a %s and '%s' a %s; name two regions or two nodes", what, na,
+		         is_node[0] ? "node" : "region", nb, is_node[1] ? "node" : "region");
 		return false;
 	}
-	*out = sb.data;
+	if (idx[0] == idx[1]) {
+		error_at(ld, second, "%s names '%s' twice", what, nb);
+		return false;
+	}
+	*nodes = is_node[0];
+	*a = idx[0];
+	*b = idx[1];
 	return true;
+}
+
+static int link_find(const struct scenario *sc, uint32_t a, uint32_t b)
+{
+	for (int i = 0; i < sc->link_count; i++) {
+		const struct scenario_link *l = &sc->links[i];
+		if (((uint32_t)l->region_a == a && (uint32_t)l->region_b == b) ||
+		    ((uint32_t)l->region_a == b && (uint32_t)l->region_b == a))
+			return i;
+	}
+	return -1;
+}
+
+static bool load_timeline_link(struct loader *ld, const yaml_node_t *map, struct scenario_event *e)
+{
+	struct scenario *sc = ld->sc;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = collect(ld, map, SCENARIO_SECTION_TIMELINE_LINK, " in link", keys, vals);
+	bool nodes;
+
+	if (vals[TLINK_BETWEEN]) {
+		if (!pair_ref(ld, "between", vals[TLINK_BETWEEN], &nodes, &e->a, &e->b)) {
+			ok = false;
+		} else if (nodes) {
+			error_at(ld, vals[TLINK_BETWEEN],
+			         "a timeline link is between two regions, not nodes");
+			ok = false;
+		} else if ((e->link = link_find(sc, e->a, e->b)) < 0) {
+			error_at(ld, vals[TLINK_BETWEEN],
+			         "no link between '%s' and '%s' (a timeline link changes a link "
+			         "given in links)",
+			         sc->regions[e->a].name, sc->regions[e->b].name);
+			ok = false;
+		}
+	}
+	if (!vals[TLINK_LATENCY] && !vals[TLINK_BANDWIDTH] && !vals[TLINK_LOSS] && ok) {
+		error_at(ld, map,
+		         "a timeline link changes at least one of latency, bandwidth, loss");
+		ok = false;
+	}
+	if (!get_link_params(ld, vals[TLINK_LATENCY], vals[TLINK_BANDWIDTH], vals[TLINK_LOSS],
+	                     &e->params))
+		ok = false;
+	e->set_latency = vals[TLINK_LATENCY] != NULL;
+	e->set_bandwidth = vals[TLINK_BANDWIDTH] != NULL;
+	e->set_loss = vals[TLINK_LOSS] != NULL;
+	return ok;
+}
+
+static int event_cmp(const void *x, const void *y)
+{
+	const struct scenario_event *a = x, *b = y;
+
+	if (a->at_us != b->at_us)
+		return a->at_us < b->at_us ? -1 : 1;
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	return (a->column > b->column) - (a->column < b->column);
+}
+
+static const int timeline_actions[] = {TL_RUN,  TL_CRASH, TL_RESTART, TL_PARTITION,
+                                       TL_HEAL, TL_LINK,  TL_ADMIN,   TL_CONTROL};
+
+static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct scenario_event *e)
+{
+	struct scenario *sc = ld->sc;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = collect(ld, item, SCENARIO_SECTION_TIMELINE, " in timeline entry", keys, vals);
+	int action = -1;
+
+	pos_of(item, &e->line, &e->column);
+	e->user = -1;
+	e->link = -1;
+	if (vals[TL_AT]) {
+		if (!get_duration(ld, "at", vals[TL_AT], SCENARIO_DURATION_MAX_US, "1 day",
+		                  &e->at_us)) {
+			ok = false;
+		} else if (e->at_us >= sc->duration_us) {
+			error_at(ld, vals[TL_AT],
+			         "at %s is not before the end of the run (duration %llus)",
+			         scalar(vals[TL_AT]),
+			         (unsigned long long)(sc->duration_us / 1000000));
+			ok = false;
+		}
+	}
+	for (size_t i = 0; i < sizeof(timeline_actions) / sizeof(timeline_actions[0]); i++) {
+		int k = timeline_actions[i];
+		if (!keys[k])
+			continue;
+		if (action >= 0) {
+			error_at(ld, keys[k],
+			         "timeline entry has two actions, '%s' and '%s' (write one entry "
+			         "for each)",
+			         scenario_timeline_keys[action].name,
+			         scenario_timeline_keys[k].name);
+			return false;
+		}
+		action = k;
+	}
+	if (action < 0) {
+		error_at(ld, item,
+		         "timeline entry has no action (one of run with node, crash, "
+		         "restart, partition, heal, link, admin with as, control)");
+		return false;
+	}
+	if (keys[TL_NODE] && action != TL_RUN) {
+		error_at(ld, keys[TL_NODE],
+		         "'node' goes with 'run' (a serve command on that node)");
+		ok = false;
+	}
+	if (keys[TL_AS] && action != TL_ADMIN) {
+		error_at(ld, keys[TL_AS], "'as' goes with 'admin' (the user running the command)");
+		ok = false;
+	}
+	if (!vals[action] || !ok)
+		return false;
+	pos_of(keys[action], &e->line, &e->column); /* unique, in file order: sorts stably */
+	switch (action) {
+	case TL_RUN:
+		e->action = SCENARIO_ACTION_SERVE;
+		if (!keys[TL_NODE]) {
+			error_at(ld, keys[TL_RUN], "'run' needs 'node' (the node that runs it)");
+			return false;
+		}
+		if (!vals[TL_NODE] || node_ref(ld, "", vals[TL_NODE], &e->node) < 0)
+			return false;
+		if (!check_serve_line(ld, vals[TL_RUN]))
+			return false;
+		e->run = ld_strdup(ld, scalar(vals[TL_RUN]));
+		return true;
+	case TL_CRASH:
+	case TL_RESTART:
+		e->action = action == TL_CRASH ? SCENARIO_ACTION_CRASH : SCENARIO_ACTION_RESTART;
+		return node_ref(ld, action == TL_CRASH ? "crash: " : "restart: ", vals[action],
+		                &e->node) == 0;
+	case TL_PARTITION:
+	case TL_HEAL:
+		e->action =
+		    action == TL_PARTITION ? SCENARIO_ACTION_PARTITION : SCENARIO_ACTION_HEAL;
+		if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a,
+		              &e->b))
+			return false;
+		if (!e->between_nodes && link_find(sc, e->a, e->b) < 0) {
+			error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
+			         scalar(keys[action]), sc->regions[e->a].name,
+			         sc->regions[e->b].name);
+			return false;
+		}
+		return true;
+	case TL_LINK:
+		e->action = SCENARIO_ACTION_LINK;
+		return load_timeline_link(ld, vals[TL_LINK], e);
+	case TL_ADMIN:
+		e->action = SCENARIO_ACTION_ADMIN;
+		if (!keys[TL_AS]) {
+			error_at(ld, keys[TL_ADMIN],
+			         "'admin' needs 'as' (the user running the "
+			         "command)");
+			ok = false;
+		} else if (vals[TL_AS] && (e->user = user_ref(ld, vals[TL_AS])) < 0) {
+			ok = false;
+		}
+		if (!check_admin(ld, vals[TL_ADMIN], e))
+			ok = false;
+		return ok;
+	case TL_CONTROL: {
+		int c = choice_ref(ld, "control action", vals[TL_CONTROL], scenario_control_words);
+		if (c < 0)
+			return false;
+		e->action =
+		    c == 0 ? SCENARIO_ACTION_CONTROL_CRASH : SCENARIO_ACTION_CONTROL_RESTART;
+		return true;
+	}
+	}
+	return false;
+}
+
+/* "20s", "1500ms", "250us": a time for messages. */
+static const char *time_text(uint64_t us, char *buf, size_t len)
+{
+	if (us % 1000000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
+	else if (us % 1000 == 0)
+		snprintf(buf, len, "%llums", (unsigned long long)(us / 1000));
+	else
+		snprintf(buf, len, "%lluus", (unsigned long long)us);
+	return buf;
+}
+
+/* The timeline in time order must make sense: a crash hits a running
+ * node, a restart a crashed one, a serve command a running one; a
+ * partition cuts what is whole, a heal mends what is cut; the control
+ * server likewise. */
+static bool check_timeline_order(struct loader *ld)
+{
+	struct scenario *sc = ld->sc;
+	size_t *down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*down));
+	size_t *cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*cuts));
+	size_t n_cuts = 0, control_down = 0;
+	char name[SCENARIO_NAME_MAX + 16], t[32];
+	bool ok = true;
+
+	if (!down || !cuts) {
+		free(down);
+		free(cuts);
+		ld->oom = true;
+		return false;
+	}
+	/* down[node] / control_down: 1 + index of the crash event, 0 when up */
+	for (size_t i = 0; i < sc->n_events; i++) {
+		const struct scenario_event *e = &sc->events[i];
+		time_text(e->at_us, t, sizeof(t));
+		switch (e->action) {
+		case SCENARIO_ACTION_CRASH:
+		case SCENARIO_ACTION_RESTART:
+		case SCENARIO_ACTION_SERVE: {
+			size_t *d = &down[e->node];
+			scenario_node_name(sc, e->node, name, sizeof(name));
+			if (e->action == SCENARIO_ACTION_CRASH && *d) {
+				error_pos(ld, e->line, e->column,
+				          "crash of '%s' at %s, which is already down (crashed at "
+				          "line %u)",
+				          name, t, sc->events[*d - 1].line);
+				ok = false;
+			} else if (e->action == SCENARIO_ACTION_RESTART && !*d) {
+				error_pos(
+				    ld, e->line, e->column,
+				    "restart of '%s' at %s, which is not down (no crash before it)",
+				    name, t);
+				ok = false;
+			} else if (e->action == SCENARIO_ACTION_SERVE && *d) {
+				error_pos(
+				    ld, e->line, e->column,
+				    "'%s' is down at %s (crashed at line %u): its serve command "
+				    "cannot run",
+				    name, t, sc->events[*d - 1].line);
+				ok = false;
+			}
+			if (e->action == SCENARIO_ACTION_CRASH)
+				*d = i + 1;
+			else if (e->action == SCENARIO_ACTION_RESTART)
+				*d = 0;
+			break;
+		}
+		case SCENARIO_ACTION_PARTITION:
+		case SCENARIO_ACTION_HEAL: {
+			size_t j = 0;
+			for (; j < n_cuts; j++) {
+				const struct scenario_event *c = &sc->events[cuts[j]];
+				if (c->between_nodes == e->between_nodes &&
+				    ((c->a == e->a && c->b == e->b) ||
+				     (c->a == e->b && c->b == e->a)))
+					break;
+			}
+			if (e->action == SCENARIO_ACTION_PARTITION && j < n_cuts) {
+				error_pos(
+				    ld, e->line, e->column,
+				    "partition at %s of what is already cut (partition at line "
+				    "%u)",
+				    t, sc->events[cuts[j]].line);
+				ok = false;
+			} else if (e->action == SCENARIO_ACTION_HEAL && j == n_cuts) {
+				error_pos(ld, e->line, e->column,
+				          "heal at %s of what is not cut (no partition of the same "
+				          "two before it)",
+				          t);
+				ok = false;
+			} else if (e->action == SCENARIO_ACTION_PARTITION) {
+				cuts[n_cuts++] = i;
+			} else {
+				cuts[j] = cuts[--n_cuts];
+			}
+			break;
+		}
+		case SCENARIO_ACTION_CONTROL_CRASH:
+			if (control_down) {
+				error_pos(
+				    ld, e->line, e->column,
+				    "control crash at %s, but control is already down (crashed "
+				    "at line %u)",
+				    t, sc->events[control_down - 1].line);
+				ok = false;
+			}
+			control_down = i + 1;
+			break;
+		case SCENARIO_ACTION_CONTROL_RESTART:
+			if (!control_down) {
+				error_pos(ld, e->line, e->column,
+				          "control restart at %s, but control is not down", t);
+				ok = false;
+			}
+			control_down = 0;
+			break;
+		case SCENARIO_ACTION_LINK:
+		case SCENARIO_ACTION_ADMIN:
+			break;
+		}
+	}
+	free(down);
+	free(cuts);
+	return ok;
+}
+
+static bool load_timeline(struct loader *ld, const yaml_node_t *seq)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = seq_len(seq);
+	bool ok = true;
+	char buf[80];
+
+	if (n > SCENARIO_TIMELINE_MAX) {
+		error_at(ld, seq, "too many timeline entries: %zu (max %d)", n,
+		         SCENARIO_TIMELINE_MAX);
+		return false;
+	}
+	sc->events = calloc(n ? n : 1, sizeof(*sc->events));
+	if (!sc->events) {
+		ld->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(ld, seq, i);
+		if (item->type != YAML_MAPPING_NODE) {
+			error_at(ld, item, "expected a mapping for a timeline entry, got %s",
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		struct scenario_event *e = &sc->events[sc->n_events];
+		memset(e, 0, sizeof(*e));
+		if (load_timeline_entry(ld, item, e))
+			sc->n_events++;
+		else
+			ok = false;
+	}
+	/* by time; equal times keep file order (line, column are unique) */
+	qsort(sc->events, sc->n_events, sizeof(*sc->events), event_cmp);
+	if (ok && !check_timeline_order(ld))
+		ok = false;
+	return ok;
+}
+
+/* ---- expectations ---- */
+
+static const char *const scenario_state_words[] = {"Pending approval", "Needs configuration",
+                                                   "Connected",        "Offline",
+                                                   "Pre-approved",     "Draining",
+                                                   "Rejected",         NULL};
+
+enum cmp_unit { CMP_PERCENT, CMP_DURATION, CMP_COUNT };
+
+/* "<op> value" or a plain value (==): op one of == < <= > >=. */
+static bool parse_comparison(struct loader *ld, const char *key, const yaml_node_t *v,
+                             enum cmp_unit unit, enum expect_cmp *cmp, double *value)
+{
+	static const struct {
+		const char *op;
+		enum expect_cmp cmp;
+	} ops[] = {{">=", EXPECT_CMP_GE}, {"<=", EXPECT_CMP_LE}, {"==", EXPECT_CMP_EQ},
+	           {">", EXPECT_CMP_GT},  {"<", EXPECT_CMP_LT},  {"=", EXPECT_CMP_EQ}};
+	static const char *const what[] = {"a percentage", "a duration", "a count"};
+	static const char *const example[] = {">= 99.9%", "< 400ms", "0"};
+	const char *s = scalar(v), *p = s;
+	char why[200];
+	bool bad = false;
+
+	while (*p == ' ')
+		p++;
+	*cmp = EXPECT_CMP_EQ;
+	if (strchr("<>=!~", *p)) {
+		size_t i = 0;
+		for (; i < sizeof(ops) / sizeof(ops[0]); i++)
+			if (!strncmp(p, ops[i].op, strlen(ops[i].op)))
+				break;
+		if (i == sizeof(ops) / sizeof(ops[0])) {
+			bad = true;
+		} else {
+			*cmp = ops[i].cmp;
+			p += strlen(ops[i].op);
+			if (*p && strchr("<>=!~", *p))
+				bad = true;
+		}
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			bad = true;
+	}
+	if (bad) {
+		error_at(ld, v,
+		         "bad comparison '%.60s' for '%s' (expected ==, <, <=, > or >= and %s, "
+		         "like \"%s\")",
+		         s, key, what[unit], example[unit]);
+		return false;
+	}
+	switch (unit) {
+	case CMP_PERCENT:
+		if (scenario_parse_percent(p, value, why, sizeof(why))) {
+			error_at(ld, v, "%s: %s", key, why);
+			return false;
+		}
+		if (*value > 1.0) {
+			error_at(ld, v, "%s %s is above 100%%", key, p);
+			return false;
+		}
+		return true;
+	case CMP_DURATION: {
+		uint64_t us;
+		if (scenario_parse_duration(p, &us, why, sizeof(why))) {
+			error_at(ld, v, "%s: %s", key, why);
+			return false;
+		}
+		*value = (double)us;
+		return true;
+	}
+	case CMP_COUNT: {
+		char *end;
+		if (*p < '0' || *p > '9') {
+			error_at(ld, v, "%s: expected a count like 0 or \">= 10\", got '%.60s'",
+			         key, s);
+			return false;
+		}
+		errno = 0;
+		unsigned long long c = strtoull(p, &end, 10);
+		if (*end || errno || c > 1000000000000ull) {
+			error_at(ld, v, "%s: expected a count like 0 or \">= 10\", got '%.60s'",
+			         key, s);
+			return false;
+		}
+		*value = (double)c;
+		return true;
+	}
+	}
+	return false;
+}
+
+static bool check_state(struct loader *ld, const yaml_node_t *v)
+{
+	char low[80], list[200];
+	const char *lows[8];
+	char lowbuf[8][40];
+	size_t n = 0;
+
+	for (; scenario_state_words[n]; n++) {
+		if (!strcasecmp(scalar(v), scenario_state_words[n]))
+			return true;
+		snprintf(lowbuf[n], sizeof(lowbuf[n]), "%s", scenario_state_words[n]);
+		for (char *c = lowbuf[n]; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		lows[n] = lowbuf[n];
+	}
+	snprintf(low, sizeof(low), "%s", scalar(v));
+	for (char *c = low; *c; c++)
+		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	words_text(scenario_state_words, list, sizeof(list));
+	const char *near = nearest(low, lows, n);
+	size_t pick = 0;
+	while (near && lows[pick] != near)
+		pick++;
+	if (near)
+		error_at(ld, v, "unknown state '%.60s' (expected %s; did you mean '%s'?)",
+		         scalar(v), list, scenario_state_words[pick]);
+	else
+		error_at(ld, v, "unknown state '%.60s' (expected %s)", scalar(v), list);
+	return false;
+}
+
+enum expect_class { CLASS_NEVER, CLASS_STATE, CLASS_NODE, CLASS_WORKLOAD };
+
+static const char *const class_names[] = {"never", "state", "new_connections", "workload"};
+
+/* Which keys each class of expectation takes (bit i = expect key i). */
+static const uint32_t class_keys[] = {
+    [CLASS_NEVER] = 1u << EX_NEVER,
+    [CLASS_STATE] = 1u << EX_SERVICE | 1u << EX_HOST | 1u << EX_STATE | 1u << EX_AT,
+    [CLASS_NODE] = 1u << EX_NODE | 1u << EX_NEW_CONNECTIONS | 1u << EX_FROM | 1u << EX_TO,
+    [CLASS_WORKLOAD] = 1u << EX_WORKLOAD | 1u << EX_SUCCESS_RATE | 1u << EX_P50 | 1u << EX_P90 |
+                       1u << EX_P99 | 1u << EX_P999 | 1u << EX_MAX | 1u << EX_FAILOVER_TIME |
+                       1u << EX_AFTER | 1u << EX_RESETS | 1u << EX_FROM | 1u << EX_TO,
+};
+
+static bool ex_time(struct loader *ld, const char *key, const yaml_node_t *v, uint64_t *out)
+{
+	if (!v)
+		return true;
+	if (!get_duration(ld, key, v, SCENARIO_DURATION_MAX_US, "1 day", out))
+		return false;
+	if (*out > ld->sc->duration_us) {
+		error_at(ld, v, "%s %s is after the end of the run (duration %llus)", key,
+		         scalar(v), (unsigned long long)(ld->sc->duration_us / 1000000));
+		return false;
+	}
+	return true;
+}
+
+static bool workload_ref(struct loader *ld, const yaml_node_t *v)
+{
+	struct scenario *sc = ld->sc;
+	char hint[120];
+
+	for (size_t i = 0; i < sc->n_workloads; i++)
+		if (!strcmp(sc->workloads[i].name, scalar(v)))
+			return true;
+	const char **c = malloc(sizeof(*c) * (sc->n_workloads + 1));
+	for (size_t i = 0; c && i < sc->n_workloads; i++)
+		c[i] = sc->workloads[i].name;
+	hint_from(ld, scalar(v), c, sc->n_workloads, hint, sizeof(hint));
+	free(c);
+	error_at(ld, v, "unknown workload '%.80s'%s", scalar(v), hint);
+	return false;
+}
+
+/* Appends one check built from `tmpl` for the comparison key k. */
+static bool add_check(struct loader *ld, const struct expect *tmpl, yaml_node_t **keys,
+                      yaml_node_t **vals, int k, enum expect_kind kind, enum cmp_unit unit,
+                      const char *subject)
+{
+	struct scenario *sc = ld->sc;
+	struct expect x = *tmpl;
+	const char *s = scalar(vals[k]);
+
+	if (!parse_comparison(ld, scenario_expect_keys[k].name, vals[k], unit, &x.cmp, &x.value))
+		return false;
+	if (sc->n_expects == SCENARIO_EXPECT_MAX) {
+		error_at(ld, keys[k], "too many expectations (max %d checks)", SCENARIO_EXPECT_MAX);
+		return false;
+	}
+	x.kind = kind;
+	x.line = (unsigned)keys[k]->start_mark.line + 1;
+	x.column = (unsigned)keys[k]->start_mark.column + 1;
+	while (*s == ' ')
+		s++;
+	snprintf(x.text, sizeof(x.text), "%s %s %s%.200s", subject, scenario_expect_keys[k].name,
+	         strchr("<>=", *s) ? "" : "== ", s);
+	sc->expects[sc->n_expects++] = x;
+	return true;
+}
+
+static bool load_expect_entry(struct loader *ld, yaml_node_t *item)
+{
+	struct scenario *sc = ld->sc;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = collect(ld, item, SCENARIO_SECTION_EXPECT, " in expectation", keys, vals);
+	enum expect_class cls;
+	struct expect t = {.to_us = UINT64_MAX};
+	uint32_t index;
+
+	pos_of(item, &t.line, &t.column);
+	if (keys[EX_NEVER])
+		cls = CLASS_NEVER;
+	else if (keys[EX_STATE])
+		cls = CLASS_STATE;
+	else if (keys[EX_NEW_CONNECTIONS])
+		cls = CLASS_NODE;
+	else if (keys[EX_WORKLOAD])
+		cls = CLASS_WORKLOAD;
+	else {
+		error_at(ld, item,
+		         "expectation checks nothing (give a workload with success_rate, "
+		         "p50, p90, p99, p999, max, failover_time or resets; a node with "
+		         "new_connections; a service with state; or never)");
+		return false;
+	}
+	for (int k = 0; scenario_expect_keys[k].name; k++) {
+		if (keys[k] && !(class_keys[cls] & (1u << k))) {
+			error_at(ld, keys[k], "'%s' does not apply to a %s expectation",
+			         scenario_expect_keys[k].name, class_names[cls]);
+			ok = false;
+		}
+	}
+	if (!ok)
+		return false;
+	switch (cls) {
+	case CLASS_NEVER:
+		if (choice_ref(ld, "invariant", vals[EX_NEVER], scenario_never_words) < 0)
+			return false;
+		if (sc->n_expects == SCENARIO_EXPECT_MAX) {
+			error_at(ld, item, "too many expectations (max %d checks)",
+			         SCENARIO_EXPECT_MAX);
+			return false;
+		}
+		t.kind = EXPECT_NEVER_INELIGIBLE;
+		snprintf(t.text, sizeof(t.text), "never: %s", scalar(vals[EX_NEVER]));
+		sc->expects[sc->n_expects++] = t;
+		return true;
+	case CLASS_STATE:
+		if (!keys[EX_SERVICE] || !keys[EX_AT]) {
+			error_at(ld, item, "a state expectation needs '%s'",
+			         keys[EX_SERVICE] ? "at" : "service");
+			return false;
+		}
+		if (!service_ref(ld, "", vals[EX_SERVICE], scalar(vals[EX_SERVICE])))
+			ok = false;
+		if (vals[EX_HOST] && node_ref(ld, "host: ", vals[EX_HOST], &index) < 0)
+			ok = false;
+		if (!check_state(ld, vals[EX_STATE]) || !ex_time(ld, "at", vals[EX_AT], &t.at_us))
+			ok = false;
+		if (!ok)
+			return false;
+		t.kind = vals[EX_HOST] ? EXPECT_HOST_STATE : EXPECT_SERVICE_STATE;
+		snprintf(t.service, sizeof(t.service), "%s", scalar(vals[EX_SERVICE]));
+		snprintf(t.state, sizeof(t.state), "%s", scalar(vals[EX_STATE]));
+		if (vals[EX_HOST])
+			snprintf(t.node, sizeof(t.node), "%s", scalar(vals[EX_HOST]));
+		snprintf(t.text, sizeof(t.text), "%s%s%s state %s at %s",
+		         vals[EX_HOST] ? scalar(vals[EX_HOST]) : "", vals[EX_HOST] ? " " : "",
+		         t.service, t.state, scalar(vals[EX_AT]));
+		if (sc->n_expects == SCENARIO_EXPECT_MAX) {
+			error_at(ld, item, "too many expectations (max %d checks)",
+			         SCENARIO_EXPECT_MAX);
+			return false;
+		}
+		sc->expects[sc->n_expects++] = t;
+		return true;
+	case CLASS_NODE:
+		if (!keys[EX_NODE]) {
+			error_at(ld, item, "a new_connections expectation needs 'node'");
+			return false;
+		}
+		break;
+	case CLASS_WORKLOAD:
+		if (keys[EX_FAILOVER_TIME] && !keys[EX_AFTER]) {
+			error_at(ld, keys[EX_FAILOVER_TIME],
+			         "failover_time needs 'after' (the time of the fault)");
+			ok = false;
+		}
+		if (keys[EX_AFTER] && !keys[EX_FAILOVER_TIME]) {
+			error_at(ld, keys[EX_AFTER], "'after' goes with failover_time");
+			ok = false;
+		}
+		for (int k = EX_FROM; k <= EX_TO; k++) {
+			if (keys[k] && !keys[EX_RESETS]) {
+				error_at(ld, keys[k], "'%s' goes with new_connections or resets",
+				         scenario_expect_keys[k].name);
+				ok = false;
+			}
+		}
+		bool any = false;
+		for (int k = EX_SUCCESS_RATE; k <= EX_RESETS; k++)
+			any = any || keys[k];
+		if (!any) {
+			error_at(
+			    ld, item,
+			    "expectation on workload '%.60s' checks nothing "
+			    "(success_rate, p50, p90, p99, p999, max, failover_time or resets)",
+			    vals[EX_WORKLOAD] ? scalar(vals[EX_WORKLOAD]) : "?");
+			ok = false;
+		}
+		if (!ok)
+			return false;
+		break;
+	}
+	/* node and workload checks: names, window, then one check per bound */
+	if (!ex_time(ld, "from", vals[EX_FROM], &t.from_us) ||
+	    !ex_time(ld, "to", vals[EX_TO], &t.to_us) ||
+	    !ex_time(ld, "after", vals[EX_AFTER], &t.after_us))
+		ok = false;
+	if (ok && vals[EX_FROM] && vals[EX_TO] && t.from_us > t.to_us) {
+		error_at(ld, vals[EX_TO], "to %s is before from %s", scalar(vals[EX_TO]),
+		         scalar(vals[EX_FROM]));
+		ok = false;
+	}
+	if (cls == CLASS_NODE) {
+		if (!vals[EX_NODE] || node_ref(ld, "", vals[EX_NODE], &index) < 0 || !ok)
+			return false;
+		snprintf(t.node, sizeof(t.node), "%s", scalar(vals[EX_NODE]));
+		return add_check(ld, &t, keys, vals, EX_NEW_CONNECTIONS, EXPECT_NEW_CONNECTIONS,
+		                 CMP_COUNT, t.node);
+	}
+	if (!vals[EX_WORKLOAD] || !workload_ref(ld, vals[EX_WORKLOAD]) || !ok)
+		return false;
+	snprintf(t.workload, sizeof(t.workload), "%s", scalar(vals[EX_WORKLOAD]));
+	static const struct {
+		int key;
+		enum expect_kind kind;
+		enum cmp_unit unit;
+		enum expect_percentile pct;
+	} checks[] = {
+	    {EX_SUCCESS_RATE, EXPECT_SUCCESS_RATE, CMP_PERCENT, EXPECT_P50},
+	    {EX_P50, EXPECT_LATENCY, CMP_DURATION, EXPECT_P50},
+	    {EX_P90, EXPECT_LATENCY, CMP_DURATION, EXPECT_P90},
+	    {EX_P99, EXPECT_LATENCY, CMP_DURATION, EXPECT_P99},
+	    {EX_P999, EXPECT_LATENCY, CMP_DURATION, EXPECT_P999},
+	    {EX_MAX, EXPECT_LATENCY, CMP_DURATION, EXPECT_MAX_LATENCY},
+	    {EX_FAILOVER_TIME, EXPECT_FAILOVER_TIME, CMP_DURATION, EXPECT_P50},
+	    {EX_RESETS, EXPECT_RESETS, CMP_COUNT, EXPECT_P50},
+	};
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		if (!vals[checks[i].key]) {
+			if (keys[checks[i].key])
+				ok = false;
+			continue;
+		}
+		t.percentile = checks[i].pct;
+		if (!add_check(ld, &t, keys, vals, checks[i].key, checks[i].kind, checks[i].unit,
+		               t.workload))
+			ok = false;
+	}
+	return ok;
+}
+
+static bool load_expect(struct loader *ld, const yaml_node_t *seq)
+{
+	struct scenario *sc = ld->sc;
+	size_t n = seq_len(seq);
+	bool ok = true;
+	char buf[80];
+
+	if (n > SCENARIO_EXPECT_MAX) {
+		error_at(ld, seq, "too many expectations: %zu (max %d)", n, SCENARIO_EXPECT_MAX);
+		return false;
+	}
+	sc->expects = calloc(SCENARIO_EXPECT_MAX, sizeof(*sc->expects));
+	if (!sc->expects) {
+		ld->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(ld, seq, i);
+		if (item->type != YAML_MAPPING_NODE) {
+			error_at(ld, item, "expected a mapping for an expectation, got %s",
+			         describe(item, buf, sizeof(buf)));
+			ok = false;
+			continue;
+		}
+		if (!load_expect_entry(ld, item))
+			ok = false;
+	}
+	return ok;
 }
 
 static int group_cmp(const void *a, const void *b)
@@ -1237,7 +3781,7 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 {
 	struct scenario *sc = ld->sc;
 	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-	bool ok = true;
+	bool ok = true, names_ok = true;
 	uint64_t total = 0;
 	char buf[80];
 	yaml_node_t **name_nodes;
@@ -1269,7 +3813,7 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 			continue;
 		}
 		bool node_ok = collect(ld, item, SCENARIO_SECTION_NODE, " in node", keys, vals);
-		struct scenario_node_group g = {.region = -1, .count = 1};
+		struct scenario_node_group g = {.region = -1, .count = 1, .user = -1};
 		if (vals[NODE_NAME]) {
 			if (check_name(ld, "node name", vals[NODE_NAME]))
 				snprintf(g.name, sizeof(g.name), "%s", scalar(vals[NODE_NAME]));
@@ -1296,25 +3840,24 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 			    g.name, g.count, SCENARIO_NAME_MAX);
 			node_ok = false;
 		}
-		if (vals[NODE_TAGS] && !get_raw(ld, "tags", vals[NODE_TAGS], true, &g.tags_json))
+		if (vals[NODE_TAGS] && !load_node_tags(ld, vals[NODE_TAGS], &g))
 			node_ok = false;
 		if (vals[NODE_USER]) {
-			g.user = strdup(scalar(vals[NODE_USER]));
-			if (!g.user)
-				ld->oom = true;
+			g.user = user_ref(ld, vals[NODE_USER]);
+			if (g.user < 0)
+				node_ok = false;
 		}
-		if (vals[NODE_BACKENDS] &&
-		    !get_raw(ld, "backends", vals[NODE_BACKENDS], false, &g.backends_json))
+		if (vals[NODE_BACKENDS] && !load_backends(ld, vals[NODE_BACKENDS], &g))
 			node_ok = false;
-		if (vals[NODE_SERVE] &&
-		    !get_raw(ld, "serve", vals[NODE_SERVE], true, &g.serve_json))
+		if (vals[NODE_SERVE] && !load_serve_lines(ld, vals[NODE_SERVE], &g))
 			node_ok = false;
-		/* stored even when bad so scenario_free releases the raw strings */
 		name_nodes[sc->group_count] = vals[NODE_NAME] ? vals[NODE_NAME] : item;
 		g.first_index = (uint32_t)(total > UINT32_MAX ? UINT32_MAX : total);
 		total += g.count;
 		sc->groups[sc->group_count++] = g;
-		if (!node_ok || !g.name[0] || g.region < 0)
+		if (!g.name[0] || g.region < 0)
+			names_ok = false;
+		if (!node_ok)
 			ok = false;
 	}
 	if (total > SCENARIO_NODES_MAX) {
@@ -1322,9 +3865,12 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 		         (unsigned long long)total, SCENARIO_NODES_MAX);
 		ok = false;
 	}
-	if (ok)
-		ok = check_node_names(ld, name_nodes);
+	if (names_ok && !check_node_names(ld, name_nodes))
+		names_ok = false;
+	if (!names_ok)
+		ok = false;
 	sc->node_count = (uint32_t)(total > SCENARIO_NODES_MAX ? 0 : total);
+	ld->nodes_ok = names_ok && total <= SCENARIO_NODES_MAX;
 	free(name_nodes);
 	return ok;
 }
@@ -1488,6 +4034,27 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 	struct scenario_link_params link_defaults = {.bandwidth_bps = 10000000000ull};
 	if (regions_ok && vals[TOP_LINKS] && !load_links(ld, vals[TOP_LINKS], &link_defaults))
 		ok = false;
+	if (vals[TOP_CONTROL]) {
+		yaml_node_t *ck[SCENARIO_KEYS_MAX], *cv[SCENARIO_KEYS_MAX];
+		if (!collect(ld, vals[TOP_CONTROL], SCENARIO_SECTION_CONTROL, " in control", ck,
+		             cv))
+			ok = false;
+		if (regions_ok && cv[CONTROL_REGION]) {
+			sc->control_region = region_ref(ld, cv[CONTROL_REGION]);
+			if (sc->control_region < 0) {
+				sc->control_region = 0;
+				ok = false;
+			}
+		}
+	}
+	if (vals[TOP_USERS] && !load_users(ld, vals[TOP_USERS]))
+		ok = false;
+	if (vals[TOP_POLICY] && !load_policy(ld, keys[TOP_POLICY], vals[TOP_POLICY]))
+		ok = false;
+	if (vals[TOP_SERVICES] && !load_services(ld, vals[TOP_SERVICES]))
+		ok = false;
+	if (vals[TOP_TIMELINE])
+		scan_defines(ld, vals[TOP_TIMELINE]);
 	bool nodes_ok =
 	    regions_ok && vals[TOP_NODES] && load_nodes(ld, keys[TOP_NODES], vals[TOP_NODES]);
 	if (vals[TOP_NODES] && !nodes_ok)
@@ -1496,12 +4063,19 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 		ok = false;
 	else if (!load_underlay_workload(ld, vals[TOP_UNDERLAY_WORKLOAD], duration_ok))
 		ok = false;
-	for (int i = TOP_CONTROL; i <= TOP_EXPECT; i++) {
-		if (vals[i])
-			warn_at(ld, keys[i],
-			        "key '%s' is not implemented yet by this simrun version; ignored",
-			        scenario_top_keys[i].name);
-	}
+	/* A scenario with tailnet workloads measures those: the underlay
+	 * traffic is opt-in there. */
+	if (!keys[TOP_UNDERLAY_WORKLOAD] && keys[TOP_WORKLOADS])
+		sc->underlay_workload.enabled = false;
+	/* Workloads, timeline and expectations name nodes and compare times
+	 * with the duration: checked only against good names and duration. */
+	bool refs_ok = ld->nodes_ok && duration_ok;
+	if (refs_ok && vals[TOP_WORKLOADS] && !load_workloads(ld, vals[TOP_WORKLOADS]))
+		ok = false;
+	if (refs_ok && vals[TOP_TIMELINE] && !load_timeline(ld, vals[TOP_TIMELINE]))
+		ok = false;
+	if (refs_ok && vals[TOP_EXPECT] && !load_expect(ld, vals[TOP_EXPECT]))
+		ok = false;
 	if (ok && sc->underlay_workload.enabled && sc->node_count < 2)
 		warn_at(ld, keys[TOP_NODES],
 		        "the underlay workload needs at least two nodes; it sends nothing");
@@ -1627,6 +4201,8 @@ int scenario_load_text(const char *text, size_t len, const char *filename, struc
 	}
 out_doc:
 	yaml_document_delete(&doc);
+	policy_free(ld.policy);
+	free(ld.defined);
 out_parser:
 	yaml_parser_delete(&parser);
 	if (ld.oom) {
@@ -1685,12 +4261,17 @@ void scenario_free(struct scenario *sc)
 {
 	if (!sc)
 		return;
-	for (int i = 0; i < sc->group_count; i++) {
-		free(sc->groups[i].tags_json);
-		free(sc->groups[i].user);
-		free(sc->groups[i].backends_json);
-		free(sc->groups[i].serve_json);
+	while (sc->strings) {
+		struct scenario_chunk *next = sc->strings->next;
+		free(sc->strings);
+		sc->strings = next;
 	}
+	free(sc->expects);
+	free(sc->events);
+	free(sc->workloads);
+	free(sc->services);
+	free(sc->policy_json);
+	free(sc->users);
 	free(sc->groups);
 	free(sc->links);
 	free(sc->regions);

@@ -2,10 +2,15 @@
  *
  *   simrun [--seed N] [--out DIR] [--pcap all|none|NODE-GLOB] [--quiet] [--check] scenario.yaml
  *
- * Exit status: 0 success, 2 invalid input or a failed run (expectations,
- * status 1, come with a later version). Output files depend only on the
- * scenario and the seed; wall-clock figures go to the terminal only.
+ * Builds the world (sim/world.h: a bare underlay world or a whole
+ * simulated tailnet), runs it with the timeline applied at its times, then
+ * writes the reports (reports/report.h) from events.jsonl and checks the
+ * expectations. Exit status: 0 every expectation holds, 1 one failed (each
+ * printed), 2 invalid input or a failed run. Output files depend only on
+ * the scenario and the seed; wall-clock figures go to run.json, the end of
+ * summary.md and the terminal only.
  */
+#include "report.h"
 #include "scenario.h"
 #include "world.h"
 
@@ -21,13 +26,12 @@
 #include <unistd.h>
 
 #define SIMRUN_EXIT_OK      0
+#define SIMRUN_EXIT_FAILED  1
 #define SIMRUN_EXIT_INVALID 2
 /* Simulated time run between progress checks; fixed (not wall-clock
  * driven) so that runs with and without a terminal are identical. */
-#define SIMRUN_SLICE_US      20000
-#define SIMRUN_PROGRESS_S    0.5
-#define SIMRUN_LINE_MAX      4096
-#define SIMRUN_LATENCIES_MAX (64u << 20)
+#define SIMRUN_SLICE_US   20000
+#define SIMRUN_PROGRESS_S 0.5
 
 struct simrun_args {
 	const char *scenario;
@@ -37,6 +41,7 @@ struct simrun_args {
 	bool has_seed;
 	bool quiet;
 	bool check;
+	bool keep_state;
 };
 
 static void simrun_usage(FILE *f)
@@ -47,17 +52,21 @@ static void simrun_usage(FILE *f)
 	        "\n"
 	        "Runs a scenario in simulation (ns-3) and writes\n"
 	        "  DIR/reports/<name>/events.jsonl   every event, one JSON object a line\n"
-	        "  DIR/pcaps/<name>/<node>-underlay.pcap\n"
+	        "  DIR/reports/<name>/report.json, latency.csv, *.png, *.svg, summary.md,\n"
+	        "    index.html, run.json (wall-clock facts)\n"
+	        "  DIR/pcaps/<name>/<node>-underlay.pcap and <node>-tailnet.pcap\n"
 	        "\n"
 	        "  --seed N       override the scenario's seed (1..4294967295)\n"
 	        "  --out DIR      output folder (default .)\n"
 	        "  --pcap WHICH   all, none, or a glob of node names (default all; none above %d "
 	        "nodes)\n"
 	        "  --quiet        no progress line and no notes\n"
+	        "  --keep-state   keep control's state file (reports/<name>/control-state.json)\n"
 	        "  --check        validate the scenario file and exit (0 valid, 2 invalid)\n"
 	        "  --help         this text\n"
 	        "\n"
-	        "Exit status: 0 success, 2 invalid input or a failed run.\n"
+	        "Exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input\n"
+	        "or a failed run.\n"
 	        "Scenario keys: docs/scenario-keys.md\n",
 	        WORLD_PCAP_DEFAULT_MAX_NODES);
 }
@@ -66,13 +75,10 @@ static void simrun_usage(FILE *f)
 static int simrun_parse_args(int argc, char **argv, struct simrun_args *a)
 {
 	static const struct option longopts[] = {
-	    {"seed", required_argument, NULL, 's'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"pcap", required_argument, NULL, 'p'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"check", no_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"seed", required_argument, NULL, 's'}, {"out", required_argument, NULL, 'o'},
+	    {"pcap", required_argument, NULL, 'p'}, {"quiet", no_argument, NULL, 'q'},
+	    {"check", no_argument, NULL, 'c'},      {"keep-state", no_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -113,6 +119,9 @@ static int simrun_parse_args(int argc, char **argv, struct simrun_args *a)
 		case 'c':
 			a->check = true;
 			break;
+		case 'k':
+			a->keep_state = true;
+			break;
 		case 'h':
 			simrun_usage(stdout);
 			return SIMRUN_EXIT_OK;
@@ -151,88 +160,6 @@ static void simrun_raise_nofile(void)
 	}
 }
 
-struct simrun_summary {
-	uint64_t lines, requests, ok, refused, reset, timeout, overload, other;
-	uint64_t *latencies; /* of ok requests */
-	size_t latency_count, latency_cap;
-	bool truncated;
-};
-
-static int simrun_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Reads events.jsonl back: the summary comes from the events, like every
- * other output. Only rr_done lines are looked at. */
-static int simrun_summarize(const char *path, struct simrun_summary *s)
-{
-	FILE *f = fopen(path, "r");
-	char line[SIMRUN_LINE_MAX];
-
-	memset(s, 0, sizeof(*s));
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		s->lines++;
-		if (!strstr(line, "\"type\":\"rr_done\""))
-			continue;
-		s->requests++;
-		const char *o = strstr(line, "\"outcome\":\"");
-		const char *l = strstr(line, "\"latency_us\":");
-		if (!o || !l) {
-			s->other++;
-			continue;
-		}
-		o += strlen("\"outcome\":\"");
-		if (!strncmp(o, "ok\"", 3)) {
-			s->ok++;
-			if (s->latency_count == s->latency_cap) {
-				size_t cap = s->latency_cap ? s->latency_cap * 2 : 4096;
-				uint64_t *p = cap <= SIMRUN_LATENCIES_MAX
-				                  ? realloc(s->latencies, cap * sizeof(*p))
-				                  : NULL;
-				if (!p) {
-					s->truncated = true;
-					continue;
-				}
-				s->latencies = p;
-				s->latency_cap = cap;
-			}
-			s->latencies[s->latency_count++] =
-			    strtoull(l + strlen("\"latency_us\":"), NULL, 10);
-		} else if (!strncmp(o, "refused\"", 8)) {
-			s->refused++;
-		} else if (!strncmp(o, "reset\"", 6)) {
-			s->reset++;
-		} else if (!strncmp(o, "timeout\"", 8)) {
-			s->timeout++;
-		} else if (!strncmp(o, "overload\"", 9)) {
-			s->overload++;
-		} else {
-			s->other++;
-		}
-	}
-	int err = ferror(f) ? -EIO : 0;
-	fclose(f);
-	qsort(s->latencies, s->latency_count, sizeof(uint64_t), simrun_u64_cmp);
-	return err;
-}
-
-/* Nearest-rank percentile of sorted values, in milliseconds. */
-static double simrun_pct_ms(const struct simrun_summary *s, double p)
-{
-	if (!s->latency_count)
-		return 0;
-	size_t rank = (size_t)(p / 100.0 * (double)s->latency_count + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	if (rank > s->latency_count)
-		rank = s->latency_count;
-	return (double)s->latencies[rank - 1] / 1000.0;
-}
-
 static void simrun_progress(uint64_t now_us, uint64_t end_us, double wall_s)
 {
 	double sim_s = (double)now_us / 1e6;
@@ -242,36 +169,185 @@ static void simrun_progress(uint64_t now_us, uint64_t end_us, double wall_s)
 	fflush(stderr);
 }
 
+/* The folder of the scenario file (set-policy paths are relative to it). */
+static void simrun_dirname(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, cap, ".");
+	else if (slash == path)
+		snprintf(out, cap, "/");
+	else
+		snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* What the reports need from the scenario: node -> region names and
+ * workload -> service, plus the node names' storage. */
+struct simrun_facts {
+	char (*names)[SCENARIO_NAME_MAX + 1];
+	struct report_node_region *regions;
+	struct report_workload_service *services;
+	size_t n_services;
+	struct expect_result *results;
+};
+
+static int simrun_facts_new(const struct scenario *sc, struct simrun_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->names = calloc(sc->node_count, sizeof(*f->names));
+	f->regions = calloc(sc->node_count, sizeof(*f->regions));
+	f->services = calloc(sc->n_workloads ? sc->n_workloads : 1, sizeof(*f->services));
+	f->results = calloc(sc->n_expects ? sc->n_expects : 1, sizeof(*f->results));
+	if (!f->names || !f->regions || !f->services || !f->results)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < sc->node_count; i++) {
+		const struct scenario_node_group *g =
+		    scenario_node_name(sc, i, f->names[i], sizeof(f->names[i]));
+		f->regions[i].node = f->names[i];
+		f->regions[i].region = sc->regions[g->region].name;
+	}
+	for (size_t i = 0; i < sc->n_workloads; i++)
+		if (sc->workloads[i].target == SCENARIO_TARGET_SERVICE)
+			f->services[f->n_services++] = (struct report_workload_service){
+			    .workload = sc->workloads[i].name, .service = sc->workloads[i].service};
+	return 0;
+}
+
+static void simrun_facts_free(struct simrun_facts *f)
+{
+	free(f->names);
+	free(f->regions);
+	free(f->services);
+	free(f->results);
+}
+
+/* Wall-clock facts differ run to run, so they stay out of report.json
+ * (which must be byte-identical for a scenario and seed): run.json and a
+ * line at the end of summary.md carry them. */
+static int simrun_write_run_facts(const char *dir, double sim_s, double wall_s, uint64_t peak,
+                                  uint64_t ns3_events)
+{
+	char path[WORLD_PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/run.json", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+	        "{\"simulated_s\":%.6f,\"wall_s\":%.6f,\"speed\":%.3f,\"peak_memory_bytes\":%llu,"
+	        "\"ns3_events\":%llu}\n",
+	        sim_s, wall_s, wall_s > 0 ? sim_s / wall_s : 0.0, (unsigned long long)peak,
+	        (unsigned long long)ns3_events);
+	if (fclose(f) != 0)
+		return -EIO;
+	snprintf(path, sizeof(path), "%s/summary.md", dir);
+	f = fopen(path, "a");
+	if (!f)
+		return -errno;
+	fprintf(f,
+	        "\nWall clock (not in report.json, see run.json): %.3f s for %.3f simulated s "
+	        "(%.1fx), peak memory %.1f MiB.\n",
+	        wall_s, sim_s, wall_s > 0 ? sim_s / wall_s : 0.0, (double)peak / (1024.0 * 1024.0));
+	return fclose(f) != 0 ? -EIO : 0;
+}
+
+static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
+                         const char *events_path, const char *dir, uint64_t ns3_events,
+                         double wall_s)
+{
+	struct simrun_facts f;
+	struct report_stats stats = {0};
+	struct rusage ru;
+	char err[1024] = "";
+	int rc = simrun_facts_new(sc, &f);
+
+	if (rc < 0) {
+		fprintf(stderr, "simrun: out of memory\n");
+		simrun_facts_free(&f);
+		return SIMRUN_EXIT_INVALID;
+	}
+	struct report_input in = {.events_path = events_path,
+	                          .out_dir = dir,
+	                          .scenario = sc->name,
+	                          .seed = sc->seed,
+	                          .simulated_s = (double)sc->duration_us / 1e6,
+	                          .events = ns3_events,
+	                          .expects = sc->expects,
+	                          .n_expects = sc->n_expects,
+	                          .results = f.results,
+	                          .regions = f.regions,
+	                          .n_regions = sc->node_count,
+	                          .services = f.services,
+	                          .n_services = f.n_services,
+	                          .plots = true,
+	                          .stats = &stats};
+	rc = report_write(&in, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "simrun: writing the report failed: %s\n", err);
+		simrun_facts_free(&f);
+		return SIMRUN_EXIT_INVALID;
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t peak = (uint64_t)ru.ru_maxrss * 1024u;
+	rc = simrun_write_run_facts(dir, in.simulated_s, wall_s, peak, ns3_events);
+	if (rc < 0)
+		fprintf(stderr, "simrun: writing %s/run.json failed: %s\n", dir, strerror(-rc));
+	size_t failed = 0;
+	for (size_t i = 0; i < sc->n_expects; i++) {
+		if (f.results[i].pass)
+			continue;
+		failed++;
+		printf("FAILED %s:%u: %s: %s\n", a->scenario, sc->expects[i].line,
+		       sc->expects[i].text, f.results[i].message);
+	}
+	printf("report: %s/index.html (%llu events, %llu requests; %zu of %zu expectations "
+	       "hold)\n",
+	       dir, (unsigned long long)stats.lines, (unsigned long long)stats.requests,
+	       sc->n_expects - failed, sc->n_expects);
+	printf("run: %.1f simulated s in %.2f wall s (%.1fx); %llu ns-3 events; peak RSS %.1f "
+	       "MiB\n",
+	       in.simulated_s, wall_s, wall_s > 0 ? in.simulated_s / wall_s : 0.0,
+	       (unsigned long long)ns3_events, (double)peak / (1024.0 * 1024.0));
+	simrun_facts_free(&f);
+	return failed ? SIMRUN_EXIT_FAILED : SIMRUN_EXIT_OK;
+}
+
 static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 {
+	char scenario_dir[WORLD_PATH_MAX];
 	struct world_options opt = {
 	    .out_dir = a->out_dir,
 	    .pcap = a->pcap,
 	    .notes = a->quiet ? NULL : stderr,
+	    .scenario_dir = scenario_dir,
+	    .keep_state = a->keep_state,
 	};
 	struct world *w;
-	char why[512];
+	char why[1024] = "";
 	bool progress = !a->quiet && isatty(STDERR_FILENO);
 	double t0 = simrun_wall_s(), last = t0;
 	int err;
 
+	simrun_dirname(a->scenario, scenario_dir, sizeof(scenario_dir));
 	simrun_raise_nofile();
 	err = world_new(sc, &opt, &w, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "simrun: %s: %s\n", a->scenario, why);
+		fprintf(stderr, "simrun: %s: %s\n", a->scenario, why[0] ? why : strerror(-err));
 		return SIMRUN_EXIT_INVALID;
 	}
 	uint64_t end = sc->duration_us, now = 0;
 	while (now < end) {
 		uint64_t next = now + SIMRUN_SLICE_US < end ? now + SIMRUN_SLICE_US : end;
-		uint64_t reached = world_run(w, next);
-		if (reached < next) {
-			fprintf(stderr, "%ssimrun: the simulation stopped early at %.6fs\n",
-			        progress ? "\n" : "", (double)reached / 1e6);
+		err = world_run(w, next, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "%ssimrun: %s: %s\n", progress ? "\n" : "", a->scenario,
+			        why);
 			world_free(w);
 			return SIMRUN_EXIT_INVALID;
 		}
-		now = reached;
+		now = world_now_us(w);
 		double t = simrun_wall_s();
 		if (progress && t - last >= SIMRUN_PROGRESS_S) {
 			simrun_progress(now, end, t - t0);
@@ -282,46 +358,26 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 		fprintf(stderr, "\r\033[K");
 	uint64_t events = world_events_executed(w);
 	uint32_t pcaps = w->pcap_count;
-	char events_path[WORLD_PATH_MAX], pcap_dir[WORLD_PATH_MAX];
+	uint64_t warnings = w->warnings;
+	char events_path[WORLD_PATH_MAX], pcap_dir[WORLD_PATH_MAX], dir[WORLD_PATH_MAX];
 	snprintf(events_path, sizeof(events_path), "%s", w->events_path);
 	snprintf(pcap_dir, sizeof(pcap_dir), "%s", w->pcap_dir);
+	snprintf(dir, sizeof(dir), "%s", w->report_dir);
 	err = world_free(w);
 	double wall = simrun_wall_s() - t0;
 	if (err) {
 		fprintf(stderr, "simrun: writing %s failed: %s\n", events_path, strerror(-err));
 		return SIMRUN_EXIT_INVALID;
 	}
-
-	struct simrun_summary s;
-	err = simrun_summarize(events_path, &s);
-	if (err) {
-		fprintf(stderr, "simrun: reading back %s failed: %s\n", events_path,
-		        strerror(-err));
-		free(s.latencies);
-		return SIMRUN_EXIT_INVALID;
-	}
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("events: %s (%llu lines)\n", events_path, (unsigned long long)s.lines);
+	printf("events: %s\n", events_path);
 	if (pcaps)
-		printf("pcaps:  %s/ (%u underlay pcaps)\n", pcap_dir, pcaps);
+		printf("pcaps:  %s/ (%u files)\n", pcap_dir, pcaps);
 	else
 		printf("pcaps:  none\n");
-	printf("summary: %s seed %llu: %llu requests, %llu ok, %llu failed (refused %llu, reset "
-	       "%llu, timeout %llu, overload %llu); latency p50 %.3f ms p99 %.3f ms%s; "
-	       "%.1f simulated s in %.2f wall s (%.1fx); %llu ns-3 events (%.0f/s); peak RSS "
-	       "%.1f MiB\n",
-	       sc->name, (unsigned long long)sc->seed, (unsigned long long)s.requests,
-	       (unsigned long long)s.ok,
-	       (unsigned long long)(s.refused + s.reset + s.timeout + s.overload + s.other),
-	       (unsigned long long)s.refused, (unsigned long long)s.reset,
-	       (unsigned long long)s.timeout, (unsigned long long)s.overload, simrun_pct_ms(&s, 50),
-	       simrun_pct_ms(&s, 99), s.truncated ? " (sampled)" : "",
-	       (double)sc->duration_us / 1e6, wall,
-	       wall > 0 ? (double)sc->duration_us / 1e6 / wall : 0.0, (unsigned long long)events,
-	       wall > 0 ? (double)events / wall : 0.0, (double)ru.ru_maxrss / 1024.0);
-	free(s.latencies);
-	return SIMRUN_EXIT_OK;
+	if (warnings)
+		printf("warnings: %llu timeline actions failed (see the timeline events)\n",
+		       (unsigned long long)warnings);
+	return simrun_report(a, sc, events_path, dir, events, wall);
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,7 @@ target_link_libraries(test_packet PRIVATE svc_dataplane)
 # The data plane over the seam: same test code, both backends, 3 nodes.
 tailsim_test(test_dataplane_sim proxy/test_dataplane.c proxy/dp_fixture_sim.c)
 target_link_libraries(test_dataplane_sim PRIVATE svc_dataplane svc_sim PkgConfig::PCAP)
-target_compile_definitions(test_dataplane_sim PRIVATE DP_SUITE=dataplane_sim)
+target_compile_definitions(test_dataplane_sim PRIVATE DP_SUITE=dataplane_sim DP_SIM=1)
 tailsim_test(test_dataplane_epoll proxy/test_dataplane.c proxy/dp_fixture_epoll.c)
 target_link_libraries(test_dataplane_epoll PRIVATE svc_dataplane svc_io PkgConfig::PCAP tailsim_test_netns)
 target_compile_definitions(test_dataplane_epoll PRIVATE DP_SUITE=dataplane_epoll)

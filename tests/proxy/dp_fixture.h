@@ -29,6 +29,11 @@ struct dpf {
 /* NULL with *skip_reason set when the machine cannot run the backend. */
 struct dpf *dpf_new(const char **skip_reason);
 void dpf_free(struct dpf *f);
+/* After node i's data plane was freed and a new one put its addresses
+ * back: restores what the backend lost with the addresses (Linux deletes
+ * a device's routes with its last IPv4 address, so the epoll fixture
+ * re-adds the tailnet route; the sim needs nothing). */
+void dpf_node_restart_tun(struct dpf *f, int i);
 /* Runs the world until done(arg) or timeout_us of its time; returns done(arg). */
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
 

@@ -120,6 +120,15 @@ void dpf_free(struct dpf *f)
 	free(fe);
 }
 
+void dpf_node_restart_tun(struct dpf *f, int i)
+{
+	struct dpf_epoll *fe = (struct dpf_epoll *)f;
+
+	if (!netns_sh("ip -n %s route replace 100.64.0.0/10 dev tailnet0", fe->netns[i]))
+		fprintf(stderr, "dp_fixture_epoll: cannot restore the tailnet route of %s\n",
+		        dpf_names[i]);
+}
+
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us)
 {
 	struct dpf_epoll *fe = (struct dpf_epoll *)f;

@@ -66,6 +66,12 @@ void dpf_free(struct dpf *f)
 	free(fs);
 }
 
+void dpf_node_restart_tun(struct dpf *f, int i)
+{
+	(void)f;
+	(void)i;
+}
+
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us)
 {
 	struct dpf_sim *fs = f->priv;

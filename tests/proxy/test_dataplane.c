@@ -22,6 +22,9 @@
 #ifndef DP_SUITE
 #define DP_SUITE dataplane
 #endif
+#define DP_STR_(x)    #x
+#define DP_STR(x)     DP_STR_(x)
+#define DP_SUITE_NAME DP_STR(DP_SUITE)
 
 #define WORLD_TIMEOUT_US (10ull * 1000000)
 #define CLIENT           0
@@ -792,9 +795,9 @@ static bool bulk_done(void *arg)
 		case 1: /* wrong magic */
 			n = 64;
 			break;
-		case 2: /* ping: not handled yet */
+		case 2: /* a message type nobody speaks */
 			n = craft(g, "100.64.0.3", 1, "100.64.0.2", 2, "p");
-			g[2] = DATAPLANE_MSG_PING;
+			g[2] = 9;
 			break;
 		case 3: /* inner packet above the MTU */
 			n = sizeof(g);
@@ -881,4 +884,145 @@ Test(DP_SUITE, tun_addresses_follow_the_netmap, .fini = teardown, .timeout = 60)
 	dataplane_stats(t->dp[HOST_B], &st);
 	cr_assert_eq(st.tun_addrs, 2);
 	cr_assert_not(event_seen(t, "\"type\":\"tun_addr_failed\"", NULL));
+}
+
+/* ---- local failover: STR-4, STR-5, STR-6 ------------------------------------ */
+
+static bool host_a_alive(void *arg)
+{
+	struct tnet *t = arg;
+	return !dataplane_peer_is_dead(t->dp[CLIENT], "host-a");
+}
+
+/* Connects c to svc:web and waits until it is up and one more connection
+ * was accepted over sa/sb; returns the seam time that took. */
+static uint64_t connect_vip(struct tnet *t, struct tconn *c, struct tserver *sa, struct tserver *sb)
+{
+	struct io *cio = t->f->node[CLIENT].io;
+	struct wait_conn w = {.c = c, .s = {sa, sb}};
+	uint64_t t0 = cio->ops->now_us(cio);
+
+	w.want_accepts = (sa ? sa->accepted : 0) + (sb ? sb->accepted : 0) + 1;
+	tconn_start(c, cio, WEB_VIP, WEB_PORT);
+	cr_assert(dpf_run_until(t->f, conn_ready, &w, WORLD_TIMEOUT_US),
+	          "connection to the VIP: connected %d, accepted %d+%d", c->connected,
+	          sa ? sa->accepted : -1, sb ? sb->accepted : -1);
+	cr_assert_not(c->error);
+	return cio->ops->now_us(cio) - t0;
+}
+
+Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_within_1_s,
+     .fini = teardown, .timeout = 120)
+{
+	struct tnet *t = tnet_new(7, false);
+	struct tserver sa, sb;
+	struct tconn cb, ca, c2, c3;
+	struct io *aio = t->f->node[HOST_A].io;
+
+	default_maps(t);
+	tserver_start(&sa, aio, WEB_VIP, true);
+	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
+	/* An established connection on host-b (ranked first for a moment)... */
+	set_map(t, CLIENT, "\"host-b\",\"host-a\"", "[]");
+	connect_vip(t, &cb, &sa, &sb);
+	cr_assert_eq(sb.accepted, 1);
+	echo_round(t, &cb, "on host-b");
+	/* ...and one on host-a, first again. */
+	set_map(t, CLIENT, "\"host-a\",\"host-b\"", "[]");
+	connect_vip(t, &ca, &sa, &sb);
+	cr_assert_eq(sa.accepted, 1);
+	echo_round(t, &ca, "on host-a");
+
+	/* host-a goes silent on the underlay: its data plane stops (its
+	 * server keeps listening: the VIP is back when the data plane is). */
+	dataplane_free(t->dp[HOST_A]);
+	t->dp[HOST_A] = NULL;
+	uint64_t took_us = connect_vip(t, &c2, &sa, &sb);
+	fprintf(stderr,
+	        "%s: failover: host-a's death to a completed connect via host-b: %llu.%03llu ms\n",
+	        DP_SUITE_NAME, (unsigned long long)(took_us / 1000),
+	        (unsigned long long)(took_us % 1000));
+	cr_assert_eq(sb.accepted, 2, "the new connection went to host-b");
+	struct dataplane_tuple tp = tuple_of(&c2);
+	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tp), "host-b");
+#ifdef DP_SIM
+	cr_assert_lt(took_us, 1000000, "failover took %llu us", (unsigned long long)took_us);
+#endif
+	cr_assert(dataplane_peer_is_dead(t->dp[CLIENT], "host-a"));
+	cr_assert(event_seen(t, "\"type\":\"peer_dead\"", "\"peer\":\"host-a\""));
+	cr_assert(event_seen(t, "\"type\":\"flow_resteered\"", "\"to\":\"host-b\""));
+	struct dataplane_stats st;
+	dataplane_stats(t->dp[CLIENT], &st);
+	cr_assert_geq(st.pings_sent, DATAPLANE_PROBE_COUNT);
+	cr_assert_eq(st.peers_marked_dead, 1);
+	cr_assert_geq(st.flows_resteered, 1);
+	echo_round(t, &c2, "new connection on host-b");
+	/* STR-6: the connection open on host-b went on undisturbed. */
+	echo_round(t, &cb, "host-b's old connection is fine");
+	struct dataplane_tuple tpb = tuple_of(&cb);
+	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tpb), "host-b");
+	struct dataplane_tuple tpa = tuple_of(&ca);
+	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tpa), "host-a",
+	                 "the established flow to host-a was not moved");
+
+	/* STR-5: host-a comes back; the client sees it and new flows return. */
+	struct dataplane_config cfg = {.listen = t->f->node[HOST_A].underlay};
+	int err;
+	t->dp[HOST_A] = dataplane_new(aio, &cfg, &err);
+	cr_assert_not_null(t->dp[HOST_A], "%d", err);
+	set_map(t, HOST_A, "\"host-a\",\"host-b\"", HOST_FILTER);
+	dpf_node_restart_tun(t->f, HOST_A);
+	cr_assert(dpf_run_until(t->f, host_a_alive, t, 3 * DATAPLANE_DEAD_PROBE_US),
+	          "host-a not seen alive again");
+	cr_assert(event_seen(t, "\"type\":\"peer_alive\"", "\"peer\":\"host-a\""));
+	connect_vip(t, &c3, &sa, &sb);
+	cr_assert_eq(sa.accepted, 2, "new connections return to host-a");
+	cr_assert_eq(sb.accepted, 2);
+	echo_round(t, &c3, "back on host-a");
+	echo_round(t, &cb, "and host-b's connection still works");
+}
+
+/* A PING from a stranger gets no answer; a PONG with a nonce the client
+ * never sent does not revive a dead host. */
+Test(DP_SUITE, a_ping_from_an_unknown_endpoint_is_dropped_and_a_wrong_pong_ignored,
+     .fini = teardown, .timeout = 120)
+{
+	struct tnet *t = tnet_new((1u << CLIENT) | (1u << HOST_B), false);
+	struct io *aio = t->f->node[HOST_A].io;
+	struct dgram_sink sink = {0};
+	struct tserver sb;
+	struct tconn c;
+	uint8_t g[DATAPLANE_PROBE_LEN] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_PING};
+
+	set_map(t, CLIENT, "\"host-a\",\"host-b\"", "[]");
+	set_map(t, HOST_B, "\"host-a\",\"host-b\"", HOST_FILTER);
+	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
+	struct io_addr cep = t->f->node[CLIENT].underlay;
+	cep.port = DATAPLANE_DEFAULT_PORT;
+	/* host-a runs no data plane; a socket on another port of it pings. */
+	struct io_addr other = t->f->node[HOST_A].underlay;
+	other.port = 41999;
+	int ou = aio->ops->udp_open(aio, &other, dgram_cb, &sink);
+	cr_assert_geq(ou, 0);
+	cr_assert_geq(aio->ops->udp_send(aio, ou, g, sizeof(g), &cep), 0);
+	dpf_run_until(t->f, dgram_arrived, &sink, 500000);
+	cr_assert_eq(sink.count, 0, "a stranger got a pong");
+	cr_assert_eq(drops(t, CLIENT, DATAPLANE_DROP_UNKNOWN_PEER), 1);
+
+	/* host-a is silent: a connect fails over to host-b. */
+	connect_vip(t, &c, NULL, &sb);
+	cr_assert(dataplane_peer_is_dead(t->dp[CLIENT], "host-a"));
+	/* From host-a's real endpoint: a PONG with a made-up nonce. */
+	struct io_addr aep = t->f->node[HOST_A].underlay;
+	aep.port = DATAPLANE_DEFAULT_PORT;
+	int au = aio->ops->udp_open(aio, &aep, dgram_cb, &sink);
+	cr_assert_geq(au, 0);
+	g[2] = DATAPLANE_MSG_PONG;
+	memset(g + DATAPLANE_HDR_LEN, 0x5a, 8);
+	cr_assert_geq(aio->ops->udp_send(aio, au, g, sizeof(g), &cep), 0);
+	dpf_run_until(t->f, never, NULL, 200000);
+	cr_assert_eq(drops(t, CLIENT, DATAPLANE_DROP_BAD_PROBE), 1);
+	cr_assert(dataplane_peer_is_dead(t->dp[CLIENT], "host-a"), "a wrong pong revived host-a");
+	aio->ops->close(aio, ou, false);
+	aio->ops->close(aio, au, false);
 }

@@ -23,6 +23,8 @@ struct fake_io {
 	io_packet_fn tun_fn;
 	void *tun_ctx;
 	unsigned sent, tun_written;
+	unsigned sent_type[4];  /* by wire message type (0: other) */
+	unsigned pings_to[256]; /* by the last byte of the destination */
 	uint8_t last_sent[2048];
 	size_t last_sent_len;
 	struct io_addr last_dst;
@@ -51,6 +53,9 @@ static int f_udp_send(struct io *io, int h, const void *data, size_t len, const 
 	struct fake_io *f = fio(io);
 	(void)h;
 	f->sent++;
+	f->sent_type[len >= 3 && ((const uint8_t *)data)[2] < 4 ? ((const uint8_t *)data)[2] : 0]++;
+	if (len >= 3 && ((const uint8_t *)data)[2] == DATAPLANE_MSG_PING)
+		f->pings_to[dst->ip[3]]++;
 	f->last_sent_len = len < sizeof(f->last_sent) ? len : sizeof(f->last_sent);
 	memcpy(f->last_sent, data, f->last_sent_len);
 	f->last_dst = *dst;
@@ -317,7 +322,7 @@ Test(dataplane_unit, udp_flows_expire_after_60_s_idle_with_one_timer)
 	int armed = 0;
 	for (int i = 0; i < FAKE_TIMERS; i++)
 		armed += u.f.timers[i] != NULL;
-	cr_assert_eq(armed, 1, "one sweep timer, not one per flow");
+	cr_assert_eq(armed, 2, "one sweep and one probe timer, not one per flow");
 	advance(&u.f, DATAPLANE_UDP_IDLE_US - 1000000);
 	cr_assert_eq(stats(&u).flows_active, 100);
 	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0)); /* keeps one alive */
@@ -411,6 +416,14 @@ Test(dataplane_unit, str6_a_new_netmap_keeps_flows_by_peer_name_and_drops_those_
 	unit_init(&u, 0);
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3000, VIP, 443, PACKET_TCP_SYN));
 	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3000, VIP, 443), "p");
+	/* The flow saw a reply: it is established and stays where it is. */
+	uint8_t d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+	size_t dn =
+	    mk(d + 4, PACKET_PROTO_TCP, VIP, 443, SELF, 3000, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	struct io_addr from;
+	io_addr_v4(&from, 0x0a000002u, 41641);
+	u.f.dgram_fn(u.f.dgram_ctx, 1, d, dn + 4, &from);
+	cr_assert_eq(u.f.tun_written, 1);
 	cr_assert_eq(dataplane_mark_peer_dead(u.dp, "p"), 0);
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 3001, VIP, 443, PACKET_TCP_SYN));
 	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 3001, VIP, 443), "q");
@@ -515,5 +528,307 @@ Test(dataplane_unit, an_ipv6_address_the_backend_cannot_hold_is_no_error)
 	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm), 0);
 	cr_assert_eq(stats(&u).tun_addrs, 1);
 	netmap_free(&nm);
+	unit_fini(&u);
+}
+
+/* ---- local failover (STR-4, STR-5, STR-6) --------------------------------- */
+
+#define EP_P   0x0a000002u
+#define EP_Q   0x0a000003u
+#define EP_BAD 0x0a000063u
+
+static void underlay(struct unit *u, uint32_t ep, const uint8_t *d, size_t n)
+{
+	struct io_addr from;
+	io_addr_v4(&from, ep, 41641);
+	u->f.dgram_fn(u->f.dgram_ctx, 1, d, n, &from);
+}
+
+static size_t probe(uint8_t *d, uint8_t type, uint64_t nonce)
+{
+	d[0] = DATAPLANE_MAGIC, d[1] = DATAPLANE_VERSION, d[2] = type, d[3] = 0;
+	for (int i = 0; i < 8; i++)
+		d[4 + i] = (uint8_t)(nonce >> (56 - 8 * i));
+	return DATAPLANE_PROBE_LEN;
+}
+
+static uint64_t sent_nonce(struct unit *u)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | u->f.last_sent[4 + i];
+	return v;
+}
+
+static int armed_timers(struct unit *u)
+{
+	int n = 0;
+	for (int i = 0; i < FAKE_TIMERS; i++)
+		n += u->f.timers[i] != NULL;
+	return n;
+}
+
+/* Answers the last PING the data plane sent (to p) as p would. */
+static void answer_last_ping(struct unit *u, uint32_t ep)
+{
+	uint8_t d[16];
+	cr_assert_eq(u->f.last_sent[2], DATAPLANE_MSG_PING);
+	underlay(u, ep, d, probe(d, DATAPLANE_MSG_PONG, sent_nonce(u)));
+}
+
+Test(dataplane_unit, str4_a_silent_host_is_pinged_then_dead_and_a_pending_syn_moves_at_once)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	size_t n = mk(b, PACKET_PROTO_TCP, SELF, 5000, VIP, 443, PACKET_TCP_SYN);
+	tun(&u, b, n);
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 5000, VIP, 443), "p");
+	cr_assert_eq(stats(&u).pending_copies, 1, "the SYN is kept until a reply");
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US - 1000);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 0, "no probe before 250 ms of silence");
+	advance(&u.f, 1000);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 1);
+	cr_assert_eq(u.f.last_sent_len, DATAPLANE_PROBE_LEN);
+	struct io_addr ep_p;
+	io_addr_v4(&ep_p, EP_P, 41641);
+	cr_assert(io_addr_equal(&u.f.last_dst, &ep_p, true));
+	advance(&u.f, 2 * DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 3);
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "p"));
+	unsigned data_before = u.f.sent_type[DATAPLANE_MSG_DATA];
+	advance(&u.f, DATAPLANE_PROBE_INTERVAL_US);
+	/* 250 ms + 3 x 100 ms after the SYN: dead, and the SYN went to q. */
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 5000, VIP, 443), "q");
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_DATA], data_before + 1);
+	cr_assert_eq(u.f.last_sent_len, DATAPLANE_HDR_LEN + n);
+	cr_assert_eq(memcmp(u.f.last_sent + DATAPLANE_HDR_LEN, b, n), 0, "the very SYN is re-sent");
+	struct io_addr ep_q;
+	io_addr_v4(&ep_q, EP_Q, 41641);
+	cr_assert(io_addr_equal(&u.f.last_dst, &ep_q, true));
+	struct dataplane_stats st = stats(&u);
+	cr_assert_eq(st.pings_sent, 3);
+	cr_assert_eq(st.peers_marked_dead, 1);
+	cr_assert_eq(st.flows_resteered, 1);
+	cr_assert(strstr(u.f.event_log, "peer_dead {\"peer\":\"p\",\"silent_ms\":null,"
+	                                "\"unanswered_ms\":550,\"flows_resteered\":1}"),
+	          "%s", u.f.event_log);
+	cr_assert(strstr(u.f.event_log, "flow_resteered {\"proto\":6,\"dst\":\"100.100.0.5:443\","
+	                                "\"from\":\"p\",\"to\":\"q\",\"resent\":true}"),
+	          "%s", u.f.event_log);
+	/* New flows skip p now. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 5001, VIP, 443, PACKET_TCP_SYN));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 5001, VIP, 443), "q");
+	/* q answers the SYN: the copy is released. */
+	uint8_t d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+	size_t dn =
+	    mk(d + 4, PACKET_PROTO_TCP, VIP, 443, SELF, 5000, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	underlay(&u, EP_Q, d, dn + 4);
+	cr_assert_eq(u.f.tun_written, 1);
+	cr_assert_eq(stats(&u).pending_copies, 1, "only 5001's SYN is still held");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str5_a_dead_host_is_pinged_once_a_second_and_comes_back_on_its_pong)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 6000, VIP, 53, 0));
+	advance(&u.f,
+	        DATAPLANE_PROBE_AFTER_US + DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 6000, VIP, 53), "q",
+	                 "a UDP flow without an answer moves too");
+	unsigned pings = u.f.pings_to[2];
+	advance(&u.f, 5 * DATAPLANE_DEAD_PROBE_US - 1000);
+	cr_assert_eq(u.f.pings_to[2], pings + 4, "one ping a second");
+	advance(&u.f, 1000);
+	cr_assert_eq(u.f.pings_to[2], pings + 5);
+	/* A PONG with a nonce we never sent proves nothing. */
+	uint8_t d[16];
+	underlay(&u, EP_P, d, probe(d, DATAPLANE_MSG_PONG, sent_nonce(&u) + 1000));
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_BAD_PROBE], 1);
+	/* p's last ping was to p: answer it. */
+	cr_assert_eq(u.f.last_sent[2], DATAPLANE_MSG_PING);
+	answer_last_ping(&u, EP_P);
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert(strstr(u.f.event_log, "peer_alive {\"peer\":\"p\""), "%s", u.f.event_log);
+	cr_assert_eq(stats(&u).pongs_received, 1);
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 6001, VIP, 53, 0));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 6001, VIP, 53), "p",
+	                 "new flows return to the first ranked host");
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 6000, VIP, 53), "q",
+	                 "the moved flow stays where it is");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str6_a_flow_that_saw_a_reply_stays_pinned_when_its_host_dies)
+{
+	struct unit u;
+	uint8_t b[64], d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7000, VIP, 443, PACKET_TCP_SYN));
+	size_t dn =
+	    mk(d + 4, PACKET_PROTO_TCP, VIP, 443, SELF, 7000, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	underlay(&u, EP_P, d, dn + 4);
+	cr_assert_eq(stats(&u).pending_copies, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7000, VIP, 443, PACKET_TCP_ACK));
+	advance(&u.f, 2 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7000, VIP, 443), "p");
+	cr_assert_eq(stats(&u).flows_resteered, 0);
+	cr_assert(strstr(u.f.event_log, "\"silent_ms\":550,\"unanswered_ms\":550"), "%s",
+	          u.f.event_log);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str4_an_answered_ping_clears_suspicion_and_the_timer_stops_when_idle)
+{
+	struct unit u;
+	uint8_t b[64];
+
+	unit_init(&u, 0);
+	int base = armed_timers(&u);
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 8000, PEER_P, 53, 0));
+	cr_assert_eq(armed_timers(&u), base + 2, "sweep and probe timers");
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 1);
+	advance(&u.f, 50000);
+	answer_last_ping(&u, EP_P);
+	cr_assert_eq(stats(&u).pongs_received, 1);
+	advance(&u.f, DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 1, "no more probes after the pong");
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "p"));
+	int probe_armed = 0;
+	for (int i = 0; i < FAKE_TIMERS; i++)
+		probe_armed += u.f.timers[i] && u.f.timers[i]->deadline_us < u.f.now_us + 10000000;
+	cr_assert_eq(probe_armed, 0, "only the 60 s sweep is left");
+	/* Any datagram from the peer clears suspicion as well. */
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 8000, PEER_P, 53, 0));
+	advance(&u.f, 100000);
+	uint8_t d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+	size_t dn = mk(d + 4, PACKET_PROTO_UDP, PEER_P, 53, SELF, 8000, 0);
+	underlay(&u, EP_P, d, dn + 4);
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PING], 1);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, a_ping_from_a_peer_is_answered_and_from_a_stranger_dropped)
+{
+	struct unit u;
+	uint8_t d[32];
+
+	unit_init(&u, 0);
+	underlay(&u, EP_Q, d, probe(d, DATAPLANE_MSG_PING, 0x0102030405060708ull));
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PONG], 1);
+	cr_assert_eq(u.f.last_sent_len, DATAPLANE_PROBE_LEN);
+	cr_assert_eq(sent_nonce(&u), 0x0102030405060708ull, "the pong echoes the nonce");
+	struct io_addr ep_q;
+	io_addr_v4(&ep_q, EP_Q, 41641);
+	cr_assert(io_addr_equal(&u.f.last_dst, &ep_q, true));
+	cr_assert_eq(stats(&u).pongs_sent, 1);
+
+	underlay(&u, EP_BAD, d, probe(d, DATAPLANE_MSG_PING, 1));
+	cr_assert_eq(u.f.sent, 1, "no pong to an unknown endpoint");
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_UNKNOWN_PEER], 1);
+	/* Wrong lengths. */
+	underlay(&u, EP_Q, d, probe(d, DATAPLANE_MSG_PING, 1) - 1);
+	underlay(&u, EP_Q, d, probe(d, DATAPLANE_MSG_PING, 1) + 1);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_BAD_PROBE], 2);
+	cr_assert_eq(u.f.sent, 1);
+	/* An unsolicited pong. */
+	underlay(&u, EP_Q, d, probe(d, DATAPLANE_MSG_PONG, 7));
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_BAD_PROBE], 3);
+	cr_assert_eq(stats(&u).pongs_received, 0);
+	/* Unknown types stay unsupported. */
+	d[2] = 9;
+	underlay(&u, EP_Q, d, DATAPLANE_PROBE_LEN);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_UNSUPPORTED_TYPE], 1);
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, pending_copies_are_bounded_by_max_flows_and_probe_after_is_configurable)
+{
+	struct unit u;
+	uint8_t b[DATAPLANE_PENDING_MAX + 64];
+
+	unit_init(&u, 4);
+	for (uint16_t p = 0; p < 20; p++)
+		tun(&u, b,
+		    mk(b, PACKET_PROTO_TCP, SELF, (uint16_t)(9000 + p), VIP, 443, PACKET_TCP_SYN));
+	cr_assert_eq(stats(&u).flows_active, 4);
+	cr_assert_eq(stats(&u).pending_copies, 4);
+	unit_fini(&u);
+
+	/* A packet above DATAPLANE_PENDING_MAX is not kept, but its flow still moves. */
+	unit_init(&u, 0);
+	memset(b, 0, sizeof(b));
+	size_t n = mk(b, PACKET_PROTO_UDP, SELF, 9100, VIP, 53, 0);
+	size_t big = DATAPLANE_PENDING_MAX + 1;
+	b[2] = (uint8_t)(big >> 8), b[3] = (uint8_t)big;
+	b[24] = (uint8_t)((big - 20) >> 8), b[25] = (uint8_t)(big - 20);
+	(void)n;
+	tun(&u, b, big);
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 9100, VIP, 53), "p");
+	unsigned data_before = u.f.sent_type[DATAPLANE_MSG_DATA];
+	advance(&u.f, 2 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 9100, VIP, 53), "q");
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_DATA], data_before, "nothing to re-send");
+	cr_assert(strstr(u.f.event_log, "\"resent\":false"), "%s", u.f.event_log);
+	unit_fini(&u);
+
+	struct fake_io f;
+	struct dataplane_config cfg = {.probe_after_us = DATAPLANE_PROBE_AFTER_MAX_US + 1};
+	int rc;
+	memset(&f, 0, sizeof(f));
+	f.io.ops = &fake_ops;
+	f.io.node_name = "me";
+	f.now_us = 1000000;
+	cr_assert_null(dataplane_new(&f.io, &cfg, &rc));
+	cr_assert_eq(rc, -EINVAL);
+	cfg.probe_after_us = 50000;
+	struct dataplane *dp = dataplane_new(&f.io, &cfg, &rc);
+	cr_assert_not_null(dp);
+	struct netmap nm;
+	char err[NETMAP_ERR_LEN];
+	cr_assert_eq(netmap_from_json(map_pq, sizeof(map_pq) - 1, &nm, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(dp, &nm), 0);
+	f.tun_fn(f.tun_ctx, b, mk(b, PACKET_PROTO_UDP, SELF, 1, PEER_P, 2, 0));
+	advance(&f, 50000);
+	cr_assert_eq(f.sent_type[DATAPLANE_MSG_PING], 1, "probing after the configured 50 ms");
+	dataplane_free(dp);
+	netmap_free(&nm);
+}
+
+Test(dataplane_unit, failover_state_survives_a_netmap_swap_by_name)
+{
+	struct unit u;
+	uint8_t b[64];
+	char err[NETMAP_ERR_LEN];
+	/* p and q swap places in peers[]. */
+	static const char map_qp[] =
+	    "{\"version\":2,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+	    "[\"100.64.0.1\"]},\"peers\":[{\"name\":\"q\",\"addresses\":[\"100.64.0.3\"],"
+	    "\"endpoint\":\"10.0.0.3:41641\"},{\"name\":\"p\",\"addresses\":[\"100.64.0.2\"],"
+	    "\"endpoint\":\"10.0.0.2:41641\"}],\"services\":[{\"name\":\"svc:web\",\"addresses\":"
+	    "[\"100.100.0.5\"],\"hosts\":[\"p\",\"q\"]}]}";
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 5000, VIP, 443, PACKET_TCP_SYN));
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US + DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert_eq(netmap_from_json(map_qp, sizeof(map_qp) - 1, &u.nm2, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	advance(&u.f, 2 * DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"), "the suspicion carried over");
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "q"));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 5000, VIP, 443), "q");
 	unit_fini(&u);
 }

@@ -393,6 +393,29 @@ Test(HTTP_SUITE, keep_alive_carries_pipelined_requests_on_one_connection_L7_1, .
 	ht_client_close(&c);
 }
 
+/* An empty answer (Content-Length: 0) ends its exchange at once: the next
+ * request on the connection is served and the exchange is logged. */
+Test(HTTP_SUITE, empty_upstream_answer_completes_the_exchange_L7_1, .fini = world_end,
+     .timeout = 120)
+{
+	struct ht_client c = {0};
+	char req[1024];
+
+	world_begin();
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	req[0] = '\0';
+	strcat(req, get("/bytes/0"));
+	strcat(req, get("/bytes/0"));
+	run_client(&c, req, 0, false, 2);
+	cr_assert_eq(c.n, 2);
+	cr_assert_eq(c.status[0], 200);
+	cr_assert_eq(c.body_bytes[0], 0);
+	cr_assert_eq(c.status[1], 200);
+	cr_assert_eq(io_tap_count(W.tap, "http_request", "svc:web"), 2);
+	ht_client_close(&c);
+}
+
 Test(HTTP_SUITE, chunked_bodies_stream_both_ways_L7_1, .fini = world_end, .timeout = 120)
 {
 	struct ht_client c = {0};
@@ -873,6 +896,56 @@ Test(HTTP_SUITE, drain_closes_idle_connections_and_finishes_busy_ones, .fini = w
 	ht_client_close(&idle);
 	ht_client_close(&busy);
 	ht_client_close(&late);
+}
+
+struct raw_client {
+	bool connected;
+};
+
+static void raw_client_fn(void *ctx, int handle, unsigned events)
+{
+	struct raw_client *rc = ctx;
+
+	(void)handle;
+	if (events & IO_WRITABLE)
+		rc->connected = true;
+}
+
+/* A connection accepted just before the drain, whose request is still on
+ * its way, is served rather than closed (DRN-1). */
+Test(HTTP_SUITE, connection_accepted_before_drain_gets_its_first_request_served_DRN_1,
+     .fini = world_end, .timeout = 120)
+{
+	struct raw_client rc = {0};
+	struct io *io;
+	char buf[4096];
+	size_t got = 0;
+
+	world_begin();
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	io = W.f->node[1].io;
+	int h = io->ops->tcp_connect(io, &W.proxy_addr, NULL, raw_client_fn, &rc);
+	cr_assert_geq(h, 0);
+	run_for(50 * 1000);
+	cr_assert(rc.connected);
+	cr_assert_eq(http_proxy_open_connections(W.proxy), 1);
+	http_proxy_stop_accepting(W.proxy);
+	cr_assert_eq(http_proxy_open_connections(W.proxy), 1, "the fresh connection stays");
+	const char *req = get("/bytes/10");
+	cr_assert_eq(io->ops->tcp_write(io, h, req, strlen(req)), (ssize_t)strlen(req));
+	for (int i = 0; i < 200 && got < sizeof(buf) - 1; i++) {
+		run_for(5 * 1000);
+		ssize_t n = io->ops->tcp_read(io, h, buf + got, sizeof(buf) - 1 - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			break;
+	}
+	buf[got] = '\0';
+	cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "served: %s", buf);
+	cr_assert(strstr(buf, "Connection: close"), "%s", buf);
+	io->ops->close(io, h, false);
 }
 
 Test(HTTP_SUITE, abort_all_resets_every_connection_DRN_4, .fini = world_end, .timeout = 120)

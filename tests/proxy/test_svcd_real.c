@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "pg_fixture.h"
 #include "support/netns.h"
+#include "support/shell.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -44,49 +45,26 @@ struct real {
 static struct real R;
 static const char *const node_names[2] = {"client", "host"};
 
-/* Runs a shell command, output (stdout and stderr) into R.out; returns
- * the exit status (or -1). */
+/* Runs a shell command, output (stdout and stderr) into R.out; returns the
+ * exit status (or -1). */
 __attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
 {
-	char cmd[2048];
 	va_list ap;
-	FILE *p;
-	size_t n = 0;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd) - 16, fmt, ap);
+	int rc = shell_vrun(R.out, sizeof(R.out), fmt, ap);
 	va_end(ap);
-	strcat(cmd, " 2>&1");
-	R.out[0] = '\0';
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (n < sizeof(R.out) - 1) {
-		size_t r = fread(R.out + n, 1, sizeof(R.out) - 1 - n, p);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	R.out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return rc;
 }
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
+	shell_sleep_ms(ms);
 }
 
 static bool wait_file(const char *path, int ms)
 {
-	struct stat st;
-	for (int t = 0; t < ms; t += 20) {
-		if (stat(path, &st) == 0)
-			return true;
-		sleep_ms(20);
-	}
-	return false;
+	return shell_wait_file(path, ms);
 }
 
 static void write_file(const char *path, const char *text)

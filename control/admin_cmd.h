@@ -1,0 +1,65 @@
+/* The admin command-line grammar (control/control.h), parsed into a struct.
+ *
+ *   define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] [--description=TEXT]
+ *   delete svc:X
+ *   approve|reject|revoke svc:X NODE
+ *   set-policy FILE
+ *   services | service svc:X | nodes | policy
+ *
+ * Words are separated by blanks; a double-quoted span (with \" and \\
+ * escapes) keeps its blanks: --description="Web front end".
+ *
+ * Pure code: no I/O. Errors name the offending word
+ * (`unknown command "aprove" (did you mean "approve"?)`).
+ */
+#ifndef CONTROL_ADMIN_CMD_H
+#define CONTROL_ADMIN_CMD_H
+
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ADMIN_CMD_MAX_LINE  8192
+#define ADMIN_CMD_MAX_WORDS 16
+#define ADMIN_CMD_ERR_LEN   256
+
+enum admin_cmd_kind {
+	ADMIN_CMD_NONE = 0,
+	ADMIN_CMD_DEFINE,
+	ADMIN_CMD_DELETE,
+	ADMIN_CMD_APPROVE,
+	ADMIN_CMD_REJECT,
+	ADMIN_CMD_REVOKE,
+	ADMIN_CMD_SET_POLICY,
+	ADMIN_CMD_SERVICES,
+	ADMIN_CMD_SERVICE,
+	ADMIN_CMD_NODES,
+	ADMIN_CMD_POLICY,
+};
+
+struct admin_cmd {
+	enum admin_cmd_kind kind;
+	const char *service;     /* define, delete, decisions, service */
+	const char *node;        /* decisions */
+	const char *file;        /* set-policy */
+	const char *description; /* define: NULL when not given */
+	bool has_ports, has_tags;
+	size_t n_ports;
+	const char *ports[REG_MAX_PORTS];
+	size_t n_tags;
+	const char *tags[REG_MAX_TAGS];
+	char *buf; /* the words, NUL-separated: every pointer above points here */
+};
+
+/* Parses `line` into `cmd` (which the caller frees with admin_cmd_free,
+ * also after a failure). 0, or -EINVAL/-E2BIG/-ENOMEM with `err` naming
+ * the word. */
+int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t err_len);
+void admin_cmd_free(struct admin_cmd *cmd);
+/* "define", "approve", ... */
+const char *admin_cmd_name(enum admin_cmd_kind kind);
+/* Read-only commands (services, service, nodes, policy). */
+bool admin_cmd_read_only(enum admin_cmd_kind kind);
+
+#endif

@@ -1,0 +1,126 @@
+/* The coordination server, one struct per instance, written against the
+ * seam (proxy/io.h): the same code runs as the real `controld` (epoll) and
+ * as an instance inside simrun.
+ *
+ * It owns the registry (registry.h), a netmap generator (mapgen.h), the
+ * tailnet CA (ca.h), and two listeners on the underlay:
+ * - map sessions (proxy/mapproto.h) on config.map_port: hello registers the
+ *   node; advertisements update its hosts; every change to the registry
+ *   (admin action, advertisement, liveness) schedules one coalesced
+ *   recompute (CONTROL_RECOMPUTE_DELAY_US) that sends each session the
+ *   delta that brings it up to date; acks are recorded per session.
+ * - the admin API (HTTP/1.1 + JSON, llhttp) on config.admin_port; callers
+ *   authenticate with `Authorization: Bearer <token>` (users' tokens):
+ *     GET    /api/services                 services with state and hosts
+ *     GET    /api/services/svc:X
+ *     PUT    /api/services/svc:X           {"description","ports","tags"}
+ *     DELETE /api/services/svc:X
+ *     POST   /api/services/svc:X/hosts/NODE/{approve|reject|revoke}
+ *     GET    /api/nodes
+ *     GET    /api/policy                   the HuJSON text
+ *     PUT    /api/policy                   a new policy (refused whole)
+ *     GET    /api/ca                       the CA certificate (PEM)
+ *     POST   /api/command                  {"line": "<admin command>"}
+ *   Replies are JSON: 200 with the object, or 4xx {"error": "..."} (401
+ *   unknown token, 403 not an admin, 400 invalid, 404 unknown, 413 too
+ *   large). Limits on header and body bytes and connections.
+ *
+ * Admin command lines (control_admin_line, POST /api/command, the admin
+ * CLI, scenario timelines):
+ *   define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] [--description=TEXT]
+ *   delete svc:X
+ *   approve|reject|revoke svc:X NODE
+ *   set-policy FILE          (reads FILE; the real CLI sends its text)
+ *   services | service svc:X | nodes | policy     (read-only, JSON out)
+ *
+ * Liveness (STR-4): a node is alive while its session delivers a frame at
+ * least every dead_after_us (heartbeats); when one goes silent or closes,
+ * the node is marked dead and its clients are remapped at once.
+ *
+ * Drain confirmation (DRN-1/3): when host H starts draining S, control
+ * notes every session whose last sent map ranks H for S and the map
+ * version that no longer does; once each of those sessions has acked that
+ * version (or closed), H gets drain_confirmed for S.
+ *
+ * Persistence: with config.state_path, the registry (users, nodes and
+ * their addresses, services and VIPs, decisions, policy) and the CA key
+ * are written there (tmp + rename) after each change and loaded at start,
+ * so a restart loses nothing.
+ *
+ * Events: node_registered, session_open, session_closed, node_dead,
+ * node_alive, host_advertised, host_decision, service_defined,
+ * service_deleted, policy_set, admin_refused, service_state, host_state
+ * (both on every change, with the previous state), netmap_sent (version,
+ * delta or full, bytes), netmap_acked, steering (a client's first host for
+ * a service changed), drain_confirmed, session_error.
+ */
+#ifndef CONTROL_CONTROL_H
+#define CONTROL_CONTROL_H
+
+#include "io.h"
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONTROL_MAX_SESSIONS       200000
+#define CONTROL_MAX_ADMIN_CONNS    64
+#define CONTROL_ADMIN_MAX_HEADER   (16u << 10)
+#define CONTROL_ADMIN_MAX_BODY     (1u << 20)
+#define CONTROL_RECOMPUTE_DELAY_US (20ull * 1000)
+#define CONTROL_OUT_MAX            (4u << 20) /* admin command output */
+/* Added by the server (h6): an admin connection silent this long is closed;
+ * a map session whose unsent output passes CONTROL_SESSION_OUT_SLACK plus
+ * CONTROL_SESSION_OUT_MAPS times its largest netmap message is closed as a
+ * slow consumer (session_error, node_dead). GET /api/policy answers the
+ * HuJSON text and GET /api/ca the PEM as they are; everything else is JSON.
+ * POST /api/command refuses set-policy (the file would be read on the
+ * server): clients PUT /api/policy with the text instead. */
+#define CONTROL_ADMIN_IDLE_US     (30ull * 1000 * 1000)
+#define CONTROL_SESSION_OUT_SLACK (256u << 10)
+#define CONTROL_SESSION_OUT_MAPS  4
+
+struct control_user {
+	const char *login, *display_name, *role,
+	    *token; /* role: owner|admin|network-admin|member */
+};
+
+struct control_config {
+	const char *name;       /* events */
+	const char *tailnet;    /* MagicDNS suffix; default example.ts.net */
+	struct io_addr listen;  /* underlay address; family NONE: 0.0.0.0 */
+	uint16_t map_port;      /* 0: MAPPROTO_DEFAULT_PORT */
+	uint16_t admin_port;    /* 0: MAPPROTO_DEFAULT_ADMIN_PORT */
+	const char *state_path; /* NULL: no persistence */
+	/* Bootstrap, applied only when no saved state exists. */
+	const struct control_user *users;
+	size_t n_users;
+	const char *policy_text; /* NULL: empty policy */
+	reg_latency_fn latency_fn;
+	void *latency_ctx;
+	uint64_t heartbeat_us;  /* 0: MAPPROTO_HEARTBEAT_MS */
+	uint64_t dead_after_us; /* 0: MAPPROTO_DEAD_AFTER_MS */
+	char *err;              /* optional: why control_new failed */
+	size_t err_len;
+};
+
+struct control;
+
+int control_new(struct control **out, struct io *io, const struct control_config *config);
+/* Closes every session and listener, frees. Accepts NULL. */
+void control_free(struct control *c);
+
+/* Runs one admin command line as `actor` (sim timelines, tests, the API).
+ * `out` gets the JSON result or the refusal. Returns 0 or -errno (-EPERM
+ * not an admin, -EINVAL, -ENOENT, ...). */
+int control_admin_line(struct control *c, const char *actor, const char *line, char *out,
+                       size_t out_len);
+
+const struct registry *control_registry(const struct control *c);
+/* The CA certificate (PEM) clients trust. */
+const char *control_ca_pem(const struct control *c);
+/* The netmap version `node` has acknowledged last (0: none). */
+uint64_t control_acked_version(const struct control *c, const char *node);
+
+#endif

@@ -1,0 +1,774 @@
+/* The map session with control, daemon side (see mapclient.h). */
+#include "mapclient.h"
+#include "check.h"
+#include "errfmt.h"
+#include "io_event.h"
+#include "mapproto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum mc_state {
+	MC_IDLE,       /* no connection: waiting for the retry timer */
+	MC_CONNECTING, /* TCP connect in progress */
+	MC_OPEN,       /* hello sent, waiting for welcome */
+	MC_UP,         /* welcome seen */
+};
+
+struct mapclient {
+	struct io *io;
+	struct io_addr control;
+	char *node, *user, *region, *endpoint, *tls_key;
+	char **tags;
+	size_t n_tags;
+	struct mapclient_callbacks cb;
+	void *ctx;
+
+	enum mc_state state;
+	int h;
+	uint64_t session; /* bumped whenever a session ends */
+	uint64_t backoff_min_us, backoff_max_us, backoff_us;
+
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+
+	uint64_t hb_us, dead_us;
+	uint64_t last_rx_us, last_tx_us;
+	struct io_timer tick;  /* heartbeat and silence checks */
+	struct io_timer retry; /* reconnect */
+	struct io_timer kill;  /* ends a session outside the caller's stack */
+	char kill_reason[MAPCLIENT_ERR_LEN];
+
+	cJSON *map;
+	uint64_t version;
+	char *adv;      /* the services array, printed */
+	char *adv_sent; /* what went up in this session (NULL: nothing yet) */
+};
+
+static void mc_connect(struct mapclient *mc);
+static void mc_end(struct mapclient *mc, const char *reason);
+
+static uint64_t mc_now(struct mapclient *mc)
+{
+	return mc->io->ops->now_us(mc->io);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Writes what is queued until the seam pushes back. A write error ends
+ * the session later (through the kill timer), never inside the caller. */
+static void mc_flush(struct mapclient *mc)
+{
+	while (mc->h >= 0 && mc->state != MC_CONNECTING && mc->out_off < mc->out_len) {
+		ssize_t w = mc->io->ops->tcp_write(mc->io, mc->h, mc->out + mc->out_off,
+		                                   mc->out_len - mc->out_off);
+		if (w == -EAGAIN || w == 0)
+			break;
+		if (w < 0) {
+			snprintf(mc->kill_reason, sizeof(mc->kill_reason), "write: %s",
+			         strerror((int)-w));
+			if (!io_timer_armed(&mc->kill))
+				mc->io->ops->timer_arm(mc->io, &mc->kill, 0);
+			return;
+		}
+		mc->out_off += (size_t)w;
+		mc->last_tx_us = mc_now(mc);
+	}
+	if (mc->out_off == mc->out_len)
+		mc->out_off = mc->out_len = 0;
+}
+
+/* Queues one frame holding `obj` (not consumed). -E2BIG for a payload over
+ * MAPPROTO_MAX_UP_FRAME; -ENOBUFS when control does not read (the session
+ * then ends); -ENOMEM. */
+static int mc_send(struct mapclient *mc, const cJSON *obj)
+{
+	char *text = cJSON_PrintUnformatted(obj);
+	size_t len, need;
+	int rc = 0;
+
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	if (len == 0 || len > MAPPROTO_MAX_UP_FRAME) {
+		rc = -E2BIG;
+		goto out;
+	}
+	if (mc->out_off > 0 && mc->out_off == mc->out_len)
+		mc->out_off = mc->out_len = 0;
+	need = mc->out_len + MAPPROTO_HDR_LEN + len;
+	if (need - mc->out_off > MAPCLIENT_MAX_OUT) {
+		snprintf(mc->kill_reason, sizeof(mc->kill_reason),
+		         "control does not read: over %u bytes queued", MAPCLIENT_MAX_OUT);
+		if (!io_timer_armed(&mc->kill))
+			mc->io->ops->timer_arm(mc->io, &mc->kill, 0);
+		rc = -ENOBUFS;
+		goto out;
+	}
+	if (mc->out_off > 0) {
+		memmove(mc->out, mc->out + mc->out_off, mc->out_len - mc->out_off);
+		mc->out_len -= mc->out_off;
+		mc->out_off = 0;
+		need = mc->out_len + MAPPROTO_HDR_LEN + len;
+	}
+	if (need > mc->out_cap) {
+		size_t cap = mc->out_cap ? mc->out_cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *nb = realloc(mc->out, cap);
+		if (!nb) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		mc->out = nb;
+		mc->out_cap = cap;
+	}
+	mapproto_frame_header(mc->out + mc->out_len, (uint32_t)len);
+	memcpy(mc->out + mc->out_len + MAPPROTO_HDR_LEN, text, len);
+	mc->out_len += MAPPROTO_HDR_LEN + len;
+	mc_flush(mc);
+out:
+	free(text);
+	return rc;
+}
+
+/* Sends {"type":type} plus an optional number member. */
+static int mc_send_simple(struct mapclient *mc, const char *type, const char *num_name,
+                          uint64_t num)
+{
+	cJSON *o = cJSON_CreateObject();
+	int rc = -ENOMEM;
+
+	if (!o || !cJSON_AddStringToObject(o, "type", type))
+		goto out;
+	if (num_name && !cJSON_AddNumberToObject(o, num_name, (double)num))
+		goto out;
+	rc = mc_send(mc, o);
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+static int mc_send_hello(struct mapclient *mc)
+{
+	cJSON *o = cJSON_CreateObject(), *tags;
+	int rc = -ENOMEM;
+
+	if (!o || !cJSON_AddStringToObject(o, "type", "hello") ||
+	    !cJSON_AddNumberToObject(o, "proto", MAPPROTO_VERSION) ||
+	    !cJSON_AddStringToObject(o, "node", mc->node) ||
+	    !cJSON_AddStringToObject(o, "user", mc->user) ||
+	    !cJSON_AddStringToObject(o, "region", mc->region))
+		goto out;
+	tags = cJSON_AddArrayToObject(o, "tags");
+	if (!tags)
+		goto out;
+	for (size_t i = 0; i < mc->n_tags; i++) {
+		cJSON *s = cJSON_CreateString(mc->tags[i]);
+		if (!s)
+			goto out;
+		cJSON_AddItemToArray(tags, s);
+	}
+	if (mc->endpoint && !cJSON_AddStringToObject(o, "endpoint", mc->endpoint))
+		goto out;
+	if (mc->tls_key && !cJSON_AddStringToObject(o, "tls_key", mc->tls_key))
+		goto out;
+	rc = mc_send(mc, o);
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* Sends the advertisement when it differs from what went up in this
+ * session. */
+static int mc_send_adv(struct mapclient *mc)
+{
+	cJSON *o, *arr;
+	int rc = -ENOMEM;
+
+	if (mc->state != MC_OPEN && mc->state != MC_UP)
+		return 0;
+	if (mc->adv_sent && strcmp(mc->adv_sent, mc->adv) == 0)
+		return 0;
+	arr = cJSON_Parse(mc->adv);
+	o = cJSON_CreateObject();
+	if (!arr || !o || !cJSON_AddStringToObject(o, "type", "advertise")) {
+		cJSON_Delete(arr);
+		goto out;
+	}
+	cJSON_AddItemToObject(o, "services", arr);
+	rc = mc_send(mc, o);
+	if (rc == 0) {
+		char *copy = strdup(mc->adv);
+		if (!copy) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(mc->adv_sent);
+		mc->adv_sent = copy;
+	}
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+/* Arms the tick for the nearer of: control's silence limit, and (when up)
+ * the next heartbeat. */
+static void mc_arm_tick(struct mapclient *mc)
+{
+	uint64_t now = mc_now(mc), at = mc->last_rx_us + mc->dead_us;
+
+	if (mc->state == MC_UP && mc->last_tx_us + mc->hb_us < at)
+		at = mc->last_tx_us + mc->hb_us;
+	if (io_timer_armed(&mc->tick))
+		mc->io->ops->timer_disarm(mc->io, &mc->tick);
+	mc->io->ops->timer_arm(mc->io, &mc->tick, at > now ? at - now : 0);
+}
+
+static void mc_tick_fired(struct io_timer *t)
+{
+	struct mapclient *mc = container_of(t, struct mapclient, tick);
+	uint64_t now = mc_now(mc);
+
+	if (mc->state == MC_IDLE)
+		return;
+	if (now - mc->last_rx_us >= mc->dead_us) {
+		char reason[96];
+		snprintf(reason, sizeof(reason), "%s for %llu ms",
+		         mc->state == MC_CONNECTING ? "connect timed out" : "control silent",
+		         (unsigned long long)((now - mc->last_rx_us) / 1000));
+		mc_end(mc, reason);
+		return;
+	}
+	if (mc->state == MC_UP && now - mc->last_tx_us >= mc->hb_us) {
+		mc_send_simple(mc, "heartbeat", NULL, 0);
+		mc->last_tx_us = now; /* even when the seam queues it */
+	}
+	mc_arm_tick(mc);
+}
+
+static void mc_retry_fired(struct io_timer *t)
+{
+	struct mapclient *mc = container_of(t, struct mapclient, retry);
+	mc_connect(mc);
+}
+
+static void mc_kill_fired(struct io_timer *t)
+{
+	struct mapclient *mc = container_of(t, struct mapclient, kill);
+	if (mc->state != MC_IDLE)
+		mc_end(mc, mc->kill_reason);
+}
+
+/* ---- session ----------------------------------------------------------- */
+
+/* Ends the session (if any) and schedules the next attempt: the current
+ * backoff, jittered to [half, whole], then doubled up to the maximum. */
+static void mc_end(struct mapclient *mc, const char *reason)
+{
+	bool was_up = mc->state == MC_UP;
+	uint64_t delay = mc->backoff_us, half = delay / 2;
+	char esc[MAPCLIENT_ERR_LEN * 2];
+
+	if (mc->h >= 0)
+		mc->io->ops->close(mc->io, mc->h, false);
+	mc->h = -1;
+	mc->state = MC_IDLE;
+	mc->session++;
+	mc->in_len = 0;
+	mc->out_len = mc->out_off = 0;
+	free(mc->adv_sent);
+	mc->adv_sent = NULL;
+	if (io_timer_armed(&mc->tick))
+		mc->io->ops->timer_disarm(mc->io, &mc->tick);
+	if (io_timer_armed(&mc->kill))
+		mc->io->ops->timer_disarm(mc->io, &mc->kill);
+
+	delay = half + mc->io->ops->random_u64(mc->io) % (delay - half + 1);
+	mc->backoff_us =
+	    mc->backoff_us * 2 < mc->backoff_max_us ? mc->backoff_us * 2 : mc->backoff_max_us;
+	io_json_escape(esc, sizeof(esc), reason);
+	io_emitf(mc->io, "control_lost", "\"reason\":\"%s\",\"was_up\":%s,\"retry_ms\":%llu", esc,
+	         was_up ? "true" : "false", (unsigned long long)(delay / 1000));
+	mc->io->ops->timer_arm(mc->io, &mc->retry, delay);
+	if (was_up && mc->cb.connected)
+		mc->cb.connected(mc->ctx, false);
+}
+
+/* A protocol violation by control: tell it why (best effort), then end. */
+static void mc_violation(struct mapclient *mc, const char *why)
+{
+	cJSON *o = cJSON_CreateObject();
+	char reason[MAPCLIENT_ERR_LEN];
+
+	if (o && cJSON_AddStringToObject(o, "type", "error") &&
+	    cJSON_AddStringToObject(o, "message", why))
+		mc_send(mc, o);
+	cJSON_Delete(o);
+	snprintf(reason, sizeof(reason), "protocol error: %s", why);
+	mc_end(mc, reason);
+}
+
+static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
+{
+	const cJSON *hb = cJSON_GetObjectItemCaseSensitive(msg, "heartbeat_ms");
+	const cJSON *dead = cJSON_GetObjectItemCaseSensitive(msg, "dead_after_ms");
+	double hb_ms = cJSON_IsNumber(hb) ? hb->valuedouble : MAPPROTO_HEARTBEAT_MS;
+	double dead_ms = cJSON_IsNumber(dead) ? dead->valuedouble : MAPPROTO_DEAD_AFTER_MS;
+
+	if (mc->state == MC_UP) {
+		mc_violation(mc, "a second welcome");
+		return;
+	}
+	if (!(hb_ms >= MAPCLIENT_MIN_HEARTBEAT_MS))
+		hb_ms = MAPCLIENT_MIN_HEARTBEAT_MS;
+	if (hb_ms > MAPCLIENT_MAX_HEARTBEAT_MS)
+		hb_ms = MAPCLIENT_MAX_HEARTBEAT_MS;
+	if (!(dead_ms >= 2 * hb_ms))
+		dead_ms = 2 * hb_ms;
+	if (dead_ms > MAPCLIENT_MAX_DEAD_MS)
+		dead_ms = MAPCLIENT_MAX_DEAD_MS;
+	mc->hb_us = (uint64_t)hb_ms * 1000;
+	mc->dead_us = (uint64_t)dead_ms * 1000;
+	mc->state = MC_UP;
+	mc->backoff_us = mc->backoff_min_us;
+	io_emitf(mc->io, "control_connected", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
+	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
+	mc_arm_tick(mc);
+	if (mc->cb.connected)
+		mc->cb.connected(mc->ctx, true);
+}
+
+static void mc_reject(struct mapclient *mc, uint64_t version, const char *why)
+{
+	char esc[MAPCLIENT_ERR_LEN * 2];
+
+	io_json_escape(esc, sizeof(esc), why);
+	io_emitf(mc->io, "netmap_rejected", "\"version\":%llu,\"reason\":\"%s\"",
+	         (unsigned long long)version, esc);
+}
+
+/* A netmap message (full or delta): builds the new document, hands it to
+ * the owner, and acks it when taken. */
+static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, "version");
+	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(msg, "delta");
+	cJSON *doc = NULL;
+	char err[MAPCLIENT_ERR_LEN];
+	char *text = NULL;
+	uint64_t version;
+	bool full = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "full"));
+	int rc;
+
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1) || v->valuedouble > 9007199254740992.0) {
+		mc_reject(mc, 0, "netmap message without a valid version");
+		return;
+	}
+	version = (uint64_t)v->valuedouble;
+	io_emitf(mc->io, "netmap_received", "\"version\":%llu,\"kind\":\"%s\",\"bytes\":%zu",
+	         (unsigned long long)version, full ? "full" : "delta", bytes);
+	if (full) {
+		doc = cJSON_DetachItemFromObjectCaseSensitive(msg, "full");
+		cJSON *nv = cJSON_CreateNumber((double)version);
+		if (!nv) {
+			mc_reject(mc, version, "out of memory");
+			goto out;
+		}
+		if (cJSON_GetObjectItemCaseSensitive(doc, "version"))
+			cJSON_ReplaceItemInObjectCaseSensitive(doc, "version", nv);
+		else
+			cJSON_AddItemToObject(doc, "version", nv);
+	} else if (cJSON_IsObject(delta)) {
+		if (!mc->map) {
+			io_emitf(mc->io, "netmap_resync",
+			         "\"version\":%llu,\"have\":0,\"why\":\"no map yet\"",
+			         (unsigned long long)version);
+			mc_send_simple(mc, "resync", NULL, 0);
+			return;
+		}
+		doc = cJSON_Duplicate(mc->map, true);
+		if (!doc) {
+			mc_reject(mc, version, "out of memory");
+			return;
+		}
+		err[0] = '\0';
+		rc = mapproto_apply_delta(doc, msg, err, sizeof(err));
+		if (rc == -ESTALE) {
+			io_emitf(mc->io, "netmap_resync",
+			         "\"version\":%llu,\"have\":%llu,\"why\":\"base mismatch\"",
+			         (unsigned long long)version, (unsigned long long)mc->version);
+			mc_send_simple(mc, "resync", NULL, 0);
+			goto out;
+		}
+		if (rc < 0) {
+			mc_reject(mc, version, err[0] ? err : "malformed delta");
+			goto out;
+		}
+	} else {
+		mc_reject(mc, version, "netmap message with neither \"full\" nor \"delta\"");
+		return;
+	}
+	text = cJSON_PrintUnformatted(doc);
+	if (!text) {
+		mc_reject(mc, version, "out of memory");
+		goto out;
+	}
+	err[0] = '\0';
+	rc = mc->cb.apply(mc->ctx, doc, text, strlen(text), version, err, sizeof(err));
+	if (rc < 0) {
+		mc_reject(mc, version, err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	cJSON_Delete(mc->map);
+	mc->map = doc;
+	mc->version = version;
+	doc = NULL;
+	mc_send_simple(mc, "ack", "version", version);
+out:
+	free(text);
+	cJSON_Delete(doc);
+}
+
+static const char *mc_string(const cJSON *msg, const char *name)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, name);
+	return cJSON_IsString(s) && s->valuestring ? s->valuestring : NULL;
+}
+
+/* One frame from control. */
+static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len)
+{
+	char err[MAPPROTO_ERR_LEN], esc[2 * MAPCLIENT_ERR_LEN];
+	cJSON *msg = NULL;
+	enum mapproto_type t;
+	const char *svc, *text;
+
+	err[0] = '\0';
+	t = mapproto_parse(payload, len, &msg, err, sizeof(err));
+	if (t == MAPPROTO_NONE) {
+		mc_violation(mc, err[0] ? err : "unreadable frame");
+		goto out;
+	}
+	if (mc->state != MC_UP && t != MAPPROTO_WELCOME && t != MAPPROTO_ERROR) {
+		mc_violation(mc, "expected welcome first");
+		goto out;
+	}
+	switch (t) {
+	case MAPPROTO_WELCOME:
+		mc_on_welcome(mc, msg);
+		break;
+	case MAPPROTO_NETMAP:
+		mc_on_netmap(mc, msg, len);
+		break;
+	case MAPPROTO_HEARTBEAT:
+		break;
+	case MAPPROTO_DRAIN_CONFIRMED:
+		svc = mc_string(msg, "service");
+		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+			mc_violation(mc, "drain_confirmed without a service");
+			break;
+		}
+		io_json_escape(esc, sizeof(esc), svc);
+		io_emitf(mc->io, "drain_confirmed", "\"service\":\"%s\"", esc);
+		if (mc->cb.drain_confirmed)
+			mc->cb.drain_confirmed(mc->ctx, svc);
+		break;
+	case MAPPROTO_ADVERTISE_REFUSED:
+		svc = mc_string(msg, "service");
+		text = mc_string(msg, "message");
+		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+			mc_violation(mc, "advertise_refused without a service");
+			break;
+		}
+		io_json_escape(esc, sizeof(esc), svc);
+		{
+			char mesc[2 * MAPCLIENT_ERR_LEN];
+			io_json_escape(mesc, sizeof(mesc), text ? text : "");
+			io_emitf(mc->io, "advertise_refused",
+			         "\"service\":\"%s\",\"message\":\"%s\"", esc, mesc);
+		}
+		if (mc->cb.advertise_refused)
+			mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
+		break;
+	case MAPPROTO_ERROR: {
+		char reason[MAPCLIENT_ERR_LEN];
+		text = mc_string(msg, "message");
+		snprintf(reason, sizeof(reason), "control error: %.200s", text ? text : "");
+		mc_end(mc, reason);
+		break;
+	}
+	default:
+		snprintf(err, sizeof(err), "unexpected %s from control", mapproto_type_name(t));
+		mc_violation(mc, err);
+		break;
+	}
+out:
+	cJSON_Delete(msg);
+}
+
+/* Parses every whole frame buffered; stops when the session ends. */
+static void mc_process(struct mapclient *mc)
+{
+	uint64_t session = mc->session;
+	size_t off = 0;
+
+	while (mc->session == session && off < mc->in_len) {
+		const uint8_t *payload;
+		size_t plen;
+		ssize_t n = mapproto_frame_parse(mc->in + off, mc->in_len - off, MAPPROTO_MAX_FRAME,
+		                                 &payload, &plen);
+		if (n == -2)
+			break;
+		if (n < 0) {
+			mc_violation(mc, "bad frame length");
+			return;
+		}
+		mc_on_frame(mc, payload, plen);
+		off += (size_t)n;
+	}
+	if (mc->session != session)
+		return;
+	memmove(mc->in, mc->in + off, mc->in_len - off);
+	mc->in_len -= off;
+	if (mc->in_len == 0 && mc->in_cap > MAPCLIENT_KEEP_IN) {
+		/* a big map went through: do not hold its buffer forever */
+		free(mc->in);
+		mc->in = NULL;
+		mc->in_cap = 0;
+	}
+}
+
+/* Makes room for one more read, growing geometrically up to a whole
+ * largest frame. */
+static int mc_in_room(struct mapclient *mc)
+{
+	const size_t limit = MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME;
+	size_t want = mc->in_len + MAPCLIENT_READ_CHUNK;
+
+	if (want > mc->in_cap && want < 2 * mc->in_cap)
+		want = 2 * mc->in_cap;
+	if (want > limit)
+		want = limit;
+	if (mc->in_cap >= want)
+		return mc->in_cap > mc->in_len ? 0 : -ENOBUFS;
+	uint8_t *nb = realloc(mc->in, want);
+	if (!nb)
+		return -ENOMEM;
+	mc->in = nb;
+	mc->in_cap = want;
+	return 0;
+}
+
+static void mc_on_readable(struct mapclient *mc)
+{
+	uint64_t session = mc->session;
+
+	while (mc->session == session) {
+		int rc = mc_in_room(mc);
+		if (rc < 0) {
+			mc_end(mc, rc == -ENOMEM ? "out of memory" : "input buffer full");
+			return;
+		}
+		ssize_t n = mc->io->ops->tcp_read(mc->io, mc->h, mc->in + mc->in_len,
+		                                  mc->in_cap - mc->in_len);
+		if (n == -EAGAIN)
+			return;
+		if (n == 0) {
+			mc_end(mc, "control closed the connection");
+			return;
+		}
+		if (n < 0) {
+			char reason[96];
+			snprintf(reason, sizeof(reason), "read: %s", strerror((int)-n));
+			mc_end(mc, reason);
+			return;
+		}
+		mc->in_len += (size_t)n;
+		mc->last_rx_us = mc_now(mc);
+		mc_process(mc);
+	}
+}
+
+static void mc_sock_fn(void *ctx, int handle, unsigned events)
+{
+	struct mapclient *mc = ctx;
+	uint64_t session = mc->session;
+
+	if (handle != mc->h)
+		return;
+	if (mc->state == MC_CONNECTING && (events & IO_WRITABLE) && !(events & IO_ERROR)) {
+		mc->state = MC_OPEN;
+		mc->last_rx_us = mc_now(mc); /* the wait for welcome starts now */
+		mc->last_tx_us = mc->last_rx_us;
+		if (mc_send_hello(mc) < 0 || mc_send_adv(mc) < 0) {
+			mc_end(mc, "cannot send hello");
+			return;
+		}
+		mc_arm_tick(mc);
+	} else if (events & IO_WRITABLE) {
+		mc_flush(mc);
+	}
+	if (mc->session == session && (events & (IO_READABLE | IO_ERROR)))
+		mc_on_readable(mc);
+}
+
+static void mc_connect(struct mapclient *mc)
+{
+	char reason[96];
+	int h;
+
+	CHECK(mc->state == MC_IDLE && mc->h < 0);
+	h = mc->io->ops->tcp_connect(mc->io, &mc->control, NULL, mc_sock_fn, mc);
+	if (h < 0) {
+		snprintf(reason, sizeof(reason), "connect: %s", strerror(-h));
+		mc_end(mc, reason);
+		return;
+	}
+	mc->h = h;
+	mc->state = MC_CONNECTING;
+	mc->last_rx_us = mc_now(mc);
+	mc->dead_us = (uint64_t)MAPPROTO_DEAD_AFTER_MS * 1000;
+	mc->hb_us = (uint64_t)MAPPROTO_HEARTBEAT_MS * 1000;
+	mc_arm_tick(mc);
+}
+
+/* ---- API --------------------------------------------------------------- */
+
+static char *mc_strdup(const char *s, size_t max, bool *bad)
+{
+	char *c;
+
+	if (!s)
+		s = "";
+	if (strlen(s) > max) {
+		*bad = true;
+		return NULL;
+	}
+	c = strdup(s);
+	if (!c)
+		*bad = true;
+	return c;
+}
+
+int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_config *cfg)
+{
+	struct mapclient *mc;
+	bool bad = false;
+
+	CHECK(out && io && cfg);
+	*out = NULL;
+	if (!cfg->node || !cfg->node[0] || !cfg->cb.apply || cfg->n_tags > MAPCLIENT_MAX_TAGS ||
+	    cfg->control.family == IO_AF_NONE || cfg->control.port == 0)
+		return -EINVAL;
+	mc = calloc(1, sizeof(*mc));
+	if (!mc)
+		return -ENOMEM;
+	mc->io = io;
+	mc->h = -1;
+	mc->control = cfg->control;
+	mc->cb = cfg->cb;
+	mc->ctx = cfg->ctx;
+	mc->node = mc_strdup(cfg->node, MAPCLIENT_MAX_NAME, &bad);
+	mc->user = mc_strdup(cfg->user, MAPCLIENT_MAX_NAME, &bad);
+	mc->region = mc_strdup(cfg->region, MAPCLIENT_MAX_NAME, &bad);
+	if (cfg->endpoint)
+		mc->endpoint = mc_strdup(cfg->endpoint, MAPCLIENT_MAX_NAME, &bad);
+	if (cfg->tls_key)
+		mc->tls_key = mc_strdup(cfg->tls_key, MAPCLIENT_MAX_NAME, &bad);
+	mc->adv = strdup("[]");
+	if (!mc->adv)
+		bad = true;
+	if (cfg->n_tags) {
+		mc->tags = calloc(cfg->n_tags, sizeof(*mc->tags));
+		if (!mc->tags)
+			bad = true;
+		for (size_t i = 0; mc->tags && i < cfg->n_tags; i++) {
+			mc->tags[i] = mc_strdup(cfg->tags[i], MAPCLIENT_MAX_NAME, &bad);
+			mc->n_tags++;
+		}
+	}
+	mc->backoff_min_us = cfg->backoff_min_us ? cfg->backoff_min_us : MAPCLIENT_BACKOFF_MIN_US;
+	mc->backoff_max_us = cfg->backoff_max_us ? cfg->backoff_max_us : MAPCLIENT_BACKOFF_MAX_US;
+	if (mc->backoff_max_us < mc->backoff_min_us)
+		bad = true;
+	if (bad) {
+		mapclient_free(mc);
+		return -EINVAL;
+	}
+	mc->backoff_us = mc->backoff_min_us;
+	mc->tick.fn = mc_tick_fired;
+	mc->retry.fn = mc_retry_fired;
+	mc->kill.fn = mc_kill_fired;
+	/* Connect from the loop, so no callback runs inside this call. */
+	io->ops->timer_arm(io, &mc->retry, 0);
+	*out = mc;
+	return 0;
+}
+
+void mapclient_free(struct mapclient *mc)
+{
+	if (!mc)
+		return;
+	if (mc->h >= 0)
+		mc->io->ops->close(mc->io, mc->h, false);
+	if (io_timer_armed(&mc->tick))
+		mc->io->ops->timer_disarm(mc->io, &mc->tick);
+	if (io_timer_armed(&mc->retry))
+		mc->io->ops->timer_disarm(mc->io, &mc->retry);
+	if (io_timer_armed(&mc->kill))
+		mc->io->ops->timer_disarm(mc->io, &mc->kill);
+	free(mc->node);
+	free(mc->user);
+	free(mc->region);
+	free(mc->endpoint);
+	free(mc->tls_key);
+	for (size_t i = 0; i < mc->n_tags; i++)
+		free(mc->tags[i]);
+	free(mc->tags);
+	free(mc->in);
+	free(mc->out);
+	cJSON_Delete(mc->map);
+	free(mc->adv);
+	free(mc->adv_sent);
+	free(mc);
+}
+
+int mapclient_advertise(struct mapclient *mc, const cJSON *services)
+{
+	char *text;
+
+	if (!cJSON_IsArray(services))
+		return -EINVAL;
+	text = cJSON_PrintUnformatted(services);
+	if (!text)
+		return -ENOMEM;
+	if (strlen(text) + 64 > MAPPROTO_MAX_UP_FRAME) {
+		free(text);
+		return -E2BIG;
+	}
+	free(mc->adv);
+	mc->adv = text;
+	return mc_send_adv(mc);
+}
+
+bool mapclient_connected(const struct mapclient *mc)
+{
+	return mc && mc->state == MC_UP;
+}
+
+uint64_t mapclient_version(const struct mapclient *mc)
+{
+	return mc ? mc->version : 0;
+}
+
+const cJSON *mapclient_netmap(const struct mapclient *mc)
+{
+	return mc ? mc->map : NULL;
+}

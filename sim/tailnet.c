@@ -1,0 +1,518 @@
+/* A simulated tailnet: control + daemons on an ns-3 world (see tailnet.h). */
+#include "tailnet.h"
+
+#include "backend_apps.h"
+#include "check.h"
+#include "control.h"
+#include "errfmt.h"
+#include "http_backend.h"
+#include "io_sim.h"
+#include "mapproto.h"
+#include "svcd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TN_DEFAULT_ACCESS_LATENCY_US 1000
+#define TN_INF_US                    UINT64_MAX
+
+/* Backends of one node, by kind (each kind has its own free function). */
+struct tn_backends {
+	struct http_backend *http[TN_MAX_BACKENDS];
+	struct backend_tcp *tcp[TN_MAX_BACKENDS];
+	struct backend_udp_echo *udp[TN_MAX_BACKENDS];
+};
+
+/* What the latency callback reads: one-way shortest-path latency between
+ * regions over the configured links, by region name. */
+struct tn_latency {
+	size_t n;
+	const char *const *names;
+	uint64_t *us; /* n x n */
+};
+
+struct tn_priv {
+	struct tailnet t;
+	struct tn_latency lat;
+	struct control_user *users;
+};
+
+static struct tn_priv *tn_priv(struct tailnet *t)
+{
+	return container_of(t, struct tn_priv, t);
+}
+
+static int tn_region_by_name(const struct tn_latency *lat, const char *name)
+{
+	for (size_t i = 0; i < lat->n; i++)
+		if (strcmp(lat->names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static uint64_t tn_latency_fn(void *ctx, const char *a, const char *b)
+{
+	const struct tn_latency *lat = ctx;
+	int ia = tn_region_by_name(lat, a), ib = tn_region_by_name(lat, b);
+
+	if (ia < 0 || ib < 0)
+		return TN_INF_US / 2;
+	return lat->us[(size_t)ia * lat->n + (size_t)ib];
+}
+
+/* Floyd-Warshall over the region links: regions are few (<= 64). */
+static int tn_latency_build(struct tn_latency *lat, const struct tn_config *c)
+{
+	size_t n = c->n_regions;
+
+	lat->n = n;
+	lat->names = c->regions;
+	lat->us = malloc(n * n * sizeof(*lat->us));
+	if (!lat->us)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			lat->us[i * n + j] = i == j ? 0 : TN_INF_US / 4;
+	for (size_t l = 0; l < c->n_links; l++) {
+		size_t a = (size_t)c->links[l].a, b = (size_t)c->links[l].b;
+		uint64_t v = c->links[l].params.latency_us;
+		if (v < lat->us[a * n + b])
+			lat->us[a * n + b] = lat->us[b * n + a] = v;
+	}
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < n; j++)
+				if (lat->us[i * n + k] + lat->us[k * n + j] < lat->us[i * n + j])
+					lat->us[i * n + j] =
+					    lat->us[i * n + k] + lat->us[k * n + j];
+	return 0;
+}
+
+static void tn_backends_free(struct tn_node *n)
+{
+	struct tn_backends *b = n->backends;
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < TN_MAX_BACKENDS; i++) {
+		http_backend_free(b->http[i]);
+		backend_tcp_free(b->tcp[i]);
+		backend_udp_echo_free(b->udp[i]);
+	}
+	free(b);
+	n->backends = NULL;
+}
+
+static int tn_backends_start(struct tn_node *n, const struct tn_node_spec *s, char *why,
+                             size_t why_len)
+{
+	struct tn_backends *b = calloc(1, sizeof(*b));
+	int err = 0;
+
+	if (!b)
+		return -ENOMEM;
+	n->backends = b;
+	for (size_t i = 0; i < s->n_backends && err == 0; i++) {
+		const struct tn_backend_spec *bs = &s->backends[i];
+		struct io_addr at;
+
+		io_addr_v4(&at, bs->any_address ? 0 : 0x7f000001u, bs->port);
+		switch (bs->kind) {
+		case TN_BACKEND_HTTP: {
+			const struct http_backend_config hc = {.service_time_us =
+			                                           bs->service_time_us,
+			                                       .body_bytes = bs->body_bytes,
+			                                       .name = n->name};
+			err = http_backend_new(&b->http[i], n->io, &hc, &at, NULL);
+			break;
+		}
+		case TN_BACKEND_TCP_ECHO:
+			err = backend_tcp_echo_start(n->io, &at, &b->tcp[i]);
+			break;
+		case TN_BACKEND_TCP_SINK:
+			err = backend_tcp_sink_start(n->io, &at, &b->tcp[i]);
+			break;
+		case TN_BACKEND_UDP_ECHO:
+			err = backend_udp_echo_start(n->io, &at, &b->udp[i]);
+			break;
+		case TN_BACKEND_NONE:
+		default:
+			err = -EINVAL;
+		}
+		if (err < 0)
+			err_setf(why, why_len, 0, "%s: backend %zu on port %u failed (%s)", n->name,
+			         i, bs->port, strerror(-err));
+	}
+	return err;
+}
+
+/* Starts node `i`'s daemon and runs its serve lines. */
+static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_len)
+{
+	const struct tn_config *c = t->config;
+	const struct tn_node_spec *s = &c->nodes[i];
+	struct tn_node *n = &t->nodes[i];
+	char err[256] = "";
+	char out[1024];
+	char pcap[4096];
+	const char *pcap_path = s->tailnet_pcap;
+
+	if (pcap_path && n->restarts) {
+		size_t len = strlen(pcap_path);
+		if (len > 5 && strcmp(pcap_path + len - 5, ".pcap") == 0)
+			len -= 5;
+		if ((size_t)snprintf(pcap, sizeof(pcap), "%.*s-restart-%u.pcap", (int)len,
+		                     pcap_path, n->restarts) >= sizeof(pcap))
+			return err_setf(why, why_len, -ENAMETOOLONG, "%s: pcap path too long",
+			                n->name);
+		pcap_path = pcap;
+	}
+	struct svcd_config dc = {.name = n->name,
+	                         .tailnet_pcap = pcap_path,
+	                         .underlay = n->underlay,
+	                         .drain_grace_us = c->drain_grace_us,
+	                         .control = &t->control_addr,
+	                         .region = c->regions[s->region],
+	                         .user = s->user,
+	                         .tags = s->tags,
+	                         .n_tags = s->n_tags,
+	                         .magic_dns = true,
+	                         .err = err,
+	                         .err_len = sizeof(err)};
+	int rc = svcd_new(&n->daemon, n->io, &dc);
+
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "%s: daemon failed to start: %s", n->name,
+		                err[0] ? err : strerror(-rc));
+	for (size_t k = 0; k < s->n_serve; k++) {
+		rc = svcd_serve_line(n->daemon, s->serve[k], out, sizeof(out));
+		if (rc < 0)
+			return err_setf(why, why_len, rc, "%s: `%s` failed: %s", n->name,
+			                s->serve[k], out);
+	}
+	return 0;
+}
+
+static int tn_control_start(struct tailnet *t, char *why, size_t why_len)
+{
+	struct tn_priv *p = tn_priv(t);
+	const struct tn_config *c = t->config;
+	char err[512] = "";
+	struct io_addr listen = t->control_addr;
+	struct control_config cc = {.name = "control",
+	                            .tailnet = c->tailnet,
+	                            .state_path = t->state_path,
+	                            .users = p->users,
+	                            .n_users = c->n_users,
+	                            .policy_text = c->policy,
+	                            .latency_fn = tn_latency_fn,
+	                            .latency_ctx = &p->lat,
+	                            .err = err,
+	                            .err_len = sizeof(err)};
+	int rc;
+
+	listen.port = 0;
+	cc.listen = listen;
+	cc.map_port = t->control_addr.port;
+	rc = control_new(&t->control, t->control_io, &cc);
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "control failed to start: %s",
+		                err[0] ? err : strerror(-rc));
+	return 0;
+}
+
+static int tn_build(struct tailnet *t, char *why, size_t why_len)
+{
+	const struct tn_config *c = t->config;
+	const struct ns3w_world_config wc = {.seed = c->seed ? c->seed : 1, .run = 1};
+	struct ns3w_link_params def = c->access;
+	int rc;
+
+	if (def.latency_us == 0)
+		def.latency_us = TN_DEFAULT_ACCESS_LATENCY_US;
+	t->ns3 = ns3w_world_new(&wc);
+	if (!t->ns3)
+		return err_setf(why, why_len, -EBUSY, "another simulated world exists");
+	for (size_t r = 0; r < c->n_regions; r++)
+		if (ns3w_region_add(t->ns3) != (int)r)
+			return err_setf(why, why_len, -EPROTO, "ns-3: adding region %zu failed", r);
+	t->region_links = calloc(c->n_links ? c->n_links : 1, sizeof(*t->region_links));
+	if (!t->region_links)
+		return -ENOMEM;
+	for (size_t l = 0; l < c->n_links; l++) {
+		rc = ns3w_region_link(t->ns3, c->links[l].a, c->links[l].b, &c->links[l].params);
+		if (rc < 0)
+			return err_setf(why, why_len, rc, "ns-3: region link %zu failed", l);
+		t->region_links[l] = rc;
+	}
+	rc = ns3w_node_add(t->ns3, c->control_region, &def, false);
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "ns-3: adding the control node failed");
+	t->control_ns3_node = rc;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct tn_node_spec *s = &c->nodes[i];
+		struct ns3w_link_params a = s->access.latency_us ? s->access : def;
+
+		if (s->region < 0 || (size_t)s->region >= c->n_regions)
+			return err_setf(why, why_len, -EINVAL, "%s: no region %d", s->name,
+			                s->region);
+		rc = ns3w_node_add(t->ns3, s->region, &a, true);
+		if (rc < 0)
+			return err_setf(why, why_len, rc, "ns-3: adding node %s failed", s->name);
+		t->nodes[i].ns3_node = rc;
+		t->nodes[i].region = s->region;
+		snprintf(t->nodes[i].name, sizeof(t->nodes[i].name), "%s", s->name);
+	}
+	rc = ns3w_finalize(t->ns3);
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "ns-3: finalize failed");
+
+	int err = 0;
+	const struct io_sim_config ccfg = {.world = t->ns3,
+	                                   .node = t->control_ns3_node,
+	                                   .name = "control",
+	                                   .seed = wc.seed,
+	                                   .events = c->events};
+	t->control_io = io_sim_new(&ccfg, &err);
+	if (!t->control_io)
+		return err_setf(why, why_len, err, "control seam failed");
+	io_addr_v4(&t->control_addr, ns3w_node_underlay_ip(t->ns3, t->control_ns3_node),
+	           MAPPROTO_DEFAULT_PORT);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct tn_node *n = &t->nodes[i];
+		const struct io_sim_config ic = {.world = t->ns3,
+		                                 .node = n->ns3_node,
+		                                 .name = n->name,
+		                                 .seed = wc.seed,
+		                                 .events = c->events};
+		n->io = io_sim_new(&ic, &err);
+		if (!n->io)
+			return err_setf(why, why_len, err, "%s: seam failed", n->name);
+		io_addr_v4(&n->underlay, ns3w_node_underlay_ip(t->ns3, n->ns3_node), 0);
+	}
+	return 0;
+}
+
+int tn_new(struct tailnet **out, const struct tn_config *config, char *why, size_t why_len)
+{
+	struct tn_priv *p = calloc(1, sizeof(*p));
+	struct tailnet *t;
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	t = &p->t;
+	t->config = config;
+	t->n_nodes = config->n_nodes;
+	t->nodes = calloc(config->n_nodes ? config->n_nodes : 1, sizeof(*t->nodes));
+	p->users = calloc(config->n_users ? config->n_users : 1, sizeof(*p->users));
+	if (!t->nodes || !p->users || config->n_regions == 0 ||
+	    config->n_regions > TN_MAX_REGIONS || config->control_region < 0 ||
+	    (size_t)config->control_region >= config->n_regions) {
+		rc = err_setf(why, why_len, t->nodes && p->users ? -EINVAL : -ENOMEM,
+		              "bad tailnet config (regions or control region)");
+		goto out_free;
+	}
+	for (size_t u = 0; u < config->n_users; u++)
+		p->users[u] = (struct control_user){.login = config->users[u].login,
+		                                    .role = config->users[u].role,
+		                                    .display_name = config->users[u].display_name};
+	rc = tn_latency_build(&p->lat, config);
+	if (rc < 0)
+		goto out_free;
+	if (config->state_path) {
+		snprintf(t->state_path, sizeof(t->state_path), "%s", config->state_path);
+	} else {
+		snprintf(t->state_path, sizeof(t->state_path), "/tmp/tailnet-control-XXXXXX");
+		int fd = mkstemp(t->state_path);
+		if (fd < 0) {
+			rc = err_setf(why, why_len, -errno, "cannot make a state file");
+			goto out_free;
+		}
+		close(fd);
+		unlink(t->state_path); /* control creates it; absent means fresh */
+		t->own_state_file = true;
+	}
+	rc = tn_build(t, why, why_len);
+	if (rc < 0)
+		goto out_free;
+	rc = tn_control_start(t, why, why_len);
+	if (rc < 0)
+		goto out_free;
+	for (size_t i = 0; i < t->n_nodes; i++) {
+		rc = tn_backends_start(&t->nodes[i], &config->nodes[i], why, why_len);
+		if (rc < 0)
+			goto out_free;
+		rc = tn_daemon_start(t, i, why, why_len);
+		if (rc < 0)
+			goto out_free;
+	}
+	*out = t;
+	return 0;
+out_free:
+	tn_free(t);
+	return rc;
+}
+
+void tn_free(struct tailnet *t)
+{
+	if (!t)
+		return;
+	struct tn_priv *p = tn_priv(t);
+
+	for (size_t i = 0; i < t->n_nodes; i++) {
+		svcd_free(t->nodes[i].daemon);
+		tn_backends_free(&t->nodes[i]);
+	}
+	control_free(t->control);
+	for (size_t i = 0; i < t->n_nodes; i++)
+		io_sim_free(t->nodes[i].io);
+	io_sim_free(t->control_io);
+	if (t->ns3)
+		ns3w_world_free(t->ns3);
+	if (t->own_state_file) {
+		unlink(t->state_path);
+		char tmp[sizeof(t->state_path) + 8];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", t->state_path);
+		unlink(tmp);
+	}
+	free(t->region_links);
+	free(t->nodes);
+	free(p->users);
+	free(p->lat.us);
+	free(p);
+}
+
+int tn_node_index(const struct tailnet *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_nodes; i++)
+		if (strcmp(t->nodes[i].name, name) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+uint64_t tn_now_us(const struct tailnet *t)
+{
+	return ns3w_now_us(t->ns3);
+}
+
+void tn_run(struct tailnet *t, uint64_t until_us)
+{
+	if (until_us > ns3w_now_us(t->ns3))
+		ns3w_run(t->ns3, until_us);
+}
+
+bool tn_run_until(struct tailnet *t, bool (*done)(void *arg), void *arg, uint64_t step_us,
+                  uint64_t timeout_us)
+{
+	uint64_t deadline = ns3w_now_us(t->ns3) + timeout_us;
+
+	if (step_us == 0)
+		step_us = 1000;
+	while (!done(arg)) {
+		uint64_t now = ns3w_now_us(t->ns3);
+		if (now >= deadline)
+			return false;
+		tn_run(t, now + step_us < deadline ? now + step_us : deadline);
+	}
+	return true;
+}
+
+int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t out_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes || !t->nodes[node].daemon)
+		return err_setf(out, out_len, -ENOENT, "no running daemon on node %d", node);
+	return svcd_serve_line(t->nodes[node].daemon, line, out, out_len);
+}
+
+int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, size_t out_len)
+{
+	if (!t->control)
+		return err_setf(out, out_len, -ENOTCONN, "control is down");
+	return control_admin_line(t->control, user, line, out, out_len);
+}
+
+int tn_crash(struct tailnet *t, int node)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return -ENOENT;
+	struct tn_node *n = &t->nodes[node];
+
+	if (!n->daemon)
+		return -EALREADY;
+	/* The device goes with the process: nothing the stack sends (resets
+	 * for the proxies' sockets) leaves the node any more. */
+	n->io->ops->tun_attach(n->io, NULL, NULL);
+	io_emitf(n->io, "node_crash", "\"node\":\"%s\"", n->name);
+	svcd_free(n->daemon);
+	n->daemon = NULL;
+	return 0;
+}
+
+int tn_restart(struct tailnet *t, int node)
+{
+	char why[512];
+
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return -ENOENT;
+	if (t->nodes[node].daemon)
+		return -EALREADY;
+	io_emitf(t->nodes[node].io, "node_restart", "\"node\":\"%s\"", t->nodes[node].name);
+	t->nodes[node].restarts++;
+	return tn_daemon_start(t, (size_t)node, why, sizeof(why));
+}
+
+int tn_partition_regions(struct tailnet *t, int region_a, int region_b, bool cut)
+{
+	int hits = 0;
+
+	for (size_t l = 0; l < t->config->n_links; l++) {
+		const struct tn_link_spec *ls = &t->config->links[l];
+		if ((ls->a == region_a && ls->b == region_b) ||
+		    (ls->a == region_b && ls->b == region_a)) {
+			int rc = ns3w_link_set_up(t->ns3, t->region_links[l], !cut);
+			if (rc < 0)
+				return rc;
+			hits++;
+		}
+	}
+	return hits ? 0 : -ENOENT;
+}
+
+int tn_isolate_node(struct tailnet *t, int node, bool cut)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return -ENOENT;
+	return ns3w_link_set_up(t->ns3, ns3w_node_access_link(t->ns3, t->nodes[node].ns3_node),
+	                        !cut);
+}
+
+int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut)
+{
+	if (node_a < 0 || (size_t)node_a >= t->n_nodes || node_b < 0 ||
+	    (size_t)node_b >= t->n_nodes)
+		return -ENOENT;
+	return ns3w_block_pair(t->ns3, t->nodes[node_a].ns3_node, t->nodes[node_b].ns3_node, cut);
+}
+
+int tn_control_crash(struct tailnet *t)
+{
+	if (!t->control)
+		return -EALREADY;
+	t->control_io->ops->emit(t->control_io, "control_crash", "");
+	control_free(t->control);
+	t->control = NULL;
+	return 0;
+}
+
+int tn_control_restart(struct tailnet *t)
+{
+	char why[512];
+
+	if (t->control)
+		return -EALREADY;
+	t->control_io->ops->emit(t->control_io, "control_restart", "");
+	return tn_control_start(t, why, sizeof(why));
+}

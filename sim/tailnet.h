@@ -1,0 +1,160 @@
+/* A simulated tailnet: an ns-3 world (sim/ns3w.h) with one region router
+ * per region, region links, and nodes on access links, where one node runs
+ * the coordination server (control/control.h) and every other node runs a
+ * node daemon (proxy/svcd.h) with a map session to it, MagicDNS on, and
+ * optional backend programs on its loopback. It is the embedding the
+ * conformance tests and simrun share: the same daemon and control code as
+ * the real binaries, on simulated time.
+ *
+ * Faults act as they would on real machines:
+ * - crash: the daemon's process dies: its TUN device stops passing packets
+ *   at once (so the kernel's resets for its sockets go nowhere), then the
+ *   daemon's state is freed; backends on the node keep running. restart
+ *   starts a fresh daemon and re-runs the node's serve lines.
+ * - partition/heal: region links (or a node's access link) down/up.
+ * - control crash/restart: the control node's server dies and comes back
+ *   from its state file.
+ *
+ * One tailnet per process at a time (ns-3's simulator is a singleton).
+ */
+#ifndef SIM_TAILNET_H
+#define SIM_TAILNET_H
+
+#include "io.h"
+#include "ns3w.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TN_MAX_REGIONS  256
+#define TN_MAX_TAGS     8
+#define TN_MAX_SERVE    16 /* serve lines per node */
+#define TN_MAX_BACKENDS 8  /* backend programs per node */
+#define TN_NAME_MAX     128
+
+enum tn_backend_kind {
+	TN_BACKEND_NONE = 0,
+	TN_BACKEND_HTTP,
+	TN_BACKEND_TCP_ECHO,
+	TN_BACKEND_TCP_SINK,
+	TN_BACKEND_UDP_ECHO,
+};
+
+struct tn_backend_spec {
+	enum tn_backend_kind kind;
+	uint16_t port; /* on 127.0.0.1 */
+	uint64_t service_time_us;
+	uint64_t body_bytes;
+	/* Listen on every local address (0.0.0.0) instead of 127.0.0.1: an
+	 * L3 (--tun) service's VIP traffic reaches the host's own stack at
+	 * the VIP, where a loopback-only program would never see it. */
+	bool any_address;
+};
+
+struct tn_node_spec {
+	const char *name;
+	int region;       /* index into regions */
+	const char *user; /* owner login or NULL */
+	size_t n_tags;
+	const char *tags[TN_MAX_TAGS];
+	size_t n_backends;
+	struct tn_backend_spec backends[TN_MAX_BACKENDS];
+	size_t n_serve;
+	const char *serve[TN_MAX_SERVE]; /* `serve ...` lines run at start and restart */
+	struct ns3w_link_params access;  /* latency 0: the tailnet's default */
+	/* The daemon's tailnet pcap (svcd_config.tailnet_pcap); NULL: none.
+	 * A restarted daemon writes "<path without .pcap>-restart-<n>.pcap"
+	 * (n = 1, 2, ...): libpcap truncates, and the capture before the
+	 * crash is worth keeping. */
+	const char *tailnet_pcap;
+};
+
+struct tn_link_spec {
+	int a, b; /* region indexes */
+	struct ns3w_link_params params;
+};
+
+struct tn_user_spec {
+	const char *login, *role, *display_name;
+};
+
+struct tn_config {
+	uint64_t seed;
+	const char *tailnet; /* NULL: example.ts.net */
+	size_t n_regions;
+	const char *regions[TN_MAX_REGIONS];
+	size_t n_links;
+	const struct tn_link_spec *links;
+	struct ns3w_link_params access; /* default access link */
+	int control_region;
+	size_t n_users;
+	const struct tn_user_spec *users;
+	const char *policy; /* HuJSON text; NULL: empty */
+	size_t n_nodes;
+	const struct tn_node_spec *nodes;
+	FILE *events;           /* JSON lines of every node and control; NULL: none */
+	const char *state_path; /* control's state file; NULL: a temporary one */
+	uint64_t drain_grace_us;
+};
+
+struct tn_backends;
+
+struct tn_node {
+	char name[TN_NAME_MAX + 1];
+	int ns3_node;
+	int region;
+	struct io *io;
+	struct svcd *daemon; /* NULL while crashed */
+	struct io_addr underlay;
+	struct tn_backends *backends; /* the node's backend programs */
+	unsigned restarts;            /* tn_restart calls that started a daemon */
+};
+
+struct tailnet {
+	struct ns3w_world *ns3;
+	const struct tn_config *config; /* borrowed */
+	size_t n_nodes;
+	struct tn_node *nodes;
+	struct io *control_io;
+	struct control *control; /* NULL while crashed */
+	int control_ns3_node;
+	struct io_addr control_addr; /* map port */
+	int *region_links;           /* ns3w link ids, per config link */
+	char state_path[4096];
+	bool own_state_file;
+};
+
+/* Builds the world and starts control, then every daemon (serve lines run
+ * at once; advertisements reach control through the sessions). 0 or
+ * -errno with `why`. */
+int tn_new(struct tailnet **out, const struct tn_config *config, char *why, size_t why_len);
+void tn_free(struct tailnet *t);
+
+int tn_node_index(const struct tailnet *t, const char *name);
+uint64_t tn_now_us(const struct tailnet *t);
+/* Runs simulated time until `until_us`. */
+void tn_run(struct tailnet *t, uint64_t until_us);
+/* Runs until done(arg) (checked every `step_us`) or `timeout_us` passed;
+ * returns done(arg). */
+bool tn_run_until(struct tailnet *t, bool (*done)(void *arg), void *arg, uint64_t step_us,
+                  uint64_t timeout_us);
+
+/* A `serve ...` line on a node's daemon; `out` gets what the CLI prints. */
+int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t out_len);
+/* An admin command line (control/control.h) as `user`. */
+int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, size_t out_len);
+
+/* Faults. */
+int tn_crash(struct tailnet *t, int node);
+int tn_restart(struct tailnet *t, int node);
+int tn_partition_regions(struct tailnet *t, int region_a, int region_b, bool cut);
+int tn_isolate_node(struct tailnet *t, int node, bool cut);
+/* Cuts (or restores) underlay traffic between two nodes only (a
+ * node-pair partition: ns3w_block_pair); everything else keeps flowing. */
+int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
+int tn_control_crash(struct tailnet *t);
+int tn_control_restart(struct tailnet *t);
+
+#endif

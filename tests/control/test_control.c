@@ -1,0 +1,1340 @@
+/* The coordination server on the sim backend: one ns3w world with three
+ * regions (us-east, eu-west, ap-south), control on node 0, and test-side
+ * fake daemons speaking the map protocol over seam TCP (hello, advertise,
+ * ack, heartbeat; deltas applied with mapproto_apply_delta). Also the admin
+ * command grammar (pure). */
+#include "admin_cmd.h"
+#include "ca.h"
+#include "check.h"
+#include "control.h"
+#include "io_sim.h"
+#include "mapproto.h"
+#include "ns3w.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TW_NODES      10
+#define TW_STEP_US    1000
+#define TW_TIMEOUT_US (5ull * 1000 * 1000)
+#define TW_HEARTBEAT  (200ull * 1000)
+#define TW_DEAD_AFTER (600ull * 1000)
+#define TW_FAKE_HB_US (100ull * 1000)
+#define TW_OUT_LEN    (1u << 20)
+
+enum { CTL, WEB_US, WEB_EU, CL_US, CL_EU, CL_AP, OTHER, DB1, SPARE, RAW };
+
+static const char *const tw_names[TW_NODES] = {"control",   "web-us",    "web-eu", "client-us",
+                                               "client-eu", "client-ap", "other",  "db-1",
+                                               "spare",     "raw"};
+static const int tw_region[TW_NODES] = {0, 0, 1, 0, 1, 2, 0, 0, 0, 0};
+static const char *const tw_region_names[3] = {"us-east", "eu-west", "ap-south"};
+static const char *const tw_tag[TW_NODES] = {"",           "tag:web",    "tag:web",   "tag:client",
+                                             "tag:client", "tag:client", "tag:other", "tag:db",
+                                             "tag:web",    "tag:web"};
+
+static const char tw_policy[] =
+    "{\n"
+    "  // tests/control policy\n"
+    "  \"tagOwners\": {\"tag:web\": [\"autogroup:admin\"], \"tag:client\": [\"autogroup:admin\"],\n"
+    "    \"tag:other\": [\"autogroup:admin\"], \"tag:db\": [\"autogroup:admin\"],\n"
+    "    \"tag:websvc\": [\"autogroup:admin\"], \"tag:dbsvc\": [\"autogroup:admin\"]},\n"
+    "  \"grants\": [\n"
+    "    {\"src\": [\"tag:client\"], \"dst\": [\"svc:web\", \"svc:auto\"], \"ip\": [\"443\"]},\n"
+    "    {\"src\": [\"tag:client\"], \"dst\": [\"tag:dbsvc\"], \"ip\": [\"tcp:5432\"]},\n"
+    "  ],\n"
+    "  \"autoApprovers\": {\"services\": {\"svc:auto\": [\"tag:web\"], \"tag:dbsvc\": "
+    "[\"tag:db\"]}}\n"
+    "}\n";
+
+/* The same with tag:other granted svc:web (ACL-4). */
+static const char tw_policy_other[] =
+    "{\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"], \"tag:client\": [\"autogroup:admin\"],"
+    " \"tag:other\": [\"autogroup:admin\"], \"tag:db\": [\"autogroup:admin\"],"
+    " \"tag:websvc\": [\"autogroup:admin\"], \"tag:dbsvc\": [\"autogroup:admin\"]},"
+    " \"grants\": [{\"src\": [\"tag:client\", \"tag:other\"], \"dst\": [\"svc:web\"],"
+    " \"ip\": [\"443\"]}]}";
+
+static const struct control_user tw_users[] = {
+    {.login = "alice@example.com", .display_name = "Alice", .role = "admin", .token = "ta"},
+    {.login = "bob@example.com", .display_name = "Bob", .role = "member", .token = "tb"},
+};
+
+#define ALICE "alice@example.com"
+#define BOB   "bob@example.com"
+
+struct tw;
+
+struct fake {
+	struct tw *w;
+	int idx;
+	const char *name; /* name sent in hello */
+	int h;
+	bool connected, closed, auto_ack, silent, send_hello, no_read;
+	const char *tls_key; /* hex public key sent in hello, or NULL */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_len;
+	cJSON *map;
+	uint64_t version;
+	int n_netmaps, n_full, n_deltas, n_drain_confirmed, n_errors, n_refused, n_welcome;
+	char last_error[256];
+	struct io_timer hb;
+};
+
+struct tw {
+	struct ns3w_world *world;
+	struct io *io[TW_NODES];
+	FILE *events;
+	struct control *c;
+	struct fake f[TW_NODES];
+	char state_path[64];
+	char out[TW_OUT_LEN];
+};
+
+static uint64_t tw_latency(void *ctx, const char *a, const char *b)
+{
+	int ra = -1, rb = -1;
+	static const uint64_t lat[3][3] = {
+	    {0, 40000, 100000}, {40000, 0, 60000}, {100000, 60000, 0}};
+	(void)ctx;
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(a, tw_region_names[i]) == 0)
+			ra = i;
+		if (strcmp(b, tw_region_names[i]) == 0)
+			rb = i;
+	}
+	if (ra < 0 || rb < 0)
+		return 1000000;
+	return lat[ra][rb];
+}
+
+static void tw_step(struct tw *w, uint64_t us)
+{
+	uint64_t now = ns3w_now_us(w->world);
+	ns3w_run(w->world, now + us);
+}
+
+#define RUN_UNTIL(w, expr, timeout_us)                                                             \
+	({                                                                                         \
+		uint64_t _deadline = ns3w_now_us((w)->world) + (timeout_us);                       \
+		bool _ok;                                                                          \
+		while (!(_ok = (expr)) && ns3w_now_us((w)->world) < _deadline)                     \
+			tw_step((w), TW_STEP_US);                                                  \
+		_ok;                                                                               \
+	})
+
+static struct tw *tw_new(void)
+{
+	const struct ns3w_world_config wc = {.seed = 1, .run = 1};
+	const struct ns3w_link_params access = {.latency_us = 1000};
+	const struct ns3w_link_params l01 = {.latency_us = 40000}, l12 = {.latency_us = 60000},
+	                              l02 = {.latency_us = 100000};
+	struct tw *w = calloc(1, sizeof(*w));
+	int err = 0;
+
+	CHECK(w != NULL);
+	w->world = ns3w_world_new(&wc);
+	CHECK(w->world != NULL);
+	for (int r = 0; r < 3; r++)
+		CHECK(ns3w_region_add(w->world) == r);
+	CHECK(ns3w_region_link(w->world, 0, 1, &l01) >= 0);
+	CHECK(ns3w_region_link(w->world, 1, 2, &l12) >= 0);
+	CHECK(ns3w_region_link(w->world, 0, 2, &l02) >= 0);
+	for (int i = 0; i < TW_NODES; i++)
+		CHECK(ns3w_node_add(w->world, tw_region[i], &access, false) == i);
+	CHECK(ns3w_finalize(w->world) == 0);
+	w->events = tmpfile();
+	CHECK(w->events != NULL);
+	for (int i = 0; i < TW_NODES; i++) {
+		const struct io_sim_config ic = {.world = w->world,
+		                                 .node = i,
+		                                 .name = tw_names[i],
+		                                 .seed = 1,
+		                                 .events = w->events};
+		w->io[i] = io_sim_new(&ic, &err);
+		CHECK(w->io[i] != NULL);
+		w->f[i].w = w;
+		w->f[i].idx = i;
+		w->f[i].h = -1;
+		w->f[i].name = tw_names[i];
+		w->f[i].auto_ack = true;
+		w->f[i].send_hello = true;
+	}
+	return w;
+}
+
+static int tw_start_control(struct tw *w, const char *state_path)
+{
+	char err[512] = "";
+	struct control_config cfg = {
+	    .name = "control",
+	    .users = tw_users,
+	    .n_users = 2,
+	    .policy_text = tw_policy,
+	    .latency_fn = tw_latency,
+	    .heartbeat_us = TW_HEARTBEAT,
+	    .dead_after_us = TW_DEAD_AFTER,
+	    .state_path = state_path,
+	    .err = err,
+	    .err_len = sizeof(err),
+	};
+	io_addr_v4(&cfg.listen, ns3w_node_underlay_ip(w->world, CTL), 0);
+	int rc = control_new(&w->c, w->io[CTL], &cfg);
+	if (rc < 0)
+		fprintf(stderr, "control_new: %s\n", err);
+	return rc;
+}
+
+static void fake_close(struct fake *f)
+{
+	struct io *io = f->w->io[f->idx];
+	if (f->h >= 0)
+		io->ops->close(io, f->h, true);
+	f->h = -1;
+	f->closed = true;
+	f->connected = false;
+	io->ops->timer_disarm(io, &f->hb);
+}
+
+static void tw_free(struct tw *w)
+{
+	for (int i = 0; i < TW_NODES; i++) {
+		struct fake *f = &w->f[i];
+		if (f->h >= 0)
+			fake_close(f);
+		w->io[i]->ops->timer_disarm(w->io[i], &f->hb);
+		cJSON_Delete(f->map);
+		free(f->in);
+		free(f->out);
+	}
+	control_free(w->c);
+	for (int i = 0; i < TW_NODES; i++)
+		io_sim_free(w->io[i]);
+	ns3w_world_free(w->world);
+	fclose(w->events);
+	if (w->state_path[0]) {
+		unlink(w->state_path);
+		char tmp[80];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", w->state_path);
+		unlink(tmp);
+	}
+	free(w);
+}
+
+static void fake_flush(struct fake *f)
+{
+	struct io *io = f->w->io[f->idx];
+	while (f->out_len && f->h >= 0) {
+		ssize_t n = io->ops->tcp_write(io, f->h, f->out, f->out_len);
+		if (n <= 0)
+			return;
+		memmove(f->out, f->out + n, f->out_len - (size_t)n);
+		f->out_len -= (size_t)n;
+	}
+}
+
+/* Queues raw bytes (a frame or garbage). */
+static void fake_raw(struct fake *f, const void *data, size_t len)
+{
+	f->out = realloc(f->out, f->out_len + len);
+	CHECK(f->out != NULL);
+	memcpy(f->out + f->out_len, data, len);
+	f->out_len += len;
+	if (f->connected)
+		fake_flush(f);
+}
+
+static void fake_send(struct fake *f, const char *json)
+{
+	uint8_t hdr[MAPPROTO_HDR_LEN];
+	mapproto_frame_header(hdr, (uint32_t)strlen(json));
+	fake_raw(f, hdr, sizeof(hdr));
+	fake_raw(f, json, strlen(json));
+}
+
+static void fake_hello(struct fake *f)
+{
+	char buf[512];
+	uint32_t ip = ns3w_node_underlay_ip(f->w->world, f->idx);
+	char key[96] = "";
+	if (f->tls_key)
+		snprintf(key, sizeof(key), ",\"tls_key\":\"%s\"", f->tls_key);
+	snprintf(buf, sizeof(buf),
+	         "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"user\":\"\",\"region\":\"%s\","
+	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s}",
+	         f->name, tw_region_names[tw_region[f->idx]], tw_tag[f->idx], ip >> 24,
+	         (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, key);
+	fake_send(f, buf);
+}
+
+static void fake_ack(struct fake *f)
+{
+	char buf[96];
+	snprintf(buf, sizeof(buf), "{\"type\":\"ack\",\"version\":%llu}",
+	         (unsigned long long)f->version);
+	fake_send(f, buf);
+}
+
+static void fake_on_frame(struct fake *f, const uint8_t *p, size_t len)
+{
+	char err[256];
+	cJSON *msg = NULL;
+	enum mapproto_type t = mapproto_parse(p, len, &msg, err, sizeof(err));
+
+	switch (t) {
+	case MAPPROTO_NETMAP: {
+		const cJSON *full = cJSON_GetObjectItemCaseSensitive(msg, "full");
+		f->n_netmaps++;
+		if (full) {
+			cJSON_Delete(f->map);
+			f->map = cJSON_Duplicate(full, true);
+			f->n_full++;
+		} else {
+			f->n_deltas++;
+			if (!f->map || mapproto_apply_delta(f->map, msg, err, sizeof(err)) < 0) {
+				fake_send(f, "{\"type\":\"resync\"}");
+				break;
+			}
+		}
+		f->version = (uint64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(msg, "version"));
+		if (f->auto_ack)
+			fake_ack(f);
+		break;
+	}
+	case MAPPROTO_DRAIN_CONFIRMED:
+		f->n_drain_confirmed++;
+		break;
+	case MAPPROTO_ERROR:
+		f->n_errors++;
+		snprintf(f->last_error, sizeof(f->last_error), "%s",
+		         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "message")));
+		break;
+	case MAPPROTO_ADVERTISE_REFUSED:
+		f->n_refused++;
+		break;
+	case MAPPROTO_WELCOME:
+		f->n_welcome++;
+		break;
+	default:
+		break;
+	}
+	cJSON_Delete(msg);
+}
+
+static void fake_hb_fn(struct io_timer *t)
+{
+	struct fake *f = container_of(t, struct fake, hb);
+	struct io *io = f->w->io[f->idx];
+	if (f->closed)
+		return;
+	if (!f->silent && f->connected)
+		fake_send(f, "{\"type\":\"heartbeat\"}");
+	io->ops->timer_arm(io, &f->hb, TW_FAKE_HB_US);
+}
+
+static void fake_cb(void *ctx, int handle, unsigned events)
+{
+	struct fake *f = ctx;
+	struct io *io = f->w->io[f->idx];
+	(void)handle;
+
+	if (events & IO_ERROR) {
+		fake_close(f);
+		return;
+	}
+	if ((events & IO_WRITABLE) && !f->connected) {
+		f->connected = true;
+		io->ops->timer_arm(io, &f->hb, TW_FAKE_HB_US);
+	}
+	fake_flush(f);
+	if (!(events & IO_READABLE) || f->no_read)
+		return;
+	for (;;) {
+		if (f->in_cap - f->in_len < 65536) {
+			f->in_cap = f->in_cap ? f->in_cap * 2 : 131072;
+			f->in = realloc(f->in, f->in_cap);
+			CHECK(f->in != NULL);
+		}
+		ssize_t r = io->ops->tcp_read(io, f->h, f->in + f->in_len, f->in_cap - f->in_len);
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			/* Frames already read still count (an error before the close). */
+			size_t off = 0;
+			for (;;) {
+				const uint8_t *p;
+				size_t pl;
+				ssize_t fl = mapproto_frame_parse(f->in + off, f->in_len - off,
+				                                  MAPPROTO_MAX_FRAME, &p, &pl);
+				if (fl < 0)
+					break;
+				fake_on_frame(f, p, pl);
+				off += (size_t)fl;
+			}
+			f->in_len = 0;
+			fake_close(f);
+			return;
+		}
+		f->in_len += (size_t)r;
+		size_t off = 0;
+		for (;;) {
+			const uint8_t *p;
+			size_t pl;
+			ssize_t fl = mapproto_frame_parse(f->in + off, f->in_len - off,
+			                                  MAPPROTO_MAX_FRAME, &p, &pl);
+			if (fl < 0)
+				break;
+			fake_on_frame(f, p, pl);
+			off += (size_t)fl;
+		}
+		memmove(f->in, f->in + off, f->in_len - off);
+		f->in_len -= off;
+	}
+}
+
+/* Connects fake `i` (as `name`) and queues its hello. */
+static void fake_connect_as(struct tw *w, int i, const char *name)
+{
+	struct fake *f = &w->f[i];
+	struct io *io = w->io[i];
+	struct io_addr dst;
+
+	f->name = name;
+	f->closed = f->connected = false;
+	f->in_len = f->out_len = 0;
+	f->hb.fn = fake_hb_fn;
+	cJSON_Delete(f->map);
+	f->map = NULL;
+	f->version = 0;
+	io_addr_v4(&dst, ns3w_node_underlay_ip(w->world, CTL), MAPPROTO_DEFAULT_PORT);
+	f->h = io->ops->tcp_connect(io, &dst, NULL, fake_cb, f);
+	CHECK(f->h >= 0);
+	if (f->send_hello)
+		fake_hello(f);
+}
+
+/* A plain TCP connection from fake `i` to control's `port` (no frames). */
+static void fake_connect_port(struct tw *w, int i, uint16_t port)
+{
+	struct fake *f = &w->f[i];
+	struct io_addr dst;
+
+	f->hb.fn = fake_hb_fn;
+	f->silent = true;
+	io_addr_v4(&dst, ns3w_node_underlay_ip(w->world, CTL), port);
+	f->h = w->io[i]->ops->tcp_connect(w->io[i], &dst, NULL, fake_cb, f);
+	CHECK(f->h >= 0);
+}
+
+static void fake_connect(struct tw *w, int i)
+{
+	fake_connect_as(w, i, tw_names[i]);
+}
+
+static void fake_advertise(struct fake *f, const char *services_json)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "{\"type\":\"advertise\",\"services\":%s}", services_json);
+	fake_send(f, buf);
+}
+
+/* ---- map queries -------------------------------------------------------- */
+
+static const cJSON *fake_service(const struct fake *f, const char *svc)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(f->map, "services"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
+		if (n && strcmp(n, svc) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static const char *fake_first_host(const struct fake *f, const char *svc)
+{
+	const cJSON *s = fake_service(f, svc);
+	return cJSON_GetStringValue(
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "hosts"), 0));
+}
+
+static bool fake_first_is(const struct fake *f, const char *svc, const char *host)
+{
+	const char *h = fake_first_host(f, svc);
+	return h && strcmp(h, host) == 0;
+}
+
+static bool fake_ranks(const struct fake *f, const char *svc, const char *host)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(fake_service(f, svc), "hosts"))
+	{
+		if (cJSON_IsString(e) && strcmp(e->valuestring, host) == 0)
+			return true;
+	}
+	return false;
+}
+
+static size_t fake_n_hosts(const struct fake *f, const char *svc)
+{
+	return (size_t)cJSON_GetArraySize(
+	    cJSON_GetObjectItemCaseSensitive(fake_service(f, svc), "hosts"));
+}
+
+static bool fake_has_dns(const struct fake *f, const char *name)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(f->map, "dns"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "name"));
+		if (n && strcmp(n, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool fake_hosts_service(const struct fake *f, const char *svc)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(f->map, "host_services"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
+		if (n && strcmp(n, svc) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- control queries ---------------------------------------------------- */
+
+static cJSON *tw_cmd(struct tw *w, const char *actor, const char *line, int *rc)
+{
+	int r = control_admin_line(w->c, actor, line, w->out, sizeof(w->out));
+	if (rc)
+		*rc = r;
+	return cJSON_Parse(w->out);
+}
+
+static void tw_ok(struct tw *w, const char *line)
+{
+	int rc;
+	cJSON *o = tw_cmd(w, ALICE, line, &rc);
+	cr_assert_eq(rc, 0, "%s: %s", line, w->out);
+	cJSON_Delete(o);
+}
+
+static bool tw_service_state_is(struct tw *w, const char *svc, const char *state)
+{
+	char line[128];
+	snprintf(line, sizeof(line), "service %s", svc);
+	cJSON *o = tw_cmd(w, ALICE, line, NULL);
+	const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "state"));
+	bool ok = st && strcmp(st, state) == 0;
+	cJSON_Delete(o);
+	return ok;
+}
+
+/* The host entry of `node` in `service svc` (caller deletes *doc). */
+static const cJSON *tw_host(struct tw *w, const char *svc, const char *node, cJSON **doc)
+{
+	char line[128];
+	const cJSON *h;
+	snprintf(line, sizeof(line), "service %s", svc);
+	*doc = tw_cmd(w, ALICE, line, NULL);
+	cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(*doc, "hosts"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "node"));
+		if (n && strcmp(n, node) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+static bool tw_host_state_is(struct tw *w, const char *svc, const char *node, const char *state)
+{
+	cJSON *doc;
+	const cJSON *h = tw_host(w, svc, node, &doc);
+	const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "state"));
+	bool ok = st && strcmp(st, state) == 0;
+	cJSON_Delete(doc);
+	return ok;
+}
+
+/* Events of `type` whose line also holds `needle` (NULL: any). */
+static int tw_events(struct tw *w, const char *type, const char *needle)
+{
+	char line[4096], key[128];
+	int n = 0;
+	fflush(w->events);
+	rewind(w->events);
+	snprintf(key, sizeof(key), "\"type\":\"%s\"", type);
+	while (fgets(line, sizeof(line), w->events)) {
+		/* The backend adds "node"; fields must not repeat it. */
+		const char *first = strstr(line, "\"node\":");
+		cr_assert(first && !strstr(first + 1, "\"node\":"), "duplicate key: %s", line);
+		if (strstr(line, key) && (!needle || strstr(line, needle)))
+			n++;
+	}
+	fseek(w->events, 0, SEEK_END);
+	return n;
+}
+
+/* Control up, the named fakes connected and mapped. */
+static struct tw *tw_setup(const int *nodes, size_t n)
+{
+	struct tw *w = tw_new();
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	for (size_t i = 0; i < n; i++)
+		fake_connect(w, nodes[i]);
+	for (size_t i = 0; i < n; i++) {
+		struct fake *f = &w->f[nodes[i]];
+		cr_assert(RUN_UNTIL(w, f->map != NULL, TW_TIMEOUT_US), "%s got no map", f->name);
+	}
+	return w;
+}
+
+static void tw_define_web(struct tw *w)
+{
+	tw_ok(w, "define svc:web --ports=tcp:443,tcp:80 --tags=tag:websvc "
+	         "--description=\"Web front end\"");
+}
+
+/* ---- admin command grammar ---------------------------------------------- */
+
+Test(admin_cmd, define_parses_options_and_quoted_description)
+{
+	struct admin_cmd c;
+	char err[256];
+	cr_assert_eq(admin_cmd_parse(&c,
+	                             "define svc:web --ports=tcp:443,tcp:80 --tags=tag:a "
+	                             "--description=\"Web \\\"front\\\" end\"",
+	                             err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(c.kind, ADMIN_CMD_DEFINE);
+	cr_assert_str_eq(c.service, "svc:web");
+	cr_assert_eq(c.n_ports, 2);
+	cr_assert_str_eq(c.ports[1], "tcp:80");
+	cr_assert_eq(c.n_tags, 1);
+	cr_assert_str_eq(c.description, "Web \"front\" end");
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, misspelt_command_names_the_word_and_suggests)
+{
+	struct admin_cmd c;
+	char err[256];
+	cr_assert_eq(admin_cmd_parse(&c, "aprove svc:web web-us", err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "unknown command \"aprove\" (did you mean \"approve\"?)");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "define svc:web --port=tcp:1", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"--port\"") && strstr(err, "--ports"), "%s", err);
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, wrong_arity_and_bad_names_are_refused)
+{
+	struct admin_cmd c;
+	char err[256];
+	cr_assert_eq(admin_cmd_parse(&c, "approve svc:web", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "missing NODE"), "%s", err);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "delete web", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"web\""), "%s", err);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "services extra", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "\"extra\""), "%s", err);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "   ", err, sizeof(err)), -EINVAL);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "define \"svc:web", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "unterminated"), "%s", err);
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, limits_on_line_words_and_lists)
+{
+	struct admin_cmd c;
+	char err[256], *big = malloc(ADMIN_CMD_MAX_LINE + 2);
+	memset(big, 'a', ADMIN_CMD_MAX_LINE + 1);
+	big[ADMIN_CMD_MAX_LINE + 1] = '\0';
+	cr_assert_eq(admin_cmd_parse(&c, big, err, sizeof(err)), -E2BIG);
+	admin_cmd_free(&c);
+	free(big);
+	cr_assert_eq(admin_cmd_parse(&c, "a b c d e f g h i j k l m n o p q", err, sizeof(err)),
+	             -E2BIG);
+	admin_cmd_free(&c);
+	char line[1024] = "define svc:x --tags=";
+	for (int i = 0; i <= REG_MAX_TAGS; i++)
+		strcat(line, i ? ",tag:t" : "tag:t");
+	cr_assert_eq(admin_cmd_parse(&c, line, err, sizeof(err)), -E2BIG);
+	admin_cmd_free(&c);
+}
+
+/* ---- approvals ---------------------------------------------------------- */
+
+Test(control, apr1_apr2_pending_host_carries_nothing_until_an_admin_approves)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	struct fake *web = &w->f[WEB_US], *cl = &w->f[CL_US];
+
+	tw_define_web(w);
+	fake_advertise(web, "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(
+	    RUN_UNTIL(w, tw_service_state_is(w, "svc:web", "Pending approval"), TW_TIMEOUT_US));
+	cr_assert(RUN_UNTIL(w, fake_service(cl, "svc:web") != NULL, TW_TIMEOUT_US));
+	tw_step(w, 200000);
+	cr_assert_eq(fake_n_hosts(cl, "svc:web"), 0, "APR-1: a pending host is ranked");
+	cr_assert(!fake_hosts_service(web, "svc:web"), "APR-1: pending host got the VIP");
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Pending approval"));
+
+	tw_ok(w, "approve svc:web web-us");
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert(RUN_UNTIL(w, fake_hosts_service(web, "svc:web"), TW_TIMEOUT_US));
+	cr_assert(tw_service_state_is(w, "svc:web", "Connected"), "STA-3");
+	cr_assert_geq(tw_events(w, "host_decision", "\"decision\":\"approved\""), 1);
+	cr_assert_geq(tw_events(w, "service_state", "\"state\":\"Connected\""), 1);
+	cr_assert_geq(tw_events(w, "steering", "\"host\":\"web-us\""), 1);
+	tw_free(w);
+}
+
+Test(control, svc6_apr2_member_is_refused_and_nothing_changes)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	int rc;
+
+	tw_define_web(w);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(
+	    RUN_UNTIL(w, tw_service_state_is(w, "svc:web", "Pending approval"), TW_TIMEOUT_US));
+	cJSON_Delete(tw_cmd(w, BOB, "approve svc:web web-us", &rc));
+	cr_assert_eq(rc, -EPERM, "APR-2");
+	cr_assert(strstr(w->out, "\"error\""), "%s", w->out);
+	cJSON_Delete(tw_cmd(w, BOB, "define svc:evil --ports=tcp:1 --tags=tag:websvc", &rc));
+	cr_assert_eq(rc, -EPERM, "SVC-6");
+	cJSON_Delete(tw_cmd(w, BOB, "delete svc:web", &rc));
+	cr_assert_eq(rc, -EPERM, "SVC-6");
+	cJSON_Delete(tw_cmd(w, "mallory@example.com", "services", &rc));
+	cr_assert_eq(rc, -EPERM);
+	tw_step(w, 200000);
+	cr_assert_eq(registry_service_count(control_registry(w->c)), 1);
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Pending approval"));
+	cr_assert_eq(fake_n_hosts(&w->f[CL_US], "svc:web"), 0);
+	cr_assert_eq(tw_events(w, "admin_refused", "bob@example.com"), 3);
+	/* A member may read. */
+	cJSON_Delete(tw_cmd(w, BOB, "services", &rc));
+	cr_assert_eq(rc, 0);
+	tw_free(w);
+}
+
+Test(control, apr3_policy_approves_hosts_by_service_name_and_by_tag)
+{
+	const int nodes[] = {WEB_US, DB1, CL_US};
+	struct tw *w = tw_setup(nodes, 3);
+	cJSON *doc;
+
+	tw_ok(w, "define svc:auto --ports=tcp:443 --tags=tag:websvc");
+	tw_ok(w, "define svc:db --ports=tcp:5432 --tags=tag:dbsvc");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:auto\",\"ports\":[443]}]");
+	fake_advertise(&w->f[DB1], "[{\"name\":\"svc:db\",\"ports\":[5432]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:auto", "web-us"), TW_TIMEOUT_US));
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:db", "db-1"), TW_TIMEOUT_US));
+	const cJSON *h = tw_host(w, "svc:db", "db-1", &doc);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "auto_approved")));
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "state")),
+	                 "Connected");
+	cJSON_Delete(doc);
+	tw_free(w);
+}
+
+Test(control, apr4_hosts_approved_ahead_show_as_pre_approved)
+{
+	const int nodes[] = {WEB_US, WEB_EU};
+	struct tw *w = tw_setup(nodes, 2);
+
+	tw_ok(w, "define svc:auto --ports=tcp:443 --tags=tag:websvc");
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-eu");
+	cr_assert(tw_host_state_is(w, "svc:auto", "web-us", "Pre-approved"), "%s", w->out);
+	cr_assert(tw_host_state_is(w, "svc:web", "web-eu", "Pre-approved"), "%s", w->out);
+	cr_assert(tw_service_state_is(w, "svc:web", "Pre-approved"));
+	tw_step(w, 100000);
+	cr_assert_geq(tw_events(w, "host_state", "\"state\":\"Pre-approved\""), 1);
+	tw_free(w);
+}
+
+Test(control, apr5_revoke_takes_the_host_out_of_clients_maps)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:web", "web-us"), TW_TIMEOUT_US));
+	tw_ok(w, "revoke svc:web web-us");
+	cr_assert(RUN_UNTIL(w, fake_n_hosts(&w->f[CL_US], "svc:web") == 0, TW_TIMEOUT_US));
+	cr_assert(RUN_UNTIL(w, !fake_hosts_service(&w->f[WEB_US], "svc:web"), TW_TIMEOUT_US));
+	tw_free(w);
+}
+
+/* ---- grants ------------------------------------------------------------- */
+
+Test(control, acl1_client_without_grant_has_neither_service_nor_dns)
+{
+	const int nodes[] = {WEB_US, CL_US, OTHER};
+	struct tw *w = tw_setup(nodes, 3);
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert(fake_has_dns(&w->f[CL_US], "web.example.ts.net"));
+	tw_step(w, 100000);
+	cr_assert_null(fake_service(&w->f[OTHER], "svc:web"));
+	cr_assert(!fake_has_dns(&w->f[OTHER], "web.example.ts.net"));
+	tw_free(w);
+}
+
+Test(control, acl3_host_filter_admits_only_the_granted_port)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	const cJSON *rule, *dst;
+	bool has443 = false, has80 = false;
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_hosts_service(&w->f[WEB_US], "svc:web"), TW_TIMEOUT_US));
+	cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(w->f[WEB_US].map, "filter"))
+	{
+		cJSON_ArrayForEach(dst, cJSON_GetObjectItemCaseSensitive(rule, "dst"))
+		{
+			const char *p =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dst, "ports"));
+			if (p && strcmp(p, "443") == 0)
+				has443 = true;
+			if (p && (strcmp(p, "80") == 0 || strcmp(p, "*") == 0))
+				has80 = true;
+		}
+	}
+	cr_assert(has443, "the granted port is missing from the host's filter");
+	cr_assert(!has80, "ACL-3: a port outside the grant is in the filter");
+	tw_free(w);
+}
+
+Test(control, acl4_policy_change_reaches_maps_within_the_recompute_delay)
+{
+	const int nodes[] = {WEB_US, CL_US, OTHER};
+	struct tw *w = tw_setup(nodes, 3);
+	char path[] = "/tmp/h6-policy-XXXXXX";
+	int fd = mkstemp(path);
+	char line[128];
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, tw_policy_other, strlen(tw_policy_other)),
+	             (ssize_t)strlen(tw_policy_other));
+	close(fd);
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert_null(fake_service(&w->f[OTHER], "svc:web"));
+	snprintf(line, sizeof(line), "set-policy %s", path);
+	tw_ok(w, line);
+	/* Recompute delay plus one round trip inside the region (4 ms). */
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[OTHER], "svc:web", "web-us"),
+	                    CONTROL_RECOMPUTE_DELAY_US + 10000));
+	/* A bad policy is refused whole, naming the place. */
+	FILE *f = fopen(path, "w");
+	fputs(
+	    "{\"grants\": [{\"src\": [\"tag:nope\"], \"dst\": [\"svc:web\"], \"ip\": [\"443\"]}]}",
+	    f);
+	fclose(f);
+	int rc;
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, -EINVAL);
+	cr_assert(strstr(w->out, "grants[0]"), "%s", w->out);
+	tw_step(w, 100000);
+	cr_assert(fake_first_is(&w->f[OTHER], "svc:web", "web-us"));
+	unlink(path);
+	tw_free(w);
+}
+
+/* ---- steering and liveness ---------------------------------------------- */
+
+static struct tw *tw_two_regions(void)
+{
+	const int nodes[] = {WEB_US, WEB_EU, CL_US, CL_EU, CL_AP};
+	struct tw *w = tw_setup(nodes, 5);
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	tw_ok(w, "approve svc:web web-eu");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	fake_advertise(&w->f[WEB_EU], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w,
+	                    fake_n_hosts(&w->f[CL_US], "svc:web") == 2 &&
+	                        fake_n_hosts(&w->f[CL_EU], "svc:web") == 2 &&
+	                        fake_n_hosts(&w->f[CL_AP], "svc:web") == 2,
+	                    TW_TIMEOUT_US));
+	return w;
+}
+
+Test(control, str3_clients_are_steered_to_their_region_then_the_nearest)
+{
+	struct tw *w = tw_two_regions();
+
+	cr_assert(fake_first_is(&w->f[CL_US], "svc:web", "web-us"));
+	cr_assert(fake_first_is(&w->f[CL_EU], "svc:web", "web-eu"));
+	/* ap-south: eu-west is 60 ms away, us-east 100 ms. */
+	cr_assert(fake_first_is(&w->f[CL_AP], "svc:web", "web-eu"));
+	tw_free(w);
+}
+
+Test(control, str4_str5_silent_host_is_dead_then_comes_back)
+{
+	struct tw *w = tw_two_regions();
+	struct fake *cl = &w->f[CL_US];
+
+	uint64_t t0 = ns3w_now_us(w->world);
+	w->f[WEB_US].silent = true;
+	cr_assert(RUN_UNTIL(w, tw_events(w, "node_dead", "\"node_name\":\"web-us\"") == 1,
+	                    TW_DEAD_AFTER + TW_HEARTBEAT));
+	uint64_t dead_at = ns3w_now_us(w->world);
+	cr_assert_leq(dead_at - t0, TW_DEAD_AFTER + TW_HEARTBEAT / 2 + 10000,
+	              "STR-4: declared dead %llu us after going silent",
+	              (unsigned long long)(dead_at - t0));
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-eu"),
+	                    CONTROL_RECOMPUTE_DELAY_US + 10000),
+	          "STR-4: client not remapped at once");
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed, TW_TIMEOUT_US));
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Offline"), "%s", w->out);
+
+	/* STR-5: it comes back and takes its region's clients again. */
+	w->f[WEB_US].silent = false;
+	fake_connect(w, WEB_US);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert_geq(tw_events(w, "node_alive", "\"node_name\":\"web-us\""), 2);
+	tw_free(w);
+}
+
+/* ---- drain -------------------------------------------------------------- */
+
+Test(control, drn1_drn3_drain_confirmed_only_after_every_client_acked)
+{
+	struct tw *w = tw_two_regions();
+	struct fake *web = &w->f[WEB_US], *held = &w->f[CL_EU];
+
+	cr_assert(fake_ranks(held, "svc:web", "web-us"));
+	held->auto_ack = false;
+	uint64_t held_version = held->version;
+	fake_advertise(web, "[{\"name\":\"svc:web\",\"ports\":[443,80],\"draining\":true}]");
+	cr_assert(RUN_UNTIL(w,
+	                    !fake_ranks(&w->f[CL_US], "svc:web", "web-us") &&
+	                        !fake_ranks(&w->f[CL_AP], "svc:web", "web-us") &&
+	                        !fake_ranks(held, "svc:web", "web-us"),
+	                    TW_TIMEOUT_US));
+	cr_assert_gt(held->version, held_version);
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Draining"), "%s", w->out);
+	/* The draining host keeps its VIP for open connections. */
+	cr_assert(fake_hosts_service(web, "svc:web"));
+	tw_step(w, 500000);
+	cr_assert_eq(web->n_drain_confirmed, 0, "DRN-3: confirmed before every client acked");
+	cr_assert_eq(tw_events(w, "drain_confirmed", NULL), 0);
+	fake_ack(held);
+	cr_assert(RUN_UNTIL(w, web->n_drain_confirmed == 1, TW_TIMEOUT_US));
+	cr_assert_eq(tw_events(w, "drain_confirmed", "\"service\":\"svc:web\""), 1);
+	cr_assert_eq(control_acked_version(w->c, "client-eu"), held->version);
+	tw_free(w);
+}
+
+Test(control, drain_with_no_client_is_confirmed_at_once)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_hosts_service(&w->f[WEB_US], "svc:web"), TW_TIMEOUT_US));
+	fake_advertise(&w->f[WEB_US],
+	               "[{\"name\":\"svc:web\",\"ports\":[443,80],\"draining\":true}]");
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].n_drain_confirmed == 1, TW_TIMEOUT_US));
+	tw_free(w);
+}
+
+/* ---- states, deltas, persistence ---------------------------------------- */
+
+Test(control, sta1_sta2_sta3_states_follow_config_and_liveness)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+
+	tw_define_web(w);
+	cr_assert(tw_service_state_is(w, "svc:web", "Offline"), "%s", w->out);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443]}]");
+	cr_assert(
+	    RUN_UNTIL(w, tw_service_state_is(w, "svc:web", "Pending approval"), TW_TIMEOUT_US));
+	tw_ok(w, "approve svc:web web-us");
+	cr_assert(tw_service_state_is(w, "svc:web", "Needs configuration"), "STA-2: %s", w->out);
+	cr_assert_eq(fake_n_hosts(&w->f[CL_US], "svc:web"), 0);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, tw_service_state_is(w, "svc:web", "Connected"), TW_TIMEOUT_US));
+	fake_close(&w->f[WEB_US]);
+	cr_assert(RUN_UNTIL(w, tw_service_state_is(w, "svc:web", "Offline"), TW_TIMEOUT_US),
+	          "STA-3");
+	tw_step(w, 100000);
+	cr_assert_geq(tw_events(w, "service_state", "\"previous\":\"Needs configuration\""), 1);
+	cr_assert_geq(tw_events(w, "host_state", "\"state\":\"Offline\""), 1);
+	tw_free(w);
+}
+
+Test(control, netmaps_after_the_first_are_deltas)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	struct fake *cl = &w->f[CL_US];
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert_eq(cl->n_full, 1);
+	cr_assert_geq(cl->n_deltas, 1);
+	cr_assert_geq(tw_events(w, "netmap_sent", "\"kind\":\"delta\""), 1);
+	cr_assert(
+	    RUN_UNTIL(w, control_acked_version(w->c, "client-us") == cl->version, TW_TIMEOUT_US));
+	cr_assert_geq(tw_events(w, "netmap_acked", "\"node_name\":\"client-us\""), 2);
+	tw_free(w);
+}
+
+Test(control, restart_on_the_state_file_keeps_services_vips_decisions_and_addresses)
+{
+	struct tw *w = tw_new();
+	char vip[64], addr[64], ca[4096];
+	cJSON *doc;
+
+	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-state-%d.json", (int)getpid());
+	unlink(w->state_path);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map != NULL, TW_TIMEOUT_US));
+	tw_define_web(w);
+	tw_ok(w, "define svc:api --ports=tcp:8080 --tags=tag:websvc");
+	tw_ok(w, "approve svc:web web-us");
+	doc = tw_cmd(w, ALICE, "service svc:web", NULL);
+	snprintf(vip, sizeof(vip), "%s",
+	         cJSON_GetStringValue(
+	             cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "addresses"), 0)));
+	cJSON_Delete(doc);
+	const struct reg_node *n = registry_node(control_registry(w->c), 0);
+	io_addr_format(&n->addr4, false, addr, sizeof(addr));
+	snprintf(ca, sizeof(ca), "%s", control_ca_pem(w->c));
+
+	fake_close(&w->f[WEB_US]);
+	control_free(w->c);
+	w->c = NULL;
+	tw_step(w, 10000);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	cr_assert_eq(registry_service_count(control_registry(w->c)), 2);
+	doc = tw_cmd(w, ALICE, "service svc:web", NULL);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(
+	                     cJSON_GetObjectItemCaseSensitive(doc, "addresses"), 0)),
+	                 vip);
+	cJSON_Delete(doc);
+	const cJSON *h = tw_host(w, "svc:web", "web-us", &doc);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "approved")), "%s", w->out);
+	cJSON_Delete(doc);
+	n = registry_node(control_registry(w->c), 0);
+	cr_assert_not_null(n);
+	char addr2[64];
+	cr_assert_str_eq(io_addr_format(&n->addr4, false, addr2, sizeof(addr2)), addr);
+	cr_assert_str_eq(control_ca_pem(w->c), ca);
+	/* The node comes back and is served at once. */
+	fake_connect(w, WEB_US);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_hosts_service(&w->f[WEB_US], "svc:web"), TW_TIMEOUT_US));
+	tw_free(w);
+}
+
+/* ---- bad input ---------------------------------------------------------- */
+
+static struct tw *tw_raw(void)
+{
+	struct tw *w = tw_new();
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	w->f[RAW].send_hello = false;
+	fake_connect(w, RAW);
+	return w;
+}
+
+Test(control, first_frame_other_than_hello_is_an_error_and_close)
+{
+	struct tw *w = tw_raw();
+	fake_send(&w->f[RAW], "{\"type\":\"heartbeat\"}");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[RAW].n_errors, 1);
+	cr_assert(strstr(w->f[RAW].last_error, "hello"), "%s", w->f[RAW].last_error);
+	tw_free(w);
+}
+
+Test(control, garbage_frame_is_an_error_and_close)
+{
+	struct tw *w = tw_raw();
+	fake_send(&w->f[RAW], "this is not json");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[RAW].n_errors, 1);
+	tw_free(w);
+}
+
+Test(control, oversized_frame_is_an_error_and_close)
+{
+	struct tw *w = tw_raw();
+	uint8_t hdr[MAPPROTO_HDR_LEN];
+	mapproto_frame_header(hdr, MAPPROTO_MAX_UP_FRAME + 1);
+	fake_raw(&w->f[RAW], hdr, sizeof(hdr));
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[RAW].n_errors, 1);
+	tw_free(w);
+}
+
+Test(control, frame_of_exactly_the_limit_is_read_whole)
+{
+	struct tw *w = tw_raw();
+	size_t len = MAPPROTO_MAX_UP_FRAME;
+	char *big = malloc(len + 1);
+	/* A hello padded with blanks to the limit: accepted. */
+	fake_hello(&w->f[RAW]);
+	memset(big, ' ', len);
+	memcpy(big, "{\"type\":\"heartbeat\"}", 20);
+	big[len] = '\0';
+	fake_send(&w->f[RAW], big);
+	free(big);
+	cr_assert(RUN_UNTIL(w, w->f[RAW].map != NULL, TW_TIMEOUT_US));
+	tw_step(w, 200000);
+	cr_assert(!w->f[RAW].closed);
+	cr_assert_eq(w->f[RAW].n_errors, 0);
+	tw_free(w);
+}
+
+Test(control, unknown_type_is_an_error_and_close)
+{
+	struct tw *w = tw_raw();
+	fake_hello(&w->f[RAW]);
+	fake_send(&w->f[RAW], "{\"type\":\"bogus\"}");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[RAW].n_errors, 1);
+	tw_free(w);
+}
+
+Test(control, hello_with_an_unowned_tag_is_refused_with_the_registry_text)
+{
+	struct tw *w = tw_raw();
+	fake_send(&w->f[RAW],
+	          "{\"type\":\"hello\",\"proto\":1,\"node\":\"x\",\"region\":\"us-east\","
+	          "\"tags\":[\"tag:unowned\"],\"endpoint\":\"10.0.0.10:41641\"}");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[RAW].n_errors, 1);
+	cr_assert(strstr(w->f[RAW].last_error, "tag:unowned"), "%s", w->f[RAW].last_error);
+	cr_assert_eq(registry_node_count(control_registry(w->c)), 0);
+	tw_free(w);
+}
+
+Test(control, advertising_an_unknown_service_is_recorded_without_harm)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:later\",\"ports\":[443]}]");
+	cr_assert(RUN_UNTIL(w, tw_events(w, "host_advertised", "svc:later") == 1, TW_TIMEOUT_US));
+	tw_step(w, 100000);
+	cr_assert(!w->f[WEB_US].closed);
+	tw_ok(w, "define svc:later --ports=tcp:443 --tags=tag:websvc");
+	cr_assert(tw_host_state_is(w, "svc:later", "web-us", "Pending approval"), "%s", w->out);
+	tw_free(w);
+}
+
+Test(control, malformed_advertise_is_an_error_and_close)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[70000]}]");
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed, TW_TIMEOUT_US));
+	cr_assert(strstr(w->f[WEB_US].last_error, "ports"), "%s", w->f[WEB_US].last_error);
+	tw_free(w);
+}
+
+Test(control, a_second_session_for_a_live_node_replaces_the_first)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+
+	fake_connect_as(w, SPARE, "web-us");
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed && w->f[SPARE].map != NULL, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[WEB_US].n_errors, 1);
+	const cJSON *self = cJSON_GetObjectItemCaseSensitive(w->f[SPARE].map, "self");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(self, "name")),
+	                 "web-us");
+	/* Replacement is not death. */
+	cr_assert_eq(tw_events(w, "node_dead", "\"node_name\":\"web-us\""), 0);
+	cr_assert_eq(registry_node_count(control_registry(w->c)), 2);
+	tw_free(w);
+}
+
+Test(control, a_session_without_hello_is_closed_after_dead_after)
+{
+	struct tw *w = tw_raw();
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_DEAD_AFTER + TW_HEARTBEAT));
+	tw_free(w);
+}
+
+Test(control, a_session_that_stops_reading_is_closed_as_a_slow_consumer)
+{
+	const int nodes[] = {CL_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *cl = &w->f[CL_US];
+	char line[128];
+	int i;
+
+	cl->no_read = true;
+	/* Each new service reaches the client's map (tag:dbsvc is granted), and
+	 * every delta carries the whole, growing services list. */
+	for (i = 0; i < 600 && tw_events(w, "session_error", "slow consumer") == 0; i++) {
+		snprintf(line, sizeof(line), "define svc:s%d --ports=tcp:5432 --tags=tag:dbsvc", i);
+		tw_ok(w, line);
+		tw_step(w, CONTROL_RECOMPUTE_DELAY_US + 1000);
+	}
+	cr_assert_eq(tw_events(w, "session_error", "slow consumer"), 1, "after %d services", i);
+	cr_assert_geq(tw_events(w, "node_dead", "\"node_name\":\"client-us\""), 1);
+	tw_free(w);
+}
+
+/* The certificate entry of `svc` in the node's host_services, or NULL. */
+static const char *fake_cert(const struct fake *f, const char *svc)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(f->map, "host_services"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
+		if (n && strcmp(n, svc) == 0)
+			return cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(s, "cert_pem"));
+	}
+	return NULL;
+}
+
+Test(control, l7_5_approved_host_with_a_key_gets_a_certificate_issued_once)
+{
+	struct tw *w = tw_new();
+	uint8_t seed[CA_SEED_LEN];
+	char *key_pem = NULL, *pub = NULL;
+
+	memset(seed, 7, sizeof(seed));
+	cr_assert_eq(ca_keypair_from_seed(seed, &key_pem, &pub), 0);
+	w->f[WEB_US].tls_key = pub;
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	fake_connect(w, WEB_US);
+	fake_connect(w, CL_US);
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map && w->f[CL_US].map, TW_TIMEOUT_US));
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_cert(&w->f[WEB_US], "svc:web") != NULL, TW_TIMEOUT_US));
+	cr_assert(strstr(fake_cert(&w->f[WEB_US], "svc:web"), "BEGIN CERTIFICATE"));
+	cr_assert_str_eq(
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w->f[CL_US].map, "ca_pem")),
+	    control_ca_pem(w->c));
+	/* More recomputes: the same certificate, issued once. */
+	tw_ok(w, "define svc:api --ports=tcp:8080 --tags=tag:websvc");
+	tw_step(w, 100000);
+	cr_assert_eq(tw_events(w, "cert_issued", "\"dns\":\"web.example.ts.net\""), 1);
+	tw_free(w);
+	free(key_pem);
+	free(pub);
+}
+
+Test(control, an_idle_admin_connection_is_closed_after_the_idle_timeout)
+{
+	struct tw *w = tw_new();
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	fake_connect_port(w, RAW, MAPPROTO_DEFAULT_ADMIN_PORT);
+	cr_assert(RUN_UNTIL(w, w->f[RAW].connected, TW_TIMEOUT_US));
+	uint64_t t0 = ns3w_now_us(w->world);
+	tw_step(w, CONTROL_ADMIN_IDLE_US - 1000000);
+	cr_assert(!w->f[RAW].closed, "closed before the idle timeout");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, 2000000));
+	cr_assert_geq(ns3w_now_us(w->world) - t0, CONTROL_ADMIN_IDLE_US);
+	tw_free(w);
+}
+
+Test(control, advertise_with_more_ports_than_the_limit_is_an_error_and_close)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	char list[1024] = "[{\"name\":\"svc:web\",\"ports\":[";
+
+	for (int i = 0; i <= REG_MAX_PORTS; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", i ? "," : "",
+		         1000 + i);
+	strcat(list, "]}]");
+	fake_advertise(&w->f[WEB_US], list);
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed, TW_TIMEOUT_US));
+	cr_assert(strstr(w->f[WEB_US].last_error, "too many ports"), "%s", w->f[WEB_US].last_error);
+	tw_free(w);
+}
+
+Test(control, admin_output_larger_than_the_buffer_is_enospc)
+{
+	struct tw *w = tw_new();
+	char small[16];
+
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	tw_define_web(w);
+	cr_assert_eq(control_admin_line(w->c, ALICE, "services", small, sizeof(small)), -ENOSPC);
+	cr_assert_eq(small[sizeof(small) - 1], '\0');
+	cr_assert_eq(control_admin_line(w->c, ALICE, "services", w->out, sizeof(w->out)), 0);
+	tw_free(w);
+}
+
+Test(control, hello_without_an_endpoint_uses_the_session_address)
+{
+	struct tw *w = tw_raw();
+	fake_send(&w->f[RAW], "{\"type\":\"hello\",\"proto\":1,\"node\":\"raw\","
+	                      "\"region\":\"us-east\",\"tags\":[\"tag:web\"]}");
+	cr_assert(RUN_UNTIL(w, w->f[RAW].map != NULL, TW_TIMEOUT_US));
+	const struct reg_node *n = registry_node(control_registry(w->c), 0);
+	cr_assert_eq(io_addr_v4_host(&n->endpoint), ns3w_node_underlay_ip(w->world, RAW));
+	cr_assert_eq(n->endpoint.port, 41641);
+	tw_free(w);
+}
+
+Test(control, a_corrupt_state_file_stops_control_with_the_reason)
+{
+	struct tw *w = tw_new();
+	char err[512] = "";
+	struct control_config cfg = {
+	    .users = tw_users, .n_users = 2, .err = err, .err_len = sizeof(err)};
+
+	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-bad-%d.json", (int)getpid());
+	FILE *f = fopen(w->state_path, "w");
+	fputs("{\"ca_seed\": \"zz\", \"registry\": {}}", f);
+	fclose(f);
+	cfg.state_path = w->state_path;
+	cr_assert_eq(control_new(&w->c, w->io[CTL], &cfg), -EINVAL);
+	cr_assert_null(w->c);
+	cr_assert(strstr(err, w->state_path) && strstr(err, "ca_seed"), "%s", err);
+	tw_free(w);
+}

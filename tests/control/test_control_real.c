@@ -1,0 +1,453 @@
+/* The coordination server as real processes on loopback: controld (epoll)
+ * with a users file, curl against the admin API, svcadm, and a restart on
+ * the same --state file. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ADMIN_TOKEN  "admin-secret"
+#define MEMBER_TOKEN "member-secret"
+
+struct real {
+	char dir[64];
+	char users[128], policy[128], state[128], events[128];
+	int map_port, admin_port;
+	pid_t pid;
+	char url[64];
+};
+
+static struct real g_real; /* test code: one controld per test process */
+
+/* Stops controld; returns its exit status (-1: none running or killed). */
+static int real_stop(void)
+{
+	int st = 0;
+
+	if (g_real.pid <= 0)
+		return -1;
+	kill(g_real.pid, SIGTERM);
+	waitpid(g_real.pid, &st, 0);
+	g_real.pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void real_fini(void)
+{
+	char cmd[128];
+	real_stop();
+	if (g_real.dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_real.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cleanup of %s failed\n", g_real.dir);
+	}
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 20);
+	if (f) {
+		size_t n = fread(buf, 1, (1 << 20) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+static int tcp_connect_port(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void real_start(bool with_users)
+{
+	char map_port[16], admin_port[16];
+
+	snprintf(map_port, sizeof(map_port), "%d", g_real.map_port);
+	snprintf(admin_port, sizeof(admin_port), "%d", g_real.admin_port);
+	g_real.pid = fork();
+	cr_assert_geq(g_real.pid, 0);
+	if (g_real.pid == 0) {
+		const char *argv[20];
+		int n = 0;
+		argv[n++] = CONTROLD_PATH;
+		argv[n++] = "--listen";
+		argv[n++] = "127.0.0.1";
+		argv[n++] = "--map-port";
+		argv[n++] = map_port;
+		argv[n++] = "--admin-port";
+		argv[n++] = admin_port;
+		argv[n++] = "--state";
+		argv[n++] = g_real.state;
+		argv[n++] = "--events";
+		argv[n++] = g_real.events;
+		if (with_users) {
+			argv[n++] = "--users";
+			argv[n++] = g_real.users;
+			argv[n++] = "--policy";
+			argv[n++] = g_real.policy;
+		}
+		argv[n] = NULL;
+		execv(CONTROLD_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		int fd = tcp_connect_port(g_real.admin_port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		int st;
+		cr_assert_eq(waitpid(g_real.pid, &st, WNOHANG), 0, "controld exited early");
+		usleep(10000);
+	}
+	cr_assert_fail("controld did not start listening");
+}
+
+static void real_setup(void)
+{
+	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/h6-real-XXXXXX");
+	cr_assert_not_null(mkdtemp(g_real.dir));
+	snprintf(g_real.users, sizeof(g_real.users), "%s/users.json", g_real.dir);
+	snprintf(g_real.policy, sizeof(g_real.policy), "%s/policy.hujson", g_real.dir);
+	snprintf(g_real.state, sizeof(g_real.state), "%s/state.json", g_real.dir);
+	snprintf(g_real.events, sizeof(g_real.events), "%s/events.jsonl", g_real.dir);
+	write_file(g_real.users,
+	           "{\"alice@example.com\": {\"role\":\"admin\",\"token\":\"" ADMIN_TOKEN
+	           "\",\"display_name\":\"Alice\"},\n"
+	           " \"bob@example.com\": {\"role\":\"member\",\"token\":\"" MEMBER_TOKEN
+	           "\",\"display_name\":\"Bob\"}}\n");
+	write_file(g_real.policy, "{\n  // real test policy\n"
+	                          "  \"tagOwners\": {\"tag:web\": [\"autogroup:admin\"],\n"
+	                          "                \"tag:websvc\": [\"autogroup:admin\"]},\n"
+	                          "  \"grants\": [{\"src\": [\"*\"], \"dst\": [\"svc:web\"], "
+	                          "\"ip\": [\"443\"]}],\n}\n");
+	g_real.map_port = free_port();
+	do
+		g_real.admin_port = free_port();
+	while (g_real.admin_port == g_real.map_port);
+	snprintf(g_real.url, sizeof(g_real.url), "http://127.0.0.1:%d", g_real.admin_port);
+	real_start(true);
+}
+
+/* Runs a shell command; returns its exit status, stdout and stderr in
+ * out/err (malloc'd, caller frees). */
+static int run(const char *cmd, char **out, char **err)
+{
+	char full[4096], po[128], pe[128];
+	snprintf(po, sizeof(po), "%s/out", g_real.dir);
+	snprintf(pe, sizeof(pe), "%s/err", g_real.dir);
+	snprintf(full, sizeof(full), "%s >%s 2>%s", cmd, po, pe);
+	int st = system(full);
+	*out = read_all(po);
+	*err = read_all(pe);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* curl: returns the HTTP status, body in *body. */
+static int curl(const char *method, const char *path, const char *token, const char *data,
+                char **body)
+{
+	char cmd[2048], *err, *out;
+	char bodyf[128], dataf[128];
+	snprintf(bodyf, sizeof(bodyf), "%s/body", g_real.dir);
+	snprintf(dataf, sizeof(dataf), "%s/data", g_real.dir);
+	if (data)
+		write_file(dataf, data);
+	snprintf(cmd, sizeof(cmd), "curl -s -o %s -w '%%{http_code}' -X %s %s%s%s %s%s '%s%s'",
+	         bodyf, method, token ? "-H 'Authorization: Bearer " : "", token ? token : "",
+	         token ? "'" : "", data ? "-H 'Expect: 100-continue' --data-binary @" : "",
+	         data ? dataf : "", g_real.url, path);
+	cr_assert_eq(run(cmd, &out, &err), 0, "curl failed: %s", err);
+	int status = atoi(out);
+	free(out);
+	free(err);
+	*body = read_all(bodyf);
+	return status;
+}
+
+static int svcadm(const char *token, const char *words, char **out, char **err)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "%s --control %s --token %s %s", SVCADM_PATH, g_real.url, token,
+	         words);
+	return run(cmd, out, err);
+}
+
+/* A node's map session, blocking: hello as `name`, read the welcome. */
+static int map_hello(const char *name)
+{
+	char msg[256];
+	uint8_t hdr[4];
+	int fd = tcp_connect_port(g_real.map_port);
+	cr_assert_geq(fd, 0);
+	int n = snprintf(msg, sizeof(msg),
+	                 "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"region\":\"local\","
+	                 "\"tags\":[\"tag:web\"],\"endpoint\":\"127.0.0.1:41641\"}",
+	                 name);
+	hdr[0] = 0;
+	hdr[1] = 0;
+	hdr[2] = (uint8_t)(n >> 8);
+	hdr[3] = (uint8_t)n;
+	cr_assert_eq(write(fd, hdr, 4), 4);
+	cr_assert_eq(write(fd, msg, (size_t)n), n);
+	char buf[4096];
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	cr_assert_gt(r, 4, "no welcome from controld");
+	buf[r] = '\0';
+	cr_assert(strstr(buf + 4, "\"welcome\""), "%s", buf + 4);
+	return fd;
+}
+
+static bool has_curl(void)
+{
+	return system("command -v curl >/dev/null 2>&1") == 0;
+}
+
+Test(control_real, admin_api_with_curl_and_svcadm_survives_a_restart, .fini = real_fini,
+     .timeout = 120)
+{
+	char *body, *out, *err;
+
+	if (!has_curl())
+		cr_skip_test("curl is not installed");
+	real_setup();
+
+	cr_assert_eq(curl("GET", "/api/services", NULL, NULL, &body), 401, "%s", body);
+	cr_assert(strstr(body, "\"error\""), "%s", body);
+	free(body);
+	cr_assert_eq(curl("GET", "/api/services", "wrong", NULL, &body), 401);
+	free(body);
+	const char *def =
+	    "{\"description\":\"Web\",\"ports\":[\"tcp:443\"],\"tags\":[\"tag:websvc\"]}";
+	cr_assert_eq(curl("PUT", "/api/services/svc:web", MEMBER_TOKEN, def, &body), 403, "%s",
+	             body);
+	free(body);
+	cr_assert_eq(curl("PUT", "/api/services/svc:web", ADMIN_TOKEN, def, &body), 200, "%s",
+	             body);
+	free(body);
+	cr_assert_eq(curl("GET", "/api/services", MEMBER_TOKEN, NULL, &body), 200);
+	cJSON *doc = cJSON_Parse(body);
+	const cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "services"), 0);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s0, "name")),
+	                 "svc:web", "%s", body);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s0, "dns")),
+	                 "web.example.ts.net");
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s0, "addresses")), 2);
+	cJSON_Delete(doc);
+	free(body);
+	/* A policy sent with Expect: 100-continue (curl does so for large
+	 * bodies): it must not wait out its one second for the interim answer. */
+	char pol[4096];
+	size_t pl = (size_t)snprintf(pol, sizeof(pol), "{\n// ");
+	memset(pol + pl, 'x', 2000);
+	pl += 2000;
+	snprintf(pol + pl, sizeof(pol) - pl,
+	         "\n\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"],"
+	         " \"tag:websvc\": [\"autogroup:admin\"]},"
+	         " \"grants\": [{\"src\": [\"*\"], \"dst\": [\"svc:web\"], \"ip\": [\"443\"]}]}\n");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(curl("PUT", "/api/policy", ADMIN_TOKEN, pol, &body), 200, "%s", body);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(body);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_lt(secs, 0.9, "PUT /api/policy took %.2f s (100-continue not answered?)", secs);
+	cr_assert_eq(curl("GET", "/api/policy", MEMBER_TOKEN, NULL, &body), 200);
+	cr_assert(strstr(body, "xxxxxxxxxx"), "%s", body);
+	free(body);
+	cr_assert_eq(curl("GET", "/api/nope", ADMIN_TOKEN, NULL, &body), 404);
+	free(body);
+	cr_assert_eq(curl("GET", "/api/ca", ADMIN_TOKEN, NULL, &body), 200);
+	cr_assert(strstr(body, "BEGIN CERTIFICATE"), "%s", body);
+	free(body);
+
+	/* svcadm: a node says hello, an admin approves it. */
+	int fd = map_hello("web-1");
+	cr_assert_eq(
+	    curl("POST", "/api/services/svc:web/hosts/web-1/reject", MEMBER_TOKEN, NULL, &body),
+	    403);
+	free(body);
+	cr_assert_eq(
+	    curl("POST", "/api/services/svc:web/hosts/web-1/reject", ADMIN_TOKEN, NULL, &body), 200,
+	    "%s", body);
+	cr_assert(strstr(body, "\"state\":\"Rejected\""), "%s", body);
+	free(body);
+	cr_assert_eq(
+	    curl("POST", "/api/services/svc%3Aweb/hosts/nobody/approve", ADMIN_TOKEN, NULL, &body),
+	    404, "%s", body);
+	free(body);
+	cr_assert_eq(curl("DELETE", "/api/services/svc:nope", ADMIN_TOKEN, NULL, &body), 404);
+	free(body);
+	cr_assert_eq(curl("GET", "/api/nodes", MEMBER_TOKEN, NULL, &body), 200);
+	cr_assert(strstr(body, "\"name\":\"web-1\"") && strstr(body, "\"connected\":true"), "%s",
+	          body);
+	free(body);
+	cr_assert_eq(svcadm(MEMBER_TOKEN, "approve svc:web web-1", &out, &err), 1, "%s", err);
+	cr_assert(strstr(err, "refused"), "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "approve svc:web web-1", &out, &err), 0, "%s", err);
+	cr_assert(strstr(out, "web-1"), "%s", out);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "aprove svc:web web-1", &out, &err), 2);
+	cr_assert(strstr(err, "did you mean \"approve\""), "%s", err);
+	free(out);
+	free(err);
+	char bad[256], words[300];
+	snprintf(bad, sizeof(bad), "%s/bad.hujson", g_real.dir);
+	write_file(bad,
+	           "{\"grants\": [{\"src\": [\"*\"], \"dst\": [\"svc:We b\"], \"ip\": [\"1\"]}]}");
+	snprintf(words, sizeof(words), "set-policy %s", bad);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, words, &out, &err), 1);
+	cr_assert(strstr(err, "grants[0].dst[0]"), "the place is not named: %s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "services", &out, &err), 0, "%s", err);
+	cr_assert(strstr(out, "\"Pre-approved\"") || strstr(out, "\"approved\":\ttrue"), "%s", out);
+	free(out);
+	free(err);
+	close(fd);
+
+	/* Restart on the same state file, without bootstrap files. */
+	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
+	real_start(false);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "service svc:web", &out, &err), 0, "%s", err);
+	doc = cJSON_Parse(out);
+	const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "hosts"), 0);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "node")), "web-1",
+	                 "%s", out);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "approved")), "%s", out);
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+	char *ev = read_all(g_real.events);
+	cr_assert(strstr(ev, "\"type\":\"host_decision\""), "%s", ev);
+	cr_assert(strstr(ev, "\"type\":\"admin_refused\""));
+	free(ev);
+	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
+}
+
+/* Sends raw bytes and returns the status of the first answer (0: none). */
+static int raw_status(int fd, const char *data, size_t len)
+{
+	char buf[1024];
+	for (size_t off = 0; off < len;) {
+		ssize_t w = send(fd, data + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break; /* control may answer and close before reading it all */
+		off += (size_t)w;
+	}
+	ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (r < 12)
+		return 0;
+	buf[r] = '\0';
+	return atoi(buf + 9);
+}
+
+Test(control_real, admin_api_limits_on_head_body_and_connections, .fini = real_fini, .timeout = 120)
+{
+	char *req;
+	int fd;
+
+	real_setup();
+	/* Head over CONTROL_ADMIN_MAX_HEADER (16 KiB): 431. */
+	size_t big = 20000;
+	req = malloc(big + 256);
+	int n = snprintf(req, 256, "GET /api/services HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+	memset(req + n, 'a', big);
+	memcpy(req + n + big, "\r\n\r\n", 5);
+	fd = tcp_connect_port(g_real.admin_port);
+	cr_assert_eq(raw_status(fd, req, strlen(req)), 431);
+	close(fd);
+	free(req);
+	/* Body over CONTROL_ADMIN_MAX_BODY (1 MiB): 413 from the length alone. */
+	fd = tcp_connect_port(g_real.admin_port);
+	const char *body_req =
+	    "PUT /api/policy HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN_TOKEN
+	    "\r\nContent-Length: 2000000\r\n\r\n{";
+	cr_assert_eq(raw_status(fd, body_req, strlen(body_req)), 413);
+	close(fd);
+	/* Connections: CONTROL_MAX_ADMIN_CONNS (64) held open, the next gets 503. */
+	int fds[64];
+	for (int i = 0; i < 64; i++) {
+		fds[i] = tcp_connect_port(g_real.admin_port);
+		cr_assert_geq(fds[i], 0);
+	}
+	usleep(200000);
+	fd = tcp_connect_port(g_real.admin_port);
+	cr_assert_geq(fd, 0);
+	char buf[512];
+	ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
+	cr_assert_gt(r, 12);
+	buf[r] = '\0';
+	cr_assert_eq(atoi(buf + 9), 503, "%s", buf);
+	close(fd);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+	usleep(200000);
+	/* Keep-alive: two requests on one connection both answered. */
+	fd = tcp_connect_port(g_real.admin_port);
+	const char *two =
+	    "GET /api/nodes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN_TOKEN
+	    "\r\n\r\nGET /api/nodes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN_TOKEN
+	    "\r\nConnection: close\r\n\r\n";
+	cr_assert_eq(send(fd, two, strlen(two), 0), (ssize_t)strlen(two));
+	char all[8192];
+	size_t got = 0;
+	while (got < sizeof(all) - 1) {
+		r = recv(fd, all + got, sizeof(all) - 1 - got, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	all[got] = '\0';
+	char *second = strstr(all + 1, "HTTP/1.1 200");
+	cr_assert(strncmp(all, "HTTP/1.1 200", 12) == 0 && second, "%s", all);
+	close(fd);
+}

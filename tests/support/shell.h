@@ -1,0 +1,19 @@
+/* Test support for the real-process tests: run a shell command and keep
+ * its output, sleep, wait for a file. */
+#ifndef TESTS_SUPPORT_SHELL_H
+#define TESTS_SUPPORT_SHELL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Runs the command (stdout and stderr both captured, at most out_len - 1
+ * bytes kept in `out`, always terminated); returns its exit status, or -1
+ * when it could not run or died from a signal. Commands over 2 KiB are
+ * truncated. */
+int shell_vrun(char *out, size_t out_len, const char *fmt, va_list ap);
+void shell_sleep_ms(int ms);
+/* True once `path` exists, polling for up to `ms`. */
+bool shell_wait_file(const char *path, int ms);
+
+#endif
