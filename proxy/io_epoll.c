@@ -60,7 +60,12 @@ struct epoll_slot {
 	bool want_write;     /* a write came up short: report the next IO_WRITABLE */
 	bool error_reported; /* IO_ERROR delivered for `error` */
 	bool in_epoll;
-	int error;    /* sticky -errno of a failed connection; 0 when none */
+	/* A read came back short: the receive queue was empty then, and new
+	 * data brings a new edge, so the next read can answer -EAGAIN without
+	 * a recv() (one syscall less per message; HAProxy does the same). */
+	bool rx_drained;
+	bool rx_closing; /* the peer's FIN or an error was seen: always recv() */
+	int error;       /* sticky -errno of a failed connection; 0 when none */
 	uint32_t gen; /* loop-unique; tells stale readiness from live */
 	unsigned deferred_events;
 	int deferred_pos; /* index into the node's deferred list, or -1 */
@@ -376,6 +381,13 @@ static unsigned conn_events(struct epoll_slot *s, uint32_t ev)
 {
 	unsigned out = 0;
 
+	/* Any input edge ends a short-read shortcut; after the peer's FIN the
+	 * EOF that follows the data has no edge of its own, so reads always
+	 * go to the kernel from then on. */
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->rx_closing = true;
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->rx_drained = false;
 	if (!s->error && (s->connecting || (ev & (EPOLLERR | EPOLLHUP)))) {
 		int err = sock_pending_error(s->fd);
 		/* A reset in CLOSE_WAIT surfaces as EPIPE; it is still a reset. */
@@ -969,8 +981,12 @@ static ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
 		return s->error;
 	if (len == 0)
 		return -EINVAL;
+	if (s->rx_drained)
+		return -EAGAIN;
 	for (;;) {
 		ssize_t n = recv(s->fd, buf, len, MSG_DONTWAIT);
+		if (n > 0 && (size_t)n < len && !s->rx_closing)
+			s->rx_drained = true;
 		if (n >= 0)
 			return n;
 		int err = errno;
