@@ -507,7 +507,7 @@ static int serving_host(void)
 	return -1;
 }
 
-Test(core_real, cfg_12_apr_1_2_l7_4_svc_3_core_flow_define_serve_approve_curl_by_name,
+Test(core_real, cfg_12_apr_1_2_l7_4_svc_3_har_6_core_flow_define_serve_approve_curl_by_name,
      .init = core_setup, .fini = core_teardown, .timeout = 180)
 {
 	char state[64], addr[2][64];

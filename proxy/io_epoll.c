@@ -66,7 +66,7 @@ struct epoll_slot {
 	bool rx_drained;
 	bool rx_closing; /* the peer's FIN or an error was seen: always recv() */
 	int error;       /* sticky -errno of a failed connection; 0 when none */
-	uint32_t gen; /* loop-unique; tells stale readiness from live */
+	uint32_t gen;    /* loop-unique; tells stale readiness from live */
 	unsigned deferred_events;
 	int deferred_pos; /* index into the node's deferred list, or -1 */
 	int next_free;

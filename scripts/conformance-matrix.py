@@ -17,7 +17,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IDS_FILE = os.path.join(HERE, "..", "conformance", "spec-ids.txt")
-ID_RE = re.compile(r"(?:^|_)(svc|cfg|apr|acl|str|drn|sta|l7|l4|l3|lim|har)_?(\d+)(?=_|$)")
+ID_RE = re.compile(r"(?:^|_)(svc|cfg|apr|acl|str|drn|sta|l7|l4|l3|lim|har)_?(\d+)(?=_|$)", re.IGNORECASE)
 
 
 def load_ids():

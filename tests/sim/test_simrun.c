@@ -138,7 +138,8 @@ static void shipped(const char *name)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun_scenarios, multi_region_steering_str3_clients_use_their_region, .timeout = 300)
+Test(simrun_scenarios, multi_region_steering_str3_har3_har4_clients_use_their_region,
+     .timeout = 300)
 {
 	shipped("multi-region-steering");
 }
@@ -184,7 +185,7 @@ Test(simrun_scenarios, scale_1k_runs_within_a_minute, .timeout = 300)
 	/* wall-clock facts live in run.json, never in report.json */
 }
 
-Test(simrun, same_seed_gives_identical_events_report_and_pcaps, .timeout = 300)
+Test(simrun, har2_same_seed_gives_identical_events_report_and_pcaps, .timeout = 300)
 {
 	char a[64], b[64];
 
@@ -250,7 +251,7 @@ Test(simrun, timeline_actions_are_events_in_time_order, .timeout = 300)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun, failing_expectation_exits_1_and_prints_it, .timeout = 300)
+Test(simrun, har1_failing_expectation_exits_1_and_prints_it, .timeout = 300)
 {
 	char out[64], path[128];
 
@@ -269,7 +270,7 @@ Test(simrun, failing_expectation_exits_1_and_prints_it, .timeout = 300)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun, invalid_scenario_exits_2_with_the_position)
+Test(simrun, har1_invalid_scenario_exits_2_with_the_position)
 {
 	char out[64], path[128];
 
