@@ -306,10 +306,25 @@ static bool all_nodes_connected(void)
 	return connected == N_COUNT;
 }
 
+/* Every daemon has applied a netmap from control (its events say so). */
+static bool all_nodes_mapped(void)
+{
+	char path[128];
+
+	for (int i = 0; i < N_COUNT; i++) {
+		path_of(path, sizeof(path), node_names[i], "events");
+		if (sh("grep -q '\"type\":\"netmap_applied\"' %s", path) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Connected to control and holding a netmap: only then does `serve`
+ * know the tailnet's name (CFG-12's URLs). */
 static bool wait_all_connected(int ms)
 {
 	for (double end = now_s() + ms / 1000.0; now_s() < end; sleep_ms(100))
-		if (all_nodes_connected())
+		if (all_nodes_connected() && all_nodes_mapped())
 			return true;
 	return false;
 }
