@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "control.h"
+#include "localapi.h"
 
 #include "admin_cmd.h"
 #include "ca.h"
@@ -180,60 +181,6 @@ static char *ctl_error_json(const char *msg)
 	return t;
 }
 
-/* Reads a whole file (at most max bytes) into a NUL-terminated buffer.
- * NULL with errno set (EFBIG past the limit). */
-static char *ctl_read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - n < 4096) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			if (ncap > max + 2)
-				ncap = max + 2;
-			if (ncap <= n + 1) {
-				free(buf);
-				fclose(f);
-				errno = EFBIG;
-				return NULL;
-			}
-			char *nb = realloc(buf, ncap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (n > max) {
-			free(buf);
-			fclose(f);
-			errno = EFBIG;
-			return NULL;
-		}
-		if (r == 0)
-			break;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		errno = EIO;
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static void ctl_schedule(struct control *c)
 {
 	if (!io_timer_armed(&c->recompute_timer))
@@ -322,7 +269,7 @@ static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
 static int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
 {
 	size_t len;
-	char *text = ctl_read_file(c->state_path, CTL_STATE_MAX_BYTES, &len);
+	char *text = localapi_read_file(c->state_path, CTL_STATE_MAX_BYTES, &len);
 	cJSON *doc = NULL;
 	char *reg = NULL;
 	int rc;
@@ -2165,7 +2112,7 @@ int control_admin_line(struct control *c, const char *actor, const char *line, c
 
 	rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
 	if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY) {
-		text = ctl_read_file(cmd.file, POLICY_MAX_BYTES, &text_len);
+		text = localapi_read_file(cmd.file, POLICY_MAX_BYTES, &text_len);
 		if (!text)
 			rc = err_setf(err, sizeof(err), errno == EFBIG ? -E2BIG : -errno,
 			              "set-policy %s: %s", cmd.file,

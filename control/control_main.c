@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "control.h"
 #include "io_epoll.h"
+#include "localapi.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -48,36 +49,10 @@ static void usage(FILE *f)
 	           "  --region-latency  JSON {\"us-east\": {\"eu-west\": 40000}} one-way us\n");
 }
 
-static char *read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(max + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, max + 1, f);
-	if (ferror(f) || n > max) {
-		errno = ferror(f) ? EIO : EFBIG;
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static cJSON *read_json(const char *what, const char *path)
 {
 	size_t len;
-	char *text = read_file(path, CONTROLD_MAX_FILE_BYTES, &len);
+	char *text = localapi_read_file(path, CONTROLD_MAX_FILE_BYTES, &len);
 	cJSON *doc;
 
 	if (!text) {
@@ -263,7 +238,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (policy) {
 		size_t len;
-		policy_text = read_file(policy, CONTROLD_MAX_FILE_BYTES, &len);
+		policy_text = localapi_read_file(policy, CONTROLD_MAX_FILE_BYTES, &len);
 		if (!policy_text) {
 			fprintf(stderr, "controld: --policy %s: %s\n", policy, strerror(errno));
 			goto out;

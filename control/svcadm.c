@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "admin_cmd.h"
+#include "localapi.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -65,32 +66,6 @@ static int append_word(char *line, size_t cap, size_t *len, const char *word)
 	line[n] = '\0';
 	*len = n;
 	return 0;
-}
-
-static char *read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(max + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, max + 1, f);
-	if (ferror(f) || n > max) {
-		errno = ferror(f) ? EIO : EFBIG;
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
 }
 
 /* "http://HOST:PORT[/]" into host and port. */
@@ -306,7 +281,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (cmd.kind == ADMIN_CMD_SET_POLICY) {
 		size_t plen;
-		char *text = read_file(cmd.file, SVCADM_MAX_POLICY, &plen);
+		char *text = localapi_read_file(cmd.file, SVCADM_MAX_POLICY, &plen);
 		if (!text) {
 			fprintf(stderr, "svcadm: set-policy %s: %s\n", cmd.file,
 			        errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
