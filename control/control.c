@@ -55,6 +55,15 @@ struct ctl_session {
 	struct mapgen_sent *sent;
 	uint64_t version_sent, version_acked;
 	uint64_t last_rx_us, last_tx_us;
+	/* this session's liveness pair: tight for hosts, idle otherwise (see
+	 * the liveness frame in mapproto.h) */
+	uint64_t heartbeat_us, dead_after_us;
+	bool host_liveness;
+	/* A map is due but the node has not taken the last one yet (the seam
+	 * holds unsent bytes): one map, from whatever the registry says then,
+	 * goes out when the queue drains, so a slow link gets fewer, larger
+	 * deltas instead of a growing backlog. */
+	bool map_pending;
 	cJSON *ranks; /* {"svc:x": ["host", ...]} of the last map sent */
 };
 
@@ -101,6 +110,7 @@ struct control {
 	struct mapgen *mg;
 	struct ca *ca;
 	uint64_t heartbeat_us, dead_after_us;
+	uint64_t idle_heartbeat_us, idle_dead_after_us;
 	int map_listener, admin_listener;
 	struct ctl_session **sessions;
 	size_t n_sessions, cap_sessions;
@@ -116,6 +126,9 @@ struct control {
 	uint64_t cert_serial;
 	cJSON *prev_states; /* "svc:x" and "svc:x node" -> state name */
 	bool dirty;         /* persisted data changed since the last save */
+	/* sessions or admin connections closed since the last ctl_reap: the
+	 * reap runs after every event, a walk over all sessions only when due */
+	size_t n_to_reap;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -181,10 +194,17 @@ static char *ctl_error_json(const char *msg)
 	return t;
 }
 
+/* Changes are coalesced for CONTROL_RECOMPUTE_DELAY_US, or longer in a
+ * large tailnet: a pass builds every session's map and saves the state, so
+ * its cost grows with the session count and the window grows with it. */
 static void ctl_schedule(struct control *c)
 {
+	uint64_t delay = (uint64_t)c->n_sessions * CONTROL_RECOMPUTE_US_PER_SESSION;
+
+	if (delay < CONTROL_RECOMPUTE_DELAY_US)
+		delay = CONTROL_RECOMPUTE_DELAY_US;
 	if (!io_timer_armed(&c->recompute_timer))
-		c->io->ops->timer_arm(c->io, &c->recompute_timer, CONTROL_RECOMPUTE_DELAY_US);
+		c->io->ops->timer_arm(c->io, &c->recompute_timer, delay);
 }
 
 /* ---- persistence -------------------------------------------------------- */
@@ -473,6 +493,20 @@ static void ctl_session_send_simple(struct ctl_session *s, const char *type, con
 	ctl_session_send_obj(s, o);
 }
 
+/* Sends the session's liveness pair as a frame of `type` (welcome or
+ * liveness). */
+static int ctl_session_send_liveness(struct ctl_session *s, const char *type)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o) {
+		cJSON_AddStringToObject(o, "type", type);
+		cJSON_AddNumberToObject(o, "heartbeat_ms", (double)(s->heartbeat_us / 1000));
+		cJSON_AddNumberToObject(o, "dead_after_ms", (double)(s->dead_after_us / 1000));
+	}
+	return ctl_session_send_obj(s, o);
+}
+
 /* Sends an error frame, then closes the session. */
 static void ctl_session_fail(struct ctl_session *s, const char *msg)
 {
@@ -699,6 +733,11 @@ static void ctl_session_send_map(struct ctl_session *s)
 
 	if (s->closed || s->node < 0)
 		return;
+	if (s->out_off < s->out_len) {
+		s->map_pending = true;
+		return;
+	}
+	s->map_pending = false;
 	map = mapgen_node_map(c->mg, (size_t)s->node, s->version_sent + 1);
 	if (!map) {
 		ctl_session_fail(s, "out of memory building the netmap");
@@ -806,6 +845,7 @@ static void ctl_session_close(struct ctl_session *s, const char *reason, bool de
 	if (s->closed)
 		return;
 	s->closed = true;
+	c->n_to_reap++;
 	c->io->ops->close(c->io, s->handle, false);
 	s->handle = -1;
 	if (s->node >= 0) {
@@ -955,15 +995,24 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	if (!was_alive)
 		ctl_ev(c, "node_alive", "s:node_name", info.name, NULL);
 	c->dirty = true;
-	cJSON *w = cJSON_CreateObject();
-	if (w) {
-		cJSON_AddStringToObject(w, "type", "welcome");
-		cJSON_AddNumberToObject(w, "heartbeat_ms", (double)(c->heartbeat_us / 1000));
-		cJSON_AddNumberToObject(w, "dead_after_ms", (double)(c->dead_after_us / 1000));
-	}
-	if (ctl_session_send_obj(s, w) < 0)
+	s->heartbeat_us = c->idle_heartbeat_us;
+	s->dead_after_us = c->idle_dead_after_us;
+	if (ctl_session_send_liveness(s, "welcome") < 0)
 		return;
 	ctl_schedule(c);
+}
+
+/* Moves a session to the host or the idle liveness pair, telling the node. */
+static void ctl_session_set_host_liveness(struct ctl_session *s, bool host)
+{
+	struct control *c = s->c;
+
+	if (s->host_liveness == host)
+		return;
+	s->host_liveness = host;
+	s->heartbeat_us = host ? c->heartbeat_us : c->idle_heartbeat_us;
+	s->dead_after_us = host ? c->dead_after_us : c->idle_dead_after_us;
+	ctl_session_send_liveness(s, "liveness");
 }
 
 static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
@@ -1059,6 +1108,9 @@ static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 		if (ad[i].draining && !was_draining[i] &&
 		    registry_host_index(c->reg, ad[i].service, node) >= 0)
 			ctl_drain_start(c, ad[i].service, (size_t)s->node);
+	ctl_session_set_host_liveness(s, n > 0);
+	if (s->closed)
+		goto out;
 	ctl_drain_check(c);
 	ctl_schedule(c);
 out:
@@ -1186,8 +1238,11 @@ static void ctl_session_cb(void *ctx, int handle, unsigned events)
 
 	if (events & IO_ERROR)
 		ctl_session_close(s, "connection error", true);
-	if (!s->closed && (events & IO_WRITABLE))
+	if (!s->closed && (events & IO_WRITABLE)) {
 		ctl_session_flush(s);
+		if (!s->closed && s->map_pending && s->out_off == s->out_len)
+			ctl_session_send_map(s);
+	}
 	if (!s->closed && (events & IO_READABLE))
 		ctl_session_read(s);
 	ctl_reap(c);
@@ -1237,6 +1292,8 @@ static void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 		}
 		s->id = ++c->next_session_id;
 		s->last_rx_us = s->last_tx_us = c->io->ops->now_us(c->io);
+		s->heartbeat_us = c->heartbeat_us;
+		s->dead_after_us = c->dead_after_us;
 		c->sessions[c->n_sessions++] = s;
 	}
 	ctl_reap(c);
@@ -1249,6 +1306,7 @@ static void ctl_admin_close(struct ctl_admin *a)
 	if (a->closed)
 		return;
 	a->closed = true;
+	a->c->n_to_reap++;
 	a->c->io->ops->close(a->c->io, a->handle, false);
 	a->handle = -1;
 }
@@ -1773,12 +1831,22 @@ static void ctl_sweep_fn(struct io_timer *t)
 		struct ctl_session *s = c->sessions[i];
 		if (s->closed)
 			continue;
-		if (now - s->last_rx_us > c->dead_after_us) {
+		if (now - s->last_rx_us > s->dead_after_us) {
 			ctl_session_fail(s,
 			                 s->node < 0 ? "no hello in time" : "silent for too long");
 			continue;
 		}
-		if (s->node >= 0 && now - s->last_tx_us >= c->heartbeat_us &&
+		/* Maps wait while a node does not read (see map_pending); one that
+		 * takes no byte for as long as it may stay silent is dropped (a
+		 * far node taking a large map slowly is not). */
+		if (s->out_off < s->out_len && now - s->last_tx_us > s->dead_after_us) {
+			ctl_ev(c, "session_error", "s:node_name", ctl_node_name(c, s->node),
+			       "s:error", "slow consumer", "u:queued",
+			       (uint64_t)(s->out_len - s->out_off), NULL);
+			ctl_session_close(s, "slow consumer", true);
+			continue;
+		}
+		if (s->node >= 0 && now - s->last_tx_us >= s->heartbeat_us &&
 		    s->out_off == s->out_len)
 			ctl_session_send_simple(s, "heartbeat", NULL, NULL, NULL, NULL);
 	}
@@ -1793,6 +1861,9 @@ static void ctl_sweep_fn(struct io_timer *t)
 
 static void ctl_reap(struct control *c)
 {
+	if (!c->n_to_reap)
+		return;
+	c->n_to_reap = 0;
 	for (size_t i = 0; i < c->n_sessions;) {
 		struct ctl_session *s = c->sessions[i];
 		if (!s->closed) {
@@ -2175,6 +2246,10 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	    config->heartbeat_us ? config->heartbeat_us : MAPPROTO_HEARTBEAT_MS * 1000ull;
 	c->dead_after_us =
 	    config->dead_after_us ? config->dead_after_us : MAPPROTO_DEAD_AFTER_MS * 1000ull;
+	c->idle_heartbeat_us = config->idle_heartbeat_us ? config->idle_heartbeat_us
+	                                                 : MAPPROTO_IDLE_HEARTBEAT_MS * 1000ull;
+	c->idle_dead_after_us = config->idle_dead_after_us ? config->idle_dead_after_us
+	                                                   : MAPPROTO_IDLE_DEAD_AFTER_MS * 1000ull;
 	c->name = strdup(config->name ? config->name : "control");
 	c->tailnet = strdup(config->tailnet ? config->tailnet : "example.ts.net");
 	c->state_path = config->state_path ? strdup(config->state_path) : NULL;

@@ -35,7 +35,10 @@
  *
  * Liveness (STR-4): a node is alive while its session delivers a frame at
  * least every dead_after_us (heartbeats); when one goes silent or closes,
- * the node is marked dead and its clients are remapped at once.
+ * the node is marked dead and its clients are remapped at once. Hosts are
+ * held to heartbeat_us/dead_after_us, nodes that advertise nothing to the
+ * looser idle pair (their liveness steers nothing; a drain may wait up to
+ * idle_dead_after_us for a silent client's ack).
  *
  * Drain confirmation (DRN-1/3): when host H starts draining S, control
  * notes every session whose last sent map ranks H for S and the map
@@ -64,16 +67,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONTROL_MAX_SESSIONS       200000
-#define CONTROL_MAX_ADMIN_CONNS    64
-#define CONTROL_ADMIN_MAX_HEADER   (16u << 10)
-#define CONTROL_ADMIN_MAX_BODY     (1u << 20)
-#define CONTROL_RECOMPUTE_DELAY_US (20ull * 1000)
-#define CONTROL_OUT_MAX            (4u << 20) /* admin command output */
+#define CONTROL_MAX_SESSIONS             200000
+#define CONTROL_MAX_ADMIN_CONNS          64
+#define CONTROL_ADMIN_MAX_HEADER         (16u << 10)
+#define CONTROL_ADMIN_MAX_BODY           (1u << 20)
+#define CONTROL_RECOMPUTE_DELAY_US       (20ull * 1000)
+#define CONTROL_RECOMPUTE_US_PER_SESSION 10         /* 10,000 sessions: 100 ms */
+#define CONTROL_OUT_MAX                  (4u << 20) /* admin command output */
 /* Added by the server (h6): an admin connection silent this long is closed;
  * a map session whose unsent output passes CONTROL_SESSION_OUT_SLACK plus
- * CONTROL_SESSION_OUT_MAPS times its largest netmap message is closed as a
- * slow consumer (session_error, node_dead). GET /api/policy answers the
+ * CONTROL_SESSION_OUT_MAPS times its largest netmap message, or that has
+ * taken no byte of its queued output for its dead_after time, is closed as
+ * a slow consumer (session_error, node_dead). While a session's output is queued,
+ * its next netmap waits and then covers every change made meanwhile. GET /api/policy answers the
  * HuJSON text and GET /api/ca the PEM as they are; everything else is JSON.
  * POST /api/command refuses set-policy (the file would be read on the
  * server): clients PUT /api/policy with the text instead. */
@@ -99,9 +105,13 @@ struct control_config {
 	const char *policy_text; /* NULL: empty policy */
 	reg_latency_fn latency_fn;
 	void *latency_ctx;
-	uint64_t heartbeat_us;  /* 0: MAPPROTO_HEARTBEAT_MS */
-	uint64_t dead_after_us; /* 0: MAPPROTO_DEAD_AFTER_MS */
-	char *err;              /* optional: why control_new failed */
+	/* Liveness of hosts' sessions (nodes advertising a service) and of
+	 * every other session (mapproto.h, the liveness frame). */
+	uint64_t heartbeat_us;       /* 0: MAPPROTO_HEARTBEAT_MS */
+	uint64_t dead_after_us;      /* 0: MAPPROTO_DEAD_AFTER_MS */
+	uint64_t idle_heartbeat_us;  /* 0: MAPPROTO_IDLE_HEARTBEAT_MS */
+	uint64_t idle_dead_after_us; /* 0: MAPPROTO_IDLE_DEAD_AFTER_MS */
+	char *err;                   /* optional: why control_new failed */
 	size_t err_len;
 };
 

@@ -16,7 +16,11 @@
  *   changes (STR-6). Unknown destination: dropped. LIM-2: a packet whose
  *   source is a VIP this node hosts leaves only as part of a flow that was
  *   opened inbound; anything else from a VIP (a SYN, a UDP datagram) is
- *   dropped with the event `vip_outbound_refused`.
+ *   dropped with the event `vip_outbound_refused`. An IPv4 UDP datagram
+ *   from this node's own address that is the exact reverse of an inbound
+ *   flow to a hosted VIP (a program bound to 0.0.0.0 answering) leaves
+ *   from that VIP instead, checksums adjusted, as connection tracking
+ *   would send it (L3-1).
  *
  * Underlay -> TUN: check the header; the sending endpoint must be a
  *   peer's; the inner source address must be that peer's own (or, for a

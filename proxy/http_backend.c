@@ -136,6 +136,32 @@ static void hb_copy_head(struct hb_conn *c)
 	b->last_head[n] = '\0';
 }
 
+/* X-Response-Bytes: N overrides the body size; a malformed or over-limit
+ * value (or a repeated header) gets 400 with an empty body. */
+static void hb_response_bytes(struct hb_conn *c)
+{
+	size_t len;
+	const char *v = http_head_get(c->head, "X-Response-Bytes", &len);
+	uint64_t n = 0;
+
+	if (!v)
+		return;
+	if (len == 0 || len > 20 || http_head_count(c->head, "X-Response-Bytes") != 1)
+		goto bad;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			goto bad;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+		if (n > HTTP_BACKEND_MAX_RESPONSE_BYTES)
+			goto bad;
+	}
+	c->left = n;
+	return;
+bad:
+	c->status = 400;
+	c->left = 0;
+}
+
 /* A head arrived: pick the answer from the path. */
 static void hb_request(struct hb_conn *c)
 {
@@ -175,6 +201,8 @@ static void hb_request(struct hb_conn *c)
 		c->kind = HB_RESET;
 		delay = 0;
 	}
+	if (c->kind == HB_PLAIN || c->kind == HB_CHUNKED)
+		hb_response_bytes(c);
 	if (c->head->method == HTTP_HEAD)
 		c->left = 0;
 	c->waiting = delay > 0;

@@ -11,6 +11,10 @@
  *                   can see what a proxy forwarded
  *   /sleep/US...    answers after US microseconds instead
  *   /reset...       resets the connection without answering
+ * A request header `X-Response-Bytes: N` (decimal, at most
+ * HTTP_BACKEND_MAX_RESPONSE_BYTES) sets the body size of a default, /bytes
+ * or /chunked answer, overriding both; a malformed, repeated or over-limit value gets
+ * 400 with an empty body (the connection stays usable).
  * Keep-alive and pipelining are honoured (one request at a time). Bodies are
  * generated and consumed in chunks: memory per connection stays bounded.
  * Events: backend_request {path, status, bytes_in, bytes_out}.
@@ -28,6 +32,8 @@
 #define HTTP_BACKEND_OUT_BYTES  (64 * 1024) /* response bytes buffered per connection */
 #define HTTP_BACKEND_HEAD_BYTES (64 * 1024) /* longest request head accepted */
 #define HTTP_BACKEND_LAST_HEAD  (16 * 1024) /* kept copy of the last request head */
+/* Largest X-Response-Bytes (= SCENARIO_SIZE_MAX, 100 MB). */
+#define HTTP_BACKEND_MAX_RESPONSE_BYTES 100000000ull
 
 struct http_backend_config {
 	uint64_t service_time_us; /* delay before each answer */

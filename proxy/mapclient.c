@@ -315,17 +315,15 @@ static void mc_violation(struct mapclient *mc, const char *why)
 	mc_end(mc, reason);
 }
 
-static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
+/* Reads a welcome's or liveness frame's limits into the session, clamped
+ * to what the client accepts (dead_after at least two heartbeats). */
+static void mc_set_liveness(struct mapclient *mc, const cJSON *msg)
 {
 	const cJSON *hb = cJSON_GetObjectItemCaseSensitive(msg, "heartbeat_ms");
 	const cJSON *dead = cJSON_GetObjectItemCaseSensitive(msg, "dead_after_ms");
 	double hb_ms = cJSON_IsNumber(hb) ? hb->valuedouble : MAPPROTO_HEARTBEAT_MS;
 	double dead_ms = cJSON_IsNumber(dead) ? dead->valuedouble : MAPPROTO_DEAD_AFTER_MS;
 
-	if (mc->state == MC_UP) {
-		mc_violation(mc, "a second welcome");
-		return;
-	}
 	if (!(hb_ms >= MAPCLIENT_MIN_HEARTBEAT_MS))
 		hb_ms = MAPCLIENT_MIN_HEARTBEAT_MS;
 	if (hb_ms > MAPCLIENT_MAX_HEARTBEAT_MS)
@@ -336,6 +334,15 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 		dead_ms = MAPCLIENT_MAX_DEAD_MS;
 	mc->hb_us = (uint64_t)hb_ms * 1000;
 	mc->dead_us = (uint64_t)dead_ms * 1000;
+}
+
+static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
+{
+	if (mc->state == MC_UP) {
+		mc_violation(mc, "a second welcome");
+		return;
+	}
+	mc_set_liveness(mc, msg);
 	mc->state = MC_UP;
 	mc->backoff_us = mc->backoff_min_us;
 	io_emitf(mc->io, "control_connected", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
@@ -343,6 +350,14 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 	mc_arm_tick(mc);
 	if (mc->cb.connected)
 		mc->cb.connected(mc->ctx, true);
+}
+
+static void mc_on_liveness(struct mapclient *mc, const cJSON *msg)
+{
+	mc_set_liveness(mc, msg);
+	io_emitf(mc->io, "control_liveness", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
+	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
+	mc_arm_tick(mc);
 }
 
 static void mc_reject(struct mapclient *mc, uint64_t version, const char *why)
@@ -468,6 +483,9 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 		mc_on_netmap(mc, msg, len);
 		break;
 	case MAPPROTO_HEARTBEAT:
+		break;
+	case MAPPROTO_LIVENESS:
+		mc_on_liveness(mc, msg);
 		break;
 	case MAPPROTO_DRAIN_CONFIRMED:
 		svc = mc_string(msg, "service");
@@ -696,7 +714,8 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 	}
 	mc->backoff_min_us = cfg->backoff_min_us ? cfg->backoff_min_us : MAPCLIENT_BACKOFF_MIN_US;
 	mc->backoff_max_us = cfg->backoff_max_us ? cfg->backoff_max_us : MAPCLIENT_BACKOFF_MAX_US;
-	if (mc->backoff_max_us < mc->backoff_min_us)
+	if (mc->backoff_max_us < mc->backoff_min_us ||
+	    cfg->first_connect_delay_us > MAPCLIENT_BACKOFF_MAX_US)
 		bad = true;
 	if (bad) {
 		mapclient_free(mc);
@@ -707,7 +726,7 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 	mc->retry.fn = mc_retry_fired;
 	mc->kill.fn = mc_kill_fired;
 	/* Connect from the loop, so no callback runs inside this call. */
-	io->ops->timer_arm(io, &mc->retry, 0);
+	io->ops->timer_arm(io, &mc->retry, cfg->first_connect_delay_us);
 	*out = mc;
 	return 0;
 }

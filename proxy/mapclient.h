@@ -11,9 +11,10 @@
  * owner refuses is reported (`netmap_rejected`), not acked, and the old one
  * stays.
  *
- * Liveness: a heartbeat goes up every heartbeat_ms (from welcome) in which
- * nothing else did; when control is silent for dead_after_ms (from
- * welcome; MAPPROTO_DEAD_AFTER_MS before it, including the TCP connect),
+ * Liveness: a heartbeat goes up every heartbeat_ms (from welcome, or the
+ * latest liveness frame) in which nothing else did; when control is silent
+ * for dead_after_ms (same sources; MAPPROTO_DEAD_AFTER_MS before the
+ * welcome, including the TCP connect),
  * the session is closed. Any end of a session (error, EOF, garbage from
  * control, silence, an output backlog over MAPCLIENT_MAX_OUT) is followed
  * by a reconnect after a backoff: backoff_min_us doubling up to
@@ -21,7 +22,8 @@
  * The owner keeps serving with the last map meanwhile; the new session
  * resends hello and the advertisement.
  *
- * Events: control_connected (welcome seen), control_lost (reason, whether
+ * Events: control_connected (welcome seen), control_liveness (new limits),
+ * control_lost (reason, whether
  * the session had been up, retry delay), netmap_received (version,
  * "full"/"delta", bytes), netmap_rejected (version, reason), netmap_resync,
  * drain_confirmed, advertise_refused.
@@ -73,6 +75,10 @@ struct mapclient_config {
 	const char *tls_key;     /* Ed25519 public key, hex; NULL: none */
 	uint64_t backoff_min_us; /* 0: MAPCLIENT_BACKOFF_MIN_US */
 	uint64_t backoff_max_us; /* 0: MAPCLIENT_BACKOFF_MAX_US */
+	/* Wait before the first connect (at most MAPCLIENT_BACKOFF_MAX_US):
+	 * a simulator starting thousands of daemons at once spreads their
+	 * registrations, as real machines booting at different times do. */
+	uint64_t first_connect_delay_us;
 	struct mapclient_callbacks cb;
 	void *ctx;
 };

@@ -26,6 +26,7 @@ static const char *const mp_type_names[] = {
     [MAPPROTO_DRAIN_CONFIRMED] = "drain_confirmed",
     [MAPPROTO_ADVERTISE_REFUSED] = "advertise_refused",
     [MAPPROTO_ERROR] = "error",
+    [MAPPROTO_LIVENESS] = "liveness",
 };
 
 #define MP_N_TYPES (sizeof(mp_type_names) / sizeof(mp_type_names[0]))

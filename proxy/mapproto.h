@@ -27,7 +27,13 @@
  *                                    went up.
  *
  * Control -> daemon:
- *   {"type":"welcome","heartbeat_ms":1000,"dead_after_ms":3000}
+ *   {"type":"welcome","heartbeat_ms":10000,"dead_after_ms":30000}
+ *   {"type":"liveness","heartbeat_ms":1000,"dead_after_ms":3000}
+ *       new heartbeat and silence limits, any time after the welcome (both
+ *       ways: control holds the session to them too). Control keeps hosts
+ *       (nodes advertising a service: their liveness steers traffic) on
+ *       the tight pair and every other node on the idle pair, which spares
+ *       it most of the heartbeat load of a large tailnet.
  *   {"type":"netmap","version":8,"full":{...netmap document...}}
  *   {"type":"netmap","version":9,"base":8,"delta":{
  *       "peers_upsert":[{...peer...}],   "peers_remove":["name"],
@@ -63,8 +69,10 @@
 #define MAPPROTO_HDR_LEN            4
 #define MAPPROTO_MAX_FRAME          (32u << 20)
 #define MAPPROTO_MAX_UP_FRAME       (1u << 20) /* daemon -> control frames */
-#define MAPPROTO_HEARTBEAT_MS       1000
+#define MAPPROTO_HEARTBEAT_MS       1000       /* hosts */
 #define MAPPROTO_DEAD_AFTER_MS      3000
+#define MAPPROTO_IDLE_HEARTBEAT_MS  10000 /* nodes that advertise nothing */
+#define MAPPROTO_IDLE_DEAD_AFTER_MS 30000
 #define MAPPROTO_ERR_LEN            256
 
 enum mapproto_type {
@@ -79,6 +87,7 @@ enum mapproto_type {
 	MAPPROTO_DRAIN_CONFIRMED,
 	MAPPROTO_ADVERTISE_REFUSED,
 	MAPPROTO_ERROR,
+	MAPPROTO_LIVENESS,
 };
 
 /* Frame parser over a byte stream. Returns the frame's total length

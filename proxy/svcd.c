@@ -1053,6 +1053,7 @@ static int svcd_start_control(struct svcd *d, const struct svcd_config *config, 
 	    .endpoint =
 	        under.family != IO_AF_NONE ? io_addr_format(&under, true, ep, sizeof(ep)) : NULL,
 	    .tls_key = pub,
+	    .first_connect_delay_us = config->control_connect_delay_us,
 	    .cb = {.apply = svcd_mc_apply,
 	           .drain_confirmed = svcd_mc_drain_confirmed,
 	           .connected = svcd_mc_connected},

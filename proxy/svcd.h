@@ -97,8 +97,9 @@ struct svcd_config {
 	const char *user;              /* owner login, NULL or "" for none */
 	const char *const *tags;       /* node tags, reported in hello */
 	size_t n_tags;
-	bool magic_dns; /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
-	char *err;      /* optional: why svcd_new failed, in words */
+	uint64_t control_connect_delay_us; /* mapclient first_connect_delay_us */
+	bool magic_dns;                    /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
+	char *err;                         /* optional: why svcd_new failed, in words */
 	size_t err_len;
 };
 

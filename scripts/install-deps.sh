@@ -8,6 +8,7 @@ packages=(
   libcjson-dev libyaml-dev libpcap-dev libssl-dev libcriterion-dev
   node-llhttp                               # llhttp C sources, compiled by our build
   gnuplot-nox tshark iproute2 curl openssl python3
+  libgoogle-perftools-dev                   # tcmalloc for simrun (ns-3 allocates per packet)
   postgresql-15 postgresql-client-15         # L4-3: a real database behind the L4 proxy
 )
 

@@ -20,6 +20,8 @@
 #include <ns3/point-to-point-module.h>
 #include <ns3/virtual-net-device-module.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -46,6 +48,35 @@
 	} while (0)
 
 using namespace ns3;
+
+/* ns-3 3.37's TcpTxBuffer::NextSeg (rule 2 of RFC 6675's NextSeg) offers
+ * new data while the bytes in flight are <= the peer's window, so with
+ * exactly a window in flight it names a segment the window has no room for;
+ * TcpSocketBase::SendPendingData then asks for 0 bytes, CopyFromSequence
+ * returns no item and SendDataPacket dies on it (in TcpRateLinux::SkbSent).
+ * It happens to any sender that fills a small or closing window: a node
+ * slow to read its maps, a 10,000-node registration storm. This
+ * definition, which the dynamic linker prefers over libns3-internet's own
+ * (the library calls it through its PLT), asks the original and turns that
+ * answer into "nothing to send now"; the next ACK sends again. */
+namespace ns3
+{
+bool TcpTxBuffer::NextSeg(SequenceNumber32 *seq, SequenceNumber32 *seqHigh, bool isRecovery) const
+{
+	using next_seg_fn =
+	    bool (*)(const TcpTxBuffer *, SequenceNumber32 *, SequenceNumber32 *, bool);
+	/* the original's address: resolved once, constant afterwards */
+	static const next_seg_fn original = reinterpret_cast<next_seg_fn>(
+	    dlsym(RTLD_NEXT, "_ZNK3ns311TcpTxBuffer7NextSegEPNS_14SequenceNumberIjiEES3_b"));
+	NS3W_ASSERT(original);
+	if (!original(this, seq, seqHigh, isRecovery))
+		return false;
+	bool new_data = *seq >= m_firstByteSeq.Get() + m_sentSize;
+	if (new_data && m_sentSize >= m_rWndCallback())
+		return false;
+	return SizeFromSequence(*seq) > 0;
+}
+} // namespace ns3
 
 namespace
 {
@@ -136,6 +167,12 @@ struct Glue : public SimpleRefCount<Glue> {
 	 * until the peer acknowledged everything (see tcp_fin_when_drained) */
 	bool close_pending = false;
 	bool fin_ev = false; /* a tcp_fin_now event is on its way */
+	/* The acknowledgment a peer's FIN carried. ns-3 does not process the
+	 * ACK field of a FIN|ACK segment in ESTABLISHED: the data it covers
+	 * stays "unacknowledged" until a retransmission timeout, and a close
+	 * waiting for it (tcp_fin_when_drained) would wait with it. */
+	bool peer_fin_acked = false;
+	SequenceNumber32 peer_fin_ack;
 };
 
 struct Datagram {
@@ -192,6 +229,11 @@ struct Host {
 	 * next to its predecessor's dying connections. Pruned as it grows. */
 	std::vector<Ptr<TcpSocketBase>> closing;
 	size_t closing_pruned = 0;
+	/* A never-used socket new connecting sockets are copied from: ns-3's
+	 * Socket::CreateSocket builds every part through the attribute system
+	 * (about a quarter of a short connection's cost); a copy does not. */
+	Ptr<TcpSocketBase> tcp_template;
+	Ptr<TcpL4Protocol> tcp_l4;
 };
 
 /* The routing protocol of every node (see the file comment). */
@@ -301,6 +343,16 @@ struct TcpPeek : public TcpSocketBase {
 	static void send_ack(TcpSocketBase *s)
 	{
 		(s->*(&TcpPeek::SendEmptyPacket))(TcpHeader::ACK);
+	}
+	/* a new closed socket with the template's settings (see Host) */
+	static Ptr<TcpSocketBase> fork(TcpSocketBase *tmpl)
+	{
+		Ptr<TcpSocketBase> s = (tmpl->*(&TcpPeek::Fork))();
+		/* the copy would keep calling the template's SendEmptyPacket */
+		Ptr<TcpSocketState> tcb = PeekPointer(s)->*(&TcpPeek::m_tcb);
+		tcb->m_sendEmptyPacketCallback =
+		    MakeCallback(&TcpPeek::SendEmptyPacket, PeekPointer(s));
+		return s;
 	}
 	static TcpSocket::TcpStates_t state(TcpSocketBase *s)
 	{
@@ -867,11 +919,21 @@ void tcp_on_error_close(Ptr<Glue> g, Ptr<Socket>)
 
 /* Every received segment passes here before TCP processes it: the only
  * reliable way to tell a reset from a FIN or a timeout. */
-void tcp_on_rx(Ptr<Glue> g, Ptr<const Packet>, const TcpHeader &h, Ptr<const TcpSocketBase>)
+void tcp_on_rx(Ptr<Glue> g, Ptr<const Packet>, const TcpHeader &h, Ptr<const TcpSocketBase> tcp)
 {
 	struct ns3w_sock *s = glue_sock(g);
-	if (s && (h.GetFlags() & TcpHeader::RST))
+	uint8_t flags = h.GetFlags();
+	if (s && (flags & TcpHeader::RST))
 		tcp_fail(s, s->connecting ? -ECONNREFUSED : -ECONNRESET);
+	if ((flags & (TcpHeader::FIN | TcpHeader::ACK)) == (TcpHeader::FIN | TcpHeader::ACK) &&
+	    !(flags & TcpHeader::RST) &&
+	    (!g->peer_fin_acked || h.GetAckNumber() > g->peer_fin_ack)) {
+		g->peer_fin_acked = true;
+		g->peer_fin_ack = h.GetAckNumber();
+		/* a close may be waiting for exactly this acknowledgment */
+		Ptr<Socket> so = ConstCast<TcpSocketBase>(tcp);
+		Simulator::ScheduleNow(&tcp_fin_when_drained, g, so);
+	}
 }
 
 void tcp_set_callbacks(struct ns3w_sock *s)
@@ -924,6 +986,14 @@ bool tcp_tx_empty(const Ptr<Socket> &so)
 	return static_cast<TcpSocketBase *>(PeekPointer(so))->GetTxBuffer()->Size() == 0;
 }
 
+/* Every byte queued was sent and acknowledged, counting the ACK a peer's
+ * FIN carried (see Glue::peer_fin_ack). */
+bool tcp_tx_acked(const Ptr<Glue> &g, const Ptr<Socket> &so)
+{
+	Ptr<TcpTxBuffer> tx = static_cast<TcpSocketBase *>(PeekPointer(so))->GetTxBuffer();
+	return tx->Size() == 0 || (g->peer_fin_acked && g->peer_fin_ack >= tx->TailSequence());
+}
+
 /* Sends the FIN a shutdown or graceful close asked for, from its own event
  * (never inside ns-3's ACK processing). */
 void tcp_fin_now(Ptr<Glue> g, Ptr<Socket> so)
@@ -956,7 +1026,7 @@ void tcp_fin_when_drained(const Ptr<Glue> &g, const Ptr<Socket> &so)
 	struct ns3w_sock *s = glue_sock(g);
 	if (s ? !s->fin_deferred : !g->close_pending)
 		return;
-	if (g->fin_ev || !tcp_tx_empty(so))
+	if (g->fin_ev || !tcp_tx_acked(g, so))
 		return;
 	g->fin_ev = true;
 	Simulator::ScheduleNow(&tcp_fin_now, g, so);
@@ -1309,7 +1379,7 @@ extern "C" struct ns3w_world *ns3w_world_new(const struct ns3w_world_config *con
 	if (!w->config.tcp_mss)
 		w->config.tcp_mss = 1448;
 	if (!w->config.tcp_msl_us)
-		w->config.tcp_msl_us = 1000000;
+		w->config.tcp_msl_us = NS3W_DEFAULT_TCP_MSL_US;
 
 	RngSeedManager::SetSeed((uint32_t)std::min<uint64_t>(w->config.seed, UINT32_MAX));
 	RngSeedManager::SetRun(w->config.run);
@@ -1328,6 +1398,10 @@ extern "C" struct ns3w_world *ns3w_world_new(const struct ns3w_world_config *con
 	Config::SetDefault("ns3::TcpSocket::ConnCount", UintegerValue(4));
 	Config::SetDefault("ns3::TcpSocket::DataRetries", UintegerValue(5));
 	Config::SetDefault("ns3::TcpSocketBase::MinRto", TimeValue(MilliSeconds(200)));
+	/* Linux's delayed-ACK timeout starts at 40 ms; ns-3's default (200 ms)
+	 * equals the minimum RTO, so a lone last segment of an answer races
+	 * its own retransmission timer and loses half the time. */
+	Config::SetDefault("ns3::TcpSocket::DelAckTimeout", TimeValue(MilliSeconds(40)));
 
 	w->stack.SetIpv6StackInstall(false);
 	w->stack.SetRoutingHelper(Ns3wRoutingHelper());
@@ -1643,6 +1717,20 @@ Ptr<Socket> tcp_socket(struct ns3w_world *w, int node)
 {
 	return Socket::CreateSocket(w->hosts[node].node, TcpSocketFactory::GetTypeId());
 }
+
+/* A socket for an outgoing connection: a copy of the node's template. */
+Ptr<Socket> tcp_connect_socket(struct ns3w_world *w, int node)
+{
+	Host &h = w->hosts[node];
+	if (!h.tcp_template) {
+		h.tcp_template = DynamicCast<TcpSocketBase>(tcp_socket(w, node));
+		h.tcp_l4 = h.node->GetObject<TcpL4Protocol>();
+		NS3W_ASSERT(h.tcp_template && h.tcp_l4);
+	}
+	Ptr<TcpSocketBase> s = TcpPeek::fork(PeekPointer(h.tcp_template));
+	h.tcp_l4->AddSocket(s);
+	return s;
+}
 } // namespace
 
 extern "C" struct ns3w_sock *ns3w_tcp_listen(struct ns3w_world *w, int node, uint32_t ip,
@@ -1696,7 +1784,7 @@ extern "C" struct ns3w_sock *ns3w_tcp_connect(struct ns3w_world *w, int node, ui
 		*err = -EADDRNOTAVAIL;
 		return nullptr;
 	}
-	Ptr<Socket> so = tcp_socket(w, node);
+	Ptr<Socket> so = tcp_connect_socket(w, node);
 	if (so->Bind(InetSocketAddress(Ipv4Address(src_ip), 0)) < 0) {
 		*err = sock_errno(so);
 		so->Close();

@@ -20,6 +20,13 @@
  * them, no callback after ns3w_sock_close(). ns-3's socket traps (forked
  * accept sockets without callbacks, recv callbacks not repeated, partial
  * sends, close callbacks after close) are handled here.
+ *
+ * TCP settings, Linux-like where ns-3 differs: MSS 1448, MinRto 200 ms,
+ * delayed ACK 40 ms, TIME_WAIT 2 x NS3W_DEFAULT_TCP_MSL_US. Two ns-3 3.37
+ * bugs are worked around: a sender with exactly a window in flight crashes
+ * (ns3w.cc redefines TcpTxBuffer::NextSeg around the original), and a
+ * FIN|ACK's acknowledgment, which ns-3 ignores in ESTABLISHED, is honoured
+ * by the wrapper's close path.
  */
 #ifndef SIM_NS3W_H
 #define SIM_NS3W_H
@@ -37,11 +44,19 @@ struct ns3w_world;
 struct ns3w_sock;
 struct ns3w_timer;
 
+/* TIME_WAIT lasts 2 x MSL. ns-3 finds a segment's socket by walking every
+ * endpoint of the node, TIME_WAIT ones included, so a proxy host closing
+ * hundreds of connections a second would pay for each of them on every
+ * packet (Linux hashes them and keeps them for 60 s at no such cost). 10 ms
+ * outlives any retransmission a loss-free link can cause; on lossy links a
+ * peer's late FIN retransmission gets a RST, after both ends are closed. */
+#define NS3W_DEFAULT_TCP_MSL_US (10ull * 1000)
+
 struct ns3w_world_config {
 	uint64_t seed;       /* ns-3 RngSeedManager seed (>= 1) */
 	uint64_t run;        /* ns-3 run number, default 1 */
 	uint32_t tcp_mss;    /* 0: 1448 */
-	uint64_t tcp_msl_us; /* TIME_WAIT lasts 2 x this; 0: 1 s */
+	uint64_t tcp_msl_us; /* 0: NS3W_DEFAULT_TCP_MSL_US */
 };
 
 struct ns3w_link_params {

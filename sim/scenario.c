@@ -36,7 +36,8 @@ static const char *const scenario_role_words[] = {"owner", "admin", "network-adm
                                                   NULL};
 static const char *const scenario_backend_words[] = {"http", "tcp-echo", "tcp-sink", "udp-echo",
                                                      NULL};
-static const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream", NULL};
+static const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream", "udp-echo",
+                                                      NULL};
 static const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 static const char *const scenario_control_words[] = {"crash", "restart", NULL};
 static const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
@@ -269,22 +270,27 @@ static const struct scenario_key scenario_workload_keys[] = {
     [WL_TO] = KEY("to", SCENARIO_KIND_STRING, true, NULL,
                   "Target: <label>.<tailnet>:port (a service's or a node's MagicDNS name), "
                   "svc:X:port, or a VIP literal 100.x.y.z:port / [fd7a:115c:a1e0::n]:port."),
-    [WL_KIND] = KEY("kind", SCENARIO_KIND_STRING, false, "http", "http, tcp-echo or tcp-stream.",
+    [WL_KIND] = KEY("kind", SCENARIO_KIND_STRING, false, "http",
+                    "http, tcp-echo, tcp-stream or udp-echo (one datagram per request, for L3 "
+                    "services).",
                     .choices = scenario_workload_words),
     [WL_RATE] = KEY("rate", SCENARIO_KIND_RATE, false, "1/s",
-                    "http, tcp-echo: requests per second per client node, Poisson arrivals "
-                    "(seeded)."),
+                    "http, tcp-echo, udp-echo: requests per second per client node, Poisson "
+                    "arrivals (seeded)."),
     [WL_CONNECTION] = KEY("connection", SCENARIO_KIND_STRING, false, "new",
-                          "http, tcp-echo: new (one connection per request) or keepalive.",
+                          "http, tcp-echo: new (one connection per request) or keepalive "
+                          "(http: idle connections are reused, one request at a time).",
                           .choices = scenario_connection_words),
     [WL_PATH] =
         KEY("path", SCENARIO_KIND_STRING, false, "/", "http: the request path (starts with /)."),
     [WL_REQUEST] = KEY("request", SCENARIO_KIND_SIZE, false, "0B",
                        "http: request body bytes (0: GET, else POST); tcp-echo: bytes per "
-                       "request (0: 64B); tcp-stream: bytes per write (0: 1KB)."),
-    [WL_RESPONSE] =
-        KEY("response", SCENARIO_KIND_SIZE, false, "0B",
-            "http: response bytes expected (0: whatever the backend sends).", .project = true),
+                       "request (0: 64B); tcp-stream: bytes per write (0: 1KB); udp-echo: "
+                       "datagram bytes (0: 64B, else 8B..1200B)."),
+    [WL_RESPONSE] = KEY("response", SCENARIO_KIND_SIZE, false, "0B",
+                        "http: response body bytes asked for (X-Response-Bytes) and checked; a "
+                        "different length counts as http_error (0: whatever the backend sends).",
+                        .project = true),
     [WL_START] = KEY("start", SCENARIO_KIND_DURATION, false, "0s", "First arrival after start."),
     [WL_STOP] = KEY("stop", SCENARIO_KIND_DURATION, false, "duration",
                     "No arrival at or after stop (> start, <= duration)."),
@@ -2809,8 +2815,9 @@ static bool load_workloads(struct loader *ld, const yaml_node_t *seq)
 		}
 		bool http = w->kind == SCENARIO_WORKLOAD_HTTP;
 		bool stream = w->kind == SCENARIO_WORKLOAD_TCP_STREAM;
-		if (!wl_applies(ld, keys[WL_RATE], !stream, "http and tcp-echo") ||
-		    !wl_applies(ld, keys[WL_CONNECTION], !stream, "http and tcp-echo") ||
+		bool udp = w->kind == SCENARIO_WORKLOAD_UDP_ECHO;
+		if (!wl_applies(ld, keys[WL_RATE], !stream, "http, tcp-echo and udp-echo") ||
+		    !wl_applies(ld, keys[WL_CONNECTION], !stream && !udp, "http and tcp-echo") ||
 		    !wl_applies(ld, keys[WL_PATH], http, "http") ||
 		    !wl_applies(ld, keys[WL_RESPONSE], http, "http") ||
 		    !wl_applies(ld, keys[WL_CONNECTIONS], stream, "tcp-stream") ||
@@ -2851,8 +2858,18 @@ static bool load_workloads(struct loader *ld, const yaml_node_t *seq)
 			}
 		}
 		if (vals[WL_REQUEST] &&
-		    !get_size(ld, "request", vals[WL_REQUEST], &w->request_bytes))
+		    !get_size(ld, "request", vals[WL_REQUEST], &w->request_bytes)) {
 			w_ok = false;
+		} else if (vals[WL_REQUEST] && udp && w->request_bytes &&
+		           (w->request_bytes < SCENARIO_UDP_REQUEST_MIN ||
+		            w->request_bytes > SCENARIO_UDP_REQUEST_MAX)) {
+			error_at(ld, vals[WL_REQUEST],
+			         "request %s does not fit a udp-echo datagram (%dB..%dB, or 0 for "
+			         "64B)",
+			         scalar(vals[WL_REQUEST]), SCENARIO_UDP_REQUEST_MIN,
+			         SCENARIO_UDP_REQUEST_MAX);
+			w_ok = false;
+		}
 		if (vals[WL_RESPONSE] &&
 		    !get_size(ld, "response", vals[WL_RESPONSE], &w->response_bytes))
 			w_ok = false;

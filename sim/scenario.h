@@ -49,6 +49,8 @@
 #define SCENARIO_PATH_MAX          1024 /* a workload's HTTP path */
 #define SCENARIO_WORKLOADS_MAX     1024
 #define SCENARIO_CONNECTIONS_MAX   4096 /* tcp-stream connections per node */
+#define SCENARIO_UDP_REQUEST_MIN   8    /* udp-echo datagram bytes: a sequence number */
+#define SCENARIO_UDP_REQUEST_MAX   1200 /* ... and at most what fits any path MTU */
 #define SCENARIO_TIMELINE_MAX      10000
 #define SCENARIO_EXPECT_MAX        EXPECT_MAX              /* checks, after splitting entries */
 #define SCENARIO_POLICY_MAX        (1u << 20)              /* policy as JSON text */
@@ -219,6 +221,7 @@ enum scenario_workload_kind {
 	SCENARIO_WORKLOAD_HTTP = 0,
 	SCENARIO_WORKLOAD_TCP_ECHO,
 	SCENARIO_WORKLOAD_TCP_STREAM,
+	SCENARIO_WORKLOAD_UDP_ECHO, /* one datagram per request, echoed (L3 services) */
 };
 
 enum scenario_connection {
@@ -244,10 +247,10 @@ struct scenario_workload {
 	const char *host_name; /* the DNS name of `to` ("web.example.ts.net"); VIP: address */
 	uint16_t port;
 	enum scenario_workload_kind kind;
-	double rate_per_s; /* per client node; http and tcp-echo */
+	double rate_per_s; /* per client node; http, tcp-echo and udp-echo */
 	enum scenario_connection connection;
 	const char *path;        /* http: default "/" */
-	uint64_t request_bytes;  /* http: 0 = GET, else a POST body; tcp-echo: 0 = 64 */
+	uint64_t request_bytes;  /* http: 0 = GET, else a POST body; tcp-echo, udp-echo: 0 = 64 */
 	uint64_t response_bytes; /* 0 = what the backend sends */
 	uint64_t start_us, stop_us;
 	uint32_t connections; /* tcp-stream: per client node */

@@ -169,7 +169,15 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 			                n->name);
 		pcap_path = pcap;
 	}
+	/* Nodes boot over a window that grows with the tailnet (200 us a node,
+	 * at most TN_START_SPREAD_MAX_US) instead of all registering with
+	 * control in the same instant; a restart reconnects at once. */
+	uint64_t spread = (uint64_t)c->n_nodes * TN_START_SPREAD_PER_NODE_US;
+	if (spread > TN_START_SPREAD_MAX_US)
+		spread = TN_START_SPREAD_MAX_US;
+	uint64_t delay = n->restarts || !spread ? 0 : n->io->ops->random_u64(n->io) % spread;
 	struct svcd_config dc = {.name = n->name,
+	                         .control_connect_delay_us = delay,
 	                         .tailnet_pcap = pcap_path,
 	                         .underlay = n->underlay,
 	                         .drain_grace_us = c->drain_grace_us,

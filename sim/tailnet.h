@@ -15,6 +15,11 @@
  * - control crash/restart: the control node's server dies and comes back
  *   from its state file.
  *
+ * Start: every daemon starts at time 0 and registers with control after a
+ * random delay below n_nodes x TN_START_SPREAD_PER_NODE_US (at most
+ * TN_START_SPREAD_MAX_US): 2 ms for 10 nodes, 200 ms for 1,000, 2 s for
+ * 10,000.
+ *
  * One tailnet per process at a time (ns-3's simulator is a singleton).
  */
 #ifndef SIM_TAILNET_H
@@ -28,11 +33,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TN_MAX_REGIONS  256
-#define TN_MAX_TAGS     8
-#define TN_MAX_SERVE    16 /* serve lines per node */
-#define TN_MAX_BACKENDS 8  /* backend programs per node */
-#define TN_NAME_MAX     128
+#define TN_MAX_REGIONS              256
+#define TN_MAX_TAGS                 8
+#define TN_MAX_SERVE                16 /* serve lines per node */
+#define TN_MAX_BACKENDS             8  /* backend programs per node */
+#define TN_NAME_MAX                 128
+#define TN_START_SPREAD_PER_NODE_US 200
+#define TN_START_SPREAD_MAX_US      (2ull * 1000 * 1000)
 
 enum tn_backend_kind {
 	TN_BACKEND_NONE = 0,

@@ -16,6 +16,8 @@
 #define WH_HEADERS      64
 #define WH_REQ_HEAD_MAX 1024
 
+/* One TCP (or TLS) connection and the request it carries. With keepalive
+ * it outlives its request: back in the idle set until the next arrival. */
 struct wh_req {
 	struct wh_client *c;
 	struct wh_req *next, *prev;
@@ -30,6 +32,7 @@ struct wh_req {
 	uint64_t body_left; /* request body bytes still to send */
 	uint64_t bytes_in;  /* response body bytes */
 	bool connected;
+	bool busy; /* a request is in flight on it (else idle: keepalive) */
 	char host[WH_NAME_MAX + 1];
 };
 
@@ -39,8 +42,11 @@ struct wh_client {
 	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
 	char host_header[256], path[1024];
 	struct io_timer arrival;
-	struct wh_req *reqs; /* in flight */
-	size_t in_flight;
+	struct io_timer stop; /* keepalive: closes the idle connections at stop_us */
+	struct wh_req *reqs;  /* connections: busy and idle */
+	size_t in_flight;     /* busy connections */
+	size_t conns_opened;
+	bool stopped;
 };
 
 const char *wh_outcome_name(enum wh_outcome o)
@@ -58,6 +64,18 @@ uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
 	double u = (double)((x >> 11) + 1) * 0x1p-53;
 
 	return (uint64_t)llround(-log(u) / rate_per_s * 1e6);
+}
+
+void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_per_s,
+                          uint64_t start_us, uint64_t stop_us)
+{
+	uint64_t now = io->ops->now_us(io);
+
+	if (!(rate_per_s > 0))
+		return;
+	uint64_t first = (start_us > now ? start_us : now) + wh_poisson_gap_us(io, rate_per_s);
+	if (first < stop_us)
+		io->ops->timer_arm(io, arrival, first - now);
 }
 
 void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
@@ -92,6 +110,8 @@ static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, 
 	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
 }
 
+/* Unlinks and frees a connection: RST when `abort`, else a graceful close
+ * (close_notify first with TLS). */
 static void wh_req_free(struct wh_req *r, bool abort)
 {
 	struct wh_client *c = r->c;
@@ -102,8 +122,11 @@ static void wh_req_free(struct wh_req *r, bool abort)
 		c->reqs = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	c->in_flight--;
+	if (r->busy)
+		c->in_flight--;
 	c->io->ops->timer_disarm(c->io, &r->timeout);
+	if (r->tls && !abort)
+		tls_conn_close_notify(r->tls);
 	tls_conn_free(r->tls);
 	if (r->handle >= 0)
 		c->io->ops->close(c->io, r->handle, abort);
@@ -111,10 +134,45 @@ static void wh_req_free(struct wh_req *r, bool abort)
 	free(r);
 }
 
+static void wh_idle_event(struct wh_req *r);
+
+/* Ends the request on r with outcome o. The connection goes back to the
+ * idle set when `reusable` (keepalive, a whole response, the server keeps
+ * the connection, arrivals not stopped), else it is closed. */
+static void wh_req_end_ex(struct wh_req *r, enum wh_outcome o, int status, bool reusable)
+{
+	struct wh_client *c = r->c;
+	bool whole = o == WH_OK || o == WH_HTTP_ERROR;
+
+	wh_report(c, r, o, status);
+	if (!(whole && reusable && c->cfg.keepalive && !c->stopped && r->head->keep_alive)) {
+		wh_req_free(r, !whole);
+		return;
+	}
+	r->busy = false;
+	c->in_flight--;
+	c->io->ops->timer_disarm(c->io, &r->timeout);
+	http_parser_resume(&r->parser);
+	/* read to -EAGAIN, so the seam tells us when the server closes it */
+	wh_idle_event(r);
+}
+
 static void wh_req_end(struct wh_req *r, enum wh_outcome o, int status)
 {
-	wh_report(r->c, r, o, status);
-	wh_req_free(r, o != WH_OK && o != WH_HTTP_ERROR);
+	wh_req_end_ex(r, o, status, false);
+}
+
+/* The outcome of a whole response: ok, or http_error for a 5xx status or
+ * a body whose length differs from the one asked for (response_bytes). */
+static enum wh_outcome wh_whole_outcome(const struct wh_req *r)
+{
+	uint64_t want = r->c->cfg.response_bytes;
+
+	if (r->head->status >= 500)
+		return WH_HTTP_ERROR;
+	if (want && r->bytes_in != want)
+		return WH_HTTP_ERROR;
+	return WH_OK;
 }
 
 static ssize_t wh_read(struct wh_req *r, void *buf, size_t len)
@@ -165,7 +223,20 @@ static int wh_send(struct wh_req *r)
 	return 0;
 }
 
-/* Reads the response. Returns true when the request ended (r is freed). */
+/* An idle keepalive connection became readable: the server closed it, sent
+ * stray bytes or failed. It is dropped without an event (no request on
+ * it); bytes TLS consumes itself (alerts, tickets) leave it idle. */
+static void wh_idle_event(struct wh_req *r)
+{
+	char buf[256];
+	ssize_t n = wh_read(r, buf, sizeof(buf));
+
+	if (n != -EAGAIN)
+		wh_req_free(r, n != 0);
+}
+
+/* Reads the response. Returns true when the request ended (r may be freed
+ * or idle). */
 static bool wh_receive(struct wh_req *r)
 {
 	char buf[WH_READ_CHUNK];
@@ -181,8 +252,7 @@ static bool wh_receive(struct wh_req *r)
 		if (n == 0) {
 			enum http_parse_status st = http_parser_finish(&r->parser);
 			if (st == HTTP_PARSE_DONE)
-				wh_req_end(r, r->head->status >= 500 ? WH_HTTP_ERROR : WH_OK,
-				           r->head->status);
+				wh_req_end(r, wh_whole_outcome(r), r->head->status);
 			else
 				wh_req_end(r, WH_RESET, 0);
 			return true;
@@ -195,15 +265,24 @@ static bool wh_receive(struct wh_req *r)
 			off += used;
 			if (st == HTTP_PARSE_HEAD) {
 				http_parser_resume(&r->parser);
+				/* a bodiless response (Content-Length: 0)
+				 * completes on an empty feed */
+				if (off < (size_t)n)
+					continue;
+				st = http_parser_feed(&r->parser, buf + off, 0, &used);
+			}
+			if (st == HTTP_PARSE_MORE) {
+				if (used == 0)
+					break;
 			} else if (st == HTTP_PARSE_DONE) {
-				int status = r->head->status;
-				wh_req_end(r, status >= 500 ? WH_HTTP_ERROR : WH_OK, status);
+				/* bytes after the response: no pipelining, so the
+				 * connection cannot be trusted with another request */
+				wh_req_end_ex(r, wh_whole_outcome(r), r->head->status,
+				              off == (size_t)n);
 				return true;
 			} else if (st == HTTP_PARSE_ERROR) {
 				wh_req_end(r, WH_RESET, 0);
 				return true;
-			} else if (used == 0) {
-				break;
 			}
 		}
 	}
@@ -229,13 +308,24 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 	if (r->tls) {
 		int rc = tls_conn_on_event(r->tls, events);
 		if (rc < 0) {
-			wh_req_end(r, r->connected ? WH_RESET : WH_REFUSED, 0);
+			if (r->busy)
+				wh_req_end(r, r->connected ? WH_RESET : WH_REFUSED, 0);
+			else
+				wh_req_free(r, true);
 			return;
 		}
 	} else if (events & IO_ERROR) {
 		char probe;
 		ssize_t e = c->io->ops->tcp_read(c->io, r->handle, &probe, 1);
-		wh_req_end(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET, 0);
+		if (r->busy)
+			wh_req_end(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET,
+			           0);
+		else
+			wh_req_free(r, true);
+		return;
+	}
+	if (!r->busy) {
+		wh_idle_event(r);
 		return;
 	}
 	if (r->connected) {
@@ -254,6 +344,39 @@ static void wh_on_timeout(struct io_timer *t)
 	wh_req_end(r, WH_TIMEOUT, 0);
 }
 
+/* Formats the request head into r. */
+static void wh_format_request(struct wh_client *c, struct wh_req *r, const char *host)
+{
+	const char *conn = c->cfg.keepalive ? "" : "Connection: close\r\n";
+	char extra[64] = "";
+	int n;
+
+	if (c->cfg.response_bytes)
+		snprintf(extra, sizeof(extra), "X-Response-Bytes: %llu\r\n",
+		         (unsigned long long)c->cfg.response_bytes);
+	if (c->cfg.request_bytes)
+		n = snprintf(r->head_text, sizeof(r->head_text),
+		             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %llu\r\n%s%s\r\n",
+		             c->path, host, (unsigned long long)c->cfg.request_bytes, extra, conn);
+	else
+		n = snprintf(r->head_text, sizeof(r->head_text),
+		             "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", c->path, host, extra, conn);
+	CHECK(n > 0 && (size_t)n < sizeof(r->head_text));
+	r->head_len = (size_t)n;
+	r->head_off = 0;
+	r->body_left = c->cfg.request_bytes;
+	r->bytes_in = 0;
+}
+
+/* The first idle keepalive connection, or NULL. */
+static struct wh_req *wh_idle_conn(struct wh_client *c)
+{
+	for (struct wh_req *r = c->reqs; r; r = r->next)
+		if (!r->busy)
+			return r;
+	return NULL;
+}
+
 int wh_client_request(struct wh_client *c)
 {
 	struct wh_req *r;
@@ -261,11 +384,24 @@ int wh_client_request(struct wh_client *c)
 	const char *host = c->host_header[0]
 	                       ? c->host_header
 	                       : io_addr_format(&c->cfg.target, true, target, sizeof(target));
-	int n;
 
 	if (c->in_flight >= c->cfg.max_outstanding) {
 		wh_report(c, NULL, WH_OVERLOAD, 0);
 		return -EBUSY;
+	}
+	r = c->cfg.keepalive ? wh_idle_conn(c) : NULL;
+	if (r) {
+		/* reused: latency from the request's first byte written */
+		wh_format_request(c, r, host);
+		r->busy = true;
+		c->in_flight++;
+		r->start_us = c->io->ops->now_us(c->io);
+		c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
+		if (wh_send(r) < 0) {
+			wh_req_end(r, WH_RESET, 0);
+			return -ECONNRESET;
+		}
+		return 0;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -279,24 +415,15 @@ int wh_client_request(struct wh_client *c)
 		return -ENOMEM;
 	}
 	http_parser_init(&r->parser, false, r->head, wh_body, r);
-	if (c->cfg.request_bytes)
-		n = snprintf(r->head_text, sizeof(r->head_text),
-		             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %llu\r\n"
-		             "Connection: close\r\n\r\n",
-		             c->path, host, (unsigned long long)c->cfg.request_bytes);
-	else
-		n = snprintf(r->head_text, sizeof(r->head_text),
-		             "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c->path,
-		             host);
-	CHECK(n > 0 && (size_t)n < sizeof(r->head_text));
-	r->head_len = (size_t)n;
-	r->body_left = c->cfg.request_bytes;
+	wh_format_request(c, r, host);
+	r->busy = true;
 	r->start_us = c->io->ops->now_us(c->io);
 	r->next = c->reqs;
 	if (c->reqs)
 		c->reqs->prev = r;
 	c->reqs = r;
 	c->in_flight++;
+	c->conns_opened++;
 	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
 	r->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wh_on_sock, r);
 	if (r->handle < 0) {
@@ -316,6 +443,22 @@ int wh_client_request(struct wh_client *c)
 	return 0;
 }
 
+/* stop_us: no more arrivals; idle keepalive connections close gracefully
+ * and busy ones close once their response is in. */
+static void wh_on_stop(struct io_timer *t)
+{
+	struct wh_client *c = container_of(t, struct wh_client, stop);
+	struct wh_req *r = c->reqs;
+
+	c->stopped = true;
+	while (r) {
+		struct wh_req *next = r->next;
+		if (!r->busy)
+			wh_req_free(r, false);
+		r = next;
+	}
+}
+
 static void wh_on_arrival(struct io_timer *t)
 {
 	struct wh_client *c = container_of(t, struct wh_client, arrival);
@@ -331,7 +474,7 @@ static void wh_on_arrival(struct io_timer *t)
 int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config *config)
 {
 	struct wh_client *c;
-	uint64_t now, gap;
+	uint64_t now;
 
 	if (!config->name || !config->client || !(config->rate_per_s >= 0) ||
 	    strlen(config->name) > WH_NAME_MAX || strlen(config->client) > WH_NAME_MAX ||
@@ -353,13 +496,11 @@ int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config 
 	if (!c->cfg.max_outstanding)
 		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
 	c->arrival.fn = wh_on_arrival;
-	if (c->cfg.rate_per_s > 0) {
-		now = io->ops->now_us(io);
-		gap = wh_gap_us(c);
-		uint64_t first = (c->cfg.start_us > now ? c->cfg.start_us : now) + gap;
-		if (first < c->cfg.stop_us)
-			io->ops->timer_arm(io, &c->arrival, first - now);
-	}
+	c->stop.fn = wh_on_stop;
+	now = io->ops->now_us(io);
+	if (c->cfg.keepalive && c->cfg.stop_us)
+		io->ops->timer_arm(io, &c->stop, c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
+	wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
 	*out = c;
 	return 0;
 }
@@ -369,12 +510,27 @@ void wh_client_free(struct wh_client *c)
 	if (!c)
 		return;
 	c->io->ops->timer_disarm(c->io, &c->arrival);
+	c->io->ops->timer_disarm(c->io, &c->stop);
 	while (c->reqs)
-		wh_req_free(c->reqs, true);
+		wh_req_free(c->reqs, c->reqs->busy);
 	free(c);
 }
 
 size_t wh_client_in_flight(const struct wh_client *c)
 {
 	return c->in_flight;
+}
+
+size_t wh_client_connections(const struct wh_client *c)
+{
+	size_t n = 0;
+
+	for (const struct wh_req *r = c->reqs; r; r = r->next)
+		n++;
+	return n;
+}
+
+size_t wh_client_connections_opened(const struct wh_client *c)
+{
+	return c->conns_opened;
 }

@@ -302,11 +302,8 @@ int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config 
 	uint64_t now = io->ops->now_us(io);
 	uint64_t start = c->cfg.start_us > now ? c->cfg.start_us : now;
 	if (c->cfg.kind == WT_ECHO) {
-		if (c->cfg.rate_per_s > 0) {
-			uint64_t first = start + wt_gap_us(c);
-			if (first < c->cfg.stop_us)
-				io->ops->timer_arm(io, &c->arrival, first - now);
-		}
+		wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us,
+		                     c->cfg.stop_us);
 	} else if (start < c->cfg.stop_us) {
 		io->ops->timer_arm(io, &c->arrival, start - now);
 	}

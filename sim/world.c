@@ -15,6 +15,7 @@
 #include "workload_http.h"
 #include "workload_rr.h"
 #include "workload_tcp.h"
+#include "workload_udp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +46,7 @@ struct world_client {
 	uint32_t node;
 	struct wh_client *http;
 	struct wt_client *tcp;
+	struct wu_client *udp;
 };
 
 int world_mkdirs(const char *path)
@@ -895,6 +897,29 @@ static const char *world_flow_host(void *ctx, const struct io_addr *local,
 	return d ? dataplane_flow_host(svcd_dataplane(d), &t) : NULL;
 }
 
+/* world_flow_host for a UDP workload: its socket's local IP is
+ * unspecified, so the flow's source is the client's own tailnet address
+ * (from control's registry; NULL when control is down). */
+static const char *world_flow_host_udp(void *ctx, const struct io_addr *local,
+                                       const struct io_addr *remote)
+{
+	struct world_client *c = ctx;
+	struct svcd *d = c->w->tn->nodes[c->node].daemon;
+	struct dataplane_tuple t = {.proto = 17, .src = *local, .dst = *remote};
+	const struct registry *r;
+	int i;
+
+	if (!d || !c->w->tn->control)
+		return NULL;
+	r = control_registry(c->w->tn->control);
+	i = registry_node_index(r, c->w->nodes[c->node].name);
+	if (i < 0)
+		return NULL;
+	memcpy(t.src.ip, registry_node(r, (size_t)i)->addr4.ip, sizeof(t.src.ip));
+	t.src.family = registry_node(r, (size_t)i)->addr4.family;
+	return dataplane_flow_host(svcd_dataplane(d), &t);
+}
+
 /* Is wl's port of its service served as HTTPS by some node's serve line
  * (`--https=N`, or no type flag: HTTPS 443, CFG-2)? */
 static bool world_workload_https(const struct world *w, const struct scenario_workload *wl)
@@ -974,14 +999,12 @@ static int world_start_workload(struct world *w, const struct scenario_workload 
 
 	if (rc < 0)
 		return rc;
-	/* workload_http.h has neither keepalive nor a response size check */
-	if (wl->connection == SCENARIO_CONNECTION_KEEPALIVE)
+	/* workload_tcp.h has no persistent connections (http has) */
+	if (wl->kind == SCENARIO_WORKLOAD_TCP_ECHO &&
+	    wl->connection == SCENARIO_CONNECTION_KEEPALIVE)
 		world_note(w,
-		           "note: workload %s: connection: keepalive runs as new connections in "
-		           "this version\n",
-		           wl->name);
-	if (wl->response_bytes)
-		world_note(w, "note: workload %s: response: is not checked in this version\n",
+		           "note: workload %s: tcp-echo connection: keepalive runs as new "
+		           "connections in this version\n",
 		           wl->name);
 	for (uint32_t n = 0; n < w->node_count; n++) {
 		if (!scenario_workload_has_client(w->sc, wl, n))
@@ -1007,6 +1030,9 @@ static int world_start_workload(struct world *w, const struct scenario_workload 
 			                             .host_header = wl->host_name,
 			                             .path = wl->path,
 			                             .request_bytes = wl->request_bytes,
+			                             .response_bytes = wl->response_bytes,
+			                             .keepalive = wl->connection ==
+			                                          SCENARIO_CONNECTION_KEEPALIVE,
 			                             .rate_per_s = wl->rate_per_s,
 			                             .start_us = now,
 			                             .stop_us = wl->stop_us,
@@ -1014,6 +1040,17 @@ static int world_start_workload(struct world *w, const struct scenario_workload 
 			                             .host_fn = world_flow_host,
 			                             .host_ctx = c};
 			rc = wh_client_new(&c->http, w->nodes[n].io, &hc);
+		} else if (wl->kind == SCENARIO_WORKLOAD_UDP_ECHO) {
+			const struct wu_config uc = {.name = wl->name,
+			                             .client = w->nodes[n].name,
+			                             .target = target,
+			                             .request_bytes = wl->request_bytes,
+			                             .rate_per_s = wl->rate_per_s,
+			                             .start_us = now,
+			                             .stop_us = wl->stop_us,
+			                             .host_fn = world_flow_host_udp,
+			                             .host_ctx = c};
+			rc = wu_client_new(&c->udp, w->nodes[n].io, &uc);
 		} else {
 			const struct wt_config tc = {
 			    .kind = wl->kind == SCENARIO_WORKLOAD_TCP_STREAM ? WT_STREAM : WT_ECHO,
@@ -1101,6 +1138,7 @@ int world_free(struct world *w)
 	for (size_t i = 0; i < w->n_clients; i++) {
 		wh_client_free(w->clients[i].http);
 		wt_client_free(w->clients[i].tcp);
+		wu_client_free(w->clients[i].udp);
 	}
 	tls_ctx_free(w->tls);
 	for (uint32_t i = 0; w->nodes && i < w->node_count; i++)

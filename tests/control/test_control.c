@@ -24,6 +24,8 @@
 #define TW_TIMEOUT_US (5ull * 1000 * 1000)
 #define TW_HEARTBEAT  (200ull * 1000)
 #define TW_DEAD_AFTER (600ull * 1000)
+#define TW_IDLE_HB    (2000ull * 1000)
+#define TW_IDLE_DEAD  (6000ull * 1000)
 #define TW_FAKE_HB_US (100ull * 1000)
 #define TW_OUT_LEN    (1u << 20)
 
@@ -84,6 +86,8 @@ struct fake {
 	cJSON *map;
 	uint64_t version;
 	int n_netmaps, n_full, n_deltas, n_drain_confirmed, n_errors, n_refused, n_welcome;
+	int n_liveness;
+	uint64_t heartbeat_ms, dead_after_ms; /* from the latest welcome or liveness */
 	char last_error[256];
 	struct io_timer hb;
 };
@@ -181,6 +185,8 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .latency_fn = tw_latency,
 	    .heartbeat_us = TW_HEARTBEAT,
 	    .dead_after_us = TW_DEAD_AFTER,
+	    .idle_heartbeat_us = TW_IDLE_HB,
+	    .idle_dead_after_us = TW_IDLE_DEAD,
 	    .state_path = state_path,
 	    .err = err,
 	    .err_len = sizeof(err),
@@ -321,7 +327,15 @@ static void fake_on_frame(struct fake *f, const uint8_t *p, size_t len)
 		f->n_refused++;
 		break;
 	case MAPPROTO_WELCOME:
-		f->n_welcome++;
+	case MAPPROTO_LIVENESS:
+		if (t == MAPPROTO_WELCOME)
+			f->n_welcome++;
+		else
+			f->n_liveness++;
+		f->heartbeat_ms = (uint64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(msg, "heartbeat_ms"));
+		f->dead_after_ms = (uint64_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(msg, "dead_after_ms"));
 		break;
 	default:
 		break;
@@ -892,6 +906,39 @@ static struct tw *tw_two_regions(void)
 	return w;
 }
 
+/* Hosts' liveness steers traffic; other nodes' does not, so control
+ * holds them to the looser idle pair and spares itself their heartbeats. */
+Test(control, str4_hosts_get_the_tight_liveness_and_clients_the_idle_one)
+{
+	struct tw *w = tw_two_regions();
+	struct fake *cl = &w->f[CL_US], *web = &w->f[WEB_US];
+
+	cr_assert_eq(cl->n_welcome, 1);
+	cr_assert_eq(cl->n_liveness, 0);
+	cr_assert_eq(cl->heartbeat_ms, TW_IDLE_HB / 1000);
+	cr_assert_eq(cl->dead_after_ms, TW_IDLE_DEAD / 1000);
+	cr_assert_eq(web->n_liveness, 1, "the host's advertisement moves it to the tight pair");
+	cr_assert_eq(web->heartbeat_ms, TW_HEARTBEAT / 1000);
+	cr_assert_eq(web->dead_after_ms, TW_DEAD_AFTER / 1000);
+
+	/* A silent client outlives the hosts' limit, not the idle one. */
+	uint64_t t0 = ns3w_now_us(w->world);
+	cl->silent = true;
+	tw_step(w, 2 * TW_DEAD_AFTER);
+	cr_assert_eq(tw_events(w, "node_dead", "\"node_name\":\"client-us\""), 0);
+	cr_assert(RUN_UNTIL(w, tw_events(w, "node_dead", "\"node_name\":\"client-us\"") == 1,
+	                    TW_IDLE_DEAD));
+	uint64_t dead_after = ns3w_now_us(w->world) - t0;
+	cr_assert_geq(dead_after, TW_IDLE_DEAD);
+	cr_assert_leq(dead_after, TW_IDLE_DEAD + TW_HEARTBEAT);
+
+	/* Withdrawing every service moves the host back to the idle pair. */
+	fake_send(web, "{\"type\":\"advertise\",\"services\":[]}");
+	cr_assert(RUN_UNTIL(w, web->n_liveness == 2, TW_TIMEOUT_US));
+	cr_assert_eq(web->heartbeat_ms, TW_IDLE_HB / 1000);
+	tw_free(w);
+}
+
 Test(control, str3_clients_are_steered_to_their_region_then_the_nearest)
 {
 	struct tw *w = tw_two_regions();
@@ -1219,6 +1266,10 @@ Test(control, a_session_that_stops_reading_is_closed_as_a_slow_consumer)
 	}
 	cr_assert_eq(tw_events(w, "session_error", "slow consumer"), 1, "after %d services", i);
 	cr_assert_geq(tw_events(w, "node_dead", "\"node_name\":\"client-us\""), 1);
+	/* Maps waited while the client did not read: far fewer went out
+	 * than there were changes (one map per change otherwise). */
+	int sent = tw_events(w, "netmap_sent", "\"node_name\":\"client-us\"");
+	cr_assert_lt(sent, i / 4, "%d maps for %d changes", sent, i);
 	tw_free(w);
 }
 

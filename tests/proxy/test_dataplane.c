@@ -741,6 +741,35 @@ Test(DP_SUITE, l3_1_udp_to_a_vip_reaches_a_socket_bound_on_the_host_and_the_answ
 	cio->ops->close(cio, cu, false);
 }
 
+/* A program bound to 0.0.0.0 answers from the host's own address (nothing
+ * tells it where the datagram went); the data plane sends the answer from
+ * the VIP the client asked, which the client's flow and filter expect. */
+Test(DP_SUITE, l3_1_an_answer_from_a_wildcard_socket_leaves_from_the_vip, .fini = teardown,
+     .timeout = 120)
+{
+	struct tnet *t = tnet_new(7, false);
+	struct io *cio = t->f->node[CLIENT].io, *aio = t->f->node[HOST_A].io;
+	struct dgram_sink server = {.io = aio}, client = {0};
+
+	default_maps(t);
+	struct io_addr any = ip("0.0.0.0", DNS_PORT), vip = ip(DNS_VIP, DNS_PORT),
+	               cl = ip("100.64.0.1", 0);
+	int su = aio->ops->udp_open(aio, &any, dgram_cb, &server);
+	cr_assert_geq(su, 0, "bind on 0.0.0.0: %d", su);
+	int cu = cio->ops->udp_open(cio, &cl, dgram_cb, &client);
+	cr_assert_geq(cu, 0);
+	cr_assert_geq(cio->ops->udp_send(cio, cu, "query?", 6, &vip), 0);
+	cr_assert(dpf_run_until(t->f, dgram_arrived, &client, WORLD_TIMEOUT_US),
+	          "no answer (server saw %d, client refused %llu)", server.count,
+	          (unsigned long long)drops(t, CLIENT, DATAPLANE_DROP_FILTER));
+	cr_assert_eq(client.len, 6);
+	cr_assert_eq(memcmp(client.data, "query?", 6), 0, "checksums fixed, payload intact");
+	cr_assert(io_addr_equal(&client.src, &vip, true), "the answer comes from the VIP");
+	cr_assert_eq(drops(t, CLIENT, DATAPLANE_DROP_FILTER), 0);
+	aio->ops->close(aio, su, false);
+	cio->ops->close(cio, cu, false);
+}
+
 /* ---- garbage does not disturb a transfer --------------------------------- */
 
 #define BULK_BYTES (256 * 1024)

@@ -911,6 +911,23 @@ Test(MAPCLIENT_SUITE, heartbeats_go_up_when_nothing_else_does, .disabled = SIM_O
 	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 1);
 }
 
+/* Control moves a session between liveness pairs (mapproto.h): the new
+ * heartbeat interval applies from the liveness frame on. */
+Test(MAPCLIENT_SUITE, a_liveness_frame_changes_the_heartbeat_interval, .disabled = SIM_ONLY,
+     .fini = teardown, .timeout = 60)
+{
+	struct tw *t = tw_new(true);
+	struct fc_sess *s = fc_latest(&t->fc, "host-a");
+
+	fc_send_text(s, "{\"type\":\"liveness\",\"heartbeat_ms\":50,\"dead_after_ms\":400}");
+	wait_event(t, "\"control_liveness\"", "\"heartbeat_ms\":50,\"dead_after_ms\":400", 1);
+	int before = fc_count(s, "heartbeat", NULL);
+	run_for(t, 1000000);
+	int n = fc_count(s, "heartbeat", NULL) - before;
+	cr_assert(n >= 15 && n <= 21, "%d heartbeats in 1 s at 50 ms", n);
+	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 1);
+}
+
 Test(MAPCLIENT_SUITE, a_silent_control_is_dropped_and_reconnected, .fini = teardown, .timeout = 60)
 {
 	struct tw *t = tw_new(false);

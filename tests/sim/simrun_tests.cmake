@@ -7,3 +7,10 @@ if(TARGET simrun)
     SIMRUN_PATH="$<TARGET_FILE:simrun>" SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   set_tests_properties(test_simrun PROPERTIES TIMEOUT 1200)
 endif()
+
+# The client workloads against the backend programs in a small ns-3 world
+# (tests/sim/test_workloads.c).
+if(TARGET svc_tailnet)
+  tailsim_test(test_workloads ${CMAKE_CURRENT_LIST_DIR}/test_workloads.c)
+  target_link_libraries(test_workloads PRIVATE svc_tailnet)
+endif()

@@ -388,9 +388,10 @@ Test(scenario_errors, unknown_backend_kind_suggests_the_near_miss)
 
 Test(scenario_errors, unknown_workload_kind_suggests_the_near_miss)
 {
-	expect_error("workload-kind-unknown.yaml",
-	             "workload-kind-unknown.yaml:17:59: unknown workload kind 'tcp-steam' "
-	             "(expected http, tcp-echo or tcp-stream; did you mean 'tcp-stream'?)");
+	expect_error(
+	    "workload-kind-unknown.yaml",
+	    "workload-kind-unknown.yaml:17:59: unknown workload kind 'tcp-steam' "
+	    "(expected http, tcp-echo, tcp-stream or udp-echo; did you mean 'tcp-stream'?)");
 }
 
 Test(scenario_errors, near_miss_key_in_a_workload)
@@ -465,6 +466,51 @@ Test(scenario_errors, workload_key_for_another_kind)
 {
 	expect_error("key-not-for-this-kind.yaml",
 	             "key-not-for-this-kind.yaml:17:78: 'path' applies to http workloads only");
+}
+
+Test(scenario_errors, udp_echo_workload_has_no_connection_mode)
+{
+	expect_error("udp-echo-connection.yaml",
+	             "udp-echo-connection.yaml:17:64: 'connection' applies to http and tcp-echo "
+	             "workloads only");
+}
+
+Test(scenario_errors, udp_echo_workload_has_no_response_size)
+{
+	expect_error("udp-echo-response.yaml",
+	             "udp-echo-response.yaml:17:64: 'response' applies to http workloads only");
+}
+
+Test(scenario_errors, udp_echo_request_above_one_datagram)
+{
+	expect_error("udp-echo-request-too-large.yaml",
+	             "udp-echo-request-too-large.yaml:17:73: request 2KB does not fit a "
+	             "udp-echo datagram (8B..1200B, or 0 for 64B)");
+}
+
+Test(scenario_good, udp_echo_workload_loads)
+{
+	const char *text =
+	    "name: t\nduration: 10s\nregions: {us-east: {}}\n"
+	    "users: {alice@example.com: {role: admin}}\n"
+	    "policy: {tagOwners: {tag:dns: [alice@example.com]}}\n"
+	    "services: [{name: svc:dns, ports: [do-not-validate], tags: [tag:dns]}]\n"
+	    "nodes:\n  - {name: dns, region: us-east, tags: [tag:dns]}\n"
+	    "  - {name: client, region: us-east}\n"
+	    "workloads:\n  - {name: q, from: client, to: svc:dns:53, kind: udp-echo, "
+	    "rate: 5/s, request: 1200B}\n";
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load(text, "udp.yaml", &sc, &d);
+
+	if (err)
+		dump(&d);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->n_workloads, 1);
+	cr_assert_eq(sc->workloads[0].kind, SCENARIO_WORKLOAD_UDP_ECHO);
+	cr_assert_eq(sc->workloads[0].request_bytes, 1200);
+	cr_assert_eq(sc->workloads[0].port, 53);
+	scenario_free(sc);
 }
 
 Test(scenario_errors, timeline_run_needs_a_node)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Simulation speed benchmark (not a test): the reference scenario of 1,000
+# tailnet nodes making 1,000 HTTP requests/s in total through the L7 Service
+# Proxies (bench/tailnet-1k.yaml: control, 4 hosts, 996 clients, 30 simulated
+# seconds), in its two connection modes, against plain ns-3 running 1,000
+# hosts at 1,000 TCP request/responses per second (bench_rr_plain, the
+# anchor; no tailnet, no proxy, one connection per request).
+#
+# Prints per side the median wall time, CPU time, simulated seconds per
+# wall second (whole run: building the world, registering 1,000 daemons with
+# control, the workload, the reports), completed requests and peak RSS, then
+# each side's speed relative to the anchor. See docs/benchmarks.md,
+# "Simulation speed".
+#
+# usage: bench/run-sim-speed.sh [--reps N] [--build DIR] [--no-build]
+# BUILD (default /tmp/build-bench-release) is configured as Release.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-/tmp/build-bench-release}
+reps=3
+no_build=0
+usage() {
+	echo "usage: $0 [--reps N] [--build DIR] [--no-build]" >&2
+	exit 2
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--reps) reps=$2; shift 2 ;;
+	--build) build=$2; shift 2 ;;
+	--no-build) no_build=1; shift ;;
+	*) usage ;;
+	esac
+done
+if [ $no_build = 0 ]; then
+	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAILSIM_BENCH=ON \
+		>/dev/null
+	ninja -C "$build" simrun bench_rr_plain >/dev/null
+fi
+
+work=$(mktemp -d /tmp/sim-speed.XXXXXX)
+echo "# outputs in $work" >&2
+scenario=$root/bench/tailnet-1k.yaml
+# the same scenario with persistent client connections
+# (each client keeps about one connection: a host sees hundreds, not thousands)
+sed 's/kind: http, rate:/kind: http, connection: keepalive, rate:/
+     s/name: tailnet-1k$/name: tailnet-1k-keepalive/
+     s/new_connections: ">= 5000"/new_connections: ">= 300"/' \
+	"$scenario" >"$work/tailnet-1k-keepalive.yaml"
+sim_s=30
+sides="tailnet-new tailnet-keepalive plain-ns3"
+
+run_side() {
+	local side=$1 i=$2 rc=0
+	local t="$work/$side-$i.time" o="$work/$side-$i.out"
+	case $side in
+	tailnet-new | tailnet-keepalive)
+		local sc=$scenario
+		[ "$side" = tailnet-keepalive ] && sc=$work/tailnet-1k-keepalive.yaml
+		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/simrun" --quiet \
+			--pcap none --out "$work/$side-$i" "$sc" >"$o" 2>&1 || rc=$?
+		;;
+	plain-ns3)
+		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/bench_rr_plain" \
+			--nodes 1000 --regions 3 --duration $sim_s --rate 1.0 --seed 1 --routing direct \
+			--out "$work/$side-$i.jsonl" >"$o" 2>&1 || rc=$?
+		;;
+	esac
+	if [ $rc -ne 0 ]; then
+		echo "$side failed (exit $rc):" >&2
+		tail -20 "$o" >&2
+		exit 1
+	fi
+	echo "$side #$i: $(cat "$t")" >&2
+}
+
+for i in $(seq 1 "$reps"); do
+	for side in $sides; do run_side "$side" "$i"; done
+done
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
+field() { grep -oE "$1=[0-9.]+" "$2" | head -1 | cut -d= -f2 || echo nan; }
+cpu_of() { grep -oE 'cpu=[0-9.]+\+[0-9.]+' "$1" | awk -F'[=+]' '{ print $2 + $3 }'; }
+# completed requests: rr_plain "ok=N"; simrun "(... N requests; ...)"
+ok_of() {
+	case $1 in
+	*/plain-*) field ok "$1" ;;
+	*) grep -oE '[0-9]+ requests' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	esac
+}
+
+printf '\n%-18s %8s %8s %12s %9s %8s\n' side wall_s cpu_s sim_s/wall_s requests rss_MiB
+for side in $sides; do
+	wall=$(for f in "$work/$side"-*.time; do field wall "$f"; done | median)
+	cpu=$(for f in "$work/$side"-*.time; do cpu_of "$f"; done | median)
+	rss=$(for f in "$work/$side"-*.time; do field rss_kib "$f"; done | median)
+	ok=$(for f in "$work/$side"-*.out; do ok_of "$f"; done | median)
+	echo "$side $wall" >>"$work/medians"
+	awk -v n="$side" -v w="$wall" -v c="$cpu" -v k="$ok" -v r="$rss" -v s="$sim_s" \
+		'BEGIN { printf "%-18s %8.2f %8.2f %12.2f %9d %8.1f\n", n, w, c, s / w, k, r / 1024 }'
+done
+echo
+awk '{ w[$1] = $2 } END {
+	printf "speed relative to plain ns-3 (anchor): tailnet-new %.2f, tailnet-keepalive %.2f\n",
+	       w["plain-ns3"] / w["tailnet-new"], w["plain-ns3"] / w["tailnet-keepalive"] }' \
+	"$work/medians"
+echo "(median of $reps runs each, alternating; $(nproc) CPUs, load average now" \
+	"$(cut -d' ' -f1-3 /proc/loadavg))"
+for side in tailnet-new tailnet-keepalive; do
+	echo "($side: $(grep -E '^report:' "$work/$side-1.out" | head -1))"
+done
