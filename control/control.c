@@ -55,9 +55,8 @@ struct ctl_session {
 	struct mapgen_sent *sent;
 	uint64_t version_sent, version_acked;
 	uint64_t last_rx_us, last_tx_us;
-	/* this session's liveness pair: tight for hosts, idle otherwise (see
-	 * the liveness frame in mapproto.h) */
-	uint64_t heartbeat_us, dead_after_us;
+	/* held to the hosts' liveness pair, not the idle one (see the
+	 * liveness frame in mapproto.h, ctl_session_heartbeat_us) */
 	bool host_liveness;
 	/* A map is due but the node has not taken the last one yet (the seam
 	 * holds unsent bytes): one map, from whatever the registry says then,
@@ -495,14 +494,28 @@ static void ctl_session_send_simple(struct ctl_session *s, const char *type, con
 
 /* Sends the session's liveness pair as a frame of `type` (welcome or
  * liveness). */
+/* A session's liveness pair: the hosts' one before the hello and for
+ * nodes advertising a service, the idle one otherwise. */
+static uint64_t ctl_session_heartbeat_us(const struct ctl_session *s)
+{
+	return s->node < 0 || s->host_liveness ? s->c->heartbeat_us : s->c->idle_heartbeat_us;
+}
+
+static uint64_t ctl_session_dead_after_us(const struct ctl_session *s)
+{
+	return s->node < 0 || s->host_liveness ? s->c->dead_after_us : s->c->idle_dead_after_us;
+}
+
 static int ctl_session_send_liveness(struct ctl_session *s, const char *type)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	if (o) {
 		cJSON_AddStringToObject(o, "type", type);
-		cJSON_AddNumberToObject(o, "heartbeat_ms", (double)(s->heartbeat_us / 1000));
-		cJSON_AddNumberToObject(o, "dead_after_ms", (double)(s->dead_after_us / 1000));
+		cJSON_AddNumberToObject(o, "heartbeat_ms",
+		                        (double)(ctl_session_heartbeat_us(s) / 1000));
+		cJSON_AddNumberToObject(o, "dead_after_ms",
+		                        (double)(ctl_session_dead_after_us(s) / 1000));
 	}
 	return ctl_session_send_obj(s, o);
 }
@@ -995,8 +1008,6 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	if (!was_alive)
 		ctl_ev(c, "node_alive", "s:node_name", info.name, NULL);
 	c->dirty = true;
-	s->heartbeat_us = c->idle_heartbeat_us;
-	s->dead_after_us = c->idle_dead_after_us;
 	if (ctl_session_send_liveness(s, "welcome") < 0)
 		return;
 	ctl_schedule(c);
@@ -1005,13 +1016,9 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 /* Moves a session to the host or the idle liveness pair, telling the node. */
 static void ctl_session_set_host_liveness(struct ctl_session *s, bool host)
 {
-	struct control *c = s->c;
-
 	if (s->host_liveness == host)
 		return;
 	s->host_liveness = host;
-	s->heartbeat_us = host ? c->heartbeat_us : c->idle_heartbeat_us;
-	s->dead_after_us = host ? c->dead_after_us : c->idle_dead_after_us;
 	ctl_session_send_liveness(s, "liveness");
 }
 
@@ -1292,8 +1299,6 @@ static void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 		}
 		s->id = ++c->next_session_id;
 		s->last_rx_us = s->last_tx_us = c->io->ops->now_us(c->io);
-		s->heartbeat_us = c->heartbeat_us;
-		s->dead_after_us = c->dead_after_us;
 		c->sessions[c->n_sessions++] = s;
 	}
 	ctl_reap(c);
@@ -1831,7 +1836,8 @@ static void ctl_sweep_fn(struct io_timer *t)
 		struct ctl_session *s = c->sessions[i];
 		if (s->closed)
 			continue;
-		if (now - s->last_rx_us > s->dead_after_us) {
+		uint64_t dead_after = ctl_session_dead_after_us(s);
+		if (now - s->last_rx_us > dead_after) {
 			ctl_session_fail(s,
 			                 s->node < 0 ? "no hello in time" : "silent for too long");
 			continue;
@@ -1839,14 +1845,14 @@ static void ctl_sweep_fn(struct io_timer *t)
 		/* Maps wait while a node does not read (see map_pending); one that
 		 * takes no byte for as long as it may stay silent is dropped (a
 		 * far node taking a large map slowly is not). */
-		if (s->out_off < s->out_len && now - s->last_tx_us > s->dead_after_us) {
+		if (s->out_off < s->out_len && now - s->last_tx_us > dead_after) {
 			ctl_ev(c, "session_error", "s:node_name", ctl_node_name(c, s->node),
 			       "s:error", "slow consumer", "u:queued",
 			       (uint64_t)(s->out_len - s->out_off), NULL);
 			ctl_session_close(s, "slow consumer", true);
 			continue;
 		}
-		if (s->node >= 0 && now - s->last_tx_us >= s->heartbeat_us &&
+		if (s->node >= 0 && now - s->last_tx_us >= ctl_session_heartbeat_us(s) &&
 		    s->out_off == s->out_len)
 			ctl_session_send_simple(s, "heartbeat", NULL, NULL, NULL, NULL);
 	}

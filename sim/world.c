@@ -6,7 +6,9 @@
 #include "errfmt.h"
 #include "io_event.h"
 #include "io_sim.h"
+#include "netmap.h"
 #include "ns3w.h"
+#include "packet.h"
 #include "registry.h"
 #include "serve_cmd.h"
 #include "svcd.h"
@@ -885,39 +887,41 @@ static void world_apply(struct world *w, const struct scenario_event *e)
 
 /* ---- tailnet workloads ---- */
 
-/* The host a client's connection went to: the flow's pin in the client's
- * data plane (NULL while the client's daemon is down). */
+/* The host a client's flow went to: its pin in the client's data plane
+ * (NULL while the client's daemon is down). A UDP workload's socket has
+ * no local address, so the flow's source is the client's own tailnet
+ * address of the target's family, from its netmap. */
+static const char *world_flow_host_proto(struct world_client *c, uint8_t proto,
+                                         const struct io_addr *local, const struct io_addr *remote)
+{
+	struct svcd *d = c->w->tn->nodes[c->node].daemon;
+	struct dataplane_tuple t = {.proto = proto, .src = *local, .dst = *remote};
+	const struct netmap *nm = d ? svcd_netmap(d) : NULL;
+
+	if (!nm)
+		return NULL;
+	if (proto == PACKET_PROTO_UDP) {
+		size_t i = 0;
+		while (i < nm->self.n_addrs && nm->self.addrs[i].family != remote->family)
+			i++;
+		if (i == nm->self.n_addrs)
+			return NULL;
+		memcpy(t.src.ip, nm->self.addrs[i].ip, sizeof(t.src.ip));
+		t.src.family = remote->family;
+	}
+	return dataplane_flow_host(svcd_dataplane(d), &t);
+}
+
 static const char *world_flow_host(void *ctx, const struct io_addr *local,
                                    const struct io_addr *remote)
 {
-	struct world_client *c = ctx;
-	struct svcd *d = c->w->tn->nodes[c->node].daemon;
-	struct dataplane_tuple t = {.proto = 6, .src = *local, .dst = *remote};
-
-	return d ? dataplane_flow_host(svcd_dataplane(d), &t) : NULL;
+	return world_flow_host_proto(ctx, PACKET_PROTO_TCP, local, remote);
 }
 
-/* world_flow_host for a UDP workload: its socket's local IP is
- * unspecified, so the flow's source is the client's own tailnet address
- * (from control's registry; NULL when control is down). */
 static const char *world_flow_host_udp(void *ctx, const struct io_addr *local,
                                        const struct io_addr *remote)
 {
-	struct world_client *c = ctx;
-	struct svcd *d = c->w->tn->nodes[c->node].daemon;
-	struct dataplane_tuple t = {.proto = 17, .src = *local, .dst = *remote};
-	const struct registry *r;
-	int i;
-
-	if (!d || !c->w->tn->control)
-		return NULL;
-	r = control_registry(c->w->tn->control);
-	i = registry_node_index(r, c->w->nodes[c->node].name);
-	if (i < 0)
-		return NULL;
-	memcpy(t.src.ip, registry_node(r, (size_t)i)->addr4.ip, sizeof(t.src.ip));
-	t.src.family = registry_node(r, (size_t)i)->addr4.family;
-	return dataplane_flow_host(svcd_dataplane(d), &t);
+	return world_flow_host_proto(ctx, PACKET_PROTO_UDP, local, remote);
 }
 
 /* Is wl's port of its service served as HTTPS by some node's serve line
