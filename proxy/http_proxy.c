@@ -59,8 +59,14 @@ enum hp_state {
 
 struct hp_conn;
 
+/* An upstream connection: serving one client connection's exchange
+ * (`conn`), or idle in the proxy's pool (`conn` NULL) for the next
+ * request to the same route from any client connection. */
 struct hp_up {
+	struct http_proxy *p;
 	struct hp_conn *conn;
+	struct hp_up *pool_prev, *pool_next; /* while idle, newest first */
+	uint64_t idle_since_us;
 	int handle;
 	struct tls_conn *tls;
 	bool connected;
@@ -156,6 +162,13 @@ struct http_proxy {
 	struct hp_conn *conns;
 	size_t n_conns;
 	size_t peak_buffered;
+	/* Idle upstream connections, newest at the head (taken first, the
+	 * most likely to be alive), oldest at the tail (expired first). */
+	struct hp_up *pool_head, *pool_tail;
+	size_t n_pool, max_idle_upstreams;
+	uint64_t upstream_idle_timeout_us;
+	struct io_timer pool_timer;
+	uint64_t upstreams_opened, upstreams_reused;
 };
 
 static void hp_conn_run(struct hp_conn *c);
@@ -469,29 +482,151 @@ static void hp_track_peak(struct hp_conn *c)
 
 /* --- upstream connections ------------------------------------------------------ */
 
-static void hp_up_free(struct hp_conn *c, bool abort)
+static void hp_up_destroy(struct hp_up *up, bool abort)
 {
-	struct hp_up *up = c->up;
+	struct http_proxy *p = up->p;
 
-	if (!up)
-		return;
 	if (up->tls)
 		tls_conn_free(up->tls);
 	if (up->handle >= 0)
-		c->p->io->ops->close(c->p->io, up->handle, abort);
+		p->io->ops->close(p->io, up->handle, abort);
 	hp_buf_free(&up->out);
 	free(up->in);
 	http_head_free(up->head);
 	free(up);
+}
+
+/* Closes the client connection's upstream leg, if any. */
+static void hp_up_free(struct hp_conn *c, bool abort)
+{
+	if (!c->up)
+		return;
+	hp_up_destroy(c->up, abort);
 	c->up = NULL;
+}
+
+/* --- the idle upstream pool ------------------------------------------------- */
+
+static void hp_pool_unlink(struct http_proxy *p, struct hp_up *up)
+{
+	if (up->pool_prev)
+		up->pool_prev->pool_next = up->pool_next;
+	else
+		p->pool_head = up->pool_next;
+	if (up->pool_next)
+		up->pool_next->pool_prev = up->pool_prev;
+	else
+		p->pool_tail = up->pool_prev;
+	up->pool_prev = up->pool_next = NULL;
+	p->n_pool--;
+}
+
+static void hp_pool_arm(struct http_proxy *p)
+{
+	if (!p->pool_tail || io_timer_armed(&p->pool_timer))
+		return;
+	uint64_t now = hp_now(p), at = p->pool_tail->idle_since_us + p->upstream_idle_timeout_us;
+	p->io->ops->timer_arm(p->io, &p->pool_timer, at > now ? at - now : 0);
+}
+
+/* An idle connection has nothing to say: a byte, EOF or an error ends it.
+ * Returns false when it was closed (and freed). */
+static bool hp_pool_check(struct hp_up *up)
+{
+	struct http_proxy *p = up->p;
+	uint8_t b[64];
+	ssize_t n = -EAGAIN;
+
+	if (!up->error && !up->eof)
+		n = hp_sread(p->io, up->handle, up->tls, b, sizeof(b));
+	if (n == -EAGAIN)
+		return true;
+	hp_pool_unlink(p, up);
+	hp_up_destroy(up, n > 0);
+	return false;
+}
+
+static void hp_pool_timer_fn(struct io_timer *t)
+{
+	struct http_proxy *p = container_of(t, struct http_proxy, pool_timer);
+	uint64_t now = hp_now(p);
+
+	while (p->pool_tail && p->pool_tail->idle_since_us + p->upstream_idle_timeout_us <= now) {
+		struct hp_up *up = p->pool_tail;
+		hp_pool_unlink(p, up);
+		hp_up_destroy(up, false);
+	}
+	hp_pool_arm(p);
+}
+
+/* The exchange on `c` is over: its upstream connection goes to the pool
+ * when it is clean (whole request sent, whole response read, kept alive),
+ * else it is closed. */
+static void hp_pool_put(struct hp_conn *c)
+{
+	struct http_proxy *p = c->p;
+	struct hp_up *up = c->up;
+
+	c->up = NULL;
+	bool clean = c->state == HP_UPSTREAM && c->resp_done && up->connected && !up->eof &&
+	             !up->error && !up->kick && up->in_off == up->in_len &&
+	             hp_buf_pending(&up->out) == 0 &&
+	             (!up->tls || tls_conn_pending_out(up->tls) == 0);
+	if (!clean || p->draining || p->max_idle_upstreams == 0) {
+		hp_up_destroy(up, false);
+		return;
+	}
+	up->conn = NULL;
+	up->idle_since_us = hp_now(p);
+	up->pool_next = p->pool_head;
+	if (p->pool_head)
+		p->pool_head->pool_prev = up;
+	else
+		p->pool_tail = up;
+	p->pool_head = up;
+	p->n_pool++;
+	if (p->n_pool > p->max_idle_upstreams) {
+		struct hp_up *oldest = p->pool_tail;
+		hp_pool_unlink(p, oldest);
+		hp_up_destroy(oldest, false);
+	}
+	if (hp_pool_check(up))
+		hp_pool_arm(p);
+}
+
+static bool hp_up_matches(const struct hp_up *up, const struct hp_route *r)
+{
+	return up->kind == r->kind && io_addr_equal(&up->addr, &r->addr, true) &&
+	       strcmp(up->host, r->host) == 0;
+}
+
+/* The newest idle connection to the route, taken out of the pool. */
+static struct hp_up *hp_pool_take(struct http_proxy *p, const struct hp_route *r)
+{
+	for (struct hp_up *up = p->pool_head; up; up = up->pool_next) {
+		if (hp_up_matches(up, r)) {
+			hp_pool_unlink(p, up);
+			return up;
+		}
+	}
+	return NULL;
+}
+
+static void hp_pool_close_all(struct http_proxy *p, bool abort)
+{
+	while (p->pool_head) {
+		struct hp_up *up = p->pool_head;
+		hp_pool_unlink(p, up);
+		hp_up_destroy(up, abort);
+	}
+	p->io->ops->timer_disarm(p->io, &p->pool_timer);
 }
 
 static void hp_up_cb(void *ctx, int handle, unsigned events)
 {
-	struct hp_conn *c = ctx;
-	struct hp_up *up = c->up;
+	struct hp_up *up = ctx;
 
-	if (!up || up->handle != handle)
+	if (up->handle != handle)
 		return;
 	if (events & IO_WRITABLE)
 		up->connected = true;
@@ -502,12 +637,16 @@ static void hp_up_cb(void *ctx, int handle, unsigned events)
 	}
 	if (events & IO_ERROR && !up->error)
 		up->error = -ECONNRESET;
-	hp_conn_run(c);
+	if (up->conn)
+		hp_conn_run(up->conn);
+	else
+		hp_pool_check(up);
 }
 
 static int hp_resp_body(void *ctx, const char *data, size_t len)
 {
-	struct hp_conn *c = ctx;
+	struct hp_up *up = ctx;
+	struct hp_conn *c = up->conn;
 
 	c->resp_body_bytes += len;
 	if (c->head_request)
@@ -547,6 +686,7 @@ static int hp_up_open(struct hp_conn *c)
 
 	if (!up)
 		return -ENOMEM;
+	up->p = p;
 	up->conn = c;
 	up->handle = -1;
 	up->kind = c->route.kind;
@@ -561,12 +701,13 @@ static int hp_up_open(struct hp_conn *c)
 		free(up);
 		return -ENOMEM;
 	}
-	http_parser_init(&up->parser, false, up->head, hp_resp_body, c);
+	http_parser_init(&up->parser, false, up->head, hp_resp_body, up);
 	c->up = up;
-	int h = p->io->ops->tcp_connect(p->io, &up->addr, NULL, hp_up_cb, c);
+	int h = p->io->ops->tcp_connect(p->io, &up->addr, NULL, hp_up_cb, up);
 	if (h < 0)
 		return h;
 	up->handle = h;
+	p->upstreams_opened++;
 	if (up->kind != HP_UP_HTTP) {
 		struct tls_ctx *tc = hp_up_tls_ctx(p, up->kind == HP_UP_HTTPS_INSECURE);
 		if (!tc)
@@ -576,12 +717,6 @@ static int hp_up_open(struct hp_conn *c)
 			return -ENOMEM;
 	}
 	return 0;
-}
-
-static bool hp_up_matches(const struct hp_up *up, const struct hp_route *r)
-{
-	return up->kind == r->kind && io_addr_equal(&up->addr, &r->addr, true) &&
-	       strcmp(up->host, r->host) == 0;
 }
 
 /* --- local answers ------------------------------------------------------------- */
@@ -1003,18 +1138,22 @@ static int hp_up_send_head(struct hp_conn *c, const char *path, size_t path_len)
 }
 
 /* Starts (or restarts, after a reused connection failed) the upstream leg
- * of the current request. */
-static int hp_up_start(struct hp_conn *c)
+ * of the current request: on an idle pooled connection to its route, or
+ * on a new one when there is none or `fresh` asks for it. */
+static int hp_up_start(struct hp_conn *c, bool fresh)
 {
 	const char *target = http_head_target(c->req);
 	const char *q = memchr(target, '?', c->req->target_len);
 	size_t plen = q ? (size_t)(q - target) : c->req->target_len;
 	int rc;
 
-	if (c->up && (!hp_up_matches(c->up, &c->route) || c->up->eof || c->up->error))
-		hp_up_free(c, false);
+	hp_up_free(c, false);
+	if (!fresh)
+		c->up = hp_pool_take(c->p, &c->route);
 	if (c->up) {
+		c->up->conn = c;
 		c->up->reused = true;
+		c->p->upstreams_reused++;
 		http_parser_resume(&c->up->parser);
 	} else {
 		rc = hp_up_open(c);
@@ -1099,7 +1238,7 @@ static int hp_dispatch(struct hp_conn *c)
 	}
 	c->state = HP_UPSTREAM;
 	c->discard_body = false;
-	int rc = hp_up_start(c);
+	int rc = hp_up_start(c, false);
 	if (rc < 0) {
 		hp_up_free(c, true);
 		c->discard_body = true;
@@ -1109,8 +1248,9 @@ static int hp_dispatch(struct hp_conn *c)
 }
 
 /* The upstream failed before its response head: retry a reused idle
- * connection once for a bodiless request, else answer 502/504. After the
- * head, the client connection is reset (returns -ECONNRESET). */
+ * connection once, on a new connection, for a bodiless request (the
+ * upstream may have closed it as it went idle), else answer 502/504.
+ * After the head, the client connection is reset (returns -ECONNRESET). */
 static int hp_up_fail(struct hp_conn *c, int status, const char *why)
 {
 	if (c->resp_started)
@@ -1120,7 +1260,7 @@ static int hp_up_fail(struct hp_conn *c, int status, const char *why)
 	hp_up_free(c, true);
 	if (retry) {
 		c->retried = true;
-		if (hp_up_start(c) == 0)
+		if (hp_up_start(c, true) == 0)
 			return 0;
 		hp_up_free(c, true);
 	}
@@ -1264,32 +1404,13 @@ done:
 	return 0;
 }
 
-/* An idle kept upstream connection: any byte or EOF ends it. */
-static void hp_up_idle_check(struct hp_conn *c)
-{
-	struct hp_up *up = c->up;
-	uint8_t b[64];
-
-	if (!up || c->state == HP_UPSTREAM)
-		return;
-	if (up->error || up->eof) {
-		hp_up_free(c, false);
-		return;
-	}
-	if (!up->connected)
-		return;
-	ssize_t n = hp_sread(c->p->io, up->handle, up->tls, b, sizeof(b));
-	if (n != -EAGAIN)
-		hp_up_free(c, n != 0);
-}
-
 /* The exchange is complete on both sides: log it and get ready for the
  * next request (or close). */
 static void hp_finish_exchange(struct hp_conn *c)
 {
 	hp_emit_request(c);
-	if (c->up && (c->up->eof || c->up->error))
-		hp_up_free(c, false);
+	if (c->up)
+		hp_pool_put(c);
 	hp_local_reset(c);
 	/* The route stays: the next request on this connection overwrites it
 	 * (reusing its base string when the handler is the same). */
@@ -1510,7 +1631,6 @@ static int hp_conn_step(struct hp_conn *c, bool *progress)
 		if (rc < 0)
 			return rc;
 	}
-	hp_up_idle_check(c);
 	if (c->state != HP_IDLE && c->req_done && c->resp_done) {
 		hp_finish_exchange(c);
 		*progress = true;
@@ -1745,6 +1865,14 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	    cfg->handshake_timeout_us ? cfg->handshake_timeout_us : TLS_HANDSHAKE_TIMEOUT_US;
 	p->max_buffered =
 	    cfg->max_buffered_bytes ? cfg->max_buffered_bytes : HTTP_PROXY_DEFAULT_MAX_BUFFERED;
+	p->max_idle_upstreams = cfg->max_idle_upstreams ? cfg->max_idle_upstreams
+	                                                : HTTP_PROXY_DEFAULT_MAX_IDLE_UPSTREAMS;
+	if (cfg->max_idle_upstreams == HTTP_PROXY_NO_IDLE_UPSTREAMS)
+		p->max_idle_upstreams = 0;
+	p->upstream_idle_timeout_us = cfg->upstream_idle_timeout_us
+	                                  ? cfg->upstream_idle_timeout_us
+	                                  : HTTP_PROXY_DEFAULT_UPSTREAM_IDLE_TIMEOUT_US;
+	p->pool_timer.fn = hp_pool_timer_fn;
 	/* A buffer must hold a whole head plus one read. */
 	size_t floor = p->max_head_bytes + HTTP_MSG_REWRITE_SLACK + SERVE_MAX_TARGET_LEN +
 	               2 * HTTP_PROXY_READ_CHUNK + HP_FRAMING_SLACK;
@@ -1792,9 +1920,11 @@ int http_proxy_set_handlers(struct http_proxy *p, const struct serve_port *handl
 	int rc = hp_handlers_new(&hs, handlers);
 	if (rc < 0)
 		return rc;
-	/* Requests in flight hold copies of what they need (route, mount). */
+	/* Requests in flight hold copies of what they need (route, mount);
+	 * idle connections to upstreams the new handlers may not name go. */
 	hp_handlers_free(p->handlers);
 	p->handlers = hs;
+	hp_pool_close_all(p, false);
 	io_emitf(p->io, "proxy_handlers", "\"proxy\":\"%s\",\"handlers\":%zu", p->name,
 	         hs->port.n_handlers);
 	return 0;
@@ -1806,6 +1936,7 @@ void http_proxy_stop_accepting(struct http_proxy *p)
 		p->io->ops->close(p->io, p->listeners[i], false);
 	p->n_listeners = 0;
 	p->draining = true;
+	hp_pool_close_all(p, false);
 	io_emitf(p->io, "proxy_drain", "\"proxy\":\"%s\",\"open\":%zu", p->name, p->n_conns);
 	for (struct hp_conn *c = p->conns, *next; c; c = next) {
 		next = c->next;
@@ -1824,6 +1955,7 @@ void http_proxy_abort_all(struct http_proxy *p)
 {
 	while (p->conns)
 		hp_conn_end(p->conns, true, "aborted");
+	hp_pool_close_all(p, true);
 }
 
 size_t http_proxy_open_connections(const struct http_proxy *p)
@@ -1836,6 +1968,12 @@ size_t http_proxy_peak_buffered(const struct http_proxy *p)
 	return p->peak_buffered;
 }
 
+struct http_proxy_upstream_stats http_proxy_upstream_stats(const struct http_proxy *p)
+{
+	return (struct http_proxy_upstream_stats){
+	    .opened = p->upstreams_opened, .reused = p->upstreams_reused, .idle = p->n_pool};
+}
+
 void http_proxy_free(struct http_proxy *p)
 {
 	if (!p)
@@ -1844,6 +1982,7 @@ void http_proxy_free(struct http_proxy *p)
 		p->io->ops->close(p->io, p->listeners[i], false);
 	while (p->conns)
 		hp_conn_end(p->conns, false, "proxy stopped");
+	hp_pool_close_all(p, false);
 	hp_handlers_free(p->handlers);
 	tls_ctx_free(p->up_tls_verify);
 	tls_ctx_free(p->up_tls_insecure);

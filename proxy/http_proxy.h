@@ -7,10 +7,12 @@
  * one connection), routes each by the longest matching mount of the port's
  * handlers and answers it:
  *  - Proxy: forwards to http://, https:// (verified) or https+insecure://
- *    upstreams with the mount prefix stripped, keeping the upstream
- *    connection for the client connection's next request; bodies (Content-
- *    Length or chunked, re-framed on the way) stream both ways with
- *    backpressure, never buffered whole;
+ *    upstreams with the mount prefix stripped; bodies (Content-Length or
+ *    chunked, re-framed on the way) stream both ways with backpressure,
+ *    never buffered whole. A finished exchange leaves its upstream
+ *    connection in an idle pool shared by all client connections (bounded
+ *    in number and idle time), so a proxy holds about as many upstream
+ *    connections as it has requests in flight, not one per client;
  *  - Text: 200 text/plain with the text;
  *  - Path: a file, or a directory (index.html or a listing), never outside it.
  * Client-sent X-Forwarded-* and Tailscale-User-* headers are dropped, then
@@ -45,11 +47,17 @@
 #define HTTP_PROXY_DEFAULT_HEAD_TIMEOUT_US     (10ull * 1000 * 1000)
 #define HTTP_PROXY_DEFAULT_UPSTREAM_TIMEOUT_US (30ull * 1000 * 1000)
 #define HTTP_PROXY_DEFAULT_MAX_BUFFERED        (256 * 1024)
-#define HTTP_PROXY_MAX_LISTENERS               8           /* local addresses per proxy */
-#define HTTP_PROXY_READ_CHUNK                  (16 * 1024) /* bytes per read */
-#define HTTP_PROXY_NAME_MAX                    96
-#define HTTP_PROXY_DIR_LISTING_MAX             (64 * 1024) /* generated listing, bytes */
-#define HTTP_PROXY_BACKLOG                     128
+#define HTTP_PROXY_DEFAULT_MAX_IDLE_UPSTREAMS  64
+/* Below the idle timeouts of common servers (nginx 75 s, Go 90 s), above
+ * Node's 5 s; a reused connection the upstream had just closed is retried
+ * once on a new one anyway. */
+#define HTTP_PROXY_DEFAULT_UPSTREAM_IDLE_TIMEOUT_US (15ull * 1000 * 1000)
+#define HTTP_PROXY_NO_IDLE_UPSTREAMS                SIZE_MAX    /* max_idle_upstreams: no pool */
+#define HTTP_PROXY_MAX_LISTENERS                    8           /* local addresses per proxy */
+#define HTTP_PROXY_READ_CHUNK                       (16 * 1024) /* bytes per read */
+#define HTTP_PROXY_NAME_MAX                         96
+#define HTTP_PROXY_DIR_LISTING_MAX                  (64 * 1024) /* generated listing, bytes */
+#define HTTP_PROXY_BACKLOG                          128
 
 /* Who is behind a client address: true with login and display name for a
  * user-owned node, false for a tagged node (no identity headers). */
@@ -74,7 +82,16 @@ struct http_proxy_config {
 	uint64_t head_timeout_us;     /* accept (or first byte) to complete head (slowloris) */
 	uint64_t upstream_timeout_us; /* request dispatched to upstream response head */
 	uint64_t handshake_timeout_us;
-	size_t max_buffered_bytes; /* per direction and connection */
+	size_t max_buffered_bytes;         /* per direction and connection */
+	size_t max_idle_upstreams;         /* pooled idle upstream connections;
+	                                      HTTP_PROXY_NO_IDLE_UPSTREAMS: none */
+	uint64_t upstream_idle_timeout_us; /* a pooled connection closes after this */
+};
+
+struct http_proxy_upstream_stats {
+	uint64_t opened; /* upstream connections opened */
+	uint64_t reused; /* requests sent on a pooled connection */
+	size_t idle;     /* in the pool now */
 };
 
 struct http_proxy;
@@ -97,6 +114,7 @@ size_t http_proxy_open_connections(const struct http_proxy *p);
 /* Largest buffer memory one connection held so far (bytes), for tests of
  * the streaming bound. */
 size_t http_proxy_peak_buffered(const struct http_proxy *p);
+struct http_proxy_upstream_stats http_proxy_upstream_stats(const struct http_proxy *p);
 /* Closes everything (gracefully) and frees. NULL ok. */
 void http_proxy_free(struct http_proxy *p);
 

@@ -393,6 +393,122 @@ Test(HTTP_SUITE, keep_alive_carries_pipelined_requests_on_one_connection_L7_1, .
 	ht_client_close(&c);
 }
 
+/* Upstream connections are pooled per proxy, not per client connection:
+ * clients one after another all ride the first one, and each request still
+ * carries its own client's forwarding headers (L7-4). */
+Test(HTTP_SUITE, successive_client_connections_share_a_pooled_upstream_connection_L7_1,
+     .fini = world_end, .timeout = 120)
+{
+	world_begin();
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	for (int i = 0; i < 3; i++) {
+		struct ht_client c = {0};
+		run_client(&c, get("/headers"), 0, false, 1);
+		cr_assert_eq(c.status[0], 200);
+		cr_assert(strstr(c.body, "X-Forwarded-For: "), "%s", c.body);
+		cr_assert(strstr(c.body, "Tailscale-User-Login: alice@example.com"), "%s", c.body);
+		ht_client_close(&c);
+	}
+	struct http_proxy_upstream_stats st = http_proxy_upstream_stats(W.proxy);
+	cr_assert_eq(st.opened, 1);
+	cr_assert_eq(st.reused, 2);
+	cr_assert_eq(st.idle, 1);
+	cr_assert_eq(http_backend_stats(W.backend)->conns_accepted, 1);
+}
+
+Test(HTTP_SUITE, without_a_pool_every_request_opens_its_own_upstream_connection, .fini = world_end,
+     .timeout = 120)
+{
+	struct ht_client c = {0};
+	char req[2048];
+
+	world_begin();
+	W.cfg.max_idle_upstreams = HTTP_PROXY_NO_IDLE_UPSTREAMS;
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	snprintf(req, sizeof(req), "%s", get("/bytes/4"));
+	strcat(req, get("/bytes/4"));
+	run_client(&c, req, 0, false, 2);
+	cr_assert_eq(c.status[1], 200);
+	ht_client_close(&c);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).opened, 2);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);
+}
+
+/* Overlapping requests each need their own upstream connection; once they
+ * are done the pool keeps no more than its limit and closes the rest. */
+Test(HTTP_SUITE, overlapping_requests_open_parallel_upstreams_and_the_pool_keeps_its_limit,
+     .fini = world_end, .timeout = 120)
+{
+	struct ht_client c[3] = {0};
+
+	world_begin();
+	W.cfg.max_idle_upstreams = 2;
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	for (int i = 0; i < 3; i++)
+		ht_client_start(&c[i], W.f->node[1].io, &W.proxy_addr, NULL, NULL,
+		                get("/sleep/200000"), 0, false, 1);
+	for (int i = 0; i < 3; i++) {
+		cr_assert(fixture_run_until(W.f, ht_client_done_fn, &c[i], RUN_US));
+		cr_assert_eq(c[i].status[0], 200);
+		ht_client_close(&c[i]);
+	}
+	run_for(100 * 1000);
+	struct http_proxy_upstream_stats st = http_proxy_upstream_stats(W.proxy);
+	cr_assert_eq(st.opened, 3);
+	cr_assert_eq(st.idle, 2);
+	cr_assert_eq(http_backend_open_connections(W.backend), 2);
+}
+
+Test(HTTP_SUITE, pooled_upstream_connection_closes_after_the_upstream_idle_timeout,
+     .fini = world_end, .timeout = 120)
+{
+	struct ht_client c = {0};
+
+	world_begin();
+	W.cfg.upstream_idle_timeout_us = 2000 * 1000;
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	run_client(&c, get("/bytes/4"), 0, false, 1);
+	ht_client_close(&c);
+	run_for(1000 * 1000);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
+	run_for(1500 * 1000);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);
+	run_for(100 * 1000);
+	cr_assert_eq(http_backend_open_connections(W.backend), 0);
+}
+
+/* The upstream going away closes its idle connections; the pool notices at
+ * once and the next request (to the restarted upstream) gets a new one. */
+Test(HTTP_SUITE, upstream_restart_empties_the_pool_and_the_next_request_succeeds_L7_1,
+     .fini = world_end, .timeout = 120)
+{
+	struct ht_client c = {0};
+	struct io_addr at;
+
+	world_begin();
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	run_client(&c, get("/bytes/4"), 0, false, 1);
+	ht_client_close(&c);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
+	at = W.backend_addr;
+	http_backend_free(W.backend);
+	W.backend = NULL;
+	run_for(100 * 1000);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);
+	const struct http_backend_config bc = {.body_bytes = 3, .name = "origin"};
+	cr_assert_eq(http_backend_new(&W.backend, node_io(0), &bc, &at, NULL), 0);
+	memset(&c, 0, sizeof(c));
+	run_client(&c, get("/bytes/4"), 0, false, 1);
+	cr_assert_eq(c.status[0], 200);
+	ht_client_close(&c);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).opened, 2);
+}
+
 /* An empty answer (Content-Length: 0) ends its exchange at once: the next
  * request on the connection is served and the exchange is logged. */
 Test(HTTP_SUITE, empty_upstream_answer_completes_the_exchange_L7_1, .fini = world_end,
@@ -860,10 +976,29 @@ Test(HTTP_SUITE, new_handlers_apply_to_the_next_request_CFG_6, .fini = world_end
 	ht_client_close(&c);
 }
 
+/* A pooled connection may lead to an upstream the new handlers no longer
+ * name: a handler change closes the pool. */
+Test(HTTP_SUITE, new_handlers_close_idle_upstream_connections_CFG_6, .fini = world_end,
+     .timeout = 120)
+{
+	struct ht_client c = {0};
+
+	world_begin();
+	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
+	world_start();
+	run_client(&c, get("/bytes/4"), 0, false, 1);
+	ht_client_close(&c);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
+	cr_assert_eq(http_proxy_set_handlers(W.proxy, &W.port), 0);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);
+	run_for(100 * 1000);
+	cr_assert_eq(http_backend_open_connections(W.backend), 0);
+}
+
 Test(HTTP_SUITE, drain_closes_idle_connections_and_finishes_busy_ones, .fini = world_end,
      .timeout = 120)
 {
-	struct ht_client idle = {0}, busy = {0}, late = {0};
+	struct ht_client idle = {0}, busy = {0}, quick = {0}, late = {0};
 
 	world_begin();
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
@@ -873,10 +1008,15 @@ Test(HTTP_SUITE, drain_closes_idle_connections_and_finishes_busy_ones, .fini = w
 	ht_client_expect(&idle, 2); /* now waits for EOF */
 	ht_client_start(&busy, W.f->node[1].io, &W.proxy_addr, NULL, NULL, get("/sleep/300000"), 0,
 	                false, 1);
+	/* busy rides idle's pooled upstream; quick's new one is pooled after. */
+	run_client(&quick, get("/bytes/1"), 0, false, 1);
+	ht_client_close(&quick);
 	run_for(100 * 1000);
 	cr_assert_eq(http_proxy_open_connections(W.proxy), 2);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1, "quick's upstream is pooled");
 	http_proxy_stop_accepting(W.proxy);
 	cr_assert_eq(http_proxy_open_connections(W.proxy), 1);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0, "a drain closes the pool");
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &idle, RUN_US));
 	cr_assert(idle.eof);
 	if (!fixture_run_until(W.f, ht_client_done_fn, &busy, RUN_US)) {
@@ -890,6 +1030,8 @@ Test(HTTP_SUITE, drain_closes_idle_connections_and_finishes_busy_ones, .fini = w
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &busy, RUN_US));
 	cr_assert(busy.eof);
 	cr_assert_eq(http_proxy_open_connections(W.proxy), 0);
+	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0,
+	             "nothing is pooled while draining");
 	ht_client_start(&late, W.f->node[1].io, &W.proxy_addr, NULL, NULL, get("/"), 0, false, 1);
 	cr_assert(fixture_run_until(W.f, ht_client_done_fn, &late, RUN_US));
 	cr_assert(late.failed && late.n == 0, "a new connection was accepted while draining");
