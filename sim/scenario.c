@@ -279,7 +279,8 @@ static const struct scenario_key scenario_workload_keys[] = {
                     "arrivals (seeded)."),
     [WL_CONNECTION] = KEY("connection", SCENARIO_KIND_STRING, false, "new",
                           "http, tcp-echo: new (one connection per request) or keepalive "
-                          "(http: idle connections are reused, one request at a time).",
+                          "(idle connections are reused, one request at a time on each; "
+                          "a reused request's latency runs from its first byte written).",
                           .choices = scenario_connection_words),
     [WL_PATH] =
         KEY("path", SCENARIO_KIND_STRING, false, "/", "http: the request path (starts with /)."),

@@ -1003,13 +1003,6 @@ static int world_start_workload(struct world *w, const struct scenario_workload 
 
 	if (rc < 0)
 		return rc;
-	/* workload_tcp.h has no persistent connections (http has) */
-	if (wl->kind == SCENARIO_WORKLOAD_TCP_ECHO &&
-	    wl->connection == SCENARIO_CONNECTION_KEEPALIVE)
-		world_note(w,
-		           "note: workload %s: tcp-echo connection: keepalive runs as new "
-		           "connections in this version\n",
-		           wl->name);
 	for (uint32_t n = 0; n < w->node_count; n++) {
 		if (!scenario_workload_has_client(w->sc, wl, n))
 			continue;
@@ -1063,6 +1056,7 @@ static int world_start_workload(struct world *w, const struct scenario_workload 
 			    .target = target,
 			    .request_bytes = wl->request_bytes,
 			    .rate_per_s = wl->rate_per_s,
+			    .keepalive = wl->connection == SCENARIO_CONNECTION_KEEPALIVE,
 			    .connections = wl->connections,
 			    .hold_us = wl->hold_us,
 			    .start_us = now,

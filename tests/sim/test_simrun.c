@@ -174,6 +174,26 @@ Test(simrun_scenarios, l4_tcp_forward_echo_through_tcp, .timeout = 300)
 	shipped("l4-tcp-forward");
 }
 
+/* l4-tcp-forward's pool-eu keeps its echo connections open: db-eu accepts
+ * far fewer connections than pool-eu makes echoes, all whole. */
+Test(simrun_scenarios, keepalive_tcp_echo_workload_reuses_connections_L4_1, .timeout = 300)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	cr_assert_eq(simrun(out, SCENARIOS "l4-tcp-forward.yaml", "--pcap none"), 0);
+	cr_assert_eq(run("cd '%s/reports/l4-tcp-forward' && "
+	                 "pool=$(grep -c '\"workload\":\"pool-eu\".*\"outcome\":\"ok\".*"
+	                 "\"bytes\":512' events.jsonl) && "
+	                 "echo=$(grep -c '\"workload\":\"echo-eu\"' events.jsonl) && "
+	                 "conns=$(grep '\"node\":\"db-eu\"' events.jsonl | "
+	                 "grep -c '\"type\":\"conn_accepted\"') && "
+	                 "test \"$pool\" -ge 500 && test $((conns - echo)) -le $((pool / 5))",
+	                 out),
+	             0, "pool-eu did not reuse its connections");
+	run("rm -rf '%s'", out);
+}
+
 Test(simrun_scenarios, l3_tun_service_answers_from_the_host_stack, .timeout = 300)
 {
 	shipped("l3-udp");

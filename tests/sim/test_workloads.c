@@ -1,12 +1,13 @@
 /* The client workloads (sim/workload_http.c keepalive and response size,
- * sim/workload_udp.c) against the backend programs (proxy/http_backend.c,
- * proxy/backend_apps.c) in a two-node ns-3 world over the underlay: a
- * client and a server in one region, 1 ms access links (RTT 4 ms). */
+ * sim/workload_tcp.c echo keepalive, sim/workload_udp.c) against the backend programs
+ * (proxy/http_backend.c, proxy/backend_apps.c) in a two-node ns-3 world over the underlay: a client
+ * and a server in one region, 1 ms access links (RTT 4 ms). */
 #include "backend_apps.h"
 #include "http_backend.h"
 #include "io_sim.h"
 #include "ns3w.h"
 #include "workload_http.h"
+#include "workload_tcp.h"
 #include "workload_udp.h"
 
 #include <criterion/criterion.h>
@@ -394,6 +395,160 @@ Test(http_backend, malformed_or_over_limit_response_bytes_get_400)
 	cr_assert_eq(
 	    raw_status(&t, &at, "GET / HTTP/1.1\r\nHost: x\r\nX-Response-Bytes: 0\r\n\r\n"), 200);
 	http_backend_free(b);
+	tw_free(&t);
+}
+
+/* ---- tcp-echo ---- */
+
+static struct backend_tcp *tw_echo(struct tw *t, struct io_addr *at)
+{
+	struct backend_tcp *b = NULL;
+
+	*at = t->srv_addr;
+	at->port = 7;
+	cr_assert_eq(backend_tcp_echo_start(t->srv, at, &b), 0);
+	return b;
+}
+
+static struct wt_config tw_echo_config(const struct io_addr *target, struct tally *tl)
+{
+	return (struct wt_config){.kind = WT_ECHO,
+	                          .name = "e",
+	                          .client = "client",
+	                          .target = *target,
+	                          .request_bytes = 500,
+	                          .done_fn = tally_fn,
+	                          .done_ctx = tl};
+}
+
+static uint64_t tw_echo_accepted(const struct backend_tcp *b)
+{
+	struct backend_tcp_stats st;
+
+	backend_tcp_get_stats(b, &st);
+	return st.accepted;
+}
+
+static uint32_t tw_echo_open(const struct backend_tcp *b)
+{
+	struct backend_tcp_stats st;
+
+	backend_tcp_get_stats(b, &st);
+	return st.open;
+}
+
+Test(workload_tcp, keepalive_echo_reuses_one_connection_and_closes_it_at_stop)
+{
+	struct tw t;
+	struct io_addr at;
+	struct tally tl = {0};
+	struct wt_client *c = NULL;
+
+	tw_build(&t);
+	struct backend_tcp *b = tw_echo(&t, &at);
+	struct wt_config ec = tw_echo_config(&at, &tl);
+	ec.keepalive = true;
+	ec.rate_per_s = 10;
+	ec.start_us = ns3w_now_us(t.w);
+	ec.stop_us = ec.start_us + 5 * S;
+	cr_assert_eq(wt_client_new(&c, t.cli, &ec), 0);
+	tw_run_for(&t, 6 * S);
+	cr_assert_geq(tl.n, 30);
+	cr_assert_eq(tl.by[WH_OK], tl.n);
+	for (size_t i = 0; i < tl.n && i < 64; i++)
+		cr_assert_eq(tl.bytes[i], 500, "request %zu: %llu bytes", i,
+		             (unsigned long long)tl.bytes[i]);
+	cr_assert_leq(tw_echo_accepted(b), 3, "%llu connections for %zu requests",
+	              (unsigned long long)tw_echo_accepted(b), tl.n);
+	cr_assert_eq(wt_client_connections_opened(c), tw_echo_accepted(b));
+	cr_assert_eq(wt_client_connections(c), 0, "idle connections close at stop");
+	cr_assert_eq(tw_echo_open(b), 0);
+	wt_client_free(c);
+	backend_tcp_free(b);
+	tw_free(&t);
+}
+
+Test(workload_tcp, new_connection_echo_opens_one_connection_per_request)
+{
+	struct tw t;
+	struct io_addr at;
+	struct tally tl = {0};
+	struct wt_client *c = NULL;
+
+	tw_build(&t);
+	struct backend_tcp *b = tw_echo(&t, &at);
+	struct wt_config ec = tw_echo_config(&at, &tl);
+	ec.rate_per_s = 10;
+	ec.start_us = ns3w_now_us(t.w);
+	ec.stop_us = ec.start_us + 2 * S;
+	cr_assert_eq(wt_client_new(&c, t.cli, &ec), 0);
+	tw_run_for(&t, 3 * S);
+	cr_assert_geq(tl.n, 10);
+	cr_assert_eq(tl.by[WH_OK], tl.n);
+	cr_assert_eq(tw_echo_accepted(b), tl.n);
+	wt_client_free(c);
+	backend_tcp_free(b);
+	tw_free(&t);
+}
+
+Test(workload_tcp, keepalive_echo_latency_of_a_reused_request_excludes_the_handshake)
+{
+	struct tw t;
+	struct io_addr at;
+	struct tally tl = {0};
+	struct wt_client *c = NULL;
+
+	tw_build(&t);
+	struct backend_tcp *b = tw_echo(&t, &at);
+	struct wt_config ec = tw_echo_config(&at, &tl);
+	ec.keepalive = true;
+	cr_assert_eq(wt_client_new(&c, t.cli, &ec), 0);
+	cr_assert_eq(wt_client_request(c), 0);
+	tw_run_for(&t, 100 * MS);
+	cr_assert_eq(wt_client_request(c), 0);
+	tw_run_for(&t, 100 * MS);
+	cr_assert_eq(tl.n, 2);
+	cr_assert_eq(tl.by[WH_OK], 2);
+	cr_assert_eq(tw_echo_accepted(b), 1);
+	/* new: SYN round trip + echo round trip; reused: the echo only */
+	cr_assert_geq(tl.latency_us[0], 8 * MS, "first %llu", (unsigned long long)tl.latency_us[0]);
+	cr_assert_lt(tl.latency_us[1], 5 * MS, "reused %llu", (unsigned long long)tl.latency_us[1]);
+	cr_assert_eq(wt_client_connections(c), 1, "the connection stays open while idle");
+	wt_client_free(c);
+	backend_tcp_free(b);
+	tw_free(&t);
+}
+
+/* The server resets its idle connection: no event (nothing was asked), and
+ * the next request opens a new connection to the restarted server. */
+Test(workload_tcp, keepalive_idle_echo_connection_the_server_drops_is_replaced_quietly)
+{
+	struct tw t;
+	struct io_addr at;
+	struct tally tl = {0};
+	struct wt_client *c = NULL;
+
+	tw_build(&t);
+	struct backend_tcp *b = tw_echo(&t, &at);
+	struct wt_config ec = tw_echo_config(&at, &tl);
+	ec.keepalive = true;
+	cr_assert_eq(wt_client_new(&c, t.cli, &ec), 0);
+	cr_assert_eq(wt_client_request(c), 0);
+	tw_run_for(&t, 100 * MS);
+	cr_assert_eq(wt_client_connections(c), 1);
+	backend_tcp_free(b);
+	tw_run_for(&t, 100 * MS);
+	cr_assert_eq(wt_client_connections(c), 0);
+	cr_assert_eq(tl.n, 1, "an idle connection's end is no request");
+	b = tw_echo(&t, &at);
+	cr_assert_eq(wt_client_request(c), 0);
+	tw_run_for(&t, 100 * MS);
+	cr_assert_eq(tl.n, 2);
+	cr_assert_eq(tl.by[WH_OK], 2);
+	cr_assert_eq(wt_client_connections_opened(c), 2);
+	cr_assert_eq(wt_client_in_flight(c), 0);
+	wt_client_free(c);
+	backend_tcp_free(b);
 	tw_free(&t);
 }
 
