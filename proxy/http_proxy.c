@@ -1398,8 +1398,10 @@ done:
 		return -ENOSPC;
 	c->resp_done = true;
 	*progress = true;
-	/* Leftover bytes after a complete response mean a confused upstream. */
-	if (up->in_off != up->in_len || !up->head->keep_alive)
+	/* Leftover bytes after a complete response mean a confused upstream;
+	 * an answer before the whole request body went out leaves the rest of
+	 * the body in the upstream's stream: neither connection is reused. */
+	if (up->in_off != up->in_len || !up->head->keep_alive || !c->req_done)
 		up->eof = true;
 	return 0;
 }
