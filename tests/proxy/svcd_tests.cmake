@@ -8,11 +8,11 @@ target_link_libraries(test_localapi PRIVATE svc_daemon)
 tailsim_test(test_svcd_loop proxy/test_svcd_loop.c)
 target_link_libraries(test_svcd_loop PRIVATE svc_io)
 
-tailsim_test(test_svcd_sim proxy/test_svcd.c proxy/dp_fixture_sim.c)
+tailsim_test(test_svcd_sim proxy/test_svcd.c proxy/dp_fixture_sim.c proxy/tconn.c)
 target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_sim)
 target_compile_definitions(test_svcd_sim PRIVATE SVCD_SUITE=svcd_sim)
 
-tailsim_test(test_svcd_epoll proxy/test_svcd.c proxy/dp_fixture_epoll.c)
+tailsim_test(test_svcd_epoll proxy/test_svcd.c proxy/dp_fixture_epoll.c proxy/tconn.c)
 target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_io tailsim_test_netns)
 target_compile_definitions(test_svcd_epoll PRIVATE SVCD_SUITE=svcd_epoll)
 

@@ -22,6 +22,7 @@
 #include "mapclient.h"
 #include "mapproto.h"
 #include "svcd.h"
+#include "tconn.h"
 #include "tls.h"
 
 #include <cjson/cJSON.h>
@@ -542,119 +543,24 @@ static void wait_event(struct tw *t, const char *a, const char *b, int n)
 
 /* ---- a client connection over the tailnet ---------------------------------------- */
 
-#define TC_RX 16384
-
-struct tconn {
-	struct io *io;
-	int h;
-	bool connected, eof;
-	int err;
-	const char *tx;
-	size_t tx_len, tx_off;
-	char rx[TC_RX];
-	size_t rx_len;
-};
-
-static void tconn_flush(struct tconn *c)
-{
-	while (c->connected && c->tx_off < c->tx_len) {
-		ssize_t w =
-		    c->io->ops->tcp_write(c->io, c->h, c->tx + c->tx_off, c->tx_len - c->tx_off);
-		if (w <= 0)
-			break;
-		c->tx_off += (size_t)w;
-	}
-}
-
-static void tconn_cb(void *ctx, int h, unsigned events)
-{
-	struct tconn *c = ctx;
-	(void)h;
-
-	if (events & IO_WRITABLE) {
-		c->connected = true;
-		tconn_flush(c);
-	}
-	if (events & (IO_READABLE | IO_ERROR)) {
-		for (;;) {
-			char buf[4096];
-			ssize_t n = c->io->ops->tcp_read(c->io, c->h, buf, sizeof(buf));
-			if (n == 0)
-				c->eof = true;
-			if (n < 0 && n != -EAGAIN)
-				c->err = (int)n;
-			if (n <= 0)
-				break;
-			size_t room = sizeof(c->rx) - 1 - c->rx_len;
-			size_t take = (size_t)n < room ? (size_t)n : room;
-			memcpy(c->rx + c->rx_len, buf, take);
-			c->rx_len += take;
-			c->rx[c->rx_len] = '\0';
-		}
-	}
-}
-
 static void tconn_start(struct tw *t, struct tconn *c, const char *dst, uint16_t port,
                         const char *tx)
 {
 	struct io_addr a = ip(dst, port);
-	struct io *io = t->f->node[CLIENT].io;
 
-	memset(c, 0, sizeof(*c));
-	c->io = io;
-	c->tx = tx;
-	c->tx_len = tx ? strlen(tx) : 0;
-	c->h = io->ops->tcp_connect(io, &a, NULL, tconn_cb, c);
-	cr_assert_geq(c->h, 0);
-}
-
-static void tconn_send(struct tconn *c, const char *tx)
-{
-	c->tx = tx;
-	c->tx_len = strlen(tx);
-	c->tx_off = 0;
-	c->rx_len = 0;
-	c->rx[0] = '\0';
-	tconn_flush(c);
-}
-
-struct rx_wait {
-	struct tconn *c;
-	const char *want;
-};
-
-static bool tconn_has(void *arg)
-{
-	struct rx_wait *w = arg;
-	return w->c->err || w->c->eof || strstr(w->c->rx, w->want);
-}
-
-static bool tconn_up(void *arg)
-{
-	struct tconn *c = arg;
-	return c->connected || c->err;
-}
-
-static bool tconn_finished(void *arg)
-{
-	struct tconn *c = arg;
-	return c->eof || c->err;
+	cr_assert_geq(tconn_open(c, t->f->node[CLIENT].io, &a, tx), 0);
 }
 
 static void echo_roundtrip(struct tw *t, struct tconn *c, const char *msg)
 {
-	struct rx_wait w = {c, msg};
-	tconn_send(c, msg);
-	cr_assert(dpf_run_until(t->f, tconn_has, &w, STEP_TIMEOUT_US), "no echo of %s", msg);
-	cr_assert_eq(c->err, 0, "echo of %s: error %d", msg, c->err);
-	cr_assert(strstr(c->rx, msg), "echo of %s: got %s", msg, c->rx);
+	tconn_echo_roundtrip(t->f, c, msg, STEP_TIMEOUT_US);
 }
 
 /* A new L4 connection through the VIP: 0 when `msg` echoes, else the error. */
 static int l4_try(struct tw *t, const char *msg)
 {
 	struct tconn c;
-	struct rx_wait w = {&c, msg};
+	struct tconn_wait w = {&c, msg};
 
 	tconn_start(t, &c, WEB_VIP, 5432, msg);
 	dpf_run_until(t->f, tconn_has, &w, STEP_TIMEOUT_US);
