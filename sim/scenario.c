@@ -900,6 +900,19 @@ static const char *describe(const yaml_node_t *n, char *buf, size_t len)
 	return buf;
 }
 
+/* True when a sequence item is a mapping; else reports "expected a mapping
+ * for `what`" at it. */
+static bool is_mapping_for(struct loader *ld, const yaml_node_t *item, const char *what)
+{
+	char buf[80];
+
+	if (item->type == YAML_MAPPING_NODE)
+		return true;
+	error_at(ld, item, "expected a mapping for %s, got %s", what,
+	         describe(item, buf, sizeof(buf)));
+	return false;
+}
+
 /* Checks a value's YAML shape against a key's kind. */
 static bool check_shape(struct loader *ld, const struct scenario_key *key, const yaml_node_t *v)
 {
@@ -1260,7 +1273,6 @@ static bool load_links(struct loader *ld, const yaml_node_t *seq,
 	struct scenario *sc = ld->sc;
 	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 	bool ok = true;
-	char buf[80];
 	unsigned *first_line;
 
 	if (n > SCENARIO_LINKS_MAX) {
@@ -1278,9 +1290,7 @@ static bool load_links(struct loader *ld, const yaml_node_t *seq,
 	     it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *item = node_get(ld, *it), *keys[SCENARIO_KEYS_MAX],
 		            *vals[SCENARIO_KEYS_MAX];
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a link, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a link")) {
 			ok = false;
 			continue;
 		}
@@ -1812,7 +1822,6 @@ static bool parse_listen(const char *s, uint16_t *port)
 static bool load_backends(struct loader *ld, const yaml_node_t *seq, struct scenario_node_group *g)
 {
 	bool ok = true;
-	char buf[80];
 	unsigned first_line[SCENARIO_BACKENDS_MAX];
 
 	if (seq_len(seq) > SCENARIO_BACKENDS_MAX) {
@@ -1824,9 +1833,7 @@ static bool load_backends(struct loader *ld, const yaml_node_t *seq, struct scen
 		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
 		            *vals[SCENARIO_KEYS_MAX];
 		struct scenario_backend b = {.kind = SCENARIO_BACKEND_HTTP, .body_bytes = 1000};
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a backend, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a backend")) {
 			ok = false;
 			continue;
 		}
@@ -2246,7 +2253,6 @@ static bool load_services(struct loader *ld, const yaml_node_t *seq)
 	struct scenario *sc = ld->sc;
 	size_t n = seq_len(seq);
 	bool ok = true;
-	char buf[80];
 
 	if (n > SCENARIO_SERVICES_MAX) {
 		error_at(ld, seq, "too many services: %zu (max %d)", n, SCENARIO_SERVICES_MAX);
@@ -2261,9 +2267,7 @@ static bool load_services(struct loader *ld, const yaml_node_t *seq)
 		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
 		            *vals[SCENARIO_KEYS_MAX];
 		struct scenario_service *s = &sc->services[sc->n_services];
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a service, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a service")) {
 			ok = false;
 			continue;
 		}
@@ -2734,7 +2738,7 @@ static bool load_workloads(struct loader *ld, const yaml_node_t *seq)
 	struct scenario *sc = ld->sc;
 	size_t n = seq_len(seq);
 	bool ok = true;
-	char buf[80], why[200];
+	char why[200];
 
 	if (n > SCENARIO_WORKLOADS_MAX) {
 		error_at(ld, seq, "too many workloads: %zu (max %d)", n, SCENARIO_WORKLOADS_MAX);
@@ -2749,9 +2753,7 @@ static bool load_workloads(struct loader *ld, const yaml_node_t *seq)
 		yaml_node_t *item = seq_item(ld, seq, i), *keys[SCENARIO_KEYS_MAX],
 		            *vals[SCENARIO_KEYS_MAX];
 		struct scenario_workload *w = &sc->workloads[sc->n_workloads];
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a workload, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a workload")) {
 			ok = false;
 			continue;
 		}
@@ -3286,7 +3288,6 @@ static bool load_timeline(struct loader *ld, const yaml_node_t *seq)
 	struct scenario *sc = ld->sc;
 	size_t n = seq_len(seq);
 	bool ok = true;
-	char buf[80];
 
 	if (n > SCENARIO_TIMELINE_MAX) {
 		error_at(ld, seq, "too many timeline entries: %zu (max %d)", n,
@@ -3300,9 +3301,7 @@ static bool load_timeline(struct loader *ld, const yaml_node_t *seq)
 	}
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = seq_item(ld, seq, i);
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a timeline entry, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a timeline entry")) {
 			ok = false;
 			continue;
 		}
@@ -3683,7 +3682,6 @@ static bool load_expect(struct loader *ld, const yaml_node_t *seq)
 	struct scenario *sc = ld->sc;
 	size_t n = seq_len(seq);
 	bool ok = true;
-	char buf[80];
 
 	if (n > SCENARIO_EXPECT_MAX) {
 		error_at(ld, seq, "too many expectations: %zu (max %d)", n, SCENARIO_EXPECT_MAX);
@@ -3696,9 +3694,7 @@ static bool load_expect(struct loader *ld, const yaml_node_t *seq)
 	}
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = seq_item(ld, seq, i);
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for an expectation, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "an expectation")) {
 			ok = false;
 			continue;
 		}
@@ -3801,7 +3797,6 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 	bool ok = true, names_ok = true;
 	uint64_t total = 0;
-	char buf[80];
 	yaml_node_t **name_nodes;
 
 	if (n == 0) {
@@ -3824,9 +3819,7 @@ static bool load_nodes(struct loader *ld, const yaml_node_t *key_node, const yam
 	     it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *item = node_get(ld, *it), *keys[SCENARIO_KEYS_MAX],
 		            *vals[SCENARIO_KEYS_MAX];
-		if (item->type != YAML_MAPPING_NODE) {
-			error_at(ld, item, "expected a mapping for a node, got %s",
-			         describe(item, buf, sizeof(buf)));
+		if (!is_mapping_for(ld, item, "a node")) {
 			ok = false;
 			continue;
 		}
