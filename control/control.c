@@ -63,6 +63,7 @@ struct ctl_session {
 	 * goes out when the queue drains, so a slow link gets fewer, larger
 	 * deltas instead of a growing backlog. */
 	bool map_pending;
+	bool zlib;    /* the node takes deflated frames (hello "compress") */
 	cJSON *ranks; /* {"svc:x": ["host", ...]} of the last map sent */
 };
 
@@ -419,9 +420,10 @@ static void ctl_session_flush(struct ctl_session *s)
 		s->out_off = s->out_len = 0;
 }
 
-/* Queues one frame; a session whose queue passes its bound is closed as a
- * slow consumer. 0 or -errno (the session is closed then). */
-static int ctl_session_send(struct ctl_session *s, const char *json, size_t len)
+/* Queues one frame (`zlib`: a deflated payload); a session whose queue
+ * passes its bound is closed as a slow consumer. 0 or -errno (the session
+ * is closed then). */
+static int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bool zlib)
 {
 	size_t queued = s->out_len - s->out_off;
 	size_t limit = CONTROL_SESSION_OUT_SLACK + CONTROL_SESSION_OUT_MAPS * s->max_msg;
@@ -455,11 +457,17 @@ static int ctl_session_send(struct ctl_session *s, const char *json, size_t len)
 		s->out = nb;
 		s->out_cap = ncap;
 	}
-	mapproto_frame_header(s->out + s->out_len, (uint32_t)len);
-	memcpy(s->out + s->out_len + MAPPROTO_HDR_LEN, json, len);
+	mapproto_frame_header(s->out + s->out_len,
+	                      (uint32_t)len | (zlib ? MAPPROTO_FRAME_ZLIB : 0));
+	memcpy(s->out + s->out_len + MAPPROTO_HDR_LEN, payload, len);
 	s->out_len += len + MAPPROTO_HDR_LEN;
 	ctl_session_flush(s);
 	return s->closed ? -EPIPE : 0;
+}
+
+static int ctl_session_send(struct ctl_session *s, const char *json, size_t len)
+{
+	return ctl_session_queue(s, json, len, false);
 }
 
 static int ctl_session_send_obj(struct ctl_session *s, cJSON *o)
@@ -773,12 +781,22 @@ static void ctl_session_send_map(struct ctl_session *s)
 		s->ranks = ranks;
 	}
 	ctl_drain_sent(c, s, s->version_sent);
-	if (len > s->max_msg)
-		s->max_msg = len;
+	/* A large map goes deflated to a node that takes it (any failure:
+	 * as it is). */
+	uint8_t *z = NULL;
+	size_t wire = len;
+	if (s->zlib && len >= MAPPROTO_COMPRESS_MIN &&
+	    mapproto_deflate((const uint8_t *)msg, len, &z, &wire) < 0) {
+		z = NULL;
+		wire = len;
+	}
+	if (wire > s->max_msg)
+		s->max_msg = wire;
 	ctl_ev(c, "netmap_sent", "s:node_name", ctl_node_name(c, s->node), "u:version",
 	       s->version_sent, "s:kind", is_delta ? "delta" : "full", "u:bytes", (uint64_t)len,
-	       NULL);
-	ctl_session_send(s, msg, len);
+	       "u:wire_bytes", (uint64_t)wire, NULL);
+	ctl_session_queue(s, z ? (const void *)z : msg, wire, z != NULL);
+	free(z);
 	free(msg);
 }
 
@@ -924,6 +942,7 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(msg, "proto");
 	const cJSON *jt = cJSON_GetObjectItemCaseSensitive(msg, "tags"), *e;
 	const char *endpoint = ctl_json_str(msg, "endpoint");
+	const char *compress = ctl_json_str(msg, "compress");
 	char ep_buf[IO_ADDR_STRLEN];
 	struct reg_node_info info = {
 	    .name = ctl_json_str(msg, "node"),
@@ -936,6 +955,8 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		ctl_session_fail(s, "hello: \"proto\" must be 1");
 		return;
 	}
+	/* Other schemes (a newer daemon's) are not taken up: plain frames. */
+	s->zlib = compress && strcmp(compress, "zlib") == 0;
 	if (!info.name || !info.name[0]) {
 		ctl_session_fail(s, "hello: \"node\" missing");
 		return;
@@ -1219,12 +1240,14 @@ static void ctl_session_read(struct ctl_session *s)
 		while (!s->closed) {
 			const uint8_t *payload;
 			size_t plen;
-			ssize_t fl = mapproto_frame_parse(s->in + off, s->in_len - off,
-			                                  MAPPROTO_MAX_UP_FRAME, &payload, &plen);
+			ssize_t fl =
+			    mapproto_frame_parse(s->in + off, s->in_len - off,
+			                         MAPPROTO_MAX_UP_FRAME, &payload, &plen, NULL);
 			if (fl == -2)
 				break;
 			if (fl < 0) {
-				ctl_session_fail(s, "bad frame length (0 or above 1 MiB)");
+				ctl_session_fail(
+				    s, "bad frame length (0, above 1 MiB, or compressed)");
 				return;
 			}
 			ctl_on_frame(s, payload, plen);

@@ -15,7 +15,8 @@ static const char fuzz_base_map[] =
     "\"filter\":[{\"id\":\"r1\",\"src\":[\"*\"]},{\"id\":\"r3\"}]}";
 
 /* Frames: every frame found in the whole buffer is found again when the
- * stream is fed in two pieces. */
+ * stream is fed in two pieces; a compressed one inflates within its limit
+ * or is refused, never more. */
 static void fuzz_frames(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -23,14 +24,24 @@ static void fuzz_frames(const uint8_t *data, size_t size)
 	while (off < size) {
 		const uint8_t *p = NULL;
 		size_t plen = 0;
-		ssize_t n = mapproto_frame_parse(data + off, size - off, 4096, &p, &plen);
+		bool zlib = false;
+		ssize_t n = mapproto_frame_parse(data + off, size - off, 4096, &p, &plen, &zlib);
 
 		if (n < 0) {
 			FUZZ_ASSERT(n == -1 || n == -2);
 			return;
 		}
 		FUZZ_ASSERT((size_t)n == plen + MAPPROTO_HDR_LEN && plen > 0 && plen <= 4096);
-		FUZZ_ASSERT(mapproto_frame_parse(data + off, (size_t)n - 1, 4096, &p, &plen) == -2);
+		FUZZ_ASSERT(
+		    mapproto_frame_parse(data + off, (size_t)n - 1, 4096, &p, &plen, &zlib) == -2);
+		if (zlib) {
+			uint8_t *raw = NULL;
+			size_t raw_len = 0;
+			int rc = mapproto_inflate(p, plen, 65536, &raw, &raw_len);
+			FUZZ_ASSERT(rc == 0 || rc == -EINVAL || rc == -E2BIG || rc == -ENOMEM);
+			FUZZ_ASSERT(rc != 0 || (raw && raw_len > 0 && raw_len <= 65536));
+			free(raw);
+		}
 		off += (size_t)n;
 	}
 }

@@ -177,6 +177,8 @@ static int mc_send_hello(struct mapclient *mc)
 		goto out;
 	if (mc->tls_key && !cJSON_AddStringToObject(o, "tls_key", mc->tls_key))
 		goto out;
+	if (!cJSON_AddStringToObject(o, "compress", "zlib"))
+		goto out;
 	rc = mc_send(mc, o);
 out:
 	cJSON_Delete(o);
@@ -540,15 +542,32 @@ static void mc_process(struct mapclient *mc)
 	while (mc->session == session && off < mc->in_len) {
 		const uint8_t *payload;
 		size_t plen;
+		bool zlib;
 		ssize_t n = mapproto_frame_parse(mc->in + off, mc->in_len - off, MAPPROTO_MAX_FRAME,
-		                                 &payload, &plen);
+		                                 &payload, &plen, &zlib);
 		if (n == -2)
 			break;
 		if (n < 0) {
 			mc_violation(mc, "bad frame length");
 			return;
 		}
-		mc_on_frame(mc, payload, plen);
+		if (zlib) {
+			uint8_t *raw;
+			size_t raw_len;
+			int rc =
+			    mapproto_inflate(payload, plen, MAPPROTO_MAX_FRAME, &raw, &raw_len);
+			if (rc < 0) {
+				mc_violation(mc, rc == -ENOMEM ? "out of memory inflating a frame"
+				                 : rc == -E2BIG
+				                     ? "compressed frame inflates past the limit"
+				                     : "corrupt compressed frame");
+				return;
+			}
+			mc_on_frame(mc, raw, raw_len);
+			free(raw);
+		} else {
+			mc_on_frame(mc, payload, plen);
+		}
 		off += (size_t)n;
 	}
 	if (mc->session != session)

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Largest integer a JSON number carries exactly. */
 #define MP_MAX_SAFE_INT 9007199254740991.0
@@ -32,13 +33,20 @@ static const char *const mp_type_names[] = {
 #define MP_N_TYPES (sizeof(mp_type_names) / sizeof(mp_type_names[0]))
 
 ssize_t mapproto_frame_parse(const uint8_t *buf, size_t len, size_t max_frame,
-                             const uint8_t **payload, size_t *payload_len)
+                             const uint8_t **payload, size_t *payload_len, bool *zlib)
 {
 	uint32_t n;
 
 	if (len < MAPPROTO_HDR_LEN)
 		return -2;
 	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	if (n & MAPPROTO_FRAME_ZLIB) {
+		if (!zlib)
+			return -1;
+		n &= ~MAPPROTO_FRAME_ZLIB;
+	}
+	if (zlib)
+		*zlib = buf[0] & 0x80;
 	if (n == 0 || n > max_frame)
 		return -1;
 	if (len - MAPPROTO_HDR_LEN < n)
@@ -54,6 +62,89 @@ void mapproto_frame_header(uint8_t hdr[MAPPROTO_HDR_LEN], uint32_t len)
 	hdr[1] = (uint8_t)(len >> 16);
 	hdr[2] = (uint8_t)(len >> 8);
 	hdr[3] = (uint8_t)len;
+}
+
+int mapproto_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
+{
+	uLong cap = compressBound((uLong)len);
+	uint8_t *buf;
+
+	if (len >= MAPPROTO_FRAME_ZLIB)
+		return -EOVERFLOW;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	/* Level 1: most of level 6's gain on JSON at a fraction of the time;
+	 * control compresses each large map it sends. */
+	uLongf got = cap;
+	if (compress2(buf, &got, in, (uLong)len, 1) != Z_OK || got >= len) {
+		free(buf);
+		return -EOVERFLOW;
+	}
+	*out = buf;
+	*out_len = got;
+	return 0;
+}
+
+int mapproto_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len)
+{
+	z_stream z = {0};
+	size_t cap = len * 4 < max_out ? len * 4 : max_out;
+	uint8_t *buf;
+	int zr, rc = 0;
+
+	if (cap < 256)
+		cap = 256;
+	buf = malloc(cap);
+	if (!buf || inflateInit(&z) != Z_OK) {
+		free(buf);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	for (;;) {
+		z.next_out = buf + z.total_out;
+		z.avail_out = (uInt)(cap - z.total_out);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr == Z_MEM_ERROR) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			rc = -EINVAL;
+			break;
+		}
+		if (z.avail_out > 0) { /* wants input there is none of: truncated */
+			rc = -EINVAL;
+			break;
+		}
+		if (cap == max_out) {
+			rc = -E2BIG;
+			break;
+		}
+		size_t ncap = cap * 2 < max_out ? cap * 2 : max_out;
+		uint8_t *nb = realloc(buf, ncap);
+		if (!nb) {
+			rc = -ENOMEM;
+			break;
+		}
+		buf = nb;
+		cap = ncap;
+	}
+	if (rc == 0 && z.avail_in != 0)
+		rc = -EINVAL; /* bytes after the stream's end */
+	if (rc == 0 && z.total_out == 0)
+		rc = -EINVAL;
+	*out_len = z.total_out;
+	inflateEnd(&z);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
 }
 
 const char *mapproto_type_name(enum mapproto_type t)

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang clang-format
   libns3-dev libgsl-dev libsqlite3-dev      # ns-3 3.37; its .pc files need gsl and sqlite
-  libcjson-dev libyaml-dev libpcap-dev libssl-dev libcriterion-dev
+  libcjson-dev libyaml-dev libpcap-dev libssl-dev libcriterion-dev zlib1g-dev
   node-llhttp                               # llhttp C sources, compiled by our build
   gnuplot-nox tshark iproute2 curl openssl python3
   libgoogle-perftools-dev                   # tcmalloc for simrun (ns-3 allocates per packet)

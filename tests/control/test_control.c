@@ -79,6 +79,8 @@ struct fake {
 	int h;
 	bool connected, closed, auto_ack, silent, send_hello, no_read;
 	const char *tls_key; /* hex public key sent in hello, or NULL */
+	bool zlib;           /* hello asks for compressed frames */
+	int n_zlib_frames;   /* deflated frames received */
 	uint8_t *in;
 	size_t in_len, in_cap;
 	uint8_t *out;
@@ -274,9 +276,10 @@ static void fake_hello(struct fake *f)
 		snprintf(key, sizeof(key), ",\"tls_key\":\"%s\"", f->tls_key);
 	snprintf(buf, sizeof(buf),
 	         "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"user\":\"\",\"region\":\"%s\","
-	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s}",
+	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s%s}",
 	         f->name, tw_region_names[tw_region[f->idx]], tw_tag[f->idx], ip >> 24,
-	         (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, key);
+	         (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, key,
+	         f->zlib ? ",\"compress\":\"zlib\"" : "");
 	fake_send(f, buf);
 }
 
@@ -343,6 +346,32 @@ static void fake_on_frame(struct fake *f, const uint8_t *p, size_t len)
 	cJSON_Delete(msg);
 }
 
+/* Every whole frame in f->in from `off` (deflated ones inflated); returns
+ * where the first incomplete one starts. */
+static size_t fake_frames(struct fake *f, size_t off)
+{
+	for (;;) {
+		const uint8_t *p;
+		size_t pl;
+		bool z;
+		ssize_t fl = mapproto_frame_parse(f->in + off, f->in_len - off, MAPPROTO_MAX_FRAME,
+		                                  &p, &pl, f->zlib ? &z : NULL);
+		if (fl < 0)
+			return off;
+		if (f->zlib && z) {
+			uint8_t *raw;
+			size_t raw_len;
+			CHECK(mapproto_inflate(p, pl, MAPPROTO_MAX_FRAME, &raw, &raw_len) == 0);
+			f->n_zlib_frames++;
+			fake_on_frame(f, raw, raw_len);
+			free(raw);
+		} else {
+			fake_on_frame(f, p, pl);
+		}
+		off += (size_t)fl;
+	}
+}
+
 static void fake_hb_fn(struct io_timer *t)
 {
 	struct fake *f = container_of(t, struct fake, hb);
@@ -382,33 +411,13 @@ static void fake_cb(void *ctx, int handle, unsigned events)
 			break;
 		if (r <= 0) {
 			/* Frames already read still count (an error before the close). */
-			size_t off = 0;
-			for (;;) {
-				const uint8_t *p;
-				size_t pl;
-				ssize_t fl = mapproto_frame_parse(f->in + off, f->in_len - off,
-				                                  MAPPROTO_MAX_FRAME, &p, &pl);
-				if (fl < 0)
-					break;
-				fake_on_frame(f, p, pl);
-				off += (size_t)fl;
-			}
+			fake_frames(f, 0);
 			f->in_len = 0;
 			fake_close(f);
 			return;
 		}
 		f->in_len += (size_t)r;
-		size_t off = 0;
-		for (;;) {
-			const uint8_t *p;
-			size_t pl;
-			ssize_t fl = mapproto_frame_parse(f->in + off, f->in_len - off,
-			                                  MAPPROTO_MAX_FRAME, &p, &pl);
-			if (fl < 0)
-				break;
-			fake_on_frame(f, p, pl);
-			off += (size_t)fl;
-		}
+		size_t off = fake_frames(f, 0);
 		memmove(f->in, f->in + off, f->in_len - off);
 		f->in_len -= off;
 	}
@@ -1387,5 +1396,55 @@ Test(control, a_corrupt_state_file_stops_control_with_the_reason)
 	cr_assert_eq(control_new(&w->c, w->io[CTL], &cfg), -EINVAL);
 	cr_assert_null(w->c);
 	cr_assert(strstr(err, w->state_path) && strstr(err, "ca_seed"), "%s", err);
+	tw_free(w);
+}
+
+/* A node whose hello asks for compression gets its large maps deflated;
+ * one that does not gets them as they are; both hold the same services. */
+Test(control, large_maps_go_deflated_to_nodes_that_take_compression)
+{
+	const int nodes[] = {CL_US, CL_EU};
+	struct tw *w = tw_new();
+	char line[128];
+
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	w->f[CL_US].zlib = true;
+	for (size_t i = 0; i < 2; i++)
+		fake_connect(w, nodes[i]);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert(RUN_UNTIL(w, w->f[nodes[i]].map != NULL, TW_TIMEOUT_US));
+	cr_assert_eq(w->f[CL_US].n_zlib_frames, 0, "small maps go as they are");
+	for (int i = 0; i < 80; i++) {
+		snprintf(line, sizeof(line),
+		         "define svc:s%d --ports=tcp:5432 --tags=tag:dbsvc --description=\"db %d\"",
+		         i, i);
+		tw_ok(w, line);
+	}
+	tw_step(w, CONTROL_RECOMPUTE_DELAY_US + 200000);
+	const cJSON *us = cJSON_GetObjectItemCaseSensitive(w->f[CL_US].map, "services");
+	const cJSON *eu = cJSON_GetObjectItemCaseSensitive(w->f[CL_EU].map, "services");
+	cr_assert_eq(cJSON_GetArraySize(us), 80);
+	cr_assert(cJSON_Compare(us, eu, true), "the two nodes hold different services");
+	char *text = cJSON_PrintUnformatted(us);
+	cr_assert_geq(strlen(text), MAPPROTO_COMPRESS_MIN);
+	free(text);
+	cr_assert_geq(w->f[CL_US].n_zlib_frames, 1);
+	cr_assert_eq(w->f[CL_EU].n_zlib_frames, 0);
+	cr_assert_geq(tw_events(w, "netmap_sent", "\"node_name\":\"client-us\""), 1);
+	tw_free(w);
+}
+
+/* Daemons never compress: a deflated frame from one ends its session. */
+Test(control, a_compressed_frame_from_a_node_ends_its_session)
+{
+	const int nodes[] = {CL_US};
+	struct tw *w = tw_setup(nodes, 1);
+	uint8_t hdr[MAPPROTO_HDR_LEN];
+
+	mapproto_frame_header(hdr, 20 | MAPPROTO_FRAME_ZLIB);
+	fake_raw(&w->f[CL_US], hdr, sizeof(hdr));
+	fake_raw(&w->f[CL_US], "xxxxxxxxxxxxxxxxxxxx", 20);
+	cr_assert(RUN_UNTIL(w, w->f[CL_US].closed, TW_TIMEOUT_US));
+	cr_assert(strstr(w->f[CL_US].last_error, "compressed"), "%s", w->f[CL_US].last_error);
 	tw_free(w);
 }

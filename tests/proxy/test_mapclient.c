@@ -182,7 +182,7 @@ static void fc_sess_cb(void *ctx, int h, unsigned events)
 			const uint8_t *p;
 			size_t plen;
 			ssize_t f = mapproto_frame_parse(s->in + off, s->in_len - off,
-			                                 MAPPROTO_MAX_UP_FRAME, &p, &plen);
+			                                 MAPPROTO_MAX_UP_FRAME, &p, &plen, NULL);
 			if (f == -2)
 				break;
 			cr_assert_gt(f, 0, "daemon sent a bad frame header");
@@ -604,6 +604,7 @@ Test(MAPCLIENT_SUITE, hello_names_the_node_and_carries_its_endpoint_and_tls_key,
 	const cJSON *key = cJSON_GetObjectItem(h, "tls_key");
 	cr_assert(cJSON_IsString(key) && strlen(key->valuestring) == CA_PUBKEY_HEX,
 	          "tls_key: 64 hex chars");
+	cr_assert_str_eq(cJSON_GetObjectItem(h, "compress")->valuestring, "zlib");
 	/* the advertisement follows at once, empty */
 	const cJSON *adv = NULL;
 	cr_assert_eq(fc_count(s, "advertise", &adv), 1);
@@ -793,6 +794,77 @@ Test(MAPCLIENT_SUITE, a_garbage_frame_reconnects_and_the_old_map_keeps_serving, 
 	echo_roundtrip(t, &longc, "after");
 	cr_assert_eq(l4_try(t, "new-conn"), 0, "the old map still serves");
 	longc.io->ops->close(longc.io, longc.h, false);
+}
+
+/* A frame deflated by control (the daemon's hello asked for it). */
+static void fc_send_deflated(struct fc_sess *s, const void *raw, size_t len)
+{
+	uint8_t hdr[MAPPROTO_HDR_LEN], *z;
+	size_t zlen;
+
+	cr_assert_eq(mapproto_deflate(raw, len, &z, &zlen), 0);
+	mapproto_frame_header(hdr, (uint32_t)zlen | MAPPROTO_FRAME_ZLIB);
+	fc_raw(s, hdr, sizeof(hdr));
+	fc_raw(s, z, zlen);
+	free(z);
+}
+
+Test(MAPCLIENT_SUITE, a_deflated_map_is_inflated_applied_and_acked, .fini = teardown, .timeout = 60)
+{
+	struct tw *t = tw_new(true);
+	cJSON *msg = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(msg, "type", "netmap");
+	cJSON_AddNumberToObject(msg, "version", 2);
+	cJSON_AddItemToObject(msg, "full", map_doc(t, HOST_A, 2, default_hs(HOST_A), "\"host-a\""));
+	char *text = cJSON_PrintUnformatted(msg);
+	fc_send_deflated(fc_latest(&t->fc, "host-a"), text, strlen(text));
+	free(text);
+	cJSON_Delete(msg);
+	wait_ack(t, HOST_A, 2);
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+	cr_assert_eq(l4_try(t, "via-deflated-map"), 0);
+}
+
+/* Corrupt, truncated or oversized compressed frames end the session like
+ * any other bad frame; the old map keeps serving. */
+Test(MAPCLIENT_SUITE, bad_compressed_frames_reconnect_and_the_old_map_keeps_serving,
+     .fini = teardown, .timeout = 120)
+{
+	struct tw *t = tw_new(true);
+	uint8_t frame[MAPPROTO_HDR_LEN + 64];
+
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+
+	/* not a zlib stream */
+	mapproto_frame_header(frame, 16 | MAPPROTO_FRAME_ZLIB);
+	memset(frame + MAPPROTO_HDR_LEN, 'x', 16);
+	garbage_then_check(t, frame, MAPPROTO_HDR_LEN + 16, "corrupt compressed frame");
+	/* a stream cut short */
+	static const char heartbeat[] =
+	    "{\"type\":\"heartbeat\"}                                                       ";
+	uint8_t *z;
+	size_t zlen;
+	cr_assert_eq(mapproto_deflate((const uint8_t *)heartbeat, strlen(heartbeat), &z, &zlen), 0);
+	mapproto_frame_header(frame, (uint32_t)(zlen - 3) | MAPPROTO_FRAME_ZLIB);
+	memcpy(frame + MAPPROTO_HDR_LEN, z, zlen - 3);
+	free(z);
+	garbage_then_check(t, frame, MAPPROTO_HDR_LEN + zlen - 3, "corrupt compressed frame");
+	/* a small frame that inflates past MAPPROTO_MAX_FRAME */
+	size_t big = MAPPROTO_MAX_FRAME + 4096;
+	uint8_t *zeros = calloc(1, big);
+	cr_assert_not_null(zeros);
+	cr_assert_eq(mapproto_deflate(zeros, big, &z, &zlen), 0);
+	free(zeros);
+	uint8_t hdr[MAPPROTO_HDR_LEN];
+	mapproto_frame_header(hdr, (uint32_t)zlen | MAPPROTO_FRAME_ZLIB);
+	uint8_t *bomb = malloc(sizeof(hdr) + zlen);
+	memcpy(bomb, hdr, sizeof(hdr));
+	memcpy(bomb + sizeof(hdr), z, zlen);
+	free(z);
+	garbage_then_check(t, bomb, sizeof(hdr) + zlen, "inflates past the limit");
+	free(bomb);
+	cr_assert_eq(l4_try(t, "still-serving"), 0);
 }
 
 Test(MAPCLIENT_SUITE, heartbeats_go_up_when_nothing_else_does, .disabled = SIM_ONLY,

@@ -28,9 +28,10 @@ Test(mapproto, frame_split_at_every_byte_needs_more_until_whole)
 	uint8_t *buf = frame_of(payload, &len);
 
 	for (size_t cut = 0; cut < len; cut++)
-		cr_assert_eq(mapproto_frame_parse(buf, cut, MAPPROTO_MAX_FRAME, &p, &plen), -2,
-		             "cut at %zu", cut);
-	cr_assert_eq(mapproto_frame_parse(buf, len, MAPPROTO_MAX_FRAME, &p, &plen), (ssize_t)len);
+		cr_assert_eq(mapproto_frame_parse(buf, cut, MAPPROTO_MAX_FRAME, &p, &plen, NULL),
+		             -2, "cut at %zu", cut);
+	cr_assert_eq(mapproto_frame_parse(buf, len, MAPPROTO_MAX_FRAME, &p, &plen, NULL),
+	             (ssize_t)len);
 	cr_assert_eq(plen, strlen(payload));
 	cr_assert_eq(memcmp(p, payload, plen), 0);
 	free(buf);
@@ -47,9 +48,9 @@ Test(mapproto, two_frames_back_to_back_parse_one_at_a_time)
 
 	memcpy(both, a, l1);
 	memcpy(both + l1, b, l2);
-	cr_assert_eq(mapproto_frame_parse(both, l1 + l2, MAPPROTO_MAX_FRAME, &p, &plen),
+	cr_assert_eq(mapproto_frame_parse(both, l1 + l2, MAPPROTO_MAX_FRAME, &p, &plen, NULL),
 	             (ssize_t)l1);
-	cr_assert_eq(mapproto_frame_parse(both + l1, l2, MAPPROTO_MAX_FRAME, &p, &plen),
+	cr_assert_eq(mapproto_frame_parse(both + l1, l2, MAPPROTO_MAX_FRAME, &p, &plen, NULL),
 	             (ssize_t)l2);
 	cr_assert_eq(memcmp(p, "{\"type\":\"ack\"", 13), 0);
 	free(a);
@@ -64,7 +65,8 @@ Test(mapproto, zero_length_frame_is_refused)
 	size_t plen;
 
 	mapproto_frame_header(hdr, 0);
-	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_FRAME, &p, &plen), -1);
+	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_FRAME, &p, &plen, NULL),
+	             -1);
 }
 
 Test(mapproto, oversized_frame_is_refused_from_the_header_alone)
@@ -74,11 +76,78 @@ Test(mapproto, oversized_frame_is_refused_from_the_header_alone)
 	size_t plen;
 
 	mapproto_frame_header(hdr, MAPPROTO_MAX_UP_FRAME + 1);
-	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_UP_FRAME, &p, &plen), -1);
+	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_UP_FRAME, &p, &plen, NULL),
+	             -1);
 	mapproto_frame_header(hdr, MAPPROTO_MAX_UP_FRAME);
-	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_UP_FRAME, &p, &plen), -2);
+	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_UP_FRAME, &p, &plen, NULL),
+	             -2);
 	mapproto_frame_header(hdr, 0xffffffffu);
-	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_FRAME, &p, &plen), -1);
+	cr_assert_eq(mapproto_frame_parse(hdr, sizeof(hdr), MAPPROTO_MAX_FRAME, &p, &plen, NULL),
+	             -1);
+}
+
+Test(mapproto, compressed_frame_is_flagged_only_to_a_reader_that_takes_it)
+{
+	uint8_t buf[MAPPROTO_HDR_LEN + 8] = {0};
+	const uint8_t *p;
+	size_t plen;
+	bool zlib = false;
+
+	mapproto_frame_header(buf, 8 | MAPPROTO_FRAME_ZLIB);
+	cr_assert_eq(mapproto_frame_parse(buf, sizeof(buf), MAPPROTO_MAX_FRAME, &p, &plen, NULL),
+	             -1);
+	cr_assert_eq(mapproto_frame_parse(buf, sizeof(buf), MAPPROTO_MAX_FRAME, &p, &plen, &zlib),
+	             (ssize_t)sizeof(buf));
+	cr_assert(zlib);
+	cr_assert_eq(plen, 8);
+	mapproto_frame_header(buf, 8);
+	cr_assert_eq(mapproto_frame_parse(buf, sizeof(buf), MAPPROTO_MAX_FRAME, &p, &plen, &zlib),
+	             (ssize_t)sizeof(buf));
+	cr_assert_not(zlib);
+	/* the flag alone is an empty frame */
+	mapproto_frame_header(buf, MAPPROTO_FRAME_ZLIB);
+	cr_assert_eq(mapproto_frame_parse(buf, sizeof(buf), MAPPROTO_MAX_FRAME, &p, &plen, &zlib),
+	             -1);
+}
+
+Test(mapproto, deflate_then_inflate_gives_the_bytes_back)
+{
+	char text[20000];
+	size_t n = 0;
+	uint8_t *z, *back;
+	size_t zlen, blen;
+
+	for (int i = 0; n + 100 < sizeof(text); i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		                      "{\"name\":\"client-%d\",\"addresses\":[\"100.64.%d.%d\"]},",
+		                      i, i / 256, i % 256);
+	cr_assert_eq(mapproto_deflate((const uint8_t *)text, n, &z, &zlen), 0);
+	cr_assert_lt(zlen, n / 4, "%zu of %zu bytes", zlen, n);
+	cr_assert_eq(mapproto_inflate(z, zlen, MAPPROTO_MAX_FRAME, &back, &blen), 0);
+	cr_assert_eq(blen, n);
+	cr_assert_eq(memcmp(back, text, n), 0);
+	free(back);
+	/* the limit holds: one byte short of the whole */
+	cr_assert_eq(mapproto_inflate(z, zlen, n - 1, &back, &blen), -E2BIG);
+	cr_assert_eq(mapproto_inflate(z, zlen, n, &back, &blen), 0);
+	free(back);
+	/* cut short, or with bytes after the end */
+	cr_assert_eq(mapproto_inflate(z, zlen - 1, MAPPROTO_MAX_FRAME, &back, &blen), -EINVAL);
+	uint8_t *longer = malloc(zlen + 1);
+	memcpy(longer, z, zlen);
+	longer[zlen] = 0;
+	cr_assert_eq(mapproto_inflate(longer, zlen + 1, MAPPROTO_MAX_FRAME, &back, &blen), -EINVAL);
+	free(longer);
+	free(z);
+	cr_assert_eq(mapproto_inflate((const uint8_t *)"garbage", 7, 100, &back, &blen), -EINVAL);
+}
+
+Test(mapproto, deflate_declines_what_it_cannot_shrink)
+{
+	uint8_t *z;
+	size_t zlen;
+
+	cr_assert_eq(mapproto_deflate((const uint8_t *)"{}", 2, &z, &zlen), -EOVERFLOW);
 }
 
 Test(mapproto, header_is_big_endian)
