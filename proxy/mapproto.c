@@ -93,8 +93,12 @@ int mapproto_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **ou
 	uint8_t *buf;
 	int zr, rc = 0;
 
+	if (len == 0 || len > UINT32_MAX || max_out == 0)
+		return -EINVAL;
 	if (cap < 256)
 		cap = 256;
+	if (cap > max_out)
+		cap = max_out;
 	buf = malloc(cap);
 	if (!buf || inflateInit(&z) != Z_OK) {
 		free(buf);
