@@ -15,7 +15,7 @@
  * is then the JSON object deflated (zlib format), at most MAPPROTO_MAX_FRAME
  * bytes once inflated. Control compresses frames of MAPPROTO_COMPRESS_MIN
  * bytes or more when that saves bytes: a host's netmap in a large tailnet
- * lists every client (1.6 MB at 10,000 nodes, a sixth of that deflated).
+ * lists every client (1.6 MB at 10,000 nodes, about a seventh of that deflated).
  * Daemons never compress; a compressed frame nobody asked for is an error.
  *
  * Daemon -> control:
