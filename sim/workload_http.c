@@ -32,7 +32,10 @@ struct wh_req {
 	uint64_t body_left; /* request body bytes still to send */
 	uint64_t bytes_in;  /* response body bytes */
 	bool connected;
-	bool busy; /* a request is in flight on it (else idle: keepalive) */
+	bool busy;      /* a request is in flight on it (else idle: keepalive) */
+	bool reused;    /* the request went out on a connection kept from before */
+	bool got_bytes; /* the request's answer has begun */
+	bool retried;   /* the request is a retry (see wh_req_fail) */
 	char host[WH_NAME_MAX + 1];
 };
 
@@ -82,10 +85,10 @@ void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, 
 {
 	io_emitf(io, "request_done",
 	         "\"workload\":\"%s\",\"client\":\"%s\",\"host\":\"%s\",\"start_us\":%llu,"
-	         "\"latency_us\":%llu,\"outcome\":\"%s\",\"status\":%d,\"bytes\":%llu",
+	         "\"latency_us\":%llu,\"outcome\":\"%s\",\"status\":%d,\"bytes\":%llu%s",
 	         r->workload, r->client, r->host, (unsigned long long)r->start_us,
 	         (unsigned long long)r->latency_us, wh_outcome_name(r->outcome), r->status,
-	         (unsigned long long)r->bytes);
+	         (unsigned long long)r->bytes, r->retried ? ",\"retried\":true" : "");
 	if (fn)
 		fn(ctx, r);
 }
@@ -105,7 +108,8 @@ static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, 
 	                        .latency_us = r ? now - r->start_us : 0,
 	                        .bytes = r ? r->bytes_in : 0,
 	                        .outcome = o,
-	                        .status = status};
+	                        .status = status,
+	                        .retried = r && r->retried};
 
 	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
 }
@@ -160,6 +164,26 @@ static void wh_req_end_ex(struct wh_req *r, enum wh_outcome o, int status, bool 
 static void wh_req_end(struct wh_req *r, enum wh_outcome o, int status)
 {
 	wh_req_end_ex(r, o, status, false);
+}
+
+static int wh_open(struct wh_client *c, uint64_t start_us, bool retried);
+
+/* The request on r failed with o before a whole response. A GET that went
+ * out on a reused connection and got no byte back is retried once on a new
+ * connection (the server may have closed the idle connection as the
+ * request went out); anything else ends with o. */
+static void wh_req_fail(struct wh_req *r, enum wh_outcome o)
+{
+	struct wh_client *c = r->c;
+
+	if (r->reused && !r->got_bytes && !r->retried && c->cfg.request_bytes == 0) {
+		uint64_t start = r->start_us;
+		wh_req_free(r, true);
+		if (wh_open(c, start, true) == -ENOMEM)
+			wh_report(c, NULL, o, 0); /* the request still gets its event */
+		return;
+	}
+	wh_req_end(r, o, 0);
 }
 
 /* The outcome of a whole response: ok, or http_error for a 5xx status or
@@ -246,7 +270,7 @@ static bool wh_receive(struct wh_req *r)
 		if (n == -EAGAIN)
 			return false;
 		if (n < 0) {
-			wh_req_end(r, n == -ECONNREFUSED ? WH_REFUSED : WH_RESET, 0);
+			wh_req_fail(r, n == -ECONNREFUSED ? WH_REFUSED : WH_RESET);
 			return true;
 		}
 		if (n == 0) {
@@ -254,9 +278,10 @@ static bool wh_receive(struct wh_req *r)
 			if (st == HTTP_PARSE_DONE)
 				wh_req_end(r, wh_whole_outcome(r), r->head->status);
 			else
-				wh_req_end(r, WH_RESET, 0);
+				wh_req_fail(r, WH_RESET);
 			return true;
 		}
+		r->got_bytes = true;
 		size_t off = 0;
 		while (off < (size_t)n) {
 			size_t used = 0;
@@ -309,7 +334,7 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 		int rc = tls_conn_on_event(r->tls, events);
 		if (rc < 0) {
 			if (r->busy)
-				wh_req_end(r, r->connected ? WH_RESET : WH_REFUSED, 0);
+				wh_req_fail(r, r->connected ? WH_RESET : WH_REFUSED);
 			else
 				wh_req_free(r, true);
 			return;
@@ -318,8 +343,7 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 		char probe;
 		ssize_t e = c->io->ops->tcp_read(c->io, r->handle, &probe, 1);
 		if (r->busy)
-			wh_req_end(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET,
-			           0);
+			wh_req_fail(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET);
 		else
 			wh_req_free(r, true);
 		return;
@@ -331,7 +355,7 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 	if (r->connected) {
 		int rc = wh_send(r);
 		if (rc < 0) {
-			wh_req_end(r, WH_RESET, 0);
+			wh_req_fail(r, WH_RESET);
 			return;
 		}
 	}
@@ -377,33 +401,45 @@ static struct wh_req *wh_idle_conn(struct wh_client *c)
 	return NULL;
 }
 
+/* The Host header's value. */
+static const char *wh_host(const struct wh_client *c, char *buf, size_t len)
+{
+	return c->host_header[0] ? c->host_header : io_addr_format(&c->cfg.target, true, buf, len);
+}
+
 int wh_client_request(struct wh_client *c)
 {
 	struct wh_req *r;
 	char target[IO_ADDR_STRLEN];
-	const char *host = c->host_header[0]
-	                       ? c->host_header
-	                       : io_addr_format(&c->cfg.target, true, target, sizeof(target));
 
 	if (c->in_flight >= c->cfg.max_outstanding) {
 		wh_report(c, NULL, WH_OVERLOAD, 0);
 		return -EBUSY;
 	}
 	r = c->cfg.keepalive ? wh_idle_conn(c) : NULL;
-	if (r) {
-		/* reused: latency from the request's first byte written */
-		wh_format_request(c, r, host);
-		r->busy = true;
-		c->in_flight++;
-		r->start_us = c->io->ops->now_us(c->io);
-		c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
-		if (wh_send(r) < 0) {
-			wh_req_end(r, WH_RESET, 0);
-			return -ECONNRESET;
-		}
-		return 0;
+	if (!r)
+		return wh_open(c, c->io->ops->now_us(c->io), false);
+	/* reused: latency from the request's first byte written */
+	wh_format_request(c, r, wh_host(c, target, sizeof(target)));
+	r->busy = r->reused = true;
+	r->got_bytes = r->retried = false;
+	c->in_flight++;
+	r->start_us = c->io->ops->now_us(c->io);
+	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
+	if (wh_send(r) < 0) {
+		wh_req_fail(r, WH_RESET);
+		return -ECONNRESET;
 	}
-	r = calloc(1, sizeof(*r));
+	return 0;
+}
+
+/* A request on a new connection, its latency counted from start_us. */
+static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
+{
+	char target[IO_ADDR_STRLEN];
+	const char *host = wh_host(c, target, sizeof(target));
+	struct wh_req *r = calloc(1, sizeof(*r));
+
 	if (!r)
 		return -ENOMEM;
 	r->c = c;
@@ -417,7 +453,8 @@ int wh_client_request(struct wh_client *c)
 	http_parser_init(&r->parser, false, r->head, wh_body, r);
 	wh_format_request(c, r, host);
 	r->busy = true;
-	r->start_us = c->io->ops->now_us(c->io);
+	r->retried = retried;
+	r->start_us = start_us;
 	r->next = c->reqs;
 	if (c->reqs)
 		c->reqs->prev = r;

@@ -10,12 +10,15 @@
  * by max_outstanding); one request at a time per connection (no
  * pipelining). After a whole response the connection goes back to the idle
  * set, unless the response said `Connection: close`, the server closed it,
- * or bytes followed the response: then it is closed. A request that fails on
- * a reused connection before any response byte counts as reset like any
- * other (no silent retry). An idle connection the server closes is dropped
- * without an event. At stop_us (when non-zero) idle connections close
- * gracefully (close_notify first with TLS) and busy ones close after their
- * response; wh_client_free closes every connection.
+ * or bytes followed the response: then it is closed. A GET that fails on a
+ * reused connection before any response byte is retried once on a new
+ * connection, as HTTP clients do for idempotent requests (RFC 9110 9.2.2):
+ * the server may have closed the idle connection while the request was on
+ * its way (a drain does). Its event then says "retried":true and its
+ * latency includes the failed attempt; a POST is not retried. An idle connection the server closes
+ * is dropped without an event. At stop_us (when non-zero) idle connections close gracefully
+ * (close_notify first with TLS) and busy ones close after their response; wh_client_free closes
+ * every connection.
  *
  * Response size: with response_bytes > 0 each request carries
  * `X-Response-Bytes: N` (proxy/http_backend.h answers with exactly N body
@@ -25,7 +28,7 @@
  *
  * Per request one event `request_done`:
  *   "workload":"browse","client":"client-0","host":"web-us","start_us":N,
- *   "latency_us":N,"outcome":"ok","status":200,"bytes":N
+ *   "latency_us":N,"outcome":"ok","status":200,"bytes":N[,"retried":true]
  * latency runs to the last response byte (or to the failure) from the
  * connect call on a new connection, or from the request's first byte
  * written on a reused one (no handshake in it). outcome: ok (a whole
@@ -68,6 +71,7 @@ struct wh_result {
 	uint64_t start_us, latency_us, bytes;
 	enum wh_outcome outcome;
 	int status;
+	bool retried; /* on a new connection after a reused one failed */
 };
 
 /* Names the node a connection from `local` to `remote` went to. */

@@ -896,6 +896,7 @@ Test(simrun, quickstart_runs_and_writes_ok_requests, .timeout = 120)
 	cr_assert_gt(len, 0);
 	cr_assert_not_null(strstr(text, "\"type\":\"rr_done\""));
 	cr_assert_not_null(strstr(text, "\"outcome\":\"ok\""));
+	cr_assert_not_null(strstr(text, "\"workload\":\"office\""), "no service request");
 	free(text);
 	snprintf(path, sizeof(path), "%s/pcaps/quickstart/client-0-underlay.pcap", out);
 	struct stat st;
@@ -917,8 +918,11 @@ Test(simrun, same_seed_gives_identical_events_and_pcaps, .timeout = 240)
 	                 a, b),
 	             0, "events.jsonl differ");
 	cr_assert_eq(run("diff -r -q '%s/pcaps' '%s/pcaps' >/dev/null", a, b), 0, "pcaps differ");
-	cr_assert_eq(run("ls '%s/pcaps/quickstart/' | grep -c underlay.pcap | grep -qx 8", a), 0,
-	             "expected 8 pcaps");
+	/* an underlay pcap per node and control, a tailnet pcap per daemon */
+	cr_assert_eq(run("ls '%s/pcaps/quickstart/' | grep -c underlay.pcap | grep -qx 9", a), 0,
+	             "expected 9 underlay pcaps");
+	cr_assert_eq(run("ls '%s/pcaps/quickstart/' | grep -c tailnet.pcap | grep -qx 8", a), 0,
+	             "expected 8 tailnet pcaps");
 	run("rm -rf '%s' '%s'", a, b);
 }
 
@@ -946,7 +950,7 @@ Test(simrun, tshark_reads_every_pcap, .timeout = 120)
 	tmpdir(out, sizeof(out));
 	simrun_quickstart(out, 1);
 	cr_assert_eq(run("set -e; n=0; for f in '%s'/pcaps/quickstart/*.pcap; do "
-	                 "tshark -r \"$f\" -c 1 >/dev/null 2>&1; n=$((n+1)); done; test $n -eq 8",
+	                 "tshark -r \"$f\" -c 1 >/dev/null 2>&1; n=$((n+1)); done; test $n -eq 17",
 	                 out),
 	             0, "tshark could not read a pcap");
 	cr_assert_eq(run("tshark -r '%s/pcaps/quickstart/web-us-underlay.pcap' -Y 'tcp.port == "
