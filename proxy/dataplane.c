@@ -85,8 +85,16 @@ struct dp_drop_state {
 	bool evented;
 };
 
+/* A hosted service's last new inbound flow (names by hash: a host keeps
+ * few, and a collision only lengthens a drain's settle). */
+struct dp_recent_flow {
+	uint64_t name_hash;
+	uint64_t at_us;
+};
+
 struct dataplane {
 	struct io *io;
+	struct dp_recent_flow *recent; /* DATAPLANE_RECENT_SERVICES, made on first use */
 	dataplane_local_fn local_fn;
 	void *local_ctx;
 	const struct netmap *nm;
@@ -852,6 +860,49 @@ static void dp_probe_rx(struct dataplane *dp, const uint8_t *data, size_t len,
 	dp_peer_heard(dp, peer);
 }
 
+static uint64_t dp_name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+/* Records that a new inbound flow to `service` began now (the slot of the
+ * same service, else an empty one, else the oldest). */
+static void dp_note_inbound_flow(struct dataplane *dp, const char *service)
+{
+	uint64_t h = dp_name_hash(service);
+	size_t pick = 0;
+
+	if (!dp->recent) {
+		dp->recent = calloc(DATAPLANE_RECENT_SERVICES, sizeof(*dp->recent));
+		if (!dp->recent)
+			return; /* a drain then settles without waiting */
+	}
+	for (size_t i = 0; i < DATAPLANE_RECENT_SERVICES; i++) {
+		if (dp->recent[i].name_hash == h || dp->recent[i].name_hash == 0) {
+			pick = i;
+			break;
+		}
+		if (dp->recent[i].at_us < dp->recent[pick].at_us)
+			pick = i;
+	}
+	dp->recent[pick].name_hash = h;
+	dp->recent[pick].at_us = dp->now_us;
+}
+
+uint64_t dataplane_last_inbound_flow_us(const struct dataplane *dp, const char *service)
+{
+	uint64_t h = dp_name_hash(service);
+
+	for (size_t i = 0; dp->recent && i < DATAPLANE_RECENT_SERVICES; i++)
+		if (dp->recent[i].name_hash == h)
+			return dp->recent[i].at_us;
+	return 0;
+}
+
 static void dp_emit_flow_new(struct dataplane *dp, const struct packet_info *pi, int32_t peer,
                              bool inbound, const struct netmap_service *svc)
 {
@@ -1100,7 +1151,8 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 		dp_drop(dp, DATAPLANE_DROP_FORGED_SOURCE, &pi);
 		return;
 	}
-	if (!netmap_is_self_addr(dp->nm, &pi.dst) && !netmap_host_service_by_vip(dp->nm, &pi.dst)) {
+	const struct netmap_service *hosted = netmap_host_service_by_vip(dp->nm, &pi.dst);
+	if (!hosted && !netmap_is_self_addr(dp->nm, &pi.dst)) {
 		dp_drop(dp, DATAPLANE_DROP_NOT_FOR_US, &pi);
 		return;
 	}
@@ -1124,6 +1176,8 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 		f = dp_flow_add(dp, &key, peer, true, src_is_a);
 		dp_flow_touch(dp, f, &pi, src_is_a);
 		dp_emit_flow_new(dp, &pi, peer, true, NULL);
+		if (hosted)
+			dp_note_inbound_flow(dp, hosted->name);
 	}
 	dp_pcap(dp, pkt, plen);
 	int rc = dp->io->ops->tun_write(dp->io, pkt, plen);
@@ -1333,6 +1387,7 @@ void dataplane_free(struct dataplane *dp)
 		pcap_dump_close(dp->dumper);
 	if (dp->pcap)
 		pcap_close(dp->pcap);
+	free(dp->recent);
 	free(dp->tun_addrs);
 	free(dp->peers);
 	free(dp->active);

@@ -75,6 +75,8 @@ struct svcd_svc {
 	bool drained;  /* confirmed (or grace over): listeners closed */
 	bool complete; /* drain_complete reported */
 	struct io_timer grace;
+	struct io_timer settle; /* confirmed, waiting for handshakes on their way */
+	const char *settle_by;  /* "control" or "grace" while settling */
 };
 
 /* The seam the data plane sees: the node's, with tun_write filtered
@@ -325,17 +327,42 @@ static const struct svcd_svc *svc_state_const(const struct svcd *d, const char *
 static void svcd_reconcile(struct svcd *d);
 
 /* Closes a draining service's listeners: control confirmed (DRN-1/3), or
- * the grace ran out without a control session. */
+ * the grace ran out without a control session; first the handshakes
+ * already on their way get SVCD_DRAIN_SETTLE_US from their first packet
+ * (see "Settle" in svcd.h). */
 static void svc_drained(struct svcd_svc *s, const char *by)
 {
 	struct svcd *d = s->d;
+	uint64_t now = d->io->ops->now_us(d->io);
+	uint64_t last = dataplane_last_inbound_flow_us(d->dp, s->name);
 
 	if (io_timer_armed(&s->grace))
 		d->io->ops->timer_disarm(d->io, &s->grace);
+	if (last && now < last + SVCD_DRAIN_SETTLE_US) {
+		uint64_t wait = last + SVCD_DRAIN_SETTLE_US - now;
+		if (!s->settle_by)
+			io_emitf(d->io, "drain_settling",
+			         "\"service\":\"%s\",\"wait_us\":%llu,\"by\":\"%s\"", s->name,
+			         (unsigned long long)wait, by);
+		s->settle_by = by;
+		if (io_timer_armed(&s->settle))
+			d->io->ops->timer_disarm(d->io, &s->settle);
+		d->io->ops->timer_arm(d->io, &s->settle, wait);
+		return;
+	}
+	s->settle_by = NULL;
 	s->drained = true;
 	io_emitf(d->io, "host_drained", "\"service\":\"%s\",\"open_connections\":%zu,\"by\":\"%s\"",
 	         s->name, svcd_open_connections(d, s->name), by);
 	svcd_reconcile(d);
+}
+
+static void svc_settle_fired(struct io_timer *t)
+{
+	struct svcd_svc *s = svcd_container_of(t, struct svcd_svc, settle);
+
+	if (s->draining && !s->drained && s->settle_by)
+		svc_drained(s, s->settle_by);
 }
 
 /* The grace: with a control session up, only control's confirmation
@@ -368,6 +395,7 @@ static struct svcd_svc *svc_state_get(struct svcd *d, const char *name)
 		s->d = d;
 		snprintf(s->name, sizeof(s->name), "%s", name);
 		s->grace.fn = svc_grace_fired;
+		s->settle.fn = svc_settle_fired;
 		return s;
 	}
 	return NULL;
@@ -377,6 +405,8 @@ static void svc_state_release(struct svcd *d, struct svcd_svc *s)
 {
 	if (io_timer_armed(&s->grace))
 		d->io->ops->timer_disarm(d->io, &s->grace);
+	if (io_timer_armed(&s->settle))
+		d->io->ops->timer_disarm(d->io, &s->settle);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -399,6 +429,9 @@ static void svcd_adv_transitions(struct svcd *d, const struct serve_adv *old)
 			s->draining = true;
 			s->drained = false;
 			s->complete = false;
+			s->settle_by = NULL;
+			if (io_timer_armed(&s->settle))
+				d->io->ops->timer_disarm(d->io, &s->settle);
 			if (!await_control)
 				d->io->ops->timer_arm(d->io, &s->grace, d->drain_grace_us);
 			io_emitf(d->io, "host_draining",
@@ -410,6 +443,9 @@ static void svcd_adv_transitions(struct svcd *d, const struct serve_adv *old)
 		} else if (e->state == SERVE_ADV_ACTIVE) {
 			if (io_timer_armed(&s->grace))
 				d->io->ops->timer_disarm(d->io, &s->grace);
+			if (io_timer_armed(&s->settle))
+				d->io->ops->timer_disarm(d->io, &s->settle);
+			s->settle_by = NULL;
 			io_emitf(d->io, "host_advertising", "\"service\":\"%s\",\"undrained\":%s",
 			         e->name, s->draining ? "true" : "false");
 			s->draining = false;

@@ -34,6 +34,16 @@
  * drain open forever. Once the session is back, control's confirmation
  * is awaited again.
  *
+ * Settle: a client that opened a connection just before it took the map
+ * without this host has its handshake still on the way when control
+ * confirms (its SYN arrived, its ACK and request have not: one client
+ * round trip, 330 ms from Asia to Europe). Closing the listener then
+ * would reset a connection that is, for the client, already open
+ * (DRN-1). So the listeners close once control confirmed (or the grace
+ * ran out) and no new inbound flow to the service has begun for
+ * SVCD_DRAIN_SETTLE_US (a `drain_settling` event says how long it waits);
+ * clients steered elsewhere open none, so this adds at most that much.
+ *
  * Control (config.control, proxy/mapclient.h): svcd_new makes the node's
  * Ed25519 TLS key from the seam's random (ca_keypair_from_seed) and opens
  * the map session; the hello carries the public key, the advertisement
@@ -63,8 +73,9 @@
  * at most one event per second with the count).
  *
  * Events (all through the seam): serve_applied, host_advertising,
- * host_draining (`until`: "control_confirms" or "grace"), host_drained
- * (listeners closed; `by`: "control" or "grace"), drain_complete,
+ * host_draining (`until`: "control_confirms" or "grace"), drain_settling
+ * {wait_us}, host_drained (listeners closed; `by`: "control" or "grace"),
+ * drain_complete,
  * cert_installed, cert_refused,
  * proxy_listening, proxy_stopped, proxy_error, connections_reset,
  * service_non_tcp_refused, plus what the data plane and proxies emit.
@@ -79,7 +90,10 @@
 #include <stdint.h>
 
 #define SVCD_DEFAULT_DRAIN_GRACE_US (5ull * 1000000)
-#define SVCD_OUT_MAX                (64u << 10) /* largest text a command prints */
+/* A TCP handshake's worst case before its first SYN retransmission (1 s,
+ * RFC 6298): longer round trips retransmit and are new flows anyway. */
+#define SVCD_DRAIN_SETTLE_US (1000ull * 1000)
+#define SVCD_OUT_MAX         (64u << 10) /* largest text a command prints */
 
 struct svcd_config {
 	const char *name;         /* node name (events, messages) */

@@ -905,6 +905,27 @@ Test(simrun, quickstart_runs_and_writes_ok_requests, .timeout = 120)
 	run("rm -rf '%s'", out);
 }
 
+/* With seed 2 an Asian client opens a connection to web-eu just before
+ * its map moves it to the US: its SYN is at web-eu when control confirms
+ * the drain, its ACK and request are not. web-eu waits for that handshake
+ * (drain_settling) before closing its listener, so the request is served
+ * instead of reset (DRN-1). */
+Test(simrun, drain_waits_for_handshakes_already_on_their_way_DRN_1, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	simrun_quickstart(out, 2);
+	cr_assert_eq(
+	    run("cd '%s/reports/quickstart' && "
+	        "grep -q '\"type\":\"drain_settling\".*\"by\":\"control\"' events.jsonl && "
+	        "! grep '\"type\":\"request_done\"' events.jsonl | grep -v -q "
+	        "'\"outcome\":\"ok\"'",
+	        out),
+	    0, "a request failed during the drain, or the drain did not settle");
+	run("rm -rf '%s'", out);
+}
+
 Test(simrun, same_seed_gives_identical_events_and_pcaps, .timeout = 240)
 {
 	char a[64], b[64];
