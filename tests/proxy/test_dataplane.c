@@ -442,6 +442,40 @@ Test(DP_SUITE, str6_open_connection_stays_on_its_host_while_new_ones_follow_the_
 	}
 }
 
+/* What a draining host's settle reads (svcd.h): when the last new inbound
+ * flow to a hosted service began; traffic on a flow already open does not
+ * move it. */
+Test(DP_SUITE, the_last_new_inbound_flow_of_each_hosted_service_is_remembered, .fini = teardown,
+     .timeout = 120)
+{
+	struct tnet *t = tnet_new(7, false);
+	struct tserver sa, sb;
+	struct tconn c1, c2;
+	struct io *cio = t->f->node[CLIENT].io, *hio = t->f->node[HOST_A].io;
+
+	default_maps(t);
+	tserver_start(&sa, hio, WEB_VIP, true);
+	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
+	cr_assert_eq(dataplane_last_inbound_flow_us(t->dp[HOST_A], "svc:web"), 0);
+
+	tconn_start(&c1, cio, WEB_VIP, WEB_PORT);
+	struct wait_conn w = {.c = &c1, .s = {&sa, &sb}, .want_accepts = 1};
+	cr_assert(dpf_run_until(t->f, conn_ready, &w, WORLD_TIMEOUT_US));
+	uint64_t first = dataplane_last_inbound_flow_us(t->dp[HOST_A], "svc:web");
+	cr_assert_gt(first, 0);
+	cr_assert_leq(first, hio->ops->now_us(hio));
+	cr_assert_eq(dataplane_last_inbound_flow_us(t->dp[HOST_A], "svc:other"), 0);
+	cr_assert_eq(dataplane_last_inbound_flow_us(t->dp[HOST_B], "svc:web"), 0, "not host-b's");
+
+	echo_round(t, &c1, "on the open flow");
+	cr_assert_eq(dataplane_last_inbound_flow_us(t->dp[HOST_A], "svc:web"), first);
+
+	tconn_start(&c2, cio, WEB_VIP, WEB_PORT);
+	w = (struct wait_conn){.c = &c2, .s = {&sa, &sb}, .want_accepts = 2};
+	cr_assert(dpf_run_until(t->f, conn_ready, &w, WORLD_TIMEOUT_US));
+	cr_assert_gt(dataplane_last_inbound_flow_us(t->dp[HOST_A], "svc:web"), first);
+}
+
 /* Local failover's hook: a host marked dead takes no new flows. */
 Test(DP_SUITE, str4_new_connections_skip_a_host_marked_dead, .fini = teardown, .timeout = 120)
 {
