@@ -69,6 +69,13 @@ static struct io *node_io(int i)
 	return i == 0 ? &W.tap->io : W.f->node[1].io;
 }
 
+/* The origin on node 0 at `at` (port 0 picks one), answering 3 bytes. */
+static void backend_start(const struct io_addr *at)
+{
+	const struct http_backend_config bc = {.body_bytes = 3, .name = "origin"};
+	cr_assert_eq(http_backend_new(&W.backend, node_io(0), &bc, at, &W.backend_addr), 0);
+}
+
 /* A fixture, the event tap and a backend on node 0 at 127.0.0.1. */
 static void world_begin(void)
 {
@@ -82,8 +89,7 @@ static void world_begin(void)
 	cr_assert_not_null(W.tap);
 	struct io_addr lo;
 	io_addr_v4(&lo, 0x7f000001u, 0);
-	const struct http_backend_config bc = {.body_bytes = 3, .name = "origin"};
-	cr_assert_eq(http_backend_new(&W.backend, node_io(0), &bc, &lo, &W.backend_addr), 0);
+	backend_start(&lo);
 	snprintf(W.backend_url, sizeof(W.backend_url), "http://127.0.0.1:%u", W.backend_addr.port);
 	W.port.type = SERVE_TYPE_HTTP;
 	W.port.port = 80;
@@ -181,6 +187,17 @@ static const char *get(const char *path)
 	static char buf[1024];
 	snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: " HOST "\r\n\r\n", path);
 	return buf;
+}
+
+/* One GET on a connection of its own, answered 200, then closed: its
+ * upstream connection goes back to the pool. */
+static void one_request(void)
+{
+	struct ht_client c = {0};
+
+	run_client(&c, get("/bytes/4"), 0, false, 1);
+	cr_assert_eq(c.status[0], 200);
+	ht_client_close(&c);
 }
 
 /* --- L7-2 -------------------------------------------------------------------- */
@@ -465,14 +482,11 @@ Test(HTTP_SUITE, overlapping_requests_open_parallel_upstreams_and_the_pool_keeps
 Test(HTTP_SUITE, pooled_upstream_connection_closes_after_the_upstream_idle_timeout,
      .fini = world_end, .timeout = 120)
 {
-	struct ht_client c = {0};
-
 	world_begin();
 	W.cfg.upstream_idle_timeout_us = 2000 * 1000;
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
 	world_start();
-	run_client(&c, get("/bytes/4"), 0, false, 1);
-	ht_client_close(&c);
+	one_request();
 	run_for(1000 * 1000);
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
 	run_for(1500 * 1000);
@@ -486,26 +500,20 @@ Test(HTTP_SUITE, pooled_upstream_connection_closes_after_the_upstream_idle_timeo
 Test(HTTP_SUITE, upstream_restart_empties_the_pool_and_the_next_request_succeeds_L7_1,
      .fini = world_end, .timeout = 120)
 {
-	struct ht_client c = {0};
 	struct io_addr at;
 
 	world_begin();
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
 	world_start();
-	run_client(&c, get("/bytes/4"), 0, false, 1);
-	ht_client_close(&c);
+	one_request();
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
 	at = W.backend_addr;
 	http_backend_free(W.backend);
 	W.backend = NULL;
 	run_for(100 * 1000);
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);
-	const struct http_backend_config bc = {.body_bytes = 3, .name = "origin"};
-	cr_assert_eq(http_backend_new(&W.backend, node_io(0), &bc, &at, NULL), 0);
-	memset(&c, 0, sizeof(c));
-	run_client(&c, get("/bytes/4"), 0, false, 1);
-	cr_assert_eq(c.status[0], 200);
-	ht_client_close(&c);
+	backend_start(&at);
+	one_request();
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).opened, 2);
 }
 
@@ -981,13 +989,10 @@ Test(HTTP_SUITE, new_handlers_apply_to_the_next_request_CFG_6, .fini = world_end
 Test(HTTP_SUITE, new_handlers_close_idle_upstream_connections_CFG_6, .fini = world_end,
      .timeout = 120)
 {
-	struct ht_client c = {0};
-
 	world_begin();
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
 	world_start();
-	run_client(&c, get("/bytes/4"), 0, false, 1);
-	ht_client_close(&c);
+	one_request();
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 1);
 	cr_assert_eq(http_proxy_set_handlers(W.proxy, &W.port), 0);
 	cr_assert_eq(http_proxy_upstream_stats(W.proxy).idle, 0);

@@ -51,15 +51,22 @@ next_seg_fn library_next_seg()
 	return fn;
 }
 
-} // namespace
-
-Test(ns3_tcp_fixes, a_whole_window_in_flight_offers_no_new_segment)
+/* A wrapper world: its use pulls in ns3w.o, which carries the interposed
+ * definition, so the buffer's NextSeg below is ns3w's. */
+struct ns3w_world *world_with_the_fix()
 {
-	/* A world pulls in ns3w.o, which carries the interposed definition. */
 	struct ns3w_world_config wc = {};
 	wc.seed = 1;
 	struct ns3w_world *w = ns3w_world_new(&wc);
 	cr_assert_not_null(w);
+	return w;
+}
+
+} // namespace
+
+Test(ns3_tcp_fixes, a_whole_window_in_flight_offers_no_new_segment)
+{
+	struct ns3w_world *w = world_with_the_fix();
 
 	const uint32_t rwnd = 3 * SEGMENT;
 	Ptr<TcpTxBuffer> tx = buffer_with_in_flight(3 * SEGMENT, &rwnd);
@@ -76,10 +83,7 @@ Test(ns3_tcp_fixes, a_whole_window_in_flight_offers_no_new_segment)
 
 Test(ns3_tcp_fixes, new_data_is_still_offered_while_the_window_has_room)
 {
-	struct ns3w_world_config wc = {};
-	wc.seed = 1;
-	struct ns3w_world *w = ns3w_world_new(&wc);
-	cr_assert_not_null(w);
+	struct ns3w_world *w = world_with_the_fix();
 
 	const uint32_t rwnd = 4 * SEGMENT;
 	Ptr<TcpTxBuffer> tx = buffer_with_in_flight(3 * SEGMENT, &rwnd);

@@ -110,6 +110,36 @@ static struct wh_config tw_http_config(const struct io_addr *target, struct tall
 	                          .done_ctx = tl};
 }
 
+/* A keepalive client (POST with `request_bytes`, else GET) whose first
+ * request was answered: its connection is idle now. */
+static struct wh_client *tw_keepalive_after_one(struct tw *t, const struct io_addr *at,
+                                                struct tally *tl, uint64_t request_bytes)
+{
+	struct wh_client *c = NULL;
+	struct wh_config hc = tw_http_config(at, tl);
+
+	hc.keepalive = true;
+	hc.request_bytes = request_bytes;
+	cr_assert_eq(wh_client_new(&c, t->cli, &hc), 0);
+	cr_assert_eq(wh_client_request(c), 0);
+	tw_run_for(t, 100 * MS);
+	return c;
+}
+
+/* The http backend restarted on the same address at once: the connections
+ * it had close, and clients have not seen their FIN yet. */
+static struct http_backend *tw_http_restart(struct tw *t, struct http_backend *b,
+                                            const struct io_addr *at)
+{
+	const struct http_backend_config bc = {.service_time_us = 1 * MS, .body_bytes = 100};
+	struct io_addr again;
+
+	http_backend_free(b);
+	b = NULL;
+	cr_assert_eq(http_backend_new(&b, t->srv, &bc, at, &again), 0);
+	return b;
+}
+
 Test(workload_http, keepalive_reuses_one_connection_for_sequential_requests)
 {
 	struct tw t;
@@ -173,11 +203,7 @@ Test(workload_http, keepalive_latency_of_a_reused_request_excludes_the_handshake
 
 	tw_build(&t);
 	struct http_backend *b = tw_http(&t, 100, &at);
-	struct wh_config hc = tw_http_config(&at, &tl);
-	hc.keepalive = true;
-	cr_assert_eq(wh_client_new(&c, t.cli, &hc), 0);
-	cr_assert_eq(wh_client_request(c), 0);
-	tw_run_for(&t, 100 * MS);
+	c = tw_keepalive_after_one(&t, &at, &tl, 0);
 	cr_assert_eq(wh_client_request(c), 0);
 	tw_run_for(&t, 100 * MS);
 	cr_assert_eq(tl.n, 2);
@@ -207,11 +233,7 @@ Test(workload_http, keepalive_request_failing_on_a_reused_connection_is_retried_
 
 	tw_build(&t);
 	struct http_backend *b = tw_http(&t, 100, &at);
-	struct wh_config hc = tw_http_config(&at, &tl);
-	hc.keepalive = true;
-	cr_assert_eq(wh_client_new(&c, t.cli, &hc), 0);
-	cr_assert_eq(wh_client_request(c), 0);
-	tw_run_for(&t, 100 * MS);
+	c = tw_keepalive_after_one(&t, &at, &tl, 0);
 	cr_assert_eq(wh_client_connections(c), 1);
 	http_backend_free(b);
 	wh_client_request(c);
@@ -233,20 +255,14 @@ Test(workload_http, keepalive_request_failing_on_a_reused_connection_is_retried_
 Test(workload_http, keepalive_get_crossing_a_server_close_succeeds_on_the_retry)
 {
 	struct tw t;
-	struct io_addr at, again;
+	struct io_addr at;
 	struct tally tl = {0};
 	struct wh_client *c = NULL;
 
 	tw_build(&t);
 	struct http_backend *b = tw_http(&t, 100, &at);
-	struct wh_config hc = tw_http_config(&at, &tl);
-	hc.keepalive = true;
-	cr_assert_eq(wh_client_new(&c, t.cli, &hc), 0);
-	cr_assert_eq(wh_client_request(c), 0);
-	tw_run_for(&t, 100 * MS);
-	http_backend_free(b);
-	const struct http_backend_config bc = {.service_time_us = 1 * MS, .body_bytes = 100};
-	cr_assert_eq(http_backend_new(&b, t.srv, &bc, &at, &again), 0);
+	c = tw_keepalive_after_one(&t, &at, &tl, 0);
+	b = tw_http_restart(&t, b, &at);
 	wh_client_request(c);
 	tw_run_for(&t, 100 * MS);
 	cr_assert_eq(tl.n, 2);
@@ -266,21 +282,14 @@ Test(workload_http, keepalive_get_crossing_a_server_close_succeeds_on_the_retry)
 Test(workload_http, keepalive_post_failing_on_a_reused_connection_counts_as_reset)
 {
 	struct tw t;
-	struct io_addr at, again;
+	struct io_addr at;
 	struct tally tl = {0};
 	struct wh_client *c = NULL;
 
 	tw_build(&t);
 	struct http_backend *b = tw_http(&t, 100, &at);
-	struct wh_config hc = tw_http_config(&at, &tl);
-	hc.keepalive = true;
-	hc.request_bytes = 300;
-	cr_assert_eq(wh_client_new(&c, t.cli, &hc), 0);
-	cr_assert_eq(wh_client_request(c), 0);
-	tw_run_for(&t, 100 * MS);
-	http_backend_free(b);
-	const struct http_backend_config bc = {.service_time_us = 1 * MS, .body_bytes = 100};
-	cr_assert_eq(http_backend_new(&b, t.srv, &bc, &at, &again), 0);
+	c = tw_keepalive_after_one(&t, &at, &tl, 300);
+	b = tw_http_restart(&t, b, &at);
 	wh_client_request(c);
 	tw_run_for(&t, 100 * MS);
 	cr_assert_eq(tl.n, 2);
@@ -301,11 +310,7 @@ Test(workload_http, keepalive_idle_connection_the_server_closes_is_dropped_quiet
 
 	tw_build(&t);
 	struct http_backend *b = tw_http(&t, 100, &at);
-	struct wh_config hc = tw_http_config(&at, &tl);
-	hc.keepalive = true;
-	cr_assert_eq(wh_client_new(&c, t.cli, &hc), 0);
-	cr_assert_eq(wh_client_request(c), 0);
-	tw_run_for(&t, 100 * MS);
+	c = tw_keepalive_after_one(&t, &at, &tl, 0);
 	cr_assert_eq(wh_client_connections(c), 1);
 	http_backend_free(b); /* FIN on the idle connection, once its data is acked */
 	tw_run_for(&t, 500 * MS);
