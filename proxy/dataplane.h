@@ -117,11 +117,13 @@ enum dataplane_msg_type {
 #define DATAPLANE_PROBE_LEN (DATAPLANE_HDR_LEN + 8)
 
 /* Local failover (see above). */
-#define DATAPLANE_PROBE_AFTER_US     (250ull * 1000)
-#define DATAPLANE_PROBE_INTERVAL_US  (100ull * 1000)
-#define DATAPLANE_PROBE_COUNT        3
-#define DATAPLANE_DEAD_PROBE_US      (1000ull * 1000)
-#define DATAPLANE_RECENT_SERVICES    16  /* see dataplane_last_inbound_flow_us */
+#define DATAPLANE_PROBE_AFTER_US    (250ull * 1000)
+#define DATAPLANE_PROBE_INTERVAL_US (100ull * 1000)
+#define DATAPLANE_PROBE_COUNT       3
+#define DATAPLANE_DEAD_PROBE_US     (1000ull * 1000)
+/* See dataplane_last_inbound_flow_us: as many services as one host serves
+ * (SERVE_MAX_SERVICES), so a busy one never pushes out a draining one. */
+#define DATAPLANE_RECENT_SERVICES    64
 #define DATAPLANE_NONCE_WINDOW       16  /* a PONG may answer one of the last N pings */
 #define DATAPLANE_PENDING_MAX        128 /* largest outbound packet kept for re-sending */
 #define DATAPLANE_RESTEER_EVENTS     8   /* flow_resteered events per dead peer */
@@ -233,8 +235,7 @@ const char *dataplane_drop_name(enum dataplane_drop reason);
 /* When the last new inbound flow to one of `service`'s VIPs on this host
  * began (its first packet, a SYN for TCP), 0 for never or not known. A
  * draining host keeps listening until the handshakes of such flows had
- * time to complete (svcd.h). Remembers the DATAPLANE_RECENT_SERVICES
- * services that saw one last. */
+ * time to complete (svcd.h). */
 uint64_t dataplane_last_inbound_flow_us(const struct dataplane *dp, const char *service);
 
 /* The node-local service address (MagicDNS, 100.100.100.100). Packets the
