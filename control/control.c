@@ -51,7 +51,7 @@ struct ctl_session {
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
-	size_t max_msg; /* largest netmap message sent (bounds the queue) */
+	size_t max_msg; /* largest netmap frame sent, as on the wire (bounds the queue) */
 	struct mapgen_sent *sent;
 	uint64_t version_sent, version_acked;
 	uint64_t last_rx_us, last_tx_us;
