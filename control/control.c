@@ -1296,7 +1296,8 @@ static void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 			break;
 		}
 		s->handle = h;
-		if (c->n_sessions >= CONTROL_MAX_SESSIONS) {
+		/* REL-1: sessions leave the handle reserve to the admin API. */
+		if (c->n_sessions >= CONTROL_MAX_SESSIONS || io_handles_scarce(c->io, 0)) {
 			c->io->ops->close(c->io, h, true);
 			ctl_ev(c, "session_error", "s:node_name", "", "s:error",
 			       "too many sessions", NULL);
