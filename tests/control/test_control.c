@@ -10,6 +10,7 @@
 #include "io_sim.h"
 #include "mapproto.h"
 #include "ns3w.h"
+#include "storage.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -100,6 +101,7 @@ struct tw {
 	FILE *events;
 	struct control *c;
 	struct fake f[TW_NODES];
+	struct storage *st; /* control's disk (in memory), kept across restarts */
 	char state_path[64];
 	char out[TW_OUT_LEN];
 };
@@ -173,6 +175,7 @@ static struct tw *tw_new(void)
 		w->f[i].auto_ack = true;
 		w->f[i].send_hello = true;
 	}
+	CHECK(storage_mem_new(&w->st, 1) == 0);
 	return w;
 }
 
@@ -190,6 +193,7 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .idle_heartbeat_us = TW_IDLE_HB,
 	    .idle_dead_after_us = TW_IDLE_DEAD,
 	    .state_path = state_path,
+	    .storage = w->st,
 	    .err = err,
 	    .err_len = sizeof(err),
 	};
@@ -227,12 +231,7 @@ static void tw_free(struct tw *w)
 		io_sim_free(w->io[i]);
 	ns3w_world_free(w->world);
 	fclose(w->events);
-	if (w->state_path[0]) {
-		unlink(w->state_path);
-		char tmp[80];
-		snprintf(tmp, sizeof(tmp), "%s.tmp", w->state_path);
-		unlink(tmp);
-	}
+	storage_mem_free(w->st);
 	free(w);
 }
 
@@ -1083,8 +1082,7 @@ Test(control, restart_on_the_state_file_keeps_services_vips_decisions_and_addres
 	char vip[64], addr[64], ca[4096];
 	cJSON *doc;
 
-	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-state-%d.json", (int)getpid());
-	unlink(w->state_path);
+	snprintf(w->state_path, sizeof(w->state_path), "state.json");
 	cr_assert_eq(tw_start_control(w, w->state_path), 0);
 	fake_connect(w, WEB_US);
 	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map != NULL, TW_TIMEOUT_US));
@@ -1388,11 +1386,12 @@ Test(control, a_corrupt_state_file_stops_control_with_the_reason)
 	struct control_config cfg = {
 	    .users = tw_users, .n_users = 2, .err = err, .err_len = sizeof(err)};
 
-	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-bad-%d.json", (int)getpid());
-	FILE *f = fopen(w->state_path, "w");
-	fputs("{\"ca_seed\": \"zz\", \"registry\": {}}", f);
-	fclose(f);
+	static const char bad[] = "{\"ca_seed\": \"zz\", \"registry\": {}}";
+
+	snprintf(w->state_path, sizeof(w->state_path), "state.json");
+	cr_assert_eq(w->st->ops->write(w->st, w->state_path, bad, strlen(bad), NULL, 0), 0);
 	cfg.state_path = w->state_path;
+	cfg.storage = w->st;
 	cr_assert_eq(control_new(&w->c, w->io[CTL], &cfg), -EINVAL);
 	cr_assert_null(w->c);
 	cr_assert(strstr(err, w->state_path) && strstr(err, "ca_seed"), "%s", err);
