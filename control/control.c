@@ -2166,6 +2166,11 @@ static int ctl_write(struct control *c, const char *actor, const struct admin_cm
 		*not_saved = true;
 		err_setf(err, err_len, rc, "state not saved: %s (%s); nothing changed",
 		         strerror(-rc), serr);
+		/* A failed directory fsync leaves the refused version visible
+		 * on disk: rewrite what memory holds until a save succeeds. */
+		c->dirty = true;
+		if (!io_timer_armed(&c->recompute_timer))
+			c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
 		goto out_free_copy;
 	}
 	rc = ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
