@@ -2174,10 +2174,13 @@ static int ctl_write(struct control *c, const char *actor, const struct admin_cm
 		goto out_free_copy;
 	}
 	rc = ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
-	/* The copy took it: the live registry must, or memory and disk differ. */
-	CHECK(rc == 0);
-	/* What was saved holds every change so far, node-driven ones too. */
-	c->dirty = false;
+	/* What was saved holds every change so far, node-driven ones too. The
+	 * live registry refuses what the copy took only where state the copy
+	 * lacks counts (a limit on host records, which advertisements fill):
+	 * then the disk is ahead, and memory is written over it. */
+	c->dirty = rc < 0;
+	if (rc < 0 && !io_timer_armed(&c->recompute_timer))
+		c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
 out_free_copy:
 	registry_free(copy);
 	return rc;
