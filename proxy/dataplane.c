@@ -77,6 +77,10 @@ struct dp_peer {
 	bool dead;         /* by probing */
 	bool admin_dead;   /* by dataplane_mark_peer_dead */
 	bool active;       /* in dp->active */
+	/* An outbound TCP flow pinned here learned its rcv_nxt since the last
+	 * reset: without it a verdict skips the scan of the flow table (a
+	 * host seeing thousands of its clients die scans nothing). */
+	bool open_tcp;
 };
 
 /* A copy of the last outbound packet of a VIP flow without reply; `len`
@@ -818,6 +822,9 @@ static uint64_t dp_reset_flows(struct dataplane *dp, int32_t peer, const char *r
 {
 	uint64_t n = 0;
 
+	if (!dp->peers[peer].open_tcp)
+		return 0;
+	dp->peers[peer].open_tcp = false;
 	for (uint32_t i = 0; i < dp->cap; i++) {
 		struct dp_flow *f = &dp->flows[i];
 		if (f->peer != peer || !dp_flow_resettable(f))
@@ -1266,7 +1273,7 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 /* The far side's TCP segment `pi` of outbound flow f reached the local
  * stack: what it expects next is the highest end seen (sequence
  * arithmetic; SYN and FIN count one each). */
-static void dp_flow_note_rcv(struct dp_flow *f, const struct packet_info *pi)
+static void dp_flow_note_rcv(struct dataplane *dp, struct dp_flow *f, const struct packet_info *pi)
 {
 	uint32_t end = pi->tcp_seq + (uint32_t)pi->tcp_payload;
 
@@ -1276,6 +1283,7 @@ static void dp_flow_note_rcv(struct dp_flow *f, const struct packet_info *pi)
 		f->rcv_nxt = end;
 		f->flags |= DP_FLOW_SEQ;
 	}
+	dp->peers[f->peer].open_tcp = true;
 }
 
 static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
@@ -1374,7 +1382,7 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 	dp->stats.tun_out_bytes += plen;
 	if (!(f->flags & DP_FLOW_INBOUND) && pi.proto == PACKET_PROTO_TCP && pi.has_ports &&
 	    src_is_a != !!(f->flags & DP_FLOW_A_OPENED))
-		dp_flow_note_rcv(f, &pi);
+		dp_flow_note_rcv(dp, f, &pi);
 }
 
 /* ---- TUN addresses ----------------------------------------------------- */
@@ -1640,7 +1648,7 @@ static int dp_remap_plan(const struct dataplane *dp, const struct netmap *nm, st
 
 /* After the swap, for the peers this map made departed: one probing
  * already judged dead (or marked dead) has its flows reset now; any other
- * is probed at once. Returns the flows reset. */
+ * is probed. Returns the flows reset. */
 static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r)
 {
 	uint64_t reset = 0;
@@ -1658,13 +1666,14 @@ static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r
 			dp_departed_release(dp, peer, false);
 			continue;
 		}
-		if (p->unanswered_since_us && p->pings)
+		if (p->unanswered_since_us)
 			continue; /* a suspicion already under way goes on */
-		if (!p->unanswered_since_us)
-			p->unanswered_since_us = dp->now_us ? dp->now_us : 1;
+		/* Judged at the pace of a peer that stopped answering data (a
+		 * slow or far one gets the same time to answer), with one early
+		 * PING that lets a live one prove it at once. */
+		p->unanswered_since_us = dp->now_us ? dp->now_us : 1;
+		p->pings = 0;
 		dp_ping(dp, peer);
-		p->pings = 1;
-		p->next_probe_us = dp->now_us + dp_probe_gap(p);
 	}
 	return reset;
 }

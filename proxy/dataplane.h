@@ -96,8 +96,10 @@
  *   once: the peer becomes "departed" (at most DATAPLANE_DEPARTED_MAX; event
  *   `host_left` with the flows held; past the limit they are dropped,
  *   `host_left_limit`), its flows' packets are dropped (`awaiting_verdict`) and it
- *   is probed at once, as a suspicious peer is (DATAPLANE_PROBE_COUNT pings,
- *   ~300 ms). No answer: dead, flows reset (reason "left_map"). A PONG:
+ *   is judged as a peer that stopped answering data is (DATAPLANE_PROBE_COUNT
+ *   pings after DATAPLANE_PROBE_AFTER_US: ~550 ms, so a slow or far host has
+ *   as long as today to answer), plus one PING at once so that a live one
+ *   answers early. No answer: dead, flows reset (reason "left_map"). A PONG:
  *   it lives (control dropped it for another reason, e.g. a policy
  *   change), the flows are dropped as before (`host_left_alive`). A peer
  *   already judged or marked dead is reset at once. A drained host stays in
