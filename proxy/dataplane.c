@@ -699,7 +699,7 @@ static void dp_peer_sent(struct dataplane *dp, int32_t peer)
 	dp_probe_arm(dp, dp->now_us + dp->probe_after_us);
 }
 
-static void dp_departed_release(struct dataplane *dp, int32_t peer, bool answered);
+static uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool answered);
 
 /* A valid datagram came from `peer`'s endpoint: it lives. */
 static void dp_peer_heard(struct dataplane *dp, int32_t peer)
@@ -718,7 +718,7 @@ static void dp_peer_heard(struct dataplane *dp, int32_t peer)
 	p->unanswered_since_us = 0;
 	p->pings = 0;
 	if (dp_departed_of(dp, peer))
-		dp_departed_release(dp, peer, true);
+		dp->stats.flows_dropped_by_netmap += dp_departed_release(dp, peer, true);
 }
 
 static void dp_ping(struct dataplane *dp, int32_t peer)
@@ -869,14 +869,14 @@ static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 		         (unsigned long long)moved);
 	dp_reset_flows(dp, peer, departed ? "left_map" : "probes");
 	if (departed)
-		dp_departed_release(dp, peer, false);
+		dp->stats.flows_dropped_by_netmap += dp_departed_release(dp, peer, false);
 }
 
 /* The verdict on a departed peer is in: its held flows were reset (dead)
  * or, when it answered, are dropped as for any peer that left the map
  * (their next packet is steered afresh). The slot stays unused until the
- * next netmap renumbers the departed. */
-static void dp_departed_release(struct dataplane *dp, int32_t peer, bool answered)
+ * next netmap renumbers the departed. Returns the flows dropped. */
+static uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool answered)
 {
 	struct dp_departed *d = dp_departed_of(dp, peer);
 	uint64_t dropped = 0;
@@ -889,13 +889,13 @@ static void dp_departed_release(struct dataplane *dp, int32_t peer, bool answere
 		dp_flow_remove(dp, f);
 		dropped++;
 	}
-	dp->stats.flows_dropped_by_netmap += dropped;
 	if (answered)
 		io_emitf(dp->io, "host_left_alive", "\"peer\":\"%s\",\"flows_dropped\":%llu",
 		         d->name, (unsigned long long)dropped);
 	d->waiting = false;
 	dp->peers[peer].unanswered_since_us = 0;
 	dp->peers[peer].dead = false;
+	return dropped;
 }
 
 /* Time between two PINGs: a far peer's answer may take longer than the
@@ -1584,6 +1584,7 @@ void dataplane_free(struct dataplane *dp)
 	if (dp->pcap)
 		pcap_close(dp->pcap);
 	free(dp->recent);
+	free(dp->departed);
 	free(dp->tun_addrs);
 	free(dp->peers);
 	free(dp->active);
@@ -1648,7 +1649,7 @@ static int dp_remap_plan(const struct dataplane *dp, const struct netmap *nm, st
 
 /* After the swap, for the peers this map made departed: one probing
  * already judged dead (or marked dead) has its flows reset now; any other
- * is probed. Returns the flows reset. */
+ * is probed. Returns the flows that left the table. */
 static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r)
 {
 	uint64_t reset = 0;
@@ -1663,7 +1664,7 @@ static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r
 		         dp_peer_name(dp, peer), r->open[i]);
 		if (p->dead || p->admin_dead) {
 			reset += dp_reset_flows(dp, peer, "left_map");
-			dp_departed_release(dp, peer, false);
+			reset += dp_departed_release(dp, peer, false);
 			continue;
 		}
 		if (p->unanswered_since_us)

@@ -1240,3 +1240,36 @@ Test(dataplane_unit, str7_departed_hosts_are_bounded)
 	free(doc);
 	unit_fini(&u);
 }
+
+/* Control's maps flap: p leaves, comes back before the verdict, leaves
+ * again. Its flow follows it by name; a live p is never reset. */
+Test(dataplane_unit, str7_a_host_that_leaves_and_returns_before_the_verdict_keeps_its_flow)
+{
+	struct unit u;
+	char err[NETMAP_ERR_LEN];
+	struct netmap again;
+
+	unit6_open(&u, map6_q);
+	cr_assert_eq(u.f.pings_to[2], 1);
+	advance(&u.f, 100000);
+	cr_assert_eq(netmap_from_json(map6_pq, sizeof(map6_pq) - 1, &again, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &again), 0);
+	netmap_free(&u.nm2);
+	cr_assert_str_eq(host6_of(&u, 7200), "p", "back on p");
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":1,\"flows_dropped\":0,\"flows_held\":0"),
+	          "%s", u.f.last_event);
+	cr_assert_eq(netmap_from_json(map6_q, sizeof(map6_q) - 1, &u.nm2, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	netmap_free(&again);
+	cr_assert_eq(u.f.pings_to[2], 1, "the suspicion under way goes on, no new burst");
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US - 100000 + 50000);
+	answer_last_ping(&u, EP_P);
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_eq(u.f.tun_written, 2);
+	cr_assert(strstr(u.f.event_log, "host_left_alive {\"peer\":\"p\",\"flows_dropped\":1}"),
+	          "%s", u.f.event_log);
+	advance(&u.f, 3 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_eq(stats(&u).flows_active, 0);
+	unit_fini(&u);
+}
