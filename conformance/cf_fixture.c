@@ -306,6 +306,7 @@ struct wh_client *cf_workload(struct cf *f, const char *client, const char *serv
 	                             .target = cf_vip(f, service, port),
 	                             .host_header = host,
 	                             .path = path,
+	                             .keepalive = f->keepalive,
 	                             .tls = https ? f->tls : NULL,
 	                             .rate_per_s = rate,
 	                             .start_us = cf_now(f),

@@ -41,6 +41,7 @@ struct cf {
 	FILE *events;
 	struct wh_client *workloads[CF_MAX_WORKLOADS];
 	size_t n_workloads;
+	bool keepalive; /* workloads made from now on keep connections alive */
 	void *host_ctx[CF_MAX_WORKLOADS];
 	struct {
 		char service[64];

@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +456,101 @@ Test(conformance, str6_open_connection_stays_on_its_host_when_steering_changes, 
 	cr_assert_geq(held->latency_us, 2 * S);
 	cr_assert_str_eq(held->host, "web-eu", "the open connection stayed (STR-6)");
 	cf_free(f);
+}
+
+/* STR-7, from the client's side of the wire: its tailnet pcap shows the RST
+ * its daemon wrote (from the VIP, after the crash) and its workload shows
+ * what the application saw. */
+static size_t str7_rsts_in_pcap(const char *path, const struct io_addr *vip, uint64_t from_us,
+                                uint64_t to_us)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	size_t n = 0;
+
+	cr_assert_not_null(p, "%s", errbuf);
+	while (pcap_next_ex(p, &h, &d) == 1) {
+		uint64_t t = (uint64_t)h->ts.tv_sec * 1000000 + (uint64_t)h->ts.tv_usec;
+		size_t ihl = (size_t)(d[0] & 0x0f) * 4;
+		if (h->caplen < ihl + 20 || d[0] >> 4 != 4 || d[9] != 6 || t < from_us || t > to_us)
+			continue;
+		if (memcmp(d + 12, vip->ip, 4) == 0 && (d[ihl] << 8 | d[ihl + 1]) == vip->port &&
+		    (d[ihl + 13] & 0x04))
+			n++;
+	}
+	pcap_close(p);
+	return n;
+}
+
+Test(conformance, str7_kept_alive_clients_of_a_crashed_host_get_a_reset_and_retry_elsewhere_at_once,
+     .timeout = 120)
+{
+	struct cf *f = cf_new(NULL);
+	struct tn_node_spec *n;
+	char pcap[64];
+
+	snprintf(pcap, sizeof(pcap), "/tmp/cf_str7_%d.pcap", (int)getpid());
+	n = cf_node(f, "web-us", CF_US, NULL, "tag:web");
+	cf_http_backend(n, 8080, 20 * MS);
+	cf_serve(n, "serve --service=svc:web --http=80 8080");
+	n = cf_node(f, "web-eu", CF_EU, NULL, "tag:web");
+	cf_http_backend(n, 8080, 20 * MS);
+	cf_serve(n, "serve --service=svc:web --http=80 8080");
+	n = cf_node(f, "client-us", CF_US, CF_MEMBER, NULL);
+	n->tailnet_pcap = pcap;
+	cf_start(f);
+	cf_admin_ok(f, "define svc:web --ports=tcp:80 --tags=tag:prod");
+	cf_run(f, 500 * MS);
+	approve_both(f);
+
+	size_t from = f->n_results;
+	f->keepalive = true;
+	struct wh_client *c = cf_load(f, "client-us", "svc:web", 80, 60, 4 * S);
+	cf_run(f, 2 * S);
+	cr_assert_gt(cf_count(f, from, WH_OK, "web-us"), 80, "traffic flows to web-us first");
+	size_t opened = wh_client_connections_opened(c);
+	cr_assert_lt(opened, 20, "connections are kept alive (%zu opened)", opened);
+	uint64_t fault = cf_now(f);
+	cr_assert_eq(tn_crash(f->tn, cf_idx(f, "web-us")), 0);
+	/* The load runs 2 s more; a request hung on a stale connection would
+	 * end by its 5 s timeout within this run. */
+	cf_run(f, 8 * S);
+	struct io_addr vip = cf_vip(f, "svc:web", 80);
+
+	size_t in_flight = 0, failed = 0, after = 0, slowest_us = 0;
+	for (size_t i = from; i < f->n_results; i++) {
+		const struct wh_result *r = &f->results[i];
+		if (r->start_us < fault && r->start_us + r->latency_us > fault)
+			in_flight++;
+		if (r->outcome != WH_OK)
+			failed++;
+		if (r->start_us < fault)
+			continue;
+		after++;
+		cr_assert_eq(r->outcome, WH_OK, "a request started %llu us after the crash: %s",
+		             (unsigned long long)(r->start_us - fault),
+		             wh_outcome_name(r->outcome));
+		cr_assert_str_eq(r->host, "web-eu");
+		if (r->latency_us > slowest_us)
+			slowest_us = r->latency_us;
+	}
+	printf("STR-7: %zu requests in flight at the crash, %zu failed; %zu after it, the slowest "
+	       "%.1f ms\n",
+	       in_flight, failed, after, (double)slowest_us / 1000.0);
+	cr_assert_gt(after, 80);
+	cr_assert_leq(failed, in_flight, "only requests in flight at the crash may fail");
+	cr_assert_lt(slowest_us, 1 * S, "no request after the crash waited for a timeout");
+	cJSON *resets = cf_events(f, "flows_reset", "client-us");
+	cr_assert_eq(cJSON_GetArraySize(resets), 1);
+	cJSON_Delete(resets);
+	cf_free(f); /* closes the pcap */
+	size_t rsts = str7_rsts_in_pcap(pcap, &vip, fault, fault + 1 * S);
+	size_t late = str7_rsts_in_pcap(pcap, &vip, fault + 1 * S, UINT64_MAX);
+	unlink(pcap);
+	cr_assert_geq(rsts, 1, "a RST from the VIP reached the client's stack within 1 s");
+	cr_assert_eq(late, 0);
 }
 
 /* --- drain ------------------------------------------------------------------- */

@@ -28,6 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct packet_info again;
 		FUZZ_ASSERT(packet_parse(buf, (size_t)rc, &again) == rc);
 		FUZZ_ASSERT(again.has_ports == pi.has_ports && again.src.port == pi.src.port);
+		if (pi.has_ports && pi.proto == PACKET_PROTO_TCP) {
+			FUZZ_ASSERT(pi.l4_offset + 20 + pi.tcp_payload <= pi.len);
+			/* STR-7's RST for this segment's flow parses back reversed. */
+			uint8_t rst[PACKET_TCP_RST_V6_LEN];
+			int n = packet_tcp_rst(rst, sizeof(rst), &pi.dst, &pi.src, pi.tcp_seq);
+			FUZZ_ASSERT(n == (pi.family == IO_AF_INET ? PACKET_TCP_RST_V4_LEN
+			                                          : PACKET_TCP_RST_V6_LEN));
+			FUZZ_ASSERT(packet_parse(rst, (size_t)n, &again) == n);
+			FUZZ_ASSERT(io_addr_equal(&again.src, &pi.dst, true) &&
+			            io_addr_equal(&again.dst, &pi.src, true));
+			FUZZ_ASSERT(again.tcp_flags == PACKET_TCP_RST &&
+			            again.tcp_seq == pi.tcp_seq);
+		}
 	} else {
 		FUZZ_ASSERT(rc == -1);
 	}

@@ -32,6 +32,7 @@ enum dp_flow_flags {
 	DP_FLOW_RST = 1u << 4,
 	DP_FLOW_VIP = 1u << 5,     /* outbound to a service VIP */
 	DP_FLOW_REPLIED = 1u << 6, /* the far side has sent a packet */
+	DP_FLOW_SEQ = 1u << 7,     /* outbound TCP: rcv_nxt is known */
 };
 
 /* A 5-tuple with its ends ordered (a <= b), so both directions of a flow
@@ -52,7 +53,15 @@ struct dp_flow {
 	uint32_t pend;       /* pending-copy slot, or DP_NONE */
 	uint8_t cls;
 	uint8_t flags;
+	/* Outbound TCP: the sequence number the local stack expects next from
+	 * the far side (the highest end of what the data plane handed it), so
+	 * a RST the data plane writes on the far side's behalf is taken
+	 * (STR-7). */
+	uint32_t rcv_nxt;
 };
+
+/* 72 bytes before rcv_nxt: 5 MiB for the default 65536 flows. */
+_Static_assert(sizeof(struct dp_flow) <= 80, "a flow fits in 80 bytes");
 
 /* Local failover state of one peer (index of the current netmap). */
 struct dp_peer {
@@ -68,6 +77,10 @@ struct dp_peer {
 	bool dead;         /* by probing */
 	bool admin_dead;   /* by dataplane_mark_peer_dead */
 	bool active;       /* in dp->active */
+	/* An outbound TCP flow pinned here learned its rcv_nxt since the last
+	 * reset: without it a verdict skips the scan of the flow table (a
+	 * host seeing thousands of its clients die scans nothing). */
+	bool open_tcp;
 };
 
 /* A copy of the last outbound packet of a VIP flow without reply; `len`
@@ -77,6 +90,14 @@ struct dp_pending {
 	uint32_t next;
 	uint16_t len;
 	uint8_t data[DATAPLANE_PENDING_MAX];
+};
+
+/* A peer that left the map while outbound TCP flows were pinned to it
+ * (peer index nm->n_peers + k): those flows wait for probing's verdict. */
+struct dp_departed {
+	bool waiting; /* false: verdict given, the slot is unused */
+	struct io_addr endpoint;
+	char name[NETMAP_MAX_NAME + 1];
 };
 
 struct dp_drop_state {
@@ -124,6 +145,8 @@ struct dataplane {
 	uint64_t probe_after_us;
 	struct dp_pending *pend;
 	uint32_t pend_cap, pend_free;
+	struct dp_departed *departed; /* n_departed slots after nm's peers */
+	size_t n_departed;
 
 	struct io_addr *tun_addrs; /* sorted, what we hold on the device */
 	size_t n_tun_addrs;
@@ -155,6 +178,7 @@ static const char *const dp_drop_names[DATAPLANE_DROP_COUNT] = {
     [DATAPLANE_DROP_FILTER] = "filter_refused",
     [DATAPLANE_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
     [DATAPLANE_DROP_BAD_PROBE] = "bad_probe",
+    [DATAPLANE_DROP_AWAITING_VERDICT] = "awaiting_verdict",
 };
 
 static const uint64_t dp_class_timeout_us[DP_CLASS_COUNT] = {
@@ -169,10 +193,36 @@ const char *dataplane_drop_name(enum dataplane_drop reason)
 	return dp_drop_names[reason];
 }
 
+/* Peer indexes: 0..nm->n_peers-1 are the netmap's peers, the
+ * n_departed after them peers that left it awaiting a verdict. */
+static size_t dp_n_slots(const struct dataplane *dp)
+{
+	return dp->nm ? dp->nm->n_peers + dp->n_departed : 0;
+}
+
+static struct dp_departed *dp_departed_of(const struct dataplane *dp, int32_t peer)
+{
+	if (!dp->nm || peer < 0 || (size_t)peer < dp->nm->n_peers || (size_t)peer >= dp_n_slots(dp))
+		return NULL;
+	return &dp->departed[(size_t)peer - dp->nm->n_peers];
+}
+
 static const char *dp_peer_name(const struct dataplane *dp, int32_t peer)
 {
+	const struct dp_departed *d = dp_departed_of(dp, peer);
+
+	if (d)
+		return d->waiting ? d->name : "?";
 	return dp->nm && peer >= 0 && (size_t)peer < dp->nm->n_peers ? dp->nm->peers[peer].name
 	                                                             : "?";
+}
+
+static const struct io_addr *dp_peer_endpoint(const struct dataplane *dp, int32_t peer)
+{
+	const struct dp_departed *d = dp_departed_of(dp, peer);
+
+	CHECK(d || ((size_t)peer < dp->nm->n_peers && peer >= 0));
+	return d ? &d->endpoint : &dp->nm->peers[peer].endpoint;
 }
 
 /* ---- events and drops -------------------------------------------------- */
@@ -649,6 +699,8 @@ static void dp_peer_sent(struct dataplane *dp, int32_t peer)
 	dp_probe_arm(dp, dp->now_us + dp->probe_after_us);
 }
 
+static uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool answered);
+
 /* A valid datagram came from `peer`'s endpoint: it lives. */
 static void dp_peer_heard(struct dataplane *dp, int32_t peer)
 {
@@ -658,13 +710,15 @@ static void dp_peer_heard(struct dataplane *dp, int32_t peer)
 		p->dead = false;
 		dp->stats.peers_marked_alive++;
 		io_emitf(dp->io, "peer_alive", "\"peer\":\"%s\",\"silent_ms\":%llu",
-		         dp->nm->peers[peer].name,
+		         dp_peer_name(dp, peer),
 		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000));
 	}
 	p->last_rx_us = dp->now_us;
 	p->heard = true;
 	p->unanswered_since_us = 0;
 	p->pings = 0;
+	if (dp_departed_of(dp, peer))
+		dp->stats.flows_dropped_by_netmap += dp_departed_release(dp, peer, true);
 }
 
 static void dp_ping(struct dataplane *dp, int32_t peer)
@@ -674,7 +728,7 @@ static void dp_ping(struct dataplane *dp, int32_t peer)
 	p->ping_seq++;
 	p->ping_sent_us = dp->now_us;
 	if (dp_send(dp, DATAPLANE_MSG_PING, NULL, 0, p->nonce_base + p->ping_seq,
-	            &dp->nm->peers[peer].endpoint) == 0)
+	            dp_peer_endpoint(dp, peer)) == 0)
 		dp->stats.pings_sent++;
 	else
 		dp_drop(dp, DATAPLANE_DROP_SEND_FAILED, NULL);
@@ -711,7 +765,7 @@ static uint64_t dp_resteer(struct dataplane *dp, int32_t peer)
 			         "\"proto\":%u,\"dst\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
 			         "\"resent\":%s",
 			         f->key.proto, io_addr_format(&vip, true, d, sizeof(d)),
-			         dp->nm->peers[peer].name, dp->nm->peers[to].name,
+			         dp_peer_name(dp, peer), dp->nm->peers[to].name,
 			         e->len ? "true" : "false");
 		}
 		if (!e->len)
@@ -726,11 +780,73 @@ static uint64_t dp_resteer(struct dataplane *dp, int32_t peer)
 	return moved;
 }
 
+/* Writes into the node's stack a RST for outbound TCP flow f, as its far
+ * end would send it: from the far end's address and port to the local
+ * one, with the sequence number the local stack expects next. */
+static void dp_flow_rst_write(struct dataplane *dp, const struct dp_flow *f)
+{
+	bool a_local = f->flags & DP_FLOW_A_OPENED;
+	struct io_addr local = {.family = f->key.family}, remote = {.family = f->key.family};
+	uint8_t rst[PACKET_TCP_RST_V6_LEN];
+
+	memcpy(local.ip, a_local ? f->key.ip_a : f->key.ip_b, 16);
+	memcpy(remote.ip, a_local ? f->key.ip_b : f->key.ip_a, 16);
+	local.port = a_local ? f->key.port_a : f->key.port_b;
+	remote.port = a_local ? f->key.port_b : f->key.port_a;
+	int len = packet_tcp_rst(rst, sizeof(rst), &remote, &local, f->rcv_nxt);
+	CHECK(len > 0); /* the key holds one family */
+	dp_pcap(dp, rst, (size_t)len);
+	if (dp->io->ops->tun_write(dp->io, rst, (size_t)len) < 0) {
+		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, NULL);
+		return;
+	}
+	dp->stats.tun_out_packets++;
+	dp->stats.tun_out_bytes += (size_t)len;
+}
+
+/* An outbound TCP flow whose far side spoke (so the sequence number the
+ * local stack expects is known) and that is not closing: STR-7 ends it
+ * with a RST when its host is judged gone. */
+static bool dp_flow_resettable(const struct dp_flow *f)
+{
+	return f->cls == DP_CLASS_TCP && (f->flags & DP_FLOW_SEQ);
+}
+
+/* STR-7: ends every open outbound TCP flow pinned to `peer` (one whose far
+ * side spoke and that is not closing) with a RST towards the local stack,
+ * and drops it, so applications see the reset at once instead of waiting
+ * on a dead host. Emits flows_reset when there were any. Visits the whole
+ * table: it runs once per verdict, not per packet. Index-based, so a
+ * packet the stack sends meanwhile (a new flow, the table grown) is safe. */
+static uint64_t dp_reset_flows(struct dataplane *dp, int32_t peer, const char *reason)
+{
+	uint64_t n = 0;
+
+	if (!dp->peers[peer].open_tcp)
+		return 0;
+	dp->peers[peer].open_tcp = false;
+	for (uint32_t i = 0; i < dp->cap; i++) {
+		struct dp_flow *f = &dp->flows[i];
+		if (f->peer != peer || !dp_flow_resettable(f))
+			continue;
+		struct dp_flow copy = *f;
+		dp_flow_remove(dp, f);
+		n++;
+		dp_flow_rst_write(dp, &copy);
+	}
+	dp->stats.flows_reset += n;
+	if (n)
+		io_emitf(dp->io, "flows_reset", "\"peer\":\"%s\",\"count\":%llu,\"reason\":\"%s\"",
+		         dp_peer_name(dp, peer), (unsigned long long)n, reason);
+	return n;
+}
+
 /* Probing's verdict: `peer` is dead. */
 static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 {
 	struct dp_peer *p = &dp->peers[peer];
 	uint64_t unanswered_us = dp->now_us - p->unanswered_since_us;
+	bool departed = dp_departed_of(dp, peer) != NULL;
 
 	p->dead = true;
 	p->pings = 0;
@@ -742,15 +858,56 @@ static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 		io_emitf(dp->io, "peer_dead",
 		         "\"peer\":\"%s\",\"silent_ms\":%llu,\"unanswered_ms\":%llu,"
 		         "\"flows_resteered\":%llu",
-		         dp->nm->peers[peer].name,
+		         dp_peer_name(dp, peer),
 		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000),
 		         (unsigned long long)(unanswered_us / 1000), (unsigned long long)moved);
 	else
 		io_emitf(dp->io, "peer_dead",
 		         "\"peer\":\"%s\",\"silent_ms\":null,\"unanswered_ms\":%llu,"
 		         "\"flows_resteered\":%llu",
-		         dp->nm->peers[peer].name, (unsigned long long)(unanswered_us / 1000),
+		         dp_peer_name(dp, peer), (unsigned long long)(unanswered_us / 1000),
 		         (unsigned long long)moved);
+	dp_reset_flows(dp, peer, departed ? "left_map" : "probes");
+	if (departed)
+		dp->stats.flows_dropped_by_netmap += dp_departed_release(dp, peer, false);
+}
+
+/* The verdict on a departed peer is in: its held flows were reset (dead)
+ * or, when it answered, are dropped as for any peer that left the map
+ * (their next packet is steered afresh). The slot stays unused until the
+ * next netmap renumbers the departed. Returns the flows dropped. */
+static uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool answered)
+{
+	struct dp_departed *d = dp_departed_of(dp, peer);
+	uint64_t dropped = 0;
+
+	CHECK(d && d->waiting);
+	for (uint32_t i = 0; i < dp->cap; i++) {
+		struct dp_flow *f = &dp->flows[i];
+		if (f->cls == DP_CLASS_FREE || f->peer != peer)
+			continue;
+		dp_flow_remove(dp, f);
+		dropped++;
+	}
+	if (answered)
+		io_emitf(dp->io, "host_left_alive", "\"peer\":\"%s\",\"flows_dropped\":%llu",
+		         d->name, (unsigned long long)dropped);
+	d->waiting = false;
+	dp->peers[peer].unanswered_since_us = 0;
+	dp->peers[peer].dead = false;
+	return dropped;
+}
+
+/* Time between two PINGs: a far peer's answer may take longer than the
+ * interval. */
+static uint64_t dp_probe_gap(const struct dp_peer *p)
+{
+	uint64_t gap = DATAPLANE_PROBE_INTERVAL_US;
+
+	if (2 * p->rtt_us > gap)
+		gap = 2 * p->rtt_us < DATAPLANE_DEAD_PROBE_US ? 2 * p->rtt_us
+		                                              : DATAPLANE_DEAD_PROBE_US;
+	return gap;
 }
 
 /* One peer's probing step; returns when it next needs the timer, or 0
@@ -758,7 +915,10 @@ static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 static uint64_t dp_peer_step(struct dataplane *dp, int32_t peer)
 {
 	struct dp_peer *p = &dp->peers[peer];
+	const struct dp_departed *d = dp_departed_of(dp, peer);
 
+	if (d && !d->waiting)
+		return 0; /* judged already */
 	if (p->dead) {
 		if (dp->now_us >= p->next_probe_us) {
 			dp_ping(dp, peer);
@@ -777,16 +937,11 @@ static uint64_t dp_peer_step(struct dataplane *dp, int32_t peer)
 	}
 	if (p->pings >= DATAPLANE_PROBE_COUNT) {
 		dp_peer_dead(dp, peer);
-		return p->next_probe_us;
+		return d ? 0 : p->next_probe_us;
 	}
 	dp_ping(dp, peer);
 	p->pings++;
-	/* A far peer's answer may take longer than the interval. */
-	uint64_t gap = DATAPLANE_PROBE_INTERVAL_US;
-	if (2 * p->rtt_us > gap)
-		gap = 2 * p->rtt_us < DATAPLANE_DEAD_PROBE_US ? 2 * p->rtt_us
-		                                              : DATAPLANE_DEAD_PROBE_US;
-	p->next_probe_us = dp->now_us + gap;
+	p->next_probe_us = dp->now_us + dp_probe_gap(p);
 	return p->next_probe_us;
 }
 
@@ -813,6 +968,16 @@ static void dp_probe_fn(struct io_timer *timer)
 		dp_probe_arm(dp, next);
 }
 
+/* The departed peer (awaiting a verdict) at `endpoint`, or -1. */
+static int32_t dp_departed_by_endpoint(const struct dataplane *dp, const struct io_addr *endpoint)
+{
+	for (size_t k = 0; k < dp->n_departed; k++)
+		if (dp->departed[k].waiting &&
+		    io_addr_equal(&dp->departed[k].endpoint, endpoint, true))
+			return (int32_t)(dp->nm->n_peers + k);
+	return -1;
+}
+
 static uint64_t dp_get_nonce(const uint8_t *b)
 {
 	uint64_t v = 0;
@@ -835,6 +1000,9 @@ static void dp_probe_rx(struct dataplane *dp, const uint8_t *data, size_t len,
 		return;
 	}
 	int32_t peer = netmap_peer_by_endpoint(dp->nm, src);
+	/* A departed peer's PONG is its verdict; it is no peer to answer. */
+	if (peer < 0 && data[2] == DATAPLANE_MSG_PONG)
+		peer = dp_departed_by_endpoint(dp, src);
 	if (peer < 0) {
 		dp_drop(dp, DATAPLANE_DROP_UNKNOWN_PEER, NULL);
 		return;
@@ -1030,10 +1198,19 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 
 	dp_key(&pi, &key, &src_is_a);
 	f = dp_flow_find(dp, &key);
-	/* A new connection reusing the tuple of one that is closing. */
-	if (f && f->cls == DP_CLASS_CLOSING && packet_is_tcp_syn(&pi)) {
+	/* A new connection reusing the tuple of one that is closing, or of
+	 * one whose host left the map. */
+	if (f && (f->cls == DP_CLASS_CLOSING || dp_departed_of(dp, f->peer)) &&
+	    packet_is_tcp_syn(&pi)) {
 		dp_flow_remove(dp, f);
 		f = NULL;
+	}
+	/* The host left the map: nothing goes to it until probing has judged
+	 * whether it died (then a RST ends the flow) or lives (then the flow
+	 * is dropped and its next packet steered afresh). */
+	if (f && dp_departed_of(dp, f->peer)) {
+		dp_drop(dp, DATAPLANE_DROP_AWAITING_VERDICT, &pi);
+		return;
 	}
 	if (f) {
 		if (from_vip && !(f->flags & DP_FLOW_INBOUND)) {
@@ -1092,6 +1269,22 @@ static void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 }
 
 /* ---- underlay -> TUN --------------------------------------------------- */
+
+/* The far side's TCP segment `pi` of outbound flow f reached the local
+ * stack: what it expects next is the highest end seen (sequence
+ * arithmetic; SYN and FIN count one each). */
+static void dp_flow_note_rcv(struct dataplane *dp, struct dp_flow *f, const struct packet_info *pi)
+{
+	uint32_t end = pi->tcp_seq + (uint32_t)pi->tcp_payload;
+
+	end += (pi->tcp_flags & PACKET_TCP_SYN) ? 1 : 0;
+	end += (pi->tcp_flags & PACKET_TCP_FIN) ? 1 : 0;
+	if (!(f->flags & DP_FLOW_SEQ) || (int32_t)(end - f->rcv_nxt) > 0) {
+		f->rcv_nxt = end;
+		f->flags |= DP_FLOW_SEQ;
+	}
+	dp->peers[f->peer].open_tcp = true;
+}
 
 static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
                              const struct io_addr *src)
@@ -1187,6 +1380,9 @@ static void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t 
 	}
 	dp->stats.tun_out_packets++;
 	dp->stats.tun_out_bytes += plen;
+	if (!(f->flags & DP_FLOW_INBOUND) && pi.proto == PACKET_PROTO_TCP && pi.has_ports &&
+	    src_is_a != !!(f->flags & DP_FLOW_A_OPENED))
+		dp_flow_note_rcv(dp, f, &pi);
 }
 
 /* ---- TUN addresses ----------------------------------------------------- */
@@ -1388,6 +1584,7 @@ void dataplane_free(struct dataplane *dp)
 	if (dp->pcap)
 		pcap_close(dp->pcap);
 	free(dp->recent);
+	free(dp->departed);
 	free(dp->tun_addrs);
 	free(dp->peers);
 	free(dp->active);
@@ -1397,35 +1594,136 @@ void dataplane_free(struct dataplane *dp)
 	free(dp);
 }
 
+/* What a new netmap does to the current peer slots (the old map's peers,
+ * then the departed): per slot its index in the new numbering or -1. */
+struct dp_remap {
+	int32_t *to;
+	uint32_t *open; /* per slot: flows dp_flow_resettable holds */
+	size_t n_old, n_old_peers, n_departed;
+	uint64_t over_limit; /* open flows dropped: DATAPLANE_DEPARTED_MAX reached */
+};
+
+static const char *dp_slot_name(const struct dataplane *dp, size_t i)
+{
+	const struct dp_departed *d = dp_departed_of(dp, (int32_t)i);
+
+	if (d)
+		return d->waiting ? d->name : NULL;
+	return dp->nm->peers[i].name;
+}
+
+/* Plans the renumbering: a peer `nm` still lists keeps its state by name;
+ * one it no longer lists, with open outbound TCP flows, becomes (or stays)
+ * a departed peer, at most DATAPLANE_DEPARTED_MAX of them. */
+static int dp_remap_plan(const struct dataplane *dp, const struct netmap *nm, struct dp_remap *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->n_old = dp_n_slots(dp);
+	r->n_old_peers = dp->nm ? dp->nm->n_peers : 0;
+	r->to = malloc((r->n_old ? r->n_old : 1) * sizeof(*r->to));
+	r->open = calloc(r->n_old ? r->n_old : 1, sizeof(*r->open));
+	if (!r->to || !r->open) {
+		free(r->to);
+		free(r->open);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < dp->cap; i++) {
+		const struct dp_flow *f = &dp->flows[i];
+		if (f->cls != DP_CLASS_FREE && f->peer >= 0 && (size_t)f->peer < r->n_old &&
+		    dp_flow_resettable(f))
+			r->open[f->peer]++;
+	}
+	for (size_t i = 0; i < r->n_old; i++) {
+		const char *name = dp_slot_name(dp, i);
+		r->to[i] = name && nm ? netmap_peer_by_name(nm, name) : -1;
+		if (r->to[i] >= 0 || !name || !nm || !r->open[i])
+			continue;
+		if (r->n_departed == DATAPLANE_DEPARTED_MAX) {
+			r->over_limit += r->open[i];
+			continue;
+		}
+		r->to[i] = (int32_t)(nm->n_peers + r->n_departed++);
+	}
+	return 0;
+}
+
+/* After the swap, for the peers this map made departed: one probing
+ * already judged dead (or marked dead) has its flows reset now; any other
+ * is probed. Returns the flows that left the table. */
+static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r)
+{
+	uint64_t reset = 0;
+
+	for (size_t i = 0; i < r->n_old; i++) {
+		int32_t peer = r->to[i];
+		/* Departed now, not by an earlier map (that one's probing goes on). */
+		if (peer < 0 || (size_t)peer < dp->nm->n_peers || i >= r->n_old_peers)
+			continue;
+		struct dp_peer *p = &dp->peers[peer];
+		io_emitf(dp->io, "host_left", "\"peer\":\"%s\",\"flows_held\":%u",
+		         dp_peer_name(dp, peer), r->open[i]);
+		if (p->dead || p->admin_dead) {
+			reset += dp_reset_flows(dp, peer, "left_map");
+			reset += dp_departed_release(dp, peer, false);
+			continue;
+		}
+		if (p->unanswered_since_us)
+			continue; /* a suspicion already under way goes on */
+		/* Judged at the pace of a peer that stopped answering data (a
+		 * slow or far one gets the same time to answer), with one early
+		 * PING that lets a live one prove it at once. */
+		p->unanswered_since_us = dp->now_us ? dp->now_us : 1;
+		p->pings = 0;
+		dp_ping(dp, peer);
+	}
+	return reset;
+}
+
 int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
 {
 	const struct netmap *old = dp->nm;
-	uint64_t kept = 0, dropped = 0;
+	uint64_t kept = 0, dropped = 0, held = 0;
 	struct dp_peer *peers = NULL;
 	uint32_t *active = NULL;
-	size_t n_active = 0;
+	struct dp_departed *departed = NULL;
+	size_t n_active = 0, n_new;
+	struct dp_remap r;
 	int rc;
 
 	dp->now_us = dp->io->ops->now_us(dp->io);
-	if (nm && nm->n_peers) {
-		peers = calloc(nm->n_peers, sizeof(*peers));
-		active = calloc(nm->n_peers, sizeof(*active));
-		if (!peers || !active) {
+	if (dp_remap_plan(dp, nm, &r) < 0)
+		return -ENOMEM;
+	n_new = nm ? nm->n_peers + r.n_departed : 0;
+	if (n_new) {
+		peers = calloc(n_new, sizeof(*peers));
+		active = calloc(n_new, sizeof(*active));
+		departed = r.n_departed ? calloc(r.n_departed, sizeof(*departed)) : NULL;
+		if (!peers || !active || (r.n_departed && !departed)) {
 			free(peers);
 			free(active);
+			free(departed);
+			free(r.to);
+			free(r.open);
 			return -ENOMEM;
 		}
 		for (size_t j = 0; j < nm->n_peers; j++)
 			peers[j].nonce_base = dp->io->ops->random_u64(dp->io);
 	}
-	/* Carry failover state (dead marks, suspicions) and pinned flows
-	 * over by peer name. */
-	for (size_t i = 0; old && nm && dp->peers && i < old->n_peers; i++) {
-		int j = netmap_peer_by_name(nm, old->peers[i].name);
+	/* Carry failover state (dead marks, suspicions, nonces) and pinned
+	 * flows over by peer name. */
+	for (size_t i = 0; i < r.n_old; i++) {
+		int32_t j = r.to[i];
 		if (j < 0)
 			continue;
 		peers[j] = dp->peers[i];
-		peers[j].active = peers[j].dead || peers[j].unanswered_since_us;
+		if ((size_t)j >= nm->n_peers) {
+			struct dp_departed *d = &departed[(size_t)j - nm->n_peers];
+			d->waiting = true;
+			d->endpoint = *dp_peer_endpoint(dp, (int32_t)i);
+			snprintf(d->name, sizeof(d->name), "%s", dp_slot_name(dp, i));
+		}
+		peers[j].active =
+		    (size_t)j >= nm->n_peers || peers[j].dead || peers[j].unanswered_since_us;
 		if (peers[j].active)
 			active[n_active++] = (uint32_t)j;
 	}
@@ -1433,35 +1731,52 @@ int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
 		struct dp_flow *f = &dp->flows[i];
 		if (f->cls == DP_CLASS_FREE)
 			continue;
-		int j = -1;
-		if (old && nm && f->peer >= 0 && (size_t)f->peer < old->n_peers)
-			j = netmap_peer_by_name(nm, old->peers[f->peer].name);
+		int32_t j = old && f->peer >= 0 && (size_t)f->peer < r.n_old ? r.to[f->peer] : -1;
+		/* Only open TCP flows wait for a departed peer's verdict. */
+		if (j >= 0 && (size_t)j >= nm->n_peers && !dp_flow_resettable(f))
+			j = -1;
 		if (j < 0) {
 			dp_flow_remove(dp, f);
 			dropped++;
-		} else {
-			f->peer = j;
-			kept++;
+			continue;
 		}
+		f->peer = j;
+		if ((size_t)j < nm->n_peers)
+			kept++;
+		else
+			held++;
 	}
 	free(dp->peers);
 	free(dp->active);
+	free(dp->departed);
 	dp->peers = peers;
 	dp->active = active;
 	dp->n_active = n_active;
+	dp->departed = departed;
+	dp->n_departed = r.n_departed;
 	dp->nm = nm;
+	if (r.over_limit)
+		io_emitf(dp->io, "host_left_limit", "\"flows_dropped\":%llu,\"limit\":%d",
+		         (unsigned long long)r.over_limit, DATAPLANE_DEPARTED_MAX);
+	rc = dp_tun_sync(dp, nm);
+	if (r.n_departed) {
+		uint64_t reset = dp_departed_start(dp, &r);
+		held -= reset;
+		dropped += reset;
+	}
 	if (n_active)
 		dp_probe_arm(dp, dp->now_us);
 	dp->stats.flows_dropped_by_netmap += dropped;
 	dp->stats.netmaps_applied++;
-	rc = dp_tun_sync(dp, nm);
+	free(r.to);
+	free(r.open);
 	if (nm)
 		io_emitf(dp->io, "netmap_applied",
 		         "\"version\":%llu,\"peers\":%zu,\"services\":%zu,\"host_services\":%zu,"
-		         "\"flows_kept\":%llu,\"flows_dropped\":%llu",
+		         "\"flows_kept\":%llu,\"flows_dropped\":%llu,\"flows_held\":%llu",
 		         (unsigned long long)nm->version, nm->n_peers, nm->n_services,
-		         nm->n_host_services, (unsigned long long)kept,
-		         (unsigned long long)dropped);
+		         nm->n_host_services, (unsigned long long)kept, (unsigned long long)dropped,
+		         (unsigned long long)held);
 	else
 		io_emitf(dp->io, "netmap_applied", "\"version\":null,\"flows_dropped\":%llu",
 		         (unsigned long long)dropped);

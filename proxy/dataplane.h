@@ -39,7 +39,8 @@
  * LRU list per timeout class, so expiry pops list tails; one seam timer
  * runs the sweep at the earliest deadline, never a timer per flow. When a
  * new netmap comes in, flows keep their peer by NAME; a flow whose peer is
- * gone is dropped (its next packet opens a new flow, steered afresh).
+ * gone is dropped (its next packet opens a new flow, steered afresh),
+ * except open outbound TCP flows, which wait for a verdict (STR-7 below).
  *
  * TUN addresses: each netmap puts this node's own addresses and the VIPs
  * of `host_services` on the TUN device (tun_addr_add/del of the
@@ -81,9 +82,35 @@
  *   those peers (an "active" list). Marks set by dataplane_mark_peer_dead
  *   are separate and sticky: probing never clears them.
  *
+ * Dead hosts end their connections (STR-7): an application holding an
+ *   idle kept-alive connection to a host that died would otherwise learn
+ *   it only from its own timeout. So when probing judges a peer dead, every
+ *   open outbound TCP flow pinned to it (one whose far side spoke, not
+ *   closing) is ended: the data plane writes into the node's stack a bare
+ *   RST from the far end (VIP or peer address and port) to the local end,
+ *   IPv4 or IPv6, checksums filled, sequence number = what the local stack
+ *   expects next (the highest end of the far side's segments it handed
+ *   over, kept per flow in 4 bytes), and drops the flow (event
+ *   `flows_reset` per peer with the count; reason "probes"). A new netmap
+ *   that no longer lists a peer holding such flows does not drop them at
+ *   once: the peer becomes "departed" (at most DATAPLANE_DEPARTED_MAX; event
+ *   `host_left` with the flows held; past the limit they are dropped,
+ *   `host_left_limit`), its flows' packets are dropped (`awaiting_verdict`) and it
+ *   is judged as a peer that stopped answering data is (DATAPLANE_PROBE_COUNT
+ *   pings after DATAPLANE_PROBE_AFTER_US: ~550 ms, so a slow or far host has
+ *   as long as today to answer), plus one PING at once so that a live one
+ *   answers early. No answer: dead, flows reset (reason "left_map"). A PONG:
+ *   it lives (control dropped it for another reason, e.g. a policy
+ *   change), the flows are dropped as before (`host_left_alive`). A peer
+ *   already judged or marked dead is reset at once. A drained host stays in
+ *   the map (control keeps it a peer while it drains), so its connections
+ *   finish (DRN-2); a host that is only slow is judged exactly as before.
+ *   Administrative marks never reset anything.
+ *
  * Events: flow_new, flow_evicted (rate-limited), netmap_applied,
  * tun_addr_failed, peer_dead, peer_alive, flow_resteered (at most
- * DATAPLANE_RESTEER_EVENTS per dead peer, the rest counted in peer_dead), and one event per drop
+ * DATAPLANE_RESTEER_EVENTS per dead peer, the rest counted in peer_dead), flows_reset,
+ * host_left, host_left_alive, host_left_limit, and one event per drop
  * reason (named by dataplane_drop_name, e.g. forged_source, vip_outbound_refused, filter_refused)
  * at most once per second per reason, carrying the count since the last one and the packet that
  * triggered it.
@@ -127,6 +154,7 @@ enum dataplane_msg_type {
 #define DATAPLANE_NONCE_WINDOW       16  /* a PONG may answer one of the last N pings */
 #define DATAPLANE_PENDING_MAX        128 /* largest outbound packet kept for re-sending */
 #define DATAPLANE_RESTEER_EVENTS     8   /* flow_resteered events per dead peer */
+#define DATAPLANE_DEPARTED_MAX       64  /* peers that left the map awaiting a verdict */
 #define DATAPLANE_PROBE_AFTER_MAX_US (60ull * 1000000)
 
 #define DATAPLANE_DEFAULT_MAX_FLOWS 65536
@@ -169,6 +197,8 @@ enum dataplane_drop {
 	DATAPLANE_DROP_FILTER,           /* the packet filter refused a new flow */
 	DATAPLANE_DROP_TUN_WRITE_FAILED,
 	DATAPLANE_DROP_BAD_PROBE, /* ping/pong of the wrong length, pong with an unknown nonce */
+	DATAPLANE_DROP_AWAITING_VERDICT, /* a flow's host left the map; probing has not judged it
+	                                    yet */
 	DATAPLANE_DROP_COUNT,
 };
 
@@ -186,6 +216,7 @@ struct dataplane_stats {
 	uint64_t pings_sent, pongs_received, pongs_sent;
 	uint64_t peers_marked_dead, peers_marked_alive; /* by probing */
 	uint64_t flows_resteered;
+	uint64_t flows_reset;    /* ended with a RST towards the local stack (STR-7) */
 	uint64_t pending_copies; /* outbound packets held for re-sending now */
 	uint64_t drops[DATAPLANE_DROP_COUNT];
 };

@@ -34,8 +34,11 @@ struct packet_info {
 	/* The transport protocol; for IPv6 the first next-header value, so a
 	 * packet with extension headers is "not TCP/UDP" (has_ports false). */
 	uint8_t proto;
-	bool has_ports;          /* TCP or UDP with a whole header (not a later fragment) */
-	uint8_t tcp_flags;       /* TCP only */
+	bool has_ports;    /* TCP or UDP with a whole header (not a later fragment) */
+	uint8_t tcp_flags; /* TCP only */
+	uint32_t tcp_seq;  /* TCP only: sequence and acknowledgment numbers */
+	uint32_t tcp_ack;
+	size_t tcp_payload;      /* TCP only: bytes after the TCP header */
 	struct io_addr src, dst; /* ports filled when has_ports */
 	size_t l4_offset;        /* start of the transport header */
 	size_t len;              /* the IP packet's own length (<= the buffer's) */
@@ -48,6 +51,18 @@ struct packet_info {
  * an IPv6 jumbogram, or a TCP/UDP header that is cut short or whose own
  * length field does not fit. */
 int packet_parse(const uint8_t *pkt, size_t len, struct packet_info *out);
+
+/* Builds a bare TCP RST (no ACK, window 0, no options) from src to dst
+ * with sequence number `seq` into out[0..cap): an IPv4 (DF, TTL 64) or
+ * IPv6 (hop limit 64) header and the TCP header, both checksums filled.
+ * Returns its length (PACKET_TCP_RST_V4_LEN or PACKET_TCP_RST_V6_LEN), or
+ * -1 when the families differ, are neither IPv4 nor IPv6, or cap is too
+ * small. A stack in a synchronized state takes a RST whose sequence number
+ * is exactly the next it expects (RFC 5961 3.2). */
+#define PACKET_TCP_RST_V4_LEN 40
+#define PACKET_TCP_RST_V6_LEN 60
+int packet_tcp_rst(uint8_t *out, size_t cap, const struct io_addr *src, const struct io_addr *dst,
+                   uint32_t seq);
 
 /* TCP SYN without ACK: the packet that opens a connection. */
 static inline bool packet_is_tcp_syn(const struct packet_info *pi)

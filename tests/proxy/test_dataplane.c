@@ -48,6 +48,7 @@ struct tnet {
 	struct netmap *nm[DPF_NODES];
 	uint64_t version[DPF_NODES];
 	const char *host_services[DPF_NODES]; /* NULL: the default per node */
+	unsigned omit[DPF_NODES];             /* nodes left out of node i's peers */
 	char pcap_path[64];
 };
 
@@ -73,7 +74,7 @@ static void set_map(struct tnet *t, int i, const char *web_hosts, const char *fi
 	                  : "[]";
 
 	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i)
+		if (p == i || (t->omit[i] & (1u << p)))
 			continue;
 		struct io_addr e = t->f->node[p].underlay;
 		e.port = DATAPLANE_DEFAULT_PORT;
@@ -90,9 +91,10 @@ static void set_map(struct tnet *t, int i, const char *web_hosts, const char *fi
 	         "\"services\":[{\"name\":\"svc:web\",\"addresses\":[\"" WEB_VIP "\"],"
 	         "\"ports\":[\"tcp:80\"],\"hosts\":[%s]},"
 	         "{\"name\":\"svc:dns\",\"addresses\":[\"" DNS_VIP "\"],\"do_not_validate\":true,"
-	         "\"hosts\":[\"host-a\"]}],"
+	         "\"hosts\":[%s]}],"
 	         "\"host_services\":%s,\"filter\":%s}",
 	         (unsigned long long)++t->version[i], t->f->node[i].name, i + 1, peers, web_hosts,
+	         (t->omit[i] & (1u << HOST_A)) ? "" : "\"host-a\"",
 	         t->host_services[i] ? t->host_services[i] : host_services, filter);
 
 	struct netmap *nm = calloc(1, sizeof(*nm));
@@ -980,7 +982,7 @@ Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_w
 	struct tnet *t = tnet_new(7, false);
 	struct tserver sa, sb;
 	struct tconn cb, ca, c2, c3;
-	struct io *aio = t->f->node[HOST_A].io;
+	struct io *aio = t->f->node[HOST_A].io, *cio = t->f->node[CLIENT].io;
 
 	default_maps(t);
 	tserver_start(&sa, aio, WEB_VIP, true);
@@ -1024,9 +1026,12 @@ Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_w
 	echo_round(t, &cb, "host-b's old connection is fine");
 	struct dataplane_tuple tpb = tuple_of(&cb);
 	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tpb), "host-b");
-	struct dataplane_tuple tpa = tuple_of(&ca);
-	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tpa), "host-a",
-	                 "the established flow to host-a was not moved");
+	/* STR-7: the established connection to host-a was not moved but
+	 * ended: the client's stack took the RST the data plane wrote. */
+	cr_assert(ca.error, "the connection to the dead host was reset");
+	char byte;
+	cr_assert_eq(cio->ops->tcp_read(cio, ca.h, &byte, 1), -ECONNRESET);
+	cr_assert(event_seen(t, "\"type\":\"flows_reset\"", "\"peer\":\"host-a\""));
 
 	/* STR-5: host-a comes back; the client sees it and new flows return. */
 	struct dataplane_config cfg = {.listen = t->f->node[HOST_A].underlay};
@@ -1043,6 +1048,87 @@ Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_w
 	cr_assert_eq(sb.accepted, 2);
 	echo_round(t, &c3, "back on host-a");
 	echo_round(t, &cb, "and host-b's connection still works");
+}
+
+/* ---- STR-7 ----------------------------------------------------------------- */
+
+static bool conn_failed(void *arg)
+{
+	return ((struct tconn *)arg)->error;
+}
+
+/* Whether the client's tailnet pcap holds a RST from the VIP's port to
+ * `local_port` (IPv4). */
+static bool pcap_has_rst(const char *path, uint16_t local_port)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	bool found = false;
+
+	cr_assert_not_null(p, "%s", errbuf);
+	while (!found && pcap_next_ex(p, &h, &d) == 1) {
+		size_t ihl = (size_t)(d[0] & 0x0f) * 4;
+		if (h->caplen < ihl + 20 || d[0] >> 4 != 4 || d[9] != PACKET_PROTO_TCP)
+			continue;
+		const u_char *tcp = d + ihl;
+		found = (tcp[0] << 8 | tcp[1]) == WEB_PORT &&
+		        (tcp[2] << 8 | tcp[3]) == local_port && (tcp[13] & PACKET_TCP_RST);
+	}
+	pcap_close(p);
+	return found;
+}
+
+/* Control's map drops host-a, which died: the client's idle kept-alive
+ * connection to it is reset at once by its own data plane (the stack takes
+ * the RST: a read says ECONNRESET), instead of hanging until the
+ * application's timeout; the connection on host-b goes on. */
+Test(DP_SUITE, str7_an_idle_connection_to_a_host_gone_from_the_map_is_reset_at_the_client,
+     .fini = teardown, .timeout = 120)
+{
+	struct tnet *t = tnet_new(7, true);
+	struct tserver sa, sb;
+	struct tconn cb, ca;
+	struct io *cio = t->f->node[CLIENT].io;
+
+	default_maps(t);
+	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
+	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
+	set_map(t, CLIENT, "\"host-b\",\"host-a\"", "[]");
+	connect_vip(t, &cb, &sa, &sb);
+	set_map(t, CLIENT, "\"host-a\",\"host-b\"", "[]");
+	connect_vip(t, &ca, &sa, &sb);
+	cr_assert_eq(sa.accepted, 1);
+	cr_assert_eq(sb.accepted, 1);
+	echo_round(t, &ca, "a request on host-a, then idle");
+	echo_round(t, &cb, "a request on host-b");
+	struct dataplane_tuple tpa = tuple_of(&ca);
+
+	/* host-a dies; control's next map no longer lists it. */
+	dataplane_free(t->dp[HOST_A]);
+	t->dp[HOST_A] = NULL;
+	t->omit[CLIENT] = 1u << HOST_A;
+	set_map(t, CLIENT, "\"host-b\"", "[]");
+	uint64_t t0 = cio->ops->now_us(cio);
+	cr_assert(dpf_run_until(t->f, conn_failed, &ca, 5 * 1000000), "no reset within 5 s");
+	uint64_t took_us = cio->ops->now_us(cio) - t0;
+	fprintf(stderr,
+	        "%s: STR-7: map without host-a to the idle connection's reset: %llu.%03llu ms\n",
+	        DP_SUITE_NAME, (unsigned long long)(took_us / 1000),
+	        (unsigned long long)(took_us % 1000));
+	cr_assert_lt(took_us, 1000000, "took %llu us", (unsigned long long)took_us);
+	char byte;
+	cr_assert_eq(cio->ops->tcp_read(cio, ca.h, &byte, 1), -ECONNRESET,
+	             "the client's stack took the RST");
+	cr_assert(event_seen(t, "\"type\":\"host_left\"", "\"peer\":\"host-a\""));
+	cr_assert(event_seen(t, "\"type\":\"flows_reset\"", "\"reason\":\"left_map\""));
+	cr_assert_null(dataplane_flow_host(t->dp[CLIENT], &tpa));
+	echo_round(t, &cb, "host-b's connection goes on");
+	cr_assert_not(cb.error);
+	dataplane_free(t->dp[CLIENT]);
+	t->dp[CLIENT] = NULL;
+	cr_assert(pcap_has_rst(t->pcap_path, tpa.src.port), "the RST crossed the client's TUN");
 }
 
 /* A PING from a stranger gets no answer; a PONG with a nonce the client

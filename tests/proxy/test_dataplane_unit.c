@@ -23,6 +23,8 @@ struct fake_io {
 	io_packet_fn tun_fn;
 	void *tun_ctx;
 	unsigned sent, tun_written;
+	uint8_t last_written[2048]; /* the last packet handed to the stack */
+	size_t last_written_len;
 	unsigned sent_type[4];  /* by wire message type (0: other) */
 	unsigned pings_to[256]; /* by the last byte of the destination */
 	uint8_t last_sent[2048];
@@ -84,8 +86,10 @@ static int f_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 
 static int f_tun_write(struct io *io, const void *pkt, size_t len)
 {
-	(void)pkt, (void)len;
-	fio(io)->tun_written++;
+	struct fake_io *f = fio(io);
+	f->tun_written++;
+	f->last_written_len = len < sizeof(f->last_written) ? len : sizeof(f->last_written);
+	memcpy(f->last_written, pkt, f->last_written_len);
 	return 0;
 }
 
@@ -667,7 +671,9 @@ Test(dataplane_unit, str5_a_dead_host_is_pinged_once_a_second_and_comes_back_on_
 	unit_fini(&u);
 }
 
-Test(dataplane_unit, str6_a_flow_that_saw_a_reply_stays_pinned_when_its_host_dies)
+/* STR-6 keeps it on its host while that lives; STR-7 ends it when it dies. */
+Test(dataplane_unit,
+     str6_str7_a_flow_that_saw_a_reply_is_never_moved_and_is_reset_when_its_host_dies)
 {
 	struct unit u;
 	uint8_t b[64], d[128] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
@@ -679,10 +685,14 @@ Test(dataplane_unit, str6_a_flow_that_saw_a_reply_stays_pinned_when_its_host_die
 	underlay(&u, EP_P, d, dn + 4);
 	cr_assert_eq(stats(&u).pending_copies, 0);
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7000, VIP, 443, PACKET_TCP_ACK));
+	unsigned to_q = u.f.sent_type[DATAPLANE_MSG_DATA];
 	advance(&u.f, 2 * DATAPLANE_DEAD_PROBE_US);
 	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
-	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7000, VIP, 443), "p");
 	cr_assert_eq(stats(&u).flows_resteered, 0);
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_DATA], to_q, "nothing of it went to q");
+	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 7000, VIP, 443), "it ended");
+	cr_assert_eq(stats(&u).flows_reset, 1);
+	cr_assert_eq(u.f.tun_written, 2, "the SYN-ACK, then the RST");
 	cr_assert(strstr(u.f.event_log, "\"silent_ms\":550,\"unanswered_ms\":550"), "%s",
 	          u.f.event_log);
 	unit_fini(&u);
@@ -830,5 +840,436 @@ Test(dataplane_unit, failover_state_survives_a_netmap_swap_by_name)
 	cr_assert(dataplane_peer_is_dead(u.dp, "p"), "the suspicion carried over");
 	cr_assert_not(dataplane_peer_is_dead(u.dp, "q"));
 	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 5000, VIP, 443), "q");
+	unit_fini(&u);
+}
+
+/* ---- STR-7: a dead host's connections end at once ------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+/* An IPv4 TCP segment with sequence number `seq` and `payload` bytes. */
+static size_t mk_seg(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                     uint8_t flags, uint32_t seq, size_t payload)
+{
+	size_t n = mk(b, PACKET_PROTO_TCP, src, sport, dst, dport, flags);
+	memset(b + n, 'x', payload);
+	n += payload;
+	b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
+	put32(b + 24, seq);
+	put32(b + 28, 77); /* whatever it acknowledges */
+	return n;
+}
+
+/* The same over IPv6 (addresses as text). */
+static size_t mk_seg6(uint8_t *b, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+                      uint8_t flags, uint32_t seq, size_t payload)
+{
+	struct io_addr s, d;
+	cr_assert_eq(io_addr_parse(&s, src, sport), 0);
+	cr_assert_eq(io_addr_parse(&d, dst, dport), 0);
+	memset(b, 0, 60 + payload);
+	b[0] = 0x60;
+	b[4] = (uint8_t)((20 + payload) >> 8), b[5] = (uint8_t)(20 + payload);
+	b[6] = PACKET_PROTO_TCP;
+	b[7] = 64;
+	memcpy(b + 8, s.ip, 16);
+	memcpy(b + 24, d.ip, 16);
+	b[40] = (uint8_t)(sport >> 8), b[41] = (uint8_t)sport;
+	b[42] = (uint8_t)(dport >> 8), b[43] = (uint8_t)dport;
+	put32(b + 44, seq);
+	b[52] = 5 << 4;
+	b[53] = flags;
+	memset(b + 60, 'x', payload);
+	return 60 + payload;
+}
+
+/* `pkt` arrives from peer endpoint `ep` as a DATA datagram. */
+static void from_peer(struct unit *u, uint32_t ep, const uint8_t *pkt, size_t n)
+{
+	uint8_t d[2048] = {DATAPLANE_MAGIC, DATAPLANE_VERSION, DATAPLANE_MSG_DATA, 0};
+	memcpy(d + 4, pkt, n);
+	underlay(u, ep, d, n + 4);
+}
+
+/* RFC 1071, computed here rather than by the code under test. */
+static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s;
+}
+
+/* pkt is a bare RST from `from` to `to` with sequence number `seq`, both
+ * checksums right. */
+static void assert_rst(const uint8_t *pkt, size_t len, const char *from, uint16_t from_port,
+                       const char *to, uint16_t to_port, uint32_t seq)
+{
+	struct io_addr s, d;
+	cr_assert_eq(io_addr_parse(&s, from, from_port), 0);
+	cr_assert_eq(io_addr_parse(&d, to, to_port), 0);
+	bool v4 = s.family == IO_AF_INET;
+	size_t alen = v4 ? 4 : 16, ip = v4 ? 20 : 40;
+	const uint8_t *tcp = pkt + ip;
+
+	cr_assert_eq(len, ip + 20, "a bare RST: %zu bytes", len);
+	if (v4) {
+		cr_assert_eq(pkt[0], 0x45);
+		cr_assert_eq(pkt[2] << 8 | pkt[3], 40, "IPv4 total length");
+		cr_assert_eq(pkt[9], PACKET_PROTO_TCP);
+		cr_assert_gt(pkt[8], 0, "TTL");
+		cr_assert_eq(memcmp(pkt + 12, s.ip, 4), 0, "from the far end");
+		cr_assert_eq(memcmp(pkt + 16, d.ip, 4), 0, "to the local end");
+		cr_assert_eq(sum16(0, pkt, 20), 0xffff, "IPv4 header checksum");
+	} else {
+		cr_assert_eq(pkt[0] >> 4, 6);
+		cr_assert_eq(pkt[4] << 8 | pkt[5], 20, "IPv6 payload length");
+		cr_assert_eq(pkt[6], PACKET_PROTO_TCP);
+		cr_assert_gt(pkt[7], 0, "hop limit");
+		cr_assert_eq(memcmp(pkt + 8, s.ip, 16), 0, "from the far end");
+		cr_assert_eq(memcmp(pkt + 24, d.ip, 16), 0, "to the local end");
+	}
+	cr_assert_eq(tcp[0] << 8 | tcp[1], from_port, "the far end's port");
+	cr_assert_eq(tcp[2] << 8 | tcp[3], to_port, "the local port");
+	uint32_t got =
+	    (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	cr_assert_eq(got, seq, "sequence number %u, the local stack expects %u", got, seq);
+	cr_assert_eq(tcp[12] >> 4, 5, "no options");
+	cr_assert_eq(tcp[13], PACKET_TCP_RST, "RST alone: flags 0x%02x", tcp[13]);
+	uint32_t pseudo = sum16(sum16(0, s.ip, alen), d.ip, alen) + PACKET_PROTO_TCP + 20;
+	cr_assert_eq(sum16(pseudo, tcp, 20), 0xffff, "TCP checksum over the pseudo-header");
+}
+
+Test(dataplane_unit, str7_a_host_found_dead_by_probes_has_its_open_flows_reset_with_a_valid_rst)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit_init(&u, 0);
+	/* An open connection: SYN, SYN-ACK (ISN 1000), 100 bytes from the host,
+	 * then an old retransmitted segment that must not pull the number back. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 100));
+	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 40));
+	/* One that wrapped around: 0xfffffff0 + 0x20 bytes ends at 0x10. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7101, VIP, 443, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_SYN | PACKET_TCP_ACK, 0xffffffefu, 0));
+	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_ACK, 0xfffffff0u, 0x20));
+	/* Not reset: a closed connection (FINs both ways), a UDP flow. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_SYN | PACKET_TCP_ACK, 5, 0));
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_FIN | PACKET_TCP_ACK));
+	from_peer(&u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_FIN | PACKET_TCP_ACK, 6, 0));
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 7103, VIP, 53, 0));
+	from_peer(&u, EP_P, b, mk(b, PACKET_PROTO_UDP, VIP, 53, SELF, 7103, 0));
+	unsigned written = u.f.tun_written;
+	cr_assert_eq(written, 8);
+
+	/* The application sends a request; p stays silent. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_ACK));
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US +
+	                  DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US - 1000);
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_eq(u.f.tun_written, written, "nothing before the verdict");
+	advance(&u.f, 1000);
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	cr_assert_eq(u.f.tun_written, written + 2, "one RST per open connection");
+	cr_assert_eq(stats(&u).flows_reset, 2);
+	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 7100, VIP, 443));
+	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 7101, VIP, 443));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7102, VIP, 443), "p");
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_UDP, SELF, 7103, VIP, 53), "p");
+	cr_assert(
+	    strstr(u.f.event_log, "flows_reset {\"peer\":\"p\",\"count\":2,\"reason\":\"probes\"}"),
+	    "%s", u.f.event_log);
+	/* The flows sit in table order; the last RST is one of the two. */
+	const uint8_t *w = u.f.last_written;
+	uint16_t port = (uint16_t)(w[22] << 8 | w[23]);
+	cr_assert(port == 7100 || port == 7101, "%u", port);
+	assert_rst(w, u.f.last_written_len, "100.100.0.5", 443, "100.64.0.1", port,
+	           port == 7100 ? 1101u : 0x10u);
+	cr_assert_eq(stats(&u).tun_out_packets, written + 2);
+	/* The next packet of the application (there should be none) is a new
+	 * flow to q, the live host. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_ACK));
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7100, VIP, 443), "q");
+	unit_fini(&u);
+}
+
+static const char map6_pq[] =
+    "{\"version\":1,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+    "[\"100.64.0.1\",\"fd7a:115c:a1e0::1\"]},\"peers\":[{\"name\":\"p\",\"addresses\":"
+    "[\"100.64.0.2\",\"fd7a:115c:a1e0::2\"],\"endpoint\":\"10.0.0.2:41641\"},{\"name\":\"q\","
+    "\"addresses\":[\"100.64.0.3\",\"fd7a:115c:a1e0::3\"],\"endpoint\":\"10.0.0.3:41641\"}],"
+    "\"services\":[{\"name\":\"svc:web\",\"addresses\":[\"100.100.0.5\","
+    "\"fd7a:115c:a1e0:ab12::5\"],\"hosts\":[\"p\",\"q\"]}]}";
+/* Control no longer lists p at all (it died, or this node may no longer
+ * reach it). */
+static const char map6_q[] =
+    "{\"version\":2,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+    "[\"100.64.0.1\",\"fd7a:115c:a1e0::1\"]},\"peers\":[{\"name\":\"q\",\"addresses\":"
+    "[\"100.64.0.3\",\"fd7a:115c:a1e0::3\"],\"endpoint\":\"10.0.0.3:41641\"}],"
+    "\"services\":[{\"name\":\"svc:web\",\"addresses\":[\"100.100.0.5\","
+    "\"fd7a:115c:a1e0:ab12::5\"],\"hosts\":[\"q\"]}]}";
+/* p drains: still a peer, no longer a host for new connections. */
+static const char map6_p_draining[] =
+    "{\"version\":2,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\",\"addresses\":"
+    "[\"100.64.0.1\",\"fd7a:115c:a1e0::1\"]},\"peers\":[{\"name\":\"p\",\"addresses\":"
+    "[\"100.64.0.2\",\"fd7a:115c:a1e0::2\"],\"endpoint\":\"10.0.0.2:41641\"},{\"name\":\"q\","
+    "\"addresses\":[\"100.64.0.3\",\"fd7a:115c:a1e0::3\"],\"endpoint\":\"10.0.0.3:41641\"}],"
+    "\"services\":[{\"name\":\"svc:web\",\"addresses\":[\"100.100.0.5\","
+    "\"fd7a:115c:a1e0:ab12::5\"],\"hosts\":[\"q\"]}]}";
+
+#define SELF6 "fd7a:115c:a1e0::1"
+#define VIP6  "fd7a:115c:a1e0:ab12::5"
+
+static const char *host6_of(struct unit *u, uint16_t sport)
+{
+	struct dataplane_tuple tp = {.proto = PACKET_PROTO_TCP};
+	cr_assert_eq(io_addr_parse(&tp.src, SELF6, sport), 0);
+	cr_assert_eq(io_addr_parse(&tp.dst, VIP6, 443), 0);
+	return dataplane_flow_host(u->dp, &tp);
+}
+
+/* A data plane on map6_pq with an open IPv6 connection from port 7200 to
+ * the VIP on p (the host's ISN 0x80000000, 10 bytes sent), then `next`. */
+static void unit6_open(struct unit *u, const char *next)
+{
+	char err[NETMAP_ERR_LEN];
+	uint8_t b[512];
+
+	unit_init(u, 0);
+	netmap_free(&u->nm2);
+	cr_assert_eq(netmap_from_json(map6_pq, sizeof(map6_pq) - 1, &u->nm2, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u->dp, &u->nm2), 0);
+	netmap_free(&u->nm);
+	tun(u, b, mk_seg6(b, SELF6, 7200, VIP6, 443, PACKET_TCP_SYN, 1, 0));
+	cr_assert_str_eq(host6_of(u, 7200), "p");
+	from_peer(
+	    u, EP_P, b,
+	    mk_seg6(b, VIP6, 443, SELF6, 7200, PACKET_TCP_SYN | PACKET_TCP_ACK, 0x80000000u, 0));
+	from_peer(u, EP_P, b, mk_seg6(b, VIP6, 443, SELF6, 7200, PACKET_TCP_ACK, 0x80000001u, 10));
+	cr_assert_eq(u->f.tun_written, 2);
+	cr_assert_eq(netmap_from_json(next, strlen(next), &u->nm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u->dp, &u->nm), 0);
+}
+
+Test(dataplane_unit, str7_a_host_gone_from_the_map_is_probed_and_its_ipv6_flows_reset_when_silent)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit6_open(&u, map6_q);
+	cr_assert(strstr(u.f.event_log, "host_left {\"peer\":\"p\",\"flows_held\":1}"), "%s",
+	          u.f.event_log);
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":0,\"flows_dropped\":0,\"flows_held\":1"),
+	          "%s", u.f.last_event);
+	cr_assert_str_eq(host6_of(&u, 7200), "p", "held, pinned to p until the verdict");
+	cr_assert_eq(u.f.pings_to[2], 1, "one PING at once");
+	/* The application's packets wait: nothing goes anywhere. */
+	unsigned sent = u.f.sent;
+	tun(&u, b, mk_seg6(b, SELF6, 7200, VIP6, 443, PACKET_TCP_ACK, 2, 5));
+	cr_assert_eq(u.f.sent, sent);
+	cr_assert_eq(stats(&u).drops[DATAPLANE_DROP_AWAITING_VERDICT], 1);
+	/* A PING from p is no answer (p is no peer now). */
+	uint8_t d[16];
+	underlay(&u, EP_P, d, probe(d, DATAPLANE_MSG_PING, 5));
+	cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_PONG], 0);
+	/* Then judged at the pace of a host that stopped answering data: a
+	 * slow one has as long as ever to answer. */
+	uint64_t verdict_us =
+	    DATAPLANE_PROBE_AFTER_US + DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US;
+	advance(&u.f, verdict_us - 1000);
+	cr_assert_eq(u.f.pings_to[2], 1 + DATAPLANE_PROBE_COUNT);
+	cr_assert_eq(u.f.tun_written, 2);
+	advance(&u.f, 1000);
+	cr_assert_eq(u.f.tun_written, 3, "the RST, %llu ms after the map",
+	             (unsigned long long)(verdict_us / 1000));
+	assert_rst(u.f.last_written, u.f.last_written_len, VIP6, 443, SELF6, 7200, 0x8000000bu);
+	cr_assert_null(host6_of(&u, 7200));
+	cr_assert(strstr(u.f.event_log,
+	                 "flows_reset {\"peer\":\"p\",\"count\":1,\"reason\":\"left_map\"}"),
+	          "%s", u.f.event_log);
+	advance(&u.f, 5 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(u.f.pings_to[2], 1 + DATAPLANE_PROBE_COUNT, "judged: no more probes");
+	/* A new connection goes to q. */
+	tun(&u, b, mk_seg6(b, SELF6, 7201, VIP6, 443, PACKET_TCP_SYN, 1, 0));
+	cr_assert_str_eq(host6_of(&u, 7201), "q");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str7_a_host_gone_from_the_map_that_answers_is_not_reset)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit6_open(&u, map6_q);
+	cr_assert_eq(u.f.pings_to[2], 1);
+	/* A far host: its answer to the early PING comes after 400 ms (a
+	 * later PING went out meanwhile; the window takes either answer). */
+	uint8_t early[16];
+	memcpy(early, u.f.last_sent, DATAPLANE_PROBE_LEN);
+	advance(&u.f, 400000);
+	cr_assert_eq(u.f.pings_to[2], 3);
+	uint8_t d[16];
+	memcpy(d, early, DATAPLANE_PROBE_LEN);
+	d[2] = DATAPLANE_MSG_PONG;
+	underlay(&u, EP_P, d, DATAPLANE_PROBE_LEN);
+	cr_assert_eq(u.f.tun_written, 2, "no RST to a host that lives");
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_null(host6_of(&u, 7200), "dropped, as for any peer that left the map");
+	cr_assert(strstr(u.f.event_log, "host_left_alive {\"peer\":\"p\",\"flows_dropped\":1}"),
+	          "%s", u.f.event_log);
+	advance(&u.f, 5 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(u.f.pings_to[2], 3, "judged: no more probes");
+	cr_assert_eq(u.f.tun_written, 2);
+	/* Its next packet is steered afresh. */
+	tun(&u, b, mk_seg6(b, SELF6, 7200, VIP6, 443, PACKET_TCP_ACK, 2, 0));
+	cr_assert_str_eq(host6_of(&u, 7200), "q");
+	unit_fini(&u);
+}
+
+Test(dataplane_unit, str7_drn2_a_draining_host_keeps_its_open_flows_and_is_not_probed_for_it)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit6_open(&u, map6_p_draining);
+	cr_assert_eq(u.f.pings_to[2], 0, "a drain is no reason to probe");
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":1,\"flows_dropped\":0,\"flows_held\":0"),
+	          "%s", u.f.last_event);
+	/* The open connection goes on to p, answered, for minutes. */
+	for (int i = 0; i < 10; i++) {
+		unsigned to_p = u.f.sent_type[DATAPLANE_MSG_DATA];
+		tun(&u, b, mk_seg6(b, SELF6, 7200, VIP6, 443, PACKET_TCP_ACK, 2, 5));
+		cr_assert_eq(u.f.sent_type[DATAPLANE_MSG_DATA], to_p + 1);
+		struct io_addr ep_p;
+		io_addr_v4(&ep_p, EP_P, 41641);
+		cr_assert(io_addr_equal(&u.f.last_dst, &ep_p, true), "to p");
+		advance(&u.f, 50000);
+		from_peer(&u, EP_P, b,
+		          mk_seg6(b, VIP6, 443, SELF6, 7200, PACKET_TCP_ACK, 0x8000000bu, 0));
+		advance(&u.f, 20 * 1000000);
+	}
+	cr_assert_str_eq(host6_of(&u, 7200), "p");
+	cr_assert_eq(u.f.tun_written, 12, "only p's segments, no RST");
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_eq(u.f.pings_to[2], 0);
+	/* New connections go to q. */
+	tun(&u, b, mk_seg6(b, SELF6, 7201, VIP6, 443, PACKET_TCP_SYN, 1, 0));
+	cr_assert_str_eq(host6_of(&u, 7201), "q");
+	unit_fini(&u);
+}
+
+/* A peer judged dead before control drops it is reset with the map. */
+Test(dataplane_unit, str7_a_host_already_judged_dead_is_reset_when_the_map_drops_it)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit6_open(&u, map6_pq);
+	cr_assert_eq(dataplane_mark_peer_dead(u.dp, "p"), 0);
+	cr_assert_eq(u.f.tun_written, 2, "an administrative mark resets nothing");
+	netmap_free(&u.nm2);
+	char err[NETMAP_ERR_LEN];
+	cr_assert_eq(netmap_from_json(map6_q, sizeof(map6_q) - 1, &u.nm2, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	cr_assert_eq(u.f.tun_written, 3);
+	assert_rst(u.f.last_written, u.f.last_written_len, VIP6, 443, SELF6, 7200, 0x8000000bu);
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":0,\"flows_dropped\":1,\"flows_held\":0"),
+	          "%s", u.f.last_event);
+	cr_assert_eq(u.f.pings_to[2], 0);
+	(void)b;
+	unit_fini(&u);
+}
+
+/* At most DATAPLANE_DEPARTED_MAX peers wait for a verdict; flows of the
+ * others are dropped as before, with an event. */
+Test(dataplane_unit, str7_departed_hosts_are_bounded)
+{
+	enum { N = DATAPLANE_DEPARTED_MAX + 6 };
+	struct unit u;
+	char *doc = malloc(64 * 1024), err[NETMAP_ERR_LEN];
+	uint8_t b[512];
+	size_t o;
+
+	cr_assert_not_null(doc);
+	unit_init(&u, 0);
+	o = (size_t)sprintf(doc,
+	                    "{\"version\":1,\"tailnet\":\"t.ts.net\",\"self\":{\"name\":\"me\","
+	                    "\"addresses\":[\"100.64.0.1\"]},\"peers\":[");
+	for (int i = 0; i < N; i++)
+		o += (size_t)sprintf(doc + o,
+		                     "%s{\"name\":\"h%d\",\"addresses\":[\"100.64.1.%d\"],"
+		                     "\"endpoint\":\"10.0.1.%d:41641\"}",
+		                     i ? "," : "", i, i + 1, i + 1);
+	sprintf(doc + o, "]}");
+	netmap_free(&u.nm2);
+	cr_assert_eq(netmap_from_json(doc, strlen(doc), &u.nm2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	for (int i = 0; i < N; i++) {
+		uint32_t h = 0x64400100u + (uint32_t)i + 1;
+		tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 9000, h, 22, PACKET_TCP_SYN));
+		from_peer(&u, 0x0a000100u + (uint32_t)i + 1, b,
+		          mk_seg(b, h, 22, SELF, 9000, PACKET_TCP_SYN | PACKET_TCP_ACK, 1, 0));
+	}
+	cr_assert_eq(stats(&u).flows_active, N);
+	netmap_free(&u.nm);
+	cr_assert_eq(netmap_from_json(map_pq, sizeof(map_pq) - 1, &u.nm, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm), 0);
+	cr_assert_eq(stats(&u).flows_active, DATAPLANE_DEPARTED_MAX);
+	cr_assert(strstr(u.f.event_log, "host_left_limit {\"flows_dropped\":6,\"limit\":64}"), "%s",
+	          u.f.event_log);
+	advance(&u.f,
+	        DATAPLANE_PROBE_AFTER_US + DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert_eq(stats(&u).flows_reset, DATAPLANE_DEPARTED_MAX);
+	cr_assert_eq(stats(&u).flows_active, 0);
+	free(doc);
+	unit_fini(&u);
+}
+
+/* Control's maps flap: p leaves, comes back before the verdict, leaves
+ * again. Its flow follows it by name; a live p is never reset. */
+Test(dataplane_unit, str7_a_host_that_leaves_and_returns_before_the_verdict_keeps_its_flow)
+{
+	struct unit u;
+	char err[NETMAP_ERR_LEN];
+	struct netmap again;
+
+	unit6_open(&u, map6_q);
+	cr_assert_eq(u.f.pings_to[2], 1);
+	advance(&u.f, 100000);
+	cr_assert_eq(netmap_from_json(map6_pq, sizeof(map6_pq) - 1, &again, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &again), 0);
+	netmap_free(&u.nm2);
+	cr_assert_str_eq(host6_of(&u, 7200), "p", "back on p");
+	cr_assert(strstr(u.f.last_event, "\"flows_kept\":1,\"flows_dropped\":0,\"flows_held\":0"),
+	          "%s", u.f.last_event);
+	cr_assert_eq(netmap_from_json(map6_q, sizeof(map6_q) - 1, &u.nm2, err, sizeof(err)), 0);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm2), 0);
+	netmap_free(&again);
+	cr_assert_eq(u.f.pings_to[2], 1, "the suspicion under way goes on, no new burst");
+	advance(&u.f, DATAPLANE_PROBE_AFTER_US - 100000 + 50000);
+	answer_last_ping(&u, EP_P);
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_eq(u.f.tun_written, 2);
+	cr_assert(strstr(u.f.event_log, "host_left_alive {\"peer\":\"p\",\"flows_dropped\":1}"),
+	          "%s", u.f.event_log);
+	advance(&u.f, 3 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_eq(stats(&u).flows_active, 0);
 	unit_fini(&u);
 }

@@ -186,3 +186,51 @@ Test(packet, ipv6_tcp_parses_and_extension_headers_are_not_tcp_or_udp)
 	cr_assert_eq(packet_parse(b, n, &pi), (int)n);
 	cr_assert_not(pi.has_ports);
 }
+
+Test(packet, str7_tcp_sequence_numbers_and_payload_length_are_read)
+{
+	uint8_t b[128];
+	size_t n = v4(b, PACKET_PROTO_TCP, 20 + 12);
+	struct packet_info pi;
+
+	tcp_hdr(b + 20, 443, 7000, PACKET_TCP_ACK | PACKET_TCP_PSH);
+	b[24] = 0xde, b[25] = 0xad, b[26] = 0xbe, b[27] = 0xef;
+	b[28] = 0x00, b[29] = 0x00, b[30] = 0x01, b[31] = 0x02;
+	cr_assert_eq(packet_parse(b, n, &pi), (int)n);
+	cr_assert_eq(pi.tcp_seq, 0xdeadbeefu);
+	cr_assert_eq(pi.tcp_ack, 0x102u);
+	cr_assert_eq(pi.tcp_payload, 12);
+	b[32] = 8 << 4; /* 12 bytes of options: no payload left */
+	cr_assert_eq(packet_parse(b, n, &pi), (int)n);
+	cr_assert_eq(pi.tcp_payload, 0);
+}
+
+/* The RST parses back to what was asked (test_dataplane_unit checks its
+ * checksums byte by byte). */
+Test(packet, str7_a_built_rst_parses_back_in_both_families_and_bad_asks_are_refused)
+{
+	struct io_addr s4, d4, s6, d6;
+	uint8_t b[PACKET_TCP_RST_V6_LEN];
+	struct packet_info pi;
+
+	cr_assert_eq(io_addr_parse(&s4, "100.100.0.5", 443), 0);
+	cr_assert_eq(io_addr_parse(&d4, "100.64.0.1", 7000), 0);
+	cr_assert_eq(io_addr_parse(&s6, "fd7a:115c:a1e0:ab12::5", 443), 0);
+	cr_assert_eq(io_addr_parse(&d6, "fd7a:115c:a1e0::1", 7000), 0);
+	cr_assert_eq(packet_tcp_rst(b, sizeof(b), &s4, &d4, 4242), PACKET_TCP_RST_V4_LEN);
+	cr_assert_eq(packet_parse(b, PACKET_TCP_RST_V4_LEN, &pi), PACKET_TCP_RST_V4_LEN);
+	cr_assert(io_addr_equal(&pi.src, &s4, true) && io_addr_equal(&pi.dst, &d4, true));
+	cr_assert_eq(pi.tcp_flags, PACKET_TCP_RST);
+	cr_assert_eq(pi.tcp_seq, 4242);
+	cr_assert_eq(pi.tcp_payload, 0);
+	cr_assert_eq(packet_tcp_rst(b, sizeof(b), &s6, &d6, 0xffffffffu), PACKET_TCP_RST_V6_LEN);
+	cr_assert_eq(packet_parse(b, sizeof(b), &pi), PACKET_TCP_RST_V6_LEN);
+	cr_assert(io_addr_equal(&pi.src, &s6, true) && io_addr_equal(&pi.dst, &d6, true));
+	cr_assert_eq(pi.tcp_seq, 0xffffffffu);
+	/* Refused: mixed families, no room. */
+	cr_assert_eq(packet_tcp_rst(b, sizeof(b), &s4, &d6, 1), -1);
+	cr_assert_eq(packet_tcp_rst(b, PACKET_TCP_RST_V4_LEN - 1, &s4, &d4, 1), -1);
+	cr_assert_eq(packet_tcp_rst(b, PACKET_TCP_RST_V6_LEN - 1, &s6, &d6, 1), -1);
+	struct io_addr none = {0};
+	cr_assert_eq(packet_tcp_rst(b, sizeof(b), &none, &none, 1), -1);
+}

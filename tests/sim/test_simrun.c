@@ -154,6 +154,12 @@ Test(simrun_scenarios, failover_partition_str4, .timeout = 300)
 	shipped("failover-partition");
 }
 
+Test(simrun_scenarios, failover_keepalive_str7_kept_alive_clients_lose_only_requests_in_flight,
+     .timeout = 300)
+{
+	shipped("failover-keepalive");
+}
+
 Test(simrun_scenarios, drain_under_load_drn2_streams_survive, .timeout = 300)
 {
 	shipped("drain-under-load");
