@@ -299,7 +299,12 @@ struct scenario_event {
 	const char *file;                            /* ADMIN SET_POLICY: as written */
 	int user;                                    /* ADMIN: index into users (`as`) */
 	unsigned line, column;                       /* of the action key (messages) */
+	/* expect_error (EXP-6): NULL, the action must be carried out; else it
+	 * must fail with a reason containing this text. */
+	const char *expect_error;
 };
+/* Longest expect_error text. */
+#define SCENARIO_EXPECT_ERROR_MAX 256
 
 struct scenario_chunk;
 

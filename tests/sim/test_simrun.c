@@ -427,30 +427,174 @@ Test(simrun, set_policy_reads_the_file_next_to_the_scenario, .timeout = 300)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun, failed_timeline_action_is_a_warning_event, .timeout = 300)
+/* EXP-6: a two-client tailnet with a member user (bob), whose timeline
+ * the tests below write. */
+static const char exp6_head[] =
+    "name: exp6\n"
+    "duration: 12s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}, bob@example.com: {role: member}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:client: [alice@example.com],\n"
+    "              tag:svc: [alice@example.com]}\n"
+    "  autoApprovers: {services: {svc:web: [tag:web]}}\n"
+    "  grants: [{src: [tag:client], dst: [svc:web], ip: [\"80\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web], backends: [{listen: 127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "  - {name: b, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wb, from: b, to: svc:web:80, rate: 10/s, start: 1s, stop: 8s}\n"
+    "expect:\n"
+    "  - {workload: wb, success_rate: \"100%\"}\n"
+    "timeline:\n";
+
+/* Writes exp6_head + `timeline` to OUT/exp6.yaml and runs simrun on it
+ * (stdout and stderr kept in OUT); returns its exit status. The first
+ * timeline entry is on line 22. */
+static int exp6_run(const char *out, const char *timeline)
 {
-	char out[64], path[128];
-	char text[sizeof(pair_scenario) + 256];
+	char path[128], text[sizeof(exp6_head) + 4096];
+
+	snprintf(path, sizeof(path), "%s/exp6.yaml", out);
+	cr_assert_lt(snprintf(text, sizeof(text), "%s%s", exp6_head, timeline), (int)sizeof(text));
+	write_file(path, text);
+	return run("cd '%s' && '%s' --out . exp6.yaml >stdout 2>stderr", out, SIMRUN_PATH);
+}
+
+/* The run stopped at the failed entry: no report, and the entry's
+ * timeline event says why. */
+static void exp6_stopped(const char *out, const char *detail)
+{
+	cr_assert_eq(run("test ! -e '%s/reports/exp6/report.json'", out), 0,
+	             "a failed run wrote a report");
+	cr_assert_eq(run("grep '\"type\":\"timeline\"' '%s/reports/exp6/events.jsonl' | tail -1 | "
+	                 "grep -qF '%s'",
+	                 out, detail),
+	             0, "the last timeline event is not the failed one (%s)", detail);
+	cr_assert_eq(run("grep -q 'run stopped at 2.000000s; events so far: ' '%s/stderr'", out),
+	             0);
+}
+
+Test(simrun, exp6_serve_line_the_daemon_refuses_fails_the_run_naming_entry_time_and_reason,
+     .timeout = 120)
+{
+	char out[64];
 
 	tmpdir(out, sizeof(out));
-	snprintf(path, sizeof(path), "%s/pair.yaml", out);
-	snprintf(text, sizeof(text), "%s", pair_scenario);
-	char *tl = strstr(text, "timeline:\n");
-	cr_assert_not_null(tl);
-	snprintf(tl, sizeof(text) - (size_t)(tl - text),
-	         "timeline:\n  - {at: 2s, node: web, run: serve drain svc:nothere}\n");
-	write_file(path, text);
-	cr_assert_eq(run("'%s' --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH, out, path,
-	                 out, out),
-	             0);
-	cr_assert_eq(run("grep '\"action\":\"serve\"' '%s/reports/pair/events.jsonl' | "
-	                 "grep -q 'serve drain svc:nothere; failed: '",
+	int st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere}\n");
+	cr_assert_eq(st, 2, "simrun exited %d, not 2 (a failed run)", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	                 "svc:nothere on web) could not be carried out: svc:nothere is not "
+	                 "advertised by this machine' '%s/stderr'",
 	                 out),
-	             0);
-	cr_assert_eq(run("grep -q '^warning: timeline:[0-9]*: at 2.000000s serve web' "
+	             0, "no message naming the entry, its time and the daemon's reason");
+	exp6_stopped(out, "serve drain svc:nothere; failed: svc:nothere is not advertised");
+	run("rm -rf '%s'", out);
+}
+
+Test(simrun, exp6_admin_action_control_refuses_fails_the_run_with_controls_reason, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(out, "  - {at: 2s, admin: approve svc:web a, as: bob@example.com}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (admin approve "
+	                 "svc:web a as bob@example.com) could not be carried out: "
+	                 "bob@example.com (member) may not approve hosts: only owner, admin or "
+	                 "network-admin' '%s/stderr'",
+	                 out),
+	             0, "no message with control's reason");
+	exp6_stopped(out, "failed: bob@example.com (member) may not approve hosts");
+	/* with control down, an admin action cannot be carried out either */
+	st = exp6_run(out, "  - {at: 1500ms, control: crash}\n"
+	                   "  - {at: 2s, admin: approve svc:web a, as: alice@example.com}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qF 'exp6.yaml:23: timeline entry at 2s (admin approve svc:web a "
+	                 "as alice@example.com) could not be carried out: control is down' "
 	                 "'%s/stderr'",
 	                 out),
 	             0);
+	run("rm -rf '%s'", out);
+}
+
+/* Every kind of action that cannot be carried out, each marked with the
+ * reason it fails with: the run goes on and its expectation holds. */
+Test(simrun, exp6_actions_marked_expect_error_fail_as_expected_and_the_run_goes_on, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(
+	    out,
+	    "  - {at: 2s, node: web, run: serve drain svc:nothere, expect_error: not advertised}\n"
+	    "  - {at: 2s, admin: approve svc:web a, as: bob@example.com,\n"
+	    "     expect_error: may not approve}\n"
+	    "  - {at: 3s, crash: a}\n"
+	    "  - {at: 3500ms, crash: a, expect_error: a is already down}\n"
+	    "  - {at: 4s, node: a, run: serve drain svc:web, expect_error: a is down}\n"
+	    "  - {at: 4s, restart: a}\n"
+	    "  - {at: 4s, restart: b, expect_error: b is not down}\n"
+	    "  - {at: 5s, partition: [a, web]}\n"
+	    "  - {at: 5s, partition: [web, a], expect_error: already cut (partition at line 30)}\n"
+	    "  - {at: 6s, heal: [a, web]}\n"
+	    "  - {at: 6s, heal: [web, a], expect_error: not cut}\n"
+	    "  - {at: 9s, control: restart, expect_error: control is not down}\n"
+	    "  - {at: 9s, control: crash}\n"
+	    "  - {at: 9s, control: crash, expect_error: control is already down}\n"
+	    "  - {at: 10s, admin: approve svc:web a, as: alice@example.com,\n"
+	    "     expect_error: control is down}\n"
+	    "  - {at: 11s, control: restart}\n");
+	if (st != 0)
+		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+	cr_assert_eq(st, 0, "simrun exited %d", st);
+	cr_assert_eq(run("grep -c '\"type\":\"timeline\".*failed as expected: ' "
+	                 "'%s/reports/exp6/events.jsonl' | grep -qx 10",
+	                 out),
+	             0, "not 10 timeline events saying an action failed as expected");
+	cr_assert_eq(run("grep -qF 'timeline: 10 actions failed as their expect_error said' "
+	                 "'%s/stdout'",
+	                 out),
+	             0);
+	cr_assert_eq(run("grep -qF 'note: exp6.yaml:26: at 3500ms (crash a) failed as expected: "
+	                 "a is already down' '%s/stderr'",
+	                 out),
+	             0);
+	/* the actions not marked took effect: a was down from 3 s to 4 s */
+	cr_assert_eq(run("grep -q '\"type\":\"node_crash\",\"node\":\"a\"' "
+	                 "'%s/reports/exp6/events.jsonl' && grep -c '\"type\":\"node_restart\"' "
+	                 "'%s/reports/exp6/events.jsonl' | grep -qx 1",
+	                 out, out),
+	             0);
+	run("rm -rf '%s'", out);
+}
+
+Test(simrun, exp6_marked_action_that_succeeds_or_fails_otherwise_fails_the_run, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(out, "  - {at: 2s, crash: a, expect_error: already down}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (crash a) "
+	                 "succeeded, but expect_error says it fails with \"already down\"' "
+	                 "'%s/stderr'",
+	                 out),
+	             0);
+	exp6_stopped(out, "\"detail\":\"succeeded, expected to fail\"");
+	st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere, "
+	                   "expect_error: not allowed}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	                 "svc:nothere on web) failed, but not with expect_error'\"'\"'s \"not "
+	                 "allowed\": svc:nothere is not advertised by this machine' '%s/stderr'",
+	                 out),
+	             0);
+	exp6_stopped(out, "failed: svc:nothere is not advertised");
 	run("rm -rf '%s'", out);
 }
 
