@@ -163,10 +163,10 @@ def read_report(path):
         text = f.read()
     try:
         report = json.loads(text)
-        return [(s.get("name", ""), t.get("name", ""), t.get("status", "?"))
+        return [(str(s.get("name", "")), str(t.get("name", "")), str(t.get("status", "?")))
                 for s in report.get("test_suites", []) for t in s.get("tests", [])], False
-    except ValueError:
-        pass
+    except (ValueError, AttributeError, TypeError):
+        pass  # not JSON, or not Criterion's shape
     # One key a line: a test's "name" is followed by its "assertions", a
     # suite's by its counts; the test's "status" comes next.
     rows, suite, test = [], "", None
@@ -202,8 +202,8 @@ def collect(dirs, known):
                 print("conformance-matrix: %s: %s" % (path, e), file=sys.stderr)
                 continue
             if by_line:
-                print("conformance-matrix: %s is not valid JSON (Criterion does not escape "
-                      "messages); read line by line: %d tests" % (path, len(rows)),
+                print("conformance-matrix: %s is not a valid JSON report (Criterion does not "
+                      "escape messages); read line by line: %d tests" % (path, len(rows)),
                       file=sys.stderr)
             for suite, name, status in rows:
                 loader = is_loader(binary, suite)
