@@ -18,6 +18,7 @@
 #include "mapgen.h"
 #include "mapproto.h"
 #include "policy.h"
+#include "storage.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -40,6 +41,7 @@
 #define CTL_DEFAULT_ENDPOINT      41641
 #define CTL_ERR_LEN               512
 #define CTL_BACKLOG               1024
+#define CTL_SAVE_RETRY_US         (1000ull * 1000) /* a failed coalesced save is retried */
 
 struct ctl_session {
 	struct control *c;
@@ -106,6 +108,7 @@ struct ctl_admin {
 struct control {
 	struct io *io;
 	char *name, *tailnet, *state_path;
+	struct storage *storage; /* borrowed; NULL without state_path */
 	struct registry *reg;
 	struct mapgen *mg;
 	struct ca *ca;
@@ -209,60 +212,68 @@ static void ctl_schedule(struct control *c)
 
 /* ---- persistence -------------------------------------------------------- */
 
-/* Writes registry + CA seed to state_path (tmp + rename). 0 or -errno. */
-static int ctl_save(struct control *c)
+/* The state document of `reg` with the CA seed (malloc'd; NULL: -ENOMEM). */
+static char *ctl_state_text(const struct control *c, const struct registry *reg, size_t *len)
 {
 	static const char hex[] = "0123456789abcdef";
 	char seed[CA_SEED_LEN * 2 + 1];
-	char *tmp = NULL, *reg = NULL;
-	FILE *f = NULL;
-	int rc = 0;
-
-	c->dirty = false;
-	if (!c->state_path)
-		return 0;
+	char *text = NULL, *r = registry_to_json(reg);
 	const uint8_t *s = ca_seed(c->ca);
+
+	if (!r)
+		return NULL;
 	for (size_t i = 0; i < CA_SEED_LEN; i++) {
 		seed[2 * i] = hex[s[i] >> 4];
 		seed[2 * i + 1] = hex[s[i] & 15];
 	}
 	seed[CA_SEED_LEN * 2] = '\0';
-	reg = registry_to_json(c->reg);
-	if (!reg || asprintf(&tmp, "%s.tmp", c->state_path) < 0) {
-		tmp = NULL;
-		rc = -ENOMEM;
-		goto out;
-	}
-	f = fopen(tmp, "w");
-	if (!f) {
-		rc = -errno;
-		goto out;
-	}
-	if (fprintf(f, "{\"version\":1,\"ca_seed\":\"%s\",\"registry\":%s}\n", seed, reg) < 0 ||
-	    fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		rc = -errno;
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, c->state_path) != 0)
-		rc = -errno;
-out:
-	if (f)
-		fclose(f);
-	if (rc < 0) {
-		if (tmp)
-			unlink(tmp);
+	int n = asprintf(&text, "{\"version\":1,\"ca_seed\":\"%s\",\"registry\":%s}\n", seed, r);
+	free(r);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return text;
+}
+
+/* Writes `reg`'s state through the storage: 0 once durable, or -errno
+ * with the reason in err (and a state_save_failed event naming `what`). */
+static int ctl_store(struct control *c, const struct registry *reg, const char *what, char *err,
+                     size_t err_len)
+{
+	size_t len = 0;
+	char *text = ctl_state_text(c, reg, &len);
+	int rc;
+
+	if (!text)
+		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", c->state_path);
+	else
+		rc = c->storage->ops->write(c->storage, c->state_path, text, len, err, err_len);
+	free(text);
+	if (rc < 0)
 		ctl_ev(c, "state_save_failed", "s:path", c->state_path, "s:error", strerror(-rc),
-		       NULL);
-	}
-	free(tmp);
-	free(reg);
+		       "s:detail", err, "s:for", what, NULL);
 	return rc;
+}
+
+/* Saves the live state when it changed (node-driven changes coalesce
+ * here). A failure leaves it marked unsaved for the next try. */
+static int ctl_save(struct control *c)
+{
+	char err[STORAGE_ERR_LEN] = "";
+
+	if (!c->state_path) {
+		c->dirty = false;
+		return 0;
+	}
+	int rc = ctl_store(c, c->reg, "coalesced", err, sizeof(err));
+	c->dirty = rc < 0;
+	return rc;
+}
+
+int control_save_state(struct control *c)
+{
+	c->dirty = true;
+	return ctl_save(c);
 }
 
 static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
@@ -285,21 +296,23 @@ static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
 	return 0;
 }
 
-/* Loads state_path: 0 (loaded), 1 (no file), or -errno with err. */
+/* Loads state_path through the storage: 0 (loaded), 1 (none stored), or
+ * -errno with err (the storage's refusal says how to fix it). */
 static int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
 {
+	char serr[STORAGE_ERR_LEN] = "";
 	size_t len;
-	char *text = localapi_read_file(c->state_path, CTL_STATE_MAX_BYTES, &len);
+	char *text = NULL;
 	cJSON *doc = NULL;
 	char *reg = NULL;
 	int rc;
 
-	if (!text) {
-		if (errno == ENOENT)
-			return 1;
-		return err_setf(err, err_len, -errno, "state %s: %s", c->state_path,
-		                strerror(errno));
-	}
+	rc = c->storage->ops->read(c->storage, c->state_path, CTL_STATE_MAX_BYTES, &text, &len,
+	                           serr, sizeof(serr));
+	if (rc == -ENOENT)
+		return 1;
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "state %s", serr);
 	doc = cJSON_ParseWithLength(text, len);
 	if (!cJSON_IsObject(doc)) {
 		rc = err_setf(err, err_len, -EINVAL, "state %s: not a JSON object", c->state_path);
@@ -862,8 +875,8 @@ static void ctl_recompute_fn(struct io_timer *t)
 		ctl_session_send_map(c->sessions[i]);
 	ctl_drain_check(c);
 	ctl_state_events(c);
-	if (c->dirty)
-		ctl_save(c);
+	if (c->dirty && ctl_save(c) < 0 && !io_timer_armed(&c->recompute_timer))
+		c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
 	ctl_reap(c);
 }
 
@@ -1296,7 +1309,8 @@ static void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 			break;
 		}
 		s->handle = h;
-		if (c->n_sessions >= CONTROL_MAX_SESSIONS) {
+		/* REL-1: sessions leave the handle reserve to the admin API. */
+		if (c->n_sessions >= CONTROL_MAX_SESSIONS || io_handles_scarce(c->io, 0)) {
 			c->io->ops->close(c->io, h, true);
 			ctl_ev(c, "session_error", "s:node_name", "", "s:error",
 			       "too many sessions", NULL);
@@ -1452,7 +1466,19 @@ static int ctl_status_of(int rc)
 }
 
 static int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
-                    const char *policy_text, size_t policy_len, char **json);
+                    const char *policy_text, size_t policy_len, char **json, bool *not_saved);
+
+/* Runs a command for the API and answers it: a write whose state could not
+ * be made durable is 503 (nothing changed; the client may retry). */
+static void ctl_admin_exec(struct ctl_admin *a, const char *actor, const struct admin_cmd *cmd,
+                           const char *policy_text, size_t policy_len, bool close)
+{
+	char *json = NULL;
+	bool not_saved = false;
+	int rc = ctl_exec(a->c, actor, cmd, policy_text, policy_len, &json, &not_saved);
+
+	ctl_admin_json(a, not_saved ? 503 : ctl_status_of(rc), json, close);
+}
 
 /* Decodes %XX in place; false on a bad escape or a NUL. */
 static bool ctl_url_decode(char *s)
@@ -1550,7 +1576,6 @@ static void ctl_admin_request(struct ctl_admin *a)
 	const struct reg_user *user = NULL;
 	char token[512], path[2048];
 	struct admin_cmd cmd;
-	char *json = NULL;
 	cJSON *body = NULL;
 	const char *msg = NULL;
 	int rc;
@@ -1643,8 +1668,7 @@ static void ctl_admin_request(struct ctl_admin *a)
 		if (!put)
 			goto bad_method;
 		cmd.kind = ADMIN_CMD_SET_POLICY;
-		rc = ctl_exec(c, user->login, &cmd, a->body ? a->body : "", a->body_len, &json);
-		ctl_admin_json(a, ctl_status_of(rc), json, close);
+		ctl_admin_exec(a, user->login, &cmd, a->body ? a->body : "", a->body_len, close);
 		goto out;
 	} else if (strcmp(path, "/api/ca") == 0) {
 		if (!get)
@@ -1675,15 +1699,13 @@ static void ctl_admin_request(struct ctl_admin *a)
 			ctl_admin_error(a, ctl_status_of(rc), err, close);
 			goto out;
 		}
-		rc = ctl_exec(c, user->login, &cmd, NULL, 0, &json);
+		ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
 		admin_cmd_free(&cmd);
-		ctl_admin_json(a, ctl_status_of(rc), json, close);
 		goto out;
 	} else {
 		goto not_found;
 	}
-	rc = ctl_exec(c, user->login, &cmd, NULL, 0, &json);
-	ctl_admin_json(a, ctl_status_of(rc), json, close);
+	ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
 	goto out;
 bad_method:
 	ctl_admin_error(a, 405, "method not allowed here", close);
@@ -2043,16 +2065,140 @@ static const char *ctl_decision_name(enum reg_decision d)
 	}
 }
 
+/* The registry part of an admin write, on `reg`: the live registry, or
+ * the scratch copy a write is tried on before it is saved. Deterministic
+ * in what `reg` persists, so a command that succeeds on the copy succeeds
+ * the same way on the live registry. 0 or -errno with err. */
+static int ctl_mutate(struct registry *reg, const char *actor, const struct admin_cmd *cmd,
+                      const char *policy_text_in, size_t policy_len, char *err, size_t err_len)
+{
+	switch (cmd->kind) {
+	case ADMIN_CMD_DEFINE: {
+		struct reg_service_def def = {.name = cmd->service,
+		                              .description = cmd->description,
+		                              .ports = cmd->ports,
+		                              .n_ports = cmd->n_ports,
+		                              .tags = cmd->tags,
+		                              .n_tags = cmd->n_tags};
+		const char *ports[REG_MAX_PORTS + 1];
+		char port_text[REG_MAX_PORTS][24];
+		int i = registry_service_index(reg, cmd->service);
+		const struct reg_service *old = i >= 0 ? registry_service(reg, (size_t)i) : NULL;
+		/* A redefinition keeps what the command does not mention. */
+		if (old && !cmd->description)
+			def.description = old->description;
+		if (old && !cmd->has_tags) {
+			def.tags = (const char *const *)old->tags;
+			def.n_tags = old->n_tags;
+		}
+		if (old && !cmd->has_ports) {
+			size_t n = 0;
+			if (old->do_not_validate)
+				ports[n++] = "do-not-validate";
+			for (size_t k = 0; k < old->n_ports && n < REG_MAX_PORTS; k++) {
+				ctl_port_text(&old->ports[k], port_text[k], sizeof(port_text[k]));
+				ports[n++] = port_text[k];
+			}
+			def.ports = ports;
+			def.n_ports = n;
+		}
+		if (!def.description)
+			def.description = "";
+		return registry_define_service(reg, actor, &def, err, err_len);
+	}
+	case ADMIN_CMD_DELETE:
+		return registry_delete_service(reg, actor, cmd->service, err, err_len);
+	case ADMIN_CMD_APPROVE:
+	case ADMIN_CMD_REJECT:
+	case ADMIN_CMD_REVOKE: {
+		enum reg_decision d = cmd->kind == ADMIN_CMD_APPROVE  ? REG_DECISION_APPROVED
+		                      : cmd->kind == ADMIN_CMD_REJECT ? REG_DECISION_REJECTED
+		                                                      : REG_DECISION_REVOKED;
+		return registry_decide(reg, actor, cmd->service, cmd->node, d, err, err_len);
+	}
+	case ADMIN_CMD_SET_POLICY: {
+		struct policy *p = NULL;
+		int rc;
+		if (!registry_is_admin(reg, actor))
+			return err_setf(
+			    err, err_len, -EPERM,
+			    "%s is not an admin: only owners, admins and network admins "
+			    "may set the policy",
+			    actor);
+		rc = policy_parse(policy_text_in, policy_len, &p, err, err_len);
+		if (rc < 0)
+			return rc;
+		rc = registry_set_policy(reg, actor, p, err, err_len);
+		if (rc < 0)
+			policy_free(p);
+		return rc;
+	}
+	default:
+		return err_setf(err, err_len, -EINVAL, "no command");
+	}
+}
+
+/* An admin write, acknowledged only once durable (REL-3): it is tried on a
+ * copy of the registry and that copy's state is saved; only then does the
+ * live registry (and so any map) take it. When the save fails nothing
+ * changes, *not_saved is set and err says why. Without persistence the
+ * write goes straight to the live registry. 0 or -errno with err. */
+static int ctl_write(struct control *c, const char *actor, const struct admin_cmd *cmd,
+                     const char *policy_text_in, size_t policy_len, char *err, size_t err_len,
+                     bool *not_saved)
+{
+	char serr[STORAGE_ERR_LEN] = "";
+	struct registry *copy = NULL;
+	int rc;
+
+	if (!c->state_path)
+		return ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
+	char *now = registry_to_json(c->reg);
+	rc = now ? registry_from_json(now, strlen(now), &copy, serr, sizeof(serr)) : -ENOMEM;
+	free(now);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "state not copied: %s; nothing changed",
+		                rc == -ENOMEM ? strerror(ENOMEM) : serr);
+	rc = ctl_mutate(copy, actor, cmd, policy_text_in, policy_len, err, err_len);
+	if (rc < 0)
+		goto out_free_copy;
+	rc = ctl_store(c, copy, admin_cmd_name(cmd->kind), serr, sizeof(serr));
+	if (rc < 0) {
+		*not_saved = true;
+		err_setf(err, err_len, rc, "state not saved: %s (%s); nothing changed",
+		         strerror(-rc), serr);
+		/* A failed directory fsync leaves the refused version visible
+		 * on disk: rewrite what memory holds until a save succeeds. */
+		c->dirty = true;
+		if (!io_timer_armed(&c->recompute_timer))
+			c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
+		goto out_free_copy;
+	}
+	rc = ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
+	/* What was saved holds every change so far, node-driven ones too. The
+	 * live registry refuses what the copy took only where state the copy
+	 * lacks counts (a limit on host records, which advertisements fill):
+	 * then the disk is ahead, and memory is written over it. */
+	c->dirty = rc < 0;
+	if (rc < 0 && !io_timer_armed(&c->recompute_timer))
+		c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
+out_free_copy:
+	registry_free(copy);
+	return rc;
+}
+
 /* Runs a parsed command as `actor`. *json gets the result or {"error"}.
- * Returns 0 or -errno. */
+ * Returns 0 or -errno; *not_saved tells a write refused because its state
+ * could not be made durable (the API's 503). */
 static int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
-                    const char *policy_text_in, size_t policy_len, char **json)
+                    const char *policy_text_in, size_t policy_len, char **json, bool *not_saved)
 {
 	char err[REG_ERR_LEN > POLICY_ERR_LEN ? REG_ERR_LEN : POLICY_ERR_LEN] = "";
 	cJSON *res = NULL;
 	int rc = 0;
 
 	*json = NULL;
+	*not_saved = false;
 	if (!actor || !registry_user(c->reg, actor)) {
 		rc = err_setf(err, sizeof(err), -EPERM, "unknown user \"%s\"", actor ? actor : "");
 		goto refused;
@@ -2089,47 +2235,18 @@ static int ctl_exec(struct control *c, const char *actor, const struct admin_cmd
 		break;
 	}
 	case ADMIN_CMD_DEFINE: {
-		struct reg_service_def def = {.name = cmd->service,
-		                              .description = cmd->description,
-		                              .ports = cmd->ports,
-		                              .n_ports = cmd->n_ports,
-		                              .tags = cmd->tags,
-		                              .n_tags = cmd->n_tags};
-		const char *ports[REG_MAX_PORTS + 1];
-		char port_text[REG_MAX_PORTS][24];
-		int i = registry_service_index(c->reg, cmd->service);
-		const struct reg_service *old = i >= 0 ? registry_service(c->reg, (size_t)i) : NULL;
-		/* A redefinition keeps what the command does not mention. */
-		if (old && !cmd->description)
-			def.description = old->description;
-		if (old && !cmd->has_tags) {
-			def.tags = (const char *const *)old->tags;
-			def.n_tags = old->n_tags;
-		}
-		if (old && !cmd->has_ports) {
-			size_t n = 0;
-			if (old->do_not_validate)
-				ports[n++] = "do-not-validate";
-			for (size_t k = 0; k < old->n_ports && n < REG_MAX_PORTS; k++) {
-				ctl_port_text(&old->ports[k], port_text[k], sizeof(port_text[k]));
-				ports[n++] = port_text[k];
-			}
-			def.ports = ports;
-			def.n_ports = n;
-		}
-		if (!def.description)
-			def.description = "";
-		rc = registry_define_service(c->reg, actor, &def, err, sizeof(err));
+		bool is_new = registry_service_index(c->reg, cmd->service) < 0;
+		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
 		if (rc < 0)
 			goto refused;
 		ctl_ev(c, "service_defined", "s:service", cmd->service, "s:actor", actor, "b:new",
-		       (int)!old, NULL);
-		i = registry_service_index(c->reg, cmd->service);
+		       (int)is_new, NULL);
+		int i = registry_service_index(c->reg, cmd->service);
 		res = i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
 		break;
 	}
 	case ADMIN_CMD_DELETE:
-		rc = registry_delete_service(c->reg, actor, cmd->service, err, sizeof(err));
+		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
 		if (rc < 0)
 			goto refused;
 		for (size_t i = 0; i < c->n_drains;) {
@@ -2145,46 +2262,32 @@ static int ctl_exec(struct control *c, const char *actor, const struct admin_cmd
 	case ADMIN_CMD_APPROVE:
 	case ADMIN_CMD_REJECT:
 	case ADMIN_CMD_REVOKE: {
+		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
+		if (rc < 0)
+			goto refused;
 		enum reg_decision d = cmd->kind == ADMIN_CMD_APPROVE  ? REG_DECISION_APPROVED
 		                      : cmd->kind == ADMIN_CMD_REJECT ? REG_DECISION_REJECTED
 		                                                      : REG_DECISION_REVOKED;
-		rc = registry_decide(c->reg, actor, cmd->service, cmd->node, d, err, sizeof(err));
-		if (rc < 0)
-			goto refused;
 		ctl_ev(c, "host_decision", "s:service", cmd->service, "s:node_name", cmd->node,
 		       "s:decision", ctl_decision_name(d), "s:actor", actor, NULL);
 		int i = registry_service_index(c->reg, cmd->service);
 		res = i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
 		break;
 	}
-	case ADMIN_CMD_SET_POLICY: {
-		struct policy *p = NULL;
-		if (!registry_is_admin(c->reg, actor)) {
-			rc = err_setf(err, sizeof(err), -EPERM,
-			              "%s is not an admin: only owners, admins and network admins "
-			              "may set the policy",
-			              actor);
-			goto refused;
-		}
-		rc = policy_parse(policy_text_in, policy_len, &p, err, sizeof(err));
+	case ADMIN_CMD_SET_POLICY:
+		rc = ctl_write(c, actor, cmd, policy_text_in, policy_len, err, sizeof(err),
+		               not_saved);
 		if (rc < 0)
 			goto refused;
-		rc = registry_set_policy(c->reg, actor, p, err, sizeof(err));
-		if (rc < 0) {
-			policy_free(p);
-			goto refused;
-		}
 		ctl_ev(c, "policy_set", "s:actor", actor, "u:bytes", (uint64_t)policy_len, NULL);
 		res = cJSON_CreateObject();
 		cJSON_AddBoolToObject(res, "ok", true);
 		break;
-	}
 	default:
 		rc = err_setf(err, sizeof(err), -EINVAL, "no command");
 		goto refused;
 	}
 	if (!admin_cmd_read_only(cmd->kind)) {
-		ctl_save(c);
 		/* States right away: an admin action's outcome is an event
 		 * even when the next change comes before the recompute. */
 		ctl_state_events(c);
@@ -2208,6 +2311,7 @@ int control_admin_line(struct control *c, const char *actor, const char *line, c
 	char err[ADMIN_CMD_ERR_LEN > POLICY_ERR_LEN ? ADMIN_CMD_ERR_LEN : POLICY_ERR_LEN] = "";
 	char *json = NULL, *text = NULL;
 	size_t text_len = 0;
+	bool not_saved = false;
 	int rc;
 
 	rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
@@ -2221,7 +2325,7 @@ int control_admin_line(struct control *c, const char *actor, const char *line, c
 	if (rc < 0)
 		json = ctl_error_json(err);
 	else
-		rc = ctl_exec(c, actor, &cmd, text, text_len, &json);
+		rc = ctl_exec(c, actor, &cmd, text, text_len, &json, &not_saved);
 	free(text);
 	admin_cmd_free(&cmd);
 	if (out && out_len) {
@@ -2287,6 +2391,12 @@ int control_new(struct control **out, struct io *io, const struct control_config
 		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
 		goto fail;
 	}
+	c->storage = config->storage;
+	if (c->state_path && !c->storage) {
+		rc = err_setf(err, err_len, -EINVAL, "state %s: no storage to keep it in",
+		              c->state_path);
+		goto fail;
+	}
 	rc = 1;
 	if (c->state_path) {
 		rc = ctl_load(c, seed, err, err_len);
@@ -2350,13 +2460,15 @@ int control_new(struct control **out, struct io *io, const struct control_config
 		err_setf(err, err_len, rc, "mapgen: %s", strerror(-rc));
 		goto fail;
 	}
-	if (c->dirty) {
-		rc = ctl_save(c);
+	if (c->dirty && c->state_path) {
+		char serr[STORAGE_ERR_LEN] = "";
+		rc = ctl_store(c, c->reg, "bootstrap", serr, sizeof(serr));
 		if (rc < 0) {
-			err_setf(err, err_len, rc, "state %s: %s", c->state_path, strerror(-rc));
+			err_setf(err, err_len, rc, "state %s", serr);
 			goto fail;
 		}
 	}
+	c->dirty = false;
 	struct io_addr base = config->listen;
 	if (base.family == IO_AF_NONE)
 		io_addr_v4(&base, 0, 0);

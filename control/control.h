@@ -45,23 +45,41 @@
  * version that no longer does; once each of those sessions has acked that
  * version (or closed), H gets drain_confirmed for S.
  *
- * Persistence: with config.state_path, the registry (users, nodes and
- * their addresses, services and VIPs, decisions, policy) and the CA key
- * are written there (tmp + rename) after each change and loaded at start,
- * so a restart loses nothing.
+ * Persistence (REL-3): with config.state_path, the registry (users, nodes
+ * and their addresses, services and VIPs, decisions, policy) and the CA
+ * key are kept in config.storage (proxy/storage.h: a file 0600 in real
+ * mode, memory in the simulator) under that name and loaded at start.
+ * - Admin writes (define, delete, approve/reject/revoke, set-policy) are
+ *   acknowledged only once durable: each is tried on a copy of the
+ *   registry, the copy's state is written (atomically, fsynced), and only
+ *   then does the live registry take it. When the write fails (full disk,
+ *   failed fsync) the API answers 503 {"error": "state not saved: ...;
+ *   nothing changed"}, control_admin_line returns the storage's -errno,
+ *   and nothing changed: no map, no later save carries the refused write.
+ * - Node-driven changes (registrations, endpoints, keys) are saved with
+ *   the coalesced recompute (CONTROL_RECOMPUTE_DELAY_US or more; a failed
+ *   save is retried every second, with a state_save_failed event each
+ *   time). A crash loses at most the registrations made since the last
+ *   save: those nodes register again when they reconnect (a node new
+ *   since then may get another tailnet address). Advertisements and
+ *   liveness are never stored: sessions bring them back.
+ * A stored state the storage refuses (the file backend: readable by
+ * others, a symlink, another user's) stops control_new with the reason.
  *
  * Events: node_registered, session_open, session_closed, node_dead,
  * node_alive, host_advertised, host_decision, service_defined,
  * service_deleted, policy_set, admin_refused, service_state, host_state
  * (both on every change, with the previous state), netmap_sent (version,
  * delta or full, bytes), netmap_acked, steering (a client's first host for
- * a service changed), drain_confirmed, session_error.
+ * a service changed), drain_confirmed, session_error, state_save_failed
+ * (path, error, detail, for: the command, "coalesced" or "bootstrap").
  */
 #ifndef CONTROL_CONTROL_H
 #define CONTROL_CONTROL_H
 
 #include "io.h"
 #include "registry.h"
+#include "storage.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -93,12 +111,13 @@ struct control_user {
 };
 
 struct control_config {
-	const char *name;       /* events */
-	const char *tailnet;    /* MagicDNS suffix; default example.ts.net */
-	struct io_addr listen;  /* underlay address; family NONE: 0.0.0.0 */
-	uint16_t map_port;      /* 0: MAPPROTO_DEFAULT_PORT */
-	uint16_t admin_port;    /* 0: MAPPROTO_DEFAULT_ADMIN_PORT */
-	const char *state_path; /* NULL: no persistence */
+	const char *name;        /* events */
+	const char *tailnet;     /* MagicDNS suffix; default example.ts.net */
+	struct io_addr listen;   /* underlay address; family NONE: 0.0.0.0 */
+	uint16_t map_port;       /* 0: MAPPROTO_DEFAULT_PORT */
+	uint16_t admin_port;     /* 0: MAPPROTO_DEFAULT_ADMIN_PORT */
+	const char *state_path;  /* the state's name in storage; NULL: no persistence */
+	struct storage *storage; /* borrowed; required with state_path */
 	/* Bootstrap, applied only when no saved state exists. */
 	const struct control_user *users;
 	size_t n_users;
@@ -126,6 +145,11 @@ void control_free(struct control *c);
  * not an admin, -EINVAL, -ENOENT, ...). */
 int control_admin_line(struct control *c, const char *actor, const char *line, char *out,
                        size_t out_len);
+
+/* Writes the state now, changed or not (a clean stop; the simulator's
+ * power loss in the middle of a write). 0 once durable, or -errno and a
+ * state_save_failed event. */
+int control_save_state(struct control *c);
 
 const struct registry *control_registry(const struct control *c);
 /* The CA certificate (PEM) clients trust. */

@@ -5,6 +5,7 @@
 #include "control.h"
 #include "io_epoll.h"
 #include "localapi.h"
+#include "storage.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,6 +25,7 @@ struct app {
 	struct io_loop *loop;
 	struct io *io;
 	struct control *c;
+	struct storage *storage; /* the state file's backend (--state) */
 	int sig_fd;
 	bool stop;
 	cJSON *latency;
@@ -40,7 +42,8 @@ static void usage(FILE *f)
 	           "  --listen          underlay address for both ports (default 0.0.0.0)\n"
 	           "  --map-port        map sessions (default 8301)\n"
 	           "  --admin-port      admin HTTP API (default 8300)\n"
-	           "  --state           JSON state file (loaded at start, rewritten on change)\n"
+	           "  --state           JSON state file (loaded at start, rewritten on change;\n"
+	           "                    created 0600: it holds the CA key and every token)\n"
 	           "  --tailnet         MagicDNS suffix (default example.ts.net)\n"
 	           "  --users           JSON {\"login\": {\"role\":\"admin\",\"token\":\"...\",\n"
 	           "                    \"display_name\":\"...\"}} (first start only)\n"
@@ -286,6 +289,14 @@ int main(int argc, char **argv)
 		cfg.latency_fn = latency_fn;
 		cfg.latency_ctx = app.latency;
 	}
+	if (cfg.state_path) {
+		rc = storage_file_new(&app.storage);
+		if (rc < 0) {
+			fprintf(stderr, "controld: storage: %s\n", strerror(-rc));
+			goto out;
+		}
+		cfg.storage = app.storage;
+	}
 	cfg.err = err;
 	cfg.err_len = sizeof(err);
 	rc = control_new(&app.c, app.io, &cfg);
@@ -309,6 +320,9 @@ out:
 	if (app.c) {
 		io_emitf(app.io, "control_stopping", "\"reason\":\"%s\"",
 		         app.stop ? "signal" : "error");
+		/* Node-driven changes still coalescing are saved on the way out. */
+		if (cfg.state_path)
+			control_save_state(app.c);
 		control_free(app.c);
 	}
 	if (app.io)
@@ -320,6 +334,7 @@ out:
 	}
 	if (app.loop)
 		io_loop_free(app.loop);
+	storage_file_free(app.storage);
 	if (events && events != stdout)
 		fclose(events);
 	free(policy_text);

@@ -9,7 +9,7 @@ if(TARGET svc_registry AND TARGET svc_mapgen AND TARGET svc_policy AND TARGET sv
     ${CMAKE_CURRENT_LIST_DIR}/admin_cmd.c)
   target_include_directories(svc_control PUBLIC ${CMAKE_CURRENT_LIST_DIR}
     ${CMAKE_SOURCE_DIR}/proxy)
-  target_link_libraries(svc_control PUBLIC svc_registry svc_mapgen svc_policy svc_ca
+  target_link_libraries(svc_control PUBLIC svc_registry svc_mapgen svc_policy svc_ca svc_storage
     svc_mapproto svc_http svc_io PkgConfig::CJSON PRIVATE svc_daemon project_warnings)
 
   add_executable(controld ${CMAKE_CURRENT_LIST_DIR}/control_main.c)

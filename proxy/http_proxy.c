@@ -1768,12 +1768,16 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 		struct io_addr peer;
 		char ip[IO_ADDR_STRLEN];
 
-		if (p->n_conns >= p->max_conns) {
+		/* REL-1: past its own limit, or when a client and its upstream
+		 * would eat into the node's handle reserve, the proxy sheds:
+		 * accept and close, so the client learns at once. */
+		bool full = p->n_conns >= p->max_conns;
+		if (full || io_handles_scarce(io, 2)) {
 			int h = io->ops->tcp_accept(io, listener, &peer, hp_reject_cb, p);
 			if (h < 0)
 				return;
 			io_addr_format(&peer, false, ip, sizeof(ip));
-			hp_limit_hit(p, "max_conns", ip);
+			hp_limit_hit(p, full ? "max_conns" : "node_handles", ip);
 			io->ops->close(io, h, false);
 			continue;
 		}

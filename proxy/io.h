@@ -22,6 +22,12 @@
  * - Callbacks never run inside the op that caused them: a write never calls
  *   back synchronously, so callers need not be re-entrant.
  * - After io_close() no callback runs for that handle again.
+ * - Handles are finite (the node's table, the process's descriptors).
+ *   tcp_accept answers -EMFILE when none is left and the connection stays
+ *   queued; the listener is then told IO_READABLE again once a handle
+ *   frees, so a listener never stays stuck. Code that accepts on others'
+ *   behalf keeps headroom (io_handles_scarce) and sheds what it cannot
+ *   take, so the table does not fill in the first place.
  */
 #ifndef PROXY_IO_H
 #define PROXY_IO_H
@@ -104,6 +110,8 @@ struct io_ops {
 	/* Closes any handle. Graceful (FIN after queued data) unless `abort`,
 	 * which resets a TCP connection (RST) at once. */
 	int (*close)(struct io *io, int handle, bool abort);
+	/* Handles open now and the most this node may hold at once. */
+	void (*handle_count)(struct io *io, size_t *in_use, size_t *max);
 
 	/* The node's TUN device. Packets the stack routes to the tailnet
 	 * (100.64.0.0/10, fd7a:115c:a1e0::/48) go to `fn`; tun_write hands a
@@ -138,10 +146,17 @@ struct io {
 	bool events_off;
 };
 
-/* Largest formatted event payload; longer fields are truncated whole. */
+/* Largest formatted event payload io_emitf passes on. */
 #define IO_EVENT_FIELDS_MAX 1024
 
-/* printf-style wrapper around ops->emit. */
+/* Cuts formatted fields that filled `buf` after their last whole member and
+ * marks them "truncated":true (proxy/io_event.c). */
+void io_emit_fields_truncate(char *buf, size_t cap);
+
+/* printf-style wrapper around ops->emit. Fields longer than
+ * IO_EVENT_FIELDS_MAX keep their whole leading members and gain
+ * "truncated":true, as ops->emit does for a line too long for the sink:
+ * one rule on both backends (the contract suite checks it). */
 __attribute__((format(printf, 3, 4))) static inline void io_emitf(struct io *io, const char *type,
                                                                   const char *fmt, ...)
 {
@@ -153,9 +168,29 @@ __attribute__((format(printf, 3, 4))) static inline void io_emitf(struct io *io,
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
+	if (n < 0)
 		buf[0] = '\0';
+	else if ((size_t)n >= sizeof(buf))
+		io_emit_fields_truncate(buf, sizeof(buf));
 	io->ops->emit(io, type, buf);
+}
+
+/* Part of the handle table that connections accepted for others (proxied
+ * clients and their upstreams) leave free: 1/8, at least 16. It keeps room
+ * for the node's own sessions, listeners and for shedding (accept, close). */
+#define IO_HANDLES_RESERVE_DIV 8
+#define IO_HANDLES_RESERVE_MIN 16
+
+/* Whether taking `want` more handles would eat into the reserve. */
+static inline bool io_handles_scarce(struct io *io, size_t want)
+{
+	size_t in_use, max;
+
+	io->ops->handle_count(io, &in_use, &max);
+	size_t reserve = max / IO_HANDLES_RESERVE_DIV;
+	if (reserve < IO_HANDLES_RESERVE_MIN)
+		reserve = IO_HANDLES_RESERVE_MIN;
+	return in_use + want + reserve > max;
 }
 
 static inline bool io_timer_armed(const struct io_timer *timer)

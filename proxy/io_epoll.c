@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,11 @@
 #define IO_EPOLL_WAIT_EVENTS 128 /* readiness events per epoll_wait */
 #define IO_EPOLL_MAX_BACKLOG 4096
 #define IO_EPOLL_NL_BUF      1024
+/* Descriptors a process needs beside its nodes' handles (epoll, netlink,
+ * event files, files a handler serves). */
+#define IO_EPOLL_FD_MARGIN 64
+/* How soon a listener starved by the kernel's descriptor limit tries again. */
+#define IO_EPOLL_STARVE_RETRY_US (100u * 1000u)
 
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
@@ -65,8 +71,11 @@ struct epoll_slot {
 	 * a recv() (one syscall less per message; HAProxy does the same). */
 	bool rx_drained;
 	bool rx_closing; /* the peer's FIN or an error was seen: always recv() */
-	int error;       /* sticky -errno of a failed connection; 0 when none */
-	uint32_t gen;    /* loop-unique; tells stale readiness from live */
+	/* A listener whose accept found no handle (ours or the kernel's): it
+	 * hears IO_READABLE again once one frees, as its queue has no new edge. */
+	bool accept_starved;
+	int error;    /* sticky -errno of a failed connection; 0 when none */
+	uint32_t gen; /* loop-unique; tells stale readiness from live */
 	unsigned deferred_events;
 	int deferred_pos; /* index into the node's deferred list, or -1 */
 	int next_free;
@@ -94,7 +103,12 @@ struct io_epoll {
 
 	struct epoll_slot *slots;
 	unsigned max_handles;
+	unsigned used_handles;
 	int free_head;
+	unsigned starved_listeners;
+	/* Retries starved listeners when the kernel, not our table, ran out:
+	 * a descriptor freed elsewhere in the process tells us nothing. */
+	struct io_timer starve_timer;
 	int *deferred; /* handles with deferred_events, at most one entry each */
 	unsigned deferred_len;
 	struct epoll_deferred *deferred_run;
@@ -280,6 +294,7 @@ static int slot_alloc(struct io_epoll *ep, int fd, enum epoll_slot_kind kind)
 	int h = ep->free_head;
 	struct epoll_slot *s = &ep->slots[h];
 	ep->free_head = s->next_free;
+	ep->used_handles++;
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->kind = (uint8_t)kind;
@@ -291,10 +306,37 @@ static int slot_alloc(struct io_epoll *ep, int fd, enum epoll_slot_kind kind)
 	return h;
 }
 
+static void slot_defer(struct io_epoll *ep, int h, unsigned events);
+
+/* Tells every starved listener to try accepting again (deferred). */
+static void wake_starved_listeners(struct io_epoll *ep)
+{
+	for (unsigned h = 0; h < ep->max_handles && ep->starved_listeners > 0; h++) {
+		struct epoll_slot *s = &ep->slots[h];
+		if (s->kind == SLOT_LISTENER && s->accept_starved) {
+			s->accept_starved = false;
+			ep->starved_listeners--;
+			slot_defer(ep, (int)h, IO_READABLE);
+		}
+	}
+	CHECK(ep->starved_listeners == 0);
+}
+
+static void starve_timer_fn(struct io_timer *timer)
+{
+	struct io_epoll *ep = container_of(timer, struct io_epoll, starve_timer);
+
+	wake_starved_listeners(ep);
+}
+
 static void slot_release(struct io_epoll *ep, int h)
 {
 	struct epoll_slot *s = &ep->slots[h];
 
+	CHECK(s->kind != SLOT_FREE && ep->used_handles > 0);
+	ep->used_handles--;
+	if (s->accept_starved)
+		ep->starved_listeners--;
 	if (s->deferred_pos >= 0) {
 		/* Swap-remove from the deferred list. */
 		unsigned pos = (unsigned)s->deferred_pos;
@@ -308,6 +350,8 @@ static void slot_release(struct io_epoll *ep, int h)
 	s->deferred_pos = -1;
 	s->next_free = ep->free_head;
 	ep->free_head = h;
+	if (ep->starved_listeners > 0)
+		wake_starved_listeners(ep);
 }
 
 static int slot_watch(struct io_epoll *ep, int h, uint32_t events)
@@ -936,6 +980,20 @@ static int epoll_tcp_connect(struct io *io, const struct io_addr *remote,
 	return h;
 }
 
+/* Marks a listener that could not accept for want of a descriptor; it is
+ * woken when one of ours frees, or after a delay when the kernel's limit
+ * (`by_kernel`) was the cause. Returns -EMFILE for the caller. */
+static int listener_starve(struct io_epoll *ep, struct epoll_slot *ls, bool by_kernel)
+{
+	if (!ls->accept_starved) {
+		ls->accept_starved = true;
+		ep->starved_listeners++;
+	}
+	if (by_kernel && !io_timer_armed(&ep->starve_timer))
+		epoll_timer_arm(&ep->io, &ep->starve_timer, IO_EPOLL_STARVE_RETRY_US);
+	return -EMFILE;
+}
+
 static int epoll_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_fn fn,
                             void *ctx)
 {
@@ -945,7 +1003,7 @@ static int epoll_tcp_accept(struct io *io, int listener, struct io_addr *peer, i
 	if (!ls || ls->kind != SLOT_LISTENER)
 		return -EBADF;
 	if (ep->free_head < 0)
-		return -EMFILE; /* leave the connection queued in the kernel */
+		return listener_starve(ep, ls, false); /* stays queued in the kernel */
 	for (int tries = 0; tries < 16; tries++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -955,6 +1013,8 @@ static int epoll_tcp_accept(struct io *io, int listener, struct io_addr *peer, i
 			/* Connections that died while queued: take the next. */
 			if (err == ECONNABORTED || err == EPROTO || err == EINTR)
 				continue;
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+				return listener_starve(ep, ls, true);
 			return err == EWOULDBLOCK ? -EAGAIN : -err;
 		}
 		sock_set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
@@ -1420,16 +1480,20 @@ static void epoll_emit(struct io *io, const char *type, const char *fields)
 
 	if (!ep->events)
 		return;
+	/* Fields too long for a line are cut after a whole member and marked;
+	 * only a type past IO_EVENT_TYPE_MAX (a programming error) fails. */
 	int n = io_event_format(line, sizeof(line), ep->loop->now_us, ep->node_name, type,
 	                        fields ? fields : "");
-	if (n < 0) /* keep the fact, lose the detail */
-		n = io_event_format(line, sizeof(line), ep->loop->now_us, ep->node_name, type,
-		                    "\"truncated\":true");
-	if (n < 0)
-		n = io_event_format(line, sizeof(line), ep->loop->now_us, ep->node_name,
-		                    "event_truncated", "");
-	if (n > 0)
-		fwrite(line, 1, (size_t)n, ep->events);
+	CHECK(n > 0);
+	fwrite(line, 1, (size_t)n, ep->events);
+}
+
+static void epoll_handle_count(struct io *io, size_t *in_use, size_t *max)
+{
+	struct io_epoll *ep = to_epoll(io);
+
+	*in_use = ep->used_handles;
+	*max = ep->max_handles;
 }
 
 static const struct io_ops epoll_ops = {
@@ -1443,6 +1507,7 @@ static const struct io_ops epoll_ops = {
     .udp_open = epoll_udp_open,
     .udp_send = epoll_udp_send,
     .close = epoll_close,
+    .handle_count = epoll_handle_count,
     .tun_attach = epoll_tun_attach,
     .tun_write = epoll_tun_write,
     .tun_addr_add = epoll_tun_addr_add,
@@ -1474,6 +1539,28 @@ static int node_open_ns(struct io_epoll *ep, const char *netns)
 	return 0;
 }
 
+/* A handle table the process's descriptor limit can back: raises the soft
+ * limit towards `want` plus a margin (as far as the hard limit allows) and,
+ * when that is not enough, shrinks the table to fit, so the node's own
+ * accounting (io_handles_scarce) sees the real ceiling. */
+static unsigned fit_fd_limit(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + IO_EPOLL_FD_MARGIN;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	struct rlimit raised = rl;
+	raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+		rl = raised;
+	if (rl.rlim_cur >= need)
+		return want;
+	return rl.rlim_cur > 2 * IO_EPOLL_FD_MARGIN ? (unsigned)(rl.rlim_cur - IO_EPOLL_FD_MARGIN)
+	                                            : IO_EPOLL_FD_MARGIN;
+}
+
 struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg, int *err)
 {
 	CHECK(loop && cfg && cfg->node_name && err);
@@ -1484,6 +1571,7 @@ struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg,
 		*err = -EINVAL;
 		return NULL;
 	}
+	max_handles = fit_fd_limit(max_handles);
 	for (int i = 0; i < IO_LOOP_MAX_NODES && node_id < 0; i++)
 		if (!loop->nodes[i])
 			node_id = i;
@@ -1520,6 +1608,7 @@ struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg,
 		ep->slots[i].next_free = i + 1 < max_handles ? (int)i + 1 : -1;
 	}
 	ep->free_head = 0;
+	ep->starve_timer.fn = starve_timer_fn;
 
 	uint64_t seed = cfg->seed;
 	if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))

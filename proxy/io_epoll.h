@@ -32,7 +32,8 @@ struct io_epoll_config {
 	const char *tun_name;  /* NULL: no TUN device */
 	FILE *events;          /* JSON lines; NULL discards */
 	uint64_t seed;         /* random_u64 seed; 0 seeds from the kernel */
-	unsigned max_handles;  /* 0: IO_EPOLL_DEFAULT_HANDLES */
+	unsigned max_handles;  /* 0: IO_EPOLL_DEFAULT_HANDLES; fewer when the process's
+	                        * descriptor limit cannot back them (it is raised first) */
 };
 
 /* Returns a loop, or NULL with errno set. */

@@ -195,6 +195,12 @@ static int shim_close(struct io *io, int handle, bool abort_conn)
 	return r->ops->close(r, handle, abort_conn);
 }
 
+static void shim_handle_count(struct io *io, size_t *in_use, size_t *max)
+{
+	struct io *r = shim_real(io);
+	r->ops->handle_count(r, in_use, max);
+}
+
 static int shim_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 {
 	struct io *r = shim_real(io);
@@ -298,6 +304,7 @@ static const struct io_ops svcd_shim_ops = {
     .udp_open = shim_udp_open,
     .udp_send = shim_udp_send,
     .close = shim_close,
+    .handle_count = shim_handle_count,
     .tun_attach = shim_tun_attach,
     .tun_write = shim_tun_write,
     .tun_addr_add = shim_tun_addr_add,

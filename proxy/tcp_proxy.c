@@ -611,6 +611,15 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 				return;
 			continue;
 		}
+		/* REL-1: a client and its upstream take two handles; shed it while
+		 * the node's table still has room to accept and close. */
+		if (io_handles_scarce(io, 2)) {
+			uint64_t before = p->stats.refused_over_limit;
+			tp_refuse(p, handle, "node_handles", p->open);
+			if (p->stats.refused_over_limit == before)
+				return;
+			continue;
+		}
 		c = tp_conn_get(p);
 		if (!c) {
 			uint64_t before = p->stats.refused_over_limit;

@@ -14,6 +14,7 @@
 _Static_assert((unsigned)IO_READABLE == (unsigned)NS3W_READABLE, "readable bit differs");
 _Static_assert((unsigned)IO_WRITABLE == (unsigned)NS3W_WRITABLE, "writable bit differs");
 _Static_assert((unsigned)IO_ERROR == (unsigned)NS3W_ERROR, "error bit differs");
+_Static_assert(IO_SIM_NAME_MAX <= IO_EVENT_NODE_MAX, "node names must fit an event line");
 
 /* Chunk c of a table holds IO_SIM_CHUNK0 << c slots; chunks never move, so
  * a slot's address is a stable ns3w callback context. 18 chunks cover
@@ -52,6 +53,9 @@ struct io_sim_slot {
 	int32_t index;
 	int32_t next_free; /* while free: next free index, or -1 */
 	uint8_t kind;      /* enum io_sim_kind */
+	/* A listener whose accept found the table full: told IO_READABLE
+	 * again once a handle frees (ns3w reports each connection once). */
+	bool starved;
 };
 
 struct io_sim_table {
@@ -71,7 +75,9 @@ struct io_sim {
 	uint64_t rng[RNG_STATE_WORDS]; /* xoshiro256** state */
 	struct io_sim_table handles;
 	struct io_sim_table timers;
-	char name[]; /* copy of the config's name */
+	uint32_t starved_listeners;
+	struct ns3w_timer *wake; /* pending wake of starved listeners, or NULL */
+	char name[];             /* copy of the config's name */
 };
 
 static const struct io_ops io_sim_ops;
@@ -145,6 +151,7 @@ static struct io_sim_slot *io_sim_slot_get(struct io_sim *sim, struct io_sim_tab
 	slot->ctx = NULL;
 	slot->next_free = -1;
 	slot->kind = (uint8_t)kind;
+	slot->starved = false;
 	t->count++;
 	return slot;
 }
@@ -330,6 +337,39 @@ static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
 	return io_sim_handle_num(slot);
 }
 
+/* Tells the starved listeners to accept again; runs as its own simulator
+ * event, never inside the close that freed the handle. */
+static void io_sim_wake_starved(void *ctx)
+{
+	struct io_sim *sim = ctx;
+
+	sim->wake = NULL;
+	/* Index order keeps the run deterministic; a callback may close or
+	 * starve handles, so each slot is looked at afresh. */
+	for (uint32_t i = 0; i < sim->handles.high && sim->starved_listeners > 0; i++) {
+		struct io_sim_slot *slot = io_sim_table_at(&sim->handles, i);
+		if (slot->kind != IO_SIM_TCP_LISTENER || !slot->starved)
+			continue;
+		slot->starved = false;
+		sim->starved_listeners--;
+		slot->fn.sock(slot->ctx, io_sim_handle_num(slot), IO_READABLE);
+	}
+}
+
+/* Gives a handle back; a starved listener hears about the room. */
+static void io_sim_handle_put(struct io_sim *sim, struct io_sim_slot *slot)
+{
+	if (slot->starved) {
+		CHECK(sim->starved_listeners > 0);
+		sim->starved_listeners--;
+	}
+	io_sim_slot_put(&sim->handles, slot);
+	if (sim->starved_listeners > 0 && !sim->wake) {
+		sim->wake = ns3w_timer_start(sim->world, sim->node, 0, io_sim_wake_starved, sim);
+		CHECK(sim->wake != NULL);
+	}
+}
+
 static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_fn fn,
                              void *ctx)
 {
@@ -346,8 +386,13 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 	if (lslot->kind != IO_SIM_TCP_LISTENER)
 		return -EINVAL;
 	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_CONN, &err);
-	if (!slot)
+	if (!slot) {
+		if (err == -EMFILE && !lslot->starved) {
+			lslot->starved = true;
+			sim->starved_listeners++;
+		}
 		return err;
+	}
 	slot->fn.sock = fn;
 	slot->ctx = ctx;
 	err = 0;
@@ -477,7 +522,7 @@ static int io_sim_close(struct io *io, int handle, bool abort_conn)
 	if (!slot)
 		return -EBADF;
 	int err = ns3w_sock_close(slot->ref, abort_conn);
-	io_sim_slot_put(&sim->handles, slot);
+	io_sim_handle_put(sim, slot);
 	return err < 0 ? err : 0;
 }
 
@@ -579,8 +624,8 @@ static uint64_t io_sim_random_u64(struct io *io)
 	return rng_next_u64(io_sim_of(io)->rng);
 }
 
-/* Writes one JSON line; a line too long for IO_EVENT_LINE_MAX keeps its
- * type and loses its fields (marked "truncated") rather than vanishing. */
+/* Writes one JSON line; fields too long for IO_EVENT_LINE_MAX are cut
+ * after a whole member and marked (io_event_format), as on epoll. */
 static void io_sim_emit(struct io *io, const char *type, const char *fields)
 {
 	struct io_sim *sim = io_sim_of(io);
@@ -592,11 +637,16 @@ static void io_sim_emit(struct io *io, const char *type, const char *fields)
 		return;
 	uint64_t t_us = ns3w_now_us(sim->world);
 	int n = io_event_format(line, sizeof(line), t_us, sim->name, type, fields ? fields : "");
-	if (n < 0)
-		n = io_event_format(line, sizeof(line), t_us, sim->name, type,
-		                    "\"truncated\":true");
-	CHECK(n > 0); /* only an absurd type name can get here */
+	CHECK(n > 0); /* only a type past IO_EVENT_TYPE_MAX can fail */
 	fwrite(line, 1, (size_t)n, sim->events);
+}
+
+static void io_sim_handle_count(struct io *io, size_t *in_use, size_t *max)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	*in_use = sim->handles.count;
+	*max = sim->handles.limit;
 }
 
 static const struct io_ops io_sim_ops = {
@@ -610,6 +660,7 @@ static const struct io_ops io_sim_ops = {
     .udp_open = io_sim_udp_open,
     .udp_send = io_sim_udp_send,
     .close = io_sim_close,
+    .handle_count = io_sim_handle_count,
     .tun_attach = io_sim_tun_attach,
     .tun_write = io_sim_tun_write,
     .tun_addr_add = io_sim_tun_addr_add,
@@ -629,7 +680,8 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	size_t name_len;
 
 	if (!config || !config->world || !config->name || config->node < 0 ||
-	    config->node >= ns3w_node_count(config->world)) {
+	    config->node >= ns3w_node_count(config->world) ||
+	    config->max_handles > IO_SIM_HANDLES_MAX) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -656,7 +708,10 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	 * given the world's seed. */
 	uint64_t x = config->seed ^ ((uint64_t)config->node * 0xd1b54a32d192ed03ull);
 	rng_seed(sim->rng, x);
-	io_sim_table_init(&sim->handles, IO_SIM_HANDLES_MAX);
+	io_sim_table_init(&sim->handles,
+	                  config->max_handles ? config->max_handles : IO_SIM_HANDLES_MAX);
+	sim->starved_listeners = 0;
+	sim->wake = NULL;
 	io_sim_table_init(&sim->timers, IO_SIM_TIMERS_MAX);
 	return &sim->io;
 }
@@ -667,6 +722,8 @@ void io_sim_free(struct io *io)
 		return;
 	struct io_sim *sim = io_sim_of(io);
 
+	if (sim->wake)
+		ns3w_timer_cancel(sim->world, sim->wake);
 	/* Index order keeps teardown deterministic. */
 	for (uint32_t i = 0; i < sim->handles.high; i++) {
 		struct io_sim_slot *slot = io_sim_table_at(&sim->handles, i);

@@ -29,10 +29,11 @@
 
 struct io_sim_config {
 	struct ns3w_world *world;
-	int node;         /* ns3w node id */
-	const char *name; /* node name used in events; copied */
-	uint64_t seed;    /* mixed with `node` to seed this node's random_u64 */
-	FILE *events;     /* JSON lines sink (io_event_format); NULL = discard */
+	int node;             /* ns3w node id */
+	const char *name;     /* node name used in events; copied */
+	uint64_t seed;        /* mixed with `node` to seed this node's random_u64 */
+	FILE *events;         /* JSON lines sink (io_event_format); NULL = discard */
+	uint32_t max_handles; /* 0: IO_SIM_HANDLES_MAX */
 };
 
 /* A node's seam on `config->world` (finalized). Returns NULL with *err set

@@ -39,7 +39,8 @@ static const char *const scenario_backend_words[] = {"http", "tcp-echo", "tcp-si
 static const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream", "udp-echo",
                                                       NULL};
 static const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
-static const char *const scenario_control_words[] = {"crash", "restart", NULL};
+static const char *const scenario_control_words[] = {
+    "crash", "restart", "disk-full", "fsync-fail", "disk-ok", "torn-write", NULL};
 static const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 enum top_key {
@@ -341,7 +342,10 @@ static const struct scenario_key scenario_timeline_keys[] = {
     [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
                   "With admin: the user (declared in users) who runs the command."),
     [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,
-                       "crash or restart the coordination server.",
+                       "crash or restart the coordination server; or its disk: disk-full "
+                       "(state writes fail, ENOSPC), fsync-fail (fsyncs fail, EIO), disk-ok "
+                       "(healthy again), torn-write (power lost in the middle of a state "
+                       "write: control is down, as after crash).",
                        .choices = scenario_control_words, .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
@@ -3168,8 +3172,15 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		int c = choice_ref(ld, "control action", vals[TL_CONTROL], scenario_control_words);
 		if (c < 0)
 			return false;
-		e->action =
-		    c == 0 ? SCENARIO_ACTION_CONTROL_CRASH : SCENARIO_ACTION_CONTROL_RESTART;
+		static const enum scenario_action control_actions[] = {
+		    SCENARIO_ACTION_CONTROL_CRASH, SCENARIO_ACTION_CONTROL_RESTART,
+		    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_DISK,
+		    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_TORN_WRITE};
+		static const enum scenario_disk disks[] = {
+		    SCENARIO_DISK_OK,         SCENARIO_DISK_OK, SCENARIO_DISK_FULL,
+		    SCENARIO_DISK_FSYNC_FAIL, SCENARIO_DISK_OK, SCENARIO_DISK_OK};
+		e->action = control_actions[c];
+		e->disk = disks[c];
 		return true;
 	}
 	}
@@ -3279,14 +3290,16 @@ static bool check_timeline_order(struct loader *ld)
 			break;
 		}
 		case SCENARIO_ACTION_CONTROL_CRASH:
+		case SCENARIO_ACTION_CONTROL_TORN_WRITE:
 			if (e->expect_error)
 				break;
 			if (control_down) {
-				error_pos(
-				    ld, e->line, e->column,
-				    "control crash at %s, but control is already down (crashed "
-				    "at line %u)",
-				    t, sc->events[control_down - 1].line);
+				error_pos(ld, e->line, e->column,
+				          "control %s at %s, but control is already down (crashed "
+				          "at line %u)",
+				          e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash"
+				                                                     : "torn-write",
+				          t, sc->events[control_down - 1].line);
 				ok = false;
 			}
 			control_down = i + 1;
@@ -3303,6 +3316,7 @@ static bool check_timeline_order(struct loader *ld)
 			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
+		case SCENARIO_ACTION_CONTROL_DISK:
 			break;
 		}
 	}

@@ -268,6 +268,15 @@ enum scenario_action {
 	SCENARIO_ACTION_ADMIN,
 	SCENARIO_ACTION_CONTROL_CRASH,
 	SCENARIO_ACTION_CONTROL_RESTART,
+	SCENARIO_ACTION_CONTROL_DISK,       /* {control: disk-full|fsync-fail|disk-ok} */
+	SCENARIO_ACTION_CONTROL_TORN_WRITE, /* a crash in the middle of a state write */
+};
+
+/* CONTROL_DISK: the state of control's disk from then on. */
+enum scenario_disk {
+	SCENARIO_DISK_OK = 0,
+	SCENARIO_DISK_FULL,
+	SCENARIO_DISK_FSYNC_FAIL,
 };
 
 enum scenario_admin_verb {
@@ -298,6 +307,7 @@ struct scenario_event {
 	uint32_t host;                               /* ADMIN APPROVE, REJECT, REVOKE: node index */
 	const char *file;                            /* ADMIN SET_POLICY: as written */
 	int user;                                    /* ADMIN: index into users (`as`) */
+	enum scenario_disk disk;                     /* CONTROL_DISK */
 	unsigned line, column;                       /* of the action key (messages) */
 	/* expect_error (EXP-6): NULL, the action must be carried out; else it
 	 * must fail with a reason containing this text. */

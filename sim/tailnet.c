@@ -211,7 +211,8 @@ static int tn_control_start(struct tailnet *t, char *why, size_t why_len)
 	struct io_addr listen = t->control_addr;
 	struct control_config cc = {.name = "control",
 	                            .tailnet = c->tailnet,
-	                            .state_path = t->state_path,
+	                            .state_path = TN_CONTROL_STATE,
+	                            .storage = t->control_storage,
 	                            .users = p->users,
 	                            .n_users = c->n_users,
 	                            .policy_text = c->policy,
@@ -330,19 +331,9 @@ int tn_new(struct tailnet **out, const struct tn_config *config, char *why, size
 	rc = tn_latency_build(&p->lat, config);
 	if (rc < 0)
 		goto out_free;
-	if (config->state_path) {
-		snprintf(t->state_path, sizeof(t->state_path), "%s", config->state_path);
-	} else {
-		snprintf(t->state_path, sizeof(t->state_path), "/tmp/tailnet-control-XXXXXX");
-		int fd = mkstemp(t->state_path);
-		if (fd < 0) {
-			rc = err_setf(why, why_len, -errno, "cannot make a state file");
-			goto out_free;
-		}
-		close(fd);
-		unlink(t->state_path); /* control creates it; absent means fresh */
-		t->own_state_file = true;
-	}
+	rc = storage_mem_new(&t->control_storage, config->seed ? config->seed : 1);
+	if (rc < 0)
+		goto out_free;
 	rc = tn_build(t, why, why_len);
 	if (rc < 0)
 		goto out_free;
@@ -380,12 +371,7 @@ void tn_free(struct tailnet *t)
 	io_sim_free(t->control_io);
 	if (t->ns3)
 		ns3w_world_free(t->ns3);
-	if (t->own_state_file) {
-		unlink(t->state_path);
-		char tmp[sizeof(t->state_path) + 8];
-		snprintf(tmp, sizeof(tmp), "%s.tmp", t->state_path);
-		unlink(tmp);
-	}
+	storage_mem_free(t->control_storage);
 	free(t->region_links);
 	free(t->nodes);
 	free(p->users);
@@ -518,7 +504,44 @@ int tn_control_crash(struct tailnet *t)
 	t->control_io->ops->emit(t->control_io, "control_crash", "");
 	control_free(t->control);
 	t->control = NULL;
+	/* The machine went down: its disk keeps only what was durable. */
+	storage_mem_crash(t->control_storage);
 	return 0;
+}
+
+int tn_control_disk_fault(struct tailnet *t, enum storage_fault fault)
+{
+	char fields[64];
+
+	storage_mem_set_fault(t->control_storage, fault);
+	snprintf(fields, sizeof(fields), "\"fault\":\"%s\"", storage_fault_name(fault));
+	t->control_io->ops->emit(t->control_io, "storage_fault", fields);
+	return 0;
+}
+
+int tn_control_torn_write(struct tailnet *t)
+{
+	static const char *const steps[STORAGE_STEP_COUNT] = {
+	    [STORAGE_STEP_WRITE] = "write",
+	    [STORAGE_STEP_FSYNC] = "fsync",
+	    [STORAGE_STEP_RENAME] = "rename",
+	    [STORAGE_STEP_DIRSYNC] = "dirsync",
+	};
+	char fields[96];
+
+	if (!t->control)
+		return -EALREADY;
+	/* Every cut point in turn, starting where the seed says. */
+	uint64_t seed = t->config->seed ? t->config->seed : 1;
+	enum storage_step step =
+	    (enum storage_step)(STORAGE_STEP_WRITE + (seed + t->torn_writes++) %
+	                                                 (STORAGE_STEP_COUNT - STORAGE_STEP_WRITE));
+	snprintf(fields, sizeof(fields), "\"fault\":\"torn-write\",\"cut_before\":\"%s\"",
+	         steps[step]);
+	t->control_io->ops->emit(t->control_io, "storage_fault", fields);
+	storage_mem_tear_next(t->control_storage, step);
+	control_save_state(t->control); /* cut: -EIO, and the power is gone */
+	return tn_control_crash(t);
 }
 
 int tn_control_restart(struct tailnet *t)

@@ -12,8 +12,11 @@
  *   daemon's state is freed; backends on the node keep running. restart
  *   starts a fresh daemon and re-runs the node's serve lines.
  * - partition/heal: region links (or a node's access link) down/up.
- * - control crash/restart: the control node's server dies and comes back
- *   from its state file.
+ * - control crash/restart: the control node loses power and comes back
+ *   from its state, kept in memory (proxy/storage.h, control_storage) the
+ *   way a disk keeps it: a crash loses what was not durable.
+ * - control storage faults: a full disk, failing fsyncs, and a power loss
+ *   in the middle of a state write (tn_control_torn_write).
  *
  * Start: every daemon starts at time 0 and registers with control after a
  * random delay below n_nodes x TN_START_SPREAD_PER_NODE_US (at most
@@ -27,6 +30,7 @@
 
 #include "io.h"
 #include "ns3w.h"
+#include "storage.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -101,8 +105,7 @@ struct tn_config {
 	const char *policy; /* HuJSON text; NULL: empty */
 	size_t n_nodes;
 	const struct tn_node_spec *nodes;
-	FILE *events;           /* JSON lines of every node and control; NULL: none */
-	const char *state_path; /* control's state file; NULL: a temporary one */
+	FILE *events; /* JSON lines of every node and control; NULL: none */
 	uint64_t drain_grace_us;
 };
 
@@ -129,9 +132,13 @@ struct tailnet {
 	int control_ns3_node;
 	struct io_addr control_addr; /* map port */
 	int *region_links;           /* ns3w link ids, per config link */
-	char state_path[4096];
-	bool own_state_file;
+	/* Control's disk: survives control crashes, lives as long as the
+	 * tailnet; its state is the object TN_CONTROL_STATE. */
+	struct storage *control_storage;
+	unsigned torn_writes; /* tn_control_torn_write calls (picks the cut) */
 };
+
+#define TN_CONTROL_STATE "control-state.json"
 
 /* Builds the world and starts control, then every daemon (serve lines run
  * at once; advertisements reach control through the sessions). 0 or
@@ -167,5 +174,13 @@ int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
 int tn_control_crash(struct tailnet *t);
 int tn_control_restart(struct tailnet *t);
 int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len);
+/* Control's disk: a fault from now on (STORAGE_FAULT_NONE: healthy again);
+ * a storage_fault event. */
+int tn_control_disk_fault(struct tailnet *t, enum storage_fault fault);
+/* Control's machine loses power in the middle of writing its state: the
+ * write stops at a step the seed picks and control is down (as after
+ * tn_control_crash); what the write had not made durable is lost or cut.
+ * -EALREADY when control is down. */
+int tn_control_torn_write(struct tailnet *t);
 
 #endif

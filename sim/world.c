@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -455,7 +456,6 @@ static int world_tn_config(struct world *w)
 	    .policy = sc->policy_json,
 	    .n_nodes = w->node_count,
 	    .nodes = tc->nodes,
-	    .state_path = w->state_path,
 	    .drain_grace_us = WORLD_DRAIN_GRACE_US,
 	};
 	world_ns3_params(&sc->access, &c->access);
@@ -598,11 +598,9 @@ static int world_build_tailnet(struct world *w, const struct world_options *opt,
 	if (err)
 		return err;
 	w->tc->config.events = w->events;
-	/* A stale state file would make control start from another run. */
+	/* Control's state lives in memory; a file left by an earlier run with
+	 * --keep-state would be mistaken for this run's. */
 	unlink(w->state_path);
-	char tmp[WORLD_PATH_MAX + 8];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", w->state_path);
-	unlink(tmp);
 	err = tn_new(&w->tn, &w->tc->config, why, why_len);
 	if (err)
 		return err;
@@ -943,6 +941,26 @@ static int world_apply(struct world *w, const struct scenario_event *e, char *wh
 		snprintf(detail, sizeof(detail), "restart");
 		rc = tn_control_restart_why(w->tn, reason, sizeof(reason));
 		break;
+	case SCENARIO_ACTION_CONTROL_DISK: {
+		static const enum storage_fault faults[] = {
+		    [SCENARIO_DISK_OK] = STORAGE_FAULT_NONE,
+		    [SCENARIO_DISK_FULL] = STORAGE_FAULT_FULL,
+		    [SCENARIO_DISK_FSYNC_FAIL] = STORAGE_FAULT_FSYNC,
+		};
+		action = "control";
+		snprintf(target, sizeof(target), "control");
+		snprintf(detail, sizeof(detail), "disk %s", storage_fault_name(faults[e->disk]));
+		rc = tn_control_disk_fault(w->tn, faults[e->disk]);
+		break;
+	}
+	case SCENARIO_ACTION_CONTROL_TORN_WRITE:
+		action = "control";
+		snprintf(target, sizeof(target), "control");
+		snprintf(detail, sizeof(detail), "torn-write");
+		rc = tn_control_torn_write(w->tn);
+		if (rc == -EALREADY)
+			snprintf(reason, sizeof(reason), "control is already down");
+		break;
 	}
 	if (rc < 0 && !reason[0])
 		world_reason(out, rc, reason, sizeof(reason));
@@ -954,7 +972,9 @@ static int world_apply(struct world *w, const struct scenario_event *e, char *wh
 		snprintf(what, sizeof(what), "admin %s as %s", e->command,
 		         e->user >= 0 ? sc->users[e->user].login : "?");
 	else if (e->action == SCENARIO_ACTION_CONTROL_CRASH ||
-	         e->action == SCENARIO_ACTION_CONTROL_RESTART)
+	         e->action == SCENARIO_ACTION_CONTROL_RESTART ||
+	         e->action == SCENARIO_ACTION_CONTROL_DISK ||
+	         e->action == SCENARIO_ACTION_CONTROL_TORN_WRITE)
 		snprintf(what, sizeof(what), "control %s", detail);
 	else
 		snprintf(what, sizeof(what), "%s %s", action, target);
@@ -1235,6 +1255,28 @@ uint64_t world_events_executed(const struct world *w)
 	return ns3w_events_executed(w->ns3);
 }
 
+/* --keep-state: control's stored state (what a restart would load) as a
+ * file, 0600 like controld's. 0 or -errno with a note. */
+static int world_keep_state(struct world *w)
+{
+	struct storage *mem = w->tn->control_storage, *file = NULL;
+	char err[STORAGE_ERR_LEN] = "";
+	char *text = NULL;
+	size_t len = 0;
+	int rc = mem->ops->read(mem, TN_CONTROL_STATE, SIZE_MAX, &text, &len, err, sizeof(err));
+
+	if (rc == 0)
+		rc = storage_file_new(&file);
+	if (rc == 0)
+		rc = file->ops->write(file, w->state_path, text, len, err, sizeof(err));
+	if (rc < 0)
+		world_note(w, "warning: control's state not kept: %s\n",
+		           err[0] ? err : strerror(-rc));
+	storage_file_free(file);
+	free(text);
+	return rc;
+}
+
 int world_free(struct world *w)
 {
 	int err = 0;
@@ -1251,6 +1293,8 @@ int world_free(struct world *w)
 	for (uint32_t i = 0; w->nodes && i < w->node_count; i++)
 		workload_rr_node_free(w->nodes[i].rr);
 	if (w->tn) {
+		if (w->keep_state && world_keep_state(w) < 0)
+			err = -EIO;
 		tn_free(w->tn); /* also frees ns-3: flushes and closes the pcaps */
 	} else {
 		for (uint32_t i = 0; w->nodes && i < w->node_count; i++)
@@ -1263,12 +1307,6 @@ int world_free(struct world *w)
 			err = -EIO;
 		if (fclose(w->events) != 0)
 			err = -EIO;
-	}
-	if (w->tc && !w->keep_state && w->state_path[0]) {
-		char tmp[WORLD_PATH_MAX + 8];
-		unlink(w->state_path);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", w->state_path);
-		unlink(tmp);
 	}
 	if (w->tc) {
 		free(w->tc->nodes);

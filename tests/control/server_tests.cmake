@@ -1,5 +1,10 @@
 # The coordination server: on the sim backend with fake daemons (and the
 # admin grammar), and as real processes (controld, svcadm, curl) on loopback.
+if(TARGET svc_storage)
+  tailsim_test(test_storage control/test_storage.c)
+  target_link_libraries(test_storage PRIVATE svc_storage)
+endif()
+
 if(TARGET svc_control)
   tailsim_test(test_control control/test_control.c)
   target_link_libraries(test_control PRIVATE svc_control svc_sim)

@@ -10,6 +10,7 @@
 #include "io_sim.h"
 #include "mapproto.h"
 #include "ns3w.h"
+#include "storage.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -100,6 +101,7 @@ struct tw {
 	FILE *events;
 	struct control *c;
 	struct fake f[TW_NODES];
+	struct storage *st; /* control's disk (in memory), kept across restarts */
 	char state_path[64];
 	char out[TW_OUT_LEN];
 };
@@ -173,6 +175,7 @@ static struct tw *tw_new(void)
 		w->f[i].auto_ack = true;
 		w->f[i].send_hello = true;
 	}
+	CHECK(storage_mem_new(&w->st, 1) == 0);
 	return w;
 }
 
@@ -190,6 +193,7 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .idle_heartbeat_us = TW_IDLE_HB,
 	    .idle_dead_after_us = TW_IDLE_DEAD,
 	    .state_path = state_path,
+	    .storage = w->st,
 	    .err = err,
 	    .err_len = sizeof(err),
 	};
@@ -227,12 +231,7 @@ static void tw_free(struct tw *w)
 		io_sim_free(w->io[i]);
 	ns3w_world_free(w->world);
 	fclose(w->events);
-	if (w->state_path[0]) {
-		unlink(w->state_path);
-		char tmp[80];
-		snprintf(tmp, sizeof(tmp), "%s.tmp", w->state_path);
-		unlink(tmp);
-	}
+	storage_mem_free(w->st);
 	free(w);
 }
 
@@ -1083,8 +1082,7 @@ Test(control, restart_on_the_state_file_keeps_services_vips_decisions_and_addres
 	char vip[64], addr[64], ca[4096];
 	cJSON *doc;
 
-	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-state-%d.json", (int)getpid());
-	unlink(w->state_path);
+	snprintf(w->state_path, sizeof(w->state_path), "state.json");
 	cr_assert_eq(tw_start_control(w, w->state_path), 0);
 	fake_connect(w, WEB_US);
 	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map != NULL, TW_TIMEOUT_US));
@@ -1388,14 +1386,222 @@ Test(control, a_corrupt_state_file_stops_control_with_the_reason)
 	struct control_config cfg = {
 	    .users = tw_users, .n_users = 2, .err = err, .err_len = sizeof(err)};
 
-	snprintf(w->state_path, sizeof(w->state_path), "/tmp/h6-bad-%d.json", (int)getpid());
-	FILE *f = fopen(w->state_path, "w");
-	fputs("{\"ca_seed\": \"zz\", \"registry\": {}}", f);
-	fclose(f);
+	static const char bad[] = "{\"ca_seed\": \"zz\", \"registry\": {}}";
+
+	snprintf(w->state_path, sizeof(w->state_path), "state.json");
+	cr_assert_eq(w->st->ops->write(w->st, w->state_path, bad, strlen(bad), NULL, 0), 0);
 	cfg.state_path = w->state_path;
+	cfg.storage = w->st;
 	cr_assert_eq(control_new(&w->c, w->io[CTL], &cfg), -EINVAL);
 	cr_assert_null(w->c);
 	cr_assert(strstr(err, w->state_path) && strstr(err, "ca_seed"), "%s", err);
+	tw_free(w);
+}
+
+/* ---- persistence through the storage seam (REL-3) ----------------------- */
+
+/* What control's disk holds under the state name (malloc'd), or NULL. */
+static char *tw_disk(struct tw *w)
+{
+	char *text = NULL;
+	size_t len;
+	if (w->st->ops->read(w->st, w->state_path, 1u << 24, &text, &len, NULL, 0) < 0)
+		return NULL;
+	return text;
+}
+
+/* Does the stored state `text` define `service`? (The policy text in it
+ * names services too: look at the registry's services only.) */
+static bool tw_disk_defines(const char *text, const char *service)
+{
+	cJSON *doc = cJSON_Parse(text ? text : "");
+	const cJSON *reg = cJSON_GetObjectItemCaseSensitive(doc, "registry"), *e;
+	bool found = false;
+
+	CHECK(cJSON_IsObject(reg));
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reg, "services"))
+	{
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
+		found |= n && strcmp(n, service) == 0;
+	}
+	cJSON_Delete(doc);
+	return found;
+}
+
+/* Control's machine loses power (only what was durable stays) and
+ * control starts again on the same disk. */
+static int tw_power_loss_restart(struct tw *w)
+{
+	for (int i = 0; i < TW_NODES; i++)
+		if (w->f[i].h >= 0)
+			fake_close(&w->f[i]);
+	control_free(w->c);
+	w->c = NULL;
+	storage_mem_crash(w->st);
+	tw_step(w, 10000);
+	return tw_start_control(w, w->state_path);
+}
+
+/* One HTTP request to the admin API from fake RAW; the whole answer (the
+ * connection is closed by control after it) in w->out. */
+static const char *tw_http(struct tw *w, const char *method, const char *path, const char *body)
+{
+	struct fake *f = &w->f[RAW];
+	struct io *io = w->io[RAW];
+	char request[1024];
+	size_t got = 0;
+
+	snprintf(request, sizeof(request),
+	         "%s %s HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer ta\r\n"
+	         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	         method, path, strlen(body), body);
+
+	f->no_read = true;
+	f->closed = f->connected = false;
+	fake_connect_port(w, RAW, MAPPROTO_DEFAULT_ADMIN_PORT);
+	cr_assert(RUN_UNTIL(w, f->connected, TW_TIMEOUT_US));
+	fake_raw(f, request, strlen(request));
+	uint64_t deadline = ns3w_now_us(w->world) + TW_TIMEOUT_US;
+	while (ns3w_now_us(w->world) < deadline) {
+		tw_step(w, TW_STEP_US);
+		ssize_t r = io->ops->tcp_read(io, f->h, w->out + got, sizeof(w->out) - 1 - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r != -EAGAIN)
+			break;
+	}
+	w->out[got] = '\0';
+	fake_close(f);
+	return w->out;
+}
+
+static struct tw *tw_persistent(void)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_new();
+
+	snprintf(w->state_path, sizeof(w->state_path), "state.json");
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	for (size_t i = 0; i < 2; i++)
+		fake_connect(w, nodes[i]);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert(RUN_UNTIL(w, w->f[nodes[i]].map != NULL, TW_TIMEOUT_US));
+	tw_define_web(w);
+	cr_assert(RUN_UNTIL(w, fake_service(&w->f[CL_US], "svc:web") != NULL, TW_TIMEOUT_US));
+	return w;
+}
+
+Test(control, rel3_full_disk_answers_503_and_a_restart_finds_the_state_before_the_refused_write)
+{
+	struct tw *w = tw_persistent();
+	char *before = tw_disk(w), *after;
+	int rc;
+
+	cr_assert(tw_disk_defines(before, "svc:web") && !tw_disk_defines(before, "svc:auto"));
+	storage_mem_set_fault(w->st, STORAGE_FAULT_FULL);
+	const char *resp = tw_http(w, "PUT", "/api/services/svc:auto",
+	                           "{\"ports\":[\"tcp:443\"],\"tags\":[\"tag:websvc\"]}");
+	cr_assert(strncmp(resp, "HTTP/1.1 503", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "state not saved: No space left on device") &&
+	              strstr(resp, "nothing changed"),
+	          "%s", resp);
+	cJSON_Delete(tw_cmd(w, ALICE, "approve svc:web web-us", &rc));
+	cr_assert_eq(rc, -ENOSPC, "%s", w->out);
+	/* Nothing moved: no map carries the refused service, the disk is as
+	 * before, and once the disk has room a later save does not bring the
+	 * refused writes back. */
+	tw_step(w, 500000);
+	cr_assert_null(fake_service(&w->f[CL_US], "svc:auto"));
+	after = tw_disk(w);
+	cr_assert_str_eq(after, before);
+	free(after);
+	storage_mem_set_fault(w->st, STORAGE_FAULT_NONE);
+	fake_connect(w, CL_EU); /* a registration: a coalesced save */
+	cr_assert(RUN_UNTIL(w, w->f[CL_EU].map != NULL, TW_TIMEOUT_US));
+	tw_step(w, 1500000);
+	after = tw_disk(w);
+	cr_assert(after && strstr(after, "client-eu") && !tw_disk_defines(after, "svc:auto") &&
+	              !strstr(after, "\"approved\""),
+	          "%s", after);
+	free(after);
+	cr_assert_eq(tw_power_loss_restart(w), 0);
+	cr_assert_eq(registry_service_count(control_registry(w->c)), 1);
+	cr_assert_lt(registry_service_index(control_registry(w->c), "svc:auto"), 0);
+	free(before);
+	tw_free(w);
+}
+
+Test(control, rel3_failed_fsync_answers_503_and_nothing_changes)
+{
+	struct tw *w = tw_persistent();
+	char *before = tw_disk(w), *after;
+	static const enum storage_fault faults[] = {STORAGE_FAULT_FSYNC, STORAGE_FAULT_DIRSYNC};
+
+	for (size_t k = 0; k < 2; k++) {
+		storage_mem_set_fault(w->st, faults[k]);
+		const char *resp =
+		    tw_http(w, "POST", "/api/command",
+		            "{\"line\":\"define svc:auto --ports=tcp:443 --tags=tag:websvc\"}");
+		cr_assert(strncmp(resp, "HTTP/1.1 503", 12) == 0, "%s", resp);
+		cr_assert(strstr(resp, "state not saved: Input/output error"), "%s", resp);
+		tw_step(w, 300000);
+		cr_assert_null(fake_service(&w->f[CL_US], "svc:auto"));
+	}
+	/* After a failed directory fsync the refused version was visible on
+	 * disk: control rewrites what it holds as soon as the disk works. */
+	storage_mem_set_fault(w->st, STORAGE_FAULT_NONE);
+	tw_step(w, 1500000);
+	after = tw_disk(w);
+	cr_assert(after && !tw_disk_defines(after, "svc:auto"), "%s", after);
+	free(after);
+	cr_assert_eq(tw_power_loss_restart(w), 0);
+	cr_assert_lt(registry_service_index(control_registry(w->c), "svc:auto"), 0);
+	free(before);
+	tw_free(w);
+}
+
+Test(control, rel3_a_write_torn_by_a_power_loss_restarts_on_the_last_durable_state)
+{
+	for (enum storage_step step = STORAGE_STEP_WRITE; step < STORAGE_STEP_COUNT; step++) {
+		struct tw *w = tw_persistent();
+		int rc;
+
+		storage_mem_tear_next(w->st, step);
+		cJSON_Delete(
+		    tw_cmd(w, ALICE, "define svc:auto --ports=tcp:443 --tags=tag:websvc", &rc));
+		cr_assert_eq(rc, -EIO, "step %d: %s", (int)step, w->out);
+		cr_assert(storage_mem_off(w->st));
+		cr_assert_eq(tw_power_loss_restart(w), 0, "step %d: control did not start",
+		             (int)step);
+		char *disk = tw_disk(w);
+		cJSON *doc = cJSON_Parse(disk);
+		cr_assert(cJSON_IsObject(doc), "step %d: the state is not whole: %s", (int)step,
+		          disk);
+		cr_assert(tw_disk_defines(disk, "svc:web") && !tw_disk_defines(disk, "svc:auto"),
+		          "step %d: %s", (int)step, disk);
+		cr_assert_eq(storage_mem_names(w->st), 1, "step %d: a temporary was left",
+		             (int)step);
+		cr_assert_geq(registry_service_index(control_registry(w->c), "svc:web"), 0);
+		cJSON_Delete(doc);
+		free(disk);
+		tw_free(w);
+	}
+}
+
+Test(control, rel3_an_acknowledged_write_survives_a_power_loss_right_after)
+{
+	struct tw *w = tw_persistent();
+
+	tw_ok(w, "approve svc:web web-us");
+	tw_ok(w, "define svc:auto --ports=tcp:443 --tags=tag:websvc");
+	/* No simulated time passes: the power goes with the answer. */
+	cr_assert_eq(tw_power_loss_restart(w), 0);
+	cr_assert_geq(registry_service_index(control_registry(w->c), "svc:auto"), 0);
+	const cJSON *h = NULL;
+	cJSON *doc = NULL;
+	h = tw_host(w, "svc:web", "web-us", &doc);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "approved")), "%s", w->out);
+	cJSON_Delete(doc);
 	tw_free(w);
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +27,9 @@ struct real {
 	int map_port, admin_port;
 	pid_t pid;
 	char url[64];
+	/* > 0: controld runs with RLIMIT_FSIZE this low (writes past it fail
+	 * with EFBIG, as on a full disk) and without an events file. */
+	long fsize_limit;
 };
 
 static struct real g_real; /* test code: one controld per test process */
@@ -123,8 +127,15 @@ static void real_start(bool with_users)
 		argv[n++] = admin_port;
 		argv[n++] = "--state";
 		argv[n++] = g_real.state;
-		argv[n++] = "--events";
-		argv[n++] = g_real.events;
+		if (g_real.fsize_limit > 0) {
+			struct rlimit rl = {.rlim_cur = (rlim_t)g_real.fsize_limit,
+			                    .rlim_max = (rlim_t)g_real.fsize_limit};
+			signal(SIGXFSZ, SIG_IGN); /* stays ignored across exec: EFBIG */
+			setrlimit(RLIMIT_FSIZE, &rl);
+		} else {
+			argv[n++] = "--events";
+			argv[n++] = g_real.events;
+		}
 		if (with_users) {
 			argv[n++] = "--users";
 			argv[n++] = g_real.users;
@@ -148,7 +159,7 @@ static void real_start(bool with_users)
 	cr_assert_fail("controld did not start listening");
 }
 
-static void real_setup(void)
+static void real_prepare(void)
 {
 	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/h6-real-XXXXXX");
 	cr_assert_not_null(mkdtemp(g_real.dir));
@@ -171,6 +182,11 @@ static void real_setup(void)
 		g_real.admin_port = free_port();
 	while (g_real.admin_port == g_real.map_port);
 	snprintf(g_real.url, sizeof(g_real.url), "http://127.0.0.1:%d", g_real.admin_port);
+}
+
+static void real_setup(void)
+{
+	real_prepare();
 	real_start(true);
 }
 
@@ -450,4 +466,164 @@ Test(control_real, admin_api_limits_on_head_body_and_connections, .fini = real_f
 	char *second = strstr(all + 1, "HTTP/1.1 200");
 	cr_assert(strncmp(all, "HTTP/1.1 200", 12) == 0 && second, "%s", all);
 	close(fd);
+}
+
+/* ---- the state file at rest (REL-3, REL-4) ---- */
+
+/* Runs controld on the test's state file expecting it to refuse to start:
+ * its exit status (124: still running after 5 s, i.e. it started), and
+ * its stderr in *err. */
+static int controld_once(char **err)
+{
+	char cmd[1024], *out;
+	snprintf(cmd, sizeof(cmd),
+	         "timeout 5 %s --listen 127.0.0.1 --map-port %d --admin-port %d --state %s "
+	         "--users %s --policy %s",
+	         CONTROLD_PATH, g_real.map_port, g_real.admin_port, g_real.state, g_real.users,
+	         g_real.policy);
+	int st = run(cmd, &out, err);
+	free(out);
+	return st;
+}
+
+static unsigned file_mode(const char *path)
+{
+	struct stat sb;
+	cr_assert_eq(lstat(path, &sb), 0, "%s: %s", path, strerror(errno));
+	cr_assert(S_ISREG(sb.st_mode), "%s is not a regular file", path);
+	return (unsigned)(sb.st_mode & 07777);
+}
+
+/* Names in the test's directory that look like a state temporary. */
+static int leftover_temporaries(void)
+{
+	char cmd[256], *out, *err;
+	snprintf(cmd, sizeof(cmd), "(ls -A %s | grep -c tmp || true)", g_real.dir);
+	run(cmd, &out, &err);
+	int n = atoi(out);
+	free(out);
+	free(err);
+	return n;
+}
+
+Test(control_real, rel4_the_state_file_is_created_0600_whatever_the_umask, .fini = real_fini,
+     .timeout = 60)
+{
+	char *body;
+
+	if (!has_curl())
+		cr_skip_test("curl is not installed");
+	real_prepare();
+	mode_t old = umask(0);
+	real_start(true);
+	umask(old);
+	cr_assert_eq(file_mode(g_real.state), 0600, "created %04o", file_mode(g_real.state));
+	const char *def = "{\"ports\":[\"tcp:443\"],\"tags\":[\"tag:websvc\"]}";
+	cr_assert_eq(curl("PUT", "/api/services/svc:web", ADMIN_TOKEN, def, &body), 200, "%s",
+	             body);
+	free(body);
+	cr_assert_eq(file_mode(g_real.state), 0600, "rewritten %04o", file_mode(g_real.state));
+	cr_assert_eq(leftover_temporaries(), 0);
+}
+
+Test(control_real, rel4_a_symlink_planted_at_the_temporary_name_is_not_followed, .fini = real_fini,
+     .timeout = 60)
+{
+	char victim[160], tmp[160], *body, *seen;
+
+	if (!has_curl())
+		cr_skip_test("curl is not installed");
+	real_prepare();
+	snprintf(victim, sizeof(victim), "%s/victim", g_real.dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g_real.state);
+	write_file(victim, "precious\n");
+	cr_assert_eq(symlink(victim, tmp), 0);
+	real_start(true); /* the first start writes the state */
+	const char *def = "{\"ports\":[\"tcp:443\"],\"tags\":[\"tag:websvc\"]}";
+	cr_assert_eq(curl("PUT", "/api/services/svc:web", ADMIN_TOKEN, def, &body), 200, "%s",
+	             body);
+	free(body);
+	seen = read_all(victim);
+	cr_assert_str_eq(seen, "precious\n", "the symlink's target was written");
+	free(seen);
+	cr_assert_eq(file_mode(g_real.state), 0600);
+}
+
+Test(control_real, rel4_a_symlink_at_the_state_name_is_refused_and_its_target_untouched,
+     .fini = real_fini, .timeout = 60)
+{
+	char victim[160], *before, *after, *err;
+
+	real_setup();
+	cr_assert_eq(real_stop(), 0);
+	snprintf(victim, sizeof(victim), "%s/victim", g_real.dir);
+	cr_assert_eq(rename(g_real.state, victim), 0);
+	cr_assert_eq(symlink(victim, g_real.state), 0);
+	before = read_all(victim);
+	int st = controld_once(&err);
+	cr_assert_eq(st, 1, "controld exit %d (124: it started on the link): %s", st, err);
+	cr_assert(strstr(err, g_real.state) && strstr(err, "symbolic link"), "%s", err);
+	after = read_all(victim);
+	cr_assert_str_eq(after, before);
+	free(before);
+	free(after);
+	free(err);
+}
+
+Test(control_real, rel4_a_state_file_others_may_read_stops_controld_with_chmod_600,
+     .fini = real_fini, .timeout = 60)
+{
+	char *err, fix[256];
+
+	real_setup();
+	cr_assert_eq(real_stop(), 0);
+	cr_assert_eq(chmod(g_real.state, 0644), 0);
+	int st = controld_once(&err);
+	cr_assert_eq(st, 1, "controld exit %d (124: it started): %s", st, err);
+	snprintf(fix, sizeof(fix), "chmod 600 %s", g_real.state);
+	cr_assert(strstr(err, fix) && strstr(err, "0644"), "%s", err);
+	free(err);
+	/* The fix it names works. */
+	cr_assert_eq(chmod(g_real.state, 0600), 0);
+	real_start(true);
+}
+
+Test(control_real, rel3_svcadm_reports_a_write_control_could_not_save_and_nothing_changes,
+     .fini = real_fini, .timeout = 60)
+{
+	char words[1200], *out, *err, *body;
+	struct stat sb;
+
+	if (!has_curl())
+		cr_skip_test("curl is not installed");
+	real_setup();
+	cr_assert_eq(real_stop(), 0);
+	cr_assert_eq(stat(g_real.state, &sb), 0);
+	/* Room for the state as it is, not for a service with a long description. */
+	g_real.fsize_limit = (long)sb.st_size + 256;
+	real_start(false);
+	int n = snprintf(words, sizeof(words),
+	                 "define svc:web --ports=tcp:443 --tags=tag:websvc --description=");
+	memset(words + n, 'x', 900);
+	words[n + 900] = '\0';
+	int st = svcadm(ADMIN_TOKEN, words, &out, &err);
+	cr_assert_neq(st, 0, "svcadm exit 0: %s", out);
+	cr_assert(strstr(err, "HTTP 503") && strstr(err, "state not saved") &&
+	              strstr(err, "nothing changed"),
+	          "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(curl("GET", "/api/services", ADMIN_TOKEN, NULL, &body), 200);
+	cr_assert_null(strstr(body, "svc:web"), "%s", body);
+	free(body);
+	cr_assert_eq(real_stop(), 0);
+	g_real.fsize_limit = 0;
+	real_start(false);
+	cr_assert_eq(curl("GET", "/api/services", ADMIN_TOKEN, NULL, &body), 200);
+	cr_assert_null(strstr(body, "svc:web"), "%s", body);
+	free(body);
+	st = svcadm(ADMIN_TOKEN, words, &out, &err);
+	cr_assert_eq(st, 0, "%s", err);
+	free(out);
+	free(err);
 }

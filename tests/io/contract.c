@@ -8,11 +8,14 @@
  * it (and the namespaces behind it) even when an assertion fails inside a
  * callback. */
 #include "fixture.h"
+#include "io_event.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef CONTRACT_SUITE
@@ -822,6 +825,113 @@ Test(CONTRACT_SUITE, accept_returns_eagain_when_nothing_is_pending, .fini = cont
 	cr_assert_eq(io0->ops->close(io0, l, false), 0);
 }
 
+/* ---- running out of handles (REL-1) ------------------------------------ */
+
+#define STARVE_MAX_HANDLES 4 /* node 0: the listener and three connections */
+#define STARVE_CLIENTS     6
+
+struct starve_test {
+	struct fixture *f;
+	int listener;
+	int accepted[STARVE_CLIENTS];
+	unsigned n_accepted;
+	unsigned emfile_seen;
+	unsigned listener_calls;
+	int clients[STARVE_CLIENTS];
+};
+
+static void starve_listener_cb(void *ctx, int handle, unsigned events)
+{
+	struct starve_test *t = ctx;
+	struct io *io = t->f->node[0].io;
+
+	cr_assert_eq(handle, t->listener);
+	cr_assert(events & IO_READABLE);
+	t->listener_calls++;
+	for (;;) {
+		int h = io->ops->tcp_accept(io, handle, NULL, noop_sock_cb, NULL);
+		if (h == -EAGAIN)
+			return;
+		if (h == -EMFILE) {
+			t->emfile_seen++;
+			return;
+		}
+		cr_assert_geq(h, 0, "accept failed: %d", h);
+		cr_assert_lt(t->n_accepted, STARVE_CLIENTS, "more connections than clients");
+		t->accepted[t->n_accepted++] = h;
+	}
+}
+
+static bool starve_accepted_3(void *arg)
+{
+	const struct starve_test *t = arg;
+	return t->n_accepted == 3 && t->emfile_seen > 0;
+}
+
+static bool starve_accepted_4(void *arg)
+{
+	return ((const struct starve_test *)arg)->n_accepted == 4;
+}
+
+static bool starve_accepted_all(void *arg)
+{
+	return ((const struct starve_test *)arg)->n_accepted == STARVE_CLIENTS;
+}
+
+/* REL-1: with the handle table full, accept answers -EMFILE and the
+ * connections wait in the listener's queue; closing a handle, with no new
+ * connection arriving, makes the listener hear IO_READABLE again. Before
+ * the fix the queued connections were never accepted (edge-triggered
+ * readiness had already been spent). */
+Test(CONTRACT_SUITE, rel1_listener_accepts_again_once_a_handle_frees, .fini = contract_teardown,
+     .timeout = 60)
+{
+	const struct fixture_options opts = {.node0_max_handles = STARVE_MAX_HANDLES};
+	const char *reason = NULL;
+	struct starve_test t = {.listener = NO_HANDLE};
+
+	contract_fixture = fixture_new_with(&opts, &reason);
+	if (!contract_fixture)
+		cr_skip_test("fixture unavailable: %s", reason ? reason : "(no reason given)");
+	t.f = contract_fixture;
+	struct io *io0 = t.f->node[0].io, *io1 = t.f->node[1].io;
+	struct io_addr srv;
+	size_t in_use, max;
+
+	t.listener = listen_on_node0(t.f, starve_listener_cb, &t, &srv);
+	io0->ops->handle_count(io0, &in_use, &max);
+	cr_assert_eq(max, STARVE_MAX_HANDLES, "handle_count max %zu", max);
+	cr_assert_eq(in_use, 1, "the listener is the one handle in use, not %zu", in_use);
+	for (int i = 0; i < STARVE_CLIENTS; i++) {
+		t.clients[i] = io1->ops->tcp_connect(io1, &srv, NULL, noop_sock_cb, NULL);
+		cr_assert_geq(t.clients[i], 0, "connect %d failed: %d", i, t.clients[i]);
+	}
+	cr_assert(fixture_run_until(t.f, starve_accepted_3, &t, WORLD_TIMEOUT_US),
+	          "accepted %u, -EMFILE seen %u times", t.n_accepted, t.emfile_seen);
+	io0->ops->handle_count(io0, &in_use, &max);
+	cr_assert_eq(in_use, STARVE_MAX_HANDLES);
+	/* Nothing frees: no accept, and no busy retrying either. */
+	unsigned calls = t.listener_calls;
+	run_for(t.f, 300000);
+	cr_assert_eq(t.n_accepted, 3);
+	cr_assert_leq(t.listener_calls, calls + 5, "listener woken %u times while starved",
+	              t.listener_calls - calls);
+
+	cr_assert_eq(io0->ops->close(io0, t.accepted[0], false), 0);
+	cr_assert(fixture_run_until(t.f, starve_accepted_4, &t, WORLD_TIMEOUT_US),
+	          "a freed handle did not resume accepting (accepted %u)", t.n_accepted);
+	for (unsigned i = 1; i < 4; i++)
+		cr_assert_eq(io0->ops->close(io0, t.accepted[i], false), 0);
+	cr_assert(fixture_run_until(t.f, starve_accepted_all, &t, WORLD_TIMEOUT_US),
+	          "queued connections left behind (accepted %u of %d)", t.n_accepted,
+	          STARVE_CLIENTS);
+	for (unsigned i = 4; i < t.n_accepted; i++)
+		cr_assert_eq(io0->ops->close(io0, t.accepted[i], false), 0);
+	cr_assert_eq(io0->ops->close(io0, t.listener, false), 0);
+	io0->ops->handle_count(io0, &in_use, &max);
+	cr_assert_eq(in_use, 0, "%zu handles still counted after closing all", in_use);
+}
+
 struct closed_test {
 	struct fixture *f;
 	int listener, server, client;
@@ -991,20 +1101,80 @@ Test(CONTRACT_SUITE, clock_is_monotonic_and_random_varies, .fini = contract_tear
 		cr_assert_neq(r[i], r[0], "random_u64 repeated itself");
 }
 
-Test(CONTRACT_SUITE, emit_accepts_fields_and_empty_fields, .fini = contract_teardown, .timeout = 60)
+/* The line of the first event of `type` in `events`, copied into `out`. */
+static bool event_line(const char *events, const char *type, char *out, size_t cap)
+{
+	char needle[96];
+
+	snprintf(needle, sizeof(needle), "\"type\":\"%s\"", type);
+	const char *at = events ? strstr(events, needle) : NULL;
+	if (!at)
+		return false;
+	const char *start = at, *end = strchr(at, '\n');
+	while (start > events && start[-1] != '\n')
+		start--;
+	size_t len = end ? (size_t)(end - start) : strlen(start);
+	if (len >= cap)
+		return false;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* Every event is one line holding its type and whole members: fields too
+ * long (for io_emitf's buffer or for a line) keep their leading members
+ * and end with "truncated":true, never half a member or nothing at all,
+ * and never a crash (the two backends used to differ). */
+Test(CONTRACT_SUITE, emit_writes_one_line_and_marks_what_it_cut, .fini = contract_teardown,
+     .timeout = 60)
 {
 	struct fixture *f = contract_setup(false);
 	struct io *io = f->node[0].io;
-	char big[3 * IO_EVENT_FIELDS_MAX];
+	char big[3 * IO_EVENT_FIELDS_MAX], line[2 * IO_EVENT_FIELDS_MAX];
 
-	/* Output can't be inspected generically; these must simply not crash. */
-	io->ops->emit(io, "contract_probe", "");
-	io->ops->emit(io, "contract_probe", "\"port\":443,\"peer\":\"100.64.0.2\"");
-	io_emitf(io, "contract_probe", "\"n\":%d,\"name\":\"%s\"", 7, "x\"y");
-	memset(big, 'a', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	io_emitf(io, "contract_probe", "\"big\":\"%s\"", big);
-	io->ops->emit(f->node[1].io, "contract_probe", "\"node\":1");
+	io->ops->emit(io, "probe_empty", "");
+	io->ops->emit(io, "probe_plain", "\"port\":443,\"peer\":\"100.64.0.2\"");
+	io_emitf(io, "probe_emitf", "\"n\":%d,\"name\":\"%s\"", 7, "x\\\"y");
+	/* 60 members of about 50 bytes: past io_emitf's buffer. */
+	io_emitf(io, "probe_long_emitf",
+	         "\"a\":\"%0900d\",\"b\":\"%0100d\",\"c\":1,\"d\":\"%0200d\"", 1, 2, 4);
+	size_t o = 0;
+	for (int i = 0; o < sizeof(big) - 64; i++)
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"m%02d\":\"%040d\"",
+		                      i ? "," : "", i, i);
+	io->ops->emit(io, "probe_long_line", big);
+	io->ops->emit(f->node[1].io, "probe_other_node", "\"node\":1");
+
+	char *events = fixture_events(f, 0);
+	cr_assert_not_null(events, "the fixture's events could not be read");
+	cr_assert(event_line(events, "probe_empty", line, sizeof(line)), "%s", events);
+	cr_assert(strstr(line, "\"node\":\"") && line[strlen(line) - 1] == '}', "%s", line);
+	cr_assert(event_line(events, "probe_plain", line, sizeof(line)));
+	cr_assert(strstr(line, ",\"port\":443,\"peer\":\"100.64.0.2\"}"), "%s", line);
+	cr_assert(event_line(events, "probe_emitf", line, sizeof(line)));
+	cr_assert(strstr(line, "\"n\":7,\"name\":\"x\\\"y\"}"), "%s", line);
+
+	cr_assert(event_line(events, "probe_long_emitf", line, sizeof(line)));
+	cr_assert(strstr(line, "\"a\":\"0000"), "the members that fit are kept: %s", line);
+	cr_assert_null(strstr(line, "\"b\":"), "a member that does not fit is dropped whole: %s",
+	               line);
+	cr_assert(strstr(line, ",\"truncated\":true}"), "the cut is marked: %s", line);
+
+	cr_assert(event_line(events, "probe_long_line", line, sizeof(line)));
+	cr_assert_lt(strlen(line), IO_EVENT_LINE_MAX, "one line at most IO_EVENT_LINE_MAX");
+	cr_assert(strstr(line, "\"m00\":\"0000"), "%s", line);
+	cr_assert(strstr(line, ",\"truncated\":true}"), "%s", line);
+	/* The last member kept is whole: "mNN":"<40 digits>" before the mark. */
+	const char *mark = strstr(line, ",\"truncated\":true}");
+	cr_assert(mark - line > 50);
+	cr_assert_eq(mark[-1], '"', "%s", line);
+	cr_assert_eq(strspn(mark - 41, "0123456789"), 40, "%s", mark - 60);
+	cr_assert_eq(memcmp(mark - 49, ",\"m", 3), 0, "%s", mark - 60);
+	cr_assert_null(strstr(events, "probe_other_node"), "node 1's event went to node 0");
+	free(events);
+	events = fixture_events(f, 1);
+	cr_assert(events && strstr(events, "\"type\":\"probe_other_node\",\"node\":1}"));
+	free(events);
 }
 
 /* ---- UDP -------------------------------------------------------------- */

@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 struct fixture_node {
 	struct io *io;
@@ -26,10 +28,35 @@ struct fixture {
  * with *skip_reason set when this machine cannot run the backend (no
  * privileges for network namespaces or /dev/net/tun). */
 struct fixture *fixture_new(bool with_tun, const char **skip_reason);
+
+struct fixture_options {
+	bool with_tun;
+	unsigned node0_max_handles; /* node 0's handle table; 0: the backend's default */
+};
+struct fixture *fixture_new_with(const struct fixture_options *opts, const char **skip_reason);
 void fixture_free(struct fixture *f);
+
+/* Every event line node `i` emitted so far, NUL-terminated (malloc'd). */
+char *fixture_events(struct fixture *f, int i);
 
 /* Runs the world until done(arg) holds or timeout_us of the world's time
  * passes; returns done(arg). */
 bool fixture_run_until(struct fixture *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
+
+/* The whole of an events file written so far (the fixtures' helper). */
+static inline char *fixture_read_events(FILE *events)
+{
+	if (!events || fflush(events) != 0)
+		return NULL;
+	long len = ftell(events);
+	char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
+	if (!text)
+		return NULL;
+	rewind(events);
+	size_t got = fread(text, 1, (size_t)len, events);
+	text[got] = '\0';
+	fseek(events, 0, SEEK_END);
+	return text;
+}
 
 #endif

@@ -19,7 +19,7 @@
 struct fixture_epoll {
 	struct fixture f; /* first: handed out to tests */
 	struct io_loop *loop;
-	FILE *events;
+	FILE *events[2];
 	char netns[2][NETNS_NAME_MAX]; /* empty until made */
 };
 
@@ -48,6 +48,14 @@ static bool fixture_make_namespaces(struct fixture_epoll *fe, const char **skip_
 
 struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 {
+	const struct fixture_options opts = {.with_tun = with_tun};
+
+	return fixture_new_with(&opts, skip_reason);
+}
+
+struct fixture *fixture_new_with(const struct fixture_options *opts, const char **skip_reason)
+{
+	bool with_tun = opts->with_tun;
 	struct fixture_epoll *fe = calloc(1, sizeof(*fe));
 	static const char *const names[2] = {"node0", "node1"};
 	int err;
@@ -68,15 +76,19 @@ struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 		*skip_reason = "epoll_create1 failed";
 		goto out_free;
 	}
-	/* Events go somewhere real so emit's formatting path runs. */
-	fe->events = tmpfile();
 	for (int i = 0; i < 2; i++) {
+		fe->events[i] = tmpfile();
+		if (!fe->events[i]) {
+			*skip_reason = "cannot create a temporary file for events";
+			goto out_free;
+		}
 		struct io_epoll_config cfg = {
 		    .node_name = names[i],
 		    .netns = with_tun ? fe->netns[i] : NULL,
 		    .tun_name = with_tun ? "tailnet0" : NULL,
-		    .events = fe->events,
+		    .events = fe->events[i],
 		    .seed = 0x5eed0000u + (uint64_t)i,
+		    .max_handles = i == 0 ? opts->node0_max_handles : 0,
 		};
 		struct fixture_node *node = &fe->f.node[i];
 		node->io = io_epoll_new(fe->loop, &cfg, &err);
@@ -122,8 +134,9 @@ void fixture_free(struct fixture *f)
 		io_epoll_free(fe->f.node[i].io);
 	if (fe->loop)
 		io_loop_free(fe->loop);
-	if (fe->events)
-		fclose(fe->events);
+	for (int i = 0; i < 2; i++)
+		if (fe->events[i])
+			fclose(fe->events[i]);
 	for (int i = 0; i < 2; i++)
 		netns_del(fe->netns[i]);
 	free(fe);
@@ -139,4 +152,11 @@ bool fixture_run_until(struct fixture *f, bool (*done)(void *arg), void *arg, ui
 	if (rc < 0)
 		fprintf(stderr, "fixture_epoll: loop failed: %s\n", strerror(-rc));
 	return rc == 1 || (rc == 0 && done && done(arg));
+}
+
+char *fixture_events(struct fixture *f, int i)
+{
+	struct fixture_epoll *fe = (struct fixture_epoll *)f;
+
+	return fixture_read_events(fe->events[i]);
 }

@@ -14,10 +14,19 @@
 struct fixture_sim {
 	struct fixture f;
 	struct ns3w_world *world;
+	FILE *events[2];
 };
 
 struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 {
+	const struct fixture_options opts = {.with_tun = with_tun};
+
+	return fixture_new_with(&opts, skip_reason);
+}
+
+struct fixture *fixture_new_with(const struct fixture_options *opts, const char **skip_reason)
+{
+	bool with_tun = opts->with_tun;
 	const struct ns3w_world_config wc = {.seed = 1, .run = 1};
 	const struct ns3w_link_params access = {.latency_us = 1000};
 	static const char *const names[2] = {"a", "b"};
@@ -35,8 +44,16 @@ struct fixture *fixture_new(bool with_tun, const char **skip_reason)
 	CHECK(ns3w_finalize(fs->world) == 0);
 
 	for (int i = 0; i < 2; i++) {
+		fs->events[i] = tmpfile();
+		CHECK(fs->events[i] != NULL);
 		const struct io_sim_config ic = {
-		    .world = fs->world, .node = i, .name = names[i], .seed = wc.seed};
+		    .world = fs->world,
+		    .node = i,
+		    .name = names[i],
+		    .seed = wc.seed,
+		    .events = fs->events[i],
+		    .max_handles = i == 0 ? opts->node0_max_handles : 0,
+		};
 		struct fixture_node *n = &fs->f.node[i];
 
 		n->io = io_sim_new(&ic, &err);
@@ -57,8 +74,11 @@ void fixture_free(struct fixture *f)
 		return;
 	struct fixture_sim *fs = f->priv;
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		io_sim_free(f->node[i].io);
+		if (fs->events[i])
+			fclose(fs->events[i]);
+	}
 	ns3w_world_free(fs->world);
 	free(fs);
 }
@@ -82,4 +102,11 @@ bool fixture_run_until(struct fixture *f, bool (*done)(void *arg), void *arg, ui
 		now = reached;
 	}
 	return true;
+}
+
+char *fixture_events(struct fixture *f, int i)
+{
+	struct fixture_sim *fs = f->priv;
+
+	return fixture_read_events(fs->events[i]);
 }

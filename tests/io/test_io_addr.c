@@ -222,29 +222,55 @@ Test(io_event, escapes_node_and_type)
 	cr_assert_str_eq(buf, "{\"t_us\":5,\"node\":\"we\\\"ird\\u000a\",\"type\":\"t\\\\y\"}\n");
 }
 
-Test(io_event, too_long_lines_are_refused)
+Test(io_event, too_long_fields_keep_whole_members_and_are_marked)
 {
 	char buf[IO_EVENT_LINE_MAX];
 	char fields[2 * IO_EVENT_LINE_MAX];
 	char node[400];
 
+	/* One giant member: nothing of it survives, the mark does. */
 	memset(fields, 'a', sizeof(fields) - 1);
 	fields[sizeof(fields) - 1] = '\0';
 	fields[0] = '"';
-	cr_assert_eq(io_event_format(buf, sizeof(buf), 1, "n", "t", fields), -ENOSPC);
+	int n = io_event_format(buf, sizeof(buf), 1, "n", "t", fields);
+	cr_assert_str_eq(buf, "{\"t_us\":1,\"node\":\"n\",\"type\":\"t\",\"truncated\":true}\n");
+	cr_assert_eq(n, (int)strlen(buf));
+
+	/* Many members, with commas and braces inside strings and objects:
+	 * whole leading members are kept, the line is full and ends marked. */
+	size_t o = 0;
+	for (int i = 0; o < sizeof(fields) - 80; i++)
+		o += (size_t)snprintf(fields + o, sizeof(fields) - o,
+		                      "%s\"m%03d\":{\"s\":\"a,b}\\\",c\",\"v\":[1,2]}",
+		                      i ? "," : "", i);
+	n = io_event_format(buf, sizeof(buf), 1, "n", "t", fields);
+	cr_assert_gt(n, (int)sizeof(buf) - 64, "the line is nearly full: %d", n);
+	cr_assert_eq(n, (int)strlen(buf));
+	const char *tail = ",\"truncated\":true}\n";
+	cr_assert_str_eq(buf + n - strlen(tail), tail);
+	size_t kept =
+	    (size_t)n - strlen("{\"t_us\":1,\"node\":\"n\",\"type\":\"t\",") - strlen(tail);
+	cr_assert_eq(memcmp(buf + n - strlen(tail) - kept, fields, kept), 0);
+	cr_assert_eq(fields[kept], ',', "cut at a member boundary, not inside one");
 
 	memset(node, 'n', sizeof(node) - 1);
 	node[sizeof(node) - 1] = '\0';
 	cr_assert_eq(io_event_format(buf, sizeof(buf), 1, node, "t", ""), -ENOSPC,
-	             "a node name past the escape buffer is refused, not cut");
+	             "a node name past IO_EVENT_NODE_MAX is refused, not cut");
 
-	/* Exactly fitting works; one byte less does not. */
-	int n = io_event_format(buf, sizeof(buf), 1, "n", "t", "\"k\":1");
+	/* Exactly fitting works; one byte less cuts the member and marks it. */
+	n = io_event_format(buf, sizeof(buf), 1, "n", "t", "\"k\":1,\"kk\":22222222222222222222");
 	cr_assert_gt(n, 0);
-	char small[64];
-	cr_assert_eq(io_event_format(small, (size_t)n + 1, 1, "n", "t", "\"k\":1"), n);
+	char small[96];
+	cr_assert_eq(io_event_format(small, (size_t)n + 1, 1, "n", "t",
+	                             "\"k\":1,\"kk\":22222222222222222222"),
+	             n);
 	cr_assert_str_eq(small, buf);
-	cr_assert_eq(io_event_format(small, (size_t)n, 1, "n", "t", "\"k\":1"), -ENOSPC);
+	io_event_format(small, (size_t)n, 1, "n", "t", "\"k\":1,\"kk\":22222222222222222222");
+	cr_assert_str_eq(small,
+	                 "{\"t_us\":1,\"node\":\"n\",\"type\":\"t\",\"k\":1,\"truncated\":true}\n");
+	cr_assert_eq(io_event_format(small, 40, 1, "n", "t", "\"k\":1"), -ENOSPC,
+	             "no room for the head and the mark");
 }
 
 Test(io_event, fields_fit_the_documented_maximum)

@@ -74,6 +74,12 @@ static int tap_close(struct io *io, int handle, bool abort_conn)
 	return in->ops->close(in, handle, abort_conn);
 }
 
+static void tap_handle_count(struct io *io, size_t *in_use, size_t *max)
+{
+	struct io *in = tap_inner(io);
+	in->ops->handle_count(in, in_use, max);
+}
+
 static int tap_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 {
 	struct io *in = tap_inner(io);
@@ -162,6 +168,7 @@ struct io_tap *io_tap_new(struct io *inner)
 	    .udp_open = tap_udp_open,
 	    .udp_send = tap_udp_send,
 	    .close = tap_close,
+	    .handle_count = tap_handle_count,
 	    .tun_attach = tap_tun_attach,
 	    .tun_write = tap_tun_write,
 	    .tun_addr_add = tap_tun_addr_add,

@@ -15,15 +15,19 @@
 #include "support/netns.h"
 #include "support/shell.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -404,4 +408,112 @@ Test(svcd_real, l7_https_and_l4_2_tls_terminated_tcp_with_the_certificate_file, 
 	        R.ns[0]);
 	cr_assert(strstr(R.out, "tls-hello"), "L4-2 echo through TLS termination (%d): %s", rc,
 	          R.out);
+}
+
+/* ---- REL-1: a flood of idle connections ------------------------------- */
+
+#define FLOOD_PER_PORT 700 /* two ports: more than svcd's 1024 handles */
+
+struct flood_result {
+	int opened;  /* connections the client's stack established */
+	int shed;    /* of those, closed by the far end while idle */
+	int refused; /* connects that failed outright */
+};
+
+/* In the client namespace: opens FLOOD_PER_PORT connections to each of the
+ * VIP's ports 80 and 5432, sends nothing, waits, counts the ones the far
+ * end closed, then closes them all. Runs in a forked child. */
+static struct flood_result flood_idle_connections(void)
+{
+	struct flood_result res = {0};
+	static int fds[2 * FLOOD_PER_PORT];
+	char nspath[96];
+	struct rlimit rl = {4096, 4096};
+
+	snprintf(nspath, sizeof(nspath), "/var/run/netns/%s", R.ns[0]);
+	int target = open(nspath, O_RDONLY | O_CLOEXEC);
+	if (target < 0 || setns(target, CLONE_NEWNET) != 0 || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		res.opened = -1;
+		return res;
+	}
+	for (int i = 0; i < 2 * FLOOD_PER_PORT; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+		                         .sin_port = htons(i % 2 ? 5432 : 80)};
+		inet_pton(AF_INET, VIP, &sa.sin_addr);
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fds[i] >= 0)
+			(void)connect(fds[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	shell_sleep_ms(3000);
+	for (int i = 0; i < 2 * FLOOD_PER_PORT; i++) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		char b;
+		if (fds[i] < 0 || getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+		    (err && err != ECONNRESET)) {
+			res.refused++;
+			continue;
+		}
+		ssize_t n = recv(fds[i], &b, 1, MSG_DONTWAIT | MSG_PEEK);
+		if (n == 0 || err == ECONNRESET || (n < 0 && errno == ECONNRESET)) {
+			res.opened++;
+			res.shed++;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			res.opened++;
+		} else {
+			res.refused++;
+		}
+	}
+	for (int i = 0; i < 2 * FLOOD_PER_PORT; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return res;
+}
+
+Test(svcd_real, rel1_an_idle_connection_flood_is_shed_and_the_vip_ports_recover, .init = real_setup,
+     .fini = real_teardown, .timeout = 180)
+{
+	int rc = sh(SVCCTL(1, "serve --service=svc:web --http=80 text:hello"));
+	cr_assert_eq(rc, 0, "%s", R.out);
+	rc = sh(SVCCTL(1, "serve --service=svc:web --tcp=5432 127.0.0.1:9000"));
+	cr_assert_eq(rc, 0, "%s", R.out);
+	cr_assert_eq(sh(CURL("http://" VIP "/")), 0, "%s", R.out);
+
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		struct flood_result res = flood_idle_connections();
+		(void)!write(pipefd[1], &res, sizeof(res));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	struct flood_result res;
+	ssize_t got = read(pipefd[0], &res, sizeof(res));
+	close(pipefd[0]);
+	waitpid(child, NULL, 0);
+	cr_assert_eq(got, (ssize_t)sizeof(res));
+	cr_assert_geq(res.opened, 0, "the flood could not enter the client namespace");
+	/* Every client has gone: both ports accept and serve again. */
+	sleep_ms(1000);
+	rc = sh(CURL("http://" VIP "/"));
+	cr_assert_eq(rc, 0, "L7 port after the flood: curl %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "hello"), "%s", R.out);
+	rc = sh("echo rel1-echo | ip netns exec %s timeout 10 python3 -c \"import socket,sys;"
+	        "s=socket.create_connection(('" VIP "',5432),timeout=5);"
+	        "s.sendall(sys.stdin.buffer.read());print(s.recv(100).decode())\"",
+	        R.ns[0]);
+	cr_assert_eq(rc, 0, "L4 port after the flood: %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "rel1-echo"), "%s", R.out);
+	/* The far end is svcd on the host: evidence of shedding is both the
+	 * client's view (connections closed while idle) and the host's events. */
+	cr_assert_gt(res.shed, 0, "no connection was shed (opened %d, refused %d)", res.opened,
+	             res.refused);
+	sh("grep -c '\"limit_hit\".*node_handles' %s/host.events", R.dir);
+	cr_assert_gt(atoi(R.out), 0, "limit_hit node_handles events: %s", R.out);
+
+	sh("ip netns exec %s ss -ltnH", R.ns[1]);
+	fprintf(stderr, "rel1 flood: opened %d, shed %d, refused %d\nlisteners:\n%s", res.opened,
+	        res.shed, res.refused, R.out);
 }

@@ -729,6 +729,61 @@ Test(simrun, pcap_glob_selects_the_nodes_captured, .timeout = 300)
 	run("rm -rf '%s'", out);
 }
 
+/* REL-3 in a scenario: control's disk fills, an admin write is refused
+ * and does not come back; a write made once the disk is healthy survives
+ * a power loss in the middle of the next state write. */
+static const char disk_scenario[] =
+    "name: disk\n"
+    "duration: 6s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:svc: [alice@example.com]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web]}\n"
+    "timeline:\n"
+    "  - {at: 1s, control: disk-full}\n"
+    "  - {at: 1500ms, admin: define svc:refused --ports=tcp:81 --tags=tag:svc,\n"
+    "     as: alice@example.com, expect_error: No space left on device}\n"
+    "  - {at: 2s, control: disk-ok}\n"
+    "  - {at: 2500ms, admin: define svc:kept --ports=tcp:82 --tags=tag:svc,\n"
+    "     as: alice@example.com}\n"
+    "  - {at: 3s, control: torn-write}\n"
+    "  - {at: 4s, control: restart}\n";
+
+Test(simrun, rel3_control_disk_faults_in_a_timeline_lose_only_what_was_refused, .timeout = 300)
+{
+	char out[64], path[128];
+
+	tmpdir(out, sizeof(out));
+	snprintf(path, sizeof(path), "%s/disk.yaml", out);
+	write_file(path, disk_scenario);
+	int st = simrun(out, path, "--pcap none --keep-state");
+	if (st != 0)
+		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+	cr_assert_eq(st, 0);
+	const char *ev = "reports/disk/events.jsonl";
+	cr_assert_eq(
+	    run("grep -q '\"type\":\"storage_fault\".*\"fault\":\"disk-full\"' '%s/%s'", out, ev),
+	    0);
+	cr_assert_eq(
+	    run("grep 'define svc:refused' '%s/%s' | grep -q 'No space left on device'", out, ev),
+	    0, "the refused write is not reported as refused");
+	cr_assert_eq(run("grep -q '\"fault\":\"torn-write\"' '%s/%s'", out, ev), 0);
+	/* After the restart control holds svc:web and svc:kept only. */
+	cr_assert_eq(
+	    run("grep '\"type\":\"control_ready\"' '%s/%s' | tail -1 | grep -q '\"services\":2'",
+	        out, ev),
+	    0);
+	const char *state = "reports/disk/control-state.json";
+	cr_assert_eq(run("grep -q 'svc:kept' '%s/%s'", out, state), 0);
+	cr_assert_neq(run("grep -q 'svc:refused' '%s/%s'", out, state), 0);
+	cr_assert_eq(run("test \"$(stat -c %%a '%s/%s')\" = 600", out, state), 0);
+	run("rm -rf '%s'", out);
+}
+
 Test(simrun, control_state_file_is_removed_unless_kept, .timeout = 300)
 {
 	char out[64], path[128];
