@@ -33,6 +33,7 @@ MODES = (
     ("*_epoll/*", "real", "epoll seam backend: real sockets, TUN, netns"),
     ("test_tcp_proxy_pg/*", "real", "a real PostgreSQL server and psql"),
     ("test_svcd_loop/*", "real", "svcd's epoll loop on real fds"),
+    ("test_io_epoll_limits/*", "real", "the epoll backend under RLIMIT_NOFILE"),
     ("*_sim/*", "sim", "the sim seam backend on ns-3"),
     ("test_simrun/*", "sim", "simrun runs scenarios"),
     ("test_scenario/simrun", "sim", "simrun runs scenarios"),
