@@ -76,6 +76,7 @@ fi
 suites build main
 # Which requirement IDs have a passing test (the gaps are listed).
 python3 scripts/conformance-matrix.py build/test-results --out "$logdir/conformance-matrix.md"
+check conformance-matrix-script python3 tests/scripts/test_conformance_matrix.py
 
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILSIM_SANITIZE=ON -DTAILSIM_BENCH=OFF; then
   # ns-3 keeps a few singletons alive until exit; leaks are checked in our

@@ -316,6 +316,7 @@ enum timeline_key {
 	TL_ADMIN,
 	TL_AS,
 	TL_CONTROL,
+	TL_EXPECT_ERROR,
 };
 
 static const struct scenario_key scenario_timeline_keys[] = {
@@ -346,6 +347,11 @@ static const struct scenario_key scenario_timeline_keys[] = {
                        "(healthy again), torn-write (power lost in the middle of a state "
                        "write: control is down, as after crash).",
                        .choices = scenario_control_words, .project = true),
+    [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
+                            "The action must fail, with a reason containing this text; "
+                            "without it, an action that cannot be carried out fails the run "
+                            "(exit 2).",
+                            .project = true),
     KEY_END,
 };
 
@@ -3098,6 +3104,19 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		error_at(ld, keys[TL_AS], "'as' goes with 'admin' (the user running the command)");
 		ok = false;
 	}
+	if (vals[TL_EXPECT_ERROR]) {
+		size_t len = strlen(scalar(vals[TL_EXPECT_ERROR]));
+		if (len == 0 || len > SCENARIO_EXPECT_ERROR_MAX) {
+			error_at(
+			    ld, vals[TL_EXPECT_ERROR],
+			    "expect_error needs the text the failure's reason contains (1 to %d "
+			    "bytes)",
+			    SCENARIO_EXPECT_ERROR_MAX);
+			ok = false;
+		} else {
+			e->expect_error = ld_strdup(ld, scalar(vals[TL_EXPECT_ERROR]));
+		}
+	}
 	if (!vals[action] || !ok)
 		return false;
 	pos_of(keys[action], &e->line, &e->column); /* unique, in file order: sorts stably */
@@ -3183,7 +3202,8 @@ static const char *time_text(uint64_t us, char *buf, size_t len)
 /* The timeline in time order must make sense: a crash hits a running
  * node, a restart a crashed one, a serve command a running one; a
  * partition cuts what is whole, a heal mends what is cut; the control
- * server likewise. */
+ * server likewise. An entry marked expect_error is meant to fail: it is
+ * not refused here (the run checks that it fails) and changes no state. */
 static bool check_timeline_order(struct loader *ld)
 {
 	struct scenario *sc = ld->sc;
@@ -3209,6 +3229,8 @@ static bool check_timeline_order(struct loader *ld)
 		case SCENARIO_ACTION_SERVE: {
 			size_t *d = &down[e->node];
 			scenario_node_name(sc, e->node, name, sizeof(name));
+			if (e->expect_error)
+				break;
 			if (e->action == SCENARIO_ACTION_CRASH && *d) {
 				error_pos(ld, e->line, e->column,
 				          "crash of '%s' at %s, which is already down (crashed at "
@@ -3238,6 +3260,8 @@ static bool check_timeline_order(struct loader *ld)
 		case SCENARIO_ACTION_PARTITION:
 		case SCENARIO_ACTION_HEAL: {
 			size_t j = 0;
+			if (e->expect_error)
+				break;
 			for (; j < n_cuts; j++) {
 				const struct scenario_event *c = &sc->events[cuts[j]];
 				if (c->between_nodes == e->between_nodes &&
@@ -3267,6 +3291,8 @@ static bool check_timeline_order(struct loader *ld)
 		}
 		case SCENARIO_ACTION_CONTROL_CRASH:
 		case SCENARIO_ACTION_CONTROL_TORN_WRITE:
+			if (e->expect_error)
+				break;
 			if (control_down) {
 				error_pos(ld, e->line, e->column,
 				          "control %s at %s, but control is already down (crashed "
@@ -3279,6 +3305,8 @@ static bool check_timeline_order(struct loader *ld)
 			control_down = i + 1;
 			break;
 		case SCENARIO_ACTION_CONTROL_RESTART:
+			if (e->expect_error)
+				break;
 			if (!control_down) {
 				error_pos(ld, e->line, e->column,
 				          "control restart at %s, but control is not down", t);

@@ -309,7 +309,12 @@ struct scenario_event {
 	int user;                                    /* ADMIN: index into users (`as`) */
 	enum scenario_disk disk;                     /* CONTROL_DISK */
 	unsigned line, column;                       /* of the action key (messages) */
+	/* expect_error (EXP-6): NULL, the action must be carried out; else it
+	 * must fail with a reason containing this text. */
+	const char *expect_error;
 };
+/* Longest expect_error text. */
+#define SCENARIO_EXPECT_ERROR_MAX 256
 
 struct scenario_chunk;
 

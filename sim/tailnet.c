@@ -416,8 +416,11 @@ bool tn_run_until(struct tailnet *t, bool (*done)(void *arg), void *arg, uint64_
 
 int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t out_len)
 {
-	if (node < 0 || (size_t)node >= t->n_nodes || !t->nodes[node].daemon)
-		return err_setf(out, out_len, -ENOENT, "no running daemon on node %d", node);
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(out, out_len, -ENOENT, "no node %d", node);
+	if (!t->nodes[node].daemon)
+		return err_setf(out, out_len, -ENOENT, "%s is down (no running daemon)",
+		                t->nodes[node].name);
 	return svcd_serve_line(t->nodes[node].daemon, line, out, out_len);
 }
 
@@ -447,15 +450,18 @@ int tn_crash(struct tailnet *t, int node)
 
 int tn_restart(struct tailnet *t, int node)
 {
-	char why[512];
+	return tn_restart_why(t, node, NULL, 0);
+}
 
+int tn_restart_why(struct tailnet *t, int node, char *why, size_t why_len)
+{
 	if (node < 0 || (size_t)node >= t->n_nodes)
-		return -ENOENT;
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
 	if (t->nodes[node].daemon)
-		return -EALREADY;
+		return err_setf(why, why_len, -EALREADY, "%s is not down", t->nodes[node].name);
 	io_emitf(t->nodes[node].io, "node_restart", "\"node\":\"%s\"", t->nodes[node].name);
 	t->nodes[node].restarts++;
-	return tn_daemon_start(t, (size_t)node, why, sizeof(why));
+	return tn_daemon_start(t, (size_t)node, why, why_len);
 }
 
 int tn_partition_regions(struct tailnet *t, int region_a, int region_b, bool cut)
@@ -540,10 +546,13 @@ int tn_control_torn_write(struct tailnet *t)
 
 int tn_control_restart(struct tailnet *t)
 {
-	char why[512];
+	return tn_control_restart_why(t, NULL, 0);
+}
 
+int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len)
+{
 	if (t->control)
-		return -EALREADY;
+		return err_setf(why, why_len, -EALREADY, "control is not down");
 	t->control_io->ops->emit(t->control_io, "control_restart", "");
-	return tn_control_start(t, why, sizeof(why));
+	return tn_control_start(t, why, why_len);
 }

@@ -163,6 +163,9 @@ int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, s
 /* Faults. */
 int tn_crash(struct tailnet *t, int node);
 int tn_restart(struct tailnet *t, int node);
+/* tn_restart with the reason of a failure in `why` (a node that is not
+ * down, a daemon or serve line that failed to start). */
+int tn_restart_why(struct tailnet *t, int node, char *why, size_t why_len);
 int tn_partition_regions(struct tailnet *t, int region_a, int region_b, bool cut);
 int tn_isolate_node(struct tailnet *t, int node, bool cut);
 /* Cuts (or restores) underlay traffic between two nodes only (a
@@ -170,6 +173,7 @@ int tn_isolate_node(struct tailnet *t, int node, bool cut);
 int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
 int tn_control_crash(struct tailnet *t);
 int tn_control_restart(struct tailnet *t);
+int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len);
 /* Control's disk: a fault from now on (STORAGE_FAULT_NONE: healthy again);
  * a storage_fault event. */
 int tn_control_disk_fault(struct tailnet *t, enum storage_fault fault);

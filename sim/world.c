@@ -19,6 +19,7 @@
 #include "workload_tcp.h"
 #include "workload_udp.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -664,13 +665,16 @@ int world_new(const struct scenario *sc, const struct world_options *options, st
 	w->keep_state = opt->keep_state;
 	snprintf(w->scenario_dir, sizeof(w->scenario_dir), "%s",
 	         opt->scenario_dir ? opt->scenario_dir : ".");
+	snprintf(w->scenario_file, sizeof(w->scenario_file), "%s",
+	         opt->scenario_file ? opt->scenario_file : "scenario");
 	w->node_count = sc->node_count;
 	w->nodes = calloc(w->node_count, sizeof(*w->nodes));
 	w->peers = calloc(w->node_count, sizeof(*w->peers));
 	w->link_ids = calloc(sc->link_count ? (size_t)sc->link_count : 1, sizeof(*w->link_ids));
 	w->link_params =
 	    calloc(sc->link_count ? (size_t)sc->link_count : 1, sizeof(*w->link_params));
-	if (!w->nodes || !w->peers || !w->link_ids || !w->link_params) {
+	w->cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*w->cuts));
+	if (!w->nodes || !w->peers || !w->link_ids || !w->link_params || !w->cuts) {
 		err = -ENOMEM;
 		err_setf(why, why_len, 0, "out of memory for %u nodes", w->node_count);
 		goto out_free;
@@ -755,21 +759,95 @@ static void world_fmt_params(char *out, size_t cap, const struct scenario_link_p
 	         (double)p->latency_us / 1000.0, (double)p->bandwidth_bps, p->loss * 100.0);
 }
 
-/* Applies one timeline entry at the current time. Failures are warnings:
- * the event's detail says what failed, and so does a note. */
-static void world_apply(struct world *w, const struct scenario_event *e)
+/* "20s", "1500ms", "250us": a timeline entry's time in messages. */
+static const char *world_time_text(uint64_t us, char *buf, size_t len)
+{
+	if (us % 1000000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
+	else if (us % 1000 == 0)
+		snprintf(buf, len, "%llums", (unsigned long long)(us / 1000));
+	else
+		snprintf(buf, len, "%lluus", (unsigned long long)us);
+	return buf;
+}
+
+/* The partition in force between the same two regions or nodes as `e`:
+ * its index in w->cuts, or w->n_cuts when there is none. */
+static size_t world_cut_find(const struct world *w, const struct scenario_event *e)
+{
+	size_t j = 0;
+
+	for (; j < w->n_cuts; j++) {
+		const struct scenario_event *c = &w->sc->events[w->cuts[j]];
+		if (c->between_nodes == e->between_nodes &&
+		    ((c->a == e->a && c->b == e->b) || (c->a == e->b && c->b == e->a)))
+			break;
+	}
+	return j;
+}
+
+/* A partition cuts what is whole, a heal mends what is cut: anything else
+ * cannot be carried out (-EALREADY / -ENOENT with the reason). */
+static int world_partition(struct world *w, const struct scenario_event *e, char *reason,
+                           size_t reason_len)
+{
+	bool cut = e->action == SCENARIO_ACTION_PARTITION;
+	size_t j = world_cut_find(w, e);
+	int rc;
+
+	if (cut && j < w->n_cuts)
+		return err_setf(reason, reason_len, -EALREADY, "already cut (partition at line %u)",
+		                w->sc->events[w->cuts[j]].line);
+	if (!cut && j == w->n_cuts)
+		return err_setf(reason, reason_len, -ENOENT, "not cut (no partition in force)");
+	if (e->between_nodes)
+		rc = ns3w_block_pair(w->ns3, w->nodes[e->a].ns3_node, w->nodes[e->b].ns3_node, cut);
+	else
+		rc = world_cut_regions(w, e->a, e->b, cut);
+	if (rc < 0)
+		return err_setf(reason, reason_len, rc, "%s", strerror(-rc));
+	if (cut)
+		w->cuts[w->n_cuts++] = (size_t)(e - w->sc->events);
+	else
+		w->cuts[j] = w->cuts[--w->n_cuts];
+	return 0;
+}
+
+/* Why a command failed, from what it printed: control's admin API answers
+ * {"error": "..."}, the daemon's serve command a message whose first line
+ * says why; with nothing printed, the errno's text. */
+static void world_reason(const char *out, int rc, char *reason, size_t reason_len)
+{
+	cJSON *j = out[0] == '{' ? cJSON_Parse(out) : NULL;
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "error");
+
+	if (cJSON_IsString(msg) && msg->valuestring[0])
+		snprintf(reason, reason_len, "%s", msg->valuestring);
+	else if (out[0])
+		snprintf(reason, reason_len, "%.*s", (int)strcspn(out, "\n"), out);
+	else
+		snprintf(reason, reason_len, "%s", strerror(-rc));
+	cJSON_Delete(j);
+}
+
+/* Applies one timeline entry at the current time and writes its timeline
+ * event (a failure in its detail). EXP-6: an action that could not be
+ * carried out fails the run (-errno, the whole message in `why`) unless the
+ * entry's expect_error matches its reason; an entry marked expect_error
+ * that succeeds fails the run too. */
+static int world_apply(struct world *w, const struct scenario_event *e, char *why, size_t why_len)
 {
 	const struct scenario *sc = w->sc;
 	char target[2 * SCENARIO_NAME_MAX + 8] = "", detail[WORLD_DETAIL_MAX + 1] = "";
+	char reason[1024] = "", t[32];
 	char *out = malloc(WORLD_ADMIN_OUT_MAX), *line = NULL;
 	const char *action = "?";
 	int rc = 0;
 
-	if (!out) {
-		world_note(w, "warning: out of memory applying the timeline\n");
-		w->warnings++;
-		return;
-	}
+	world_time_text(e->at_us, t, sizeof(t));
+	if (!out)
+		return err_setf(why, why_len, -ENOMEM, "%s:%u: out of memory at %s",
+		                w->scenario_file, e->line, t);
 	out[0] = '\0';
 	switch (e->action) {
 	case SCENARIO_ACTION_SERVE:
@@ -782,30 +860,26 @@ static void world_apply(struct world *w, const struct scenario_event *e)
 		action = "crash";
 		snprintf(target, sizeof(target), "%s", w->nodes[e->node].name);
 		rc = tn_crash(w->tn, (int)e->node);
+		if (rc == -EALREADY)
+			snprintf(reason, sizeof(reason), "%s is already down", target);
 		break;
 	case SCENARIO_ACTION_RESTART:
 		action = "restart";
 		snprintf(target, sizeof(target), "%s", w->nodes[e->node].name);
-		rc = tn_restart(w->tn, (int)e->node);
+		rc = tn_restart_why(w->tn, (int)e->node, reason, sizeof(reason));
 		break;
 	case SCENARIO_ACTION_PARTITION:
-	case SCENARIO_ACTION_HEAL: {
-		bool cut = e->action == SCENARIO_ACTION_PARTITION;
-		action = cut ? "partition" : "heal";
-		if (e->between_nodes) {
+	case SCENARIO_ACTION_HEAL:
+		action = e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal";
+		if (e->between_nodes)
 			snprintf(target, sizeof(target), "%s,%s", w->nodes[e->a].name,
 			         w->nodes[e->b].name);
-			rc = ns3w_block_pair(w->ns3, w->nodes[e->a].ns3_node,
-			                     w->nodes[e->b].ns3_node, cut);
-			snprintf(detail, sizeof(detail), "nodes");
-		} else {
+		else
 			snprintf(target, sizeof(target), "%s,%s", world_region_name(w, e->a),
 			         world_region_name(w, e->b));
-			rc = world_cut_regions(w, e->a, e->b, cut);
-			snprintf(detail, sizeof(detail), "regions");
-		}
+		snprintf(detail, sizeof(detail), "%s", e->between_nodes ? "nodes" : "regions");
+		rc = world_partition(w, e, reason, sizeof(reason));
 		break;
-	}
 	case SCENARIO_ACTION_LINK: {
 		struct scenario_link_params *p = &w->link_params[e->link];
 		struct ns3w_link_params np;
@@ -858,12 +932,14 @@ static void world_apply(struct world *w, const struct scenario_event *e)
 		snprintf(target, sizeof(target), "control");
 		snprintf(detail, sizeof(detail), "crash");
 		rc = tn_control_crash(w->tn);
+		if (rc == -EALREADY)
+			snprintf(reason, sizeof(reason), "control is already down");
 		break;
 	case SCENARIO_ACTION_CONTROL_RESTART:
 		action = "control";
 		snprintf(target, sizeof(target), "control");
 		snprintf(detail, sizeof(detail), "restart");
-		rc = tn_control_restart(w->tn);
+		rc = tn_control_restart_why(w->tn, reason, sizeof(reason));
 		break;
 	case SCENARIO_ACTION_CONTROL_DISK: {
 		static const enum storage_fault faults[] = {
@@ -882,23 +958,56 @@ static void world_apply(struct world *w, const struct scenario_event *e)
 		snprintf(target, sizeof(target), "control");
 		snprintf(detail, sizeof(detail), "torn-write");
 		rc = tn_control_torn_write(w->tn);
+		if (rc == -EALREADY)
+			snprintf(reason, sizeof(reason), "control is already down");
 		break;
 	}
-	if (rc < 0) {
-		size_t n = strlen(detail);
-		/* the first line of what the command printed says why */
-		char *nl = strchr(out, '\n');
-		if (nl)
-			*nl = '\0';
-		snprintf(detail + n, sizeof(detail) - n, "%sfailed: %s", n ? "; " : "",
-		         out[0] ? out : strerror(-rc));
-		world_note(w, "warning: %s:%u: at %.6fs %s %s: %s\n", "timeline", e->line,
-		           (double)ns3w_now_us(w->ns3) / 1e6, action, target, detail);
-		w->warnings++;
+	if (rc < 0 && !reason[0])
+		world_reason(out, rc, reason, sizeof(reason));
+	/* the entry as messages name it */
+	char what[WORLD_DETAIL_MAX + 2 * SCENARIO_NAME_MAX + 32];
+	if (e->action == SCENARIO_ACTION_SERVE)
+		snprintf(what, sizeof(what), "%s on %s", detail, target);
+	else if (e->action == SCENARIO_ACTION_ADMIN)
+		snprintf(what, sizeof(what), "admin %s as %s", e->command,
+		         e->user >= 0 ? sc->users[e->user].login : "?");
+	else if (e->action == SCENARIO_ACTION_CONTROL_CRASH ||
+	         e->action == SCENARIO_ACTION_CONTROL_RESTART ||
+	         e->action == SCENARIO_ACTION_CONTROL_DISK ||
+	         e->action == SCENARIO_ACTION_CONTROL_TORN_WRITE)
+		snprintf(what, sizeof(what), "control %s", detail);
+	else
+		snprintf(what, sizeof(what), "%s %s", action, target);
+	size_t n = strlen(detail);
+	const char *sep = n ? "; " : "";
+	int err = 0;
+	if (rc < 0 && e->expect_error && strstr(reason, e->expect_error)) {
+		snprintf(detail + n, sizeof(detail) - n, "%sfailed as expected: %s", sep, reason);
+		world_note(w, "note: %s:%u: at %s (%s) failed as expected: %s\n", w->scenario_file,
+		           e->line, t, what, reason);
+		w->expected_failures++;
+	} else if (rc < 0) {
+		snprintf(detail + n, sizeof(detail) - n, "%sfailed: %s", sep, reason);
+		err = e->expect_error
+		          ? err_setf(why, why_len, rc,
+		                     "%s:%u: timeline entry at %s (%s) failed, but not with "
+		                     "expect_error's \"%s\": %s",
+		                     w->scenario_file, e->line, t, what, e->expect_error, reason)
+		          : err_setf(why, why_len, rc,
+		                     "%s:%u: timeline entry at %s (%s) could not be carried "
+		                     "out: %s",
+		                     w->scenario_file, e->line, t, what, reason);
+	} else if (e->expect_error) {
+		snprintf(detail + n, sizeof(detail) - n, "%ssucceeded, expected to fail", sep);
+		err = err_setf(why, why_len, -EPROTO,
+		               "%s:%u: timeline entry at %s (%s) succeeded, but expect_error "
+		               "says it fails with \"%s\"",
+		               w->scenario_file, e->line, t, what, e->expect_error);
 	}
 	world_mark(w, action, target, detail);
 	free(line);
 	free(out);
+	return err;
 }
 
 /* ---- tailnet workloads ---- */
@@ -1114,20 +1223,24 @@ int world_run(struct world *w, uint64_t until_us, char *why, size_t why_len)
 
 		if (stop > now && ns3w_run(w->ns3, stop) < stop)
 			return err_setf(why, why_len, -EINTR,
-			                "the simulation stopped early at %.6fs",
-			                (double)ns3w_now_us(w->ns3) / 1e6);
+			                "%s: the simulation stopped early at %.6fs",
+			                w->scenario_file, (double)ns3w_now_us(w->ns3) / 1e6);
 		if (next > until_us)
 			return 0;
 		/* timeline entries first, then the workloads starting then */
 		while (w->next_event < w->sc->n_events &&
-		       w->sc->events[w->next_event].at_us <= next)
-			world_apply(w, &w->sc->events[w->next_event++]);
-		while (w->next_start < w->sc->n_workloads &&
-		       w->sc->workloads[w->starts[w->next_start]].start_us <= next) {
-			int rc = world_start_workload(
-			    w, &w->sc->workloads[w->starts[w->next_start++]], why, why_len);
+		       w->sc->events[w->next_event].at_us <= next) {
+			int rc = world_apply(w, &w->sc->events[w->next_event++], why, why_len);
 			if (rc < 0)
 				return rc;
+		}
+		while (w->next_start < w->sc->n_workloads &&
+		       w->sc->workloads[w->starts[w->next_start]].start_us <= next) {
+			char sub[1024] = "";
+			int rc = world_start_workload(
+			    w, &w->sc->workloads[w->starts[w->next_start++]], sub, sizeof(sub));
+			if (rc < 0)
+				return err_setf(why, why_len, rc, "%s: %s", w->scenario_file, sub);
 		}
 	}
 }
@@ -1207,6 +1320,7 @@ int world_free(struct world *w)
 	free(w->starts);
 	free(w->link_params);
 	free(w->link_ids);
+	free(w->cuts);
 	free(w->peers);
 	free(w->nodes);
 	free(w);

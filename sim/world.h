@@ -45,11 +45,12 @@
 #define WORLD_DRAIN_GRACE_US (5ull * 1000000)
 
 struct world_options {
-	const char *out_dir;      /* "." when NULL */
-	const char *pcap;         /* "all", "none", a node-name glob, or NULL: the default */
-	FILE *notes;              /* where notes and warnings go; NULL: none */
-	const char *scenario_dir; /* set-policy FILE is relative to it; NULL: "." */
-	bool keep_state;          /* keep control's state file after the run */
+	const char *out_dir;       /* "." when NULL */
+	const char *pcap;          /* "all", "none", a node-name glob, or NULL: the default */
+	FILE *notes;               /* where notes and warnings go; NULL: none */
+	const char *scenario_dir;  /* set-policy FILE is relative to it; NULL: "." */
+	const char *scenario_file; /* the scenario's path, for messages; NULL: "scenario" */
+	bool keep_state;           /* keep control's state file after the run */
 };
 
 struct world_node {
@@ -85,9 +86,13 @@ struct world {
 	struct tls_ctx *tls; /* HTTPS workloads' client context (trusts control's CA) */
 	FILE *events;
 	FILE *notes;
-	uint64_t timeline_events, warnings;
+	uint64_t timeline_events;
+	uint64_t expected_failures; /* timeline actions that failed as their expect_error said */
+	size_t *cuts;               /* partitions in force: indexes into sc->events */
+	size_t n_cuts;
 	bool keep_state;
 	char scenario_dir[WORLD_PATH_MAX];
+	char scenario_file[WORLD_PATH_MAX];
 	char events_path[WORLD_PATH_MAX];
 	char report_dir[WORLD_PATH_MAX];
 	char pcap_dir[WORLD_PATH_MAX];
@@ -105,9 +110,13 @@ bool world_needs_tailnet(const struct scenario *sc);
 int world_new(const struct scenario *sc, const struct world_options *options, struct world **out,
               char *why, size_t why_len);
 /* Runs simulated time up to `until_us`, applying every timeline action and
- * starting every workload due on the way. 0, or -errno with `why` when a
- * workload cannot start (its target does not resolve) or the simulation
- * stopped early. Failed actions are warnings (in events and notes). */
+ * starting every workload due on the way. 0, or -errno with `why` (a whole
+ * message, starting with the scenario's path) when a workload cannot
+ * start (its target does not resolve), the simulation stopped early, or a
+ * timeline action could not be carried out (EXP-6: `file:line`, its time,
+ * the action and the reason; the timeline event says it too). An action
+ * marked expect_error must fail with a reason containing that text: then
+ * the run goes on; if it succeeds or fails otherwise, the run fails. */
 int world_run(struct world *w, uint64_t until_us, char *why, size_t why_len);
 uint64_t world_now_us(const struct world *w);
 uint64_t world_events_executed(const struct world *w);

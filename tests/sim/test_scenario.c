@@ -547,6 +547,39 @@ Test(scenario_errors, serve_command_on_a_crashed_node)
 	             "serve command cannot run");
 }
 
+/* expect_error (EXP-6) needs the text the reason contains; an entry that
+ * carries it is not refused for the timeline's order (the run checks that
+ * it fails) and changes no state: the crash at 20s still hits a running
+ * node. */
+Test(scenario_errors, expect_error_needs_its_text_and_lifts_the_order_check)
+{
+	static const char head[] = "name: t\nduration: 60s\nregions: {r: {}}\n"
+	                           "nodes: [{name: a, region: r}]\ntimeline:\n";
+	char text[1024], long_text[SCENARIO_EXPECT_ERROR_MAX + 2];
+	struct scenario *sc;
+	struct scenario_diags d;
+
+	snprintf(text, sizeof(text), "%s  - {at: 10s, restart: a, expect_error: \"\"}\n", head);
+	cr_assert_eq(load(text, "e.yaml", &sc, &d), -EINVAL);
+	cr_assert(has_diag(&d, "e.yaml:6:41: expect_error needs the text the failure's reason "
+	                       "contains (1 to 256 bytes)"));
+	memset(long_text, 'x', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	snprintf(text, sizeof(text), "%s  - {at: 10s, restart: a, expect_error: %s}\n", head,
+	         long_text);
+	cr_assert_eq(load(text, "e.yaml", &sc, &d), -EINVAL);
+	cr_assert_eq(d.errors, 1);
+	snprintf(text, sizeof(text),
+	         "%s  - {at: 10s, restart: a, expect_error: not down}\n  - {at: 20s, crash: a}\n",
+	         head);
+	if (load(text, "e.yaml", &sc, &d) != 0)
+		dump(&d);
+	cr_assert_not_null(sc);
+	cr_assert_str_eq(sc->events[0].expect_error, "not down");
+	cr_assert_null(sc->events[1].expect_error);
+	scenario_free(sc);
+}
+
 Test(scenario_errors, every_fixture_is_refused)
 {
 	/* Guards against a fixture that silently became valid: every file in
@@ -1095,7 +1128,7 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_str_eq(w[5].address, "fd7a:115c:a1e0::5");
 	cr_assert_eq(w[5].port, 443);
 	/* timeline: sorted by time, equal times in file order */
-	cr_assert_eq(sc->n_events, 16);
+	cr_assert_eq(sc->n_events, 17);
 	for (size_t i = 1; i < sc->n_events; i++)
 		cr_assert_leq(sc->events[i - 1].at_us, sc->events[i].at_us);
 	cr_assert_eq(sc->events[0].verb, SCENARIO_ADMIN_APPROVE);
@@ -1119,6 +1152,8 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_eq(sc->events[13].action, SCENARIO_ACTION_CONTROL_CRASH);
 	cr_assert_eq(sc->events[14].action, SCENARIO_ACTION_CONTROL_RESTART);
 	cr_assert_eq(sc->events[15].action, SCENARIO_ACTION_HEAL);
+	cr_assert_null(sc->events[15].expect_error);
+	cr_assert_str_eq(sc->events[16].expect_error, "may not approve");
 	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
 	cr_assert_eq(sc->n_expects, 15);
 	const struct expect *x = sc->expects;

@@ -90,35 +90,67 @@ static void check_reports(const char *out, const char *name)
 	    "%s: no request_done event", name);
 }
 
-/* Each node's underlay and tailnet pcap and control's underlay pcap exist
- * (or, above the default limit, none) and tshark reads every file. */
+static bool has_capinfos(void)
+{
+	return run("command -v capinfos >/dev/null 2>&1") == 0;
+}
+
+/* The pcaps folder holds exactly the files the run writes: each node's
+ * underlay and tailnet capture, <node>-tailnet-restart-N.pcap for each
+ * restart, control's underlay capture (none above the default limit).
+ * capinfos (Wireshark's reader) reads every file to its end, each has its
+ * link type (PPP on the underlay, raw IP on the tailnet), and every
+ * underlay capture has packets (each node talks to control). */
 static void check_pcaps(const char *out, const char *scenario_path)
 {
 	struct scenario *sc;
 	struct scenario_diags d;
-	char node[SCENARIO_NAME_MAX + 1];
+	char node[SCENARIO_NAME_MAX + 1], want[64];
+	char dir[256];
 
 	cr_assert_eq(scenario_load_file(scenario_path, &sc, &d), 0);
+	snprintf(dir, sizeof(dir), "%s/pcaps/%s", out, sc->name);
 	if (sc->node_count > 200) {
-		cr_assert_neq(run("ls '%s/pcaps/%s/'*.pcap >/dev/null 2>&1", out, sc->name), 0,
+		cr_assert_neq(run("ls '%s/'*.pcap >/dev/null 2>&1", dir), 0,
 		              "pcaps written above 200 nodes by default");
 		scenario_free(sc);
 		return;
 	}
+	snprintf(want, sizeof(want), "%s/want", out);
+	FILE *f = fopen(want, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "control-underlay.pcap\n");
 	for (uint32_t i = 0; i < sc->node_count; i++) {
 		scenario_node_name(sc, i, node, sizeof(node));
-		cr_assert_eq(run("test -s '%s/pcaps/%s/%s-underlay.pcap'", out, sc->name, node), 0,
-		             "no underlay pcap of %s", node);
-		cr_assert_eq(run("test -s '%s/pcaps/%s/%s-tailnet.pcap'", out, sc->name, node), 0,
-		             "no tailnet pcap of %s", node);
+		fprintf(f, "%s-underlay.pcap\n%s-tailnet.pcap\n", node, node);
+		unsigned restarts = 0;
+		for (size_t k = 0; k < sc->n_events; k++)
+			if (sc->events[k].action == SCENARIO_ACTION_RESTART &&
+			    sc->events[k].node == i)
+				fprintf(f, "%s-tailnet-restart-%u.pcap\n", node, ++restarts);
 	}
-	cr_assert_eq(run("test -s '%s/pcaps/%s/control-underlay.pcap'", out, sc->name), 0);
-	if (has_tshark())
-		cr_assert_eq(run("set -e; for f in '%s'/pcaps/%s/*.pcap; do "
-		                 "tshark -r \"$f\" -c 1 >/dev/null 2>&1 || { echo \"$f\" >&2; "
-		                 "exit 1; }; done",
-		                 out, sc->name),
-		             0, "tshark could not read a pcap");
+	fclose(f);
+	cr_assert_eq(
+	    run("cd '%s' && ls | LC_ALL=C sort >'%s.have' && LC_ALL=C sort -o '%s' '%s' && "
+	        "diff '%s' '%s.have' >&2",
+	        dir, want, want, want, want, want),
+	    0,
+	    "%s: the pcaps written are not one per node and link, one per restart "
+	    "and control's (diff above)",
+	    sc->name);
+	if (has_capinfos()) {
+		cr_assert_eq(run("cd '%s' && capinfos -T -r -E -c -M *.pcap >'%s.info'", dir, want),
+		             0, "%s: capinfos could not read every pcap to its end", sc->name);
+		cr_assert_eq(
+		    run("awk -F'\\t' '{ w = $1 ~ /-underlay[.]pcap$/ ? \"ppp\" : \"rawip\"; "
+		        "if ($2 != w || (w == \"ppp\" && $3 < 1)) { print; bad = 1 } } "
+		        "END { exit bad }' '%s.info' >&2",
+		        want),
+		    0,
+		    "%s: a pcap with the wrong link type, or an underlay pcap without "
+		    "packets (above)",
+		    sc->name);
+	}
 	scenario_free(sc);
 }
 
@@ -138,8 +170,7 @@ static void shipped(const char *name)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun_scenarios, multi_region_steering_str3_har3_har4_clients_use_their_region,
-     .timeout = 300)
+Test(simrun_scenarios, multi_region_steering_str3_har4_clients_use_their_region, .timeout = 300)
 {
 	shipped("multi-region-steering");
 }
@@ -433,30 +464,256 @@ Test(simrun, set_policy_reads_the_file_next_to_the_scenario, .timeout = 300)
 	run("rm -rf '%s'", out);
 }
 
-Test(simrun, failed_timeline_action_is_a_warning_event, .timeout = 300)
+/* EXP-6: a two-client tailnet with a member user (bob), whose timeline
+ * the tests below write. */
+static const char exp6_head[] =
+    "name: exp6\n"
+    "duration: 12s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}, bob@example.com: {role: member}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:client: [alice@example.com],\n"
+    "              tag:svc: [alice@example.com]}\n"
+    "  autoApprovers: {services: {svc:web: [tag:web]}}\n"
+    "  grants: [{src: [tag:client], dst: [svc:web], ip: [\"80\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web], backends: [{listen: 127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "  - {name: b, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wb, from: b, to: svc:web:80, rate: 10/s, start: 1s, stop: 8s}\n"
+    "expect:\n"
+    "  - {workload: wb, success_rate: \"100%\"}\n"
+    "timeline:\n";
+
+/* Writes exp6_head + `timeline` to OUT/exp6.yaml and runs simrun on it
+ * (stdout and stderr kept in OUT); returns its exit status. The first
+ * timeline entry is on line 22. */
+static int exp6_run(const char *out, const char *timeline)
 {
-	char out[64], path[128];
+	char path[128], text[sizeof(exp6_head) + 4096];
+
+	snprintf(path, sizeof(path), "%s/exp6.yaml", out);
+	cr_assert_lt(snprintf(text, sizeof(text), "%s%s", exp6_head, timeline), (int)sizeof(text));
+	write_file(path, text);
+	return run("cd '%s' && '%s' --out . exp6.yaml >stdout 2>stderr", out, SIMRUN_PATH);
+}
+
+/* The run stopped at the failed entry: no report, and the entry's
+ * timeline event says why. */
+static void exp6_stopped(const char *out, const char *detail)
+{
+	cr_assert_eq(run("test ! -e '%s/reports/exp6/report.json'", out), 0,
+	             "a failed run wrote a report");
+	cr_assert_eq(run("grep '\"type\":\"timeline\"' '%s/reports/exp6/events.jsonl' | tail -1 | "
+	                 "grep -qF '%s'",
+	                 out, detail),
+	             0, "the last timeline event is not the failed one (%s)", detail);
+	cr_assert_eq(run("grep -q 'run stopped at 2.000000s; events so far: ' '%s/stderr'", out),
+	             0);
+}
+
+Test(simrun, exp6_serve_line_the_daemon_refuses_fails_the_run_naming_entry_time_and_reason,
+     .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere}\n");
+	cr_assert_eq(st, 2, "simrun exited %d, not 2 (a failed run)", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	                 "svc:nothere on web) could not be carried out: svc:nothere is not "
+	                 "advertised by this machine' '%s/stderr'",
+	                 out),
+	             0, "no message naming the entry, its time and the daemon's reason");
+	exp6_stopped(out, "serve drain svc:nothere; failed: svc:nothere is not advertised");
+	run("rm -rf '%s'", out);
+}
+
+Test(simrun, exp6_admin_action_control_refuses_fails_the_run_with_controls_reason, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(out, "  - {at: 2s, admin: approve svc:web a, as: bob@example.com}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (admin approve "
+	                 "svc:web a as bob@example.com) could not be carried out: "
+	                 "bob@example.com (member) may not approve hosts: only owner, admin or "
+	                 "network-admin' '%s/stderr'",
+	                 out),
+	             0, "no message with control's reason");
+	exp6_stopped(out, "failed: bob@example.com (member) may not approve hosts");
+	/* with control down, an admin action cannot be carried out either */
+	st = exp6_run(out, "  - {at: 1500ms, control: crash}\n"
+	                   "  - {at: 2s, admin: approve svc:web a, as: alice@example.com}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qF 'exp6.yaml:23: timeline entry at 2s (admin approve svc:web a "
+	                 "as alice@example.com) could not be carried out: control is down' "
+	                 "'%s/stderr'",
+	                 out),
+	             0);
+	run("rm -rf '%s'", out);
+}
+
+/* Every kind of action that cannot be carried out, each marked with the
+ * reason it fails with: the run goes on and its expectation holds. */
+Test(simrun, exp6_actions_marked_expect_error_fail_as_expected_and_the_run_goes_on, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(
+	    out,
+	    "  - {at: 2s, node: web, run: serve drain svc:nothere, expect_error: not advertised}\n"
+	    "  - {at: 2s, admin: approve svc:web a, as: bob@example.com,\n"
+	    "     expect_error: may not approve}\n"
+	    "  - {at: 3s, crash: a}\n"
+	    "  - {at: 3500ms, crash: a, expect_error: a is already down}\n"
+	    "  - {at: 4s, node: a, run: serve drain svc:web, expect_error: a is down}\n"
+	    "  - {at: 4s, restart: a}\n"
+	    "  - {at: 4s, restart: b, expect_error: b is not down}\n"
+	    "  - {at: 5s, partition: [a, web]}\n"
+	    "  - {at: 5s, partition: [web, a], expect_error: already cut (partition at line 30)}\n"
+	    "  - {at: 6s, heal: [a, web]}\n"
+	    "  - {at: 6s, heal: [web, a], expect_error: not cut}\n"
+	    "  - {at: 9s, control: restart, expect_error: control is not down}\n"
+	    "  - {at: 9s, control: crash}\n"
+	    "  - {at: 9s, control: crash, expect_error: control is already down}\n"
+	    "  - {at: 10s, admin: approve svc:web a, as: alice@example.com,\n"
+	    "     expect_error: control is down}\n"
+	    "  - {at: 11s, control: restart}\n");
+	if (st != 0)
+		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+	cr_assert_eq(st, 0, "simrun exited %d", st);
+	cr_assert_eq(run("grep -c '\"type\":\"timeline\".*failed as expected: ' "
+	                 "'%s/reports/exp6/events.jsonl' | grep -qx 10",
+	                 out),
+	             0, "not 10 timeline events saying an action failed as expected");
+	cr_assert_eq(run("grep -qF 'timeline: 10 actions failed as their expect_error said' "
+	                 "'%s/stdout'",
+	                 out),
+	             0);
+	cr_assert_eq(run("grep -qF 'note: exp6.yaml:26: at 3500ms (crash a) failed as expected: "
+	                 "a is already down' '%s/stderr'",
+	                 out),
+	             0);
+	/* the actions not marked took effect: a was down from 3 s to 4 s */
+	cr_assert_eq(run("grep -q '\"type\":\"node_crash\",\"node\":\"a\"' "
+	                 "'%s/reports/exp6/events.jsonl' && grep -c '\"type\":\"node_restart\"' "
+	                 "'%s/reports/exp6/events.jsonl' | grep -qx 1",
+	                 out, out),
+	             0);
+	run("rm -rf '%s'", out);
+}
+
+Test(simrun, exp6_marked_action_that_succeeds_or_fails_otherwise_fails_the_run, .timeout = 120)
+{
+	char out[64];
+
+	tmpdir(out, sizeof(out));
+	int st = exp6_run(out, "  - {at: 2s, crash: a, expect_error: already down}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (crash a) "
+	                 "succeeded, but expect_error says it fails with \"already down\"' "
+	                 "'%s/stderr'",
+	                 out),
+	             0);
+	exp6_stopped(out, "\"detail\":\"succeeded, expected to fail\"");
+	st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere, "
+	                   "expect_error: not allowed}\n");
+	cr_assert_eq(st, 2, "simrun exited %d", st);
+	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	                 "svc:nothere on web) failed, but not with expect_error'\"'\"'s \"not "
+	                 "allowed\": svc:nothere is not advertised by this machine' '%s/stderr'",
+	                 out),
+	             0);
+	exp6_stopped(out, "failed: svc:nothere is not advertised");
+	run("rm -rf '%s'", out);
+}
+
+/* tshark reads all of DIR/NAME (exit 0, nothing on stderr but its
+ * warning about root), as many packets as capinfos counted, each on the
+ * link type `link` ("ppp" underlay, "raw" tailnet) and carrying IP. Its
+ * packets, one line each ("protocols|tcp.srcport|tcp.dstport|udp.srcport|
+ * udp.dstport"), go to DIR/NAME.txt for pcap_holds. */
+static void tshark_reads(const char *dir, const char *name, const char *link)
+{
+	char t[512];
+
+	snprintf(t, sizeof(t), "%s/%s", dir, name);
+	int st = run("tshark -n -r '%s' -T fields -E separator='|' -e frame.protocols "
+	             "-e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport >'%s.txt' "
+	             "2>'%s.err'",
+	             t, t, t);
+	bool quiet = run("grep -v '^Running as user' '%s.err' | grep -q .", t) != 0;
+	if (st != 0 || !quiet)
+		run("cat '%s.err' >&2", t);
+	cr_assert_eq(st, 0, "tshark could not read %s (exit %d)", name, st);
+	cr_assert(quiet, "tshark complained about %s (above)", name);
+	cr_assert_eq(
+	    run("test \"$(wc -l <'%s.txt')\" -eq \"$(capinfos -T -r -c -M '%s' | cut -f2)\"", t, t),
+	    0, "tshark read fewer packets of %s than it holds", name);
+	cr_assert_eq(run("grep -Evq '^%s:ip:' '%s.txt'", link, t), 1,
+	             "%s: a packet that is not IP on link type %s", name, link);
+}
+
+/* At least `min` packets tshark_reads listed for DIR/NAME match the
+ * extended regex `what`. */
+static void pcap_holds(const char *dir, const char *name, const char *what, int min)
+{
+	cr_assert_eq(run("test \"$(grep -Ec '%s' '%s/%s.txt')\" -ge %d", what, dir, name, min), 0,
+	             "%s: fewer than %d packets match %s", name, min, what);
+}
+
+/* HAR-3: every pcap a run writes (underlay and tailnet of each node, the
+ * capture of a restarted daemon's second life, control's) opens in tshark
+ * to its last packet, with its link type, and holds the traffic the run
+ * made: HTTP to the service port on the tailnet of both clients and of the
+ * host in each life, WireGuard-port datagrams and map-session TCP on every
+ * node's underlay, map sessions on control's. */
+Test(simrun_scenarios, har3_every_pcap_opens_in_tshark_with_its_link_type_and_its_traffic,
+     .timeout = 300)
+{
+	static const char *const nodes[] = {"web", "a", "b"};
+	static const char *const tailnets[] = {"web-tailnet.pcap", "web-tailnet-restart-1.pcap",
+	                                       "a-tailnet.pcap", "b-tailnet.pcap"};
+	char out[64], path[128], dir[128], name[64];
 	char text[sizeof(pair_scenario) + 256];
 
+	if (!has_tshark() || !has_capinfos())
+		cr_skip_test("tshark and capinfos are not installed (scripts/install-deps.sh)");
 	tmpdir(out, sizeof(out));
 	snprintf(path, sizeof(path), "%s/pair.yaml", out);
 	snprintf(text, sizeof(text), "%s", pair_scenario);
 	char *tl = strstr(text, "timeline:\n");
 	cr_assert_not_null(tl);
 	snprintf(tl, sizeof(text) - (size_t)(tl - text),
-	         "timeline:\n  - {at: 2s, node: web, run: serve drain svc:nothere}\n");
+	         "timeline:\n  - {at: 3s, crash: web}\n  - {at: 4s, restart: web}\n");
 	write_file(path, text);
-	cr_assert_eq(run("'%s' --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH, out, path,
-	                 out, out),
-	             0);
-	cr_assert_eq(run("grep '\"action\":\"serve\"' '%s/reports/pair/events.jsonl' | "
-	                 "grep -q 'serve drain svc:nothere; failed: '",
-	                 out),
-	             0);
-	cr_assert_eq(run("grep -q '^warning: timeline:[0-9]*: at 2.000000s serve web' "
-	                 "'%s/stderr'",
-	                 out),
-	             0);
+	int st = simrun(out, path, NULL);
+	if (st != 0)
+		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+	cr_assert_eq(st, 0);
+	check_pcaps(out, path); /* exactly these 8 files, link types, whole */
+	snprintf(dir, sizeof(dir), "%s/pcaps/pair", out);
+	for (size_t i = 0; i < sizeof(tailnets) / sizeof(tailnets[0]); i++) {
+		tshark_reads(dir, tailnets[i], "raw");
+		pcap_holds(dir, tailnets[i], "^raw:ip:tcp.*[|]80([|]|$)", 20);
+	}
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		snprintf(name, sizeof(name), "%s-underlay.pcap", nodes[i]);
+		tshark_reads(dir, name, "ppp");
+		pcap_holds(dir, name, "^ppp:ip:udp.*[|]41641([|]|$)", 20);
+		pcap_holds(dir, name, "^ppp:ip:tcp", 1);
+	}
+	tshark_reads(dir, "control-underlay.pcap", "ppp");
+	pcap_holds(dir, "control-underlay.pcap", "^ppp:ip:tcp", 3);
+	/* every file the run wrote was read: 4 tailnet, 3 node underlay, control */
+	cr_assert_eq(run("test \"$(ls '%s'/*.pcap | wc -l)\" -eq 8", dir), 0);
 	run("rm -rf '%s'", out);
 }
 
@@ -495,7 +752,7 @@ static const char disk_scenario[] =
     "timeline:\n"
     "  - {at: 1s, control: disk-full}\n"
     "  - {at: 1500ms, admin: define svc:refused --ports=tcp:81 --tags=tag:svc,\n"
-    "     as: alice@example.com}\n"
+    "     as: alice@example.com, expect_error: No space left on device}\n"
     "  - {at: 2s, control: disk-ok}\n"
     "  - {at: 2500ms, admin: define svc:kept --ports=tcp:82 --tags=tag:svc,\n"
     "     as: alice@example.com}\n"
