@@ -35,7 +35,11 @@
  *
  * Liveness (STR-4): a node is alive while its session delivers a frame at
  * least every dead_after_us (heartbeats); when one goes silent or closes,
- * the node is marked dead and its clients are remapped at once. Hosts are
+ * its clients are remapped at once. A session that closes (the node's
+ * process is gone) makes the node dead; one that goes silent makes it
+ * lost: control cannot reach it, but clients may (control itself may be
+ * the one cut off), so its hosts move behind every alive host in the
+ * clients' rankings instead of leaving them (STR-8, registry.h). Hosts are
  * held to heartbeat_us/dead_after_us, nodes that advertise nothing to the
  * looser idle pair (their liveness steers nothing; a drain may wait up to
  * idle_dead_after_us for a silent client's ack).
@@ -46,16 +50,26 @@
  * version (or closed), H gets drain_confirmed for S.
  *
  * Persistence: with config.state_path, the registry (users, nodes and
- * their addresses, services and VIPs, decisions, policy) and the CA key
- * are written there (tmp + rename) after each change and loaded at start,
- * so a restart loses nothing.
+ * their addresses, services and VIPs, decisions, policy, which hosts were
+ * serving) and the CA key are written there (tmp + rename) after each
+ * change and loaded at start, so a restart loses nothing.
  *
- * Events: node_registered, session_open, session_closed, node_dead,
- * node_alive, host_advertised, host_decision, service_defined,
- * service_deleted, policy_set, admin_refused, service_state, host_state
- * (both on every change, with the previous state), netmap_sent (version,
- * delta or full, bytes), netmap_acked, steering (a client's first host for
- * a service changed), drain_confirmed, session_error.
+ * Restart grace (STR-8): a control started from saved state counts the
+ * hosts it records as serving alive (not connected) for restart_grace_us,
+ * so the maps it sends meanwhile keep them where they were in steering;
+ * one that reconnects is live at once and its advertisement replaces the
+ * saved one. The grace ends then, or as soon as every such host is back;
+ * those still missing are lost (node_dead) from then on.
+ * Events control_grace_started (hosts, grace_us) and control_grace_ended
+ * (hosts, reconnected, missing, early).
+ *
+ * Events: node_registered, session_open, session_closed, node_dead
+ * ("lost": control only lost sight of it), node_alive, host_advertised,
+ * host_decision, service_defined, service_deleted, policy_set,
+ * admin_refused, service_state, host_state (both on every change, with the
+ * previous state), netmap_sent (version, delta or full, bytes),
+ * netmap_acked, steering (a client's first host for a service changed),
+ * drain_confirmed, session_error.
  */
 #ifndef CONTROL_CONTROL_H
 #define CONTROL_CONTROL_H
@@ -113,6 +127,9 @@ struct control_config {
 	uint64_t idle_dead_after_us; /* 0: MAPPROTO_IDLE_DEAD_AFTER_MS */
 	char *err;                   /* optional: why control_new failed */
 	size_t err_len;
+	/* After a start from saved state, how long hosts it records get to
+	 * reconnect (STR-8). 0: dead_after_us + MAPPROTO_RETRY_MAX_MS. */
+	uint64_t restart_grace_us;
 };
 
 struct control;
