@@ -67,6 +67,7 @@ struct ctl_session {
 	bool map_pending;
 	bool zlib;    /* the node takes deflated frames (hello "compress") */
 	cJSON *ranks; /* {"svc:x": ["host", ...]} of the last map sent */
+	bool silent;  /* closed for silence: the node is lost, not dead (STR-8) */
 };
 
 struct ctl_waiter {
@@ -114,6 +115,12 @@ struct control {
 	struct ca *ca;
 	uint64_t heartbeat_us, dead_after_us;
 	uint64_t idle_heartbeat_us, idle_dead_after_us;
+	/* Restart grace (STR-8): hosts the saved state records are alive but
+	 * not connected until they reconnect or the grace ends. */
+	struct io_timer grace_timer;
+	uint64_t restart_grace_us, grace_started_us;
+	size_t grace_hosts, grace_left;
+	bool grace;
 	int map_listener, admin_listener;
 	struct ctl_session **sessions;
 	size_t n_sessions, cap_sessions;
@@ -412,6 +419,7 @@ static const char *ctl_cert_fn(void *ctx, size_t node, const char *service)
 
 static void ctl_session_close(struct ctl_session *s, const char *reason, bool dead);
 static void ctl_drain_session_gone(struct control *c, uint64_t session_id);
+static void ctl_grace_end(struct control *c, bool early);
 
 static void ctl_session_flush(struct ctl_session *s)
 {
@@ -899,9 +907,13 @@ static void ctl_session_close(struct ctl_session *s, const char *reason, bool de
 			c->by_node[s->node] = NULL;
 			registry_node_set_connected(c->reg, (size_t)s->node, false);
 			if (dead) {
-				registry_node_set_alive(c->reg, (size_t)s->node, false);
+				if (s->silent)
+					registry_node_set_lost(c->reg, (size_t)s->node);
+				else
+					registry_node_set_alive(c->reg, (size_t)s->node, false);
 				ctl_ev(c, "node_dead", "s:node_name", ctl_node_name(c, s->node),
-				       "s:reason", reason, NULL);
+				       "s:reason", reason, "b:lost", (int)s->silent, NULL);
+				c->dirty = true; /* which hosts are serving changed */
 			}
 			/* Drains of this host end with it. */
 			for (size_t i = 0; i < c->n_drains;) {
@@ -1012,6 +1024,8 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	size_t before = registry_node_count(c->reg);
 	int idx = registry_node_index(c->reg, info.name);
 	bool was_alive = idx >= 0 && registry_node(c->reg, (size_t)idx)->alive;
+	/* Counted alive by the restart grace, and back now. */
+	bool was_presumed = c->grace && was_alive && !registry_node(c->reg, (size_t)idx)->connected;
 	int rc = registry_node_register(c->reg, &info, err, sizeof(err));
 	if (rc < 0) {
 		ctl_session_fail(s, err[0] ? err : strerror(-rc));
@@ -1039,9 +1053,14 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	ctl_ev(c, "node_registered", "s:node_name", info.name, "b:new",
 	       (int)(registry_node_count(c->reg) > before), "s:region", info.region, NULL);
 	ctl_ev(c, "session_open", "s:node_name", info.name, "s:endpoint", endpoint, NULL);
-	if (!was_alive)
+	if (!was_alive || was_presumed)
 		ctl_ev(c, "node_alive", "s:node_name", info.name, NULL);
 	c->dirty = true;
+	if (was_presumed) {
+		CHECK(c->grace_left > 0);
+		if (--c->grace_left == 0)
+			ctl_grace_end(c, true);
+	}
 	if (ctl_session_send_liveness(s, "welcome") < 0)
 		return;
 	ctl_schedule(c);
@@ -1119,8 +1138,11 @@ static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 		                            .config_ports = ports[n]};
 		n++;
 	}
+	uint64_t gen = registry_generation(c->reg);
 	int rc = registry_advertise(c->reg, (size_t)s->node, ad, n, err, sizeof(err));
 	const char *node = ctl_node_name(c, s->node);
+	if (registry_generation(c->reg) != gen)
+		c->dirty = true; /* which hosts are serving is saved (STR-8) */
 	for (size_t i = 0; i < n; i++) {
 		ctl_ev(c, "host_advertised", "s:node_name", node, "s:service", ad[i].service,
 		       "b:draining", (int)ad[i].draining, "b:defined",
@@ -1870,6 +1892,68 @@ static void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
 	}
 }
 
+/* ---- restart grace (STR-8) ----------------------------------------------- */
+
+/* After a start from saved state: the hosts it records as serving count as
+ * alive, in their place in steering, until they reconnect or the grace
+ * ends, so no map says a host is gone before it had time to come back. */
+static void ctl_grace_start(struct control *c)
+{
+	for (size_t i = 0; i < registry_node_count(c->reg); i++) {
+		if (!registry_node(c->reg, i)->lost)
+			continue;
+		registry_node_set_alive(c->reg, i, true);
+		c->grace_hosts++;
+	}
+	if (!c->grace_hosts)
+		return;
+	c->grace = true;
+	c->grace_left = c->grace_hosts;
+	c->grace_started_us = c->io->ops->now_us(c->io);
+	c->io->ops->timer_arm(c->io, &c->grace_timer, c->restart_grace_us);
+	ctl_ev(c, "control_grace_started", "u:hosts", (uint64_t)c->grace_hosts, "u:grace_us",
+	       c->restart_grace_us, NULL);
+}
+
+/* Ends the grace: hosts that have not reconnected are lost from now on
+ * (registry.h: after every alive host) and their clients remapped. */
+static void ctl_grace_end(struct control *c, bool early)
+{
+	size_t missing = 0;
+
+	CHECK(c->grace);
+	c->grace = false;
+	if (io_timer_armed(&c->grace_timer))
+		c->io->ops->timer_disarm(c->io, &c->grace_timer);
+	for (size_t i = 0; i < registry_node_count(c->reg); i++) {
+		const struct reg_node *n = registry_node(c->reg, i);
+		if (!n->alive || n->connected)
+			continue;
+		registry_node_set_lost(c->reg, i);
+		ctl_ev(c, "node_dead", "s:node_name", n->name, "s:reason",
+		       "did not reconnect within the restart grace", "b:lost", 1, NULL);
+		missing++;
+	}
+	CHECK(missing == c->grace_left);
+	c->grace_left = 0;
+	ctl_ev(c, "control_grace_ended", "u:hosts", (uint64_t)c->grace_hosts, "u:reconnected",
+	       (uint64_t)(c->grace_hosts - missing), "u:missing", (uint64_t)missing, "b:early",
+	       (int)early, "u:elapsed_us", c->io->ops->now_us(c->io) - c->grace_started_us, NULL);
+	if (missing) {
+		c->dirty = true;
+		ctl_schedule(c);
+	}
+}
+
+static void ctl_grace_fn(struct io_timer *t)
+{
+	struct control *c = container_of(t, struct control, grace_timer);
+
+	if (c->grace)
+		ctl_grace_end(c, false);
+	ctl_reap(c);
+}
+
 /* ---- sweep: liveness and idle admin connections ------------------------- */
 
 static void ctl_sweep_fn(struct io_timer *t)
@@ -1883,6 +1967,9 @@ static void ctl_sweep_fn(struct io_timer *t)
 			continue;
 		uint64_t dead_after = ctl_session_dead_after_us(s);
 		if (now - s->last_rx_us > dead_after) {
+			/* Silence says control cannot reach the node, not that it
+			 * died: it is lost (STR-8). */
+			s->silent = true;
 			ctl_session_fail(s,
 			                 s->node < 0 ? "no hello in time" : "silent for too long");
 			continue;
@@ -2375,6 +2462,7 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	c->map_listener = c->admin_listener = -1;
 	c->recompute_timer.fn = ctl_recompute_fn;
 	c->sweep_timer.fn = ctl_sweep_fn;
+	c->grace_timer.fn = ctl_grace_fn;
 	c->heartbeat_us =
 	    config->heartbeat_us ? config->heartbeat_us : MAPPROTO_HEARTBEAT_MS * 1000ull;
 	c->dead_after_us =
@@ -2383,6 +2471,9 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	                                                 : MAPPROTO_IDLE_HEARTBEAT_MS * 1000ull;
 	c->idle_dead_after_us = config->idle_dead_after_us ? config->idle_dead_after_us
 	                                                   : MAPPROTO_IDLE_DEAD_AFTER_MS * 1000ull;
+	c->restart_grace_us = config->restart_grace_us
+	                          ? config->restart_grace_us
+	                          : c->dead_after_us + MAPPROTO_RETRY_MAX_MS * 1000ull;
 	c->name = strdup(config->name ? config->name : "control");
 	c->tailnet = strdup(config->tailnet ? config->tailnet : "example.ts.net");
 	c->state_path = config->state_path ? strdup(config->state_path) : NULL;
@@ -2484,6 +2575,7 @@ int control_new(struct control **out, struct io *io, const struct control_config
 		goto fail;
 	c->admin_listener = rc;
 	io->ops->timer_arm(io, &c->sweep_timer, c->heartbeat_us / 2);
+	ctl_grace_start(c);
 	ctl_state_events(c);
 	ctl_ev(c, "control_ready", "s:tailnet", c->tailnet, "u:services",
 	       (uint64_t)registry_service_count(c->reg), "u:nodes",
@@ -2502,6 +2594,8 @@ void control_free(struct control *c)
 	struct io *io = c->io;
 	io->ops->timer_disarm(io, &c->recompute_timer);
 	io->ops->timer_disarm(io, &c->sweep_timer);
+	if (io_timer_armed(&c->grace_timer))
+		io->ops->timer_disarm(io, &c->grace_timer);
 	for (size_t i = 0; i < c->n_sessions; i++) {
 		struct ctl_session *s = c->sessions[i];
 		if (!s->closed)

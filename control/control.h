@@ -35,7 +35,11 @@
  *
  * Liveness (STR-4): a node is alive while its session delivers a frame at
  * least every dead_after_us (heartbeats); when one goes silent or closes,
- * the node is marked dead and its clients are remapped at once. Hosts are
+ * its clients are remapped at once. A session that closes (the node's
+ * process is gone) makes the node dead; one that goes silent makes it
+ * lost: control cannot reach it, but clients may (control itself may be
+ * the one cut off), so its hosts move behind every alive host in the
+ * clients' rankings instead of leaving them (STR-8, registry.h). Hosts are
  * held to heartbeat_us/dead_after_us, nodes that advertise nothing to the
  * looser idle pair (their liveness steers nothing; a drain may wait up to
  * idle_dead_after_us for a silent client's ack).
@@ -46,9 +50,10 @@
  * version (or closed), H gets drain_confirmed for S.
  *
  * Persistence (REL-3): with config.state_path, the registry (users, nodes
- * and their addresses, services and VIPs, decisions, policy) and the CA
- * key are kept in config.storage (proxy/storage.h: a file 0600 in real
- * mode, memory in the simulator) under that name and loaded at start.
+ * and their addresses, services and VIPs, decisions, policy, which hosts
+ * were serving) and the CA key are kept in config.storage
+ * (proxy/storage.h: a file 0600 in real mode, memory in the simulator)
+ * under that name and loaded at start.
  * - Admin writes (define, delete, approve/reject/revoke, set-policy) are
  *   acknowledged only once durable: each is tried on a copy of the
  *   registry, the copy's state is written (atomically, fsynced), and only
@@ -56,23 +61,33 @@
  *   failed fsync) the API answers 503 {"error": "state not saved: ...;
  *   nothing changed"}, control_admin_line returns the storage's -errno,
  *   and nothing changed: no map, no later save carries the refused write.
- * - Node-driven changes (registrations, endpoints, keys) are saved with
- *   the coalesced recompute (CONTROL_RECOMPUTE_DELAY_US or more; a failed
- *   save is retried every second, with a state_save_failed event each
- *   time). A crash loses at most the registrations made since the last
- *   save: those nodes register again when they reconnect (a node new
- *   since then may get another tailnet address). Advertisements and
- *   liveness are never stored: sessions bring them back.
+ * - Node-driven changes (registrations, endpoints, keys, which hosts
+ *   serve) are saved with the coalesced recompute
+ *   (CONTROL_RECOMPUTE_DELAY_US or more; a failed save is retried every
+ *   second, with a state_save_failed event each time). A crash loses at
+ *   most the registrations made since the last save: those nodes register
+ *   again when they reconnect (a node new since then may get another
+ *   tailnet address). Liveness is never stored: sessions bring it back.
  * A stored state the storage refuses (the file backend: readable by
  * others, a symlink, another user's) stops control_new with the reason.
  *
- * Events: node_registered, session_open, session_closed, node_dead,
- * node_alive, host_advertised, host_decision, service_defined,
- * service_deleted, policy_set, admin_refused, service_state, host_state
- * (both on every change, with the previous state), netmap_sent (version,
- * delta or full, bytes), netmap_acked, steering (a client's first host for
- * a service changed), drain_confirmed, session_error, state_save_failed
- * (path, error, detail, for: the command, "coalesced" or "bootstrap").
+ * Restart grace (STR-8): a control started from saved state counts the
+ * hosts it records as serving alive (not connected) for restart_grace_us,
+ * so the maps it sends meanwhile keep them where they were in steering;
+ * one that reconnects is live at once and its advertisement replaces the
+ * saved one. The grace ends then, or as soon as every such host is back;
+ * those still missing are lost (node_dead) from then on.
+ * Events control_grace_started (hosts, grace_us) and control_grace_ended
+ * (hosts, reconnected, missing, early).
+ *
+ * Events: node_registered, session_open, session_closed, node_dead
+ * ("lost": control only lost sight of it), node_alive, host_advertised,
+ * host_decision, service_defined, service_deleted, policy_set,
+ * admin_refused, service_state, host_state (both on every change, with the
+ * previous state), netmap_sent (version, delta or full, bytes),
+ * netmap_acked, steering (a client's first host for a service changed),
+ * drain_confirmed, session_error, state_save_failed (path, error, detail,
+ * for: the command, "coalesced" or "bootstrap").
  */
 #ifndef CONTROL_CONTROL_H
 #define CONTROL_CONTROL_H
@@ -132,6 +147,9 @@ struct control_config {
 	uint64_t idle_dead_after_us; /* 0: MAPPROTO_IDLE_DEAD_AFTER_MS */
 	char *err;                   /* optional: why control_new failed */
 	size_t err_len;
+	/* After a start from saved state, how long hosts it records get to
+	 * reconnect (STR-8). 0: dead_after_us + MAPPROTO_RETRY_MAX_MS. */
+	uint64_t restart_grace_us;
 };
 
 struct control;

@@ -906,9 +906,25 @@ void registry_node_set_connected(struct registry *r, size_t index, bool connecte
 
 void registry_node_set_alive(struct registry *r, size_t index, bool alive)
 {
-	if (index >= r->n_nodes || r->nodes[index].pub.alive == alive)
+	if (index >= r->n_nodes)
 		return;
-	r->nodes[index].pub.alive = alive;
+	struct reg_node *n = &r->nodes[index].pub;
+	if (n->alive == alive && !n->lost)
+		return;
+	n->alive = alive;
+	n->lost = false;
+	r->generation++;
+}
+
+void registry_node_set_lost(struct registry *r, size_t index)
+{
+	if (index >= r->n_nodes)
+		return;
+	struct reg_node *n = &r->nodes[index].pub;
+	if (n->lost)
+		return;
+	n->alive = false;
+	n->lost = true;
 	r->generation++;
 }
 
@@ -1487,13 +1503,23 @@ static bool reg_host_configured(const struct reg_service *s, const struct reg_ho
 	return true;
 }
 
-bool registry_host_eligible(const struct registry *r, const struct reg_host *h)
+/* Eligible but for the node's liveness; `node` gets the node's index. */
+static bool reg_host_eligible_if_alive(const struct registry *r, const struct reg_host *h,
+                                       int *node)
 {
 	const struct reg_service *s = reg_service_named(r, h->service);
 	int ni = registry_node_index(r, h->node);
 
-	return s && ni >= 0 && h->advertising && !h->draining && r->nodes[ni].pub.alive &&
-	       reg_host_configured(s, h) && registry_host_approved(r, h);
+	*node = ni;
+	return s && ni >= 0 && h->advertising && !h->draining && reg_host_configured(s, h) &&
+	       registry_host_approved(r, h);
+}
+
+bool registry_host_eligible(const struct registry *r, const struct reg_host *h)
+{
+	int ni;
+
+	return reg_host_eligible_if_alive(r, h, &ni) && r->nodes[ni].pub.alive;
 }
 
 enum reg_state registry_host_state(const struct registry *r, const struct reg_host *h)
@@ -1583,6 +1609,7 @@ enum reg_state registry_service_state(const struct registry *r, const char *serv
 
 struct reg_rank {
 	size_t node;
+	int lost; /* STR-8: after every alive host */
 	int other_region;
 	uint64_t latency_us;
 	uint64_t hash;
@@ -1592,6 +1619,8 @@ static int reg_rank_cmp(const void *a, const void *b)
 {
 	const struct reg_rank *x = a, *y = b;
 
+	if (x->lost != y->lost)
+		return x->lost - y->lost;
 	if (x->other_region != y->other_region)
 		return x->other_region - y->other_region;
 	if (x->latency_us != y->latency_us)
@@ -1619,11 +1648,14 @@ size_t registry_rank_hosts(const struct registry *r, size_t client, const char *
 		int ni;
 		const struct reg_node *hn;
 
-		if (!registry_host_eligible(r, h))
+		if (!reg_host_eligible_if_alive(r, h, &ni))
 			continue;
-		ni = registry_node_index(r, h->node);
 		hn = &r->nodes[ni].pub;
+		if (!hn->alive && !hn->lost)
+			continue;
+		CHECK(!(hn->alive && hn->lost));
 		ranks[n].node = (size_t)ni;
+		ranks[n].lost = hn->lost;
 		ranks[n].other_region = strcmp(hn->region, c->region) != 0;
 		if (ranks[n].other_region && r->latency_fn)
 			ranks[n].latency_us = r->latency_fn(r->latency_ctx, c->region, hn->region);
@@ -1755,6 +1787,37 @@ static bool reg_json_decisions(const struct registry *r, cJSON *root)
 	return a != NULL;
 }
 
+/* What the active hosts of nodes not known dead advertise (STR-8): a
+ * restarted control keeps them in steering until they had time to
+ * reconnect. Draining hosts are left out: a drain restarts with the
+ * host's next advertisement. */
+static bool reg_json_hosting(const struct registry *r, cJSON *root)
+{
+	cJSON *a = cJSON_AddArrayToObject(root, "hosting");
+
+	for (size_t i = 0; a && i < r->n_hosts; i++) {
+		const struct reg_host *h = &r->hosts[i];
+		int ni = registry_node_index(r, h->node);
+		cJSON *o, *ports;
+
+		CHECK(ni >= 0);
+		if (!h->advertising || h->draining ||
+		    (!r->nodes[ni].pub.alive && !r->nodes[ni].pub.lost))
+			continue;
+		o = cJSON_CreateObject();
+		if (!cJSON_AddItemToArray(a, o) ||
+		    !cJSON_AddStringToObject(o, "service", h->service) ||
+		    !cJSON_AddStringToObject(o, "node", h->node) ||
+		    !cJSON_AddBoolToObject(o, "tun", h->tun) ||
+		    !(ports = cJSON_AddArrayToObject(o, "ports")))
+			return false;
+		for (size_t j = 0; j < h->n_config_ports; j++)
+			if (!cJSON_AddItemToArray(ports, cJSON_CreateNumber(h->config_ports[j])))
+				return false;
+	}
+	return a != NULL;
+}
+
 /* The persistent state as a JSON document (malloc'd), NULL without memory. */
 char *registry_to_json(const struct registry *r)
 {
@@ -1770,7 +1833,8 @@ char *registry_to_json(const struct registry *r)
 		goto done;
 	if (!reg_json_users(r, root) ||
 	    !cJSON_AddStringToObject(root, "policy", policy_text(r->policy)) ||
-	    !reg_json_nodes(r, root) || !reg_json_services(r, root) || !reg_json_decisions(r, root))
+	    !reg_json_nodes(r, root) || !reg_json_services(r, root) ||
+	    !reg_json_decisions(r, root) || !reg_json_hosting(r, root))
 		goto done;
 	out = cJSON_Print(root);
 done:
@@ -2040,6 +2104,72 @@ static int reg_from_decisions(struct registry *r, const cJSON *root, char *err, 
 	return 0;
 }
 
+/* "hosting" (optional: older state files have none): host records that
+ * advertise again, their nodes lost until they reconnect. */
+static int reg_from_hosting(struct registry *r, const cJSON *root, char *err, size_t err_len)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "hosting"), *o;
+	size_t i = 0;
+	char place[48];
+	int rc = 0;
+
+	if (!a)
+		return 0;
+	if (!cJSON_IsArray(a))
+		return err_setf(err, err_len, -EINVAL, "hosting: an array is required");
+	cJSON_ArrayForEach(o, a)
+	{
+		const cJSON *tun = cJSON_GetObjectItemCaseSensitive(o, "tun");
+		const cJSON *ports = cJSON_GetObjectItemCaseSensitive(o, "ports"), *p;
+		const char *svc, *node;
+		struct reg_host *h;
+		int ni, hi;
+
+		snprintf(place, sizeof(place), "hosting[%zu]", i++);
+		svc = reg_jstr(o, "service", false, place, &rc, err, err_len);
+		node = reg_jstr(o, "node", false, place, &rc, err, err_len);
+		if (rc)
+			return rc;
+		if (!registry_service_name_valid(svc, err, err_len))
+			return -EINVAL;
+		if (!cJSON_IsBool(tun) || !cJSON_IsArray(ports))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"tun\" (a boolean) and \"ports\" (an array) are "
+			                "required",
+			                place);
+		if (cJSON_GetArraySize(ports) > REG_MAX_PORTS)
+			return err_setf(err, err_len, -E2BIG, "%s.ports: at most %d", place,
+			                REG_MAX_PORTS);
+		ni = registry_node_index(r, node);
+		if (ni < 0)
+			return err_setf(err, err_len, -EINVAL, "%s.node: %.80s is not known", place,
+			                node);
+		if (!r->nodes[ni].pub.n_tags)
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.node: %.80s is untagged and cannot host", place, node);
+		hi = registry_host_index(r, svc, node);
+		if (hi >= 0 && r->hosts[hi].advertising)
+			return err_setf(err, err_len, -EINVAL, "%s: %s on %s appears twice", place,
+			                svc, node);
+		hi = reg_host_get(r, svc, (size_t)ni, err, err_len);
+		if (hi < 0)
+			return hi;
+		h = &r->hosts[hi];
+		cJSON_ArrayForEach(p, ports)
+		{
+			if (!cJSON_IsNumber(p) || p->valuedouble < 1 || p->valuedouble > 65535 ||
+			    p->valuedouble != (double)(int)p->valuedouble)
+				return err_setf(err, err_len, -EINVAL,
+				                "%s.ports: numbers 1-65535 are required", place);
+			h->config_ports[h->n_config_ports++] = (uint16_t)p->valueint;
+		}
+		h->advertising = true;
+		h->tun = cJSON_IsTrue(tun);
+		r->nodes[ni].pub.lost = true;
+	}
+	return 0;
+}
+
 int registry_from_json(const char *text, size_t len, struct registry **out, char *err,
                        size_t err_len)
 {
@@ -2099,6 +2229,8 @@ int registry_from_json(const char *text, size_t len, struct registry **out, char
 		rc = reg_from_services(r, root, err, err_len);
 	if (!rc)
 		rc = reg_from_decisions(r, root, err, err_len);
+	if (!rc)
+		rc = reg_from_hosting(r, root, err, err_len);
 	if (rc)
 		goto done;
 	r->generation = gen;

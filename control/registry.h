@@ -33,7 +33,12 @@
  * client: hosts in the client's region first, then by the latency between
  * regions (the latency callback), ties broken by rendezvous hashing of
  * (client, host) names so a region's clients spread over its hosts and a
- * client keeps its host while the set is stable.
+ * client keeps its host while the set is stable. Hosts that would be
+ * eligible but whose node is lost (not alive, not known dead: STR-8)
+ * follow every eligible host, in the same order among themselves: a
+ * client that can still reach one keeps it as a last resort and keeps
+ * its open flows to it, and no client is told a host is gone because
+ * control alone lost sight of it.
  *
  * States (STA-1..3), per host for S and per service, by precedence:
  *   host:    Offline (node not alive or not connected) when it advertises or
@@ -123,6 +128,11 @@ struct reg_node {
 	char *tls_key;               /* hex Ed25519 public key for certificates, or NULL */
 	bool connected;              /* a map session is open */
 	bool alive;                  /* heartbeats arrive (the server decides) */
+	/* Not alive, yet not known dead (STR-8): its session went silent, or
+	 * control started from saved state and has not heard from it. Silence
+	 * says control cannot reach the node, not that its clients cannot:
+	 * its hosts stay in steering, after every alive host. */
+	bool lost;
 };
 
 /* What node N says about service S (its advertisement), and the admin's
@@ -181,7 +191,10 @@ const struct reg_node *registry_node(const struct registry *r, size_t index);
 int registry_node_index(const struct registry *r, const char *name); /* -ENOENT */
 int registry_node_by_addr(const struct registry *r, const struct io_addr *addr);
 void registry_node_set_connected(struct registry *r, size_t index, bool connected);
+/* alive (clears lost), or dead: known gone (its session closed). */
 void registry_node_set_alive(struct registry *r, size_t index, bool alive);
+/* Not alive, not known dead (see reg_node.lost). */
+void registry_node_set_lost(struct registry *r, size_t index);
 
 /* Services (admin actions). define creates or changes (same name: VIPs
  * kept). `ports` entries are "tcp:N", "tcp:N-M" or the single entry
@@ -245,8 +258,11 @@ size_t registry_pre_approved_nodes(const struct registry *r, const char *service
 size_t registry_rank_hosts(const struct registry *r, size_t client, const char *service,
                            size_t *out, size_t max);
 
-/* Persistence: everything but liveness and advertisements (sessions bring
- * those back). registry_from_json builds a new registry. */
+/* Persistence: everything but liveness and most of the advertisements
+ * (sessions bring those back). What the active (not draining) hosts of
+ * nodes alive or lost advertise is saved too ("hosting"), so that a
+ * restarted control knows which hosts were serving (STR-8); those nodes
+ * load as lost. registry_from_json builds a new registry. */
 char *registry_to_json(const struct registry *r); /* malloc'd */
 int registry_from_json(const char *text, size_t len, struct registry **out, char *err,
                        size_t err_len);

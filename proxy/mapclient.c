@@ -734,6 +734,7 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 	mc->backoff_min_us = cfg->backoff_min_us ? cfg->backoff_min_us : MAPCLIENT_BACKOFF_MIN_US;
 	mc->backoff_max_us = cfg->backoff_max_us ? cfg->backoff_max_us : MAPCLIENT_BACKOFF_MAX_US;
 	if (mc->backoff_max_us < mc->backoff_min_us ||
+	    mc->backoff_max_us > MAPCLIENT_BACKOFF_MAX_US ||
 	    cfg->first_connect_delay_us > MAPCLIENT_BACKOFF_MAX_US)
 		bad = true;
 	if (bad) {

@@ -18,7 +18,8 @@
  * the session is closed. Any end of a session (error, EOF, garbage from
  * control, silence, an output backlog over MAPCLIENT_MAX_OUT) is followed
  * by a reconnect after a backoff: backoff_min_us doubling up to
- * backoff_max_us, each delay jittered down to half with the seam's random.
+ * backoff_max_us (at most MAPPROTO_RETRY_MAX_MS, which a restarted control
+ * counts on), each delay jittered down to half with the seam's random.
  * The owner keeps serving with the last map meanwhile; the new session
  * resends hello and the advertisement.
  *
@@ -32,6 +33,7 @@
 #define PROXY_MAPCLIENT_H
 
 #include "io.h"
+#include "mapproto.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -39,7 +41,7 @@
 #include <stdint.h>
 
 #define MAPCLIENT_BACKOFF_MIN_US   (100ull * 1000)
-#define MAPCLIENT_BACKOFF_MAX_US   (5ull * 1000000)
+#define MAPCLIENT_BACKOFF_MAX_US   (MAPPROTO_RETRY_MAX_MS * 1000ull)
 #define MAPCLIENT_MAX_OUT          (4u * (1u << 20)) /* bytes queued for control */
 #define MAPCLIENT_READ_CHUNK       (64u * 1024)
 #define MAPCLIENT_KEEP_IN          (1u << 20) /* input buffer kept between frames */
@@ -74,7 +76,7 @@ struct mapclient_config {
 	const char *endpoint;    /* this node's underlay data plane endpoint "ip:port" */
 	const char *tls_key;     /* Ed25519 public key, hex; NULL: none */
 	uint64_t backoff_min_us; /* 0: MAPCLIENT_BACKOFF_MIN_US */
-	uint64_t backoff_max_us; /* 0: MAPCLIENT_BACKOFF_MAX_US */
+	uint64_t backoff_max_us; /* 0: MAPCLIENT_BACKOFF_MAX_US (also the most) */
 	/* Wait before the first connect (at most MAPCLIENT_BACKOFF_MAX_US):
 	 * a simulator starting thousands of daemons at once spreads their
 	 * registrations, as real machines booting at different times do. */

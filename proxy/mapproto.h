@@ -86,6 +86,11 @@
 #define MAPPROTO_FRAME_ZLIB         0x80000000u /* length word flag: payload deflated */
 #define MAPPROTO_COMPRESS_MIN       4096        /* smaller frames go as they are */
 
+/* A daemon whose session ended tries again at least this often (its
+ * backoff's cap): a restarted control can count on every live host being
+ * back within its dead_after plus this (STR-8). */
+#define MAPPROTO_RETRY_MAX_MS 5000
+
 enum mapproto_type {
 	MAPPROTO_NONE = 0,
 	MAPPROTO_HELLO,

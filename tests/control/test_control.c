@@ -1124,6 +1124,164 @@ Test(control, restart_on_the_state_file_keeps_services_vips_decisions_and_addres
 	tw_free(w);
 }
 
+/* ---- STR-8: control outages and restarts -------------------------------- */
+
+/* Control on a state file; web-us and web-eu approved and serving svc:web;
+ * client-us (and client-eu when `eu_client`) mapped with both. */
+static struct tw *tw_saved_two_hosts(bool eu_client)
+{
+	struct tw *w = tw_new();
+
+	snprintf(w->state_path, sizeof(w->state_path), "/tmp/str8-state-%d.json", (int)getpid());
+	unlink(w->state_path);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	fake_connect(w, WEB_US);
+	fake_connect(w, WEB_EU);
+	fake_connect(w, CL_US);
+	if (eu_client)
+		fake_connect(w, CL_EU);
+	cr_assert(RUN_UNTIL(w,
+	                    w->f[WEB_US].map && w->f[WEB_EU].map && w->f[CL_US].map &&
+	                        (!eu_client || w->f[CL_EU].map),
+	                    TW_TIMEOUT_US));
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	tw_ok(w, "approve svc:web web-eu");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	fake_advertise(&w->f[WEB_EU], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_n_hosts(&w->f[CL_US], "svc:web") == 2, TW_TIMEOUT_US));
+	tw_step(w, CONTROL_RECOMPUTE_DELAY_US + 10000); /* saved */
+	return w;
+}
+
+/* Control crashes (every session drops with it) and starts again from its
+ * state file. */
+static void tw_control_crash_restart(struct tw *w, uint64_t down_us)
+{
+	control_free(w->c);
+	w->c = NULL;
+	for (int i = 1; i < TW_NODES; i++)
+		if (w->f[i].h >= 0)
+			fake_close(&w->f[i]);
+	tw_step(w, down_us);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+}
+
+/* Whether the state file on disk lists `node` as hosting `svc`. */
+static bool tw_saved_hosting(struct tw *w, const char *svc, const char *node)
+{
+	FILE *f = fopen(w->state_path, "r");
+	char *text = calloc(1, 1 << 20);
+	bool found = false;
+
+	cr_assert(f && text);
+	size_t n = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	cJSON *doc = cJSON_ParseWithLength(text, n), *e;
+	const cJSON *reg = cJSON_GetObjectItemCaseSensitive(doc, "registry");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reg, "hosting"))
+	{
+		const char *s =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "service"));
+		const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "node"));
+		found |= s && h && strcmp(s, svc) == 0 && strcmp(h, node) == 0;
+	}
+	cJSON_Delete(doc);
+	free(text);
+	return found;
+}
+
+Test(control, str_8_restarted_control_keeps_saved_hosts_until_they_reconnect_or_the_grace_ends)
+{
+	struct tw *w = tw_saved_two_hosts(false);
+	struct fake *cl = &w->f[CL_US], *eu = &w->f[WEB_EU];
+	const uint64_t grace = TW_DEAD_AFTER + MAPPROTO_RETRY_MAX_MS * 1000ull;
+
+	cr_assert(tw_saved_hosting(w, "svc:web", "web-us"), "the file on disk names web-us");
+	cr_assert(tw_saved_hosting(w, "svc:web", "web-eu"));
+	tw_control_crash_restart(w, 1000000);
+	uint64_t t0 = ns3w_now_us(w->world);
+	cr_assert_eq(tw_events(w, "control_grace_started", "\"hosts\":2"), 1);
+
+	/* A client back before any host: both hosts, in their order. */
+	fake_connect(w, CL_US);
+	cr_assert(RUN_UNTIL(w, cl->map != NULL, TW_TIMEOUT_US));
+	cr_assert_eq(fake_n_hosts(cl, "svc:web"), 2);
+	cr_assert(fake_first_is(cl, "svc:web", "web-us"));
+	/* A host back without the service leaves at once... */
+	fake_connect(w, WEB_EU);
+	fake_advertise(eu, "[]");
+	cr_assert(RUN_UNTIL(w, fake_n_hosts(cl, "svc:web") == 1, 500000));
+	cr_assert(fake_first_is(cl, "svc:web", "web-us"));
+	/* ... and is live at once when it serves it again; web-us, not back
+	 * yet, keeps its place. */
+	fake_advertise(eu, "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_n_hosts(cl, "svc:web") == 2, 500000));
+	cr_assert(fake_first_is(cl, "svc:web", "web-us"));
+	cr_assert_eq(tw_events(w, "node_dead", NULL), 0, "nobody is declared gone in the grace");
+
+	/* web-us never comes back: lost once the grace ends, not before. */
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-eu"), grace + TW_TIMEOUT_US));
+	uint64_t moved = ns3w_now_us(w->world) - t0;
+	cr_assert_geq(moved, grace, "moved %llu us after the restart", (unsigned long long)moved);
+	cr_assert_leq(moved, grace + 2 * CONTROL_RECOMPUTE_DELAY_US);
+	cr_assert(fake_ranks(cl, "svc:web", "web-us"), "a lost host stays, last");
+	cr_assert_eq(tw_events(w, "control_grace_ended",
+	                       "\"hosts\":2,\"reconnected\":1,\"missing\":1,\"early\":false"),
+	             1, "%s", w->out);
+	cr_assert_eq(tw_events(w, "node_dead", "\"node_name\":\"web-us\""), 1);
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Offline"), "%s", w->out);
+	/* And it stays saved as serving: another restart gives it a grace too. */
+	cr_assert(tw_saved_hosting(w, "svc:web", "web-us"));
+	tw_free(w);
+}
+
+Test(control, str_8_restart_grace_ends_early_once_every_saved_host_is_back)
+{
+	struct tw *w = tw_saved_two_hosts(true);
+	struct fake *cl = &w->f[CL_EU];
+
+	tw_control_crash_restart(w, 100000);
+	uint64_t t0 = ns3w_now_us(w->world);
+	fake_connect(w, CL_EU);
+	fake_connect(w, WEB_US);
+	fake_connect(w, WEB_EU);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	fake_advertise(&w->f[WEB_EU], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, tw_events(w, "control_grace_ended", "\"early\":true") == 1,
+	                    TW_TIMEOUT_US));
+	cr_assert_lt(ns3w_now_us(w->world) - t0, TW_DEAD_AFTER);
+	cr_assert_eq(tw_events(w, "control_grace_ended", "\"reconnected\":2,\"missing\":0"), 1);
+	cr_assert(RUN_UNTIL(w, cl->map && fake_first_is(cl, "svc:web", "web-eu"), TW_TIMEOUT_US));
+	cr_assert_eq(fake_n_hosts(cl, "svc:web"), 2);
+	tw_step(w, TW_DEAD_AFTER + MAPPROTO_RETRY_MAX_MS * 1000ull);
+	cr_assert_eq(tw_events(w, "node_dead", NULL), 0);
+	cr_assert_eq(tw_events(w, "control_grace_ended", NULL), 1);
+	tw_free(w);
+}
+
+Test(control, str_8_a_silent_host_is_lost_and_ranked_last_a_closed_one_is_gone)
+{
+	struct tw *w = tw_two_regions();
+	struct fake *cl = &w->f[CL_US];
+
+	/* Control stops hearing web-us: its clients may still reach it. */
+	w->f[WEB_US].silent = true;
+	cr_assert(RUN_UNTIL(w, tw_events(w, "node_dead", "\"lost\":true") == 1,
+	                    TW_DEAD_AFTER + TW_HEARTBEAT));
+	cr_assert(RUN_UNTIL(w, fake_first_is(cl, "svc:web", "web-eu"),
+	                    CONTROL_RECOMPUTE_DELAY_US + 10000));
+	cr_assert_eq(fake_n_hosts(cl, "svc:web"), 2, "STR-8: not told web-us is gone");
+	cr_assert(tw_host_state_is(w, "svc:web", "web-us", "Offline"), "%s", w->out);
+	/* web-eu's session closes: its process is gone, and so is it. */
+	fake_close(&w->f[WEB_EU]);
+	cr_assert(RUN_UNTIL(w, !fake_ranks(cl, "svc:web", "web-eu"), TW_TIMEOUT_US));
+	cr_assert_eq(tw_events(w, "node_dead", "\"node_name\":\"web-eu\""), 1);
+	cr_assert_eq(tw_events(w, "node_dead", "\"lost\":false"), 1);
+	cr_assert(fake_first_is(cl, "svc:web", "web-us"), "the lost host is the last resort");
+	tw_free(w);
+}
+
 /* ---- bad input ---------------------------------------------------------- */
 
 static struct tw *tw_raw(void)

@@ -1206,3 +1206,134 @@ Test(registry, host_indexes_stay_consistent_under_churn)
 		cr_assert_eq(rank(0, "svc:a", out), c, "round %d", round);
 	}
 }
+
+/* ---- STR-8: lost nodes, hosts saved across a control restart ------------- */
+
+Test(registry, str_8_a_lost_host_ranks_after_every_alive_host_and_a_dead_one_not_at_all)
+{
+	size_t eu = node_in("h-eu", "eu", "tag:infra"), us = node_in("h-us", "us", "tag:infra");
+	size_t c = node_in("c-eu", "eu", NULL), out[16];
+
+	registry_set_latency_fn(reg, test_latency, NULL);
+	define_ok("svc:auto", "tcp:80", "tag:web");
+	advertise(eu, "svc:auto", 80, false, false);
+	advertise(us, "svc:auto", 80, false, false);
+	cr_assert_eq(rank(c, "svc:auto", out), 2);
+	cr_assert_eq(out[0], eu);
+	/* Control lost sight of h-eu: the client may still reach it. */
+	uint64_t gen = registry_generation(reg);
+	registry_node_set_lost(reg, eu);
+	cr_assert_gt(registry_generation(reg), gen);
+	cr_assert(registry_node(reg, eu)->lost);
+	cr_assert_not(registry_node(reg, eu)->alive);
+	cr_assert_not(registry_host_eligible(reg, host("svc:auto", "h-eu")), "STR-2");
+	cr_assert_eq(hstate("svc:auto", "h-eu"), REG_STATE_OFFLINE);
+	cr_assert_eq(rank(c, "svc:auto", out), 2);
+	cr_assert_eq(out[0], us, "every alive host first");
+	cr_assert_eq(out[1], eu, "the lost one stays, last");
+	/* Only lost hosts left: still ranked, in the usual order. */
+	registry_node_set_lost(reg, us);
+	cr_assert_eq(rank(c, "svc:auto", out), 2);
+	cr_assert_eq(out[0], eu);
+	/* Known dead (its session closed): gone; back: alive, first again. */
+	registry_node_set_alive(reg, eu, false);
+	cr_assert_not(registry_node(reg, eu)->lost);
+	cr_assert_eq(rank(c, "svc:auto", out), 1);
+	cr_assert_eq(out[0], us);
+	registry_node_set_alive(reg, eu, true);
+	registry_node_set_alive(reg, us, true);
+	cr_assert_not(registry_node(reg, us)->lost);
+	cr_assert_eq(rank(c, "svc:auto", out), 2);
+	cr_assert_eq(out[0], eu);
+}
+
+Test(registry, str_8_serving_hosts_are_saved_and_load_as_lost)
+{
+	size_t a = node_in("h-a", "us", "tag:infra"), b = node_in("h-b", "us", "tag:infra");
+	size_t d = node_in("h-d", "us", "tag:infra"), x = node_in("h-x", "us", "tag:infra");
+	size_t l = node_in("h-l", "us", "tag:infra"), c = node_in("c-us", "us", NULL);
+	const uint16_t ports[] = {80, 443};
+	const struct reg_advert two = {
+	    .service = "svc:auto", .n_config_ports = 2, .config_ports = ports};
+	struct registry *r2;
+	size_t out[16];
+
+	define_ok("svc:auto", "tcp:80", "tag:web");
+	cr_assert_eq(registry_advertise(reg, a, &two, 1, err, sizeof(err)), 0, "%s", err);
+	advertise(b, "svc:auto", 0, false, true);      /* an L3 host */
+	advertise(d, "svc:auto", 80, true, false);     /* draining: not saved */
+	advertise(x, "svc:auto", 80, false, false);    /* dead: not saved */
+	advertise(l, "svc:not-yet", 80, false, false); /* lost, undefined service */
+	registry_node_set_alive(reg, x, false);
+	registry_node_set_lost(reg, l);
+	char *j = registry_to_json(reg);
+	cr_assert(j);
+	cr_assert_eq(registry_from_json(j, strlen(j), &r2, err, sizeof(err)), 0, "%s", err);
+	free(j);
+
+	const struct reg_host *h =
+	    registry_host(r2, (size_t)registry_host_index(r2, "svc:auto", "h-a"));
+	cr_assert(h->advertising);
+	cr_assert_not(h->tun);
+	cr_assert_eq(h->n_config_ports, 2);
+	cr_assert_eq(h->config_ports[1], 443);
+	h = registry_host(r2, (size_t)registry_host_index(r2, "svc:auto", "h-b"));
+	cr_assert(h->advertising && h->tun);
+	cr_assert_lt(registry_host_index(r2, "svc:auto", "h-d"), 0, "a draining host is not saved");
+	cr_assert_lt(registry_host_index(r2, "svc:auto", "h-x"), 0, "a dead host is not saved");
+	cr_assert_geq(registry_host_index(r2, "svc:not-yet", "h-l"), 0, "a lost host is saved");
+	for (size_t i = 0; i < registry_node_count(r2); i++) {
+		const struct reg_node *n = registry_node(r2, i);
+		bool hosting = i == a || i == b || i == l;
+		cr_assert_not(n->alive || n->connected, "%s: no liveness is loaded", n->name);
+		cr_assert_eq(n->lost, hosting, "%s: lost only when it was serving", n->name);
+	}
+	/* Lost hosts keep their place in steering until told otherwise. */
+	cr_assert_eq(registry_rank_hosts(r2, c, "svc:auto", out, 16), 2);
+	/* The saved form is stable. */
+	char *j2 = registry_to_json(r2), *j3;
+	struct registry *r3;
+	cr_assert_eq(registry_from_json(j2, strlen(j2), &r3, err, sizeof(err)), 0, "%s", err);
+	j3 = registry_to_json(r3);
+	cr_assert_str_eq(j2, j3);
+	registry_free(r3);
+	registry_free(r2);
+	free(j2);
+	free(j3);
+}
+
+Test(registry, str_8_malformed_hosting_entries_are_refused_with_place)
+{
+	size_t a = node_in("h-a", "us", "tag:infra");
+
+	define_ok("svc:auto", "tcp:80", "tag:web");
+	advertise(a, "svc:auto", 80, false, false);
+	mutate_refused("\"node\":\t\"h-a\",\n\t\t\t\"tun\"", "\"node\":\t\"h-zz\",\n\t\t\t\"tun\"",
+	               "hosting[0].node");
+	mutate_refused("\"tun\":\tfalse", "\"tun\":\t1", "hosting[0]");
+	mutate_refused("\"ports\":\t[80]", "\"ports\":\t[0]", "hosting[0].ports");
+	mutate_refused("\"ports\":\t[80]", "\"ports\":\t[80.5]", "hosting[0].ports");
+	mutate_refused("\"ports\":\t[80]", "\"ports\":\t\"80\"", "hosting[0]");
+	mutate_refused("\"hosting\":\t[", "\"hosting\":\t{}, \"x\": [", "hosting");
+	mutate_refused("\"service\":\t\"svc:auto\",\n\t\t\t\"node\"",
+	               "\"service\":\t\"web\",\n\t\t\t\"node\"", "svc:");
+	/* Twice the same host. */
+	char *j = registry_to_json(reg), *at = strstr(j, "\"hosting\":\t[");
+	cr_assert(at);
+	char *open = strchr(at, '{'), *close = strchr(open, '}');
+	size_t elen = (size_t)(close - open + 1);
+	char *m = malloc(strlen(j) + elen + 2);
+	memcpy(m, j, (size_t)(close - j + 1));
+	m[close - j + 1] = ',';
+	memcpy(m + (close - j + 2), open, elen);
+	strcpy(m + (close - j + 2) + elen, close + 1);
+	expect_refused(m, "appears twice");
+	free(m);
+	free(j);
+	/* More ports than a host may have. */
+	char big[2048] = "\"ports\":\t[";
+	for (int i = 1; i <= REG_MAX_PORTS + 1; i++)
+		snprintf(big + strlen(big), sizeof(big) - strlen(big), "%s%d", i > 1 ? "," : "", i);
+	strcat(big, "]");
+	mutate_refused("\"ports\":\t[80]", big, "hosting[0].ports");
+}

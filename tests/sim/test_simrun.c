@@ -196,6 +196,16 @@ Test(simrun_scenarios, drain_under_load_drn2_streams_survive, .timeout = 300)
 	shipped("drain-under-load");
 }
 
+Test(simrun_scenarios, control_restart_str8_costs_no_request, .timeout = 300)
+{
+	shipped("control-restart");
+}
+
+Test(simrun_scenarios, control_partition_str8_cut_off_regions_serve_themselves, .timeout = 300)
+{
+	shipped("control-partition");
+}
+
 Test(simrun_scenarios, approval_workflow_apr_pending_host_carries_nothing, .timeout = 300)
 {
 	shipped("approval-workflow");
