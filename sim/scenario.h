@@ -71,6 +71,12 @@
 #define SCENARIO_ALIASES_MAX     10000
 #define SCENARIO_YAML_NODES_MAX  2000000
 #define SCENARIO_YAML_BYTES_MAX  SCENARIO_FILE_MAX
+/* What workloads make the run set up, and the work of matching their
+ * `from`: clients in all (a node a workload runs on; per connection for
+ * tcp-stream), and node names tested by globs other than NAME or NAME*. */
+#define SCENARIO_FROM_MAX       128
+#define SCENARIO_CLIENTS_MAX    1000000
+#define SCENARIO_GLOB_TESTS_MAX 4000000
 
 /* Value kinds of keys; also the type names the docs print. */
 enum scenario_kind {

@@ -1853,3 +1853,117 @@ Test(scenario_limits, rel5_text_larger_than_16_mib_is_refused_before_parsing)
 	cr_assert_str_eq(d.items[0].text, "big.yaml: file is larger than 16777216 bytes");
 	free(text);
 }
+
+Test(scenario_limits, rel5_policy_size_is_checked_while_aliases_expand)
+{
+	/* a 100 KB member named 11 times: refused once the JSON passes 1 MiB,
+	 * before the rest is converted */
+	size_t big = 100000;
+	char *text = malloc(big + 300), *p = text;
+	p += sprintf(p, "name: h\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	                "policy:\n  groups: {group:a: [&b \"");
+	memset(p, 'x', big);
+	p += big;
+	p += sprintf(p, "\"], group:c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}\n");
+	expect_bounded_error(text, (size_t)(p - text), 10,
+	                     "h.yaml:4:1: policy is more than 1048576 bytes as JSON");
+	free(text);
+}
+
+Test(scenario_limits, rel5_node_references_are_looked_up_not_scanned)
+{
+	/* 100,000 nodes and 10,000 timeline references to the last one:
+	 * unfixed, each reference scanned every node (over 20 s) */
+	char *nodes = repeat("name: h\nduration: 60s\nregions: {r: {}}\nnodes:\n",
+	                     "  - {name: node-with-a-long-common-prefix-%zu, region: r}\n", 100000,
+	                     "timeline:\n");
+	char *refs = repeat("", "  - {at: 1s, crash: node-with-a-long-common-prefix-99999} #%zu\n",
+	                    10000, "");
+	size_t ln = strlen(nodes), lr = strlen(refs);
+	char *text = malloc(ln + lr + 1);
+	memcpy(text, nodes, ln);
+	memcpy(text + ln, refs, lr + 1);
+	/* the second crash of a node already down: every reference resolved */
+	expect_bounded_error(text, ln + lr, 10,
+	                     "h.yaml:100007:14: crash of 'node-with-a-long-common-prefix-99999' at "
+	                     "1s, which is already down (crashed at line 100006)");
+	free(nodes);
+	free(refs);
+	free(text);
+}
+
+Test(scenario_limits, rel5_from_at_most_128_bytes)
+{
+	char from[200];
+	memset(from, '?', 129);
+	from[129] = '\0';
+	char *text = malloc(400);
+	snprintf(text, 400,
+	         "name: h\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	         "workloads: [{name: w, from: \"%s\", to: n.example.ts.net:80}]\n",
+	         from);
+	expect_bounded_error(text, strlen(text), 10,
+	                     "h.yaml:4:29: from '????????????????????????????????????????...' is "
+	                     "longer than 128 bytes");
+	free(text);
+}
+
+Test(scenario_limits, rel5_globs_test_at_most_4000000_node_names)
+{
+	/* a glob other than NAME or NAME* is tested against every node: 40
+	 * workloads over 100,000 nodes spend the budget, the 41st is refused
+	 * (unfixed: 1024 hostile globs took a minute) */
+	char *text =
+	    repeat("name: h\nregions: {r: {}}\nnodes: [{name: n, region: r, count: "
+	           "100000}]\nworkloads:\n",
+	           "  - {name: w%zu, from: \"n-1?\", to: n-0.example.ts.net:80}\n", 41, "");
+	expect_bounded_error(
+	    text, strlen(text), 10,
+	    "h.yaml:45:23: from 'n-1?': globs would test more than 4000000 node "
+	    "names in all (a glob other than NAME or NAME* is tested against every "
+	    "node)");
+	free(text);
+}
+
+Test(scenario_limits, rel5_workload_clients_at_most_1000000)
+{
+	/* unfixed, simrun allocated 1024 x 100,000 clients (and 4096
+	 * connections each) from a 100 KB file. NAME* globs are counted
+	 * without a scan: 9 x 100,000 + 9 x 11,111 (n-1, n-10..n-19, ...)
+	 * is 999,999; the next n-1* passes the limit. */
+	char *all = repeat("name: h\nduration: 60s\nregions: {r: {}}\nnodes: [{name: n, region: r, "
+	                   "count: 100000}]\nworkloads:\n",
+	                   "  - {name: a%zu, from: \"n-*\", to: n-0.example.ts.net:80}\n", 9, "");
+	char *some =
+	    repeat(all, "  - {name: b%zu, from: \"n-1*\", to: n-0.example.ts.net:80}\n", 10, "");
+	expect_bounded_error(
+	    some, strlen(some), 10,
+	    "h.yaml:24:22: workloads have more than 1000000 clients in all with this "
+	    "one (it adds 11111)");
+	free(all);
+	free(some);
+	static const char streams[] =
+	    "name: h\nduration: 60s\nregions: {r: {}}\nnodes: [{name: n, region: r, count: 1000}]\n"
+	    "workloads: [{name: s, from: \"n-*\", to: n-0.example.ts.net:80, kind: tcp-stream, "
+	    "connections: 1001}]\n";
+	expect_bounded_error(
+	    streams, strlen(streams), 10,
+	    "h.yaml:5:29: workloads have more than 1000000 clients in all with this "
+	    "one (it adds 1001000: one per connection)");
+}
+
+Test(scenario_limits, rel5_near_misses_are_found_in_linear_time_among_long_names)
+{
+	/* the did-you-mean looks only near the diagonal: still exact */
+	static const char text[] =
+	    "name: h\nregions: {r: {}}\nnodes:\n"
+	    "  - {name: a-very-long-node-name-that-shares-a-long-prefix-with-another, region: r}\n"
+	    "  - {name: a-very-long-node-name-that-shares-a-long-prefix-with-anothe2, region: r}\n"
+	    "timeline: [{at: 1s, crash: "
+	    "a-very-long-node-nme-that-shares-a-long-prefix-with-anothr}]\n";
+	expect_bounded_error(
+	    text, strlen(text), 10,
+	    "h.yaml:6:28: crash: unknown node "
+	    "'a-very-long-node-nme-that-shares-a-long-prefix-with-anothr' (did you "
+	    "mean 'a-very-long-node-name-that-shares-a-long-prefix-with-another'?)");
+}
