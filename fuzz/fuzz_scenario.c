@@ -62,8 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	FUZZ_ASSERT(d.count <= SCENARIO_DIAGS_MAX);
 	for (size_t i = 0; i < d.count; i++)
-		FUZZ_ASSERT(fz_has_position(d.items[i].text) ||
-		            (err == -ENOMEM && !strcmp(d.items[i].text, FZ_FILE ": out of memory")));
+		FUZZ_ASSERT(
+		    fz_has_position(d.items[i].text) ||
+		    (err == -ENOMEM && !strcmp(d.items[i].text, FZ_FILE ": out of memory")));
 	for (size_t i = 1; i < d.count; i++) /* sorted by position */
 		FUZZ_ASSERT(d.items[i - 1].line < d.items[i].line ||
 		            (d.items[i - 1].line == d.items[i].line &&
