@@ -61,6 +61,23 @@
 #define SCENARIO_RATE_MAX          100000.0                 /* per node per second */
 #define SCENARIO_SEED_MAX          4294967295ull
 
+/* The YAML document, checked while it is parsed (REL-5): nesting of
+ * mappings and sequences, anchors and alias uses, and its size with every
+ * alias expanded (nodes, and bytes of scalar text: no more than a file
+ * without aliases may hold). */
+#define SCENARIO_DEPTH_MAX       64
+#define SCENARIO_ANCHORS_MAX     1024
+#define SCENARIO_ANCHOR_NAME_MAX 128
+#define SCENARIO_ALIASES_MAX     10000
+#define SCENARIO_YAML_NODES_MAX  2000000
+#define SCENARIO_YAML_BYTES_MAX  SCENARIO_FILE_MAX
+/* What workloads make the run set up, and the work of matching their
+ * `from`: clients in all (a node a workload runs on; per connection for
+ * tcp-stream), and node names tested by globs other than NAME or NAME*. */
+#define SCENARIO_FROM_MAX       128
+#define SCENARIO_CLIENTS_MAX    1000000
+#define SCENARIO_GLOB_TESTS_MAX 4000000
+
 /* Value kinds of keys; also the type names the docs print. */
 enum scenario_kind {
 	SCENARIO_KIND_NONE = 0,
@@ -364,7 +381,8 @@ struct scenario_diags {
 
 /* Parses `len` bytes of YAML. On success returns 0 and a scenario owned by
  * the caller (scenario_free); otherwise returns -EINVAL with at least one
- * error in `diags` (-ENOMEM on allocation failure). `diags` is cleared
+ * error in `diags` (-ENOMEM on allocation failure, -EFBIG for more than
+ * SCENARIO_FILE_MAX bytes, refused before parsing). `diags` is cleared
  * first; warnings may be present either way. */
 int scenario_load_text(const char *text, size_t len, const char *filename, struct scenario **out,
                        struct scenario_diags *diags);

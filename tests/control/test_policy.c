@@ -109,6 +109,37 @@ Test(policy, hujson_comments_and_trailing_commas_are_accepted)
 	policy_free(p);
 }
 
+/* REL-5: "[" x n, then inner, then "]" x n, between head and tail. */
+static char *rel5_nested(const char *head, size_t n, const char *tail)
+{
+	size_t lh = strlen(head), lt = strlen(tail);
+	char *s = malloc(lh + 2 * n + lt + 1);
+
+	cr_assert_not_null(s);
+	memcpy(s, head, lh);
+	memset(s + lh, '[', n);
+	memset(s + lh + n, ']', n);
+	memcpy(s + lh + 2 * n, tail, lt + 1);
+	return s;
+}
+
+Test(policy, rel5_json_nested_deeper_than_1000_is_refused_by_the_parser)
+{
+	/* cJSON's nesting limit (1000) bounds the parser's recursion; the
+	 * policy walks only the keys it knows */
+	struct policy *p;
+	char err[POLICY_ERR_LEN];
+	char *deep = rel5_nested("{\"groups\": ", 1000, "}");
+	char *ok = rel5_nested("{\"groups\": ", 998, "}");
+
+	cr_assert_eq(policy_parse(deep, strlen(deep), &p, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "invalid JSON"), "%s", err);
+	cr_assert_eq(policy_parse(ok, strlen(ok), &p, err, sizeof(err)), -EINVAL);
+	cr_assert_null(strstr(err, "invalid JSON"), "%s", err); /* parsed, then refused */
+	free(deep);
+	free(ok);
+}
+
 Test(policy, hujson_comment_markers_inside_strings_are_kept)
 {
 	struct policy *p = parse_ok("{\"groups\": {\"group:a\": [\"x//y@z.com\", \"a/*b@c\"]},"

@@ -6,10 +6,12 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1718,4 +1720,294 @@ Test(docs, schema_accepts_the_good_files_and_is_a_valid_draft_2020_12_schema)
 	                  "' '%s/docs/scenario-schema.json' 2>/dev/null",
 	                  SOURCE_DIR),
 	              0);
+}
+
+/* ---- REL-5: hostile documents are refused in bounded memory and time ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define REL5_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REL5_ASAN 1
+#endif
+#endif
+#ifdef REL5_ASAN
+#define REL5_SLOWER 3 /* the sanitizer build runs about 3x slower */
+#else
+#define REL5_SLOWER 1
+#endif
+
+/* Loads `text` in a child process limited to 512 MiB more address space
+ * than it already has (not under the address sanitizer, which reserves
+ * terabytes up front) and to `secs` seconds, and expects `msg` among the
+ * errors: a loader that blows up fails the test, not the machine. */
+static void expect_bounded_error(const char *text, size_t len, unsigned secs, const char *msg)
+{
+	int status;
+
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+#ifndef REL5_ASAN
+		unsigned long pages = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		if (!f || fscanf(f, "%lu", &pages) != 1)
+			_exit(3);
+		fclose(f);
+		rlim_t as = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (512ul << 20);
+		struct rlimit rl = {.rlim_cur = as, .rlim_max = as};
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(3);
+#endif
+		alarm(secs * REL5_SLOWER);
+		struct scenario *sc;
+		struct scenario_diags d;
+		int err = scenario_load_text(text, len, "h.yaml", &sc, &d);
+		if (err != -EINVAL || !has_diag(&d, msg)) {
+			fprintf(stderr, "  load returned %d\n", err);
+			dump(&d);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(!WIFSIGNALED(status), "the loader was killed by signal %d (%s): expected %s",
+	          WTERMSIG(status),
+	          WTERMSIG(status) == SIGALRM ? "it took longer than the time bound"
+	                                      : "it crashed or ran out of memory",
+	          msg);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "the loader did not report (exit %d): %s", WEXITSTATUS(status), msg);
+}
+
+/* `n` copies of `open`, then `n` of `close`, between head and tail. */
+static char *nested(const char *head, const char *open, const char *close, size_t n,
+                    const char *tail)
+{
+	size_t lo = strlen(open), lc = strlen(close), lh = strlen(head);
+	char *text = malloc(lh + n * (lo + lc) + strlen(tail) + 1), *p = text;
+
+	cr_assert_not_null(text);
+	memcpy(p, head, lh);
+	p += lh;
+	for (size_t i = 0; i < n; i++, p += lo)
+		memcpy(p, open, lo);
+	for (size_t i = 0; i < n; i++, p += lc)
+		memcpy(p, close, lc);
+	strcpy(p, tail);
+	return text;
+}
+
+Test(scenario_limits, rel5_billion_laughs_is_refused_at_the_alias_that_passes_the_limit)
+{
+	size_t len;
+	char *text = read_all(BAD_DIR "billion-laughs.yaml", &len);
+
+	/* unfixed: the policy's JSON grew to gigabytes before its 1 MiB check */
+	expect_bounded_error(text, len, 20,
+	                     "h.yaml:13:20: alias '*a5' expands the document past the limit of "
+	                     "2000000 nodes");
+	free(text);
+}
+
+Test(scenario_limits, rel5_deep_nesting_is_refused_while_parsing)
+{
+	/* 100,000 nested flow collections: unfixed, libyaml's scanner took
+	 * quadratic time (over 30 s) before anything was checked */
+	char *seqs = nested("name: h\npolicy: {x: ", "[", "]", 100000, "}\n");
+	expect_bounded_error(seqs, strlen(seqs), 10,
+	                     "h.yaml:2:75: mappings and sequences nest more than 64 deep");
+	free(seqs);
+	char *maps = nested("name: h\npolicy: ", "{a: ", "}", 100000, "\n");
+	expect_bounded_error(maps, strlen(maps), 10,
+	                     "h.yaml:2:261: mappings and sequences nest more than 64 deep");
+	free(maps);
+}
+
+Test(scenario_limits, rel5_alias_uses_at_most_10000)
+{
+	char *text = repeat("name: h\nx: &a 1\ny: [", "*a, #%zu\n", 10001, "]\n");
+	expect_bounded_error(text, strlen(text), 10, "h.yaml:10003:1: more than 10000 alias uses");
+	free(text);
+}
+
+Test(scenario_limits, rel5_anchors_at_most_1024_with_names_of_at_most_128_bytes)
+{
+	char *text = repeat("name: h\nx: [", "&a%zu 1,\n", 1025, "]\n");
+	expect_bounded_error(text, strlen(text), 10, "h.yaml:1026:1: more than 1024 anchors");
+	free(text);
+	char name[200];
+	memset(name, 'n', 129);
+	name[129] = '\0';
+	char *one = malloc(300);
+	snprintf(one, 300, "name: h\nx: &%s 1\n", name);
+	expect_bounded_error(one, strlen(one), 10,
+	                     "h.yaml:2:4: anchor '&nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...' is "
+	                     "longer than 128 bytes");
+	free(one);
+}
+
+Test(scenario_limits, rel5_alias_inside_the_node_it_names_is_a_cycle)
+{
+	/* unfixed: libyaml made the policy contain itself */
+	static const char text[] = "name: h\npolicy: &p {groups: {group:g: [*p]}}\n";
+	expect_bounded_error(text, strlen(text), 10,
+	                     "h.yaml:2:32: alias '*p' is inside the node it names (line 2): a "
+	                     "cycle");
+}
+
+Test(scenario_limits, rel5_expanded_text_at_most_16_mib)
+{
+	/* a 1 MiB scalar named 17 times */
+	size_t big = 1u << 20;
+	char *text = malloc(big + 200), *p = text;
+	p += sprintf(p, "name: h\nx: &b ");
+	memset(p, 'x', big);
+	p += big;
+	p += sprintf(p, "\ny: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n");
+	expect_bounded_error(text, (size_t)(p - text), 10,
+	                     "h.yaml:3:61: alias '*b' expands the document past the limit of "
+	                     "16777216 bytes of text");
+	free(text);
+}
+
+Test(scenario_limits, rel5_document_nodes_at_most_2000000)
+{
+#ifdef REL5_ASAN
+	cr_skip_test(
+	    "2,000,000 YAML nodes take 10 s under the sanitizer; tested in the normal build");
+#endif
+	char *text = nested("name: h\nx: [", "a,", "", 2000000, "]\n");
+	expect_bounded_error(text, strlen(text), 20,
+	                     "h.yaml:2:3999995: the document passes the limit of 2000000 nodes");
+	free(text);
+}
+
+Test(scenario_limits, rel5_text_larger_than_16_mib_is_refused_before_parsing)
+{
+	size_t len = SCENARIO_FILE_MAX + 1;
+	char *text = malloc(len);
+	struct scenario *sc;
+	struct scenario_diags d;
+
+	memset(text, '#', len);
+	cr_assert_eq(scenario_load_text(text, len, "big.yaml", &sc, &d), -EFBIG);
+	cr_assert_null(sc);
+	cr_assert_str_eq(d.items[0].text, "big.yaml: file is larger than 16777216 bytes");
+	free(text);
+}
+
+Test(scenario_limits, rel5_policy_size_is_checked_while_aliases_expand)
+{
+	/* a 100 KB member named 11 times: refused once the JSON passes 1 MiB,
+	 * before the rest is converted */
+	size_t big = 100000;
+	char *text = malloc(big + 300), *p = text;
+	p += sprintf(p, "name: h\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	                "policy:\n  groups: {group:a: [&b \"");
+	memset(p, 'x', big);
+	p += big;
+	p += sprintf(p, "\"], group:c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}\n");
+	expect_bounded_error(text, (size_t)(p - text), 10,
+	                     "h.yaml:4:1: policy is more than 1048576 bytes as JSON");
+	free(text);
+}
+
+Test(scenario_limits, rel5_node_references_are_looked_up_not_scanned)
+{
+	/* 100,000 nodes and 10,000 timeline references to the last one:
+	 * unfixed, each reference scanned every node (over 20 s) */
+	char *nodes = repeat("name: h\nduration: 60s\nregions: {r: {}}\nnodes:\n",
+	                     "  - {name: node-with-a-long-common-prefix-%zu, region: r}\n", 100000,
+	                     "timeline:\n");
+	char *refs = repeat("", "  - {at: 1s, crash: node-with-a-long-common-prefix-99999} #%zu\n",
+	                    10000, "");
+	size_t ln = strlen(nodes), lr = strlen(refs);
+	char *text = malloc(ln + lr + 1);
+	memcpy(text, nodes, ln);
+	memcpy(text + ln, refs, lr + 1);
+	/* the second crash of a node already down: every reference resolved */
+	expect_bounded_error(text, ln + lr, 10,
+	                     "h.yaml:100007:14: crash of 'node-with-a-long-common-prefix-99999' at "
+	                     "1s, which is already down (crashed at line 100006)");
+	free(nodes);
+	free(refs);
+	free(text);
+}
+
+Test(scenario_limits, rel5_from_at_most_128_bytes)
+{
+	char from[200];
+	memset(from, '?', 129);
+	from[129] = '\0';
+	char *text = malloc(400);
+	snprintf(text, 400,
+	         "name: h\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	         "workloads: [{name: w, from: \"%s\", to: n.example.ts.net:80}]\n",
+	         from);
+	expect_bounded_error(text, strlen(text), 10,
+	                     "h.yaml:4:29: from '????????????????????????????????????????...' is "
+	                     "longer than 128 bytes");
+	free(text);
+}
+
+Test(scenario_limits, rel5_globs_test_at_most_4000000_node_names)
+{
+	/* a glob other than NAME or NAME* is tested against every node: 40
+	 * workloads over 100,000 nodes spend the budget, the 41st is refused
+	 * (unfixed: 1024 hostile globs took a minute) */
+	char *text =
+	    repeat("name: h\nregions: {r: {}}\nnodes: [{name: n, region: r, count: "
+	           "100000}]\nworkloads:\n",
+	           "  - {name: w%zu, from: \"n-1?\", to: n-0.example.ts.net:80}\n", 41, "");
+	expect_bounded_error(
+	    text, strlen(text), 10,
+	    "h.yaml:45:23: from 'n-1?': globs would test more than 4000000 node "
+	    "names in all (a glob other than NAME or NAME* is tested against every "
+	    "node)");
+	free(text);
+}
+
+Test(scenario_limits, rel5_workload_clients_at_most_1000000)
+{
+	/* unfixed, simrun allocated 1024 x 100,000 clients (and 4096
+	 * connections each) from a 100 KB file. NAME* globs are counted
+	 * without a scan: 9 x 100,000 + 9 x 11,111 (n-1, n-10..n-19, ...)
+	 * is 999,999; the next n-1* passes the limit. */
+	char *all = repeat("name: h\nduration: 60s\nregions: {r: {}}\nnodes: [{name: n, region: r, "
+	                   "count: 100000}]\nworkloads:\n",
+	                   "  - {name: a%zu, from: \"n-*\", to: n-0.example.ts.net:80}\n", 9, "");
+	char *some =
+	    repeat(all, "  - {name: b%zu, from: \"n-1*\", to: n-0.example.ts.net:80}\n", 10, "");
+	expect_bounded_error(
+	    some, strlen(some), 10,
+	    "h.yaml:24:22: workloads have more than 1000000 clients in all with this "
+	    "one (it adds 11111)");
+	free(all);
+	free(some);
+	static const char streams[] =
+	    "name: h\nduration: 60s\nregions: {r: {}}\nnodes: [{name: n, region: r, count: 1000}]\n"
+	    "workloads: [{name: s, from: \"n-*\", to: n-0.example.ts.net:80, kind: tcp-stream, "
+	    "connections: 1001}]\n";
+	expect_bounded_error(
+	    streams, strlen(streams), 10,
+	    "h.yaml:5:29: workloads have more than 1000000 clients in all with this "
+	    "one (it adds 1001000: one per connection)");
+}
+
+Test(scenario_limits, rel5_near_misses_are_found_in_linear_time_among_long_names)
+{
+	/* the did-you-mean looks only near the diagonal: still exact */
+	static const char text[] =
+	    "name: h\nregions: {r: {}}\nnodes:\n"
+	    "  - {name: a-very-long-node-name-that-shares-a-long-prefix-with-another, region: r}\n"
+	    "  - {name: a-very-long-node-name-that-shares-a-long-prefix-with-anothe2, region: r}\n"
+	    "timeline: [{at: 1s, crash: "
+	    "a-very-long-node-nme-that-shares-a-long-prefix-with-anothr}]\n";
+	expect_bounded_error(
+	    text, strlen(text), 10,
+	    "h.yaml:6:28: crash: unknown node "
+	    "'a-very-long-node-nme-that-shares-a-long-prefix-with-anothr' (did you "
+	    "mean 'a-very-long-node-name-that-shares-a-long-prefix-with-another'?)");
 }
