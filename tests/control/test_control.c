@@ -1132,8 +1132,7 @@ static struct tw *tw_saved_two_hosts(bool eu_client)
 {
 	struct tw *w = tw_new();
 
-	snprintf(w->state_path, sizeof(w->state_path), "/tmp/str8-state-%d.json", (int)getpid());
-	unlink(w->state_path);
+	snprintf(w->state_path, sizeof(w->state_path), "str8-state.json");
 	cr_assert_eq(tw_start_control(w, w->state_path), 0);
 	fake_connect(w, WEB_US);
 	fake_connect(w, WEB_EU);
@@ -1167,16 +1166,16 @@ static void tw_control_crash_restart(struct tw *w, uint64_t down_us)
 	cr_assert_eq(tw_start_control(w, w->state_path), 0);
 }
 
-/* Whether the state file on disk lists `node` as hosting `svc`. */
+/* Whether the state control stored (its storage, read as a restart
+ * would) lists `node` as hosting `svc`. */
 static bool tw_saved_hosting(struct tw *w, const char *svc, const char *node)
 {
-	FILE *f = fopen(w->state_path, "r");
-	char *text = calloc(1, 1 << 20);
+	char *text = NULL, err[STORAGE_ERR_LEN];
+	size_t n = 0;
 	bool found = false;
 
-	cr_assert(f && text);
-	size_t n = fread(text, 1, (1 << 20) - 1, f);
-	fclose(f);
+	cr_assert_eq(w->st->ops->read(w->st, w->state_path, 1 << 20, &text, &n, err, sizeof(err)),
+	             0, "%s", err);
 	cJSON *doc = cJSON_ParseWithLength(text, n), *e;
 	const cJSON *reg = cJSON_GetObjectItemCaseSensitive(doc, "registry");
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(reg, "hosting"))
