@@ -119,6 +119,14 @@ struct control {
 	 * not connected until they reconnect or the grace ends. */
 	struct io_timer grace_timer;
 	uint64_t restart_grace_us, grace_started_us;
+	/* Nodes lost and since when (STR-8): the sweep makes them dead after
+	 * lost_expiry_us. At most one entry per node. */
+	struct ctl_lost {
+		size_t node;
+		uint64_t since_us;
+	} * lost;
+	size_t n_lost, cap_lost;
+	uint64_t lost_expiry_us;
 	size_t grace_hosts, grace_left;
 	bool grace;
 	int map_listener, admin_listener;
@@ -420,6 +428,7 @@ static const char *ctl_cert_fn(void *ctx, size_t node, const char *service)
 static void ctl_session_close(struct ctl_session *s, const char *reason, bool dead);
 static void ctl_drain_session_gone(struct control *c, uint64_t session_id);
 static void ctl_grace_end(struct control *c, bool early);
+static void ctl_mark_lost(struct control *c, size_t idx);
 
 static void ctl_session_flush(struct ctl_session *s)
 {
@@ -908,7 +917,7 @@ static void ctl_session_close(struct ctl_session *s, const char *reason, bool de
 			registry_node_set_connected(c->reg, (size_t)s->node, false);
 			if (dead) {
 				if (s->silent)
-					registry_node_set_lost(c->reg, (size_t)s->node);
+					ctl_mark_lost(c, (size_t)s->node);
 				else
 					registry_node_set_alive(c->reg, (size_t)s->node, false);
 				ctl_ev(c, "node_dead", "s:node_name", ctl_node_name(c, s->node),
@@ -1892,6 +1901,51 @@ static void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
 	}
 }
 
+/* ---- lost nodes (STR-8) --------------------------------------------------- */
+
+/* Marks node `idx` lost (control cannot reach it; its clients may) and
+ * starts its clock towards lost_expiry_us. */
+static void ctl_mark_lost(struct control *c, size_t idx)
+{
+	registry_node_set_lost(c->reg, idx);
+	for (size_t i = 0; i < c->n_lost; i++)
+		if (c->lost[i].node == idx)
+			return;
+	if (c->n_lost == c->cap_lost) {
+		size_t cap = c->cap_lost ? 2 * c->cap_lost : 16;
+		struct ctl_lost *nl = realloc(c->lost, cap * sizeof(*nl));
+		if (!nl)
+			return; /* stays lost until it is heard from again */
+		c->lost = nl;
+		c->cap_lost = cap;
+	}
+	CHECK(c->n_lost < registry_node_count(c->reg));
+	c->lost[c->n_lost++] = (struct ctl_lost){idx, c->io->ops->now_us(c->io)};
+}
+
+/* Forgets nodes heard from again, and counts as dead those lost for too
+ * long (a silent death is not a partition that will heal). */
+static void ctl_expire_lost(struct control *c, uint64_t now)
+{
+	for (size_t i = 0; i < c->n_lost;) {
+		size_t idx = c->lost[i].node;
+		const struct reg_node *n = registry_node(c->reg, idx);
+		bool expired = n && n->lost && now - c->lost[i].since_us >= c->lost_expiry_us;
+		if (n && n->lost && !expired) {
+			i++;
+			continue;
+		}
+		if (expired) {
+			registry_node_set_alive(c->reg, idx, false);
+			ctl_ev(c, "node_dead", "s:node_name", n->name, "s:reason",
+			       "lost for too long", "b:lost", 0, NULL);
+			c->dirty = true;
+			ctl_schedule(c);
+		}
+		c->lost[i] = c->lost[--c->n_lost];
+	}
+}
+
 /* ---- restart grace (STR-8) ----------------------------------------------- */
 
 /* After a start from saved state: the hosts it records as serving count as
@@ -1929,7 +1983,7 @@ static void ctl_grace_end(struct control *c, bool early)
 		const struct reg_node *n = registry_node(c->reg, i);
 		if (!n->alive || n->connected)
 			continue;
-		registry_node_set_lost(c->reg, i);
+		ctl_mark_lost(c, i);
 		ctl_ev(c, "node_dead", "s:node_name", n->name, "s:reason",
 		       "did not reconnect within the restart grace", "b:lost", 1, NULL);
 		missing++;
@@ -1993,6 +2047,7 @@ static void ctl_sweep_fn(struct io_timer *t)
 		if (a && !a->closed && now - a->last_us > CONTROL_ADMIN_IDLE_US)
 			ctl_admin_close(a);
 	}
+	ctl_expire_lost(c, now);
 	c->io->ops->timer_arm(c->io, &c->sweep_timer, c->heartbeat_us / 2);
 	ctl_reap(c);
 }
@@ -2471,6 +2526,8 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	                                                 : MAPPROTO_IDLE_HEARTBEAT_MS * 1000ull;
 	c->idle_dead_after_us = config->idle_dead_after_us ? config->idle_dead_after_us
 	                                                   : MAPPROTO_IDLE_DEAD_AFTER_MS * 1000ull;
+	c->lost_expiry_us =
+	    config->lost_expiry_us ? config->lost_expiry_us : CONTROL_LOST_EXPIRY_US;
 	c->restart_grace_us = config->restart_grace_us
 	                          ? config->restart_grace_us
 	                          : c->dead_after_us + MAPPROTO_RETRY_MAX_MS * 1000ull;
@@ -2617,6 +2674,7 @@ void control_free(struct control *c)
 	for (size_t i = 0; i < c->n_drains; i++)
 		ctl_drain_free(&c->drains[i]);
 	free(c->drains);
+	free(c->lost);
 	for (size_t i = 0; i < c->n_certs; i++) {
 		free(c->certs[i].service);
 		free(c->certs[i].key);

@@ -76,7 +76,9 @@
  * so the maps it sends meanwhile keep them where they were in steering;
  * one that reconnects is live at once and its advertisement replaces the
  * saved one. The grace ends then, or as soon as every such host is back;
- * those still missing are lost (node_dead) from then on.
+ * those still missing are lost (node_dead) from then on. A node lost for
+ * lost_expiry_us is dead (node_dead, reason "lost for too long"): its
+ * hosts leave steering.
  * Events control_grace_started (hosts, grace_us) and control_grace_ended
  * (hosts, reconnected, missing, early).
  *
@@ -117,6 +119,7 @@
  * POST /api/command refuses set-policy (the file would be read on the
  * server): clients PUT /api/policy with the text instead. */
 #define CONTROL_ADMIN_IDLE_US     (30ull * 1000 * 1000)
+#define CONTROL_LOST_EXPIRY_US    (300ull * 1000 * 1000) /* lost this long: dead (STR-8) */
 #define CONTROL_SESSION_OUT_SLACK (256u << 10)
 #define CONTROL_SESSION_OUT_MAPS  4
 
@@ -150,6 +153,11 @@ struct control_config {
 	/* After a start from saved state, how long hosts it records get to
 	 * reconnect (STR-8). 0: dead_after_us + MAPPROTO_RETRY_MAX_MS. */
 	uint64_t restart_grace_us;
+	/* How long a node may stay lost (silent, or not back after a restart)
+	 * before control counts it dead and tells its clients: a cut-off
+	 * region heals well within it, a host that lost power does not come
+	 * back. 0: CONTROL_LOST_EXPIRY_US. */
+	uint64_t lost_expiry_us;
 };
 
 struct control;

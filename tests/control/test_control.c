@@ -20,15 +20,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TW_NODES      10
-#define TW_STEP_US    1000
-#define TW_TIMEOUT_US (5ull * 1000 * 1000)
-#define TW_HEARTBEAT  (200ull * 1000)
-#define TW_DEAD_AFTER (600ull * 1000)
-#define TW_IDLE_HB    (2000ull * 1000)
-#define TW_IDLE_DEAD  (6000ull * 1000)
-#define TW_FAKE_HB_US (100ull * 1000)
-#define TW_OUT_LEN    (1u << 20)
+#define TW_NODES       10
+#define TW_STEP_US     1000
+#define TW_TIMEOUT_US  (5ull * 1000 * 1000)
+#define TW_HEARTBEAT   (200ull * 1000)
+#define TW_DEAD_AFTER  (600ull * 1000)
+#define TW_IDLE_HB     (2000ull * 1000)
+#define TW_IDLE_DEAD   (6000ull * 1000)
+#define TW_LOST_EXPIRY (30ull * 1000 * 1000)
+#define TW_FAKE_HB_US  (100ull * 1000)
+#define TW_OUT_LEN     (1u << 20)
 
 enum { CTL, WEB_US, WEB_EU, CL_US, CL_EU, CL_AP, OTHER, DB1, SPARE, RAW };
 
@@ -192,6 +193,7 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .dead_after_us = TW_DEAD_AFTER,
 	    .idle_heartbeat_us = TW_IDLE_HB,
 	    .idle_dead_after_us = TW_IDLE_DEAD,
+	    .lost_expiry_us = TW_LOST_EXPIRY,
 	    .state_path = state_path,
 	    .storage = w->st,
 	    .err = err,
@@ -1278,6 +1280,26 @@ Test(control, str_8_a_silent_host_is_lost_and_ranked_last_a_closed_one_is_gone)
 	cr_assert_eq(tw_events(w, "node_dead", "\"node_name\":\"web-eu\""), 1);
 	cr_assert_eq(tw_events(w, "node_dead", "\"lost\":false"), 1);
 	cr_assert(fake_first_is(cl, "svc:web", "web-us"), "the lost host is the last resort");
+	tw_free(w);
+}
+
+/* A lost host is a last resort only for so long: a silent death does not
+ * heal, and clients should not keep a dead host in their maps for good. */
+Test(control, str_8_a_host_lost_for_longer_than_the_expiry_leaves_steering)
+{
+	struct tw *w = tw_two_regions();
+	struct fake *cl = &w->f[CL_US];
+
+	w->f[WEB_US].silent = true;
+	cr_assert(RUN_UNTIL(w, tw_events(w, "node_dead", "\"lost\":true") == 1,
+	                    TW_DEAD_AFTER + TW_HEARTBEAT));
+	tw_step(w, TW_LOST_EXPIRY - 2 * TW_HEARTBEAT);
+	cr_assert(fake_ranks(cl, "svc:web", "web-us"), "still the last resort before the expiry");
+	cr_assert(RUN_UNTIL(w, !fake_ranks(cl, "svc:web", "web-us"), 4 * TW_HEARTBEAT + 100000),
+	          "a host lost for %llu us is still in steering",
+	          (unsigned long long)TW_LOST_EXPIRY);
+	cr_assert_eq(tw_events(w, "node_dead", "\"reason\":\"lost for too long\""), 1);
+	cr_assert(fake_first_is(cl, "svc:web", "web-eu"));
 	tw_free(w);
 }
 
