@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "io_epoll.h"
 #include "localapi.h"
+#include "localapi_server.h"
 #include "mapproto.h"
 #include "svcd.h"
 
@@ -24,20 +25,8 @@
 
 #define SVCD_MAIN_DEFAULT_SOCKET "/run/svcd.sock"
 #define SVCD_MAIN_DEFAULT_TUN    "svcd0"
-#define SVCD_API_MAX_CLIENTS     16
-#define SVCD_API_READ_CHUNK      65536
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
 #define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
-
-struct api_client {
-	struct app *app;
-	int fd; /* -1: free slot */
-	char *in;
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_len, out_off;
-	bool close_after; /* a protocol error: answer, then hang up */
-};
 
 struct app {
 	struct io_loop *loop;
@@ -45,7 +34,7 @@ struct app {
 	struct svcd *d;
 	int listen_fd, sig_fd;
 	bool stop;
-	struct api_client clients[SVCD_API_MAX_CLIENTS];
+	struct localapi_server *api;
 };
 
 static void usage(FILE *f)
@@ -101,134 +90,12 @@ static int parse_duration_us(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* ---- the local API server ---------------------------------------------- */
-
-static void client_close(struct api_client *c)
-{
-	io_loop_unwatch_fd(c->app->loop, c->fd);
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void client_fd_fn(void *ctx, int fd, uint32_t events);
-
-/* Answers the complete lines buffered so far, one at a time: the next is
- * read only once this answer has been written. */
-static void client_process(struct api_client *c)
-{
-	if (c->out)
-		return;
-	ssize_t n = localapi_frame(c->in, c->in_len, LOCALAPI_MAX_REQUEST_BYTES);
-	if (n == -2)
-		return;
-	if (n == -1) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "bad request: longer than %u bytes\n",
-		         LOCALAPI_MAX_REQUEST_BYTES);
-		c->out = localapi_response_format(LOCALAPI_STATUS_BAD_REQUEST, msg);
-		c->close_after = true;
-	} else {
-		c->out = svcd_local_request(c->app->d, c->in, (size_t)n);
-		memmove(c->in, c->in + n, c->in_len - (size_t)n);
-		c->in_len -= (size_t)n;
-	}
-	if (!c->out) {
-		client_close(c);
-		return;
-	}
-	c->out_len = strlen(c->out);
-	c->out_off = 0;
-	if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLOUT, client_fd_fn, c) < 0)
-		client_close(c);
-}
-
-static void client_fd_fn(void *ctx, int fd, uint32_t events)
-{
-	struct api_client *c = ctx;
-	(void)fd;
-
-	if (c->out) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (w < 0) {
-			client_close(c);
-			return;
-		}
-		c->out_off += (size_t)w;
-		if (c->out_off < c->out_len)
-			return;
-		free(c->out);
-		c->out = NULL;
-		if (c->close_after) {
-			client_close(c);
-			return;
-		}
-		if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLIN, client_fd_fn, c) < 0) {
-			client_close(c);
-			return;
-		}
-		client_process(c);
-		return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	if (c->in_cap - c->in_len < SVCD_API_READ_CHUNK) {
-		size_t ncap = c->in_len + SVCD_API_READ_CHUNK;
-		char *nb = realloc(c->in, ncap);
-		if (!nb) {
-			client_close(c);
-			return;
-		}
-		c->in = nb;
-		c->in_cap = ncap;
-	}
-	ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		client_close(c);
-		return;
-	}
-	c->in_len += (size_t)r;
-	client_process(c);
-}
-
-static void listen_fd_fn(void *ctx, int fd, uint32_t events)
+/* The local API's handler: one request line, one answer. */
+static char *api_handle(void *ctx, const char *line, size_t len)
 {
 	struct app *app = ctx;
-	(void)events;
 
-	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
-			return;
-		struct api_client *c = NULL;
-		for (int i = 0; i < SVCD_API_MAX_CLIENTS && !c; i++)
-			if (app->clients[i].fd < 0)
-				c = &app->clients[i];
-		if (!c) {
-			/* Over the limit: a clear answer, then hang up. */
-			char *msg = localapi_response_format(
-			    LOCALAPI_STATUS_FAILED,
-			    "svcd: too many local API clients, try again\n");
-			if (msg)
-				(void)send(cfd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-			free(msg);
-			close(cfd);
-			continue;
-		}
-		memset(c, 0, sizeof(*c));
-		c->app = app;
-		c->fd = cfd;
-		if (io_loop_watch_fd(app->loop, cfd, EPOLLIN, client_fd_fn, c) < 0) {
-			close(cfd);
-			c->fd = -1;
-		}
-	}
+	return svcd_local_request(app->d, line, len);
 }
 
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
@@ -335,8 +202,6 @@ int main(int argc, char **argv)
 
 	memset(&app, 0, sizeof(app));
 	app.listen_fd = app.sig_fd = -1;
-	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
-		app.clients[i].fd = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -503,7 +368,12 @@ int main(int argc, char **argv)
 	app.listen_fd = api_listen(sock_path);
 	if (app.listen_fd < 0)
 		goto out;
-	if (io_loop_watch_fd(app.loop, app.listen_fd, EPOLLIN, listen_fd_fn, &app) < 0 ||
+	const struct localapi_server_config ac = {.loop = app.loop,
+	                                          .io = app.io,
+	                                          .listen_fd = app.listen_fd,
+	                                          .handle = api_handle,
+	                                          .ctx = &app};
+	if (localapi_server_new(&app.api, &ac) < 0 ||
 	    io_loop_watch_fd(app.loop, app.sig_fd, EPOLLIN, sig_fd_fn, &app) < 0) {
 		fprintf(stderr, "svcd: event loop: cannot watch fds\n");
 		goto out;
@@ -518,11 +388,8 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
-		if (app.clients[i].fd >= 0)
-			client_close(&app.clients[i]);
+	localapi_server_free(app.api);
 	if (app.listen_fd >= 0) {
-		io_loop_unwatch_fd(app.loop, app.listen_fd);
 		close(app.listen_fd);
 		unlink(sock_path);
 	}

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -404,4 +406,81 @@ Test(svcd_real, l7_https_and_l4_2_tls_terminated_tcp_with_the_certificate_file, 
 	        R.ns[0]);
 	cr_assert(strstr(R.out, "tls-hello"), "L4-2 echo through TLS termination (%d): %s", rc,
 	          R.out);
+}
+
+/* One svcd (the host's namespace, no netmap) with its events in a file:
+ * enough for the local API. */
+static void api_setup(void)
+{
+	const char *skip = NULL;
+	char sock[128], events[128], log[128];
+
+	memset(&R, 0, sizeof(R));
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces and TUN devices");
+	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(R.dir));
+	if (!netns_add(R.ns[1], "sv", 'a', &skip))
+		cr_skip_test("%s", skip);
+	snprintf(sock, sizeof(sock), "%s/host.sock", R.dir);
+	snprintf(events, sizeof(events), "%s/host.events", R.dir);
+	snprintf(log, sizeof(log), "%s/host.log", R.dir);
+	char *args[] = {SVCD_PATH, "--name",   "host", "--underlay", "127.0.0.1", "--tun",
+	                "svctun0", "--socket", sock,   "--events",   events,      NULL};
+	R.svcd[1] = spawn_in_ns(R.ns[1], args, log);
+	cr_assert_gt(R.svcd[1], 0);
+	if (!wait_file(sock, WAIT_MS)) {
+		pg_print_file(log);
+		cr_assert_fail("svcd did not create its socket");
+	}
+}
+
+/* Lines of the host's event file holding `needle`. */
+static unsigned host_events(const char *needle)
+{
+	char path[128], line[2048];
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/host.events", R.dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+Test(svcd_real, rel6_idle_local_api_clients_time_out_and_a_refused_svcctl_prints_why,
+     .init = api_setup, .fini = real_teardown, .timeout = 60)
+{
+	enum { HELD = 20 };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int held[HELD];
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/host.sock", R.dir);
+	for (int i = 0; i < HELD; i++) {
+		held[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_eq(connect(held[i], (struct sockaddr *)&sa, sizeof(sa)), 0, "%s",
+		             strerror(errno));
+	}
+	sleep_ms(200);
+	/* Every svcctl refused at the limit says why and fails. */
+	for (int k = 0; k < 5; k++) {
+		int rc = sh(SVCCTL(1, "status"));
+		cr_assert_eq(rc, 1, "svcctl at the limit: %d: %s", rc, R.out);
+		cr_assert(strstr(R.out, "too many local API clients"),
+		          "refusal #%d not printed: %s", k, R.out);
+	}
+	cr_assert_geq(host_events("\"type\":\"local_api_refused\""), 1, "the daemon's event");
+
+	/* The idle clients lose their slots after the timeout (3 s); then
+	 * svcctl is served while the 20 connections are still open. */
+	for (int i = 0; i < 100 && host_events("\"type\":\"local_api_idle_closed\"") < 16; i++)
+		sleep_ms(100);
+	cr_assert_eq(host_events("\"type\":\"local_api_idle_closed\""), 16);
+	int rc = sh(SVCCTL(1, "status"));
+	cr_assert_eq(rc, 0, "svcctl after the idle timeout: %d: %s", rc, R.out);
+	for (int i = 0; i < HELD; i++)
+		close(held[i]);
 }
