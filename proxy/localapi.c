@@ -170,6 +170,16 @@ int localapi_request_parse(const char *line, size_t len, struct localapi_request
 		rc = err_setf(err, err_len, -EINVAL, "request must be a JSON object");
 		goto out_free_json;
 	}
+	/* One object per line: anything but blanks after it is a second
+	 * request glued on, or garbage; either way not what was meant. */
+	for (size_t at = (size_t)(end - line); at < len; at++)
+		if (line[at] != ' ' && line[at] != '\t' && line[at] != '\r') {
+			rc = err_setf(err, err_len, -EINVAL,
+			              "unexpected bytes after the request object (at byte %zu): "
+			              "one JSON object per line",
+			              at);
+			goto out_free_json;
+		}
 	op = cJSON_GetObjectItemCaseSensitive(root, "op");
 	if (!cJSON_IsString(op)) {
 		rc = err_setf(err, err_len, -EINVAL, "request has no \"op\" string");
