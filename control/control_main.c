@@ -5,6 +5,7 @@
 #include "control.h"
 #include "io_epoll.h"
 #include "localapi.h"
+#include "numarg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -116,18 +117,6 @@ static int load_users(struct app *app, const char *path)
 	return 0;
 }
 
-static int parse_port(const char *s, uint16_t *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-
-	if (errno || *end || v < 1 || v > 65535)
-		return -EINVAL;
-	*out = (uint16_t)v;
-	return 0;
-}
-
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 {
 	struct app *app = ctx;
@@ -186,9 +175,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MAP_PORT:
 		case OPT_ADMIN_PORT:
-			if (parse_port(optarg,
-			               c == OPT_MAP_PORT ? &cfg.map_port : &cfg.admin_port) < 0) {
-				fprintf(stderr, "controld: bad port \"%s\" (1-65535)\n", optarg);
+			if (numarg_port(optarg, c == OPT_MAP_PORT ? &cfg.map_port : &cfg.admin_port,
+			                err, sizeof(err)) < 0) {
+				fprintf(stderr, "controld: bad %s \"%s\": %s\n",
+				        c == OPT_MAP_PORT ? "--map-port" : "--admin-port", optarg,
+				        err);
 				usage(stderr);
 				return 2;
 			}

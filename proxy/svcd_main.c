@@ -7,6 +7,7 @@
 #include "localapi.h"
 #include "localapi_server.h"
 #include "mapproto.h"
+#include "numarg.h"
 #include "svcd.h"
 
 #include <errno.h>
@@ -27,6 +28,10 @@
 #define SVCD_MAIN_DEFAULT_TUN    "svcd0"
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
 #define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
+/* --drain-grace: 0 would mean "the default" to svcd_new, and a grace
+ * past an hour is a typo more likely than a plan. */
+#define SVCD_MAIN_MIN_GRACE_US 1000ull
+#define SVCD_MAIN_MAX_GRACE_US (3600ull * 1000000)
 
 struct app {
 	struct io_loop *loop;
@@ -39,55 +44,30 @@ struct app {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
-	        "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
-	        "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
-	        "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
-	        "            [--magic-dns]\n"
-	        "  --name          node name (events, messages)\n"
-	        "  --underlay      underlay UDP address to listen on (port default 41641)\n"
-	        "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
-	        "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
-	        "  --netmap        initial netmap (JSON)\n"
-	        "  --events        write JSON-line events to FILE, or - for stdout\n"
-	        "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
-	        "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
-	        "  --drain-grace   e.g. 5s, 500ms, 2m (default 5s); with --control, only\n"
-	        "                  used while control is unreachable (listeners of a\n"
-	        "                  draining service close when control confirms)\n"
-	        "  --control       control's map address (port default 8301): the netmap,\n"
-	        "                  approvals and certificates come from there\n"
-	        "  --region        region reported to control\n"
-	        "  --user          owner login reported to control (none: tagged node)\n"
-	        "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
-	        "  --magic-dns     answer DNS for the tailnet on 100.100.100.100:53\n");
-}
-
-/* "5s", "500ms", "250us", "2m", or a bare number of seconds. 0 or -EINVAL. */
-static int parse_duration_us(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	double mult = 1e6;
-
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	if (strcmp(end, "us") == 0)
-		mult = 1;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1e3;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1e6;
-	else if (strcmp(end, "m") == 0)
-		mult = 60e6;
-	else
-		return -EINVAL;
-	if (v * mult > 1e15)
-		return -EINVAL;
-	*out = (uint64_t)(v * mult);
-	return 0;
+	fprintf(
+	    f,
+	    "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
+	    "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
+	    "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
+	    "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
+	    "            [--magic-dns]\n"
+	    "  --name          node name (events, messages)\n"
+	    "  --underlay      underlay UDP address to listen on (port default 41641)\n"
+	    "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
+	    "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
+	    "  --netmap        initial netmap (JSON)\n"
+	    "  --events        write JSON-line events to FILE, or - for stdout\n"
+	    "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
+	    "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
+	    "  --drain-grace   1ms to 1h, e.g. 5s, 500ms, 2m (default 5s); with --control, only\n"
+	    "                  used while control is unreachable (listeners of a\n"
+	    "                  draining service close when control confirms)\n"
+	    "  --control       control's map address (port default 8301): the netmap,\n"
+	    "                  approvals and certificates come from there\n"
+	    "  --region        region reported to control\n"
+	    "  --user          owner login reported to control (none: tagged node)\n"
+	    "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
+	    "  --magic-dns     answer DNS for the tailnet on 100.100.100.100:53\n");
 }
 
 /* The local API's handler: one request line, one answer. */
@@ -233,15 +213,18 @@ int main(int argc, char **argv)
 			pcap = optarg;
 			break;
 		case OPT_GRACE:
-			if (parse_duration_us(optarg, &grace_us) < 0) {
-				fprintf(stderr, "svcd: bad --drain-grace \"%s\" (e.g. 5s, 500ms)\n",
-				        optarg);
+			if (numarg_duration_us(optarg, SVCD_MAIN_MIN_GRACE_US,
+			                       SVCD_MAIN_MAX_GRACE_US, &grace_us, err,
+			                       sizeof(err)) < 0) {
+				fprintf(stderr, "svcd: bad --drain-grace \"%s\": %s\n", optarg,
+				        err);
 				usage(stderr);
 				return 2;
 			}
 			break;
 		case OPT_CONTROL:
-			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0) {
+			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0 ||
+			    control.port == 0) {
 				fprintf(stderr, "svcd: bad --control \"%s\" (want IP or IP:PORT)\n",
 				        optarg);
 				usage(stderr);

@@ -10,6 +10,7 @@
  * the scenario and the seed; wall-clock figures go to run.json, the end of
  * summary.md and the terminal only.
  */
+#include "numarg.h"
 #include "report.h"
 #include "scenario.h"
 #include "world.h"
@@ -87,14 +88,10 @@ static int simrun_parse_args(int argc, char **argv, struct simrun_args *a)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' || v < 1 ||
-			    v > SCENARIO_SEED_MAX) {
-				fprintf(stderr,
-				        "simrun: --seed wants an integer 1..%llu, got '%s'\n",
-				        (unsigned long long)SCENARIO_SEED_MAX, optarg);
+			uint64_t v = 0;
+			char why[128];
+			if (numarg_u64(optarg, 1, SCENARIO_SEED_MAX, &v, why, sizeof(why)) < 0) {
+				fprintf(stderr, "simrun: bad --seed '%s': %s\n", optarg, why);
 				simrun_usage(stderr);
 				return SIMRUN_EXIT_INVALID;
 			}

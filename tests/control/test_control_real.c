@@ -451,3 +451,51 @@ Test(control_real, admin_api_limits_on_head_body_and_connections, .fini = real_f
 	cr_assert(strncmp(all, "HTTP/1.1 200", 12) == 0 && second, "%s", all);
 	close(fd);
 }
+
+/* Numbers on controld's and svcadm's command lines are decimal and in
+ * range, or refused (exit 2) with the reason; none of these starts
+ * controld or reaches a port the operator did not write. */
+Test(control_real, har_6_numeric_options_refuse_signs_blanks_hex_and_out_of_range_with_why,
+     .fini = real_fini, .timeout = 30)
+{
+	static const struct {
+		const char *args, *msg;
+	} controld[] =
+	    {
+	        {"--map-port +8301", "bad --map-port \"+8301\": a sign is not accepted"},
+	        {"--admin-port ' 8300'", "bad --admin-port \" 8300\": blanks are not accepted"},
+	        {"--admin-port 0x20AC", "bad --admin-port \"0x20AC\": hexadecimal is not accepted"},
+	        {"--map-port=08301", "bad --map-port \"08301\": leading zeros are not accepted"},
+	        {"--map-port 65536", "bad --map-port \"65536\": out of range (1 to 65535)"},
+	    },
+	  svcadm[] = {
+	      {"http://127.0.0.1:65616", "bad port \"65616\" in --control"},
+	      {"http://127.0.0.1:http", "bad port \"http\" in --control"},
+	      {"http://127.0.0.1:0x1F", "hexadecimal is not accepted"},
+	  };
+	char cmd[512], *out, *err;
+
+	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/ctlreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_real.dir));
+	for (size_t i = 0; i < sizeof(controld) / sizeof(controld[0]); i++) {
+		/* --bogus after the number: an accepted number still exits 2,
+		 * but with the wrong message, and never starts a server. */
+		snprintf(cmd, sizeof(cmd), "%s %s --bogus", CONTROLD_PATH, controld[i].args);
+		int rc = run(cmd, &out, &err);
+		cr_assert_eq(rc, 2, "%s: exit %d", cmd, rc);
+		cr_assert(strstr(err, controld[i].msg), "%s: \"%s\" lacks \"%s\"", cmd, err,
+		          controld[i].msg);
+		free(out);
+		free(err);
+	}
+	for (size_t i = 0; i < sizeof(svcadm) / sizeof(svcadm[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "%s --control %s --token t services", SVCADM_PATH,
+		         svcadm[i].args);
+		int rc = run(cmd, &out, &err);
+		cr_assert_eq(rc, 2, "%s: exit %d (%s)", cmd, rc, err);
+		cr_assert(strstr(err, svcadm[i].msg), "%s: \"%s\" lacks \"%s\"", cmd, err,
+		          svcadm[i].msg);
+		free(out);
+		free(err);
+	}
+}

@@ -33,3 +33,7 @@ target_compile_definitions(test_svcd_real PRIVATE
   SVCD_PATH="$<TARGET_FILE:svcd>" SVCCTL_PATH="$<TARGET_FILE:svcctl>"
   BACKEND_PATH="$<TARGET_FILE:svcd_test_backend>")
 add_dependencies(test_svcd_real svcd svcctl svcd_test_backend)
+
+# The command-line number parser every binary uses (proxy/numarg.h).
+tailsim_test(test_numarg proxy/test_numarg.c)
+target_include_directories(test_numarg PRIVATE ${CMAKE_SOURCE_DIR}/proxy)

@@ -357,6 +357,35 @@ Test(svcd_real, svcd_bad_arguments_print_usage_and_exit_2, .timeout = 30)
 	cr_assert(strstr(R.out, "--bogus"), "%s", R.out);
 }
 
+/* --drain-grace and --control's port: decimal, finite, in range, or exit 2
+ * with the reason. Without --underlay an accepted value still exits 2, so
+ * no case starts a daemon. */
+Test(svcd_real, har_6_drn_1_numeric_options_refuse_nan_hex_negative_and_out_of_range_with_why,
+     .timeout = 30)
+{
+	static const struct {
+		const char *args, *msg;
+	} cases[] = {
+	    {"--drain-grace nan", "bad --drain-grace \"nan\": not a finite number"},
+	    {"--drain-grace inf", "bad --drain-grace \"inf\": not a finite number"},
+	    {"--drain-grace 0x10", "bad --drain-grace \"0x10\": hexadecimal is not accepted"},
+	    {"--drain-grace -1s", "bad --drain-grace \"-1s\": negative values are not accepted"},
+	    {"--drain-grace 1e3", "bad --drain-grace \"1e3\": exponents are not accepted"},
+	    {"--drain-grace 0", "bad --drain-grace \"0\": out of range (1ms to 1h)"},
+	    {"--drain-grace 1e300", "bad --drain-grace \"1e300\": exponents are not accepted"},
+	    {"--drain-grace 2h", "bad --drain-grace \"2h\": out of range (1ms to 1h)"},
+	    {"--drain-grace 5parsecs", "unknown unit \"parsecs\""},
+	    {"--control 127.0.0.1:0", "bad --control \"127.0.0.1:0\""},
+	    {"--control 127.0.0.1:+80", "bad --control \"127.0.0.1:+80\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = sh(SVCD_PATH " --name x %s", cases[i].args);
+		cr_assert_eq(rc, 2, "%s: exit %d", cases[i].args, rc);
+		cr_assert(strstr(R.out, cases[i].msg), "%s: \"%s\" lacks \"%s\"", cases[i].args,
+		          R.out, cases[i].msg);
+	}
+}
+
 Test(svcd_real, the_local_api_refuses_bad_requests_and_svcctl_shows_command_errors,
      .init = real_setup, .fini = real_teardown, .timeout = 60)
 {

@@ -344,6 +344,35 @@ Test(simrun, har1_invalid_scenario_exits_2_with_the_position)
 	run("rm -rf '%s'", out);
 }
 
+/* --seed: decimal digits in 1..4294967295 or exit 2 with the reason (no
+ * sign, blank, hexadecimal, octal-looking zero or overflow). */
+Test(simrun, har_1_seed_refuses_signs_blanks_hex_and_out_of_range_with_why)
+{
+	static const struct {
+		const char *seed, *msg;
+	} cases[] = {
+	    {"+5", "bad --seed '+5': a sign is not accepted"},
+	    {"' 5'", "bad --seed ' 5': blanks are not accepted"},
+	    {"0x10", "bad --seed '0x10': hexadecimal is not accepted"},
+	    {"010", "bad --seed '010': leading zeros are not accepted"},
+	    {"-1", "bad --seed '-1': negative values are not accepted"},
+	    {"4294967296", "bad --seed '4294967296': out of range (1 to 4294967295)"},
+	    {"0", "out of range (1 to 4294967295)"},
+	};
+	char out[64], cmd[128];
+
+	tmpdir(out, sizeof(out));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "--check --seed %s", cases[i].seed);
+		cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", cmd), 2, "--seed %s accepted",
+		             cases[i].seed);
+		cr_assert_eq(run("grep -qF -- \"%s\" '%s/stderr'", cases[i].msg, out), 0,
+		             "--seed %s: no \"%s\"", cases[i].seed, cases[i].msg);
+	}
+	cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", "--check --seed 4294967295"), 0);
+	run("rm -rf '%s'", out);
+}
+
 static const char pair_scenario[] =
     "name: pair\n"
     "duration: 12s\n"
