@@ -6,6 +6,7 @@
 #include "io_epoll.h"
 #include "localapi.h"
 #include "numarg.h"
+#include "outfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,6 +28,8 @@ struct app {
 	struct control *c;
 	int sig_fd;
 	bool stop;
+	struct outfile events_out; /* --events: remembers why a write failed */
+	bool events_reported;
 	cJSON *latency;
 	struct control_user *users;
 	size_t n_users;
@@ -125,6 +128,21 @@ static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		app->stop = true;
+}
+
+/* Says once, on stderr, that the events file cannot be written (a full
+ * disk: the daemon keeps serving, its events are lost). True when it
+ * could not. */
+static bool events_check(struct app *app, const char *path)
+{
+	int err = app->events_out.err;
+
+	if (err && !app->events_reported) {
+		fprintf(stderr, "controld: --events %s: %s (events are being lost)\n", path,
+		        strerror(-err));
+		app->events_reported = true;
+	}
+	return err != 0;
 }
 
 int main(int argc, char **argv)
@@ -241,7 +259,7 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	if (events_path) {
-		events = strcmp(events_path, "-") == 0 ? stdout : fopen(events_path, "a");
+		events = outfile_open(&app.events_out, events_path, true);
 		if (!events) {
 			fprintf(stderr, "controld: --events %s: %s\n", events_path,
 			        strerror(errno));
@@ -290,6 +308,8 @@ int main(int argc, char **argv)
 	}
 	while (!app.stop) {
 		rc = io_loop_run_once(app.loop, 1000);
+		if (events)
+			events_check(&app, events_path);
 		if (rc < 0) {
 			fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
 			goto out;
@@ -311,8 +331,11 @@ out:
 	}
 	if (app.loop)
 		io_loop_free(app.loop);
-	if (events && events != stdout)
-		fclose(events);
+	if (events) {
+		outfile_close(&app.events_out, events);
+		if (events_check(&app, events_path))
+			status = 1;
+	}
 	free(policy_text);
 	free(app.users);
 	cJSON_Delete(app.users_doc);

@@ -14,6 +14,7 @@ char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 {
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	int read_errno = 0;
 
 	for (;;) {
 		if (n == cap) {
@@ -30,17 +31,20 @@ char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 			buf = nb;
 			cap = ncap;
 		}
+		errno = 0;
 		size_t r = fread(buf + n, 1, cap - n, f);
 		n += r;
-		if (r == 0)
+		if (r == 0) {
+			read_errno = errno; /* why the read failed (EISDIR, EIO...) */
 			break;
+		}
 	}
 	if (n > max) {
 		errno = EFBIG;
 		goto out_fail;
 	}
 	if (ferror(f)) {
-		errno = EIO;
+		errno = read_errno ? read_errno : EIO;
 		goto out_fail;
 	}
 	buf[n] = '\0';

@@ -8,6 +8,7 @@
 #include "localapi_server.h"
 #include "mapproto.h"
 #include "numarg.h"
+#include "outfile.h"
 #include "svcd.h"
 
 #include <errno.h>
@@ -39,6 +40,8 @@ struct app {
 	struct svcd *d;
 	int listen_fd, sig_fd;
 	bool stop;
+	struct outfile events_out; /* --events: remembers why a write failed */
+	bool events_reported;
 	struct localapi_server *api;
 };
 
@@ -125,6 +128,21 @@ static int api_listen(const char *path)
 	}
 	chmod(path, 0600);
 	return fd;
+}
+
+/* Says once, on stderr, that the events file cannot be written (a full
+ * disk: the daemon keeps serving, its events are lost). True when it
+ * could not. */
+static bool events_check(struct app *app, const char *path)
+{
+	int err = app->events_out.err;
+
+	if (err && !app->events_reported) {
+		fprintf(stderr, "svcd: --events %s: %s (events are being lost)\n", path,
+		        strerror(-err));
+		app->events_reported = true;
+	}
+	return err != 0;
 }
 
 int main(int argc, char **argv)
@@ -287,7 +305,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (events_path) {
-		events = strcmp(events_path, "-") == 0 ? stdout : fopen(events_path, "a");
+		events = outfile_open(&app.events_out, events_path, true);
 		if (!events) {
 			fprintf(stderr, "svcd: --events %s: %s\n", events_path, strerror(errno));
 			return 1;
@@ -364,6 +382,8 @@ int main(int argc, char **argv)
 	io_emitf(app.io, "svcd_ready", "\"socket\":\"%s\"", sock_path);
 	while (!app.stop) {
 		rc = io_loop_run_once(app.loop, 1000);
+		if (events)
+			events_check(&app, events_path);
 		if (rc < 0) {
 			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
 			goto out;
@@ -390,7 +410,10 @@ out:
 	}
 	if (app.loop)
 		io_loop_free(app.loop);
-	if (events && events != stdout)
-		fclose(events);
+	if (events) {
+		outfile_close(&app.events_out, events);
+		if (events_check(&app, events_path))
+			status = 1;
+	}
 	return status;
 }

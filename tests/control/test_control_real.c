@@ -602,3 +602,23 @@ Test(control_real, svc_6_every_admin_api_status_line_has_its_reason_phrase, .fin
 		close(fds[i]);
 #undef ADMIN_AUTH
 }
+
+/* controld's events on a full disk: named with their errno (not lost in
+ * silence), controld keeps serving and exits 1. */
+Test(control_real, har_6_events_on_a_full_disk_name_their_errno, .fini = real_fini, .timeout = 30)
+{
+	char cmd[512], *out, *err;
+
+	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/ctlreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_real.dir));
+	int map_port = free_port(), admin_port = free_port();
+	snprintf(cmd, sizeof(cmd),
+	         "timeout --preserve-status -s TERM 2 %s --listen 127.0.0.1 --map-port %d "
+	         "--admin-port %d --state %s/state.json --events /dev/full",
+	         CONTROLD_PATH, map_port, admin_port, g_real.dir);
+	int rc = run(cmd, &out, &err);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+	cr_assert(strstr(err, "controld: --events /dev/full: No space left on device"), "%s", err);
+	free(out);
+	free(err);
+}

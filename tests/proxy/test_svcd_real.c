@@ -513,3 +513,52 @@ Test(svcd_real, rel6_idle_local_api_clients_time_out_and_a_refused_svcctl_prints
 	for (int i = 0; i < HELD; i++)
 		close(held[i]);
 }
+
+/* A full disk under --events (/dev/full, and a filled 64 KiB tmpfs in a
+ * private mount namespace) is named with its errno, the daemon keeps
+ * running and exits 1; a --netmap that is a directory says so rather
+ * than "Input/output error". */
+Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_errno,
+     .fini = real_teardown, .timeout = 60)
+{
+	const char *skip = NULL;
+
+	memset(&R, 0, sizeof(R));
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces, TUN devices and mounts");
+	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(R.dir));
+	if (!netns_add(R.ns[1], "sv", 'e', &skip))
+		cr_skip_test("%s", skip);
+#define SVCD_FOR(secs, extra)                                                                      \
+	"timeout --preserve-status -s TERM " secs " ip netns exec %s " SVCD_PATH                   \
+	" --name host --underlay 127.0.0.1 --tun svctun0 --socket %s/e.sock " extra,               \
+	    R.ns[1], R.dir
+
+	int rc = sh(SVCD_FOR("2", "--events /dev/full"));
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "svcd: --events /dev/full: No space left on device"), "%s", R.out);
+	rc = sh(SVCD_FOR("2", "--netmap %s"), R.dir);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "svcd: --netmap /tmp/svcdreal.") &&
+	              strstr(R.out, ": Is a directory"),
+	          "%s", R.out);
+
+	char mnt[96];
+	snprintf(mnt, sizeof(mnt), "%s/mnt", R.dir);
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	rc = sh("unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs %s && "
+	        "{ dd if=/dev/zero of=%s/fill bs=4k count=64 2>/dev/null; true; } && "
+	        "timeout --preserve-status -s TERM 2 ip netns exec %s " SVCD_PATH
+	        " --name host --underlay 127.0.0.1 --tun svctun0 --socket %s/e.sock "
+	        "--events %s/events.jsonl'",
+	        mnt, mnt, R.ns[1], R.dir, mnt);
+	if (strstr(R.out, "unshare") && strstr(R.out, "ermission"))
+		cr_skip_test("no private mount namespace here: %s", R.out);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	char want[160];
+	snprintf(want, sizeof(want), "svcd: --events %s/events.jsonl: No space left on device",
+	         mnt);
+	cr_assert(strstr(R.out, want), "want \"%s\" in: %s", want, R.out);
+#undef SVCD_FOR
+}
