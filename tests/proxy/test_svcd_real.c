@@ -516,8 +516,8 @@ Test(svcd_real, rel6_idle_local_api_clients_time_out_and_a_refused_svcctl_prints
 
 /* A full disk under --events (/dev/full, and a filled 64 KiB tmpfs in a
  * private mount namespace) is named with its errno, the daemon keeps
- * running and exits 1; a --netmap that is a directory says so rather
- * than "Input/output error". */
+ * running and exits 1; under --tailnet-pcap, its event names it; a
+ * --netmap that is a directory says so rather than "Input/output error". */
 Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_errno,
      .fini = real_teardown, .timeout = 60)
 {
@@ -543,6 +543,14 @@ Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_er
 	cr_assert(strstr(R.out, "svcd: --netmap /tmp/svcdreal.") &&
 	              strstr(R.out, ": Is a directory"),
 	          "%s", R.out);
+
+	/* The tailnet pcap on a full disk: its event says so, with the path. */
+	rc = sh(SVCD_FOR("2", "--tailnet-pcap /dev/full --events %s/e.events"), R.dir);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, R.out);
+	rc = sh("grep -c '\"type\":\"pcap_write_failed\",\"path\":\"/dev/full\",\"error\":"
+	        "\"No space left on device\"' %s/e.events",
+	        R.dir);
+	cr_assert_eq(rc, 0, "no pcap_write_failed event: %s", R.out);
 
 	char mnt[96];
 	snprintf(mnt, sizeof(mnt), "%s/mnt", R.dir);
