@@ -1795,8 +1795,11 @@ static void ctl_admin_parse(struct ctl_admin *a)
 			size_t elen = 0;
 			const char *expect = http_head_get(a->head, "Expect", &elen);
 			if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0 &&
-			    a->head->body != HTTP_BODY_NONE)
-				ctl_admin_raw(a, "HTTP/1.1 100 Continue\r\n\r\n");
+			    a->head->body != HTTP_BODY_NONE) {
+				char cont[64];
+				if (http_msg_write_interim(100, cont, sizeof(cont)) > 0)
+					ctl_admin_raw(a, cont);
+			}
 			http_parser_resume(&a->parser);
 			continue;
 		}
@@ -1880,11 +1883,15 @@ static void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
 		}
 		a->handle = h;
 		if (slot < 0) {
-			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-			                           "Content-Type: application/json\r\n"
-			                           "Content-Length: 37\r\nConnection: close\r\n\r\n"
-			                           "{\"error\":\"too many admin connections\"}";
-			c->io->ops->tcp_write(c->io, h, busy, sizeof(busy) - 1);
+			static const char busy[] = "{\"error\":\"too many admin connections\"}";
+			char resp[256];
+			int n =
+			    http_msg_write_simple(503, "application/json", sizeof(busy) - 1, false,
+			                          NULL, true, resp, sizeof(resp) - sizeof(busy));
+			if (n > 0) {
+				memcpy(resp + n, busy, sizeof(busy) - 1);
+				c->io->ops->tcp_write(c->io, h, resp, (size_t)n + sizeof(busy) - 1);
+			}
 			c->io->ops->close(c->io, h, false);
 			free(a);
 			continue;

@@ -5,6 +5,8 @@
 #include "control.h"
 #include "io_epoll.h"
 #include "localapi.h"
+#include "numarg.h"
+#include "outfile.h"
 #include "storage.h"
 
 #include <cjson/cJSON.h>
@@ -28,6 +30,8 @@ struct app {
 	struct storage *storage; /* the state file's backend (--state) */
 	int sig_fd;
 	bool stop;
+	struct outfile events_out; /* --events: remembers why a write failed */
+	bool events_reported;
 	cJSON *latency;
 	struct control_user *users;
 	size_t n_users;
@@ -119,18 +123,6 @@ static int load_users(struct app *app, const char *path)
 	return 0;
 }
 
-static int parse_port(const char *s, uint16_t *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-
-	if (errno || *end || v < 1 || v > 65535)
-		return -EINVAL;
-	*out = (uint16_t)v;
-	return 0;
-}
-
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 {
 	struct app *app = ctx;
@@ -139,6 +131,21 @@ static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		app->stop = true;
+}
+
+/* Says once, on stderr, that the events file cannot be written (a full
+ * disk: the daemon keeps serving, its events are lost). True when it
+ * could not. */
+static bool events_check(struct app *app, const char *path)
+{
+	int err = app->events_out.err;
+
+	if (err && !app->events_reported) {
+		fprintf(stderr, "controld: --events %s: %s (events are being lost)\n", path,
+		        strerror(-err));
+		app->events_reported = true;
+	}
+	return err != 0;
 }
 
 int main(int argc, char **argv)
@@ -189,9 +196,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MAP_PORT:
 		case OPT_ADMIN_PORT:
-			if (parse_port(optarg,
-			               c == OPT_MAP_PORT ? &cfg.map_port : &cfg.admin_port) < 0) {
-				fprintf(stderr, "controld: bad port \"%s\" (1-65535)\n", optarg);
+			if (numarg_port(optarg, c == OPT_MAP_PORT ? &cfg.map_port : &cfg.admin_port,
+			                err, sizeof(err)) < 0) {
+				fprintf(stderr, "controld: bad %s \"%s\": %s\n",
+				        c == OPT_MAP_PORT ? "--map-port" : "--admin-port", optarg,
+				        err);
 				usage(stderr);
 				return 2;
 			}
@@ -253,7 +262,7 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	if (events_path) {
-		events = strcmp(events_path, "-") == 0 ? stdout : fopen(events_path, "a");
+		events = outfile_open(&app.events_out, events_path, true);
 		if (!events) {
 			fprintf(stderr, "controld: --events %s: %s\n", events_path,
 			        strerror(errno));
@@ -310,6 +319,8 @@ int main(int argc, char **argv)
 	}
 	while (!app.stop) {
 		rc = io_loop_run_once(app.loop, 1000);
+		if (events)
+			events_check(&app, events_path);
 		if (rc < 0) {
 			fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
 			goto out;
@@ -335,8 +346,11 @@ out:
 	if (app.loop)
 		io_loop_free(app.loop);
 	storage_file_free(app.storage);
-	if (events && events != stdout)
-		fclose(events);
+	if (events) {
+		outfile_close(&app.events_out, events);
+		if (events_check(&app, events_path))
+			status = 1;
+	}
 	free(policy_text);
 	free(app.users);
 	cJSON_Delete(app.users_doc);

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "admin_cmd.h"
 #include "localapi.h"
+#include "numarg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -192,7 +193,13 @@ static int http_call(const char *host, const char *port, const char *method, con
 		fprintf(stderr, "svcadm: control's answer is cut short\n");
 		goto out;
 	}
-	status = atoi(resp + 9);
+	uint64_t code = 0;
+	if (resp_len < 13 || (resp[12] != ' ' && resp[12] != '\r') ||
+	    numarg_u64n(resp + 9, 3, 100, 599, &code, NULL, 0) < 0) {
+		fprintf(stderr, "svcadm: control's answer has no valid status code\n");
+		goto out;
+	}
+	status = (int)code;
 	*out = strdup(sep + 4);
 	if (!*out)
 		status = -1;
@@ -250,6 +257,13 @@ int main(int argc, char **argv)
 	}
 	if (parse_url(control, host, sizeof(host), port, sizeof(port)) < 0) {
 		fprintf(stderr, "svcadm: bad --control \"%s\" (want http://IP:PORT)\n", control);
+		return 2;
+	}
+	/* getaddrinfo would take a service name, or wrap 65616 to 80. */
+	uint16_t port_num = 0;
+	if (numarg_port(port, &port_num, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcadm: bad port \"%s\" in --control \"%s\": %s\n", port, control,
+		        err);
 		return 2;
 	}
 	if (strcmp(argv[i], "ca") == 0 && i + 1 == argc) {

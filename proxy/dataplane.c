@@ -1,7 +1,10 @@
 /* The overlay data plane (see dataplane.h for the design). */
+#define _GNU_SOURCE /* outfile.h: fopencookie */
 #include "dataplane.h"
 #include "check.h"
 
+#include "io_event.h"
+#include "outfile.h"
 #include "packet.h"
 
 #include <errno.h>
@@ -153,6 +156,9 @@ struct dataplane {
 
 	pcap_t *pcap;
 	pcap_dumper_t *dumper;
+	struct outfile pcap_out; /* the dumper's stream: why a write failed */
+	char *pcap_path;
+	bool pcap_failed; /* pcap_write_failed said once */
 
 	struct dp_drop_state drop_state[DATAPLANE_DROP_COUNT];
 	struct dp_drop_state evict_state;
@@ -288,6 +294,20 @@ static void dp_flush_drops(struct dataplane *dp)
 
 /* ---- pcap -------------------------------------------------------------- */
 
+/* The tailnet pcap lost bytes (a full disk): said once, with the reason;
+ * the file is incomplete from here on. */
+static void dp_pcap_failed(struct dataplane *dp)
+{
+	char path[512];
+
+	if (dp->pcap_failed)
+		return;
+	dp->pcap_failed = true;
+	io_json_escape(path, sizeof(path), dp->pcap_path);
+	io_emitf(dp->io, "pcap_write_failed", "\"path\":\"%s\",\"error\":\"%s\"", path,
+	         strerror(-dp->pcap_out.err));
+}
+
 static void dp_pcap(struct dataplane *dp, const uint8_t *pkt, size_t len)
 {
 	struct pcap_pkthdr h;
@@ -299,6 +319,8 @@ static void dp_pcap(struct dataplane *dp, const uint8_t *pkt, size_t len)
 	h.caplen = (bpf_u_int32)(len < DP_PCAP_SNAPLEN ? len : DP_PCAP_SNAPLEN);
 	h.len = (bpf_u_int32)len;
 	pcap_dump((u_char *)dp->dumper, &h, pkt);
+	if (dp->pcap_out.err)
+		dp_pcap_failed(dp);
 }
 
 /* ---- flow table -------------------------------------------------------- */
@@ -1548,10 +1570,16 @@ struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *co
 		goto out_free;
 	dp->tun_attached = true;
 	if (config->pcap_path) {
+		FILE *f = NULL;
+		dp->pcap_path = strdup(config->pcap_path);
 		dp->pcap = pcap_open_dead(DLT_RAW, DP_PCAP_SNAPLEN);
-		if (dp->pcap)
-			dp->dumper = pcap_dump_open(dp->pcap, config->pcap_path);
+		if (dp->pcap && dp->pcap_path)
+			f = outfile_open(&dp->pcap_out, config->pcap_path, false);
+		if (f)
+			dp->dumper = pcap_dump_fopen(dp->pcap, f);
 		if (!dp->dumper) {
+			if (f)
+				fclose(f);
 			rc = -EIO;
 			goto out_free;
 		}
@@ -1579,10 +1607,14 @@ void dataplane_free(struct dataplane *dp)
 		dp->io->ops->tun_attach(dp->io, dp_tun_detached, NULL);
 	if (dp->udp >= 0)
 		dp->io->ops->close(dp->io, dp->udp, false);
-	if (dp->dumper)
-		pcap_dump_close(dp->dumper);
+	if (dp->dumper) {
+		pcap_dump_close(dp->dumper); /* the last flush may fail too */
+		if (dp->pcap_out.err)
+			dp_pcap_failed(dp);
+	}
 	if (dp->pcap)
 		pcap_close(dp->pcap);
+	free(dp->pcap_path);
 	free(dp->recent);
 	free(dp->departed);
 	free(dp->tun_addrs);

@@ -49,7 +49,9 @@
  *
  * Tailnet pcap: with config.pcap_path every packet crossing the TUN device
  * (both directions) goes to a LINKTYPE_RAW pcap file stamped with the
- * seam's clock, so a simulated run writes the same file every time.
+ * seam's clock, so a simulated run writes the same file every time. A
+ * write that fails (a full disk) is reported once: `pcap_write_failed`
+ * {path, error}; the file is incomplete.
  *
  * Local failover (STR-4, STR-5, STR-6), without waiting for control's
  *   heartbeats (~3 s): every peer (by name, surviving netmap swaps) has

@@ -784,50 +784,90 @@ int http_msg_write_response(const struct http_head *resp, enum http_body_mode bo
 	return out_done(&o);
 }
 
+/* Every status of RFC 9110 section 15, with RFC 6585's and RFC 8297's,
+ * in order: the one table of reason phrases for everything we send. */
+static const struct http_reason {
+	uint16_t status;
+	const char *phrase;
+} http_reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {103, "Early Hints"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {305, "Use Proxy"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {511, "Network Authentication Required"},
+};
+
 const char *http_msg_reason(int status)
 {
-	switch (status) {
-	case 100:
-		return "Continue";
-	case 200:
-		return "OK";
-	case 204:
-		return "No Content";
-	case 301:
-		return "Moved Permanently";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 413:
-		return "Content Too Large";
-	case 414:
-		return "URI Too Long";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "";
+	static const char *const classes[] = {"Informational", "Success", "Redirection",
+	                                      "Client Error", "Server Error"};
+	size_t lo = 0, hi = sizeof(http_reasons) / sizeof(http_reasons[0]);
+
+	CHECK(status >= 100 && status <= 599);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (http_reasons[mid].status == status)
+			return http_reasons[mid].phrase;
+		if (http_reasons[mid].status < status)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	/* Unregistered: the class's name, never an empty phrase. */
+	return classes[status / 100 - 1];
+}
+
+int http_msg_write_interim(int status, char *out, size_t cap)
+{
+	struct http_out o = {.buf = out, .cap = cap};
+
+	CHECK(status / 100 == 1);
+	out_fmt(&o, "HTTP/1.1 %d %s\r\n\r\n", status, http_msg_reason(status));
+	return out_done(&o);
 }
 
 int http_msg_write_simple(int status, const char *content_type, uint64_t content_length,

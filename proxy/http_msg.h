@@ -166,8 +166,13 @@ int http_msg_write_response(const struct http_head *resp, enum http_body_mode bo
  * ("Name: value\r\n"... or NULL), and Connection: close when `close`. */
 int http_msg_write_simple(int status, const char *content_type, uint64_t content_length,
                           bool chunked, const char *extra, bool close, char *out, size_t cap);
-/* "OK", "Not Found", ... ("" for unknown codes). */
+/* The reason phrase of a status (100-599; anything else is a programmer
+ * error): RFC 9110's for registered codes, the class's name ("Client
+ * Error") otherwise; never empty. */
 const char *http_msg_reason(int status);
+/* An interim (1xx) response, e.g. "HTTP/1.1 100 Continue\r\n\r\n".
+ * Length, or -ENOSPC. */
+int http_msg_write_interim(int status, char *out, size_t cap);
 
 /* Chunk framing for re-chunked bodies: "<hex>\r\n" (returns its length). */
 int http_msg_chunk_header(size_t len, char *out, size_t cap);

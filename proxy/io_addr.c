@@ -1,4 +1,5 @@
 #include "io.h"
+#include "numarg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,10 +63,8 @@ int io_addr_parse(struct io_addr *out, const char *text, uint16_t default_port)
 
 	out->port = default_port;
 	if (port_text) {
-		char *end;
-		unsigned long port = strtoul(port_text, &end, 10);
-		/* strtoul would skip spaces and take a sign; a port is digits only. */
-		if (*port_text < '0' || *port_text > '9' || *end != '\0' || port > 65535)
+		uint64_t port = 0;
+		if (numarg_u64(port_text, 0, 65535, &port, NULL, 0) < 0)
 			return -EINVAL;
 		out->port = (uint16_t)port;
 	}

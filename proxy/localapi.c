@@ -14,6 +14,7 @@ char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 {
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	int read_errno = 0;
 
 	for (;;) {
 		if (n == cap) {
@@ -30,17 +31,20 @@ char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 			buf = nb;
 			cap = ncap;
 		}
+		errno = 0;
 		size_t r = fread(buf + n, 1, cap - n, f);
 		n += r;
-		if (r == 0)
+		if (r == 0) {
+			read_errno = errno; /* why the read failed (EISDIR, EIO...) */
 			break;
+		}
 	}
 	if (n > max) {
 		errno = EFBIG;
 		goto out_fail;
 	}
 	if (ferror(f)) {
-		errno = EIO;
+		errno = read_errno ? read_errno : EIO;
 		goto out_fail;
 	}
 	buf[n] = '\0';
@@ -170,6 +174,16 @@ int localapi_request_parse(const char *line, size_t len, struct localapi_request
 		rc = err_setf(err, err_len, -EINVAL, "request must be a JSON object");
 		goto out_free_json;
 	}
+	/* One object per line: anything but blanks after it is a second
+	 * request glued on, or garbage; either way not what was meant. */
+	for (size_t at = (size_t)(end - line); at < len; at++)
+		if (line[at] != ' ' && line[at] != '\t' && line[at] != '\r') {
+			rc = err_setf(err, err_len, -EINVAL,
+			              "unexpected bytes after the request object (at byte %zu): "
+			              "one JSON object per line",
+			              at);
+			goto out_free_json;
+		}
 	op = cJSON_GetObjectItemCaseSensitive(root, "op");
 	if (!cJSON_IsString(op)) {
 		rc = err_setf(err, err_len, -EINVAL, "request has no \"op\" string");

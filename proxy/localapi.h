@@ -66,7 +66,8 @@ ssize_t localapi_frame(const char *buf, size_t len, size_t max);
 
 /* Reads f to its end into a malloc'd, NUL-terminated buffer of at most max
  * bytes (the documents svcctl sends and svcd loads at start) and sets *len.
- * NULL with errno: EFBIG past max, EIO on a read error, ENOMEM. The caller
+ * NULL with errno: EFBIG past max, the read's own errno on a read error
+ * (EISDIR for a directory; EIO when stdio kept none), ENOMEM. The caller
  * opens and closes f. */
 char *localapi_read_stream(FILE *f, size_t max, size_t *len);
 

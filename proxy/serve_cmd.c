@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include "errfmt.h"
+#include "numarg.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,28 +241,19 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 		}
 		fs->val[f] = val;
 		if (f == SF_HTTPS || f == SF_HTTP || f == SF_TCP || f == SF_TLS_TCP) {
-			unsigned long v = 0;
-			size_t n = strlen(val);
+			char why[96];
+			int rc = numarg_port(val, &fs->port[f], why, sizeof(why));
 
-			for (size_t k = 0; k < n; k++) {
-				if (val[k] < '0' || val[k] > '9' || n > 10)
-					return err_setf(
-					    err, err_len, -EINVAL,
-					    "invalid value \"%s\" for --%s: want a port number "
-					    "(1-65535)",
-					    echo(e2, sizeof(e2), val), serve_flag_names[f]);
-				v = v * 10 + (unsigned long)(val[k] - '0');
-			}
-			if (n == 0)
-				return err_setf(
-				    err, err_len, -EINVAL,
-				    "invalid value \"\" for --%s: want a port number (1-65535)",
-				    serve_flag_names[f]);
-			if (v == 0 || v > 65535)
+			if (rc == -ERANGE)
 				return err_setf(err, err_len, -EINVAL,
 				                "port %s is out of range for --%s (1-65535)",
 				                echo(e2, sizeof(e2), val), serve_flag_names[f]);
-			fs->port[f] = (uint16_t)v;
+			if (rc < 0)
+				return err_setf(err, err_len, -EINVAL,
+				                "invalid value \"%s\" for --%s: want a port number "
+				                "(1-65535): %s",
+				                echo(e2, sizeof(e2), val), serve_flag_names[f],
+				                why);
 		}
 	}
 	return 0;

@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include "errfmt.h"
+#include "numarg.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -82,24 +83,20 @@ static bool is_tcp_type(enum serve_type t)
 	return t == SERVE_TYPE_TCP || t == SERVE_TYPE_TLS_TCP;
 }
 
-/* Parses 1-65535 from exactly `n` decimal digits. 0, -1 not a number,
- * -2 out of range. `canonical` also refuses leading zeros. */
+/* Parses 1-65535 from exactly `n` decimal digits (numarg.h). 0, -1 not a
+ * number, -2 out of range. Targets are typed by hand, so unless
+ * `canonical` (the JSON document's keys) leading zeros are skipped. */
 static int parse_port_n(const char *s, size_t n, bool canonical, uint16_t *port)
 {
-	unsigned long v = 0;
+	uint64_t v = 0;
 
-	if (n == 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (v <= 65535)
-			v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (canonical && n > 1 && s[0] == '0')
-		return -1;
-	if (v == 0 || v > 65535)
+	while (!canonical && n > 1 && s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		s++, n--;
+	int rc = numarg_u64n(s, n, 1, 65535, &v, NULL, 0);
+	if (rc == -ERANGE)
 		return -2;
+	if (rc < 0)
+		return -1;
 	*port = (uint16_t)v;
 	return 0;
 }

@@ -67,7 +67,7 @@ static int exchange(const char *path, const char *req)
 	int fd = dial(path);
 	size_t off = 0, len = strlen(req), in_len = 0, cap = 0;
 	char *in = NULL, *output = NULL, err[LOCALAPI_ERR_LEN];
-	int status = 1;
+	int status = 1, send_errno = 0;
 
 	if (fd < 0)
 		return 1;
@@ -76,8 +76,10 @@ static int exchange(const char *path, const char *req)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			fprintf(stderr, "svcctl: sending to svcd: %s\n", strerror(errno));
-			goto out;
+			/* svcd may have answered (refused us) and hung up before
+			 * reading: its answer is still ours to read. */
+			send_errno = errno;
+			break;
 		}
 		off += (size_t)w;
 	}
@@ -108,6 +110,10 @@ static int exchange(const char *path, const char *req)
 		ssize_t r = pr < 0 ? -1 : recv(fd, in + in_len, cap - in_len, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r <= 0 && send_errno) {
+			fprintf(stderr, "svcctl: sending to svcd: %s\n", strerror(send_errno));
+			goto out;
+		}
 		if (r <= 0) {
 			fprintf(stderr, "svcctl: svcd closed the connection without an answer\n");
 			goto out;

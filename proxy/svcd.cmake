@@ -11,8 +11,14 @@ target_include_directories(svc_daemon PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(svc_daemon PUBLIC svc_dataplane svc_http svc_tcpproxy svc_serve svc_io
   svc_mapproto svc_ca svc_magicdns PkgConfig::CJSON PRIVATE project_warnings)
 
+# svcd's local API server (real mode only: raw Unix sockets on the epoll
+# loop), a library of its own so its tests need neither root nor a TUN.
+add_library(svc_apiserver STATIC ${CMAKE_CURRENT_LIST_DIR}/localapi_server.c)
+target_include_directories(svc_apiserver PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(svc_apiserver PUBLIC svc_daemon svc_io PRIVATE project_warnings)
+
 add_executable(svcd ${CMAKE_CURRENT_LIST_DIR}/svcd_main.c)
-target_link_libraries(svcd PRIVATE svc_daemon project_warnings)
+target_link_libraries(svcd PRIVATE svc_daemon svc_apiserver project_warnings)
 set_target_properties(svcd PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # svcctl needs only the wire format: keep it small.

@@ -5,7 +5,10 @@
 #define _GNU_SOURCE
 #include "io_epoll.h"
 #include "localapi.h"
+#include "localapi_server.h"
 #include "mapproto.h"
+#include "numarg.h"
+#include "outfile.h"
 #include "svcd.h"
 
 #include <errno.h>
@@ -24,20 +27,12 @@
 
 #define SVCD_MAIN_DEFAULT_SOCKET "/run/svcd.sock"
 #define SVCD_MAIN_DEFAULT_TUN    "svcd0"
-#define SVCD_API_MAX_CLIENTS     16
-#define SVCD_API_READ_CHUNK      65536
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
 #define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
-
-struct api_client {
-	struct app *app;
-	int fd; /* -1: free slot */
-	char *in;
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_len, out_off;
-	bool close_after; /* a protocol error: answer, then hang up */
-};
+/* --drain-grace: 0 would mean "the default" to svcd_new, and a grace
+ * past an hour is a typo more likely than a plan. */
+#define SVCD_MAIN_MIN_GRACE_US 1000ull
+#define SVCD_MAIN_MAX_GRACE_US (3600ull * 1000000)
 
 struct app {
 	struct io_loop *loop;
@@ -45,190 +40,45 @@ struct app {
 	struct svcd *d;
 	int listen_fd, sig_fd;
 	bool stop;
-	struct api_client clients[SVCD_API_MAX_CLIENTS];
+	struct outfile events_out; /* --events: remembers why a write failed */
+	bool events_reported;
+	struct localapi_server *api;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
-	        "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
-	        "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
-	        "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
-	        "            [--magic-dns]\n"
-	        "  --name          node name (events, messages)\n"
-	        "  --underlay      underlay UDP address to listen on (port default 41641)\n"
-	        "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
-	        "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
-	        "  --netmap        initial netmap (JSON)\n"
-	        "  --events        write JSON-line events to FILE, or - for stdout\n"
-	        "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
-	        "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
-	        "  --drain-grace   e.g. 5s, 500ms, 2m (default 5s); with --control, only\n"
-	        "                  used while control is unreachable (listeners of a\n"
-	        "                  draining service close when control confirms)\n"
-	        "  --control       control's map address (port default 8301): the netmap,\n"
-	        "                  approvals and certificates come from there\n"
-	        "  --region        region reported to control\n"
-	        "  --user          owner login reported to control (none: tagged node)\n"
-	        "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
-	        "  --magic-dns     answer DNS for the tailnet on 100.100.100.100:53\n");
+	fprintf(
+	    f,
+	    "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
+	    "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
+	    "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
+	    "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
+	    "            [--magic-dns]\n"
+	    "  --name          node name (events, messages)\n"
+	    "  --underlay      underlay UDP address to listen on (port default 41641)\n"
+	    "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
+	    "  --socket        local API socket (default " SVCD_MAIN_DEFAULT_SOCKET ")\n"
+	    "  --netmap        initial netmap (JSON)\n"
+	    "  --events        write JSON-line events to FILE, or - for stdout\n"
+	    "  --cert, --key   PEM certificate and key for HTTPS / TLS-terminated TCP\n"
+	    "  --tailnet-pcap  write every packet crossing the TUN device to FILE\n"
+	    "  --drain-grace   1ms to 1h, e.g. 5s, 500ms, 2m (default 5s); with --control, only\n"
+	    "                  used while control is unreachable (listeners of a\n"
+	    "                  draining service close when control confirms)\n"
+	    "  --control       control's map address (port default 8301): the netmap,\n"
+	    "                  approvals and certificates come from there\n"
+	    "  --region        region reported to control\n"
+	    "  --user          owner login reported to control (none: tagged node)\n"
+	    "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
+	    "  --magic-dns     answer DNS for the tailnet on 100.100.100.100:53\n");
 }
 
-/* "5s", "500ms", "250us", "2m", or a bare number of seconds. 0 or -EINVAL. */
-static int parse_duration_us(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	double mult = 1e6;
-
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	if (strcmp(end, "us") == 0)
-		mult = 1;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1e3;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1e6;
-	else if (strcmp(end, "m") == 0)
-		mult = 60e6;
-	else
-		return -EINVAL;
-	if (v * mult > 1e15)
-		return -EINVAL;
-	*out = (uint64_t)(v * mult);
-	return 0;
-}
-
-/* ---- the local API server ---------------------------------------------- */
-
-static void client_close(struct api_client *c)
-{
-	io_loop_unwatch_fd(c->app->loop, c->fd);
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void client_fd_fn(void *ctx, int fd, uint32_t events);
-
-/* Answers the complete lines buffered so far, one at a time: the next is
- * read only once this answer has been written. */
-static void client_process(struct api_client *c)
-{
-	if (c->out)
-		return;
-	ssize_t n = localapi_frame(c->in, c->in_len, LOCALAPI_MAX_REQUEST_BYTES);
-	if (n == -2)
-		return;
-	if (n == -1) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "bad request: longer than %u bytes\n",
-		         LOCALAPI_MAX_REQUEST_BYTES);
-		c->out = localapi_response_format(LOCALAPI_STATUS_BAD_REQUEST, msg);
-		c->close_after = true;
-	} else {
-		c->out = svcd_local_request(c->app->d, c->in, (size_t)n);
-		memmove(c->in, c->in + n, c->in_len - (size_t)n);
-		c->in_len -= (size_t)n;
-	}
-	if (!c->out) {
-		client_close(c);
-		return;
-	}
-	c->out_len = strlen(c->out);
-	c->out_off = 0;
-	if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLOUT, client_fd_fn, c) < 0)
-		client_close(c);
-}
-
-static void client_fd_fn(void *ctx, int fd, uint32_t events)
-{
-	struct api_client *c = ctx;
-	(void)fd;
-
-	if (c->out) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (w < 0) {
-			client_close(c);
-			return;
-		}
-		c->out_off += (size_t)w;
-		if (c->out_off < c->out_len)
-			return;
-		free(c->out);
-		c->out = NULL;
-		if (c->close_after) {
-			client_close(c);
-			return;
-		}
-		if (io_loop_watch_fd(c->app->loop, c->fd, EPOLLIN, client_fd_fn, c) < 0) {
-			client_close(c);
-			return;
-		}
-		client_process(c);
-		return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	if (c->in_cap - c->in_len < SVCD_API_READ_CHUNK) {
-		size_t ncap = c->in_len + SVCD_API_READ_CHUNK;
-		char *nb = realloc(c->in, ncap);
-		if (!nb) {
-			client_close(c);
-			return;
-		}
-		c->in = nb;
-		c->in_cap = ncap;
-	}
-	ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		client_close(c);
-		return;
-	}
-	c->in_len += (size_t)r;
-	client_process(c);
-}
-
-static void listen_fd_fn(void *ctx, int fd, uint32_t events)
+/* The local API's handler: one request line, one answer. */
+static char *api_handle(void *ctx, const char *line, size_t len)
 {
 	struct app *app = ctx;
-	(void)events;
 
-	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
-			return;
-		struct api_client *c = NULL;
-		for (int i = 0; i < SVCD_API_MAX_CLIENTS && !c; i++)
-			if (app->clients[i].fd < 0)
-				c = &app->clients[i];
-		if (!c) {
-			/* Over the limit: a clear answer, then hang up. */
-			char *msg = localapi_response_format(
-			    LOCALAPI_STATUS_FAILED,
-			    "svcd: too many local API clients, try again\n");
-			if (msg)
-				(void)send(cfd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-			free(msg);
-			close(cfd);
-			continue;
-		}
-		memset(c, 0, sizeof(*c));
-		c->app = app;
-		c->fd = cfd;
-		if (io_loop_watch_fd(app->loop, cfd, EPOLLIN, client_fd_fn, c) < 0) {
-			close(cfd);
-			c->fd = -1;
-		}
-	}
+	return svcd_local_request(app->d, line, len);
 }
 
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
@@ -278,6 +128,21 @@ static int api_listen(const char *path)
 	}
 	chmod(path, 0600);
 	return fd;
+}
+
+/* Says once, on stderr, that the events file cannot be written (a full
+ * disk: the daemon keeps serving, its events are lost). True when it
+ * could not. */
+static bool events_check(struct app *app, const char *path)
+{
+	int err = app->events_out.err;
+
+	if (err && !app->events_reported) {
+		fprintf(stderr, "svcd: --events %s: %s (events are being lost)\n", path,
+		        strerror(-err));
+		app->events_reported = true;
+	}
+	return err != 0;
 }
 
 int main(int argc, char **argv)
@@ -335,8 +200,6 @@ int main(int argc, char **argv)
 
 	memset(&app, 0, sizeof(app));
 	app.listen_fd = app.sig_fd = -1;
-	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
-		app.clients[i].fd = -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -368,15 +231,18 @@ int main(int argc, char **argv)
 			pcap = optarg;
 			break;
 		case OPT_GRACE:
-			if (parse_duration_us(optarg, &grace_us) < 0) {
-				fprintf(stderr, "svcd: bad --drain-grace \"%s\" (e.g. 5s, 500ms)\n",
-				        optarg);
+			if (numarg_duration_us(optarg, SVCD_MAIN_MIN_GRACE_US,
+			                       SVCD_MAIN_MAX_GRACE_US, &grace_us, err,
+			                       sizeof(err)) < 0) {
+				fprintf(stderr, "svcd: bad --drain-grace \"%s\": %s\n", optarg,
+				        err);
 				usage(stderr);
 				return 2;
 			}
 			break;
 		case OPT_CONTROL:
-			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0) {
+			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0 ||
+			    control.port == 0) {
 				fprintf(stderr, "svcd: bad --control \"%s\" (want IP or IP:PORT)\n",
 				        optarg);
 				usage(stderr);
@@ -439,7 +305,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (events_path) {
-		events = strcmp(events_path, "-") == 0 ? stdout : fopen(events_path, "a");
+		events = outfile_open(&app.events_out, events_path, true);
 		if (!events) {
 			fprintf(stderr, "svcd: --events %s: %s\n", events_path, strerror(errno));
 			return 1;
@@ -503,7 +369,12 @@ int main(int argc, char **argv)
 	app.listen_fd = api_listen(sock_path);
 	if (app.listen_fd < 0)
 		goto out;
-	if (io_loop_watch_fd(app.loop, app.listen_fd, EPOLLIN, listen_fd_fn, &app) < 0 ||
+	const struct localapi_server_config ac = {.loop = app.loop,
+	                                          .io = app.io,
+	                                          .listen_fd = app.listen_fd,
+	                                          .handle = api_handle,
+	                                          .ctx = &app};
+	if (localapi_server_new(&app.api, &ac) < 0 ||
 	    io_loop_watch_fd(app.loop, app.sig_fd, EPOLLIN, sig_fd_fn, &app) < 0) {
 		fprintf(stderr, "svcd: event loop: cannot watch fds\n");
 		goto out;
@@ -511,6 +382,8 @@ int main(int argc, char **argv)
 	io_emitf(app.io, "svcd_ready", "\"socket\":\"%s\"", sock_path);
 	while (!app.stop) {
 		rc = io_loop_run_once(app.loop, 1000);
+		if (events)
+			events_check(&app, events_path);
 		if (rc < 0) {
 			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
 			goto out;
@@ -518,11 +391,8 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	for (int i = 0; i < SVCD_API_MAX_CLIENTS; i++)
-		if (app.clients[i].fd >= 0)
-			client_close(&app.clients[i]);
+	localapi_server_free(app.api);
 	if (app.listen_fd >= 0) {
-		io_loop_unwatch_fd(app.loop, app.listen_fd);
 		close(app.listen_fd);
 		unlink(sock_path);
 	}
@@ -540,7 +410,10 @@ out:
 	}
 	if (app.loop)
 		io_loop_free(app.loop);
-	if (events && events != stdout)
-		fclose(events);
+	if (events) {
+		outfile_close(&app.events_out, events);
+		if (events_check(&app, events_path))
+			status = 1;
+	}
 	return status;
 }

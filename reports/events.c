@@ -488,6 +488,7 @@ void rp_data_free(struct rp_data *d)
 	free(d->marks);
 	free(d->ex_node);
 	free(d->ex_count);
+	free(d->failed_pcaps);
 	rp_names_free(&d->names);
 	memset(d, 0, sizeof(*d));
 }
@@ -749,6 +750,31 @@ static int rp_on_mark(struct rp_data *d, const struct rp_field *f, int n, uint64
 	return 0;
 }
 
+/* A tailnet pcap the daemon could not write completely: simrun names it. */
+static int rp_on_pcap_failed(struct rp_data *d, const struct rp_field *f, int n)
+{
+	const char *path = rp_get_str(f, n, "path"), *why = rp_get_str(f, n, "error");
+	struct rp_failed_pcap x;
+	int rc;
+
+	if (!path || !why)
+		return 1;
+	if (d->n_failed_pcaps >= REPORT_MAX_FAILED_PCAPS)
+		return 0;
+	if (!d->failed_pcaps) {
+		d->failed_pcaps = calloc(REPORT_MAX_FAILED_PCAPS, sizeof(*d->failed_pcaps));
+		if (!d->failed_pcaps)
+			return -ENOMEM;
+	}
+	rc = rp_intern(d, path, &x.path);
+	if (!rc)
+		rc = rp_intern(d, why, &x.why);
+	if (rc)
+		return rc;
+	d->failed_pcaps[d->n_failed_pcaps++] = x;
+	return 0;
+}
+
 /* One line: 0 used or ignored, 1 malformed, -errno fatal. */
 static int rp_line(struct rp_data *d, char *line, FILE *csv)
 {
@@ -777,6 +803,8 @@ static int rp_line(struct rp_data *d, char *line, FILE *csv)
 		return rp_on_state(d, f, n, t_us, true);
 	if (strcmp(type, "timeline") == 0)
 		return rp_on_mark(d, f, n, t_us, node);
+	if (strcmp(type, "pcap_write_failed") == 0)
+		return rp_on_pcap_failed(d, f, n);
 	return 0;
 }
 

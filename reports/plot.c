@@ -164,21 +164,20 @@ static void rp_gp_terminal(FILE *f, bool svg, const char *file)
 
 /* Writes the latency CDF data (one block per workload and region) and its
  * plot command into the script. */
-static int rp_plot_cdf(const struct rp_data *d, FILE *gp, const char *dir)
+static int rp_plot_cdf(const struct rp_data *d, FILE *gp, const char *dir, struct rp_outputs *outs)
 {
-	char path[4096];
 	size_t n, groups = 0;
 	struct rp_gkey titles[REPORT_PLOT_MAX_SERIES];
 	struct rp_gkey *k = rp_keys(d, false, &n);
+	struct rp_out *out;
 	FILE *f;
 
 	if (!k)
 		return -ENOMEM;
-	rp_fmt(path, sizeof(path), "%s/latency_cdf.dat", dir);
-	f = fopen(path, "w");
+	f = rp_out_open(outs, dir, "latency_cdf.dat", &out);
 	if (!f) {
 		free(k);
-		return -errno;
+		return 0; /* reported: the plot will not be drawn */
 	}
 	fprintf(gp, "\n# latency CDF per workload and client region\n"
 	            "reset\nset title \"Latency CDF per workload and client region\"\n"
@@ -203,8 +202,7 @@ static int rp_plot_cdf(const struct rp_data *d, FILE *gp, const char *dir)
 		i = j;
 	}
 	free(k);
-	if (fclose(f))
-		return -EIO;
+	rp_out_close(outs, out);
 	/* the plot command proper: one clause per block */
 	fputs("plot ", gp);
 	if (!groups)
@@ -288,13 +286,13 @@ static int rp_rank_cmp(const void *pa, const void *pb)
 /* Requests per host per second (by start time): the busiest hosts, the
  * rest summed as "other". */
 static int rp_plot_requests(const struct rp_data *d, FILE *gp, const char *dir,
-                            const struct rp_window *w, size_t nw)
+                            const struct rp_window *w, size_t nw, struct rp_outputs *outs)
 {
 	size_t secs = rp_seconds(d), shown = 0, cols;
 	struct rp_rank *rank = calloc(d->n_hosts ? d->n_hosts : 1, sizeof(*rank));
 	uint32_t *col_of = calloc(d->n_hosts ? d->n_hosts : 1, sizeof(*col_of));
 	uint32_t *m = NULL;
-	char path[4096];
+	struct rp_out *out = NULL;
 	FILE *f = NULL;
 	int rc = 0;
 
@@ -327,12 +325,9 @@ static int rp_plot_requests(const struct rp_data *d, FILE *gp, const char *dir,
 			continue;
 		m[s * cols + col_of[h - 1]]++;
 	}
-	rp_fmt(path, sizeof(path), "%s/requests_per_host.dat", dir);
-	f = fopen(path, "w");
-	if (!f) {
-		rc = -errno;
-		goto out;
-	}
+	f = rp_out_open(outs, dir, "requests_per_host.dat", &out);
+	if (!f)
+		goto out; /* reported: the plot will not be drawn */
 	fputs("# t_s", f);
 	for (size_t c = 0; c < cols; c++)
 		fprintf(f, " %s", c < shown ? rp_name(d, d->hosts[rank[c].host].name) : "other");
@@ -343,12 +338,8 @@ static int rp_plot_requests(const struct rp_data *d, FILE *gp, const char *dir,
 			fprintf(f, " %" PRIu32, m[s * cols + c]);
 		fputc('\n', f);
 	}
-	if (fclose(f)) {
-		f = NULL;
-		rc = -EIO;
-		goto out;
-	}
-	f = NULL;
+	rp_out_close(outs, out);
+	out = NULL;
 	fprintf(gp,
 	        "\n# requests per host per second, timeline events marked\n"
 	        "reset\nset title \"Requests per host per second (by start time)\"\n"
@@ -366,8 +357,8 @@ static int rp_plot_requests(const struct rp_data *d, FILE *gp, const char *dir,
 	}
 	fputc('\n', gp);
 out:
-	if (f)
-		fclose(f);
+	if (out)
+		rp_out_close(outs, out);
 	free(m);
 	free(rank);
 	free(col_of);
@@ -376,21 +367,20 @@ out:
 
 /* Per workload, p50 and p99 of the ok requests started in each second. */
 static int rp_plot_latency_time(const struct rp_data *d, FILE *gp, const char *dir,
-                                const struct rp_window *w, size_t nw)
+                                const struct rp_window *w, size_t nw, struct rp_outputs *outs)
 {
 	size_t n, blocks = 0, max_blocks = REPORT_PLOT_MAX_SERIES / 2;
 	struct rp_gkey *k = rp_keys(d, true, &n);
 	uint32_t blk_wl[REPORT_PLOT_MAX_SERIES / 2];
-	char path[4096];
+	struct rp_out *out;
 	FILE *f;
 
 	if (!k)
 		return -ENOMEM;
-	rp_fmt(path, sizeof(path), "%s/latency_over_time.dat", dir);
-	f = fopen(path, "w");
+	f = rp_out_open(outs, dir, "latency_over_time.dat", &out);
 	if (!f) {
 		free(k);
-		return -errno;
+		return 0; /* reported: the plot will not be drawn */
 	}
 	for (size_t i = 0; i < n;) {
 		uint32_t wl = k[i].a;
@@ -422,8 +412,7 @@ static int rp_plot_latency_time(const struct rp_data *d, FILE *gp, const char *d
 		i = end;
 	}
 	free(k);
-	if (fclose(f))
-		return -EIO;
+	rp_out_close(outs, out);
 	fprintf(gp,
 	        "\n# latency over time, fault windows shaded\n"
 	        "reset\nset title \"Latency over time (per second p50 and p99 of ok requests)\"\n"
@@ -528,12 +517,64 @@ static int rp_run_gnuplot(const char *bin, const char *dir, char *err, size_t er
 static const char *const rp_plot_names[] = {"latency_cdf", "requests_per_host",
                                             "latency_over_time"};
 
-int rp_plot(const struct rp_data *d, const struct report_input *in, char *err, size_t err_len)
+/* Whether gnuplot wrote `path` whole: a PNG ends with its IEND chunk, an
+ * SVG with </svg> (and blanks). gnuplot exits 0 on a full disk. */
+static bool rp_image_complete(const char *path, bool svg)
 {
-	char path[4096], bin[4096];
+	static const unsigned char iend[12] = {0,   0,   0,    0,    'I',  'E',
+	                                       'N', 'D', 0xae, 0x42, 0x60, 0x82};
+	unsigned char tail[64];
+	FILE *f = fopen(path, "rb");
+	long size;
+	size_t n;
+
+	if (!f)
+		return false;
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 12 ||
+	    fseek(f, size > (long)sizeof(tail) ? size - (long)sizeof(tail) : 0, SEEK_SET) != 0) {
+		fclose(f);
+		return false;
+	}
+	n = fread(tail, 1, sizeof(tail), f);
+	fclose(f);
+	if (!svg)
+		return n >= sizeof(iend) &&
+		       memcmp(tail + n - sizeof(iend), iend, sizeof(iend)) == 0;
+	while (n && (tail[n - 1] == '\n' || tail[n - 1] == ' ' || tail[n - 1] == '\r'))
+		n--;
+	return n >= 6 && memcmp(tail + n - 6, "</svg>", 6) == 0;
+}
+
+/* After gnuplot (`drawn`) or instead of it: every image is whole, or named
+ * as incomplete; images that were not drawn are removed (a previous run's
+ * would look current). */
+static void rp_check_images(struct rp_outputs *outs, const char *dir, bool drawn)
+{
+	for (int p = 0; p < 3; p++)
+		for (int svg = 0; svg < 2; svg++) {
+			char path[4096];
+			rp_fmt(path, sizeof(path), "%s/%s.%s", dir, rp_plot_names[p],
+			       svg ? "svg" : "png");
+			if (!drawn) {
+				unlink(path);
+				rp_output_failed(outs, path,
+				                 "not drawn: its data could not be written");
+			} else if (!rp_image_complete(path, svg)) {
+				rp_output_failed(outs, path, "gnuplot could not write it whole");
+			}
+		}
+}
+
+int rp_plot(const struct rp_data *d, const struct report_input *in, struct rp_outputs *outs,
+            char *err, size_t err_len)
+{
+	char bin[4096];
 	struct rp_window *w = NULL;
+	struct rp_out *gp_out = NULL;
+	size_t failed_before = outs->failed;
+	bool drawn = false;
 	FILE *gp = NULL;
-	int nw, rc;
+	int nw, rc = 0;
 
 	if (rp_find_gnuplot(in->gnuplot, bin, sizeof(bin)))
 		return err_setf(err, err_len, -ENOENT,
@@ -543,12 +584,9 @@ int rp_plot(const struct rp_data *d, const struct report_input *in, char *err, s
 	if (nw < 0)
 		return err_setf(err, err_len, nw, "out of memory");
 	/* one script per plot body, replayed for each terminal */
-	rp_fmt(path, sizeof(path), "%s/plots.gp", in->out_dir);
-	gp = fopen(path, "w");
-	if (!gp) {
-		rc = err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
+	gp = rp_out_open(outs, in->out_dir, "plots.gp", &gp_out);
+	if (!gp)
+		goto out; /* reported */
 	fprintf(gp, "# Made by the report writer from events.jsonl; run: gnuplot plots.gp\n");
 	for (int p = 0; p < 3; p++) {
 		char png[64], svg[64];
@@ -556,11 +594,11 @@ int rp_plot(const struct rp_data *d, const struct report_input *in, char *err, s
 		rp_fmt(svg, sizeof(svg), "%s.svg", rp_plot_names[p]);
 		rp_gp_terminal(gp, false, png);
 		if (p == 0)
-			rc = rp_plot_cdf(d, gp, in->out_dir);
+			rc = rp_plot_cdf(d, gp, in->out_dir, outs);
 		else if (p == 1)
-			rc = rp_plot_requests(d, gp, in->out_dir, w, (size_t)nw);
+			rc = rp_plot_requests(d, gp, in->out_dir, w, (size_t)nw, outs);
 		else
-			rc = rp_plot_latency_time(d, gp, in->out_dir, w, (size_t)nw);
+			rc = rp_plot_latency_time(d, gp, in->out_dir, w, (size_t)nw, outs);
 		if (rc) {
 			err_setf(err, err_len, rc, "plot %s: %s", rp_plot_names[p], strerror(-rc));
 			goto out;
@@ -569,16 +607,19 @@ int rp_plot(const struct rp_data *d, const struct report_input *in, char *err, s
 		rp_gp_terminal(gp, true, svg);
 		fputs("replot\nset output\n", gp);
 	}
-	if (fclose(gp)) {
-		gp = NULL;
-		rc = err_setf(err, err_len, -EIO, "%s: write error", path);
-		goto out;
+	rp_out_close(outs, gp_out);
+	gp_out = NULL;
+	if (outs->failed == failed_before) {
+		drawn = true;
+		rc = rp_run_gnuplot(bin, in->out_dir, err, err_len);
+		if (!rc)
+			rp_check_images(outs, in->out_dir, true);
 	}
-	gp = NULL;
-	rc = rp_run_gnuplot(bin, in->out_dir, err, err_len);
 out:
-	if (gp)
-		fclose(gp);
+	if (gp_out)
+		rp_out_close(outs, gp_out);
+	if (!rc && !drawn && outs->failed != failed_before)
+		rp_check_images(outs, in->out_dir, false);
 	free(w);
 	return rc;
 }

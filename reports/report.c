@@ -1,8 +1,10 @@
 /* report_write: events.jsonl -> report.json, latency.csv, plots,
  * summary.md and index.html (see report.h). */
+#define _GNU_SOURCE /* outfile.h: fopencookie */
 #include "report_int.h"
 
 #include "errfmt.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -346,18 +348,65 @@ static void rp_json_timeline(FILE *f, const struct rp_data *d, const struct rp_w
 	fputs("]", f);
 }
 
-static int rp_write_json(const struct report_input *in, const struct rp_data *d,
-                         const struct rp_stats *st, char *err, size_t err_len)
-{
-	char path[4096];
-	struct rp_window *w = NULL;
-	int nw, rc = 0;
-	FILE *f;
+/* ---- output files that say why they are incomplete ---- */
 
-	rp_fmt(path, sizeof(path), "%s/report.json", in->out_dir);
-	f = fopen(path, "w");
+struct rp_out {
+	struct outfile of;
+	FILE *f;
+	char path[4096];
+};
+
+void rp_output_failed(struct rp_outputs *o, const char *path, const char *why)
+{
+	o->failed++;
+	if (o->in->output_failed)
+		o->in->output_failed(o->in->output_ctx, path, why);
+}
+
+FILE *rp_out_open(struct rp_outputs *o, const char *dir, const char *name, struct rp_out **out)
+{
+	struct rp_out *x = calloc(1, sizeof(*x));
+
+	*out = NULL;
+	if (!x) {
+		rp_output_failed(o, name, strerror(ENOMEM));
+		return NULL;
+	}
+	rp_fmt(x->path, sizeof(x->path), "%s/%s", dir, name);
+	x->f = outfile_open(&x->of, x->path, false);
+	if (!x->f) {
+		rp_output_failed(o, x->path, strerror(errno));
+		free(x);
+		return NULL;
+	}
+	*out = x;
+	return x->f;
+}
+
+bool rp_out_close(struct rp_outputs *o, struct rp_out *x)
+{
+	int err;
+
+	if (!x)
+		return false;
+	err = outfile_close(&x->of, x->f);
+	if (err)
+		rp_output_failed(o, x->path, strerror(-err));
+	free(x);
+	return err == 0;
+}
+
+static int rp_write_json(const struct report_input *in, const struct rp_data *d,
+                         const struct rp_stats *st, struct rp_outputs *outs, char *err,
+                         size_t err_len)
+{
+	struct rp_window *w = NULL;
+	struct rp_out *out;
+	int nw, rc = 0;
+	FILE *f = rp_out_open(outs, in->out_dir, "report.json", &out);
+
 	if (!f)
-		return err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+		return 0; /* reported */
 	nw = rp_fault_windows(d, &w);
 	if (nw < 0) {
 		rc = err_setf(err, err_len, nw, "out of memory");
@@ -407,8 +456,7 @@ static int rp_write_json(const struct report_input *in, const struct rp_data *d,
 	fputs("]}\n", f);
 out:
 	free(w);
-	if (fclose(f) && !rc)
-		rc = err_setf(err, err_len, -EIO, "%s: write error", path);
+	rp_out_close(outs, out);
 	return rc;
 }
 
@@ -528,6 +576,12 @@ static int rp_doc_img(struct rp_doc *d, const char *file, const char *alt)
 	}
 	rp_fmt(path, sizeof(path), "%s/%s", d->dir, file);
 	img = fopen(path, "rb");
+	if (!img && errno == ENOENT) { /* not drawn: its data could not be written */
+		fputs("<p>(", d->f);
+		rp_html_text(d->f, alt);
+		fputs(": not drawn)</p>\n", d->f);
+		return 0;
+	}
 	if (!img)
 		return -errno;
 	fputs("<figure><img alt=\"", d->f);
@@ -709,17 +763,17 @@ static const char rp_css[] =
     "figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}";
 
 static int rp_write_docs(const struct report_input *in, const struct rp_data *d,
-                         const struct rp_stats *st, char *err, size_t err_len)
+                         const struct rp_stats *st, struct rp_outputs *outs, char *err,
+                         size_t err_len)
 {
 	for (int html = 0; html < 2; html++) {
-		char path[4096];
+		const char *name = html ? "index.html" : "summary.md";
 		struct rp_doc doc = {.html = html, .dir = in->out_dir};
+		struct rp_out *out;
 		int rc;
-		rp_fmt(path, sizeof(path), "%s/%s", in->out_dir,
-		       html ? "index.html" : "summary.md");
-		doc.f = fopen(path, "w");
+		doc.f = rp_out_open(outs, in->out_dir, name, &out);
 		if (!doc.f)
-			return err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+			continue; /* reported */
 		if (html) {
 			fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 			      "<title>",
@@ -730,10 +784,10 @@ static int rp_write_docs(const struct report_input *in, const struct rp_data *d,
 		rc = rp_doc_body(&doc, in, d, st);
 		if (html)
 			fputs("</body></html>\n", doc.f);
-		if (fclose(doc.f) && !rc)
-			rc = -EIO;
+		rp_out_close(outs, out);
 		if (rc)
-			return err_setf(err, err_len, rc, "%s: %s", path, strerror(-rc));
+			return err_setf(err, err_len, rc, "%s/%s: %s", in->out_dir, name,
+			                strerror(-rc));
 	}
 	return 0;
 }
@@ -763,8 +817,9 @@ int report_write(const struct report_input *in, char *err, size_t err_len)
 {
 	struct rp_data d;
 	struct rp_stats st = {0};
-	char path[4096];
-	FILE *csv = NULL;
+	struct rp_outputs outs = {.in = in};
+	struct rp_out *csv_out = NULL;
+	FILE *csv;
 	int rc;
 
 	if (!in || !in->events_path || !in->out_dir)
@@ -780,21 +835,15 @@ int report_write(const struct report_input *in, char *err, size_t err_len)
 	rc = rp_data_init(&d, in, err, err_len);
 	if (rc)
 		goto out;
-	rp_fmt(path, sizeof(path), "%s/latency.csv", in->out_dir);
-	csv = fopen(path, "w");
-	if (!csv) {
-		rc = err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
+	csv = rp_out_open(&outs, in->out_dir, "latency.csv", &csv_out);
 	rc = rp_ingest(&d, in->events_path, csv, err, err_len);
 	if (rc)
 		goto out;
-	rc = fclose(csv);
-	csv = NULL;
-	if (rc) {
-		rc = err_setf(err, err_len, -EIO, "%s: write error", path);
-		goto out;
-	}
+	rp_out_close(&outs, csv_out);
+	csv_out = NULL;
+	for (size_t i = 0; i < d.n_failed_pcaps; i++)
+		rp_output_failed(&outs, rp_name(&d, d.failed_pcaps[i].path),
+		                 rp_name(&d, d.failed_pcaps[i].why));
 	rc = rp_finish(&d, err, err_len);
 	if (rc)
 		goto out;
@@ -815,14 +864,17 @@ int report_write(const struct report_input *in, char *err, size_t err_len)
 		in->stats->requests = d.n_req;
 		in->stats->failed_expectations = failed;
 	}
-	rc = rp_write_json(in, &d, &st, err, err_len);
+	rc = rp_write_json(in, &d, &st, &outs, err, err_len);
 	if (!rc && in->plots)
-		rc = rp_plot(&d, in, err, err_len);
+		rc = rp_plot(&d, in, &outs, err, err_len);
 	if (!rc)
-		rc = rp_write_docs(in, &d, &st, err, err_len);
+		rc = rp_write_docs(in, &d, &st, &outs, err, err_len);
+	if (!rc && outs.failed)
+		rc = err_setf(err, err_len, -EIO, "%zu output%s could not be written completely",
+		              outs.failed, outs.failed == 1 ? "" : "s");
 out:
-	if (csv)
-		fclose(csv);
+	if (csv_out)
+		rp_out_close(&outs, csv_out);
 	free(st.wl);
 	free(st.region);
 	free(st.host);

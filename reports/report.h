@@ -33,16 +33,17 @@
 #include <stdint.h>
 
 /* Limits (each one is tested). */
-#define REPORT_LINE_MAX        65536      /* longer event lines are malformed */
-#define REPORT_MAX_NAMES       (1u << 20) /* distinct strings (nodes, workloads, ...) */
-#define REPORT_MAX_WORKLOADS   4096
-#define REPORT_MAX_HOSTS       65536
-#define REPORT_MAX_REQUESTS    (200ull * 1000 * 1000)
-#define REPORT_MAX_STATES      (1u << 20)   /* service_state + host_state events */
-#define REPORT_MAX_MARKS       100000       /* timeline events kept */
-#define REPORT_MAX_SERIES_S    (7u * 86400) /* per-second series stop here */
-#define REPORT_PLOT_MAX_SERIES 16           /* lines per plot; the rest is "other" */
-#define REPORT_PLOT_MAX_MARKS  200          /* timeline marks drawn */
+#define REPORT_LINE_MAX         65536      /* longer event lines are malformed */
+#define REPORT_MAX_NAMES        (1u << 20) /* distinct strings (nodes, workloads, ...) */
+#define REPORT_MAX_WORKLOADS    4096
+#define REPORT_MAX_HOSTS        65536
+#define REPORT_MAX_REQUESTS     (200ull * 1000 * 1000)
+#define REPORT_MAX_STATES       (1u << 20)   /* service_state + host_state events */
+#define REPORT_MAX_MARKS        100000       /* timeline events kept */
+#define REPORT_MAX_SERIES_S     (7u * 86400) /* per-second series stop here */
+#define REPORT_PLOT_MAX_SERIES  16           /* lines per plot; the rest is "other" */
+#define REPORT_PLOT_MAX_MARKS   200          /* timeline marks drawn */
+#define REPORT_MAX_FAILED_PCAPS 1024         /* pcap_write_failed events kept */
 
 /* A node's region (clients' regions group the latency percentiles). */
 struct report_node_region {
@@ -79,6 +80,11 @@ struct report_input {
 	size_t n_regions;
 	const struct report_workload_service *services;
 	size_t n_services;
+	/* Called for each output file that could not be written completely
+	 * (a full disk), with its path and why, and for each tailnet pcap the
+	 * events say was (pcap_write_failed); NULL: not told. */
+	void (*output_failed)(void *ctx, const char *path, const char *why);
+	void *output_ctx;
 	bool plots;                 /* run gnuplot */
 	const char *gnuplot;        /* the binary; NULL: "gnuplot" found on PATH */
 	struct report_stats *stats; /* NULL or filled */
@@ -87,7 +93,12 @@ struct report_input {
 /* Reads in->events_path and writes every output listed above; fills
  * in->results. Returns 0 (expectation failures are not errors: see the
  * results) or -errno with a message in err: unreadable events, an
- * unwritable folder, a limit exceeded, gnuplot missing or failing. */
+ * unwritable folder, a limit exceeded, gnuplot missing or failing, or
+ * -EIO when an output could not be written completely (each one told to
+ * in->output_failed; the others are still written). A plot whose data
+ * could not be written is not drawn (its old images are removed), and
+ * every image gnuplot drew is checked whole (PNG up to IEND, SVG up to
+ * </svg>): gnuplot says nothing when the disk is full. */
 int report_write(const struct report_input *in, char *err, size_t err_len);
 
 /* Regression thresholds (HAR-5). Fractions: 0.10 is 10%. */

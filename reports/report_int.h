@@ -115,6 +115,12 @@ struct rp_data {
 	size_t n_ex;
 	uint32_t *ex_node; /* name id per expectation */
 	uint64_t *ex_count;
+	/* Tailnet pcaps the events say are incomplete (pcap_write_failed),
+	 * at most REPORT_MAX_FAILED_PCAPS (name ids). */
+	struct rp_failed_pcap {
+		uint32_t path, why;
+	} * failed_pcaps;
+	size_t n_failed_pcaps;
 };
 
 int rp_data_init(struct rp_data *d, const struct report_input *in, char *err, size_t err_len);
@@ -146,7 +152,24 @@ void rp_expect_eval(const struct rp_data *d, size_t index, const struct expect *
 
 /* Writes the gnuplot data and script and runs it; fills the file names it
  * made (relative to the folder). */
-int rp_plot(const struct rp_data *d, const struct report_input *in, char *err, size_t err_len);
+/* The report's output files (report.c). Each stream keeps why a write
+ * failed (proxy/outfile.h); a file that could not be written completely
+ * is told to in->output_failed and counted, and writing goes on with the
+ * next file, so that every incomplete one is named. */
+struct rp_outputs {
+	const struct report_input *in;
+	size_t failed;
+};
+struct rp_out;
+/* Opens dir/name for writing; NULL (reported, counted) when it cannot. */
+FILE *rp_out_open(struct rp_outputs *o, const char *dir, const char *name, struct rp_out **out);
+/* Closes it; false when it could not be written completely (reported). */
+bool rp_out_close(struct rp_outputs *o, struct rp_out *out);
+/* Reports `path` as not written completely, for `why`. */
+void rp_output_failed(struct rp_outputs *o, const char *path, const char *why);
+
+int rp_plot(const struct rp_data *d, const struct report_input *in, struct rp_outputs *outs,
+            char *err, size_t err_len);
 
 /* Appends JSON-escaped s (with quotes) to f. */
 void rp_json_str(FILE *f, const char *s);

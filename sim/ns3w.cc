@@ -211,6 +211,7 @@ struct Tun {
 	std::deque<std::vector<uint8_t>> queue;
 	Ptr<EventImpl> flush_ev;
 	Ptr<PcapFileWrapper> pcap;
+	std::string pcap_path;
 };
 
 struct Host {
@@ -223,6 +224,7 @@ struct Host {
 	Ptr<Ipv4Route> from_router;
 	std::unique_ptr<Tun> tun;
 	Ptr<PcapFileWrapper> pcap;
+	std::string pcap_path;
 	/* Connections the wrapper closed while ns-3 still held their endpoint
 	 * (FIN_WAIT, LAST_ACK, TIME_WAIT...): a listen on their local address
 	 * drops them, as Linux's SO_REUSEADDR lets a restarted server bind
@@ -2083,6 +2085,7 @@ extern "C" int ns3w_pcap_underlay(struct ns3w_world *w, int node, const char *pa
 	fclose(probe);
 	PcapHelper helper;
 	h.pcap = helper.CreateFile(path, std::ios::out, PcapHelper::DLT_PPP);
+	h.pcap_path = path;
 	Link &l = w->links[h.link];
 	helper.HookDefaultSink<PointToPointNetDevice>(l.dev[0], "PromiscSniffer", h.pcap);
 	return 0;
@@ -2103,5 +2106,38 @@ extern "C" int ns3w_pcap_tun(struct ns3w_world *w, int node, const char *path)
 	fclose(probe);
 	PcapHelper helper;
 	t->pcap = helper.CreateFile(path, std::ios::out, PcapHelper::DLT_RAW);
+	t->pcap_path = path;
 	return 0;
+}
+
+/* Closes one capture; a stream that failed on the way (or while flushing
+ * now) is reported with the errno of the flush, or 0 when the flush
+ * worked and an earlier write had failed (the stream kept no errno). */
+static void pcap_close_one(Ptr<PcapFileWrapper> &pcap, const std::string &path,
+                           ns3w_pcap_failed_fn fn, void *ctx, size_t *failed)
+{
+	if (!pcap)
+		return;
+	errno = 0;
+	pcap->Close();
+	int err = errno;
+	if (pcap->Fail()) {
+		(*failed)++;
+		if (fn)
+			fn(ctx, path.c_str(), -err);
+	}
+	pcap = nullptr;
+}
+
+extern "C" size_t ns3w_pcap_close_all(struct ns3w_world *w, ns3w_pcap_failed_fn fn, void *ctx)
+{
+	size_t failed = 0;
+
+	NS3W_ASSERT(!w->running);
+	for (Host &h : w->hosts) {
+		pcap_close_one(h.pcap, h.pcap_path, fn, ctx, &failed);
+		if (h.tun)
+			pcap_close_one(h.tun->pcap, h.tun->pcap_path, fn, ctx, &failed);
+	}
+	return failed;
 }

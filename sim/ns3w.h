@@ -155,6 +155,12 @@ int ns3w_tun_addr_del(struct ns3w_world *world, int node, uint32_t ip);
  * for the tailnet device). Call after ns3w_finalize(), before running. */
 int ns3w_pcap_underlay(struct ns3w_world *world, int node, const char *path);
 int ns3w_pcap_tun(struct ns3w_world *world, int node, const char *path);
+/* Closes every capture (after the run, before ns3w_world_free) and calls
+ * fn(ctx, path, -errno) for each one that could not be written completely
+ * (0 for an errno lost: a write failed earlier and the stream kept only
+ * its flag). Returns how many failed. */
+typedef void (*ns3w_pcap_failed_fn)(void *ctx, const char *path, int err);
+size_t ns3w_pcap_close_all(struct ns3w_world *world, ns3w_pcap_failed_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -9,11 +9,21 @@
  * printed), 2 invalid input or a failed run. Output files depend only on
  * the scenario and the seed; wall-clock figures go to run.json, the end of
  * summary.md and the terminal only.
+ *
+ * A full disk: every output that could not be written completely
+ * (events.jsonl, each pcap, report.json, latency.csv, the plots' data and
+ * images, summary.md, index.html, run.json) is named on stderr with the
+ * reason, and simrun exits 2. Without a complete events.jsonl no report
+ * is written (and an earlier run's is removed: it would look current).
  */
+#define _GNU_SOURCE /* outfile.h: fopencookie */
+#include "numarg.h"
+#include "outfile.h"
 #include "report.h"
 #include "scenario.h"
 #include "world.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -43,6 +53,52 @@ struct simrun_args {
 	bool check;
 	bool keep_state;
 };
+
+/* The outputs a run could not write completely, each named once. */
+struct simrun_failed {
+	char **paths;
+	size_t n, cap;
+};
+
+static bool simrun_failed_has(const struct simrun_failed *f, const char *path)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->paths[i], path) == 0)
+			return true;
+	return false;
+}
+
+/* Names `path` on stderr with why, once; counted even without memory. */
+static void simrun_failed_add(struct simrun_failed *f, const char *path, const char *why)
+{
+	if (simrun_failed_has(f, path))
+		return;
+	fprintf(stderr, "simrun: could not write %s completely: %s\n", path, why);
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 16;
+		char **np = realloc(f->paths, cap * sizeof(*np));
+		if (!np)
+			return;
+		f->paths = np;
+		f->cap = cap;
+	}
+	f->paths[f->n] = strdup(path);
+	if (f->paths[f->n])
+		f->n++;
+}
+
+static void simrun_failed_free(struct simrun_failed *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->paths[i]);
+	free(f->paths);
+}
+
+/* world_options.output_failed and report_input.output_failed. */
+static void simrun_output_failed(void *ctx, const char *path, const char *why)
+{
+	simrun_failed_add(ctx, path, why);
+}
 
 static void simrun_usage(FILE *f)
 {
@@ -88,14 +144,10 @@ static int simrun_parse_args(int argc, char **argv, struct simrun_args *a)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' || v < 1 ||
-			    v > SCENARIO_SEED_MAX) {
-				fprintf(stderr,
-				        "simrun: --seed wants an integer 1..%llu, got '%s'\n",
-				        (unsigned long long)SCENARIO_SEED_MAX, optarg);
+			uint64_t v = 0;
+			char why[128];
+			if (numarg_u64(optarg, 1, SCENARIO_SEED_MAX, &v, why, sizeof(why)) < 0) {
+				fprintf(stderr, "simrun: bad --seed '%s': %s\n", optarg, why);
 				simrun_usage(stderr);
 				return SIMRUN_EXIT_INVALID;
 			}
@@ -227,41 +279,157 @@ static void simrun_facts_free(struct simrun_facts *f)
  * (which must be byte-identical for a scenario and seed): run.json and a
  * line at the end of summary.md carry them. */
 static int simrun_write_run_facts(const char *dir, double sim_s, double wall_s, uint64_t peak,
-                                  uint64_t ns3_events)
+                                  uint64_t ns3_events, struct simrun_failed *failed)
 {
 	char path[WORLD_PATH_MAX + 32];
+	struct outfile of;
 	FILE *f;
+	int err = 0, e;
 
 	snprintf(path, sizeof(path), "%s/run.json", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	fprintf(f,
-	        "{\"simulated_s\":%.6f,\"wall_s\":%.6f,\"speed\":%.3f,\"peak_memory_bytes\":%llu,"
-	        "\"ns3_events\":%llu}\n",
-	        sim_s, wall_s, wall_s > 0 ? sim_s / wall_s : 0.0, (unsigned long long)peak,
-	        (unsigned long long)ns3_events);
-	if (fclose(f) != 0)
-		return -EIO;
+	f = outfile_open(&of, path, false);
+	if (!f) {
+		err = -errno;
+		simrun_failed_add(failed, path, strerror(errno));
+	} else {
+		fprintf(f,
+		        "{\"simulated_s\":%.6f,\"wall_s\":%.6f,\"speed\":%.3f,"
+		        "\"peak_memory_bytes\":%llu,\"ns3_events\":%llu}\n",
+		        sim_s, wall_s, wall_s > 0 ? sim_s / wall_s : 0.0, (unsigned long long)peak,
+		        (unsigned long long)ns3_events);
+		e = outfile_close(&of, f);
+		if (e) {
+			err = e;
+			simrun_failed_add(failed, path, strerror(-e));
+		}
+	}
 	snprintf(path, sizeof(path), "%s/summary.md", dir);
-	f = fopen(path, "a");
-	if (!f)
+	if (simrun_failed_has(failed, path))
+		return err; /* already incomplete: nothing to add to */
+	f = outfile_open(&of, path, true);
+	if (!f) {
+		simrun_failed_add(failed, path, strerror(errno));
 		return -errno;
+	}
 	fprintf(f,
 	        "\nWall clock (not in report.json, see run.json): %.3f s for %.3f simulated s "
 	        "(%.1fx), peak memory %.1f MiB.\n",
 	        wall_s, sim_s, wall_s > 0 ? sim_s / wall_s : 0.0, (double)peak / (1024.0 * 1024.0));
-	return fclose(f) != 0 ? -EIO : 0;
+	e = outfile_close(&of, f);
+	if (e) {
+		simrun_failed_add(failed, path, strerror(-e));
+		err = e;
+	}
+	return err;
+}
+
+/* Whether a pcap file ends inside its header or a record: a backstop for
+ * captures whose writer could not say (it is gone, or kept no errno). */
+static bool simrun_pcap_truncated(const char *path)
+{
+	unsigned char hdr[24];
+	FILE *f = fopen(path, "rb");
+	bool swap, bad = false;
+
+	if (!f)
+		return true;
+	if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {
+		fclose(f);
+		return true;
+	}
+	uint32_t magic = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+	                 (uint32_t)hdr[3] << 24;
+	swap = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+	if (!swap && magic != 0xa1b2c3d4u && magic != 0xa1b23c4du) {
+		fclose(f);
+		return true;
+	}
+	for (;;) {
+		unsigned char rec[16];
+		size_t n = fread(rec, 1, sizeof(rec), f);
+		if (n == 0)
+			break;
+		if (n != sizeof(rec)) {
+			bad = true;
+			break;
+		}
+		uint32_t incl = swap ? (uint32_t)rec[8] << 24 | (uint32_t)rec[9] << 16 |
+		                           (uint32_t)rec[10] << 8 | rec[11]
+		                     : (uint32_t)rec[8] | (uint32_t)rec[9] << 8 |
+		                           (uint32_t)rec[10] << 16 | (uint32_t)rec[11] << 24;
+		long here = ftell(f);
+		if (fseek(f, 0, SEEK_END) != 0) {
+			bad = true;
+			break;
+		}
+		long size = ftell(f);
+		if (here < 0 || size < 0 || (uint64_t)size - (uint64_t)here < incl ||
+		    fseek(f, here + (long)incl, SEEK_SET) != 0) {
+			bad = true;
+			break;
+		}
+	}
+	fclose(f);
+	return bad;
+}
+
+/* Every pcap in the folder is checked whole (see simrun_pcap_truncated). */
+static void simrun_check_pcaps(const char *dir, struct simrun_failed *failed)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[WORLD_PATH_MAX + 256];
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".pcap") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (!simrun_failed_has(failed, path) && simrun_pcap_truncated(path))
+			simrun_failed_add(failed, path, "ends inside a packet record");
+	}
+	closedir(d);
+}
+
+/* No report from an incomplete events.jsonl; an earlier run's report in
+ * the folder would look current, so it goes. */
+static void simrun_remove_reports(const char *dir)
+{
+	static const char *const names[] = {"report.json",
+	                                    "latency.csv",
+	                                    "summary.md",
+	                                    "index.html",
+	                                    "run.json",
+	                                    "plots.gp",
+	                                    "gnuplot.log",
+	                                    "latency_cdf.dat",
+	                                    "latency_cdf.png",
+	                                    "latency_cdf.svg",
+	                                    "requests_per_host.dat",
+	                                    "requests_per_host.png",
+	                                    "requests_per_host.svg",
+	                                    "latency_over_time.dat",
+	                                    "latency_over_time.png",
+	                                    "latency_over_time.svg"};
+	char path[WORLD_PATH_MAX + 64];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
 }
 
 static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
                          const char *events_path, const char *dir, uint64_t ns3_events,
-                         double wall_s)
+                         double wall_s, struct simrun_failed *failed)
 {
 	struct simrun_facts f;
 	struct report_stats stats = {0};
 	struct rusage ru;
 	char err[1024] = "";
+	bool incomplete = false;
 	int rc = simrun_facts_new(sc, &f);
 
 	if (rc < 0) {
@@ -282,42 +450,48 @@ static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
 	                          .n_regions = sc->node_count,
 	                          .services = f.services,
 	                          .n_services = f.n_services,
+	                          .output_failed = simrun_output_failed,
+	                          .output_ctx = failed,
 	                          .plots = true,
 	                          .stats = &stats};
 	rc = report_write(&in, err, sizeof(err));
-	if (rc < 0) {
+	if (rc == -EIO && failed->n) {
+		incomplete = true; /* each one named already; the rest was written */
+	} else if (rc < 0) {
 		fprintf(stderr, "simrun: writing the report failed: %s\n", err);
 		simrun_facts_free(&f);
 		return SIMRUN_EXIT_INVALID;
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	uint64_t peak = (uint64_t)ru.ru_maxrss * 1024u;
-	rc = simrun_write_run_facts(dir, in.simulated_s, wall_s, peak, ns3_events);
-	if (rc < 0)
-		fprintf(stderr, "simrun: writing %s/run.json failed: %s\n", dir, strerror(-rc));
-	size_t failed = 0;
+	if (simrun_write_run_facts(dir, in.simulated_s, wall_s, peak, ns3_events, failed) < 0)
+		incomplete = true;
+	size_t n_failed = 0;
 	for (size_t i = 0; i < sc->n_expects; i++) {
 		if (f.results[i].pass)
 			continue;
-		failed++;
+		n_failed++;
 		printf("FAILED %s:%u: %s: %s\n", a->scenario, sc->expects[i].line,
 		       sc->expects[i].text, f.results[i].message);
 	}
 	printf("report: %s/index.html (%llu events, %llu requests; %zu of %zu expectations "
 	       "hold)\n",
 	       dir, (unsigned long long)stats.lines, (unsigned long long)stats.requests,
-	       sc->n_expects - failed, sc->n_expects);
+	       sc->n_expects - n_failed, sc->n_expects);
 	printf("run: %.1f simulated s in %.2f wall s (%.1fx); %llu ns-3 events; peak RSS %.1f "
 	       "MiB\n",
 	       in.simulated_s, wall_s, wall_s > 0 ? in.simulated_s / wall_s : 0.0,
 	       (unsigned long long)ns3_events, (double)peak / (1024.0 * 1024.0));
 	simrun_facts_free(&f);
-	return failed ? SIMRUN_EXIT_FAILED : SIMRUN_EXIT_OK;
+	if (incomplete)
+		return SIMRUN_EXIT_INVALID;
+	return n_failed ? SIMRUN_EXIT_FAILED : SIMRUN_EXIT_OK;
 }
 
 static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 {
 	char scenario_dir[WORLD_PATH_MAX];
+	struct simrun_failed failed = {0};
 	struct world_options opt = {
 	    .out_dir = a->out_dir,
 	    .pcap = a->pcap,
@@ -325,6 +499,8 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 	    .scenario_dir = scenario_dir,
 	    .scenario_file = a->scenario,
 	    .keep_state = a->keep_state,
+	    .output_failed = simrun_output_failed,
+	    .output_ctx = &failed,
 	};
 	struct world *w;
 	char why[2048] = "";
@@ -369,10 +545,19 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 	snprintf(dir, sizeof(dir), "%s", w->report_dir);
 	err = world_free(w);
 	double wall = simrun_wall_s() - t0;
-	if (err) {
-		fprintf(stderr, "simrun: writing %s failed: %s\n", events_path, strerror(-err));
+	if (pcaps)
+		simrun_check_pcaps(pcap_dir, &failed);
+	if (simrun_failed_has(&failed, events_path)) {
+		simrun_remove_reports(dir);
+		fprintf(stderr,
+		        "simrun: no report written: %s is incomplete; %zu output%s could not be "
+		        "written completely (named above)\n",
+		        events_path, failed.n, failed.n == 1 ? "" : "s");
+		simrun_failed_free(&failed);
 		return SIMRUN_EXIT_INVALID;
 	}
+	if (err && !failed.n)
+		fprintf(stderr, "simrun: closing the outputs failed: %s\n", strerror(-err));
 	printf("events: %s\n", events_path);
 	if (pcaps)
 		printf("pcaps:  %s/ (%u files)\n", pcap_dir, pcaps);
@@ -382,7 +567,15 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 		printf("timeline: %llu actions failed as their expect_error said (see the timeline "
 		       "events)\n",
 		       (unsigned long long)expected_failures);
-	return simrun_report(a, sc, events_path, dir, events, wall);
+	int status = simrun_report(a, sc, events_path, dir, events, wall, &failed);
+	if (failed.n || err) {
+		fprintf(stderr,
+		        "simrun: %zu output%s could not be written completely (named above)\n",
+		        failed.n, failed.n == 1 ? "" : "s");
+		status = SIMRUN_EXIT_INVALID;
+	}
+	simrun_failed_free(&failed);
+	return status;
 }
 
 int main(int argc, char **argv)

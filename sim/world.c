@@ -1,4 +1,5 @@
 /* Builds and runs a world from a scenario (see world.h). */
+#define _GNU_SOURCE /* outfile.h: fopencookie */
 #include "world.h"
 
 #include "control.h"
@@ -8,6 +9,7 @@
 #include "io_sim.h"
 #include "netmap.h"
 #include "ns3w.h"
+#include "outfile.h"
 #include "packet.h"
 #include "registry.h"
 #include "serve_cmd.h"
@@ -266,7 +268,10 @@ static int world_open_outputs(struct world *w, const struct world_options *opt, 
 		err_setf(why, why_len, 0, "cannot create '%s': %s", w->report_dir, strerror(-err));
 		return err;
 	}
-	w->events = fopen(w->events_path, "w");
+	w->events_out = calloc(1, sizeof(*w->events_out));
+	if (!w->events_out)
+		return -ENOMEM;
+	w->events = outfile_open(w->events_out, w->events_path, false);
 	if (!w->events) {
 		err = -errno;
 		err_setf(why, why_len, 0, "cannot write '%s': %s", w->events_path, strerror(-err));
@@ -663,6 +668,8 @@ int world_new(const struct scenario *sc, const struct world_options *options, st
 	w->sc = sc;
 	w->notes = opt->notes;
 	w->keep_state = opt->keep_state;
+	w->output_failed = opt->output_failed;
+	w->output_ctx = opt->output_ctx;
 	snprintf(w->scenario_dir, sizeof(w->scenario_dir), "%s",
 	         opt->scenario_dir ? opt->scenario_dir : ".");
 	snprintf(w->scenario_file, sizeof(w->scenario_file), "%s",
@@ -1277,6 +1284,18 @@ static int world_keep_state(struct world *w)
 	return rc;
 }
 
+static void world_output_failed(struct world *w, const char *path, int err)
+{
+	if (w->output_failed)
+		w->output_failed(w->output_ctx, path,
+		                 err ? strerror(-err) : "an earlier write failed (errno not kept)");
+}
+
+static void world_pcap_failed(void *ctx, const char *path, int err)
+{
+	world_output_failed(ctx, path, err);
+}
+
 int world_free(struct world *w)
 {
 	int err = 0;
@@ -1290,6 +1309,8 @@ int world_free(struct world *w)
 		wu_client_free(w->clients[i].udp);
 	}
 	tls_ctx_free(w->tls);
+	if (w->ns3 && ns3w_pcap_close_all(w->ns3, world_pcap_failed, w) && !err)
+		err = -EIO;
 	for (uint32_t i = 0; w->nodes && i < w->node_count; i++)
 		workload_rr_node_free(w->nodes[i].rr);
 	if (w->tn) {
@@ -1303,11 +1324,13 @@ int world_free(struct world *w)
 			ns3w_world_free(w->ns3);
 	}
 	if (w->events) {
-		if (fflush(w->events) != 0 || ferror(w->events))
-			err = -EIO;
-		if (fclose(w->events) != 0)
-			err = -EIO;
+		int e = outfile_close(w->events_out, w->events);
+		if (e) {
+			world_output_failed(w, w->events_path, e);
+			err = e;
+		}
 	}
+	free(w->events_out);
 	if (w->tc) {
 		free(w->tc->nodes);
 		free(w->tc->links);

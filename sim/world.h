@@ -51,6 +51,10 @@ struct world_options {
 	const char *scenario_dir;  /* set-policy FILE is relative to it; NULL: "." */
 	const char *scenario_file; /* the scenario's path, for messages; NULL: "scenario" */
 	bool keep_state;           /* keep control's state file after the run */
+	/* Called by world_free for each output it could not write completely
+	 * (events.jsonl, underlay pcaps), with why; NULL: not told. */
+	void (*output_failed)(void *ctx, const char *path, const char *why);
+	void *output_ctx;
 };
 
 struct world_node {
@@ -66,6 +70,7 @@ struct world_node {
 struct tailnet;
 struct world_tn;
 struct world_client;
+struct outfile;
 
 struct world {
 	const struct scenario *sc;
@@ -85,6 +90,9 @@ struct world {
 	size_t n_clients, cap_clients;
 	struct tls_ctx *tls; /* HTTPS workloads' client context (trusts control's CA) */
 	FILE *events;
+	struct outfile *events_out; /* events' stream state: why a write failed */
+	void (*output_failed)(void *ctx, const char *path, const char *why);
+	void *output_ctx;
 	FILE *notes;
 	uint64_t timeline_events;
 	uint64_t expected_failures; /* timeline actions that failed as their expect_error said */
@@ -121,8 +129,10 @@ int world_run(struct world *w, uint64_t until_us, char *why, size_t why_len);
 uint64_t world_now_us(const struct world *w);
 uint64_t world_events_executed(const struct world *w);
 /* Stops workloads and nodes, closes the pcaps and the events file, removes
- * control's state file unless kept. Returns 0, or -EIO when writing the
- * events failed (the run is then not trustworthy). */
+ * control's state file unless kept. Returns 0, or the -errno of an output
+ * that could not be written completely (events.jsonl first: the run is
+ * then not trustworthy; -EIO for a pcap); options->output_failed hears of
+ * each one. */
 int world_free(struct world *w);
 
 /* Parses a --pcap value: 0 for all/none/a glob, -EINVAL for an empty one. */

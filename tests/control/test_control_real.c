@@ -627,3 +627,174 @@ Test(control_real, rel3_svcadm_reports_a_write_control_could_not_save_and_nothin
 	free(out);
 	free(err);
 }
+
+/* Numbers on controld's and svcadm's command lines are decimal and in
+ * range, or refused (exit 2) with the reason; none of these starts
+ * controld or reaches a port the operator did not write. */
+Test(control_real, har_6_numeric_options_refuse_signs_blanks_hex_and_out_of_range_with_why,
+     .fini = real_fini, .timeout = 30)
+{
+	struct arg_case {
+		const char *args, *msg;
+	};
+	static const struct arg_case controld[] = {
+	    {"--map-port +8301", "bad --map-port \"+8301\": a sign is not accepted"},
+	    {"--admin-port ' 8300'", "bad --admin-port \" 8300\": blanks are not accepted"},
+	    {"--admin-port 0x20AC", "bad --admin-port \"0x20AC\": hexadecimal is not accepted"},
+	    {"--map-port=08301", "bad --map-port \"08301\": leading zeros are not accepted"},
+	    {"--map-port 65536", "bad --map-port \"65536\": out of range (1 to 65535)"},
+	};
+	static const struct arg_case svcadm[] = {
+	    {"http://127.0.0.1:65616", "bad port \"65616\" in --control"},
+	    {"http://127.0.0.1:http", "bad port \"http\" in --control"},
+	    {"http://127.0.0.1:0x1F", "hexadecimal is not accepted"},
+	};
+	char cmd[512], *out, *err;
+
+	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/ctlreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_real.dir));
+	for (size_t i = 0; i < sizeof(controld) / sizeof(controld[0]); i++) {
+		/* --bogus after the number: an accepted number still exits 2,
+		 * but with the wrong message, and never starts a server. */
+		snprintf(cmd, sizeof(cmd), "%s %s --bogus", CONTROLD_PATH, controld[i].args);
+		int rc = run(cmd, &out, &err);
+		cr_assert_eq(rc, 2, "%s: exit %d", cmd, rc);
+		cr_assert(strstr(err, controld[i].msg), "%s: \"%s\" lacks \"%s\"", cmd, err,
+		          controld[i].msg);
+		free(out);
+		free(err);
+	}
+	for (size_t i = 0; i < sizeof(svcadm) / sizeof(svcadm[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "%s --control %s --token t services", SVCADM_PATH,
+		         svcadm[i].args);
+		int rc = run(cmd, &out, &err);
+		cr_assert_eq(rc, 2, "%s: exit %d (%s)", cmd, rc, err);
+		cr_assert(strstr(err, svcadm[i].msg), "%s: \"%s\" lacks \"%s\"", cmd, err,
+		          svcadm[i].msg);
+		free(out);
+		free(err);
+	}
+}
+
+/* Sends `req` on a new admin connection and returns the whole answer
+ * (malloc'd; control closes after Connection: close or an error). */
+static char *admin_exchange(const char *req)
+{
+	int fd = tcp_connect_port(g_real.admin_port);
+	cr_assert_geq(fd, 0);
+	for (size_t off = 0, len = strlen(req); off < len;) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	char *all = calloc(1, 65536);
+	size_t got = 0;
+	while (got < 65535) {
+		ssize_t r = recv(fd, all + got, 65535 - got, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	return all;
+}
+
+/* Every status the admin API answers with carries its reason phrase on
+ * the wire, and the 503 of a full connection table its whole body. */
+Test(control_real, svc_6_every_admin_api_status_line_has_its_reason_phrase, .fini = real_fini,
+     .timeout = 120)
+{
+#define ADMIN_AUTH "Authorization: Bearer " ADMIN_TOKEN "\r\n"
+	char long_target[3000];
+	static const struct {
+		const char *req, *line;
+	} cases[] = {
+	    {"GET /api/nodes HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH "Connection: close\r\n\r\n",
+	     "HTTP/1.1 200 OK\r\n"},
+	    {"GET /api/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	     "HTTP/1.1 401 Unauthorized\r\n"},
+	    {"POST /api/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " MEMBER_TOKEN
+	     "\r\nContent-Length: 26\r\nConnection: close\r\n\r\n{\"line\":\"define svc:nope\"}",
+	     "HTTP/1.1 403 Forbidden\r\n"},
+	    {"GET /api/nope HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH "Connection: close\r\n\r\n",
+	     "HTTP/1.1 404 Not Found\r\n"},
+	    {"DELETE /api/nodes HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH "Connection: close\r\n\r\n",
+	     "HTTP/1.1 405 Method Not Allowed\r\n"},
+	    {"POST /api/command HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH
+	     "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+	     "HTTP/1.1 400 Bad Request\r\n"},
+	    {"PUT /api/policy HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH "Content-Length: 2000000\r\n\r\n",
+	     "HTTP/1.1 413 Content Too Large\r\n"},
+	    {"PUT /api/policy HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH
+	     "Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+	     "HTTP/1.1 100 Continue\r\n"},
+	};
+	real_setup();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *all = admin_exchange(cases[i].req);
+		cr_assert_eq(strncmp(all, cases[i].line, strlen(cases[i].line)), 0,
+		             "case %zu: want \"%.30s\", got \"%.60s\"", i, cases[i].line, all);
+		if (strstr(cases[i].line, " 401 "))
+			cr_assert(strcasestr(all, "\r\nWWW-Authenticate: Bearer\r\n"), "%s", all);
+		free(all);
+	}
+	/* 414: a target longer than control's path buffer. */
+	memset(long_target, 'a', sizeof(long_target));
+	memcpy(long_target, "/api/", 5);
+	long_target[sizeof(long_target) - 1] = '\0';
+	char req[4096];
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n" ADMIN_AUTH "\r\n", long_target);
+	char *all = admin_exchange(req);
+	cr_assert_eq(strncmp(all, "HTTP/1.1 414 URI Too Long\r\n", 27), 0, "%.60s", all);
+	free(all);
+	/* 431: a head over 16 KiB. */
+	char *big = malloc(20100);
+	int n = snprintf(big, 100, "GET /api/nodes HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+	memset(big + n, 'a', 20000);
+	memcpy(big + n + 20000, "\r\n\r\n", 5);
+	all = admin_exchange(big);
+	cr_assert_eq(strncmp(all, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46), 0,
+	             "%.60s", all);
+	free(all);
+	free(big);
+	/* 503 past 64 connections: the status line and a body as long as
+	 * its Content-Length says, which is JSON. */
+	int fds[64];
+	for (int i = 0; i < 64; i++)
+		cr_assert_geq(fds[i] = tcp_connect_port(g_real.admin_port), 0);
+	usleep(200000);
+	all = admin_exchange("");
+	cr_assert_eq(strncmp(all, "HTTP/1.1 503 Service Unavailable\r\n", 34), 0, "%.60s", all);
+	char *cl = strcasestr(all, "\r\nContent-Length: "), *body = strstr(all, "\r\n\r\n");
+	cr_assert(cl && body, "%s", all);
+	body += 4;
+	cr_assert_eq(strlen(body), (size_t)atoi(cl + 18), "Content-Length vs body: %s", all);
+	cJSON *doc = cJSON_Parse(body);
+	cr_assert(cJSON_IsObject(doc), "503 body is not JSON: %s", body);
+	cJSON_Delete(doc);
+	free(all);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+#undef ADMIN_AUTH
+}
+
+/* controld's events on a full disk: named with their errno (not lost in
+ * silence), controld keeps serving and exits 1. */
+Test(control_real, har_6_events_on_a_full_disk_name_their_errno, .fini = real_fini, .timeout = 30)
+{
+	char cmd[512], *out, *err;
+
+	snprintf(g_real.dir, sizeof(g_real.dir), "/tmp/ctlreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_real.dir));
+	int map_port = free_port(), admin_port = free_port();
+	snprintf(cmd, sizeof(cmd),
+	         "timeout --preserve-status -s TERM 2 %s --listen 127.0.0.1 --map-port %d "
+	         "--admin-port %d --state %s/state.json --events /dev/full",
+	         CONTROLD_PATH, map_port, admin_port, g_real.dir);
+	int rc = run(cmd, &out, &err);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+	cr_assert(strstr(err, "controld: --events /dev/full: No space left on device"), "%s", err);
+	free(out);
+	free(err);
+}

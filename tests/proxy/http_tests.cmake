@@ -1,6 +1,8 @@
 # The L7 proxy: head handling (pure) and the proxy on both seam backends.
 tailsim_test(test_http_msg proxy/test_http_msg.c)
 target_link_libraries(test_http_msg PRIVATE svc_http)
+# The reason-phrase walk reads the sources of the answers it checks.
+target_compile_definitions(test_http_msg PRIVATE SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 
 tailsim_test(test_http_proxy_epoll proxy/test_http_proxy.c proxy/http_support.c proxy/io_tap.c
   io/fixture_epoll.c)

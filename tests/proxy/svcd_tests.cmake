@@ -8,6 +8,12 @@ target_link_libraries(test_localapi PRIVATE svc_daemon)
 tailsim_test(test_svcd_loop proxy/test_svcd_loop.c)
 target_link_libraries(test_svcd_loop PRIVATE svc_io)
 
+# svcd's local API server on the epoll loop, with the real svcctl (REL-6).
+tailsim_test(test_localapi_server proxy/test_localapi_server.c)
+target_link_libraries(test_localapi_server PRIVATE svc_apiserver)
+target_compile_definitions(test_localapi_server PRIVATE SVCCTL_PATH="$<TARGET_FILE:svcctl>")
+add_dependencies(test_localapi_server svcctl)
+
 tailsim_test(test_svcd_sim proxy/test_svcd.c proxy/dp_fixture_sim.c proxy/tconn.c)
 target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_sim)
 target_compile_definitions(test_svcd_sim PRIVATE SVCD_SUITE=svcd_sim)
@@ -27,3 +33,7 @@ target_compile_definitions(test_svcd_real PRIVATE
   SVCD_PATH="$<TARGET_FILE:svcd>" SVCCTL_PATH="$<TARGET_FILE:svcctl>"
   BACKEND_PATH="$<TARGET_FILE:svcd_test_backend>")
 add_dependencies(test_svcd_real svcd svcctl svcd_test_backend)
+
+# The command-line number parser every binary uses (proxy/numarg.h).
+tailsim_test(test_numarg proxy/test_numarg.c)
+target_include_directories(test_numarg PRIVATE ${CMAKE_SOURCE_DIR}/proxy)

@@ -319,3 +319,138 @@ Test(http_msg, path_cleanliness)
 	cr_assert_not(http_msg_path_is_clean("/a%2", 4));
 	cr_assert_not(http_msg_path_is_clean("a", 1));
 }
+
+/* RFC 9110 section 15's reason phrases (and RFC 6585's 429 and 431), as
+ * this test knows them: not read from the table under test. */
+static const struct {
+	int status;
+	const char *phrase;
+} rfc_reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {426, "Upgrade Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+static const char *rfc_reason(int status)
+{
+	for (size_t i = 0; i < sizeof(rfc_reasons) / sizeof(rfc_reasons[0]); i++)
+		if (rfc_reasons[i].status == status)
+			return rfc_reasons[i].phrase;
+	return NULL;
+}
+
+/* The status line http_msg_write_simple puts on the wire for `status`
+ * carries its RFC reason phrase. */
+static void assert_status_line(int status, const char *where)
+{
+	char head[256], want[96];
+	const char *phrase = rfc_reason(status);
+
+	cr_assert_not_null(phrase, "%s sends %d: add its RFC phrase to this test", where, status);
+	cr_assert_gt(http_msg_write_simple(status, NULL, 0, false, NULL, false, head, sizeof(head)),
+	             0);
+	snprintf(want, sizeof(want), "HTTP/1.1 %d %s\r\n", status, phrase);
+	cr_assert_eq(strncmp(head, want, strlen(want)), 0, "%s: %d: got \"%.40s\", want \"%s\"",
+	             where, status, head, want);
+}
+
+/* Every status literal on a line of `file` that sends an answer (the
+ * reply helpers of the admin API and the L7 proxy, or a status
+ * assignment) goes through assert_status_line; seen[s - 100] marks it. */
+static void walk_source(const char *file, bool seen[500])
+{
+	static const char *const senders[] = {"ctl_admin_error(",
+	                                      "ctl_admin_reply(",
+	                                      "ctl_admin_json(",
+	                                      "http_msg_write_simple(",
+	                                      "http_msg_write_interim(",
+	                                      "hp_local_error(",
+	                                      "hp_local_mem(",
+	                                      "hp_up_fail(",
+	                                      "hp_error(",
+	                                      "status",
+	                                      "return 4",
+	                                      "return 5",
+	                                      "return 2"};
+	char path[512], line[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", SOURCE_DIR, file);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f)) {
+		bool sends = false;
+		for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]) && !sends; i++)
+			sends = strstr(line, senders[i]) != NULL;
+		if (!sends || strstr(line, "#define") || strstr(line, "CHECK("))
+			continue;
+		for (const char *p = line; *p; p++) {
+			bool digit3 = p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+			              p[2] >= '0' && p[2] <= '9';
+			bool before = p > line && ((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '_' ||
+			                           p[-1] == '.' || p[-1] == 'x');
+			bool after = (p[3] >= '0' && p[3] <= '9') || p[3] == '.';
+			if (!digit3 || before || after)
+				continue;
+			int status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+			assert_status_line(status, file);
+			seen[status - 100] = true;
+			p += 2;
+		}
+	}
+	fclose(f);
+}
+
+Test(http_msg, l7_1_svc_6_every_status_the_admin_api_and_the_l7_proxy_send_has_its_reason_phrase)
+{
+	bool seen[500] = {false};
+
+	walk_source("control/control.c", seen);
+	walk_source("proxy/http_proxy.c", seen);
+	walk_source("proxy/http_msg.c", seen);
+	/* The walk found the answers it must (a broken scan passes nothing). */
+	static const int must[] = {100, 200, 301, 400, 401, 403, 404, 405,
+	                           408, 409, 413, 431, 500, 502, 503, 504};
+	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
+		cr_assert(seen[must[i] - 100], "the source walk missed %d", must[i]);
+	/* The whole RFC list, and the interim response control writes. */
+	for (size_t i = 0; i < sizeof(rfc_reasons) / sizeof(rfc_reasons[0]); i++) {
+		cr_assert_str_eq(http_msg_reason(rfc_reasons[i].status), rfc_reasons[i].phrase);
+		assert_status_line(rfc_reasons[i].status, "the RFC list");
+	}
+	char cont[64];
+	cr_assert_eq(http_msg_write_interim(100, cont, sizeof(cont)), 25);
+	cr_assert_str_eq(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+	/* Unregistered codes still get a phrase: their class's name. */
+	cr_assert_str_eq(http_msg_reason(599), "Server Error");
+	cr_assert_str_eq(http_msg_reason(499), "Client Error");
+}

@@ -195,3 +195,35 @@ Test(localapi, responses_round_trip_and_bad_ones_are_refused)
 	    -EINVAL);
 	cr_assert(strstr(err, "status"), "%s", err);
 }
+
+/* A request line is one JSON object: a second object, garbage or a NUL
+ * after it is refused, with where it starts; blanks are not. */
+Test(localapi, rel6_bytes_after_the_request_object_are_refused_with_their_place)
+{
+	static const struct {
+		const char *line;
+		size_t len;
+		const char *msg;
+	} cases[] = {
+	    {"{\"op\":\"status\"}x\n", 17,
+	     "unexpected bytes after the request object (at byte 15)"},
+	    {"{\"op\":\"status\"} {\"op\":\"serve\"}\n", 32, "(at byte 16)"},
+	    {"{\"op\":\"status\"}\0junk\n", 21, "(at byte 15)"},
+	    {"{\"op\":\"status\"}\t\x01\n", 18, "(at byte 16)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct localapi_request r;
+		char err[LOCALAPI_ERR_LEN] = "";
+		int rc = localapi_request_parse(cases[i].line, cases[i].len, &r, err, sizeof(err));
+		cr_assert_eq(rc, -EINVAL, "case %zu accepted", i);
+		cr_assert(strstr(err, cases[i].msg), "case %zu: \"%s\" lacks \"%s\"", i, err,
+		          cases[i].msg);
+		cr_assert_eq(r.op, LOCALAPI_OP_NONE);
+	}
+	struct localapi_request r;
+	char err[LOCALAPI_ERR_LEN] = "";
+	const char ok[] = "{\"op\":\"status\",\"json\":true} \t\r\n";
+	cr_assert_eq(localapi_request_parse(ok, strlen(ok), &r, err, sizeof(err)), 0, "%s", err);
+	cr_assert(r.json);
+	localapi_request_free(&r);
+}

@@ -343,7 +343,8 @@ Test(serve_cmd, grammar_errors_are_refused_with_exact_messages)
 	parse_bad("serve ---service=svc:a 1", -EINVAL, "bad flag syntax: ---service=svc:a");
 	parse_bad("serve --service", -EINVAL, "flag needs an argument: --service");
 	parse_bad("serve --service=svc:a --https=abc 1", -EINVAL,
-	          "invalid value \"abc\" for --https: want a port number (1-65535)");
+	          "invalid value \"abc\" for --https: want a port number (1-65535): not a decimal "
+	          "integer");
 	parse_bad("serve --service=svc:a --https=0 1", -EINVAL,
 	          "port 0 is out of range for --https (1-65535)");
 	parse_bad("serve --service=svc:a --http=65536 1", -EINVAL,
@@ -882,4 +883,21 @@ Test(serve_cmd, cfg9_status_json_after_commands_is_the_documented_shape)
 	free(j2);
 	serve_config_free(&back);
 	world_free(w);
+}
+
+/* Port flags use the shared command-line number parser (proxy/numarg.h):
+ * the refusal says what is wrong with the number. */
+Test(serve_cmd, cfg_1_port_flags_say_why_a_number_is_refused)
+{
+	parse_bad("serve --service=svc:a --https=0x1BB 1", -EINVAL,
+	          "invalid value \"0x1BB\" for --https: want a port number (1-65535): "
+	          "hexadecimal is not accepted (decimal digits only)");
+	parse_bad("serve --service=svc:a --tcp=+22 1", -EINVAL,
+	          "invalid value \"+22\" for --tcp: want a port number (1-65535): a sign is not "
+	          "accepted");
+	parse_bad("serve --service=svc:a --http=080 1", -EINVAL,
+	          "invalid value \"080\" for --http: want a port number (1-65535): leading zeros "
+	          "are not accepted");
+	parse_bad("serve --service=svc:a --http=99999999999 1", -EINVAL,
+	          "port 99999999999 is out of range for --http (1-65535)");
 }

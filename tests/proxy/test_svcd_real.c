@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,6 +360,35 @@ Test(svcd_real, svcd_bad_arguments_print_usage_and_exit_2, .timeout = 30)
 	cr_assert(strstr(R.out, "--bogus"), "%s", R.out);
 }
 
+/* --drain-grace and --control's port: decimal, finite, in range, or exit 2
+ * with the reason. Without --underlay an accepted value still exits 2, so
+ * no case starts a daemon. */
+Test(svcd_real, har_6_drn_1_numeric_options_refuse_nan_hex_negative_and_out_of_range_with_why,
+     .timeout = 30)
+{
+	static const struct {
+		const char *args, *msg;
+	} cases[] = {
+	    {"--drain-grace nan", "bad --drain-grace \"nan\": not a finite number"},
+	    {"--drain-grace inf", "bad --drain-grace \"inf\": not a finite number"},
+	    {"--drain-grace 0x10", "bad --drain-grace \"0x10\": hexadecimal is not accepted"},
+	    {"--drain-grace -1s", "bad --drain-grace \"-1s\": negative values are not accepted"},
+	    {"--drain-grace 1e3", "bad --drain-grace \"1e3\": exponents are not accepted"},
+	    {"--drain-grace 0", "bad --drain-grace \"0\": out of range (1ms to 1h)"},
+	    {"--drain-grace 1e300", "bad --drain-grace \"1e300\": exponents are not accepted"},
+	    {"--drain-grace 2h", "bad --drain-grace \"2h\": out of range (1ms to 1h)"},
+	    {"--drain-grace 5parsecs", "unknown unit \"parsecs\""},
+	    {"--control 127.0.0.1:0", "bad --control \"127.0.0.1:0\""},
+	    {"--control 127.0.0.1:+80", "bad --control \"127.0.0.1:+80\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = sh(SVCD_PATH " --name x %s", cases[i].args);
+		cr_assert_eq(rc, 2, "%s: exit %d", cases[i].args, rc);
+		cr_assert(strstr(R.out, cases[i].msg), "%s: \"%s\" lacks \"%s\"", cases[i].args,
+		          R.out, cases[i].msg);
+	}
+}
+
 Test(svcd_real, the_local_api_refuses_bad_requests_and_svcctl_shows_command_errors,
      .init = real_setup, .fini = real_teardown, .timeout = 60)
 {
@@ -516,4 +546,138 @@ Test(svcd_real, rel1_an_idle_connection_flood_is_shed_and_the_vip_ports_recover,
 	sh("ip netns exec %s ss -ltnH", R.ns[1]);
 	fprintf(stderr, "rel1 flood: opened %d, shed %d, refused %d\nlisteners:\n%s", res.opened,
 	        res.shed, res.refused, R.out);
+}
+
+/* One svcd (the host's namespace, no netmap) with its events in a file:
+ * enough for the local API. */
+static void api_setup(void)
+{
+	const char *skip = NULL;
+	char sock[128], events[128], log[128];
+
+	memset(&R, 0, sizeof(R));
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces and TUN devices");
+	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(R.dir));
+	if (!netns_add(R.ns[1], "sv", 'a', &skip))
+		cr_skip_test("%s", skip);
+	snprintf(sock, sizeof(sock), "%s/host.sock", R.dir);
+	snprintf(events, sizeof(events), "%s/host.events", R.dir);
+	snprintf(log, sizeof(log), "%s/host.log", R.dir);
+	char *args[] = {SVCD_PATH, "--name",   "host", "--underlay", "127.0.0.1", "--tun",
+	                "svctun0", "--socket", sock,   "--events",   events,      NULL};
+	R.svcd[1] = spawn_in_ns(R.ns[1], args, log);
+	cr_assert_gt(R.svcd[1], 0);
+	if (!wait_file(sock, WAIT_MS)) {
+		pg_print_file(log);
+		cr_assert_fail("svcd did not create its socket");
+	}
+}
+
+/* Lines of the host's event file holding `needle`. */
+static unsigned host_events(const char *needle)
+{
+	char path[128], line[2048];
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/host.events", R.dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+Test(svcd_real, rel6_idle_local_api_clients_time_out_and_a_refused_svcctl_prints_why,
+     .init = api_setup, .fini = real_teardown, .timeout = 60)
+{
+	enum { HELD = 20 };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int held[HELD];
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/host.sock", R.dir);
+	for (int i = 0; i < HELD; i++) {
+		held[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_eq(connect(held[i], (struct sockaddr *)&sa, sizeof(sa)), 0, "%s",
+		             strerror(errno));
+	}
+	sleep_ms(200);
+	/* Every svcctl refused at the limit says why and fails. */
+	for (int k = 0; k < 5; k++) {
+		int rc = sh(SVCCTL(1, "status"));
+		cr_assert_eq(rc, 1, "svcctl at the limit: %d: %s", rc, R.out);
+		cr_assert(strstr(R.out, "too many local API clients"),
+		          "refusal #%d not printed: %s", k, R.out);
+	}
+	cr_assert_geq(host_events("\"type\":\"local_api_refused\""), 1, "the daemon's event");
+
+	/* The idle clients lose their slots after the timeout (3 s); then
+	 * svcctl is served while the 20 connections are still open. */
+	for (int i = 0; i < 100 && host_events("\"type\":\"local_api_idle_closed\"") < 16; i++)
+		sleep_ms(100);
+	cr_assert_eq(host_events("\"type\":\"local_api_idle_closed\""), 16);
+	int rc = sh(SVCCTL(1, "status"));
+	cr_assert_eq(rc, 0, "svcctl after the idle timeout: %d: %s", rc, R.out);
+	for (int i = 0; i < HELD; i++)
+		close(held[i]);
+}
+
+/* A full disk under --events (/dev/full, and a filled 64 KiB tmpfs in a
+ * private mount namespace) is named with its errno, the daemon keeps
+ * running and exits 1; under --tailnet-pcap, its event names it; a
+ * --netmap that is a directory says so rather than "Input/output error". */
+Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_errno,
+     .fini = real_teardown, .timeout = 60)
+{
+	const char *skip = NULL;
+
+	memset(&R, 0, sizeof(R));
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces, TUN devices and mounts");
+	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
+	cr_assert_not_null(mkdtemp(R.dir));
+	if (!netns_add(R.ns[1], "sv", 'e', &skip))
+		cr_skip_test("%s", skip);
+#define SVCD_FOR(secs, extra)                                                                      \
+	"timeout --preserve-status -s TERM " secs " ip netns exec %s " SVCD_PATH                   \
+	" --name host --underlay 127.0.0.1 --tun svctun0 --socket %s/e.sock " extra,               \
+	    R.ns[1], R.dir
+
+	int rc = sh(SVCD_FOR("2", "--events /dev/full"));
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "svcd: --events /dev/full: No space left on device"), "%s", R.out);
+	rc = sh(SVCD_FOR("2", "--netmap %s"), R.dir);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	cr_assert(strstr(R.out, "svcd: --netmap /tmp/svcdreal.") &&
+	              strstr(R.out, ": Is a directory"),
+	          "%s", R.out);
+
+	/* The tailnet pcap on a full disk: its event says so, with the path. */
+	rc = sh(SVCD_FOR("2", "--tailnet-pcap /dev/full --events %s/e.events"), R.dir);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, R.out);
+	rc = sh("grep -c '\"type\":\"pcap_write_failed\",\"path\":\"/dev/full\",\"error\":"
+	        "\"No space left on device\"' %s/e.events",
+	        R.dir);
+	cr_assert_eq(rc, 0, "no pcap_write_failed event: %s", R.out);
+
+	char mnt[96];
+	snprintf(mnt, sizeof(mnt), "%s/mnt", R.dir);
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	rc = sh("unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs %s && "
+	        "{ dd if=/dev/zero of=%s/fill bs=4k count=64 2>/dev/null; true; } && "
+	        "timeout --preserve-status -s TERM 2 ip netns exec %s " SVCD_PATH
+	        " --name host --underlay 127.0.0.1 --tun svctun0 --socket %s/e.sock "
+	        "--events %s/events.jsonl'",
+	        mnt, mnt, R.ns[1], R.dir, mnt);
+	if (strstr(R.out, "unshare") && strstr(R.out, "ermission"))
+		cr_skip_test("no private mount namespace here: %s", R.out);
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
+	char want[160];
+	snprintf(want, sizeof(want), "svcd: --events %s/events.jsonl: No space left on device",
+	         mnt);
+	cr_assert(strstr(R.out, want), "want \"%s\" in: %s", want, R.out);
+#undef SVCD_FOR
 }

@@ -316,7 +316,7 @@ Test(scenario_errors, cfg1_bad_serve_line_reports_the_serve_grammar_error)
 {
 	expect_error("bad-serve-line.yaml",
 	             "bad-serve-line.yaml:18:9: bad serve command: invalid value \"44x\" for "
-	             "--https: want a port number (1-65535)");
+	             "--https: want a port number (1-65535): not a decimal integer");
 }
 
 Test(scenario_errors, bad_admin_verb_suggests_the_near_miss)

@@ -391,6 +391,35 @@ Test(simrun, har1_invalid_scenario_exits_2_with_the_position)
 	run("rm -rf '%s'", out);
 }
 
+/* --seed: decimal digits in 1..4294967295 or exit 2 with the reason (no
+ * sign, blank, hexadecimal, octal-looking zero or overflow). */
+Test(simrun, har_1_seed_refuses_signs_blanks_hex_and_out_of_range_with_why)
+{
+	static const struct {
+		const char *seed, *msg;
+	} cases[] = {
+	    {"+5", "bad --seed '+5': a sign is not accepted"},
+	    {"' 5'", "bad --seed ' 5': blanks are not accepted"},
+	    {"0x10", "bad --seed '0x10': hexadecimal is not accepted"},
+	    {"010", "bad --seed '010': leading zeros are not accepted"},
+	    {"-1", "bad --seed '-1': negative values are not accepted"},
+	    {"4294967296", "bad --seed '4294967296': out of range (1 to 4294967295)"},
+	    {"0", "out of range (1 to 4294967295)"},
+	};
+	char out[64], cmd[128];
+
+	tmpdir(out, sizeof(out));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "--check --seed %s", cases[i].seed);
+		cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", cmd), 2, "--seed %s accepted",
+		             cases[i].seed);
+		cr_assert_eq(run("grep -qF -- \"%s\" '%s/stderr'", cases[i].msg, out), 0,
+		             "--seed %s: no \"%s\"", cases[i].seed, cases[i].msg);
+	}
+	cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", "--check --seed 4294967295"), 0);
+	run("rm -rf '%s'", out);
+}
+
 static const char pair_scenario[] =
     "name: pair\n"
     "duration: 12s\n"
@@ -818,4 +847,186 @@ Test(simrun, control_state_file_is_removed_unless_kept, .timeout = 300)
 	cr_assert_eq(simrun(out, path, "--pcap none"), 0);
 	cr_assert_eq(run("cmp -s '%s/reports/pair/events.jsonl' '%s'", out, a), 0);
 	run("rm -rf '%s'", out);
+}
+
+/* ---- a full disk (HAR-1: a failed run exits 2, saying what failed) ---- */
+
+static const char small_scenario[] =
+    "name: small\n"
+    "duration: 6s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:client: [alice@example.com],\n"
+    "              tag:svc: [alice@example.com]}\n"
+    "  autoApprovers: {services: {svc:web: [tag:web]}}\n"
+    "  grants: [{src: [tag:client], dst: [svc:web], ip: [\"80\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web], backends: [{listen: 127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 50/s, start: 1s, stop: 5s}\n";
+
+/* A whole file (malloc'd, NUL-terminated, *len bytes), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0, r;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - n < 65536) {
+			cap = cap ? 2 * cap : 65536;
+			buf = realloc(buf, cap + 1);
+			cr_assert_not_null(buf);
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Whether `got` is the complete version of `want` (the reference run's
+ * file): byte for byte, except the wall-clock facts (run.json entirely,
+ * summary.md's last line), which must only be whole. */
+static bool same_output(const char *name, const char *want, size_t want_len, const char *got,
+                        size_t got_len)
+{
+	if (!got)
+		return false;
+	if (strcmp(name, "run.json") == 0)
+		return got_len > 2 && got[0] == '{' && strstr(got, "\"ns3_events\":") &&
+		       strcmp(got + got_len - 2, "}\n") == 0;
+	if (strcmp(name, "summary.md") == 0) {
+		const char *w = strstr(want, "\nWall clock"), *g = strstr(got, "\nWall clock");
+		return w && g && w - want == g - got &&
+		       memcmp(want, got, (size_t)(w - want)) == 0 && got_len > 6 &&
+		       strcmp(got + got_len - 6, "MiB.\n") == 0;
+	}
+	return want_len == got_len && memcmp(want, got, want_len) == 0;
+}
+
+/* Runs simrun into a tmpfs of `size` in a private mount namespace and
+ * checks every output of the reference run in `ref` (folder `sub`,
+ * reports/small or pcaps/small): each file that is not complete is named
+ * on stderr ("could not write PATH completely"), and each named one is
+ * indeed not complete; with events.jsonl incomplete no report may be left
+ * (not even an earlier one). Returns how many were named. */
+static size_t full_disk_run(const char *ref, const char *size, const char *extra,
+                            const char *const subs[], size_t n_subs)
+{
+	char work[64], mnt[96], err_path[128], cmd_rc_path[128], ent[512];
+	size_t named = 0, len;
+
+	tmpdir(work, sizeof(work));
+	snprintf(mnt, sizeof(mnt), "%s/mnt", work);
+	cr_assert_eq(mkdir(mnt, 0700), 0);
+	/* A stale report from an earlier run, to be removed or replaced. */
+	run("mkdir -p '%s/copy/reports/small' && echo stale > '%s/copy/reports/small/report.json'",
+	    work, work);
+	int rc = run("unshare -m sh -c \"mount -t tmpfs -o size=%s tmpfs '%s' && "
+	             "cp -a '%s/copy/reports' '%s/' && "
+	             "'%s' --quiet %s --out '%s' '%s/s.yaml' >'%s/stdout' 2>'%s/stderr'; "
+	             "echo \\$? > '%s/rc'; rm -rf '%s/copy'; cp -a '%s' '%s/copy'\"",
+	             size, mnt, work, mnt, SIMRUN_PATH, extra, mnt, ref, work, work, work, work,
+	             mnt, work);
+	cr_assert_eq(rc, 0, "unshare/mount failed");
+	snprintf(cmd_rc_path, sizeof(cmd_rc_path), "%s/rc", work);
+	char *rc_text = slurp(cmd_rc_path, &len);
+	cr_assert_not_null(rc_text);
+	snprintf(err_path, sizeof(err_path), "%s/stderr", work);
+	char *err = slurp(err_path, &len);
+	cr_assert_not_null(err);
+	cr_assert_eq(atoi(rc_text), 2, "simrun on a %s disk exited %s: %s", size, rc_text, err);
+	free(rc_text);
+	bool no_report = strstr(err, "no report written") != NULL;
+	for (size_t s = 0; s < n_subs; s++) {
+		char dir[256];
+		snprintf(dir, sizeof(dir), "%s/%s", ref, subs[s]);
+		snprintf(ent, sizeof(ent), "ls '%s' > '%s/ls'", dir, work);
+		cr_assert_eq(run("%s", ent), 0);
+		snprintf(ent, sizeof(ent), "%s/ls", work);
+		FILE *names = fopen(ent, "r");
+		char name[256];
+		while (names && fgets(name, sizeof(name), names)) {
+			name[strcspn(name, "\n")] = '\0';
+			if (strcmp(name, "control-state.json") == 0 ||
+			    strcmp(name, "gnuplot.log") == 0 || strcmp(name, "s.yaml") == 0)
+				continue;
+			char want_path[512], got_path[512], said[512];
+			size_t want_len, got_len = 0;
+			snprintf(want_path, sizeof(want_path), "%s/%s", dir, name);
+			snprintf(got_path, sizeof(got_path), "%s/copy/%s/%s", work, subs[s], name);
+			snprintf(said, sizeof(said), "could not write %s/%s/%s completely", mnt,
+			         subs[s], name);
+			char *want = slurp(want_path, &want_len);
+			char *got = slurp(got_path, &got_len);
+			bool complete = same_output(name, want, want_len, got, got_len);
+			bool is_named = strstr(err, said) != NULL;
+			if (no_report && strncmp(subs[s], "reports", 7) == 0 &&
+			    strcmp(name, "events.jsonl") != 0) {
+				cr_assert_null(got,
+				               "%s: a report was left next to an incomplete "
+				               "events.jsonl",
+				               name);
+			} else {
+				cr_assert(complete || is_named,
+				          "%s disk: %s is incomplete but not named:\n%s", size,
+				          name, err);
+				cr_assert(!complete || !is_named,
+				          "%s disk: %s is complete but named", size, name);
+			}
+			named += is_named;
+			free(want);
+			free(got);
+		}
+		if (names)
+			fclose(names);
+	}
+	free(err);
+	run("rm -rf '%s'", work);
+	return named;
+}
+
+Test(simrun, har_1_a_full_disk_names_every_output_it_could_not_write_and_exits_2, .timeout = 120)
+{
+	static const char *const both[] = {"reports/small", "pcaps/small"};
+	char ref[64], path[128];
+	size_t len;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount a tmpfs in a private mount namespace");
+	if (run("unshare -m true 2>/dev/null") != 0)
+		cr_skip_test("no private mount namespace here");
+	tmpdir(ref, sizeof(ref));
+	snprintf(path, sizeof(path), "%s/s.yaml", ref);
+	write_file(path, small_scenario);
+	cr_assert_eq(run("'%s' --quiet --keep-state --pcap 'web' --out '%s' '%s' >/dev/null 2>&1",
+	                 SIMRUN_PATH, ref, path),
+	             0, "the reference run failed");
+	/* Too small for anything: events.jsonl and the pcaps fail; no report. */
+	cr_assert_geq(full_disk_run(ref, "64k", "--pcap web", both, 2), 2);
+	/* Room for the events (and control's state file, twice while it is
+	 * replaced) but not for the whole report. */
+	snprintf(path, sizeof(path), "%s/reports/small/events.jsonl", ref);
+	char *ev = slurp(path, &len);
+	cr_assert_not_null(ev);
+	free(ev);
+	size_t pages = (len + 4095) / 4096;
+	snprintf(path, sizeof(path), "%s/reports/small/control-state.json", ref);
+	char *state = slurp(path, &len);
+	pages += state ? 2 * ((len + 4095) / 4096) : 0;
+	free(state);
+	char size[32];
+	snprintf(size, sizeof(size), "%zuk", (pages + 3) * 4);
+	cr_assert_geq(full_disk_run(ref, size, "--pcap none", both, 1), 1);
+	run("rm -rf '%s'", ref);
 }
