@@ -30,3 +30,13 @@ if(TAILSIM_FUZZ)
   target_link_options(fuzz_http PRIVATE -fsanitize=fuzzer,address)
   target_link_libraries(fuzz_http PRIVATE svc_http project_warnings)
 endif()
+
+# libFuzzer target over the whole L7 request path: a proxy with every kind
+# of handler on an in-memory seam (fuzz/mem_io.c), clients and an upstream
+# played by the harness.
+if(TAILSIM_FUZZ)
+  add_executable(fuzz_l7 ${CMAKE_SOURCE_DIR}/fuzz/fuzz_l7.c ${CMAKE_SOURCE_DIR}/fuzz/mem_io.c)
+  target_compile_options(fuzz_l7 PRIVATE -fsanitize=fuzzer,address -g)
+  target_link_options(fuzz_l7 PRIVATE -fsanitize=fuzzer,address)
+  target_link_libraries(fuzz_l7 PRIVATE svc_http project_warnings)
+endif()

@@ -14,7 +14,12 @@
  *    in number and idle time), so a proxy holds about as many upstream
  *    connections as it has requests in flight, not one per client;
  *  - Text: 200 text/plain with the text;
- *  - Path: a file, or a directory (index.html or a listing), never outside it.
+ *  - Path: a file, or a directory (index.html or a listing titled with the
+ *    request path), never outside it: every file and directory is opened
+ *    first and checked after (its own path, as the kernel names it, must lie
+ *    under the root), so symbolic links leading out, index.html included,
+ *    get 404 even when swapped in mid-request. Only regular files and
+ *    directories are served (a FIFO or device gets 404, never an open).
  * Client-sent X-Forwarded-* and Tailscale-User-* headers are dropped, then
  * X-Forwarded-For/-Host/-Proto and, for user-owned client nodes (the daemon's
  * whois callback), Tailscale-User-Login/-Name are set (SPEC L7-4).

@@ -379,6 +379,160 @@ Test(HTTP_SUITE, text_file_and_directory_handlers_answer_L7_3, .fini = world_end
 	remove_tree();
 }
 
+/* --- REL-2 ------------------------------------------------------------------- */
+
+/* What the secrets below must never show up as, in part or whole. */
+static bool body_has(const struct ht_client *c, const char *needle)
+{
+	return memmem(c->body, c->body_len, needle, strlen(needle)) != NULL;
+}
+
+static void tree_add(const char *rel, bool dir)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	if (dir)
+		cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s", p);
+	else
+		write_file(p, "inner\n");
+}
+
+static void tree_link(const char *target, const char *rel)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	cr_assert_eq(symlink(target, p), 0, "symlink %s", p);
+}
+
+/* A listing's title is the request path, HTML-escaped, and nothing more:
+ * no byte of this request's other headers, of another connection's
+ * request (one already closed, whose buffers went back to the heap, and
+ * one still open) or of anything else in memory. */
+Test(HTTP_SUITE, rel2_listing_never_shows_bytes_past_the_request_path, .fini = world_end,
+     .timeout = 120)
+{
+	char dir[160], req[2048], pad[1200];
+	struct ht_client other = {0}, open_other = {0}, c = {0};
+
+	world_begin();
+	make_tree();
+	tree_add("pub/a&b<c>", true);
+	tree_add("pub/a&b<c>/in.txt", false);
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	add_handler("/files/", SERVE_HANDLER_PATH, dir);
+	add_handler("/t", SERVE_HANDLER_TEXT, "t");
+	world_start();
+
+	/* Another client's request, its secrets far into a long head. */
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	snprintf(req, sizeof(req),
+	         "GET /t?%s HTTP/1.1\r\nHost: " HOST "\r\nAuthorization: Bearer OTHERSECRET-b7\r\n"
+	         "Cookie: session=OTHERSECRET-c9\r\n\r\n",
+	         pad);
+	run_client(&other, req, 0, false, 1);
+	cr_assert_eq(other.status[0], 200);
+	ht_client_close(&other);
+	run_for(100 * 1000);
+	run_client(&open_other,
+	           "GET /t HTTP/1.1\r\nHost: " HOST "\r\nAuthorization: Bearer OPENSECRET-d4\r\n"
+	           "Cookie: session=OPENSECRET-e5\r\n\r\n",
+	           0, false, 1);
+	cr_assert_eq(open_other.status[0], 200);
+
+	const char *const paths[] = {"/files/", "/files/a&b<c>/", "/files/a%26b%3Cc%3E/"};
+	const char *const titles[] = {"<title>/files/</title>\n",
+	                              "<title>/files/a&amp;b&lt;c&gt;/</title>\n",
+	                              "<title>/files/a%26b%3Cc%3E/</title>\n"};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		snprintf(req, sizeof(req),
+		         "GET %s HTTP/1.1\r\nHost: " HOST
+		         "\r\nAuthorization: Bearer OWNSECRET-a1\r\n"
+		         "Cookie: own=OWNSECRET-a2\r\n\r\n",
+		         paths[i]);
+		run_client(&c, req, 0, false, 1);
+		cr_assert_eq(c.status[0], 200, "%s gave %d", paths[i], c.status[0]);
+		cr_assert(strstr(c.headers, "Content-Type: text/html"), "%s", c.headers);
+		const char *const leaks[] = {"SECRET",  "Bearer", "Authorization", "Cookie",
+		                             "session", HOST,     "Host",          "own="};
+		for (size_t k = 0; k < sizeof(leaks) / sizeof(leaks[0]); k++)
+			cr_assert(!body_has(&c, leaks[k]), "%s: the listing shows \"%s\": %.*s",
+			          paths[i], leaks[k], (int)c.body_len, c.body);
+		cr_assert_eq(memchr(c.body, '\0', c.body_len), NULL, "NUL bytes in the listing");
+		cr_assert(body_has(&c, titles[i]), "%s: want %s in %.*s", paths[i], titles[i],
+		          (int)c.body_len, c.body);
+		cr_assert_eq(strncmp(c.body, "<!doctype html>\n", 16), 0, "%s", c.body);
+		ht_client_close(&c);
+	}
+	ht_client_close(&open_other);
+	remove_tree();
+}
+
+/* An index.html that is a symbolic link is followed only when it stays in
+ * the root, like any other link: one leading out gets 404 and the outside
+ * file's bytes never go out. */
+Test(HTTP_SUITE, rel2_index_html_symlink_out_of_the_root_gets_404, .fini = world_end,
+     .timeout = 120)
+{
+	char dir[160], outside[160];
+	struct ht_client c = {0};
+
+	world_begin();
+	make_tree();
+	snprintf(outside, sizeof(outside), "%s/secret.txt", tmpdir);
+	tree_add("pub/out", true);
+	tree_link(outside, "pub/out/index.html");
+	tree_add("pub/rel", true);
+	tree_link("../../secret.txt", "pub/rel/index.html");
+	tree_add("pub/in", true);
+	tree_link("../a.txt", "pub/in/index.html");
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	add_handler("/files/", SERVE_HANDLER_PATH, dir);
+	world_start();
+
+	const char *const bad[] = {"/files/out/", "/files/rel/", "/files/out/index.html",
+	                           "/files/rel/index.html"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		run_client(&c, get(bad[i]), 0, false, 1);
+		cr_assert_eq(c.status[0], 404, "%s gave %d: %s", bad[i], c.status[0], c.body);
+		cr_assert(!body_has(&c, "secret"), "%s served the outside file", bad[i]);
+		ht_client_close(&c);
+	}
+	/* A link that stays inside the root is served. */
+	memset(&c, 0, sizeof(c));
+	run_client(&c, get("/files/in/"), 0, false, 1);
+	cr_assert_eq(c.status[0], 200);
+	cr_assert_str_eq(c.body, "alpha\n");
+	ht_client_close(&c);
+	remove_tree();
+}
+
+/* A FIFO (or other special file) in the served tree is not a file to
+ * serve: 404 at once, never an open() that waits for a writer and stops
+ * the whole daemon. */
+Test(HTTP_SUITE, rel2_fifo_in_the_served_directory_gets_404_without_blocking, .fini = world_end,
+     .timeout = 60)
+{
+	char dir[160], p[256];
+	struct ht_client c = {0};
+
+	world_begin();
+	make_tree();
+	snprintf(p, sizeof(p), "%s/pub/pipe", tmpdir);
+	cr_assert_eq(mkfifo(p, 0644), 0);
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	add_handler("/files/", SERVE_HANDLER_PATH, dir);
+	world_start();
+	run_client(&c, get("/files/pipe"), 0, false, 1);
+	cr_assert_eq(c.status[0], 404);
+	ht_client_close(&c);
+	remove_tree();
+}
+
 /* --- L7-1 -------------------------------------------------------------------- */
 
 Test(HTTP_SUITE, keep_alive_carries_pipelined_requests_on_one_connection_L7_1, .fini = world_end,
