@@ -1127,14 +1127,24 @@ static int hp_serve_dir(struct hp_conn *c, int dfd, const char *real_root, const
 
 	if (req_path_len == 0 || req_path[req_path_len - 1] != '/') {
 		close(dfd);
-		/* Relative links in the listing need the trailing slash. */
-		if (req_path_len + 40 > sizeof(c->local_extra)) {
+		/* Relative links in the listing need the trailing slash. The
+		 * redirect names only the last segment, relative ("./name/"):
+		 * echoing the path would send `GET //evil.example` to another
+		 * site (an open redirect), and "./" keeps a segment with a colon
+		 * from reading as a scheme. */
+		const char *seg = req_path + req_path_len;
+		while (seg > req_path && seg[-1] != '/')
+			seg--;
+		char name[NAME_MAX + 1], esc[3 * NAME_MAX + 1];
+		size_t seg_len = (size_t)(req_path + req_path_len - seg);
+		if (!hp_path_decode(seg, seg_len, name, sizeof(name)) ||
+		    hp_url_escape(esc, sizeof(esc), name, strlen(name)) < 0 ||
+		    strlen(esc) + 20 > sizeof(c->local_extra)) {
 			hp_local_error(c, 404, "not found", false);
 			return 0;
 		}
 		rc = hp_local_mem(c, 301, "text/plain; charset=utf-8", "", 0);
-		snprintf(c->local_extra, sizeof(c->local_extra), "Location: %.*s/\r\n",
-		         (int)req_path_len, req_path);
+		snprintf(c->local_extra, sizeof(c->local_extra), "Location: ./%s/\r\n", esc);
 		return rc;
 	}
 	int ifd = hp_path_open(dfd, "index.html", real_root, &st, real);

@@ -293,6 +293,40 @@ static void remove_tree(void)
 		cr_assert_eq(system(cmd), 0);
 }
 
+/* REL-2: a directory's redirect stays on the site. It echoed the request
+ * path, so on a "/" mount `GET //evil.example` (a directory of that name)
+ * answered `Location: //evil.example/`: another site, for any browser. */
+Test(HTTP_SUITE, rel2_a_directory_redirect_never_leads_off_the_site, .fini = world_end,
+     .timeout = 120)
+{
+	char dir[160], sub[200];
+	struct ht_client c = {0};
+
+	world_begin();
+	make_tree();
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/evil.example", dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	snprintf(sub, sizeof(sub), "%s/a:b", dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	add_handler("/", SERVE_HANDLER_PATH, dir);
+	world_start();
+
+	static const char *const paths[][2] = {
+	    {"//evil.example", "Location: ./evil.example/"},
+	    {"/evil.example", "Location: ./evil.example/"},
+	    {"/a:b", "Location: ./a%3Ab/"},
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		run_client(&c, get(paths[i][0]), 0, false, 1);
+		cr_assert_eq(c.status[0], 301, "%s: %d", paths[i][0], c.status[0]);
+		cr_assert(strstr(c.headers, paths[i][1]), "%s: %s", paths[i][0], c.headers);
+		cr_assert_null(strstr(c.headers, "Location: /"), "%s", c.headers);
+		ht_client_close(&c);
+	}
+}
+
 Test(HTTP_SUITE, text_file_and_directory_handlers_answer_L7_3, .fini = world_end, .timeout = 120)
 {
 	char dir[160], file[160];
@@ -333,7 +367,7 @@ Test(HTTP_SUITE, text_file_and_directory_handlers_answer_L7_3, .fini = world_end
 	memset(&c, 0, sizeof(c));
 	run_client(&c, get("/static/sub"), 0, false, 1);
 	cr_assert_eq(c.status[0], 301);
-	cr_assert(strstr(c.headers, "Location: /static/sub/"), "%s", c.headers);
+	cr_assert(strstr(c.headers, "Location: ./sub/"), "%s", c.headers);
 	ht_client_close(&c);
 
 	memset(&c, 0, sizeof(c));
