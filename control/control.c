@@ -14,6 +14,7 @@
 #include "ca.h"
 #include "check.h"
 #include "errfmt.h"
+#include "hex.h"
 #include "http_msg.h"
 #include "mapgen.h"
 #include "mapproto.h"
@@ -293,22 +294,7 @@ int control_save_state(struct control *c)
 
 static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
 {
-	if (!text || strlen(text) != CA_SEED_LEN * 2)
-		return -EINVAL;
-	for (size_t i = 0; i < CA_SEED_LEN * 2; i++) {
-		char ch = text[i];
-		int v = ch >= '0' && ch <= '9'   ? ch - '0'
-		        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-		        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-		                                 : -1;
-		if (v < 0)
-			return -EINVAL;
-		if (i % 2 == 0)
-			seed[i / 2] = (uint8_t)(v << 4);
-		else
-			seed[i / 2] |= (uint8_t)v;
-	}
-	return 0;
+	return hex_decode(text, seed, CA_SEED_LEN) ? 0 : -EINVAL;
 }
 
 /* Loads state_path through the storage: 0 (loaded), 1 (none stored), or

@@ -3,6 +3,7 @@
 #include "ca.h"
 
 #include "errfmt.h"
+#include "hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -219,30 +220,10 @@ const uint8_t *ca_seed(const struct ca *ca)
 	return ca->seed;
 }
 
-static int ca_hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 64 hex chars to 32 bytes; false on anything else. */
 static bool ca_parse_pubkey_hex(const char *hex, uint8_t raw[CA_PUBKEY_HEX / 2])
 {
-	if (!hex || strlen(hex) != CA_PUBKEY_HEX)
-		return false;
-	for (size_t i = 0; i < CA_PUBKEY_HEX / 2; i++) {
-		int hi = ca_hex_nibble(hex[2 * i]), lo = ca_hex_nibble(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
+	return hex_decode(hex, raw, CA_PUBKEY_HEX / 2);
 }
 
 char *ca_issue(struct ca *ca, const char *pubkey_hex, const char *dns_name, uint64_t serial,

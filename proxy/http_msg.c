@@ -1,6 +1,7 @@
 /* HTTP/1.1 message heads on top of llhttp (see http_msg.h). */
 #include "http_msg.h"
 #include "check.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -170,17 +171,6 @@ static bool http_is_proxy_owned(const char *name, size_t len)
 	return len >= sizeof(prefix) - 1 && strncasecmp(name, prefix, sizeof(prefix) - 1) == 0;
 }
 
-static int http_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool http_msg_path_is_clean(const char *path, size_t len)
 {
 	if (len == 0 || path[0] != '/')
@@ -197,7 +187,7 @@ bool http_msg_path_is_clean(const char *path, size_t len)
 			if (c == '%') {
 				if (i + 2 >= len)
 					return false;
-				int hi = http_hexval(path[i + 1]), lo = http_hexval(path[i + 2]);
+				int hi = hex_nibble(path[i + 1]), lo = hex_nibble(path[i + 2]);
 				if (hi < 0 || lo < 0)
 					return false;
 				int v = hi * 16 + lo;

@@ -3,6 +3,7 @@
 #include "http_proxy.h"
 #include "check.h"
 
+#include "hex.h"
 #include "io_event.h"
 
 #include <dirent.h>
@@ -867,17 +868,6 @@ static const char *hp_content_type(const char *name)
 	return "application/octet-stream";
 }
 
-static int hp_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX escapes of the `len` bytes at `in` (a clean path, not
  * NUL-terminated) into `out`, NUL-terminated; false on a bad escape, NUL, an
  * encoded slash or no room (http_msg_path_is_clean refused those already). */
@@ -892,8 +882,8 @@ static bool hp_path_decode(const char *in, size_t len, char *out, size_t cap)
 		if (c == '\0')
 			return false;
 		if (c == '%') {
-			int hi = i + 2 < len ? hp_hexval(in[i + 1]) : -1;
-			int lo = i + 2 < len ? hp_hexval(in[i + 2]) : -1;
+			int hi = i + 2 < len ? hex_nibble(in[i + 1]) : -1;
+			int lo = i + 2 < len ? hex_nibble(in[i + 2]) : -1;
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0) || hi * 16 + lo == '/')
 				return false;
 			c = (char)(hi * 16 + lo);

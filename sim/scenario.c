@@ -3446,8 +3446,7 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 	return false;
 }
 
-/* "20s", "1500ms", "250us": a time for messages. */
-static const char *time_text(uint64_t us, char *buf, size_t len)
+const char *scenario_time_text(uint64_t us, char *buf, size_t len)
 {
 	if (us % 1000000 == 0)
 		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
@@ -3481,7 +3480,7 @@ static bool check_timeline_order(struct loader *ld)
 	/* down[node] / control_down: 1 + index of the crash event, 0 when up */
 	for (size_t i = 0; i < sc->n_events; i++) {
 		const struct scenario_event *e = &sc->events[i];
-		time_text(e->at_us, t, sizeof(t));
+		scenario_time_text(e->at_us, t, sizeof(t));
 		switch (e->action) {
 		case SCENARIO_ACTION_CRASH:
 		case SCENARIO_ACTION_RESTART:

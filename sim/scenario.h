@@ -134,6 +134,9 @@ struct scenario_key {
 const struct scenario_key *scenario_keys(enum scenario_section section);
 const char *scenario_section_name(enum scenario_section section);
 const char *scenario_kind_name(enum scenario_kind kind);
+/* "20s", "1500ms", "250us": a time as a scenario would write it, for
+ * messages. Returns buf. */
+const char *scenario_time_text(uint64_t us, char *buf, size_t len);
 
 /* The JSON Schema (draft 2020-12) of the scenario file, generated from the
  * key tables (docs/scenario-schema.json is this text), and the Markdown key

@@ -766,18 +766,6 @@ static void world_fmt_params(char *out, size_t cap, const struct scenario_link_p
 	         (double)p->latency_us / 1000.0, (double)p->bandwidth_bps, p->loss * 100.0);
 }
 
-/* "20s", "1500ms", "250us": a timeline entry's time in messages. */
-static const char *world_time_text(uint64_t us, char *buf, size_t len)
-{
-	if (us % 1000000 == 0)
-		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
-	else if (us % 1000 == 0)
-		snprintf(buf, len, "%llums", (unsigned long long)(us / 1000));
-	else
-		snprintf(buf, len, "%lluus", (unsigned long long)us);
-	return buf;
-}
-
 /* The partition in force between the same two regions or nodes as `e`:
  * its index in w->cuts, or w->n_cuts when there is none. */
 static size_t world_cut_find(const struct world *w, const struct scenario_event *e)
@@ -851,7 +839,7 @@ static int world_apply(struct world *w, const struct scenario_event *e, char *wh
 	const char *action = "?";
 	int rc = 0;
 
-	world_time_text(e->at_us, t, sizeof(t));
+	scenario_time_text(e->at_us, t, sizeof(t));
 	if (!out)
 		return err_setf(why, why_len, -ENOMEM, "%s:%u: out of memory at %s",
 		                w->scenario_file, e->line, t);

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include "support/nested.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -109,28 +111,14 @@ Test(policy, hujson_comments_and_trailing_commas_are_accepted)
 	policy_free(p);
 }
 
-/* REL-5: "[" x n, then inner, then "]" x n, between head and tail. */
-static char *rel5_nested(const char *head, size_t n, const char *tail)
-{
-	size_t lh = strlen(head), lt = strlen(tail);
-	char *s = malloc(lh + 2 * n + lt + 1);
-
-	cr_assert_not_null(s);
-	memcpy(s, head, lh);
-	memset(s + lh, '[', n);
-	memset(s + lh + n, ']', n);
-	memcpy(s + lh + 2 * n, tail, lt + 1);
-	return s;
-}
-
 Test(policy, rel5_json_nested_deeper_than_1000_is_refused_by_the_parser)
 {
 	/* cJSON's nesting limit (1000) bounds the parser's recursion; the
 	 * policy walks only the keys it knows */
 	struct policy *p;
 	char err[POLICY_ERR_LEN];
-	char *deep = rel5_nested("{\"groups\": ", 1000, "}");
-	char *ok = rel5_nested("{\"groups\": ", 998, "}");
+	char *deep = test_nested_brackets("{\"groups\": ", 1000, "}");
+	char *ok = test_nested_brackets("{\"groups\": ", 998, "}");
 
 	cr_assert_eq(policy_parse(deep, strlen(deep), &p, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "invalid JSON"), "%s", err);

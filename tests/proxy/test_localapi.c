@@ -2,6 +2,8 @@
  * with its precise errors and limits, and the round trips svcctl relies on. */
 #include "localapi.h"
 
+#include "support/nested.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,25 +22,11 @@ Test(localapi, frame_finds_a_whole_line_and_waits_for_an_incomplete_one)
 	cr_assert_eq(localapi_frame("", 0, 16), -2);
 }
 
-/* REL-5: "[" x n, then inner, then "]" x n, between head and tail. */
-static char *rel5_nested(const char *head, size_t n, const char *tail)
-{
-	size_t lh = strlen(head), lt = strlen(tail);
-	char *s = malloc(lh + 2 * n + lt + 1);
-
-	cr_assert_not_null(s);
-	memcpy(s, head, lh);
-	memset(s + lh, '[', n);
-	memset(s + lh + n, ']', n);
-	memcpy(s + lh + 2 * n, tail, lt + 1);
-	return s;
-}
-
 Test(localapi, rel5_json_nested_deeper_than_1000_is_refused_by_the_parser)
 {
 	struct localapi_request req;
 	char err[256];
-	char *deep = rel5_nested("{\"op\": \"serve\", \"args\": ", 1000, "}");
+	char *deep = test_nested_brackets("{\"op\": \"serve\", \"args\": ", 1000, "}");
 
 	cr_assert_eq(localapi_request_parse(deep, strlen(deep), &req, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "not valid JSON"), "%s", err);

@@ -3,6 +3,8 @@
  * names). */
 #include "netmap.h"
 
+#include "support/nested.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -70,25 +72,11 @@ Test(netmap, good_document_parses_with_every_field)
 	netmap_free(&nm);
 }
 
-/* REL-5: "[" x n, then inner, then "]" x n, between head and tail. */
-static char *rel5_nested(const char *head, size_t n, const char *tail)
-{
-	size_t lh = strlen(head), lt = strlen(tail);
-	char *s = malloc(lh + 2 * n + lt + 1);
-
-	cr_assert_not_null(s);
-	memcpy(s, head, lh);
-	memset(s + lh, '[', n);
-	memset(s + lh + n, ']', n);
-	memcpy(s + lh + 2 * n, tail, lt + 1);
-	return s;
-}
-
 Test(netmap, rel5_json_nested_deeper_than_1000_is_refused_by_the_parser)
 {
 	struct netmap nm;
 	char err[256];
-	char *deep = rel5_nested("{\"peers\": ", 1000, "}");
+	char *deep = test_nested_brackets("{\"peers\": ", 1000, "}");
 
 	cr_assert_eq(netmap_from_json(deep, strlen(deep), &nm, err, sizeof(err)), -EINVAL);
 	cr_assert(err[0] != '\0');
