@@ -12,7 +12,8 @@ if(TAILSIM_FUZZ)
   add_library(svc_magicdns_fuzz STATIC
     ${CMAKE_CURRENT_LIST_DIR}/magicdns.c
     ${CMAKE_CURRENT_LIST_DIR}/netmap.c
-    ${CMAKE_CURRENT_LIST_DIR}/io_addr.c)
+    ${CMAKE_CURRENT_LIST_DIR}/io_addr.c
+    ${CMAKE_CURRENT_LIST_DIR}/io_event.c)
   target_include_directories(svc_magicdns_fuzz PUBLIC ${CMAKE_CURRENT_LIST_DIR})
   target_compile_options(svc_magicdns_fuzz PRIVATE -fsanitize=fuzzer-no-link,address -g)
   target_link_libraries(svc_magicdns_fuzz PUBLIC PkgConfig::CJSON m PRIVATE project_warnings)
