@@ -1392,6 +1392,8 @@ static void ctl_admin_flush(struct ctl_admin *a)
 			ctl_admin_close(a);
 			return;
 		}
+		if (w > 0)
+			a->last_us = io->ops->now_us(io);
 		a->out_off += (size_t)w;
 	}
 	if (a->out_off == a->out_len) {
@@ -1603,8 +1605,11 @@ static void ctl_admin_request(struct ctl_admin *a)
 		token[alen - 7] = '\0';
 		user = registry_user_by_token(c->reg, token);
 	}
+	a->last_us = c->io->ops->now_us(c->io);
 	if (!user) {
-		ctl_admin_error(a, 401, "unknown or missing bearer token", close);
+		/* No keep-alive for a peer without a token: it cannot hold a
+		 * slot with a 401 a minute, nor pile up answers it never reads. */
+		ctl_admin_error(a, 401, "unknown or missing bearer token", true);
 		return;
 	}
 	if (h->target_len >= sizeof(path)) {
@@ -1804,7 +1809,8 @@ static void ctl_admin_cb(void *ctx, int handle, unsigned events)
 	struct io *io = c->io;
 	(void)handle;
 
-	a->last_us = io->ops->now_us(io);
+	/* Bytes in do not restart the idle clock (a peer trickling a request
+	 * would hold its slot for good): answers and bytes out do. */
 	if (events & IO_ERROR)
 		ctl_admin_close(a);
 	if (!a->closed && (events & IO_WRITABLE))

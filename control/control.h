@@ -118,6 +118,9 @@
  * HuJSON text and GET /api/ca the PEM as they are; everything else is JSON.
  * POST /api/command refuses set-policy (the file would be read on the
  * server): clients PUT /api/policy with the text instead. */
+/* An admin connection that sends no whole request and takes no byte of
+ * its answer for this long is closed (bytes trickling in do not count);
+ * one without a valid token gets its 401 and is closed. */
 #define CONTROL_ADMIN_IDLE_US     (30ull * 1000 * 1000)
 #define CONTROL_LOST_EXPIRY_US    (300ull * 1000 * 1000) /* lost this long: dead (STR-8) */
 #define CONTROL_SESSION_OUT_SLACK (256u << 10)

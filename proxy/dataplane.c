@@ -78,6 +78,7 @@ struct dp_peer {
 	uint8_t pings;     /* unanswered PINGs of the current suspicion */
 	bool heard;        /* last_rx_us is valid */
 	bool dead;         /* by probing */
+	bool reset_due;    /* dead by probing: open flows reset at the next dead PING */
 	bool admin_dead;   /* by dataplane_mark_peer_dead */
 	bool active;       /* in dp->active */
 	/* An outbound TCP flow pinned here learned its rcv_nxt since the last
@@ -737,6 +738,7 @@ static void dp_peer_heard(struct dataplane *dp, int32_t peer)
 	}
 	p->last_rx_us = dp->now_us;
 	p->heard = true;
+	p->reset_due = false;
 	p->unanswered_since_us = 0;
 	p->pings = 0;
 	if (dp_departed_of(dp, peer))
@@ -844,6 +846,7 @@ static uint64_t dp_reset_flows(struct dataplane *dp, int32_t peer, const char *r
 {
 	uint64_t n = 0;
 
+	dp->peers[peer].reset_due = false;
 	if (!dp->peers[peer].open_tcp)
 		return 0;
 	dp->peers[peer].open_tcp = false;
@@ -889,9 +892,18 @@ static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 		         "\"flows_resteered\":%llu",
 		         dp_peer_name(dp, peer), (unsigned long long)(unanswered_us / 1000),
 		         (unsigned long long)moved);
-	dp_reset_flows(dp, peer, departed ? "left_map" : "probes");
-	if (departed)
+	/* Control said it is gone and it stayed silent: reset now. Silence
+	 * alone may be a live host whose path just got slower (a latency step
+	 * with nothing in flight to show it): new flows avoid it from now on,
+	 * but open ones are reset only if it is still silent at the next dead
+	 * PING, DATAPLANE_DEAD_PROBE_US on, so a host answering within about
+	 * 1.5 s of the request keeps its connections. */
+	if (departed) {
+		dp_reset_flows(dp, peer, "left_map");
 		dp->stats.flows_dropped_by_netmap += dp_departed_release(dp, peer, false);
+	} else {
+		p->reset_due = true;
+	}
 }
 
 /* The verdict on a departed peer is in: its held flows were reset (dead)
@@ -917,6 +929,7 @@ static uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool ans
 	d->waiting = false;
 	dp->peers[peer].unanswered_since_us = 0;
 	dp->peers[peer].dead = false;
+	dp->peers[peer].reset_due = false;
 	return dropped;
 }
 
@@ -943,6 +956,8 @@ static uint64_t dp_peer_step(struct dataplane *dp, int32_t peer)
 		return 0; /* judged already */
 	if (p->dead) {
 		if (dp->now_us >= p->next_probe_us) {
+			if (p->reset_due)
+				dp_reset_flows(dp, peer, "probes");
 			dp_ping(dp, peer);
 			p->next_probe_us = dp->now_us + DATAPLANE_DEAD_PROBE_US;
 		}

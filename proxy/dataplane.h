@@ -86,14 +86,18 @@
  *
  * Dead hosts end their connections (STR-7): an application holding an
  *   idle kept-alive connection to a host that died would otherwise learn
- *   it only from its own timeout. So when probing judges a peer dead, every
+ *   it only from its own timeout. So when probing judges a peer dead and it
+ *   is still silent at the first dead PING (DATAPLANE_DEAD_PROBE_US later:
+ *   a live host whose path just got slower answers by then and keeps its
+ *   connections; reason "probes"), or at once when control's map dropped
+ *   it too (reason "left_map", below), every
  *   open outbound TCP flow pinned to it (one whose far side spoke, not
  *   closing) is ended: the data plane writes into the node's stack a bare
  *   RST from the far end (VIP or peer address and port) to the local end,
  *   IPv4 or IPv6, checksums filled, sequence number = what the local stack
  *   expects next (the highest end of the far side's segments it handed
  *   over, kept per flow in 4 bytes), and drops the flow (event
- *   `flows_reset` per peer with the count; reason "probes"). A new netmap
+ *   `flows_reset` per peer with the count). A new netmap
  *   that no longer lists a peer holding such flows does not drop them at
  *   once: the peer becomes "departed" (at most DATAPLANE_DEPARTED_MAX; event
  *   `host_left` with the flows held; past the limit they are dropped,

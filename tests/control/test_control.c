@@ -1517,6 +1517,32 @@ Test(control, an_idle_admin_connection_is_closed_after_the_idle_timeout)
 	tw_free(w);
 }
 
+/* REL-1: a peer without a token that trickles a request, a byte every
+ * 5 s, cannot hold an admin slot (64 such lock every admin out): the
+ * request must come whole within the idle timeout. */
+Test(control, rel1_an_admin_connection_trickling_a_request_is_closed_after_the_idle_timeout)
+{
+	static const char req[] = "GET /api/nodes HTTP/1.1\r\nHost: control\r\n\r\n";
+	struct tw *w = tw_new();
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	fake_connect_port(w, RAW, MAPPROTO_DEFAULT_ADMIN_PORT);
+	cr_assert(RUN_UNTIL(w, w->f[RAW].connected, TW_TIMEOUT_US));
+	uint64_t t0 = ns3w_now_us(w->world);
+	size_t sent = 0;
+	while (!w->f[RAW].closed && sent < sizeof(req) - 1 &&
+	       ns3w_now_us(w->world) - t0 < 3 * CONTROL_ADMIN_IDLE_US) {
+		fake_raw(&w->f[RAW], req + sent++, 1);
+		tw_step(w, 5000000);
+	}
+	cr_assert(w->f[RAW].closed, "still open after %llu s and %zu bytes",
+	          (unsigned long long)((ns3w_now_us(w->world) - t0) / 1000000), sent);
+	uint64_t took = ns3w_now_us(w->world) - t0;
+	cr_assert_geq(took, CONTROL_ADMIN_IDLE_US, "closed before the idle timeout");
+	cr_assert_leq(took, CONTROL_ADMIN_IDLE_US + 6000000,
+	              "one 5 s step and a sweep late at most");
+	tw_free(w);
+}
+
 Test(control, advertise_with_more_ports_than_the_limit_is_an_error_and_close)
 {
 	const int nodes[] = {WEB_US};

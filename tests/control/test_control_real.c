@@ -700,6 +700,35 @@ static char *admin_exchange(const char *req)
 	return all;
 }
 
+/* REL-1: a peer without a token gets one 401 and the connection closes:
+ * it cannot keep an admin slot with a request a minute, nor make control
+ * queue answers to pipelined requests it never reads. Evidence: the bytes
+ * and the EOF on the wire. */
+Test(control_real, rel1_a_client_without_a_token_gets_one_401_and_the_connection_closes,
+     .fini = real_fini, .timeout = 60)
+{
+	static const char two[] = "GET /api/nodes HTTP/1.1\r\nHost: x\r\n\r\n"
+	                          "GET /api/nodes HTTP/1.1\r\nHost: x\r\n\r\n";
+	real_setup();
+	int fd = tcp_connect_port(g_real.admin_port);
+	cr_assert_geq(fd, 0);
+	struct timeval tv = {.tv_sec = 3};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(send(fd, two, sizeof(two) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(two) - 1);
+	char buf[4096];
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof(buf) - 1 && (r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+		got += (size_t)r;
+	bool eof = r == 0;
+	buf[got] = '\0';
+	close(fd);
+	cr_assert(strncmp(buf, "HTTP/1.1 401 ", 13) == 0, "%s", buf);
+	cr_assert_null(strstr(buf + 13, "HTTP/1.1 401 "), "a second answer: %s", buf);
+	cr_assert(strcasestr(buf, "\r\nConnection: close\r\n"), "%s", buf);
+	cr_assert(eof, "the connection stayed open (%s)", strerror(errno));
+}
+
 /* Every status the admin API answers with carries its reason phrase on
  * the wire, and the 503 of a full connection table its whole body. */
 Test(control_real, svc_6_every_admin_api_status_line_has_its_reason_phrase, .fini = real_fini,

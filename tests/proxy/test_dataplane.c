@@ -338,6 +338,11 @@ static bool rx_ready(void *arg)
 	return w->c->error || w->c->rx_len >= w->want_rx;
 }
 
+static bool conn_failed(void *arg)
+{
+	return ((struct tconn *)arg)->error;
+}
+
 static bool never(void *arg)
 {
 	(void)arg;
@@ -1027,7 +1032,9 @@ Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_w
 	struct dataplane_tuple tpb = tuple_of(&cb);
 	cr_assert_str_eq(dataplane_flow_host(t->dp[CLIENT], &tpb), "host-b");
 	/* STR-7: the established connection to host-a was not moved but
-	 * ended: the client's stack took the RST the data plane wrote. */
+	 * ended (once host-a stayed silent up to the next dead PING): the
+	 * client's stack took the RST the data plane wrote. */
+	dpf_run_until(t->f, conn_failed, &ca, 2 * DATAPLANE_DEAD_PROBE_US);
 	cr_assert(ca.error, "the connection to the dead host was reset");
 	char byte;
 	cr_assert_eq(cio->ops->tcp_read(cio, ca.h, &byte, 1), -ECONNRESET);
@@ -1051,11 +1058,6 @@ Test(DP_SUITE, str4_a_dead_host_is_found_locally_and_new_connections_fail_over_w
 }
 
 /* ---- STR-7 ----------------------------------------------------------------- */
-
-static bool conn_failed(void *arg)
-{
-	return ((struct tconn *)arg)->error;
-}
 
 /* Whether the client's tailnet pcap holds a RST from the VIP's port to
  * `local_port` (IPv4). */

@@ -985,6 +985,9 @@ Test(dataplane_unit, str7_a_host_found_dead_by_probes_has_its_open_flows_reset_w
 	cr_assert_eq(u.f.tun_written, written, "nothing before the verdict");
 	advance(&u.f, 1000);
 	cr_assert(dataplane_peer_is_dead(u.dp, "p"));
+	/* Still silent at the next dead PING: now the connections end. */
+	cr_assert_eq(u.f.tun_written, written, "a slow host gets one more second");
+	advance(&u.f, DATAPLANE_DEAD_PROBE_US);
 	cr_assert_eq(u.f.tun_written, written + 2, "one RST per open connection");
 	cr_assert_eq(stats(&u).flows_reset, 2);
 	cr_assert_null(host_of(&u, PACKET_PROTO_TCP, SELF, 7100, VIP, 443));
@@ -1005,6 +1008,44 @@ Test(dataplane_unit, str7_a_host_found_dead_by_probes_has_its_open_flows_reset_w
 	 * flow to q, the live host. */
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_ACK));
 	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7100, VIP, 443), "q");
+	unit_fini(&u);
+}
+
+/* A live host whose path got slower (a latency step: RTT 80 ms -> 700 ms)
+ * with a request outstanding is judged dead at ~550 ms, before its answer
+ * can arrive: new connections avoid it, but the open ones are not reset;
+ * its answer arrives, and they go on. Evidence: what the data plane writes
+ * into the local stack (no RST, the host's segment delivered). */
+Test(dataplane_unit, str7_a_live_host_whose_path_turned_slow_keeps_its_open_connections)
+{
+	struct unit u;
+	uint8_t b[512];
+
+	unit_init(&u, 0);
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7300, VIP, 443, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_ACK, 1001, 100));
+	unsigned written = u.f.tun_written;
+	cr_assert_eq(written, 2);
+
+	/* A request; the answer takes 700 ms. */
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7300, VIP, 443, PACKET_TCP_ACK));
+	advance(&u.f,
+	        DATAPLANE_PROBE_AFTER_US + DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US);
+	cr_assert(dataplane_peer_is_dead(u.dp, "p"), "judged dead at the usual pace");
+	cr_assert_eq(u.f.tun_written, written, "no RST at the verdict: %u packets written",
+	             u.f.tun_written - written);
+	advance(&u.f, 700000 - DATAPLANE_PROBE_AFTER_US -
+	                  DATAPLANE_PROBE_COUNT * DATAPLANE_PROBE_INTERVAL_US);
+	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_ACK, 1101, 50));
+	cr_assert_eq(u.f.tun_written, written + 1, "the answer reaches the application");
+	cr_assert_not(dataplane_peer_is_dead(u.dp, "p"));
+	advance(&u.f, 3 * DATAPLANE_DEAD_PROBE_US);
+	cr_assert_eq(u.f.tun_written, written + 1, "nothing written later: no RST");
+	cr_assert_eq(stats(&u).flows_reset, 0);
+	cr_assert_str_eq(host_of(&u, PACKET_PROTO_TCP, SELF, 7300, VIP, 443), "p");
+	cr_assert_null(strstr(u.f.event_log, "flows_reset"), "%s", u.f.event_log);
 	unit_fini(&u);
 }
 
