@@ -3,6 +3,7 @@
 #include "http_proxy.h"
 #include "check.h"
 
+#include "event_gap.h"
 #include "hex.h"
 #include "io_event.h"
 
@@ -169,6 +170,11 @@ struct http_proxy {
 	size_t n_pool, max_idle_upstreams;
 	uint64_t upstream_idle_timeout_us;
 	struct io_timer pool_timer;
+	/* Connections shed at a limit: one limit_hit a second, with a count,
+	 * so a flood cannot grow the events file a line per connection. */
+	struct event_gap shed_gap;
+	const char *shed_limit;
+	char shed_peer[IO_ADDR_STRLEN];
 	uint64_t upstreams_opened, upstreams_reused;
 };
 
@@ -435,6 +441,26 @@ static void hp_limit_hit(struct http_proxy *p, const char *limit, const char *pe
 {
 	io_emitf(p->io, "limit_hit", "\"proxy\":\"%s\",\"limit\":\"%s\",\"peer\":\"%s\"", p->name,
 	         limit, peer);
+}
+
+/* limit_hit for `count` shed connections, the last of them from shed_peer. */
+static void hp_shed_flush(struct event_gap *gap, uint64_t count)
+{
+	struct http_proxy *p = container_of(gap, struct http_proxy, shed_gap);
+
+	io_emitf(p->io, "limit_hit",
+	         "\"proxy\":\"%s\",\"limit\":\"%s\",\"peer\":\"%s\",\"count\":%llu", p->name,
+	         p->shed_limit, p->shed_peer, (unsigned long long)count);
+}
+
+/* A connection accepted and closed at once because of `limit`. */
+static void hp_shed(struct http_proxy *p, const char *limit, const char *peer)
+{
+	p->shed_limit = limit;
+	snprintf(p->shed_peer, sizeof(p->shed_peer), "%s", peer);
+	uint64_t n = event_gap_note(&p->shed_gap);
+	if (n)
+		hp_shed_flush(&p->shed_gap, n);
 }
 
 /* --- streams: plain or TLS over one seam handle ------------------------------ */
@@ -1909,7 +1935,7 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 			if (h < 0)
 				return;
 			io_addr_format(&peer, false, ip, sizeof(ip));
-			hp_limit_hit(p, full ? "max_conns" : "node_handles", ip);
+			hp_shed(p, full ? "max_conns" : "node_handles", ip);
 			io->ops->close(io, h, false);
 			continue;
 		}
@@ -1970,6 +1996,7 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	if (!p)
 		return -ENOMEM;
 	p->io = io;
+	event_gap_init(&p->shed_gap, io, HTTP_PROXY_SHED_EVENT_GAP_US, hp_shed_flush);
 	hp_esc(p->name, sizeof(p->name), cfg->name ? cfg->name : "http");
 	rc = hp_handlers_new(&p->handlers, cfg->handlers);
 	if (rc < 0) {
@@ -2118,6 +2145,7 @@ void http_proxy_free(struct http_proxy *p)
 		return;
 	for (size_t i = 0; i < p->n_listeners; i++)
 		p->io->ops->close(p->io, p->listeners[i], false);
+	event_gap_stop(&p->shed_gap);
 	while (p->conns)
 		hp_conn_end(p->conns, false, "proxy stopped");
 	hp_pool_close_all(p, false);

@@ -61,6 +61,7 @@
 #define HTTP_PROXY_MAX_LISTENERS                    8           /* local addresses per proxy */
 #define HTTP_PROXY_READ_CHUNK                       (16 * 1024) /* bytes per read */
 #define HTTP_PROXY_NAME_MAX                         96
+#define HTTP_PROXY_SHED_EVENT_GAP_US                (1000u * 1000u) /* shed connections: a limit_hit a second */
 #define HTTP_PROXY_DIR_LISTING_MAX                  (64 * 1024) /* generated listing, bytes */
 #define HTTP_PROXY_BACKLOG                          128
 

@@ -1,6 +1,7 @@
 /* The L4 Service Proxy (see tcp_proxy.h). */
 #include "tcp_proxy.h"
 #include "check.h"
+#include "event_gap.h"
 
 #include "io_event.h"
 #include "tls.h"
@@ -71,6 +72,9 @@ struct tcp_proxy {
 	bool drained_reported;
 	bool tearing_down;
 	struct io_timer drain_timer;
+	struct event_gap refuse_gap; /* limit_hit for refused connections */
+	const char *refuse_limit;
+	uint32_t refuse_max;
 	struct tp_conn *conns; /* open connections */
 	struct tp_conn *spare; /* one allocation kept for the next accept */
 	uint32_t open;
@@ -520,6 +524,18 @@ static void tp_noop_cb(void *ctx, int handle, unsigned events)
 	(void)events;
 }
 
+/* limit_hit for `count` refused connections (the last one's limit). */
+static void tp_refuse_flush(struct event_gap *gap, uint64_t count)
+{
+	struct tcp_proxy *p = container_of(gap, struct tcp_proxy, refuse_gap);
+
+	io_emitf(p->io, "limit_hit",
+	         "\"service\":\"%s\",\"limit\":\"%s\",\"max\":%u,\"count\":%llu", p->label_esc,
+	         p->refuse_limit, p->refuse_max, (unsigned long long)count);
+}
+
+/* Accepts one connection and resets it: a flood of them writes one
+ * limit_hit a second, with its count. */
 static void tp_refuse(struct tcp_proxy *p, int listener, const char *limit, uint32_t max)
 {
 	struct io *io = p->io;
@@ -529,8 +545,11 @@ static void tp_refuse(struct tcp_proxy *p, int listener, const char *limit, uint
 		return;
 	io->ops->close(io, h, true);
 	p->stats.refused_over_limit++;
-	io_emitf(io, "limit_hit", "\"service\":\"%s\",\"limit\":\"%s\",\"max\":%u", p->label_esc,
-	         limit, max);
+	p->refuse_limit = limit;
+	p->refuse_max = max;
+	uint64_t n = event_gap_note(&p->refuse_gap);
+	if (n)
+		tp_refuse_flush(&p->refuse_gap, n);
 }
 
 /* Starts relaying an accepted connection: connect to the target, report. */
@@ -664,6 +683,7 @@ int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct t
 	if (!p)
 		return -ENOMEM;
 	p->io = io;
+	event_gap_init(&p->refuse_gap, io, TCP_PROXY_REFUSE_EVENT_GAP_US, tp_refuse_flush);
 	p->config = *config;
 	memcpy(p->label, label, strlen(label) + 1);
 	p->config.label = p->label;
@@ -777,6 +797,7 @@ void tcp_proxy_free(struct tcp_proxy *p)
 	p->tearing_down = true;
 	tcp_proxy_abort_all(p);
 	tp_close_listeners(p);
+	event_gap_stop(&p->refuse_gap);
 	if (io_timer_armed(&p->drain_timer))
 		io->ops->timer_disarm(io, &p->drain_timer);
 	free(p->spare);

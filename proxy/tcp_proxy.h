@@ -40,9 +40,10 @@
 /* Hard ceiling on the configured connection limit. */
 #define TCP_PROXY_CONNS_MAX_LIMIT 65536u
 /* Bytes buffered per direction per connection (default and bounds). */
-#define TCP_PROXY_BUF_BYTES_DEFAULT (64u * 1024u)
-#define TCP_PROXY_BUF_BYTES_MIN     1024u
-#define TCP_PROXY_BUF_BYTES_MAX     (4u * 1024u * 1024u)
+#define TCP_PROXY_REFUSE_EVENT_GAP_US (1000u * 1000u) /* refused: a limit_hit a second */
+#define TCP_PROXY_BUF_BYTES_DEFAULT   (64u * 1024u)
+#define TCP_PROXY_BUF_BYTES_MIN       1024u
+#define TCP_PROXY_BUF_BYTES_MAX       (4u * 1024u * 1024u)
 /* How long the target may take to accept a connection. */
 #define TCP_PROXY_CONNECT_TIMEOUT_US_DEFAULT (10ull * 1000 * 1000)
 /* How long a TLS client may take to finish its handshake. */

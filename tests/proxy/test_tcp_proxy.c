@@ -554,6 +554,46 @@ Test(TCP_SUITE, l4_limit_connections_over_max_are_refused_and_reported, .fini = 
 	tclient_close(&c[3], false);
 }
 
+/* REL-1: a flood of refused connections writes one limit_hit a second
+ * with its count, not a line each; the counts add up to every connection
+ * the clients saw reset. */
+Test(TCP_SUITE, rel1_refused_connections_are_reported_a_line_a_second_with_their_count,
+     .fini = tt_teardown, .timeout = 60)
+{
+	struct tcp_proxy_config cfg = {.max_conns = 1};
+	enum { FLOOD = 12 };
+	static struct tclient first, c[FLOOD];
+
+	tt_setup(&cfg);
+	tclient_start(&first, 10, false);
+	struct wait_bytes w = {&first, 10};
+	cr_assert(fixture_run_until(world.f, tclient_received_at_least, &w, WORLD_TIMEOUT_US));
+	for (int i = 0; i < FLOOD; i++)
+		tclient_start(&c[i], 10, false);
+	for (int i = 0; i < FLOOD; i++) {
+		cr_assert(fixture_run_until(world.f, tclient_done, &c[i], WORLD_TIMEOUT_US));
+		cr_assert(c[i].error, "connection %d was not reset", i);
+	}
+	run_for(1500 * 1000); /* past the gap: what was held is reported */
+	unsigned long long total = 0;
+	size_t lines = 0;
+	for (size_t i = 0; i < world.tap->count; i++) {
+		const struct io_tap_event *e = &world.tap->events[i];
+		const char *n = strstr(e->fields, "\"count\":");
+		if (strcmp(e->type, "limit_hit") != 0 || !strstr(e->fields, "tcp_proxy_conns_max"))
+			continue;
+		cr_assert_not_null(n, "limit_hit without a count: %s", e->fields);
+		total += strtoull(n + 8, NULL, 10);
+		lines++;
+	}
+	cr_assert_eq(total, FLOOD, "counts add up to %llu, not the %d refused", total, FLOOD);
+	cr_assert_leq(lines, 3, "%zu limit_hit lines for %d refusals within a second", lines,
+	              FLOOD);
+	tclient_close(&first, false);
+	for (int i = 0; i < FLOOD; i++)
+		tclient_close(&c[i], false);
+}
+
 Test(TCP_SUITE, l4_limit_backpressure_bounds_buffering_when_client_stops_reading,
      .fini = tt_teardown, .timeout = 300)
 {
