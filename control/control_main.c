@@ -2,12 +2,12 @@
  * the map port and the admin API on the underlay, state in a JSON file.
  * SIGINT/SIGTERM (via a signalfd) stop it cleanly. */
 #define _GNU_SOURCE
-#include "control.h"
-#include "io_epoll.h"
-#include "localapi.h"
-#include "numarg.h"
-#include "outfile.h"
-#include "storage.h"
+#include "control/control.h"
+#include "lib/base/numarg.h"
+#include "lib/base/outfile.h"
+#include "lib/io/io_epoll.h"
+#include "lib/io/storage.h"
+#include "lib/wire/localapi.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -10,9 +10,9 @@
  * POSTed to /api/command as {"line": ...}.
  */
 #define _GNU_SOURCE
-#include "admin_cmd.h"
-#include "localapi.h"
-#include "numarg.h"
+#include "control/admin_cmd.h"
+#include "lib/base/numarg.h"
+#include "lib/wire/localapi.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

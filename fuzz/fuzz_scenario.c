@@ -3,8 +3,8 @@
  * -rss_limit_mb bound each input), and either return a scenario whose
  * nodes and workloads hold together, or refuse it with diagnostics that
  * each begin `file:line:col: ` (only "out of memory" has no position). */
-#include "fuzz.h"
-#include "scenario.h"
+#include "fuzz/fuzz.h"
+#include "sim/scenario.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* Backend programs on the seam (see backend_apps.h). */
-#include "backend_apps.h"
-#include "check.h"
+#include "proxy/backend_apps.h"
+#include "lib/base/check.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Small backend programs on the seam (proxy/io.h), the targets services
+/* Small backend programs on the seam (lib/io/io.h), the targets services
  * forward to in tests and in simrun scenarios (`backends:`):
  * - tcp-echo: writes back every byte it reads, with backpressure; at the
  *   client's EOF it finishes the echo and closes (so a half-closed client
@@ -15,7 +15,7 @@
 #ifndef PROXY_BACKEND_APPS_H
 #define PROXY_BACKEND_APPS_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
 /* The overlay data plane (see dataplane.h for the design). */
 #define _GNU_SOURCE /* outfile.h: fopencookie */
-#include "dataplane.h"
-#include "check.h"
+#include "proxy/dataplane.h"
+#include "lib/base/check.h"
 
-#include "io_event.h"
-#include "outfile.h"
-#include "packet.h"
+#include "lib/base/outfile.h"
+#include "lib/io/io_event.h"
+#include "lib/wire/packet.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>

@@ -129,8 +129,8 @@
 #ifndef PROXY_DATAPLANE_H
 #define PROXY_DATAPLANE_H
 
-#include "io.h"
-#include "netmap.h"
+#include "lib/io/io.h"
+#include "lib/wire/netmap.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* A small HTTP/1.1 origin server on the seam (see http_backend.h). */
-#include "http_backend.h"
-#include "check.h"
+#include "proxy/http_backend.h"
+#include "lib/base/check.h"
 
-#include "http_msg.h"
-#include "io_event.h"
+#include "lib/io/io_event.h"
+#include "lib/wire/http_msg.h"
 
 #include <errno.h>
 #include <stdio.h>

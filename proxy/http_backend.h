@@ -22,7 +22,7 @@
 #ifndef PROXY_HTTP_BACKEND_H
 #define PROXY_HTTP_BACKEND_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>

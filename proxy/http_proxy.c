@@ -1,11 +1,11 @@
 /* The L7 Service Proxy (see http_proxy.h). */
 #define _GNU_SOURCE
-#include "http_proxy.h"
-#include "check.h"
+#include "proxy/http_proxy.h"
+#include "lib/base/check.h"
 
-#include "event_gap.h"
-#include "hex.h"
-#include "io_event.h"
+#include "lib/base/hex.h"
+#include "lib/io/event_gap.h"
+#include "lib/io/io_event.h"
 
 #include <dirent.h>
 #include <errno.h>

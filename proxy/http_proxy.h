@@ -37,10 +37,10 @@
 #ifndef PROXY_HTTP_PROXY_H
 #define PROXY_HTTP_PROXY_H
 
-#include "http_msg.h"
-#include "io.h"
-#include "serve_config.h"
-#include "tls.h"
+#include "lib/io/io.h"
+#include "lib/wire/http_msg.h"
+#include "lib/wire/tls.h"
+#include "proxy/serve_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /* The `serve` command grammar, its application to a config, and its output
  * (see serve_cmd.h). */
-#include "serve_cmd.h"
-#include "check.h"
+#include "proxy/serve_cmd.h"
+#include "lib/base/check.h"
 
-#include "errfmt.h"
-#include "numarg.h"
+#include "lib/base/errfmt.h"
+#include "lib/base/numarg.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,7 +20,7 @@
 #ifndef PROXY_SERVE_CMD_H
 #define PROXY_SERVE_CMD_H
 
-#include "serve_config.h"
+#include "proxy/serve_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

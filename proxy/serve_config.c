@@ -1,9 +1,9 @@
 /* Serve configuration model, validation and JSON form (see serve_config.h). */
-#include "serve_config.h"
-#include "check.h"
+#include "proxy/serve_config.h"
+#include "lib/base/check.h"
 
-#include "errfmt.h"
-#include "numarg.h"
+#include "lib/base/errfmt.h"
+#include "lib/base/numarg.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>

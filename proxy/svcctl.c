@@ -1,5 +1,5 @@
 /* svcctl: the CLI of the node daemon. It sends one request over the local
- * API socket (proxy/localapi.h), prints the answer and exits 0 when the
+ * API socket (lib/wire/localapi.h), prints the answer and exits 0 when the
  * command succeeded, 1 when it failed, 2 on bad usage.
  *
  *   svcctl [--socket PATH] serve ...          (the serve grammar, serve_cmd.h)
@@ -8,7 +8,7 @@
  *   svcctl [--socket PATH] status [--json]
  */
 #define _GNU_SOURCE
-#include "localapi.h"
+#include "lib/wire/localapi.h"
 
 #include <errno.h>
 #include <poll.h>

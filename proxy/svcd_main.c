@@ -1,15 +1,15 @@
 /* svcd: the node daemon as a real process: the epoll backend, a real TUN
  * device, real UDP on the underlay, and the local API on a Unix socket
- * (proxy/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
+ * (lib/wire/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
  * signalfd) stop it cleanly: proxies closed, TUN addresses removed. */
 #define _GNU_SOURCE
-#include "io_epoll.h"
-#include "localapi.h"
-#include "localapi_server.h"
-#include "mapproto.h"
-#include "numarg.h"
-#include "outfile.h"
-#include "svcd.h"
+#include "lib/base/numarg.h"
+#include "lib/base/outfile.h"
+#include "lib/io/io_epoll.h"
+#include "lib/wire/localapi.h"
+#include "lib/wire/mapproto.h"
+#include "proxy/localapi_server.h"
+#include "proxy/svcd.h"
 
 #include <errno.h>
 #include <fcntl.h>

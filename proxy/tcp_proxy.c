@@ -1,10 +1,10 @@
 /* The L4 Service Proxy (see tcp_proxy.h). */
-#include "tcp_proxy.h"
-#include "check.h"
-#include "event_gap.h"
+#include "proxy/tcp_proxy.h"
+#include "lib/base/check.h"
+#include "lib/io/event_gap.h"
 
-#include "io_event.h"
-#include "tls.h"
+#include "lib/io/io_event.h"
+#include "lib/wire/tls.h"
 
 #include <errno.h>
 #include <stddef.h>

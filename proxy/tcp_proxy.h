@@ -1,5 +1,5 @@
 /* The L4 Service Proxy (SPEC L4-1, L4-2): a TCP forwarder for one
- * (service, port), written only against the seam (proxy/io.h).
+ * (service, port), written only against the seam (lib/io/io.h).
  *
  * A `struct tcp_proxy` listens on the addresses the daemon gives it (the
  * service's VIPs), and for each accepted connection opens a connection to
@@ -30,7 +30,7 @@
 #ifndef PROXY_TCP_PROXY_H
 #define PROXY_TCP_PROXY_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,7 +55,7 @@
 #define TCP_PROXY_LABEL_MAX 127u
 
 struct tcp_proxy;
-struct tls_ctx; /* proxy/tls.h: a server context, used when config.tls is set */
+struct tls_ctx; /* lib/wire/tls.h: a server context, used when config.tls is set */
 
 /* What the daemon hands a proxy. Zero fields take the defaults above. */
 struct tcp_proxy_config {

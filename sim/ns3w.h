@@ -15,7 +15,7 @@
  * to its own hosts by hash lookup and forwards other hosts' packets along
  * the lowest-latency path of up region links (recomputed on link changes).
  *
- * TCP follows the seam's rules (proxy/io.h): non-blocking, -errno results,
+ * TCP follows the seam's rules (lib/io/io.h): non-blocking, -errno results,
  * edge-like readiness callbacks that never run inside the call that caused
  * them, no callback after ns3w_sock_close(). ns-3's socket traps (forked
  * accept sockets without callbacks, recv callbacks not repeated, partial

@@ -1,12 +1,12 @@
 /* The scenario loader (see scenario.h). Walks libyaml's document tree so
  * every node carries its line and column; all checks are table-driven by
  * the key descriptors below. */
-#include "scenario.h"
-#include "check.h"
+#include "sim/scenario.h"
+#include "lib/base/check.h"
 
-#include "errfmt.h"
-#include "policy.h"
-#include "serve_cmd.h"
+#include "control/policy.h"
+#include "lib/base/errfmt.h"
+#include "proxy/serve_cmd.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "expect.h"
+#include "reports/expect.h"
 
 /* Limits (a limit on everything). */
 #define SCENARIO_NAME_MAX          63  /* scenario, region, node, workload names (expanded) */

@@ -2,7 +2,7 @@
  * from the loader's key tables (scenario_keys()), so the committed
  * docs/scenario-schema.json and the generated part of docs/scenario-keys.md
  * cannot disagree with what the loader accepts (a test compares them). */
-#include "scenario.h"
+#include "sim/scenario.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

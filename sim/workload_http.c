@@ -1,9 +1,9 @@
 /* The HTTP client workload (see workload_http.h). */
-#include "workload_http.h"
+#include "sim/workload_http.h"
 
-#include "check.h"
-#include "http_msg.h"
-#include "tls.h"
+#include "lib/base/check.h"
+#include "lib/wire/http_msg.h"
+#include "lib/wire/tls.h"
 
 #include <errno.h>
 #include <math.h>

@@ -47,7 +47,7 @@
 #ifndef SIM_WORKLOAD_HTTP_H
 #define SIM_WORKLOAD_HTTP_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /* The built-in underlay request/response workload (see workload_rr.h). */
-#include "workload_rr.h"
-#include "check.h"
+#include "sim/workload_rr.h"
+#include "lib/base/check.h"
 
-#include "io_event.h"
+#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* The built-in underlay TCP request/response workload, written only
- * against the seam (proxy/io.h), so it runs on either backend. The
+ * against the seam (lib/io/io.h), so it runs on either backend. The
  * benchmark's plain ns-3 twin (bench/rr_plain.cc) reimplements exactly
  * this specification; change both together.
  *
@@ -34,7 +34,7 @@
 #ifndef SIM_WORKLOAD_RR_H
 #define SIM_WORKLOAD_RR_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* TCP echo and stream workloads (see workload_tcp.h). */
-#include "workload_tcp.h"
+#include "sim/workload_tcp.h"
 
-#include "check.h"
+#include "lib/base/check.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
 #ifndef SIM_WORKLOAD_TCP_H
 #define SIM_WORKLOAD_TCP_H
 
-#include "workload_http.h"
+#include "sim/workload_http.h"
 
 #include <stdbool.h>
 #include <stdint.h>

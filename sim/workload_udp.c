@@ -1,7 +1,7 @@
 /* The UDP echo client workload (see workload_udp.h). */
-#include "workload_udp.h"
+#include "sim/workload_udp.h"
 
-#include "check.h"
+#include "lib/base/check.h"
 
 #include <errno.h>
 #include <stdio.h>

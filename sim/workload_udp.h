@@ -24,7 +24,7 @@
 #ifndef SIM_WORKLOAD_UDP_H
 #define SIM_WORKLOAD_UDP_H
 
-#include "workload_http.h"
+#include "sim/workload_http.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,9 @@
-/* The storage seam (proxy/storage.h): the file backend on a private
+/* The storage seam (lib/io/storage.h): the file backend on a private
  * directory (modes, symlinks, refusals read back with lstat/stat, the
  * evidence outside the code), and the memory backend's filesystem model
  * under faults and power loss. */
 #define _GNU_SOURCE
-#include "storage.h"
+#include "lib/io/storage.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

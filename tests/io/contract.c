@@ -1,4 +1,4 @@
-/* The seam contract: what every backend of proxy/io.h promises, checked
+/* The seam contract: what every backend of lib/io/io.h promises, checked
  * with the same code against epoll (real sockets in namespaces) and sim
  * (ns-3). Only fixture.h and io.h are used here; every wait is in the
  * world's time through fixture_run_until, so the suite means the same in
@@ -7,8 +7,8 @@
  * Each test keeps its fixture in `contract_fixture` so the .fini hook frees
  * it (and the namespaces behind it) even when an assertion fails inside a
  * callback. */
-#include "fixture.h"
-#include "io_event.h"
+#include "lib/io/io_event.h"
+#include "tests/io/fixture.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #ifndef TESTS_IO_FIXTURE_H
 #define TESTS_IO_FIXTURE_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stdint.h>

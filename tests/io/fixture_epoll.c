@@ -5,10 +5,10 @@
  * holding 100.64.0.(i+1)/32. The namespaces are the test's, made with
  * `ip` here; the library itself only ever setns()es into them. */
 #define _GNU_SOURCE
-#include "fixture.h"
+#include "tests/io/fixture.h"
 
-#include "io_epoll.h"
-#include "support/netns.h"
+#include "lib/io/io_epoll.h"
+#include "tests/support/netns.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /* The contract fixture on the sim backend: one ns3w world (seed 1), one
  * region, two hosts on 1 ms access links, one io_sim per host. */
-#include "check.h"
-#include "fixture.h"
-#include "io_sim.h"
-#include "ns3w.h"
+#include "lib/base/check.h"
+#include "sim/io_sim.h"
+#include "sim/ns3w.h"
+#include "tests/io/fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-/* Unit tests for the seam's pure helpers: addresses (proxy/io_addr.c) and
- * the JSON-lines event format (proxy/io_event.c). */
-#include "io.h"
-#include "io_event.h"
+/* Unit tests for the seam's pure helpers: addresses (lib/io/io_addr.c) and
+ * the JSON-lines event format (lib/io/io_event.c). */
+#include "lib/io/io.h"
+#include "lib/io/io_event.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * contract suite covers a full handle table on both backends; this covers
  * what only a real process has, RLIMIT_NOFILE. Criterion runs each test in
  * its own process, so lowering the limit here touches nothing else. */
-#include "io_epoll.h"
+#include "lib/io/io_epoll.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -6,7 +6,7 @@
 #ifndef TESTS_PROXY_DP_FIXTURE_H
 #define TESTS_PROXY_DP_FIXTURE_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stdint.h>

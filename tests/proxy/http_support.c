@@ -1,7 +1,7 @@
 /* Test support for the L7 proxy suites (see http_support.h). */
 #define _GNU_SOURCE
-#include "http_support.h"
-#include "check.h"
+#include "tests/proxy/http_support.h"
+#include "lib/base/check.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
 #ifndef TESTS_PROXY_HTTP_SUPPORT_H
 #define TESTS_PROXY_HTTP_SUPPORT_H
 
-#include "http_msg.h"
-#include "io.h"
-#include "tls.h"
+#include "lib/io/io.h"
+#include "lib/wire/http_msg.h"
+#include "lib/wire/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* See io_tap.h. */
-#include "io_tap.h"
+#include "tests/proxy/io_tap.h"
 
 #include <stdio.h>
 #include <stdlib.h>

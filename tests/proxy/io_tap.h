@@ -4,7 +4,7 @@
 #ifndef TESTS_PROXY_IO_TAP_H
 #define TESTS_PROXY_IO_TAP_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>

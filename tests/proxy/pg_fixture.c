@@ -1,6 +1,6 @@
 /* See pg_fixture.h. Test support: talks to the OS directly. */
 #define _GNU_SOURCE
-#include "pg_fixture.h"
+#include "tests/proxy/pg_fixture.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -34,6 +34,5 @@ target_compile_definitions(test_svcd_real PRIVATE
   BACKEND_PATH="$<TARGET_FILE:svcd_test_backend>")
 add_dependencies(test_svcd_real svcd svcctl svcd_test_backend)
 
-# The command-line number parser every binary uses (proxy/numarg.h).
+# The command-line number parser every binary uses (lib/base/numarg.h).
 tailsim_test(test_numarg proxy/test_numarg.c)
-target_include_directories(test_numarg PRIVATE ${CMAKE_SOURCE_DIR}/proxy)

@@ -1,6 +1,6 @@
 /* The tailnet CA (SPEC L7-5): deterministic issuance, chain and hostname
  * verification, and a TLS 1.3 handshake with an issued certificate. */
-#include "ca.h"
+#include "lib/wire/ca.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

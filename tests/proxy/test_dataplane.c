@@ -6,10 +6,10 @@
  * svc:dns (VIP 100.100.0.6) by host-a only, in L3 mode: its UDP reaches a
  * socket bound on the VIP. Every node runs a data plane on port 41641 and
  * gets its netmap from JSON built here. */
-#include "dataplane.h"
-#include "dp_fixture.h"
-#include "netmap.h"
-#include "packet.h"
+#include "lib/wire/netmap.h"
+#include "lib/wire/packet.h"
+#include "proxy/dataplane.h"
+#include "tests/proxy/dp_fixture.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

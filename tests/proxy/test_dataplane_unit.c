@@ -1,9 +1,9 @@
 /* The data plane's flow table, timers, drop accounting and wire format,
  * against a scripted seam (a fake `struct io` with a hand-driven clock), so
  * minutes of idle time pass in microseconds. */
-#include "dataplane.h"
-#include "netmap.h"
-#include "packet.h"
+#include "lib/wire/netmap.h"
+#include "lib/wire/packet.h"
+#include "proxy/dataplane.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* HTTP head handling for the L7 proxy: parsing under limits, smuggling
  * refusals and the forwarding rewrite (SPEC L7-1, L7-4). Pure code. */
-#include "http_msg.h"
+#include "lib/wire/http_msg.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -436,7 +436,7 @@ Test(http_msg, l7_1_svc_6_every_status_the_admin_api_and_the_l7_proxy_send_has_i
 
 	walk_source("control/control.c", seen);
 	walk_source("proxy/http_proxy.c", seen);
-	walk_source("proxy/http_msg.c", seen);
+	walk_source("lib/wire/http_msg.c", seen);
 	/* The walk found the answers it must (a broken scan passes nothing). */
 	static const int must[] = {100, 200, 301, 400, 401, 403, 404, 405,
 	                           408, 409, 413, 431, 500, 502, 503, 504};

@@ -3,12 +3,12 @@
  * fixture_sim.c. The proxy and an HTTP backend run on node 0, clients on
  * node 1; all of them are seam code. */
 #define _GNU_SOURCE
-#include "http_support.h"
-#include "io/fixture.h"
-#include "io_tap.h"
+#include "tests/io/fixture.h"
+#include "tests/proxy/http_support.h"
+#include "tests/proxy/io_tap.h"
 
-#include "http_backend.h"
-#include "http_proxy.h"
+#include "proxy/http_backend.h"
+#include "proxy/http_proxy.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
-/* The local API wire format (proxy/localapi.h): framing, request parsing
+/* The local API wire format (lib/wire/localapi.h): framing, request parsing
  * with its precise errors and limits, and the round trips svcctl relies on. */
-#include "localapi.h"
+#include "lib/wire/localapi.h"
 
-#include "support/nested.h"
+#include "tests/support/nested.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* The map session protocol codec: framing, message parsing, netmap deltas. */
-#include "mapproto.h"
+#include "lib/wire/mapproto.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 /* The netmap model: parsing, validation messages, limits, lookups and the
  * packet filter (SPEC ACL-1/3/4 as the host evaluates them, STR-6's peer
  * names). */
-#include "netmap.h"
+#include "lib/wire/netmap.h"
 
-#include "support/nested.h"
+#include "tests/support/nested.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
-/* proxy/numarg.h: the one parser of numbers given on a command line. Every
+/* lib/base/numarg.h: the one parser of numbers given on a command line. Every
  * form strtol/strtod would take and nobody means (NaN, hexadecimal, signs,
  * blanks, exponents, octal-looking zeros, overflow) is refused with a
  * reason; in-range decimals parse exactly. */
-#include "numarg.h"
+#include "lib/base/numarg.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

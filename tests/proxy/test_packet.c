@@ -1,5 +1,5 @@
 /* The IP header parser: what the data plane trusts about a packet. */
-#include "packet.h"
+#include "lib/wire/packet.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

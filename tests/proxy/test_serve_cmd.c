@@ -1,6 +1,6 @@
 /* The `serve` command: tokeniser, grammar, apply, and what it prints
  * (SPEC CFG-1..9, CFG-12, L3-2, SVC-1). Command lines follow the vendor doc. */
-#include "serve_cmd.h"
+#include "proxy/serve_cmd.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -885,7 +885,7 @@ Test(serve_cmd, cfg9_status_json_after_commands_is_the_documented_shape)
 	world_free(w);
 }
 
-/* Port flags use the shared command-line number parser (proxy/numarg.h):
+/* Port flags use the shared command-line number parser (lib/base/numarg.h):
  * the refusal says what is wrong with the number. */
 Test(serve_cmd, cfg_1_port_flags_say_why_a_number_is_refused)
 {

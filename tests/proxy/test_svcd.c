@@ -13,13 +13,13 @@
  * control would after a drain). Commands go through the daemon's own
  * entry points: svcd_serve_line and the local API (svcd_local_request). */
 #define _GNU_SOURCE
-#include "backend_apps.h"
-#include "dataplane.h"
-#include "dp_fixture.h"
-#include "http_backend.h"
-#include "localapi.h"
-#include "svcd.h"
-#include "tconn.h"
+#include "lib/wire/localapi.h"
+#include "proxy/backend_apps.h"
+#include "proxy/dataplane.h"
+#include "proxy/http_backend.h"
+#include "proxy/svcd.h"
+#include "tests/proxy/dp_fixture.h"
+#include "tests/proxy/tconn.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

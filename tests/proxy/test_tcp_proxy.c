@@ -8,11 +8,11 @@
  * cannot reach directly; the client runs on node1. In real mode the two
  * nodes are network namespaces joined by a veth pair. Node0's seam is
  * wrapped in an io_tap so the tests check the events as well. */
-#include "backend_apps.h"
-#include "io/fixture.h"
-#include "io_tap.h"
-#include "tcp_proxy.h"
-#include "tls.h"
+#include "lib/wire/tls.h"
+#include "proxy/backend_apps.h"
+#include "proxy/tcp_proxy.h"
+#include "tests/io/fixture.h"
+#include "tests/proxy/io_tap.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

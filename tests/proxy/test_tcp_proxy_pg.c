@@ -2,10 +2,10 @@
  * own client. Real mode only: a throwaway PostgreSQL server (pg_fixture)
  * on 127.0.0.1, the L4 proxy on the epoll backend listening on 127.0.0.2,
  * and the real `psql` talking to the server through it. */
-#include "io_epoll.h"
-#include "io_tap.h"
-#include "pg_fixture.h"
-#include "tcp_proxy.h"
+#include "lib/io/io_epoll.h"
+#include "proxy/tcp_proxy.h"
+#include "tests/proxy/io_tap.h"
+#include "tests/proxy/pg_fixture.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

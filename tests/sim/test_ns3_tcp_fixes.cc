@@ -4,7 +4,7 @@
  * still offers a new segment, which TcpSocketBase then sends as a 0-byte
  * read from the buffer and crashes on. The 10,000-node run hit it with
  * SACK on; control's slow-consumer test with SACK off. */
-#include "ns3w.h"
+#include "sim/ns3w.h"
 
 #include <ns3/callback.h>
 #include <ns3/packet.h>

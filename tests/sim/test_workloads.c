@@ -2,13 +2,13 @@
  * sim/workload_tcp.c echo keepalive, sim/workload_udp.c) against the backend programs
  * (proxy/http_backend.c, proxy/backend_apps.c) in a two-node ns-3 world over the underlay: a client
  * and a server in one region, 1 ms access links (RTT 4 ms). */
-#include "backend_apps.h"
-#include "http_backend.h"
-#include "io_sim.h"
-#include "ns3w.h"
-#include "workload_http.h"
-#include "workload_tcp.h"
-#include "workload_udp.h"
+#include "proxy/backend_apps.h"
+#include "proxy/http_backend.h"
+#include "sim/io_sim.h"
+#include "sim/ns3w.h"
+#include "sim/workload_http.h"
+#include "sim/workload_tcp.h"
+#include "sim/workload_udp.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
