@@ -6,7 +6,7 @@
 #include "lib/base/check.h"
 #include "lib/wire/netmap.h"
 #include "lib/wire/tls.h"
-#include "proxy/dataplane.h"
+#include "proxy/dataplane/dataplane.h"
 #include "proxy/svcd.h"
 
 #include <criterion/criterion.h>

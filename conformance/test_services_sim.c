@@ -6,7 +6,7 @@
 #include "control/control.h"
 #include "lib/wire/mapproto.h"
 #include "lib/wire/netmap.h"
-#include "proxy/dataplane.h"
+#include "proxy/dataplane/dataplane.h"
 #include "proxy/magicdns.h"
 #include "proxy/svcd.h"
 

@@ -31,7 +31,7 @@
 #include "fuzz/mem_io.h"
 
 #include "lib/wire/http_msg.h"
-#include "proxy/http_proxy.h"
+#include "proxy/l7/http_proxy.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

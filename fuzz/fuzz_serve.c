@@ -2,8 +2,8 @@
  * tokenizer/parser/apply must never crash, leak or loop on any input, and a
  * config they accept must print to JSON that parses back to the same text. */
 #include "fuzz/fuzz.h"
-#include "proxy/serve_cmd.h"
-#include "proxy/serve_config.h"
+#include "proxy/serve/serve_cmd.h"
+#include "proxy/serve/serve_config.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -10,13 +10,13 @@
 #include "lib/wire/netmap.h"
 #include "lib/wire/packet.h"
 #include "lib/wire/tls.h"
-#include "proxy/dataplane.h"
-#include "proxy/http_proxy.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/l4/tcp_proxy.h"
+#include "proxy/l7/http_proxy.h"
 #include "proxy/magicdns.h"
 #include "proxy/mapclient.h"
-#include "proxy/serve_cmd.h"
-#include "proxy/serve_config.h"
-#include "proxy/tcp_proxy.h"
+#include "proxy/serve/serve_cmd.h"
+#include "proxy/serve/serve_config.h"
 
 #include "lib/base/errfmt.h"
 #include <cjson/cJSON.h>

@@ -12,7 +12,7 @@
  *   - S is advertised and not drained (or draining, but inside the drain
  *     grace: see below).
  * Everything is written against the seam, so the same daemon runs as the
- * real `svcd` (proxy/svcd_main.c, epoll backend) and inside simrun.
+ * real `svcd` (proxy/cmd/svcd_main.c, epoll backend) and inside simrun.
  *
  * Drain (DRN-1/2/4/5): `serve drain svc:S` marks S draining at once (a
  * `host_draining` event; control stops steering new clients here), then,

@@ -6,7 +6,7 @@
 
 #include "control/policy.h"
 #include "lib/base/errfmt.h"
-#include "proxy/serve_cmd.h"
+#include "proxy/serve/serve_cmd.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>

@@ -5,7 +5,7 @@
  * The user-facing contract is SCENARIO.md; docs/scenario-keys.md says what
  * this version reads and checks. The whole language is validated before
  * anything runs: shapes, units, limits, names that must refer to something
- * (with a did-you-mean), serve lines (proxy/serve_cmd.h's grammar), the
+ * (with a did-you-mean), serve lines (proxy/serve/serve_cmd.h's grammar), the
  * policy (control/policy.h's parser, errors mapped back to YAML positions),
  * admin commands, the timeline's order, and expectations (reports/expect.h).
  * Every key is described once, in the key tables scenario_keys() returns;

@@ -1,12 +1,12 @@
 /* A simulated tailnet: control + daemons on an ns-3 world (see tailnet.h). */
 #include "sim/tailnet.h"
 
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
 #include "control/control.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 #include "lib/wire/mapproto.h"
-#include "proxy/backend_apps.h"
-#include "proxy/http_backend.h"
 #include "proxy/svcd.h"
 #include "sim/io_sim.h"
 

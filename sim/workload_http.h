@@ -21,7 +21,7 @@
  * every connection.
  *
  * Response size: with response_bytes > 0 each request carries
- * `X-Response-Bytes: N` (proxy/http_backend.h answers with exactly N body
+ * `X-Response-Bytes: N` (apps/http_backend.h answers with exactly N body
  * bytes) and a whole response whose body length differs counts as
  * http_error. (reports/ tallies outcomes from a fixed list, so there is no
  * separate "short" outcome.)

@@ -1,5 +1,5 @@
 /* A UDP echo client workload on the seam, for L3 services (a udp-echo
- * program behind a service VIP: proxy/backend_apps.h).
+ * program behind a service VIP: apps/backend_apps.h).
  *
  * One client node sends datagrams to a target (VIP:port) with Poisson
  * arrivals (the same draws as workload_http.h). Per arrival a new UDP

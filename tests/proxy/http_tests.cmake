@@ -6,10 +6,10 @@ target_compile_definitions(test_http_msg PRIVATE SOURCE_DIR="${CMAKE_SOURCE_DIR}
 
 tailsim_test(test_http_proxy_epoll proxy/test_http_proxy.c proxy/http_support.c proxy/io_tap.c
   io/fixture_epoll.c)
-target_link_libraries(test_http_proxy_epoll PRIVATE svc_http svc_io tailsim_test_netns)
+target_link_libraries(test_http_proxy_epoll PRIVATE svc_http svc_apps svc_io tailsim_test_netns)
 target_compile_definitions(test_http_proxy_epoll PRIVATE HTTP_SUITE=http_epoll HTTP_EPOLL=1)
 
 tailsim_test(test_http_proxy_sim proxy/test_http_proxy.c proxy/http_support.c proxy/io_tap.c
   io/fixture_sim.c)
-target_link_libraries(test_http_proxy_sim PRIVATE svc_http svc_sim)
+target_link_libraries(test_http_proxy_sim PRIVATE svc_http svc_apps svc_sim)
 target_compile_definitions(test_http_proxy_sim PRIVATE HTTP_SUITE=http_sim HTTP_SIM=1)

@@ -15,18 +15,14 @@ target_compile_definitions(test_localapi_server PRIVATE SVCCTL_PATH="$<TARGET_FI
 add_dependencies(test_localapi_server svcctl)
 
 tailsim_test(test_svcd_sim proxy/test_svcd.c proxy/dp_fixture_sim.c proxy/tconn.c)
-target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_sim)
+target_link_libraries(test_svcd_sim PRIVATE svc_daemon svc_apps svc_sim)
 target_compile_definitions(test_svcd_sim PRIVATE SVCD_SUITE=svcd_sim)
 
 tailsim_test(test_svcd_epoll proxy/test_svcd.c proxy/dp_fixture_epoll.c proxy/tconn.c)
-target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_io tailsim_test_netns)
+target_link_libraries(test_svcd_epoll PRIVATE svc_daemon svc_apps svc_io tailsim_test_netns)
 target_compile_definitions(test_svcd_epoll PRIVATE SVCD_SUITE=svcd_epoll)
 
-# A small backend program for the real-process tests (HTTP origin, TCP and
-# UDP echo on the epoll backend).
-add_executable(svcd_test_backend proxy/svcd_test_backend.c)
-target_link_libraries(svcd_test_backend PRIVATE svc_http svc_tcpproxy svc_io project_warnings)
-
+# The origin of the real-process tests is apps/cmd/svcd_test_backend.c.
 tailsim_test(test_svcd_real proxy/test_svcd_real.c proxy/pg_fixture.c)
 target_link_libraries(test_svcd_real PRIVATE tailsim_test_netns)
 target_compile_definitions(test_svcd_real PRIVATE

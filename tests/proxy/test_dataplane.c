@@ -8,7 +8,7 @@
  * gets its netmap from JSON built here. */
 #include "lib/wire/netmap.h"
 #include "lib/wire/packet.h"
-#include "proxy/dataplane.h"
+#include "proxy/dataplane/dataplane.h"
 #include "tests/proxy/dp_fixture.h"
 
 #include <criterion/criterion.h>

@@ -3,7 +3,7 @@
  * minutes of idle time pass in microseconds. */
 #include "lib/wire/netmap.h"
 #include "lib/wire/packet.h"
-#include "proxy/dataplane.h"
+#include "proxy/dataplane/dataplane.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -7,8 +7,8 @@
 #include "tests/proxy/http_support.h"
 #include "tests/proxy/io_tap.h"
 
-#include "proxy/http_backend.h"
-#include "proxy/http_proxy.h"
+#include "apps/http_backend.h"
+#include "proxy/l7/http_proxy.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -13,12 +13,12 @@
  * both, host-b svc:web. Each host runs an HTTP backend on 127.0.0.1:8080
  * and a TCP echo on 127.0.0.1:9000. */
 #define _GNU_SOURCE
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
 #include "lib/wire/tls.h"
-#include "proxy/backend_apps.h"
-#include "proxy/dataplane.h"
-#include "proxy/http_backend.h"
+#include "proxy/dataplane/dataplane.h"
 #include "proxy/mapclient.h"
 #include "proxy/svcd.h"
 #include "tests/proxy/dp_fixture.h"

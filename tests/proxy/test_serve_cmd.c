@@ -1,6 +1,6 @@
 /* The `serve` command: tokeniser, grammar, apply, and what it prints
  * (SPEC CFG-1..9, CFG-12, L3-2, SVC-1). Command lines follow the vendor doc. */
-#include "proxy/serve_cmd.h"
+#include "proxy/serve/serve_cmd.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

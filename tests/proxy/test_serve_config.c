@@ -1,6 +1,6 @@
 /* The serve config model and its JSON form (SPEC CFG-9, CFG-10, CFG-11, SVC-1,
  * L3-2, CFG-3, CFG-4). Doc examples come from seed/tailscale-services.txt. */
-#include "proxy/serve_config.h"
+#include "proxy/serve/serve_config.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -13,10 +13,10 @@
  * control would after a drain). Commands go through the daemon's own
  * entry points: svcd_serve_line and the local API (svcd_local_request). */
 #define _GNU_SOURCE
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
 #include "lib/wire/localapi.h"
-#include "proxy/backend_apps.h"
-#include "proxy/dataplane.h"
-#include "proxy/http_backend.h"
+#include "proxy/dataplane/dataplane.h"
 #include "proxy/svcd.h"
 #include "tests/proxy/dp_fixture.h"
 #include "tests/proxy/tconn.h"

@@ -8,9 +8,9 @@
  * cannot reach directly; the client runs on node1. In real mode the two
  * nodes are network namespaces joined by a veth pair. Node0's seam is
  * wrapped in an io_tap so the tests check the events as well. */
+#include "apps/backend_apps.h"
 #include "lib/wire/tls.h"
-#include "proxy/backend_apps.h"
-#include "proxy/tcp_proxy.h"
+#include "proxy/l4/tcp_proxy.h"
 #include "tests/io/fixture.h"
 #include "tests/proxy/io_tap.h"
 

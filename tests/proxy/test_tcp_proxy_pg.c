@@ -3,7 +3,7 @@
  * on 127.0.0.1, the L4 proxy on the epoll backend listening on 127.0.0.2,
  * and the real `psql` talking to the server through it. */
 #include "lib/io/io_epoll.h"
-#include "proxy/tcp_proxy.h"
+#include "proxy/l4/tcp_proxy.h"
 #include "tests/proxy/io_tap.h"
 #include "tests/proxy/pg_fixture.h"
 

@@ -1,9 +1,9 @@
 /* The client workloads (sim/workload_http.c keepalive and response size,
  * sim/workload_tcp.c echo keepalive, sim/workload_udp.c) against the backend programs
- * (proxy/http_backend.c, proxy/backend_apps.c) in a two-node ns-3 world over the underlay: a client
+ * (apps/http_backend.c, apps/backend_apps.c) in a two-node ns-3 world over the underlay: a client
  * and a server in one region, 1 ms access links (RTT 4 ms). */
-#include "proxy/backend_apps.h"
-#include "proxy/http_backend.h"
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
 #include "sim/io_sim.h"
 #include "sim/ns3w.h"
 #include "sim/workload_http.h"

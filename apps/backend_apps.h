@@ -12,8 +12,8 @@
  * peer}, backend_conn_closed {app, conn, bytes_in, bytes_out, how}, and
  * limit_hit {app, limit, max}.
  */
-#ifndef PROXY_BACKEND_APPS_H
-#define PROXY_BACKEND_APPS_H
+#ifndef APPS_BACKEND_APPS_H
+#define APPS_BACKEND_APPS_H
 
 #include "lib/io/io.h"
 

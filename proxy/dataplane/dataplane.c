@@ -1,6 +1,6 @@
 /* The overlay data plane (see dataplane.h for the design). */
 #define _GNU_SOURCE /* outfile.h: fopencookie */
-#include "proxy/dataplane.h"
+#include "proxy/dataplane/dataplane.h"
 #include "lib/base/check.h"
 
 #include "lib/base/outfile.h"

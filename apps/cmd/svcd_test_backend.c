@@ -4,9 +4,9 @@
  *   svcd_test_backend [--http ADDR:PORT] [--tcp-echo ADDR:PORT]
  *                     [--udp-echo ADDR:PORT] [--ready FILE]
  * It creates FILE once everything listens, and runs until killed. */
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
 #include "lib/io/io_epoll.h"
-#include "proxy/backend_apps.h"
-#include "proxy/http_backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -27,8 +27,8 @@
  * bytes_up counts client->target bytes (plaintext under TLS), bytes_down
  * target->client.
  */
-#ifndef PROXY_TCP_PROXY_H
-#define PROXY_TCP_PROXY_H
+#ifndef PROXY_L4_TCP_PROXY_H
+#define PROXY_L4_TCP_PROXY_H
 
 #include "lib/io/io.h"
 

@@ -20,8 +20,8 @@
  * Every input is checked against a named limit below; a config that breaks
  * one is refused as a whole with a message naming the place.
  */
-#ifndef PROXY_SERVE_CONFIG_H
-#define PROXY_SERVE_CONFIG_H
+#ifndef PROXY_SERVE_SERVE_CONFIG_H
+#define PROXY_SERVE_SERVE_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

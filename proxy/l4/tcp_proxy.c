@@ -1,5 +1,5 @@
 /* The L4 Service Proxy (see tcp_proxy.h). */
-#include "proxy/tcp_proxy.h"
+#include "proxy/l4/tcp_proxy.h"
 #include "lib/base/check.h"
 #include "lib/io/event_gap.h"
 

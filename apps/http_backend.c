@@ -1,5 +1,5 @@
 /* A small HTTP/1.1 origin server on the seam (see http_backend.h). */
-#include "proxy/http_backend.h"
+#include "apps/http_backend.h"
 #include "lib/base/check.h"
 
 #include "lib/io/io_event.h"

@@ -1,5 +1,5 @@
 /* Backend programs on the seam (see backend_apps.h). */
-#include "proxy/backend_apps.h"
+#include "apps/backend_apps.h"
 #include "lib/base/check.h"
 
 #include <errno.h>

@@ -17,10 +17,10 @@
  *
  * A leading `tailscale` or `svcctl` word is skipped by serve_cmd_parse_line.
  */
-#ifndef PROXY_SERVE_CMD_H
-#define PROXY_SERVE_CMD_H
+#ifndef PROXY_SERVE_SERVE_CMD_H
+#define PROXY_SERVE_SERVE_CMD_H
 
-#include "proxy/serve_config.h"
+#include "proxy/serve/serve_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

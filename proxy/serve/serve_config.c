@@ -1,5 +1,5 @@
 /* Serve configuration model, validation and JSON form (see serve_config.h). */
-#include "proxy/serve_config.h"
+#include "proxy/serve/serve_config.h"
 #include "lib/base/check.h"
 
 #include "lib/base/errfmt.h"

@@ -126,8 +126,8 @@
  * lookups (hash tables here and in the netmap). The filter is consulted
  * only when a packet would open a flow.
  */
-#ifndef PROXY_DATAPLANE_H
-#define PROXY_DATAPLANE_H
+#ifndef PROXY_DATAPLANE_DATAPLANE_H
+#define PROXY_DATAPLANE_DATAPLANE_H
 
 #include "lib/io/io.h"
 #include "lib/wire/netmap.h"

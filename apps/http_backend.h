@@ -19,8 +19,8 @@
  * generated and consumed in chunks: memory per connection stays bounded.
  * Events: backend_request {path, status, bytes_in, bytes_out}.
  */
-#ifndef PROXY_HTTP_BACKEND_H
-#define PROXY_HTTP_BACKEND_H
+#ifndef APPS_HTTP_BACKEND_H
+#define APPS_HTTP_BACKEND_H
 
 #include "lib/io/io.h"
 

@@ -1,6 +1,6 @@
 /* The L7 Service Proxy (see http_proxy.h). */
 #define _GNU_SOURCE
-#include "proxy/http_proxy.h"
+#include "proxy/l7/http_proxy.h"
 #include "lib/base/check.h"
 
 #include "lib/base/hex.h"

@@ -1,6 +1,6 @@
 /* The `serve` command grammar, its application to a config, and its output
  * (see serve_cmd.h). */
-#include "proxy/serve_cmd.h"
+#include "proxy/serve/serve_cmd.h"
 #include "lib/base/check.h"
 
 #include "lib/base/errfmt.h"

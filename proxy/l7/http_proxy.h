@@ -34,13 +34,13 @@
  * http_request {method, path, mount, status, upstream, latency_us, bytes_in,
  * bytes_out}, limit_hit {limit}, proxy_error {what}.
  */
-#ifndef PROXY_HTTP_PROXY_H
-#define PROXY_HTTP_PROXY_H
+#ifndef PROXY_L7_HTTP_PROXY_H
+#define PROXY_L7_HTTP_PROXY_H
 
 #include "lib/io/io.h"
 #include "lib/wire/http_msg.h"
 #include "lib/wire/tls.h"
-#include "proxy/serve_config.h"
+#include "proxy/serve/serve_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>
