@@ -5,7 +5,7 @@
  *   still receives the rest, then EOF);
  * - tcp-sink: reads and discards, counting bytes; closes at EOF;
  * - udp-echo: sends every datagram back to its sender.
- * Like sim/workload_rr.c they only use the seam, so they run unchanged in
+ * Like sim/workload/workload_rr.c they only use the seam, so they run unchanged in
  * real mode and in the simulator, many per process.
  *
  * Events: backend_listening {app, local}, backend_conn_accepted {app, conn,

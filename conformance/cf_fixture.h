@@ -8,7 +8,7 @@
 #define CONFORMANCE_CF_FIXTURE_H
 
 #include "sim/tailnet.h"
-#include "sim/workload_http.h"
+#include "sim/workload/workload_http.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

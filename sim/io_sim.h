@@ -1,5 +1,5 @@
 /* The sim backend of the seam (lib/io/io.h): one `struct io` per simulated
- * node, every op carried out by the ns-3 wrapper (sim/ns3w.h) on simulated
+ * node, every op carried out by the ns-3 wrapper (sim/ns3w/ns3w.h) on simulated
  * time.
  *
  * Handles are small ints (>= 1) indexing a per-node table that grows in
@@ -16,7 +16,7 @@
 #define SIM_IO_SIM_H
 
 #include "lib/io/io.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <stdint.h>
 #include <stdio.h>

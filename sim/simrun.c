@@ -20,7 +20,7 @@
 #include "lib/base/numarg.h"
 #include "lib/base/outfile.h"
 #include "reports/report.h"
-#include "sim/scenario.h"
+#include "sim/scenario/scenario.h"
 #include "sim/world.h"
 
 #include <dirent.h>

@@ -1,4 +1,4 @@
-/* A simulated tailnet: an ns-3 world (sim/ns3w.h) with one region router
+/* A simulated tailnet: an ns-3 world (sim/ns3w/ns3w.h) with one region router
  * per region, region links, and nodes on access links, where one node runs
  * the coordination server (control/control.h) and every other node runs a
  * node daemon (proxy/svcd.h) with a map session to it, MagicDNS on, and
@@ -30,7 +30,7 @@
 
 #include "lib/io/io.h"
 #include "lib/io/storage.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,12 +14,12 @@
 #include "proxy/serve/serve_cmd.h"
 #include "proxy/svcd.h"
 #include "sim/io_sim.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 #include "sim/tailnet.h"
-#include "sim/workload_http.h"
-#include "sim/workload_rr.h"
-#include "sim/workload_tcp.h"
-#include "sim/workload_udp.h"
+#include "sim/workload/workload_http.h"
+#include "sim/workload/workload_rr.h"
+#include "sim/workload/workload_tcp.h"
+#include "sim/workload/workload_udp.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

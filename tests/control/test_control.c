@@ -10,7 +10,7 @@
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
 #include "sim/io_sim.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>

@@ -2,7 +2,7 @@
  * region, two hosts on 1 ms access links, one io_sim per host. */
 #include "lib/base/check.h"
 #include "sim/io_sim.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 #include "tests/io/fixture.h"
 
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * (seed 1), one region, three TUN hosts on 1 ms access links. */
 #include "lib/base/check.h"
 #include "sim/io_sim.h"
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 #include "tests/proxy/dp_fixture.h"
 
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* The ns-3 3.37 TCP defect ns3w works around by interposing
- * TcpTxBuffer::NextSeg (sim/ns3w.cc), pinned on a bare transmit buffer:
+ * TcpTxBuffer::NextSeg (sim/ns3w/ns3w.cc), pinned on a bare transmit buffer:
  * with exactly a peer's window of data in flight, the library's NextSeg
  * still offers a new segment, which TcpSocketBase then sends as a 0-byte
  * read from the buffer and crashes on. The 10,000-node run hit it with
  * SACK on; control's slow-consumer test with SACK off. */
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <ns3/callback.h>
 #include <ns3/packet.h>

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #define MS 1000ull
 #define IP(a, b, c, d)                                                                             \

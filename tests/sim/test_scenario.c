@@ -1,7 +1,7 @@
-/* The scenario loader (sim/scenario.c) and the simrun command end to end.
+/* The scenario loader (sim/scenario/scenario.c) and the simrun command end to end.
  * Bad-scenario fixtures live in tests/sim/bad/; each test names the exact
  * diagnostic a user sees. */
-#include "sim/scenario.h"
+#include "sim/scenario/scenario.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

@@ -1,14 +1,14 @@
-/* The client workloads (sim/workload_http.c keepalive and response size,
- * sim/workload_tcp.c echo keepalive, sim/workload_udp.c) against the backend programs
- * (apps/http_backend.c, apps/backend_apps.c) in a two-node ns-3 world over the underlay: a client
- * and a server in one region, 1 ms access links (RTT 4 ms). */
+/* The client workloads (sim/workload/workload_http.c keepalive and response size,
+ * sim/workload/workload_tcp.c echo keepalive, sim/workload/workload_udp.c) against the backend
+ * programs (apps/http_backend.c, apps/backend_apps.c) in a two-node ns-3 world over the underlay: a
+ * client and a server in one region, 1 ms access links (RTT 4 ms). */
 #include "apps/backend_apps.h"
 #include "apps/http_backend.h"
 #include "sim/io_sim.h"
-#include "sim/ns3w.h"
-#include "sim/workload_http.h"
-#include "sim/workload_tcp.h"
-#include "sim/workload_udp.h"
+#include "sim/ns3w/ns3w.h"
+#include "sim/workload/workload_http.h"
+#include "sim/workload/workload_tcp.h"
+#include "sim/workload/workload_udp.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

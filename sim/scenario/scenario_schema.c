@@ -2,7 +2,7 @@
  * from the loader's key tables (scenario_keys()), so the committed
  * docs/scenario-schema.json and the generated part of docs/scenario-keys.md
  * cannot disagree with what the loader accepts (a test compares them). */
-#include "sim/scenario.h"
+#include "sim/scenario/scenario.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -178,7 +178,7 @@ char *scenario_schema_json(void)
 	cJSON_AddStringToObject(root, "$id", "scenario-schema.json");
 	cJSON_AddStringToObject(root, "title", "simrun scenario file");
 	cJSON_AddStringToObject(root, "description",
-	                        "Generated from the key tables of sim/scenario.c "
+	                        "Generated from the key tables of sim/scenario/scenario.c "
 	                        "(scenario_schema_json); do not edit. Checks shapes, keys and "
 	                        "units; names that must refer to something are checked by "
 	                        "simrun --check.");

@@ -1,5 +1,5 @@
 /* The UDP echo client workload (see workload_udp.h). */
-#include "sim/workload_udp.h"
+#include "sim/workload/workload_udp.h"
 
 #include "lib/base/check.h"
 

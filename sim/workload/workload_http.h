@@ -44,8 +44,8 @@
  * Random draws: at creation one gap; at each arrival the next gap. A gap
  * is Exp(rate): u = ((x >> 11) + 1) * 2^-53, gap_us = -ln(u) / rate * 1e6.
  */
-#ifndef SIM_WORKLOAD_HTTP_H
-#define SIM_WORKLOAD_HTTP_H
+#ifndef SIM_WORKLOAD_WORKLOAD_HTTP_H
+#define SIM_WORKLOAD_WORKLOAD_HTTP_H
 
 #include "lib/io/io.h"
 

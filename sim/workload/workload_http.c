@@ -1,5 +1,5 @@
 /* The HTTP client workload (see workload_http.h). */
-#include "sim/workload_http.h"
+#include "sim/workload/workload_http.h"
 
 #include "lib/base/check.h"
 #include "lib/wire/http_msg.h"

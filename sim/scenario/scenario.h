@@ -14,8 +14,8 @@
  *
  * Everything a struct scenario points to is owned by it (scenario_free).
  */
-#ifndef SIM_SCENARIO_H
-#define SIM_SCENARIO_H
+#ifndef SIM_SCENARIO_SCENARIO_H
+#define SIM_SCENARIO_SCENARIO_H
 
 #include <stdbool.h>
 #include <stddef.h>

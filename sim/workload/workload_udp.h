@@ -21,10 +21,10 @@
  * only sees the VIP, so only the embedder's flow table can tell which node
  * answered; "" when it cannot.
  */
-#ifndef SIM_WORKLOAD_UDP_H
-#define SIM_WORKLOAD_UDP_H
+#ifndef SIM_WORKLOAD_WORKLOAD_UDP_H
+#define SIM_WORKLOAD_WORKLOAD_UDP_H
 
-#include "sim/workload_http.h"
+#include "sim/workload/workload_http.h"
 
 #include <stdbool.h>
 #include <stddef.h>

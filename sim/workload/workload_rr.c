@@ -1,5 +1,5 @@
 /* The built-in underlay request/response workload (see workload_rr.h). */
-#include "sim/workload_rr.h"
+#include "sim/workload/workload_rr.h"
 #include "lib/base/check.h"
 
 #include "lib/io/io_event.h"

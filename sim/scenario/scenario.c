@@ -1,7 +1,7 @@
 /* The scenario loader (see scenario.h). Walks libyaml's document tree so
  * every node carries its line and column; all checks are table-driven by
  * the key descriptors below. */
-#include "sim/scenario.h"
+#include "sim/scenario/scenario.h"
 #include "lib/base/check.h"
 
 #include "control/policy.h"

@@ -31,8 +31,8 @@
  * A server beyond WORKLOAD_RR_SERVER_CONNS_MAX open connections resets
  * new ones at once (event `rr_server_overload`).
  */
-#ifndef SIM_WORKLOAD_RR_H
-#define SIM_WORKLOAD_RR_H
+#ifndef SIM_WORKLOAD_WORKLOAD_RR_H
+#define SIM_WORKLOAD_WORKLOAD_RR_H
 
 #include "lib/io/io.h"
 

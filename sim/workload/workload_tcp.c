@@ -1,5 +1,5 @@
 /* TCP echo and stream workloads (see workload_tcp.h). */
-#include "sim/workload_tcp.h"
+#include "sim/workload/workload_tcp.h"
 
 #include "lib/base/check.h"
 

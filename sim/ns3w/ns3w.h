@@ -28,8 +28,8 @@
  * FIN|ACK's acknowledgment, which ns-3 ignores in ESTABLISHED, is honoured
  * by the wrapper's close path.
  */
-#ifndef SIM_NS3W_H
-#define SIM_NS3W_H
+#ifndef SIM_NS3W_NS3W_H
+#define SIM_NS3W_NS3W_H
 
 #include <stdbool.h>
 #include <stddef.h>

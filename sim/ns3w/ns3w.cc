@@ -12,7 +12,7 @@
  * anything from a callback, and ns-3 objects are never destroyed under
  * their own feet.
  */
-#include "sim/ns3w.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <ns3/core-module.h>
 #include <ns3/internet-module.h>

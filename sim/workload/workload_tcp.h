@@ -21,10 +21,10 @@
  *
  * Bytes are a pattern ('a' + offset % 26) checked on the way back.
  */
-#ifndef SIM_WORKLOAD_TCP_H
-#define SIM_WORKLOAD_TCP_H
+#ifndef SIM_WORKLOAD_WORKLOAD_TCP_H
+#define SIM_WORKLOAD_WORKLOAD_TCP_H
 
-#include "sim/workload_http.h"
+#include "sim/workload/workload_http.h"
 
 #include <stdbool.h>
 #include <stdint.h>
