@@ -1,5 +1,5 @@
 /* A three-node world for the data plane tests (client, host-a, host-b),
- * one implementation per backend like tests/io/fixture.h: in sim one ns3w
+ * one implementation per backend like tests/lib/io/fixture.h: in sim one ns3w
  * world with three TUN nodes in one region; in real mode three network
  * namespaces on a bridge (in a fourth namespace), each with a TUN device.
  * The TUN devices start without addresses: the data plane puts them on. */

@@ -22,7 +22,7 @@
 #include "proxy/mapclient.h"
 #include "proxy/svcd.h"
 #include "tests/proxy/dp_fixture.h"
-#include "tests/proxy/http_support.h"
+#include "tests/proxy/l7/http_support.h"
 #include "tests/proxy/tconn.h"
 
 #include <cjson/cJSON.h>

@@ -11,8 +11,8 @@
  * PostgreSQL is not installed. Namespaces, processes and the temp dir are
  * removed after every test. */
 #define _GNU_SOURCE
-#include "tests/proxy/pg_fixture.h"
 #include "tests/support/netns.h"
+#include "tests/support/pg_fixture.h"
 #include "tests/support/shell.h"
 
 #include <arpa/inet.h>
