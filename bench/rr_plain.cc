@@ -14,7 +14,7 @@
  * the same paths as these direct routes), and N
  * hosts, host i in region i / ceil(N / R) (contiguous groups, as simrun
  * assigns `count` groups listed one per region), each on its own access
- * link (1 ms, 1 Gbit/s). Addresses follow sim/ns3w.h.
+ * link (1 ms, 1 Gbit/s). Addresses follow sim/ns3w/ns3w.h.
  *
  * Routing: Ipv4StaticRouting only. Hosts: default route to their router.
  * Routers: a host route per local host on its access interface, and a host

@@ -1,13 +1,13 @@
 /* The conformance suite's simulated tailnet (see cf_fixture.h). */
-#include "cf_fixture.h"
+#include "conformance/cf_fixture.h"
 
-#include "check.h"
-#include "control.h"
-#include "dataplane.h"
-#include "netmap.h"
-#include "registry.h"
-#include "svcd.h"
-#include "tls.h"
+#include "control/control.h"
+#include "control/registry.h"
+#include "lib/base/check.h"
+#include "lib/wire/netmap.h"
+#include "lib/wire/tls.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/svcd.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

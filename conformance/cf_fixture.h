@@ -7,8 +7,8 @@
 #ifndef CONFORMANCE_CF_FIXTURE_H
 #define CONFORMANCE_CF_FIXTURE_H
 
-#include "tailnet.h"
-#include "workload_http.h"
+#include "sim/tailnet.h"
+#include "sim/workload/workload_http.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

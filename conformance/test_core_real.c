@@ -15,8 +15,8 @@
  * /etc/netns/<client>). SVCD_REAL_DUMP=1 prints every daemon's events and
  * log at teardown. */
 #define _GNU_SOURCE
-#include "support/netns.h"
-#include "support/shell.h"
+#include "tests/support/netns.h"
+#include "tests/support/shell.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>

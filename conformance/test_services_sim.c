@@ -1,14 +1,14 @@
 /* Conformance in the simulator: control + daemons on a three-region
  * tailnet, every assertion named by the SPEC requirement it checks
  * (SVC, APR, ACL, STR, STA, DRN, L7-5). */
-#include "cf_fixture.h"
+#include "conformance/cf_fixture.h"
 
-#include "control.h"
-#include "dataplane.h"
-#include "magicdns.h"
-#include "mapproto.h"
-#include "netmap.h"
-#include "svcd.h"
+#include "control/control.h"
+#include "lib/wire/mapproto.h"
+#include "lib/wire/netmap.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/magicdns.h"
+#include "proxy/svcd.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -5,7 +5,6 @@ if(TARGET svc_tailnet)
   tailsim_test(test_conformance_sim
     ${CMAKE_SOURCE_DIR}/conformance/test_services_sim.c
     ${CMAKE_SOURCE_DIR}/conformance/cf_fixture.c)
-  target_include_directories(test_conformance_sim PRIVATE ${CMAKE_SOURCE_DIR}/conformance)
   target_link_libraries(test_conformance_sim PRIVATE svc_tailnet svc_magicdns PkgConfig::CJSON)
   set_tests_properties(test_conformance_sim PROPERTIES TIMEOUT 1800)
 endif()

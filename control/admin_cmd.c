@@ -1,7 +1,7 @@
 /* The admin command-line grammar: tokenizer, then one parser per command. */
-#include "admin_cmd.h"
+#include "control/admin_cmd.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #ifndef CONTROL_ADMIN_CMD_H
 #define CONTROL_ADMIN_CMD_H
 
-#include "registry.h"
+#include "control/registry.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,19 +7,19 @@
  * session table never see an entry vanish under them.
  */
 #define _GNU_SOURCE
-#include "control.h"
-#include "localapi.h"
+#include "control/control.h"
+#include "lib/wire/localapi.h"
 
-#include "admin_cmd.h"
-#include "ca.h"
-#include "check.h"
-#include "errfmt.h"
-#include "hex.h"
-#include "http_msg.h"
-#include "mapgen.h"
-#include "mapproto.h"
-#include "policy.h"
-#include "storage.h"
+#include "control/admin_cmd.h"
+#include "control/mapgen.h"
+#include "control/policy.h"
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
+#include "lib/io/storage.h"
+#include "lib/wire/ca.h"
+#include "lib/wire/http_msg.h"
+#include "lib/wire/mapproto.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,10 +1,10 @@
 /* The coordination server, one struct per instance, written against the
- * seam (proxy/io.h): the same code runs as the real `controld` (epoll) and
+ * seam (lib/io/io.h): the same code runs as the real `controld` (epoll) and
  * as an instance inside simrun.
  *
  * It owns the registry (registry.h), a netmap generator (mapgen.h), the
  * tailnet CA (ca.h), and two listeners on the underlay:
- * - map sessions (proxy/mapproto.h) on config.map_port: hello registers the
+ * - map sessions (lib/wire/mapproto.h) on config.map_port: hello registers the
  *   node; advertisements update its hosts; every change to the registry
  *   (admin action, advertisement, liveness) schedules one coalesced
  *   recompute (CONTROL_RECOMPUTE_DELAY_US) that sends each session the
@@ -52,7 +52,7 @@
  * Persistence (REL-3): with config.state_path, the registry (users, nodes
  * and their addresses, services and VIPs, decisions, policy, which hosts
  * were serving) and the CA key are kept in config.storage
- * (proxy/storage.h: a file 0600 in real mode, memory in the simulator)
+ * (lib/io/storage.h: a file 0600 in real mode, memory in the simulator)
  * under that name and loaded at start.
  * - Admin writes (define, delete, approve/reject/revoke, set-policy) are
  *   acknowledged only once durable: each is tried on a copy of the
@@ -94,9 +94,9 @@
 #ifndef CONTROL_CONTROL_H
 #define CONTROL_CONTROL_H
 
-#include "io.h"
-#include "registry.h"
-#include "storage.h"
+#include "control/registry.h"
+#include "lib/io/io.h"
+#include "lib/io/storage.h"
 
 #include <stdbool.h>
 #include <stddef.h>

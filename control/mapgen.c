@@ -8,11 +8,11 @@
  * node grants are evaluated per (class, class) pair, lazily, the first time
  * a map needs that class's row or column. Per-node maps then only read the
  * caches. */
-#include "mapgen.h"
+#include "control/mapgen.h"
 
-#include "check.h"
-#include "mapproto.h"
-#include "netmap.h"
+#include "lib/base/check.h"
+#include "lib/wire/mapproto.h"
+#include "lib/wire/netmap.h"
 
 #include <ctype.h>
 #include <errno.h>

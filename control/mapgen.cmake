@@ -1,5 +1,4 @@
 # Per-node netmap generation and map session deltas: pure C over the registry.
 add_library(svc_mapgen STATIC ${CMAKE_CURRENT_LIST_DIR}/mapgen.c)
-target_include_directories(svc_mapgen PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(svc_mapgen PUBLIC svc_registry svc_mapproto PkgConfig::CJSON
   PRIVATE project_warnings)

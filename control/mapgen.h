@@ -1,4 +1,4 @@
-/* mapgen: turns the registry into each node's netmap (proxy/netmap.h's JSON
+/* mapgen: turns the registry into each node's netmap (lib/wire/netmap.h's JSON
  * form) and into the smallest message that brings a session up to date.
  *
  * Pure code: no I/O. Reads the registry and its policy.
@@ -36,13 +36,13 @@
  * Deltas: a session's `struct mapgen_sent` remembers what it last sent
  * (a digest per section and per peer). mapgen_message() compares the new
  * map with it and returns either nothing (unchanged), a delta, or the
- * full map when the delta would not be smaller (see proxy/mapproto.h for
+ * full map when the delta would not be smaller (see lib/wire/mapproto.h for
  * both shapes). The receiver applies deltas with mapproto_apply_delta().
  */
 #ifndef CONTROL_MAPGEN_H
 #define CONTROL_MAPGEN_H
 
-#include "registry.h"
+#include "control/registry.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

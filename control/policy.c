@@ -4,9 +4,9 @@
  * evaluation tables point to is a string of that tree, so the tables are
  * plain pointer arrays built once in policy_parse.
  */
-#include "policy.h"
+#include "control/policy.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

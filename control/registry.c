@@ -4,10 +4,10 @@
  * services by name and by VIP, hosts by (service, node). Host records are
  * also listed per service name ("groups") and per node so that ranking is
  * O(hosts of the service) and an advertisement O(hosts of the node). */
-#include "registry.h"
+#include "control/registry.h"
 
-#include "check.h"
-#include "errfmt.h"
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,5 +1,4 @@
 # The registry: users, nodes, services, hosts, approvals, steering, states.
 add_library(svc_registry STATIC ${CMAKE_CURRENT_LIST_DIR}/registry.c)
-target_include_directories(svc_registry PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(svc_registry PUBLIC svc_policy svc_io PkgConfig::CJSON
   PRIVATE project_warnings)

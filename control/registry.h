@@ -53,8 +53,8 @@
 #ifndef CONTROL_REGISTRY_H
 #define CONTROL_REGISTRY_H
 
-#include "io.h"
-#include "policy.h"
+#include "control/policy.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>

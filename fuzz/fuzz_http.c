@@ -2,8 +2,8 @@
  * checks) and the forwarding rewrite. Any input must be parsed or refused
  * without a crash, and every accepted head must rewrite into a head that
  * parses again with the client's forwarding headers gone. */
-#include "fuzz.h"
-#include "http_msg.h"
+#include "fuzz/fuzz.h"
+#include "lib/wire/http_msg.h"
 
 #include <stdint.h>
 #include <stdio.h>

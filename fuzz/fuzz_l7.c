@@ -27,11 +27,11 @@
  *    no handle, timer or file descriptor is left, and nothing leaks (ASan).
  */
 #define _GNU_SOURCE
-#include "fuzz.h"
-#include "mem_io.h"
+#include "fuzz/fuzz.h"
+#include "fuzz/mem_io.h"
 
-#include "http_msg.h"
-#include "http_proxy.h"
+#include "lib/wire/http_msg.h"
+#include "proxy/l7/http_proxy.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

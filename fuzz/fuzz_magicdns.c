@@ -1,9 +1,9 @@
 /* libFuzzer target: magicdns_answer never reads past its query nor
  * writes past its buffer, and what it writes is a well-formed reply to
  * that query (same id, QR set, at most one question). */
-#include "fuzz.h"
-#include "magicdns.h"
-#include "netmap.h"
+#include "fuzz/fuzz.h"
+#include "lib/wire/netmap.h"
+#include "proxy/magicdns.h"
 
 #include <errno.h>
 #include <stdint.h>

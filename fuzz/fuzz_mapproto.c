@@ -1,8 +1,8 @@
 /* libFuzzer target: the map session codec. Framing must agree with itself
  * however the stream is cut; a parsed message is an object with its type;
  * a delta either applies or leaves the map byte-for-byte unchanged. */
-#include "fuzz.h"
-#include "mapproto.h"
+#include "fuzz/fuzz.h"
+#include "lib/wire/mapproto.h"
 
 #include <errno.h>
 #include <stdint.h>

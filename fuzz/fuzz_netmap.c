@@ -1,8 +1,8 @@
 /* libFuzzer target: the netmap parser never crashes or leaks on any input;
  * a document it accepts prints to JSON that parses back to the same text,
  * and every lookup works on it. */
-#include "fuzz.h"
-#include "netmap.h"
+#include "fuzz/fuzz.h"
+#include "lib/wire/netmap.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target: the IP header parser never reads past its input, and
  * what it reports is consistent with the bytes it was given. */
-#include "fuzz.h"
-#include "packet.h"
+#include "fuzz/fuzz.h"
+#include "lib/wire/packet.h"
 
 #include <stdint.h>
 #include <stdio.h>

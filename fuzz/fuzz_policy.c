@@ -1,8 +1,8 @@
 /* libFuzzer target: the policy parser must never crash, leak or loop on any
  * input; a policy it accepts keeps its text exactly and parses again; and
  * evaluation over a fixed set of nodes and services stays within bounds. */
-#include "fuzz.h"
-#include "policy.h"
+#include "control/policy.h"
+#include "fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <string.h>

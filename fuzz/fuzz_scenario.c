@@ -1,10 +1,10 @@
-/* libFuzzer target: the scenario loader (sim/scenario.h) on any bytes must
+/* libFuzzer target: the scenario loader (sim/scenario/scenario.h) on any bytes must
  * never crash, leak or take long (REL-5: the run's -timeout and
  * -rss_limit_mb bound each input), and either return a scenario whose
  * nodes and workloads hold together, or refuse it with diagnostics that
  * each begin `file:line:col: ` (only "out of memory" has no position). */
-#include "fuzz.h"
-#include "scenario.h"
+#include "fuzz/fuzz.h"
+#include "sim/scenario/scenario.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,9 +1,9 @@
 /* libFuzzer target: the serve config JSON parser and the `serve` command
  * tokenizer/parser/apply must never crash, leak or loop on any input, and a
  * config they accept must print to JSON that parses back to the same text. */
-#include "fuzz.h"
-#include "serve_cmd.h"
-#include "serve_config.h"
+#include "fuzz/fuzz.h"
+#include "proxy/serve/serve_cmd.h"
+#include "proxy/serve/serve_config.h"
 
 #include <stdint.h>
 #include <stdio.h>

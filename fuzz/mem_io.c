@@ -1,6 +1,6 @@
 /* An in-memory seam for fuzz targets (see mem_io.h). */
-#include "mem_io.h"
-#include "fuzz.h"
+#include "fuzz/mem_io.h"
+#include "fuzz/fuzz.h"
 
 #include <errno.h>
 #include <stdlib.h>

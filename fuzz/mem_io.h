@@ -7,7 +7,7 @@
  * moves only when the harness says so; randomness is a fixed sequence.
  * UDP and the TUN device answer -ENOSYS.
  *
- * It keeps the seam's promises (proxy/io.h) and checks the caller's:
+ * It keeps the seam's promises (lib/io/io.h) and checks the caller's:
  * readiness is edge-like and queued, so no callback runs inside the op that
  * caused it (mem_io_run delivers them); handle numbers are never reused, and
  * any op on a handle the code closed, or on one it does not own, aborts
@@ -17,7 +17,7 @@
 #ifndef FUZZ_MEM_IO_H
 #define FUZZ_MEM_IO_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /* svcd's local API server (see localapi_server.h). */
 #define _GNU_SOURCE
-#include "localapi_server.h"
-#include "check.h"
-#include "localapi.h"
+#include "proxy/localapi_server.h"
+#include "lib/base/check.h"
+#include "lib/wire/localapi.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* The local API server of the real `svcd` (proxy/localapi.h is the wire
+/* The local API server of the real `svcd` (lib/wire/localapi.h is the wire
  * format): a listening Unix stream socket on the epoll loop, at most
  * LOCALAPI_SERVER_MAX_CLIENTS connections served at once, one request
  * answered at a time per connection by a caller-given handler.
@@ -26,8 +26,8 @@
 #ifndef PROXY_LOCALAPI_SERVER_H
 #define PROXY_LOCALAPI_SERVER_H
 
-#include "io.h"
-#include "io_epoll.h"
+#include "lib/io/io.h"
+#include "lib/io/io_epoll.h"
 
 #include <stddef.h>
 #include <stdint.h>

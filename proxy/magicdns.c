@@ -1,6 +1,6 @@
 /* MagicDNS (see magicdns.h for the rules). */
-#include "magicdns.h"
-#include "check.h"
+#include "proxy/magicdns.h"
+#include "lib/base/check.h"
 
 #include <errno.h>
 #include <stdbool.h>

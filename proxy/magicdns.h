@@ -23,8 +23,8 @@
 #ifndef PROXY_MAGICDNS_H
 #define PROXY_MAGICDNS_H
 
-#include "io.h"
-#include "netmap.h"
+#include "lib/io/io.h"
+#include "lib/wire/netmap.h"
 
 #include <stddef.h>
 #include <stdint.h>

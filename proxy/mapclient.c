@@ -1,9 +1,9 @@
 /* The map session with control, daemon side (see mapclient.h). */
-#include "mapclient.h"
-#include "check.h"
-#include "errfmt.h"
-#include "io_event.h"
-#include "mapproto.h"
+#include "proxy/mapclient.h"
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
+#include "lib/io/io_event.h"
+#include "lib/wire/mapproto.h"
 
 #include <errno.h>
 #include <stdio.h>

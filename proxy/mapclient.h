@@ -1,4 +1,4 @@
-/* The node daemon's side of the map session with control (proxy/mapproto.h
+/* The node daemon's side of the map session with control (lib/wire/mapproto.h
  * is the protocol), on the seam.
  *
  * One TCP connection to control's map address. On connect: hello, then the
@@ -32,8 +32,8 @@
 #ifndef PROXY_MAPCLIENT_H
 #define PROXY_MAPCLIENT_H
 
-#include "io.h"
-#include "mapproto.h"
+#include "lib/io/io.h"
+#include "lib/wire/mapproto.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

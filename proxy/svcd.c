@@ -1,24 +1,24 @@
 /* svcd: the node daemon (see svcd.h). */
 #define _GNU_SOURCE
-#include "svcd.h"
-#include "check.h"
+#include "proxy/svcd.h"
+#include "lib/base/check.h"
 
-#include "ca.h"
-#include "dataplane.h"
-#include "http_proxy.h"
-#include "io_event.h"
-#include "localapi.h"
-#include "magicdns.h"
-#include "mapclient.h"
-#include "mapproto.h"
-#include "netmap.h"
-#include "packet.h"
-#include "serve_cmd.h"
-#include "serve_config.h"
-#include "tcp_proxy.h"
-#include "tls.h"
+#include "lib/io/io_event.h"
+#include "lib/wire/ca.h"
+#include "lib/wire/localapi.h"
+#include "lib/wire/mapproto.h"
+#include "lib/wire/netmap.h"
+#include "lib/wire/packet.h"
+#include "lib/wire/tls.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/l4/tcp_proxy.h"
+#include "proxy/l7/http_proxy.h"
+#include "proxy/magicdns.h"
+#include "proxy/mapclient.h"
+#include "proxy/serve/serve_cmd.h"
+#include "proxy/serve/serve_config.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
  *   - S is advertised and not drained (or draining, but inside the drain
  *     grace: see below).
  * Everything is written against the seam, so the same daemon runs as the
- * real `svcd` (proxy/svcd_main.c, epoll backend) and inside simrun.
+ * real `svcd` (proxy/cmd/svcd_main.c, epoll backend) and inside simrun.
  *
  * Drain (DRN-1/2/4/5): `serve drain svc:S` marks S draining at once (a
  * `host_draining` event; control stops steering new clients here), then,
@@ -83,7 +83,7 @@
 #ifndef PROXY_SVCD_H
 #define PROXY_SVCD_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -126,7 +126,7 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
  * frees. Accepts NULL. */
 void svcd_free(struct svcd *d);
 
-/* Swaps in a netmap (JSON, proxy/netmap.h) as a whole; on error nothing
+/* Swaps in a netmap (JSON, lib/wire/netmap.h) as a whole; on error nothing
  * changes and `err` says why. */
 int svcd_set_netmap_json(struct svcd *d, const char *json, size_t len, char *err, size_t err_len);
 
@@ -149,7 +149,7 @@ char *svcd_serve_status_json(const struct svcd *d);
  * drain logic. */
 size_t svcd_open_connections(const struct svcd *d, const char *service);
 
-/* Handles one local API request line (proxy/localapi.h) and returns the
+/* Handles one local API request line (lib/wire/localapi.h) and returns the
  * response line, malloc'd (NULL only on -ENOMEM). */
 char *svcd_local_request(struct svcd *d, const char *line, size_t len);
 

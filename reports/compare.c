@@ -1,7 +1,7 @@
 /* Regression compare of two report.json files (SPEC HAR-5). */
-#include "report.h"
+#include "reports/report.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

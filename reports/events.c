@@ -1,9 +1,9 @@
 /* Reading events.jsonl into the compact rp_data: a flat JSON-object scanner
  * (strings unescaped in place, numbers, literals; nested values skipped),
  * the string table, and the per-type reducers. */
-#include "report_int.h"
+#include "reports/report_int.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 
 #include <errno.h>
 #include <inttypes.h>

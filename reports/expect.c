@@ -1,6 +1,6 @@
 /* Evaluating the expectations of reports/expect.h against the reduced
  * events (rp_data); each kind's meaning is documented there. */
-#include "report_int.h"
+#include "reports/report_int.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,9 +2,9 @@
  * report folder with relative names only (so the same events give the
  * same bytes wherever the folder is), then `gnuplot plots.gp` run there.
  * Each plot is written as PNG (pngcairo) and SVG. */
-#include "report_int.h"
+#include "reports/report_int.h"
 
-#include "errfmt.h"
+#include "lib/base/errfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,10 +1,10 @@
 /* report_write: events.jsonl -> report.json, latency.csv, plots,
  * summary.md and index.html (see report.h). */
 #define _GNU_SOURCE /* outfile.h: fopencookie */
-#include "report_int.h"
+#include "reports/report_int.h"
 
-#include "errfmt.h"
-#include "outfile.h"
+#include "lib/base/errfmt.h"
+#include "lib/base/outfile.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -26,7 +26,7 @@
 #ifndef REPORTS_REPORT_H
 #define REPORTS_REPORT_H
 
-#include "expect.h"
+#include "reports/expect.h"
 
 #include <stdbool.h>
 #include <stddef.h>

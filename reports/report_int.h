@@ -4,7 +4,7 @@
 #ifndef REPORTS_REPORT_INT_H
 #define REPORTS_REPORT_INT_H
 
-#include "report.h"
+#include "reports/report.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -153,7 +153,7 @@ void rp_expect_eval(const struct rp_data *d, size_t index, const struct expect *
 /* Writes the gnuplot data and script and runs it; fills the file names it
  * made (relative to the folder). */
 /* The report's output files (report.c). Each stream keeps why a write
- * failed (proxy/outfile.h); a file that could not be written completely
+ * failed (lib/base/outfile.h); a file that could not be written completely
  * is told to in->output_failed and counted, and writing goes on with the
  * next file, so that every incomplete one is named. */
 struct rp_outputs {

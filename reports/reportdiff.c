@@ -3,7 +3,7 @@
  * Compares two report.json files (SPEC HAR-5): prints a table of every
  * compared metric and exits 1 when one regressed, 2 on bad usage or an
  * unreadable report, 0 otherwise. */
-#include "report.h"
+#include "reports/report.h"
 
 #include <errno.h>
 #include <math.h>

@@ -7,10 +7,13 @@ set -euo pipefail
 build=${1:-build}
 status=0
 checked=0
-# Every library of ours except the ns-3 wrapper, whose C++ holds ns-3's own
-# TypeId statics.
-for lib in "$build"/proxy/lib*.a "$build"/sim/lib*.a "$build"/control/lib*.a "$build"/reports/lib*.a; do
-  [ -f "$lib" ] || continue
+# Every library built from lib/, proxy/, control/, reports/, sim/ and apps/
+# (apps run many to a process in the simulator, like the daemon) except the
+# ns-3 wrapper, whose C++ holds ns-3's own TypeId statics. Test and fuzz
+# libraries are not checked.
+mapfile -t libs < <(find "$build"/lib "$build"/proxy "$build"/control "$build"/reports \
+  "$build"/sim "$build"/apps -name 'lib*.a' 2>/dev/null | sort)
+for lib in "${libs[@]}"; do
   [ "$(basename "$lib")" = libns3w.a ] && continue
   checked=$((checked + 1))
   hits=$(objdump -t "$lib" | awk '(/[*]COM[*]/ || ($3 == "O" && $4 ~ /^\.(bss|data|tbss|tdata)($|\.)/ && $4 !~ /^\.data\.rel\.ro/))' || true)

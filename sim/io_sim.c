@@ -1,11 +1,11 @@
 /* The sim backend of the seam: struct io_ops on top of the ns-3 wrapper.
- * See io_sim.h for the model; proxy/io.h for the rules every op follows. */
-#include "io_sim.h"
-#include "check.h"
+ * See io_sim.h for the model; lib/io/io.h for the rules every op follows. */
+#include "sim/io_sim.h"
+#include "lib/base/check.h"
 
-#include "io_event.h"
+#include "lib/io/io_event.h"
 
-#include "rng.h"
+#include "lib/base/rng.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

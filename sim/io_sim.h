@@ -1,5 +1,5 @@
-/* The sim backend of the seam (proxy/io.h): one `struct io` per simulated
- * node, every op carried out by the ns-3 wrapper (sim/ns3w.h) on simulated
+/* The sim backend of the seam (lib/io/io.h): one `struct io` per simulated
+ * node, every op carried out by the ns-3 wrapper (sim/ns3w/ns3w.h) on simulated
  * time.
  *
  * Handles are small ints (>= 1) indexing a per-node table that grows in
@@ -7,7 +7,7 @@
  * callback contexts. IPv4 only: IPv6 addresses get -EAFNOSUPPORT. Timers are
  * ns3w timers; `io_timer.backend_ref` holds the ns3w timer while armed and
  * is cleared before the timer's function runs, so it may re-arm itself.
- * Events are JSON lines (proxy/io_event.h) stamped with simulated time.
+ * Events are JSON lines (lib/io/io_event.h) stamped with simulated time.
  *
  * An idle node costs a few hundred bytes; the read/write path allocates
  * nothing.
@@ -15,8 +15,8 @@
 #ifndef SIM_IO_SIM_H
 #define SIM_IO_SIM_H
 
-#include "io.h"
-#include "ns3w.h"
+#include "lib/io/io.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -17,11 +17,11 @@
  * is written (and an earlier run's is removed: it would look current).
  */
 #define _GNU_SOURCE /* outfile.h: fopencookie */
-#include "numarg.h"
-#include "outfile.h"
-#include "report.h"
-#include "scenario.h"
-#include "world.h"
+#include "lib/base/numarg.h"
+#include "lib/base/outfile.h"
+#include "reports/report.h"
+#include "sim/scenario/scenario.h"
+#include "sim/world.h"
 
 #include <dirent.h>
 #include <errno.h>

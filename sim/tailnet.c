@@ -1,14 +1,14 @@
 /* A simulated tailnet: control + daemons on an ns-3 world (see tailnet.h). */
-#include "tailnet.h"
+#include "sim/tailnet.h"
 
-#include "backend_apps.h"
-#include "check.h"
-#include "control.h"
-#include "errfmt.h"
-#include "http_backend.h"
-#include "io_sim.h"
-#include "mapproto.h"
-#include "svcd.h"
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
+#include "control/control.h"
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
+#include "lib/wire/mapproto.h"
+#include "proxy/svcd.h"
+#include "sim/io_sim.h"
 
 #include <errno.h>
 #include <stdlib.h>

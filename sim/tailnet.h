@@ -1,4 +1,4 @@
-/* A simulated tailnet: an ns-3 world (sim/ns3w.h) with one region router
+/* A simulated tailnet: an ns-3 world (sim/ns3w/ns3w.h) with one region router
  * per region, region links, and nodes on access links, where one node runs
  * the coordination server (control/control.h) and every other node runs a
  * node daemon (proxy/svcd.h) with a map session to it, MagicDNS on, and
@@ -13,7 +13,7 @@
  *   starts a fresh daemon and re-runs the node's serve lines.
  * - partition/heal: region links (or a node's access link) down/up.
  * - control crash/restart: the control node loses power and comes back
- *   from its state, kept in memory (proxy/storage.h, control_storage) the
+ *   from its state, kept in memory (lib/io/storage.h, control_storage) the
  *   way a disk keeps it: a crash loses what was not durable.
  * - control storage faults: a full disk, failing fsyncs, and a power loss
  *   in the middle of a state write (tn_control_torn_write).
@@ -28,9 +28,9 @@
 #ifndef SIM_TAILNET_H
 #define SIM_TAILNET_H
 
-#include "io.h"
-#include "ns3w.h"
-#include "storage.h"
+#include "lib/io/io.h"
+#include "lib/io/storage.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -26,8 +26,8 @@
 #ifndef SIM_WORLD_H
 #define SIM_WORLD_H
 
-#include "scenario.h"
-#include "workload_rr.h"
+#include "sim/scenario/scenario.h"
+#include "sim/workload/workload_rr.h"
 
 #include <stdbool.h>
 #include <stddef.h>

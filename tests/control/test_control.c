@@ -3,14 +3,14 @@
  * fake daemons speaking the map protocol over seam TCP (hello, advertise,
  * ack, heartbeat; deltas applied with mapproto_apply_delta). Also the admin
  * command grammar (pure). */
-#include "admin_cmd.h"
-#include "ca.h"
-#include "check.h"
-#include "control.h"
-#include "io_sim.h"
-#include "mapproto.h"
-#include "ns3w.h"
-#include "storage.h"
+#include "control/admin_cmd.h"
+#include "control/control.h"
+#include "lib/base/check.h"
+#include "lib/io/storage.h"
+#include "lib/wire/ca.h"
+#include "lib/wire/mapproto.h"
+#include "sim/io_sim.h"
+#include "sim/ns3w/ns3w.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>

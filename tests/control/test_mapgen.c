@@ -1,11 +1,11 @@
 /* mapgen: per-node netmaps from the registry (ACL-1..3, STR-2/3, L7-5) and
  * map session deltas. Every generated map must pass the daemon's own
  * validation (netmap_from_json). */
-#include "mapgen.h"
-#include "mapproto.h"
-#include "netmap.h"
-#include "policy.h"
-#include "registry.h"
+#include "control/mapgen.h"
+#include "control/policy.h"
+#include "control/registry.h"
+#include "lib/wire/mapproto.h"
+#include "lib/wire/netmap.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

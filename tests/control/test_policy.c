@@ -1,9 +1,9 @@
 /* The tailnet policy: HuJSON parsing, validation messages naming the place,
  * and grant/auto-approver evaluation (SPEC ACL-1..3, APR-3, SVC-1). */
 #define _GNU_SOURCE
-#include "policy.h"
+#include "control/policy.h"
 
-#include "support/nested.h"
+#include "tests/support/nested.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* The registry: service definitions (SVC), approvals (APR), eligibility and
  * steering (STR), states (STA), untagged hosts (CFG-11), persistence and
  * limits. */
-#include "registry.h"
+#include "control/registry.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

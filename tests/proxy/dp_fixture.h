@@ -1,12 +1,12 @@
 /* A three-node world for the data plane tests (client, host-a, host-b),
- * one implementation per backend like tests/io/fixture.h: in sim one ns3w
+ * one implementation per backend like tests/lib/io/fixture.h: in sim one ns3w
  * world with three TUN nodes in one region; in real mode three network
  * namespaces on a bridge (in a fourth namespace), each with a TUN device.
  * The TUN devices start without addresses: the data plane puts them on. */
 #ifndef TESTS_PROXY_DP_FIXTURE_H
 #define TESTS_PROXY_DP_FIXTURE_H
 
-#include "io.h"
+#include "lib/io/io.h"
 
 #include <stdbool.h>
 #include <stdint.h>

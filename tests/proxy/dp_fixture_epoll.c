@@ -4,10 +4,10 @@
  * node, all on one epoll loop. Deleting the namespaces removes every
  * device with them. */
 #define _GNU_SOURCE
-#include "dp_fixture.h"
+#include "tests/proxy/dp_fixture.h"
 
-#include "io_epoll.h"
-#include "support/netns.h"
+#include "lib/io/io_epoll.h"
+#include "tests/support/netns.h"
 
 #include <errno.h>
 #include <stdio.h>

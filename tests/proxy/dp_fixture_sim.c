@@ -1,9 +1,9 @@
 /* The three-node data plane fixture on the sim backend: one ns3w world
  * (seed 1), one region, three TUN hosts on 1 ms access links. */
-#include "check.h"
-#include "dp_fixture.h"
-#include "io_sim.h"
-#include "ns3w.h"
+#include "lib/base/check.h"
+#include "sim/io_sim.h"
+#include "sim/ns3w/ns3w.h"
+#include "tests/proxy/dp_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The whole-daemon tests' TCP client (see tconn.h). */
-#include "tconn.h"
+#include "tests/proxy/tconn.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -4,8 +4,8 @@
 #ifndef TESTS_PROXY_TCONN_H
 #define TESTS_PROXY_TCONN_H
 
-#include "dp_fixture.h"
-#include "io.h"
+#include "lib/io/io.h"
+#include "tests/proxy/dp_fixture.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,9 +4,9 @@
  * read on their sockets, from the real `svcctl` binary's output and exit
  * status, and from the node's event lines. */
 #define _GNU_SOURCE
-#include "io_epoll.h"
-#include "localapi.h"
-#include "localapi_server.h"
+#include "lib/io/io_epoll.h"
+#include "lib/wire/localapi.h"
+#include "proxy/localapi_server.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

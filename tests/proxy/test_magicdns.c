@@ -1,9 +1,9 @@
 /* MagicDNS (SVC-3, ACL-1): magicdns_answer on crafted queries and on the
  * bytes a real resolver tool sends, and one round trip through
  * magicdns_new on the sim backend. */
-#include "dp_fixture.h"
-#include "magicdns.h"
-#include "netmap.h"
+#include "lib/wire/netmap.h"
+#include "proxy/magicdns.h"
+#include "tests/proxy/dp_fixture.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

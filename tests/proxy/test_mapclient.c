@@ -13,17 +13,17 @@
  * both, host-b svc:web. Each host runs an HTTP backend on 127.0.0.1:8080
  * and a TCP echo on 127.0.0.1:9000. */
 #define _GNU_SOURCE
-#include "backend_apps.h"
-#include "ca.h"
-#include "dataplane.h"
-#include "dp_fixture.h"
-#include "http_backend.h"
-#include "http_support.h"
-#include "mapclient.h"
-#include "mapproto.h"
-#include "svcd.h"
-#include "tconn.h"
-#include "tls.h"
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
+#include "lib/wire/ca.h"
+#include "lib/wire/mapproto.h"
+#include "lib/wire/tls.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/mapclient.h"
+#include "proxy/svcd.h"
+#include "tests/proxy/dp_fixture.h"
+#include "tests/proxy/l7/http_support.h"
+#include "tests/proxy/tconn.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>

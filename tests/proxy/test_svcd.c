@@ -13,13 +13,13 @@
  * control would after a drain). Commands go through the daemon's own
  * entry points: svcd_serve_line and the local API (svcd_local_request). */
 #define _GNU_SOURCE
-#include "backend_apps.h"
-#include "dataplane.h"
-#include "dp_fixture.h"
-#include "http_backend.h"
-#include "localapi.h"
-#include "svcd.h"
-#include "tconn.h"
+#include "apps/backend_apps.h"
+#include "apps/http_backend.h"
+#include "lib/wire/localapi.h"
+#include "proxy/dataplane/dataplane.h"
+#include "proxy/svcd.h"
+#include "tests/proxy/dp_fixture.h"
+#include "tests/proxy/tconn.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* io_loop_watch_fd: the main program's own fds on the epoll loop (the svcd
  * binary's local API socket and signalfd). */
-#include "io_epoll.h"
+#include "lib/io/io_epoll.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -11,9 +11,9 @@
  * PostgreSQL is not installed. Namespaces, processes and the temp dir are
  * removed after every test. */
 #define _GNU_SOURCE
-#include "pg_fixture.h"
-#include "support/netns.h"
-#include "support/shell.h"
+#include "tests/support/netns.h"
+#include "tests/support/pg_fixture.h"
+#include "tests/support/shell.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

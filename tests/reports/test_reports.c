@@ -2,7 +2,7 @@
  * output checked (JSON parses, CSV rows, PNG/SVG, self-contained HTML),
  * exact percentiles, each expectation kind passing and failing with its
  * message, determinism, fault shading, malformed lines, limits, compare. */
-#include "report.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>

@@ -1,7 +1,7 @@
 /* simrun end to end on the shipped scenarios (the scenarios folder) and on
  * small scenarios written here: exit status, every output SCENARIO.md
  * lists, pcaps tshark can read, determinism, the timeline. */
-#include "scenario.h"
+#include "sim/scenario/scenario.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* See netns.h. Test support: talks to the OS directly. */
 #define _GNU_SOURCE
-#include "netns.h"
+#include "tests/support/netns.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Test support: shell commands, sleeps, file waits (see shell.h). */
-#include "shell.h"
+#include "tests/support/shell.h"
 
 #include <stdio.h>
 #include <string.h>

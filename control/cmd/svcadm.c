@@ -1,0 +1,338 @@
+/* svcadm: the admin CLI of the coordination server. It checks the command
+ * grammar locally (control/admin_cmd.h), sends it to the admin API and
+ * prints the JSON answer; exit 0 when it succeeded, 1 when control refused
+ * (the message on stderr) or could not be reached, 2 on bad usage.
+ *
+ *   svcadm --control http://IP:PORT [--token T] COMMAND WORDS...
+ *
+ * The token may also come from $SVCADM_TOKEN. `set-policy FILE` reads the
+ * file here and PUTs its text to /api/policy; every other command is
+ * POSTed to /api/command as {"line": ...}.
+ */
+#define _GNU_SOURCE
+#include "control/admin_cmd.h"
+#include "lib/base/numarg.h"
+#include "lib/wire/localapi.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SVCADM_TIMEOUT_MS 30000
+#define SVCADM_MAX_REPLY  (64u << 20)
+#define SVCADM_MAX_POLICY (1u << 20)
+#define SVCADM_MAX_HOST   256
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: svcadm --control http://IP:PORT [--token TOKEN] COMMAND...\n"
+	           "commands:\n"
+	           "  define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] "
+	           "[--description=TEXT]\n"
+	           "  delete svc:X\n"
+	           "  approve|reject|revoke svc:X NODE\n"
+	           "  set-policy FILE\n"
+	           "  services | service svc:X | nodes | policy\n"
+	           "  ca                       the tailnet CA certificate (PEM), for clients\n"
+	           "The token may also come from $SVCADM_TOKEN.\n");
+}
+
+/* Appends `word` to the line, quoted when it holds blanks or quotes. */
+static int append_word(char *line, size_t cap, size_t *len, const char *word)
+{
+	bool quote = word[0] == '\0' || strpbrk(word, " \t\"\\") != NULL;
+	size_t n = *len;
+
+	if (n && n + 1 < cap)
+		line[n++] = ' ';
+	if (quote && n + 1 < cap)
+		line[n++] = '"';
+	for (const char *p = word; *p; p++) {
+		if (quote && (*p == '"' || *p == '\\') && n + 1 < cap)
+			line[n++] = '\\';
+		if (n + 1 < cap)
+			line[n++] = *p;
+	}
+	if (quote && n + 1 < cap)
+		line[n++] = '"';
+	if (n + 1 >= cap)
+		return -E2BIG;
+	line[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+/* "http://HOST:PORT[/]" into host and port. */
+static int parse_url(const char *url, char *host, size_t host_len, char *port, size_t port_len)
+{
+	if (strncmp(url, "http://", 7) != 0)
+		return -EINVAL;
+	const char *h = url + 7, *end = h + strcspn(h, "/");
+	const char *colon;
+
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb)
+			return -EINVAL;
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+		if ((size_t)(rb - h - 1) >= host_len)
+			return -EINVAL;
+		memcpy(host, h + 1, (size_t)(rb - h - 1));
+		host[rb - h - 1] = '\0';
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		const char *he = colon ? colon : end;
+		if (he == h || (size_t)(he - h) >= host_len)
+			return -EINVAL;
+		memcpy(host, h, (size_t)(he - h));
+		host[he - h] = '\0';
+	}
+	if (colon) {
+		size_t pl = (size_t)(end - colon - 1);
+		if (pl == 0 || pl >= port_len)
+			return -EINVAL;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+	} else {
+		snprintf(port, port_len, "8300");
+	}
+	if (*end && strcmp(end, "/") != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Sends one request and reads the whole answer (Connection: close). Returns
+ * the HTTP status and *body (malloc'd), or -1 with a message printed. */
+static int http_call(const char *host, const char *port, const char *method, const char *path,
+                     const char *token, const char *body, size_t body_len, char **out)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char *req = NULL, *resp = NULL;
+	size_t resp_len = 0, resp_cap = 0;
+	int fd = -1, status = -1, rc;
+
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0) {
+		fprintf(stderr, "svcadm: %s:%s: %s\n", host, port, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		fprintf(stderr, "svcadm: cannot reach control at %s:%s: %s\n", host, port,
+		        strerror(errno));
+		goto out;
+	}
+	int n = asprintf(&req,
+	                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
+	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	                 "Connection: close\r\n\r\n",
+	                 method, path, host, port, token, body_len);
+	if (n < 0) {
+		req = NULL;
+		goto out;
+	}
+	for (size_t off = 0, total = (size_t)n + body_len; off < total;) {
+		const char *p = off < (size_t)n ? req + off : body + (off - (size_t)n);
+		size_t len = off < (size_t)n ? (size_t)n - off : total - off;
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "svcadm: sending to control: %s\n", strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, SVCADM_TIMEOUT_MS);
+		if (pr == 0) {
+			fprintf(stderr, "svcadm: control did not answer within %d s\n",
+			        SVCADM_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (resp_cap - resp_len < 65536) {
+			if (resp_cap > SVCADM_MAX_REPLY) {
+				fprintf(stderr, "svcadm: answer larger than %u bytes\n",
+				        SVCADM_MAX_REPLY);
+				goto out;
+			}
+			char *nb = realloc(resp, resp_cap + 65536 + 1);
+			if (!nb)
+				goto out;
+			resp = nb;
+			resp_cap += 65536;
+		}
+		ssize_t r = recv(fd, resp + resp_len, resp_cap - resp_len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "svcadm: reading from control: %s\n", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		resp_len += (size_t)r;
+	}
+	if (!resp || resp_len < 12 || strncmp(resp, "HTTP/1.", 7) != 0) {
+		fprintf(stderr, "svcadm: control's answer is not HTTP\n");
+		goto out;
+	}
+	resp[resp_len] = '\0';
+	char *sep = strstr(resp, "\r\n\r\n");
+	if (!sep) {
+		fprintf(stderr, "svcadm: control's answer is cut short\n");
+		goto out;
+	}
+	uint64_t code = 0;
+	if (resp_len < 13 || (resp[12] != ' ' && resp[12] != '\r') ||
+	    numarg_u64n(resp + 9, 3, 100, 599, &code, NULL, 0) < 0) {
+		fprintf(stderr, "svcadm: control's answer has no valid status code\n");
+		goto out;
+	}
+	status = (int)code;
+	*out = strdup(sep + 4);
+	if (!*out)
+		status = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	free(req);
+	free(resp);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *control = NULL, *token = getenv("SVCADM_TOKEN");
+	char line[ADMIN_CMD_MAX_LINE + 1], err[ADMIN_CMD_ERR_LEN];
+	char host[SVCADM_MAX_HOST], port[16];
+	struct admin_cmd cmd;
+	size_t len = 0;
+	char *body = NULL, *reply = NULL;
+	int i = 1, status, rc = 1;
+
+	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+		if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
+			control = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--control=", 10) == 0) {
+			control = argv[i++] + 10;
+		} else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
+			token = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--token=", 8) == 0) {
+			token = argv[i++] + 8;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "svcadm: unknown option \"%s\"\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!control || i >= argc) {
+		fprintf(stderr, "svcadm: %s\n", !control ? "--control is required" : "no command");
+		usage(stderr);
+		return 2;
+	}
+	if (!token || !*token) {
+		fprintf(stderr, "svcadm: no token (--token or $SVCADM_TOKEN)\n");
+		return 2;
+	}
+	if (strpbrk(token, "\r\n")) {
+		fprintf(stderr, "svcadm: the token holds a line break\n");
+		return 2;
+	}
+	if (parse_url(control, host, sizeof(host), port, sizeof(port)) < 0) {
+		fprintf(stderr, "svcadm: bad --control \"%s\" (want http://IP:PORT)\n", control);
+		return 2;
+	}
+	/* getaddrinfo would take a service name, or wrap 65616 to 80. */
+	uint16_t port_num = 0;
+	if (numarg_port(port, &port_num, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcadm: bad port \"%s\" in --control \"%s\": %s\n", port, control,
+		        err);
+		return 2;
+	}
+	if (strcmp(argv[i], "ca") == 0 && i + 1 == argc) {
+		/* Not an admin command line: a plain read of the CA. */
+		signal(SIGPIPE, SIG_IGN);
+		status = http_call(host, port, "GET", "/api/ca", token, NULL, 0, &reply);
+		if (status == 200) {
+			fputs(reply, stdout);
+			rc = 0;
+		} else if (status > 0) {
+			fprintf(stderr, "svcadm: refused (HTTP %d): %s\n", status, reply);
+		}
+		free(reply);
+		return status < 0 ? 1 : rc;
+	}
+	line[0] = '\0';
+	for (; i < argc; i++)
+		if (append_word(line, sizeof(line), &len, argv[i]) < 0) {
+			fprintf(stderr, "svcadm: command longer than %u bytes\n",
+			        ADMIN_CMD_MAX_LINE);
+			return 2;
+		}
+	if (admin_cmd_parse(&cmd, line, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcadm: %s\n", err);
+		admin_cmd_free(&cmd);
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (cmd.kind == ADMIN_CMD_SET_POLICY) {
+		size_t plen;
+		char *text = localapi_read_file(cmd.file, SVCADM_MAX_POLICY, &plen);
+		if (!text) {
+			fprintf(stderr, "svcadm: set-policy %s: %s\n", cmd.file,
+			        errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+			admin_cmd_free(&cmd);
+			return 1;
+		}
+		status = http_call(host, port, "PUT", "/api/policy", token, text, plen, &reply);
+		free(text);
+	} else {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "line", line);
+		body = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (!body) {
+			admin_cmd_free(&cmd);
+			return 1;
+		}
+		status = http_call(host, port, "POST", "/api/command", token, body, strlen(body),
+		                   &reply);
+	}
+	admin_cmd_free(&cmd);
+	if (status < 0)
+		goto out;
+	cJSON *doc = cJSON_Parse(reply);
+	if (status == 200) {
+		char *pretty = doc ? cJSON_Print(doc) : NULL;
+		printf("%s\n", pretty ? pretty : reply);
+		free(pretty);
+		rc = 0;
+	} else {
+		const char *msg =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "error"));
+		fprintf(stderr, "svcadm: refused (HTTP %d): %s\n", status, msg ? msg : reply);
+	}
+	cJSON_Delete(doc);
+out:
+	free(body);
+	free(reply);
+	return rc;
+}

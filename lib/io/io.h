@@ -1,0 +1,210 @@
+/* The seam: the only door between daemon/control code and the world.
+ *
+ * One `struct io` per node. Daemon code holds a `struct io *` and calls
+ * through `io->ops`; it never touches a socket, clock, random source or
+ * sleep function itself. Two backends fill the ops table: epoll (real
+ * sockets, a real TUN device, wall-clock time; lib/io/io_epoll.c) and sim
+ * (ns-3 through the C wrapper, simulated time; sim/io_sim.c).
+ *
+ * Conventions shared by every op:
+ * - Acting ops return >= 0 on success or a negative errno.
+ * - Nothing blocks. TCP is readiness-based and edge-like: the backend calls
+ *   a handle's callback with IO_READABLE when new data, an EOF or a pending
+ *   connection arrives, and with IO_WRITABLE when a connect completes or
+ *   send space frees up after a short or refused write. The callee must
+ *   read/accept until -EAGAIN; it will not be told again about bytes
+ *   already queued.
+ * - IO_ERROR reports a failed connection (refused, reset, timed out); from
+ *   then on read and write return that error (-ECONNREFUSED, -ECONNRESET,
+ *   -ETIMEDOUT) until the handle is closed.
+ * - UDP and the TUN device push whole datagrams/packets to a callback; the
+ *   buffer is valid only during the call.
+ * - Callbacks never run inside the op that caused them: a write never calls
+ *   back synchronously, so callers need not be re-entrant.
+ * - After io_close() no callback runs for that handle again.
+ * - Handles are finite (the node's table, the process's descriptors).
+ *   tcp_accept answers -EMFILE when none is left and the connection stays
+ *   queued; the listener is then told IO_READABLE again once a handle
+ *   frees, so a listener never stays stuck. Code that accepts on others'
+ *   behalf keeps headroom (io_handles_scarce) and sheds what it cannot
+ *   take, so the table does not fill in the first place.
+ */
+#ifndef LIB_IO_IO_H
+#define LIB_IO_IO_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* An IPv4 or IPv6 endpoint; `ip` holds 4 or 16 bytes in network order. */
+struct io_addr {
+	uint8_t family; /* IO_AF_INET or IO_AF_INET6 */
+	uint16_t port;  /* host order */
+	uint8_t ip[16];
+};
+
+enum io_family {
+	IO_AF_NONE = 0,
+	IO_AF_INET = 4,
+	IO_AF_INET6 = 6,
+};
+
+enum io_events {
+	IO_READABLE = 1u << 0,
+	IO_WRITABLE = 1u << 1,
+	IO_ERROR = 1u << 2,
+};
+
+struct io;
+
+/* Readiness callback for a TCP handle (listener or connection). */
+typedef void (*io_sock_fn)(void *ctx, int handle, unsigned events);
+
+/* A whole UDP datagram received on `handle` from `src`. */
+typedef void (*io_dgram_fn)(void *ctx, int handle, const uint8_t *data, size_t len,
+                            const struct io_addr *src);
+
+/* A whole IP packet the node's stack sent towards the tailnet. */
+typedef void (*io_packet_fn)(void *ctx, const uint8_t *pkt, size_t len);
+
+/* A caller-owned timer, kernel timer_list style: the owner embeds it and
+ * recovers its context with container_of in `fn`. The backend owns
+ * `backend_ref`/`heap_index` while the timer is armed. Disarm before
+ * freeing the memory that holds it. */
+struct io_timer {
+	void (*fn)(struct io_timer *timer);
+	void *backend_ref;
+	uint64_t deadline_us;
+	size_t heap_index;
+};
+
+struct io_ops {
+	/* TCP. `local` may name a specific address (e.g. a service VIP that
+	 * is or will be assigned to the TUN device); port 0 picks one. */
+	int (*tcp_listen)(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
+	                  void *ctx);
+	/* Starts a connect; completion is IO_WRITABLE, failure IO_ERROR.
+	 * `local` may be NULL (the stack picks the source address). */
+	int (*tcp_connect)(struct io *io, const struct io_addr *remote, const struct io_addr *local,
+	                   io_sock_fn fn, void *ctx);
+	/* Returns a new handle, or -EAGAIN when no connection is pending. */
+	int (*tcp_accept)(struct io *io, int listener, struct io_addr *peer, io_sock_fn fn,
+	                  void *ctx);
+	/* Bytes read, 0 at EOF, or -errno. */
+	ssize_t (*tcp_read)(struct io *io, int handle, void *buf, size_t len);
+	/* Bytes accepted (possibly fewer than `len`), or -errno. */
+	ssize_t (*tcp_write)(struct io *io, int handle, const void *buf, size_t len);
+	/* Sends FIN after queued data; reading still works (half-close). */
+	int (*tcp_shutdown)(struct io *io, int handle);
+	/* Local or remote endpoint of a TCP or UDP handle. */
+	int (*sock_name)(struct io *io, int handle, bool peer, struct io_addr *out);
+
+	/* UDP on the underlay (or any address of the node). */
+	int (*udp_open)(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx);
+	int (*udp_send)(struct io *io, int handle, const void *data, size_t len,
+	                const struct io_addr *dst);
+
+	/* Closes any handle. Graceful (FIN after queued data) unless `abort`,
+	 * which resets a TCP connection (RST) at once. */
+	int (*close)(struct io *io, int handle, bool abort);
+	/* Handles open now and the most this node may hold at once. */
+	void (*handle_count)(struct io *io, size_t *in_use, size_t *max);
+
+	/* The node's TUN device. Packets the stack routes to the tailnet
+	 * (100.64.0.0/10, fd7a:115c:a1e0::/48) go to `fn`; tun_write hands a
+	 * packet to the stack as if it arrived on the device. A later
+	 * tun_attach replaces `fn`; tun_attach(io, NULL, NULL) detaches: from
+	 * then on no packet (not even one already read or queued) reaches the
+	 * old callback, and packets routed to the device are dropped. */
+	int (*tun_attach)(struct io *io, io_packet_fn fn, void *ctx);
+	int (*tun_write)(struct io *io, const void *pkt, size_t len);
+	int (*tun_addr_add)(struct io *io, const struct io_addr *addr, int prefix_len);
+	int (*tun_addr_del)(struct io *io, const struct io_addr *addr, int prefix_len);
+
+	/* Time and chance. */
+	void (*timer_arm)(struct io *io, struct io_timer *timer, uint64_t delay_us);
+	void (*timer_disarm)(struct io *io, struct io_timer *timer);
+	uint64_t (*now_us)(struct io *io); /* monotonic */
+	uint64_t (*random_u64)(struct io *io);
+
+	/* Structured events: `fields` is a sequence of JSON members without
+	 * braces (`"port":443,"peer":"100.64.0.2"`) or "" ; the backend adds
+	 * time, node and type. */
+	void (*emit)(struct io *io, const char *type, const char *fields);
+};
+
+/* The handle a daemon receives. `ops` comes first (SQLite io_methods
+ * style); `node_name` names the node in events. A backend with no event
+ * sink sets `events_off`, so callers skip formatting events nobody reads
+ * (a visible cost per proxied request). */
+struct io {
+	const struct io_ops *ops;
+	const char *node_name;
+	bool events_off;
+};
+
+/* Largest formatted event payload io_emitf passes on. */
+#define IO_EVENT_FIELDS_MAX 1024
+
+/* Cuts formatted fields that filled `buf` after their last whole member and
+ * marks them "truncated":true (lib/io/io_event.c). */
+void io_emit_fields_truncate(char *buf, size_t cap);
+
+/* printf-style wrapper around ops->emit. Fields longer than
+ * IO_EVENT_FIELDS_MAX keep their whole leading members and gain
+ * "truncated":true, as ops->emit does for a line too long for the sink:
+ * one rule on both backends (the contract suite checks it). */
+__attribute__((format(printf, 3, 4))) static inline void io_emitf(struct io *io, const char *type,
+                                                                  const char *fmt, ...)
+{
+	char buf[IO_EVENT_FIELDS_MAX];
+	va_list ap;
+
+	if (io->events_off)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		buf[0] = '\0';
+	else if ((size_t)n >= sizeof(buf))
+		io_emit_fields_truncate(buf, sizeof(buf));
+	io->ops->emit(io, type, buf);
+}
+
+/* Part of the handle table that connections accepted for others (proxied
+ * clients and their upstreams) leave free: 1/8, at least 16. It keeps room
+ * for the node's own sessions, listeners and for shedding (accept, close). */
+#define IO_HANDLES_RESERVE_DIV 8
+#define IO_HANDLES_RESERVE_MIN 16
+
+/* Whether taking `want` more handles would eat into the reserve. */
+static inline bool io_handles_scarce(struct io *io, size_t want)
+{
+	size_t in_use, max;
+
+	io->ops->handle_count(io, &in_use, &max);
+	size_t reserve = max / IO_HANDLES_RESERVE_DIV;
+	if (reserve < IO_HANDLES_RESERVE_MIN)
+		reserve = IO_HANDLES_RESERVE_MIN;
+	return in_use + want + reserve > max;
+}
+
+static inline bool io_timer_armed(const struct io_timer *timer)
+{
+	return timer->backend_ref != NULL;
+}
+
+/* Address helpers (lib/io/io_addr.c). */
+#define IO_ADDR_STRLEN 64 /* "[v6]:port" fits */
+int io_addr_parse(struct io_addr *out, const char *text, uint16_t default_port);
+void io_addr_v4(struct io_addr *out, uint32_t ip_host_order, uint16_t port);
+uint32_t io_addr_v4_host(const struct io_addr *addr);
+bool io_addr_equal(const struct io_addr *a, const struct io_addr *b, bool with_port);
+/* "1.2.3.4:80", "[::1]:80"; without the port when `with_port` is false. */
+const char *io_addr_format(const struct io_addr *addr, bool with_port, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,223 @@
+/* svcctl: the CLI of the node daemon. It sends one request over the local
+ * API socket (lib/wire/localapi.h), prints the answer and exits 0 when the
+ * command succeeded, 1 when it failed, 2 on bad usage.
+ *
+ *   svcctl [--socket PATH] serve ...          (the serve grammar, serve_cmd.h)
+ *   svcctl [--socket PATH] serve-config FILE|-
+ *   svcctl [--socket PATH] netmap FILE|-
+ *   svcctl [--socket PATH] status [--json]
+ */
+#define _GNU_SOURCE
+#include "lib/wire/localapi.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SVCCTL_DEFAULT_SOCKET "/run/svcd.sock"
+#define SVCCTL_TIMEOUT_MS     30000
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: svcctl [--socket PATH] serve ARGS...\n"
+	           "       svcctl [--socket PATH] serve-config FILE|-\n"
+	           "       svcctl [--socket PATH] netmap FILE|-\n"
+	           "       svcctl [--socket PATH] status [--json]\n"
+	           "The socket defaults to " SVCCTL_DEFAULT_SOCKET ".\n");
+}
+
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "svcctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "svcctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ECONNREFUSED)
+			fprintf(stderr,
+			        "svcctl: the daemon is not running (no svcd listening on %s: %s)\n",
+			        path, strerror(e));
+		else
+			fprintf(stderr, "svcctl: cannot reach svcd at %s: %s\n", path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends the request, reads one response line. Returns the exit status. */
+static int exchange(const char *path, const char *req)
+{
+	int fd = dial(path);
+	size_t off = 0, len = strlen(req), in_len = 0, cap = 0;
+	char *in = NULL, *output = NULL, err[LOCALAPI_ERR_LEN];
+	int status = 1, send_errno = 0;
+
+	if (fd < 0)
+		return 1;
+	while (off < len) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			/* svcd may have answered (refused us) and hung up before
+			 * reading: its answer is still ours to read. */
+			send_errno = errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	for (;;) {
+		ssize_t n = localapi_frame(in ? in : "", in_len, LOCALAPI_MAX_RESPONSE_BYTES);
+		if (n > 0)
+			break;
+		if (n == -1) {
+			fprintf(stderr, "svcctl: the daemon's answer is too long\n");
+			goto out;
+		}
+		if (cap - in_len < 65536) {
+			char *nb = realloc(in, cap + 65536);
+			if (!nb) {
+				fprintf(stderr, "svcctl: out of memory\n");
+				goto out;
+			}
+			in = nb;
+			cap += 65536;
+		}
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, SVCCTL_TIMEOUT_MS);
+		if (pr == 0) {
+			fprintf(stderr, "svcctl: no answer from svcd within %d s\n",
+			        SVCCTL_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		ssize_t r = pr < 0 ? -1 : recv(fd, in + in_len, cap - in_len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 && send_errno) {
+			fprintf(stderr, "svcctl: sending to svcd: %s\n", strerror(send_errno));
+			goto out;
+		}
+		if (r <= 0) {
+			fprintf(stderr, "svcctl: svcd closed the connection without an answer\n");
+			goto out;
+		}
+		in_len += (size_t)r;
+	}
+	if (localapi_response_parse(in, in_len, &status, &output, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcctl: %s\n", err);
+		status = 1;
+		goto out;
+	}
+	fputs(output, status == 0 ? stdout : stderr);
+	if (status != 0)
+		status = 1;
+out:
+	free(output);
+	free(in);
+	close(fd);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = SVCCTL_DEFAULT_SOCKET;
+	struct localapi_request req;
+	int i = 1, rc;
+	bool too_big;
+	char *line;
+
+	memset(&req, 0, sizeof(req));
+	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			sock = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			sock = argv[i] + 9;
+			i++;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "svcctl: unknown option \"%s\"\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[i];
+	if (strcmp(cmd, "serve") == 0) {
+		req.op = LOCALAPI_OP_SERVE;
+		if (argc - i > LOCALAPI_MAX_ARGS) {
+			fprintf(stderr, "svcctl: too many arguments (limit %d)\n",
+			        LOCALAPI_MAX_ARGS);
+			return 2;
+		}
+		req.argc = argc - i;
+		for (int k = 0; k < req.argc; k++)
+			req.argv[k] = argv[i + k];
+	} else if (strcmp(cmd, "serve-config") == 0 || strcmp(cmd, "netmap") == 0) {
+		if (argc - i != 2) {
+			fprintf(stderr, "svcctl: %s takes one FILE (or - for stdin)\n", cmd);
+			usage(stderr);
+			return 2;
+		}
+		req.op = cmd[0] == 'n' ? LOCALAPI_OP_NETMAP : LOCALAPI_OP_SERVE_CONFIG;
+		req.document =
+		    localapi_read_file(argv[i + 1], LOCALAPI_MAX_REQUEST_BYTES, &req.doc_len);
+		if (!req.document) {
+			fprintf(stderr, "svcctl: %s: %s\n", argv[i + 1],
+			        errno == EFBIG ? "file too large for the local API (limit 1 MiB)"
+			                       : strerror(errno));
+			return 1;
+		}
+		if (strlen(req.document) != req.doc_len) {
+			fprintf(stderr, "svcctl: %s: holds a NUL byte\n", argv[i + 1]);
+			free(req.document);
+			return 1;
+		}
+	} else if (strcmp(cmd, "status") == 0) {
+		req.op = LOCALAPI_OP_STATUS;
+		if (argc - i == 2 && strcmp(argv[i + 1], "--json") == 0) {
+			req.json = true;
+		} else if (argc - i != 1) {
+			fprintf(stderr, "svcctl: status takes only --json\n");
+			usage(stderr);
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "svcctl: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	line = localapi_request_format(&req, &too_big);
+	free(req.document);
+	if (!line) {
+		fprintf(stderr, "svcctl: %s\n",
+		        too_big ? "request too large for the local API (limit 1 MiB)"
+		                : "out of memory");
+		return 1;
+	}
+	rc = exchange(sock, line);
+	free(line);
+	return rc;
+}

@@ -1,8 +1,0 @@
-# The L4 Service Proxy (SPEC L4-1, L4-2) and the backend programs on the
-# seam (tcp-echo, tcp-sink, udp-echo). No writable globals allowed.
-# TLS termination (--tls-terminated-tcp) uses proxy/tls.c from svc_http.
-add_library(svc_tcpproxy STATIC
-  ${CMAKE_CURRENT_LIST_DIR}/tcp_proxy.c
-  ${CMAKE_CURRENT_LIST_DIR}/backend_apps.c)
-target_include_directories(svc_tcpproxy PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(svc_tcpproxy PUBLIC svc_io svc_serve svc_http PRIVATE project_warnings)

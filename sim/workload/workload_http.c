@@ -1,0 +1,573 @@
+/* The HTTP client workload (see workload_http.h). */
+#include "sim/workload/workload_http.h"
+
+#include "lib/base/check.h"
+#include "lib/wire/http_msg.h"
+#include "lib/wire/tls.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WH_READ_CHUNK   (16 * 1024)
+#define WH_HEAD_BYTES   (16 * 1024)
+#define WH_HEADERS      64
+#define WH_REQ_HEAD_MAX 1024
+
+/* One TCP (or TLS) connection and the request it carries. With keepalive
+ * it outlives its request: back in the idle set until the next arrival. */
+struct wh_req {
+	struct wh_client *c;
+	struct wh_req *next, *prev;
+	int handle;
+	struct tls_conn *tls;
+	uint64_t start_us;
+	struct io_timer timeout;
+	struct http_head *head;
+	struct http_parser parser;
+	char head_text[WH_REQ_HEAD_MAX];
+	size_t head_len, head_off;
+	uint64_t body_left; /* request body bytes still to send */
+	uint64_t bytes_in;  /* response body bytes */
+	bool connected;
+	bool busy;      /* a request is in flight on it (else idle: keepalive) */
+	bool reused;    /* the request went out on a connection kept from before */
+	bool got_bytes; /* the request's answer has begun */
+	bool retried;   /* the request is a retry (see wh_req_fail) */
+	char host[WH_NAME_MAX + 1];
+};
+
+struct wh_client {
+	struct io *io;
+	struct wh_config cfg;
+	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
+	char host_header[256], path[1024];
+	struct io_timer arrival;
+	struct io_timer stop; /* keepalive: closes the idle connections at stop_us */
+	struct wh_req *reqs;  /* connections: busy and idle */
+	size_t in_flight;     /* busy connections */
+	size_t conns_opened;
+	bool stopped;
+};
+
+const char *wh_outcome_name(enum wh_outcome o)
+{
+	static const char *const names[] = {
+	    [WH_OK] = "ok",       [WH_HTTP_ERROR] = "http_error", [WH_REFUSED] = "refused",
+	    [WH_RESET] = "reset", [WH_TIMEOUT] = "timeout",       [WH_OVERLOAD] = "overload",
+	};
+	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
+}
+
+uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
+{
+	uint64_t x = io->ops->random_u64(io);
+	double u = (double)((x >> 11) + 1) * 0x1p-53;
+
+	return (uint64_t)llround(-log(u) / rate_per_s * 1e6);
+}
+
+void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_per_s,
+                          uint64_t start_us, uint64_t stop_us)
+{
+	uint64_t now = io->ops->now_us(io);
+
+	if (!(rate_per_s > 0))
+		return;
+	uint64_t first = (start_us > now ? start_us : now) + wh_poisson_gap_us(io, rate_per_s);
+	if (first < stop_us)
+		io->ops->timer_arm(io, arrival, first - now);
+}
+
+void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
+{
+	io_emitf(io, "request_done",
+	         "\"workload\":\"%s\",\"client\":\"%s\",\"host\":\"%s\",\"start_us\":%llu,"
+	         "\"latency_us\":%llu,\"outcome\":\"%s\",\"status\":%d,\"bytes\":%llu%s",
+	         r->workload, r->client, r->host, (unsigned long long)r->start_us,
+	         (unsigned long long)r->latency_us, wh_outcome_name(r->outcome), r->status,
+	         (unsigned long long)r->bytes, r->retried ? ",\"retried\":true" : "");
+	if (fn)
+		fn(ctx, r);
+}
+
+static uint64_t wh_gap_us(struct wh_client *c)
+{
+	return wh_poisson_gap_us(c->io, c->cfg.rate_per_s);
+}
+
+static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, int status)
+{
+	uint64_t now = c->io->ops->now_us(c->io);
+	struct wh_result res = {.workload = c->name,
+	                        .client = c->client,
+	                        .host = r ? r->host : "",
+	                        .start_us = r ? r->start_us : now,
+	                        .latency_us = r ? now - r->start_us : 0,
+	                        .bytes = r ? r->bytes_in : 0,
+	                        .outcome = o,
+	                        .status = status,
+	                        .retried = r && r->retried};
+
+	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
+}
+
+/* Unlinks and frees a connection: RST when `abort`, else a graceful close
+ * (close_notify first with TLS). */
+static void wh_req_free(struct wh_req *r, bool abort)
+{
+	struct wh_client *c = r->c;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	if (r->busy)
+		c->in_flight--;
+	c->io->ops->timer_disarm(c->io, &r->timeout);
+	if (r->tls && !abort)
+		tls_conn_close_notify(r->tls);
+	tls_conn_free(r->tls);
+	if (r->handle >= 0)
+		c->io->ops->close(c->io, r->handle, abort);
+	http_head_free(r->head);
+	free(r);
+}
+
+static void wh_idle_event(struct wh_req *r);
+
+/* Ends the request on r with outcome o. The connection goes back to the
+ * idle set when `reusable` (keepalive, a whole response, the server keeps
+ * the connection, arrivals not stopped), else it is closed. */
+static void wh_req_end_ex(struct wh_req *r, enum wh_outcome o, int status, bool reusable)
+{
+	struct wh_client *c = r->c;
+	bool whole = o == WH_OK || o == WH_HTTP_ERROR;
+
+	wh_report(c, r, o, status);
+	if (!(whole && reusable && c->cfg.keepalive && !c->stopped && r->head->keep_alive)) {
+		wh_req_free(r, !whole);
+		return;
+	}
+	r->busy = false;
+	c->in_flight--;
+	c->io->ops->timer_disarm(c->io, &r->timeout);
+	http_parser_resume(&r->parser);
+	/* read to -EAGAIN, so the seam tells us when the server closes it */
+	wh_idle_event(r);
+}
+
+static void wh_req_end(struct wh_req *r, enum wh_outcome o, int status)
+{
+	wh_req_end_ex(r, o, status, false);
+}
+
+static int wh_open(struct wh_client *c, uint64_t start_us, bool retried);
+
+/* The request on r failed with o before a whole response. A GET that went
+ * out on a reused connection and got no byte back is retried once on a new
+ * connection (the server may have closed the idle connection as the
+ * request went out); anything else ends with o. */
+static void wh_req_fail(struct wh_req *r, enum wh_outcome o)
+{
+	struct wh_client *c = r->c;
+
+	if (r->reused && !r->got_bytes && !r->retried && c->cfg.request_bytes == 0) {
+		uint64_t start = r->start_us;
+		wh_req_free(r, true);
+		if (wh_open(c, start, true) == -ENOMEM)
+			wh_report(c, NULL, o, 0); /* the request still gets its event */
+		return;
+	}
+	wh_req_end(r, o, 0);
+}
+
+/* The outcome of a whole response: ok, or http_error for a 5xx status or
+ * a body whose length differs from the one asked for (response_bytes). */
+static enum wh_outcome wh_whole_outcome(const struct wh_req *r)
+{
+	uint64_t want = r->c->cfg.response_bytes;
+
+	if (r->head->status >= 500)
+		return WH_HTTP_ERROR;
+	if (want && r->bytes_in != want)
+		return WH_HTTP_ERROR;
+	return WH_OK;
+}
+
+static ssize_t wh_read(struct wh_req *r, void *buf, size_t len)
+{
+	struct io *io = r->c->io;
+	return r->tls ? tls_conn_read(r->tls, buf, len)
+	              : io->ops->tcp_read(io, r->handle, buf, len);
+}
+
+static ssize_t wh_write(struct wh_req *r, const void *buf, size_t len)
+{
+	struct io *io = r->c->io;
+	return r->tls ? tls_conn_write(r->tls, buf, len)
+	              : io->ops->tcp_write(io, r->handle, buf, len);
+}
+
+static int wh_body(void *ctx, const char *data, size_t len)
+{
+	struct wh_req *r = ctx;
+
+	(void)data;
+	r->bytes_in += len;
+	return 0;
+}
+
+/* Sends what is left of the request. 0, or -errno once it failed. */
+static int wh_send(struct wh_req *r)
+{
+	static const char fill[4096] = {0};
+
+	while (r->head_off < r->head_len) {
+		ssize_t n = wh_write(r, r->head_text + r->head_off, r->head_len - r->head_off);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		r->head_off += (size_t)n;
+	}
+	while (r->body_left) {
+		size_t want = r->body_left < sizeof(fill) ? (size_t)r->body_left : sizeof(fill);
+		ssize_t n = wh_write(r, fill, want);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		r->body_left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* An idle keepalive connection became readable: the server closed it, sent
+ * stray bytes or failed. It is dropped without an event (no request on
+ * it); bytes TLS consumes itself (alerts, tickets) leave it idle. */
+static void wh_idle_event(struct wh_req *r)
+{
+	char buf[256];
+	ssize_t n = wh_read(r, buf, sizeof(buf));
+
+	if (n != -EAGAIN)
+		wh_req_free(r, n != 0);
+}
+
+/* Reads the response. Returns true when the request ended (r may be freed
+ * or idle). */
+static bool wh_receive(struct wh_req *r)
+{
+	char buf[WH_READ_CHUNK];
+
+	for (;;) {
+		ssize_t n = wh_read(r, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			return false;
+		if (n < 0) {
+			wh_req_fail(r, n == -ECONNREFUSED ? WH_REFUSED : WH_RESET);
+			return true;
+		}
+		if (n == 0) {
+			enum http_parse_status st = http_parser_finish(&r->parser);
+			if (st == HTTP_PARSE_DONE)
+				wh_req_end(r, wh_whole_outcome(r), r->head->status);
+			else
+				wh_req_fail(r, WH_RESET);
+			return true;
+		}
+		r->got_bytes = true;
+		size_t off = 0;
+		while (off < (size_t)n) {
+			size_t used = 0;
+			enum http_parse_status st =
+			    http_parser_feed(&r->parser, buf + off, (size_t)n - off, &used);
+			off += used;
+			if (st == HTTP_PARSE_HEAD) {
+				http_parser_resume(&r->parser);
+				/* a bodiless response (Content-Length: 0)
+				 * completes on an empty feed */
+				if (off < (size_t)n)
+					continue;
+				st = http_parser_feed(&r->parser, buf + off, 0, &used);
+			}
+			if (st == HTTP_PARSE_MORE) {
+				if (used == 0)
+					break;
+			} else if (st == HTTP_PARSE_DONE) {
+				/* bytes after the response: no pipelining, so the
+				 * connection cannot be trusted with another request */
+				wh_req_end_ex(r, wh_whole_outcome(r), r->head->status,
+				              off == (size_t)n);
+				return true;
+			} else if (st == HTTP_PARSE_ERROR) {
+				wh_req_end(r, WH_RESET, 0);
+				return true;
+			}
+		}
+	}
+}
+
+static void wh_on_sock(void *ctx, int handle, unsigned events)
+{
+	struct wh_req *r = ctx;
+	struct wh_client *c = r->c;
+
+	(void)handle;
+	if (!r->connected && (events & (IO_WRITABLE | IO_READABLE)) && !(events & IO_ERROR)) {
+		r->connected = true;
+		if (c->cfg.host_fn) {
+			struct io_addr local, remote;
+			if (c->io->ops->sock_name(c->io, r->handle, false, &local) == 0 &&
+			    c->io->ops->sock_name(c->io, r->handle, true, &remote) == 0) {
+				const char *h = c->cfg.host_fn(c->cfg.host_ctx, &local, &remote);
+				snprintf(r->host, sizeof(r->host), "%s", h ? h : "");
+			}
+		}
+	}
+	if (r->tls) {
+		int rc = tls_conn_on_event(r->tls, events);
+		if (rc < 0) {
+			if (r->busy)
+				wh_req_fail(r, r->connected ? WH_RESET : WH_REFUSED);
+			else
+				wh_req_free(r, true);
+			return;
+		}
+	} else if (events & IO_ERROR) {
+		char probe;
+		ssize_t e = c->io->ops->tcp_read(c->io, r->handle, &probe, 1);
+		if (r->busy)
+			wh_req_fail(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET);
+		else
+			wh_req_free(r, true);
+		return;
+	}
+	if (!r->busy) {
+		wh_idle_event(r);
+		return;
+	}
+	if (r->connected) {
+		int rc = wh_send(r);
+		if (rc < 0) {
+			wh_req_fail(r, WH_RESET);
+			return;
+		}
+	}
+	wh_receive(r);
+}
+
+static void wh_on_timeout(struct io_timer *t)
+{
+	struct wh_req *r = container_of(t, struct wh_req, timeout);
+	wh_req_end(r, WH_TIMEOUT, 0);
+}
+
+/* Formats the request head into r. */
+static void wh_format_request(struct wh_client *c, struct wh_req *r, const char *host)
+{
+	const char *conn = c->cfg.keepalive ? "" : "Connection: close\r\n";
+	char extra[64] = "";
+	int n;
+
+	if (c->cfg.response_bytes)
+		snprintf(extra, sizeof(extra), "X-Response-Bytes: %llu\r\n",
+		         (unsigned long long)c->cfg.response_bytes);
+	if (c->cfg.request_bytes)
+		n = snprintf(r->head_text, sizeof(r->head_text),
+		             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %llu\r\n%s%s\r\n",
+		             c->path, host, (unsigned long long)c->cfg.request_bytes, extra, conn);
+	else
+		n = snprintf(r->head_text, sizeof(r->head_text),
+		             "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", c->path, host, extra, conn);
+	CHECK(n > 0 && (size_t)n < sizeof(r->head_text));
+	r->head_len = (size_t)n;
+	r->head_off = 0;
+	r->body_left = c->cfg.request_bytes;
+	r->bytes_in = 0;
+}
+
+/* The first idle keepalive connection, or NULL. */
+static struct wh_req *wh_idle_conn(struct wh_client *c)
+{
+	for (struct wh_req *r = c->reqs; r; r = r->next)
+		if (!r->busy)
+			return r;
+	return NULL;
+}
+
+/* The Host header's value. */
+static const char *wh_host(const struct wh_client *c, char *buf, size_t len)
+{
+	return c->host_header[0] ? c->host_header : io_addr_format(&c->cfg.target, true, buf, len);
+}
+
+int wh_client_request(struct wh_client *c)
+{
+	struct wh_req *r;
+	char target[IO_ADDR_STRLEN];
+
+	if (c->in_flight >= c->cfg.max_outstanding) {
+		wh_report(c, NULL, WH_OVERLOAD, 0);
+		return -EBUSY;
+	}
+	r = c->cfg.keepalive ? wh_idle_conn(c) : NULL;
+	if (!r)
+		return wh_open(c, c->io->ops->now_us(c->io), false);
+	/* reused: latency from the request's first byte written */
+	wh_format_request(c, r, wh_host(c, target, sizeof(target)));
+	r->busy = r->reused = true;
+	r->got_bytes = r->retried = false;
+	c->in_flight++;
+	r->start_us = c->io->ops->now_us(c->io);
+	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
+	if (wh_send(r) < 0) {
+		wh_req_fail(r, WH_RESET);
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/* A request on a new connection, its latency counted from start_us. */
+static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
+{
+	char target[IO_ADDR_STRLEN];
+	const char *host = wh_host(c, target, sizeof(target));
+	struct wh_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->c = c;
+	r->handle = -1;
+	r->timeout.fn = wh_on_timeout;
+	r->head = http_head_new(WH_HEAD_BYTES, WH_HEADERS);
+	if (!r->head) {
+		free(r);
+		return -ENOMEM;
+	}
+	http_parser_init(&r->parser, false, r->head, wh_body, r);
+	wh_format_request(c, r, host);
+	r->busy = true;
+	r->retried = retried;
+	r->start_us = start_us;
+	r->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->in_flight++;
+	c->conns_opened++;
+	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
+	r->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wh_on_sock, r);
+	if (r->handle < 0) {
+		int err = r->handle;
+		r->handle = -1;
+		wh_req_end(r, WH_REFUSED, 0);
+		return err;
+	}
+	if (c->cfg.tls) {
+		r->tls = tls_conn_new_client(c->cfg.tls, c->io, r->handle,
+		                             c->host_header[0] ? host : NULL);
+		if (!r->tls) {
+			wh_req_end(r, WH_RESET, 0);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* stop_us: no more arrivals; idle keepalive connections close gracefully
+ * and busy ones close once their response is in. */
+static void wh_on_stop(struct io_timer *t)
+{
+	struct wh_client *c = container_of(t, struct wh_client, stop);
+	struct wh_req *r = c->reqs;
+
+	c->stopped = true;
+	while (r) {
+		struct wh_req *next = r->next;
+		if (!r->busy)
+			wh_req_free(r, false);
+		r = next;
+	}
+}
+
+static void wh_on_arrival(struct io_timer *t)
+{
+	struct wh_client *c = container_of(t, struct wh_client, arrival);
+	uint64_t now = c->io->ops->now_us(c->io);
+	uint64_t gap;
+
+	wh_client_request(c);
+	gap = wh_gap_us(c);
+	if (now + gap < c->cfg.stop_us)
+		c->io->ops->timer_arm(c->io, &c->arrival, gap);
+}
+
+int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config *config)
+{
+	struct wh_client *c;
+	uint64_t now;
+
+	if (!config->name || !config->client || !(config->rate_per_s >= 0) ||
+	    strlen(config->name) > WH_NAME_MAX || strlen(config->client) > WH_NAME_MAX ||
+	    (config->host_header && strlen(config->host_header) >= 256) ||
+	    (config->path && (strlen(config->path) >= 1024 || config->path[0] != '/')))
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->io = io;
+	c->cfg = *config;
+	snprintf(c->name, sizeof(c->name), "%s", config->name);
+	snprintf(c->client, sizeof(c->client), "%s", config->client);
+	snprintf(c->host_header, sizeof(c->host_header), "%s",
+	         config->host_header ? config->host_header : "");
+	snprintf(c->path, sizeof(c->path), "%s", config->path ? config->path : "/");
+	if (!c->cfg.timeout_us)
+		c->cfg.timeout_us = WH_DEFAULT_TIMEOUT_US;
+	if (!c->cfg.max_outstanding)
+		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
+	c->arrival.fn = wh_on_arrival;
+	c->stop.fn = wh_on_stop;
+	now = io->ops->now_us(io);
+	if (c->cfg.keepalive && c->cfg.stop_us)
+		io->ops->timer_arm(io, &c->stop, c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
+	wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
+	*out = c;
+	return 0;
+}
+
+void wh_client_free(struct wh_client *c)
+{
+	if (!c)
+		return;
+	c->io->ops->timer_disarm(c->io, &c->arrival);
+	c->io->ops->timer_disarm(c->io, &c->stop);
+	while (c->reqs)
+		wh_req_free(c->reqs, c->reqs->busy);
+	free(c);
+}
+
+size_t wh_client_in_flight(const struct wh_client *c)
+{
+	return c->in_flight;
+}
+
+size_t wh_client_connections(const struct wh_client *c)
+{
+	size_t n = 0;
+
+	for (const struct wh_req *r = c->reqs; r; r = r->next)
+		n++;
+	return n;
+}
+
+size_t wh_client_connections_opened(const struct wh_client *c)
+{
+	return c->conns_opened;
+}
