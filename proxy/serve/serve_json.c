@@ -110,23 +110,18 @@ static int want_string(struct jin *j, const cJSON *o, size_t max)
 	return 0;
 }
 
-static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSON *item)
+/* The members of one TCP port entry. */
+struct port_keys {
+	bool https, http;
+	const char *fwd, *tls; /* TCPForward, TerminateTLS */
+};
+
+/* Reads the members of a TCP port entry, each checked for its type. */
+static int read_port_keys(struct jin *j, const cJSON *item, struct port_keys *k)
 {
-	bool https = false, http = false;
-	const char *fwd = NULL, *tls = NULL;
-	struct serve_port *p;
-	uint16_t port;
 	size_t old;
 	int rc;
 
-	rc = sv_parse_port_n(item->string, strlen(item->string), true, &port);
-	if (rc)
-		return jfail(j, -EINVAL, "port must be a number from 1 to 65535");
-	if (serve_service_find_port(svc, port))
-		return jfail(j, -EINVAL, "duplicate port %u", port);
-	rc = want_object(j, item);
-	if (rc)
-		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
 		char q[QBUF_LEN];
 
@@ -136,18 +131,18 @@ static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSO
 		old = place_push(j, c->string, NULL);
 		if (strcmp(c->string, "HTTPS") == 0) {
 			rc = want_bool(j, c);
-			https = cJSON_IsTrue(c);
+			k->https = cJSON_IsTrue(c);
 		} else if (strcmp(c->string, "HTTP") == 0) {
 			rc = want_bool(j, c);
-			http = cJSON_IsTrue(c);
+			k->http = cJSON_IsTrue(c);
 		} else if (strcmp(c->string, "TCPForward") == 0) {
 			rc = want_string(j, c, SERVE_MAX_TARGET_LEN);
-			fwd = rc ? NULL : c->valuestring;
+			k->fwd = rc ? NULL : c->valuestring;
 		} else if (strcmp(c->string, "TerminateTLS") == 0) {
 			rc = want_string(j, c, SERVE_MAX_SUFFIX_LEN + 1 + SERVE_LABEL_MAX);
 			if (!rc && !c->valuestring[0])
 				rc = jfail(j, -EINVAL, "must not be empty");
-			tls = rc ? NULL : c->valuestring;
+			k->tls = rc ? NULL : c->valuestring;
 		} else {
 			place_pop(j, old);
 			return jfail(
@@ -159,44 +154,79 @@ static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSO
 			return rc;
 		place_pop(j, old);
 	}
-	if (https && http)
+	return 0;
+}
+
+/* The members name exactly one serve type. */
+static int check_port_keys(struct jin *j, const struct port_keys *k)
+{
+	if (k->https && k->http)
 		return jfail(j, -EINVAL, "HTTPS and HTTP are exclusive");
-	if ((https || http) && fwd)
+	if ((k->https || k->http) && k->fwd)
 		return jfail(j, -EINVAL, "%s and TCPForward are exclusive",
-		             https ? "HTTPS" : "HTTP");
-	if ((https || http) && tls)
+		             k->https ? "HTTPS" : "HTTP");
+	if ((k->https || k->http) && k->tls)
 		return jfail(j, -EINVAL, "%s and TerminateTLS are exclusive",
-		             https ? "HTTPS" : "HTTP");
-	if (tls && !fwd)
+		             k->https ? "HTTPS" : "HTTP");
+	if (k->tls && !k->fwd)
 		return jfail(j, -EINVAL, "TerminateTLS needs TCPForward");
-	if (!https && !http && !fwd)
+	if (!k->https && !k->http && !k->fwd)
 		return jfail(j, -EINVAL, "no serve type (want HTTPS, HTTP or TCPForward)");
+	return 0;
+}
+
+/* A TCP or TLS-terminated TCP port: its TCPForward target (CFG-3) and the
+ * name TLS is terminated for. */
+static int set_port_forward(struct jin *j, struct serve_port *p, const struct port_keys *k)
+{
+	char out[SERVE_MAX_TARGET_LEN + 1], why[SERVE_ERR_LEN];
+	enum serve_handler_kind kind;
+	int rc;
+
+	p->type = k->tls ? SERVE_TYPE_TLS_TCP : SERVE_TYPE_TCP;
+	rc = serve_target_parse(SERVE_TYPE_TCP, k->fwd, &kind, out, sizeof(out), why, sizeof(why));
+	if (rc) {
+		place_push(j, "TCPForward", NULL);
+		return jfail(j, rc, "%s", why);
+	}
+	p->tcp_forward = strdup(out);
+	p->terminate_tls = k->tls ? strdup(k->tls) : NULL;
+	if (!p->tcp_forward || (k->tls && !p->terminate_tls))
+		return jfail(j, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSON *item)
+{
+	struct port_keys k = {0};
+	struct serve_port *p;
+	uint16_t port;
+	int rc;
+
+	rc = sv_parse_port_n(item->string, strlen(item->string), true, &port);
+	if (rc)
+		return jfail(j, -EINVAL, "port must be a number from 1 to 65535");
+	if (serve_service_find_port(svc, port))
+		return jfail(j, -EINVAL, "duplicate port %u", port);
+	rc = want_object(j, item);
+	if (rc)
+		return rc;
+	rc = read_port_keys(j, item, &k);
+	if (rc)
+		return rc;
+	rc = check_port_keys(j, &k);
+	if (rc)
+		return rc;
 	if (svc->n_ports >= SERVE_MAX_PORTS)
 		return jfail(j, -E2BIG, "too many ports (limit %d)", SERVE_MAX_PORTS);
 	p = serve_service_add_port(svc, port);
 	if (!p)
 		return jfail(j, -ENOMEM, "out of memory");
-	if (https || http) {
-		p->type = https ? SERVE_TYPE_HTTPS : SERVE_TYPE_HTTP;
+	if (k.https || k.http) {
+		p->type = k.https ? SERVE_TYPE_HTTPS : SERVE_TYPE_HTTP;
 		return 0;
 	}
-	{
-		char out[SERVE_MAX_TARGET_LEN + 1], why[SERVE_ERR_LEN];
-		enum serve_handler_kind kind;
-
-		p->type = tls ? SERVE_TYPE_TLS_TCP : SERVE_TYPE_TCP;
-		rc = serve_target_parse(SERVE_TYPE_TCP, fwd, &kind, out, sizeof(out), why,
-		                        sizeof(why));
-		if (rc) {
-			place_push(j, "TCPForward", NULL);
-			return jfail(j, rc, "%s", why);
-		}
-		p->tcp_forward = strdup(out);
-		p->terminate_tls = tls ? strdup(tls) : NULL;
-		if (!p->tcp_forward || (tls && !p->terminate_tls))
-			return jfail(j, -ENOMEM, "out of memory");
-	}
-	return 0;
+	return set_port_forward(j, p, &k);
 }
 
 static int parse_handler(struct jin *j, struct serve_port *p, const cJSON *item)
@@ -354,6 +384,77 @@ static int parse_web_entry(struct jin *j, struct serve_service *svc, const cJSON
 	return 0;
 }
 
+/* A service's TCP member: its ports. */
+static int parse_tcp_section(struct jin *j, struct serve_service *svc, const cJSON *tcp)
+{
+	size_t old = place_push(j, "TCP", NULL);
+	int rc;
+
+	rc = want_object(j, tcp);
+	if (rc)
+		return rc;
+	if (count_children(tcp) > SERVE_MAX_PORTS)
+		return jfail(j, -E2BIG, "too many ports (%d, limit %d)", count_children(tcp),
+		             SERVE_MAX_PORTS);
+	for (const cJSON *c = tcp->child; c; c = c->next) {
+		size_t o2 = place_push(j, NULL, c->string);
+
+		rc = parse_port_entry(j, svc, c);
+		if (rc)
+			return rc;
+		place_pop(j, o2);
+	}
+	place_pop(j, old);
+	return 0;
+}
+
+/* A service's Web member: the handlers of its HTTPS and HTTP ports. */
+static int parse_web_section(struct jin *j, struct serve_service *svc, const cJSON *web)
+{
+	size_t old = place_push(j, "Web", NULL);
+	int rc;
+
+	rc = want_object(j, web);
+	if (rc)
+		return rc;
+	if (count_children(web) > SERVE_MAX_PORTS)
+		return jfail(j, -E2BIG, "too many entries (%d, limit %d)", count_children(web),
+		             SERVE_MAX_PORTS);
+	for (const cJSON *c = web->child; c; c = c->next) {
+		size_t o2 = place_push(j, NULL, c->string);
+
+		rc = parse_web_entry(j, svc, c);
+		if (rc)
+			return rc;
+		place_pop(j, o2);
+	}
+	place_pop(j, old);
+	return 0;
+}
+
+/* Every HTTPS or HTTP port in TCP has its handlers in Web. */
+static int check_web_ports_served(struct jin *j, const struct serve_service *svc)
+{
+	for (size_t i = 0; i < svc->n_ports; i++) {
+		const struct serve_port *p = &svc->ports[i];
+		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
+
+		if (!is_web_type(p->type) || p->n_handlers)
+			continue;
+		serve_service_host(j->cfg, svc->name, host, sizeof(host));
+		place_push(j, "TCP", NULL);
+		{
+			char key[16];
+
+			snprintf(key, sizeof(key), "%u", p->port);
+			place_push(j, NULL, key);
+		}
+		return jfail(j, -EINVAL, "%s port has no Web handlers (want Web[\"%s:%u\"])",
+		             p->type == SERVE_TYPE_HTTPS ? "HTTPS" : "HTTP", host, p->port);
+	}
+	return 0;
+}
+
 static int parse_service(struct jin *j, const cJSON *item)
 {
 	const cJSON *tcp = NULL, *web = NULL, *tun = NULL;
@@ -396,61 +497,18 @@ static int parse_service(struct jin *j, const cJSON *item)
 		svc->tun = cJSON_IsTrue(tun);
 	}
 	if (tcp) {
-		old = place_push(j, "TCP", NULL);
-		rc = want_object(j, tcp);
+		rc = parse_tcp_section(j, svc, tcp);
 		if (rc)
 			return rc;
-		if (count_children(tcp) > SERVE_MAX_PORTS)
-			return jfail(j, -E2BIG, "too many ports (%d, limit %d)",
-			             count_children(tcp), SERVE_MAX_PORTS);
-		for (const cJSON *c = tcp->child; c; c = c->next) {
-			size_t o2 = place_push(j, NULL, c->string);
-
-			rc = parse_port_entry(j, svc, c);
-			if (rc)
-				return rc;
-			place_pop(j, o2);
-		}
-		place_pop(j, old);
 	}
 	if (web) {
-		old = place_push(j, "Web", NULL);
-		rc = want_object(j, web);
+		rc = parse_web_section(j, svc, web);
 		if (rc)
 			return rc;
-		if (count_children(web) > SERVE_MAX_PORTS)
-			return jfail(j, -E2BIG, "too many entries (%d, limit %d)",
-			             count_children(web), SERVE_MAX_PORTS);
-		for (const cJSON *c = web->child; c; c = c->next) {
-			size_t o2 = place_push(j, NULL, c->string);
-
-			rc = parse_web_entry(j, svc, c);
-			if (rc)
-				return rc;
-			place_pop(j, o2);
-		}
-		place_pop(j, old);
 	}
 	if (svc->tun && ((tcp && tcp->child) || (web && web->child)))
 		return jfail(j, -EINVAL, "Tun cannot be combined with TCP or Web handlers");
-	for (size_t i = 0; i < svc->n_ports; i++) {
-		const struct serve_port *p = &svc->ports[i];
-		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
-
-		if (!is_web_type(p->type) || p->n_handlers)
-			continue;
-		serve_service_host(j->cfg, svc->name, host, sizeof(host));
-		place_push(j, "TCP", NULL);
-		{
-			char key[16];
-
-			snprintf(key, sizeof(key), "%u", p->port);
-			place_push(j, NULL, key);
-		}
-		return jfail(j, -EINVAL, "%s port has no Web handlers (want Web[\"%s:%u\"])",
-		             p->type == SERVE_TYPE_HTTPS ? "HTTPS" : "HTTP", host, p->port);
-	}
-	return 0;
+	return check_web_ports_served(j, svc);
 }
 
 /* Line and column (1-based) of byte offset `off`. */
@@ -468,18 +526,14 @@ static void line_col(const char *text, size_t off, size_t *line, size_t *col)
 	}
 }
 
-int serve_config_from_json(const char *text, size_t len, const char *tailnet_suffix,
-                           struct serve_config *out, char *err, size_t err_len)
+/* Parses the text into a JSON object: within the size limit, no NUL byte,
+ * valid JSON with only whitespace after it. *root_out NULL on error. */
+static int parse_document(const char *text, size_t len, cJSON **root_out, char *err, size_t err_len)
 {
-	struct jin j = {.cfg = out, .err = err, .err_len = err_len};
 	const char *end = NULL;
-	const cJSON *services = NULL;
 	cJSON *root;
-	int rc = 0;
 
-	serve_config_init(out, tailnet_suffix);
-	if (err && err_len)
-		err[0] = '\0';
+	*root_out = NULL;
 	if (len > SERVE_MAX_JSON_BYTES) {
 		err_setf(err, err_len, 0, "serve config is too large (%zu bytes, limit %d)", len,
 		         SERVE_MAX_JSON_BYTES);
@@ -507,55 +561,84 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 			err_setf(err, err_len, 0,
 			         "invalid JSON at line %zu, column %zu: text after the end", line,
 			         col);
-			rc = -EINVAL;
-			goto out_delete;
+			cJSON_Delete(root);
+			return -EINVAL;
 		}
 	}
 	if (!cJSON_IsObject(root)) {
 		err_setf(err, err_len, 0, "serve config must be a JSON object");
-		rc = -EINVAL;
-		goto out_delete;
+		cJSON_Delete(root);
+		return -EINVAL;
 	}
+	*root_out = root;
+	return 0;
+}
+
+/* The document's one member, Services (*services NULL when absent). */
+static int find_services(const cJSON *root, const cJSON **services, char *err, size_t err_len)
+{
+	*services = NULL;
 	for (const cJSON *c = root->child; c; c = c->next) {
 		char q[QBUF_LEN];
 
 		if (strcmp(c->string, "Services") != 0) {
 			err_setf(err, err_len, 0, "unknown key %s (want Services)",
 			         sv_quote(q, sizeof(q), c->string));
-			rc = -EINVAL;
-			goto out_delete;
+			return -EINVAL;
 		}
-		if (services) {
+		if (*services) {
 			err_setf(err, err_len, 0, "duplicate key \"Services\"");
-			rc = -EINVAL;
-			goto out_delete;
+			return -EINVAL;
 		}
-		services = c;
+		*services = c;
 	}
-	if (services) {
-		snprintf(j.place, sizeof(j.place), "Services");
-		rc = want_object(&j, services);
-		if (rc)
-			goto out_delete;
-		if (count_children(services) > SERVE_MAX_SERVICES) {
-			rc = jfail(&j, -E2BIG, "too many services (%d, limit %d)",
-			           count_children(services), SERVE_MAX_SERVICES);
-			goto out_delete;
-		}
-		for (const cJSON *c = services->child; c; c = c->next) {
-			size_t old;
+	return 0;
+}
 
-			rc = check_dup(&j, services->child, c);
-			if (rc)
-				goto out_delete;
-			old = place_push(&j, NULL, c->string);
-			rc = parse_service(&j, c);
-			if (rc)
-				goto out_delete;
-			place_pop(&j, old);
-		}
+/* Every service of the Services member. */
+static int parse_services(struct jin *j, const cJSON *services)
+{
+	int rc;
+
+	snprintf(j->place, sizeof(j->place), "Services");
+	rc = want_object(j, services);
+	if (rc)
+		return rc;
+	if (count_children(services) > SERVE_MAX_SERVICES)
+		return jfail(j, -E2BIG, "too many services (%d, limit %d)",
+		             count_children(services), SERVE_MAX_SERVICES);
+	for (const cJSON *c = services->child; c; c = c->next) {
+		size_t old;
+
+		rc = check_dup(j, services->child, c);
+		if (rc)
+			return rc;
+		old = place_push(j, NULL, c->string);
+		rc = parse_service(j, c);
+		if (rc)
+			return rc;
+		place_pop(j, old);
 	}
-out_delete:
+	return 0;
+}
+
+int serve_config_from_json(const char *text, size_t len, const char *tailnet_suffix,
+                           struct serve_config *out, char *err, size_t err_len)
+{
+	struct jin j = {.cfg = out, .err = err, .err_len = err_len};
+	const cJSON *services;
+	cJSON *root;
+	int rc;
+
+	serve_config_init(out, tailnet_suffix);
+	if (err && err_len)
+		err[0] = '\0';
+	rc = parse_document(text, len, &root, err, err_len);
+	if (rc)
+		return rc;
+	rc = find_services(root, &services, err, err_len);
+	if (!rc && services)
+		rc = parse_services(&j, services);
 	cJSON_Delete(root);
 	if (rc)
 		serve_config_free(out);
@@ -674,10 +757,84 @@ static void jo_close(struct jout *o)
 	jo_put(o, "}", 1);
 }
 
+/* A service's TCP member, one entry per port; true when any port is HTTPS
+ * or HTTP (then the service has a Web member too). */
+static bool jo_tcp(struct jout *o, const struct serve_service *s)
+{
+	bool any_web = false;
+
+	if (s->n_ports) {
+		jo_key(o, "TCP");
+		jo_open(o);
+	}
+	for (size_t k = 0; k < s->n_ports; k++) {
+		const struct serve_port *p = &s->ports[k];
+		char key[16];
+
+		snprintf(key, sizeof(key), "%u", p->port);
+		jo_key(o, key);
+		jo_open(o);
+		if (p->type == SERVE_TYPE_HTTPS) {
+			jo_key(o, "HTTPS");
+			jo_puts(o, "true");
+		} else if (p->type == SERVE_TYPE_HTTP) {
+			jo_key(o, "HTTP");
+			jo_puts(o, "true");
+		} else {
+			jo_key(o, "TCPForward");
+			jo_str(o, p->tcp_forward);
+			if (p->terminate_tls) {
+				jo_key(o, "TerminateTLS");
+				jo_str(o, p->terminate_tls);
+			}
+		}
+		any_web |= is_web_type(p->type);
+		jo_close(o);
+	}
+	if (s->n_ports)
+		jo_close(o);
+	return any_web;
+}
+
+/* A service's Web member: "<host>:<port>" -> Handlers -> mount -> handler. */
+static void jo_web(struct jout *o, const struct serve_config *cfg, const struct serve_service *s)
+{
+	char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
+
+	serve_service_host(cfg, s->name, host, sizeof(host));
+	jo_key(o, "Web");
+	jo_open(o);
+	for (size_t k = 0; k < s->n_ports; k++) {
+		const struct serve_port *p = &s->ports[k];
+		char key[sizeof(host) + 8];
+
+		if (!is_web_type(p->type))
+			continue;
+		snprintf(key, sizeof(key), "%s:%u", host, p->port);
+		jo_key(o, key);
+		jo_open(o);
+		jo_key(o, "Handlers");
+		jo_open(o);
+		for (size_t h = 0; h < p->n_handlers; h++) {
+			const struct serve_handler *hd = &p->handlers[h];
+
+			jo_key(o, hd->mount);
+			jo_open(o);
+			jo_key(o, hd->kind == SERVE_HANDLER_PATH    ? "Path"
+			          : hd->kind == SERVE_HANDLER_PROXY ? "Proxy"
+			                                            : "Text");
+			jo_str(o, hd->value);
+			jo_close(o);
+		}
+		jo_close(o);
+		jo_close(o);
+	}
+	jo_close(o);
+}
+
 char *serve_config_to_json(const struct serve_config *cfg, bool pretty)
 {
 	struct jout o = {.pretty = pretty};
-	char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 
 	jo_open(&o);
 	if (cfg->n_services) {
@@ -686,71 +843,11 @@ char *serve_config_to_json(const struct serve_config *cfg, bool pretty)
 	}
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct serve_service *s = &cfg->services[i];
-		bool any_web = false;
 
 		jo_key(&o, s->name);
 		jo_open(&o);
-		if (s->n_ports) {
-			jo_key(&o, "TCP");
-			jo_open(&o);
-		}
-		for (size_t k = 0; k < s->n_ports; k++) {
-			const struct serve_port *p = &s->ports[k];
-			char key[16];
-
-			snprintf(key, sizeof(key), "%u", p->port);
-			jo_key(&o, key);
-			jo_open(&o);
-			if (p->type == SERVE_TYPE_HTTPS) {
-				jo_key(&o, "HTTPS");
-				jo_puts(&o, "true");
-			} else if (p->type == SERVE_TYPE_HTTP) {
-				jo_key(&o, "HTTP");
-				jo_puts(&o, "true");
-			} else {
-				jo_key(&o, "TCPForward");
-				jo_str(&o, p->tcp_forward);
-				if (p->terminate_tls) {
-					jo_key(&o, "TerminateTLS");
-					jo_str(&o, p->terminate_tls);
-				}
-			}
-			any_web |= is_web_type(p->type);
-			jo_close(&o);
-		}
-		if (s->n_ports)
-			jo_close(&o);
-		if (any_web) {
-			serve_service_host(cfg, s->name, host, sizeof(host));
-			jo_key(&o, "Web");
-			jo_open(&o);
-			for (size_t k = 0; k < s->n_ports; k++) {
-				const struct serve_port *p = &s->ports[k];
-				char key[sizeof(host) + 8];
-
-				if (!is_web_type(p->type))
-					continue;
-				snprintf(key, sizeof(key), "%s:%u", host, p->port);
-				jo_key(&o, key);
-				jo_open(&o);
-				jo_key(&o, "Handlers");
-				jo_open(&o);
-				for (size_t h = 0; h < p->n_handlers; h++) {
-					const struct serve_handler *hd = &p->handlers[h];
-
-					jo_key(&o, hd->mount);
-					jo_open(&o);
-					jo_key(&o, hd->kind == SERVE_HANDLER_PATH    ? "Path"
-					           : hd->kind == SERVE_HANDLER_PROXY ? "Proxy"
-					                                             : "Text");
-					jo_str(&o, hd->value);
-					jo_close(&o);
-				}
-				jo_close(&o);
-				jo_close(&o);
-			}
-			jo_close(&o);
-		}
+		if (jo_tcp(&o, s))
+			jo_web(&o, cfg, s);
 		if (s->tun) {
 			jo_key(&o, "Tun");
 			jo_puts(&o, "true");

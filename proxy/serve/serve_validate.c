@@ -163,14 +163,15 @@ int serve_name_check(const char *name, char *err, size_t err_len)
 
 /* --- targets ---------------------------------------------------------------- */
 
-/* Checks "host[:port]" of n bytes. Writes the reason to `why` on failure. */
-static int check_hostport(const char *s, size_t n, bool port_required, char *why, size_t why_len)
+/* The host of "host[:port]" (n bytes): a bracketed IPv6 address, or a name
+ * or IPv4 address. Sets *colon to the ':' before the port, NULL for none.
+ * Writes the reason to `why` on failure. */
+static int check_host(const char *s, size_t n, const char **colon, char *why, size_t why_len)
 {
-	const char *host = s, *colon = NULL;
+	const char *host = s;
 	size_t host_n;
-	uint16_t port;
-	int rc;
 
+	*colon = NULL;
 	if (n > 0 && s[0] == '[') {
 		const char *close = memchr(s, ']', n);
 
@@ -194,32 +195,45 @@ static int check_hostport(const char *s, size_t n, bool port_required, char *why
 				err_setf(why, why_len, 0, "unexpected text after ']'");
 				return -EINVAL;
 			}
-			colon = s + host_n;
+			*colon = s + host_n;
 		}
-	} else {
-		colon = memchr(s, ':', n);
-		host_n = colon ? (size_t)(colon - s) : n;
-		if (host_n == 0) {
-			err_setf(why, why_len, 0, "missing host");
-			return -EINVAL;
-		}
-		if (host_n > SERVE_MAX_SUFFIX_LEN) {
-			err_setf(why, why_len, 0, "host is longer than %d characters",
-			         SERVE_MAX_SUFFIX_LEN);
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < host_n; i++) {
-			unsigned char c = (unsigned char)host[i];
+		return 0;
+	}
+	*colon = memchr(s, ':', n);
+	host_n = *colon ? (size_t)(*colon - s) : n;
+	if (host_n == 0) {
+		err_setf(why, why_len, 0, "missing host");
+		return -EINVAL;
+	}
+	if (host_n > SERVE_MAX_SUFFIX_LEN) {
+		err_setf(why, why_len, 0, "host is longer than %d characters",
+		         SERVE_MAX_SUFFIX_LEN);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < host_n; i++) {
+		unsigned char c = (unsigned char)host[i];
 
-			if (!isalnum(c) && c != '.' && c != '-' && c != '_') {
-				char cq[16];
+		if (!isalnum(c) && c != '.' && c != '-' && c != '_') {
+			char cq[16];
 
-				sv_quote_n(cq, sizeof(cq), host + i, 1);
-				err_setf(why, why_len, 0, "invalid character %s in the host", cq);
-				return -EINVAL;
-			}
+			sv_quote_n(cq, sizeof(cq), host + i, 1);
+			err_setf(why, why_len, 0, "invalid character %s in the host", cq);
+			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* Checks "host[:port]" of n bytes. Writes the reason to `why` on failure. */
+static int check_hostport(const char *s, size_t n, bool port_required, char *why, size_t why_len)
+{
+	const char *colon;
+	uint16_t port;
+	int rc;
+
+	rc = check_host(s, n, &colon, why, why_len);
+	if (rc)
+		return rc;
 	if (!colon) {
 		if (port_required) {
 			err_setf(why, why_len, 0, "missing port (want PORT, HOST:PORT or a URL)");
@@ -253,7 +267,68 @@ static bool scheme_is(const char *s, size_t n, const char *want)
 	return strlen(want) == n && strncasecmp(s, want, n) == 0;
 }
 
-/* The web (HTTPS/HTTP) half of serve_target_parse. */
+/* A web target with a scheme: http://, https:// or https+insecure://
+ * HOST[:PORT][/path], the scheme written lower-case. `sep` is the "://". */
+static int web_url_target(const char *raw, const char *sep, enum serve_handler_kind *kind,
+                          char *out, size_t out_len, char *why, size_t why_len)
+{
+	size_t sn = (size_t)(sep - raw);
+	const char *auth = sep + 3, *slash;
+	size_t an;
+	int rc;
+
+	if (!scheme_is(raw, sn, "http") && !scheme_is(raw, sn, "https") &&
+	    !scheme_is(raw, sn, "https+insecure")) {
+		char q[QBUF_LEN];
+
+		err_setf(why, why_len, 0, "unknown scheme %s (want http, https or https+insecure)",
+		         sv_quote_n(q, sizeof(q), raw, sn));
+		return -EINVAL;
+	}
+	slash = strchr(auth, '/');
+	an = slash ? (size_t)(slash - auth) : strlen(auth);
+	if (has_space_or_ctl(raw, strlen(raw))) {
+		err_setf(why, why_len, 0, "contains a space or control character");
+		return -EINVAL;
+	}
+	rc = check_hostport(auth, an, false, why, why_len);
+	if (rc)
+		return rc;
+	*kind = SERVE_HANDLER_PROXY;
+	snprintf(out, out_len, "%s", raw);
+	for (size_t i = 0; i < sn; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+	return 0;
+}
+
+/* A web target without a scheme: HOST:PORT[/path], proxied over http://. */
+static int web_hostport_target(const char *raw, enum serve_handler_kind *kind, char *out,
+                               size_t out_len, char *why, size_t why_len)
+{
+	const char *slash = strchr(raw, '/');
+	size_t an = slash ? (size_t)(slash - raw) : strlen(raw);
+	int rc;
+
+	if (!memchr(raw, ':', an) && (raw[0] == '.' || slash || raw[0] == '~')) {
+		err_setf(why, why_len, 0,
+		         "a relative path (file and directory targets must be "
+		         "absolute paths)");
+		return -EINVAL;
+	}
+	if (has_space_or_ctl(raw, strlen(raw))) {
+		err_setf(why, why_len, 0, "contains a space or control character");
+		return -EINVAL;
+	}
+	rc = check_hostport(raw, an, true, why, why_len);
+	if (rc)
+		return rc;
+	*kind = SERVE_HANDLER_PROXY;
+	snprintf(out, out_len, "http://%s", raw);
+	return 0;
+}
+
+/* The web (HTTPS/HTTP) half of serve_target_parse: text:TEXT, an absolute
+ * path, a port on this host, a URL or HOST:PORT. */
 static int web_target(const char *raw, enum serve_handler_kind *kind, char *out, size_t out_len,
                       char *why, size_t why_len)
 {
@@ -290,56 +365,9 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
 		return -EINVAL;
 	}
-	if (sep) {
-		size_t sn = (size_t)(sep - raw);
-		const char *auth = sep + 3, *slash;
-		size_t an;
-
-		if (!scheme_is(raw, sn, "http") && !scheme_is(raw, sn, "https") &&
-		    !scheme_is(raw, sn, "https+insecure")) {
-			char q[QBUF_LEN];
-
-			err_setf(why, why_len, 0,
-			         "unknown scheme %s (want http, https or https+insecure)",
-			         sv_quote_n(q, sizeof(q), raw, sn));
-			return -EINVAL;
-		}
-		slash = strchr(auth, '/');
-		an = slash ? (size_t)(slash - auth) : strlen(auth);
-		if (has_space_or_ctl(raw, strlen(raw))) {
-			err_setf(why, why_len, 0, "contains a space or control character");
-			return -EINVAL;
-		}
-		rc = check_hostport(auth, an, false, why, why_len);
-		if (rc)
-			return rc;
-		*kind = SERVE_HANDLER_PROXY;
-		snprintf(out, out_len, "%s", raw);
-		for (size_t i = 0; i < sn; i++)
-			out[i] = (char)tolower((unsigned char)out[i]);
-		return 0;
-	}
-	{
-		const char *slash = strchr(raw, '/');
-		size_t an = slash ? (size_t)(slash - raw) : strlen(raw);
-
-		if (!memchr(raw, ':', an) && (raw[0] == '.' || slash || raw[0] == '~')) {
-			err_setf(why, why_len, 0,
-			         "a relative path (file and directory targets must be "
-			         "absolute paths)");
-			return -EINVAL;
-		}
-		if (has_space_or_ctl(raw, strlen(raw))) {
-			err_setf(why, why_len, 0, "contains a space or control character");
-			return -EINVAL;
-		}
-		rc = check_hostport(raw, an, true, why, why_len);
-		if (rc)
-			return rc;
-		*kind = SERVE_HANDLER_PROXY;
-		snprintf(out, out_len, "http://%s", raw);
-		return 0;
-	}
+	if (sep)
+		return web_url_target(raw, sep, kind, out, out_len, why, why_len);
+	return web_hostport_target(raw, kind, out, out_len, why, why_len);
 }
 
 /* The TCP half of serve_target_parse: "host:port" out. */
