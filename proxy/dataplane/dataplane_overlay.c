@@ -5,11 +5,12 @@
  * Packets to the node-local address go to the local handler. */
 #include "proxy/dataplane/dataplane_int.h"
 
-#include "lib/base/check.h"
 #include "lib/io/io_event.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the wire format ----------------------------------------------------- */
 
 /* Sends one wire message: DATA with `pkt`, or a PING/PONG with `nonce`. */
 int dp_send(struct dataplane *dp, uint8_t type, const uint8_t *pkt, size_t len, uint64_t nonce,
@@ -35,6 +36,8 @@ int dp_send(struct dataplane *dp, uint8_t type, const uint8_t *pkt, size_t len, 
 	dp->stats.sent_bytes += n;
 	return 0;
 }
+
+/* ---- new flows, as events and per hosted service ------------------------- */
 
 static uint64_t dp_name_hash(const char *name)
 {
