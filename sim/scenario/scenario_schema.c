@@ -178,7 +178,7 @@ char *scenario_schema_json(void)
 	cJSON_AddStringToObject(root, "$id", "scenario-schema.json");
 	cJSON_AddStringToObject(root, "title", "simrun scenario file");
 	cJSON_AddStringToObject(root, "description",
-	                        "Generated from the key tables of sim/scenario/scenario.c "
+	                        "Generated from the key tables of sim/scenario/scenario_keys.c "
 	                        "(scenario_schema_json); do not edit. Checks shapes, keys and "
 	                        "units; names that must refer to something are checked by "
 	                        "simrun --check.");
