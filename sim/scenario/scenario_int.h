@@ -307,6 +307,10 @@ int ld_region_ref(struct loader *ld, const yaml_node_t *v);
 bool ld_load_regions(struct loader *ld, const yaml_node_t *map);
 bool ld_load_links(struct loader *ld, const yaml_node_t *seq,
                    const struct scenario_link_params *defaults);
+/* `access` and `control` (with `regions_ok`: control's region is checked
+ * only against a good list of regions). */
+bool ld_load_access(struct loader *ld, const yaml_node_t *map);
+bool ld_load_control(struct loader *ld, const yaml_node_t *map, bool regions_ok);
 void ld_warn_disconnected(struct loader *ld, const yaml_node_t *at);
 /* scenario_policy.c: users, policy and the tags it owns. */
 bool ld_load_users(struct loader *ld, const yaml_node_t *map);

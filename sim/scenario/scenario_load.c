@@ -33,20 +33,12 @@ static bool tailnet_is_dns_name(const char *s)
 	return true;
 }
 
-/* The whole document. */
-static bool load_top(struct loader *ld, yaml_node_t *root)
+/* name, seed, duration and tailnet; *duration_ok false when the duration
+ * is bad (times elsewhere are compared with it). */
+static bool load_run(struct loader *ld, yaml_node_t **vals, bool *duration_ok)
 {
 	struct scenario *sc = ld->sc;
-	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
-	char buf[80];
-	bool ok, duration_ok = true;
-
-	if (root->type != YAML_MAPPING_NODE) {
-		error_at(ld, root, "expected a mapping at the top level, got %s",
-		         ld_describe(root, buf, sizeof(buf)));
-		return false;
-	}
-	ok = ld_collect(ld, root, SCENARIO_SECTION_TOP, "", keys, vals);
+	bool ok = true;
 
 	if (vals[TOP_NAME]) {
 		if (ld_check_name(ld, "name", vals[TOP_NAME]))
@@ -65,10 +57,10 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 	if (vals[TOP_DURATION]) {
 		if (!ld_get_duration(ld, "duration", vals[TOP_DURATION], SCENARIO_DURATION_MAX_US,
 		                     "1 day", &sc->duration_us)) {
-			ok = duration_ok = false;
+			ok = *duration_ok = false;
 		} else if (sc->duration_us == 0) {
 			error_at(ld, vals[TOP_DURATION], "duration must be more than 0");
-			ok = duration_ok = false;
+			ok = *duration_ok = false;
 		}
 	}
 	if (vals[TOP_TAILNET]) {
@@ -80,36 +72,41 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 			ok = false;
 		}
 	}
+	return ok;
+}
+
+/* The whole document, section by section in the order they depend on each
+ * other: regions before what names them (links, control, nodes); users and
+ * the policy before nodes (their user, their tags); services and the
+ * timeline's defines before what names a service; nodes and the duration
+ * before workloads, the timeline and expectations. A section is checked
+ * against what it names only when that is good, so one mistake is not
+ * reported many times. */
+static bool load_top(struct loader *ld, yaml_node_t *root)
+{
+	struct scenario *sc = ld->sc;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	char buf[80];
+	bool ok, duration_ok = true;
+
+	if (root->type != YAML_MAPPING_NODE) {
+		error_at(ld, root, "expected a mapping at the top level, got %s",
+		         ld_describe(root, buf, sizeof(buf)));
+		return false;
+	}
+	ok = ld_collect(ld, root, SCENARIO_SECTION_TOP, "", keys, vals);
+	if (!load_run(ld, vals, &duration_ok))
+		ok = false;
 	bool regions_ok = vals[TOP_REGIONS] && ld_load_regions(ld, vals[TOP_REGIONS]);
 	if (vals[TOP_REGIONS] && !regions_ok)
 		ok = false;
-	if (vals[TOP_ACCESS]) {
-		yaml_node_t *ak[SCENARIO_KEYS_MAX], *av[SCENARIO_KEYS_MAX];
-		if (!ld_collect(ld, vals[TOP_ACCESS], SCENARIO_SECTION_ACCESS, " in access", ak,
-		                av))
-			ok = false;
-		if (!ld_get_link_params(ld, av[ACCESS_LATENCY], av[ACCESS_BANDWIDTH],
-		                        av[ACCESS_LOSS], &sc->access))
-			ok = false;
-	}
-	/* Links and nodes name regions: check them only against a good list
-	 * so one mistake is not reported many times. */
+	if (vals[TOP_ACCESS] && !ld_load_access(ld, vals[TOP_ACCESS]))
+		ok = false;
 	struct scenario_link_params link_defaults = {.bandwidth_bps = 10000000000ull};
 	if (regions_ok && vals[TOP_LINKS] && !ld_load_links(ld, vals[TOP_LINKS], &link_defaults))
 		ok = false;
-	if (vals[TOP_CONTROL]) {
-		yaml_node_t *ck[SCENARIO_KEYS_MAX], *cv[SCENARIO_KEYS_MAX];
-		if (!ld_collect(ld, vals[TOP_CONTROL], SCENARIO_SECTION_CONTROL, " in control", ck,
-		                cv))
-			ok = false;
-		if (regions_ok && cv[CONTROL_REGION]) {
-			sc->control_region = ld_region_ref(ld, cv[CONTROL_REGION]);
-			if (sc->control_region < 0) {
-				sc->control_region = 0;
-				ok = false;
-			}
-		}
-	}
+	if (vals[TOP_CONTROL] && !ld_load_control(ld, vals[TOP_CONTROL], regions_ok))
+		ok = false;
 	if (vals[TOP_USERS] && !ld_load_users(ld, vals[TOP_USERS]))
 		ok = false;
 	ld_index_users(ld);
@@ -132,8 +129,6 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 	 * traffic is opt-in there. */
 	if (!keys[TOP_UNDERLAY_WORKLOAD] && keys[TOP_WORKLOADS])
 		sc->underlay_workload.enabled = false;
-	/* Workloads, timeline and expectations name nodes and compare times
-	 * with the duration: checked only against good names and duration. */
 	bool refs_ok = ld->nodes_ok && duration_ok;
 	if (refs_ok && vals[TOP_WORKLOADS] && !ld_load_workloads(ld, vals[TOP_WORKLOADS]))
 		ok = false;

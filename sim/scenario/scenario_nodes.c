@@ -262,6 +262,53 @@ static bool check_node_names(struct loader *ld, yaml_node_t **name_nodes)
 	return ok;
 }
 
+/* One node entry into *g; *name_at: where its name is written (messages). */
+static bool load_node(struct loader *ld, yaml_node_t *item, struct scenario_node_group *g,
+                      yaml_node_t **name_at)
+{
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = ld_collect(ld, item, SCENARIO_SECTION_NODE, " in node", keys, vals);
+
+	if (vals[NODE_NAME]) {
+		if (ld_check_name(ld, "node name", vals[NODE_NAME]))
+			snprintf(g->name, sizeof(g->name), "%s", scalar(vals[NODE_NAME]));
+		else
+			ok = false;
+	}
+	if (vals[NODE_REGION]) {
+		g->region = ld_region_ref(ld, vals[NODE_REGION]);
+		if (g->region < 0)
+			ok = false;
+	}
+	if (vals[NODE_COUNT]) {
+		long long c;
+		if (ld_get_integer(ld, "count", vals[NODE_COUNT], 1, SCENARIO_COUNT_MAX, &c))
+			g->count = (uint32_t)c;
+		else
+			ok = false;
+	}
+	if (g->name[0] && g->count > 1 &&
+	    strlen(g->name) + 1 + digits_of(g->count - 1) > SCENARIO_NAME_MAX) {
+		error_at(ld, vals[NODE_NAME],
+		         "node name '%s' with count %u makes names longer than %d characters",
+		         g->name, g->count, SCENARIO_NAME_MAX);
+		ok = false;
+	}
+	if (vals[NODE_TAGS] && !load_node_tags(ld, vals[NODE_TAGS], g))
+		ok = false;
+	if (vals[NODE_USER]) {
+		g->user = ld_user_ref(ld, vals[NODE_USER]);
+		if (g->user < 0)
+			ok = false;
+	}
+	if (vals[NODE_BACKENDS] && !load_backends(ld, vals[NODE_BACKENDS], g))
+		ok = false;
+	if (vals[NODE_SERVE] && !load_serve_lines(ld, vals[NODE_SERVE], g))
+		ok = false;
+	*name_at = vals[NODE_NAME] ? vals[NODE_NAME] : item;
+	return ok;
+}
+
 bool ld_load_nodes(struct loader *ld, const yaml_node_t *key_node, const yaml_node_t *seq)
 {
 	struct scenario *sc = ld->sc;
@@ -288,60 +335,19 @@ bool ld_load_nodes(struct loader *ld, const yaml_node_t *key_node, const yaml_no
 	}
 	for (yaml_node_item_t *it = seq->data.sequence.items.start;
 	     it < seq->data.sequence.items.top; it++) {
-		yaml_node_t *item = node_get(ld, *it), *keys[SCENARIO_KEYS_MAX],
-		            *vals[SCENARIO_KEYS_MAX];
+		yaml_node_t *item = node_get(ld, *it);
 		if (!ld_is_mapping_for(ld, item, "a node")) {
 			ok = false;
 			continue;
 		}
-		bool node_ok = ld_collect(ld, item, SCENARIO_SECTION_NODE, " in node", keys, vals);
 		struct scenario_node_group g = {.region = -1, .count = 1, .user = -1};
-		if (vals[NODE_NAME]) {
-			if (ld_check_name(ld, "node name", vals[NODE_NAME]))
-				snprintf(g.name, sizeof(g.name), "%s", scalar(vals[NODE_NAME]));
-			else
-				node_ok = false;
-		}
-		if (vals[NODE_REGION]) {
-			g.region = ld_region_ref(ld, vals[NODE_REGION]);
-			if (g.region < 0)
-				node_ok = false;
-		}
-		if (vals[NODE_COUNT]) {
-			long long c;
-			if (ld_get_integer(ld, "count", vals[NODE_COUNT], 1, SCENARIO_COUNT_MAX,
-			                   &c))
-				g.count = (uint32_t)c;
-			else
-				node_ok = false;
-		}
-		if (g.name[0] && g.count > 1 &&
-		    strlen(g.name) + 1 + digits_of(g.count - 1) > SCENARIO_NAME_MAX) {
-			error_at(
-			    ld, vals[NODE_NAME],
-			    "node name '%s' with count %u makes names longer than %d characters",
-			    g.name, g.count, SCENARIO_NAME_MAX);
-			node_ok = false;
-		}
-		if (vals[NODE_TAGS] && !load_node_tags(ld, vals[NODE_TAGS], &g))
-			node_ok = false;
-		if (vals[NODE_USER]) {
-			g.user = ld_user_ref(ld, vals[NODE_USER]);
-			if (g.user < 0)
-				node_ok = false;
-		}
-		if (vals[NODE_BACKENDS] && !load_backends(ld, vals[NODE_BACKENDS], &g))
-			node_ok = false;
-		if (vals[NODE_SERVE] && !load_serve_lines(ld, vals[NODE_SERVE], &g))
-			node_ok = false;
-		name_nodes[sc->group_count] = vals[NODE_NAME] ? vals[NODE_NAME] : item;
+		if (!load_node(ld, item, &g, &name_nodes[sc->group_count]))
+			ok = false;
 		g.first_index = (uint32_t)(total > UINT32_MAX ? UINT32_MAX : total);
 		total += g.count;
 		sc->groups[sc->group_count++] = g;
 		if (!g.name[0] || g.region < 0)
 			names_ok = false;
-		if (!node_ok)
-			ok = false;
 	}
 	if (total > SCENARIO_NODES_MAX) {
 		error_at(ld, key_node, "too many nodes: %llu in total after count (max %d)",

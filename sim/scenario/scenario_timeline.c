@@ -117,12 +117,88 @@ static bool admin_list(struct loader *ld, const yaml_node_t *v, const char *opt,
 	return ok;
 }
 
+/* The verb: its index in scenario_admin_words, or -1 after reporting it. */
+static int admin_verb(struct loader *ld, const yaml_node_t *v, const struct admin_words *aw)
+{
+	char list[120];
+	int verb = -1;
+
+	for (int i = 0; scenario_admin_words[i]; i++)
+		if (!strcmp(aw->w[0], scenario_admin_words[i]))
+			verb = i;
+	if (verb >= 0)
+		return verb;
+	const char *near = ld_nearest(aw->w[0], scenario_admin_words, 6);
+	ld_words_text(scenario_admin_words, list, sizeof(list));
+	if (near)
+		error_at(ld, v, "unknown admin command '%.40s' (expected %s; did you mean '%s'?)",
+		         aw->w[0], list, near);
+	else
+		error_at(ld, v, "unknown admin command '%.40s' (expected %s)", aw->w[0], list);
+	return -1;
+}
+
+/* define svc:NAME [--ports=..] [--tags=..] [--description=..] */
+static bool admin_define(struct loader *ld, const yaml_node_t *v, struct admin_words *aw)
+{
+	bool ok = true;
+
+	if (aw->n < 2) {
+		error_at(ld, v,
+		         "admin define needs a service: define svc:NAME [--ports=..] "
+		         "[--tags=..] [--description=..]");
+		return false;
+	}
+	if (!ld_check_service_name(ld, v, aw->w[1]))
+		return false;
+	for (int i = 2; i < aw->n; i++) {
+		char *w = aw->w[i];
+		if (!strncmp(w, "--ports=", 8))
+			ok = admin_list(ld, v, "--ports", w + 8, false) && ok;
+		else if (!strncmp(w, "--tags=", 7))
+			ok = admin_list(ld, v, "--tags", w + 7, true) && ok;
+		else if (strncmp(w, "--description=", 14) != 0) {
+			error_at(ld, v,
+			         "admin define: unknown option '%.40s' (expected "
+			         "--ports=, --tags= or --description=)",
+			         w);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* approve|reject|revoke svc:NAME NODE: the node in e->host. */
+static bool admin_host(struct loader *ld, const yaml_node_t *v, const struct admin_words *aw,
+                       struct scenario_event *e)
+{
+	bool ok;
+
+	if (aw->n != 3) {
+		error_at(ld, v, "admin %s takes a service and a node: %s svc:NAME NODE", aw->w[0],
+		         aw->w[0]);
+		return false;
+	}
+	ok = ld_service_ref(ld, "admin: ", v, aw->w[1]);
+	if (ld_node_find(ld, aw->w[2], &e->host)) {
+		char hint[120];
+		size_t n;
+		const char **c = ld_node_cands(ld, &n, false, aw->w[2]);
+		ld_hint_from(ld, aw->w[2], c, n, hint, sizeof(hint));
+		free(c);
+		error_at(ld, v, "admin %s: unknown node '%.80s'%s", aw->w[0], aw->w[2], hint);
+		ok = false;
+	}
+	return ok;
+}
+
+/* An admin command line, checked the way control's console parses it. */
 static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
 {
 	struct admin_words *aw = malloc(sizeof(*aw));
 	const char *why;
 	bool ok = false;
-	int verb = -1;
+	int verb;
 
 	if (!aw) {
 		ld->oom = true;
@@ -137,49 +213,14 @@ static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario
 		error_at(ld, v, "admin: the command is empty");
 		goto out;
 	}
-	for (int i = 0; scenario_admin_words[i]; i++)
-		if (!strcmp(aw->w[0], scenario_admin_words[i]))
-			verb = i;
-	if (verb < 0) {
-		char list[120];
-		const char *near = ld_nearest(aw->w[0], scenario_admin_words, 6);
-		ld_words_text(scenario_admin_words, list, sizeof(list));
-		if (near)
-			error_at(ld, v,
-			         "unknown admin command '%.40s' (expected %s; did you mean '%s'?)",
-			         aw->w[0], list, near);
-		else
-			error_at(ld, v, "unknown admin command '%.40s' (expected %s)", aw->w[0],
-			         list);
+	verb = admin_verb(ld, v, aw);
+	if (verb < 0)
 		goto out;
-	}
 	e->verb = (enum scenario_admin_verb)verb;
 	e->command = ld_strdup(ld, scalar(v));
 	switch (e->verb) {
 	case SCENARIO_ADMIN_DEFINE:
-		if (aw->n < 2) {
-			error_at(ld, v,
-			         "admin define needs a service: define svc:NAME [--ports=..] "
-			         "[--tags=..] [--description=..]");
-			goto out;
-		}
-		if (!ld_check_service_name(ld, v, aw->w[1]))
-			goto out;
-		ok = true;
-		for (int i = 2; i < aw->n; i++) {
-			char *w = aw->w[i];
-			if (!strncmp(w, "--ports=", 8))
-				ok = admin_list(ld, v, "--ports", w + 8, false) && ok;
-			else if (!strncmp(w, "--tags=", 7))
-				ok = admin_list(ld, v, "--tags", w + 7, true) && ok;
-			else if (strncmp(w, "--description=", 14) != 0) {
-				error_at(ld, v,
-				         "admin define: unknown option '%.40s' (expected "
-				         "--ports=, --tags= or --description=)",
-				         w);
-				ok = false;
-			}
-		}
+		ok = admin_define(ld, v, aw);
 		break;
 	case SCENARIO_ADMIN_DELETE:
 		if (aw->n != 2) {
@@ -191,22 +232,7 @@ static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario
 	case SCENARIO_ADMIN_APPROVE:
 	case SCENARIO_ADMIN_REJECT:
 	case SCENARIO_ADMIN_REVOKE:
-		if (aw->n != 3) {
-			error_at(ld, v, "admin %s takes a service and a node: %s svc:NAME NODE",
-			         aw->w[0], aw->w[0]);
-			goto out;
-		}
-		ok = ld_service_ref(ld, "admin: ", v, aw->w[1]);
-		if (ld_node_find(ld, aw->w[2], &e->host)) {
-			char hint[120];
-			size_t n;
-			const char **c = ld_node_cands(ld, &n, false, aw->w[2]);
-			ld_hint_from(ld, aw->w[2], c, n, hint, sizeof(hint));
-			free(c);
-			error_at(ld, v, "admin %s: unknown node '%.80s'%s", aw->w[0], aw->w[2],
-			         hint);
-			ok = false;
-		}
+		ok = admin_host(ld, v, aw, e);
 		break;
 	case SCENARIO_ADMIN_SET_POLICY:
 		if (aw->n != 2) {
@@ -350,28 +376,26 @@ static int event_cmp(const void *x, const void *y)
 static const int timeline_actions[] = {TL_RUN,  TL_CRASH, TL_RESTART, TL_PARTITION,
                                        TL_HEAL, TL_LINK,  TL_ADMIN,   TL_CONTROL};
 
-static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct scenario_event *e)
+/* `at`: before the end of the run. */
+static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
 {
 	struct scenario *sc = ld->sc;
-	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
-	bool ok = ld_collect(ld, item, SCENARIO_SECTION_TIMELINE, " in timeline entry", keys, vals);
+
+	if (!ld_get_duration(ld, "at", v, SCENARIO_DURATION_MAX_US, "1 day", &e->at_us))
+		return false;
+	if (e->at_us >= sc->duration_us) {
+		error_at(ld, v, "at %s is not before the end of the run (duration %llus)",
+		         scalar(v), (unsigned long long)(sc->duration_us / 1000000));
+		return false;
+	}
+	return true;
+}
+
+/* The entry's one action key: its index, or -1 after reporting none or two. */
+static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t **keys)
+{
 	int action = -1;
 
-	pos_of(item, &e->line, &e->column);
-	e->user = -1;
-	e->link = -1;
-	if (vals[TL_AT]) {
-		if (!ld_get_duration(ld, "at", vals[TL_AT], SCENARIO_DURATION_MAX_US, "1 day",
-		                     &e->at_us)) {
-			ok = false;
-		} else if (e->at_us >= sc->duration_us) {
-			error_at(ld, vals[TL_AT],
-			         "at %s is not before the end of the run (duration %llus)",
-			         scalar(vals[TL_AT]),
-			         (unsigned long long)(sc->duration_us / 1000000));
-			ok = false;
-		}
-	}
 	for (size_t i = 0; i < sizeof(timeline_actions) / sizeof(timeline_actions[0]); i++) {
 		int k = timeline_actions[i];
 		if (!keys[k])
@@ -382,16 +406,23 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 			         "for each)",
 			         scenario_timeline_keys[action].name,
 			         scenario_timeline_keys[k].name);
-			return false;
+			return -1;
 		}
 		action = k;
 	}
-	if (action < 0) {
+	if (action < 0)
 		error_at(ld, item,
 		         "timeline entry has no action (one of run with node, crash, "
 		         "restart, partition, heal, link, admin with as, control)");
-		return false;
-	}
+	return action;
+}
+
+/* The keys that go with one action (node, as) and expect_error. */
+static bool entry_modifiers(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals, int action,
+                            struct scenario_event *e)
+{
+	bool ok = true;
+
 	if (keys[TL_NODE] && action != TL_RUN) {
 		error_at(ld, keys[TL_NODE],
 		         "'node' goes with 'run' (a serve command on that node)");
@@ -414,22 +445,105 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 			e->expect_error = ld_strdup(ld, scalar(vals[TL_EXPECT_ERROR]));
 		}
 	}
+	return ok;
+}
+
+/* run: a serve line on `node`. */
+static bool action_run(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals,
+                       struct scenario_event *e)
+{
+	e->action = SCENARIO_ACTION_SERVE;
+	if (!keys[TL_NODE]) {
+		error_at(ld, keys[TL_RUN], "'run' needs 'node' (the node that runs it)");
+		return false;
+	}
+	if (!vals[TL_NODE] || ld_node_ref(ld, "", vals[TL_NODE], &e->node) < 0)
+		return false;
+	if (!ld_check_serve_line(ld, vals[TL_RUN]))
+		return false;
+	e->run = ld_strdup(ld, scalar(vals[TL_RUN]));
+	return true;
+}
+
+/* partition, heal: two regions with a link between them, or two nodes. */
+static bool action_cut(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals, int action,
+                       struct scenario_event *e)
+{
+	struct scenario *sc = ld->sc;
+
+	e->action = action == TL_PARTITION ? SCENARIO_ACTION_PARTITION : SCENARIO_ACTION_HEAL;
+	if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a, &e->b))
+		return false;
+	if (!e->between_nodes && link_find(sc, e->a, e->b) < 0) {
+		error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
+		         scalar(keys[action]), sc->regions[e->a].name, sc->regions[e->b].name);
+		return false;
+	}
+	return true;
+}
+
+/* admin: a command, run `as` a user. */
+static bool action_admin(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals,
+                         struct scenario_event *e)
+{
+	bool ok = true;
+
+	e->action = SCENARIO_ACTION_ADMIN;
+	if (!keys[TL_AS]) {
+		error_at(ld, keys[TL_ADMIN],
+		         "'admin' needs 'as' (the user running the "
+		         "command)");
+		ok = false;
+	} else if (vals[TL_AS] && (e->user = ld_user_ref(ld, vals[TL_AS])) < 0) {
+		ok = false;
+	}
+	if (!check_admin(ld, vals[TL_ADMIN], e))
+		ok = false;
+	return ok;
+}
+
+/* control: a fault of the coordination server or of its disk. */
+static bool action_control(struct loader *ld, yaml_node_t **vals, struct scenario_event *e)
+{
+	static const enum scenario_action control_actions[] = {
+	    SCENARIO_ACTION_CONTROL_CRASH, SCENARIO_ACTION_CONTROL_RESTART,
+	    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_DISK,
+	    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_TORN_WRITE};
+	static const enum scenario_disk disks[] = {SCENARIO_DISK_OK,   SCENARIO_DISK_OK,
+	                                           SCENARIO_DISK_FULL, SCENARIO_DISK_FSYNC_FAIL,
+	                                           SCENARIO_DISK_OK,   SCENARIO_DISK_OK};
+	int c = ld_choice_ref(ld, "control action", vals[TL_CONTROL], scenario_control_words);
+
+	if (c < 0)
+		return false;
+	e->action = control_actions[c];
+	e->disk = disks[c];
+	return true;
+}
+
+/* One entry: when, its one action and what goes with it, then the action. */
+static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct scenario_event *e)
+{
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = ld_collect(ld, item, SCENARIO_SECTION_TIMELINE, " in timeline entry", keys, vals);
+	int action;
+
+	pos_of(item, &e->line, &e->column);
+	e->user = -1;
+	e->link = -1;
+	if (vals[TL_AT] && !entry_at(ld, vals[TL_AT], e))
+		ok = false;
+	action = entry_action(ld, item, keys);
+	if (action < 0)
+		return false;
+	if (!entry_modifiers(ld, keys, vals, action, e))
+		ok = false;
 	if (!vals[action] || !ok)
 		return false;
 	pos_of(keys[action], &e->line, &e->column); /* unique, in file order: sorts stably */
 	switch (action) {
 	case TL_RUN:
-		e->action = SCENARIO_ACTION_SERVE;
-		if (!keys[TL_NODE]) {
-			error_at(ld, keys[TL_RUN], "'run' needs 'node' (the node that runs it)");
-			return false;
-		}
-		if (!vals[TL_NODE] || ld_node_ref(ld, "", vals[TL_NODE], &e->node) < 0)
-			return false;
-		if (!ld_check_serve_line(ld, vals[TL_RUN]))
-			return false;
-		e->run = ld_strdup(ld, scalar(vals[TL_RUN]));
-		return true;
+		return action_run(ld, keys, vals, e);
 	case TL_CRASH:
 	case TL_RESTART:
 		e->action = action == TL_CRASH ? SCENARIO_ACTION_CRASH : SCENARIO_ACTION_RESTART;
@@ -437,52 +551,123 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		                   &e->node) == 0;
 	case TL_PARTITION:
 	case TL_HEAL:
-		e->action =
-		    action == TL_PARTITION ? SCENARIO_ACTION_PARTITION : SCENARIO_ACTION_HEAL;
-		if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a,
-		              &e->b))
-			return false;
-		if (!e->between_nodes && link_find(sc, e->a, e->b) < 0) {
-			error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
-			         scalar(keys[action]), sc->regions[e->a].name,
-			         sc->regions[e->b].name);
-			return false;
-		}
-		return true;
+		return action_cut(ld, keys, vals, action, e);
 	case TL_LINK:
 		e->action = SCENARIO_ACTION_LINK;
 		return load_timeline_link(ld, vals[TL_LINK], e);
 	case TL_ADMIN:
-		e->action = SCENARIO_ACTION_ADMIN;
-		if (!keys[TL_AS]) {
-			error_at(ld, keys[TL_ADMIN],
-			         "'admin' needs 'as' (the user running the "
-			         "command)");
-			ok = false;
-		} else if (vals[TL_AS] && (e->user = ld_user_ref(ld, vals[TL_AS])) < 0) {
-			ok = false;
-		}
-		if (!check_admin(ld, vals[TL_ADMIN], e))
-			ok = false;
-		return ok;
-	case TL_CONTROL: {
-		int c =
-		    ld_choice_ref(ld, "control action", vals[TL_CONTROL], scenario_control_words);
-		if (c < 0)
-			return false;
-		static const enum scenario_action control_actions[] = {
-		    SCENARIO_ACTION_CONTROL_CRASH, SCENARIO_ACTION_CONTROL_RESTART,
-		    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_DISK,
-		    SCENARIO_ACTION_CONTROL_DISK,  SCENARIO_ACTION_CONTROL_TORN_WRITE};
-		static const enum scenario_disk disks[] = {
-		    SCENARIO_DISK_OK,         SCENARIO_DISK_OK, SCENARIO_DISK_FULL,
-		    SCENARIO_DISK_FSYNC_FAIL, SCENARIO_DISK_OK, SCENARIO_DISK_OK};
-		e->action = control_actions[c];
-		e->disk = disks[c];
-		return true;
-	}
+		return action_admin(ld, keys, vals, e);
+	case TL_CONTROL:
+		return action_control(ld, vals, e);
 	}
 	return false;
+}
+
+/* What the timeline has done so far, replayed in time order: 1 + the index
+ * of the crash event that took a node (down[node]) or control down, 0 when
+ * up; the partitions in force (indexes of their events). */
+struct order_state {
+	size_t *down;
+	size_t *cuts;
+	size_t n_cuts;
+	size_t control_down;
+};
+
+/* crash, restart, serve: the node is up (or down, for restart). */
+static bool order_node(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t *d = &st->down[e->node];
+	char name[SCENARIO_NAME_MAX + 16];
+	bool ok = true;
+
+	scenario_node_name(sc, e->node, name, sizeof(name));
+	if (e->action == SCENARIO_ACTION_CRASH && *d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "crash of '%s' at %s, which is already down (crashed at "
+		             "line %u)",
+		             name, t, sc->events[*d - 1].line);
+		ok = false;
+	} else if (e->action == SCENARIO_ACTION_RESTART && !*d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "restart of '%s' at %s, which is not down (no crash before it)", name,
+		             t);
+		ok = false;
+	} else if (e->action == SCENARIO_ACTION_SERVE && *d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "'%s' is down at %s (crashed at line %u): its serve command "
+		             "cannot run",
+		             name, t, sc->events[*d - 1].line);
+		ok = false;
+	}
+	if (e->action == SCENARIO_ACTION_CRASH)
+		*d = i + 1;
+	else if (e->action == SCENARIO_ACTION_RESTART)
+		*d = 0;
+	return ok;
+}
+
+/* partition, heal: of what is whole, of what is cut. */
+static bool order_cut(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t j = 0;
+
+	for (; j < st->n_cuts; j++) {
+		const struct scenario_event *c = &sc->events[st->cuts[j]];
+		if (c->between_nodes == e->between_nodes &&
+		    ((c->a == e->a && c->b == e->b) || (c->a == e->b && c->b == e->a)))
+			break;
+	}
+	if (e->action == SCENARIO_ACTION_PARTITION && j < st->n_cuts) {
+		ld_error_pos(ld, e->line, e->column,
+		             "partition at %s of what is already cut (partition at line "
+		             "%u)",
+		             t, sc->events[st->cuts[j]].line);
+		return false;
+	}
+	if (e->action == SCENARIO_ACTION_HEAL && j == st->n_cuts) {
+		ld_error_pos(ld, e->line, e->column,
+		             "heal at %s of what is not cut (no partition of the same "
+		             "two before it)",
+		             t);
+		return false;
+	}
+	if (e->action == SCENARIO_ACTION_PARTITION)
+		st->cuts[st->n_cuts++] = i;
+	else
+		st->cuts[j] = st->cuts[--st->n_cuts];
+	return true;
+}
+
+/* control crash, torn-write, restart: control is up (or down, for restart). */
+static bool order_control(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	bool ok = true;
+
+	if (e->action == SCENARIO_ACTION_CONTROL_RESTART) {
+		if (!st->control_down) {
+			ld_error_pos(ld, e->line, e->column,
+			             "control restart at %s, but control is not down", t);
+			ok = false;
+		}
+		st->control_down = 0;
+		return ok;
+	}
+	if (st->control_down) {
+		ld_error_pos(ld, e->line, e->column,
+		             "control %s at %s, but control is already down (crashed "
+		             "at line %u)",
+		             e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "torn-write", t,
+		             sc->events[st->control_down - 1].line);
+		ok = false;
+	}
+	st->control_down = i + 1;
+	return ok;
 }
 
 /* The timeline in time order must make sense: a crash hits a running
@@ -493,115 +678,41 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 static bool check_timeline_order(struct loader *ld)
 {
 	struct scenario *sc = ld->sc;
-	size_t *down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*down));
-	size_t *cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*cuts));
-	size_t n_cuts = 0, control_down = 0;
-	char name[SCENARIO_NAME_MAX + 16], t[32];
+	struct order_state st = {
+	    .down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.down)),
+	    .cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*st.cuts)),
+	};
+	char t[32];
 	bool ok = true;
 
-	if (!down || !cuts) {
-		free(down);
-		free(cuts);
+	if (!st.down || !st.cuts) {
+		free(st.down);
+		free(st.cuts);
 		ld->oom = true;
 		return false;
 	}
-	/* down[node] / control_down: 1 + index of the crash event, 0 when up */
 	for (size_t i = 0; i < sc->n_events; i++) {
 		const struct scenario_event *e = &sc->events[i];
 		scenario_time_text(e->at_us, t, sizeof(t));
+		if (e->expect_error)
+			continue;
 		switch (e->action) {
 		case SCENARIO_ACTION_CRASH:
 		case SCENARIO_ACTION_RESTART:
-		case SCENARIO_ACTION_SERVE: {
-			size_t *d = &down[e->node];
-			scenario_node_name(sc, e->node, name, sizeof(name));
-			if (e->expect_error)
-				break;
-			if (e->action == SCENARIO_ACTION_CRASH && *d) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "crash of '%s' at %s, which is already down (crashed at "
-				    "line %u)",
-				    name, t, sc->events[*d - 1].line);
+		case SCENARIO_ACTION_SERVE:
+			if (!order_node(ld, &st, i, t))
 				ok = false;
-			} else if (e->action == SCENARIO_ACTION_RESTART && !*d) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "restart of '%s' at %s, which is not down (no crash before it)",
-				    name, t);
-				ok = false;
-			} else if (e->action == SCENARIO_ACTION_SERVE && *d) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "'%s' is down at %s (crashed at line %u): its serve command "
-				    "cannot run",
-				    name, t, sc->events[*d - 1].line);
-				ok = false;
-			}
-			if (e->action == SCENARIO_ACTION_CRASH)
-				*d = i + 1;
-			else if (e->action == SCENARIO_ACTION_RESTART)
-				*d = 0;
 			break;
-		}
 		case SCENARIO_ACTION_PARTITION:
-		case SCENARIO_ACTION_HEAL: {
-			size_t j = 0;
-			if (e->expect_error)
-				break;
-			for (; j < n_cuts; j++) {
-				const struct scenario_event *c = &sc->events[cuts[j]];
-				if (c->between_nodes == e->between_nodes &&
-				    ((c->a == e->a && c->b == e->b) ||
-				     (c->a == e->b && c->b == e->a)))
-					break;
-			}
-			if (e->action == SCENARIO_ACTION_PARTITION && j < n_cuts) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "partition at %s of what is already cut (partition at line "
-				    "%u)",
-				    t, sc->events[cuts[j]].line);
+		case SCENARIO_ACTION_HEAL:
+			if (!order_cut(ld, &st, i, t))
 				ok = false;
-			} else if (e->action == SCENARIO_ACTION_HEAL && j == n_cuts) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "heal at %s of what is not cut (no partition of the same "
-				    "two before it)",
-				    t);
-				ok = false;
-			} else if (e->action == SCENARIO_ACTION_PARTITION) {
-				cuts[n_cuts++] = i;
-			} else {
-				cuts[j] = cuts[--n_cuts];
-			}
 			break;
-		}
 		case SCENARIO_ACTION_CONTROL_CRASH:
 		case SCENARIO_ACTION_CONTROL_TORN_WRITE:
-			if (e->expect_error)
-				break;
-			if (control_down) {
-				ld_error_pos(
-				    ld, e->line, e->column,
-				    "control %s at %s, but control is already down (crashed "
-				    "at line %u)",
-				    e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash"
-				                                               : "torn-write",
-				    t, sc->events[control_down - 1].line);
-				ok = false;
-			}
-			control_down = i + 1;
-			break;
 		case SCENARIO_ACTION_CONTROL_RESTART:
-			if (e->expect_error)
-				break;
-			if (!control_down) {
-				ld_error_pos(ld, e->line, e->column,
-				             "control restart at %s, but control is not down", t);
+			if (!order_control(ld, &st, i, t))
 				ok = false;
-			}
-			control_down = 0;
 			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
@@ -609,8 +720,8 @@ static bool check_timeline_order(struct loader *ld)
 			break;
 		}
 	}
-	free(down);
-	free(cuts);
+	free(st.down);
+	free(st.cuts);
 	return ok;
 }
 

@@ -154,6 +154,44 @@ bool ld_load_regions(struct loader *ld, const yaml_node_t *map)
 	return ok;
 }
 
+/* `between`: two regions, not the same, not linked before (first_line[i]:
+ * where link i is written). */
+static bool link_between(struct loader *ld, const yaml_node_t *b, struct scenario_link *link,
+                         const unsigned *first_line)
+{
+	struct scenario *sc = ld->sc;
+	size_t bn = (size_t)(b->data.sequence.items.top - b->data.sequence.items.start);
+
+	if (bn != 2) {
+		error_at(ld, b, "between must name exactly two regions, got %zu", bn);
+		return false;
+	}
+	yaml_node_t *ra = node_get(ld, b->data.sequence.items.start[0]);
+	yaml_node_t *rb = node_get(ld, b->data.sequence.items.start[1]);
+	link->region_a = ld_region_ref(ld, ra);
+	link->region_b = ld_region_ref(ld, rb);
+	if (link->region_a < 0 || link->region_b < 0)
+		return false;
+	if (link->region_a == link->region_b) {
+		error_at(ld, rb, "link from region '%s' to itself",
+		         sc->regions[link->region_a].name);
+		return false;
+	}
+	for (int i = 0; i < sc->link_count; i++) {
+		struct scenario_link *o = &sc->links[i];
+		if ((o->region_a == link->region_a && o->region_b == link->region_b) ||
+		    (o->region_a == link->region_b && o->region_b == link->region_a)) {
+			error_at(ld, b,
+			         "duplicate link between '%s' and '%s' "
+			         "(first at line %u)",
+			         sc->regions[link->region_a].name, sc->regions[link->region_b].name,
+			         first_line[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
 bool ld_load_links(struct loader *ld, const yaml_node_t *seq,
                    const struct scenario_link_params *defaults)
 {
@@ -187,46 +225,8 @@ bool ld_load_links(struct loader *ld, const yaml_node_t *seq,
 		}
 		struct scenario_link link = {.region_a = -1, .region_b = -1, .params = *defaults};
 		bool link_ok = true;
-		if (vals[LINK_BETWEEN]) {
-			yaml_node_t *b = vals[LINK_BETWEEN];
-			size_t bn =
-			    (size_t)(b->data.sequence.items.top - b->data.sequence.items.start);
-			if (bn != 2) {
-				error_at(ld, b, "between must name exactly two regions, got %zu",
-				         bn);
-				link_ok = false;
-			} else {
-				yaml_node_t *ra = node_get(ld, b->data.sequence.items.start[0]);
-				yaml_node_t *rb = node_get(ld, b->data.sequence.items.start[1]);
-				link.region_a = ld_region_ref(ld, ra);
-				link.region_b = ld_region_ref(ld, rb);
-				if (link.region_a < 0 || link.region_b < 0) {
-					link_ok = false;
-				} else if (link.region_a == link.region_b) {
-					error_at(ld, rb, "link from region '%s' to itself",
-					         sc->regions[link.region_a].name);
-					link_ok = false;
-				} else {
-					for (int i = 0; i < sc->link_count; i++) {
-						struct scenario_link *o = &sc->links[i];
-						if ((o->region_a == link.region_a &&
-						     o->region_b == link.region_b) ||
-						    (o->region_a == link.region_b &&
-						     o->region_b == link.region_a)) {
-							error_at(
-							    ld, b,
-							    "duplicate link between '%s' and '%s' "
-							    "(first at line %u)",
-							    sc->regions[link.region_a].name,
-							    sc->regions[link.region_b].name,
-							    first_line[i]);
-							link_ok = false;
-							break;
-						}
-					}
-				}
-			}
-		}
+		if (vals[LINK_BETWEEN] && !link_between(ld, vals[LINK_BETWEEN], &link, first_line))
+			link_ok = false;
 		if (!ld_get_link_params(ld, vals[LINK_LATENCY], vals[LINK_BANDWIDTH],
 		                        vals[LINK_LOSS], &link.params))
 			link_ok = false;
@@ -238,6 +238,36 @@ bool ld_load_links(struct loader *ld, const yaml_node_t *seq,
 		sc->links[sc->link_count++] = link;
 	}
 	free(first_line);
+	return ok;
+}
+
+/* `access`: the default link between a node and its region router. */
+bool ld_load_access(struct loader *ld, const yaml_node_t *map)
+{
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = ld_collect(ld, map, SCENARIO_SECTION_ACCESS, " in access", keys, vals);
+
+	if (!ld_get_link_params(ld, vals[ACCESS_LATENCY], vals[ACCESS_BANDWIDTH], vals[ACCESS_LOSS],
+	                        &ld->sc->access))
+		ok = false;
+	return ok;
+}
+
+/* `control`: the region the coordination server hangs off (checked only
+ * against a good list of regions: `regions_ok`). */
+bool ld_load_control(struct loader *ld, const yaml_node_t *map, bool regions_ok)
+{
+	struct scenario *sc = ld->sc;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool ok = ld_collect(ld, map, SCENARIO_SECTION_CONTROL, " in control", keys, vals);
+
+	if (regions_ok && vals[CONTROL_REGION]) {
+		sc->control_region = ld_region_ref(ld, vals[CONTROL_REGION]);
+		if (sc->control_region < 0) {
+			sc->control_region = 0;
+			ok = false;
+		}
+	}
 	return ok;
 }
 
