@@ -488,6 +488,97 @@ static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
 	return n_failed ? SIMRUN_EXIT_FAILED : SIMRUN_EXIT_OK;
 }
 
+/* Runs the world to the scenario's end in slices, with a progress line on
+ * a terminal. 0, or -1 after saying why the run failed (EXP-6 for the
+ * timeline) and freeing the world: no report then. */
+static int simrun_simulate(const struct simrun_args *a, const struct scenario *sc, struct world *w,
+                           double t0)
+{
+	bool progress = !a->quiet && isatty(STDERR_FILENO);
+	uint64_t end = sc->duration_us, now = 0;
+	double last = t0;
+	char why[2048] = "";
+
+	while (now < end) {
+		uint64_t next = now + SIMRUN_SLICE_US < end ? now + SIMRUN_SLICE_US : end;
+		if (world_run(w, next, why, sizeof(why))) {
+			fprintf(stderr, "%ssimrun: %s\n", progress ? "\n" : "", why);
+			fprintf(stderr, "simrun: run stopped at %.6fs; events so far: %s\n",
+			        (double)world_now_us(w) / 1e6, w->events_path);
+			world_free(w);
+			return -1;
+		}
+		now = world_now_us(w);
+		double t = simrun_wall_s();
+		if (progress && t - last >= SIMRUN_PROGRESS_S) {
+			simrun_progress(now, end, t - t0);
+			last = t;
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\r\033[K");
+	return 0;
+}
+
+/* What a finished world leaves for the reports (kept past world_free). */
+struct simrun_outputs {
+	uint64_t events; /* ns-3 events executed */
+	uint32_t pcaps;
+	uint64_t expected_failures;
+	char events_path[WORLD_PATH_MAX], pcap_dir[WORLD_PATH_MAX], dir[WORLD_PATH_MAX];
+};
+
+static void simrun_outputs_of(const struct world *w, struct simrun_outputs *o)
+{
+	o->events = world_events_executed(w);
+	o->pcaps = w->pcap_count;
+	o->expected_failures = w->expected_failures;
+	snprintf(o->events_path, sizeof(o->events_path), "%s", w->events_path);
+	snprintf(o->pcap_dir, sizeof(o->pcap_dir), "%s", w->pcap_dir);
+	snprintf(o->dir, sizeof(o->dir), "%s", w->report_dir);
+}
+
+/* After the world is freed (`err`: its outputs' closing): the pcaps
+ * checked, no report when events.jsonl is incomplete, else the report and
+ * the exit status. Frees `failed`. */
+static int simrun_finish(const struct simrun_args *a, const struct scenario *sc,
+                         const struct simrun_outputs *o, int err, double wall,
+                         struct simrun_failed *failed)
+{
+	if (o->pcaps)
+		simrun_check_pcaps(o->pcap_dir, failed);
+	if (simrun_failed_has(failed, o->events_path)) {
+		simrun_remove_reports(o->dir);
+		fprintf(stderr,
+		        "simrun: no report written: %s is incomplete; %zu output%s could not be "
+		        "written completely (named above)\n",
+		        o->events_path, failed->n, failed->n == 1 ? "" : "s");
+		simrun_failed_free(failed);
+		return SIMRUN_EXIT_INVALID;
+	}
+	if (err && !failed->n)
+		fprintf(stderr, "simrun: closing the outputs failed: %s\n", strerror(-err));
+	printf("events: %s\n", o->events_path);
+	if (o->pcaps)
+		printf("pcaps:  %s/ (%u files)\n", o->pcap_dir, o->pcaps);
+	else
+		printf("pcaps:  none\n");
+	if (o->expected_failures)
+		printf("timeline: %llu actions failed as their expect_error said (see the timeline "
+		       "events)\n",
+		       (unsigned long long)o->expected_failures);
+	int status = simrun_report(a, sc, o->events_path, o->dir, o->events, wall, failed);
+	if (failed->n || err) {
+		fprintf(stderr,
+		        "simrun: %zu output%s could not be written completely (named above)\n",
+		        failed->n, failed->n == 1 ? "" : "s");
+		status = SIMRUN_EXIT_INVALID;
+	}
+	simrun_failed_free(failed);
+	return status;
+}
+
+/* The world built, run to its end and freed, then the reports. */
 static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 {
 	char scenario_dir[WORLD_PATH_MAX];
@@ -502,10 +593,10 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 	    .output_failed = simrun_output_failed,
 	    .output_ctx = &failed,
 	};
+	struct simrun_outputs o;
 	struct world *w;
 	char why[2048] = "";
-	bool progress = !a->quiet && isatty(STDERR_FILENO);
-	double t0 = simrun_wall_s(), last = t0;
+	double t0 = simrun_wall_s();
 	int err;
 
 	simrun_dirname(a->scenario, scenario_dir, sizeof(scenario_dir));
@@ -515,67 +606,11 @@ static int simrun_run(const struct simrun_args *a, const struct scenario *sc)
 		fprintf(stderr, "simrun: %s: %s\n", a->scenario, why[0] ? why : strerror(-err));
 		return SIMRUN_EXIT_INVALID;
 	}
-	uint64_t end = sc->duration_us, now = 0;
-	while (now < end) {
-		uint64_t next = now + SIMRUN_SLICE_US < end ? now + SIMRUN_SLICE_US : end;
-		err = world_run(w, next, why, sizeof(why));
-		if (err) {
-			/* a failed run (EXP-6 for the timeline): exit 2, no report */
-			fprintf(stderr, "%ssimrun: %s\n", progress ? "\n" : "", why);
-			fprintf(stderr, "simrun: run stopped at %.6fs; events so far: %s\n",
-			        (double)world_now_us(w) / 1e6, w->events_path);
-			world_free(w);
-			return SIMRUN_EXIT_INVALID;
-		}
-		now = world_now_us(w);
-		double t = simrun_wall_s();
-		if (progress && t - last >= SIMRUN_PROGRESS_S) {
-			simrun_progress(now, end, t - t0);
-			last = t;
-		}
-	}
-	if (progress)
-		fprintf(stderr, "\r\033[K");
-	uint64_t events = world_events_executed(w);
-	uint32_t pcaps = w->pcap_count;
-	uint64_t expected_failures = w->expected_failures;
-	char events_path[WORLD_PATH_MAX], pcap_dir[WORLD_PATH_MAX], dir[WORLD_PATH_MAX];
-	snprintf(events_path, sizeof(events_path), "%s", w->events_path);
-	snprintf(pcap_dir, sizeof(pcap_dir), "%s", w->pcap_dir);
-	snprintf(dir, sizeof(dir), "%s", w->report_dir);
-	err = world_free(w);
-	double wall = simrun_wall_s() - t0;
-	if (pcaps)
-		simrun_check_pcaps(pcap_dir, &failed);
-	if (simrun_failed_has(&failed, events_path)) {
-		simrun_remove_reports(dir);
-		fprintf(stderr,
-		        "simrun: no report written: %s is incomplete; %zu output%s could not be "
-		        "written completely (named above)\n",
-		        events_path, failed.n, failed.n == 1 ? "" : "s");
-		simrun_failed_free(&failed);
+	if (simrun_simulate(a, sc, w, t0) < 0)
 		return SIMRUN_EXIT_INVALID;
-	}
-	if (err && !failed.n)
-		fprintf(stderr, "simrun: closing the outputs failed: %s\n", strerror(-err));
-	printf("events: %s\n", events_path);
-	if (pcaps)
-		printf("pcaps:  %s/ (%u files)\n", pcap_dir, pcaps);
-	else
-		printf("pcaps:  none\n");
-	if (expected_failures)
-		printf("timeline: %llu actions failed as their expect_error said (see the timeline "
-		       "events)\n",
-		       (unsigned long long)expected_failures);
-	int status = simrun_report(a, sc, events_path, dir, events, wall, &failed);
-	if (failed.n || err) {
-		fprintf(stderr,
-		        "simrun: %zu output%s could not be written completely (named above)\n",
-		        failed.n, failed.n == 1 ? "" : "s");
-		status = SIMRUN_EXIT_INVALID;
-	}
-	simrun_failed_free(&failed);
-	return status;
+	simrun_outputs_of(w, &o);
+	err = world_free(w);
+	return simrun_finish(a, sc, &o, err, simrun_wall_s() - t0, &failed);
 }
 
 int main(int argc, char **argv)

@@ -24,7 +24,7 @@
  * TCP settings, Linux-like where ns-3 differs: MSS 1448, MinRto 200 ms,
  * delayed ACK 40 ms, TIME_WAIT 2 x NS3W_DEFAULT_TCP_MSL_US. Two ns-3 3.37
  * bugs are worked around: a sender with exactly a window in flight crashes
- * (ns3w.cc redefines TcpTxBuffer::NextSeg around the original), and a
+ * (ns3w_tcp_fix.cc redefines TcpTxBuffer::NextSeg around the original), and a
  * FIN|ACK's acknowledgment, which ns-3 ignores in ESTABLISHED, is honoured
  * by the wrapper's close path.
  */

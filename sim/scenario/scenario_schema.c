@@ -29,6 +29,67 @@ static cJSON *schema_units(const char *units)
 	return any;
 }
 
+/* `off` or a mapping of the key's section. */
+static cJSON *schema_workload(const struct scenario_key *k, int depth)
+{
+	cJSON *off = cJSON_CreateObject(), *no = cJSON_CreateObject();
+	cJSON *s = cJSON_CreateObject();
+	cJSON *list = cJSON_AddArrayToObject(s, "anyOf");
+
+	cJSON_AddStringToObject(off, "const", "off");
+	cJSON_AddFalseToObject(no, "const"); /* YAML 1.1 reads `off` as false */
+	cJSON_AddItemToArray(list, off);
+	cJSON_AddItemToArray(list, no);
+	cJSON_AddItemToArray(list, schema_section(k->sub, depth + 1));
+	return s;
+}
+
+/* name -> a mapping of the key's section (or nothing). */
+static cJSON *schema_entries(const struct scenario_key *k, int depth)
+{
+	cJSON *entry = cJSON_CreateObject(), *null = cJSON_CreateObject();
+	cJSON *s = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(s, "type", "object");
+	cJSON *list = cJSON_AddArrayToObject(entry, "anyOf");
+	cJSON_AddItemToArray(list, schema_section(k->sub, depth + 1));
+	cJSON_AddStringToObject(null, "type", "null");
+	cJSON_AddItemToArray(list, null);
+	cJSON_AddItemToObject(s, "additionalProperties", entry);
+	return s;
+}
+
+/* [a, b]: two names. */
+static cJSON *schema_pair(void)
+{
+	cJSON *item = cJSON_CreateObject();
+	cJSON *s = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(s, "type", "array");
+	cJSON_AddStringToObject(item, "type", "string");
+	cJSON_AddItemToObject(s, "items", item);
+	cJSON_AddNumberToObject(s, "minItems", 2);
+	cJSON_AddNumberToObject(s, "maxItems", 2);
+	return s;
+}
+
+/* "<op> value" or a plain number. */
+static cJSON *schema_comparison(void)
+{
+	cJSON *str = cJSON_CreateObject(), *num = cJSON_CreateObject();
+	cJSON *s = cJSON_CreateObject();
+	cJSON *list = cJSON_AddArrayToObject(s, "anyOf");
+
+	cJSON_AddStringToObject(str, "type", "string");
+	cJSON_AddStringToObject(str, "pattern",
+	                        "^ *(==|=|<=|>=|<|>)? *[0-9]+(\\.[0-9]+)?(%|us|ms|s|m)?$");
+	cJSON_AddStringToObject(num, "type", "number");
+	cJSON_AddNumberToObject(num, "minimum", 0);
+	cJSON_AddItemToArray(list, str);
+	cJSON_AddItemToArray(list, num);
+	return s;
+}
+
 static cJSON *schema_kind(enum scenario_kind kind, const struct scenario_key *k, int depth)
 {
 	cJSON *s = NULL;
@@ -80,55 +141,22 @@ static cJSON *schema_kind(enum scenario_kind kind, const struct scenario_key *k,
 		else
 			cJSON_AddItemToObject(s, "items", schema_kind(k->item, NULL, depth + 1));
 		break;
-	case SCENARIO_KIND_WORKLOAD: {
-		cJSON *off = cJSON_CreateObject(), *no = cJSON_CreateObject();
-		s = cJSON_CreateObject();
-		cJSON *list = cJSON_AddArrayToObject(s, "anyOf");
-		cJSON_AddStringToObject(off, "const", "off");
-		cJSON_AddFalseToObject(no, "const"); /* YAML 1.1 reads `off` as false */
-		cJSON_AddItemToArray(list, off);
-		cJSON_AddItemToArray(list, no);
-		cJSON_AddItemToArray(list, schema_section(k->sub, depth + 1));
+	case SCENARIO_KIND_WORKLOAD:
+		s = schema_workload(k, depth);
 		break;
-	}
-	case SCENARIO_KIND_ENTRIES: {
-		cJSON *entry = cJSON_CreateObject(), *null = cJSON_CreateObject();
-		s = cJSON_CreateObject();
-		cJSON_AddStringToObject(s, "type", "object");
-		cJSON *list = cJSON_AddArrayToObject(entry, "anyOf");
-		cJSON_AddItemToArray(list, schema_section(k->sub, depth + 1));
-		cJSON_AddStringToObject(null, "type", "null");
-		cJSON_AddItemToArray(list, null);
-		cJSON_AddItemToObject(s, "additionalProperties", entry);
+	case SCENARIO_KIND_ENTRIES:
+		s = schema_entries(k, depth);
 		break;
-	}
 	case SCENARIO_KIND_OBJECT:
 		s = cJSON_CreateObject();
 		cJSON_AddStringToObject(s, "type", "object");
 		break;
-	case SCENARIO_KIND_PAIR: {
-		cJSON *item = cJSON_CreateObject();
-		s = cJSON_CreateObject();
-		cJSON_AddStringToObject(s, "type", "array");
-		cJSON_AddStringToObject(item, "type", "string");
-		cJSON_AddItemToObject(s, "items", item);
-		cJSON_AddNumberToObject(s, "minItems", 2);
-		cJSON_AddNumberToObject(s, "maxItems", 2);
+	case SCENARIO_KIND_PAIR:
+		s = schema_pair();
 		break;
-	}
-	case SCENARIO_KIND_COMPARISON: {
-		cJSON *str = cJSON_CreateObject(), *num = cJSON_CreateObject();
-		s = cJSON_CreateObject();
-		cJSON *list = cJSON_AddArrayToObject(s, "anyOf");
-		cJSON_AddStringToObject(str, "type", "string");
-		cJSON_AddStringToObject(str, "pattern",
-		                        "^ *(==|=|<=|>=|<|>)? *[0-9]+(\\.[0-9]+)?(%|us|ms|s|m)?$");
-		cJSON_AddStringToObject(num, "type", "number");
-		cJSON_AddNumberToObject(num, "minimum", 0);
-		cJSON_AddItemToArray(list, str);
-		cJSON_AddItemToArray(list, num);
+	case SCENARIO_KIND_COMPARISON:
+		s = schema_comparison();
 		break;
-	}
 	}
 	return s;
 }
@@ -178,7 +206,7 @@ char *scenario_schema_json(void)
 	cJSON_AddStringToObject(root, "$id", "scenario-schema.json");
 	cJSON_AddStringToObject(root, "title", "simrun scenario file");
 	cJSON_AddStringToObject(root, "description",
-	                        "Generated from the key tables of sim/scenario/scenario.c "
+	                        "Generated from the key tables of sim/scenario/scenario_keys.c "
 	                        "(scenario_schema_json); do not edit. Checks shapes, keys and "
 	                        "units; names that must refer to something are checked by "
 	                        "simrun --check.");

@@ -1,5 +1,5 @@
 /* The ns-3 3.37 TCP defect ns3w works around by interposing
- * TcpTxBuffer::NextSeg (sim/ns3w/ns3w.cc), pinned on a bare transmit buffer:
+ * TcpTxBuffer::NextSeg (sim/ns3w/ns3w_tcp_fix.cc), pinned on a bare transmit buffer:
  * with exactly a peer's window of data in flight, the library's NextSeg
  * still offers a new segment, which TcpSocketBase then sends as a 0-byte
  * read from the buffer and crashes on. The 10,000-node run hit it with
@@ -51,8 +51,9 @@ next_seg_fn library_next_seg()
 	return fn;
 }
 
-/* A wrapper world: its use pulls in ns3w.o, which carries the interposed
- * definition, so the buffer's NextSeg below is ns3w's. */
+/* A wrapper world: ns3w_world_new pulls in ns3w_tcp_fix.o (it calls
+ * tcp_fix_check), which carries the interposed definition, so the buffer's
+ * NextSeg below is ns3w's. */
 struct ns3w_world *world_with_the_fix()
 {
 	struct ns3w_world_config wc = {};

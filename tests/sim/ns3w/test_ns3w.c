@@ -1,8 +1,10 @@
 /* The ns-3 wrapper on its own: routing, link faults, TCP semantics of the
  * seam (refused, reset, half-close, never-synchronous callbacks), UDP, the
  * tailnet device, pcaps and the cost of building a large world. */
+#define _GNU_SOURCE /* dladdr, RTLD_DEFAULT */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -268,6 +270,26 @@ Test(ns3w, second_world_is_refused_until_the_first_is_freed)
 	ns3w_world_free(w);
 	w = ns3w_world_new(&test_config);
 	cr_assert_not_null(w);
+	ns3w_world_free(w);
+}
+
+/* ns3w_tcp_fix.cc's TcpTxBuffer::NextSeg is in every program that makes a
+ * world, so libns3-internet's calls reach it rather than the library's own:
+ * a static library's member is linked only when something refers to it,
+ * and nothing here refers to NextSeg (ns3w_world_new does, through
+ * tcp_fix_check). The definition that wins is the one in this program. */
+Test(ns3w, a_world_links_the_interposed_tcp_next_seg)
+{
+	struct ns3w_world *w = ns3w_world_new(&test_config);
+	void *next_seg =
+	    dlsym(RTLD_DEFAULT, "_ZNK3ns311TcpTxBuffer7NextSegEPNS_14SequenceNumberIjiEES3_b");
+	Dl_info info;
+
+	cr_assert_not_null(w);
+	cr_assert_not_null(next_seg);
+	cr_assert(dladdr(next_seg, &info) != 0);
+	cr_assert_null(strstr(info.dli_fname, "libns3"),
+	               "TcpTxBuffer::NextSeg resolves to %s's, not to ns3w's fix", info.dli_fname);
 	ns3w_world_free(w);
 }
 
