@@ -3,7 +3,7 @@
  * One `struct io` per node. Daemon code holds a `struct io *` and calls
  * through `io->ops`; it never touches a socket, clock, random source or
  * sleep function itself. Two backends fill the ops table: epoll (real
- * sockets, a real TUN device, wall-clock time; lib/io/io_epoll.c) and sim
+ * sockets, a real TUN device, wall-clock time; lib/io/io_epoll.h) and sim
  * (ns-3 through the C wrapper, simulated time; sim/io_sim.c).
  *
  * Conventions shared by every op:

@@ -51,7 +51,7 @@
  *       a delta applies to the map of version `base` only; each member of
  *       "set" replaces that top-level member whole (JSON null removes it);
  *       peers are matched by "name".
- *       Filter rules may carry an "id" (unique, unknown to netmap.c): then
+ *       Filter rules may carry an "id" (unique, unknown to netmap_parse.c): then
  *       "filter_upsert":[{...rule...}] and "filter_remove":["id"] change
  *       them one by one, like peers ("set" may not also name "filter").
  *       Peers and rules a delta adds are placed in strcmp order of their

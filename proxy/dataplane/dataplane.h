@@ -104,13 +104,14 @@
  *   `host_left_limit`), its flows' packets are dropped (`awaiting_verdict`) and it
  *   is judged as a peer that stopped answering data is (DATAPLANE_PROBE_COUNT
  *   pings after DATAPLANE_PROBE_AFTER_US: ~550 ms, so a slow or far host has
- *   as long as today to answer), plus one PING at once so that a live one
+ *   as long to answer as any silent peer), plus one PING at once so that a live one
  *   answers early. No answer: dead, flows reset (reason "left_map"). A PONG:
  *   it lives (control dropped it for another reason, e.g. a policy
- *   change), the flows are dropped as before (`host_left_alive`). A peer
+ *   change), its flows are dropped as for any peer that left the map
+ *   (`host_left_alive`). A peer
  *   already judged or marked dead is reset at once. A drained host stays in
  *   the map (control keeps it a peer while it drains), so its connections
- *   finish (DRN-2); a host that is only slow is judged exactly as before.
+ *   finish (DRN-2); a host that is only slow is judged by probing alone.
  *   Administrative marks never reset anything.
  *
  * Events: flow_new, flow_evicted (rate-limited), netmap_applied,
@@ -125,6 +126,9 @@
  * pending-packet copies grows; both bounded by max_flows), O(1)
  * lookups (hash tables here and in the netmap). The filter is consulted
  * only when a packet would open a flow.
+ *
+ * Code: one file per concern (flows, filter, probes, overlay path, pcap,
+ * and the object itself), listed in dataplane_int.h.
  */
 #ifndef PROXY_DATAPLANE_DATAPLANE_H
 #define PROXY_DATAPLANE_DATAPLANE_H

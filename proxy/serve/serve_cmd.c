@@ -18,11 +18,67 @@
 
 /* --- tokeniser ------------------------------------------------------------------ */
 
+/* Copies the piece of a word at line[*i_io] into buf at *o_io, as a POSIX
+ * shell reads it: a single-quoted string, a double-quoted one (where a
+ * backslash escapes only $ ` " \ and a newline), a backslash-escaped
+ * character, or a plain one. 0, or -EINVAL for an unterminated quote or a
+ * trailing backslash. */
+static int tok_piece(const char *line, size_t len, size_t *i_io, char *buf, size_t *o_io, char *err,
+                     size_t err_len)
+{
+	size_t i = *i_io, o = *o_io;
+	char c = line[i];
+
+	if (c == '\'') {
+		const char *close = memchr(line + i + 1, '\'', len - i - 1);
+		size_t n;
+
+		if (!close)
+			return err_setf(err, err_len, -EINVAL, "unterminated single quote");
+		n = (size_t)(close - (line + i + 1));
+		memcpy(buf + o, line + i + 1, n);
+		o += n;
+		i += n + 2;
+	} else if (c == '"') {
+		i++;
+		for (;;) {
+			if (i >= len)
+				return err_setf(err, err_len, -EINVAL, "unterminated double quote");
+			c = line[i];
+			if (c == '"') {
+				i++;
+				break;
+			}
+			if (c == '\\' && i + 1 < len && strchr("$`\"\\\n", line[i + 1]) != NULL) {
+				if (line[i + 1] != '\n')
+					buf[o++] = line[i + 1];
+				i += 2;
+				continue;
+			}
+			buf[o++] = c;
+			i++;
+		}
+	} else if (c == '\\') {
+		if (i + 1 >= len)
+			return err_setf(err, err_len, -EINVAL, "trailing backslash");
+		if (line[i + 1] != '\n')
+			buf[o++] = line[i + 1];
+		i += 2;
+	} else {
+		buf[o++] = c;
+		i++;
+	}
+	*i_io = i;
+	*o_io = o;
+	return 0;
+}
+
 int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, char *err,
                        size_t err_len)
 {
 	size_t i = 0, o = 0, word_start = 0;
 	bool in_word = false;
+	int rc;
 
 	out->argc = 0;
 	out->argv[0] = NULL;
@@ -57,47 +113,9 @@ int serve_cmd_tokenize(const char *line, size_t len, struct serve_argv *out, cha
 			in_word = false;
 			continue;
 		}
-		if (c == '\'') {
-			const char *close = memchr(line + i + 1, '\'', len - i - 1);
-			size_t n;
-
-			if (!close)
-				return err_setf(err, err_len, -EINVAL, "unterminated single quote");
-			n = (size_t)(close - (line + i + 1));
-			memcpy(out->buf + o, line + i + 1, n);
-			o += n;
-			i += n + 2;
-		} else if (c == '"') {
-			i++;
-			for (;;) {
-				if (i >= len)
-					return err_setf(err, err_len, -EINVAL,
-					                "unterminated double quote");
-				c = line[i];
-				if (c == '"') {
-					i++;
-					break;
-				}
-				if (c == '\\' && i + 1 < len &&
-				    strchr("$`\"\\\n", line[i + 1]) != NULL) {
-					if (line[i + 1] != '\n')
-						out->buf[o++] = line[i + 1];
-					i += 2;
-					continue;
-				}
-				out->buf[o++] = c;
-				i++;
-			}
-		} else if (c == '\\') {
-			if (i + 1 >= len)
-				return err_setf(err, err_len, -EINVAL, "trailing backslash");
-			if (line[i + 1] != '\n')
-				out->buf[o++] = line[i + 1];
-			i += 2;
-		} else {
-			out->buf[o++] = c;
-			i++;
-		}
+		rc = tok_piece(line, len, &i, out->buf, &o, err, err_len);
+		if (rc)
+			return rc;
 		if (o - word_start > SERVE_CMD_MAX_ARG_LEN)
 			return err_setf(err, err_len, -E2BIG,
 			                "argument %d is too long (limit %d bytes)", out->argc + 1,
@@ -315,15 +333,111 @@ static int parse_subcommand(int argc, char *const argv[], int i, const struct fl
 	return serve_name_check(op->service, err, err_len);
 }
 
-int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err, size_t err_len)
+/* serve --service=svc:X ...: the service named, and background mode only. */
+static int parse_set_service(const struct flagset *fs, struct serve_op *op, char *err,
+                             size_t err_len)
+{
+	int rc;
+
+	if (!fs->given[SF_SERVICE])
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--service=svc:<name> is required (this daemon serves services only)");
+	if (strlen(fs->val[SF_SERVICE]) > SERVE_NAME_MAX)
+		return serve_name_check(fs->val[SF_SERVICE], err, err_len);
+	snprintf(op->service, sizeof(op->service), "%s", fs->val[SF_SERVICE]);
+	rc = serve_name_check(op->service, err, err_len);
+	if (rc)
+		return rc;
+	if (fs->given[SF_BG] && !fs->bval[SF_BG])
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--service is only compatible with background mode (--bg=false given)");
+	op->yes = fs->bval[SF_YES];
+	return 0;
+}
+
+/* The serve type and port: at most one of --https, --http, --tcp,
+ * --tls-terminated-tcp and --tun (none: --https=443). */
+static int parse_set_type(const struct flagset *fs, struct serve_op *op, char *err, size_t err_len)
 {
 	static const enum serve_flag type_flags[] = {SF_HTTPS, SF_HTTP, SF_TCP, SF_TLS_TCP};
 	static const enum serve_type type_of[] = {SERVE_TYPE_HTTPS, SERVE_TYPE_HTTP, SERVE_TYPE_TCP,
 	                                          SERVE_TYPE_TLS_TCP};
+	int ntypes = 0;
+
+	op->type = SERVE_TYPE_HTTPS;
+	op->port = 443;
+	for (size_t k = 0; k < sizeof(type_flags) / sizeof(type_flags[0]); k++) {
+		if (fs->given[type_flags[k]]) {
+			ntypes++;
+			op->type = type_of[k];
+			op->port = fs->port[type_flags[k]];
+		}
+	}
+	if (fs->given[SF_TUN] && fs->bval[SF_TUN]) {
+		ntypes++;
+		op->type = SERVE_TYPE_TUN;
+		op->port = 0;
+	}
+	if (ntypes > 1)
+		return err_setf(err, err_len, -EINVAL,
+		                "cannot serve multiple types for a single mount point (give one of "
+		                "--https, --http, --tcp, --tls-terminated-tcp, --tun)");
+	return 0;
+}
+
+/* The positional arguments argv[i..]: TARGET, TARGET off, or for --tun
+ * nothing or off. Sets *off. */
+static int parse_set_args(int argc, char *const argv[], int i, const struct serve_op *op, bool *off,
+                          char *err, size_t err_len)
+{
+	int nargs = argc - i;
+	char e1[ECHO_LEN];
+
+	*off = nargs > 0 && strcmp(argv[argc - 1], "off") == 0;
+	if (nargs > 2)
+		return err_setf(err, err_len, -EINVAL,
+		                "invalid number of arguments (%d; want TARGET or TARGET off)",
+		                nargs);
+	if (nargs == 2 && !*off)
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "invalid argument format: \"%s\" after the target (only \"off\" may "
+		    "follow it)",
+		    echo(e1, sizeof(e1), argv[argc - 1]));
+	if (op->type == SERVE_TYPE_TUN && (nargs - (*off ? 1 : 0)) > 0)
+		return err_setf(err, err_len, -EINVAL, "--tun takes no target (got \"%s\")",
+		                echo(e1, sizeof(e1), argv[i]));
+	if (op->type != SERVE_TYPE_TUN && nargs == 0)
+		return err_setf(err, err_len, -EINVAL,
+		                "missing target (serve --service=%s --%s=%u TARGET)", op->service,
+		                serve_type_name(op->type), op->port);
+	return 0;
+}
+
+/* --set-path, for --https and --http only (CFG-4); "/" without it. */
+static int parse_set_mount(const struct flagset *fs, struct serve_op *op, char *err, size_t err_len)
+{
+	op->path_set = fs->given[SF_SET_PATH];
+	if (op->path_set && (op->type == SERVE_TYPE_TCP || op->type == SERVE_TYPE_TLS_TCP ||
+	                     op->type == SERVE_TYPE_TUN))
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "--set-path cannot be used with --%s (only --https and --http serve "
+		    "paths)",
+		    serve_type_name(op->type));
+	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP)
+		return serve_mount_parse(op->path_set ? fs->val[SF_SET_PATH] : "", op->mount,
+		                         sizeof(op->mount), err, err_len);
+	return 0;
+}
+
+int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err, size_t err_len)
+{
 	bool allowed[SF_COUNT];
 	struct flagset fs;
-	char e1[ECHO_LEN];
-	int i = 1, rc, nargs, ntypes = 0;
+	int i = 1, rc;
 	bool off;
 
 	memset(op, 0, sizeof(*op));
@@ -349,74 +463,18 @@ int serve_cmd_parse(int argc, char *const argv[], struct serve_op *op, char *err
 		    "serve status|reset|drain|clear|advertise)");
 
 	/* serve --service=... [type] [--set-path] TARGET [off] */
-	if (!fs.given[SF_SERVICE])
-		return err_setf(
-		    err, err_len, -EINVAL,
-		    "--service=svc:<name> is required (this daemon serves services only)");
-	if (strlen(fs.val[SF_SERVICE]) > SERVE_NAME_MAX)
-		return serve_name_check(fs.val[SF_SERVICE], err, err_len);
-	snprintf(op->service, sizeof(op->service), "%s", fs.val[SF_SERVICE]);
-	rc = serve_name_check(op->service, err, err_len);
+	rc = parse_set_service(&fs, op, err, err_len);
 	if (rc)
 		return rc;
-	if (fs.given[SF_BG] && !fs.bval[SF_BG])
-		return err_setf(
-		    err, err_len, -EINVAL,
-		    "--service is only compatible with background mode (--bg=false given)");
-	op->yes = fs.bval[SF_YES];
-	op->type = SERVE_TYPE_HTTPS;
-	op->port = 443;
-	for (size_t k = 0; k < sizeof(type_flags) / sizeof(type_flags[0]); k++) {
-		if (fs.given[type_flags[k]]) {
-			ntypes++;
-			op->type = type_of[k];
-			op->port = fs.port[type_flags[k]];
-		}
-	}
-	if (fs.given[SF_TUN] && fs.bval[SF_TUN]) {
-		ntypes++;
-		op->type = SERVE_TYPE_TUN;
-		op->port = 0;
-	}
-	if (ntypes > 1)
-		return err_setf(err, err_len, -EINVAL,
-		                "cannot serve multiple types for a single mount point (give one of "
-		                "--https, --http, --tcp, --tls-terminated-tcp, --tun)");
-
-	nargs = argc - i;
-	off = nargs > 0 && strcmp(argv[argc - 1], "off") == 0;
-	if (nargs > 2)
-		return err_setf(err, err_len, -EINVAL,
-		                "invalid number of arguments (%d; want TARGET or TARGET off)",
-		                nargs);
-	if (nargs == 2 && !off)
-		return err_setf(
-		    err, err_len, -EINVAL,
-		    "invalid argument format: \"%s\" after the target (only \"off\" may "
-		    "follow it)",
-		    echo(e1, sizeof(e1), argv[argc - 1]));
-	if (op->type == SERVE_TYPE_TUN && (nargs - (off ? 1 : 0)) > 0)
-		return err_setf(err, err_len, -EINVAL, "--tun takes no target (got \"%s\")",
-		                echo(e1, sizeof(e1), argv[i]));
-	if (op->type != SERVE_TYPE_TUN && nargs == 0)
-		return err_setf(err, err_len, -EINVAL,
-		                "missing target (serve --service=%s --%s=%u TARGET)", op->service,
-		                serve_type_name(op->type), op->port);
-
-	op->path_set = fs.given[SF_SET_PATH];
-	if (op->path_set && (op->type == SERVE_TYPE_TCP || op->type == SERVE_TYPE_TLS_TCP ||
-	                     op->type == SERVE_TYPE_TUN))
-		return err_setf(
-		    err, err_len, -EINVAL,
-		    "--set-path cannot be used with --%s (only --https and --http serve "
-		    "paths)",
-		    serve_type_name(op->type));
-	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP) {
-		rc = serve_mount_parse(op->path_set ? fs.val[SF_SET_PATH] : "", op->mount,
-		                       sizeof(op->mount), err, err_len);
-		if (rc)
-			return rc;
-	}
+	rc = parse_set_type(&fs, op, err, err_len);
+	if (rc)
+		return rc;
+	rc = parse_set_args(argc, argv, i, op, &off, err, err_len);
+	if (rc)
+		return rc;
+	rc = parse_set_mount(&fs, op, err, err_len);
+	if (rc)
+		return rc;
 	if (off) {
 		op->verb = SERVE_VERB_OFF;
 		return 0;
@@ -451,13 +509,16 @@ out_free:
 
 /* --- apply ---------------------------------------------------------------------- */
 
-static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const struct serve_op *op,
-                     char *err, size_t err_len)
+/* What `serve ... TARGET` may not change: a TUN service gets no ports, a
+ * service with ports does not become TUN, and a port keeps its type. *p is
+ * the port already there, or NULL. 0 or -EBUSY with the command that
+ * clears the way. */
+static int set_check_conflict(const struct serve_service *svc, const struct serve_op *op,
+                              struct serve_port **p, char *err, size_t err_len)
 {
-	struct serve_service *svc = serve_config_find(cfg, op->service);
-	struct serve_port *p = NULL;
 	const char *name = op->service;
 
+	*p = NULL;
 	if (op->type == SERVE_TYPE_TUN) {
 		if (svc && svc->n_ports)
 			return err_setf(
@@ -465,21 +526,84 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 			    "%s already has TCP or Web handlers, cannot serve it in TUN mode "
 			    "(run: %s serve clear %s)",
 			    name, SERVE_CMD_PROG, name);
-	} else {
-		if (svc && svc->tun)
-			return err_setf(err, err_len, -EBUSY,
-			                "%s is already served in TUN mode, cannot add TCP or Web "
-			                "handlers (run: %s serve --service=%s --tun off)",
-			                name, SERVE_CMD_PROG, name);
-		p = svc ? serve_service_find_port(svc, op->port) : NULL;
-		if (p && p->type != op->type)
-			return err_setf(
-			    err, err_len, -EBUSY,
-			    "port %u is already serving %s for %s; cannot serve %s there "
-			    "(first run: %s serve --service=%s --%s=%u off)",
-			    op->port, serve_type_name(p->type), name, serve_type_name(op->type),
-			    SERVE_CMD_PROG, name, serve_type_name(p->type), op->port);
+		return 0;
 	}
+	if (svc && svc->tun)
+		return err_setf(err, err_len, -EBUSY,
+		                "%s is already served in TUN mode, cannot add TCP or Web "
+		                "handlers (run: %s serve --service=%s --tun off)",
+		                name, SERVE_CMD_PROG, name);
+	*p = svc ? serve_service_find_port(svc, op->port) : NULL;
+	if (*p && (*p)->type != op->type)
+		return err_setf(err, err_len, -EBUSY,
+		                "port %u is already serving %s for %s; cannot serve %s there "
+		                "(first run: %s serve --service=%s --%s=%u off)",
+		                op->port, serve_type_name((*p)->type), name,
+		                serve_type_name(op->type), SERVE_CMD_PROG, name,
+		                serve_type_name((*p)->type), op->port);
+	return 0;
+}
+
+/* An HTTPS or HTTP port's handler at op->mount, added or replaced. */
+static int set_handler(struct serve_port *p, const struct serve_op *op, char *err, size_t err_len)
+{
+	struct serve_handler *h = serve_port_find_handler(p, op->mount);
+	char *v = strdup(op->value);
+
+	if (!v)
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	if (!h) {
+		if (p->n_handlers >= SERVE_MAX_HANDLERS) {
+			free(v);
+			return err_setf(err, err_len, -E2BIG,
+			                "cannot add %s to port %u of %s: too many handlers "
+			                "(limit %d)",
+			                op->mount, op->port, op->service, SERVE_MAX_HANDLERS);
+		}
+		h = serve_port_add_handler(p, op->mount);
+		if (!h) {
+			free(v);
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+		}
+	}
+	free(h->value);
+	h->value = v;
+	h->kind = op->kind;
+	return 0;
+}
+
+/* A TCP port's forward target, and for TLS-terminated TCP the service's
+ * host name TLS is terminated for. */
+static int set_forward(const struct serve_config *cfg, struct serve_port *p,
+                       const struct serve_op *op, char *err, size_t err_len)
+{
+	free(p->tcp_forward);
+	p->tcp_forward = strdup(op->value);
+	if (!p->tcp_forward)
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	if (op->type == SERVE_TYPE_TLS_TCP) {
+		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
+
+		CHECK(serve_service_host(cfg, op->service, host, sizeof(host)) == 0);
+		free(p->terminate_tls);
+		p->terminate_tls = strdup(host);
+		if (!p->terminate_tls)
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const struct serve_op *op,
+                     char *err, size_t err_len)
+{
+	struct serve_service *svc = serve_config_find(cfg, op->service);
+	struct serve_port *p;
+	const char *name = op->service;
+	int rc;
+
+	rc = set_check_conflict(svc, op, &p, err, err_len);
+	if (rc)
+		return rc;
 	if (!svc) {
 		if (cfg->n_services >= SERVE_MAX_SERVICES)
 			return err_setf(err, err_len, -E2BIG,
@@ -508,45 +632,9 @@ static int apply_set(struct serve_config *cfg, struct serve_adv *adv, const stru
 			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		p->type = op->type;
 	}
-	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP) {
-		struct serve_handler *h = serve_port_find_handler(p, op->mount);
-		char *v = strdup(op->value);
-
-		if (!v)
-			return err_setf(err, err_len, -ENOMEM, "out of memory");
-		if (!h) {
-			if (p->n_handlers >= SERVE_MAX_HANDLERS) {
-				free(v);
-				return err_setf(err, err_len, -E2BIG,
-				                "cannot add %s to port %u of %s: too many handlers "
-				                "(limit %d)",
-				                op->mount, op->port, name, SERVE_MAX_HANDLERS);
-			}
-			h = serve_port_add_handler(p, op->mount);
-			if (!h) {
-				free(v);
-				return err_setf(err, err_len, -ENOMEM, "out of memory");
-			}
-		}
-		free(h->value);
-		h->value = v;
-		h->kind = op->kind;
-		return 0;
-	}
-	free(p->tcp_forward);
-	p->tcp_forward = strdup(op->value);
-	if (!p->tcp_forward)
-		return err_setf(err, err_len, -ENOMEM, "out of memory");
-	if (op->type == SERVE_TYPE_TLS_TCP) {
-		char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
-
-		CHECK(serve_service_host(cfg, name, host, sizeof(host)) == 0);
-		free(p->terminate_tls);
-		p->terminate_tls = strdup(host);
-		if (!p->terminate_tls)
-			return err_setf(err, err_len, -ENOMEM, "out of memory");
-	}
-	return 0;
+	if (op->type == SERVE_TYPE_HTTPS || op->type == SERVE_TYPE_HTTP)
+		return set_handler(p, op, err, err_len);
+	return set_forward(cfg, p, op, err, err_len);
 }
 
 static int apply_off(struct serve_config *cfg, const struct serve_op *op, char *err, size_t err_len)
