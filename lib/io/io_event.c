@@ -126,3 +126,79 @@ void io_emit_fields_truncate(char *buf, size_t cap)
 		buf[keep++] = ',';
 	memcpy(buf + keep, IO_EVENT_TRUNCATED, mark_len + 1);
 }
+
+/* Appends one member at `n` when it and the truncation mark after it still
+ * fit; returns the new length, or 0 when the member must be left out. */
+static size_t field_append(char *buf, size_t cap, size_t n, const struct io_field *f)
+{
+	const size_t mark_len = sizeof(IO_EVENT_TRUNCATED) - 1;
+	/* What must stay free after the member: ",", the mark, the terminator. */
+	const size_t reserve = 1 + mark_len + 1;
+	char value[IO_EVENT_FIELDS_MAX];
+	int len;
+
+	if (cap <= n + reserve)
+		return 0;
+	switch (f->kind) {
+	case IO_FIELD_STR: {
+		char esc[IO_EVENT_FIELDS_MAX];
+		if (io_json_escape(esc, sizeof(esc), f->v.s ? f->v.s : "") < 0)
+			return 0;
+		len = snprintf(value, sizeof(value), "\"%s\"", esc);
+		break;
+	}
+	case IO_FIELD_U64:
+		len = snprintf(value, sizeof(value), "%llu", (unsigned long long)f->v.u);
+		break;
+	case IO_FIELD_I64:
+		len = snprintf(value, sizeof(value), "%lld", (long long)f->v.i);
+		break;
+	case IO_FIELD_BOOL:
+		len = snprintf(value, sizeof(value), "%s", f->v.b ? "true" : "false");
+		break;
+	case IO_FIELD_JSON:
+		len = snprintf(value, sizeof(value), "%s", f->v.s ? f->v.s : "null");
+		break;
+	default:
+		return 0;
+	}
+	if (len < 0 || (size_t)len >= sizeof(value))
+		return 0;
+	size_t room = cap - n - reserve;
+	int w = snprintf(buf + n, room + 1, "%s\"%s\":%s", n ? "," : "", f->key, value);
+	if (w < 0 || (size_t)w > room) {
+		buf[n] = '\0';
+		return 0;
+	}
+	return n + (size_t)w;
+}
+
+size_t io_fields_format(char *buf, size_t cap, const struct io_field *fields, size_t n)
+{
+	const size_t mark_len = sizeof(IO_EVENT_TRUNCATED) - 1;
+	size_t len = 0;
+
+	CHECK(cap > mark_len + 2);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t next = field_append(buf, cap, len, &fields[i]);
+		if (!next) {
+			if (len)
+				buf[len++] = ',';
+			memcpy(buf + len, IO_EVENT_TRUNCATED, mark_len + 1);
+			return len + mark_len;
+		}
+		len = next;
+	}
+	return len;
+}
+
+void io_event_emit(struct io *io, const char *type, const struct io_field *fields, size_t n)
+{
+	char buf[IO_EVENT_FIELDS_MAX];
+
+	if (io->events_off)
+		return;
+	io_fields_format(buf, sizeof(buf), fields, n);
+	io->ops->emit(io, type, buf);
+}

@@ -1122,7 +1122,7 @@ static bool event_line(const char *events, const char *type, char *out, size_t c
 }
 
 /* Every event is one line holding its type and whole members: fields too
- * long (for io_emitf's buffer or for a line) keep their leading members
+ * long (for io_event's payload or for a line) keep their leading members
  * and end with "truncated":true, never half a member or nothing at all,
  * and never a crash (the two backends used to differ). */
 Test(CONTRACT_SUITE, emit_writes_one_line_and_marks_what_it_cut, .fini = contract_teardown,
@@ -1134,10 +1134,14 @@ Test(CONTRACT_SUITE, emit_writes_one_line_and_marks_what_it_cut, .fini = contrac
 
 	io->ops->emit(io, "probe_empty", "");
 	io->ops->emit(io, "probe_plain", "\"port\":443,\"peer\":\"100.64.0.2\"");
-	io_emitf(io, "probe_emitf", "\"n\":%d,\"name\":\"%s\"", 7, "x\\\"y");
-	/* 60 members of about 50 bytes: past io_emitf's buffer. */
-	io_emitf(io, "probe_long_emitf",
-	         "\"a\":\"%0900d\",\"b\":\"%0100d\",\"c\":1,\"d\":\"%0200d\"", 1, 2, 4);
+	io_event(io, "probe_emitf", IO_U64("n", 7), IO_STR("name", "x\"y"));
+	/* Members past io_event's payload maximum. */
+	char a[901], b[101], d[201];
+	snprintf(a, sizeof(a), "%0900d", 1);
+	snprintf(b, sizeof(b), "%0100d", 2);
+	snprintf(d, sizeof(d), "%0200d", 4);
+	io_event(io, "probe_long_emitf", IO_STR("a", a), IO_STR("b", b), IO_U64("c", 1),
+	         IO_STR("d", d));
 	size_t o = 0;
 	for (int i = 0; o < sizeof(big) - 64; i++)
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"m%02d\":\"%040d\"",

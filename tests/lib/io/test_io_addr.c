@@ -285,3 +285,55 @@ Test(io_event, fields_fit_the_documented_maximum)
 	                        "a_long_event_type_name", fields);
 	cr_assert_gt(n, 0, "IO_EVENT_LINE_MAX too small for IO_EVENT_FIELDS_MAX fields");
 }
+
+Test(io_event, typed_fields_format_each_kind)
+{
+	char buf[IO_EVENT_FIELDS_MAX];
+	const struct io_field f[] = {
+	    IO_STR("service", "svc:web"),  IO_U64("port", 443),     IO_I64("errno", -11),
+	    IO_BOOL("draining", true),     IO_STR("null_is", NULL), IO_JSON("ports", "[80,443]"),
+	    IO_STR("quoted", "a\"b\\c\n"),
+	};
+	size_t n = io_fields_format(buf, sizeof(buf), f, sizeof(f) / sizeof(f[0]));
+	cr_assert_str_eq(buf,
+	                 "\"service\":\"svc:web\",\"port\":443,\"errno\":-11,\"draining\":true,"
+	                 "\"null_is\":\"\",\"ports\":[80,443],\"quoted\":\"a\\\"b\\\\c\\u000a\"");
+	cr_assert_eq(n, strlen(buf));
+	cr_assert_eq(io_fields_format(buf, sizeof(buf), NULL, 0), 0);
+	cr_assert_str_eq(buf, "");
+	/* Extremes of the number kinds. */
+	const struct io_field g[] = {IO_U64("u", UINT64_MAX), IO_I64("i", INT64_MIN)};
+	io_fields_format(buf, sizeof(buf), g, 2);
+	cr_assert_str_eq(buf, "\"u\":18446744073709551615,\"i\":-9223372036854775808");
+}
+
+Test(io_event, typed_fields_that_do_not_fit_are_left_out_whole_and_marked)
+{
+	char buf[64];
+	char big[2 * IO_EVENT_FIELDS_MAX];
+
+	const struct io_field f[] = {IO_U64("a", 1),
+	                             IO_STR("b", "0123456789012345678901234567890123456789"),
+	                             IO_U64("c", 3)};
+	size_t n = io_fields_format(buf, sizeof(buf), f, 3);
+	cr_assert_str_eq(buf, "\"a\":1,\"truncated\":true");
+	cr_assert_eq(n, strlen(buf));
+	/* A first member too long for any buffer: the mark alone. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char full[IO_EVENT_FIELDS_MAX];
+	const struct io_field g[] = {IO_STR("s", big), IO_U64("after", 1)};
+	io_fields_format(full, sizeof(full), g, 2);
+	cr_assert_str_eq(full, "\"truncated\":true");
+	/* Many small members fill the payload up to its maximum, then stop. */
+	struct io_field many[200];
+	for (size_t i = 0; i < 200; i++)
+		many[i] = IO_STR("member", "a value of some length");
+	n = io_fields_format(full, sizeof(full), many, 200);
+	cr_assert_lt(n, sizeof(full));
+	cr_assert_gt(n, sizeof(full) - 64, "filled nearly to the maximum: %zu", n);
+	const char *tail = ",\"truncated\":true";
+	cr_assert_str_eq(full + n - strlen(tail), tail);
+	char line[IO_EVENT_LINE_MAX];
+	cr_assert_gt(io_event_format(line, sizeof(line), 1, "n", "t", full), 0);
+}
