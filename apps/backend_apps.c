@@ -57,10 +57,9 @@ static void ba_conn_close(struct ba_conn *c, bool reset, const char *how)
 	CHECK(b->stats.open > 0);
 	b->stats.open--;
 	b->stats.closed++;
-	io_emitf(io, "backend_conn_closed",
-	         "\"app\":\"%s\",\"conn\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"how\":\"%s\"",
-	         ba_app_name(b), (unsigned long long)c->id, (unsigned long long)c->bytes_in,
-	         (unsigned long long)c->bytes_out, how);
+	io_event(io, "backend_conn_closed", IO_STR("app", ba_app_name(b)), IO_U64("conn", c->id),
+	         IO_U64("bytes_in", c->bytes_in), IO_U64("bytes_out", c->bytes_out),
+	         IO_STR("how", how));
 	free(c);
 }
 
@@ -205,9 +204,9 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 				return;
 			io->ops->close(io, h, true);
 			b->stats.refused_over_limit++;
-			io_emitf(io, "limit_hit",
-			         "\"app\":\"%s\",\"limit\":\"backend_conns_max\",\"max\":%u",
-			         ba_app_name(b), b->config.max_conns);
+			io_event(io, "limit_hit", IO_STR("app", ba_app_name(b)),
+			         IO_STR("limit", "backend_conns_max"),
+			         IO_U64("max", b->config.max_conns));
 			continue;
 		}
 		memset(c, 0, sizeof(*c));
@@ -225,10 +224,10 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 		b->conns = c;
 		b->stats.open++;
 		b->stats.accepted++;
-		io_emitf(io, "backend_conn_accepted",
-		         "\"app\":\"%s\",\"conn\":%llu,\"peer\":\"%s\"", ba_app_name(b),
-		         (unsigned long long)c->id,
-		         io_addr_format(&peer, true, text, sizeof(text)));
+		if (!io->events_off)
+			io_event(io, "backend_conn_accepted", IO_STR("app", ba_app_name(b)),
+			         IO_U64("conn", c->id),
+			         IO_STR("peer", io_addr_format(&peer, true, text, sizeof(text))));
 		/* Bytes may already be queued; the seam reports only new ones. */
 		ba_conn_cb(c, h, IO_READABLE);
 	}
@@ -262,8 +261,8 @@ int backend_tcp_start(struct io *io, const struct backend_tcp_config *config,
 	}
 	if (io->ops->sock_name(io, b->listener, false, &b->local) < 0)
 		b->local = config->local;
-	io_emitf(io, "backend_listening", "\"app\":\"%s\",\"local\":\"%s\"", ba_app_name(b),
-	         io_addr_format(&b->local, true, text, sizeof(text)));
+	io_event(io, "backend_listening", IO_STR("app", ba_app_name(b)),
+	         IO_STR("local", io_addr_format(&b->local, true, text, sizeof(text))));
 	*out = b;
 	return 0;
 }
@@ -346,8 +345,8 @@ int backend_udp_echo_start(struct io *io, const struct io_addr *local,
 	}
 	if (io->ops->sock_name(io, b->handle, false, &b->local) < 0)
 		b->local = *local;
-	io_emitf(io, "backend_listening", "\"app\":\"udp-echo\",\"local\":\"%s\"",
-	         io_addr_format(&b->local, true, text, sizeof(text)));
+	io_event(io, "backend_listening", IO_STR("app", "udp-echo"),
+	         IO_STR("local", io_addr_format(&b->local, true, text, sizeof(text))));
 	*out = b;
 	return 0;
 }

@@ -2,7 +2,6 @@
 #include "apps/http_backend.h"
 #include "lib/base/check.h"
 
-#include "lib/io/io_event.h"
 #include "lib/wire/http_msg.h"
 
 #include <errno.h>
@@ -265,16 +264,10 @@ static void hb_answer(struct hb_conn *c, bool *progress)
 static void hb_finish(struct hb_conn *c)
 {
 	struct http_backend *b = c->b;
-	char path[2 * sizeof(c->path)];
-
 	b->stats.bytes_out_body += c->resp_bytes;
-	if (io_json_escape(path, sizeof(path), c->path) < 0)
-		path[0] = '\0';
-	io_emitf(b->io, "backend_request",
-	         "\"backend\":\"%s\",\"path\":\"%s\",\"status\":%d,\"bytes_in\":%llu,"
-	         "\"bytes_out\":%llu",
-	         b->name, path, c->status, (unsigned long long)c->req_bytes,
-	         (unsigned long long)c->resp_bytes);
+	io_event(b->io, "backend_request", IO_STR("backend", b->name), IO_STR("path", c->path),
+	         IO_I64("status", c->status), IO_U64("bytes_in", c->req_bytes),
+	         IO_U64("bytes_out", c->resp_bytes));
 	c->answering = c->active = false;
 	c->req_done = c->resp_done = false;
 	http_parser_resume(&c->parser);
@@ -458,8 +451,9 @@ int http_backend_new(struct http_backend **out, struct io *io,
 	if (!b)
 		return -ENOMEM;
 	b->io = io;
-	if (io_json_escape(b->name, sizeof(b->name), cfg && cfg->name ? cfg->name : "backend") < 0)
-		b->name[0] = '\0';
+	const char *name = cfg && cfg->name ? cfg->name : "backend";
+	if (strlen(name) < sizeof(b->name))
+		memcpy(b->name, name, strlen(name) + 1); /* a longer name is left empty */
 	b->service_time_us = cfg ? cfg->service_time_us : 0;
 	b->body_bytes = cfg ? cfg->body_bytes : 0;
 	b->listener = io->ops->tcp_listen(io, addr, 128, hb_listen_cb, b);

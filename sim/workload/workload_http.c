@@ -83,12 +83,20 @@ void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_p
 
 void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
 {
-	io_emitf(io, "request_done",
-	         "\"workload\":\"%s\",\"client\":\"%s\",\"host\":\"%s\",\"start_us\":%llu,"
-	         "\"latency_us\":%llu,\"outcome\":\"%s\",\"status\":%d,\"bytes\":%llu%s",
-	         r->workload, r->client, r->host, (unsigned long long)r->start_us,
-	         (unsigned long long)r->latency_us, wh_outcome_name(r->outcome), r->status,
-	         (unsigned long long)r->bytes, r->retried ? ",\"retried\":true" : "");
+	const struct io_field fields[] = {
+	    IO_STR("workload", r->workload),
+	    IO_STR("client", r->client),
+	    IO_STR("host", r->host),
+	    IO_U64("start_us", r->start_us),
+	    IO_U64("latency_us", r->latency_us),
+	    IO_STR("outcome", wh_outcome_name(r->outcome)),
+	    IO_I64("status", r->status),
+	    IO_U64("bytes", r->bytes),
+	    IO_BOOL("retried", true), /* only a retried request carries it */
+	};
+	size_t n = sizeof(fields) / sizeof(fields[0]);
+
+	io_event_emit(io, "request_done", fields, r->retried ? n : n - 1);
 	if (fn)
 		fn(ctx, r);
 }

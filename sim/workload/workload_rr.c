@@ -2,7 +2,6 @@
 #include "sim/workload/workload_rr.h"
 #include "lib/base/check.h"
 
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <math.h>
@@ -120,12 +119,8 @@ static const char *rr_outcome(int err)
 static void rr_emit(struct workload_rr_node *node, uint32_t peer, uint64_t latency_us,
                     const char *outcome)
 {
-	char name[160];
-
-	if (io_json_escape(name, sizeof(name), node->peers[peer].name) < 0)
-		name[0] = '\0';
-	io_emitf(node->io, "rr_done", "\"peer\":\"%s\",\"latency_us\":%llu,\"outcome\":\"%s\"",
-	         name, (unsigned long long)latency_us, outcome);
+	io_event(node->io, "rr_done", IO_STR("peer", node->peers[peer].name),
+	         IO_U64("latency_us", latency_us), IO_STR("outcome", outcome));
 }
 
 /* Ends a client request: one event, the connection closed (aborted for a
@@ -338,7 +333,7 @@ static void rr_listener_cb(void *ctx, int handle, unsigned events)
 		c->handle = h;
 		node->server_conns++;
 		if (node->server_conns > WORKLOAD_RR_SERVER_CONNS_MAX) {
-			io_emitf(io, "rr_server_overload", "\"open\":%u", node->server_conns - 1);
+			io_event(io, "rr_server_overload", IO_U64("open", node->server_conns - 1));
 			rr_server_close(c, true);
 			continue;
 		}
