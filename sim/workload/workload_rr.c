@@ -2,7 +2,6 @@
 #include "sim/workload/workload_rr.h"
 #include "lib/base/check.h"
 
-
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
