@@ -6,7 +6,6 @@
 #include "lib/wire/tls.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +41,9 @@ struct wh_req {
 struct wh_client {
 	struct io *io;
 	struct wh_config cfg;
-	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
+	struct wh_ident id;
 	char host_header[256], path[1024];
-	struct io_timer arrival;
+	struct wh_arrivals arrivals;
 	struct io_timer stop; /* keepalive: closes the idle connections at stop_us */
 	struct wh_req *reqs;  /* connections: busy and idle */
 	size_t in_flight;     /* busy connections */
@@ -52,74 +51,10 @@ struct wh_client {
 	bool stopped;
 };
 
-const char *wh_outcome_name(enum wh_outcome o)
-{
-	static const char *const names[] = {
-	    [WH_OK] = "ok",       [WH_HTTP_ERROR] = "http_error", [WH_REFUSED] = "refused",
-	    [WH_RESET] = "reset", [WH_TIMEOUT] = "timeout",       [WH_OVERLOAD] = "overload",
-	};
-	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
-}
-
-uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
-{
-	uint64_t x = io->ops->random_u64(io);
-	double u = (double)((x >> 11) + 1) * 0x1p-53;
-
-	return (uint64_t)llround(-log(u) / rate_per_s * 1e6);
-}
-
-void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_per_s,
-                          uint64_t start_us, uint64_t stop_us)
-{
-	uint64_t now = io->ops->now_us(io);
-
-	if (!(rate_per_s > 0))
-		return;
-	uint64_t first = (start_us > now ? start_us : now) + wh_poisson_gap_us(io, rate_per_s);
-	if (first < stop_us)
-		io->ops->timer_arm(io, arrival, first - now);
-}
-
-void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
-{
-	const struct io_field fields[] = {
-	    IO_STR("workload", r->workload),
-	    IO_STR("client", r->client),
-	    IO_STR("host", r->host),
-	    IO_U64("start_us", r->start_us),
-	    IO_U64("latency_us", r->latency_us),
-	    IO_STR("outcome", wh_outcome_name(r->outcome)),
-	    IO_I64("status", r->status),
-	    IO_U64("bytes", r->bytes),
-	    IO_BOOL("retried", true), /* only a retried request carries it */
-	};
-	size_t n = sizeof(fields) / sizeof(fields[0]);
-
-	io_event_emit(io, "request_done", fields, r->retried ? n : n - 1);
-	if (fn)
-		fn(ctx, r);
-}
-
-static uint64_t wh_gap_us(struct wh_client *c)
-{
-	return wh_poisson_gap_us(c->io, c->cfg.rate_per_s);
-}
-
 static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, int status)
 {
-	uint64_t now = c->io->ops->now_us(c->io);
-	struct wh_result res = {.workload = c->name,
-	                        .client = c->client,
-	                        .host = r ? r->host : "",
-	                        .start_us = r ? r->start_us : now,
-	                        .latency_us = r ? now - r->start_us : 0,
-	                        .bytes = r ? r->bytes_in : 0,
-	                        .outcome = o,
-	                        .status = status,
-	                        .retried = r && r->retried};
-
-	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
+	wh_ident_report(c->io, &c->id, r ? r->host : NULL, r ? r->start_us : 0, r ? r->bytes_in : 0,
+	                o, status, r && r->retried);
 }
 
 /* Unlinks and frees a connection: RST when `abort`, else a graceful close
@@ -329,14 +264,8 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 	(void)handle;
 	if (!r->connected && (events & (IO_WRITABLE | IO_READABLE)) && !(events & IO_ERROR)) {
 		r->connected = true;
-		if (c->cfg.host_fn) {
-			struct io_addr local, remote;
-			if (c->io->ops->sock_name(c->io, r->handle, false, &local) == 0 &&
-			    c->io->ops->sock_name(c->io, r->handle, true, &remote) == 0) {
-				const char *h = c->cfg.host_fn(c->cfg.host_ctx, &local, &remote);
-				snprintf(r->host, sizeof(r->host), "%s", h ? h : "");
-			}
-		}
+		wh_host_lookup(c->io, r->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, r->host,
+		               sizeof(r->host));
 	}
 	if (r->tls) {
 		int rc = tls_conn_on_event(r->tls, events);
@@ -504,25 +433,21 @@ static void wh_on_stop(struct io_timer *t)
 	}
 }
 
-static void wh_on_arrival(struct io_timer *t)
+static void wh_on_arrival(struct wh_arrivals *a)
 {
-	struct wh_client *c = container_of(t, struct wh_client, arrival);
-	uint64_t now = c->io->ops->now_us(c->io);
-	uint64_t gap;
-
-	wh_client_request(c);
-	gap = wh_gap_us(c);
-	if (now + gap < c->cfg.stop_us)
-		c->io->ops->timer_arm(c->io, &c->arrival, gap);
+	wh_client_request(container_of(a, struct wh_client, arrivals));
 }
 
 int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config *config)
 {
+	struct wh_ident id;
 	struct wh_client *c;
 	uint64_t now;
 
-	if (!config->name || !config->client || !(config->rate_per_s >= 0) ||
-	    strlen(config->name) > WH_NAME_MAX || strlen(config->client) > WH_NAME_MAX ||
+	int rc =
+	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
+
+	if (rc < 0 || !(config->rate_per_s >= 0) ||
 	    (config->host_header && strlen(config->host_header) >= 256) ||
 	    (config->path && (strlen(config->path) >= 1024 || config->path[0] != '/')))
 		return -EINVAL;
@@ -530,22 +455,18 @@ int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config 
 	if (!c)
 		return -ENOMEM;
 	c->io = io;
+	c->id = id;
 	c->cfg = *config;
-	snprintf(c->name, sizeof(c->name), "%s", config->name);
-	snprintf(c->client, sizeof(c->client), "%s", config->client);
 	snprintf(c->host_header, sizeof(c->host_header), "%s",
 	         config->host_header ? config->host_header : "");
 	snprintf(c->path, sizeof(c->path), "%s", config->path ? config->path : "/");
-	if (!c->cfg.timeout_us)
-		c->cfg.timeout_us = WH_DEFAULT_TIMEOUT_US;
-	if (!c->cfg.max_outstanding)
-		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
-	c->arrival.fn = wh_on_arrival;
+	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
 	c->stop.fn = wh_on_stop;
 	now = io->ops->now_us(io);
 	if (c->cfg.keepalive && c->cfg.stop_us)
 		io->ops->timer_arm(io, &c->stop, c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
-	wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
+	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
+	                  wh_on_arrival);
 	*out = c;
 	return 0;
 }
@@ -554,7 +475,7 @@ void wh_client_free(struct wh_client *c)
 {
 	if (!c)
 		return;
-	c->io->ops->timer_disarm(c->io, &c->arrival);
+	wh_arrivals_stop(&c->arrivals);
 	c->io->ops->timer_disarm(c->io, &c->stop);
 	while (c->reqs)
 		wh_req_free(c->reqs, c->reqs->busy);
