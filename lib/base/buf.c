@@ -49,10 +49,10 @@ int buf_reserve(struct buf *b, size_t n)
 	if (n <= b->cap - b->len && b->data)
 		return 0;
 	cap = b->cap ? b->cap : BUF_MIN_CAP;
-	while (cap < b->len + n && cap <= b->max / 2)
-		cap *= 2;
-	if (cap < b->len + n || cap > b->max)
-		cap = cap < b->len + n ? b->len + n : b->max;
+	while (cap < b->len + n)
+		cap = cap > b->max / 2 ? b->max : cap * 2;
+	if (cap > b->max)
+		cap = b->max;
 	p = realloc(b->data, cap + 1);
 	if (!p)
 		return buf_fail(b, -ENOMEM);

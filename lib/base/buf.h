@@ -35,7 +35,8 @@ void buf_free(struct buf *b);
 /* Empties the buffer and clears its error, keeping its memory. */
 void buf_reset(struct buf *b);
 
-/* Makes room for n more bytes (growing geometrically, never past max).
+/* Makes room for n more bytes: the capacity doubles (from 64) until it
+ * fits, and is clamped at max, which it reaches rather than stopping short.
  * Returns 0, -E2BIG (len + n > max) or -ENOMEM; both are sticky. */
 int buf_reserve(struct buf *b, size_t n);
 
