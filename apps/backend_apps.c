@@ -1,6 +1,7 @@
 /* Backend programs on the seam (see backend_apps.h). */
 #include "apps/backend_apps.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -10,7 +11,7 @@
 
 struct ba_conn {
 	struct backend_tcp *b;
-	struct ba_conn *prev, *next;
+	struct list_node link; /* in the backend's conns */
 	uint64_t id;
 	int handle;
 	bool eof;
@@ -25,7 +26,7 @@ struct backend_tcp {
 	struct backend_tcp_config config;
 	int listener;
 	struct io_addr local;
-	struct ba_conn *conns;
+	struct list_head conns;
 	uint64_t next_id;
 	struct backend_tcp_stats stats;
 };
@@ -48,12 +49,7 @@ static void ba_conn_close(struct ba_conn *c, bool reset, const char *how)
 	struct io *io = b->io;
 
 	io->ops->close(io, c->handle, reset);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_remove(&b->conns, &c->link);
 	CHECK(b->stats.open > 0);
 	b->stats.open--;
 	b->stats.closed++;
@@ -218,10 +214,7 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 		}
 		c->handle = h;
 		c->id = ++b->next_id;
-		c->next = b->conns;
-		if (b->conns)
-			b->conns->prev = c;
-		b->conns = c;
+		list_push_front(&b->conns, &c->link);
 		b->stats.open++;
 		b->stats.accepted++;
 		if (!io->events_off)
@@ -303,8 +296,8 @@ void backend_tcp_free(struct backend_tcp *b)
 	if (!b)
 		return;
 	backend_tcp_stop(b);
-	while (b->conns)
-		ba_conn_close(b->conns, true, "stopped");
+	while (!list_empty(&b->conns))
+		ba_conn_close(list_item(b->conns.first, struct ba_conn, link), true, "stopped");
 	free(b);
 }
 

@@ -1,6 +1,7 @@
 /* A small HTTP/1.1 origin server on the seam (see http_backend.h). */
 #include "apps/http_backend.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include "lib/wire/http_msg.h"
 
@@ -22,7 +23,7 @@ enum hb_kind {
 
 struct hb_conn {
 	struct http_backend *b;
-	struct hb_conn *prev, *next;
+	struct list_node link; /* in the backend's conns */
 	int handle;
 	bool eof;
 	bool active;    /* a request is being answered */
@@ -50,8 +51,7 @@ struct http_backend {
 	char name[HB_NAME_MAX];
 	uint64_t service_time_us, body_bytes;
 	int listener;
-	struct hb_conn *conns;
-	size_t n_conns;
+	struct list_head conns;
 	struct http_backend_stats stats;
 	char last_head[HTTP_BACKEND_LAST_HEAD];
 };
@@ -92,13 +92,7 @@ static void hb_close(struct hb_conn *c, bool abort)
 
 	b->io->ops->timer_disarm(b->io, &c->timer);
 	b->io->ops->close(b->io, c->handle, abort);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	b->n_conns--;
+	list_remove(&b->conns, &c->link);
 	http_head_free(c->head);
 	free(c->head_copy);
 	free(c);
@@ -426,17 +420,13 @@ static void hb_listen_cb(void *ctx, int listener, unsigned events)
 			return;
 		}
 		b->stats.conns_accepted++;
-		if (b->n_conns >= HTTP_BACKEND_MAX_CONNS) {
+		if (b->conns.n >= HTTP_BACKEND_MAX_CONNS) {
 			io->ops->close(io, c->handle, false);
 			http_head_free(c->head);
 			free(c);
 			continue;
 		}
-		c->next = b->conns;
-		if (b->conns)
-			b->conns->prev = c;
-		b->conns = c;
-		b->n_conns++;
+		list_push_front(&b->conns, &c->link);
 		hb_run(c);
 	}
 }
@@ -479,8 +469,8 @@ void http_backend_free(struct http_backend *b)
 	if (!b)
 		return;
 	b->io->ops->close(b->io, b->listener, false);
-	while (b->conns)
-		hb_close(b->conns, false);
+	while (!list_empty(&b->conns))
+		hb_close(list_item(b->conns.first, struct hb_conn, link), false);
 	free(b);
 }
 
@@ -496,5 +486,5 @@ const char *http_backend_last_head(const struct http_backend *b)
 
 size_t http_backend_open_connections(const struct http_backend *b)
 {
-	return b->n_conns;
+	return b->conns.n;
 }

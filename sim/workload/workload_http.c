@@ -2,6 +2,7 @@
 #include "sim/workload/workload_http.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 #include "lib/wire/http_msg.h"
 #include "lib/wire/tls.h"
 
@@ -19,7 +20,7 @@
  * it outlives its request: back in the idle set until the next arrival. */
 struct wh_req {
 	struct wh_client *c;
-	struct wh_req *next, *prev;
+	struct list_node link; /* in the client's reqs */
 	int handle;
 	struct tls_conn *tls;
 	uint64_t start_us;
@@ -44,9 +45,9 @@ struct wh_client {
 	struct wh_ident id;
 	char host_header[256], path[1024];
 	struct wh_arrivals arrivals;
-	struct io_timer stop; /* keepalive: closes the idle connections at stop_us */
-	struct wh_req *reqs;  /* connections: busy and idle */
-	size_t in_flight;     /* busy connections */
+	struct io_timer stop;  /* keepalive: closes the idle connections at stop_us */
+	struct list_head reqs; /* connections: busy and idle */
+	size_t in_flight;      /* busy connections */
 	size_t conns_opened;
 	bool stopped;
 };
@@ -63,12 +64,7 @@ static void wh_req_free(struct wh_req *r, bool abort)
 {
 	struct wh_client *c = r->c;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&c->reqs, &r->link);
 	if (r->busy)
 		c->in_flight--;
 	c->io->ops->timer_disarm(c->io, &r->timeout);
@@ -332,9 +328,14 @@ static void wh_format_request(struct wh_client *c, struct wh_req *r, const char 
 /* The first idle keepalive connection, or NULL. */
 static struct wh_req *wh_idle_conn(struct wh_client *c)
 {
-	for (struct wh_req *r = c->reqs; r; r = r->next)
+	struct list_node *n;
+
+	list_for_each(n, &c->reqs)
+	{
+		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			return r;
+	}
 	return NULL;
 }
 
@@ -392,10 +393,7 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 	r->busy = true;
 	r->retried = retried;
 	r->start_us = start_us;
-	r->next = c->reqs;
-	if (c->reqs)
-		c->reqs->prev = r;
-	c->reqs = r;
+	list_push_front(&c->reqs, &r->link);
 	c->in_flight++;
 	c->conns_opened++;
 	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
@@ -422,14 +420,14 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 static void wh_on_stop(struct io_timer *t)
 {
 	struct wh_client *c = container_of(t, struct wh_client, stop);
-	struct wh_req *r = c->reqs;
+	struct list_node *n, *next;
 
 	c->stopped = true;
-	while (r) {
-		struct wh_req *next = r->next;
+	list_for_each_safe(n, next, &c->reqs)
+	{
+		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			wh_req_free(r, false);
-		r = next;
 	}
 }
 
@@ -477,8 +475,10 @@ void wh_client_free(struct wh_client *c)
 		return;
 	wh_arrivals_stop(&c->arrivals);
 	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (c->reqs)
-		wh_req_free(c->reqs, c->reqs->busy);
+	while (!list_empty(&c->reqs)) {
+		struct wh_req *r = list_item(c->reqs.first, struct wh_req, link);
+		wh_req_free(r, r->busy);
+	}
 	free(c);
 }
 
@@ -489,11 +489,7 @@ size_t wh_client_in_flight(const struct wh_client *c)
 
 size_t wh_client_connections(const struct wh_client *c)
 {
-	size_t n = 0;
-
-	for (const struct wh_req *r = c->reqs; r; r = r->next)
-		n++;
-	return n;
+	return c->reqs.n;
 }
 
 size_t wh_client_connections_opened(const struct wh_client *c)

@@ -2,6 +2,7 @@
 #include "sim/workload/workload_tcp.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 
 struct wt_conn {
 	struct wt_client *c;
-	struct wt_conn *next, *prev;
+	struct list_node link; /* in the client's conns */
 	int handle;
 	bool connected, finishing;
 	bool idle;                 /* echo keepalive: no request on it, kept for the next */
@@ -36,8 +37,8 @@ struct wt_client {
 	struct io_timer start;       /* stream: opens the streams at start_us */
 	struct io_timer stop;        /* echo keepalive: closes the idle connections at stop_us */
 	bool stopped;
-	struct wt_conn *conns;
-	size_t in_flight, n_conns;
+	struct list_head conns;
+	size_t in_flight;
 	uint64_t conns_opened;
 };
 
@@ -56,15 +57,9 @@ static void wt_conn_free(struct wt_conn *k, bool abort)
 {
 	struct wt_client *c = k->c;
 
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
+	list_remove(&c->conns, &k->link);
 	if (!k->idle)
 		c->in_flight--;
-	c->n_conns--;
 	c->io->ops->timer_disarm(c->io, &k->tick);
 	c->io->ops->timer_disarm(c->io, &k->timeout);
 	if (k->handle >= 0)
@@ -254,12 +249,8 @@ static struct wt_conn *wt_open(struct wt_client *c)
 	k->tick.fn = wt_on_tick;
 	k->timeout.fn = wt_on_timeout;
 	k->start_us = k->req_start_us = wt_now(c);
-	k->next = c->conns;
-	if (c->conns)
-		c->conns->prev = k;
-	c->conns = k;
+	list_push_front(&c->conns, &k->link);
 	c->in_flight++;
-	c->n_conns++;
 	c->conns_opened++;
 	c->io->ops->timer_arm(c->io, &k->timeout, c->cfg.timeout_us);
 	k->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wt_on_sock, k);
@@ -275,10 +266,16 @@ static struct wt_conn *wt_open(struct wt_client *c)
  * when there is none or the limit on requests in flight is reached. */
 static struct wt_conn *wt_reuse(struct wt_client *c)
 {
-	struct wt_conn *k = c->conns;
+	struct wt_conn *k = NULL;
+	struct list_node *n;
 
-	while (k && !k->idle)
-		k = k->next;
+	list_for_each(n, &c->conns)
+	{
+		k = list_item(n, struct wt_conn, link);
+		if (k->idle)
+			break;
+		k = NULL;
+	}
 	if (!k || c->in_flight >= c->cfg.max_outstanding)
 		return NULL;
 	k->idle = false;
@@ -314,8 +311,11 @@ static void wt_on_stop(struct io_timer *t)
 	struct wt_client *c = container_of(t, struct wt_client, stop);
 
 	c->stopped = true;
-	for (struct wt_conn *k = c->conns, *next; k; k = next) {
-		next = k->next;
+	struct list_node *n, *next;
+
+	list_for_each_safe(n, next, &c->conns)
+	{
+		struct wt_conn *k = list_item(n, struct wt_conn, link);
 		if (k->idle)
 			wt_conn_free(k, false);
 	}
@@ -393,8 +393,8 @@ void wt_client_free(struct wt_client *c)
 	wh_arrivals_stop(&c->arrivals);
 	c->io->ops->timer_disarm(c->io, &c->start);
 	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (c->conns)
-		wt_conn_free(c->conns, true);
+	while (!list_empty(&c->conns))
+		wt_conn_free(list_item(c->conns.first, struct wt_conn, link), true);
 	free(c);
 }
 
@@ -405,7 +405,7 @@ size_t wt_client_in_flight(const struct wt_client *c)
 
 size_t wt_client_connections(const struct wt_client *c)
 {
-	return c->n_conns;
+	return c->conns.n;
 }
 
 uint64_t wt_client_connections_opened(const struct wt_client *c)

@@ -2,6 +2,7 @@
 #include "sim/workload/workload_udp.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 
 struct wu_req {
 	struct wu_client *c;
-	struct wu_req *next, *prev;
+	struct list_node link; /* in the client's reqs */
 	int handle;
 	uint64_t seq;
 	uint64_t start_us;
@@ -23,7 +24,7 @@ struct wu_client {
 	struct wu_config cfg;
 	struct wh_ident id;
 	struct wh_arrivals arrivals;
-	struct wu_req *reqs; /* waiting for their echo */
+	struct list_head reqs; /* waiting for their echo */
 	size_t in_flight;
 	uint64_t next_seq;
 };
@@ -46,12 +47,7 @@ static void wu_req_free(struct wu_req *r)
 {
 	struct wu_client *c = r->c;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&c->reqs, &r->link);
 	c->in_flight--;
 	c->io->ops->timer_disarm(c->io, &r->timeout);
 	if (r->handle >= 0)
@@ -115,10 +111,7 @@ int wu_client_request(struct wu_client *c)
 	r->seq = c->next_seq++;
 	r->timeout.fn = wu_on_timeout;
 	r->start_us = io->ops->now_us(io);
-	r->next = c->reqs;
-	if (c->reqs)
-		c->reqs->prev = r;
-	c->reqs = r;
+	list_push_front(&c->reqs, &r->link);
 	c->in_flight++;
 	r->handle = io->ops->udp_open(io, &any, wu_on_dgram, r);
 	if (r->handle < 0) {
@@ -174,8 +167,8 @@ void wu_client_free(struct wu_client *c)
 	if (!c)
 		return;
 	wh_arrivals_stop(&c->arrivals);
-	while (c->reqs)
-		wu_req_free(c->reqs);
+	while (!list_empty(&c->reqs))
+		wu_req_free(list_item(c->reqs.first, struct wu_req, link));
 	free(c);
 }
 
