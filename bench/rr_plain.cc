@@ -22,6 +22,8 @@
  * shortest path). The wrapper uses a hash-based routing protocol instead,
  * so the comparison covers the whole path, routing included.
  */
+#include "lib/base/check.h"
+
 #include "ns3/core-module.h"
 #include "ns3/internet-module.h"
 #include "ns3/network-module.h"
@@ -39,14 +41,6 @@
 #include <vector>
 
 using namespace ns3;
-
-#define RR_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 enum {
 	RR_PORT = 7000,
@@ -177,7 +171,7 @@ static void rr_client_recv(rr_client *c, Ptr<Socket> sock)
 static void rr_client_connected(rr_client *c, Ptr<Socket> sock)
 {
 	int sent = sock->Send(Create<Packet>(c->host->bench->cfg.request_bytes));
-	RR_ASSERT(sent == (int)c->host->bench->cfg.request_bytes);
+	CHECK(sent == (int)c->host->bench->cfg.request_bytes);
 }
 
 /* Picks a uniform target among the other hosts. */
@@ -197,7 +191,7 @@ static void rr_client_arrival(rr_host *host)
 	c->host = host;
 	c->start = Simulator::Now();
 	c->sock = Socket::CreateSocket(host->node, TcpSocketFactory::GetTypeId());
-	RR_ASSERT(c->sock->Bind() == 0);
+	CHECK(c->sock->Bind() == 0);
 	c->sock->SetConnectCallback(MakeBoundCallback(&rr_client_connected, c),
 	                            MakeBoundCallback(&rr_client_error, c));
 	c->sock->SetRecvCallback(MakeBoundCallback(&rr_client_recv, c));
@@ -288,7 +282,7 @@ static uint32_t rr_add_iface(Ptr<NetDevice> dev, Ipv4Address addr)
 {
 	Ptr<Ipv4> ipv4 = dev->GetNode()->GetObject<Ipv4>();
 	int32_t ifi = ipv4->AddInterface(dev);
-	RR_ASSERT(ifi >= 0);
+	CHECK(ifi >= 0);
 	ipv4->AddAddress(ifi, Ipv4InterfaceAddress(addr, Ipv4Mask::GetOnes()));
 	ipv4->SetUp(ifi);
 	return (uint32_t)ifi;
@@ -547,8 +541,8 @@ static void rr_build(rr_bench *b)
 
 	for (rr_host &h : b->hosts) {
 		Ptr<Socket> l = Socket::CreateSocket(h.node, TcpSocketFactory::GetTypeId());
-		RR_ASSERT(l->Bind(InetSocketAddress(Ipv4Address::GetAny(), RR_PORT)) == 0);
-		RR_ASSERT(l->Listen() == 0);
+		CHECK(l->Bind(InetSocketAddress(Ipv4Address::GetAny(), RR_PORT)) == 0);
+		CHECK(l->Listen() == 0);
 		l->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address &>(),
 		                     MakeBoundCallback(&rr_server_accept, b));
 		Time first = Seconds(cfg.start_s + b->interarrival->GetValue());

@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shell functions the benchmark scripts share (run-sim-speed.sh,
+# run-wrapper-overhead.sh); sourced, not run. Each side of a benchmark runs
+# REPS times; a run's measures go to WORK/SIDE-I.time and its output to
+# WORK/SIDE-I.out.
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
+# value of key=N in a file; first match
+field() { grep -oE "$1=[0-9.]+" "$2" | head -1 | cut -d= -f2 || echo nan; }
+# user + system CPU seconds of one .time file
+cpu_of() { grep -oE 'cpu=[0-9.]+\+[0-9.]+' "$1" | awk -F'[=+]' '{ print $2 + $3 }'; }
+
+# timed FILE CMD...: runs CMD under /usr/bin/time, wall and CPU time and
+# peak RSS into FILE
+timed() {
+	local t=$1
+	shift
+	/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$@"
+}
+
+# time_medians WORK SIDE: "wall cpu rss_kib", each the median over the
+# side's repetitions
+time_medians() {
+	local work=$1 side=$2 f wall cpu rss
+	wall=$(for f in "$work/$side"-*.time; do field wall "$f"; done | median)
+	cpu=$(for f in "$work/$side"-*.time; do cpu_of "$f"; done | median)
+	rss=$(for f in "$work/$side"-*.time; do field rss_kib "$f"; done | median)
+	echo "$wall $cpu $rss"
+}
+
+# side_failed SIDE RC OUT: says which side failed and how, then exits
+side_failed() {
+	echo "$1 failed (exit $2):" >&2
+	tail -20 "$3" >&2
+	exit 1
+}
