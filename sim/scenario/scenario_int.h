@@ -1,4 +1,4 @@
-/* Internal to the scenario loader (svc_sim): what its files share. The
+/* Internal to the scenario loader (svc_scenario): what its files share. The
  * loader state, the key tables' indexes, YAML accessors, and the helpers
  * each file offers the others, grouped by the file that defines them. Every
  * function here starts with ld_ (the loader's), so none can collide with a
