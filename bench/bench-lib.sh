@@ -11,6 +11,18 @@ field() { grep -oE "$1=[0-9.]+" "$2" | head -1 | cut -d= -f2 || echo nan; }
 # user + system CPU seconds of one .time file
 cpu_of() { grep -oE 'cpu=[0-9.]+\+[0-9.]+' "$1" | awk -F'[=+]' '{ print $2 + $3 }'; }
 
+# count_before WORDS FILE: N of the first "N WORDS" in FILE
+count_before() { grep -oE "[0-9]+ $1" "$2" | head -1 | grep -oE '^[0-9]+' || echo nan; }
+
+# run_all REPS SIDES: the caller's run_side SIDE I for every repetition,
+# the sides alternating within each
+run_all() {
+	local i side
+	for i in $(seq 1 "$1"); do
+		for side in $2; do run_side "$side" "$i"; done
+	done
+}
+
 # timed FILE CMD...: runs CMD under /usr/bin/time, wall and CPU time and
 # peak RSS into FILE
 timed() {
@@ -28,6 +40,9 @@ time_medians() {
 	rss=$(for f in "$work/$side"-*.time; do field rss_kib "$f"; done | median)
 	echo "$wall $cpu $rss"
 }
+
+# side_ran SIDE I TIMEFILE: one progress line for a run that worked
+side_ran() { echo "$1 #$2: $(cat "$3")" >&2; }
 
 # side_failed SIDE RC OUT: says which side failed and how, then exits
 side_failed() {

@@ -69,18 +69,16 @@ run_side() {
 		;;
 	esac
 	[ $rc -eq 0 ] || side_failed "$side" $rc "$o"
-	echo "$side #$i: $(cat "$t")" >&2
+	side_ran "$side" "$i" "$t"
 }
 
-for i in $(seq 1 "$reps"); do
-	for side in $sides; do run_side "$side" "$i"; done
-done
+run_all "$reps" "$sides"
 
 # completed requests: rr_plain "ok=N"; simrun "(... N requests; ...)"
 ok_of() {
 	case $1 in
 	*/plain-*) field ok "$1" ;;
-	*) grep -oE '[0-9]+ requests' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before requests "$1" ;;
 	esac
 }
 

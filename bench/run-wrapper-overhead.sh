@@ -77,25 +77,23 @@ run_side() {
 	if [ $rc -ge 2 ] || { [ $rc -ne 0 ] && [ "$side" != wrapper ]; }; then
 		side_failed "$side" $rc "$o"
 	fi
-	echo "$side #$i: $(cat "$t")" >&2
+	side_ran "$side" "$i" "$t"
 }
 
-for i in $(seq 1 "$reps"); do
-	for side in $sides; do run_side "$side" "$i"; done
-done
+run_all "$reps" "$sides"
 
 # events executed: rr_plain "events=N", simrun's summary "... N ns-3 events ..."
 events_of() {
 	case $1 in
 	*/plain-*) field events "$1" ;;
-	*) grep -oE '[0-9]+ ns-3 events' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before "ns-3 events" "$1" ;;
 	esac
 }
 # requests completed ok: rr_plain "ok=N", simrun "N ok"
 ok_of() {
 	case $1 in
 	*/plain-*) field ok "$1" ;;
-	*) grep -oE '[0-9]+ ok' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before ok "$1" ;;
 	esac
 }
 
