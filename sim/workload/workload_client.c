@@ -59,6 +59,13 @@ void wh_arrivals_stop(struct wh_arrivals *a)
 		a->io->ops->timer_disarm(a->io, &a->timer);
 }
 
+void wh_arm_at(struct io *io, struct io_timer *timer, uint64_t at_us)
+{
+	uint64_t now = io->ops->now_us(io);
+
+	io->ops->timer_arm(io, timer, at_us > now ? at_us - now : 0);
+}
+
 void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
 {
 	const struct io_field fields[] = {

@@ -63,6 +63,10 @@ void wh_arrivals_start(struct wh_arrivals *a, struct io *io, double rate_per_s, 
 /* No more arrivals (harmless when none is armed). */
 void wh_arrivals_stop(struct wh_arrivals *a);
 
+/* Arms `timer` to fire at the seam time `at_us` (at once when that has
+ * passed). */
+void wh_arm_at(struct io *io, struct io_timer *timer, uint64_t at_us);
+
 /* The request_done event for `r`, then fn (when set). */
 void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx);
 

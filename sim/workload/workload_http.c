@@ -440,7 +440,6 @@ int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config 
 {
 	struct wh_ident id;
 	struct wh_client *c;
-	uint64_t now;
 
 	int rc =
 	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
@@ -460,9 +459,8 @@ int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config 
 	snprintf(c->path, sizeof(c->path), "%s", config->path ? config->path : "/");
 	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
 	c->stop.fn = wh_on_stop;
-	now = io->ops->now_us(io);
 	if (c->cfg.keepalive && c->cfg.stop_us)
-		io->ops->timer_arm(io, &c->stop, c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
+		wh_arm_at(io, &c->stop, c->cfg.stop_us);
 	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
 	                  wh_on_arrival);
 	*out = c;

@@ -377,10 +377,9 @@ int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config 
 		wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us,
 		                  c->cfg.stop_us, wt_on_arrival);
 		if (c->cfg.keepalive && c->cfg.stop_us)
-			io->ops->timer_arm(io, &c->stop,
-			                   c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
+			wh_arm_at(io, &c->stop, c->cfg.stop_us);
 	} else if (start < c->cfg.stop_us) {
-		io->ops->timer_arm(io, &c->start, start - now);
+		wh_arm_at(io, &c->start, start);
 	}
 	*out = c;
 	return 0;
