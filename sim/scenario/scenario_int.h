@@ -161,7 +161,7 @@ struct loader {
 
 /* The strings a scenario owns (ld_strdup), freed with it. */
 struct scenario_chunk {
-	struct scenario_chunk *next;
+	struct list_node link; /* in scenario.strings, the newest first */
 	size_t used, cap;
 	char data[];
 };
