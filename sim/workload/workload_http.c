@@ -330,8 +330,7 @@ static struct wh_req *wh_idle_conn(struct wh_client *c)
 {
 	struct list_node *n;
 
-	list_for_each(n, &c->reqs)
-	{
+	for (n = c->reqs.first; n; n = n->next) {
 		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			return r;
@@ -423,8 +422,8 @@ static void wh_on_stop(struct io_timer *t)
 	struct list_node *n, *next;
 
 	c->stopped = true;
-	list_for_each_safe(n, next, &c->reqs)
-	{
+	for (n = c->reqs.first; n; n = next) {
+		next = n->next;
 		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			wh_req_free(r, false);

@@ -269,8 +269,7 @@ static struct wt_conn *wt_reuse(struct wt_client *c)
 	struct wt_conn *k = NULL;
 	struct list_node *n;
 
-	list_for_each(n, &c->conns)
-	{
+	for (n = c->conns.first; n; n = n->next) {
 		k = list_item(n, struct wt_conn, link);
 		if (k->idle)
 			break;
@@ -313,8 +312,8 @@ static void wt_on_stop(struct io_timer *t)
 	c->stopped = true;
 	struct list_node *n, *next;
 
-	list_for_each_safe(n, next, &c->conns)
-	{
+	for (n = c->conns.first; n; n = next) {
+		next = n->next;
 		struct wt_conn *k = list_item(n, struct wt_conn, link);
 		if (k->idle)
 			wt_conn_free(k, false);
