@@ -4,6 +4,35 @@
 # REPS times; a run's measures go to WORK/SIDE-I.time and its output to
 # WORK/SIDE-I.out.
 
+# The options every benchmark takes, with their defaults: BUILD (default
+# /tmp/build-bench-release, configured as Release), --reps N, --build DIR,
+# --no-build. The sourcing script sets root (the repository).
+# shellcheck disable=SC2034 # read by the sourcing scripts
+build=${BUILD:-/tmp/build-bench-release}
+reps=3
+no_build=0
+
+# common_opt ARGS...: takes one shared option from the front of ARGS and
+# sets `used` to how many arguments it took (0: not a shared option)
+common_opt() {
+	used=0
+	case $1 in
+	--reps) reps=$2 used=2 ;;
+	--build) build=$2 used=2 ;;
+	--no-build) no_build=1 used=1 ;;
+	esac
+}
+
+# release_build "CMAKE_OPTIONS" "TARGETS": configures and builds the targets
+# in BUILD, unless --no-build
+release_build() {
+	[ "$no_build" = 0 ] || return 0
+	# shellcheck disable=SC2086 # both are word lists
+	cmake -S "${root:?}" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release $1 >/dev/null
+	# shellcheck disable=SC2086
+	ninja -C "$build" $2 >/dev/null
+}
+
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
 # value of key=N in a file; first match

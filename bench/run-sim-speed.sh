@@ -19,26 +19,16 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/bench-lib.sh
 . "$root/bench/bench-lib.sh"
-build=${BUILD:-/tmp/build-bench-release}
-reps=3
-no_build=0
 usage() {
 	echo "usage: $0 [--reps N] [--build DIR] [--no-build]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
-	case $1 in
-	--reps) reps=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--no-build) no_build=1; shift ;;
-	*) usage ;;
-	esac
+	common_opt "$@"
+	[ "$used" -gt 0 ] || usage
+	shift "$used"
 done
-if [ $no_build = 0 ]; then
-	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAILSIM_BENCH=ON \
-		>/dev/null
-	ninja -C "$build" simrun bench_rr_plain >/dev/null
-fi
+release_build -DTAILSIM_BENCH=ON "simrun bench_rr_plain"
 
 work=$(mktemp -d /tmp/sim-speed.XXXXXX)
 echo "# outputs in $work" >&2

@@ -18,10 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/bench-lib.sh
 . "$root/bench/bench-lib.sh"
-build=${BUILD:-/tmp/build-bench-release}
-reps=3
 plain_only=0
-no_build=0
 variants="host direct"
 scenario=${SCENARIO:-$root/bench/rr-1k.yaml}
 plain_args="--nodes 1000 --regions 4 --duration 30 --rate 0.5 --seed 1"
@@ -32,10 +29,12 @@ usage() {
 	exit 2
 }
 while [ $# -gt 0 ]; do
+	common_opt "$@"
+	if [ "$used" -gt 0 ]; then
+		shift "$used"
+		continue
+	fi
 	case $1 in
-	--reps) reps=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--no-build) no_build=1; shift ;;
 	--plain-only) plain_only=1; shift ;;
 	--routing) variants=$2; shift 2 ;;
 	--plain-args) plain_args=$2; shift 2 ;;
@@ -45,10 +44,7 @@ done
 
 targets=bench_rr_plain
 [ $plain_only = 1 ] || targets="$targets simrun"
-if [ $no_build = 0 ]; then
-	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" $targets >/dev/null
-fi
+release_build "" "$targets"
 
 sim_s=$(echo " $plain_args " | grep -oE -- '--duration [0-9.]+' | awk '{ print $2 }')
 sim_s=${sim_s:-30}
