@@ -9,8 +9,8 @@
 # - every `identifier()` written in backticks (inline or in a fenced block)
 #   must occur as a whole word in some .c, .h or .cc file of the tree;
 # - every inline backtick span that is a single repository path (`lib/io/io.h`,
-#   `proxy/l7/`) must exist; a bare file name (`svcd.c`) must be the name of
-#   some file in the tree;
+#   `proxy/l7/`) must exist; a bare file name (`svcd.c`) or folder name
+#   (`dataplane/`) must be the name of some file or folder in the tree;
 # - every relative Markdown link target ([text](../README.md)) must exist,
 #   relative to the document.
 # Not paths: spans with spaces, absolute paths, `build/...` (generated), and
@@ -34,9 +34,15 @@ src_has_word() {
 		--exclude-dir='build*' --exclude-dir=.git -e "$1" .
 }
 
+# A bare name: some file (or, for `name/`, some folder) of the tree has it.
 tree_has_basename() {
+	local type=f name=$1
+	if [[ $name == */ ]]; then
+		type=d
+		name=${name%/}
+	fi
 	[ -n "$(find . \( -path './build*' -o -path './.git' \) -prune -o \
-		-type f -name "$1" -print -quit)" ]
+		-type "$type" -name "$name" -print -quit)" ]
 }
 
 # A single-token span that names a repository path: prints the path to test
@@ -52,7 +58,10 @@ path_of_span() {
 	case $s in
 	build/* | build) return 0 ;;
 	esac
-	if [[ $s == */* ]]; then
+	if [[ $s =~ ^[A-Za-z0-9_.+-]+/$ ]]; then
+		# a folder by its own name (`dataplane/`), wherever it is
+		printf '%s\n' "$s"
+	elif [[ $s == */* ]]; then
 		local first=${s%%/*}
 		# `100.64.0.0/10` and the like are not paths.
 		[[ $first =~ [A-Za-z] ]] || return 0
@@ -128,7 +137,7 @@ for doc in "$@"; do
 			if [ -z "${seen_path[$p]+x}" ]; then
 				seen_path[$p]=1
 				n_paths=$((n_paths + 1))
-				if [[ $p == */* ]]; then
+				if [[ $p == */* && ! $p =~ ^[^/]+/$ ]]; then
 					[ -e "$p" ] || seen_path[$p]=0
 				else
 					tree_has_basename "$p" || seen_path[$p]=0
