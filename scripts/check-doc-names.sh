@@ -11,6 +11,8 @@
 # - every inline backtick span that is a single repository path (`lib/io/io.h`,
 #   `proxy/l7/`) must exist; a bare file name (`svcd.c`) or folder name
 #   (`dataplane/`) must be the name of some file or folder in the tree;
+# - every inline backtick span stays on one line (a span split over two lines
+#   would not be checked);
 # - every relative Markdown link target ([text](../README.md)) must exist,
 #   relative to the document.
 # Not paths: spans with spaces, absolute paths, `build/...` (generated), and
@@ -102,6 +104,8 @@ for doc in "$@"; do
 		}
 		{
 			line = $0
+			if (gsub(/`/, "`", line) % 2)
+				printf "%d\tsplit\t\n", NR
 			while (match(line, /`[^`]+`/)) {
 				printf "%d\tspan\t%s\n", NR, substr(line, RSTART + 1, RLENGTH - 2)
 				line = substr(line, RSTART + RLENGTH)
@@ -145,6 +149,9 @@ for doc in "$@"; do
 			fi
 			[ "${seen_path[$p]}" = 1 ] || report "$doc:$line: \`$p\` is not in the tree"
 			;;
+		split)
+			report "$doc:$line: a backtick span continues on the next line (keep it on one line)"
+			;;
 		link)
 			target=${text%%#*}
 			case $target in
@@ -159,7 +166,7 @@ for doc in "$@"; do
 done
 
 if [ "$missing" -gt 0 ]; then
-	printf 'check-doc-names: %d name(s) not found\n' "$missing"
+	printf 'check-doc-names: %d name(s) not found or unchecked\n' "$missing"
 	exit 1
 fi
 printf 'check-doc-names: ok (%d functions, %d paths, %d links in %d document(s))\n' \
