@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "lib/io/storage.h"
 
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 
@@ -48,8 +49,7 @@ static int sf_read(struct storage *st, const char *name, size_t max_bytes, char 
                    char *err, size_t err_len)
 {
 	struct stat sb;
-	char *buf = NULL;
-	size_t got = 0;
+	struct buf b;
 	int rc;
 	(void)st;
 
@@ -77,30 +77,23 @@ static int sf_read(struct storage *st, const char *name, size_t max_bytes, char 
 		rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes", name, max_bytes);
 		goto out_close_fd;
 	}
-	/* The size may change under us: read to EOF, never past the cap. */
-	size_t cap = (size_t)sb.st_size + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
+	/* The size may change under us: read to EOF, never past the cap (one
+	 * byte past it tells a file that grew too large). */
+	b = BUF_INIT(max_bytes < BUF_NO_MAX ? max_bytes + 1 : BUF_NO_MAX);
+	if (buf_reserve(&b, (size_t)sb.st_size + 1) < 0) {
 		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
 		goto out_close_fd;
 	}
 	for (;;) {
-		if (got == cap) {
-			if (cap > max_bytes) {
-				rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes",
-				              name, max_bytes);
-				goto out_free_buf;
-			}
-			size_t ncap = cap * 2 < max_bytes + 1 ? cap * 2 : max_bytes + 1;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb) {
+		if (buf_room(&b) == 0) {
+			if (b.len == b.max)
+				break;
+			if (buf_reserve(&b, 1) < 0) {
 				rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
 				goto out_free_buf;
 			}
-			buf = nb;
-			cap = ncap;
 		}
-		ssize_t n = read(fd, buf + got, cap - got);
+		ssize_t n = read(fd, b.data + b.len, buf_room(&b));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -109,19 +102,17 @@ static int sf_read(struct storage *st, const char *name, size_t max_bytes, char 
 		}
 		if (n == 0)
 			break;
-		got += (size_t)n;
+		buf_commit(&b, (size_t)n);
 	}
-	if (got > max_bytes) {
+	if (b.len > max_bytes) {
 		rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes", name, max_bytes);
 		goto out_free_buf;
 	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
+	*out = buf_take(&b, len);
 	close(fd);
-	return 0;
+	return *out ? 0 : err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
 out_free_buf:
-	free(buf);
+	buf_free(&b);
 out_close_fd:
 	close(fd);
 	return rc;
