@@ -8,7 +8,6 @@
 
 #include "lib/base/check.h"
 #include "lib/base/hash.h"
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -240,11 +239,7 @@ struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_key *k, i
 		dp->evict_state.pending++;
 		if (dp->now_us - dp->evict_state.last_event_us >= DATAPLANE_EVENT_GAP_US ||
 		    !dp->evict_state.evented) {
-			io_emitf(dp->io, "flow_evicted", "\"count\":%llu,\"max_flows\":%u",
-			         (unsigned long long)dp->evict_state.pending, dp->max_flows);
-			dp->evict_state.pending = 0;
-			dp->evict_state.last_event_us = dp->now_us;
-			dp->evict_state.evented = true;
+			dp_emit_evicted(dp);
 		}
 	}
 	CHECK(dp->free_head != DP_NONE);
@@ -389,8 +384,8 @@ uint64_t dp_reset_flows(struct dataplane *dp, int32_t peer, const char *reason)
 	}
 	dp->stats.flows_reset += n;
 	if (n)
-		io_emitf(dp->io, "flows_reset", "\"peer\":\"%s\",\"count\":%llu,\"reason\":\"%s\"",
-		         dp_peer_name(dp, peer), (unsigned long long)n, reason);
+		io_event(dp->io, "flows_reset", IO_STR("peer", dp_peer_name(dp, peer)),
+		         IO_U64("count", n), IO_STR("reason", reason));
 	return n;
 }
 

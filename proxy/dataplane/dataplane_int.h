@@ -184,6 +184,8 @@ struct dataplane {
 void dp_drop(struct dataplane *dp, enum dataplane_drop reason, const struct packet_info *pi);
 /* Reports the drop and eviction counts whose gap has passed (the sweep). */
 void dp_flush_drops(struct dataplane *dp);
+/* Reports the flows evicted since the last report (flow_evicted). */
+void dp_emit_evicted(struct dataplane *dp);
 
 /* ---- dataplane_flow.c: the flow table, steering, STR-7 ------------------ */
 
