@@ -229,11 +229,11 @@ static void conn_deadline_fn(struct io_timer *t)
 		free(line);
 	}
 	if (c->state != API_CONN_REFUSING)
-		io_emitf(s->io, "local_api_idle_closed",
-		         "\"client\":%llu,\"waiting_for\":\"%s\",\"idle_us\":%llu,\"bytes\":%zu",
-		         (unsigned long long)c->id, api_state_names[c->state],
-		         (unsigned long long)(api_now(s) - c->since_us),
-		         c->state == API_CONN_READING ? c->in.len : c->out_len - c->out_off);
+		io_event(s->io, "local_api_idle_closed", IO_U64("client", c->id),
+		         IO_STR("waiting_for", api_state_names[c->state]),
+		         IO_U64("idle_us", api_now(s) - c->since_us),
+		         IO_U64("bytes", c->state == API_CONN_READING ? c->in.len
+		                                                      : c->out_len - c->out_off));
 	conn_close(c);
 }
 
@@ -241,9 +241,9 @@ static void refused_report(struct localapi_server *s)
 {
 	if (!s->refused)
 		return;
-	io_emitf(s->io, "local_api_refused", "\"count\":%llu,\"closed_at_once\":%llu,\"limit\":%d",
-	         (unsigned long long)s->refused, (unsigned long long)s->refused_at_once,
-	         LOCALAPI_SERVER_MAX_CLIENTS);
+	io_event(s->io, "local_api_refused", IO_U64("count", s->refused),
+	         IO_U64("closed_at_once", s->refused_at_once),
+	         IO_I64("limit", LOCALAPI_SERVER_MAX_CLIENTS));
 	s->refused = s->refused_at_once = 0;
 	s->refused_last_us = api_now(s);
 	s->refused_reported_once = true;

@@ -4,7 +4,6 @@
 #include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
-#include "lib/io/io_event.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
@@ -266,7 +265,6 @@ static void mc_end(struct mapclient *mc, const char *reason)
 {
 	bool was_up = mc->state == MC_UP;
 	uint64_t delay = mc->backoff_us, half = delay / 2;
-	char esc[MAPCLIENT_ERR_LEN * 2];
 
 	if (mc->h >= 0)
 		mc->io->ops->close(mc->io, mc->h, false);
@@ -286,9 +284,8 @@ static void mc_end(struct mapclient *mc, const char *reason)
 	delay = half + mc->io->ops->random_u64(mc->io) % (delay - half + 1);
 	mc->backoff_us =
 	    mc->backoff_us * 2 < mc->backoff_max_us ? mc->backoff_us * 2 : mc->backoff_max_us;
-	io_json_escape(esc, sizeof(esc), reason);
-	io_emitf(mc->io, "control_lost", "\"reason\":\"%s\",\"was_up\":%s,\"retry_ms\":%llu", esc,
-	         was_up ? "true" : "false", (unsigned long long)(delay / 1000));
+	io_event(mc->io, "control_lost", IO_STR("reason", reason), IO_BOOL("was_up", was_up),
+	         IO_U64("retry_ms", delay / 1000));
 	mc->io->ops->timer_arm(mc->io, &mc->retry, delay);
 	if (was_up && mc->cb.connected)
 		mc->cb.connected(mc->ctx, false);
@@ -329,6 +326,15 @@ static void mc_set_liveness(struct mapclient *mc, const cJSON *msg)
 	mc->dead_us = (uint64_t)dead_ms * 1000;
 }
 
+/* Says which heartbeat and silence limits the session now runs with, and
+ * re-arms the tick for them. */
+static void mc_emit_liveness(struct mapclient *mc, const char *type)
+{
+	io_event(mc->io, type, IO_U64("heartbeat_ms", mc->hb_us / 1000),
+	         IO_U64("dead_after_ms", mc->dead_us / 1000));
+	mc_arm_tick(mc);
+}
+
 static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 {
 	if (mc->state == MC_UP) {
@@ -338,9 +344,7 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 	mc_set_liveness(mc, msg);
 	mc->state = MC_UP;
 	mc->backoff_us = mc->backoff_min_us;
-	io_emitf(mc->io, "control_connected", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
-	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
-	mc_arm_tick(mc);
+	mc_emit_liveness(mc, "control_connected");
 	if (mc->cb.connected)
 		mc->cb.connected(mc->ctx, true);
 }
@@ -348,18 +352,12 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 static void mc_on_liveness(struct mapclient *mc, const cJSON *msg)
 {
 	mc_set_liveness(mc, msg);
-	io_emitf(mc->io, "control_liveness", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
-	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
-	mc_arm_tick(mc);
+	mc_emit_liveness(mc, "control_liveness");
 }
 
 static void mc_reject(struct mapclient *mc, uint64_t version, const char *why)
 {
-	char esc[MAPCLIENT_ERR_LEN * 2];
-
-	io_json_escape(esc, sizeof(esc), why);
-	io_emitf(mc->io, "netmap_rejected", "\"version\":%llu,\"reason\":\"%s\"",
-	         (unsigned long long)version, esc);
+	io_event(mc->io, "netmap_rejected", IO_U64("version", version), IO_STR("reason", why));
 }
 
 /* A netmap message (full or delta): builds the new document, hands it to
@@ -380,8 +378,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 		return;
 	}
 	version = (uint64_t)v->valuedouble;
-	io_emitf(mc->io, "netmap_received", "\"version\":%llu,\"kind\":\"%s\",\"bytes\":%zu",
-	         (unsigned long long)version, full ? "full" : "delta", bytes);
+	io_event(mc->io, "netmap_received", IO_U64("version", version),
+	         IO_STR("kind", full ? "full" : "delta"), IO_U64("bytes", bytes));
 	if (full) {
 		doc = cJSON_DetachItemFromObjectCaseSensitive(msg, "full");
 		cJSON *nv = cJSON_CreateNumber((double)version);
@@ -395,9 +393,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 			cJSON_AddItemToObject(doc, "version", nv);
 	} else if (cJSON_IsObject(delta)) {
 		if (!mc->map) {
-			io_emitf(mc->io, "netmap_resync",
-			         "\"version\":%llu,\"have\":0,\"why\":\"no map yet\"",
-			         (unsigned long long)version);
+			io_event(mc->io, "netmap_resync", IO_U64("version", version),
+			         IO_U64("have", 0), IO_STR("why", "no map yet"));
 			mc_send_simple(mc, "resync", NULL, 0);
 			return;
 		}
@@ -409,9 +406,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 		err[0] = '\0';
 		rc = mapproto_apply_delta(doc, msg, err, sizeof(err));
 		if (rc == -ESTALE) {
-			io_emitf(mc->io, "netmap_resync",
-			         "\"version\":%llu,\"have\":%llu,\"why\":\"base mismatch\"",
-			         (unsigned long long)version, (unsigned long long)mc->version);
+			io_event(mc->io, "netmap_resync", IO_U64("version", version),
+			         IO_U64("have", mc->version), IO_STR("why", "base mismatch"));
 			mc_send_simple(mc, "resync", NULL, 0);
 			goto out;
 		}
@@ -453,7 +449,7 @@ static const char *mc_string(const cJSON *msg, const char *name)
 /* One frame from control. */
 static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len)
 {
-	char err[MAPPROTO_ERR_LEN], esc[2 * MAPCLIENT_ERR_LEN];
+	char err[MAPPROTO_ERR_LEN];
 	cJSON *msg = NULL;
 	enum mapproto_type t;
 	const char *svc, *text;
@@ -486,8 +482,7 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 			mc_violation(mc, "drain_confirmed without a service");
 			break;
 		}
-		io_json_escape(esc, sizeof(esc), svc);
-		io_emitf(mc->io, "drain_confirmed", "\"service\":\"%s\"", esc);
+		io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
 		if (mc->cb.drain_confirmed)
 			mc->cb.drain_confirmed(mc->ctx, svc);
 		break;
@@ -498,13 +493,8 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 			mc_violation(mc, "advertise_refused without a service");
 			break;
 		}
-		io_json_escape(esc, sizeof(esc), svc);
-		{
-			char mesc[2 * MAPCLIENT_ERR_LEN];
-			io_json_escape(mesc, sizeof(mesc), text ? text : "");
-			io_emitf(mc->io, "advertise_refused",
-			         "\"service\":\"%s\",\"message\":\"%s\"", esc, mesc);
-		}
+		io_event(mc->io, "advertise_refused", IO_STR("service", svc),
+		         IO_STR("message", text));
 		if (mc->cb.advertise_refused)
 			mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
 		break;
