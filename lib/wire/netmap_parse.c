@@ -558,29 +558,6 @@ static int nm_parse_self(struct nm_parse *p, const cJSON *root, struct netmap *n
 	return nm_parse_node(p, item, "self", false, &nm->self);
 }
 
-static int nm_parse_peers(struct nm_parse *p, const cJSON *root, struct netmap *nm)
-{
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, "peers", "", false, NETMAP_MAX_PEERS, &arr, &n)))
-		return rc;
-	nm->peers = calloc(n ? n : 1, sizeof(*nm->peers));
-	if (!nm->peers)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "peers[%zu]", i);
-		nm->n_peers = i + 1; /* so netmap_free sees the partial entry */
-		if ((rc = nm_parse_node(p, item, path, true, &nm->peers[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
 /* Peers are known: index them first, so `hosts` can name them. The
  * service tables are built (again) once services are parsed. */
 static int nm_index_peers(struct nm_parse *p, struct netmap *nm)
@@ -595,55 +572,6 @@ static int nm_index_peers(struct nm_parse *p, struct netmap *nm)
 }
 
 /* services (hosted false) or host_services (true). */
-static int nm_parse_services(struct nm_parse *p, const cJSON *root, bool hosted, struct netmap *nm)
-{
-	const char *key = hosted ? "host_services" : "services";
-	struct netmap_service **list = hosted ? &nm->host_services : &nm->services;
-	size_t *count = hosted ? &nm->n_host_services : &nm->n_services;
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, key, "", false, NETMAP_MAX_SERVICES, &arr, &n)))
-		return rc;
-	*list = calloc(n ? n : 1, sizeof(**list));
-	if (!*list)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "%s[%zu]", key, i);
-		*count = i + 1;
-		if ((rc = nm_parse_service(p, item, path, hosted, nm, &(*list)[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
-static int nm_parse_filter(struct nm_parse *p, const cJSON *root, struct netmap *nm)
-{
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, "filter", "", false, NETMAP_MAX_FILTER_RULES, &arr, &n)))
-		return rc;
-	nm->rules = calloc(n ? n : 1, sizeof(*nm->rules));
-	if (!nm->rules)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "filter[%zu]", i);
-		nm->n_rules = i + 1;
-		if ((rc = nm_parse_rule(p, item, path, &nm->rules[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
 static int nm_parse_dns_record(struct nm_parse *p, const cJSON *item, const char *path,
                                struct netmap_dns_record *d)
 {
@@ -659,23 +587,89 @@ static int nm_parse_dns_record(struct nm_parse *p, const cJSON *item, const char
 	return nm_parse_addrs(p, item, path, d->addrs, &d->n_addrs);
 }
 
-static int nm_parse_dns(struct nm_parse *p, const cJSON *root, struct netmap *nm)
+/* ---- the document's arrays --------------------------------------------- */
+
+/* The arrays of a netmap document, each parsed entry by entry. */
+enum nm_list {
+	NM_LIST_PEERS = 0,
+	NM_LIST_SERVICES,
+	NM_LIST_HOST_SERVICES,
+	NM_LIST_FILTER,
+	NM_LIST_DNS,
+};
+
+static const struct {
+	const char *key;
+	size_t max;
+} nm_lists[] = {
+    [NM_LIST_PEERS] = {"peers", NETMAP_MAX_PEERS},
+    [NM_LIST_SERVICES] = {"services", NETMAP_MAX_SERVICES},
+    [NM_LIST_HOST_SERVICES] = {"host_services", NETMAP_MAX_SERVICES},
+    [NM_LIST_FILTER] = {"filter", NETMAP_MAX_FILTER_RULES},
+    [NM_LIST_DNS] = {"dns", NETMAP_MAX_SERVICES},
+};
+
+/* Allocates list l for n entries. Returns its count, which the caller
+ * keeps at the entries begun so far (so freeing a netmap whose parse
+ * failed frees what was made), or NULL without memory. */
+static size_t *nm_list_alloc(struct netmap *nm, enum nm_list l, size_t n)
+{
+	size_t k = n ? n : 1;
+
+	switch (l) {
+	case NM_LIST_PEERS:
+		return (nm->peers = calloc(k, sizeof(*nm->peers))) ? &nm->n_peers : NULL;
+	case NM_LIST_SERVICES:
+		return (nm->services = calloc(k, sizeof(*nm->services))) ? &nm->n_services : NULL;
+	case NM_LIST_HOST_SERVICES:
+		return (nm->host_services = calloc(k, sizeof(*nm->host_services)))
+		           ? &nm->n_host_services
+		           : NULL;
+	case NM_LIST_FILTER:
+		return (nm->rules = calloc(k, sizeof(*nm->rules))) ? &nm->n_rules : NULL;
+	case NM_LIST_DNS:
+		return (nm->dns = calloc(k, sizeof(*nm->dns))) ? &nm->n_dns : NULL;
+	}
+	return NULL;
+}
+
+/* Parses entry i of list l. */
+static int nm_list_entry(struct nm_parse *p, enum nm_list l, const cJSON *item, const char *path,
+                         struct netmap *nm, size_t i)
+{
+	switch (l) {
+	case NM_LIST_PEERS:
+		return nm_parse_node(p, item, path, true, &nm->peers[i]);
+	case NM_LIST_SERVICES:
+		return nm_parse_service(p, item, path, false, nm, &nm->services[i]);
+	case NM_LIST_HOST_SERVICES:
+		return nm_parse_service(p, item, path, true, nm, &nm->host_services[i]);
+	case NM_LIST_FILTER:
+		return nm_parse_rule(p, item, path, &nm->rules[i]);
+	case NM_LIST_DNS:
+		return nm_parse_dns_record(p, item, path, &nm->dns[i]);
+	}
+	return -EINVAL;
+}
+
+/* Parses the (optional) array of list l, entry by entry. */
+static int nm_parse_list(struct nm_parse *p, const cJSON *root, enum nm_list l, struct netmap *nm)
 {
 	const cJSON *arr, *item;
 	char path[NM_PATH_MAX];
-	size_t n, i = 0;
+	size_t n, i = 0, *count;
 	int rc;
 
-	if ((rc = nm_get_array(p, root, "dns", "", false, NETMAP_MAX_SERVICES, &arr, &n)))
+	if ((rc = nm_get_array(p, root, nm_lists[l].key, "", false, nm_lists[l].max, &arr, &n)))
 		return rc;
-	nm->dns = calloc(n ? n : 1, sizeof(*nm->dns));
-	if (!nm->dns)
+	count = nm_list_alloc(nm, l, n);
+	if (!count)
 		return nm_fail(p, -ENOMEM, "out of memory");
 	cJSON_ArrayForEach(item, arr)
 	{
-		snprintf(path, sizeof(path), "dns[%zu]", i);
-		nm->n_dns = i + 1;
-		if ((rc = nm_parse_dns_record(p, item, path, &nm->dns[i])))
+		snprintf(path, sizeof(path), "%s[%zu]", nm_lists[l].key, i);
+		*count = i + 1;
+		if ((rc = nm_list_entry(p, l, item, path, nm, i)))
 			return rc;
 		i++;
 	}
@@ -692,10 +686,11 @@ static int nm_parse_doc(struct nm_parse *p, const cJSON *root, struct netmap *nm
 		return nm_fail(p, -EINVAL, "netmap: expected an object, got %s",
 		               nm_type_name(root));
 	if ((rc = nm_parse_header(p, root, nm)) || (rc = nm_parse_self(p, root, nm)) ||
-	    (rc = nm_parse_peers(p, root, nm)) || (rc = nm_index_peers(p, nm)) ||
-	    (rc = nm_parse_services(p, root, false, nm)) ||
-	    (rc = nm_parse_services(p, root, true, nm)) || (rc = nm_parse_filter(p, root, nm)) ||
-	    (rc = nm_parse_dns(p, root, nm)))
+	    (rc = nm_parse_list(p, root, NM_LIST_PEERS, nm)) || (rc = nm_index_peers(p, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_SERVICES, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_HOST_SERVICES, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_FILTER, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_DNS, nm)))
 		return rc;
 	nm_index_free(nm->index);
 	nm->index = NULL;
