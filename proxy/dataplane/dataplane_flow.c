@@ -108,29 +108,45 @@ void dp_pend_release(struct dataplane *dp, struct dp_flow *f)
 	dp->stats.pending_copies--;
 }
 
+/* The capacity after doubling `cap` (from `first`), at most max_flows;
+ * 0 when it cannot grow. */
+static uint32_t dp_next_cap(const struct dataplane *dp, uint32_t cap, uint32_t first)
+{
+	uint32_t ncap = cap ? cap * 2 : first;
+
+	if (ncap > dp->max_flows)
+		ncap = dp->max_flows;
+	return ncap > cap ? ncap : 0;
+}
+
+/* Doubles the pool of pending copies, its new slots on the free list. */
+static int dp_pend_grow(struct dataplane *dp)
+{
+	uint32_t ncap = dp_next_cap(dp, dp->pend_cap, DP_INITIAL_PENDING);
+
+	if (!ncap)
+		return -ENOSPC;
+	struct dp_pending *np = realloc(dp->pend, (size_t)ncap * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	dp->pend = np;
+	for (uint32_t i = ncap; i-- > dp->pend_cap;) {
+		np[i].flow = DP_NONE;
+		np[i].next = dp->pend_free;
+		dp->pend_free = i;
+	}
+	dp->pend_cap = ncap;
+	return 0;
+}
+
 /* Keeps `pkt` as flow f's packet to re-send (the previous copy stays when
  * `pkt` is too large, or len 0 marks "nothing to re-send"). The pool
  * doubles when empty, up to max_flows slots: no allocation per packet. */
 void dp_pend_store(struct dataplane *dp, struct dp_flow *f, const uint8_t *pkt, size_t len)
 {
 	if (f->pend == DP_NONE) {
-		if (dp->pend_free == DP_NONE) {
-			uint32_t ncap = dp->pend_cap ? dp->pend_cap * 2 : 16;
-			if (ncap > dp->max_flows)
-				ncap = dp->max_flows;
-			if (ncap <= dp->pend_cap)
-				return;
-			struct dp_pending *np = realloc(dp->pend, (size_t)ncap * sizeof(*np));
-			if (!np)
-				return;
-			dp->pend = np;
-			for (uint32_t i = ncap; i-- > dp->pend_cap;) {
-				np[i].flow = DP_NONE;
-				np[i].next = dp->pend_free;
-				dp->pend_free = i;
-			}
-			dp->pend_cap = ncap;
-		}
+		if (dp->pend_free == DP_NONE && dp_pend_grow(dp) < 0)
+			return;
 		f->pend = dp->pend_free;
 		dp->pend_free = dp->pend[f->pend].next;
 		dp->pend[f->pend].flow = (uint32_t)(f - dp->flows);
@@ -164,11 +180,9 @@ void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
  * plane's life. */
 int dp_grow(struct dataplane *dp)
 {
-	uint32_t ncap = dp->cap ? dp->cap * 2 : DP_INITIAL_FLOWS;
+	uint32_t ncap = dp_next_cap(dp, dp->cap, DP_INITIAL_FLOWS);
 
-	if (ncap > dp->max_flows)
-		ncap = dp->max_flows;
-	if (ncap <= dp->cap)
+	if (!ncap)
 		return -ENOSPC;
 	if (htab_reserve(&dp->index, ncap))
 		return -ENOMEM;

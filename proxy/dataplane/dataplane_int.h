@@ -30,8 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_NONE          UINT32_MAX
-#define DP_INITIAL_FLOWS 64
+#define DP_NONE            UINT32_MAX
+#define DP_INITIAL_FLOWS   64
+#define DP_INITIAL_PENDING 16 /* pending-copy slots at first use */
 
 /* Timeout classes, one LRU list each. */
 enum dp_class {
