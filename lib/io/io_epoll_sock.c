@@ -478,6 +478,21 @@ void ep_node_run_deferred(struct io_epoll *ep)
 	}
 }
 
+/* A socket from sock_open_bound in a new slot of `kind` that waits for
+ * input, with ctx for its callback (the caller sets the callback). The
+ * handle, or -errno. */
+static int slot_open_bound(struct io_epoll *ep, const struct io_addr *local, int type, int backlog,
+                           enum epoll_slot_kind kind, void *ctx)
+{
+	int fd = sock_open_bound(ep, local, type, backlog);
+	if (fd < 0)
+		return fd;
+	int h = ep_slot_install(ep, fd, kind, EPOLLIN);
+	if (h >= 0)
+		ep->slots[h].ctx = ctx;
+	return h;
+}
+
 /* ---- TCP ------------------------------------------------------------- */
 
 int epoll_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
@@ -489,14 +504,9 @@ int epoll_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io
 		backlog = 1;
 	if (backlog > IO_EPOLL_MAX_BACKLOG)
 		backlog = IO_EPOLL_MAX_BACKLOG;
-	int fd = sock_open_bound(ep, local, SOCK_STREAM, backlog);
-	if (fd < 0)
-		return fd;
-	int h = ep_slot_install(ep, fd, SLOT_LISTENER, EPOLLIN);
-	if (h < 0)
-		return h;
-	ep->slots[h].sock_fn = fn;
-	ep->slots[h].ctx = ctx;
+	int h = slot_open_bound(ep, local, SOCK_STREAM, backlog, SLOT_LISTENER, ctx);
+	if (h >= 0)
+		ep->slots[h].sock_fn = fn;
 	return h;
 }
 
@@ -705,14 +715,9 @@ int epoll_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, v
 
 	if (!local)
 		return -EINVAL;
-	int fd = sock_open_bound(ep, local, SOCK_DGRAM, 0);
-	if (fd < 0)
-		return fd;
-	int h = ep_slot_install(ep, fd, SLOT_UDP, EPOLLIN);
-	if (h < 0)
-		return h;
-	ep->slots[h].dgram_fn = fn;
-	ep->slots[h].ctx = ctx;
+	int h = slot_open_bound(ep, local, SOCK_DGRAM, 0, SLOT_UDP, ctx);
+	if (h >= 0)
+		ep->slots[h].dgram_fn = fn;
 	return h;
 }
 

@@ -126,6 +126,23 @@ static int nm_get_array(struct nm_parse *p, const cJSON *obj, const char *key, c
 	return 0;
 }
 
+/* nm_get_array, then room for its entries: *items gets n zeroed entries of
+ * `size` bytes (one at least) for the caller to own. A required array must
+ * not be empty either. */
+static int nm_get_entries(struct nm_parse *p, const cJSON *obj, const char *key, const char *path,
+                          bool required, size_t max, size_t size, const cJSON **arr, void **items)
+{
+	size_t n;
+	int rc = nm_get_array(p, obj, key, path, required, max, arr, &n);
+
+	if (rc)
+		return rc;
+	if (required && n == 0)
+		return nm_fail(p, -EINVAL, "%s.%s: empty", path, key);
+	*items = calloc(n ? n : 1, size);
+	return *items ? 0 : nm_fail(p, -ENOMEM, "out of memory");
+}
+
 /* Parses a bare IP address (no port, no brackets). */
 static bool nm_parse_ip(const char *s, struct io_addr *out)
 {
@@ -388,16 +405,14 @@ static int nm_parse_rule_src(struct nm_parse *p, const cJSON *obj, const char *p
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
 	const cJSON *arr, *item;
-	size_t n, i = 0;
+	size_t i = 0;
+	void *items;
 	int rc;
 
-	if ((rc = nm_get_array(p, obj, "src", path, true, NETMAP_MAX_RULE_ENTRIES, &arr, &n)))
+	if ((rc = nm_get_entries(p, obj, "src", path, true, NETMAP_MAX_RULE_ENTRIES,
+	                         sizeof(*r->src), &arr, &items)))
 		return rc;
-	if (n == 0)
-		return nm_fail(p, -EINVAL, "%s.src: empty", path);
-	r->src = calloc(n, sizeof(*r->src));
-	if (!r->src)
-		return nm_fail(p, -ENOMEM, "out of memory");
+	r->src = items;
 	cJSON_ArrayForEach(item, arr)
 	{
 		if (!cJSON_IsString(item) || !nm_parse_prefix(item->valuestring, &r->src[i]))
@@ -416,14 +431,13 @@ static int nm_parse_rule_proto(struct nm_parse *p, const cJSON *obj, const char 
                                struct netmap_filter_rule *r)
 {
 	const cJSON *arr, *item;
-	size_t n, i = 0;
+	size_t i = 0;
+	void *items;
 	int rc;
 
-	if ((rc = nm_get_array(p, obj, "proto", path, false, 8, &arr, &n)))
+	if ((rc = nm_get_entries(p, obj, "proto", path, false, 8, sizeof(*r->proto), &arr, &items)))
 		return rc;
-	r->proto = calloc(n ? n : 1, 1);
-	if (!r->proto)
-		return nm_fail(p, -ENOMEM, "out of memory");
+	r->proto = items;
 	cJSON_ArrayForEach(item, arr)
 	{
 		uint8_t proto;
@@ -452,16 +466,14 @@ static int nm_parse_rule_dst(struct nm_parse *p, const cJSON *obj, const char *p
                              struct netmap_filter_rule *r)
 {
 	const cJSON *arr, *item;
-	size_t n, i = 0;
+	size_t i = 0;
+	void *items;
 	int rc;
 
-	if ((rc = nm_get_array(p, obj, "dst", path, true, NETMAP_MAX_RULE_ENTRIES, &arr, &n)))
+	if ((rc = nm_get_entries(p, obj, "dst", path, true, NETMAP_MAX_RULE_ENTRIES,
+	                         sizeof(*r->dst), &arr, &items)))
 		return rc;
-	if (n == 0)
-		return nm_fail(p, -EINVAL, "%s.dst: empty", path);
-	r->dst = calloc(n, sizeof(*r->dst));
-	if (!r->dst)
-		return nm_fail(p, -ENOMEM, "out of memory");
+	r->dst = items;
 	cJSON_ArrayForEach(item, arr)
 	{
 		struct netmap_filter_dst *d = &r->dst[i];

@@ -85,6 +85,24 @@ static int check_dup(struct jin *j, const cJSON *first, const cJSON *item)
 	return 0;
 }
 
+/* The index of member c's key in `keys` (NULL-ended) once no earlier
+ * member of obj has the same key; else the error, `want` listing the keys
+ * in its message. */
+static int member_key(struct jin *j, const cJSON *obj, const cJSON *c, const char *const keys[],
+                      const char *want)
+{
+	char q[QBUF_LEN];
+	int rc = check_dup(j, obj->child, c);
+
+	if (rc)
+		return rc;
+	for (int i = 0; keys[i]; i++)
+		if (strcmp(c->string, keys[i]) == 0)
+			return i;
+	return jfail(j, -EINVAL, "unknown key %s (want %s)", sv_quote(q, sizeof(q), c->string),
+	             want);
+}
+
 static int want_object(struct jin *j, const cJSON *o)
 {
 	if (!cJSON_IsObject(o))
@@ -120,36 +138,32 @@ struct port_keys {
 /* Reads the members of a TCP port entry, each checked for its type. */
 static int read_port_keys(struct jin *j, const cJSON *item, struct port_keys *k)
 {
+	static const char *const keys[] = {"HTTPS", "HTTP", "TCPForward", "TerminateTLS", NULL};
 	size_t old;
 	int rc;
 
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		int key = member_key(j, item, c, keys, "HTTPS, HTTP, TCPForward or TerminateTLS");
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
-			return rc;
+		if (key < 0)
+			return key;
 		old = place_push(j, c->string, NULL);
-		if (strcmp(c->string, "HTTPS") == 0) {
+		switch (key) {
+		case 0:
+		case 1:
 			rc = want_bool(j, c);
-			k->https = cJSON_IsTrue(c);
-		} else if (strcmp(c->string, "HTTP") == 0) {
-			rc = want_bool(j, c);
-			k->http = cJSON_IsTrue(c);
-		} else if (strcmp(c->string, "TCPForward") == 0) {
+			*(key == 0 ? &k->https : &k->http) = cJSON_IsTrue(c);
+			break;
+		case 2:
 			rc = want_string(j, c, SERVE_MAX_TARGET_LEN);
 			k->fwd = rc ? NULL : c->valuestring;
-		} else if (strcmp(c->string, "TerminateTLS") == 0) {
+			break;
+		default:
 			rc = want_string(j, c, SERVE_MAX_SUFFIX_LEN + 1 + SERVE_LABEL_MAX);
 			if (!rc && !c->valuestring[0])
 				rc = jfail(j, -EINVAL, "must not be empty");
 			k->tls = rc ? NULL : c->valuestring;
-		} else {
-			place_pop(j, old);
-			return jfail(
-			    j, -EINVAL,
-			    "unknown key %s (want HTTPS, HTTP, TCPForward or TerminateTLS)",
-			    sv_quote(q, sizeof(q), c->string));
+			break;
 		}
 		if (rc)
 			return rc;
@@ -297,15 +311,11 @@ static int parse_handler(struct jin *j, void *ctx, const cJSON *item)
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"Proxy", "Text", "Path", NULL};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "Proxy, Text or Path");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "Proxy") && strcmp(c->string, "Text") &&
-		    strcmp(c->string, "Path"))
-			return jfail(j, -EINVAL, "unknown key %s (want Proxy, Text or Path)",
-			             sv_quote(q, sizeof(q), c->string));
 		if (which)
 			return jfail(j, -EINVAL, "%s and %s are exclusive", which, c->string);
 		which = c->string;
@@ -401,14 +411,11 @@ static int parse_web_entry(struct jin *j, void *ctx, const cJSON *item)
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"Handlers", NULL};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "Handlers");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "Handlers") != 0)
-			return jfail(j, -EINVAL, "unknown key %s (want Handlers)",
-			             sv_quote(q, sizeof(q), c->string));
 		handlers = c;
 	}
 	if (!handlers)
@@ -463,20 +470,13 @@ static int parse_service(struct jin *j, void *ctx, const cJSON *item)
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"TCP", "Web", "Tun", NULL};
+		const cJSON **slot[] = {&tcp, &web, &tun};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "TCP, Web or Tun");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "TCP") == 0)
-			tcp = c;
-		else if (strcmp(c->string, "Web") == 0)
-			web = c;
-		else if (strcmp(c->string, "Tun") == 0)
-			tun = c;
-		else
-			return jfail(j, -EINVAL, "unknown key %s (want TCP, Web or Tun)",
-			             sv_quote(q, sizeof(q), c->string));
+		*slot[rc] = c;
 	}
 	svc = serve_config_add_service(j->cfg, item->string);
 	if (!svc)
