@@ -612,15 +612,38 @@ int epoll_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_
 	return -EAGAIN;
 }
 
-ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
+/* The connection behind `handle` in *out, or why it cannot be used:
+ * -EBADF (no connection) or the error it already met. */
+static int conn_usable(struct io_epoll *ep, int handle, struct epoll_slot **out)
 {
-	struct io_epoll *ep = to_epoll(io);
 	struct epoll_slot *s = slot_get(ep, handle);
 
 	if (!s || s->kind != SLOT_CONN)
 		return -EBADF;
 	if (s->error)
 		return s->error;
+	*out = s;
+	return 0;
+}
+
+/* A read or write failed with err: a connection failure stays with the
+ * connection (later calls report it). Returns -err. */
+static ssize_t conn_failed(struct epoll_slot *s, int err)
+{
+	if (errno_is_connection_failure(err)) {
+		s->error = -err;
+		s->connecting = false;
+	}
+	return -err;
+}
+
+ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
+{
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
+
+	if (rc)
+		return rc;
 	if (len == 0)
 		return -EINVAL;
 	if (s->rx_drained)
@@ -636,23 +659,17 @@ ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
 			continue;
 		if (err == EWOULDBLOCK)
 			return -EAGAIN;
-		if (errno_is_connection_failure(err)) {
-			s->error = -err;
-			s->connecting = false;
-		}
-		return -err;
+		return conn_failed(s, err);
 	}
 }
 
 ssize_t epoll_tcp_write(struct io *io, int handle, const void *buf, size_t len)
 {
-	struct io_epoll *ep = to_epoll(io);
-	struct epoll_slot *s = slot_get(ep, handle);
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
 
-	if (!s || s->kind != SLOT_CONN)
-		return -EBADF;
-	if (s->error)
-		return s->error;
+	if (rc)
+		return rc;
 	if (len == 0)
 		return 0;
 	for (;;) {
@@ -669,23 +686,17 @@ ssize_t epoll_tcp_write(struct io *io, int handle, const void *buf, size_t len)
 			s->want_write = true;
 			return -EAGAIN;
 		}
-		if (errno_is_connection_failure(err)) {
-			s->error = -err;
-			s->connecting = false;
-		}
-		return -err;
+		return conn_failed(s, err);
 	}
 }
 
 int epoll_tcp_shutdown(struct io *io, int handle)
 {
-	struct io_epoll *ep = to_epoll(io);
-	struct epoll_slot *s = slot_get(ep, handle);
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
 
-	if (!s || s->kind != SLOT_CONN)
-		return -EBADF;
-	if (s->error)
-		return s->error;
+	if (rc)
+		return rc;
 	if (shutdown(s->fd, SHUT_WR) < 0)
 		return -errno;
 	return 0;

@@ -126,23 +126,6 @@ static int nm_get_array(struct nm_parse *p, const cJSON *obj, const char *key, c
 	return 0;
 }
 
-/* nm_get_array, then room for its entries: *items gets n zeroed entries of
- * `size` bytes (one at least) for the caller to own. A required array must
- * not be empty either. */
-static int nm_get_entries(struct nm_parse *p, const cJSON *obj, const char *key, const char *path,
-                          bool required, size_t max, size_t size, const cJSON **arr, void **items)
-{
-	size_t n;
-	int rc = nm_get_array(p, obj, key, path, required, max, arr, &n);
-
-	if (rc)
-		return rc;
-	if (required && n == 0)
-		return nm_fail(p, -EINVAL, "%s.%s: empty", path, key);
-	*items = calloc(n ? n : 1, size);
-	return *items ? 0 : nm_fail(p, -ENOMEM, "out of memory");
-}
-
 /* Parses a bare IP address (no port, no brackets). */
 static bool nm_parse_ip(const char *s, struct io_addr *out)
 {
@@ -399,103 +382,132 @@ static bool nm_parse_prefix(const char *s, struct netmap_prefix *out)
 	return true;
 }
 
-/* A rule's src: "*", addresses or prefixes, at least one. */
-static int nm_parse_rule_src(struct nm_parse *p, const cJSON *obj, const char *path,
-                             struct netmap_filter_rule *r)
+/* ---- filter rules ------------------------------------------------------ */
+
+/* One entry of a rule's src: "*", an address or a prefix. `where` names
+ * it in messages ("filter[0].src[1]"). */
+static int nm_rule_src_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
-	const cJSON *arr, *item;
-	size_t i = 0;
-	void *items;
-	int rc;
 
-	if ((rc = nm_get_entries(p, obj, "src", path, true, NETMAP_MAX_RULE_ENTRIES,
-	                         sizeof(*r->src), &arr, &items)))
-		return rc;
-	r->src = items;
-	cJSON_ArrayForEach(item, arr)
-	{
-		if (!cJSON_IsString(item) || !nm_parse_prefix(item->valuestring, &r->src[i]))
-			return nm_fail(
-			    p, -EINVAL,
-			    "%s.src[%zu]: expected \"*\", an address or a prefix, got %s", path, i,
-			    cJSON_IsString(item) ? nm_quote(q, sizeof(q), item->valuestring)
-			                         : nm_type_name(item));
-		r->n_src = ++i;
-	}
+	if (!cJSON_IsString(item) || !nm_parse_prefix(item->valuestring, out))
+		return nm_fail(p, -EINVAL, "%s: expected \"*\", an address or a prefix, got %s",
+		               where,
+		               cJSON_IsString(item) ? nm_quote(q, sizeof(q), item->valuestring)
+		                                    : nm_type_name(item));
 	return 0;
 }
 
-/* A rule's proto: names or numbers 1-255; absent or empty means any. */
-static int nm_parse_rule_proto(struct nm_parse *p, const cJSON *obj, const char *path,
-                               struct netmap_filter_rule *r)
+/* One entry of a rule's proto: a name or a number 1-255. */
+static int nm_rule_proto_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
-	const cJSON *arr, *item;
-	size_t i = 0;
-	void *items;
-	int rc;
+	uint8_t *proto = out;
 
-	if ((rc = nm_get_entries(p, obj, "proto", path, false, 8, sizeof(*r->proto), &arr, &items)))
-		return rc;
-	r->proto = items;
-	cJSON_ArrayForEach(item, arr)
-	{
-		uint8_t proto;
-		if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
-			proto = NETMAP_PROTO_TCP;
-		else if (cJSON_IsString(item) && strcmp(item->valuestring, "udp") == 0)
-			proto = NETMAP_PROTO_UDP;
-		else if (cJSON_IsString(item) && strcmp(item->valuestring, "icmp") == 0)
-			proto = NETMAP_PROTO_ICMP;
-		else if (cJSON_IsNumber(item) && item->valuedouble >= 1 &&
-		         item->valuedouble <= 255 && item->valuedouble == floor(item->valuedouble))
-			proto = (uint8_t)item->valuedouble;
-		else
-			return nm_fail(p, -EINVAL,
-			               "%s.proto[%zu]: expected \"tcp\", \"udp\", \"icmp\" or a "
-			               "protocol number 1-255",
-			               path, i);
-		r->proto[i] = proto;
-		r->n_proto = ++i;
-	}
+	if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
+		*proto = NETMAP_PROTO_TCP;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "udp") == 0)
+		*proto = NETMAP_PROTO_UDP;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "icmp") == 0)
+		*proto = NETMAP_PROTO_ICMP;
+	else if (cJSON_IsNumber(item) && item->valuedouble >= 1 && item->valuedouble <= 255 &&
+	         item->valuedouble == floor(item->valuedouble))
+		*proto = (uint8_t)item->valuedouble;
+	else
+		return nm_fail(p, -EINVAL,
+		               "%s: expected \"tcp\", \"udp\", \"icmp\" or a protocol number 1-255",
+		               where);
 	return 0;
 }
 
-/* A rule's dst: {net, ports} objects, at least one. */
-static int nm_parse_rule_dst(struct nm_parse *p, const cJSON *obj, const char *path,
-                             struct netmap_filter_rule *r)
+/* One entry of a rule's dst: a {net, ports} object. */
+static int nm_rule_dst_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
+	struct netmap_filter_dst *d = out;
+
+	if (!cJSON_IsObject(item))
+		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", where,
+		               nm_type_name(item));
+	const cJSON *net = nm_member(item, "net"), *ports = nm_member(item, "ports");
+	if (!net)
+		return nm_fail(p, -EINVAL, "%s.net: missing", where);
+	if (!cJSON_IsString(net) || !nm_parse_prefix(net->valuestring, &d->net))
+		return nm_fail(p, -EINVAL, "%s.net: expected \"*\", an address or a prefix", where);
+	if (!ports)
+		return nm_fail(p, -EINVAL, "%s.ports: missing", where);
+	if (!cJSON_IsString(ports) ||
+	    !nm_parse_port_range(ports->valuestring, true, &d->port_first, &d->port_last))
+		return nm_fail(p, -EINVAL, "%s.ports: expected \"*\", \"N\" or \"N-M\" (1-65535)",
+		               where);
+	return 0;
+}
+
+/* A rule's three arrays: src ("*", addresses or prefixes, at least one),
+ * proto (absent or empty means any) and dst (at least one). */
+enum nm_rule_part {
+	NM_RULE_SRC = 0,
+	NM_RULE_PROTO,
+	NM_RULE_DST,
+};
+
+static const struct {
+	const char *key;
+	bool required;
+	size_t max;
+	int (*entry)(struct nm_parse *p, const cJSON *item, const char *where, void *out);
+} nm_rule_parts[] = {
+    [NM_RULE_SRC] = {"src", true, NETMAP_MAX_RULE_ENTRIES, nm_rule_src_entry},
+    [NM_RULE_PROTO] = {"proto", false, 8, nm_rule_proto_entry},
+    [NM_RULE_DST] = {"dst", true, NETMAP_MAX_RULE_ENTRIES, nm_rule_dst_entry},
+};
+
+/* Makes room for n entries of `part` in r: its array in *items, its entry
+ * size in *size; returns its count, kept at the entries parsed so far.
+ * Returns NULL without memory. */
+static size_t *nm_rule_part_alloc(struct netmap_filter_rule *r, enum nm_rule_part part, size_t n,
+                                  char **items, size_t *size)
+{
+	size_t k = n ? n : 1;
+
+	switch (part) {
+	case NM_RULE_SRC:
+		*size = sizeof(*r->src);
+		*items = (char *)(r->src = calloc(k, *size));
+		return r->src ? &r->n_src : NULL;
+	case NM_RULE_PROTO:
+		*size = sizeof(*r->proto);
+		*items = (char *)(r->proto = calloc(k, *size));
+		return r->proto ? &r->n_proto : NULL;
+	case NM_RULE_DST:
+		*size = sizeof(*r->dst);
+		*items = (char *)(r->dst = calloc(k, *size));
+		return r->dst ? &r->n_dst : NULL;
+	}
+	return NULL;
+}
+
+static int nm_parse_rule_part(struct nm_parse *p, const cJSON *obj, const char *path,
+                              enum nm_rule_part part, struct netmap_filter_rule *r)
+{
+	const char *key = nm_rule_parts[part].key;
 	const cJSON *arr, *item;
-	size_t i = 0;
-	void *items;
+	char where[NM_PATH_MAX + 32], *items;
+	size_t n, i = 0, size, *count;
 	int rc;
 
-	if ((rc = nm_get_entries(p, obj, "dst", path, true, NETMAP_MAX_RULE_ENTRIES,
-	                         sizeof(*r->dst), &arr, &items)))
+	if ((rc = nm_get_array(p, obj, key, path, nm_rule_parts[part].required,
+	                       nm_rule_parts[part].max, &arr, &n)))
 		return rc;
-	r->dst = items;
+	if (nm_rule_parts[part].required && n == 0)
+		return nm_fail(p, -EINVAL, "%s.%s: empty", path, key);
+	count = nm_rule_part_alloc(r, part, n, &items, &size);
+	if (!count)
+		return nm_fail(p, -ENOMEM, "out of memory");
 	cJSON_ArrayForEach(item, arr)
 	{
-		struct netmap_filter_dst *d = &r->dst[i];
-		if (!cJSON_IsObject(item))
-			return nm_fail(p, -EINVAL, "%s.dst[%zu]: expected an object, got %s", path,
-			               i, nm_type_name(item));
-		const cJSON *net = nm_member(item, "net"), *ports = nm_member(item, "ports");
-		if (!net)
-			return nm_fail(p, -EINVAL, "%s.dst[%zu].net: missing", path, i);
-		if (!cJSON_IsString(net) || !nm_parse_prefix(net->valuestring, &d->net))
-			return nm_fail(p, -EINVAL,
-			               "%s.dst[%zu].net: expected \"*\", an address or a prefix",
-			               path, i);
-		if (!ports)
-			return nm_fail(p, -EINVAL, "%s.dst[%zu].ports: missing", path, i);
-		if (!cJSON_IsString(ports) ||
-		    !nm_parse_port_range(ports->valuestring, true, &d->port_first, &d->port_last))
-			return nm_fail(p, -EINVAL,
-			               "%s.dst[%zu].ports: expected \"*\", \"N\" or \"N-M\" "
-			               "(1-65535)",
-			               path, i);
-		r->n_dst = ++i;
+		snprintf(where, sizeof(where), "%s.%s[%zu]", path, key, i);
+		if ((rc = nm_rule_parts[part].entry(p, item, where, items + i * size)))
+			return rc;
+		*count = ++i;
 	}
 	return 0;
 }
@@ -508,9 +520,9 @@ static int nm_parse_rule(struct nm_parse *p, const cJSON *obj, const char *path,
 	if (!cJSON_IsObject(obj))
 		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
 		               nm_type_name(obj));
-	if ((rc = nm_parse_rule_src(p, obj, path, r)) ||
-	    (rc = nm_parse_rule_proto(p, obj, path, r)) ||
-	    (rc = nm_parse_rule_dst(p, obj, path, r)))
+	if ((rc = nm_parse_rule_part(p, obj, path, NM_RULE_SRC, r)) ||
+	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_PROTO, r)) ||
+	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_DST, r)))
 		return rc;
 	return 0;
 }
