@@ -1,4 +1,7 @@
-/* svcd's local API server (see localapi_server.h). */
+/* svcd's local API server (see localapi_server.h): per client, read one
+ * request line, answer it, repeat, each step under the idle deadline;
+ * clients over the limit are answered, refused and counted in
+ * local_api_refused events. */
 #define _GNU_SOURCE
 #include "proxy/localapi_server.h"
 

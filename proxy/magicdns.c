@@ -1,4 +1,6 @@
-/* MagicDNS (see magicdns.h for the rules). */
+/* MagicDNS (see magicdns.h for the rules): the pure answer to one query
+ * against the netmap, and the server on the seam that counts outcomes and
+ * reports them as rate-limited dns_query events. */
 #include "proxy/magicdns.h"
 #include "lib/base/check.h"
 

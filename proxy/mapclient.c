@@ -1,4 +1,6 @@
-/* The map session with control, daemon side (see mapclient.h). */
+/* The map session with control, daemon side (see mapclient.h): the output
+ * queue, the heartbeat, silence and reconnect timers, the session (hello,
+ * welcome, netmaps full and delta, drains, refusals) and the API svcd uses. */
 #include "proxy/mapclient.h"
 
 #include "lib/base/buf.h"

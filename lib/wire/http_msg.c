@@ -1,4 +1,7 @@
-/* HTTP/1.1 message heads on top of llhttp (see http_msg.h). */
+/* HTTP/1.1 message heads on top of llhttp (see http_msg.h): the head
+ * model and its lookups, the header checks the proxy applies (hop-by-hop,
+ * framing, clean paths), the incremental parser that fills a head, and the
+ * writers of request, response, interim and chunk heads. */
 #include "lib/wire/http_msg.h"
 
 #include "lib/base/check.h"

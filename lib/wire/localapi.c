@@ -1,4 +1,6 @@
-/* The local API wire format (see localapi.h). */
+/* The local API wire format (see localapi.h): reading a request from a
+ * file or stream, framing lines, and parsing and formatting requests and
+ * responses. Pure code apart from the stream reads. */
 #include "lib/wire/localapi.h"
 
 #include "lib/base/buf.h"

@@ -1,4 +1,6 @@
-/* IPv4/IPv6 header parsing (see packet.h). */
+/* IP packets (see packet.h): IPv4/IPv6 and TCP/UDP header parsing into a
+ * packet_info, checksums, and the TCP RST the data plane writes on a dead
+ * host's behalf. */
 #include "lib/wire/packet.h"
 
 #include <string.h>
