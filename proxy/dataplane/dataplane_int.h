@@ -67,7 +67,8 @@ struct dp_flow {
 	struct dp_flow_key key;
 	uint64_t last_us;
 	uint32_t free_next;  /* while free: the free list */
-	uint32_t prev, next; /* LRU list of its class; prev is towards the head */
+	uint32_t prev, next; /* LRU list of its class (indexes: flows moves when it grows,
+	                      * so lib/base/list.h pointers would not do); prev: towards the head */
 	int32_t peer;        /* index into the current netmap's peers */
 	uint32_t pend;       /* pending-copy slot, or DP_NONE */
 	uint8_t cls;
