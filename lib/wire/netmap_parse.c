@@ -126,6 +126,14 @@ static int nm_get_array(struct nm_parse *p, const cJSON *obj, const char *key, c
 	return 0;
 }
 
+static int nm_want_object(struct nm_parse *p, const cJSON *obj, const char *path)
+{
+	if (!cJSON_IsObject(obj))
+		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
+		               nm_type_name(obj));
+	return 0;
+}
+
 /* Parses a bare IP address (no port, no brackets). */
 static bool nm_parse_ip(const char *s, struct io_addr *out)
 {
@@ -188,36 +196,36 @@ static int nm_parse_addrs(struct nm_parse *p, const cJSON *obj, const char *path
 	return 0;
 }
 
-static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+/* A node's endpoint, "ip:port" (required for a peer). */
+static int nm_parse_endpoint(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+                             struct io_addr *endpoint)
+{
+	char q[NM_QUOTE_MAX * 4 + 16];
+	const cJSON *item = nm_member(obj, "endpoint");
+
+	if (is_peer && !item)
+		return nm_fail(p, -EINVAL, "%s.endpoint: missing", path);
+	if (!item)
+		return 0;
+	if (!cJSON_IsString(item))
+		return nm_fail(p, -EINVAL, "%s.endpoint: expected a string, got %s", path,
+		               nm_type_name(item));
+	if (io_addr_parse(endpoint, item->valuestring, NETMAP_DEFAULT_PORT) != 0 ||
+	    endpoint->port == 0)
+		return nm_fail(p, -EINVAL,
+		               "%s.endpoint: %s is not an underlay endpoint (\"ip:port\")", path,
+		               nm_quote(q, sizeof(q), item->valuestring));
+	return 0;
+}
+
+/* A node's tags, each "tag:name". */
+static int nm_parse_tags(struct nm_parse *p, const cJSON *obj, const char *path,
                          struct netmap_node *node)
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
 	const cJSON *arr, *item;
 	size_t n, i = 0;
 	int rc;
-
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
-	if ((rc = nm_get_string(p, obj, "name", path, true, false, &node->name)) ||
-	    (rc = nm_parse_addrs(p, obj, path, node->addrs, &node->n_addrs)) ||
-	    (rc = nm_get_string(p, obj, "user", path, false, true, &node->user)) ||
-	    (rc = nm_get_string(p, obj, "display_name", path, false, true, &node->display_name)))
-		return rc;
-
-	item = nm_member(obj, "endpoint");
-	if (is_peer && !item)
-		return nm_fail(p, -EINVAL, "%s.endpoint: missing", path);
-	if (item) {
-		if (!cJSON_IsString(item))
-			return nm_fail(p, -EINVAL, "%s.endpoint: expected a string, got %s", path,
-			               nm_type_name(item));
-		if (io_addr_parse(&node->endpoint, item->valuestring, NETMAP_DEFAULT_PORT) != 0 ||
-		    node->endpoint.port == 0)
-			return nm_fail(p, -EINVAL,
-			               "%s.endpoint: %s is not an underlay endpoint (\"ip:port\")",
-			               path, nm_quote(q, sizeof(q), item->valuestring));
-	}
 
 	if ((rc = nm_get_array(p, obj, "tags", path, false, NETMAP_MAX_TAGS, &arr, &n)))
 		return rc;
@@ -238,6 +246,23 @@ static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path,
 			return nm_fail(p, -ENOMEM, "out of memory");
 		node->n_tags = ++i;
 	}
+	return 0;
+}
+
+/* This node (self) or a peer. */
+static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+                         struct netmap_node *node)
+{
+	int rc;
+
+	if ((rc = nm_want_object(p, obj, path)) ||
+	    (rc = nm_get_string(p, obj, "name", path, true, false, &node->name)) ||
+	    (rc = nm_parse_addrs(p, obj, path, node->addrs, &node->n_addrs)) ||
+	    (rc = nm_get_string(p, obj, "user", path, false, true, &node->user)) ||
+	    (rc = nm_get_string(p, obj, "display_name", path, false, true, &node->display_name)) ||
+	    (rc = nm_parse_endpoint(p, obj, path, is_peer, &node->endpoint)) ||
+	    (rc = nm_parse_tags(p, obj, path, node)))
+		return rc;
 	return 0;
 }
 
@@ -277,9 +302,8 @@ static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *pa
 	size_t n, i = 0;
 	int rc;
 
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
+	if ((rc = nm_want_object(p, obj, path)))
+		return rc;
 	if ((rc = nm_get_string(p, obj, "name", path, true, false, &svc->name)))
 		return rc;
 	if (strncmp(svc->name, "svc:", 4) != 0 || svc->name[4] == '\0')
@@ -423,10 +447,10 @@ static int nm_rule_proto_entry(struct nm_parse *p, const cJSON *item, const char
 static int nm_rule_dst_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
 	struct netmap_filter_dst *d = out;
+	int rc = nm_want_object(p, item, where);
 
-	if (!cJSON_IsObject(item))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", where,
-		               nm_type_name(item));
+	if (rc)
+		return rc;
 	const cJSON *net = nm_member(item, "net"), *ports = nm_member(item, "ports");
 	if (!net)
 		return nm_fail(p, -EINVAL, "%s.net: missing", where);
@@ -517,9 +541,8 @@ static int nm_parse_rule(struct nm_parse *p, const cJSON *obj, const char *path,
 {
 	int rc;
 
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
+	if ((rc = nm_want_object(p, obj, path)))
+		return rc;
 	if ((rc = nm_parse_rule_part(p, obj, path, NM_RULE_SRC, r)) ||
 	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_PROTO, r)) ||
 	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_DST, r)))
@@ -601,9 +624,8 @@ static int nm_parse_dns_record(struct nm_parse *p, const cJSON *item, const char
 {
 	int rc;
 
-	if (!cJSON_IsObject(item))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(item));
+	if ((rc = nm_want_object(p, item, path)))
+		return rc;
 	if ((rc = nm_get_string(p, item, "name", path, true, false, &d->name)))
 		return rc;
 	if (!nm_normalise_dns(d->name))
