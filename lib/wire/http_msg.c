@@ -254,24 +254,29 @@ static int hp_on_message_begin(llhttp_t *ll)
 	return 0;
 }
 
+/* Appends one piece of a span of the head (the target, the reason) that
+ * llhttp may hand over in several pieces: the span starts at its first. */
+static int hp_append_span(struct http_parser *p, const char *at, size_t len, uint32_t *off,
+                          uint32_t *span_len)
+{
+	if (*span_len == 0)
+		*off = (uint32_t)p->head->text.len;
+	*span_len += (uint32_t)len;
+	return hp_append(p, at, len);
+}
+
 static int hp_on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = hp_of(ll);
 
-	if (p->head->target_len == 0)
-		p->head->target_off = (uint32_t)p->head->text.len;
-	p->head->target_len += (uint32_t)len;
-	return hp_append(p, at, len);
+	return hp_append_span(p, at, len, &p->head->target_off, &p->head->target_len);
 }
 
 static int hp_on_status(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = hp_of(ll);
 
-	if (p->head->reason_len == 0)
-		p->head->reason_off = (uint32_t)p->head->text.len;
-	p->head->reason_len += (uint32_t)len;
-	return hp_append(p, at, len);
+	return hp_append_span(p, at, len, &p->head->reason_off, &p->head->reason_len);
 }
 
 /* RFC 9110 tchar: llhttp 8 lets a space before the colon into the name,
