@@ -127,53 +127,76 @@ out:
 	return rc;
 }
 
-/* Sends {"type":type} plus an optional number member. */
-static int mc_send_simple(struct mapclient *mc, const char *type, const char *num_name,
-                          uint64_t num)
+/* A new message {"type": type}, or NULL without memory. */
+static cJSON *mc_message(const char *type)
 {
 	cJSON *o = cJSON_CreateObject();
-	int rc = -ENOMEM;
 
-	if (!o || !cJSON_AddStringToObject(o, "type", type))
-		goto out;
-	if (num_name && !cJSON_AddNumberToObject(o, num_name, (double)num))
-		goto out;
-	rc = mc_send(mc, o);
-out:
+	if (o && !cJSON_AddStringToObject(o, "type", type)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Sends message o and frees it; a NULL o (a message that could not be
+ * built) is -ENOMEM. */
+static int mc_send_free(struct mapclient *mc, cJSON *o)
+{
+	int rc = o ? mc_send(mc, o) : -ENOMEM;
+
 	cJSON_Delete(o);
 	return rc;
 }
 
-static int mc_send_hello(struct mapclient *mc)
+/* Sends {"type":type} plus an optional number member. */
+static int mc_send_simple(struct mapclient *mc, const char *type, const char *num_name,
+                          uint64_t num)
 {
-	cJSON *o = cJSON_CreateObject(), *tags;
-	int rc = -ENOMEM;
+	cJSON *o = mc_message(type);
 
-	if (!o || !cJSON_AddStringToObject(o, "type", "hello") ||
-	    !cJSON_AddNumberToObject(o, "proto", MAPPROTO_VERSION) ||
+	if (o && num_name && !cJSON_AddNumberToObject(o, num_name, (double)num)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return mc_send_free(mc, o);
+}
+
+/* The members of hello after its type; false without memory. */
+static bool mc_hello_fill(const struct mapclient *mc, cJSON *o)
+{
+	cJSON *tags;
+
+	if (!cJSON_AddNumberToObject(o, "proto", MAPPROTO_VERSION) ||
 	    !cJSON_AddStringToObject(o, "node", mc->node) ||
 	    !cJSON_AddStringToObject(o, "user", mc->user) ||
 	    !cJSON_AddStringToObject(o, "region", mc->region))
-		goto out;
+		return false;
 	tags = cJSON_AddArrayToObject(o, "tags");
 	if (!tags)
-		goto out;
+		return false;
 	for (size_t i = 0; i < mc->n_tags; i++) {
 		cJSON *s = cJSON_CreateString(mc->tags[i]);
 		if (!s)
-			goto out;
+			return false;
 		cJSON_AddItemToArray(tags, s);
 	}
 	if (mc->endpoint && !cJSON_AddStringToObject(o, "endpoint", mc->endpoint))
-		goto out;
+		return false;
 	if (mc->tls_key && !cJSON_AddStringToObject(o, "tls_key", mc->tls_key))
-		goto out;
-	if (!cJSON_AddStringToObject(o, "compress", "zlib"))
-		goto out;
-	rc = mc_send(mc, o);
-out:
-	cJSON_Delete(o);
-	return rc;
+		return false;
+	return cJSON_AddStringToObject(o, "compress", "zlib") != NULL;
+}
+
+static int mc_send_hello(struct mapclient *mc)
+{
+	cJSON *o = mc_message("hello");
+
+	if (o && !mc_hello_fill(mc, o)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return mc_send_free(mc, o);
 }
 
 /* Sends the advertisement when it differs from what went up in this
@@ -181,31 +204,28 @@ out:
 static int mc_send_adv(struct mapclient *mc)
 {
 	cJSON *o, *arr;
-	int rc = -ENOMEM;
+	int rc;
 
 	if (mc->state != MC_OPEN && mc->state != MC_UP)
 		return 0;
 	if (mc->adv_sent && strcmp(mc->adv_sent, mc->adv) == 0)
 		return 0;
 	arr = cJSON_Parse(mc->adv);
-	o = cJSON_CreateObject();
-	if (!arr || !o || !cJSON_AddStringToObject(o, "type", "advertise")) {
+	o = mc_message("advertise");
+	if (!arr || !o) {
 		cJSON_Delete(arr);
-		goto out;
+		cJSON_Delete(o);
+		return -ENOMEM;
 	}
 	cJSON_AddItemToObject(o, "services", arr);
-	rc = mc_send(mc, o);
+	rc = mc_send_free(mc, o);
 	if (rc == 0) {
 		char *copy = strdup(mc->adv);
-		if (!copy) {
-			rc = -ENOMEM;
-			goto out;
-		}
+		if (!copy)
+			return -ENOMEM;
 		free(mc->adv_sent);
 		mc->adv_sent = copy;
 	}
-out:
-	cJSON_Delete(o);
 	return rc;
 }
 

@@ -65,6 +65,17 @@ static void dp_emit_drop(struct dataplane *dp, enum dataplane_drop reason,
 	st->evented = true;
 }
 
+void dp_timer_by(struct dataplane *dp, struct io_timer *t, uint64_t *due_us, uint64_t deadline_us)
+{
+	if (io_timer_armed(t)) {
+		if (*due_us <= deadline_us)
+			return;
+		dp->io->ops->timer_disarm(dp->io, t);
+	}
+	*due_us = deadline_us;
+	dp->io->ops->timer_arm(dp->io, t, deadline_us - dp->now_us);
+}
+
 /* Reports the evictions counted since the last report. */
 void dp_emit_evicted(struct dataplane *dp)
 {

@@ -285,15 +285,8 @@ void dp_sweep_arm(struct dataplane *dp, uint64_t deadline_us)
 {
 	uint64_t earliest = dp->now_us + DATAPLANE_SWEEP_MIN_US;
 
-	if (deadline_us < earliest)
-		deadline_us = earliest;
-	if (io_timer_armed(&dp->sweep)) {
-		if (dp->sweep_deadline_us <= deadline_us)
-			return;
-		dp->io->ops->timer_disarm(dp->io, &dp->sweep);
-	}
-	dp->sweep_deadline_us = deadline_us;
-	dp->io->ops->timer_arm(dp->io, &dp->sweep, deadline_us - dp->now_us);
+	dp_timer_by(dp, &dp->sweep, &dp->sweep_deadline_us,
+	            deadline_us < earliest ? earliest : deadline_us);
 }
 
 void dp_sweep_fn(struct io_timer *timer)

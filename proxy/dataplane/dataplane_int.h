@@ -179,13 +179,17 @@ struct dataplane {
 	uint8_t tx[DATAPLANE_HDR_LEN + DATAPLANE_MTU];
 };
 
-/* ---- dataplane.c: drops ------------------------------------------------- */
+/* ---- dataplane.c: drops, evictions, timers ------------------------------ */
 
 /* Counts a drop and reports it, at most once per DATAPLANE_EVENT_GAP_US
  * per reason (the sweep reports what accumulated). `pi` may be NULL. */
 void dp_drop(struct dataplane *dp, enum dataplane_drop reason, const struct packet_info *pi);
 /* Reports the drop and eviction counts whose gap has passed (the sweep). */
 void dp_flush_drops(struct dataplane *dp);
+/* Makes sure timer t fires by deadline_us (>= now): an armed timer due
+ * earlier stays, one due later is moved. *due_us keeps the deadline it is
+ * armed for. */
+void dp_timer_by(struct dataplane *dp, struct io_timer *t, uint64_t *due_us, uint64_t deadline_us);
 /* Reports the flows evicted since the last report (flow_evicted). */
 void dp_emit_evicted(struct dataplane *dp);
 

@@ -102,20 +102,32 @@ static void dp_emit_flow_new(struct dataplane *dp, const struct packet_info *pi,
 
 /* ---- TUN -> underlay ----------------------------------------------------- */
 
+/* An IP packet from either side must fit the MTU and parse whole into *pi;
+ * else it is dropped for `oversized` or `malformed` and false returned. */
+static bool dp_parse_packet(struct dataplane *dp, const uint8_t *pkt, size_t len,
+                            struct packet_info *pi, enum dataplane_drop oversized,
+                            enum dataplane_drop malformed)
+{
+	if (len > DATAPLANE_MTU) {
+		dp_drop(dp, oversized, NULL);
+		return false;
+	}
+	if (packet_parse(pkt, len, pi) != (int)len) {
+		dp_drop(dp, malformed, NULL);
+		return false;
+	}
+	return true;
+}
+
 /* Checks a packet from the node's stack: its size, that it parses, and
  * that a netmap is there to route it; one for the node-local address goes
  * to the local handler instead. True when it goes on into the tailnet. */
 static bool dp_tun_admit(struct dataplane *dp, const uint8_t *pkt, size_t len,
                          struct packet_info *pi)
 {
-	if (len > DATAPLANE_MTU) {
-		dp_drop(dp, DATAPLANE_DROP_TUN_OVERSIZED, NULL);
+	if (!dp_parse_packet(dp, pkt, len, pi, DATAPLANE_DROP_TUN_OVERSIZED,
+	                     DATAPLANE_DROP_TUN_MALFORMED))
 		return false;
-	}
-	if (packet_parse(pkt, len, pi) != (int)len) {
-		dp_drop(dp, DATAPLANE_DROP_TUN_MALFORMED, NULL);
-		return false;
-	}
 	if (pi->family == IO_AF_INET && io_addr_v4_host(&pi->dst) == DATAPLANE_LOCAL_ADDR_V4) {
 		if (dp->local_fn)
 			dp->local_fn(dp->local_ctx, pkt, len, pi);
@@ -275,14 +287,8 @@ static const uint8_t *dp_underlay_unwrap(struct dataplane *dp, const uint8_t *da
 	}
 	const uint8_t *pkt = data + DATAPLANE_HDR_LEN;
 	size_t plen = len - DATAPLANE_HDR_LEN;
-	if (plen > DATAPLANE_MTU) {
-		dp_drop(dp, DATAPLANE_DROP_OVERSIZED, NULL);
+	if (!dp_parse_packet(dp, pkt, plen, pi, DATAPLANE_DROP_OVERSIZED, DATAPLANE_DROP_MALFORMED))
 		return NULL;
-	}
-	if (packet_parse(pkt, plen, pi) != (int)plen) {
-		dp_drop(dp, DATAPLANE_DROP_MALFORMED, NULL);
-		return NULL;
-	}
 	if (!dp->nm) {
 		dp_drop(dp, DATAPLANE_DROP_NO_NETMAP, pi);
 		return NULL;

@@ -49,15 +49,8 @@ const struct io_addr *dp_peer_endpoint(const struct dataplane *dp, int32_t peer)
 
 void dp_probe_arm(struct dataplane *dp, uint64_t deadline_us)
 {
-	if (deadline_us < dp->now_us)
-		deadline_us = dp->now_us;
-	if (io_timer_armed(&dp->probe)) {
-		if (dp->probe_deadline_us <= deadline_us)
-			return;
-		dp->io->ops->timer_disarm(dp->io, &dp->probe);
-	}
-	dp->probe_deadline_us = deadline_us;
-	dp->io->ops->timer_arm(dp->io, &dp->probe, deadline_us - dp->now_us);
+	dp_timer_by(dp, &dp->probe, &dp->probe_deadline_us,
+	            deadline_us < dp->now_us ? dp->now_us : deadline_us);
 }
 
 static void dp_activate(struct dataplane *dp, int32_t peer)
