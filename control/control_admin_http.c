@@ -1,0 +1,557 @@
+/* The admin API over HTTP/1.1 (control.h lists the routes): connections
+ * with limits, bearer-token authentication, a routing table from method and
+ * path to a handler, and replies. Commands themselves run in
+ * control_admin_cmd.c. */
+#include "control/control_int.h"
+
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
+#include "lib/wire/mapproto.h"
+
+#include "control/policy.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- admin HTTP API ----------------------------------------------------- */
+
+void ctl_admin_close(struct ctl_admin *a)
+{
+	if (a->closed)
+		return;
+	a->closed = true;
+	a->c->n_to_reap++;
+	a->c->io->ops->close(a->c->io, a->handle, false);
+	a->handle = -1;
+}
+
+void ctl_admin_free(struct ctl_admin *a)
+{
+	http_head_free(a->head);
+	free(a->in);
+	free(a->body);
+	free(a->out);
+	free(a);
+}
+
+static void ctl_admin_flush(struct ctl_admin *a)
+{
+	struct io *io = a->c->io;
+
+	while (!a->closed && a->out_off < a->out_len) {
+		ssize_t w =
+		    io->ops->tcp_write(io, a->handle, a->out + a->out_off, a->out_len - a->out_off);
+		if (w == -EAGAIN)
+			return;
+		if (w < 0) {
+			ctl_admin_close(a);
+			return;
+		}
+		if (w > 0)
+			a->last_us = io->ops->now_us(io);
+		a->out_off += (size_t)w;
+	}
+	if (a->out_off == a->out_len) {
+		a->out_off = a->out_len = 0;
+		if (a->close_after)
+			ctl_admin_close(a);
+	}
+}
+
+/* Queues one response: status, content type, body. */
+static void ctl_admin_reply(struct ctl_admin *a, int status, const char *ctype, const char *body,
+                            size_t body_len, bool close)
+{
+	char head[512];
+	const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
+	int hl =
+	    http_msg_write_simple(status, ctype, body_len, false, extra, close, head, sizeof(head));
+
+	if (hl < 0 || a->out_len + (size_t)hl + body_len > CTL_ADMIN_OUT_MAX) {
+		ctl_admin_close(a);
+		return;
+	}
+	char *nb = realloc(a->out, a->out_len + (size_t)hl + body_len + 1);
+	if (!nb) {
+		ctl_admin_close(a);
+		return;
+	}
+	a->out = nb;
+	memcpy(a->out + a->out_len, head, (size_t)hl);
+	memcpy(a->out + a->out_len + hl, body, body_len);
+	a->out_len += (size_t)hl + body_len;
+	if (close)
+		a->close_after = true;
+	ctl_admin_flush(a);
+}
+
+/* Queues bytes as they are (an interim 100 Continue). */
+static void ctl_admin_raw(struct ctl_admin *a, const char *text)
+{
+	size_t n = strlen(text);
+	char *nb = realloc(a->out, a->out_len + n + 1);
+
+	if (!nb) {
+		ctl_admin_close(a);
+		return;
+	}
+	a->out = nb;
+	memcpy(a->out + a->out_len, text, n);
+	a->out_len += n;
+	ctl_admin_flush(a);
+}
+
+static void ctl_admin_json(struct ctl_admin *a, int status, char *json, bool close)
+{
+	if (!json) {
+		static const char oom[] = "{\"error\":\"out of memory\"}";
+		ctl_admin_reply(a, 500, "application/json", oom, sizeof(oom) - 1, true);
+		return;
+	}
+	ctl_admin_reply(a, status, "application/json", json, strlen(json), close);
+	free(json);
+}
+
+static void ctl_admin_error(struct ctl_admin *a, int status, const char *msg, bool close)
+{
+	ctl_admin_json(a, status, ctl_error_json(msg), close);
+}
+
+static int ctl_status_of(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 200;
+	case -EPERM:
+	case -EACCES:
+		return 403;
+	case -ENOENT:
+		return 404;
+	case -E2BIG:
+	case -EFBIG:
+		return 413;
+	case -ENOMEM:
+		return 500;
+	case -EEXIST:
+		return 409;
+	default:
+		return 400;
+	}
+}
+
+/* Runs a command for the API and answers it: a write whose state could not
+ * be made durable is 503 (nothing changed; the client may retry). */
+static void ctl_admin_exec(struct ctl_admin *a, const char *actor, const struct admin_cmd *cmd,
+                           const char *policy_text, size_t policy_len, bool close)
+{
+	char *json = NULL;
+	bool not_saved = false;
+	int rc = ctl_exec(a->c, actor, cmd, policy_text, policy_len, &json, &not_saved);
+
+	ctl_admin_json(a, not_saved ? 503 : ctl_status_of(rc), json, close);
+}
+
+/* Decodes %XX in place; false on a bad escape or a NUL. */
+static bool ctl_url_decode(char *s)
+{
+	char *o = s;
+
+	for (char *p = s; *p; p++) {
+		if (*p == '%') {
+			int v = 0;
+			for (int k = 1; k <= 2; k++) {
+				char ch = p[k];
+				int d = ch >= '0' && ch <= '9'   ? ch - '0'
+				        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+				        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+				                                 : -1;
+				if (d < 0)
+					return false;
+				v = v * 16 + d;
+			}
+			if (v == 0)
+				return false;
+			*o++ = (char)v;
+			p += 2;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return true;
+}
+
+/* Builds a define command from a PUT body. 0 or -EINVAL with msg. */
+static int ctl_define_from_body(const cJSON *body, const char *name, struct admin_cmd *cmd,
+                                const char **msg)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "description");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "ports");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tags"), *e;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->kind = ADMIN_CMD_DEFINE;
+	cmd->service = name;
+	if (!cJSON_IsObject(body)) {
+		*msg = "body: want {\"description\", \"ports\", \"tags\"}";
+		return -EINVAL;
+	}
+	if (d) {
+		if (!cJSON_IsString(d)) {
+			*msg = "body: \"description\" must be a string";
+			return -EINVAL;
+		}
+		cmd->description = d->valuestring;
+	}
+	if (p) {
+		if (!cJSON_IsArray(p)) {
+			*msg = "body: \"ports\" must be an array of strings";
+			return -EINVAL;
+		}
+		cmd->has_ports = true;
+		cJSON_ArrayForEach(e, p)
+		{
+			if (!cJSON_IsString(e) || cmd->n_ports == REG_MAX_PORTS) {
+				*msg = "body: \"ports\" must be at most 64 strings";
+				return -EINVAL;
+			}
+			cmd->ports[cmd->n_ports++] = e->valuestring;
+		}
+	}
+	if (t) {
+		if (!cJSON_IsArray(t)) {
+			*msg = "body: \"tags\" must be an array of strings";
+			return -EINVAL;
+		}
+		cmd->has_tags = true;
+		cJSON_ArrayForEach(e, t)
+		{
+			if (!cJSON_IsString(e) || cmd->n_tags == REG_MAX_TAGS) {
+				*msg = "body: \"tags\" must be at most 32 strings";
+				return -EINVAL;
+			}
+			cmd->tags[cmd->n_tags++] = e->valuestring;
+		}
+	}
+	return 0;
+}
+
+/* Routes one complete request. */
+static void ctl_admin_request(struct ctl_admin *a)
+{
+	struct control *c = a->c;
+	const struct http_head *h = a->head;
+	bool close = !h->keep_alive;
+	size_t alen = 0;
+	const char *auth = http_head_get(h, "Authorization", &alen);
+	const struct reg_user *user = NULL;
+	char token[512], path[2048];
+	struct admin_cmd cmd;
+	cJSON *body = NULL;
+	const char *msg = NULL;
+	int rc;
+	const char *method = llhttp_method_name((llhttp_method_t)h->method);
+
+	if (auth && alen > 7 && alen - 7 < sizeof(token) && strncasecmp(auth, "Bearer ", 7) == 0) {
+		memcpy(token, auth + 7, alen - 7);
+		token[alen - 7] = '\0';
+		user = registry_user_by_token(c->reg, token);
+	}
+	a->last_us = c->io->ops->now_us(c->io);
+	if (!user) {
+		/* No keep-alive for a peer without a token: it cannot hold a
+		 * slot with a 401 a minute, nor pile up answers it never reads. */
+		ctl_admin_error(a, 401, "unknown or missing bearer token", true);
+		return;
+	}
+	if (h->target_len >= sizeof(path)) {
+		ctl_admin_error(a, 414, "request target too long", close);
+		return;
+	}
+	memcpy(path, http_head_target(h), h->target_len);
+	path[h->target_len] = '\0';
+	char *q = strchr(path, '?');
+	if (q)
+		*q = '\0';
+	if (!ctl_url_decode(path)) {
+		ctl_admin_error(a, 400, "bad percent-encoding in the path", close);
+		return;
+	}
+	bool get = strcmp(method, "GET") == 0, put = strcmp(method, "PUT") == 0;
+	bool post = strcmp(method, "POST") == 0, del = strcmp(method, "DELETE") == 0;
+	memset(&cmd, 0, sizeof(cmd));
+	char *rest = NULL;
+	if (strcmp(path, "/api/services") == 0) {
+		if (!get)
+			goto bad_method;
+		cmd.kind = ADMIN_CMD_SERVICES;
+	} else if (strncmp(path, "/api/services/", 14) == 0) {
+		char *name = path + 14;
+		rest = strchr(name, '/');
+		if (rest)
+			*rest++ = '\0';
+		cmd.service = name;
+		if (!rest) {
+			if (get) {
+				cmd.kind = ADMIN_CMD_SERVICE;
+			} else if (del) {
+				cmd.kind = ADMIN_CMD_DELETE;
+			} else if (put) {
+				body = cJSON_ParseWithLength(a->body ? a->body : "", a->body_len);
+				if (ctl_define_from_body(body, name, &cmd, &msg) < 0) {
+					ctl_admin_error(a, 400, msg, close);
+					goto out;
+				}
+			} else {
+				goto bad_method;
+			}
+		} else {
+			/* hosts/NODE/{approve|reject|revoke} */
+			char *node = NULL, *verb = NULL;
+			if (strncmp(rest, "hosts/", 6) == 0) {
+				node = rest + 6;
+				verb = strchr(node, '/');
+				if (verb)
+					*verb++ = '\0';
+			}
+			if (!verb || !*node)
+				goto not_found;
+			if (!post)
+				goto bad_method;
+			cmd.node = node;
+			if (strcmp(verb, "approve") == 0)
+				cmd.kind = ADMIN_CMD_APPROVE;
+			else if (strcmp(verb, "reject") == 0)
+				cmd.kind = ADMIN_CMD_REJECT;
+			else if (strcmp(verb, "revoke") == 0)
+				cmd.kind = ADMIN_CMD_REVOKE;
+			else
+				goto not_found;
+		}
+	} else if (strcmp(path, "/api/nodes") == 0) {
+		if (!get)
+			goto bad_method;
+		cmd.kind = ADMIN_CMD_NODES;
+	} else if (strcmp(path, "/api/policy") == 0) {
+		if (get) {
+			const char *text = policy_text(registry_policy(c->reg));
+			text = text ? text : "";
+			ctl_admin_reply(a, 200, "application/hujson", text, strlen(text), close);
+			goto out;
+		}
+		if (!put)
+			goto bad_method;
+		cmd.kind = ADMIN_CMD_SET_POLICY;
+		ctl_admin_exec(a, user->login, &cmd, a->body ? a->body : "", a->body_len, close);
+		goto out;
+	} else if (strcmp(path, "/api/ca") == 0) {
+		if (!get)
+			goto bad_method;
+		const char *pem = control_ca_pem(c);
+		ctl_admin_reply(a, 200, "application/x-pem-file", pem, strlen(pem), close);
+		goto out;
+	} else if (strcmp(path, "/api/command") == 0) {
+		char err[ADMIN_CMD_ERR_LEN] = "";
+		if (!post)
+			goto bad_method;
+		body = cJSON_ParseWithLength(a->body ? a->body : "", a->body_len);
+		const char *line = ctl_json_str(body, "line");
+		if (!line) {
+			ctl_admin_error(a, 400, "body: want {\"line\": \"<admin command>\"}",
+			                close);
+			goto out;
+		}
+		rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
+		if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY) {
+			rc = -EINVAL;
+			snprintf(err, sizeof(err),
+			         "set-policy reads a file on the client: PUT /api/policy "
+			         "with the policy text");
+		}
+		if (rc < 0) {
+			admin_cmd_free(&cmd);
+			ctl_admin_error(a, ctl_status_of(rc), err, close);
+			goto out;
+		}
+		ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
+		admin_cmd_free(&cmd);
+		goto out;
+	} else {
+		goto not_found;
+	}
+	ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
+	goto out;
+bad_method:
+	ctl_admin_error(a, 405, "method not allowed here", close);
+	goto out;
+not_found:
+	ctl_admin_error(a, 404, "no such API path", close);
+out:
+	cJSON_Delete(body);
+}
+
+static int ctl_admin_body_fn(void *ctx, const char *data, size_t len)
+{
+	struct ctl_admin *a = ctx;
+
+	if (a->body_len + len > CONTROL_ADMIN_MAX_BODY) {
+		a->body_too_big = true;
+		return -1;
+	}
+	char *nb = realloc(a->body, a->body_len + len + 1);
+	if (!nb)
+		return -1;
+	a->body = nb;
+	memcpy(a->body + a->body_len, data, len);
+	a->body_len += len;
+	a->body[a->body_len] = '\0';
+	return 0;
+}
+
+static void ctl_admin_parse(struct ctl_admin *a)
+{
+	while (!a->closed && !a->close_after) {
+		size_t used = 0;
+		enum http_parse_status st =
+		    http_parser_feed(&a->parser, a->in + a->in_off, a->in_len - a->in_off, &used);
+		a->in_off += used;
+		if (st == HTTP_PARSE_MORE)
+			break;
+		if (st == HTTP_PARSE_ERROR) {
+			if (a->body_too_big)
+				ctl_admin_error(a, 413, "body too large", true);
+			else if (a->parser.error_status == 431)
+				ctl_admin_error(a, 431, "request head too large", true);
+			else
+				ctl_admin_error(
+				    a, 400, a->parser.why ? a->parser.why : "bad request", true);
+			return;
+		}
+		if (st == HTTP_PARSE_HEAD) {
+			a->body_len = 0;
+			a->body_too_big = false;
+			if (a->head->body == HTTP_BODY_LENGTH &&
+			    a->head->content_length > CONTROL_ADMIN_MAX_BODY) {
+				ctl_admin_error(a, 413, "body too large", true);
+				return;
+			}
+			size_t elen = 0;
+			const char *expect = http_head_get(a->head, "Expect", &elen);
+			if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0 &&
+			    a->head->body != HTTP_BODY_NONE) {
+				char cont[64];
+				if (http_msg_write_interim(100, cont, sizeof(cont)) > 0)
+					ctl_admin_raw(a, cont);
+			}
+			http_parser_resume(&a->parser);
+			continue;
+		}
+		/* DONE */
+		ctl_admin_request(a);
+		http_parser_resume(&a->parser);
+	}
+	if (a->in_off == a->in_len)
+		a->in_off = a->in_len = 0;
+}
+
+static void ctl_admin_cb(void *ctx, int handle, unsigned events)
+{
+	struct ctl_admin *a = ctx;
+	struct control *c = a->c;
+	struct io *io = c->io;
+	(void)handle;
+
+	/* Bytes in do not restart the idle clock (a peer trickling a request
+	 * would hold its slot for good): answers and bytes out do. */
+	if (events & IO_ERROR)
+		ctl_admin_close(a);
+	if (!a->closed && (events & IO_WRITABLE))
+		ctl_admin_flush(a);
+	while (!a->closed && (events & IO_READABLE)) {
+		if (a->in_off) {
+			memmove(a->in, a->in + a->in_off, a->in_len - a->in_off);
+			a->in_len -= a->in_off;
+			a->in_off = 0;
+		}
+		if (a->in_cap - a->in_len < 4096) {
+			size_t ncap = a->in_cap ? a->in_cap * 2 : 16384;
+			if (ncap > CONTROL_ADMIN_MAX_HEADER + CONTROL_ADMIN_MAX_BODY + 65536) {
+				/* The parser consumes everything it accepts; a full
+				 * buffer means a peer far past every limit. */
+				ctl_admin_close(a);
+				break;
+			}
+			char *nb = realloc(a->in, ncap);
+			if (!nb) {
+				ctl_admin_close(a);
+				break;
+			}
+			a->in = nb;
+			a->in_cap = ncap;
+		}
+		ssize_t r =
+		    io->ops->tcp_read(io, a->handle, a->in + a->in_len, a->in_cap - a->in_len);
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			ctl_admin_close(a);
+			break;
+		}
+		if (a->close_after)
+			continue; /* answering an error: ignore the rest */
+		a->in_len += (size_t)r;
+		ctl_admin_parse(a);
+	}
+	ctl_reap(c);
+}
+
+void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
+{
+	struct control *c = ctx;
+	(void)events;
+
+	for (;;) {
+		int slot = -1;
+		for (int i = 0; i < CONTROL_MAX_ADMIN_CONNS && slot < 0; i++)
+			if (!c->admins[i])
+				slot = i;
+		struct ctl_admin *a = calloc(1, sizeof(*a));
+		struct io_addr peer;
+		if (!a)
+			break;
+		a->c = c;
+		int h = c->io->ops->tcp_accept(c->io, listener, &peer, ctl_admin_cb, a);
+		if (h < 0) {
+			free(a);
+			break;
+		}
+		a->handle = h;
+		if (slot < 0) {
+			static const char busy[] = "{\"error\":\"too many admin connections\"}";
+			char resp[256];
+			int n =
+			    http_msg_write_simple(503, "application/json", sizeof(busy) - 1, false,
+			                          NULL, true, resp, sizeof(resp) - sizeof(busy));
+			if (n > 0) {
+				memcpy(resp + n, busy, sizeof(busy) - 1);
+				c->io->ops->tcp_write(c->io, h, resp, (size_t)n + sizeof(busy) - 1);
+			}
+			c->io->ops->close(c->io, h, false);
+			free(a);
+			continue;
+		}
+		a->head = http_head_new(CONTROL_ADMIN_MAX_HEADER, CTL_ADMIN_MAX_HEADERS);
+		if (!a->head) {
+			c->io->ops->close(c->io, h, true);
+			free(a);
+			continue;
+		}
+		http_parser_init(&a->parser, true, a->head, ctl_admin_body_fn, a);
+		a->last_us = c->io->ops->now_us(c->io);
+		c->admins[slot] = a;
+	}
+}
+
+/* ---- lost nodes (STR-8) --------------------------------------------------- */

@@ -1,0 +1,199 @@
+/* Private to the coordination server (control*.c): struct control, its
+ * map sessions, admin connections, drains and certificates, and the steps
+ * one file of the server calls in another. Not for code outside control/. */
+#ifndef CONTROL_CONTROL_INT_H
+#define CONTROL_CONTROL_INT_H
+
+#include "control/control.h"
+
+#include "control/admin_cmd.h"
+#include "control/mapgen.h"
+#include "control/registry.h"
+#include "lib/io/io.h"
+#include "lib/wire/ca.h"
+#include "lib/wire/http_msg.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_READ_CHUNK            65536
+#define CONTROL_SESSION_OUT_SLACK (256u << 10) /* queued bytes allowed on top of ... */
+#define CONTROL_SESSION_OUT_MAPS  4            /* ... this many of the largest netmap */
+#define CONTROL_ADMIN_IDLE_US     (30ull * 1000 * 1000)
+#define CTL_ADMIN_MAX_HEADERS     64
+#define CTL_ADMIN_OUT_MAX         (64u << 20) /* queued reply bytes per connection */
+#define CTL_STATE_MAX_BYTES       (512u << 20)
+#define CTL_MAX_CERTS             100000
+#define CTL_MAX_DRAINS            65536
+#define CTL_DEFAULT_ENDPOINT      41641
+#define CTL_ERR_LEN               512
+#define CTL_BACKLOG               1024
+#define CTL_SAVE_RETRY_US         (1000ull * 1000) /* a failed coalesced save is retried */
+
+struct ctl_session {
+	struct control *c;
+	uint64_t id;
+	int handle; /* -1 once closed */
+	int node;   /* registry index, -1 before hello */
+	bool closed;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_len, out_off, out_cap;
+	size_t max_msg; /* largest netmap frame sent, as on the wire (bounds the queue) */
+	struct mapgen_sent *sent;
+	uint64_t version_sent, version_acked;
+	uint64_t last_rx_us, last_tx_us;
+	/* held to the hosts' liveness pair, not the idle one (see the
+	 * liveness frame in mapproto.h, ctl_session_heartbeat_us) */
+	bool host_liveness;
+	/* A map is due but the node has not taken the last one yet (the seam
+	 * holds unsent bytes): one map, from whatever the registry says then,
+	 * goes out when the queue drains, so a slow link gets fewer, larger
+	 * deltas instead of a growing backlog. */
+	bool map_pending;
+	bool zlib;    /* the node takes deflated frames (hello "compress") */
+	cJSON *ranks; /* {"svc:x": ["host", ...]} of the last map sent */
+	bool silent;  /* closed for silence: the node is lost, not dead (STR-8) */
+};
+
+struct ctl_waiter {
+	uint64_t session_id;
+	uint64_t need_version; /* 0: no map without the host sent yet */
+	bool done;             /* acked a map without the host, or gone */
+};
+
+/* A host draining a service, and the sessions it waits for: sorted by
+ * session id (binary search per map sent or ack), never shrunk. */
+struct ctl_drain {
+	char *service;
+	size_t host; /* node index */
+	size_t n_waiters, n_left;
+	struct ctl_waiter *w;
+};
+
+struct ctl_cert {
+	size_t node;
+	char *service, *key, *pem;
+};
+
+struct ctl_admin {
+	struct control *c;
+	int handle;
+	bool closed, close_after;
+	struct http_head *head;
+	struct http_parser parser;
+	char *in;
+	size_t in_len, in_off, in_cap;
+	char *body;
+	size_t body_len;
+	bool body_too_big;
+	char *out;
+	size_t out_len, out_off;
+	uint64_t last_us;
+};
+
+struct control {
+	struct io *io;
+	char *name, *tailnet, *state_path;
+	struct storage *storage; /* borrowed; NULL without state_path */
+	struct registry *reg;
+	struct mapgen *mg;
+	struct ca *ca;
+	uint64_t heartbeat_us, dead_after_us;
+	uint64_t idle_heartbeat_us, idle_dead_after_us;
+	/* Restart grace (STR-8): hosts the saved state records are alive but
+	 * not connected until they reconnect or the grace ends. */
+	struct io_timer grace_timer;
+	uint64_t restart_grace_us, grace_started_us;
+	/* Nodes lost and since when (STR-8): the sweep makes them dead after
+	 * lost_expiry_us. At most one entry per node. */
+	struct ctl_lost {
+		size_t node;
+		uint64_t since_us;
+	} * lost;
+	size_t n_lost, cap_lost;
+	uint64_t lost_expiry_us;
+	size_t grace_hosts, grace_left;
+	bool grace;
+	int map_listener, admin_listener;
+	struct ctl_session **sessions;
+	size_t n_sessions, cap_sessions;
+	struct ctl_session **by_node;
+	size_t by_node_cap;
+	uint64_t next_session_id;
+	struct ctl_admin *admins[CONTROL_MAX_ADMIN_CONNS];
+	struct io_timer recompute_timer, sweep_timer;
+	struct ctl_drain *drains;
+	size_t n_drains, cap_drains;
+	struct ctl_cert *certs;
+	size_t n_certs, cap_certs;
+	uint64_t cert_serial;
+	cJSON *prev_states; /* "svc:x" and "svc:x node" -> state name */
+	bool dirty;         /* persisted data changed since the last save */
+	/* sessions or admin connections closed since the last ctl_reap: the
+	 * reap runs after every event, a walk over all sessions only when due */
+	size_t n_to_reap;
+};
+
+/* ---- control.c ---- */
+
+void ctl_ev(struct control *c, const char *type, ...);
+const char *ctl_node_name(const struct control *c, int node);
+char *ctl_error_json(const char *msg);
+void ctl_schedule(struct control *c);
+void ctl_mark_lost(struct control *c, size_t idx);
+void ctl_grace_end(struct control *c, bool early);
+void ctl_reap(struct control *c);
+
+/* ---- control_state.c ---- */
+
+int ctl_store(struct control *c, const struct registry *reg, const char *what, char *err,
+              size_t err_len);
+int ctl_save(struct control *c);
+int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len);
+
+/* ---- control_maps.c ---- */
+
+const char *ctl_cert_fn(void *ctx, size_t node, const char *service);
+void ctl_session_send_map(struct ctl_session *s);
+void ctl_state_events(struct control *c);
+void ctl_recompute_fn(struct io_timer *t);
+
+/* ---- control_drain.c ---- */
+
+void ctl_drain_free(struct ctl_drain *d);
+void ctl_drain_remove(struct control *c, size_t i);
+void ctl_drain_check(struct control *c);
+void ctl_drain_start(struct control *c, const char *service, size_t host);
+void ctl_drain_sent(struct control *c, const struct ctl_session *s, uint64_t version);
+void ctl_drain_acked(struct control *c, uint64_t id, uint64_t version);
+void ctl_drain_session_gone(struct control *c, uint64_t session_id);
+
+/* ---- control_session.c ---- */
+
+int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bool zlib);
+void ctl_session_send_simple(struct ctl_session *s, const char *type, const char *key,
+                             const char *value, const char *key2, const char *value2);
+uint64_t ctl_session_heartbeat_us(const struct ctl_session *s);
+uint64_t ctl_session_dead_after_us(const struct ctl_session *s);
+void ctl_session_fail(struct ctl_session *s, const char *msg);
+void ctl_session_close(struct ctl_session *s, const char *reason, bool dead);
+void ctl_session_free(struct ctl_session *s);
+const char *ctl_json_str(const cJSON *o, const char *key);
+void ctl_map_listen_cb(void *ctx, int listener, unsigned events);
+
+/* ---- control_admin_http.c ---- */
+
+void ctl_admin_close(struct ctl_admin *a);
+void ctl_admin_free(struct ctl_admin *a);
+void ctl_admin_listen_cb(void *ctx, int listener, unsigned events);
+
+/* ---- control_admin_cmd.c ---- */
+
+int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
+             const char *policy_text_in, size_t policy_len, char **json, bool *not_saved);
+
+#endif

@@ -1,0 +1,137 @@
+/* Persistence of the coordination server (REL-3): the state document
+ * (registry and CA seed) written and read through the storage seam
+ * (lib/io/storage.h), coalesced saves of node-driven changes. */
+#define _GNU_SOURCE
+#include "control/control_int.h"
+
+#include "lib/base/check.h"
+#include "lib/base/errfmt.h"
+#include "lib/wire/mapproto.h"
+
+#include "lib/base/hex.h"
+#include "lib/io/storage.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The state document of `reg` with the CA seed (malloc'd; NULL: -ENOMEM). */
+static char *ctl_state_text(const struct control *c, const struct registry *reg, size_t *len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char seed[CA_SEED_LEN * 2 + 1];
+	char *text = NULL, *r = registry_to_json(reg);
+	const uint8_t *s = ca_seed(c->ca);
+
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < CA_SEED_LEN; i++) {
+		seed[2 * i] = hex[s[i] >> 4];
+		seed[2 * i + 1] = hex[s[i] & 15];
+	}
+	seed[CA_SEED_LEN * 2] = '\0';
+	int n = asprintf(&text, "{\"version\":1,\"ca_seed\":\"%s\",\"registry\":%s}\n", seed, r);
+	free(r);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return text;
+}
+
+/* Writes `reg`'s state through the storage: 0 once durable, or -errno
+ * with the reason in err (and a state_save_failed event naming `what`). */
+int ctl_store(struct control *c, const struct registry *reg, const char *what, char *err,
+              size_t err_len)
+{
+	size_t len = 0;
+	char *text = ctl_state_text(c, reg, &len);
+	int rc;
+
+	if (!text)
+		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", c->state_path);
+	else
+		rc = c->storage->ops->write(c->storage, c->state_path, text, len, err, err_len);
+	free(text);
+	if (rc < 0)
+		ctl_ev(c, "state_save_failed", "s:path", c->state_path, "s:error", strerror(-rc),
+		       "s:detail", err, "s:for", what, NULL);
+	return rc;
+}
+
+/* Saves the live state when it changed (node-driven changes coalesce
+ * here). A failure leaves it marked unsaved for the next try. */
+int ctl_save(struct control *c)
+{
+	char err[STORAGE_ERR_LEN] = "";
+
+	if (!c->state_path) {
+		c->dirty = false;
+		return 0;
+	}
+	int rc = ctl_store(c, c->reg, "coalesced", err, sizeof(err));
+	c->dirty = rc < 0;
+	return rc;
+}
+
+int control_save_state(struct control *c)
+{
+	c->dirty = true;
+	return ctl_save(c);
+}
+
+static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
+{
+	return hex_decode(text, seed, CA_SEED_LEN) ? 0 : -EINVAL;
+}
+
+/* Loads state_path through the storage: 0 (loaded), 1 (none stored), or
+ * -errno with err (the storage's refusal says how to fix it). */
+int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
+{
+	char serr[STORAGE_ERR_LEN] = "";
+	size_t len;
+	char *text = NULL;
+	cJSON *doc = NULL;
+	char *reg = NULL;
+	int rc;
+
+	rc = c->storage->ops->read(c->storage, c->state_path, CTL_STATE_MAX_BYTES, &text, &len,
+	                           serr, sizeof(serr));
+	if (rc == -ENOENT)
+		return 1;
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "state %s", serr);
+	doc = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(doc)) {
+		rc = err_setf(err, err_len, -EINVAL, "state %s: not a JSON object", c->state_path);
+		goto out;
+	}
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "registry");
+	if (!cJSON_IsObject(r) ||
+	    ctl_hex_seed(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "ca_seed")),
+	                 seed) < 0) {
+		rc = err_setf(err, err_len, -EINVAL,
+		              "state %s: want {\"ca_seed\": 64 hex, \"registry\": {...}}",
+		              c->state_path);
+		goto out;
+	}
+	reg = cJSON_PrintUnformatted(r);
+	if (!reg) {
+		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	char rerr[REG_ERR_LEN] = "";
+	rc = registry_from_json(reg, strlen(reg), &c->reg, rerr, sizeof(rerr));
+	if (rc < 0) {
+		err_setf(err, err_len, rc, "state %s: %s", c->state_path, rerr);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(reg);
+	cJSON_Delete(doc);
+	free(text);
+	return rc;
+}
+
+/* ---- certificates ------------------------------------------------------- */

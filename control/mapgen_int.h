@@ -1,0 +1,97 @@
+/* Private to netmap generation (mapgen*.c): struct mapgen and its caches per
+ * registry generation, and the helpers one mapgen file calls in another. */
+#ifndef CONTROL_MAPGEN_INT_H
+#define CONTROL_MAPGEN_INT_H
+
+#include "control/mapgen.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_MAX_SECTIONS 64 /* top-level members a delta tracks; more: full maps */
+
+/* ---- caches per registry generation ---------------------------------- */
+
+/* A node-to-node answer list: the other classes with their port set. */
+struct mg_class_list {
+	bool done;
+	size_t n;
+	uint32_t *cls;
+	int32_t *pid;
+};
+
+struct mg_class {
+	char *key;    /* identity: "T\ntag:a\ntag:b" or "U\nlogin" */
+	size_t rep;   /* a node of this class (for policy calls) */
+	size_t first; /* its nodes: class_nodes[first .. first + n) */
+	size_t n;
+	struct mg_class_list reach;   /* classes this class may reach */
+	struct mg_class_list reached; /* classes that may reach this class */
+};
+
+struct mg_cslot {
+	const char *key; /* NULL: empty */
+	uint32_t cls;
+};
+
+struct mg_uslot {
+	const char *login; /* NULL: empty; the registry's string */
+	const char *display_name;
+};
+
+struct mg_svc {
+	/* Nodes (usable ones only) allowed to reach the service, grouped by
+	 * port set: clients[i] has port set cpid[i], runs of equal cpid. */
+	size_t n_clients;
+	size_t *clients;
+	int32_t *cpid;
+};
+
+struct mapgen {
+	const struct registry *r;
+	struct mapgen_options opt;
+	bool valid;
+	uint64_t gen;
+
+	size_t n_nodes, n_svcs, n_classes;
+	uint32_t *node_class; /* per node */
+	bool *usable;         /* per node: has an endpoint it owns */
+	struct mg_class *classes;
+	size_t *class_nodes; /* nodes grouped by class */
+	struct mg_cslot *ctab;
+	size_t ctab_mask;
+
+	size_t n_portsets, cap_portsets;
+	struct policy_ports *portsets;
+
+	int32_t *svc_class_pid; /* [svc * n_classes + class]: port set or -1 */
+	struct mg_svc *svcs;
+
+	/* host records per node: node_hosts[node_hosts_off[n] .. off[n+1]) */
+	size_t *node_hosts_off;
+	size_t *node_hosts;
+
+	/* scratch for one map: peers collected (stamp per call) */
+	uint32_t *mark;
+	uint32_t stamp;
+	size_t *peer_list;
+	size_t n_peer_list;
+	bool oom; /* an allocation failed while building the current map */
+
+	/* login -> display name, filled on first use (registry_user scans) */
+	struct mg_uslot *users;
+	size_t users_mask;
+};
+
+#define MG_FNV_INIT 0xcbf29ce484222325ull
+
+/* ---- mapgen.c ---- */
+
+uint64_t mg_fnv(const void *data, size_t len, uint64_t h);
+uint64_t mg_mix(uint64_t h);
+size_t mg_cap_for(size_t n);
+int mg_refresh(struct mapgen *mg);
+int mg_class_list_get(struct mapgen *mg, size_t c, bool as_src, const struct mg_class_list **out);
+
+#endif

@@ -1,0 +1,132 @@
+/* Private to the registry (registry*.c): struct registry, its hash indexes
+ * and per-service host groups, and the helpers one registry file calls in
+ * another. Not for code outside the registry. */
+#ifndef CONTROL_REGISTRY_INT_H
+#define CONTROL_REGISTRY_INT_H
+
+#include "control/registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REG_V4_CGNAT      0x64400000u /* 100.64.0.0/10 */
+#define REG_V4_CGNAT_MASK 0xffc00000u
+#define REG_V4_SVC_BASE   0x64640000u /* 100.100.0.0 */
+#define REG_V4_QUAD100    0x64646464u /* 100.100.100.100: MagicDNS, never a VIP */
+#define REG_SVC_MAX_K     (REG_V4_CGNAT + ~REG_V4_CGNAT_MASK - REG_V4_SVC_BASE)
+#define REG_NODE_MAX_K    (REG_V4_SVC_BASE - REG_V4_CGNAT - 1)
+
+static const uint8_t reg_v6_prefix[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
+
+/* A growable list of indexes. */
+struct reg_vec {
+	size_t n, cap;
+	size_t *v;
+};
+
+struct reg_slot {
+	uint64_t hash;
+	size_t idx1; /* index + 1; 0 = empty */
+};
+
+struct reg_index {
+	size_t cap, n; /* cap: 0 or a power of two */
+	struct reg_slot *slots;
+};
+
+struct reg_node_int {
+	struct reg_node pub;
+	struct reg_vec hosts; /* host record indexes naming this node */
+};
+
+/* The host records naming one service name (defined or not). */
+struct reg_group {
+	char *service;
+	struct reg_vec hosts;
+};
+
+struct registry {
+	char *tailnet;
+	uint64_t generation;
+	uint64_t next_node_k, next_svc_k;
+	struct policy *policy;
+	reg_latency_fn latency_fn;
+	void *latency_ctx;
+
+	size_t n_users, cap_users;
+	struct reg_user *users;
+
+	size_t n_nodes, cap_nodes;
+	struct reg_node_int *nodes;
+	struct reg_index node_by_name, node_by_addr;
+
+	size_t n_services, cap_services;
+	struct reg_service *services;
+	struct reg_index svc_by_name, svc_by_vip;
+
+	size_t n_hosts, cap_hosts;
+	struct reg_host *hosts;
+	struct reg_index host_by_key;
+
+	size_t n_groups, cap_groups;
+	struct reg_group *groups;
+	struct reg_index group_by_name;
+};
+
+/* An index entry matches `key` (a name, an address, a reg_host_key). */
+typedef bool (*reg_match_fn)(const struct registry *r, size_t idx, const void *key);
+
+/* The key of the host index: (service name, node name). */
+struct reg_host_key {
+	const char *service, *node;
+};
+
+/* ---- registry.c ---- */
+
+uint64_t reg_hash_str(const char *s);
+uint64_t reg_hash_pair(const char *a, const char *b);
+uint64_t reg_hash_addr(const struct io_addr *a);
+int reg_strdup(char **out, const char *s);
+int reg_grow(void **arr, size_t *cap, size_t need, size_t elem);
+int reg_vec_push(struct reg_vec *v, size_t x);
+void reg_vec_remove(struct reg_vec *v, size_t x);
+void reg_vec_replace(struct reg_vec *v, size_t from, size_t to);
+void reg_index_free(struct reg_index *ix);
+int reg_index_insert(struct reg_index *ix, uint64_t hash, size_t idx);
+long reg_index_find(const struct reg_index *ix, const struct registry *r, uint64_t hash,
+                    reg_match_fn match, const void *key);
+void reg_index_remove(struct reg_index *ix, uint64_t hash, size_t idx);
+void reg_index_retarget(struct reg_index *ix, uint64_t hash, size_t from, size_t to);
+bool reg_match_node_name(const struct registry *r, size_t idx, const void *key);
+bool reg_match_node_addr(const struct registry *r, size_t idx, const void *key);
+bool reg_match_svc_name(const struct registry *r, size_t idx, const void *key);
+bool reg_match_svc_vip(const struct registry *r, size_t idx, const void *key);
+bool reg_match_group(const struct registry *r, size_t idx, const void *key);
+bool reg_match_host(const struct registry *r, size_t idx, const void *key);
+bool reg_tag_wellformed(const char *t);
+bool reg_plain_name(const char *s, bool allow_empty);
+void reg_tags_free(char **tags, size_t n);
+void reg_service_clear(struct reg_service *s);
+void reg_host_clear(struct reg_host *h);
+int reg_require_admin(const struct registry *r, const char *actor, const char *what, char *err,
+                      size_t err_len);
+
+/* ---- registry_nodes.c ---- */
+
+bool reg_addr_taken(const struct registry *r, const struct io_addr *a);
+int reg_node_info_check(const struct registry *r, const struct reg_node_info *info,
+                        bool check_policy, char *err, size_t err_len);
+int reg_node_add(struct registry *r, const struct reg_node_info *info, const struct io_addr *a4,
+                 const struct io_addr *a6);
+
+/* ---- registry_services.c ---- */
+
+const struct reg_service *reg_service_named(const struct registry *r, const char *name);
+int reg_service_build(const struct registry *r, const struct reg_service_def *def,
+                      bool check_policy, struct reg_service *s, char *err, size_t err_len);
+int reg_service_add(struct registry *r, struct reg_service *s);
+struct reg_group *reg_group_find(const struct registry *r, const char *service);
+int reg_host_get(struct registry *r, const char *service, size_t node, char *err, size_t err_len);
+
+#endif
