@@ -102,7 +102,7 @@ void ctl_schedule(struct control *c)
 		c->io->ops->timer_arm(c->io, &c->recompute_timer, delay);
 }
 
-/* ---- persistence -------------------------------------------------------- */
+/* ---- lost nodes (STR-8) --------------------------------------------------- */
 
 /* Marks node `idx` lost (control cannot reach it; its clients may) and
  * starts its clock towards lost_expiry_us. */
@@ -274,36 +274,12 @@ void ctl_reap(struct control *c)
 		}
 }
 
-/* ---- admin commands ----------------------------------------------------- */
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static int ctl_listen(struct control *c, const struct io_addr *base, uint16_t port, io_sock_fn fn,
-                      char *err, size_t err_len, const char *what)
+/* Copies the configuration: liveness pairs, expiry and grace (defaults
+ * for zeros), names. 0 or -ENOMEM. */
+static int ctl_configure(struct control *c, const struct control_config *config)
 {
-	struct io_addr a = *base;
-	char buf[IO_ADDR_STRLEN];
-
-	a.port = port;
-	int h = c->io->ops->tcp_listen(c->io, &a, CTL_BACKLOG, fn, c);
-	if (h < 0)
-		return err_setf(err, err_len, h, "%s listener on %s: %s", what,
-		                io_addr_format(&a, true, buf, sizeof(buf)), strerror(-h));
-	return h;
-}
-
-int control_new(struct control **out, struct io *io, const struct control_config *config)
-{
-	struct control *c = calloc(1, sizeof(*c));
-	char *err = config->err;
-	size_t err_len = config->err_len;
-	uint8_t seed[CA_SEED_LEN];
-	char rerr[CTL_ERR_LEN] = "";
-	int rc;
-
-	*out = NULL;
-	if (!c)
-		return err_setf(err, err_len, -ENOMEM, "out of memory");
-	c->io = io;
 	c->map_listener = c->admin_listener = -1;
 	c->recompute_timer.fn = ctl_recompute_fn;
 	c->sweep_timer.fn = ctl_sweep_fn;
@@ -325,108 +301,205 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	c->tailnet = strdup(config->tailnet ? config->tailnet : "example.ts.net");
 	c->state_path = config->state_path ? strdup(config->state_path) : NULL;
 	c->prev_states = cJSON_CreateObject();
-	if (!c->name || !c->tailnet || (config->state_path && !c->state_path) || !c->prev_states) {
-		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
-		goto fail;
-	}
+	if (!c->name || !c->tailnet || (config->state_path && !c->state_path) || !c->prev_states)
+		return -ENOMEM;
 	c->storage = config->storage;
-	if (c->state_path && !c->storage) {
-		rc = err_setf(err, err_len, -EINVAL, "state %s: no storage to keep it in",
-		              c->state_path);
-		goto fail;
+	return 0;
+}
+
+/* First start: the configured users into the new registry. */
+static int ctl_bootstrap_users(struct control *c, const struct control_config *config, char *err,
+                               size_t err_len)
+{
+	char rerr[CTL_ERR_LEN] = "";
+
+	for (size_t i = 0; i < config->n_users; i++) {
+		const struct control_user *u = &config->users[i];
+		enum reg_role role;
+		if (!u->login || reg_role_parse(u->role ? u->role : "", &role) < 0)
+			return err_setf(err, err_len, -EINVAL, "user \"%s\": bad role \"%s\"",
+			                u->login ? u->login : "", u->role ? u->role : "");
+		int rc = registry_user_set(c->reg, u->login, role, u->display_name, u->token, rerr,
+		                           sizeof(rerr));
+		if (rc < 0)
+			return err_setf(err, err_len, rc, "user \"%s\": %s", u->login, rerr);
 	}
-	rc = 1;
+	return 0;
+}
+
+/* First start: the configured policy (or an empty one). */
+static int ctl_bootstrap_policy(struct control *c, const struct control_config *config, char *err,
+                                size_t err_len)
+{
+	char rerr[CTL_ERR_LEN] = "";
+	struct policy *p = NULL;
+	int rc;
+
+	if (config->policy_text)
+		rc = policy_parse(config->policy_text, strlen(config->policy_text), &p, rerr,
+		                  sizeof(rerr));
+	else
+		rc = policy_new_empty(&p);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "policy: %s", rerr);
+	rc = registry_set_policy(c->reg, NULL, p, rerr, sizeof(rerr));
+	if (rc < 0) {
+		policy_free(p);
+		return err_setf(err, err_len, rc, "policy: %s", rerr);
+	}
+	return 0;
+}
+
+/* First start: a registry with the configured users and policy, and a
+ * new CA seed; all of it to be saved. */
+static int ctl_bootstrap(struct control *c, const struct control_config *config,
+                         uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
+{
+	int rc = registry_new(&c->reg, c->tailnet);
+
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "registry: %s", strerror(-rc));
+	rc = ctl_bootstrap_users(c, config, err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = ctl_bootstrap_policy(c, config, err, err_len);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < CA_SEED_LEN; i += 8) {
+		uint64_t r = c->io->ops->random_u64(c->io);
+		memcpy(seed + i, &r, 8);
+	}
+	c->dirty = true;
+	return 0;
+}
+
+/* The registry and CA seed: from the saved state, or bootstrapped. */
+static int ctl_open_state(struct control *c, const struct control_config *config,
+                          uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
+{
+	int rc = 1;
+
+	if (c->state_path && !c->storage)
+		return err_setf(err, err_len, -EINVAL, "state %s: no storage to keep it in",
+		                c->state_path);
 	if (c->state_path) {
 		rc = ctl_load(c, seed, err, err_len);
 		if (rc < 0)
-			goto fail;
+			return rc;
 	}
-	if (rc == 1) {
-		/* First start: bootstrap users, policy and a CA seed. */
-		struct policy *p = NULL;
-		rc = registry_new(&c->reg, c->tailnet);
-		if (rc < 0) {
-			err_setf(err, err_len, rc, "registry: %s", strerror(-rc));
-			goto fail;
-		}
-		for (size_t i = 0; i < config->n_users; i++) {
-			const struct control_user *u = &config->users[i];
-			enum reg_role role;
-			if (!u->login || reg_role_parse(u->role ? u->role : "", &role) < 0) {
-				rc = err_setf(err, err_len, -EINVAL, "user \"%s\": bad role \"%s\"",
-				              u->login ? u->login : "", u->role ? u->role : "");
-				goto fail;
-			}
-			rc = registry_user_set(c->reg, u->login, role, u->display_name, u->token,
-			                       rerr, sizeof(rerr));
-			if (rc < 0) {
-				err_setf(err, err_len, rc, "user \"%s\": %s", u->login, rerr);
-				goto fail;
-			}
-		}
-		if (config->policy_text)
-			rc = policy_parse(config->policy_text, strlen(config->policy_text), &p,
-			                  rerr, sizeof(rerr));
-		else
-			rc = policy_new_empty(&p);
-		if (rc < 0) {
-			err_setf(err, err_len, rc, "policy: %s", rerr);
-			goto fail;
-		}
-		rc = registry_set_policy(c->reg, NULL, p, rerr, sizeof(rerr));
-		if (rc < 0) {
-			policy_free(p);
-			err_setf(err, err_len, rc, "policy: %s", rerr);
-			goto fail;
-		}
-		for (size_t i = 0; i < CA_SEED_LEN; i += 8) {
-			uint64_t r = io->ops->random_u64(io);
-			memcpy(seed + i, &r, 8);
-		}
-		c->dirty = true;
-	}
-	registry_set_latency_fn(c->reg, config->latency_fn, config->latency_ctx);
-	rc = ca_new(&c->ca, seed, c->tailnet, rerr, sizeof(rerr));
-	if (rc < 0) {
-		err_setf(err, err_len, rc, "CA: %s", rerr);
-		goto fail;
-	}
+	if (rc == 1)
+		return ctl_bootstrap(c, config, seed, err, err_len);
+	return 0;
+}
+
+/* The CA from the seed and the netmap generator over the registry. */
+static int ctl_open_ca_and_mapgen(struct control *c, const uint8_t seed[CA_SEED_LEN], char *err,
+                                  size_t err_len)
+{
+	char rerr[CTL_ERR_LEN] = "";
+	int rc = ca_new(&c->ca, seed, c->tailnet, rerr, sizeof(rerr));
+
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "CA: %s", rerr);
 	const struct mapgen_options mo = {
 	    .ca_pem = ca_cert_pem(c->ca), .cert_fn = ctl_cert_fn, .cert_ctx = c};
 	rc = mapgen_new(&c->mg, c->reg, &mo);
-	if (rc < 0) {
-		err_setf(err, err_len, rc, "mapgen: %s", strerror(-rc));
-		goto fail;
-	}
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "mapgen: %s", strerror(-rc));
+	return 0;
+}
+
+/* A bootstrapped state is saved before anything listens. */
+static int ctl_save_bootstrap(struct control *c, char *err, size_t err_len)
+{
 	if (c->dirty && c->state_path) {
 		char serr[STORAGE_ERR_LEN] = "";
-		rc = ctl_store(c, c->reg, "bootstrap", serr, sizeof(serr));
-		if (rc < 0) {
-			err_setf(err, err_len, rc, "state %s", serr);
-			goto fail;
-		}
+		int rc = ctl_store(c, c->reg, "bootstrap", serr, sizeof(serr));
+		if (rc < 0)
+			return err_setf(err, err_len, rc, "state %s", serr);
 	}
 	c->dirty = false;
+	return 0;
+}
+
+static int ctl_listen(struct control *c, const struct io_addr *base, uint16_t port, io_sock_fn fn,
+                      char *err, size_t err_len, const char *what)
+{
+	struct io_addr a = *base;
+	char buf[IO_ADDR_STRLEN];
+
+	a.port = port;
+	int h = c->io->ops->tcp_listen(c->io, &a, CTL_BACKLOG, fn, c);
+	if (h < 0)
+		return err_setf(err, err_len, h, "%s listener on %s: %s", what,
+		                io_addr_format(&a, true, buf, sizeof(buf)), strerror(-h));
+	return h;
+}
+
+/* The map and admin listeners on the configured address. */
+static int ctl_open_listeners(struct control *c, const struct control_config *config, char *err,
+                              size_t err_len)
+{
 	struct io_addr base = config->listen;
+
 	if (base.family == IO_AF_NONE)
 		io_addr_v4(&base, 0, 0);
-	rc = ctl_listen(c, &base, config->map_port ? config->map_port : MAPPROTO_DEFAULT_PORT,
-	                ctl_map_listen_cb, err, err_len, "map");
+	int rc = ctl_listen(c, &base, config->map_port ? config->map_port : MAPPROTO_DEFAULT_PORT,
+	                    ctl_map_listen_cb, err, err_len, "map");
 	if (rc < 0)
-		goto fail;
+		return rc;
 	c->map_listener = rc;
 	rc = ctl_listen(c, &base,
 	                config->admin_port ? config->admin_port : MAPPROTO_DEFAULT_ADMIN_PORT,
 	                ctl_admin_listen_cb, err, err_len, "admin");
 	if (rc < 0)
-		goto fail;
+		return rc;
 	c->admin_listener = rc;
-	io->ops->timer_arm(io, &c->sweep_timer, c->heartbeat_us / 2);
+	return 0;
+}
+
+/* Running: the sweep armed, the restart grace begun, states known. */
+static void ctl_start(struct control *c)
+{
+	c->io->ops->timer_arm(c->io, &c->sweep_timer, c->heartbeat_us / 2);
 	ctl_grace_start(c);
 	ctl_state_events(c);
 	ctl_ev(c, "control_ready", "s:tailnet", c->tailnet, "u:services",
 	       (uint64_t)registry_service_count(c->reg), "u:nodes",
 	       (uint64_t)registry_node_count(c->reg), NULL);
+}
+
+int control_new(struct control **out, struct io *io, const struct control_config *config)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	char *err = config->err;
+	size_t err_len = config->err_len;
+	uint8_t seed[CA_SEED_LEN];
+	int rc;
+
+	*out = NULL;
+	if (!c)
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	c->io = io;
+	rc = ctl_configure(c, config);
+	if (rc < 0) {
+		err_setf(err, err_len, rc, "out of memory");
+		goto fail;
+	}
+	rc = ctl_open_state(c, config, seed, err, err_len);
+	if (rc < 0)
+		goto fail;
+	registry_set_latency_fn(c->reg, config->latency_fn, config->latency_ctx);
+	rc = ctl_open_ca_and_mapgen(c, seed, err, err_len);
+	if (rc < 0)
+		goto fail;
+	rc = ctl_save_bootstrap(c, err, err_len);
+	if (rc < 0)
+		goto fail;
+	rc = ctl_open_listeners(c, config, err, err_len);
+	if (rc < 0)
+		goto fail;
+	ctl_start(c);
 	*out = c;
 	return 0;
 fail:

@@ -135,6 +135,14 @@ static cJSON *ctl_node_json(const struct control *c, size_t i)
 	return o;
 }
 
+/* The decision an approve, reject or revoke command records. */
+static enum reg_decision ctl_decision_of(enum admin_cmd_kind kind)
+{
+	return kind == ADMIN_CMD_APPROVE  ? REG_DECISION_APPROVED
+	       : kind == ADMIN_CMD_REJECT ? REG_DECISION_REJECTED
+	                                  : REG_DECISION_REVOKED;
+}
+
 static const char *ctl_decision_name(enum reg_decision d)
 {
 	switch (d) {
@@ -194,12 +202,9 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
 		return registry_delete_service(reg, actor, cmd->service, err, err_len);
 	case ADMIN_CMD_APPROVE:
 	case ADMIN_CMD_REJECT:
-	case ADMIN_CMD_REVOKE: {
-		enum reg_decision d = cmd->kind == ADMIN_CMD_APPROVE  ? REG_DECISION_APPROVED
-		                      : cmd->kind == ADMIN_CMD_REJECT ? REG_DECISION_REJECTED
-		                                                      : REG_DECISION_REVOKED;
-		return registry_decide(reg, actor, cmd->service, cmd->node, d, err, err_len);
-	}
+	case ADMIN_CMD_REVOKE:
+		return registry_decide(reg, actor, cmd->service, cmd->node,
+		                       ctl_decision_of(cmd->kind), err, err_len);
 	case ADMIN_CMD_SET_POLICY: {
 		struct policy *p = NULL;
 		int rc;
@@ -271,68 +276,64 @@ out_free_copy:
 	return rc;
 }
 
-/* Runs a parsed command as `actor`. *json gets the result or {"error"}.
- * Returns 0 or -errno; *not_saved tells a write refused because its state
- * could not be made durable (the API's 503). */
-int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
-             const char *policy_text_in, size_t policy_len, char **json, bool *not_saved)
+/* A read-only command's answer in *res. 0 or -errno with err. */
+static int ctl_view(struct control *c, const struct admin_cmd *cmd, cJSON **res, char *err,
+                    size_t err_len)
 {
-	char err[REG_ERR_LEN > POLICY_ERR_LEN ? REG_ERR_LEN : POLICY_ERR_LEN] = "";
-	cJSON *res = NULL;
-	int rc = 0;
-
-	*json = NULL;
-	*not_saved = false;
-	if (!actor || !registry_user(c->reg, actor)) {
-		rc = err_setf(err, sizeof(err), -EPERM, "unknown user \"%s\"", actor ? actor : "");
-		goto refused;
-	}
 	switch (cmd->kind) {
 	case ADMIN_CMD_SERVICES: {
-		res = cJSON_CreateObject();
-		cJSON *a = cJSON_AddArrayToObject(res, "services");
+		*res = cJSON_CreateObject();
+		cJSON *a = cJSON_AddArrayToObject(*res, "services");
 		for (size_t i = 0; a && i < registry_service_count(c->reg); i++)
 			cJSON_AddItemToArray(a, ctl_service_json(c, registry_service(c->reg, i)));
-		break;
+		return 0;
 	}
 	case ADMIN_CMD_SERVICE: {
 		int i = registry_service_index(c->reg, cmd->service);
-		if (i < 0) {
-			rc = err_setf(err, sizeof(err), -ENOENT, "unknown service \"%s\"",
-			              cmd->service);
-			goto refused;
-		}
-		res = ctl_service_json(c, registry_service(c->reg, (size_t)i));
-		break;
+		if (i < 0)
+			return err_setf(err, err_len, -ENOENT, "unknown service \"%s\"",
+			                cmd->service);
+		*res = ctl_service_json(c, registry_service(c->reg, (size_t)i));
+		return 0;
 	}
 	case ADMIN_CMD_NODES: {
-		res = cJSON_CreateObject();
-		cJSON *a = cJSON_AddArrayToObject(res, "nodes");
+		*res = cJSON_CreateObject();
+		cJSON *a = cJSON_AddArrayToObject(*res, "nodes");
 		for (size_t i = 0; a && i < registry_node_count(c->reg); i++)
 			cJSON_AddItemToArray(a, ctl_node_json(c, i));
-		break;
+		return 0;
 	}
 	case ADMIN_CMD_POLICY: {
 		const char *t = policy_text(registry_policy(c->reg));
-		res = cJSON_CreateObject();
-		cJSON_AddStringToObject(res, "policy", t ? t : "");
-		break;
+		*res = cJSON_CreateObject();
+		cJSON_AddStringToObject(*res, "policy", t ? t : "");
+		return 0;
 	}
-	case ADMIN_CMD_DEFINE: {
-		bool is_new = registry_service_index(c->reg, cmd->service) < 0;
-		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
-		if (rc < 0)
-			goto refused;
+	default:
+		return err_setf(err, err_len, -EINVAL, "no command");
+	}
+}
+
+/* The service `name` as the admin API shows it, or NULL. */
+static cJSON *ctl_service_named_json(const struct control *c, const char *name)
+{
+	int i = registry_service_index(c->reg, name);
+
+	return i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
+}
+
+/* After a write took: its event, the drains it ends, and its answer. */
+static cJSON *ctl_written(struct control *c, const char *actor, const struct admin_cmd *cmd,
+                          size_t policy_len, bool is_new)
+{
+	cJSON *res = NULL;
+
+	switch (cmd->kind) {
+	case ADMIN_CMD_DEFINE:
 		ctl_ev(c, "service_defined", "s:service", cmd->service, "s:actor", actor, "b:new",
 		       (int)is_new, NULL);
-		int i = registry_service_index(c->reg, cmd->service);
-		res = i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
-		break;
-	}
+		return ctl_service_named_json(c, cmd->service);
 	case ADMIN_CMD_DELETE:
-		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
-		if (rc < 0)
-			goto refused;
 		for (size_t i = 0; i < c->n_drains;) {
 			if (strcmp(c->drains[i].service, cmd->service) == 0)
 				ctl_drain_remove(c, i);
@@ -342,50 +343,81 @@ int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
 		ctl_ev(c, "service_deleted", "s:service", cmd->service, "s:actor", actor, NULL);
 		res = cJSON_CreateObject();
 		cJSON_AddStringToObject(res, "deleted", cmd->service);
-		break;
+		return res;
 	case ADMIN_CMD_APPROVE:
 	case ADMIN_CMD_REJECT:
-	case ADMIN_CMD_REVOKE: {
-		rc = ctl_write(c, actor, cmd, NULL, 0, err, sizeof(err), not_saved);
-		if (rc < 0)
-			goto refused;
-		enum reg_decision d = cmd->kind == ADMIN_CMD_APPROVE  ? REG_DECISION_APPROVED
-		                      : cmd->kind == ADMIN_CMD_REJECT ? REG_DECISION_REJECTED
-		                                                      : REG_DECISION_REVOKED;
+	case ADMIN_CMD_REVOKE:
 		ctl_ev(c, "host_decision", "s:service", cmd->service, "s:node_name", cmd->node,
-		       "s:decision", ctl_decision_name(d), "s:actor", actor, NULL);
-		int i = registry_service_index(c->reg, cmd->service);
-		res = i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
-		break;
-	}
+		       "s:decision", ctl_decision_name(ctl_decision_of(cmd->kind)), "s:actor",
+		       actor, NULL);
+		return ctl_service_named_json(c, cmd->service);
 	case ADMIN_CMD_SET_POLICY:
-		rc = ctl_write(c, actor, cmd, policy_text_in, policy_len, err, sizeof(err),
-		               not_saved);
-		if (rc < 0)
-			goto refused;
 		ctl_ev(c, "policy_set", "s:actor", actor, "u:bytes", (uint64_t)policy_len, NULL);
 		res = cJSON_CreateObject();
 		cJSON_AddBoolToObject(res, "ok", true);
-		break;
+		return res;
 	default:
-		rc = err_setf(err, sizeof(err), -EINVAL, "no command");
-		goto refused;
+		return NULL;
 	}
-	if (!admin_cmd_read_only(cmd->kind)) {
-		/* States right away: an admin action's outcome is an event
-		 * even when the next change comes before the recompute. */
-		ctl_state_events(c);
-		ctl_schedule(c);
+}
+
+static bool ctl_is_write(enum admin_cmd_kind kind)
+{
+	return kind == ADMIN_CMD_DEFINE || kind == ADMIN_CMD_DELETE || kind == ADMIN_CMD_APPROVE ||
+	       kind == ADMIN_CMD_REJECT || kind == ADMIN_CMD_REVOKE || kind == ADMIN_CMD_SET_POLICY;
+}
+
+/* A write command: made durable (ctl_write), then announced; its answer
+ * in *res. 0 or -errno with err. */
+static int ctl_apply(struct control *c, const char *actor, const struct admin_cmd *cmd,
+                     const char *policy_text_in, size_t policy_len, cJSON **res, char *err,
+                     size_t err_len, bool *not_saved)
+{
+	bool is_new =
+	    cmd->kind == ADMIN_CMD_DEFINE && registry_service_index(c->reg, cmd->service) < 0;
+
+	if (!ctl_is_write(cmd->kind))
+		return err_setf(err, err_len, -EINVAL, "no command");
+	int rc = ctl_write(c, actor, cmd, policy_text_in, policy_len, err, err_len, not_saved);
+	if (rc < 0)
+		return rc;
+	*res = ctl_written(c, actor, cmd, policy_len, is_new);
+	/* States right away: an admin action's outcome is an event even when
+	 * the next change comes before the recompute. */
+	ctl_state_events(c);
+	ctl_schedule(c);
+	return 0;
+}
+
+/* Runs a parsed command as `actor`. *json gets the result or {"error"}.
+ * Returns 0 or -errno; *not_saved tells a write refused because its state
+ * could not be made durable (the API's 503). */
+int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
+             const char *policy_text_in, size_t policy_len, char **json, bool *not_saved)
+{
+	char err[REG_ERR_LEN > POLICY_ERR_LEN ? REG_ERR_LEN : POLICY_ERR_LEN] = "";
+	cJSON *res = NULL;
+	int rc;
+
+	*json = NULL;
+	*not_saved = false;
+	if (!actor || !registry_user(c->reg, actor))
+		rc = err_setf(err, sizeof(err), -EPERM, "unknown user \"%s\"", actor ? actor : "");
+	else if (admin_cmd_read_only(cmd->kind))
+		rc = ctl_view(c, cmd, &res, err, sizeof(err));
+	else
+		rc = ctl_apply(c, actor, cmd, policy_text_in, policy_len, &res, err, sizeof(err),
+		               not_saved);
+	if (rc < 0) {
+		if (rc == -EPERM)
+			ctl_ev(c, "admin_refused", "s:actor", actor ? actor : "", "s:command",
+			       admin_cmd_name(cmd->kind), "s:error", err, NULL);
+		*json = ctl_error_json(err);
+		return rc;
 	}
 	*json = res ? cJSON_PrintUnformatted(res) : NULL;
 	cJSON_Delete(res);
 	return *json ? 0 : -ENOMEM;
-refused:
-	if (rc == -EPERM)
-		ctl_ev(c, "admin_refused", "s:actor", actor ? actor : "", "s:command",
-		       admin_cmd_name(cmd->kind), "s:error", err, NULL);
-	*json = ctl_error_json(err);
-	return rc;
 }
 
 int control_admin_line(struct control *c, const char *actor, const char *line, char *out,

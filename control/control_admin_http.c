@@ -238,37 +238,251 @@ static int ctl_define_from_body(const cJSON *body, const char *name, struct admi
 	return 0;
 }
 
-/* Routes one complete request. */
-static void ctl_admin_request(struct ctl_admin *a)
-{
-	struct control *c = a->c;
-	const struct http_head *h = a->head;
-	bool close = !h->keep_alive;
-	size_t alen = 0;
-	const char *auth = http_head_get(h, "Authorization", &alen);
-	const struct reg_user *user = NULL;
-	char token[512], path[2048];
-	struct admin_cmd cmd;
-	cJSON *body = NULL;
-	const char *msg = NULL;
-	int rc;
-	const char *method = llhttp_method_name((llhttp_method_t)h->method);
+/* ---- routing ------------------------------------------------------------ */
 
-	if (auth && alen > 7 && alen - 7 < sizeof(token) && strncasecmp(auth, "Bearer ", 7) == 0) {
-		memcpy(token, auth + 7, alen - 7);
-		token[alen - 7] = '\0';
-		user = registry_user_by_token(c->reg, token);
-	}
-	a->last_us = c->io->ops->now_us(c->io);
-	if (!user) {
-		/* No keep-alive for a peer without a token: it cannot hold a
-		 * slot with a 401 a minute, nor pile up answers it never reads. */
-		ctl_admin_error(a, 401, "unknown or missing bearer token", true);
+#define CTL_ROUTE_MAX_ARGS 3
+
+/* One request being routed: who asked, and the path's variable parts. */
+struct ctl_req {
+	const char *actor; /* the bearer token's user */
+	bool close;        /* no keep-alive: close after the reply */
+	const char *arg[CTL_ROUTE_MAX_ARGS];
+};
+
+typedef void (*ctl_route_fn)(struct ctl_admin *a, struct ctl_req *req);
+
+/* A route: an HTTP method and a path pattern. In a pattern, `*` is one
+ * path segment (possibly empty), `+` one non-empty segment and a final
+ * `**` the rest of the path (possibly empty, possibly with slashes); each
+ * is passed to the handler in order. */
+struct ctl_route {
+	const char *method;
+	const char *pattern;
+	ctl_route_fn fn;
+};
+
+static const char *ctl_body(const struct ctl_admin *a)
+{
+	return a->body ? a->body : "";
+}
+
+static void ctl_route_cmd(struct ctl_admin *a, struct ctl_req *req, enum admin_cmd_kind kind)
+{
+	struct admin_cmd cmd = {.kind = kind, .service = req->arg[0]};
+
+	ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
+}
+
+static void ctl_get_services(struct ctl_admin *a, struct ctl_req *req)
+{
+	ctl_route_cmd(a, req, ADMIN_CMD_SERVICES);
+}
+
+static void ctl_get_service(struct ctl_admin *a, struct ctl_req *req)
+{
+	ctl_route_cmd(a, req, ADMIN_CMD_SERVICE);
+}
+
+static void ctl_delete_service(struct ctl_admin *a, struct ctl_req *req)
+{
+	ctl_route_cmd(a, req, ADMIN_CMD_DELETE);
+}
+
+static void ctl_get_nodes(struct ctl_admin *a, struct ctl_req *req)
+{
+	ctl_route_cmd(a, req, ADMIN_CMD_NODES);
+}
+
+/* PUT /api/services/svc:X: a define from the JSON body. */
+static void ctl_put_service(struct ctl_admin *a, struct ctl_req *req)
+{
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body_len);
+	struct admin_cmd cmd;
+	const char *msg = NULL;
+
+	if (ctl_define_from_body(body, req->arg[0], &cmd, &msg) < 0)
+		ctl_admin_error(a, 400, msg, req->close);
+	else
+		ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
+	cJSON_Delete(body);
+}
+
+/* POST /api/services/svc:X/hosts/NODE/{approve|reject|revoke}. */
+static void ctl_post_host_decision(struct ctl_admin *a, struct ctl_req *req)
+{
+	static const struct {
+		const char *verb;
+		enum admin_cmd_kind kind;
+	} verbs[] = {
+	    {"approve", ADMIN_CMD_APPROVE},
+	    {"reject", ADMIN_CMD_REJECT},
+	    {"revoke", ADMIN_CMD_REVOKE},
+	};
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(req->arg[2], verbs[i].verb) != 0)
+			continue;
+		struct admin_cmd cmd = {
+		    .kind = verbs[i].kind, .service = req->arg[0], .node = req->arg[1]};
+		ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
 		return;
 	}
-	if (h->target_len >= sizeof(path)) {
+	ctl_admin_error(a, 404, "no such API path", req->close);
+}
+
+static void ctl_get_policy(struct ctl_admin *a, struct ctl_req *req)
+{
+	const char *text = policy_text(registry_policy(a->c->reg));
+
+	text = text ? text : "";
+	ctl_admin_reply(a, 200, "application/hujson", text, strlen(text), req->close);
+}
+
+static void ctl_put_policy(struct ctl_admin *a, struct ctl_req *req)
+{
+	struct admin_cmd cmd = {.kind = ADMIN_CMD_SET_POLICY};
+
+	ctl_admin_exec(a, req->actor, &cmd, ctl_body(a), a->body_len, req->close);
+}
+
+static void ctl_get_ca(struct ctl_admin *a, struct ctl_req *req)
+{
+	const char *pem = control_ca_pem(a->c);
+
+	ctl_admin_reply(a, 200, "application/x-pem-file", pem, strlen(pem), req->close);
+}
+
+/* POST /api/command {"line": "..."}: any command but set-policy, whose
+ * file would be read here instead of on the client. */
+static void ctl_post_command(struct ctl_admin *a, struct ctl_req *req)
+{
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body_len);
+	const char *line = ctl_json_str(body, "line");
+	char err[ADMIN_CMD_ERR_LEN] = "";
+	struct admin_cmd cmd;
+
+	if (!line) {
+		ctl_admin_error(a, 400, "body: want {\"line\": \"<admin command>\"}", req->close);
+		goto out;
+	}
+	int rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
+	if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY) {
+		rc = -EINVAL;
+		snprintf(err, sizeof(err),
+		         "set-policy reads a file on the client: PUT /api/policy "
+		         "with the policy text");
+	}
+	if (rc < 0)
+		ctl_admin_error(a, ctl_status_of(rc), err, req->close);
+	else
+		ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
+	admin_cmd_free(&cmd);
+out:
+	cJSON_Delete(body);
+}
+
+static const struct ctl_route ctl_routes[] = {
+    {"GET", "/api/services", ctl_get_services},
+    {"GET", "/api/services/*", ctl_get_service},
+    {"PUT", "/api/services/*", ctl_put_service},
+    {"DELETE", "/api/services/*", ctl_delete_service},
+    {"POST", "/api/services/*/hosts/+/**", ctl_post_host_decision},
+    {"GET", "/api/nodes", ctl_get_nodes},
+    {"GET", "/api/policy", ctl_get_policy},
+    {"PUT", "/api/policy", ctl_put_policy},
+    {"GET", "/api/ca", ctl_get_ca},
+    {"POST", "/api/command", ctl_post_command},
+};
+
+/* Matches `path` against `pattern`; on a match, the variable parts are
+ * cut out of `path` in place (NUL-terminated) when `arg` is given. */
+static bool ctl_route_match(const char *pattern, char *path, const char **arg)
+{
+	char *cut[CTL_ROUTE_MAX_ARGS];
+	size_t n = 0;
+	const char *p = pattern;
+	char *s = path;
+
+	while (*p) {
+		if (strcmp(p, "**") == 0) {
+			cut[n] = NULL;
+			if (arg)
+				arg[n] = s;
+			n++;
+			s += strlen(s);
+			p += 2;
+			break;
+		}
+		if (*p == '*' || *p == '+') {
+			size_t len = strcspn(s, "/");
+			if (*p == '+' && len == 0)
+				return false;
+			if (arg)
+				arg[n] = s;
+			cut[n++] = s[len] ? s + len : NULL;
+			s += len;
+			p++;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	if (*s)
+		return false;
+	for (size_t i = 0; arg && i < n; i++)
+		if (cut[i])
+			*cut[i] = '\0';
+	return true;
+}
+
+/* Finds the route for `method` and `path`: 404 when no pattern matches,
+ * 405 when one does but not with this method. */
+static void ctl_route(struct ctl_admin *a, const char *method, char *path, struct ctl_req *req)
+{
+	bool path_known = false;
+
+	for (size_t i = 0; i < sizeof(ctl_routes) / sizeof(ctl_routes[0]); i++) {
+		const struct ctl_route *r = &ctl_routes[i];
+		if (!ctl_route_match(r->pattern, path, NULL))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, method) != 0)
+			continue;
+		ctl_route_match(r->pattern, path, req->arg);
+		r->fn(a, req);
+		return;
+	}
+	if (path_known)
+		ctl_admin_error(a, 405, "method not allowed here", req->close);
+	else
+		ctl_admin_error(a, 404, "no such API path", req->close);
+}
+
+/* The user named by the request's bearer token, or NULL. */
+static const struct reg_user *ctl_admin_user(const struct ctl_admin *a)
+{
+	size_t alen = 0;
+	const char *auth = http_head_get(a->head, "Authorization", &alen);
+	char token[512];
+
+	if (!auth || alen <= 7 || alen - 7 >= sizeof(token) || strncasecmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	memcpy(token, auth + 7, alen - 7);
+	token[alen - 7] = '\0';
+	return registry_user_by_token(a->c->reg, token);
+}
+
+/* The request's path without its query, percent-decoded into `path`:
+ * 0, or the HTTP status of the error already answered. */
+static int ctl_admin_path(struct ctl_admin *a, char *path, size_t cap, bool close)
+{
+	const struct http_head *h = a->head;
+
+	if (h->target_len >= cap) {
 		ctl_admin_error(a, 414, "request target too long", close);
-		return;
+		return 414;
 	}
 	memcpy(path, http_head_target(h), h->target_len);
 	path[h->target_len] = '\0';
@@ -277,119 +491,30 @@ static void ctl_admin_request(struct ctl_admin *a)
 		*q = '\0';
 	if (!ctl_url_decode(path)) {
 		ctl_admin_error(a, 400, "bad percent-encoding in the path", close);
+		return 400;
+	}
+	return 0;
+}
+
+/* Answers one complete request: authenticate, read the path, route. */
+static void ctl_admin_request(struct ctl_admin *a)
+{
+	const struct http_head *h = a->head;
+	struct ctl_req req = {.close = !h->keep_alive};
+	char path[2048];
+
+	const struct reg_user *user = ctl_admin_user(a);
+	a->last_us = a->c->io->ops->now_us(a->c->io);
+	if (!user) {
+		/* No keep-alive for a peer without a token: it cannot hold a
+		 * slot with a 401 a minute, nor pile up answers it never reads. */
+		ctl_admin_error(a, 401, "unknown or missing bearer token", true);
 		return;
 	}
-	bool get = strcmp(method, "GET") == 0, put = strcmp(method, "PUT") == 0;
-	bool post = strcmp(method, "POST") == 0, del = strcmp(method, "DELETE") == 0;
-	memset(&cmd, 0, sizeof(cmd));
-	char *rest = NULL;
-	if (strcmp(path, "/api/services") == 0) {
-		if (!get)
-			goto bad_method;
-		cmd.kind = ADMIN_CMD_SERVICES;
-	} else if (strncmp(path, "/api/services/", 14) == 0) {
-		char *name = path + 14;
-		rest = strchr(name, '/');
-		if (rest)
-			*rest++ = '\0';
-		cmd.service = name;
-		if (!rest) {
-			if (get) {
-				cmd.kind = ADMIN_CMD_SERVICE;
-			} else if (del) {
-				cmd.kind = ADMIN_CMD_DELETE;
-			} else if (put) {
-				body = cJSON_ParseWithLength(a->body ? a->body : "", a->body_len);
-				if (ctl_define_from_body(body, name, &cmd, &msg) < 0) {
-					ctl_admin_error(a, 400, msg, close);
-					goto out;
-				}
-			} else {
-				goto bad_method;
-			}
-		} else {
-			/* hosts/NODE/{approve|reject|revoke} */
-			char *node = NULL, *verb = NULL;
-			if (strncmp(rest, "hosts/", 6) == 0) {
-				node = rest + 6;
-				verb = strchr(node, '/');
-				if (verb)
-					*verb++ = '\0';
-			}
-			if (!verb || !*node)
-				goto not_found;
-			if (!post)
-				goto bad_method;
-			cmd.node = node;
-			if (strcmp(verb, "approve") == 0)
-				cmd.kind = ADMIN_CMD_APPROVE;
-			else if (strcmp(verb, "reject") == 0)
-				cmd.kind = ADMIN_CMD_REJECT;
-			else if (strcmp(verb, "revoke") == 0)
-				cmd.kind = ADMIN_CMD_REVOKE;
-			else
-				goto not_found;
-		}
-	} else if (strcmp(path, "/api/nodes") == 0) {
-		if (!get)
-			goto bad_method;
-		cmd.kind = ADMIN_CMD_NODES;
-	} else if (strcmp(path, "/api/policy") == 0) {
-		if (get) {
-			const char *text = policy_text(registry_policy(c->reg));
-			text = text ? text : "";
-			ctl_admin_reply(a, 200, "application/hujson", text, strlen(text), close);
-			goto out;
-		}
-		if (!put)
-			goto bad_method;
-		cmd.kind = ADMIN_CMD_SET_POLICY;
-		ctl_admin_exec(a, user->login, &cmd, a->body ? a->body : "", a->body_len, close);
-		goto out;
-	} else if (strcmp(path, "/api/ca") == 0) {
-		if (!get)
-			goto bad_method;
-		const char *pem = control_ca_pem(c);
-		ctl_admin_reply(a, 200, "application/x-pem-file", pem, strlen(pem), close);
-		goto out;
-	} else if (strcmp(path, "/api/command") == 0) {
-		char err[ADMIN_CMD_ERR_LEN] = "";
-		if (!post)
-			goto bad_method;
-		body = cJSON_ParseWithLength(a->body ? a->body : "", a->body_len);
-		const char *line = ctl_json_str(body, "line");
-		if (!line) {
-			ctl_admin_error(a, 400, "body: want {\"line\": \"<admin command>\"}",
-			                close);
-			goto out;
-		}
-		rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
-		if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY) {
-			rc = -EINVAL;
-			snprintf(err, sizeof(err),
-			         "set-policy reads a file on the client: PUT /api/policy "
-			         "with the policy text");
-		}
-		if (rc < 0) {
-			admin_cmd_free(&cmd);
-			ctl_admin_error(a, ctl_status_of(rc), err, close);
-			goto out;
-		}
-		ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
-		admin_cmd_free(&cmd);
-		goto out;
-	} else {
-		goto not_found;
-	}
-	ctl_admin_exec(a, user->login, &cmd, NULL, 0, close);
-	goto out;
-bad_method:
-	ctl_admin_error(a, 405, "method not allowed here", close);
-	goto out;
-not_found:
-	ctl_admin_error(a, 404, "no such API path", close);
-out:
-	cJSON_Delete(body);
+	req.actor = user->login;
+	if (ctl_admin_path(a, path, sizeof(path), req.close) != 0)
+		return;
+	ctl_route(a, llhttp_method_name((llhttp_method_t)h->method), path, &req);
 }
 
 static int ctl_admin_body_fn(void *ctx, const char *data, size_t len)
@@ -553,5 +678,3 @@ void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
 		c->admins[slot] = a;
 	}
 }
-
-/* ---- lost nodes (STR-8) --------------------------------------------------- */

@@ -161,5 +161,3 @@ void ctl_drain_session_gone(struct control *c, uint64_t session_id)
 {
 	ctl_drain_acked(c, session_id, UINT64_MAX);
 }
-
-/* ---- map sessions: maps ------------------------------------------------- */

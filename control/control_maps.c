@@ -247,5 +247,3 @@ void ctl_recompute_fn(struct io_timer *t)
 		c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
 	ctl_reap(c);
 }
-
-/* ---- map sessions: lifecycle -------------------------------------------- */

@@ -152,7 +152,7 @@ void ctl_session_fail(struct ctl_session *s, const char *msg)
 	ctl_session_close(s, msg, true);
 }
 
-/* ---- drain confirmation ------------------------------------------------- */
+/* ---- map sessions: lifecycle -------------------------------------------- */
 
 void ctl_session_close(struct ctl_session *s, const char *reason, bool dead)
 {
