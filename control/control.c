@@ -21,51 +21,11 @@
 #include "control/policy.h"
 #include "lib/io/storage.h"
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* Emits `type` with fields given as (spec, value) pairs ending in NULL:
- * "s:key" const char *, "u:key" uint64_t, "b:key" int (bool). */
-void ctl_ev(struct control *c, const char *type, ...)
-{
-	va_list ap;
-	const char *spec;
-
-	if (c->io->events_off)
-		return;
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return;
-	va_start(ap, type);
-	while ((spec = va_arg(ap, const char *)) != NULL) {
-		const char *key = spec + 2;
-		if (spec[0] == 's') {
-			const char *v = va_arg(ap, const char *);
-			cJSON_AddStringToObject(o, key, v ? v : "");
-		} else if (spec[0] == 'u') {
-			uint64_t v = va_arg(ap, uint64_t);
-			cJSON_AddNumberToObject(o, key, (double)v);
-		} else {
-			int v = va_arg(ap, int);
-			cJSON_AddBoolToObject(o, key, v);
-		}
-	}
-	va_end(ap);
-	char *t = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (!t)
-		return;
-	size_t n = strlen(t);
-	if (n >= 2) {
-		t[n - 1] = '\0';
-		c->io->ops->emit(c->io, type, t + 1);
-	}
-	free(t);
-}
 
 const char *ctl_node_name(const struct control *c, int node)
 {
@@ -138,8 +98,8 @@ static void ctl_expire_lost(struct control *c, uint64_t now)
 		}
 		if (expired) {
 			registry_node_set_alive(c->reg, idx, false);
-			ctl_ev(c, "node_dead", "s:node_name", n->name, "s:reason",
-			       "lost for too long", "b:lost", 0, NULL);
+			io_event(c->io, "node_dead", IO_STR("node_name", n->name),
+			         IO_STR("reason", "lost for too long"), IO_BOOL("lost", false));
 			c->dirty = true;
 			ctl_schedule(c);
 		}
@@ -166,8 +126,8 @@ static void ctl_grace_start(struct control *c)
 	c->grace_left = c->grace_hosts;
 	c->grace_started_us = c->io->ops->now_us(c->io);
 	c->io->ops->timer_arm(c->io, &c->grace_timer, c->restart_grace_us);
-	ctl_ev(c, "control_grace_started", "u:hosts", (uint64_t)c->grace_hosts, "u:grace_us",
-	       c->restart_grace_us, NULL);
+	io_event(c->io, "control_grace_started", IO_U64("hosts", c->grace_hosts),
+	         IO_U64("grace_us", c->restart_grace_us));
 }
 
 /* Ends the grace: hosts that have not reconnected are lost from now on
@@ -185,15 +145,17 @@ void ctl_grace_end(struct control *c, bool early)
 		if (!n->alive || n->connected)
 			continue;
 		ctl_mark_lost(c, i);
-		ctl_ev(c, "node_dead", "s:node_name", n->name, "s:reason",
-		       "did not reconnect within the restart grace", "b:lost", 1, NULL);
+		io_event(c->io, "node_dead", IO_STR("node_name", n->name),
+		         IO_STR("reason", "did not reconnect within the restart grace"),
+		         IO_BOOL("lost", true));
 		missing++;
 	}
 	CHECK(missing == c->grace_left);
 	c->grace_left = 0;
-	ctl_ev(c, "control_grace_ended", "u:hosts", (uint64_t)c->grace_hosts, "u:reconnected",
-	       (uint64_t)(c->grace_hosts - missing), "u:missing", (uint64_t)missing, "b:early",
-	       (int)early, "u:elapsed_us", c->io->ops->now_us(c->io) - c->grace_started_us, NULL);
+	io_event(c->io, "control_grace_ended", IO_U64("hosts", c->grace_hosts),
+	         IO_U64("reconnected", c->grace_hosts - missing), IO_U64("missing", missing),
+	         IO_BOOL("early", early),
+	         IO_U64("elapsed_us", c->io->ops->now_us(c->io) - c->grace_started_us));
 	if (missing) {
 		c->dirty = true;
 		ctl_schedule(c);
@@ -233,9 +195,10 @@ static void ctl_sweep_fn(struct io_timer *t)
 		 * takes no byte for as long as it may stay silent is dropped (a
 		 * far node taking a large map slowly is not). */
 		if (s->out_off < s->out_len && now - s->last_tx_us > dead_after) {
-			ctl_ev(c, "session_error", "s:node_name", ctl_node_name(c, s->node),
-			       "s:error", "slow consumer", "u:queued",
-			       (uint64_t)(s->out_len - s->out_off), NULL);
+			io_event(c->io, "session_error",
+			         IO_STR("node_name", ctl_node_name(c, s->node)),
+			         IO_STR("error", "slow consumer"),
+			         IO_U64("queued", s->out_len - s->out_off));
 			ctl_session_close(s, "slow consumer", true);
 			continue;
 		}
@@ -464,9 +427,9 @@ static void ctl_start(struct control *c)
 	c->io->ops->timer_arm(c->io, &c->sweep_timer, c->heartbeat_us / 2);
 	ctl_grace_start(c);
 	ctl_state_events(c);
-	ctl_ev(c, "control_ready", "s:tailnet", c->tailnet, "u:services",
-	       (uint64_t)registry_service_count(c->reg), "u:nodes",
-	       (uint64_t)registry_node_count(c->reg), NULL);
+	io_event(c->io, "control_ready", IO_STR("tailnet", c->tailnet),
+	         IO_U64("services", registry_service_count(c->reg)),
+	         IO_U64("nodes", registry_node_count(c->reg)));
 }
 
 int control_new(struct control **out, struct io *io, const struct control_config *config)

@@ -330,8 +330,8 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 
 	switch (cmd->kind) {
 	case ADMIN_CMD_DEFINE:
-		ctl_ev(c, "service_defined", "s:service", cmd->service, "s:actor", actor, "b:new",
-		       (int)is_new, NULL);
+		io_event(c->io, "service_defined", IO_STR("service", cmd->service),
+		         IO_STR("actor", actor), IO_BOOL("new", is_new));
 		return ctl_service_named_json(c, cmd->service);
 	case ADMIN_CMD_DELETE:
 		for (size_t i = 0; i < c->n_drains;) {
@@ -340,19 +340,21 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 			else
 				i++;
 		}
-		ctl_ev(c, "service_deleted", "s:service", cmd->service, "s:actor", actor, NULL);
+		io_event(c->io, "service_deleted", IO_STR("service", cmd->service),
+		         IO_STR("actor", actor));
 		res = cJSON_CreateObject();
 		cJSON_AddStringToObject(res, "deleted", cmd->service);
 		return res;
 	case ADMIN_CMD_APPROVE:
 	case ADMIN_CMD_REJECT:
 	case ADMIN_CMD_REVOKE:
-		ctl_ev(c, "host_decision", "s:service", cmd->service, "s:node_name", cmd->node,
-		       "s:decision", ctl_decision_name(ctl_decision_of(cmd->kind)), "s:actor",
-		       actor, NULL);
+		io_event(c->io, "host_decision", IO_STR("service", cmd->service),
+		         IO_STR("node_name", cmd->node),
+		         IO_STR("decision", ctl_decision_name(ctl_decision_of(cmd->kind))),
+		         IO_STR("actor", actor));
 		return ctl_service_named_json(c, cmd->service);
 	case ADMIN_CMD_SET_POLICY:
-		ctl_ev(c, "policy_set", "s:actor", actor, "u:bytes", (uint64_t)policy_len, NULL);
+		io_event(c->io, "policy_set", IO_STR("actor", actor), IO_U64("bytes", policy_len));
 		res = cJSON_CreateObject();
 		cJSON_AddBoolToObject(res, "ok", true);
 		return res;
@@ -410,8 +412,9 @@ int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
 		               not_saved);
 	if (rc < 0) {
 		if (rc == -EPERM)
-			ctl_ev(c, "admin_refused", "s:actor", actor ? actor : "", "s:command",
-			       admin_cmd_name(cmd->kind), "s:error", err, NULL);
+			io_event(c->io, "admin_refused", IO_STR("actor", actor ? actor : ""),
+			         IO_STR("command", admin_cmd_name(cmd->kind)),
+			         IO_STR("error", err));
 		*json = ctl_error_json(err);
 		return rc;
 	}

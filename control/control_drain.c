@@ -52,8 +52,8 @@ void ctl_drain_check(struct control *c)
 		c->drains[i].service = NULL;
 		ctl_drain_remove(c, i);
 		struct ctl_session *hs = host < c->by_node_cap ? c->by_node[host] : NULL;
-		ctl_ev(c, "drain_confirmed", "s:node_name", ctl_node_name(c, (int)host),
-		       "s:service", service, NULL);
+		io_event(c->io, "drain_confirmed", IO_STR("node_name", ctl_node_name(c, (int)host)),
+		         IO_STR("service", service));
 		if (hs && !hs->closed)
 			ctl_session_send_simple(hs, "drain_confirmed", "service", service, NULL,
 			                        NULL);
@@ -116,8 +116,8 @@ void ctl_drain_start(struct control *c, const char *service, size_t host)
 	if (d.n_waiters)
 		qsort(d.w, d.n_waiters, sizeof(*d.w), ctl_waiter_cmp);
 	d.n_left = d.n_waiters;
-	ctl_ev(c, "drain_started", "s:node_name", hname, "s:service", service, "u:waiting",
-	       (uint64_t)d.n_waiters, NULL);
+	io_event(c->io, "drain_started", IO_STR("node_name", hname), IO_STR("service", service),
+	         IO_U64("waiting", d.n_waiters));
 	c->drains[c->n_drains++] = d;
 }
 

@@ -140,7 +140,6 @@ struct control {
 
 /* ---- control.c ---- */
 
-void ctl_ev(struct control *c, const char *type, ...);
 const char *ctl_node_name(const struct control *c, int node);
 char *ctl_error_json(const char *msg);
 void ctl_schedule(struct control *c);

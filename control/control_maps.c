@@ -51,8 +51,8 @@ const char *ctl_cert_fn(void *ctx, size_t node, const char *service)
 		return NULL;
 	pem = ca_issue(c->ca, n->tls_key, dns, ++c->cert_serial, err, sizeof(err));
 	if (!pem) {
-		ctl_ev(c, "cert_failed", "s:node_name", n->name, "s:service", service, "s:error",
-		       err, NULL);
+		io_event(c->io, "cert_failed", IO_STR("node_name", n->name),
+		         IO_STR("service", service), IO_STR("error", err));
 		free(dns);
 		return NULL;
 	}
@@ -69,7 +69,8 @@ const char *ctl_cert_fn(void *ctx, size_t node, const char *service)
 		return NULL;
 	}
 	c->n_certs++;
-	ctl_ev(c, "cert_issued", "s:node_name", n->name, "s:service", service, "s:dns", dns, NULL);
+	io_event(c->io, "cert_issued", IO_STR("node_name", n->name), IO_STR("service", service),
+	         IO_STR("dns", dns));
 	free(dns);
 	return pem;
 }
@@ -113,16 +114,17 @@ static void ctl_steering_events(struct control *c, const struct ctl_session *s, 
 		const char *was = ctl_first_host(old, e->string);
 		const char *is = ctl_first_host(now, e->string);
 		if ((was || is) && (!was || !is || strcmp(was, is) != 0))
-			ctl_ev(c, "steering", "s:node_name", ctl_node_name(c, s->node), "s:service",
-			       e->string, "s:host", is ? is : "", "s:previous", was ? was : "",
-			       NULL);
+			io_event(c->io, "steering", IO_STR("node_name", ctl_node_name(c, s->node)),
+			         IO_STR("service", e->string), IO_STR("host", is ? is : ""),
+			         IO_STR("previous", was ? was : ""));
 	}
 	cJSON_ArrayForEach(e, old)
 	{
 		const char *was = ctl_first_host(old, e->string);
 		if (was && !cJSON_GetObjectItemCaseSensitive(now, e->string))
-			ctl_ev(c, "steering", "s:node_name", ctl_node_name(c, s->node), "s:service",
-			       e->string, "s:host", "", "s:previous", was, NULL);
+			io_event(c->io, "steering", IO_STR("node_name", ctl_node_name(c, s->node)),
+			         IO_STR("service", e->string), IO_STR("host", ""),
+			         IO_STR("previous", was));
 	}
 }
 
@@ -175,9 +177,9 @@ void ctl_session_send_map(struct ctl_session *s)
 	}
 	if (wire > s->max_msg)
 		s->max_msg = wire;
-	ctl_ev(c, "netmap_sent", "s:node_name", ctl_node_name(c, s->node), "u:version",
-	       s->version_sent, "s:kind", is_delta ? "delta" : "full", "u:bytes", (uint64_t)len,
-	       "u:wire_bytes", (uint64_t)wire, NULL);
+	io_event(c->io, "netmap_sent", IO_STR("node_name", ctl_node_name(c, s->node)),
+	         IO_U64("version", s->version_sent), IO_STR("kind", is_delta ? "delta" : "full"),
+	         IO_U64("bytes", len), IO_U64("wire_bytes", wire));
 	ctl_session_queue(s, z ? (const void *)z : msg, wire, z != NULL);
 	free(z);
 	free(msg);
@@ -215,8 +217,8 @@ void ctl_state_events(struct control *c)
 		const char *was = ctl_prev_state(c, &cursor, svc->name);
 		cJSON_AddStringToObject(now, svc->name, st);
 		if (!was || strcmp(was, st) != 0)
-			ctl_ev(c, "service_state", "s:service", svc->name, "s:state", st,
-			       "s:previous", was ? was : "", NULL);
+			io_event(c->io, "service_state", IO_STR("service", svc->name),
+			         IO_STR("state", st), IO_STR("previous", was ? was : ""));
 	}
 	for (size_t i = 0; i < registry_host_count(c->reg); i++) {
 		const struct reg_host *h = registry_host(c->reg, i);
@@ -228,8 +230,9 @@ void ctl_state_events(struct control *c)
 		const char *was = ctl_prev_state(c, &cursor, key);
 		cJSON_AddStringToObject(now, key, st);
 		if (!was || strcmp(was, st) != 0)
-			ctl_ev(c, "host_state", "s:service", h->service, "s:node_name", h->node,
-			       "s:state", st, "s:previous", was ? was : "", NULL);
+			io_event(c->io, "host_state", IO_STR("service", h->service),
+			         IO_STR("node_name", h->node), IO_STR("state", st),
+			         IO_STR("previous", was ? was : ""));
 	}
 	cJSON_Delete(c->prev_states);
 	c->prev_states = now;

@@ -50,8 +50,9 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 		return -E2BIG;
 	}
 	if (queued + len + MAPPROTO_HDR_LEN > limit) {
-		ctl_ev(s->c, "session_error", "s:node_name", ctl_node_name(s->c, s->node),
-		       "s:error", "slow consumer", "u:queued", (uint64_t)queued, NULL);
+		io_event(s->c->io, "session_error",
+		         IO_STR("node_name", ctl_node_name(s->c, s->node)),
+		         IO_STR("error", "slow consumer"), IO_U64("queued", queued));
 		ctl_session_close(s, "slow consumer", true);
 		return -ENOBUFS;
 	}
@@ -146,8 +147,8 @@ static int ctl_session_send_liveness(struct ctl_session *s, const char *type)
 /* Sends an error frame, then closes the session. */
 void ctl_session_fail(struct ctl_session *s, const char *msg)
 {
-	ctl_ev(s->c, "session_error", "s:node_name", ctl_node_name(s->c, s->node), "s:error", msg,
-	       NULL);
+	io_event(s->c->io, "session_error", IO_STR("node_name", ctl_node_name(s->c, s->node)),
+	         IO_STR("error", msg));
 	ctl_session_send_simple(s, "error", "message", msg, NULL, NULL);
 	ctl_session_close(s, msg, true);
 }
@@ -165,8 +166,8 @@ void ctl_session_close(struct ctl_session *s, const char *reason, bool dead)
 	c->io->ops->close(c->io, s->handle, false);
 	s->handle = -1;
 	if (s->node >= 0) {
-		ctl_ev(c, "session_closed", "s:node_name", ctl_node_name(c, s->node), "s:reason",
-		       reason, NULL);
+		io_event(c->io, "session_closed", IO_STR("node_name", ctl_node_name(c, s->node)),
+		         IO_STR("reason", reason));
 		if ((size_t)s->node < c->by_node_cap && c->by_node[s->node] == s) {
 			c->by_node[s->node] = NULL;
 			registry_node_set_connected(c->reg, (size_t)s->node, false);
@@ -175,8 +176,9 @@ void ctl_session_close(struct ctl_session *s, const char *reason, bool dead)
 					ctl_mark_lost(c, (size_t)s->node);
 				else
 					registry_node_set_alive(c->reg, (size_t)s->node, false);
-				ctl_ev(c, "node_dead", "s:node_name", ctl_node_name(c, s->node),
-				       "s:reason", reason, "b:lost", (int)s->silent, NULL);
+				io_event(c->io, "node_dead",
+				         IO_STR("node_name", ctl_node_name(c, s->node)),
+				         IO_STR("reason", reason), IO_BOOL("lost", s->silent));
 				c->dirty = true; /* which hosts are serving changed */
 			}
 			/* Drains of this host end with it. */
@@ -304,8 +306,8 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	if (old && old != s) {
 		/* The same node name again: the new session replaces the old. */
 		c->by_node[idx] = NULL;
-		ctl_ev(c, "session_error", "s:node_name", info.name, "s:error",
-		       "replaced by a new session for the same node", NULL);
+		io_event(c->io, "session_error", IO_STR("node_name", info.name),
+		         IO_STR("error", "replaced by a new session for the same node"));
 		ctl_session_send_simple(old, "error", "message",
 		                        "replaced by a new session for the same node", NULL, NULL);
 		ctl_session_close(old, "replaced", false);
@@ -314,11 +316,13 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	s->node = idx;
 	registry_node_set_connected(c->reg, (size_t)idx, true);
 	registry_node_set_alive(c->reg, (size_t)idx, true);
-	ctl_ev(c, "node_registered", "s:node_name", info.name, "b:new",
-	       (int)(registry_node_count(c->reg) > before), "s:region", info.region, NULL);
-	ctl_ev(c, "session_open", "s:node_name", info.name, "s:endpoint", endpoint, NULL);
+	io_event(c->io, "node_registered", IO_STR("node_name", info.name),
+	         IO_BOOL("new", registry_node_count(c->reg) > before),
+	         IO_STR("region", info.region));
+	io_event(c->io, "session_open", IO_STR("node_name", info.name),
+	         IO_STR("endpoint", endpoint));
 	if (!was_alive || was_presumed)
-		ctl_ev(c, "node_alive", "s:node_name", info.name, NULL);
+		io_event(c->io, "node_alive", IO_STR("node_name", info.name));
 	c->dirty = true;
 	if (was_presumed) {
 		CHECK(c->grace_left > 0);
@@ -408,9 +412,9 @@ static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 	if (registry_generation(c->reg) != gen)
 		c->dirty = true; /* which hosts are serving is saved (STR-8) */
 	for (size_t i = 0; i < n; i++) {
-		ctl_ev(c, "host_advertised", "s:node_name", node, "s:service", ad[i].service,
-		       "b:draining", (int)ad[i].draining, "b:defined",
-		       (int)(registry_service_index(c->reg, ad[i].service) >= 0), NULL);
+		io_event(c->io, "host_advertised", IO_STR("node_name", node),
+		         IO_STR("service", ad[i].service), IO_BOOL("draining", ad[i].draining),
+		         IO_BOOL("defined", registry_service_index(c->reg, ad[i].service) >= 0));
 		if (rc < 0) {
 			ctl_session_send_simple(s, "advertise_refused", "service", ad[i].service,
 			                        "message", err[0] ? err : strerror(-rc));
@@ -483,8 +487,8 @@ static void ctl_on_frame(struct ctl_session *s, const uint8_t *payload, size_t l
 		uint64_t ver = (uint64_t)v->valuedouble;
 		if (ver > s->version_acked)
 			s->version_acked = ver;
-		ctl_ev(c, "netmap_acked", "s:node_name", ctl_node_name(c, s->node), "u:version",
-		       ver, NULL);
+		io_event(c->io, "netmap_acked", IO_STR("node_name", ctl_node_name(c, s->node)),
+		         IO_U64("version", ver));
 		ctl_drain_acked(c, s->id, ver);
 		break;
 	}
@@ -598,8 +602,8 @@ void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 		/* REL-1: sessions leave the handle reserve to the admin API. */
 		if (c->n_sessions >= CONTROL_MAX_SESSIONS || io_handles_scarce(c->io, 0)) {
 			c->io->ops->close(c->io, h, true);
-			ctl_ev(c, "session_error", "s:node_name", "", "s:error",
-			       "too many sessions", NULL);
+			io_event(c->io, "session_error", IO_STR("node_name", ""),
+			         IO_STR("error", "too many sessions"));
 			free(s);
 			continue;
 		}

@@ -53,8 +53,9 @@ int ctl_store(struct control *c, const struct registry *reg, const char *what, c
 		rc = c->storage->ops->write(c->storage, c->state_path, text, len, err, err_len);
 	free(text);
 	if (rc < 0)
-		ctl_ev(c, "state_save_failed", "s:path", c->state_path, "s:error", strerror(-rc),
-		       "s:detail", err, "s:for", what, NULL);
+		io_event(c->io, "state_save_failed", IO_STR("path", c->state_path),
+		         IO_STR("error", strerror(-rc)), IO_STR("detail", err),
+		         IO_STR("for", what));
 	return rc;
 }
 
