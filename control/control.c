@@ -267,6 +267,7 @@ static int ctl_configure(struct control *c, const struct control_config *config)
 	if (!c->name || !c->tailnet || (config->state_path && !c->state_path) || !c->prev_states)
 		return -ENOMEM;
 	c->storage = config->storage;
+	ctl_admin_files_init(c, config->admin_files);
 	return 0;
 }
 

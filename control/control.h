@@ -139,6 +139,10 @@ struct control_config {
 	uint16_t admin_port;     /* 0: MAPPROTO_DEFAULT_ADMIN_PORT */
 	const char *state_path;  /* the state's name in storage; NULL: no persistence */
 	struct storage *storage; /* borrowed; required with state_path */
+	/* Where `set-policy FILE` (control_admin_line) reads FILE, through
+	 * the same storage seam; borrowed. NULL: the host's files as they
+	 * are, read-only (control never writes them). */
+	struct storage *admin_files;
 	/* Bootstrap, applied only when no saved state exists. */
 	const struct control_user *users;
 	size_t n_users;

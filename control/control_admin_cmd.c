@@ -11,7 +11,6 @@
 
 #include "control/policy.h"
 #include "lib/io/storage.h"
-#include "lib/wire/localapi.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,13 +433,8 @@ int control_admin_line(struct control *c, const char *actor, const char *line, c
 	int rc;
 
 	rc = admin_cmd_parse(&cmd, line, err, sizeof(err));
-	if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY) {
-		text = localapi_read_file(cmd.file, POLICY_MAX_BYTES, &text_len);
-		if (!text)
-			rc = err_setf(err, sizeof(err), errno == EFBIG ? -E2BIG : -errno,
-			              "set-policy %s: %s", cmd.file,
-			              errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-	}
+	if (rc == 0 && cmd.kind == ADMIN_CMD_SET_POLICY)
+		rc = ctl_read_policy_file(c, cmd.file, &text, &text_len, err, sizeof(err));
 	if (rc < 0)
 		json = ctl_error_json(err);
 	else

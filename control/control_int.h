@@ -98,7 +98,9 @@ struct ctl_admin {
 struct control {
 	struct io *io;
 	char *name, *tailnet, *state_path;
-	struct storage *storage; /* borrowed; NULL without state_path */
+	struct storage *storage;     /* borrowed; NULL without state_path */
+	struct storage *admin_files; /* set-policy FILE: config's, or &host_files */
+	struct storage host_files;   /* the host's files, read-only (control_state.c) */
 	struct registry *reg;
 	struct mapgen *mg;
 	struct ca *ca;
@@ -153,6 +155,12 @@ int ctl_store(struct control *c, const struct registry *reg, const char *what, c
               size_t err_len);
 int ctl_save(struct control *c);
 int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len);
+/* Sets where admin files are read from: `given`, or the host's files. */
+void ctl_admin_files_init(struct control *c, struct storage *given);
+/* Reads set-policy's FILE (at most POLICY_MAX_BYTES) through the admin
+ * files' storage: 0 with *text (malloc'd), or -errno with err. */
+int ctl_read_policy_file(struct control *c, const char *path, char **text, size_t *len, char *err,
+                         size_t err_len);
 
 /* ---- control_maps.c ---- */
 

@@ -8,8 +8,10 @@
 #include "lib/base/errfmt.h"
 #include "lib/wire/mapproto.h"
 
+#include "control/policy.h"
 #include "lib/base/hex.h"
 #include "lib/io/storage.h"
+#include "lib/wire/localapi.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,4 +135,51 @@ out:
 	cJSON_Delete(doc);
 	free(text);
 	return rc;
+}
+
+/* ---- admin files: the host's, read-only ----------------------------------- */
+
+static int ctl_host_read(struct storage *st, const char *name, size_t max_bytes, char **out,
+                         size_t *len, char *err, size_t err_len)
+{
+	(void)st;
+	*out = localapi_read_file(name, max_bytes, len);
+	if (!*out) {
+		int e = errno ? errno : EIO;
+		return err_setf(err, err_len, -e, "%s: %s", name, strerror(e));
+	}
+	return 0;
+}
+
+static int ctl_host_write(struct storage *st, const char *name, const void *data, size_t len,
+                          char *err, size_t err_len)
+{
+	(void)st;
+	(void)data;
+	(void)len;
+	return err_setf(err, err_len, -EROFS, "%s: control does not write the host's files", name);
+}
+
+static const struct storage_ops ctl_host_files_ops = {
+    .read = ctl_host_read,
+    .write = ctl_host_write,
+};
+
+void ctl_admin_files_init(struct control *c, struct storage *given)
+{
+	c->host_files.ops = &ctl_host_files_ops;
+	c->admin_files = given ? given : &c->host_files;
+}
+
+int ctl_read_policy_file(struct control *c, const char *path, char **text, size_t *len, char *err,
+                         size_t err_len)
+{
+	int rc =
+	    c->admin_files->ops->read(c->admin_files, path, POLICY_MAX_BYTES, text, len, NULL, 0);
+
+	if (rc == -EFBIG)
+		return err_setf(err, err_len, -E2BIG, "set-policy %s: larger than 1 MiB", path);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "set-policy %s: %s", path, strerror(-rc));
+	return 0;
 }
