@@ -183,13 +183,35 @@ static bool ctl_url_decode(char *s)
 	return true;
 }
 
+/* A body member that must be an array of at most `max` strings, into
+ * out[*n] (pointing into the body). 0 or -EINVAL with msg. */
+static int ctl_body_strings(const cJSON *a, const char **out, size_t max, size_t *n,
+                            const char *not_array, const char *too_many, const char **msg)
+{
+	const cJSON *e;
+
+	if (!cJSON_IsArray(a)) {
+		*msg = not_array;
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(e, a)
+	{
+		if (!cJSON_IsString(e) || *n == max) {
+			*msg = too_many;
+			return -EINVAL;
+		}
+		out[(*n)++] = e->valuestring;
+	}
+	return 0;
+}
+
 /* Builds a define command from a PUT body. 0 or -EINVAL with msg. */
 static int ctl_define_from_body(const cJSON *body, const char *name, struct admin_cmd *cmd,
                                 const char **msg)
 {
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "description");
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "ports");
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tags"), *e;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tags");
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->kind = ADMIN_CMD_DEFINE;
@@ -206,34 +228,18 @@ static int ctl_define_from_body(const cJSON *body, const char *name, struct admi
 		cmd->description = d->valuestring;
 	}
 	if (p) {
-		if (!cJSON_IsArray(p)) {
-			*msg = "body: \"ports\" must be an array of strings";
-			return -EINVAL;
-		}
 		cmd->has_ports = true;
-		cJSON_ArrayForEach(e, p)
-		{
-			if (!cJSON_IsString(e) || cmd->n_ports == REG_MAX_PORTS) {
-				*msg = "body: \"ports\" must be at most 64 strings";
-				return -EINVAL;
-			}
-			cmd->ports[cmd->n_ports++] = e->valuestring;
-		}
+		if (ctl_body_strings(p, cmd->ports, REG_MAX_PORTS, &cmd->n_ports,
+		                     "body: \"ports\" must be an array of strings",
+		                     "body: \"ports\" must be at most 64 strings", msg) < 0)
+			return -EINVAL;
 	}
 	if (t) {
-		if (!cJSON_IsArray(t)) {
-			*msg = "body: \"tags\" must be an array of strings";
-			return -EINVAL;
-		}
 		cmd->has_tags = true;
-		cJSON_ArrayForEach(e, t)
-		{
-			if (!cJSON_IsString(e) || cmd->n_tags == REG_MAX_TAGS) {
-				*msg = "body: \"tags\" must be at most 32 strings";
-				return -EINVAL;
-			}
-			cmd->tags[cmd->n_tags++] = e->valuestring;
-		}
+		if (ctl_body_strings(t, cmd->tags, REG_MAX_TAGS, &cmd->n_tags,
+		                     "body: \"tags\" must be an array of strings",
+		                     "body: \"tags\" must be at most 32 strings", msg) < 0)
+			return -EINVAL;
 	}
 	return 0;
 }

@@ -87,6 +87,45 @@ static int ctl_hex_seed(const char *text, uint8_t seed[CA_SEED_LEN])
 	return hex_decode(text, seed, CA_SEED_LEN) ? 0 : -EINVAL;
 }
 
+/* The registry of a state document's "registry" member into c->reg. */
+static int ctl_registry_from_doc(struct control *c, const cJSON *r, char *err, size_t err_len)
+{
+	char rerr[REG_ERR_LEN] = "";
+	char *text = cJSON_PrintUnformatted(r);
+
+	if (!text)
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	int rc = registry_from_json(text, strlen(text), &c->reg, rerr, sizeof(rerr));
+	free(text);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "state %s: %s", c->state_path, rerr);
+	return 0;
+}
+
+/* A state document: {"version", "ca_seed": 64 hex, "registry": {...}}. */
+static int ctl_state_parse(struct control *c, const char *text, size_t len,
+                           uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
+{
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	int rc;
+
+	if (!cJSON_IsObject(doc)) {
+		rc = err_setf(err, err_len, -EINVAL, "state %s: not a JSON object", c->state_path);
+	} else {
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "registry");
+		const char *hex =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "ca_seed"));
+		if (!cJSON_IsObject(r) || ctl_hex_seed(hex, seed) < 0)
+			rc = err_setf(err, err_len, -EINVAL,
+			              "state %s: want {\"ca_seed\": 64 hex, \"registry\": {...}}",
+			              c->state_path);
+		else
+			rc = ctl_registry_from_doc(c, r, err, err_len);
+	}
+	cJSON_Delete(doc);
+	return rc;
+}
+
 /* Loads state_path through the storage: 0 (loaded), 1 (none stored), or
  * -errno with err (the storage's refusal says how to fix it). */
 int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len)
@@ -94,45 +133,14 @@ int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err
 	char serr[STORAGE_ERR_LEN] = "";
 	size_t len;
 	char *text = NULL;
-	cJSON *doc = NULL;
-	char *reg = NULL;
-	int rc;
+	int rc = c->storage->ops->read(c->storage, c->state_path, CTL_STATE_MAX_BYTES, &text, &len,
+	                               serr, sizeof(serr));
 
-	rc = c->storage->ops->read(c->storage, c->state_path, CTL_STATE_MAX_BYTES, &text, &len,
-	                           serr, sizeof(serr));
 	if (rc == -ENOENT)
 		return 1;
 	if (rc < 0)
 		return err_setf(err, err_len, rc, "state %s", serr);
-	doc = cJSON_ParseWithLength(text, len);
-	if (!cJSON_IsObject(doc)) {
-		rc = err_setf(err, err_len, -EINVAL, "state %s: not a JSON object", c->state_path);
-		goto out;
-	}
-	const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "registry");
-	if (!cJSON_IsObject(r) ||
-	    ctl_hex_seed(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "ca_seed")),
-	                 seed) < 0) {
-		rc = err_setf(err, err_len, -EINVAL,
-		              "state %s: want {\"ca_seed\": 64 hex, \"registry\": {...}}",
-		              c->state_path);
-		goto out;
-	}
-	reg = cJSON_PrintUnformatted(r);
-	if (!reg) {
-		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
-		goto out;
-	}
-	char rerr[REG_ERR_LEN] = "";
-	rc = registry_from_json(reg, strlen(reg), &c->reg, rerr, sizeof(rerr));
-	if (rc < 0) {
-		err_setf(err, err_len, rc, "state %s: %s", c->state_path, rerr);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(reg);
-	cJSON_Delete(doc);
+	rc = ctl_state_parse(c, text, len, seed, err, err_len);
 	free(text);
 	return rc;
 }

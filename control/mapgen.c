@@ -58,6 +58,9 @@ static void mg_class_list_free(struct mg_class_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Frees `p` and leaves it NULL. */
+#define MG_FREE(p) (free(p), (p) = NULL)
+
 static void mg_cache_free(struct mapgen *mg)
 {
 	for (size_t i = 0; i < mg->n_classes; i++) {
@@ -69,32 +72,19 @@ static void mg_cache_free(struct mapgen *mg)
 		free(mg->svcs[i].clients);
 		free(mg->svcs[i].cpid);
 	}
-	free(mg->classes);
-	free(mg->node_class);
-	free(mg->usable);
-	free(mg->class_nodes);
-	free(mg->ctab);
-	free(mg->portsets);
-	free(mg->svc_class_pid);
-	free(mg->svcs);
-	free(mg->node_hosts_off);
-	free(mg->node_hosts);
-	free(mg->mark);
-	free(mg->peer_list);
-	free(mg->users);
-	mg->users = NULL;
-	mg->classes = NULL;
-	mg->node_class = NULL;
-	mg->usable = NULL;
-	mg->class_nodes = NULL;
-	mg->ctab = NULL;
-	mg->portsets = NULL;
-	mg->svc_class_pid = NULL;
-	mg->svcs = NULL;
-	mg->node_hosts_off = NULL;
-	mg->node_hosts = NULL;
-	mg->mark = NULL;
-	mg->peer_list = NULL;
+	MG_FREE(mg->classes);
+	MG_FREE(mg->node_class);
+	MG_FREE(mg->usable);
+	MG_FREE(mg->class_nodes);
+	MG_FREE(mg->ctab);
+	MG_FREE(mg->portsets);
+	MG_FREE(mg->svc_class_pid);
+	MG_FREE(mg->svcs);
+	MG_FREE(mg->node_hosts_off);
+	MG_FREE(mg->node_hosts);
+	MG_FREE(mg->mark);
+	MG_FREE(mg->peer_list);
+	MG_FREE(mg->users);
 	mg->n_nodes = mg->n_svcs = mg->n_classes = mg->n_portsets = mg->cap_portsets = 0;
 	mg->valid = false;
 }

@@ -321,6 +321,17 @@ bool registry_service_name_valid(const char *name, char *err, size_t err_len)
 	return true;
 }
 
+#define REG_N_NAMES(names) (sizeof(names) / sizeof((names)[0]))
+
+/* The index of `text` in `names` (case-insensitive), or -EINVAL. */
+static int reg_name_lookup(const char *const *names, size_t n, const char *text)
+{
+	for (size_t i = 0; text && i < n; i++)
+		if (strcasecmp(text, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 static const char *const reg_role_names[] = {
     [REG_ROLE_NONE] = "none",     [REG_ROLE_OWNER] = "owner",
     [REG_ROLE_ADMIN] = "admin",   [REG_ROLE_NETWORK_ADMIN] = "network-admin",
@@ -329,20 +340,19 @@ static const char *const reg_role_names[] = {
 
 const char *reg_role_name(enum reg_role role)
 {
-	if ((unsigned)role >= sizeof(reg_role_names) / sizeof(reg_role_names[0]))
+	if ((unsigned)role >= REG_N_NAMES(reg_role_names))
 		return "none";
 	return reg_role_names[role];
 }
 
 int reg_role_parse(const char *text, enum reg_role *out)
 {
-	for (unsigned i = 0; text && i < sizeof(reg_role_names) / sizeof(reg_role_names[0]); i++) {
-		if (strcasecmp(text, reg_role_names[i]) == 0) {
-			*out = (enum reg_role)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = reg_name_lookup(reg_role_names, REG_N_NAMES(reg_role_names), text);
+
+	if (i < 0)
+		return i;
+	*out = (enum reg_role)i;
+	return 0;
 }
 
 static const char *const reg_state_names[] = {
@@ -357,21 +367,19 @@ static const char *const reg_state_names[] = {
 
 const char *reg_state_name(enum reg_state s)
 {
-	if ((unsigned)s >= sizeof(reg_state_names) / sizeof(reg_state_names[0]))
+	if ((unsigned)s >= REG_N_NAMES(reg_state_names))
 		return "Offline";
 	return reg_state_names[s];
 }
 
 int reg_state_parse(const char *text, enum reg_state *out)
 {
-	for (unsigned i = 0; text && i < sizeof(reg_state_names) / sizeof(reg_state_names[0]);
-	     i++) {
-		if (strcasecmp(text, reg_state_names[i]) == 0) {
-			*out = (enum reg_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = reg_name_lookup(reg_state_names, REG_N_NAMES(reg_state_names), text);
+
+	if (i < 0)
+		return i;
+	*out = (enum reg_state)i;
+	return 0;
 }
 
 /* Tags: "tag:" + letters, digits, '-', '_' (what the policy can own). */
