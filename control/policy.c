@@ -1079,8 +1079,11 @@ static void pol_ports_union(struct policy_ports *out, const struct policy_port_r
 		out->truncated = true;
 }
 
-void policy_service_ports(const struct policy *p, const struct policy_node *src,
-                          const struct policy_service *svc, struct policy_ports *out)
+/* The union of the ports of every grant from `src` to `svc` (when given)
+ * or else to the node `node`. */
+static void pol_grant_ports(const struct policy *p, const struct policy_node *src,
+                            const struct policy_service *svc, const struct policy_node *node,
+                            struct policy_ports *out)
 {
 	out->n = 0;
 	out->truncated = false;
@@ -1088,23 +1091,21 @@ void policy_service_ports(const struct policy *p, const struct policy_node *src,
 		const struct pol_grant *g = &p->grants[i];
 
 		if (g->n_ports && pol_src_matches(&g->src, src) &&
-		    pol_dst_matches_svc(&g->dst, svc))
+		    (svc ? pol_dst_matches_svc(&g->dst, svc) : pol_dst_matches_node(&g->dst, node)))
 			pol_ports_union(out, g->ports, g->n_ports);
 	}
+}
+
+void policy_service_ports(const struct policy *p, const struct policy_node *src,
+                          const struct policy_service *svc, struct policy_ports *out)
+{
+	pol_grant_ports(p, src, svc, NULL, out);
 }
 
 void policy_node_ports(const struct policy *p, const struct policy_node *src,
                        const struct policy_node *dst, struct policy_ports *out)
 {
-	out->n = 0;
-	out->truncated = false;
-	for (size_t i = 0; i < p->n_grants; i++) {
-		const struct pol_grant *g = &p->grants[i];
-
-		if (g->n_ports && pol_src_matches(&g->src, src) &&
-		    pol_dst_matches_node(&g->dst, dst))
-			pol_ports_union(out, g->ports, g->n_ports);
-	}
+	pol_grant_ports(p, src, NULL, dst, out);
 }
 
 bool policy_auto_approves(const struct policy *p, const struct policy_service *svc,
