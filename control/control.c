@@ -14,14 +14,13 @@
 #define _GNU_SOURCE
 #include "control/control_int.h"
 
+#include "control/policy.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/io/storage.h"
 #include "lib/wire/mapproto.h"
 
-#include "control/policy.h"
-#include "lib/io/storage.h"
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

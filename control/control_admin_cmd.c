@@ -5,12 +5,10 @@
 #define _GNU_SOURCE
 #include "control/control_int.h"
 
-#include "lib/base/check.h"
-#include "lib/base/errfmt.h"
-#include "lib/wire/mapproto.h"
-
 #include "control/policy.h"
+#include "lib/base/errfmt.h"
 #include "lib/io/storage.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,11 +4,8 @@
  * control_admin_cmd.c. */
 #include "control/control_int.h"
 
-#include "lib/base/check.h"
-#include "lib/base/errfmt.h"
-#include "lib/wire/mapproto.h"
-
 #include "control/policy.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

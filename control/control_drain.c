@@ -3,12 +3,6 @@
  * does (or to close); then it gets drain_confirmed. */
 #include "control/control_int.h"
 
-#include "lib/base/check.h"
-#include "lib/base/errfmt.h"
-#include "lib/wire/mapproto.h"
-
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

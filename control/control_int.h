@@ -18,19 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_READ_CHUNK            65536
-#define CONTROL_SESSION_OUT_SLACK (256u << 10) /* queued bytes allowed on top of ... */
-#define CONTROL_SESSION_OUT_MAPS  4            /* ... this many of the largest netmap */
-#define CONTROL_ADMIN_IDLE_US     (30ull * 1000 * 1000)
-#define CTL_ADMIN_MAX_HEADERS     64
-#define CTL_ADMIN_OUT_MAX         (64u << 20) /* queued reply bytes per connection */
-#define CTL_STATE_MAX_BYTES       (512u << 20)
-#define CTL_MAX_CERTS             100000
-#define CTL_MAX_DRAINS            65536
-#define CTL_DEFAULT_ENDPOINT      41641
-#define CTL_ERR_LEN               512
-#define CTL_BACKLOG               1024
-#define CTL_SAVE_RETRY_US         (1000ull * 1000) /* a failed coalesced save is retried */
+#define CTL_READ_CHUNK        65536
+#define CTL_ADMIN_MAX_HEADERS 64
+#define CTL_ADMIN_OUT_MAX     (64u << 20) /* queued reply bytes per connection */
+#define CTL_STATE_MAX_BYTES   (512u << 20)
+#define CTL_MAX_CERTS         100000
+#define CTL_MAX_DRAINS        65536
+#define CTL_DEFAULT_ENDPOINT  41641
+#define CTL_ERR_LEN           512
+#define CTL_BACKLOG           1024
+#define CTL_SAVE_RETRY_US     (1000ull * 1000) /* a failed coalesced save is retried */
 
 struct ctl_session {
 	struct control *c;

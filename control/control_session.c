@@ -5,7 +5,6 @@
 #include "control/control_int.h"
 
 #include "lib/base/check.h"
-#include "lib/base/errfmt.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>

@@ -4,14 +4,12 @@
 #define _GNU_SOURCE
 #include "control/control_int.h"
 
-#include "lib/base/check.h"
-#include "lib/base/errfmt.h"
-#include "lib/wire/mapproto.h"
-
 #include "control/policy.h"
+#include "lib/base/errfmt.h"
 #include "lib/base/hex.h"
 #include "lib/io/storage.h"
 #include "lib/wire/localapi.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,10 +13,7 @@
 #include "control/mapgen_int.h"
 
 #include "lib/base/check.h"
-#include "lib/wire/mapproto.h"
-#include "lib/wire/netmap.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

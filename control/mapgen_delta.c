@@ -3,11 +3,6 @@
  * keyed entries that changed (lib/wire/mapproto.h). */
 #include "control/mapgen_int.h"
 
-#include "lib/base/check.h"
-#include "lib/wire/mapproto.h"
-#include "lib/wire/netmap.h"
-
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

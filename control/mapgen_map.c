@@ -4,7 +4,6 @@
  * same registry always gives the same bytes. */
 #include "control/mapgen_int.h"
 
-#include "lib/base/check.h"
 #include "lib/wire/mapproto.h"
 #include "lib/wire/netmap.h"
 

@@ -13,7 +13,6 @@
 #include "lib/base/errfmt.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

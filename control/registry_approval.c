@@ -4,10 +4,7 @@
 #include "control/registry_int.h"
 
 #include "lib/base/check.h"
-#include "lib/base/errfmt.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

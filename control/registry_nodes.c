@@ -3,11 +3,9 @@
  * (connected, alive, lost). */
 #include "control/registry_int.h"
 
-#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
