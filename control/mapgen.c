@@ -21,24 +21,6 @@
 
 /* ---- small hash tables ----------------------------------------------- */
 
-uint64_t mg_fnv(const void *data, size_t len, uint64_t h)
-{
-	const uint8_t *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-uint64_t mg_mix(uint64_t h)
-{
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
-}
-
 size_t mg_cap_for(size_t n)
 {
 	size_t cap = 16;
@@ -73,7 +55,7 @@ static void mg_cache_free(struct mapgen *mg)
 	MG_FREE(mg->node_class);
 	MG_FREE(mg->usable);
 	MG_FREE(mg->class_nodes);
-	MG_FREE(mg->ctab);
+	htab_free(&mg->class_by_key);
 	MG_FREE(mg->portsets);
 	MG_FREE(mg->svc_class_pid);
 	MG_FREE(mg->svcs);
@@ -82,6 +64,8 @@ static void mg_cache_free(struct mapgen *mg)
 	MG_FREE(mg->mark);
 	MG_FREE(mg->peer_list);
 	MG_FREE(mg->users);
+	htab_free(&mg->user_by_login);
+	mg->n_users = mg->cap_users = 0;
 	mg->n_nodes = mg->n_svcs = mg->n_classes = mg->n_portsets = mg->cap_portsets = 0;
 	mg->valid = false;
 }
@@ -109,23 +93,32 @@ static int mg_cmp_str(const void *a, const void *b)
  * segments only keep users apart, which is safe). A policy with a
  * backslash could spell a login with escapes: then every user is named. */
 struct mg_named {
-	bool all; /* every login counts as named */
-	size_t mask;
-	const char **seg; /* NUL-terminated copies, NULL: empty slot */
-	char *buf;
+	bool all;          /* every login counts as named */
+	char *buf;         /* the policy text, cut at every '"' */
+	const char **segs; /* the pieces, each once; NULL: none */
+	size_t n_segs;
+	struct htab index; /* over segs */
 };
 
 static void mg_named_free(struct mg_named *nm)
 {
-	free(nm->seg);
+	free(nm->segs);
 	free(nm->buf);
+	htab_free(&nm->index);
 	memset(nm, 0, sizeof(*nm));
+}
+
+static bool mg_named_eq(const void *ctx, size_t idx, const void *key)
+{
+	const struct mg_named *nm = ctx;
+
+	return strcmp(nm->segs[idx], key) == 0;
 }
 
 static int mg_named_build(struct mg_named *nm, const struct policy *p)
 {
 	const char *text = p ? policy_text(p) : NULL;
-	size_t len, n = 0, cap;
+	size_t len, n = 0;
 
 	memset(nm, 0, sizeof(*nm));
 	if (!text || strchr(text, '\\')) {
@@ -135,39 +128,28 @@ static int mg_named_build(struct mg_named *nm, const struct policy *p)
 	len = strlen(text);
 	for (size_t i = 0; i < len; i++)
 		n += text[i] == '"';
-	cap = mg_cap_for(n + 1);
 	nm->buf = strdup(text);
-	nm->seg = calloc(cap, sizeof(*nm->seg));
-	if (!nm->buf || !nm->seg) {
+	nm->segs = calloc(n + 1, sizeof(*nm->segs));
+	if (!nm->buf || !nm->segs || htab_reserve(&nm->index, n + 1) < 0) {
 		mg_named_free(nm);
 		return -ENOMEM;
 	}
-	nm->mask = cap - 1;
 	for (char *seg = nm->buf, *q; (q = strchr(seg, '"')); seg = q + 1) {
-		size_t h;
-
 		*q = '\0';
-		h = (size_t)mg_mix(mg_fnv(seg, strlen(seg), MG_FNV_INIT)) & nm->mask;
-		while (nm->seg[h] && strcmp(nm->seg[h], seg) != 0)
-			h = (h + 1) & nm->mask;
-		nm->seg[h] = seg;
+		uint64_t h = hash_str(seg);
+		if (htab_find(&nm->index, h, mg_named_eq, nm, seg) >= 0)
+			continue;
+		nm->segs[nm->n_segs] = seg;
+		CHECK(htab_insert(&nm->index, h, nm->n_segs++) == 0); /* reserved */
 	}
 	return 0;
 }
 
 static bool mg_named_has(const struct mg_named *nm, const char *login)
 {
-	size_t h;
-
-	if (nm->all || !nm->seg)
+	if (nm->all || !nm->segs)
 		return nm->all;
-	h = (size_t)mg_mix(mg_fnv(login, strlen(login), MG_FNV_INIT)) & nm->mask;
-	while (nm->seg[h]) {
-		if (strcmp(nm->seg[h], login) == 0)
-			return true;
-		h = (h + 1) & nm->mask;
-	}
-	return false;
+	return htab_find(&nm->index, hash_str(login), mg_named_eq, nm, login) >= 0;
 }
 
 /* The identity key of a node (malloc'd): its sorted tags when tagged (the
@@ -227,43 +209,46 @@ static int32_t mg_portset_id(struct mapgen *mg, const struct policy_ports *ps)
 	return (int32_t)mg->n_portsets++;
 }
 
-/* Groups nodes into identity classes (hash on the key). */
+static bool mg_class_eq(const void *ctx, size_t idx, const void *key)
+{
+	const struct mapgen *mg = ctx;
+
+	return strcmp(mg->classes[idx].key, key) == 0;
+}
+
+/* Groups nodes into identity classes (numbered in node order). */
 static int mg_build_classes(struct mapgen *mg)
 {
-	size_t cap = mg_cap_for(mg->n_nodes), *fill = NULL;
+	size_t *fill = NULL;
 	struct mg_named named;
 	int rc = mg_named_build(&named, registry_policy(mg->r));
 
 	if (rc)
 		return rc;
 	rc = -ENOMEM;
-	mg->ctab = calloc(cap, sizeof(*mg->ctab));
-	mg->ctab_mask = cap - 1;
 	mg->node_class = calloc(mg->n_nodes ? mg->n_nodes : 1, sizeof(*mg->node_class));
 	mg->classes = calloc(mg->n_nodes ? mg->n_nodes : 1, sizeof(*mg->classes));
 	mg->class_nodes = calloc(mg->n_nodes ? mg->n_nodes : 1, sizeof(*mg->class_nodes));
-	if (!mg->ctab || !mg->node_class || !mg->classes || !mg->class_nodes)
+	if (!mg->node_class || !mg->classes || !mg->class_nodes ||
+	    htab_reserve(&mg->class_by_key, mg->n_nodes) < 0)
 		goto out;
 	for (size_t i = 0; i < mg->n_nodes; i++) {
 		char *key = mg_class_key(&named, registry_node(mg->r, i));
-		size_t h;
 
 		if (!key)
 			goto out;
-		h = (size_t)mg_mix(mg_fnv(key, strlen(key), MG_FNV_INIT)) & mg->ctab_mask;
-		while (mg->ctab[h].key && strcmp(mg->ctab[h].key, key) != 0)
-			h = (h + 1) & mg->ctab_mask;
-		if (mg->ctab[h].key) {
+		uint64_t h = hash_str(key);
+		long c = htab_find(&mg->class_by_key, h, mg_class_eq, mg, key);
+		if (c >= 0) {
 			free(key);
 		} else {
-			struct mg_class *c = &mg->classes[mg->n_classes];
-			c->key = key;
-			c->rep = i;
-			mg->ctab[h].key = key;
-			mg->ctab[h].cls = (uint32_t)mg->n_classes++;
+			c = (long)mg->n_classes++;
+			mg->classes[c].key = key;
+			mg->classes[c].rep = i;
+			CHECK(htab_insert(&mg->class_by_key, h, (size_t)c) == 0); /* reserved */
 		}
-		mg->node_class[i] = mg->ctab[h].cls;
-		mg->classes[mg->ctab[h].cls].n++;
+		mg->node_class[i] = (uint32_t)c;
+		mg->classes[c].n++;
 	}
 	fill = calloc(mg->n_classes ? mg->n_classes : 1, sizeof(*fill));
 	if (!fill)
@@ -287,22 +272,23 @@ out:
  * peers sharing an endpoint would make the whole map invalid, so of the
  * nodes claiming one endpoint only the connected (else alive, else most
  * recently registered) one is kept. */
+static bool mg_endpoint_eq(const void *ctx, size_t idx, const void *key)
+{
+	const struct mapgen *mg = ctx;
+
+	return io_addr_equal(&registry_node(mg->r, idx)->endpoint, key, true);
+}
+
 static int mg_build_usable(struct mapgen *mg)
 {
-	size_t cap = mg_cap_for(mg->n_nodes);
-	int32_t *tab = malloc(cap * sizeof(*tab));
+	struct htab owner = {0}; /* endpoint -> the node holding it */
 
 	mg->usable = calloc(mg->n_nodes ? mg->n_nodes : 1, sizeof(*mg->usable));
-	if (!tab || !mg->usable) {
-		free(tab);
+	if (!mg->usable || htab_reserve(&owner, mg->n_nodes) < 0)
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < cap; i++)
-		tab[i] = -1;
 	for (size_t i = 0; i < mg->n_nodes; i++) {
 		const struct reg_node *n = registry_node(mg->r, i);
 		uint8_t k[19];
-		size_t h;
 
 		if (n->endpoint.family != IO_AF_INET && n->endpoint.family != IO_AF_INET6)
 			continue;
@@ -312,22 +298,21 @@ static int mg_build_usable(struct mapgen *mg)
 		k[1] = (uint8_t)(n->endpoint.port >> 8);
 		k[2] = (uint8_t)n->endpoint.port;
 		memcpy(k + 3, n->endpoint.ip, 16);
-		h = (size_t)mg_mix(mg_fnv(k, sizeof(k), MG_FNV_INIT)) & (cap - 1);
-		while (tab[h] >= 0 &&
-		       !io_addr_equal(&registry_node(mg->r, (size_t)tab[h])->endpoint, &n->endpoint,
-		                      true))
-			h = (h + 1) & (cap - 1);
-		if (tab[h] >= 0) {
-			const struct reg_node *o = registry_node(mg->r, (size_t)tab[h]);
+		uint64_t h = hash_bytes(k, sizeof(k));
+		long j = htab_find(&owner, h, mg_endpoint_eq, mg, &n->endpoint);
+		if (j >= 0) {
+			const struct reg_node *o = registry_node(mg->r, (size_t)j);
 			int so = o->connected * 2 + o->alive, sn = n->connected * 2 + n->alive;
 			if (so > sn)
 				continue;
-			mg->usable[tab[h]] = false;
+			mg->usable[j] = false;
+			htab_retarget(&owner, h, (size_t)j, i);
+		} else {
+			CHECK(htab_insert(&owner, h, i) == 0); /* reserved */
 		}
-		tab[h] = (int32_t)i;
 		mg->usable[i] = true;
 	}
-	free(tab);
+	htab_free(&owner);
 	return 0;
 }
 
@@ -436,9 +421,10 @@ int mg_refresh(struct mapgen *mg)
 	mg->mark = calloc(mg->n_nodes ? mg->n_nodes : 1, sizeof(*mg->mark));
 	mg->peer_list = malloc((mg->n_nodes ? mg->n_nodes : 1) * sizeof(*mg->peer_list));
 	mg->stamp = 0;
-	mg->users_mask = mg_cap_for(mg->n_nodes) - 1;
-	mg->users = calloc(mg->users_mask + 1, sizeof(*mg->users));
-	if (!mg->mark || !mg->peer_list || !mg->users) {
+	mg->cap_users = mg->n_nodes + 1;
+	mg->users = calloc(mg->cap_users, sizeof(*mg->users));
+	if (!mg->mark || !mg->peer_list || !mg->users ||
+	    htab_reserve(&mg->user_by_login, mg->cap_users) < 0) {
 		rc = -ENOMEM;
 		goto fail;
 	}

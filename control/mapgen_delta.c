@@ -21,6 +21,10 @@ static const struct {
 
 #define MG_N_KEYED (sizeof(mg_keyed) / sizeof(mg_keyed[0]))
 
+/* A map's keyed entries by name: open addressing of its own (not
+ * lib/base/htab.h) because a delta lists removed entries in this table's
+ * slot order, so the slots, their hash (hash_mix64_lite) and the table's
+ * size are part of every delta's bytes. */
 struct mg_dslot {
 	char *name; /* NULL: empty */
 	uint64_t digest;
@@ -78,7 +82,7 @@ void mapgen_sent_reset(struct mapgen_sent *s)
 
 static struct mg_dslot *mg_dfind(const struct mg_dtable *t, const char *name)
 {
-	size_t i = (size_t)mg_mix(mg_fnv(name, strlen(name), MG_FNV_INIT)) & t->mask;
+	size_t i = (size_t)hash_mix64_lite(hash_fnv1a_str(HASH_FNV1A_INIT, name)) & t->mask;
 
 	while (t->slots[i].name && strcmp(t->slots[i].name, name) != 0)
 		i = (i + 1) & t->mask;
@@ -93,7 +97,7 @@ static int mg_digest(const cJSON *item, uint64_t *digest, size_t *len)
 	if (!text)
 		return -ENOMEM;
 	*len = strlen(text);
-	*digest = mg_fnv(text, *len, MG_FNV_INIT);
+	*digest = hash_fnv1a(HASH_FNV1A_INIT, text, *len);
 	free(text);
 	return 0;
 }

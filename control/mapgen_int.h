@@ -4,6 +4,8 @@
 #define CONTROL_MAPGEN_INT_H
 
 #include "control/mapgen.h"
+#include "lib/base/hash.h"
+#include "lib/base/htab.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,13 +32,9 @@ struct mg_class {
 	struct mg_class_list reached; /* classes that may reach this class */
 };
 
-struct mg_cslot {
-	const char *key; /* NULL: empty */
-	uint32_t cls;
-};
-
-struct mg_uslot {
-	const char *login; /* NULL: empty; the registry's string */
+/* A user's display name, cached (registry_user scans). */
+struct mg_user {
+	const char *login; /* the registry's string */
 	const char *display_name;
 };
 
@@ -58,9 +56,8 @@ struct mapgen {
 	uint32_t *node_class; /* per node */
 	bool *usable;         /* per node: has an endpoint it owns */
 	struct mg_class *classes;
-	size_t *class_nodes; /* nodes grouped by class */
-	struct mg_cslot *ctab;
-	size_t ctab_mask;
+	size_t *class_nodes;      /* nodes grouped by class */
+	struct htab class_by_key; /* over classes[], by key */
 
 	size_t n_portsets, cap_portsets;
 	struct policy_ports *portsets;
@@ -79,17 +76,15 @@ struct mapgen {
 	size_t n_peer_list;
 	bool oom; /* an allocation failed while building the current map */
 
-	/* login -> display name, filled on first use (registry_user scans) */
-	struct mg_uslot *users;
-	size_t users_mask;
+	/* login -> display name, filled on first use (registry_user scans):
+	 * users[0 .. n_users) indexed by user_by_login */
+	struct mg_user *users;
+	size_t n_users, cap_users;
+	struct htab user_by_login;
 };
-
-#define MG_FNV_INIT 0xcbf29ce484222325ull
 
 /* ---- mapgen.c ---- */
 
-uint64_t mg_fnv(const void *data, size_t len, uint64_t h);
-uint64_t mg_mix(uint64_t h);
 size_t mg_cap_for(size_t n);
 int mg_refresh(struct mapgen *mg);
 int mg_class_list_get(struct mapgen *mg, size_t c, bool as_src, const struct mg_class_list **out);

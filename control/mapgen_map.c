@@ -4,6 +4,8 @@
  * same registry always gives the same bytes. */
 #include "control/mapgen_int.h"
 
+#include "lib/base/check.h"
+
 #include "lib/wire/mapproto.h"
 #include "lib/wire/netmap.h"
 
@@ -82,22 +84,30 @@ static cJSON *mg_string_array(struct mapgen *mg, char *const *v, size_t n)
 	return arr;
 }
 
+static bool mg_user_eq(const void *ctx, size_t idx, const void *key)
+{
+	const struct mapgen *mg = ctx;
+
+	return strcmp(mg->users[idx].login, key) == 0;
+}
+
 /* The display name of `login`'s user, or "". */
 static const char *mg_display_name(struct mapgen *mg, const char *login)
 {
-	size_t h;
-
 	if (!login || !*login)
 		return "";
-	h = (size_t)mg_mix(mg_fnv(login, strlen(login), MG_FNV_INIT)) & mg->users_mask;
-	while (mg->users[h].login && strcmp(mg->users[h].login, login) != 0)
-		h = (h + 1) & mg->users_mask;
-	if (!mg->users[h].login) {
-		const struct reg_user *u = registry_user(mg->r, login);
-		mg->users[h].login = login;
-		mg->users[h].display_name = u && u->display_name ? u->display_name : "";
+	uint64_t h = hash_str(login);
+	long i = htab_find(&mg->user_by_login, h, mg_user_eq, mg, login);
+	if (i >= 0)
+		return mg->users[i].display_name;
+	const struct reg_user *u = registry_user(mg->r, login);
+	const char *display_name = u && u->display_name ? u->display_name : "";
+	/* Room for one login per node is reserved; more are not cached. */
+	if (mg->n_users < mg->cap_users) {
+		mg->users[mg->n_users] = (struct mg_user){login, display_name};
+		CHECK(htab_insert(&mg->user_by_login, h, mg->n_users++) == 0);
 	}
-	return mg->users[h].display_name;
+	return display_name;
 }
 
 /* A node object: self (no endpoint) or peer. */
@@ -239,7 +249,8 @@ static void mg_rules_add(struct mapgen *mg, cJSON *filter, const char *prefix, c
 	/* Counting sort by bucket; within a bucket sources keep their order. */
 	for (size_t i = 0; i < n_src; i++) {
 		const char *name = registry_node(mg->r, src[i])->name;
-		bucket[i] = (size_t)mg_mix(mg_fnv(name, strlen(name), MG_FNV_INIT)) & (nb - 1);
+		bucket[i] =
+		    (size_t)hash_mix64_lite(hash_fnv1a_str(HASH_FNV1A_INIT, name)) & (nb - 1);
 		start[bucket[i] + 1]++;
 	}
 	for (size_t b = 0; b < nb; b++)

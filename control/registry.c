@@ -1,7 +1,7 @@
 /* The registry's base (see registry.h for the contract): create and free,
  * names, roles and states, users, the policy, and the storage every part
- * uses: plain arrays in order of creation, with open-addressing hash
- * indexes (linear probing, backward-shift deletion) over them: nodes by
+ * uses: plain arrays in order of creation, with hash indexes over them
+ * (lib/base/htab.h, keys hashed with lib/base/hash.h): nodes by
  * name and by address, services by name and by VIP, hosts by (service,
  * node). Host records are also listed per service name ("groups") and per
  * node so that ranking is O(hosts of the service) and an advertisement
@@ -19,48 +19,20 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint64_t reg_fnv(uint64_t h, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define REG_FNV_INIT 0xcbf29ce484222325ull
-
-/* splitmix64 finalizer: spreads FNV's weak low/high bits. */
-static uint64_t reg_mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return h;
-}
-
-uint64_t reg_hash_str(const char *s)
-{
-	return reg_mix(reg_fnv(REG_FNV_INIT, s, strlen(s)));
-}
-
+/* (service, node): the service's bytes and its NUL, then the node's. */
 uint64_t reg_hash_pair(const char *a, const char *b)
 {
-	uint64_t h = reg_fnv(REG_FNV_INIT, a, strlen(a) + 1);
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, a, strlen(a) + 1);
 
-	return reg_mix(reg_fnv(h, b, strlen(b)));
+	return hash_mix64(hash_fnv1a_str(h, b));
 }
 
 uint64_t reg_hash_addr(const struct io_addr *a)
 {
 	uint8_t fam = a->family;
-	uint64_t h = reg_fnv(REG_FNV_INIT, &fam, 1);
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, &fam, 1);
 
-	return reg_mix(reg_fnv(h, a->ip, fam == IO_AF_INET6 ? 16 : 4));
+	return hash_mix64(hash_fnv1a(h, a->ip, fam == IO_AF_INET6 ? 16 : 4));
 }
 
 static bool reg_addr_same(const struct io_addr *a, const struct io_addr *b)
@@ -129,133 +101,45 @@ void reg_vec_replace(struct reg_vec *v, size_t from, size_t to)
 	}
 }
 
-/* ---- the hash index --------------------------------------------------- */
+/* ---- index keys: does the item at idx have this key? --------------- */
 
-void reg_index_free(struct reg_index *ix)
+bool reg_match_node_name(const void *ctx, size_t idx, const void *key)
 {
-	free(ix->slots);
-	memset(ix, 0, sizeof(*ix));
-}
-
-static void reg_index_put(struct reg_index *ix, uint64_t hash, size_t idx)
-{
-	size_t mask = ix->cap - 1, i = hash & mask;
-
-	while (ix->slots[i].idx1)
-		i = (i + 1) & mask;
-	ix->slots[i].hash = hash;
-	ix->slots[i].idx1 = idx + 1;
-	ix->n++;
-}
-
-/* Adds (hash -> idx), growing the table to keep the load under 1/2. */
-int reg_index_insert(struct reg_index *ix, uint64_t hash, size_t idx)
-{
-	if ((ix->n + 1) * 2 > ix->cap) {
-		struct reg_index big = {.cap = ix->cap ? ix->cap * 2 : 64};
-
-		big.slots = calloc(big.cap, sizeof(*big.slots));
-		if (!big.slots)
-			return -ENOMEM;
-		for (size_t i = 0; i < ix->cap; i++)
-			if (ix->slots[i].idx1)
-				reg_index_put(&big, ix->slots[i].hash, ix->slots[i].idx1 - 1);
-		free(ix->slots);
-		*ix = big;
-	}
-	reg_index_put(ix, hash, idx);
-	return 0;
-}
-
-long reg_index_find(const struct reg_index *ix, const struct registry *r, uint64_t hash,
-                    reg_match_fn match, const void *key)
-{
-	size_t mask, i;
-
-	if (!ix->cap)
-		return -1;
-	mask = ix->cap - 1;
-	for (i = hash & mask; ix->slots[i].idx1; i = (i + 1) & mask) {
-		if (ix->slots[i].hash == hash && match(r, ix->slots[i].idx1 - 1, key))
-			return (long)(ix->slots[i].idx1 - 1);
-	}
-	return -1;
-}
-
-static long reg_index_slot_of(const struct reg_index *ix, uint64_t hash, size_t idx)
-{
-	size_t mask, i;
-
-	if (!ix->cap)
-		return -1;
-	mask = ix->cap - 1;
-	for (i = hash & mask; ix->slots[i].idx1; i = (i + 1) & mask)
-		if (ix->slots[i].idx1 == idx + 1)
-			return (long)i;
-	return -1;
-}
-
-/* Removes the entry (hash -> idx); backward shift keeps probe chains whole. */
-void reg_index_remove(struct reg_index *ix, uint64_t hash, size_t idx)
-{
-	long s = reg_index_slot_of(ix, hash, idx);
-	size_t mask = ix->cap - 1, hole, j;
-
-	CHECK(s >= 0);
-	hole = (size_t)s;
-	for (j = (hole + 1) & mask; ix->slots[j].idx1; j = (j + 1) & mask) {
-		size_t home = ix->slots[j].hash & mask;
-		/* Move j into the hole unless its home lies cyclically in (hole, j]. */
-		bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-
-		if (!stays) {
-			ix->slots[hole] = ix->slots[j];
-			hole = j;
-		}
-	}
-	ix->slots[hole].idx1 = 0;
-	ix->n--;
-}
-
-void reg_index_retarget(struct reg_index *ix, uint64_t hash, size_t from, size_t to)
-{
-	long s = reg_index_slot_of(ix, hash, from);
-
-	CHECK(s >= 0);
-	ix->slots[s].idx1 = to + 1;
-}
-
-bool reg_match_node_name(const struct registry *r, size_t idx, const void *key)
-{
+	const struct registry *r = ctx;
 	return strcmp(r->nodes[idx].pub.name, key) == 0;
 }
 
-bool reg_match_node_addr(const struct registry *r, size_t idx, const void *key)
+bool reg_match_node_addr(const void *ctx, size_t idx, const void *key)
 {
+	const struct registry *r = ctx;
 	const struct reg_node *n = &r->nodes[idx].pub;
 
 	return reg_addr_same(&n->addr4, key) || reg_addr_same(&n->addr6, key);
 }
 
-bool reg_match_svc_name(const struct registry *r, size_t idx, const void *key)
+bool reg_match_svc_name(const void *ctx, size_t idx, const void *key)
 {
+	const struct registry *r = ctx;
 	return strcmp(r->services[idx].name, key) == 0;
 }
 
-bool reg_match_svc_vip(const struct registry *r, size_t idx, const void *key)
+bool reg_match_svc_vip(const void *ctx, size_t idx, const void *key)
 {
+	const struct registry *r = ctx;
 	const struct reg_service *s = &r->services[idx];
 
 	return reg_addr_same(&s->vip4, key) || reg_addr_same(&s->vip6, key);
 }
 
-bool reg_match_group(const struct registry *r, size_t idx, const void *key)
+bool reg_match_group(const void *ctx, size_t idx, const void *key)
 {
+	const struct registry *r = ctx;
 	return strcmp(r->groups[idx].service, key) == 0;
 }
 
-bool reg_match_host(const struct registry *r, size_t idx, const void *key)
+bool reg_match_host(const void *ctx, size_t idx, const void *key)
 {
+	const struct registry *r = ctx;
 	const struct reg_host_key *k = key;
 
 	return strcmp(r->hosts[idx].service, k->service) == 0 &&
@@ -494,12 +378,12 @@ void registry_free(struct registry *r)
 		free(r->groups[i].hosts.v);
 	}
 	free(r->groups);
-	reg_index_free(&r->node_by_name);
-	reg_index_free(&r->node_by_addr);
-	reg_index_free(&r->svc_by_name);
-	reg_index_free(&r->svc_by_vip);
-	reg_index_free(&r->host_by_key);
-	reg_index_free(&r->group_by_name);
+	htab_free(&r->node_by_name);
+	htab_free(&r->node_by_addr);
+	htab_free(&r->svc_by_name);
+	htab_free(&r->svc_by_vip);
+	htab_free(&r->host_by_key);
+	htab_free(&r->group_by_name);
 	free(r->tailnet);
 	free(r);
 }

@@ -5,6 +5,8 @@
 #define CONTROL_REGISTRY_INT_H
 
 #include "control/registry.h"
+#include "lib/base/hash.h"
+#include "lib/base/htab.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,16 +25,6 @@ static const uint8_t reg_v6_prefix[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
 struct reg_vec {
 	size_t n, cap;
 	size_t *v;
-};
-
-struct reg_slot {
-	uint64_t hash;
-	size_t idx1; /* index + 1; 0 = empty */
-};
-
-struct reg_index {
-	size_t cap, n; /* cap: 0 or a power of two */
-	struct reg_slot *slots;
 };
 
 struct reg_node_int {
@@ -59,23 +51,20 @@ struct registry {
 
 	size_t n_nodes, cap_nodes;
 	struct reg_node_int *nodes;
-	struct reg_index node_by_name, node_by_addr;
+	struct htab node_by_name, node_by_addr;
 
 	size_t n_services, cap_services;
 	struct reg_service *services;
-	struct reg_index svc_by_name, svc_by_vip;
+	struct htab svc_by_name, svc_by_vip;
 
 	size_t n_hosts, cap_hosts;
 	struct reg_host *hosts;
-	struct reg_index host_by_key;
+	struct htab host_by_key;
 
 	size_t n_groups, cap_groups;
 	struct reg_group *groups;
-	struct reg_index group_by_name;
+	struct htab group_by_name;
 };
-
-/* An index entry matches `key` (a name, an address, a reg_host_key). */
-typedef bool (*reg_match_fn)(const struct registry *r, size_t idx, const void *key);
 
 /* The key of the host index: (service name, node name). */
 struct reg_host_key {
@@ -84,7 +73,6 @@ struct reg_host_key {
 
 /* ---- registry.c ---- */
 
-uint64_t reg_hash_str(const char *s);
 uint64_t reg_hash_pair(const char *a, const char *b);
 uint64_t reg_hash_addr(const struct io_addr *a);
 int reg_strdup(char **out, const char *s);
@@ -92,18 +80,12 @@ int reg_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int reg_vec_push(struct reg_vec *v, size_t x);
 void reg_vec_remove(struct reg_vec *v, size_t x);
 void reg_vec_replace(struct reg_vec *v, size_t from, size_t to);
-void reg_index_free(struct reg_index *ix);
-int reg_index_insert(struct reg_index *ix, uint64_t hash, size_t idx);
-long reg_index_find(const struct reg_index *ix, const struct registry *r, uint64_t hash,
-                    reg_match_fn match, const void *key);
-void reg_index_remove(struct reg_index *ix, uint64_t hash, size_t idx);
-void reg_index_retarget(struct reg_index *ix, uint64_t hash, size_t from, size_t to);
-bool reg_match_node_name(const struct registry *r, size_t idx, const void *key);
-bool reg_match_node_addr(const struct registry *r, size_t idx, const void *key);
-bool reg_match_svc_name(const struct registry *r, size_t idx, const void *key);
-bool reg_match_svc_vip(const struct registry *r, size_t idx, const void *key);
-bool reg_match_group(const struct registry *r, size_t idx, const void *key);
-bool reg_match_host(const struct registry *r, size_t idx, const void *key);
+bool reg_match_node_name(const void *ctx, size_t idx, const void *key);
+bool reg_match_node_addr(const void *ctx, size_t idx, const void *key);
+bool reg_match_svc_name(const void *ctx, size_t idx, const void *key);
+bool reg_match_svc_vip(const void *ctx, size_t idx, const void *key);
+bool reg_match_group(const void *ctx, size_t idx, const void *key);
+bool reg_match_host(const void *ctx, size_t idx, const void *key);
 bool reg_tag_wellformed(const char *t);
 bool reg_plain_name(const char *s, bool allow_empty);
 void reg_tags_free(char **tags, size_t n);

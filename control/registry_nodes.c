@@ -28,14 +28,13 @@ int registry_node_index(const struct registry *r, const char *name)
 
 	if (!name)
 		return -ENOENT;
-	i = reg_index_find(&r->node_by_name, r, reg_hash_str(name), reg_match_node_name, name);
+	i = htab_find(&r->node_by_name, hash_str(name), reg_match_node_name, r, name);
 	return i < 0 ? -ENOENT : (int)i;
 }
 
 int registry_node_by_addr(const struct registry *r, const struct io_addr *addr)
 {
-	long i =
-	    reg_index_find(&r->node_by_addr, r, reg_hash_addr(addr), reg_match_node_addr, addr);
+	long i = htab_find(&r->node_by_addr, reg_hash_addr(addr), reg_match_node_addr, r, addr);
 
 	return i < 0 ? -ENOENT : (int)i;
 }
@@ -139,18 +138,18 @@ int reg_node_add(struct registry *r, const struct reg_node_info *info, const str
 	ni->pub.addr4 = *a4;
 	ni->pub.addr6 = *a6;
 	/* Insert into all three entries or none; on failure the node is not counted. */
-	if (reg_index_insert(&r->node_by_name, reg_hash_str(info->name), idx))
+	if (htab_insert(&r->node_by_name, hash_str(info->name), idx))
 		goto fail;
-	if (reg_index_insert(&r->node_by_addr, reg_hash_addr(a4), idx))
+	if (htab_insert(&r->node_by_addr, reg_hash_addr(a4), idx))
 		goto fail_name;
-	if (reg_index_insert(&r->node_by_addr, reg_hash_addr(a6), idx))
+	if (htab_insert(&r->node_by_addr, reg_hash_addr(a6), idx))
 		goto fail_a4;
 	r->n_nodes++;
 	return (int)idx;
 fail_a4:
-	reg_index_remove(&r->node_by_addr, reg_hash_addr(a4), idx);
+	htab_remove(&r->node_by_addr, reg_hash_addr(a4), idx);
 fail_name:
-	reg_index_remove(&r->node_by_name, reg_hash_str(info->name), idx);
+	htab_remove(&r->node_by_name, hash_str(info->name), idx);
 fail:
 	free(ni->pub.name);
 	free(ni->pub.user);

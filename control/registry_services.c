@@ -28,13 +28,13 @@ int registry_service_index(const struct registry *r, const char *name)
 
 	if (!name)
 		return -ENOENT;
-	i = reg_index_find(&r->svc_by_name, r, reg_hash_str(name), reg_match_svc_name, name);
+	i = htab_find(&r->svc_by_name, hash_str(name), reg_match_svc_name, r, name);
 	return i < 0 ? -ENOENT : (int)i;
 }
 
 int registry_service_by_vip(const struct registry *r, const struct io_addr *vip)
 {
-	long i = reg_index_find(&r->svc_by_vip, r, reg_hash_addr(vip), reg_match_svc_vip, vip);
+	long i = htab_find(&r->svc_by_vip, reg_hash_addr(vip), reg_match_svc_vip, r, vip);
 
 	return i < 0 ? -ENOENT : (int)i;
 }
@@ -173,14 +173,14 @@ static void reg_svc_vips(uint64_t k, struct io_addr *v4, struct io_addr *v6)
 /* Rebuilds the name and VIP indexes over services[] (after a delete). */
 static int reg_service_reindex(struct registry *r)
 {
-	reg_index_free(&r->svc_by_name);
-	reg_index_free(&r->svc_by_vip);
+	htab_free(&r->svc_by_name);
+	htab_free(&r->svc_by_vip);
 	for (size_t i = 0; i < r->n_services; i++) {
 		const struct reg_service *s = &r->services[i];
 
-		if (reg_index_insert(&r->svc_by_name, reg_hash_str(s->name), i) ||
-		    reg_index_insert(&r->svc_by_vip, reg_hash_addr(&s->vip4), i) ||
-		    reg_index_insert(&r->svc_by_vip, reg_hash_addr(&s->vip6), i))
+		if (htab_insert(&r->svc_by_name, hash_str(s->name), i) ||
+		    htab_insert(&r->svc_by_vip, reg_hash_addr(&s->vip4), i) ||
+		    htab_insert(&r->svc_by_vip, reg_hash_addr(&s->vip6), i))
 			return -ENOMEM;
 	}
 	return 0;
@@ -190,24 +190,24 @@ static int reg_service_reindex(struct registry *r)
 int reg_service_add(struct registry *r, struct reg_service *s)
 {
 	size_t idx = r->n_services;
-	uint64_t hn = reg_hash_str(s->name), h4 = reg_hash_addr(&s->vip4);
+	uint64_t hn = hash_str(s->name), h4 = reg_hash_addr(&s->vip4);
 
 	if (reg_grow((void **)&r->services, &r->cap_services, idx + 1, sizeof(*r->services)))
 		return -ENOMEM;
 	r->services[idx] = *s;
 	r->n_services++;
-	if (reg_index_insert(&r->svc_by_name, hn, idx))
+	if (htab_insert(&r->svc_by_name, hn, idx))
 		goto fail;
-	if (reg_index_insert(&r->svc_by_vip, h4, idx))
+	if (htab_insert(&r->svc_by_vip, h4, idx))
 		goto fail_name;
-	if (reg_index_insert(&r->svc_by_vip, reg_hash_addr(&s->vip6), idx))
+	if (htab_insert(&r->svc_by_vip, reg_hash_addr(&s->vip6), idx))
 		goto fail_v4;
 	memset(s, 0, sizeof(*s));
 	return 0;
 fail_v4:
-	reg_index_remove(&r->svc_by_vip, h4, idx);
+	htab_remove(&r->svc_by_vip, h4, idx);
 fail_name:
-	reg_index_remove(&r->svc_by_name, hn, idx);
+	htab_remove(&r->svc_by_name, hn, idx);
 fail:
 	r->n_services--;
 	return -ENOMEM;
@@ -277,14 +277,13 @@ int registry_host_index(const struct registry *r, const char *service, const cha
 
 	if (!service || !node)
 		return -ENOENT;
-	i = reg_index_find(&r->host_by_key, r, reg_hash_pair(service, node), reg_match_host, &k);
+	i = htab_find(&r->host_by_key, reg_hash_pair(service, node), reg_match_host, r, &k);
 	return i < 0 ? -ENOENT : (int)i;
 }
 
 struct reg_group *reg_group_find(const struct registry *r, const char *service)
 {
-	long i =
-	    reg_index_find(&r->group_by_name, r, reg_hash_str(service), reg_match_group, service);
+	long i = htab_find(&r->group_by_name, hash_str(service), reg_match_group, r, service);
 
 	return i < 0 ? NULL : &r->groups[i];
 }
@@ -302,7 +301,7 @@ static struct reg_group *reg_group_get(struct registry *r, const char *service)
 	memset(g, 0, sizeof(*g));
 	if (reg_strdup(&g->service, service))
 		return NULL;
-	if (reg_index_insert(&r->group_by_name, reg_hash_str(service), idx)) {
+	if (htab_insert(&r->group_by_name, hash_str(service), idx)) {
 		free(g->service);
 		return NULL;
 	}
@@ -337,7 +336,7 @@ int reg_host_get(struct registry *r, const char *service, size_t node, char *err
 		goto nomem;
 	if (reg_vec_push(&r->nodes[node].hosts, hi))
 		goto nomem_g;
-	if (reg_index_insert(&r->host_by_key, reg_hash_pair(service, node_name), hi))
+	if (htab_insert(&r->host_by_key, reg_hash_pair(service, node_name), hi))
 		goto nomem_n;
 	r->n_hosts++;
 	return (int)hi;
@@ -361,7 +360,7 @@ static void reg_host_gc(struct registry *r, size_t hi)
 	if (h->advertising || h->decision != REG_DECISION_NONE)
 		return;
 	CHECK(node >= 0);
-	reg_index_remove(&r->host_by_key, reg_hash_pair(h->service, h->node), hi);
+	htab_remove(&r->host_by_key, reg_hash_pair(h->service, h->node), hi);
 	reg_vec_remove(&reg_group_find(r, h->service)->hosts, hi);
 	reg_vec_remove(&r->nodes[node].hosts, hi);
 	reg_host_clear(h);
@@ -370,7 +369,7 @@ static void reg_host_gc(struct registry *r, size_t hi)
 		int mnode = registry_node_index(r, m->node);
 
 		CHECK(mnode >= 0);
-		reg_index_retarget(&r->host_by_key, reg_hash_pair(m->service, m->node), last, hi);
+		htab_retarget(&r->host_by_key, reg_hash_pair(m->service, m->node), last, hi);
 		reg_vec_replace(&reg_group_find(r, m->service)->hosts, last, hi);
 		reg_vec_replace(&r->nodes[mnode].hosts, last, hi);
 		*h = *m;
