@@ -103,6 +103,14 @@ void reg_vec_replace(struct reg_vec *v, size_t from, size_t to)
 
 /* ---- index keys: does the item at idx have this key? --------------- */
 
+int reg_lookup(const struct registry *r, const struct htab *index, uint64_t hash, htab_eq_fn eq,
+               const void *key)
+{
+	long i = htab_find(index, hash, eq, r, key);
+
+	return i < 0 ? -ENOENT : (int)i;
+}
+
 bool reg_match_node_name(const void *ctx, size_t idx, const void *key)
 {
 	const struct registry *r = ctx;

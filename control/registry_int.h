@@ -80,6 +80,10 @@ int reg_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int reg_vec_push(struct reg_vec *v, size_t x);
 void reg_vec_remove(struct reg_vec *v, size_t x);
 void reg_vec_replace(struct reg_vec *v, size_t from, size_t to);
+/* The index of the item `key` names in `index` (over r's arrays), or
+ * -ENOENT. */
+int reg_lookup(const struct registry *r, const struct htab *index, uint64_t hash, htab_eq_fn eq,
+               const void *key);
 bool reg_match_node_name(const void *ctx, size_t idx, const void *key);
 bool reg_match_node_addr(const void *ctx, size_t idx, const void *key);
 bool reg_match_svc_name(const void *ctx, size_t idx, const void *key);

@@ -24,19 +24,14 @@ static void reg_node_addrs(uint64_t k, struct io_addr *a4, struct io_addr *a6)
 
 int registry_node_index(const struct registry *r, const char *name)
 {
-	long i;
-
 	if (!name)
 		return -ENOENT;
-	i = htab_find(&r->node_by_name, hash_str(name), reg_match_node_name, r, name);
-	return i < 0 ? -ENOENT : (int)i;
+	return reg_lookup(r, &r->node_by_name, hash_str(name), reg_match_node_name, name);
 }
 
 int registry_node_by_addr(const struct registry *r, const struct io_addr *addr)
 {
-	long i = htab_find(&r->node_by_addr, reg_hash_addr(addr), reg_match_node_addr, r, addr);
-
-	return i < 0 ? -ENOENT : (int)i;
+	return reg_lookup(r, &r->node_by_addr, reg_hash_addr(addr), reg_match_node_addr, addr);
 }
 
 size_t registry_node_count(const struct registry *r)

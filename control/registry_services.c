@@ -24,19 +24,14 @@ const struct reg_service *registry_service(const struct registry *r, size_t inde
 
 int registry_service_index(const struct registry *r, const char *name)
 {
-	long i;
-
 	if (!name)
 		return -ENOENT;
-	i = htab_find(&r->svc_by_name, hash_str(name), reg_match_svc_name, r, name);
-	return i < 0 ? -ENOENT : (int)i;
+	return reg_lookup(r, &r->svc_by_name, hash_str(name), reg_match_svc_name, name);
 }
 
 int registry_service_by_vip(const struct registry *r, const struct io_addr *vip)
 {
-	long i = htab_find(&r->svc_by_vip, reg_hash_addr(vip), reg_match_svc_vip, r, vip);
-
-	return i < 0 ? -ENOENT : (int)i;
+	return reg_lookup(r, &r->svc_by_vip, reg_hash_addr(vip), reg_match_svc_vip, vip);
 }
 
 const struct reg_service *reg_service_named(const struct registry *r, const char *name)
@@ -273,12 +268,10 @@ const struct reg_host *registry_host(const struct registry *r, size_t index)
 int registry_host_index(const struct registry *r, const char *service, const char *node)
 {
 	struct reg_host_key k = {service, node};
-	long i;
 
 	if (!service || !node)
 		return -ENOENT;
-	i = htab_find(&r->host_by_key, reg_hash_pair(service, node), reg_match_host, r, &k);
-	return i < 0 ? -ENOENT : (int)i;
+	return reg_lookup(r, &r->host_by_key, reg_hash_pair(service, node), reg_match_host, &k);
 }
 
 struct reg_group *reg_group_find(const struct registry *r, const char *service)
