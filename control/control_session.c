@@ -115,8 +115,6 @@ void ctl_session_send_simple(struct ctl_session *s, const char *type, const char
 	ctl_session_send_obj(s, o);
 }
 
-/* Sends the session's liveness pair as a frame of `type` (welcome or
- * liveness). */
 /* A session's liveness pair: the hosts' one before the hello and for
  * nodes advertising a service, the idle one otherwise. */
 uint64_t ctl_session_heartbeat_us(const struct ctl_session *s)
@@ -129,6 +127,8 @@ uint64_t ctl_session_dead_after_us(const struct ctl_session *s)
 	return s->node < 0 || s->host_liveness ? s->c->dead_after_us : s->c->idle_dead_after_us;
 }
 
+/* Sends the session's liveness pair as a frame of `type` (welcome or
+ * liveness). */
 static int ctl_session_send_liveness(struct ctl_session *s, const char *type)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -223,67 +223,110 @@ const char *ctl_json_str(const cJSON *o, const char *key)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
-static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
+/* The tags of a hello into tags[] (pointing into msg): NULL, or what is
+ * wrong with them. */
+static const char *ctl_hello_tags(const cJSON *msg, const char **tags, size_t *n_tags)
 {
-	struct control *c = s->c;
-	char err[REG_ERR_LEN] = "";
-	const char *tags[REG_MAX_TAGS];
-	size_t n_tags = 0;
-	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(msg, "proto");
 	const cJSON *jt = cJSON_GetObjectItemCaseSensitive(msg, "tags"), *e;
-	const char *endpoint = ctl_json_str(msg, "endpoint");
+
+	if (jt && !cJSON_IsArray(jt))
+		return "hello: \"tags\" must be an array of strings";
+	cJSON_ArrayForEach(e, jt)
+	{
+		if (!cJSON_IsString(e))
+			return "hello: \"tags\" must be an array of strings";
+		if (*n_tags == REG_MAX_TAGS)
+			return "hello: too many tags";
+		tags[(*n_tags)++] = e->valuestring;
+	}
+	return NULL;
+}
+
+/* The data-plane endpoint a hello names into info->endpoint, with its text
+ * in *text (ep_buf when it had to be formatted): NULL, or what is wrong. */
+static const char *ctl_hello_endpoint(struct ctl_session *s, const cJSON *msg,
+                                      struct reg_node_info *info, const char **text, char *ep_buf,
+                                      size_t ep_len)
+{
+	struct io *io = s->c->io;
+
+	*text = ctl_json_str(msg, "endpoint");
+	if (*text) {
+		if (io_addr_parse(&info->endpoint, *text, CTL_DEFAULT_ENDPOINT) < 0)
+			return "hello: \"endpoint\" must be ADDR:PORT";
+		return NULL;
+	}
+	/* No endpoint named: the address the session comes from, on the data
+	 * plane's default port. */
+	if (io->ops->sock_name(io, s->handle, true, &info->endpoint) < 0)
+		return "hello: \"endpoint\" missing";
+	info->endpoint.port = CTL_DEFAULT_ENDPOINT;
+	*text = io_addr_format(&info->endpoint, true, ep_buf, ep_len);
+	return NULL;
+}
+
+/* Reads a hello: its protocol version and compression (into the session),
+ * the node's name, user, region, key and tags (into info and tags[]), and
+ * its endpoint. NULL, or what is wrong with it. */
+static const char *ctl_hello_read(struct ctl_session *s, const cJSON *msg,
+                                  struct reg_node_info *info, const char **tags,
+                                  const char **endpoint, char *ep_buf, size_t ep_len)
+{
+	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(msg, "proto");
 	const char *compress = ctl_json_str(msg, "compress");
-	char ep_buf[IO_ADDR_STRLEN];
-	struct reg_node_info info = {
+	const char *bad;
+
+	if (!cJSON_IsNumber(proto) || proto->valuedouble != MAPPROTO_VERSION)
+		return "hello: \"proto\" must be 1";
+	/* Other schemes (a newer daemon's) are not taken up: plain frames. */
+	s->zlib = compress && strcmp(compress, "zlib") == 0;
+	*info = (struct reg_node_info){
 	    .name = ctl_json_str(msg, "node"),
 	    .user = ctl_json_str(msg, "user"),
 	    .region = ctl_json_str(msg, "region"),
 	    .tls_key = ctl_json_str(msg, "tls_key"),
+	    .tags = tags,
 	};
+	if (!info->name || !info->name[0])
+		return "hello: \"node\" missing";
+	if (!info->user)
+		info->user = "";
+	if (!info->region)
+		info->region = "";
+	bad = ctl_hello_tags(msg, tags, &info->n_tags);
+	if (bad)
+		return bad;
+	return ctl_hello_endpoint(s, msg, info, endpoint, ep_buf, ep_len);
+}
 
-	if (!cJSON_IsNumber(proto) || proto->valuedouble != MAPPROTO_VERSION) {
-		ctl_session_fail(s, "hello: \"proto\" must be 1");
+/* A node's earlier session, if any, gives way to `s` (the same node name
+ * again: the new session replaces the old). */
+static void ctl_replace_old_session(struct ctl_session *s, size_t idx, const char *name)
+{
+	struct control *c = s->c;
+	struct ctl_session *old = c->by_node[idx];
+	static const char why[] = "replaced by a new session for the same node";
+
+	if (!old || old == s)
 		return;
-	}
-	/* Other schemes (a newer daemon's) are not taken up: plain frames. */
-	s->zlib = compress && strcmp(compress, "zlib") == 0;
-	if (!info.name || !info.name[0]) {
-		ctl_session_fail(s, "hello: \"node\" missing");
-		return;
-	}
-	if (!info.user)
-		info.user = "";
-	if (!info.region)
-		info.region = "";
-	if (jt && !cJSON_IsArray(jt)) {
-		ctl_session_fail(s, "hello: \"tags\" must be an array of strings");
-		return;
-	}
-	cJSON_ArrayForEach(e, jt)
-	{
-		if (!cJSON_IsString(e)) {
-			ctl_session_fail(s, "hello: \"tags\" must be an array of strings");
-			return;
-		}
-		if (n_tags == REG_MAX_TAGS) {
-			ctl_session_fail(s, "hello: too many tags");
-			return;
-		}
-		tags[n_tags++] = e->valuestring;
-	}
-	info.tags = tags;
-	info.n_tags = n_tags;
-	if (!endpoint) {
-		/* No endpoint named: the address the session comes from, on
-		 * the data plane's default port. */
-		if (c->io->ops->sock_name(c->io, s->handle, true, &info.endpoint) < 0) {
-			ctl_session_fail(s, "hello: \"endpoint\" missing");
-			return;
-		}
-		info.endpoint.port = CTL_DEFAULT_ENDPOINT;
-		endpoint = io_addr_format(&info.endpoint, true, ep_buf, sizeof(ep_buf));
-	} else if (io_addr_parse(&info.endpoint, endpoint, CTL_DEFAULT_ENDPOINT) < 0) {
-		ctl_session_fail(s, "hello: \"endpoint\" must be ADDR:PORT");
+	c->by_node[idx] = NULL;
+	io_event(c->io, "session_error", IO_STR("node_name", name), IO_STR("error", why));
+	ctl_session_send_simple(old, "error", "message", why, NULL, NULL);
+	ctl_session_close(old, "replaced", false);
+}
+
+/* A hello registers the node (new or known), binds the session to it,
+ * makes it connected and alive, and welcomes it with its liveness pair. */
+static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
+{
+	struct control *c = s->c;
+	char err[REG_ERR_LEN] = "", ep_buf[IO_ADDR_STRLEN];
+	const char *tags[REG_MAX_TAGS], *endpoint = NULL;
+	struct reg_node_info info;
+	const char *bad = ctl_hello_read(s, msg, &info, tags, &endpoint, ep_buf, sizeof(ep_buf));
+
+	if (bad) {
+		ctl_session_fail(s, bad);
 		return;
 	}
 	size_t before = registry_node_count(c->reg);
@@ -301,16 +344,7 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		ctl_session_fail(s, "out of memory");
 		return;
 	}
-	struct ctl_session *old = c->by_node[idx];
-	if (old && old != s) {
-		/* The same node name again: the new session replaces the old. */
-		c->by_node[idx] = NULL;
-		io_event(c->io, "session_error", IO_STR("node_name", info.name),
-		         IO_STR("error", "replaced by a new session for the same node"));
-		ctl_session_send_simple(old, "error", "message",
-		                        "replaced by a new session for the same node", NULL, NULL);
-		ctl_session_close(old, "replaced", false);
-	}
+	ctl_replace_old_session(s, (size_t)idx, info.name);
 	c->by_node[idx] = s;
 	s->node = idx;
 	registry_node_set_connected(c->reg, (size_t)idx, true);
@@ -342,14 +376,105 @@ static void ctl_session_set_host_liveness(struct ctl_session *s, bool host)
 	ctl_session_send_liveness(s, "liveness");
 }
 
+/* One advertisement's services, as the registry takes them. */
+struct ctl_adverts {
+	struct reg_advert *ad;
+	uint16_t (*ports)[REG_MAX_PORTS];
+	bool *was_draining; /* the host was advertised draining before */
+	size_t n;
+};
+
+/* One advertised service into a->ad[a->n] (its ports into a->ports[a->n]):
+ * NULL, or what is wrong with it. */
+static const char *ctl_advert_read(struct ctl_session *s, const cJSON *e, struct ctl_adverts *a)
+{
+	struct control *c = s->c;
+	const char *name = ctl_json_str(e, "name");
+	const cJSON *jp = cJSON_GetObjectItemCaseSensitive(e, "ports"), *p;
+	const cJSON *dr = cJSON_GetObjectItemCaseSensitive(e, "draining");
+	const cJSON *tun = cJSON_GetObjectItemCaseSensitive(e, "tun");
+	size_t np = 0;
+
+	if (!cJSON_IsObject(e) || !name || (jp && !cJSON_IsArray(jp)) ||
+	    (dr && !cJSON_IsBool(dr)) || (tun && !cJSON_IsBool(tun)))
+		return "advertise: each service is {\"name\", \"draining\", \"tun\", \"ports\"}";
+	cJSON_ArrayForEach(p, jp)
+	{
+		if (!cJSON_IsNumber(p) || p->valuedouble < 1 || p->valuedouble > 65535 ||
+		    p->valuedouble != (double)(int)p->valuedouble)
+			return "advertise: ports are numbers 1-65535";
+		if (np == REG_MAX_PORTS)
+			return "advertise: too many ports";
+		a->ports[a->n][np++] = (uint16_t)p->valueint;
+	}
+	int hi = registry_host_index(c->reg, name, ctl_node_name(c, s->node));
+	const struct reg_host *h = hi >= 0 ? registry_host(c->reg, (size_t)hi) : NULL;
+	a->was_draining[a->n] = h && h->advertising && h->draining;
+	a->ad[a->n] = (struct reg_advert){.service = name,
+	                                  .draining = cJSON_IsTrue(dr),
+	                                  .tun = cJSON_IsTrue(tun),
+	                                  .n_config_ports = np,
+	                                  .config_ports = a->ports[a->n]};
+	a->n++;
+	return NULL;
+}
+
+/* host_advertised for each service; when the registry refused the
+ * advertisement (rc < 0), advertise_refused for each to the node. False
+ * when the session closed meanwhile. */
+static bool ctl_advert_report(struct ctl_session *s, const struct ctl_adverts *a, int rc,
+                              const char *err)
+{
+	struct control *c = s->c;
+	const char *node = ctl_node_name(c, s->node);
+
+	for (size_t i = 0; i < a->n; i++) {
+		const struct reg_advert *ad = &a->ad[i];
+		io_event(c->io, "host_advertised", IO_STR("node_name", node),
+		         IO_STR("service", ad->service), IO_BOOL("draining", ad->draining),
+		         IO_BOOL("defined", registry_service_index(c->reg, ad->service) >= 0));
+		if (rc < 0) {
+			ctl_session_send_simple(s, "advertise_refused", "service", ad->service,
+			                        "message", err[0] ? err : strerror(-rc));
+			if (s->closed)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Drains of this host that ended (advertised again or withdrawn), and
+ * drains that start now. */
+static void ctl_advert_drains(struct ctl_session *s, const struct ctl_adverts *a)
+{
+	struct control *c = s->c;
+	const char *node = ctl_node_name(c, s->node);
+
+	for (size_t i = 0; i < c->n_drains;) {
+		struct ctl_drain *d = &c->drains[i];
+		bool still = false;
+		for (size_t j = 0; j < a->n && d->host == (size_t)s->node; j++)
+			if (strcmp(a->ad[j].service, d->service) == 0 && a->ad[j].draining)
+				still = true;
+		if (d->host == (size_t)s->node && !still)
+			ctl_drain_remove(c, i);
+		else
+			i++;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		if (a->ad[i].draining && !a->was_draining[i] &&
+		    registry_host_index(c->reg, a->ad[i].service, node) >= 0)
+			ctl_drain_start(c, a->ad[i].service, (size_t)s->node);
+}
+
+/* An advertisement replaces the node's advertised services: read, given
+ * to the registry, reported, drains started or ended, and the session
+ * moved to the host or the idle liveness pair. */
 static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 {
 	struct control *c = s->c;
 	const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(msg, "services"), *e;
-	struct reg_advert *ad = NULL;
-	uint16_t(*ports)[REG_MAX_PORTS] = NULL;
-	bool *was_draining = NULL;
-	size_t n = 0, max;
+	struct ctl_adverts a = {0};
 	char err[REG_ERR_LEN] = "";
 	const char *bad = NULL;
 
@@ -357,88 +482,32 @@ static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 		ctl_session_fail(s, "advertise: \"services\" must be an array");
 		return;
 	}
-	max = (size_t)cJSON_GetArraySize(svcs);
+	size_t max = (size_t)cJSON_GetArraySize(svcs);
 	if (max > REG_MAX_SERVICES) {
 		ctl_session_fail(s, "advertise: more services than control accepts");
 		return;
 	}
-	ad = calloc(max + 1, sizeof(*ad));
-	ports = calloc(max + 1, sizeof(*ports));
-	was_draining = calloc(max + 1, sizeof(*was_draining));
-	if (!ad || !ports || !was_draining) {
+	a.ad = calloc(max + 1, sizeof(*a.ad));
+	a.ports = calloc(max + 1, sizeof(*a.ports));
+	a.was_draining = calloc(max + 1, sizeof(*a.was_draining));
+	if (!a.ad || !a.ports || !a.was_draining) {
 		bad = "out of memory";
 		goto out;
 	}
 	cJSON_ArrayForEach(e, svcs)
 	{
-		const char *name = ctl_json_str(e, "name");
-		const cJSON *jp = cJSON_GetObjectItemCaseSensitive(e, "ports"), *p;
-		const cJSON *dr = cJSON_GetObjectItemCaseSensitive(e, "draining");
-		const cJSON *tun = cJSON_GetObjectItemCaseSensitive(e, "tun");
-		if (!cJSON_IsObject(e) || !name || (jp && !cJSON_IsArray(jp)) ||
-		    (dr && !cJSON_IsBool(dr)) || (tun && !cJSON_IsBool(tun))) {
-			bad = "advertise: each service is {\"name\", \"draining\", \"tun\", "
-			      "\"ports\"}";
+		bad = ctl_advert_read(s, e, &a);
+		if (bad)
 			goto out;
-		}
-		size_t np = 0;
-		cJSON_ArrayForEach(p, jp)
-		{
-			if (!cJSON_IsNumber(p) || p->valuedouble < 1 || p->valuedouble > 65535 ||
-			    p->valuedouble != (double)(int)p->valuedouble) {
-				bad = "advertise: ports are numbers 1-65535";
-				goto out;
-			}
-			if (np == REG_MAX_PORTS) {
-				bad = "advertise: too many ports";
-				goto out;
-			}
-			ports[n][np++] = (uint16_t)p->valueint;
-		}
-		int hi = registry_host_index(c->reg, name, ctl_node_name(c, s->node));
-		const struct reg_host *h = hi >= 0 ? registry_host(c->reg, (size_t)hi) : NULL;
-		was_draining[n] = h && h->advertising && h->draining;
-		ad[n] = (struct reg_advert){.service = name,
-		                            .draining = cJSON_IsTrue(dr),
-		                            .tun = cJSON_IsTrue(tun),
-		                            .n_config_ports = np,
-		                            .config_ports = ports[n]};
-		n++;
 	}
 	uint64_t gen = registry_generation(c->reg);
-	int rc = registry_advertise(c->reg, (size_t)s->node, ad, n, err, sizeof(err));
-	const char *node = ctl_node_name(c, s->node);
+	int rc = registry_advertise(c->reg, (size_t)s->node, a.ad, a.n, err, sizeof(err));
 	if (registry_generation(c->reg) != gen)
 		c->dirty = true; /* which hosts are serving is saved (STR-8) */
-	for (size_t i = 0; i < n; i++) {
-		io_event(c->io, "host_advertised", IO_STR("node_name", node),
-		         IO_STR("service", ad[i].service), IO_BOOL("draining", ad[i].draining),
-		         IO_BOOL("defined", registry_service_index(c->reg, ad[i].service) >= 0));
-		if (rc < 0) {
-			ctl_session_send_simple(s, "advertise_refused", "service", ad[i].service,
-			                        "message", err[0] ? err : strerror(-rc));
-			if (s->closed)
-				goto out;
-		}
-	}
-	/* Drains that start now, and drains that ended (advertised again or
-	 * withdrawn). */
-	for (size_t i = 0; i < c->n_drains;) {
-		struct ctl_drain *d = &c->drains[i];
-		bool still = false;
-		for (size_t j = 0; j < n && d->host == (size_t)s->node; j++)
-			if (strcmp(ad[j].service, d->service) == 0 && ad[j].draining)
-				still = true;
-		if (d->host == (size_t)s->node && !still)
-			ctl_drain_remove(c, i);
-		else
-			i++;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ad[i].draining && !was_draining[i] &&
-		    registry_host_index(c->reg, ad[i].service, node) >= 0)
-			ctl_drain_start(c, ad[i].service, (size_t)s->node);
-	ctl_session_set_host_liveness(s, n > 0);
+	if (!ctl_advert_report(s, &a, rc, err))
+		goto out;
+	ctl_advert_drains(s, &a);
+	ctl_session_set_host_liveness(s, a.n > 0);
 	if (s->closed)
 		goto out;
 	ctl_drain_check(c);
@@ -446,9 +515,9 @@ static void ctl_on_advertise(struct ctl_session *s, const cJSON *msg)
 out:
 	if (bad)
 		ctl_session_fail(s, bad);
-	free(ad);
-	free(ports);
-	free(was_draining);
+	free(a.ad);
+	free(a.ports);
+	free(a.was_draining);
 }
 
 static void ctl_on_frame(struct ctl_session *s, const uint8_t *payload, size_t len)
