@@ -193,16 +193,16 @@ static void ctl_sweep_fn(struct io_timer *t)
 		/* Maps wait while a node does not read (see map_pending); one that
 		 * takes no byte for as long as it may stay silent is dropped (a
 		 * far node taking a large map slowly is not). */
-		if (s->out_off < s->out_len && now - s->last_tx_us > dead_after) {
+		if (s->out_off < s->out.len && now - s->last_tx_us > dead_after) {
 			io_event(c->io, "session_error",
 			         IO_STR("node_name", ctl_node_name(c, s->node)),
 			         IO_STR("error", "slow consumer"),
-			         IO_U64("queued", s->out_len - s->out_off));
+			         IO_U64("queued", s->out.len - s->out_off));
 			ctl_session_close(s, "slow consumer", true);
 			continue;
 		}
 		if (s->node >= 0 && now - s->last_tx_us >= ctl_session_heartbeat_us(s) &&
-		    s->out_off == s->out_len)
+		    s->out_off == s->out.len)
 			ctl_session_send_simple(s, "heartbeat", NULL, NULL, NULL, NULL);
 	}
 	for (int i = 0; i < CONTROL_MAX_ADMIN_CONNS; i++) {

@@ -27,9 +27,9 @@ void ctl_admin_close(struct ctl_admin *a)
 void ctl_admin_free(struct ctl_admin *a)
 {
 	http_head_free(a->head);
-	free(a->in);
-	free(a->body);
-	free(a->out);
+	buf_free(&a->in);
+	buf_free(&a->body);
+	buf_free(&a->out);
 	free(a);
 }
 
@@ -37,9 +37,9 @@ static void ctl_admin_flush(struct ctl_admin *a)
 {
 	struct io *io = a->c->io;
 
-	while (!a->closed && a->out_off < a->out_len) {
-		ssize_t w =
-		    io->ops->tcp_write(io, a->handle, a->out + a->out_off, a->out_len - a->out_off);
+	while (!a->closed && a->out_off < a->out.len) {
+		ssize_t w = io->ops->tcp_write(io, a->handle, a->out.data + a->out_off,
+		                               a->out.len - a->out_off);
 		if (w == -EAGAIN)
 			return;
 		if (w < 0) {
@@ -50,8 +50,9 @@ static void ctl_admin_flush(struct ctl_admin *a)
 			a->last_us = io->ops->now_us(io);
 		a->out_off += (size_t)w;
 	}
-	if (a->out_off == a->out_len) {
-		a->out_off = a->out_len = 0;
+	if (a->out_off == a->out.len) {
+		buf_reset(&a->out);
+		a->out_off = 0;
 		if (a->close_after)
 			ctl_admin_close(a);
 	}
@@ -66,19 +67,11 @@ static void ctl_admin_reply(struct ctl_admin *a, int status, const char *ctype, 
 	int hl =
 	    http_msg_write_simple(status, ctype, body_len, false, extra, close, head, sizeof(head));
 
-	if (hl < 0 || a->out_len + (size_t)hl + body_len > CTL_ADMIN_OUT_MAX) {
+	if (hl < 0 || a->out.len + (size_t)hl + body_len > CTL_ADMIN_OUT_MAX ||
+	    buf_append(&a->out, head, (size_t)hl) < 0 || buf_append(&a->out, body, body_len) < 0) {
 		ctl_admin_close(a);
 		return;
 	}
-	char *nb = realloc(a->out, a->out_len + (size_t)hl + body_len + 1);
-	if (!nb) {
-		ctl_admin_close(a);
-		return;
-	}
-	a->out = nb;
-	memcpy(a->out + a->out_len, head, (size_t)hl);
-	memcpy(a->out + a->out_len + hl, body, body_len);
-	a->out_len += (size_t)hl + body_len;
 	if (close)
 		a->close_after = true;
 	ctl_admin_flush(a);
@@ -87,16 +80,10 @@ static void ctl_admin_reply(struct ctl_admin *a, int status, const char *ctype, 
 /* Queues bytes as they are (an interim 100 Continue). */
 static void ctl_admin_raw(struct ctl_admin *a, const char *text)
 {
-	size_t n = strlen(text);
-	char *nb = realloc(a->out, a->out_len + n + 1);
-
-	if (!nb) {
+	if (buf_puts(&a->out, text) < 0) {
 		ctl_admin_close(a);
 		return;
 	}
-	a->out = nb;
-	memcpy(a->out + a->out_len, text, n);
-	a->out_len += n;
 	ctl_admin_flush(a);
 }
 
@@ -266,7 +253,7 @@ struct ctl_route {
 
 static const char *ctl_body(const struct ctl_admin *a)
 {
-	return a->body ? a->body : "";
+	return a->body.data ? a->body.data : "";
 }
 
 static void ctl_route_cmd(struct ctl_admin *a, struct ctl_req *req, enum admin_cmd_kind kind)
@@ -299,7 +286,7 @@ static void ctl_get_nodes(struct ctl_admin *a, struct ctl_req *req)
 /* PUT /api/services/svc:X: a define from the JSON body. */
 static void ctl_put_service(struct ctl_admin *a, struct ctl_req *req)
 {
-	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body_len);
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body.len);
 	struct admin_cmd cmd;
 	const char *msg = NULL;
 
@@ -345,7 +332,7 @@ static void ctl_put_policy(struct ctl_admin *a, struct ctl_req *req)
 {
 	struct admin_cmd cmd = {.kind = ADMIN_CMD_SET_POLICY};
 
-	ctl_admin_exec(a, req->actor, &cmd, ctl_body(a), a->body_len, req->close);
+	ctl_admin_exec(a, req->actor, &cmd, ctl_body(a), a->body.len, req->close);
 }
 
 static void ctl_get_ca(struct ctl_admin *a, struct ctl_req *req)
@@ -359,7 +346,7 @@ static void ctl_get_ca(struct ctl_admin *a, struct ctl_req *req)
  * file would be read here instead of on the client. */
 static void ctl_post_command(struct ctl_admin *a, struct ctl_req *req)
 {
-	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body_len);
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body.len);
 	const char *line = ctl_json_str(body, "line");
 	char err[ADMIN_CMD_ERR_LEN] = "";
 	struct admin_cmd cmd;
@@ -524,26 +511,19 @@ static int ctl_admin_body_fn(void *ctx, const char *data, size_t len)
 {
 	struct ctl_admin *a = ctx;
 
-	if (a->body_len + len > CONTROL_ADMIN_MAX_BODY) {
+	if (a->body.len + len > CONTROL_ADMIN_MAX_BODY) {
 		a->body_too_big = true;
 		return -1;
 	}
-	char *nb = realloc(a->body, a->body_len + len + 1);
-	if (!nb)
-		return -1;
-	a->body = nb;
-	memcpy(a->body + a->body_len, data, len);
-	a->body_len += len;
-	a->body[a->body_len] = '\0';
-	return 0;
+	return buf_append(&a->body, data, len) < 0 ? -1 : 0;
 }
 
 static void ctl_admin_parse(struct ctl_admin *a)
 {
 	while (!a->closed && !a->close_after) {
 		size_t used = 0;
-		enum http_parse_status st =
-		    http_parser_feed(&a->parser, a->in + a->in_off, a->in_len - a->in_off, &used);
+		enum http_parse_status st = http_parser_feed(&a->parser, a->in.data + a->in_off,
+		                                             a->in.len - a->in_off, &used);
 		a->in_off += used;
 		if (st == HTTP_PARSE_MORE)
 			break;
@@ -558,7 +538,7 @@ static void ctl_admin_parse(struct ctl_admin *a)
 			return;
 		}
 		if (st == HTTP_PARSE_HEAD) {
-			a->body_len = 0;
+			buf_reset(&a->body);
 			a->body_too_big = false;
 			if (a->head->body == HTTP_BODY_LENGTH &&
 			    a->head->content_length > CONTROL_ADMIN_MAX_BODY) {
@@ -580,8 +560,10 @@ static void ctl_admin_parse(struct ctl_admin *a)
 		ctl_admin_request(a);
 		http_parser_resume(&a->parser);
 	}
-	if (a->in_off == a->in_len)
-		a->in_off = a->in_len = 0;
+	if (a->in_off == a->in.len) {
+		buf_reset(&a->in);
+		a->in_off = 0;
+	}
 }
 
 static void ctl_admin_cb(void *ctx, int handle, unsigned events)
@@ -598,29 +580,21 @@ static void ctl_admin_cb(void *ctx, int handle, unsigned events)
 	if (!a->closed && (events & IO_WRITABLE))
 		ctl_admin_flush(a);
 	while (!a->closed && (events & IO_READABLE)) {
-		if (a->in_off) {
-			memmove(a->in, a->in + a->in_off, a->in_len - a->in_off);
-			a->in_len -= a->in_off;
-			a->in_off = 0;
-		}
-		if (a->in_cap - a->in_len < 4096) {
-			size_t ncap = a->in_cap ? a->in_cap * 2 : 16384;
-			if (ncap > CONTROL_ADMIN_MAX_HEADER + CONTROL_ADMIN_MAX_BODY + 65536) {
-				/* The parser consumes everything it accepts; a full
-				 * buffer means a peer far past every limit. */
+		buf_drop_front(&a->in, a->in_off);
+		a->in_off = 0;
+		if (buf_room(&a->in) < 4096) {
+			/* Twice the room (16 KiB first), up to a bound: the parser
+			 * consumes everything it accepts, so a buffer that full
+			 * means a peer far past every limit. */
+			size_t ncap = a->in.cap ? a->in.cap * 2 : 16384;
+			if (ncap > CONTROL_ADMIN_MAX_HEADER + CONTROL_ADMIN_MAX_BODY + 65536 ||
+			    buf_reserve(&a->in, ncap - a->in.len) < 0) {
 				ctl_admin_close(a);
 				break;
 			}
-			char *nb = realloc(a->in, ncap);
-			if (!nb) {
-				ctl_admin_close(a);
-				break;
-			}
-			a->in = nb;
-			a->in_cap = ncap;
 		}
 		ssize_t r =
-		    io->ops->tcp_read(io, a->handle, a->in + a->in_len, a->in_cap - a->in_len);
+		    io->ops->tcp_read(io, a->handle, a->in.data + a->in.len, buf_room(&a->in));
 		if (r == -EAGAIN)
 			break;
 		if (r <= 0) {
@@ -629,7 +603,7 @@ static void ctl_admin_cb(void *ctx, int handle, unsigned events)
 		}
 		if (a->close_after)
 			continue; /* answering an error: ignore the rest */
-		a->in_len += (size_t)r;
+		buf_commit(&a->in, (size_t)r);
 		ctl_admin_parse(a);
 	}
 	ctl_reap(c);
@@ -650,6 +624,9 @@ void ctl_admin_listen_cb(void *ctx, int listener, unsigned events)
 		if (!a)
 			break;
 		a->c = c;
+		a->in = BUF_INIT(BUF_NO_MAX);
+		a->body = BUF_INIT(BUF_NO_MAX);
+		a->out = BUF_INIT(BUF_NO_MAX);
 		int h = c->io->ops->tcp_accept(c->io, listener, &peer, ctl_admin_cb, a);
 		if (h < 0) {
 			free(a);

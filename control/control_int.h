@@ -9,6 +9,7 @@
 #include "control/admin_cmd.h"
 #include "control/mapgen.h"
 #include "control/registry.h"
+#include "lib/base/buf.h"
 #include "lib/io/io.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/http_msg.h"
@@ -35,10 +36,9 @@ struct ctl_session {
 	int handle; /* -1 once closed */
 	int node;   /* registry index, -1 before hello */
 	bool closed;
-	uint8_t *in;
-	size_t in_len, in_cap;
-	uint8_t *out;
-	size_t out_len, out_off, out_cap;
+	struct buf in;  /* frames read, not yet whole */
+	struct buf out; /* frames queued; out.data[0 .. out_off) already written */
+	size_t out_off;
 	size_t max_msg; /* largest netmap frame sent, as on the wire (bounds the queue) */
 	struct mapgen_sent *sent;
 	uint64_t version_sent, version_acked;
@@ -82,13 +82,12 @@ struct ctl_admin {
 	bool closed, close_after;
 	struct http_head *head;
 	struct http_parser parser;
-	char *in;
-	size_t in_len, in_off, in_cap;
-	char *body;
-	size_t body_len;
+	struct buf in; /* bytes read; in.data[0 .. in_off) already parsed */
+	size_t in_off;
+	struct buf body; /* the current request's body */
 	bool body_too_big;
-	char *out;
-	size_t out_len, out_off;
+	struct buf out; /* replies queued; out.data[0 .. out_off) already written */
+	size_t out_off;
 	uint64_t last_us;
 };
 

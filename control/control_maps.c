@@ -138,7 +138,7 @@ void ctl_session_send_map(struct ctl_session *s)
 
 	if (s->closed || s->node < 0)
 		return;
-	if (s->out_off < s->out_len) {
+	if (s->out_off < s->out.len) {
 		s->map_pending = true;
 		return;
 	}

@@ -18,9 +18,9 @@ static void ctl_session_flush(struct ctl_session *s)
 {
 	struct io *io = s->c->io;
 
-	while (!s->closed && s->out_off < s->out_len) {
-		ssize_t w =
-		    io->ops->tcp_write(io, s->handle, s->out + s->out_off, s->out_len - s->out_off);
+	while (!s->closed && s->out_off < s->out.len) {
+		ssize_t w = io->ops->tcp_write(io, s->handle, s->out.data + s->out_off,
+		                               s->out.len - s->out_off);
 		if (w == -EAGAIN)
 			break;
 		if (w < 0) {
@@ -30,8 +30,10 @@ static void ctl_session_flush(struct ctl_session *s)
 		s->out_off += (size_t)w;
 		s->last_tx_us = io->ops->now_us(io);
 	}
-	if (s->out_off == s->out_len)
-		s->out_off = s->out_len = 0;
+	if (s->out_off == s->out.len) {
+		buf_reset(&s->out);
+		s->out_off = 0;
+	}
 }
 
 /* Queues one frame (`zlib`: a deflated payload); a session whose queue
@@ -39,8 +41,9 @@ static void ctl_session_flush(struct ctl_session *s)
  * is closed then). */
 int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bool zlib)
 {
-	size_t queued = s->out_len - s->out_off;
+	size_t queued = s->out.len - s->out_off;
 	size_t limit = CONTROL_SESSION_OUT_SLACK + CONTROL_SESSION_OUT_MAPS * s->max_msg;
+	uint8_t hdr[MAPPROTO_HDR_LEN];
 
 	if (s->closed)
 		return -EPIPE;
@@ -55,27 +58,18 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 		ctl_session_close(s, "slow consumer", true);
 		return -ENOBUFS;
 	}
-	if (s->out_off && s->out_cap - s->out_len < len + MAPPROTO_HDR_LEN) {
-		memmove(s->out, s->out + s->out_off, queued);
-		s->out_len = queued;
+	/* What was written goes before the queue grows for more. */
+	if (s->out_off && buf_room(&s->out) < len + MAPPROTO_HDR_LEN) {
+		buf_drop_front(&s->out, s->out_off);
 		s->out_off = 0;
 	}
-	if (s->out_cap - s->out_len < len + MAPPROTO_HDR_LEN) {
-		size_t ncap = s->out_cap ? s->out_cap : 4096;
-		while (ncap - s->out_len < len + MAPPROTO_HDR_LEN)
-			ncap *= 2;
-		uint8_t *nb = realloc(s->out, ncap);
-		if (!nb) {
-			ctl_session_close(s, "out of memory", true);
-			return -ENOMEM;
-		}
-		s->out = nb;
-		s->out_cap = ncap;
+	mapproto_frame_header(hdr, (uint32_t)len | (zlib ? MAPPROTO_FRAME_ZLIB : 0));
+	if (buf_reserve(&s->out, len + MAPPROTO_HDR_LEN) < 0) {
+		ctl_session_close(s, "out of memory", true);
+		return -ENOMEM;
 	}
-	mapproto_frame_header(s->out + s->out_len,
-	                      (uint32_t)len | (zlib ? MAPPROTO_FRAME_ZLIB : 0));
-	memcpy(s->out + s->out_len + MAPPROTO_HDR_LEN, payload, len);
-	s->out_len += len + MAPPROTO_HDR_LEN;
+	buf_append(&s->out, hdr, sizeof(hdr));
+	buf_append(&s->out, payload, len);
 	ctl_session_flush(s);
 	return s->closed ? -EPIPE : 0;
 }
@@ -197,8 +191,8 @@ void ctl_session_free(struct ctl_session *s)
 {
 	mapgen_sent_free(s->sent);
 	cJSON_Delete(s->ranks);
-	free(s->in);
-	free(s->out);
+	buf_free(&s->in);
+	buf_free(&s->out);
 	free(s);
 }
 
@@ -581,23 +575,19 @@ out:
 static void ctl_session_read(struct ctl_session *s)
 {
 	struct io *io = s->c->io;
-	size_t max = MAPPROTO_MAX_UP_FRAME + MAPPROTO_HDR_LEN;
 
 	while (!s->closed) {
-		if (s->in_cap - s->in_len < CTL_READ_CHUNK && s->in_cap < max) {
-			size_t ncap = s->in_len + CTL_READ_CHUNK;
-			if (ncap > max)
-				ncap = max;
-			uint8_t *nb = realloc(s->in, ncap);
-			if (!nb) {
+		/* Room for a chunk, up to the largest frame a node may send. */
+		if (buf_room(&s->in) < CTL_READ_CHUNK && s->in.len < s->in.max) {
+			size_t want = s->in.max - s->in.len;
+			if (buf_reserve(&s->in, want < CTL_READ_CHUNK ? want : CTL_READ_CHUNK) <
+			    0) {
 				ctl_session_close(s, "out of memory", true);
 				return;
 			}
-			s->in = nb;
-			s->in_cap = ncap;
 		}
 		ssize_t r =
-		    io->ops->tcp_read(io, s->handle, s->in + s->in_len, s->in_cap - s->in_len);
+		    io->ops->tcp_read(io, s->handle, s->in.data + s->in.len, buf_room(&s->in));
 		if (r == -EAGAIN)
 			return;
 		if (r <= 0) {
@@ -605,14 +595,14 @@ static void ctl_session_read(struct ctl_session *s)
 			                  true);
 			return;
 		}
-		s->in_len += (size_t)r;
+		buf_commit(&s->in, (size_t)r);
 		s->last_rx_us = io->ops->now_us(io);
 		size_t off = 0;
 		while (!s->closed) {
 			const uint8_t *payload;
 			size_t plen;
 			ssize_t fl =
-			    mapproto_frame_parse(s->in + off, s->in_len - off,
+			    mapproto_frame_parse((const uint8_t *)s->in.data + off, s->in.len - off,
 			                         MAPPROTO_MAX_UP_FRAME, &payload, &plen, NULL);
 			if (fl == -2)
 				break;
@@ -626,8 +616,7 @@ static void ctl_session_read(struct ctl_session *s)
 		}
 		if (s->closed)
 			return;
-		memmove(s->in, s->in + off, s->in_len - off);
-		s->in_len -= off;
+		buf_drop_front(&s->in, off);
 	}
 }
 
@@ -641,7 +630,7 @@ static void ctl_session_cb(void *ctx, int handle, unsigned events)
 		ctl_session_close(s, "connection error", true);
 	if (!s->closed && (events & IO_WRITABLE)) {
 		ctl_session_flush(s);
-		if (!s->closed && s->map_pending && s->out_off == s->out_len)
+		if (!s->closed && s->map_pending && s->out_off == s->out.len)
 			ctl_session_send_map(s);
 	}
 	if (!s->closed && (events & IO_READABLE))
@@ -661,6 +650,8 @@ void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 			break;
 		s->c = c;
 		s->node = -1;
+		s->in = BUF_INIT(MAPPROTO_MAX_UP_FRAME + MAPPROTO_HDR_LEN);
+		s->out = BUF_INIT(BUF_NO_MAX);
 		int h = c->io->ops->tcp_accept(c->io, listener, &peer, ctl_session_cb, s);
 		if (h < 0) {
 			free(s);
