@@ -136,20 +136,31 @@ struct control {
 	size_t n_to_reap;
 };
 
-/* ---- control.c ---- */
+/* ---- control.c: core, timers, lost nodes, reap ---- */
 
+/* A node's name ("" for -1 or an unknown index). */
 const char *ctl_node_name(const struct control *c, int node);
+/* {"error": msg} as malloc'd text (NULL on -ENOMEM). */
 char *ctl_error_json(const char *msg);
+/* Arms the coalesced recompute (maps, states, save) if it is not armed. */
 void ctl_schedule(struct control *c);
+/* Node idx is lost (STR-8): its clock towards lost_expiry_us starts. */
 void ctl_mark_lost(struct control *c, size_t idx);
+/* Ends the restart grace (`early`: every host is back). */
 void ctl_grace_end(struct control *c, bool early);
+/* Frees the sessions and admin connections closed since the last reap;
+ * called at the end of every entry point. */
 void ctl_reap(struct control *c);
 
-/* ---- control_state.c ---- */
+/* ---- control_state.c: persistence, admin files ---- */
 
+/* Writes `reg`'s state (with the CA seed) through the storage: 0 once
+ * durable, or -errno with err and a state_save_failed event for `what`. */
 int ctl_store(struct control *c, const struct registry *reg, const char *what, char *err,
               size_t err_len);
+/* Saves the live state when it changed; a failure leaves it unsaved. */
 int ctl_save(struct control *c);
+/* Loads the saved state: 0, 1 (none stored), or -errno with err. */
 int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len);
 /* Sets where admin files are read from: `given`, or the host's files. */
 void ctl_admin_files_init(struct control *c, struct storage *given);
@@ -158,44 +169,65 @@ void ctl_admin_files_init(struct control *c, struct storage *given);
 int ctl_read_policy_file(struct control *c, const char *path, char **text, size_t *len, char *err,
                          size_t err_len);
 
-/* ---- control_maps.c ---- */
+/* ---- control_maps.c: what sessions are sent ---- */
 
+/* mapgen's certificate callback (mapgen_options.cert_fn). */
 const char *ctl_cert_fn(void *ctx, size_t node, const char *service);
+/* Brings one session's map up to date (later, when its queue is full). */
 void ctl_session_send_map(struct ctl_session *s);
+/* service_state / host_state for every state that changed. */
 void ctl_state_events(struct control *c);
+/* The recompute timer: maps to every session, drains, states, save. */
 void ctl_recompute_fn(struct io_timer *t);
 
-/* ---- control_drain.c ---- */
+/* ---- control_drain.c: drain confirmation ---- */
 
 void ctl_drain_free(struct ctl_drain *d);
+/* Forgets drain i (the last one takes its place). */
 void ctl_drain_remove(struct control *c, size_t i);
+/* Confirms drains no session waits for any more. */
 void ctl_drain_check(struct control *c);
+/* Host `host` started draining `service`: notes the sessions to wait for. */
 void ctl_drain_start(struct control *c, const char *service, size_t host);
+/* A map of `version` went to session s. */
 void ctl_drain_sent(struct control *c, const struct ctl_session *s, uint64_t version);
+/* Session `id` acked `version` (UINT64_MAX: the session is gone). */
 void ctl_drain_acked(struct control *c, uint64_t id, uint64_t version);
 void ctl_drain_session_gone(struct control *c, uint64_t session_id);
 
-/* ---- control_session.c ---- */
+/* ---- control_session.c: map sessions ---- */
 
+/* Queues one frame (bounded: a slow consumer is closed). 0 or -errno. */
 int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bool zlib);
+/* Sends {"type": type, key: value, key2: value2} (keys may be NULL). */
 void ctl_session_send_simple(struct ctl_session *s, const char *type, const char *key,
                              const char *value, const char *key2, const char *value2);
+/* The session's liveness pair: the hosts' one, or the idle one. */
 uint64_t ctl_session_heartbeat_us(const struct ctl_session *s);
 uint64_t ctl_session_dead_after_us(const struct ctl_session *s);
+/* Sends an error frame, then closes the session. */
 void ctl_session_fail(struct ctl_session *s, const char *msg);
+/* Marks the session closed (freed by ctl_reap); `dead`: its node is dead,
+ * or lost when the session went silent. */
 void ctl_session_close(struct ctl_session *s, const char *reason, bool dead);
 void ctl_session_free(struct ctl_session *s);
+/* The string member `key` of o, or NULL. */
 const char *ctl_json_str(const cJSON *o, const char *key);
+/* The map listener: accepts sessions (REL-1: within the handle reserve). */
 void ctl_map_listen_cb(void *ctx, int listener, unsigned events);
 
-/* ---- control_admin_http.c ---- */
+/* ---- control_admin_http.c: the admin API ---- */
 
 void ctl_admin_close(struct ctl_admin *a);
 void ctl_admin_free(struct ctl_admin *a);
+/* The admin listener: accepts connections (503 when all slots are used). */
 void ctl_admin_listen_cb(void *ctx, int listener, unsigned events);
 
-/* ---- control_admin_cmd.c ---- */
+/* ---- control_admin_cmd.c: admin commands ---- */
 
+/* Runs a parsed command as `actor`: *json gets the result or {"error"};
+ * 0 or -errno; *not_saved: a write refused because its state could not be
+ * made durable (the API's 503). */
 int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
              const char *policy_text_in, size_t policy_len, char **json, bool *not_saved);
 
