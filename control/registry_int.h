@@ -73,10 +73,14 @@ struct reg_host_key {
 
 /* ---- registry.c ---- */
 
+/* Index hashes (lib/base/hash.h): of a (service, node) key, of an address. */
 uint64_t reg_hash_pair(const char *a, const char *b);
 uint64_t reg_hash_addr(const struct io_addr *a);
+/* strdup of s (NULL: ""): 0 or -ENOMEM. */
 int reg_strdup(char **out, const char *s);
+/* Grows *arr (elements of `elem` bytes) to hold `need`, doubling. */
 int reg_grow(void **arr, size_t *cap, size_t need, size_t elem);
+/* Index lists: append, remove the first x (order not kept), replace. */
 int reg_vec_push(struct reg_vec *v, size_t x);
 void reg_vec_remove(struct reg_vec *v, size_t x);
 void reg_vec_replace(struct reg_vec *v, size_t from, size_t to);
@@ -84,35 +88,50 @@ void reg_vec_replace(struct reg_vec *v, size_t from, size_t to);
  * -ENOENT. */
 int reg_lookup(const struct registry *r, const struct htab *index, uint64_t hash, htab_eq_fn eq,
                const void *key);
+/* Index keys: does the item at idx (of ctx, the registry) have this key? */
 bool reg_match_node_name(const void *ctx, size_t idx, const void *key);
 bool reg_match_node_addr(const void *ctx, size_t idx, const void *key);
 bool reg_match_svc_name(const void *ctx, size_t idx, const void *key);
 bool reg_match_svc_vip(const void *ctx, size_t idx, const void *key);
 bool reg_match_group(const void *ctx, size_t idx, const void *key);
 bool reg_match_host(const void *ctx, size_t idx, const void *key);
+/* Name rules: a well-formed "tag:" name; a plain name (at most
+ * REG_MAX_NAME printable characters, no spaces; empty when allowed). */
 bool reg_tag_wellformed(const char *t);
 bool reg_plain_name(const char *s, bool allow_empty);
+/* Frees what records own (the records stay). */
 void reg_tags_free(char **tags, size_t n);
 void reg_service_clear(struct reg_service *s);
 void reg_host_clear(struct reg_host *h);
+/* 0, or -EPERM with err unless `actor` is an owner, admin or network
+ * admin (`what`: the action refused). */
 int reg_require_admin(const struct registry *r, const char *actor, const char *what, char *err,
                       size_t err_len);
 
 /* ---- registry_nodes.c ---- */
 
+/* Is the tailnet address a node's address or a service's VIP? */
 bool reg_addr_taken(const struct registry *r, const struct io_addr *a);
+/* Checks a registration (names, tags the policy owns when check_policy). */
 int reg_node_info_check(const struct registry *r, const struct reg_node_info *info,
                         bool check_policy, char *err, size_t err_len);
+/* Appends a checked node with its addresses, indexed. 0 or -ENOMEM. */
 int reg_node_add(struct registry *r, const struct reg_node_info *info, const struct io_addr *a4,
                  const struct io_addr *a6);
 
 /* ---- registry_services.c ---- */
 
+/* The service `name`, or NULL. */
 const struct reg_service *reg_service_named(const struct registry *r, const char *name);
+/* A service record from a definition, checked. 0 or -errno with err. */
 int reg_service_build(const struct registry *r, const struct reg_service_def *def,
                       bool check_policy, struct reg_service *s, char *err, size_t err_len);
+/* Appends a built service, indexed by name and VIPs. 0 or -ENOMEM. */
 int reg_service_add(struct registry *r, struct reg_service *s);
+/* The host records naming `service`, or NULL. */
 struct reg_group *reg_group_find(const struct registry *r, const char *service);
+/* The host record for (service, node index), created when new: its
+ * index, or -errno with err. */
 int reg_host_get(struct registry *r, const char *service, size_t node, char *err, size_t err_len);
 
 #endif
