@@ -1883,3 +1883,31 @@ Test(control, a_compressed_frame_from_a_node_ends_its_session)
 	cr_assert(strstr(w->f[CL_US].last_error, "compressed"), "%s", w->f[CL_US].last_error);
 	tw_free(w);
 }
+
+Test(control, admin_api_routes_by_method_and_path)
+{
+	struct tw *w = tw_persistent();
+
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services/svc%3Aweb", ""), "HTTP/1.1 200", 12) ==
+	              0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "GET", "/api/nope", ""), "HTTP/1.1 404", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/nodes", ""), "HTTP/1.1 405", 12) == 0, "%s",
+	          w->out);
+	/* A host decision's path with another method: 405; with an unknown
+	 * verb or no node: 404. */
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services/svc:web/hosts/web-us/approve", ""),
+	                  "HTTP/1.1 405", 12) == 0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/services/svc:web/hosts/web-us/bless", ""),
+	                  "HTTP/1.1 404", 12) == 0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/services/svc:web/hosts//approve", ""),
+	                  "HTTP/1.1 404", 12) == 0,
+	          "%s", w->out);
+	const char *resp = tw_http(w, "PUT", "/api/services/svc:x", "{\"ports\":\"tcp:1\"}");
+	cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "body: \\\"ports\\\" must be an array of strings"), "%s", resp);
+	tw_free(w);
+}
