@@ -19,16 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small hash tables ----------------------------------------------- */
-
-size_t mg_cap_for(size_t n)
-{
-	size_t cap = 16;
-
-	while (cap < 2 * n + 2)
-		cap <<= 1;
-	return cap;
-}
+/* ---- caches per registry generation ---------------------------------- */
 
 static void mg_class_list_free(struct mg_class_list *l)
 {

@@ -80,6 +80,17 @@ void mapgen_sent_reset(struct mapgen_sent *s)
 	mg_state_clear(&s->st);
 }
 
+/* The slots of a delta table for n entries: a power of two, at most
+ * half full. */
+static size_t mg_cap_for(size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap <<= 1;
+	return cap;
+}
+
 static struct mg_dslot *mg_dfind(const struct mg_dtable *t, const char *name)
 {
 	size_t i = (size_t)hash_mix64_lite(hash_fnv1a_str(HASH_FNV1A_INIT, name)) & t->mask;

@@ -85,8 +85,11 @@ struct mapgen {
 
 /* ---- mapgen.c ---- */
 
-size_t mg_cap_for(size_t n);
+/* Rebuilds the caches when the registry's generation moved. 0 or -ENOMEM
+ * (the caches are empty then). */
 int mg_refresh(struct mapgen *mg);
+/* Class c's node-to-node list (as_src: the classes c may reach; else the
+ * classes that may reach c), filled on first use. 0 or -ENOMEM. */
 int mg_class_list_get(struct mapgen *mg, size_t c, bool as_src, const struct mg_class_list **out);
 
 #endif
