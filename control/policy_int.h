@@ -62,13 +62,18 @@ struct policy {
 
 /* ---- policy.c ---- */
 
+/* Name rules: a prefix; tag:, group: and user (login@domain) names. */
 bool pol_has_prefix(const char *s, const char *prefix);
 bool pol_is_tag(const char *s);
 bool pol_is_group(const char *s);
 bool pol_is_user(const char *s);
+/* NULL when `s` is a valid service name (SVC-1), else the rule it breaks. */
 const char *pol_svc_name_problem(const char *s);
+/* qsort orders: strings, groups by name. */
 int pol_cmp_str(const void *a, const void *b);
 int pol_cmp_group(const void *a, const void *b);
+/* Checks: an object's keys (with "did you mean"), a list of names, a tag
+ * or group used somewhere (defined, owned); 0 or -errno with err. */
 int pol_check_keys(const cJSON *obj, const char *const *known, size_t n_known, const char *where,
                    char *err, size_t err_len);
 int pol_check_string_array(const cJSON *arr, const char *where, const char *what, char *err,
@@ -80,9 +85,14 @@ int pol_check_group_use(const struct policy *p, const char *s, const char *where
 
 /* ---- policy_load.c ---- */
 
+/* Section loaders, 0 or -errno with err naming the place: groups, then
+ * tagOwners in two passes (names first, so owners may name tags), grants,
+ * autoApprovers. */
 int pol_load_groups(struct policy *p, const cJSON *obj, char *err, size_t err_len);
 int pol_load_tag_names(struct policy *p, const cJSON *obj, char *err, size_t err_len);
 int pol_check_tag_owners(const struct policy *p, const cJSON *obj, char *err, size_t err_len);
+/* Port ranges: their order, and appending to a sorted list with merging
+ * (false when `cap` is reached). */
 int pol_cmp_range(const void *a, const void *b);
 bool pol_range_push(struct policy_port_range *dst, size_t *n, size_t cap,
                     const struct policy_port_range *r);
