@@ -72,8 +72,9 @@ const char *pol_svc_name_problem(const char *s);
 /* qsort orders: strings, groups by name. */
 int pol_cmp_str(const void *a, const void *b);
 int pol_cmp_group(const void *a, const void *b);
-/* Checks: an object's keys (with "did you mean"), a list of names, a tag
- * or group used somewhere (defined, owned); 0 or -errno with err. */
+/* Checks: an object's keys (with "did you mean"), a list of names (its
+ * length), a tag or group used somewhere (owned, defined); -errno with err
+ * when one fails. */
 int pol_check_keys(const cJSON *obj, const char *const *known, size_t n_known, const char *where,
                    char *err, size_t err_len);
 int pol_check_string_array(const cJSON *arr, const char *where, const char *what, char *err,
