@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "control/admin_cmd.h"
+#include "lib/base/buf.h"
 #include "lib/base/numarg.h"
 #include "lib/wire/localapi.h"
 
@@ -29,6 +30,7 @@
 #define SVCADM_MAX_REPLY  (64u << 20)
 #define SVCADM_MAX_POLICY (1u << 20)
 #define SVCADM_MAX_HOST   256
+#define SVCADM_READ_CHUNK 65536 /* room made for each read of the answer */
 
 static void usage(FILE *f)
 {
@@ -108,107 +110,129 @@ static int parse_url(const char *url, char *host, size_t host_len, char *port, s
 	return 0;
 }
 
-/* Sends one request and reads the whole answer (Connection: close). Returns
- * the HTTP status and *body (malloc'd), or -1 with a message printed. */
-static int http_call(const char *host, const char *port, const char *method, const char *path,
-                     const char *token, const char *body, size_t body_len, char **out)
+/* A connected stream socket to host:port, or -1 (said on stderr). */
+static int connect_to(const char *host, const char *port)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	char *req = NULL, *resp = NULL;
-	size_t resp_len = 0, resp_cap = 0;
-	int fd = -1, status = -1, rc;
+	int rc = getaddrinfo(host, port, &hints, &ai);
 
-	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0) {
 		fprintf(stderr, "svcadm: %s:%s: %s\n", host, port, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		fprintf(stderr, "svcadm: cannot reach control at %s:%s: %s\n", host, port,
 		        strerror(errno));
-		goto out;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
 	}
-	int n = asprintf(&req,
-	                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
-	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	                 "Connection: close\r\n\r\n",
-	                 method, path, host, port, token, body_len);
-	if (n < 0) {
-		req = NULL;
-		goto out;
-	}
-	for (size_t off = 0, total = (size_t)n + body_len; off < total;) {
-		const char *p = off < (size_t)n ? req + off : body + (off - (size_t)n);
-		size_t len = off < (size_t)n ? (size_t)n - off : total - off;
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* Sends `head` then `body` whole: 0, or -1 (said on stderr). */
+static int send_all(int fd, const char *head, size_t head_len, const char *body, size_t body_len)
+{
+	for (size_t off = 0, total = head_len + body_len; off < total;) {
+		const char *p = off < head_len ? head + off : body + (off - head_len);
+		size_t len = off < head_len ? head_len - off : total - off;
 		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			fprintf(stderr, "svcadm: sending to control: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		off += (size_t)w;
 	}
+	return 0;
+}
+
+/* Reads until control closes (at most SVCADM_MAX_REPLY bytes, each wait at
+ * most SVCADM_TIMEOUT_MS): 0, or -1 (said on stderr, but for no memory). */
+static int read_all(int fd, struct buf *resp)
+{
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int pr = poll(&pfd, 1, SVCADM_TIMEOUT_MS);
 		if (pr == 0) {
 			fprintf(stderr, "svcadm: control did not answer within %d s\n",
 			        SVCADM_TIMEOUT_MS / 1000);
-			goto out;
+			return -1;
 		}
 		if (pr < 0 && errno == EINTR)
 			continue;
-		if (resp_cap - resp_len < 65536) {
-			if (resp_cap > SVCADM_MAX_REPLY) {
+		if (buf_room(resp) < SVCADM_READ_CHUNK) {
+			int rc = buf_reserve(resp, SVCADM_READ_CHUNK);
+			if (rc == -E2BIG)
 				fprintf(stderr, "svcadm: answer larger than %u bytes\n",
 				        SVCADM_MAX_REPLY);
-				goto out;
-			}
-			char *nb = realloc(resp, resp_cap + 65536 + 1);
-			if (!nb)
-				goto out;
-			resp = nb;
-			resp_cap += 65536;
+			if (rc < 0)
+				return -1;
 		}
-		ssize_t r = recv(fd, resp + resp_len, resp_cap - resp_len, 0);
+		ssize_t r = recv(fd, resp->data + resp->len, buf_room(resp), 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			fprintf(stderr, "svcadm: reading from control: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		if (r == 0)
-			break;
-		resp_len += (size_t)r;
+			return 0;
+		buf_commit(resp, (size_t)r);
 	}
-	if (!resp || resp_len < 12 || strncmp(resp, "HTTP/1.", 7) != 0) {
+}
+
+/* The status of an HTTP answer, with its body in *out (malloc'd); -1 when
+ * it is not a whole HTTP answer (said on stderr) or memory runs out. */
+static int reply_status(const struct buf *resp, char **out)
+{
+	const char *text = resp->data;
+	uint64_t code = 0;
+
+	if (!text || resp->len < 12 || strncmp(text, "HTTP/1.", 7) != 0) {
 		fprintf(stderr, "svcadm: control's answer is not HTTP\n");
-		goto out;
+		return -1;
 	}
-	resp[resp_len] = '\0';
-	char *sep = strstr(resp, "\r\n\r\n");
+	const char *sep = strstr(text, "\r\n\r\n");
 	if (!sep) {
 		fprintf(stderr, "svcadm: control's answer is cut short\n");
-		goto out;
+		return -1;
 	}
-	uint64_t code = 0;
-	if (resp_len < 13 || (resp[12] != ' ' && resp[12] != '\r') ||
-	    numarg_u64n(resp + 9, 3, 100, 599, &code, NULL, 0) < 0) {
+	if (resp->len < 13 || (text[12] != ' ' && text[12] != '\r') ||
+	    numarg_u64n(text + 9, 3, 100, 599, &code, NULL, 0) < 0) {
 		fprintf(stderr, "svcadm: control's answer has no valid status code\n");
-		goto out;
+		return -1;
 	}
-	status = (int)code;
 	*out = strdup(sep + 4);
-	if (!*out)
-		status = -1;
-out:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	free(req);
-	free(resp);
+	return *out ? (int)code : -1;
+}
+
+/* One request to the admin API (Connection: close): the HTTP status with
+ * the answer's body in *out, or -1 (said on stderr). */
+static int http_call(const char *host, const char *port, const char *method, const char *path,
+                     const char *token, const char *body, size_t body_len, char **out)
+{
+	struct buf resp = BUF_INIT(SVCADM_MAX_REPLY + SVCADM_READ_CHUNK);
+	char *req = NULL;
+	int status = -1;
+	int fd = connect_to(host, port);
+
+	if (fd < 0)
+		return -1;
+	int n = asprintf(&req,
+	                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
+	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	                 "Connection: close\r\n\r\n",
+	                 method, path, host, port, token, body_len);
+	if (n >= 0 && send_all(fd, req, (size_t)n, body, body_len) == 0 && read_all(fd, &resp) == 0)
+		status = reply_status(&resp, out);
+	if (n >= 0)
+		free(req);
+	close(fd);
+	buf_free(&resp);
 	return status;
 }
 
