@@ -381,6 +381,69 @@ int pol_load_grants(struct policy *p, const cJSON *arr, char *err, size_t err_le
 
 /* ---- autoApprovers ---- */
 
+/* An autoApprovers.services key: a defined service tag (*is_tag) or a
+ * valid service name. 0 or -errno with err. */
+static int pol_approver_key(const struct policy *p, const char *key, const char *where,
+                            bool *is_tag, char *err, size_t err_len)
+{
+	const char *why;
+
+	*is_tag = false;
+	if (pol_has_prefix(key, "tag:")) {
+		if (!pol_is_tag(key))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%s\" is not a valid tag "
+			                "(tag: + letters, digits, '-' or '_')",
+			                where, key);
+		if (!policy_tag_known(p, key))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: tag \"%s\" is not defined in tagOwners", where, key);
+		*is_tag = true;
+		return 0;
+	}
+	if (pol_has_prefix(key, "svc:")) {
+		why = pol_svc_name_problem(key);
+		if (why)
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%s\" is not a valid service name (SVC-1: %s)", where,
+			                key, why);
+		return 0;
+	}
+	return err_setf(err, err_len, -EINVAL,
+	                "autoApprovers.services: \"%s\" is not a service name (svc:) or "
+	                "a service tag (tag:)",
+	                key);
+}
+
+/* The node tags an auto-approver entry lists (each owned in tagOwners)
+ * into a->tags. 0 or -errno with err. */
+static int pol_approver_tags(const struct policy *p, struct pol_approver *a, const cJSON *list,
+                             const char *where, char *err, size_t err_len)
+{
+	int idx = 0;
+	int rc = pol_check_string_array(list, where, "node tags", err, err_len);
+
+	if (rc < 0)
+		return rc;
+	if (rc) {
+		a->tags = calloc((size_t)rc, sizeof(*a->tags));
+		if (!a->tags)
+			return -ENOMEM;
+	}
+	for (const cJSON *t = list->child; t; t = t->next, idx++) {
+		if (!pol_has_prefix(t->valuestring, "tag:"))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s[%d]: \"%s\" is not a tag (auto-approvers are node "
+			                "tags)",
+			                where, idx, t->valuestring);
+		rc = pol_check_tag_use(p, t->valuestring, where, idx, err, err_len);
+		if (rc)
+			return rc;
+		a->tags[a->n_tags++] = t->valuestring;
+	}
+	return 0;
+}
+
 /* Loads autoApprovers.services: keys svc:X or an owned tag, values owned
  * node tags. `routes` and `exitNode` are accepted and ignored. */
 int pol_load_approvers(struct policy *p, const cJSON *obj, char *err, size_t err_len)
@@ -415,8 +478,6 @@ int pol_load_approvers(struct policy *p, const cJSON *obj, char *err, size_t err
 	for (const cJSON *it = svcs->child; it; it = it->next) {
 		struct pol_approver *a = &p->apprs[p->n_apprs];
 		const char *key = it->string;
-		const char *why;
-		int idx = 0;
 
 		if (strlen(key) > POLICY_MAX_NAME)
 			return err_setf(
@@ -430,52 +491,13 @@ int pol_load_approvers(struct policy *p, const cJSON *obj, char *err, size_t err
 				                key);
 		p->n_apprs++;
 		snprintf(where, sizeof(where), "autoApprovers.services[\"%s\"]", key);
-		if (pol_has_prefix(key, "tag:")) {
-			if (!pol_is_tag(key))
-				return err_setf(err, err_len, -EINVAL,
-				                "%s: \"%s\" is not a valid tag "
-				                "(tag: + letters, digits, '-' or '_')",
-				                where, key);
-			if (!policy_tag_known(p, key))
-				return err_setf(err, err_len, -EINVAL,
-				                "%s: tag \"%s\" is not defined in tagOwners", where,
-				                key);
-			a->key_is_tag = true;
-		} else if (pol_has_prefix(key, "svc:")) {
-			why = pol_svc_name_problem(key);
-			if (why)
-				return err_setf(
-				    err, err_len, -EINVAL,
-				    "%s: \"%s\" is not a valid service name (SVC-1: %s)", where,
-				    key, why);
-		} else {
-			return err_setf(
-			    err, err_len, -EINVAL,
-			    "autoApprovers.services: \"%s\" is not a service name (svc:) or "
-			    "a service tag (tag:)",
-			    key);
-		}
-		a->key = key;
-		rc = pol_check_string_array(it, where, "node tags", err, err_len);
-		if (rc < 0)
+		rc = pol_approver_key(p, key, where, &a->key_is_tag, err, err_len);
+		if (rc)
 			return rc;
-		if (rc) {
-			a->tags = calloc((size_t)rc, sizeof(*a->tags));
-			if (!a->tags)
-				return -ENOMEM;
-		}
-		for (const cJSON *t = it->child; t; t = t->next, idx++) {
-			if (!pol_has_prefix(t->valuestring, "tag:"))
-				return err_setf(
-				    err, err_len, -EINVAL,
-				    "%s[%d]: \"%s\" is not a tag (auto-approvers are node "
-				    "tags)",
-				    where, idx, t->valuestring);
-			rc = pol_check_tag_use(p, t->valuestring, where, idx, err, err_len);
-			if (rc)
-				return rc;
-			a->tags[a->n_tags++] = t->valuestring;
-		}
+		a->key = key;
+		rc = pol_approver_tags(p, a, it, where, err, err_len);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
