@@ -259,10 +259,6 @@ out:
 	return rc;
 }
 
-/* A node is usable as a peer when it has an endpoint and owns it: two
- * peers sharing an endpoint would make the whole map invalid, so of the
- * nodes claiming one endpoint only the connected (else alive, else most
- * recently registered) one is kept. */
 static bool mg_endpoint_eq(const void *ctx, size_t idx, const void *key)
 {
 	const struct mapgen *mg = ctx;
@@ -270,6 +266,10 @@ static bool mg_endpoint_eq(const void *ctx, size_t idx, const void *key)
 	return io_addr_equal(&registry_node(mg->r, idx)->endpoint, key, true);
 }
 
+/* A node is usable as a peer when it has an endpoint and owns it: two
+ * peers sharing an endpoint would make the whole map invalid, so of the
+ * nodes claiming one endpoint only the connected (else alive, else most
+ * recently registered) one is kept. */
 static int mg_build_usable(struct mapgen *mg)
 {
 	struct htab owner = {0}; /* endpoint -> the node holding it */
