@@ -5,6 +5,7 @@
 #include "control/control_int.h"
 
 #include "control/policy.h"
+#include "lib/base/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -144,17 +145,10 @@ static bool ctl_url_decode(char *s)
 
 	for (char *p = s; *p; p++) {
 		if (*p == '%') {
-			int v = 0;
-			for (int k = 1; k <= 2; k++) {
-				char ch = p[k];
-				int d = ch >= '0' && ch <= '9'   ? ch - '0'
-				        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-				        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-				                                 : -1;
-				if (d < 0)
-					return false;
-				v = v * 16 + d;
-			}
+			int hi = hex_nibble(p[1]), lo = hi < 0 ? -1 : hex_nibble(p[2]);
+			if (lo < 0)
+				return false;
+			int v = hi * 16 + lo;
 			if (v == 0)
 				return false;
 			*o++ = (char)v;
