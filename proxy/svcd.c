@@ -11,12 +11,11 @@
 #include "lib/wire/packet.h"
 #include "lib/wire/tls.h"
 #include "proxy/dataplane/dataplane.h"
-#include "proxy/l4/tcp_proxy.h"
-#include "proxy/l7/http_proxy.h"
 #include "proxy/magicdns.h"
 #include "proxy/mapclient.h"
 #include "proxy/serve/serve_cmd.h"
 #include "proxy/serve/serve_config.h"
+#include "proxy/svc_proxy.h"
 
 #include "lib/base/errfmt.h"
 #include <cjson/cJSON.h>
@@ -58,10 +57,8 @@ struct svcd_proxy {
 	bool lingering;         /* stopped accepting; kept only until its connections end */
 	bool rotated;           /* lingering because its certificate changed, not a drain */
 	struct svcd_cert *cert; /* a reference, or NULL: the --cert context */
-	struct http_proxy *http;
-	struct tcp_proxy *tcp;
-	struct io_addr target; /* TCP types: where connections go */
-	size_t n_vips;         /* the service VIPs it was started for */
+	struct svc_proxy *impl; /* the L7 or L4 proxy, through its ops */
+	size_t n_vips;          /* the service VIPs it was started for */
 	struct io_addr vips[NETMAP_MAX_ADDRS];
 };
 
@@ -566,21 +563,27 @@ static void svcd_update_certs(struct svcd *d, const cJSON *doc)
 
 /* ---- proxies ------------------------------------------------------------ */
 
+/* The implementation for a port type: L7 for HTTP(S), L4 for TCP and
+ * TLS-terminated TCP (L3 services have no proxy). */
+static const struct svc_proxy_ops *proxy_ops_for(enum serve_type type)
+{
+	switch (type) {
+	case SERVE_TYPE_HTTP:
+	case SERVE_TYPE_HTTPS:
+		return &http_proxy_svc_ops;
+	default:
+		return &tcp_proxy_svc_ops;
+	}
+}
+
 static size_t proxy_open(const struct svcd_proxy *p)
 {
-	if (p->http)
-		return http_proxy_open_connections(p->http);
-	if (p->tcp)
-		return tcp_proxy_open_connections(p->tcp);
-	return 0;
+	return p->impl->ops->open_connections(p->impl);
 }
 
 static void proxy_stop_accepting(struct svcd_proxy *p)
 {
-	if (p->http)
-		http_proxy_stop_accepting(p->http);
-	if (p->tcp)
-		tcp_proxy_stop_accepting(p->tcp);
+	p->impl->ops->stop_accepting(p->impl);
 	p->lingering = true;
 }
 
@@ -591,16 +594,12 @@ static void proxy_destroy(struct svcd *d, size_t idx, const char *reason)
 	size_t open = proxy_open(p);
 
 	if (open) {
-		if (p->http)
-			http_proxy_abort_all(p->http);
-		if (p->tcp)
-			tcp_proxy_abort_all(p->tcp);
+		p->impl->ops->abort_all(p->impl);
 		io_emitf(d->io, "connections_reset",
 		         "\"service\":\"%s\",\"port\":%u,\"count\":%zu,\"reason\":\"%s\"",
 		         p->service, p->port, open, reason);
 	}
-	http_proxy_free(p->http);
-	tcp_proxy_free(p->tcp);
+	p->impl->ops->free(p->impl);
 	cert_put(p->cert);
 	io_emitf(d->io, "proxy_stopped",
 	         "\"service\":\"%s\",\"port\":%u,\"type\":\"%s\",\"reason\":\"%s\",\"reset\":%zu",
@@ -641,6 +640,24 @@ static int svcd_parse_target(const char *text, struct io_addr *out)
 	if (io_addr_parse(out, text, 0) < 0 || out->port == 0)
 		return -EINVAL;
 	return 0;
+}
+
+/* What a proxy for port `sp` is given: 0, or -EINVAL when a TCP port's
+ * target is no address. */
+static int proxy_config(struct svcd *d, const char *label, const struct serve_port *sp,
+                        struct tls_ctx *tls, struct svc_proxy_config *out)
+{
+	*out = (struct svc_proxy_config){
+	    .label = label,
+	    .port = sp,
+	    .tls = tls,
+	    .whois = svcd_whois,
+	    .whois_ctx = d,
+	    .os_entropy = d->os_entropy,
+	};
+	if (sp->type == SERVE_TYPE_HTTP || sp->type == SERVE_TYPE_HTTPS)
+		return 0;
+	return svcd_parse_target(sp->tcp_forward, &out->target);
 }
 
 /* Checks what the serve grammar cannot: TLS ports need the certificate
@@ -773,26 +790,10 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 			return;
 		}
 	}
-	if (sp->type == SERVE_TYPE_HTTP || sp->type == SERVE_TYPE_HTTPS) {
-		const struct http_proxy_config hc = {
-		    .name = label,
-		    .handlers = sp,
-		    .tls = tls,
-		    .whois = svcd_whois,
-		    .whois_ctx = d,
-		    .os_entropy = d->os_entropy,
-		};
-		rc = http_proxy_new(&p.http, d->io, &hc);
-	} else {
-		struct tcp_proxy_config tc = {
-		    .label = label,
-		    .tls = tls,
-		};
-		rc = svcd_parse_target(sp->tcp_forward, &tc.target);
-		if (rc == 0)
-			rc = tcp_proxy_new(d->io, &tc, &p.tcp);
-		p.target = tc.target;
-	}
+	struct svc_proxy_config pc;
+	rc = proxy_config(d, label, sp, tls, &pc);
+	if (rc == 0)
+		rc = proxy_ops_for(sp->type)->create(&p.impl, d->io, &pc);
 	if (rc < 0) {
 		io_emitf(d->io, "proxy_error",
 		         "\"service\":\"%s\",\"port\":%u,\"what\":\"create\",\"errno\":%d",
@@ -808,7 +809,7 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 		char txt[IO_ADDR_STRLEN];
 
 		a.port = sp->port;
-		rc = p.http ? http_proxy_listen(p.http, &a, NULL) : tcp_proxy_listen(p.tcp, &a);
+		rc = p.impl->ops->listen(p.impl, &a);
 		io_addr_format(&a, true, txt, sizeof(txt));
 		in_use |= rc == -EADDRINUSE;
 		if (rc < 0) {
@@ -825,8 +826,7 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 			                       ao ? "," : "", txt);
 	}
 	if (listening == 0) {
-		http_proxy_free(p.http);
-		tcp_proxy_free(p.tcp);
+		p.impl->ops->free(p.impl);
 		io_emitf(d->io, "proxy_error",
 		         "\"service\":\"%s\",\"port\":%u,\"what\":\"no address to listen on\"",
 		         hs->name, sp->port);
@@ -848,21 +848,15 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
  * requests/connections; what is open keeps what it had. */
 static void proxy_update(struct svcd *d, struct svcd_proxy *p, const struct serve_port *sp)
 {
-	if (p->http) {
-		int rc = http_proxy_set_handlers(p->http, sp);
-		if (rc < 0)
-			io_emitf(
-			    d->io, "proxy_error",
-			    "\"service\":\"%s\",\"port\":%u,\"what\":\"set_handlers\",\"errno\":%d",
-			    p->service, p->port, -rc);
-	} else if (p->tcp) {
-		struct io_addr t;
-		if (svcd_parse_target(sp->tcp_forward, &t) == 0 &&
-		    !io_addr_equal(&t, &p->target, true)) {
-			tcp_proxy_set_target(p->tcp, &t);
-			p->target = t;
-		}
-	}
+	struct svc_proxy_config pc;
+
+	if (proxy_config(d, NULL, sp, NULL, &pc) < 0)
+		return; /* svcd_check_config refused such a target already */
+	int rc = p->impl->ops->update(p->impl, &pc);
+	if (rc < 0)
+		io_emitf(d->io, "proxy_error",
+		         "\"service\":\"%s\",\"port\":%u,\"what\":\"set_handlers\",\"errno\":%d",
+		         p->service, p->port, -rc);
 }
 
 static bool svcd_any_lingering(const struct svcd *d)

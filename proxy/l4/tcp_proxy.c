@@ -62,6 +62,7 @@ struct tp_listener {
 };
 
 struct tcp_proxy {
+	struct svc_proxy base; /* first: svcd holds a struct svc_proxy * (svc_proxy.h) */
 	struct io *io;
 	struct tcp_proxy_config config; /* label points at `label` below */
 	char label[TCP_PROXY_LABEL_MAX + 1];
@@ -657,7 +658,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 	}
 }
 
-int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct tcp_proxy **out)
+int tcp_proxy_new(struct tcp_proxy **out, struct io *io, const struct tcp_proxy_config *config)
 {
 	struct tcp_proxy *p;
 	const char *label;
@@ -682,6 +683,7 @@ int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct t
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->base.ops = &tcp_proxy_svc_ops;
 	p->io = io;
 	event_gap_init(&p->refuse_gap, io, TCP_PROXY_REFUSE_EVENT_GAP_US, tp_refuse_flush);
 	p->config = *config;
@@ -803,3 +805,72 @@ void tcp_proxy_free(struct tcp_proxy *p)
 	free(p->spare);
 	free(p);
 }
+
+/* ---- the Service Proxy ops (proxy/svc_proxy.h) ---------------------------- */
+
+static struct tcp_proxy *tp_from_svc(struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &tcp_proxy_svc_ops);
+	return (struct tcp_proxy *)sp;
+}
+
+static int tp_svc_create(struct svc_proxy **out, struct io *io, const struct svc_proxy_config *cfg)
+{
+	const struct tcp_proxy_config tc = {
+	    .label = cfg->label,
+	    .target = cfg->target,
+	    .tls = cfg->tls,
+	};
+	struct tcp_proxy *p;
+	int rc = tcp_proxy_new(&p, io, &tc);
+
+	*out = rc == 0 ? &p->base : NULL;
+	return rc;
+}
+
+static int tp_svc_listen(struct svc_proxy *sp, const struct io_addr *addr)
+{
+	return tcp_proxy_listen(tp_from_svc(sp), addr);
+}
+
+/* Only the target can change in place; an unchanged one is no event. */
+static int tp_svc_update(struct svc_proxy *sp, const struct svc_proxy_config *cfg)
+{
+	struct tcp_proxy *p = tp_from_svc(sp);
+
+	if (!io_addr_equal(&cfg->target, &p->config.target, true))
+		tcp_proxy_set_target(p, &cfg->target);
+	return 0;
+}
+
+static void tp_svc_stop_accepting(struct svc_proxy *sp)
+{
+	tcp_proxy_stop_accepting(tp_from_svc(sp));
+}
+
+static void tp_svc_abort_all(struct svc_proxy *sp)
+{
+	tcp_proxy_abort_all(tp_from_svc(sp));
+}
+
+static size_t tp_svc_open_connections(const struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &tcp_proxy_svc_ops);
+	return tcp_proxy_open_connections((const struct tcp_proxy *)sp);
+}
+
+static void tp_svc_free(struct svc_proxy *sp)
+{
+	tcp_proxy_free(tp_from_svc(sp));
+}
+
+const struct svc_proxy_ops tcp_proxy_svc_ops = {
+    .name = "l4",
+    .create = tp_svc_create,
+    .listen = tp_svc_listen,
+    .update = tp_svc_update,
+    .stop_accepting = tp_svc_stop_accepting,
+    .abort_all = tp_svc_abort_all,
+    .open_connections = tp_svc_open_connections,
+    .free = tp_svc_free,
+};

@@ -146,6 +146,7 @@ struct hp_conn {
 };
 
 struct http_proxy {
+	struct svc_proxy base; /* first: svcd holds a struct svc_proxy * (svc_proxy.h) */
 	struct io *io;
 	char name[HTTP_PROXY_NAME_MAX + 1];
 	struct hp_handlers *handlers;
@@ -153,7 +154,7 @@ struct http_proxy {
 	struct tls_ctx *up_tls_verify, *up_tls_insecure; /* made on first use */
 	char *up_ca_file, *up_ca_pem;
 	bool os_entropy;
-	http_proxy_whois_fn whois;
+	svc_proxy_whois_fn whois;
 	void *whois_ctx;
 	uint32_t max_conns;
 	size_t max_head_bytes, max_headers, max_buffered;
@@ -1995,6 +1996,7 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->base.ops = &http_proxy_svc_ops;
 	p->io = io;
 	event_gap_init(&p->shed_gap, io, HTTP_PROXY_SHED_EVENT_GAP_US, hp_shed_flush);
 	hp_esc(p->name, sizeof(p->name), cfg->name ? cfg->name : "http");
@@ -2156,3 +2158,70 @@ void http_proxy_free(struct http_proxy *p)
 	free(p->up_ca_pem);
 	free(p);
 }
+
+/* --- the Service Proxy ops (proxy/svc_proxy.h) ------------------------------------- */
+
+static struct http_proxy *hp_from_svc(struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &http_proxy_svc_ops);
+	return (struct http_proxy *)sp;
+}
+
+static int hp_svc_create(struct svc_proxy **out, struct io *io, const struct svc_proxy_config *cfg)
+{
+	const struct http_proxy_config hc = {
+	    .name = cfg->label,
+	    .handlers = cfg->port,
+	    .tls = cfg->tls,
+	    .whois = cfg->whois,
+	    .whois_ctx = cfg->whois_ctx,
+	    .os_entropy = cfg->os_entropy,
+	};
+	struct http_proxy *p;
+	int rc = http_proxy_new(&p, io, &hc);
+
+	*out = rc == 0 ? &p->base : NULL;
+	return rc;
+}
+
+static int hp_svc_listen(struct svc_proxy *sp, const struct io_addr *addr)
+{
+	return http_proxy_listen(hp_from_svc(sp), addr, NULL);
+}
+
+static int hp_svc_update(struct svc_proxy *sp, const struct svc_proxy_config *cfg)
+{
+	return http_proxy_set_handlers(hp_from_svc(sp), cfg->port);
+}
+
+static void hp_svc_stop_accepting(struct svc_proxy *sp)
+{
+	http_proxy_stop_accepting(hp_from_svc(sp));
+}
+
+static void hp_svc_abort_all(struct svc_proxy *sp)
+{
+	http_proxy_abort_all(hp_from_svc(sp));
+}
+
+static size_t hp_svc_open_connections(const struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &http_proxy_svc_ops);
+	return http_proxy_open_connections((const struct http_proxy *)sp);
+}
+
+static void hp_svc_free(struct svc_proxy *sp)
+{
+	http_proxy_free(hp_from_svc(sp));
+}
+
+const struct svc_proxy_ops http_proxy_svc_ops = {
+    .name = "l7",
+    .create = hp_svc_create,
+    .listen = hp_svc_listen,
+    .update = hp_svc_update,
+    .stop_accepting = hp_svc_stop_accepting,
+    .abort_all = hp_svc_abort_all,
+    .open_connections = hp_svc_open_connections,
+    .free = hp_svc_free,
+};

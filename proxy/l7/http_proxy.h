@@ -41,6 +41,7 @@
 #include "lib/wire/http_msg.h"
 #include "lib/wire/tls.h"
 #include "proxy/serve/serve_config.h"
+#include "proxy/svc_proxy.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,16 +66,11 @@
 #define HTTP_PROXY_DIR_LISTING_MAX                  (64 * 1024) /* generated listing, bytes */
 #define HTTP_PROXY_BACKLOG                          128
 
-/* Who is behind a client address: true with login and display name for a
- * user-owned node, false for a tagged node (no identity headers). */
-typedef bool (*http_proxy_whois_fn)(void *ctx, const struct io_addr *client, char *login,
-                                    size_t login_len, char *name, size_t name_len);
-
 struct http_proxy_config {
 	const char *name;                  /* for events, e.g. "svc:web:443"; copied */
 	const struct serve_port *handlers; /* HTTP or HTTPS port; deep-copied */
 	struct tls_ctx *tls;               /* server context (HTTPS) or NULL; not owned */
-	http_proxy_whois_fn whois;         /* may be NULL: no identity headers */
+	svc_proxy_whois_fn whois;          /* may be NULL: no identity headers */
 	void *whois_ctx;
 	/* Trust anchors for https:// upstreams (PEM file or memory); neither
 	 * means the system's default store. */
