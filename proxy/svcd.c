@@ -76,17 +76,8 @@ struct svcd_svc {
 	const char *settle_by;  /* "control" or "grace" while settling */
 };
 
-/* The seam the data plane sees: the node's, with tun_write filtered
- * (LIM-1). `io` first so a `struct io *` converts back. */
-struct svcd_io {
-	struct io io;
-	struct io *real;
-	struct svcd *d;
-};
-
 struct svcd {
 	struct io *io;
-	struct svcd_io shim;
 	char name[SVCD_NAME_MAX];
 	uint64_t drain_grace_us;
 	bool os_entropy;
@@ -118,105 +109,25 @@ struct svcd {
 	bool non_tcp_event_sent;
 };
 
-static const struct io_ops svcd_shim_ops;
-
-/* ---- the LIM-1 seam wrapper -------------------------------------------- */
-
-static struct io *shim_real(struct io *io)
-{
-	CHECK(io->ops == &svcd_shim_ops);
-	return ((struct svcd_io *)io)->real;
-}
-
-static int shim_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
-                           void *ctx)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_listen(r, local, backlog, fn, ctx);
-}
-
-static int shim_tcp_connect(struct io *io, const struct io_addr *remote,
-                            const struct io_addr *local, io_sock_fn fn, void *ctx)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_connect(r, remote, local, fn, ctx);
-}
-
-static int shim_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_fn fn,
-                           void *ctx)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_accept(r, listener, peer, fn, ctx);
-}
-
-static ssize_t shim_tcp_read(struct io *io, int handle, void *buf, size_t len)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_read(r, handle, buf, len);
-}
-
-static ssize_t shim_tcp_write(struct io *io, int handle, const void *buf, size_t len)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_write(r, handle, buf, len);
-}
-
-static int shim_tcp_shutdown(struct io *io, int handle)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tcp_shutdown(r, handle);
-}
-
-static int shim_sock_name(struct io *io, int handle, bool peer, struct io_addr *out)
-{
-	struct io *r = shim_real(io);
-	return r->ops->sock_name(r, handle, peer, out);
-}
-
-static int shim_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
-{
-	struct io *r = shim_real(io);
-	return r->ops->udp_open(r, local, fn, ctx);
-}
-
-static int shim_udp_send(struct io *io, int handle, const void *data, size_t len,
-                         const struct io_addr *dst)
-{
-	struct io *r = shim_real(io);
-	return r->ops->udp_send(r, handle, data, len, dst);
-}
-
-static int shim_close(struct io *io, int handle, bool abort_conn)
-{
-	struct io *r = shim_real(io);
-	return r->ops->close(r, handle, abort_conn);
-}
-
-static void shim_handle_count(struct io *io, size_t *in_use, size_t *max)
-{
-	struct io *r = shim_real(io);
-	r->ops->handle_count(r, in_use, max);
-}
-
-static int shim_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tun_attach(r, fn, ctx);
-}
+/* ---- LIM-1: the data plane's deliver hook ------------------------------- */
 
 /* LIM-1: a packet the data plane accepted for a hosted VIP reaches the
- * stack only when it is TCP or its service runs at L3. */
-static bool svcd_packet_allowed(struct svcd *d, const void *pkt, size_t len)
+ * stack only when it is TCP or its service runs at L3 (dataplane_config's
+ * deliver hook; `pi` is the data plane's parse of `pkt`). */
+static bool svcd_packet_allowed(void *ctx, const uint8_t *pkt, size_t len,
+                                const struct packet_info *pi)
 {
-	struct packet_info pi;
+	struct svcd *d = ctx;
 	const struct netmap_service *hs;
 	const struct serve_service *svc;
 
-	if (!d->nm || packet_parse(pkt, len, &pi) < 0)
+	(void)pkt;
+	(void)len;
+	if (!d->nm)
 		return true; /* the data plane judged it already */
-	if (pi.proto == PACKET_PROTO_TCP)
+	if (pi->proto == PACKET_PROTO_TCP)
 		return true;
-	hs = netmap_host_service_by_vip(d->nm, &pi.dst);
+	hs = netmap_host_service_by_vip(d->nm, &pi->dst);
 	if (!hs)
 		return true;
 	svc = serve_config_find(&d->cfg, hs->name);
@@ -229,7 +140,7 @@ static bool svcd_packet_allowed(struct svcd *d, const void *pkt, size_t len)
 		char dst[IO_ADDR_STRLEN];
 		io_emitf(d->io, "service_non_tcp_refused",
 		         "\"service\":\"%s\",\"proto\":%u,\"dst\":\"%s\",\"count\":%llu", hs->name,
-		         pi.proto, io_addr_format(&pi.dst, pi.has_ports, dst, sizeof(dst)),
+		         pi->proto, io_addr_format(&pi->dst, pi->has_ports, dst, sizeof(dst)),
 		         (unsigned long long)d->non_tcp_refused);
 		d->non_tcp_refused = 0;
 		d->non_tcp_last_event_us = now;
@@ -237,81 +148,6 @@ static bool svcd_packet_allowed(struct svcd *d, const void *pkt, size_t len)
 	}
 	return false;
 }
-
-static int shim_tun_write(struct io *io, const void *pkt, size_t len)
-{
-	struct svcd_io *s = (struct svcd_io *)io;
-
-	CHECK(io->ops == &svcd_shim_ops);
-	if (!svcd_packet_allowed(s->d, pkt, len))
-		return (int)len; /* dropped by policy, not a device failure */
-	return s->real->ops->tun_write(s->real, pkt, len);
-}
-
-static int shim_tun_addr_add(struct io *io, const struct io_addr *addr, int prefix_len)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tun_addr_add(r, addr, prefix_len);
-}
-
-static int shim_tun_addr_del(struct io *io, const struct io_addr *addr, int prefix_len)
-{
-	struct io *r = shim_real(io);
-	return r->ops->tun_addr_del(r, addr, prefix_len);
-}
-
-static void shim_timer_arm(struct io *io, struct io_timer *timer, uint64_t delay_us)
-{
-	struct io *r = shim_real(io);
-	r->ops->timer_arm(r, timer, delay_us);
-}
-
-static void shim_timer_disarm(struct io *io, struct io_timer *timer)
-{
-	struct io *r = shim_real(io);
-	r->ops->timer_disarm(r, timer);
-}
-
-static uint64_t shim_now_us(struct io *io)
-{
-	struct io *r = shim_real(io);
-	return r->ops->now_us(r);
-}
-
-static uint64_t shim_random_u64(struct io *io)
-{
-	struct io *r = shim_real(io);
-	return r->ops->random_u64(r);
-}
-
-static void shim_emit(struct io *io, const char *type, const char *fields)
-{
-	struct io *r = shim_real(io);
-	r->ops->emit(r, type, fields);
-}
-
-static const struct io_ops svcd_shim_ops = {
-    .tcp_listen = shim_tcp_listen,
-    .tcp_connect = shim_tcp_connect,
-    .tcp_accept = shim_tcp_accept,
-    .tcp_read = shim_tcp_read,
-    .tcp_write = shim_tcp_write,
-    .tcp_shutdown = shim_tcp_shutdown,
-    .sock_name = shim_sock_name,
-    .udp_open = shim_udp_open,
-    .udp_send = shim_udp_send,
-    .close = shim_close,
-    .handle_count = shim_handle_count,
-    .tun_attach = shim_tun_attach,
-    .tun_write = shim_tun_write,
-    .tun_addr_add = shim_tun_addr_add,
-    .tun_addr_del = shim_tun_addr_del,
-    .timer_arm = shim_timer_arm,
-    .timer_disarm = shim_timer_disarm,
-    .now_us = shim_now_us,
-    .random_u64 = shim_random_u64,
-    .emit = shim_emit,
-};
 
 /* ---- service drain state ---------------------------------------------- */
 
@@ -1217,10 +1053,6 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	d->drain_grace_us =
 	    config->drain_grace_us ? config->drain_grace_us : SVCD_DEFAULT_DRAIN_GRACE_US;
 	d->os_entropy = config->os_entropy;
-	d->shim.io.ops = &svcd_shim_ops;
-	d->shim.io.node_name = io->node_name;
-	d->shim.real = io;
-	d->shim.d = d;
 	d->linger_timer.fn = svcd_linger_fired;
 	d->retry_timer.fn = svcd_retry_fired;
 	serve_config_init(&d->cfg, "");
@@ -1246,8 +1078,10 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 
 	const struct dataplane_config dc = {.listen = config->underlay,
 	                                    .max_flows = config->max_flows,
-	                                    .pcap_path = config->tailnet_pcap};
-	d->dp = dataplane_new(&d->shim.io, &dc, &rc);
+	                                    .pcap_path = config->tailnet_pcap,
+	                                    .deliver = svcd_packet_allowed,
+	                                    .deliver_ctx = d};
+	d->dp = dataplane_new(io, &dc, &rc);
 	if (!d->dp) {
 		err_setf(err, err_len, rc, "data plane: %s", strerror(-rc));
 		goto out_free;

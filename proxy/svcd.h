@@ -67,10 +67,11 @@
  * its service is active is aborted at once (`connections_reset` with the
  * count, DRN-4).
  *
- * LIM-1: services carry TCP only, except L3 (`--tun`) services. The data
- * plane writes through a thin seam wrapper here that drops any non-TCP
- * packet to a hosted VIP of a non-L3 service (`service_non_tcp_refused`,
- * at most one event per second with the count).
+ * LIM-1: services carry TCP only, except L3 (`--tun`) services. svcd
+ * gives the data plane a deliver hook (dataplane_config.deliver) that
+ * drops any non-TCP packet to a hosted VIP of a non-L3 service before it
+ * reaches the TUN device (`service_non_tcp_refused`, at most one event per
+ * second with the count).
  *
  * Events (all through the seam): serve_applied, host_advertising,
  * host_draining (`until`: "control_confirms" or "grace"), drain_settling
