@@ -1,0 +1,489 @@
+/* http_conn.c: one client connection's state machine (buffers, reads, parsing, timeouts, the end).
+ */
+#define _GNU_SOURCE
+#include "lib/io/io_event.h"
+#include "proxy/l7/http_proxy_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hp_esc(char *out, size_t cap, const char *in)
+{
+	if (io_json_escape(out, cap, in) < 0 && cap > 0)
+		out[0] = '\0';
+}
+
+/* Makes `n` contiguous bytes writable at data + len. 0 or -ENOSPC/-ENOMEM. */
+int hp_buf_reserve(struct hp_buf *b, size_t n)
+{
+	if (n > hp_buf_room(b))
+		return -ENOSPC;
+	if (b->off > 0 && b->alloc - b->len < n) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->alloc - b->len < n) {
+		size_t want = b->alloc ? b->alloc : 4096;
+		while (want - b->len < n)
+			want *= 2;
+		if (want > b->cap)
+			want = b->cap;
+		char *d = realloc(b->data, want);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->alloc = want;
+	}
+	return 0;
+}
+
+int hp_buf_put(struct hp_buf *b, const void *data, size_t n)
+{
+	int rc = hp_buf_reserve(b, n);
+
+	if (rc < 0)
+		return rc;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+void hp_buf_free(struct hp_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Appends body bytes framed as `mode` (chunked bodies get a chunk each). */
+int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *data, size_t n)
+{
+	char hdr[24];
+	int rc, hn;
+
+	if (n == 0)
+		return 0;
+	if (mode != HTTP_BODY_CHUNKED)
+		return hp_buf_put(b, data, n);
+	hn = http_msg_chunk_header(n, hdr, sizeof(hdr));
+	CHECK(hn > 0);
+	rc = hp_buf_reserve(b, (size_t)hn + n + 2);
+	if (rc < 0)
+		return rc;
+	memcpy(b->data + b->len, hdr, (size_t)hn);
+	memcpy(b->data + b->len + hn, data, n);
+	memcpy(b->data + b->len + hn + n, "\r\n", 2);
+	b->len += (size_t)hn + n + 2;
+	return 0;
+}
+
+static void hp_emit_request(struct hp_conn *c)
+{
+	struct http_proxy *p = c->p;
+	char method[64], path[2 * HP_EVENT_STR], mount[2 * HP_EVENT_STR], up[64];
+
+	if (p->io->events_off)
+		return;
+	hp_esc(method, sizeof(method), c->method);
+	hp_esc(path, sizeof(path), c->path);
+	hp_esc(mount, sizeof(mount), c->mount);
+	hp_esc(up, sizeof(up), c->upstream);
+	io_emitf(p->io, "http_request",
+	         "\"proxy\":\"%s\",\"peer\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+	         "\"mount\":\"%s\",\"status\":%d,\"upstream\":\"%s\",\"latency_us\":%llu,"
+	         "\"bytes_in\":%llu,\"bytes_out\":%llu",
+	         p->name, c->peer_ip, method, path, mount, c->status, up,
+	         (unsigned long long)(hp_now(p) - c->req_start_us),
+	         (unsigned long long)c->req_body_bytes, (unsigned long long)c->resp_body_bytes);
+}
+
+static void hp_limit_hit(struct http_proxy *p, const char *limit, const char *peer)
+{
+	io_emitf(p->io, "limit_hit", "\"proxy\":\"%s\",\"limit\":\"%s\",\"peer\":\"%s\"", p->name,
+	         limit, peer);
+}
+
+ssize_t hp_sread(struct io *io, int handle, struct tls_conn *tls, void *buf, size_t len)
+{
+	return tls ? tls_conn_read(tls, buf, len) : io->ops->tcp_read(io, handle, buf, len);
+}
+
+static ssize_t hp_swrite(struct io *io, int handle, struct tls_conn *tls, const void *buf,
+                         size_t len)
+{
+	return tls ? tls_conn_write(tls, buf, len) : io->ops->tcp_write(io, handle, buf, len);
+}
+
+/* Writes out pending bytes of `b`; *progress when any left. 0 or -errno. */
+static int hp_flush(struct io *io, int handle, struct tls_conn *tls, struct hp_buf *b,
+                    uint64_t *counter, bool *progress)
+{
+	while (hp_buf_pending(b) > 0) {
+		ssize_t w = hp_swrite(io, handle, tls, b->data + b->off, hp_buf_pending(b));
+		if (w == -EAGAIN || w == -ENOTCONN)
+			return 0;
+		if (w < 0)
+			return (int)w;
+		if (w == 0)
+			return 0;
+		b->off += (size_t)w;
+		if (counter)
+			*counter += (uint64_t)w;
+		*progress = true;
+	}
+	b->off = b->len = 0;
+	return 0;
+}
+
+static void hp_track_peak(struct hp_conn *c)
+{
+	size_t total = c->out.alloc + HTTP_PROXY_READ_CHUNK;
+
+	if (c->up)
+		total += c->up->out.alloc + HTTP_PROXY_READ_CHUNK;
+	if (total > c->p->peak_buffered)
+		c->p->peak_buffered = total;
+}
+
+/* The exchange is complete on both sides: log it and get ready for the
+ * next request (or close). */
+static void hp_finish_exchange(struct hp_conn *c)
+{
+	hp_emit_request(c);
+	if (c->up)
+		hp_pool_put(c);
+	hp_local_reset(c);
+	/* The route stays: the next request on this connection overwrites it
+	 * (reusing its base string when the handler is the same). */
+	c->state = HP_IDLE;
+	c->idle_since_us = hp_now(c->p);
+	c->head_start_us = 0;
+	if (c->close_after || c->p->draining) {
+		c->closing = true;
+		return;
+	}
+	http_parser_resume(&c->parser);
+	c->kick = true;
+}
+
+/* Reads and parses client bytes while the current phase can take them.
+ * Returns 0, 1 to close gracefully, or -errno to reset. */
+static int hp_client_input(struct hp_conn *c, bool *progress)
+{
+	struct http_proxy *p = c->p;
+
+	for (;;) {
+		if (c->closing || c->parser.paused || c->parser.error_status)
+			return 0;
+		/* An answer that ends the connection reads no more requests. */
+		if (c->state != HP_IDLE && c->req_done)
+			return 0;
+		if (c->state == HP_UPSTREAM && c->up &&
+		    hp_buf_room(&c->up->out) < c->in_len - c->in_off + HTTP_PROXY_READ_CHUNK)
+			return 0;
+		if (c->in_off == c->in_len && !c->kick) {
+			if (c->client_eof) {
+				if (c->state != HP_IDLE && !c->req_done)
+					return -ECONNRESET; /* cut off mid-request */
+				if (c->state == HP_IDLE)
+					return 1;
+				c->close_after = true;
+				return 0;
+			}
+			c->in_off = c->in_len = 0;
+			ssize_t n =
+			    hp_sread(p->io, c->handle, c->tls, c->in, HTTP_PROXY_READ_CHUNK);
+			if (n == -EAGAIN)
+				return 0;
+			if (n < 0)
+				return (int)n;
+			*progress = true;
+			if (n == 0) {
+				c->client_eof = true;
+				continue;
+			}
+			c->in_len = (size_t)n;
+			c->bytes_in += (uint64_t)n;
+			c->last_active_us = hp_now(p);
+			if (c->state == HP_IDLE && c->head_start_us == 0)
+				c->head_start_us = c->last_active_us;
+		}
+		c->kick = false;
+		size_t used;
+		enum http_parse_status st =
+		    http_parser_feed(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &used);
+		c->in_off += used;
+		if (used)
+			*progress = true;
+		switch (st) {
+		case HTTP_PARSE_MORE:
+			break;
+		case HTTP_PARSE_HEAD: {
+			*progress = true;
+			int rc = hp_dispatch(c);
+			if (rc < 0)
+				return rc;
+			if (!c->parser.error_status)
+				http_parser_resume(&c->parser);
+			c->kick = true;
+			if (c->req_done) /* an error answer that ends the connection */
+				return 0;
+			break;
+		}
+		case HTTP_PARSE_DONE:
+			*progress = true;
+			c->req_done = true;
+			if (c->req_body_up == HTTP_BODY_CHUNKED && c->up &&
+			    c->state == HP_UPSTREAM && hp_buf_put(&c->up->out, "0\r\n\r\n", 5) < 0)
+				return -ENOSPC;
+			return 0;
+		case HTTP_PARSE_ERROR: {
+			int status = c->parser.error_status ? c->parser.error_status : 400;
+			*progress = true;
+			if (c->state == HP_UPSTREAM) {
+				if (c->resp_started)
+					return -ECONNRESET;
+				hp_up_free(c, true);
+			}
+			if (c->state != HP_IDLE && c->resp_started)
+				return -ECONNRESET;
+			if (status == 431)
+				hp_limit_hit(p, "max_head_bytes", c->peer_ip);
+			if (c->state == HP_IDLE) {
+				/* Log the refused request too. */
+				c->requests++;
+				c->req_start_us = hp_now(p);
+				snprintf(c->method, sizeof(c->method), "-");
+				c->path[0] = c->mount[0] = c->upstream[0] = '\0';
+				c->req_body_bytes = c->resp_body_bytes = 0;
+				c->resp_done = c->resp_started = false;
+			}
+			c->discard_body = true;
+			hp_local_error(c, status, c->parser.why, true);
+			return 0;
+		}
+		}
+	}
+}
+
+static uint64_t hp_deadline(const struct hp_conn *c)
+{
+	const struct http_proxy *p = c->p;
+
+	if (c->tls && !tls_conn_handshake_done(c->tls))
+		return c->start_us + p->handshake_timeout_us;
+	if (c->state == HP_IDLE && !c->closing) {
+		if (c->head_start_us)
+			return c->head_start_us + p->head_timeout_us;
+		return c->idle_since_us +
+		       (c->requests == 0 ? p->head_timeout_us : p->idle_timeout_us);
+	}
+	if (c->state == HP_UPSTREAM && !c->resp_started)
+		return c->req_start_us + p->upstream_timeout_us;
+	return c->last_active_us + p->idle_timeout_us;
+}
+
+static void hp_timer_fn(struct io_timer *t)
+{
+	struct hp_conn *c = container_of(t, struct hp_conn, timer);
+	struct http_proxy *p = c->p;
+	uint64_t now = hp_now(p);
+
+	if (now < hp_deadline(c)) {
+		hp_conn_run(c);
+		return;
+	}
+	if (c->tls && !tls_conn_handshake_done(c->tls)) {
+		hp_limit_hit(p, "handshake_timeout", c->peer_ip);
+		hp_conn_end(c, true, "handshake timeout");
+		return;
+	}
+	if (c->state == HP_IDLE && !c->closing) {
+		if (c->head_start_us) {
+			hp_limit_hit(p, "head_timeout", c->peer_ip);
+			c->requests++;
+			c->req_start_us = c->head_start_us;
+			snprintf(c->method, sizeof(c->method), "-");
+			c->path[0] = c->mount[0] = c->upstream[0] = '\0';
+			c->req_body_bytes = c->resp_body_bytes = 0;
+			c->resp_done = c->resp_started = false;
+			hp_local_error(c, 408, "request head not received in time", true);
+			hp_conn_run(c);
+			return;
+		}
+		if (c->requests == 0)
+			hp_limit_hit(p, "head_timeout", c->peer_ip);
+		hp_conn_end(c, false, c->requests == 0 ? "head timeout" : "idle timeout");
+		return;
+	}
+	if (c->state == HP_UPSTREAM && !c->resp_started) {
+		hp_limit_hit(p, "upstream_timeout", c->peer_ip);
+		hp_up_free(c, true);
+		c->discard_body = true;
+		c->state = HP_LOCAL;
+		hp_local_error(c, 504, "upstream did not answer in time", true);
+		hp_conn_run(c);
+		return;
+	}
+	hp_limit_hit(p, "idle_timeout", c->peer_ip);
+	hp_conn_end(c, true, "stalled");
+}
+
+/* One pass over everything the connection can do; *progress when bytes
+ * moved or state changed. 0, 1 (close gracefully now) or -errno (reset). */
+static int hp_conn_step(struct hp_conn *c, bool *progress)
+{
+	struct http_proxy *p = c->p;
+	enum hp_state before = c->state;
+	int rc;
+
+	rc = hp_flush(p->io, c->handle, c->tls, &c->out, &c->bytes_out, progress);
+	if (rc < 0)
+		return rc;
+	if (*progress)
+		c->last_active_us = hp_now(p);
+	if (c->closing) {
+		if (hp_buf_pending(&c->out) == 0 && (!c->tls || tls_conn_pending_out(c->tls) == 0))
+			return 1;
+		return 0;
+	}
+	if (c->up && c->up->connected && !c->up->error) {
+		bool up_progress = false;
+		rc = hp_flush(p->io, c->up->handle, c->up->tls, &c->up->out, NULL, &up_progress);
+		if (rc < 0)
+			c->up->error = rc;
+		if (up_progress) {
+			*progress = true;
+			c->last_active_us = hp_now(p);
+		}
+	}
+	rc = hp_client_input(c, progress);
+	if (rc != 0)
+		return rc;
+	if (c->state == HP_LOCAL) {
+		rc = hp_local_step(c, progress);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->state == HP_UPSTREAM && c->up) {
+		rc = hp_up_input(c, progress);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->state != HP_IDLE && c->req_done && c->resp_done) {
+		hp_finish_exchange(c);
+		*progress = true;
+	}
+	hp_track_peak(c);
+	if (c->state != before)
+		*progress = true;
+	return 0;
+}
+
+void hp_conn_run(struct hp_conn *c)
+{
+	struct http_proxy *p = c->p;
+
+	for (;;) {
+		bool progress = false;
+		int rc = hp_conn_step(c, &progress);
+
+		if (rc == 1) {
+			hp_conn_end(c, false, c->client_eof ? "client closed" : "done");
+			return;
+		}
+		if (rc < 0) {
+			hp_conn_end(c, true, strerror(-rc));
+			return;
+		}
+		if (!progress)
+			break;
+	}
+	uint64_t now = hp_now(p), deadline = hp_deadline(c);
+	p->io->ops->timer_disarm(p->io, &c->timer);
+	p->io->ops->timer_arm(p->io, &c->timer, deadline > now ? deadline - now : 0);
+}
+
+void hp_client_cb(void *ctx, int handle, unsigned events)
+{
+	struct hp_conn *c = ctx;
+
+	(void)handle;
+	if (c->tls) {
+		int rc = tls_conn_on_event(c->tls, events);
+		if (rc < 0) {
+			char why[2 * TLS_ERR_LEN];
+			hp_esc(why, sizeof(why), tls_conn_error(c->tls));
+			io_emitf(c->p->io, "tls_error",
+			         "\"proxy\":\"%s\",\"peer\":\"%s\",\"why\":\"%s\"", c->p->name,
+			         c->peer_ip, why);
+			hp_conn_end(c, true, "tls error");
+			return;
+		}
+	}
+	hp_conn_run(c);
+}
+
+void hp_conn_end(struct hp_conn *c, bool abort, const char *reason)
+{
+	struct http_proxy *p = c->p;
+	char why[128];
+
+	if (c->state != HP_IDLE)
+		hp_emit_request(c);
+	hp_esc(why, sizeof(why), reason);
+	io_emitf(p->io, "conn_closed",
+	         "\"proxy\":\"%s\",\"peer\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+	         "\"duration_us\":%llu,\"requests\":%u,\"reason\":\"%s\",\"abort\":%s",
+	         p->name, c->peer_ip, (unsigned long long)c->bytes_in,
+	         (unsigned long long)c->bytes_out, (unsigned long long)(hp_now(p) - c->start_us),
+	         c->requests, why, abort ? "true" : "false");
+	hp_up_free(c, abort);
+	p->io->ops->timer_disarm(p->io, &c->timer);
+	if (c->tls) {
+		/* After the peer's FIN, no more bytes go out (the sim's TCP
+		 * also mishandles a write in CLOSE_WAIT followed by close). */
+		if (!abort && !c->client_eof)
+			tls_conn_close_notify(c->tls);
+		tls_conn_free(c->tls);
+	}
+	p->io->ops->close(p->io, c->handle, abort);
+	hp_local_reset(c);
+	hp_route_clear(&c->route);
+	hp_buf_free(&c->out);
+	http_head_free(c->req);
+	free(c->in);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->n_conns--;
+	free(c);
+}
+
+struct hp_conn *hp_conn_new(struct http_proxy *p)
+{
+	struct hp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->p = p;
+	c->handle = -1;
+	c->fd = -1;
+	c->in = malloc(HTTP_PROXY_READ_CHUNK);
+	c->req = http_head_new(p->max_head_bytes, p->max_headers);
+	if (!c->in || !c->req) {
+		free(c->in);
+		http_head_free(c->req);
+		free(c);
+		return NULL;
+	}
+	c->out.cap = p->max_buffered;
+	c->timer.fn = hp_timer_fn;
+	http_parser_init(&c->parser, true, c->req, hp_req_body, c);
+	return c;
+}
