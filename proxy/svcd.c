@@ -45,10 +45,10 @@ static bool svcd_packet_allowed(void *ctx, const uint8_t *pkt, size_t len,
 	d->non_tcp_refused++;
 	if (!d->non_tcp_event_sent || now - d->non_tcp_last_event_us >= SVCD_EVENT_GAP_US) {
 		char dst[IO_ADDR_STRLEN];
-		io_emitf(d->io, "service_non_tcp_refused",
-		         "\"service\":\"%s\",\"proto\":%u,\"dst\":\"%s\",\"count\":%llu", hs->name,
-		         pi->proto, io_addr_format(&pi->dst, pi->has_ports, dst, sizeof(dst)),
-		         (unsigned long long)d->non_tcp_refused);
+		io_event(d->io, "service_non_tcp_refused", IO_STR("service", hs->name),
+		         IO_U64("proto", pi->proto),
+		         IO_STR("dst", io_addr_format(&pi->dst, pi->has_ports, dst, sizeof(dst))),
+		         IO_U64("count", d->non_tcp_refused));
 		d->non_tcp_refused = 0;
 		d->non_tcp_last_event_us = now;
 		d->non_tcp_event_sent = true;
@@ -103,7 +103,7 @@ void svcd_readvertise(struct svcd *d)
 		rc = mapclient_advertise(d->mc, arr);
 out:
 	if (rc < 0)
-		io_emitf(d->io, "svcd_warning", "\"what\":\"advertise\",\"errno\":%d", -rc);
+		io_event(d->io, "svcd_warning", IO_STR("what", "advertise"), IO_I64("errno", -rc));
 	cJSON_Delete(arr);
 }
 
@@ -305,9 +305,8 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 		if (rc < 0)
 			goto out_dns;
 	}
-	io_emitf(io, "svcd_started", "\"name\":\"%s\",\"tls\":%s,\"control\":%s,\"magic_dns\":%s",
-	         d->name, d->tls ? "true" : "false", d->mc ? "true" : "false",
-	         d->dns ? "true" : "false");
+	io_event(io, "svcd_started", IO_STR("name", d->name), IO_BOOL("tls", d->tls != NULL),
+	         IO_BOOL("control", d->mc != NULL), IO_BOOL("magic_dns", d->dns));
 	*out = d;
 	return 0;
 
@@ -383,7 +382,8 @@ int svcd_apply_netmap(struct svcd *d, const cJSON *doc, const char *json, size_t
 	}
 	rc = dataplane_set_netmap(d->dp, nm);
 	if (rc < 0)
-		io_emitf(d->io, "svcd_warning", "\"what\":\"tun addresses\",\"errno\":%d", -rc);
+		io_event(d->io, "svcd_warning", IO_STR("what", "tun addresses"),
+		         IO_I64("errno", -rc));
 	if (d->key_pem) {
 		if (!doc)
 			doc = parsed = cJSON_ParseWithLength(json, len);

@@ -42,7 +42,8 @@ void svcd_update_certs(struct svcd *d, const cJSON *doc)
 	if (cap > NETMAP_MAX_SERVICES)
 		cap = NETMAP_MAX_SERVICES;
 	if (cap && !(next = calloc(cap, sizeof(*next)))) {
-		io_emitf(d->io, "svcd_warning", "\"what\":\"certificates\",\"errno\":%d", ENOMEM);
+		io_event(d->io, "svcd_warning", IO_STR("what", "certificates"),
+		         IO_I64("errno", ENOMEM));
 		return;
 	}
 	cJSON_ArrayForEach(it, hs)
@@ -74,11 +75,8 @@ void svcd_update_certs(struct svcd *d, const cJSON *doc)
 		                                  .os_entropy = d->os_entropy};
 		int rc = tls_ctx_new(&c->ctx, d->io, &tc, terr, sizeof(terr));
 		if (rc < 0) {
-			char esc[2 * TLS_ERR_LEN];
-			io_json_escape(esc, sizeof(esc), terr);
-			io_emitf(d->io, "cert_refused",
-			         "\"service\":\"%s\",\"errno\":%d,\"why\":\"%s\"",
-			         name->valuestring, -rc, esc);
+			io_event(d->io, "cert_refused", IO_STR("service", name->valuestring),
+			         IO_I64("errno", -rc), IO_STR("why", terr));
 			free(c->pem);
 			free(c);
 			continue;
@@ -86,7 +84,7 @@ void svcd_update_certs(struct svcd *d, const cJSON *doc)
 		snprintf(c->service, sizeof(c->service), "%s", name->valuestring);
 		c->refs = 1;
 		next[n++] = c;
-		io_emitf(d->io, "cert_installed", "\"service\":\"%s\"", c->service);
+		io_event(d->io, "cert_installed", IO_STR("service", c->service));
 	}
 	for (size_t i = 0; i < d->n_certs; i++)
 		svcd_cert_put(d->certs[i]);

@@ -36,9 +36,8 @@ static void svc_drained(struct svcd_svc *s, const char *by)
 	if (last && now < last + SVCD_DRAIN_SETTLE_US) {
 		uint64_t wait = last + SVCD_DRAIN_SETTLE_US - now;
 		if (!s->settle_by)
-			io_emitf(d->io, "drain_settling",
-			         "\"service\":\"%s\",\"wait_us\":%llu,\"by\":\"%s\"", s->name,
-			         (unsigned long long)wait, by);
+			io_event(d->io, "drain_settling", IO_STR("service", s->name),
+			         IO_U64("wait_us", wait), IO_STR("by", by));
 		s->settle_by = by;
 		if (io_timer_armed(&s->settle))
 			d->io->ops->timer_disarm(d->io, &s->settle);
@@ -47,8 +46,8 @@ static void svc_drained(struct svcd_svc *s, const char *by)
 	}
 	s->settle_by = NULL;
 	s->drained = true;
-	io_emitf(d->io, "host_drained", "\"service\":\"%s\",\"open_connections\":%zu,\"by\":\"%s\"",
-	         s->name, svcd_open_connections(d, s->name), by);
+	io_event(d->io, "host_drained", IO_STR("service", s->name),
+	         IO_U64("open_connections", svcd_open_connections(d, s->name)), IO_STR("by", by));
 	svcd_reconcile(d);
 }
 
@@ -129,28 +128,25 @@ void svcd_adv_transitions(struct svcd *d, const struct serve_adv *old)
 				d->io->ops->timer_disarm(d->io, &s->settle);
 			if (!await_control)
 				d->io->ops->timer_arm(d->io, &s->grace, d->drain_grace_us);
-			io_emitf(d->io, "host_draining",
-			         "\"service\":\"%s\",\"grace_us\":%llu,\"open_connections\":%zu,"
-			         "\"until\":\"%s\"",
-			         e->name, (unsigned long long)d->drain_grace_us,
-			         svcd_open_connections(d, e->name),
-			         await_control ? "control_confirms" : "grace");
+			io_event(d->io, "host_draining", IO_STR("service", e->name),
+			         IO_U64("grace_us", d->drain_grace_us),
+			         IO_U64("open_connections", svcd_open_connections(d, e->name)),
+			         IO_STR("until", await_control ? "control_confirms" : "grace"));
 		} else if (e->state == SERVE_ADV_ACTIVE) {
 			if (io_timer_armed(&s->grace))
 				d->io->ops->timer_disarm(d->io, &s->grace);
 			if (io_timer_armed(&s->settle))
 				d->io->ops->timer_disarm(d->io, &s->settle);
 			s->settle_by = NULL;
-			io_emitf(d->io, "host_advertising", "\"service\":\"%s\",\"undrained\":%s",
-			         e->name, s->draining ? "true" : "false");
+			io_event(d->io, "host_advertising", IO_STR("service", e->name),
+			         IO_BOOL("undrained", s->draining));
 			s->draining = false;
 			s->drained = false;
 		}
 	}
 	for (size_t i = 0; i < old->n; i++)
 		if (serve_adv_get(&d->adv, old->e[i].name) == SERVE_ADV_NONE)
-			io_emitf(d->io, "host_not_advertising", "\"service\":\"%s\"",
-			         old->e[i].name);
+			io_event(d->io, "host_not_advertising", IO_STR("service", old->e[i].name));
 }
 
 /* Forgets drain state of services no longer advertised, once reconcile

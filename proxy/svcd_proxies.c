@@ -43,15 +43,14 @@ void svcd_proxy_destroy(struct svcd *d, size_t idx, const char *reason)
 
 	if (open) {
 		p->impl->ops->abort_all(p->impl);
-		io_emitf(d->io, "connections_reset",
-		         "\"service\":\"%s\",\"port\":%u,\"count\":%zu,\"reason\":\"%s\"",
-		         p->service, p->port, open, reason);
+		io_event(d->io, "connections_reset", IO_STR("service", p->service),
+		         IO_U64("port", p->port), IO_U64("count", open), IO_STR("reason", reason));
 	}
 	p->impl->ops->free(p->impl);
 	svcd_cert_put(p->cert);
-	io_emitf(d->io, "proxy_stopped",
-	         "\"service\":\"%s\",\"port\":%u,\"type\":\"%s\",\"reason\":\"%s\",\"reset\":%zu",
-	         p->service, p->port, serve_type_name(p->type), reason, open);
+	io_event(d->io, "proxy_stopped", IO_STR("service", p->service), IO_U64("port", p->port),
+	         IO_STR("type", serve_type_name(p->type)), IO_STR("reason", reason),
+	         IO_U64("reset", open));
 	d->proxies[idx] = d->proxies[--d->n_proxies];
 }
 
@@ -191,93 +190,117 @@ static struct svcd_proxy *proxy_find_active(struct svcd *d, const char *service,
 	return NULL;
 }
 
-/* Creates and starts the proxy for one port on every VIP of the service.
- * IPv6 VIPs may fail where the world has no IPv6 (the sim): tolerated. */
-static void proxy_create(struct svcd *d, const struct netmap_service *hs,
-                         const struct serve_port *sp)
+/* Room for one more proxy in d->proxies. False (reported) at the limit or
+ * out of memory. */
+static bool proxy_slot_reserve(struct svcd *d, const struct netmap_service *hs,
+                               const struct serve_port *sp)
 {
-	struct svcd_proxy p;
-	struct tls_ctx *tls = NULL;
-	char label[SERVE_NAME_MAX + 8];
-	int rc = 0;
-	size_t listening = 0;
-	bool in_use = false;
-
 	if (d->n_proxies >= SVCD_MAX_PROXIES) {
-		io_emitf(d->io, "limit_hit", "\"limit\":\"svcd_max_proxies\",\"max\":%d",
-		         SVCD_MAX_PROXIES);
-		return;
+		io_event(d->io, "limit_hit", IO_STR("limit", "svcd_max_proxies"),
+		         IO_I64("max", SVCD_MAX_PROXIES));
+		return false;
 	}
 	if (d->n_proxies == d->cap_proxies) {
 		size_t cap = d->cap_proxies ? 2 * d->cap_proxies : 8;
 		struct svcd_proxy *np = realloc(d->proxies, cap * sizeof(*np));
 		if (!np) {
-			io_emitf(d->io, "proxy_error",
-			         "\"service\":\"%s\",\"port\":%u,\"what\":\"ENOMEM\"", hs->name,
-			         sp->port);
-			return;
+			io_event(d->io, "proxy_error", IO_STR("service", hs->name),
+			         IO_U64("port", sp->port), IO_STR("what", "ENOMEM"));
+			return false;
 		}
 		d->proxies = np;
 		d->cap_proxies = cap;
 	}
+	return true;
+}
+
+/* Makes the proxy (not listening yet) in p->impl, with the server context
+ * a TLS port needs: control's certificate for the service, else --cert
+ * (L7-5). 0, or -errno (reported). */
+static int proxy_make(struct svcd *d, struct svcd_proxy *p, const struct netmap_service *hs,
+                      const struct serve_port *sp)
+{
+	struct tls_ctx *tls = NULL;
+	struct svc_proxy_config pc;
+	char label[SERVE_NAME_MAX + 8];
+
+	snprintf(label, sizeof(label), "%s:%u", hs->name, sp->port);
+	if (sp->type == SERVE_TYPE_HTTPS || sp->type == SERVE_TYPE_TLS_TCP) {
+		p->cert = svcd_cert_for(d, hs->name);
+		tls = p->cert ? p->cert->ctx : d->tls;
+		if (!tls) {
+			io_event(d->io, "proxy_error", IO_STR("service", hs->name),
+			         IO_U64("port", sp->port), IO_STR("what", "no certificate yet"));
+			return -ENOENT;
+		}
+	}
+	int rc = proxy_config(d, label, sp, tls, &pc);
+	if (rc == 0)
+		rc = proxy_ops_for(sp->type)->create(&p->impl, d->io, &pc);
+	if (rc < 0)
+		io_event(d->io, "proxy_error", IO_STR("service", hs->name),
+		         IO_U64("port", sp->port), IO_STR("what", "create"), IO_I64("errno", -rc));
+	return rc;
+}
+
+/* Listens on every VIP of the service with the port. Returns how many
+ * listen; `addrs` gets them as a JSON array, *in_use whether an address
+ * was still taken. IPv6 VIPs may fail where the world has no IPv6 (the
+ * sim): tolerated silently. */
+static size_t proxy_listen_all(struct svcd *d, struct svcd_proxy *p,
+                               const struct netmap_service *hs, const struct serve_port *sp,
+                               char *addrs, size_t addrs_len, bool *in_use)
+{
+	size_t listening = 0, ao = 1;
+
+	addrs[0] = '[';
+	addrs[1] = '\0';
+	for (size_t i = 0; i < hs->n_addrs; i++) {
+		struct io_addr a = hs->addrs[i];
+		char txt[IO_ADDR_STRLEN];
+
+		a.port = sp->port;
+		int rc = p->impl->ops->listen(p->impl, &a);
+		io_addr_format(&a, true, txt, sizeof(txt));
+		*in_use |= rc == -EADDRINUSE;
+		if (rc < 0) {
+			if (rc != -EAFNOSUPPORT)
+				io_event(d->io, "proxy_error", IO_STR("service", hs->name),
+				         IO_U64("port", sp->port), IO_STR("what", "listen"),
+				         IO_STR("local", txt), IO_I64("errno", -rc));
+			continue;
+		}
+		listening++;
+		if (ao < addrs_len - IO_ADDR_STRLEN - 5)
+			ao += (size_t)snprintf(addrs + ao, addrs_len - ao, "%s\"%s\"",
+			                       ao > 1 ? "," : "", txt);
+	}
+	snprintf(addrs + ao, addrs_len - ao, "]");
+	return listening;
+}
+
+/* Creates and starts the proxy for one port on every VIP of the service. */
+static void proxy_create(struct svcd *d, const struct netmap_service *hs,
+                         const struct serve_port *sp)
+{
+	struct svcd_proxy p;
+	char addrs[IO_EVENT_FIELDS_MAX / 2 + 2];
+	bool in_use = false;
+
+	if (!proxy_slot_reserve(d, hs, sp))
+		return;
 	memset(&p, 0, sizeof(p));
 	snprintf(p.service, sizeof(p.service), "%s", hs->name);
 	p.port = sp->port;
 	p.type = sp->type;
 	p.n_vips = hs->n_addrs < NETMAP_MAX_ADDRS ? hs->n_addrs : NETMAP_MAX_ADDRS;
 	memcpy(p.vips, hs->addrs, p.n_vips * sizeof(p.vips[0]));
-	snprintf(label, sizeof(label), "%s:%u", hs->name, sp->port);
-	if (sp->type == SERVE_TYPE_HTTPS || sp->type == SERVE_TYPE_TLS_TCP) {
-		/* L7-5: control's certificate for the service, else --cert. */
-		p.cert = svcd_cert_for(d, hs->name);
-		tls = p.cert ? p.cert->ctx : d->tls;
-		if (!tls) {
-			io_emitf(d->io, "proxy_error",
-			         "\"service\":\"%s\",\"port\":%u,\"what\":\"no certificate yet\"",
-			         hs->name, sp->port);
-			return;
-		}
-	}
-	struct svc_proxy_config pc;
-	rc = proxy_config(d, label, sp, tls, &pc);
-	if (rc == 0)
-		rc = proxy_ops_for(sp->type)->create(&p.impl, d->io, &pc);
-	if (rc < 0) {
-		io_emitf(d->io, "proxy_error",
-		         "\"service\":\"%s\",\"port\":%u,\"what\":\"create\",\"errno\":%d",
-		         hs->name, sp->port, -rc);
+	if (proxy_make(d, &p, hs, sp) < 0)
 		return;
-	}
-
-	char addrs[IO_EVENT_FIELDS_MAX / 2];
-	size_t ao = 0;
-	addrs[0] = '\0';
-	for (size_t i = 0; i < hs->n_addrs; i++) {
-		struct io_addr a = hs->addrs[i];
-		char txt[IO_ADDR_STRLEN];
-
-		a.port = sp->port;
-		rc = p.impl->ops->listen(p.impl, &a);
-		io_addr_format(&a, true, txt, sizeof(txt));
-		in_use |= rc == -EADDRINUSE;
-		if (rc < 0) {
-			if (rc != -EAFNOSUPPORT)
-				io_emitf(d->io, "proxy_error",
-				         "\"service\":\"%s\",\"port\":%u,\"what\":\"listen\","
-				         "\"local\":\"%s\",\"errno\":%d",
-				         hs->name, sp->port, txt, -rc);
-			continue;
-		}
-		listening++;
-		if (ao < sizeof(addrs) - IO_ADDR_STRLEN - 4)
-			ao += (size_t)snprintf(addrs + ao, sizeof(addrs) - ao, "%s\"%s\"",
-			                       ao ? "," : "", txt);
-	}
-	if (listening == 0) {
+	if (proxy_listen_all(d, &p, hs, sp, addrs, sizeof(addrs), &in_use) == 0) {
 		p.impl->ops->free(p.impl);
-		io_emitf(d->io, "proxy_error",
-		         "\"service\":\"%s\",\"port\":%u,\"what\":\"no address to listen on\"",
-		         hs->name, sp->port);
+		io_event(d->io, "proxy_error", IO_STR("service", hs->name),
+		         IO_U64("port", sp->port), IO_STR("what", "no address to listen on"));
 		/* A listener on the same address closed just now (a proxy
 		 * replaced for a new certificate) may hold it for a moment. */
 		if (in_use && !io_timer_armed(&d->retry_timer))
@@ -287,9 +310,8 @@ static void proxy_create(struct svcd *d, const struct netmap_service *hs,
 	if (p.cert)
 		p.cert->refs++;
 	d->proxies[d->n_proxies++] = p;
-	io_emitf(d->io, "proxy_listening",
-	         "\"service\":\"%s\",\"port\":%u,\"type\":\"%s\",\"local\":[%s]", hs->name,
-	         sp->port, serve_type_name(sp->type), addrs);
+	io_event(d->io, "proxy_listening", IO_STR("service", hs->name), IO_U64("port", sp->port),
+	         IO_STR("type", serve_type_name(sp->type)), IO_JSON("local", addrs));
 }
 
 /* Updates a running proxy in place (CFG-6): new handlers or target for new
@@ -302,9 +324,9 @@ static void proxy_update(struct svcd *d, struct svcd_proxy *p, const struct serv
 		return; /* svcd_check_config refused such a target already */
 	int rc = p->impl->ops->update(p->impl, &pc);
 	if (rc < 0)
-		io_emitf(d->io, "proxy_error",
-		         "\"service\":\"%s\",\"port\":%u,\"what\":\"set_handlers\",\"errno\":%d",
-		         p->service, p->port, -rc);
+		io_event(d->io, "proxy_error", IO_STR("service", p->service),
+		         IO_U64("port", p->port), IO_STR("what", "set_handlers"),
+		         IO_I64("errno", -rc));
 }
 
 static bool svcd_any_lingering(const struct svcd *d)
@@ -344,7 +366,7 @@ static void svcd_sweep_lingering(struct svcd *d)
 		s = svcd_svc_find(d, name);
 		if (!rotated && !svcd_service_lingering(d, name) && (!s || !s->draining)) {
 			/* cleared while draining: its state is gone already */
-			io_emitf(d->io, "drain_complete", "\"service\":\"%s\"", name);
+			io_event(d->io, "drain_complete", IO_STR("service", name));
 		}
 	}
 	for (size_t i = 0; i < SERVE_MAX_SERVICES; i++) {
@@ -352,7 +374,7 @@ static void svcd_sweep_lingering(struct svcd *d)
 		if (s->used && s->draining && s->drained && !s->complete &&
 		    !svcd_service_lingering(d, s->name) && svcd_open_connections(d, s->name) == 0) {
 			s->complete = true;
-			io_emitf(d->io, "drain_complete", "\"service\":\"%s\"", s->name);
+			io_event(d->io, "drain_complete", IO_STR("service", s->name));
 		}
 	}
 	if (svcd_any_lingering(d) && !io_timer_armed(&d->linger_timer))
@@ -413,9 +435,9 @@ void svcd_reconcile(struct svcd *d)
 		s = svcd_svc_find_const(d, p->service);
 		if (s && s->draining && proxy_open(p) > 0) {
 			proxy_stop_accepting(p);
-			io_emitf(d->io, "proxy_stopped_accepting",
-			         "\"service\":\"%s\",\"port\":%u,\"open_connections\":%zu",
-			         p->service, p->port, proxy_open(p));
+			io_event(d->io, "proxy_stopped_accepting", IO_STR("service", p->service),
+			         IO_U64("port", p->port),
+			         IO_U64("open_connections", proxy_open(p)));
 			i++;
 			continue;
 		}

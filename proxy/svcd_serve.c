@@ -22,8 +22,8 @@ int svcd_set_serve_config_json(struct svcd *d, const char *json, size_t len, cha
 	rc = svcd_check_config(d, &tmp, err, err_len);
 	if (rc == 0) {
 		serve_config_swap(&d->cfg, &tmp);
-		io_emitf(d->io, "serve_applied", "\"verb\":\"config\",\"services\":%zu",
-		         d->cfg.n_services);
+		io_event(d->io, "serve_applied", IO_STR("verb", "config"),
+		         IO_U64("services", d->cfg.n_services));
 		svcd_reconcile(d);
 		svcd_readvertise(d);
 	}
@@ -141,8 +141,8 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 	}
 	serve_config_swap(&d->cfg, &tmp);
 	d->adv = *tadv;
-	io_emitf(d->io, "serve_applied", "\"verb\":\"%s\",\"service\":\"%s\",\"port\":%u",
-	         verb_name(op->verb), op->service, op->port);
+	io_event(d->io, "serve_applied", IO_STR("verb", verb_name(op->verb)),
+	         IO_STR("service", op->service), IO_U64("port", op->port));
 	svcd_adv_transitions(d, old);
 	svcd_reconcile(d);
 	svcd_release_states(d);

@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Escaped label: every byte may grow to a 6-byte \u00XX escape. */
-#define TP_LABEL_ESC_MAX (TCP_PROXY_LABEL_MAX * 6 + 1)
-
 enum tp_how {
 	TP_HOW_NORMAL = 0,
 	TP_HOW_RESET,
@@ -66,7 +63,6 @@ struct tcp_proxy {
 	struct io *io;
 	struct tcp_proxy_config config; /* label points at `label` below */
 	char label[TCP_PROXY_LABEL_MAX + 1];
-	char label_esc[TP_LABEL_ESC_MAX];
 	struct tp_listener listeners[TCP_PROXY_LISTENERS_MAX];
 	unsigned listener_count;
 	bool stopped; /* stop_accepting was called */
@@ -189,7 +185,7 @@ static void tp_drain_fire(struct io_timer *timer)
 	if (p->drained_reported || p->open > 0)
 		return;
 	p->drained_reported = true;
-	io_emitf(p->io, "tcp_proxy_drained", "\"service\":\"%s\"", p->label_esc);
+	io_event(p->io, "tcp_proxy_drained", IO_STR("service", p->label));
 	if (p->config.on_drained)
 		p->config.on_drained(p->config.on_drained_ctx, p); /* may free p: last */
 }
@@ -236,12 +232,10 @@ static void tp_conn_end(struct tp_conn *c, enum tp_how how, const char *reason)
 	}
 	p->stats.bytes_up += c->bytes_up;
 	p->stats.bytes_down += c->bytes_down;
-	io_emitf(io, "conn_closed",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"bytes_up\":%llu,"
-	         "\"bytes_down\":%llu,\"duration_us\":%llu,\"how\":\"%s\",\"reason\":\"%s\"",
-	         p->label_esc, (unsigned long long)c->id, c->peer, (unsigned long long)c->bytes_up,
-	         (unsigned long long)c->bytes_down, (unsigned long long)(now - c->start_us),
-	         tp_how_name(how), reason);
+	io_event(io, "conn_closed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_U64("bytes_up", c->bytes_up),
+	         IO_U64("bytes_down", c->bytes_down), IO_U64("duration_us", (now - c->start_us)),
+	         IO_STR("how", tp_how_name(how)), IO_STR("reason", reason));
 	tp_conn_unlink(p, c);
 	tp_conn_put(p, c);
 	tp_maybe_drained(p);
@@ -256,10 +250,9 @@ static void tp_upstream_failed(struct tp_conn *c, int err)
 
 	p->stats.upstream_failed++;
 	io_addr_format(&p->config.target, true, target, sizeof(target));
-	io_emitf(
-	    p->io, "conn_upstream_failed",
-	    "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"target\":\"%s\",\"reason\":\"%s\"",
-	    p->label_esc, (unsigned long long)c->id, c->peer, target, tp_errno_reason(err));
+	io_event(p->io, "conn_upstream_failed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("target", target),
+	         IO_STR("reason", tp_errno_reason(err)));
 	snprintf(reason, sizeof(reason), "upstream_%s", tp_errno_reason(err));
 	tp_conn_end(c, TP_HOW_ABORTED, reason);
 }
@@ -270,13 +263,9 @@ static int tp_connect_upstream(struct tp_conn *c);
 static void tp_tls_failed(struct tp_conn *c)
 {
 	struct tcp_proxy *p = c->p;
-	char why[TLS_ERR_LEN * 2];
 
-	if (io_json_escape(why, sizeof(why), tls_conn_error(c->client.tls)) < 0)
-		why[0] = '\0';
-	io_emitf(p->io, "tls_failed",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"error\":\"%s\"", p->label_esc,
-	         (unsigned long long)c->id, c->peer, why);
+	io_event(p->io, "tls_failed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("error", tls_conn_error(c->client.tls)));
 	tp_conn_end(c, TP_HOW_RESET, "tls_error");
 }
 
@@ -530,9 +519,8 @@ static void tp_refuse_flush(struct event_gap *gap, uint64_t count)
 {
 	struct tcp_proxy *p = container_of(gap, struct tcp_proxy, refuse_gap);
 
-	io_emitf(p->io, "limit_hit",
-	         "\"service\":\"%s\",\"limit\":\"%s\",\"max\":%u,\"count\":%llu", p->label_esc,
-	         p->refuse_limit, p->refuse_max, (unsigned long long)count);
+	io_event(p->io, "limit_hit", IO_STR("service", p->label), IO_STR("limit", p->refuse_limit),
+	         IO_U64("max", p->refuse_max), IO_U64("count", count));
 }
 
 /* Accepts one connection and resets it: a flood of them writes one
@@ -569,9 +557,8 @@ static void tp_conn_start(struct tcp_proxy *p, struct tp_conn *c, const struct i
 	io_addr_format(&p->listeners[listener_index].addr, true, local, sizeof(local));
 	tp_conn_link(p, c);
 	p->stats.accepted++;
-	io_emitf(io, "conn_accepted",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"local\":\"%s\"", p->label_esc,
-	         (unsigned long long)c->id, c->peer, local);
+	io_event(io, "conn_accepted", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("local", local));
 
 	if (p->config.tls) {
 		c->client.tls = tls_conn_new_server(p->config.tls, io, c->client.handle);
@@ -689,10 +676,6 @@ int tcp_proxy_new(struct tcp_proxy **out, struct io *io, const struct tcp_proxy_
 	p->config = *config;
 	memcpy(p->label, label, strlen(label) + 1);
 	p->config.label = p->label;
-	if (io_json_escape(p->label_esc, sizeof(p->label_esc), p->label) < 0) {
-		free(p);
-		return -EINVAL;
-	}
 	if (!p->config.max_conns)
 		p->config.max_conns = TCP_PROXY_CONNS_MAX_DEFAULT;
 	if (!p->config.buf_bytes)
@@ -728,8 +711,8 @@ int tcp_proxy_listen(struct tcp_proxy *p, const struct io_addr *addr)
 	if (io->ops->sock_name(io, h, false, &l->addr) < 0)
 		l->addr = *addr;
 	p->listener_count++;
-	io_emitf(io, "tcp_proxy_listening", "\"service\":\"%s\",\"local\":\"%s\"", p->label_esc,
-	         io_addr_format(&l->addr, true, text, sizeof(text)));
+	io_event(io, "tcp_proxy_listening", IO_STR("service", p->label),
+	         IO_STR("local", io_addr_format(&l->addr, true, text, sizeof(text))));
 	return 0;
 }
 
@@ -747,8 +730,8 @@ void tcp_proxy_set_target(struct tcp_proxy *p, const struct io_addr *target)
 
 	CHECK(target && (target->family == IO_AF_INET || target->family == IO_AF_INET6));
 	p->config.target = *target;
-	io_emitf(p->io, "tcp_proxy_target_changed", "\"service\":\"%s\",\"target\":\"%s\"",
-	         p->label_esc, io_addr_format(target, true, text, sizeof(text)));
+	io_event(p->io, "tcp_proxy_target_changed", IO_STR("service", p->label),
+	         IO_STR("target", io_addr_format(target, true, text, sizeof(text))));
 }
 
 static void tp_close_listeners(struct tcp_proxy *p)
@@ -768,8 +751,8 @@ void tcp_proxy_stop_accepting(struct tcp_proxy *p)
 		return;
 	p->stopped = true;
 	tp_close_listeners(p);
-	io_emitf(p->io, "tcp_proxy_stopped_accepting", "\"service\":\"%s\",\"open\":%u",
-	         p->label_esc, p->open);
+	io_event(p->io, "tcp_proxy_stopped_accepting", IO_STR("service", p->label),
+	         IO_U64("open", p->open));
 	tp_maybe_drained(p);
 }
 

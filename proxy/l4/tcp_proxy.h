@@ -15,7 +15,7 @@
  * With a TLS server context the client side is TLS (L4-2,
  * --tls-terminated-tcp) and the target sees plaintext.
  *
- * Events (io_emitf; every one carries "service" and "conn", a per-proxy
+ * Events (io_event; every one carries "service" and "conn", a per-proxy
  * connection number):
  *   conn_accepted        {peer, local}
  *   conn_upstream_failed {peer, target, reason}

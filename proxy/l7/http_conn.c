@@ -9,12 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void hp_esc(char *out, size_t cap, const char *in)
-{
-	if (io_json_escape(out, cap, in) < 0 && cap > 0)
-		out[0] = '\0';
-}
-
 /* Makes `n` contiguous bytes writable at data + len. 0 or -ENOSPC/-ENOMEM. */
 int hp_buf_reserve(struct hp_buf *b, size_t n)
 {
@@ -82,27 +76,20 @@ int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *data, si
 static void hp_emit_request(struct hp_conn *c)
 {
 	struct http_proxy *p = c->p;
-	char method[64], path[2 * HP_EVENT_STR], mount[2 * HP_EVENT_STR], up[64];
 
 	if (p->io->events_off)
 		return;
-	hp_esc(method, sizeof(method), c->method);
-	hp_esc(path, sizeof(path), c->path);
-	hp_esc(mount, sizeof(mount), c->mount);
-	hp_esc(up, sizeof(up), c->upstream);
-	io_emitf(p->io, "http_request",
-	         "\"proxy\":\"%s\",\"peer\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-	         "\"mount\":\"%s\",\"status\":%d,\"upstream\":\"%s\",\"latency_us\":%llu,"
-	         "\"bytes_in\":%llu,\"bytes_out\":%llu",
-	         p->name, c->peer_ip, method, path, mount, c->status, up,
-	         (unsigned long long)(hp_now(p) - c->req_start_us),
-	         (unsigned long long)c->req_body_bytes, (unsigned long long)c->resp_body_bytes);
+	io_event(p->io, "http_request", IO_STR("proxy", p->name), IO_STR("peer", c->peer_ip),
+	         IO_STR("method", c->method), IO_STR("path", c->path), IO_STR("mount", c->mount),
+	         IO_I64("status", c->status), IO_STR("upstream", c->upstream),
+	         IO_U64("latency_us", (hp_now(p) - c->req_start_us)),
+	         IO_U64("bytes_in", c->req_body_bytes), IO_U64("bytes_out", c->resp_body_bytes));
 }
 
 static void hp_limit_hit(struct http_proxy *p, const char *limit, const char *peer)
 {
-	io_emitf(p->io, "limit_hit", "\"proxy\":\"%s\",\"limit\":\"%s\",\"peer\":\"%s\"", p->name,
-	         limit, peer);
+	io_event(p->io, "limit_hit", IO_STR("proxy", p->name), IO_STR("limit", limit),
+	         IO_STR("peer", peer));
 }
 
 ssize_t hp_sread(struct io *io, int handle, struct tls_conn *tls, void *buf, size_t len)
@@ -414,11 +401,8 @@ void hp_client_cb(void *ctx, int handle, unsigned events)
 	if (c->tls) {
 		int rc = tls_conn_on_event(c->tls, events);
 		if (rc < 0) {
-			char why[2 * TLS_ERR_LEN];
-			hp_esc(why, sizeof(why), tls_conn_error(c->tls));
-			io_emitf(c->p->io, "tls_error",
-			         "\"proxy\":\"%s\",\"peer\":\"%s\",\"why\":\"%s\"", c->p->name,
-			         c->peer_ip, why);
+			io_event(c->p->io, "tls_error", IO_STR("proxy", c->p->name),
+			         IO_STR("peer", c->peer_ip), IO_STR("why", tls_conn_error(c->tls)));
 			hp_conn_end(c, true, "tls error");
 			return;
 		}
@@ -429,17 +413,13 @@ void hp_client_cb(void *ctx, int handle, unsigned events)
 void hp_conn_end(struct hp_conn *c, bool abort, const char *reason)
 {
 	struct http_proxy *p = c->p;
-	char why[128];
 
 	if (c->state != HP_IDLE)
 		hp_emit_request(c);
-	hp_esc(why, sizeof(why), reason);
-	io_emitf(p->io, "conn_closed",
-	         "\"proxy\":\"%s\",\"peer\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
-	         "\"duration_us\":%llu,\"requests\":%u,\"reason\":\"%s\",\"abort\":%s",
-	         p->name, c->peer_ip, (unsigned long long)c->bytes_in,
-	         (unsigned long long)c->bytes_out, (unsigned long long)(hp_now(p) - c->start_us),
-	         c->requests, why, abort ? "true" : "false");
+	io_event(p->io, "conn_closed", IO_STR("proxy", p->name), IO_STR("peer", c->peer_ip),
+	         IO_U64("bytes_in", c->bytes_in), IO_U64("bytes_out", c->bytes_out),
+	         IO_U64("duration_us", (hp_now(p) - c->start_us)), IO_U64("requests", c->requests),
+	         IO_STR("reason", reason), IO_BOOL("abort", abort));
 	hp_up_free(c, abort);
 	p->io->ops->timer_disarm(p->io, &c->timer);
 	if (c->tls) {

@@ -4,6 +4,7 @@
 #include "proxy/l7/http_proxy_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +13,8 @@ static void hp_shed_flush(struct event_gap *gap, uint64_t count)
 {
 	struct http_proxy *p = container_of(gap, struct http_proxy, shed_gap);
 
-	io_emitf(p->io, "limit_hit",
-	         "\"proxy\":\"%s\",\"limit\":\"%s\",\"peer\":\"%s\",\"count\":%llu", p->name,
-	         p->shed_limit, p->shed_peer, (unsigned long long)count);
+	io_event(p->io, "limit_hit", IO_STR("proxy", p->name), IO_STR("limit", p->shed_limit),
+	         IO_STR("peer", p->shed_peer), IO_U64("count", count));
 }
 
 /* A connection accepted and closed at once because of `limit`. */
@@ -64,8 +64,8 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 			if (h < 0)
 				return;
 			io->ops->close(io, h, true);
-			io_emitf(io, "proxy_error", "\"proxy\":\"%s\",\"what\":\"out of memory\"",
-			         p->name);
+			io_event(io, "proxy_error", IO_STR("proxy", p->name),
+			         IO_STR("what", "out of memory"));
 			continue;
 		}
 		int h = io->ops->tcp_accept(io, listener, &c->peer, hp_client_cb, c);
@@ -88,8 +88,8 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 			                           sizeof(c->login), c->uname, sizeof(c->uname));
 		if (p->tls)
 			c->tls = tls_conn_new_server(p->tls, io, h);
-		io_emitf(io, "conn_accepted", "\"proxy\":\"%s\",\"peer\":\"%s\",\"conns\":%zu",
-		         p->name, c->peer_ip, p->n_conns);
+		io_event(io, "conn_accepted", IO_STR("proxy", p->name), IO_STR("peer", c->peer_ip),
+		         IO_U64("conns", p->n_conns));
 		if (p->tls && !c->tls) {
 			hp_conn_end(c, true, "out of memory");
 			continue;
@@ -114,7 +114,7 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	p->base.ops = &http_proxy_svc_ops;
 	p->io = io;
 	event_gap_init(&p->shed_gap, io, HTTP_PROXY_SHED_EVENT_GAP_US, hp_shed_flush);
-	hp_esc(p->name, sizeof(p->name), cfg->name ? cfg->name : "http");
+	snprintf(p->name, sizeof(p->name), "%s", cfg->name ? cfg->name : "http");
 	rc = hp_handlers_new(&p->handlers, cfg->handlers);
 	if (rc < 0) {
 		free(p);
@@ -189,7 +189,7 @@ int http_proxy_listen(struct http_proxy *p, const struct io_addr *addr, struct i
 		io_addr_format(&local, true, a, sizeof(a));
 	else
 		io_addr_format(addr, true, a, sizeof(a));
-	io_emitf(io, "proxy_listen", "\"proxy\":\"%s\",\"addr\":\"%s\"", p->name, a);
+	io_event(io, "proxy_listen", IO_STR("proxy", p->name), IO_STR("addr", a));
 	return 0;
 }
 
@@ -207,8 +207,8 @@ int http_proxy_set_handlers(struct http_proxy *p, const struct serve_port *handl
 	hp_handlers_free(p->handlers);
 	p->handlers = hs;
 	hp_pool_close_all(p, false);
-	io_emitf(p->io, "proxy_handlers", "\"proxy\":\"%s\",\"handlers\":%zu", p->name,
-	         hs->port.n_handlers);
+	io_event(p->io, "proxy_handlers", IO_STR("proxy", p->name),
+	         IO_U64("handlers", hs->port.n_handlers));
 	return 0;
 }
 
@@ -219,7 +219,7 @@ void http_proxy_stop_accepting(struct http_proxy *p)
 	p->n_listeners = 0;
 	p->draining = true;
 	hp_pool_close_all(p, false);
-	io_emitf(p->io, "proxy_drain", "\"proxy\":\"%s\",\"open\":%zu", p->name, p->n_conns);
+	io_event(p->io, "proxy_drain", IO_STR("proxy", p->name), IO_U64("open", p->n_conns));
 	for (struct hp_conn *c = p->conns, *next; c; c = next) {
 		next = c->next;
 		/* An idle keep-alive connection may go; one that has not sent

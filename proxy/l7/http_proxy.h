@@ -29,7 +29,7 @@
  * failed before its response head, 504 upstream timeout. A failure after the
  * response head was sent resets the client connection.
  *
- * Events (io_emitf; every one carries "proxy":"<name>"): conn_accepted,
+ * Events (io_event; every one carries "proxy":"<name>"): conn_accepted,
  * conn_closed {bytes_in, bytes_out, duration_us, requests, reason},
  * http_request {method, path, mount, status, upstream, latency_us, bytes_in,
  * bytes_out}, limit_hit {limit}, proxy_error {what}.

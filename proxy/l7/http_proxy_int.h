@@ -200,7 +200,6 @@ static inline size_t hp_buf_room(const struct hp_buf *b)
 
 /* http_conn.c: one client connection's state machine (buffers, reads, parsing, timeouts, the end)
  */
-void hp_esc(char *out, size_t cap, const char *in);
 int hp_buf_reserve(struct hp_buf *b, size_t n);
 int hp_buf_put(struct hp_buf *b, const void *data, size_t n);
 void hp_buf_free(struct hp_buf *b);

@@ -191,10 +191,8 @@ static struct tls_ctx *hp_up_tls_ctx(struct http_proxy *p, bool insecure)
 		    .os_entropy = p->os_entropy,
 		};
 		if (tls_ctx_new(slot, p->io, &tc, err, sizeof(err)) < 0) {
-			char e[2 * TLS_ERR_LEN];
-			hp_esc(e, sizeof(e), err);
-			io_emitf(p->io, "proxy_error", "\"proxy\":\"%s\",\"what\":\"%s\"", p->name,
-			         e);
+			io_event(p->io, "proxy_error", IO_STR("proxy", p->name),
+			         IO_STR("what", err));
 			*slot = NULL;
 		}
 	}
