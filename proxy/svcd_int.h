@@ -25,7 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 /* Proxies at once: every port of every service, plus as many lingering
  * behind a drain. */
 #define SVCD_MAX_PROXIES (2 * SERVE_MAX_SERVICES * SERVE_MAX_PORTS)

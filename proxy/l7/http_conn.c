@@ -453,7 +453,7 @@ struct hp_conn *hp_conn_new(struct http_proxy *p)
 		return NULL;
 	c->p = p;
 	c->handle = -1;
-	c->fd = -1;
+	c->fh = -1;
 	c->in = malloc(HTTP_PROXY_READ_CHUNK);
 	c->req = http_head_new(p->max_head_bytes, p->max_headers);
 	if (!c->in || !c->req) {

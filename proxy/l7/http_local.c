@@ -1,21 +1,21 @@
 /* http_local.c: answers the proxy gives itself (text, redirects, errors). */
 #define _GNU_SOURCE
+#include "lib/io/fs.h"
 #include "proxy/l7/http_proxy_int.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void hp_local_reset(struct hp_conn *c)
 {
 	free(c->mem_body);
 	c->mem_body = NULL;
 	c->mem_len = c->mem_off = 0;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	if (c->fh >= 0)
+		c->p->fs->ops->close(c->p->fs, c->fh);
+	c->fh = -1;
 	c->file_left = 0;
 	c->local_head_sent = false;
 	c->local_extra[0] = '\0';
@@ -64,7 +64,7 @@ static bool hp_local_done(const struct hp_conn *c)
 int hp_local_step(struct hp_conn *c, bool *progress)
 {
 	if (!c->local_head_sent) {
-		uint64_t len = c->fd >= 0 ? c->file_left : c->mem_len;
+		uint64_t len = c->fh >= 0 ? c->file_left : c->mem_len;
 		int rc = hp_buf_reserve(&c->out, HP_LOCAL_HEAD_ROOM + strlen(c->local_extra));
 		if (rc == -ENOSPC)
 			return 0;
@@ -102,7 +102,7 @@ int hp_local_step(struct hp_conn *c, bool *progress)
 		int rc = hp_buf_reserve(&c->out, want);
 		if (rc < 0)
 			return rc;
-		ssize_t r = read(c->fd, c->out.data + c->out.len, want);
+		ssize_t r = c->p->fs->ops->read(c->p->fs, c->fh, c->out.data + c->out.len, want);
 		if (r <= 0)
 			return -EIO; /* the file shrank or failed: the length is a lie now */
 		c->out.len += (size_t)r;

@@ -1,5 +1,6 @@
 /* http_proxy.c: the proxy, its listeners and the Service Proxy ops. */
 #define _GNU_SOURCE
+#include "lib/io/fs.h"
 #include "lib/io/io_event.h"
 #include "proxy/l7/http_proxy_int.h"
 
@@ -119,6 +120,17 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 	if (rc < 0) {
 		free(p);
 		return rc;
+	}
+	/* Files come through the seam; a seam without a tree of its own
+	 * serves the host's. */
+	p->fs = io->fs;
+	if (!p->fs) {
+		rc = io_fs_host_new(&p->own_fs);
+		if (rc < 0) {
+			http_proxy_free(p);
+			return rc;
+		}
+		p->fs = p->own_fs;
 	}
 	p->tls = cfg->tls;
 	p->whois = cfg->whois;
@@ -271,6 +283,7 @@ void http_proxy_free(struct http_proxy *p)
 	tls_ctx_free(p->up_tls_insecure);
 	free(p->up_ca_file);
 	free(p->up_ca_pem);
+	io_fs_free(p->own_fs);
 	free(p);
 }
 

@@ -143,7 +143,7 @@ struct hp_conn {
 	char local_extra[SERVE_MAX_PATH_LEN + 64];
 	char *mem_body;
 	size_t mem_len, mem_off;
-	int fd;
+	int fh; /* a read handle of the proxy's file seam, or -1 */
 	uint64_t file_left;
 
 	struct hp_up *up;
@@ -152,6 +152,8 @@ struct hp_conn {
 struct http_proxy {
 	struct svc_proxy base; /* first: svcd holds a struct svc_proxy * (svc_proxy.h) */
 	struct io *io;
+	struct io_fs *fs;     /* the seam's (io->fs), or own_fs on the host */
+	struct io_fs *own_fs; /* made here when the seam has none */
 	char name[HTTP_PROXY_NAME_MAX + 1];
 	struct hp_handlers *handlers;
 	struct tls_ctx *tls;
