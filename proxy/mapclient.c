@@ -1,5 +1,7 @@
 /* The map session with control, daemon side (see mapclient.h). */
 #include "proxy/mapclient.h"
+
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 #include "lib/io/io_event.h"
@@ -31,10 +33,9 @@ struct mapclient {
 	uint64_t session; /* bumped whenever a session ends */
 	uint64_t backoff_min_us, backoff_max_us, backoff_us;
 
-	uint8_t *in;
-	size_t in_len, in_cap;
-	uint8_t *out;
-	size_t out_len, out_off, out_cap;
+	struct buf in;  /* bytes read, up to one whole largest frame */
+	struct buf out; /* frames queued for control, MAPCLIENT_MAX_OUT at most */
+	size_t out_off; /* of out, written already */
 
 	uint64_t hb_us, dead_us;
 	uint64_t last_rx_us, last_tx_us;
@@ -63,9 +64,9 @@ static uint64_t mc_now(struct mapclient *mc)
  * the session later (through the kill timer), never inside the caller. */
 static void mc_flush(struct mapclient *mc)
 {
-	while (mc->h >= 0 && mc->state != MC_CONNECTING && mc->out_off < mc->out_len) {
-		ssize_t w = mc->io->ops->tcp_write(mc->io, mc->h, mc->out + mc->out_off,
-		                                   mc->out_len - mc->out_off);
+	while (mc->h >= 0 && mc->state != MC_CONNECTING && mc->out_off < mc->out.len) {
+		ssize_t w = mc->io->ops->tcp_write(mc->io, mc->h, mc->out.data + mc->out_off,
+		                                   mc->out.len - mc->out_off);
 		if (w == -EAGAIN || w == 0)
 			break;
 		if (w < 0) {
@@ -78,8 +79,10 @@ static void mc_flush(struct mapclient *mc)
 		mc->out_off += (size_t)w;
 		mc->last_tx_us = mc_now(mc);
 	}
-	if (mc->out_off == mc->out_len)
-		mc->out_off = mc->out_len = 0;
+	if (mc->out_off == mc->out.len) {
+		buf_reset(&mc->out);
+		mc->out_off = 0;
+	}
 }
 
 /* Queues one frame holding `obj` (not consumed). -E2BIG for a payload over
@@ -88,7 +91,8 @@ static void mc_flush(struct mapclient *mc)
 static int mc_send(struct mapclient *mc, const cJSON *obj)
 {
 	char *text = cJSON_PrintUnformatted(obj);
-	size_t len, need;
+	uint8_t hdr[MAPPROTO_HDR_LEN];
+	size_t len;
 	int rc = 0;
 
 	if (!text)
@@ -98,10 +102,7 @@ static int mc_send(struct mapclient *mc, const cJSON *obj)
 		rc = -E2BIG;
 		goto out;
 	}
-	if (mc->out_off > 0 && mc->out_off == mc->out_len)
-		mc->out_off = mc->out_len = 0;
-	need = mc->out_len + MAPPROTO_HDR_LEN + len;
-	if (need - mc->out_off > MAPCLIENT_MAX_OUT) {
+	if (mc->out.len - mc->out_off + MAPPROTO_HDR_LEN + len > MAPCLIENT_MAX_OUT) {
 		snprintf(mc->kill_reason, sizeof(mc->kill_reason),
 		         "control does not read: over %u bytes queued", MAPCLIENT_MAX_OUT);
 		if (!io_timer_armed(&mc->kill))
@@ -109,27 +110,16 @@ static int mc_send(struct mapclient *mc, const cJSON *obj)
 		rc = -ENOBUFS;
 		goto out;
 	}
-	if (mc->out_off > 0) {
-		memmove(mc->out, mc->out + mc->out_off, mc->out_len - mc->out_off);
-		mc->out_len -= mc->out_off;
-		mc->out_off = 0;
-		need = mc->out_len + MAPPROTO_HDR_LEN + len;
+	buf_drop_front(&mc->out, mc->out_off);
+	mc->out_off = 0;
+	rc = buf_reserve(&mc->out, MAPPROTO_HDR_LEN + len);
+	if (rc) {
+		mc->out.err = 0; /* the queue goes on: only this frame is lost */
+		goto out;
 	}
-	if (need > mc->out_cap) {
-		size_t cap = mc->out_cap ? mc->out_cap : 4096;
-		while (cap < need)
-			cap *= 2;
-		uint8_t *nb = realloc(mc->out, cap);
-		if (!nb) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		mc->out = nb;
-		mc->out_cap = cap;
-	}
-	mapproto_frame_header(mc->out + mc->out_len, (uint32_t)len);
-	memcpy(mc->out + mc->out_len + MAPPROTO_HDR_LEN, text, len);
-	mc->out_len += MAPPROTO_HDR_LEN + len;
+	mapproto_frame_header(hdr, (uint32_t)len);
+	buf_append(&mc->out, hdr, sizeof(hdr));
+	buf_append(&mc->out, text, len);
 	mc_flush(mc);
 out:
 	free(text);
@@ -283,8 +273,9 @@ static void mc_end(struct mapclient *mc, const char *reason)
 	mc->h = -1;
 	mc->state = MC_IDLE;
 	mc->session++;
-	mc->in_len = 0;
-	mc->out_len = mc->out_off = 0;
+	buf_reset(&mc->in);
+	buf_reset(&mc->out);
+	mc->out_off = 0;
 	free(mc->adv_sent);
 	mc->adv_sent = NULL;
 	if (io_timer_armed(&mc->tick))
@@ -539,12 +530,13 @@ static void mc_process(struct mapclient *mc)
 	uint64_t session = mc->session;
 	size_t off = 0;
 
-	while (mc->session == session && off < mc->in_len) {
+	while (mc->session == session && off < mc->in.len) {
 		const uint8_t *payload;
 		size_t plen;
 		bool zlib;
-		ssize_t n = mapproto_frame_parse(mc->in + off, mc->in_len - off, MAPPROTO_MAX_FRAME,
-		                                 &payload, &plen, &zlib);
+		ssize_t n =
+		    mapproto_frame_parse((const uint8_t *)mc->in.data + off, mc->in.len - off,
+		                         MAPPROTO_MAX_FRAME, &payload, &plen, &zlib);
 		if (n == -2)
 			break;
 		if (n < 0) {
@@ -572,35 +564,23 @@ static void mc_process(struct mapclient *mc)
 	}
 	if (mc->session != session)
 		return;
-	memmove(mc->in, mc->in + off, mc->in_len - off);
-	mc->in_len -= off;
-	if (mc->in_len == 0 && mc->in_cap > MAPCLIENT_KEEP_IN) {
-		/* a big map went through: do not hold its buffer forever */
-		free(mc->in);
-		mc->in = NULL;
-		mc->in_cap = 0;
-	}
+	buf_drop_front(&mc->in, off);
+	if (mc->in.len == 0 && mc->in.cap > MAPCLIENT_KEEP_IN)
+		buf_free(&mc->in); /* a big map went through: do not hold its buffer forever */
 }
 
-/* Makes room for one more read, growing geometrically up to a whole
- * largest frame. */
+/* Makes room for one more read of up to a chunk, growing geometrically up
+ * to a whole largest frame (the buffer's maximum). */
 static int mc_in_room(struct mapclient *mc)
 {
-	const size_t limit = MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME;
-	size_t want = mc->in_len + MAPCLIENT_READ_CHUNK;
+	size_t left = mc->in.max - mc->in.len;
+	int rc;
 
-	if (want > mc->in_cap && want < 2 * mc->in_cap)
-		want = 2 * mc->in_cap;
-	if (want > limit)
-		want = limit;
-	if (mc->in_cap >= want)
-		return mc->in_cap > mc->in_len ? 0 : -ENOBUFS;
-	uint8_t *nb = realloc(mc->in, want);
-	if (!nb)
-		return -ENOMEM;
-	mc->in = nb;
-	mc->in_cap = want;
-	return 0;
+	if (left == 0)
+		return -ENOBUFS;
+	rc = buf_reserve(&mc->in, left < MAPCLIENT_READ_CHUNK ? left : MAPCLIENT_READ_CHUNK);
+	mc->in.err = 0; /* a failed growth ends the session, not the buffer */
+	return rc;
 }
 
 static void mc_on_readable(struct mapclient *mc)
@@ -613,8 +593,8 @@ static void mc_on_readable(struct mapclient *mc)
 			mc_end(mc, rc == -ENOMEM ? "out of memory" : "input buffer full");
 			return;
 		}
-		ssize_t n = mc->io->ops->tcp_read(mc->io, mc->h, mc->in + mc->in_len,
-		                                  mc->in_cap - mc->in_len);
+		ssize_t n = mc->io->ops->tcp_read(mc->io, mc->h, mc->in.data + mc->in.len,
+		                                  buf_room(&mc->in));
 		if (n == -EAGAIN)
 			return;
 		if (n == 0) {
@@ -627,7 +607,7 @@ static void mc_on_readable(struct mapclient *mc)
 			mc_end(mc, reason);
 			return;
 		}
-		mc->in_len += (size_t)n;
+		buf_commit(&mc->in, (size_t)n);
 		mc->last_rx_us = mc_now(mc);
 		mc_process(mc);
 	}
@@ -709,6 +689,8 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 		return -ENOMEM;
 	mc->io = io;
 	mc->h = -1;
+	buf_init(&mc->in, MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME);
+	buf_init(&mc->out, MAPCLIENT_MAX_OUT);
 	mc->control = cfg->control;
 	mc->cb = cfg->cb;
 	mc->ctx = cfg->ctx;
@@ -771,8 +753,8 @@ void mapclient_free(struct mapclient *mc)
 	for (size_t i = 0; i < mc->n_tags; i++)
 		free(mc->tags[i]);
 	free(mc->tags);
-	free(mc->in);
-	free(mc->out);
+	buf_free(&mc->in);
+	buf_free(&mc->out);
 	cJSON_Delete(mc->map);
 	free(mc->adv);
 	free(mc->adv_sent);

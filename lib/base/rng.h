@@ -1,9 +1,12 @@
 /* The seam's pseudo-random generator, shared by the epoll and the simulated
  * backends so that both draw from the same algorithm: xoshiro256** (Blackman
- * and Vigna, public domain) seeded through splitmix64. The state is a
- * caller-owned uint64_t[RNG_STATE_WORDS]; nothing here keeps state of its own. */
+ * and Vigna, public domain) seeded through splitmix64, whose finalizer is
+ * hash.h's hash_mix64. The state is a caller-owned uint64_t[RNG_STATE_WORDS];
+ * nothing here keeps state of its own. */
 #ifndef LIB_BASE_RNG_H
 #define LIB_BASE_RNG_H
+
+#include "lib/base/hash.h"
 
 #include <stdint.h>
 
@@ -18,11 +21,7 @@ static inline uint64_t rng_rotl64(uint64_t x, int k)
  * zero included, into well-mixed words. */
 static inline uint64_t rng_splitmix64(uint64_t *state)
 {
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return hash_mix64(*state += HASH_GOLDEN64);
 }
 
 /* Fills s from seed; the same seed always gives the same stream, and the

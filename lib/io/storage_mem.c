@@ -10,6 +10,7 @@
 
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/rng.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -52,10 +53,7 @@ static const struct storage_mem *sm_of_const(const struct storage *st)
 /* splitmix64: the cut points of torn files, reproducible from the seed. */
 static uint64_t sm_rand(struct storage_mem *m)
 {
-	uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rng_splitmix64(&m->rng);
 }
 
 static struct sm_name *sm_find(struct storage_mem *m, const char *name)

@@ -2,7 +2,11 @@
  * delta application (see mapproto.h). Pure code, no I/O. */
 #include "lib/wire/mapproto.h"
 
+#include "lib/base/buf.h"
+#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hash.h"
+#include "lib/base/htab.h"
 
 #include <errno.h>
 #include <math.h>
@@ -89,27 +93,26 @@ int mapproto_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_l
 int mapproto_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len)
 {
 	z_stream z = {0};
-	size_t cap = len * 4 < max_out ? len * 4 : max_out;
-	uint8_t *buf;
+	struct buf b = BUF_INIT(max_out);
+	size_t first = len * 4 < max_out ? len * 4 : max_out;
 	int zr, rc = 0;
 
 	if (len == 0 || len > UINT32_MAX || max_out == 0)
 		return -EINVAL;
-	if (cap < 256)
-		cap = 256;
-	if (cap > max_out)
-		cap = max_out;
-	buf = malloc(cap);
-	if (!buf || inflateInit(&z) != Z_OK) {
-		free(buf);
+	if (buf_reserve(&b, first < 256 && max_out >= 256 ? 256 : first) ||
+	    inflateInit(&z) != Z_OK) {
+		buf_free(&b);
 		return -ENOMEM;
 	}
 	z.next_in = (Bytef *)(uintptr_t)in;
 	z.avail_in = (uInt)len;
 	for (;;) {
-		z.next_out = buf + z.total_out;
-		z.avail_out = (uInt)(cap - z.total_out);
+		size_t room = buf_room(&b) < UINT32_MAX ? buf_room(&b) : UINT32_MAX;
+
+		z.next_out = (Bytef *)b.data + b.len;
+		z.avail_out = (uInt)room;
 		zr = inflate(&z, Z_NO_FLUSH);
+		buf_commit(&b, room - z.avail_out);
 		if (zr == Z_STREAM_END)
 			break;
 		if (zr == Z_MEM_ERROR) {
@@ -124,31 +127,22 @@ int mapproto_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **ou
 			rc = -EINVAL;
 			break;
 		}
-		if (cap == max_out) {
-			rc = -E2BIG;
+		rc = buf_reserve(&b, 1); /* doubles; -E2BIG when max_out is full */
+		if (rc)
 			break;
-		}
-		size_t ncap = cap * 2 < max_out ? cap * 2 : max_out;
-		uint8_t *nb = realloc(buf, ncap);
-		if (!nb) {
-			rc = -ENOMEM;
-			break;
-		}
-		buf = nb;
-		cap = ncap;
 	}
 	if (rc == 0 && z.avail_in != 0)
 		rc = -EINVAL; /* bytes after the stream's end */
 	if (rc == 0 && z.total_out == 0)
 		rc = -EINVAL;
-	*out_len = z.total_out;
+	*out_len = b.len;
 	inflateEnd(&z);
 	if (rc < 0) {
-		free(buf);
+		buf_free(&b);
 		return rc;
 	}
-	*out = buf;
-	return 0;
+	*out = (uint8_t *)buf_take(&b, NULL);
+	return *out ? 0 : -ENOMEM;
 }
 
 const char *mapproto_type_name(enum mapproto_type t)
@@ -233,50 +227,60 @@ static bool mp_get_version(const cJSON *obj, const char *key, uint64_t *out)
 	return true;
 }
 
-/* A key -> entry table (open addressing, at most half full) over a keyed
- * array (peers, filter) of the copy being changed. */
-struct mp_key_slot {
-	const char *name; /* NULL: empty; points into the item */
+/* The entries of one keyed array (peers, filter) of the copy being
+ * changed, by key: what a delta did to each. */
+struct mp_entry {
+	const char *name; /* points into the item, or the message once removed */
 	cJSON *item;      /* NULL: removed */
 	bool upserted;
 	bool removed;
 };
 
-struct mp_key_table {
-	size_t mask;
-	struct mp_key_slot *slots;
+struct mp_entries {
+	struct mp_entry *e; /* room for every entry the table will see */
+	size_t n;
+	struct htab ix; /* name -> e[i] */
 };
 
-static uint64_t mp_hash(const char *s)
+static bool mp_entry_eq(const void *ctx, size_t idx, const void *key)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
+	return strcmp(((const struct mp_entry *)ctx)[idx].name, key) == 0;
 }
 
-static int mp_table_init(struct mp_key_table *t, size_t n)
+static int mp_entries_init(struct mp_entries *t, size_t n)
 {
-	size_t cap = 16;
-
-	while (cap < 2 * n + 2)
-		cap <<= 1;
-	t->slots = calloc(cap, sizeof(*t->slots));
-	t->mask = cap - 1;
-	return t->slots ? 0 : -ENOMEM;
+	t->e = calloc(n ? n : 1, sizeof(*t->e));
+	if (!t->e || htab_reserve(&t->ix, n))
+		return -ENOMEM;
+	return 0;
 }
 
-/* The slot for `name`: its entry, or the empty slot where it would go. */
-static struct mp_key_slot *mp_table_find(struct mp_key_table *t, const char *name)
+static void mp_entries_free(struct mp_entries *t)
 {
-	size_t i = (size_t)mp_hash(name) & t->mask;
+	free(t->e);
+	htab_free(&t->ix);
+}
 
-	while (t->slots[i].name && strcmp(t->slots[i].name, name) != 0)
-		i = (i + 1) & t->mask;
-	return &t->slots[i];
+/* The entry for `name`, or NULL. */
+static struct mp_entry *mp_entry_find(struct mp_entries *t, const char *name)
+{
+	long i = htab_find(&t->ix, hash_str(name), mp_entry_eq, t->e, name);
+
+	return i < 0 ? NULL : &t->e[i];
+}
+
+/* The entry for `name`, added empty when absent (within the room reserved,
+ * so this never allocates). */
+static struct mp_entry *mp_entry_get(struct mp_entries *t, const char *name)
+{
+	struct mp_entry *e = mp_entry_find(t, name);
+
+	if (e)
+		return e;
+	e = &t->e[t->n];
+	*e = (struct mp_entry){.name = name};
+	CHECK(htab_insert(&t->ix, hash_str(name), t->n++) == 0);
+	return e;
 }
 
 /* Arrays a delta changes entry by entry, each entry keyed by a string
@@ -422,7 +426,7 @@ static int mp_check_delta(const cJSON *delta, char *err, size_t err_len)
 static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm, const cJSON *up,
                           char *err, size_t err_len)
 {
-	struct mp_key_table t = {0};
+	struct mp_entries t = {0};
 	cJSON *arr = cJSON_GetObjectItemCaseSensitive(map, k->array), *item;
 	const cJSON *c;
 	bool appended = false;
@@ -435,25 +439,23 @@ static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm,
 		return err_setf(err, err_len, -EINVAL, "map.%s: not an array", k->array);
 	if (!arr && !(arr = cJSON_AddArrayToObject(map, k->array)))
 		return err_setf(err, err_len, -ENOMEM, "out of memory");
-	if (mp_table_init(&t, (size_t)cJSON_GetArraySize(arr) + (size_t)cJSON_GetArraySize(up)))
-		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	if (mp_entries_init(&t, (size_t)cJSON_GetArraySize(arr) + (size_t)cJSON_GetArraySize(up))) {
+		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
+		goto out;
+	}
 	cJSON_ArrayForEach(item, arr)
 	{
 		const char *name = mp_entry_key(item, k->key);
-		struct mp_key_slot *s;
 
-		if (!name)
-			continue;
-		s = mp_table_find(&t, name);
-		s->name = name;
-		s->item = item;
+		if (name)
+			mp_entry_get(&t, name)->item = item;
 	}
 	i = 0;
 	cJSON_ArrayForEach(c, rm)
 	{
-		struct mp_key_slot *s = mp_table_find(&t, c->valuestring);
+		struct mp_entry *s = mp_entry_find(&t, c->valuestring);
 
-		if (!s->item) {
+		if (!s || !s->item) {
 			rc = err_setf(err, err_len, -EINVAL,
 			              "delta.%s[%zu]: no entry \"%.*s\" in the map", k->remove, i,
 			              MP_QUOTE_MAX, c->valuestring);
@@ -470,7 +472,7 @@ static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm,
 	cJSON_ArrayForEach(c, up)
 	{
 		const char *name = mp_entry_key(c, k->key);
-		struct mp_key_slot *s = mp_table_find(&t, name);
+		struct mp_entry *s = mp_entry_get(&t, name);
 		cJSON *dup;
 
 		if (s->removed || s->upserted) {
@@ -498,7 +500,7 @@ static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm,
 	if (appended && mp_sort_keyed(arr, k->key))
 		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
 out:
-	free(t.slots);
+	mp_entries_free(&t);
 	return rc;
 }
 

@@ -1,9 +1,12 @@
 /* The netmap model (see netmap.h): the lookup index over a parsed netmap
- * (open-addressing hash tables, built once and read-only afterwards), the
+ * (hash tables, built once and read-only afterwards), the
  * lookups and the packet filter the data plane and MagicDNS ask, and
  * freeing. The document's parser is netmap_parse.c, its printer
  * netmap_print.c. */
 #include "lib/wire/netmap_int.h"
+
+#include "lib/base/hash.h"
+#include "lib/base/htab.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,53 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- hash tables ------------------------------------------------------- */
+/* ---- the index's tables ------------------------------------------------ */
 
-/* Open addressing, linear probing, at most half full; built once per
+/* Seven indexes (htab.h) over the netmap's own arrays, built once per
  * netmap and read-only afterwards. An address key includes the port, so
- * the same table type serves tailnet addresses (port 0) and endpoints. */
-struct nm_addr_slot {
-	struct io_addr key;
-	int32_t value; /* -1: empty */
-};
-
-struct nm_addr_table {
-	size_t mask;
-	struct nm_addr_slot *slots;
-};
-
-struct nm_str_slot {
-	const char *key; /* NULL: empty; points into the netmap */
-	int32_t value;
-};
-
-struct nm_str_table {
-	size_t mask;
-	struct nm_str_slot *slots;
-};
-
+ * the same hash serves tailnet addresses (port 0) and endpoints. */
 struct netmap_index {
-	struct nm_addr_table peer_addr;
-	struct nm_addr_table endpoint;
-	struct nm_addr_table vip;
-	struct nm_addr_table host_vip;
-	struct nm_str_table peer_name;
-	struct nm_str_table svc_name;
-	struct nm_str_table dns_name;
+	struct htab peer_addr; /* -> peers[i], by any of its addresses */
+	struct htab endpoint;  /* -> peers[i] */
+	struct htab vip;       /* -> services[i], by any of its VIPs */
+	struct htab host_vip;  /* -> host_services[i], by any of its VIPs */
+	struct htab peer_name; /* -> peers[i] */
+	struct htab svc_name;  /* -> services[i] */
+	struct htab dns_name;  /* -> dns[i] */
 };
-
-static uint64_t nm_hash_bytes(const void *data, size_t len, uint64_t h)
-{
-	const uint8_t *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
-}
 
 static uint64_t nm_hash_addr(const struct io_addr *a)
 {
@@ -67,127 +37,100 @@ static uint64_t nm_hash_addr(const struct io_addr *a)
 	k[1] = (uint8_t)(a->port >> 8);
 	k[2] = (uint8_t)a->port;
 	memcpy(k + 3, a->ip, 16);
-	return nm_hash_bytes(k, a->family == IO_AF_INET6 ? 19 : 7, 0xcbf29ce484222325ull);
+	return hash_bytes(k, a->family == IO_AF_INET6 ? 19 : 7);
 }
 
-static bool nm_addr_key_equal(const struct io_addr *a, const struct io_addr *b)
+static bool nm_addr_in(const struct io_addr *addrs, size_t n, const struct io_addr *key)
 {
-	return io_addr_equal(a, b, true);
+	for (size_t i = 0; i < n; i++)
+		if (io_addr_equal(&addrs[i], key, true))
+			return true;
+	return false;
 }
 
-/* Sizes a table for `n` keys; returns 0 or -ENOMEM. */
-static size_t nm_table_cap(size_t n)
+static bool nm_eq_peer_addr(const void *ctx, size_t idx, const void *key)
 {
-	size_t cap = 8;
+	const struct netmap_node *peer = &((const struct netmap *)ctx)->peers[idx];
 
-	while (cap < 2 * n)
-		cap <<= 1;
-	return cap;
+	return nm_addr_in(peer->addrs, peer->n_addrs, key);
 }
 
-static int nm_addr_table_init(struct nm_addr_table *t, size_t n)
+static bool nm_eq_peer_endpoint(const void *ctx, size_t idx, const void *key)
 {
-	size_t cap = nm_table_cap(n);
-
-	t->slots = malloc(cap * sizeof(*t->slots));
-	if (!t->slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < cap; i++)
-		t->slots[i].value = -1;
-	t->mask = cap - 1;
-	return 0;
+	return io_addr_equal(&((const struct netmap *)ctx)->peers[idx].endpoint, key, true);
 }
 
-/* Inserts key -> value; returns 0, or the value already stored for the key
- * (>= 0) as a positive number + 1 so callers can name the clash. */
-static int nm_addr_table_put(struct nm_addr_table *t, const struct io_addr *key, int32_t value)
+static bool nm_eq_vip(const void *ctx, size_t idx, const void *key)
 {
-	size_t i = (size_t)nm_hash_addr(key) & t->mask;
+	const struct netmap_service *svc = &((const struct netmap *)ctx)->services[idx];
 
-	for (;;) {
-		struct nm_addr_slot *s = &t->slots[i];
-		if (s->value < 0) {
-			s->key = *key;
-			s->value = value;
-			return 0;
-		}
-		if (nm_addr_key_equal(&s->key, key))
-			return s->value + 1;
-		i = (i + 1) & t->mask;
-	}
+	return nm_addr_in(svc->addrs, svc->n_addrs, key);
 }
 
-static int32_t nm_addr_table_get(const struct nm_addr_table *t, const struct io_addr *key)
+static bool nm_eq_host_vip(const void *ctx, size_t idx, const void *key)
 {
-	if (!t->slots)
-		return -1;
-	size_t i = (size_t)nm_hash_addr(key) & t->mask;
+	const struct netmap_service *svc = &((const struct netmap *)ctx)->host_services[idx];
 
-	for (;;) {
-		const struct nm_addr_slot *s = &t->slots[i];
-		if (s->value < 0)
-			return -1;
-		if (nm_addr_key_equal(&s->key, key))
-			return s->value;
-		i = (i + 1) & t->mask;
-	}
+	return nm_addr_in(svc->addrs, svc->n_addrs, key);
 }
 
-static int nm_str_table_init(struct nm_str_table *t, size_t n)
+static bool nm_eq_peer_name(const void *ctx, size_t idx, const void *key)
 {
-	size_t cap = nm_table_cap(n);
-
-	t->slots = calloc(cap, sizeof(*t->slots));
-	if (!t->slots)
-		return -ENOMEM;
-	t->mask = cap - 1;
-	return 0;
+	return strcmp(((const struct netmap *)ctx)->peers[idx].name, key) == 0;
 }
 
-static int nm_str_table_put(struct nm_str_table *t, const char *key, int32_t value)
+static bool nm_eq_svc_name(const void *ctx, size_t idx, const void *key)
 {
-	size_t i = (size_t)nm_hash_bytes(key, strlen(key), 0xcbf29ce484222325ull) & t->mask;
-
-	for (;;) {
-		struct nm_str_slot *s = &t->slots[i];
-		if (!s->key) {
-			s->key = key;
-			s->value = value;
-			return 0;
-		}
-		if (strcmp(s->key, key) == 0)
-			return s->value + 1;
-		i = (i + 1) & t->mask;
-	}
+	return strcmp(((const struct netmap *)ctx)->services[idx].name, key) == 0;
 }
 
-static int32_t nm_str_table_get(const struct nm_str_table *t, const char *key)
+static bool nm_eq_dns_name(const void *ctx, size_t idx, const void *key)
 {
-	if (!t->slots)
-		return -1;
-	size_t i = (size_t)nm_hash_bytes(key, strlen(key), 0xcbf29ce484222325ull) & t->mask;
+	return strcmp(((const struct netmap *)ctx)->dns[idx].name, key) == 0;
+}
 
-	for (;;) {
-		const struct nm_str_slot *s = &t->slots[i];
-		if (!s->key)
-			return -1;
-		if (strcmp(s->key, key) == 0)
-			return s->value;
-		i = (i + 1) & t->mask;
-	}
+static int32_t nm_get_addr(const struct netmap *nm, const struct htab *t, htab_eq_fn eq,
+                           const struct io_addr *key)
+{
+	return (int32_t)htab_find(t, nm_hash_addr(key), eq, nm, key);
+}
+
+static int32_t nm_get_str(const struct netmap *nm, const struct htab *t, htab_eq_fn eq,
+                          const char *key)
+{
+	return (int32_t)htab_find(t, hash_str(key), eq, nm, key);
+}
+
+/* Adds key -> idx unless the key is there already. Returns 0, -ENOMEM, or
+ * the index already holding the key as a positive number + 1, so callers
+ * can name the clash. */
+static int nm_put_addr(const struct netmap *nm, struct htab *t, htab_eq_fn eq,
+                       const struct io_addr *key, size_t idx)
+{
+	int32_t old = nm_get_addr(nm, t, eq, key);
+
+	return old >= 0 ? old + 1 : htab_insert(t, nm_hash_addr(key), idx);
+}
+
+static int nm_put_str(const struct netmap *nm, struct htab *t, htab_eq_fn eq, const char *key,
+                      size_t idx)
+{
+	int32_t old = nm_get_str(nm, t, eq, key);
+
+	return old >= 0 ? old + 1 : htab_insert(t, hash_str(key), idx);
 }
 
 void nm_index_free(struct netmap_index *ix)
 {
 	if (!ix)
 		return;
-	free(ix->peer_addr.slots);
-	free(ix->endpoint.slots);
-	free(ix->vip.slots);
-	free(ix->host_vip.slots);
-	free(ix->peer_name.slots);
-	free(ix->svc_name.slots);
-	free(ix->dns_name.slots);
+	htab_free(&ix->peer_addr);
+	htab_free(&ix->endpoint);
+	htab_free(&ix->vip);
+	htab_free(&ix->host_vip);
+	htab_free(&ix->peer_name);
+	htab_free(&ix->svc_name);
+	htab_free(&ix->dns_name);
 	free(ix);
 }
 
@@ -206,7 +149,7 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struc
 		if (strcmp(peer->name, nm->self.name) == 0)
 			return nm_fail(p, -EINVAL, "%s.name: \"%s\" is this node's own name", path,
 			               peer->name);
-		rc = nm_str_table_put(&ix->peer_name, peer->name, (int32_t)i);
+		rc = nm_put_str(nm, &ix->peer_name, nm_eq_peer_name, peer->name, i);
 		if (rc)
 			return nm_fail(p, -EINVAL, "%s.name: \"%s\" already names peers[%d]", path,
 			               peer->name, rc - 1);
@@ -217,13 +160,13 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struc
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is this node's own address",
 				               path, a, s);
-			rc = nm_addr_table_put(&ix->peer_addr, &peer->addrs[a], (int32_t)i);
+			rc = nm_put_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &peer->addrs[a], i);
 			if (rc)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s already belongs to peers[%d]",
 				               path, a, s, rc - 1);
 		}
-		rc = nm_addr_table_put(&ix->endpoint, &peer->endpoint, (int32_t)i);
+		rc = nm_put_addr(nm, &ix->endpoint, nm_eq_peer_endpoint, &peer->endpoint, i);
 		if (rc) {
 			char s[IO_ADDR_STRLEN];
 			return nm_fail(p, -EINVAL, "%s.endpoint: %s is also peers[%d]'s endpoint",
@@ -241,7 +184,8 @@ static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
 {
 	size_t n = hosted ? nm->n_host_services : nm->n_services;
 	struct netmap_service *list = hosted ? nm->host_services : nm->services;
-	struct nm_addr_table *t = hosted ? &ix->host_vip : &ix->vip;
+	struct htab *t = hosted ? &ix->host_vip : &ix->vip;
+	htab_eq_fn eq = hosted ? nm_eq_host_vip : nm_eq_vip;
 	const char *what = hosted ? "host_services" : "services";
 	char path[NM_PATH_MAX];
 	int rc;
@@ -250,7 +194,7 @@ static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
 		struct netmap_service *svc = &list[i];
 		snprintf(path, sizeof(path), "%s[%zu]", what, i);
 		if (!hosted) {
-			rc = nm_str_table_put(&ix->svc_name, svc->name, (int32_t)i);
+			rc = nm_put_str(nm, &ix->svc_name, nm_eq_svc_name, svc->name, i);
 			if (rc)
 				return nm_fail(p, -EINVAL, "%s.name: \"%s\" already names %s[%d]",
 				               path, svc->name, what, rc - 1);
@@ -266,12 +210,12 @@ static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
 			char s[IO_ADDR_STRLEN];
 			io_addr_format(&svc->addrs[a], false, s, sizeof(s));
 			if (netmap_is_self_addr(nm, &svc->addrs[a]) ||
-			    nm_addr_table_get(&ix->peer_addr, &svc->addrs[a]) >= 0)
+			    nm_get_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &svc->addrs[a]) >= 0)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is a node's address, "
 				               "not a VIP",
 				               path, a, s);
-			rc = nm_addr_table_put(t, &svc->addrs[a], (int32_t)i);
+			rc = nm_put_addr(nm, t, eq, &svc->addrs[a], i);
 			if (rc)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is already %s[%d]'s VIP",
@@ -292,9 +236,8 @@ int nm_build_index(struct nm_parse *p, struct netmap *nm)
 	nm->index = ix;
 	for (size_t i = 0; i < nm->n_peers; i++)
 		n_peer_addrs += nm->peers[i].n_addrs;
-	if (nm_addr_table_init(&ix->peer_addr, n_peer_addrs) ||
-	    nm_addr_table_init(&ix->endpoint, nm->n_peers) ||
-	    nm_str_table_init(&ix->peer_name, nm->n_peers + 1))
+	if (htab_reserve(&ix->peer_addr, n_peer_addrs) ||
+	    htab_reserve(&ix->endpoint, nm->n_peers) || htab_reserve(&ix->peer_name, nm->n_peers))
 		return nm_fail(p, -ENOMEM, "out of memory");
 	rc = nm_index_add_peers(p, nm, ix);
 	if (rc)
@@ -304,10 +247,8 @@ int nm_build_index(struct nm_parse *p, struct netmap *nm)
 		n_vips += nm->services[i].n_addrs;
 	for (size_t i = 0; i < nm->n_host_services; i++)
 		n_host_vips += nm->host_services[i].n_addrs;
-	if (nm_addr_table_init(&ix->vip, n_vips) ||
-	    nm_addr_table_init(&ix->host_vip, n_host_vips) ||
-	    nm_str_table_init(&ix->svc_name, nm->n_services) ||
-	    nm_str_table_init(&ix->dns_name, nm->n_dns))
+	if (htab_reserve(&ix->vip, n_vips) || htab_reserve(&ix->host_vip, n_host_vips) ||
+	    htab_reserve(&ix->svc_name, nm->n_services) || htab_reserve(&ix->dns_name, nm->n_dns))
 		return nm_fail(p, -ENOMEM, "out of memory");
 	for (int pass = 0; pass < 2; pass++) {
 		rc = nm_index_add_services(p, nm, ix, pass == 1);
@@ -315,7 +256,7 @@ int nm_build_index(struct nm_parse *p, struct netmap *nm)
 			return rc;
 	}
 	for (size_t i = 0; i < nm->n_dns; i++) {
-		rc = nm_str_table_put(&ix->dns_name, nm->dns[i].name, (int32_t)i);
+		rc = nm_put_str(nm, &ix->dns_name, nm_eq_dns_name, nm->dns[i].name, i);
 		if (rc)
 			return nm_fail(p, -EINVAL, "dns[%zu].name: \"%s\" already names dns[%d]", i,
 			               nm->dns[i].name, rc - 1);
@@ -387,7 +328,7 @@ int netmap_peer_by_addr(const struct netmap *nm, const struct io_addr *tailnet_a
 	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(tailnet_addr);
 
-	return ix ? nm_addr_table_get(&ix->peer_addr, &k) : -1;
+	return ix ? nm_get_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &k) : -1;
 }
 
 int netmap_peer_by_endpoint(const struct netmap *nm, const struct io_addr *endpoint)
@@ -396,14 +337,14 @@ int netmap_peer_by_endpoint(const struct netmap *nm, const struct io_addr *endpo
 	struct io_addr k = nm_addr_key(endpoint);
 
 	k.port = endpoint->port;
-	return ix ? nm_addr_table_get(&ix->endpoint, &k) : -1;
+	return ix ? nm_get_addr(nm, &ix->endpoint, nm_eq_peer_endpoint, &k) : -1;
 }
 
 int netmap_peer_by_name(const struct netmap *nm, const char *name)
 {
 	const struct netmap_index *ix = nm->index;
 
-	return ix ? nm_str_table_get(&ix->peer_name, name) : -1;
+	return ix ? nm_get_str(nm, &ix->peer_name, nm_eq_peer_name, name) : -1;
 }
 
 const struct netmap_service *netmap_service_by_vip(const struct netmap *nm,
@@ -411,7 +352,7 @@ const struct netmap_service *netmap_service_by_vip(const struct netmap *nm,
 {
 	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(vip);
-	int32_t i = ix ? nm_addr_table_get(&ix->vip, &k) : -1;
+	int32_t i = ix ? nm_get_addr(nm, &ix->vip, nm_eq_vip, &k) : -1;
 
 	return i < 0 ? NULL : &nm->services[i];
 }
@@ -419,7 +360,7 @@ const struct netmap_service *netmap_service_by_vip(const struct netmap *nm,
 const struct netmap_service *netmap_service_by_name(const struct netmap *nm, const char *name)
 {
 	const struct netmap_index *ix = nm->index;
-	int32_t i = ix ? nm_str_table_get(&ix->svc_name, name) : -1;
+	int32_t i = ix ? nm_get_str(nm, &ix->svc_name, nm_eq_svc_name, name) : -1;
 
 	return i < 0 ? NULL : &nm->services[i];
 }
@@ -429,7 +370,7 @@ const struct netmap_service *netmap_host_service_by_vip(const struct netmap *nm,
 {
 	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(vip);
-	int32_t i = ix ? nm_addr_table_get(&ix->host_vip, &k) : -1;
+	int32_t i = ix ? nm_get_addr(nm, &ix->host_vip, nm_eq_host_vip, &k) : -1;
 
 	return i < 0 ? NULL : &nm->host_services[i];
 }
@@ -447,7 +388,7 @@ const struct netmap_dns_record *netmap_dns_lookup(const struct netmap *nm, const
 		buf[i] = (char)tolower((unsigned char)name[i]);
 	if (buf[n - 1] == '.')
 		buf[n - 1] = '\0';
-	int32_t i = nm_str_table_get(&ix->dns_name, buf);
+	int32_t i = nm_get_str(nm, &ix->dns_name, nm_eq_dns_name, buf);
 	return i < 0 ? NULL : &nm->dns[i];
 }
 

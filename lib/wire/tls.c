@@ -1,6 +1,8 @@
 /* TLS over the seam (see tls.h). */
 #include "lib/wire/tls.h"
+
 #include "lib/base/check.h"
+#include "lib/base/hash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,9 +28,6 @@
 #define TLS_RAND_PROVIDER "tailsim-rand"
 #define TLS_RAND_ALG      "TAILSIM-SEAM"
 #define TLS_RAND_PARAM    "tailsim-seed"
-
-#define TLS_FNV_OFFSET 0xcbf29ce484222325ull
-#define TLS_FNV_PRIME  0x100000001b3ull
 
 /* --- a deterministic random provider, one per library context ----------- */
 
@@ -570,15 +569,6 @@ struct tls_conn {
 	uint8_t out[TLS_MAX_CIPHERTEXT_OUT]; /* ciphertext not yet taken by the seam */
 };
 
-static uint64_t tls_fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= TLS_FNV_PRIME;
-	}
-	return h;
-}
-
 static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct io *io, int handle)
 {
 	struct tls_conn *c = calloc(1, sizeof(*c));
@@ -588,7 +578,7 @@ static struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct io *io, int han
 	c->ctx = ctx;
 	c->io = io;
 	c->handle = handle;
-	c->hash_sent = c->hash_recv = TLS_FNV_OFFSET;
+	c->hash_sent = c->hash_recv = HASH_FNV1A_INIT;
 	c->ssl = SSL_new(ctx->ssl);
 	c->rbio = BIO_new(BIO_s_mem());
 	c->wbio = BIO_new(BIO_s_mem());
@@ -673,7 +663,7 @@ static int tls_flush(struct tls_conn *c)
 			c->error = (int)w;
 			return (int)w;
 		}
-		c->hash_sent = tls_fnv(c->hash_sent, c->out + c->out_off, (size_t)w);
+		c->hash_sent = hash_fnv1a(c->hash_sent, c->out + c->out_off, (size_t)w);
 		c->out_off += (size_t)w;
 	}
 	if (c->shutdown_want && !c->fin_sent && tls_conn_pending_out(c) == 0) {
@@ -702,7 +692,7 @@ static ssize_t tls_pull(struct tls_conn *c)
 		c->eof_in = true;
 	if (n <= 0)
 		return n;
-	c->hash_recv = tls_fnv(c->hash_recv, buf, (size_t)n);
+	c->hash_recv = hash_fnv1a(c->hash_recv, buf, (size_t)n);
 	if (BIO_write(c->rbio, buf, (int)n) != (int)n) {
 		c->error = -ENOMEM;
 		return -ENOMEM;

@@ -302,7 +302,7 @@ void dataplane_free(struct dataplane *dp)
 	free(dp->active);
 	free(dp->pend);
 	free(dp->flows);
-	free(dp->buckets);
+	htab_free(&dp->index);
 	free(dp);
 }
 

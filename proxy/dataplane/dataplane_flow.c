@@ -7,6 +7,7 @@
 #include "proxy/dataplane/dataplane_int.h"
 
 #include "lib/base/check.h"
+#include "lib/base/hash.h"
 #include "lib/io/io_event.h"
 
 #include <errno.h>
@@ -40,31 +41,30 @@ void dp_key(const struct packet_info *pi, struct dp_flow_key *k, bool *src_is_a)
 	}
 }
 
-static uint32_t dp_hash(const struct dataplane *dp, const struct dp_flow_key *k)
+/* The key's five words folded into the data plane's own seed. */
+static uint64_t dp_hash(const struct dataplane *dp, const struct dp_flow_key *k)
 {
 	uint64_t w[5], h = dp->hash_seed;
 
 	memcpy(w, k, sizeof(w));
-	for (int i = 0; i < 5; i++) {
-		h ^= w[i];
-		h *= 0x9e3779b97f4a7c15ull;
-		h ^= h >> 32;
-	}
-	h *= 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(h ^ (h >> 29));
+	for (int i = 0; i < 5; i++)
+		h = hash_word(h, w[i]);
+	return h;
+}
+
+static bool dp_flow_key_eq(const void *ctx, size_t idx, const void *key)
+{
+	return memcmp(&((const struct dp_flow *)ctx)[idx].key, key, sizeof(struct dp_flow_key)) ==
+	       0;
 }
 
 _Static_assert(sizeof(struct dp_flow_key) == 40, "flow key is five 64-bit words");
 
 struct dp_flow *dp_flow_find(struct dataplane *dp, const struct dp_flow_key *k)
 {
-	if (!dp->buckets)
-		return NULL;
-	for (uint32_t i = dp->buckets[dp_hash(dp, k) & dp->bucket_mask]; i != DP_NONE;
-	     i = dp->flows[i].hnext)
-		if (memcmp(&dp->flows[i].key, k, sizeof(*k)) == 0)
-			return &dp->flows[i];
-	return NULL;
+	long i = htab_find(&dp->index, dp_hash(dp, k), dp_flow_key_eq, dp->flows, k);
+
+	return i < 0 ? NULL : &dp->flows[i];
 }
 
 static void dp_lru_unlink(struct dataplane *dp, struct dp_flow *f)
@@ -149,63 +149,40 @@ void dp_pend_store(struct dataplane *dp, struct dp_flow *f, const uint8_t *pkt, 
 void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
 {
 	uint32_t idx = (uint32_t)(f - dp->flows);
-	uint32_t *pp = &dp->buckets[dp_hash(dp, &f->key) & dp->bucket_mask];
 
 	CHECK(f->cls != DP_CLASS_FREE);
-	while (*pp != idx) {
-		CHECK(*pp != DP_NONE);
-		pp = &dp->flows[*pp].hnext;
-	}
-	*pp = f->hnext;
+	htab_remove(&dp->index, dp_hash(dp, &f->key), idx);
 	dp_lru_unlink(dp, f);
 	dp_pend_release(dp, f);
 	f->cls = DP_CLASS_FREE;
-	f->hnext = dp->free_head;
+	f->free_next = dp->free_head;
 	dp->free_head = idx;
 	dp->used--;
 }
 
-/* Doubles the table (up to max_flows) and rehashes. Allocation happens
- * here only, at most log2(max_flows) times over a data plane's life. */
+/* Doubles the table (up to max_flows), its index reserved to match.
+ * Allocation happens here only, at most log2(max_flows) times over a data
+ * plane's life. */
 int dp_grow(struct dataplane *dp)
 {
 	uint32_t ncap = dp->cap ? dp->cap * 2 : DP_INITIAL_FLOWS;
-	uint32_t nb = 1;
 
 	if (ncap > dp->max_flows)
 		ncap = dp->max_flows;
 	if (ncap <= dp->cap)
 		return -ENOSPC;
+	if (htab_reserve(&dp->index, ncap))
+		return -ENOMEM;
 	struct dp_flow *nf = realloc(dp->flows, (size_t)ncap * sizeof(*nf));
 	if (!nf)
 		return -ENOMEM;
 	dp->flows = nf;
 	for (uint32_t i = ncap; i-- > dp->cap;) {
 		nf[i].cls = DP_CLASS_FREE;
-		nf[i].hnext = dp->free_head;
+		nf[i].free_next = dp->free_head;
 		dp->free_head = i;
 	}
 	dp->cap = ncap;
-	while (nb < ncap)
-		nb <<= 1;
-	if (nb - 1 != dp->bucket_mask || !dp->buckets) {
-		uint32_t *b = malloc((size_t)nb * sizeof(*b));
-		if (!b)
-			return 0; /* the old buckets still work, only longer chains */
-		free(dp->buckets);
-		dp->buckets = b;
-		dp->bucket_mask = nb - 1;
-		for (uint32_t i = 0; i < nb; i++)
-			b[i] = DP_NONE;
-		for (uint32_t i = 0; i < dp->cap; i++) {
-			struct dp_flow *f = &nf[i];
-			if (f->cls == DP_CLASS_FREE)
-				continue;
-			uint32_t *head = &b[dp_hash(dp, &f->key) & dp->bucket_mask];
-			f->hnext = *head;
-			*head = i;
-		}
-	}
 	return 0;
 }
 
@@ -273,7 +250,7 @@ struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_key *k, i
 	CHECK(dp->free_head != DP_NONE);
 	uint32_t idx = dp->free_head;
 	struct dp_flow *f = &dp->flows[idx];
-	dp->free_head = f->hnext;
+	dp->free_head = f->free_next;
 
 	memset(f, 0, sizeof(*f));
 	f->key = *k;
@@ -281,9 +258,7 @@ struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_key *k, i
 	f->pend = DP_NONE;
 	f->flags = (uint8_t)((inbound ? DP_FLOW_INBOUND : 0) | (src_is_a ? DP_FLOW_A_OPENED : 0));
 	f->last_us = dp->now_us;
-	uint32_t *head = &dp->buckets[dp_hash(dp, k) & dp->bucket_mask];
-	f->hnext = *head;
-	*head = idx;
+	CHECK(htab_insert(&dp->index, dp_hash(dp, k), idx) == 0); /* reserved by dp_grow */
 	f->prev = f->next = DP_NONE;
 	uint8_t cls = dp_class_of(f);
 	dp_lru_push(dp, f, cls);

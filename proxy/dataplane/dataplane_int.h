@@ -23,6 +23,7 @@
 
 #include "proxy/dataplane/dataplane.h"
 
+#include "lib/base/htab.h"
 #include "lib/wire/packet.h"
 
 #include <stdbool.h>
@@ -64,7 +65,7 @@ struct dp_flow_key {
 struct dp_flow {
 	struct dp_flow_key key;
 	uint64_t last_us;
-	uint32_t hnext;      /* hash chain, or free list */
+	uint32_t free_next;  /* while free: the free list */
 	uint32_t prev, next; /* LRU list of its class; prev is towards the head */
 	int32_t peer;        /* index into the current netmap's peers */
 	uint32_t pend;       /* pending-copy slot, or DP_NONE */
@@ -148,8 +149,7 @@ struct dataplane {
 	/* Flow table. */
 	struct dp_flow *flows;
 	uint32_t cap, max_flows, used;
-	uint32_t *buckets;
-	uint32_t bucket_mask;
+	struct htab index; /* key -> flows[i] */
 	uint32_t free_head;
 	uint32_t lru_head[DP_CLASS_COUNT], lru_tail[DP_CLASS_COUNT];
 

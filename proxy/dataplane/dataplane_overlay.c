@@ -5,6 +5,7 @@
  * Packets to the node-local address go to the local handler. */
 #include "proxy/dataplane/dataplane_int.h"
 
+#include "lib/base/hash.h"
 #include "lib/io/io_event.h"
 
 #include <stdlib.h>
@@ -39,12 +40,11 @@ int dp_send(struct dataplane *dp, uint8_t type, const uint8_t *pkt, size_t len, 
 
 /* ---- new flows, as events and per hosted service ------------------------- */
 
+/* Never 0: 0 marks an unused slot. */
 static uint64_t dp_name_hash(const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	uint64_t h = hash_fnv1a_str(HASH_FNV1A_INIT, name);
 
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 0x100000001b3ull;
 	return h ? h : 1;
 }
 

@@ -1,12 +1,13 @@
 /* The `serve` command grammar, its application to a config, and its output
  * (see serve_cmd.h). */
 #include "proxy/serve/serve_cmd.h"
-#include "lib/base/check.h"
 
+#include "lib/base/buf.h"
+#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 #include "lib/base/numarg.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -763,62 +764,15 @@ int serve_cmd_apply(struct serve_config *cfg, struct serve_adv *adv, const struc
 
 /* --- output ------------------------------------------------------------------- */
 
-struct sbuf {
-	char *buf;
-	size_t len, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (sb->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		sb->oom = true;
-		return;
-	}
-	if (sb->len + (size_t)n + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 256;
-		char *b;
-
-		while (sb->len + (size_t)n + 1 > cap)
-			cap *= 2;
-		b = realloc(sb->buf, cap);
-		if (!b) {
-			sb->oom = true;
-			return;
-		}
-		sb->buf = b;
-		sb->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
-	va_end(ap);
-	sb->len += (size_t)n;
-}
-
-static char *sb_finish(struct sbuf *sb)
-{
-	if (sb->oom) {
-		free(sb->buf);
-		return NULL;
-	}
-	if (!sb->buf)
-		sb_printf(sb, "%s", "");
-	return sb->oom ? NULL : sb->buf;
-}
+/* Output text is bounded by the configuration's own limits (services,
+ * ports, handlers, value lengths). */
+#define SERVE_OUT_INIT BUF_INIT(BUF_NO_MAX)
 
 /* The handler tree lines for one port, vendor layout:
  *   https://web.tailnet.ts.net/path
  *   |-- proxy http://127.0.0.1:3000
  * mounts shortest first; TCP ports as "|-- tcp://..." and "|--> tcp://...". */
-static void render_port(struct sbuf *sb, const char *host, const struct serve_port *p,
+static void render_port(struct buf *sb, const char *host, const struct serve_port *p,
                         const char *const *addrs, size_t n_addrs)
 {
 	if (p->type == SERVE_TYPE_HTTPS || p->type == SERVE_TYPE_HTTP) {
@@ -829,7 +783,7 @@ static void render_port(struct sbuf *sb, const char *host, const struct serve_po
 		bool *done = calloc(p->n_handlers ? p->n_handlers : 1, sizeof(*done));
 
 		if (!done) {
-			sb->oom = true;
+			sb->err = -ENOMEM;
 			return;
 		}
 		if (!default_port)
@@ -847,33 +801,33 @@ static void render_port(struct sbuf *sb, const char *host, const struct serve_po
 				}
 			}
 			done[best] = true;
-			sb_printf(sb, "%s://%s%s%s\n", scheme, host, port_part, h->mount);
+			buf_printf(sb, "%s://%s%s%s\n", scheme, host, port_part, h->mount);
 			if (h->kind == SERVE_HANDLER_TEXT) {
 				size_t n = strlen(h->value);
 
 				if (n > SERVE_CMD_TEXT_SHOW)
-					sb_printf(sb, "|-- text  \"%.*s...\"\n\n",
-					          SERVE_CMD_TEXT_SHOW - 3, h->value);
+					buf_printf(sb, "|-- text  \"%.*s...\"\n\n",
+					           SERVE_CMD_TEXT_SHOW - 3, h->value);
 				else
-					sb_printf(sb, "|-- text  \"%s\"\n\n", h->value);
+					buf_printf(sb, "|-- text  \"%s\"\n\n", h->value);
 			} else {
-				sb_printf(sb, "|-- %-5s %s\n\n",
-				          h->kind == SERVE_HANDLER_PATH ? "path" : "proxy",
-				          h->value);
+				buf_printf(sb, "|-- %-5s %s\n\n",
+				           h->kind == SERVE_HANDLER_PATH ? "path" : "proxy",
+				           h->value);
 			}
 		}
 		free(done);
 		return;
 	}
-	sb_printf(sb, "|-- tcp://%s:%u (%s)\n", host, p->port,
-	          p->type == SERVE_TYPE_TLS_TCP ? "TLS terminated" : "TLS over TCP");
+	buf_printf(sb, "|-- tcp://%s:%u (%s)\n", host, p->port,
+	           p->type == SERVE_TYPE_TLS_TCP ? "TLS terminated" : "TLS over TCP");
 	for (size_t k = 0; k < n_addrs; k++) {
 		if (strchr(addrs[k], ':'))
-			sb_printf(sb, "|-- tcp://[%s]:%u\n", addrs[k], p->port);
+			buf_printf(sb, "|-- tcp://[%s]:%u\n", addrs[k], p->port);
 		else
-			sb_printf(sb, "|-- tcp://%s:%u\n", addrs[k], p->port);
+			buf_printf(sb, "|-- tcp://%s:%u\n", addrs[k], p->port);
 	}
-	sb_printf(sb, "|--> tcp://%s\n\n", p->tcp_forward);
+	buf_printf(sb, "|--> tcp://%s\n\n", p->tcp_forward);
 }
 
 char *serve_cmd_message(const struct serve_config *cfg, const struct serve_op *op, bool approved,
@@ -881,72 +835,72 @@ char *serve_cmd_message(const struct serve_config *cfg, const struct serve_op *o
 {
 	char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 	const struct serve_service *svc = serve_config_find(cfg, op->service);
-	struct sbuf sb = {0};
+	struct buf sb = SERVE_OUT_INIT;
 
 	CHECK(op->verb == SERVE_VERB_SET);
 	CHECK(serve_service_host(cfg, op->service, host, sizeof(host)) == 0);
 	if (approved)
-		sb_printf(&sb, "Available within your tailnet:\n\n");
+		buf_printf(&sb, "Available within your tailnet:\n\n");
 	else
-		sb_printf(&sb,
-		          "This machine is configured as a service proxy for `%s`, but approval "
-		          "from an admin is required. Once approved, it will be available in your "
-		          "Tailnet as:\n\n",
-		          op->service);
+		buf_printf(&sb,
+		           "This machine is configured as a service proxy for `%s`, but approval "
+		           "from an admin is required. Once approved, it will be available in your "
+		           "Tailnet as:\n\n",
+		           op->service);
 	if (op->type == SERVE_TYPE_TUN) {
-		sb_printf(&sb,
-		          "IPv4 and IPv6 traffic to %s is being routed to your operating system.\n",
-		          host);
-		sb_printf(&sb,
-		          "To disable the service in TUN mode, run: %s serve --service=%s --tun "
-		          "off\n",
-		          SERVE_CMD_PROG, op->service);
+		buf_printf(
+		    &sb, "IPv4 and IPv6 traffic to %s is being routed to your operating system.\n",
+		    host);
+		buf_printf(&sb,
+		           "To disable the service in TUN mode, run: %s serve --service=%s --tun "
+		           "off\n",
+		           SERVE_CMD_PROG, op->service);
 	} else {
 		const struct serve_port *p = svc ? serve_service_find_port(svc, op->port) : NULL;
 
 		if (p)
 			render_port(&sb, host, p, approved ? addrs : NULL, approved ? n_addrs : 0);
-		sb_printf(&sb, "Serve started and running in the background.\n");
-		sb_printf(&sb, "To disable the proxy, run: %s serve --service=%s --%s=%u off\n",
-		          SERVE_CMD_PROG, op->service, serve_type_name(op->type), op->port);
+		buf_printf(&sb, "Serve started and running in the background.\n");
+		buf_printf(&sb, "To disable the proxy, run: %s serve --service=%s --%s=%u off\n",
+		           SERVE_CMD_PROG, op->service, serve_type_name(op->type), op->port);
 	}
-	sb_printf(&sb, "To remove config for the service, run: %s serve clear %s\n", SERVE_CMD_PROG,
-	          op->service);
-	return sb_finish(&sb);
+	buf_printf(&sb, "To remove config for the service, run: %s serve clear %s\n",
+	           SERVE_CMD_PROG, op->service);
+	return buf_take(&sb, NULL);
 }
 
-static void render_service(struct sbuf *sb, const struct serve_config *cfg, const char *name,
+static void render_service(struct buf *sb, const struct serve_config *cfg, const char *name,
                            const struct serve_service *svc, enum serve_adv_state st)
 {
 	char host[SERVE_MAX_SUFFIX_LEN + SERVE_LABEL_MAX + 2];
 
 	CHECK(serve_service_host(cfg, name, host, sizeof(host)) == 0);
-	sb_printf(sb, "%s (%s)\n", name,
-	          st == SERVE_ADV_ACTIVE     ? "advertised"
-	          : st == SERVE_ADV_DRAINING ? "draining"
-	                                     : "not advertised");
+	buf_printf(sb, "%s (%s)\n", name,
+	           st == SERVE_ADV_ACTIVE     ? "advertised"
+	           : st == SERVE_ADV_DRAINING ? "draining"
+	                                      : "not advertised");
 	if (!svc) {
-		sb_printf(sb, "|-- no serve config\n\n");
+		buf_printf(sb, "|-- no serve config\n\n");
 		return;
 	}
 	if (svc->tun)
-		sb_printf(sb,
-		          "|-- tun: IPv4 and IPv6 traffic to %s goes to the operating system\n\n",
-		          host);
+		buf_printf(sb,
+		           "|-- tun: IPv4 and IPv6 traffic to %s goes to the operating system\n\n",
+		           host);
 	for (size_t i = 0; i < svc->n_ports; i++)
 		render_port(sb, host, &svc->ports[i], NULL, 0);
 	if (!svc->tun && svc->n_ports == 0)
-		sb_printf(sb, "|-- no handlers\n\n");
+		buf_printf(sb, "|-- no handlers\n\n");
 }
 
 char *serve_status_text(const struct serve_config *cfg, const struct serve_adv *adv)
 {
-	struct sbuf sb = {0};
+	struct buf sb = SERVE_OUT_INIT;
 	size_t i = 0, k = 0;
 
 	if (cfg->n_services == 0 && adv->n == 0) {
-		sb_printf(&sb, "No serve config\n");
-		return sb_finish(&sb);
+		buf_printf(&sb, "No serve config\n");
+		return buf_take(&sb, NULL);
 	}
 	/* Merge the two name-sorted lists. */
 	while (i < cfg->n_services || k < adv->n) {
@@ -972,5 +926,5 @@ char *serve_status_text(const struct serve_config *cfg, const struct serve_adv *
 			k++;
 		}
 	}
-	return sb_finish(&sb);
+	return buf_take(&sb, NULL);
 }

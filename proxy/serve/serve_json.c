@@ -4,6 +4,7 @@
  * writer prints the vendor CLI's layout, deterministically. */
 #include "proxy/serve/serve_int.h"
 
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 
@@ -647,41 +648,23 @@ int serve_config_from_json(const char *text, size_t len, const char *tailnet_suf
 
 /* --- JSON out ----------------------------------------------------------------- */
 
-/* Growable output with the vendor CLI's layout (Go's MarshalIndent, 2 spaces). */
+/* Output in the vendor CLI's layout (Go's MarshalIndent, 2 spaces). The
+ * text is bounded by the configuration's own limits. */
 struct jout {
-	char *buf;
-	size_t len, cap;
-	bool pretty, oom;
+	struct buf b;
+	bool pretty;
 	int depth;
 	bool first[8];
 };
 
 static void jo_put(struct jout *o, const char *s, size_t n)
 {
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 256;
-		char *b;
-
-		while (o->len + n + 1 > cap)
-			cap *= 2;
-		b = realloc(o->buf, cap);
-		if (!b) {
-			o->oom = true;
-			return;
-		}
-		o->buf = b;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
+	buf_append(&o->b, s, n);
 }
 
 static void jo_puts(struct jout *o, const char *s)
 {
-	jo_put(o, s, strlen(s));
+	buf_puts(&o->b, s);
 }
 
 static void jo_newline(struct jout *o)
@@ -834,7 +817,7 @@ static void jo_web(struct jout *o, const struct serve_config *cfg, const struct 
 
 char *serve_config_to_json(const struct serve_config *cfg, bool pretty)
 {
-	struct jout o = {.pretty = pretty};
+	struct jout o = {.b = BUF_INIT(BUF_NO_MAX), .pretty = pretty};
 
 	jo_open(&o);
 	if (cfg->n_services) {
@@ -857,9 +840,5 @@ char *serve_config_to_json(const struct serve_config *cfg, bool pretty)
 	if (cfg->n_services)
 		jo_close(&o);
 	jo_close(&o);
-	if (o.oom) {
-		free(o.buf);
-		return NULL;
-	}
-	return o.buf;
+	return buf_take(&o.b, NULL);
 }
