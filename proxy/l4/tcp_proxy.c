@@ -1,6 +1,7 @@
 /* The L4 Service Proxy (see tcp_proxy.h). */
 #include "proxy/l4/tcp_proxy.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 #include "lib/io/event_gap.h"
 
 #include "lib/io/io_event.h"
@@ -42,7 +43,7 @@ struct tp_buf {
 
 struct tp_conn {
 	struct tcp_proxy *p;
-	struct tp_conn *prev, *next;
+	struct list_node link; /* in the proxy's open connections */
 	uint64_t id;
 	enum tp_phase phase;
 	struct tp_side client, upstream;
@@ -72,9 +73,8 @@ struct tcp_proxy {
 	struct event_gap refuse_gap; /* limit_hit for refused connections */
 	const char *refuse_limit;
 	uint32_t refuse_max;
-	struct tp_conn *conns; /* open connections */
-	struct tp_conn *spare; /* one allocation kept for the next accept */
-	uint32_t open;
+	struct list_head conns; /* open connections, newest first */
+	struct tp_conn *spare;  /* one allocation kept for the next accept */
 	uint64_t next_id;
 	struct tcp_proxy_stats stats;
 };
@@ -156,33 +156,28 @@ static void tp_conn_put(struct tcp_proxy *p, struct tp_conn *c)
 		free(c);
 }
 
+/* Open connections; at most config.max_conns, so it fits the API's type. */
+static uint32_t tp_open(const struct tcp_proxy *p)
+{
+	return (uint32_t)p->conns.n;
+}
+
 static void tp_conn_link(struct tcp_proxy *p, struct tp_conn *c)
 {
-	c->prev = NULL;
-	c->next = p->conns;
-	if (p->conns)
-		p->conns->prev = c;
-	p->conns = c;
-	p->open++;
+	list_push_front(&p->conns, &c->link);
 }
 
 static void tp_conn_unlink(struct tcp_proxy *p, struct tp_conn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	CHECK(p->open > 0);
-	p->open--;
+	CHECK(list_linked(&p->conns, &c->link));
+	list_remove(&p->conns, &c->link);
 }
 
 static void tp_drain_fire(struct io_timer *timer)
 {
 	struct tcp_proxy *p = container_of(timer, struct tcp_proxy, drain_timer);
 
-	if (p->drained_reported || p->open > 0)
+	if (p->drained_reported || tp_open(p) > 0)
 		return;
 	p->drained_reported = true;
 	io_event(p->io, "tcp_proxy_drained", IO_STR("service", p->label));
@@ -196,7 +191,7 @@ static void tp_maybe_drained(struct tcp_proxy *p)
 {
 	struct io *io = p->io;
 
-	if (!p->stopped || p->open > 0 || p->drained_reported || p->tearing_down)
+	if (!p->stopped || tp_open(p) > 0 || p->drained_reported || p->tearing_down)
 		return;
 	if (!io_timer_armed(&p->drain_timer))
 		io->ops->timer_arm(io, &p->drain_timer, 0);
@@ -610,7 +605,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		struct tp_conn *c;
 		int h;
 
-		if (p->open >= p->config.max_conns) {
+		if (tp_open(p) >= p->config.max_conns) {
 			/* Drain the backlog so clients learn at once, not by timeout. */
 			uint64_t before = p->stats.refused_over_limit;
 			tp_refuse(p, handle, "tcp_proxy_conns_max", p->config.max_conns);
@@ -622,7 +617,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		 * the node's table still has room to accept and close. */
 		if (io_handles_scarce(io, 2)) {
 			uint64_t before = p->stats.refused_over_limit;
-			tp_refuse(p, handle, "node_handles", p->open);
+			tp_refuse(p, handle, "node_handles", tp_open(p));
 			if (p->stats.refused_over_limit == before)
 				return;
 			continue;
@@ -630,7 +625,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		c = tp_conn_get(p);
 		if (!c) {
 			uint64_t before = p->stats.refused_over_limit;
-			tp_refuse(p, handle, "memory", p->open);
+			tp_refuse(p, handle, "memory", tp_open(p));
 			if (p->stats.refused_over_limit == before)
 				return;
 			continue;
@@ -752,19 +747,20 @@ void tcp_proxy_stop_accepting(struct tcp_proxy *p)
 	p->stopped = true;
 	tp_close_listeners(p);
 	io_event(p->io, "tcp_proxy_stopped_accepting", IO_STR("service", p->label),
-	         IO_U64("open", p->open));
+	         IO_U64("open", tp_open(p)));
 	tp_maybe_drained(p);
 }
 
 void tcp_proxy_abort_all(struct tcp_proxy *p)
 {
-	while (p->conns)
-		tp_conn_end(p->conns, TP_HOW_ABORTED, "abort_all");
+	while (!list_empty(&p->conns))
+		tp_conn_end(list_item(p->conns.first, struct tp_conn, link), TP_HOW_ABORTED,
+		            "abort_all");
 }
 
 uint32_t tcp_proxy_open_connections(const struct tcp_proxy *p)
 {
-	return p->open;
+	return tp_open(p);
 }
 
 void tcp_proxy_get_stats(const struct tcp_proxy *p, struct tcp_proxy_stats *out)

@@ -435,13 +435,7 @@ void hp_conn_end(struct hp_conn *c, bool abort, const char *reason)
 	hp_buf_free(&c->out);
 	http_head_free(c->req);
 	free(c->in);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	p->n_conns--;
+	list_remove(&p->conns, &c->link);
 	free(c);
 }
 

@@ -48,7 +48,7 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 		/* REL-1: past its own limit, or when a client and its upstream
 		 * would eat into the node's handle reserve, the proxy sheds:
 		 * accept and close, so the client learns at once. */
-		bool full = p->n_conns >= p->max_conns;
+		bool full = p->conns.n >= p->max_conns;
 		if (full || io_handles_scarce(io, 2)) {
 			int h = io->ops->tcp_accept(io, listener, &peer, hp_reject_cb, p);
 			if (h < 0)
@@ -79,18 +79,14 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 		c->handle = h;
 		io_addr_format(&c->peer, false, c->peer_ip, sizeof(c->peer_ip));
 		c->start_us = c->last_active_us = c->idle_since_us = hp_now(p);
-		c->next = p->conns;
-		if (p->conns)
-			p->conns->prev = c;
-		p->conns = c;
-		p->n_conns++;
+		list_push_front(&p->conns, &c->link);
 		if (p->whois)
 			c->has_identity = p->whois(p->whois_ctx, &c->peer, c->login,
 			                           sizeof(c->login), c->uname, sizeof(c->uname));
 		if (p->tls)
 			c->tls = tls_conn_new_server(p->tls, io, h);
 		io_event(io, "conn_accepted", IO_STR("proxy", p->name), IO_STR("peer", c->peer_ip),
-		         IO_U64("conns", p->n_conns));
+		         IO_U64("conns", p->conns.n));
 		if (p->tls && !c->tls) {
 			hp_conn_end(c, true, "out of memory");
 			continue;
@@ -231,9 +227,11 @@ void http_proxy_stop_accepting(struct http_proxy *p)
 	p->n_listeners = 0;
 	p->draining = true;
 	hp_pool_close_all(p, false);
-	io_event(p->io, "proxy_drain", IO_STR("proxy", p->name), IO_U64("open", p->n_conns));
-	for (struct hp_conn *c = p->conns, *next; c; c = next) {
-		next = c->next;
+	io_event(p->io, "proxy_drain", IO_STR("proxy", p->name), IO_U64("open", p->conns.n));
+	struct list_node *n, *tmp;
+	list_for_each_safe(n, tmp, &p->conns)
+	{
+		struct hp_conn *c = list_item(n, struct hp_conn, link);
 		/* An idle keep-alive connection may go; one that has not sent
 		 * its first request yet may have it on the wire already, so it
 		 * is served once (with Connection: close) instead: no client
@@ -247,14 +245,14 @@ void http_proxy_stop_accepting(struct http_proxy *p)
 
 void http_proxy_abort_all(struct http_proxy *p)
 {
-	while (p->conns)
-		hp_conn_end(p->conns, true, "aborted");
+	while (!list_empty(&p->conns))
+		hp_conn_end(list_item(p->conns.first, struct hp_conn, link), true, "aborted");
 	hp_pool_close_all(p, true);
 }
 
 size_t http_proxy_open_connections(const struct http_proxy *p)
 {
-	return p->n_conns;
+	return p->conns.n;
 }
 
 size_t http_proxy_peak_buffered(const struct http_proxy *p)
@@ -265,7 +263,7 @@ size_t http_proxy_peak_buffered(const struct http_proxy *p)
 struct http_proxy_upstream_stats http_proxy_upstream_stats(const struct http_proxy *p)
 {
 	return (struct http_proxy_upstream_stats){
-	    .opened = p->upstreams_opened, .reused = p->upstreams_reused, .idle = p->n_pool};
+	    .opened = p->upstreams_opened, .reused = p->upstreams_reused, .idle = p->pool.n};
 }
 
 void http_proxy_free(struct http_proxy *p)
@@ -275,8 +273,9 @@ void http_proxy_free(struct http_proxy *p)
 	for (size_t i = 0; i < p->n_listeners; i++)
 		p->io->ops->close(p->io, p->listeners[i], false);
 	event_gap_stop(&p->shed_gap);
-	while (p->conns)
-		hp_conn_end(p->conns, false, "proxy stopped");
+	while (!list_empty(&p->conns))
+		hp_conn_end(list_item(p->conns.first, struct hp_conn, link), false,
+		            "proxy stopped");
 	hp_pool_close_all(p, false);
 	hp_handlers_free(p->handlers);
 	tls_ctx_free(p->up_tls_verify);

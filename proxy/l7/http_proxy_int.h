@@ -13,6 +13,7 @@
 #define PROXY_L7_HTTP_PROXY_INT_H
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 #include "lib/io/event_gap.h"
 #include "lib/io/io.h"
 #include "lib/wire/http_msg.h"
@@ -71,7 +72,7 @@ enum hp_state {
 struct hp_up {
 	struct http_proxy *p;
 	struct hp_conn *conn;
-	struct hp_up *pool_prev, *pool_next; /* while idle, newest first */
+	struct list_node pool_link; /* in the proxy's pool while idle */
 	uint64_t idle_since_us;
 	int handle;
 	struct tls_conn *tls;
@@ -96,7 +97,7 @@ struct hp_up {
 
 struct hp_conn {
 	struct http_proxy *p;
-	struct hp_conn *prev, *next;
+	struct list_node link; /* in the proxy's open connections */
 	int handle;
 	struct tls_conn *tls;
 	struct io_addr peer;
@@ -168,13 +169,12 @@ struct http_proxy {
 	int listeners[HTTP_PROXY_MAX_LISTENERS];
 	size_t n_listeners;
 	bool draining;
-	struct hp_conn *conns;
-	size_t n_conns;
+	struct list_head conns; /* open client connections, newest first */
 	size_t peak_buffered;
 	/* Idle upstream connections, newest at the head (taken first, the
 	 * most likely to be alive), oldest at the tail (expired first). */
-	struct hp_up *pool_head, *pool_tail;
-	size_t n_pool, max_idle_upstreams;
+	struct list_head pool;
+	size_t max_idle_upstreams;
 	uint64_t upstream_idle_timeout_us;
 	struct io_timer pool_timer;
 	/* Connections shed at a limit: one limit_hit a second, with a count,

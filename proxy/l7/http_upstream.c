@@ -32,23 +32,16 @@ void hp_up_free(struct hp_conn *c, bool abort)
 
 static void hp_pool_unlink(struct http_proxy *p, struct hp_up *up)
 {
-	if (up->pool_prev)
-		up->pool_prev->pool_next = up->pool_next;
-	else
-		p->pool_head = up->pool_next;
-	if (up->pool_next)
-		up->pool_next->pool_prev = up->pool_prev;
-	else
-		p->pool_tail = up->pool_prev;
-	up->pool_prev = up->pool_next = NULL;
-	p->n_pool--;
+	list_remove(&p->pool, &up->pool_link);
 }
 
 static void hp_pool_arm(struct http_proxy *p)
 {
-	if (!p->pool_tail || io_timer_armed(&p->pool_timer))
+	const struct hp_up *oldest = list_item(p->pool.last, struct hp_up, pool_link);
+
+	if (!oldest || io_timer_armed(&p->pool_timer))
 		return;
-	uint64_t now = hp_now(p), at = p->pool_tail->idle_since_us + p->upstream_idle_timeout_us;
+	uint64_t now = hp_now(p), at = oldest->idle_since_us + p->upstream_idle_timeout_us;
 	p->io->ops->timer_arm(p->io, &p->pool_timer, at > now ? at - now : 0);
 }
 
@@ -74,8 +67,10 @@ void hp_pool_timer_fn(struct io_timer *t)
 	struct http_proxy *p = container_of(t, struct http_proxy, pool_timer);
 	uint64_t now = hp_now(p);
 
-	while (p->pool_tail && p->pool_tail->idle_since_us + p->upstream_idle_timeout_us <= now) {
-		struct hp_up *up = p->pool_tail;
+	struct hp_up *up;
+
+	while ((up = list_item(p->pool.last, struct hp_up, pool_link)) &&
+	       up->idle_since_us + p->upstream_idle_timeout_us <= now) {
 		hp_pool_unlink(p, up);
 		hp_up_destroy(up, false);
 	}
@@ -101,15 +96,9 @@ void hp_pool_put(struct hp_conn *c)
 	}
 	up->conn = NULL;
 	up->idle_since_us = hp_now(p);
-	up->pool_next = p->pool_head;
-	if (p->pool_head)
-		p->pool_head->pool_prev = up;
-	else
-		p->pool_tail = up;
-	p->pool_head = up;
-	p->n_pool++;
-	if (p->n_pool > p->max_idle_upstreams) {
-		struct hp_up *oldest = p->pool_tail;
+	list_push_front(&p->pool, &up->pool_link);
+	if (p->pool.n > p->max_idle_upstreams) {
+		struct hp_up *oldest = list_item(p->pool.last, struct hp_up, pool_link);
 		hp_pool_unlink(p, oldest);
 		hp_up_destroy(oldest, false);
 	}
@@ -126,7 +115,11 @@ static bool hp_up_matches(const struct hp_up *up, const struct hp_route *r)
 /* The newest idle connection to the route, taken out of the pool. */
 static struct hp_up *hp_pool_take(struct http_proxy *p, const struct hp_route *r)
 {
-	for (struct hp_up *up = p->pool_head; up; up = up->pool_next) {
+	struct list_node *n;
+
+	list_for_each(n, &p->pool)
+	{
+		struct hp_up *up = list_item(n, struct hp_up, pool_link);
 		if (hp_up_matches(up, r)) {
 			hp_pool_unlink(p, up);
 			return up;
@@ -137,8 +130,9 @@ static struct hp_up *hp_pool_take(struct http_proxy *p, const struct hp_route *r
 
 void hp_pool_close_all(struct http_proxy *p, bool abort)
 {
-	while (p->pool_head) {
-		struct hp_up *up = p->pool_head;
+	struct hp_up *up;
+
+	while ((up = list_item(p->pool.first, struct hp_up, pool_link))) {
 		hp_pool_unlink(p, up);
 		hp_up_destroy(up, abort);
 	}
