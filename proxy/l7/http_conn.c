@@ -9,50 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes `n` contiguous bytes writable at data + len. 0 or -ENOSPC/-ENOMEM. */
-int hp_buf_reserve(struct hp_buf *b, size_t n)
+/* Makes `n` contiguous bytes writable at data + len. 0, -ENOSPC when
+ * they would pass the maximum (nothing changes: wait for a flush), or
+ * -ENOMEM. */
+int hp_buf_reserve(struct buf *b, size_t n)
 {
 	if (n > hp_buf_room(b))
 		return -ENOSPC;
-	if (b->off > 0 && b->alloc - b->len < n) {
-		memmove(b->data, b->data + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-	}
-	if (b->alloc - b->len < n) {
-		size_t want = b->alloc ? b->alloc : 4096;
-		while (want - b->len < n)
-			want *= 2;
-		if (want > b->cap)
-			want = b->cap;
-		char *d = realloc(b->data, want);
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->alloc = want;
-	}
-	return 0;
+	return buf_reserve(b, n);
 }
 
-int hp_buf_put(struct hp_buf *b, const void *data, size_t n)
+int hp_buf_put(struct buf *b, const void *data, size_t n)
 {
-	int rc = hp_buf_reserve(b, n);
-
-	if (rc < 0)
-		return rc;
-	memcpy(b->data + b->len, data, n);
-	b->len += n;
-	return 0;
-}
-
-void hp_buf_free(struct hp_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
+	if (n > hp_buf_room(b))
+		return -ENOSPC;
+	return buf_append(b, data, n);
 }
 
 /* Appends body bytes framed as `mode` (chunked bodies get a chunk each). */
-int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *data, size_t n)
+int hp_put_body(struct buf *b, enum http_body_mode mode, const char *data, size_t n)
 {
 	char hdr[24];
 	int rc, hn;
@@ -69,7 +44,7 @@ int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *data, si
 	memcpy(b->data + b->len, hdr, (size_t)hn);
 	memcpy(b->data + b->len + hn, data, n);
 	memcpy(b->data + b->len + hn + n, "\r\n", 2);
-	b->len += (size_t)hn + n + 2;
+	buf_commit(b, (size_t)hn + n + 2);
 	return 0;
 }
 
@@ -104,32 +79,33 @@ static ssize_t hp_swrite(struct io *io, int handle, struct tls_conn *tls, const 
 }
 
 /* Writes out pending bytes of `b`; *progress when any left. 0 or -errno. */
-static int hp_flush(struct io *io, int handle, struct tls_conn *tls, struct hp_buf *b,
+static int hp_flush(struct io *io, int handle, struct tls_conn *tls, struct buf *b,
                     uint64_t *counter, bool *progress)
 {
-	while (hp_buf_pending(b) > 0) {
-		ssize_t w = hp_swrite(io, handle, tls, b->data + b->off, hp_buf_pending(b));
-		if (w == -EAGAIN || w == -ENOTCONN)
-			return 0;
-		if (w < 0)
-			return (int)w;
-		if (w == 0)
-			return 0;
-		b->off += (size_t)w;
+	size_t done = 0;
+	int rc = 0;
+
+	while (done < b->len) {
+		ssize_t w = hp_swrite(io, handle, tls, b->data + done, b->len - done);
+		if (w <= 0) {
+			rc = w == -EAGAIN || w == -ENOTCONN || w == 0 ? 0 : (int)w;
+			break;
+		}
+		done += (size_t)w;
 		if (counter)
 			*counter += (uint64_t)w;
 		*progress = true;
 	}
-	b->off = b->len = 0;
-	return 0;
+	buf_drop_front(b, done);
+	return rc;
 }
 
 static void hp_track_peak(struct hp_conn *c)
 {
-	size_t total = c->out.alloc + HTTP_PROXY_READ_CHUNK;
+	size_t total = c->out.cap + HTTP_PROXY_READ_CHUNK;
 
 	if (c->up)
-		total += c->up->out.alloc + HTTP_PROXY_READ_CHUNK;
+		total += c->up->out.cap + HTTP_PROXY_READ_CHUNK;
 	if (total > c->p->peak_buffered)
 		c->p->peak_buffered = total;
 }
@@ -432,7 +408,7 @@ void hp_conn_end(struct hp_conn *c, bool abort, const char *reason)
 	p->io->ops->close(p->io, c->handle, abort);
 	hp_local_reset(c);
 	hp_route_clear(&c->route);
-	hp_buf_free(&c->out);
+	buf_free(&c->out);
 	http_head_free(c->req);
 	free(c->in);
 	list_remove(&p->conns, &c->link);
@@ -456,7 +432,7 @@ struct hp_conn *hp_conn_new(struct http_proxy *p)
 		free(c);
 		return NULL;
 	}
-	c->out.cap = p->max_buffered;
+	buf_init(&c->out, p->max_buffered);
 	c->timer.fn = hp_timer_fn;
 	http_parser_init(&c->parser, true, c->req, hp_req_body, c);
 	return c;

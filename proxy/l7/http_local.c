@@ -73,9 +73,9 @@ int hp_local_step(struct hp_conn *c, bool *progress)
 		int n =
 		    http_msg_write_simple(c->local_status, c->local_type, len, false,
 		                          c->local_extra[0] ? c->local_extra : NULL, c->close_after,
-		                          c->out.data + c->out.len, c->out.alloc - c->out.len);
+		                          c->out.data + c->out.len, buf_room(&c->out));
 		CHECK(n > 0);
-		c->out.len += (size_t)n;
+		buf_commit(&c->out, (size_t)n);
 		c->local_head_sent = c->resp_started = true;
 		*progress = true;
 		if (c->head_request) {
@@ -105,7 +105,7 @@ int hp_local_step(struct hp_conn *c, bool *progress)
 		ssize_t r = c->p->fs->ops->read(c->p->fs, c->fh, c->out.data + c->out.len, want);
 		if (r <= 0)
 			return -EIO; /* the file shrank or failed: the length is a lie now */
-		c->out.len += (size_t)r;
+		buf_commit(&c->out, (size_t)r);
 		c->file_left -= (uint64_t)r;
 		c->resp_body_bytes += (uint64_t)r;
 		*progress = true;

@@ -12,6 +12,7 @@
 #ifndef PROXY_L7_HTTP_PROXY_INT_H
 #define PROXY_L7_HTTP_PROXY_INT_H
 
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/list.h"
 #include "lib/io/event_gap.h"
@@ -54,12 +55,6 @@ struct hp_handlers {
 	struct hp_route *routes; /* one per handler (Proxy ones filled) */
 };
 
-struct hp_buf {
-	char *data;
-	size_t off, len; /* pending bytes are data[off, len) */
-	size_t alloc, cap;
-};
-
 enum hp_state {
 	HP_IDLE = 0, /* waiting for a request head */
 	HP_LOCAL,    /* answering from the proxy itself (text, file, error) */
@@ -88,7 +83,7 @@ struct hp_up {
 	enum hp_up_kind kind;
 	struct io_addr addr;
 	char host[HP_HOST_MAX + 1];
-	struct hp_buf out;
+	struct buf out;
 	char *in;
 	size_t in_off, in_len;
 	struct http_head *head;
@@ -116,7 +111,7 @@ struct hp_conn {
 	bool kick; /* feed the parser even without new bytes */
 	struct http_head *req;
 	struct http_parser parser;
-	struct hp_buf out;
+	struct buf out;
 	bool close_after; /* close once this exchange is done */
 	bool closing;     /* flush, then close */
 
@@ -190,22 +185,26 @@ static inline uint64_t hp_now(const struct http_proxy *p)
 	return p->io->ops->now_us(p->io);
 }
 
-static inline size_t hp_buf_pending(const struct hp_buf *b)
+/* Bytes queued in an output buffer (lib/base/buf.h; written out from the
+ * front). */
+static inline size_t hp_buf_pending(const struct buf *b)
 {
-	return b->len - b->off;
+	return b->len;
 }
 
-static inline size_t hp_buf_room(const struct hp_buf *b)
+/* Bytes that may still be queued before the buffer is full (its maximum,
+ * the proxy's max_buffered): full is a normal state to wait on, so callers
+ * check this rather than meet buf's sticky -E2BIG. */
+static inline size_t hp_buf_room(const struct buf *b)
 {
-	return b->cap - hp_buf_pending(b);
+	return b->max - b->len;
 }
 
 /* http_conn.c: one client connection's state machine (buffers, reads, parsing, timeouts, the end)
  */
-int hp_buf_reserve(struct hp_buf *b, size_t n);
-int hp_buf_put(struct hp_buf *b, const void *data, size_t n);
-void hp_buf_free(struct hp_buf *b);
-int hp_put_body(struct hp_buf *b, enum http_body_mode mode, const char *data, size_t n);
+int hp_buf_reserve(struct buf *b, size_t n);
+int hp_buf_put(struct buf *b, const void *data, size_t n);
+int hp_put_body(struct buf *b, enum http_body_mode mode, const char *data, size_t n);
 ssize_t hp_sread(struct io *io, int handle, struct tls_conn *tls, void *buf, size_t len);
 void hp_conn_run(struct hp_conn *c);
 void hp_client_cb(void *ctx, int handle, unsigned events);

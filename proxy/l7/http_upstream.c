@@ -15,7 +15,7 @@ static void hp_up_destroy(struct hp_up *up, bool abort)
 		tls_conn_free(up->tls);
 	if (up->handle >= 0)
 		p->io->ops->close(p->io, up->handle, abort);
-	hp_buf_free(&up->out);
+	buf_free(&up->out);
 	free(up->in);
 	http_head_free(up->head);
 	free(up);
@@ -207,7 +207,7 @@ static int hp_up_open(struct hp_conn *c)
 	up->kind = c->route.kind;
 	up->addr = c->route.addr;
 	memcpy(up->host, c->route.host, sizeof(up->host));
-	up->out.cap = p->max_buffered;
+	buf_init(&up->out, p->max_buffered);
 	up->in = malloc(HTTP_PROXY_READ_CHUNK);
 	up->head = http_head_new(p->max_head_bytes, p->max_headers);
 	if (!up->in || !up->head) {
@@ -291,11 +291,11 @@ static int hp_up_send_head(struct hp_conn *c, const char *path, size_t path_len)
 	int rc = hp_buf_reserve(&up->out, c->p->max_head_bytes + HTTP_MSG_REWRITE_SLACK + tcap);
 	if (rc == 0) {
 		int n = http_msg_write_request(c->req, &fw, up->out.data + up->out.len,
-		                               up->out.alloc - up->out.len);
+		                               buf_room(&up->out));
 		if (n < 0)
 			rc = n;
 		else
-			up->out.len += (size_t)n;
+			buf_commit(&up->out, (size_t)n);
 	}
 	if (t != stack_target)
 		free(t);
@@ -435,10 +435,9 @@ int hp_up_input(struct hp_conn *c, bool *progress)
 					    0) {
 						n = http_msg_write_response(
 						    h, HTTP_BODY_NONE, 0, false,
-						    c->out.data + c->out.len,
-						    c->out.alloc - c->out.len);
+						    c->out.data + c->out.len, buf_room(&c->out));
 						if (n > 0)
-							c->out.len += (size_t)n;
+							buf_commit(&c->out, (size_t)n);
 					}
 				}
 				http_parser_resume(&up->parser);
@@ -455,10 +454,10 @@ int hp_up_input(struct hp_conn *c, bool *progress)
 				return rc;
 			n = http_msg_write_response(h, c->resp_body, h->content_length,
 			                            c->close_after, c->out.data + c->out.len,
-			                            c->out.alloc - c->out.len);
+			                            buf_room(&c->out));
 			if (n < 0)
 				return hp_up_fail(c, 502, "upstream response head too large");
-			c->out.len += (size_t)n;
+			buf_commit(&c->out, (size_t)n);
 			c->resp_started = true;
 			http_parser_resume(&up->parser);
 			up->kick = true;
