@@ -1,4 +1,8 @@
-/* The L4 Service Proxy (see tcp_proxy.h). */
+/* The L4 Service Proxy (see tcp_proxy.h): accepting, relaying with
+ * backpressure and half-close, the connection's end, and the Service
+ * Proxy ops (proxy/svc_proxy.h). One cohesive state machine per
+ * connection, kept in one file. Each direction's buffer is a fixed slice
+ * of the connection's single allocation (no growth, no lib/base/buf). */
 #include "proxy/l4/tcp_proxy.h"
 #include "lib/base/check.h"
 #include "lib/base/list.h"

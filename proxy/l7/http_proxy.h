@@ -1,5 +1,7 @@
 /* The L7 Service Proxy (SPEC L7-1..L7-5): one `struct http_proxy` per
- * (service, port), written only against the seam.
+ * (service, port), written only against the seam. The daemon drives it
+ * through proxy/svc_proxy.h (`http_proxy_svc_ops`); the files of this
+ * folder and what each owns are listed in http_proxy_int.h.
  *
  * It listens on the local addresses the daemon gives it (the service VIPs),
  * optionally terminates TLS, parses HTTP/1.1 requests one at a time per
@@ -16,10 +18,13 @@
  *  - Text: 200 text/plain with the text;
  *  - Path: a file, or a directory (index.html or a listing titled with the
  *    request path), never outside it: every file and directory is opened
- *    first and checked after (its own path, as the kernel names it, must lie
- *    under the root), so symbolic links leading out, index.html included,
- *    get 404 even when swapped in mid-request. Only regular files and
- *    directories are served (a FIFO or device gets 404, never an open).
+ *    first and checked after (its own canonical path must lie under the
+ *    root), so symbolic links leading out, index.html included, get 404
+ *    even when swapped in mid-request. Only regular files and directories
+ *    are served (a FIFO or device gets 404, never an open). Files come
+ *    through the seam's file interface (lib/io/fs.h, `io->fs`; the host's
+ *    filesystem when the seam has none), so the simulator can serve a
+ *    tree it controls.
  * Client-sent X-Forwarded-* and Tailscale-User-* headers are dropped, then
  * X-Forwarded-For/-Host/-Proto and, for user-owned client nodes (the daemon's
  * whois callback), Tailscale-User-Login/-Name are set (SPEC L7-4).
