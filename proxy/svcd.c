@@ -85,23 +85,23 @@ void svcd_readvertise(struct svcd *d)
 		cJSON *o = cJSON_CreateObject(), *ports;
 
 		if (!o)
-			goto out;
+			goto out_free_array;
 		cJSON_AddItemToArray(arr, o);
 		if (!cJSON_AddStringToObject(o, "name", e->name) ||
 		    !cJSON_AddBoolToObject(o, "draining", e->state == SERVE_ADV_DRAINING) ||
 		    !cJSON_AddBoolToObject(o, "tun", svc && svc->tun) ||
 		    !(ports = cJSON_AddArrayToObject(o, "ports")))
-			goto out;
+			goto out_free_array;
 		for (size_t j = 0; svc && j < svc->n_ports; j++) {
 			cJSON *n = cJSON_CreateNumber(svc->ports[j].port);
 			if (!n)
-				goto out;
+				goto out_free_array;
 			cJSON_AddItemToArray(ports, n);
 		}
 	}
 	if (arr)
 		rc = mapclient_advertise(d->mc, arr);
-out:
+out_free_array:
 	if (rc < 0)
 		io_event(d->io, "svcd_warning", IO_STR("what", "advertise"), IO_I64("errno", -rc));
 	cJSON_Delete(arr);
@@ -244,6 +244,48 @@ static int svcd_start_dns(struct svcd *d, char *err, size_t err_len)
 	return 0;
 }
 
+/* The --cert/--key server context, the fallback for every TLS port. 0, or
+ * -errno with `err` saying why. */
+static int svcd_load_cert(struct svcd *d, const struct svcd_config *config, char *err,
+                          size_t err_len)
+{
+	char terr[TLS_ERR_LEN] = "";
+	const struct tls_ctx_config tc = {.server = true,
+	                                  .cert_file = config->cert_file,
+	                                  .key_file = config->key_file,
+	                                  .os_entropy = config->os_entropy};
+	int rc;
+
+	if (!config->cert_file && !config->key_file)
+		return 0;
+	if (!config->cert_file || !config->key_file)
+		return err_setf(err, err_len, -EINVAL, "--cert and --key go together");
+	rc = tls_ctx_new(&d->tls, d->io, &tc, terr, sizeof(terr));
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "TLS certificate/key: %s", terr);
+	return 0;
+}
+
+/* The data plane on the overlay socket and the TUN device, with LIM-1 as
+ * its deliver hook. 0, or -errno with `err` saying why. */
+static int svcd_start_dataplane(struct svcd *d, const struct svcd_config *config, char *err,
+                                size_t err_len)
+{
+	const struct dataplane_config dc = {.listen = config->underlay,
+	                                    .max_flows = config->max_flows,
+	                                    .pcap_path = config->tailnet_pcap,
+	                                    .deliver = svcd_packet_allowed,
+	                                    .deliver_ctx = d};
+	int rc;
+
+	d->dp = dataplane_new(d->io, &dc, &rc);
+	if (!d->dp)
+		return err_setf(err, err_len, rc, "data plane: %s", strerror(-rc));
+	return 0;
+}
+
+/* Opens the node: the --cert context, the data plane, MagicDNS and the
+ * control session, in that order; on failure what was opened is undone. */
 int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 {
 	struct svcd *d;
@@ -266,55 +308,33 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 	serve_config_init(&d->cfg, "");
 	serve_adv_init(&d->adv);
 
-	if (config->cert_file || config->key_file) {
-		char terr[TLS_ERR_LEN];
-		const struct tls_ctx_config tc = {.server = true,
-		                                  .cert_file = config->cert_file,
-		                                  .key_file = config->key_file,
-		                                  .os_entropy = config->os_entropy};
-		if (!config->cert_file || !config->key_file) {
-			rc = err_setf(err, err_len, -EINVAL, "--cert and --key go together");
-			goto out_free;
-		}
-		terr[0] = '\0';
-		rc = tls_ctx_new(&d->tls, io, &tc, terr, sizeof(terr));
-		if (rc < 0) {
-			err_setf(err, err_len, rc, "TLS certificate/key: %s", terr);
-			goto out_free;
-		}
-	}
-
-	const struct dataplane_config dc = {.listen = config->underlay,
-	                                    .max_flows = config->max_flows,
-	                                    .pcap_path = config->tailnet_pcap,
-	                                    .deliver = svcd_packet_allowed,
-	                                    .deliver_ctx = d};
-	d->dp = dataplane_new(io, &dc, &rc);
-	if (!d->dp) {
-		err_setf(err, err_len, rc, "data plane: %s", strerror(-rc));
-		goto out_free;
-	}
+	rc = svcd_load_cert(d, config, err, err_len);
+	if (rc < 0)
+		goto out_free_daemon;
+	rc = svcd_start_dataplane(d, config, err, err_len);
+	if (rc < 0)
+		goto out_free_daemon;
 	if (config->magic_dns) {
 		rc = svcd_start_dns(d, err, err_len);
 		if (rc < 0)
-			goto out_dp;
+			goto out_free_dp;
 	}
 	if (config->control) {
 		d->config_tagged = config->n_tags > 0;
 		rc = svcd_start_control(d, config, err, err_len);
 		if (rc < 0)
-			goto out_dns;
+			goto out_stop_dns;
 	}
 	io_event(io, "svcd_started", IO_STR("name", d->name), IO_BOOL("tls", d->tls != NULL),
 	         IO_BOOL("control", d->mc != NULL), IO_BOOL("magic_dns", d->dns));
 	*out = d;
 	return 0;
 
-out_dns:
+out_stop_dns:
 	dataplane_set_local_handler(d->dp, NULL, NULL);
-out_dp:
+out_free_dp:
 	dataplane_free(d->dp);
-out_free:
+out_free_daemon:
 	free(d->key_pem);
 	tls_ctx_free(d->tls);
 	serve_config_free(&d->cfg);

@@ -88,6 +88,40 @@ static char *svcd_set_message(const struct svcd *d, const struct serve_op *op)
 	return serve_cmd_message(&d->cfg, op, hs != NULL, n ? addrs : NULL, n);
 }
 
+/* `serve status` (text) or `serve status --json` (with a newline) into
+ * *out. 0 or -ENOMEM. */
+static int svcd_status(const struct svcd *d, bool json, char **out)
+{
+	*out = json ? serve_config_to_json(&d->cfg, true) : serve_status_text(&d->cfg, &d->adv);
+	if (*out && json) {
+		size_t n = strlen(*out);
+		char *s = realloc(*out, n + 2);
+		if (s) {
+			s[n] = '\n';
+			s[n + 1] = '\0';
+			*out = s;
+		}
+	}
+	return *out ? 0 : -ENOMEM;
+}
+
+/* What the CLI prints after an applied op (malloc'd; NULL: no memory). */
+static char *svcd_op_message(const struct svcd *d, const struct serve_op *op)
+{
+	switch (op->verb) {
+	case SERVE_VERB_SET:
+		return svcd_set_message(d, op);
+	case SERVE_VERB_DRAIN:
+		return xprintf("%s is draining: no new connections will be steered to this host; "
+		               "open connections continue.\n",
+		               op->service);
+	case SERVE_VERB_ADVERTISE:
+		return xprintf("%s is advertised by this host.\n", op->service);
+	default:
+		return strdup("");
+	}
+}
+
 /* Runs a parsed op. Returns 0 or -errno; *out gets the malloc'd text the
  * CLI prints (or NULL on -ENOMEM). */
 static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
@@ -98,20 +132,8 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 	int rc;
 
 	*out = NULL;
-	if (op->verb == SERVE_VERB_STATUS) {
-		*out = op->json ? serve_config_to_json(&d->cfg, true)
-		                : serve_status_text(&d->cfg, &d->adv);
-		if (*out && op->json) {
-			size_t n = strlen(*out);
-			char *s = realloc(*out, n + 2);
-			if (s) {
-				s[n] = '\n';
-				s[n + 1] = '\0';
-				*out = s;
-			}
-		}
-		return *out ? 0 : -ENOMEM;
-	}
+	if (op->verb == SERVE_VERB_STATUS)
+		return svcd_status(d, op->json, out);
 	if (op->verb == SERVE_VERB_SET || op->verb == SERVE_VERB_ADVERTISE) {
 		/* before control's first map, the tags this node claims */
 		bool tagged = d->nm ? d->nm->self.n_tags > 0 : d->config_tagged;
@@ -137,7 +159,7 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 		rc = svcd_check_config(d, &tmp, err, sizeof(err));
 	if (rc < 0) {
 		*out = xprintf("%s\n", err);
-		goto out_free;
+		goto out_free_copies;
 	}
 	serve_config_swap(&d->cfg, &tmp);
 	d->adv = *tadv;
@@ -148,25 +170,10 @@ static int svcd_run_op(struct svcd *d, const struct serve_op *op, char **out)
 	svcd_release_states(d);
 	svcd_readvertise(d);
 
-	switch (op->verb) {
-	case SERVE_VERB_SET:
-		*out = svcd_set_message(d, op);
-		break;
-	case SERVE_VERB_DRAIN:
-		*out = xprintf("%s is draining: no new connections will be steered to this host; "
-		               "open connections continue.\n",
-		               op->service);
-		break;
-	case SERVE_VERB_ADVERTISE:
-		*out = xprintf("%s is advertised by this host.\n", op->service);
-		break;
-	default:
-		*out = strdup("");
-		break;
-	}
+	*out = svcd_op_message(d, op);
 	if (!*out)
 		rc = -ENOMEM;
-out_free:
+out_free_copies:
 	serve_config_free(&tmp);
 	free(tadv);
 	return rc;

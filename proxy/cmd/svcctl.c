@@ -137,16 +137,16 @@ static int exchange(const char *path, const char *req)
 		return 1;
 	int send_errno = send_request(fd, req);
 	if (read_response(fd, send_errno, &in, &in_len) < 0)
-		goto out_free;
+		goto out_free_in;
 	if (localapi_response_parse(in, in_len, &status, &output, err, sizeof(err)) < 0) {
 		fprintf(stderr, "svcctl: %s\n", err);
 		status = 1;
-		goto out_free;
+		goto out_free_in;
 	}
 	fputs(output, status == 0 ? stdout : stderr);
 	if (status != 0)
 		status = 1;
-out_free:
+out_free_in:
 	free(output);
 	free(in);
 	close(fd);

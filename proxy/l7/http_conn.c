@@ -131,47 +131,116 @@ static void hp_finish_exchange(struct hp_conn *c)
 	c->kick = true;
 }
 
+/* Whether the client's bytes can be taken now: not while closing, paused
+ * or failed, not after an answer that ends the connection, not while the
+ * upstream buffer lacks room for them. */
+static bool hp_client_can_read(const struct hp_conn *c)
+{
+	if (c->closing || c->parser.paused || c->parser.error_status)
+		return false;
+	if (c->state != HP_IDLE && c->req_done)
+		return false;
+	if (c->state == HP_UPSTREAM && c->up &&
+	    hp_buf_room(&c->up->out) < c->in_len - c->in_off + HTTP_PROXY_READ_CHUNK)
+		return false;
+	return true;
+}
+
+enum hp_client_read {
+	HP_CLIENT_READ_PARSE = 0, /* bytes (or a kick) to feed the parser */
+	HP_CLIENT_READ_AGAIN,     /* EOF seen: look again */
+	HP_CLIENT_READ_RETURN,    /* hp_client_input returns *rc */
+};
+
+/* Reads the client's next bytes when the parser has none left. */
+static enum hp_client_read hp_client_read(struct hp_conn *c, bool *progress, int *rc)
+{
+	struct http_proxy *p = c->p;
+
+	*rc = 0;
+	if (c->in_off != c->in_len || c->kick)
+		return HP_CLIENT_READ_PARSE;
+	if (c->client_eof) {
+		if (c->state != HP_IDLE && !c->req_done)
+			*rc = -ECONNRESET; /* cut off mid-request */
+		else if (c->state == HP_IDLE)
+			*rc = 1;
+		else
+			c->close_after = true;
+		return HP_CLIENT_READ_RETURN;
+	}
+	c->in_off = c->in_len = 0;
+	ssize_t n = hp_sread(p->io, c->handle, c->tls, c->in, HTTP_PROXY_READ_CHUNK);
+	if (n == -EAGAIN)
+		return HP_CLIENT_READ_RETURN;
+	if (n < 0) {
+		*rc = (int)n;
+		return HP_CLIENT_READ_RETURN;
+	}
+	*progress = true;
+	if (n == 0) {
+		c->client_eof = true;
+		return HP_CLIENT_READ_AGAIN;
+	}
+	c->in_len = (size_t)n;
+	c->bytes_in += (uint64_t)n;
+	c->last_active_us = hp_now(p);
+	if (c->state == HP_IDLE && c->head_start_us == 0)
+		c->head_start_us = c->last_active_us;
+	return HP_CLIENT_READ_PARSE;
+}
+
+/* Marks a request the proxy refuses before routing it (bad or late head)
+ * as this connection's next one, so its http_request event is written. */
+static void hp_refused_request(struct hp_conn *c, uint64_t start_us)
+{
+	c->requests++;
+	c->req_start_us = start_us;
+	snprintf(c->method, sizeof(c->method), "-");
+	c->path[0] = c->mount[0] = c->upstream[0] = '\0';
+	c->req_body_bytes = c->resp_body_bytes = 0;
+	c->resp_done = c->resp_started = false;
+}
+
+/* The request stream is malformed (or over a limit): answer with the
+ * parser's status and close, or reset when an answer had begun. */
+static int hp_client_parse_error(struct hp_conn *c)
+{
+	struct http_proxy *p = c->p;
+	int status = c->parser.error_status ? c->parser.error_status : 400;
+
+	if (c->state == HP_UPSTREAM) {
+		if (c->resp_started)
+			return -ECONNRESET;
+		hp_up_free(c, true);
+	}
+	if (c->state != HP_IDLE && c->resp_started)
+		return -ECONNRESET;
+	if (status == 431)
+		hp_limit_hit(p, "max_head_bytes", c->peer_ip);
+	if (c->state == HP_IDLE)
+		hp_refused_request(c, hp_now(p)); /* log the refused request too */
+	c->discard_body = true;
+	hp_local_error(c, status, c->parser.why, true);
+	return 0;
+}
+
 /* Reads and parses client bytes while the current phase can take them.
  * Returns 0, 1 to close gracefully, or -errno to reset. */
 static int hp_client_input(struct hp_conn *c, bool *progress)
 {
-	struct http_proxy *p = c->p;
-
 	for (;;) {
-		if (c->closing || c->parser.paused || c->parser.error_status)
+		int rc;
+
+		if (!hp_client_can_read(c))
 			return 0;
-		/* An answer that ends the connection reads no more requests. */
-		if (c->state != HP_IDLE && c->req_done)
-			return 0;
-		if (c->state == HP_UPSTREAM && c->up &&
-		    hp_buf_room(&c->up->out) < c->in_len - c->in_off + HTTP_PROXY_READ_CHUNK)
-			return 0;
-		if (c->in_off == c->in_len && !c->kick) {
-			if (c->client_eof) {
-				if (c->state != HP_IDLE && !c->req_done)
-					return -ECONNRESET; /* cut off mid-request */
-				if (c->state == HP_IDLE)
-					return 1;
-				c->close_after = true;
-				return 0;
-			}
-			c->in_off = c->in_len = 0;
-			ssize_t n =
-			    hp_sread(p->io, c->handle, c->tls, c->in, HTTP_PROXY_READ_CHUNK);
-			if (n == -EAGAIN)
-				return 0;
-			if (n < 0)
-				return (int)n;
-			*progress = true;
-			if (n == 0) {
-				c->client_eof = true;
-				continue;
-			}
-			c->in_len = (size_t)n;
-			c->bytes_in += (uint64_t)n;
-			c->last_active_us = hp_now(p);
-			if (c->state == HP_IDLE && c->head_start_us == 0)
-				c->head_start_us = c->last_active_us;
+		switch (hp_client_read(c, progress, &rc)) {
+		case HP_CLIENT_READ_PARSE:
+			break;
+		case HP_CLIENT_READ_AGAIN:
+			continue;
+		case HP_CLIENT_READ_RETURN:
+			return rc;
 		}
 		c->kick = false;
 		size_t used;
@@ -183,9 +252,9 @@ static int hp_client_input(struct hp_conn *c, bool *progress)
 		switch (st) {
 		case HTTP_PARSE_MORE:
 			break;
-		case HTTP_PARSE_HEAD: {
+		case HTTP_PARSE_HEAD:
 			*progress = true;
-			int rc = hp_dispatch(c);
+			rc = hp_dispatch(c);
 			if (rc < 0)
 				return rc;
 			if (!c->parser.error_status)
@@ -194,7 +263,6 @@ static int hp_client_input(struct hp_conn *c, bool *progress)
 			if (c->req_done) /* an error answer that ends the connection */
 				return 0;
 			break;
-		}
 		case HTTP_PARSE_DONE:
 			*progress = true;
 			c->req_done = true;
@@ -202,31 +270,9 @@ static int hp_client_input(struct hp_conn *c, bool *progress)
 			    c->state == HP_UPSTREAM && hp_buf_put(&c->up->out, "0\r\n\r\n", 5) < 0)
 				return -ENOSPC;
 			return 0;
-		case HTTP_PARSE_ERROR: {
-			int status = c->parser.error_status ? c->parser.error_status : 400;
+		case HTTP_PARSE_ERROR:
 			*progress = true;
-			if (c->state == HP_UPSTREAM) {
-				if (c->resp_started)
-					return -ECONNRESET;
-				hp_up_free(c, true);
-			}
-			if (c->state != HP_IDLE && c->resp_started)
-				return -ECONNRESET;
-			if (status == 431)
-				hp_limit_hit(p, "max_head_bytes", c->peer_ip);
-			if (c->state == HP_IDLE) {
-				/* Log the refused request too. */
-				c->requests++;
-				c->req_start_us = hp_now(p);
-				snprintf(c->method, sizeof(c->method), "-");
-				c->path[0] = c->mount[0] = c->upstream[0] = '\0';
-				c->req_body_bytes = c->resp_body_bytes = 0;
-				c->resp_done = c->resp_started = false;
-			}
-			c->discard_body = true;
-			hp_local_error(c, status, c->parser.why, true);
-			return 0;
-		}
+			return hp_client_parse_error(c);
 		}
 	}
 }
@@ -266,12 +312,7 @@ static void hp_timer_fn(struct io_timer *t)
 	if (c->state == HP_IDLE && !c->closing) {
 		if (c->head_start_us) {
 			hp_limit_hit(p, "head_timeout", c->peer_ip);
-			c->requests++;
-			c->req_start_us = c->head_start_us;
-			snprintf(c->method, sizeof(c->method), "-");
-			c->path[0] = c->mount[0] = c->upstream[0] = '\0';
-			c->req_body_bytes = c->resp_body_bytes = 0;
-			c->resp_done = c->resp_started = false;
+			hp_refused_request(c, c->head_start_us);
 			hp_local_error(c, 408, "request head not received in time", true);
 			hp_conn_run(c);
 			return;

@@ -191,13 +191,13 @@ static int hp_local_listing(struct hp_conn *c, int dh, const char *path, size_t 
 
 	if (n < 0 || !page) {
 		hp_local_error(c, n < 0 ? 404 : 503, "cannot list the directory", false);
-		goto out_free;
+		goto out_free_page;
 	}
 	len = (size_t)snprintf(page, max, "<!doctype html>\n<title>");
 	int t = hp_html_escape(page + len, max / 2, path, path_len);
 	if (t < 0) {
 		hp_local_error(c, 414, "path too long for a listing", false);
-		goto out_free;
+		goto out_free_page;
 	}
 	len += (size_t)t;
 	len += (size_t)snprintf(page + len, max - len, "</title>\n<pre>\n");
@@ -219,7 +219,7 @@ static int hp_local_listing(struct hp_conn *c, int dh, const char *path, size_t 
 	len += sizeof(tail) - 1;
 	rc = hp_local_mem(c, 200, "text/html; charset=utf-8", page, len);
 
-out_free:
+out_free_page:
 	io_fs_dirents_free(names, n);
 	free(page);
 	return rc;

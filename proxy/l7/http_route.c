@@ -58,7 +58,7 @@ static int hp_route_parse(struct hp_route *r, const char *url)
 		h = auth + 1;
 		hend = strchr(auth, ']');
 		if (!hend)
-			goto out_bad;
+			goto out_clear_route;
 	} else {
 		hend = strchr(auth, ':');
 		if (!hend)
@@ -74,7 +74,7 @@ static int hp_route_parse(struct hp_route *r, const char *url)
 	}
 	return 0;
 
-out_bad:
+out_clear_route:
 	hp_route_clear(r);
 	return -EINVAL;
 }
@@ -128,7 +128,7 @@ int hp_handlers_new(struct hp_handlers **out, const struct serve_port *src)
 	hs->port.handlers = calloc(src->n_handlers, sizeof(*hs->port.handlers));
 	hs->routes = calloc(src->n_handlers, sizeof(*hs->routes));
 	if (!hs->port.handlers || !hs->routes)
-		goto out_nomem;
+		goto out_free_handlers;
 	for (size_t i = 0; i < src->n_handlers; i++) {
 		const struct serve_handler *sh = &src->handlers[i];
 		struct serve_handler *dh = &hs->port.handlers[i];
@@ -138,7 +138,7 @@ int hp_handlers_new(struct hp_handlers **out, const struct serve_port *src)
 		dh->mount = strdup(sh->mount ? sh->mount : "/");
 		dh->value = strdup(sh->value ? sh->value : "");
 		if (!dh->mount || !dh->value)
-			goto out_nomem;
+			goto out_free_handlers;
 		if (sh->kind == SERVE_HANDLER_PROXY) {
 			int rc = hp_route_parse(&hs->routes[i], dh->value);
 			if (rc < 0) {
@@ -150,21 +150,19 @@ int hp_handlers_new(struct hp_handlers **out, const struct serve_port *src)
 	*out = hs;
 	return 0;
 
-out_nomem:
+out_free_handlers:
 	hp_handlers_free(hs);
 	return -ENOMEM;
 }
 
-/* A request head is complete: route it and start answering. */
-int hp_dispatch(struct hp_conn *c)
+/* A new exchange on `c` for its complete request head (the path is the
+ * target's first `plen` bytes): counters reset, the framing and
+ * keep-alive decided. */
+static void hp_request_begin(struct hp_conn *c, size_t plen)
 {
 	struct http_proxy *p = c->p;
-	struct http_head *r = c->req;
-	const char *target = http_head_target(r);
-	size_t plen = 0;
+	const struct http_head *r = c->req;
 
-	while (plen < r->target_len && target[plen] != '?')
-		plen++;
 	c->requests++;
 	c->req_start_us = hp_now(p);
 	c->req_done = c->resp_done = c->resp_started = false;
@@ -174,24 +172,59 @@ int hp_dispatch(struct hp_conn *c)
 	c->discard_body = true;
 	c->mount[0] = c->upstream[0] = '\0';
 	/* method, path and upstream only feed the http_request event. */
-	bool events = !p->io->events_off;
-	if (events) {
+	if (!p->io->events_off) {
 		snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(r->method));
-		snprintf(c->path, sizeof(c->path), "%.*s", (int)(plen < 200 ? plen : 200), target);
+		snprintf(c->path, sizeof(c->path), "%.*s", (int)(plen < 200 ? plen : 200),
+		         http_head_target(r));
 	}
 	c->head_request = r->method == HTTP_HEAD;
 	c->client_http10 = r->http_minor == 0;
 	c->req_body_up = r->body;
 	if (p->draining || !r->keep_alive || c->client_http10)
 		c->close_after = true;
+}
 
-	const struct hp_handlers *hs = p->handlers;
+/* A Proxy handler's request: on its route's upstream (pooled or new), or
+ * a 502 when the route cannot be reached. 0 or -ENOMEM. */
+static int hp_dispatch_proxy(struct hp_conn *c, const struct hp_route *route)
+{
+	if (hp_route_copy(&c->route, route) < 0)
+		return -ENOMEM;
+	if (!c->p->io->events_off)
+		io_addr_format(&c->route.addr, true, c->upstream, sizeof(c->upstream));
+	if (!c->route.ok) {
+		snprintf(c->upstream, sizeof(c->upstream), "%.*s", (int)sizeof(c->upstream) - 1,
+		         c->route.host);
+		hp_local_error(c, 502, "upstream host cannot be resolved", c->req_body_up != 0);
+		return 0;
+	}
+	c->state = HP_UPSTREAM;
+	c->discard_body = false;
+	int rc = hp_up_start(c, false);
+	if (rc < 0) {
+		hp_up_free(c, true);
+		c->discard_body = true;
+		hp_local_error(c, 502, "upstream connect failed", c->req_body_up != 0);
+	}
+	return 0;
+}
+
+/* A request head is complete: route it by the longest matching mount and
+ * start answering. 0 or -errno (the connection is reset). */
+int hp_dispatch(struct hp_conn *c)
+{
+	const struct hp_handlers *hs = c->p->handlers;
+	const char *target = http_head_target(c->req);
+	size_t plen = 0;
+
+	while (plen < c->req->target_len && target[plen] != '?')
+		plen++;
+	hp_request_begin(c, plen);
 	const struct serve_handler *h = serve_port_match(&hs->port, target, plen);
 	if (!h) {
 		hp_local_error(c, 404, "no handler for this path", false);
 		return 0;
 	}
-	size_t idx = (size_t)(h - hs->port.handlers);
 	size_t mlen = strlen(h->mount);
 	size_t mcopy = mlen < sizeof(c->mount) - 1 ? mlen : sizeof(c->mount) - 1;
 	memcpy(c->mount, h->mount, mcopy);
@@ -210,29 +243,9 @@ int hp_dispatch(struct hp_conn *c)
 		                     target, plen);
 	}
 	case SERVE_HANDLER_PROXY:
-		break;
+		return hp_dispatch_proxy(c, &hs->routes[h - hs->port.handlers]);
 	default:
 		hp_local_error(c, 500, "unknown handler kind", false);
 		return 0;
 	}
-
-	if (hp_route_copy(&c->route, &hs->routes[idx]) < 0)
-		return -ENOMEM;
-	if (events)
-		io_addr_format(&c->route.addr, true, c->upstream, sizeof(c->upstream));
-	if (!c->route.ok) {
-		snprintf(c->upstream, sizeof(c->upstream), "%.*s", (int)sizeof(c->upstream) - 1,
-		         c->route.host);
-		hp_local_error(c, 502, "upstream host cannot be resolved", c->req_body_up != 0);
-		return 0;
-	}
-	c->state = HP_UPSTREAM;
-	c->discard_body = false;
-	int rc = hp_up_start(c, false);
-	if (rc < 0) {
-		hp_up_free(c, true);
-		c->discard_body = true;
-		hp_local_error(c, 502, "upstream connect failed", c->req_body_up != 0);
-	}
-	return 0;
 }

@@ -367,52 +367,148 @@ static enum http_body_mode hp_client_framing(const struct hp_conn *c, const stru
 	return HTTP_BODY_NONE;
 }
 
+/* Room in the client buffer for what the upstream may add next: the bytes
+ * read and not parsed yet (or a whole read), framing, and before the
+ * response head a whole rewritten head. */
+static bool hp_up_room(const struct hp_conn *c, const struct hp_up *up)
+{
+	size_t pending = up->in_len - up->in_off;
+	size_t need = (pending ? pending : HTTP_PROXY_READ_CHUNK) + HP_FRAMING_SLACK;
+
+	if (!c->resp_started)
+		need += c->p->max_head_bytes + HTTP_MSG_REWRITE_SLACK;
+	return hp_buf_room(&c->out) >= need;
+}
+
+enum hp_up_read {
+	HP_UP_READ_PARSE = 0, /* bytes (or a kick) to feed the parser */
+	HP_UP_READ_AGAIN,     /* state changed (error, EOF): look again */
+	HP_UP_READ_RETURN,    /* hp_up_input returns *rc */
+	HP_UP_READ_END,       /* the response ended with the connection */
+};
+
+/* Reads the upstream's next bytes when the parser has none left. */
+static enum hp_up_read hp_up_read(struct hp_conn *c, struct hp_up *up, bool *progress, int *rc)
+{
+	struct http_proxy *p = c->p;
+
+	*rc = 0;
+	if (up->in_off != up->in_len || up->kick)
+		return HP_UP_READ_PARSE;
+	if (up->error) {
+		*rc = hp_up_fail(c, 502, "upstream connection failed");
+		return HP_UP_READ_RETURN;
+	}
+	if (up->eof) {
+		if (http_parser_finish(&up->parser) == HTTP_PARSE_DONE)
+			return HP_UP_READ_END;
+		*rc = hp_up_fail(c, 502,
+		                 up->got_bytes ? "upstream closed mid-response"
+		                               : "upstream closed without answering");
+		return HP_UP_READ_RETURN;
+	}
+	if (!up->connected)
+		return HP_UP_READ_RETURN;
+	up->in_off = up->in_len = 0;
+	ssize_t n = hp_sread(p->io, up->handle, up->tls, up->in, HTTP_PROXY_READ_CHUNK);
+	if (n == -EAGAIN)
+		return HP_UP_READ_RETURN;
+	if (n < 0) {
+		up->error = (int)n;
+		return HP_UP_READ_AGAIN;
+	}
+	if (n == 0) {
+		up->eof = true;
+		return HP_UP_READ_AGAIN;
+	}
+	up->in_len = (size_t)n;
+	up->got_bytes = true;
+	*progress = true;
+	c->last_active_us = hp_now(p);
+	return HP_UP_READ_PARSE;
+}
+
+/* The upstream's response head: an interim one (100 Continue) goes
+ * through to HTTP/1.1 clients, the final one is rewritten for the client
+ * with its framing. Returns 0 to go on parsing, or sets *stop and returns
+ * what hp_up_input returns. */
+static int hp_up_response_head(struct hp_conn *c, struct hp_up *up, bool *stop)
+{
+	struct http_proxy *p = c->p;
+	struct http_head *h = up->head;
+	int n;
+
+	if (h->status / 100 == 1) {
+		if (!c->client_http10 &&
+		    hp_buf_reserve(&c->out, p->max_head_bytes + HTTP_MSG_REWRITE_SLACK) == 0) {
+			n = http_msg_write_response(h, HTTP_BODY_NONE, 0, false,
+			                            c->out.data + c->out.len, buf_room(&c->out));
+			if (n > 0)
+				buf_commit(&c->out, (size_t)n);
+		}
+		http_parser_resume(&up->parser);
+		up->kick = true;
+		return 0;
+	}
+	c->status = h->status;
+	c->resp_body = hp_client_framing(c, h);
+	if (c->resp_body == HTTP_BODY_EOF)
+		c->close_after = true;
+	int rc = hp_buf_reserve(&c->out, p->max_head_bytes + HTTP_MSG_REWRITE_SLACK);
+	if (rc < 0) {
+		*stop = true;
+		return rc;
+	}
+	n = http_msg_write_response(h, c->resp_body, h->content_length, c->close_after,
+	                            c->out.data + c->out.len, buf_room(&c->out));
+	if (n < 0) {
+		*stop = true;
+		return hp_up_fail(c, 502, "upstream response head too large");
+	}
+	buf_commit(&c->out, (size_t)n);
+	c->resp_started = true;
+	http_parser_resume(&up->parser);
+	up->kick = true;
+	return 0;
+}
+
+/* The whole response is in the client buffer (with the last chunk). The
+ * upstream connection is kept for the pool only when it is clean. */
+static int hp_up_response_done(struct hp_conn *c, struct hp_up *up, bool *progress)
+{
+	if (c->resp_body == HTTP_BODY_CHUNKED && hp_buf_put(&c->out, "0\r\n\r\n", 5) < 0)
+		return -ENOSPC;
+	c->resp_done = true;
+	*progress = true;
+	/* Leftover bytes after a complete response mean a confused upstream;
+	 * an answer before the whole request body went out leaves the rest of
+	 * the body in the upstream's stream: neither connection is reused. */
+	if (up->in_off != up->in_len || !up->head->keep_alive || !c->req_done)
+		up->eof = true;
+	return 0;
+}
+
 /* Reads and parses the upstream's response while the client buffer has
  * room. 0, or -errno to reset the client connection. */
 int hp_up_input(struct hp_conn *c, bool *progress)
 {
-	struct http_proxy *p = c->p;
 	struct hp_up *up = c->up;
 
 	while (c->up == up && c->state == HP_UPSTREAM && !c->resp_done) {
-		/* Room for what is buffered, or for the next read. */
-		size_t pending = up->in_len - up->in_off;
-		size_t need = (pending ? pending : HTTP_PROXY_READ_CHUNK) + HP_FRAMING_SLACK;
-		if (!c->resp_started)
-			need += p->max_head_bytes + HTTP_MSG_REWRITE_SLACK;
-		if (hp_buf_room(&c->out) < need)
+		bool stop = false;
+		int rc;
+
+		if (!hp_up_room(c, up))
 			return 0;
-		if (up->in_off == up->in_len && !up->kick) {
-			if (up->error)
-				return hp_up_fail(c, 502, "upstream connection failed");
-			if (up->eof) {
-				enum http_parse_status st = http_parser_finish(&up->parser);
-				if (st == HTTP_PARSE_DONE)
-					goto done;
-				if (!up->got_bytes)
-					return hp_up_fail(c, 502,
-					                  "upstream closed without answering");
-				return hp_up_fail(c, 502, "upstream closed mid-response");
-			}
-			if (!up->connected)
-				return 0;
-			up->in_off = up->in_len = 0;
-			ssize_t n =
-			    hp_sread(p->io, up->handle, up->tls, up->in, HTTP_PROXY_READ_CHUNK);
-			if (n == -EAGAIN)
-				return 0;
-			if (n < 0) {
-				up->error = (int)n;
-				continue;
-			}
-			if (n == 0) {
-				up->eof = true;
-				continue;
-			}
-			up->in_len = (size_t)n;
-			up->got_bytes = true;
-			*progress = true;
-			c->last_active_us = hp_now(p);
+		switch (hp_up_read(c, up, progress, &rc)) {
+		case HP_UP_READ_PARSE:
+			break;
+		case HP_UP_READ_AGAIN:
+			continue;
+		case HP_UP_READ_RETURN:
+			return rc;
+		case HP_UP_READ_END:
+			return hp_up_response_done(c, up, progress);
 		}
 		up->kick = false;
 		size_t used;
@@ -424,66 +520,20 @@ int hp_up_input(struct hp_conn *c, bool *progress)
 		switch (st) {
 		case HTTP_PARSE_MORE:
 			break;
-		case HTTP_PARSE_HEAD: {
-			struct http_head *h = up->head;
-			int n;
-			if (h->status / 100 == 1) {
-				/* Interim answers (100 Continue) go through to 1.1 clients. */
-				if (!c->client_http10) {
-					if (hp_buf_reserve(&c->out, p->max_head_bytes +
-					                                HTTP_MSG_REWRITE_SLACK) ==
-					    0) {
-						n = http_msg_write_response(
-						    h, HTTP_BODY_NONE, 0, false,
-						    c->out.data + c->out.len, buf_room(&c->out));
-						if (n > 0)
-							buf_commit(&c->out, (size_t)n);
-					}
-				}
-				http_parser_resume(&up->parser);
-				up->kick = true;
-				break;
-			}
-			c->status = h->status;
-			c->resp_body = hp_client_framing(c, h);
-			if (c->resp_body == HTTP_BODY_EOF)
-				c->close_after = true;
-			int rc =
-			    hp_buf_reserve(&c->out, p->max_head_bytes + HTTP_MSG_REWRITE_SLACK);
-			if (rc < 0)
+		case HTTP_PARSE_HEAD:
+			rc = hp_up_response_head(c, up, &stop);
+			if (stop)
 				return rc;
-			n = http_msg_write_response(h, c->resp_body, h->content_length,
-			                            c->close_after, c->out.data + c->out.len,
-			                            buf_room(&c->out));
-			if (n < 0)
-				return hp_up_fail(c, 502, "upstream response head too large");
-			buf_commit(&c->out, (size_t)n);
-			c->resp_started = true;
-			http_parser_resume(&up->parser);
-			up->kick = true;
 			break;
-		}
 		case HTTP_PARSE_DONE:
 			if (up->head->status / 100 == 1) {
 				http_parser_resume(&up->parser);
 				break;
 			}
-			goto done;
+			return hp_up_response_done(c, up, progress);
 		case HTTP_PARSE_ERROR:
 			return hp_up_fail(c, 502, up->parser.why);
 		}
 	}
-	return 0;
-
-done:
-	if (c->resp_body == HTTP_BODY_CHUNKED && hp_buf_put(&c->out, "0\r\n\r\n", 5) < 0)
-		return -ENOSPC;
-	c->resp_done = true;
-	*progress = true;
-	/* Leftover bytes after a complete response mean a confused upstream;
-	 * an answer before the whole request body went out leaves the rest of
-	 * the body in the upstream's stream: neither connection is reused. */
-	if (up->in_off != up->in_len || !up->head->keep_alive || !c->req_done)
-		up->eof = true;
 	return 0;
 }
