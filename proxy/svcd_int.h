@@ -47,6 +47,7 @@ struct svcd_cert {
 	struct tls_ctx *ctx;
 };
 
+/* A Service Proxy the daemon runs for one (service, port). */
 struct svcd_proxy {
 	char service[SERVE_NAME_MAX + 1];
 	uint16_t port;

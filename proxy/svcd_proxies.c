@@ -19,9 +19,15 @@ static const struct svc_proxy_ops *proxy_ops_for(enum serve_type type)
 	case SERVE_TYPE_HTTP:
 	case SERVE_TYPE_HTTPS:
 		return &http_proxy_svc_ops;
-	default:
+	case SERVE_TYPE_TCP:
+	case SERVE_TYPE_TLS_TCP:
 		return &tcp_proxy_svc_ops;
+	case SERVE_TYPE_NONE:
+	case SERVE_TYPE_TUN:
+		break;
 	}
+	CHECK(!"a port type without a Service Proxy");
+	return NULL;
 }
 
 static size_t proxy_open(const struct svcd_proxy *p)
@@ -38,6 +44,7 @@ static void proxy_stop_accepting(struct svcd_proxy *p)
 /* Frees a proxy: open connections are reset (counted in the event). */
 void svcd_proxy_destroy(struct svcd *d, size_t idx, const char *reason)
 {
+	CHECK(idx < d->n_proxies);
 	struct svcd_proxy *p = &d->proxies[idx];
 	size_t open = proxy_open(p);
 
