@@ -251,6 +251,8 @@ struct dataplane *dataplane_new(struct io *io, const struct dataplane_config *co
 		return NULL;
 	}
 	dp->io = io;
+	dp->deliver = config->deliver;
+	dp->deliver_ctx = config->deliver_ctx;
 	dp->udp = -1;
 	dp->max_flows = config->max_flows ? config->max_flows : DATAPLANE_DEFAULT_MAX_FLOWS;
 	dp->free_head = DP_NONE;

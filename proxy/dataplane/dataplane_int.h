@@ -139,6 +139,8 @@ struct dataplane {
 	struct dp_recent_flow *recent; /* DATAPLANE_RECENT_SERVICES, made on first use */
 	dataplane_local_fn local_fn;
 	void *local_ctx;
+	dataplane_deliver_fn deliver; /* config.deliver: the owner's filter hook */
+	void *deliver_ctx;
 	const struct netmap *nm;
 	int udp;
 	bool tun_attached;

@@ -366,6 +366,8 @@ void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
 	if (!f)
 		return;
 	dp_pcap(dp, pkt, plen);
+	if (dp->deliver && !dp->deliver(dp->deliver_ctx, pkt, plen, &pi))
+		return;
 	int rc = dp->io->ops->tun_write(dp->io, pkt, plen);
 	if (rc < 0) {
 		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, &pi);

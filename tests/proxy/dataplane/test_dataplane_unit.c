@@ -1315,3 +1315,56 @@ Test(dataplane_unit, str7_a_host_that_leaves_and_returns_before_the_verdict_keep
 	cr_assert_eq(stats(&u).flows_active, 0);
 	unit_fini(&u);
 }
+
+/* ---- the owner's deliver hook (svcd's LIM-1) ----------------------------- */
+
+struct deliver_seen {
+	unsigned calls;
+	uint8_t last_proto;
+};
+
+/* Refuses everything but TCP, as svcd does for a non-L3 service's VIP. */
+static bool tcp_only(void *ctx, const uint8_t *pkt, size_t len, const struct packet_info *pi)
+{
+	struct deliver_seen *seen = ctx;
+
+	(void)pkt;
+	(void)len;
+	seen->calls++;
+	seen->last_proto = pi->proto;
+	return pi->proto == PACKET_PROTO_TCP;
+}
+
+Test(dataplane_unit, lim1_the_deliver_hook_has_the_last_word_before_the_tun_device)
+{
+	char err[NETMAP_ERR_LEN];
+	struct deliver_seen seen = {0};
+	struct dataplane_config cfg = {.deliver = tcp_only, .deliver_ctx = &seen};
+	struct unit u;
+	uint8_t b[64];
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	u.f.io.ops = &fake_ops;
+	u.f.io.node_name = "me";
+	u.f.now_us = 1000000;
+	u.dp = dataplane_new(&u.f.io, &cfg, &rc);
+	cr_assert_not_null(u.dp, "%d", rc);
+	cr_assert_eq(netmap_from_json(map_pq, sizeof(map_pq) - 1, &u.nm, err, sizeof(err)), 0, "%s",
+	             err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm), 0);
+
+	/* Replies on flows this node opened (the filter admits those). */
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0));
+	from_peer(&u, EP_P, b, mk(b, PACKET_PROTO_UDP, PEER_P, 53, SELF, 1000, 0));
+	cr_assert_eq(seen.calls, 1);
+	cr_assert_eq(seen.last_proto, PACKET_PROTO_UDP);
+	cr_assert_eq(u.f.tun_written, 0, "a refused packet never reaches the stack");
+
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, PEER_P, 80, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk(b, PACKET_PROTO_TCP, PEER_P, 80, SELF, 7100, PACKET_TCP_SYN | PACKET_TCP_ACK));
+	cr_assert_eq(seen.calls, 2);
+	cr_assert_eq(u.f.tun_written, 1, "an allowed packet does");
+	unit_fini(&u);
+}
