@@ -122,8 +122,8 @@ static void hb_copy_head(struct hb_conn *c)
 	                      (int)h->target_len, http_head_target(h));
 	for (size_t i = 0; i < h->n_headers && n < cap; i++)
 		n += (size_t)snprintf(b->last_head + n, cap - n, "%.*s: %.*s\n",
-		                      (int)h->hdr[i].name_len, h->text + h->hdr[i].name_off,
-		                      (int)h->hdr[i].value_len, h->text + h->hdr[i].value_off);
+		                      (int)h->hdr[i].name_len, h->text.data + h->hdr[i].name_off,
+		                      (int)h->hdr[i].value_len, h->text.data + h->hdr[i].value_off);
 	if (n >= cap)
 		n = cap - 1;
 	b->last_head[n] = '\0';

@@ -2,8 +2,11 @@
  *
  * It ties together the overlay data plane (dataplane.h), the serve
  * configuration and its command grammar (serve_config.h, serve_cmd.h), and
- * the Service Proxies (http_proxy.h for L7, tcp_proxy.h for L4; L3 services
- * need no proxy: their VIP packets go to the node's own stack).
+ * the Service Proxies (proxy/svc_proxy.h, the ops table that http_proxy.h
+ * for L7 and tcp_proxy.h for L4 implement; L3 services need no proxy:
+ * their VIP packets go to the node's own stack). The code is split by
+ * concern (svcd_int.h lists the files): core, drain, certificates,
+ * proxies, serve commands and the local API.
  *
  * A Service Proxy for service S listens on S's VIPs, port by port, exactly
  * while all of these hold:
@@ -17,12 +20,11 @@
  * Drain (DRN-1/2/4/5): `serve drain svc:S` marks S draining at once (a
  * `host_draining` event; control stops steering new clients here), then,
  * once no client can still be steered here, the listeners close: new
- * connections are refused while open ones run to their natural end. In
- * this version "no client can still be steered" is a fixed grace
- * (config.drain_grace_us); a later issue replaces it with control's
- * confirmation (svcd_drain_confirmed). `serve clear` or `serve reset`
- * without a drain aborts the service's open connections at once (the
- * documented hazard). `serve advertise svc:S` undoes a drain.
+ * connections are refused while open ones run to their natural end.
+ * Without a control session "no client can still be steered" is a fixed
+ * grace (config.drain_grace_us). `serve clear` or `serve reset` without a
+ * drain aborts the service's open connections at once (the documented
+ * hazard). `serve advertise svc:S` undoes a drain.
  *
  * With a control session (config.control) the grace gives way to
  * control's word: `serve drain` re-advertises S as draining and the
@@ -67,12 +69,19 @@
  * its service is active is aborted at once (`connections_reset` with the
  * count, DRN-4).
  *
- * LIM-1: services carry TCP only, except L3 (`--tun`) services. The data
- * plane writes through a thin seam wrapper here that drops any non-TCP
- * packet to a hosted VIP of a non-L3 service (`service_non_tcp_refused`,
- * at most one event per second with the count).
+ * LIM-1: services carry TCP only, except L3 (`--tun`) services. svcd
+ * gives the data plane a deliver hook (dataplane_config.deliver) that
+ * drops any non-TCP packet to a hosted VIP of a non-L3 service before it
+ * reaches the TUN device (`service_non_tcp_refused`, at most one event per
+ * second with the count).
  *
- * Events (all through the seam): serve_applied, host_advertising,
+ * Certificates live in memory only: the node key is made from the seam's
+ * random at start and control's certificates arrive with each netmap;
+ * svcd itself writes no file (--cert/--key are read once by svcd_new
+ * through lib/wire/tls, --netmap once by proxy/cmd/svcd_main.c; the
+ * tailnet pcap belongs to the data plane).
+ *
+ * Events (all through the seam, io_event): serve_applied, host_advertising,
  * host_draining (`until`: "control_confirms" or "grace"), drain_settling
  * {wait_us}, host_drained (listeners closed; `by`: "control" or "grace"),
  * drain_complete,

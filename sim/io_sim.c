@@ -698,6 +698,7 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	sim->name[name_len] = '\0';
 	sim->io.ops = &io_sim_ops;
 	sim->io.node_name = sim->name;
+	sim->io.fs = NULL; /* files: the host's (lib/io/fs.h) */
 	sim->world = config->world;
 	sim->node = config->node;
 	sim->events = config->events;

@@ -136,6 +136,8 @@ struct io_ops {
 	void (*emit)(struct io *io, const char *type, const char *fields);
 };
 
+struct io_fs;
+
 /* The handle a daemon receives. `ops` comes first (SQLite io_methods
  * style); `node_name` names the node in events. A backend with no event
  * sink sets `events_off`, so callers skip formatting events nobody reads
@@ -144,6 +146,10 @@ struct io {
 	const struct io_ops *ops;
 	const char *node_name;
 	bool events_off;
+	/* Files the node serves (lib/io/fs.h): NULL means the host's
+	 * filesystem; the simulator may give a node a tree of its own. Not
+	 * owned by the seam. */
+	struct io_fs *fs;
 };
 
 /* Largest event payload (its members, without braces) passed to ops->emit. */

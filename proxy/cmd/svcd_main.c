@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,20 @@
 #define SVCD_MAIN_MIN_GRACE_US 1000ull
 #define SVCD_MAIN_MAX_GRACE_US (3600ull * 1000000)
 
+/* The command line, as parsed. */
+struct args {
+	const char *name, *underlay, *tun, *sock_path, *netmap_path, *events_path;
+	const char *cert, *key, *pcap;
+	uint64_t grace_us;
+	const char *tags[SVCD_MAIN_MAX_TAGS];
+	size_t n_tags;
+	struct io_addr control;
+	bool have_control;
+	const char *region, *user;
+	bool magic_dns;
+};
+
+/* The running process: the loop, the seam, the daemon, the local API. */
 struct app {
 	struct io_loop *loop;
 	struct io *io;
@@ -43,6 +58,8 @@ struct app {
 	struct outfile events_out; /* --events: remembers why a write failed */
 	bool events_reported;
 	struct localapi_server *api;
+	FILE *events;
+	const char *sock_path;
 };
 
 static void usage(FILE *f)
@@ -145,26 +162,126 @@ static bool events_check(struct app *app, const char *path)
 	return err != 0;
 }
 
-int main(int argc, char **argv)
+enum {
+	OPT_NAME = 1,
+	OPT_UNDERLAY,
+	OPT_TUN,
+	OPT_SOCKET,
+	OPT_NETMAP,
+	OPT_EVENTS,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_PCAP,
+	OPT_GRACE,
+	OPT_CONTROL,
+	OPT_REGION,
+	OPT_USER,
+	OPT_TAG,
+	OPT_MAGIC_DNS,
+	OPT_HELP,
+};
+
+/* A usage error: says why, shows the usage, and gives exit status 2. */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
-	enum {
-		OPT_NAME = 1,
-		OPT_UNDERLAY,
-		OPT_TUN,
-		OPT_SOCKET,
-		OPT_NETMAP,
-		OPT_EVENTS,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_PCAP,
-		OPT_GRACE,
-		OPT_CONTROL,
-		OPT_REGION,
-		OPT_USER,
-		OPT_TAG,
-		OPT_MAGIC_DNS,
-		OPT_HELP,
-	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	usage(stderr);
+	return 2;
+}
+
+/* Takes one option into `a`. -1 to go on, else the exit status. */
+static int parse_option(struct args *a, int c, const char *arg, const char *raw)
+{
+	char err[512];
+
+	switch (c) {
+	case OPT_NAME:
+		a->name = arg;
+		break;
+	case OPT_UNDERLAY:
+		a->underlay = arg;
+		break;
+	case OPT_TUN:
+		a->tun = arg;
+		break;
+	case OPT_SOCKET:
+		a->sock_path = arg;
+		break;
+	case OPT_NETMAP:
+		a->netmap_path = arg;
+		break;
+	case OPT_EVENTS:
+		a->events_path = arg;
+		break;
+	case OPT_CERT:
+		a->cert = arg;
+		break;
+	case OPT_KEY:
+		a->key = arg;
+		break;
+	case OPT_PCAP:
+		a->pcap = arg;
+		break;
+	case OPT_GRACE:
+		if (numarg_duration_us(arg, SVCD_MAIN_MIN_GRACE_US, SVCD_MAIN_MAX_GRACE_US,
+		                       &a->grace_us, err, sizeof(err)) < 0)
+			return usage_error("svcd: bad --drain-grace \"%s\": %s\n", arg, err);
+		break;
+	case OPT_CONTROL:
+		if (io_addr_parse(&a->control, arg, MAPPROTO_DEFAULT_PORT) < 0 ||
+		    a->control.port == 0)
+			return usage_error("svcd: bad --control \"%s\" (want IP or IP:PORT)\n",
+			                   arg);
+		a->have_control = true;
+		break;
+	case OPT_REGION:
+		a->region = arg;
+		break;
+	case OPT_USER:
+		a->user = arg;
+		break;
+	case OPT_TAG:
+		if (a->n_tags == SVCD_MAIN_MAX_TAGS || strncmp(arg, "tag:", 4) != 0)
+			return usage_error(
+			    "svcd: bad --tag \"%s\" (want tag:NAME, at most %d tags)\n", arg,
+			    SVCD_MAIN_MAX_TAGS);
+		a->tags[a->n_tags++] = arg;
+		break;
+	case OPT_MAGIC_DNS:
+		a->magic_dns = true;
+		break;
+	case OPT_HELP:
+		usage(stdout);
+		return 0;
+	default:
+		return usage_error("svcd: unknown or incomplete option \"%s\"\n", raw);
+	}
+	return -1;
+}
+
+/* Checks what no single option can: required ones, and pairs. -1 when the
+ * command line holds together, else the exit status. */
+static int check_args(const struct args *a, struct io_addr *underlay)
+{
+	if (!a->name || !a->underlay)
+		return usage_error("svcd: --name and --underlay are required\n");
+	if (!a->have_control && (a->region || a->user || a->n_tags))
+		return usage_error("svcd: --region, --user and --tag go with --control\n");
+	if (!a->cert != !a->key)
+		return usage_error("svcd: --cert and --key go together\n");
+	if (io_addr_parse(underlay, a->underlay, 0) < 0)
+		return usage_error("svcd: bad --underlay \"%s\" (want ADDR or ADDR:PORT)\n",
+		                   a->underlay);
+	return -1;
+}
+
+/* Parses the command line into `a`. -1 to run, else the exit status. */
+static int parse_args(int argc, char **argv, struct args *a, struct io_addr *underlay)
+{
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, OPT_NAME},
 	    {"underlay", required_argument, NULL, OPT_UNDERLAY},
@@ -184,236 +301,203 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *name = NULL, *underlay = NULL, *tun = SVCD_MAIN_DEFAULT_TUN;
-	const char *sock_path = SVCD_MAIN_DEFAULT_SOCKET, *netmap_path = NULL, *events_path = NULL;
-	const char *cert = NULL, *key = NULL, *pcap = NULL;
-	uint64_t grace_us = 0;
-	const char *tags[SVCD_MAIN_MAX_TAGS];
-	size_t n_tags = 0;
-	struct io_addr control;
-	bool have_control = false;
-	struct svcd_config cfg = {0};
-	struct app app;
-	char err[512];
-	int c, rc, status = 1;
-	FILE *events = NULL;
+	int c;
 
-	memset(&app, 0, sizeof(app));
-	app.listen_fd = app.sig_fd = -1;
+	a->tun = SVCD_MAIN_DEFAULT_TUN;
+	a->sock_path = SVCD_MAIN_DEFAULT_SOCKET;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_NAME:
-			name = optarg;
-			break;
-		case OPT_UNDERLAY:
-			underlay = optarg;
-			break;
-		case OPT_TUN:
-			tun = optarg;
-			break;
-		case OPT_SOCKET:
-			sock_path = optarg;
-			break;
-		case OPT_NETMAP:
-			netmap_path = optarg;
-			break;
-		case OPT_EVENTS:
-			events_path = optarg;
-			break;
-		case OPT_CERT:
-			cert = optarg;
-			break;
-		case OPT_KEY:
-			key = optarg;
-			break;
-		case OPT_PCAP:
-			pcap = optarg;
-			break;
-		case OPT_GRACE:
-			if (numarg_duration_us(optarg, SVCD_MAIN_MIN_GRACE_US,
-			                       SVCD_MAIN_MAX_GRACE_US, &grace_us, err,
-			                       sizeof(err)) < 0) {
-				fprintf(stderr, "svcd: bad --drain-grace \"%s\": %s\n", optarg,
-				        err);
-				usage(stderr);
-				return 2;
-			}
-			break;
-		case OPT_CONTROL:
-			if (io_addr_parse(&control, optarg, MAPPROTO_DEFAULT_PORT) < 0 ||
-			    control.port == 0) {
-				fprintf(stderr, "svcd: bad --control \"%s\" (want IP or IP:PORT)\n",
-				        optarg);
-				usage(stderr);
-				return 2;
-			}
-			have_control = true;
-			break;
-		case OPT_REGION:
-			cfg.region = optarg;
-			break;
-		case OPT_USER:
-			cfg.user = optarg;
-			break;
-		case OPT_TAG:
-			if (n_tags == SVCD_MAIN_MAX_TAGS || strncmp(optarg, "tag:", 4) != 0) {
-				fprintf(stderr,
-				        "svcd: bad --tag \"%s\" (want tag:NAME, at most %d tags)\n",
-				        optarg, SVCD_MAIN_MAX_TAGS);
-				usage(stderr);
-				return 2;
-			}
-			tags[n_tags++] = optarg;
-			break;
-		case OPT_MAGIC_DNS:
-			cfg.magic_dns = true;
-			break;
-		case OPT_HELP:
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "svcd: unknown or incomplete option \"%s\"\n",
-			        argv[optind - 1]);
-			usage(stderr);
-			return 2;
-		}
+		int status = parse_option(a, c, optarg, argv[optind - 1]);
+		if (status >= 0)
+			return status;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "svcd: unexpected argument \"%s\"\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (!name || !underlay) {
-		fprintf(stderr, "svcd: --name and --underlay are required\n");
-		usage(stderr);
-		return 2;
-	}
-	if (!have_control && (cfg.region || cfg.user || n_tags)) {
-		fprintf(stderr, "svcd: --region, --user and --tag go with --control\n");
-		usage(stderr);
-		return 2;
-	}
-	if (!cert != !key) {
-		fprintf(stderr, "svcd: --cert and --key go together\n");
-		usage(stderr);
-		return 2;
-	}
-	if (io_addr_parse(&cfg.underlay, underlay, 0) < 0) {
-		fprintf(stderr, "svcd: bad --underlay \"%s\" (want ADDR or ADDR:PORT)\n", underlay);
-		usage(stderr);
-		return 2;
-	}
-	if (events_path) {
-		events = outfile_open(&app.events_out, events_path, true);
-		if (!events) {
-			fprintf(stderr, "svcd: --events %s: %s\n", events_path, strerror(errno));
-			return 1;
-		}
-		setvbuf(events, NULL, _IOLBF, 0);
-	}
+	if (optind < argc)
+		return usage_error("svcd: unexpected argument \"%s\"\n", argv[optind]);
+	return check_args(a, underlay);
+}
 
+/* Opens --events (line-buffered). 0 or -1 (said why). */
+static int open_events(struct app *app, const char *path)
+{
+	app->events = outfile_open(&app->events_out, path, true);
+	if (!app->events) {
+		fprintf(stderr, "svcd: --events %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	setvbuf(app->events, NULL, _IOLBF, 0);
+	return 0;
+}
+
+/* SIGINT and SIGTERM arrive on a signalfd (read by the loop); SIGPIPE is
+ * ignored (a closed socket is a write error, not a death). */
+static void block_signals(struct app *app)
+{
 	sigset_t mask;
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	app.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	app->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
 
-	app.loop = io_loop_new();
-	if (!app.loop || app.sig_fd < 0) {
+/* The epoll loop and seam with the TUN device. 0 or -1 (said why). */
+static int open_seam(struct app *app, const struct args *a)
+{
+	int rc;
+
+	app->loop = io_loop_new();
+	if (!app->loop || app->sig_fd < 0) {
 		fprintf(stderr, "svcd: event loop: %s\n", strerror(errno));
-		goto out;
+		return -1;
 	}
-	const struct io_epoll_config ec = {.node_name = name, .tun_name = tun, .events = events};
-	app.io = io_epoll_new(app.loop, &ec, &rc);
-	if (!app.io) {
-		fprintf(stderr, "svcd: TUN device %s: %s%s\n", tun, strerror(-rc),
+	const struct io_epoll_config ec = {
+	    .node_name = a->name, .tun_name = a->tun, .events = app->events};
+	app->io = io_epoll_new(app->loop, &ec, &rc);
+	if (!app->io) {
+		fprintf(stderr, "svcd: TUN device %s: %s%s\n", a->tun, strerror(-rc),
 		        rc == -EPERM || rc == -EACCES ? " (needs CAP_NET_ADMIN)" : "");
-		goto out;
+		return -1;
 	}
-	cfg.name = name;
-	cfg.tailnet_pcap = pcap;
-	cfg.cert_file = cert;
-	cfg.key_file = key;
-	cfg.drain_grace_us = grace_us;
-	cfg.os_entropy = true;
-	if (have_control) {
-		cfg.control = &control;
-		cfg.tags = tags;
-		cfg.n_tags = n_tags;
+	return 0;
+}
+
+/* The daemon on the seam. 0 or -1 (said why). */
+static int start_daemon(struct app *app, const struct args *a, const struct io_addr *underlay)
+{
+	char err[512] = "";
+	struct svcd_config cfg = {
+	    .name = a->name,
+	    .underlay = *underlay,
+	    .tailnet_pcap = a->pcap,
+	    .cert_file = a->cert,
+	    .key_file = a->key,
+	    .drain_grace_us = a->grace_us,
+	    .os_entropy = true,
+	    .region = a->region,
+	    .user = a->user,
+	    .magic_dns = a->magic_dns,
+	    .err = err,
+	    .err_len = sizeof(err),
+	};
+	if (a->have_control) {
+		cfg.control = &a->control;
+		cfg.tags = a->tags;
+		cfg.n_tags = a->n_tags;
 	}
-	err[0] = '\0';
-	cfg.err = err;
-	cfg.err_len = sizeof(err);
-	rc = svcd_new(&app.d, app.io, &cfg);
+	int rc = svcd_new(&app->d, app->io, &cfg);
 	if (rc < 0) {
 		fprintf(stderr, "svcd: %s\n", err[0] ? err : strerror(-rc));
-		goto out;
+		return -1;
 	}
-	if (netmap_path) {
-		size_t len;
-		char *doc = localapi_read_file(netmap_path, SVCD_MAX_FILE_BYTES, &len);
-		if (!doc) {
-			fprintf(stderr, "svcd: --netmap %s: %s\n", netmap_path, strerror(errno));
-			goto out;
-		}
-		rc = svcd_set_netmap_json(app.d, doc, len, err, sizeof(err));
-		free(doc);
-		if (rc < 0) {
-			fprintf(stderr, "svcd: --netmap %s: %s\n", netmap_path, err);
-			goto out;
-		}
+	return 0;
+}
+
+/* Applies --netmap. 0 or -1 (said why). */
+static int load_netmap(struct app *app, const char *path)
+{
+	char err[512];
+	size_t len;
+	char *doc = localapi_read_file(path, SVCD_MAX_FILE_BYTES, &len);
+
+	if (!doc) {
+		fprintf(stderr, "svcd: --netmap %s: %s\n", path, strerror(errno));
+		return -1;
 	}
-	app.listen_fd = api_listen(sock_path);
-	if (app.listen_fd < 0)
-		goto out;
-	const struct localapi_server_config ac = {.loop = app.loop,
-	                                          .io = app.io,
-	                                          .listen_fd = app.listen_fd,
+	int rc = svcd_set_netmap_json(app->d, doc, len, err, sizeof(err));
+	free(doc);
+	if (rc < 0) {
+		fprintf(stderr, "svcd: --netmap %s: %s\n", path, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The local API on its Unix socket, and the signalfd, on the loop. 0 or
+ * -1 (said why). */
+static int start_local_api(struct app *app, const char *sock_path)
+{
+	app->listen_fd = api_listen(sock_path);
+	if (app->listen_fd < 0)
+		return -1;
+	const struct localapi_server_config ac = {.loop = app->loop,
+	                                          .io = app->io,
+	                                          .listen_fd = app->listen_fd,
 	                                          .handle = api_handle,
-	                                          .ctx = &app};
-	if (localapi_server_new(&app.api, &ac) < 0 ||
-	    io_loop_watch_fd(app.loop, app.sig_fd, EPOLLIN, sig_fd_fn, &app) < 0) {
+	                                          .ctx = app};
+	if (localapi_server_new(&app->api, &ac) < 0 ||
+	    io_loop_watch_fd(app->loop, app->sig_fd, EPOLLIN, sig_fd_fn, app) < 0) {
 		fprintf(stderr, "svcd: event loop: cannot watch fds\n");
-		goto out;
+		return -1;
 	}
-	io_emitf(app.io, "svcd_ready", "\"socket\":\"%s\"", sock_path);
-	while (!app.stop) {
-		rc = io_loop_run_once(app.loop, 1000);
-		if (events)
-			events_check(&app, events_path);
+	return 0;
+}
+
+/* Runs the loop until a signal. 0, or -1 when the loop failed. */
+static int run(struct app *app, const char *events_path)
+{
+	io_event(app->io, "svcd_ready", IO_STR("socket", app->sock_path));
+	while (!app->stop) {
+		int rc = io_loop_run_once(app->loop, 1000);
+		if (app->events)
+			events_check(app, events_path);
 		if (rc < 0) {
 			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
-			goto out;
+			return -1;
 		}
 	}
-	status = 0;
-out:
-	localapi_server_free(app.api);
-	if (app.listen_fd >= 0) {
-		close(app.listen_fd);
-		unlink(sock_path);
+	return 0;
+}
+
+/* Undoes whatever of the above was done, in reverse. Returns `status`,
+ * or 1 when the events file could not be written. */
+static int shut_down(struct app *app, const char *events_path, int status)
+{
+	localapi_server_free(app->api);
+	if (app->listen_fd >= 0) {
+		close(app->listen_fd);
+		unlink(app->sock_path);
 	}
-	if (app.d) {
-		io_emitf(app.io, "svcd_stopping", "\"reason\":\"%s\"",
-		         app.stop ? "signal" : "error");
-		svcd_free(app.d);
+	if (app->d) {
+		io_event(app->io, "svcd_stopping",
+		         IO_STR("reason", app->stop ? "signal" : "error"));
+		svcd_free(app->d);
 	}
-	if (app.io)
-		io_epoll_free(app.io);
-	if (app.sig_fd >= 0) {
-		if (app.loop)
-			io_loop_unwatch_fd(app.loop, app.sig_fd);
-		close(app.sig_fd);
+	if (app->io)
+		io_epoll_free(app->io);
+	if (app->sig_fd >= 0) {
+		if (app->loop)
+			io_loop_unwatch_fd(app->loop, app->sig_fd);
+		close(app->sig_fd);
 	}
-	if (app.loop)
-		io_loop_free(app.loop);
-	if (events) {
-		outfile_close(&app.events_out, events);
-		if (events_check(&app, events_path))
+	if (app->loop)
+		io_loop_free(app->loop);
+	if (app->events) {
+		outfile_close(&app->events_out, app->events);
+		if (events_check(app, events_path))
 			status = 1;
 	}
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
+	struct io_addr underlay;
+	struct app app = {.listen_fd = -1, .sig_fd = -1};
+
+	int status = parse_args(argc, argv, &a, &underlay);
+	if (status >= 0)
+		return status;
+	if (a.events_path && open_events(&app, a.events_path) < 0)
+		return 1;
+	app.sock_path = a.sock_path;
+	block_signals(&app);
+	status = 1;
+	if (open_seam(&app, &a) == 0 && start_daemon(&app, &a, &underlay) == 0 &&
+	    (!a.netmap_path || load_netmap(&app, a.netmap_path) == 0) &&
+	    start_local_api(&app, a.sock_path) == 0 && run(&app, a.events_path) == 0)
+		status = 0;
+	return shut_down(&app, a.events_path, status);
 }

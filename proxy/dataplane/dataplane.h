@@ -178,6 +178,14 @@ enum dataplane_msg_type {
 /* Most addresses the data plane puts on the TUN device. */
 #define DATAPLANE_MAX_TUN_ADDRS (NETMAP_MAX_ADDRS * (1 + NETMAP_MAX_SERVICES))
 
+struct packet_info;
+/* The owner's last word on a packet from the tailnet that the data plane
+ * accepted for this node (after the packet filter and the tailnet pcap,
+ * before the TUN device): false drops it silently (the owner reports it;
+ * svcd's LIM-1 refuses non-TCP packets to the VIPs of non-L3 services). */
+typedef bool (*dataplane_deliver_fn)(void *ctx, const uint8_t *pkt, size_t len,
+                                     const struct packet_info *pi);
+
 struct dataplane_config {
 	/* Underlay address to listen on; family IO_AF_NONE means 0.0.0.0,
 	 * port 0 means DATAPLANE_DEFAULT_PORT. */
@@ -187,6 +195,8 @@ struct dataplane_config {
 	/* Silence after a DATA datagram before probing starts; 0:
 	 * DATAPLANE_PROBE_AFTER_US, at most DATAPLANE_PROBE_AFTER_MAX_US. */
 	uint64_t probe_after_us;
+	dataplane_deliver_fn deliver; /* NULL: every accepted packet goes to the stack */
+	void *deliver_ctx;
 };
 
 enum dataplane_drop {

@@ -1,6 +1,11 @@
-/* The L4 Service Proxy (see tcp_proxy.h). */
+/* The L4 Service Proxy (see tcp_proxy.h): accepting, relaying with
+ * backpressure and half-close, the connection's end, and the Service
+ * Proxy ops (proxy/svc_proxy.h). One cohesive state machine per
+ * connection, kept in one file. Each direction's buffer is a fixed slice
+ * of the connection's single allocation (no growth, no lib/base/buf). */
 #include "proxy/l4/tcp_proxy.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 #include "lib/io/event_gap.h"
 
 #include "lib/io/io_event.h"
@@ -11,9 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Escaped label: every byte may grow to a 6-byte \u00XX escape. */
-#define TP_LABEL_ESC_MAX (TCP_PROXY_LABEL_MAX * 6 + 1)
 
 enum tp_how {
 	TP_HOW_NORMAL = 0,
@@ -45,7 +47,7 @@ struct tp_buf {
 
 struct tp_conn {
 	struct tcp_proxy *p;
-	struct tp_conn *prev, *next;
+	struct list_node link; /* in the proxy's open connections */
 	uint64_t id;
 	enum tp_phase phase;
 	struct tp_side client, upstream;
@@ -62,10 +64,10 @@ struct tp_listener {
 };
 
 struct tcp_proxy {
+	struct svc_proxy base; /* first: svcd holds a struct svc_proxy * (svc_proxy.h) */
 	struct io *io;
 	struct tcp_proxy_config config; /* label points at `label` below */
 	char label[TCP_PROXY_LABEL_MAX + 1];
-	char label_esc[TP_LABEL_ESC_MAX];
 	struct tp_listener listeners[TCP_PROXY_LISTENERS_MAX];
 	unsigned listener_count;
 	bool stopped; /* stop_accepting was called */
@@ -75,9 +77,8 @@ struct tcp_proxy {
 	struct event_gap refuse_gap; /* limit_hit for refused connections */
 	const char *refuse_limit;
 	uint32_t refuse_max;
-	struct tp_conn *conns; /* open connections */
-	struct tp_conn *spare; /* one allocation kept for the next accept */
-	uint32_t open;
+	struct list_head conns; /* open connections, newest first */
+	struct tp_conn *spare;  /* one allocation kept for the next accept */
 	uint64_t next_id;
 	struct tcp_proxy_stats stats;
 };
@@ -159,36 +160,31 @@ static void tp_conn_put(struct tcp_proxy *p, struct tp_conn *c)
 		free(c);
 }
 
+/* Open connections; at most config.max_conns, so it fits the API's type. */
+static uint32_t tp_open(const struct tcp_proxy *p)
+{
+	return (uint32_t)p->conns.n;
+}
+
 static void tp_conn_link(struct tcp_proxy *p, struct tp_conn *c)
 {
-	c->prev = NULL;
-	c->next = p->conns;
-	if (p->conns)
-		p->conns->prev = c;
-	p->conns = c;
-	p->open++;
+	list_push_front(&p->conns, &c->link);
 }
 
 static void tp_conn_unlink(struct tcp_proxy *p, struct tp_conn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	CHECK(p->open > 0);
-	p->open--;
+	CHECK(list_linked(&p->conns, &c->link));
+	list_remove(&p->conns, &c->link);
 }
 
 static void tp_drain_fire(struct io_timer *timer)
 {
 	struct tcp_proxy *p = container_of(timer, struct tcp_proxy, drain_timer);
 
-	if (p->drained_reported || p->open > 0)
+	if (p->drained_reported || tp_open(p) > 0)
 		return;
 	p->drained_reported = true;
-	io_emitf(p->io, "tcp_proxy_drained", "\"service\":\"%s\"", p->label_esc);
+	io_event(p->io, "tcp_proxy_drained", IO_STR("service", p->label));
 	if (p->config.on_drained)
 		p->config.on_drained(p->config.on_drained_ctx, p); /* may free p: last */
 }
@@ -199,7 +195,7 @@ static void tp_maybe_drained(struct tcp_proxy *p)
 {
 	struct io *io = p->io;
 
-	if (!p->stopped || p->open > 0 || p->drained_reported || p->tearing_down)
+	if (!p->stopped || tp_open(p) > 0 || p->drained_reported || p->tearing_down)
 		return;
 	if (!io_timer_armed(&p->drain_timer))
 		io->ops->timer_arm(io, &p->drain_timer, 0);
@@ -235,12 +231,10 @@ static void tp_conn_end(struct tp_conn *c, enum tp_how how, const char *reason)
 	}
 	p->stats.bytes_up += c->bytes_up;
 	p->stats.bytes_down += c->bytes_down;
-	io_emitf(io, "conn_closed",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"bytes_up\":%llu,"
-	         "\"bytes_down\":%llu,\"duration_us\":%llu,\"how\":\"%s\",\"reason\":\"%s\"",
-	         p->label_esc, (unsigned long long)c->id, c->peer, (unsigned long long)c->bytes_up,
-	         (unsigned long long)c->bytes_down, (unsigned long long)(now - c->start_us),
-	         tp_how_name(how), reason);
+	io_event(io, "conn_closed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_U64("bytes_up", c->bytes_up),
+	         IO_U64("bytes_down", c->bytes_down), IO_U64("duration_us", (now - c->start_us)),
+	         IO_STR("how", tp_how_name(how)), IO_STR("reason", reason));
 	tp_conn_unlink(p, c);
 	tp_conn_put(p, c);
 	tp_maybe_drained(p);
@@ -255,10 +249,9 @@ static void tp_upstream_failed(struct tp_conn *c, int err)
 
 	p->stats.upstream_failed++;
 	io_addr_format(&p->config.target, true, target, sizeof(target));
-	io_emitf(
-	    p->io, "conn_upstream_failed",
-	    "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"target\":\"%s\",\"reason\":\"%s\"",
-	    p->label_esc, (unsigned long long)c->id, c->peer, target, tp_errno_reason(err));
+	io_event(p->io, "conn_upstream_failed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("target", target),
+	         IO_STR("reason", tp_errno_reason(err)));
 	snprintf(reason, sizeof(reason), "upstream_%s", tp_errno_reason(err));
 	tp_conn_end(c, TP_HOW_ABORTED, reason);
 }
@@ -269,13 +262,9 @@ static int tp_connect_upstream(struct tp_conn *c);
 static void tp_tls_failed(struct tp_conn *c)
 {
 	struct tcp_proxy *p = c->p;
-	char why[TLS_ERR_LEN * 2];
 
-	if (io_json_escape(why, sizeof(why), tls_conn_error(c->client.tls)) < 0)
-		why[0] = '\0';
-	io_emitf(p->io, "tls_failed",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"error\":\"%s\"", p->label_esc,
-	         (unsigned long long)c->id, c->peer, why);
+	io_event(p->io, "tls_failed", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("error", tls_conn_error(c->client.tls)));
 	tp_conn_end(c, TP_HOW_RESET, "tls_error");
 }
 
@@ -529,9 +518,8 @@ static void tp_refuse_flush(struct event_gap *gap, uint64_t count)
 {
 	struct tcp_proxy *p = container_of(gap, struct tcp_proxy, refuse_gap);
 
-	io_emitf(p->io, "limit_hit",
-	         "\"service\":\"%s\",\"limit\":\"%s\",\"max\":%u,\"count\":%llu", p->label_esc,
-	         p->refuse_limit, p->refuse_max, (unsigned long long)count);
+	io_event(p->io, "limit_hit", IO_STR("service", p->label), IO_STR("limit", p->refuse_limit),
+	         IO_U64("max", p->refuse_max), IO_U64("count", count));
 }
 
 /* Accepts one connection and resets it: a flood of them writes one
@@ -568,9 +556,8 @@ static void tp_conn_start(struct tcp_proxy *p, struct tp_conn *c, const struct i
 	io_addr_format(&p->listeners[listener_index].addr, true, local, sizeof(local));
 	tp_conn_link(p, c);
 	p->stats.accepted++;
-	io_emitf(io, "conn_accepted",
-	         "\"service\":\"%s\",\"conn\":%llu,\"peer\":\"%s\",\"local\":\"%s\"", p->label_esc,
-	         (unsigned long long)c->id, c->peer, local);
+	io_event(io, "conn_accepted", IO_STR("service", p->label), IO_U64("conn", c->id),
+	         IO_STR("peer", c->peer), IO_STR("local", local));
 
 	if (p->config.tls) {
 		c->client.tls = tls_conn_new_server(p->config.tls, io, c->client.handle);
@@ -622,7 +609,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		struct tp_conn *c;
 		int h;
 
-		if (p->open >= p->config.max_conns) {
+		if (tp_open(p) >= p->config.max_conns) {
 			/* Drain the backlog so clients learn at once, not by timeout. */
 			uint64_t before = p->stats.refused_over_limit;
 			tp_refuse(p, handle, "tcp_proxy_conns_max", p->config.max_conns);
@@ -634,7 +621,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		 * the node's table still has room to accept and close. */
 		if (io_handles_scarce(io, 2)) {
 			uint64_t before = p->stats.refused_over_limit;
-			tp_refuse(p, handle, "node_handles", p->open);
+			tp_refuse(p, handle, "node_handles", tp_open(p));
 			if (p->stats.refused_over_limit == before)
 				return;
 			continue;
@@ -642,7 +629,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		c = tp_conn_get(p);
 		if (!c) {
 			uint64_t before = p->stats.refused_over_limit;
-			tp_refuse(p, handle, "memory", p->open);
+			tp_refuse(p, handle, "memory", tp_open(p));
 			if (p->stats.refused_over_limit == before)
 				return;
 			continue;
@@ -657,7 +644,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 	}
 }
 
-int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct tcp_proxy **out)
+int tcp_proxy_new(struct tcp_proxy **out, struct io *io, const struct tcp_proxy_config *config)
 {
 	struct tcp_proxy *p;
 	const char *label;
@@ -682,15 +669,12 @@ int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct t
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->base.ops = &tcp_proxy_svc_ops;
 	p->io = io;
 	event_gap_init(&p->refuse_gap, io, TCP_PROXY_REFUSE_EVENT_GAP_US, tp_refuse_flush);
 	p->config = *config;
 	memcpy(p->label, label, strlen(label) + 1);
 	p->config.label = p->label;
-	if (io_json_escape(p->label_esc, sizeof(p->label_esc), p->label) < 0) {
-		free(p);
-		return -EINVAL;
-	}
 	if (!p->config.max_conns)
 		p->config.max_conns = TCP_PROXY_CONNS_MAX_DEFAULT;
 	if (!p->config.buf_bytes)
@@ -726,8 +710,8 @@ int tcp_proxy_listen(struct tcp_proxy *p, const struct io_addr *addr)
 	if (io->ops->sock_name(io, h, false, &l->addr) < 0)
 		l->addr = *addr;
 	p->listener_count++;
-	io_emitf(io, "tcp_proxy_listening", "\"service\":\"%s\",\"local\":\"%s\"", p->label_esc,
-	         io_addr_format(&l->addr, true, text, sizeof(text)));
+	io_event(io, "tcp_proxy_listening", IO_STR("service", p->label),
+	         IO_STR("local", io_addr_format(&l->addr, true, text, sizeof(text))));
 	return 0;
 }
 
@@ -745,8 +729,8 @@ void tcp_proxy_set_target(struct tcp_proxy *p, const struct io_addr *target)
 
 	CHECK(target && (target->family == IO_AF_INET || target->family == IO_AF_INET6));
 	p->config.target = *target;
-	io_emitf(p->io, "tcp_proxy_target_changed", "\"service\":\"%s\",\"target\":\"%s\"",
-	         p->label_esc, io_addr_format(target, true, text, sizeof(text)));
+	io_event(p->io, "tcp_proxy_target_changed", IO_STR("service", p->label),
+	         IO_STR("target", io_addr_format(target, true, text, sizeof(text))));
 }
 
 static void tp_close_listeners(struct tcp_proxy *p)
@@ -766,20 +750,21 @@ void tcp_proxy_stop_accepting(struct tcp_proxy *p)
 		return;
 	p->stopped = true;
 	tp_close_listeners(p);
-	io_emitf(p->io, "tcp_proxy_stopped_accepting", "\"service\":\"%s\",\"open\":%u",
-	         p->label_esc, p->open);
+	io_event(p->io, "tcp_proxy_stopped_accepting", IO_STR("service", p->label),
+	         IO_U64("open", tp_open(p)));
 	tp_maybe_drained(p);
 }
 
 void tcp_proxy_abort_all(struct tcp_proxy *p)
 {
-	while (p->conns)
-		tp_conn_end(p->conns, TP_HOW_ABORTED, "abort_all");
+	while (!list_empty(&p->conns))
+		tp_conn_end(list_item(p->conns.first, struct tp_conn, link), TP_HOW_ABORTED,
+		            "abort_all");
 }
 
 uint32_t tcp_proxy_open_connections(const struct tcp_proxy *p)
 {
-	return p->open;
+	return tp_open(p);
 }
 
 void tcp_proxy_get_stats(const struct tcp_proxy *p, struct tcp_proxy_stats *out)
@@ -803,3 +788,72 @@ void tcp_proxy_free(struct tcp_proxy *p)
 	free(p->spare);
 	free(p);
 }
+
+/* ---- the Service Proxy ops (proxy/svc_proxy.h) ---------------------------- */
+
+static struct tcp_proxy *tp_from_svc(struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &tcp_proxy_svc_ops);
+	return (struct tcp_proxy *)sp;
+}
+
+static int tp_svc_create(struct svc_proxy **out, struct io *io, const struct svc_proxy_config *cfg)
+{
+	const struct tcp_proxy_config tc = {
+	    .label = cfg->label,
+	    .target = cfg->target,
+	    .tls = cfg->tls,
+	};
+	struct tcp_proxy *p;
+	int rc = tcp_proxy_new(&p, io, &tc);
+
+	*out = rc == 0 ? &p->base : NULL;
+	return rc;
+}
+
+static int tp_svc_listen(struct svc_proxy *sp, const struct io_addr *addr)
+{
+	return tcp_proxy_listen(tp_from_svc(sp), addr);
+}
+
+/* Only the target can change in place; an unchanged one is no event. */
+static int tp_svc_update(struct svc_proxy *sp, const struct svc_proxy_config *cfg)
+{
+	struct tcp_proxy *p = tp_from_svc(sp);
+
+	if (!io_addr_equal(&cfg->target, &p->config.target, true))
+		tcp_proxy_set_target(p, &cfg->target);
+	return 0;
+}
+
+static void tp_svc_stop_accepting(struct svc_proxy *sp)
+{
+	tcp_proxy_stop_accepting(tp_from_svc(sp));
+}
+
+static void tp_svc_abort_all(struct svc_proxy *sp)
+{
+	tcp_proxy_abort_all(tp_from_svc(sp));
+}
+
+static size_t tp_svc_open_connections(const struct svc_proxy *sp)
+{
+	CHECK(sp->ops == &tcp_proxy_svc_ops);
+	return tcp_proxy_open_connections((const struct tcp_proxy *)sp);
+}
+
+static void tp_svc_free(struct svc_proxy *sp)
+{
+	tcp_proxy_free(tp_from_svc(sp));
+}
+
+const struct svc_proxy_ops tcp_proxy_svc_ops = {
+    .name = "l4",
+    .create = tp_svc_create,
+    .listen = tp_svc_listen,
+    .update = tp_svc_update,
+    .stop_accepting = tp_svc_stop_accepting,
+    .abort_all = tp_svc_abort_all,
+    .open_connections = tp_svc_open_connections,
+    .free = tp_svc_free,
+};

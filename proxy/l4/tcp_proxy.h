@@ -15,7 +15,7 @@
  * With a TLS server context the client side is TLS (L4-2,
  * --tls-terminated-tcp) and the target sees plaintext.
  *
- * Events (io_emitf; every one carries "service" and "conn", a per-proxy
+ * Events (io_event; every one carries "service" and "conn", a per-proxy
  * connection number):
  *   conn_accepted        {peer, local}
  *   conn_upstream_failed {peer, target, reason}
@@ -31,6 +31,7 @@
 #define PROXY_L4_TCP_PROXY_H
 
 #include "lib/io/io.h"
+#include "proxy/svc_proxy.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,7 +86,7 @@ struct tcp_proxy_stats {
 /* A proxy with no listener yet. Returns 0 and *out, -EINVAL for a bad
  * config (no target, limits out of bounds, TLS requested in a build
  * without TLS support) or -ENOMEM. */
-int tcp_proxy_new(struct io *io, const struct tcp_proxy_config *config, struct tcp_proxy **out);
+int tcp_proxy_new(struct tcp_proxy **out, struct io *io, const struct tcp_proxy_config *config);
 
 /* Listens on `addr` (port 0 picks one; see tcp_proxy_local_addr). Returns
  * 0, -ENOSPC past TCP_PROXY_LISTENERS_MAX, -EBUSY after stop_accepting, or

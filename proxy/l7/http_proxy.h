@@ -1,5 +1,7 @@
 /* The L7 Service Proxy (SPEC L7-1..L7-5): one `struct http_proxy` per
- * (service, port), written only against the seam.
+ * (service, port), written only against the seam. The daemon drives it
+ * through proxy/svc_proxy.h (`http_proxy_svc_ops`); the files of this
+ * folder and what each owns are listed in http_proxy_int.h.
  *
  * It listens on the local addresses the daemon gives it (the service VIPs),
  * optionally terminates TLS, parses HTTP/1.1 requests one at a time per
@@ -16,10 +18,13 @@
  *  - Text: 200 text/plain with the text;
  *  - Path: a file, or a directory (index.html or a listing titled with the
  *    request path), never outside it: every file and directory is opened
- *    first and checked after (its own path, as the kernel names it, must lie
- *    under the root), so symbolic links leading out, index.html included,
- *    get 404 even when swapped in mid-request. Only regular files and
- *    directories are served (a FIFO or device gets 404, never an open).
+ *    first and checked after (its own canonical path must lie under the
+ *    root), so symbolic links leading out, index.html included, get 404
+ *    even when swapped in mid-request. Only regular files and directories
+ *    are served (a FIFO or device gets 404, never an open). Files come
+ *    through the seam's file interface (lib/io/fs.h, `io->fs`; the host's
+ *    filesystem when the seam has none), so the simulator can serve a
+ *    tree it controls.
  * Client-sent X-Forwarded-* and Tailscale-User-* headers are dropped, then
  * X-Forwarded-For/-Host/-Proto and, for user-owned client nodes (the daemon's
  * whois callback), Tailscale-User-Login/-Name are set (SPEC L7-4).
@@ -29,7 +34,7 @@
  * failed before its response head, 504 upstream timeout. A failure after the
  * response head was sent resets the client connection.
  *
- * Events (io_emitf; every one carries "proxy":"<name>"): conn_accepted,
+ * Events (io_event; every one carries "proxy":"<name>"): conn_accepted,
  * conn_closed {bytes_in, bytes_out, duration_us, requests, reason},
  * http_request {method, path, mount, status, upstream, latency_us, bytes_in,
  * bytes_out}, limit_hit {limit}, proxy_error {what}.
@@ -41,6 +46,7 @@
 #include "lib/wire/http_msg.h"
 #include "lib/wire/tls.h"
 #include "proxy/serve/serve_config.h"
+#include "proxy/svc_proxy.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,16 +71,11 @@
 #define HTTP_PROXY_DIR_LISTING_MAX                  (64 * 1024) /* generated listing, bytes */
 #define HTTP_PROXY_BACKLOG                          128
 
-/* Who is behind a client address: true with login and display name for a
- * user-owned node, false for a tagged node (no identity headers). */
-typedef bool (*http_proxy_whois_fn)(void *ctx, const struct io_addr *client, char *login,
-                                    size_t login_len, char *name, size_t name_len);
-
 struct http_proxy_config {
 	const char *name;                  /* for events, e.g. "svc:web:443"; copied */
 	const struct serve_port *handlers; /* HTTP or HTTPS port; deep-copied */
 	struct tls_ctx *tls;               /* server context (HTTPS) or NULL; not owned */
-	http_proxy_whois_fn whois;         /* may be NULL: no identity headers */
+	svc_proxy_whois_fn whois;          /* may be NULL: no identity headers */
 	void *whois_ctx;
 	/* Trust anchors for https:// upstreams (PEM file or memory); neither
 	 * means the system's default store. */

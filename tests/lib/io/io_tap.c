@@ -181,6 +181,7 @@ struct io_tap *io_tap_new(struct io *inner)
 	};
 	tap->io.ops = &tap->ops;
 	tap->io.node_name = inner->node_name;
+	tap->io.fs = inner->fs;
 	tap->echo = getenv("TAP_EVENTS") != NULL;
 	return tap;
 }

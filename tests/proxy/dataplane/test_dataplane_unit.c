@@ -895,6 +895,15 @@ static void from_peer(struct unit *u, uint32_t ep, const uint8_t *pkt, size_t n)
 	underlay(u, ep, d, n + 4);
 }
 
+/* The node's stack opens SELF:port -> VIP:443 and p answers the SYN with
+ * initial sequence number isn. */
+static void tcp_open(struct unit *u, uint8_t *b, uint16_t port, uint32_t isn)
+{
+	tun(u, b, mk(b, PACKET_PROTO_TCP, SELF, port, VIP, 443, PACKET_TCP_SYN));
+	from_peer(u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, port, PACKET_TCP_SYN | PACKET_TCP_ACK, isn, 0));
+}
+
 /* RFC 1071, computed here rather than by the code under test. */
 static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
 {
@@ -955,20 +964,14 @@ Test(dataplane_unit, str7_a_host_found_dead_by_probes_has_its_open_flows_reset_w
 	unit_init(&u, 0);
 	/* An open connection: SYN, SYN-ACK (ISN 1000), 100 bytes from the host,
 	 * then an old retransmitted segment that must not pull the number back. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	tcp_open(&u, b, 7100, 1000);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 100));
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 40));
 	/* One that wrapped around: 0xfffffff0 + 0x20 bytes ends at 0x10. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7101, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_SYN | PACKET_TCP_ACK, 0xffffffefu, 0));
+	tcp_open(&u, b, 7101, 0xffffffefu);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_ACK, 0xfffffff0u, 0x20));
 	/* Not reset: a closed connection (FINs both ways), a UDP flow. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_SYN | PACKET_TCP_ACK, 5, 0));
+	tcp_open(&u, b, 7102, 5);
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_FIN | PACKET_TCP_ACK));
 	from_peer(&u, EP_P, b,
 	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_FIN | PACKET_TCP_ACK, 6, 0));
@@ -1022,9 +1025,7 @@ Test(dataplane_unit, str7_a_live_host_whose_path_turned_slow_keeps_its_open_conn
 	uint8_t b[512];
 
 	unit_init(&u, 0);
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7300, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	tcp_open(&u, b, 7300, 1000);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_ACK, 1001, 100));
 	unsigned written = u.f.tun_written;
 	cr_assert_eq(written, 2);
@@ -1312,5 +1313,58 @@ Test(dataplane_unit, str7_a_host_that_leaves_and_returns_before_the_verdict_keep
 	advance(&u.f, 3 * DATAPLANE_DEAD_PROBE_US);
 	cr_assert_eq(stats(&u).flows_reset, 0);
 	cr_assert_eq(stats(&u).flows_active, 0);
+	unit_fini(&u);
+}
+
+/* ---- the owner's deliver hook (svcd's LIM-1) ----------------------------- */
+
+struct deliver_seen {
+	unsigned calls;
+	uint8_t last_proto;
+};
+
+/* Refuses everything but TCP, as svcd does for a non-L3 service's VIP. */
+static bool tcp_only(void *ctx, const uint8_t *pkt, size_t len, const struct packet_info *pi)
+{
+	struct deliver_seen *seen = ctx;
+
+	(void)pkt;
+	(void)len;
+	seen->calls++;
+	seen->last_proto = pi->proto;
+	return pi->proto == PACKET_PROTO_TCP;
+}
+
+Test(dataplane_unit, lim1_the_deliver_hook_has_the_last_word_before_the_tun_device)
+{
+	char err[NETMAP_ERR_LEN];
+	struct deliver_seen seen = {0};
+	struct dataplane_config cfg = {.deliver = tcp_only, .deliver_ctx = &seen};
+	struct unit u;
+	uint8_t b[64];
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	u.f.io.ops = &fake_ops;
+	u.f.io.node_name = "me";
+	u.f.now_us = 1000000;
+	u.dp = dataplane_new(&u.f.io, &cfg, &rc);
+	cr_assert_not_null(u.dp, "%d", rc);
+	cr_assert_eq(netmap_from_json(map_pq, sizeof(map_pq) - 1, &u.nm, err, sizeof(err)), 0, "%s",
+	             err);
+	cr_assert_eq(dataplane_set_netmap(u.dp, &u.nm), 0);
+
+	/* Replies on flows this node opened (the filter admits those). */
+	tun(&u, b, mk(b, PACKET_PROTO_UDP, SELF, 1000, PEER_P, 53, 0));
+	from_peer(&u, EP_P, b, mk(b, PACKET_PROTO_UDP, PEER_P, 53, SELF, 1000, 0));
+	cr_assert_eq(seen.calls, 1);
+	cr_assert_eq(seen.last_proto, PACKET_PROTO_UDP);
+	cr_assert_eq(u.f.tun_written, 0, "a refused packet never reaches the stack");
+
+	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, PEER_P, 80, PACKET_TCP_SYN));
+	from_peer(&u, EP_P, b,
+	          mk(b, PACKET_PROTO_TCP, PEER_P, 80, SELF, 7100, PACKET_TCP_SYN | PACKET_TCP_ACK));
+	cr_assert_eq(seen.calls, 2);
+	cr_assert_eq(u.f.tun_written, 1, "an allowed packet does");
 	unit_fini(&u);
 }

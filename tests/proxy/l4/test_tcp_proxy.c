@@ -125,7 +125,7 @@ static void tt_setup(struct tcp_proxy_config *cfg)
 		cfg->target = world.echo_addr;
 	cfg->on_drained = tt_on_drained;
 	cfg->on_drained_ctx = &world;
-	rc = tcp_proxy_new(world.io0, cfg, &world.proxy);
+	rc = tcp_proxy_new(&world.proxy, world.io0, cfg);
 	cr_assert_eq(rc, 0, "tcp_proxy_new: %d", rc);
 	struct io_addr listen_at = world.f->node[0].underlay;
 	listen_at.port = 0;
@@ -396,7 +396,7 @@ Test(TCP_SUITE, l4_1_refused_target_resets_the_client_promptly, .fini = tt_teard
 	cfg.label = "svc:gone:1";
 	cfg.on_drained = tt_on_drained;
 	cfg.on_drained_ctx = &world;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &world.proxy), 0);
+	cr_assert_eq(tcp_proxy_new(&world.proxy, world.io0, &cfg), 0);
 	struct io_addr at = world.f->node[0].underlay;
 	cr_assert_eq(tcp_proxy_listen(world.proxy, &at), 0);
 	cr_assert_eq(tcp_proxy_local_addr(world.proxy, 0, &world.proxy_addr), 0);
@@ -427,7 +427,7 @@ Test(TCP_SUITE, l4_1_target_reset_propagates_to_the_client, .fini = tt_teardown,
 	backend_tcp_free(world.echo);
 	world.echo = faulty;
 	cfg.label = "svc:faulty:1";
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &world.proxy), 0);
+	cr_assert_eq(tcp_proxy_new(&world.proxy, world.io0, &cfg), 0);
 	struct io_addr at = world.f->node[0].underlay;
 	cr_assert_eq(tcp_proxy_listen(world.proxy, &at), 0);
 	cr_assert_eq(tcp_proxy_local_addr(world.proxy, 0, &world.proxy_addr), 0);
@@ -480,7 +480,7 @@ Test(TCP_SUITE, l4_1_unanswered_connect_times_out, .fini = tt_teardown, .timeout
 	cfg.target.ip[3] = (uint8_t)(cfg.target.ip[3] + 77);
 	cfg.target.port = 9;
 	cfg.label = "svc:void:9";
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &world.proxy), 0);
+	cr_assert_eq(tcp_proxy_new(&world.proxy, world.io0, &cfg), 0);
 	struct io_addr at = world.f->node[0].underlay;
 	cr_assert_eq(tcp_proxy_listen(world.proxy, &at), 0);
 	cr_assert_eq(tcp_proxy_local_addr(world.proxy, 0, &world.proxy_addr), 0);
@@ -631,22 +631,22 @@ Test(TCP_SUITE, l4_limit_config_out_of_bounds_is_rejected, .fini = tt_teardown)
 	char long_label[TCP_PROXY_LABEL_MAX + 2];
 
 	tt_setup(NULL);
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL, "no target accepted");
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL, "no target accepted");
 	cfg.target = world.echo_addr;
 	cfg.max_conns = TCP_PROXY_CONNS_MAX_LIMIT + 1;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL);
 	cfg.max_conns = 0;
 	cfg.buf_bytes = TCP_PROXY_BUF_BYTES_MIN - 1;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL);
 	cfg.buf_bytes = TCP_PROXY_BUF_BYTES_MAX + 1;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL);
 	cfg.buf_bytes = 0;
 	memset(long_label, 'x', sizeof(long_label) - 1);
 	long_label[sizeof(long_label) - 1] = '\0';
 	cfg.label = long_label;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL);
 	cfg.label = "ok";
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), 0);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), 0);
 	struct io_addr at = world.f->node[0].underlay;
 	for (unsigned i = 0; i < TCP_PROXY_LISTENERS_MAX; i++) {
 		at.port = 0;
@@ -862,7 +862,7 @@ Test(TCP_SUITE, backend_tcp_sink_counts_and_discards, .fini = tt_teardown, .time
 	cr_assert_eq(backend_tcp_start(world.io0, &bc, &sink), 0);
 	backend_tcp_local_addr(sink, &cfg.target);
 	cfg.label = "svc:sink:1";
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &world.proxy), 0);
+	cr_assert_eq(tcp_proxy_new(&world.proxy, world.io0, &cfg), 0);
 	struct io_addr at = world.f->node[0].underlay;
 	cr_assert_eq(tcp_proxy_listen(world.proxy, &at), 0);
 	cr_assert_eq(tcp_proxy_local_addr(world.proxy, 0, &world.proxy_addr), 0);
@@ -1020,7 +1020,7 @@ static void tls_proxy_setup(struct tcp_proxy_config *cfg)
 	cfg->label = "svc:db:5432";
 	cfg->target = world.echo_addr;
 	cfg->tls = tlsw.server;
-	rc = tcp_proxy_new(world.io0, cfg, &world.proxy);
+	rc = tcp_proxy_new(&world.proxy, world.io0, cfg);
 	cr_assert_eq(rc, 0, "tcp_proxy_new: %d", rc);
 	struct io_addr at = world.f->node[0].underlay;
 	cr_assert_eq(tcp_proxy_listen(world.proxy, &at), 0);
@@ -1102,5 +1102,5 @@ Test(TCP_SUITE, l4_2_client_ctx_is_refused_as_server_context, .fini = tls_teardo
 	tls_setup();
 	cfg.target = world.echo_addr;
 	cfg.tls = tlsw.client;
-	cr_assert_eq(tcp_proxy_new(world.io0, &cfg, &p), -EINVAL);
+	cr_assert_eq(tcp_proxy_new(&p, world.io0, &cfg), -EINVAL);
 }

@@ -96,7 +96,7 @@ static void pg_setup(void)
 
 	struct tcp_proxy_config pc = {.label = "svc:db:5432"};
 	io_addr_v4(&pc.target, 0x7f000001u, pw.pg.port);
-	cr_assert_eq(tcp_proxy_new(pw.node, &pc, &pw.proxy), 0);
+	cr_assert_eq(tcp_proxy_new(&pw.proxy, pw.node, &pc), 0);
 	struct io_addr at;
 	io_addr_v4(&at, 0x7f000002u, 0); /* the "VIP": 127.0.0.2, any port */
 	cr_assert_eq(tcp_proxy_listen(pw.proxy, &at), 0);
