@@ -495,13 +495,40 @@ static const char *mc_string(const cJSON *msg, const char *name)
 	return cJSON_IsString(s) && s->valuestring ? s->valuestring : NULL;
 }
 
+/* Control confirmed the drain of a service (DRN-1/3). */
+static void mc_on_drain_confirmed(struct mapclient *mc, const cJSON *msg)
+{
+	const char *svc = mc_string(msg, "service");
+
+	if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+		mc_violation(mc, "drain_confirmed without a service");
+		return;
+	}
+	io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
+	if (mc->cb.drain_confirmed)
+		mc->cb.drain_confirmed(mc->ctx, svc);
+}
+
+/* Control refused to accept a service from this node, saying why. */
+static void mc_on_advertise_refused(struct mapclient *mc, const cJSON *msg)
+{
+	const char *svc = mc_string(msg, "service"), *text = mc_string(msg, "message");
+
+	if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+		mc_violation(mc, "advertise_refused without a service");
+		return;
+	}
+	io_event(mc->io, "advertise_refused", IO_STR("service", svc), IO_STR("message", text));
+	if (mc->cb.advertise_refused)
+		mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
+}
+
 /* One frame from control. */
 static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len)
 {
 	char err[MAPPROTO_ERR_LEN];
 	cJSON *msg = NULL;
 	enum mapproto_type t;
-	const char *svc, *text;
 
 	err[0] = '\0';
 	t = mapproto_parse(payload, len, &msg, err, sizeof(err));
@@ -526,30 +553,14 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 		mc_on_liveness(mc, msg);
 		break;
 	case MAPPROTO_DRAIN_CONFIRMED:
-		svc = mc_string(msg, "service");
-		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
-			mc_violation(mc, "drain_confirmed without a service");
-			break;
-		}
-		io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
-		if (mc->cb.drain_confirmed)
-			mc->cb.drain_confirmed(mc->ctx, svc);
+		mc_on_drain_confirmed(mc, msg);
 		break;
 	case MAPPROTO_ADVERTISE_REFUSED:
-		svc = mc_string(msg, "service");
-		text = mc_string(msg, "message");
-		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
-			mc_violation(mc, "advertise_refused without a service");
-			break;
-		}
-		io_event(mc->io, "advertise_refused", IO_STR("service", svc),
-		         IO_STR("message", text));
-		if (mc->cb.advertise_refused)
-			mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
+		mc_on_advertise_refused(mc, msg);
 		break;
 	case MAPPROTO_ERROR: {
 		char reason[MAPCLIENT_ERR_LEN];
-		text = mc_string(msg, "message");
+		const char *text = mc_string(msg, "message");
 		snprintf(reason, sizeof(reason), "control error: %.200s", text ? text : "");
 		mc_end(mc, reason);
 		break;
