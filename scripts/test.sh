@@ -123,6 +123,8 @@ fi
 
 check clang-format scripts/check-format.sh
 check no-writable-globals scripts/check-globals.sh build
+check doc-names scripts/check-doc-names.sh
+check file-size scripts/check-file-size.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
