@@ -1,6 +1,7 @@
 /* Backend programs on the seam (see backend_apps.h). */
 #include "apps/backend_apps.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -10,7 +11,7 @@
 
 struct ba_conn {
 	struct backend_tcp *b;
-	struct ba_conn *prev, *next;
+	struct list_node link; /* in the backend's conns */
 	uint64_t id;
 	int handle;
 	bool eof;
@@ -25,7 +26,7 @@ struct backend_tcp {
 	struct backend_tcp_config config;
 	int listener;
 	struct io_addr local;
-	struct ba_conn *conns;
+	struct list_head conns;
 	uint64_t next_id;
 	struct backend_tcp_stats stats;
 };
@@ -48,19 +49,13 @@ static void ba_conn_close(struct ba_conn *c, bool reset, const char *how)
 	struct io *io = b->io;
 
 	io->ops->close(io, c->handle, reset);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_remove(&b->conns, &c->link);
 	CHECK(b->stats.open > 0);
 	b->stats.open--;
 	b->stats.closed++;
-	io_emitf(io, "backend_conn_closed",
-	         "\"app\":\"%s\",\"conn\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"how\":\"%s\"",
-	         ba_app_name(b), (unsigned long long)c->id, (unsigned long long)c->bytes_in,
-	         (unsigned long long)c->bytes_out, how);
+	io_event(io, "backend_conn_closed", IO_STR("app", ba_app_name(b)), IO_U64("conn", c->id),
+	         IO_U64("bytes_in", c->bytes_in), IO_U64("bytes_out", c->bytes_out),
+	         IO_STR("how", how));
 	free(c);
 }
 
@@ -205,9 +200,9 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 				return;
 			io->ops->close(io, h, true);
 			b->stats.refused_over_limit++;
-			io_emitf(io, "limit_hit",
-			         "\"app\":\"%s\",\"limit\":\"backend_conns_max\",\"max\":%u",
-			         ba_app_name(b), b->config.max_conns);
+			io_event(io, "limit_hit", IO_STR("app", ba_app_name(b)),
+			         IO_STR("limit", "backend_conns_max"),
+			         IO_U64("max", b->config.max_conns));
 			continue;
 		}
 		memset(c, 0, sizeof(*c));
@@ -219,16 +214,13 @@ static void ba_listener_cb(void *ctx, int handle, unsigned events)
 		}
 		c->handle = h;
 		c->id = ++b->next_id;
-		c->next = b->conns;
-		if (b->conns)
-			b->conns->prev = c;
-		b->conns = c;
+		list_push_front(&b->conns, &c->link);
 		b->stats.open++;
 		b->stats.accepted++;
-		io_emitf(io, "backend_conn_accepted",
-		         "\"app\":\"%s\",\"conn\":%llu,\"peer\":\"%s\"", ba_app_name(b),
-		         (unsigned long long)c->id,
-		         io_addr_format(&peer, true, text, sizeof(text)));
+		if (!io->events_off)
+			io_event(io, "backend_conn_accepted", IO_STR("app", ba_app_name(b)),
+			         IO_U64("conn", c->id),
+			         IO_STR("peer", io_addr_format(&peer, true, text, sizeof(text))));
 		/* Bytes may already be queued; the seam reports only new ones. */
 		ba_conn_cb(c, h, IO_READABLE);
 	}
@@ -262,8 +254,8 @@ int backend_tcp_start(struct io *io, const struct backend_tcp_config *config,
 	}
 	if (io->ops->sock_name(io, b->listener, false, &b->local) < 0)
 		b->local = config->local;
-	io_emitf(io, "backend_listening", "\"app\":\"%s\",\"local\":\"%s\"", ba_app_name(b),
-	         io_addr_format(&b->local, true, text, sizeof(text)));
+	io_event(io, "backend_listening", IO_STR("app", ba_app_name(b)),
+	         IO_STR("local", io_addr_format(&b->local, true, text, sizeof(text))));
 	*out = b;
 	return 0;
 }
@@ -304,8 +296,8 @@ void backend_tcp_free(struct backend_tcp *b)
 	if (!b)
 		return;
 	backend_tcp_stop(b);
-	while (b->conns)
-		ba_conn_close(b->conns, true, "stopped");
+	while (!list_empty(&b->conns))
+		ba_conn_close(list_item(b->conns.first, struct ba_conn, link), true, "stopped");
 	free(b);
 }
 
@@ -346,8 +338,8 @@ int backend_udp_echo_start(struct io *io, const struct io_addr *local,
 	}
 	if (io->ops->sock_name(io, b->handle, false, &b->local) < 0)
 		b->local = *local;
-	io_emitf(io, "backend_listening", "\"app\":\"udp-echo\",\"local\":\"%s\"",
-	         io_addr_format(&b->local, true, text, sizeof(text)));
+	io_event(io, "backend_listening", IO_STR("app", "udp-echo"),
+	         IO_STR("local", io_addr_format(&b->local, true, text, sizeof(text))));
 	*out = b;
 	return 0;
 }

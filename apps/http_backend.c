@@ -1,8 +1,8 @@
 /* A small HTTP/1.1 origin server on the seam (see http_backend.h). */
 #include "apps/http_backend.h"
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
-#include "lib/io/io_event.h"
 #include "lib/wire/http_msg.h"
 
 #include <errno.h>
@@ -23,7 +23,7 @@ enum hb_kind {
 
 struct hb_conn {
 	struct http_backend *b;
-	struct hb_conn *prev, *next;
+	struct list_node link; /* in the backend's conns */
 	int handle;
 	bool eof;
 	bool active;    /* a request is being answered */
@@ -51,8 +51,7 @@ struct http_backend {
 	char name[HB_NAME_MAX];
 	uint64_t service_time_us, body_bytes;
 	int listener;
-	struct hb_conn *conns;
-	size_t n_conns;
+	struct list_head conns;
 	struct http_backend_stats stats;
 	char last_head[HTTP_BACKEND_LAST_HEAD];
 };
@@ -93,13 +92,7 @@ static void hb_close(struct hb_conn *c, bool abort)
 
 	b->io->ops->timer_disarm(b->io, &c->timer);
 	b->io->ops->close(b->io, c->handle, abort);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		b->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	b->n_conns--;
+	list_remove(&b->conns, &c->link);
 	http_head_free(c->head);
 	free(c->head_copy);
 	free(c);
@@ -129,8 +122,8 @@ static void hb_copy_head(struct hb_conn *c)
 	                      (int)h->target_len, http_head_target(h));
 	for (size_t i = 0; i < h->n_headers && n < cap; i++)
 		n += (size_t)snprintf(b->last_head + n, cap - n, "%.*s: %.*s\n",
-		                      (int)h->hdr[i].name_len, h->text + h->hdr[i].name_off,
-		                      (int)h->hdr[i].value_len, h->text + h->hdr[i].value_off);
+		                      (int)h->hdr[i].name_len, h->text.data + h->hdr[i].name_off,
+		                      (int)h->hdr[i].value_len, h->text.data + h->hdr[i].value_off);
 	if (n >= cap)
 		n = cap - 1;
 	b->last_head[n] = '\0';
@@ -265,24 +258,26 @@ static void hb_answer(struct hb_conn *c, bool *progress)
 static void hb_finish(struct hb_conn *c)
 {
 	struct http_backend *b = c->b;
-	char path[2 * sizeof(c->path)];
-
 	b->stats.bytes_out_body += c->resp_bytes;
-	if (io_json_escape(path, sizeof(path), c->path) < 0)
-		path[0] = '\0';
-	io_emitf(b->io, "backend_request",
-	         "\"backend\":\"%s\",\"path\":\"%s\",\"status\":%d,\"bytes_in\":%llu,"
-	         "\"bytes_out\":%llu",
-	         b->name, path, c->status, (unsigned long long)c->req_bytes,
-	         (unsigned long long)c->resp_bytes);
+	io_event(b->io, "backend_request", IO_STR("backend", b->name), IO_STR("path", c->path),
+	         IO_I64("status", c->status), IO_U64("bytes_in", c->req_bytes),
+	         IO_U64("bytes_out", c->resp_bytes));
 	c->answering = c->active = false;
 	c->req_done = c->resp_done = false;
 	http_parser_resume(&c->parser);
 }
 
-/* One pass: flush, answer, read and parse. Returns false when the
- * connection is gone. */
-static bool hb_step(struct hb_conn *c, bool *progress)
+/* What a connection does after one step of hb_step's loop. */
+enum hb_next {
+	HB_NEXT_GONE = 0, /* it was closed (and freed) */
+	HB_NEXT_WAIT,     /* nothing more to do until the next readiness */
+	HB_NEXT_LOOP,     /* start the loop over */
+	HB_NEXT_ON,       /* go on to the loop's next step */
+};
+
+/* Writes what is queued until the socket is full. False when the
+ * connection broke (it is closed). */
+static bool hb_flush(struct hb_conn *c, bool *progress)
 {
 	struct io *io = c->b->io;
 
@@ -300,6 +295,105 @@ static bool hb_step(struct hb_conn *c, bool *progress)
 	}
 	if (c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
+	return true;
+}
+
+/* Answers the request in progress: a finished exchange ends (the
+ * connection waits to close when it asked for that); a request wholly read
+ * waits for its answer, and echo waits for room for what it reflects. */
+static enum hb_next hb_answer_step(struct hb_conn *c, bool *progress)
+{
+	if (!c->active)
+		return HB_NEXT_ON;
+	hb_answer(c, progress);
+	if (c->req_done && c->resp_done) {
+		if (c->close_after)
+			return HB_NEXT_WAIT;
+		hb_finish(c);
+		*progress = true;
+		return HB_NEXT_LOOP;
+	}
+	if (c->req_done)
+		return HB_NEXT_WAIT;
+	if (c->kind == HB_ECHO && hb_room(c) < HB_READ_CHUNK + 64)
+		return HB_NEXT_WAIT;
+	return HB_NEXT_ON;
+}
+
+/* Reads more when every byte read is parsed; the peer's end closes the
+ * connection once nothing more is owed (reset mid-request). */
+static enum hb_next hb_read(struct hb_conn *c, bool *progress)
+{
+	struct io *io = c->b->io;
+
+	if (c->in_off < c->in_len)
+		return HB_NEXT_ON;
+	if (c->eof) {
+		hb_close(c, c->active || http_parser_in_message(&c->parser));
+		return HB_NEXT_GONE;
+	}
+	ssize_t n = io->ops->tcp_read(io, c->handle, c->in, sizeof(c->in));
+	if (n == -EAGAIN)
+		return HB_NEXT_WAIT;
+	if (n < 0) {
+		hb_close(c, true);
+		return HB_NEXT_GONE;
+	}
+	*progress = true;
+	if (n == 0) {
+		c->eof = true;
+		return HB_NEXT_LOOP;
+	}
+	c->in_off = 0;
+	c->in_len = (size_t)n;
+	return HB_NEXT_ON;
+}
+
+/* Feeds the unparsed input to the parser: a malformed request gets 400 and
+ * the connection closes; a new request's head starts its answer (the reset
+ * kind resets instead). */
+static enum hb_next hb_parse(struct hb_conn *c, bool *progress)
+{
+	struct io *io = c->b->io;
+	size_t used;
+	enum http_parse_status st =
+	    http_parser_feed(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &used);
+
+	c->in_off += used;
+	if (st == HTTP_PARSE_ERROR) {
+		char resp[128];
+		int n = http_msg_write_simple(400, NULL, 0, false, NULL, true, resp, sizeof(resp));
+		io->ops->tcp_write(io, c->handle, resp, (size_t)n);
+		hb_close(c, false);
+		return HB_NEXT_GONE;
+	}
+	if (st == HTTP_PARSE_HEAD) {
+		hb_request(c);
+		c->active = true;
+		*progress = true;
+		if (c->kind == HB_RESET) {
+			hb_close(c, true);
+			return HB_NEXT_GONE;
+		}
+		/* Echo answers at once, streaming the body as it comes. */
+		hb_answer(c, progress);
+		http_parser_resume(&c->parser);
+		/* A bodiless request completes on an empty feed. */
+		st = http_parser_feed(&c->parser, c->in + c->in_off, 0, &used);
+		if (st == HTTP_PARSE_ERROR)
+			return HB_NEXT_LOOP;
+	}
+	if (st == HTTP_PARSE_DONE)
+		c->req_done = true;
+	return HB_NEXT_LOOP;
+}
+
+/* One pass: flush, then answer, read and parse until there is nothing to
+ * do. Returns false when the connection is gone. */
+static bool hb_step(struct hb_conn *c, bool *progress)
+{
+	if (!hb_flush(c, progress))
+		return false;
 	if (c->active && c->req_done && c->resp_done && c->close_after) {
 		if (c->out_len == 0) {
 			hb_close(c, false);
@@ -308,73 +402,16 @@ static bool hb_step(struct hb_conn *c, bool *progress)
 		return true;
 	}
 	for (;;) {
-		if (c->active) {
-			hb_answer(c, progress);
-			if (c->req_done && c->resp_done) {
-				if (c->close_after)
-					break;
-				hb_finish(c);
-				*progress = true;
-				continue;
-			}
-			if (c->req_done)
-				break;
-			/* Echo needs room for what it reflects. */
-			if (c->kind == HB_ECHO && hb_room(c) < HB_READ_CHUNK + 64)
-				break;
-		}
-		if (c->in_off == c->in_len) {
-			if (c->eof) {
-				hb_close(c, c->active || http_parser_in_message(&c->parser));
-				return false;
-			}
-			ssize_t n = io->ops->tcp_read(io, c->handle, c->in, sizeof(c->in));
-			if (n == -EAGAIN)
-				break;
-			if (n < 0) {
-				hb_close(c, true);
-				return false;
-			}
-			*progress = true;
-			if (n == 0) {
-				c->eof = true;
-				continue;
-			}
-			c->in_off = 0;
-			c->in_len = (size_t)n;
-		}
-		size_t used;
-		enum http_parse_status st =
-		    http_parser_feed(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &used);
-		c->in_off += used;
-		if (st == HTTP_PARSE_ERROR) {
-			char resp[128];
-			int n = http_msg_write_simple(400, NULL, 0, false, NULL, true, resp,
-			                              sizeof(resp));
-			io->ops->tcp_write(io, c->handle, resp, (size_t)n);
-			hb_close(c, false);
+		enum hb_next next = hb_answer_step(c, progress);
+		if (next == HB_NEXT_ON)
+			next = hb_read(c, progress);
+		if (next == HB_NEXT_ON)
+			next = hb_parse(c, progress);
+		if (next == HB_NEXT_GONE)
 			return false;
-		}
-		if (st == HTTP_PARSE_HEAD) {
-			hb_request(c);
-			c->active = true;
-			*progress = true;
-			if (c->kind == HB_RESET) {
-				hb_close(c, true);
-				return false;
-			}
-			/* Echo answers at once, streaming the body as it comes. */
-			hb_answer(c, progress);
-			http_parser_resume(&c->parser);
-			/* A bodiless request completes on an empty feed. */
-			st = http_parser_feed(&c->parser, c->in + c->in_off, 0, &used);
-			if (st == HTTP_PARSE_ERROR)
-				continue;
-		}
-		if (st == HTTP_PARSE_DONE)
-			c->req_done = true;
+		if (next == HB_NEXT_WAIT)
+			return true;
 	}
-	return true;
 }
 
 static void hb_run(struct hb_conn *c)
@@ -433,17 +470,13 @@ static void hb_listen_cb(void *ctx, int listener, unsigned events)
 			return;
 		}
 		b->stats.conns_accepted++;
-		if (b->n_conns >= HTTP_BACKEND_MAX_CONNS) {
+		if (b->conns.n >= HTTP_BACKEND_MAX_CONNS) {
 			io->ops->close(io, c->handle, false);
 			http_head_free(c->head);
 			free(c);
 			continue;
 		}
-		c->next = b->conns;
-		if (b->conns)
-			b->conns->prev = c;
-		b->conns = c;
-		b->n_conns++;
+		list_push_front(&b->conns, &c->link);
 		hb_run(c);
 	}
 }
@@ -458,8 +491,9 @@ int http_backend_new(struct http_backend **out, struct io *io,
 	if (!b)
 		return -ENOMEM;
 	b->io = io;
-	if (io_json_escape(b->name, sizeof(b->name), cfg && cfg->name ? cfg->name : "backend") < 0)
-		b->name[0] = '\0';
+	const char *name = cfg && cfg->name ? cfg->name : "backend";
+	if (strlen(name) < sizeof(b->name))
+		memcpy(b->name, name, strlen(name) + 1); /* a longer name is left empty */
 	b->service_time_us = cfg ? cfg->service_time_us : 0;
 	b->body_bytes = cfg ? cfg->body_bytes : 0;
 	b->listener = io->ops->tcp_listen(io, addr, 128, hb_listen_cb, b);
@@ -485,8 +519,8 @@ void http_backend_free(struct http_backend *b)
 	if (!b)
 		return;
 	b->io->ops->close(b->io, b->listener, false);
-	while (b->conns)
-		hb_close(b->conns, false);
+	while (!list_empty(&b->conns))
+		hb_close(list_item(b->conns.first, struct hb_conn, link), false);
 	free(b);
 }
 
@@ -502,5 +536,5 @@ const char *http_backend_last_head(const struct http_backend *b)
 
 size_t http_backend_open_connections(const struct http_backend *b)
 {
-	return b->n_conns;
+	return b->conns.n;
 }

@@ -22,6 +22,8 @@
  * shortest path). The wrapper uses a hash-based routing protocol instead,
  * so the comparison covers the whole path, routing included.
  */
+#include "lib/base/check.h"
+
 #include "ns3/core-module.h"
 #include "ns3/internet-module.h"
 #include "ns3/network-module.h"
@@ -39,14 +41,6 @@
 #include <vector>
 
 using namespace ns3;
-
-#define RR_ASSERT(c)                                                                               \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 enum {
 	RR_PORT = 7000,
@@ -177,7 +171,7 @@ static void rr_client_recv(rr_client *c, Ptr<Socket> sock)
 static void rr_client_connected(rr_client *c, Ptr<Socket> sock)
 {
 	int sent = sock->Send(Create<Packet>(c->host->bench->cfg.request_bytes));
-	RR_ASSERT(sent == (int)c->host->bench->cfg.request_bytes);
+	CHECK(sent == (int)c->host->bench->cfg.request_bytes);
 }
 
 /* Picks a uniform target among the other hosts. */
@@ -197,7 +191,7 @@ static void rr_client_arrival(rr_host *host)
 	c->host = host;
 	c->start = Simulator::Now();
 	c->sock = Socket::CreateSocket(host->node, TcpSocketFactory::GetTypeId());
-	RR_ASSERT(c->sock->Bind() == 0);
+	CHECK(c->sock->Bind() == 0);
 	c->sock->SetConnectCallback(MakeBoundCallback(&rr_client_connected, c),
 	                            MakeBoundCallback(&rr_client_error, c));
 	c->sock->SetRecvCallback(MakeBoundCallback(&rr_client_recv, c));
@@ -288,7 +282,7 @@ static uint32_t rr_add_iface(Ptr<NetDevice> dev, Ipv4Address addr)
 {
 	Ptr<Ipv4> ipv4 = dev->GetNode()->GetObject<Ipv4>();
 	int32_t ifi = ipv4->AddInterface(dev);
-	RR_ASSERT(ifi >= 0);
+	CHECK(ifi >= 0);
 	ipv4->AddAddress(ifi, Ipv4InterfaceAddress(addr, Ipv4Mask::GetOnes()));
 	ipv4->SetUp(ifi);
 	return (uint32_t)ifi;
@@ -468,6 +462,98 @@ static void rr_install_direct(rr_bench *b, NodeContainer &routers, NodeContainer
 	}
 }
 
+/* Region mesh: link k joins pair k; fills the interface and the next hop
+ * for every (from, to) region pair. */
+static void rr_build_mesh(const rr_config &cfg, NodeContainer &routers,
+                          std::vector<uint32_t> &mesh_if, std::vector<Ipv4Address> &mesh_nh)
+{
+	uint32_t r_count = cfg.regions;
+	uint32_t pairs = r_count * (r_count - 1) / 2;
+	PointToPointHelper mesh;
+	mesh.SetDeviceAttribute("DataRate", StringValue("10Gbps"));
+	uint32_t k = 0;
+	for (uint32_t a = 0; a < r_count; a++) {
+		for (uint32_t bb = a + 1; bb < r_count; bb++, k++) {
+			uint64_t lat_us = pairs > 1 ? 40000 + 40000ull * k / (pairs - 1) : 40000;
+			mesh.SetChannelAttribute("Delay", TimeValue(MicroSeconds((int64_t)lat_us)));
+			NetDeviceContainer d = mesh.Install(routers.Get(a), routers.Get(bb));
+			Ipv4Address ea = rr_ip(0x0c000000u, 4 * k + 1);
+			Ipv4Address eb = rr_ip(0x0c000000u, 4 * k + 2);
+			mesh_if[a * r_count + bb] = rr_add_iface(d.Get(0), ea);
+			mesh_if[bb * r_count + a] = rr_add_iface(d.Get(1), eb);
+			mesh_nh[a * r_count + bb] = eb;
+			mesh_nh[bb * r_count + a] = ea;
+		}
+	}
+}
+
+/* Each host's access link to its region's router, its address and default
+ * route; fills the router side's interface per host. */
+static void rr_build_access(rr_bench *b, NodeContainer &routers, NodeContainer &hosts,
+                            std::vector<uint32_t> &access_if)
+{
+	const rr_config &cfg = b->cfg;
+	PointToPointHelper access;
+	access.SetDeviceAttribute("DataRate", StringValue("1Gbps"));
+	access.SetChannelAttribute("Delay", TimeValue(MilliSeconds(1)));
+	b->hosts.resize(cfg.nodes);
+	for (uint32_t n = 0; n < cfg.nodes; n++) {
+		uint32_t r = rr_region_of(cfg, n);
+		NetDeviceContainer d = access.Install(hosts.Get(n), routers.Get(r));
+		Ipv4Address hip = rr_ip(0x0a000000u, n + 1);
+		Ipv4Address rip = rr_ip(0x0b000000u, n + 1);
+		uint32_t hif = rr_add_iface(d.Get(0), hip);
+		access_if[n] = rr_add_iface(d.Get(1), rip);
+		rr_static(hosts.Get(n))->SetDefaultRoute(rip, hif);
+		b->hosts[n] = rr_host{b, hosts.Get(n), n, hip};
+	}
+}
+
+/* The routers' static routes (--routing host or prefix). */
+static void rr_install_static(rr_bench *b, NodeContainer &routers,
+                              const std::vector<uint32_t> &mesh_if,
+                              const std::vector<Ipv4Address> &mesh_nh,
+                              const std::vector<uint32_t> &access_if)
+{
+	const rr_config &cfg = b->cfg;
+	uint32_t r_count = cfg.regions;
+	for (uint32_t r = 0; r < r_count; r++) {
+		Ptr<Ipv4StaticRouting> rt = rr_static(routers.Get(r));
+		for (uint32_t n = 0; n < cfg.nodes; n++) {
+			uint32_t hr = rr_region_of(cfg, n);
+			if (hr == r)
+				rt->AddHostRouteTo(b->hosts[n].ip, access_if[n]);
+			else if (cfg.routing == RR_ROUTING_HOST)
+				rt->AddHostRouteTo(b->hosts[n].ip, mesh_nh[r * r_count + hr],
+				                   mesh_if[r * r_count + hr]);
+		}
+		if (cfg.routing != RR_ROUTING_PREFIX)
+			continue;
+		for (uint32_t hr = 0; hr < r_count; hr++) {
+			if (hr != r)
+				rr_add_range_routes(rt, cfg, hr, mesh_nh[r * r_count + hr],
+				                    mesh_if[r * r_count + hr]);
+		}
+	}
+}
+
+/* A listener on every host, and each host's first client arrival. */
+static void rr_start_hosts(rr_bench *b)
+{
+	const rr_config &cfg = b->cfg;
+	for (rr_host &h : b->hosts) {
+		Ptr<Socket> l = Socket::CreateSocket(h.node, TcpSocketFactory::GetTypeId());
+		CHECK(l->Bind(InetSocketAddress(Ipv4Address::GetAny(), RR_PORT)) == 0);
+		CHECK(l->Listen() == 0);
+		l->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address &>(),
+		                     MakeBoundCallback(&rr_server_accept, b));
+		Time first = Seconds(cfg.start_s + b->interarrival->GetValue());
+		if (first < Seconds(cfg.duration_s))
+			Simulator::ScheduleWithContext(h.node->GetId(), first, &rr_client_arrival,
+			                               &h);
+	}
+}
+
 /* Builds routers, region mesh, hosts, routes, and the servers. */
 static void rr_build(rr_bench *b)
 {
@@ -486,76 +572,16 @@ static void rr_build(rr_bench *b)
 	stack.Install(routers);
 	stack.Install(hosts);
 
-	/* Region mesh: link k joins pair k; remember the interface and the
-	 * next hop for every (from, to) region pair. */
 	std::vector<uint32_t> mesh_if(r_count * r_count, 0);
 	std::vector<Ipv4Address> mesh_nh(r_count * r_count);
-	uint32_t pairs = r_count * (r_count - 1) / 2;
-	PointToPointHelper mesh;
-	mesh.SetDeviceAttribute("DataRate", StringValue("10Gbps"));
-	uint32_t k = 0;
-	for (uint32_t a = 0; a < r_count; a++) {
-		for (uint32_t bb = a + 1; bb < r_count; bb++, k++) {
-			uint64_t lat_us = pairs > 1 ? 40000 + 40000ull * k / (pairs - 1) : 40000;
-			mesh.SetChannelAttribute("Delay", TimeValue(MicroSeconds((int64_t)lat_us)));
-			NetDeviceContainer d = mesh.Install(routers.Get(a), routers.Get(bb));
-			Ipv4Address ea = rr_ip(0x0c000000u, 4 * k + 1);
-			Ipv4Address eb = rr_ip(0x0c000000u, 4 * k + 2);
-			mesh_if[a * r_count + bb] = rr_add_iface(d.Get(0), ea);
-			mesh_if[bb * r_count + a] = rr_add_iface(d.Get(1), eb);
-			mesh_nh[a * r_count + bb] = eb;
-			mesh_nh[bb * r_count + a] = ea;
-		}
-	}
-
-	PointToPointHelper access;
-	access.SetDeviceAttribute("DataRate", StringValue("1Gbps"));
-	access.SetChannelAttribute("Delay", TimeValue(MilliSeconds(1)));
-	b->hosts.resize(cfg.nodes);
 	std::vector<uint32_t> access_if(cfg.nodes);
-	for (uint32_t n = 0; n < cfg.nodes; n++) {
-		uint32_t r = rr_region_of(cfg, n);
-		NetDeviceContainer d = access.Install(hosts.Get(n), routers.Get(r));
-		Ipv4Address hip = rr_ip(0x0a000000u, n + 1);
-		Ipv4Address rip = rr_ip(0x0b000000u, n + 1);
-		uint32_t hif = rr_add_iface(d.Get(0), hip);
-		access_if[n] = rr_add_iface(d.Get(1), rip);
-		rr_static(hosts.Get(n))->SetDefaultRoute(rip, hif);
-		b->hosts[n] = rr_host{b, hosts.Get(n), n, hip};
-	}
-
+	rr_build_mesh(cfg, routers, mesh_if, mesh_nh);
+	rr_build_access(b, routers, hosts, access_if);
 	if (cfg.routing == RR_ROUTING_DIRECT)
 		rr_install_direct(b, routers, hosts, mesh_if, mesh_nh, access_if);
-	for (uint32_t r = 0; r < r_count && cfg.routing != RR_ROUTING_DIRECT; r++) {
-		Ptr<Ipv4StaticRouting> rt = rr_static(routers.Get(r));
-		for (uint32_t n = 0; n < cfg.nodes; n++) {
-			uint32_t hr = rr_region_of(cfg, n);
-			if (hr == r)
-				rt->AddHostRouteTo(b->hosts[n].ip, access_if[n]);
-			else if (cfg.routing == RR_ROUTING_HOST)
-				rt->AddHostRouteTo(b->hosts[n].ip, mesh_nh[r * r_count + hr],
-				                   mesh_if[r * r_count + hr]);
-		}
-		if (cfg.routing != RR_ROUTING_PREFIX)
-			continue;
-		for (uint32_t hr = 0; hr < r_count; hr++) {
-			if (hr != r)
-				rr_add_range_routes(rt, cfg, hr, mesh_nh[r * r_count + hr],
-				                    mesh_if[r * r_count + hr]);
-		}
-	}
-
-	for (rr_host &h : b->hosts) {
-		Ptr<Socket> l = Socket::CreateSocket(h.node, TcpSocketFactory::GetTypeId());
-		RR_ASSERT(l->Bind(InetSocketAddress(Ipv4Address::GetAny(), RR_PORT)) == 0);
-		RR_ASSERT(l->Listen() == 0);
-		l->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address &>(),
-		                     MakeBoundCallback(&rr_server_accept, b));
-		Time first = Seconds(cfg.start_s + b->interarrival->GetValue());
-		if (first < Seconds(cfg.duration_s))
-			Simulator::ScheduleWithContext(h.node->GetId(), first, &rr_client_arrival,
-			                               &h);
-	}
+	else
+		rr_install_static(b, routers, mesh_if, mesh_nh, access_if);
+	rr_start_hosts(b);
 }
 
 static void rr_usage(const char *argv0)

@@ -17,26 +17,18 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-/tmp/build-bench-release}
-reps=3
-no_build=0
+# shellcheck source=bench/bench-lib.sh
+. "$root/bench/bench-lib.sh"
 usage() {
 	echo "usage: $0 [--reps N] [--build DIR] [--no-build]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
-	case $1 in
-	--reps) reps=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--no-build) no_build=1; shift ;;
-	*) usage ;;
-	esac
+	common_opt "$@"
+	[ "$used" -gt 0 ] || usage
+	shift "$used"
 done
-if [ $no_build = 0 ]; then
-	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAILSIM_BENCH=ON \
-		>/dev/null
-	ninja -C "$build" simrun bench_rr_plain >/dev/null
-fi
+release_build -DTAILSIM_BENCH=ON "simrun bench_rr_plain"
 
 work=$(mktemp -d /tmp/sim-speed.XXXXXX)
 echo "# outputs in $work" >&2
@@ -57,43 +49,32 @@ run_side() {
 	tailnet-new | tailnet-keepalive)
 		local sc=$scenario
 		[ "$side" = tailnet-keepalive ] && sc=$work/tailnet-1k-keepalive.yaml
-		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/simrun" --quiet \
-			--pcap none --out "$work/$side-$i" "$sc" >"$o" 2>&1 || rc=$?
+		timed "$t" "$build/simrun" --quiet --pcap none --out "$work/$side-$i" "$sc" \
+			>"$o" 2>&1 || rc=$?
 		;;
 	plain-ns3)
-		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/bench_rr_plain" \
+		timed "$t" "$build/bench_rr_plain" \
 			--nodes 1000 --regions 3 --duration $sim_s --rate 1.0 --seed 1 --routing direct \
 			--out "$work/$side-$i.jsonl" >"$o" 2>&1 || rc=$?
 		;;
 	esac
-	if [ $rc -ne 0 ]; then
-		echo "$side failed (exit $rc):" >&2
-		tail -20 "$o" >&2
-		exit 1
-	fi
-	echo "$side #$i: $(cat "$t")" >&2
+	[ $rc -eq 0 ] || side_failed "$side" $rc "$o"
+	side_ran "$side" "$i" "$t"
 }
 
-for i in $(seq 1 "$reps"); do
-	for side in $sides; do run_side "$side" "$i"; done
-done
+run_all "$reps" "$sides"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
-field() { grep -oE "$1=[0-9.]+" "$2" | head -1 | cut -d= -f2 || echo nan; }
-cpu_of() { grep -oE 'cpu=[0-9.]+\+[0-9.]+' "$1" | awk -F'[=+]' '{ print $2 + $3 }'; }
 # completed requests: rr_plain "ok=N"; simrun "(... N requests; ...)"
 ok_of() {
 	case $1 in
 	*/plain-*) field ok "$1" ;;
-	*) grep -oE '[0-9]+ requests' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before requests "$1" ;;
 	esac
 }
 
 printf '\n%-18s %8s %8s %12s %9s %8s\n' side wall_s cpu_s sim_s/wall_s requests rss_MiB
 for side in $sides; do
-	wall=$(for f in "$work/$side"-*.time; do field wall "$f"; done | median)
-	cpu=$(for f in "$work/$side"-*.time; do cpu_of "$f"; done | median)
-	rss=$(for f in "$work/$side"-*.time; do field rss_kib "$f"; done | median)
+	read -r wall cpu rss <<<"$(time_medians "$work" "$side")"
 	ok=$(for f in "$work/$side"-*.out; do ok_of "$f"; done | median)
 	echo "$side $wall" >>"$work/medians"
 	awk -v n="$side" -v w="$wall" -v c="$cpu" -v k="$ok" -v r="$rss" -v s="$sim_s" \

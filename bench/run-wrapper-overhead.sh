@@ -16,10 +16,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-/tmp/build-bench-release}
-reps=3
+# shellcheck source=bench/bench-lib.sh
+. "$root/bench/bench-lib.sh"
 plain_only=0
-no_build=0
 variants="host direct"
 scenario=${SCENARIO:-$root/bench/rr-1k.yaml}
 plain_args="--nodes 1000 --regions 4 --duration 30 --rate 0.5 --seed 1"
@@ -30,10 +29,12 @@ usage() {
 	exit 2
 }
 while [ $# -gt 0 ]; do
+	common_opt "$@"
+	if [ "$used" -gt 0 ]; then
+		shift "$used"
+		continue
+	fi
 	case $1 in
-	--reps) reps=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--no-build) no_build=1; shift ;;
 	--plain-only) plain_only=1; shift ;;
 	--routing) variants=$2; shift 2 ;;
 	--plain-args) plain_args=$2; shift 2 ;;
@@ -43,10 +44,7 @@ done
 
 targets=bench_rr_plain
 [ $plain_only = 1 ] || targets="$targets simrun"
-if [ $no_build = 0 ]; then
-	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" $targets >/dev/null
-fi
+release_build "" "$targets"
 
 sim_s=$(echo " $plain_args " | grep -oE -- '--duration [0-9.]+' | awk '{ print $2 }')
 sim_s=${sim_s:-30}
@@ -63,54 +61,43 @@ run_side() {
 	local t="$work/$side-$i.time" o="$work/$side-$i.out"
 	case $side in
 	plain-*)
-		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/bench_rr_plain" \
+		timed "$t" "$build/bench_rr_plain" \
 			$plain_args --routing "${side#plain-}" --out "$work/$side-$i.jsonl" >"$o" || rc=$?
 		;;
 	wrapper)
-		/usr/bin/time -f "wall=%e cpu=%U+%S rss_kib=%M" -o "$t" "$build/simrun" --quiet \
-			--pcap none --out "$work/$side-$i" "$scenario" >"$o" 2>&1 || rc=$?
+		timed "$t" "$build/simrun" --quiet --pcap none --out "$work/$side-$i" "$scenario" \
+			>"$o" 2>&1 || rc=$?
 		;;
 	esac
 	# simrun: 1 = an expectation failed (there are none here); 2 = failed run
 	if [ $rc -ge 2 ] || { [ $rc -ne 0 ] && [ "$side" != wrapper ]; }; then
-		echo "$side failed (exit $rc):" >&2
-		tail -20 "$o" >&2
-		exit 1
+		side_failed "$side" $rc "$o"
 	fi
-	echo "$side #$i: $(cat "$t")" >&2
+	side_ran "$side" "$i" "$t"
 }
 
-for i in $(seq 1 "$reps"); do
-	for side in $sides; do run_side "$side" "$i"; done
-done
+run_all "$reps" "$sides"
 
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
-# value of key=N in a file; first match
-field() { grep -oE "$1=[0-9.]+" "$2" | head -1 | cut -d= -f2 || echo nan; }
 # events executed: rr_plain "events=N", simrun's summary "... N ns-3 events ..."
 events_of() {
 	case $1 in
 	*/plain-*) field events "$1" ;;
-	*) grep -oE '[0-9]+ ns-3 events' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before "ns-3 events" "$1" ;;
 	esac
 }
 # requests completed ok: rr_plain "ok=N", simrun "N ok"
 ok_of() {
 	case $1 in
 	*/plain-*) field ok "$1" ;;
-	*) grep -oE '[0-9]+ ok' "$1" | head -1 | grep -oE '^[0-9]+' || echo nan ;;
+	*) count_before ok "$1" ;;
 	esac
 }
-cpu_of() { grep -oE 'cpu=[0-9.]+\+[0-9.]+' "$1" | awk -F'[=+]' '{ print $2 + $3 }'; }
 
 # side -> "wall cpu events ok rss_kib", each the median over the repetitions
 summarize() {
 	local side=$1 f
 	local wall cpu events ok rss
-	wall=$(for f in "$work/$side"-*.time; do field wall "$f"; done | median)
-	cpu=$(for f in "$work/$side"-*.time; do cpu_of "$f"; done | median)
-	rss=$(for f in "$work/$side"-*.time; do field rss_kib "$f"; done | median)
+	read -r wall cpu rss <<<"$(time_medians "$work" "$side")"
 	events=$(for f in "$work/$side"-*.out; do events_of "$f"; done | median)
 	ok=$(for f in "$work/$side"-*.out; do ok_of "$f"; done | median)
 	echo "$wall $cpu $events $ok $rss"

@@ -67,21 +67,11 @@ __attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
 	return rc;
 }
 
-static void sleep_ms(int ms)
-{
-	shell_sleep_ms(ms);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool wait_file(const char *path, int ms)
-{
-	return shell_wait_file(path, ms);
 }
 
 static void write_file(const char *path, const char *text)
@@ -148,7 +138,7 @@ static int stop_child(pid_t *pid, int sig)
 			*pid = 0;
 			return st;
 		}
-		sleep_ms(10);
+		shell_sleep_ms(10);
 	}
 	kill(*pid, SIGKILL);
 	waitpid(*pid, &st, 0);
@@ -262,7 +252,7 @@ static void start_svcd(int i)
 	unlink(sock);
 	R.svcd[i] = spawn_in_ns(R.ns[NS_A + i], args, log);
 	cr_assert_gt(R.svcd[i], 0);
-	if (!wait_file(sock, WAIT_MS)) {
+	if (!shell_wait_file(sock, WAIT_MS)) {
 		print_file(log);
 		cr_assert_fail("svcd %s did not create its socket", node_names[i]);
 	}
@@ -323,7 +313,7 @@ static bool all_nodes_mapped(void)
  * know the tailnet's name (CFG-12's URLs). */
 static bool wait_all_connected(int ms)
 {
-	for (double end = now_s() + ms / 1000.0; now_s() < end; sleep_ms(100))
+	for (double end = now_s() + ms / 1000.0; now_s() < end; shell_sleep_ms(100))
 		if (all_nodes_connected() && all_nodes_mapped())
 			return true;
 	return false;
@@ -381,7 +371,7 @@ static void core_setup(void)
 		char *bargs[] = {BACKEND_PATH, "--http", "127.0.0.1:8080", "--ready", ready, NULL};
 		R.backend[i] = spawn_in_ns(R.ns[NS_A + i], bargs, log);
 		cr_assert_gt(R.backend[i], 0);
-		cr_assert(wait_file(ready, WAIT_MS), "backend %d did not start", i);
+		cr_assert(shell_wait_file(ready, WAIT_MS), "backend %d did not start", i);
 	}
 	if (!wait_all_connected(WAIT_MS)) {
 		path_of(path, sizeof(path), "control", "log");
@@ -431,7 +421,7 @@ static const char *str_item(const cJSON *o, const char *key)
 /* Waits until `svcadm services` shows `host` in `state` for svc:web. */
 static bool wait_host_state(const char *host, const char *state, int ms)
 {
-	for (double end = now_s() + ms / 1000.0; now_s() < end; sleep_ms(100)) {
+	for (double end = now_s() + ms / 1000.0; now_s() < end; shell_sleep_ms(100)) {
 		cJSON *h = web_host(host, NULL, 0);
 		bool ok = h && strcmp(str_item(h, "state"), state) == 0;
 		cJSON_Delete(h);
@@ -445,7 +435,7 @@ static bool wait_host_state(const char *host, const char *state, int ms)
  * 50 ms apart); true on success, R.out holding the answer. */
 static bool wait_curl(const char *url_args, int ms)
 {
-	for (double end = now_s() + ms / 1000.0; now_s() < end; sleep_ms(50))
+	for (double end = now_s() + ms / 1000.0; now_s() < end; shell_sleep_ms(50))
 		if (sh(CURL("--max-time 1 %s"), url_args) == 0)
 			return true;
 	return false;
@@ -516,7 +506,7 @@ static int serving_host(void)
 		for (int i = 0; i < 2; i++)
 			if (accepted(i) > before[i])
 				return i;
-		sleep_ms(20);
+		shell_sleep_ms(20);
 	}
 	cr_assert_fail("neither host logged the probe connection");
 	return -1;
@@ -658,7 +648,7 @@ Test(core_real, drn_1_2_drain_finishes_in_flight_and_moves_new_requests, .init =
 	cr_assert_gt(R.bg, 0);
 	for (int t = 0; accepted(drained) == before; t += 20) {
 		cr_assert_lt(t, WAIT_MS, "the long request reached %s", node_names[drained]);
-		sleep_ms(20);
+		shell_sleep_ms(20);
 	}
 	double t0 = now_s();
 	int rc = sh(SVCCTL(drained, "serve drain svc:web"));
@@ -676,7 +666,7 @@ Test(core_real, drn_1_2_drain_finishes_in_flight_and_moves_new_requests, .init =
 				snprintf(first_fail, sizeof(first_fail), "curl %d: %.400s", rc,
 				         R.out);
 		}
-		sleep_ms(50);
+		shell_sleep_ms(50);
 	}
 	R.bg = 0;
 	double took = now_s() - t0;
@@ -810,7 +800,7 @@ static bool closes_seen(int i, const char *path)
 	for (int k = 0; k < 3; k++)
 		cr_assert_eq(sh(CURL("--max-time 2 " WEB_URL "%s"), path), 0, "%s", R.out);
 	cr_assert_eq(accepted(i) - acc0, 3, "all three reached %s", node_names[i]);
-	for (double end = now_s() + 5; now_s() < end; sleep_ms(50))
+	for (double end = now_s() + 5; now_s() < end; shell_sleep_ms(50))
 		if (count_events(i, "conn_closed") - closed0 >= 3)
 			return true;
 	sh("ip netns exec %s ss -tan state close-wait", R.ns[NS_A + i]);
@@ -839,7 +829,7 @@ Test(core_real, drn_3_closed_client_connections_end_and_the_drain_completes, .in
 	/* DRN-3: draining completes once no connection remains. */
 	cr_assert_eq(sh(SVCCTL(drained, "serve drain svc:web")), 0, "%s", R.out);
 	bool complete = false;
-	for (double end = now_s() + 5; !complete && now_s() < end; sleep_ms(50))
+	for (double end = now_s() + 5; !complete && now_s() < end; shell_sleep_ms(50))
 		complete = count_events(drained, "drain_complete") > 0;
 	cr_assert(complete, "DRN-3: drain_complete on %s once no connection remains",
 	          node_names[drained]);

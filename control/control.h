@@ -30,7 +30,8 @@
  *   define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] [--description=TEXT]
  *   delete svc:X
  *   approve|reject|revoke svc:X NODE
- *   set-policy FILE          (reads FILE; the real CLI sends its text)
+ *   set-policy FILE          (reads FILE through config.admin_files; the
+ *                             real CLI reads it itself and sends its text)
  *   services | service svc:X | nodes | policy     (read-only, JSON out)
  *
  * Liveness (STR-4): a node is alive while its session delivers a frame at
@@ -82,7 +83,8 @@
  * Events control_grace_started (hosts, grace_us) and control_grace_ended
  * (hosts, reconnected, missing, early).
  *
- * Events: node_registered, session_open, session_closed, node_dead
+ * Events (io_event): control_ready, cert_issued, cert_failed,
+ * drain_started, node_registered, session_open, session_closed, node_dead
  * ("lost": control only lost sight of it), node_alive, host_advertised,
  * host_decision, service_defined, service_deleted, policy_set,
  * admin_refused, service_state, host_state (both on every change, with the
@@ -109,12 +111,13 @@
 #define CONTROL_RECOMPUTE_DELAY_US       (20ull * 1000)
 #define CONTROL_RECOMPUTE_US_PER_SESSION 10         /* 10,000 sessions: 100 ms */
 #define CONTROL_OUT_MAX                  (4u << 20) /* admin command output */
-/* Added by the server (h6): an admin connection silent this long is closed;
- * a map session whose unsent output passes CONTROL_SESSION_OUT_SLACK plus
- * CONTROL_SESSION_OUT_MAPS times its largest netmap message, or that has
- * taken no byte of its queued output for its dead_after time, is closed as
- * a slow consumer (session_error, node_dead). While a session's output is queued,
- * its next netmap waits and then covers every change made meanwhile. GET /api/policy answers the
+/* Connection limits: an admin connection silent this
+ * long is closed; a map session whose unsent output passes
+ * CONTROL_SESSION_OUT_SLACK plus CONTROL_SESSION_OUT_MAPS times its largest
+ * netmap message, or that has taken no byte of its queued output for its
+ * dead_after time, is closed as a slow consumer (session_error,
+ * node_dead). While a session's output is queued, its next netmap waits
+ * and then covers every change made meanwhile. GET /api/policy answers the
  * HuJSON text and GET /api/ca the PEM as they are; everything else is JSON.
  * POST /api/command refuses set-policy (the file would be read on the
  * server): clients PUT /api/policy with the text instead. */
@@ -139,6 +142,10 @@ struct control_config {
 	uint16_t admin_port;     /* 0: MAPPROTO_DEFAULT_ADMIN_PORT */
 	const char *state_path;  /* the state's name in storage; NULL: no persistence */
 	struct storage *storage; /* borrowed; required with state_path */
+	/* Where `set-policy FILE` (control_admin_line) reads FILE, through
+	 * the same storage seam; borrowed. NULL: the host's files as they
+	 * are, read-only (control never writes them). */
+	struct storage *admin_files;
 	/* Bootstrap, applied only when no saved state exists. */
 	const struct control_user *users;
 	size_t n_users;

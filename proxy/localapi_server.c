@@ -1,6 +1,11 @@
-/* svcd's local API server (see localapi_server.h). */
+/* svcd's local API server (see localapi_server.h): per client, read one
+ * request line, answer it, repeat, each step under the idle deadline;
+ * clients over the limit are answered, refused and counted in
+ * local_api_refused events. */
 #define _GNU_SOURCE
 #include "proxy/localapi_server.h"
+
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/wire/localapi.h"
 
@@ -30,8 +35,7 @@ struct api_conn {
 	uint64_t id;
 	uint64_t since_us; /* when the current deadline started */
 	struct io_timer deadline;
-	char *in;
-	size_t in_len, in_cap;
+	struct buf in; /* request bytes: one line of at most the limit, and a read */
 	char *out;
 	size_t out_len, out_off;
 	size_t discarded; /* refusing: request bytes thrown away */
@@ -76,7 +80,7 @@ static void conn_close(struct api_conn *c)
 	s->io->ops->timer_disarm(s->io, &c->deadline);
 	io_loop_unwatch_fd(s->loop, c->fd);
 	close(c->fd);
-	free(c->in);
+	buf_free(&c->in);
 	free(c->out);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -105,7 +109,8 @@ static int conn_wait_request(struct api_conn *c)
 static void conn_process(struct api_conn *c)
 {
 	struct localapi_server *s = c->srv;
-	ssize_t n = localapi_frame(c->in ? c->in : "", c->in_len, LOCALAPI_MAX_REQUEST_BYTES);
+	ssize_t n =
+	    localapi_frame(c->in.data ? c->in.data : "", c->in.len, LOCALAPI_MAX_REQUEST_BYTES);
 
 	CHECK(c->state == API_CONN_READING && !c->out);
 	if (n == -2)
@@ -117,9 +122,8 @@ static void conn_process(struct api_conn *c)
 		c->out = localapi_response_format(LOCALAPI_STATUS_BAD_REQUEST, msg);
 		c->close_after = true;
 	} else {
-		c->out = s->handle(s->ctx, c->in, (size_t)n);
-		memmove(c->in, c->in + n, c->in_len - (size_t)n);
-		c->in_len -= (size_t)n;
+		c->out = s->handle(s->ctx, c->in.data, (size_t)n);
+		buf_drop_front(&c->in, (size_t)n);
 	}
 	if (!c->out) {
 		conn_close(c);
@@ -157,24 +161,19 @@ static void conn_write(struct api_conn *c)
 
 static void conn_read(struct api_conn *c)
 {
-	if (c->in_cap - c->in_len < API_READ_CHUNK) {
-		size_t ncap = c->in_len + API_READ_CHUNK;
-		char *nb = realloc(c->in, ncap);
-		if (!nb) {
-			conn_close(c);
-			return;
-		}
-		c->in = nb;
-		c->in_cap = ncap;
+	/* Reads happen with no whole line buffered, so at most the limit. */
+	if (buf_reserve(&c->in, API_READ_CHUNK) < 0) {
+		conn_close(c);
+		return;
 	}
-	ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	ssize_t r = recv(c->fd, c->in.data + c->in.len, buf_room(&c->in), 0);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
 		conn_close(c);
 		return;
 	}
-	c->in_len += (size_t)r;
+	buf_commit(&c->in, (size_t)r);
 	conn_process(c);
 }
 
@@ -233,11 +232,11 @@ static void conn_deadline_fn(struct io_timer *t)
 		free(line);
 	}
 	if (c->state != API_CONN_REFUSING)
-		io_emitf(s->io, "local_api_idle_closed",
-		         "\"client\":%llu,\"waiting_for\":\"%s\",\"idle_us\":%llu,\"bytes\":%zu",
-		         (unsigned long long)c->id, api_state_names[c->state],
-		         (unsigned long long)(api_now(s) - c->since_us),
-		         c->state == API_CONN_READING ? c->in_len : c->out_len - c->out_off);
+		io_event(s->io, "local_api_idle_closed", IO_U64("client", c->id),
+		         IO_STR("waiting_for", api_state_names[c->state]),
+		         IO_U64("idle_us", api_now(s) - c->since_us),
+		         IO_U64("bytes", c->state == API_CONN_READING ? c->in.len
+		                                                      : c->out_len - c->out_off));
 	conn_close(c);
 }
 
@@ -245,9 +244,9 @@ static void refused_report(struct localapi_server *s)
 {
 	if (!s->refused)
 		return;
-	io_emitf(s->io, "local_api_refused", "\"count\":%llu,\"closed_at_once\":%llu,\"limit\":%d",
-	         (unsigned long long)s->refused, (unsigned long long)s->refused_at_once,
-	         LOCALAPI_SERVER_MAX_CLIENTS);
+	io_event(s->io, "local_api_refused", IO_U64("count", s->refused),
+	         IO_U64("closed_at_once", s->refused_at_once),
+	         IO_I64("limit", LOCALAPI_SERVER_MAX_CLIENTS));
 	s->refused = s->refused_at_once = 0;
 	s->refused_last_us = api_now(s);
 	s->refused_reported_once = true;
@@ -328,7 +327,12 @@ static void listen_fd_fn(void *ctx, int fd, uint32_t events)
 			conn_refuse(s, cfd);
 			continue;
 		}
-		*c = (struct api_conn){.srv = s, .fd = cfd, .id = ++s->next_id};
+		*c = (struct api_conn){
+		    .srv = s,
+		    .fd = cfd,
+		    .id = ++s->next_id,
+		    .in = BUF_INIT(LOCALAPI_MAX_REQUEST_BYTES + API_READ_CHUNK),
+		};
 		c->deadline.fn = conn_deadline_fn;
 		c->state = API_CONN_READING;
 		if (conn_wait_request(c) < 0)

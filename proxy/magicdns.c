@@ -1,4 +1,6 @@
-/* MagicDNS (see magicdns.h for the rules). */
+/* MagicDNS (see magicdns.h for the rules): the pure answer to one query
+ * against the netmap, and the server on the seam that counts outcomes and
+ * reports them as rate-limited dns_query events. */
 #include "proxy/magicdns.h"
 #include "lib/base/check.h"
 
@@ -247,12 +249,10 @@ struct magicdns {
 
 static void md_emit(struct magicdns *m, uint64_t now_us)
 {
-	io_emitf(m->io, "dns_query",
-	         "\"answered\":%llu,\"nxdomain\":%llu,\"refused\":%llu,\"formerr\":%llu",
-	         (unsigned long long)m->counts[MD_OUT_ANSWERED],
-	         (unsigned long long)m->counts[MD_OUT_NXDOMAIN],
-	         (unsigned long long)m->counts[MD_OUT_REFUSED],
-	         (unsigned long long)m->counts[MD_OUT_FORMERR]);
+	io_event(m->io, "dns_query", IO_U64("answered", m->counts[MD_OUT_ANSWERED]),
+	         IO_U64("nxdomain", m->counts[MD_OUT_NXDOMAIN]),
+	         IO_U64("refused", m->counts[MD_OUT_REFUSED]),
+	         IO_U64("formerr", m->counts[MD_OUT_FORMERR]));
 	memset(m->counts, 0, sizeof(m->counts));
 	m->last_event_us = now_us;
 	m->evented = true;

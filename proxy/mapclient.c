@@ -1,10 +1,11 @@
-/* The map session with control, daemon side (see mapclient.h). */
+/* The map session with control, daemon side (see mapclient.h): the output
+ * queue, the heartbeat, silence and reconnect timers, the session (hello,
+ * welcome, netmaps full and delta, drains, refusals) and the API svcd uses. */
 #include "proxy/mapclient.h"
 
 #include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
-#include "lib/io/io_event.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
@@ -126,53 +127,76 @@ out:
 	return rc;
 }
 
-/* Sends {"type":type} plus an optional number member. */
-static int mc_send_simple(struct mapclient *mc, const char *type, const char *num_name,
-                          uint64_t num)
+/* A new message {"type": type}, or NULL without memory. */
+static cJSON *mc_message(const char *type)
 {
 	cJSON *o = cJSON_CreateObject();
-	int rc = -ENOMEM;
 
-	if (!o || !cJSON_AddStringToObject(o, "type", type))
-		goto out;
-	if (num_name && !cJSON_AddNumberToObject(o, num_name, (double)num))
-		goto out;
-	rc = mc_send(mc, o);
-out:
+	if (o && !cJSON_AddStringToObject(o, "type", type)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Sends message o and frees it; a NULL o (a message that could not be
+ * built) is -ENOMEM. */
+static int mc_send_free(struct mapclient *mc, cJSON *o)
+{
+	int rc = o ? mc_send(mc, o) : -ENOMEM;
+
 	cJSON_Delete(o);
 	return rc;
 }
 
-static int mc_send_hello(struct mapclient *mc)
+/* Sends {"type":type} plus an optional number member. */
+static int mc_send_simple(struct mapclient *mc, const char *type, const char *num_name,
+                          uint64_t num)
 {
-	cJSON *o = cJSON_CreateObject(), *tags;
-	int rc = -ENOMEM;
+	cJSON *o = mc_message(type);
 
-	if (!o || !cJSON_AddStringToObject(o, "type", "hello") ||
-	    !cJSON_AddNumberToObject(o, "proto", MAPPROTO_VERSION) ||
+	if (o && num_name && !cJSON_AddNumberToObject(o, num_name, (double)num)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return mc_send_free(mc, o);
+}
+
+/* The members of hello after its type; false without memory. */
+static bool mc_hello_fill(const struct mapclient *mc, cJSON *o)
+{
+	cJSON *tags;
+
+	if (!cJSON_AddNumberToObject(o, "proto", MAPPROTO_VERSION) ||
 	    !cJSON_AddStringToObject(o, "node", mc->node) ||
 	    !cJSON_AddStringToObject(o, "user", mc->user) ||
 	    !cJSON_AddStringToObject(o, "region", mc->region))
-		goto out;
+		return false;
 	tags = cJSON_AddArrayToObject(o, "tags");
 	if (!tags)
-		goto out;
+		return false;
 	for (size_t i = 0; i < mc->n_tags; i++) {
 		cJSON *s = cJSON_CreateString(mc->tags[i]);
 		if (!s)
-			goto out;
+			return false;
 		cJSON_AddItemToArray(tags, s);
 	}
 	if (mc->endpoint && !cJSON_AddStringToObject(o, "endpoint", mc->endpoint))
-		goto out;
+		return false;
 	if (mc->tls_key && !cJSON_AddStringToObject(o, "tls_key", mc->tls_key))
-		goto out;
-	if (!cJSON_AddStringToObject(o, "compress", "zlib"))
-		goto out;
-	rc = mc_send(mc, o);
-out:
-	cJSON_Delete(o);
-	return rc;
+		return false;
+	return cJSON_AddStringToObject(o, "compress", "zlib") != NULL;
+}
+
+static int mc_send_hello(struct mapclient *mc)
+{
+	cJSON *o = mc_message("hello");
+
+	if (o && !mc_hello_fill(mc, o)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return mc_send_free(mc, o);
 }
 
 /* Sends the advertisement when it differs from what went up in this
@@ -180,31 +204,28 @@ out:
 static int mc_send_adv(struct mapclient *mc)
 {
 	cJSON *o, *arr;
-	int rc = -ENOMEM;
+	int rc;
 
 	if (mc->state != MC_OPEN && mc->state != MC_UP)
 		return 0;
 	if (mc->adv_sent && strcmp(mc->adv_sent, mc->adv) == 0)
 		return 0;
 	arr = cJSON_Parse(mc->adv);
-	o = cJSON_CreateObject();
-	if (!arr || !o || !cJSON_AddStringToObject(o, "type", "advertise")) {
+	o = mc_message("advertise");
+	if (!arr || !o) {
 		cJSON_Delete(arr);
-		goto out;
+		cJSON_Delete(o);
+		return -ENOMEM;
 	}
 	cJSON_AddItemToObject(o, "services", arr);
-	rc = mc_send(mc, o);
+	rc = mc_send_free(mc, o);
 	if (rc == 0) {
 		char *copy = strdup(mc->adv);
-		if (!copy) {
-			rc = -ENOMEM;
-			goto out;
-		}
+		if (!copy)
+			return -ENOMEM;
 		free(mc->adv_sent);
 		mc->adv_sent = copy;
 	}
-out:
-	cJSON_Delete(o);
 	return rc;
 }
 
@@ -266,7 +287,6 @@ static void mc_end(struct mapclient *mc, const char *reason)
 {
 	bool was_up = mc->state == MC_UP;
 	uint64_t delay = mc->backoff_us, half = delay / 2;
-	char esc[MAPCLIENT_ERR_LEN * 2];
 
 	if (mc->h >= 0)
 		mc->io->ops->close(mc->io, mc->h, false);
@@ -286,9 +306,8 @@ static void mc_end(struct mapclient *mc, const char *reason)
 	delay = half + mc->io->ops->random_u64(mc->io) % (delay - half + 1);
 	mc->backoff_us =
 	    mc->backoff_us * 2 < mc->backoff_max_us ? mc->backoff_us * 2 : mc->backoff_max_us;
-	io_json_escape(esc, sizeof(esc), reason);
-	io_emitf(mc->io, "control_lost", "\"reason\":\"%s\",\"was_up\":%s,\"retry_ms\":%llu", esc,
-	         was_up ? "true" : "false", (unsigned long long)(delay / 1000));
+	io_event(mc->io, "control_lost", IO_STR("reason", reason), IO_BOOL("was_up", was_up),
+	         IO_U64("retry_ms", delay / 1000));
 	mc->io->ops->timer_arm(mc->io, &mc->retry, delay);
 	if (was_up && mc->cb.connected)
 		mc->cb.connected(mc->ctx, false);
@@ -329,6 +348,15 @@ static void mc_set_liveness(struct mapclient *mc, const cJSON *msg)
 	mc->dead_us = (uint64_t)dead_ms * 1000;
 }
 
+/* Says which heartbeat and silence limits the session now runs with, and
+ * re-arms the tick for them. */
+static void mc_emit_liveness(struct mapclient *mc, const char *type)
+{
+	io_event(mc->io, type, IO_U64("heartbeat_ms", mc->hb_us / 1000),
+	         IO_U64("dead_after_ms", mc->dead_us / 1000));
+	mc_arm_tick(mc);
+}
+
 static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 {
 	if (mc->state == MC_UP) {
@@ -338,9 +366,7 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 	mc_set_liveness(mc, msg);
 	mc->state = MC_UP;
 	mc->backoff_us = mc->backoff_min_us;
-	io_emitf(mc->io, "control_connected", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
-	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
-	mc_arm_tick(mc);
+	mc_emit_liveness(mc, "control_connected");
 	if (mc->cb.connected)
 		mc->cb.connected(mc->ctx, true);
 }
@@ -348,18 +374,12 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 static void mc_on_liveness(struct mapclient *mc, const cJSON *msg)
 {
 	mc_set_liveness(mc, msg);
-	io_emitf(mc->io, "control_liveness", "\"heartbeat_ms\":%llu,\"dead_after_ms\":%llu",
-	         (unsigned long long)(mc->hb_us / 1000), (unsigned long long)(mc->dead_us / 1000));
-	mc_arm_tick(mc);
+	mc_emit_liveness(mc, "control_liveness");
 }
 
 static void mc_reject(struct mapclient *mc, uint64_t version, const char *why)
 {
-	char esc[MAPCLIENT_ERR_LEN * 2];
-
-	io_json_escape(esc, sizeof(esc), why);
-	io_emitf(mc->io, "netmap_rejected", "\"version\":%llu,\"reason\":\"%s\"",
-	         (unsigned long long)version, esc);
+	io_event(mc->io, "netmap_rejected", IO_U64("version", version), IO_STR("reason", why));
 }
 
 /* A netmap message (full or delta): builds the new document, hands it to
@@ -380,8 +400,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 		return;
 	}
 	version = (uint64_t)v->valuedouble;
-	io_emitf(mc->io, "netmap_received", "\"version\":%llu,\"kind\":\"%s\",\"bytes\":%zu",
-	         (unsigned long long)version, full ? "full" : "delta", bytes);
+	io_event(mc->io, "netmap_received", IO_U64("version", version),
+	         IO_STR("kind", full ? "full" : "delta"), IO_U64("bytes", bytes));
 	if (full) {
 		doc = cJSON_DetachItemFromObjectCaseSensitive(msg, "full");
 		cJSON *nv = cJSON_CreateNumber((double)version);
@@ -395,9 +415,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 			cJSON_AddItemToObject(doc, "version", nv);
 	} else if (cJSON_IsObject(delta)) {
 		if (!mc->map) {
-			io_emitf(mc->io, "netmap_resync",
-			         "\"version\":%llu,\"have\":0,\"why\":\"no map yet\"",
-			         (unsigned long long)version);
+			io_event(mc->io, "netmap_resync", IO_U64("version", version),
+			         IO_U64("have", 0), IO_STR("why", "no map yet"));
 			mc_send_simple(mc, "resync", NULL, 0);
 			return;
 		}
@@ -409,9 +428,8 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 		err[0] = '\0';
 		rc = mapproto_apply_delta(doc, msg, err, sizeof(err));
 		if (rc == -ESTALE) {
-			io_emitf(mc->io, "netmap_resync",
-			         "\"version\":%llu,\"have\":%llu,\"why\":\"base mismatch\"",
-			         (unsigned long long)version, (unsigned long long)mc->version);
+			io_event(mc->io, "netmap_resync", IO_U64("version", version),
+			         IO_U64("have", mc->version), IO_STR("why", "base mismatch"));
 			mc_send_simple(mc, "resync", NULL, 0);
 			goto out;
 		}
@@ -453,7 +471,7 @@ static const char *mc_string(const cJSON *msg, const char *name)
 /* One frame from control. */
 static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len)
 {
-	char err[MAPPROTO_ERR_LEN], esc[2 * MAPCLIENT_ERR_LEN];
+	char err[MAPPROTO_ERR_LEN];
 	cJSON *msg = NULL;
 	enum mapproto_type t;
 	const char *svc, *text;
@@ -486,8 +504,7 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 			mc_violation(mc, "drain_confirmed without a service");
 			break;
 		}
-		io_json_escape(esc, sizeof(esc), svc);
-		io_emitf(mc->io, "drain_confirmed", "\"service\":\"%s\"", esc);
+		io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
 		if (mc->cb.drain_confirmed)
 			mc->cb.drain_confirmed(mc->ctx, svc);
 		break;
@@ -498,13 +515,8 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 			mc_violation(mc, "advertise_refused without a service");
 			break;
 		}
-		io_json_escape(esc, sizeof(esc), svc);
-		{
-			char mesc[2 * MAPCLIENT_ERR_LEN];
-			io_json_escape(mesc, sizeof(mesc), text ? text : "");
-			io_emitf(mc->io, "advertise_refused",
-			         "\"service\":\"%s\",\"message\":\"%s\"", esc, mesc);
-		}
+		io_event(mc->io, "advertise_refused", IO_STR("service", svc),
+		         IO_STR("message", text));
 		if (mc->cb.advertise_refused)
 			mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
 		break;

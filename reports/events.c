@@ -3,7 +3,9 @@
  * the string table, and the per-type reducers. */
 #include "reports/report_int.h"
 
+#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,45 +19,20 @@ const char *const rp_outcome_names[RP_OUTCOMES] = {
 
 /* ---- string table ---- */
 
-static uint64_t rp_hash(const char *s)
+/* Does the name with id `idx` equal `key`? */
+static bool rp_names_eq(const void *ctx, size_t idx, const void *key)
 {
-	uint64_t h = 1469598103934665603ull;
+	const struct rp_names *t = ctx;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static int rp_names_rehash(struct rp_names *t, size_t cap)
-{
-	uint32_t *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = rp_hash(t->str[i]) & (cap - 1);
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = (uint32_t)i + 1;
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->slot_cap = cap;
-	return 0;
+	return strcmp(t->str[idx], key) == 0;
 }
 
 /* The id of s, or RP_NONE when it was never interned. */
 uint32_t rp_names_find(const struct rp_names *t, const char *s)
 {
-	if (!t->slot_cap)
-		return RP_NONE;
-	for (size_t j = rp_hash(s) & (t->slot_cap - 1);; j = (j + 1) & (t->slot_cap - 1)) {
-		uint32_t v = t->slots[j];
-		if (!v)
-			return RP_NONE;
-		if (strcmp(t->str[v - 1], s) == 0)
-			return v - 1;
-	}
+	long id = htab_find(&t->index, hash_str(s), rp_names_eq, t, s);
+
+	return id < 0 ? RP_NONE : (uint32_t)id;
 }
 
 /* Interns s (copied); *id its id. -ENOSPC past REPORT_MAX_NAMES. */
@@ -69,11 +46,8 @@ int rp_names_intern(struct rp_names *t, const char *s, uint32_t *id)
 	}
 	if (t->n >= REPORT_MAX_NAMES)
 		return -ENOSPC;
-	if ((t->n + 1) * 2 > t->slot_cap) {
-		int rc = rp_names_rehash(t, t->slot_cap ? t->slot_cap * 2 : 256);
-		if (rc)
-			return rc;
-	}
+	if (htab_reserve(&t->index, t->n + 1) < 0)
+		return -ENOMEM;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 128;
 		char **str = realloc(t->str, cap * sizeof(*str));
@@ -91,10 +65,8 @@ int rp_names_intern(struct rp_names *t, const char *s, uint32_t *id)
 		return -ENOMEM;
 	t->str[t->n] = copy;
 	t->region[t->n] = RP_NONE;
-	size_t j = rp_hash(s) & (t->slot_cap - 1);
-	while (t->slots[j])
-		j = (j + 1) & (t->slot_cap - 1);
-	t->slots[j] = (uint32_t)t->n + 1;
+	int rc = htab_insert(&t->index, hash_str(s), t->n);
+	CHECK(rc == 0); /* the room was reserved above */
 	*id = (uint32_t)t->n++;
 	return 0;
 }
@@ -105,7 +77,7 @@ void rp_names_free(struct rp_names *t)
 		free(t->str[i]);
 	free(t->str);
 	free(t->region);
-	free(t->slots);
+	htab_free(&t->index);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -648,8 +648,10 @@ static const char *const rp_plot_files[][2] = {
     {"latency_over_time", "Latency over time, fault windows shaded"},
 };
 
-static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const struct rp_data *d,
-                       const struct rp_stats *st)
+/* The title and the run's facts: seed, simulated and wall time, events,
+ * skipped lines, how many expectations hold. */
+static void rp_doc_run_facts(struct rp_doc *doc, const struct report_input *in,
+                             const struct rp_data *d)
 {
 	char line[1024], mem[64];
 	size_t failed = 0;
@@ -683,7 +685,12 @@ static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const 
 	rp_fmt(line, sizeof(line), "Expectations: %zu of %zu hold.", in->n_expects - failed,
 	       in->n_expects);
 	rp_doc_p(doc, line);
+}
 
+/* One row per workload: requests, successes, latency quantiles, failures
+ * by reason. */
+static void rp_doc_workloads(struct rp_doc *doc, const struct rp_data *d, const struct rp_stats *st)
+{
 	rp_doc_h(doc, 2, "Workloads");
 	const char *hdr[] = {"workload", "requests", "ok",      "success", "p50 ms",
 	                     "p90 ms",   "p99 ms",   "p999 ms", "max ms",  "failed by reason"};
@@ -722,11 +729,11 @@ static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const 
 		rp_doc_row(doc, row, 10, false, NULL);
 	}
 	rp_doc_table_end(doc);
-	rp_doc_h(doc, 2, "Latency by client region");
-	rp_doc_group_table(doc, d, st->region, st->n_region, "region", true);
-	rp_doc_h(doc, 2, "Latency by host");
-	rp_doc_group_table(doc, d, st->host, st->n_host, "host", false);
+}
 
+/* One row per expectation: its result, text, measurement and message. */
+static void rp_doc_expectations(struct rp_doc *doc, const struct report_input *in)
+{
 	rp_doc_h(doc, 2, "Expectations");
 	if (!in->n_expects) {
 		rp_doc_p(doc, "None.");
@@ -741,6 +748,11 @@ static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const 
 		}
 		rp_doc_table_end(doc);
 	}
+}
+
+/* The plots' images, when the run drew them. */
+static int rp_doc_plots(struct rp_doc *doc, const struct report_input *in)
+{
 	if (in->plots) {
 		rp_doc_h(doc, 2, "Plots");
 		for (size_t i = 0; i < sizeof(rp_plot_files) / sizeof(rp_plot_files[0]); i++) {
@@ -752,6 +764,19 @@ static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const 
 		}
 	}
 	return 0;
+}
+
+static int rp_doc_body(struct rp_doc *doc, const struct report_input *in, const struct rp_data *d,
+                       const struct rp_stats *st)
+{
+	rp_doc_run_facts(doc, in, d);
+	rp_doc_workloads(doc, d, st);
+	rp_doc_h(doc, 2, "Latency by client region");
+	rp_doc_group_table(doc, d, st->region, st->n_region, "region", true);
+	rp_doc_h(doc, 2, "Latency by host");
+	rp_doc_group_table(doc, d, st->host, st->n_host, "host", false);
+	rp_doc_expectations(doc, in);
+	return rp_doc_plots(doc, in);
 }
 
 static const char rp_css[] =

@@ -6,6 +6,8 @@
 
 #include "reports/report.h"
 
+#include "lib/base/htab.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,8 +20,7 @@ struct rp_names {
 	char **str;
 	uint32_t *region;
 	size_t n, cap;
-	uint32_t *slots; /* open addressing, id + 1; 0 is empty */
-	size_t slot_cap;
+	struct htab index; /* hash_str of a name -> its id */
 };
 
 int rp_names_intern(struct rp_names *t, const char *s, uint32_t *id);

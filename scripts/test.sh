@@ -12,6 +12,14 @@ failed=0
 logdir="$root/build-logs"
 mkdir -p "$logdir"
 
+# fail WHAT LOG [LINES]: counts one failure, says what failed and shows the
+# end of its log.
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL $1"
+  tail -n "${3:-40}" "$2"
+}
+
 # check NAME COMMAND...: one pass/fail line for a whole-tree check.
 check() {
   local name=$1
@@ -20,9 +28,7 @@ check() {
     passed=$((passed + 1))
     echo "PASS $name"
   else
-    failed=$((failed + 1))
-    echo "FAIL $name (log: build-logs/$name.log)"
-    tail -n 40 "$logdir/$name.log"
+    fail "$name (log: build-logs/$name.log)" "$logdir/$name.log"
   fi
 }
 
@@ -39,9 +45,7 @@ suites() {
     local syn
     syn=$(grep -a 'Synthesis:' "$log" | tail -n 1)
     if [ -z "$syn" ]; then
-      failed=$((failed + 1))
-      echo "FAIL $label/$t: no test summary (exit $rc)"
-      tail -n 40 "$log"
+      fail "$label/$t: no test summary (exit $rc)" "$log"
       continue
     fi
     local p f c
@@ -83,9 +87,7 @@ if build build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILSIM_SANITIZE=ON -DTAILSIM_BEN
   # own code by the suites' explicit frees, not at process exit.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 suites build-asan asan
 else
-  failed=$((failed + 1))
-  echo "FAIL sanitizer build"
-  tail -n 60 "$logdir/ninja-build-asan.log"
+  fail "sanitizer build" "$logdir/ninja-build-asan.log" 60
 fi
 
 # A short libFuzzer run per parser (clang, address sanitizer), each from
@@ -116,9 +118,7 @@ if cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPIL
   check fuzz-magicdns fuzz fuzz_magicdns "$fuzz_seconds"
   check fuzz-l7 fuzz fuzz_l7 "$fuzz_seconds" -dict=fuzz/l7.dict
 else
-  failed=$((failed + 1))
-  echo "FAIL fuzz build"
-  tail -n 40 "$logdir/ninja-build-fuzz.log"
+  fail "fuzz build" "$logdir/ninja-build-fuzz.log"
 fi
 
 check clang-format scripts/check-format.sh

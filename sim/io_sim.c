@@ -192,28 +192,6 @@ static void io_sim_table_release(struct io_sim_table *t)
 
 /* ---- addresses ------------------------------------------------------ */
 
-/* A local endpoint: NULL or family IO_AF_NONE mean any address. */
-static int io_sim_local(const struct io_addr *a, uint32_t *ip, uint16_t *port)
-{
-	*ip = 0;
-	*port = 0;
-	if (!a)
-		return 0;
-	switch (a->family) {
-	case IO_AF_NONE:
-		*port = a->port;
-		return 0;
-	case IO_AF_INET:
-		*ip = io_addr_v4_host(a);
-		*port = a->port;
-		return 0;
-	case IO_AF_INET6:
-		return -EAFNOSUPPORT;
-	default:
-		return -EINVAL;
-	}
-}
-
 /* A remote endpoint: must be a whole IPv4 address. */
 static int io_sim_remote(const struct io_addr *a, uint32_t *ip, uint16_t *port)
 {
@@ -229,6 +207,20 @@ static int io_sim_remote(const struct io_addr *a, uint32_t *ip, uint16_t *port)
 	default:
 		return -EINVAL;
 	}
+}
+
+/* A local endpoint: NULL or family IO_AF_NONE mean any address. */
+static int io_sim_local(const struct io_addr *a, uint32_t *ip, uint16_t *port)
+{
+	*ip = 0;
+	*port = 0;
+	if (!a)
+		return 0;
+	if (a->family == IO_AF_NONE) {
+		*port = a->port;
+		return 0;
+	}
+	return io_sim_remote(a, ip, port);
 }
 
 /* ns3w returns NULL with *err set; never let a missing errno read as 0. */
@@ -272,34 +264,67 @@ static void io_sim_on_timer(void *ctx)
 	timer->fn(timer);
 }
 
+/* A new handle slot of `kind` for a socket not yet opened, or NULL with
+ * *err set (-EMFILE when the table is full). */
+static struct io_sim_slot *io_sim_sock_slot(struct io_sim *sim, enum io_sim_kind kind, void *ctx,
+                                            int *err)
+{
+	struct io_sim_slot *slot = io_sim_slot_get(sim, &sim->handles, kind, err);
+
+	if (slot) {
+		slot->ctx = ctx;
+		*err = 0;
+	}
+	return slot;
+}
+
+/* Ties the ns3w socket `ref` to `slot` and returns its handle; when ns3w
+ * could not open it (NULL, `err` says why) the slot goes back. */
+static int io_sim_sock_bind(struct io_sim *sim, struct io_sim_slot *slot, struct ns3w_sock *ref,
+                            int err)
+{
+	if (!ref) {
+		io_sim_slot_put(&sim->handles, slot);
+		return io_sim_err(err);
+	}
+	slot->ref = ref;
+	return io_sim_handle_num(slot);
+}
+
 /* ---- TCP ------------------------------------------------------------ */
+
+/* Opens a socket bound to `local`: a TCP listener (`sock_fn`, `backlog`)
+ * or a UDP socket (`dgram_fn`), as `kind` says. Returns its handle. */
+static int io_sim_open_local(struct io_sim *sim, const struct io_addr *local, enum io_sim_kind kind,
+                             io_sock_fn sock_fn, io_dgram_fn dgram_fn, int backlog, void *ctx)
+{
+	struct io_sim_slot *slot;
+	struct ns3w_sock *ref;
+	uint32_t ip;
+	uint16_t port;
+	int err = io_sim_local(local, &ip, &port);
+
+	if (err)
+		return err;
+	slot = io_sim_sock_slot(sim, kind, ctx, &err);
+	if (!slot)
+		return err;
+	if (kind == IO_SIM_UDP) {
+		slot->fn.dgram = dgram_fn;
+		ref = ns3w_udp_open(sim->world, sim->node, ip, port, io_sim_on_dgram, slot, &err);
+	} else {
+		slot->fn.sock = sock_fn;
+		ref = ns3w_tcp_listen(sim->world, sim->node, ip, port, backlog, io_sim_on_sock,
+		                      slot, &err);
+	}
+	return io_sim_sock_bind(sim, slot, ref, err);
+}
 
 static int io_sim_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
                              void *ctx)
 {
-	struct io_sim *sim = io_sim_of(io);
-	struct io_sim_slot *slot;
-	uint32_t ip;
-	uint16_t port;
-	int err;
-
 	CHECK(fn != NULL);
-	err = io_sim_local(local, &ip, &port);
-	if (err)
-		return err;
-	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_LISTENER, &err);
-	if (!slot)
-		return err;
-	slot->fn.sock = fn;
-	slot->ctx = ctx;
-	err = 0;
-	slot->ref =
-	    ns3w_tcp_listen(sim->world, sim->node, ip, port, backlog, io_sim_on_sock, slot, &err);
-	if (!slot->ref) {
-		io_sim_slot_put(&sim->handles, slot);
-		return io_sim_err(err);
-	}
-	return io_sim_handle_num(slot);
+	return io_sim_open_local(io_sim_of(io), local, IO_SIM_TCP_LISTENER, fn, NULL, backlog, ctx);
 }
 
 /* `local` may fix the source address but not the source port: ns3w picks
@@ -309,6 +334,7 @@ static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
 {
 	struct io_sim *sim = io_sim_of(io);
 	struct io_sim_slot *slot;
+	struct ns3w_sock *ref;
 	uint32_t dst_ip, src_ip;
 	uint16_t dst_port, src_port;
 	int err;
@@ -322,19 +348,13 @@ static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
 		return err;
 	if (src_port != 0)
 		return -EOPNOTSUPP;
-	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_CONN, &err);
+	slot = io_sim_sock_slot(sim, IO_SIM_TCP_CONN, ctx, &err);
 	if (!slot)
 		return err;
 	slot->fn.sock = fn;
-	slot->ctx = ctx;
-	err = 0;
-	slot->ref = ns3w_tcp_connect(sim->world, sim->node, dst_ip, dst_port, src_ip,
-	                             io_sim_on_sock, slot, &err);
-	if (!slot->ref) {
-		io_sim_slot_put(&sim->handles, slot);
-		return io_sim_err(err);
-	}
-	return io_sim_handle_num(slot);
+	ref = ns3w_tcp_connect(sim->world, sim->node, dst_ip, dst_port, src_ip, io_sim_on_sock,
+	                       slot, &err);
+	return io_sim_sock_bind(sim, slot, ref, err);
 }
 
 /* Tells the starved listeners to accept again; runs as its own simulator
@@ -376,6 +396,7 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 	struct io_sim *sim = io_sim_of(io);
 	struct io_sim_slot *lslot = io_sim_handle(sim, listener);
 	struct io_sim_slot *slot;
+	struct ns3w_sock *ref;
 	uint32_t peer_ip = 0;
 	uint16_t peer_port = 0;
 	int err;
@@ -385,7 +406,7 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 		return -EBADF;
 	if (lslot->kind != IO_SIM_TCP_LISTENER)
 		return -EINVAL;
-	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_TCP_CONN, &err);
+	slot = io_sim_sock_slot(sim, IO_SIM_TCP_CONN, ctx, &err);
 	if (!slot) {
 		if (err == -EMFILE && !lslot->starved) {
 			lslot->starved = true;
@@ -394,16 +415,11 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 		return err;
 	}
 	slot->fn.sock = fn;
-	slot->ctx = ctx;
-	err = 0;
-	slot->ref = ns3w_tcp_accept(lslot->ref, io_sim_on_sock, slot, &peer_ip, &peer_port, &err);
-	if (!slot->ref) {
-		io_sim_slot_put(&sim->handles, slot);
-		return io_sim_err(err);
-	}
-	if (peer)
+	ref = ns3w_tcp_accept(lslot->ref, io_sim_on_sock, slot, &peer_ip, &peer_port, &err);
+	int h = io_sim_sock_bind(sim, slot, ref, err);
+	if (h > 0 && peer)
 		io_addr_v4(peer, peer_ip, peer_port);
-	return io_sim_handle_num(slot);
+	return h;
 }
 
 /* The connection behind `handle`, or NULL with *err set. */
@@ -473,28 +489,8 @@ static int io_sim_sock_name(struct io *io, int handle, bool peer, struct io_addr
 
 static int io_sim_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
 {
-	struct io_sim *sim = io_sim_of(io);
-	struct io_sim_slot *slot;
-	uint32_t ip;
-	uint16_t port;
-	int err;
-
 	CHECK(fn != NULL);
-	err = io_sim_local(local, &ip, &port);
-	if (err)
-		return err;
-	slot = io_sim_slot_get(sim, &sim->handles, IO_SIM_UDP, &err);
-	if (!slot)
-		return err;
-	slot->fn.dgram = fn;
-	slot->ctx = ctx;
-	err = 0;
-	slot->ref = ns3w_udp_open(sim->world, sim->node, ip, port, io_sim_on_dgram, slot, &err);
-	if (!slot->ref) {
-		io_sim_slot_put(&sim->handles, slot);
-		return io_sim_err(err);
-	}
-	return io_sim_handle_num(slot);
+	return io_sim_open_local(io_sim_of(io), local, IO_SIM_UDP, NULL, fn, 0, ctx);
 }
 
 static int io_sim_udp_send(struct io *io, int handle, const void *data, size_t len,
@@ -543,32 +539,35 @@ static int io_sim_tun_write(struct io *io, const void *pkt, size_t len)
 	return ns3w_tun_write(sim->world, sim->node, pkt, len);
 }
 
-static int io_sim_tun_addr_add(struct io *io, const struct io_addr *addr, int prefix_len)
+/* The address of a TUN address change, or -EINVAL for a bad prefix. */
+static int io_sim_tun_prefix(const struct io_addr *addr, int prefix_len, uint32_t *ip)
 {
-	struct io_sim *sim = io_sim_of(io);
-	uint32_t ip;
 	uint16_t port;
-	int err = io_sim_remote(addr, &ip, &port);
+	int err = io_sim_remote(addr, ip, &port);
 
 	if (err)
 		return err;
 	if (prefix_len < 0 || prefix_len > 32)
 		return -EINVAL;
-	return ns3w_tun_addr_add(sim->world, sim->node, ip, prefix_len);
+	return 0;
+}
+
+static int io_sim_tun_addr_add(struct io *io, const struct io_addr *addr, int prefix_len)
+{
+	struct io_sim *sim = io_sim_of(io);
+	uint32_t ip;
+	int err = io_sim_tun_prefix(addr, prefix_len, &ip);
+
+	return err ? err : ns3w_tun_addr_add(sim->world, sim->node, ip, prefix_len);
 }
 
 static int io_sim_tun_addr_del(struct io *io, const struct io_addr *addr, int prefix_len)
 {
 	struct io_sim *sim = io_sim_of(io);
 	uint32_t ip;
-	uint16_t port;
-	int err = io_sim_remote(addr, &ip, &port);
+	int err = io_sim_tun_prefix(addr, prefix_len, &ip);
 
-	if (err)
-		return err;
-	if (prefix_len < 0 || prefix_len > 32)
-		return -EINVAL;
-	return ns3w_tun_addr_del(sim->world, sim->node, ip);
+	return err ? err : ns3w_tun_addr_del(sim->world, sim->node, ip);
 }
 
 /* ---- time, chance, events ------------------------------------------- */

@@ -442,7 +442,7 @@ int tn_crash(struct tailnet *t, int node)
 	/* The device goes with the process: nothing the stack sends (resets
 	 * for the proxies' sockets) leaves the node any more. */
 	n->io->ops->tun_attach(n->io, NULL, NULL);
-	io_emitf(n->io, "node_crash", "\"node\":\"%s\"", n->name);
+	io_event(n->io, "node_crash", IO_STR("node", n->name));
 	svcd_free(n->daemon);
 	n->daemon = NULL;
 	return 0;
@@ -459,7 +459,7 @@ int tn_restart_why(struct tailnet *t, int node, char *why, size_t why_len)
 		return err_setf(why, why_len, -ENOENT, "no node %d", node);
 	if (t->nodes[node].daemon)
 		return err_setf(why, why_len, -EALREADY, "%s is not down", t->nodes[node].name);
-	io_emitf(t->nodes[node].io, "node_restart", "\"node\":\"%s\"", t->nodes[node].name);
+	io_event(t->nodes[node].io, "node_restart", IO_STR("node", t->nodes[node].name));
 	t->nodes[node].restarts++;
 	return tn_daemon_start(t, (size_t)node, why, why_len);
 }
@@ -501,7 +501,7 @@ int tn_control_crash(struct tailnet *t)
 {
 	if (!t->control)
 		return -EALREADY;
-	t->control_io->ops->emit(t->control_io, "control_crash", "");
+	io_event_bare(t->control_io, "control_crash");
 	control_free(t->control);
 	t->control = NULL;
 	/* The machine went down: its disk keeps only what was durable. */
@@ -511,11 +511,8 @@ int tn_control_crash(struct tailnet *t)
 
 int tn_control_disk_fault(struct tailnet *t, enum storage_fault fault)
 {
-	char fields[64];
-
 	storage_mem_set_fault(t->control_storage, fault);
-	snprintf(fields, sizeof(fields), "\"fault\":\"%s\"", storage_fault_name(fault));
-	t->control_io->ops->emit(t->control_io, "storage_fault", fields);
+	io_event(t->control_io, "storage_fault", IO_STR("fault", storage_fault_name(fault)));
 	return 0;
 }
 
@@ -527,8 +524,6 @@ int tn_control_torn_write(struct tailnet *t)
 	    [STORAGE_STEP_RENAME] = "rename",
 	    [STORAGE_STEP_DIRSYNC] = "dirsync",
 	};
-	char fields[96];
-
 	if (!t->control)
 		return -EALREADY;
 	/* Every cut point in turn, starting where the seed says. */
@@ -536,9 +531,8 @@ int tn_control_torn_write(struct tailnet *t)
 	enum storage_step step =
 	    (enum storage_step)(STORAGE_STEP_WRITE + (seed + t->torn_writes++) %
 	                                                 (STORAGE_STEP_COUNT - STORAGE_STEP_WRITE));
-	snprintf(fields, sizeof(fields), "\"fault\":\"torn-write\",\"cut_before\":\"%s\"",
-	         steps[step]);
-	t->control_io->ops->emit(t->control_io, "storage_fault", fields);
+	io_event(t->control_io, "storage_fault", IO_STR("fault", "torn-write"),
+	         IO_STR("cut_before", steps[step]));
 	storage_mem_tear_next(t->control_storage, step);
 	control_save_state(t->control); /* cut: -EIO, and the power is gone */
 	return tn_control_crash(t);
@@ -553,6 +547,6 @@ int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len)
 {
 	if (t->control)
 		return err_setf(why, why_len, -EALREADY, "control is not down");
-	t->control_io->ops->emit(t->control_io, "control_restart", "");
+	io_event_bare(t->control_io, "control_restart");
 	return tn_control_start(t, why, why_len);
 }

@@ -5,6 +5,7 @@
 #include "sim/world_int.h"
 
 #include "lib/base/errfmt.h"
+#include "lib/base/rng.h"
 #include "proxy/serve/serve_cmd.h"
 #include "sim/io_sim.h"
 
@@ -13,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* splitmix64: decorrelates the io_sim seeds of nearby scenario seeds. */
-static uint64_t world_mix(uint64_t x)
-{
-	uint64_t z = x + 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 void world_ns3_params(const struct scenario_link_params *in, struct ns3w_link_params *out)
 {
@@ -127,12 +118,16 @@ int world_build_bare(struct world *w, const struct world_options *opt, char *why
 		err = world_underlay_pcaps(w, opt, why, why_len);
 	if (err)
 		return err;
+	/* One splitmix64 step decorrelates the io_sim seeds of nearby
+	 * scenario seeds. */
+	uint64_t mix = w->sc->seed;
+	const uint64_t node_seed = rng_splitmix64(&mix);
 	for (uint32_t i = 0; i < w->node_count; i++) {
 		struct io_sim_config ic = {
 		    .world = w->ns3,
 		    .node = w->nodes[i].ns3_node,
 		    .name = w->nodes[i].name,
-		    .seed = world_mix(w->sc->seed),
+		    .seed = node_seed,
 		    .events = w->events,
 		};
 		w->nodes[i].io = io_sim_new(&ic, &err);

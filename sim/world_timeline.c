@@ -6,6 +6,7 @@
 #include "sim/world_int.h"
 
 #include "lib/base/errfmt.h"
+#include "lib/io/io.h"
 #include "lib/io/io_event.h"
 #include "lib/io/storage.h"
 
@@ -18,16 +19,16 @@
 /* One `timeline` event line, written where the seams write theirs. */
 static void world_mark(struct world *w, const char *action, const char *target, const char *detail)
 {
-	char a[64], t[256], d[2 * WORLD_DETAIL_MAX + 8], fields[IO_EVENT_LINE_MAX];
-	char line[IO_EVENT_LINE_MAX];
+	char fields[IO_EVENT_LINE_MAX], line[IO_EVENT_LINE_MAX];
 	char cut[WORLD_DETAIL_MAX + 1];
 
 	snprintf(cut, sizeof(cut), "%s", detail ? detail : "");
-	io_json_escape(a, sizeof(a), action);
-	io_json_escape(t, sizeof(t), target ? target : "");
-	io_json_escape(d, sizeof(d), cut);
-	snprintf(fields, sizeof(fields), "\"action\":\"%s\",\"target\":\"%s\",\"detail\":\"%s\"", a,
-	         t, d);
+	const struct io_field members[] = {
+	    IO_STR("action", action),
+	    IO_STR("target", target),
+	    IO_STR("detail", cut),
+	};
+	io_fields_format(fields, sizeof(fields), members, sizeof(members) / sizeof(members[0]));
 	int n =
 	    io_event_format(line, sizeof(line), ns3w_now_us(w->ns3), "simrun", "timeline", fields);
 	if (n > 0)

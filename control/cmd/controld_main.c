@@ -3,8 +3,8 @@
  * SIGINT/SIGTERM (via a signalfd) stop it cleanly. */
 #define _GNU_SOURCE
 #include "control/control.h"
+#include "lib/base/daemon_main.h"
 #include "lib/base/numarg.h"
-#include "lib/base/outfile.h"
 #include "lib/io/io_epoll.h"
 #include "lib/io/storage.h"
 #include "lib/wire/localapi.h"
@@ -12,16 +12,20 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define CONTROLD_MAX_FILE_BYTES  (4u << 20) /* --users, --policy, --region-latency */
 #define CONTROLD_UNKNOWN_LATENCY 1000000    /* us, between regions the file omits */
+
+/* What the command line says. */
+struct options {
+	const char *listen, *users, *policy, *events_path, *latency, *name;
+	struct control_config cfg; /* ports, state path, tailnet */
+};
 
 struct app {
 	struct io_loop *loop;
@@ -30,12 +34,15 @@ struct app {
 	struct storage *storage; /* the state file's backend (--state) */
 	int sig_fd;
 	bool stop;
-	struct outfile events_out; /* --events: remembers why a write failed */
-	bool events_reported;
+	struct daemon_events events; /* --events */
+	/* Host files read once at start-up (not through the storage: they
+	 * are the operator's files, never written): --region-latency,
+	 * --users and --policy. */
 	cJSON *latency;
 	struct control_user *users;
 	size_t n_users;
 	cJSON *users_doc;
+	char *policy_text;
 };
 
 static void usage(FILE *f)
@@ -126,29 +133,15 @@ static int load_users(struct app *app, const char *path)
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 {
 	struct app *app = ctx;
-	struct signalfd_siginfo si;
 	(void)events;
 
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+	if (daemon_stop_signal_read(fd))
 		app->stop = true;
 }
 
-/* Says once, on stderr, that the events file cannot be written (a full
- * disk: the daemon keeps serving, its events are lost). True when it
- * could not. */
-static bool events_check(struct app *app, const char *path)
-{
-	int err = app->events_out.err;
-
-	if (err && !app->events_reported) {
-		fprintf(stderr, "controld: --events %s: %s (events are being lost)\n", path,
-		        strerror(-err));
-		app->events_reported = true;
-	}
-	return err != 0;
-}
-
-int main(int argc, char **argv)
+/* Reads the command line into `o`: -1 to go on, or the exit status (0
+ * after --help, 2 for bad usage, said on stderr). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_LISTEN = 1,
@@ -177,26 +170,20 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *listen = NULL, *users = NULL, *policy = NULL, *events_path = NULL;
-	const char *latency = NULL, *name = "control";
-	struct control_config cfg = {0};
-	struct app app;
 	char err[512] = "";
-	char *policy_text = NULL;
-	FILE *events = NULL;
-	int c, rc, status = 1;
+	int c;
 
-	memset(&app, 0, sizeof(app));
-	app.sig_fd = -1;
+	o->name = "control";
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
-			listen = optarg;
+			o->listen = optarg;
 			break;
 		case OPT_MAP_PORT:
 		case OPT_ADMIN_PORT:
-			if (numarg_port(optarg, c == OPT_MAP_PORT ? &cfg.map_port : &cfg.admin_port,
+			if (numarg_port(optarg,
+			                c == OPT_MAP_PORT ? &o->cfg.map_port : &o->cfg.admin_port,
 			                err, sizeof(err)) < 0) {
 				fprintf(stderr, "controld: bad %s \"%s\": %s\n",
 				        c == OPT_MAP_PORT ? "--map-port" : "--admin-port", optarg,
@@ -206,25 +193,25 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_STATE:
-			cfg.state_path = optarg;
+			o->cfg.state_path = optarg;
 			break;
 		case OPT_TAILNET:
-			cfg.tailnet = optarg;
+			o->cfg.tailnet = optarg;
 			break;
 		case OPT_USERS:
-			users = optarg;
+			o->users = optarg;
 			break;
 		case OPT_POLICY:
-			policy = optarg;
+			o->policy = optarg;
 			break;
 		case OPT_EVENTS:
-			events_path = optarg;
+			o->events_path = optarg;
 			break;
 		case OPT_LATENCY:
-			latency = optarg;
+			o->latency = optarg;
 			break;
 		case OPT_NAME:
-			name = optarg;
+			o->name = optarg;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -241,119 +228,158 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (listen && io_addr_parse(&cfg.listen, listen, 0) < 0) {
-		fprintf(stderr, "controld: bad --listen \"%s\" (want an IP address)\n", listen);
+	if (o->listen && io_addr_parse(&o->cfg.listen, o->listen, 0) < 0) {
+		fprintf(stderr, "controld: bad --listen \"%s\" (want an IP address)\n", o->listen);
 		usage(stderr);
 		return 2;
 	}
-	if (users && load_users(&app, users) < 0)
-		goto out;
-	if (policy) {
-		size_t len;
-		policy_text = localapi_read_file(policy, CONTROLD_MAX_FILE_BYTES, &len);
-		if (!policy_text) {
-			fprintf(stderr, "controld: --policy %s: %s\n", policy, strerror(errno));
-			goto out;
-		}
-	}
-	if (latency) {
-		app.latency = read_json("--region-latency", latency);
-		if (!app.latency)
-			goto out;
-	}
-	if (events_path) {
-		events = outfile_open(&app.events_out, events_path, true);
-		if (!events) {
-			fprintf(stderr, "controld: --events %s: %s\n", events_path,
-			        strerror(errno));
-			goto out;
-		}
-		setvbuf(events, NULL, _IOLBF, 0);
-	}
+	return -1;
+}
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	app.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	app.loop = io_loop_new();
-	if (!app.loop || app.sig_fd < 0) {
+/* Reads the start-up files the options name (--users, --policy,
+ * --region-latency) and opens the --events file. 0 or -1 (said). */
+static int load_inputs(struct app *app, const struct options *o)
+{
+	if (o->users && load_users(app, o->users) < 0)
+		return -1;
+	if (o->policy) {
+		size_t len;
+		app->policy_text = localapi_read_file(o->policy, CONTROLD_MAX_FILE_BYTES, &len);
+		if (!app->policy_text) {
+			fprintf(stderr, "controld: --policy %s: %s\n", o->policy, strerror(errno));
+			return -1;
+		}
+	}
+	if (o->latency) {
+		app->latency = read_json("--region-latency", o->latency);
+		if (!app->latency)
+			return -1;
+	}
+	if (o->events_path && daemon_events_open(&app->events, "controld", o->events_path) < 0)
+		return -1;
+	return 0;
+}
+
+/* The stop signals, the event loop and the seam on it. 0 or -1 (said). */
+static int open_loop(struct app *app, const struct options *o)
+{
+	int rc;
+
+	app->sig_fd = daemon_stop_signals_fd();
+	app->loop = io_loop_new();
+	if (!app->loop || app->sig_fd < 0) {
 		fprintf(stderr, "controld: event loop: %s\n", strerror(errno));
-		goto out;
+		return -1;
 	}
 	const struct io_epoll_config ec = {
-	    .node_name = name, .events = events, .max_handles = IO_EPOLL_MAX_HANDLES};
-	app.io = io_epoll_new(app.loop, &ec, &rc);
-	if (!app.io) {
+	    .node_name = o->name, .events = app->events.f, .max_handles = IO_EPOLL_MAX_HANDLES};
+	app->io = io_epoll_new(app->loop, &ec, &rc);
+	if (!app->io) {
 		fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
-		goto out;
+		return -1;
 	}
-	cfg.name = name;
-	cfg.users = app.users;
-	cfg.n_users = app.n_users;
-	cfg.policy_text = policy_text;
-	if (app.latency) {
-		cfg.latency_fn = latency_fn;
-		cfg.latency_ctx = app.latency;
+	return 0;
+}
+
+/* The server on the seam, with the state file's storage. 0 or -1 (said). */
+static int start_control(struct app *app, struct options *o)
+{
+	struct control_config *cfg = &o->cfg;
+	char err[512] = "";
+	int rc;
+
+	cfg->name = o->name;
+	cfg->users = app->users;
+	cfg->n_users = app->n_users;
+	cfg->policy_text = app->policy_text;
+	if (app->latency) {
+		cfg->latency_fn = latency_fn;
+		cfg->latency_ctx = app->latency;
 	}
-	if (cfg.state_path) {
-		rc = storage_file_new(&app.storage);
+	if (cfg->state_path) {
+		rc = storage_file_new(&app->storage);
 		if (rc < 0) {
 			fprintf(stderr, "controld: storage: %s\n", strerror(-rc));
-			goto out;
+			return -1;
 		}
-		cfg.storage = app.storage;
+		cfg->storage = app->storage;
 	}
-	cfg.err = err;
-	cfg.err_len = sizeof(err);
-	rc = control_new(&app.c, app.io, &cfg);
+	cfg->err = err;
+	cfg->err_len = sizeof(err);
+	rc = control_new(&app->c, app->io, cfg);
+	cfg->err = NULL;
+	cfg->err_len = 0;
 	if (rc < 0) {
 		fprintf(stderr, "controld: %s\n", err[0] ? err : strerror(-rc));
-		goto out;
+		return -1;
 	}
-	if (io_loop_watch_fd(app.loop, app.sig_fd, EPOLLIN, sig_fd_fn, &app) < 0) {
+	return 0;
+}
+
+/* Runs the loop until a stop signal. 0, or -1 (said) when the loop
+ * fails. */
+static int run(struct app *app)
+{
+	if (io_loop_watch_fd(app->loop, app->sig_fd, EPOLLIN, sig_fd_fn, app) < 0) {
 		fprintf(stderr, "controld: event loop: cannot watch the signal fd\n");
-		goto out;
+		return -1;
 	}
-	while (!app.stop) {
-		rc = io_loop_run_once(app.loop, 1000);
-		if (events)
-			events_check(&app, events_path);
+	while (!app->stop) {
+		int rc = io_loop_run_once(app->loop, 1000);
+		daemon_events_check(&app->events);
 		if (rc < 0) {
 			fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
-			goto out;
+			return -1;
 		}
 	}
-	status = 0;
-out:
-	if (app.c) {
-		io_emitf(app.io, "control_stopping", "\"reason\":\"%s\"",
-		         app.stop ? "signal" : "error");
-		/* Node-driven changes still coalescing are saved on the way out. */
-		if (cfg.state_path)
-			control_save_state(app.c);
-		control_free(app.c);
+	return 0;
+}
+
+/* Stops the server (saving node-driven changes still coalescing) and
+ * frees everything; the exit status given `status`, 1 when events were
+ * lost. */
+static int shut_down(struct app *app, const struct options *o, int status)
+{
+	if (app->c) {
+		io_event(app->io, "control_stopping",
+		         IO_STR("reason", app->stop ? "signal" : "error"));
+		if (o->cfg.state_path)
+			control_save_state(app->c);
+		control_free(app->c);
 	}
-	if (app.io)
-		io_epoll_free(app.io);
-	if (app.sig_fd >= 0) {
-		if (app.loop)
-			io_loop_unwatch_fd(app.loop, app.sig_fd);
-		close(app.sig_fd);
+	if (app->io)
+		io_epoll_free(app->io);
+	if (app->sig_fd >= 0) {
+		if (app->loop)
+			io_loop_unwatch_fd(app->loop, app->sig_fd);
+		close(app->sig_fd);
 	}
-	if (app.loop)
-		io_loop_free(app.loop);
-	storage_file_free(app.storage);
-	if (events) {
-		outfile_close(&app.events_out, events);
-		if (events_check(&app, events_path))
-			status = 1;
-	}
-	free(policy_text);
-	free(app.users);
-	cJSON_Delete(app.users_doc);
-	cJSON_Delete(app.latency);
+	if (app->loop)
+		io_loop_free(app->loop);
+	storage_file_free(app->storage);
+	if (daemon_events_close(&app->events))
+		status = 1;
+	free(app->policy_text);
+	free(app->users);
+	cJSON_Delete(app->users_doc);
+	cJSON_Delete(app->latency);
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct app app;
+	int status = 1;
+
+	memset(&o, 0, sizeof(o));
+	memset(&app, 0, sizeof(app));
+	app.sig_fd = -1;
+	int rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (load_inputs(&app, &o) == 0 && open_loop(&app, &o) == 0 &&
+	    start_control(&app, &o) == 0 && run(&app) == 0)
+		status = 0;
+	return shut_down(&app, &o, status);
 }

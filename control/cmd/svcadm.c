@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "control/admin_cmd.h"
+#include "lib/base/buf.h"
 #include "lib/base/numarg.h"
 #include "lib/wire/localapi.h"
 
@@ -29,6 +30,7 @@
 #define SVCADM_MAX_REPLY  (64u << 20)
 #define SVCADM_MAX_POLICY (1u << 20)
 #define SVCADM_MAX_HOST   256
+#define SVCADM_READ_CHUNK 65536 /* room made for each read of the answer */
 
 static void usage(FILE *f)
 {
@@ -108,131 +110,156 @@ static int parse_url(const char *url, char *host, size_t host_len, char *port, s
 	return 0;
 }
 
-/* Sends one request and reads the whole answer (Connection: close). Returns
- * the HTTP status and *body (malloc'd), or -1 with a message printed. */
-static int http_call(const char *host, const char *port, const char *method, const char *path,
-                     const char *token, const char *body, size_t body_len, char **out)
+/* A connected stream socket to host:port, or -1 (said on stderr). */
+static int connect_to(const char *host, const char *port)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	char *req = NULL, *resp = NULL;
-	size_t resp_len = 0, resp_cap = 0;
-	int fd = -1, status = -1, rc;
+	int rc = getaddrinfo(host, port, &hints, &ai);
 
-	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0) {
 		fprintf(stderr, "svcadm: %s:%s: %s\n", host, port, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		fprintf(stderr, "svcadm: cannot reach control at %s:%s: %s\n", host, port,
 		        strerror(errno));
-		goto out;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
 	}
-	int n = asprintf(&req,
-	                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
-	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	                 "Connection: close\r\n\r\n",
-	                 method, path, host, port, token, body_len);
-	if (n < 0) {
-		req = NULL;
-		goto out;
-	}
-	for (size_t off = 0, total = (size_t)n + body_len; off < total;) {
-		const char *p = off < (size_t)n ? req + off : body + (off - (size_t)n);
-		size_t len = off < (size_t)n ? (size_t)n - off : total - off;
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* Sends `head` then `body` whole: 0, or -1 (said on stderr). */
+static int send_all(int fd, const char *head, size_t head_len, const char *body, size_t body_len)
+{
+	for (size_t off = 0, total = head_len + body_len; off < total;) {
+		const char *p = off < head_len ? head + off : body + (off - head_len);
+		size_t len = off < head_len ? head_len - off : total - off;
 		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			fprintf(stderr, "svcadm: sending to control: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		off += (size_t)w;
 	}
+	return 0;
+}
+
+/* Reads until control closes (at most SVCADM_MAX_REPLY bytes, each wait at
+ * most SVCADM_TIMEOUT_MS): 0, or -1 (said on stderr, but for no memory). */
+static int read_all(int fd, struct buf *resp)
+{
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int pr = poll(&pfd, 1, SVCADM_TIMEOUT_MS);
 		if (pr == 0) {
 			fprintf(stderr, "svcadm: control did not answer within %d s\n",
 			        SVCADM_TIMEOUT_MS / 1000);
-			goto out;
+			return -1;
 		}
 		if (pr < 0 && errno == EINTR)
 			continue;
-		if (resp_cap - resp_len < 65536) {
-			if (resp_cap > SVCADM_MAX_REPLY) {
+		if (buf_room(resp) < SVCADM_READ_CHUNK) {
+			int rc = buf_reserve(resp, SVCADM_READ_CHUNK);
+			if (rc == -E2BIG)
 				fprintf(stderr, "svcadm: answer larger than %u bytes\n",
 				        SVCADM_MAX_REPLY);
-				goto out;
-			}
-			char *nb = realloc(resp, resp_cap + 65536 + 1);
-			if (!nb)
-				goto out;
-			resp = nb;
-			resp_cap += 65536;
+			if (rc < 0)
+				return -1;
 		}
-		ssize_t r = recv(fd, resp + resp_len, resp_cap - resp_len, 0);
+		ssize_t r = recv(fd, resp->data + resp->len, buf_room(resp), 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			fprintf(stderr, "svcadm: reading from control: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		if (r == 0)
-			break;
-		resp_len += (size_t)r;
+			return 0;
+		buf_commit(resp, (size_t)r);
 	}
-	if (!resp || resp_len < 12 || strncmp(resp, "HTTP/1.", 7) != 0) {
+}
+
+/* The status of an HTTP answer, with its body in *out (malloc'd); -1 when
+ * it is not a whole HTTP answer (said on stderr) or memory runs out. */
+static int reply_status(const struct buf *resp, char **out)
+{
+	const char *text = resp->data;
+	uint64_t code = 0;
+
+	if (!text || resp->len < 12 || strncmp(text, "HTTP/1.", 7) != 0) {
 		fprintf(stderr, "svcadm: control's answer is not HTTP\n");
-		goto out;
+		return -1;
 	}
-	resp[resp_len] = '\0';
-	char *sep = strstr(resp, "\r\n\r\n");
+	const char *sep = strstr(text, "\r\n\r\n");
 	if (!sep) {
 		fprintf(stderr, "svcadm: control's answer is cut short\n");
-		goto out;
+		return -1;
 	}
-	uint64_t code = 0;
-	if (resp_len < 13 || (resp[12] != ' ' && resp[12] != '\r') ||
-	    numarg_u64n(resp + 9, 3, 100, 599, &code, NULL, 0) < 0) {
+	if (resp->len < 13 || (text[12] != ' ' && text[12] != '\r') ||
+	    numarg_u64n(text + 9, 3, 100, 599, &code, NULL, 0) < 0) {
 		fprintf(stderr, "svcadm: control's answer has no valid status code\n");
-		goto out;
+		return -1;
 	}
-	status = (int)code;
 	*out = strdup(sep + 4);
-	if (!*out)
-		status = -1;
-out:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	free(req);
-	free(resp);
+	return *out ? (int)code : -1;
+}
+
+/* One request to the admin API (Connection: close): the HTTP status with
+ * the answer's body in *out, or -1 (said on stderr). */
+static int http_call(const char *host, const char *port, const char *method, const char *path,
+                     const char *token, const char *body, size_t body_len, char **out)
+{
+	struct buf resp = BUF_INIT(SVCADM_MAX_REPLY + SVCADM_READ_CHUNK);
+	char *req = NULL;
+	int status = -1;
+	int fd = connect_to(host, port);
+
+	if (fd < 0)
+		return -1;
+	int n = asprintf(&req,
+	                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
+	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	                 "Connection: close\r\n\r\n",
+	                 method, path, host, port, token, body_len);
+	if (n >= 0 && send_all(fd, req, (size_t)n, body, body_len) == 0 && read_all(fd, &resp) == 0)
+		status = reply_status(&resp, out);
+	if (n >= 0)
+		free(req);
+	close(fd);
+	buf_free(&resp);
 	return status;
 }
 
-int main(int argc, char **argv)
-{
-	const char *control = NULL, *token = getenv("SVCADM_TOKEN");
-	char line[ADMIN_CMD_MAX_LINE + 1], err[ADMIN_CMD_ERR_LEN];
+/* What the command line names: control's address and the token. */
+struct svcadm_target {
+	const char *control, *token;
 	char host[SVCADM_MAX_HOST], port[16];
-	struct admin_cmd cmd;
-	size_t len = 0;
-	char *body = NULL, *reply = NULL;
-	int i = 1, status, rc = 1;
+};
+
+/* Reads the options before the command into `t`; *first is the command's
+ * first word. -1 to go on, or the exit status (0 after --help, 2 for bad
+ * usage). */
+static int parse_options(int argc, char **argv, struct svcadm_target *t, int *first)
+{
+	int i = 1;
 
 	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
 		if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
-			control = argv[i + 1];
+			t->control = argv[i + 1];
 			i += 2;
 		} else if (strncmp(argv[i], "--control=", 10) == 0) {
-			control = argv[i++] + 10;
+			t->control = argv[i++] + 10;
 		} else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
-			token = argv[i + 1];
+			t->token = argv[i + 1];
 			i += 2;
 		} else if (strncmp(argv[i], "--token=", 8) == 0) {
-			token = argv[i++] + 8;
+			t->token = argv[i++] + 8;
 		} else if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -242,84 +269,119 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!control || i >= argc) {
-		fprintf(stderr, "svcadm: %s\n", !control ? "--control is required" : "no command");
+	if (!t->control || i >= argc) {
+		fprintf(stderr, "svcadm: %s\n",
+		        !t->control ? "--control is required" : "no command");
 		usage(stderr);
 		return 2;
 	}
-	if (!token || !*token) {
+	*first = i;
+	return -1;
+}
+
+/* Checks the token and splits --control into host and port: 0, or 2
+ * (bad usage, said on stderr). */
+static int check_target(struct svcadm_target *t)
+{
+	char err[ADMIN_CMD_ERR_LEN];
+	uint16_t port_num = 0;
+
+	if (!t->token || !*t->token) {
 		fprintf(stderr, "svcadm: no token (--token or $SVCADM_TOKEN)\n");
 		return 2;
 	}
-	if (strpbrk(token, "\r\n")) {
+	if (strpbrk(t->token, "\r\n")) {
 		fprintf(stderr, "svcadm: the token holds a line break\n");
 		return 2;
 	}
-	if (parse_url(control, host, sizeof(host), port, sizeof(port)) < 0) {
-		fprintf(stderr, "svcadm: bad --control \"%s\" (want http://IP:PORT)\n", control);
+	if (parse_url(t->control, t->host, sizeof(t->host), t->port, sizeof(t->port)) < 0) {
+		fprintf(stderr, "svcadm: bad --control \"%s\" (want http://IP:PORT)\n", t->control);
 		return 2;
 	}
 	/* getaddrinfo would take a service name, or wrap 65616 to 80. */
-	uint16_t port_num = 0;
-	if (numarg_port(port, &port_num, err, sizeof(err)) < 0) {
-		fprintf(stderr, "svcadm: bad port \"%s\" in --control \"%s\": %s\n", port, control,
-		        err);
+	if (numarg_port(t->port, &port_num, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcadm: bad port \"%s\" in --control \"%s\": %s\n", t->port,
+		        t->control, err);
 		return 2;
 	}
-	if (strcmp(argv[i], "ca") == 0 && i + 1 == argc) {
-		/* Not an admin command line: a plain read of the CA. */
-		signal(SIGPIPE, SIG_IGN);
-		status = http_call(host, port, "GET", "/api/ca", token, NULL, 0, &reply);
-		if (status == 200) {
-			fputs(reply, stdout);
-			rc = 0;
-		} else if (status > 0) {
-			fprintf(stderr, "svcadm: refused (HTTP %d): %s\n", status, reply);
-		}
-		free(reply);
-		return status < 0 ? 1 : rc;
+	return 0;
+}
+
+/* `svcadm ca`: not an admin command line, a plain read of the CA. */
+static int fetch_ca(const struct svcadm_target *t)
+{
+	char *reply = NULL;
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	int status = http_call(t->host, t->port, "GET", "/api/ca", t->token, NULL, 0, &reply);
+	if (status == 200) {
+		fputs(reply, stdout);
+		rc = 0;
+	} else if (status > 0) {
+		fprintf(stderr, "svcadm: refused (HTTP %d): %s\n", status, reply);
 	}
+	free(reply);
+	return status < 0 ? 1 : rc;
+}
+
+/* The words from argv[first] on as one command line (quoted where
+ * needed): 0, or 2 when it is too long. */
+static int join_words(int argc, char **argv, int first, char *line, size_t cap)
+{
+	size_t len = 0;
+
 	line[0] = '\0';
-	for (; i < argc; i++)
-		if (append_word(line, sizeof(line), &len, argv[i]) < 0) {
+	for (int i = first; i < argc; i++)
+		if (append_word(line, cap, &len, argv[i]) < 0) {
 			fprintf(stderr, "svcadm: command longer than %u bytes\n",
 			        ADMIN_CMD_MAX_LINE);
 			return 2;
 		}
-	if (admin_cmd_parse(&cmd, line, err, sizeof(err)) < 0) {
-		fprintf(stderr, "svcadm: %s\n", err);
-		admin_cmd_free(&cmd);
-		usage(stderr);
-		return 2;
-	}
+	return 0;
+}
+
+/* Sends a parsed command: set-policy PUTs the file's text (read here, on
+ * the client: the host's file), any other is POSTed as {"line"}. The HTTP
+ * status with *reply, or -1 (said on stderr). */
+static int send_command(const struct svcadm_target *t, const struct admin_cmd *cmd,
+                        const char *line, char **reply)
+{
+	int status;
+
 	signal(SIGPIPE, SIG_IGN);
-	if (cmd.kind == ADMIN_CMD_SET_POLICY) {
+	if (cmd->kind == ADMIN_CMD_SET_POLICY) {
 		size_t plen;
-		char *text = localapi_read_file(cmd.file, SVCADM_MAX_POLICY, &plen);
+		char *text = localapi_read_file(cmd->file, SVCADM_MAX_POLICY, &plen);
 		if (!text) {
-			fprintf(stderr, "svcadm: set-policy %s: %s\n", cmd.file,
+			fprintf(stderr, "svcadm: set-policy %s: %s\n", cmd->file,
 			        errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-			admin_cmd_free(&cmd);
-			return 1;
+			return -1;
 		}
-		status = http_call(host, port, "PUT", "/api/policy", token, text, plen, &reply);
+		status =
+		    http_call(t->host, t->port, "PUT", "/api/policy", t->token, text, plen, reply);
 		free(text);
-	} else {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "line", line);
-		body = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (!body) {
-			admin_cmd_free(&cmd);
-			return 1;
-		}
-		status = http_call(host, port, "POST", "/api/command", token, body, strlen(body),
-		                   &reply);
+		return status;
 	}
-	admin_cmd_free(&cmd);
-	if (status < 0)
-		goto out;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "line", line);
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!body)
+		return -1;
+	status = http_call(t->host, t->port, "POST", "/api/command", t->token, body, strlen(body),
+	                   reply);
+	free(body);
+	return status;
+}
+
+/* Prints control's answer: the JSON pretty on stdout (0), or the refusal
+ * on stderr (1). */
+static int print_answer(int status, const char *reply)
+{
 	cJSON *doc = cJSON_Parse(reply);
+	int rc = 1;
+
 	if (status == 200) {
 		char *pretty = doc ? cJSON_Print(doc) : NULL;
 		printf("%s\n", pretty ? pretty : reply);
@@ -331,8 +393,37 @@ int main(int argc, char **argv)
 		fprintf(stderr, "svcadm: refused (HTTP %d): %s\n", status, msg ? msg : reply);
 	}
 	cJSON_Delete(doc);
-out:
-	free(body);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct svcadm_target t = {.token = getenv("SVCADM_TOKEN")};
+	char line[ADMIN_CMD_MAX_LINE + 1], err[ADMIN_CMD_ERR_LEN];
+	struct admin_cmd cmd;
+	char *reply = NULL;
+	int first = 0, rc;
+
+	rc = parse_options(argc, argv, &t, &first);
+	if (rc >= 0)
+		return rc;
+	rc = check_target(&t);
+	if (rc)
+		return rc;
+	if (strcmp(argv[first], "ca") == 0 && first + 1 == argc)
+		return fetch_ca(&t);
+	rc = join_words(argc, argv, first, line, sizeof(line));
+	if (rc)
+		return rc;
+	if (admin_cmd_parse(&cmd, line, err, sizeof(err)) < 0) {
+		fprintf(stderr, "svcadm: %s\n", err);
+		admin_cmd_free(&cmd);
+		usage(stderr);
+		return 2;
+	}
+	int status = send_command(&t, &cmd, line, &reply);
+	admin_cmd_free(&cmd);
+	rc = status < 0 ? 1 : print_answer(status, reply);
 	free(reply);
 	return rc;
 }

@@ -1,3 +1,5 @@
+/* The event-gap limiter (see event_gap.h): the first occurrence reported at
+ * once, later ones counted and reported by a timer once the gap has passed. */
 #include "lib/io/event_gap.h"
 #include "lib/base/check.h"
 

@@ -1,3 +1,6 @@
+/* The seam's address helpers (see io.h): building IPv4 addresses,
+ * comparing addresses with or without the port, and the one text form both
+ * ways ("1.2.3.4:80", "[::1]:80") that events, configs and tests use. */
 #include "lib/base/numarg.h"
 #include "lib/io/io.h"
 

@@ -129,6 +129,41 @@ static void sock_set_freebind(int fd, int domain)
 	sock_set_int(fd, SOL_IP, IP_FREEBIND, 1);
 }
 
+/* Closes fd after a failed call; returns that call's -errno. */
+static int sock_fail(int fd)
+{
+	int err = errno;
+
+	close(fd);
+	return -err;
+}
+
+/* A socket of `type` bound to `local`: a TCP one with SO_REUSEADDR and
+ * TCP_NODELAY, an IPv6 one v6-only, any of them allowed a non-local
+ * address (freebind); listening when backlog > 0. The fd, or -errno. */
+static int sock_open_bound(struct io_epoll *ep, const struct io_addr *local, int type, int backlog)
+{
+	struct sockaddr_storage ss;
+	int sl = addr_to_sockaddr(local, &ss);
+
+	if (sl < 0)
+		return sl;
+	int fd = sock_open(ep, ss.ss_family, type, 0);
+	if (fd < 0)
+		return fd;
+	if (type == SOCK_STREAM) {
+		sock_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		sock_set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	}
+	if (ss.ss_family == AF_INET6)
+		sock_set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	sock_set_freebind(fd, ss.ss_family);
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) < 0 ||
+	    (backlog > 0 && listen(fd, backlog) < 0))
+		return sock_fail(fd);
+	return fd;
+}
+
 static bool errno_is_connection_failure(int err)
 {
 	return err == ECONNREFUSED || err == ECONNRESET || err == ETIMEDOUT || err == ENETUNREACH ||
@@ -443,39 +478,35 @@ void ep_node_run_deferred(struct io_epoll *ep)
 	}
 }
 
+/* A socket from sock_open_bound in a new slot of `kind` that waits for
+ * input, with ctx for its callback (the caller sets the callback). The
+ * handle, or -errno. */
+static int slot_open_bound(struct io_epoll *ep, const struct io_addr *local, int type, int backlog,
+                           enum epoll_slot_kind kind, void *ctx)
+{
+	int fd = sock_open_bound(ep, local, type, backlog);
+	if (fd < 0)
+		return fd;
+	int h = ep_slot_install(ep, fd, kind, EPOLLIN);
+	if (h >= 0)
+		ep->slots[h].ctx = ctx;
+	return h;
+}
+
 /* ---- TCP ------------------------------------------------------------- */
 
 int epoll_tcp_listen(struct io *io, const struct io_addr *local, int backlog, io_sock_fn fn,
                      void *ctx)
 {
 	struct io_epoll *ep = to_epoll(io);
-	struct sockaddr_storage ss;
-	int sl = addr_to_sockaddr(local, &ss);
 
-	if (sl < 0)
-		return sl;
-	int fd = sock_open(ep, ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return fd;
-	sock_set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-	sock_set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	if (ss.ss_family == AF_INET6)
-		sock_set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-	sock_set_freebind(fd, ss.ss_family);
 	if (backlog < 1)
 		backlog = 1;
 	if (backlog > IO_EPOLL_MAX_BACKLOG)
 		backlog = IO_EPOLL_MAX_BACKLOG;
-	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) < 0 || listen(fd, backlog) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	int h = ep_slot_install(ep, fd, SLOT_LISTENER, EPOLLIN);
-	if (h < 0)
-		return h;
-	ep->slots[h].sock_fn = fn;
-	ep->slots[h].ctx = ctx;
+	int h = slot_open_bound(ep, local, SOCK_STREAM, backlog, SLOT_LISTENER, ctx);
+	if (h >= 0)
+		ep->slots[h].sock_fn = fn;
 	return h;
 }
 
@@ -505,11 +536,8 @@ int epoll_tcp_connect(struct io *io, const struct io_addr *remote, const struct 
 		sock_set_freebind(fd, ls.ss_family);
 		if (local->port == 0)
 			sock_set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
-		if (bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) < 0) {
-			int err = errno;
-			close(fd);
-			return -err;
-		}
+		if (bind(fd, (struct sockaddr *)&ls, (socklen_t)ll) < 0)
+			return sock_fail(fd);
 	}
 	int err = 0;
 	if (connect(fd, (struct sockaddr *)&rs, (socklen_t)rl) < 0 && errno != EINPROGRESS) {
@@ -584,15 +612,38 @@ int epoll_tcp_accept(struct io *io, int listener, struct io_addr *peer, io_sock_
 	return -EAGAIN;
 }
 
-ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
+/* The connection behind `handle` in *out, or why it cannot be used:
+ * -EBADF (no connection) or the error it already met. */
+static int conn_usable(struct io_epoll *ep, int handle, struct epoll_slot **out)
 {
-	struct io_epoll *ep = to_epoll(io);
 	struct epoll_slot *s = slot_get(ep, handle);
 
 	if (!s || s->kind != SLOT_CONN)
 		return -EBADF;
 	if (s->error)
 		return s->error;
+	*out = s;
+	return 0;
+}
+
+/* A read or write failed with err: a connection failure stays with the
+ * connection (later calls report it). Returns -err. */
+static ssize_t conn_failed(struct epoll_slot *s, int err)
+{
+	if (errno_is_connection_failure(err)) {
+		s->error = -err;
+		s->connecting = false;
+	}
+	return -err;
+}
+
+ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
+{
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
+
+	if (rc)
+		return rc;
 	if (len == 0)
 		return -EINVAL;
 	if (s->rx_drained)
@@ -608,23 +659,17 @@ ssize_t epoll_tcp_read(struct io *io, int handle, void *buf, size_t len)
 			continue;
 		if (err == EWOULDBLOCK)
 			return -EAGAIN;
-		if (errno_is_connection_failure(err)) {
-			s->error = -err;
-			s->connecting = false;
-		}
-		return -err;
+		return conn_failed(s, err);
 	}
 }
 
 ssize_t epoll_tcp_write(struct io *io, int handle, const void *buf, size_t len)
 {
-	struct io_epoll *ep = to_epoll(io);
-	struct epoll_slot *s = slot_get(ep, handle);
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
 
-	if (!s || s->kind != SLOT_CONN)
-		return -EBADF;
-	if (s->error)
-		return s->error;
+	if (rc)
+		return rc;
 	if (len == 0)
 		return 0;
 	for (;;) {
@@ -641,23 +686,17 @@ ssize_t epoll_tcp_write(struct io *io, int handle, const void *buf, size_t len)
 			s->want_write = true;
 			return -EAGAIN;
 		}
-		if (errno_is_connection_failure(err)) {
-			s->error = -err;
-			s->connecting = false;
-		}
-		return -err;
+		return conn_failed(s, err);
 	}
 }
 
 int epoll_tcp_shutdown(struct io *io, int handle)
 {
-	struct io_epoll *ep = to_epoll(io);
-	struct epoll_slot *s = slot_get(ep, handle);
+	struct epoll_slot *s = NULL;
+	int rc = conn_usable(to_epoll(io), handle, &s);
 
-	if (!s || s->kind != SLOT_CONN)
-		return -EBADF;
-	if (s->error)
-		return s->error;
+	if (rc)
+		return rc;
 	if (shutdown(s->fd, SHUT_WR) < 0)
 		return -errno;
 	return 0;
@@ -684,29 +723,12 @@ int epoll_sock_name(struct io *io, int handle, bool peer, struct io_addr *out)
 int epoll_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
 {
 	struct io_epoll *ep = to_epoll(io);
-	struct sockaddr_storage ss;
 
 	if (!local)
 		return -EINVAL;
-	int sl = addr_to_sockaddr(local, &ss);
-	if (sl < 0)
-		return sl;
-	int fd = sock_open(ep, ss.ss_family, SOCK_DGRAM, 0);
-	if (fd < 0)
-		return fd;
-	if (ss.ss_family == AF_INET6)
-		sock_set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-	sock_set_freebind(fd, ss.ss_family);
-	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	int h = ep_slot_install(ep, fd, SLOT_UDP, EPOLLIN);
-	if (h < 0)
-		return h;
-	ep->slots[h].dgram_fn = fn;
-	ep->slots[h].ctx = ctx;
+	int h = slot_open_bound(ep, local, SOCK_DGRAM, 0, SLOT_UDP, ctx);
+	if (h >= 0)
+		ep->slots[h].dgram_fn = fn;
 	return h;
 }
 

@@ -5,8 +5,6 @@
 #define _GNU_SOURCE
 #include "lib/io/io_epoll_int.h"
 
-#include "lib/io/io_event.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -197,7 +195,7 @@ int ep_tun_setup(struct io_epoll *ep, const char *name)
 	static const uint8_t v6[16] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
 	rc = nl_route_add(ep, AF_INET6, v6, TAILNET_V6_PREFIX_LEN);
 	if (rc < 0)
-		io_emitf(&ep->io, "tun_ipv6_unavailable", "\"errno\":%d", -rc);
+		io_event(&ep->io, "tun_ipv6_unavailable", IO_I64("errno", -rc));
 	return 0;
 }
 

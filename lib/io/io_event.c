@@ -1,3 +1,6 @@
+/* The JSON-lines event format (see io_event.h) and the typed event API
+ * (io_event in io.h): escaping, the member-by-member payload with its
+ * whole-member truncation, and the line a backend writes. */
 #include "lib/io/io_event.h"
 #include "lib/base/check.h"
 #include "lib/io/io.h"

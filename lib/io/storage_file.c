@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "lib/io/storage.h"
 
+#include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 
@@ -44,17 +45,15 @@ static int sf_check_owner_mode(const char *name, const struct stat *sb, char *er
 	return 0;
 }
 
-static int sf_read(struct storage *st, const char *name, size_t max_bytes, char **out, size_t *len,
-                   char *err, size_t err_len)
+/* Opens `name` for reading a secret: no symlink followed, owned by this
+ * user with no group or other access, at most max_bytes now; *size its
+ * size. The fd, or a negative errno with `err` set. */
+static int sf_open_secret(const char *name, size_t max_bytes, size_t *size, char *err,
+                          size_t err_len)
 {
 	struct stat sb;
-	char *buf = NULL;
-	size_t got = 0;
 	int rc;
-	(void)st;
 
-	*out = NULL;
-	*len = 0;
 	/* O_NONBLOCK: a FIFO planted at the name must not hang the open. */
 	int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
@@ -66,65 +65,69 @@ static int sf_read(struct storage *st, const char *name, size_t max_bytes, char 
 			                name);
 		return err_setf(err, err_len, rc, "%s: %s", name, strerror(-rc));
 	}
-	if (fstat(fd, &sb) != 0) {
+	if (fstat(fd, &sb) != 0)
 		rc = err_setf(err, err_len, -errno, "%s: %s", name, strerror(errno));
-		goto out_close_fd;
-	}
-	rc = sf_check_owner_mode(name, &sb, err, err_len);
-	if (rc < 0)
-		goto out_close_fd;
-	if ((uint64_t)sb.st_size > max_bytes) {
+	else
+		rc = sf_check_owner_mode(name, &sb, err, err_len);
+	if (rc == 0 && (uint64_t)sb.st_size > max_bytes)
 		rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes", name, max_bytes);
-		goto out_close_fd;
+	if (rc < 0) {
+		close(fd);
+		return rc;
 	}
-	/* The size may change under us: read to EOF, never past the cap. */
-	size_t cap = (size_t)sb.st_size + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
-		goto out_close_fd;
-	}
+	*size = (size_t)sb.st_size;
+	return fd;
+}
+
+/* Reads fd to EOF into b, whose maximum is one byte past what the caller
+ * accepts (the size may change under us: that byte tells a file that grew
+ * too large). 0, or a negative errno with `err` set. */
+static int sf_read_all(int fd, const char *name, struct buf *b, char *err, size_t err_len)
+{
 	for (;;) {
-		if (got == cap) {
-			if (cap > max_bytes) {
-				rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes",
-				              name, max_bytes);
-				goto out_free_buf;
-			}
-			size_t ncap = cap * 2 < max_bytes + 1 ? cap * 2 : max_bytes + 1;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb) {
-				rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
-				goto out_free_buf;
-			}
-			buf = nb;
-			cap = ncap;
+		if (buf_room(b) == 0) {
+			if (b->len == b->max)
+				return 0;
+			if (buf_reserve(b, 1) < 0)
+				return err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
 		}
-		ssize_t n = read(fd, buf + got, cap - got);
+		ssize_t n = read(fd, b->data + b->len, buf_room(b));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			rc = err_setf(err, err_len, -errno, "%s: %s", name, strerror(errno));
-			goto out_free_buf;
-		}
+		if (n < 0)
+			return err_setf(err, err_len, -errno, "%s: %s", name, strerror(errno));
 		if (n == 0)
-			break;
-		got += (size_t)n;
+			return 0;
+		buf_commit(b, (size_t)n);
 	}
-	if (got > max_bytes) {
+}
+
+static int sf_read(struct storage *st, const char *name, size_t max_bytes, char **out, size_t *len,
+                   char *err, size_t err_len)
+{
+	struct buf b = BUF_INIT(max_bytes < BUF_NO_MAX ? max_bytes + 1 : BUF_NO_MAX);
+	size_t size = 0;
+	int rc, fd;
+	(void)st;
+
+	*out = NULL;
+	*len = 0;
+	fd = sf_open_secret(name, max_bytes, &size, err, err_len);
+	if (fd < 0)
+		return fd;
+	if (buf_reserve(&b, size + 1) < 0)
+		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
+	else
+		rc = sf_read_all(fd, name, &b, err, err_len);
+	close(fd);
+	if (rc == 0 && b.len > max_bytes)
 		rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes", name, max_bytes);
-		goto out_free_buf;
+	if (rc < 0) {
+		buf_free(&b);
+		return rc;
 	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	close(fd);
-	return 0;
-out_free_buf:
-	free(buf);
-out_close_fd:
-	close(fd);
-	return rc;
+	*out = buf_take(&b, len);
+	return *out ? 0 : err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
 }
 
 /* Splits `name` into an open directory and the last component. */

@@ -1,5 +1,9 @@
-/* HTTP/1.1 message heads on top of llhttp (see http_msg.h). */
+/* HTTP/1.1 message heads on top of llhttp (see http_msg.h): the head
+ * model and its lookups, the header checks the proxy applies (hop-by-hop,
+ * framing, clean paths), the incremental parser that fills a head, and the
+ * writers of request, response, interim and chunk heads. */
 #include "lib/wire/http_msg.h"
+
 #include "lib/base/check.h"
 #include "lib/base/hex.h"
 
@@ -28,13 +32,11 @@ struct http_head *http_head_new(size_t max_head_bytes, size_t max_headers)
 		max_headers = 1;
 	if (max_head_bytes < 64)
 		max_head_bytes = 64;
-	h->cap = max_head_bytes;
 	h->max_headers = max_headers;
-	/* Text grows on demand up to cap: most heads are small. */
-	h->alloc = max_head_bytes < 2048 ? max_head_bytes : 2048;
-	h->text = malloc(h->alloc);
+	/* Text grows on demand up to the limit: most heads are small. */
+	buf_init(&h->text, max_head_bytes);
 	h->hdr = calloc(max_headers, sizeof(*h->hdr));
-	if (!h->text || !h->hdr) {
+	if (buf_reserve(&h->text, max_head_bytes < 2048 ? max_head_bytes : 2048) || !h->hdr) {
 		http_head_free(h);
 		return NULL;
 	}
@@ -45,7 +47,7 @@ void http_head_free(struct http_head *h)
 {
 	if (!h)
 		return;
-	free(h->text);
+	buf_free(&h->text);
 	free(h->hdr);
 	free(h);
 }
@@ -62,14 +64,14 @@ void http_head_reset(struct http_head *h)
 	h->content_length = 0;
 	h->keep_alive = false;
 	h->n_headers = 0;
-	h->used = 0;
+	buf_reset(&h->text);
 }
 
 static bool http_name_is(const struct http_head *h, const struct http_header *x, const char *name)
 {
 	size_t n = strlen(name);
 
-	return x->name_len == n && strncasecmp(h->text + x->name_off, name, n) == 0;
+	return x->name_len == n && strncasecmp(h->text.data + x->name_off, name, n) == 0;
 }
 
 const char *http_head_get(const struct http_head *h, const char *name, size_t *len)
@@ -78,7 +80,7 @@ const char *http_head_get(const struct http_head *h, const char *name, size_t *l
 		if (http_name_is(h, &h->hdr[i], name)) {
 			if (len)
 				*len = h->hdr[i].value_len;
-			return h->text + h->hdr[i].value_off;
+			return h->text.data + h->hdr[i].value_off;
 		}
 	}
 	if (len)
@@ -148,7 +150,7 @@ bool http_msg_is_hop_by_hop(const struct http_head *h, const char *name, size_t 
 	for (size_t i = 0; i < h->n_headers; i++) {
 		const struct http_header *x = &h->hdr[i];
 		if (http_name_is(h, x, "connection") &&
-		    http_msg_list_has(h->text + x->value_off, x->value_len, lower))
+		    http_msg_list_has(h->text.data + x->value_off, x->value_len, lower))
 			return true;
 	}
 	return false;
@@ -230,24 +232,12 @@ static int hp_error(struct http_parser *p, int status, const char *why)
 
 static int hp_append(struct http_parser *p, const char *at, size_t len)
 {
-	struct http_head *h = p->head;
+	int rc = buf_append(&p->head->text, at, len);
 
-	if (len > h->cap - h->used)
+	if (rc == -E2BIG)
 		return hp_error(p, 431, "head too large");
-	if (len > h->alloc - h->used) {
-		size_t want = h->alloc;
-		while (want - h->used < len)
-			want *= 2;
-		if (want > h->cap)
-			want = h->cap;
-		char *t = realloc(h->text, want);
-		if (!t)
-			return hp_error(p, 503, "out of memory");
-		h->text = t;
-		h->alloc = want;
-	}
-	memcpy(h->text + h->used, at, len);
-	h->used += len;
+	if (rc)
+		return hp_error(p, 503, "out of memory");
 	return 0;
 }
 
@@ -264,24 +254,29 @@ static int hp_on_message_begin(llhttp_t *ll)
 	return 0;
 }
 
+/* Appends one piece of a span of the head (the target, the reason) that
+ * llhttp may hand over in several pieces: the span starts at its first. */
+static int hp_append_span(struct http_parser *p, const char *at, size_t len, uint32_t *off,
+                          uint32_t *span_len)
+{
+	if (*span_len == 0)
+		*off = (uint32_t)p->head->text.len;
+	*span_len += (uint32_t)len;
+	return hp_append(p, at, len);
+}
+
 static int hp_on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = hp_of(ll);
 
-	if (p->head->target_len == 0)
-		p->head->target_off = (uint32_t)p->head->used;
-	p->head->target_len += (uint32_t)len;
-	return hp_append(p, at, len);
+	return hp_append_span(p, at, len, &p->head->target_off, &p->head->target_len);
 }
 
 static int hp_on_status(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = hp_of(ll);
 
-	if (p->head->reason_len == 0)
-		p->head->reason_off = (uint32_t)p->head->used;
-	p->head->reason_len += (uint32_t)len;
-	return hp_append(p, at, len);
+	return hp_append_span(p, at, len, &p->head->reason_off, &p->head->reason_len);
 }
 
 /* RFC 9110 tchar: llhttp 8 lets a space before the colon into the name,
@@ -307,9 +302,9 @@ static int hp_on_header_field(llhttp_t *ll, const char *at, size_t len)
 		if (h->n_headers == h->max_headers)
 			return hp_error(p, 431, "too many headers");
 		struct http_header *x = &h->hdr[h->n_headers++];
-		x->name_off = (uint32_t)h->used;
+		x->name_off = (uint32_t)h->text.len;
 		x->name_len = 0;
-		x->value_off = (uint32_t)h->used;
+		x->value_off = (uint32_t)h->text.len;
 		x->value_len = 0;
 		p->last_was_value = false;
 	}
@@ -323,7 +318,7 @@ static int hp_on_header_field_complete(llhttp_t *ll)
 	struct http_head *h = p->head;
 
 	/* An empty value gets no value callback: place it here. */
-	h->hdr[h->n_headers - 1].value_off = (uint32_t)h->used;
+	h->hdr[h->n_headers - 1].value_off = (uint32_t)h->text.len;
 	p->last_was_value = true;
 	return 0;
 }
@@ -351,7 +346,7 @@ static int hp_on_header_value_complete(llhttp_t *ll)
 	struct http_header *x = &p->head->hdr[p->head->n_headers - 1];
 
 	/* llhttp keeps trailing whitespace; it is not part of the value. */
-	while (x->value_len > 0 && http_ows(p->head->text[x->value_off + x->value_len - 1]))
+	while (x->value_len > 0 && http_ows(p->head->text.data[x->value_off + x->value_len - 1]))
 		x->value_len--;
 	p->value_done = true;
 	return 0;
@@ -400,7 +395,7 @@ static int hp_check_head(struct http_parser *p)
 		return hp_error(p, 400, "missing or repeated Host"), -1;
 	if (h->method == HTTP_CONNECT)
 		return hp_error(p, 405, "CONNECT is not supported"), -1;
-	const char *t = h->text + h->target_off;
+	const char *t = h->text.data + h->target_off;
 	size_t plen = 0;
 	while (plen < h->target_len && t[plen] != '?')
 		plen++;
@@ -499,7 +494,7 @@ void http_parser_init(struct http_parser *p, bool request, struct http_head *hea
 	p->head = head;
 	p->on_body = on_body;
 	p->body_ctx = body_ctx;
-	p->max_head_bytes = head->cap;
+	p->max_head_bytes = head->text.max;
 	http_head_reset(head);
 }
 
@@ -681,9 +676,9 @@ static void out_identity(struct http_out *o, const char *name, const char *v)
 
 static void out_header(struct http_out *o, const struct http_head *h, const struct http_header *x)
 {
-	out_bytes(o, h->text + x->name_off, x->name_len);
+	out_bytes(o, h->text.data + x->name_off, x->name_len);
 	out_str(o, ": ");
-	out_bytes(o, h->text + x->value_off, x->value_len);
+	out_bytes(o, h->text.data + x->value_off, x->value_len);
 	out_str(o, "\r\n");
 }
 
@@ -705,7 +700,7 @@ int http_msg_write_request(const struct http_head *req, const struct http_forwar
 	out_str(&o, " HTTP/1.1\r\n");
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct http_header *x = &req->hdr[i];
-		const char *name = req->text + x->name_off;
+		const char *name = req->text.data + x->name_off;
 
 		if (http_msg_is_hop_by_hop(req, name, x->name_len) ||
 		    http_is_proxy_owned(name, x->name_len) || http_is_framing(req, x))
@@ -747,11 +742,11 @@ int http_msg_write_response(const struct http_head *resp, enum http_body_mode bo
 	out_str(&o, "HTTP/1.1 ");
 	out_u64(&o, resp->status);
 	out_bytes(&o, " ", 1);
-	out_bytes(&o, resp->text + resp->reason_off, resp->reason_len);
+	out_bytes(&o, resp->text.data + resp->reason_off, resp->reason_len);
 	out_str(&o, "\r\n");
 	for (size_t i = 0; i < resp->n_headers; i++) {
 		const struct http_header *x = &resp->hdr[i];
-		const char *name = resp->text + x->name_off;
+		const char *name = resp->text.data + x->name_off;
 
 		if (http_msg_is_hop_by_hop(resp, name, x->name_len))
 			continue;

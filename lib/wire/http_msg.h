@@ -18,6 +18,8 @@
 #ifndef LIB_WIRE_HTTP_MSG_H
 #define LIB_WIRE_HTTP_MSG_H
 
+#include "lib/base/buf.h"
+
 #include <llhttp.h>
 
 #include <stdbool.h>
@@ -60,8 +62,7 @@ struct http_head {
 	bool keep_alive; /* the sender allows another message after this one */
 	size_t n_headers, max_headers;
 	struct http_header *hdr; /* max_headers entries */
-	size_t used, alloc, cap; /* text bytes in use, allocated, at most */
-	char *text;
+	struct buf text;         /* what the offsets point into; max: the head's limit */
 };
 
 /* A head with room for `max_head_bytes` of text and `max_headers` headers.
@@ -76,7 +77,7 @@ const char *http_head_get(const struct http_head *head, const char *name, size_t
 size_t http_head_count(const struct http_head *head, const char *name);
 static inline const char *http_head_target(const struct http_head *head)
 {
-	return head->text + head->target_off;
+	return head->text.data + head->target_off;
 }
 
 /* Called with decoded body bytes (chunk framing removed). Return 0, or

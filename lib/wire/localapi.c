@@ -1,8 +1,12 @@
-/* The local API wire format (see localapi.h). */
+/* The local API wire format (see localapi.h): reading a request from a
+ * file or stream, framing lines, and parsing and formatting requests and
+ * responses. Pure code apart from the stream reads. */
 #include "lib/wire/localapi.h"
-#include "lib/base/check.h"
 
+#include "lib/base/buf.h"
+#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -10,36 +14,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LOCALAPI_READ_FIRST 65536 /* the first read of a stream */
+
 char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 {
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	/* One byte past max tells a stream that is too large. */
+	struct buf b = BUF_INIT(max < BUF_NO_MAX ? max + 1 : BUF_NO_MAX);
 	int read_errno = 0;
 
 	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				errno = EFBIG;
-				goto out_fail;
-			}
-			size_t ncap = cap ? 2 * cap : 65536;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb) {
+		if (buf_room(&b) == 0) {
+			size_t left = b.max - b.len, want = b.cap ? 1 : LOCALAPI_READ_FIRST;
+
+			if (left == 0)
+				break;
+			if (buf_reserve(&b, want < left ? want : left)) {
 				errno = ENOMEM;
 				goto out_fail;
 			}
-			buf = nb;
-			cap = ncap;
 		}
 		errno = 0;
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
+		size_t r = fread(b.data + b.len, 1, buf_room(&b), f);
+		buf_commit(&b, r);
 		if (r == 0) {
 			read_errno = errno; /* why the read failed (EISDIR, EIO...) */
 			break;
 		}
 	}
-	if (n > max) {
+	if (b.len > max) {
 		errno = EFBIG;
 		goto out_fail;
 	}
@@ -47,11 +49,12 @@ char *localapi_read_stream(FILE *f, size_t max, size_t *len)
 		errno = read_errno ? read_errno : EIO;
 		goto out_fail;
 	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	char *text = buf_take(&b, len);
+	if (!text)
+		errno = ENOMEM;
+	return text;
 out_fail:
-	free(buf);
+	buf_free(&b);
 	return NULL;
 }
 

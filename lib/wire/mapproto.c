@@ -420,6 +420,68 @@ static int mp_check_delta(const cJSON *delta, char *err, size_t err_len)
 	return 0;
 }
 
+/* The removals of one keyed array, in order: each names an entry the map
+ * holds and not one removed before. */
+static int mp_apply_removals(cJSON *arr, const struct mp_keyed *k, const cJSON *rm,
+                             struct mp_entries *t, char *err, size_t err_len)
+{
+	const cJSON *c;
+	size_t i = 0;
+
+	cJSON_ArrayForEach(c, rm)
+	{
+		struct mp_entry *s = mp_entry_find(t, c->valuestring);
+
+		if (!s || !s->item)
+			return err_setf(err, err_len, -EINVAL,
+			                "delta.%s[%zu]: no entry \"%.*s\" in the map", k->remove, i,
+			                MP_QUOTE_MAX, c->valuestring);
+		/* The key now points into the message, which outlives the table. */
+		s->name = c->valuestring;
+		cJSON_Delete(cJSON_DetachItemViaPointer(arr, s->item));
+		s->item = NULL;
+		s->removed = true;
+		i++;
+	}
+	return 0;
+}
+
+/* The upserts of one keyed array, in order: each replaces its entry in
+ * place or is appended (*appended set); no key is upserted twice or also
+ * removed. */
+static int mp_apply_upserts(cJSON *arr, const struct mp_keyed *k, const cJSON *up,
+                            struct mp_entries *t, bool *appended, char *err, size_t err_len)
+{
+	const cJSON *c;
+	size_t i = 0;
+
+	cJSON_ArrayForEach(c, up)
+	{
+		const char *name = mp_entry_key(c, k->key);
+		struct mp_entry *s = mp_entry_get(t, name);
+		cJSON *dup;
+
+		if (s->removed || s->upserted)
+			return err_setf(err, err_len, -EINVAL, "delta.%s[%zu]: \"%.*s\" is also %s",
+			                k->upsert, i, MP_QUOTE_MAX, name,
+			                s->removed ? "removed" : "upserted before");
+		dup = cJSON_Duplicate(c, true);
+		if (!dup)
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+		if (s->item) {
+			cJSON_ReplaceItemViaPointer(arr, s->item, dup);
+		} else {
+			cJSON_AddItemToArray(arr, dup);
+			*appended = true;
+		}
+		s->name = mp_entry_key(dup, k->key);
+		s->item = dup;
+		s->upserted = true;
+		i++;
+	}
+	return 0;
+}
+
 /* Applies one keyed array's changes to `map` (a private copy): removals,
  * then upserts (replaced in place or appended; appending restores key
  * order). */
@@ -428,10 +490,8 @@ static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm,
 {
 	struct mp_entries t = {0};
 	cJSON *arr = cJSON_GetObjectItemCaseSensitive(map, k->array), *item;
-	const cJSON *c;
 	bool appended = false;
-	size_t i;
-	int rc = 0;
+	int rc;
 
 	if (!cJSON_GetArraySize(rm) && !cJSON_GetArraySize(up))
 		return 0;
@@ -450,54 +510,10 @@ static int mp_apply_keyed(cJSON *map, const struct mp_keyed *k, const cJSON *rm,
 		if (name)
 			mp_entry_get(&t, name)->item = item;
 	}
-	i = 0;
-	cJSON_ArrayForEach(c, rm)
-	{
-		struct mp_entry *s = mp_entry_find(&t, c->valuestring);
-
-		if (!s || !s->item) {
-			rc = err_setf(err, err_len, -EINVAL,
-			              "delta.%s[%zu]: no entry \"%.*s\" in the map", k->remove, i,
-			              MP_QUOTE_MAX, c->valuestring);
-			goto out;
-		}
-		/* The key now points into the message, which outlives the table. */
-		s->name = c->valuestring;
-		cJSON_Delete(cJSON_DetachItemViaPointer(arr, s->item));
-		s->item = NULL;
-		s->removed = true;
-		i++;
-	}
-	i = 0;
-	cJSON_ArrayForEach(c, up)
-	{
-		const char *name = mp_entry_key(c, k->key);
-		struct mp_entry *s = mp_entry_get(&t, name);
-		cJSON *dup;
-
-		if (s->removed || s->upserted) {
-			rc = err_setf(err, err_len, -EINVAL, "delta.%s[%zu]: \"%.*s\" is also %s",
-			              k->upsert, i, MP_QUOTE_MAX, name,
-			              s->removed ? "removed" : "upserted before");
-			goto out;
-		}
-		dup = cJSON_Duplicate(c, true);
-		if (!dup) {
-			rc = err_setf(err, err_len, -ENOMEM, "out of memory");
-			goto out;
-		}
-		if (s->item) {
-			cJSON_ReplaceItemViaPointer(arr, s->item, dup);
-		} else {
-			cJSON_AddItemToArray(arr, dup);
-			appended = true;
-		}
-		s->name = mp_entry_key(dup, k->key);
-		s->item = dup;
-		s->upserted = true;
-		i++;
-	}
-	if (appended && mp_sort_keyed(arr, k->key))
+	rc = mp_apply_removals(arr, k, rm, &t, err, err_len);
+	if (rc == 0)
+		rc = mp_apply_upserts(arr, k, up, &t, &appended, err, err_len);
+	if (rc == 0 && appended && mp_sort_keyed(arr, k->key))
 		rc = err_setf(err, err_len, -ENOMEM, "out of memory");
 out:
 	mp_entries_free(&t);

@@ -19,14 +19,19 @@
 /* Seven indexes (htab.h) over the netmap's own arrays, built once per
  * netmap and read-only afterwards. An address key includes the port, so
  * the same hash serves tailnet addresses (port 0) and endpoints. */
+enum nm_tab {
+	NM_TAB_PEER_ADDR = 0, /* -> peers[i], by any of its addresses */
+	NM_TAB_ENDPOINT,      /* -> peers[i] */
+	NM_TAB_VIP,           /* -> services[i], by any of its VIPs */
+	NM_TAB_HOST_VIP,      /* -> host_services[i], by any of its VIPs */
+	NM_TAB_PEER_NAME,     /* -> peers[i] */
+	NM_TAB_SVC_NAME,      /* -> services[i] */
+	NM_TAB_DNS_NAME,      /* -> dns[i] */
+	NM_TAB_COUNT,
+};
+
 struct netmap_index {
-	struct htab peer_addr; /* -> peers[i], by any of its addresses */
-	struct htab endpoint;  /* -> peers[i] */
-	struct htab vip;       /* -> services[i], by any of its VIPs */
-	struct htab host_vip;  /* -> host_services[i], by any of its VIPs */
-	struct htab peer_name; /* -> peers[i] */
-	struct htab svc_name;  /* -> services[i] */
-	struct htab dns_name;  /* -> dns[i] */
+	struct htab tab[NM_TAB_COUNT];
 };
 
 static uint64_t nm_hash_addr(const struct io_addr *a)
@@ -89,48 +94,62 @@ static bool nm_eq_dns_name(const void *ctx, size_t idx, const void *key)
 	return strcmp(((const struct netmap *)ctx)->dns[idx].name, key) == 0;
 }
 
-static int32_t nm_get_addr(const struct netmap *nm, const struct htab *t, htab_eq_fn eq,
-                           const struct io_addr *key)
+/* The netmap's index (netmap.h keeps it opaque). */
+static struct netmap_index *nm_ix(const struct netmap *nm)
 {
-	return (int32_t)htab_find(t, nm_hash_addr(key), eq, nm, key);
+	return nm->index;
 }
 
-static int32_t nm_get_str(const struct netmap *nm, const struct htab *t, htab_eq_fn eq,
-                          const char *key)
+static const htab_eq_fn nm_tab_eq[NM_TAB_COUNT] = {
+    [NM_TAB_PEER_ADDR] = nm_eq_peer_addr,
+    [NM_TAB_ENDPOINT] = nm_eq_peer_endpoint,
+    [NM_TAB_VIP] = nm_eq_vip,
+    [NM_TAB_HOST_VIP] = nm_eq_host_vip,
+    [NM_TAB_PEER_NAME] = nm_eq_peer_name,
+    [NM_TAB_SVC_NAME] = nm_eq_svc_name,
+    [NM_TAB_DNS_NAME] = nm_eq_dns_name,
+};
+
+/* The index of the entry with this key in table t, or -1 (no index yet:
+ * -1 too). */
+static int32_t nm_get_addr(const struct netmap *nm, enum nm_tab t, const struct io_addr *key)
 {
-	return (int32_t)htab_find(t, hash_str(key), eq, nm, key);
+	if (!nm->index)
+		return -1;
+	return (int32_t)htab_find(&nm_ix(nm)->tab[t], nm_hash_addr(key), nm_tab_eq[t], nm, key);
+}
+
+static int32_t nm_get_str(const struct netmap *nm, enum nm_tab t, const char *key)
+{
+	if (!nm->index)
+		return -1;
+	return (int32_t)htab_find(&nm_ix(nm)->tab[t], hash_str(key), nm_tab_eq[t], nm, key);
 }
 
 /* Adds key -> idx unless the key is there already. Returns 0, -ENOMEM, or
  * the index already holding the key as a positive number + 1, so callers
  * can name the clash. */
-static int nm_put_addr(const struct netmap *nm, struct htab *t, htab_eq_fn eq,
-                       const struct io_addr *key, size_t idx)
+static int nm_put_addr(const struct netmap *nm, enum nm_tab t, const struct io_addr *key,
+                       size_t idx)
 {
-	int32_t old = nm_get_addr(nm, t, eq, key);
+	int32_t old = nm_get_addr(nm, t, key);
 
-	return old >= 0 ? old + 1 : htab_insert(t, nm_hash_addr(key), idx);
+	return old >= 0 ? old + 1 : htab_insert(&nm_ix(nm)->tab[t], nm_hash_addr(key), idx);
 }
 
-static int nm_put_str(const struct netmap *nm, struct htab *t, htab_eq_fn eq, const char *key,
-                      size_t idx)
+static int nm_put_str(const struct netmap *nm, enum nm_tab t, const char *key, size_t idx)
 {
-	int32_t old = nm_get_str(nm, t, eq, key);
+	int32_t old = nm_get_str(nm, t, key);
 
-	return old >= 0 ? old + 1 : htab_insert(t, hash_str(key), idx);
+	return old >= 0 ? old + 1 : htab_insert(&nm_ix(nm)->tab[t], hash_str(key), idx);
 }
 
 void nm_index_free(struct netmap_index *ix)
 {
 	if (!ix)
 		return;
-	htab_free(&ix->peer_addr);
-	htab_free(&ix->endpoint);
-	htab_free(&ix->vip);
-	htab_free(&ix->host_vip);
-	htab_free(&ix->peer_name);
-	htab_free(&ix->svc_name);
-	htab_free(&ix->dns_name);
+	for (int t = 0; t < NM_TAB_COUNT; t++)
+		htab_free(&ix->tab[t]);
 	free(ix);
 }
 
@@ -138,7 +157,7 @@ void nm_index_free(struct netmap_index *ix)
 
 /* Peers by name, tailnet address and endpoint: no peer takes this node's
  * name or address, and none shares another's. */
-static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struct netmap_index *ix)
+static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm)
 {
 	char path[NM_PATH_MAX];
 	int rc;
@@ -149,7 +168,7 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struc
 		if (strcmp(peer->name, nm->self.name) == 0)
 			return nm_fail(p, -EINVAL, "%s.name: \"%s\" is this node's own name", path,
 			               peer->name);
-		rc = nm_put_str(nm, &ix->peer_name, nm_eq_peer_name, peer->name, i);
+		rc = nm_put_str(nm, NM_TAB_PEER_NAME, peer->name, i);
 		if (rc)
 			return nm_fail(p, -EINVAL, "%s.name: \"%s\" already names peers[%d]", path,
 			               peer->name, rc - 1);
@@ -160,13 +179,13 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struc
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is this node's own address",
 				               path, a, s);
-			rc = nm_put_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &peer->addrs[a], i);
+			rc = nm_put_addr(nm, NM_TAB_PEER_ADDR, &peer->addrs[a], i);
 			if (rc)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s already belongs to peers[%d]",
 				               path, a, s, rc - 1);
 		}
-		rc = nm_put_addr(nm, &ix->endpoint, nm_eq_peer_endpoint, &peer->endpoint, i);
+		rc = nm_put_addr(nm, NM_TAB_ENDPOINT, &peer->endpoint, i);
 		if (rc) {
 			char s[IO_ADDR_STRLEN];
 			return nm_fail(p, -EINVAL, "%s.endpoint: %s is also peers[%d]'s endpoint",
@@ -179,13 +198,11 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm, struc
 
 /* Services (or, `hosted`, host_services) by VIP and name: unique names,
  * and a VIP belongs to one service and is no node's address. */
-static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
-                                 struct netmap_index *ix, bool hosted)
+static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm, bool hosted)
 {
 	size_t n = hosted ? nm->n_host_services : nm->n_services;
 	struct netmap_service *list = hosted ? nm->host_services : nm->services;
-	struct htab *t = hosted ? &ix->host_vip : &ix->vip;
-	htab_eq_fn eq = hosted ? nm_eq_host_vip : nm_eq_vip;
+	enum nm_tab t = hosted ? NM_TAB_HOST_VIP : NM_TAB_VIP;
 	const char *what = hosted ? "host_services" : "services";
 	char path[NM_PATH_MAX];
 	int rc;
@@ -194,7 +211,7 @@ static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
 		struct netmap_service *svc = &list[i];
 		snprintf(path, sizeof(path), "%s[%zu]", what, i);
 		if (!hosted) {
-			rc = nm_put_str(nm, &ix->svc_name, nm_eq_svc_name, svc->name, i);
+			rc = nm_put_str(nm, NM_TAB_SVC_NAME, svc->name, i);
 			if (rc)
 				return nm_fail(p, -EINVAL, "%s.name: \"%s\" already names %s[%d]",
 				               path, svc->name, what, rc - 1);
@@ -210,12 +227,12 @@ static int nm_index_add_services(struct nm_parse *p, const struct netmap *nm,
 			char s[IO_ADDR_STRLEN];
 			io_addr_format(&svc->addrs[a], false, s, sizeof(s));
 			if (netmap_is_self_addr(nm, &svc->addrs[a]) ||
-			    nm_get_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &svc->addrs[a]) >= 0)
+			    nm_get_addr(nm, NM_TAB_PEER_ADDR, &svc->addrs[a]) >= 0)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is a node's address, "
 				               "not a VIP",
 				               path, a, s);
-			rc = nm_put_addr(nm, t, eq, &svc->addrs[a], i);
+			rc = nm_put_addr(nm, t, &svc->addrs[a], i);
 			if (rc)
 				return nm_fail(p, -EINVAL,
 				               "%s.addresses[%zu]: %s is already %s[%d]'s VIP",
@@ -236,10 +253,11 @@ int nm_build_index(struct nm_parse *p, struct netmap *nm)
 	nm->index = ix;
 	for (size_t i = 0; i < nm->n_peers; i++)
 		n_peer_addrs += nm->peers[i].n_addrs;
-	if (htab_reserve(&ix->peer_addr, n_peer_addrs) ||
-	    htab_reserve(&ix->endpoint, nm->n_peers) || htab_reserve(&ix->peer_name, nm->n_peers))
+	if (htab_reserve(&ix->tab[NM_TAB_PEER_ADDR], n_peer_addrs) ||
+	    htab_reserve(&ix->tab[NM_TAB_ENDPOINT], nm->n_peers) ||
+	    htab_reserve(&ix->tab[NM_TAB_PEER_NAME], nm->n_peers))
 		return nm_fail(p, -ENOMEM, "out of memory");
-	rc = nm_index_add_peers(p, nm, ix);
+	rc = nm_index_add_peers(p, nm);
 	if (rc)
 		return rc;
 
@@ -247,16 +265,18 @@ int nm_build_index(struct nm_parse *p, struct netmap *nm)
 		n_vips += nm->services[i].n_addrs;
 	for (size_t i = 0; i < nm->n_host_services; i++)
 		n_host_vips += nm->host_services[i].n_addrs;
-	if (htab_reserve(&ix->vip, n_vips) || htab_reserve(&ix->host_vip, n_host_vips) ||
-	    htab_reserve(&ix->svc_name, nm->n_services) || htab_reserve(&ix->dns_name, nm->n_dns))
+	if (htab_reserve(&ix->tab[NM_TAB_VIP], n_vips) ||
+	    htab_reserve(&ix->tab[NM_TAB_HOST_VIP], n_host_vips) ||
+	    htab_reserve(&ix->tab[NM_TAB_SVC_NAME], nm->n_services) ||
+	    htab_reserve(&ix->tab[NM_TAB_DNS_NAME], nm->n_dns))
 		return nm_fail(p, -ENOMEM, "out of memory");
 	for (int pass = 0; pass < 2; pass++) {
-		rc = nm_index_add_services(p, nm, ix, pass == 1);
+		rc = nm_index_add_services(p, nm, pass == 1);
 		if (rc)
 			return rc;
 	}
 	for (size_t i = 0; i < nm->n_dns; i++) {
-		rc = nm_put_str(nm, &ix->dns_name, nm_eq_dns_name, nm->dns[i].name, i);
+		rc = nm_put_str(nm, NM_TAB_DNS_NAME, nm->dns[i].name, i);
 		if (rc)
 			return nm_fail(p, -EINVAL, "dns[%zu].name: \"%s\" already names dns[%d]", i,
 			               nm->dns[i].name, rc - 1);
@@ -325,42 +345,36 @@ static struct io_addr nm_addr_key(const struct io_addr *a)
 
 int netmap_peer_by_addr(const struct netmap *nm, const struct io_addr *tailnet_addr)
 {
-	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(tailnet_addr);
 
-	return ix ? nm_get_addr(nm, &ix->peer_addr, nm_eq_peer_addr, &k) : -1;
+	return nm_get_addr(nm, NM_TAB_PEER_ADDR, &k);
 }
 
 int netmap_peer_by_endpoint(const struct netmap *nm, const struct io_addr *endpoint)
 {
-	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(endpoint);
 
 	k.port = endpoint->port;
-	return ix ? nm_get_addr(nm, &ix->endpoint, nm_eq_peer_endpoint, &k) : -1;
+	return nm_get_addr(nm, NM_TAB_ENDPOINT, &k);
 }
 
 int netmap_peer_by_name(const struct netmap *nm, const char *name)
 {
-	const struct netmap_index *ix = nm->index;
-
-	return ix ? nm_get_str(nm, &ix->peer_name, nm_eq_peer_name, name) : -1;
+	return nm_get_str(nm, NM_TAB_PEER_NAME, name);
 }
 
 const struct netmap_service *netmap_service_by_vip(const struct netmap *nm,
                                                    const struct io_addr *vip)
 {
-	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(vip);
-	int32_t i = ix ? nm_get_addr(nm, &ix->vip, nm_eq_vip, &k) : -1;
+	int32_t i = nm_get_addr(nm, NM_TAB_VIP, &k);
 
 	return i < 0 ? NULL : &nm->services[i];
 }
 
 const struct netmap_service *netmap_service_by_name(const struct netmap *nm, const char *name)
 {
-	const struct netmap_index *ix = nm->index;
-	int32_t i = ix ? nm_get_str(nm, &ix->svc_name, nm_eq_svc_name, name) : -1;
+	int32_t i = nm_get_str(nm, NM_TAB_SVC_NAME, name);
 
 	return i < 0 ? NULL : &nm->services[i];
 }
@@ -368,9 +382,8 @@ const struct netmap_service *netmap_service_by_name(const struct netmap *nm, con
 const struct netmap_service *netmap_host_service_by_vip(const struct netmap *nm,
                                                         const struct io_addr *vip)
 {
-	const struct netmap_index *ix = nm->index;
 	struct io_addr k = nm_addr_key(vip);
-	int32_t i = ix ? nm_get_addr(nm, &ix->host_vip, nm_eq_host_vip, &k) : -1;
+	int32_t i = nm_get_addr(nm, NM_TAB_HOST_VIP, &k);
 
 	return i < 0 ? NULL : &nm->host_services[i];
 }
@@ -388,7 +401,7 @@ const struct netmap_dns_record *netmap_dns_lookup(const struct netmap *nm, const
 		buf[i] = (char)tolower((unsigned char)name[i]);
 	if (buf[n - 1] == '.')
 		buf[n - 1] = '\0';
-	int32_t i = nm_get_str(nm, &ix->dns_name, nm_eq_dns_name, buf);
+	int32_t i = nm_get_str(nm, NM_TAB_DNS_NAME, buf);
 	return i < 0 ? NULL : &nm->dns[i];
 }
 

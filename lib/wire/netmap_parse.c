@@ -126,6 +126,14 @@ static int nm_get_array(struct nm_parse *p, const cJSON *obj, const char *key, c
 	return 0;
 }
 
+static int nm_want_object(struct nm_parse *p, const cJSON *obj, const char *path)
+{
+	if (!cJSON_IsObject(obj))
+		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
+		               nm_type_name(obj));
+	return 0;
+}
+
 /* Parses a bare IP address (no port, no brackets). */
 static bool nm_parse_ip(const char *s, struct io_addr *out)
 {
@@ -188,36 +196,36 @@ static int nm_parse_addrs(struct nm_parse *p, const cJSON *obj, const char *path
 	return 0;
 }
 
-static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+/* A node's endpoint, "ip:port" (required for a peer). */
+static int nm_parse_endpoint(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+                             struct io_addr *endpoint)
+{
+	char q[NM_QUOTE_MAX * 4 + 16];
+	const cJSON *item = nm_member(obj, "endpoint");
+
+	if (is_peer && !item)
+		return nm_fail(p, -EINVAL, "%s.endpoint: missing", path);
+	if (!item)
+		return 0;
+	if (!cJSON_IsString(item))
+		return nm_fail(p, -EINVAL, "%s.endpoint: expected a string, got %s", path,
+		               nm_type_name(item));
+	if (io_addr_parse(endpoint, item->valuestring, NETMAP_DEFAULT_PORT) != 0 ||
+	    endpoint->port == 0)
+		return nm_fail(p, -EINVAL,
+		               "%s.endpoint: %s is not an underlay endpoint (\"ip:port\")", path,
+		               nm_quote(q, sizeof(q), item->valuestring));
+	return 0;
+}
+
+/* A node's tags, each "tag:name". */
+static int nm_parse_tags(struct nm_parse *p, const cJSON *obj, const char *path,
                          struct netmap_node *node)
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
 	const cJSON *arr, *item;
 	size_t n, i = 0;
 	int rc;
-
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
-	if ((rc = nm_get_string(p, obj, "name", path, true, false, &node->name)) ||
-	    (rc = nm_parse_addrs(p, obj, path, node->addrs, &node->n_addrs)) ||
-	    (rc = nm_get_string(p, obj, "user", path, false, true, &node->user)) ||
-	    (rc = nm_get_string(p, obj, "display_name", path, false, true, &node->display_name)))
-		return rc;
-
-	item = nm_member(obj, "endpoint");
-	if (is_peer && !item)
-		return nm_fail(p, -EINVAL, "%s.endpoint: missing", path);
-	if (item) {
-		if (!cJSON_IsString(item))
-			return nm_fail(p, -EINVAL, "%s.endpoint: expected a string, got %s", path,
-			               nm_type_name(item));
-		if (io_addr_parse(&node->endpoint, item->valuestring, NETMAP_DEFAULT_PORT) != 0 ||
-		    node->endpoint.port == 0)
-			return nm_fail(p, -EINVAL,
-			               "%s.endpoint: %s is not an underlay endpoint (\"ip:port\")",
-			               path, nm_quote(q, sizeof(q), item->valuestring));
-	}
 
 	if ((rc = nm_get_array(p, obj, "tags", path, false, NETMAP_MAX_TAGS, &arr, &n)))
 		return rc;
@@ -238,6 +246,23 @@ static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path,
 			return nm_fail(p, -ENOMEM, "out of memory");
 		node->n_tags = ++i;
 	}
+	return 0;
+}
+
+/* This node (self) or a peer. */
+static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
+                         struct netmap_node *node)
+{
+	int rc;
+
+	if ((rc = nm_want_object(p, obj, path)) ||
+	    (rc = nm_get_string(p, obj, "name", path, true, false, &node->name)) ||
+	    (rc = nm_parse_addrs(p, obj, path, node->addrs, &node->n_addrs)) ||
+	    (rc = nm_get_string(p, obj, "user", path, false, true, &node->user)) ||
+	    (rc = nm_get_string(p, obj, "display_name", path, false, true, &node->display_name)) ||
+	    (rc = nm_parse_endpoint(p, obj, path, is_peer, &node->endpoint)) ||
+	    (rc = nm_parse_tags(p, obj, path, node)))
+		return rc;
 	return 0;
 }
 
@@ -277,9 +302,8 @@ static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *pa
 	size_t n, i = 0;
 	int rc;
 
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
+	if ((rc = nm_want_object(p, obj, path)))
+		return rc;
 	if ((rc = nm_get_string(p, obj, "name", path, true, false, &svc->name)))
 		return rc;
 	if (strncmp(svc->name, "svc:", 4) != 0 || svc->name[4] == '\0')
@@ -382,108 +406,132 @@ static bool nm_parse_prefix(const char *s, struct netmap_prefix *out)
 	return true;
 }
 
-/* A rule's src: "*", addresses or prefixes, at least one. */
-static int nm_parse_rule_src(struct nm_parse *p, const cJSON *obj, const char *path,
-                             struct netmap_filter_rule *r)
+/* ---- filter rules ------------------------------------------------------ */
+
+/* One entry of a rule's src: "*", an address or a prefix. `where` names
+ * it in messages ("filter[0].src[1]"). */
+static int nm_rule_src_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
-	const cJSON *arr, *item;
-	size_t n, i = 0;
-	int rc;
 
-	if ((rc = nm_get_array(p, obj, "src", path, true, NETMAP_MAX_RULE_ENTRIES, &arr, &n)))
-		return rc;
-	if (n == 0)
-		return nm_fail(p, -EINVAL, "%s.src: empty", path);
-	r->src = calloc(n, sizeof(*r->src));
-	if (!r->src)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		if (!cJSON_IsString(item) || !nm_parse_prefix(item->valuestring, &r->src[i]))
-			return nm_fail(
-			    p, -EINVAL,
-			    "%s.src[%zu]: expected \"*\", an address or a prefix, got %s", path, i,
-			    cJSON_IsString(item) ? nm_quote(q, sizeof(q), item->valuestring)
-			                         : nm_type_name(item));
-		r->n_src = ++i;
-	}
+	if (!cJSON_IsString(item) || !nm_parse_prefix(item->valuestring, out))
+		return nm_fail(p, -EINVAL, "%s: expected \"*\", an address or a prefix, got %s",
+		               where,
+		               cJSON_IsString(item) ? nm_quote(q, sizeof(q), item->valuestring)
+		                                    : nm_type_name(item));
 	return 0;
 }
 
-/* A rule's proto: names or numbers 1-255; absent or empty means any. */
-static int nm_parse_rule_proto(struct nm_parse *p, const cJSON *obj, const char *path,
-                               struct netmap_filter_rule *r)
+/* One entry of a rule's proto: a name or a number 1-255. */
+static int nm_rule_proto_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
-	const cJSON *arr, *item;
-	size_t n, i = 0;
-	int rc;
+	uint8_t *proto = out;
 
-	if ((rc = nm_get_array(p, obj, "proto", path, false, 8, &arr, &n)))
-		return rc;
-	r->proto = calloc(n ? n : 1, 1);
-	if (!r->proto)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		uint8_t proto;
-		if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
-			proto = NETMAP_PROTO_TCP;
-		else if (cJSON_IsString(item) && strcmp(item->valuestring, "udp") == 0)
-			proto = NETMAP_PROTO_UDP;
-		else if (cJSON_IsString(item) && strcmp(item->valuestring, "icmp") == 0)
-			proto = NETMAP_PROTO_ICMP;
-		else if (cJSON_IsNumber(item) && item->valuedouble >= 1 &&
-		         item->valuedouble <= 255 && item->valuedouble == floor(item->valuedouble))
-			proto = (uint8_t)item->valuedouble;
-		else
-			return nm_fail(p, -EINVAL,
-			               "%s.proto[%zu]: expected \"tcp\", \"udp\", \"icmp\" or a "
-			               "protocol number 1-255",
-			               path, i);
-		r->proto[i] = proto;
-		r->n_proto = ++i;
-	}
+	if (cJSON_IsString(item) && strcmp(item->valuestring, "tcp") == 0)
+		*proto = NETMAP_PROTO_TCP;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "udp") == 0)
+		*proto = NETMAP_PROTO_UDP;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "icmp") == 0)
+		*proto = NETMAP_PROTO_ICMP;
+	else if (cJSON_IsNumber(item) && item->valuedouble >= 1 && item->valuedouble <= 255 &&
+	         item->valuedouble == floor(item->valuedouble))
+		*proto = (uint8_t)item->valuedouble;
+	else
+		return nm_fail(p, -EINVAL,
+		               "%s: expected \"tcp\", \"udp\", \"icmp\" or a protocol number 1-255",
+		               where);
 	return 0;
 }
 
-/* A rule's dst: {net, ports} objects, at least one. */
-static int nm_parse_rule_dst(struct nm_parse *p, const cJSON *obj, const char *path,
-                             struct netmap_filter_rule *r)
+/* One entry of a rule's dst: a {net, ports} object. */
+static int nm_rule_dst_entry(struct nm_parse *p, const cJSON *item, const char *where, void *out)
 {
+	struct netmap_filter_dst *d = out;
+	int rc = nm_want_object(p, item, where);
+
+	if (rc)
+		return rc;
+	const cJSON *net = nm_member(item, "net"), *ports = nm_member(item, "ports");
+	if (!net)
+		return nm_fail(p, -EINVAL, "%s.net: missing", where);
+	if (!cJSON_IsString(net) || !nm_parse_prefix(net->valuestring, &d->net))
+		return nm_fail(p, -EINVAL, "%s.net: expected \"*\", an address or a prefix", where);
+	if (!ports)
+		return nm_fail(p, -EINVAL, "%s.ports: missing", where);
+	if (!cJSON_IsString(ports) ||
+	    !nm_parse_port_range(ports->valuestring, true, &d->port_first, &d->port_last))
+		return nm_fail(p, -EINVAL, "%s.ports: expected \"*\", \"N\" or \"N-M\" (1-65535)",
+		               where);
+	return 0;
+}
+
+/* A rule's three arrays: src ("*", addresses or prefixes, at least one),
+ * proto (absent or empty means any) and dst (at least one). */
+enum nm_rule_part {
+	NM_RULE_SRC = 0,
+	NM_RULE_PROTO,
+	NM_RULE_DST,
+};
+
+static const struct {
+	const char *key;
+	bool required;
+	size_t max;
+	int (*entry)(struct nm_parse *p, const cJSON *item, const char *where, void *out);
+} nm_rule_parts[] = {
+    [NM_RULE_SRC] = {"src", true, NETMAP_MAX_RULE_ENTRIES, nm_rule_src_entry},
+    [NM_RULE_PROTO] = {"proto", false, 8, nm_rule_proto_entry},
+    [NM_RULE_DST] = {"dst", true, NETMAP_MAX_RULE_ENTRIES, nm_rule_dst_entry},
+};
+
+/* Makes room for n entries of `part` in r: its array in *items, its entry
+ * size in *size; returns its count, kept at the entries parsed so far.
+ * Returns NULL without memory. */
+static size_t *nm_rule_part_alloc(struct netmap_filter_rule *r, enum nm_rule_part part, size_t n,
+                                  char **items, size_t *size)
+{
+	size_t k = n ? n : 1;
+
+	switch (part) {
+	case NM_RULE_SRC:
+		*size = sizeof(*r->src);
+		*items = (char *)(r->src = calloc(k, *size));
+		return r->src ? &r->n_src : NULL;
+	case NM_RULE_PROTO:
+		*size = sizeof(*r->proto);
+		*items = (char *)(r->proto = calloc(k, *size));
+		return r->proto ? &r->n_proto : NULL;
+	case NM_RULE_DST:
+		*size = sizeof(*r->dst);
+		*items = (char *)(r->dst = calloc(k, *size));
+		return r->dst ? &r->n_dst : NULL;
+	}
+	return NULL;
+}
+
+static int nm_parse_rule_part(struct nm_parse *p, const cJSON *obj, const char *path,
+                              enum nm_rule_part part, struct netmap_filter_rule *r)
+{
+	const char *key = nm_rule_parts[part].key;
 	const cJSON *arr, *item;
-	size_t n, i = 0;
+	char where[NM_PATH_MAX + 32], *items;
+	size_t n, i = 0, size, *count;
 	int rc;
 
-	if ((rc = nm_get_array(p, obj, "dst", path, true, NETMAP_MAX_RULE_ENTRIES, &arr, &n)))
+	if ((rc = nm_get_array(p, obj, key, path, nm_rule_parts[part].required,
+	                       nm_rule_parts[part].max, &arr, &n)))
 		return rc;
-	if (n == 0)
-		return nm_fail(p, -EINVAL, "%s.dst: empty", path);
-	r->dst = calloc(n, sizeof(*r->dst));
-	if (!r->dst)
+	if (nm_rule_parts[part].required && n == 0)
+		return nm_fail(p, -EINVAL, "%s.%s: empty", path, key);
+	count = nm_rule_part_alloc(r, part, n, &items, &size);
+	if (!count)
 		return nm_fail(p, -ENOMEM, "out of memory");
 	cJSON_ArrayForEach(item, arr)
 	{
-		struct netmap_filter_dst *d = &r->dst[i];
-		if (!cJSON_IsObject(item))
-			return nm_fail(p, -EINVAL, "%s.dst[%zu]: expected an object, got %s", path,
-			               i, nm_type_name(item));
-		const cJSON *net = nm_member(item, "net"), *ports = nm_member(item, "ports");
-		if (!net)
-			return nm_fail(p, -EINVAL, "%s.dst[%zu].net: missing", path, i);
-		if (!cJSON_IsString(net) || !nm_parse_prefix(net->valuestring, &d->net))
-			return nm_fail(p, -EINVAL,
-			               "%s.dst[%zu].net: expected \"*\", an address or a prefix",
-			               path, i);
-		if (!ports)
-			return nm_fail(p, -EINVAL, "%s.dst[%zu].ports: missing", path, i);
-		if (!cJSON_IsString(ports) ||
-		    !nm_parse_port_range(ports->valuestring, true, &d->port_first, &d->port_last))
-			return nm_fail(p, -EINVAL,
-			               "%s.dst[%zu].ports: expected \"*\", \"N\" or \"N-M\" "
-			               "(1-65535)",
-			               path, i);
-		r->n_dst = ++i;
+		snprintf(where, sizeof(where), "%s.%s[%zu]", path, key, i);
+		if ((rc = nm_rule_parts[part].entry(p, item, where, items + i * size)))
+			return rc;
+		*count = ++i;
 	}
 	return 0;
 }
@@ -493,12 +541,11 @@ static int nm_parse_rule(struct nm_parse *p, const cJSON *obj, const char *path,
 {
 	int rc;
 
-	if (!cJSON_IsObject(obj))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(obj));
-	if ((rc = nm_parse_rule_src(p, obj, path, r)) ||
-	    (rc = nm_parse_rule_proto(p, obj, path, r)) ||
-	    (rc = nm_parse_rule_dst(p, obj, path, r)))
+	if ((rc = nm_want_object(p, obj, path)))
+		return rc;
+	if ((rc = nm_parse_rule_part(p, obj, path, NM_RULE_SRC, r)) ||
+	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_PROTO, r)) ||
+	    (rc = nm_parse_rule_part(p, obj, path, NM_RULE_DST, r)))
 		return rc;
 	return 0;
 }
@@ -558,29 +605,6 @@ static int nm_parse_self(struct nm_parse *p, const cJSON *root, struct netmap *n
 	return nm_parse_node(p, item, "self", false, &nm->self);
 }
 
-static int nm_parse_peers(struct nm_parse *p, const cJSON *root, struct netmap *nm)
-{
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, "peers", "", false, NETMAP_MAX_PEERS, &arr, &n)))
-		return rc;
-	nm->peers = calloc(n ? n : 1, sizeof(*nm->peers));
-	if (!nm->peers)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "peers[%zu]", i);
-		nm->n_peers = i + 1; /* so netmap_free sees the partial entry */
-		if ((rc = nm_parse_node(p, item, path, true, &nm->peers[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
 /* Peers are known: index them first, so `hosts` can name them. The
  * service tables are built (again) once services are parsed. */
 static int nm_index_peers(struct nm_parse *p, struct netmap *nm)
@@ -595,63 +619,13 @@ static int nm_index_peers(struct nm_parse *p, struct netmap *nm)
 }
 
 /* services (hosted false) or host_services (true). */
-static int nm_parse_services(struct nm_parse *p, const cJSON *root, bool hosted, struct netmap *nm)
-{
-	const char *key = hosted ? "host_services" : "services";
-	struct netmap_service **list = hosted ? &nm->host_services : &nm->services;
-	size_t *count = hosted ? &nm->n_host_services : &nm->n_services;
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, key, "", false, NETMAP_MAX_SERVICES, &arr, &n)))
-		return rc;
-	*list = calloc(n ? n : 1, sizeof(**list));
-	if (!*list)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "%s[%zu]", key, i);
-		*count = i + 1;
-		if ((rc = nm_parse_service(p, item, path, hosted, nm, &(*list)[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
-static int nm_parse_filter(struct nm_parse *p, const cJSON *root, struct netmap *nm)
-{
-	const cJSON *arr, *item;
-	char path[NM_PATH_MAX];
-	size_t n, i = 0;
-	int rc;
-
-	if ((rc = nm_get_array(p, root, "filter", "", false, NETMAP_MAX_FILTER_RULES, &arr, &n)))
-		return rc;
-	nm->rules = calloc(n ? n : 1, sizeof(*nm->rules));
-	if (!nm->rules)
-		return nm_fail(p, -ENOMEM, "out of memory");
-	cJSON_ArrayForEach(item, arr)
-	{
-		snprintf(path, sizeof(path), "filter[%zu]", i);
-		nm->n_rules = i + 1;
-		if ((rc = nm_parse_rule(p, item, path, &nm->rules[i])))
-			return rc;
-		i++;
-	}
-	return 0;
-}
-
 static int nm_parse_dns_record(struct nm_parse *p, const cJSON *item, const char *path,
                                struct netmap_dns_record *d)
 {
 	int rc;
 
-	if (!cJSON_IsObject(item))
-		return nm_fail(p, -EINVAL, "%s: expected an object, got %s", path,
-		               nm_type_name(item));
+	if ((rc = nm_want_object(p, item, path)))
+		return rc;
 	if ((rc = nm_get_string(p, item, "name", path, true, false, &d->name)))
 		return rc;
 	if (!nm_normalise_dns(d->name))
@@ -659,23 +633,89 @@ static int nm_parse_dns_record(struct nm_parse *p, const cJSON *item, const char
 	return nm_parse_addrs(p, item, path, d->addrs, &d->n_addrs);
 }
 
-static int nm_parse_dns(struct nm_parse *p, const cJSON *root, struct netmap *nm)
+/* ---- the document's arrays --------------------------------------------- */
+
+/* The arrays of a netmap document, each parsed entry by entry. */
+enum nm_list {
+	NM_LIST_PEERS = 0,
+	NM_LIST_SERVICES,
+	NM_LIST_HOST_SERVICES,
+	NM_LIST_FILTER,
+	NM_LIST_DNS,
+};
+
+static const struct {
+	const char *key;
+	size_t max;
+} nm_lists[] = {
+    [NM_LIST_PEERS] = {"peers", NETMAP_MAX_PEERS},
+    [NM_LIST_SERVICES] = {"services", NETMAP_MAX_SERVICES},
+    [NM_LIST_HOST_SERVICES] = {"host_services", NETMAP_MAX_SERVICES},
+    [NM_LIST_FILTER] = {"filter", NETMAP_MAX_FILTER_RULES},
+    [NM_LIST_DNS] = {"dns", NETMAP_MAX_SERVICES},
+};
+
+/* Allocates list l for n entries. Returns its count, which the caller
+ * keeps at the entries begun so far (so freeing a netmap whose parse
+ * failed frees what was made), or NULL without memory. */
+static size_t *nm_list_alloc(struct netmap *nm, enum nm_list l, size_t n)
+{
+	size_t k = n ? n : 1;
+
+	switch (l) {
+	case NM_LIST_PEERS:
+		return (nm->peers = calloc(k, sizeof(*nm->peers))) ? &nm->n_peers : NULL;
+	case NM_LIST_SERVICES:
+		return (nm->services = calloc(k, sizeof(*nm->services))) ? &nm->n_services : NULL;
+	case NM_LIST_HOST_SERVICES:
+		return (nm->host_services = calloc(k, sizeof(*nm->host_services)))
+		           ? &nm->n_host_services
+		           : NULL;
+	case NM_LIST_FILTER:
+		return (nm->rules = calloc(k, sizeof(*nm->rules))) ? &nm->n_rules : NULL;
+	case NM_LIST_DNS:
+		return (nm->dns = calloc(k, sizeof(*nm->dns))) ? &nm->n_dns : NULL;
+	}
+	return NULL;
+}
+
+/* Parses entry i of list l. */
+static int nm_list_entry(struct nm_parse *p, enum nm_list l, const cJSON *item, const char *path,
+                         struct netmap *nm, size_t i)
+{
+	switch (l) {
+	case NM_LIST_PEERS:
+		return nm_parse_node(p, item, path, true, &nm->peers[i]);
+	case NM_LIST_SERVICES:
+		return nm_parse_service(p, item, path, false, nm, &nm->services[i]);
+	case NM_LIST_HOST_SERVICES:
+		return nm_parse_service(p, item, path, true, nm, &nm->host_services[i]);
+	case NM_LIST_FILTER:
+		return nm_parse_rule(p, item, path, &nm->rules[i]);
+	case NM_LIST_DNS:
+		return nm_parse_dns_record(p, item, path, &nm->dns[i]);
+	}
+	return -EINVAL;
+}
+
+/* Parses the (optional) array of list l, entry by entry. */
+static int nm_parse_list(struct nm_parse *p, const cJSON *root, enum nm_list l, struct netmap *nm)
 {
 	const cJSON *arr, *item;
 	char path[NM_PATH_MAX];
-	size_t n, i = 0;
+	size_t n, i = 0, *count;
 	int rc;
 
-	if ((rc = nm_get_array(p, root, "dns", "", false, NETMAP_MAX_SERVICES, &arr, &n)))
+	if ((rc = nm_get_array(p, root, nm_lists[l].key, "", false, nm_lists[l].max, &arr, &n)))
 		return rc;
-	nm->dns = calloc(n ? n : 1, sizeof(*nm->dns));
-	if (!nm->dns)
+	count = nm_list_alloc(nm, l, n);
+	if (!count)
 		return nm_fail(p, -ENOMEM, "out of memory");
 	cJSON_ArrayForEach(item, arr)
 	{
-		snprintf(path, sizeof(path), "dns[%zu]", i);
-		nm->n_dns = i + 1;
-		if ((rc = nm_parse_dns_record(p, item, path, &nm->dns[i])))
+		snprintf(path, sizeof(path), "%s[%zu]", nm_lists[l].key, i);
+		*count = i + 1;
+		if ((rc = nm_list_entry(p, l, item, path, nm, i)))
 			return rc;
 		i++;
 	}
@@ -692,10 +732,11 @@ static int nm_parse_doc(struct nm_parse *p, const cJSON *root, struct netmap *nm
 		return nm_fail(p, -EINVAL, "netmap: expected an object, got %s",
 		               nm_type_name(root));
 	if ((rc = nm_parse_header(p, root, nm)) || (rc = nm_parse_self(p, root, nm)) ||
-	    (rc = nm_parse_peers(p, root, nm)) || (rc = nm_index_peers(p, nm)) ||
-	    (rc = nm_parse_services(p, root, false, nm)) ||
-	    (rc = nm_parse_services(p, root, true, nm)) || (rc = nm_parse_filter(p, root, nm)) ||
-	    (rc = nm_parse_dns(p, root, nm)))
+	    (rc = nm_parse_list(p, root, NM_LIST_PEERS, nm)) || (rc = nm_index_peers(p, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_SERVICES, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_HOST_SERVICES, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_FILTER, nm)) ||
+	    (rc = nm_parse_list(p, root, NM_LIST_DNS, nm)))
 		return rc;
 	nm_index_free(nm->index);
 	nm->index = NULL;

@@ -1,4 +1,6 @@
-/* IPv4/IPv6 header parsing (see packet.h). */
+/* IP packets (see packet.h): IPv4/IPv6 and TCP/UDP header parsing into a
+ * packet_info, checksums, and the TCP RST the data plane writes on a dead
+ * host's behalf. */
 #include "lib/wire/packet.h"
 
 #include <string.h>
@@ -72,54 +74,66 @@ static int packet_parse_l4(const uint8_t *pkt, size_t off, size_t end, struct pa
 	return 0;
 }
 
+/* Fills what the IP header gives in both versions: family, protocol,
+ * addresses (addr_len bytes each) and the packet's own length. */
+static void packet_set_ip(struct packet_info *out, uint8_t family, uint8_t proto,
+                          const uint8_t *src, const uint8_t *dst, size_t addr_len, size_t len)
+{
+	out->family = family;
+	out->proto = proto;
+	out->src.family = out->dst.family = family;
+	memcpy(out->src.ip, src, addr_len);
+	memcpy(out->dst.ip, dst, addr_len);
+	out->len = len;
+}
+
+static int packet_parse_v4(const uint8_t *pkt, size_t len, struct packet_info *out)
+{
+	if (len < PACKET_IPV4_MIN_HDR)
+		return -1;
+	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
+	size_t total = packet_be16(pkt + 2);
+	if (ihl < PACKET_IPV4_MIN_HDR || ihl > len || total < ihl || total > len)
+		return -1;
+	packet_set_ip(out, IO_AF_INET, pkt[9], pkt + 12, pkt + 16, 4, total);
+	out->l4_offset = ihl;
+	/* A later fragment carries no transport header. */
+	uint16_t frag_off = packet_be16(pkt + 6) & 0x1fff;
+	if (frag_off != 0)
+		return (int)total;
+	if (packet_parse_l4(pkt, ihl, total, out) < 0)
+		return -1;
+	return (int)total;
+}
+
+static int packet_parse_v6(const uint8_t *pkt, size_t len, struct packet_info *out)
+{
+	if (len < PACKET_IPV6_HDR)
+		return -1;
+	size_t payload = packet_be16(pkt + 4);
+	if (payload == 0 && pkt[6] == 0) /* hop-by-hop jumbogram */
+		return -1;
+	if (PACKET_IPV6_HDR + payload > len)
+		return -1;
+	packet_set_ip(out, IO_AF_INET6, pkt[6], pkt + 8, pkt + 24, 16, PACKET_IPV6_HDR + payload);
+	if (packet_parse_l4(pkt, PACKET_IPV6_HDR, out->len, out) < 0)
+		return -1;
+	return (int)out->len;
+}
+
 int packet_parse(const uint8_t *pkt, size_t len, struct packet_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (len < 1)
 		return -1;
-	unsigned version = pkt[0] >> 4;
-
-	if (version == 4) {
-		if (len < PACKET_IPV4_MIN_HDR)
-			return -1;
-		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-		size_t total = packet_be16(pkt + 2);
-		if (ihl < PACKET_IPV4_MIN_HDR || ihl > len || total < ihl || total > len)
-			return -1;
-		out->family = IO_AF_INET;
-		out->proto = pkt[9];
-		out->src.family = out->dst.family = IO_AF_INET;
-		memcpy(out->src.ip, pkt + 12, 4);
-		memcpy(out->dst.ip, pkt + 16, 4);
-		out->len = total;
-		out->l4_offset = ihl;
-		/* A later fragment carries no transport header. */
-		uint16_t frag_off = packet_be16(pkt + 6) & 0x1fff;
-		if (frag_off != 0)
-			return (int)total;
-		if (packet_parse_l4(pkt, ihl, total, out) < 0)
-			return -1;
-		return (int)total;
+	switch (pkt[0] >> 4) {
+	case 4:
+		return packet_parse_v4(pkt, len, out);
+	case 6:
+		return packet_parse_v6(pkt, len, out);
+	default:
+		return -1;
 	}
-	if (version == 6) {
-		if (len < PACKET_IPV6_HDR)
-			return -1;
-		size_t payload = packet_be16(pkt + 4);
-		if (payload == 0 && pkt[6] == 0) /* hop-by-hop jumbogram */
-			return -1;
-		if (PACKET_IPV6_HDR + payload > len)
-			return -1;
-		out->family = IO_AF_INET6;
-		out->proto = pkt[6];
-		out->src.family = out->dst.family = IO_AF_INET6;
-		memcpy(out->src.ip, pkt + 8, 16);
-		memcpy(out->dst.ip, pkt + 24, 16);
-		out->len = PACKET_IPV6_HDR + payload;
-		if (packet_parse_l4(pkt, PACKET_IPV6_HDR, out->len, out) < 0)
-			return -1;
-		return (int)out->len;
-	}
-	return -1;
 }
 
 int packet_tcp_rst(uint8_t *out, size_t cap, const struct io_addr *src, const struct io_addr *dst,

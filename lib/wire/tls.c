@@ -1,4 +1,7 @@
-/* TLS over the seam (see tls.h). */
+/* TLS over the seam (see tls.h): a random provider keyed from the seam's
+ * PRNG (so handshakes replay in the simulator; real mode mixes in OS
+ * entropy), contexts with their identity and trust, and connections driven
+ * through memory BIOs. */
 #include "lib/wire/tls.h"
 
 #include "lib/base/check.h"

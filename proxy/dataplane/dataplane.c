@@ -8,7 +8,6 @@
 #include "proxy/dataplane/dataplane_int.h"
 
 #include "lib/base/check.h"
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -51,18 +50,40 @@ static void dp_emit_drop(struct dataplane *dp, enum dataplane_drop reason,
 	struct dp_drop_state *st = &dp->drop_state[reason];
 	char s[IO_ADDR_STRLEN], d[IO_ADDR_STRLEN];
 
-	if (pi && pi->family != IO_AF_NONE)
-		io_emitf(dp->io, dp_drop_names[reason],
-		         "\"count\":%llu,\"proto\":%u,\"src\":\"%s\",\"dst\":\"%s\"",
-		         (unsigned long long)st->pending, pi->proto,
-		         io_addr_format(&pi->src, pi->has_ports, s, sizeof(s)),
-		         io_addr_format(&pi->dst, pi->has_ports, d, sizeof(d)));
-	else
-		io_emitf(dp->io, dp_drop_names[reason], "\"count\":%llu",
-		         (unsigned long long)st->pending);
+	if (pi && pi->family != IO_AF_NONE) {
+		if (!dp->io->events_off)
+			io_event(
+			    dp->io, dp_drop_names[reason], IO_U64("count", st->pending),
+			    IO_U64("proto", pi->proto),
+			    IO_STR("src", io_addr_format(&pi->src, pi->has_ports, s, sizeof(s))),
+			    IO_STR("dst", io_addr_format(&pi->dst, pi->has_ports, d, sizeof(d))));
+	} else {
+		io_event(dp->io, dp_drop_names[reason], IO_U64("count", st->pending));
+	}
 	st->pending = 0;
 	st->last_event_us = dp->now_us;
 	st->evented = true;
+}
+
+void dp_timer_by(struct dataplane *dp, struct io_timer *t, uint64_t *due_us, uint64_t deadline_us)
+{
+	if (io_timer_armed(t)) {
+		if (*due_us <= deadline_us)
+			return;
+		dp->io->ops->timer_disarm(dp->io, t);
+	}
+	*due_us = deadline_us;
+	dp->io->ops->timer_arm(dp->io, t, deadline_us - dp->now_us);
+}
+
+/* Reports the evictions counted since the last report. */
+void dp_emit_evicted(struct dataplane *dp)
+{
+	io_event(dp->io, "flow_evicted", IO_U64("count", dp->evict_state.pending),
+	         IO_U64("max_flows", dp->max_flows));
+	dp->evict_state.pending = 0;
+	dp->evict_state.last_event_us = dp->now_us;
+	dp->evict_state.evented = true;
 }
 
 /* Counts a drop; reports it at once unless this reason was reported less
@@ -93,10 +114,7 @@ void dp_flush_drops(struct dataplane *dp)
 	}
 	if (dp->evict_state.pending &&
 	    dp->now_us - dp->evict_state.last_event_us >= DATAPLANE_EVENT_GAP_US) {
-		io_emitf(dp->io, "flow_evicted", "\"count\":%llu,\"max_flows\":%u",
-		         (unsigned long long)dp->evict_state.pending, dp->max_flows);
-		dp->evict_state.pending = 0;
-		dp->evict_state.last_event_us = dp->now_us;
+		dp_emit_evicted(dp);
 	} else if (dp->evict_state.pending) {
 		dp_sweep_arm(dp, dp->evict_state.last_event_us + DATAPLANE_EVENT_GAP_US);
 	}
@@ -129,8 +147,9 @@ static int dp_tun_change(struct dataplane *dp, const struct io_addr *a, bool add
 	if (!add && (rc == -EADDRNOTAVAIL || rc == -ENOENT || rc == -ESRCH))
 		rc = 0;
 	if (rc < 0)
-		io_emitf(dp->io, "tun_addr_failed", "\"op\":\"%s\",\"addr\":\"%s\",\"errno\":%d",
-		         add ? "add" : "del", io_addr_format(a, false, s, sizeof(s)), -rc);
+		io_event(dp->io, "tun_addr_failed", IO_STR("op", add ? "add" : "del"),
+		         IO_STR("addr", io_addr_format(a, false, s, sizeof(s))),
+		         IO_I64("errno", -rc));
 	return rc;
 }
 
@@ -380,8 +399,8 @@ static uint64_t dp_departed_start(struct dataplane *dp, const struct dp_remap *r
 		if (peer < 0 || (size_t)peer < dp->nm->n_peers || i >= r->n_old_peers)
 			continue;
 		struct dp_peer *p = &dp->peers[peer];
-		io_emitf(dp->io, "host_left", "\"peer\":\"%s\",\"flows_held\":%u",
-		         dp_peer_name(dp, peer), r->open[i]);
+		io_event(dp->io, "host_left", IO_STR("peer", dp_peer_name(dp, peer)),
+		         IO_U64("flows_held", r->open[i]));
 		if (p->dead || p->admin_dead) {
 			reset += dp_reset_flows(dp, peer, "left_map");
 			reset += dp_departed_release(dp, peer, false);
@@ -484,15 +503,14 @@ static void dp_emit_netmap_applied(struct dataplane *dp, const struct netmap *nm
                                    const struct dp_remap *r)
 {
 	if (nm)
-		io_emitf(dp->io, "netmap_applied",
-		         "\"version\":%llu,\"peers\":%zu,\"services\":%zu,\"host_services\":%zu,"
-		         "\"flows_kept\":%llu,\"flows_dropped\":%llu,\"flows_held\":%llu",
-		         (unsigned long long)nm->version, nm->n_peers, nm->n_services,
-		         nm->n_host_services, (unsigned long long)r->kept,
-		         (unsigned long long)r->dropped, (unsigned long long)r->held);
+		io_event(dp->io, "netmap_applied", IO_U64("version", nm->version),
+		         IO_U64("peers", nm->n_peers), IO_U64("services", nm->n_services),
+		         IO_U64("host_services", nm->n_host_services),
+		         IO_U64("flows_kept", r->kept), IO_U64("flows_dropped", r->dropped),
+		         IO_U64("flows_held", r->held));
 	else
-		io_emitf(dp->io, "netmap_applied", "\"version\":null,\"flows_dropped\":%llu",
-		         (unsigned long long)r->dropped);
+		io_event(dp->io, "netmap_applied", IO_JSON("version", "null"),
+		         IO_U64("flows_dropped", r->dropped));
 }
 
 int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
@@ -511,8 +529,8 @@ int dataplane_set_netmap(struct dataplane *dp, const struct netmap *nm)
 	dp_remap_flows(dp, nm, &r);
 	dp_remap_commit(dp, nm, &r);
 	if (r.over_limit)
-		io_emitf(dp->io, "host_left_limit", "\"flows_dropped\":%llu,\"limit\":%d",
-		         (unsigned long long)r.over_limit, DATAPLANE_DEPARTED_MAX);
+		io_event(dp->io, "host_left_limit", IO_U64("flows_dropped", r.over_limit),
+		         IO_I64("limit", DATAPLANE_DEPARTED_MAX));
 	rc = dp_tun_sync(dp, nm);
 	if (r.n_departed) {
 		uint64_t reset = dp_departed_start(dp, &r);

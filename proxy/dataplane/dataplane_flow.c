@@ -8,7 +8,6 @@
 
 #include "lib/base/check.h"
 #include "lib/base/hash.h"
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -109,29 +108,45 @@ void dp_pend_release(struct dataplane *dp, struct dp_flow *f)
 	dp->stats.pending_copies--;
 }
 
+/* The capacity after doubling `cap` (from `first`), at most max_flows;
+ * 0 when it cannot grow. */
+static uint32_t dp_next_cap(const struct dataplane *dp, uint32_t cap, uint32_t first)
+{
+	uint32_t ncap = cap ? cap * 2 : first;
+
+	if (ncap > dp->max_flows)
+		ncap = dp->max_flows;
+	return ncap > cap ? ncap : 0;
+}
+
+/* Doubles the pool of pending copies, its new slots on the free list. */
+static int dp_pend_grow(struct dataplane *dp)
+{
+	uint32_t ncap = dp_next_cap(dp, dp->pend_cap, DP_INITIAL_PENDING);
+
+	if (!ncap)
+		return -ENOSPC;
+	struct dp_pending *np = realloc(dp->pend, (size_t)ncap * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	dp->pend = np;
+	for (uint32_t i = ncap; i-- > dp->pend_cap;) {
+		np[i].flow = DP_NONE;
+		np[i].next = dp->pend_free;
+		dp->pend_free = i;
+	}
+	dp->pend_cap = ncap;
+	return 0;
+}
+
 /* Keeps `pkt` as flow f's packet to re-send (the previous copy stays when
  * `pkt` is too large, or len 0 marks "nothing to re-send"). The pool
  * doubles when empty, up to max_flows slots: no allocation per packet. */
 void dp_pend_store(struct dataplane *dp, struct dp_flow *f, const uint8_t *pkt, size_t len)
 {
 	if (f->pend == DP_NONE) {
-		if (dp->pend_free == DP_NONE) {
-			uint32_t ncap = dp->pend_cap ? dp->pend_cap * 2 : 16;
-			if (ncap > dp->max_flows)
-				ncap = dp->max_flows;
-			if (ncap <= dp->pend_cap)
-				return;
-			struct dp_pending *np = realloc(dp->pend, (size_t)ncap * sizeof(*np));
-			if (!np)
-				return;
-			dp->pend = np;
-			for (uint32_t i = ncap; i-- > dp->pend_cap;) {
-				np[i].flow = DP_NONE;
-				np[i].next = dp->pend_free;
-				dp->pend_free = i;
-			}
-			dp->pend_cap = ncap;
-		}
+		if (dp->pend_free == DP_NONE && dp_pend_grow(dp) < 0)
+			return;
 		f->pend = dp->pend_free;
 		dp->pend_free = dp->pend[f->pend].next;
 		dp->pend[f->pend].flow = (uint32_t)(f - dp->flows);
@@ -165,11 +180,9 @@ void dp_flow_remove(struct dataplane *dp, struct dp_flow *f)
  * plane's life. */
 int dp_grow(struct dataplane *dp)
 {
-	uint32_t ncap = dp->cap ? dp->cap * 2 : DP_INITIAL_FLOWS;
+	uint32_t ncap = dp_next_cap(dp, dp->cap, DP_INITIAL_FLOWS);
 
-	if (ncap > dp->max_flows)
-		ncap = dp->max_flows;
-	if (ncap <= dp->cap)
+	if (!ncap)
 		return -ENOSPC;
 	if (htab_reserve(&dp->index, ncap))
 		return -ENOMEM;
@@ -240,11 +253,7 @@ struct dp_flow *dp_flow_add(struct dataplane *dp, const struct dp_flow_key *k, i
 		dp->evict_state.pending++;
 		if (dp->now_us - dp->evict_state.last_event_us >= DATAPLANE_EVENT_GAP_US ||
 		    !dp->evict_state.evented) {
-			io_emitf(dp->io, "flow_evicted", "\"count\":%llu,\"max_flows\":%u",
-			         (unsigned long long)dp->evict_state.pending, dp->max_flows);
-			dp->evict_state.pending = 0;
-			dp->evict_state.last_event_us = dp->now_us;
-			dp->evict_state.evented = true;
+			dp_emit_evicted(dp);
 		}
 	}
 	CHECK(dp->free_head != DP_NONE);
@@ -276,15 +285,8 @@ void dp_sweep_arm(struct dataplane *dp, uint64_t deadline_us)
 {
 	uint64_t earliest = dp->now_us + DATAPLANE_SWEEP_MIN_US;
 
-	if (deadline_us < earliest)
-		deadline_us = earliest;
-	if (io_timer_armed(&dp->sweep)) {
-		if (dp->sweep_deadline_us <= deadline_us)
-			return;
-		dp->io->ops->timer_disarm(dp->io, &dp->sweep);
-	}
-	dp->sweep_deadline_us = deadline_us;
-	dp->io->ops->timer_arm(dp->io, &dp->sweep, deadline_us - dp->now_us);
+	dp_timer_by(dp, &dp->sweep, &dp->sweep_deadline_us,
+	            deadline_us < earliest ? earliest : deadline_us);
 }
 
 void dp_sweep_fn(struct io_timer *timer)
@@ -389,8 +391,8 @@ uint64_t dp_reset_flows(struct dataplane *dp, int32_t peer, const char *reason)
 	}
 	dp->stats.flows_reset += n;
 	if (n)
-		io_emitf(dp->io, "flows_reset", "\"peer\":\"%s\",\"count\":%llu,\"reason\":\"%s\"",
-		         dp_peer_name(dp, peer), (unsigned long long)n, reason);
+		io_event(dp->io, "flows_reset", IO_STR("peer", dp_peer_name(dp, peer)),
+		         IO_U64("count", n), IO_STR("reason", reason));
 	return n;
 }
 

@@ -30,8 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_NONE          UINT32_MAX
-#define DP_INITIAL_FLOWS 64
+#define DP_NONE            UINT32_MAX
+#define DP_INITIAL_FLOWS   64
+#define DP_INITIAL_PENDING 16 /* pending-copy slots at first use */
 
 /* Timeout classes, one LRU list each. */
 enum dp_class {
@@ -66,7 +67,8 @@ struct dp_flow {
 	struct dp_flow_key key;
 	uint64_t last_us;
 	uint32_t free_next;  /* while free: the free list */
-	uint32_t prev, next; /* LRU list of its class; prev is towards the head */
+	uint32_t prev, next; /* LRU list of its class (indexes: flows moves when it grows,
+	                      * so lib/base/list.h pointers would not do); prev: towards the head */
 	int32_t peer;        /* index into the current netmap's peers */
 	uint32_t pend;       /* pending-copy slot, or DP_NONE */
 	uint8_t cls;
@@ -179,13 +181,19 @@ struct dataplane {
 	uint8_t tx[DATAPLANE_HDR_LEN + DATAPLANE_MTU];
 };
 
-/* ---- dataplane.c: drops ------------------------------------------------- */
+/* ---- dataplane.c: drops, evictions, timers ------------------------------ */
 
 /* Counts a drop and reports it, at most once per DATAPLANE_EVENT_GAP_US
  * per reason (the sweep reports what accumulated). `pi` may be NULL. */
 void dp_drop(struct dataplane *dp, enum dataplane_drop reason, const struct packet_info *pi);
 /* Reports the drop and eviction counts whose gap has passed (the sweep). */
 void dp_flush_drops(struct dataplane *dp);
+/* Makes sure timer t fires by deadline_us (>= now): an armed timer due
+ * earlier stays, one due later is moved. *due_us keeps the deadline it is
+ * armed for. */
+void dp_timer_by(struct dataplane *dp, struct io_timer *t, uint64_t *due_us, uint64_t deadline_us);
+/* Reports the flows evicted since the last report (flow_evicted). */
+void dp_emit_evicted(struct dataplane *dp);
 
 /* ---- dataplane_flow.c: the flow table, steering, STR-7 ------------------ */
 

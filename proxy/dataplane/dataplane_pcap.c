@@ -7,7 +7,6 @@
 #include "proxy/dataplane/dataplane_int.h"
 
 #include "lib/base/outfile.h"
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -30,14 +29,12 @@ struct dp_pcap {
 static void dp_pcap_failed(struct dataplane *dp)
 {
 	struct dp_pcap *pc = dp->pcap;
-	char path[512];
 
 	if (pc->failed)
 		return;
 	pc->failed = true;
-	io_json_escape(path, sizeof(path), pc->path);
-	io_emitf(dp->io, "pcap_write_failed", "\"path\":\"%s\",\"error\":\"%s\"", path,
-	         strerror(-pc->out.err));
+	io_event(dp->io, "pcap_write_failed", IO_STR("path", pc->path),
+	         IO_STR("error", strerror(-pc->out.err)));
 }
 
 void dp_pcap(struct dataplane *dp, const uint8_t *pkt, size_t len)

@@ -7,7 +7,6 @@
 #include "proxy/dataplane/dataplane_int.h"
 
 #include "lib/base/check.h"
-#include "lib/io/io_event.h"
 
 #include <errno.h>
 #include <string.h>
@@ -50,15 +49,8 @@ const struct io_addr *dp_peer_endpoint(const struct dataplane *dp, int32_t peer)
 
 void dp_probe_arm(struct dataplane *dp, uint64_t deadline_us)
 {
-	if (deadline_us < dp->now_us)
-		deadline_us = dp->now_us;
-	if (io_timer_armed(&dp->probe)) {
-		if (dp->probe_deadline_us <= deadline_us)
-			return;
-		dp->io->ops->timer_disarm(dp->io, &dp->probe);
-	}
-	dp->probe_deadline_us = deadline_us;
-	dp->io->ops->timer_arm(dp->io, &dp->probe, deadline_us - dp->now_us);
+	dp_timer_by(dp, &dp->probe, &dp->probe_deadline_us,
+	            deadline_us < dp->now_us ? dp->now_us : deadline_us);
 }
 
 static void dp_activate(struct dataplane *dp, int32_t peer)
@@ -93,9 +85,8 @@ void dp_peer_heard(struct dataplane *dp, int32_t peer)
 	if (p->dead) {
 		p->dead = false;
 		dp->stats.peers_marked_alive++;
-		io_emitf(dp->io, "peer_alive", "\"peer\":\"%s\",\"silent_ms\":%llu",
-		         dp_peer_name(dp, peer),
-		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000));
+		io_event(dp->io, "peer_alive", IO_STR("peer", dp_peer_name(dp, peer)),
+		         IO_U64("silent_ms", (dp->now_us - p->last_rx_us) / 1000));
 	}
 	p->last_rx_us = dp->now_us;
 	p->heard = true;
@@ -143,15 +134,14 @@ static uint64_t dp_resteer(struct dataplane *dp, int32_t peer)
 		f->peer = to;
 		moved++;
 		dp->stats.flows_resteered++;
-		if (moved <= DATAPLANE_RESTEER_EVENTS) {
+		if (moved <= DATAPLANE_RESTEER_EVENTS && !dp->io->events_off) {
 			char d[IO_ADDR_STRLEN];
 			vip.port = a_opened ? f->key.port_b : f->key.port_a;
-			io_emitf(dp->io, "flow_resteered",
-			         "\"proto\":%u,\"dst\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-			         "\"resent\":%s",
-			         f->key.proto, io_addr_format(&vip, true, d, sizeof(d)),
-			         dp_peer_name(dp, peer), dp->nm->peers[to].name,
-			         e->len ? "true" : "false");
+			io_event(dp->io, "flow_resteered", IO_U64("proto", f->key.proto),
+			         IO_STR("dst", io_addr_format(&vip, true, d, sizeof(d))),
+			         IO_STR("from", dp_peer_name(dp, peer)),
+			         IO_STR("to", dp->nm->peers[to].name),
+			         IO_BOOL("resent", e->len != 0));
 		}
 		if (!e->len)
 			continue;
@@ -178,19 +168,10 @@ static void dp_peer_dead(struct dataplane *dp, int32_t peer)
 	p->next_probe_us = dp->now_us + DATAPLANE_DEAD_PROBE_US;
 	dp->stats.peers_marked_dead++;
 	uint64_t moved = dp_resteer(dp, peer);
-	if (p->heard)
-		io_emitf(dp->io, "peer_dead",
-		         "\"peer\":\"%s\",\"silent_ms\":%llu,\"unanswered_ms\":%llu,"
-		         "\"flows_resteered\":%llu",
-		         dp_peer_name(dp, peer),
-		         (unsigned long long)((dp->now_us - p->last_rx_us) / 1000),
-		         (unsigned long long)(unanswered_us / 1000), (unsigned long long)moved);
-	else
-		io_emitf(dp->io, "peer_dead",
-		         "\"peer\":\"%s\",\"silent_ms\":null,\"unanswered_ms\":%llu,"
-		         "\"flows_resteered\":%llu",
-		         dp_peer_name(dp, peer), (unsigned long long)(unanswered_us / 1000),
-		         (unsigned long long)moved);
+	io_event(dp->io, "peer_dead", IO_STR("peer", dp_peer_name(dp, peer)),
+	         p->heard ? IO_U64("silent_ms", (dp->now_us - p->last_rx_us) / 1000)
+	                  : IO_JSON("silent_ms", "null"),
+	         IO_U64("unanswered_ms", unanswered_us / 1000), IO_U64("flows_resteered", moved));
 	/* Control said it is gone and it stayed silent: reset now. Silence
 	 * alone may be a live host whose path just got slower (a latency step
 	 * with nothing in flight to show it): new flows avoid it from now on,
@@ -223,8 +204,8 @@ uint64_t dp_departed_release(struct dataplane *dp, int32_t peer, bool answered)
 		dropped++;
 	}
 	if (answered)
-		io_emitf(dp->io, "host_left_alive", "\"peer\":\"%s\",\"flows_dropped\":%llu",
-		         d->name, (unsigned long long)dropped);
+		io_event(dp->io, "host_left_alive", IO_STR("peer", d->name),
+		         IO_U64("flows_dropped", dropped));
 	d->waiting = false;
 	dp->peers[peer].unanswered_since_us = 0;
 	dp->peers[peer].dead = false;
@@ -375,8 +356,8 @@ static int dp_mark(struct dataplane *dp, const char *name, bool dead)
 		return -ENOENT;
 	dp->now_us = dp->io->ops->now_us(dp->io);
 	if (dp->peers[i].admin_dead != dead)
-		io_emitf(dp->io, dead ? "peer_marked_dead" : "peer_marked_alive", "\"peer\":\"%s\"",
-		         dp->nm->peers[i].name);
+		io_event(dp->io, dead ? "peer_marked_dead" : "peer_marked_alive",
+		         IO_STR("peer", dp->nm->peers[i].name));
 	dp->peers[i].admin_dead = dead;
 	if (dead)
 		dp_resteer(dp, i);

@@ -229,6 +229,31 @@ int serve_service_host(const struct serve_config *cfg, const char *name, char *o
 	return 0;
 }
 
+/* The array `arr` of n elements of `size` bytes, grown by one zeroed
+ * element at index i (the later ones move up). NULL without memory, `arr`
+ * unchanged; else the caller stores the result and counts the element. */
+static void *array_insert_at(void *arr, size_t n, size_t i, size_t size)
+{
+	char *a = realloc(arr, (n + 1) * size);
+
+	if (!a)
+		return NULL;
+	memmove(a + (i + 1) * size, a + i * size, (n - i) * size);
+	memset(a + i * size, 0, size);
+	return a;
+}
+
+/* Closes the gap element i of `arr` (n elements of `size` bytes) leaves;
+ * *n counts one fewer. */
+static void array_remove_at(void *arr, size_t *n, size_t i, size_t size)
+{
+	char *a = arr;
+
+	CHECK(i < *n);
+	memmove(a + i * size, a + (i + 1) * size, (*n - i - 1) * size);
+	(*n)--;
+}
+
 /* Sorted inserts. Each returns the new zeroed element or NULL (-ENOMEM). */
 static struct serve_service *service_insert(struct serve_config *cfg, const char *name)
 {
@@ -237,13 +262,11 @@ static struct serve_service *service_insert(struct serve_config *cfg, const char
 
 	while (i < cfg->n_services && strcmp(cfg->services[i].name, name) < 0)
 		i++;
-	arr = realloc(cfg->services, (cfg->n_services + 1) * sizeof(*arr));
+	arr = array_insert_at(cfg->services, cfg->n_services, i, sizeof(*arr));
 	if (!arr)
 		return NULL;
 	cfg->services = arr;
-	memmove(&arr[i + 1], &arr[i], (cfg->n_services - i) * sizeof(*arr));
 	cfg->n_services++;
-	memset(&arr[i], 0, sizeof(arr[i]));
 	snprintf(arr[i].name, sizeof(arr[i].name), "%s", name);
 	return &arr[i];
 }
@@ -255,13 +278,11 @@ static struct serve_port *port_insert(struct serve_service *svc, uint16_t port)
 
 	while (i < svc->n_ports && svc->ports[i].port < port)
 		i++;
-	arr = realloc(svc->ports, (svc->n_ports + 1) * sizeof(*arr));
+	arr = array_insert_at(svc->ports, svc->n_ports, i, sizeof(*arr));
 	if (!arr)
 		return NULL;
 	svc->ports = arr;
-	memmove(&arr[i + 1], &arr[i], (svc->n_ports - i) * sizeof(*arr));
 	svc->n_ports++;
-	memset(&arr[i], 0, sizeof(arr[i]));
 	arr[i].port = port;
 	return &arr[i];
 }
@@ -276,15 +297,13 @@ static struct serve_handler *handler_insert(struct serve_port *p, const char *mo
 		return NULL;
 	while (i < p->n_handlers && strcmp(p->handlers[i].mount, mount) < 0)
 		i++;
-	arr = realloc(p->handlers, (p->n_handlers + 1) * sizeof(*arr));
+	arr = array_insert_at(p->handlers, p->n_handlers, i, sizeof(*arr));
 	if (!arr) {
 		free(m);
 		return NULL;
 	}
 	p->handlers = arr;
-	memmove(&arr[i + 1], &arr[i], (p->n_handlers - i) * sizeof(*arr));
 	p->n_handlers++;
-	memset(&arr[i], 0, sizeof(arr[i]));
 	arr[i].mount = m;
 	return &arr[i];
 }
@@ -306,32 +325,21 @@ struct serve_handler *serve_port_add_handler(struct serve_port *p, const char *m
 
 void serve_config_remove_service(struct serve_config *cfg, struct serve_service *svc)
 {
-	size_t i = (size_t)(svc - cfg->services);
-
-	CHECK(i < cfg->n_services);
 	service_free(svc);
-	memmove(&cfg->services[i], &cfg->services[i + 1], (cfg->n_services - i - 1) * sizeof(*svc));
-	cfg->n_services--;
+	array_remove_at(cfg->services, &cfg->n_services, (size_t)(svc - cfg->services),
+	                sizeof(*svc));
 }
 
 void serve_service_remove_port(struct serve_service *svc, struct serve_port *p)
 {
-	size_t i = (size_t)(p - svc->ports);
-
-	CHECK(i < svc->n_ports);
 	port_free(p);
-	memmove(&svc->ports[i], &svc->ports[i + 1], (svc->n_ports - i - 1) * sizeof(*p));
-	svc->n_ports--;
+	array_remove_at(svc->ports, &svc->n_ports, (size_t)(p - svc->ports), sizeof(*p));
 }
 
 void serve_port_remove_handler(struct serve_port *p, struct serve_handler *h)
 {
-	size_t i = (size_t)(h - p->handlers);
-
-	CHECK(i < p->n_handlers);
 	handler_free(h);
-	memmove(&p->handlers[i], &p->handlers[i + 1], (p->n_handlers - i - 1) * sizeof(*h));
-	p->n_handlers--;
+	array_remove_at(p->handlers, &p->n_handlers, (size_t)(h - p->handlers), sizeof(*h));
 }
 
 /* --- advertisement ----------------------------------------------------------- */

@@ -85,6 +85,24 @@ static int check_dup(struct jin *j, const cJSON *first, const cJSON *item)
 	return 0;
 }
 
+/* The index of member c's key in `keys` (NULL-ended) once no earlier
+ * member of obj has the same key; else the error, `want` listing the keys
+ * in its message. */
+static int member_key(struct jin *j, const cJSON *obj, const cJSON *c, const char *const keys[],
+                      const char *want)
+{
+	char q[QBUF_LEN];
+	int rc = check_dup(j, obj->child, c);
+
+	if (rc)
+		return rc;
+	for (int i = 0; keys[i]; i++)
+		if (strcmp(c->string, keys[i]) == 0)
+			return i;
+	return jfail(j, -EINVAL, "unknown key %s (want %s)", sv_quote(q, sizeof(q), c->string),
+	             want);
+}
+
 static int want_object(struct jin *j, const cJSON *o)
 {
 	if (!cJSON_IsObject(o))
@@ -120,36 +138,32 @@ struct port_keys {
 /* Reads the members of a TCP port entry, each checked for its type. */
 static int read_port_keys(struct jin *j, const cJSON *item, struct port_keys *k)
 {
+	static const char *const keys[] = {"HTTPS", "HTTP", "TCPForward", "TerminateTLS", NULL};
 	size_t old;
 	int rc;
 
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		int key = member_key(j, item, c, keys, "HTTPS, HTTP, TCPForward or TerminateTLS");
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
-			return rc;
+		if (key < 0)
+			return key;
 		old = place_push(j, c->string, NULL);
-		if (strcmp(c->string, "HTTPS") == 0) {
+		switch (key) {
+		case 0:
+		case 1:
 			rc = want_bool(j, c);
-			k->https = cJSON_IsTrue(c);
-		} else if (strcmp(c->string, "HTTP") == 0) {
-			rc = want_bool(j, c);
-			k->http = cJSON_IsTrue(c);
-		} else if (strcmp(c->string, "TCPForward") == 0) {
+			*(key == 0 ? &k->https : &k->http) = cJSON_IsTrue(c);
+			break;
+		case 2:
 			rc = want_string(j, c, SERVE_MAX_TARGET_LEN);
 			k->fwd = rc ? NULL : c->valuestring;
-		} else if (strcmp(c->string, "TerminateTLS") == 0) {
+			break;
+		default:
 			rc = want_string(j, c, SERVE_MAX_SUFFIX_LEN + 1 + SERVE_LABEL_MAX);
 			if (!rc && !c->valuestring[0])
 				rc = jfail(j, -EINVAL, "must not be empty");
 			k->tls = rc ? NULL : c->valuestring;
-		} else {
-			place_pop(j, old);
-			return jfail(
-			    j, -EINVAL,
-			    "unknown key %s (want HTTPS, HTTP, TCPForward or TerminateTLS)",
-			    sv_quote(q, sizeof(q), c->string));
+			break;
 		}
 		if (rc)
 			return rc;
@@ -197,8 +211,51 @@ static int set_port_forward(struct jin *j, struct serve_port *p, const struct po
 	return 0;
 }
 
-static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSON *item)
+/* How the members of one object are parsed: each by fn, at its own
+ * ["key"] place, at most max of them (`what` names them in messages). */
+struct members {
+	int (*fn)(struct jin *j, void *ctx, const cJSON *member);
+	int max;
+	const char *what;
+	bool need_one; /* an empty object is refused */
+	bool no_dups;  /* a key seen earlier in the object is refused */
+};
+
+/* Parses object `obj`, the member `key` of the current place, member by
+ * member as m says; ctx goes to each call. */
+static int parse_section(struct jin *j, const char *key, const cJSON *obj, const struct members *m,
+                         void *ctx)
 {
+	size_t old = place_push(j, key, NULL);
+	int rc;
+
+	rc = want_object(j, obj);
+	if (rc)
+		return rc;
+	if (count_children(obj) > m->max)
+		return jfail(j, -E2BIG, "too many %s (%d, limit %d)", m->what, count_children(obj),
+		             m->max);
+	if (m->need_one && !obj->child)
+		return jfail(j, -EINVAL, "no %s", m->what);
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		size_t o2;
+
+		if (m->no_dups && (rc = check_dup(j, obj->child, c)))
+			return rc;
+		o2 = place_push(j, NULL, c->string);
+		rc = m->fn(j, ctx, c);
+		if (rc)
+			return rc;
+		place_pop(j, o2);
+	}
+	place_pop(j, old);
+	return 0;
+}
+
+/* One port of a service's TCP member (ctx: the service). */
+static int parse_port_entry(struct jin *j, void *ctx, const cJSON *item)
+{
+	struct serve_service *svc = ctx;
 	struct port_keys k = {0};
 	struct serve_port *p;
 	uint16_t port;
@@ -230,8 +287,10 @@ static int parse_port_entry(struct jin *j, struct serve_service *svc, const cJSO
 	return set_port_forward(j, p, &k);
 }
 
-static int parse_handler(struct jin *j, struct serve_port *p, const cJSON *item)
+/* One mount of a port's Handlers (ctx: the port). */
+static int parse_handler(struct jin *j, void *ctx, const cJSON *item)
 {
+	struct serve_port *p = ctx;
 	char mount[SERVE_MAX_PATH_LEN + 1], why[SERVE_ERR_LEN];
 	const cJSON *val = NULL;
 	const char *which = NULL;
@@ -252,15 +311,11 @@ static int parse_handler(struct jin *j, struct serve_port *p, const cJSON *item)
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"Proxy", "Text", "Path", NULL};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "Proxy, Text or Path");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "Proxy") && strcmp(c->string, "Text") &&
-		    strcmp(c->string, "Path"))
-			return jfail(j, -EINVAL, "unknown key %s (want Proxy, Text or Path)",
-			             sv_quote(q, sizeof(q), c->string));
 		if (which)
 			return jfail(j, -EINVAL, "%s and %s are exclusive", which, c->string);
 		which = c->string;
@@ -311,15 +366,19 @@ static int parse_handler(struct jin *j, struct serve_port *p, const cJSON *item)
 	return 0;
 }
 
-static int parse_web_entry(struct jin *j, struct serve_service *svc, const cJSON *item)
+static const struct members handler_members = {
+    .fn = parse_handler, .max = SERVE_MAX_HANDLERS, .what = "handlers", .need_one = true};
+
+/* One "host:port" of a service's Web member (ctx: the service). */
+static int parse_web_entry(struct jin *j, void *ctx, const cJSON *item)
 {
+	struct serve_service *svc = ctx;
 	const char *key = item->string, *colon = strrchr(key, ':');
 	const char *label = svc->name + 4;
 	size_t hn, ln = strlen(label);
 	struct serve_port *p;
 	const cJSON *handlers = NULL;
 	uint16_t port;
-	size_t old;
 	int rc;
 
 	if (!colon)
@@ -352,86 +411,24 @@ static int parse_web_entry(struct jin *j, struct serve_service *svc, const cJSON
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"Handlers", NULL};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "Handlers");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "Handlers") != 0)
-			return jfail(j, -EINVAL, "unknown key %s (want Handlers)",
-			             sv_quote(q, sizeof(q), c->string));
 		handlers = c;
 	}
 	if (!handlers)
 		return jfail(j, -EINVAL, "no Handlers");
-	old = place_push(j, "Handlers", NULL);
-	rc = want_object(j, handlers);
-	if (rc)
-		return rc;
-	if (count_children(handlers) > SERVE_MAX_HANDLERS)
-		return jfail(j, -E2BIG, "too many handlers (%d, limit %d)",
-		             count_children(handlers), SERVE_MAX_HANDLERS);
-	if (!handlers->child)
-		return jfail(j, -EINVAL, "no handlers");
-	for (const cJSON *c = handlers->child; c; c = c->next) {
-		size_t o2 = place_push(j, NULL, c->string);
-
-		rc = parse_handler(j, p, c);
-		if (rc)
-			return rc;
-		place_pop(j, o2);
-	}
-	place_pop(j, old);
-	return 0;
+	return parse_section(j, "Handlers", handlers, &handler_members, p);
 }
 
-/* A service's TCP member: its ports. */
-static int parse_tcp_section(struct jin *j, struct serve_service *svc, const cJSON *tcp)
-{
-	size_t old = place_push(j, "TCP", NULL);
-	int rc;
-
-	rc = want_object(j, tcp);
-	if (rc)
-		return rc;
-	if (count_children(tcp) > SERVE_MAX_PORTS)
-		return jfail(j, -E2BIG, "too many ports (%d, limit %d)", count_children(tcp),
-		             SERVE_MAX_PORTS);
-	for (const cJSON *c = tcp->child; c; c = c->next) {
-		size_t o2 = place_push(j, NULL, c->string);
-
-		rc = parse_port_entry(j, svc, c);
-		if (rc)
-			return rc;
-		place_pop(j, o2);
-	}
-	place_pop(j, old);
-	return 0;
-}
-
-/* A service's Web member: the handlers of its HTTPS and HTTP ports. */
-static int parse_web_section(struct jin *j, struct serve_service *svc, const cJSON *web)
-{
-	size_t old = place_push(j, "Web", NULL);
-	int rc;
-
-	rc = want_object(j, web);
-	if (rc)
-		return rc;
-	if (count_children(web) > SERVE_MAX_PORTS)
-		return jfail(j, -E2BIG, "too many entries (%d, limit %d)", count_children(web),
-		             SERVE_MAX_PORTS);
-	for (const cJSON *c = web->child; c; c = c->next) {
-		size_t o2 = place_push(j, NULL, c->string);
-
-		rc = parse_web_entry(j, svc, c);
-		if (rc)
-			return rc;
-		place_pop(j, o2);
-	}
-	place_pop(j, old);
-	return 0;
-}
+/* A service's TCP member (its ports) and Web member (the handlers of its
+ * HTTPS and HTTP ports). */
+static const struct members port_members = {
+    .fn = parse_port_entry, .max = SERVE_MAX_PORTS, .what = "ports"};
+static const struct members web_members = {
+    .fn = parse_web_entry, .max = SERVE_MAX_PORTS, .what = "entries"};
 
 /* Every HTTPS or HTTP port in TCP has its handlers in Web. */
 static int check_web_ports_served(struct jin *j, const struct serve_service *svc)
@@ -456,13 +453,15 @@ static int check_web_ports_served(struct jin *j, const struct serve_service *svc
 	return 0;
 }
 
-static int parse_service(struct jin *j, const cJSON *item)
+/* One service of the Services member (no ctx). */
+static int parse_service(struct jin *j, void *ctx, const cJSON *item)
 {
 	const cJSON *tcp = NULL, *web = NULL, *tun = NULL;
 	struct serve_service *svc;
 	char why[SERVE_ERR_LEN];
 	size_t old;
 	int rc;
+	(void)ctx;
 
 	rc = serve_name_check(item->string, why, sizeof(why));
 	if (rc)
@@ -471,20 +470,13 @@ static int parse_service(struct jin *j, const cJSON *item)
 	if (rc)
 		return rc;
 	for (const cJSON *c = item->child; c; c = c->next) {
-		char q[QBUF_LEN];
+		static const char *const keys[] = {"TCP", "Web", "Tun", NULL};
+		const cJSON **slot[] = {&tcp, &web, &tun};
 
-		rc = check_dup(j, item->child, c);
-		if (rc)
+		rc = member_key(j, item, c, keys, "TCP, Web or Tun");
+		if (rc < 0)
 			return rc;
-		if (strcmp(c->string, "TCP") == 0)
-			tcp = c;
-		else if (strcmp(c->string, "Web") == 0)
-			web = c;
-		else if (strcmp(c->string, "Tun") == 0)
-			tun = c;
-		else
-			return jfail(j, -EINVAL, "unknown key %s (want TCP, Web or Tun)",
-			             sv_quote(q, sizeof(q), c->string));
+		*slot[rc] = c;
 	}
 	svc = serve_config_add_service(j->cfg, item->string);
 	if (!svc)
@@ -498,12 +490,12 @@ static int parse_service(struct jin *j, const cJSON *item)
 		svc->tun = cJSON_IsTrue(tun);
 	}
 	if (tcp) {
-		rc = parse_tcp_section(j, svc, tcp);
+		rc = parse_section(j, "TCP", tcp, &port_members, svc);
 		if (rc)
 			return rc;
 	}
 	if (web) {
-		rc = parse_web_section(j, svc, web);
+		rc = parse_section(j, "Web", web, &web_members, svc);
 		if (rc)
 			return rc;
 	}
@@ -596,31 +588,14 @@ static int find_services(const cJSON *root, const cJSON **services, char *err, s
 	return 0;
 }
 
+static const struct members service_members = {
+    .fn = parse_service, .max = SERVE_MAX_SERVICES, .what = "services", .no_dups = true};
+
 /* Every service of the Services member. */
 static int parse_services(struct jin *j, const cJSON *services)
 {
-	int rc;
-
-	snprintf(j->place, sizeof(j->place), "Services");
-	rc = want_object(j, services);
-	if (rc)
-		return rc;
-	if (count_children(services) > SERVE_MAX_SERVICES)
-		return jfail(j, -E2BIG, "too many services (%d, limit %d)",
-		             count_children(services), SERVE_MAX_SERVICES);
-	for (const cJSON *c = services->child; c; c = c->next) {
-		size_t old;
-
-		rc = check_dup(j, services->child, c);
-		if (rc)
-			return rc;
-		old = place_push(j, NULL, c->string);
-		rc = parse_service(j, c);
-		if (rc)
-			return rc;
-		place_pop(j, old);
-	}
-	return 0;
+	j->place[0] = '\0';
+	return parse_section(j, "Services", services, &service_members, NULL);
 }
 
 int serve_config_from_json(const char *text, size_t len, const char *tailnet_suffix,

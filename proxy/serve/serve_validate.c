@@ -262,6 +262,18 @@ static int check_hostport(const char *s, size_t n, bool port_required, char *why
 	return 0;
 }
 
+/* A proxy target `raw` whose host[:port] part is hp[0..hp_len): no space
+ * or control character anywhere, and a valid host and port. */
+static int check_proxy_target(const char *raw, const char *hp, size_t hp_len, bool port_required,
+                              char *why, size_t why_len)
+{
+	if (has_space_or_ctl(raw, strlen(raw))) {
+		err_setf(why, why_len, 0, "contains a space or control character");
+		return -EINVAL;
+	}
+	return check_hostport(hp, hp_len, port_required, why, why_len);
+}
+
 static bool scheme_is(const char *s, size_t n, const char *want)
 {
 	return strlen(want) == n && strncasecmp(s, want, n) == 0;
@@ -287,11 +299,7 @@ static int web_url_target(const char *raw, const char *sep, enum serve_handler_k
 	}
 	slash = strchr(auth, '/');
 	an = slash ? (size_t)(slash - auth) : strlen(auth);
-	if (has_space_or_ctl(raw, strlen(raw))) {
-		err_setf(why, why_len, 0, "contains a space or control character");
-		return -EINVAL;
-	}
-	rc = check_hostport(auth, an, false, why, why_len);
+	rc = check_proxy_target(raw, auth, an, false, why, why_len);
 	if (rc)
 		return rc;
 	*kind = SERVE_HANDLER_PROXY;
@@ -315,11 +323,7 @@ static int web_hostport_target(const char *raw, enum serve_handler_kind *kind, c
 		         "absolute paths)");
 		return -EINVAL;
 	}
-	if (has_space_or_ctl(raw, strlen(raw))) {
-		err_setf(why, why_len, 0, "contains a space or control character");
-		return -EINVAL;
-	}
-	rc = check_hostport(raw, an, true, why, why_len);
+	rc = check_proxy_target(raw, raw, an, true, why, why_len);
 	if (rc)
 		return rc;
 	*kind = SERVE_HANDLER_PROXY;

@@ -324,6 +324,16 @@ enum sock_kind {
 	SOCK_UDP,
 };
 
+/* The TypeId ns-3 registers for one of the wrapper's classes: its name,
+ * parent and default constructor, in the "Ns3w" group. */
+template <typename T, typename Parent> TypeId ns3w_type_id(const char *name)
+{
+	return TypeId(name)
+	    .template SetParent<Parent>()
+	    .SetGroupName("Ns3w")
+	    .template AddConstructor<T>();
+}
+
 } // namespace ns3w_impl
 
 using namespace ns3w_impl;

@@ -2,6 +2,22 @@
  * device (raw IP), and closing them all with each failure reported. */
 #include "sim/ns3w/ns3w_int.h"
 
+namespace
+{
+/* Opens a capture file at `path` with link type `dlt`; a path that cannot
+ * be written is refused first with its errno (ns-3 would abort). */
+int pcap_open(const char *path, PcapHelper::DataLinkType dlt, Ptr<PcapFileWrapper> *out)
+{
+	FILE *probe = fopen(path, "wb");
+	if (!probe)
+		return -errno;
+	fclose(probe);
+	PcapHelper helper;
+	*out = helper.CreateFile(path, std::ios::out, dlt);
+	return 0;
+}
+} // namespace
+
 extern "C" int ns3w_pcap_underlay(struct ns3w_world *w, int node, const char *path)
 {
 	if (!node_valid(w, node) || !path)
@@ -9,14 +25,12 @@ extern "C" int ns3w_pcap_underlay(struct ns3w_world *w, int node, const char *pa
 	Host &h = w->hosts[node];
 	if (h.pcap)
 		return -EALREADY;
-	FILE *probe = fopen(path, "wb");
-	if (!probe)
-		return -errno;
-	fclose(probe);
-	PcapHelper helper;
-	h.pcap = helper.CreateFile(path, std::ios::out, PcapHelper::DLT_PPP);
+	int err = pcap_open(path, PcapHelper::DLT_PPP, &h.pcap);
+	if (err)
+		return err;
 	h.pcap_path = path;
 	Link &l = w->links[h.link];
+	PcapHelper helper;
 	helper.HookDefaultSink<PointToPointNetDevice>(l.dev[0], "PromiscSniffer", h.pcap);
 	return 0;
 }
@@ -30,12 +44,9 @@ extern "C" int ns3w_pcap_tun(struct ns3w_world *w, int node, const char *path)
 		return -EINVAL;
 	if (t->pcap)
 		return -EALREADY;
-	FILE *probe = fopen(path, "wb");
-	if (!probe)
-		return -errno;
-	fclose(probe);
-	PcapHelper helper;
-	t->pcap = helper.CreateFile(path, std::ios::out, PcapHelper::DLT_RAW);
+	int err = pcap_open(path, PcapHelper::DLT_RAW, &t->pcap);
+	if (err)
+		return err;
 	t->pcap_path = path;
 	return 0;
 }

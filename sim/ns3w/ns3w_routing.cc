@@ -29,10 +29,7 @@ namespace ns3w_impl
 
 TypeId Ns3wRouting::GetTypeId()
 {
-	static TypeId tid = TypeId("ns3w::Ns3wRouting")
-	                        .SetParent<Ipv4RoutingProtocol>()
-	                        .SetGroupName("Ns3w")
-	                        .AddConstructor<Ns3wRouting>();
+	static TypeId tid = ns3w_type_id<Ns3wRouting, Ipv4RoutingProtocol>("ns3w::Ns3wRouting");
 	return tid;
 }
 

@@ -43,11 +43,9 @@ extern "C" uint64_t ns3w_events_executed(const struct ns3w_world *)
 
 namespace
 {
-void timer_fire(struct ns3w_timer *t)
+/* Takes `t` off the world's list of pending timers and frees it. */
+void timer_delete(struct ns3w_world *w, struct ns3w_timer *t)
 {
-	struct ns3w_world *w = t->world;
-	ns3w_timer_fn fn = t->fn;
-	void *ctx = t->ctx;
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -55,6 +53,14 @@ void timer_fire(struct ns3w_timer *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	delete t;
+}
+
+void timer_fire(struct ns3w_timer *t)
+{
+	struct ns3w_world *w = t->world;
+	ns3w_timer_fn fn = t->fn;
+	void *ctx = t->ctx;
+	timer_delete(w, t);
 	fn(ctx);
 }
 } // namespace
@@ -82,11 +88,5 @@ extern "C" void ns3w_timer_cancel(struct ns3w_world *w, struct ns3w_timer *t)
 		return;
 	NS3W_ASSERT(w && t->world == w);
 	t->ev->Cancel();
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		w->timers = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	delete t;
+	timer_delete(w, t);
 }

@@ -8,10 +8,7 @@ namespace ns3w_impl
 {
 TypeId LinkDrop::GetTypeId()
 {
-	static TypeId tid = TypeId("ns3w::LinkDrop")
-	                        .SetParent<ErrorModel>()
-	                        .SetGroupName("Ns3w")
-	                        .AddConstructor<LinkDrop>();
+	static TypeId tid = ns3w_type_id<LinkDrop, ErrorModel>("ns3w::LinkDrop");
 	return tid;
 }
 } // namespace ns3w_impl

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/base/list.h"
 #include "reports/expect.h"
 
 /* Limits (a limit on everything). */
@@ -336,8 +337,6 @@ struct scenario_event {
 /* Longest expect_error text. */
 #define SCENARIO_EXPECT_ERROR_MAX 256
 
-struct scenario_chunk;
-
 struct scenario {
 	char name[SCENARIO_NAME_MAX + 1];
 	uint64_t seed;
@@ -364,7 +363,7 @@ struct scenario {
 	size_t n_events;
 	struct expect *expects; /* one check each (an entry with two bounds gives two) */
 	size_t n_expects;
-	struct scenario_chunk *strings; /* owns every const char * above */
+	struct list_head strings; /* chunks owning every const char * above */
 };
 
 /* Diagnostics: errors make the load fail, warnings do not. Each text is

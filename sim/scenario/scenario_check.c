@@ -271,7 +271,7 @@ bool ld_check_name(struct loader *ld, const char *what, const yaml_node_t *v)
  * allocation failure marks the load out of memory and returns "". */
 static const char *ld_strndup(struct loader *ld, const char *s, size_t n)
 {
-	struct scenario_chunk *c = ld->sc->strings;
+	struct scenario_chunk *c = list_item(ld->sc->strings.first, struct scenario_chunk, link);
 
 	if (!c || c->cap - c->used < n + 1) {
 		size_t cap = n + 1 > SCENARIO_CHUNK_BYTES ? n + 1 : SCENARIO_CHUNK_BYTES;
@@ -280,10 +280,10 @@ static const char *ld_strndup(struct loader *ld, const char *s, size_t n)
 			ld->oom = true;
 			return "";
 		}
-		c->next = ld->sc->strings;
+		c->link = (struct list_node){0};
 		c->used = 0;
 		c->cap = cap;
-		ld->sc->strings = c;
+		list_push_front(&ld->sc->strings, &c->link);
 	}
 	char *d = c->data + c->used;
 	memcpy(d, s, n);

@@ -1,4 +1,4 @@
-/* Internal to the scenario loader (svc_sim): what its files share. The
+/* Internal to the scenario loader (svc_scenario): what its files share. The
  * loader state, the key tables' indexes, YAML accessors, and the helpers
  * each file offers the others, grouped by the file that defines them. Every
  * function here starts with ld_ (the loader's), so none can collide with a
@@ -161,7 +161,7 @@ struct loader {
 
 /* The strings a scenario owns (ld_strdup), freed with it. */
 struct scenario_chunk {
-	struct scenario_chunk *next;
+	struct list_node link; /* in scenario.strings, the newest first */
 	size_t used, cap;
 	char data[];
 };

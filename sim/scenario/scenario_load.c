@@ -298,11 +298,10 @@ void scenario_free(struct scenario *sc)
 {
 	if (!sc)
 		return;
-	while (sc->strings) {
-		struct scenario_chunk *next = sc->strings->next;
-		free(sc->strings);
-		sc->strings = next;
-	}
+	struct list_node *n;
+
+	while ((n = list_pop_front(&sc->strings)))
+		free(list_item(n, struct scenario_chunk, link));
 	free(sc->expects);
 	free(sc->events);
 	free(sc->workloads);

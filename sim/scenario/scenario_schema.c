@@ -4,8 +4,9 @@
  * cannot disagree with what the loader accepts (a test compares them). */
 #include "sim/scenario/scenario.h"
 
+#include "lib/base/buf.h"
+
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,82 +234,43 @@ char *scenario_schema_json(void)
 
 /* ---- Markdown ---- */
 
-struct md {
-	char *data;
-	size_t len, cap;
-	bool oom;
-};
-
-static void md_printf(struct md *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void md_printf(struct md *m, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (m->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		m->oom = true;
-		return;
-	}
-	if (m->len + (size_t)n + 1 > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
-		while (cap < m->len + (size_t)n + 1)
-			cap *= 2;
-		char *d = realloc(m->data, cap);
-		if (!d) {
-			m->oom = true;
-			return;
-		}
-		m->data = d;
-		m->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(m->data + m->len, m->cap - m->len, fmt, ap);
-	va_end(ap);
-	m->len += (size_t)n;
-}
-
 /* Text for a table cell: '|' escaped. */
-static void md_cell(struct md *m, const char *text)
+static void md_cell(struct buf *m, const char *text)
 {
 	for (const char *p = text; *p; p++) {
 		if (*p == '|')
-			md_printf(m, "\\|");
+			buf_printf(m, "\\|");
 		else
-			md_printf(m, "%c", *p);
+			buf_printf(m, "%c", *p);
 	}
 }
 
-static void md_type(struct md *m, const struct scenario_key *k)
+static void md_type(struct buf *m, const struct scenario_key *k)
 {
 	if (k->choices) {
-		md_printf(m, "one of ");
+		buf_printf(m, "one of ");
 		for (const char *const *c = k->choices; *c; c++)
-			md_printf(m, "%s`%s`", c == k->choices ? "" : ", ", *c);
+			buf_printf(m, "%s`%s`", c == k->choices ? "" : ", ", *c);
 		return;
 	}
 	switch (k->kind) {
 	case SCENARIO_KIND_SEQUENCE:
 		if (k->item == SCENARIO_KIND_MAPPING)
-			md_printf(m, "sequence of %s", scenario_section_name(k->sub));
+			buf_printf(m, "sequence of %s", scenario_section_name(k->sub));
 		else
-			md_printf(m, "sequence of %ss", scenario_kind_name(k->item));
+			buf_printf(m, "sequence of %ss", scenario_kind_name(k->item));
 		return;
 	case SCENARIO_KIND_MAPPING:
-		md_printf(m, "%s mapping", scenario_section_name(k->sub));
+		buf_printf(m, "%s mapping", scenario_section_name(k->sub));
 		return;
 	case SCENARIO_KIND_ENTRIES:
-		md_printf(m, "name -> %s", scenario_section_name(k->sub));
+		buf_printf(m, "name -> %s", scenario_section_name(k->sub));
 		return;
 	case SCENARIO_KIND_WORKLOAD:
-		md_printf(m, "`off` or %s mapping", scenario_section_name(k->sub));
+		buf_printf(m, "`off` or %s mapping", scenario_section_name(k->sub));
 		return;
 	default:
-		md_printf(m, "%s", scenario_kind_name(k->kind));
+		buf_printf(m, "%s", scenario_kind_name(k->kind));
 		return;
 	}
 }
@@ -324,31 +286,27 @@ char *scenario_keys_markdown(void)
 	    SCENARIO_SECTION_WORKLOAD,      SCENARIO_SECTION_TIMELINE,
 	    SCENARIO_SECTION_TIMELINE_LINK, SCENARIO_SECTION_EXPECT,
 	};
-	struct md m = {0};
+	struct buf m = BUF_INIT(BUF_NO_MAX);
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		const struct scenario_key *keys = scenario_keys(order[i]);
-		md_printf(&m, "%s### %s\n\n", i ? "\n" : "", scenario_section_name(order[i]));
+		buf_printf(&m, "%s### %s\n\n", i ? "\n" : "", scenario_section_name(order[i]));
 		if (!keys[0].name) {
-			md_printf(&m, "No keys: write `{}`.\n");
+			buf_printf(&m, "No keys: write `{}`.\n");
 			continue;
 		}
-		md_printf(&m, "| key | type | default | meaning |\n|---|---|---|---|\n");
+		buf_printf(&m, "| key | type | default | meaning |\n|---|---|---|---|\n");
 		for (const struct scenario_key *k = keys; k->name; k++) {
-			md_printf(&m, "| `%s`%s | ", k->name, k->project ? " (project)" : "");
+			buf_printf(&m, "| `%s`%s | ", k->name, k->project ? " (project)" : "");
 			md_type(&m, k);
-			md_printf(&m, " | ");
+			buf_printf(&m, " | ");
 			md_cell(&m, k->required       ? "required"
 			            : k->default_text ? k->default_text
 			                              : "-");
-			md_printf(&m, " | ");
+			buf_printf(&m, " | ");
 			md_cell(&m, k->doc);
-			md_printf(&m, " |\n");
+			buf_printf(&m, " |\n");
 		}
 	}
-	if (m.oom) {
-		free(m.data);
-		return NULL;
-	}
-	return m.data;
+	return buf_take(&m, NULL);
 }

@@ -96,19 +96,17 @@ static void units_text(const struct unit *units, char *buf, size_t len)
 	}
 }
 
-/* Parses a number with one of `units` into an integer number of base units
- * (rounded down). */
-static int parse_with_units(const char *text, const char *what, const char *example,
-                            const struct unit *units, uint64_t *out, char *why, size_t why_len)
+/* The first step of every number with a unit: splits `text` into mantissa,
+ * fraction digits and the suffix after them (*rest). Returns 1 when there
+ * is a suffix to look up, 0 for a bare zero (which needs none), or -EINVAL
+ * with `why` set; `expected` names the units in messages. */
+static int split_unit_number(const char *text, const char *what, const char *example,
+                             const char *expected, unsigned __int128 *mant, unsigned *frac,
+                             const char **rest, char *why, size_t why_len)
 {
 	bool neg;
-	unsigned __int128 mant, value;
-	unsigned frac;
-	const char *rest;
-	char list[64];
 
-	units_text(units, list, sizeof(list));
-	if (!split_number(text, &neg, &mant, &frac, &rest)) {
+	if (!split_number(text, &neg, mant, frac, rest)) {
 		err_setf(why, why_len, 0, "expected a %s like %s, got '%s'", what, example, text);
 		return -EINVAL;
 	}
@@ -116,14 +114,31 @@ static int parse_with_units(const char *text, const char *what, const char *exam
 		err_setf(why, why_len, 0, "negative %s '%s'", what, text);
 		return -EINVAL;
 	}
-	if (*rest == '\0') {
-		if (text_is_zero(text + (neg ? 1 : 0))) {
-			*out = 0;
-			return 0;
-		}
-		err_setf(why, why_len, 0, "missing unit in %s '%s' (expected %s)", what, text,
-		         list);
-		return -EINVAL;
+	if (**rest != '\0')
+		return 1;
+	if (text_is_zero(text + (neg ? 1 : 0)))
+		return 0;
+	err_setf(why, why_len, 0, "missing unit in %s '%s' (expected %s)", what, text, expected);
+	return -EINVAL;
+}
+
+/* Parses a number with one of `units` into an integer number of base units
+ * (rounded down). */
+static int parse_with_units(const char *text, const char *what, const char *example,
+                            const struct unit *units, uint64_t *out, char *why, size_t why_len)
+{
+	unsigned __int128 mant, value;
+	unsigned frac;
+	const char *rest;
+	char list[64];
+
+	units_text(units, list, sizeof(list));
+	int rc = split_unit_number(text, what, example, list, &mant, &frac, &rest, why, why_len);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		*out = 0;
+		return 0;
 	}
 	const struct unit *u = NULL;
 	for (size_t i = 0; units[i].suffix; i++)
@@ -175,27 +190,16 @@ int scenario_parse_bandwidth(const char *text, uint64_t *out_bps, char *why, siz
 static int parse_suffixed(const char *text, const char *what, const char *example,
                           const char *suffix, double *out, char *why, size_t why_len)
 {
-	bool neg;
 	unsigned __int128 mant;
 	unsigned frac;
 	const char *rest;
 
-	if (!split_number(text, &neg, &mant, &frac, &rest)) {
-		err_setf(why, why_len, 0, "expected a %s like %s, got '%s'", what, example, text);
-		return -EINVAL;
-	}
-	if (neg && !text_is_zero(text + 1)) {
-		err_setf(why, why_len, 0, "negative %s '%s'", what, text);
-		return -EINVAL;
-	}
-	if (*rest == '\0') {
-		if (text_is_zero(text + (neg ? 1 : 0))) {
-			*out = 0;
-			return 0;
-		}
-		err_setf(why, why_len, 0, "missing unit in %s '%s' (expected %s)", what, text,
-		         suffix);
-		return -EINVAL;
+	int rc = split_unit_number(text, what, example, suffix, &mant, &frac, &rest, why, why_len);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		*out = 0;
+		return 0;
 	}
 	if (strcmp(rest, suffix) != 0) {
 		err_setf(why, why_len, 0, "bad unit '%s' in %s '%s' (expected %s)", rest, what,

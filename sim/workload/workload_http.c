@@ -2,11 +2,11 @@
 #include "sim/workload/workload_http.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 #include "lib/wire/http_msg.h"
 #include "lib/wire/tls.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@
  * it outlives its request: back in the idle set until the next arrival. */
 struct wh_req {
 	struct wh_client *c;
-	struct wh_req *next, *prev;
+	struct list_node link; /* in the client's reqs */
 	int handle;
 	struct tls_conn *tls;
 	uint64_t start_us;
@@ -42,76 +42,20 @@ struct wh_req {
 struct wh_client {
 	struct io *io;
 	struct wh_config cfg;
-	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
+	struct wh_ident id;
 	char host_header[256], path[1024];
-	struct io_timer arrival;
-	struct io_timer stop; /* keepalive: closes the idle connections at stop_us */
-	struct wh_req *reqs;  /* connections: busy and idle */
-	size_t in_flight;     /* busy connections */
+	struct wh_arrivals arrivals;
+	struct io_timer stop;  /* keepalive: closes the idle connections at stop_us */
+	struct list_head reqs; /* connections: busy and idle */
+	size_t in_flight;      /* busy connections */
 	size_t conns_opened;
 	bool stopped;
 };
 
-const char *wh_outcome_name(enum wh_outcome o)
-{
-	static const char *const names[] = {
-	    [WH_OK] = "ok",       [WH_HTTP_ERROR] = "http_error", [WH_REFUSED] = "refused",
-	    [WH_RESET] = "reset", [WH_TIMEOUT] = "timeout",       [WH_OVERLOAD] = "overload",
-	};
-	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
-}
-
-uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
-{
-	uint64_t x = io->ops->random_u64(io);
-	double u = (double)((x >> 11) + 1) * 0x1p-53;
-
-	return (uint64_t)llround(-log(u) / rate_per_s * 1e6);
-}
-
-void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_per_s,
-                          uint64_t start_us, uint64_t stop_us)
-{
-	uint64_t now = io->ops->now_us(io);
-
-	if (!(rate_per_s > 0))
-		return;
-	uint64_t first = (start_us > now ? start_us : now) + wh_poisson_gap_us(io, rate_per_s);
-	if (first < stop_us)
-		io->ops->timer_arm(io, arrival, first - now);
-}
-
-void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
-{
-	io_emitf(io, "request_done",
-	         "\"workload\":\"%s\",\"client\":\"%s\",\"host\":\"%s\",\"start_us\":%llu,"
-	         "\"latency_us\":%llu,\"outcome\":\"%s\",\"status\":%d,\"bytes\":%llu%s",
-	         r->workload, r->client, r->host, (unsigned long long)r->start_us,
-	         (unsigned long long)r->latency_us, wh_outcome_name(r->outcome), r->status,
-	         (unsigned long long)r->bytes, r->retried ? ",\"retried\":true" : "");
-	if (fn)
-		fn(ctx, r);
-}
-
-static uint64_t wh_gap_us(struct wh_client *c)
-{
-	return wh_poisson_gap_us(c->io, c->cfg.rate_per_s);
-}
-
 static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, int status)
 {
-	uint64_t now = c->io->ops->now_us(c->io);
-	struct wh_result res = {.workload = c->name,
-	                        .client = c->client,
-	                        .host = r ? r->host : "",
-	                        .start_us = r ? r->start_us : now,
-	                        .latency_us = r ? now - r->start_us : 0,
-	                        .bytes = r ? r->bytes_in : 0,
-	                        .outcome = o,
-	                        .status = status,
-	                        .retried = r && r->retried};
-
-	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
+	wh_ident_report(c->io, &c->id, r ? r->host : NULL, r ? r->start_us : 0, r ? r->bytes_in : 0,
+	                o, status, r && r->retried);
 }
 
 /* Unlinks and frees a connection: RST when `abort`, else a graceful close
@@ -120,12 +64,7 @@ static void wh_req_free(struct wh_req *r, bool abort)
 {
 	struct wh_client *c = r->c;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&c->reqs, &r->link);
 	if (r->busy)
 		c->in_flight--;
 	c->io->ops->timer_disarm(c->io, &r->timeout);
@@ -321,14 +260,8 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 	(void)handle;
 	if (!r->connected && (events & (IO_WRITABLE | IO_READABLE)) && !(events & IO_ERROR)) {
 		r->connected = true;
-		if (c->cfg.host_fn) {
-			struct io_addr local, remote;
-			if (c->io->ops->sock_name(c->io, r->handle, false, &local) == 0 &&
-			    c->io->ops->sock_name(c->io, r->handle, true, &remote) == 0) {
-				const char *h = c->cfg.host_fn(c->cfg.host_ctx, &local, &remote);
-				snprintf(r->host, sizeof(r->host), "%s", h ? h : "");
-			}
-		}
+		wh_host_lookup(c->io, r->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, r->host,
+		               sizeof(r->host));
 	}
 	if (r->tls) {
 		int rc = tls_conn_on_event(r->tls, events);
@@ -395,9 +328,13 @@ static void wh_format_request(struct wh_client *c, struct wh_req *r, const char 
 /* The first idle keepalive connection, or NULL. */
 static struct wh_req *wh_idle_conn(struct wh_client *c)
 {
-	for (struct wh_req *r = c->reqs; r; r = r->next)
+	struct list_node *n;
+
+	for (n = c->reqs.first; n; n = n->next) {
+		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			return r;
+	}
 	return NULL;
 }
 
@@ -455,10 +392,7 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 	r->busy = true;
 	r->retried = retried;
 	r->start_us = start_us;
-	r->next = c->reqs;
-	if (c->reqs)
-		c->reqs->prev = r;
-	c->reqs = r;
+	list_push_front(&c->reqs, &r->link);
 	c->in_flight++;
 	c->conns_opened++;
 	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
@@ -485,36 +419,31 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 static void wh_on_stop(struct io_timer *t)
 {
 	struct wh_client *c = container_of(t, struct wh_client, stop);
-	struct wh_req *r = c->reqs;
+	struct list_node *n, *next;
 
 	c->stopped = true;
-	while (r) {
-		struct wh_req *next = r->next;
+	for (n = c->reqs.first; n; n = next) {
+		next = n->next;
+		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			wh_req_free(r, false);
-		r = next;
 	}
 }
 
-static void wh_on_arrival(struct io_timer *t)
+static void wh_on_arrival(struct wh_arrivals *a)
 {
-	struct wh_client *c = container_of(t, struct wh_client, arrival);
-	uint64_t now = c->io->ops->now_us(c->io);
-	uint64_t gap;
-
-	wh_client_request(c);
-	gap = wh_gap_us(c);
-	if (now + gap < c->cfg.stop_us)
-		c->io->ops->timer_arm(c->io, &c->arrival, gap);
+	wh_client_request(container_of(a, struct wh_client, arrivals));
 }
 
 int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config *config)
 {
+	struct wh_ident id;
 	struct wh_client *c;
-	uint64_t now;
 
-	if (!config->name || !config->client || !(config->rate_per_s >= 0) ||
-	    strlen(config->name) > WH_NAME_MAX || strlen(config->client) > WH_NAME_MAX ||
+	int rc =
+	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
+
+	if (rc < 0 || !(config->rate_per_s >= 0) ||
 	    (config->host_header && strlen(config->host_header) >= 256) ||
 	    (config->path && (strlen(config->path) >= 1024 || config->path[0] != '/')))
 		return -EINVAL;
@@ -522,22 +451,17 @@ int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config 
 	if (!c)
 		return -ENOMEM;
 	c->io = io;
+	c->id = id;
 	c->cfg = *config;
-	snprintf(c->name, sizeof(c->name), "%s", config->name);
-	snprintf(c->client, sizeof(c->client), "%s", config->client);
 	snprintf(c->host_header, sizeof(c->host_header), "%s",
 	         config->host_header ? config->host_header : "");
 	snprintf(c->path, sizeof(c->path), "%s", config->path ? config->path : "/");
-	if (!c->cfg.timeout_us)
-		c->cfg.timeout_us = WH_DEFAULT_TIMEOUT_US;
-	if (!c->cfg.max_outstanding)
-		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
-	c->arrival.fn = wh_on_arrival;
+	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
 	c->stop.fn = wh_on_stop;
-	now = io->ops->now_us(io);
 	if (c->cfg.keepalive && c->cfg.stop_us)
-		io->ops->timer_arm(io, &c->stop, c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
-	wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
+		wh_arm_at(io, &c->stop, c->cfg.stop_us);
+	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
+	                  wh_on_arrival);
 	*out = c;
 	return 0;
 }
@@ -546,10 +470,12 @@ void wh_client_free(struct wh_client *c)
 {
 	if (!c)
 		return;
-	c->io->ops->timer_disarm(c->io, &c->arrival);
+	wh_arrivals_stop(&c->arrivals);
 	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (c->reqs)
-		wh_req_free(c->reqs, c->reqs->busy);
+	while (!list_empty(&c->reqs)) {
+		struct wh_req *r = list_item(c->reqs.first, struct wh_req, link);
+		wh_req_free(r, r->busy);
+	}
 	free(c);
 }
 
@@ -560,11 +486,7 @@ size_t wh_client_in_flight(const struct wh_client *c)
 
 size_t wh_client_connections(const struct wh_client *c)
 {
-	size_t n = 0;
-
-	for (const struct wh_req *r = c->reqs; r; r = r->next)
-		n++;
-	return n;
+	return c->reqs.n;
 }
 
 size_t wh_client_connections_opened(const struct wh_client *c)

@@ -41,43 +41,18 @@
  * completes ("" unknown); a reused connection keeps its host.
  * A done callback gets the same facts in memory.
  *
- * Random draws: at creation one gap; at each arrival the next gap. A gap
- * is Exp(rate): u = ((x >> 11) + 1) * 2^-53, gap_us = -ln(u) / rate * 1e6.
+ * Random draws: at creation one gap; at each arrival the next gap (an
+ * Exp(rate) gap as workload_client.h draws it).
  */
 #ifndef SIM_WORKLOAD_WORKLOAD_HTTP_H
 #define SIM_WORKLOAD_WORKLOAD_HTTP_H
 
 #include "lib/io/io.h"
+#include "sim/workload/workload_client.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define WH_DEFAULT_TIMEOUT_US      (10ull * 1000000)
-#define WH_DEFAULT_MAX_OUTSTANDING 1024
-#define WH_NAME_MAX                128
-
-enum wh_outcome {
-	WH_OK = 0,
-	WH_HTTP_ERROR,
-	WH_REFUSED,
-	WH_RESET,
-	WH_TIMEOUT,
-	WH_OVERLOAD,
-};
-
-struct wh_result {
-	const char *workload, *client, *host;
-	uint64_t start_us, latency_us, bytes;
-	enum wh_outcome outcome;
-	int status;
-	bool retried; /* on a new connection after a reused one failed */
-};
-
-/* Names the node a connection from `local` to `remote` went to. */
-typedef const char *(*wh_host_fn)(void *ctx, const struct io_addr *local,
-                                  const struct io_addr *remote);
-typedef void (*wh_done_fn)(void *ctx, const struct wh_result *r);
 
 struct tls_ctx;
 
@@ -114,16 +89,5 @@ size_t wh_client_in_flight(const struct wh_client *c);
 /* Connections open now (busy and idle), and opened since creation. */
 size_t wh_client_connections(const struct wh_client *c);
 size_t wh_client_connections_opened(const struct wh_client *c);
-const char *wh_outcome_name(enum wh_outcome o);
-
-/* Shared by the workloads (workload_tcp.h too): one Exp(rate) gap drawn
- * from the seam's random source as described above, and the publication of
- * one result (the request_done event, then the done callback). */
-uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s);
-/* Arms `arrival` for the first arrival: one gap after max(now, start_us),
- * unless that is at or after stop_us (rate_per_s <= 0: never). */
-void wh_arm_first_arrival(struct io *io, struct io_timer *arrival, double rate_per_s,
-                          uint64_t start_us, uint64_t stop_us);
-void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx);
 
 #endif

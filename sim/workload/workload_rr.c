@@ -1,8 +1,7 @@
 /* The built-in underlay request/response workload (see workload_rr.h). */
 #include "sim/workload/workload_rr.h"
 #include "lib/base/check.h"
-
-#include "lib/io/io_event.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,7 +19,7 @@ static const uint8_t rr_payload[RR_CHUNK] = {[0 ... RR_CHUNK - 1] = 'x'};
 
 struct rr_conn {
 	struct workload_rr_node *node;
-	struct rr_conn *prev, *next; /* active list, or free list (next only) */
+	struct list_node link; /* in the node's active list, or its free list */
 	int handle;
 	bool client;
 	bool connected;
@@ -40,22 +39,18 @@ struct workload_rr_node {
 	uint32_t max_outstanding;
 	int listener;
 	struct io_timer arrival;
-	struct rr_conn *active; /* clients and server connections */
-	struct rr_conn *free_list;
-	uint32_t free_count;
-	uint32_t outstanding; /* client requests in flight */
+	struct list_head active;    /* clients and server connections */
+	struct list_head free_list; /* up to RR_FREE_KEEP kept for reuse */
+	uint32_t outstanding;       /* client requests in flight */
 	uint32_t server_conns;
 	struct workload_rr_stats stats;
 };
 
 static struct rr_conn *rr_conn_get(struct workload_rr_node *node, bool client)
 {
-	struct rr_conn *c = node->free_list;
+	struct rr_conn *c = list_item(list_pop_front(&node->free_list), struct rr_conn, link);
 
-	if (c) {
-		node->free_list = c->next;
-		node->free_count--;
-	} else {
+	if (!c) {
 		c = malloc(sizeof(*c));
 		if (!c)
 			return NULL;
@@ -64,10 +59,7 @@ static struct rr_conn *rr_conn_get(struct workload_rr_node *node, bool client)
 	c->node = node;
 	c->client = client;
 	c->handle = -1;
-	c->next = node->active;
-	if (node->active)
-		node->active->prev = c;
-	node->active = c;
+	list_push_front(&node->active, &c->link);
 	return c;
 }
 
@@ -76,19 +68,11 @@ static void rr_conn_put(struct rr_conn *c)
 	struct workload_rr_node *node = c->node;
 
 	CHECK(!io_timer_armed(&c->timeout));
-	if (c->prev)
-		c->prev->next = c->next;
+	list_remove(&node->active, &c->link);
+	if (node->free_list.n < RR_FREE_KEEP)
+		list_push_front(&node->free_list, &c->link);
 	else
-		node->active = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (node->free_count < RR_FREE_KEEP) {
-		c->next = node->free_list;
-		node->free_list = c;
-		node->free_count++;
-	} else {
 		free(c);
-	}
 }
 
 /* Exp(rate) gap in microseconds from one random draw. */
@@ -120,12 +104,8 @@ static const char *rr_outcome(int err)
 static void rr_emit(struct workload_rr_node *node, uint32_t peer, uint64_t latency_us,
                     const char *outcome)
 {
-	char name[160];
-
-	if (io_json_escape(name, sizeof(name), node->peers[peer].name) < 0)
-		name[0] = '\0';
-	io_emitf(node->io, "rr_done", "\"peer\":\"%s\",\"latency_us\":%llu,\"outcome\":\"%s\"",
-	         name, (unsigned long long)latency_us, outcome);
+	io_event(node->io, "rr_done", IO_STR("peer", node->peers[peer].name),
+	         IO_U64("latency_us", latency_us), IO_STR("outcome", outcome));
 }
 
 /* Ends a client request: one event, the connection closed (aborted for a
@@ -338,7 +318,7 @@ static void rr_listener_cb(void *ctx, int handle, unsigned events)
 		c->handle = h;
 		node->server_conns++;
 		if (node->server_conns > WORKLOAD_RR_SERVER_CONNS_MAX) {
-			io_emitf(io, "rr_server_overload", "\"open\":%u", node->server_conns - 1);
+			io_event(io, "rr_server_overload", IO_U64("open", node->server_conns - 1));
 			rr_server_close(c, true);
 			continue;
 		}
@@ -398,20 +378,18 @@ void workload_rr_node_free(struct workload_rr_node *node)
 
 	if (io_timer_armed(&node->arrival))
 		io->ops->timer_disarm(io, &node->arrival);
-	while (node->active) {
-		struct rr_conn *c = node->active;
-		node->active = c->next;
+	struct list_node *n;
+
+	while ((n = list_pop_front(&node->active))) {
+		struct rr_conn *c = list_item(n, struct rr_conn, link);
 		if (io_timer_armed(&c->timeout))
 			io->ops->timer_disarm(io, &c->timeout);
 		if (c->handle >= 0)
 			io->ops->close(io, c->handle, true);
 		free(c);
 	}
-	while (node->free_list) {
-		struct rr_conn *c = node->free_list;
-		node->free_list = c->next;
-		free(c);
-	}
+	while ((n = list_pop_front(&node->free_list)))
+		free(list_item(n, struct rr_conn, link));
 	if (node->listener >= 0)
 		io->ops->close(io, node->listener, false);
 	free(node);

@@ -2,6 +2,7 @@
 #include "sim/workload/workload_tcp.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 
 struct wt_conn {
 	struct wt_client *c;
-	struct wt_conn *next, *prev;
+	struct list_node link; /* in the client's conns */
 	int handle;
 	bool connected, finishing;
 	bool idle;                 /* echo keepalive: no request on it, kept for the next */
@@ -31,12 +32,13 @@ struct wt_conn {
 struct wt_client {
 	struct io *io;
 	struct wt_config cfg;
-	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
-	struct io_timer arrival;
-	struct io_timer stop; /* echo keepalive: closes the idle connections at stop_us */
+	struct wh_ident id;
+	struct wh_arrivals arrivals; /* echo */
+	struct io_timer start;       /* stream: opens the streams at start_us */
+	struct io_timer stop;        /* echo keepalive: closes the idle connections at stop_us */
 	bool stopped;
-	struct wt_conn *conns;
-	size_t in_flight, n_conns;
+	struct list_head conns;
+	size_t in_flight;
 	uint64_t conns_opened;
 };
 
@@ -47,31 +49,17 @@ static uint64_t wt_now(const struct wt_client *c)
 
 static void wt_report(struct wt_client *c, struct wt_conn *k, enum wh_outcome o)
 {
-	uint64_t now = wt_now(c);
-	struct wh_result r = {.workload = c->name,
-	                      .client = c->client,
-	                      .host = k ? k->host : "",
-	                      .start_us = k ? k->req_start_us : now,
-	                      .latency_us = k ? now - k->req_start_us : 0,
-	                      .bytes = k ? k->received - k->req_base : 0,
-	                      .outcome = o};
-
-	wh_result_publish(c->io, &r, c->cfg.done_fn, c->cfg.done_ctx);
+	wh_ident_report(c->io, &c->id, k ? k->host : NULL, k ? k->req_start_us : 0,
+	                k ? k->received - k->req_base : 0, o, 0, false);
 }
 
 static void wt_conn_free(struct wt_conn *k, bool abort)
 {
 	struct wt_client *c = k->c;
 
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
+	list_remove(&c->conns, &k->link);
 	if (!k->idle)
 		c->in_flight--;
-	c->n_conns--;
 	c->io->ops->timer_disarm(c->io, &k->tick);
 	c->io->ops->timer_disarm(c->io, &k->timeout);
 	if (k->handle >= 0)
@@ -196,14 +184,8 @@ static void wt_on_sock(void *ctx, int handle, unsigned events)
 	}
 	if (!k->connected && (events & (IO_WRITABLE | IO_READABLE))) {
 		k->connected = true;
-		if (c->cfg.host_fn) {
-			struct io_addr local, remote;
-			if (c->io->ops->sock_name(c->io, k->handle, false, &local) == 0 &&
-			    c->io->ops->sock_name(c->io, k->handle, true, &remote) == 0) {
-				const char *h = c->cfg.host_fn(c->cfg.host_ctx, &local, &remote);
-				snprintf(k->host, sizeof(k->host), "%s", h ? h : "");
-			}
-		}
+		wh_host_lookup(c->io, k->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, k->host,
+		               sizeof(k->host));
 		wt_progress(k);
 	}
 	if (k->connected && wt_send(k) < 0) {
@@ -267,12 +249,8 @@ static struct wt_conn *wt_open(struct wt_client *c)
 	k->tick.fn = wt_on_tick;
 	k->timeout.fn = wt_on_timeout;
 	k->start_us = k->req_start_us = wt_now(c);
-	k->next = c->conns;
-	if (c->conns)
-		c->conns->prev = k;
-	c->conns = k;
+	list_push_front(&c->conns, &k->link);
 	c->in_flight++;
-	c->n_conns++;
 	c->conns_opened++;
 	c->io->ops->timer_arm(c->io, &k->timeout, c->cfg.timeout_us);
 	k->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wt_on_sock, k);
@@ -284,19 +262,19 @@ static struct wt_conn *wt_open(struct wt_client *c)
 	return k;
 }
 
-static uint64_t wt_gap_us(struct wt_client *c)
-{
-	return wh_poisson_gap_us(c->io, c->cfg.rate_per_s);
-}
-
 /* An idle keepalive connection, made busy with the next echo request; NULL
  * when there is none or the limit on requests in flight is reached. */
 static struct wt_conn *wt_reuse(struct wt_client *c)
 {
-	struct wt_conn *k = c->conns;
+	struct wt_conn *k = NULL;
+	struct list_node *n;
 
-	while (k && !k->idle)
-		k = k->next;
+	for (n = c->conns.first; n; n = n->next) {
+		k = list_item(n, struct wt_conn, link);
+		if (k->idle)
+			break;
+		k = NULL;
+	}
 	if (!k || c->in_flight >= c->cfg.max_outstanding)
 		return NULL;
 	k->idle = false;
@@ -332,25 +310,26 @@ static void wt_on_stop(struct io_timer *t)
 	struct wt_client *c = container_of(t, struct wt_client, stop);
 
 	c->stopped = true;
-	for (struct wt_conn *k = c->conns, *next; k; k = next) {
-		next = k->next;
+	struct list_node *n, *next;
+
+	for (n = c->conns.first; n; n = next) {
+		next = n->next;
+		struct wt_conn *k = list_item(n, struct wt_conn, link);
 		if (k->idle)
 			wt_conn_free(k, false);
 	}
 }
 
-static void wt_on_arrival(struct io_timer *t)
+static void wt_on_arrival(struct wh_arrivals *a)
 {
-	struct wt_client *c = container_of(t, struct wt_client, arrival);
+	wt_echo_request(container_of(a, struct wt_client, arrivals));
+}
+
+static void wt_on_start(struct io_timer *t)
+{
+	struct wt_client *c = container_of(t, struct wt_client, start);
 	uint64_t now = wt_now(c);
 
-	if (c->cfg.kind == WT_ECHO) {
-		wt_echo_request(c);
-		uint64_t gap = wt_gap_us(c);
-		if (now + gap < c->cfg.stop_us)
-			c->io->ops->timer_arm(c->io, &c->arrival, gap);
-		return;
-	}
 	for (uint32_t i = 0; i < c->cfg.connections; i++) {
 		struct wt_conn *k = wt_open(c);
 		if (!k)
@@ -364,10 +343,13 @@ static void wt_on_arrival(struct io_timer *t)
 
 int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config *config)
 {
+	struct wh_ident id;
 	struct wt_client *c;
 
-	if (!config->name || !config->client || strlen(config->name) > WH_NAME_MAX ||
-	    strlen(config->client) > WH_NAME_MAX || config->connections > WT_MAX_STREAMS ||
+	int rc =
+	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
+
+	if (rc < 0 || config->connections > WT_MAX_STREAMS ||
 	    config->chunk_bytes > WT_MAX_CHUNK_BYTES ||
 	    (config->kind == WT_ECHO && !(config->rate_per_s >= 0)))
 		return -EINVAL;
@@ -375,9 +357,8 @@ int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config 
 	if (!c)
 		return -ENOMEM;
 	c->io = io;
+	c->id = id;
 	c->cfg = *config;
-	snprintf(c->name, sizeof(c->name), "%s", config->name);
-	snprintf(c->client, sizeof(c->client), "%s", config->client);
 	if (!c->cfg.request_bytes)
 		c->cfg.request_bytes = 64;
 	if (!c->cfg.connections)
@@ -386,22 +367,18 @@ int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config 
 		c->cfg.chunk_bytes = 1024;
 	if (!c->cfg.interval_us)
 		c->cfg.interval_us = 100000;
-	if (!c->cfg.timeout_us)
-		c->cfg.timeout_us = WH_DEFAULT_TIMEOUT_US;
-	if (!c->cfg.max_outstanding)
-		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
-	c->arrival.fn = wt_on_arrival;
+	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
+	c->start.fn = wt_on_start;
 	c->stop.fn = wt_on_stop;
 	uint64_t now = io->ops->now_us(io);
 	uint64_t start = c->cfg.start_us > now ? c->cfg.start_us : now;
 	if (c->cfg.kind == WT_ECHO) {
-		wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us,
-		                     c->cfg.stop_us);
+		wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us,
+		                  c->cfg.stop_us, wt_on_arrival);
 		if (c->cfg.keepalive && c->cfg.stop_us)
-			io->ops->timer_arm(io, &c->stop,
-			                   c->cfg.stop_us > now ? c->cfg.stop_us - now : 0);
+			wh_arm_at(io, &c->stop, c->cfg.stop_us);
 	} else if (start < c->cfg.stop_us) {
-		io->ops->timer_arm(io, &c->arrival, start - now);
+		wh_arm_at(io, &c->start, start);
 	}
 	*out = c;
 	return 0;
@@ -411,10 +388,11 @@ void wt_client_free(struct wt_client *c)
 {
 	if (!c)
 		return;
-	c->io->ops->timer_disarm(c->io, &c->arrival);
+	wh_arrivals_stop(&c->arrivals);
+	c->io->ops->timer_disarm(c->io, &c->start);
 	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (c->conns)
-		wt_conn_free(c->conns, true);
+	while (!list_empty(&c->conns))
+		wt_conn_free(list_item(c->conns.first, struct wt_conn, link), true);
 	free(c);
 }
 
@@ -425,7 +403,7 @@ size_t wt_client_in_flight(const struct wt_client *c)
 
 size_t wt_client_connections(const struct wt_client *c)
 {
-	return c->n_conns;
+	return c->conns.n;
 }
 
 uint64_t wt_client_connections_opened(const struct wt_client *c)

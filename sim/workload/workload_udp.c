@@ -2,6 +2,7 @@
 #include "sim/workload/workload_udp.h"
 
 #include "lib/base/check.h"
+#include "lib/base/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 
 struct wu_req {
 	struct wu_client *c;
-	struct wu_req *next, *prev;
+	struct list_node link; /* in the client's reqs */
 	int handle;
 	uint64_t seq;
 	uint64_t start_us;
@@ -21,9 +22,9 @@ struct wu_req {
 struct wu_client {
 	struct io *io;
 	struct wu_config cfg;
-	char name[WH_NAME_MAX + 1], client[WH_NAME_MAX + 1];
-	struct io_timer arrival;
-	struct wu_req *reqs; /* waiting for their echo */
+	struct wh_ident id;
+	struct wh_arrivals arrivals;
+	struct list_head reqs; /* waiting for their echo */
 	size_t in_flight;
 	uint64_t next_seq;
 };
@@ -39,28 +40,14 @@ static void wu_fill(uint8_t *buf, size_t len, uint64_t seq)
 
 static void wu_report(struct wu_client *c, struct wu_req *r, enum wh_outcome o, uint64_t bytes)
 {
-	uint64_t now = c->io->ops->now_us(c->io);
-	struct wh_result res = {.workload = c->name,
-	                        .client = c->client,
-	                        .host = r ? r->host : "",
-	                        .start_us = r ? r->start_us : now,
-	                        .latency_us = r ? now - r->start_us : 0,
-	                        .bytes = bytes,
-	                        .outcome = o};
-
-	wh_result_publish(c->io, &res, c->cfg.done_fn, c->cfg.done_ctx);
+	wh_ident_report(c->io, &c->id, r ? r->host : NULL, r ? r->start_us : 0, bytes, o, 0, false);
 }
 
 static void wu_req_free(struct wu_req *r)
 {
 	struct wu_client *c = r->c;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&c->reqs, &r->link);
 	c->in_flight--;
 	c->io->ops->timer_disarm(c->io, &r->timeout);
 	if (r->handle >= 0)
@@ -91,13 +78,8 @@ static void wu_on_dgram(void *ctx, int handle, const uint8_t *data, size_t len,
 		seq = seq << 8 | data[i];
 	if (seq != r->seq)
 		return;
-	if (c->cfg.host_fn) {
-		struct io_addr local;
-		if (c->io->ops->sock_name(c->io, handle, false, &local) == 0) {
-			const char *h = c->cfg.host_fn(c->cfg.host_ctx, &local, &c->cfg.target);
-			snprintf(r->host, sizeof(r->host), "%s", h ? h : "");
-		}
-	}
+	wh_host_lookup(c->io, handle, &c->cfg.target, c->cfg.host_fn, c->cfg.host_ctx, r->host,
+	               sizeof(r->host));
 	wu_fill(want, n, r->seq);
 	wu_req_end(r, len == n && memcmp(data, want, n) == 0 ? WH_OK : WH_HTTP_ERROR, len);
 }
@@ -129,10 +111,7 @@ int wu_client_request(struct wu_client *c)
 	r->seq = c->next_seq++;
 	r->timeout.fn = wu_on_timeout;
 	r->start_us = io->ops->now_us(io);
-	r->next = c->reqs;
-	if (c->reqs)
-		c->reqs->prev = r;
-	c->reqs = r;
+	list_push_front(&c->reqs, &r->link);
 	c->in_flight++;
 	r->handle = io->ops->udp_open(io, &any, wu_on_dgram, r);
 	if (r->handle < 0) {
@@ -151,24 +130,20 @@ int wu_client_request(struct wu_client *c)
 	return 0;
 }
 
-static void wu_on_arrival(struct io_timer *t)
+static void wu_on_arrival(struct wh_arrivals *a)
 {
-	struct wu_client *c = container_of(t, struct wu_client, arrival);
-	uint64_t now = c->io->ops->now_us(c->io);
-	uint64_t gap;
-
-	wu_client_request(c);
-	gap = wh_poisson_gap_us(c->io, c->cfg.rate_per_s);
-	if (now + gap < c->cfg.stop_us)
-		c->io->ops->timer_arm(c->io, &c->arrival, gap);
+	wu_client_request(container_of(a, struct wu_client, arrivals));
 }
 
 int wu_client_new(struct wu_client **out, struct io *io, const struct wu_config *config)
 {
+	struct wh_ident id;
 	struct wu_client *c;
 
-	if (!config->name || !config->client || !(config->rate_per_s >= 0) ||
-	    strlen(config->name) > WH_NAME_MAX || strlen(config->client) > WH_NAME_MAX ||
+	int rc =
+	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
+
+	if (rc < 0 || !(config->rate_per_s >= 0) ||
 	    (config->request_bytes && (config->request_bytes < WU_MIN_REQUEST_BYTES ||
 	                               config->request_bytes > WU_MAX_REQUEST_BYTES)))
 		return -EINVAL;
@@ -176,17 +151,13 @@ int wu_client_new(struct wu_client **out, struct io *io, const struct wu_config 
 	if (!c)
 		return -ENOMEM;
 	c->io = io;
+	c->id = id;
 	c->cfg = *config;
-	snprintf(c->name, sizeof(c->name), "%s", config->name);
-	snprintf(c->client, sizeof(c->client), "%s", config->client);
 	if (!c->cfg.request_bytes)
 		c->cfg.request_bytes = WU_DEFAULT_REQUEST_BYTES;
-	if (!c->cfg.timeout_us)
-		c->cfg.timeout_us = WU_DEFAULT_TIMEOUT_US;
-	if (!c->cfg.max_outstanding)
-		c->cfg.max_outstanding = WH_DEFAULT_MAX_OUTSTANDING;
-	c->arrival.fn = wu_on_arrival;
-	wh_arm_first_arrival(io, &c->arrival, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
+	wh_limits_default(&c->cfg.timeout_us, WU_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
+	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
+	                  wu_on_arrival);
 	*out = c;
 	return 0;
 }
@@ -195,9 +166,9 @@ void wu_client_free(struct wu_client *c)
 {
 	if (!c)
 		return;
-	c->io->ops->timer_disarm(c->io, &c->arrival);
-	while (c->reqs)
-		wu_req_free(c->reqs);
+	wh_arrivals_stop(&c->arrivals);
+	while (!list_empty(&c->reqs))
+		wu_req_free(list_item(c->reqs.first, struct wu_req, link));
 	free(c);
 }
 

@@ -102,7 +102,8 @@ struct tw {
 	FILE *events;
 	struct control *c;
 	struct fake f[TW_NODES];
-	struct storage *st; /* control's disk (in memory), kept across restarts */
+	struct storage *st;          /* control's disk (in memory), kept across restarts */
+	struct storage *admin_files; /* set-policy's files; NULL: the host's */
 	char state_path[64];
 	char out[TW_OUT_LEN];
 };
@@ -196,6 +197,7 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .lost_expiry_us = TW_LOST_EXPIRY,
 	    .state_path = state_path,
 	    .storage = w->st,
+	    .admin_files = w->admin_files,
 	    .err = err,
 	    .err_len = sizeof(err),
 	};
@@ -893,6 +895,28 @@ Test(control, acl4_policy_change_reaches_maps_within_the_recompute_delay)
 	tw_step(w, 100000);
 	cr_assert(fake_first_is(&w->f[OTHER], "svc:web", "web-us"));
 	unlink(path);
+	tw_free(w);
+}
+
+Test(control, set_policy_reads_its_file_through_the_admin_files_storage)
+{
+	struct tw *w = tw_new();
+	int rc;
+
+	w->admin_files = w->st;
+	cr_assert_eq(tw_start_control(w, NULL), 0);
+	cr_assert_eq(w->st->ops->write(w->st, "policy-v2.hujson", tw_policy_other,
+	                               strlen(tw_policy_other), NULL, 0),
+	             0);
+	tw_ok(w, "set-policy policy-v2.hujson");
+	cJSON *o = tw_cmd(w, ALICE, "policy", NULL);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "policy")),
+	                 tw_policy_other);
+	cJSON_Delete(o);
+	/* A name the storage does not hold is not looked up on the host. */
+	cJSON_Delete(tw_cmd(w, ALICE, "set-policy /etc/hostname", &rc));
+	cr_assert_eq(rc, -ENOENT);
+	cr_assert(strstr(w->out, "set-policy /etc/hostname: "), "%s", w->out);
 	tw_free(w);
 }
 
@@ -1857,5 +1881,33 @@ Test(control, a_compressed_frame_from_a_node_ends_its_session)
 	fake_raw(&w->f[CL_US], "xxxxxxxxxxxxxxxxxxxx", 20);
 	cr_assert(RUN_UNTIL(w, w->f[CL_US].closed, TW_TIMEOUT_US));
 	cr_assert(strstr(w->f[CL_US].last_error, "compressed"), "%s", w->f[CL_US].last_error);
+	tw_free(w);
+}
+
+Test(control, admin_api_routes_by_method_and_path)
+{
+	struct tw *w = tw_persistent();
+
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services/svc%3Aweb", ""), "HTTP/1.1 200", 12) ==
+	              0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "GET", "/api/nope", ""), "HTTP/1.1 404", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/nodes", ""), "HTTP/1.1 405", 12) == 0, "%s",
+	          w->out);
+	/* A host decision's path with another method: 405; with an unknown
+	 * verb or no node: 404. */
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services/svc:web/hosts/web-us/approve", ""),
+	                  "HTTP/1.1 405", 12) == 0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/services/svc:web/hosts/web-us/bless", ""),
+	                  "HTTP/1.1 404", 12) == 0,
+	          "%s", w->out);
+	cr_assert(strncmp(tw_http(w, "POST", "/api/services/svc:web/hosts//approve", ""),
+	                  "HTTP/1.1 404", 12) == 0,
+	          "%s", w->out);
+	const char *resp = tw_http(w, "PUT", "/api/services/svc:x", "{\"ports\":\"tcp:1\"}");
+	cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "body: \\\"ports\\\" must be an array of strings"), "%s", resp);
 	tw_free(w);
 }

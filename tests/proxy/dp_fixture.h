@@ -8,9 +8,11 @@
 
 #include "lib/io/io.h"
 
+#include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define DPF_NODES 3
 
@@ -29,6 +31,20 @@ struct dpf {
 /* NULL with *skip_reason set when the machine cannot run the backend. */
 struct dpf *dpf_new(const char **skip_reason);
 void dpf_free(struct dpf *f);
+
+/* dpf_new, or (having freed `owner`, the caller's calloc'd test world) the
+ * test is skipped when the machine cannot run the backend. */
+static inline struct dpf *dpf_new_or_skip(void *owner)
+{
+	const char *reason = NULL;
+	struct dpf *f = dpf_new(&reason);
+
+	if (!f) {
+		free(owner);
+		cr_skip_test("%s", reason ? reason : "backend unavailable");
+	}
+	return f;
+}
 /* After node i's data plane was freed and a new one put its addresses
  * back: restores what the backend lost with the addresses (Linux deletes
  * a device's routes with its last IPv4 address, so the epoll fixture

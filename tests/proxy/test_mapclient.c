@@ -456,16 +456,11 @@ static struct tw *tw_new(bool maps)
 
 static struct tw *tw_new_dns(bool maps, bool magic_dns)
 {
-	const char *reason = NULL;
 	static const char *const tags[] = {"tag:web"};
 	struct tw *t = calloc(1, sizeof(*t));
 
 	cr_assert_not_null(t);
-	t->f = dpf_new(&reason);
-	if (!t->f) {
-		free(t);
-		cr_skip_test("%s", reason ? reason : "backend unavailable");
-	}
+	t->f = dpf_new_or_skip(t);
 	current = t;
 	fc_start(&t->fc, t->f->node[CLIENT].io, &t->f->node[CLIENT].underlay);
 	t->control = t->f->node[CLIENT].underlay;

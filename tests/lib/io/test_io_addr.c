@@ -278,7 +278,7 @@ Test(io_event, fields_fit_the_documented_maximum)
 	char buf[IO_EVENT_LINE_MAX];
 	char fields[IO_EVENT_FIELDS_MAX];
 
-	/* The largest payload io_emitf lets through still makes a line. */
+	/* The largest payload an event may carry still makes a line. */
 	memset(fields, 'a', sizeof(fields) - 1);
 	fields[sizeof(fields) - 1] = '\0';
 	int n = io_event_format(buf, sizeof(buf), UINT64_MAX, "a-long-node-name-of-sixty-chars",

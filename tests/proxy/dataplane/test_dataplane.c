@@ -121,15 +121,10 @@ static void default_maps(struct tnet *t)
  * when `pcap` is set. */
 static struct tnet *tnet_new(unsigned mask, bool pcap)
 {
-	const char *reason = NULL;
 	struct tnet *t = calloc(1, sizeof(*t));
 
 	cr_assert_not_null(t);
-	t->f = dpf_new(&reason);
-	if (!t->f) {
-		free(t);
-		cr_skip_test("%s", reason ? reason : "backend unavailable");
-	}
+	t->f = dpf_new_or_skip(t);
 	current = t;
 	if (pcap)
 		snprintf(t->pcap_path, sizeof(t->pcap_path), "/tmp/test_dp_%d.pcap", (int)getpid());
@@ -305,6 +300,18 @@ static void tserver_start(struct tserver *s, struct io *io, const char *vip, boo
 	cr_assert_geq(s->listener, 0, "listen on %s:%d: %d", vip, WEB_PORT, s->listener);
 }
 
+/* Client, host-a and host-b with the default maps, and a web server on the
+ * VIP at each host. */
+static struct tnet *tnet_two_hosts(bool pcap, struct tserver *sa, struct tserver *sb)
+{
+	struct tnet *t = tnet_new(7, pcap);
+
+	default_maps(t);
+	tserver_start(sa, t->f->node[HOST_A].io, WEB_VIP, true);
+	tserver_start(sb, t->f->node[HOST_B].io, WEB_VIP, true);
+	return t;
+}
+
 static void tconn_start(struct tconn *c, struct io *io, const char *dst, uint16_t port)
 {
 	struct io_addr a = ip(dst, port);
@@ -377,14 +384,10 @@ static struct dataplane_tuple tuple_of(struct tconn *c)
 Test(DP_SUITE, str6_open_connection_stays_on_its_host_while_new_ones_follow_the_new_ranking,
      .fini = teardown, .timeout = 120)
 {
-	struct tnet *t = tnet_new(7, true);
 	struct tserver sa, sb;
+	struct tnet *t = tnet_two_hosts(true, &sa, &sb);
 	struct tconn c1, c2;
 	struct io *cio = t->f->node[CLIENT].io;
-
-	default_maps(t);
-	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
-	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
 
 	tconn_start(&c1, cio, WEB_VIP, WEB_PORT);
 	struct wait_conn w = {.c = &c1, .s = {&sa, &sb}, .want_accepts = 1};
@@ -486,13 +489,10 @@ Test(DP_SUITE, the_last_new_inbound_flow_of_each_hosted_service_is_remembered, .
 /* Local failover's hook: a host marked dead takes no new flows. */
 Test(DP_SUITE, str4_new_connections_skip_a_host_marked_dead, .fini = teardown, .timeout = 120)
 {
-	struct tnet *t = tnet_new(7, false);
 	struct tserver sa, sb;
+	struct tnet *t = tnet_two_hosts(false, &sa, &sb);
 	struct tconn c1;
 
-	default_maps(t);
-	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
-	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
 	cr_assert_eq(dataplane_mark_peer_dead(t->dp[CLIENT], "host-a"), 0);
 	cr_assert_eq(dataplane_mark_peer_dead(t->dp[CLIENT], "nobody"), -ENOENT);
 	tconn_start(&c1, t->f->node[CLIENT].io, WEB_VIP, WEB_PORT);
@@ -1089,14 +1089,11 @@ static bool pcap_has_rst(const char *path, uint16_t local_port)
 Test(DP_SUITE, str7_an_idle_connection_to_a_host_gone_from_the_map_is_reset_at_the_client,
      .fini = teardown, .timeout = 120)
 {
-	struct tnet *t = tnet_new(7, true);
 	struct tserver sa, sb;
+	struct tnet *t = tnet_two_hosts(true, &sa, &sb);
 	struct tconn cb, ca;
 	struct io *cio = t->f->node[CLIENT].io;
 
-	default_maps(t);
-	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
-	tserver_start(&sb, t->f->node[HOST_B].io, WEB_VIP, true);
 	set_map(t, CLIENT, "\"host-b\",\"host-a\"", "[]");
 	connect_vip(t, &cb, &sa, &sb);
 	set_map(t, CLIENT, "\"host-a\",\"host-b\"", "[]");

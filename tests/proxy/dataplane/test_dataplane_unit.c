@@ -895,6 +895,15 @@ static void from_peer(struct unit *u, uint32_t ep, const uint8_t *pkt, size_t n)
 	underlay(u, ep, d, n + 4);
 }
 
+/* The node's stack opens SELF:port -> VIP:443 and p answers the SYN with
+ * initial sequence number isn. */
+static void tcp_open(struct unit *u, uint8_t *b, uint16_t port, uint32_t isn)
+{
+	tun(u, b, mk(b, PACKET_PROTO_TCP, SELF, port, VIP, 443, PACKET_TCP_SYN));
+	from_peer(u, EP_P, b,
+	          mk_seg(b, VIP, 443, SELF, port, PACKET_TCP_SYN | PACKET_TCP_ACK, isn, 0));
+}
+
 /* RFC 1071, computed here rather than by the code under test. */
 static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
 {
@@ -955,20 +964,14 @@ Test(dataplane_unit, str7_a_host_found_dead_by_probes_has_its_open_flows_reset_w
 	unit_init(&u, 0);
 	/* An open connection: SYN, SYN-ACK (ISN 1000), 100 bytes from the host,
 	 * then an old retransmitted segment that must not pull the number back. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7100, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	tcp_open(&u, b, 7100, 1000);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 100));
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7100, PACKET_TCP_ACK, 1001, 40));
 	/* One that wrapped around: 0xfffffff0 + 0x20 bytes ends at 0x10. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7101, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_SYN | PACKET_TCP_ACK, 0xffffffefu, 0));
+	tcp_open(&u, b, 7101, 0xffffffefu);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7101, PACKET_TCP_ACK, 0xfffffff0u, 0x20));
 	/* Not reset: a closed connection (FINs both ways), a UDP flow. */
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_SYN | PACKET_TCP_ACK, 5, 0));
+	tcp_open(&u, b, 7102, 5);
 	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7102, VIP, 443, PACKET_TCP_FIN | PACKET_TCP_ACK));
 	from_peer(&u, EP_P, b,
 	          mk_seg(b, VIP, 443, SELF, 7102, PACKET_TCP_FIN | PACKET_TCP_ACK, 6, 0));
@@ -1022,9 +1025,7 @@ Test(dataplane_unit, str7_a_live_host_whose_path_turned_slow_keeps_its_open_conn
 	uint8_t b[512];
 
 	unit_init(&u, 0);
-	tun(&u, b, mk(b, PACKET_PROTO_TCP, SELF, 7300, VIP, 443, PACKET_TCP_SYN));
-	from_peer(&u, EP_P, b,
-	          mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_SYN | PACKET_TCP_ACK, 1000, 0));
+	tcp_open(&u, b, 7300, 1000);
 	from_peer(&u, EP_P, b, mk_seg(b, VIP, 443, SELF, 7300, PACKET_TCP_ACK, 1001, 100));
 	unsigned written = u.f.tun_written;
 	cr_assert_eq(written, 2);

@@ -271,11 +271,12 @@ static void ht_client_recv(struct ht_client *c)
 					size_t hl = 0;
 					for (size_t i = 0; i < c->head->n_headers; i++) {
 						const struct http_header *x = &c->head->hdr[i];
-						int w = snprintf(
-						    c->headers + hl, sizeof(c->headers) - hl,
-						    "%.*s: %.*s\n", (int)x->name_len,
-						    c->head->text + x->name_off, (int)x->value_len,
-						    c->head->text + x->value_off);
+						int w = snprintf(c->headers + hl,
+						                 sizeof(c->headers) - hl,
+						                 "%.*s: %.*s\n", (int)x->name_len,
+						                 c->head->text.data + x->name_off,
+						                 (int)x->value_len,
+						                 c->head->text.data + x->value_off);
 						if (w < 0 || (size_t)w >= sizeof(c->headers) - hl)
 							break;
 						hl += (size_t)w;

@@ -1,6 +1,7 @@
 /* The `serve` command: tokeniser, grammar, apply, and what it prints
  * (SPEC CFG-1..9, CFG-12, L3-2, SVC-1). Command lines follow the vendor doc. */
 #include "proxy/serve/serve_cmd.h"
+#include "tests/proxy/serve/serve_doc_examples.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -478,26 +479,7 @@ Test(serve_cmd, cfg6_doc_update_sequence_gives_the_doc_json)
 	run_ok(w, "tailscale serve --service=\"svc:web-server\" --https=443 text:example");
 	run_ok(w, "tailscale serve --service=\"svc:web-server\" --https=443 8081");
 	j = serve_config_to_json(&w->cfg, true);
-	cr_assert_str_eq(j, "{\n"
-	                    "  \"Services\": {\n"
-	                    "    \"svc:web-server\": {\n"
-	                    "      \"TCP\": {\n"
-	                    "        \"443\": {\n"
-	                    "          \"HTTPS\": true\n"
-	                    "        }\n"
-	                    "      },\n"
-	                    "      \"Web\": {\n"
-	                    "        \"web-server:443\": {\n"
-	                    "          \"Handlers\": {\n"
-	                    "            \"/\": {\n"
-	                    "              \"Proxy\": \"http://127.0.0.1:8081\"\n"
-	                    "            }\n"
-	                    "          }\n"
-	                    "        }\n"
-	                    "      }\n"
-	                    "    }\n"
-	                    "  }\n"
-	                    "}");
+	cr_assert_str_eq(j, doc_proxy_example);
 	free(j);
 	world_free(w);
 }

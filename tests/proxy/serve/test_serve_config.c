@@ -1,6 +1,7 @@
 /* The serve config model and its JSON form (SPEC CFG-9, CFG-10, CFG-11, SVC-1,
  * L3-2, CFG-3, CFG-4). Doc examples come from seed/tailscale-services.txt. */
 #include "proxy/serve/serve_config.h"
+#include "tests/proxy/serve/serve_doc_examples.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -10,50 +11,6 @@
 
 #define SUFFIX "king-grouse.ts.net"
 
-/* The vendor doc's `serve status --json` after `--https=443 text:example`. */
-static const char doc_text_example[] = "{\n"
-                                       "  \"Services\": {\n"
-                                       "    \"svc:web-server\": {\n"
-                                       "      \"TCP\": {\n"
-                                       "        \"443\": {\n"
-                                       "          \"HTTPS\": true\n"
-                                       "        }\n"
-                                       "      },\n"
-                                       "      \"Web\": {\n"
-                                       "        \"web-server:443\": {\n"
-                                       "          \"Handlers\": {\n"
-                                       "            \"/\": {\n"
-                                       "              \"Text\": \"example\"\n"
-                                       "            }\n"
-                                       "          }\n"
-                                       "        }\n"
-                                       "      }\n"
-                                       "    }\n"
-                                       "  }\n"
-                                       "}";
-
-/* ... and after `--https=443 8081`. */
-static const char doc_proxy_example[] = "{\n"
-                                        "  \"Services\": {\n"
-                                        "    \"svc:web-server\": {\n"
-                                        "      \"TCP\": {\n"
-                                        "        \"443\": {\n"
-                                        "          \"HTTPS\": true\n"
-                                        "        }\n"
-                                        "      },\n"
-                                        "      \"Web\": {\n"
-                                        "        \"web-server:443\": {\n"
-                                        "          \"Handlers\": {\n"
-                                        "            \"/\": {\n"
-                                        "              \"Proxy\": \"http://127.0.0.1:8081\"\n"
-                                        "            }\n"
-                                        "          }\n"
-                                        "        }\n"
-                                        "      }\n"
-                                        "    }\n"
-                                        "  }\n"
-                                        "}";
-
 /* Parses `json` with `suffix`; returns rc and leaves the message in err. */
 static int parse(const char *json, const char *suffix, struct serve_config *cfg, char *err)
 {
@@ -61,6 +18,23 @@ static int parse(const char *json, const char *suffix, struct serve_config *cfg,
 }
 
 /* Asserts that `json` is refused with exactly `want` and rc. */
+/* Parses `json` with `suffix`, which must succeed, into *cfg. */
+static void parse_ok(const char *json, const char *suffix, struct serve_config *cfg)
+{
+	char err[SERVE_ERR_LEN];
+
+	cr_assert_eq(parse(json, suffix, cfg, err), 0, "%s", err);
+}
+
+/* cfg prints (pretty or compact) as exactly `want`. */
+static void prints_as(const struct serve_config *cfg, bool pretty, const char *want)
+{
+	char *out = serve_config_to_json(cfg, pretty);
+
+	cr_assert_str_eq(out, want);
+	free(out);
+}
+
 static void refused(const char *json, int want_rc, const char *want)
 {
 	struct serve_config cfg;
@@ -98,32 +72,24 @@ static void refused_svc(const char *service_body, int want_rc, const char *want)
 Test(serve_config, cfg9_doc_text_example_parses_and_prints_back_identically)
 {
 	struct serve_config cfg;
-	char err[SERVE_ERR_LEN];
-	char *out;
 
-	cr_assert_eq(parse(doc_text_example, "", &cfg, err), 0, "%s", err);
-	out = serve_config_to_json(&cfg, true);
-	cr_assert_str_eq(out, doc_text_example);
-	free(out);
+	parse_ok(doc_text_example, "", &cfg);
+	prints_as(&cfg, true, doc_text_example);
 	serve_config_free(&cfg);
 }
 
 Test(serve_config, cfg9_doc_proxy_example_parses_and_prints_back_identically)
 {
 	struct serve_config cfg;
-	char err[SERVE_ERR_LEN];
-	char *out;
 
-	cr_assert_eq(parse(doc_proxy_example, "", &cfg, err), 0, "%s", err);
+	parse_ok(doc_proxy_example, "", &cfg);
 	cr_assert_eq(cfg.n_services, 1);
 	cr_assert_str_eq(cfg.services[0].name, "svc:web-server");
 	cr_assert_eq(cfg.services[0].ports[0].port, 443);
 	cr_assert_eq(cfg.services[0].ports[0].type, SERVE_TYPE_HTTPS);
 	cr_assert_eq(cfg.services[0].ports[0].handlers[0].kind, SERVE_HANDLER_PROXY);
 	cr_assert_str_eq(cfg.services[0].ports[0].handlers[0].value, "http://127.0.0.1:8081");
-	out = serve_config_to_json(&cfg, true);
-	cr_assert_str_eq(out, doc_proxy_example);
-	free(out);
+	prints_as(&cfg, true, doc_proxy_example);
 	serve_config_free(&cfg);
 }
 
@@ -206,15 +172,11 @@ Test(serve_config, cfg9_tcp_tls_and_tun_services_round_trip)
 	                          "  }\n"
 	                          "}";
 	struct serve_config cfg;
-	char err[SERVE_ERR_LEN];
-	char *out;
 
-	cr_assert_eq(parse(doc, SUFFIX, &cfg, err), 0, "%s", err);
+	parse_ok(doc, SUFFIX, &cfg);
 	cr_assert_eq(cfg.services[0].ports[1].type, SERVE_TYPE_TLS_TCP);
 	cr_assert(cfg.services[1].tun);
-	out = serve_config_to_json(&cfg, true);
-	cr_assert_str_eq(out, doc);
-	free(out);
+	prints_as(&cfg, true, doc);
 	serve_config_free(&cfg);
 }
 
@@ -229,13 +191,9 @@ Test(serve_config, cfg9_output_is_sorted_whatever_the_input_order)
 	    "\"8080\":{\"HTTP\":true}},\"Web\":{\"a:8080\":{\"Handlers\":{\"/\":{\"Text\":"
 	    "\"hi\"},\"/z\":{\"Path\":\"/srv/z\"}}}}},\"svc:b\":{\"Tun\":true}}}";
 	struct serve_config cfg;
-	char err[SERVE_ERR_LEN];
-	char *out;
 
-	cr_assert_eq(parse(in, "", &cfg, err), 0, "%s", err);
-	out = serve_config_to_json(&cfg, false);
-	cr_assert_str_eq(out, want);
-	free(out);
+	parse_ok(in, "", &cfg);
+	prints_as(&cfg, false, want);
 	serve_config_free(&cfg);
 }
 
@@ -264,14 +222,10 @@ Test(serve_config, cfg9_strings_are_escaped_like_the_vendor_cli)
 	                           "\"Web\":{\"t:80\":{\"Handlers\":{\"/\":{\"Text\":"
 	                           "\"a\\\"b\\\\c\\nd\\u003ce\\u003e\\u0026\\u0001\"}}}}}}}";
 	struct serve_config cfg;
-	char err[SERVE_ERR_LEN];
-	char *out;
 
-	cr_assert_eq(parse(in, "", &cfg, err), 0, "%s", err);
+	parse_ok(in, "", &cfg);
 	cr_assert_str_eq(cfg.services[0].ports[0].handlers[0].value, "a\"b\\c\nd<e>&\x01");
-	out = serve_config_to_json(&cfg, false);
-	cr_assert_str_eq(out, want);
-	free(out);
+	prints_as(&cfg, false, want);
 	serve_config_free(&cfg);
 }
 

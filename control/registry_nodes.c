@@ -1,0 +1,219 @@
+/* Registry nodes: registration (a node's name, user, tags, endpoint and
+ * its tailnet addresses), lookups by name and address, and liveness
+ * (connected, alive, lost). */
+#include "control/registry_int.h"
+
+#include "lib/base/errfmt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- nodes ------------------------------------------------------------ */
+
+static void reg_node_addrs(uint64_t k, struct io_addr *a4, struct io_addr *a6)
+{
+	uint32_t v4 = REG_V4_CGNAT + (uint32_t)k;
+
+	io_addr_v4(a4, v4, 0);
+	memset(a6, 0, sizeof(*a6));
+	a6->family = IO_AF_INET6;
+	memcpy(a6->ip, reg_v6_prefix, sizeof(reg_v6_prefix));
+	memcpy(a6->ip + 12, a4->ip, 4);
+}
+
+int registry_node_index(const struct registry *r, const char *name)
+{
+	if (!name)
+		return -ENOENT;
+	return reg_lookup(r, &r->node_by_name, hash_str(name), reg_match_node_name, name);
+}
+
+int registry_node_by_addr(const struct registry *r, const struct io_addr *addr)
+{
+	return reg_lookup(r, &r->node_by_addr, reg_hash_addr(addr), reg_match_node_addr, addr);
+}
+
+size_t registry_node_count(const struct registry *r)
+{
+	return r->n_nodes;
+}
+
+const struct reg_node *registry_node(const struct registry *r, size_t index)
+{
+	return index < r->n_nodes ? &r->nodes[index].pub : NULL;
+}
+
+bool reg_addr_taken(const struct registry *r, const struct io_addr *a)
+{
+	return registry_node_by_addr(r, a) >= 0 || registry_service_by_vip(r, a) >= 0;
+}
+
+/* Checks a hello (or a persisted node); `check_policy` refuses tags not
+ * owned in the current policy. */
+int reg_node_info_check(const struct registry *r, const struct reg_node_info *info,
+                        bool check_policy, char *err, size_t err_len)
+{
+	if (!reg_plain_name(info->name, false))
+		return err_setf(err, err_len, -EINVAL,
+		                "a node name is 1-%d printable characters without spaces",
+		                REG_MAX_NAME);
+	if (!reg_plain_name(info->user, true))
+		return err_setf(err, err_len, -EINVAL, "%s: bad user login", info->name);
+	if (!reg_plain_name(info->region, false))
+		return err_setf(err, err_len, -EINVAL, "%s: a node needs a region", info->name);
+	if (info->endpoint.family != IO_AF_INET && info->endpoint.family != IO_AF_INET6)
+		return err_setf(err, err_len, -EINVAL, "%s: a node needs an underlay endpoint",
+		                info->name);
+	if (info->tls_key &&
+	    (strlen(info->tls_key) > REG_MAX_NAME || !reg_plain_name(info->tls_key, false)))
+		return err_setf(err, err_len, -EINVAL, "%s: bad TLS key", info->name);
+	if (info->n_tags > REG_MAX_TAGS)
+		return err_setf(err, err_len, -E2BIG, "%s: at most %d tags per node", info->name,
+		                REG_MAX_TAGS);
+	for (size_t i = 0; i < info->n_tags; i++) {
+		if (!reg_tag_wellformed(info->tags[i]))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%.80s\" is not a tag (tag:NAME)", info->name,
+			                info->tags[i] ? info->tags[i] : "");
+		if (check_policy && !policy_tag_known(r->policy, info->tags[i]))
+			return err_setf(err, err_len, -EPERM,
+			                "%s: tag %s is not owned in the policy (tagOwners)",
+			                info->name, info->tags[i]);
+	}
+	return 0;
+}
+
+/* Copies the mutable fields of a node from `info` into `n` (all or nothing). */
+static int reg_node_fill(struct reg_node *n, const struct reg_node_info *info)
+{
+	struct reg_node t = *n;
+	size_t i;
+
+	t.user = t.region = t.tls_key = NULL;
+	t.n_tags = 0;
+	if (reg_strdup(&t.user, info->user) || reg_strdup(&t.region, info->region) ||
+	    (info->tls_key && reg_strdup(&t.tls_key, info->tls_key)))
+		goto nomem;
+	for (i = 0; i < info->n_tags; i++) {
+		if (reg_strdup(&t.tags[i], info->tags[i]))
+			goto nomem;
+		t.n_tags++;
+	}
+	t.endpoint = info->endpoint;
+	free(n->user);
+	free(n->region);
+	free(n->tls_key);
+	reg_tags_free(n->tags, n->n_tags);
+	*n = t;
+	return 0;
+nomem:
+	free(t.user);
+	free(t.region);
+	free(t.tls_key);
+	reg_tags_free(t.tags, t.n_tags);
+	return -ENOMEM;
+}
+
+/* Appends a node with the given addresses (already checked free). */
+int reg_node_add(struct registry *r, const struct reg_node_info *info, const struct io_addr *a4,
+                 const struct io_addr *a6)
+{
+	struct reg_node_int *ni;
+	size_t idx = r->n_nodes;
+
+	if (reg_grow((void **)&r->nodes, &r->cap_nodes, idx + 1, sizeof(*r->nodes)))
+		return -ENOMEM;
+	ni = &r->nodes[idx];
+	memset(ni, 0, sizeof(*ni));
+	if (reg_strdup(&ni->pub.name, info->name))
+		return -ENOMEM;
+	if (reg_node_fill(&ni->pub, info))
+		goto fail;
+	ni->pub.addr4 = *a4;
+	ni->pub.addr6 = *a6;
+	/* Insert into all three entries or none; on failure the node is not counted. */
+	if (htab_insert(&r->node_by_name, hash_str(info->name), idx))
+		goto fail;
+	if (htab_insert(&r->node_by_addr, reg_hash_addr(a4), idx))
+		goto fail_name;
+	if (htab_insert(&r->node_by_addr, reg_hash_addr(a6), idx))
+		goto fail_a4;
+	r->n_nodes++;
+	return (int)idx;
+fail_a4:
+	htab_remove(&r->node_by_addr, reg_hash_addr(a4), idx);
+fail_name:
+	htab_remove(&r->node_by_name, hash_str(info->name), idx);
+fail:
+	free(ni->pub.name);
+	free(ni->pub.user);
+	free(ni->pub.region);
+	free(ni->pub.tls_key);
+	reg_tags_free(ni->pub.tags, ni->pub.n_tags);
+	return -ENOMEM;
+}
+
+int registry_node_register(struct registry *r, const struct reg_node_info *info, char *err,
+                           size_t err_len)
+{
+	struct io_addr a4, a6;
+	int idx, rc;
+
+	if (!info)
+		return err_setf(err, err_len, -EINVAL, "no node given");
+	rc = reg_node_info_check(r, info, true, err, err_len);
+	if (rc)
+		return rc;
+	idx = registry_node_index(r, info->name);
+	if (idx >= 0) {
+		if (reg_node_fill(&r->nodes[idx].pub, info))
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+		r->generation++;
+		return idx;
+	}
+	if (r->n_nodes >= REG_MAX_NODES)
+		return err_setf(err, err_len, -ENOSPC, "at most %d nodes", REG_MAX_NODES);
+	do {
+		if (r->next_node_k > REG_NODE_MAX_K)
+			return err_setf(err, err_len, -ENOSPC, "node addresses exhausted");
+		reg_node_addrs(r->next_node_k++, &a4, &a6);
+	} while (reg_addr_taken(r, &a4) || reg_addr_taken(r, &a6));
+	idx = reg_node_add(r, info, &a4, &a6);
+	if (idx < 0)
+		return err_setf(err, err_len, idx, "out of memory");
+	r->generation++;
+	return idx;
+}
+
+void registry_node_set_connected(struct registry *r, size_t index, bool connected)
+{
+	if (index >= r->n_nodes || r->nodes[index].pub.connected == connected)
+		return;
+	r->nodes[index].pub.connected = connected;
+	r->generation++;
+}
+
+void registry_node_set_alive(struct registry *r, size_t index, bool alive)
+{
+	if (index >= r->n_nodes)
+		return;
+	struct reg_node *n = &r->nodes[index].pub;
+	if (n->alive == alive && !n->lost)
+		return;
+	n->alive = alive;
+	n->lost = false;
+	r->generation++;
+}
+
+void registry_node_set_lost(struct registry *r, size_t index)
+{
+	if (index >= r->n_nodes)
+		return;
+	struct reg_node *n = &r->nodes[index].pub;
+	if (n->lost)
+		return;
+	n->alive = false;
+	n->lost = true;
+	r->generation++;
+}
