@@ -145,48 +145,100 @@ static bool md_wants(uint16_t qtype, uint8_t family)
 	return family == IO_AF_INET ? qtype == MD_TYPE_A : qtype == MD_TYPE_AAAA;
 }
 
+/* MD_NOERROR when the query is one we answer (a QUERY with one question,
+ * parsed into *qu); else the rcode of the bare header it gets back. */
+static uint8_t md_check_query(const uint8_t *query, size_t len, struct md_question *qu)
+{
+	if (len > MAGICDNS_MAX_QUERY)
+		return MD_FORMERR;
+	if (query[2] & 0x80)
+		return MD_FORMERR; /* a response */
+	if ((query[2] >> 3 & 0x0f) != 0)
+		return MD_NOTIMP; /* not QUERY */
+	if (md_get16(query + 4) != 1)
+		return MD_FORMERR;
+	if (md_parse_question(query, len, qu) < 0)
+		return MD_FORMERR;
+	return MD_NOERROR;
+}
+
+/* The answer's rcode, and in *rec the record to answer from (NOERROR). */
+static uint8_t md_rcode(const struct netmap *nm, const struct md_question *qu,
+                        const struct netmap_dns_record **rec)
+{
+	*rec = NULL;
+	if (!nm || !nm->tailnet || !md_under(qu->text, nm->tailnet))
+		return MD_REFUSED;
+	if (qu->qclass != MD_CLASS_IN && qu->qclass != MD_CLASS_ANY)
+		return MD_REFUSED;
+	if (qu->odd || !(*rec = netmap_dns_lookup(nm, qu->text)))
+		return MD_NXDOMAIN;
+	return MD_NOERROR;
+}
+
+/* The reply's size: header, question, and the answers of rec that fit in
+ * one UDP reply (*an of them; *tc when some did not). */
+static size_t md_reply_size(const struct md_question *qu, const struct netmap_dns_record *rec,
+                            uint16_t *an, bool *tc)
+{
+	size_t need = MD_HDR_LEN + qu->wire_len + 4;
+
+	*an = 0;
+	*tc = false;
+	for (size_t i = 0; rec && i < rec->n_addrs; i++) {
+		if (!md_wants(qu->qtype, rec->addrs[i].family))
+			continue;
+		size_t rr = 12 + (rec->addrs[i].family == IO_AF_INET ? 4 : 16);
+		if (need + rr > MAGICDNS_MAX_REPLY) {
+			*tc = true;
+			break;
+		}
+		need += rr;
+		(*an)++;
+	}
+	return need;
+}
+
+/* Writes the answer records at resp + o, up to `need` bytes in all;
+ * returns the end. */
+static size_t md_put_answers(uint8_t *resp, size_t o, size_t need, const struct md_question *qu,
+                             const struct netmap_dns_record *rec)
+{
+	for (size_t i = 0; i < rec->n_addrs; i++) {
+		const struct io_addr *a = &rec->addrs[i];
+		size_t alen = a->family == IO_AF_INET ? 4 : 16;
+		if (!md_wants(qu->qtype, a->family))
+			continue;
+		if (o + 12 + alen > need)
+			break;
+		md_put16(resp + o, 0xc000 | MD_HDR_LEN); /* the question's name */
+		md_put16(resp + o + 2, a->family == IO_AF_INET ? MD_TYPE_A : MD_TYPE_AAAA);
+		md_put16(resp + o + 4, MD_CLASS_IN);
+		md_put16(resp + o + 6, (uint16_t)(MAGICDNS_TTL_S >> 16));
+		md_put16(resp + o + 8, (uint16_t)MAGICDNS_TTL_S);
+		md_put16(resp + o + 10, (uint16_t)alen);
+		memcpy(resp + o + 12, a->ip, alen);
+		o += 12 + alen;
+	}
+	return o;
+}
+
 ssize_t magicdns_answer(const struct netmap *nm, const uint8_t *query, size_t len, uint8_t *resp,
                         size_t resp_cap)
 {
 	struct md_question qu;
-	const struct netmap_dns_record *rec = NULL;
-	uint8_t rcode = MD_NOERROR;
+	const struct netmap_dns_record *rec;
+	uint8_t rcode;
+	uint16_t an;
+	bool tc;
 
 	if (!query || len < MD_HDR_LEN)
 		return 0; /* not even a header to answer to */
-	if (len > MAGICDNS_MAX_QUERY)
-		return md_bare(query, MD_FORMERR, resp, resp_cap);
-	if (query[2] & 0x80)
-		return md_bare(query, MD_FORMERR, resp, resp_cap); /* a response */
-	if ((query[2] >> 3 & 0x0f) != 0)
-		return md_bare(query, MD_NOTIMP, resp, resp_cap); /* not QUERY */
-	if (md_get16(query + 4) != 1)
-		return md_bare(query, MD_FORMERR, resp, resp_cap);
-	if (md_parse_question(query, len, &qu) < 0)
-		return md_bare(query, MD_FORMERR, resp, resp_cap);
-
-	if (!nm || !nm->tailnet || !md_under(qu.text, nm->tailnet))
-		rcode = MD_REFUSED;
-	else if (qu.qclass != MD_CLASS_IN && qu.qclass != MD_CLASS_ANY)
-		rcode = MD_REFUSED;
-	else if (qu.odd || !(rec = netmap_dns_lookup(nm, qu.text)))
-		rcode = MD_NXDOMAIN;
-
-	/* Size first: the answers that fit in one UDP reply (TC beyond). */
-	size_t need = MD_HDR_LEN + qu.wire_len + 4;
-	uint16_t an = 0;
-	bool tc = false;
-	for (size_t i = 0; rec && i < rec->n_addrs; i++) {
-		if (!md_wants(qu.qtype, rec->addrs[i].family))
-			continue;
-		size_t rr = 12 + (rec->addrs[i].family == IO_AF_INET ? 4 : 16);
-		if (need + rr > MAGICDNS_MAX_REPLY) {
-			tc = true;
-			break;
-		}
-		need += rr;
-		an++;
-	}
+	rcode = md_check_query(query, len, &qu);
+	if (rcode != MD_NOERROR)
+		return md_bare(query, rcode, resp, resp_cap);
+	rcode = md_rcode(nm, &qu, &rec);
+	size_t need = md_reply_size(&qu, rec, &an, &tc);
 	if (resp_cap < need)
 		return -ENOSPC;
 
@@ -206,22 +258,8 @@ ssize_t magicdns_answer(const struct netmap *nm, const uint8_t *query, size_t le
 	md_put16(resp + o, qu.qtype);
 	md_put16(resp + o + 2, qu.qclass);
 	o += 4;
-	for (size_t i = 0; an && i < rec->n_addrs; i++) {
-		const struct io_addr *a = &rec->addrs[i];
-		size_t alen = a->family == IO_AF_INET ? 4 : 16;
-		if (!md_wants(qu.qtype, a->family))
-			continue;
-		if (o + 12 + alen > need)
-			break;
-		md_put16(resp + o, 0xc000 | MD_HDR_LEN); /* the question's name */
-		md_put16(resp + o + 2, a->family == IO_AF_INET ? MD_TYPE_A : MD_TYPE_AAAA);
-		md_put16(resp + o + 4, MD_CLASS_IN);
-		md_put16(resp + o + 6, (uint16_t)(MAGICDNS_TTL_S >> 16));
-		md_put16(resp + o + 8, (uint16_t)MAGICDNS_TTL_S);
-		md_put16(resp + o + 10, (uint16_t)alen);
-		memcpy(resp + o + 12, a->ip, alen);
-		o += 12 + alen;
-	}
+	if (an)
+		o = md_put_answers(resp, o, need, &qu, rec);
 	CHECK(o == need);
 	return (ssize_t)o;
 }

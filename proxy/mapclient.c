@@ -382,18 +382,93 @@ static void mc_reject(struct mapclient *mc, uint64_t version, const char *why)
 	io_event(mc->io, "netmap_rejected", IO_U64("version", version), IO_STR("reason", why));
 }
 
+/* A full netmap: the document, stamped with the message's version, or
+ * NULL (rejected). */
+static cJSON *mc_netmap_full(struct mapclient *mc, cJSON *msg, uint64_t version)
+{
+	cJSON *doc = cJSON_DetachItemFromObjectCaseSensitive(msg, "full");
+	cJSON *nv = cJSON_CreateNumber((double)version);
+
+	if (!nv) {
+		mc_reject(mc, version, "out of memory");
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(doc, "version"))
+		cJSON_ReplaceItemInObjectCaseSensitive(doc, "version", nv);
+	else
+		cJSON_AddItemToObject(doc, "version", nv);
+	return doc;
+}
+
+/* A delta: the current map with it applied, or NULL (rejected, or a
+ * resync asked for when there is no map or the delta's base is not ours). */
+static cJSON *mc_netmap_delta(struct mapclient *mc, const cJSON *msg, uint64_t version)
+{
+	char err[MAPCLIENT_ERR_LEN] = "";
+	cJSON *doc;
+	int rc;
+
+	if (!mc->map) {
+		io_event(mc->io, "netmap_resync", IO_U64("version", version), IO_U64("have", 0),
+		         IO_STR("why", "no map yet"));
+		mc_send_simple(mc, "resync", NULL, 0);
+		return NULL;
+	}
+	doc = cJSON_Duplicate(mc->map, true);
+	if (!doc) {
+		mc_reject(mc, version, "out of memory");
+		return NULL;
+	}
+	rc = mapproto_apply_delta(doc, msg, err, sizeof(err));
+	if (rc == -ESTALE) {
+		io_event(mc->io, "netmap_resync", IO_U64("version", version),
+		         IO_U64("have", mc->version), IO_STR("why", "base mismatch"));
+		mc_send_simple(mc, "resync", NULL, 0);
+	} else if (rc < 0) {
+		mc_reject(mc, version, err[0] ? err : "malformed delta");
+	}
+	if (rc < 0) {
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* Hands the new document to the owner; when taken it becomes the map and
+ * is acked. Consumes doc. */
+static void mc_netmap_take(struct mapclient *mc, cJSON *doc, uint64_t version)
+{
+	char err[MAPCLIENT_ERR_LEN] = "";
+	char *text = cJSON_PrintUnformatted(doc);
+	int rc;
+
+	if (!text) {
+		mc_reject(mc, version, "out of memory");
+		cJSON_Delete(doc);
+		return;
+	}
+	rc = mc->cb.apply(mc->ctx, doc, text, strlen(text), version, err, sizeof(err));
+	free(text);
+	if (rc < 0) {
+		mc_reject(mc, version, err[0] ? err : strerror(-rc));
+		cJSON_Delete(doc);
+		return;
+	}
+	cJSON_Delete(mc->map);
+	mc->map = doc;
+	mc->version = version;
+	mc_send_simple(mc, "ack", "version", version);
+}
+
 /* A netmap message (full or delta): builds the new document, hands it to
  * the owner, and acks it when taken. */
 static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, "version");
-	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(msg, "delta");
-	cJSON *doc = NULL;
-	char err[MAPCLIENT_ERR_LEN];
-	char *text = NULL;
-	uint64_t version;
 	bool full = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "full"));
-	int rc;
+	cJSON *doc;
+	uint64_t version;
 
 	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1) || v->valuedouble > 9007199254740992.0) {
 		mc_reject(mc, 0, "netmap message without a valid version");
@@ -403,63 +478,15 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 	io_event(mc->io, "netmap_received", IO_U64("version", version),
 	         IO_STR("kind", full ? "full" : "delta"), IO_U64("bytes", bytes));
 	if (full) {
-		doc = cJSON_DetachItemFromObjectCaseSensitive(msg, "full");
-		cJSON *nv = cJSON_CreateNumber((double)version);
-		if (!nv) {
-			mc_reject(mc, version, "out of memory");
-			goto out;
-		}
-		if (cJSON_GetObjectItemCaseSensitive(doc, "version"))
-			cJSON_ReplaceItemInObjectCaseSensitive(doc, "version", nv);
-		else
-			cJSON_AddItemToObject(doc, "version", nv);
-	} else if (cJSON_IsObject(delta)) {
-		if (!mc->map) {
-			io_event(mc->io, "netmap_resync", IO_U64("version", version),
-			         IO_U64("have", 0), IO_STR("why", "no map yet"));
-			mc_send_simple(mc, "resync", NULL, 0);
-			return;
-		}
-		doc = cJSON_Duplicate(mc->map, true);
-		if (!doc) {
-			mc_reject(mc, version, "out of memory");
-			return;
-		}
-		err[0] = '\0';
-		rc = mapproto_apply_delta(doc, msg, err, sizeof(err));
-		if (rc == -ESTALE) {
-			io_event(mc->io, "netmap_resync", IO_U64("version", version),
-			         IO_U64("have", mc->version), IO_STR("why", "base mismatch"));
-			mc_send_simple(mc, "resync", NULL, 0);
-			goto out;
-		}
-		if (rc < 0) {
-			mc_reject(mc, version, err[0] ? err : "malformed delta");
-			goto out;
-		}
+		doc = mc_netmap_full(mc, msg, version);
+	} else if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "delta"))) {
+		doc = mc_netmap_delta(mc, msg, version);
 	} else {
 		mc_reject(mc, version, "netmap message with neither \"full\" nor \"delta\"");
 		return;
 	}
-	text = cJSON_PrintUnformatted(doc);
-	if (!text) {
-		mc_reject(mc, version, "out of memory");
-		goto out;
-	}
-	err[0] = '\0';
-	rc = mc->cb.apply(mc->ctx, doc, text, strlen(text), version, err, sizeof(err));
-	if (rc < 0) {
-		mc_reject(mc, version, err[0] ? err : strerror(-rc));
-		goto out;
-	}
-	cJSON_Delete(mc->map);
-	mc->map = doc;
-	mc->version = version;
-	doc = NULL;
-	mc_send_simple(mc, "ack", "version", version);
-out:
-	free(text);
-	cJSON_Delete(doc);
+	if (doc)
+		mc_netmap_take(mc, doc, version);
 }
 
 static const char *mc_string(const cJSON *msg, const char *name)
@@ -468,13 +495,40 @@ static const char *mc_string(const cJSON *msg, const char *name)
 	return cJSON_IsString(s) && s->valuestring ? s->valuestring : NULL;
 }
 
+/* Control confirmed the drain of a service (DRN-1/3). */
+static void mc_on_drain_confirmed(struct mapclient *mc, const cJSON *msg)
+{
+	const char *svc = mc_string(msg, "service");
+
+	if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+		mc_violation(mc, "drain_confirmed without a service");
+		return;
+	}
+	io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
+	if (mc->cb.drain_confirmed)
+		mc->cb.drain_confirmed(mc->ctx, svc);
+}
+
+/* Control refused to accept a service from this node, saying why. */
+static void mc_on_advertise_refused(struct mapclient *mc, const cJSON *msg)
+{
+	const char *svc = mc_string(msg, "service"), *text = mc_string(msg, "message");
+
+	if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
+		mc_violation(mc, "advertise_refused without a service");
+		return;
+	}
+	io_event(mc->io, "advertise_refused", IO_STR("service", svc), IO_STR("message", text));
+	if (mc->cb.advertise_refused)
+		mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
+}
+
 /* One frame from control. */
 static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len)
 {
 	char err[MAPPROTO_ERR_LEN];
 	cJSON *msg = NULL;
 	enum mapproto_type t;
-	const char *svc, *text;
 
 	err[0] = '\0';
 	t = mapproto_parse(payload, len, &msg, err, sizeof(err));
@@ -499,30 +553,14 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 		mc_on_liveness(mc, msg);
 		break;
 	case MAPPROTO_DRAIN_CONFIRMED:
-		svc = mc_string(msg, "service");
-		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
-			mc_violation(mc, "drain_confirmed without a service");
-			break;
-		}
-		io_event(mc->io, "drain_confirmed", IO_STR("service", svc));
-		if (mc->cb.drain_confirmed)
-			mc->cb.drain_confirmed(mc->ctx, svc);
+		mc_on_drain_confirmed(mc, msg);
 		break;
 	case MAPPROTO_ADVERTISE_REFUSED:
-		svc = mc_string(msg, "service");
-		text = mc_string(msg, "message");
-		if (!svc || strlen(svc) > MAPCLIENT_MAX_NAME) {
-			mc_violation(mc, "advertise_refused without a service");
-			break;
-		}
-		io_event(mc->io, "advertise_refused", IO_STR("service", svc),
-		         IO_STR("message", text));
-		if (mc->cb.advertise_refused)
-			mc->cb.advertise_refused(mc->ctx, svc, text ? text : "");
+		mc_on_advertise_refused(mc, msg);
 		break;
 	case MAPPROTO_ERROR: {
 		char reason[MAPCLIENT_ERR_LEN];
-		text = mc_string(msg, "message");
+		const char *text = mc_string(msg, "message");
 		snprintf(reason, sizeof(reason), "control error: %.200s", text ? text : "");
 		mc_end(mc, reason);
 		break;

@@ -25,7 +25,8 @@ struct buf {
 #define BUF_NO_MAX (SIZE_MAX / 4)
 
 /* An empty buffer that may hold up to max bytes. */
-#define BUF_INIT(max_bytes) ((struct buf){.max = (max_bytes)})
+#define BUF_INIT(max_bytes)                                                                        \
+	((struct buf){.data = NULL, .len = 0, .cap = 0, .max = (max_bytes), .err = 0})
 
 void buf_init(struct buf *b, size_t max);
 

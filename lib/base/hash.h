@@ -17,7 +17,7 @@
  * feeding a key in pieces gives the same value as feeding it whole. */
 static inline uint64_t hash_fnv1a(uint64_t h, const void *data, size_t n)
 {
-	const uint8_t *p = data;
+	const uint8_t *p = (const uint8_t *)data;
 
 	for (size_t i = 0; i < n; i++) {
 		h ^= p[i];

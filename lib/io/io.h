@@ -32,7 +32,6 @@
 #ifndef LIB_IO_IO_H
 #define LIB_IO_IO_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -203,29 +202,6 @@ void io_event_emit(struct io *io, const char *type, const struct io_field *field
 static inline void io_event_bare(struct io *io, const char *type)
 {
 	io_event_emit(io, type, NULL, 0);
-}
-
-/* Cuts formatted fields that filled `buf` after their last whole member and
- * marks them "truncated":true (lib/io/io_event.c). */
-void io_emit_fields_truncate(char *buf, size_t cap);
-
-/* printf-style events: being replaced by io_event (issue 12); no new callers. */
-__attribute__((format(printf, 3, 4))) static inline void io_emitf(struct io *io, const char *type,
-                                                                  const char *fmt, ...)
-{
-	char buf[IO_EVENT_FIELDS_MAX];
-	va_list ap;
-
-	if (io->events_off)
-		return;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		buf[0] = '\0';
-	else if ((size_t)n >= sizeof(buf))
-		io_emit_fields_truncate(buf, sizeof(buf));
-	io->ops->emit(io, type, buf);
 }
 
 /* Part of the handle table that connections accepted for others (proxied

@@ -121,20 +121,46 @@ static unsigned fit_fd_limit(unsigned want)
 	                                            : IO_EPOLL_FD_MARGIN;
 }
 
+/* A node slot of the loop nobody uses, or -1. */
+static int loop_free_node_id(const struct io_loop *loop)
+{
+	for (int i = 0; i < IO_LOOP_MAX_NODES; i++)
+		if (!loop->nodes[i])
+			return i;
+	return -1;
+}
+
+/* The handle table of max_handles slots, all on the free list, and the
+ * queues of deferred notifications. 0 or -ENOMEM (the caller frees). */
+static int ep_alloc_handles(struct io_epoll *ep, unsigned max_handles)
+{
+	ep->max_handles = max_handles;
+	ep->slots = calloc(max_handles, sizeof(*ep->slots));
+	ep->deferred = calloc(max_handles, sizeof(*ep->deferred));
+	ep->deferred_run = calloc(max_handles, sizeof(*ep->deferred_run));
+	if (!ep->slots || !ep->deferred || !ep->deferred_run)
+		return -ENOMEM;
+	for (unsigned i = 0; i < max_handles; i++) {
+		ep->slots[i].fd = -1;
+		ep->slots[i].deferred_pos = -1;
+		ep->slots[i].next_free = i + 1 < max_handles ? (int)i + 1 : -1;
+	}
+	ep->free_head = 0;
+	return 0;
+}
+
 struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg, int *err)
 {
 	CHECK(loop && cfg && cfg->node_name && err);
 	unsigned max_handles = cfg->max_handles ? cfg->max_handles : IO_EPOLL_DEFAULT_HANDLES;
-	int node_id = -1, rc;
+	int node_id, rc;
 
 	if (max_handles > IO_EPOLL_MAX_HANDLES) {
 		*err = -EINVAL;
 		return NULL;
 	}
 	max_handles = fit_fd_limit(max_handles);
-	for (int i = 0; i < IO_LOOP_MAX_NODES && node_id < 0; i++)
-		if (!loop->nodes[i])
-			node_id = i;
+	node_id = loop_free_node_id(loop);
 	if (node_id < 0) {
 		*err = -ENOSPC;
 		return NULL;
@@ -154,20 +180,9 @@ struct io *io_epoll_new(struct io_loop *loop, const struct io_epoll_config *cfg,
 	ep->home_ns = ep->target_ns = -1;
 	ep->tun_handle = -1;
 	ep->nl_fd = -1;
-	ep->max_handles = max_handles;
-	ep->slots = calloc(max_handles, sizeof(*ep->slots));
-	ep->deferred = calloc(max_handles, sizeof(*ep->deferred));
-	ep->deferred_run = calloc(max_handles, sizeof(*ep->deferred_run));
-	if (!ep->slots || !ep->deferred || !ep->deferred_run) {
-		rc = -ENOMEM;
+	rc = ep_alloc_handles(ep, max_handles);
+	if (rc < 0)
 		goto out_free;
-	}
-	for (unsigned i = 0; i < max_handles; i++) {
-		ep->slots[i].fd = -1;
-		ep->slots[i].deferred_pos = -1;
-		ep->slots[i].next_free = i + 1 < max_handles ? (int)i + 1 : -1;
-	}
-	ep->free_head = 0;
 	ep->starve_timer.fn = ep_starve_timer_fn;
 
 	uint64_t seed = cfg->seed;

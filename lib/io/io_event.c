@@ -118,18 +118,6 @@ int io_event_format(char *buf, size_t cap, uint64_t t_us, const char *node, cons
 	return (int)n + 2;
 }
 
-void io_emit_fields_truncate(char *buf, size_t cap)
-{
-	const size_t mark_len = sizeof(IO_EVENT_TRUNCATED) - 1;
-
-	CHECK(cap > mark_len + 1);
-	size_t len = strnlen(buf, cap - 1);
-	size_t keep = io_event_fields_cut(buf, len, cap - 1 - mark_len - 1);
-	if (keep)
-		buf[keep++] = ',';
-	memcpy(buf + keep, IO_EVENT_TRUNCATED, mark_len + 1);
-}
-
 /* Appends one member at `n` when it and the truncation mark after it still
  * fit; returns the new length, or 0 when the member must be left out. */
 static size_t field_append(char *buf, size_t cap, size_t n, const struct io_field *f)

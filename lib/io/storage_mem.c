@@ -153,8 +153,63 @@ static bool sm_cut(struct storage_mem *m, enum storage_step step)
 	return true;
 }
 
+/* The write and fsync steps on the temporary's inode: a full disk writes
+ * half, a tear at either step is a power loss. */
+static int sm_step_write(struct storage_mem *m, const char *name, struct sm_inode *ino,
+                         const void *data, size_t len, char *err, size_t err_len)
+{
+	if (m->fault == STORAGE_FAULT_FULL || sm_cut(m, STORAGE_STEP_WRITE)) {
+		ino->len = len / 2;
+		memcpy(ino->data, data, ino->len);
+		if (m->off)
+			return err_setf(err, err_len, -EIO, "%s: writing: %s (power lost)", name,
+			                strerror(EIO));
+		return err_setf(err, err_len, -ENOSPC, "%s: writing: %s", name, strerror(ENOSPC));
+	}
+	if (len)
+		memcpy(ino->data, data, len);
+	ino->len = len;
+	if (sm_cut(m, STORAGE_STEP_FSYNC))
+		return err_setf(err, err_len, -EIO, "%s: fsync: %s (power lost)", name,
+		                strerror(EIO));
+	m->fsyncs++;
+	if (m->fault == STORAGE_FAULT_FSYNC)
+		return err_setf(err, err_len, -EIO, "%s: fsync: %s", name, strerror(EIO));
+	ino->synced = ino->len;
+	return 0;
+}
+
+/* The rename of the temporary over `name`, then the fsync of the
+ * directory: every name's current target becomes durable. */
+static int sm_step_rename(struct storage_mem *m, const char *name, const char *tmp,
+                          struct sm_inode *ino, char *err, size_t err_len)
+{
+	if (sm_cut(m, STORAGE_STEP_RENAME))
+		return err_setf(err, err_len, -EIO, "%s: rename: %s (power lost)", name,
+		                strerror(EIO));
+	struct sm_name *n = sm_name_slot(m, name);
+	if (!n)
+		return err_setf(err, err_len, -ENOSPC, "%s: rename: %s", name, strerror(ENOSPC));
+	struct sm_name *t = sm_find(m, tmp); /* the slot lookup above does not move entries */
+	CHECK(t && t->cur == ino);
+	n->cur = ino;
+	t->cur = NULL;
+	if (sm_cut(m, STORAGE_STEP_DIRSYNC))
+		return err_setf(err, err_len, -EIO, "%s: fsync of the directory: %s (power lost)",
+		                name, strerror(EIO));
+	m->fsyncs++;
+	if (m->fault == STORAGE_FAULT_DIRSYNC)
+		return err_setf(err, err_len, -EIO, "%s: fsync of the directory: %s", name,
+		                strerror(EIO));
+	for (size_t i = 0; i < STORAGE_MEM_MAX_NAMES; i++)
+		m->names[i].durable = m->names[i].cur;
+	return 0;
+}
+
 /* The file backend's steps (temporary, write, fsync, rename, fsync the
- * directory) on the model, with the faults and the torn write on the way. */
+ * directory) on the model, with the faults and the torn write on the way.
+ * A failure unlinks the temporary, unless power was lost: then the model
+ * stays as the crash left it. */
 static int sm_write(struct storage *st, const char *name, const void *data, size_t len, char *err,
                     size_t err_len)
 {
@@ -173,70 +228,20 @@ static int sm_write(struct storage *st, const char *name, const void *data, size
 	struct sm_inode *ino = t ? sm_inode_new(m) : NULL;
 	if (t)
 		t->cur = ino; /* unlinked on failure below */
-	if (!t || !ino) {
+	if (!t || !ino)
 		rc = err_setf(err, err_len, -ENOSPC, "%s: creating a temporary: %s", name,
 		              strerror(ENOSPC));
-		goto out_unlink_tmp;
-	}
-	ino->data = malloc(len ? len : 1);
-	if (!ino->data) {
+	else if (!(ino->data = malloc(len ? len : 1)))
 		rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", name);
-		goto out_unlink_tmp;
+	else if ((rc = sm_step_write(m, name, ino, data, len, err, err_len)) == 0)
+		rc = sm_step_rename(m, name, tmp, ino, err, err_len);
+	if (rc < 0 && m->off)
+		return rc;
+	if (rc < 0) {
+		t = sm_find(m, tmp);
+		if (t)
+			t->cur = NULL;
 	}
-	/* write */
-	if (m->fault == STORAGE_FAULT_FULL || sm_cut(m, STORAGE_STEP_WRITE)) {
-		ino->len = len / 2;
-		memcpy(ino->data, data, ino->len);
-		if (m->off)
-			return err_setf(err, err_len, -EIO, "%s: writing: %s (power lost)", name,
-			                strerror(EIO));
-		rc = err_setf(err, err_len, -ENOSPC, "%s: writing: %s", name, strerror(ENOSPC));
-		goto out_unlink_tmp;
-	}
-	if (len)
-		memcpy(ino->data, data, len);
-	ino->len = len;
-	if (sm_cut(m, STORAGE_STEP_FSYNC))
-		return err_setf(err, err_len, -EIO, "%s: fsync: %s (power lost)", name,
-		                strerror(EIO));
-	/* fsync */
-	m->fsyncs++;
-	if (m->fault == STORAGE_FAULT_FSYNC) {
-		rc = err_setf(err, err_len, -EIO, "%s: fsync: %s", name, strerror(EIO));
-		goto out_unlink_tmp;
-	}
-	ino->synced = ino->len;
-	if (sm_cut(m, STORAGE_STEP_RENAME))
-		return err_setf(err, err_len, -EIO, "%s: rename: %s (power lost)", name,
-		                strerror(EIO));
-	/* rename */
-	struct sm_name *n = sm_name_slot(m, name);
-	if (!n) {
-		rc = err_setf(err, err_len, -ENOSPC, "%s: rename: %s", name, strerror(ENOSPC));
-		goto out_unlink_tmp;
-	}
-	t = sm_find(m, tmp); /* the slot lookup above does not move entries */
-	CHECK(t && t->cur == ino);
-	n->cur = ino;
-	t->cur = NULL;
-	if (sm_cut(m, STORAGE_STEP_DIRSYNC))
-		return err_setf(err, err_len, -EIO, "%s: fsync of the directory: %s (power lost)",
-		                name, strerror(EIO));
-	/* fsync the directory: every name's current target becomes durable */
-	m->fsyncs++;
-	if (m->fault == STORAGE_FAULT_DIRSYNC) {
-		sm_gc(m);
-		return err_setf(err, err_len, -EIO, "%s: fsync of the directory: %s", name,
-		                strerror(EIO));
-	}
-	for (size_t i = 0; i < STORAGE_MEM_MAX_NAMES; i++)
-		m->names[i].durable = m->names[i].cur;
-	sm_gc(m);
-	return 0;
-out_unlink_tmp:
-	t = sm_find(m, tmp);
-	if (t)
-		t->cur = NULL;
 	sm_gc(m);
 	return rc;
 }

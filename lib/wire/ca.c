@@ -226,33 +226,76 @@ static bool ca_parse_pubkey_hex(const char *hex, uint8_t raw[CA_PUBKEY_HEX / 2])
 	return hex_decode(hex, raw, CA_PUBKEY_HEX / 2);
 }
 
+/* Why a certificate cannot be issued for these inputs (0 when it can). */
+static int ca_issue_check(const char *pubkey_hex, const char *dns_name, uint64_t serial,
+                          uint8_t raw[CA_PUBKEY_HEX / 2], char *err, size_t err_len)
+{
+	if (!ca_parse_pubkey_hex(pubkey_hex, raw))
+		return err_setf(err, err_len, -EINVAL, "public key must be %d hex characters",
+		                CA_PUBKEY_HEX);
+	if (!ca_dns_name_ok(dns_name))
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "\"%.*s\" is not a DNS name (labels of 1-63 letters, digits or '-', "
+		    "at most %d characters)",
+		    CA_MAX_DNS_NAME, dns_name ? dns_name : "", CA_MAX_DNS_NAME);
+	if (serial == 0)
+		return err_setf(err, err_len, -EINVAL, "serial must be positive");
+	return 0;
+}
+
+/* The leaf's names and extensions: the tailnet as O, the name as CN (when
+ * it fits) and SAN, a server-only key, issued by the CA. */
+static bool ca_leaf_fields(const struct ca *ca, X509 *x, const char *dns_name)
+{
+	X509_NAME *name = X509_get_subject_name(x);
+	char san[CA_MAX_DNS_NAME + 8];
+
+	snprintf(san, sizeof(san), "DNS:%s", dns_name);
+	return ca_add_name(name, "O", ca->tailnet) &&
+	       (strlen(dns_name) > CA_MAX_CN || ca_add_name(name, "CN", dns_name)) &&
+	       X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) == 1 &&
+	       ca_add_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
+	       ca_add_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature") &&
+	       ca_add_ext(x, ca->cert, NID_ext_key_usage, "serverAuth") &&
+	       ca_add_ext(x, ca->cert, NID_subject_alt_name, san) &&
+	       ca_add_ext(x, ca->cert, NID_subject_key_identifier, "hash") &&
+	       ca_add_ext(x, ca->cert, NID_authority_key_identifier, "keyid:always");
+}
+
+/* The signed leaf's PEM followed by the CA's: the chain a server sends. */
+static char *ca_chain_pem(const struct ca *ca, X509 *x, char *err, size_t err_len)
+{
+	char *leaf = ca_cert_to_pem(x), *pem;
+	size_t n_leaf, n_ca;
+
+	if (!leaf) {
+		ca_ssl_err(err, err_len, -ENOMEM, "certificate PEM");
+		return NULL;
+	}
+	n_leaf = strlen(leaf);
+	n_ca = strlen(ca->cert_pem);
+	pem = malloc(n_leaf + n_ca + 1);
+	if (!pem) {
+		err_setf(err, err_len, -ENOMEM, "out of memory");
+	} else {
+		memcpy(pem, leaf, n_leaf);
+		memcpy(pem + n_leaf, ca->cert_pem, n_ca + 1);
+	}
+	free(leaf);
+	return pem;
+}
+
 char *ca_issue(struct ca *ca, const char *pubkey_hex, const char *dns_name, uint64_t serial,
                char *err, size_t err_len)
 {
 	uint8_t raw[CA_PUBKEY_HEX / 2];
 	EVP_PKEY *pub = NULL;
 	X509 *x = NULL;
-	X509_NAME *name;
-	char san[CA_MAX_DNS_NAME + 8];
-	char *leaf = NULL, *pem = NULL;
-	size_t n_leaf, n_ca;
+	char *pem = NULL;
 
-	if (!ca_parse_pubkey_hex(pubkey_hex, raw)) {
-		err_setf(err, err_len, -EINVAL, "public key must be %d hex characters",
-		         CA_PUBKEY_HEX);
+	if (ca_issue_check(pubkey_hex, dns_name, serial, raw, err, err_len) < 0)
 		return NULL;
-	}
-	if (!ca_dns_name_ok(dns_name)) {
-		err_setf(err, err_len, -EINVAL,
-		         "\"%.*s\" is not a DNS name (labels of 1-63 letters, digits or '-', at "
-		         "most %d characters)",
-		         CA_MAX_DNS_NAME, dns_name ? dns_name : "", CA_MAX_DNS_NAME);
-		return NULL;
-	}
-	if (serial == 0) {
-		err_setf(err, err_len, -EINVAL, "serial must be positive");
-		return NULL;
-	}
 	pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, sizeof(raw));
 	if (!pub) {
 		ca_ssl_err(err, err_len, -EINVAL, "public key");
@@ -263,17 +306,7 @@ char *ca_issue(struct ca *ca, const char *pubkey_hex, const char *dns_name, uint
 		ca_ssl_err(err, err_len, -ENOMEM, "certificate");
 		goto out;
 	}
-	snprintf(san, sizeof(san), "DNS:%s", dns_name);
-	name = X509_get_subject_name(x);
-	if (!ca_add_name(name, "O", ca->tailnet) ||
-	    (strlen(dns_name) <= CA_MAX_CN && !ca_add_name(name, "CN", dns_name)) ||
-	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
-	    !ca_add_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !ca_add_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature") ||
-	    !ca_add_ext(x, ca->cert, NID_ext_key_usage, "serverAuth") ||
-	    !ca_add_ext(x, ca->cert, NID_subject_alt_name, san) ||
-	    !ca_add_ext(x, ca->cert, NID_subject_key_identifier, "hash") ||
-	    !ca_add_ext(x, ca->cert, NID_authority_key_identifier, "keyid:always")) {
+	if (!ca_leaf_fields(ca, x, dns_name)) {
 		ca_ssl_err(err, err_len, -ENOMEM, "certificate fields");
 		goto out;
 	}
@@ -281,22 +314,8 @@ char *ca_issue(struct ca *ca, const char *pubkey_hex, const char *dns_name, uint
 		ca_ssl_err(err, err_len, -EINVAL, "certificate signature");
 		goto out;
 	}
-	leaf = ca_cert_to_pem(x);
-	if (!leaf) {
-		ca_ssl_err(err, err_len, -ENOMEM, "certificate PEM");
-		goto out;
-	}
-	n_leaf = strlen(leaf);
-	n_ca = strlen(ca->cert_pem);
-	pem = malloc(n_leaf + n_ca + 1);
-	if (!pem) {
-		err_setf(err, err_len, -ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(pem, leaf, n_leaf);
-	memcpy(pem + n_leaf, ca->cert_pem, n_ca + 1);
+	pem = ca_chain_pem(ca, x, err, err_len);
 out:
-	free(leaf);
 	X509_free(x);
 	EVP_PKEY_free(pub);
 	return pem;

@@ -151,84 +151,92 @@ static int parse_argv(const cJSON *arr, struct localapi_request *out, char *err,
 	return 0;
 }
 
-int localapi_request_parse(const char *line, size_t len, struct localapi_request *out, char *err,
-                           size_t err_len)
+/* Parses one line (its '\n' dropped) as exactly one JSON object; *root
+ * gets it. 0 or a negative errno with `err` set. */
+static int request_json(const char *line, size_t len, cJSON **root, char *err, size_t err_len)
 {
 	const char *end = NULL;
-	cJSON *root;
-	const cJSON *op, *v;
-	int rc = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
 	if (len > LOCALAPI_MAX_REQUEST_BYTES)
 		return err_setf(err, err_len, -E2BIG, "request is longer than %u bytes",
 		                LOCALAPI_MAX_REQUEST_BYTES);
 	if (len == 0)
 		return err_setf(err, err_len, -EINVAL, "empty request");
-	root = cJSON_ParseWithLengthOpts(line, len, &end, false);
-	if (!root) {
+	*root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	if (!*root) {
 		size_t at = end && end >= line && end <= line + len ? (size_t)(end - line) : 0;
 		return err_setf(err, err_len, -EINVAL, "request is not valid JSON (near byte %zu)",
 		                at);
 	}
-	if (!cJSON_IsObject(root)) {
-		rc = err_setf(err, err_len, -EINVAL, "request must be a JSON object");
-		goto out_free_json;
-	}
+	if (!cJSON_IsObject(*root))
+		return err_setf(err, err_len, -EINVAL, "request must be a JSON object");
 	/* One object per line: anything but blanks after it is a second
 	 * request glued on, or garbage; either way not what was meant. */
 	for (size_t at = (size_t)(end - line); at < len; at++)
-		if (line[at] != ' ' && line[at] != '\t' && line[at] != '\r') {
-			rc = err_setf(err, err_len, -EINVAL,
-			              "unexpected bytes after the request object (at byte %zu): "
-			              "one JSON object per line",
-			              at);
-			goto out_free_json;
-		}
-	op = cJSON_GetObjectItemCaseSensitive(root, "op");
-	if (!cJSON_IsString(op)) {
-		rc = err_setf(err, err_len, -EINVAL, "request has no \"op\" string");
-		goto out_free_json;
-	}
-	out->op = op_from_name(op->valuestring);
+		if (line[at] != ' ' && line[at] != '\t' && line[at] != '\r')
+			return err_setf(err, err_len, -EINVAL,
+			                "unexpected bytes after the request object (at byte %zu): "
+			                "one JSON object per line",
+			                at);
+	return 0;
+}
+
+/* The members of op `out->op` from root. */
+static int request_args(const cJSON *root, const char *op_text, struct localapi_request *out,
+                        char *err, size_t err_len)
+{
+	const cJSON *v;
+
 	switch (out->op) {
 	case LOCALAPI_OP_SERVE:
-		rc = parse_argv(cJSON_GetObjectItemCaseSensitive(root, "argv"), out, err, err_len);
-		break;
+		return parse_argv(cJSON_GetObjectItemCaseSensitive(root, "argv"), out, err,
+		                  err_len);
 	case LOCALAPI_OP_SERVE_CONFIG:
 	case LOCALAPI_OP_NETMAP:
 		v = cJSON_GetObjectItemCaseSensitive(root, "document");
-		if (!cJSON_IsString(v)) {
-			rc =
-			    err_setf(err, err_len, -EINVAL, "op \"%s\" needs a \"document\" string",
-			             localapi_op_name(out->op));
-			break;
-		}
+		if (!cJSON_IsString(v))
+			return err_setf(err, err_len, -EINVAL,
+			                "op \"%s\" needs a \"document\" string",
+			                localapi_op_name(out->op));
 		out->document = strdup(v->valuestring);
-		if (!out->document) {
-			rc = err_setf(err, err_len, -ENOMEM, "out of memory");
-			break;
-		}
+		if (!out->document)
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		out->doc_len = strlen(out->document);
-		break;
+		return 0;
 	case LOCALAPI_OP_STATUS:
 		v = cJSON_GetObjectItemCaseSensitive(root, "json");
-		if (v && !cJSON_IsBool(v)) {
-			rc = err_setf(err, err_len, -EINVAL, "\"json\" must be true or false");
-			break;
-		}
+		if (v && !cJSON_IsBool(v))
+			return err_setf(err, err_len, -EINVAL, "\"json\" must be true or false");
 		out->json = cJSON_IsTrue(v);
-		break;
+		return 0;
 	case LOCALAPI_OP_NONE:
-		rc = err_setf(
-		    err, err_len, -EINVAL,
-		    "unknown op \"%.64s\" (expected serve, serve-config, netmap or status)",
-		    op->valuestring);
 		break;
 	}
-out_free_json:
+	return err_setf(err, err_len, -EINVAL,
+	                "unknown op \"%.64s\" (expected serve, serve-config, netmap or status)",
+	                op_text);
+}
+
+int localapi_request_parse(const char *line, size_t len, struct localapi_request *out, char *err,
+                           size_t err_len)
+{
+	cJSON *root = NULL;
+	const cJSON *op;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	rc = request_json(line, len, &root, err, err_len);
+	if (rc == 0) {
+		op = cJSON_GetObjectItemCaseSensitive(root, "op");
+		if (!cJSON_IsString(op)) {
+			rc = err_setf(err, err_len, -EINVAL, "request has no \"op\" string");
+		} else {
+			out->op = op_from_name(op->valuestring);
+			rc = request_args(root, op->valuestring, out, err, err_len);
+		}
+	}
 	cJSON_Delete(root);
 	if (rc)
 		localapi_request_free(out);

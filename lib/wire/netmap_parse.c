@@ -294,31 +294,14 @@ static bool nm_parse_port_range(const char *s, bool allow_star, uint16_t *first,
 	return true;
 }
 
-static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *path, bool hosted,
-                            const struct netmap *nm, struct netmap_service *svc)
+/* A service's ports, each "tcp:N" or "tcp:N-M". */
+static int nm_parse_service_ports(struct nm_parse *p, const cJSON *obj, const char *path,
+                                  struct netmap_service *svc)
 {
 	char q[NM_QUOTE_MAX * 4 + 16];
 	const cJSON *arr, *item;
 	size_t n, i = 0;
 	int rc;
-
-	if ((rc = nm_want_object(p, obj, path)))
-		return rc;
-	if ((rc = nm_get_string(p, obj, "name", path, true, false, &svc->name)))
-		return rc;
-	if (strncmp(svc->name, "svc:", 4) != 0 || svc->name[4] == '\0')
-		return nm_fail(p, -EINVAL, "%s.name: %s is not a service name (\"svc:name\")", path,
-		               nm_quote(q, sizeof(q), svc->name));
-	if ((rc = nm_parse_addrs(p, obj, path, svc->addrs, &svc->n_addrs)))
-		return rc;
-	if (hosted)
-		return 0;
-
-	item = nm_member(obj, "do_not_validate");
-	if (item && !cJSON_IsBool(item))
-		return nm_fail(p, -EINVAL, "%s.do_not_validate: expected a boolean, got %s", path,
-		               nm_type_name(item));
-	svc->do_not_validate = item && cJSON_IsTrue(item);
 
 	if ((rc = nm_get_array(p, obj, "ports", path, false, NETMAP_MAX_RULE_ENTRIES, &arr, &n)))
 		return rc;
@@ -339,13 +322,24 @@ static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *pa
 			               path, i, nm_quote(q, sizeof(q), s));
 		svc->n_ports = ++i;
 	}
+	return 0;
+}
+
+/* A service's hosts, best first: peer names, each once (this node's own
+ * name is skipped). */
+static int nm_parse_service_hosts(struct nm_parse *p, const cJSON *obj, const char *path,
+                                  const struct netmap *nm, struct netmap_service *svc)
+{
+	char q[NM_QUOTE_MAX * 4 + 16];
+	const cJSON *arr, *item;
+	size_t n, i = 0;
+	int rc;
 
 	if ((rc = nm_get_array(p, obj, "hosts", path, false, NETMAP_MAX_HOSTS, &arr, &n)))
 		return rc;
 	svc->hosts = calloc(n ? n : 1, sizeof(int));
 	if (!svc->hosts)
 		return nm_fail(p, -ENOMEM, "out of memory");
-	i = 0;
 	cJSON_ArrayForEach(item, arr)
 	{
 		if (!cJSON_IsString(item))
@@ -368,6 +362,36 @@ static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *pa
 		svc->hosts[svc->n_hosts++] = peer;
 		i++;
 	}
+	return 0;
+}
+
+/* A service (or, `hosted`, a host service: name and addresses only). */
+static int nm_parse_service(struct nm_parse *p, const cJSON *obj, const char *path, bool hosted,
+                            const struct netmap *nm, struct netmap_service *svc)
+{
+	char q[NM_QUOTE_MAX * 4 + 16];
+	const cJSON *item;
+	int rc;
+
+	if ((rc = nm_want_object(p, obj, path)))
+		return rc;
+	if ((rc = nm_get_string(p, obj, "name", path, true, false, &svc->name)))
+		return rc;
+	if (strncmp(svc->name, "svc:", 4) != 0 || svc->name[4] == '\0')
+		return nm_fail(p, -EINVAL, "%s.name: %s is not a service name (\"svc:name\")", path,
+		               nm_quote(q, sizeof(q), svc->name));
+	if ((rc = nm_parse_addrs(p, obj, path, svc->addrs, &svc->n_addrs)))
+		return rc;
+	if (hosted)
+		return 0;
+	item = nm_member(obj, "do_not_validate");
+	if (item && !cJSON_IsBool(item))
+		return nm_fail(p, -EINVAL, "%s.do_not_validate: expected a boolean, got %s", path,
+		               nm_type_name(item));
+	svc->do_not_validate = item && cJSON_IsTrue(item);
+	if ((rc = nm_parse_service_ports(p, obj, path, svc)) ||
+	    (rc = nm_parse_service_hosts(p, obj, path, nm, svc)))
+		return rc;
 	return 0;
 }
 

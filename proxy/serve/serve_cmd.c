@@ -203,12 +203,40 @@ static const char *echo(char *buf, size_t buf_len, const char *s)
 
 #define ECHO_LEN (SERVE_CMD_ECHO_MAX + 8)
 
+/* The flag whose name is name[0..nn), or SF_NONE. */
+static enum serve_flag flag_by_name(const char *name, size_t nn)
+{
+	for (int k = 1; k < SF_COUNT; k++) {
+		if (strlen(serve_flag_names[k]) == nn &&
+		    strncmp(serve_flag_names[k], name, nn) == 0)
+			return (enum serve_flag)k;
+	}
+	return SF_NONE;
+}
+
+/* The port a port flag (--https, --http, --tcp, --tls-terminated-tcp)
+ * gives, 1-65535. */
+static int flag_port(enum serve_flag f, const char *val, uint16_t *port, char *err, size_t err_len)
+{
+	char why[96], e[ECHO_LEN];
+	int rc = numarg_port(val, port, why, sizeof(why));
+
+	if (rc == -ERANGE)
+		return err_setf(err, err_len, -EINVAL, "port %s is out of range for --%s (1-65535)",
+		                echo(e, sizeof(e), val), serve_flag_names[f]);
+	if (rc < 0)
+		return err_setf(err, err_len, -EINVAL,
+		                "invalid value \"%s\" for --%s: want a port number (1-65535): %s",
+		                echo(e, sizeof(e), val), serve_flag_names[f], why);
+	return 0;
+}
+
 /* Parses flags from argv[*i] on, allowing only those in `allowed`, until the
  * first positional argument (or after "--"). */
 static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[SF_COUNT],
                        const char *where, struct flagset *fs, char *err, size_t err_len)
 {
-	char e1[ECHO_LEN], e2[ECHO_LEN];
+	char e1[ECHO_LEN];
 
 	for (; *i < argc; (*i)++) {
 		const char *a = argv[*i], *name, *sep, *val = NULL;
@@ -229,11 +257,7 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 		nn = sep ? (size_t)(sep - name) : strlen(name);
 		if (sep)
 			val = sep + 1;
-		for (int k = 1; k < SF_COUNT; k++) {
-			if (strlen(serve_flag_names[k]) == nn &&
-			    strncmp(serve_flag_names[k], name, nn) == 0)
-				f = (enum serve_flag)k;
-		}
+		f = flag_by_name(name, nn);
 		if (f == SF_NONE)
 			return err_setf(err, err_len, -EINVAL, "unknown flag --%.*s",
 			                (int)(nn > 64 ? 64 : nn), name);
@@ -260,19 +284,9 @@ static int parse_flags(int argc, char *const argv[], int *i, const bool allowed[
 		}
 		fs->val[f] = val;
 		if (f == SF_HTTPS || f == SF_HTTP || f == SF_TCP || f == SF_TLS_TCP) {
-			char why[96];
-			int rc = numarg_port(val, &fs->port[f], why, sizeof(why));
-
-			if (rc == -ERANGE)
-				return err_setf(err, err_len, -EINVAL,
-				                "port %s is out of range for --%s (1-65535)",
-				                echo(e2, sizeof(e2), val), serve_flag_names[f]);
+			int rc = flag_port(f, val, &fs->port[f], err, err_len);
 			if (rc < 0)
-				return err_setf(err, err_len, -EINVAL,
-				                "invalid value \"%s\" for --%s: want a port number "
-				                "(1-65535): %s",
-				                echo(e2, sizeof(e2), val), serve_flag_names[f],
-				                why);
+				return rc;
 		}
 	}
 	return 0;

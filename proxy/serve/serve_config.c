@@ -104,56 +104,61 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
+/* n zeroed elements of `size` bytes; NULL for none, or with *oom set when
+ * memory ran out. */
+static void *calloc_or_oom(size_t n, size_t size, bool *oom)
+{
+	void *p;
+
+	if (n == 0)
+		return NULL;
+	p = calloc(n, size);
+	if (!p)
+		*oom = true;
+	return p;
+}
+
+/* Deep copies: *oom is set when any allocation failed (what was copied
+ * stays for the caller to free). */
+static void port_clone(struct serve_port *dp, const struct serve_port *sp, bool *oom)
+{
+	dp->port = sp->port;
+	dp->type = sp->type;
+	dp->tcp_forward = dup_or_null(sp->tcp_forward, oom);
+	dp->terminate_tls = dup_or_null(sp->terminate_tls, oom);
+	dp->handlers = calloc_or_oom(sp->n_handlers, sizeof(*dp->handlers), oom);
+	if (!dp->handlers)
+		return;
+	dp->n_handlers = sp->n_handlers;
+	for (size_t k = 0; k < sp->n_handlers; k++) {
+		dp->handlers[k].kind = sp->handlers[k].kind;
+		dp->handlers[k].mount = dup_or_null(sp->handlers[k].mount, oom);
+		dp->handlers[k].value = dup_or_null(sp->handlers[k].value, oom);
+	}
+}
+
+static void service_clone(struct serve_service *ds, const struct serve_service *ss, bool *oom)
+{
+	memcpy(ds->name, ss->name, sizeof(ds->name));
+	ds->tun = ss->tun;
+	ds->ports = calloc_or_oom(ss->n_ports, sizeof(*ds->ports), oom);
+	if (!ds->ports)
+		return;
+	ds->n_ports = ss->n_ports;
+	for (size_t j = 0; j < ss->n_ports && !*oom; j++)
+		port_clone(&ds->ports[j], &ss->ports[j], oom);
+}
+
 int serve_config_clone(struct serve_config *dst, const struct serve_config *src)
 {
 	bool oom = false;
 
 	serve_config_init(dst, src->suffix);
-	if (src->n_services == 0)
-		return 0;
-	dst->services = calloc(src->n_services, sizeof(*dst->services));
-	if (!dst->services)
-		return -ENOMEM;
-	dst->n_services = src->n_services;
-	for (size_t i = 0; i < src->n_services; i++) {
-		const struct serve_service *ss = &src->services[i];
-		struct serve_service *ds = &dst->services[i];
-
-		memcpy(ds->name, ss->name, sizeof(ds->name));
-		ds->tun = ss->tun;
-		if (ss->n_ports == 0)
-			continue;
-		ds->ports = calloc(ss->n_ports, sizeof(*ds->ports));
-		if (!ds->ports) {
-			oom = true;
-			break;
-		}
-		ds->n_ports = ss->n_ports;
-		for (size_t j = 0; j < ss->n_ports; j++) {
-			const struct serve_port *sp = &ss->ports[j];
-			struct serve_port *dp = &ds->ports[j];
-
-			dp->port = sp->port;
-			dp->type = sp->type;
-			dp->tcp_forward = dup_or_null(sp->tcp_forward, &oom);
-			dp->terminate_tls = dup_or_null(sp->terminate_tls, &oom);
-			if (sp->n_handlers == 0)
-				continue;
-			dp->handlers = calloc(sp->n_handlers, sizeof(*dp->handlers));
-			if (!dp->handlers) {
-				oom = true;
-				break;
-			}
-			dp->n_handlers = sp->n_handlers;
-			for (size_t k = 0; k < sp->n_handlers; k++) {
-				dp->handlers[k].kind = sp->handlers[k].kind;
-				dp->handlers[k].mount = dup_or_null(sp->handlers[k].mount, &oom);
-				dp->handlers[k].value = dup_or_null(sp->handlers[k].value, &oom);
-			}
-		}
-		if (oom)
-			break;
-	}
+	dst->services = calloc_or_oom(src->n_services, sizeof(*dst->services), &oom);
+	if (dst->services)
+		dst->n_services = src->n_services;
+	for (size_t i = 0; i < dst->n_services && !oom; i++)
+		service_clone(&dst->services[i], &src->services[i], &oom);
 	if (oom) {
 		serve_config_free(dst);
 		return -ENOMEM;

@@ -287,6 +287,42 @@ static int parse_port_entry(struct jin *j, void *ctx, const cJSON *item)
 	return set_port_forward(j, p, &k);
 }
 
+/* The one handler member of a mount (`which` is Path, Text or Proxy)
+ * checked and turned into its kind and stored value (out). */
+static int handler_value(struct jin *j, const char *which, const cJSON *val,
+                         enum serve_handler_kind *kind, char out[SERVE_MAX_TARGET_LEN + 1])
+{
+	char why[SERVE_ERR_LEN];
+	int rc;
+
+	if (strcmp(which, "Path") == 0) {
+		rc = want_string(j, val, SERVE_MAX_PATH_LEN);
+		if (rc)
+			return rc;
+		if (val->valuestring[0] != '/')
+			return jfail(j, -EINVAL, "must be an absolute path");
+		sv_clean_path(val->valuestring, out);
+		*kind = SERVE_HANDLER_PATH;
+		return 0;
+	}
+	rc = want_string(j, val, SERVE_MAX_TARGET_LEN);
+	if (rc)
+		return rc;
+	if (strcmp(which, "Text") == 0) {
+		if (!val->valuestring[0])
+			return jfail(j, -EINVAL, "text cannot be an empty string");
+		snprintf(out, SERVE_MAX_TARGET_LEN + 1, "%s", val->valuestring);
+		*kind = SERVE_HANDLER_TEXT;
+		return 0;
+	}
+	if (strncmp(val->valuestring, "text:", 5) == 0 || val->valuestring[0] == '/')
+		return jfail(j, -EINVAL,
+		             "must be a URL, HOST:PORT or port (use Text or Path for the others)");
+	rc = serve_target_parse(SERVE_TYPE_HTTP, val->valuestring, kind, out,
+	                        SERVE_MAX_TARGET_LEN + 1, why, sizeof(why));
+	return rc ? jfail(j, rc, "%s", why) : 0;
+}
+
 /* One mount of a port's Handlers (ctx: the port). */
 static int parse_handler(struct jin *j, void *ctx, const cJSON *item)
 {
@@ -324,35 +360,9 @@ static int parse_handler(struct jin *j, void *ctx, const cJSON *item)
 	if (!which)
 		return jfail(j, -EINVAL, "no handler (want Proxy, Text or Path)");
 	old = place_push(j, which, NULL);
-	if (strcmp(which, "Path") == 0) {
-		rc = want_string(j, val, SERVE_MAX_PATH_LEN);
-		if (rc)
-			return rc;
-		if (val->valuestring[0] != '/')
-			return jfail(j, -EINVAL, "must be an absolute path");
-		sv_clean_path(val->valuestring, out);
-		kind = SERVE_HANDLER_PATH;
-	} else if (strcmp(which, "Text") == 0) {
-		rc = want_string(j, val, SERVE_MAX_TARGET_LEN);
-		if (rc)
-			return rc;
-		if (!val->valuestring[0])
-			return jfail(j, -EINVAL, "text cannot be an empty string");
-		snprintf(out, sizeof(out), "%s", val->valuestring);
-		kind = SERVE_HANDLER_TEXT;
-	} else {
-		rc = want_string(j, val, SERVE_MAX_TARGET_LEN);
-		if (rc)
-			return rc;
-		if (strncmp(val->valuestring, "text:", 5) == 0 || val->valuestring[0] == '/')
-			return jfail(j, -EINVAL,
-			             "must be a URL, HOST:PORT or port (use Text or Path for the "
-			             "others)");
-		rc = serve_target_parse(SERVE_TYPE_HTTP, val->valuestring, &kind, out, sizeof(out),
-		                        why, sizeof(why));
-		if (rc)
-			return jfail(j, rc, "%s", why);
-	}
+	rc = handler_value(j, which, val, &kind, out);
+	if (rc)
+		return rc;
 	place_pop(j, old);
 	if (p->n_handlers >= SERVE_MAX_HANDLERS)
 		return jfail(j, -E2BIG, "too many handlers (limit %d)", SERVE_MAX_HANDLERS);

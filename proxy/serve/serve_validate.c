@@ -309,6 +309,26 @@ static int web_url_target(const char *raw, const char *sep, enum serve_handler_k
 	return 0;
 }
 
+/* A bare port number names this host: prefix ("http://" or "") then
+ * 127.0.0.1:PORT into out. 1 when raw was a port, 0 when it is not a
+ * number, -EINVAL (why set) for a port out of range. */
+static int local_port_target(const char *raw, const char *prefix, char *out, size_t out_len,
+                             char *why, size_t why_len)
+{
+	uint16_t port;
+	int rc = sv_parse_port_n(raw, strlen(raw), false, &port);
+
+	if (rc == 0) {
+		snprintf(out, out_len, "%s127.0.0.1:%u", prefix, port);
+		return 1;
+	}
+	if (rc == -2) {
+		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A web target without a scheme: HOST:PORT[/path], proxied over http://. */
 static int web_hostport_target(const char *raw, enum serve_handler_kind *kind, char *out,
                                size_t out_len, char *why, size_t why_len)
@@ -337,7 +357,6 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
                       char *why, size_t why_len)
 {
 	const char *sep = strstr(raw, "://");
-	uint16_t port;
 	int rc;
 
 	if (strncmp(raw, "text:", 5) == 0) {
@@ -359,16 +378,11 @@ static int web_target(const char *raw, enum serve_handler_kind *kind, char *out,
 		sv_clean_path(raw, out);
 		return 0;
 	}
-	rc = sv_parse_port_n(raw, strlen(raw), false, &port);
-	if (rc == 0) {
+	rc = local_port_target(raw, "http://", out, out_len, why, why_len);
+	if (rc > 0)
 		*kind = SERVE_HANDLER_PROXY;
-		snprintf(out, out_len, "http://127.0.0.1:%u", port);
-		return 0;
-	}
-	if (rc == -2) {
-		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
-		return -EINVAL;
-	}
+	if (rc)
+		return rc < 0 ? rc : 0;
 	if (sep)
 		return web_url_target(raw, sep, kind, out, out_len, why, why_len);
 	return web_hostport_target(raw, kind, out, out_len, why, why_len);
@@ -380,18 +394,11 @@ static int tcp_target(const char *raw, char *out, size_t out_len, char *why, siz
 	const char *sep = strstr(raw, "://");
 	const char *auth = raw;
 	size_t an;
-	uint16_t port;
 	int rc;
 
-	rc = sv_parse_port_n(raw, strlen(raw), false, &port);
-	if (rc == 0) {
-		snprintf(out, out_len, "127.0.0.1:%u", port);
-		return 0;
-	}
-	if (rc == -2) {
-		err_setf(why, why_len, 0, "port %.16s is out of range (1-65535)", raw);
-		return -EINVAL;
-	}
+	rc = local_port_target(raw, "", out, out_len, why, why_len);
+	if (rc)
+		return rc < 0 ? rc : 0;
 	if (strncmp(raw, "text:", 5) == 0 || raw[0] == '/') {
 		err_setf(why, why_len, 0,
 		         "a TCP target must be PORT, HOST:PORT or tcp://HOST:PORT "

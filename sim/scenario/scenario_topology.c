@@ -135,11 +135,11 @@ bool ld_load_regions(struct loader *ld, const yaml_node_t *map)
 		if (v->type == YAML_MAPPING_NODE) {
 			if (v->data.mapping.pairs.top != v->data.mapping.pairs.start) {
 				yaml_node_t *k0 = node_get(ld, v->data.mapping.pairs.start->key);
-				error_at(ld, k0,
-				         "unknown key '%.60s' in region '%s' (regions take no keys "
-				         "in this version; use {})",
-				         k0->type == YAML_SCALAR_NODE ? scalar(k0) : "?",
-				         scalar(k));
+				error_at(
+				    ld, k0,
+				    "unknown key '%.60s' in region '%s' (regions take no keys; "
+				    "use {})",
+				    k0->type == YAML_SCALAR_NODE ? scalar(k0) : "?", scalar(k));
 				ok = false;
 			}
 		} else if (!is_null(v)) {

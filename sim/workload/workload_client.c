@@ -17,7 +17,8 @@ const char *wh_outcome_name(enum wh_outcome o)
 	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
 }
 
-uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
+/* One Exp(rate) gap (see workload_client.h). */
+static uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s)
 {
 	uint64_t x = io->ops->random_u64(io);
 	double u = (double)((x >> 11) + 1) * 0x1p-53;
@@ -66,7 +67,8 @@ void wh_arm_at(struct io *io, struct io_timer *timer, uint64_t at_us)
 	io->ops->timer_arm(io, timer, at_us > now ? at_us - now : 0);
 }
 
-void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
+/* The request_done event for `r`, then fn (when set). */
+static void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx)
 {
 	const struct io_field fields[] = {
 	    IO_STR("workload", r->workload),

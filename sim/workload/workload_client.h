@@ -4,8 +4,9 @@
  * client reports under, the host that served a connection, and Poisson
  * arrivals drawn from the seam's random source.
  *
- * A gap is Exp(rate): u = ((x >> 11) + 1) * 2^-53, gap_us = -ln(u) / rate
- * * 1e6, with x one draw of io->ops->random_u64.
+ * A gap between arrivals is Exp(rate): with x one draw of
+ * io->ops->random_u64, u = ((x >> 11) + 1) * 2^-53 and
+ * gap_us = -ln(u) / rate * 1e6.
  */
 #ifndef SIM_WORKLOAD_WORKLOAD_CLIENT_H
 #define SIM_WORKLOAD_WORKLOAD_CLIENT_H
@@ -44,8 +45,6 @@ typedef void (*wh_done_fn)(void *ctx, const struct wh_result *r);
 
 const char *wh_outcome_name(enum wh_outcome o);
 
-/* One Exp(rate) gap (see above). */
-uint64_t wh_poisson_gap_us(struct io *io, double rate_per_s);
 /* A Poisson arrival process: `fn` runs at each arrival, and after it the
  * next is armed one gap later unless that is at or after stop_us. The
  * first comes one gap after max(now, start_us) (rate_per_s <= 0: never).
@@ -66,9 +65,6 @@ void wh_arrivals_stop(struct wh_arrivals *a);
 /* Arms `timer` to fire at the seam time `at_us` (at once when that has
  * passed). */
 void wh_arm_at(struct io *io, struct io_timer *timer, uint64_t at_us);
-
-/* The request_done event for `r`, then fn (when set). */
-void wh_result_publish(struct io *io, const struct wh_result *r, wh_done_fn fn, void *ctx);
 
 /* The names a client reports under and where its results go. */
 struct wh_ident {

@@ -108,6 +108,13 @@ static uint8_t pattern_byte(size_t i)
 	return (uint8_t)(i * 131u + (i >> 9));
 }
 
+/* The n bytes at buf are the pattern from stream offset `at` on. */
+static void assert_pattern(const uint8_t *buf, size_t n, size_t at, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(buf[i], pattern_byte(at + i), "%s corrupt at byte %zu", what, at + i);
+}
+
 /* ---- echo over TCP ---------------------------------------------------- */
 
 #define ECHO_TOTAL  (100u * 1024u)
@@ -205,9 +212,7 @@ static void echo_client_pump(struct echo_test *t)
 		if (n == -EAGAIN)
 			break;
 		cr_assert_gt(n, 0, "client read returned %zd after %zu bytes", n, t->received);
-		for (ssize_t i = 0; i < n; i++)
-			cr_assert_eq(buf[i], pattern_byte(t->received + (size_t)i),
-			             "echo corrupt at byte %zu", t->received + (size_t)i);
+		assert_pattern(buf, (size_t)n, t->received, "echo");
 		t->received += (size_t)n;
 		cr_assert_leq(t->received, ECHO_TOTAL, "echo returned too much");
 	}
@@ -288,9 +293,7 @@ static void press_server_drain(struct press_test *t)
 		if (n == -EAGAIN)
 			return;
 		cr_assert_gt(n, 0, "server read returned %zd", n);
-		for (ssize_t i = 0; i < n; i++)
-			cr_assert_eq(buf[i], pattern_byte(t->received + (size_t)i),
-			             "stream corrupt at byte %zu", t->received + (size_t)i);
+		assert_pattern(buf, (size_t)n, t->received, "stream");
 		t->received += (size_t)n;
 	}
 }
@@ -541,25 +544,31 @@ struct half_test {
 	bool cli_shut;
 };
 
+/* Reads handle until it would block, appending to got[*len..cap); true
+ * once the peer's end of stream was read. */
+static bool read_into(struct io *io, int handle, char *got, size_t cap, size_t *len,
+                      const char *who)
+{
+	for (;;) {
+		ssize_t n = io->ops->tcp_read(io, handle, got + *len, cap - *len);
+		if (n == -EAGAIN)
+			return false;
+		cr_assert_geq(n, 0, "%s read failed: %zd", who, n);
+		if (n == 0)
+			return true;
+		*len += (size_t)n;
+		cr_assert_lt(*len, cap);
+	}
+}
+
 static void half_server_cb(void *ctx, int handle, unsigned events)
 {
 	struct half_test *t = ctx;
 	struct io *io = t->f->node[0].io;
 
 	cr_assert_eq(events & IO_ERROR, 0);
-	for (;;) {
-		ssize_t n = io->ops->tcp_read(io, handle, t->srv_got + t->srv_len,
-		                              sizeof(t->srv_got) - t->srv_len);
-		if (n == -EAGAIN)
-			break;
-		cr_assert_geq(n, 0, "server read failed: %zd", n);
-		if (n == 0) {
-			t->srv_eof = true;
-			break;
-		}
-		t->srv_len += (size_t)n;
-		cr_assert_lt(t->srv_len, sizeof(t->srv_got));
-	}
+	if (read_into(io, handle, t->srv_got, sizeof(t->srv_got), &t->srv_len, "server"))
+		t->srv_eof = true;
 	if (t->srv_eof && !t->replied) {
 		/* The client's FIN closed only its sending side: we still write. */
 		ssize_t n = io->ops->tcp_write(io, handle, "reply", 5);
@@ -598,19 +607,8 @@ static void half_client_cb(void *ctx, int handle, unsigned events)
 	}
 	if (!t->cli_shut)
 		return;
-	for (;;) {
-		ssize_t n = io->ops->tcp_read(io, handle, t->cli_got + t->cli_len,
-		                              sizeof(t->cli_got) - t->cli_len);
-		if (n == -EAGAIN)
-			break;
-		cr_assert_geq(n, 0, "client read failed: %zd", n);
-		if (n == 0) {
-			t->cli_eof = true;
-			break;
-		}
-		t->cli_len += (size_t)n;
-		cr_assert_lt(t->cli_len, sizeof(t->cli_got));
-	}
+	if (read_into(io, handle, t->cli_got, sizeof(t->cli_got), &t->cli_len, "client"))
+		t->cli_eof = true;
 }
 
 Test(CONTRACT_SUITE, half_close_delivers_eof_and_keeps_the_other_direction,
