@@ -153,86 +153,32 @@ static int svcd_start_control(struct svcd *d, const struct svcd_config *config, 
 	return 0;
 }
 
-/* One's-complement sum over 16-bit words (IPv4 header and UDP checksums). */
-static uint32_t svcd_csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t svcd_csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* MagicDNS (SVC-3): a DNS query the node's stack sends to
  * 100.100.100.100:53 reaches the data plane's local handler (the address
  * is never put on the TUN device, see dataplane.h); the answer comes from
  * the current netmap and goes back into the stack as an IPv4/UDP packet
- * from 100.100.100.100:53. Anything else to that address is dropped. */
+ * from 100.100.100.100:53 (lib/wire/packet.h). Anything else to that
+ * address is dropped. */
 static void svcd_on_local_packet(void *ctx, const uint8_t *pkt, size_t len,
                                  const struct packet_info *pi)
 {
 	struct svcd *d = ctx;
-	uint8_t reply[20 + 8 + MAGICDNS_MAX_REPLY];
+	uint8_t reply[PACKET_UDP4_HDRS + MAGICDNS_MAX_REPLY];
+	struct io_addr from;
 
 	if (pi->proto != PACKET_PROTO_UDP || !pi->has_ports || pi->dst.port != MAGICDNS_PORT ||
 	    pi->l4_offset + 8 > pi->len || pi->len > len)
 		return;
 	const uint8_t *query = pkt + pi->l4_offset + 8;
 	size_t qlen = pi->len - pi->l4_offset - 8;
-	ssize_t n = magicdns_answer(d->nm, query, qlen, reply + 28, MAGICDNS_MAX_REPLY);
+	ssize_t n =
+	    magicdns_answer(d->nm, query, qlen, reply + PACKET_UDP4_HDRS, MAGICDNS_MAX_REPLY);
 	if (n <= 0)
 		return;
-	size_t total = 28 + (size_t)n;
-	uint32_t src = DATAPLANE_LOCAL_ADDR_V4;
-	/* IPv4 header. */
-	memset(reply, 0, 28);
-	reply[0] = 0x45;
-	reply[2] = (uint8_t)(total >> 8);
-	reply[3] = (uint8_t)total;
-	reply[8] = 64;
-	reply[9] = PACKET_PROTO_UDP;
-	reply[12] = (uint8_t)(src >> 24);
-	reply[13] = (uint8_t)(src >> 16);
-	reply[14] = (uint8_t)(src >> 8);
-	reply[15] = (uint8_t)src;
-	memcpy(reply + 16, pi->src.ip, 4);
-	uint16_t ck = svcd_csum_fold(svcd_csum_add(0, reply, 20));
-	reply[10] = (uint8_t)(ck >> 8);
-	reply[11] = (uint8_t)ck;
-	/* UDP header with the checksum over the pseudo-header. */
-	uint8_t *udp = reply + 20;
-	size_t ulen = 8 + (size_t)n;
-	udp[0] = MAGICDNS_PORT >> 8;
-	udp[1] = MAGICDNS_PORT & 0xff;
-	udp[2] = (uint8_t)(pi->src.port >> 8);
-	udp[3] = (uint8_t)pi->src.port;
-	udp[4] = (uint8_t)(ulen >> 8);
-	udp[5] = (uint8_t)ulen;
-	uint8_t pseudo[12] = {reply[12],
-	                      reply[13],
-	                      reply[14],
-	                      reply[15],
-	                      reply[16],
-	                      reply[17],
-	                      reply[18],
-	                      reply[19],
-	                      0,
-	                      PACKET_PROTO_UDP,
-	                      (uint8_t)(ulen >> 8),
-	                      (uint8_t)ulen};
-	ck = svcd_csum_fold(svcd_csum_add(svcd_csum_add(0, pseudo, sizeof(pseudo)), udp, ulen));
-	if (ck == 0)
-		ck = 0xffff;
-	udp[6] = (uint8_t)(ck >> 8);
-	udp[7] = (uint8_t)ck;
-	(void)dataplane_local_reply(d->dp, reply, total);
+	io_addr_v4(&from, DATAPLANE_LOCAL_ADDR_V4, MAGICDNS_PORT);
+	int total = packet_udp4(reply, sizeof(reply), &from, &pi->src, (size_t)n);
+	if (total > 0)
+		(void)dataplane_local_reply(d->dp, reply, (size_t)total);
 }
 
 static int svcd_start_dns(struct svcd *d, char *err, size_t err_len)

@@ -1,6 +1,6 @@
 /* IP packets (see packet.h): IPv4/IPv6 and TCP/UDP header parsing into a
- * packet_info, checksums, and the TCP RST the data plane writes on a dead
- * host's behalf. */
+ * packet_info, checksums, the TCP RST the data plane writes on a dead
+ * host's behalf, and the UDP datagram of a MagicDNS answer. */
 #include "lib/wire/packet.h"
 
 #include <string.h>
@@ -175,5 +175,32 @@ int packet_tcp_rst(uint8_t *out, size_t cap, const struct io_addr *src, const st
 	pseudo = packet_sum(packet_sum(0, src->ip, alen), dst->ip, alen);
 	pseudo += PACKET_PROTO_TCP + PACKET_TCP_MIN_HDR;
 	packet_put16(tcp + 16, packet_fold(packet_sum(pseudo, tcp, PACKET_TCP_MIN_HDR)));
+	return (int)n;
+}
+
+int packet_udp4(uint8_t *out, size_t cap, const struct io_addr *src, const struct io_addr *dst,
+                size_t payload_len)
+{
+	size_t ulen = PACKET_UDP_HDR + payload_len, n = PACKET_IPV4_MIN_HDR + ulen;
+	uint8_t *udp = out + PACKET_IPV4_MIN_HDR;
+
+	if (src->family != IO_AF_INET || dst->family != IO_AF_INET || cap < n || n > 0xffff)
+		return -1;
+	memset(out, 0, PACKET_UDP4_HDRS);
+	out[0] = 0x45;
+	packet_put16(out + 2, (uint16_t)n);
+	out[8] = 64;
+	out[9] = PACKET_PROTO_UDP;
+	memcpy(out + 12, src->ip, 4);
+	memcpy(out + 16, dst->ip, 4);
+	packet_put16(out + 10, packet_fold(packet_sum(0, out, PACKET_IPV4_MIN_HDR)));
+	packet_put16(udp, src->port);
+	packet_put16(udp + 2, dst->port);
+	packet_put16(udp + 4, (uint16_t)ulen);
+	/* Pseudo-header: addresses, protocol and UDP length (RFC 768). */
+	uint32_t pseudo = packet_sum(packet_sum(0, src->ip, 4), dst->ip, 4);
+	pseudo += PACKET_PROTO_UDP + (uint32_t)ulen;
+	uint16_t ck = packet_fold(packet_sum(pseudo, udp, ulen));
+	packet_put16(udp + 6, ck ? ck : 0xffff);
 	return (int)n;
 }

@@ -64,6 +64,15 @@ int packet_parse(const uint8_t *pkt, size_t len, struct packet_info *out);
 int packet_tcp_rst(uint8_t *out, size_t cap, const struct io_addr *src, const struct io_addr *dst,
                    uint32_t seq);
 
+/* Wraps the `payload_len` bytes already at out[PACKET_UDP4_HDRS..] into an
+ * IPv4 (TTL 64, no options, DF clear) and UDP datagram from src to dst,
+ * both checksums filled (a zero UDP sum is sent as 0xffff). Returns the
+ * whole length, or -1 when an address is not IPv4, cap is too small or
+ * the datagram would pass 65535 bytes. The daemon answers MagicDNS with it. */
+#define PACKET_UDP4_HDRS 28
+int packet_udp4(uint8_t *out, size_t cap, const struct io_addr *src, const struct io_addr *dst,
+                size_t payload_len);
+
 /* TCP SYN without ACK: the packet that opens a connection. */
 static inline bool packet_is_tcp_syn(const struct packet_info *pi)
 {

@@ -3,8 +3,8 @@
  * (lib/wire/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
  * signalfd) stop it cleanly: proxies closed, TUN addresses removed. */
 #define _GNU_SOURCE
+#include "lib/base/daemon_main.h"
 #include "lib/base/numarg.h"
-#include "lib/base/outfile.h"
 #include "lib/io/io_epoll.h"
 #include "lib/wire/localapi.h"
 #include "lib/wire/mapproto.h"
@@ -14,13 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,10 +53,8 @@ struct app {
 	struct svcd *d;
 	int listen_fd, sig_fd;
 	bool stop;
-	struct outfile events_out; /* --events: remembers why a write failed */
-	bool events_reported;
+	struct daemon_events events; /* --events */
 	struct localapi_server *api;
-	FILE *events;
 	const char *sock_path;
 };
 
@@ -101,10 +97,9 @@ static char *api_handle(void *ctx, const char *line, size_t len)
 static void sig_fd_fn(void *ctx, int fd, uint32_t events)
 {
 	struct app *app = ctx;
-	struct signalfd_siginfo si;
-	(void)events;
 
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+	(void)events;
+	if (daemon_stop_signal_read(fd))
 		app->stop = true;
 }
 
@@ -145,21 +140,6 @@ static int api_listen(const char *path)
 	}
 	chmod(path, 0600);
 	return fd;
-}
-
-/* Says once, on stderr, that the events file cannot be written (a full
- * disk: the daemon keeps serving, its events are lost). True when it
- * could not. */
-static bool events_check(struct app *app, const char *path)
-{
-	int err = app->events_out.err;
-
-	if (err && !app->events_reported) {
-		fprintf(stderr, "svcd: --events %s: %s (events are being lost)\n", path,
-		        strerror(-err));
-		app->events_reported = true;
-	}
-	return err != 0;
 }
 
 enum {
@@ -316,32 +296,6 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	return check_args(a, underlay);
 }
 
-/* Opens --events (line-buffered). 0 or -1 (said why). */
-static int open_events(struct app *app, const char *path)
-{
-	app->events = outfile_open(&app->events_out, path, true);
-	if (!app->events) {
-		fprintf(stderr, "svcd: --events %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	setvbuf(app->events, NULL, _IOLBF, 0);
-	return 0;
-}
-
-/* SIGINT and SIGTERM arrive on a signalfd (read by the loop); SIGPIPE is
- * ignored (a closed socket is a write error, not a death). */
-static void block_signals(struct app *app)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	app->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
 /* The epoll loop and seam with the TUN device. 0 or -1 (said why). */
 static int open_seam(struct app *app, const struct args *a)
 {
@@ -353,7 +307,7 @@ static int open_seam(struct app *app, const struct args *a)
 		return -1;
 	}
 	const struct io_epoll_config ec = {
-	    .node_name = a->name, .tun_name = a->tun, .events = app->events};
+	    .node_name = a->name, .tun_name = a->tun, .events = app->events.f};
 	app->io = io_epoll_new(app->loop, &ec, &rc);
 	if (!app->io) {
 		fprintf(stderr, "svcd: TUN device %s: %s%s\n", a->tun, strerror(-rc),
@@ -435,13 +389,12 @@ static int start_local_api(struct app *app, const char *sock_path)
 }
 
 /* Runs the loop until a signal. 0, or -1 when the loop failed. */
-static int run(struct app *app, const char *events_path)
+static int run(struct app *app)
 {
 	io_event(app->io, "svcd_ready", IO_STR("socket", app->sock_path));
 	while (!app->stop) {
 		int rc = io_loop_run_once(app->loop, 1000);
-		if (app->events)
-			events_check(app, events_path);
+		daemon_events_check(&app->events);
 		if (rc < 0) {
 			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
 			return -1;
@@ -452,7 +405,7 @@ static int run(struct app *app, const char *events_path)
 
 /* Undoes whatever of the above was done, in reverse. Returns `status`,
  * or 1 when the events file could not be written. */
-static int shut_down(struct app *app, const char *events_path, int status)
+static int shut_down(struct app *app, int status)
 {
 	localapi_server_free(app->api);
 	if (app->listen_fd >= 0) {
@@ -473,11 +426,8 @@ static int shut_down(struct app *app, const char *events_path, int status)
 	}
 	if (app->loop)
 		io_loop_free(app->loop);
-	if (app->events) {
-		outfile_close(&app->events_out, app->events);
-		if (events_check(app, events_path))
-			status = 1;
-	}
+	if (daemon_events_close(&app->events))
+		status = 1;
 	return status;
 }
 
@@ -490,14 +440,14 @@ int main(int argc, char **argv)
 	int status = parse_args(argc, argv, &a, &underlay);
 	if (status >= 0)
 		return status;
-	if (a.events_path && open_events(&app, a.events_path) < 0)
+	if (a.events_path && daemon_events_open(&app.events, "svcd", a.events_path) < 0)
 		return 1;
 	app.sock_path = a.sock_path;
-	block_signals(&app);
+	app.sig_fd = daemon_stop_signals_fd();
 	status = 1;
 	if (open_seam(&app, &a) == 0 && start_daemon(&app, &a, &underlay) == 0 &&
 	    (!a.netmap_path || load_netmap(&app, a.netmap_path) == 0) &&
-	    start_local_api(&app, a.sock_path) == 0 && run(&app, a.events_path) == 0)
+	    start_local_api(&app, a.sock_path) == 0 && run(&app) == 0)
 		status = 0;
-	return shut_down(&app, a.events_path, status);
+	return shut_down(&app, status);
 }
