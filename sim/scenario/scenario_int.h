@@ -10,8 +10,9 @@
  * checks), scenario_names.c (names and references), one loader per
  * top-level section (scenario_topology.c, scenario_policy.c,
  * scenario_services.c, scenario_nodes.c, scenario_workloads.c,
- * scenario_timeline.c, scenario_expect.c), and scenario_load.c (the entry
- * points and the order the sections load in). */
+ * scenario_timeline.c, scenario_expect.c; a node's files in
+ * scenario_files.c), and scenario_load.c (the entry points and the order
+ * the sections load in). */
 #ifndef SIM_SCENARIO_SCENARIO_INT_H
 #define SIM_SCENARIO_SCENARIO_INT_H
 
