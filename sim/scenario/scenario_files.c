@@ -135,6 +135,23 @@ static bool check_file_bytes(struct loader *ld, const yaml_node_t *at, const cha
 	return true;
 }
 
+/* One entry, path -> value, appended to g->files once it is good. */
+static bool load_file_entry(struct loader *ld, const yaml_node_t *k, const yaml_node_t *v,
+                            struct scenario_node_group *g, uint64_t *node_bytes)
+{
+	struct scenario_file f = {0};
+
+	if (!load_file_path(ld, k, g) || !load_file_value(ld, v, scalar(k), &f.size) ||
+	    !check_file_bytes(ld, v, scalar(k), f.size, node_bytes, g->count))
+		return false;
+	f.path = ld_strdup(ld, scalar(k));
+	if (v->type == YAML_SCALAR_NODE)
+		f.content = ld_strndup(ld, scalar(v), v->data.scalar.length);
+	pos_of(k, &f.line, &f.column);
+	g->files[g->n_files++] = f;
+	return true;
+}
+
 bool ld_load_files(struct loader *ld, const yaml_node_t *map, struct scenario_node_group *g)
 {
 	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
@@ -145,31 +162,15 @@ bool ld_load_files(struct loader *ld, const yaml_node_t *map, struct scenario_no
 		error_at(ld, map, "too many files: %zu (max %d)", n, SCENARIO_FILES_MAX);
 		return false;
 	}
-	if (n == 0)
-		return true;
-	g->files = calloc(n, sizeof(*g->files));
-	if (!g->files) {
+	if (n && !(g->files = calloc(n, sizeof(*g->files)))) {
 		ld->oom = true;
 		return false;
 	}
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_get(ld, p->key), *v = node_get(ld, p->value);
-		struct scenario_file f = {0};
-		if (!load_file_path(ld, k, g)) {
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_pair_t *p = &map->data.mapping.pairs.start[i];
+		if (!load_file_entry(ld, node_get(ld, p->key), node_get(ld, p->value), g,
+		                     &node_bytes))
 			ok = false;
-			continue;
-		}
-		if (!load_file_value(ld, v, scalar(k), &f.size) ||
-		    !check_file_bytes(ld, v, scalar(k), f.size, &node_bytes, g->count)) {
-			ok = false;
-			continue;
-		}
-		f.path = ld_strdup(ld, scalar(k));
-		if (v->type == YAML_SCALAR_NODE)
-			f.content = ld_strndup(ld, scalar(v), v->data.scalar.length);
-		pos_of(k, &f.line, &f.column);
-		g->files[g->n_files++] = f;
 	}
 	return ok;
 }
