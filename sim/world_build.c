@@ -6,6 +6,7 @@
 
 #include "lib/base/errfmt.h"
 #include "lib/base/rng.h"
+#include "lib/io/fs.h"
 #include "proxy/serve/serve_cmd.h"
 #include "sim/io_sim.h"
 
@@ -169,6 +170,11 @@ static bool world_group_has_tun(const struct scenario_node_group *g)
 	free(op);
 	return tun;
 }
+
+/* A node's files always fit its tree: each path of at most
+ * SCENARIO_FILE_PATH_MAX bytes has at most half as many parts ("/a/b"). */
+_Static_assert(SCENARIO_FILES_MAX *(SCENARIO_FILE_PATH_MAX / 2) <= IO_FS_MEM_NODES_MAX,
+               "scenario files may not fill a node's tree");
 
 /* Every group's files, their bytes made once: a group's nodes share them,
  * each node's tree copies them (the loader bounds the total). */
