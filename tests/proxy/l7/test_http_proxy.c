@@ -267,9 +267,14 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* A tree on the host in /tmp (real links, a real FIFO), which the proxy
+ * reads on either seam: a seam without a file tree means the host's, while
+ * a simulated node's own tree (empty here) never shows host files. */
 static void make_tree(void)
 {
 	char p[160];
+
+	W.tap->io.fs = NULL;
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/http-tree-XXXXXX");
 	cr_assert(mkdtemp(tmpdir));
@@ -298,6 +303,29 @@ static void remove_tree(void)
 	if (tmpdir[0])
 		cr_assert_eq(system(cmd), 0);
 }
+
+#ifdef HTTP_SIM
+/* A simulated node reads its own tree, never the host's: /etc is there on
+ * the machine running the test, not in node 0's (empty) tree. */
+Test(HTTP_SUITE, simulated_node_never_serves_the_hosts_files, .fini = world_end, .timeout = 120)
+{
+	struct ht_client c = {0};
+
+	world_begin();
+	cr_assert_not_null(W.f->node[0].io->fs);
+	add_handler("/", SERVE_HANDLER_PATH, "/etc");
+	world_start();
+	run_client(&c, get("/passwd"), 0, false, 1);
+	cr_assert_eq(c.status[0], 404, "%d", c.status[0]);
+	ht_client_close(&c);
+	cr_assert_eq(io_fs_mem_add_file(W.f->node[0].io->fs, "/etc/passwd", "simulated\n", 10), 0);
+	memset(&c, 0, sizeof(c));
+	run_client(&c, get("/passwd"), 0, false, 1);
+	cr_assert_eq(c.status[0], 200, "%d", c.status[0]);
+	cr_assert_eq(io_fs_mem_open_handles(W.f->node[0].io->fs), 0);
+	ht_client_close(&c);
+}
+#endif
 
 /* REL-2: a directory's redirect stays on the site. It echoed the request
  * path, so on a "/" mount `GET //evil.example` (a directory of that name)
