@@ -560,6 +560,64 @@ Test(SVCD_SUITE, lim_1_udp_to_a_service_vip_without_tun_is_not_delivered, .fini 
 	cr_assert_eq(l4_try(t, "tcp-still-works"), 0);
 }
 
+/* A packet LIM-1 refuses is a policy drop, not a device failure: the data
+ * plane counts it as handed to the stack (tun_out), as when the filter sat
+ * in the TUN write itself. */
+Test(SVCD_SUITE, lim_1_a_refused_packet_counts_as_handed_to_the_stack, .fini = teardown,
+     .timeout = 60)
+{
+	struct tw *t = tw_new();
+	struct dataplane_stats before, after;
+
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+	dataplane_stats(svcd_dataplane(t->d[HOST_A]), &before);
+	cr_assert_not(udp_roundtrip(t, WEB_VIP));
+	dataplane_stats(svcd_dataplane(t->d[HOST_A]), &after);
+	cr_assert_eq(after.tun_out_packets - before.tun_out_packets, 1);
+	cr_assert_eq(after.tun_out_bytes - before.tun_out_bytes, 20 + 8 + 5);
+}
+
+/* LIM-1 covers every packet the daemon puts into its stack, not only those
+ * from the tailnet: a MagicDNS answer to a query sent from a VIP of a
+ * non-L3 service is refused like any other UDP to that VIP. */
+Test(SVCD_SUITE, lim_1_a_magicdns_answer_to_a_service_vip_without_tun_is_not_delivered,
+     .fini = teardown, .timeout = 60)
+{
+	struct tw *t = tw_new();
+	struct io *aio = t->f->node[HOST_A].io;
+	struct svcd_config c = {.name = t->f->node[HOST_A].name,
+	                        .underlay = t->f->node[HOST_A].underlay,
+	                        .drain_grace_us = GRACE_US,
+	                        .magic_dns = true};
+	static const uint8_t query[] = {0x12, 0x34, 0x01, 0,   0,   1, 0, 0, 0, 0, 0,
+	                                0,    3,    'w',  'e', 'b', 0, 0, 1, 0, 1};
+
+	svcd_free(t->d[HOST_A]);
+	c.underlay.port = DATAPLANE_DEFAULT_PORT;
+	cr_assert_eq(svcd_new(&t->d[HOST_A], aio, &c), 0);
+	set_map(t, HOST_A, "\"host-a\",\"host-b\"");
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+
+	/* From the node's own address: answered. */
+	struct dgram_sink own = {0}, vip = {0};
+	struct io_addr me = ip("100.64.0.2", 5300), server = ip("100.100.100.100", 53);
+	int u = aio->ops->udp_open(aio, &me, dgram_cb, &own);
+	cr_assert_geq(u, 0);
+	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
+	cr_assert(dpf_run_until(t->f, dgram_arrived, &own, 2000000), "no MagicDNS answer");
+	aio->ops->close(aio, u, false);
+
+	/* From svc:web's VIP: the answer is UDP to a non-L3 service's VIP. */
+	struct io_addr va = ip(WEB_VIP, 5300);
+	u = aio->ops->udp_open(aio, &va, dgram_cb, &vip);
+	cr_assert_geq(u, 0);
+	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
+	cr_assert_not(dpf_run_until(t->f, dgram_arrived, &vip, 500000),
+	              "LIM-1: a MagicDNS answer reached svc:web's VIP");
+	aio->ops->close(aio, u, false);
+	cr_assert_geq(events_count(t, "\"service_non_tcp_refused\"", "svc:web"), 1);
+}
+
 Test(SVCD_SUITE, l3_1_udp_to_a_tun_service_reaches_the_host_stack, .fini = teardown, .timeout = 60)
 {
 	struct tw *t = tw_new();

@@ -658,6 +658,63 @@ Test(HTTP_SUITE, rel2_index_html_symlink_out_of_the_root_gets_404, .fini = world
 	remove_tree();
 }
 
+/* REL-2, L7-3 on the host's files: a directory link leading out of the
+ * root is refused wherever it sits on the path; a root reached through a
+ * link serves; an index.html that is a directory gives the listing (it is
+ * no file); %00 in a name is never a name; a listing shows links without
+ * the directory slash. */
+Test(HTTP_SUITE, rel2_host_tree_edges_links_on_the_path_index_dir_and_nul, .fini = world_end,
+     .timeout = 120)
+{
+	char dir[160], outside[160], root_link[200];
+	struct ht_client c = {0};
+
+	world_begin();
+	make_tree();
+	tree_add("outdir", true);
+	tree_add("outdir/inner.txt", false);
+	snprintf(outside, sizeof(outside), "%s/outdir", tmpdir);
+	tree_link(outside, "pub/linkdir");
+	tree_add("pub/idx", true);
+	tree_add("pub/idx/index.html", true);
+	tree_add("pub/idx/x.txt", false);
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	snprintf(root_link, sizeof(root_link), "%s/publink", tmpdir);
+	cr_assert_eq(symlink(dir, root_link), 0);
+	add_handler("/files/", SERVE_HANDLER_PATH, dir);
+	add_handler("/via/", SERVE_HANDLER_PATH, root_link);
+	world_start();
+
+	static const struct {
+		const char *path;
+		int status;
+		const char *has;
+	} cases[] = {
+	    {"/files/linkdir/inner.txt", 404, NULL},
+	    {"/files/linkdir/", 404, NULL},
+	    {"/files/linkdir", 404, NULL},
+	    {"/via/a.txt", 200, "alpha"},
+	    {"/via/sub/", 200, "<h1>index</h1>"},
+	    {"/files/idx/", 200, "href=\"x.txt\""},
+	    {"/files/a.txt%00.html", 400, NULL},
+	    {"/files/", 200, "href=\"linkdir\">linkdir</a>"},
+	    {"/files/nothere/", 404, NULL},
+	    {"/files/a.txt/", 404, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		run_client(&c, get(cases[i].path), 0, false, 1);
+		cr_assert_eq(c.status[0], cases[i].status, "%s gave %d: %s", cases[i].path,
+		             c.status[0], c.body);
+		cr_assert(!body_has(&c, "inner\n"), "%s served a file outside the root",
+		          cases[i].path);
+		if (cases[i].has)
+			cr_assert(body_has(&c, cases[i].has), "%s: %s", cases[i].path, c.body);
+		ht_client_close(&c);
+	}
+	remove_tree();
+}
+
 /* A FIFO (or other special file) in the served tree is not a file to
  * serve: 404 at once, never an open() that waits for a writer and stops
  * the whole daemon. */
