@@ -138,21 +138,6 @@ static void write_netmap(int i, const char *path)
 	write_file(path, doc);
 }
 
-static pid_t spawn_in_ns(const char *ns, char *const args[], const char *log)
-{
-	char *argv[32];
-	int n = 0;
-
-	argv[n++] = "/usr/sbin/ip";
-	argv[n++] = "netns";
-	argv[n++] = "exec";
-	argv[n++] = (char *)ns;
-	for (int i = 0; args[i] && n < 31; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return pg_spawn(argv, log, (uid_t)-1, (gid_t)-1);
-}
-
 /* Namespaces, veth, two svcd processes and the host's backends. */
 static void real_setup(void)
 {
@@ -215,7 +200,7 @@ static void real_setup(void)
 		                "--key",
 		                key,
 		                NULL};
-		R.svcd[i] = spawn_in_ns(R.ns[i], args, log[i]);
+		R.svcd[i] = netns_spawn(R.ns[i], args, log[i]);
 		cr_assert_gt(R.svcd[i], 0);
 	}
 	for (int i = 0; i < 2; i++)
@@ -229,7 +214,7 @@ static void real_setup(void)
 	    ready,        NULL};
 	char blog[160];
 	snprintf(blog, sizeof(blog), "%s/backend.log", R.dir);
-	R.backend = spawn_in_ns(R.ns[1], bargs, blog);
+	R.backend = netns_spawn(R.ns[1], bargs, blog);
 	cr_assert(wait_file(ready, WAIT_MS), "backend did not start");
 }
 
@@ -567,7 +552,7 @@ static void api_setup(void)
 	snprintf(log, sizeof(log), "%s/host.log", R.dir);
 	char *args[] = {SVCD_PATH, "--name",   "host", "--underlay", "127.0.0.1", "--tun",
 	                "svctun0", "--socket", sock,   "--events",   events,      NULL};
-	R.svcd[1] = spawn_in_ns(R.ns[1], args, log);
+	R.svcd[1] = netns_spawn(R.ns[1], args, log);
 	cr_assert_gt(R.svcd[1], 0);
 	if (!wait_file(sock, WAIT_MS)) {
 		pg_print_file(log);
