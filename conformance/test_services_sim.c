@@ -9,6 +9,7 @@
 #include "proxy/dataplane/dataplane.h"
 #include "proxy/magicdns.h"
 #include "proxy/svcd.h"
+#include "tests/support/dns_query.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -682,23 +683,10 @@ static int dns_query(struct cf *f, const char *client, const char *name, uint32_
 {
 	struct io *io = f->tn->nodes[cf_idx(f, client)].io;
 	struct dns_probe p = {0};
-	uint8_t q[300] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-	size_t len = 12;
+	uint8_t q[300];
+	size_t len = dns_query_build(q, 0x1234, name, 1 /* A */);
 	struct io_addr srv, any;
 
-	for (const char *s = name; *s;) {
-		const char *dot = strchr(s, '.');
-		size_t l = dot ? (size_t)(dot - s) : strlen(s);
-		q[len++] = (uint8_t)l;
-		memcpy(q + len, s, l);
-		len += l;
-		s += l + (dot ? 1 : 0);
-	}
-	q[len++] = 0;
-	q[len++] = 0;
-	q[len++] = 1; /* A */
-	q[len++] = 0;
-	q[len++] = 1; /* IN */
 	io_addr_parse(&srv, MAGICDNS_ADDR, MAGICDNS_PORT);
 	io_addr_v4(&any, 0, 0);
 	int h = io->ops->udp_open(io, &any, dns_on_reply, &p);
