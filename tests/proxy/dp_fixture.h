@@ -53,4 +53,45 @@ void dpf_node_restart_tun(struct dpf *f, int i);
 /* Runs the world until done(arg) or timeout_us of its time; returns done(arg). */
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
 
+/* The address `s` (a test's literal) at `port`. */
+static inline struct io_addr dpf_ip(const char *s, uint16_t port)
+{
+	struct io_addr a;
+	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
+	return a;
+}
+
+/* Node p's owner as netmap peer members: alice on the client (node 0), the
+ * tag:web tag on the hosts. */
+static inline const char *dpf_owner_json(int p)
+{
+	return p == 0 ? "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\""
+	              : "\"user\":\"\",\"tags\":[\"tag:web\"]";
+}
+
+/* Writes into out (cap bytes) node `self`'s netmap peers (the body of the
+ * JSON array): every other node not in the bit set `omit`, by name, with
+ * the tailnet address 100.64.0.(p+1) and its underlay address at `port` as
+ * endpoint; with `owners`, its dpf_owner_json members too. */
+static inline void dpf_peers_json(const struct dpf *f, int self, unsigned omit, uint16_t port,
+                                  bool owners, char *out, size_t cap)
+{
+	char ep[IO_ADDR_STRLEN];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int p = 0; p < DPF_NODES; p++) {
+		if (p == self || (omit & (1u << p)))
+			continue;
+		struct io_addr e = f->node[p].underlay;
+		e.port = port;
+		o += (size_t)snprintf(out + o, cap - o,
+		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
+		                      "\"endpoint\":\"%s\"%s%s}",
+		                      o ? "," : "", f->node[p].name, p + 1,
+		                      io_addr_format(&e, true, ep, sizeof(ep)), owners ? "," : "",
+		                      owners ? dpf_owner_json(p) : "");
+	}
+}
+
 #endif

@@ -299,38 +299,17 @@ struct tw {
 
 static struct tw *current;
 
-static struct io_addr ip(const char *s, uint16_t port)
-{
-	struct io_addr a;
-	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
-	return a;
-}
-
 /* Node i's netmap document; `host_services` is its JSON array. */
 static cJSON *map_doc(struct tw *t, int i, uint64_t version, const char *host_services,
                       const char *web_hosts)
 {
-	static const char *const users[DPF_NODES] = {
-	    "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\"",
-	    "\"user\":\"\",\"tags\":[\"tag:web\"]", "\"user\":\"\",\"tags\":[\"tag:web\"]"};
-	char doc[8192], ep[IO_ADDR_STRLEN], peers[2048] = "";
-	size_t o = 0;
+	char doc[8192], peers[2048];
 	const char *filter = i == CLIENT ? "[]"
 	                                 : "[{\"src\":[\"100.64.0.1\"],\"dst\":[{\"net\":\"" WEB_VIP
 	                                   "/32\",\"ports\":\"*\"},{\"net\":\"" DNS_VIP
 	                                   "/32\",\"ports\":\"*\"}]}]";
 
-	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i)
-			continue;
-		struct io_addr e = t->f->node[p].underlay;
-		e.port = DATAPLANE_DEFAULT_PORT;
-		o += (size_t)snprintf(peers + o, sizeof(peers) - o,
-		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
-		                      "\"endpoint\":\"%s\",%s}",
-		                      o ? "," : "", t->f->node[p].name, p + 1,
-		                      io_addr_format(&e, true, ep, sizeof(ep)), users[p]);
-	}
+	dpf_peers_json(t->f, i, 0, DATAPLANE_DEFAULT_PORT, true, peers, sizeof(peers));
 	snprintf(doc, sizeof(doc),
 	         "{\"version\":%llu,\"tailnet\":\"example.ts.net\","
 	         "\"self\":{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],\"tags\":%s},"
@@ -480,7 +459,7 @@ static struct tw *tw_new_dns(bool maps, bool magic_dns)
 		cr_assert_eq(svcd_new(&t->d[i], t->f->node[i].io, &cfg), 0, "svcd_new(%d)", i);
 		if (i == CLIENT)
 			continue;
-		struct io_addr hb = ip("127.0.0.1", 8080), ea = ip("127.0.0.1", 9000);
+		struct io_addr hb = dpf_ip("127.0.0.1", 8080), ea = dpf_ip("127.0.0.1", 9000);
 		const struct http_backend_config bc = {.name = i == HOST_A ? "web-a" : "web-b"};
 		cr_assert_eq(http_backend_new(&t->hb[i], t->f->node[i].io, &bc, &hb, NULL), 0);
 		cr_assert_eq(backend_tcp_echo_start(t->f->node[i].io, &ea, &t->echo[i]), 0);
@@ -541,7 +520,7 @@ static void wait_event(struct tw *t, const char *a, const char *b, int n)
 static void tconn_start(struct tw *t, struct tconn *c, const char *dst, uint16_t port,
                         const char *tx)
 {
-	struct io_addr a = ip(dst, port);
+	struct io_addr a = dpf_ip(dst, port);
 
 	cr_assert_geq(tconn_open(c, t->f->node[CLIENT].io, &a, tx), 0);
 }
@@ -1052,7 +1031,7 @@ Test(MAPCLIENT_SUITE, l7_5_the_certificate_from_the_map_is_served_with_the_node_
 	cr_assert_eq(tls_ctx_new(&cctx, t->f->node[CLIENT].io, &cc, terr, sizeof(terr)), 0, "%s",
 	             terr);
 	struct ht_client *c = calloc(1, sizeof(*c));
-	struct io_addr vip = ip(WEB_VIP, 443);
+	struct io_addr vip = dpf_ip(WEB_VIP, 443);
 	ht_client_start(c, t->f->node[CLIENT].io, &vip, cctx, "web.example.ts.net",
 	                "GET / HTTP/1.1\r\nHost: web.example.ts.net\r\nConnection: close\r\n\r\n",
 	                0, false, 1);
@@ -1326,7 +1305,7 @@ Test(MAPCLIENT_SUITE, svc_3_magic_dns_answers_from_the_netmap_control_sent, .fin
 	cr_assert_geq(events_count(t, "\"svcd_started\"", "\"magic_dns\":true"), 1);
 
 	struct dns_sink sink = {0};
-	struct io_addr me = ip("100.64.0.2", 0), server = ip("100.100.100.100", 53);
+	struct io_addr me = dpf_ip("100.64.0.2", 0), server = dpf_ip("100.100.100.100", 53);
 	int u = io->ops->udp_open(io, &me, dns_cb, &sink);
 	cr_assert_geq(u, 0);
 	cr_assert_geq(io->ops->udp_send(io, u, query, sizeof(query), &server), 0);

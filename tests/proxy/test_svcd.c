@@ -55,22 +55,11 @@ struct tw {
 
 static struct tw *current;
 
-static struct io_addr ip(const char *s, uint16_t port)
-{
-	struct io_addr a;
-	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
-	return a;
-}
-
 /* Node i's netmap. `web_hosts` is the body of svc:web's ranked host list
  * as the client sees it; `self_tags` the JSON array of node i's tags. */
 static void set_map_tags(struct tw *t, int i, const char *web_hosts, const char *self_tags)
 {
-	static const char *const users[DPF_NODES] = {
-	    "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\"",
-	    "\"user\":\"\",\"tags\":[\"tag:web\"]", "\"user\":\"\",\"tags\":[\"tag:web\"]"};
-	char doc[8192], ep[IO_ADDR_STRLEN], peers[2048] = "", err[NETMAP_ERR_LEN];
-	size_t o = 0;
+	char doc[8192], peers[2048], err[NETMAP_ERR_LEN];
 	const char *host_services =
 	    t->unapproved[i] ? "[]"
 	    : i == HOST_A    ? "[{\"name\":\"svc:web\",\"addresses\":[\"" WEB_VIP "\",\"" WEB_VIP6
@@ -83,17 +72,7 @@ static void set_map_tags(struct tw *t, int i, const char *web_hosts, const char 
 	                                   "/32\",\"ports\":\"*\"},{\"net\":\"" DNS_VIP
 	                                   "/32\",\"ports\":\"*\"}]}]";
 
-	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i)
-			continue;
-		struct io_addr e = t->f->node[p].underlay;
-		e.port = DATAPLANE_DEFAULT_PORT;
-		o += (size_t)snprintf(peers + o, sizeof(peers) - o,
-		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
-		                      "\"endpoint\":\"%s\",%s}",
-		                      o ? "," : "", t->f->node[p].name, p + 1,
-		                      io_addr_format(&e, true, ep, sizeof(ep)), users[p]);
-	}
+	dpf_peers_json(t->f, i, 0, DATAPLANE_DEFAULT_PORT, true, peers, sizeof(peers));
 	snprintf(doc, sizeof(doc),
 	         "{\"version\":%llu,\"tailnet\":\"example.ts.net\","
 	         "\"self\":{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],\"tags\":%s},"
@@ -134,8 +113,8 @@ static struct tw *tw_new(void)
 		cr_assert_eq(svcd_new(&t->d[i], t->f->node[i].io, &cfg), 0, "svcd_new(%d)", i);
 		if (i == CLIENT)
 			continue;
-		struct io_addr hb = ip("127.0.0.1", HTTP_BACKEND_PORT),
-		               ea = ip("127.0.0.1", ECHO_PORT);
+		struct io_addr hb = dpf_ip("127.0.0.1", HTTP_BACKEND_PORT),
+		               ea = dpf_ip("127.0.0.1", ECHO_PORT);
 		const struct http_backend_config bc = {.name = i == HOST_A ? "web-a" : "web-b"};
 		cr_assert_eq(http_backend_new(&t->hb[i], t->f->node[i].io, &bc, &hb, NULL), 0);
 		cr_assert_eq(backend_tcp_echo_start(t->f->node[i].io, &ea, &t->echo[i]), 0);
@@ -195,7 +174,7 @@ static int events_count(struct tw *t, const char *a, const char *b)
 static void tconn_start(struct tw *t, struct tconn *c, const char *dst, uint16_t port,
                         const char *tx)
 {
-	struct io_addr a = ip(dst, port);
+	struct io_addr a = dpf_ip(dst, port);
 	int h = tconn_open(c, t->f->node[CLIENT].io, &a, tx);
 
 	cr_assert_geq(h, 0, "connect to %s:%u: %d", dst, port, h);
@@ -537,7 +516,7 @@ static bool udp_roundtrip(struct tw *t, const char *vip)
 	struct io *cio = t->f->node[CLIENT].io, *aio = t->f->node[HOST_A].io;
 	struct backend_udp_echo *ue;
 	struct dgram_sink sink = {0};
-	struct io_addr va = ip(vip, UDP_PORT), cl = ip("100.64.0.1", 0);
+	struct io_addr va = dpf_ip(vip, UDP_PORT), cl = dpf_ip("100.64.0.1", 0);
 
 	cr_assert_eq(backend_udp_echo_start(aio, &va, &ue), 0, "udp-echo on %s", vip);
 	int cu = cio->ops->udp_open(cio, &cl, dgram_cb, &sink);
