@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,15 +56,7 @@ static const char ns_tags[NS_COUNT] = {'x', 'c', 'a', 'b', 'k'};
 
 /* Runs a shell command, output (stdout and stderr) into R.out; returns the
  * exit status (or -1). */
-__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int rc = shell_vrun(R.out, sizeof(R.out), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define sh(...) shell_run(R.out, sizeof(R.out), __VA_ARGS__)
 
 static double now_s(void)
 {

@@ -22,7 +22,6 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,15 +51,7 @@ static const char *const node_names[2] = {"client", "host"};
 
 /* Runs a shell command, output (stdout and stderr) into R.out; returns the
  * exit status (or -1). */
-__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int rc = shell_vrun(R.out, sizeof(R.out), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define sh(...) shell_run(R.out, sizeof(R.out), __VA_ARGS__)
 
 static void sleep_ms(int ms)
 {
