@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DPF_NODES 3
 
@@ -52,6 +53,32 @@ static inline struct dpf *dpf_new_or_skip(void *owner)
 void dpf_node_restart_tun(struct dpf *f, int i);
 /* Runs the world until done(arg) or timeout_us of its time; returns done(arg). */
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
+
+static inline bool dpf_never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* Runs the world for `us` of its time. */
+static inline void dpf_run_for(struct dpf *f, uint64_t us)
+{
+	dpf_run_until(f, dpf_never, NULL, us);
+}
+
+/* Lines of the event stream holding `a` and (when set) `b`. */
+static inline int dpf_events_count(struct dpf *f, const char *a, const char *b)
+{
+	char line[4096];
+	int n = 0;
+
+	fflush(f->events);
+	rewind(f->events);
+	while (fgets(line, sizeof(line), f->events))
+		n += strstr(line, a) && (!b || strstr(line, b));
+	fseek(f->events, 0, SEEK_END);
+	return n;
+}
 
 /* The address `s` (a test's literal) at `port`. */
 static inline struct io_addr dpf_ip(const char *s, uint16_t port)
