@@ -80,6 +80,20 @@ static inline int dpf_events_count(struct dpf *f, const char *a, const char *b)
 	return n;
 }
 
+/* Copies the whole event stream to stderr when the environment variable
+ * `env` is set (a debugging aid for a test's teardown). */
+static inline void dpf_dump_events_if(struct dpf *f, const char *env)
+{
+	char line[2048];
+
+	if (!getenv(env))
+		return;
+	fflush(f->events);
+	rewind(f->events);
+	while (fgets(line, sizeof(line), f->events))
+		fputs(line, stderr);
+}
+
 /* The address `s` (a test's literal) at `port`. */
 static inline struct io_addr dpf_ip(const char *s, uint16_t port)
 {

@@ -366,13 +366,7 @@ static void teardown(void)
 
 	if (!t)
 		return;
-	if (getenv("SVCD_DUMP_EVENTS")) {
-		char line[2048];
-		fflush(t->f->events);
-		rewind(t->f->events);
-		while (fgets(line, sizeof(line), t->f->events))
-			fputs(line, stderr);
-	}
+	dpf_dump_events_if(t->f, "SVCD_DUMP_EVENTS");
 	for (int i = 0; i < DPF_NODES; i++) {
 		svcd_free(t->d[i]);
 		http_backend_free(t->hb[i]);

@@ -142,13 +142,7 @@ static void teardown(void)
 
 	if (!t)
 		return;
-	if (getenv("DP_DUMP_EVENTS")) { /* debugging aid: the whole event stream */
-		char line[2048];
-		fflush(t->f->events);
-		rewind(t->f->events);
-		while (fgets(line, sizeof(line), t->f->events))
-			fputs(line, stderr);
-	}
+	dpf_dump_events_if(t->f, "DP_DUMP_EVENTS");
 	tnet_free_dataplanes(t);
 	dpf_free(t->f);
 	if (t->pcap_path[0])
