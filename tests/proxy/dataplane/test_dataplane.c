@@ -326,12 +326,6 @@ static bool conn_failed(void *arg)
 	return ((struct tconn *)arg)->error;
 }
 
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
 /* Sends `msg` on c and waits for its echo. */
 static void echo_round(struct tnet *t, struct tconn *c, const char *msg)
 {
@@ -558,7 +552,7 @@ Test(DP_SUITE, lim2_a_host_never_opens_a_connection_or_sends_a_datagram_from_a_v
 	cr_assert_geq(bad.h, 0);
 	/* 2.5 s: between SYN retries (0, 1, 3 s), so the drop count read
 	 * below is stable */
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	for (int i = 0; i < sc.accepted && i < 8; i++)
 		cr_assert_not(io_addr_equal(&sc.peers[i], &vip, false),
 		              "a connection from the VIP reached the client");
@@ -606,7 +600,7 @@ Test(DP_SUITE, acl4_the_host_refuses_a_client_its_filter_does_not_allow_even_wit
 	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
 
 	tconn_start(&c1, cio, WEB_VIP, WEB_PORT);
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	cr_assert_eq(sa.accepted, 0, "the filter let a refused client in");
 	cr_assert_not(c1.connected);
 	cr_assert_geq(drops(t, HOST_A, DATAPLANE_DROP_FILTER), 1);
@@ -625,7 +619,7 @@ Test(DP_SUITE, acl4_the_host_refuses_a_client_its_filter_does_not_allow_even_wit
 	set_map(t, HOST_A, "\"host-a\"", FILTER_NOBODY);
 	echo_round(t, &c2, "still open after the revocation");
 	tconn_start(&c3, cio, WEB_VIP, WEB_PORT);
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	cr_assert_eq(sa.accepted, 1);
 	cr_assert_not(c3.connected);
 	cio->ops->close(cio, c3.h, true);
@@ -1144,7 +1138,7 @@ Test(DP_SUITE, a_ping_from_an_unknown_endpoint_is_dropped_and_a_wrong_pong_ignor
 	g[2] = DATAPLANE_MSG_PONG;
 	memset(g + DATAPLANE_HDR_LEN, 0x5a, 8);
 	cr_assert_geq(aio->ops->udp_send(aio, au, g, sizeof(g), &cep), 0);
-	dpf_run_until(t->f, never, NULL, 200000);
+	dpf_run_for(t->f, 200000);
 	cr_assert_eq(drops(t, CLIENT, DATAPLANE_DROP_BAD_PROBE), 1);
 	cr_assert(dataplane_peer_is_dead(t->dp[CLIENT], "host-a"), "a wrong pong revived host-a");
 	aio->ops->close(aio, ou, false);
