@@ -548,7 +548,7 @@ Test(SVCD_SUITE, lim_1_a_magicdns_answer_to_a_service_vip_without_tun_is_not_del
 
 	/* From the node's own address: answered. */
 	struct dgram_sink own = {0}, vip = {0};
-	struct io_addr me = ip("100.64.0.2", 5300), server = ip("100.100.100.100", 53);
+	struct io_addr me = dpf_ip("100.64.0.2", 5300), server = dpf_ip("100.100.100.100", 53);
 	int u = aio->ops->udp_open(aio, &me, dgram_cb, &own);
 	cr_assert_geq(u, 0);
 	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
@@ -556,14 +556,14 @@ Test(SVCD_SUITE, lim_1_a_magicdns_answer_to_a_service_vip_without_tun_is_not_del
 	aio->ops->close(aio, u, false);
 
 	/* From svc:web's VIP: the answer is UDP to a non-L3 service's VIP. */
-	struct io_addr va = ip(WEB_VIP, 5300);
+	struct io_addr va = dpf_ip(WEB_VIP, 5300);
 	u = aio->ops->udp_open(aio, &va, dgram_cb, &vip);
 	cr_assert_geq(u, 0);
 	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
 	cr_assert_not(dpf_run_until(t->f, dgram_arrived, &vip, 500000),
 	              "LIM-1: a MagicDNS answer reached svc:web's VIP");
 	aio->ops->close(aio, u, false);
-	cr_assert_geq(events_count(t, "\"service_non_tcp_refused\"", "svc:web"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"service_non_tcp_refused\"", "svc:web"), 1);
 }
 
 Test(SVCD_SUITE, l3_1_udp_to_a_tun_service_reaches_the_host_stack, .fini = teardown, .timeout = 60)
