@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,15 +56,7 @@ static const char ns_tags[NS_COUNT] = {'x', 'c', 'a', 'b', 'k'};
 
 /* Runs a shell command, output (stdout and stderr) into R.out; returns the
  * exit status (or -1). */
-__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int rc = shell_vrun(R.out, sizeof(R.out), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define sh(...) shell_run(R.out, sizeof(R.out), __VA_ARGS__)
 
 static double now_s(void)
 {
@@ -96,32 +87,6 @@ static void print_file(const char *path)
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		fwrite(buf, 1, n, stderr);
 	fclose(f);
-}
-
-/* Starts `ip netns exec ns args...` with stdout and stderr into log;
- * returns the pid (or -1). */
-static pid_t spawn_in_ns(const char *ns, char *const args[], const char *log)
-{
-	char *argv[40];
-	int n = 0;
-
-	argv[n++] = "/usr/sbin/ip";
-	argv[n++] = "netns";
-	argv[n++] = "exec";
-	argv[n++] = (char *)ns;
-	for (int i = 0; args[i] && n < 39; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execv(argv[0], argv);
-	_exit(127);
 }
 
 /* Stops a child: `sig`, then SIGKILL when it has not gone within 5 s.
@@ -220,7 +185,7 @@ static void start_controld(void)
 	path_of(log, sizeof(log), "control", "log");
 	char *args[] = {CONTROLD_PATH, "--listen", CTL_IP, "--state",  state,  "--users",
 	                users,         "--policy", policy, "--events", events, NULL};
-	R.controld = spawn_in_ns(R.ns[NS_CTL], args, log);
+	R.controld = netns_spawn(R.ns[NS_CTL], args, log);
 	cr_assert_gt(R.controld, 0);
 }
 
@@ -250,7 +215,7 @@ static void start_svcd(int i)
 	}
 	args[n] = NULL;
 	unlink(sock);
-	R.svcd[i] = spawn_in_ns(R.ns[NS_A + i], args, log);
+	R.svcd[i] = netns_spawn(R.ns[NS_A + i], args, log);
 	cr_assert_gt(R.svcd[i], 0);
 	if (!shell_wait_file(sock, WAIT_MS)) {
 		print_file(log);
@@ -369,7 +334,7 @@ static void core_setup(void)
 		snprintf(ready, sizeof(ready), "%s/backend-%d.ready", R.dir, i);
 		snprintf(log, sizeof(log), "%s/backend-%d.log", R.dir, i);
 		char *bargs[] = {BACKEND_PATH, "--http", "127.0.0.1:8080", "--ready", ready, NULL};
-		R.backend[i] = spawn_in_ns(R.ns[NS_A + i], bargs, log);
+		R.backend[i] = netns_spawn(R.ns[NS_A + i], bargs, log);
 		cr_assert_gt(R.backend[i], 0);
 		cr_assert(shell_wait_file(ready, WAIT_MS), "backend %d did not start", i);
 	}
@@ -644,7 +609,7 @@ Test(core_real, drn_1_2_drain_finishes_in_flight_and_moves_new_requests, .init =
 	                 "20",   "-o",           "/dev/null",
 	                 "-w",   "%{http_code}", WEB_URL "/sleep/3000000",
 	                 NULL};
-	R.bg = spawn_in_ns(R.ns[NS_CLIENT], cargs, res);
+	R.bg = netns_spawn(R.ns[NS_CLIENT], cargs, res);
 	cr_assert_gt(R.bg, 0);
 	for (int t = 0; accepted(drained) == before; t += 20) {
 		cr_assert_lt(t, WAIT_MS, "the long request reached %s", node_names[drained]);

@@ -9,6 +9,7 @@
 #include "proxy/dataplane/dataplane.h"
 #include "proxy/magicdns.h"
 #include "proxy/svcd.h"
+#include "tests/support/dns_query.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -380,6 +381,22 @@ static uint64_t failover_time(struct cf *f, size_t from, const char *dead, uint6
 	return best;
 }
 
+enum host_fault { HOST_CRASH, HOST_ISOLATE };
+
+/* Breaks `host` now (`how`), runs the world for run_us and returns how long
+ * after the fault the first request succeeded elsewhere (failover_time over
+ * the results since `from`). */
+static uint64_t break_host_and_time_failover(struct cf *f, size_t from, const char *host,
+                                             enum host_fault how, uint64_t run_us)
+{
+	uint64_t fault = cf_now(f);
+	int i = cf_idx(f, host);
+
+	cr_assert_eq(how == HOST_CRASH ? tn_crash(f->tn, i) : tn_isolate_node(f->tn, i, true), 0);
+	cf_run(f, run_us);
+	return failover_time(f, from, host, fault);
+}
+
 Test(conformance, str4_crash_failover_first_success_elsewhere_under_1s, .timeout = 120)
 {
 	struct cf *f = standard(NULL, true);
@@ -389,10 +406,7 @@ Test(conformance, str4_crash_failover_first_success_elsewhere_under_1s, .timeout
 	cf_load(f, "client-us", "svc:web", 80, 50, 6 * S);
 	cf_run(f, 2 * S);
 	cr_assert_gt(cf_count(f, from, WH_OK, "web-us"), 50, "traffic flows to web-us first");
-	uint64_t fault = cf_now(f);
-	cr_assert_eq(tn_crash(f->tn, cf_idx(f, "web-us")), 0);
-	cf_run(f, 5 * S);
-	uint64_t t = failover_time(f, from, "web-us", fault);
+	uint64_t t = break_host_and_time_failover(f, from, "web-us", HOST_CRASH, 5 * S);
 	printf("STR-4 crash failover: first success on another host %.1f ms after the crash\n",
 	       (double)t / 1000.0);
 	cr_assert_lt(t, 1 * S, "failover within 1 s (took %llu us)", (unsigned long long)t);
@@ -417,10 +431,7 @@ Test(conformance, str4_str5_partition_fails_over_and_heal_returns, .timeout = 12
 	size_t from = f->n_results;
 	cf_load(f, "client-eu", "svc:web", 80, 50, 9 * S);
 	cf_run(f, 1 * S);
-	uint64_t fault = cf_now(f);
-	cr_assert_eq(tn_isolate_node(f->tn, cf_idx(f, "web-eu"), true), 0);
-	cf_run(f, 4 * S);
-	uint64_t t = failover_time(f, from, "web-eu", fault);
+	uint64_t t = break_host_and_time_failover(f, from, "web-eu", HOST_ISOLATE, 4 * S);
 	printf("STR-4 partition failover: %.1f ms\n", (double)t / 1000.0);
 	cr_assert_lt(t, 1 * S);
 	cr_assert_str_eq(cf_host_state(f, "svc:web", "web-eu"), "Offline",
@@ -682,23 +693,10 @@ static int dns_query(struct cf *f, const char *client, const char *name, uint32_
 {
 	struct io *io = f->tn->nodes[cf_idx(f, client)].io;
 	struct dns_probe p = {0};
-	uint8_t q[300] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-	size_t len = 12;
+	uint8_t q[300];
+	size_t len = dns_query_build(q, 0x1234, name, 1 /* A */);
 	struct io_addr srv, any;
 
-	for (const char *s = name; *s;) {
-		const char *dot = strchr(s, '.');
-		size_t l = dot ? (size_t)(dot - s) : strlen(s);
-		q[len++] = (uint8_t)l;
-		memcpy(q + len, s, l);
-		len += l;
-		s += l + (dot ? 1 : 0);
-	}
-	q[len++] = 0;
-	q[len++] = 0;
-	q[len++] = 1; /* A */
-	q[len++] = 0;
-	q[len++] = 1; /* IN */
 	io_addr_parse(&srv, MAGICDNS_ADDR, MAGICDNS_PORT);
 	io_addr_v4(&any, 0, 0);
 	int h = io->ops->udp_open(io, &any, dns_on_reply, &p);

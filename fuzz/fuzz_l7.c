@@ -347,7 +347,7 @@ static void l7_up_feed(struct l7_run *r, struct l7_up *u, const char *d, size_t 
 		if (st == HTTP_PARSE_HEAD) {
 			u->conn = l7_up_client(u->head);
 			u->answered = false;
-			l7_up_marks(u->conn, u->head->text, u->head->used);
+			l7_up_marks(u->conn, u->head->text.data, u->head->text.len);
 			if (r->next_script < r->n_script && r->script_len[r->next_script] > 0 &&
 			    r->script[r->next_script][0] == '@')
 				l7_up_answer(r, u);

@@ -1,6 +1,7 @@
 /* An in-memory seam for fuzz targets (see mem_io.h). */
 #include "fuzz/mem_io.h"
 #include "fuzz/fuzz.h"
+#include "lib/base/rng.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -442,10 +443,7 @@ static uint64_t mem_now_us(struct io *io)
 static uint64_t mem_random_u64(struct io *io)
 {
 	/* splitmix64: a fixed sequence, so a crash replays exactly. */
-	uint64_t z = (mem_of(io)->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rng_splitmix64(&mem_of(io)->rng);
 }
 
 static void mem_emit(struct io *io, const char *type, const char *fields)

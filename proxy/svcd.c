@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* LIM-1: a packet the data plane accepted for a hosted VIP reaches the
- * stack only when it is TCP or its service runs at L3 (dataplane_config's
- * deliver hook; `pi` is the data plane's parse of `pkt`). */
+/* LIM-1: a packet the data plane writes into the stack for a hosted VIP
+ * (from the tailnet, or a MagicDNS answer) reaches it only when it is TCP
+ * or its service runs at L3 (dataplane_config's deliver hook; `pi` is the
+ * data plane's parse of `pkt`). */
 static bool svcd_packet_allowed(void *ctx, const uint8_t *pkt, size_t len,
                                 const struct packet_info *pi)
 {

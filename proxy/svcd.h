@@ -72,8 +72,8 @@
  * LIM-1: services carry TCP only, except L3 (`--tun`) services. svcd
  * gives the data plane a deliver hook (dataplane_config.deliver) that
  * drops any non-TCP packet to a hosted VIP of a non-L3 service before it
- * reaches the TUN device (`service_non_tcp_refused`, at most one event per
- * second with the count).
+ * reaches the TUN device, whatever wrote it (the tailnet, MagicDNS) (`service_non_tcp_refused`, at
+ * most one event per second with the count).
  *
  * Certificates live in memory only: the node key is made from the seam's
  * random at start and control's certificates arrive with each netmap;

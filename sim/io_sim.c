@@ -3,6 +3,7 @@
 #include "sim/io_sim.h"
 #include "lib/base/check.h"
 
+#include "lib/io/fs.h"
 #include "lib/io/io_event.h"
 
 #include "lib/base/rng.h"
@@ -690,7 +691,8 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 		return NULL;
 	}
 	sim = malloc(sizeof(*sim) + name_len + 1);
-	if (!sim) {
+	if (!sim || io_fs_mem_new(&sim->io.fs) < 0) {
+		free(sim);
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -698,7 +700,6 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	sim->name[name_len] = '\0';
 	sim->io.ops = &io_sim_ops;
 	sim->io.node_name = sim->name;
-	sim->io.fs = NULL; /* files: the host's (lib/io/fs.h) */
 	sim->world = config->world;
 	sim->node = config->node;
 	sim->events = config->events;
@@ -737,6 +738,7 @@ void io_sim_free(struct io *io)
 	}
 	io_sim_table_release(&sim->handles);
 	io_sim_table_release(&sim->timers);
+	io_fs_free(sim->io.fs);
 	free(sim);
 }
 

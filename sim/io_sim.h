@@ -8,6 +8,9 @@
  * ns3w timers; `io_timer.backend_ref` holds the ns3w timer while armed and
  * is cleared before the timer's function runs, so it may re-arm itself.
  * Events are JSON lines (lib/io/io_event.h) stamped with simulated time.
+ * Files: every node has an in-memory tree of its own (`io->fs`,
+ * lib/io/fs.h's memory backend), empty until its owner adds to it
+ * (io_fs_mem_add_file); the host's filesystem is never seen.
  *
  * An idle node costs a few hundred bytes; the read/write path allocates
  * nothing.
@@ -36,12 +39,13 @@ struct io_sim_config {
 	uint32_t max_handles; /* 0: IO_SIM_HANDLES_MAX */
 };
 
-/* A node's seam on `config->world` (finalized). Returns NULL with *err set
+/* A node's seam on `config->world` (finalized), with an empty file tree. Returns NULL with *err set
  * to -EINVAL (bad config) or -ENOMEM. */
 struct io *io_sim_new(const struct io_sim_config *config, int *err);
 /* Closes every open handle gracefully (no callback runs after) and cancels
  * the timers still armed, without writing to them (their owners may be
- * gone already). Accepts NULL. */
+ * gone already), and frees the file tree (no file handle may be open).
+ * Accepts NULL. */
 void io_sim_free(struct io *io);
 /* Events passed to ops->emit so far (written or discarded). */
 uint64_t io_sim_events_emitted(const struct io *io);

@@ -6,6 +6,7 @@
 #include "control/control.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/io/fs.h"
 #include "lib/wire/mapproto.h"
 #include "proxy/svcd.h"
 #include "sim/io_sim.h"
@@ -299,6 +300,14 @@ static int tn_build(struct tailnet *t, char *why, size_t why_len)
 		n->io = io_sim_new(&ic, &err);
 		if (!n->io)
 			return err_setf(why, why_len, err, "%s: seam failed", n->name);
+		const struct tn_node_spec *s = &c->nodes[i];
+		for (size_t k = 0; k < s->n_files; k++) {
+			const struct tn_file_spec *f = &s->files[k];
+			err = io_fs_mem_add_file(n->io->fs, f->path, f->data, f->len);
+			if (err < 0)
+				return err_setf(why, why_len, err, "%s: file %s: %s", n->name,
+				                f->path, strerror(-err));
+		}
 		io_addr_v4(&n->underlay, ns3w_node_underlay_ip(t->ns3, n->ns3_node), 0);
 	}
 	return 0;

@@ -64,6 +64,14 @@ struct tn_backend_spec {
 	bool any_address;
 };
 
+/* A file in a node's own tree (the node's seam, `io->fs`): a serve
+ * `path` handler serves it. The bytes are copied. */
+struct tn_file_spec {
+	const char *path; /* absolute, clean */
+	const uint8_t *data;
+	size_t len;
+};
+
 struct tn_node_spec {
 	const char *name;
 	int region;       /* index into regions */
@@ -74,7 +82,9 @@ struct tn_node_spec {
 	struct tn_backend_spec backends[TN_MAX_BACKENDS];
 	size_t n_serve;
 	const char *serve[TN_MAX_SERVE]; /* `serve ...` lines run at start and restart */
-	struct ns3w_link_params access;  /* latency 0: the tailnet's default */
+	size_t n_files;
+	const struct tn_file_spec *files; /* put in the node's tree before it starts */
+	struct ns3w_link_params access;   /* latency 0: the tailnet's default */
 	/* The daemon's tailnet pcap (svcd_config.tailnet_pcap); NULL: none.
 	 * A restarted daemon writes "<path without .pcap>-restart-<n>.pcap"
 	 * (n = 1, 2, ...): libpcap truncates, and the capture before the

@@ -228,6 +228,9 @@ int world_free(struct world *w)
 		free(w->tc->nodes);
 		free(w->tc->links);
 		free(w->tc->users);
+		free(w->tc->files);
+		free(w->tc->group_file0);
+		free(w->tc->file_data);
 		free(w->tc);
 	}
 	for (uint32_t i = 0; w->nodes && i < w->node_count; i++)

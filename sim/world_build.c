@@ -6,6 +6,7 @@
 
 #include "lib/base/errfmt.h"
 #include "lib/base/rng.h"
+#include "lib/io/fs.h"
 #include "proxy/serve/serve_cmd.h"
 #include "sim/io_sim.h"
 
@@ -170,6 +171,43 @@ static bool world_group_has_tun(const struct scenario_node_group *g)
 	return tun;
 }
 
+/* A node's files always fit its tree: each path of at most
+ * SCENARIO_FILE_PATH_MAX bytes has at most half as many parts ("/a/b"). */
+_Static_assert(SCENARIO_FILES_MAX *(SCENARIO_FILE_PATH_MAX / 2) <= IO_FS_MEM_NODES_MAX,
+               "scenario files may not fill a node's tree");
+
+/* Every group's files, their bytes made once: a group's nodes share them,
+ * each node's tree copies them (the loader bounds the total). */
+static int world_tn_files(struct world *w)
+{
+	const struct scenario *sc = w->sc;
+	struct world_tn *tc = w->tc;
+	size_t n = 0, k = 0;
+	uint64_t bytes = 0, off = 0;
+
+	for (int gi = 0; gi < sc->group_count; gi++)
+		for (size_t f = 0; f < sc->groups[gi].n_files; f++, n++)
+			bytes += sc->groups[gi].files[f].size;
+	tc->group_file0 =
+	    calloc(sc->group_count ? (size_t)sc->group_count : 1, sizeof(*tc->group_file0));
+	tc->files = calloc(n ? n : 1, sizeof(*tc->files));
+	tc->file_data = malloc(bytes ? (size_t)bytes : 1);
+	if (!tc->group_file0 || !tc->files || !tc->file_data)
+		return -ENOMEM;
+	for (int gi = 0; gi < sc->group_count; gi++) {
+		const struct scenario_node_group *g = &sc->groups[gi];
+		tc->group_file0[gi] = k;
+		for (size_t f = 0; f < g->n_files; f++) {
+			scenario_file_bytes(&g->files[f], tc->file_data + off);
+			tc->files[k++] = (struct tn_file_spec){.path = g->files[f].path,
+			                                       .data = tc->file_data + off,
+			                                       .len = (size_t)g->files[f].size};
+			off += g->files[f].size;
+		}
+	}
+	return 0;
+}
+
 /* The tailnet's config from the scenario. */
 static int world_tn_config(struct world *w)
 {
@@ -180,7 +218,7 @@ static int world_tn_config(struct world *w)
 	tc->nodes = calloc(w->node_count, sizeof(*tc->nodes));
 	tc->links = calloc(sc->link_count ? (size_t)sc->link_count : 1, sizeof(*tc->links));
 	tc->users = calloc(sc->n_users ? sc->n_users : 1, sizeof(*tc->users));
-	if (!tc->nodes || !tc->links || !tc->users)
+	if (!tc->nodes || !tc->links || !tc->users || world_tn_files(w) < 0)
 		return -ENOMEM;
 	*c = (struct tn_config){
 	    .seed = sc->seed,
@@ -231,6 +269,8 @@ static int world_tn_config(struct world *w)
 			    .any_address = tun};
 		for (size_t k = 0; k < g->n_serve && k < TN_MAX_SERVE; k++)
 			n->serve[n->n_serve++] = g->serve[k].text;
+		n->n_files = g->n_files;
+		n->files = &tc->files[tc->group_file0[g - sc->groups]];
 		n->access = c->access;
 		n->tailnet_pcap = w->nodes[i].tailnet_pcap;
 	}

@@ -25,6 +25,12 @@ struct world_tn {
 	struct tn_node_spec *nodes;
 	struct tn_link_spec *links;
 	struct tn_user_spec *users;
+	/* Every group's files (world_tn_files): specs in group order, the
+	 * first of group g at group_file0[g], their bytes made once in
+	 * file_data (each node's tree copies them). */
+	struct tn_file_spec *files;
+	size_t *group_file0;
+	uint8_t *file_data;
 };
 
 /* One client node of one tailnet workload. */

@@ -3,9 +3,8 @@
  * SIGINT/SIGTERM (via a signalfd) stop it cleanly. */
 #define _GNU_SOURCE
 #include "control/control.h"
-#include "lib/base/daemon_main.h"
 #include "lib/base/numarg.h"
-#include "lib/io/io_epoll.h"
+#include "lib/io/io_daemon.h"
 #include "lib/io/storage.h"
 #include "lib/wire/localapi.h"
 
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #define CONTROLD_MAX_FILE_BYTES  (4u << 20) /* --users, --policy, --region-latency */
@@ -28,13 +26,9 @@ struct options {
 };
 
 struct app {
-	struct io_loop *loop;
-	struct io *io;
+	struct io_daemon dm; /* the loop, the seam, --events, the stop signals */
 	struct control *c;
 	struct storage *storage; /* the state file's backend (--state) */
-	int sig_fd;
-	bool stop;
-	struct daemon_events events; /* --events */
 	/* Host files read once at start-up (not through the storage: they
 	 * are the operator's files, never written): --region-latency,
 	 * --users and --policy. */
@@ -128,15 +122,6 @@ static int load_users(struct app *app, const char *path)
 		};
 	}
 	return 0;
-}
-
-static void sig_fd_fn(void *ctx, int fd, uint32_t events)
-{
-	struct app *app = ctx;
-	(void)events;
-
-	if (daemon_stop_signal_read(fd))
-		app->stop = true;
 }
 
 /* Reads the command line into `o`: -1 to go on, or the exit status (0
@@ -255,30 +240,16 @@ static int load_inputs(struct app *app, const struct options *o)
 		if (!app->latency)
 			return -1;
 	}
-	if (o->events_path && daemon_events_open(&app->events, "controld", o->events_path) < 0)
-		return -1;
-	return 0;
+	return io_daemon_open_events(&app->dm, o->events_path);
 }
 
 /* The stop signals, the event loop and the seam on it. 0 or -1 (said). */
 static int open_loop(struct app *app, const struct options *o)
 {
-	int rc;
+	const struct io_epoll_config ec = {.node_name = o->name,
+	                                   .max_handles = IO_EPOLL_MAX_HANDLES};
 
-	app->sig_fd = daemon_stop_signals_fd();
-	app->loop = io_loop_new();
-	if (!app->loop || app->sig_fd < 0) {
-		fprintf(stderr, "controld: event loop: %s\n", strerror(errno));
-		return -1;
-	}
-	const struct io_epoll_config ec = {
-	    .node_name = o->name, .events = app->events.f, .max_handles = IO_EPOLL_MAX_HANDLES};
-	app->io = io_epoll_new(app->loop, &ec, &rc);
-	if (!app->io) {
-		fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
-		return -1;
-	}
-	return 0;
+	return io_daemon_open(&app->dm, &ec);
 }
 
 /* The server on the seam, with the state file's storage. 0 or -1 (said). */
@@ -306,31 +277,12 @@ static int start_control(struct app *app, struct options *o)
 	}
 	cfg->err = err;
 	cfg->err_len = sizeof(err);
-	rc = control_new(&app->c, app->io, cfg);
+	rc = control_new(&app->c, app->dm.io, cfg);
 	cfg->err = NULL;
 	cfg->err_len = 0;
 	if (rc < 0) {
 		fprintf(stderr, "controld: %s\n", err[0] ? err : strerror(-rc));
 		return -1;
-	}
-	return 0;
-}
-
-/* Runs the loop until a stop signal. 0, or -1 (said) when the loop
- * fails. */
-static int run(struct app *app)
-{
-	if (io_loop_watch_fd(app->loop, app->sig_fd, EPOLLIN, sig_fd_fn, app) < 0) {
-		fprintf(stderr, "controld: event loop: cannot watch the signal fd\n");
-		return -1;
-	}
-	while (!app->stop) {
-		int rc = io_loop_run_once(app->loop, 1000);
-		daemon_events_check(&app->events);
-		if (rc < 0) {
-			fprintf(stderr, "controld: event loop: %s\n", strerror(-rc));
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -341,24 +293,14 @@ static int run(struct app *app)
 static int shut_down(struct app *app, const struct options *o, int status)
 {
 	if (app->c) {
-		io_event(app->io, "control_stopping",
-		         IO_STR("reason", app->stop ? "signal" : "error"));
+		io_event(app->dm.io, "control_stopping",
+		         IO_STR("reason", app->dm.stop ? "signal" : "error"));
 		if (o->cfg.state_path)
 			control_save_state(app->c);
 		control_free(app->c);
 	}
-	if (app->io)
-		io_epoll_free(app->io);
-	if (app->sig_fd >= 0) {
-		if (app->loop)
-			io_loop_unwatch_fd(app->loop, app->sig_fd);
-		close(app->sig_fd);
-	}
-	if (app->loop)
-		io_loop_free(app->loop);
+	status = io_daemon_close(&app->dm, status);
 	storage_file_free(app->storage);
-	if (daemon_events_close(&app->events))
-		status = 1;
 	free(app->policy_text);
 	free(app->users);
 	cJSON_Delete(app->users_doc);
@@ -374,12 +316,12 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	memset(&app, 0, sizeof(app));
-	app.sig_fd = -1;
+	io_daemon_init(&app.dm, "controld");
 	int rc = parse_options(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	if (load_inputs(&app, &o) == 0 && open_loop(&app, &o) == 0 &&
-	    start_control(&app, &o) == 0 && run(&app) == 0)
+	    start_control(&app, &o) == 0 && io_daemon_run(&app.dm) == 0)
 		status = 0;
 	return shut_down(&app, &o, status);
 }

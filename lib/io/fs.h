@@ -88,10 +88,13 @@ struct io_fs {
 /* The host's filesystem. 0 and *out, or -ENOMEM. */
 int io_fs_host_new(struct io_fs **out);
 
+/* Files, directories and links a memory tree holds at most ("/" aside). */
+#define IO_FS_MEM_NODES_MAX 4096
 /* An empty in-memory tree (only "/"). 0 and *out, or -ENOMEM. */
 int io_fs_mem_new(struct io_fs **out);
 /* Adds to a memory tree (parents are made as needed; `path` absolute and
- * clean). A file's bytes are copied. 0, -EEXIST, -EINVAL, -ENOMEM. */
+ * clean). A file's bytes are copied. 0, -EEXIST, -EINVAL, -ENOTDIR (a parent
+ * is no directory), -ENOSPC (IO_FS_MEM_NODES_MAX reached), -ENOMEM. */
 int io_fs_mem_add_dir(struct io_fs *fs, const char *path);
 int io_fs_mem_add_file(struct io_fs *fs, const char *path, const void *data, size_t len);
 int io_fs_mem_add_link(struct io_fs *fs, const char *path, const char *target);

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define IO_FS_MEM_MAX_LINKS   40 /* links followed in one lookup (Linux's limit) */
-#define IO_FS_MEM_MAX_NODES   4096
 #define IO_FS_MEM_MAX_HANDLES 1024
 
 enum mem_kind {
@@ -44,7 +43,10 @@ struct mem_fs {
 	struct io_fs fs; /* first: converts to and from struct io_fs */
 	struct mem_node *nodes;
 	size_t n_nodes, cap_nodes;
-	struct mem_handle handles[IO_FS_MEM_MAX_HANDLES];
+	/* Grown on demand (an idle tree costs a few dozen bytes), at most
+	 * IO_FS_MEM_MAX_HANDLES; entries never move while open (indexes). */
+	struct mem_handle *handles;
+	int cap_handles;
 	size_t open;
 };
 
@@ -168,9 +170,32 @@ static enum io_fs_kind mem_stat_kind(const struct mem_node *n)
 	return IO_FS_OTHER;
 }
 
+/* Room for one more handle: doubles the table, up to the limit. */
+static int mem_handles_grow(struct mem_fs *m)
+{
+	int cap = m->cap_handles ? 2 * m->cap_handles : 8;
+
+	if (m->cap_handles == IO_FS_MEM_MAX_HANDLES)
+		return -EMFILE;
+	if (cap > IO_FS_MEM_MAX_HANDLES)
+		cap = IO_FS_MEM_MAX_HANDLES;
+	struct mem_handle *nh = realloc(m->handles, (size_t)cap * sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	memset(nh + m->cap_handles, 0, (size_t)(cap - m->cap_handles) * sizeof(*nh));
+	m->handles = nh;
+	m->cap_handles = cap;
+	return 0;
+}
+
 static int mem_handle_new(struct mem_fs *m, const char *path, bool reading)
 {
-	for (int h = 0; h < IO_FS_MEM_MAX_HANDLES; h++) {
+	if (m->open == (size_t)m->cap_handles) {
+		int rc = mem_handles_grow(m);
+		if (rc < 0)
+			return rc;
+	}
+	for (int h = 0; h < m->cap_handles; h++) {
 		struct mem_handle *mh = &m->handles[h];
 		if (mh->used)
 			continue;
@@ -187,7 +212,7 @@ static int mem_handle_new(struct mem_fs *m, const char *path, bool reading)
 
 static struct mem_handle *mem_handle(struct mem_fs *m, int h)
 {
-	if (h < 0 || h >= IO_FS_MEM_MAX_HANDLES || !m->handles[h].used)
+	if (h < 0 || h >= m->cap_handles || !m->handles[h].used)
 		return NULL;
 	return &m->handles[h];
 }
@@ -328,6 +353,7 @@ static void mem_free(struct io_fs *fs)
 		free(m->nodes[i].target);
 	}
 	free(m->nodes);
+	free(m->handles);
 	free(m);
 }
 
@@ -399,7 +425,7 @@ static int mem_add(struct io_fs *fs, const char *path, enum mem_kind kind, const
 	}
 	if (mem_find(m, path))
 		return -EEXIST;
-	if (m->n_nodes == IO_FS_MEM_MAX_NODES)
+	if (m->n_nodes == IO_FS_MEM_NODES_MAX)
 		return -ENOSPC;
 	if (m->n_nodes == m->cap_nodes) {
 		size_t cap = m->cap_nodes ? 2 * m->cap_nodes : 16;

@@ -183,9 +183,10 @@ struct io_field {
 #define IO_JSON(k, val) ((struct io_field){.key = (k), .kind = IO_FIELD_JSON, .v.s = (val)})
 
 /* Writes `n` members into `buf` (always terminated) and returns the length.
- * Members that do not fit in `cap` are left out whole and "truncated":true
- * ends the payload instead: the rule ops->emit follows for a line too long
- * for its sink, so both backends cut alike (the contract suite checks it). */
+ * When they do not all fit in `cap`, the leading members that leave room
+ * for it are kept whole and "truncated":true ends the payload: the rule
+ * ops->emit follows for a line too long for its sink, so both backends cut
+ * alike (the contract suite checks it). A payload that fits is never cut. */
 size_t io_fields_format(char *buf, size_t cap, const struct io_field *fields, size_t n);
 
 /* Emits event `type` with `n` members through ops->emit; nothing is

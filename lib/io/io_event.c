@@ -118,67 +118,78 @@ int io_event_format(char *buf, size_t cap, uint64_t t_us, const char *node, cons
 	return (int)n + 2;
 }
 
-/* Appends one member at `n` when it and the truncation mark after it still
- * fit; returns the new length, or 0 when the member must be left out. */
+/* Appends one member at `n` when it fits in `cap` (with the terminator),
+ * written straight into `buf`: only the caller's buffer bounds it. Returns
+ * the new length, or 0 (and `buf` as it was) when it does not fit. */
 static size_t field_append(char *buf, size_t cap, size_t n, const struct io_field *f)
 {
-	const size_t mark_len = sizeof(IO_EVENT_TRUNCATED) - 1;
-	/* What must stay free after the member: ",", the mark, the terminator. */
-	const size_t reserve = 1 + mark_len + 1;
-	char value[IO_EVENT_FIELDS_MAX];
-	int len;
+	int w;
 
-	if (cap <= n + reserve)
+	if (cap <= n + 1)
 		return 0;
+	w = snprintf(buf + n, cap - n, "%s\"%s\":", n ? "," : "", f->key);
+	if (w < 0 || (size_t)w >= cap - n)
+		goto no_room;
+	size_t o = n + (size_t)w;
 	switch (f->kind) {
 	case IO_FIELD_STR: {
-		char esc[IO_EVENT_FIELDS_MAX];
-		if (io_json_escape(esc, sizeof(esc), f->v.s ? f->v.s : "") < 0)
-			return 0;
-		len = snprintf(value, sizeof(value), "\"%s\"", esc);
-		break;
+		/* The quotes around the escaped text, and the terminator. */
+		if (cap - o < 3)
+			goto no_room;
+		buf[o++] = '"';
+		int e = io_json_escape(buf + o, cap - o - 1, f->v.s ? f->v.s : "");
+		if (e < 0)
+			goto no_room;
+		o += (size_t)e;
+		buf[o++] = '"';
+		buf[o] = '\0';
+		return o;
 	}
 	case IO_FIELD_U64:
-		len = snprintf(value, sizeof(value), "%llu", (unsigned long long)f->v.u);
+		w = snprintf(buf + o, cap - o, "%llu", (unsigned long long)f->v.u);
 		break;
 	case IO_FIELD_I64:
-		len = snprintf(value, sizeof(value), "%lld", (long long)f->v.i);
+		w = snprintf(buf + o, cap - o, "%lld", (long long)f->v.i);
 		break;
 	case IO_FIELD_BOOL:
-		len = snprintf(value, sizeof(value), "%s", f->v.b ? "true" : "false");
+		w = snprintf(buf + o, cap - o, "%s", f->v.b ? "true" : "false");
 		break;
 	case IO_FIELD_JSON:
-		len = snprintf(value, sizeof(value), "%s", f->v.s ? f->v.s : "null");
+		w = snprintf(buf + o, cap - o, "%s", f->v.s ? f->v.s : "null");
 		break;
 	default:
-		return 0;
+		goto no_room;
 	}
-	if (len < 0 || (size_t)len >= sizeof(value))
-		return 0;
-	size_t room = cap - n - reserve;
-	int w = snprintf(buf + n, room + 1, "%s\"%s\":%s", n ? "," : "", f->key, value);
-	if (w < 0 || (size_t)w > room) {
-		buf[n] = '\0';
-		return 0;
-	}
-	return n + (size_t)w;
+	if (w < 0 || (size_t)w >= cap - o)
+		goto no_room;
+	return o + (size_t)w;
+
+no_room:
+	buf[n] = '\0';
+	return 0;
 }
 
 size_t io_fields_format(char *buf, size_t cap, const struct io_field *fields, size_t n)
 {
 	const size_t mark_len = sizeof(IO_EVENT_TRUNCATED) - 1;
-	size_t len = 0;
+	/* What must stay free after the last member kept when some are left
+	 * out: ",", the mark, the terminator. */
+	const size_t reserve = 1 + mark_len + 1;
+	size_t len = 0, cut = 0; /* cut: the members that leave room for the mark */
 
 	CHECK(cap > mark_len + 2);
 	buf[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		size_t next = field_append(buf, cap, len, &fields[i]);
 		if (!next) {
+			len = cut;
 			if (len)
 				buf[len++] = ',';
 			memcpy(buf + len, IO_EVENT_TRUNCATED, mark_len + 1);
 			return len + mark_len;
 		}
+		if (next + reserve <= cap)
+			cut = next;
 		len = next;
 	}
 	return len;

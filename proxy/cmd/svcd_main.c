@@ -3,9 +3,8 @@
  * (lib/wire/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
  * signalfd) stop it cleanly: proxies closed, TUN addresses removed. */
 #define _GNU_SOURCE
-#include "lib/base/daemon_main.h"
 #include "lib/base/numarg.h"
-#include "lib/io/io_epoll.h"
+#include "lib/io/io_daemon.h"
 #include "lib/wire/localapi.h"
 #include "lib/wire/mapproto.h"
 #include "proxy/localapi_server.h"
@@ -18,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,12 +46,9 @@ struct args {
 
 /* The running process: the loop, the seam, the daemon, the local API. */
 struct app {
-	struct io_loop *loop;
-	struct io *io;
+	struct io_daemon dm; /* the loop, the seam, --events, the stop signals */
 	struct svcd *d;
-	int listen_fd, sig_fd;
-	bool stop;
-	struct daemon_events events; /* --events */
+	int listen_fd;
 	struct localapi_server *api;
 	const char *sock_path;
 };
@@ -92,15 +87,6 @@ static char *api_handle(void *ctx, const char *line, size_t len)
 	struct app *app = ctx;
 
 	return svcd_local_request(app->d, line, len);
-}
-
-static void sig_fd_fn(void *ctx, int fd, uint32_t events)
-{
-	struct app *app = ctx;
-
-	(void)events;
-	if (daemon_stop_signal_read(fd))
-		app->stop = true;
 }
 
 static int api_listen(const char *path)
@@ -296,27 +282,6 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	return check_args(a, underlay);
 }
 
-/* The epoll loop and seam with the TUN device. 0 or -1 (said why). */
-static int open_seam(struct app *app, const struct args *a)
-{
-	int rc;
-
-	app->loop = io_loop_new();
-	if (!app->loop || app->sig_fd < 0) {
-		fprintf(stderr, "svcd: event loop: %s\n", strerror(errno));
-		return -1;
-	}
-	const struct io_epoll_config ec = {
-	    .node_name = a->name, .tun_name = a->tun, .events = app->events.f};
-	app->io = io_epoll_new(app->loop, &ec, &rc);
-	if (!app->io) {
-		fprintf(stderr, "svcd: TUN device %s: %s%s\n", a->tun, strerror(-rc),
-		        rc == -EPERM || rc == -EACCES ? " (needs CAP_NET_ADMIN)" : "");
-		return -1;
-	}
-	return 0;
-}
-
 /* The daemon on the seam. 0 or -1 (said why). */
 static int start_daemon(struct app *app, const struct args *a, const struct io_addr *underlay)
 {
@@ -340,7 +305,7 @@ static int start_daemon(struct app *app, const struct args *a, const struct io_a
 		cfg.tags = a->tags;
 		cfg.n_tags = a->n_tags;
 	}
-	int rc = svcd_new(&app->d, app->io, &cfg);
+	int rc = svcd_new(&app->d, app->dm.io, &cfg);
 	if (rc < 0) {
 		fprintf(stderr, "svcd: %s\n", err[0] ? err : strerror(-rc));
 		return -1;
@@ -368,37 +333,20 @@ static int load_netmap(struct app *app, const char *path)
 	return 0;
 }
 
-/* The local API on its Unix socket, and the signalfd, on the loop. 0 or
- * -1 (said why). */
+/* The local API on its Unix socket, on the loop. 0 or -1 (said why). */
 static int start_local_api(struct app *app, const char *sock_path)
 {
 	app->listen_fd = api_listen(sock_path);
 	if (app->listen_fd < 0)
 		return -1;
-	const struct localapi_server_config ac = {.loop = app->loop,
-	                                          .io = app->io,
+	const struct localapi_server_config ac = {.loop = app->dm.loop,
+	                                          .io = app->dm.io,
 	                                          .listen_fd = app->listen_fd,
 	                                          .handle = api_handle,
 	                                          .ctx = app};
-	if (localapi_server_new(&app->api, &ac) < 0 ||
-	    io_loop_watch_fd(app->loop, app->sig_fd, EPOLLIN, sig_fd_fn, app) < 0) {
+	if (localapi_server_new(&app->api, &ac) < 0) {
 		fprintf(stderr, "svcd: event loop: cannot watch fds\n");
 		return -1;
-	}
-	return 0;
-}
-
-/* Runs the loop until a signal. 0, or -1 when the loop failed. */
-static int run(struct app *app)
-{
-	io_event(app->io, "svcd_ready", IO_STR("socket", app->sock_path));
-	while (!app->stop) {
-		int rc = io_loop_run_once(app->loop, 1000);
-		daemon_events_check(&app->events);
-		if (rc < 0) {
-			fprintf(stderr, "svcd: event loop: %s\n", strerror(-rc));
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -413,41 +361,33 @@ static int shut_down(struct app *app, int status)
 		unlink(app->sock_path);
 	}
 	if (app->d) {
-		io_event(app->io, "svcd_stopping",
-		         IO_STR("reason", app->stop ? "signal" : "error"));
+		io_event(app->dm.io, "svcd_stopping",
+		         IO_STR("reason", app->dm.stop ? "signal" : "error"));
 		svcd_free(app->d);
 	}
-	if (app->io)
-		io_epoll_free(app->io);
-	if (app->sig_fd >= 0) {
-		if (app->loop)
-			io_loop_unwatch_fd(app->loop, app->sig_fd);
-		close(app->sig_fd);
-	}
-	if (app->loop)
-		io_loop_free(app->loop);
-	if (daemon_events_close(&app->events))
-		status = 1;
-	return status;
+	return io_daemon_close(&app->dm, status);
 }
 
 int main(int argc, char **argv)
 {
 	struct args a = {0};
 	struct io_addr underlay;
-	struct app app = {.listen_fd = -1, .sig_fd = -1};
+	struct app app = {.listen_fd = -1};
 
 	int status = parse_args(argc, argv, &a, &underlay);
 	if (status >= 0)
 		return status;
-	if (a.events_path && daemon_events_open(&app.events, "svcd", a.events_path) < 0)
+	io_daemon_init(&app.dm, "svcd");
+	if (io_daemon_open_events(&app.dm, a.events_path) < 0)
 		return 1;
 	app.sock_path = a.sock_path;
-	app.sig_fd = daemon_stop_signals_fd();
 	status = 1;
-	if (open_seam(&app, &a) == 0 && start_daemon(&app, &a, &underlay) == 0 &&
+	const struct io_epoll_config ec = {.node_name = a.name, .tun_name = a.tun};
+	if (io_daemon_open(&app.dm, &ec) == 0 && start_daemon(&app, &a, &underlay) == 0 &&
 	    (!a.netmap_path || load_netmap(&app, a.netmap_path) == 0) &&
-	    start_local_api(&app, a.sock_path) == 0 && run(&app) == 0)
-		status = 0;
+	    start_local_api(&app, a.sock_path) == 0) {
+		io_event(app.dm.io, "svcd_ready", IO_STR("socket", app.sock_path));
+		status = io_daemon_run(&app.dm) == 0 ? 0 : 1;
+	}
 	return shut_down(&app, status);
 }

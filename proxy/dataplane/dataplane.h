@@ -179,10 +179,11 @@ enum dataplane_msg_type {
 #define DATAPLANE_MAX_TUN_ADDRS (NETMAP_MAX_ADDRS * (1 + NETMAP_MAX_SERVICES))
 
 struct packet_info;
-/* The owner's last word on a packet from the tailnet that the data plane
- * accepted for this node (after the packet filter and the tailnet pcap,
- * before the TUN device): false drops it silently (the owner reports it;
- * svcd's LIM-1 refuses non-TCP packets to the VIPs of non-L3 services). */
+/* The owner's last word on every packet the data plane writes into the
+ * node's stack (one from the tailnet it accepted, a local handler's reply,
+ * a RST it makes), after the tailnet pcap and before the TUN device: false
+ * drops it silently, counted as written (the owner reports it; svcd's
+ * LIM-1 refuses non-TCP packets to the VIPs of non-L3 services). */
 typedef bool (*dataplane_deliver_fn)(void *ctx, const uint8_t *pkt, size_t len,
                                      const struct packet_info *pi);
 

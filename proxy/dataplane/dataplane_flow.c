@@ -350,7 +350,7 @@ static void dp_flow_rst_write(struct dataplane *dp, const struct dp_flow *f)
 	int len = packet_tcp_rst(rst, sizeof(rst), &remote, &local, f->rcv_nxt);
 	CHECK(len > 0); /* the key holds one family */
 	dp_pcap(dp, rst, (size_t)len);
-	if (dp->io->ops->tun_write(dp->io, rst, (size_t)len) < 0) {
+	if (dp_tun_write(dp, rst, (size_t)len, NULL) < 0) {
 		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, NULL);
 		return;
 	}

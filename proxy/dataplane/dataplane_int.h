@@ -254,6 +254,14 @@ void dp_probe_rx(struct dataplane *dp, const uint8_t *data, size_t len, const st
 int dp_send(struct dataplane *dp, uint8_t type, const uint8_t *pkt, size_t len, uint64_t nonce,
             const struct io_addr *dst);
 void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len);
+/* Every write into the node's stack (a packet from the tailnet, a local
+ * handler's reply, a RST the data plane makes) goes through the owner's
+ * deliver hook first (config.deliver, given `pi`, the packet's parse, or
+ * NULL to parse it here; an unparsable packet is not the hook's). A packet
+ * the hook refuses counts as written: `len` is returned. Else the device's
+ * result. */
+int dp_tun_write(struct dataplane *dp, const uint8_t *pkt, size_t len,
+                 const struct packet_info *pi);
 void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
                       const struct io_addr *src);
 

@@ -266,6 +266,19 @@ void dp_from_tun(void *ctx, const uint8_t *pkt, size_t len)
 
 /* ---- underlay -> TUN ----------------------------------------------------- */
 
+int dp_tun_write(struct dataplane *dp, const uint8_t *pkt, size_t len, const struct packet_info *pi)
+{
+	struct packet_info parsed;
+
+	if (dp->deliver) {
+		if (!pi && packet_parse(pkt, len, &parsed) >= 0)
+			pi = &parsed;
+		if (pi && !dp->deliver(dp->deliver_ctx, pkt, len, pi))
+			return (int)len; /* refused by the owner's policy, not a device failure */
+	}
+	return dp->io->ops->tun_write(dp->io, pkt, len);
+}
+
 /* Checks a datagram's header and dispatches probes; a DATA datagram's
  * inner packet must fit the MTU and parse, and a netmap must be there to
  * judge it. Returns the inner packet (parsed into *pi), or NULL when the
@@ -366,9 +379,7 @@ void dp_from_underlay(void *ctx, int handle, const uint8_t *data, size_t len,
 	if (!f)
 		return;
 	dp_pcap(dp, pkt, plen);
-	if (dp->deliver && !dp->deliver(dp->deliver_ctx, pkt, plen, &pi))
-		return;
-	int rc = dp->io->ops->tun_write(dp->io, pkt, plen);
+	int rc = dp_tun_write(dp, pkt, plen, &pi);
 	if (rc < 0) {
 		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, &pi);
 		return;
@@ -393,7 +404,7 @@ int dataplane_local_reply(struct dataplane *dp, const uint8_t *pkt, size_t len)
 	int rc;
 
 	dp_pcap(dp, pkt, len);
-	rc = dp->io->ops->tun_write(dp->io, pkt, len);
+	rc = dp_tun_write(dp, pkt, len, NULL);
 	if (rc < 0)
 		dp_drop(dp, DATAPLANE_DROP_TUN_WRITE_FAILED, NULL);
 	else {

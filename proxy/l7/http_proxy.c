@@ -95,36 +95,45 @@ static void hp_listen_cb(void *ctx, int listener, unsigned events)
 	}
 }
 
-/* The limits of `cfg`, 0 meaning the default, clamped to what the HTTP
- * parser allows; the buffer bound is raised to hold a whole head and a
- * read. */
+/* `set`, or `def` when 0 (unset); at most `max`. */
+static uint64_t hp_limit(uint64_t set, uint64_t def, uint64_t max)
+{
+	uint64_t v = set ? set : def;
+
+	return v < max ? v : max;
+}
+
+/* The timeouts of `cfg`, 0 meaning the default. */
+static void hp_set_timeouts(struct http_proxy *p, const struct http_proxy_config *cfg)
+{
+	p->idle_timeout_us =
+	    hp_limit(cfg->idle_timeout_us, HTTP_PROXY_DEFAULT_IDLE_TIMEOUT_US, UINT64_MAX);
+	p->head_timeout_us =
+	    hp_limit(cfg->head_timeout_us, HTTP_PROXY_DEFAULT_HEAD_TIMEOUT_US, UINT64_MAX);
+	p->upstream_timeout_us =
+	    hp_limit(cfg->upstream_timeout_us, HTTP_PROXY_DEFAULT_UPSTREAM_TIMEOUT_US, UINT64_MAX);
+	p->handshake_timeout_us =
+	    hp_limit(cfg->handshake_timeout_us, TLS_HANDSHAKE_TIMEOUT_US, UINT64_MAX);
+	p->upstream_idle_timeout_us = hp_limit(
+	    cfg->upstream_idle_timeout_us, HTTP_PROXY_DEFAULT_UPSTREAM_IDLE_TIMEOUT_US, UINT64_MAX);
+}
+
+/* The size limits of `cfg`, 0 meaning the default, clamped to what the
+ * HTTP parser allows; the buffer bound is raised to hold a whole head and
+ * a read. */
 static void hp_set_limits(struct http_proxy *p, const struct http_proxy_config *cfg)
 {
-	p->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_PROXY_DEFAULT_MAX_CONNS;
-	p->max_head_bytes =
-	    cfg->max_head_bytes ? cfg->max_head_bytes : HTTP_MSG_DEFAULT_MAX_HEAD_BYTES;
-	if (p->max_head_bytes > HTTP_MSG_LIMIT_HEAD_BYTES)
-		p->max_head_bytes = HTTP_MSG_LIMIT_HEAD_BYTES;
-	p->max_headers = cfg->max_headers ? cfg->max_headers : HTTP_MSG_DEFAULT_MAX_HEADERS;
-	if (p->max_headers > HTTP_MSG_LIMIT_HEADERS)
-		p->max_headers = HTTP_MSG_LIMIT_HEADERS;
-	p->idle_timeout_us =
-	    cfg->idle_timeout_us ? cfg->idle_timeout_us : HTTP_PROXY_DEFAULT_IDLE_TIMEOUT_US;
-	p->head_timeout_us =
-	    cfg->head_timeout_us ? cfg->head_timeout_us : HTTP_PROXY_DEFAULT_HEAD_TIMEOUT_US;
-	p->upstream_timeout_us = cfg->upstream_timeout_us ? cfg->upstream_timeout_us
-	                                                  : HTTP_PROXY_DEFAULT_UPSTREAM_TIMEOUT_US;
-	p->handshake_timeout_us =
-	    cfg->handshake_timeout_us ? cfg->handshake_timeout_us : TLS_HANDSHAKE_TIMEOUT_US;
+	p->max_conns = (uint32_t)hp_limit(cfg->max_conns, HTTP_PROXY_DEFAULT_MAX_CONNS, UINT32_MAX);
+	p->max_head_bytes = hp_limit(cfg->max_head_bytes, HTTP_MSG_DEFAULT_MAX_HEAD_BYTES,
+	                             HTTP_MSG_LIMIT_HEAD_BYTES);
+	p->max_headers =
+	    hp_limit(cfg->max_headers, HTTP_MSG_DEFAULT_MAX_HEADERS, HTTP_MSG_LIMIT_HEADERS);
+	p->max_idle_upstreams = cfg->max_idle_upstreams == HTTP_PROXY_NO_IDLE_UPSTREAMS
+	                            ? 0
+	                            : hp_limit(cfg->max_idle_upstreams,
+	                                       HTTP_PROXY_DEFAULT_MAX_IDLE_UPSTREAMS, UINT64_MAX);
 	p->max_buffered =
-	    cfg->max_buffered_bytes ? cfg->max_buffered_bytes : HTTP_PROXY_DEFAULT_MAX_BUFFERED;
-	p->max_idle_upstreams = cfg->max_idle_upstreams ? cfg->max_idle_upstreams
-	                                                : HTTP_PROXY_DEFAULT_MAX_IDLE_UPSTREAMS;
-	if (cfg->max_idle_upstreams == HTTP_PROXY_NO_IDLE_UPSTREAMS)
-		p->max_idle_upstreams = 0;
-	p->upstream_idle_timeout_us = cfg->upstream_idle_timeout_us
-	                                  ? cfg->upstream_idle_timeout_us
-	                                  : HTTP_PROXY_DEFAULT_UPSTREAM_IDLE_TIMEOUT_US;
+	    hp_limit(cfg->max_buffered_bytes, HTTP_PROXY_DEFAULT_MAX_BUFFERED, UINT64_MAX);
 	/* A buffer must hold a whole head plus one read. */
 	size_t floor = p->max_head_bytes + HTTP_MSG_REWRITE_SLACK + SERVE_MAX_TARGET_LEN +
 	               2 * HTTP_PROXY_READ_CHUNK + HP_FRAMING_SLACK;
@@ -175,6 +184,7 @@ int http_proxy_new(struct http_proxy **out, struct io *io, const struct http_pro
 		return -ENOMEM;
 	}
 	hp_set_limits(p, cfg);
+	hp_set_timeouts(p, cfg);
 	p->pool_timer.fn = hp_pool_timer_fn;
 	*out = p;
 	return 0;

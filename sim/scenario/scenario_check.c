@@ -91,6 +91,7 @@ static bool check_shape(struct loader *ld, const struct scenario_key *key, const
 	case SCENARIO_KIND_MAPPING:
 	case SCENARIO_KIND_ENTRIES:
 	case SCENARIO_KIND_OBJECT:
+	case SCENARIO_KIND_FILES:
 		if (v->type == YAML_MAPPING_NODE)
 			return true;
 		want = "a mapping";
@@ -269,7 +270,7 @@ bool ld_check_name(struct loader *ld, const char *what, const yaml_node_t *v)
 
 /* Copies n bytes of s (plus a NUL) into the scenario's string chunks. On
  * allocation failure marks the load out of memory and returns "". */
-static const char *ld_strndup(struct loader *ld, const char *s, size_t n)
+const char *ld_strndup(struct loader *ld, const char *s, size_t n)
 {
 	struct scenario_chunk *c = list_item(ld->sc->strings.first, struct scenario_chunk, link);
 

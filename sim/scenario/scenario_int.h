@@ -10,8 +10,9 @@
  * checks), scenario_names.c (names and references), one loader per
  * top-level section (scenario_topology.c, scenario_policy.c,
  * scenario_services.c, scenario_nodes.c, scenario_workloads.c,
- * scenario_timeline.c, scenario_expect.c), and scenario_load.c (the entry
- * points and the order the sections load in). */
+ * scenario_timeline.c, scenario_expect.c; a node's files in
+ * scenario_files.c), and scenario_load.c (the entry points and the order
+ * the sections load in). */
 #ifndef SIM_SCENARIO_SCENARIO_INT_H
 #define SIM_SCENARIO_SCENARIO_INT_H
 
@@ -59,8 +60,11 @@ enum node_key {
 	NODE_TAGS,
 	NODE_USER,
 	NODE_BACKENDS,
-	NODE_SERVE
+	NODE_SERVE,
+	NODE_FILES,
 };
+
+enum file_key { FILE_SIZE = 0 };
 
 enum rr_key { RR_RATE = 0, RR_REQUEST, RR_RESPONSE, RR_START, RR_STOP, RR_PORT };
 
@@ -157,6 +161,7 @@ struct loader {
 	size_t n_services;
 	const struct scenario_user **users; /* by login (then file order) */
 	uint64_t clients, glob_tests;       /* workload clients, names tested by globs */
+	uint64_t file_bytes;                /* every node's `files`, after count */
 };
 
 /* The strings a scenario owns (ld_strdup), freed with it. */
@@ -253,6 +258,8 @@ bool ld_get_size(struct loader *ld, const char *key, const yaml_node_t *v, uint6
 bool ld_check_name(struct loader *ld, const char *what, const yaml_node_t *v);
 /* A copy the scenario owns; "" (and ld->oom) when out of memory. */
 const char *ld_strdup(struct loader *ld, const char *s);
+/* The same for `n` bytes (a NUL added after them). */
+const char *ld_strndup(struct loader *ld, const char *s, size_t n);
 /* Every item of a sequence is a non-empty scalar (tags, serve lines, ports). */
 bool ld_seq_scalars(struct loader *ld, const char *key, const yaml_node_t *seq);
 /* "a, b or c" from a NULL-terminated word list. */
@@ -322,6 +329,8 @@ bool ld_load_services(struct loader *ld, const yaml_node_t *seq);
 /* scenario_nodes.c */
 bool ld_check_serve_line(struct loader *ld, const yaml_node_t *v);
 bool ld_load_nodes(struct loader *ld, const yaml_node_t *key_node, const yaml_node_t *seq);
+/* A node's `files` (scenario_files.c) into g (its count known). */
+bool ld_load_files(struct loader *ld, const yaml_node_t *map, struct scenario_node_group *g);
 /* scenario_workloads.c */
 bool ld_load_workloads(struct loader *ld, const yaml_node_t *seq);
 bool ld_load_underlay_workload(struct loader *ld, const yaml_node_t *v, bool duration_ok);

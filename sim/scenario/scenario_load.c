@@ -308,6 +308,8 @@ void scenario_free(struct scenario *sc)
 	free(sc->services);
 	free(sc->policy_json);
 	free(sc->users);
+	for (int i = 0; sc->groups && i < sc->group_count; i++)
+		free(sc->groups[i].files);
 	free(sc->groups);
 	free(sc->links);
 	free(sc->regions);

@@ -1,6 +1,7 @@
 /* `nodes`: node groups (count expands to name-0 .. name-(count-1)), their
  * tags, user, backend programs and serve lines (checked with the daemon's
- * own grammar), and the uniqueness of every expanded name. */
+ * own grammar), and the uniqueness of every expanded name. Their `files`
+ * load in scenario_files.c. */
 #include "proxy/serve/serve_cmd.h"
 #include "sim/scenario/scenario_int.h"
 
@@ -304,6 +305,8 @@ static bool load_node(struct loader *ld, yaml_node_t *item, struct scenario_node
 	if (vals[NODE_BACKENDS] && !load_backends(ld, vals[NODE_BACKENDS], g))
 		ok = false;
 	if (vals[NODE_SERVE] && !load_serve_lines(ld, vals[NODE_SERVE], g))
+		ok = false;
+	if (vals[NODE_FILES] && !ld_load_files(ld, vals[NODE_FILES], g))
 		ok = false;
 	*name_at = vals[NODE_NAME] ? vals[NODE_NAME] : item;
 	return ok;

@@ -60,6 +60,25 @@ static cJSON *schema_entries(const struct scenario_key *k, int depth)
 	return s;
 }
 
+/* absolute path -> the file's text or a mapping of the key's section. */
+static cJSON *schema_files(const struct scenario_key *k, int depth)
+{
+	cJSON *s = cJSON_CreateObject(), *names = cJSON_CreateObject();
+	cJSON *entry = cJSON_CreateObject(), *text = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(s, "type", "object");
+	cJSON_AddNumberToObject(s, "maxProperties", SCENARIO_FILES_MAX);
+	cJSON_AddStringToObject(names, "pattern", "^/");
+	cJSON_AddNumberToObject(names, "maxLength", SCENARIO_FILE_PATH_MAX);
+	cJSON_AddItemToObject(s, "propertyNames", names);
+	cJSON *list = cJSON_AddArrayToObject(entry, "anyOf");
+	cJSON_AddStringToObject(text, "type", "string");
+	cJSON_AddItemToArray(list, text);
+	cJSON_AddItemToArray(list, schema_section(k->sub, depth + 1));
+	cJSON_AddItemToObject(s, "additionalProperties", entry);
+	return s;
+}
+
 /* [a, b]: two names. */
 static cJSON *schema_pair(void)
 {
@@ -157,6 +176,9 @@ static cJSON *schema_kind(enum scenario_kind kind, const struct scenario_key *k,
 		break;
 	case SCENARIO_KIND_COMPARISON:
 		s = schema_comparison();
+		break;
+	case SCENARIO_KIND_FILES:
+		s = schema_files(k, depth);
 		break;
 	}
 	return s;
@@ -269,6 +291,9 @@ static void md_type(struct buf *m, const struct scenario_key *k)
 	case SCENARIO_KIND_WORKLOAD:
 		buf_printf(m, "`off` or %s mapping", scenario_section_name(k->sub));
 		return;
+	case SCENARIO_KIND_FILES:
+		buf_printf(m, "absolute path -> text or %s mapping", scenario_section_name(k->sub));
+		return;
 	default:
 		buf_printf(m, "%s", scenario_kind_name(k->kind));
 		return;
@@ -278,13 +303,21 @@ static void md_type(struct buf *m, const struct scenario_key *k)
 char *scenario_keys_markdown(void)
 {
 	static const enum scenario_section order[] = {
-	    SCENARIO_SECTION_TOP,           SCENARIO_SECTION_LINK,
-	    SCENARIO_SECTION_ACCESS,        SCENARIO_SECTION_CONTROL,
-	    SCENARIO_SECTION_USER,          SCENARIO_SECTION_SERVICE,
-	    SCENARIO_SECTION_NODE,          SCENARIO_SECTION_BACKEND,
-	    SCENARIO_SECTION_REGION,        SCENARIO_SECTION_UNDERLAY_WORKLOAD,
-	    SCENARIO_SECTION_WORKLOAD,      SCENARIO_SECTION_TIMELINE,
-	    SCENARIO_SECTION_TIMELINE_LINK, SCENARIO_SECTION_EXPECT,
+	    SCENARIO_SECTION_TOP,
+	    SCENARIO_SECTION_LINK,
+	    SCENARIO_SECTION_ACCESS,
+	    SCENARIO_SECTION_CONTROL,
+	    SCENARIO_SECTION_USER,
+	    SCENARIO_SECTION_SERVICE,
+	    SCENARIO_SECTION_NODE,
+	    SCENARIO_SECTION_BACKEND,
+	    SCENARIO_SECTION_FILE,
+	    SCENARIO_SECTION_REGION,
+	    SCENARIO_SECTION_UNDERLAY_WORKLOAD,
+	    SCENARIO_SECTION_WORKLOAD,
+	    SCENARIO_SECTION_TIMELINE,
+	    SCENARIO_SECTION_TIMELINE_LINK,
+	    SCENARIO_SECTION_EXPECT,
 	};
 	struct buf m = BUF_INIT(BUF_NO_MAX);
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *wh_outcome_name(enum wh_outcome o)
@@ -139,4 +140,80 @@ void wh_host_lookup(struct io *io, int handle, const struct io_addr *remote, wh_
 	}
 	const char *h = fn(ctx, &local, remote);
 	snprintf(out, cap, "%s", h ? h : "");
+}
+
+static void wh_base_on_arrival(struct wh_arrivals *a)
+{
+	struct wh_base *b = container_of(a, struct wh_base, arrivals);
+
+	b->ops->request(b);
+}
+
+/* stop_us: no more keepalive; idle connections close. */
+static void wh_base_on_stop(struct io_timer *t)
+{
+	struct wh_base *b = container_of(t, struct wh_base, stop);
+	struct list_node *n, *next;
+
+	b->stopped = true;
+	for (n = b->conns.first; n; n = next) {
+		next = n->next;
+		if (b->ops->idle(n))
+			b->ops->drop(n, false);
+	}
+}
+
+void *wh_base_new(size_t size, struct io *io, const struct wh_conn_ops *ops, const char *name,
+                  const char *client, wh_done_fn done_fn, void *done_ctx, int *err)
+{
+	struct wh_ident id;
+	struct wh_base *b;
+
+	CHECK(size >= sizeof(*b));
+	*err = wh_ident_init(&id, name, client, done_fn, done_ctx);
+	if (*err < 0)
+		return NULL;
+	b = calloc(1, size);
+	if (!b) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	b->io = io;
+	b->ops = ops;
+	b->id = id;
+	b->stop.fn = wh_base_on_stop;
+	return b;
+}
+
+void wh_base_start(struct wh_base *b, double rate_per_s, uint64_t start_us, uint64_t stop_us)
+{
+	wh_arrivals_start(&b->arrivals, b->io, rate_per_s, start_us, stop_us, wh_base_on_arrival);
+}
+
+void wh_base_stop_at(struct wh_base *b, uint64_t stop_us)
+{
+	wh_arm_at(b->io, &b->stop, stop_us);
+}
+
+void wh_base_add(struct wh_base *b, struct list_node *n, bool opened)
+{
+	list_push_front(&b->conns, n);
+	b->in_flight++;
+	if (opened)
+		b->conns_opened++;
+}
+
+void wh_base_report(struct wh_base *b, const char *host, uint64_t start_us, uint64_t bytes,
+                    enum wh_outcome o, int status, bool retried)
+{
+	wh_ident_report(b->io, &b->id, host, start_us, bytes, o, status, retried);
+}
+
+void wh_base_free(struct wh_base *b)
+{
+	wh_arrivals_stop(&b->arrivals);
+	b->io->ops->timer_disarm(b->io, &b->stop);
+	while (!list_empty(&b->conns))
+		b->ops->drop(b->conns.first, true);
+	free(b);
 }

@@ -1,8 +1,10 @@
 /* What the client workloads (workload_http.h, workload_tcp.h,
  * workload_udp.h) share: the outcome of one request, its publication (the
  * `request_done` event, then the embedder's done callback), the names a
- * client reports under, the host that served a connection, and Poisson
- * arrivals drawn from the seam's random source.
+ * client reports under, the host that served a connection, Poisson
+ * arrivals drawn from the seam's random source, and the base every client
+ * starts with (struct wh_base: its seam, names, arrivals, keepalive stop,
+ * connections and counters, with their life cycle).
  *
  * A gap between arrivals is Exp(rate): with x one draw of
  * io->ops->random_u64, u = ((x >> 11) + 1) * 2^-53 and
@@ -11,6 +13,7 @@
 #ifndef SIM_WORKLOAD_WORKLOAD_CLIENT_H
 #define SIM_WORKLOAD_WORKLOAD_CLIENT_H
 
+#include "lib/base/list.h"
 #include "lib/io/io.h"
 
 #include <stdbool.h>
@@ -83,6 +86,74 @@ int wh_ident_init(struct wh_ident *id, const char *name, const char *client, wh_
  * started (host "", latency 0). */
 void wh_ident_report(struct io *io, const struct wh_ident *id, const char *host, uint64_t start_us,
                      uint64_t bytes, enum wh_outcome o, int status, bool retried);
+
+struct wh_base;
+
+/* What a client tells its base about its connections (for UDP: its
+ * requests, each on a socket of its own). */
+struct wh_conn_ops {
+	/* One request, at an arrival. */
+	void (*request)(struct wh_base *b);
+	/* True when the connection at `n` is idle (keepalive: no request on
+	 * it); only asked once wh_base_stop_at armed the stop. */
+	bool (*idle)(struct list_node *n);
+	/* Closes and frees the connection at `n`: an idle one at stop_us
+	 * (`freeing` false), or any one when the client is freed (true). */
+	void (*drop)(struct list_node *n, bool freeing);
+};
+
+/* The start of every client's struct (its first member, so the client is
+ * allocated and freed through it). */
+struct wh_base {
+	struct io *io;
+	const struct wh_conn_ops *ops;
+	struct wh_ident id;
+	struct wh_arrivals arrivals;
+	struct io_timer stop;   /* keepalive: closes the idle connections at stop_us */
+	bool stopped;           /* stop_us has passed */
+	struct list_head conns; /* the client's connections, busy and idle */
+	size_t in_flight;       /* requests in flight */
+	uint64_t conns_opened;  /* connections opened since creation */
+};
+
+/* Allocates a zeroed client of `size` bytes whose first member is its
+ * struct wh_base, set up with the seam, `ops` and the names (as
+ * wh_ident_init). The client, or NULL with *err = -EINVAL (names) or
+ * -ENOMEM. */
+void *wh_base_new(size_t size, struct io *io, const struct wh_conn_ops *ops, const char *name,
+                  const char *client, wh_done_fn done_fn, void *done_ctx, int *err);
+/* Starts the arrivals (wh_arrivals_start), each one ops->request. */
+void wh_base_start(struct wh_base *b, double rate_per_s, uint64_t start_us, uint64_t stop_us);
+/* Arms the keepalive stop: at stop_us `stopped` is set and the idle
+ * connections are dropped. */
+void wh_base_stop_at(struct wh_base *b, uint64_t stop_us);
+/* Links a connection that begins a request (in flight); `opened` counts
+ * it as a new connection. */
+void wh_base_add(struct wh_base *b, struct list_node *n, bool opened);
+/* Publishes one result under the client's names (wh_ident_report). */
+void wh_base_report(struct wh_base *b, const char *host, uint64_t start_us, uint64_t bytes,
+                    enum wh_outcome o, int status, bool retried);
+/* Stops the arrivals and the stop timer, drops every connection and frees
+ * the client. */
+void wh_base_free(struct wh_base *b);
+
+/* Defines the counters of a client that keeps connections (its struct
+ * `type` starts with its struct wh_base `b`): PREFIX_in_flight (requests
+ * in flight), PREFIX_connections (open now, busy and idle) and
+ * PREFIX_connections_opened (since creation). */
+#define WH_CONN_COUNTERS(prefix, type)                                                             \
+	size_t prefix##_in_flight(const type *c)                                                   \
+	{                                                                                          \
+		return c->b.in_flight;                                                             \
+	}                                                                                          \
+	size_t prefix##_connections(const type *c)                                                 \
+	{                                                                                          \
+		return c->b.conns.n;                                                               \
+	}                                                                                          \
+	uint64_t prefix##_connections_opened(const type *c)                                        \
+	{                                                                                          \
+		return c->b.conns_opened;                                                          \
+	}
 
 /* Fills in a client's limits left 0 in its config: `timeout_default` and
  * WH_DEFAULT_MAX_OUTSTANDING. */

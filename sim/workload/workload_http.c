@@ -7,6 +7,7 @@
 #include "lib/wire/tls.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
  * it outlives its request: back in the idle set until the next arrival. */
 struct wh_req {
 	struct wh_client *c;
-	struct list_node link; /* in the client's reqs */
+	struct list_node link; /* in the client's b.conns */
 	int handle;
 	struct tls_conn *tls;
 	uint64_t start_us;
@@ -39,23 +40,18 @@ struct wh_req {
 	char host[WH_NAME_MAX + 1];
 };
 
+/* Its base's in_flight counts the busy connections. */
 struct wh_client {
-	struct io *io;
+	struct wh_base b;
 	struct wh_config cfg;
-	struct wh_ident id;
 	char host_header[256], path[1024];
-	struct wh_arrivals arrivals;
-	struct io_timer stop;  /* keepalive: closes the idle connections at stop_us */
-	struct list_head reqs; /* connections: busy and idle */
-	size_t in_flight;      /* busy connections */
-	size_t conns_opened;
-	bool stopped;
 };
+_Static_assert(offsetof(struct wh_client, b) == 0, "allocated through its wh_base");
 
 static void wh_report(struct wh_client *c, struct wh_req *r, enum wh_outcome o, int status)
 {
-	wh_ident_report(c->io, &c->id, r ? r->host : NULL, r ? r->start_us : 0, r ? r->bytes_in : 0,
-	                o, status, r && r->retried);
+	wh_base_report(&c->b, r ? r->host : NULL, r ? r->start_us : 0, r ? r->bytes_in : 0, o,
+	               status, r && r->retried);
 }
 
 /* Unlinks and frees a connection: RST when `abort`, else a graceful close
@@ -64,15 +60,15 @@ static void wh_req_free(struct wh_req *r, bool abort)
 {
 	struct wh_client *c = r->c;
 
-	list_remove(&c->reqs, &r->link);
+	list_remove(&c->b.conns, &r->link);
 	if (r->busy)
-		c->in_flight--;
-	c->io->ops->timer_disarm(c->io, &r->timeout);
+		c->b.in_flight--;
+	c->b.io->ops->timer_disarm(c->b.io, &r->timeout);
 	if (r->tls && !abort)
 		tls_conn_close_notify(r->tls);
 	tls_conn_free(r->tls);
 	if (r->handle >= 0)
-		c->io->ops->close(c->io, r->handle, abort);
+		c->b.io->ops->close(c->b.io, r->handle, abort);
 	http_head_free(r->head);
 	free(r);
 }
@@ -88,13 +84,13 @@ static void wh_req_end_ex(struct wh_req *r, enum wh_outcome o, int status, bool 
 	bool whole = o == WH_OK || o == WH_HTTP_ERROR;
 
 	wh_report(c, r, o, status);
-	if (!(whole && reusable && c->cfg.keepalive && !c->stopped && r->head->keep_alive)) {
+	if (!(whole && reusable && c->cfg.keepalive && !c->b.stopped && r->head->keep_alive)) {
 		wh_req_free(r, !whole);
 		return;
 	}
 	r->busy = false;
-	c->in_flight--;
-	c->io->ops->timer_disarm(c->io, &r->timeout);
+	c->b.in_flight--;
+	c->b.io->ops->timer_disarm(c->b.io, &r->timeout);
 	http_parser_resume(&r->parser);
 	/* read to -EAGAIN, so the seam tells us when the server closes it */
 	wh_idle_event(r);
@@ -140,14 +136,14 @@ static enum wh_outcome wh_whole_outcome(const struct wh_req *r)
 
 static ssize_t wh_read(struct wh_req *r, void *buf, size_t len)
 {
-	struct io *io = r->c->io;
+	struct io *io = r->c->b.io;
 	return r->tls ? tls_conn_read(r->tls, buf, len)
 	              : io->ops->tcp_read(io, r->handle, buf, len);
 }
 
 static ssize_t wh_write(struct wh_req *r, const void *buf, size_t len)
 {
-	struct io *io = r->c->io;
+	struct io *io = r->c->b.io;
 	return r->tls ? tls_conn_write(r->tls, buf, len)
 	              : io->ops->tcp_write(io, r->handle, buf, len);
 }
@@ -260,7 +256,7 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 	(void)handle;
 	if (!r->connected && (events & (IO_WRITABLE | IO_READABLE)) && !(events & IO_ERROR)) {
 		r->connected = true;
-		wh_host_lookup(c->io, r->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, r->host,
+		wh_host_lookup(c->b.io, r->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, r->host,
 		               sizeof(r->host));
 	}
 	if (r->tls) {
@@ -274,7 +270,7 @@ static void wh_on_sock(void *ctx, int handle, unsigned events)
 		}
 	} else if (events & IO_ERROR) {
 		char probe;
-		ssize_t e = c->io->ops->tcp_read(c->io, r->handle, &probe, 1);
+		ssize_t e = c->b.io->ops->tcp_read(c->b.io, r->handle, &probe, 1);
 		if (r->busy)
 			wh_req_fail(r, e == -ECONNREFUSED || !r->connected ? WH_REFUSED : WH_RESET);
 		else
@@ -330,7 +326,7 @@ static struct wh_req *wh_idle_conn(struct wh_client *c)
 {
 	struct list_node *n;
 
-	for (n = c->reqs.first; n; n = n->next) {
+	for (n = c->b.conns.first; n; n = n->next) {
 		struct wh_req *r = list_item(n, struct wh_req, link);
 		if (!r->busy)
 			return r;
@@ -349,20 +345,20 @@ int wh_client_request(struct wh_client *c)
 	struct wh_req *r;
 	char target[IO_ADDR_STRLEN];
 
-	if (c->in_flight >= c->cfg.max_outstanding) {
+	if (c->b.in_flight >= c->cfg.max_outstanding) {
 		wh_report(c, NULL, WH_OVERLOAD, 0);
 		return -EBUSY;
 	}
 	r = c->cfg.keepalive ? wh_idle_conn(c) : NULL;
 	if (!r)
-		return wh_open(c, c->io->ops->now_us(c->io), false);
+		return wh_open(c, c->b.io->ops->now_us(c->b.io), false);
 	/* reused: latency from the request's first byte written */
 	wh_format_request(c, r, wh_host(c, target, sizeof(target)));
 	r->busy = r->reused = true;
 	r->got_bytes = r->retried = false;
-	c->in_flight++;
-	r->start_us = c->io->ops->now_us(c->io);
-	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
+	c->b.in_flight++;
+	r->start_us = c->b.io->ops->now_us(c->b.io);
+	c->b.io->ops->timer_arm(c->b.io, &r->timeout, c->cfg.timeout_us);
 	if (wh_send(r) < 0) {
 		wh_req_fail(r, WH_RESET);
 		return -ECONNRESET;
@@ -392,11 +388,9 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 	r->busy = true;
 	r->retried = retried;
 	r->start_us = start_us;
-	list_push_front(&c->reqs, &r->link);
-	c->in_flight++;
-	c->conns_opened++;
-	c->io->ops->timer_arm(c->io, &r->timeout, c->cfg.timeout_us);
-	r->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wh_on_sock, r);
+	wh_base_add(&c->b, &r->link, true);
+	c->b.io->ops->timer_arm(c->b.io, &r->timeout, c->cfg.timeout_us);
+	r->handle = c->b.io->ops->tcp_connect(c->b.io, &c->cfg.target, NULL, wh_on_sock, r);
 	if (r->handle < 0) {
 		int err = r->handle;
 		r->handle = -1;
@@ -404,7 +398,7 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 		return err;
 	}
 	if (c->cfg.tls) {
-		r->tls = tls_conn_new_client(c->cfg.tls, c->io, r->handle,
+		r->tls = tls_conn_new_client(c->cfg.tls, c->b.io, r->handle,
 		                             c->host_header[0] ? host : NULL);
 		if (!r->tls) {
 			wh_req_end(r, WH_RESET, 0);
@@ -414,82 +408,59 @@ static int wh_open(struct wh_client *c, uint64_t start_us, bool retried)
 	return 0;
 }
 
-/* stop_us: no more arrivals; idle keepalive connections close gracefully
- * and busy ones close once their response is in. */
-static void wh_on_stop(struct io_timer *t)
+static void wh_on_arrival(struct wh_base *b)
 {
-	struct wh_client *c = container_of(t, struct wh_client, stop);
-	struct list_node *n, *next;
-
-	c->stopped = true;
-	for (n = c->reqs.first; n; n = next) {
-		next = n->next;
-		struct wh_req *r = list_item(n, struct wh_req, link);
-		if (!r->busy)
-			wh_req_free(r, false);
-	}
+	wh_client_request(container_of(b, struct wh_client, b));
 }
 
-static void wh_on_arrival(struct wh_arrivals *a)
+static bool wh_idle(struct list_node *n)
 {
-	wh_client_request(container_of(a, struct wh_client, arrivals));
+	return !list_item(n, struct wh_req, link)->busy;
 }
+
+/* At stop_us idle keepalive connections close gracefully (close_notify
+ * first with TLS; busy ones close once their response is in); when the
+ * client is freed busy ones abort. */
+static void wh_drop(struct list_node *n, bool freeing)
+{
+	struct wh_req *r = list_item(n, struct wh_req, link);
+
+	(void)freeing;
+	wh_req_free(r, r->busy);
+}
+
+static const struct wh_conn_ops wh_conn_ops = {
+    .request = wh_on_arrival, .idle = wh_idle, .drop = wh_drop};
 
 int wh_client_new(struct wh_client **out, struct io *io, const struct wh_config *config)
 {
-	struct wh_ident id;
 	struct wh_client *c;
+	int rc;
 
-	int rc =
-	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
-
-	if (rc < 0 || !(config->rate_per_s >= 0) ||
+	if (!(config->rate_per_s >= 0) ||
 	    (config->host_header && strlen(config->host_header) >= 256) ||
 	    (config->path && (strlen(config->path) >= 1024 || config->path[0] != '/')))
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
+	c = wh_base_new(sizeof(*c), io, &wh_conn_ops, config->name, config->client, config->done_fn,
+	                config->done_ctx, &rc);
 	if (!c)
-		return -ENOMEM;
-	c->io = io;
-	c->id = id;
+		return rc;
 	c->cfg = *config;
 	snprintf(c->host_header, sizeof(c->host_header), "%s",
 	         config->host_header ? config->host_header : "");
 	snprintf(c->path, sizeof(c->path), "%s", config->path ? config->path : "/");
 	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
-	c->stop.fn = wh_on_stop;
 	if (c->cfg.keepalive && c->cfg.stop_us)
-		wh_arm_at(io, &c->stop, c->cfg.stop_us);
-	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
-	                  wh_on_arrival);
+		wh_base_stop_at(&c->b, c->cfg.stop_us);
+	wh_base_start(&c->b, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
 	*out = c;
 	return 0;
 }
 
 void wh_client_free(struct wh_client *c)
 {
-	if (!c)
-		return;
-	wh_arrivals_stop(&c->arrivals);
-	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (!list_empty(&c->reqs)) {
-		struct wh_req *r = list_item(c->reqs.first, struct wh_req, link);
-		wh_req_free(r, r->busy);
-	}
-	free(c);
+	if (c)
+		wh_base_free(&c->b);
 }
 
-size_t wh_client_in_flight(const struct wh_client *c)
-{
-	return c->in_flight;
-}
-
-size_t wh_client_connections(const struct wh_client *c)
-{
-	return c->reqs.n;
-}
-
-size_t wh_client_connections_opened(const struct wh_client *c)
-{
-	return c->conns_opened;
-}
+WH_CONN_COUNTERS(wh_client, struct wh_client)

@@ -88,6 +88,6 @@ int wh_client_request(struct wh_client *c);
 size_t wh_client_in_flight(const struct wh_client *c);
 /* Connections open now (busy and idle), and opened since creation. */
 size_t wh_client_connections(const struct wh_client *c);
-size_t wh_client_connections_opened(const struct wh_client *c);
+uint64_t wh_client_connections_opened(const struct wh_client *c);
 
 #endif

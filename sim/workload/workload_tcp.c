@@ -5,6 +5,7 @@
 #include "lib/base/list.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 
 struct wt_conn {
 	struct wt_client *c;
-	struct list_node link; /* in the client's conns */
+	struct list_node link; /* in the client's b.conns */
 	int handle;
 	bool connected, finishing;
 	bool idle;                 /* echo keepalive: no request on it, kept for the next */
@@ -29,41 +30,36 @@ struct wt_conn {
 	char host[WH_NAME_MAX + 1];
 };
 
+/* Echo uses the base's arrivals, and its stop with keepalive. */
 struct wt_client {
-	struct io *io;
+	struct wh_base b;
 	struct wt_config cfg;
-	struct wh_ident id;
-	struct wh_arrivals arrivals; /* echo */
-	struct io_timer start;       /* stream: opens the streams at start_us */
-	struct io_timer stop;        /* echo keepalive: closes the idle connections at stop_us */
-	bool stopped;
-	struct list_head conns;
-	size_t in_flight;
-	uint64_t conns_opened;
+	struct io_timer start; /* stream: opens the streams at start_us */
 };
+_Static_assert(offsetof(struct wt_client, b) == 0, "allocated through its wh_base");
 
 static uint64_t wt_now(const struct wt_client *c)
 {
-	return c->io->ops->now_us(c->io);
+	return c->b.io->ops->now_us(c->b.io);
 }
 
 static void wt_report(struct wt_client *c, struct wt_conn *k, enum wh_outcome o)
 {
-	wh_ident_report(c->io, &c->id, k ? k->host : NULL, k ? k->req_start_us : 0,
-	                k ? k->received - k->req_base : 0, o, 0, false);
+	wh_base_report(&c->b, k ? k->host : NULL, k ? k->req_start_us : 0,
+	               k ? k->received - k->req_base : 0, o, 0, false);
 }
 
 static void wt_conn_free(struct wt_conn *k, bool abort)
 {
 	struct wt_client *c = k->c;
 
-	list_remove(&c->conns, &k->link);
+	list_remove(&c->b.conns, &k->link);
 	if (!k->idle)
-		c->in_flight--;
-	c->io->ops->timer_disarm(c->io, &k->tick);
-	c->io->ops->timer_disarm(c->io, &k->timeout);
+		c->b.in_flight--;
+	c->b.io->ops->timer_disarm(c->b.io, &k->tick);
+	c->b.io->ops->timer_disarm(c->b.io, &k->timeout);
 	if (k->handle >= 0)
-		c->io->ops->close(c->io, k->handle, abort);
+		c->b.io->ops->close(c->b.io, k->handle, abort);
 	free(k);
 }
 
@@ -79,15 +75,15 @@ static void wt_echo_done(struct wt_conn *k)
 {
 	struct wt_client *c = k->c;
 
-	if (!c->cfg.keepalive || c->stopped) {
+	if (!c->cfg.keepalive || c->b.stopped) {
 		wt_end(k, WH_OK);
 		return;
 	}
 	wt_report(c, k, WH_OK);
 	k->idle = true;
 	k->finishing = false;
-	c->in_flight--;
-	c->io->ops->timer_disarm(c->io, &k->timeout);
+	c->b.in_flight--;
+	c->b.io->ops->timer_disarm(c->b.io, &k->timeout);
 }
 
 static void wt_progress(struct wt_conn *k)
@@ -95,7 +91,7 @@ static void wt_progress(struct wt_conn *k)
 	struct wt_client *c = k->c;
 
 	k->last_progress_us = wt_now(c);
-	c->io->ops->timer_arm(c->io, &k->timeout, c->cfg.timeout_us);
+	c->b.io->ops->timer_arm(c->b.io, &k->timeout, c->cfg.timeout_us);
 }
 
 /* Writes the pattern up to `target`. 0 or -errno. */
@@ -109,7 +105,7 @@ static int wt_send(struct wt_conn *k)
 		    k->target - k->sent < sizeof(buf) ? (size_t)(k->target - k->sent) : sizeof(buf);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = (char)('a' + (k->sent + i) % 26);
-		ssize_t w = c->io->ops->tcp_write(c->io, k->handle, buf, n);
+		ssize_t w = c->b.io->ops->tcp_write(c->b.io, k->handle, buf, n);
 		if (w == -EAGAIN)
 			return 0;
 		if (w < 0)
@@ -126,7 +122,7 @@ static bool wt_receive(struct wt_conn *k)
 	char buf[WT_IO_CHUNK];
 
 	for (;;) {
-		ssize_t n = c->io->ops->tcp_read(c->io, k->handle, buf, sizeof(buf));
+		ssize_t n = c->b.io->ops->tcp_read(c->b.io, k->handle, buf, sizeof(buf));
 		if (n == -EAGAIN)
 			break;
 		if (k->idle) {
@@ -155,7 +151,7 @@ static bool wt_receive(struct wt_conn *k)
 	}
 	if (k->finishing && k->received == k->target) {
 		if (c->cfg.kind == WT_ECHO) {
-			bool kept = c->cfg.keepalive && !c->stopped;
+			bool kept = c->cfg.keepalive && !c->b.stopped;
 			wt_echo_done(k);
 			return !kept;
 		}
@@ -184,7 +180,7 @@ static void wt_on_sock(void *ctx, int handle, unsigned events)
 	}
 	if (!k->connected && (events & (IO_WRITABLE | IO_READABLE))) {
 		k->connected = true;
-		wh_host_lookup(c->io, k->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, k->host,
+		wh_host_lookup(c->b.io, k->handle, NULL, c->cfg.host_fn, c->cfg.host_ctx, k->host,
 		               sizeof(k->host));
 		wt_progress(k);
 	}
@@ -230,14 +226,14 @@ static void wt_on_tick(struct io_timer *t)
 			return;
 		}
 	}
-	c->io->ops->timer_arm(c->io, &k->tick, c->cfg.interval_us);
+	c->b.io->ops->timer_arm(c->b.io, &k->tick, c->cfg.interval_us);
 }
 
 static struct wt_conn *wt_open(struct wt_client *c)
 {
 	struct wt_conn *k;
 
-	if (c->in_flight >= c->cfg.max_outstanding) {
+	if (c->b.in_flight >= c->cfg.max_outstanding) {
 		wt_report(c, NULL, WH_OVERLOAD);
 		return NULL;
 	}
@@ -249,11 +245,9 @@ static struct wt_conn *wt_open(struct wt_client *c)
 	k->tick.fn = wt_on_tick;
 	k->timeout.fn = wt_on_timeout;
 	k->start_us = k->req_start_us = wt_now(c);
-	list_push_front(&c->conns, &k->link);
-	c->in_flight++;
-	c->conns_opened++;
-	c->io->ops->timer_arm(c->io, &k->timeout, c->cfg.timeout_us);
-	k->handle = c->io->ops->tcp_connect(c->io, &c->cfg.target, NULL, wt_on_sock, k);
+	wh_base_add(&c->b, &k->link, true);
+	c->b.io->ops->timer_arm(c->b.io, &k->timeout, c->cfg.timeout_us);
+	k->handle = c->b.io->ops->tcp_connect(c->b.io, &c->cfg.target, NULL, wt_on_sock, k);
 	if (k->handle < 0) {
 		k->handle = -1;
 		wt_end(k, WH_REFUSED);
@@ -269,16 +263,16 @@ static struct wt_conn *wt_reuse(struct wt_client *c)
 	struct wt_conn *k = NULL;
 	struct list_node *n;
 
-	for (n = c->conns.first; n; n = n->next) {
+	for (n = c->b.conns.first; n; n = n->next) {
 		k = list_item(n, struct wt_conn, link);
 		if (k->idle)
 			break;
 		k = NULL;
 	}
-	if (!k || c->in_flight >= c->cfg.max_outstanding)
+	if (!k || c->b.in_flight >= c->cfg.max_outstanding)
 		return NULL;
 	k->idle = false;
-	c->in_flight++;
+	c->b.in_flight++;
 	k->req_start_us = wt_now(c);
 	k->req_base = k->received;
 	return k;
@@ -305,25 +299,24 @@ static void wt_echo_request(struct wt_client *c)
 	}
 }
 
-static void wt_on_stop(struct io_timer *t)
+static void wt_on_arrival(struct wh_base *b)
 {
-	struct wt_client *c = container_of(t, struct wt_client, stop);
-
-	c->stopped = true;
-	struct list_node *n, *next;
-
-	for (n = c->conns.first; n; n = next) {
-		next = n->next;
-		struct wt_conn *k = list_item(n, struct wt_conn, link);
-		if (k->idle)
-			wt_conn_free(k, false);
-	}
+	wt_echo_request(container_of(b, struct wt_client, b));
 }
 
-static void wt_on_arrival(struct wh_arrivals *a)
+static bool wt_idle(struct list_node *n)
 {
-	wt_echo_request(container_of(a, struct wt_client, arrivals));
+	return list_item(n, struct wt_conn, link)->idle;
 }
+
+/* Idle ones close gracefully at stop; all abort when the client is freed. */
+static void wt_drop(struct list_node *n, bool freeing)
+{
+	wt_conn_free(list_item(n, struct wt_conn, link), freeing);
+}
+
+static const struct wh_conn_ops wt_conn_ops = {
+    .request = wt_on_arrival, .idle = wt_idle, .drop = wt_drop};
 
 static void wt_on_start(struct io_timer *t)
 {
@@ -337,27 +330,22 @@ static void wt_on_start(struct io_timer *t)
 		k->end_us = c->cfg.hold_us ? now + c->cfg.hold_us : c->cfg.stop_us;
 		if (k->end_us > c->cfg.stop_us)
 			k->end_us = c->cfg.stop_us;
-		c->io->ops->timer_arm(c->io, &k->tick, c->cfg.interval_us);
+		c->b.io->ops->timer_arm(c->b.io, &k->tick, c->cfg.interval_us);
 	}
 }
 
 int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config *config)
 {
-	struct wh_ident id;
 	struct wt_client *c;
+	int rc;
 
-	int rc =
-	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
-
-	if (rc < 0 || config->connections > WT_MAX_STREAMS ||
-	    config->chunk_bytes > WT_MAX_CHUNK_BYTES ||
+	if (config->connections > WT_MAX_STREAMS || config->chunk_bytes > WT_MAX_CHUNK_BYTES ||
 	    (config->kind == WT_ECHO && !(config->rate_per_s >= 0)))
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
+	c = wh_base_new(sizeof(*c), io, &wt_conn_ops, config->name, config->client, config->done_fn,
+	                config->done_ctx, &rc);
 	if (!c)
-		return -ENOMEM;
-	c->io = io;
-	c->id = id;
+		return rc;
 	c->cfg = *config;
 	if (!c->cfg.request_bytes)
 		c->cfg.request_bytes = 64;
@@ -369,14 +357,12 @@ int wt_client_new(struct wt_client **out, struct io *io, const struct wt_config 
 		c->cfg.interval_us = 100000;
 	wh_limits_default(&c->cfg.timeout_us, WH_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
 	c->start.fn = wt_on_start;
-	c->stop.fn = wt_on_stop;
 	uint64_t now = io->ops->now_us(io);
 	uint64_t start = c->cfg.start_us > now ? c->cfg.start_us : now;
 	if (c->cfg.kind == WT_ECHO) {
-		wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us,
-		                  c->cfg.stop_us, wt_on_arrival);
+		wh_base_start(&c->b, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
 		if (c->cfg.keepalive && c->cfg.stop_us)
-			wh_arm_at(io, &c->stop, c->cfg.stop_us);
+			wh_base_stop_at(&c->b, c->cfg.stop_us);
 	} else if (start < c->cfg.stop_us) {
 		wh_arm_at(io, &c->start, start);
 	}
@@ -388,28 +374,11 @@ void wt_client_free(struct wt_client *c)
 {
 	if (!c)
 		return;
-	wh_arrivals_stop(&c->arrivals);
-	c->io->ops->timer_disarm(c->io, &c->start);
-	c->io->ops->timer_disarm(c->io, &c->stop);
-	while (!list_empty(&c->conns))
-		wt_conn_free(list_item(c->conns.first, struct wt_conn, link), true);
-	free(c);
+	c->b.io->ops->timer_disarm(c->b.io, &c->start);
+	wh_base_free(&c->b);
 }
 
-size_t wt_client_in_flight(const struct wt_client *c)
-{
-	return c->in_flight;
-}
-
-size_t wt_client_connections(const struct wt_client *c)
-{
-	return c->conns.n;
-}
-
-uint64_t wt_client_connections_opened(const struct wt_client *c)
-{
-	return c->conns_opened;
-}
+WH_CONN_COUNTERS(wt_client, struct wt_client)
 
 int wt_client_request(struct wt_client *c)
 {

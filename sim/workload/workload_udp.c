@@ -5,13 +5,14 @@
 #include "lib/base/list.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct wu_req {
 	struct wu_client *c;
-	struct list_node link; /* in the client's reqs */
+	struct list_node link; /* in the client's b.conns */
 	int handle;
 	uint64_t seq;
 	uint64_t start_us;
@@ -19,15 +20,13 @@ struct wu_req {
 	char host[WH_NAME_MAX + 1];
 };
 
+/* Its base's conns are the requests waiting for their echo. */
 struct wu_client {
-	struct io *io;
+	struct wh_base b;
 	struct wu_config cfg;
-	struct wh_ident id;
-	struct wh_arrivals arrivals;
-	struct list_head reqs; /* waiting for their echo */
-	size_t in_flight;
 	uint64_t next_seq;
 };
+_Static_assert(offsetof(struct wu_client, b) == 0, "allocated through its wh_base");
 
 /* Fills buf (request_bytes) with request seq's datagram. */
 static void wu_fill(uint8_t *buf, size_t len, uint64_t seq)
@@ -40,18 +39,18 @@ static void wu_fill(uint8_t *buf, size_t len, uint64_t seq)
 
 static void wu_report(struct wu_client *c, struct wu_req *r, enum wh_outcome o, uint64_t bytes)
 {
-	wh_ident_report(c->io, &c->id, r ? r->host : NULL, r ? r->start_us : 0, bytes, o, 0, false);
+	wh_base_report(&c->b, r ? r->host : NULL, r ? r->start_us : 0, bytes, o, 0, false);
 }
 
 static void wu_req_free(struct wu_req *r)
 {
 	struct wu_client *c = r->c;
 
-	list_remove(&c->reqs, &r->link);
-	c->in_flight--;
-	c->io->ops->timer_disarm(c->io, &r->timeout);
+	list_remove(&c->b.conns, &r->link);
+	c->b.in_flight--;
+	c->b.io->ops->timer_disarm(c->b.io, &r->timeout);
 	if (r->handle >= 0)
-		c->io->ops->close(c->io, r->handle, false);
+		c->b.io->ops->close(c->b.io, r->handle, false);
 	free(r);
 }
 
@@ -78,7 +77,7 @@ static void wu_on_dgram(void *ctx, int handle, const uint8_t *data, size_t len,
 		seq = seq << 8 | data[i];
 	if (seq != r->seq)
 		return;
-	wh_host_lookup(c->io, handle, &c->cfg.target, c->cfg.host_fn, c->cfg.host_ctx, r->host,
+	wh_host_lookup(c->b.io, handle, &c->cfg.target, c->cfg.host_fn, c->cfg.host_ctx, r->host,
 	               sizeof(r->host));
 	wu_fill(want, n, r->seq);
 	wu_req_end(r, len == n && memcmp(data, want, n) == 0 ? WH_OK : WH_HTTP_ERROR, len);
@@ -93,14 +92,14 @@ static void wu_on_timeout(struct io_timer *t)
 
 int wu_client_request(struct wu_client *c)
 {
-	struct io *io = c->io;
+	struct io *io = c->b.io;
 	struct io_addr any = {.family = c->cfg.target.family};
 	uint8_t buf[WU_MAX_REQUEST_BYTES];
 	size_t n = (size_t)c->cfg.request_bytes;
 	struct wu_req *r;
 	int rc;
 
-	if (c->in_flight >= c->cfg.max_outstanding) {
+	if (c->b.in_flight >= c->cfg.max_outstanding) {
 		wu_report(c, NULL, WH_OVERLOAD, 0);
 		return -EBUSY;
 	}
@@ -111,8 +110,7 @@ int wu_client_request(struct wu_client *c)
 	r->seq = c->next_seq++;
 	r->timeout.fn = wu_on_timeout;
 	r->start_us = io->ops->now_us(io);
-	list_push_front(&c->reqs, &r->link);
-	c->in_flight++;
+	wh_base_add(&c->b, &r->link, false);
 	r->handle = io->ops->udp_open(io, &any, wu_on_dgram, r);
 	if (r->handle < 0) {
 		rc = r->handle;
@@ -130,49 +128,48 @@ int wu_client_request(struct wu_client *c)
 	return 0;
 }
 
-static void wu_on_arrival(struct wh_arrivals *a)
+static void wu_on_arrival(struct wh_base *b)
 {
-	wu_client_request(container_of(a, struct wu_client, arrivals));
+	wu_client_request(container_of(b, struct wu_client, b));
 }
+
+static void wu_drop(struct list_node *n, bool freeing)
+{
+	(void)freeing;
+	wu_req_free(list_item(n, struct wu_req, link));
+}
+
+static const struct wh_conn_ops wu_conn_ops = {.request = wu_on_arrival, .drop = wu_drop};
 
 int wu_client_new(struct wu_client **out, struct io *io, const struct wu_config *config)
 {
-	struct wh_ident id;
 	struct wu_client *c;
+	int rc;
 
-	int rc =
-	    wh_ident_init(&id, config->name, config->client, config->done_fn, config->done_ctx);
-
-	if (rc < 0 || !(config->rate_per_s >= 0) ||
+	if (!(config->rate_per_s >= 0) ||
 	    (config->request_bytes && (config->request_bytes < WU_MIN_REQUEST_BYTES ||
 	                               config->request_bytes > WU_MAX_REQUEST_BYTES)))
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
+	c = wh_base_new(sizeof(*c), io, &wu_conn_ops, config->name, config->client, config->done_fn,
+	                config->done_ctx, &rc);
 	if (!c)
-		return -ENOMEM;
-	c->io = io;
-	c->id = id;
+		return rc;
 	c->cfg = *config;
 	if (!c->cfg.request_bytes)
 		c->cfg.request_bytes = WU_DEFAULT_REQUEST_BYTES;
 	wh_limits_default(&c->cfg.timeout_us, WU_DEFAULT_TIMEOUT_US, &c->cfg.max_outstanding);
-	wh_arrivals_start(&c->arrivals, io, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us,
-	                  wu_on_arrival);
+	wh_base_start(&c->b, c->cfg.rate_per_s, c->cfg.start_us, c->cfg.stop_us);
 	*out = c;
 	return 0;
 }
 
 void wu_client_free(struct wu_client *c)
 {
-	if (!c)
-		return;
-	wh_arrivals_stop(&c->arrivals);
-	while (!list_empty(&c->reqs))
-		wu_req_free(list_item(c->reqs.first, struct wu_req, link));
-	free(c);
+	if (c)
+		wh_base_free(&c->b);
 }
 
 size_t wu_client_in_flight(const struct wu_client *c)
 {
-	return c->in_flight;
+	return c->b.in_flight;
 }

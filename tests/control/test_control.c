@@ -1911,3 +1911,88 @@ Test(control, admin_api_routes_by_method_and_path)
 	cr_assert(strstr(resp, "body: \\\"ports\\\" must be an array of strings"), "%s", resp);
 	tw_free(w);
 }
+
+/* The admin API answers every method and path as it did when it was a
+ * strcmp chain: HEAD and unknown methods on a known path are 405; trailing
+ * slashes, doubled slashes and case make another path (404); the query is
+ * ignored; %XX is decoded before routing, an encoded slash, NUL or bad
+ * escape is 400. (Statuses recorded from the chain.) */
+Test(control, admin_api_routing_table_answers_as_the_chain_did)
+{
+	static const struct {
+		const char *method, *path;
+		int status;
+	} routes[] = {
+	    {"GET", "/api/services", 200},
+	    {"GET", "/api/services/", 404},
+	    {"GET", "/api/services?x=1", 200},
+	    {"GET", "/api/services/?x=1", 404},
+	    {"HEAD", "/api/services", 405},
+	    {"HEAD", "/api/services/svc:web", 405},
+	    {"HEAD", "/api/nodes", 405},
+	    {"HEAD", "/api/policy", 405},
+	    {"HEAD", "/api/ca", 405},
+	    {"HEAD", "/api/command", 405},
+	    {"HEAD", "/api/nope", 404},
+	    {"OPTIONS", "/api/nodes", 405},
+	    {"DELETE", "/api/nodes", 405},
+	    {"GET", "/api/nodes/", 404},
+	    {"GET", "/api/nodes?all", 200},
+	    {"GET", "/api/nodes%2F", 400},
+	    {"GET", "/api/node%73", 200},
+	    {"GET", "/API/nodes", 404},
+	    {"GET", "//api/nodes", 404},
+	    {"GET", "/api//nodes", 404},
+	    {"GET", "/api/policy/", 404},
+	    {"GET", "/api/policy?x", 200},
+	    {"POST", "/api/policy", 405},
+	    {"GET", "/api/ca/", 404},
+	    {"POST", "/api/ca", 405},
+	    {"GET", "/api/command", 405},
+	    {"PUT", "/api/command", 405},
+	    {"GET", "/api/services/svc:web", 200},
+	    {"GET", "/api/services/svc:web/", 404},
+	    {"GET", "/api/services/svc:web?x=/y", 200},
+	    {"GET", "/api/services/svc%3aweb", 200},
+	    {"GET", "/api/services/svc%3Aweb%2F", 400},
+	    {"GET", "/api/services/svc:web%2Fhosts", 400},
+	    {"GET", "/api/services/svc%zzweb", 400},
+	    {"GET", "/api/services/svc%00web", 400},
+	    {"GET", "/api/services/svc%3", 400},
+	    {"GET", "/api/services/svc:nope", 404},
+	    {"POST", "/api/services/svc:web", 405},
+	    {"PATCH", "/api/services/svc:web", 405},
+	    {"GET", "/api/services/svc:web/hosts", 404},
+	    {"GET", "/api/services/svc:web/hosts/", 404},
+	    {"GET", "/api/services/svc:web/hosts/web-us", 404},
+	    {"POST", "/api/services/svc:web/hosts/web-us", 404},
+	    {"POST", "/api/services/svc:web/hosts/web-us/", 404},
+	    {"GET", "/api/services/svc:web/hosts/web-us/", 405},
+	    {"POST", "/api/services/svc:web/hosts/web-us/approve/", 404},
+	    {"GET", "/api/services/svc:web/hosts/web-us/approve/x", 405},
+	    {"POST", "/api/services/svc:web/hosts/web-us/approve/x", 404},
+	    {"DELETE", "/api/services/svc:web/hosts/web-us/approve", 405},
+	    {"POST", "/api/services/svc:web/other/web-us/approve", 404},
+	    {"POST", "/api/services//hosts/web-us/bless", 404},
+	    {"POST", "/api/services/svc:nope/hosts/web-us/approve", 404},
+	    {"POST", "/api/services/svc:web/hosts/nobody/approve", 404},
+	    {"POST", "/api/services/svc:web/hosts/web-us/approve?x=1", 200},
+	    {"POST", "/api/services/svc:web/hosts/web%2Dus/reject", 200},
+	    {"DELETE", "/api/services/", 404},
+	    {"DELETE", "/api/services/svc:nope", 404},
+	    {"PUT", "/api/services/", 400},
+	    {"GET", "/api", 404},
+	    {"GET", "/", 404},
+	    {"GET", "*", 400},
+	};
+	struct tw *w = tw_persistent();
+	char want[16];
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const char *r = tw_http(w, routes[i].method, routes[i].path, "");
+		snprintf(want, sizeof(want), "HTTP/1.1 %d", routes[i].status);
+		cr_assert(strncmp(r, want, strlen(want)) == 0, "%s %s: want %d, got %.40s",
+		          routes[i].method, routes[i].path, routes[i].status, r);
+	}
+	tw_free(w);
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DPF_NODES 3
 
@@ -52,5 +53,86 @@ static inline struct dpf *dpf_new_or_skip(void *owner)
 void dpf_node_restart_tun(struct dpf *f, int i);
 /* Runs the world until done(arg) or timeout_us of its time; returns done(arg). */
 bool dpf_run_until(struct dpf *f, bool (*done)(void *arg), void *arg, uint64_t timeout_us);
+
+static inline bool dpf_never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* Runs the world for `us` of its time. */
+static inline void dpf_run_for(struct dpf *f, uint64_t us)
+{
+	dpf_run_until(f, dpf_never, NULL, us);
+}
+
+/* Lines of the event stream holding `a` and (when set) `b`. */
+static inline int dpf_events_count(struct dpf *f, const char *a, const char *b)
+{
+	char line[4096];
+	int n = 0;
+
+	fflush(f->events);
+	rewind(f->events);
+	while (fgets(line, sizeof(line), f->events))
+		n += strstr(line, a) && (!b || strstr(line, b));
+	fseek(f->events, 0, SEEK_END);
+	return n;
+}
+
+/* Copies the whole event stream to stderr when the environment variable
+ * `env` is set (a debugging aid for a test's teardown). */
+static inline void dpf_dump_events_if(struct dpf *f, const char *env)
+{
+	char line[2048];
+
+	if (!getenv(env))
+		return;
+	fflush(f->events);
+	rewind(f->events);
+	while (fgets(line, sizeof(line), f->events))
+		fputs(line, stderr);
+}
+
+/* The address `s` (a test's literal) at `port`. */
+static inline struct io_addr dpf_ip(const char *s, uint16_t port)
+{
+	struct io_addr a;
+	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
+	return a;
+}
+
+/* Node p's owner as netmap peer members: alice on the client (node 0), the
+ * tag:web tag on the hosts. */
+static inline const char *dpf_owner_json(int p)
+{
+	return p == 0 ? "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\""
+	              : "\"user\":\"\",\"tags\":[\"tag:web\"]";
+}
+
+/* Writes into out (cap bytes) node `self`'s netmap peers (the body of the
+ * JSON array): every other node not in the bit set `omit`, by name, with
+ * the tailnet address 100.64.0.(p+1) and its underlay address at `port` as
+ * endpoint; with `owners`, its dpf_owner_json members too. */
+static inline void dpf_peers_json(const struct dpf *f, int self, unsigned omit, uint16_t port,
+                                  bool owners, char *out, size_t cap)
+{
+	char ep[IO_ADDR_STRLEN];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int p = 0; p < DPF_NODES; p++) {
+		if (p == self || (omit & (1u << p)))
+			continue;
+		struct io_addr e = f->node[p].underlay;
+		e.port = port;
+		o += (size_t)snprintf(out + o, cap - o,
+		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
+		                      "\"endpoint\":\"%s\"%s%s}",
+		                      o ? "," : "", f->node[p].name, p + 1,
+		                      io_addr_format(&e, true, ep, sizeof(ep)), owners ? "," : "",
+		                      owners ? dpf_owner_json(p) : "");
+	}
+}
 
 #endif

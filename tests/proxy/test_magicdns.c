@@ -4,6 +4,7 @@
 #include "lib/wire/netmap.h"
 #include "proxy/magicdns.h"
 #include "tests/proxy/dp_fixture.h"
+#include "tests/support/dns_query.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -49,21 +50,7 @@ static void teardown(void)
 /* A query for `name` (dotted) of `qtype`, id 0xbeef, RD set. */
 static size_t query(uint8_t *q, const char *name, uint16_t qtype)
 {
-	size_t o = 12;
-	memset(q, 0, 12);
-	q[0] = 0xbe, q[1] = 0xef, q[2] = 0x01, q[5] = 1;
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-		q[o++] = (uint8_t)l;
-		memcpy(q + o, name, l);
-		o += l;
-		name += l + (dot ? 1 : 0);
-	}
-	q[o++] = 0;
-	q[o++] = (uint8_t)(qtype >> 8), q[o++] = (uint8_t)qtype;
-	q[o++] = 0, q[o++] = 1;
-	return o;
+	return dns_query_build(q, 0xbeef, name, qtype);
 }
 
 struct reply {

@@ -299,38 +299,17 @@ struct tw {
 
 static struct tw *current;
 
-static struct io_addr ip(const char *s, uint16_t port)
-{
-	struct io_addr a;
-	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
-	return a;
-}
-
 /* Node i's netmap document; `host_services` is its JSON array. */
 static cJSON *map_doc(struct tw *t, int i, uint64_t version, const char *host_services,
                       const char *web_hosts)
 {
-	static const char *const users[DPF_NODES] = {
-	    "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\"",
-	    "\"user\":\"\",\"tags\":[\"tag:web\"]", "\"user\":\"\",\"tags\":[\"tag:web\"]"};
-	char doc[8192], ep[IO_ADDR_STRLEN], peers[2048] = "";
-	size_t o = 0;
+	char doc[8192], peers[2048];
 	const char *filter = i == CLIENT ? "[]"
 	                                 : "[{\"src\":[\"100.64.0.1\"],\"dst\":[{\"net\":\"" WEB_VIP
 	                                   "/32\",\"ports\":\"*\"},{\"net\":\"" DNS_VIP
 	                                   "/32\",\"ports\":\"*\"}]}]";
 
-	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i)
-			continue;
-		struct io_addr e = t->f->node[p].underlay;
-		e.port = DATAPLANE_DEFAULT_PORT;
-		o += (size_t)snprintf(peers + o, sizeof(peers) - o,
-		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
-		                      "\"endpoint\":\"%s\",%s}",
-		                      o ? "," : "", t->f->node[p].name, p + 1,
-		                      io_addr_format(&e, true, ep, sizeof(ep)), users[p]);
-	}
+	dpf_peers_json(t->f, i, 0, DATAPLANE_DEFAULT_PORT, true, peers, sizeof(peers));
 	snprintf(doc, sizeof(doc),
 	         "{\"version\":%llu,\"tailnet\":\"example.ts.net\","
 	         "\"self\":{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],\"tags\":%s},"
@@ -387,13 +366,7 @@ static void teardown(void)
 
 	if (!t)
 		return;
-	if (getenv("SVCD_DUMP_EVENTS")) {
-		char line[2048];
-		fflush(t->f->events);
-		rewind(t->f->events);
-		while (fgets(line, sizeof(line), t->f->events))
-			fputs(line, stderr);
-	}
+	dpf_dump_events_if(t->f, "SVCD_DUMP_EVENTS");
 	for (int i = 0; i < DPF_NODES; i++) {
 		svcd_free(t->d[i]);
 		http_backend_free(t->hb[i]);
@@ -403,17 +376,6 @@ static void teardown(void)
 	dpf_free(t->f);
 	free(t);
 	current = NULL;
-}
-
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
-static void run_for(struct tw *t, uint64_t us)
-{
-	dpf_run_until(t->f, never, NULL, us);
 }
 
 static bool both_connected(void *arg)
@@ -480,13 +442,14 @@ static struct tw *tw_new_dns(bool maps, bool magic_dns)
 		cr_assert_eq(svcd_new(&t->d[i], t->f->node[i].io, &cfg), 0, "svcd_new(%d)", i);
 		if (i == CLIENT)
 			continue;
-		struct io_addr hb = ip("127.0.0.1", 8080), ea = ip("127.0.0.1", 9000);
+		struct io_addr hb = dpf_ip("127.0.0.1", 8080), ea = dpf_ip("127.0.0.1", 9000);
 		const struct http_backend_config bc = {.name = i == HOST_A ? "web-a" : "web-b"};
 		cr_assert_eq(http_backend_new(&t->hb[i], t->f->node[i].io, &bc, &hb, NULL), 0);
 		cr_assert_eq(backend_tcp_echo_start(t->f->node[i].io, &ea, &t->echo[i]), 0);
 	}
 	set_client_map(t, "\"host-a\",\"host-b\"");
-	cr_assert(dpf_run_until(t->f, both_connected, t, STEP_TIMEOUT_US), "hosts never connected");
+	cr_assert(dpf_run_until(t->f, both_connected, t, STEP_TIMEOUT_US),
+	          "hosts dpf_never connected");
 	if (maps) {
 		for (int i = HOST_A; i <= HOST_B; i++)
 			send_full(t, i, 1,
@@ -504,19 +467,6 @@ static const char *serve(struct tw *t, int i, int want_rc, const char *line)
 	return t->out;
 }
 
-static int events_count(struct tw *t, const char *a, const char *b)
-{
-	char line[4096];
-	int n = 0;
-
-	fflush(t->f->events);
-	rewind(t->f->events);
-	while (fgets(line, sizeof(line), t->f->events))
-		n += strstr(line, a) && (!b || strstr(line, b));
-	fseek(t->f->events, 0, SEEK_END);
-	return n;
-}
-
 struct ev_wait {
 	struct tw *t;
 	const char *a, *b;
@@ -526,7 +476,7 @@ struct ev_wait {
 static bool ev_reached(void *arg)
 {
 	struct ev_wait *w = arg;
-	return events_count(w->t, w->a, w->b) >= w->n;
+	return dpf_events_count(w->t->f, w->a, w->b) >= w->n;
 }
 
 static void wait_event(struct tw *t, const char *a, const char *b, int n)
@@ -541,7 +491,7 @@ static void wait_event(struct tw *t, const char *a, const char *b, int n)
 static void tconn_start(struct tw *t, struct tconn *c, const char *dst, uint16_t port,
                         const char *tx)
 {
-	struct io_addr a = ip(dst, port);
+	struct io_addr a = dpf_ip(dst, port);
 
 	cr_assert_geq(tconn_open(c, t->f->node[CLIENT].io, &a, tx), 0);
 }
@@ -605,7 +555,7 @@ Test(MAPCLIENT_SUITE, hello_names_the_node_and_carries_its_endpoint_and_tls_key,
 	cr_assert_eq(fc_count(s, "advertise", &adv), 1);
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(adv, "services")), 0);
 	cr_assert(svcd_control_connected(t->d[HOST_A]));
-	cr_assert_geq(events_count(t, "\"control_connected\"", "host-a"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"control_connected\"", "host-a"), 1);
 	/* the two hosts have different keys */
 	const cJSON *hb = NULL;
 	fc_count(fc_latest(&t->fc, "host-b"), "hello", &hb);
@@ -620,7 +570,7 @@ Test(MAPCLIENT_SUITE, serve_commands_are_advertised_with_ports_and_drain_state, 
 	const cJSON *adv = NULL;
 
 	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
-	run_for(t, 100000);
+	dpf_run_for(t->f, 100000);
 	cr_assert_eq(fc_count(s, "advertise", &adv), 2);
 	const cJSON *svcs = cJSON_GetObjectItem(adv, "services");
 	cr_assert_eq(cJSON_GetArraySize(svcs), 1);
@@ -634,7 +584,7 @@ Test(MAPCLIENT_SUITE, serve_commands_are_advertised_with_ports_and_drain_state, 
 
 	serve(t, HOST_A, 0, "serve --service=svc:web --http=80 8080");
 	serve(t, HOST_A, 0, "serve --service=svc:dns --tun");
-	run_for(t, 100000);
+	dpf_run_for(t->f, 100000);
 	cr_assert_eq(fc_count(s, "advertise", &adv), 4);
 	svcs = cJSON_GetObjectItem(adv, "services");
 	cr_assert_eq(cJSON_GetArraySize(svcs), 2);
@@ -644,13 +594,13 @@ Test(MAPCLIENT_SUITE, serve_commands_are_advertised_with_ports_and_drain_state, 
 	          "svc:dns is L3");
 
 	serve(t, HOST_A, 0, "serve drain svc:web");
-	run_for(t, 100000);
+	dpf_run_for(t->f, 100000);
 	cr_assert_eq(fc_count(s, "advertise", &adv), 5);
 	cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(
 	    cJSON_GetArrayItem(cJSON_GetObjectItem(adv, "services"), 1), "draining")));
 	/* status changes nothing: no new advertisement */
 	serve(t, HOST_A, 0, "serve status");
-	run_for(t, 100000);
+	dpf_run_for(t->f, 100000);
 	cr_assert_eq(fc_count(s, "advertise", NULL), 5);
 }
 
@@ -669,7 +619,7 @@ Test(MAPCLIENT_SUITE, cfg_12_a_full_map_is_applied_acked_and_approves_the_servic
 
 	send_full(t, HOST_A, 7, map_doc(t, HOST_A, 1, default_hs(HOST_A), "\"host-a\""));
 	wait_ack(t, HOST_A, 7);
-	cr_assert_geq(events_count(t, "\"netmap_received\"", "\"kind\":\"full\""), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"netmap_received\"", "\"kind\":\"full\""), 1);
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432), "approved by the map");
 	out = serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
 	cr_assert(strstr(out, "Available within your tailnet"), "CFG-12 approved: %s", out);
@@ -692,7 +642,7 @@ Test(MAPCLIENT_SUITE, a_delta_is_applied_and_acked, .fini = teardown, .timeout =
 	                "\"]}]}}}");
 	wait_ack(t, HOST_B, 4);
 	cr_assert(svcd_is_listening(t->d[HOST_B], "svc:web", 5432), "the delta approved it");
-	cr_assert_geq(events_count(t, "\"netmap_received\"", "\"kind\":\"delta\""), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"netmap_received\"", "\"kind\":\"delta\""), 1);
 
 	/* a peer removed by delta: the map still validates */
 	fc_send_text(s, "{\"type\":\"netmap\",\"version\":5,\"base\":4,\"delta\":{"
@@ -709,11 +659,11 @@ Test(MAPCLIENT_SUITE, a_delta_on_another_base_asks_for_a_resync_and_changes_noth
 	int acks = fc_count(s, "ack", NULL);
 	fc_send_text(s, "{\"type\":\"netmap\",\"version\":9,\"base\":8,\"delta\":{\"set\":{"
 	                "\"host_services\":[]}}}");
-	run_for(t, 200000);
+	dpf_run_for(t->f, 200000);
 	cr_assert_eq(fc_count(s, "resync", NULL), 1, "resync sent");
 	cr_assert_eq(fc_count(s, "ack", NULL), acks, "no ack");
 	cr_assert_eq(svcd_netmap_version(t->d[HOST_A]), 1);
-	cr_assert_geq(events_count(t, "\"netmap_resync\"", "\"have\":1"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"netmap_resync\"", "\"have\":1"), 1);
 	cr_assert(svcd_control_connected(t->d[HOST_A]), "the session stays");
 }
 
@@ -747,8 +697,8 @@ Test(MAPCLIENT_SUITE, an_invalid_map_is_rejected_without_ack_and_the_old_one_sta
 static void garbage_then_check(struct tw *t, const void *bytes, size_t len, const char *reason)
 {
 	struct fc_sess *s = fc_latest(&t->fc, "host-a");
-	int lost = events_count(t, "\"control_lost\"", "host-a");
-	int up = events_count(t, "\"control_connected\"", "host-a");
+	int lost = dpf_events_count(t->f, "\"control_lost\"", "host-a");
+	int up = dpf_events_count(t->f, "\"control_connected\"", "host-a");
 
 	fc_raw(s, bytes, len);
 	wait_event(t, "\"control_lost\"", reason, 1);
@@ -869,7 +819,7 @@ Test(MAPCLIENT_SUITE, heartbeats_go_up_when_nothing_else_does, .disabled = SIM_O
 	struct fc_sess *s = fc_latest(&t->fc, "host-a");
 
 	int before = fc_count(s, "heartbeat", NULL);
-	run_for(t, 1000000); /* heartbeat_ms 200 */
+	dpf_run_for(t->f, 1000000); /* heartbeat_ms 200 */
 	int n = fc_count(s, "heartbeat", NULL) - before;
 	cr_assert(n >= 4 && n <= 6, "%d heartbeats in 1 s at 200 ms", n);
 	/* other traffic going up replaces heartbeats */
@@ -878,7 +828,7 @@ Test(MAPCLIENT_SUITE, heartbeats_go_up_when_nothing_else_does, .disabled = SIM_O
 		serve(t, HOST_A, 0,
 		      i % 2 ? "serve --service=svc:web --tcp=5432 off"
 		            : "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
-		run_for(t, 100000);
+		dpf_run_for(t->f, 100000);
 	}
 	cr_assert_eq(fc_count(s, "heartbeat", NULL), before, "advertisements every 100 ms");
 	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 1);
@@ -895,7 +845,7 @@ Test(MAPCLIENT_SUITE, a_liveness_frame_changes_the_heartbeat_interval, .disabled
 	fc_send_text(s, "{\"type\":\"liveness\",\"heartbeat_ms\":50,\"dead_after_ms\":400}");
 	wait_event(t, "\"control_liveness\"", "\"heartbeat_ms\":50,\"dead_after_ms\":400", 1);
 	int before = fc_count(s, "heartbeat", NULL);
-	run_for(t, 1000000);
+	dpf_run_for(t->f, 1000000);
 	int n = fc_count(s, "heartbeat", NULL) - before;
 	cr_assert(n >= 15 && n <= 21, "%d heartbeats in 1 s at 50 ms", n);
 	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 1);
@@ -907,12 +857,12 @@ Test(MAPCLIENT_SUITE, a_silent_control_is_dropped_and_reconnected, .fini = teard
 	struct fc_sess *s = fc_latest(&t->fc, "host-a");
 
 	/* the session lives while control answers */
-	run_for(t, 3000000);
+	dpf_run_for(t->f, 3000000);
 	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 1, "kept alive by control's heartbeats");
 	/* dead_after_ms 1000: silence ends it */
 	s->silent = true;
-	run_for(t, 1200000);
-	cr_assert_geq(events_count(t, "\"control_lost\"", "control silent"), 1);
+	dpf_run_for(t->f, 1200000);
+	cr_assert_geq(dpf_events_count(t->f, "\"control_lost\"", "control silent"), 1);
 	wait_event(t, "\"control_connected\"", "host-a", 2);
 	cr_assert_eq(fc_count_sessions(&t->fc, "host-a"), 2);
 }
@@ -925,9 +875,9 @@ Test(MAPCLIENT_SUITE, an_unreachable_control_is_retried_with_backoff, .fini = te
 	fc_stop_listening(&t->fc);
 	for (size_t i = 0; i < t->fc.n_sess; i++)
 		fc_close(&t->fc.sess[i]);
-	run_for(t, 3000000);
+	dpf_run_for(t->f, 3000000);
 	cr_assert_not(svcd_control_connected(t->d[HOST_A]));
-	int lost = events_count(t, "\"control_lost\"", "host-a");
+	int lost = dpf_events_count(t->f, "\"control_lost\"", "host-a");
 	/* 100 ms doubling (jittered to half): within 3 s at most ~6 tries */
 	cr_assert(lost >= 3 && lost <= 8, "%d attempts in 3 s", lost);
 	cr_assert_eq(svcd_netmap_version(t->d[HOST_A]), 1, "the last map stays");
@@ -951,11 +901,11 @@ Test(MAPCLIENT_SUITE, drn_1_2_3_listeners_close_only_when_control_confirms_the_d
 	cr_assert_eq(echo_accepted(t, HOST_A), 1);
 
 	serve(t, HOST_A, 0, "serve drain svc:web");
-	cr_assert_geq(events_count(t, "\"host_draining\"", "control_confirms"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"host_draining\"", "control_confirms"), 1);
 	/* well past the grace: still listening, control has not confirmed */
-	run_for(t, 3 * GRACE_US);
+	dpf_run_for(t->f, 3 * GRACE_US);
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432), "DRN-3: waits for control");
-	cr_assert_eq(events_count(t, "\"host_drained\"", NULL), 0);
+	cr_assert_eq(dpf_events_count(t->f, "\"host_drained\"", NULL), 0);
 	/* a client with a stale map still gets through (DRN-1) */
 	cr_assert_eq(l4_try(t, "stale-client"), 0);
 
@@ -970,7 +920,7 @@ Test(MAPCLIENT_SUITE, drn_1_2_3_listeners_close_only_when_control_confirms_the_d
 
 	/* DRN-2: the connection open at drain time still works */
 	echo_roundtrip(t, &longc, "after-drain");
-	run_for(t, 200000); /* the stale client's connection finishes closing */
+	dpf_run_for(t->f, 200000); /* the stale client's connection finishes closing */
 	cr_assert_eq(svcd_open_connections(t->d[HOST_A], "svc:web"), 1, "open: %zu",
 	             svcd_open_connections(t->d[HOST_A], "svc:web"));
 	cr_assert_eq(longc.io->ops->tcp_shutdown(longc.io, longc.h), 0);
@@ -978,7 +928,7 @@ Test(MAPCLIENT_SUITE, drn_1_2_3_listeners_close_only_when_control_confirms_the_d
 	cr_assert(longc.eof && longc.err == 0, "closed normally, err %d", longc.err);
 	longc.io->ops->close(longc.io, longc.h, false);
 	wait_event(t, "\"drain_complete\"", "svc:web", 1);
-	cr_assert_eq(events_count(t, "\"connections_reset\"", NULL), 0);
+	cr_assert_eq(dpf_events_count(t->f, "\"connections_reset\"", NULL), 0);
 }
 
 Test(MAPCLIENT_SUITE, a_drain_confirmation_for_a_service_not_draining_is_ignored, .fini = teardown,
@@ -1000,12 +950,12 @@ Test(MAPCLIENT_SUITE, drn_3_without_control_for_longer_than_the_grace_the_grace_
 
 	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
 	serve(t, HOST_A, 0, "serve drain svc:web");
-	run_for(t, GRACE_US / 2);
+	dpf_run_for(t->f, GRACE_US / 2);
 	fc_stop_listening(&t->fc);
 	for (size_t i = 0; i < t->fc.n_sess; i++)
 		fc_close(&t->fc.sess[i]);
 	wait_event(t, "\"control_lost\"", "host-a", 1);
-	run_for(t, GRACE_US / 2);
+	dpf_run_for(t->f, GRACE_US / 2);
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432), "grace counts from the loss");
 	wait_event(t, "\"host_drained\"", "\"by\":\"grace\"", 1);
 	cr_assert_not(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
@@ -1044,7 +994,7 @@ Test(MAPCLIENT_SUITE, l7_5_the_certificate_from_the_map_is_served_with_the_node_
 	send_full(t, HOST_A, 1, doc);
 	wait_ack(t, HOST_A, 1);
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 443));
-	cr_assert_geq(events_count(t, "\"cert_installed\"", "svc:web"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"cert_installed\"", "svc:web"), 1);
 
 	struct tls_ctx *cctx;
 	const struct tls_ctx_config cc = {.ca_pem = ca_cert_pem(ca)};
@@ -1052,7 +1002,7 @@ Test(MAPCLIENT_SUITE, l7_5_the_certificate_from_the_map_is_served_with_the_node_
 	cr_assert_eq(tls_ctx_new(&cctx, t->f->node[CLIENT].io, &cc, terr, sizeof(terr)), 0, "%s",
 	             terr);
 	struct ht_client *c = calloc(1, sizeof(*c));
-	struct io_addr vip = ip(WEB_VIP, 443);
+	struct io_addr vip = dpf_ip(WEB_VIP, 443);
 	ht_client_start(c, t->f->node[CLIENT].io, &vip, cctx, "web.example.ts.net",
 	                "GET / HTTP/1.1\r\nHost: web.example.ts.net\r\nConnection: close\r\n\r\n",
 	                0, false, 1);
@@ -1226,9 +1176,9 @@ Test(MAPCLIENT_SUITE, advertisements_are_bounded_and_a_control_that_does_not_rea
 		cJSON_Delete(a);
 	}
 	cr_assert_eq(rc, -ENOBUFS, "the queue is bounded by MAPCLIENT_MAX_OUT");
-	run_for(t, 100000);
+	dpf_run_for(t->f, 100000);
 	cr_assert_eq(p.downs, 1, "the session ended");
-	cr_assert_eq(events_count(t, "\"control_lost\"", "control does not read"), 1);
+	cr_assert_eq(dpf_events_count(t->f, "\"control_lost\"", "control does not read"), 1);
 	mapclient_free(mc);
 }
 
@@ -1244,10 +1194,10 @@ Test(MAPCLIENT_SUITE, welcome_values_are_clamped, .disabled = SIM_ONLY, .fini = 
 	t->fc.dead_ms = 1;
 	cr_assert_eq(mapclient_new(&mc, t->f->node[HOST_A].io, &c), 0);
 	cr_assert(dpf_run_until(t->f, probe_up, mc, STEP_TIMEOUT_US));
-	cr_assert_eq(
-	    events_count(t, "\"control_connected\"", "\"heartbeat_ms\":10,\"dead_after_ms\":20"),
-	    1);
-	run_for(t, 1000000);
+	cr_assert_eq(dpf_events_count(t->f, "\"control_connected\"",
+	                              "\"heartbeat_ms\":10,\"dead_after_ms\":20"),
+	             1);
+	dpf_run_for(t->f, 1000000);
 	int hb = fc_count(fc_latest(&t->fc, "probe"), "heartbeat", NULL);
 	cr_assert(hb >= 50 && hb <= 101, "%d heartbeats in 1 s at the 10 ms floor", hb);
 	mapclient_free(mc);
@@ -1266,7 +1216,7 @@ Test(MAPCLIENT_SUITE, reconnects_back_off_from_100_ms_doubling_to_5_s_with_jitte
 
 	c.control.port = FC_PORT + 1; /* nothing listens there */
 	cr_assert_eq(mapclient_new(&mc, t->f->node[CLIENT].io, &c), 0);
-	run_for(t, 40000000);
+	dpf_run_for(t->f, 40000000);
 	mapclient_free(mc);
 	fflush(t->f->events);
 	rewind(t->f->events);
@@ -1323,10 +1273,10 @@ Test(MAPCLIENT_SUITE, svc_3_magic_dns_answers_from_the_netmap_control_sent, .fin
 	cJSON_AddItemToObject(doc, "dns", dns);
 	send_full(t, HOST_A, 1, doc);
 	wait_ack(t, HOST_A, 1);
-	cr_assert_geq(events_count(t, "\"svcd_started\"", "\"magic_dns\":true"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"svcd_started\"", "\"magic_dns\":true"), 1);
 
 	struct dns_sink sink = {0};
-	struct io_addr me = ip("100.64.0.2", 0), server = ip("100.100.100.100", 53);
+	struct io_addr me = dpf_ip("100.64.0.2", 0), server = dpf_ip("100.100.100.100", 53);
 	int u = io->ops->udp_open(io, &me, dns_cb, &sink);
 	cr_assert_geq(u, 0);
 	cr_assert_geq(io->ops->udp_send(io, u, query, sizeof(query), &server), 0);
@@ -1381,7 +1331,7 @@ Test(MAPCLIENT_SUITE, a_large_map_arrives_over_many_reads_and_is_applied, .fini 
 	}
 	send_full(t, HOST_A, 2, doc);
 	wait_ack(t, HOST_A, 2);
-	cr_assert_geq(events_count(t, "\"netmap_received\"", "\"version\":2"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"netmap_received\"", "\"version\":2"), 1);
 	/* and a small delta on top of it */
 	fc_send_text(fc_latest(&t->fc, "host-a"),
 	             "{\"type\":\"netmap\",\"version\":3,\"base\":2,\"delta\":{"

@@ -55,22 +55,11 @@ struct tw {
 
 static struct tw *current;
 
-static struct io_addr ip(const char *s, uint16_t port)
-{
-	struct io_addr a;
-	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
-	return a;
-}
-
 /* Node i's netmap. `web_hosts` is the body of svc:web's ranked host list
  * as the client sees it; `self_tags` the JSON array of node i's tags. */
 static void set_map_tags(struct tw *t, int i, const char *web_hosts, const char *self_tags)
 {
-	static const char *const users[DPF_NODES] = {
-	    "\"user\":\"alice@example.com\",\"display_name\":\"Alice Example\"",
-	    "\"user\":\"\",\"tags\":[\"tag:web\"]", "\"user\":\"\",\"tags\":[\"tag:web\"]"};
-	char doc[8192], ep[IO_ADDR_STRLEN], peers[2048] = "", err[NETMAP_ERR_LEN];
-	size_t o = 0;
+	char doc[8192], peers[2048], err[NETMAP_ERR_LEN];
 	const char *host_services =
 	    t->unapproved[i] ? "[]"
 	    : i == HOST_A    ? "[{\"name\":\"svc:web\",\"addresses\":[\"" WEB_VIP "\",\"" WEB_VIP6
@@ -83,17 +72,7 @@ static void set_map_tags(struct tw *t, int i, const char *web_hosts, const char 
 	                                   "/32\",\"ports\":\"*\"},{\"net\":\"" DNS_VIP
 	                                   "/32\",\"ports\":\"*\"}]}]";
 
-	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i)
-			continue;
-		struct io_addr e = t->f->node[p].underlay;
-		e.port = DATAPLANE_DEFAULT_PORT;
-		o += (size_t)snprintf(peers + o, sizeof(peers) - o,
-		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
-		                      "\"endpoint\":\"%s\",%s}",
-		                      o ? "," : "", t->f->node[p].name, p + 1,
-		                      io_addr_format(&e, true, ep, sizeof(ep)), users[p]);
-	}
+	dpf_peers_json(t->f, i, 0, DATAPLANE_DEFAULT_PORT, true, peers, sizeof(peers));
 	snprintf(doc, sizeof(doc),
 	         "{\"version\":%llu,\"tailnet\":\"example.ts.net\","
 	         "\"self\":{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],\"tags\":%s},"
@@ -134,8 +113,8 @@ static struct tw *tw_new(void)
 		cr_assert_eq(svcd_new(&t->d[i], t->f->node[i].io, &cfg), 0, "svcd_new(%d)", i);
 		if (i == CLIENT)
 			continue;
-		struct io_addr hb = ip("127.0.0.1", HTTP_BACKEND_PORT),
-		               ea = ip("127.0.0.1", ECHO_PORT);
+		struct io_addr hb = dpf_ip("127.0.0.1", HTTP_BACKEND_PORT),
+		               ea = dpf_ip("127.0.0.1", ECHO_PORT);
 		const struct http_backend_config bc = {.name = i == HOST_A ? "web-a" : "web-b"};
 		cr_assert_eq(http_backend_new(&t->hb[i], t->f->node[i].io, &bc, &hb, NULL), 0);
 		cr_assert_eq(backend_tcp_echo_start(t->f->node[i].io, &ea, &t->echo[i]), 0);
@@ -151,13 +130,7 @@ static void teardown(void)
 
 	if (!t)
 		return;
-	if (getenv("SVCD_DUMP_EVENTS")) {
-		char line[2048];
-		fflush(t->f->events);
-		rewind(t->f->events);
-		while (fgets(line, sizeof(line), t->f->events))
-			fputs(line, stderr);
-	}
+	dpf_dump_events_if(t->f, "SVCD_DUMP_EVENTS");
 	for (int i = 0; i < DPF_NODES; i++) {
 		svcd_free(t->d[i]);
 		http_backend_free(t->hb[i]);
@@ -176,40 +149,15 @@ static const char *serve(struct tw *t, int i, int want_rc, const char *line)
 	return t->out;
 }
 
-/* Lines of the event stream holding every given fragment. */
-static int events_count(struct tw *t, const char *a, const char *b)
-{
-	char line[4096];
-	int n = 0;
-
-	fflush(t->f->events);
-	rewind(t->f->events);
-	while (fgets(line, sizeof(line), t->f->events))
-		n += strstr(line, a) && (!b || strstr(line, b));
-	fseek(t->f->events, 0, SEEK_END);
-	return n;
-}
-
 /* ---- a client over the seam ---------------------------------------------- */
 
 static void tconn_start(struct tw *t, struct tconn *c, const char *dst, uint16_t port,
                         const char *tx)
 {
-	struct io_addr a = ip(dst, port);
+	struct io_addr a = dpf_ip(dst, port);
 	int h = tconn_open(c, t->f->node[CLIENT].io, &a, tx);
 
 	cr_assert_geq(h, 0, "connect to %s:%u: %d", dst, port, h);
-}
-
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
-static void run_for(struct tw *t, uint64_t us)
-{
-	dpf_run_until(t->f, never, NULL, us);
 }
 
 /* One HTTP request with Connection: close; returns the whole response. */
@@ -268,8 +216,8 @@ Test(SVCD_SUITE, cfg_1_serve_writes_config_advertises_and_the_vip_reaches_the_pr
 	char *st = svcd_serve_status_json(t->d[HOST_A]);
 	cr_assert(strstr(st, "\"svc:web\"") && strstr(st, "http://127.0.0.1:8080"), "%s", st);
 	free(st);
-	cr_assert_geq(events_count(t, "\"host_advertising\"", "svc:web"), 1);
-	cr_assert_geq(events_count(t, "\"proxy_listening\"", "100.100.0.5:80"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"host_advertising\"", "svc:web"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"proxy_listening\"", "100.100.0.5:80"), 1);
 
 	const char *r = http_get(t, &c, 80, "/headers", "X-Forwarded-For: 6.6.6.6\r\n");
 	cr_assert(strncmp(r, "HTTP/1.1 200", 12) == 0, "answer: %s", r);
@@ -426,13 +374,13 @@ Test(SVCD_SUITE, drn_1_2_drain_refuses_new_connections_after_grace_while_open_on
 
 	const char *out = serve(t, HOST_A, 0, "serve drain svc:web");
 	cr_assert(strstr(out, "draining"), "%s", out);
-	cr_assert_eq(events_count(t, "\"host_draining\"", "svc:web"), 1);
+	cr_assert_eq(dpf_events_count(t->f, "\"host_draining\"", "svc:web"), 1);
 	/* Control re-ranks the client away from host-a at once. */
 	set_map(t, CLIENT, "\"host-b\",\"host-a\"");
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(l4_try(t, "during-grace"), 0, "DRN-1: no failed connection");
-	run_for(t, GRACE_US + 300000);
-	cr_assert_eq(events_count(t, "\"host_drained\"", "svc:web"), 1);
+	dpf_run_for(t->f, GRACE_US + 300000);
+	cr_assert_eq(dpf_events_count(t->f, "\"host_drained\"", "svc:web"), 1);
 	cr_assert_not(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(l4_try(t, "after-grace"), 0, "DRN-1: no failed connection");
@@ -452,10 +400,10 @@ Test(SVCD_SUITE, drn_1_2_drain_refuses_new_connections_after_grace_while_open_on
 	cr_assert(dpf_run_until(t->f, tconn_finished, &longc, STEP_TIMEOUT_US));
 	cr_assert(longc.eof && longc.err == 0, "DRN-2: closed normally, err %d", longc.err);
 	tconn_close(&longc);
-	run_for(t, 500000);
+	dpf_run_for(t->f, 500000);
 	cr_assert_eq(svcd_open_connections(t->d[HOST_A], "svc:web"), 0);
-	cr_assert_eq(events_count(t, "\"drain_complete\"", "svc:web"), 1);
-	cr_assert_eq(events_count(t, "\"connections_reset\"", NULL), 0);
+	cr_assert_eq(dpf_events_count(t->f, "\"drain_complete\"", "svc:web"), 1);
+	cr_assert_eq(dpf_events_count(t->f, "\"connections_reset\"", NULL), 0);
 }
 
 Test(SVCD_SUITE, drn_4_clear_without_drain_resets_open_connections_and_counts_them,
@@ -478,7 +426,7 @@ Test(SVCD_SUITE, drn_4_clear_without_drain_resets_open_connections_and_counts_th
 		             c[i].eof);
 		tconn_close(&c[i]);
 	}
-	cr_assert_eq(events_count(t, "\"connections_reset\"", "\"count\":2"), 1);
+	cr_assert_eq(dpf_events_count(t->f, "\"connections_reset\"", "\"count\":2"), 1);
 }
 
 Test(SVCD_SUITE, drn_5_advertise_after_drain_listens_again, .fini = teardown, .timeout = 120)
@@ -487,13 +435,13 @@ Test(SVCD_SUITE, drn_5_advertise_after_drain_listens_again, .fini = teardown, .t
 
 	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
 	serve(t, HOST_A, 0, "serve drain svc:web");
-	run_for(t, GRACE_US + 300000);
+	dpf_run_for(t->f, GRACE_US + 300000);
 	cr_assert_not(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
 	cr_assert_eq(l4_try(t, "drained"), -ECONNREFUSED);
 	serve(t, HOST_A, 0, "serve advertise svc:web");
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
 	cr_assert_eq(l4_try(t, "back"), 0);
-	cr_assert_geq(events_count(t, "\"host_advertising\"", "\"undrained\":true"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"host_advertising\"", "\"undrained\":true"), 1);
 }
 
 Test(SVCD_SUITE, drn_5_advertise_during_grace_cancels_the_drain, .fini = teardown, .timeout = 120)
@@ -503,9 +451,9 @@ Test(SVCD_SUITE, drn_5_advertise_during_grace_cancels_the_drain, .fini = teardow
 	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
 	serve(t, HOST_A, 0, "serve drain svc:web");
 	serve(t, HOST_A, 0, "serve advertise svc:web");
-	run_for(t, GRACE_US + 300000);
+	dpf_run_for(t->f, GRACE_US + 300000);
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
-	cr_assert_eq(events_count(t, "\"host_drained\"", NULL), 0);
+	cr_assert_eq(dpf_events_count(t->f, "\"host_drained\"", NULL), 0);
 	cr_assert_eq(l4_try(t, "still"), 0);
 }
 
@@ -537,7 +485,7 @@ static bool udp_roundtrip(struct tw *t, const char *vip)
 	struct io *cio = t->f->node[CLIENT].io, *aio = t->f->node[HOST_A].io;
 	struct backend_udp_echo *ue;
 	struct dgram_sink sink = {0};
-	struct io_addr va = ip(vip, UDP_PORT), cl = ip("100.64.0.1", 0);
+	struct io_addr va = dpf_ip(vip, UDP_PORT), cl = dpf_ip("100.64.0.1", 0);
 
 	cr_assert_eq(backend_udp_echo_start(aio, &va, &ue), 0, "udp-echo on %s", vip);
 	int cu = cio->ops->udp_open(cio, &cl, dgram_cb, &sink);
@@ -556,8 +504,66 @@ Test(SVCD_SUITE, lim_1_udp_to_a_service_vip_without_tun_is_not_delivered, .fini 
 
 	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
 	cr_assert_not(udp_roundtrip(t, WEB_VIP), "LIM-1: UDP reached a non-L3 service");
-	cr_assert_geq(events_count(t, "\"service_non_tcp_refused\"", "svc:web"), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"service_non_tcp_refused\"", "svc:web"), 1);
 	cr_assert_eq(l4_try(t, "tcp-still-works"), 0);
+}
+
+/* A packet LIM-1 refuses is a policy drop, not a device failure: the data
+ * plane counts it as handed to the stack (tun_out), as when the filter sat
+ * in the TUN write itself. */
+Test(SVCD_SUITE, lim_1_a_refused_packet_counts_as_handed_to_the_stack, .fini = teardown,
+     .timeout = 60)
+{
+	struct tw *t = tw_new();
+	struct dataplane_stats before, after;
+
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+	dataplane_stats(svcd_dataplane(t->d[HOST_A]), &before);
+	cr_assert_not(udp_roundtrip(t, WEB_VIP));
+	dataplane_stats(svcd_dataplane(t->d[HOST_A]), &after);
+	cr_assert_eq(after.tun_out_packets - before.tun_out_packets, 1);
+	cr_assert_eq(after.tun_out_bytes - before.tun_out_bytes, 20 + 8 + 5);
+}
+
+/* LIM-1 covers every packet the daemon puts into its stack, not only those
+ * from the tailnet: a MagicDNS answer to a query sent from a VIP of a
+ * non-L3 service is refused like any other UDP to that VIP. */
+Test(SVCD_SUITE, lim_1_a_magicdns_answer_to_a_service_vip_without_tun_is_not_delivered,
+     .fini = teardown, .timeout = 60)
+{
+	struct tw *t = tw_new();
+	struct io *aio = t->f->node[HOST_A].io;
+	struct svcd_config c = {.name = t->f->node[HOST_A].name,
+	                        .underlay = t->f->node[HOST_A].underlay,
+	                        .drain_grace_us = GRACE_US,
+	                        .magic_dns = true};
+	static const uint8_t query[] = {0x12, 0x34, 0x01, 0,   0,   1, 0, 0, 0, 0, 0,
+	                                0,    3,    'w',  'e', 'b', 0, 0, 1, 0, 1};
+
+	svcd_free(t->d[HOST_A]);
+	c.underlay.port = DATAPLANE_DEFAULT_PORT;
+	cr_assert_eq(svcd_new(&t->d[HOST_A], aio, &c), 0);
+	set_map(t, HOST_A, "\"host-a\",\"host-b\"");
+	serve(t, HOST_A, 0, "serve --service=svc:web --tcp=5432 127.0.0.1:9000");
+
+	/* From the node's own address: answered. */
+	struct dgram_sink own = {0}, vip = {0};
+	struct io_addr me = dpf_ip("100.64.0.2", 5300), server = dpf_ip("100.100.100.100", 53);
+	int u = aio->ops->udp_open(aio, &me, dgram_cb, &own);
+	cr_assert_geq(u, 0);
+	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
+	cr_assert(dpf_run_until(t->f, dgram_arrived, &own, 2000000), "no MagicDNS answer");
+	aio->ops->close(aio, u, false);
+
+	/* From svc:web's VIP: the answer is UDP to a non-L3 service's VIP. */
+	struct io_addr va = dpf_ip(WEB_VIP, 5300);
+	u = aio->ops->udp_open(aio, &va, dgram_cb, &vip);
+	cr_assert_geq(u, 0);
+	cr_assert_geq(aio->ops->udp_send(aio, u, query, sizeof(query), &server), 0);
+	cr_assert_not(dpf_run_until(t->f, dgram_arrived, &vip, 500000),
+	              "LIM-1: a MagicDNS answer reached svc:web's VIP");
+	aio->ops->close(aio, u, false);
+	cr_assert_geq(dpf_events_count(t->f, "\"service_non_tcp_refused\"", "svc:web"), 1);
 }
 
 Test(SVCD_SUITE, l3_1_udp_to_a_tun_service_reaches_the_host_stack, .fini = teardown, .timeout = 60)
@@ -566,7 +572,7 @@ Test(SVCD_SUITE, l3_1_udp_to_a_tun_service_reaches_the_host_stack, .fini = teard
 
 	serve(t, HOST_A, 0, "serve --service=svc:dns --tun");
 	cr_assert(udp_roundtrip(t, DNS_VIP), "L3-1: UDP to the --tun VIP got no answer");
-	cr_assert_eq(events_count(t, "\"service_non_tcp_refused\"", NULL), 0);
+	cr_assert_eq(dpf_events_count(t->f, "\"service_non_tcp_refused\"", NULL), 0);
 	/* and off again: LIM-1 applies */
 	serve(t, HOST_A, 0, "serve --service=svc:dns --tun off");
 	cr_assert_not(udp_roundtrip(t, DNS_VIP), "UDP after --tun off");
@@ -582,7 +588,7 @@ Test(SVCD_SUITE, an_approval_revoked_by_the_netmap_stops_the_proxy_and_a_new_one
 	t->unapproved[HOST_A] = true;
 	set_map(t, HOST_A, "\"host-a\",\"host-b\"");
 	cr_assert_not(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));
-	cr_assert_geq(events_count(t, "\"proxy_stopped\"", "\"reason\":\"removed\""), 1);
+	cr_assert_geq(dpf_events_count(t->f, "\"proxy_stopped\"", "\"reason\":\"removed\""), 1);
 	t->unapproved[HOST_A] = false;
 	set_map(t, HOST_A, "\"host-a\",\"host-b\"");
 	cr_assert(svcd_is_listening(t->d[HOST_A], "svc:web", 5432));

@@ -22,7 +22,6 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,15 +51,7 @@ static const char *const node_names[2] = {"client", "host"};
 
 /* Runs a shell command, output (stdout and stderr) into R.out; returns the
  * exit status (or -1). */
-__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int rc = shell_vrun(R.out, sizeof(R.out), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define sh(...) shell_run(R.out, sizeof(R.out), __VA_ARGS__)
 
 static void sleep_ms(int ms)
 {
@@ -138,21 +129,6 @@ static void write_netmap(int i, const char *path)
 	write_file(path, doc);
 }
 
-static pid_t spawn_in_ns(const char *ns, char *const args[], const char *log)
-{
-	char *argv[32];
-	int n = 0;
-
-	argv[n++] = "/usr/sbin/ip";
-	argv[n++] = "netns";
-	argv[n++] = "exec";
-	argv[n++] = (char *)ns;
-	for (int i = 0; args[i] && n < 31; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return pg_spawn(argv, log, (uid_t)-1, (gid_t)-1);
-}
-
 /* Namespaces, veth, two svcd processes and the host's backends. */
 static void real_setup(void)
 {
@@ -215,7 +191,7 @@ static void real_setup(void)
 		                "--key",
 		                key,
 		                NULL};
-		R.svcd[i] = spawn_in_ns(R.ns[i], args, log[i]);
+		R.svcd[i] = netns_spawn(R.ns[i], args, log[i]);
 		cr_assert_gt(R.svcd[i], 0);
 	}
 	for (int i = 0; i < 2; i++)
@@ -229,7 +205,7 @@ static void real_setup(void)
 	    ready,        NULL};
 	char blog[160];
 	snprintf(blog, sizeof(blog), "%s/backend.log", R.dir);
-	R.backend = spawn_in_ns(R.ns[1], bargs, blog);
+	R.backend = netns_spawn(R.ns[1], bargs, blog);
 	cr_assert(wait_file(ready, WAIT_MS), "backend did not start");
 }
 
@@ -567,7 +543,7 @@ static void api_setup(void)
 	snprintf(log, sizeof(log), "%s/host.log", R.dir);
 	char *args[] = {SVCD_PATH, "--name",   "host", "--underlay", "127.0.0.1", "--tun",
 	                "svctun0", "--socket", sock,   "--events",   events,      NULL};
-	R.svcd[1] = spawn_in_ns(R.ns[1], args, log);
+	R.svcd[1] = netns_spawn(R.ns[1], args, log);
 	cr_assert_gt(R.svcd[1], 0);
 	if (!wait_file(sock, WAIT_MS)) {
 		pg_print_file(log);

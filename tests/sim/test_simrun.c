@@ -1030,3 +1030,41 @@ Test(simrun, har_1_a_full_disk_names_every_output_it_could_not_write_and_exits_2
 	cr_assert_geq(full_disk_run(ref, size, "--pcap none", both, 1), 1);
 	run("rm -rf '%s'", ref);
 }
+
+/* A host's serve path handlers read its own in-memory tree (the
+ * scenario's `files`), never the host machine's: the client's own
+ * request_done events show the status and body bytes it received. */
+Test(simrun, served_files_come_from_the_nodes_tree_and_a_seed_repeats_the_events, .timeout = 300)
+{
+	static const char scenario[] = SOURCE_DIR "/tests/sim/scenario/good/serve-files.yaml";
+	char a[64], b[64], ev[128];
+
+	tmpdir(a, sizeof(a));
+	tmpdir(b, sizeof(b));
+	cr_assert_eq(simrun(a, scenario, NULL), 0);
+	snprintf(ev, sizeof(ev), "%s/reports/serve-files/events.jsonl", a);
+	/* Each workload: enough requests, and every one got what it should. */
+	static const struct {
+		const char *workload, *answer;
+		int at_least;
+	} want[] = {
+	    {"index", "\"status\":200,\"bytes\":42", 10},  /* index.html's text */
+	    {"big", "\"status\":200,\"bytes\":300000", 5}, /* {size: 300KB} */
+	    {"host", "\"status\":404,\"bytes\":", 3},      /* /etc is not in the tree */
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		cr_assert_eq(run("test $(grep -c '\"type\":\"request_done\",\"workload\":\"%s\"' "
+		                 "'%s') -ge %d",
+		                 want[i].workload, ev, want[i].at_least),
+		             0, "%s: too few requests", want[i].workload);
+		cr_assert_eq(run("! grep '\"type\":\"request_done\",\"workload\":\"%s\"' '%s' | "
+		                 "grep -v '%s'",
+		                 want[i].workload, ev, want[i].answer),
+		             0, "%s: a request got something else than %s", want[i].workload,
+		             want[i].answer);
+	}
+	cr_assert_eq(simrun(b, scenario, NULL), 0);
+	cr_assert_eq(run("cmp -s '%s' '%s/reports/serve-files/events.jsonl'", ev, b), 0,
+	             "events.jsonl differ");
+	run("rm -rf '%s' '%s'", a, b);
+}

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "tests/support/netns.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,4 +81,32 @@ bool netns_addr_up(const char *ns, const char *dev, const char *cidr)
 {
 	return netns_sh("ip -n %s addr add %s dev %s", ns, cidr, dev) &&
 	       netns_sh("ip -n %s link set %s up", ns, dev);
+}
+
+pid_t netns_spawn(const char *ns, char *const args[], const char *log)
+{
+	char *argv[NETNS_SPAWN_MAX_ARGS + 5];
+	int n = 0;
+
+	argv[n++] = "/usr/sbin/ip";
+	argv[n++] = "netns";
+	argv[n++] = "exec";
+	argv[n++] = (char *)ns;
+	for (int i = 0; args[i] && i < NETNS_SPAWN_MAX_ARGS; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* the child */
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull >= 0)
+		dup2(devnull, 0);
+	execv(argv[0], argv);
+	_exit(127);
 }

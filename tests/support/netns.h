@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Room for a namespace or device name ("<prefix><pid><tag>"). */
 #define NETNS_NAME_MAX 32
@@ -38,6 +39,14 @@ void netns_del(char name[NETNS_NAME_MAX]);
 
 /* Creates a veth pair: dev_a inside ns_a, dev_b inside ns_b. */
 bool netns_veth(const char *ns_a, const char *dev_a, const char *ns_b, const char *dev_b);
+
+/* Most arguments netns_spawn passes on. */
+#define NETNS_SPAWN_MAX_ARGS 35
+
+/* Starts `ip netns exec ns args...` (args NULL-terminated, the first
+ * NETNS_SPAWN_MAX_ARGS of them) with stdin from /dev/null and stdout and
+ * stderr appended to `log`. The child's pid, or -1. */
+pid_t netns_spawn(const char *ns, char *const args[], const char *log);
 
 /* Gives dev inside ns the address cidr ("10.200.0.1/24") and brings it up. */
 bool netns_addr_up(const char *ns, const char *dev, const char *cidr);

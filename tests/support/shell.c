@@ -47,3 +47,13 @@ bool shell_wait_file(const char *path, int ms)
 	}
 	return false;
 }
+
+int shell_run(char *out, size_t out_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int rc = shell_vrun(out, out_len, fmt, ap);
+	va_end(ap);
+	return rc;
+}

@@ -12,6 +12,9 @@
  * when it could not run or died from a signal. Commands over 2 KiB are
  * truncated. */
 int shell_vrun(char *out, size_t out_len, const char *fmt, va_list ap);
+/* shell_vrun with the arguments in place. */
+int shell_run(char *out, size_t out_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void shell_sleep_ms(int ms);
 /* True once `path` exists, polling for up to `ms`. */
 bool shell_wait_file(const char *path, int ms);

@@ -80,6 +80,21 @@ Test(htab, removal_keeps_colliding_chains_reachable)
 	htab_free(&t);
 }
 
+/* Keys whose full hashes are equal are told apart by the caller's eq. */
+Test(htab, equal_hashes_are_told_apart_by_the_key)
+{
+	static struct names ns;
+	struct htab t = {0};
+
+	fill(&ns);
+	for (size_t i = 0; i < 10; i++)
+		cr_assert_eq(htab_insert(&t, 42, i), 0);
+	for (size_t i = 0; i < 10; i++)
+		cr_assert_eq(htab_find(&t, 42, name_eq, &ns, ns.name[i]), (long)i, "i=%zu", i);
+	cr_assert_eq(htab_find(&t, 42, name_eq, &ns, "node-x"), -1);
+	htab_free(&t);
+}
+
 Test(htab, same_index_under_two_hashes_removes_the_named_one)
 {
 	static struct names ns;

@@ -186,6 +186,43 @@ Test(fs_mem, listing_is_sorted_without_dot_entries)
 }
 
 /* The host backend keeps the same promises on a real directory. */
+Test(fs_mem, handles_grow_to_1024_and_nodes_stop_at_the_limit)
+{
+	struct io_fs *fs = mem_tree();
+	struct io_fs_stat st;
+	char real[IO_FS_PATH_MAX];
+	static int h[1024];
+
+	/* Handles stay valid while the table grows under them. */
+	for (int i = 0; i < 1024; i++) {
+		h[i] = open_in(fs, "/srv/www/a.txt", &st, real);
+		cr_assert_geq(h[i], 0, "handle %d: %d", i, h[i]);
+	}
+	cr_assert_eq(open_in(fs, "/srv/www/a.txt", &st, real), -EMFILE);
+	int r = fs->ops->open_read(fs, h[0], &st);
+	cr_assert_eq(r, -EMFILE);
+	fs->ops->close(fs, h[1023]);
+	r = fs->ops->open_read(fs, h[0], &st);
+	cr_assert_geq(r, 0);
+	char buf[8];
+	cr_assert_eq(fs->ops->read(fs, r, buf, sizeof(buf)), 6);
+	cr_assert(!memcmp(buf, "alpha\n", 6));
+	fs->ops->close(fs, r);
+	for (int i = 0; i < 1023; i++)
+		fs->ops->close(fs, h[i]);
+	cr_assert_eq(io_fs_mem_open_handles(fs), 0);
+	io_fs_free(fs);
+
+	cr_assert_eq(io_fs_mem_new(&fs), 0);
+	char path[32];
+	for (int i = 0; i < IO_FS_MEM_NODES_MAX; i++) {
+		snprintf(path, sizeof(path), "/f%d", i);
+		cr_assert_eq(io_fs_mem_add_file(fs, path, "x", 1), 0);
+	}
+	cr_assert_eq(io_fs_mem_add_file(fs, "/one-more", "x", 1), -ENOSPC);
+	io_fs_free(fs);
+}
+
 Test(fs_host, links_out_of_the_root_are_refused_and_files_read)
 {
 	char tmpl[] = "/tmp/fs_host_XXXXXX", path[IO_FS_PATH_MAX + 64], real[IO_FS_PATH_MAX],

@@ -307,9 +307,62 @@ Test(io_event, typed_fields_format_each_kind)
 	cr_assert_str_eq(buf, "\"u\":18446744073709551615,\"i\":-9223372036854775808");
 }
 
+/* HAR-2: a payload that fits the buffer whole (up to IO_EVENT_FIELDS_MAX - 1
+ * bytes) is never cut, as io_emitf never cut one: the room for the
+ * truncation mark is kept only when something is left out. Past that, the
+ * cut is where io_emitf made it: the whole members that leave room for
+ * the mark. */
+Test(io_event, fields_that_fit_whole_are_never_cut_however_near_the_maximum)
+{
+	char buf[IO_EVENT_FIELDS_MAX], s[IO_EVENT_FIELDS_MAX];
+
+	for (size_t total = IO_EVENT_FIELDS_MAX - 40; total < IO_EVENT_FIELDS_MAX + 8; total++) {
+		/* "a":1,"s":"xx...x" is 12 bytes around the x's. */
+		size_t nx = total - 12;
+		memset(s, 'x', nx);
+		s[nx] = '\0';
+		const struct io_field f[] = {IO_U64("a", 1), IO_STR("s", s)};
+		size_t n = io_fields_format(buf, sizeof(buf), f, 2);
+		if (total < IO_EVENT_FIELDS_MAX) {
+			cr_assert_eq(n, total, "%zu bytes fit whole, got %zu: %.40s", total, n,
+			             buf);
+			cr_assert_null(strstr(buf, "truncated"), "%zu bytes", total);
+		} else {
+			cr_assert_str_eq(buf, "\"a\":1,\"truncated\":true", "%zu bytes", total);
+		}
+	}
+	/* Members that leave room for the mark are kept before it. */
+	char a[601];
+	memset(a, 'y', 600);
+	a[600] = '\0';
+	memset(s, 'x', 500);
+	s[500] = '\0';
+	const struct io_field g[] = {IO_STR("a", a), IO_STR("s", s)};
+	size_t n = io_fields_format(buf, sizeof(buf), g, 2);
+	cr_assert_eq(n, 6 + 600 + 1 + strlen("\"truncated\":true"), "%s", buf);
+}
+
+/* HAR-2: the caller's buffer bounds a member, not IO_EVENT_FIELDS_MAX: the
+ * simulator's timeline lines (IO_EVENT_LINE_MAX) carry a detail of
+ * WORLD_DETAIL_MAX bytes whose escaped form is longer than an event
+ * payload, whole, as they did when the detail was escaped by hand. */
+Test(io_event, a_member_is_bounded_by_the_callers_buffer_only)
+{
+	char fields[IO_EVENT_LINE_MAX], detail[513];
+
+	memset(detail, '"', 512);
+	detail[512] = '\0';
+	const struct io_field f[] = {IO_STR("action", "admin"), IO_STR("target", "t"),
+	                             IO_STR("detail", detail)};
+	size_t n = io_fields_format(fields, sizeof(fields), f, 3);
+	cr_assert_null(strstr(fields, "truncated"), "%.80s", fields);
+	cr_assert_eq(n, strlen("\"action\":\"admin\",\"target\":\"t\",\"detail\":\"\"") + 1024);
+	cr_assert_eq(memcmp(fields + n - 5, "\\\"\\\"\"", 5), 0, "%s", fields + n - 10);
+}
+
 Test(io_event, typed_fields_that_do_not_fit_are_left_out_whole_and_marked)
 {
-	char buf[64];
+	char buf[56]; /* the three members take 58 bytes, the first one and the mark 23 */
 	char big[2 * IO_EVENT_FIELDS_MAX];
 
 	const struct io_field f[] = {IO_U64("a", 1),

@@ -54,36 +54,18 @@ struct tnet {
 
 static struct tnet *current;
 
-static struct io_addr ip(const char *s, uint16_t port)
-{
-	struct io_addr a;
-	cr_assert_eq(io_addr_parse(&a, s, port), 0, "bad test address %s", s);
-	return a;
-}
-
 /* Node i's netmap: `web_hosts` ranks svc:web's hosts (JSON array body),
  * `filter` is what node i accepts (a JSON array). */
 static void set_map(struct tnet *t, int i, const char *web_hosts, const char *filter)
 {
-	char doc[4096], ep[IO_ADDR_STRLEN], peers[1024] = "";
-	size_t o = 0;
+	char doc[4096], peers[1024];
 	const char *host_services =
 	    i == HOST_A ? "[{\"name\":\"svc:web\",\"addresses\":[\"" WEB_VIP
 	                  "\"]},{\"name\":\"svc:dns\",\"addresses\":[\"" DNS_VIP "\"]}]"
 	    : i == HOST_B ? "[{\"name\":\"svc:web\",\"addresses\":[\"" WEB_VIP "\"]}]"
 	                  : "[]";
 
-	for (int p = 0; p < DPF_NODES; p++) {
-		if (p == i || (t->omit[i] & (1u << p)))
-			continue;
-		struct io_addr e = t->f->node[p].underlay;
-		e.port = DATAPLANE_DEFAULT_PORT;
-		o += (size_t)snprintf(peers + o, sizeof(peers) - o,
-		                      "%s{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"],"
-		                      "\"endpoint\":\"%s\"}",
-		                      o ? "," : "", t->f->node[p].name, p + 1,
-		                      io_addr_format(&e, true, ep, sizeof(ep)));
-	}
+	dpf_peers_json(t->f, i, t->omit[i], DATAPLANE_DEFAULT_PORT, false, peers, sizeof(peers));
 	snprintf(doc, sizeof(doc),
 	         "{\"version\":%llu,\"tailnet\":\"test.ts.net\","
 	         "\"self\":{\"name\":\"%s\",\"addresses\":[\"100.64.0.%d\"]},"
@@ -160,13 +142,7 @@ static void teardown(void)
 
 	if (!t)
 		return;
-	if (getenv("DP_DUMP_EVENTS")) { /* debugging aid: the whole event stream */
-		char line[2048];
-		fflush(t->f->events);
-		rewind(t->f->events);
-		while (fgets(line, sizeof(line), t->f->events))
-			fputs(line, stderr);
-	}
+	dpf_dump_events_if(t->f, "DP_DUMP_EVENTS");
 	tnet_free_dataplanes(t);
 	dpf_free(t->f);
 	if (t->pcap_path[0])
@@ -291,7 +267,7 @@ static void tserver_accept_cb(void *ctx, int h, unsigned events)
 
 static void tserver_start(struct tserver *s, struct io *io, const char *vip, bool echo)
 {
-	struct io_addr a = ip(vip, WEB_PORT);
+	struct io_addr a = dpf_ip(vip, WEB_PORT);
 
 	memset(s, 0, sizeof(*s));
 	s->io = io;
@@ -314,7 +290,7 @@ static struct tnet *tnet_two_hosts(bool pcap, struct tserver *sa, struct tserver
 
 static void tconn_start(struct tconn *c, struct io *io, const char *dst, uint16_t port)
 {
-	struct io_addr a = ip(dst, port);
+	struct io_addr a = dpf_ip(dst, port);
 
 	memset(c, 0, sizeof(*c));
 	c->io = io;
@@ -348,12 +324,6 @@ static bool rx_ready(void *arg)
 static bool conn_failed(void *arg)
 {
 	return ((struct tconn *)arg)->error;
-}
-
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
 }
 
 /* Sends `msg` on c and waits for its echo. */
@@ -559,7 +529,7 @@ Test(DP_SUITE, lim2_a_host_never_opens_a_connection_or_sends_a_datagram_from_a_v
 	set_map(t, HOST_B, "\"host-a\"", HOST_FILTER);
 	memset(&sc, 0, sizeof(sc));
 	sc.io = cio;
-	struct io_addr l = ip("100.64.0.1", 9000);
+	struct io_addr l = dpf_ip("100.64.0.1", 9000);
 	sc.listener = cio->ops->tcp_listen(cio, &l, 16, tserver_accept_cb, &sc);
 	cr_assert_geq(sc.listener, 0);
 	l.port = 9001;
@@ -577,12 +547,12 @@ Test(DP_SUITE, lim2_a_host_never_opens_a_connection_or_sends_a_datagram_from_a_v
 	 * address with the route's on connect, so in the sim the stack itself
 	 * never sends such a SYN; on Linux it does and the data plane drops it.) */
 	struct tconn bad = {.io = aio};
-	struct io_addr vip = ip(WEB_VIP, 0), dst = ip("100.64.0.1", 9000), local;
+	struct io_addr vip = dpf_ip(WEB_VIP, 0), dst = dpf_ip("100.64.0.1", 9000), local;
 	bad.h = aio->ops->tcp_connect(aio, &dst, &vip, tconn_cb, &bad);
 	cr_assert_geq(bad.h, 0);
 	/* 2.5 s: between SYN retries (0, 1, 3 s), so the drop count read
 	 * below is stable */
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	for (int i = 0; i < sc.accepted && i < 8; i++)
 		cr_assert_not(io_addr_equal(&sc.peers[i], &vip, false),
 		              "a connection from the VIP reached the client");
@@ -630,7 +600,7 @@ Test(DP_SUITE, acl4_the_host_refuses_a_client_its_filter_does_not_allow_even_wit
 	tserver_start(&sa, t->f->node[HOST_A].io, WEB_VIP, true);
 
 	tconn_start(&c1, cio, WEB_VIP, WEB_PORT);
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	cr_assert_eq(sa.accepted, 0, "the filter let a refused client in");
 	cr_assert_not(c1.connected);
 	cr_assert_geq(drops(t, HOST_A, DATAPLANE_DROP_FILTER), 1);
@@ -649,7 +619,7 @@ Test(DP_SUITE, acl4_the_host_refuses_a_client_its_filter_does_not_allow_even_wit
 	set_map(t, HOST_A, "\"host-a\"", FILTER_NOBODY);
 	echo_round(t, &c2, "still open after the revocation");
 	tconn_start(&c3, cio, WEB_VIP, WEB_PORT);
-	dpf_run_until(t->f, never, NULL, 2500000);
+	dpf_run_for(t->f, 2500000);
 	cr_assert_eq(sa.accepted, 1);
 	cr_assert_not(c3.connected);
 	cio->ops->close(cio, c3.h, true);
@@ -672,7 +642,7 @@ static size_t craft(uint8_t *b, const char *src, uint16_t sport, const char *dst
                     const char *payload)
 {
 	size_t pl = strlen(payload), n = 20 + 8 + pl;
-	struct io_addr s = ip(src, 0), d = ip(dst, 0);
+	struct io_addr s = dpf_ip(src, 0), d = dpf_ip(dst, 0);
 	uint8_t *p = b + DATAPLANE_HDR_LEN;
 
 	b[0] = DATAPLANE_MAGIC, b[1] = DATAPLANE_VERSION, b[2] = DATAPLANE_MSG_DATA, b[3] = 0;
@@ -705,7 +675,7 @@ Test(DP_SUITE, acl4_a_datagram_forged_with_another_peers_source_is_dropped, .fin
 	set_map(
 	    t, HOST_A, "\"host-a\"",
 	    "[{\"src\":[\"*\"],\"proto\":[\"udp\"],\"dst\":[{\"net\":\"*\",\"ports\":\"*\"}]}]");
-	struct io_addr l = ip("100.64.0.2", 7000);
+	struct io_addr l = dpf_ip("100.64.0.2", 7000);
 	int au = aio->ops->udp_open(aio, &l, dgram_cb, &sink);
 	cr_assert_geq(au, 0);
 	struct io_addr bep = t->f->node[HOST_B].underlay, aep = t->f->node[HOST_A].underlay;
@@ -730,7 +700,7 @@ Test(DP_SUITE, acl4_a_datagram_forged_with_another_peers_source_is_dropped, .fin
 	cr_assert(dpf_run_until(t->f, dgram_arrived, &sink, WORLD_TIMEOUT_US));
 	cr_assert_eq(sink.len, 6);
 	cr_assert_eq(memcmp(sink.data, "honest", 6), 0);
-	struct io_addr want = ip("100.64.0.3", 1234);
+	struct io_addr want = dpf_ip("100.64.0.3", 1234);
 	cr_assert(io_addr_equal(&sink.src, &want, true));
 
 	/* From an endpoint no peer has: dropped. */
@@ -759,7 +729,7 @@ Test(DP_SUITE, l3_1_udp_to_a_vip_reaches_a_socket_bound_on_the_host_and_the_answ
 	struct dgram_sink server = {.io = aio}, client = {0};
 
 	default_maps(t);
-	struct io_addr vip = ip(DNS_VIP, DNS_PORT), cl = ip("100.64.0.1", 0);
+	struct io_addr vip = dpf_ip(DNS_VIP, DNS_PORT), cl = dpf_ip("100.64.0.1", 0);
 	int su = aio->ops->udp_open(aio, &vip, dgram_cb, &server);
 	cr_assert_geq(su, 0, "bind on the VIP: %d", su);
 	int cu = cio->ops->udp_open(cio, &cl, dgram_cb, &client);
@@ -793,8 +763,8 @@ Test(DP_SUITE, l3_1_an_answer_from_a_wildcard_socket_leaves_from_the_vip, .fini 
 	struct dgram_sink server = {.io = aio}, client = {0};
 
 	default_maps(t);
-	struct io_addr any = ip("0.0.0.0", DNS_PORT), vip = ip(DNS_VIP, DNS_PORT),
-	               cl = ip("100.64.0.1", 0);
+	struct io_addr any = dpf_ip("0.0.0.0", DNS_PORT), vip = dpf_ip(DNS_VIP, DNS_PORT),
+	               cl = dpf_ip("100.64.0.1", 0);
 	int su = aio->ops->udp_open(aio, &any, dgram_cb, &server);
 	cr_assert_geq(su, 0, "bind on 0.0.0.0: %d", su);
 	int cu = cio->ops->udp_open(cio, &cl, dgram_cb, &client);
@@ -905,7 +875,7 @@ Test(DP_SUITE, malformed_and_oversized_datagrams_are_dropped_without_disturbing_
 	b.target = t->f->node[HOST_A].underlay;
 	b.target.port = DATAPLANE_DEFAULT_PORT;
 
-	struct io_addr vip = ip(WEB_VIP, WEB_PORT);
+	struct io_addr vip = dpf_ip(WEB_VIP, WEB_PORT);
 	b.c.io = cio;
 	b.c.h = cio->ops->tcp_connect(cio, &vip, NULL, bulk_cb, &b);
 	cr_assert_geq(b.c.h, 0);
@@ -1168,7 +1138,7 @@ Test(DP_SUITE, a_ping_from_an_unknown_endpoint_is_dropped_and_a_wrong_pong_ignor
 	g[2] = DATAPLANE_MSG_PONG;
 	memset(g + DATAPLANE_HDR_LEN, 0x5a, 8);
 	cr_assert_geq(aio->ops->udp_send(aio, au, g, sizeof(g), &cep), 0);
-	dpf_run_until(t->f, never, NULL, 200000);
+	dpf_run_for(t->f, 200000);
 	cr_assert_eq(drops(t, CLIENT, DATAPLANE_DROP_BAD_PROBE), 1);
 	cr_assert(dataplane_peer_is_dead(t->dp[CLIENT], "host-a"), "a wrong pong revived host-a");
 	aio->ops->close(aio, ou, false);

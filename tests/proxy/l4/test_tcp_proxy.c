@@ -9,6 +9,7 @@
  * nodes are network namespaces joined by a veth pair. Node0's seam is
  * wrapped in an io_tap so the tests check the events as well. */
 #include "apps/backend_apps.h"
+#include "lib/base/hash.h"
 #include "lib/wire/tls.h"
 #include "proxy/l4/tcp_proxy.h"
 #include "tests/lib/io/fixture.h"
@@ -142,17 +143,6 @@ static uint8_t pattern_byte(uint64_t i)
 	return (uint8_t)(i * 131u + (i >> 9) + (i >> 17));
 }
 
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define FNV_START 0xcbf29ce484222325ull
-
 struct tclient {
 	struct io *io;
 	int h;
@@ -186,7 +176,7 @@ static void tclient_pump(struct tclient *c)
 			c->err = w;
 			break;
 		}
-		c->hash_sent = fnv1a(c->hash_sent, buf, (size_t)w);
+		c->hash_sent = hash_fnv1a(c->hash_sent, buf, (size_t)w);
 		c->sent += (uint64_t)w;
 		if ((size_t)w < n && !c->tls)
 			break;
@@ -218,7 +208,7 @@ static void tclient_pump(struct tclient *c)
 					c->mismatch_at = c->received + (uint64_t)i;
 					break;
 				}
-		c->hash_recv = fnv1a(c->hash_recv, buf, (size_t)r);
+		c->hash_recv = hash_fnv1a(c->hash_recv, buf, (size_t)r);
 		c->received += (uint64_t)r;
 	}
 	if (c->eof || c->error)
@@ -260,7 +250,7 @@ static void tclient_start_on(struct tclient *c, struct io *io, const struct io_a
 	c->shut_when_sent = shut_when_sent;
 	c->reading = true;
 	c->verify = true;
-	c->hash_sent = c->hash_recv = FNV_START;
+	c->hash_sent = c->hash_recv = HASH_FNV1A_INIT;
 	c->h = c->io->ops->tcp_connect(c->io, to, NULL, tclient_cb, c);
 	cr_assert_geq(c->h, 0, "client connect: %d", c->h);
 }

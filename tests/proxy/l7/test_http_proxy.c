@@ -267,9 +267,14 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* A tree on the host in /tmp (real links, a real FIFO), which the proxy
+ * reads on either seam: a seam without a file tree means the host's, while
+ * a simulated node's own tree (empty here) never shows host files. */
 static void make_tree(void)
 {
 	char p[160];
+
+	W.tap->io.fs = NULL;
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/http-tree-XXXXXX");
 	cr_assert(mkdtemp(tmpdir));
@@ -298,6 +303,29 @@ static void remove_tree(void)
 	if (tmpdir[0])
 		cr_assert_eq(system(cmd), 0);
 }
+
+#ifdef HTTP_SIM
+/* A simulated node reads its own tree, never the host's: /etc is there on
+ * the machine running the test, not in node 0's (empty) tree. */
+Test(HTTP_SUITE, simulated_node_never_serves_the_hosts_files, .fini = world_end, .timeout = 120)
+{
+	struct ht_client c = {0};
+
+	world_begin();
+	cr_assert_not_null(W.f->node[0].io->fs);
+	add_handler("/", SERVE_HANDLER_PATH, "/etc");
+	world_start();
+	run_client(&c, get("/passwd"), 0, false, 1);
+	cr_assert_eq(c.status[0], 404, "%d", c.status[0]);
+	ht_client_close(&c);
+	cr_assert_eq(io_fs_mem_add_file(W.f->node[0].io->fs, "/etc/passwd", "simulated\n", 10), 0);
+	memset(&c, 0, sizeof(c));
+	run_client(&c, get("/passwd"), 0, false, 1);
+	cr_assert_eq(c.status[0], 200, "%d", c.status[0]);
+	cr_assert_eq(io_fs_mem_open_handles(W.f->node[0].io->fs), 0);
+	ht_client_close(&c);
+}
+#endif
 
 /* REL-2: a directory's redirect stays on the site. It echoed the request
  * path, so on a "/" mount `GET //evil.example` (a directory of that name)
@@ -627,6 +655,63 @@ Test(HTTP_SUITE, rel2_index_html_symlink_out_of_the_root_gets_404, .fini = world
 	cr_assert_eq(c.status[0], 200);
 	cr_assert_str_eq(c.body, "alpha\n");
 	ht_client_close(&c);
+	remove_tree();
+}
+
+/* REL-2, L7-3 on the host's files: a directory link leading out of the
+ * root is refused wherever it sits on the path; a root reached through a
+ * link serves; an index.html that is a directory gives the listing (it is
+ * no file); %00 in a name is never a name; a listing shows links without
+ * the directory slash. */
+Test(HTTP_SUITE, rel2_host_tree_edges_links_on_the_path_index_dir_and_nul, .fini = world_end,
+     .timeout = 120)
+{
+	char dir[160], outside[160], root_link[200];
+	struct ht_client c = {0};
+
+	world_begin();
+	make_tree();
+	tree_add("outdir", true);
+	tree_add("outdir/inner.txt", false);
+	snprintf(outside, sizeof(outside), "%s/outdir", tmpdir);
+	tree_link(outside, "pub/linkdir");
+	tree_add("pub/idx", true);
+	tree_add("pub/idx/index.html", true);
+	tree_add("pub/idx/x.txt", false);
+	snprintf(dir, sizeof(dir), "%s/pub", tmpdir);
+	snprintf(root_link, sizeof(root_link), "%s/publink", tmpdir);
+	cr_assert_eq(symlink(dir, root_link), 0);
+	add_handler("/files/", SERVE_HANDLER_PATH, dir);
+	add_handler("/via/", SERVE_HANDLER_PATH, root_link);
+	world_start();
+
+	static const struct {
+		const char *path;
+		int status;
+		const char *has;
+	} cases[] = {
+	    {"/files/linkdir/inner.txt", 404, NULL},
+	    {"/files/linkdir/", 404, NULL},
+	    {"/files/linkdir", 404, NULL},
+	    {"/via/a.txt", 200, "alpha"},
+	    {"/via/sub/", 200, "<h1>index</h1>"},
+	    {"/files/idx/", 200, "href=\"x.txt\""},
+	    {"/files/a.txt%00.html", 400, NULL},
+	    {"/files/", 200, "href=\"linkdir\">linkdir</a>"},
+	    {"/files/nothere/", 404, NULL},
+	    {"/files/a.txt/", 404, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		run_client(&c, get(cases[i].path), 0, false, 1);
+		cr_assert_eq(c.status[0], cases[i].status, "%s gave %d: %s", cases[i].path,
+		             c.status[0], c.body);
+		cr_assert(!body_has(&c, "inner\n"), "%s served a file outside the root",
+		          cases[i].path);
+		if (cases[i].has)
+			cr_assert(body_has(&c, cases[i].has), "%s: %s", cases[i].path, c.body);
+		ht_client_close(&c);
+	}
 	remove_tree();
 }
 

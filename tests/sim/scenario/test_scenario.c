@@ -2011,3 +2011,157 @@ Test(scenario_limits, rel5_near_misses_are_found_in_linear_time_among_long_names
 	    "'a-very-long-node-nme-that-shares-a-long-prefix-with-anothr' (did you "
 	    "mean 'a-very-long-node-name-that-shares-a-long-prefix-with-another'?)");
 }
+
+/* ---- a node's files (project-added key) ---- */
+
+/* A one-node scenario whose node has `files:` followed by `entries` (lines
+ * indented six spaces; the first entry is line 7). */
+static int load_files(const char *entries, struct scenario **sc, struct scenario_diags *d)
+{
+	static char text[1 << 16];
+	snprintf(text, sizeof(text),
+	         "name: f\nregions: {r: {}}\nnodes:\n  - name: n\n    region: r\n    files:\n%s",
+	         entries);
+	return load(text, "f.yaml", sc, d);
+}
+
+static void expect_files_error(const char *entries, const char *expected)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load_files(entries, &sc, &d);
+
+	if (!has_diag(&d, expected))
+		dump(&d);
+	cr_assert_eq(err, -EINVAL, "loaded: %s", entries);
+	cr_assert_null(sc);
+	cr_assert(has_diag(&d, expected), "expected diagnostic not found: %s", expected);
+}
+
+Test(scenario_files, text_and_generated_files_load_with_their_bytes)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load_files("      /srv/www/index.html: \"<h1>hi</h1>\\n\"\n"
+	                        "      /srv/www/data/big.bin: {size: 130B}\n"
+	                        "      /empty: \"\"\n",
+	                        &sc, &d),
+	             0);
+	const struct scenario_node_group *g = &sc->groups[0];
+	cr_assert_eq(g->n_files, 3);
+	cr_assert_str_eq(g->files[0].path, "/srv/www/index.html");
+	cr_assert_eq(g->files[0].size, 12);
+	cr_assert_eq(g->files[0].line, 7);
+	uint8_t buf[130];
+	scenario_file_bytes(&g->files[0], buf);
+	cr_assert(!memcmp(buf, "<h1>hi</h1>\n", 12));
+	cr_assert_null(g->files[1].content);
+	cr_assert_eq(g->files[1].size, 130);
+	scenario_file_bytes(&g->files[1], buf);
+	cr_assert(
+	    !memcmp(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+\n", 64));
+	cr_assert(!memcmp(buf + 64, buf, 64));
+	cr_assert(!memcmp(buf + 128, "ab", 2));
+	cr_assert_eq(g->files[2].size, 0);
+	scenario_free(sc);
+}
+
+Test(scenario_files, paths_must_be_absolute_and_clean)
+{
+	expect_files_error("      srv/a.txt: hi\n",
+	                   "f.yaml:7:7: file path 'srv/a.txt' is not absolute (it must start "
+	                   "with '/')");
+	expect_files_error("      /srv/../etc/passwd: hi\n",
+	                   "f.yaml:7:7: file path '/srv/../etc/passwd' has a '..' part (a path "
+	                   "may not climb)");
+	expect_files_error("      /..: hi\n",
+	                   "f.yaml:7:7: file path '/..' has a '..' part (a path may not climb)");
+	expect_files_error("      /srv/./a: hi\n",
+	                   "f.yaml:7:7: file path '/srv/./a' has a '.' part");
+	expect_files_error("      /srv//a: hi\n",
+	                   "f.yaml:7:7: file path '/srv//a' has an empty part ('//')");
+	expect_files_error("      /srv/: hi\n",
+	                   "f.yaml:7:7: file path '/srv/' ends with '/' (a directory)");
+	expect_files_error("      /: hi\n",
+	                   "f.yaml:7:7: file path '/' names the root directory, not a file");
+	expect_files_error("      ? [a]\n      : hi\n",
+	                   "f.yaml:7:9: expected a file path, got a sequence");
+}
+
+Test(scenario_files, path_at_most_255_bytes)
+{
+	char entries[400], expected[300], name[300];
+
+	memset(name, 'a', 254);
+	name[254] = '\0';
+	snprintf(entries, sizeof(entries), "      /%s: hi\n", name); /* 255 bytes: fine */
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	cr_assert_eq(load_files(entries, &sc, &d), 0);
+	scenario_free(sc);
+	snprintf(entries, sizeof(entries), "      /%sa: hi\n", name);
+	snprintf(expected, sizeof(expected),
+	         "f.yaml:7:7: file path '/%.79s...' is longer than 255 bytes", name);
+	expect_files_error(entries, expected);
+}
+
+Test(scenario_files, at_most_32_files_counted_before_any_is_loaded)
+{
+	char entries[4096];
+	size_t n = 0;
+
+	for (int i = 0; i < 33; i++)
+		n += (size_t)snprintf(entries + n, sizeof(entries) - n, "      /f%d: x\n", i);
+	expect_files_error(entries, "f.yaml:7:7: too many files: 33 (max 32)");
+}
+
+Test(scenario_files, a_path_is_one_file_not_a_file_and_a_directory)
+{
+	expect_files_error("      /a: x\n      /a: y\n",
+	                   "f.yaml:8:7: duplicate file '/a' (first at line 7)");
+	expect_files_error("      /a: x\n      /a/b: y\n",
+	                   "f.yaml:8:7: file '/a/b' lies under '/a' (line 7), which is a file");
+	expect_files_error("      /a/b: x\n      /a: y\n",
+	                   "f.yaml:8:7: file '/a' is the directory of '/a/b' (line 7)");
+}
+
+Test(scenario_files, value_is_text_or_a_size)
+{
+	expect_files_error("      /a:\n",
+	                   "f.yaml:7:10: expected the text of file '/a' or {size: N}, got nothing");
+	expect_files_error(
+	    "      /a: [x]\n",
+	    "f.yaml:7:11: expected the text of file '/a' or {size: N}, got a sequence");
+	expect_files_error("      /a: {sise: 1KB}\n",
+	                   "f.yaml:7:12: unknown key 'sise' in file (did you mean 'size'?)");
+	expect_files_error("      /a: {size: 200MB}\n",
+	                   "f.yaml:7:18: size 200MB is out of range (max 100MB)");
+	expect_files_error(
+	    "      /a: {size: 1 MiB}\n",
+	    "f.yaml:7:18: size: bad unit ' MiB' in size '1 MiB' (expected B, KB, MB, KiB or MiB)");
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	cr_assert_eq(load("name: f\nregions: {r: {}}\nnodes: [{name: n, region: r, files: [/a]}]\n",
+	                  "f.yaml", &sc, &d),
+	             -EINVAL);
+}
+
+Test(scenario_files, bytes_at_most_16mib_per_node_and_256mib_in_all_checked_before_making_them)
+{
+	expect_files_error("      /big: {size: 17MiB}\n",
+	                   "f.yaml:7:13: file '/big' brings this node's files to 17825792 bytes "
+	                   "(max 16MiB per node)");
+	expect_files_error("      /a: {size: 10MiB}\n      /b: {size: 7MiB}\n",
+	                   "f.yaml:8:11: file '/b' brings this node's files to 17825792 bytes "
+	                   "(max 16MiB per node)");
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	cr_assert_eq(load("name: f\nregions: {r: {}}\nnodes:\n"
+	                  "  - {name: n, region: r, count: 16, files: {/a: {size: 16MiB}}}\n"
+	                  "  - {name: m, region: r, files: {/a: {size: 1B}}}\n",
+	                  "f.yaml", &sc, &d),
+	             -EINVAL);
+	cr_assert(has_diag(&d, "f.yaml:5:38: file '/a' brings the files of every node to "
+	                       "268435457 bytes after count (max 256MiB)"));
+}
