@@ -18,7 +18,7 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 {
 	switch (kind) {
 	case SCENARIO_FAULT_PARTITION:
-		return sc->region_count < 2 ? "partition faults need at least two regions" : NULL;
+		return sc->link_count < 1 ? "partition faults need at least one link" : NULL;
 	case SCENARIO_FAULT_LINK:
 		return sc->link_count < 1 ? "link faults need at least one link" : NULL;
 	case SCENARIO_FAULT_CRASH:

@@ -173,11 +173,12 @@ static const struct scenario_key scenario_explore_keys[] = {
 };
 
 static const struct scenario_key scenario_explore_fault_keys[] = {
-    [EFAULT_KIND] = KEY("kind", SCENARIO_KIND_STRING, true, NULL,
-                        "crash (a node, then its restart), partition (two regions, then the "
-                        "heal), link (a link's latency and loss, then back), control-crash "
-                        "(then its restart).",
-                        .choices = scenario_fault_words, .project = true),
+    [EFAULT_KIND] =
+        KEY("kind", SCENARIO_KIND_STRING, true, NULL,
+            "crash (a node, then its restart), partition (a link's two regions, "
+            "then the heal), link (a link's latency and loss, then back), control-crash "
+            "(then its restart).",
+            .choices = scenario_fault_words, .project = true),
     [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
                         "Mean faults of this kind per simulated minute (1..600).", .project = true),
     [EFAULT_MIN] = KEY("min", SCENARIO_KIND_DURATION, false, "1s",
