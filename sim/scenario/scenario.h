@@ -120,6 +120,8 @@ enum scenario_section {
 	SCENARIO_SECTION_TIMELINE_LINK,
 	SCENARIO_SECTION_EXPECT,
 	SCENARIO_SECTION_FILE,
+	SCENARIO_SECTION_EXPLORE,
+	SCENARIO_SECTION_EXPLORE_FAULT,
 	SCENARIO_SECTION_COUNT,
 };
 
@@ -359,6 +361,39 @@ struct scenario_event {
 /* Longest expect_error text. */
 #define SCENARIO_EXPECT_ERROR_MAX 256
 
+/* The faults `simrun explore` may draw (EXP-1): kinds the timeline carries
+ * out, each paired with its heal (crash/restart, partition/heal, a link
+ * change and its undo, control crash/restart). */
+enum scenario_fault_kind {
+	SCENARIO_FAULT_CRASH = 0,
+	SCENARIO_FAULT_PARTITION,
+	SCENARIO_FAULT_LINK,
+	SCENARIO_FAULT_CONTROL_CRASH,
+	SCENARIO_FAULT_KINDS,
+};
+/* "crash", "partition", "link", "control-crash". */
+const char *scenario_fault_kind_name(enum scenario_fault_kind kind);
+
+#define SCENARIO_EXPLORE_RATE_MAX   600   /* faults per simulated minute */
+#define SCENARIO_EXPLORE_FAULTS_MAX 10000 /* max_faults */
+
+/* One entry of the fault menu. */
+struct scenario_explore_fault {
+	enum scenario_fault_kind kind;
+	uint32_t rate_per_min;   /* mean faults per simulated minute */
+	uint64_t min_us, max_us; /* how long a fault lasts before its heal */
+	unsigned line, column;
+};
+
+/* The optional `explore:` section; present false when absent. */
+struct scenario_explore {
+	bool present;
+	struct scenario_explore_fault faults[SCENARIO_FAULT_KINDS]; /* each kind once */
+	size_t n_faults;
+	uint64_t quiet_tail_us; /* before the end: no fault starts, all healed */
+	uint32_t max_faults;
+};
+
 struct scenario {
 	char name[SCENARIO_NAME_MAX + 1];
 	uint64_t seed;
@@ -385,6 +420,7 @@ struct scenario {
 	size_t n_events;
 	struct expect *expects; /* one check each (an entry with two bounds gives two) */
 	size_t n_expects;
+	struct scenario_explore explore;
 	struct list_head strings; /* chunks owning every const char * above */
 };
 

@@ -47,7 +47,12 @@ enum top_key {
 	TOP_WORKLOADS,
 	TOP_TIMELINE,
 	TOP_EXPECT,
+	TOP_EXPLORE,
 };
+
+enum explore_key { EXPLORE_FAULTS = 0, EXPLORE_QUIET_TAIL, EXPLORE_MAX_FAULTS };
+
+enum explore_fault_key { EFAULT_KIND = 0, EFAULT_RATE, EFAULT_MIN, EFAULT_MAX };
 
 enum link_key { LINK_BETWEEN = 0, LINK_LATENCY, LINK_BANDWIDTH, LINK_LOSS };
 
@@ -139,6 +144,7 @@ extern const char *const scenario_workload_words[];
 extern const char *const scenario_connection_words[];
 extern const char *const scenario_control_words[];
 extern const char *const scenario_never_words[];
+extern const char *const scenario_fault_words[];
 extern const struct scenario_key scenario_timeline_keys[];
 extern const struct scenario_key scenario_expect_keys[];
 
@@ -339,5 +345,9 @@ void ld_scan_defines(struct loader *ld, const yaml_node_t *seq);
 bool ld_load_timeline(struct loader *ld, const yaml_node_t *seq);
 /* scenario_expect.c */
 bool ld_load_expect(struct loader *ld, const yaml_node_t *seq);
+
+/* ---- the explore section (scenario_explore.c) ---- */
+
+bool ld_load_explore(struct loader *ld, const yaml_node_t *map);
 
 #endif

@@ -21,6 +21,7 @@ const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream",
 const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
+const char *const scenario_fault_words[] = {"crash", "partition", "link", "control-crash", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
@@ -70,6 +71,10 @@ static const struct scenario_key scenario_top_keys[] = {
     [TOP_EXPECT] = KEY("expect", SCENARIO_KIND_SEQUENCE, false, NULL,
                        "Expectations checked after the run; any failure makes simrun exit 1.",
                        .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_EXPECT),
+    [TOP_EXPLORE] = KEY("explore", SCENARIO_KIND_MAPPING, false, NULL,
+                        "What `simrun explore` may do to the run: the fault menu it draws "
+                        "random schedules from.",
+                        .sub = SCENARIO_SECTION_EXPLORE, .project = true),
     KEY_END,
 };
 
@@ -149,6 +154,37 @@ static const struct scenario_key scenario_rr_keys[] = {
 };
 
 static const struct scenario_key scenario_region_keys[] = {
+    KEY_END,
+};
+
+static const struct scenario_key scenario_explore_keys[] = {
+    [EXPLORE_FAULTS] =
+        KEY("faults", SCENARIO_KIND_SEQUENCE, true, NULL,
+            "The fault menu: each kind at most once; a seed enables a random "
+            "non-empty subset of it.",
+            .item = SCENARIO_KIND_MAPPING, .sub = SCENARIO_SECTION_EXPLORE_FAULT, .project = true),
+    [EXPLORE_QUIET_TAIL] = KEY("quiet_tail", SCENARIO_KIND_DURATION, false, "0",
+                               "Time before the end in which no fault starts and every fault "
+                               "is healed (less than the duration).",
+                               .project = true),
+    [EXPLORE_MAX_FAULTS] = KEY("max_faults", SCENARIO_KIND_INTEGER, false, "100",
+                               "Most faults one schedule holds (1..10000).", .project = true),
+    KEY_END,
+};
+
+static const struct scenario_key scenario_explore_fault_keys[] = {
+    [EFAULT_KIND] =
+        KEY("kind", SCENARIO_KIND_STRING, true, NULL,
+            "crash (a node, then its restart), partition (a link's two regions, "
+            "then the heal), link (a link's latency and loss, then back), control-crash "
+            "(then its restart).",
+            .choices = scenario_fault_words, .project = true),
+    [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
+                        "Mean faults of this kind per simulated minute (1..600).", .project = true),
+    [EFAULT_MIN] = KEY("min", SCENARIO_KIND_DURATION, false, "1s",
+                       "Shortest time a fault lasts before its heal.", .project = true),
+    [EFAULT_MAX] = KEY("max", SCENARIO_KIND_DURATION, false, "10s",
+                       "Longest time a fault lasts (at least min).", .project = true),
     KEY_END,
 };
 
@@ -337,6 +373,8 @@ static const struct scenario_key *const scenario_tables[SCENARIO_SECTION_COUNT] 
     [SCENARIO_SECTION_TIMELINE_LINK] = scenario_tlink_keys,
     [SCENARIO_SECTION_EXPECT] = scenario_expect_keys,
     [SCENARIO_SECTION_FILE] = scenario_file_keys,
+    [SCENARIO_SECTION_EXPLORE] = scenario_explore_keys,
+    [SCENARIO_SECTION_EXPLORE_FAULT] = scenario_explore_fault_keys,
 };
 
 static const char *const scenario_section_names[SCENARIO_SECTION_COUNT] = {
@@ -355,6 +393,8 @@ static const char *const scenario_section_names[SCENARIO_SECTION_COUNT] = {
     [SCENARIO_SECTION_TIMELINE_LINK] = "timeline link",
     [SCENARIO_SECTION_EXPECT] = "expectation",
     [SCENARIO_SECTION_FILE] = "file",
+    [SCENARIO_SECTION_EXPLORE] = "explore",
+    [SCENARIO_SECTION_EXPLORE_FAULT] = "explore fault",
 };
 
 const struct scenario_key *scenario_keys(enum scenario_section section)

@@ -136,6 +136,8 @@ static bool load_top(struct loader *ld, yaml_node_t *root)
 		ok = false;
 	if (refs_ok && vals[TOP_EXPECT] && !ld_load_expect(ld, vals[TOP_EXPECT]))
 		ok = false;
+	if (refs_ok && vals[TOP_EXPLORE] && !ld_load_explore(ld, vals[TOP_EXPLORE]))
+		ok = false;
 	if (ok && sc->underlay_workload.enabled && sc->node_count < 2)
 		warn_at(ld, keys[TOP_NODES],
 		        "the underlay workload needs at least two nodes; it sends nothing");

@@ -2165,3 +2165,135 @@ Test(scenario_files, bytes_at_most_16mib_per_node_and_256mib_in_all_checked_befo
 	cr_assert(has_diag(&d, "f.yaml:5:38: file '/a' brings the files of every node to "
 	                       "268435457 bytes after count (max 256MiB)"));
 }
+
+/* ---- the explore section (EXP-1) ---- */
+
+static const char explore_head[] = "name: ex\nduration: 60s\nregions: {a: {}, b: {}}\n"
+                                   "links: [{between: [a, b], latency: 10ms}]\n"
+                                   "nodes: [{name: n, region: a, count: 3}]\n";
+
+/* Loads explore_head + body; returns the error code, diags filled. */
+static int load_explore(const char *body, struct scenario **sc, struct scenario_diags *d)
+{
+	size_t n = strlen(explore_head) + strlen(body) + 1;
+	char *text = malloc(n);
+
+	snprintf(text, n, "%s%s", explore_head, body);
+	int err = load(text, "e.yaml", sc, d);
+	free(text);
+	return err;
+}
+
+static void expect_explore_error(const char *body, const char *msg)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load_explore(body, &sc, &d);
+
+	if (!has_diag(&d, msg))
+		dump(&d);
+	cr_assert_eq(err, -EINVAL);
+	cr_assert_null(sc);
+	cr_assert(has_diag(&d, msg), "expected: %s", msg);
+}
+
+Test(scenario_explore, exp_1_menu_loads_with_rates_durations_and_defaults)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load_explore("explore:\n"
+	                       "  faults:\n"
+	                       "    - {kind: crash, rate: 2, min: 2s, max: 5s}\n"
+	                       "    - {kind: partition, rate: 1}\n"
+	                       "    - {kind: link, rate: 3}\n"
+	                       "    - {kind: control-crash, rate: 1, max: 3s}\n"
+	                       "  quiet_tail: 10s\n"
+	                       "  max_faults: 7\n",
+	                       &sc, &d);
+	if (err)
+		dump(&d);
+	cr_assert_eq(err, 0);
+	const struct scenario_explore *ex = &sc->explore;
+	cr_assert(ex->present);
+	cr_assert_eq(ex->n_faults, 4);
+	cr_assert_eq(ex->faults[0].kind, SCENARIO_FAULT_CRASH);
+	cr_assert_eq(ex->faults[0].rate_per_min, 2);
+	cr_assert_eq(ex->faults[0].min_us, 2000000);
+	cr_assert_eq(ex->faults[0].max_us, 5000000);
+	cr_assert_eq(ex->faults[1].kind, SCENARIO_FAULT_PARTITION);
+	cr_assert_eq(ex->faults[1].min_us, 1000000);
+	cr_assert_eq(ex->faults[1].max_us, 10000000);
+	cr_assert_eq(ex->faults[2].kind, SCENARIO_FAULT_LINK);
+	cr_assert_eq(ex->faults[3].kind, SCENARIO_FAULT_CONTROL_CRASH);
+	cr_assert_eq(ex->quiet_tail_us, 10000000);
+	cr_assert_eq(ex->max_faults, 7);
+	cr_assert_str_eq(scenario_fault_kind_name(SCENARIO_FAULT_CONTROL_CRASH), "control-crash");
+	scenario_free(sc);
+}
+
+Test(scenario_explore, exp_1_absent_section_is_not_present)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	cr_assert_eq(load_explore("", &sc, &d), 0);
+	cr_assert_not(sc->explore.present);
+	scenario_free(sc);
+}
+
+Test(scenario_explore, exp_1_misspelt_key_suggests_the_near_miss)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}]\n  quiet_tial: 1s\n",
+	                     "e.yaml:8:3: unknown key 'quiet_tial' in explore "
+	                     "(did you mean 'quiet_tail'?)");
+}
+
+Test(scenario_explore, exp_1_unknown_fault_kind_lists_the_kinds)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crsh, rate: 1}]\n",
+	                     "e.yaml:7:19: unknown fault kind 'crsh' (expected crash, partition, "
+	                     "link or control-crash; did you mean 'crash'?)");
+}
+
+Test(scenario_explore, exp_1_a_kind_twice_is_refused)
+{
+	expect_explore_error("explore:\n  faults: [{kind: link, rate: 1}, {kind: link, rate: 2}]\n",
+	                     "e.yaml:7:42: fault kind 'link' is on the menu twice");
+}
+
+Test(scenario_explore, exp_1_rate_out_of_range_is_refused)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 601}]\n",
+	                     "e.yaml:7:32: rate must be between 1 and 600, got 601");
+}
+
+Test(scenario_explore, exp_1_min_above_max_is_refused)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1, min: 5s, max: 2s}]\n",
+	                     "e.yaml:7:40: min must be more than 0 and at most max");
+}
+
+Test(scenario_explore, exp_1_quiet_tail_must_leave_time_for_faults)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}]\n  quiet_tail: 60s\n",
+	                     "e.yaml:8:15: quiet_tail must be less than the duration");
+}
+
+Test(scenario_explore, exp_1_more_entries_than_kinds_is_refused_before_work)
+{
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}, {kind: crash, rate: 1}, "
+	                     "{kind: crash, rate: 1}, {kind: crash, rate: 1}, {kind: crash, rate: "
+	                     "1}]\n",
+	                     "e.yaml:7:11: faults must list 1..4 kinds, got 5");
+}
+
+Test(scenario_explore, exp_1_link_faults_need_a_link)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	const char *text = "name: ex\nregions: {a: {}}\nnodes: [{name: n, region: a}]\n"
+	                   "explore:\n  faults: [{kind: link, rate: 1}]\n";
+	cr_assert_eq(load(text, "e.yaml", &sc, &d), -EINVAL);
+	if (!has_diag(&d, "e.yaml:5:19: link faults need at least one link"))
+		dump(&d);
+	cr_assert(has_diag(&d, "e.yaml:5:19: link faults need at least one link"));
+}

@@ -1,0 +1,46 @@
+/* A random fault schedule for `simrun explore` (EXP-1), drawn swarm style
+ * from a scenario's `explore:` menu and a seed: a pure function of the two
+ * (no global state, no I/O besides writing it out). The schedule is made
+ * of the same timeline entries the scenario loader produces, each fault
+ * followed by its heal, so the simulator runs it through its timeline and
+ * a failing one can be written back as YAML to replay or shrink. */
+#ifndef SIM_EXPLORE_EXPLORE_SCHEDULE_H
+#define SIM_EXPLORE_EXPLORE_SCHEDULE_H
+
+#include "sim/scenario/scenario.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* One drawn fault: what, on which target, from start to heal. */
+struct explore_fault {
+	enum scenario_fault_kind kind;
+	uint64_t start_us, heal_us;
+	uint32_t target;     /* CRASH: node; PARTITION, LINK: link (its two regions) */
+	uint64_t latency_us; /* LINK: the latency while the fault lasts */
+};
+
+struct explore_schedule {
+	uint32_t enabled;             /* bit k: fault kind k (enum scenario_fault_kind) is on */
+	struct explore_fault *faults; /* by start time */
+	size_t n_faults;
+	struct scenario_event *events; /* faults and heals as timeline entries, by time */
+	size_t n_events;
+};
+
+/* Draws the schedule of `seed` for sc (whose explore section must be
+ * present): a random non-empty subset of the menu's kinds, then faults of
+ * those kinds with exponential gaps at their rates on the scenario's real
+ * nodes and links (one fault at a time on each target), each
+ * lasting min..max and healed before the quiet tail, at most max_faults.
+ * Returns 0, -EINVAL without a menu, or -ENOMEM; free with
+ * explore_schedule_free. */
+int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out);
+void explore_schedule_free(struct explore_schedule *s);
+
+/* Writes the schedule as a scenario's `timeline:` section (times in us).
+ * Returns 0 or -EIO. */
+int explore_schedule_write_yaml(const struct scenario *sc, const struct explore_schedule *s,
+                                FILE *out);
+
+#endif

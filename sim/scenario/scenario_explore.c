@@ -1,0 +1,114 @@
+/* The optional `explore:` section (EXP-1): the fault menu `simrun explore`
+ * draws random schedules from (each kind with its rate and how long a
+ * fault lasts), the quiet tail before the end and the most faults a
+ * schedule holds. Loaded after nodes, links and the duration, whose
+ * values its checks need. */
+#include "sim/scenario/scenario_int.h"
+
+const char *scenario_fault_kind_name(enum scenario_fault_kind kind)
+{
+	if ((unsigned)kind >= SCENARIO_FAULT_KINDS)
+		return "?";
+	return scenario_fault_words[kind];
+}
+
+/* What a kind needs of the scenario to have a target: NULL when it has
+ * one, else the reason. */
+static const char *fault_target_problem(const struct scenario *sc, enum scenario_fault_kind kind)
+{
+	switch (kind) {
+	case SCENARIO_FAULT_PARTITION:
+		return sc->link_count < 1 ? "partition faults need at least one link" : NULL;
+	case SCENARIO_FAULT_LINK:
+		return sc->link_count < 1 ? "link faults need at least one link" : NULL;
+	case SCENARIO_FAULT_CRASH:
+		return sc->node_count < 1 ? "crash faults need at least one node" : NULL;
+	default:
+		return NULL;
+	}
+}
+
+static bool load_fault(struct loader *ld, const yaml_node_t *item, bool *seen)
+{
+	struct scenario *sc = ld->sc;
+	struct scenario_explore *ex = &sc->explore;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	struct scenario_explore_fault f = {.min_us = 1000000, .max_us = 10000000};
+	long long rate;
+
+	if (!ld_is_mapping_for(ld, item, "explore fault"))
+		return false;
+	if (!ld_collect(ld, item, SCENARIO_SECTION_EXPLORE_FAULT, " in explore fault", keys, vals))
+		return false;
+	pos_of(item, &f.line, &f.column);
+	int kind = ld_choice_ref(ld, "fault kind", vals[EFAULT_KIND], scenario_fault_words);
+	if (kind < 0)
+		return false;
+	f.kind = (enum scenario_fault_kind)kind;
+	if (seen[kind]) {
+		error_at(ld, vals[EFAULT_KIND], "fault kind '%s' is on the menu twice",
+		         scenario_fault_words[kind]);
+		return false;
+	}
+	seen[kind] = true;
+	const char *problem = fault_target_problem(sc, f.kind);
+	if (problem) {
+		error_at(ld, vals[EFAULT_KIND], "%s", problem);
+		return false;
+	}
+	if (!ld_get_integer(ld, "rate", vals[EFAULT_RATE], 1, SCENARIO_EXPLORE_RATE_MAX, &rate))
+		return false;
+	f.rate_per_min = (uint32_t)rate;
+	if (vals[EFAULT_MIN] && !ld_get_duration(ld, "min", vals[EFAULT_MIN], sc->duration_us,
+	                                         "the scenario duration", &f.min_us))
+		return false;
+	if (vals[EFAULT_MAX] && !ld_get_duration(ld, "max", vals[EFAULT_MAX], sc->duration_us,
+	                                         "the scenario duration", &f.max_us))
+		return false;
+	if (f.min_us == 0 || f.min_us > f.max_us) {
+		error_at(ld, vals[EFAULT_MIN] ? vals[EFAULT_MIN] : item,
+		         "min must be more than 0 and at most max");
+		return false;
+	}
+	ex->faults[ex->n_faults++] = f;
+	return true;
+}
+
+bool ld_load_explore(struct loader *ld, const yaml_node_t *map)
+{
+	struct scenario *sc = ld->sc;
+	struct scenario_explore *ex = &sc->explore;
+	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
+	bool seen[SCENARIO_FAULT_KINDS] = {false};
+	long long max_faults = 100;
+	bool ok;
+
+	if (!ld_collect(ld, map, SCENARIO_SECTION_EXPLORE, " in explore", keys, vals))
+		return false;
+	*ex = (struct scenario_explore){.present = true, .max_faults = 100};
+	const yaml_node_t *faults = vals[EXPLORE_FAULTS];
+	size_t n = seq_len(faults);
+	if (n == 0 || n > SCENARIO_FAULT_KINDS) {
+		error_at(ld, faults, "faults must list 1..%d kinds, got %zu", SCENARIO_FAULT_KINDS,
+		         n);
+		return false;
+	}
+	ok = true;
+	for (size_t i = 0; i < n; i++)
+		if (!load_fault(ld, seq_item(ld, faults, i), seen))
+			ok = false;
+	if (vals[EXPLORE_QUIET_TAIL] &&
+	    !ld_get_duration(ld, "quiet_tail", vals[EXPLORE_QUIET_TAIL], sc->duration_us,
+	                     "the scenario duration", &ex->quiet_tail_us))
+		ok = false;
+	else if (ex->quiet_tail_us >= sc->duration_us) {
+		error_at(ld, vals[EXPLORE_QUIET_TAIL], "quiet_tail must be less than the duration");
+		ok = false;
+	}
+	if (vals[EXPLORE_MAX_FAULTS] &&
+	    !ld_get_integer(ld, "max_faults", vals[EXPLORE_MAX_FAULTS], 1,
+	                    SCENARIO_EXPLORE_FAULTS_MAX, &max_faults))
+		ok = false;
+	ex->max_faults = (uint32_t)max_faults;
+	return ok;
+}
