@@ -4,15 +4,25 @@
  * of it. What each daemon serves on the seam stays in its own main.
  *
  * For programs, not libraries: it prints to stderr ("PROG: ...") and
- * changes the signal mask (lib/base/daemon_main.h).
+ * changes the signal mask.
  */
 #ifndef LIB_IO_IO_DAEMON_H
 #define LIB_IO_IO_DAEMON_H
 
-#include "lib/base/daemon_main.h"
+#include "lib/base/outfile.h"
 #include "lib/io/io_epoll.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+
+/* An --events file (or "-": standard output), line-buffered. */
+struct daemon_events {
+	const char *prog; /* the program's name, for messages */
+	const char *path;
+	struct outfile out;
+	FILE *f; /* NULL: no events file */
+	bool reported;
+};
 
 struct io_daemon {
 	const char *prog; /* the program's name, for messages */
