@@ -80,6 +80,7 @@ enum inv_change_kind {
 struct inv_run {
 	const struct scenario *sc;
 	uint64_t settle_us, end_us;
+	uint64_t last_event_us;   /* the run's end as its events show it */
 	struct policy *policy;    /* the scenario's (or an empty one) */
 	uint64_t policy_until_us; /* first set-policy: grants unknown from then on */
 
