@@ -49,7 +49,14 @@ struct inv_state {
 };
 
 /* A stretch of time in which a fault may break paths. */
-enum inv_window_kind { INV_W_NODE = 0, INV_W_CUT, INV_W_LINK, INV_W_CONTROL, INV_W_ACTION };
+enum inv_window_kind {
+	INV_W_NODE = 0,
+	INV_W_CUT,
+	INV_W_LINK,
+	INV_W_CONTROL,
+	INV_W_ACTION,
+	INV_W_OTHER /* an action the checker does not know: a fault from then on */
+};
 
 struct inv_window {
 	uint64_t from_us, to_us; /* to_us UINT64_MAX: never healed */
@@ -80,6 +87,7 @@ enum inv_change_kind {
 struct inv_run {
 	const struct scenario *sc;
 	uint64_t settle_us, end_us;
+	uint64_t last_event_us;   /* the run's end as its events show it */
 	struct policy *policy;    /* the scenario's (or an empty one) */
 	uint64_t policy_until_us; /* first set-policy: grants unknown from then on */
 
@@ -148,9 +156,10 @@ int inv_req_service(const struct inv_run *r, const struct inv_req *q);
 void inv_check_safety(struct inv_run *r);
 void inv_check_liveness(struct inv_run *r);
 
-#define INV_ALL_WINDOWS 0x1fu
+#define INV_ALL_WINDOWS 0x3fu
 /* Windows of faults that break paths or delay what a node learns. */
 #define INV_FAULT_WINDOWS                                                                          \
-	((1u << INV_W_NODE) | (1u << INV_W_CUT) | (1u << INV_W_LINK) | (1u << INV_W_CONTROL))
+	((1u << INV_W_NODE) | (1u << INV_W_CUT) | (1u << INV_W_LINK) | (1u << INV_W_CONTROL) |     \
+	 (1u << INV_W_OTHER))
 
 #endif

@@ -108,7 +108,8 @@ static void inv_check_reach(struct inv_run *r)
 	}
 	for (size_t wi = 0; wi < sc->n_workloads; wi++) {
 		const struct scenario_workload *w = &sc->workloads[wi];
-		uint64_t from = w->start_us > t0 ? w->start_us : t0, to = w->stop_us;
+		uint64_t from = w->start_us > t0 ? w->start_us : t0;
+		uint64_t to = w->stop_us < r->end_us ? w->stop_us : r->end_us;
 		int svc = w->target == SCENARIO_TARGET_SERVICE
 		              ? scenario_service_find(sc, w->service)
 		              : -1;
@@ -248,6 +249,7 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 
 	if (svc < 0 || w->kind == SCENARIO_WORKLOAD_TCP_STREAM || w->start_us + 1000000 > tc ||
 	    w->stop_us < tc + 2 * INVARIANT_FAILOVER_US ||
+	    r->end_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), tc + INVARIANT_FAILOVER_US,
 	                  INV_ALL_WINDOWS, c) ||
 	    inv_some_host(r, svc, c->node, inv_sub(tc, r->settle_us), tc + INVARIANT_FAILOVER_US) !=

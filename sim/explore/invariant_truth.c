@@ -216,8 +216,12 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 		w = (struct inv_window){
 		    .from_us = e->at_us, .to_us = e->at_us, .kind = INV_W_ACTION};
 		return inv_add_window(r, w) < 0 ? -ENOMEM : inv_admin_change(r, e);
+	default:
+		/* a kind of action added after this checker: a fault that never
+		 * heals, so nothing after it is judged rather than misjudged */
+		w.kind = INV_W_OTHER;
+		return inv_add_window(r, w);
 	}
-	return 0;
 }
 
 static int inv_serves(struct inv_run *r)
