@@ -20,7 +20,7 @@ jobs=$(nproc)
 sweeps=(
   "failover-crash 100"
   "drain-under-load 100"
-  "chaos-mixed 40"
+  "chaos-mixed 30"
 )
 
 status=0
