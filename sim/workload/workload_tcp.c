@@ -210,6 +210,11 @@ static void wt_on_tick(struct io_timer *t)
 	uint64_t now = wt_now(c);
 
 	if (now >= k->end_us) {
+		if (!k->connected) {
+			/* It never got through: nothing echoed is no success. */
+			wt_end(k, WH_TIMEOUT);
+			return;
+		}
 		k->finishing = true;
 		if (k->received == k->target) {
 			wt_end(k, WH_OK);

@@ -637,6 +637,32 @@ static struct wu_config tw_udp_config(const struct io_addr *target, struct tally
 	                          .done_ctx = tl};
 }
 
+/* A stream that never got through (its node cut off, its SYNs lost) is
+ * no success at its end, whatever it had echoed: nothing (found by simrun
+ * explore: a crashed client's streams were reported ok, 0 bytes). */
+Test(workload_tcp, stream_that_never_connects_is_a_timeout_not_ok)
+{
+	struct tw t;
+	struct tally tl = {0};
+	struct wt_client *c = NULL;
+
+	tw_build(&t);
+	struct io_addr nowhere;
+	io_addr_v4(&nowhere, 0x0afffe01u, 5432); /* 10.255.254.1: no such node */
+	struct wt_config sc = tw_echo_config(&nowhere, &tl);
+	sc.kind = WT_STREAM;
+	sc.connections = 2;
+	sc.start_us = ns3w_now_us(t.w);
+	sc.hold_us = 2 * S;
+	sc.stop_us = sc.start_us + 3 * S;
+	cr_assert_eq(wt_client_new(&c, t.cli, &sc), 0);
+	tw_run_for(&t, 4 * S);
+	cr_assert_eq(tl.n, 2, "%zu outcomes", tl.n);
+	cr_assert_eq(tl.by[WH_OK], 0, "a stream that never connected was reported ok");
+	wt_client_free(c);
+	tw_free(&t);
+}
+
 Test(workload_udp, echo_comes_back_ok_with_the_round_trip_as_latency)
 {
 	struct tw t;
