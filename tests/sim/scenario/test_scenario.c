@@ -2,6 +2,8 @@
  * Bad-scenario fixtures live in tests/sim/scenario/bad/; each test names the exact
  * diagnostic a user sees. */
 #include "sim/scenario/scenario.h"
+#include "tests/support/prereq.h"
+#include "tests/support/shell.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -888,34 +890,12 @@ Test(scenario_good, key_tables_describe_every_key)
 
 /* ---- simrun end to end ---- */
 
-/* Runs a shell command; returns its exit status (or -1). */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
-static void tmpdir(char *buf, size_t len)
-{
-	snprintf(buf, len, "/tmp/test_scenario.XXXXXX");
-	cr_assert_not_null(mkdtemp(buf));
-}
-
 static void simrun_quickstart(const char *out, unsigned seed)
 {
-	int st = run("'%s' --quiet --seed %u --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'",
-	             SIMRUN_PATH, seed, out, QUICKSTART, out, out);
+	int st = shell_status("'%s' --quiet --seed %u --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'",
+	                      SIMRUN_PATH, seed, out, QUICKSTART, out, out);
 	if (st != 0)
-		run("cat '%s/stderr' >&2", out);
+		shell_status("cat '%s/stderr' >&2", out);
 	cr_assert_eq(st, 0, "simrun exited %d", st);
 }
 
@@ -924,7 +904,7 @@ Test(simrun, quickstart_runs_and_writes_ok_requests, .timeout = 120)
 	char out[64], path[256];
 	size_t len;
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
 	simrun_quickstart(out, 1);
 	snprintf(path, sizeof(path), "%s/reports/quickstart/events.jsonl", out);
 	char *text = read_all(path, &len);
@@ -937,7 +917,7 @@ Test(simrun, quickstart_runs_and_writes_ok_requests, .timeout = 120)
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0, "no %s", path);
 	cr_assert_gt(st.st_size, 24);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* With seed 2 an Asian client opens a connection to web-eu just before
@@ -949,71 +929,77 @@ Test(simrun, drain_waits_for_handshakes_already_on_their_way_DRN_1, .timeout = 1
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
 	simrun_quickstart(out, 2);
 	cr_assert_eq(
-	    run("cd '%s/reports/quickstart' && "
+	    shell_status(
+	        "cd '%s/reports/quickstart' && "
 	        "grep -q '\"type\":\"drain_settling\".*\"by\":\"control\"' events.jsonl && "
 	        "! grep '\"type\":\"request_done\"' events.jsonl | grep -v -q "
 	        "'\"outcome\":\"ok\"'",
 	        out),
 	    0, "a request failed during the drain, or the drain did not settle");
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, same_seed_gives_identical_events_and_pcaps, .timeout = 240)
 {
 	char a[64], b[64];
 
-	tmpdir(a, sizeof(a));
-	tmpdir(b, sizeof(b));
+	cr_assert(shell_mkdtemp(a, sizeof(a), "test_scenario"));
+	cr_assert(shell_mkdtemp(b, sizeof(b), "test_scenario"));
 	simrun_quickstart(a, 7);
 	simrun_quickstart(b, 7);
-	cr_assert_eq(run("cmp -s '%s/reports/quickstart/events.jsonl' "
-	                 "'%s/reports/quickstart/events.jsonl'",
-	                 a, b),
+	cr_assert_eq(shell_status("cmp -s '%s/reports/quickstart/events.jsonl' "
+	                          "'%s/reports/quickstart/events.jsonl'",
+	                          a, b),
 	             0, "events.jsonl differ");
-	cr_assert_eq(run("diff -r -q '%s/pcaps' '%s/pcaps' >/dev/null", a, b), 0, "pcaps differ");
+	cr_assert_eq(shell_status("diff -r -q '%s/pcaps' '%s/pcaps' >/dev/null", a, b), 0,
+	             "pcaps differ");
 	/* an underlay pcap per node and control, a tailnet pcap per daemon */
-	cr_assert_eq(run("ls '%s/pcaps/quickstart/' | grep -c underlay.pcap | grep -qx 9", a), 0,
-	             "expected 9 underlay pcaps");
-	cr_assert_eq(run("ls '%s/pcaps/quickstart/' | grep -c tailnet.pcap | grep -qx 8", a), 0,
-	             "expected 8 tailnet pcaps");
-	run("rm -rf '%s' '%s'", a, b);
+	cr_assert_eq(
+	    shell_status("ls '%s/pcaps/quickstart/' | grep -c underlay.pcap | grep -qx 9", a), 0,
+	    "expected 9 underlay pcaps");
+	cr_assert_eq(
+	    shell_status("ls '%s/pcaps/quickstart/' | grep -c tailnet.pcap | grep -qx 8", a), 0,
+	    "expected 8 tailnet pcaps");
+	shell_status("rm -rf '%s' '%s'", a, b);
 }
 
 Test(simrun, different_seed_gives_different_events, .timeout = 240)
 {
 	char a[64], b[64];
 
-	tmpdir(a, sizeof(a));
-	tmpdir(b, sizeof(b));
+	cr_assert(shell_mkdtemp(a, sizeof(a), "test_scenario"));
+	cr_assert(shell_mkdtemp(b, sizeof(b), "test_scenario"));
 	simrun_quickstart(a, 1);
 	simrun_quickstart(b, 2);
-	cr_assert_neq(run("cmp -s '%s/reports/quickstart/events.jsonl' "
-	                  "'%s/reports/quickstart/events.jsonl'",
-	                  a, b),
+	cr_assert_neq(shell_status("cmp -s '%s/reports/quickstart/events.jsonl' "
+	                           "'%s/reports/quickstart/events.jsonl'",
+	                           a, b),
 	              0, "events.jsonl are identical across seeds");
-	run("rm -rf '%s' '%s'", a, b);
+	shell_status("rm -rf '%s' '%s'", a, b);
 }
 
 Test(simrun, tshark_reads_every_pcap, .timeout = 120)
 {
 	char out[64];
 
-	if (run("command -v tshark >/dev/null 2>&1") != 0)
-		cr_skip_test("tshark is not installed");
-	tmpdir(out, sizeof(out));
+	if (shell_status("command -v tshark >/dev/null 2>&1") != 0)
+		prereq_missing("tshark is not installed");
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
 	simrun_quickstart(out, 1);
-	cr_assert_eq(run("set -e; n=0; for f in '%s'/pcaps/quickstart/*.pcap; do "
+	cr_assert_eq(
+	    shell_status("set -e; n=0; for f in '%s'/pcaps/quickstart/*.pcap; do "
 	                 "tshark -r \"$f\" -c 1 >/dev/null 2>&1; n=$((n+1)); done; test $n -eq 17",
 	                 out),
-	             0, "tshark could not read a pcap");
-	cr_assert_eq(run("tshark -r '%s/pcaps/quickstart/web-us-underlay.pcap' -Y 'tcp.port == "
+	    0, "tshark could not read a pcap");
+	cr_assert_eq(
+	    shell_status("tshark -r '%s/pcaps/quickstart/web-us-underlay.pcap' -Y 'tcp.port == "
 	                 "7000' 2>/dev/null | grep -q TCP",
 	                 out),
-	             0, "no workload TCP in web-us's pcap");
-	run("rm -rf '%s'", out);
+	    0, "no workload TCP in web-us's pcap");
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, check_on_a_bad_file_exits_2_with_the_message)
@@ -1021,37 +1007,41 @@ Test(simrun, check_on_a_bad_file_exits_2_with_the_message)
 	char out[64], path[256];
 	size_t len;
 
-	tmpdir(out, sizeof(out));
-	int st = run("cd '%s' && '%s' --check unknown-region.yaml 2>'%s/stderr' >/dev/null",
-	             BAD_DIR, SIMRUN_PATH, out);
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
+	int st =
+	    shell_status("cd '%s' && '%s' --check unknown-region.yaml 2>'%s/stderr' >/dev/null",
+	                 BAD_DIR, SIMRUN_PATH, out);
 	cr_assert_eq(st, 2);
 	snprintf(path, sizeof(path), "%s/stderr", out);
 	char *text = read_all(path, &len);
 	cr_assert_str_eq(text, "unknown-region.yaml:7:13: unknown region 'us-eats' (did you mean "
 	                       "'us-east'?)\n");
 	free(text);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, check_on_a_good_file_exits_0_and_writes_nothing)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
-	cr_assert_eq(run("cd '%s' && '%s' --check '%s' >/dev/null", out, SIMRUN_PATH, QUICKSTART),
-	             0);
-	cr_assert_eq(run("test -z \"$(ls -A '%s')\"", out), 0, "--check wrote files");
-	run("rm -rf '%s'", out);
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
+	cr_assert_eq(
+	    shell_status("cd '%s' && '%s' --check '%s' >/dev/null", out, SIMRUN_PATH, QUICKSTART),
+	    0);
+	cr_assert_eq(shell_status("test -z \"$(ls -A '%s')\"", out), 0, "--check wrote files");
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, bad_option_prints_usage_and_exits_2)
 {
-	cr_assert_eq(run("'%s' --frobnicate x.yaml 2>&1 | grep -q '^usage: simrun'", SIMRUN_PATH),
-	             0);
-	cr_assert_eq(run("'%s' --frobnicate x.yaml >/dev/null 2>&1", SIMRUN_PATH), 2);
-	cr_assert_eq(run("'%s' >/dev/null 2>&1", SIMRUN_PATH), 2);
-	cr_assert_eq(run("'%s' --seed 0 '%s' >/dev/null 2>&1", SIMRUN_PATH, QUICKSTART), 2);
-	cr_assert_eq(run("'%s' --help | grep -q -- '--pcap'", SIMRUN_PATH), 0);
+	cr_assert_eq(
+	    shell_status("'%s' --frobnicate x.yaml 2>&1 | grep -q '^usage: simrun'", SIMRUN_PATH),
+	    0);
+	cr_assert_eq(shell_status("'%s' --frobnicate x.yaml >/dev/null 2>&1", SIMRUN_PATH), 2);
+	cr_assert_eq(shell_status("'%s' >/dev/null 2>&1", SIMRUN_PATH), 2);
+	cr_assert_eq(shell_status("'%s' --seed 0 '%s' >/dev/null 2>&1", SIMRUN_PATH, QUICKSTART),
+	             2);
+	cr_assert_eq(shell_status("'%s' --help | grep -q -- '--pcap'", SIMRUN_PATH), 0);
 }
 
 /* ---- the whole language: every key, typed ---- */
@@ -1535,12 +1525,12 @@ Test(simrun, check_accepts_every_good_file_silently)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
-	cr_assert_eq(run("set -e; for f in '%s'*.yaml; do '%s' --check \"$f\" >/dev/null "
-	                 "2>'%s/err'; test ! -s '%s/err'; done",
-	                 GOOD_DIR, SIMRUN_PATH, out, out),
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
+	cr_assert_eq(shell_status("set -e; for f in '%s'*.yaml; do '%s' --check \"$f\" >/dev/null "
+	                          "2>'%s/err'; test ! -s '%s/err'; done",
+	                          GOOD_DIR, SIMRUN_PATH, out, out),
 	             0, "a good file failed --check or printed a diagnostic");
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, check_on_a_bad_policy_exits_2_with_the_mapped_position)
@@ -1548,16 +1538,16 @@ Test(simrun, check_on_a_bad_policy_exits_2_with_the_mapped_position)
 	char out[64], path[256];
 	size_t len;
 
-	tmpdir(out, sizeof(out));
-	int st = run("cd '%s' && '%s' --check bad-policy.yaml 2>'%s/stderr' >/dev/null", BAD_DIR,
-	             SIMRUN_PATH, out);
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_scenario"));
+	int st = shell_status("cd '%s' && '%s' --check bad-policy.yaml 2>'%s/stderr' >/dev/null",
+	                      BAD_DIR, SIMRUN_PATH, out);
 	cr_assert_eq(st, 2);
 	snprintf(path, sizeof(path), "%s/stderr", out);
 	char *text = read_all(path, &len);
 	cr_assert_str_eq(text, "bad-policy.yaml:10:22: policy: grants[0].dst[1]: tag \"tag:prod\" "
 	                       "is not defined in tagOwners\n");
 	free(text);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(scenario_rules, workload_port_outside_the_service_ports_is_a_warning)
@@ -1698,10 +1688,11 @@ Test(scenario_rules, duplicate_admin_key_in_one_timeline_entry)
 
 Test(docs, schema_accepts_the_good_files_and_is_a_valid_draft_2020_12_schema)
 {
-	if (run("python3 -c 'import jsonschema, yaml' >/dev/null 2>&1") != 0)
-		cr_skip_test("python3 with jsonschema and yaml is not installed");
+	if (shell_status("python3 -c 'import jsonschema, yaml' >/dev/null 2>&1") != 0)
+		prereq_missing("python3 with jsonschema and yaml is not installed");
 	cr_assert_eq(
-	    run("python3 -c '\n"
+	    shell_status(
+	        "python3 -c '\n"
 	        "import json, sys, yaml, jsonschema\n"
 	        "s = json.load(open(sys.argv[1]))\n"
 	        "jsonschema.Draft202012Validator.check_schema(s)\n"
@@ -1713,13 +1704,14 @@ Test(docs, schema_accepts_the_good_files_and_is_a_valid_draft_2020_12_schema)
 	        SOURCE_DIR, GOOD_DIR, SOURCE_DIR),
 	    0, "the schema refused a good file");
 	/* and it catches a near-miss key */
-	cr_assert_neq(run("python3 -c '\n"
-	                  "import json, sys, jsonschema\n"
-	                  "jsonschema.validate({\"name\": \"x\", \"regions\": {}, \"nodes\": [], "
-	                  "\"duraton\": \"1s\"}, json.load(open(sys.argv[1])))\n"
-	                  "' '%s/docs/scenario-schema.json' 2>/dev/null",
-	                  SOURCE_DIR),
-	              0);
+	cr_assert_neq(
+	    shell_status("python3 -c '\n"
+	                 "import json, sys, jsonschema\n"
+	                 "jsonschema.validate({\"name\": \"x\", \"regions\": {}, \"nodes\": [], "
+	                 "\"duraton\": \"1s\"}, json.load(open(sys.argv[1])))\n"
+	                 "' '%s/docs/scenario-schema.json' 2>/dev/null",
+	                 SOURCE_DIR),
+	    0);
 }
 
 /* ---- REL-5: hostile documents are refused in bounded memory and time ---- */
