@@ -1146,8 +1146,8 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_eq(sc->events[15].action, SCENARIO_ACTION_HEAL);
 	cr_assert_null(sc->events[15].expect_error);
 	cr_assert_str_eq(sc->events[16].expect_error, "may not approve");
-	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
-	cr_assert_eq(sc->n_expects, 15);
+	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
+	cr_assert_eq(sc->n_expects, 17);
 	const struct expect *x = sc->expects;
 	cr_assert_eq(x[1].percentile, EXPECT_P50);
 	cr_assert_eq(x[2].percentile, EXPECT_P90);
@@ -1164,6 +1164,10 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_eq(x[13].cmp, EXPECT_CMP_EQ);
 	cr_assert_str_eq(x[13].text, "echo resets == 0");
 	cr_assert_eq(x[14].kind, EXPECT_NEVER_INELIGIBLE);
+	cr_assert_eq(x[15].form, EXPECT_THROUGHOUT);
+	cr_assert_eq(x[15].window_us, 5000000);
+	cr_assert_eq(x[16].form, EXPECT_EVENTUALLY);
+	cr_assert(x[16].after_last_heal);
 	uint32_t idx;
 	cr_assert_eq(scenario_node_find(sc, "client-3", &idx), 0);
 	cr_assert_eq(idx, 5);
@@ -2288,4 +2292,157 @@ Test(scenario_explore, exp_1_link_faults_need_a_link)
 	if (!has_diag(&d, "e.yaml:5:19: link faults need at least one link"))
 		dump(&d);
 	cr_assert(has_diag(&d, "e.yaml:5:19: link faults need at least one link"));
+}
+
+/* ---- expectation windows and forms: from/to, throughout, eventually (EXP-2) ---- */
+
+/* failover-without-after.yaml's world, 60 s, and an expect section. */
+static const char forms_head[] =
+    "name: t\nduration: 60s\nregions: {us-east: {}, eu-west: {}}\n"
+    "links: [{between: [us-east, eu-west], latency: 40ms}]\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: {tagOwners: {tag:web: [alice@example.com]}}\n"
+    "services: [{name: svc:web, ports: [tcp:443], tags: [tag:web]}]\n"
+    "nodes: [{name: web-us, region: us-east, tags: [tag:web]}, {name: client, region: eu-west}]\n"
+    "workloads: [{name: browse, from: client, to: web.example.ts.net:443}]\n"
+    "expect:\n";
+
+static int load_forms(const char *body, struct scenario **sc, struct scenario_diags *d)
+{
+	size_t n = strlen(forms_head) + strlen(body) + 1;
+	char *text = malloc(n);
+
+	snprintf(text, n, "%s%s", forms_head, body);
+	int err = load(text, "f.yaml", sc, d);
+	free(text);
+	return err;
+}
+
+static void expect_forms_error(const char *body, const char *msg)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load_forms(body, &sc, &d);
+
+	if (!has_diag(&d, msg))
+		dump(&d);
+	cr_assert_eq(err, -EINVAL);
+	cr_assert_null(sc);
+	cr_assert(has_diag(&d, msg), "expected: %s", msg);
+}
+
+Test(scenario_expect_forms, exp_2_windows_and_forms_load_on_rates_and_percentiles)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load_forms(
+	    "  - {workload: browse, success_rate: \">= 99%\", p99: \"< 1s\", from: 10s, to: 20s}\n"
+	    "  - {workload: browse, success_rate: \"== 100%\", throughout: {window: 2s}}\n"
+	    "  - {workload: browse, p50: \"< 100ms\", eventually: {after: 30s, within: 5s, "
+	    "window: 500ms}}\n"
+	    "  - {workload: browse, max: \"< 2s\", eventually: {after: last-heal, within: 10s, "
+	    "window: 1s}, to: 50s}\n",
+	    &sc, &d);
+
+	if (err)
+		dump(&d);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->n_expects, 5);
+	const struct expect *e = sc->expects;
+	cr_assert_eq(e[0].kind, EXPECT_SUCCESS_RATE);
+	cr_assert_eq(e[0].form, EXPECT_WHOLE);
+	cr_assert_eq(e[0].from_us, 10000000);
+	cr_assert_eq(e[0].to_us, 20000000);
+	cr_assert_str_eq(e[0].text,
+	                 "browse success_rate >= 99% for requests started in [10s, 20s)");
+	cr_assert_eq(e[1].kind, EXPECT_LATENCY);
+	cr_assert_eq(e[1].from_us, 10000000);
+	cr_assert_eq(e[2].form, EXPECT_THROUGHOUT);
+	cr_assert_eq(e[2].window_us, 2000000);
+	cr_assert_eq(e[2].to_us, UINT64_MAX);
+	cr_assert_str_eq(e[2].text, "browse success_rate == 100% throughout (2s windows)");
+	cr_assert_eq(e[3].form, EXPECT_EVENTUALLY);
+	cr_assert_eq(e[3].after_us, 30000000);
+	cr_assert_eq(e[3].within_us, 5000000);
+	cr_assert_eq(e[3].window_us, 500000);
+	cr_assert_not(e[3].after_last_heal);
+	cr_assert_str_eq(e[3].text,
+	                 "browse p50 < 100ms eventually within 5s after 30s (0.5s windows)");
+	cr_assert(e[4].after_last_heal);
+	cr_assert_eq(e[4].to_us, 50000000);
+	cr_assert_str_eq(e[4].text, "browse max < 2s for requests started in [0s, 50s) eventually "
+	                            "within 10s after last-heal (1s windows)");
+	scenario_free(sc);
+}
+
+Test(scenario_expect_forms, exp_2_near_miss_keys_get_did_you_mean)
+{
+	expect_forms_error(
+	    "  - {workload: browse, success_rate: \"== 100%\", throughut: {window: 1s}}\n",
+	    "f.yaml:11:49: unknown key 'throughut' in expectation (did you mean "
+	    "'throughout'?)");
+	expect_forms_error(
+	    "  - {workload: browse, success_rate: \"== 100%\", throughout: {windw: 1s}}\n",
+	    "f.yaml:11:62: unknown key 'windw' in throughout (did you mean 'window'?)");
+	expect_forms_error(
+	    "  - {workload: browse, success_rate: \"== 100%\", "
+	    "eventually: {within: 1s, window: 1s, afer: 2s}}\n",
+	    "f.yaml:11:86: unknown key 'afer' in eventually (did you mean 'after'?)");
+	expect_forms_error("  - {workload: browse, success_rate: \"== 100%\", "
+	                   "eventually: {within: 1s, window: 1s, after: last-heel}}\n",
+	                   "f.yaml:11:93: after: expected a time like 20s or last-heal, got "
+	                   "'last-heel' (did you mean 'last-heal'?)");
+	expect_forms_error(
+	    "  - {workload: browse, success_rate: \"== 100%\", eventually: {window: 1s}}\n",
+	    "f.yaml:11:61: missing required key 'within' in eventually");
+}
+
+Test(scenario_expect_forms, exp_2_bad_windows_are_precise_errors)
+{
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", from: 20s, to: 10s}\n",
+	                   "f.yaml:11:52: to 10s is before from 20s");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", from: 20s, to: 20s}\n",
+	                   "f.yaml:11:52: to 20s equals from: the window [from, to) is empty");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", to: 70s}\n",
+	                   "f.yaml:11:41: to 70s is after the end of the run (duration 60s)");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", throughout: {window: 0s}}\n",
+	                   "f.yaml:11:58: throughout window must be longer than 0s");
+	expect_forms_error(
+	    "  - {workload: browse, p99: \"< 1s\", from: 50s, throughout: {window: 20s}}\n",
+	    "f.yaml:11:69: throughout window 20s is longer than the 10s it judges (50s to 60s)");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", throughout: {window: 100us}}\n",
+	                   "f.yaml:11:58: throughout window 100us cuts 60s into 600000 windows "
+	                   "(max 100000)");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", "
+	                   "eventually: {after: 50s, within: 20s, window: 1s}}\n",
+	                   "f.yaml:11:70: eventually within 20s after 50s ends past the span "
+	                   "judged (60s)");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", to: 30s, "
+	                   "eventually: {after: 30s, within: 0s, window: 1s}}\n",
+	                   "f.yaml:11:66: eventually after 30s leaves no time to judge (the span "
+	                   "ends at 30s)");
+}
+
+Test(scenario_expect_forms, exp_2_forms_go_with_rates_and_one_at_a_time)
+{
+	expect_forms_error("  - {workload: browse, failover_time: \"< 1s\", after: 5s, from: 1s}\n",
+	                   "f.yaml:11:58: 'from' goes with new_connections, resets, success_rate "
+	                   "or a percentile");
+	expect_forms_error("  - {workload: browse, resets: 0, throughout: {window: 1s}}\n",
+	                   "f.yaml:11:35: 'throughout' needs success_rate or a percentile (p50 .. "
+	                   "max)");
+	expect_forms_error(
+	    "  - {workload: browse, p99: \"< 1s\", resets: 0, throughout: {window: 1s}}\n",
+	    "f.yaml:11:37: 'resets' cannot share an entry with 'throughout' (give it its own "
+	    "entry)");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", throughout: {window: 1s}, "
+	                   "eventually: {within: 1s, window: 1s}}\n",
+	                   "f.yaml:11:63: 'eventually' and 'throughout' exclude each other");
+	expect_forms_error("  - {workload: browse, p99: \"< 1s\", from: 5s, "
+	                   "eventually: {within: 1s, window: 1s}}\n",
+	                   "f.yaml:11:37: 'from' does not go with eventually (its windows start "
+	                   "at its 'after')");
+	expect_forms_error("  - {node: web-us, new_connections: 0, throughout: {window: 1s}}\n",
+	                   "f.yaml:11:40: 'throughout' does not apply to a new_connections "
+	                   "expectation");
 }
