@@ -746,6 +746,10 @@ static void rp_eval_windowed(const struct rp_data *d, const struct expect *e,
 			return;
 		}
 	}
+	if (e->form != EXPECT_WHOLE && !e->window_us) {
+		rp_fill(r, false, 0, "none (a window of 0s)", "a window longer than 0s");
+		return;
+	}
 	struct expect resolved = *e;
 	resolved.after_us = from;
 	rw_want(&resolved, from, end > from ? end : from, want, sizeof(want));

@@ -1077,6 +1077,9 @@ Test(reports, exp_2_throughout_fails_on_the_first_bad_window_and_names_it)
 	r = run_one(&x, &none);
 	cr_assert_not(r.pass);
 	cr_assert_str_eq(r.measured_text, "none (no window has anything to measure)");
+	none.window_us = 0; /* never from the loader; judged, not looped on */
+	r = run_one(&x, &none);
+	cr_assert_not(r.pass);
 	fx_done(&x);
 }
 
