@@ -432,7 +432,7 @@ static bool eventually_after(struct loader *ld, const yaml_node_t *v, uint64_t e
                              struct expect *t)
 {
 	static const char *const words[] = {"last-heal"};
-	const char *s = scalar(v);
+	const char *s = v ? scalar(v) : "";
 	char hint[96];
 
 	if (!v)

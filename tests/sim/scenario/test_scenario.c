@@ -2341,13 +2341,14 @@ Test(scenario_expect_forms, exp_2_windows_and_forms_load_on_rates_and_percentile
 	    "  - {workload: browse, p50: \"< 100ms\", eventually: {after: 30s, within: 5s, "
 	    "window: 500ms}}\n"
 	    "  - {workload: browse, max: \"< 2s\", eventually: {after: last-heal, within: 10s, "
-	    "window: 1s}, to: 50s}\n",
+	    "window: 1s}, to: 50s}\n"
+	    "  - {workload: browse, p90: \"< 1s\", eventually: {within: 5s, window: 1s}}\n",
 	    &sc, &d);
 
 	if (err)
 		dump(&d);
 	cr_assert_eq(err, 0);
-	cr_assert_eq(sc->n_expects, 5);
+	cr_assert_eq(sc->n_expects, 6);
 	const struct expect *e = sc->expects;
 	cr_assert_eq(e[0].kind, EXPECT_SUCCESS_RATE);
 	cr_assert_eq(e[0].form, EXPECT_WHOLE);
@@ -2372,6 +2373,9 @@ Test(scenario_expect_forms, exp_2_windows_and_forms_load_on_rates_and_percentile
 	cr_assert_eq(e[4].to_us, 50000000);
 	cr_assert_str_eq(e[4].text, "browse max < 2s for requests started in [0s, 50s) eventually "
 	                            "within 10s after last-heal (1s windows)");
+	cr_assert_eq(e[5].form, EXPECT_EVENTUALLY, "after defaults to 0s");
+	cr_assert_eq(e[5].after_us, 0);
+	cr_assert_not(e[5].after_last_heal);
 	scenario_free(sc);
 }
 
