@@ -16,6 +16,7 @@
  * log at teardown. */
 #define _GNU_SOURCE
 #include "tests/support/netns.h"
+#include "tests/support/prereq.h"
 #include "tests/support/shell.h"
 
 #include <cjson/cJSON.h>
@@ -294,13 +295,13 @@ static void core_setup(void)
 
 	memset(&R, 0, sizeof(R));
 	if (!netns_can_run_tun(&skip))
-		cr_skip_test("%s", skip);
+		prereq_missing("%s", skip);
 	snprintf(R.dir, sizeof(R.dir), "/tmp/corereal.XXXXXX");
 	cr_assert_not_null(mkdtemp(R.dir));
 	chmod(R.dir, 0755);
 	for (int i = 0; i < NS_COUNT; i++)
 		if (!netns_add(R.ns[i], "cf", ns_tags[i], &skip))
-			cr_skip_test("%s", skip);
+			prereq_missing("%s", skip);
 	cr_assert(netns_sh("ip -n %s link add br0 type bridge && ip -n %s link set br0 up",
 	                   R.ns[NS_BR], R.ns[NS_BR]),
 	          "bridge");

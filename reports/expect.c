@@ -157,6 +157,15 @@ static void rp_fill(struct expect_result *r, bool pass, double measured, const c
 	rp_fmt(r->message, sizeof(r->message), "expected %s, measured %s", fmt_expected, mtext);
 }
 
+/* A rate or percentile check over a window or in a form (below). */
+static bool rp_windowed(const struct expect *e)
+{
+	return e->form != EXPECT_WHOLE || e->from_us || e->to_us != UINT64_MAX;
+}
+
+static void rp_eval_windowed(const struct rp_data *d, const struct expect *e,
+                             struct expect_result *r);
+
 static void rp_eval_success(const struct rp_data *d, const struct expect *e,
                             struct expect_result *r)
 {
@@ -453,16 +462,324 @@ static void rp_eval_never(const struct rp_data *d, const struct expect *e, struc
 	rp_fill(r, false, (double)bad, mt, want);
 }
 
+/* ---- rates and percentiles over windows: from/to, throughout, eventually ---- */
+
+/* One request of the judged workload in the judged span. */
+struct rw_req {
+	uint64_t start;
+	uint32_t latency;
+	bool ok;
+};
+
+/* The requests of one check, sorted by start, and scratch for latencies. */
+struct rw_set {
+	const struct expect *e;
+	struct rw_req *req;
+	size_t n;
+	uint32_t *lat;
+};
+
+static int rw_req_cmp(const void *pa, const void *pb)
+{
+	const struct rw_req *a = pa, *b = pb;
+
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	if (a->latency != b->latency)
+		return a->latency < b->latency ? -1 : 1;
+	return (int)a->ok - (int)b->ok;
+}
+
+/* Collects the requests of e's workload that start in [from, end);
+ * false when out of memory. */
+static bool rw_collect(const struct rp_data *d, const struct expect *e, uint64_t from, uint64_t end,
+                       struct rw_set *s)
+{
+	uint32_t w = rp_workload_index(d, e->workload);
+
+	memset(s, 0, sizeof(*s));
+	s->e = e;
+	if (w == RP_NONE || !d->wl[w].requests)
+		return true;
+	s->req = malloc(d->wl[w].requests * sizeof(*s->req));
+	s->lat = malloc(d->wl[w].requests * sizeof(*s->lat));
+	if (!s->req || !s->lat)
+		return false;
+	for (size_t i = 0; i < d->n_req && s->n < d->wl[w].requests; i++) {
+		const struct rp_req *q = &d->req[i];
+		if (q->workload == w && q->start_us >= from && q->start_us < end)
+			s->req[s->n++] =
+			    (struct rw_req){q->start_us, q->latency_us, rp_req_outcome(q) == RP_OK};
+	}
+	qsort(s->req, s->n, sizeof(*s->req), rw_req_cmp);
+	return true;
+}
+
+static void rw_free(struct rw_set *s)
+{
+	free(s->req);
+	free(s->lat);
+}
+
+/* The measure of req[i..j) (success rate, or the percentile of the ok
+ * ones); false when there is nothing to measure. */
+static bool rw_measure(struct rw_set *s, size_t i, size_t j, double *m)
+{
+	size_t ok = 0;
+
+	for (size_t k = i; k < j; k++)
+		if (s->req[k].ok)
+			s->lat[ok++] = s->req[k].latency;
+	if (s->e->kind == EXPECT_SUCCESS_RATE) {
+		*m = (double)ok / (double)(j - i);
+		return j > i;
+	}
+	if (!ok)
+		return false;
+	rp_sort_u32(s->lat, ok);
+	unsigned pct =
+	    (unsigned)s->e->percentile <= EXPECT_MAX_LATENCY ? s->e->percentile : EXPECT_P99;
+	*m = rp_percentile(s->lat, ok, rp_pct_value[pct]);
+	return true;
+}
+
+/* The first request at or after t, from i on. */
+static size_t rw_seek(const struct rw_set *s, size_t i, uint64_t t)
+{
+	while (i < s->n && s->req[i].start < t)
+		i++;
+	return i;
+}
+
+static void rw_value_text(const struct expect *e, double m, char *out, size_t cap)
+{
+	if (e->kind == EXPECT_SUCCESS_RATE) {
+		rp_format_trim(m * 100, 3, out, cap);
+		if (strlen(out) + 1 < cap)
+			strcat(out, "%");
+	} else {
+		report_format_us(m, out, cap);
+	}
+}
+
+/* "[a, b)" */
+static void rw_span_text(uint64_t a, uint64_t b, char *out, size_t cap)
+{
+	char x[64], y[64];
+
+	report_format_us((double)a, x, sizeof(x));
+	report_format_us((double)b, y, sizeof(y));
+	rp_fmt(out, cap, "[%s, %s)", x, y);
+}
+
+/* Whether m is worse than w for the comparison (lower for > and >=). */
+static bool rw_worse(enum expect_cmp cmp, double m, double w)
+{
+	return cmp == EXPECT_CMP_GT || cmp == EXPECT_CMP_GE ? m < w : m > w;
+}
+
+/* The expectation as written, with its window and form. */
+static void rw_want(const struct expect *e, uint64_t from, uint64_t end, char *out, size_t cap)
+{
+	unsigned pct = (unsigned)e->percentile <= EXPECT_MAX_LATENCY ? e->percentile : EXPECT_P99;
+	char val[64], span[160], win[64], within[64], after[64], to[64];
+
+	if (e->kind == EXPECT_SUCCESS_RATE) {
+		rp_format_trim(e->value * 100, 3, val, sizeof(val));
+		strcat(val, "%");
+	} else {
+		report_format_us(e->value, val, sizeof(val));
+	}
+	rw_span_text(from, end, span, sizeof(span));
+	report_format_us((double)e->window_us, win, sizeof(win));
+	report_format_us((double)e->within_us, within, sizeof(within));
+	report_format_us((double)e->after_us, after, sizeof(after));
+	report_format_us((double)end, to, sizeof(to));
+	const char *what = e->kind == EXPECT_SUCCESS_RATE ? "success_rate" : rp_pct_text[pct];
+	if (e->form == EXPECT_THROUGHOUT)
+		rp_fmt(out, cap, "%s %s %s %s in every %s window of %s", e->workload, what,
+		       rp_cmp_str(e->cmp), val, win, span);
+	else if (e->form == EXPECT_EVENTUALLY)
+		rp_fmt(out, cap, "%s %s %s %s in every %s window from at most %s after %s%s to %s",
+		       e->workload, what, rp_cmp_str(e->cmp), val, win, within,
+		       e->after_last_heal ? "the last heal at " : "", after, to);
+	else
+		rp_fmt(out, cap, "%s %s %s %s for requests started in %s", e->workload, what,
+		       rp_cmp_str(e->cmp), val, span);
+}
+
+static void rw_whole(struct rw_set *s, const char *want, struct expect_result *r)
+{
+	char mt[128];
+	double m;
+
+	if (!rw_measure(s, 0, s->n, &m)) {
+		rp_fill(r, false, 0,
+		        s->e->kind == EXPECT_SUCCESS_RATE ? "none (no requests)"
+		                                          : "none (no ok requests)",
+		        want);
+		return;
+	}
+	rw_value_text(s->e, m, mt, sizeof(mt));
+	rp_fill(r, rp_cmp(s->e->cmp, m, s->e->value), m, mt, want);
+}
+
+static void rw_throughout(struct rw_set *s, uint64_t from, uint64_t end, const char *want,
+                          struct expect_result *r)
+{
+	const struct expect *e = s->e;
+	size_t i = 0, judged = 0, failing = 0, windows = 0;
+	uint64_t fa = 0, fb = 0, wa = 0, wb = 0;
+	double fm = 0, worst = 0, m;
+	char mt[128], v[64], span[96];
+
+	for (uint64_t a = from; a < end && windows < EXPECT_WINDOWS_MAX; a += e->window_us) {
+		uint64_t b = end - a > e->window_us ? a + e->window_us : end;
+		size_t j = rw_seek(s, i, b);
+		windows++;
+		if (rw_measure(s, i, j, &m)) {
+			if (!judged++ || rw_worse(e->cmp, m, worst)) {
+				worst = m;
+				wa = a;
+				wb = b;
+			}
+			if (!rp_cmp(e->cmp, m, e->value) && !failing++) {
+				fm = m;
+				fa = a;
+				fb = b;
+			}
+		}
+		i = j;
+	}
+	if (!judged) {
+		rp_fill(r, false, 0, "none (no window has anything to measure)", want);
+		return;
+	}
+	if (failing) {
+		rw_value_text(e, fm, v, sizeof(v));
+		rw_span_text(fa, fb, span, sizeof(span));
+		rp_fmt(mt, sizeof(mt), "%s in %s (%zu of %zu measured windows fail)", v, span,
+		       failing, judged);
+		rp_fill(r, false, fm, mt, want);
+		return;
+	}
+	rw_value_text(e, worst, v, sizeof(v));
+	rw_span_text(wa, wb, span, sizeof(span));
+	rp_fmt(mt, sizeof(mt), "worst %s in %s (%zu measured windows)", v, span, judged);
+	rp_fill(r, true, worst, mt, want);
+}
+
+/* The end of the run's last fault window (0 without one); false when out
+ * of memory. */
+static bool rw_last_heal(const struct rp_data *d, uint64_t *t)
+{
+	struct rp_window *w;
+	int n = rp_fault_windows(d, &w);
+
+	*t = 0;
+	if (n < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (w[i].to_us > *t)
+			*t = w[i].to_us;
+	free(w);
+	return true;
+}
+
+static void rw_eventually(struct rw_set *s, uint64_t after, uint64_t end, const char *want,
+                          struct expect_result *r)
+{
+	const struct expect *e = s->e;
+	size_t i = 0, windows = 0, settle = 0, last_measured = 0;
+	bool measured_any = false;
+	uint64_t fa = 0, fb = 0;
+	double fm = 0, m;
+	char mt[160], v[64], span[96], t[64], late[64];
+
+	for (uint64_t a = after; a < end && windows < EXPECT_WINDOWS_MAX; a += e->window_us) {
+		uint64_t b = end - a > e->window_us ? a + e->window_us : end;
+		size_t j = rw_seek(s, i, b);
+		windows++;
+		if (rw_measure(s, i, j, &m)) {
+			measured_any = true;
+			last_measured = windows - 1;
+			if (!rp_cmp(e->cmp, m, e->value)) {
+				settle = windows;
+				fm = m;
+				fa = a;
+				fb = b;
+			}
+		}
+		i = j;
+	}
+	if (!measured_any || last_measured < settle) {
+		report_format_us((double)(after + settle * e->window_us), t, sizeof(t));
+		rp_fmt(mt, sizeof(mt), "none (nothing to measure from %s on)", t);
+		rp_fill(r, false, 0, mt, want);
+		return;
+	}
+	uint64_t took = settle * e->window_us;
+	report_format_us((double)(after + took), t, sizeof(t));
+	report_format_us((double)took, late, sizeof(late));
+	if (!settle)
+		rp_fmt(mt, sizeof(mt), "holds from %s (%s after)", t, late);
+	else {
+		rw_value_text(e, fm, v, sizeof(v));
+		rw_span_text(fa, fb, span, sizeof(span));
+		rp_fmt(mt, sizeof(mt), "holds from %s (%s after; last failing window %s: %s)", t,
+		       late, span, v);
+	}
+	rp_fill(r, took <= e->within_us, (double)took, mt, want);
+}
+
+static void rp_eval_windowed(const struct rp_data *d, const struct expect *e,
+                             struct expect_result *r)
+{
+	uint64_t from = e->from_us, end = e->to_us < d->end_us ? e->to_us : d->end_us;
+	char want[256];
+	struct rw_set s;
+
+	if (e->form == EXPECT_EVENTUALLY) {
+		from = e->after_us;
+		if (e->after_last_heal && !rw_last_heal(d, &from)) {
+			rp_fill(r, false, 0, "none (out of memory)", "a judged expectation");
+			return;
+		}
+	}
+	if (e->form != EXPECT_WHOLE && !e->window_us) {
+		rp_fill(r, false, 0, "none (a window of 0s)", "a window longer than 0s");
+		return;
+	}
+	struct expect resolved = *e;
+	resolved.after_us = from;
+	rw_want(&resolved, from, end > from ? end : from, want, sizeof(want));
+	if (!rw_collect(d, e, from, end, &s)) {
+		rw_free(&s);
+		rp_fill(r, false, 0, "none (out of memory)", want);
+		return;
+	}
+	if (e->form == EXPECT_THROUGHOUT)
+		rw_throughout(&s, from, end, want, r);
+	else if (e->form == EXPECT_EVENTUALLY)
+		rw_eventually(&s, from, end, want, r);
+	else
+		rw_whole(&s, want, r);
+	rw_free(&s);
+}
+
 void rp_expect_eval(const struct rp_data *d, size_t index, const struct expect *e,
                     struct expect_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	switch (e->kind) {
 	case EXPECT_SUCCESS_RATE:
-		rp_eval_success(d, e, r);
-		break;
 	case EXPECT_LATENCY:
-		rp_eval_latency(d, e, r);
+		if (rp_windowed(e))
+			rp_eval_windowed(d, e, r);
+		else if (e->kind == EXPECT_SUCCESS_RATE)
+			rp_eval_success(d, e, r);
+		else
+			rp_eval_latency(d, e, r);
 		break;
 	case EXPECT_NEW_CONNECTIONS:
 		rp_eval_newconn(d, index, e, r);

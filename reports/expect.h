@@ -5,8 +5,21 @@
  *
  * One entry is one kind of check:
  *   {workload: W, success_rate: ">= 99.9%", p50/p90/p99/p999/max: "< 400ms"}
- *       over W's request_done events (overload counts as a failure);
- *       several bounds in one entry are several checks sharing the entry.
+ *       over W's request_done events (overload counts as a failure; the
+ *       percentiles over the ok ones); several bounds in one entry are
+ *       several checks sharing the entry. With from/to: only the requests
+ *       that start in [from, to). The form says how the span is judged:
+ *       EXPECT_WHOLE  all of it at once;
+ *       EXPECT_THROUGHOUT  cut into consecutive windows of window_us from
+ *           `from` (the last one may be shorter), every window holds; a
+ *           window with nothing to measure (no requests; for a percentile,
+ *           no ok requests) holds, and at least one window must have some;
+ *       EXPECT_EVENTUALLY  windows of window_us from `after` (the time, or
+ *           with after_last_heal the end of the last fault window of the
+ *           run: crash..restart, partition..heal, control crash..restart;
+ *           0 when nothing failed): the bound holds in every window from
+ *           some window start t <= after + within_us to the end, with at
+ *           least one window there to measure; measured is t - after.
  *   {node: N, new_connections: 0, from: 12s, to: 20s}
  *       conn_accepted events on node N (any Service Proxy) in [from, to];
  *       the value may carry a comparison (">= 10").
@@ -34,6 +47,7 @@
 #define EXPECT_NAME_MAX          128
 #define EXPECT_ELIGIBLE_SLACK_US (1000000ull)
 #define EXPECT_MAX               1024
+#define EXPECT_WINDOWS_MAX       100000 /* windows one throughout/eventually judges */
 
 enum expect_kind {
 	EXPECT_NONE = 0,
@@ -45,6 +59,12 @@ enum expect_kind {
 	EXPECT_FAILOVER_TIME,   /* value: microseconds */
 	EXPECT_RESETS,          /* value: count */
 	EXPECT_NEVER_INELIGIBLE,
+};
+
+enum expect_form {
+	EXPECT_WHOLE = 0,
+	EXPECT_THROUGHOUT,
+	EXPECT_EVENTUALLY,
 };
 
 enum expect_cmp {
@@ -75,7 +95,11 @@ struct expect {
 	enum expect_percentile percentile;
 	uint64_t from_us, to_us; /* window; to_us UINT64_MAX: open */
 	uint64_t at_us;          /* states */
-	uint64_t after_us;       /* failover */
+	uint64_t after_us;       /* failover; EXPECT_EVENTUALLY */
+	enum expect_form form;   /* SUCCESS_RATE, LATENCY */
+	uint64_t window_us;      /* EXPECT_THROUGHOUT, EXPECT_EVENTUALLY */
+	uint64_t within_us;      /* EXPECT_EVENTUALLY */
+	bool after_last_heal;    /* EXPECT_EVENTUALLY: after is the last heal */
 	char text[256];          /* the expectation as written, for reports */
 };
 

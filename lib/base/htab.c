@@ -16,13 +16,6 @@ void htab_free(struct htab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void htab_clear(struct htab *t)
-{
-	if (t->slots)
-		memset(t->slots, 0, t->cap * sizeof(*t->slots));
-	t->n = 0;
-}
-
 /* Puts an entry into a table known to have a free slot. */
 static void htab_place(struct htab *t, uint64_t hash, size_t idx1)
 {

@@ -52,7 +52,4 @@ void htab_remove(struct htab *t, uint64_t hash, size_t idx);
  * (the caller moved the item within its array). */
 void htab_retarget(struct htab *t, uint64_t hash, size_t from, size_t to);
 
-/* Empties the table, keeping its memory. */
-void htab_clear(struct htab *t);
-
 #endif

@@ -152,7 +152,8 @@ static const uint32_t class_keys[] = {
     [CLASS_NODE] = 1u << EX_NODE | 1u << EX_NEW_CONNECTIONS | 1u << EX_FROM | 1u << EX_TO,
     [CLASS_WORKLOAD] = 1u << EX_WORKLOAD | 1u << EX_SUCCESS_RATE | 1u << EX_P50 | 1u << EX_P90 |
                        1u << EX_P99 | 1u << EX_P999 | 1u << EX_MAX | 1u << EX_FAILOVER_TIME |
-                       1u << EX_AFTER | 1u << EX_RESETS | 1u << EX_FROM | 1u << EX_TO,
+                       1u << EX_AFTER | 1u << EX_RESETS | 1u << EX_FROM | 1u << EX_TO |
+                       1u << EX_THROUGHOUT | 1u << EX_EVENTUALLY,
 };
 
 static bool ex_time(struct loader *ld, const char *key, const yaml_node_t *v, uint64_t *out)
@@ -301,8 +302,48 @@ static bool load_state(struct loader *ld, const yaml_node_t *item, yaml_node_t *
 	return add_plain(ld, item, t);
 }
 
+/* throughout and eventually judge success_rate and percentiles only, one
+ * form per entry; eventually's windows start at its own `after`. */
+static bool form_keys_pair(struct loader *ld, yaml_node_t **keys, bool rates)
+{
+	static const int others[] = {EX_FAILOVER_TIME, EX_RESETS};
+	bool ok = true;
+
+	for (int f = EX_THROUGHOUT; f <= EX_EVENTUALLY; f++) {
+		if (!keys[f])
+			continue;
+		if (!rates) {
+			error_at(ld, keys[f],
+			         "'%s' needs success_rate or a percentile (p50 .. max)",
+			         scenario_expect_keys[f].name);
+			ok = false;
+		}
+		for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+			if (keys[others[i]]) {
+				error_at(
+				    ld, keys[others[i]],
+				    "'%s' cannot share an entry with '%s' (give it its own entry)",
+				    scenario_expect_keys[others[i]].name,
+				    scenario_expect_keys[f].name);
+				ok = false;
+			}
+		}
+	}
+	if (keys[EX_THROUGHOUT] && keys[EX_EVENTUALLY]) {
+		error_at(ld, keys[EX_EVENTUALLY],
+		         "'eventually' and 'throughout' exclude each other");
+		ok = false;
+	}
+	if (keys[EX_EVENTUALLY] && keys[EX_FROM]) {
+		error_at(ld, keys[EX_FROM],
+		         "'from' does not go with eventually (its windows start at its 'after')");
+		ok = false;
+	}
+	return ok;
+}
+
 /* A workload entry's keys go together: failover_time with after, a
- * window with resets, and at least one bound. */
+ * window with resets or rates, a form with rates, and at least one bound. */
 static bool workload_keys_pair(struct loader *ld, const yaml_node_t *item, yaml_node_t **keys,
                                yaml_node_t **vals)
 {
@@ -317,13 +358,19 @@ static bool workload_keys_pair(struct loader *ld, const yaml_node_t *item, yaml_
 		error_at(ld, keys[EX_AFTER], "'after' goes with failover_time");
 		ok = false;
 	}
+	bool rates = false;
+	for (int k = EX_SUCCESS_RATE; k <= EX_MAX; k++)
+		rates = rates || keys[k];
 	for (int k = EX_FROM; k <= EX_TO; k++) {
-		if (keys[k] && !keys[EX_RESETS]) {
-			error_at(ld, keys[k], "'%s' goes with new_connections or resets",
-			         scenario_expect_keys[k].name);
+		if (keys[k] && !keys[EX_RESETS] && !rates) {
+			error_at(
+			    ld, keys[k],
+			    "'%s' goes with new_connections, resets, success_rate or a percentile",
+			    scenario_expect_keys[k].name);
 			ok = false;
 		}
 	}
+	ok = form_keys_pair(ld, keys, rates) && ok;
 	bool any = false;
 	for (int k = EX_SUCCESS_RATE; k <= EX_RESETS; k++)
 		any = any || keys[k];
@@ -352,6 +399,125 @@ static bool load_window(struct loader *ld, yaml_node_t **vals, struct expect *t)
 		ok = false;
 	}
 	return ok;
+}
+
+/* A form's window length: more than 0, within [from, end), at most
+ * EXPECT_WINDOWS_MAX windows. */
+static bool form_window(struct loader *ld, const char *form, const yaml_node_t *v, uint64_t from,
+                        uint64_t end, uint64_t *out)
+{
+	if (!ld_get_duration(ld, "window", v, SCENARIO_DURATION_MAX_US, "1 day", out))
+		return false;
+	if (*out == 0) {
+		error_at(ld, v, "%s window must be longer than 0s", form);
+		return false;
+	}
+	if (*out > end - from) {
+		error_at(ld, v, "%s window %s is longer than the %gs it judges (%gs to %gs)", form,
+		         scalar(v), (double)(end - from) / 1e6, (double)from / 1e6,
+		         (double)end / 1e6);
+		return false;
+	}
+	uint64_t n = (end - from + *out - 1) / *out;
+	if (n > EXPECT_WINDOWS_MAX) {
+		error_at(ld, v, "%s window %s cuts %gs into %llu windows (max %d)", form, scalar(v),
+		         (double)(end - from) / 1e6, (unsigned long long)n, EXPECT_WINDOWS_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* eventually's `after`: a time before the end, or last-heal. */
+static bool eventually_after(struct loader *ld, const yaml_node_t *v, uint64_t end,
+                             struct expect *t)
+{
+	static const char *const words[] = {"last-heal"};
+	const char *s = v ? scalar(v) : "";
+	char hint[96];
+
+	if (!v)
+		return true;
+	if (!strcmp(s, "last-heal")) {
+		t->after_last_heal = true;
+		return true;
+	}
+	if (*s < '0' || *s > '9') {
+		ld_did_you_mean(s, words, 1, hint, sizeof(hint));
+		error_at(ld, v, "after: expected a time like 20s or last-heal, got '%.60s'%s", s,
+		         hint);
+		return false;
+	}
+	if (!ex_time(ld, "after", v, &t->after_us))
+		return false;
+	if (t->after_us >= end) {
+		error_at(ld, v,
+		         "eventually after %s leaves no time to judge (the span ends at %gs)", s,
+		         (double)end / 1e6);
+		return false;
+	}
+	return true;
+}
+
+/* `throughout` or `eventually` of a workload entry with rates (the keys
+ * were paired already), and the emptiness of a rate window. */
+static bool load_form(struct loader *ld, yaml_node_t **vals, struct expect *t)
+{
+	yaml_node_t *k2[SCENARIO_KEYS_MAX], *v2[SCENARIO_KEYS_MAX];
+	uint64_t end = t->to_us == UINT64_MAX ? ld->sc->duration_us : t->to_us;
+
+	if (vals[EX_FROM] && vals[EX_TO] && t->from_us == t->to_us) {
+		error_at(ld, vals[EX_TO], "to %s equals from: the window [from, to) is empty",
+		         scalar(vals[EX_TO]));
+		return false;
+	}
+	if (vals[EX_THROUGHOUT]) {
+		if (!ld_collect(ld, vals[EX_THROUGHOUT], SCENARIO_SECTION_EXPECT_THROUGHOUT,
+		                " in throughout", k2, v2))
+			return false;
+		t->form = EXPECT_THROUGHOUT;
+		return form_window(ld, "throughout", v2[THR_WINDOW], t->from_us, end,
+		                   &t->window_us);
+	}
+	if (!vals[EX_EVENTUALLY])
+		return true;
+	if (!ld_collect(ld, vals[EX_EVENTUALLY], SCENARIO_SECTION_EXPECT_EVENTUALLY,
+	                " in eventually", k2, v2))
+		return false;
+	t->form = EXPECT_EVENTUALLY;
+	if (!ex_time(ld, "within", v2[EVT_WITHIN], &t->within_us) ||
+	    !eventually_after(ld, v2[EVT_AFTER], end, t) ||
+	    !form_window(ld, "eventually", v2[EVT_WINDOW], t->after_us, end, &t->window_us))
+		return false;
+	if (!t->after_last_heal && t->after_us + t->within_us > end) {
+		error_at(ld, v2[EVT_WITHIN],
+		         "eventually within %s after %gs ends past the span judged (%gs)",
+		         scalar(v2[EVT_WITHIN]), (double)t->after_us / 1e6, (double)end / 1e6);
+		return false;
+	}
+	return true;
+}
+
+/* The window and form of a workload entry's rate checks, for their text. */
+static void form_text(yaml_node_t **vals, const struct expect *t, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (vals[EX_FROM] || vals[EX_TO])
+		n += (size_t)snprintf(out, cap, " for requests started in [%s, %s)",
+		                      vals[EX_FROM] ? scalar(vals[EX_FROM]) : "0s",
+		                      vals[EX_TO] ? scalar(vals[EX_TO]) : "end");
+	if (n >= cap)
+		return;
+	if (t->form == EXPECT_THROUGHOUT)
+		snprintf(out + n, cap - n, " throughout (%gs windows)", (double)t->window_us / 1e6);
+	else if (t->form == EXPECT_EVENTUALLY && t->after_last_heal)
+		snprintf(out + n, cap - n, " eventually within %gs after last-heal (%gs windows)",
+		         (double)t->within_us / 1e6, (double)t->window_us / 1e6);
+	else if (t->form == EXPECT_EVENTUALLY)
+		snprintf(out + n, cap - n, " eventually within %gs after %gs (%gs windows)",
+		         (double)t->within_us / 1e6, (double)t->after_us / 1e6,
+		         (double)t->window_us / 1e6);
 }
 
 /* `new_connections` of a node (the node is checked even when the window
@@ -434,10 +600,23 @@ static bool load_expect_entry(struct loader *ld, yaml_node_t *item)
 			return false;
 		}
 		return load_node_check(ld, keys, vals, &t, load_window(ld, vals, &t));
-	case CLASS_WORKLOAD:
+	case CLASS_WORKLOAD: {
 		if (!workload_keys_pair(ld, item, keys, vals))
 			return false;
-		return load_workload_checks(ld, keys, vals, &t, load_window(ld, vals, &t));
+		size_t first = ld->sc->n_expects;
+		bool window_ok = load_window(ld, vals, &t) && load_form(ld, vals, &t);
+		if (!load_workload_checks(ld, keys, vals, &t, window_ok))
+			return false;
+		char suffix[120];
+		form_text(vals, &t, suffix, sizeof(suffix));
+		for (size_t i = first; suffix[0] && i < ld->sc->n_expects; i++) {
+			struct expect *x = &ld->sc->expects[i];
+			size_t len = strlen(x->text);
+			if (x->kind == EXPECT_SUCCESS_RATE || x->kind == EXPECT_LATENCY)
+				snprintf(x->text + len, sizeof(x->text) - len, "%s", suffix);
+		}
+		return true;
+	}
 	}
 	return false;
 }

@@ -134,7 +134,13 @@ enum expect_key {
 	EX_FAILOVER_TIME,
 	EX_RESETS,
 	EX_NEVER,
+	EX_THROUGHOUT,
+	EX_EVENTUALLY,
 };
+
+enum throughout_key { THR_WINDOW = 0 };
+
+enum eventually_key { EVT_WITHIN = 0, EVT_AFTER, EVT_WINDOW };
 
 /* The words a string key accepts (NULL-terminated), and the two tables
  * whose key names messages quote by index. */

@@ -342,9 +342,13 @@ const struct scenario_key scenario_expect_keys[] = {
                      "Draining or Rejected (any case)."),
     [EX_AT] = KEY("at", SCENARIO_KIND_DURATION, false, NULL, "With state: when."),
     [EX_FROM] = KEY("from", SCENARIO_KIND_DURATION, false, "0s",
-                    "With new_connections or resets: window start."),
+                    "Window start. new_connections and resets count what happens at or "
+                    "after it; success_rate and the percentiles judge the requests that "
+                    "start at or after it."),
     [EX_TO] = KEY("to", SCENARIO_KIND_DURATION, false, "the end",
-                  "With new_connections or resets: window end."),
+                  "Window end. new_connections and resets count what happens up to it "
+                  "(included); success_rate and the percentiles judge the requests that "
+                  "start before it."),
     [EX_AFTER] =
         KEY("after", SCENARIO_KIND_DURATION, false, NULL, "With failover_time: the fault's time."),
     [EX_SUCCESS_RATE] = KEY("success_rate", SCENARIO_KIND_COMPARISON, false, NULL,
@@ -362,6 +366,37 @@ const struct scenario_key scenario_expect_keys[] = {
                       "Requests (streams) of the workload that ended in a reset."),
     [EX_NEVER] = KEY("never", SCENARIO_KIND_STRING, false, NULL, "An invariant over the whole run.",
                      .choices = scenario_never_words, .project = true),
+    [EX_THROUGHOUT] = KEY("throughout", SCENARIO_KIND_MAPPING, false, NULL,
+                          "With success_rate or percentiles: the bounds hold in every window "
+                          "of [from, to) cut into consecutive windows (the last may be "
+                          "shorter); a window with nothing to measure holds, and at least one "
+                          "must have something.",
+                          .sub = SCENARIO_SECTION_EXPECT_THROUGHOUT, .project = true),
+    [EX_EVENTUALLY] = KEY("eventually", SCENARIO_KIND_MAPPING, false, NULL,
+                          "With success_rate or percentiles: windows run from `after` to `to`; "
+                          "the bounds hold in every window from one that starts at most "
+                          "`within` after `after` to the end (with at least one window there "
+                          "to measure). Measured: when they start to hold, after `after`.",
+                          .sub = SCENARIO_SECTION_EXPECT_EVENTUALLY, .project = true),
+    KEY_END,
+};
+
+static const struct scenario_key scenario_throughout_keys[] = {
+    [THR_WINDOW] = KEY("window", SCENARIO_KIND_DURATION, true, NULL,
+                       "Length of each window (more than 0, at most the span judged; at most "
+                       "100000 windows)."),
+    KEY_END,
+};
+
+static const struct scenario_key scenario_eventually_keys[] = {
+    [EVT_WITHIN] = KEY("within", SCENARIO_KIND_DURATION, true, NULL,
+                       "How long after `after` the bounds may take to start holding."),
+    [EVT_AFTER] = KEY("after", SCENARIO_KIND_STRING, false, "0s",
+                      "A time, or `last-heal`: the end of the run's last fault (crash until "
+                      "restart, partition until heal, control crash until restart; 0s when "
+                      "there is none)."),
+    [EVT_WINDOW] = KEY("window", SCENARIO_KIND_DURATION, true, NULL,
+                       "Length of each window (more than 0; at most 100000 windows)."),
     KEY_END,
 };
 
@@ -383,6 +418,8 @@ static const struct scenario_key *const scenario_tables[SCENARIO_SECTION_COUNT] 
     [SCENARIO_SECTION_FILE] = scenario_file_keys,
     [SCENARIO_SECTION_EXPLORE] = scenario_explore_keys,
     [SCENARIO_SECTION_EXPLORE_FAULT] = scenario_explore_fault_keys,
+    [SCENARIO_SECTION_EXPECT_THROUGHOUT] = scenario_throughout_keys,
+    [SCENARIO_SECTION_EXPECT_EVENTUALLY] = scenario_eventually_keys,
 };
 
 static const char *const scenario_section_names[SCENARIO_SECTION_COUNT] = {
@@ -403,6 +440,8 @@ static const char *const scenario_section_names[SCENARIO_SECTION_COUNT] = {
     [SCENARIO_SECTION_FILE] = "file",
     [SCENARIO_SECTION_EXPLORE] = "explore",
     [SCENARIO_SECTION_EXPLORE_FAULT] = "explore fault",
+    [SCENARIO_SECTION_EXPECT_THROUGHOUT] = "throughout",
+    [SCENARIO_SECTION_EXPECT_EVENTUALLY] = "eventually",
 };
 
 const struct scenario_key *scenario_keys(enum scenario_section section)

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/support/prereq.h"
+
 #define ADMIN_TOKEN  "admin-secret"
 #define MEMBER_TOKEN "member-secret"
 
@@ -270,7 +272,7 @@ Test(control_real, admin_api_with_curl_and_svcadm_survives_a_restart, .fini = re
 	char *body, *out, *err;
 
 	if (!has_curl())
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	real_setup();
 
 	cr_assert_eq(curl("GET", "/api/services", NULL, NULL, &body), 401, "%s", body);
@@ -512,7 +514,7 @@ Test(control_real, rel4_the_state_file_is_created_0600_whatever_the_umask, .fini
 	char *body;
 
 	if (!has_curl())
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	real_prepare();
 	mode_t old = umask(0);
 	real_start(true);
@@ -532,7 +534,7 @@ Test(control_real, rel4_a_symlink_planted_at_the_temporary_name_is_not_followed,
 	char victim[160], tmp[160], *body, *seen;
 
 	if (!has_curl())
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	real_prepare();
 	snprintf(victim, sizeof(victim), "%s/victim", g_real.dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", g_real.state);
@@ -595,7 +597,7 @@ Test(control_real, rel3_svcadm_reports_a_write_control_could_not_save_and_nothin
 	struct stat sb;
 
 	if (!has_curl())
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	real_setup();
 	cr_assert_eq(real_stop(), 0);
 	cr_assert_eq(stat(g_real.state, &sb), 0);

@@ -7,6 +7,7 @@
 #define TESTS_PROXY_DP_FIXTURE_H
 
 #include "lib/io/io.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -42,7 +43,7 @@ static inline struct dpf *dpf_new_or_skip(void *owner)
 
 	if (!f) {
 		free(owner);
-		cr_skip_test("%s", reason ? reason : "backend unavailable");
+		prereq_missing("%s", reason ? reason : "backend unavailable");
 	}
 	return f;
 }

@@ -20,6 +20,7 @@
 #include "proxy/svcd.h"
 #include "tests/proxy/dp_fixture.h"
 #include "tests/proxy/tconn.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -102,7 +103,7 @@ static struct tw *tw_new(void)
 	t->f = dpf_new(&reason);
 	if (!t->f) {
 		free(t);
-		cr_skip_test("%s", reason ? reason : "backend unavailable");
+		prereq_missing("%s", reason ? reason : "backend unavailable");
 	}
 	current = t;
 	for (int i = 0; i < DPF_NODES; i++) {

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "tests/support/netns.h"
 #include "tests/support/pg_fixture.h"
+#include "tests/support/prereq.h"
 #include "tests/support/shell.h"
 
 #include <arpa/inet.h>
@@ -139,13 +140,13 @@ static void real_setup(void)
 
 	memset(&R, 0, sizeof(R));
 	if (geteuid() != 0)
-		cr_skip_test("needs root for network namespaces and TUN devices");
+		prereq_missing("needs root for network namespaces and TUN devices");
 	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
 	cr_assert_not_null(mkdtemp(R.dir));
 	chmod(R.dir, 0755); /* postgres (another user) reads nothing here, but psql's cwd */
 	for (int i = 0; i < 2; i++) {
 		if (!netns_add(R.ns[i], "sv", "ch"[i], &skip))
-			cr_skip_test("%s", skip);
+			prereq_missing("%s", skip);
 		netns_unique_name(veth[i], sizeof(veth[i]), "svc", "ch"[i]);
 	}
 	cr_assert(netns_veth(R.ns[0], veth[0], R.ns[1], veth[1]), "veth pair");
@@ -294,7 +295,7 @@ Test(svcd_real, l4_3_psql_through_the_l4_proxy_to_a_real_postgres, .init = real_
 	close(target);
 	close(home);
 	if (rc == 1)
-		cr_skip_test("%s", skip);
+		prereq_missing("%s", skip);
 	cr_assert_eq(rc, 0, "PostgreSQL did not start");
 
 	rc = sh(SVCCTL(1, "serve --service=svc:web --tcp=5432 127.0.0.1:%u"), R.pg.port);
@@ -533,11 +534,11 @@ static void api_setup(void)
 
 	memset(&R, 0, sizeof(R));
 	if (geteuid() != 0)
-		cr_skip_test("needs root for network namespaces and TUN devices");
+		prereq_missing("needs root for network namespaces and TUN devices");
 	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
 	cr_assert_not_null(mkdtemp(R.dir));
 	if (!netns_add(R.ns[1], "sv", 'a', &skip))
-		cr_skip_test("%s", skip);
+		prereq_missing("%s", skip);
 	snprintf(sock, sizeof(sock), "%s/host.sock", R.dir);
 	snprintf(events, sizeof(events), "%s/host.events", R.dir);
 	snprintf(log, sizeof(log), "%s/host.log", R.dir);
@@ -612,11 +613,11 @@ Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_er
 
 	memset(&R, 0, sizeof(R));
 	if (geteuid() != 0)
-		cr_skip_test("needs root for network namespaces, TUN devices and mounts");
+		prereq_missing("needs root for network namespaces, TUN devices and mounts");
 	snprintf(R.dir, sizeof(R.dir), "/tmp/svcdreal.XXXXXX");
 	cr_assert_not_null(mkdtemp(R.dir));
 	if (!netns_add(R.ns[1], "sv", 'e', &skip))
-		cr_skip_test("%s", skip);
+		prereq_missing("%s", skip);
 #define SVCD_FOR(secs, extra)                                                                      \
 	"timeout --preserve-status -s TERM " secs " ip netns exec %s " SVCD_PATH                   \
 	" --name host --underlay 127.0.0.1 --tun svctun0 --socket %s/e.sock " extra,               \
@@ -649,7 +650,7 @@ Test(svcd_real, har_6_events_on_a_full_disk_and_a_netmap_directory_name_their_er
 	        "--events %s/events.jsonl'",
 	        mnt, mnt, R.ns[1], R.dir, mnt);
 	if (strstr(R.out, "unshare") && strstr(R.out, "ermission"))
-		cr_skip_test("no private mount namespace here: %s", R.out);
+		prereq_missing("no private mount namespace here: %s", R.out);
 	cr_assert_eq(rc, 1, "exit %d: %s", rc, R.out);
 	char want[160];
 	snprintf(want, sizeof(want), "svcd: --events %s/events.jsonl: No space left on device",

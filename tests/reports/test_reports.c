@@ -986,3 +986,169 @@ Test(reports, mutated_event_lines_never_crash)
 	cr_assert_lt(st.malformed, 20000, "some mutations keep it valid");
 	fx_done(&x);
 }
+
+/* ---- windows and forms of rate and percentile expectations (EXP-2) ---- */
+
+/* browse: a request every 100 ms from 0 to 30 s, 10 ms each; those that
+ * start in [10s, 12s) time out, those in [12s, 13s) take 500 ms. */
+static void fx_outage(struct fx *x)
+{
+	fx_open(x);
+	for (uint64_t t = 0; t < S(30); t += MS(100)) {
+		bool down = t >= S(10) && t < S(12), slow = t >= S(12) && t < S(13);
+		req(x, t,
+		    down   ? S(1)
+		    : slow ? MS(500)
+		           : MS(10),
+		    "browse", "client-0", "web-us", down ? "timeout" : "ok", down ? 0 : 200);
+	}
+}
+
+static struct expect ex_rate(uint64_t from, uint64_t to)
+{
+	struct expect e = ex_new(EXPECT_SUCCESS_RATE, "browse");
+	e.cmp = EXPECT_CMP_EQ;
+	e.value = 1.0;
+	e.from_us = from;
+	e.to_us = to;
+	return e;
+}
+
+Test(reports, exp_2_a_window_that_excludes_the_failures_passes_one_that_includes_them_fails)
+{
+	struct fx x;
+	fx_outage(&x);
+	struct expect e = ex_rate(S(12), UINT64_MAX);
+	struct expect_result r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	e = ex_rate(0, S(10)); /* [0, 10s): the failure starting at 10 s is outside */
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	e = ex_rate(0, MS(10100));
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.message, "expected browse success_rate == 100% for requests started in "
+	                            "[0ms, 10.1s), measured 99.01%");
+	e = ex_new(EXPECT_LATENCY, "browse");
+	e.cmp = EXPECT_CMP_LT;
+	e.percentile = EXPECT_P99;
+	e.value = MS(100);
+	e.from_us = S(13);
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	e.from_us = S(12);
+	e.to_us = S(13);
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.measured_text, "500ms");
+	fx_done(&x);
+}
+
+Test(reports, exp_2_throughout_fails_on_the_first_bad_window_and_names_it)
+{
+	struct fx x;
+	fx_outage(&x);
+	struct expect e = ex_rate(0, UINT64_MAX);
+	e.form = EXPECT_THROUGHOUT;
+	e.window_us = S(1);
+	struct expect_result r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.message, "expected browse success_rate == 100% in every 1s window of "
+	                            "[0ms, 60s), measured 0% in [10s, 11s) (2 of 30 measured "
+	                            "windows fail)");
+	e.from_us = S(12); /* after the outage: every window holds */
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	cr_assert_str_eq(r.measured_text, "worst 100% in [12s, 13s) (18 measured windows)");
+	e.kind = EXPECT_LATENCY; /* but the slow second does not */
+	e.percentile = EXPECT_P99;
+	e.cmp = EXPECT_CMP_LT;
+	e.value = MS(100);
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.measured_text, "500ms in [12s, 13s) (1 of 18 measured windows fail)");
+	e.from_us = S(13);
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	struct expect none = ex_rate(0, UINT64_MAX);
+	snprintf(none.workload, sizeof(none.workload), "nosuch");
+	none.form = EXPECT_THROUGHOUT;
+	none.window_us = S(1);
+	r = run_one(&x, &none);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.measured_text, "none (no window has anything to measure)");
+	none.window_us = 0; /* never from the loader; judged, not looped on */
+	r = run_one(&x, &none);
+	cr_assert_not(r.pass);
+	fx_done(&x);
+}
+
+Test(reports, exp_2_eventually_holds_when_the_bound_settles_within_the_bound)
+{
+	struct fx x;
+	fx_outage(&x);
+	struct expect e = ex_rate(0, UINT64_MAX);
+	e.form = EXPECT_EVENTUALLY;
+	e.after_us = S(10);
+	e.within_us = S(2);
+	e.window_us = S(1);
+	struct expect_result r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	cr_assert_float_eq(r.measured, S(2), 1e-6);
+	cr_assert_str_eq(r.message,
+	                 "expected browse success_rate == 100% in every 1s window from "
+	                 "at most 2s after 10s to 60s, measured holds from 12s (2s after; "
+	                 "last failing window [11s, 12s): 0%)");
+	e.within_us = S(1) + MS(999);
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass, "%s", r.message);
+	e.after_us = S(5);
+	e.within_us = S(7);
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	cr_assert_float_eq(r.measured, S(7), 1e-6);
+	e.to_us = S(11); /* the span ends in the outage: it never holds for good */
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.measured_text, "none (nothing to measure from 11s on)");
+	fx_done(&x);
+}
+
+Test(reports, exp_2_eventually_after_last_heal_starts_at_the_end_of_the_last_fault)
+{
+	struct fx x;
+	fx_outage(&x);
+	mark(&x, S(10), "crash", "web-us");
+	mark(&x, S(12), "restart", "web-us");
+	struct expect e = ex_rate(0, UINT64_MAX);
+	e.form = EXPECT_EVENTUALLY;
+	e.after_last_heal = true;
+	e.within_us = 0;
+	e.window_us = S(1);
+	struct expect_result r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	cr_assert(strstr(r.message, "after the last heal at 12s"), "%s", r.message);
+	e.kind = EXPECT_LATENCY; /* 500 ms requests in the first second after it */
+	e.percentile = EXPECT_P99;
+	e.cmp = EXPECT_CMP_LT;
+	e.value = MS(100);
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_float_eq(r.measured, S(1), 1e-6);
+	e.within_us = S(1);
+	r = run_one(&x, &e);
+	cr_assert(r.pass, "%s", r.message);
+	fx_done(&x);
+
+	fx_outage(&x); /* a crash never restarted: the last heal is the run's end */
+	mark(&x, S(10), "crash", "web-us");
+	e = ex_rate(0, UINT64_MAX);
+	e.form = EXPECT_EVENTUALLY;
+	e.after_last_heal = true;
+	e.within_us = S(5);
+	e.window_us = S(1);
+	r = run_one(&x, &e);
+	cr_assert_not(r.pass);
+	cr_assert_str_eq(r.measured_text, "none (nothing to measure from 60s on)");
+	fx_done(&x);
+}

@@ -2,6 +2,8 @@
  * small scenarios written here: exit status, every output SCENARIO.md
  * lists, pcaps tshark can read, determinism, the timeline. */
 #include "sim/scenario/scenario.h"
+#include "tests/support/prereq.h"
+#include "tests/support/shell.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -21,38 +23,16 @@
 
 #define SCENARIOS SOURCE_DIR "/scenarios/"
 
-/* Runs a shell command; returns its exit status (or -1). */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
-static void tmpdir(char *buf, size_t len)
-{
-	snprintf(buf, len, "/tmp/test_simrun.XXXXXX");
-	cr_assert_not_null(mkdtemp(buf));
-}
-
 static bool has_tshark(void)
 {
-	return run("command -v tshark >/dev/null 2>&1") == 0;
+	return shell_status("command -v tshark >/dev/null 2>&1") == 0;
 }
 
 /* simrun --quiet on `path` into `out`; stdout and stderr kept there. */
 static int simrun(const char *out, const char *path, const char *extra)
 {
-	return run("'%s' --quiet %s --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH,
-	           extra ? extra : "", out, path, out, out);
+	return shell_status("'%s' --quiet %s --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'",
+	                    SIMRUN_PATH, extra ? extra : "", out, path, out, out);
 }
 
 static void write_file(const char *path, const char *text)
@@ -83,16 +63,17 @@ static void check_reports(const char *out, const char *name)
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		cr_assert_eq(run("test -s '%s/reports/%s/%s'", out, name, files[i]), 0, "%s: no %s",
-		             name, files[i]);
+		cr_assert_eq(shell_status("test -s '%s/reports/%s/%s'", out, name, files[i]), 0,
+		             "%s: no %s", name, files[i]);
 	cr_assert_eq(
-	    run("grep -q '\"type\":\"request_done\"' '%s/reports/%s/events.jsonl'", out, name), 0,
-	    "%s: no request_done event", name);
+	    shell_status("grep -q '\"type\":\"request_done\"' '%s/reports/%s/events.jsonl'", out,
+	                 name),
+	    0, "%s: no request_done event", name);
 }
 
 static bool has_capinfos(void)
 {
-	return run("command -v capinfos >/dev/null 2>&1") == 0;
+	return shell_status("command -v capinfos >/dev/null 2>&1") == 0;
 }
 
 /* The pcaps folder holds exactly the files the run writes: each node's
@@ -111,7 +92,7 @@ static void check_pcaps(const char *out, const char *scenario_path)
 	cr_assert_eq(scenario_load_file(scenario_path, &sc, &d), 0);
 	snprintf(dir, sizeof(dir), "%s/pcaps/%s", out, sc->name);
 	if (sc->node_count > 200) {
-		cr_assert_neq(run("ls '%s/'*.pcap >/dev/null 2>&1", dir), 0,
+		cr_assert_neq(shell_status("ls '%s/'*.pcap >/dev/null 2>&1", dir), 0,
 		              "pcaps written above 200 nodes by default");
 		scenario_free(sc);
 		return;
@@ -131,7 +112,8 @@ static void check_pcaps(const char *out, const char *scenario_path)
 	}
 	fclose(f);
 	cr_assert_eq(
-	    run("cd '%s' && ls | LC_ALL=C sort >'%s.have' && LC_ALL=C sort -o '%s' '%s' && "
+	    shell_status(
+	        "cd '%s' && ls | LC_ALL=C sort >'%s.have' && LC_ALL=C sort -o '%s' '%s' && "
 	        "diff '%s' '%s.have' >&2",
 	        dir, want, want, want, want, want),
 	    0,
@@ -139,10 +121,12 @@ static void check_pcaps(const char *out, const char *scenario_path)
 	    "and control's (diff above)",
 	    sc->name);
 	if (has_capinfos()) {
-		cr_assert_eq(run("cd '%s' && capinfos -T -r -E -c -M *.pcap >'%s.info'", dir, want),
-		             0, "%s: capinfos could not read every pcap to its end", sc->name);
 		cr_assert_eq(
-		    run("awk -F'\\t' '{ w = $1 ~ /-underlay[.]pcap$/ ? \"ppp\" : \"rawip\"; "
+		    shell_status("cd '%s' && capinfos -T -r -E -c -M *.pcap >'%s.info'", dir, want),
+		    0, "%s: capinfos could not read every pcap to its end", sc->name);
+		cr_assert_eq(
+		    shell_status(
+		        "awk -F'\\t' '{ w = $1 ~ /-underlay[.]pcap$/ ? \"ppp\" : \"rawip\"; "
 		        "if ($2 != w || (w == \"ppp\" && $3 < 1)) { print; bad = 1 } } "
 		        "END { exit bad }' '%s.info' >&2",
 		        want),
@@ -160,14 +144,14 @@ static void shipped(const char *name)
 	char out[64], path[512];
 
 	snprintf(path, sizeof(path), SCENARIOS "%s.yaml", name);
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	int st = simrun(out, path, NULL);
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0, "%s: simrun exited %d", name, st);
 	check_reports(out, name);
 	check_pcaps(out, path);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun_scenarios, multi_region_steering_str3_har4_clients_use_their_region, .timeout = 300)
@@ -227,9 +211,10 @@ Test(simrun_scenarios, keepalive_tcp_echo_workload_reuses_connections_L4_1, .tim
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	cr_assert_eq(simrun(out, SCENARIOS "l4-tcp-forward.yaml", "--pcap none"), 0);
-	cr_assert_eq(run("cd '%s/reports/l4-tcp-forward' && "
+	cr_assert_eq(
+	    shell_status("cd '%s/reports/l4-tcp-forward' && "
 	                 "pool=$(grep -c '\"workload\":\"pool-eu\".*\"outcome\":\"ok\".*"
 	                 "\"bytes\":512' events.jsonl) && "
 	                 "echo=$(grep -c '\"workload\":\"echo-eu\"' events.jsonl) && "
@@ -237,8 +222,8 @@ Test(simrun_scenarios, keepalive_tcp_echo_workload_reuses_connections_L4_1, .tim
 	                 "grep -c '\"type\":\"conn_accepted\"') && "
 	                 "test \"$pool\" -ge 500 && test $((conns - echo)) -le $((pool / 5))",
 	                 out),
-	             0, "pool-eu did not reuse its connections");
-	run("rm -rf '%s'", out);
+	    0, "pool-eu did not reuse its connections");
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun_scenarios, l3_tun_service_answers_from_the_host_stack, .timeout = 300)
@@ -252,16 +237,17 @@ Test(simrun_scenarios, l3_udp_echo_workload_is_ok_through_the_l3_vip, .timeout =
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	cr_assert_eq(simrun(out, SCENARIOS "l3-udp.yaml", "--pcap none"), 0);
-	cr_assert_eq(run("cd '%s/reports/l3-udp' && "
+	cr_assert_eq(
+	    shell_status("cd '%s/reports/l3-udp' && "
 	                 "n=$(grep -c '\"workload\":\"dns\"' events.jsonl) && "
 	                 "ok=$(grep '\"workload\":\"dns\"' events.jsonl | "
 	                 "grep -c '\"host\":\"dns\",.*\"outcome\":\"ok\",\"status\":0,"
 	                 "\"bytes\":512') && test \"$n\" -ge 500 && test \"$ok\" -eq \"$n\"",
 	                 out),
-	             0, "udp-echo queries not all ok from host dns");
-	run("rm -rf '%s'", out);
+	    0, "udp-echo queries not all ok from host dns");
+	shell_status("rm -rf '%s'", out);
 }
 
 /* multi-region-steering's api-eu runs on keepalive HTTPS connections with
@@ -271,9 +257,10 @@ Test(simrun_scenarios, keepalive_https_workload_reuses_connections, .timeout = 3
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	cr_assert_eq(simrun(out, SCENARIOS "multi-region-steering.yaml", "--pcap none"), 0);
-	cr_assert_eq(run("cd '%s/reports/multi-region-steering' && "
+	cr_assert_eq(
+	    shell_status("cd '%s/reports/multi-region-steering' && "
 	                 "api=$(grep -c '\"workload\":\"api-eu\".*\"outcome\":\"ok\".*"
 	                 "\"bytes\":10000' events.jsonl) && "
 	                 "browse=$(grep -c '\"workload\":\"browse-eu\"' events.jsonl) && "
@@ -281,8 +268,8 @@ Test(simrun_scenarios, keepalive_https_workload_reuses_connections, .timeout = 3
 	                 "grep -c '\"type\":\"conn_accepted\"') && "
 	                 "test \"$api\" -ge 500 && test $((conns - browse)) -le $((api / 5))",
 	                 out),
-	             0, "api-eu did not reuse its connections");
-	run("rm -rf '%s'", out);
+	    0, "api-eu did not reuse its connections");
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun_scenarios, scale_1k_runs_within_a_minute, .timeout = 300)
@@ -295,100 +282,109 @@ Test(simrun, har2_same_seed_gives_identical_events_report_and_pcaps, .timeout = 
 {
 	char a[64], b[64];
 
-	tmpdir(a, sizeof(a));
-	tmpdir(b, sizeof(b));
+	cr_assert(shell_mkdtemp(a, sizeof(a), "test_simrun"));
+	cr_assert(shell_mkdtemp(b, sizeof(b), "test_simrun"));
 	cr_assert_eq(simrun(a, SCENARIOS "failover-crash.yaml", "--seed 21"), 0);
 	cr_assert_eq(simrun(b, SCENARIOS "failover-crash.yaml", "--seed 21"), 0);
-	cr_assert_eq(run("cmp -s '%s/reports/failover-crash/events.jsonl' "
-	                 "'%s/reports/failover-crash/events.jsonl'",
-	                 a, b),
+	cr_assert_eq(shell_status("cmp -s '%s/reports/failover-crash/events.jsonl' "
+	                          "'%s/reports/failover-crash/events.jsonl'",
+	                          a, b),
 	             0, "events.jsonl differ");
-	cr_assert_eq(run("cmp -s '%s/reports/failover-crash/report.json' "
-	                 "'%s/reports/failover-crash/report.json'",
-	                 a, b),
+	cr_assert_eq(shell_status("cmp -s '%s/reports/failover-crash/report.json' "
+	                          "'%s/reports/failover-crash/report.json'",
+	                          a, b),
 	             0, "report.json differ");
-	cr_assert_eq(run("cmp -s '%s/reports/failover-crash/latency.csv' "
-	                 "'%s/reports/failover-crash/latency.csv'",
-	                 a, b),
+	cr_assert_eq(shell_status("cmp -s '%s/reports/failover-crash/latency.csv' "
+	                          "'%s/reports/failover-crash/latency.csv'",
+	                          a, b),
 	             0, "latency.csv differ");
-	cr_assert_eq(run("diff -r -q '%s/pcaps' '%s/pcaps' >/dev/null", a, b), 0, "pcaps differ");
+	cr_assert_eq(shell_status("diff -r -q '%s/pcaps' '%s/pcaps' >/dev/null", a, b), 0,
+	             "pcaps differ");
 	/* the restarted daemon's capture is kept apart from the first one */
-	cr_assert_eq(run("test -s '%s/pcaps/failover-crash/web-us-tailnet-restart-1.pcap'", a), 0);
-	run("rm -rf '%s' '%s'", a, b);
+	cr_assert_eq(
+	    shell_status("test -s '%s/pcaps/failover-crash/web-us-tailnet-restart-1.pcap'", a), 0);
+	shell_status("rm -rf '%s' '%s'", a, b);
 }
 
 Test(simrun, report_json_has_no_wall_clock_and_run_json_has_it, .timeout = 300)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	cr_assert_eq(simrun(out, SCENARIOS "l3-udp.yaml", NULL), 0);
-	cr_assert_eq(run("grep -q '\"wall_s\":0,' '%s/reports/l3-udp/report.json'", out), 0);
-	cr_assert_eq(run("grep -q '\"peak_memory_bytes\":0,' '%s/reports/l3-udp/report.json'", out),
+	cr_assert_eq(shell_status("grep -q '\"wall_s\":0,' '%s/reports/l3-udp/report.json'", out),
 	             0);
-	cr_assert_eq(run("grep -Eq '\"wall_s\":[0-9.]+,' '%s/reports/l3-udp/run.json' && grep -Eq "
+	cr_assert_eq(
+	    shell_status("grep -q '\"peak_memory_bytes\":0,' '%s/reports/l3-udp/report.json'", out),
+	    0);
+	cr_assert_eq(
+	    shell_status("grep -Eq '\"wall_s\":[0-9.]+,' '%s/reports/l3-udp/run.json' && grep -Eq "
 	                 "'\"peak_memory_bytes\":[1-9][0-9]*' '%s/reports/l3-udp/run.json'",
 	                 out, out),
-	             0, "run.json lacks the wall-clock facts");
-	cr_assert_eq(run("grep -q '^Wall clock' '%s/reports/l3-udp/summary.md'", out), 0);
-	run("rm -rf '%s'", out);
+	    0, "run.json lacks the wall-clock facts");
+	cr_assert_eq(shell_status("grep -q '^Wall clock' '%s/reports/l3-udp/summary.md'", out), 0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, timeline_actions_are_events_in_time_order, .timeout = 300)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	cr_assert_eq(simrun(out, SCENARIOS "failover-crash.yaml", NULL), 0);
-	cr_assert_eq(run("grep '\"type\":\"timeline\"' '%s/reports/failover-crash/events.jsonl' | "
+	cr_assert_eq(
+	    shell_status("grep '\"type\":\"timeline\"' '%s/reports/failover-crash/events.jsonl' | "
 	                 "cut -d, -f1-5 | tr '\\n' '|' | grep -qx "
 	                 "'{\"t_us\":5000000,\"node\":\"simrun\",\"type\":\"timeline\","
 	                 "\"action\":\"crash\",\"target\":\"web-us\"|"
 	                 "{\"t_us\":10000000,\"node\":\"simrun\",\"type\":\"timeline\","
 	                 "\"action\":\"restart\",\"target\":\"web-us\"|'",
 	                 out),
-	             0, "timeline events missing or out of order");
+	    0, "timeline events missing or out of order");
 	/* the crash is followed by the daemon's own event, in file order */
-	cr_assert_eq(run("grep -n 'node_crash\\|\"action\":\"crash\"' "
+	cr_assert_eq(
+	    shell_status("grep -n 'node_crash\\|\"action\":\"crash\"' "
 	                 "'%s/reports/failover-crash/events.jsonl' | head -2 | grep -c . | "
 	                 "grep -qx 2",
 	                 out),
-	             0);
-	run("rm -rf '%s'", out);
+	    0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, har1_failing_expectation_exits_1_and_prints_it, .timeout = 300)
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/tight.yaml", out);
-	cr_assert_eq(run("sed 's/p99: \"< 10ms\"/p99: \"< 1us\"/' '%s' >'%s'",
-	                 SCENARIOS "l3-udp.yaml", path),
+	cr_assert_eq(shell_status("sed 's/p99: \"< 10ms\"/p99: \"< 1us\"/' '%s' >'%s'",
+	                          SCENARIOS "l3-udp.yaml", path),
 	             0);
-	cr_assert_eq(run("grep -q '< 1us' '%s'", path), 0);
+	cr_assert_eq(shell_status("grep -q '< 1us' '%s'", path), 0);
 	cr_assert_eq(simrun(out, path, NULL), 1);
-	cr_assert_eq(run("grep -q '^FAILED .*tight.yaml:[0-9]*: echo p99 < 1us: expected echo p99 "
+	cr_assert_eq(
+	    shell_status("grep -q '^FAILED .*tight.yaml:[0-9]*: echo p99 < 1us: expected echo p99 "
 	                 "< [0-9.]*ms, measured [0-9.]*ms' '%s/stdout'",
 	                 out),
-	             0, "the failed expectation is not printed");
-	cr_assert_eq(run("grep -q '3 of 5 expectations hold' '%s/stdout'", out), 0);
-	run("rm -rf '%s'", out);
+	    0, "the failed expectation is not printed");
+	cr_assert_eq(shell_status("grep -q '3 of 5 expectations hold' '%s/stdout'", out), 0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, har1_invalid_scenario_exits_2_with_the_position)
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/bad.yaml", out);
 	write_file(path,
 	           "name: bad\nregions: {r: {}}\nnodes: [{name: a, region: r}]\n"
 	           "workloads: [{name: w, from: a, to: svc:web:80, kind: http, rates: 1/s}]\n");
 	cr_assert_eq(simrun(out, path, NULL), 2);
-	cr_assert_eq(run("grep -q 'bad.yaml:[0-9]*:[0-9]*: ' '%s/stderr'", out), 0);
-	cr_assert_eq(run("test ! -e '%s/reports'", out), 0, "an invalid file wrote outputs");
-	run("rm -rf '%s'", out);
+	cr_assert_eq(shell_status("grep -q 'bad.yaml:[0-9]*:[0-9]*: ' '%s/stderr'", out), 0);
+	cr_assert_eq(shell_status("test ! -e '%s/reports'", out), 0,
+	             "an invalid file wrote outputs");
+	shell_status("rm -rf '%s'", out);
 }
 
 /* --seed: decimal digits in 1..4294967295 or exit 2 with the reason (no
@@ -408,16 +404,16 @@ Test(simrun, har_1_seed_refuses_signs_blanks_hex_and_out_of_range_with_why)
 	};
 	char out[64], cmd[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(cmd, sizeof(cmd), "--check --seed %s", cases[i].seed);
 		cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", cmd), 2, "--seed %s accepted",
 		             cases[i].seed);
-		cr_assert_eq(run("grep -qF -- \"%s\" '%s/stderr'", cases[i].msg, out), 0,
+		cr_assert_eq(shell_status("grep -qF -- \"%s\" '%s/stderr'", cases[i].msg, out), 0,
 		             "--seed %s: no \"%s\"", cases[i].seed, cases[i].msg);
 	}
 	cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", "--check --seed 4294967295"), 0);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 static const char pair_scenario[] =
@@ -451,25 +447,25 @@ Test(simrun, node_pair_partition_cuts_only_that_pair, .timeout = 300)
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/pair.yaml", out);
 	write_file(path, pair_scenario);
 	int st = simrun(out, path, NULL);
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0);
-	cr_assert_eq(run("grep -q '\"action\":\"partition\",\"target\":\"a,web\"' "
-	                 "'%s/reports/pair/events.jsonl'",
-	                 out),
+	cr_assert_eq(shell_status("grep -q '\"action\":\"partition\",\"target\":\"a,web\"' "
+	                          "'%s/reports/pair/events.jsonl'",
+	                          out),
 	             0);
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, set_policy_reads_the_file_next_to_the_scenario, .timeout = 300)
 {
 	char out[64], path[128], policy[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/sub", out);
 	cr_assert_eq(mkdir(path, 0777), 0);
 	snprintf(policy, sizeof(policy), "%s/sub/open.json", out);
@@ -489,18 +485,19 @@ Test(simrun, set_policy_reads_the_file_next_to_the_scenario, .timeout = 300)
 	         "  - {at: 2s, admin: set-policy open.json, as: alice@example.com}\n");
 	write_file(path, text);
 	/* run from elsewhere: the path is relative to the scenario's folder */
-	int st = run("cd / && '%s' --quiet --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH,
-	             out, path, out, out);
+	int st = shell_status("cd / && '%s' --quiet --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'",
+	                      SIMRUN_PATH, out, path, out, out);
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0);
-	cr_assert_eq(run("grep '\"action\":\"admin\"' '%s/reports/pair/events.jsonl' | "
-	                 "grep -q 'set-policy open.json (as alice@example.com)\"'",
-	                 out),
+	cr_assert_eq(shell_status("grep '\"action\":\"admin\"' '%s/reports/pair/events.jsonl' | "
+	                          "grep -q 'set-policy open.json (as alice@example.com)\"'",
+	                          out),
 	             0, "set-policy failed or left no timeline event");
-	cr_assert_eq(run("grep -q '\"type\":\"policy_set\"' '%s/reports/pair/events.jsonl'", out),
-	             0);
-	run("rm -rf '%s'", out);
+	cr_assert_eq(
+	    shell_status("grep -q '\"type\":\"policy_set\"' '%s/reports/pair/events.jsonl'", out),
+	    0);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* EXP-6: a two-client tailnet with a member user (bob), whose timeline
@@ -538,21 +535,23 @@ static int exp6_run(const char *out, const char *timeline)
 	snprintf(path, sizeof(path), "%s/exp6.yaml", out);
 	cr_assert_lt(snprintf(text, sizeof(text), "%s%s", exp6_head, timeline), (int)sizeof(text));
 	write_file(path, text);
-	return run("cd '%s' && '%s' --out . exp6.yaml >stdout 2>stderr", out, SIMRUN_PATH);
+	return shell_status("cd '%s' && '%s' --out . exp6.yaml >stdout 2>stderr", out, SIMRUN_PATH);
 }
 
 /* The run stopped at the failed entry: no report, and the entry's
  * timeline event says why. */
 static void exp6_stopped(const char *out, const char *detail)
 {
-	cr_assert_eq(run("test ! -e '%s/reports/exp6/report.json'", out), 0,
+	cr_assert_eq(shell_status("test ! -e '%s/reports/exp6/report.json'", out), 0,
 	             "a failed run wrote a report");
-	cr_assert_eq(run("grep '\"type\":\"timeline\"' '%s/reports/exp6/events.jsonl' | tail -1 | "
+	cr_assert_eq(
+	    shell_status("grep '\"type\":\"timeline\"' '%s/reports/exp6/events.jsonl' | tail -1 | "
 	                 "grep -qF '%s'",
 	                 out, detail),
-	             0, "the last timeline event is not the failed one (%s)", detail);
-	cr_assert_eq(run("grep -q 'run stopped at 2.000000s; events so far: ' '%s/stderr'", out),
-	             0);
+	    0, "the last timeline event is not the failed one (%s)", detail);
+	cr_assert_eq(
+	    shell_status("grep -q 'run stopped at 2.000000s; events so far: ' '%s/stderr'", out),
+	    0);
 }
 
 Test(simrun, exp6_serve_line_the_daemon_refuses_fails_the_run_naming_entry_time_and_reason,
@@ -560,42 +559,45 @@ Test(simrun, exp6_serve_line_the_daemon_refuses_fails_the_run_naming_entry_time_
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	int st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere}\n");
 	cr_assert_eq(st, 2, "simrun exited %d, not 2 (a failed run)", st);
-	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	cr_assert_eq(
+	    shell_status("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
 	                 "svc:nothere on web) could not be carried out: svc:nothere is not "
 	                 "advertised by this machine' '%s/stderr'",
 	                 out),
-	             0, "no message naming the entry, its time and the daemon's reason");
+	    0, "no message naming the entry, its time and the daemon's reason");
 	exp6_stopped(out, "serve drain svc:nothere; failed: svc:nothere is not advertised");
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, exp6_admin_action_control_refuses_fails_the_run_with_controls_reason, .timeout = 120)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	int st = exp6_run(out, "  - {at: 2s, admin: approve svc:web a, as: bob@example.com}\n");
 	cr_assert_eq(st, 2, "simrun exited %d", st);
-	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (admin approve "
+	cr_assert_eq(
+	    shell_status("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (admin approve "
 	                 "svc:web a as bob@example.com) could not be carried out: "
 	                 "bob@example.com (member) may not approve hosts: only owner, admin or "
 	                 "network-admin' '%s/stderr'",
 	                 out),
-	             0, "no message with control's reason");
+	    0, "no message with control's reason");
 	exp6_stopped(out, "failed: bob@example.com (member) may not approve hosts");
 	/* with control down, an admin action cannot be carried out either */
 	st = exp6_run(out, "  - {at: 1500ms, control: crash}\n"
 	                   "  - {at: 2s, admin: approve svc:web a, as: alice@example.com}\n");
 	cr_assert_eq(st, 2, "simrun exited %d", st);
-	cr_assert_eq(run("grep -qF 'exp6.yaml:23: timeline entry at 2s (admin approve svc:web a "
+	cr_assert_eq(
+	    shell_status("grep -qF 'exp6.yaml:23: timeline entry at 2s (admin approve svc:web a "
 	                 "as alice@example.com) could not be carried out: control is down' "
 	                 "'%s/stderr'",
 	                 out),
-	             0);
-	run("rm -rf '%s'", out);
+	    0);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* Every kind of action that cannot be carried out, each marked with the
@@ -604,7 +606,7 @@ Test(simrun, exp6_actions_marked_expect_error_fail_as_expected_and_the_run_goes_
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	int st = exp6_run(
 	    out,
 	    "  - {at: 2s, node: web, run: serve drain svc:nothere, expect_error: not advertised}\n"
@@ -626,52 +628,57 @@ Test(simrun, exp6_actions_marked_expect_error_fail_as_expected_and_the_run_goes_
 	    "     expect_error: control is down}\n"
 	    "  - {at: 11s, control: restart}\n");
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0, "simrun exited %d", st);
-	cr_assert_eq(run("grep -c '\"type\":\"timeline\".*failed as expected: ' "
-	                 "'%s/reports/exp6/events.jsonl' | grep -qx 10",
-	                 out),
+	cr_assert_eq(shell_status("grep -c '\"type\":\"timeline\".*failed as expected: ' "
+	                          "'%s/reports/exp6/events.jsonl' | grep -qx 10",
+	                          out),
 	             0, "not 10 timeline events saying an action failed as expected");
-	cr_assert_eq(run("grep -qF 'timeline: 10 actions failed as their expect_error said' "
+	cr_assert_eq(
+	    shell_status("grep -qF 'timeline: 10 actions failed as their expect_error said' "
 	                 "'%s/stdout'",
 	                 out),
-	             0);
-	cr_assert_eq(run("grep -qF 'note: exp6.yaml:26: at 3500ms (crash a) failed as expected: "
+	    0);
+	cr_assert_eq(
+	    shell_status("grep -qF 'note: exp6.yaml:26: at 3500ms (crash a) failed as expected: "
 	                 "a is already down' '%s/stderr'",
 	                 out),
-	             0);
+	    0);
 	/* the actions not marked took effect: a was down from 3 s to 4 s */
-	cr_assert_eq(run("grep -q '\"type\":\"node_crash\",\"node\":\"a\"' "
+	cr_assert_eq(
+	    shell_status("grep -q '\"type\":\"node_crash\",\"node\":\"a\"' "
 	                 "'%s/reports/exp6/events.jsonl' && grep -c '\"type\":\"node_restart\"' "
 	                 "'%s/reports/exp6/events.jsonl' | grep -qx 1",
 	                 out, out),
-	             0);
-	run("rm -rf '%s'", out);
+	    0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, exp6_marked_action_that_succeeds_or_fails_otherwise_fails_the_run, .timeout = 120)
 {
 	char out[64];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	int st = exp6_run(out, "  - {at: 2s, crash: a, expect_error: already down}\n");
 	cr_assert_eq(st, 2, "simrun exited %d", st);
-	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (crash a) "
+	cr_assert_eq(
+	    shell_status("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (crash a) "
 	                 "succeeded, but expect_error says it fails with \"already down\"' "
 	                 "'%s/stderr'",
 	                 out),
-	             0);
+	    0);
 	exp6_stopped(out, "\"detail\":\"succeeded, expected to fail\"");
 	st = exp6_run(out, "  - {at: 2s, node: web, run: serve drain svc:nothere, "
 	                   "expect_error: not allowed}\n");
 	cr_assert_eq(st, 2, "simrun exited %d", st);
-	cr_assert_eq(run("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
+	cr_assert_eq(
+	    shell_status("grep -qxF 'simrun: exp6.yaml:22: timeline entry at 2s (serve drain "
 	                 "svc:nothere on web) failed, but not with expect_error'\"'\"'s \"not "
 	                 "allowed\": svc:nothere is not advertised by this machine' '%s/stderr'",
 	                 out),
-	             0);
+	    0);
 	exp6_stopped(out, "failed: svc:nothere is not advertised");
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* tshark reads all of DIR/NAME (exit 0, nothing on stderr but its
@@ -684,19 +691,21 @@ static void tshark_reads(const char *dir, const char *name, const char *link)
 	char t[512];
 
 	snprintf(t, sizeof(t), "%s/%s", dir, name);
-	int st = run("tshark -n -r '%s' -T fields -E separator='|' -e frame.protocols "
-	             "-e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport >'%s.txt' "
-	             "2>'%s.err'",
-	             t, t, t);
-	bool quiet = run("grep -v '^Running as user' '%s.err' | grep -q .", t) != 0;
+	int st =
+	    shell_status("tshark -n -r '%s' -T fields -E separator='|' -e frame.protocols "
+	                 "-e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport >'%s.txt' "
+	                 "2>'%s.err'",
+	                 t, t, t);
+	bool quiet = shell_status("grep -v '^Running as user' '%s.err' | grep -q .", t) != 0;
 	if (st != 0 || !quiet)
-		run("cat '%s.err' >&2", t);
+		shell_status("cat '%s.err' >&2", t);
 	cr_assert_eq(st, 0, "tshark could not read %s (exit %d)", name, st);
 	cr_assert(quiet, "tshark complained about %s (above)", name);
 	cr_assert_eq(
-	    run("test \"$(wc -l <'%s.txt')\" -eq \"$(capinfos -T -r -c -M '%s' | cut -f2)\"", t, t),
+	    shell_status(
+	        "test \"$(wc -l <'%s.txt')\" -eq \"$(capinfos -T -r -c -M '%s' | cut -f2)\"", t, t),
 	    0, "tshark read fewer packets of %s than it holds", name);
-	cr_assert_eq(run("grep -Evq '^%s:ip:' '%s.txt'", link, t), 1,
+	cr_assert_eq(shell_status("grep -Evq '^%s:ip:' '%s.txt'", link, t), 1,
 	             "%s: a packet that is not IP on link type %s", name, link);
 }
 
@@ -704,8 +713,9 @@ static void tshark_reads(const char *dir, const char *name, const char *link)
  * extended regex `what`. */
 static void pcap_holds(const char *dir, const char *name, const char *what, int min)
 {
-	cr_assert_eq(run("test \"$(grep -Ec '%s' '%s/%s.txt')\" -ge %d", what, dir, name, min), 0,
-	             "%s: fewer than %d packets match %s", name, min, what);
+	cr_assert_eq(
+	    shell_status("test \"$(grep -Ec '%s' '%s/%s.txt')\" -ge %d", what, dir, name, min), 0,
+	    "%s: fewer than %d packets match %s", name, min, what);
 }
 
 /* HAR-3: every pcap a run writes (underlay and tailnet of each node, the
@@ -724,8 +734,8 @@ Test(simrun_scenarios, har3_every_pcap_opens_in_tshark_with_its_link_type_and_it
 	char text[sizeof(pair_scenario) + 256];
 
 	if (!has_tshark() || !has_capinfos())
-		cr_skip_test("tshark and capinfos are not installed (scripts/install-deps.sh)");
-	tmpdir(out, sizeof(out));
+		prereq_missing("tshark and capinfos are not installed (scripts/install-deps.sh)");
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/pair.yaml", out);
 	snprintf(text, sizeof(text), "%s", pair_scenario);
 	char *tl = strstr(text, "timeline:\n");
@@ -735,7 +745,7 @@ Test(simrun_scenarios, har3_every_pcap_opens_in_tshark_with_its_link_type_and_it
 	write_file(path, text);
 	int st = simrun(out, path, NULL);
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0);
 	check_pcaps(out, path); /* exactly these 8 files, link types, whole */
 	snprintf(dir, sizeof(dir), "%s/pcaps/pair", out);
@@ -752,26 +762,26 @@ Test(simrun_scenarios, har3_every_pcap_opens_in_tshark_with_its_link_type_and_it
 	tshark_reads(dir, "control-underlay.pcap", "ppp");
 	pcap_holds(dir, "control-underlay.pcap", "^ppp:ip:tcp", 3);
 	/* every file the run wrote was read: 4 tailnet, 3 node underlay, control */
-	cr_assert_eq(run("test \"$(ls '%s'/*.pcap | wc -l)\" -eq 8", dir), 0);
-	run("rm -rf '%s'", out);
+	cr_assert_eq(shell_status("test \"$(ls '%s'/*.pcap | wc -l)\" -eq 8", dir), 0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, pcap_glob_selects_the_nodes_captured, .timeout = 300)
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/pair.yaml", out);
 	write_file(path, pair_scenario);
 	cr_assert_eq(simrun(out, path, "--pcap 'a'"), 0);
-	cr_assert_eq(run("cd '%s/pcaps/pair' && test \"$(ls | tr '\\n' ' ')\" = "
-	                 "'a-tailnet.pcap a-underlay.pcap '",
-	                 out),
+	cr_assert_eq(shell_status("cd '%s/pcaps/pair' && test \"$(ls | tr '\\n' ' ')\" = "
+	                          "'a-tailnet.pcap a-underlay.pcap '",
+	                          out),
 	             0, "--pcap a wrote other files");
 	cr_assert_eq(simrun(out, path, "--pcap none"), 0);
-	cr_assert_neq(run("ls '%s/pcaps/pair/'*.pcap >/dev/null 2>&1", out), 0,
+	cr_assert_neq(shell_status("ls '%s/pcaps/pair/'*.pcap >/dev/null 2>&1", out), 0,
 	              "--pcap none left pcaps behind");
-	run("rm -rf '%s'", out);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* REL-3 in a scenario: control's disk fills, an admin write is refused
@@ -802,51 +812,54 @@ Test(simrun, rel3_control_disk_faults_in_a_timeline_lose_only_what_was_refused, 
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/disk.yaml", out);
 	write_file(path, disk_scenario);
 	int st = simrun(out, path, "--pcap none --keep-state");
 	if (st != 0)
-		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+		shell_status("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	cr_assert_eq(st, 0);
 	const char *ev = "reports/disk/events.jsonl";
 	cr_assert_eq(
-	    run("grep -q '\"type\":\"storage_fault\".*\"fault\":\"disk-full\"' '%s/%s'", out, ev),
+	    shell_status("grep -q '\"type\":\"storage_fault\".*\"fault\":\"disk-full\"' '%s/%s'",
+	                 out, ev),
 	    0);
 	cr_assert_eq(
-	    run("grep 'define svc:refused' '%s/%s' | grep -q 'No space left on device'", out, ev),
+	    shell_status("grep 'define svc:refused' '%s/%s' | grep -q 'No space left on device'",
+	                 out, ev),
 	    0, "the refused write is not reported as refused");
-	cr_assert_eq(run("grep -q '\"fault\":\"torn-write\"' '%s/%s'", out, ev), 0);
+	cr_assert_eq(shell_status("grep -q '\"fault\":\"torn-write\"' '%s/%s'", out, ev), 0);
 	/* After the restart control holds svc:web and svc:kept only. */
 	cr_assert_eq(
-	    run("grep '\"type\":\"control_ready\"' '%s/%s' | tail -1 | grep -q '\"services\":2'",
+	    shell_status(
+	        "grep '\"type\":\"control_ready\"' '%s/%s' | tail -1 | grep -q '\"services\":2'",
 	        out, ev),
 	    0);
 	const char *state = "reports/disk/control-state.json";
-	cr_assert_eq(run("grep -q 'svc:kept' '%s/%s'", out, state), 0);
-	cr_assert_neq(run("grep -q 'svc:refused' '%s/%s'", out, state), 0);
-	cr_assert_eq(run("test \"$(stat -c %%a '%s/%s')\" = 600", out, state), 0);
-	run("rm -rf '%s'", out);
+	cr_assert_eq(shell_status("grep -q 'svc:kept' '%s/%s'", out, state), 0);
+	cr_assert_neq(shell_status("grep -q 'svc:refused' '%s/%s'", out, state), 0);
+	cr_assert_eq(shell_status("test \"$(stat -c %%a '%s/%s')\" = 600", out, state), 0);
+	shell_status("rm -rf '%s'", out);
 }
 
 Test(simrun, control_state_file_is_removed_unless_kept, .timeout = 300)
 {
 	char out[64], path[128];
 
-	tmpdir(out, sizeof(out));
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/pair.yaml", out);
 	write_file(path, pair_scenario);
 	cr_assert_eq(simrun(out, path, "--pcap none"), 0);
-	cr_assert_eq(run("test ! -e '%s/reports/pair/control-state.json'", out), 0);
+	cr_assert_eq(shell_status("test ! -e '%s/reports/pair/control-state.json'", out), 0);
 	cr_assert_eq(simrun(out, path, "--pcap none --keep-state"), 0);
-	cr_assert_eq(run("test -s '%s/reports/pair/control-state.json'", out), 0);
+	cr_assert_eq(shell_status("test -s '%s/reports/pair/control-state.json'", out), 0);
 	/* a kept state file does not leak into the next run */
 	char a[160];
 	snprintf(a, sizeof(a), "%s/first.jsonl", out);
-	cr_assert_eq(run("cp '%s/reports/pair/events.jsonl' '%s'", out, a), 0);
+	cr_assert_eq(shell_status("cp '%s/reports/pair/events.jsonl' '%s'", out, a), 0);
 	cr_assert_eq(simrun(out, path, "--pcap none"), 0);
-	cr_assert_eq(run("cmp -s '%s/reports/pair/events.jsonl' '%s'", out, a), 0);
-	run("rm -rf '%s'", out);
+	cr_assert_eq(shell_status("cmp -s '%s/reports/pair/events.jsonl' '%s'", out, a), 0);
+	shell_status("rm -rf '%s'", out);
 }
 
 /* ---- a full disk (HAR-1: a failed run exits 2, saying what failed) ---- */
@@ -926,18 +939,19 @@ static size_t full_disk_run(const char *ref, const char *size, const char *extra
 	char work[64], mnt[96], err_path[128], cmd_rc_path[128], ent[512];
 	size_t named = 0, len;
 
-	tmpdir(work, sizeof(work));
+	cr_assert(shell_mkdtemp(work, sizeof(work), "test_simrun"));
 	snprintf(mnt, sizeof(mnt), "%s/mnt", work);
 	cr_assert_eq(mkdir(mnt, 0700), 0);
 	/* A stale report from an earlier run, to be removed or replaced. */
-	run("mkdir -p '%s/copy/reports/small' && echo stale > '%s/copy/reports/small/report.json'",
+	shell_status(
+	    "mkdir -p '%s/copy/reports/small' && echo stale > '%s/copy/reports/small/report.json'",
 	    work, work);
-	int rc = run("unshare -m sh -c \"mount -t tmpfs -o size=%s tmpfs '%s' && "
-	             "cp -a '%s/copy/reports' '%s/' && "
-	             "'%s' --quiet %s --out '%s' '%s/s.yaml' >'%s/stdout' 2>'%s/stderr'; "
-	             "echo \\$? > '%s/rc'; rm -rf '%s/copy'; cp -a '%s' '%s/copy'\"",
-	             size, mnt, work, mnt, SIMRUN_PATH, extra, mnt, ref, work, work, work, work,
-	             mnt, work);
+	int rc = shell_status("unshare -m sh -c \"mount -t tmpfs -o size=%s tmpfs '%s' && "
+	                      "cp -a '%s/copy/reports' '%s/' && "
+	                      "'%s' --quiet %s --out '%s' '%s/s.yaml' >'%s/stdout' 2>'%s/stderr'; "
+	                      "echo \\$? > '%s/rc'; rm -rf '%s/copy'; cp -a '%s' '%s/copy'\"",
+	                      size, mnt, work, mnt, SIMRUN_PATH, extra, mnt, ref, work, work, work,
+	                      work, mnt, work);
 	cr_assert_eq(rc, 0, "unshare/mount failed");
 	snprintf(cmd_rc_path, sizeof(cmd_rc_path), "%s/rc", work);
 	char *rc_text = slurp(cmd_rc_path, &len);
@@ -952,7 +966,7 @@ static size_t full_disk_run(const char *ref, const char *size, const char *extra
 		char dir[256];
 		snprintf(dir, sizeof(dir), "%s/%s", ref, subs[s]);
 		snprintf(ent, sizeof(ent), "ls '%s' > '%s/ls'", dir, work);
-		cr_assert_eq(run("%s", ent), 0);
+		cr_assert_eq(shell_status("%s", ent), 0);
 		snprintf(ent, sizeof(ent), "%s/ls", work);
 		FILE *names = fopen(ent, "r");
 		char name[256];
@@ -992,7 +1006,7 @@ static size_t full_disk_run(const char *ref, const char *size, const char *extra
 			fclose(names);
 	}
 	free(err);
-	run("rm -rf '%s'", work);
+	shell_status("rm -rf '%s'", work);
 	return named;
 }
 
@@ -1003,15 +1017,16 @@ Test(simrun, har_1_a_full_disk_names_every_output_it_could_not_write_and_exits_2
 	size_t len;
 
 	if (geteuid() != 0)
-		cr_skip_test("needs root to mount a tmpfs in a private mount namespace");
-	if (run("unshare -m true 2>/dev/null") != 0)
-		cr_skip_test("no private mount namespace here");
-	tmpdir(ref, sizeof(ref));
+		prereq_missing("needs root to mount a tmpfs in a private mount namespace");
+	if (shell_status("unshare -m true 2>/dev/null") != 0)
+		prereq_missing("no private mount namespace here");
+	cr_assert(shell_mkdtemp(ref, sizeof(ref), "test_simrun"));
 	snprintf(path, sizeof(path), "%s/s.yaml", ref);
 	write_file(path, small_scenario);
-	cr_assert_eq(run("'%s' --quiet --keep-state --pcap 'web' --out '%s' '%s' >/dev/null 2>&1",
+	cr_assert_eq(
+	    shell_status("'%s' --quiet --keep-state --pcap 'web' --out '%s' '%s' >/dev/null 2>&1",
 	                 SIMRUN_PATH, ref, path),
-	             0, "the reference run failed");
+	    0, "the reference run failed");
 	/* Too small for anything: events.jsonl and the pcaps fail; no report. */
 	cr_assert_geq(full_disk_run(ref, "64k", "--pcap web", both, 2), 2);
 	/* Room for the events (and control's state file, twice while it is
@@ -1028,7 +1043,7 @@ Test(simrun, har_1_a_full_disk_names_every_output_it_could_not_write_and_exits_2
 	char size[32];
 	snprintf(size, sizeof(size), "%zuk", (pages + 3) * 4);
 	cr_assert_geq(full_disk_run(ref, size, "--pcap none", both, 1), 1);
-	run("rm -rf '%s'", ref);
+	shell_status("rm -rf '%s'", ref);
 }
 
 /* A host's serve path handlers read its own in-memory tree (the
@@ -1039,8 +1054,8 @@ Test(simrun, served_files_come_from_the_nodes_tree_and_a_seed_repeats_the_events
 	static const char scenario[] = SOURCE_DIR "/tests/sim/scenario/good/serve-files.yaml";
 	char a[64], b[64], ev[128];
 
-	tmpdir(a, sizeof(a));
-	tmpdir(b, sizeof(b));
+	cr_assert(shell_mkdtemp(a, sizeof(a), "test_simrun"));
+	cr_assert(shell_mkdtemp(b, sizeof(b), "test_simrun"));
 	cr_assert_eq(simrun(a, scenario, NULL), 0);
 	snprintf(ev, sizeof(ev), "%s/reports/serve-files/events.jsonl", a);
 	/* Each workload: enough requests, and every one got what it should. */
@@ -1053,18 +1068,20 @@ Test(simrun, served_files_come_from_the_nodes_tree_and_a_seed_repeats_the_events
 	    {"host", "\"status\":404,\"bytes\":", 3},      /* /etc is not in the tree */
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		cr_assert_eq(run("test $(grep -c '\"type\":\"request_done\",\"workload\":\"%s\"' "
+		cr_assert_eq(
+		    shell_status("test $(grep -c '\"type\":\"request_done\",\"workload\":\"%s\"' "
 		                 "'%s') -ge %d",
 		                 want[i].workload, ev, want[i].at_least),
-		             0, "%s: too few requests", want[i].workload);
-		cr_assert_eq(run("! grep '\"type\":\"request_done\",\"workload\":\"%s\"' '%s' | "
+		    0, "%s: too few requests", want[i].workload);
+		cr_assert_eq(
+		    shell_status("! grep '\"type\":\"request_done\",\"workload\":\"%s\"' '%s' | "
 		                 "grep -v '%s'",
 		                 want[i].workload, ev, want[i].answer),
-		             0, "%s: a request got something else than %s", want[i].workload,
-		             want[i].answer);
+		    0, "%s: a request got something else than %s", want[i].workload,
+		    want[i].answer);
 	}
 	cr_assert_eq(simrun(b, scenario, NULL), 0);
-	cr_assert_eq(run("cmp -s '%s' '%s/reports/serve-files/events.jsonl'", ev, b), 0,
+	cr_assert_eq(shell_status("cmp -s '%s' '%s/reports/serve-files/events.jsonl'", ev, b), 0,
 	             "events.jsonl differ");
-	run("rm -rf '%s' '%s'", a, b);
+	shell_status("rm -rf '%s' '%s'", a, b);
 }

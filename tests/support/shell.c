@@ -2,6 +2,7 @@
 #include "tests/support/shell.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -56,4 +57,27 @@ int shell_run(char *out, size_t out_len, const char *fmt, ...)
 	int rc = shell_vrun(out, out_len, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+int shell_status(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
+	int st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+bool shell_mkdtemp(char *buf, size_t len, const char *tag)
+{
+	int n = snprintf(buf, len, "/tmp/%s.XXXXXX", tag);
+
+	return n > 0 && (size_t)n < len && mkdtemp(buf) != NULL;
 }

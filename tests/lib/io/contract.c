@@ -9,6 +9,7 @@
  * callback. */
 #include "lib/io/io_event.h"
 #include "tests/lib/io/fixture.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -52,7 +53,7 @@ static struct fixture *contract_setup(bool with_tun)
 
 	contract_fixture = fixture_new(with_tun, &reason);
 	if (!contract_fixture)
-		cr_skip_test("fixture unavailable: %s", reason ? reason : "(no reason given)");
+		prereq_missing("fixture unavailable: %s", reason ? reason : "(no reason given)");
 	return contract_fixture;
 }
 
@@ -890,7 +891,7 @@ Test(CONTRACT_SUITE, rel1_listener_accepts_again_once_a_handle_frees, .fini = co
 
 	contract_fixture = fixture_new_with(&opts, &reason);
 	if (!contract_fixture)
-		cr_skip_test("fixture unavailable: %s", reason ? reason : "(no reason given)");
+		prereq_missing("fixture unavailable: %s", reason ? reason : "(no reason given)");
 	t.f = contract_fixture;
 	struct io *io0 = t.f->node[0].io, *io1 = t.f->node[1].io;
 	struct io_addr srv;

@@ -14,6 +14,7 @@
 #include "proxy/l4/tcp_proxy.h"
 #include "tests/lib/io/fixture.h"
 #include "tests/lib/io/io_tap.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -110,7 +111,7 @@ static void tt_setup(struct tcp_proxy_config *cfg)
 	memset(&world, 0, sizeof(world));
 	world.f = fixture_new(true, &reason);
 	if (!world.f)
-		cr_skip_test("fixture unavailable: %s", reason ? reason : "(no reason)");
+		prereq_missing("fixture unavailable: %s", reason ? reason : "(no reason)");
 	world.tap = io_tap_new(world.f->node[0].io);
 	cr_assert_not_null(world.tap);
 	world.io0 = &world.tap->io;
@@ -824,7 +825,7 @@ Test(TCP_SUITE, l4_1_ipv6_listener_forwards_to_ipv4_target, .fini = tt_teardown,
 	cr_assert_eq(io_addr_parse(&v6, "[::1]:0", 0), 0);
 	int rc = tcp_proxy_listen(world.proxy, &v6);
 	if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT)
-		cr_skip_test("no IPv6 loopback here (%d)", rc);
+		prereq_missing("no IPv6 loopback here (%d)", rc);
 	cr_assert_eq(rc, 0, "listen on [::1]: %d", rc);
 	cr_assert_eq(tcp_proxy_local_addr(world.proxy, 1, &v6), 0);
 	cr_assert_eq(v6.family, IO_AF_INET6);
@@ -986,7 +987,7 @@ static void tls_setup(void)
 	         "-out srv.crt -days 2 -extfile ext) >/dev/null 2>&1",
 	         tlsw.dir, TLS_NAME, TLS_NAME);
 	if (system("command -v openssl >/dev/null 2>&1") != 0)
-		cr_skip_test("the openssl command is not installed");
+		prereq_missing("the openssl command is not installed");
 	cr_assert_eq(system(cmd), 0, "making test certificates failed");
 	snprintf(cert, sizeof(cert), "%s/srv.crt", tlsw.dir);
 	snprintf(key, sizeof(key), "%s/srv.key", tlsw.dir);

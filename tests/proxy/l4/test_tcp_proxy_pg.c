@@ -6,6 +6,7 @@
 #include "proxy/l4/tcp_proxy.h"
 #include "tests/lib/io/io_tap.h"
 #include "tests/support/pg_fixture.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -80,7 +81,7 @@ static void pg_setup(void)
 	memset(&pw, 0, sizeof(pw));
 	int rc = pg_server_start(&pw.pg, &reason);
 	if (rc == 1)
-		cr_skip_test("%s", reason);
+		prereq_missing("%s", reason);
 	cr_assert_eq(rc, 0, "the PostgreSQL server did not start");
 
 	pw.loop = io_loop_new();

@@ -10,6 +10,7 @@
 #include "apps/http_backend.h"
 #include "lib/io/fs.h"
 #include "proxy/l7/http_proxy.h"
+#include "tests/support/prereq.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -86,7 +87,7 @@ static void world_begin(void)
 	memset(&W, 0, sizeof(W));
 	W.f = fixture_new(false, &reason);
 	if (!W.f)
-		cr_skip_test("%s", reason ? reason : "no fixture");
+		prereq_missing("%s", reason ? reason : "no fixture");
 	W.tap = io_tap_new(W.f->node[0].io);
 	cr_assert_not_null(W.tap);
 	struct io_addr lo;
@@ -1559,7 +1560,7 @@ Test(HTTP_SUITE, real_curl_sees_rewritten_headers_L7_4, .fini = world_end, .time
 	char args[1024];
 
 	if (access("/usr/bin/curl", X_OK) != 0)
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	world_begin();
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);
 	add_handler("/txt", SERVE_HANDLER_TEXT, "from text\n");
@@ -1587,7 +1588,7 @@ Test(HTTP_SUITE, real_curl_verifies_https_against_the_test_ca_L7_5, .fini = worl
 	char args[1024];
 
 	if (access("/usr/bin/curl", X_OK) != 0)
-		cr_skip_test("curl is not installed");
+		prereq_missing("curl is not installed");
 	world_begin();
 	use_tls();
 	add_handler("/", SERVE_HANDLER_PROXY, W.backend_url);

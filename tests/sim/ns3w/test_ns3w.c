@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sim/ns3w/ns3w.h"
+#include "tests/support/prereq.h"
 
 #define MS 1000ull
 #define IP(a, b, c, d)                                                                             \
@@ -1278,7 +1279,7 @@ Test(ns3w, pcaps_are_readable_by_tshark_and_identical_for_the_same_seed)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", d1, d2);
 	cr_assert_eq(system(cmd), 0);
 	if (!have_tshark)
-		cr_skip_test("tshark not installed: only determinism checked");
+		prereq_missing("tshark not installed: only determinism checked");
 }
 
 /* ---- scale ---- */
