@@ -799,6 +799,13 @@ void rp_expect_eval(const struct rp_data *d, size_t index, const struct expect *
 	case EXPECT_NEVER_INELIGIBLE:
 		rp_eval_never(d, e, r);
 		break;
+	case EXPECT_INVARIANT:
+		/* The caller judged it before the report (report_input.results);
+		 * a result nobody filled is no pass. */
+		if (!r->message[0])
+			rp_fill(r, false, 0, "not judged",
+			        "judged by simrun only (the invariant checker)");
+		break;
 	case EXPECT_NONE:
 	default:
 		rp_fill(r, false, 0, "nothing", "a known expectation kind");

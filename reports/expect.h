@@ -59,6 +59,7 @@ enum expect_kind {
 	EXPECT_FAILOVER_TIME,   /* value: microseconds */
 	EXPECT_RESETS,          /* value: count */
 	EXPECT_NEVER_INELIGIBLE,
+	EXPECT_INVARIANT, /* judged by the caller (simrun: sim/explore/invariant.h) */
 };
 
 enum expect_form {
@@ -100,6 +101,7 @@ struct expect {
 	uint64_t window_us;      /* EXPECT_THROUGHOUT, EXPECT_EVENTUALLY */
 	uint64_t within_us;      /* EXPECT_EVENTUALLY */
 	bool after_last_heal;    /* EXPECT_EVENTUALLY: after is the last heal */
+	uint32_t invariants;     /* EXPECT_INVARIANT: bit per invariant id */
 	char text[256];          /* the expectation as written, for reports */
 };
 

@@ -313,6 +313,7 @@ static const char *const rp_kind_names[] = {
     [EXPECT_FAILOVER_TIME] = "failover_time",
     [EXPECT_RESETS] = "resets",
     [EXPECT_NEVER_INELIGIBLE] = "never",
+    [EXPECT_INVARIANT] = "invariant",
 };
 
 static const char *rp_kind_name(enum expect_kind k)

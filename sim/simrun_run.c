@@ -7,6 +7,7 @@
 
 #include "lib/base/outfile.h"
 #include "reports/report.h"
+#include "sim/explore/invariant.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -294,6 +295,55 @@ static void simrun_remove_reports(const char *dir)
 	}
 }
 
+/* The `invariant:` expectations, judged from the run's events by the
+ * checker (the reports only copy their results). 0, or -errno after
+ * saying why: an unreadable events file judges nothing. */
+static int simrun_judge_invariants(const struct scenario *sc, const char *events_path,
+                                   struct expect_result *results)
+{
+	uint32_t which = 0;
+	struct invariant_result inv;
+	char err[512] = "";
+
+	for (size_t i = 0; i < sc->n_expects; i++)
+		if (sc->expects[i].kind == EXPECT_INVARIANT)
+			which |= sc->expects[i].invariants;
+	if (!which)
+		return 0;
+	int rc = invariants_check(sc, events_path, NULL, which, &inv, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "simrun: judging the invariants: %s\n", err);
+		return rc;
+	}
+	for (size_t i = 0; i < sc->n_expects; i++) {
+		const struct expect *e = &sc->expects[i];
+		struct expect_result *r = &results[i];
+		if (e->kind != EXPECT_INVARIANT)
+			continue;
+		uint32_t broken = inv.broken & e->invariants;
+		r->pass = !broken && (inv.checked & e->invariants);
+		r->measured = (double)(broken ? 1 : 0);
+		if (broken) {
+			int id = __builtin_ctz(broken);
+			const struct invariant_violation *v = &inv.first[id];
+			snprintf(r->measured_text, sizeof(r->measured_text), "broken");
+			snprintf(r->message, sizeof(r->message),
+			         "%s broken %llu times, first at %.6fs on %s: %.150s",
+			         invariant_name((enum invariant_id)id), (unsigned long long)inv.count[id],
+			         (double)v->t_us / 1e6, v->node, v->what);
+		} else if (!r->pass) {
+			snprintf(r->measured_text, sizeof(r->measured_text), "not judged");
+			snprintf(r->message, sizeof(r->message),
+			         "%.180s could not be judged in this run (nothing it applies to)",
+			         e->text);
+		} else {
+			snprintf(r->measured_text, sizeof(r->measured_text), "held");
+			snprintf(r->message, sizeof(r->message), "%.200s held", e->text);
+		}
+	}
+	return 0;
+}
+
 static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
                          const char *events_path, const char *dir, uint64_t ns3_events,
                          double wall_s, struct simrun_failed *failed)
@@ -327,6 +377,10 @@ static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
 	                          .output_ctx = failed,
 	                          .plots = !a->no_plots,
 	                          .stats = &stats};
+	if (simrun_judge_invariants(sc, events_path, f.results) < 0) {
+		simrun_facts_free(&f);
+		return SIMRUN_EXIT_INVALID;
+	}
 	rc = report_write(&in, err, sizeof(err));
 	if (rc == -EIO && failed->n) {
 		incomplete = true; /* each one named already; the rest was written */

@@ -379,6 +379,15 @@ static int shrink_write(struct shrink *sh, const struct sfault *f, size_t n, siz
 	ed->n_counts = sh->n_groups;
 	ed->timeline = (const char *const *)lines;
 	ed->n_timeline = s.n_events;
+	/* Its one expectation: the invariant. It fails while the defect is
+	 * there and holds once it is fixed: a regression test as it stands
+	 * (the author's expectations were for the faultless timeline). */
+	char inv[SCENARIO_NAME_MAX + 32];
+	const char *expect[1] = {inv};
+	snprintf(inv, sizeof(inv), "{invariant: %s}", invariant_name((enum invariant_id)sh->target));
+	ed->expect = expect;
+	ed->n_expect = 1;
+	ed->expect_replace = true;
 	if (explore_yaml_rewrite(sh->text, sh->len, ed, &text, why, sizeof(why)) < 0) {
 		fprintf(stderr, "simrun shrink: rewriting %s: %s\n", a->scenario, why);
 		goto out;
@@ -392,7 +401,9 @@ static int shrink_write(struct shrink *sh, const struct sfault *f, size_t n, siz
 	}
 	fprintf(out,
 	        "# Shrunk by `simrun shrink %s --seed %" PRIu64 "` (%" PRIu64
-	        " trials, %.0f wall s):\n# %zu faults down to %zu; it breaks invariant %s:\n# %s\n",
+	        " trials, %.0f wall s):\n# %zu faults down to %zu; it broke invariant %s:\n# %s\n"
+	        "# Its expectation is that invariant alone: simrun fails while the defect\n"
+	        "# is there, and passes once it is fixed.\n",
 	        a->scenario, a->seed, sh->trials, simrun_wall_s() - t0, n_before, n,
 	        invariant_name((enum invariant_id)sh->target), sh->first_what);
 	fputs(text, out);

@@ -122,10 +122,11 @@ static void item_verbatim(const struct rewrite *rw, const yaml_node_t *item, FIL
 	        rw->text + from);
 }
 
-/* Rewrites section `name` as a block sequence: its own items, then `add`.
- * Without the section, it is added at the end of the file. */
+/* Rewrites section `name` as a block sequence: its own items (unless
+ * `replace`), then `add`. Without the section, it is added at the end of
+ * the file. */
 static int rewrite_sequence(struct rewrite *rw, const char *name, const char *const *add,
-                            size_t n_add)
+                            size_t n_add, bool replace)
 {
 	struct top_key *k = find_key(rw, name);
 	char *buf = NULL;
@@ -140,7 +141,7 @@ static int rewrite_sequence(struct rewrite *rw, const char *name, const char *co
 	if (!k && rw->len && rw->text[rw->len - 1] != '\n')
 		fputc('\n', f);
 	fprintf(f, "%s:\n", name);
-	if (k && k->value && k->value->type == YAML_SEQUENCE_NODE)
+	if (!replace && k && k->value && k->value->type == YAML_SEQUENCE_NODE)
 		for (yaml_node_item_t *it = k->value->data.sequence.items.start;
 		     it < k->value->data.sequence.items.top; it++)
 			item_verbatim(rw, yaml_document_get_node(&rw->doc, *it), f);
@@ -252,9 +253,9 @@ static int rewrite_all(struct rewrite *rw, const struct explore_yaml_edit *ed, c
 	if (!err)
 		err = rewrite_counts(rw, ed);
 	if (!err)
-		err = rewrite_sequence(rw, "timeline", ed->timeline, ed->n_timeline);
+		err = rewrite_sequence(rw, "timeline", ed->timeline, ed->n_timeline, false);
 	if (!err)
-		err = rewrite_sequence(rw, "expect", ed->expect, ed->n_expect);
+		err = rewrite_sequence(rw, "expect", ed->expect, ed->n_expect, ed->expect_replace);
 	if (!err)
 		err = apply(rw, out);
 	return err;

@@ -5,6 +5,7 @@
 #ifndef SIM_EXPLORE_EXPLORE_YAML_H
 #define SIM_EXPLORE_EXPLORE_YAML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct explore_yaml_edit {
 	size_t n_timeline;
 	const char *const *expect;
 	size_t n_expect;
+	bool expect_replace; /* the file's own expectations go, `expect` stays */
 };
 
 /* The edited text (malloc'd, NUL-terminated) in *out; 0, or -EINVAL with

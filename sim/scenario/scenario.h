@@ -373,6 +373,11 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_CONTROL_CRASH,
 	SCENARIO_FAULT_KINDS,
 };
+/* The invariants an `invariant:` expectation names (sim/explore/invariant.h
+ * keeps its enum in this order), then "all"; NULL-terminated. */
+extern const char *const scenario_invariant_words[];
+#define SCENARIO_INVARIANTS 12 /* before "all" */
+
 /* "crash", "partition", "link", "control-crash". */
 const char *scenario_fault_kind_name(enum scenario_fault_kind kind);
 

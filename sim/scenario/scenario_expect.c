@@ -141,9 +141,10 @@ static bool check_state(struct loader *ld, const yaml_node_t *v)
 	return false;
 }
 
-enum expect_class { CLASS_NEVER, CLASS_STATE, CLASS_NODE, CLASS_WORKLOAD };
+enum expect_class { CLASS_NEVER, CLASS_STATE, CLASS_NODE, CLASS_WORKLOAD, CLASS_INVARIANT };
 
-static const char *const class_names[] = {"never", "state", "new_connections", "workload"};
+static const char *const class_names[] = {"never", "state", "new_connections", "workload",
+                                          "invariant"};
 
 /* Which keys each class of expectation takes (bit i = expect key i). */
 static const uint32_t class_keys[] = {
@@ -154,6 +155,7 @@ static const uint32_t class_keys[] = {
                        1u << EX_P99 | 1u << EX_P999 | 1u << EX_MAX | 1u << EX_FAILOVER_TIME |
                        1u << EX_AFTER | 1u << EX_RESETS | 1u << EX_FROM | 1u << EX_TO |
                        1u << EX_THROUGHOUT | 1u << EX_EVENTUALLY,
+    [CLASS_INVARIANT] = 1u << EX_INVARIANT,
 };
 
 static bool ex_time(struct loader *ld, const char *key, const yaml_node_t *v, uint64_t *out)
@@ -219,6 +221,8 @@ static int entry_class(struct loader *ld, const yaml_node_t *item, yaml_node_t *
 {
 	if (keys[EX_NEVER])
 		return CLASS_NEVER;
+	if (keys[EX_INVARIANT])
+		return CLASS_INVARIANT;
 	if (keys[EX_STATE])
 		return CLASS_STATE;
 	if (keys[EX_NEW_CONNECTIONS])
@@ -228,7 +232,7 @@ static int entry_class(struct loader *ld, const yaml_node_t *item, yaml_node_t *
 	error_at(ld, item,
 	         "expectation checks nothing (give a workload with success_rate, "
 	         "p50, p90, p99, p999, max, failover_time or resets; a node with "
-	         "new_connections; a service with state; or never)");
+	         "new_connections; a service with state; never; or invariant)");
 	return -1;
 }
 
@@ -268,6 +272,21 @@ static bool load_never(struct loader *ld, const yaml_node_t *item, yaml_node_t *
 		return false;
 	t->kind = EXPECT_NEVER_INELIGIBLE;
 	snprintf(t->text, sizeof(t->text), "never: %s", scalar(vals[EX_NEVER]));
+	return add_plain(ld, item, t);
+}
+
+/* `invariant`: one of explore's invariants, or all, must hold over the run
+ * (judged by simrun from the events: sim/explore/invariant.h). */
+static bool load_invariant(struct loader *ld, const yaml_node_t *item, yaml_node_t **vals,
+                           struct expect *t)
+{
+	int id = ld_choice_ref(ld, "invariant", vals[EX_INVARIANT], scenario_invariant_words);
+
+	if (id < 0)
+		return false;
+	t->kind = EXPECT_INVARIANT;
+	t->invariants = id == SCENARIO_INVARIANTS ? (1u << SCENARIO_INVARIANTS) - 1 : 1u << id;
+	snprintf(t->text, sizeof(t->text), "invariant: %s", scenario_invariant_words[id]);
 	return add_plain(ld, item, t);
 }
 
@@ -592,6 +611,8 @@ static bool load_expect_entry(struct loader *ld, yaml_node_t *item)
 	switch ((enum expect_class)cls) {
 	case CLASS_NEVER:
 		return load_never(ld, item, vals, &t);
+	case CLASS_INVARIANT:
+		return load_invariant(ld, item, vals, &t);
 	case CLASS_STATE:
 		return load_state(ld, item, keys, vals, &t);
 	case CLASS_NODE:

@@ -136,6 +136,7 @@ enum expect_key {
 	EX_NEVER,
 	EX_THROUGHOUT,
 	EX_EVENTUALLY,
+	EX_INVARIANT,
 };
 
 enum throughout_key { THR_WINDOW = 0 };

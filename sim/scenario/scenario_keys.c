@@ -23,6 +23,13 @@ const char *const scenario_control_words[] = {"crash",   "restart",    "disk-ful
                                               "disk-ok", "torn-write", NULL};
 const char *const scenario_fault_words[] = {"crash", "partition", "link", "control-crash", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
+/* The invariants of sim/explore/invariant.h, in its enum's order (it names
+ * them from this table), then "all". */
+const char *const scenario_invariant_words[] = {
+    "grant-safety",    "eligible-safety", "stream-integrity", "admin-durable",
+    "request-outcome", "reach",           "recovery",         "control-view",
+    "drain-completes", "failover-time",   "keepalive-reset",  "control-outage",
+    "all",             NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
     [TOP_NAME] = KEY("name", SCENARIO_KIND_NAME, true, NULL,
@@ -378,6 +385,10 @@ const struct scenario_key scenario_expect_keys[] = {
                           "`within` after `after` to the end (with at least one window there "
                           "to measure). Measured: when they start to hold, after `after`.",
                           .sub = SCENARIO_SECTION_EXPECT_EVENTUALLY, .project = true),
+    [EX_INVARIANT] = KEY("invariant", SCENARIO_KIND_STRING, false, NULL,
+                         "An invariant of simrun explore (docs/explore.md) judged over the "
+                         "run from its events, or all of them: the run must not break it.",
+                         .choices = scenario_invariant_words, .project = true),
     KEY_END,
 };
 

@@ -1146,8 +1146,8 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_eq(sc->events[15].action, SCENARIO_ACTION_HEAL);
 	cr_assert_null(sc->events[15].expect_error);
 	cr_assert_str_eq(sc->events[16].expect_error, "may not approve");
-	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
-	cr_assert_eq(sc->n_expects, 17);
+	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
+	cr_assert_eq(sc->n_expects, 18);
 	const struct expect *x = sc->expects;
 	cr_assert_eq(x[1].percentile, EXPECT_P50);
 	cr_assert_eq(x[2].percentile, EXPECT_P90);
@@ -1164,10 +1164,12 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_eq(x[13].cmp, EXPECT_CMP_EQ);
 	cr_assert_str_eq(x[13].text, "echo resets == 0");
 	cr_assert_eq(x[14].kind, EXPECT_NEVER_INELIGIBLE);
-	cr_assert_eq(x[15].form, EXPECT_THROUGHOUT);
-	cr_assert_eq(x[15].window_us, 5000000);
-	cr_assert_eq(x[16].form, EXPECT_EVENTUALLY);
-	cr_assert(x[16].after_last_heal);
+	cr_assert_eq(x[15].kind, EXPECT_INVARIANT);
+	cr_assert_eq(x[15].invariants, 1u << 6, "recovery, the 7th invariant");
+	cr_assert_eq(x[16].form, EXPECT_THROUGHOUT);
+	cr_assert_eq(x[16].window_us, 5000000);
+	cr_assert_eq(x[17].form, EXPECT_EVENTUALLY);
+	cr_assert(x[17].after_last_heal);
 	uint32_t idx;
 	cr_assert_eq(scenario_node_find(sc, "client-3", &idx), 0);
 	cr_assert_eq(idx, 5);
@@ -2465,4 +2467,34 @@ Test(scenario_expect_forms, exp_2_forms_go_with_rates_and_one_at_a_time)
 	expect_forms_error("  - {node: web-us, new_connections: 0, throughout: {window: 1s}}\n",
 	                   "f.yaml:11:40: 'throughout' does not apply to a new_connections "
 	                   "expectation");
+}
+
+/* `invariant:` names one of explore's invariants or all (EXP-2); a near miss
+ * is answered with the name meant. */
+Test(scenario_errors, exp_2_invariant_expectation_names_a_known_invariant)
+{
+	static const char base[] = "name: i\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	                           "expect:\n  - {invariant: %s}\n";
+	char text[512];
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	snprintf(text, sizeof(text), base, "all");
+	cr_assert_eq(load(text, "i.yaml", &sc, &d), 0);
+	cr_assert_eq(sc->expects[0].kind, EXPECT_INVARIANT);
+	cr_assert_eq(sc->expects[0].invariants, (1u << SCENARIO_INVARIANTS) - 1);
+	scenario_free(sc);
+	snprintf(text, sizeof(text), base, "recovrey");
+	cr_assert_neq(load(text, "i.yaml", &sc, &d), 0);
+	cr_assert(has_diag(&d, "i.yaml:5:17: unknown invariant 'recovrey' (expected grant-safety, "
+	                       "eligible-safety, stream-integrity, admin-durable, request-outcome, "
+	                       "reach, recovery, control-view, drain-completes, failover-time, "
+	                       "keepalive-reset, control-outage or all; did you mean 'recovery'?)"),
+	          "%s", d.count ? d.items[0].text : "");
+	snprintf(text, sizeof(text), "name: i\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	                             "expect:\n  - {invariant: reach, at: 1s}\n");
+	cr_assert_neq(load(text, "i.yaml", &sc, &d), 0);
+	cr_assert_geq(d.count, 1);
+	cr_assert(strstr(d.items[0].text, "'at' does not apply to a invariant expectation"), "%s",
+	          d.items[0].text);
 }
