@@ -329,8 +329,9 @@ static int simrun_judge_invariants(const struct scenario *sc, const char *events
 			snprintf(r->measured_text, sizeof(r->measured_text), "broken");
 			snprintf(r->message, sizeof(r->message),
 			         "%s broken %llu times, first at %.6fs on %s: %.150s",
-			         invariant_name((enum invariant_id)id), (unsigned long long)inv.count[id],
-			         (double)v->t_us / 1e6, v->node, v->what);
+			         invariant_name((enum invariant_id)id),
+			         (unsigned long long)inv.count[id], (double)v->t_us / 1e6, v->node,
+			         v->what);
 		} else if (!r->pass) {
 			snprintf(r->measured_text, sizeof(r->measured_text), "not judged");
 			snprintf(r->message, sizeof(r->message),

@@ -384,7 +384,8 @@ static int shrink_write(struct shrink *sh, const struct sfault *f, size_t n, siz
 	 * (the author's expectations were for the faultless timeline). */
 	char inv[SCENARIO_NAME_MAX + 32];
 	const char *expect[1] = {inv};
-	snprintf(inv, sizeof(inv), "{invariant: %s}", invariant_name((enum invariant_id)sh->target));
+	snprintf(inv, sizeof(inv), "{invariant: %s}",
+	         invariant_name((enum invariant_id)sh->target));
 	ed->expect = expect;
 	ed->n_expect = 1;
 	ed->expect_replace = true;

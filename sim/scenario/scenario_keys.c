@@ -25,11 +25,20 @@ const char *const scenario_fault_words[] = {"crash", "partition", "link", "contr
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
-const char *const scenario_invariant_words[] = {
-    "grant-safety",    "eligible-safety", "stream-integrity", "admin-durable",
-    "request-outcome", "reach",           "recovery",         "control-view",
-    "drain-completes", "failover-time",   "keepalive-reset",  "control-outage",
-    "all",             NULL};
+const char *const scenario_invariant_words[] = {"grant-safety",
+                                                "eligible-safety",
+                                                "stream-integrity",
+                                                "admin-durable",
+                                                "request-outcome",
+                                                "reach",
+                                                "recovery",
+                                                "control-view",
+                                                "drain-completes",
+                                                "failover-time",
+                                                "keepalive-reset",
+                                                "control-outage",
+                                                "all",
+                                                NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
     [TOP_NAME] = KEY("name", SCENARIO_KIND_NAME, true, NULL,

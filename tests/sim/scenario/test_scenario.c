@@ -2491,8 +2491,9 @@ Test(scenario_errors, exp_2_invariant_expectation_names_a_known_invariant)
 	                       "reach, recovery, control-view, drain-completes, failover-time, "
 	                       "keepalive-reset, control-outage or all; did you mean 'recovery'?)"),
 	          "%s", d.count ? d.items[0].text : "");
-	snprintf(text, sizeof(text), "name: i\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
-	                             "expect:\n  - {invariant: reach, at: 1s}\n");
+	snprintf(text, sizeof(text),
+	         "name: i\nregions: {r: {}}\nnodes: [{name: n, region: r}]\n"
+	         "expect:\n  - {invariant: reach, at: 1s}\n");
 	cr_assert_neq(load(text, "i.yaml", &sc, &d), 0);
 	cr_assert_geq(d.count, 1);
 	cr_assert(strstr(d.items[0].text, "'at' does not apply to a invariant expectation"), "%s",
