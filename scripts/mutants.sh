@@ -95,7 +95,7 @@ fi
 
 # ---- one run: the suites ---------------------------------------------------
 # suites LABEL: runs the selected suites with the current TAILSIM_MUTANT;
-# writes $out/LABEL.failed (one "binary/suite/test" a line; a suite that
+# writes $out/LABEL.failed (one "binary: suite::test" a line; a suite that
 # failed without a readable report is "binary"). Stops at the first failing
 # suite unless MUTANTS_ALL=1, and Criterion at a suite's first failing test.
 suites() {
@@ -127,7 +127,7 @@ for path in sorted(glob.glob(os.path.join(results, "*.json"))):
         if m.group(2) is None:
             suite = m.group(1)
         elif m.group(2) in ("FAILED", "ERRORED"):
-            print("%s/%s/%s" % (binary, suite, m.group(1)))
+            print("%s: %s::%s" % (binary, suite, m.group(1)))
             seen.add(binary)
 # Without a report (Criterion's fail-fast ends a suite before it writes
 # one), the [FAIL] lines that --output-on-failure put under the suite's
@@ -141,11 +141,11 @@ for line in open(log, errors="replace"):
         continue
     m = re.search(r"\[FAIL\] (\S+?)::(\S+?):? ", line)
     if m and current in failed_bins and current not in seen:
-        name = "%s/%s/%s" % (current, m.group(1), m.group(2))
+        name = "%s: %s::%s" % (current, m.group(1), m.group(2))
         print(name)
         seen.add(name)
 for b in failed_bins:
-    if b not in seen and not any(x.startswith(b + "/") for x in seen):
+    if b not in seen and not any(x.startswith(b + ": ") for x in seen):
         print(b)
 EOF
 }
