@@ -165,7 +165,7 @@ sweep() {
   for sc in "${explore_scenarios[@]}"; do
     local dir="$out/explore-$label-$(basename "$sc" .yaml)"
     rm -rf "$dir"
-    "$simrun" explore "$sc" --seeds "$explore_seeds" --jobs "$jobs" --out "$dir" \
+    "$simrun" explore "$sc" --seeds "$explore_seeds" --jobs "$jobs" --pcap none --quiet --out "$dir" \
       >"$dir.log" 2>&1
     local rc=$?
     if [ "$rc" -eq 0 ]; then
@@ -173,11 +173,19 @@ sweep() {
     elif [ "$rc" -eq 1 ] && [ -f "$dir/explore.json" ]; then
       python3 - "$dir/explore.json" "$(basename "$sc")" >>"$out/$label.explore" <<'EOF'
 import json, sys
+# Per seed ("runs"; "seeds" in the first drafts of the format): the first
+# that did not pass, by its broken invariants, else its first failed
+# expectation, else its error.
 doc = json.load(open(sys.argv[1]))
-for s in doc.get("seeds", []):
-    if s.get("broken"):
-        print("%s seed %s (%s)" % (",".join(s["broken"]), s.get("seed"), sys.argv[2]))
-        break
+for r in doc.get("runs", doc.get("seeds", [])):
+    if not isinstance(r, dict) or r.get("status", "fail" if r.get("broken") else "pass") == "pass":
+        continue
+    ex = r.get("expectations") or {}
+    why = ",".join(r.get("broken") or []) or (
+        "expectation: %s" % ex["first_failed"] if ex.get("first_failed") else
+        "error: %s" % r.get("error", "?"))
+    print("%s, seed %s (%s)" % (why, r.get("seed"), sys.argv[2]))
+    break
 EOF
     else
       echo "simrun exit $rc ($(basename "$sc"))" >>"$out/$label.explore"
