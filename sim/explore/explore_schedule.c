@@ -94,6 +94,54 @@ static uint32_t target_draw(const struct scenario *sc, enum scenario_fault_kind 
 	}
 }
 
+static bool is_control_action(enum scenario_action a)
+{
+	return a == SCENARIO_ACTION_CONTROL_CRASH || a == SCENARIO_ACTION_CONTROL_RESTART ||
+	       a == SCENARIO_ACTION_CONTROL_DISK || a == SCENARIO_ACTION_CONTROL_TORN_WRITE;
+}
+
+/* Whether the scenario's own timeline claims f's target, so that the two
+ * would clash (a restart of a node it crashed itself, a serve command on a
+ * node the fault took down, a heal undoing its own partition or link
+ * change, an admin action while control is down): such faults are left
+ * out, and the scenario's own timeline runs as written. */
+static bool own_timeline_claims(const struct scenario *sc, const struct explore_fault *f)
+{
+	for (size_t i = 0; i < sc->n_events; i++) {
+		const struct scenario_event *e = &sc->events[i];
+		switch (f->kind) {
+		case SCENARIO_FAULT_CRASH:
+			if ((e->action == SCENARIO_ACTION_CRASH ||
+			     e->action == SCENARIO_ACTION_RESTART ||
+			     e->action == SCENARIO_ACTION_SERVE) &&
+			    e->node == f->target)
+				return true;
+			break;
+		case SCENARIO_FAULT_PARTITION:
+		case SCENARIO_FAULT_LINK: {
+			const struct scenario_link *l = &sc->links[f->target];
+			if (e->action == SCENARIO_ACTION_LINK && e->link == (int)f->target)
+				return true;
+			if ((e->action == SCENARIO_ACTION_PARTITION ||
+			     e->action == SCENARIO_ACTION_HEAL) &&
+			    !e->between_nodes && f->kind == SCENARIO_FAULT_PARTITION &&
+			    ((e->a == (uint32_t)l->region_a && e->b == (uint32_t)l->region_b) ||
+			     (e->a == (uint32_t)l->region_b && e->b == (uint32_t)l->region_a)))
+				return true;
+			break;
+		}
+		default:
+			if (is_control_action(e->action))
+				return true;
+			if (e->action == SCENARIO_ACTION_ADMIN && e->at_us >= f->start_us &&
+			    e->at_us <= f->heal_us)
+				return true;
+			break;
+		}
+	}
+	return false;
+}
+
 static bool target_busy(const struct explore_fault *done, size_t n_done,
                         const struct explore_fault *f)
 {
@@ -111,7 +159,7 @@ static bool target_assign(const struct scenario *sc, const struct explore_fault 
 {
 	for (int i = 0; i < TARGET_TRIES; i++) {
 		f->target = target_draw(sc, f->kind, rng);
-		if (target_busy(done, n_done, f))
+		if (target_busy(done, n_done, f) || own_timeline_claims(sc, f))
 			continue;
 		if (f->kind == SCENARIO_FAULT_LINK) {
 			uint64_t base = sc->links[f->target].params.latency_us;
@@ -232,6 +280,25 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 	return 0;
 }
 
+int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
+                                 const struct explore_fault *faults, size_t n,
+                                 struct explore_schedule *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->enabled = enabled;
+	out->faults = calloc(n ? n : 1, sizeof(*out->faults));
+	if (!out->faults)
+		return -ENOMEM;
+	memcpy(out->faults, faults, n * sizeof(*faults));
+	out->n_faults = n;
+	qsort(out->faults, n, sizeof(*out->faults), fault_cmp);
+	if (events_build(sc, out)) {
+		explore_schedule_free(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void explore_schedule_free(struct explore_schedule *s)
 {
 	free(s->faults);
@@ -239,32 +306,54 @@ void explore_schedule_free(struct explore_schedule *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void event_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
+int explore_schedule_merge(const struct scenario *sc, const struct explore_schedule *s,
+                           struct scenario_event **out, size_t *n_out)
+{
+	size_t n = sc->n_events + s->n_events, i = 0, j = 0, k = 0;
+	struct scenario_event *m = calloc(n ? n : 1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	while (i < sc->n_events || j < s->n_events) {
+		bool own = j == s->n_events ||
+		           (i < sc->n_events && sc->events[i].at_us <= s->events[j].at_us);
+		m[k++] = own ? sc->events[i++] : s->events[j++];
+	}
+	*out = m;
+	*n_out = n;
+	return 0;
+}
+
+void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
+                                 char *out, size_t cap)
 {
 	char name[SCENARIO_NAME_MAX + 16];
+	int n = snprintf(out, cap, "{at: %lluus, ", (unsigned long long)e->at_us);
+	size_t at = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 
-	fprintf(out, "  - {at: %lluus, ", (unsigned long long)e->at_us);
+	out += at;
+	cap -= at;
 	switch (e->action) {
 	case SCENARIO_ACTION_CRASH:
 	case SCENARIO_ACTION_RESTART:
 		scenario_node_name(sc, e->node, name, sizeof(name));
-		fprintf(out, "%s: %s}\n", e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart",
-		        name);
+		snprintf(out, cap, "%s: %s}",
+		         e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart", name);
 		break;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		fprintf(out, "%s: [%s, %s]}\n",
-		        e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
-		        sc->regions[e->a].name, sc->regions[e->b].name);
+		snprintf(out, cap, "%s: [%s, %s]}",
+		         e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
+		         sc->regions[e->a].name, sc->regions[e->b].name);
 		break;
 	case SCENARIO_ACTION_LINK:
-		fprintf(out, "link: {between: [%s, %s], latency: %lluus}}\n",
-		        sc->regions[e->a].name, sc->regions[e->b].name,
-		        (unsigned long long)e->params.latency_us);
+		snprintf(out, cap, "link: {between: [%s, %s], latency: %lluus}}",
+		         sc->regions[e->a].name, sc->regions[e->b].name,
+		         (unsigned long long)e->params.latency_us);
 		break;
 	default:
-		fprintf(out, "control: %s}\n",
-		        e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "restart");
+		snprintf(out, cap, "control: %s}",
+		         e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "restart");
 		break;
 	}
 }
@@ -273,7 +362,10 @@ int explore_schedule_write_yaml(const struct scenario *sc, const struct explore_
                                 FILE *out)
 {
 	fputs(s->n_events ? "timeline:\n" : "timeline: []\n", out);
-	for (size_t i = 0; i < s->n_events; i++)
-		event_write(sc, &s->events[i], out);
+	for (size_t i = 0; i < s->n_events; i++) {
+		char line[EXPLORE_ENTRY_TEXT_MAX];
+		explore_schedule_entry_text(sc, &s->events[i], line, sizeof(line));
+		fprintf(out, "  - %s\n", line);
+	}
 	return ferror(out) ? -EIO : 0;
 }
