@@ -17,6 +17,7 @@
 #include "control/policy.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/mutant.h"
 #include "lib/io/storage.h"
 #include "lib/wire/mapproto.h"
 
@@ -438,9 +439,13 @@ int control_new(struct control **out, struct io *io, const struct control_config
 	char *err = config->err;
 	size_t err_len = config->err_len;
 	uint8_t seed[CA_SEED_LEN];
-	int rc;
+	int rc = mutant_check_env(err, err_len);
 
 	*out = NULL;
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
 	if (!c)
 		return err_setf(err, err_len, -ENOMEM, "out of memory");
 	c->io = io;

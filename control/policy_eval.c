@@ -3,6 +3,8 @@
  * approved automatically. */
 #include "control/policy_int.h"
 
+#include "lib/base/mutant.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,8 @@ static bool pol_dst_matches_svc(const struct pol_sel *sel, const struct policy_s
 	for (size_t i = 0; i < sel->n_svcs; i++)
 		if (svc->name && !strcmp(sel->svcs[i], svc->name))
 			return true;
+	if (MUTANT("grant-tag-dst-ignored"))
+		return false;
 	return pol_tags_meet(svc->tags, svc->n_tags, sel->tags, sel->n_tags);
 }
 
@@ -142,7 +146,8 @@ bool policy_auto_approves(const struct policy *p, const struct policy_service *s
 			key_ok = pol_tags_meet(svc->tags, svc->n_tags, &a->key, 1);
 		else
 			key_ok = svc->name && !strcmp(svc->name, a->key);
-		if (key_ok && pol_tags_meet(host->tags, host->n_tags, a->tags, a->n_tags))
+		if (key_ok && (MUTANT("auto-approver-ignores-host-tags") ||
+		               pol_tags_meet(host->tags, host->n_tags, a->tags, a->n_tags)))
 			return true;
 	}
 	return false;

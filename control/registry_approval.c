@@ -4,6 +4,7 @@
 #include "control/registry_int.h"
 
 #include "lib/base/check.h"
+#include "lib/base/mutant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ bool registry_host_approved(const struct registry *r, const struct reg_host *h)
 	case REG_DECISION_REVOKED:
 		return false;
 	default:
-		return registry_host_auto_approved(r, h);
+		return MUTANT("pending-host-carries-traffic") || registry_host_auto_approved(r, h);
 	}
 }
 
@@ -225,7 +226,11 @@ size_t registry_rank_hosts(const struct registry *r, size_t client, const char *
 		int ni;
 		const struct reg_node *hn;
 
-		if (!reg_host_eligible_if_alive(r, h, &ni))
+		bool ok = reg_host_eligible_if_alive(r, h, &ni);
+		if (!ok && MUTANT("revoke-never-reaches-clients") &&
+		    h->decision == REG_DECISION_REVOKED)
+			ok = ni >= 0 && h->advertising && !h->draining;
+		if (!ok)
 			continue;
 		hn = &r->nodes[ni].pub;
 		if (!hn->alive && !hn->lost)
@@ -234,7 +239,9 @@ size_t registry_rank_hosts(const struct registry *r, size_t client, const char *
 		ranks[n].node = (size_t)ni;
 		ranks[n].lost = hn->lost;
 		ranks[n].other_region = strcmp(hn->region, c->region) != 0;
-		if (ranks[n].other_region && r->latency_fn)
+		if (MUTANT("steering-ignores-region"))
+			ranks[n].other_region = 0;
+		else if (ranks[n].other_region && r->latency_fn)
 			ranks[n].latency_us = r->latency_fn(r->latency_ctx, c->region, hn->region);
 		ranks[n].hash = reg_hash_pair(c->name, hn->name);
 		n++;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/mutant.h"
 #include "lib/io/io_event.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
@@ -242,6 +243,9 @@ int svcd_new(struct svcd **out, struct io *io, const struct svcd_config *config)
 
 	CHECK(out && io && config);
 	*out = NULL;
+	rc = mutant_check_env(err, err_len);
+	if (rc < 0)
+		return rc;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return err_setf(err, err_len, -ENOMEM, "out of memory");

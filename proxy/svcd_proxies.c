@@ -2,6 +2,7 @@
  * reconciling. */
 #define _GNU_SOURCE
 #include "lib/base/errfmt.h"
+#include "lib/base/mutant.h"
 #include "lib/wire/tls.h"
 #include "proxy/dataplane/dataplane.h"
 #include "proxy/svcd_int.h"
@@ -170,7 +171,7 @@ static const struct serve_port *svcd_wanted(const struct svcd *d, const char *se
 		break;
 	case SERVE_ADV_DRAINING:
 		s = svcd_svc_find_const(d, service);
-		if (s && s->drained)
+		if (s && s->drained && !MUTANT("drain-accepts-new-flows"))
 			return NULL;
 		break;
 	case SERVE_ADV_NONE:

@@ -8,6 +8,7 @@
 #include "proxy/dataplane/dataplane_int.h"
 
 #include "lib/base/check.h"
+#include "lib/base/mutant.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -471,6 +472,8 @@ static void dp_remap_flows(struct dataplane *dp, const struct netmap *nm, struct
 		int32_t j = old && f->peer >= 0 && (size_t)f->peer < r->n_old ? r->to[f->peer] : -1;
 		/* Only open TCP flows wait for a departed peer's verdict. */
 		if (j >= 0 && (size_t)j >= nm->n_peers && !dp_flow_resettable(f))
+			j = -1;
+		if (MUTANT("pinning-lost-on-map-change"))
 			j = -1;
 		if (j < 0) {
 			dp_flow_remove(dp, f);

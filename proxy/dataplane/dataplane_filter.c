@@ -6,14 +6,32 @@
  * on. */
 #include "proxy/dataplane/dataplane_int.h"
 
+#include "lib/base/mutant.h"
+
 #include <string.h>
 
 /* ---- inbound: who may open a flow, who may speak for an address ---------- */
+
+/* The mutant filter: a rule that admits the source and the destination
+ * admits every port. */
+static bool dp_filter_admits_any_port(const struct dataplane *dp, const struct packet_info *pi)
+{
+	for (size_t i = 0; i < dp->nm->n_rules; i++)
+		for (size_t j = 0; j < dp->nm->rules[i].n_dst; j++) {
+			const struct netmap_filter_dst *d = &dp->nm->rules[i].dst[j];
+			if (netmap_filter_allows(dp->nm, &pi->src, &pi->dst, pi->proto,
+			                         d->port_first))
+				return true;
+		}
+	return false;
+}
 
 bool dp_filter_admits(const struct dataplane *dp, const struct packet_info *pi)
 {
 	uint16_t dport = pi->has_ports ? pi->dst.port : 0;
 
+	if (MUTANT("filter-ignores-ports"))
+		return dp_filter_admits_any_port(dp, pi);
 	return netmap_filter_allows(dp->nm, &pi->src, &pi->dst, pi->proto, dport);
 }
 
@@ -40,6 +58,8 @@ bool dp_vip_source_refused(const struct dataplane *dp, const struct packet_info 
                            const struct dp_flow *f)
 {
 	/* LIM-2: a VIP only answers flows opened from outside. */
+	if (MUTANT("vip-source-allowed"))
+		return false;
 	return netmap_host_service_by_vip(dp->nm, &pi->src) != NULL &&
 	       !(f && (f->flags & DP_FLOW_INBOUND));
 }

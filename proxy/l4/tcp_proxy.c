@@ -6,6 +6,7 @@
 #include "proxy/l4/tcp_proxy.h"
 #include "lib/base/check.h"
 #include "lib/base/list.h"
+#include "lib/base/mutant.h"
 #include "lib/io/event_gap.h"
 
 #include "lib/io/io_event.h"
@@ -328,6 +329,8 @@ static int tp_pump(struct tp_conn *c, struct tp_side *src, struct tp_side *dst, 
 				progress = w > 0;
 			}
 		}
+		if (src->eof && MUTANT("l4-halfclose-drops-tail"))
+			b->off = b->len = 0; /* FIN now, the tail is lost */
 		if (b->len == b->off && src->eof && !dst->shut && dst_ready) {
 			int err = tp_side_shutdown(io, dst);
 			if (err < 0) {
@@ -609,7 +612,7 @@ static void tp_listener_cb(void *ctx, int handle, unsigned events)
 		struct tp_conn *c;
 		int h;
 
-		if (tp_open(p) >= p->config.max_conns) {
+		if (tp_open(p) >= p->config.max_conns && !MUTANT("l4-connection-limit-ignored")) {
 			/* Drain the backlog so clients learn at once, not by timeout. */
 			uint64_t before = p->stats.refused_over_limit;
 			tp_refuse(p, handle, "tcp_proxy_conns_max", p->config.max_conns);

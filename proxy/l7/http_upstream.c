@@ -1,5 +1,6 @@
 /* http_upstream.c: upstream connections, their idle pool and the relayed exchange. */
 #define _GNU_SOURCE
+#include "lib/base/mutant.h"
 #include "lib/io/io_event.h"
 #include "proxy/l7/http_proxy_int.h"
 
@@ -281,7 +282,7 @@ static int hp_up_send_head(struct hp_conn *c, const char *path, size_t path_len)
 	    .target = t,
 	    .target_len = tl,
 	    .client_ip = c->peer_ip,
-	    .tls = c->tls != NULL,
+	    .tls = c->tls != NULL || MUTANT("l7-forwarded-proto-https"),
 	    .user_login = c->has_identity ? c->login : NULL,
 	    .user_name = c->has_identity ? c->uname : NULL,
 	    .body = c->req_body_up,

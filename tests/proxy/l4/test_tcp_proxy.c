@@ -356,6 +356,35 @@ Test(TCP_SUITE, l4_1_half_close_delivers_rest_of_echo_then_eof, .fini = tt_teard
 	tclient_close(&c, false);
 }
 
+/* L4-1 with bytes still queued in the proxy when the client's FIN arrives:
+ * the client sends and shuts its side at once, before the proxy's dial to
+ * the target is up, so the bytes wait in the proxy behind the FIN. The
+ * target's own count is the evidence that none was dropped. */
+Test(TCP_SUITE, l4_1_bytes_sent_before_a_half_close_all_reach_a_target_still_connecting,
+     .fini = tt_teardown, .timeout = 60)
+{
+	struct tcp_proxy_config cfg = {0};
+	struct tclient c;
+	struct backend_tcp *sink;
+	struct io_addr lo = tt_loopback(0), sink_addr;
+	struct backend_tcp_stats st;
+
+	tt_setup(&cfg);
+	cr_assert_eq(backend_tcp_sink_start(world.io0, &lo, &sink), 0);
+	backend_tcp_local_addr(sink, &sink_addr);
+	tcp_proxy_set_target(world.proxy, &sink_addr);
+	tclient_start(&c, 7777, true);
+	cr_assert(fixture_run_until(world.f, tclient_done, &c, WORLD_TIMEOUT_US));
+	cr_assert(c.shut && c.eof, "client: shut %d eof %d err %zd", c.shut, c.eof, c.err);
+	backend_tcp_get_stats(sink, &st);
+	cr_assert_eq(st.bytes_in, 7777, "L4-1: the target got %llu of 7777 bytes",
+	             (unsigned long long)st.bytes_in);
+	tclient_close(&c, false);
+	tcp_proxy_free(world.proxy);
+	world.proxy = NULL;
+	backend_tcp_free(sink);
+}
+
 Test(TCP_SUITE, l4_1_target_that_speaks_after_client_eof_is_still_relayed, .fini = tt_teardown,
      .timeout = 60)
 {
