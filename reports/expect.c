@@ -770,7 +770,8 @@ static void rp_eval_windowed(const struct rp_data *d, const struct expect *e,
 void rp_expect_eval(const struct rp_data *d, size_t index, const struct expect *e,
                     struct expect_result *r)
 {
-	memset(r, 0, sizeof(*r));
+	if (e->kind != EXPECT_INVARIANT) /* the caller's verdict stays */
+		memset(r, 0, sizeof(*r));
 	switch (e->kind) {
 	case EXPECT_SUCCESS_RATE:
 	case EXPECT_LATENCY:
