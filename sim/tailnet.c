@@ -440,6 +440,14 @@ int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, s
 	return control_admin_line(t->control, user, line, out, out_len);
 }
 
+int tn_admin_policy(struct tailnet *t, const char *user, const char *policy, char *out,
+                    size_t out_len)
+{
+	if (!t->control)
+		return err_setf(out, out_len, -ENOTCONN, "control is down");
+	return control_admin_policy(t->control, user, policy, strlen(policy), out, out_len);
+}
+
 int tn_crash(struct tailnet *t, int node)
 {
 	if (node < 0 || (size_t)node >= t->n_nodes)

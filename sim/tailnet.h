@@ -169,6 +169,9 @@ bool tn_run_until(struct tailnet *t, bool (*done)(void *arg), void *arg, uint64_
 int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t out_len);
 /* An admin command line (control/control.h) as `user`. */
 int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, size_t out_len);
+/* set-policy with the policy's text (control_admin_policy) as `user`. */
+int tn_admin_policy(struct tailnet *t, const char *user, const char *policy, char *out,
+                    size_t out_len);
 
 /* Faults. */
 int tn_crash(struct tailnet *t, int node);

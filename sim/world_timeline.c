@@ -209,6 +209,15 @@ static int world_act_admin(struct world *w, const struct scenario_event *e, stru
 	a->action = "admin";
 	if (!line)
 		return -ENOMEM;
+	if (e->verb == SCENARIO_ADMIN_SET_POLICY && e->policy) {
+		snprintf(a->target, sizeof(a->target), "policy");
+		snprintf(a->detail, sizeof(a->detail), "set-policy (%zu bytes given) (as %s)",
+		         strlen(e->policy), user ? user : "?");
+		rc = user ? tn_admin_policy(w->tn, user, e->policy, a->out, WORLD_ADMIN_OUT_MAX)
+		          : -EINVAL;
+		free(line);
+		return rc;
+	}
 	if (e->verb == SCENARIO_ADMIN_SET_POLICY) {
 		char path[WORLD_PATH_MAX + SCENARIO_LINE_MAX + 2], q[2 * sizeof(path)];
 		snprintf(a->target, sizeof(a->target), "policy");

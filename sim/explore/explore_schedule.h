@@ -16,8 +16,12 @@
 struct explore_fault {
 	enum scenario_fault_kind kind;
 	uint64_t start_us, heal_us;
-	uint32_t target;     /* CRASH: node; PARTITION, LINK: link (its two regions) */
-	uint64_t latency_us; /* LINK: the latency while the fault lasts */
+	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
+	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
+	 * grant removed (index into the policy's grants); control kinds: 0. */
+	uint32_t target;
+	uint64_t latency_us;     /* LINK: the latency while the fault lasts */
+	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
 
 struct explore_schedule {
@@ -26,12 +30,17 @@ struct explore_schedule {
 	size_t n_faults;
 	struct scenario_event *events; /* faults and heals as timeline entries, by time */
 	size_t n_events;
+	struct scenario_host *hosts; /* the scenario's hosts (scenario_hosts) */
+	size_t n_hosts;
+	char **texts; /* what the events' strings point at (commands, policies) */
+	size_t n_texts;
 };
 
 /* Draws the schedule of `seed` for sc (whose explore section must be
  * present): a random non-empty subset of the menu's kinds, then faults of
  * those kinds with exponential gaps at their rates on the scenario's real
- * nodes and links (one fault at a time on each target), each
+ * nodes, links, hosts and grants (one fault at a time on each target;
+ * faults that act through control, one at a time), each
  * lasting min..max and healed before the quiet tail, at most max_faults.
  * Returns 0, -EINVAL without a menu, or -ENOMEM; free with
  * explore_schedule_free. */

@@ -109,6 +109,7 @@ enum timeline_key {
 	TL_ADMIN,
 	TL_AS,
 	TL_CONTROL,
+	TL_POLICY,
 	TL_EXPECT_ERROR,
 };
 
@@ -328,6 +329,11 @@ void ld_warn_disconnected(struct loader *ld, const yaml_node_t *at);
 /* scenario_policy.c: users, policy and the tags it owns. */
 bool ld_load_users(struct loader *ld, const yaml_node_t *map);
 bool ld_load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map);
+/* A policy written in YAML (`map`, under `key`) as JSON text control
+ * accepts, owned by the scenario; NULL after reporting why not. With
+ * `parsed`, *parsed gets the parsed policy (the caller frees it). */
+const char *ld_policy_text(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map,
+                           struct policy **parsed);
 bool ld_check_tag(struct loader *ld, const yaml_node_t *at, const char *tag);
 /* scenario_services.c */
 const char *ld_parse_port_range(const char *s, struct scenario_port_range *r);

@@ -21,7 +21,9 @@ const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream",
 const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
-const char *const scenario_fault_words[] = {"crash", "partition", "link", "control-crash", NULL};
+const char *const scenario_fault_words[] = {"crash",        "partition",  "link",   "control-crash",
+                                            "control-disk", "torn-write", "revoke", "reject",
+                                            "drain",        "grant",      NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
@@ -177,7 +179,12 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
         KEY("kind", SCENARIO_KIND_STRING, true, NULL,
             "crash (a node, then its restart), partition (a link's two regions, "
             "then the heal), link (a link's latency and loss, then back), control-crash "
-            "(then its restart).",
+            "(then its restart), control-disk (disk-full or fsync-fail, then disk-ok), "
+            "torn-write (control dies in the middle of a state write, then its restart), "
+            "revoke or reject (a host: a node whose serve lines advertise a service; then "
+            "approve), drain (serve drain on a host, then serve advertise), grant (the "
+            "policy without one of its grants, then the policy again). Admin kinds run as "
+            "the first owner, admin or network-admin in users.",
             .choices = scenario_fault_words, .project = true),
     [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
                         "Mean faults of this kind per simulated minute (1..600).", .project = true),
@@ -294,7 +301,7 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
                      "[--description=..], delete svc:X, approve|reject|revoke svc:X NODE, "
-                     "set-policy FILE."),
+                     "set-policy FILE, or set-policy with the policy in `policy`."),
     [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
                   "With admin: the user (declared in users) who runs the command."),
     [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,
@@ -303,6 +310,10 @@ const struct scenario_key scenario_timeline_keys[] = {
                        "(healthy again), torn-write (power lost in the middle of a state "
                        "write: control is down, as after crash).",
                        .choices = scenario_control_words, .project = true),
+    [TL_POLICY] = KEY("policy", SCENARIO_KIND_OBJECT, false, NULL,
+                      "With `admin: set-policy` (no FILE): the policy it sets, written like "
+                      "the top-level policy (what explore writes for its grant faults).",
+                      .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
                             "without it, an action that cannot be carried out fails the run "

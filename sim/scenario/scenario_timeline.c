@@ -192,8 +192,36 @@ static bool admin_host(struct loader *ld, const yaml_node_t *v, const struct adm
 	return ok;
 }
 
+/* set-policy FILE, or set-policy with the policy in the entry's `policy`
+ * key (`pk`, its value `pv`). */
+static bool admin_set_policy(struct loader *ld, const yaml_node_t *v, const struct admin_words *aw,
+                             const yaml_node_t *pk, const yaml_node_t *pv, struct scenario_event *e)
+{
+	if (aw->n == 2 && !pk) {
+		e->file = ld_strdup(ld, aw->w[1]);
+		return true;
+	}
+	if (aw->n == 1 && pk) {
+		if (!pv || pv->type != YAML_MAPPING_NODE) {
+			error_at(ld, pk,
+			         "policy must be a mapping (a policy, like the top-level one)");
+			return false;
+		}
+		e->policy = ld_policy_text(ld, pk, pv, NULL);
+		return e->policy != NULL;
+	}
+	if (aw->n == 2)
+		error_at(ld, pk, "admin set-policy takes a file or a policy, not both");
+	else
+		error_at(ld, v,
+		         "admin set-policy takes one file (set-policy FILE) or, with none, the "
+		         "entry's policy key");
+	return false;
+}
+
 /* An admin command line, checked the way control's console parses it. */
-static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
+static bool check_admin(struct loader *ld, const yaml_node_t *v, const yaml_node_t *pk,
+                        const yaml_node_t *pv, struct scenario_event *e)
 {
 	struct admin_words *aw = malloc(sizeof(*aw));
 	const char *why;
@@ -235,13 +263,14 @@ static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario
 		ok = admin_host(ld, v, aw, e);
 		break;
 	case SCENARIO_ADMIN_SET_POLICY:
-		if (aw->n != 2) {
+		ok = aw->n <= 2 && admin_set_policy(ld, v, aw, pk, pv, e);
+		if (aw->n > 2)
 			error_at(ld, v, "admin set-policy takes one file: set-policy FILE");
-			goto out;
-		}
-		e->file = ld_strdup(ld, aw->w[1]);
-		ok = true;
 		break;
+	}
+	if (pk && e->verb != SCENARIO_ADMIN_SET_POLICY) {
+		error_at(ld, pk, "'policy' goes with 'admin: set-policy' (the policy it sets)");
+		ok = false;
 	}
 	if (ok && e->verb != SCENARIO_ADMIN_SET_POLICY)
 		snprintf(e->service, sizeof(e->service), "%s", aw->w[1]);
@@ -432,6 +461,11 @@ static bool entry_modifiers(struct loader *ld, yaml_node_t **keys, yaml_node_t *
 		error_at(ld, keys[TL_AS], "'as' goes with 'admin' (the user running the command)");
 		ok = false;
 	}
+	if (keys[TL_POLICY] && action != TL_ADMIN) {
+		error_at(ld, keys[TL_POLICY],
+		         "'policy' goes with 'admin: set-policy' (the policy it sets)");
+		ok = false;
+	}
 	if (vals[TL_EXPECT_ERROR]) {
 		size_t len = strlen(scalar(vals[TL_EXPECT_ERROR]));
 		if (len == 0 || len > SCENARIO_EXPECT_ERROR_MAX) {
@@ -497,7 +531,7 @@ static bool action_admin(struct loader *ld, yaml_node_t **keys, yaml_node_t **va
 	} else if (vals[TL_AS] && (e->user = ld_user_ref(ld, vals[TL_AS])) < 0) {
 		ok = false;
 	}
-	if (!check_admin(ld, vals[TL_ADMIN], e))
+	if (!check_admin(ld, vals[TL_ADMIN], keys[TL_POLICY], vals[TL_POLICY], e))
 		ok = false;
 	return ok;
 }

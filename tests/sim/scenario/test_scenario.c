@@ -2251,7 +2251,8 @@ Test(scenario_explore, exp_1_unknown_fault_kind_lists_the_kinds)
 {
 	expect_explore_error("explore:\n  faults: [{kind: crsh, rate: 1}]\n",
 	                     "e.yaml:7:19: unknown fault kind 'crsh' (expected crash, partition, "
-	                     "link or control-crash; did you mean 'crash'?)");
+	                     "link, control-crash, control-disk, torn-write, revoke, reject, drain "
+	                     "or grant; did you mean 'crash'?)");
 }
 
 Test(scenario_explore, exp_1_a_kind_twice_is_refused)
@@ -2280,10 +2281,16 @@ Test(scenario_explore, exp_1_quiet_tail_must_leave_time_for_faults)
 
 Test(scenario_explore, exp_1_more_entries_than_kinds_is_refused_before_work)
 {
-	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}, {kind: crash, rate: 1}, "
-	                     "{kind: crash, rate: 1}, {kind: crash, rate: 1}, {kind: crash, rate: "
-	                     "1}]\n",
-	                     "e.yaml:7:11: faults must list 1..4 kinds, got 5");
+	char body[2048], msg[128];
+	size_t n = (size_t)snprintf(body, sizeof(body), "explore:\n  faults: [");
+
+	for (int i = 0; i <= SCENARIO_FAULT_KINDS; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{kind: crash, rate: 1}",
+		                      i ? ", " : "");
+	snprintf(body + n, sizeof(body) - n, "]\n");
+	snprintf(msg, sizeof(msg), "e.yaml:7:11: faults must list 1..%d kinds, got %d",
+	         SCENARIO_FAULT_KINDS, SCENARIO_FAULT_KINDS + 1);
+	expect_explore_error(body, msg);
 }
 
 Test(scenario_explore, exp_1_link_faults_need_a_link)

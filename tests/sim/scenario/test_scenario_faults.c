@@ -1,0 +1,188 @@
+/* The scenario keys explore's fault kinds use (EXP-1): the kinds' needs
+ * (an admin user, a host, a grant), the timeline's set-policy with the
+ * policy itself, and their errors with the position and a did you mean. */
+#include "sim/scenario/scenario.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Users bob (member) and alice (admin), a policy with one grant, two
+ * nodes: web-0 and web-1 serve svc:web (and svc:db on port 81), c does
+ * not. The body follows on line 13. */
+static const char head[] =
+    "name: f\nduration: 60s\nregions: {a: {}}\n"
+    "users: {bob@example.com: {role: member}, alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com]}\n"
+    "  grants: [{src: [\"*\"], dst: [svc:web], ip: [\"80\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:web]}, "
+    "{name: svc:db, ports: [tcp:81], tags: [tag:web]}]\n"
+    "nodes:\n"
+    "  - {name: web, region: a, count: 2, tags: [tag:web], serve: [serve --service=svc:web "
+    "--http=80 127.0.0.1:8080, serve --service=svc:db --http=81 127.0.0.1:8081]}\n"
+    "  - {name: c, region: a}\n"
+    "underlay_workload: off\n";
+
+static int load(const char *h, const char *body, struct scenario **sc, struct scenario_diags *d)
+{
+	size_t n = strlen(h) + strlen(body) + 1;
+	char *text = malloc(n);
+
+	snprintf(text, n, "%s%s", h, body);
+	int err = scenario_load_text(text, strlen(text), "f.yaml", sc, d);
+	free(text);
+	return err;
+}
+
+static void expect_error_with(const char *h, const char *body, const char *msg)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	bool found = false;
+
+	cr_assert_eq(load(h, body, &sc, &d), -EINVAL);
+	cr_assert_null(sc);
+	for (size_t i = 0; i < d.count; i++)
+		found = found || !strcmp(d.items[i].text, msg);
+	if (!found)
+		scenario_diags_print(&d, stderr);
+	cr_assert(found, "expected: %s", msg);
+}
+
+static void expect_error(const char *body, const char *msg)
+{
+	expect_error_with(head, body, msg);
+}
+
+Test(scenario_faults, exp_1_hosts_are_the_nodes_whose_serve_lines_advertise_a_service)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	struct scenario_host h[8];
+
+	cr_assert_eq(load(head, "", &sc, &d), 0);
+	cr_assert_eq(scenario_hosts(sc, h, 8), 4);
+	cr_assert_eq(h[0].node, 0);
+	cr_assert_str_eq(h[0].service, "svc:web");
+	cr_assert_eq(h[1].node, 0);
+	cr_assert_str_eq(h[1].service, "svc:db");
+	cr_assert_eq(h[3].node, 1);
+	cr_assert_str_eq(h[3].service, "svc:db");
+	cr_assert_eq(scenario_hosts(sc, h, 1), 4, "counts beyond cap");
+	cr_assert_eq(scenario_admin_user(sc), 1, "bob is a member: alice runs admin faults");
+	cr_assert_eq(scenario_policy_grants(sc), 1);
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_menu_of_every_new_kind_loads)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load(head,
+	               "explore:\n  faults: [{kind: control-disk, rate: 1}, {kind: torn-write, "
+	               "rate: 1}, {kind: revoke, rate: 1}, {kind: reject, rate: 1}, {kind: drain, "
+	               "rate: 1}, {kind: grant, rate: 1}]\n",
+	               &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->explore.n_faults, 6);
+	cr_assert_eq(sc->explore.faults[5].kind, SCENARIO_FAULT_GRANT);
+	cr_assert_str_eq(scenario_fault_kind_name(SCENARIO_FAULT_TORN_WRITE), "torn-write");
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
+{
+	expect_error("explore:\n  faults: [{kind: drian, rate: 1}]\n",
+	             "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
+	             "control-crash, control-disk, torn-write, revoke, reject, drain or grant; did "
+	             "you mean 'drain'?)");
+}
+
+Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
+{
+	static const char members[] =
+	    "name: f\nregions: {a: {}}\n"
+	    "users: {bob@example.com: {role: member}}\n"
+	    "policy: {grants: [{src: [\"*\"], dst: [\"*\"], ip: [\"*\"]}]}\n"
+	    "nodes: [{name: web, region: a, serve: [serve "
+	    "--service=svc:web --http=80 127.0.0.1:8080]}]\n"
+	    "services: [{name: svc:web, ports: [tcp:80]}]\n";
+	expect_error_with(members, "explore:\n  faults: [{kind: revoke, rate: 1}]\n",
+	                  "f.yaml:8:19: revoke and reject faults need an owner, admin or "
+	                  "network-admin in users");
+	expect_error_with(members, "explore:\n  faults: [{kind: grant, rate: 1}]\n",
+	                  "f.yaml:8:19: grant faults need an owner, admin or network-admin in "
+	                  "users");
+}
+
+Test(scenario_faults, exp_1_host_and_grant_kinds_need_a_target)
+{
+	static const char bare[] = "name: f\nregions: {a: {}}\n"
+	                           "users: {alice@example.com: {role: owner}}\n"
+	                           "nodes: [{name: c, region: a}]\n";
+	expect_error_with(bare, "explore:\n  faults: [{kind: drain, rate: 1}]\n",
+	                  "f.yaml:6:19: drain faults need a host (a node whose serve lines "
+	                  "advertise a service)");
+	expect_error_with(bare, "explore:\n  faults: [{kind: reject, rate: 1}]\n",
+	                  "f.yaml:6:19: revoke and reject faults need a host (a node whose serve "
+	                  "lines advertise a service)");
+	expect_error_with(bare, "explore:\n  faults: [{kind: grant, rate: 1}]\n",
+	                  "f.yaml:6:19: grant faults need a policy with at least one grant");
+}
+
+Test(scenario_faults, exp_1_set_policy_with_the_policy_in_the_entry_loads_as_json)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load(head,
+	               "timeline:\n  - {at: 1s, admin: set-policy, as: alice@example.com,\n"
+	               "     policy: {tagOwners: {tag:web: [alice@example.com]}, grants: []}}\n"
+	               "  - {at: 2s, admin: set-policy p.json, as: alice@example.com}\n",
+	               &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->n_events, 2);
+	cr_assert_eq(sc->events[0].verb, SCENARIO_ADMIN_SET_POLICY);
+	cr_assert_null(sc->events[0].file);
+	cr_assert_str_eq(sc->events[0].policy,
+	                 "{\"tagOwners\":{\"tag:web\":[\"alice@example.com\"]},\"grants\":[]}");
+	cr_assert_str_eq(sc->events[1].file, "p.json");
+	cr_assert_null(sc->events[1].policy);
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_policy_key_errors_name_the_place)
+{
+	expect_error("timeline:\n  - {at: 1s, crash: web-0, policy: {grants: []}}\n",
+	             "f.yaml:14:28: 'policy' goes with 'admin: set-policy' (the policy it sets)");
+	expect_error("timeline:\n  - {at: 1s, admin: revoke svc:web web-0, as: alice@example.com, "
+	             "policy: {grants: []}}\n",
+	             "f.yaml:14:66: 'policy' goes with 'admin: set-policy' (the policy it sets)");
+	expect_error("timeline:\n  - {at: 1s, admin: set-policy p.json, as: alice@example.com, "
+	             "policy: {grants: []}}\n",
+	             "f.yaml:14:63: admin set-policy takes a file or a policy, not both");
+	expect_error("timeline:\n  - {at: 1s, admin: set-policy, as: alice@example.com}\n",
+	             "f.yaml:14:21: admin set-policy takes one file (set-policy FILE) or, with "
+	             "none, the entry's policy key");
+	expect_error("timeline:\n  - {at: 1s, admin: set-policy, as: alice@example.com, "
+	             "polcy: {grants: []}}\n",
+	             "f.yaml:14:56: unknown key 'polcy' in timeline entry (did you mean "
+	             "'policy'?)");
+	expect_error("timeline:\n  - {at: 1s, admin: set-policy, as: alice@example.com, "
+	             "policy: [a]}\n",
+	             "f.yaml:14:64: expected a mapping for 'policy', got a sequence");
+}
+
+Test(scenario_faults, exp_1_a_policy_in_the_timeline_is_checked_like_control_does)
+{
+	expect_error("timeline:\n  - {at: 1s, admin: set-policy, as: alice@example.com, "
+	             "policy: {grants: [{src: [\"*\"], dts: [\"*\"]}]}}\n",
+	             "f.yaml:14:87: policy: grants[0]: unknown key \"dts\" (did you mean "
+	             "\"dst\"?)");
+}
