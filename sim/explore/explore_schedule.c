@@ -87,9 +87,13 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 {
 	switch (kind) {
 	case SCENARIO_FAULT_CRASH:
+	case SCENARIO_FAULT_ISOLATE:
+	case SCENARIO_FAULT_ACCESS:
 		return (uint32_t)below_draw(rng, sc->node_count);
 	case SCENARIO_FAULT_PARTITION:
 	case SCENARIO_FAULT_LINK:
+	case SCENARIO_FAULT_ONE_WAY:
+	case SCENARIO_FAULT_LOSS:
 		return (uint32_t)below_draw(rng, (uint64_t)sc->link_count);
 	case SCENARIO_FAULT_REVOKE:
 	case SCENARIO_FAULT_REJECT:
@@ -100,6 +104,28 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 	default:
 		return 0;
 	}
+}
+
+/* The loss `percent` % as the loader reads it back from the YAML this
+ * file writes ("%.15g%"), so a schedule and its YAML give the same
+ * simulation. */
+static double loss_text_value(double percent)
+{
+	char text[64];
+	double f = 0;
+
+	snprintf(text, sizeof(text), "%.15g%%", percent);
+	scenario_parse_percent(text, &f, NULL, 0);
+	return f;
+}
+
+/* A latency `base` made 2..10 times longer plus LINK_EXTRA_US, at most
+ * the loader's limit. */
+static uint64_t slower_draw(uint64_t base, uint64_t rng[RNG_STATE_WORDS])
+{
+	uint64_t lat = base * (2 + below_draw(rng, 9)) + LINK_EXTRA_US;
+
+	return lat < SCENARIO_LATENCY_MAX_US ? lat : SCENARIO_LATENCY_MAX_US;
 }
 
 /* Kinds that act through control: while one lasts, control must be up
@@ -147,15 +173,19 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 		f->target = target_draw(sc, s, f->kind, rng);
 		if (target_busy(s, n_done, f))
 			continue;
-		if (f->kind == SCENARIO_FAULT_LINK) {
-			uint64_t base = sc->links[f->target].params.latency_us;
-			uint64_t lat = base * (2 + below_draw(rng, 9)) + LINK_EXTRA_US;
-			f->latency_us =
-			    lat < SCENARIO_LATENCY_MAX_US ? lat : SCENARIO_LATENCY_MAX_US;
-		}
+		if (f->kind == SCENARIO_FAULT_LINK)
+			f->latency_us = slower_draw(sc->links[f->target].params.latency_us, rng);
 		if (f->kind == SCENARIO_FAULT_CONTROL_DISK)
 			f->disk =
 			    below_draw(rng, 2) ? SCENARIO_DISK_FSYNC_FAIL : SCENARIO_DISK_FULL;
+		if (f->kind == SCENARIO_FAULT_ONE_WAY)
+			f->reverse = below_draw(rng, 2);
+		if (f->kind == SCENARIO_FAULT_ACCESS) {
+			f->latency_us = slower_draw(sc->access.latency_us, rng);
+			f->loss = loss_text_value((double)(1 + below_draw(rng, 10)));
+		}
+		if (f->kind == SCENARIO_FAULT_LOSS)
+			f->loss = loss_text_value((double)(1 + below_draw(rng, 20)));
 		return true;
 	}
 	return false;
@@ -281,6 +311,37 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 		e->action = SCENARIO_ACTION_CONTROL_DISK;
 		e->disk = heal ? SCENARIO_DISK_OK : f->disk;
 		break;
+	case SCENARIO_FAULT_ISOLATE:
+		e->action = heal ? SCENARIO_ACTION_REJOIN : SCENARIO_ACTION_ISOLATE;
+		e->node = f->target;
+		break;
+	case SCENARIO_FAULT_ONE_WAY: {
+		const struct scenario_link *l = &sc->links[f->target];
+		e->action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
+		e->one_way = true;
+		e->a = (uint32_t)(f->reverse ? l->region_b : l->region_a);
+		e->b = (uint32_t)(f->reverse ? l->region_a : l->region_b);
+		break;
+	}
+	case SCENARIO_FAULT_ACCESS:
+		e->action = SCENARIO_ACTION_LINK;
+		e->access = true;
+		e->node = f->target;
+		e->set_latency = e->set_loss = true;
+		e->params.latency_us = heal ? sc->access.latency_us : f->latency_us;
+		e->params.loss = heal ? loss_text_value(sc->access.loss * 100) : f->loss;
+		break;
+	case SCENARIO_FAULT_LOSS: {
+		const struct scenario_link *l = &sc->links[f->target];
+		e->action = SCENARIO_ACTION_LINK;
+		e->link = (int)f->target;
+		e->a = (uint32_t)l->region_a;
+		e->b = (uint32_t)l->region_b;
+		e->set_loss = true;
+		e->params = l->params;
+		e->params.loss = heal ? loss_text_value(l->params.loss * 100) : f->loss;
+		break;
+	}
 	case SCENARIO_FAULT_TORN_WRITE:
 		e->action =
 		    heal ? SCENARIO_ACTION_CONTROL_RESTART : SCENARIO_ACTION_CONTROL_TORN_WRITE;
@@ -399,6 +460,28 @@ static void yaml_quoted(const char *text, FILE *out)
 	fputc('"', out);
 }
 
+/* A link entry: a region link (between) or a node's access link (node),
+ * with the parameters it sets. */
+static void link_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+
+	if (e->access) {
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "link: {node: %s", name);
+	} else {
+		fprintf(out, "link: {between: [%s, %s]", sc->regions[e->a].name,
+		        sc->regions[e->b].name);
+	}
+	if (e->set_latency)
+		fprintf(out, ", latency: %lluus", (unsigned long long)e->params.latency_us);
+	if (e->set_bandwidth)
+		fprintf(out, ", bandwidth: %llubps", (unsigned long long)e->params.bandwidth_bps);
+	if (e->set_loss)
+		fprintf(out, ", loss: \"%.15g%%\"", e->params.loss * 100);
+	fputs("}}\n", out);
+}
+
 static void event_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
 {
 	static const char *const disks[] = {
@@ -418,14 +501,19 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 		break;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		fprintf(out, "%s: [%s, %s]}\n",
+		fprintf(out, "%s%s: [%s, %s]}\n",
 		        e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
-		        sc->regions[e->a].name, sc->regions[e->b].name);
+		        e->one_way ? "_one_way" : "", sc->regions[e->a].name,
+		        sc->regions[e->b].name);
+		break;
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "%s: %s}\n",
+		        e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin", name);
 		break;
 	case SCENARIO_ACTION_LINK:
-		fprintf(out, "link: {between: [%s, %s], latency: %lluus}}\n",
-		        sc->regions[e->a].name, sc->regions[e->b].name,
-		        (unsigned long long)e->params.latency_us);
+		link_write(sc, e, out);
 		break;
 	case SCENARIO_ACTION_SERVE:
 		scenario_node_name(sc, e->node, name, sizeof(name));

@@ -18,9 +18,12 @@ struct explore_fault {
 	uint64_t start_us, heal_us;
 	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
-	 * grant removed (index into the policy's grants); control kinds: 0. */
+	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
+	 * ONE_WAY, LOSS: link; control kinds: 0. */
 	uint32_t target;
-	uint64_t latency_us;     /* LINK: the latency while the fault lasts */
+	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts */
+	double loss;             /* ACCESS, LOSS: the loss while it lasts */
+	bool reverse;            /* ONE_WAY: from the link's second region to its first */
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
 

@@ -315,6 +315,8 @@ enum scenario_action {
 	SCENARIO_ACTION_CONTROL_RESTART,
 	SCENARIO_ACTION_CONTROL_DISK,       /* {control: disk-full|fsync-fail|disk-ok} */
 	SCENARIO_ACTION_CONTROL_TORN_WRITE, /* a crash in the middle of a state write */
+	SCENARIO_ACTION_ISOLATE,            /* {isolate: NODE}: its access link down */
+	SCENARIO_ACTION_REJOIN,             /* {rejoin: NODE}: up again */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -343,7 +345,9 @@ struct scenario_event {
 	const char *run;    /* SERVE: the serve line */
 	bool between_nodes; /* PARTITION, HEAL: a, b are node indexes, else region indexes */
 	uint32_t a, b;
-	int link;                                    /* LINK: index into links */
+	bool one_way; /* PARTITION, HEAL of regions: only packets from a to b */
+	int link;     /* LINK: index into links; -1: node's access link (access) */
+	bool access;  /* LINK: the access link of `node` */
 	bool set_latency, set_bandwidth, set_loss;   /* LINK: which parameters change */
 	struct scenario_link_params params;          /* LINK */
 	const char *command;                         /* ADMIN: the admin command line as written */
@@ -380,6 +384,10 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_REJECT,
 	SCENARIO_FAULT_DRAIN,
 	SCENARIO_FAULT_GRANT,
+	SCENARIO_FAULT_ISOLATE,
+	SCENARIO_FAULT_ONE_WAY,
+	SCENARIO_FAULT_ACCESS,
+	SCENARIO_FAULT_LOSS,
 	SCENARIO_FAULT_KINDS,
 };
 /* "crash", "partition", "link", "control-crash", "control-disk", ... */
@@ -402,6 +410,13 @@ size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size
 int scenario_admin_user(const struct scenario *sc);
 /* The number of grants in the scenario's policy (0 without one). */
 size_t scenario_policy_grants(const struct scenario *sc);
+
+struct scenario_event;
+/* Do two timeline entries cut (or mend) the same thing: the same two
+ * regions or nodes (a one-way partition: in the same direction), or the
+ * same isolated node? The loader and the simulator pair partitions with
+ * heals by it. */
+bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y);
 
 #define SCENARIO_EXPLORE_RATE_MAX   600   /* faults per simulated minute */
 #define SCENARIO_EXPLORE_FAULTS_MAX 10000 /* max_faults */

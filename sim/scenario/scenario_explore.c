@@ -108,6 +108,13 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 		return sc->link_count < 1 ? "link faults need at least one link" : NULL;
 	case SCENARIO_FAULT_CRASH:
 		return sc->node_count < 1 ? "crash faults need at least one node" : NULL;
+	case SCENARIO_FAULT_ISOLATE:
+	case SCENARIO_FAULT_ACCESS:
+		return sc->node_count < 1 ? "isolate and access faults need at least one node"
+		                          : NULL;
+	case SCENARIO_FAULT_ONE_WAY:
+	case SCENARIO_FAULT_LOSS:
+		return sc->link_count < 1 ? "one-way and loss faults need at least one link" : NULL;
 	default:
 		return NULL;
 	}

@@ -21,9 +21,10 @@ const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream",
 const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
-const char *const scenario_fault_words[] = {"crash",        "partition",  "link",   "control-crash",
-                                            "control-disk", "torn-write", "revoke", "reject",
-                                            "drain",        "grant",      NULL};
+const char *const scenario_fault_words[] = {
+    "crash",      "partition", "link",   "control-crash", "control-disk",
+    "torn-write", "revoke",    "reject", "drain",         "grant",
+    "isolate",    "one-way",   "access", "loss",          NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
@@ -183,8 +184,11 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "torn-write (control dies in the middle of a state write, then its restart), "
             "revoke or reject (a host: a node whose serve lines advertise a service; then "
             "approve), drain (serve drain on a host, then serve advertise), grant (the "
-            "policy without one of its grants, then the policy again). Admin kinds run as "
-            "the first owner, admin or network-admin in users.",
+            "policy without one of its grants, then the policy again), isolate (a node cut "
+            "off, then rejoined), one-way (a link's regions cut one way, then healed), "
+            "access (a node's access link slower and lossy, then back), loss (a link's "
+            "loss, then back). Admin kinds run as the first owner, admin or network-admin "
+            "in users.",
             .choices = scenario_fault_words, .project = true),
     [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
                         "Mean faults of this kind per simulated minute (1..600).", .project = true),
@@ -296,7 +300,8 @@ const struct scenario_key scenario_timeline_keys[] = {
                          "[A, B]: cut the links between two regions or two nodes."),
     [TL_HEAL] = KEY("heal", SCENARIO_KIND_PAIR, false, NULL, "[A, B]: undo a partition."),
     [TL_LINK] = KEY("link", SCENARIO_KIND_MAPPING, false, NULL,
-                    "Change an existing link: between, then latency, bandwidth and/or loss.",
+                    "Change an existing link: between (or a node's access link: node), then "
+                    "latency, bandwidth and/or loss.",
                     .sub = SCENARIO_SECTION_TIMELINE_LINK),
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
@@ -314,6 +319,17 @@ const struct scenario_key scenario_timeline_keys[] = {
                       "With `admin: set-policy` (no FILE): the policy it sets, written like "
                       "the top-level policy (what explore writes for its grant faults).",
                       .project = true),
+    [TL_ISOLATE] = KEY("isolate", SCENARIO_KIND_STRING, false, NULL,
+                       "A node cut off: its access link down both ways (its daemon runs on).",
+                       .project = true),
+    [TL_REJOIN] = KEY("rejoin", SCENARIO_KIND_STRING, false, NULL,
+                      "An isolated node's access link up again.", .project = true),
+    [TL_PARTITION_ONE_WAY] = KEY("partition_one_way", SCENARIO_KIND_PAIR, false, NULL,
+                                 "[FROM, TO]: two regions with a link between them; packets "
+                                 "from FROM's hosts to TO's are dropped, the other way pass.",
+                                 .project = true),
+    [TL_HEAL_ONE_WAY] = KEY("heal_one_way", SCENARIO_KIND_PAIR, false, NULL,
+                            "[FROM, TO]: undo a partition_one_way.", .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
                             "without it, an action that cannot be carried out fails the run "
@@ -323,12 +339,14 @@ const struct scenario_key scenario_timeline_keys[] = {
 };
 
 static const struct scenario_key scenario_tlink_keys[] = {
-    [TLINK_BETWEEN] =
-        KEY("between", SCENARIO_KIND_PAIR, true, NULL, "The two regions of an existing link."),
+    [TLINK_BETWEEN] = KEY("between", SCENARIO_KIND_PAIR, false, NULL,
+                          "The two regions of an existing link (or node)."),
     [TLINK_LATENCY] =
         KEY("latency", SCENARIO_KIND_DURATION, false, "unchanged", "New one-way latency."),
     [TLINK_BANDWIDTH] = KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "unchanged", "New rate."),
     [TLINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "unchanged", "New loss."),
+    [TLINK_NODE] = KEY("node", SCENARIO_KIND_STRING, false, NULL,
+                       "Instead of between: the node whose access link changes.", .project = true),
     KEY_END,
 };
 

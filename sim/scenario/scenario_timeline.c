@@ -362,6 +362,17 @@ static bool load_timeline_link(struct loader *ld, const yaml_node_t *map, struct
 	bool ok = ld_collect(ld, map, SCENARIO_SECTION_TIMELINE_LINK, " in link", keys, vals);
 	bool nodes;
 
+	if (!keys[TLINK_BETWEEN] == !keys[TLINK_NODE] && ok) {
+		error_at(ld, map,
+		         "a timeline link names either between (two regions) or node (its access "
+		         "link)");
+		ok = false;
+	}
+	if (vals[TLINK_NODE]) {
+		e->access = true;
+		if (ld_node_ref(ld, "link: ", vals[TLINK_NODE], &e->node) < 0)
+			ok = false;
+	}
 	if (vals[TLINK_BETWEEN]) {
 		if (!pair_ref(ld, "between", vals[TLINK_BETWEEN], &nodes, &e->a, &e->b)) {
 			ok = false;
@@ -402,8 +413,9 @@ static int event_cmp(const void *x, const void *y)
 	return (a->column > b->column) - (a->column < b->column);
 }
 
-static const int timeline_actions[] = {TL_RUN,  TL_CRASH, TL_RESTART, TL_PARTITION,
-                                       TL_HEAL, TL_LINK,  TL_ADMIN,   TL_CONTROL};
+static const int timeline_actions[] = {
+    TL_RUN,     TL_CRASH,   TL_RESTART, TL_PARTITION,         TL_HEAL,        TL_LINK, TL_ADMIN,
+    TL_CONTROL, TL_ISOLATE, TL_REJOIN,  TL_PARTITION_ONE_WAY, TL_HEAL_ONE_WAY};
 
 /* `at`: before the end of the run. */
 static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
@@ -442,7 +454,8 @@ static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t 
 	if (action < 0)
 		error_at(ld, item,
 		         "timeline entry has no action (one of run with node, crash, "
-		         "restart, partition, heal, link, admin with as, control)");
+		         "restart, partition, heal, link, admin with as, control, isolate, "
+		         "rejoin, partition_one_way, heal_one_way)");
 	return action;
 }
 
@@ -509,6 +522,31 @@ static bool action_cut(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals
 	if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a, &e->b))
 		return false;
 	if (!e->between_nodes && link_find(sc, e->a, e->b) < 0) {
+		error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
+		         scalar(keys[action]), sc->regions[e->a].name, sc->regions[e->b].name);
+		return false;
+	}
+	return true;
+}
+
+/* partition_one_way, heal_one_way: from one region to another, with a
+ * link between them. */
+static bool action_one_way(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals, int action,
+                           struct scenario_event *e)
+{
+	struct scenario *sc = ld->sc;
+
+	e->action =
+	    action == TL_PARTITION_ONE_WAY ? SCENARIO_ACTION_PARTITION : SCENARIO_ACTION_HEAL;
+	e->one_way = true;
+	if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a, &e->b))
+		return false;
+	if (e->between_nodes) {
+		error_at(ld, vals[action], "%s is between two regions, not nodes",
+		         scalar(keys[action]));
+		return false;
+	}
+	if (link_find(sc, e->a, e->b) < 0) {
 		error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
 		         scalar(keys[action]), sc->regions[e->a].name, sc->regions[e->b].name);
 		return false;
@@ -593,6 +631,15 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		return action_admin(ld, keys, vals, e);
 	case TL_CONTROL:
 		return action_control(ld, vals, e);
+	case TL_ISOLATE:
+	case TL_REJOIN:
+		e->action = action == TL_ISOLATE ? SCENARIO_ACTION_ISOLATE : SCENARIO_ACTION_REJOIN;
+		return ld_node_ref(ld,
+		                   action == TL_ISOLATE ? "isolate: " : "rejoin: ", vals[action],
+		                   &e->node) == 0;
+	case TL_PARTITION_ONE_WAY:
+	case TL_HEAL_ONE_WAY:
+		return action_one_way(ld, keys, vals, action, e);
 	}
 	return false;
 }
@@ -642,34 +689,58 @@ static bool order_node(struct loader *ld, struct order_state *st, size_t i, cons
 	return ok;
 }
 
-/* partition, heal: of what is whole, of what is cut. */
+bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y)
+{
+	bool xi = x->action == SCENARIO_ACTION_ISOLATE || x->action == SCENARIO_ACTION_REJOIN;
+	bool yi = y->action == SCENARIO_ACTION_ISOLATE || y->action == SCENARIO_ACTION_REJOIN;
+
+	if (xi || yi)
+		return xi && yi && x->node == y->node;
+	if (x->between_nodes != y->between_nodes || x->one_way != y->one_way)
+		return false;
+	if (x->one_way)
+		return x->a == y->a && x->b == y->b;
+	return (x->a == y->a && x->b == y->b) || (x->a == y->b && x->b == y->a);
+}
+
+/* The entry's key as written (messages). */
+static const char *cut_word(const struct scenario_event *e)
+{
+	if (e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN)
+		return e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin";
+	if (e->one_way)
+		return e->action == SCENARIO_ACTION_PARTITION ? "partition_one_way"
+		                                              : "heal_one_way";
+	return e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal";
+}
+
+/* partition, heal, isolate, rejoin: of what is whole, of what is cut. */
 static bool order_cut(struct loader *ld, struct order_state *st, size_t i, const char *t)
 {
 	struct scenario *sc = ld->sc;
 	const struct scenario_event *e = &sc->events[i];
+	bool cut = e->action == SCENARIO_ACTION_PARTITION || e->action == SCENARIO_ACTION_ISOLATE;
 	size_t j = 0;
 
-	for (; j < st->n_cuts; j++) {
-		const struct scenario_event *c = &sc->events[st->cuts[j]];
-		if (c->between_nodes == e->between_nodes &&
-		    ((c->a == e->a && c->b == e->b) || (c->a == e->b && c->b == e->a)))
-			break;
-	}
-	if (e->action == SCENARIO_ACTION_PARTITION && j < st->n_cuts) {
+	while (j < st->n_cuts && !scenario_cut_same(&sc->events[st->cuts[j]], e))
+		j++;
+	if (cut && j < st->n_cuts) {
 		ld_error_pos(ld, e->line, e->column,
-		             "partition at %s of what is already cut (partition at line "
-		             "%u)",
-		             t, sc->events[st->cuts[j]].line);
+		             "%s at %s of what is already cut (%s at line %u)", cut_word(e), t,
+		             cut_word(&sc->events[st->cuts[j]]), sc->events[st->cuts[j]].line);
 		return false;
 	}
-	if (e->action == SCENARIO_ACTION_HEAL && j == st->n_cuts) {
+	if (!cut && j == st->n_cuts) {
 		ld_error_pos(ld, e->line, e->column,
-		             "heal at %s of what is not cut (no partition of the same "
-		             "two before it)",
-		             t);
+		             "%s at %s of what is not cut (no %s of the same %s before it)",
+		             cut_word(e), t,
+		             e->action == SCENARIO_ACTION_REJOIN ? "isolate"
+		             : e->one_way                        ? "partition_one_way"
+		                                                 : "partition",
+		             e->action == SCENARIO_ACTION_REJOIN ? "node" : "two");
 		return false;
 	}
-	if (e->action == SCENARIO_ACTION_PARTITION)
+	if (cut)
 		st->cuts[st->n_cuts++] = i;
 	else
 		st->cuts[j] = st->cuts[--st->n_cuts];
@@ -739,6 +810,8 @@ static bool check_timeline_order(struct loader *ld)
 			break;
 		case SCENARIO_ACTION_PARTITION:
 		case SCENARIO_ACTION_HEAL:
+		case SCENARIO_ACTION_ISOLATE:
+		case SCENARIO_ACTION_REJOIN:
 			if (!order_cut(ld, &st, i, t))
 				ok = false;
 			break;

@@ -42,15 +42,16 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-/* Writes `text` as OUT/NAME.yaml and runs simrun on it; its exit status. */
-static int simrun_text(const char *out, const char *name, const char *text)
+/* Writes `text` as OUT/NAME.yaml and runs simrun on it (pcaps only with
+ * `pcaps`); its exit status. */
+static int simrun_text(const char *out, const char *name, const char *text, bool pcaps)
 {
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/%s.yaml", out, name);
 	write_file(path, text);
-	int st = run("'%s' --quiet --pcap none --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'",
-	             SIMRUN_PATH, out, path, out, out);
+	int st = run("'%s' --quiet %s --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH,
+	             pcaps ? "" : "--pcap none", out, path, out, out);
 	if (st != 0)
 		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
 	return st;
@@ -167,7 +168,7 @@ Test(simrun_faults, exp_1_drain_revoke_reject_and_a_removed_grant_happen_and_hea
 
 	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
 	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "adminfaults", admin_scenario), 0);
+	cr_assert_eq(simrun_text(out, "adminfaults", admin_scenario, false), 0);
 	struct req *r = requests(out, "adminfaults", &n);
 	moved_off_and_back(r, n, 3, 6, "drain");
 	moved_off_and_back(r, n, 8, 10, "revoke");
@@ -192,6 +193,169 @@ Test(simrun_faults, exp_1_drain_revoke_reject_and_a_removed_grant_happen_and_hea
 	        "'%s/reports/adminfaults/events.jsonl'",
 	        out),
 	    0);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* One IPv4 packet of an underlay pcap (LINKTYPE_PPP, as ns-3 writes it). */
+struct pkt {
+	double t_s;
+	uint32_t src, dst;
+};
+
+/* Every IPv4 packet of OUT/pcaps/NAME/NODE-underlay.pcap (malloc'd). */
+static struct pkt *underlay(const char *out, const char *name, const char *node, size_t *n)
+{
+	char path[256];
+	uint8_t h[24], rec[16], data[64];
+	size_t cap = 256;
+	struct pkt *p = malloc(cap * sizeof(*p));
+
+	snprintf(path, sizeof(path), "%s/pcaps/%s/%s-underlay.pcap", out, name, node);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "no %s", path);
+	cr_assert_eq(fread(h, 1, sizeof(h), f), sizeof(h));
+	*n = 0;
+	while (fread(rec, 1, sizeof(rec), f) == sizeof(rec)) {
+		uint32_t ts, tu, incl;
+		memcpy(&ts, rec, 4);
+		memcpy(&tu, rec + 4, 4);
+		memcpy(&incl, rec + 8, 4);
+		size_t take = incl < sizeof(data) ? incl : sizeof(data);
+		cr_assert_eq(fread(data, 1, take, f), take);
+		fseek(f, (long)(incl - take), SEEK_CUR);
+		if (take < 22 || data[0] != 0x00 || data[1] != 0x21) /* PPP, IPv4 */
+			continue;
+		if (*n == cap)
+			p = realloc(p, (cap *= 2) * sizeof(*p));
+		p[*n].t_s = ts + tu / 1e6;
+		p[*n].src = (uint32_t)data[14] << 24 | data[15] << 16 | data[16] << 8 | data[17];
+		p[*n].dst = (uint32_t)data[18] << 24 | data[19] << 16 | data[20] << 8 | data[21];
+		(*n)++;
+	}
+	fclose(f);
+	return p;
+}
+
+/* A node's underlay address: the source of most packets in its capture. */
+static uint32_t own_address(const struct pkt *p, size_t n)
+{
+	uint32_t best = 0;
+	size_t best_n = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		for (size_t j = 0; j < n; j++)
+			k += p[j].src == p[i].src;
+		if (k > best_n) {
+			best_n = k;
+			best = p[i].src;
+		}
+	}
+	return best;
+}
+
+static size_t packets(const struct pkt *p, size_t n, uint32_t src, uint32_t dst, double from_s,
+                      double to_s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += p[i].src == src && p[i].dst == dst && p[i].t_s >= from_s && p[i].t_s < to_s;
+	return k;
+}
+
+/* Requests that ended in [from_s, to_s). */
+static size_t ended(const struct req *r, size_t n, double from_s, double to_s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += r[i].end_us >= from_s * 1e6 && r[i].end_us < to_s * 1e6;
+	return k;
+}
+
+/* The median latency (ms) of the requests started in [from_s, to_s). */
+static double median_ms(const struct req *r, size_t n, double from_s, double to_s)
+{
+	double *l = malloc((n ? n : 1) * sizeof(*l));
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].start_us >= from_s * 1e6 && r[i].start_us < to_s * 1e6)
+			l[k++] = (double)(r[i].end_us - r[i].start_us) / 1000.0;
+	cr_assert_gt(k, 5, "too few requests started in [%g, %g) s", from_s, to_s);
+	for (size_t i = 1; i < k; i++) /* insertion sort: a few dozen */
+		for (size_t j = i; j > 0 && l[j - 1] > l[j]; j--) {
+			double t = l[j];
+			l[j] = l[j - 1];
+			l[j - 1] = t;
+		}
+	double m = l[k / 2];
+	free(l);
+	return m;
+}
+
+/* The host in region r, the client in s (control in r); the timeline is
+ * each network fault explore draws, as it writes it. */
+static const char net_scenario[] =
+    "name: netfaults\n"
+    "duration: 20s\n"
+    "regions: {r: {}, s: {}}\n"
+    "links: [{between: [r, s], latency: 10ms}]\n"
+    "control: {region: r}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web], backends: [{listen: 127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: s, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 19s}\n"
+    "timeline:\n"
+    "  - {at: 2000000us, isolate: web}\n"
+    "  - {at: 4000000us, rejoin: web}\n"
+    "  - {at: 7000000us, partition_one_way: [s, r]}\n"
+    "  - {at: 9000000us, heal_one_way: [s, r]}\n"
+    "  - {at: 11000000us, link: {node: web, latency: 200000us, loss: \"0%\"}}\n"
+    "  - {at: 13000000us, link: {node: web, latency: 0us, loss: \"0%\"}}\n"
+    "  - {at: 15000000us, link: {between: [r, s], loss: \"50%\"}}\n"
+    "  - {at: 17000000us, link: {between: [r, s], loss: \"0%\"}}\n";
+
+Test(simrun_faults, exp_1_isolate_one_way_partition_access_and_loss_happen_and_heal, .timeout = 300)
+{
+	char out[64];
+	size_t n, nw, na;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "netfaults", net_scenario, true), 0);
+	struct req *r = requests(out, "netfaults", &n);
+	/* isolate: nothing gets through to web until it rejoins */
+	cr_assert_eq(ended(r, n, 2.2, 4.0), 0, "requests ended while web was cut off");
+	cr_assert_gt(ended(r, n, 4.0, 6.0), 10);
+	/* one way: a's packets never reach web, web's still reach a */
+	struct pkt *pw = underlay(out, "netfaults", "web", &nw);
+	struct pkt *pa = underlay(out, "netfaults", "a", &na);
+	uint32_t web = own_address(pw, nw), a = own_address(pa, na);
+	cr_assert_neq(web, a);
+	cr_assert_eq(ended(r, n, 7.2, 9.0), 0, "requests ended during the one-way partition");
+	cr_assert_gt(packets(pa, na, a, web, 7.2, 9.0), 10, "a sent nothing to web");
+	cr_assert_eq(packets(pw, nw, a, web, 7.2, 9.0), 0, "a's packets reached web from s to r");
+	cr_assert_gt(packets(pa, na, web, a, 7.2, 9.0), 0, "web's packets did not reach a");
+	cr_assert_gt(packets(pw, nw, a, web, 9.0, 10.0), 10, "nothing from a after the heal");
+	/* access: web's own link 200 ms slower each way; then back */
+	double base = median_ms(r, n, 5.0, 6.5), slow = median_ms(r, n, 11.2, 12.8);
+	cr_assert_gt(slow, base + 4 * 200 - 50, "base %g ms, with the slow access link %g ms", base,
+	             slow);
+	cr_assert_lt(median_ms(r, n, 13.5, 14.8), base + 10);
+	/* loss: half the packets between the regions lost: retransmissions */
+	cr_assert_gt(median_ms(r, n, 15.2, 16.8), base + 150);
+	cr_assert_lt(median_ms(r, n, 17.5, 18.8), base + 10);
+	free(pw);
+	free(pa);
 	free(r);
 	run("rm -rf '%s'", out);
 }
@@ -226,6 +390,10 @@ static const char explore_scenario[] =
     "    - {kind: reject, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: drain, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: grant, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: isolate, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: one-way, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: access, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: loss, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)
@@ -257,7 +425,7 @@ Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_e
 		fputs(explore_scenario, f);
 		cr_assert_eq(explore_schedule_write_yaml(sc, &s, f), 0);
 		fclose(f);
-		int st = simrun_text(out, "drawn", text);
+		int st = simrun_text(out, "drawn", text, false);
 		cr_assert_eq(st, 0, "seed %llu: simrun exited %d; its timeline:\n%s",
 		             (unsigned long long)seed, st, strstr(text, "timeline:"));
 		cr_assert_eq(run("test \"$(grep -c '\"type\":\"timeline\"' "

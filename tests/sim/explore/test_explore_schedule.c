@@ -40,6 +40,10 @@ static const char menu[] = "explore:\n"
                            "    - {kind: reject, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: drain, rate: 6, min: 1s, max: 4s}\n"
                            "    - {kind: grant, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: isolate, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: one-way, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: access, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: loss, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -72,11 +76,18 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 		return x->node == y->node;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		return x->between_nodes == y->between_nodes && x->a == y->a && x->b == y->b;
+		return x->between_nodes == y->between_nodes && x->one_way == y->one_way &&
+		       x->a == y->a && x->b == y->b;
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
+		return x->node == y->node;
 	case SCENARIO_ACTION_LINK:
-		return x->link == y->link && x->set_latency == y->set_latency &&
+		/* loss exactly: the schedule and its YAML must simulate alike */
+		return x->link == y->link && x->access == y->access &&
+		       (!x->access || x->node == y->node) && x->set_latency == y->set_latency &&
 		       !x->set_bandwidth == !y->set_bandwidth && !x->set_loss == !y->set_loss &&
-		       x->params.latency_us == y->params.latency_us;
+		       (!x->set_latency || x->params.latency_us == y->params.latency_us) &&
+		       (!x->set_loss || x->params.loss == y->params.loss);
 	case SCENARIO_ACTION_SERVE:
 		return x->node == y->node && !strcmp(x->run, y->run);
 	case SCENARIO_ACTION_ADMIN:
@@ -170,8 +181,12 @@ Test(explore_schedule, exp_1_quiet_tail_targets_and_max_faults_are_respected)
 				cr_assert_lt(e->b, (uint32_t)sc->region_count);
 				cr_assert_neq(e->a, e->b);
 			}
-			if (e->action == SCENARIO_ACTION_LINK)
+			if (e->action == SCENARIO_ACTION_LINK && !e->access)
 				cr_assert(e->link >= 0 && e->link < sc->link_count);
+			if ((e->action == SCENARIO_ACTION_LINK && e->access) ||
+			    e->action == SCENARIO_ACTION_ISOLATE ||
+			    e->action == SCENARIO_ACTION_REJOIN)
+				cr_assert_lt(e->node, sc->node_count);
 		}
 		explore_schedule_free(&s);
 	}

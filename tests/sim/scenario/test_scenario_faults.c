@@ -97,10 +97,11 @@ Test(scenario_faults, exp_1_menu_of_every_new_kind_loads)
 
 Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 {
-	expect_error("explore:\n  faults: [{kind: drian, rate: 1}]\n",
-	             "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
-	             "control-crash, control-disk, torn-write, revoke, reject, drain or grant; did "
-	             "you mean 'drain'?)");
+	expect_error(
+	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
+	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
+	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
+	    "one-way, access or loss; did you mean 'drain'?)");
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
@@ -185,4 +186,80 @@ Test(scenario_faults, exp_1_a_policy_in_the_timeline_is_checked_like_control_doe
 	             "policy: {grants: [{src: [\"*\"], dts: [\"*\"]}]}}\n",
 	             "f.yaml:14:87: policy: grants[0]: unknown key \"dts\" (did you mean "
 	             "\"dst\"?)");
+}
+
+/* Two regions with a link for the network faults; nodes web-0, web-1, c
+ * as above. The body follows on line 13. */
+static const char two_regions[] =
+    "name: f\nduration: 60s\nregions: {a: {}, b: {}}\n"
+    "links: [{between: [a, b], latency: 5ms}]\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com]}\n"
+    "  grants: [{src: [\"*\"], dst: [svc:web], ip: [\"80\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:web]}]\n"
+    "nodes:\n"
+    "  - {name: web, region: a, count: 2, tags: [tag:web], serve: [serve --service=svc:web "
+    "--http=80 127.0.0.1:8080]}\n"
+    "  - {name: c, region: b}\n";
+
+Test(scenario_faults, exp_1_network_fault_entries_load)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load(two_regions,
+	               "timeline:\n"
+	               "  - {at: 1s, isolate: web-1}\n"
+	               "  - {at: 2s, rejoin: web-1}\n"
+	               "  - {at: 3s, partition_one_way: [b, a]}\n"
+	               "  - {at: 3s, partition_one_way: [a, b]}\n"
+	               "  - {at: 4s, heal_one_way: [b, a]}\n"
+	               "  - {at: 4s, heal_one_way: [a, b]}\n"
+	               "  - {at: 5s, link: {node: c, latency: 50ms, loss: \"2%\"}}\n",
+	               &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->n_events, 7);
+	cr_assert_eq(sc->events[0].action, SCENARIO_ACTION_ISOLATE);
+	cr_assert_eq(sc->events[0].node, 1);
+	cr_assert_eq(sc->events[1].action, SCENARIO_ACTION_REJOIN);
+	cr_assert(sc->events[2].one_way);
+	cr_assert_eq(sc->events[2].a, 1, "from b");
+	cr_assert_eq(sc->events[2].b, 0, "to a");
+	cr_assert_eq(sc->events[5].action, SCENARIO_ACTION_HEAL);
+	const struct scenario_event *l = &sc->events[6];
+	cr_assert(l->access && l->link == -1 && l->node == 2 && l->set_latency && l->set_loss &&
+	          !l->set_bandwidth);
+	cr_assert_eq(l->params.latency_us, 50000);
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_network_fault_entry_errors_name_the_place)
+{
+	expect_error_with(two_regions, "timeline:\n  - {at: 1s, isolat: web-1}\n",
+	                  "f.yaml:14:14: unknown key 'isolat' in timeline entry (did you mean "
+	                  "'isolate'?)");
+	expect_error_with(two_regions, "timeline:\n  - {at: 1s, isolate: web-7}\n",
+	                  "f.yaml:14:23: isolate: unknown node 'web-7' (did you mean 'web-0'?)");
+	expect_error_with(two_regions, "timeline:\n  - {at: 1s, rejoin: c}\n",
+	                  "f.yaml:14:14: rejoin at 1s of what is not cut (no isolate of the same "
+	                  "node before it)");
+	expect_error_with(
+	    two_regions, "timeline:\n  - {at: 1s, isolate: c}\n  - {at: 2s, isolate: c}\n",
+	    "f.yaml:15:14: isolate at 2s of what is already cut (isolate at line 14)");
+	expect_error_with(two_regions, "timeline:\n  - {at: 1s, partition_one_way: [web-0, c]}\n",
+	                  "f.yaml:14:33: partition_one_way is between two regions, not nodes");
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, partition_one_way: [a, b]}\n"
+	                  "  - {at: 2s, heal_one_way: [b, a]}\n",
+	                  "f.yaml:15:14: heal_one_way at 2s of what is not cut (no "
+	                  "partition_one_way of the same two before it)");
+	expect_error_with(
+	    two_regions,
+	    "timeline:\n  - {at: 1s, link: {node: c, between: [a, b], latency: 1ms}}\n",
+	    "f.yaml:14:20: a timeline link names either between (two regions) or "
+	    "node (its access link)");
+	expect_error_with(two_regions, "timeline:\n  - {at: 1s, link: {node: x, latency: 1ms}}\n",
+	                  "f.yaml:14:27: link: unknown node 'x' (did you mean 'c'?)");
 }
