@@ -514,6 +514,32 @@ int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut)
 	return ns3w_block_pair(t->ns3, t->nodes[node_a].ns3_node, t->nodes[node_b].ns3_node, cut);
 }
 
+int tn_origin_crash(struct tailnet *t, int node)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return -ENOENT;
+	struct tn_node *n = &t->nodes[node];
+	if (!n->backends)
+		return -EALREADY;
+	io_event_bare(n->io, "origin_crash");
+	tn_backends_free(n);
+	return 0;
+}
+
+int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (n->backends)
+		return err_setf(why, why_len, -EALREADY, "%s's backends are not down", n->name);
+	io_event_bare(n->io, "origin_restart");
+	int rc = tn_backends_start(n, &t->config->nodes[node], why, why_len);
+	if (rc < 0)
+		tn_backends_free(n);
+	return rc;
+}
+
 int tn_control_crash(struct tailnet *t)
 {
 	if (!t->control)

@@ -184,6 +184,11 @@ int tn_isolate_node(struct tailnet *t, int node, bool cut);
 /* Cuts (or restores) underlay traffic between two nodes only (a
  * node-pair partition: ns3w_block_pair); everything else keeps flowing. */
 int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
+/* Origin faults: a node's backend programs die (connections reset,
+ * listeners closed) while its daemon lives, then start again. -EALREADY
+ * when already down (up); an origin_crash / origin_restart event. */
+int tn_origin_crash(struct tailnet *t, int node);
+int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len);
 int tn_control_crash(struct tailnet *t);
 int tn_control_restart(struct tailnet *t);
 int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len);

@@ -154,6 +154,17 @@ static int world_act_node(struct world *w, const struct scenario_event *e, struc
 		if (rc == -EALREADY)
 			snprintf(a->reason, sizeof(a->reason), "%s is already down", a->target);
 		break;
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+		a->action = "origin_crash";
+		rc = tn_origin_crash(w->tn, (int)e->node);
+		if (rc == -EALREADY)
+			snprintf(a->reason, sizeof(a->reason), "%s's backends are already down",
+			         a->target);
+		break;
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		a->action = "origin_restart";
+		rc = tn_origin_restart(w->tn, (int)e->node, a->reason, sizeof(a->reason));
+		break;
 	default:
 		a->action = "restart";
 		rc = tn_restart_why(w->tn, (int)e->node, a->reason, sizeof(a->reason));
@@ -401,6 +412,8 @@ int world_apply(struct world *w, const struct scenario_event *e, char *why, size
 	case SCENARIO_ACTION_SERVE:
 	case SCENARIO_ACTION_CRASH:
 	case SCENARIO_ACTION_RESTART:
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
 		rc = world_act_node(w, e, &a);
 		break;
 	case SCENARIO_ACTION_PARTITION:

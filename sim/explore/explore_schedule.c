@@ -101,6 +101,8 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 		return (uint32_t)below_draw(rng, s->n_hosts);
 	case SCENARIO_FAULT_GRANT:
 		return (uint32_t)below_draw(rng, scenario_policy_grants(sc));
+	case SCENARIO_FAULT_ORIGIN:
+		return s->origins[below_draw(rng, s->n_origins)];
 	default:
 		return 0;
 	}
@@ -315,6 +317,10 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 		e->action = heal ? SCENARIO_ACTION_REJOIN : SCENARIO_ACTION_ISOLATE;
 		e->node = f->target;
 		break;
+	case SCENARIO_FAULT_ORIGIN:
+		e->action = heal ? SCENARIO_ACTION_ORIGIN_RESTART : SCENARIO_ACTION_ORIGIN_CRASH;
+		e->node = f->target;
+		break;
 	case SCENARIO_FAULT_ONE_WAY: {
 		const struct scenario_link *l = &sc->links[f->target];
 		e->action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
@@ -412,11 +418,15 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 	out->enabled = enabled_kinds_draw(ex, rng);
 	struct explore_fault *cand = calloc(ex->n_faults * cap, sizeof(*cand));
 	out->faults = calloc(cap, sizeof(*out->faults));
+	out->origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->origins));
+	for (uint32_t i = 0; out->origins && i < sc->node_count; i++)
+		if (scenario_node_has_backends(sc, i))
+			out->origins[out->n_origins++] = i;
 	out->n_hosts = scenario_hosts(sc, NULL, 0);
 	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
 	if (out->hosts)
 		scenario_hosts(sc, out->hosts, out->n_hosts);
-	if (!cand || !out->faults || !out->hosts) {
+	if (!cand || !out->faults || !out->hosts || !out->origins) {
 		free(cand);
 		explore_schedule_free(out);
 		return -ENOMEM;
@@ -443,6 +453,7 @@ void explore_schedule_free(struct explore_schedule *s)
 		free(s->texts[i]);
 	free(s->texts);
 	free(s->hosts);
+	free(s->origins);
 	free(s->faults);
 	free(s->events);
 	memset(s, 0, sizeof(*s));
@@ -511,6 +522,12 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 		scenario_node_name(sc, e->node, name, sizeof(name));
 		fprintf(out, "%s: %s}\n",
 		        e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin", name);
+		break;
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "origin_%s: %s}\n",
+		        e->action == SCENARIO_ACTION_ORIGIN_CRASH ? "crash" : "restart", name);
 		break;
 	case SCENARIO_ACTION_LINK:
 		link_write(sc, e, out);

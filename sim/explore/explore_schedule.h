@@ -19,7 +19,7 @@ struct explore_fault {
 	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
-	 * ONE_WAY, LOSS: link; control kinds: 0. */
+	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); control kinds: 0. */
 	uint32_t target;
 	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts */
 	double loss;             /* ACCESS, LOSS: the loss while it lasts */
@@ -35,6 +35,8 @@ struct explore_schedule {
 	size_t n_events;
 	struct scenario_host *hosts; /* the scenario's hosts (scenario_hosts) */
 	size_t n_hosts;
+	uint32_t *origins; /* nodes with backends */
+	size_t n_origins;
 	char **texts; /* what the events' strings point at (commands, policies) */
 	size_t n_texts;
 };

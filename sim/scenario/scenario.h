@@ -317,6 +317,8 @@ enum scenario_action {
 	SCENARIO_ACTION_CONTROL_TORN_WRITE, /* a crash in the middle of a state write */
 	SCENARIO_ACTION_ISOLATE,            /* {isolate: NODE}: its access link down */
 	SCENARIO_ACTION_REJOIN,             /* {rejoin: NODE}: up again */
+	SCENARIO_ACTION_ORIGIN_CRASH,       /* {origin_crash: NODE}: its backends die */
+	SCENARIO_ACTION_ORIGIN_RESTART,     /* {origin_restart: NODE}: they start again */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -388,6 +390,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ONE_WAY,
 	SCENARIO_FAULT_ACCESS,
 	SCENARIO_FAULT_LOSS,
+	SCENARIO_FAULT_ORIGIN,
 	SCENARIO_FAULT_KINDS,
 };
 /* "crash", "partition", "link", "control-crash", "control-disk", ... */
@@ -408,6 +411,8 @@ size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size
 /* The first user who may run admin writes (owner, admin, network-admin):
  * its index in users, or -1. */
 int scenario_admin_user(const struct scenario *sc);
+/* Does expanded node `node` run backend programs? */
+bool scenario_node_has_backends(const struct scenario *sc, uint32_t node);
 /* The number of grants in the scenario's policy (0 without one). */
 size_t scenario_policy_grants(const struct scenario *sc);
 

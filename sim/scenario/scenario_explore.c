@@ -62,6 +62,16 @@ size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size
 	return n;
 }
 
+bool scenario_node_has_backends(const struct scenario *sc, uint32_t node)
+{
+	for (int g = 0; g < sc->group_count; g++) {
+		const struct scenario_node_group *grp = &sc->groups[g];
+		if (node >= grp->first_index && node - grp->first_index < grp->count)
+			return grp->n_backends > 0;
+	}
+	return false;
+}
+
 int scenario_admin_user(const struct scenario *sc)
 {
 	for (size_t i = 0; i < sc->n_users; i++)
@@ -112,6 +122,11 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 	case SCENARIO_FAULT_ACCESS:
 		return sc->node_count < 1 ? "isolate and access faults need at least one node"
 		                          : NULL;
+	case SCENARIO_FAULT_ORIGIN:
+		for (uint32_t i = 0; i < sc->node_count; i++)
+			if (scenario_node_has_backends(sc, i))
+				return NULL;
+		return "origin faults need a node with backends";
 	case SCENARIO_FAULT_ONE_WAY:
 	case SCENARIO_FAULT_LOSS:
 		return sc->link_count < 1 ? "one-way and loss faults need at least one link" : NULL;

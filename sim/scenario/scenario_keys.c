@@ -22,9 +22,9 @@ const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
 const char *const scenario_fault_words[] = {
-    "crash",      "partition", "link",   "control-crash", "control-disk",
-    "torn-write", "revoke",    "reject", "drain",         "grant",
-    "isolate",    "one-way",   "access", "loss",          NULL};
+    "crash",  "partition", "link",  "control-crash", "control-disk", "torn-write", "revoke",
+    "reject", "drain",     "grant", "isolate",       "one-way",      "access",     "loss",
+    "origin", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 
 static const struct scenario_key scenario_top_keys[] = {
@@ -187,7 +187,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "policy without one of its grants, then the policy again), isolate (a node cut "
             "off, then rejoined), one-way (a link's regions cut one way, then healed), "
             "access (a node's access link slower and lossy, then back), loss (a link's "
-            "loss, then back). Admin kinds run as the first owner, admin or network-admin "
+            "loss, then back), origin (a node's backend programs die while its daemon "
+            "lives, then start again). Admin kinds run as the first owner, admin or "
+            "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),
     [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
@@ -330,6 +332,13 @@ const struct scenario_key scenario_timeline_keys[] = {
                                  .project = true),
     [TL_HEAL_ONE_WAY] = KEY("heal_one_way", SCENARIO_KIND_PAIR, false, NULL,
                             "[FROM, TO]: undo a partition_one_way.", .project = true),
+    [TL_ORIGIN_CRASH] = KEY("origin_crash", SCENARIO_KIND_STRING, false, NULL,
+                            "A node whose backend programs die (connections reset, "
+                            "listeners closed) while its daemon lives.",
+                            .project = true),
+    [TL_ORIGIN_RESTART] =
+        KEY("origin_restart", SCENARIO_KIND_STRING, false, NULL,
+            "A node whose backend programs start again after origin_crash.", .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
                             "without it, an action that cannot be carried out fails the run "

@@ -413,9 +413,20 @@ static int event_cmp(const void *x, const void *y)
 	return (a->column > b->column) - (a->column < b->column);
 }
 
-static const int timeline_actions[] = {
-    TL_RUN,     TL_CRASH,   TL_RESTART, TL_PARTITION,         TL_HEAL,        TL_LINK, TL_ADMIN,
-    TL_CONTROL, TL_ISOLATE, TL_REJOIN,  TL_PARTITION_ONE_WAY, TL_HEAL_ONE_WAY};
+static const int timeline_actions[] = {TL_RUN,
+                                       TL_CRASH,
+                                       TL_RESTART,
+                                       TL_PARTITION,
+                                       TL_HEAL,
+                                       TL_LINK,
+                                       TL_ADMIN,
+                                       TL_CONTROL,
+                                       TL_ISOLATE,
+                                       TL_REJOIN,
+                                       TL_PARTITION_ONE_WAY,
+                                       TL_HEAL_ONE_WAY,
+                                       TL_ORIGIN_CRASH,
+                                       TL_ORIGIN_RESTART};
 
 /* `at`: before the end of the run. */
 static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
@@ -455,7 +466,8 @@ static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t 
 		error_at(ld, item,
 		         "timeline entry has no action (one of run with node, crash, "
 		         "restart, partition, heal, link, admin with as, control, isolate, "
-		         "rejoin, partition_one_way, heal_one_way)");
+		         "rejoin, partition_one_way, heal_one_way, origin_crash, "
+		         "origin_restart)");
 	return action;
 }
 
@@ -554,6 +566,26 @@ static bool action_one_way(struct loader *ld, yaml_node_t **keys, yaml_node_t **
 	return true;
 }
 
+/* origin_crash, origin_restart: a node with backends. */
+static bool action_origin(struct loader *ld, yaml_node_t **vals, int action,
+                          struct scenario_event *e)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+
+	e->action = action == TL_ORIGIN_CRASH ? SCENARIO_ACTION_ORIGIN_CRASH
+	                                      : SCENARIO_ACTION_ORIGIN_RESTART;
+	if (ld_node_ref(ld, action == TL_ORIGIN_CRASH ? "origin_crash: " : "origin_restart: ",
+	                vals[action], &e->node) < 0)
+		return false;
+	if (!scenario_node_has_backends(ld->sc, e->node)) {
+		scenario_node_name(ld->sc, e->node, name, sizeof(name));
+		error_at(ld, vals[action], "'%s' has no backends (origin faults act on them)",
+		         name);
+		return false;
+	}
+	return true;
+}
+
 /* admin: a command, run `as` a user. */
 static bool action_admin(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals,
                          struct scenario_event *e)
@@ -640,6 +672,9 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 	case TL_PARTITION_ONE_WAY:
 	case TL_HEAL_ONE_WAY:
 		return action_one_way(ld, keys, vals, action, e);
+	case TL_ORIGIN_CRASH:
+	case TL_ORIGIN_RESTART:
+		return action_origin(ld, vals, action, e);
 	}
 	return false;
 }
@@ -649,6 +684,7 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
  * up; the partitions in force (indexes of their events). */
 struct order_state {
 	size_t *down;
+	size_t *origin_down; /* like down, for a node's backends */
 	size_t *cuts;
 	size_t n_cuts;
 	size_t control_down;
@@ -747,6 +783,34 @@ static bool order_cut(struct loader *ld, struct order_state *st, size_t i, const
 	return true;
 }
 
+/* origin_crash, origin_restart: the node's backends are up (down). */
+static bool order_origin(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t *d = &st->origin_down[e->node];
+	char name[SCENARIO_NAME_MAX + 16];
+	bool crash = e->action == SCENARIO_ACTION_ORIGIN_CRASH;
+
+	scenario_node_name(sc, e->node, name, sizeof(name));
+	if (crash && *d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "origin_crash of '%s' at %s, whose backends are already down "
+		             "(origin_crash at line %u)",
+		             name, t, sc->events[*d - 1].line);
+		return false;
+	}
+	if (!crash && !*d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "origin_restart of '%s' at %s, whose backends are not down (no "
+		             "origin_crash before it)",
+		             name, t);
+		return false;
+	}
+	*d = crash ? i + 1 : 0;
+	return true;
+}
+
 /* control crash, torn-write, restart: control is up (or down, for restart). */
 static bool order_control(struct loader *ld, struct order_state *st, size_t i, const char *t)
 {
@@ -785,12 +849,14 @@ static bool check_timeline_order(struct loader *ld)
 	struct scenario *sc = ld->sc;
 	struct order_state st = {
 	    .down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.down)),
+	    .origin_down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_down)),
 	    .cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*st.cuts)),
 	};
 	char t[32];
 	bool ok = true;
 
-	if (!st.down || !st.cuts) {
+	if (!st.down || !st.cuts || !st.origin_down) {
+		free(st.origin_down);
 		free(st.down);
 		free(st.cuts);
 		ld->oom = true;
@@ -821,12 +887,18 @@ static bool check_timeline_order(struct loader *ld)
 			if (!order_control(ld, &st, i, t))
 				ok = false;
 			break;
+		case SCENARIO_ACTION_ORIGIN_CRASH:
+		case SCENARIO_ACTION_ORIGIN_RESTART:
+			if (!order_origin(ld, &st, i, t))
+				ok = false;
+			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
 		case SCENARIO_ACTION_CONTROL_DISK:
 			break;
 		}
 	}
+	free(st.origin_down);
 	free(st.down);
 	free(st.cuts);
 	return ok;

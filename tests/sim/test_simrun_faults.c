@@ -360,6 +360,54 @@ Test(simrun_faults, exp_1_isolate_one_way_partition_access_and_loss_happen_and_h
 	run("rm -rf '%s'", out);
 }
 
+/* Two hosts; web-0's backend dies at 3s while its daemon lives. */
+static const char origin_scenario[] =
+    "name: originfaults\n"
+    "duration: 10s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
+    "timeline:\n"
+    "  - {at: 3000000us, origin_crash: web-0}\n"
+    "  - {at: 6000000us, origin_restart: web-0}\n";
+
+Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_restart,
+     .timeout = 300)
+{
+	char out[64];
+	size_t n, ok_before = 0, failed_during = 0, ok_during = 0, ok_after = 0;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "originfaults", origin_scenario, false), 0);
+	struct req *r = requests(out, "originfaults", &n);
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)r[i].start_us / 1e6;
+		bool web0 = !strcmp(r[i].host, "web-0");
+		ok_before += t < 3.0 && web0 && r[i].ok;
+		failed_during += t >= 3.1 && t < 6.0 && web0 && !r[i].ok;
+		ok_during += t >= 3.1 && t < 6.0 && web0 && r[i].ok;
+		ok_after += t >= 6.1 && web0 && r[i].ok;
+	}
+	/* web-0's daemon still answers (it is alive), its backend does not */
+	cr_assert_gt(ok_before, 10);
+	cr_assert_gt(failed_during, 10);
+	cr_assert_eq(ok_during, 0, "%zu requests on web-0 succeeded with its backend down",
+	             ok_during);
+	cr_assert_gt(ok_after, 10);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
 /* A scenario with every kind explore draws on the menu; the timeline a
  * seed draws is appended. */
 static const char explore_scenario[] =
@@ -394,6 +442,7 @@ static const char explore_scenario[] =
     "    - {kind: one-way, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: access, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: loss, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: origin, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

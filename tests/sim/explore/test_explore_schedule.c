@@ -22,7 +22,8 @@ static const char base[] =
     "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]},\n"
     "           {name: svc:db, ports: [tcp:5432], tags: [tag:svc]}]\n"
     "nodes:\n"
-    "  - {name: n, region: a, count: 4, tags: [tag:web],\n"
+    "  - {name: n, region: a, count: 4, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
     "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080,\n"
     "             serve --service=svc:web --http=81 127.0.0.1:8081,\n"
     "             serve --service=svc:db --tcp=5432 127.0.0.1:5432]}\n"
@@ -44,6 +45,7 @@ static const char menu[] = "explore:\n"
                            "    - {kind: one-way, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: access, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: loss, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: origin, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -80,6 +82,8 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 		       x->a == y->a && x->b == y->b;
 	case SCENARIO_ACTION_ISOLATE:
 	case SCENARIO_ACTION_REJOIN:
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
 		return x->node == y->node;
 	case SCENARIO_ACTION_LINK:
 		/* loss exactly: the schedule and its YAML must simulate alike */
@@ -217,6 +221,8 @@ Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_
 				cr_assert_lt(f->target, s.n_hosts);
 			if (f->kind == SCENARIO_FAULT_GRANT)
 				cr_assert_lt(f->target, 2);
+			if (f->kind == SCENARIO_FAULT_ORIGIN)
+				cr_assert_lt(f->target, 4, "m has no backends");
 			if (f->kind == SCENARIO_FAULT_CONTROL_DISK)
 				cr_assert(f->disk == SCENARIO_DISK_FULL ||
 				          f->disk == SCENARIO_DISK_FSYNC_FAIL);

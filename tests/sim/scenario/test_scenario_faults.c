@@ -101,7 +101,7 @@ Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
 	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
 	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
-	    "one-way, access or loss; did you mean 'drain'?)");
+	    "one-way, access, loss or origin; did you mean 'drain'?)");
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
@@ -262,4 +262,35 @@ Test(scenario_faults, exp_1_network_fault_entry_errors_name_the_place)
 	    "node (its access link)");
 	expect_error_with(two_regions, "timeline:\n  - {at: 1s, link: {node: x, latency: 1ms}}\n",
 	                  "f.yaml:14:27: link: unknown node 'x' (did you mean 'c'?)");
+}
+
+Test(scenario_faults, exp_1_origin_entries_need_backends_and_order)
+{
+	static const char with_backends[] =
+	    "name: f\nduration: 60s\nregions: {a: {}}\n"
+	    "nodes: [{name: web, region: a, backends: [{listen: 127.0.0.1:8080}]}, {name: c, "
+	    "region: a}]\n";
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(with_backends,
+	                  "timeline:\n  - {at: 1s, origin_crash: web}\n  - {at: 2s, "
+	                  "origin_restart: web}\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->events[0].action, SCENARIO_ACTION_ORIGIN_CRASH);
+	cr_assert_eq(sc->events[1].action, SCENARIO_ACTION_ORIGIN_RESTART);
+	scenario_free(sc);
+	expect_error_with(with_backends, "timeline:\n  - {at: 1s, origin_crash: c}\n",
+	                  "f.yaml:6:28: 'c' has no backends (origin faults act on them)");
+	expect_error_with(with_backends, "timeline:\n  - {at: 1s, origin_restart: web}\n",
+	                  "f.yaml:6:14: origin_restart of 'web' at 1s, whose backends are not "
+	                  "down (no origin_crash before it)");
+	expect_error_with(with_backends, "timeline:\n  - {at: 1s, origin_crsh: web}\n",
+	                  "f.yaml:6:14: unknown key 'origin_crsh' in timeline entry (did you "
+	                  "mean 'origin_crash'?)");
+	expect_error_with("name: f\nduration: 60s\nregions: {a: {}}\nnodes: [{name: c, region: "
+	                  "a}]\n",
+	                  "explore:\n  faults: [{kind: origin, rate: 1}]\n",
+	                  "f.yaml:6:19: origin faults need a node with backends");
 }
