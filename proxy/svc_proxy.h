@@ -52,7 +52,10 @@ struct svc_proxy_ops {
 	 * or -errno (the seam's, or a listener limit). */
 	int (*listen)(struct svc_proxy *p, const struct io_addr *addr);
 	/* New connections or requests use `cfg` from now on (CFG-6); open ones
-	 * keep what they had. 0 or -errno (the old config stays). */
+	 * keep what they had. A non-NULL cfg->tls replaces the server context
+	 * (a rotated certificate): the caller keeps the old one alive until
+	 * the connections open now have ended. 0 or -errno (the old config
+	 * stays). */
 	int (*update)(struct svc_proxy *p, const struct svc_proxy_config *cfg);
 	/* Drain (DRN-2): no new connection is accepted; open ones run to
 	 * their natural end. */

@@ -32,6 +32,10 @@
 #define SVCD_LISTEN_RETRY_US (100ull * 1000)
 /* How often lingering proxies are checked for their last connection. */
 #define SVCD_LINGER_SWEEP_US (200ull * 1000)
+/* Certificates a running proxy keeps alive after rotating away from them
+ * (connections opened before may still use them); past this, a rotation
+ * starts a new proxy instead. */
+#define SVCD_RETIRED_CERTS_MAX 4
 /* Shortest gap between two service_non_tcp_refused events. */
 #define SVCD_EVENT_GAP_US (1000000ull)
 #define SVCD_NAME_MAX     128
@@ -55,6 +59,10 @@ struct svcd_proxy {
 	bool lingering;         /* stopped accepting; kept only until its connections end */
 	bool rotated;           /* lingering because its certificate changed, not a drain */
 	struct svcd_cert *cert; /* a reference, or NULL: the --cert context */
+	/* References to certificates rotated away from while connections
+	 * were open: put once the proxy has none open. */
+	struct svcd_cert *retired[SVCD_RETIRED_CERTS_MAX];
+	size_t n_retired;
 	struct svc_proxy *impl; /* the L7 or L4 proxy, through its ops */
 	size_t n_vips;          /* the service VIPs it was started for */
 	struct io_addr vips[NETMAP_MAX_ADDRS];

@@ -55,6 +55,8 @@ void svcd_proxy_destroy(struct svcd *d, size_t idx, const char *reason)
 	}
 	p->impl->ops->free(p->impl);
 	svcd_cert_put(p->cert);
+	for (size_t i = 0; i < p->n_retired; i++)
+		svcd_cert_put(p->retired[i]);
 	io_event(d->io, "proxy_stopped", IO_STR("service", p->service), IO_U64("port", p->port),
 	         IO_STR("type", serve_type_name(p->type)), IO_STR("reason", reason),
 	         IO_U64("reset", open));
@@ -339,9 +341,19 @@ static void proxy_update(struct svcd *d, struct svcd_proxy *p, const struct serv
 static bool svcd_any_lingering(const struct svcd *d)
 {
 	for (size_t i = 0; i < d->n_proxies; i++)
-		if (d->proxies[i].lingering)
+		if (d->proxies[i].lingering || d->proxies[i].n_retired)
 			return true;
 	return false;
+}
+
+/* Retired certificates go once no connection that may use them is open. */
+static void proxy_release_retired(struct svcd_proxy *p)
+{
+	if (!p->n_retired || proxy_open(p) > 0)
+		return;
+	for (size_t i = 0; i < p->n_retired; i++)
+		svcd_cert_put(p->retired[i]);
+	p->n_retired = 0;
 }
 
 static bool svcd_service_lingering(const struct svcd *d, const char *service)
@@ -359,6 +371,8 @@ static void svcd_sweep_lingering(struct svcd *d)
 {
 	char name[SERVE_NAME_MAX + 1];
 
+	for (size_t i = 0; i < d->n_proxies; i++)
+		proxy_release_retired(&d->proxies[i]);
 	for (size_t i = 0; i < d->n_proxies;) {
 		struct svcd_proxy *p = &d->proxies[i];
 		struct svcd_svc *s;
@@ -400,6 +414,42 @@ void svcd_retry_fired(struct io_timer *t)
 	svcd_reconcile(d);
 }
 
+/* A new certificate for a running TLS proxy (L7-5), in place: the listener
+ * stays, so no connection is refused in between and none waiting in its
+ * accept queue is reset; new handshakes use the new context, while the
+ * old one stays alive, retired, until the connections that may use it have
+ * ended. 0, or -errno: the caller starts a new proxy instead. */
+static int proxy_rotate(struct svcd *d, struct svcd_proxy *p, const struct serve_port *sp)
+{
+	struct svcd_cert *next = svcd_cert_for(d, p->service);
+	struct tls_ctx *tls = next ? next->ctx : d->tls;
+	struct svc_proxy_config pc;
+	size_t open = proxy_open(p);
+
+	if (!tls)
+		return -ENOENT;
+	if (open > 0 && p->cert && p->n_retired == SVCD_RETIRED_CERTS_MAX)
+		return -ENOSPC;
+	if (proxy_config(d, NULL, sp, tls, &pc) < 0)
+		return -EINVAL;
+	int rc = p->impl->ops->update(p->impl, &pc);
+	if (rc < 0)
+		return rc;
+	if (next)
+		next->refs++;
+	if (open > 0 && p->cert)
+		p->retired[p->n_retired++] = p->cert;
+	else
+		svcd_cert_put(p->cert);
+	p->cert = next;
+	io_event(d->io, "proxy_cert_rotated", IO_STR("service", p->service),
+	         IO_U64("port", p->port), IO_U64("open_connections", open),
+	         IO_U64("retired", p->n_retired));
+	if (p->n_retired && !io_timer_armed(&d->linger_timer))
+		d->io->ops->timer_arm(d->io, &d->linger_timer, SVCD_LINGER_SWEEP_US);
+	return 0;
+}
+
 /* Makes the running proxies match config, advertisement, drain state and
  * netmap: updates in place, creates, stops. A proxy no longer wanted
  * lingers when its service is draining (DRN-2) and is aborted otherwise
@@ -423,8 +473,13 @@ void svcd_reconcile(struct svcd *d)
 		}
 		if (sp && sp->type == p->type && p->cert != svcd_cert_for(d, p->service) &&
 		    (p->type == SERVE_TYPE_HTTPS || p->type == SERVE_TYPE_TLS_TCP)) {
-			/* A new certificate: new connections get it from a new
-			 * proxy; open ones finish on the old one. */
+			if (proxy_rotate(d, p, sp) == 0) {
+				i++;
+				continue;
+			}
+			/* Cannot rotate in place: new connections get the new
+			 * certificate from a new proxy; open ones finish on the
+			 * old one. */
 			if (proxy_open(p) == 0) {
 				svcd_proxy_destroy(d, i, "cert_rotated");
 				continue;

@@ -202,6 +202,8 @@ int world_free(struct world *w)
 		wu_client_free(w->clients[i].udp);
 	}
 	tls_ctx_free(w->tls);
+	free(w->ca_pem);
+	free(w->service_vips);
 	if (w->ns3 && ns3w_pcap_close_all(w->ns3, world_pcap_failed, w) && !err)
 		err = -EIO;
 	for (uint32_t i = 0; w->nodes && i < w->node_count; i++)

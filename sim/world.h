@@ -88,7 +88,9 @@ struct world {
 	size_t next_start;
 	struct world_client *clients;
 	size_t n_clients, cap_clients;
-	struct tls_ctx *tls; /* HTTPS workloads' client context (trusts control's CA) */
+	struct tls_ctx *tls;          /* HTTPS workloads' client context (trusts control's CA) */
+	char *ca_pem;                 /* control's CA certificate, taken when the tailnet starts */
+	struct io_addr *service_vips; /* per scenario service, as control defined it at t=0 */
 	FILE *events;
 	struct outfile *events_out; /* events' stream state: why a write failed */
 	void (*output_failed)(void *ctx, const char *path, const char *why);

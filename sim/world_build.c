@@ -4,6 +4,8 @@
  * built-in underlay workload on either. */
 #include "sim/world_int.h"
 
+#include "control/control.h"
+#include "control/registry.h"
 #include "lib/base/errfmt.h"
 #include "lib/base/rng.h"
 #include "lib/io/fs.h"
@@ -309,6 +311,25 @@ static const char *world_admin_user(const struct scenario *sc)
 }
 
 /* SVC-1 at t=0: the scenario's services, defined by an admin. */
+/* The VIPs control gave the scenario's services: a workload that starts
+ * while control is down, before any client holds a map, still knows where
+ * to send (its requests then fail on their own merits). */
+static int world_keep_service_vips(struct world *w)
+{
+	const struct registry *r = control_registry(w->tn->control);
+
+	w->service_vips =
+	    calloc(w->sc->n_services ? w->sc->n_services : 1, sizeof(*w->service_vips));
+	if (!w->service_vips)
+		return -ENOMEM;
+	for (size_t s = 0; s < w->sc->n_services; s++) {
+		int i = registry_service_index(r, w->sc->services[s].name);
+		if (i >= 0)
+			w->service_vips[s] = registry_service(r, (size_t)i)->vip4;
+	}
+	return 0;
+}
+
 static int world_define_services(struct world *w, char *why, size_t why_len)
 {
 	const struct scenario *sc = w->sc;
@@ -382,6 +403,11 @@ int world_build_tailnet(struct world *w, const struct world_options *opt, char *
 	if (err)
 		return err;
 	w->ns3 = w->tn->ns3;
+	/* HTTPS workloads trust control's CA; they may start while control
+	 * is down (a fault), so its certificate is kept from the start. */
+	w->ca_pem = strdup(control_ca_pem(w->tn->control));
+	if (!w->ca_pem)
+		return err_setf(why, why_len, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < w->node_count; i++) {
 		w->nodes[i].ns3_node = w->tn->nodes[i].ns3_node;
 		w->nodes[i].io = w->tn->nodes[i].io;
@@ -391,5 +417,7 @@ int world_build_tailnet(struct world *w, const struct world_options *opt, char *
 	err = world_underlay_pcaps(w, opt, why, why_len);
 	if (!err)
 		err = world_define_services(w, why, why_len);
+	if (!err)
+		err = world_keep_service_vips(w);
 	return err;
 }

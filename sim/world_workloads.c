@@ -85,8 +85,43 @@ static bool world_workload_https(const struct world *w, const struct scenario_wo
 	return https;
 }
 
+/* The first IPv4 address of a list. */
+static bool first_ipv4(const struct io_addr *addrs, size_t n, struct io_addr *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (addrs[i].family == IO_AF_INET) {
+			*out = addrs[i];
+			return true;
+		}
+	return false;
+}
+
+/* While control is down, the names still resolve where the clients'
+ * MagicDNS resolves them: the last maps their daemons applied. The first
+ * client daemon of wl that knows the target answers. */
+static bool world_resolve_from_maps(const struct world *w, const struct scenario_workload *wl,
+                                    struct io_addr *out)
+{
+	for (uint32_t n = 0; n < w->node_count; n++) {
+		const struct svcd *d = w->tn->nodes[n].daemon;
+		const struct netmap *nm = d ? svcd_netmap(d) : NULL;
+		if (!nm || !scenario_workload_has_client(w->sc, wl, n))
+			continue;
+		for (size_t i = 0; wl->target == SCENARIO_TARGET_SERVICE && i < nm->n_services; i++)
+			if (strcmp(nm->services[i].name, wl->service) == 0 &&
+			    first_ipv4(nm->services[i].addrs, nm->services[i].n_addrs, out))
+				return true;
+		for (size_t i = 0; wl->target != SCENARIO_TARGET_SERVICE && i < nm->n_peers; i++)
+			if (strcmp(nm->peers[i].name, w->nodes[wl->node].name) == 0 &&
+			    first_ipv4(nm->peers[i].addrs, nm->peers[i].n_addrs, out))
+				return true;
+	}
+	return false;
+}
+
 /* wl's target address now: a service's VIP or a node's tailnet address
- * from control's registry, or the literal. */
+ * from control's registry (while control is down, from the clients' last
+ * maps, else a service's VIP as defined at t=0), or the literal. */
 static int world_resolve(struct world *w, const struct scenario_workload *wl, struct io_addr *out,
                          char *why, size_t why_len)
 {
@@ -101,10 +136,20 @@ static int world_resolve(struct world *w, const struct scenario_workload *wl, st
 		out->port = wl->port;
 		return 0;
 	}
+	if (!w->tn->control && world_resolve_from_maps(w, wl, out)) {
+		out->port = wl->port;
+		return 0;
+	}
+	i = wl->target == SCENARIO_TARGET_SERVICE ? scenario_service_find(w->sc, wl->service) : -1;
+	if (!w->tn->control && i >= 0 && w->service_vips[i].family) {
+		*out = w->service_vips[i];
+		out->port = wl->port;
+		return 0;
+	}
 	if (!w->tn->control)
 		return err_setf(why, why_len, -ENOTCONN,
-		                "workload %s starts while control is down: its target %s cannot "
-		                "be resolved",
+		                "workload %s starts while control is down: its target %s is in "
+		                "no client's map yet",
 		                wl->name, wl->to);
 	r = control_registry(w->tn->control);
 	if (wl->target == SCENARIO_TARGET_SERVICE) {
@@ -203,7 +248,7 @@ int world_start_workload(struct world *w, const struct scenario_workload *wl, ch
 		c->w = w;
 		c->node = n;
 		if (https && !w->tls) {
-			const struct tls_ctx_config tc = {.ca_pem = control_ca_pem(w->tn->control)};
+			const struct tls_ctx_config tc = {.ca_pem = w->ca_pem};
 			char err[256] = "";
 			rc = tls_ctx_new(&w->tls, w->nodes[n].io, &tc, err, sizeof(err));
 			if (rc < 0)

@@ -821,8 +821,12 @@ static int tp_svc_update(struct svc_proxy *sp, const struct svc_proxy_config *cf
 {
 	struct tcp_proxy *p = tp_from_svc(sp);
 
+	if (cfg->tls && (!p->config.tls || !tls_ctx_is_server(cfg->tls)))
+		return -EINVAL; /* TLS-terminated stays so: only its context changes */
 	if (!io_addr_equal(&cfg->target, &p->config.target, true))
 		tcp_proxy_set_target(p, &cfg->target);
+	if (cfg->tls)
+		p->config.tls = cfg->tls;
 	return 0;
 }
 

@@ -334,7 +334,14 @@ static int hp_svc_listen(struct svc_proxy *sp, const struct io_addr *addr)
 
 static int hp_svc_update(struct svc_proxy *sp, const struct svc_proxy_config *cfg)
 {
-	return http_proxy_set_handlers(hp_from_svc(sp), cfg->port);
+	struct http_proxy *p = hp_from_svc(sp);
+
+	if (cfg->tls && (!p->tls || !tls_ctx_is_server(cfg->tls)))
+		return -EINVAL; /* HTTPS stays HTTPS: only its context changes */
+	int rc = http_proxy_set_handlers(p, cfg->port);
+	if (rc == 0 && cfg->tls)
+		p->tls = cfg->tls;
+	return rc;
 }
 
 static void hp_svc_stop_accepting(struct svc_proxy *sp)

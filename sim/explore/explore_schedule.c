@@ -157,6 +157,99 @@ static bool faults_clash(const struct explore_schedule *s, const struct explore_
 	return false;
 }
 
+static bool is_control_action(enum scenario_action a)
+{
+	return a == SCENARIO_ACTION_CONTROL_CRASH || a == SCENARIO_ACTION_CONTROL_RESTART ||
+	       a == SCENARIO_ACTION_CONTROL_DISK || a == SCENARIO_ACTION_CONTROL_TORN_WRITE;
+}
+
+/* Does entry e act on the same node as f's (isolate, access, origin)
+ * fault? */
+static bool own_node_claims(const struct scenario_event *e, const struct explore_fault *f)
+{
+	if (e->node != f->target)
+		return false;
+	switch (f->kind) {
+	case SCENARIO_FAULT_ISOLATE:
+		return e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN;
+	case SCENARIO_FAULT_ACCESS:
+		return e->action == SCENARIO_ACTION_LINK && e->access;
+	default:
+		return e->action == SCENARIO_ACTION_ORIGIN_CRASH ||
+		       e->action == SCENARIO_ACTION_ORIGIN_RESTART;
+	}
+}
+
+/* Does entry e cut one way (either way) between the regions of link l? */
+static bool own_one_way_claims(const struct scenario_event *e, const struct scenario_link *l)
+{
+	return e->one_way &&
+	       (e->action == SCENARIO_ACTION_PARTITION || e->action == SCENARIO_ACTION_HEAL) &&
+	       ((e->a == (uint32_t)l->region_a && e->b == (uint32_t)l->region_b) ||
+	        (e->a == (uint32_t)l->region_b && e->b == (uint32_t)l->region_a));
+}
+
+/* Whether the scenario's own timeline claims f's target, so that the two
+ * would clash (a restart of a node it crashed itself, a serve command on a
+ * node the fault took down, a heal undoing its own partition or link
+ * change, an admin action while control is down): such faults are left
+ * out, and the scenario's own timeline runs as written. */
+static bool own_timeline_claims(const struct scenario *sc, const struct explore_schedule *s,
+                                const struct explore_fault *f)
+{
+	for (size_t i = 0; i < sc->n_events; i++) {
+		const struct scenario_event *e = &sc->events[i];
+		switch (f->kind) {
+		case SCENARIO_FAULT_CRASH:
+		case SCENARIO_FAULT_DRAIN: {
+			uint32_t node =
+			    f->kind == SCENARIO_FAULT_CRASH ? f->target : s->hosts[f->target].node;
+			if ((e->action == SCENARIO_ACTION_CRASH ||
+			     e->action == SCENARIO_ACTION_RESTART ||
+			     e->action == SCENARIO_ACTION_SERVE) &&
+			    e->node == node)
+				return true;
+			break;
+		}
+		case SCENARIO_FAULT_ISOLATE:
+		case SCENARIO_FAULT_ACCESS:
+		case SCENARIO_FAULT_ORIGIN:
+			if (own_node_claims(e, f))
+				return true;
+			break;
+		case SCENARIO_FAULT_ONE_WAY:
+			if (own_one_way_claims(e, &sc->links[f->target]))
+				return true;
+			break;
+		case SCENARIO_FAULT_LOSS:
+			if (e->action == SCENARIO_ACTION_LINK && e->link == (int)f->target)
+				return true;
+			break;
+		case SCENARIO_FAULT_PARTITION:
+		case SCENARIO_FAULT_LINK: {
+			const struct scenario_link *l = &sc->links[f->target];
+			if (e->action == SCENARIO_ACTION_LINK && e->link == (int)f->target)
+				return true;
+			if ((e->action == SCENARIO_ACTION_PARTITION ||
+			     e->action == SCENARIO_ACTION_HEAL) &&
+			    !e->between_nodes && f->kind == SCENARIO_FAULT_PARTITION &&
+			    ((e->a == (uint32_t)l->region_a && e->b == (uint32_t)l->region_b) ||
+			     (e->a == (uint32_t)l->region_b && e->b == (uint32_t)l->region_a)))
+				return true;
+			break;
+		}
+		default:
+			if (is_control_action(e->action))
+				return true;
+			if (e->action == SCENARIO_ACTION_ADMIN && e->at_us >= f->start_us &&
+			    e->at_us <= f->heal_us)
+				return true;
+			break;
+		}
+	}
+	return false;
+}
+
 static bool target_busy(const struct explore_schedule *s, size_t n_done,
                         const struct explore_fault *f)
 {
@@ -173,7 +266,7 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 {
 	for (int i = 0; i < TARGET_TRIES; i++) {
 		f->target = target_draw(sc, s, f->kind, rng);
-		if (target_busy(s, n_done, f))
+		if (target_busy(s, n_done, f) || own_timeline_claims(sc, s, f))
 			continue;
 		if (f->kind == SCENARIO_FAULT_LINK)
 			f->latency_us = slower_draw(sc->links[f->target].params.latency_us, rng);
@@ -404,6 +497,22 @@ static int events_build(const struct scenario *sc, struct explore_schedule *s)
 	return 0;
 }
 
+/* The targets admin, drain and origin faults are drawn among (and their
+ * entries name): the scenario's hosts and nodes with backends. False when
+ * out of memory. */
+static bool schedule_targets(const struct scenario *sc, struct explore_schedule *out)
+{
+	out->origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->origins));
+	for (uint32_t i = 0; out->origins && i < sc->node_count; i++)
+		if (scenario_node_has_backends(sc, i))
+			out->origins[out->n_origins++] = i;
+	out->n_hosts = scenario_hosts(sc, NULL, 0);
+	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
+	if (out->hosts)
+		scenario_hosts(sc, out->hosts, out->n_hosts);
+	return out->hosts && out->origins;
+}
+
 int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out)
 {
 	const struct scenario_explore *ex = &sc->explore;
@@ -418,15 +527,7 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 	out->enabled = enabled_kinds_draw(ex, rng);
 	struct explore_fault *cand = calloc(ex->n_faults * cap, sizeof(*cand));
 	out->faults = calloc(cap, sizeof(*out->faults));
-	out->origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->origins));
-	for (uint32_t i = 0; out->origins && i < sc->node_count; i++)
-		if (scenario_node_has_backends(sc, i))
-			out->origins[out->n_origins++] = i;
-	out->n_hosts = scenario_hosts(sc, NULL, 0);
-	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
-	if (out->hosts)
-		scenario_hosts(sc, out->hosts, out->n_hosts);
-	if (!cand || !out->faults || !out->hosts || !out->origins) {
+	if (!cand || !out->faults || !schedule_targets(sc, out)) {
 		free(cand);
 		explore_schedule_free(out);
 		return -ENOMEM;
@@ -447,6 +548,27 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 	return 0;
 }
 
+int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
+                                 const struct explore_fault *faults, size_t n,
+                                 struct explore_schedule *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->enabled = enabled;
+	out->faults = calloc(n ? n : 1, sizeof(*out->faults));
+	if (!out->faults || !schedule_targets(sc, out)) {
+		explore_schedule_free(out);
+		return -ENOMEM;
+	}
+	memcpy(out->faults, faults, n * sizeof(*faults));
+	out->n_faults = n;
+	qsort(out->faults, n, sizeof(*out->faults), fault_cmp);
+	if (events_build(sc, out)) {
+		explore_schedule_free(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void explore_schedule_free(struct explore_schedule *s)
 {
 	for (size_t i = 0; i < s->n_texts; i++)
@@ -457,6 +579,24 @@ void explore_schedule_free(struct explore_schedule *s)
 	free(s->faults);
 	free(s->events);
 	memset(s, 0, sizeof(*s));
+}
+
+int explore_schedule_merge(const struct scenario *sc, const struct explore_schedule *s,
+                           struct scenario_event **out, size_t *n_out)
+{
+	size_t n = sc->n_events + s->n_events, i = 0, j = 0, k = 0;
+	struct scenario_event *m = calloc(n ? n : 1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	while (i < sc->n_events || j < s->n_events) {
+		bool own = j == s->n_events ||
+		           (i < sc->n_events && sc->events[i].at_us <= s->events[j].at_us);
+		m[k++] = own ? sc->events[i++] : s->events[j++];
+	}
+	*out = m;
+	*n_out = n;
+	return 0;
 }
 
 /* A YAML double-quoted scalar. */
@@ -493,7 +633,8 @@ static void link_write(const struct scenario *sc, const struct scenario_event *e
 	fputs("}}\n", out);
 }
 
-static void event_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
+/* One entry as a flow mapping ("{at: 5000000us, crash: web-1}"). */
+static void entry_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
 {
 	static const char *const disks[] = {
 	    [SCENARIO_DISK_OK] = "disk-ok",
@@ -502,17 +643,17 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 	};
 	char name[SCENARIO_NAME_MAX + 16];
 
-	fprintf(out, "  - {at: %lluus, ", (unsigned long long)e->at_us);
+	fprintf(out, "{at: %lluus, ", (unsigned long long)e->at_us);
 	switch (e->action) {
 	case SCENARIO_ACTION_CRASH:
 	case SCENARIO_ACTION_RESTART:
 		scenario_node_name(sc, e->node, name, sizeof(name));
-		fprintf(out, "%s: %s}\n", e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart",
+		fprintf(out, "%s: %s}", e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart",
 		        name);
 		break;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		fprintf(out, "%s%s: [%s, %s]}\n",
+		fprintf(out, "%s%s: [%s, %s]}",
 		        e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
 		        e->one_way ? "_one_way" : "", sc->regions[e->a].name,
 		        sc->regions[e->b].name);
@@ -520,13 +661,13 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 	case SCENARIO_ACTION_ISOLATE:
 	case SCENARIO_ACTION_REJOIN:
 		scenario_node_name(sc, e->node, name, sizeof(name));
-		fprintf(out, "%s: %s}\n",
-		        e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin", name);
+		fprintf(out, "%s: %s}", e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin",
+		        name);
 		break;
 	case SCENARIO_ACTION_ORIGIN_CRASH:
 	case SCENARIO_ACTION_ORIGIN_RESTART:
 		scenario_node_name(sc, e->node, name, sizeof(name));
-		fprintf(out, "origin_%s: %s}\n",
+		fprintf(out, "origin_%s: %s}",
 		        e->action == SCENARIO_ACTION_ORIGIN_CRASH ? "crash" : "restart", name);
 		break;
 	case SCENARIO_ACTION_LINK:
@@ -536,7 +677,7 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 		scenario_node_name(sc, e->node, name, sizeof(name));
 		fprintf(out, "node: %s, run: ", name);
 		yaml_quoted(e->run, out);
-		fputs("}\n", out);
+		fputc('}', out);
 		break;
 	case SCENARIO_ACTION_ADMIN:
 		fputs("admin: ", out);
@@ -545,26 +686,54 @@ static void event_write(const struct scenario *sc, const struct scenario_event *
 		yaml_quoted(e->user >= 0 ? sc->users[e->user].login : "?", out);
 		if (e->policy) /* JSON is YAML: the policy as its text */
 			fprintf(out, ", policy: %s", e->policy);
-		fputs("}\n", out);
+		fputc('}', out);
 		break;
 	case SCENARIO_ACTION_CONTROL_DISK:
-		fprintf(out, "control: %s}\n", disks[e->disk]);
+		fprintf(out, "control: %s}", disks[e->disk]);
 		break;
 	case SCENARIO_ACTION_CONTROL_TORN_WRITE:
-		fputs("control: torn-write}\n", out);
+		fputs("control: torn-write}", out);
 		break;
 	default:
-		fprintf(out, "control: %s}\n",
+		fprintf(out, "control: %s}",
 		        e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "restart");
 		break;
 	}
+}
+
+char *explore_schedule_entry_dup(const struct scenario *sc, const struct scenario_event *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	entry_write(sc, e, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
+                                 char *out, size_t cap)
+{
+	char *text = explore_schedule_entry_dup(sc, e);
+
+	snprintf(out, cap, "%s", text ? text : "");
+	free(text);
 }
 
 int explore_schedule_write_yaml(const struct scenario *sc, const struct explore_schedule *s,
                                 FILE *out)
 {
 	fputs(s->n_events ? "timeline:\n" : "timeline: []\n", out);
-	for (size_t i = 0; i < s->n_events; i++)
-		event_write(sc, &s->events[i], out);
+	for (size_t i = 0; i < s->n_events; i++) {
+		fputs("  - ", out);
+		entry_write(sc, &s->events[i], out);
+		fputc('\n', out);
+	}
 	return ferror(out) ? -EIO : 0;
 }

@@ -45,12 +45,37 @@ struct explore_schedule {
  * present): a random non-empty subset of the menu's kinds, then faults of
  * those kinds with exponential gaps at their rates on the scenario's real
  * nodes, links, hosts and grants (one fault at a time on each target;
- * faults that act through control, one at a time), each
+ * faults that act through control, one at a time; none on a target the
+ * scenario's own timeline claims: see own_timeline_claims), each
  * lasting min..max and healed before the quiet tail, at most max_faults.
  * Returns 0, -EINVAL without a menu, or -ENOMEM; free with
  * explore_schedule_free. */
 int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out);
 void explore_schedule_free(struct explore_schedule *s);
+
+/* The timeline a seed runs: the scenario's own entries and the schedule's,
+ * by time, the scenario's first at equal times. *out is malloc'd (free
+ * it); 0 or -ENOMEM. */
+int explore_schedule_merge(const struct scenario *sc, const struct explore_schedule *s,
+                           struct scenario_event **out, size_t *n_out);
+
+/* A schedule of the given faults (copied, then sorted by start), as
+ * explore_schedule_draw makes one: what `simrun shrink` runs after
+ * changing a drawn schedule. 0 or -ENOMEM. */
+int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
+                                 const struct explore_fault *faults, size_t n,
+                                 struct explore_schedule *out);
+
+/* Longest timeline entry text. */
+#define EXPLORE_ENTRY_TEXT_MAX 512
+
+/* One timeline entry of a schedule as a flow mapping the loader reads
+ * back ("{at: 5000000us, crash: web-1}"), cut at cap. */
+void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
+                                 char *out, size_t cap);
+/* The same, whole (a set-policy entry holds a whole policy): malloc'd, or
+ * NULL when out of memory. */
+char *explore_schedule_entry_dup(const struct scenario *sc, const struct scenario_event *e);
 
 /* Writes the schedule as a scenario's `timeline:` section (times in us).
  * Returns 0 or -EIO. */

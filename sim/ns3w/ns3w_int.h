@@ -306,6 +306,21 @@ struct TcpPeek : public TcpSocketBase {
 		    MakeCallback(&TcpPeek::SendEmptyPacket, PeekPointer(s));
 		return s;
 	}
+	/* Bind as Linux does with SO_REUSEADDR (which the epoll backend
+	 * sets): only another listener on ip:port (an endpoint with a wildcard
+	 * peer) refuses it. ns-3's Bind also refuses while connections of an
+	 * earlier listener still hold the port: children still in SYN_RCVD
+	 * after it closed (a crashed daemon's) keep it for seconds. */
+	static bool bind_reuse(TcpSocketBase *s, Ipv4Address ip, uint16_t port)
+	{
+		Ptr<TcpL4Protocol> tcp = s->*(&TcpPeek::m_tcp);
+		Ipv4EndPoint *ep =
+		    tcp->Allocate(s->GetBoundNetDevice(), ip, port, Ipv4Address::GetAny(), 0);
+		if (!ep)
+			return false;
+		s->*(&TcpPeek::m_endPoint) = ep;
+		return (s->*(&TcpPeek::SetupCallback))() == 0;
+	}
 	static TcpSocket::TcpStates_t state(TcpSocketBase *s)
 	{
 		return (s->*(&TcpPeek::m_state)).Get();

@@ -351,6 +351,11 @@ extern "C" struct ns3w_sock *ns3w_tcp_listen(struct ns3w_world *w, int node, uin
 	if (bound < 0 && so->GetErrno() == Socket::ERROR_ADDRINUSE && port &&
 	    closing_release(w, node, ip, port) > 0)
 		bound = so->Bind(InetSocketAddress(Ipv4Address(ip), port));
+	if (bound < 0 && so->GetErrno() == Socket::ERROR_ADDRINUSE && port) {
+		Ptr<TcpSocketBase> tcp = DynamicCast<TcpSocketBase>(so);
+		if (tcp && TcpPeek::bind_reuse(PeekPointer(tcp), Ipv4Address(ip), port))
+			bound = 0;
+	}
 	if (bound < 0 || so->Listen() < 0) {
 		*err = sock_errno(so);
 		so->Close();

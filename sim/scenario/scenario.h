@@ -441,6 +441,10 @@ struct scenario_explore {
 	size_t n_faults;
 	uint64_t quiet_tail_us; /* before the end: no fault starts, all healed */
 	uint32_t max_faults;
+	/* The liveness bound of the invariant checker (EXP-2): how long after
+	 * the last heal everything must work again; 0 when the section is
+	 * absent (the checker's default then). */
+	uint64_t settle_us;
 };
 
 struct scenario {

@@ -192,7 +192,7 @@ bool ld_load_explore(struct loader *ld, const yaml_node_t *map)
 
 	if (!ld_collect(ld, map, SCENARIO_SECTION_EXPLORE, " in explore", keys, vals))
 		return false;
-	*ex = (struct scenario_explore){.present = true, .max_faults = 100};
+	*ex = (struct scenario_explore){.present = true, .max_faults = 100, .settle_us = 5000000};
 	const yaml_node_t *faults = vals[EXPLORE_FAULTS];
 	size_t n = seq_len(faults);
 	if (n == 0 || n > SCENARIO_FAULT_KINDS) {
@@ -217,5 +217,16 @@ bool ld_load_explore(struct loader *ld, const yaml_node_t *map)
 	                    SCENARIO_EXPLORE_FAULTS_MAX, &max_faults))
 		ok = false;
 	ex->max_faults = (uint32_t)max_faults;
+	if (vals[EXPLORE_SETTLE] &&
+	    !ld_get_duration(ld, "settle", vals[EXPLORE_SETTLE], sc->duration_us,
+	                     "the scenario duration", &ex->settle_us))
+		ok = false;
+	else if (!vals[EXPLORE_SETTLE] && ex->settle_us >= sc->duration_us)
+		ex->settle_us = sc->duration_us / 2; /* a short scenario's default */
+	else if (ex->settle_us == 0 || ex->settle_us >= sc->duration_us) {
+		error_at(ld, vals[EXPLORE_SETTLE] ? vals[EXPLORE_SETTLE] : map,
+		         "settle must be more than 0 and less than the duration");
+		ok = false;
+	}
 	return ok;
 }

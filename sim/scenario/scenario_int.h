@@ -50,7 +50,7 @@ enum top_key {
 	TOP_EXPLORE,
 };
 
-enum explore_key { EXPLORE_FAULTS = 0, EXPLORE_QUIET_TAIL, EXPLORE_MAX_FAULTS };
+enum explore_key { EXPLORE_FAULTS = 0, EXPLORE_QUIET_TAIL, EXPLORE_MAX_FAULTS, EXPLORE_SETTLE };
 
 enum explore_fault_key { EFAULT_KIND = 0, EFAULT_RATE, EFAULT_MIN, EFAULT_MAX };
 

@@ -172,6 +172,14 @@ static const struct scenario_key scenario_explore_keys[] = {
                                .project = true),
     [EXPLORE_MAX_FAULTS] = KEY("max_faults", SCENARIO_KIND_INTEGER, false, "100",
                                "Most faults one schedule holds (1..10000).", .project = true),
+    [EXPLORE_SETTLE] = KEY("settle", SCENARIO_KIND_DURATION, false, "5s",
+                           "The invariant checker's liveness bound: after the last heal "
+                           "(and after each fault's end), how long until every granted "
+                           "client reaches its services and no request fails (less than the "
+                           "duration; half of a duration under 10s by default). Liveness is judged "
+                           "from the last heal + settle to the "
+                           "end, so a quiet_tail longer than settle leaves it room.",
+                           .project = true),
     KEY_END,
 };
 

@@ -2234,6 +2234,7 @@ Test(scenario_explore, exp_1_menu_loads_with_rates_durations_and_defaults)
 	cr_assert_eq(ex->faults[3].kind, SCENARIO_FAULT_CONTROL_CRASH);
 	cr_assert_eq(ex->quiet_tail_us, 10000000);
 	cr_assert_eq(ex->max_faults, 7);
+	cr_assert_eq(ex->settle_us, 5000000, "settle defaults to 5s");
 	cr_assert_str_eq(scenario_fault_kind_name(SCENARIO_FAULT_CONTROL_CRASH), "control-crash");
 	scenario_free(sc);
 }
@@ -2286,6 +2287,21 @@ Test(scenario_explore, exp_1_quiet_tail_must_leave_time_for_faults)
 {
 	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}]\n  quiet_tail: 60s\n",
 	                     "e.yaml:8:15: quiet_tail must be less than the duration");
+}
+
+Test(scenario_explore, exp_2_settle_is_read_and_must_be_less_than_the_duration)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err =
+	    load_explore("explore:\n  faults: [{kind: crash, rate: 1}]\n  settle: 3s\n", &sc, &d);
+	if (err)
+		dump(&d);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->explore.settle_us, 3000000);
+	scenario_free(sc);
+	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}]\n  settle: 60s\n",
+	                     "e.yaml:8:11: settle must be more than 0 and less than the duration");
 }
 
 Test(scenario_explore, exp_1_more_entries_than_kinds_is_refused_before_work)

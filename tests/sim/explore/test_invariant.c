@@ -1,0 +1,555 @@
+/* The invariant checker (EXP-2): crafted events.jsonl files that break one
+ * invariant each (exactly that one reported broken), a healthy run that
+ * breaks none, unreadable input as an error, and real simrun runs of the
+ * shipped scenarios holding every invariant that applies to them. */
+#include "sim/explore/invariant.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Two web hosts (auto-approved), two granted clients, one client no
+ * grant allows; an HTTP workload, an echo workload and a kept-alive one. */
+static const char scenario_head[] =
+    "name: inv\nseed: 1\nduration: 30s\n"
+    "regions: {a: {}, b: {}}\n"
+    "links: [{between: [a, b], latency: 10ms}]\n"
+    "control: {region: a}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:client: [alice@example.com],\n"
+    "              tag:svc: [alice@example.com]}\n"
+    "  autoApprovers: {services: {svc:web: [tag:web], svc:db: [tag:web]}}\n"
+    "  grants:\n"
+    "    - {src: [tag:client], dst: [svc:web], ip: [\"%s\"]}\n"
+    "    - {src: [tag:client], dst: [svc:db], ip: [\"5432\"]}\n"
+    "services:\n"
+    "  - {name: svc:web, ports: [tcp:443], tags: [tag:svc]}\n"
+    "  - {name: svc:db, ports: [tcp:5432], tags: [tag:svc]}\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web-1, region: a, tags: [tag:web],\n"
+    "     backends: [{listen: 127.0.0.1:8080, kind: http}, {listen: 127.0.0.1:5432, kind: "
+    "tcp-echo}],\n"
+    "     serve: [serve --service=svc:web --https=443 127.0.0.1:8080,\n"
+    "             serve --service=svc:db --tcp=5432 127.0.0.1:5432]}\n"
+    "  - {name: web-2, region: b, tags: [tag:web],\n"
+    "     backends: [{listen: 127.0.0.1:8080, kind: http}],\n"
+    "     serve: [serve --service=svc:web --https=443 127.0.0.1:8080]}\n"
+    "  - {name: client, region: a, count: 2, tags: [tag:client]}\n"
+    "  - {name: other, region: a}\n"
+    "workloads:\n"
+    "  - {name: browse, from: client-*, to: web.example.ts.net:443, kind: http, rate: 10/s,\n"
+    "     start: 1s, stop: 29s}\n"
+    "  - {name: echo, from: client-0, to: db.example.ts.net:5432, kind: tcp-echo, rate: 1/s,\n"
+    "     start: 1s, stop: 29s}\n"
+    "  - {name: kept, from: client-0, to: web.example.ts.net:443, kind: http, rate: 1/s,\n"
+    "     connection: keepalive, start: 1s, stop: 2s}\n";
+
+static struct scenario *load_scenario(const char *port, const char *timeline)
+{
+	char text[8192];
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	int n = snprintf(text, sizeof(text), scenario_head, port);
+	if (timeline)
+		snprintf(text + n, sizeof(text) - (size_t)n, "timeline:\n%s", timeline);
+	int err = scenario_load_text(text, strlen(text), "inv.yaml", &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	return sc;
+}
+
+/* An events file being written. */
+struct evs {
+	char path[64];
+	FILE *f;
+};
+
+static void evs_open(struct evs *e)
+{
+	snprintf(e->path, sizeof(e->path), "/tmp/test_invariant.XXXXXX");
+	int fd = mkstemp(e->path);
+	cr_assert_geq(fd, 0);
+	e->f = fdopen(fd, "w");
+	cr_assert_not_null(e->f);
+}
+
+static void ev(struct evs *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ev(struct evs *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(e->f, fmt, ap);
+	va_end(ap);
+	fputc('\n', e->f);
+}
+
+static const char *const client_ip[] = {"100.64.0.1", "100.64.0.2"};
+
+static void ev_request(struct evs *e, const char *workload, int client, const char *host,
+                       unsigned long long start, unsigned long long done, const char *outcome,
+                       unsigned long long bytes)
+{
+	ev(e,
+	   "{\"t_us\":%llu,\"node\":\"client-%d\",\"type\":\"request_done\",\"workload\":\"%s\","
+	   "\"client\":\"client-%d\",\"host\":\"%s\",\"start_us\":%llu,\"latency_us\":%llu,"
+	   "\"outcome\":\"%s\",\"status\":200,\"bytes\":%llu}",
+	   done, client, workload, client, host, start, done - start, outcome, bytes);
+}
+
+static void ev_accept(struct evs *e, unsigned long long t, const char *host, const char *peer,
+                      bool close)
+{
+	ev(e,
+	   "{\"t_us\":%llu,\"node\":\"%s\",\"type\":\"conn_accepted\",\"proxy\":\"svc:web:443\","
+	   "\"peer\":\"%s\",\"conns\":1}",
+	   t, host, peer);
+	if (close)
+		ev(e,
+		   "{\"t_us\":%llu,\"node\":\"%s\",\"type\":\"conn_closed\",\"proxy\":\"svc:web:"
+		   "443\","
+		   "\"peer\":\"%s\",\"reason\":\"done\"}",
+		   t + 2000, host, peer);
+}
+
+static void ev_state(struct evs *e, unsigned long long t, const char *host, const char *state)
+{
+	ev(e,
+	   "{\"t_us\":%llu,\"node\":\"control\",\"type\":\"host_state\",\"service\":\"svc:web\","
+	   "\"node_name\":\"%s\",\"state\":\"%s\",\"previous\":\"\"}",
+	   t, host, state);
+}
+
+/* What a healthy run shows; each knob breaks it in one way. */
+struct healthy {
+	unsigned long long crash_us;     /* web-1 crashes: requests go to web-2 from then */
+	unsigned long long failover_us;  /* ... once this long has passed */
+	unsigned long long client1_stop; /* client-1's last request (0: 29s) */
+	unsigned long long echo_bytes;   /* what an echo brings back (0: 64) */
+};
+
+static void write_healthy(struct evs *e, const struct healthy *h)
+{
+	for (int c = 0; c < 2; c++)
+		ev(e,
+		   "{\"t_us\":10000,\"node\":\"client-%d\",\"type\":\"flow_new\",\"proto\":6,"
+		   "\"src\":\"%s:49154\",\"dst\":\"100.100.0.1:443\",\"dir\":\"out\"}",
+		   c, client_ip[c]);
+	ev(e, "{\"t_us\":10000,\"node\":\"other\",\"type\":\"no_route\",\"count\":1,\"proto\":6,"
+	      "\"src\":\"100.64.0.9:49154\",\"dst\":\"100.100.0.1:443\"}");
+	ev_state(e, 20000, "web-1", "Connected");
+	ev_state(e, 20000, "web-2", "Connected");
+	ev(e, "{\"t_us\":20000,\"node\":\"control\",\"type\":\"host_state\",\"service\":"
+	      "\"svc:db\",\"node_name\":\"web-1\",\"state\":\"Connected\",\"previous\":\"\"}");
+	for (unsigned long long t = 1000000; t < 29000000; t += 100000) {
+		for (int c = 0; c < 2; c++) {
+			if (c == 1 && h->client1_stop && t > h->client1_stop)
+				continue;
+			bool moved = h->crash_us && t >= h->crash_us;
+			if (moved && t < h->crash_us + h->failover_us) {
+				ev_request(e, "browse", c, "web-1", t, t + 50000, "reset", 0);
+				continue;
+			}
+			const char *host = moved ? "web-2" : "web-1";
+			ev_accept(e, t + 5000, host, client_ip[c], true);
+			ev_request(e, "browse", c, host, t, t + 10000, "ok", 2000);
+		}
+		if (t % 1000000 == 0 && !(h->crash_us && t >= h->crash_us))
+			ev_request(e, "echo", 0, "web-1", t, t + 8000, "ok",
+			           h->echo_bytes ? h->echo_bytes : 64);
+	}
+	/* the run's end, as simrun marks it */
+	ev(e, "{\"t_us\":30000000,\"node\":\"web-1\",\"type\":\"proxy_stopped\",\"service\":"
+	      "\"svc:web\",\"port\":443,\"reason\":\"shutdown\"}");
+	if (h->crash_us) {
+		ev(e,
+		   "{\"t_us\":%llu,\"node\":\"web-1\",\"type\":\"node_crash\",\"node\":\"web-1\"}",
+		   h->crash_us);
+		ev_state(e, h->crash_us + 20000, "web-1", "Offline");
+		ev_state(e, 20100000, "web-1", "Connected");
+	}
+}
+
+static struct invariant_result check(const struct scenario *sc, struct evs *e)
+{
+	struct invariant_result res;
+	char err[256];
+
+	fclose(e->f);
+	int rc = invariants_check(sc, e->path, NULL, INVARIANT_ALL, &res, err, sizeof(err));
+	unlink(e->path);
+	cr_assert_eq(rc, 0, "invariants_check: %s", err);
+	return res;
+}
+
+static void expect_broken(const struct invariant_result *res, uint32_t want)
+{
+	for (int i = 0; i < INVARIANT_KINDS; i++)
+		if (res->broken & (1u << i))
+			cr_log_info("%s broken: %s at %llu: %s", invariant_name(i),
+			            res->first[i].node, (unsigned long long)res->first[i].t_us,
+			            res->first[i].what);
+	cr_assert_eq(res->broken, want, "broken 0x%x, expected 0x%x", res->broken, want);
+	cr_assert_eq(res->checked & want, want, "a broken invariant is also checked");
+	for (int i = 0; i < INVARIANT_KINDS; i++)
+		cr_assert_eq(res->count[i] > 0, (want >> i & 1) != 0, "%s count",
+		             invariant_name(i));
+}
+
+/* Runs the healthy events of `h` plus `extra`, on the scenario with the
+ * given timeline, and expects exactly `want` broken. */
+static struct invariant_result run_case(const char *timeline, const struct healthy *h,
+                                        void (*extra)(struct evs *e), uint32_t want)
+{
+	struct scenario *sc = load_scenario("443", timeline);
+	struct evs e;
+
+	evs_open(&e);
+	write_healthy(&e, h);
+	if (extra)
+		extra(&e);
+	struct invariant_result res = check(sc, &e);
+	expect_broken(&res, want);
+	scenario_free(sc);
+	return res;
+}
+
+#define BIT(id) (1u << (id))
+
+Test(invariant, exp_2_names_are_stable_and_found_back)
+{
+	cr_assert_str_eq(invariant_name(INVARIANT_GRANT), "grant-safety");
+	cr_assert_str_eq(invariant_name(INVARIANT_CONTROL_OUTAGE), "control-outage");
+	cr_assert_str_eq(invariant_name(INVARIANT_KINDS), "?");
+	for (int i = 0; i < INVARIANT_KINDS; i++)
+		cr_assert_eq(invariant_by_name(invariant_name(i)), i);
+	cr_assert_eq(invariant_by_name("grant"), -1);
+	cr_assert_eq(invariant_by_name(NULL), -1);
+}
+
+Test(invariant, exp_2_a_healthy_run_breaks_nothing)
+{
+	struct healthy h = {0};
+	struct invariant_result res = run_case(NULL, &h, NULL, 0);
+	uint32_t want = BIT(INVARIANT_GRANT) | BIT(INVARIANT_ELIGIBLE) | BIT(INVARIANT_STREAM) |
+	                BIT(INVARIANT_OUTCOME) | BIT(INVARIANT_REACH) | BIT(INVARIANT_RECOVERY) |
+	                BIT(INVARIANT_CONTROL_VIEW);
+	cr_assert_eq(res.checked & want, want, "checked 0x%x", res.checked);
+	cr_assert_eq(res.checked & BIT(INVARIANT_DRAIN), 0, "no drain in the run: not checked");
+	cr_assert_eq(res.checked & BIT(INVARIANT_CONTROL_OUTAGE), 0,
+	             "no control fault: not checked");
+}
+
+static void accept_from_ungranted(struct evs *e)
+{
+	ev_accept(e, 10005000, "web-1", "100.64.0.9", true);
+}
+
+Test(invariant, exp_2_grant_safety_a_connection_no_grant_allows)
+{
+	struct healthy h = {0};
+	struct invariant_result res =
+	    run_case(NULL, &h, accept_from_ungranted, BIT(INVARIANT_GRANT));
+	cr_assert_str_eq(res.first[INVARIANT_GRANT].node, "web-1");
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "other"));
+	cr_assert_eq(res.first[INVARIANT_GRANT].t_us, 10005000);
+}
+
+static void accept_on_drained(struct evs *e)
+{
+	ev_accept(e, 20000000, "web-2", client_ip[0], true);
+}
+
+Test(invariant, exp_2_eligible_safety_a_drained_host_takes_a_new_connection)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 5s, node: web-2, run: serve drain svc:web}\n", &h, accept_on_drained,
+	         BIT(INVARIANT_ELIGIBLE));
+}
+
+Test(invariant, exp_2_eligible_safety_inside_the_drain_bound_is_allowed)
+{
+	struct healthy h = {0};
+	/* 5 s after the drain: clients may still be on their way there */
+	run_case("  - {at: 15s, node: web-2, run: serve drain svc:web}\n", &h, accept_on_drained,
+	         0);
+}
+
+Test(invariant, exp_2_stream_integrity_an_echo_short_of_bytes_called_ok)
+{
+	struct healthy h = {.echo_bytes = 60};
+	run_case(NULL, &h, NULL, BIT(INVARIANT_STREAM));
+}
+
+static void admin_forgotten(struct evs *e)
+{
+	ev_state(e, 6100000, "web-2", "Connected"); /* control forgot the rejection */
+	ev_state(e, 7000000, "web-2", "Rejected");
+}
+
+Test(invariant, exp_2_admin_durable_a_rejection_forgotten_across_control_restart)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 3s, admin: reject svc:web web-2, as: alice@example.com}\n"
+	         "  - {at: 5s, control: crash}\n"
+	         "  - {at: 6s, control: restart}\n",
+	         &h, admin_forgotten, BIT(INVARIANT_ADMIN_DURABLE));
+}
+
+static void outcome_unknown(struct evs *e)
+{
+	ev_request(e, "browse", 0, "web-1", 12000000, 12010000, "lost", 0);
+}
+
+Test(invariant, exp_2_request_outcome_a_request_without_a_known_outcome)
+{
+	struct healthy h = {0};
+	run_case(NULL, &h, outcome_unknown, BIT(INVARIANT_OUTCOME));
+}
+
+Test(invariant, exp_2_reach_a_granted_client_stops_reaching_its_service)
+{
+	struct healthy h = {.client1_stop = 4000000};
+	run_case(NULL, &h, NULL, BIT(INVARIANT_REACH));
+}
+
+static void failure_outside_faults(struct evs *e)
+{
+	ev_request(e, "browse", 0, "web-1", 14050000, 15050000, "timeout", 0);
+}
+
+Test(invariant, exp_2_recovery_a_failure_outside_every_fault_window)
+{
+	struct healthy h = {0};
+	run_case(NULL, &h, failure_outside_faults, BIT(INVARIANT_RECOVERY));
+}
+
+Test(invariant, exp_2_recovery_a_failure_inside_a_fault_window_is_allowed)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 14s, partition: [a, b]}\n  - {at: 16s, heal: [a, b]}\n", &h,
+	         failure_outside_faults, 0);
+}
+
+static void control_wrong_at_end(struct evs *e)
+{
+	ev_state(e, 20000000, "web-1", "Offline");
+}
+
+Test(invariant, exp_2_control_view_differs_from_the_truth)
+{
+	struct healthy h = {0};
+	run_case(NULL, &h, control_wrong_at_end, BIT(INVARIANT_CONTROL_VIEW));
+}
+
+static void open_forever(struct evs *e)
+{
+	ev_accept(e, 3000000, "web-2", client_ip[1], false);
+}
+
+Test(invariant, exp_2_drain_a_connection_never_closes)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 5s, node: web-2, run: serve drain svc:web}\n", &h, open_forever,
+	         BIT(INVARIANT_DRAIN));
+}
+
+Test(invariant, exp_2_failover_str_4_slower_than_a_second)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 1500000};
+	run_case("  - {at: 10s, crash: web-1}\n  - {at: 20s, restart: web-1}\n", &h, NULL,
+	         BIT(INVARIANT_FAILOVER));
+}
+
+Test(invariant, exp_2_failover_str_4_within_a_second_holds)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	struct invariant_result res =
+	    run_case("  - {at: 10s, crash: web-1}\n  - {at: 20s, restart: web-1}\n", &h, NULL, 0);
+	cr_assert(res.checked & BIT(INVARIANT_FAILOVER));
+}
+
+static void kept_alive_hangs(struct evs *e)
+{
+	ev_request(e, "kept", 0, "web-1", 9900000, 13000000, "timeout", 0);
+}
+
+Test(invariant, exp_2_keepalive_reset_str_7_a_kept_alive_request_to_a_dead_host_hangs)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	run_case("  - {at: 10s, crash: web-1}\n  - {at: 20s, restart: web-1}\n", &h,
+	         kept_alive_hangs, BIT(INVARIANT_KEEPALIVE_RESET));
+}
+
+static void fails_during_control_outage(struct evs *e)
+{
+	ev_request(e, "browse", 1, "web-1", 10950000, 11000000, "refused", 0);
+}
+
+Test(invariant, exp_2_control_outage_str_8_a_request_fails_while_only_control_is_down)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 10s, control: crash}\n  - {at: 12s, control: restart}\n", &h,
+	         fails_during_control_outage, BIT(INVARIANT_CONTROL_OUTAGE));
+}
+
+/* A run stopped early (an action that could not be carried out) is judged
+ * up to its last event: nothing after it is missing. */
+Test(invariant, exp_2_a_run_stopped_early_is_judged_up_to_its_last_event)
+{
+	struct scenario *sc = load_scenario("443", NULL);
+	struct invariant_result res;
+	struct evs e;
+
+	evs_open(&e);
+	ev_state(&e, 20000, "web-1", "Connected");
+	for (int c = 0; c < 2; c++)
+		ev_request(&e, "browse", c, "web-1", 1500000, 1510000, "ok", 2000);
+	res = check(sc, &e);
+	expect_broken(&res, 0);
+	cr_assert_eq(res.checked & (BIT(INVARIANT_REACH) | BIT(INVARIANT_CONTROL_VIEW)), 0);
+	scenario_free(sc);
+}
+
+Test(invariant, exp_2_which_masks_what_is_checked)
+{
+	struct scenario *sc = load_scenario("443", NULL);
+	struct healthy h = {0};
+	struct invariant_result res;
+	struct evs e;
+	char err[256];
+
+	evs_open(&e);
+	write_healthy(&e, &h);
+	accept_from_ungranted(&e);
+	fclose(e.f);
+	cr_assert_eq(
+	    invariants_check(sc, e.path, NULL, BIT(INVARIANT_RECOVERY), &res, err, sizeof(err)), 0);
+	unlink(e.path);
+	cr_assert_eq(res.checked, BIT(INVARIANT_RECOVERY));
+	cr_assert_eq(res.broken, 0);
+	scenario_free(sc);
+}
+
+Test(invariant, exp_2_unreadable_or_malformed_events_are_an_error_never_held)
+{
+	struct scenario *sc = load_scenario("443", NULL);
+	struct invariant_result res;
+	struct evs e;
+	char err[256];
+
+	cr_assert_eq(invariants_check(sc, "/nonexistent/events.jsonl", NULL, INVARIANT_ALL, &res,
+	                              err, sizeof(err)),
+	             -ENOENT);
+	cr_assert_not_null(strstr(err, "/nonexistent/events.jsonl: cannot read"));
+	evs_open(&e);
+	ev(&e, "{\"t_us\":1,\"node\":\"a\",\"type\":\"x\"}");
+	ev(&e, "{\"t_us\":2,\"node\":");
+	fclose(e.f);
+	cr_assert_eq(invariants_check(sc, e.path, NULL, INVARIANT_ALL, &res, err, sizeof(err)),
+	             -EINVAL);
+	cr_assert_not_null(strstr(err, ":2: not a JSON object"), "%s", err);
+	evs_open(&e);
+	for (unsigned i = 0; i < INVARIANT_LINE_MAX / 8 + 1; i++)
+		fputs("        ", e.f);
+	fclose(e.f);
+	cr_assert_eq(invariants_check(sc, e.path, NULL, INVARIANT_ALL, &res, err, sizeof(err)),
+	             -E2BIG);
+	unlink(e.path);
+	scenario_free(sc);
+}
+
+#ifdef SIMRUN_PATH
+/* A real run of a shipped scenario into a fresh folder; its events path. */
+static void simrun(const char *name, char *events, size_t len)
+{
+	char dir[64], cmd[2048];
+
+	snprintf(dir, sizeof(dir), "/tmp/test_invariant_run.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' --quiet --pcap none --out '%s' '%s/scenarios/%s.yaml' >'%s/log' 2>&1",
+	         SIMRUN_PATH, dir, SOURCE_DIR, name, dir);
+	int st = system(cmd);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "simrun %s failed", name);
+	snprintf(events, len, "%s/reports/%s/events.jsonl", dir, name);
+}
+
+static struct scenario *load_shipped(const char *name)
+{
+	char path[1024];
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	snprintf(path, sizeof(path), "%s/scenarios/%s.yaml", SOURCE_DIR, name);
+	cr_assert_eq(scenario_load_file(path, &sc, &d), 0);
+	return sc;
+}
+
+/* Every shipped fault scenario holds every invariant that applies to it,
+ * and together they exercise all but admin-durable (no shipped scenario
+ * crashes control after an admin decision). */
+Test(invariant_real, exp_2_shipped_scenarios_hold_every_invariant, .timeout = 900)
+{
+	static const char *const names[] = {"failover-crash",     "failover-keepalive",
+	                                    "failover-partition", "drain-under-load",
+	                                    "control-restart",    "control-partition",
+	                                    "approval-workflow",  "grants",
+	                                    "l4-tcp-forward",     "l3-udp",
+	                                    "quickstart"};
+	uint32_t checked = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char events[256], err[256];
+		struct invariant_result res;
+		struct scenario *sc = load_shipped(names[i]);
+		simrun(names[i], events, sizeof(events));
+		cr_assert_eq(
+		    invariants_check(sc, events, NULL, INVARIANT_ALL, &res, err, sizeof(err)), 0,
+		    "%s: %s", names[i], err);
+		for (int k = 0; k < INVARIANT_KINDS; k++)
+			cr_expect_eq(res.broken & (1u << k), 0, "%s: %s broken: %s at %llu: %s",
+			             names[i], invariant_name(k), res.first[k].node,
+			             (unsigned long long)res.first[k].t_us, res.first[k].what);
+		checked |= res.checked;
+		scenario_free(sc);
+	}
+	cr_assert_eq(checked, INVARIANT_ALL & ~BIT(INVARIANT_ADMIN_DURABLE), "checked 0x%x",
+	             checked);
+}
+
+/* Real evidence against a stricter policy: the same run judged as if the
+ * grant named another port breaks grant-safety alone. */
+Test(invariant_real, exp_2_grant_safety_fires_on_a_real_run_against_another_policy, .timeout = 300)
+{
+	char events[256], err[256], path[1024];
+	struct invariant_result res;
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	simrun("failover-crash", events, sizeof(events));
+	snprintf(path, sizeof(path), "%s/scenarios/failover-crash.yaml", SOURCE_DIR);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	char *text = calloc(1, 1 << 16);
+	size_t n = fread(text, 1, (1 << 16) - 1, f);
+	fclose(f);
+	char *grant = strstr(text, "ip: [\"443\"]");
+	cr_assert_not_null(grant);
+	memcpy(grant, "ip: [\"444\"]", 11);
+	cr_assert_eq(scenario_load_text(text, n, "failover-crash.yaml", &sc, &d), 0);
+	cr_assert_eq(invariants_check(sc, events, NULL, INVARIANT_ALL, &res, err, sizeof(err)), 0);
+	expect_broken(&res, BIT(INVARIANT_GRANT));
+	free(text);
+	scenario_free(sc);
+}
+#endif
