@@ -181,6 +181,11 @@ void control_free(struct control *c);
  * not an admin, -EINVAL, -ENOENT, ...). */
 int control_admin_line(struct control *c, const char *actor, const char *line, char *out,
                        size_t out_len);
+/* `set-policy` with the policy's text itself (`len` bytes, HuJSON) instead
+ * of a file: the simulator's timeline holds policies in memory. As
+ * control_admin_line otherwise. */
+int control_admin_policy(struct control *c, const char *actor, const char *text, size_t len,
+                         char *out, size_t out_len);
 
 /* Writes the state now, changed or not (a clean stop; the simulator's
  * power loss in the middle of a write). 0 once durable, or -errno and a

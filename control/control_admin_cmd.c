@@ -423,6 +423,25 @@ int ctl_exec(struct control *c, const char *actor, const struct admin_cmd *cmd,
 	return *json ? 0 : -ENOMEM;
 }
 
+/* A command's answer (json, freed here) into out; -ENOSPC for a success
+ * that does not fit. Then the sessions a command ended are reaped. */
+static int ctl_answer(struct control *c, int rc, char *json, char *out, size_t out_len)
+{
+	if (out && out_len) {
+		size_t n = json ? strlen(json) : 0;
+		if (n >= out_len) {
+			snprintf(out, out_len, "{\"error\":\"output larger than the buffer\"}");
+			if (rc == 0)
+				rc = -ENOSPC;
+		} else {
+			memcpy(out, json ? json : "", n + 1);
+		}
+	}
+	free(json);
+	ctl_reap(c);
+	return rc;
+}
+
 int control_admin_line(struct control *c, const char *actor, const char *line, char *out,
                        size_t out_len)
 {
@@ -442,17 +461,16 @@ int control_admin_line(struct control *c, const char *actor, const char *line, c
 		rc = ctl_exec(c, actor, &cmd, text, text_len, &json, &not_saved);
 	free(text);
 	admin_cmd_free(&cmd);
-	if (out && out_len) {
-		size_t n = json ? strlen(json) : 0;
-		if (n >= out_len) {
-			snprintf(out, out_len, "{\"error\":\"output larger than the buffer\"}");
-			if (rc == 0)
-				rc = -ENOSPC;
-		} else {
-			memcpy(out, json ? json : "", n + 1);
-		}
-	}
-	free(json);
-	ctl_reap(c);
-	return rc;
+	return ctl_answer(c, rc, json, out, out_len);
+}
+
+int control_admin_policy(struct control *c, const char *actor, const char *text, size_t len,
+                         char *out, size_t out_len)
+{
+	const struct admin_cmd cmd = {.kind = ADMIN_CMD_SET_POLICY};
+	char *json = NULL;
+	bool not_saved = false;
+	int rc = ctl_exec(c, actor, &cmd, text, len, &json, &not_saved);
+
+	return ctl_answer(c, rc, json, out, out_len);
 }

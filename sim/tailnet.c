@@ -440,6 +440,14 @@ int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, s
 	return control_admin_line(t->control, user, line, out, out_len);
 }
 
+int tn_admin_policy(struct tailnet *t, const char *user, const char *policy, char *out,
+                    size_t out_len)
+{
+	if (!t->control)
+		return err_setf(out, out_len, -ENOTCONN, "control is down");
+	return control_admin_policy(t->control, user, policy, strlen(policy), out, out_len);
+}
+
 int tn_crash(struct tailnet *t, int node)
 {
 	if (node < 0 || (size_t)node >= t->n_nodes)
@@ -504,6 +512,32 @@ int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut)
 	    (size_t)node_b >= t->n_nodes)
 		return -ENOENT;
 	return ns3w_block_pair(t->ns3, t->nodes[node_a].ns3_node, t->nodes[node_b].ns3_node, cut);
+}
+
+int tn_origin_crash(struct tailnet *t, int node)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return -ENOENT;
+	struct tn_node *n = &t->nodes[node];
+	if (!n->backends)
+		return -EALREADY;
+	io_event_bare(n->io, "origin_crash");
+	tn_backends_free(n);
+	return 0;
+}
+
+int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (n->backends)
+		return err_setf(why, why_len, -EALREADY, "%s's backends are not down", n->name);
+	io_event_bare(n->io, "origin_restart");
+	int rc = tn_backends_start(n, &t->config->nodes[node], why, why_len);
+	if (rc < 0)
+		tn_backends_free(n);
+	return rc;
 }
 
 int tn_control_crash(struct tailnet *t)

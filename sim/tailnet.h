@@ -169,6 +169,9 @@ bool tn_run_until(struct tailnet *t, bool (*done)(void *arg), void *arg, uint64_
 int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t out_len);
 /* An admin command line (control/control.h) as `user`. */
 int tn_admin(struct tailnet *t, const char *user, const char *line, char *out, size_t out_len);
+/* set-policy with the policy's text (control_admin_policy) as `user`. */
+int tn_admin_policy(struct tailnet *t, const char *user, const char *policy, char *out,
+                    size_t out_len);
 
 /* Faults. */
 int tn_crash(struct tailnet *t, int node);
@@ -181,6 +184,11 @@ int tn_isolate_node(struct tailnet *t, int node, bool cut);
 /* Cuts (or restores) underlay traffic between two nodes only (a
  * node-pair partition: ns3w_block_pair); everything else keeps flowing. */
 int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
+/* Origin faults: a node's backend programs die (connections reset,
+ * listeners closed) while its daemon lives, then start again. -EALREADY
+ * when already down (up); an origin_crash / origin_restart event. */
+int tn_origin_crash(struct tailnet *t, int node);
+int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len);
 int tn_control_crash(struct tailnet *t);
 int tn_control_restart(struct tailnet *t);
 int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len);

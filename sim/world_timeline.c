@@ -70,12 +70,8 @@ static size_t world_cut_find(const struct world *w, const struct scenario_event 
 {
 	size_t j = 0;
 
-	for (; j < w->n_cuts; j++) {
-		const struct scenario_event *c = &w->sc->events[w->cuts[j]];
-		if (c->between_nodes == e->between_nodes &&
-		    ((c->a == e->a && c->b == e->b) || (c->a == e->b && c->b == e->a)))
-			break;
-	}
+	while (j < w->n_cuts && !scenario_cut_same(&w->sc->events[w->cuts[j]], e))
+		j++;
 	return j;
 }
 
@@ -84,16 +80,23 @@ static size_t world_cut_find(const struct world *w, const struct scenario_event 
 static int world_partition(struct world *w, const struct scenario_event *e, char *reason,
                            size_t reason_len)
 {
-	bool cut = e->action == SCENARIO_ACTION_PARTITION;
+	bool cut = e->action == SCENARIO_ACTION_PARTITION || e->action == SCENARIO_ACTION_ISOLATE;
+	bool isolate = e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN;
 	size_t j = world_cut_find(w, e);
 	int rc;
 
 	if (cut && j < w->n_cuts)
-		return err_setf(reason, reason_len, -EALREADY, "already cut (partition at line %u)",
-		                w->sc->events[w->cuts[j]].line);
+		return err_setf(reason, reason_len, -EALREADY, "already cut (%s at line %u)",
+		                isolate ? "isolate" : "partition", w->sc->events[w->cuts[j]].line);
 	if (!cut && j == w->n_cuts)
-		return err_setf(reason, reason_len, -ENOENT, "not cut (no partition in force)");
-	if (e->between_nodes)
+		return err_setf(reason, reason_len, -ENOENT, "not cut (no %s in force)",
+		                isolate ? "isolate" : "partition");
+	if (isolate)
+		rc = ns3w_link_set_up(
+		    w->ns3, ns3w_node_access_link(w->ns3, w->nodes[e->node].ns3_node), !cut);
+	else if (e->one_way)
+		rc = ns3w_block_regions_one_way(w->ns3, (int)e->a, (int)e->b, cut);
+	else if (e->between_nodes)
 		rc = ns3w_block_pair(w->ns3, w->nodes[e->a].ns3_node, w->nodes[e->b].ns3_node, cut);
 	else
 		rc = world_cut_regions(w, e->a, e->b, cut);
@@ -151,6 +154,17 @@ static int world_act_node(struct world *w, const struct scenario_event *e, struc
 		if (rc == -EALREADY)
 			snprintf(a->reason, sizeof(a->reason), "%s is already down", a->target);
 		break;
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+		a->action = "origin_crash";
+		rc = tn_origin_crash(w->tn, (int)e->node);
+		if (rc == -EALREADY)
+			snprintf(a->reason, sizeof(a->reason), "%s's backends are already down",
+			         a->target);
+		break;
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		a->action = "origin_restart";
+		rc = tn_origin_restart(w->tn, (int)e->node, a->reason, sizeof(a->reason));
+		break;
 	default:
 		a->action = "restart";
 		rc = tn_restart_why(w->tn, (int)e->node, a->reason, sizeof(a->reason));
@@ -159,18 +173,54 @@ static int world_act_node(struct world *w, const struct scenario_event *e, struc
 	return rc;
 }
 
-/* partition, heal: two regions or two nodes. */
+/* partition, heal: two regions or two nodes; isolate, rejoin: a node. */
 static int world_act_cut(struct world *w, const struct scenario_event *e, struct world_act *a)
 {
-	a->action = e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal";
+	if (e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN) {
+		a->action = e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin";
+		snprintf(a->target, sizeof(a->target), "%s", w->nodes[e->node].name);
+		snprintf(a->detail, sizeof(a->detail), "access link");
+		return world_partition(w, e, a->reason, sizeof(a->reason));
+	}
+	if (e->one_way)
+		a->action =
+		    e->action == SCENARIO_ACTION_PARTITION ? "partition_one_way" : "heal_one_way";
+	else
+		a->action = e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal";
 	if (e->between_nodes)
 		snprintf(a->target, sizeof(a->target), "%s,%s", w->nodes[e->a].name,
 		         w->nodes[e->b].name);
 	else
 		snprintf(a->target, sizeof(a->target), "%s,%s", world_region_name(w, e->a),
 		         world_region_name(w, e->b));
-	snprintf(a->detail, sizeof(a->detail), "%s", e->between_nodes ? "nodes" : "regions");
+	snprintf(a->detail, sizeof(a->detail), "%s",
+	         e->between_nodes ? "nodes"
+	         : e->one_way     ? "regions, from the first to the second"
+	                          : "regions");
 	return world_partition(w, e, a->reason, sizeof(a->reason));
+}
+
+/* link of a node: its access link's parameters it changes, the others
+ * kept. */
+static int world_act_access(struct world *w, const struct scenario_event *e, struct world_act *a)
+{
+	int id = ns3w_node_access_link(w->ns3, w->nodes[e->node].ns3_node);
+	struct scenario_link_params p = {0};
+	struct ns3w_link_params np;
+	int rc;
+
+	a->action = "link";
+	snprintf(a->target, sizeof(a->target), "%s", w->nodes[e->node].name);
+	rc = ns3w_link_get_params(w->ns3, id, &np);
+	if (rc < 0)
+		return rc;
+	p.latency_us = e->set_latency ? e->params.latency_us : np.latency_us;
+	p.bandwidth_bps = e->set_bandwidth ? e->params.bandwidth_bps : np.bandwidth_bps;
+	p.loss = e->set_loss ? e->params.loss : np.loss;
+	world_ns3_params(&p, &np);
+	rc = ns3w_link_set_params(w->ns3, id, &np);
+	world_fmt_params(a->detail, sizeof(a->detail), &p);
+	return rc;
 }
 
 /* link: the parameters it changes, the others kept. */
@@ -209,6 +259,15 @@ static int world_act_admin(struct world *w, const struct scenario_event *e, stru
 	a->action = "admin";
 	if (!line)
 		return -ENOMEM;
+	if (e->verb == SCENARIO_ADMIN_SET_POLICY && e->policy) {
+		snprintf(a->target, sizeof(a->target), "policy");
+		snprintf(a->detail, sizeof(a->detail), "set-policy (%zu bytes given) (as %s)",
+		         strlen(e->policy), user ? user : "?");
+		rc = user ? tn_admin_policy(w->tn, user, e->policy, a->out, WORLD_ADMIN_OUT_MAX)
+		          : -EINVAL;
+		free(line);
+		return rc;
+	}
 	if (e->verb == SCENARIO_ADMIN_SET_POLICY) {
 		char path[WORLD_PATH_MAX + SCENARIO_LINE_MAX + 2], q[2 * sizeof(path)];
 		snprintf(a->target, sizeof(a->target), "policy");
@@ -353,14 +412,18 @@ int world_apply(struct world *w, const struct scenario_event *e, char *why, size
 	case SCENARIO_ACTION_SERVE:
 	case SCENARIO_ACTION_CRASH:
 	case SCENARIO_ACTION_RESTART:
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
 		rc = world_act_node(w, e, &a);
 		break;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
 		rc = world_act_cut(w, e, &a);
 		break;
 	case SCENARIO_ACTION_LINK:
-		rc = world_act_link(w, e, &a);
+		rc = e->access ? world_act_access(w, e, &a) : world_act_link(w, e, &a);
 		break;
 	case SCENARIO_ACTION_ADMIN:
 		rc = world_act_admin(w, e, &a);

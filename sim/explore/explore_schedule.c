@@ -6,8 +6,10 @@
 
 #include "lib/base/rng.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,20 +80,81 @@ static int fault_cmp(const void *x, const void *y)
 }
 
 /* A target of f's kind, drawn among the scenario's: a node, a link (a
- * partition cuts a link's two regions apart, a link fault slows it), or
- * control (0). */
-static uint32_t target_draw(const struct scenario *sc, enum scenario_fault_kind kind,
-                            uint64_t rng[RNG_STATE_WORDS])
+ * partition cuts a link's two regions apart, a link fault slows it), a
+ * host, a grant, or control (0). */
+static uint32_t target_draw(const struct scenario *sc, const struct explore_schedule *s,
+                            enum scenario_fault_kind kind, uint64_t rng[RNG_STATE_WORDS])
 {
 	switch (kind) {
 	case SCENARIO_FAULT_CRASH:
+	case SCENARIO_FAULT_ISOLATE:
+	case SCENARIO_FAULT_ACCESS:
 		return (uint32_t)below_draw(rng, sc->node_count);
 	case SCENARIO_FAULT_PARTITION:
 	case SCENARIO_FAULT_LINK:
+	case SCENARIO_FAULT_ONE_WAY:
+	case SCENARIO_FAULT_LOSS:
 		return (uint32_t)below_draw(rng, (uint64_t)sc->link_count);
+	case SCENARIO_FAULT_REVOKE:
+	case SCENARIO_FAULT_REJECT:
+	case SCENARIO_FAULT_DRAIN:
+		return (uint32_t)below_draw(rng, s->n_hosts);
+	case SCENARIO_FAULT_GRANT:
+		return (uint32_t)below_draw(rng, scenario_policy_grants(sc));
+	case SCENARIO_FAULT_ORIGIN:
+		return s->origins[below_draw(rng, s->n_origins)];
 	default:
 		return 0;
 	}
+}
+
+/* The loss `percent` % as the loader reads it back from the YAML this
+ * file writes ("%.15g%"), so a schedule and its YAML give the same
+ * simulation. */
+static double loss_text_value(double percent)
+{
+	char text[64];
+	double f = 0;
+
+	snprintf(text, sizeof(text), "%.15g%%", percent);
+	scenario_parse_percent(text, &f, NULL, 0);
+	return f;
+}
+
+/* A latency `base` made 2..10 times longer plus LINK_EXTRA_US, at most
+ * the loader's limit. */
+static uint64_t slower_draw(uint64_t base, uint64_t rng[RNG_STATE_WORDS])
+{
+	uint64_t lat = base * (2 + below_draw(rng, 9)) + LINK_EXTRA_US;
+
+	return lat < SCENARIO_LATENCY_MAX_US ? lat : SCENARIO_LATENCY_MAX_US;
+}
+
+/* Kinds that act through control: while one lasts, control must be up
+ * with a healthy disk for the others' actions and heals to be carried
+ * out, so they take turns. */
+static bool through_control(enum scenario_fault_kind kind)
+{
+	return kind == SCENARIO_FAULT_CONTROL_CRASH || kind == SCENARIO_FAULT_CONTROL_DISK ||
+	       kind == SCENARIO_FAULT_TORN_WRITE || kind == SCENARIO_FAULT_REVOKE ||
+	       kind == SCENARIO_FAULT_REJECT || kind == SCENARIO_FAULT_GRANT;
+}
+
+/* Two faults that must not overlap: the same kind on the same target,
+ * two acting through control, or a drain on a node that crashes (its
+ * serve commands need the daemon). */
+static bool faults_clash(const struct explore_schedule *s, const struct explore_fault *a,
+                         const struct explore_fault *b)
+{
+	if (a->kind == b->kind && a->target == b->target)
+		return true;
+	if (through_control(a->kind) && through_control(b->kind))
+		return true;
+	if (a->kind == SCENARIO_FAULT_DRAIN && b->kind == SCENARIO_FAULT_CRASH)
+		return s->hosts[a->target].node == b->target;
+	if (a->kind == SCENARIO_FAULT_CRASH && b->kind == SCENARIO_FAULT_DRAIN)
+		return s->hosts[b->target].node == a->target;
+	return false;
 }
 
 static bool is_control_action(enum scenario_action a)
@@ -100,21 +163,66 @@ static bool is_control_action(enum scenario_action a)
 	       a == SCENARIO_ACTION_CONTROL_DISK || a == SCENARIO_ACTION_CONTROL_TORN_WRITE;
 }
 
+/* Does entry e act on the same node as f's (isolate, access, origin)
+ * fault? */
+static bool own_node_claims(const struct scenario_event *e, const struct explore_fault *f)
+{
+	if (e->node != f->target)
+		return false;
+	switch (f->kind) {
+	case SCENARIO_FAULT_ISOLATE:
+		return e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN;
+	case SCENARIO_FAULT_ACCESS:
+		return e->action == SCENARIO_ACTION_LINK && e->access;
+	default:
+		return e->action == SCENARIO_ACTION_ORIGIN_CRASH ||
+		       e->action == SCENARIO_ACTION_ORIGIN_RESTART;
+	}
+}
+
+/* Does entry e cut one way (either way) between the regions of link l? */
+static bool own_one_way_claims(const struct scenario_event *e, const struct scenario_link *l)
+{
+	return e->one_way &&
+	       (e->action == SCENARIO_ACTION_PARTITION || e->action == SCENARIO_ACTION_HEAL) &&
+	       ((e->a == (uint32_t)l->region_a && e->b == (uint32_t)l->region_b) ||
+	        (e->a == (uint32_t)l->region_b && e->b == (uint32_t)l->region_a));
+}
+
 /* Whether the scenario's own timeline claims f's target, so that the two
  * would clash (a restart of a node it crashed itself, a serve command on a
  * node the fault took down, a heal undoing its own partition or link
  * change, an admin action while control is down): such faults are left
  * out, and the scenario's own timeline runs as written. */
-static bool own_timeline_claims(const struct scenario *sc, const struct explore_fault *f)
+static bool own_timeline_claims(const struct scenario *sc, const struct explore_schedule *s,
+                                const struct explore_fault *f)
 {
 	for (size_t i = 0; i < sc->n_events; i++) {
 		const struct scenario_event *e = &sc->events[i];
 		switch (f->kind) {
 		case SCENARIO_FAULT_CRASH:
+		case SCENARIO_FAULT_DRAIN: {
+			uint32_t node =
+			    f->kind == SCENARIO_FAULT_CRASH ? f->target : s->hosts[f->target].node;
 			if ((e->action == SCENARIO_ACTION_CRASH ||
 			     e->action == SCENARIO_ACTION_RESTART ||
 			     e->action == SCENARIO_ACTION_SERVE) &&
-			    e->node == f->target)
+			    e->node == node)
+				return true;
+			break;
+		}
+		case SCENARIO_FAULT_ISOLATE:
+		case SCENARIO_FAULT_ACCESS:
+		case SCENARIO_FAULT_ORIGIN:
+			if (own_node_claims(e, f))
+				return true;
+			break;
+		case SCENARIO_FAULT_ONE_WAY:
+			if (own_one_way_claims(e, &sc->links[f->target]))
+				return true;
+			break;
+		case SCENARIO_FAULT_LOSS:
+			if (e->action == SCENARIO_ACTION_LINK && e->link == (int)f->target)
 				return true;
 			break;
 		case SCENARIO_FAULT_PARTITION:
@@ -142,69 +250,211 @@ static bool own_timeline_claims(const struct scenario *sc, const struct explore_
 	return false;
 }
 
-static bool target_busy(const struct explore_fault *done, size_t n_done,
+static bool target_busy(const struct explore_schedule *s, size_t n_done,
                         const struct explore_fault *f)
 {
 	for (size_t i = 0; i < n_done; i++)
-		if (done[i].kind == f->kind && done[i].target == f->target &&
-		    done[i].heal_us >= f->start_us)
+		if (s->faults[i].heal_us >= f->start_us && faults_clash(s, &s->faults[i], f))
 			return true;
 	return false;
 }
 
-/* Gives f a target with no fault of its kind still on it; false if a few
- * draws find none (the fault is then left out). */
-static bool target_assign(const struct scenario *sc, const struct explore_fault *done,
+/* Gives f a target no fault in force clashes with; false if a few draws
+ * find none (the fault is then left out). */
+static bool target_assign(const struct scenario *sc, const struct explore_schedule *s,
                           size_t n_done, struct explore_fault *f, uint64_t rng[RNG_STATE_WORDS])
 {
 	for (int i = 0; i < TARGET_TRIES; i++) {
-		f->target = target_draw(sc, f->kind, rng);
-		if (target_busy(done, n_done, f) || own_timeline_claims(sc, f))
+		f->target = target_draw(sc, s, f->kind, rng);
+		if (target_busy(s, n_done, f) || own_timeline_claims(sc, s, f))
 			continue;
-		if (f->kind == SCENARIO_FAULT_LINK) {
-			uint64_t base = sc->links[f->target].params.latency_us;
-			uint64_t lat = base * (2 + below_draw(rng, 9)) + LINK_EXTRA_US;
-			f->latency_us =
-			    lat < SCENARIO_LATENCY_MAX_US ? lat : SCENARIO_LATENCY_MAX_US;
+		if (f->kind == SCENARIO_FAULT_LINK)
+			f->latency_us = slower_draw(sc->links[f->target].params.latency_us, rng);
+		if (f->kind == SCENARIO_FAULT_CONTROL_DISK)
+			f->disk =
+			    below_draw(rng, 2) ? SCENARIO_DISK_FSYNC_FAIL : SCENARIO_DISK_FULL;
+		if (f->kind == SCENARIO_FAULT_ONE_WAY)
+			f->reverse = below_draw(rng, 2);
+		if (f->kind == SCENARIO_FAULT_ACCESS) {
+			f->latency_us = slower_draw(sc->access.latency_us, rng);
+			f->loss = loss_text_value((double)(1 + below_draw(rng, 10)));
 		}
+		if (f->kind == SCENARIO_FAULT_LOSS)
+			f->loss = loss_text_value((double)(1 + below_draw(rng, 20)));
 		return true;
 	}
 	return false;
 }
 
-/* The timeline entry that starts (heal false) or heals fault f. */
-static struct scenario_event fault_event(const struct scenario *sc, const struct explore_fault *f,
-                                         bool heal)
+/* A string the schedule owns (events point at it); NULL when out of
+ * memory. */
+static const char *schedule_text(struct explore_schedule *s, char *text)
 {
-	struct scenario_event e = {.at_us = heal ? f->heal_us : f->start_us};
+	char **t = text ? realloc(s->texts, (s->n_texts + 1) * sizeof(*t)) : NULL;
 
+	if (!t) {
+		free(text);
+		return NULL;
+	}
+	s->texts = t;
+	s->texts[s->n_texts++] = text;
+	return text;
+}
+
+static const char *schedule_printf(struct explore_schedule *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *schedule_printf(struct explore_schedule *s, const char *fmt, ...)
+{
+	va_list ap, again;
+	char *text = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n >= 0 && (text = malloc((size_t)n + 1)))
+		vsnprintf(text, (size_t)n + 1, fmt, again);
+	va_end(again);
+	va_end(ap);
+	return schedule_text(s, text);
+}
+
+/* The scenario's policy without grant `skip`, as JSON text; NULL when out
+ * of memory. */
+static const char *policy_without_grant(const struct scenario *sc, struct explore_schedule *s,
+                                        uint32_t skip)
+{
+	cJSON *p = cJSON_Parse(sc->policy_json);
+	char *text = NULL;
+
+	if (p) {
+		cJSON_DeleteItemFromArray(cJSON_GetObjectItemCaseSensitive(p, "grants"), (int)skip);
+		text = cJSON_PrintUnformatted(p);
+		cJSON_Delete(p);
+	}
+	return schedule_text(s, text);
+}
+
+/* Admin and drain faults: the timeline entry that starts or heals f; false
+ * when out of memory. */
+static bool host_event(const struct scenario *sc, struct explore_schedule *s,
+                       const struct explore_fault *f, bool heal, struct scenario_event *e)
+{
+	const struct scenario_host *h = &s->hosts[f->target];
+	char node[SCENARIO_NAME_MAX + 16];
+
+	e->user = scenario_admin_user(sc);
+	if (f->kind == SCENARIO_FAULT_GRANT) {
+		e->action = SCENARIO_ACTION_ADMIN;
+		e->verb = SCENARIO_ADMIN_SET_POLICY;
+		e->command = "set-policy";
+		e->policy = heal ? sc->policy_json : policy_without_grant(sc, s, f->target);
+		return e->policy != NULL;
+	}
+	if (f->kind == SCENARIO_FAULT_DRAIN) {
+		e->action = SCENARIO_ACTION_SERVE;
+		e->node = h->node;
+		e->run =
+		    schedule_printf(s, "serve %s %s", heal ? "advertise" : "drain", h->service);
+		return e->run != NULL;
+	}
+	scenario_node_name(sc, h->node, node, sizeof(node));
+	e->action = SCENARIO_ACTION_ADMIN;
+	e->verb = heal                               ? SCENARIO_ADMIN_APPROVE
+	          : f->kind == SCENARIO_FAULT_REVOKE ? SCENARIO_ADMIN_REVOKE
+	                                             : SCENARIO_ADMIN_REJECT;
+	e->host = h->node;
+	snprintf(e->service, sizeof(e->service), "%s", h->service);
+	e->command = schedule_printf(s, "%s %s %s",
+	                             heal                               ? "approve"
+	                             : f->kind == SCENARIO_FAULT_REVOKE ? "revoke"
+	                                                                : "reject",
+	                             h->service, node);
+	return e->command != NULL;
+}
+
+/* The timeline entry that starts (heal false) or heals fault f; false
+ * when out of memory. */
+static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
+                        const struct explore_fault *f, bool heal, struct scenario_event *e)
+{
+	*e = (struct scenario_event){
+	    .at_us = heal ? f->heal_us : f->start_us, .user = -1, .link = -1};
 	switch (f->kind) {
 	case SCENARIO_FAULT_CRASH:
-		e.action = heal ? SCENARIO_ACTION_RESTART : SCENARIO_ACTION_CRASH;
-		e.node = f->target;
+		e->action = heal ? SCENARIO_ACTION_RESTART : SCENARIO_ACTION_CRASH;
+		e->node = f->target;
 		break;
 	case SCENARIO_FAULT_PARTITION:
-		e.action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
-		e.a = (uint32_t)sc->links[f->target].region_a;
-		e.b = (uint32_t)sc->links[f->target].region_b;
+		e->action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
+		e->a = (uint32_t)sc->links[f->target].region_a;
+		e->b = (uint32_t)sc->links[f->target].region_b;
 		break;
 	case SCENARIO_FAULT_LINK: {
 		const struct scenario_link *l = &sc->links[f->target];
-		e.action = SCENARIO_ACTION_LINK;
-		e.link = (int)f->target;
-		e.a = (uint32_t)l->region_a;
-		e.b = (uint32_t)l->region_b;
-		e.set_latency = true;
-		e.params = l->params;
+		e->action = SCENARIO_ACTION_LINK;
+		e->link = (int)f->target;
+		e->a = (uint32_t)l->region_a;
+		e->b = (uint32_t)l->region_b;
+		e->set_latency = true;
+		e->params = l->params;
 		if (!heal)
-			e.params.latency_us = f->latency_us;
+			e->params.latency_us = f->latency_us;
 		break;
 	}
+	case SCENARIO_FAULT_CONTROL_DISK:
+		e->action = SCENARIO_ACTION_CONTROL_DISK;
+		e->disk = heal ? SCENARIO_DISK_OK : f->disk;
+		break;
+	case SCENARIO_FAULT_ISOLATE:
+		e->action = heal ? SCENARIO_ACTION_REJOIN : SCENARIO_ACTION_ISOLATE;
+		e->node = f->target;
+		break;
+	case SCENARIO_FAULT_ORIGIN:
+		e->action = heal ? SCENARIO_ACTION_ORIGIN_RESTART : SCENARIO_ACTION_ORIGIN_CRASH;
+		e->node = f->target;
+		break;
+	case SCENARIO_FAULT_ONE_WAY: {
+		const struct scenario_link *l = &sc->links[f->target];
+		e->action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
+		e->one_way = true;
+		e->a = (uint32_t)(f->reverse ? l->region_b : l->region_a);
+		e->b = (uint32_t)(f->reverse ? l->region_a : l->region_b);
+		break;
+	}
+	case SCENARIO_FAULT_ACCESS:
+		e->action = SCENARIO_ACTION_LINK;
+		e->access = true;
+		e->node = f->target;
+		e->set_latency = e->set_loss = true;
+		e->params.latency_us = heal ? sc->access.latency_us : f->latency_us;
+		e->params.loss = heal ? loss_text_value(sc->access.loss * 100) : f->loss;
+		break;
+	case SCENARIO_FAULT_LOSS: {
+		const struct scenario_link *l = &sc->links[f->target];
+		e->action = SCENARIO_ACTION_LINK;
+		e->link = (int)f->target;
+		e->a = (uint32_t)l->region_a;
+		e->b = (uint32_t)l->region_b;
+		e->set_loss = true;
+		e->params = l->params;
+		e->params.loss = heal ? loss_text_value(l->params.loss * 100) : f->loss;
+		break;
+	}
+	case SCENARIO_FAULT_TORN_WRITE:
+		e->action =
+		    heal ? SCENARIO_ACTION_CONTROL_RESTART : SCENARIO_ACTION_CONTROL_TORN_WRITE;
+		break;
+	case SCENARIO_FAULT_REVOKE:
+	case SCENARIO_FAULT_REJECT:
+	case SCENARIO_FAULT_DRAIN:
+	case SCENARIO_FAULT_GRANT:
+		return host_event(sc, s, f, heal, e);
 	default:
-		e.action = heal ? SCENARIO_ACTION_CONTROL_RESTART : SCENARIO_ACTION_CONTROL_CRASH;
+		e->action = heal ? SCENARIO_ACTION_CONTROL_RESTART : SCENARIO_ACTION_CONTROL_CRASH;
 		break;
 	}
-	return e;
+	return true;
 }
 
 struct seq_event {
@@ -232,10 +482,12 @@ static int events_build(const struct scenario *sc, struct explore_schedule *s)
 		free(tmp);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < s->n_faults; i++) {
-		tmp[2 * i] = (struct seq_event){fault_event(sc, &s->faults[i], false), 2 * i};
-		tmp[2 * i + 1] =
-		    (struct seq_event){fault_event(sc, &s->faults[i], true), 2 * i + 1};
+	for (size_t i = 0; i < n; i++) {
+		tmp[i].seq = i;
+		if (!fault_event(sc, s, &s->faults[i / 2], i % 2, &tmp[i].e)) {
+			free(tmp);
+			return -ENOMEM;
+		}
 	}
 	qsort(tmp, n, sizeof(*tmp), seq_event_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -243,6 +495,22 @@ static int events_build(const struct scenario *sc, struct explore_schedule *s)
 	s->n_events = n;
 	free(tmp);
 	return 0;
+}
+
+/* The targets admin, drain and origin faults are drawn among (and their
+ * entries name): the scenario's hosts and nodes with backends. False when
+ * out of memory. */
+static bool schedule_targets(const struct scenario *sc, struct explore_schedule *out)
+{
+	out->origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->origins));
+	for (uint32_t i = 0; out->origins && i < sc->node_count; i++)
+		if (scenario_node_has_backends(sc, i))
+			out->origins[out->n_origins++] = i;
+	out->n_hosts = scenario_hosts(sc, NULL, 0);
+	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
+	if (out->hosts)
+		scenario_hosts(sc, out->hosts, out->n_hosts);
+	return out->hosts && out->origins;
 }
 
 int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out)
@@ -259,7 +527,7 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 	out->enabled = enabled_kinds_draw(ex, rng);
 	struct explore_fault *cand = calloc(ex->n_faults * cap, sizeof(*cand));
 	out->faults = calloc(cap, sizeof(*out->faults));
-	if (!cand || !out->faults) {
+	if (!cand || !out->faults || !schedule_targets(sc, out)) {
 		free(cand);
 		explore_schedule_free(out);
 		return -ENOMEM;
@@ -269,7 +537,7 @@ int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explo
 			n_cand += arrivals_draw(&ex->faults[i], end_us, cap, rng, cand + n_cand);
 	qsort(cand, n_cand, sizeof(*cand), fault_cmp);
 	for (size_t i = 0; i < n_cand && n < cap; i++)
-		if (target_assign(sc, out->faults, n, &cand[i], rng))
+		if (target_assign(sc, out, n, &cand[i], rng))
 			out->faults[n++] = cand[i];
 	out->n_faults = n;
 	free(cand);
@@ -287,8 +555,10 @@ int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
 	memset(out, 0, sizeof(*out));
 	out->enabled = enabled;
 	out->faults = calloc(n ? n : 1, sizeof(*out->faults));
-	if (!out->faults)
+	if (!out->faults || !schedule_targets(sc, out)) {
+		explore_schedule_free(out);
 		return -ENOMEM;
+	}
 	memcpy(out->faults, faults, n * sizeof(*faults));
 	out->n_faults = n;
 	qsort(out->faults, n, sizeof(*out->faults), fault_cmp);
@@ -301,6 +571,11 @@ int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
 
 void explore_schedule_free(struct explore_schedule *s)
 {
+	for (size_t i = 0; i < s->n_texts; i++)
+		free(s->texts[i]);
+	free(s->texts);
+	free(s->hosts);
+	free(s->origins);
 	free(s->faults);
 	free(s->events);
 	memset(s, 0, sizeof(*s));
@@ -324,38 +599,131 @@ int explore_schedule_merge(const struct scenario *sc, const struct explore_sched
 	return 0;
 }
 
-void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
-                                 char *out, size_t cap)
+/* A YAML double-quoted scalar. */
+static void yaml_quoted(const char *text, FILE *out)
+{
+	fputc('"', out);
+	for (const char *p = text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', out);
+		fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* A link entry: a region link (between) or a node's access link (node),
+ * with the parameters it sets. */
+static void link_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
 {
 	char name[SCENARIO_NAME_MAX + 16];
-	int n = snprintf(out, cap, "{at: %lluus, ", (unsigned long long)e->at_us);
-	size_t at = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 
-	out += at;
-	cap -= at;
+	if (e->access) {
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "link: {node: %s", name);
+	} else {
+		fprintf(out, "link: {between: [%s, %s]", sc->regions[e->a].name,
+		        sc->regions[e->b].name);
+	}
+	if (e->set_latency)
+		fprintf(out, ", latency: %lluus", (unsigned long long)e->params.latency_us);
+	if (e->set_bandwidth)
+		fprintf(out, ", bandwidth: %llubps", (unsigned long long)e->params.bandwidth_bps);
+	if (e->set_loss)
+		fprintf(out, ", loss: \"%.15g%%\"", e->params.loss * 100);
+	fputs("}}\n", out);
+}
+
+/* One entry as a flow mapping ("{at: 5000000us, crash: web-1}"). */
+static void entry_write(const struct scenario *sc, const struct scenario_event *e, FILE *out)
+{
+	static const char *const disks[] = {
+	    [SCENARIO_DISK_OK] = "disk-ok",
+	    [SCENARIO_DISK_FULL] = "disk-full",
+	    [SCENARIO_DISK_FSYNC_FAIL] = "fsync-fail",
+	};
+	char name[SCENARIO_NAME_MAX + 16];
+
+	fprintf(out, "{at: %lluus, ", (unsigned long long)e->at_us);
 	switch (e->action) {
 	case SCENARIO_ACTION_CRASH:
 	case SCENARIO_ACTION_RESTART:
 		scenario_node_name(sc, e->node, name, sizeof(name));
-		snprintf(out, cap, "%s: %s}",
-		         e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart", name);
+		fprintf(out, "%s: %s}", e->action == SCENARIO_ACTION_CRASH ? "crash" : "restart",
+		        name);
 		break;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		snprintf(out, cap, "%s: [%s, %s]}",
-		         e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
-		         sc->regions[e->a].name, sc->regions[e->b].name);
+		fprintf(out, "%s%s: [%s, %s]}",
+		        e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal",
+		        e->one_way ? "_one_way" : "", sc->regions[e->a].name,
+		        sc->regions[e->b].name);
+		break;
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "%s: %s}", e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin",
+		        name);
+		break;
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "origin_%s: %s}",
+		        e->action == SCENARIO_ACTION_ORIGIN_CRASH ? "crash" : "restart", name);
 		break;
 	case SCENARIO_ACTION_LINK:
-		snprintf(out, cap, "link: {between: [%s, %s], latency: %lluus}}",
-		         sc->regions[e->a].name, sc->regions[e->b].name,
-		         (unsigned long long)e->params.latency_us);
+		link_write(sc, e, out);
+		break;
+	case SCENARIO_ACTION_SERVE:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "node: %s, run: ", name);
+		yaml_quoted(e->run, out);
+		fputc('}', out);
+		break;
+	case SCENARIO_ACTION_ADMIN:
+		fputs("admin: ", out);
+		yaml_quoted(e->command, out);
+		fputs(", as: ", out);
+		yaml_quoted(e->user >= 0 ? sc->users[e->user].login : "?", out);
+		if (e->policy) /* JSON is YAML: the policy as its text */
+			fprintf(out, ", policy: %s", e->policy);
+		fputc('}', out);
+		break;
+	case SCENARIO_ACTION_CONTROL_DISK:
+		fprintf(out, "control: %s}", disks[e->disk]);
+		break;
+	case SCENARIO_ACTION_CONTROL_TORN_WRITE:
+		fputs("control: torn-write}", out);
 		break;
 	default:
-		snprintf(out, cap, "control: %s}",
-		         e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "restart");
+		fprintf(out, "control: %s}",
+		        e->action == SCENARIO_ACTION_CONTROL_CRASH ? "crash" : "restart");
 		break;
 	}
+}
+
+char *explore_schedule_entry_dup(const struct scenario *sc, const struct scenario_event *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	entry_write(sc, e, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
+                                 char *out, size_t cap)
+{
+	char *text = explore_schedule_entry_dup(sc, e);
+
+	snprintf(out, cap, "%s", text ? text : "");
+	free(text);
 }
 
 int explore_schedule_write_yaml(const struct scenario *sc, const struct explore_schedule *s,
@@ -363,9 +731,9 @@ int explore_schedule_write_yaml(const struct scenario *sc, const struct explore_
 {
 	fputs(s->n_events ? "timeline:\n" : "timeline: []\n", out);
 	for (size_t i = 0; i < s->n_events; i++) {
-		char line[EXPLORE_ENTRY_TEXT_MAX];
-		explore_schedule_entry_text(sc, &s->events[i], line, sizeof(line));
-		fprintf(out, "  - %s\n", line);
+		fputs("  - ", out);
+		entry_write(sc, &s->events[i], out);
+		fputc('\n', out);
 	}
 	return ferror(out) ? -EIO : 0;
 }

@@ -16,8 +16,15 @@
 struct explore_fault {
 	enum scenario_fault_kind kind;
 	uint64_t start_us, heal_us;
-	uint32_t target;     /* CRASH: node; PARTITION, LINK: link (its two regions) */
-	uint64_t latency_us; /* LINK: the latency while the fault lasts */
+	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
+	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
+	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
+	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); control kinds: 0. */
+	uint32_t target;
+	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts */
+	double loss;             /* ACCESS, LOSS: the loss while it lasts */
+	bool reverse;            /* ONE_WAY: from the link's second region to its first */
+	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
 
 struct explore_schedule {
@@ -26,13 +33,20 @@ struct explore_schedule {
 	size_t n_faults;
 	struct scenario_event *events; /* faults and heals as timeline entries, by time */
 	size_t n_events;
+	struct scenario_host *hosts; /* the scenario's hosts (scenario_hosts) */
+	size_t n_hosts;
+	uint32_t *origins; /* nodes with backends */
+	size_t n_origins;
+	char **texts; /* what the events' strings point at (commands, policies) */
+	size_t n_texts;
 };
 
 /* Draws the schedule of `seed` for sc (whose explore section must be
  * present): a random non-empty subset of the menu's kinds, then faults of
  * those kinds with exponential gaps at their rates on the scenario's real
- * nodes and links (one fault at a time on each target, none on a target
- * the scenario's own timeline claims: see own_timeline_claims), each
+ * nodes, links, hosts and grants (one fault at a time on each target;
+ * faults that act through control, one at a time; none on a target the
+ * scenario's own timeline claims: see own_timeline_claims), each
  * lasting min..max and healed before the quiet tail, at most max_faults.
  * Returns 0, -EINVAL without a menu, or -ENOMEM; free with
  * explore_schedule_free. */
@@ -59,6 +73,9 @@ int explore_schedule_from_faults(const struct scenario *sc, uint32_t enabled,
  * back ("{at: 5000000us, crash: web-1}"), cut at cap. */
 void explore_schedule_entry_text(const struct scenario *sc, const struct scenario_event *e,
                                  char *out, size_t cap);
+/* The same, whole (a set-policy entry holds a whole policy): malloc'd, or
+ * NULL when out of memory. */
+char *explore_schedule_entry_dup(const struct scenario *sc, const struct scenario_event *e);
 
 /* Writes the schedule as a scenario's `timeline:` section (times in us).
  * Returns 0 or -EIO. */

@@ -368,10 +368,9 @@ static int shrink_write(struct shrink *sh, const struct sfault *f, size_t n, siz
 	if (!lines)
 		goto out;
 	for (size_t i = 0; i < s.n_events; i++) {
-		lines[i] = malloc(EXPLORE_ENTRY_TEXT_MAX);
+		lines[i] = explore_schedule_entry_dup(sc, &s.events[i]);
 		if (!lines[i])
 			goto out;
-		explore_schedule_entry_text(sc, &s.events[i], lines[i], EXPLORE_ENTRY_TEXT_MAX);
 	}
 	ed->seed = a->seed;
 	for (size_t i = 0; i < sh->n_groups; i++)

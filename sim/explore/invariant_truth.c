@@ -13,6 +13,7 @@
 #include "proxy/serve/serve_cmd.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,8 +140,62 @@ static bool inv_link_is_original(const struct inv_run *r, int link,
 {
 	const struct scenario_link_params *o = &r->sc->links[link].params;
 
+	/* loss within rounding: explore writes a heal's loss as text */
 	return p->latency_us == o->latency_us && p->bandwidth_bps == o->bandwidth_bps &&
-	       p->loss == o->loss;
+	       fabs(p->loss - o->loss) < 1e-12;
+}
+
+/* A cut window's key for a node's own faults: an isolated node (bit 30)
+ * or its dead backends (bit 29), apart from region pairs (below bit 24)
+ * and node pairs (bit 31). */
+static uint32_t inv_node_key(const struct scenario_event *e)
+{
+	bool isolate = e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN;
+
+	return (isolate ? 0x40000000u : 0x20000000u) | e->node;
+}
+
+/* A region link's change: a window while it is off its scenario values. */
+static int inv_link(struct inv_run *r, const struct scenario_event *e,
+                    struct scenario_link_params *links)
+{
+	struct inv_window w = {.from_us = e->at_us, .to_us = UINT64_MAX, .kind = INV_W_LINK};
+	struct scenario_link_params *p = &links[e->link];
+	bool was = inv_link_is_original(r, e->link, p);
+
+	if (e->set_latency)
+		p->latency_us = e->params.latency_us;
+	if (e->set_bandwidth)
+		p->bandwidth_bps = e->params.bandwidth_bps;
+	if (e->set_loss)
+		p->loss = e->params.loss;
+	bool now = inv_link_is_original(r, e->link, p);
+	if (was && !now) {
+		w.node = (uint32_t)e->link;
+		return inv_add_window(r, w);
+	}
+	if (!was && now)
+		inv_close_window(r, INV_W_LINK, (uint32_t)e->link, e->at_us);
+	return 0;
+}
+
+/* A node's access link changed: a window (keyed by the node, bit 30)
+ * until an entry sets what it changes back to the scenario's access
+ * values. */
+static int inv_access(struct inv_run *r, const struct scenario_event *e)
+{
+	const struct scenario_link_params *o = &r->sc->access;
+	uint32_t key = 0x40000000u | e->node;
+	bool back = (!e->set_latency || e->params.latency_us == o->latency_us) &&
+	            (!e->set_bandwidth || e->params.bandwidth_bps == o->bandwidth_bps) &&
+	            (!e->set_loss || fabs(e->params.loss - o->loss) < 1e-12);
+
+	inv_close_window(r, INV_W_LINK, key, e->at_us);
+	if (back)
+		return 0;
+	return inv_add_window(
+	    r, (struct inv_window){
+	           .from_us = e->at_us, .to_us = UINT64_MAX, .kind = INV_W_LINK, .node = key});
 }
 
 static int inv_event(struct inv_run *r, const struct scenario_event *e,
@@ -171,25 +226,19 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 		                     (e->a < e->b ? e->b : e->a),
 		                 e->at_us);
 		return 0;
-	case SCENARIO_ACTION_LINK: {
-		struct scenario_link_params *p = &links[e->link];
-		bool was = inv_link_is_original(r, e->link, p);
-		if (e->set_latency)
-			p->latency_us = e->params.latency_us;
-		if (e->set_bandwidth)
-			p->bandwidth_bps = e->params.bandwidth_bps;
-		if (e->set_loss)
-			p->loss = e->params.loss;
-		bool now = inv_link_is_original(r, e->link, p);
-		if (was && !now) {
-			w.kind = INV_W_LINK;
-			w.node = (uint32_t)e->link;
-			return inv_add_window(r, w);
-		}
-		if (!was && now)
-			inv_close_window(r, INV_W_LINK, (uint32_t)e->link, e->at_us);
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+		w.kind = INV_W_CUT;
+		w.node = inv_node_key(e);
+		return inv_add_window(r, w);
+	case SCENARIO_ACTION_REJOIN:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		inv_close_window(r, INV_W_CUT, inv_node_key(e), e->at_us);
 		return 0;
-	}
+	case SCENARIO_ACTION_LINK:
+		if (e->access)
+			return inv_access(r, e);
+		return inv_link(r, e, links);
 	case SCENARIO_ACTION_CONTROL_CRASH:
 	case SCENARIO_ACTION_CONTROL_TORN_WRITE:
 		w.kind = INV_W_CONTROL;

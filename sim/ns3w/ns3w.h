@@ -101,11 +101,18 @@ int ns3w_node_region(const struct ns3w_world *world, int node);
 int ns3w_node_access_link(const struct ns3w_world *world, int node);
 int ns3w_link_set_up(struct ns3w_world *world, int link, bool up);
 int ns3w_link_set_params(struct ns3w_world *world, int link, const struct ns3w_link_params *params);
+/* A link's parameters now. 0 or -EINVAL. */
+int ns3w_link_get_params(const struct ns3w_world *world, int link, struct ns3w_link_params *out);
 /* Node-pair partition: while blocked, routers drop every packet between
  * the two hosts' underlay addresses (both ways); other traffic is
  * untouched. Tailnet traffic between them rides the underlay, so it is
  * cut too. 0 or -EINVAL. */
 int ns3w_block_pair(struct ns3w_world *world, int node_a, int node_b, bool blocked);
+/* One-way region partition: while blocked, routers drop every packet from
+ * a host of `from_region` to a host of `to_region`; the other way, and
+ * everything else, passes. 0 or -EINVAL. */
+int ns3w_block_regions_one_way(struct ns3w_world *world, int from_region, int to_region,
+                               bool blocked);
 
 /* Time. Events run in node `node`'s context (-1: none). */
 uint64_t ns3w_now_us(const struct ns3w_world *world);

@@ -406,6 +406,10 @@ struct ns3w_world {
 	/* Underlay address pairs (lower, higher) whose packets routers drop
 	 * (ns3w_block_pair); kept sorted, looked up only when not empty. */
 	std::vector<uint64_t> blocked;
+	/* Region pairs (from << 32 | to) whose hosts' packets routers drop
+	 * one way only (ns3w_block_regions_one_way); sorted, looked up only
+	 * when not empty. */
+	std::vector<uint64_t> one_way;
 	InternetStackHelper stack;
 	struct ns3w_sock *socks = nullptr;
 	struct ns3w_timer *timers = nullptr;

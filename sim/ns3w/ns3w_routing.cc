@@ -217,6 +217,17 @@ bool Ns3wRouting::RouteInput(Ptr<const Packet> p, const Ipv4Header &header,
 		if (std::binary_search(world->blocked.begin(), world->blocked.end(), key))
 			return true; /* partitioned pair: dropped */
 	}
+	if (!world->one_way.empty()) {
+		uint32_t s = header.GetSource().Get() - NS3W_HOST_BASE - 1;
+		uint32_t d = dst - NS3W_HOST_BASE - 1;
+		size_t n = world->hosts.size();
+		if (s < n && d < n) {
+			uint64_t key = (uint64_t)(uint32_t)world->hosts[s].region << 32 |
+			               (uint32_t)world->hosts[d].region;
+			if (std::binary_search(world->one_way.begin(), world->one_way.end(), key))
+				return true; /* one-way partition: dropped */
+		}
+	}
 	Ptr<Ipv4Route> r = router_route(dst);
 	if (!r)
 		return false;

@@ -345,6 +345,31 @@ extern "C" int ns3w_block_pair(struct ns3w_world *w, int node_a, int node_b, boo
 	return 0;
 }
 
+extern "C" int ns3w_link_get_params(const struct ns3w_world *w, int link,
+                                    struct ns3w_link_params *out)
+{
+	if (!w || link < 0 || (size_t)link >= w->links.size())
+		return -EINVAL;
+	*out = w->links[link].params;
+	return 0;
+}
+
+extern "C" int ns3w_block_regions_one_way(struct ns3w_world *w, int from_region, int to_region,
+                                          bool blocked)
+{
+	if (!w || from_region < 0 || to_region < 0 || (size_t)from_region >= w->regions.size() ||
+	    (size_t)to_region >= w->regions.size() || from_region == to_region)
+		return -EINVAL;
+	uint64_t key = (uint64_t)from_region << 32 | (uint32_t)to_region;
+	auto it = std::lower_bound(w->one_way.begin(), w->one_way.end(), key);
+	bool present = it != w->one_way.end() && *it == key;
+	if (blocked && !present)
+		w->one_way.insert(it, key);
+	else if (!blocked && present)
+		w->one_way.erase(it);
+	return 0;
+}
+
 extern "C" int ns3w_link_set_params(struct ns3w_world *w, int link,
                                     const struct ns3w_link_params *params)
 {

@@ -317,6 +317,10 @@ enum scenario_action {
 	SCENARIO_ACTION_CONTROL_RESTART,
 	SCENARIO_ACTION_CONTROL_DISK,       /* {control: disk-full|fsync-fail|disk-ok} */
 	SCENARIO_ACTION_CONTROL_TORN_WRITE, /* a crash in the middle of a state write */
+	SCENARIO_ACTION_ISOLATE,            /* {isolate: NODE}: its access link down */
+	SCENARIO_ACTION_REJOIN,             /* {rejoin: NODE}: up again */
+	SCENARIO_ACTION_ORIGIN_CRASH,       /* {origin_crash: NODE}: its backends die */
+	SCENARIO_ACTION_ORIGIN_RESTART,     /* {origin_restart: NODE}: they start again */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -345,17 +349,22 @@ struct scenario_event {
 	const char *run;    /* SERVE: the serve line */
 	bool between_nodes; /* PARTITION, HEAL: a, b are node indexes, else region indexes */
 	uint32_t a, b;
-	int link;                                    /* LINK: index into links */
+	bool one_way; /* PARTITION, HEAL of regions: only packets from a to b */
+	int link;     /* LINK: index into links; -1: node's access link (access) */
+	bool access;  /* LINK: the access link of `node` */
 	bool set_latency, set_bandwidth, set_loss;   /* LINK: which parameters change */
 	struct scenario_link_params params;          /* LINK */
 	const char *command;                         /* ADMIN: the admin command line as written */
 	enum scenario_admin_verb verb;               /* ADMIN */
 	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* ADMIN except SET_POLICY */
 	uint32_t host;                               /* ADMIN APPROVE, REJECT, REVOKE: node index */
-	const char *file;                            /* ADMIN SET_POLICY: as written */
-	int user;                                    /* ADMIN: index into users (`as`) */
-	enum scenario_disk disk;                     /* CONTROL_DISK */
-	unsigned line, column;                       /* of the action key (messages) */
+	const char *file;                            /* ADMIN SET_POLICY: as written; or NULL */
+	/* ADMIN SET_POLICY without a file: the policy itself, as JSON text
+	 * (the timeline entry's `policy` key; explore's grant faults). */
+	const char *policy;
+	int user;                /* ADMIN: index into users (`as`) */
+	enum scenario_disk disk; /* CONTROL_DISK */
+	unsigned line, column;   /* of the action key (messages) */
 	/* expect_error (EXP-6): NULL, the action must be carried out; else it
 	 * must fail with a reason containing this text. */
 	const char *expect_error;
@@ -365,12 +374,25 @@ struct scenario_event {
 
 /* The faults `simrun explore` may draw (EXP-1): kinds the timeline carries
  * out, each paired with its heal (crash/restart, partition/heal, a link
- * change and its undo, control crash/restart). */
+ * change and its undo, control crash/restart, a disk fault and disk-ok, a
+ * torn write and control's restart, revoke or reject and approve, drain
+ * and advertise, a grant removed and the policy restored). */
 enum scenario_fault_kind {
 	SCENARIO_FAULT_CRASH = 0,
 	SCENARIO_FAULT_PARTITION,
 	SCENARIO_FAULT_LINK,
 	SCENARIO_FAULT_CONTROL_CRASH,
+	SCENARIO_FAULT_CONTROL_DISK,
+	SCENARIO_FAULT_TORN_WRITE,
+	SCENARIO_FAULT_REVOKE,
+	SCENARIO_FAULT_REJECT,
+	SCENARIO_FAULT_DRAIN,
+	SCENARIO_FAULT_GRANT,
+	SCENARIO_FAULT_ISOLATE,
+	SCENARIO_FAULT_ONE_WAY,
+	SCENARIO_FAULT_ACCESS,
+	SCENARIO_FAULT_LOSS,
+	SCENARIO_FAULT_ORIGIN,
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h
@@ -378,8 +400,35 @@ enum scenario_fault_kind {
 extern const char *const scenario_invariant_words[];
 #define SCENARIO_INVARIANTS 12 /* before "all" */
 
-/* "crash", "partition", "link", "control-crash". */
+/* "crash", "partition", "link", "control-crash", "control-disk", ... */
 const char *scenario_fault_kind_name(enum scenario_fault_kind kind);
+
+struct scenario;
+
+/* A host: a node whose serve lines advertise a service (a serve line that
+ * names it, except drain and clear). What explore's admin and drain faults
+ * act on. */
+struct scenario_host {
+	uint32_t node;
+	char service[SCENARIO_SERVICE_NAME_MAX + 1];
+};
+/* The scenario's hosts, in node then serve-line order, each pair once;
+ * the first `cap` in out. Returns how many there are. */
+size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size_t cap);
+/* The first user who may run admin writes (owner, admin, network-admin):
+ * its index in users, or -1. */
+int scenario_admin_user(const struct scenario *sc);
+/* Does expanded node `node` run backend programs? */
+bool scenario_node_has_backends(const struct scenario *sc, uint32_t node);
+/* The number of grants in the scenario's policy (0 without one). */
+size_t scenario_policy_grants(const struct scenario *sc);
+
+struct scenario_event;
+/* Do two timeline entries cut (or mend) the same thing: the same two
+ * regions or nodes (a one-way partition: in the same direction), or the
+ * same isolated node? The loader and the simulator pair partitions with
+ * heals by it. */
+bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y);
 
 #define SCENARIO_EXPLORE_RATE_MAX   600   /* faults per simulated minute */
 #define SCENARIO_EXPLORE_FAULTS_MAX 10000 /* max_faults */

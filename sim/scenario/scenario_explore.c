@@ -5,6 +5,12 @@
  * values its checks need. */
 #include "sim/scenario/scenario_int.h"
 
+#include "proxy/serve/serve_cmd.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
 const char *scenario_fault_kind_name(enum scenario_fault_kind kind)
 {
 	if ((unsigned)kind >= SCENARIO_FAULT_KINDS)
@@ -12,17 +18,118 @@ const char *scenario_fault_kind_name(enum scenario_fault_kind kind)
 	return scenario_fault_words[kind];
 }
 
+/* The services a group's serve lines advertise, each once, into svc;
+ * their number. */
+static size_t group_services(const struct scenario_node_group *grp, struct serve_op *op,
+                             char svc[][SCENARIO_SERVICE_NAME_MAX + 1])
+{
+	char err[SERVE_ERR_LEN];
+	size_t n = 0;
+
+	for (size_t i = 0; i < grp->n_serve && n < SCENARIO_SERVE_MAX; i++) {
+		const char *t = grp->serve[i].text;
+		bool seen = false;
+		if (serve_cmd_parse_line(t, strlen(t), op, err, sizeof(err)) || !op->service[0] ||
+		    op->verb == SERVE_VERB_DRAIN || op->verb == SERVE_VERB_CLEAR)
+			continue;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = !strcmp(svc[j], op->service);
+		if (!seen)
+			snprintf(svc[n++], SCENARIO_SERVICE_NAME_MAX + 1, "%s", op->service);
+	}
+	return n;
+}
+
+size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size_t cap)
+{
+	struct serve_op *op = malloc(sizeof(*op));
+	char(*svc)[SCENARIO_SERVICE_NAME_MAX + 1] = malloc(SCENARIO_SERVE_MAX * sizeof(*svc));
+	size_t n = 0;
+
+	for (int g = 0; op && svc && g < sc->group_count; g++) {
+		const struct scenario_node_group *grp = &sc->groups[g];
+		size_t ns = group_services(grp, op, svc);
+		for (uint32_t k = 0; k < grp->count; k++)
+			for (size_t i = 0; i < ns; i++, n++)
+				if (n < cap) {
+					out[n].node = grp->first_index + k;
+					snprintf(out[n].service, sizeof(out[n].service), "%s",
+					         svc[i]);
+				}
+	}
+	free(op);
+	free(svc);
+	return n;
+}
+
+bool scenario_node_has_backends(const struct scenario *sc, uint32_t node)
+{
+	for (int g = 0; g < sc->group_count; g++) {
+		const struct scenario_node_group *grp = &sc->groups[g];
+		if (node >= grp->first_index && node - grp->first_index < grp->count)
+			return grp->n_backends > 0;
+	}
+	return false;
+}
+
+int scenario_admin_user(const struct scenario *sc)
+{
+	for (size_t i = 0; i < sc->n_users; i++)
+		if (sc->users[i].role != SCENARIO_ROLE_MEMBER)
+			return (int)i;
+	return -1;
+}
+
+size_t scenario_policy_grants(const struct scenario *sc)
+{
+	cJSON *p = sc->policy_json ? cJSON_Parse(sc->policy_json) : NULL;
+	size_t n = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "grants"));
+
+	cJSON_Delete(p);
+	return n;
+}
+
 /* What a kind needs of the scenario to have a target: NULL when it has
  * one, else the reason. */
 static const char *fault_target_problem(const struct scenario *sc, enum scenario_fault_kind kind)
 {
 	switch (kind) {
+	case SCENARIO_FAULT_REVOKE:
+	case SCENARIO_FAULT_REJECT:
+		if (scenario_admin_user(sc) < 0)
+			return "revoke and reject faults need an owner, admin or network-admin in "
+			       "users";
+		return scenario_hosts(sc, NULL, 0) ? NULL
+		                                   : "revoke and reject faults need a host (a node "
+		                                     "whose serve lines advertise a service)";
+	case SCENARIO_FAULT_DRAIN:
+		return scenario_hosts(sc, NULL, 0) ? NULL
+		                                   : "drain faults need a host (a node whose serve "
+		                                     "lines advertise a service)";
+	case SCENARIO_FAULT_GRANT:
+		if (scenario_admin_user(sc) < 0)
+			return "grant faults need an owner, admin or network-admin in users";
+		return scenario_policy_grants(sc)
+		           ? NULL
+		           : "grant faults need a policy with at least one grant";
 	case SCENARIO_FAULT_PARTITION:
 		return sc->link_count < 1 ? "partition faults need at least one link" : NULL;
 	case SCENARIO_FAULT_LINK:
 		return sc->link_count < 1 ? "link faults need at least one link" : NULL;
 	case SCENARIO_FAULT_CRASH:
 		return sc->node_count < 1 ? "crash faults need at least one node" : NULL;
+	case SCENARIO_FAULT_ISOLATE:
+	case SCENARIO_FAULT_ACCESS:
+		return sc->node_count < 1 ? "isolate and access faults need at least one node"
+		                          : NULL;
+	case SCENARIO_FAULT_ORIGIN:
+		for (uint32_t i = 0; i < sc->node_count; i++)
+			if (scenario_node_has_backends(sc, i))
+				return NULL;
+		return "origin faults need a node with backends";
+	case SCENARIO_FAULT_ONE_WAY:
+	case SCENARIO_FAULT_LOSS:
+		return sc->link_count < 1 ? "one-way and loss faults need at least one link" : NULL;
 	default:
 		return NULL;
 	}

@@ -109,10 +109,17 @@ enum timeline_key {
 	TL_ADMIN,
 	TL_AS,
 	TL_CONTROL,
+	TL_POLICY,
+	TL_ISOLATE,
+	TL_REJOIN,
+	TL_PARTITION_ONE_WAY,
+	TL_HEAL_ONE_WAY,
+	TL_ORIGIN_CRASH,
+	TL_ORIGIN_RESTART,
 	TL_EXPECT_ERROR,
 };
 
-enum tlink_key { TLINK_BETWEEN = 0, TLINK_LATENCY, TLINK_BANDWIDTH, TLINK_LOSS };
+enum tlink_key { TLINK_BETWEEN = 0, TLINK_LATENCY, TLINK_BANDWIDTH, TLINK_LOSS, TLINK_NODE };
 
 enum expect_key {
 	EX_WORKLOAD = 0,
@@ -335,6 +342,11 @@ void ld_warn_disconnected(struct loader *ld, const yaml_node_t *at);
 /* scenario_policy.c: users, policy and the tags it owns. */
 bool ld_load_users(struct loader *ld, const yaml_node_t *map);
 bool ld_load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map);
+/* A policy written in YAML (`map`, under `key`) as JSON text control
+ * accepts, owned by the scenario; NULL after reporting why not. With
+ * `parsed`, *parsed gets the parsed policy (the caller frees it). */
+const char *ld_policy_text(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map,
+                           struct policy **parsed);
 bool ld_check_tag(struct loader *ld, const yaml_node_t *at, const char *tag);
 /* scenario_services.c */
 const char *ld_parse_port_range(const char *s, struct scenario_port_range *r);

@@ -21,7 +21,10 @@ const char *const scenario_workload_words[] = {"http", "tcp-echo", "tcp-stream",
 const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
-const char *const scenario_fault_words[] = {"crash", "partition", "link", "control-crash", NULL};
+const char *const scenario_fault_words[] = {
+    "crash",  "partition", "link",  "control-crash", "control-disk", "torn-write", "revoke",
+    "reject", "drain",     "grant", "isolate",       "one-way",      "access",     "loss",
+    "origin", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -201,7 +204,17 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
         KEY("kind", SCENARIO_KIND_STRING, true, NULL,
             "crash (a node, then its restart), partition (a link's two regions, "
             "then the heal), link (a link's latency and loss, then back), control-crash "
-            "(then its restart).",
+            "(then its restart), control-disk (disk-full or fsync-fail, then disk-ok), "
+            "torn-write (control dies in the middle of a state write, then its restart), "
+            "revoke or reject (a host: a node whose serve lines advertise a service; then "
+            "approve), drain (serve drain on a host, then serve advertise), grant (the "
+            "policy without one of its grants, then the policy again), isolate (a node cut "
+            "off, then rejoined), one-way (a link's regions cut one way, then healed), "
+            "access (a node's access link slower and lossy, then back), loss (a link's "
+            "loss, then back), origin (a node's backend programs die while its daemon "
+            "lives, then start again). Admin kinds run as the first owner, admin or "
+            "network-admin "
+            "in users.",
             .choices = scenario_fault_words, .project = true),
     [EFAULT_RATE] = KEY("rate", SCENARIO_KIND_INTEGER, true, NULL,
                         "Mean faults of this kind per simulated minute (1..600).", .project = true),
@@ -313,12 +326,13 @@ const struct scenario_key scenario_timeline_keys[] = {
                          "[A, B]: cut the links between two regions or two nodes."),
     [TL_HEAL] = KEY("heal", SCENARIO_KIND_PAIR, false, NULL, "[A, B]: undo a partition."),
     [TL_LINK] = KEY("link", SCENARIO_KIND_MAPPING, false, NULL,
-                    "Change an existing link: between, then latency, bandwidth and/or loss.",
+                    "Change an existing link: between (or a node's access link: node), then "
+                    "latency, bandwidth and/or loss.",
                     .sub = SCENARIO_SECTION_TIMELINE_LINK),
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
                      "[--description=..], delete svc:X, approve|reject|revoke svc:X NODE, "
-                     "set-policy FILE."),
+                     "set-policy FILE, or set-policy with the policy in `policy`."),
     [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
                   "With admin: the user (declared in users) who runs the command."),
     [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,
@@ -327,6 +341,28 @@ const struct scenario_key scenario_timeline_keys[] = {
                        "(healthy again), torn-write (power lost in the middle of a state "
                        "write: control is down, as after crash).",
                        .choices = scenario_control_words, .project = true),
+    [TL_POLICY] = KEY("policy", SCENARIO_KIND_OBJECT, false, NULL,
+                      "With `admin: set-policy` (no FILE): the policy it sets, written like "
+                      "the top-level policy (what explore writes for its grant faults).",
+                      .project = true),
+    [TL_ISOLATE] = KEY("isolate", SCENARIO_KIND_STRING, false, NULL,
+                       "A node cut off: its access link down both ways (its daemon runs on).",
+                       .project = true),
+    [TL_REJOIN] = KEY("rejoin", SCENARIO_KIND_STRING, false, NULL,
+                      "An isolated node's access link up again.", .project = true),
+    [TL_PARTITION_ONE_WAY] = KEY("partition_one_way", SCENARIO_KIND_PAIR, false, NULL,
+                                 "[FROM, TO]: two regions with a link between them; packets "
+                                 "from FROM's hosts to TO's are dropped, the other way pass.",
+                                 .project = true),
+    [TL_HEAL_ONE_WAY] = KEY("heal_one_way", SCENARIO_KIND_PAIR, false, NULL,
+                            "[FROM, TO]: undo a partition_one_way.", .project = true),
+    [TL_ORIGIN_CRASH] = KEY("origin_crash", SCENARIO_KIND_STRING, false, NULL,
+                            "A node whose backend programs die (connections reset, "
+                            "listeners closed) while its daemon lives.",
+                            .project = true),
+    [TL_ORIGIN_RESTART] =
+        KEY("origin_restart", SCENARIO_KIND_STRING, false, NULL,
+            "A node whose backend programs start again after origin_crash.", .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
                             "without it, an action that cannot be carried out fails the run "
@@ -336,12 +372,14 @@ const struct scenario_key scenario_timeline_keys[] = {
 };
 
 static const struct scenario_key scenario_tlink_keys[] = {
-    [TLINK_BETWEEN] =
-        KEY("between", SCENARIO_KIND_PAIR, true, NULL, "The two regions of an existing link."),
+    [TLINK_BETWEEN] = KEY("between", SCENARIO_KIND_PAIR, false, NULL,
+                          "The two regions of an existing link (or node)."),
     [TLINK_LATENCY] =
         KEY("latency", SCENARIO_KIND_DURATION, false, "unchanged", "New one-way latency."),
     [TLINK_BANDWIDTH] = KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "unchanged", "New rate."),
     [TLINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "unchanged", "New loss."),
+    [TLINK_NODE] = KEY("node", SCENARIO_KIND_STRING, false, NULL,
+                       "Instead of between: the node whose access link changes.", .project = true),
     KEY_END,
 };
 

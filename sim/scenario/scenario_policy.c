@@ -262,32 +262,33 @@ static const yaml_node_t *policy_place(struct loader *ld, const yaml_node_t *roo
 	return at;
 }
 
-bool ld_load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map)
+const char *ld_policy_text(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map,
+                           struct policy **parsed)
 {
 	char err[POLICY_ERR_LEN];
-	bool ok = false;
+	struct policy *p = NULL;
+	const char *out = NULL;
 
-	ld->policy_node = map;
 	size_t json_bytes = 0;
 	cJSON *j = yaml_to_json(ld, map, 0, &json_bytes);
 	if (!j) {
 		if (json_bytes > SCENARIO_POLICY_MAX)
 			error_at(ld, key, "policy is more than %u bytes as JSON",
 			         SCENARIO_POLICY_MAX);
-		return false;
+		return NULL;
 	}
 	char *text = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	if (!text) {
 		ld->oom = true;
-		return false;
+		return NULL;
 	}
 	size_t len = strlen(text);
 	if (len > SCENARIO_POLICY_MAX) {
 		error_at(ld, key, "policy is %zu bytes as JSON (max %u)", len, SCENARIO_POLICY_MAX);
 		goto out;
 	}
-	int rc = policy_parse(text, len, &ld->policy, err, sizeof(err));
+	int rc = policy_parse(text, len, &p, err, sizeof(err));
 	if (rc == -ENOMEM) {
 		ld->oom = true;
 		goto out;
@@ -297,12 +298,29 @@ bool ld_load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t
 		error_at(ld, at == map ? key : at, "policy: %s", err);
 		goto out;
 	}
-	ld->sc->policy_json = text;
-	text = NULL;
-	ok = true;
+	out = ld_strdup(ld, text);
+	if (out && parsed) {
+		*parsed = p;
+		p = NULL;
+	}
 out:
+	policy_free(p);
 	free(text);
-	return ok;
+	return out;
+}
+
+bool ld_load_policy(struct loader *ld, const yaml_node_t *key, const yaml_node_t *map)
+{
+	ld->policy_node = map;
+	const char *text = ld_policy_text(ld, key, map, &ld->policy);
+	if (!text)
+		return false;
+	ld->sc->policy_json = strdup(text);
+	if (!ld->sc->policy_json) {
+		ld->oom = true;
+		return false;
+	}
+	return true;
 }
 
 /* ---- tags (owned in policy tagOwners) ---- */

@@ -192,8 +192,36 @@ static bool admin_host(struct loader *ld, const yaml_node_t *v, const struct adm
 	return ok;
 }
 
+/* set-policy FILE, or set-policy with the policy in the entry's `policy`
+ * key (`pk`, its value `pv`). */
+static bool admin_set_policy(struct loader *ld, const yaml_node_t *v, const struct admin_words *aw,
+                             const yaml_node_t *pk, const yaml_node_t *pv, struct scenario_event *e)
+{
+	if (aw->n == 2 && !pk) {
+		e->file = ld_strdup(ld, aw->w[1]);
+		return true;
+	}
+	if (aw->n == 1 && pk) {
+		if (!pv || pv->type != YAML_MAPPING_NODE) {
+			error_at(ld, pk,
+			         "policy must be a mapping (a policy, like the top-level one)");
+			return false;
+		}
+		e->policy = ld_policy_text(ld, pk, pv, NULL);
+		return e->policy != NULL;
+	}
+	if (aw->n == 2)
+		error_at(ld, pk, "admin set-policy takes a file or a policy, not both");
+	else
+		error_at(ld, v,
+		         "admin set-policy takes one file (set-policy FILE) or, with none, the "
+		         "entry's policy key");
+	return false;
+}
+
 /* An admin command line, checked the way control's console parses it. */
-static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
+static bool check_admin(struct loader *ld, const yaml_node_t *v, const yaml_node_t *pk,
+                        const yaml_node_t *pv, struct scenario_event *e)
 {
 	struct admin_words *aw = malloc(sizeof(*aw));
 	const char *why;
@@ -235,13 +263,14 @@ static bool check_admin(struct loader *ld, const yaml_node_t *v, struct scenario
 		ok = admin_host(ld, v, aw, e);
 		break;
 	case SCENARIO_ADMIN_SET_POLICY:
-		if (aw->n != 2) {
+		ok = aw->n <= 2 && admin_set_policy(ld, v, aw, pk, pv, e);
+		if (aw->n > 2)
 			error_at(ld, v, "admin set-policy takes one file: set-policy FILE");
-			goto out;
-		}
-		e->file = ld_strdup(ld, aw->w[1]);
-		ok = true;
 		break;
+	}
+	if (pk && e->verb != SCENARIO_ADMIN_SET_POLICY) {
+		error_at(ld, pk, "'policy' goes with 'admin: set-policy' (the policy it sets)");
+		ok = false;
 	}
 	if (ok && e->verb != SCENARIO_ADMIN_SET_POLICY)
 		snprintf(e->service, sizeof(e->service), "%s", aw->w[1]);
@@ -333,6 +362,17 @@ static bool load_timeline_link(struct loader *ld, const yaml_node_t *map, struct
 	bool ok = ld_collect(ld, map, SCENARIO_SECTION_TIMELINE_LINK, " in link", keys, vals);
 	bool nodes;
 
+	if (!keys[TLINK_BETWEEN] == !keys[TLINK_NODE] && ok) {
+		error_at(ld, map,
+		         "a timeline link names either between (two regions) or node (its access "
+		         "link)");
+		ok = false;
+	}
+	if (vals[TLINK_NODE]) {
+		e->access = true;
+		if (ld_node_ref(ld, "link: ", vals[TLINK_NODE], &e->node) < 0)
+			ok = false;
+	}
 	if (vals[TLINK_BETWEEN]) {
 		if (!pair_ref(ld, "between", vals[TLINK_BETWEEN], &nodes, &e->a, &e->b)) {
 			ok = false;
@@ -373,8 +413,20 @@ static int event_cmp(const void *x, const void *y)
 	return (a->column > b->column) - (a->column < b->column);
 }
 
-static const int timeline_actions[] = {TL_RUN,  TL_CRASH, TL_RESTART, TL_PARTITION,
-                                       TL_HEAL, TL_LINK,  TL_ADMIN,   TL_CONTROL};
+static const int timeline_actions[] = {TL_RUN,
+                                       TL_CRASH,
+                                       TL_RESTART,
+                                       TL_PARTITION,
+                                       TL_HEAL,
+                                       TL_LINK,
+                                       TL_ADMIN,
+                                       TL_CONTROL,
+                                       TL_ISOLATE,
+                                       TL_REJOIN,
+                                       TL_PARTITION_ONE_WAY,
+                                       TL_HEAL_ONE_WAY,
+                                       TL_ORIGIN_CRASH,
+                                       TL_ORIGIN_RESTART};
 
 /* `at`: before the end of the run. */
 static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
@@ -413,7 +465,9 @@ static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t 
 	if (action < 0)
 		error_at(ld, item,
 		         "timeline entry has no action (one of run with node, crash, "
-		         "restart, partition, heal, link, admin with as, control)");
+		         "restart, partition, heal, link, admin with as, control, isolate, "
+		         "rejoin, partition_one_way, heal_one_way, origin_crash, "
+		         "origin_restart)");
 	return action;
 }
 
@@ -430,6 +484,11 @@ static bool entry_modifiers(struct loader *ld, yaml_node_t **keys, yaml_node_t *
 	}
 	if (keys[TL_AS] && action != TL_ADMIN) {
 		error_at(ld, keys[TL_AS], "'as' goes with 'admin' (the user running the command)");
+		ok = false;
+	}
+	if (keys[TL_POLICY] && action != TL_ADMIN) {
+		error_at(ld, keys[TL_POLICY],
+		         "'policy' goes with 'admin: set-policy' (the policy it sets)");
 		ok = false;
 	}
 	if (vals[TL_EXPECT_ERROR]) {
@@ -482,6 +541,51 @@ static bool action_cut(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals
 	return true;
 }
 
+/* partition_one_way, heal_one_way: from one region to another, with a
+ * link between them. */
+static bool action_one_way(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals, int action,
+                           struct scenario_event *e)
+{
+	struct scenario *sc = ld->sc;
+
+	e->action =
+	    action == TL_PARTITION_ONE_WAY ? SCENARIO_ACTION_PARTITION : SCENARIO_ACTION_HEAL;
+	e->one_way = true;
+	if (!pair_ref(ld, scalar(keys[action]), vals[action], &e->between_nodes, &e->a, &e->b))
+		return false;
+	if (e->between_nodes) {
+		error_at(ld, vals[action], "%s is between two regions, not nodes",
+		         scalar(keys[action]));
+		return false;
+	}
+	if (link_find(sc, e->a, e->b) < 0) {
+		error_at(ld, vals[action], "%s: no link between regions '%s' and '%s'",
+		         scalar(keys[action]), sc->regions[e->a].name, sc->regions[e->b].name);
+		return false;
+	}
+	return true;
+}
+
+/* origin_crash, origin_restart: a node with backends. */
+static bool action_origin(struct loader *ld, yaml_node_t **vals, int action,
+                          struct scenario_event *e)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+
+	e->action = action == TL_ORIGIN_CRASH ? SCENARIO_ACTION_ORIGIN_CRASH
+	                                      : SCENARIO_ACTION_ORIGIN_RESTART;
+	if (ld_node_ref(ld, action == TL_ORIGIN_CRASH ? "origin_crash: " : "origin_restart: ",
+	                vals[action], &e->node) < 0)
+		return false;
+	if (!scenario_node_has_backends(ld->sc, e->node)) {
+		scenario_node_name(ld->sc, e->node, name, sizeof(name));
+		error_at(ld, vals[action], "'%s' has no backends (origin faults act on them)",
+		         name);
+		return false;
+	}
+	return true;
+}
+
 /* admin: a command, run `as` a user. */
 static bool action_admin(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals,
                          struct scenario_event *e)
@@ -497,7 +601,7 @@ static bool action_admin(struct loader *ld, yaml_node_t **keys, yaml_node_t **va
 	} else if (vals[TL_AS] && (e->user = ld_user_ref(ld, vals[TL_AS])) < 0) {
 		ok = false;
 	}
-	if (!check_admin(ld, vals[TL_ADMIN], e))
+	if (!check_admin(ld, vals[TL_ADMIN], keys[TL_POLICY], vals[TL_POLICY], e))
 		ok = false;
 	return ok;
 }
@@ -559,6 +663,18 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		return action_admin(ld, keys, vals, e);
 	case TL_CONTROL:
 		return action_control(ld, vals, e);
+	case TL_ISOLATE:
+	case TL_REJOIN:
+		e->action = action == TL_ISOLATE ? SCENARIO_ACTION_ISOLATE : SCENARIO_ACTION_REJOIN;
+		return ld_node_ref(ld,
+		                   action == TL_ISOLATE ? "isolate: " : "rejoin: ", vals[action],
+		                   &e->node) == 0;
+	case TL_PARTITION_ONE_WAY:
+	case TL_HEAL_ONE_WAY:
+		return action_one_way(ld, keys, vals, action, e);
+	case TL_ORIGIN_CRASH:
+	case TL_ORIGIN_RESTART:
+		return action_origin(ld, vals, action, e);
 	}
 	return false;
 }
@@ -568,6 +684,7 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
  * up; the partitions in force (indexes of their events). */
 struct order_state {
 	size_t *down;
+	size_t *origin_down; /* like down, for a node's backends */
 	size_t *cuts;
 	size_t n_cuts;
 	size_t control_down;
@@ -608,37 +725,89 @@ static bool order_node(struct loader *ld, struct order_state *st, size_t i, cons
 	return ok;
 }
 
-/* partition, heal: of what is whole, of what is cut. */
+bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y)
+{
+	bool xi = x->action == SCENARIO_ACTION_ISOLATE || x->action == SCENARIO_ACTION_REJOIN;
+	bool yi = y->action == SCENARIO_ACTION_ISOLATE || y->action == SCENARIO_ACTION_REJOIN;
+
+	if (xi || yi)
+		return xi && yi && x->node == y->node;
+	if (x->between_nodes != y->between_nodes || x->one_way != y->one_way)
+		return false;
+	if (x->one_way)
+		return x->a == y->a && x->b == y->b;
+	return (x->a == y->a && x->b == y->b) || (x->a == y->b && x->b == y->a);
+}
+
+/* The entry's key as written (messages). */
+static const char *cut_word(const struct scenario_event *e)
+{
+	if (e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN)
+		return e->action == SCENARIO_ACTION_ISOLATE ? "isolate" : "rejoin";
+	if (e->one_way)
+		return e->action == SCENARIO_ACTION_PARTITION ? "partition_one_way"
+		                                              : "heal_one_way";
+	return e->action == SCENARIO_ACTION_PARTITION ? "partition" : "heal";
+}
+
+/* partition, heal, isolate, rejoin: of what is whole, of what is cut. */
 static bool order_cut(struct loader *ld, struct order_state *st, size_t i, const char *t)
 {
 	struct scenario *sc = ld->sc;
 	const struct scenario_event *e = &sc->events[i];
+	bool cut = e->action == SCENARIO_ACTION_PARTITION || e->action == SCENARIO_ACTION_ISOLATE;
 	size_t j = 0;
 
-	for (; j < st->n_cuts; j++) {
-		const struct scenario_event *c = &sc->events[st->cuts[j]];
-		if (c->between_nodes == e->between_nodes &&
-		    ((c->a == e->a && c->b == e->b) || (c->a == e->b && c->b == e->a)))
-			break;
-	}
-	if (e->action == SCENARIO_ACTION_PARTITION && j < st->n_cuts) {
+	while (j < st->n_cuts && !scenario_cut_same(&sc->events[st->cuts[j]], e))
+		j++;
+	if (cut && j < st->n_cuts) {
 		ld_error_pos(ld, e->line, e->column,
-		             "partition at %s of what is already cut (partition at line "
-		             "%u)",
-		             t, sc->events[st->cuts[j]].line);
+		             "%s at %s of what is already cut (%s at line %u)", cut_word(e), t,
+		             cut_word(&sc->events[st->cuts[j]]), sc->events[st->cuts[j]].line);
 		return false;
 	}
-	if (e->action == SCENARIO_ACTION_HEAL && j == st->n_cuts) {
+	if (!cut && j == st->n_cuts) {
 		ld_error_pos(ld, e->line, e->column,
-		             "heal at %s of what is not cut (no partition of the same "
-		             "two before it)",
-		             t);
+		             "%s at %s of what is not cut (no %s of the same %s before it)",
+		             cut_word(e), t,
+		             e->action == SCENARIO_ACTION_REJOIN ? "isolate"
+		             : e->one_way                        ? "partition_one_way"
+		                                                 : "partition",
+		             e->action == SCENARIO_ACTION_REJOIN ? "node" : "two");
 		return false;
 	}
-	if (e->action == SCENARIO_ACTION_PARTITION)
+	if (cut)
 		st->cuts[st->n_cuts++] = i;
 	else
 		st->cuts[j] = st->cuts[--st->n_cuts];
+	return true;
+}
+
+/* origin_crash, origin_restart: the node's backends are up (down). */
+static bool order_origin(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t *d = &st->origin_down[e->node];
+	char name[SCENARIO_NAME_MAX + 16];
+	bool crash = e->action == SCENARIO_ACTION_ORIGIN_CRASH;
+
+	scenario_node_name(sc, e->node, name, sizeof(name));
+	if (crash && *d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "origin_crash of '%s' at %s, whose backends are already down "
+		             "(origin_crash at line %u)",
+		             name, t, sc->events[*d - 1].line);
+		return false;
+	}
+	if (!crash && !*d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "origin_restart of '%s' at %s, whose backends are not down (no "
+		             "origin_crash before it)",
+		             name, t);
+		return false;
+	}
+	*d = crash ? i + 1 : 0;
 	return true;
 }
 
@@ -680,12 +849,14 @@ static bool check_timeline_order(struct loader *ld)
 	struct scenario *sc = ld->sc;
 	struct order_state st = {
 	    .down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.down)),
+	    .origin_down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_down)),
 	    .cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*st.cuts)),
 	};
 	char t[32];
 	bool ok = true;
 
-	if (!st.down || !st.cuts) {
+	if (!st.down || !st.cuts || !st.origin_down) {
+		free(st.origin_down);
 		free(st.down);
 		free(st.cuts);
 		ld->oom = true;
@@ -705,6 +876,8 @@ static bool check_timeline_order(struct loader *ld)
 			break;
 		case SCENARIO_ACTION_PARTITION:
 		case SCENARIO_ACTION_HEAL:
+		case SCENARIO_ACTION_ISOLATE:
+		case SCENARIO_ACTION_REJOIN:
 			if (!order_cut(ld, &st, i, t))
 				ok = false;
 			break;
@@ -714,12 +887,18 @@ static bool check_timeline_order(struct loader *ld)
 			if (!order_control(ld, &st, i, t))
 				ok = false;
 			break;
+		case SCENARIO_ACTION_ORIGIN_CRASH:
+		case SCENARIO_ACTION_ORIGIN_RESTART:
+			if (!order_origin(ld, &st, i, t))
+				ok = false;
+			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
 		case SCENARIO_ACTION_CONTROL_DISK:
 			break;
 		}
 	}
+	free(st.origin_down);
 	free(st.down);
 	free(st.cuts);
 	return ok;

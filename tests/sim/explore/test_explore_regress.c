@@ -1,5 +1,5 @@
 /* The defects simrun explore found, each kept as the scenario `simrun
- * shrink` made of it (tests/sim/explore/regress/*.yaml, EXP-3): each names
+ * shrink` made of it (the .yaml files of tests/sim/explore/regress, EXP-3): each names
  * the invariant it broke as its one expectation, so each must now run with
  * exit status 0. */
 #include "tests/support/shell.h"
@@ -18,8 +18,7 @@
 
 static char out[1 << 16];
 
-Test(explore_regress, exp_3_every_shrunk_defect_scenario_now_holds_its_invariant,
-     .timeout = 600)
+Test(explore_regress, exp_3_every_shrunk_defect_scenario_now_holds_its_invariant, .timeout = 600)
 {
 	glob_t g;
 	char dir[64];

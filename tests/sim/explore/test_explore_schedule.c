@@ -8,11 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char base[] = "name: ex\nduration: 2m\n"
-                           "regions: {a: {}, b: {}, c: {}}\n"
-                           "links: [{between: [a, b], latency: 10ms}, "
-                           "{between: [b, c], latency: 30ms, loss: 0.5%}]\n"
-                           "nodes: [{name: n, region: a, count: 4}, {name: m, region: c}]\n";
+static const char base[] =
+    "name: ex\nduration: 2m\n"
+    "regions: {a: {}, b: {}, c: {}}\n"
+    "links: [{between: [a, b], latency: 10ms}, "
+    "{between: [b, c], latency: 30ms, loss: 0.5%}]\n"
+    "users: {bob@example.com: {role: member}, alice@example.com: {role: admin}}\n"
+    "policy:\n"
+    "  tagOwners: {tag:web: [alice@example.com], tag:svc: [alice@example.com]}\n"
+    "  autoApprovers: {services: {svc:web: [tag:web], svc:db: [tag:web]}}\n"
+    "  grants: [{src: [\"*\"], dst: [svc:web], ip: [\"80\"]},\n"
+    "           {src: [tag:web], dst: [svc:db], ip: [\"5432\"]}]\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]},\n"
+    "           {name: svc:db, ports: [tcp:5432], tags: [tag:svc]}]\n"
+    "nodes:\n"
+    "  - {name: n, region: a, count: 4, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080,\n"
+    "             serve --service=svc:web --http=81 127.0.0.1:8081,\n"
+    "             serve --service=svc:db --tcp=5432 127.0.0.1:5432]}\n"
+    "  - {name: m, region: c}\n";
 
 static const char menu[] = "explore:\n"
                            "  faults:\n"
@@ -20,20 +35,35 @@ static const char menu[] = "explore:\n"
                            "    - {kind: partition, rate: 4, min: 2s, max: 8s}\n"
                            "    - {kind: link, rate: 6, min: 1s, max: 3s}\n"
                            "    - {kind: control-crash, rate: 2, min: 1s, max: 4s}\n"
+                           "    - {kind: control-disk, rate: 2, min: 1s, max: 4s}\n"
+                           "    - {kind: torn-write, rate: 2, min: 1s, max: 4s}\n"
+                           "    - {kind: revoke, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: reject, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: drain, rate: 6, min: 1s, max: 4s}\n"
+                           "    - {kind: grant, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: isolate, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: one-way, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: access, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: loss, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: origin, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
 static struct scenario *load_with(const char *extra, unsigned max_faults)
 {
-	char text[4096], m[1024];
+	char m[2048];
 	struct scenario *sc = NULL;
 	struct scenario_diags d;
 
 	snprintf(m, sizeof(m), menu, max_faults);
-	snprintf(text, sizeof(text), "%s%s%s", base, m, extra ? extra : "");
+	size_t n = strlen(base) + strlen(m) + (extra ? strlen(extra) : 0) + 1;
+	char *text = malloc(n);
+	cr_assert_not_null(text);
+	snprintf(text, n, "%s%s%s", base, m, extra ? extra : "");
 	int err = scenario_load_text(text, strlen(text), "x.yaml", &sc, &d);
 	if (err)
 		scenario_diags_print(&d, stderr);
+	free(text);
 	cr_assert_eq(err, 0);
 	return sc;
 }
@@ -48,11 +78,30 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 		return x->node == y->node;
 	case SCENARIO_ACTION_PARTITION:
 	case SCENARIO_ACTION_HEAL:
-		return x->between_nodes == y->between_nodes && x->a == y->a && x->b == y->b;
+		return x->between_nodes == y->between_nodes && x->one_way == y->one_way &&
+		       x->a == y->a && x->b == y->b;
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		return x->node == y->node;
 	case SCENARIO_ACTION_LINK:
-		return x->link == y->link && x->set_latency == y->set_latency &&
+		/* loss exactly: the schedule and its YAML must simulate alike */
+		return x->link == y->link && x->access == y->access &&
+		       (!x->access || x->node == y->node) && x->set_latency == y->set_latency &&
 		       !x->set_bandwidth == !y->set_bandwidth && !x->set_loss == !y->set_loss &&
-		       x->params.latency_us == y->params.latency_us;
+		       (!x->set_latency || x->params.latency_us == y->params.latency_us) &&
+		       (!x->set_loss || x->params.loss == y->params.loss);
+	case SCENARIO_ACTION_SERVE:
+		return x->node == y->node && !strcmp(x->run, y->run);
+	case SCENARIO_ACTION_ADMIN:
+		return x->verb == y->verb && x->user == y->user &&
+		       !strcmp(x->command, y->command) && !x->policy == !y->policy &&
+		       (!x->policy || !strcmp(x->policy, y->policy)) &&
+		       (x->verb == SCENARIO_ADMIN_SET_POLICY ||
+		        (x->host == y->host && !strcmp(x->service, y->service)));
+	case SCENARIO_ACTION_CONTROL_DISK:
+		return x->disk == y->disk;
 	default:
 		return true;
 	}
@@ -136,11 +185,76 @@ Test(explore_schedule, exp_1_quiet_tail_targets_and_max_faults_are_respected)
 				cr_assert_lt(e->b, (uint32_t)sc->region_count);
 				cr_assert_neq(e->a, e->b);
 			}
-			if (e->action == SCENARIO_ACTION_LINK)
+			if (e->action == SCENARIO_ACTION_LINK && !e->access)
 				cr_assert(e->link >= 0 && e->link < sc->link_count);
+			if ((e->action == SCENARIO_ACTION_LINK && e->access) ||
+			    e->action == SCENARIO_ACTION_ISOLATE ||
+			    e->action == SCENARIO_ACTION_REJOIN)
+				cr_assert_lt(e->node, sc->node_count);
 		}
 		explore_schedule_free(&s);
 	}
+	scenario_free(sc);
+}
+
+static bool through_control(enum scenario_fault_kind k)
+{
+	return k == SCENARIO_FAULT_CONTROL_CRASH || k == SCENARIO_FAULT_CONTROL_DISK ||
+	       k == SCENARIO_FAULT_TORN_WRITE || k == SCENARIO_FAULT_REVOKE ||
+	       k == SCENARIO_FAULT_REJECT || k == SCENARIO_FAULT_GRANT;
+}
+
+Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_real)
+{
+	struct scenario *sc = load_with(NULL, 60);
+	uint32_t drawn = 0;
+
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		struct explore_schedule s;
+		cr_assert_eq(explore_schedule_draw(sc, seed, &s), 0);
+		cr_assert_eq(s.n_hosts, 4 * 2, "n-0..n-3 serve svc:web and svc:db");
+		for (size_t i = 0; i < s.n_faults; i++) {
+			const struct explore_fault *f = &s.faults[i];
+			drawn |= 1u << f->kind;
+			if (f->kind == SCENARIO_FAULT_REVOKE || f->kind == SCENARIO_FAULT_REJECT ||
+			    f->kind == SCENARIO_FAULT_DRAIN)
+				cr_assert_lt(f->target, s.n_hosts);
+			if (f->kind == SCENARIO_FAULT_GRANT)
+				cr_assert_lt(f->target, 2);
+			if (f->kind == SCENARIO_FAULT_ORIGIN)
+				cr_assert_lt(f->target, 4, "m has no backends");
+			if (f->kind == SCENARIO_FAULT_CONTROL_DISK)
+				cr_assert(f->disk == SCENARIO_DISK_FULL ||
+				          f->disk == SCENARIO_DISK_FSYNC_FAIL);
+			for (size_t j = 0; j < i; j++) {
+				const struct explore_fault *g = &s.faults[j];
+				bool overlap = g->heal_us >= f->start_us;
+				cr_assert(!overlap || !through_control(f->kind) ||
+				              !through_control(g->kind),
+				          "seed %llu: two faults through control at once",
+				          (unsigned long long)seed);
+				cr_assert(!overlap || f->kind != SCENARIO_FAULT_DRAIN ||
+				              g->kind != SCENARIO_FAULT_CRASH ||
+				              g->target != s.hosts[f->target].node,
+				          "seed %llu: a drain on a crashed node",
+				          (unsigned long long)seed);
+			}
+		}
+		for (size_t i = 0; i < s.n_events; i++) {
+			const struct scenario_event *e = &s.events[i];
+			if (e->action == SCENARIO_ACTION_ADMIN)
+				cr_assert_eq(e->user, 1,
+				             "bob is a member: alice runs admin faults");
+			if (e->action == SCENARIO_ACTION_ADMIN &&
+			    e->verb == SCENARIO_ADMIN_SET_POLICY)
+				cr_assert_not_null(e->policy);
+			if (e->action == SCENARIO_ACTION_SERVE)
+				cr_assert(!strncmp(e->run, "serve drain svc:", 16) ||
+				          !strncmp(e->run, "serve advertise svc:", 20));
+		}
+		explore_schedule_free(&s);
+	}
+	cr_assert_eq(drawn, (1u << SCENARIO_FAULT_KINDS) - 1);
 	scenario_free(sc);
 }
 

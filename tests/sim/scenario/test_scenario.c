@@ -1120,7 +1120,7 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_str_eq(w[5].address, "fd7a:115c:a1e0::5");
 	cr_assert_eq(w[5].port, 443);
 	/* timeline: sorted by time, equal times in file order */
-	cr_assert_eq(sc->n_events, 17);
+	cr_assert_eq(sc->n_events, 25);
 	for (size_t i = 1; i < sc->n_events; i++)
 		cr_assert_leq(sc->events[i - 1].at_us, sc->events[i].at_us);
 	cr_assert_eq(sc->events[0].verb, SCENARIO_ADMIN_APPROVE);
@@ -1143,9 +1143,16 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert(l->set_bandwidth);
 	cr_assert_eq(sc->events[13].action, SCENARIO_ACTION_CONTROL_CRASH);
 	cr_assert_eq(sc->events[14].action, SCENARIO_ACTION_CONTROL_RESTART);
-	cr_assert_eq(sc->events[15].action, SCENARIO_ACTION_HEAL);
-	cr_assert_null(sc->events[15].expect_error);
-	cr_assert_str_eq(sc->events[16].expect_error, "may not approve");
+	cr_assert_str_eq(sc->events[15].policy,
+	                 "{\"tagOwners\":{\"tag:web\":[\"alice@example.com\"]}}");
+	cr_assert_eq(sc->events[16].action, SCENARIO_ACTION_ISOLATE);
+	cr_assert_eq(sc->events[17].action, SCENARIO_ACTION_REJOIN);
+	cr_assert(sc->events[18].one_way);
+	cr_assert(sc->events[20].access);
+	cr_assert_eq(sc->events[21].action, SCENARIO_ACTION_ORIGIN_CRASH);
+	cr_assert_eq(sc->events[23].action, SCENARIO_ACTION_HEAL);
+	cr_assert_null(sc->events[23].expect_error);
+	cr_assert_str_eq(sc->events[24].expect_error, "may not approve");
 	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
 	cr_assert_eq(sc->n_expects, 18);
 	const struct expect *x = sc->expects;
@@ -2248,9 +2255,12 @@ Test(scenario_explore, exp_1_misspelt_key_suggests_the_near_miss)
 
 Test(scenario_explore, exp_1_unknown_fault_kind_lists_the_kinds)
 {
-	expect_explore_error("explore:\n  faults: [{kind: crsh, rate: 1}]\n",
-	                     "e.yaml:7:19: unknown fault kind 'crsh' (expected crash, partition, "
-	                     "link or control-crash; did you mean 'crash'?)");
+	expect_explore_error(
+	    "explore:\n  faults: [{kind: crsh, rate: 1}]\n",
+	    "e.yaml:7:19: unknown fault kind 'crsh' (expected crash, partition, "
+	    "link, control-crash, control-disk, torn-write, revoke, reject, drain, "
+	    "grant, isolate, one-way, access, loss or origin; did you mean "
+	    "'crash'?)");
 }
 
 Test(scenario_explore, exp_1_a_kind_twice_is_refused)
@@ -2294,10 +2304,16 @@ Test(scenario_explore, exp_2_settle_is_read_and_must_be_less_than_the_duration)
 
 Test(scenario_explore, exp_1_more_entries_than_kinds_is_refused_before_work)
 {
-	expect_explore_error("explore:\n  faults: [{kind: crash, rate: 1}, {kind: crash, rate: 1}, "
-	                     "{kind: crash, rate: 1}, {kind: crash, rate: 1}, {kind: crash, rate: "
-	                     "1}]\n",
-	                     "e.yaml:7:11: faults must list 1..4 kinds, got 5");
+	char body[2048], msg[128];
+	size_t n = (size_t)snprintf(body, sizeof(body), "explore:\n  faults: [");
+
+	for (int i = 0; i <= SCENARIO_FAULT_KINDS; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{kind: crash, rate: 1}",
+		                      i ? ", " : "");
+	snprintf(body + n, sizeof(body) - n, "]\n");
+	snprintf(msg, sizeof(msg), "e.yaml:7:11: faults must list 1..%d kinds, got %d",
+	         SCENARIO_FAULT_KINDS, SCENARIO_FAULT_KINDS + 1);
+	expect_explore_error(body, msg);
 }
 
 Test(scenario_explore, exp_1_link_faults_need_a_link)

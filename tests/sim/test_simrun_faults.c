@@ -1,0 +1,496 @@
+/* The faults `simrun explore` draws (EXP-1), carried out by simrun and
+ * judged from what other nodes see: a client's requests (which host
+ * answered, when they ended), not control's or the daemon's own account.
+ * And drawn schedules of every kind, written as YAML timelines, run to
+ * their end (EXP-6: an action that cannot be carried out fails the run). */
+#include "sim/explore/explore_schedule.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SIMRUN_PATH
+#error "SIMRUN_PATH must be defined by the build"
+#endif
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Writes `text` as OUT/NAME.yaml and runs simrun on it (pcaps only with
+ * `pcaps`); its exit status. */
+static int simrun_text(const char *out, const char *name, const char *text, bool pcaps)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s.yaml", out, name);
+	write_file(path, text);
+	int st = run("'%s' --quiet %s --out '%s' '%s' >'%s/stdout' 2>'%s/stderr'", SIMRUN_PATH,
+	             pcaps ? "" : "--pcap none", out, path, out, out);
+	if (st != 0)
+		run("cat '%s/stdout' '%s/stderr' >&2", out, out);
+	return st;
+}
+
+/* One finished request, as the client logged it. */
+struct req {
+	uint64_t start_us, end_us;
+	char host[32];
+	bool ok;
+};
+
+/* Every request_done event of OUT/reports/NAME/events.jsonl (malloc'd). */
+static struct req *requests(const char *out, const char *name, size_t *n)
+{
+	char path[256], line[4096];
+	size_t cap = 64;
+	struct req *r = malloc(cap * sizeof(*r));
+
+	snprintf(path, sizeof(path), "%s/reports/%s/events.jsonl", out, name);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	*n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "\"type\":\"request_done\""))
+			continue;
+		cJSON *j = cJSON_Parse(line);
+		cr_assert_not_null(j);
+		if (*n == cap)
+			r = realloc(r, (cap *= 2) * sizeof(*r));
+		struct req *q = &r[(*n)++];
+		q->start_us = (uint64_t)cJSON_GetObjectItem(j, "start_us")->valuedouble;
+		q->end_us = (uint64_t)cJSON_GetObjectItem(j, "t_us")->valuedouble;
+		snprintf(q->host, sizeof(q->host), "%s",
+		         cJSON_GetObjectItem(j, "host")->valuestring);
+		q->ok = !strcmp(cJSON_GetObjectItem(j, "outcome")->valuestring, "ok");
+		cJSON_Delete(j);
+	}
+	fclose(f);
+	return r;
+}
+
+/* Requests started in [from_s, to_s): how many, and how many on `host`. */
+static size_t started_on(const struct req *r, size_t n, double from_s, double to_s,
+                         const char *host, size_t *on_host)
+{
+	size_t all = 0;
+
+	*on_host = 0;
+	for (size_t i = 0; i < n; i++)
+		if (r[i].start_us >= from_s * 1e6 && r[i].start_us < to_s * 1e6) {
+			all++;
+			*on_host += !strcmp(r[i].host, host) && r[i].ok;
+		}
+	return all;
+}
+
+#define POLICY_HEAD                                                                                \
+	"{\"tagOwners\":{\"tag:web\":[\"alice@example.com\"],\"tag:client\":"                      \
+	"[\"alice@example.com\"],\"tag:svc\":[\"alice@example.com\"]},\"autoApprovers\":"          \
+	"{\"services\":{\"svc:web\":[\"tag:web\"]}},\"grants\":["
+#define GRANT_CLIENT "{\"src\":[\"tag:client\"],\"dst\":[\"svc:web\"],\"ip\":[\"80\"]}"
+#define GRANT_WEB    "{\"src\":[\"tag:web\"],\"dst\":[\"svc:web\"],\"ip\":[\"80\"]}"
+
+/* Two hosts of svc:web in one region (the client prefers web-0) and a
+ * client; the timeline is each admin fault explore draws, as it writes
+ * it, one after the other. */
+static const char admin_scenario[] =
+    "name: adminfaults\n"
+    "duration: 20s\n"
+    "regions: {r: {}}\n"
+    "users: {bob@example.com: {role: member}, alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "," GRANT_WEB "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 19s}\n"
+    "timeline:\n"
+    "  - {at: 3s, node: web-0, run: \"serve drain svc:web\"}\n"
+    "  - {at: 6s, node: web-0, run: \"serve advertise svc:web\"}\n"
+    "  - {at: 8s, admin: \"revoke svc:web web-0\", as: \"alice@example.com\"}\n"
+    "  - {at: 10s, admin: \"approve svc:web web-0\", as: \"alice@example.com\"}\n"
+    "  - {at: 12s, admin: \"reject svc:web web-0\", as: \"alice@example.com\"}\n"
+    "  - {at: 14s, admin: \"approve svc:web web-0\", as: \"alice@example.com\"}\n"
+    "  - {at: 16s, admin: \"set-policy\", as: \"alice@example.com\", policy: " POLICY_HEAD GRANT_WEB
+    "]}}\n"
+    "  - {at: 18s, admin: \"set-policy\", as: \"alice@example.com\", policy: " POLICY_HEAD
+        GRANT_CLIENT "," GRANT_WEB "]}}\n";
+
+/* While web-0 is drained, revoked or rejected, the client's new requests
+ * go to web-1 only; once it is advertised or approved again they come
+ * back to web-0. */
+static void moved_off_and_back(const struct req *r, size_t n, double fault_s, double heal_s,
+                               const char *what)
+{
+	size_t on, all = started_on(r, n, fault_s + 0.3, heal_s - 0.1, "web-1", &on);
+
+	cr_assert_gt(all, 10, "%s: too few requests to judge", what);
+	cr_assert_eq(on, all, "%s: %zu of %zu requests in the fault went elsewhere than web-1",
+	             what, all - on, all);
+	all = started_on(r, n, heal_s + 0.3, heal_s + 1.9, "web-0", &on);
+	cr_assert_gt(on, 0, "%s: no request on web-0 after the heal", what);
+}
+
+Test(simrun_faults, exp_1_drain_revoke_reject_and_a_removed_grant_happen_and_heal, .timeout = 300)
+{
+	char out[64];
+	size_t n;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "adminfaults", admin_scenario, false), 0);
+	struct req *r = requests(out, "adminfaults", &n);
+	moved_off_and_back(r, n, 3, 6, "drain");
+	moved_off_and_back(r, n, 8, 10, "revoke");
+	moved_off_and_back(r, n, 12, 14, "reject");
+	/* Without its grant the client gets nothing through: no request
+	 * ends until the policy is back, then the held ones succeed. */
+	size_t ended_in_cut = 0, held_then_ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		ended_in_cut += r[i].end_us >= 16300000 && r[i].end_us < 18000000;
+		held_then_ok += r[i].start_us >= 16300000 && r[i].start_us < 18000000 &&
+		                r[i].end_us >= 18000000 && r[i].ok;
+	}
+	cr_assert_eq(ended_in_cut, 0, "%zu requests ended while the grant was removed",
+	             ended_in_cut);
+	cr_assert_gt(held_then_ok, 10);
+	cr_assert_eq(run("test \"$(grep -c '\"type\":\"timeline\"' "
+	                 "'%s/reports/adminfaults/events.jsonl')\" = 8",
+	                 out),
+	             0);
+	cr_assert_eq(
+	    run("grep -q '\"detail\":\"set-policy (.* bytes given) (as alice@example.com)' "
+	        "'%s/reports/adminfaults/events.jsonl'",
+	        out),
+	    0);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* One IPv4 packet of an underlay pcap (LINKTYPE_PPP, as ns-3 writes it). */
+struct pkt {
+	double t_s;
+	uint32_t src, dst;
+};
+
+/* Every IPv4 packet of OUT/pcaps/NAME/NODE-underlay.pcap (malloc'd). */
+static struct pkt *underlay(const char *out, const char *name, const char *node, size_t *n)
+{
+	char path[256];
+	uint8_t h[24], rec[16], data[64];
+	size_t cap = 256;
+	struct pkt *p = malloc(cap * sizeof(*p));
+
+	snprintf(path, sizeof(path), "%s/pcaps/%s/%s-underlay.pcap", out, name, node);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "no %s", path);
+	cr_assert_eq(fread(h, 1, sizeof(h), f), sizeof(h));
+	*n = 0;
+	while (fread(rec, 1, sizeof(rec), f) == sizeof(rec)) {
+		uint32_t ts, tu, incl;
+		memcpy(&ts, rec, 4);
+		memcpy(&tu, rec + 4, 4);
+		memcpy(&incl, rec + 8, 4);
+		size_t take = incl < sizeof(data) ? incl : sizeof(data);
+		cr_assert_eq(fread(data, 1, take, f), take);
+		fseek(f, (long)(incl - take), SEEK_CUR);
+		if (take < 22 || data[0] != 0x00 || data[1] != 0x21) /* PPP, IPv4 */
+			continue;
+		if (*n == cap)
+			p = realloc(p, (cap *= 2) * sizeof(*p));
+		p[*n].t_s = ts + tu / 1e6;
+		p[*n].src = (uint32_t)data[14] << 24 | data[15] << 16 | data[16] << 8 | data[17];
+		p[*n].dst = (uint32_t)data[18] << 24 | data[19] << 16 | data[20] << 8 | data[21];
+		(*n)++;
+	}
+	fclose(f);
+	return p;
+}
+
+/* A node's underlay address: the source of most packets in its capture. */
+static uint32_t own_address(const struct pkt *p, size_t n)
+{
+	uint32_t best = 0;
+	size_t best_n = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		for (size_t j = 0; j < n; j++)
+			k += p[j].src == p[i].src;
+		if (k > best_n) {
+			best_n = k;
+			best = p[i].src;
+		}
+	}
+	return best;
+}
+
+static size_t packets(const struct pkt *p, size_t n, uint32_t src, uint32_t dst, double from_s,
+                      double to_s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += p[i].src == src && p[i].dst == dst && p[i].t_s >= from_s && p[i].t_s < to_s;
+	return k;
+}
+
+/* Requests that ended in [from_s, to_s). */
+static size_t ended(const struct req *r, size_t n, double from_s, double to_s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += r[i].end_us >= from_s * 1e6 && r[i].end_us < to_s * 1e6;
+	return k;
+}
+
+/* The median latency (ms) of the requests started in [from_s, to_s). */
+static double median_ms(const struct req *r, size_t n, double from_s, double to_s)
+{
+	double *l = malloc((n ? n : 1) * sizeof(*l));
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].start_us >= from_s * 1e6 && r[i].start_us < to_s * 1e6)
+			l[k++] = (double)(r[i].end_us - r[i].start_us) / 1000.0;
+	cr_assert_gt(k, 5, "too few requests started in [%g, %g) s", from_s, to_s);
+	for (size_t i = 1; i < k; i++) /* insertion sort: a few dozen */
+		for (size_t j = i; j > 0 && l[j - 1] > l[j]; j--) {
+			double t = l[j];
+			l[j] = l[j - 1];
+			l[j - 1] = t;
+		}
+	double m = l[k / 2];
+	free(l);
+	return m;
+}
+
+/* The host in region r, the client in s (control in r); the timeline is
+ * each network fault explore draws, as it writes it. */
+static const char net_scenario[] =
+    "name: netfaults\n"
+    "duration: 20s\n"
+    "regions: {r: {}, s: {}}\n"
+    "links: [{between: [r, s], latency: 10ms}]\n"
+    "control: {region: r}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, region: r, tags: [tag:web], backends: [{listen: 127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: s, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 19s}\n"
+    "timeline:\n"
+    "  - {at: 2000000us, isolate: web}\n"
+    "  - {at: 4000000us, rejoin: web}\n"
+    "  - {at: 7000000us, partition_one_way: [s, r]}\n"
+    "  - {at: 9000000us, heal_one_way: [s, r]}\n"
+    "  - {at: 11000000us, link: {node: web, latency: 200000us, loss: \"0%\"}}\n"
+    "  - {at: 13000000us, link: {node: web, latency: 0us, loss: \"0%\"}}\n"
+    "  - {at: 15000000us, link: {between: [r, s], loss: \"50%\"}}\n"
+    "  - {at: 17000000us, link: {between: [r, s], loss: \"0%\"}}\n";
+
+Test(simrun_faults, exp_1_isolate_one_way_partition_access_and_loss_happen_and_heal, .timeout = 300)
+{
+	char out[64];
+	size_t n, nw, na;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "netfaults", net_scenario, true), 0);
+	struct req *r = requests(out, "netfaults", &n);
+	/* isolate: nothing gets through to web until it rejoins */
+	cr_assert_eq(ended(r, n, 2.2, 4.0), 0, "requests ended while web was cut off");
+	cr_assert_gt(ended(r, n, 4.0, 6.0), 10);
+	/* one way: a's packets never reach web, web's still reach a */
+	struct pkt *pw = underlay(out, "netfaults", "web", &nw);
+	struct pkt *pa = underlay(out, "netfaults", "a", &na);
+	uint32_t web = own_address(pw, nw), a = own_address(pa, na);
+	cr_assert_neq(web, a);
+	cr_assert_eq(ended(r, n, 7.2, 9.0), 0, "requests ended during the one-way partition");
+	cr_assert_gt(packets(pa, na, a, web, 7.2, 9.0), 10, "a sent nothing to web");
+	cr_assert_eq(packets(pw, nw, a, web, 7.2, 9.0), 0, "a's packets reached web from s to r");
+	cr_assert_gt(packets(pa, na, web, a, 7.2, 9.0), 0, "web's packets did not reach a");
+	cr_assert_gt(packets(pw, nw, a, web, 9.0, 10.0), 10, "nothing from a after the heal");
+	/* access: web's own link 200 ms slower each way; then back */
+	double base = median_ms(r, n, 5.0, 6.5), slow = median_ms(r, n, 11.2, 12.8);
+	cr_assert_gt(slow, base + 4 * 200 - 50, "base %g ms, with the slow access link %g ms", base,
+	             slow);
+	cr_assert_lt(median_ms(r, n, 13.5, 14.8), base + 10);
+	/* loss: half the packets between the regions lost: retransmissions */
+	cr_assert_gt(median_ms(r, n, 15.2, 16.8), base + 150);
+	cr_assert_lt(median_ms(r, n, 17.5, 18.8), base + 10);
+	free(pw);
+	free(pa);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* Two hosts; web-0's backend dies at 3s while its daemon lives. */
+static const char origin_scenario[] =
+    "name: originfaults\n"
+    "duration: 10s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
+    "timeline:\n"
+    "  - {at: 3000000us, origin_crash: web-0}\n"
+    "  - {at: 6000000us, origin_restart: web-0}\n";
+
+Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_restart,
+     .timeout = 300)
+{
+	char out[64];
+	size_t n, ok_before = 0, failed_during = 0, ok_during = 0, ok_after = 0;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "originfaults", origin_scenario, false), 0);
+	struct req *r = requests(out, "originfaults", &n);
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)r[i].start_us / 1e6;
+		bool web0 = !strcmp(r[i].host, "web-0");
+		ok_before += t < 3.0 && web0 && r[i].ok;
+		failed_during += t >= 3.1 && t < 6.0 && web0 && !r[i].ok;
+		ok_during += t >= 3.1 && t < 6.0 && web0 && r[i].ok;
+		ok_after += t >= 6.1 && web0 && r[i].ok;
+	}
+	/* web-0's daemon still answers (it is alive), its backend does not */
+	cr_assert_gt(ok_before, 10);
+	cr_assert_gt(failed_during, 10);
+	cr_assert_eq(ok_during, 0, "%zu requests on web-0 succeeded with its backend down",
+	             ok_during);
+	cr_assert_gt(ok_after, 10);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* A scenario with every kind explore draws on the menu; the timeline a
+ * seed draws is appended. */
+static const char explore_scenario[] =
+    "name: drawn\n"
+    "duration: 40s\n"
+    "regions: {r: {}, s: {}}\n"
+    "links: [{between: [r, s], latency: 10ms}]\n"
+    "users: {bob@example.com: {role: member}, alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "," GRANT_WEB "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: s, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 10/s, start: 1s, stop: 39s}\n"
+    "explore:\n"
+    "  faults:\n"
+    "    - {kind: crash, rate: 6, min: 1s, max: 4s}\n"
+    "    - {kind: partition, rate: 3, min: 1s, max: 3s}\n"
+    "    - {kind: link, rate: 3, min: 1s, max: 3s}\n"
+    "    - {kind: control-crash, rate: 3, min: 1s, max: 3s}\n"
+    "    - {kind: control-disk, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: torn-write, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: revoke, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: reject, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: drain, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: grant, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: isolate, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: one-way, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: access, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: loss, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: origin, rate: 6, min: 1s, max: 3s}\n"
+    "  quiet_tail: 5s\n";
+
+Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)
+{
+	struct scenario_diags d;
+	struct scenario *sc = NULL;
+	uint32_t kinds = 0;
+	char out[64];
+
+	cr_assert_eq(
+	    scenario_load_text(explore_scenario, strlen(explore_scenario), "drawn.yaml", &sc, &d),
+	    0);
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	/* Seeds until every kind has run at least once. */
+	for (uint64_t seed = 1; seed <= 40 && kinds != (1u << SCENARIO_FAULT_KINDS) - 1; seed++) {
+		struct explore_schedule s;
+		char *text = NULL;
+		size_t len = 0;
+		uint32_t these = 0;
+		cr_assert_eq(explore_schedule_draw(sc, seed, &s), 0);
+		for (size_t i = 0; i < s.n_faults; i++)
+			these |= 1u << s.faults[i].kind;
+		if (!(these & ~kinds) || !s.n_events) {
+			explore_schedule_free(&s);
+			continue;
+		}
+		FILE *f = open_memstream(&text, &len);
+		fputs(explore_scenario, f);
+		cr_assert_eq(explore_schedule_write_yaml(sc, &s, f), 0);
+		fclose(f);
+		int st = simrun_text(out, "drawn", text, false);
+		cr_assert_eq(st, 0, "seed %llu: simrun exited %d; its timeline:\n%s",
+		             (unsigned long long)seed, st, strstr(text, "timeline:"));
+		cr_assert_eq(run("test \"$(grep -c '\"type\":\"timeline\"' "
+		                 "'%s/reports/drawn/events.jsonl')\" = %zu",
+		                 out, s.n_events),
+		             0, "seed %llu: not one timeline event per entry",
+		             (unsigned long long)seed);
+		cr_assert_neq(run("grep '\"type\":\"timeline\"' '%s/reports/drawn/events.jsonl' | "
+		                  "grep -q failed",
+		                  out),
+		              0);
+		kinds |= these;
+		free(text);
+		explore_schedule_free(&s);
+	}
+	cr_assert_eq(kinds, (1u << SCENARIO_FAULT_KINDS) - 1, "kinds run: %#x", kinds);
+	scenario_free(sc);
+	run("rm -rf '%s'", out);
+}
