@@ -9,6 +9,7 @@
 
 #include "sim/scenario/scenario.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,6 +27,13 @@ struct explore_fault {
 	bool reverse;            /* ONE_WAY: from the link's second region to its first */
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
+
+/* Whether a kind's target is a node index (crash, isolate, access, origin). */
+static inline bool explore_fault_on_node(enum scenario_fault_kind kind)
+{
+	return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_ISOLATE ||
+	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN;
+}
 
 struct explore_schedule {
 	uint32_t enabled;             /* bit k: fault kind k (enum scenario_fault_kind) is on */

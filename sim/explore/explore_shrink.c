@@ -181,7 +181,7 @@ static bool faults_for(const struct scenario *sc, const struct sfault *in, size_
 {
 	for (size_t i = 0; i < n; i++) {
 		out[i] = in[i].f;
-		if (in[i].f.kind == SCENARIO_FAULT_CRASH &&
+		if (explore_fault_on_node(in[i].f.kind) &&
 		    scenario_node_find(sc, in[i].node, &out[i].target) < 0)
 			return false;
 	}
@@ -490,7 +490,7 @@ static int shrink_first(struct shrink *sh, struct sfault **out, size_t *n)
 	}
 	for (size_t i = 0; i < s.n_faults; i++) {
 		(*out)[i].f = s.faults[i];
-		if (s.faults[i].kind == SCENARIO_FAULT_CRASH)
+		if (explore_fault_on_node(s.faults[i].kind))
 			scenario_node_name(sh->base, s.faults[i].target, (*out)[i].node,
 			                   sizeof((*out)[i].node));
 	}

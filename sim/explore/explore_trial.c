@@ -79,18 +79,43 @@ cJSON *explore_kinds_json(uint32_t enabled)
 	return a;
 }
 
-/* A fault's target as the timeline names it. */
-static void fault_target_name(const struct scenario *sc, const struct explore_fault *f, char *out,
-                              size_t cap)
+/* A fault's target as the timeline names it: a node, two regions (a
+ * one-way partition: from,to), a host and service, a grant, or control. */
+static void fault_target_name(const struct scenario *sc, const struct explore_schedule *s,
+                              const struct explore_fault *f, char *out, size_t cap)
 {
+	const struct scenario_link *l;
+
 	switch (f->kind) {
 	case SCENARIO_FAULT_CRASH:
+	case SCENARIO_FAULT_ISOLATE:
+	case SCENARIO_FAULT_ACCESS:
+	case SCENARIO_FAULT_ORIGIN:
 		scenario_node_name(sc, f->target, out, cap);
 		break;
 	case SCENARIO_FAULT_PARTITION:
 	case SCENARIO_FAULT_LINK:
-		snprintf(out, cap, "%s,%s", sc->regions[sc->links[f->target].region_a].name,
-		         sc->regions[sc->links[f->target].region_b].name);
+	case SCENARIO_FAULT_ONE_WAY:
+	case SCENARIO_FAULT_LOSS:
+		l = &sc->links[f->target];
+		snprintf(out, cap, "%s,%s",
+		         sc->regions[f->reverse ? l->region_b : l->region_a].name,
+		         sc->regions[f->reverse ? l->region_a : l->region_b].name);
+		break;
+	case SCENARIO_FAULT_REVOKE:
+	case SCENARIO_FAULT_REJECT:
+	case SCENARIO_FAULT_DRAIN:
+		if (f->target < s->n_hosts) {
+			char node[SCENARIO_NAME_MAX + 16];
+			scenario_node_name(sc, s->hosts[f->target].node, node, sizeof(node));
+			snprintf(out, cap, "%.*s %s", (int)SCENARIO_NAME_MAX, node,
+			         s->hosts[f->target].service);
+		} else {
+			snprintf(out, cap, "host %u", f->target);
+		}
+		break;
+	case SCENARIO_FAULT_GRANT:
+		snprintf(out, cap, "grant %u", f->target + 1);
 		break;
 	default:
 		snprintf(out, cap, "control");
@@ -104,9 +129,9 @@ static cJSON *faults_json(const struct scenario *sc, const struct explore_schedu
 
 	for (size_t i = 0; a && i < s->n_faults; i++) {
 		const struct explore_fault *f = &s->faults[i];
-		char target[2 * SCENARIO_NAME_MAX + 16];
+		char target[3 * SCENARIO_NAME_MAX + SCENARIO_SERVICE_NAME_MAX + 32];
 		cJSON *o = cJSON_CreateObject();
-		fault_target_name(sc, f, target, sizeof(target));
+		fault_target_name(sc, s, f, target, sizeof(target));
 		cJSON_AddStringToObject(o, "kind", scenario_fault_kind_name(f->kind));
 		cJSON_AddStringToObject(o, "target", target);
 		cJSON_AddNumberToObject(o, "start_us", (double)f->start_us);
