@@ -127,7 +127,7 @@ fi
 
 check clang-format scripts/check-format.sh
 check no-writable-globals scripts/check-globals.sh build
-check doc-names scripts/check-doc-names.sh
+check doc-names scripts/check-doc-names.sh docs/architecture.md docs/explore.md docs/mutants.md
 check file-size scripts/check-file-size.sh
 
 echo "$passed passed, $failed failed"
