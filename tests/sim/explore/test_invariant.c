@@ -529,17 +529,17 @@ Test(invariant_real, exp_2_shipped_scenarios_hold_every_invariant, .timeout = 90
 	             checked);
 }
 
-/* failover-crash's text with `from` replaced by `to` (once), and `from2`
- * by `to2` unless NULL, loaded. */
-static struct scenario *load_edited2(const char *from, const char *to, const char *from2,
-                                     const char *to2)
+/* A shipped scenario's text with `from` replaced by `to` (once), and
+ * `from2` by `to2` unless NULL, loaded. */
+static struct scenario *load_edited_in(const char *name, const char *from, const char *to,
+                                       const char *from2, const char *to2)
 {
 	char path[1024];
 	struct scenario *sc = NULL;
 	struct scenario_diags d;
 	size_t cap = (1 << 16) + 256;
 
-	snprintf(path, sizeof(path), "%s/scenarios/failover-crash.yaml", SOURCE_DIR);
+	snprintf(path, sizeof(path), "%s/scenarios/%s.yaml", SOURCE_DIR, name);
 	FILE *f = fopen(path, "r");
 	cr_assert_not_null(f);
 	char *text = calloc(1, cap), *edited = calloc(1, cap);
@@ -555,7 +555,7 @@ static struct scenario *load_edited2(const char *from, const char *to, const cha
 		snprintf(edited, cap, "%.*s%s%s", (int)(at - text), text, y, at + strlen(x));
 		memcpy(text, edited, cap);
 	}
-	int err = scenario_load_text(text, strlen(text), "failover-crash.yaml", &sc, &d);
+	int err = scenario_load_text(text, strlen(text), path, &sc, &d);
 	if (err)
 		scenario_diags_print(&d, stderr);
 	cr_assert_eq(err, 0);
@@ -566,7 +566,7 @@ static struct scenario *load_edited2(const char *from, const char *to, const cha
 
 static struct scenario *load_edited(const char *from, const char *to)
 {
-	return load_edited2(from, to, NULL, NULL);
+	return load_edited_in("failover-crash", from, to, NULL, NULL);
 }
 
 /* Real evidence against a stricter policy: the same run judged as if the
@@ -630,8 +630,8 @@ Test(invariant_real, exp_2_grant_safety_from_tailnet_packets_alone, .timeout = 3
 
 	/* judged as a run without its crash, whose fault window would
 	 * excuse every SYN-ACK after the startup window */
-	sc = load_edited2(
-	    "svc:web: [tag:web]", "svc:web: [tag:client]",
+	sc = load_edited_in(
+	    "failover-crash", "svc:web: [tag:web]", "svc:web: [tag:client]",
 	    "timeline:\n  - {at: 5s, crash: web-us}\n  - {at: 10s, restart: web-us}\n", "");
 	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
 	             0, "%s", err);
@@ -648,6 +648,29 @@ Test(invariant_real, exp_2_grant_safety_from_tailnet_packets_alone, .timeout = 3
 	cr_assert(res.checked & BIT(INVARIANT_ELIGIBLE));
 	cr_assert_eq(res.broken & (BIT(INVARIANT_GRANT) | BIT(INVARIANT_ELIGIBLE)), 0, "%s",
 	             res.first[INVARIANT_GRANT].what);
+	scenario_free(sc);
+}
+
+/* An L3 service's datagrams: the host's UDP answers (from its own address,
+ * which the data plane rewrites to the VIP after the capture) to clients
+ * that sent to the VIP prove acceptance; a policy granting only tcp:7
+ * breaks grant-safety from them alone. */
+Test(invariant_real, exp_2_grant_safety_from_udp_answers_alone, .timeout = 300)
+{
+	char events[256], stripped[300], pcaps[256], err[256];
+	struct invariant_result res;
+
+	simrun("l3-udp", events, sizeof(events), pcaps, sizeof(pcaps));
+	strip_claims(events, stripped, sizeof(stripped));
+	struct scenario *sc =
+	    load_edited_in("l3-udp", "ip: [\"*\"]", "ip: [\"tcp:7\"]", NULL, NULL);
+	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(res.broken & BIT(INVARIANT_GRANT));
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "a datagram"), "%s",
+	                   res.first[INVARIANT_GRANT].what);
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "udp svc:dns:5353"));
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "(UDP answer)"));
 	scenario_free(sc);
 }
 
