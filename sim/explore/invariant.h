@@ -1,13 +1,14 @@
 /* The invariant checker of `simrun explore` (EXP-2): judges one run from
- * evidence independent of the components under test (host-side events,
- * the client workloads' request_done lines, the timeline as carried out)
+ * evidence independent of the components under test (the packets on the
+ * hosts' tailnet interfaces, host-side events, the client workloads'
+ * request_done lines, the timeline as carried out)
  * against truth recomputed from the scenario: its policy (control's
  * parser and evaluator, as a library, not control's decisions), the
  * timeline's admin and serve actions, crashes and faults. An invariant
  * that cannot be judged soundly for a run is left out of `checked`
  * rather than guessed; sim/explore/README.md lists what each one reads
- * and its bounds. A pure function of its inputs (reads the events file;
- * no global state). */
+ * and its bounds. A pure function of its inputs (reads the events file
+ * and the pcaps; no global state). */
 #ifndef SIM_EXPLORE_INVARIANT_H
 #define SIM_EXPLORE_INVARIANT_H
 
