@@ -2,8 +2,10 @@
  * from a run's events.jsonl into compact arrays, and the verdict record.
  * Only lines whose meaning is fixed by the harness or the host side are
  * read: request_done (the client workloads), conn_accepted/conn_closed
- * and node_crash (hosts), flow_new/no_route (a node's own address),
- * host_state (control's view, judged, never trusted). */
+ * and node_crash (hosts), flow_new/no_route (a node's own address; a
+ * client's outbound flow_new also names a VIP's service), host_state
+ * (control's view, judged, never trusted). The hosts' tailnet pcaps are
+ * read by invariant_pcap.c. */
 #include "sim/explore/invariant_int.h"
 
 #include "lib/base/errfmt.h"
@@ -278,6 +280,9 @@ static int inv_read_line(struct inv_run *r, const cJSON *o)
 	}
 	if ((strcmp(type, "flow_new") == 0 && js(o, "dir") && strcmp(js(o, "dir"), "out") == 0) ||
 	    strcmp(type, "no_route") == 0) {
+		int svc = scenario_service_find(r->sc, js(o, "service") ? js(o, "service") : "");
+		if (svc >= 0 && inv_parse_ip(js(o, "dst"), &ip) && inv_vip_add(r, ip, svc) < 0)
+			return -ENOMEM;
 		if (node != INV_NONE && inv_parse_ip(js(o, "src"), &ip))
 			return inv_ip_add(r, ip, node);
 		return 0;
@@ -350,6 +355,7 @@ static int inv_read_events(struct inv_run *r, const char *path, char *err, size_
 static void inv_run_free(struct inv_run *r)
 {
 	inv_truth_free(r);
+	inv_pcap_free(r);
 	free(r->req);
 	free(r->acc);
 	free(r->cls);
@@ -378,10 +384,22 @@ static int inv_names(struct inv_run *r)
 int invariants_check(const struct scenario *sc, const char *events_path, const char *pcap_dir,
                      uint32_t which, struct invariant_result *out, char *err, size_t errcap)
 {
-	struct inv_run r = {.sc = sc, .out = out, .which = which & INVARIANT_ALL};
+	return invariants_check_limited(sc, events_path, pcap_dir, which, NULL, out, err, errcap);
+}
+
+int invariants_check_limited(const struct scenario *sc, const char *events_path,
+                             const char *pcap_dir, uint32_t which,
+                             const struct invariant_limits *limits, struct invariant_result *out,
+                             char *err, size_t errcap)
+{
+	struct inv_run r = {
+	    .sc = sc, .out = out, .which = which & INVARIANT_ALL, .pcap_dir = pcap_dir};
 	int rc;
 
-	(void)pcap_dir; /* see the README: the host-side events carry what is judged */
+	r.limits.pcap_bytes =
+	    limits && limits->pcap_bytes ? limits->pcap_bytes : INVARIANT_PCAP_BYTES_MAX;
+	r.limits.pcap_packets =
+	    limits && limits->pcap_packets ? limits->pcap_packets : INVARIANT_PCAP_PACKETS_MAX;
 	if (err && errcap)
 		err[0] = '\0';
 	if (!sc || !events_path || !out)
@@ -394,7 +412,12 @@ int invariants_check(const struct scenario *sc, const char *events_path, const c
 	if (rc == 0)
 		rc = inv_truth_build(&r, err, errcap);
 	if (rc == 0)
+		rc = inv_pcap_find(&r, err, errcap);
+	if (rc == 0)
 		rc = inv_read_events(&r, events_path, err, errcap);
+	if (rc == 0)
+		rc =
+		    inv_pcap_read(&r, err, errcap); /* after the events: they name VIPs and peers */
 	if (rc == 0) {
 		/* a run stopped early (an action that could not be carried out)
 		 * is judged up to its last event only */

@@ -33,6 +33,16 @@ struct inv_accept {
 	uint16_t port;
 };
 
+/* One acceptance proven by a host's tailnet packets: a SYN-ACK from a
+ * service VIP:port, or a UDP answer to a datagram sent to one. */
+struct inv_pkt_accept {
+	uint64_t t_us;
+	uint32_t host, peer_ip, src_ip; /* src_ip: the answer's source as captured */
+	int service;
+	uint16_t port, peer_port;
+	uint8_t proto; /* POLICY_PROTO_TCP or _UDP */
+};
+
 /* One conn_closed of a service connection, and a crash (all closed). */
 struct inv_close {
 	uint64_t t_us;
@@ -100,6 +110,19 @@ struct inv_run {
 	struct inv_state *st;
 	size_t n_st, cap_st;
 
+	/* acceptances proven by packets, of hosts with a tailnet pcap */
+	struct inv_pkt_accept *pacc;
+	size_t n_pacc, cap_pacc;
+	bool *pcap_host; /* [node]: judged from its tailnet pcap, not its conn_accepted */
+	const char *pcap_dir;
+	struct invariant_limits limits;
+	/* service VIP (IPv4) -> service, from clients' outbound flow_new lines;
+	 * service -2: two services claimed it (never judged) */
+	uint32_t *vip_addr;
+	int *vip_svc;
+	size_t n_vip, cap_vip;
+	struct htab vip_index;
+
 	/* tailnet IPv4 -> node, from each node's own outbound flows */
 	uint32_t *ip_addr, *ip_node;
 	size_t n_ip, cap_ip;
@@ -128,6 +151,15 @@ void inv_checked(struct inv_run *r, enum invariant_id id);
 uint32_t inv_node(const struct inv_run *r, const char *name);
 uint32_t inv_ip_node(const struct inv_run *r, uint32_t ip);
 int inv_grow(void **arr, size_t *cap, size_t n, size_t size);
+
+/* invariant_pcap.c */
+/* Which nodes have a tailnet pcap in r->pcap_dir (r->pcap_host). */
+int inv_pcap_find(struct inv_run *r, char *err, size_t errcap);
+/* Notes a VIP's service from a client's outbound flow_new. */
+int inv_vip_add(struct inv_run *r, uint32_t vip, int svc);
+/* Streams every host's tailnet pcaps into r->pacc. */
+int inv_pcap_read(struct inv_run *r, char *err, size_t errcap);
+void inv_pcap_free(struct inv_run *r);
 
 /* invariant_truth.c */
 int inv_truth_build(struct inv_run *r, char *err, size_t errcap);

@@ -25,12 +25,50 @@ int inv_req_service(const struct inv_run *r, const struct inv_req *q)
 /* grant-safety: every connection a host accepted, and every answer a
  * client got from a service, is allowed by the policy for that client,
  * service, protocol and port. */
+/* "100.64.0.3:49154" into buf. */
+static const char *inv_addr(uint32_t ip, uint16_t port, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%u.%u.%u.%u:%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255, ip & 255,
+	         port);
+	return buf;
+}
+
+/* The acceptances a host's tailnet packets prove (hosts with a pcap). */
+static void inv_check_packet_grants(struct inv_run *r)
+{
+	char from[32], to[32];
+
+	for (size_t i = 0; i < r->n_pacc; i++) {
+		const struct inv_pkt_accept *a = &r->pacc[i];
+		uint32_t client = inv_ip_node(r, a->peer_ip);
+		int g = inv_granted(r, client, a->service, a->proto, a->port, a->t_us);
+		if (g < 0)
+			continue;
+		inv_checked(r, INVARIANT_GRANT);
+		if (g == 0)
+			inv_violation(
+			    r, INVARIANT_GRANT, a->t_us, a->host,
+			    "%s accepted %s from %s to %s %s:%u that no grant allows: "
+			    "packet at %llu us %s -> %s (%s)",
+			    r->names[a->host],
+			    a->proto == POLICY_PROTO_TCP ? "a connection" : "a datagram",
+			    r->names[client], a->proto == POLICY_PROTO_TCP ? "tcp" : "udp",
+			    r->sc->services[a->service].name, a->port, (unsigned long long)a->t_us,
+			    inv_addr(a->src_ip, a->port, from, sizeof(from)),
+			    inv_addr(a->peer_ip, a->peer_port, to, sizeof(to)),
+			    a->proto == POLICY_PROTO_TCP ? "SYN-ACK" : "UDP answer");
+	}
+}
+
 static void inv_check_grants(struct inv_run *r)
 {
 	char svc_name[SCENARIO_SERVICE_NAME_MAX + 1];
 
+	inv_check_packet_grants(r);
 	for (size_t i = 0; i < r->n_acc; i++) {
 		const struct inv_accept *a = &r->acc[i];
+		if (r->pcap_host[a->host])
+			continue; /* judged from its packets */
 		uint32_t client = inv_ip_node(r, a->peer_ip);
 		int g = client == INV_NONE ? -1
 		                           : inv_granted(r, client, a->service, POLICY_PROTO_TCP,
@@ -71,25 +109,46 @@ static void inv_check_grants(struct inv_run *r)
  * was eligible (serving, advertised or drained less than the drain bound,
  * approved, alive) at some time in the settle bound before, outside the
  * windows of faults that can delay what it learns. */
+static void inv_check_eligible_one(struct inv_run *r, uint32_t host, int service, uint64_t t_us,
+                                   const char *packet)
+{
+	uint64_t from = inv_sub(t_us, r->settle_us);
+	int e = inv_eligible_during(r, host, service, from, t_us);
+	if (e < 0)
+		return;
+	inv_checked(r, INVARIANT_ELIGIBLE);
+	if (e == 0 && !inv_in_window(r, from, t_us, INV_FAULT_WINDOWS, NULL)) {
+		int ap = inv_approval_at(r, host, service, t_us);
+		inv_violation(r, INVARIANT_ELIGIBLE, t_us, host,
+		              "%s accepted a new connection for %s while not eligible (%s)%s",
+		              r->names[host], r->sc->services[service].name,
+		              ap == INV_APPROVED   ? "drained, cleared or not serving"
+		              : ap == INV_PENDING  ? "not approved"
+		              : ap == INV_REJECTED ? "rejected"
+		                                   : "revoked",
+		              packet);
+	}
+}
+
 static void inv_check_eligible(struct inv_run *r)
 {
+	char from[32], to[32], packet[128];
+
+	/* a host with a pcap: each SYN-ACK it sent (UDP has no new connection) */
+	for (size_t i = 0; i < r->n_pacc; i++) {
+		const struct inv_pkt_accept *a = &r->pacc[i];
+		if (a->proto != POLICY_PROTO_TCP)
+			continue;
+		snprintf(packet, sizeof(packet), ": SYN-ACK at %llu us %s -> %s",
+		         (unsigned long long)a->t_us,
+		         inv_addr(a->src_ip, a->port, from, sizeof(from)),
+		         inv_addr(a->peer_ip, a->peer_port, to, sizeof(to)));
+		inv_check_eligible_one(r, a->host, a->service, a->t_us, packet);
+	}
 	for (size_t i = 0; i < r->n_acc; i++) {
 		const struct inv_accept *a = &r->acc[i];
-		uint64_t from = inv_sub(a->t_us, r->settle_us);
-		int e = inv_eligible_during(r, a->host, a->service, from, a->t_us);
-		if (e < 0)
-			continue;
-		inv_checked(r, INVARIANT_ELIGIBLE);
-		if (e == 0 && !inv_in_window(r, from, a->t_us, INV_FAULT_WINDOWS, NULL)) {
-			int ap = inv_approval_at(r, a->host, a->service, a->t_us);
-			inv_violation(r, INVARIANT_ELIGIBLE, a->t_us, a->host,
-			              "%s accepted a new connection for %s while not eligible (%s)",
-			              r->names[a->host], r->sc->services[a->service].name,
-			              ap == INV_APPROVED   ? "drained, cleared or not serving"
-			              : ap == INV_PENDING  ? "not approved"
-			              : ap == INV_REJECTED ? "rejected"
-			                                   : "revoked");
-		}
+		if (!r->pcap_host[a->host])
+			inv_check_eligible_one(r, a->host, a->service, a->t_us, "");
 	}
 }
 

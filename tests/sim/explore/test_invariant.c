@@ -469,19 +469,21 @@ Test(invariant, exp_2_unreadable_or_malformed_events_are_an_error_never_held)
 }
 
 #ifdef SIMRUN_PATH
-/* A real run of a shipped scenario into a fresh folder; its events path. */
-static void simrun(const char *name, char *events, size_t len)
+/* A real run of a shipped scenario into a fresh folder (every node's
+ * pcaps); its events path and pcap folder. */
+static void simrun(const char *name, char *events, size_t len, char *pcaps, size_t pcaps_len)
 {
 	char dir[64], cmd[2048];
 
 	snprintf(dir, sizeof(dir), "/tmp/test_invariant_run.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd),
-	         "'%s' --quiet --pcap none --out '%s' '%s/scenarios/%s.yaml' >'%s/log' 2>&1",
+	         "'%s' --quiet --pcap all --out '%s' '%s/scenarios/%s.yaml' >'%s/log' 2>&1",
 	         SIMRUN_PATH, dir, SOURCE_DIR, name, dir);
 	int st = system(cmd);
 	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "simrun %s failed", name);
 	snprintf(events, len, "%s/reports/%s/events.jsonl", dir, name);
+	snprintf(pcaps, pcaps_len, "%s/pcaps/%s", dir, name);
 }
 
 static struct scenario *load_shipped(const char *name)
@@ -509,12 +511,12 @@ Test(invariant_real, exp_2_shipped_scenarios_hold_every_invariant, .timeout = 90
 	uint32_t checked = 0;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		char events[256], err[256];
+		char events[256], pcaps[256], err[256];
 		struct invariant_result res;
 		struct scenario *sc = load_shipped(names[i]);
-		simrun(names[i], events, sizeof(events));
+		simrun(names[i], events, sizeof(events), pcaps, sizeof(pcaps));
 		cr_assert_eq(
-		    invariants_check(sc, events, NULL, INVARIANT_ALL, &res, err, sizeof(err)), 0,
+		    invariants_check(sc, events, pcaps, INVARIANT_ALL, &res, err, sizeof(err)), 0,
 		    "%s: %s", names[i], err);
 		for (int k = 0; k < INVARIANT_KINDS; k++)
 			cr_expect_eq(res.broken & (1u << k), 0, "%s: %s broken: %s at %llu: %s",
@@ -527,29 +529,201 @@ Test(invariant_real, exp_2_shipped_scenarios_hold_every_invariant, .timeout = 90
 	             checked);
 }
 
+/* A shipped scenario's text with `from` replaced by `to` (once), and
+ * `from2` by `to2` unless NULL, loaded. */
+static struct scenario *load_edited_in(const char *name, const char *from, const char *to,
+                                       const char *from2, const char *to2)
+{
+	char path[1024];
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	size_t cap = (1 << 16) + 256;
+
+	snprintf(path, sizeof(path), "%s/scenarios/%s.yaml", SOURCE_DIR, name);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	char *text = calloc(1, cap), *edited = calloc(1, cap);
+	cr_assert(text && edited);
+	cr_assert_lt(fread(text, 1, (1 << 16) - 1, f), (size_t)(1 << 16) - 1);
+	fclose(f);
+	for (int k = 0; k < 2; k++) {
+		const char *x = k ? from2 : from, *y = k ? to2 : to;
+		char *at = x ? strstr(text, x) : NULL;
+		if (!x)
+			break;
+		cr_assert_not_null(at, "%s", x);
+		snprintf(edited, cap, "%.*s%s%s", (int)(at - text), text, y, at + strlen(x));
+		memcpy(text, edited, cap);
+	}
+	int err = scenario_load_text(text, strlen(text), path, &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	free(edited);
+	free(text);
+	return sc;
+}
+
+static struct scenario *load_edited(const char *from, const char *to)
+{
+	return load_edited_in("failover-crash", from, to, NULL, NULL);
+}
+
 /* Real evidence against a stricter policy: the same run judged as if the
  * grant named another port breaks grant-safety alone. */
 Test(invariant_real, exp_2_grant_safety_fires_on_a_real_run_against_another_policy, .timeout = 300)
 {
-	char events[256], err[256], path[1024];
+	char events[256], pcaps[256], err[256];
 	struct invariant_result res;
-	struct scenario *sc = NULL;
-	struct scenario_diags d;
 
-	simrun("failover-crash", events, sizeof(events));
-	snprintf(path, sizeof(path), "%s/scenarios/failover-crash.yaml", SOURCE_DIR);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f);
-	char *text = calloc(1, 1 << 16);
-	size_t n = fread(text, 1, (1 << 16) - 1, f);
-	fclose(f);
-	char *grant = strstr(text, "ip: [\"443\"]");
-	cr_assert_not_null(grant);
-	memcpy(grant, "ip: [\"444\"]", 11);
-	cr_assert_eq(scenario_load_text(text, n, "failover-crash.yaml", &sc, &d), 0);
+	simrun("failover-crash", events, sizeof(events), pcaps, sizeof(pcaps));
+	struct scenario *sc = load_edited("ip: [\"443\"]", "ip: [\"444\"]");
 	cr_assert_eq(invariants_check(sc, events, NULL, INVARIANT_ALL, &res, err, sizeof(err)), 0);
 	expect_broken(&res, BIT(INVARIANT_GRANT));
-	free(text);
+	scenario_free(sc);
+}
+
+/* events without the lines a host or a client says about acceptance
+ * (conn_accepted, request_done): what is left names VIPs and addresses. */
+static void strip_claims(const char *events, char *out, size_t len)
+{
+	char cmd[1024];
+
+	snprintf(out, len, "%s.stripped", events);
+	snprintf(cmd, sizeof(cmd), "grep -v '\"conn_accepted\"\\|\"request_done\"' '%s' >'%s'",
+	         events, out);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* EXP-2 from packets alone: a real run judged against a policy without its
+ * grant, with every acceptance claim deleted from the events, breaks
+ * grant-safety from the hosts' SYN-ACKs (the violation names the packet);
+ * without the pcaps nothing is left to judge; judged against hosts that
+ * were never approved (and no crash), the same SYN-ACKs break
+ * eligible-safety; with the
+ * scenario's own policy nothing breaks. */
+Test(invariant_real, exp_2_grant_safety_from_tailnet_packets_alone, .timeout = 300)
+{
+	char events[256], stripped[300], pcaps[256], err[256];
+	struct invariant_result res;
+
+	simrun("failover-crash", events, sizeof(events), pcaps, sizeof(pcaps));
+	strip_claims(events, stripped, sizeof(stripped));
+
+	struct scenario *sc = load_edited("ip: [\"443\"]", "ip: [\"444\"]");
+	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(res.broken & BIT(INVARIANT_GRANT));
+	cr_assert_eq(res.broken & BIT(INVARIANT_ELIGIBLE), 0, "%s",
+	             res.first[INVARIANT_ELIGIBLE].what);
+	const struct invariant_violation *v = &res.first[INVARIANT_GRANT];
+	cr_assert(strncmp(v->node, "web-", 4) == 0, "%s", v->node);
+	cr_assert_not_null(strstr(v->what, "SYN-ACK"), "%s", v->what);
+	cr_assert_not_null(strstr(v->what, "100.100."), "%s", v->what);
+	cr_assert_not_null(strstr(v->what, "tcp svc:web:443"), "%s", v->what);
+	cr_assert_gt(res.count[INVARIANT_GRANT], 100);
+	cr_assert_eq(invariants_check(sc, stripped, NULL, INVARIANT_ALL, &res, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_eq(res.broken & BIT(INVARIANT_GRANT), 0);
+	cr_assert_eq(res.checked & BIT(INVARIANT_GRANT), 0);
+	scenario_free(sc);
+
+	/* judged as a run without its crash, whose fault window would
+	 * excuse every SYN-ACK after the startup window */
+	sc = load_edited_in(
+	    "failover-crash", "svc:web: [tag:web]", "svc:web: [tag:client]",
+	    "timeline:\n  - {at: 5s, crash: web-us}\n  - {at: 10s, restart: web-us}\n", "");
+	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(res.broken & BIT(INVARIANT_ELIGIBLE));
+	cr_assert_not_null(strstr(res.first[INVARIANT_ELIGIBLE].what, "not approved"), "%s",
+	                   res.first[INVARIANT_ELIGIBLE].what);
+	cr_assert_not_null(strstr(res.first[INVARIANT_ELIGIBLE].what, "SYN-ACK"));
+	scenario_free(sc);
+
+	sc = load_shipped("failover-crash");
+	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(res.checked & BIT(INVARIANT_GRANT));
+	cr_assert(res.checked & BIT(INVARIANT_ELIGIBLE));
+	cr_assert_eq(res.broken & (BIT(INVARIANT_GRANT) | BIT(INVARIANT_ELIGIBLE)), 0, "%s",
+	             res.first[INVARIANT_GRANT].what);
+	scenario_free(sc);
+}
+
+/* An L3 service's datagrams: the host's UDP answers (from its own address,
+ * which the data plane rewrites to the VIP after the capture) to clients
+ * that sent to the VIP prove acceptance; a policy granting only tcp:7
+ * breaks grant-safety from them alone. */
+Test(invariant_real, exp_2_grant_safety_from_udp_answers_alone, .timeout = 300)
+{
+	char events[256], stripped[300], pcaps[256], err[256];
+	struct invariant_result res;
+
+	simrun("l3-udp", events, sizeof(events), pcaps, sizeof(pcaps));
+	strip_claims(events, stripped, sizeof(stripped));
+	struct scenario *sc =
+	    load_edited_in("l3-udp", "ip: [\"*\"]", "ip: [\"tcp:7\"]", NULL, NULL);
+	cr_assert_eq(invariants_check(sc, stripped, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(res.broken & BIT(INVARIANT_GRANT));
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "a datagram"), "%s",
+	                   res.first[INVARIANT_GRANT].what);
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "udp svc:dns:5353"));
+	cr_assert_not_null(strstr(res.first[INVARIANT_GRANT].what, "(UDP answer)"));
+	scenario_free(sc);
+}
+
+/* A pcap that is cut short, not a pcap, or over a limit is an error with
+ * the file named, never "held". */
+Test(invariant_real, exp_2_a_bad_or_oversized_pcap_is_an_error_never_held, .timeout = 300)
+{
+	char events[256], pcaps[256], err[512], path[512], cmd[2048];
+	struct invariant_result res;
+	struct invariant_limits lim = {0};
+
+	simrun("failover-crash", events, sizeof(events), pcaps, sizeof(pcaps));
+	struct scenario *sc = load_shipped("failover-crash");
+
+	lim.pcap_packets = 10;
+	cr_assert_eq(invariants_check_limited(sc, events, pcaps, INVARIANT_ALL, &lim, &res, err,
+	                                      sizeof(err)),
+	             -E2BIG);
+	cr_assert_not_null(strstr(err, "more than 10 packets"), "%s", err);
+	lim = (struct invariant_limits){.pcap_bytes = 1000};
+	cr_assert_eq(invariants_check_limited(sc, events, pcaps, INVARIANT_ALL, &lim, &res, err,
+	                                      sizeof(err)),
+	             -EFBIG);
+	cr_assert_not_null(strstr(err, "-tailnet.pcap: "), "%s", err);
+
+	/* cut in the middle of a record */
+	snprintf(path, sizeof(path), "%s/web-eu-tailnet.pcap", pcaps);
+	snprintf(cmd, sizeof(cmd), "truncate -s -7 '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(invariants_check(sc, events, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             -EINVAL);
+	cr_assert_not_null(strstr(err, "web-eu-tailnet.pcap: packet"), "%s", err);
+	cr_assert_eq(res.checked, 0);
+
+	/* garbage */
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("this is not a pcap file, not at all", f);
+	fclose(f);
+	cr_assert_eq(invariants_check(sc, events, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             -EINVAL);
+	cr_assert_not_null(strstr(err, "web-eu-tailnet.pcap: not a readable pcap"), "%s", err);
+
+	/* a restart's capture is read too */
+	snprintf(path, sizeof(path), "%s/web-us-tailnet-restart-1.pcap", pcaps);
+	snprintf(cmd, sizeof(cmd),
+	         "cp '%s/web-us-tailnet.pcap' '%s/web-eu-tailnet.pcap' && "
+	         "truncate -s 30 '%s'",
+	         pcaps, pcaps, path);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(invariants_check(sc, events, pcaps, INVARIANT_ALL, &res, err, sizeof(err)),
+	             -EINVAL);
+	cr_assert_not_null(strstr(err, "web-us-tailnet-restart-1.pcap"), "%s", err);
 	scenario_free(sc);
 }
 #endif
