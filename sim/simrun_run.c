@@ -295,11 +295,12 @@ static void simrun_remove_reports(const char *dir)
 	}
 }
 
-/* The `invariant:` expectations, judged from the run's events by the
- * checker (the reports only copy their results). 0, or -errno after
- * saying why: an unreadable events file judges nothing. */
+/* The `invariant:` expectations, judged from the run's events and (when
+ * the run wrote them) the hosts' tailnet pcaps by the checker (the reports
+ * only copy their results). 0, or -errno after saying why: an unreadable
+ * events file or pcap judges nothing. */
 static int simrun_judge_invariants(const struct scenario *sc, const char *events_path,
-                                   struct expect_result *results)
+                                   const char *pcap_dir, struct expect_result *results)
 {
 	uint32_t which = 0;
 	struct invariant_result inv;
@@ -310,7 +311,7 @@ static int simrun_judge_invariants(const struct scenario *sc, const char *events
 			which |= sc->expects[i].invariants;
 	if (!which)
 		return 0;
-	int rc = invariants_check(sc, events_path, NULL, which, &inv, err, sizeof(err));
+	int rc = invariants_check(sc, events_path, pcap_dir, which, &inv, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "simrun: judging the invariants: %s\n", err);
 		return rc;
@@ -346,8 +347,8 @@ static int simrun_judge_invariants(const struct scenario *sc, const char *events
 }
 
 static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
-                         const char *events_path, const char *dir, uint64_t ns3_events,
-                         double wall_s, struct simrun_failed *failed)
+                         const char *events_path, const char *pcap_dir, const char *dir,
+                         uint64_t ns3_events, double wall_s, struct simrun_failed *failed)
 {
 	struct simrun_facts f;
 	struct report_stats stats = {0};
@@ -378,7 +379,7 @@ static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
 	                          .output_ctx = failed,
 	                          .plots = !a->no_plots,
 	                          .stats = &stats};
-	if (simrun_judge_invariants(sc, events_path, f.results) < 0) {
+	if (simrun_judge_invariants(sc, events_path, pcap_dir, f.results) < 0) {
 		simrun_facts_free(&f);
 		return SIMRUN_EXIT_INVALID;
 	}
@@ -509,7 +510,8 @@ static int simrun_finish(const struct simrun_args *a, const struct scenario *sc,
 		printf("timeline: %llu actions failed as their expect_error said (see the timeline "
 		       "events)\n",
 		       (unsigned long long)o->expected_failures);
-	int status = simrun_report(a, sc, o->events_path, o->dir, o->events, wall, failed);
+	int status = simrun_report(a, sc, o->events_path, o->pcaps ? o->pcap_dir : NULL, o->dir,
+	                           o->events, wall, failed);
 	if (failed->n || err) {
 		fprintf(stderr,
 		        "simrun: %zu output%s could not be written completely (named above)\n",
