@@ -469,7 +469,7 @@ struct rp_doc {
 	const char *dir;
 };
 
-static void rp_html_text(FILE *f, const char *s)
+void report_html_text(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
@@ -491,7 +491,7 @@ static void rp_html_text(FILE *f, const char *s)
 	}
 }
 
-static void rp_md_cell(FILE *f, const char *s)
+void report_md_cell(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '|')
@@ -504,7 +504,7 @@ static void rp_doc_h(struct rp_doc *d, int level, const char *text)
 {
 	if (d->html) {
 		fprintf(d->f, "<h%d>", level);
-		rp_html_text(d->f, text);
+		report_html_text(d->f, text);
 		fprintf(d->f, "</h%d>\n", level);
 	} else {
 		fprintf(d->f, "%.*s %s\n\n", level, "######", text);
@@ -515,7 +515,7 @@ static void rp_doc_p(struct rp_doc *d, const char *text)
 {
 	if (d->html) {
 		fputs("<p>", d->f);
-		rp_html_text(d->f, text);
+		report_html_text(d->f, text);
 		fputs("</p>\n", d->f);
 	} else {
 		fprintf(d->f, "%s\n\n", text);
@@ -535,7 +535,7 @@ static void rp_doc_row(struct rp_doc *d, const char *const *cells, int n, bool h
 			fprintf(d->f, "%s\">", cls);
 		for (int i = 0; i < n; i++) {
 			fputs(header ? "<th>" : "<td>", d->f);
-			rp_html_text(d->f, cells[i]);
+			report_html_text(d->f, cells[i]);
 			fputs(header ? "</th>" : "</td>", d->f);
 		}
 		fputs("</tr>\n", d->f);
@@ -544,7 +544,7 @@ static void rp_doc_row(struct rp_doc *d, const char *const *cells, int n, bool h
 	fputc('|', d->f);
 	for (int i = 0; i < n; i++) {
 		fputc(' ', d->f);
-		rp_md_cell(d->f, cells[i]);
+		report_md_cell(d->f, cells[i]);
 		fputs(" |", d->f);
 	}
 	fputc('\n', d->f);
@@ -579,14 +579,14 @@ static int rp_doc_img(struct rp_doc *d, const char *file, const char *alt)
 	img = fopen(path, "rb");
 	if (!img && errno == ENOENT) { /* not drawn: its data could not be written */
 		fputs("<p>(", d->f);
-		rp_html_text(d->f, alt);
+		report_html_text(d->f, alt);
 		fputs(": not drawn)</p>\n", d->f);
 		return 0;
 	}
 	if (!img)
 		return -errno;
 	fputs("<figure><img alt=\"", d->f);
-	rp_html_text(d->f, alt);
+	report_html_text(d->f, alt);
 	fputs("\" src=\"data:image/png;base64,", d->f);
 	while ((got = fread(in, 1, sizeof(in), img)) > 0) {
 		for (size_t i = 0; i < got; i += 3) {
@@ -605,7 +605,7 @@ static int rp_doc_img(struct rp_doc *d, const char *file, const char *alt)
 	}
 	fclose(img);
 	fputs("\"><figcaption>", d->f);
-	rp_html_text(d->f, alt);
+	report_html_text(d->f, alt);
 	fputs("</figcaption></figure>\n", d->f);
 	return 0;
 }
@@ -804,7 +804,7 @@ static int rp_write_docs(const struct report_input *in, const struct rp_data *d,
 			fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 			      "<title>",
 			      doc.f);
-			rp_html_text(doc.f, in->scenario ? in->scenario : "");
+			report_html_text(doc.f, in->scenario ? in->scenario : "");
 			fprintf(doc.f, "</title>\n<style>%s</style></head><body>\n", rp_css);
 		}
 		rc = rp_doc_body(&doc, in, d, st);

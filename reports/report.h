@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Limits (each one is tested). */
 #define REPORT_LINE_MAX         65536      /* longer event lines are malformed */
@@ -100,6 +101,11 @@ struct report_input {
  * every image gnuplot drew is checked whole (PNG up to IEND, SVG up to
  * </svg>): gnuplot says nothing when the disk is full. */
 int report_write(const struct report_input *in, char *err, size_t err_len);
+
+/* Text escaped for HTML (<, >, &, "), and for a Markdown table cell (|
+ * escaped, newlines as spaces): the reports' and explore's pages. */
+void report_html_text(FILE *f, const char *s);
+void report_md_cell(FILE *f, const char *s);
 
 /* Regression thresholds (HAR-5). Fractions: 0.10 is 10%. */
 struct report_thresholds {

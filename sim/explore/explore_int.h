@@ -81,6 +81,15 @@ int explore_report_write(const char *dir, const struct explore_sweep_info *info,
 /* Reads a whole file of at most `max` bytes; NULL with errno set. */
 char *explore_read_file(const char *path, size_t max, size_t *len);
 
+/* --pcap and --timeout as explore and shrink take them: 0, or -1 with
+ * why. */
+int explore_opt_pcap(const char *arg, const char **out, char *why, size_t cap);
+int explore_opt_timeout(const char *arg, uint32_t *out, char *why, size_t cap);
+struct option;
+/* "simrun CMD: bad --NAME 'ARG': WHY" on stderr, NAME found by c. */
+void explore_opt_bad(const char *cmd, const struct option *longopts, int c, const char *arg,
+                     const char *why);
+
 /* "a,b,c" of invariant names (invariant.h) into a mask; 0, or -1 with why. */
 int explore_parse_invariants(const char *text, uint32_t *mask, char *why, size_t cap);
 

@@ -4,6 +4,7 @@
  * first, then fault-kind coverage and invariants); and `simrun
  * explore-merge`, which joins shards' explore.json into the one the
  * unsharded sweep would have written. */
+#include "reports/report.h"
 #include "sim/explore/explore.h"
 #include "sim/explore/explore_int.h"
 #include "sim/explore/invariant.h"
@@ -128,38 +129,6 @@ static void failure_text(const cJSON *r, char *out, size_t cap)
 		snprintf(out, cap, "%s", str_of(r, "error"));
 }
 
-static void md_cell(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		if (*s == '|')
-			fputs("\\|", f);
-		else if (*s == '\n')
-			fputc(' ', f);
-		else
-			fputc(*s, f);
-}
-
-static void html_text(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		default:
-			fputc(*s, f);
-		}
-}
-
 static void replay_cmd(const struct explore_sweep_info *info, uint64_t seed, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s explore %s --seeds %" PRIu64 " --out replay-%" PRIu64, info->self,
@@ -194,9 +163,9 @@ static void write_md(FILE *f, const struct explore_sweep_info *info, const cJSON
 		failure_text(r, line, sizeof(line));
 		replay_cmd(info, seed, cmd, sizeof(cmd));
 		fprintf(f, "| %" PRIu64 " | %s | ", seed, str_of(r, "status"));
-		md_cell(f, line);
+		report_md_cell(f, line);
 		fputs(" | `", f);
-		md_cell(f, cmd);
+		report_md_cell(f, cmd);
 		fputs("` |\n", f);
 	}
 	if (listed > FAILURES_LISTED)
@@ -228,12 +197,12 @@ static void write_html(FILE *f, const struct explore_sweep_info *info, const cJS
 	unsigned listed = 0;
 
 	fputs("<!doctype html><html><head><meta charset=\"utf-8\"><title>explore: ", f);
-	html_text(f, info->scenario);
+	report_html_text(f, info->scenario);
 	fputs("</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
 	      "collapse}td,th{border:1px solid #ccc;padding:2px 8px}.fail{color:#b00}"
 	      "code{font-size:90%}</style></head><body><h1>explore: ",
 	      f);
-	html_text(f, info->scenario);
+	report_html_text(f, info->scenario);
 	fprintf(f,
 	        "</h1><p>Seeds %" PRIu64 "..%" PRIu64 "%s: %" PRIu64 " runs, %" PRIu64
 	        " passed, <span class=\"fail\">%" PRIu64 " broke an invariant, %" PRIu64
@@ -254,11 +223,11 @@ static void write_html(FILE *f, const struct explore_sweep_info *info, const cJS
 		failure_text(r, line, sizeof(line));
 		replay_cmd(info, seed, cmd, sizeof(cmd));
 		fprintf(f, "<tr class=\"fail\"><td>%" PRIu64 "</td><td>", seed);
-		html_text(f, str_of(r, "status"));
+		report_html_text(f, str_of(r, "status"));
 		fputs("</td><td>", f);
-		html_text(f, line);
+		report_html_text(f, line);
 		fputs("</td><td><code>", f);
-		html_text(f, cmd);
+		report_html_text(f, cmd);
 		fputs("</code></td></tr>", f);
 	}
 	if (t->failed || t->errors)

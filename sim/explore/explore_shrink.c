@@ -105,16 +105,12 @@ static int shrink_parse(int argc, char **argv, struct shrink_args *a, char *dir_
 			a->out_dir = optarg;
 			break;
 		case 'p':
-			if (world_pcap_check(optarg)) {
-				snprintf(why, sizeof(why), "wants all, none or a node glob");
+			if (explore_opt_pcap(optarg, &a->pcap, why, sizeof(why)) < 0)
 				goto bad;
-			}
-			a->pcap = optarg;
 			break;
 		case 't':
-			if (numarg_u64(optarg, 1, 86400, &v, why, sizeof(why)) < 0)
+			if (explore_opt_timeout(optarg, &a->timeout_s, why, sizeof(why)) < 0)
 				goto bad;
-			a->timeout_s = (uint32_t)v;
 			break;
 		case 'm':
 			if (numarg_u64(optarg, 1, SHRINK_TRIALS_MAX, &v, why, sizeof(why)) < 0)
@@ -130,10 +126,7 @@ static int shrink_parse(int argc, char **argv, struct shrink_args *a, char *dir_
 		}
 		continue;
 	bad:
-		for (const struct option *o = longopts; o->name; o++)
-			if (o->val == c)
-				fprintf(stderr, "simrun shrink: bad --%s '%s': %s\n", o->name,
-				        optarg, why);
+		explore_opt_bad("shrink", longopts, c, optarg, why);
 		return SIMRUN_EXIT_INVALID;
 	}
 	if (optind + 1 != argc || !a->seed) {

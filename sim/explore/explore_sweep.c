@@ -105,6 +105,34 @@ static int parse_shard(const char *text, uint32_t *k, uint32_t *n, char *why, si
 	return 0;
 }
 
+int explore_opt_pcap(const char *arg, const char **out, char *why, size_t cap)
+{
+	if (world_pcap_check(arg)) {
+		snprintf(why, cap, "wants all, none or a node glob");
+		return -1;
+	}
+	*out = arg;
+	return 0;
+}
+
+int explore_opt_timeout(const char *arg, uint32_t *out, char *why, size_t cap)
+{
+	uint64_t v = 0;
+
+	if (numarg_u64(arg, 1, 86400, &v, why, cap) < 0)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+void explore_opt_bad(const char *cmd, const struct option *longopts, int c, const char *arg,
+                     const char *why)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == c)
+			fprintf(stderr, "simrun %s: bad --%s '%s': %s\n", cmd, o->name, arg, why);
+}
+
 /* "a,b,c" of invariant names into a mask. */
 int explore_parse_invariants(const char *text, uint32_t *mask, char *why, size_t cap)
 {
@@ -180,11 +208,8 @@ static int sweep_parse(int argc, char **argv, struct sweep_args *a)
 			a->out_dir = optarg;
 			break;
 		case 'p':
-			if (world_pcap_check(optarg)) {
-				snprintf(why, sizeof(why), "wants all, none or a node glob");
+			if (explore_opt_pcap(optarg, &a->pcap, why, sizeof(why)) < 0)
 				goto bad;
-			}
-			a->pcap = optarg;
 			break;
 		case 'k':
 			if (strcmp(optarg, "failed") == 0)
@@ -199,9 +224,8 @@ static int sweep_parse(int argc, char **argv, struct sweep_args *a)
 			}
 			break;
 		case 't':
-			if (numarg_u64(optarg, 1, 86400, &v, why, sizeof(why)) < 0)
+			if (explore_opt_timeout(optarg, &a->timeout_s, why, sizeof(why)) < 0)
 				goto bad;
-			a->timeout_s = (uint32_t)v;
 			break;
 		case 'i':
 			if (explore_parse_invariants(optarg, &a->invariants, why, sizeof(why)) < 0)
@@ -219,10 +243,7 @@ static int sweep_parse(int argc, char **argv, struct sweep_args *a)
 		}
 		continue;
 	bad:
-		for (const struct option *o = longopts; o->name; o++)
-			if (o->val == c)
-				fprintf(stderr, "simrun explore: bad --%s '%s': %s\n", o->name,
-				        optarg, why);
+		explore_opt_bad("explore", longopts, c, optarg, why);
 		return SIMRUN_EXIT_INVALID;
 	}
 	if (optind + 1 != argc) {
