@@ -404,7 +404,7 @@ static int simrun_report(const struct simrun_args *a, const struct scenario *sc,
 		       sc->expects[i].text, f.results[i].message);
 		if (a->outcome && n_failed == 1)
 			snprintf(a->outcome->first_failed, sizeof(a->outcome->first_failed),
-			         "%u: %s: %s", sc->expects[i].line, sc->expects[i].text,
+			         "%u: %.200s: %.250s", sc->expects[i].line, sc->expects[i].text,
 			         f.results[i].message);
 	}
 	printf("report: %s/index.html (%llu events, %llu requests; %zu of %zu expectations "
