@@ -252,7 +252,7 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 	    w->stop_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    r->end_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), tc + INVARIANT_FAILOVER_US,
-	                  INV_ALL_WINDOWS, c) ||
+	                  INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c) ||
 	    inv_some_host(r, svc, c->node, inv_sub(tc, r->settle_us), tc + INVARIANT_FAILOVER_US) !=
 	        1)
 		return;
@@ -383,7 +383,7 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 	    (c->to_us != UINT64_MAX && c->to_us < tc + 2 * INVARIANT_FAILOVER_US) ||
 	    inv_regions_joined(r, near, far, tc) ||
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), c->to_us,
-	                  INV_ALL_WINDOWS & ~(1u << INV_W_CUT), c) ||
+	                  INV_ALL_WINDOWS & ~(1u << INV_W_CUT) & ~(1u << INV_W_QUIET), c) ||
 	    inv_other_cut_near(r, c) ||
 	    inv_some_host_outside(r, svc, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
 		return;
@@ -424,9 +424,9 @@ static void inv_check_keepalive(struct inv_run *r, const struct inv_window *c)
 			continue;
 		inv_checked(r, INVARIANT_KEEPALIVE_RESET);
 		uint64_t t0 = q->start_us > c->from_us ? q->start_us : c->from_us;
-		if (q->outcome == INV_OK || q->done_us < c->from_us || q->done_us > c->to_us ||
+		if (q->outcome == INV_OK || q->done_us < c->from_us || t0 > c->to_us ||
 		    q->done_us - t0 <= INVARIANT_KEEPALIVE_US ||
-		    inv_in_window(r, t0, q->done_us, INV_ALL_WINDOWS, c))
+		    inv_in_window(r, t0, q->done_us, INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c))
 			continue;
 		inv_violation(r, INVARIANT_KEEPALIVE_RESET, q->done_us, q->client,
 		              "%s's kept-alive request to crashed %s hung %llu ms (%s)",
