@@ -361,7 +361,8 @@ static bool inv_other_cut_near(const struct inv_run *r, const struct inv_window 
 }
 
 /* failover-time (STR-4) across a region partition: clients in region
- * `near` that a host in region `far` served just before the cut steer
+ * `near` that a host in region `far` served in the second before the cut
+ * steer
  * their new connections to a host on their side once the bound has
  * passed (a request started then still sent across the cut breaks it).
  * Control may still reach both sides, so only the clients' own probes
@@ -387,21 +388,32 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 	    inv_other_cut_near(r, c) ||
 	    inv_some_host_outside(r, svc, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
 		return;
+	bool *served = calloc(r->sc->node_count + 1, sizeof(bool));
+	if (!served)
+		return;
+	/* Judged: the clients the far side served in the second before the
+	 * cut (their daemons were probing it; an idle one learns of the cut
+	 * from its first new flow). */
 	for (size_t i = 0; i < r->n_req; i++) {
 		const struct inv_req *q = &r->req[i];
-		if (q->workload != wi || inv_region(r, q->client) != near ||
-		    inv_granted(r, q->client, svc, inv_proto(w), w->port, tc) != 1)
+		if (q->workload == wi && inv_region(r, q->client) == near && q->host != INV_NONE &&
+		    inv_region(r, q->host) == far && q->outcome == INV_OK && q->done_us < tc &&
+		    q->done_us + 1000000 >= tc &&
+		    inv_granted(r, q->client, svc, inv_proto(w), w->port, tc) == 1)
+			served[q->client] = serving = true;
+	}
+	for (size_t i = 0; serving && i < r->n_req; i++) {
+		const struct inv_req *q = &r->req[i];
+		if (q->workload != wi || !served[q->client] ||
+		    q->start_us < tc + INVARIANT_FAILOVER_US || q->start_us >= c->to_us)
 			continue;
-		bool across = q->host != INV_NONE && inv_region(r, q->host) == far;
-		serving |=
-		    across && q->outcome == INV_OK && q->done_us < tc && q->done_us + 1000000 >= tc;
-		asked |= q->start_us >= tc + INVARIANT_FAILOVER_US && q->start_us < c->to_us;
-		if (across && q->start_us >= tc + INVARIANT_FAILOVER_US && q->start_us < c->to_us &&
-		    q->start_us < late) {
+		asked = true;
+		if (q->host != INV_NONE && inv_region(r, q->host) == far && q->start_us < late) {
 			late = q->start_us;
 			who = q->client;
 		}
 	}
+	free(served);
 	if (!serving || !asked)
 		return;
 	inv_checked(r, INVARIANT_FAILOVER);
