@@ -388,24 +388,30 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 	    inv_other_cut_near(r, c) ||
 	    inv_some_host_outside(r, svc, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
 		return;
-	bool *served = calloc(r->sc->node_count + 1, sizeof(bool));
-	if (!served)
+	uint64_t *aware = malloc((r->sc->node_count + 1) * sizeof(uint64_t));
+	if (!aware)
 		return;
-	/* Judged: the clients the far side served in the second before the
-	 * cut (their daemons were probing it; an idle one learns of the cut
-	 * from its first new flow). */
+	/* From when each client's daemon can know of the cut: it had a flow
+	 * across open at the cut, or from its first new one across after it
+	 * (an idle daemon probes no one: it learns of the cut from that flow). */
+	for (uint32_t n = 0; n <= r->sc->node_count; n++)
+		aware[n] = UINT64_MAX;
 	for (size_t i = 0; i < r->n_req; i++) {
 		const struct inv_req *q = &r->req[i];
-		if (q->workload == wi && inv_region(r, q->client) == near && q->host != INV_NONE &&
-		    inv_region(r, q->host) == far && q->outcome == INV_OK && q->done_us < tc &&
-		    q->done_us + 1000000 >= tc &&
-		    inv_granted(r, q->client, svc, inv_proto(w), w->port, tc) == 1)
-			served[q->client] = serving = true;
+		if (q->workload != wi || inv_region(r, q->client) != near || q->host == INV_NONE ||
+		    inv_region(r, q->host) != far || q->done_us < tc || q->start_us >= c->to_us ||
+		    inv_granted(r, q->client, svc, inv_proto(w), w->port, tc) != 1)
+			continue;
+		uint64_t t = q->start_us < tc ? tc : q->start_us;
+		if (t < aware[q->client])
+			aware[q->client] = t;
+		serving = true;
 	}
 	for (size_t i = 0; serving && i < r->n_req; i++) {
 		const struct inv_req *q = &r->req[i];
-		if (q->workload != wi || !served[q->client] ||
-		    q->start_us < tc + INVARIANT_FAILOVER_US || q->start_us >= c->to_us)
+		if (q->workload != wi || aware[q->client] == UINT64_MAX ||
+		    q->start_us < aware[q->client] + INVARIANT_FAILOVER_US ||
+		    q->start_us >= c->to_us)
 			continue;
 		asked = true;
 		if (q->host != INV_NONE && inv_region(r, q->host) == far && q->start_us < late) {
@@ -413,7 +419,7 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 			who = q->client;
 		}
 	}
-	free(served);
+	free(aware);
 	if (!serving || !asked)
 		return;
 	inv_checked(r, INVARIANT_FAILOVER);
