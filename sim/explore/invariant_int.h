@@ -65,7 +65,8 @@ enum inv_window_kind {
 	INV_W_LINK,
 	INV_W_CONTROL,
 	INV_W_ACTION,
-	INV_W_OTHER /* an action the checker does not know: a fault from then on */
+	INV_W_OTHER, /* an action the checker does not know: a fault from then on */
+	INV_W_QUIET  /* a drain or advertise: it must cost no request (DRN-1, DRN-2, DRN-5) */
 };
 
 struct inv_window {
@@ -188,7 +189,7 @@ int inv_req_service(const struct inv_run *r, const struct inv_req *q);
 void inv_check_safety(struct inv_run *r);
 void inv_check_liveness(struct inv_run *r);
 
-#define INV_ALL_WINDOWS 0x3fu
+#define INV_ALL_WINDOWS 0x7fu
 /* Windows of faults that break paths or delay what a node learns. */
 #define INV_FAULT_WINDOWS                                                                          \
 	((1u << INV_W_NODE) | (1u << INV_W_CUT) | (1u << INV_W_LINK) | (1u << INV_W_CONTROL) |     \

@@ -53,7 +53,7 @@ static bool inv_req_expected(const struct inv_run *r, const struct inv_req *q)
  * excuse it, control's outage caused it (STR-8). */
 static void inv_check_recovery(struct inv_run *r)
 {
-	const uint32_t control = 1u << INV_W_CONTROL;
+	const uint32_t control = 1u << INV_W_CONTROL, quiet = 1u << INV_W_QUIET;
 	bool any_control = false;
 
 	for (size_t i = 0; i < r->n_win; i++)
@@ -66,7 +66,8 @@ static void inv_check_recovery(struct inv_run *r)
 			continue;
 		inv_checked(r, INVARIANT_RECOVERY);
 		if (q->outcome == INV_OK ||
-		    inv_in_window(r, q->start_us, q->done_us, INV_ALL_WINDOWS & ~control, NULL))
+		    inv_in_window(r, q->start_us, q->done_us, INV_ALL_WINDOWS & ~control & ~quiet,
+		                  NULL))
 			continue;
 		const char *what = r->sc->workloads[q->workload].name;
 		if (inv_in_window(r, q->start_us, q->done_us, control, NULL))
@@ -251,7 +252,7 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 	    w->stop_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    r->end_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), tc + INVARIANT_FAILOVER_US,
-	                  INV_ALL_WINDOWS, c) ||
+	                  INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c) ||
 	    inv_some_host(r, svc, c->node, inv_sub(tc, r->settle_us), tc + INVARIANT_FAILOVER_US) !=
 	        1)
 		return;
@@ -279,6 +280,157 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 		    best == UINT64_MAX ? 0ull : (unsigned long long)((best - tc) / 1000));
 }
 
+static int inv_region(const struct inv_run *r, uint32_t node)
+{
+	char name[SCENARIO_NAME_MAX + 1];
+	const struct scenario_node_group *g = scenario_node_name(r->sc, node, name, sizeof(name));
+
+	return g ? g->region : -1;
+}
+
+/* Some host in a region other than `far`, eligible for svc throughout
+ * [from, to]: 1, 0, -1 unknown. */
+static int inv_some_host_outside(const struct inv_run *r, int svc, int far, uint64_t from_us,
+                                 uint64_t to_us)
+{
+	size_t ns = r->sc->n_services;
+	int res = 0;
+
+	for (uint32_t h = 0; h < r->sc->node_count; h++) {
+		if (!r->serves[(size_t)h * ns + (size_t)svc] || inv_region(r, h) == far)
+			continue;
+		int e = inv_eligible_throughout(r, h, svc, from_us, to_us);
+		if (e == 1)
+			return 1;
+		if (e < 0)
+			res = -1;
+	}
+	return res;
+}
+
+/* Whether regions a and b still reach each other at t through the links
+ * no region partition has cut (traffic goes round a cut link). */
+static bool inv_regions_joined(const struct inv_run *r, int a, int b, uint64_t t)
+{
+	const struct scenario *sc = r->sc;
+	bool *seen = calloc((size_t)sc->region_count + 1, sizeof(bool));
+	bool grew = true, joined;
+
+	if (!seen)
+		return true; /* not judged */
+	seen[a] = true;
+	while (grew) {
+		grew = false;
+		for (int l = 0; l < sc->link_count; l++) {
+			int x = sc->links[l].region_a, y = sc->links[l].region_b;
+			uint32_t key = (uint32_t)(x < y ? x : y) << 16 | (uint32_t)(x < y ? y : x);
+			bool cut = false;
+			if (seen[x] == seen[y])
+				continue;
+			for (size_t i = 0; i < r->n_win && !cut; i++)
+				cut = r->win[i].kind == INV_W_CUT && r->win[i].node == key &&
+				      r->win[i].from_us <= t && r->win[i].to_us > t;
+			if (!cut) {
+				seen[x] = seen[y] = true;
+				grew = true;
+			}
+		}
+	}
+	joined = seen[b];
+	free(seen);
+	return joined;
+}
+
+/* Another cut near c's start (within the failover bound, its end
+ * extended by settle), other than the cuts made at the same instant: those
+ * are one fault that isolates a region. */
+static bool inv_other_cut_near(const struct inv_run *r, const struct inv_window *c)
+{
+	uint64_t from = inv_sub(c->from_us, INVARIANT_FAILOVER_US),
+	         to = c->from_us + INVARIANT_FAILOVER_US;
+
+	for (size_t i = 0; i < r->n_win; i++) {
+		const struct inv_window *w = &r->win[i];
+		if (w == c || w->kind != INV_W_CUT || w->from_us == c->from_us)
+			continue;
+		uint64_t end = w->to_us == UINT64_MAX ? UINT64_MAX : w->to_us + r->settle_us;
+		if (w->from_us <= to && end >= from)
+			return true;
+	}
+	return false;
+}
+
+/* failover-time (STR-4) across a region partition: clients in region
+ * `near` that a host in region `far` served in the second before the cut
+ * steer
+ * their new connections to a host on their side once the bound has
+ * passed (a request started then still sent across the cut breaks it).
+ * Control may still reach both sides, so only the clients' own probes
+ * see the cut. The answer's own time is not counted: a host across an
+ * ocean takes most of a second to answer an HTTPS request. */
+static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c, size_t wi,
+                                   int near, int far)
+{
+	const struct scenario_workload *w = &r->sc->workloads[wi];
+	uint64_t tc = c->from_us, late = UINT64_MAX;
+	uint32_t who = INV_NONE;
+	int svc =
+	    w->target == SCENARIO_TARGET_SERVICE ? scenario_service_find(r->sc, w->service) : -1;
+	bool serving = false, asked = false;
+
+	if (svc < 0 || w->kind == SCENARIO_WORKLOAD_TCP_STREAM || w->start_us + 1000000 > tc ||
+	    w->stop_us < tc + 2 * INVARIANT_FAILOVER_US ||
+	    r->end_us < tc + 2 * INVARIANT_FAILOVER_US ||
+	    (c->to_us != UINT64_MAX && c->to_us < tc + 2 * INVARIANT_FAILOVER_US) ||
+	    inv_regions_joined(r, near, far, tc) ||
+	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), c->to_us,
+	                  INV_ALL_WINDOWS & ~(1u << INV_W_CUT) & ~(1u << INV_W_QUIET), c) ||
+	    inv_other_cut_near(r, c) ||
+	    inv_some_host_outside(r, svc, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
+		return;
+	uint64_t *aware = malloc((r->sc->node_count + 1) * sizeof(uint64_t));
+	if (!aware)
+		return;
+	/* From when each client's daemon can know of the cut: it had a flow
+	 * across open at the cut, or from its first new one across after it
+	 * (an idle daemon probes no one: it learns of the cut from that flow). */
+	for (uint32_t n = 0; n <= r->sc->node_count; n++)
+		aware[n] = UINT64_MAX;
+	for (size_t i = 0; i < r->n_req; i++) {
+		const struct inv_req *q = &r->req[i];
+		if (q->workload != wi || inv_region(r, q->client) != near || q->host == INV_NONE ||
+		    inv_region(r, q->host) != far || q->done_us < tc || q->start_us >= c->to_us ||
+		    inv_granted(r, q->client, svc, inv_proto(w), w->port, tc) != 1)
+			continue;
+		uint64_t t = q->start_us < tc ? tc : q->start_us;
+		if (t < aware[q->client])
+			aware[q->client] = t;
+		serving = true;
+	}
+	for (size_t i = 0; serving && i < r->n_req; i++) {
+		const struct inv_req *q = &r->req[i];
+		if (q->workload != wi || aware[q->client] == UINT64_MAX ||
+		    q->start_us < aware[q->client] + INVARIANT_FAILOVER_US ||
+		    q->start_us >= c->to_us)
+			continue;
+		asked = true;
+		if (q->host != INV_NONE && inv_region(r, q->host) == far && q->start_us < late) {
+			late = q->start_us;
+			who = q->client;
+		}
+	}
+	free(aware);
+	if (!serving || !asked)
+		return;
+	inv_checked(r, INVARIANT_FAILOVER);
+	if (late != UINT64_MAX)
+		inv_violation(r, INVARIANT_FAILOVER, late, who,
+		              "workload %s: %s still sent a new request across the cut from %s "
+		              "to %s %llu ms after it",
+		              w->name, r->names[who], r->sc->regions[near].name,
+		              r->sc->regions[far].name, (unsigned long long)((late - tc) / 1000));
+}
+
 /* keepalive-reset (STR-7): a kept-alive client's request to a crashed host
  * ends (reset, retried elsewhere) within the bound, never hangs. */
 static void inv_check_keepalive(struct inv_run *r, const struct inv_window *c)
@@ -290,9 +442,9 @@ static void inv_check_keepalive(struct inv_run *r, const struct inv_window *c)
 			continue;
 		inv_checked(r, INVARIANT_KEEPALIVE_RESET);
 		uint64_t t0 = q->start_us > c->from_us ? q->start_us : c->from_us;
-		if (q->outcome == INV_OK || q->done_us < c->from_us || q->done_us > c->to_us ||
+		if (q->outcome == INV_OK || q->done_us < c->from_us || t0 > c->to_us ||
 		    q->done_us - t0 <= INVARIANT_KEEPALIVE_US ||
-		    inv_in_window(r, t0, q->done_us, INV_ALL_WINDOWS, c))
+		    inv_in_window(r, t0, q->done_us, INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c))
 			continue;
 		inv_violation(r, INVARIANT_KEEPALIVE_RESET, q->done_us, q->client,
 		              "%s's kept-alive request to crashed %s hung %llu ms (%s)",
@@ -309,6 +461,14 @@ void inv_check_liveness(struct inv_run *r)
 	inv_check_control_view(r);
 	inv_check_drain(r);
 	for (size_t i = 0; i < r->n_win; i++) {
+		const struct inv_window *c = &r->win[i];
+		if (c->kind == INV_W_CUT && !(c->node & 0x80000000u)) {
+			int ra = (int)(c->node >> 16), rb = (int)(c->node & 0xffffu);
+			for (size_t wi = 0; wi < r->sc->n_workloads; wi++) {
+				inv_check_failover_cut(r, c, wi, ra, rb);
+				inv_check_failover_cut(r, c, wi, rb, ra);
+			}
+		}
 		if (r->win[i].kind != INV_W_NODE)
 			continue;
 		for (size_t wi = 0; wi < r->sc->n_workloads; wi++)

@@ -135,6 +135,22 @@ static int inv_admin_change(struct inv_run *r, const struct scenario_event *e)
 	}
 }
 
+/* A drain or an advertise is a quiet action: the host stays reachable for
+ * open connections and clients move off (or back) without a failure
+ * (DRN-1, DRN-2, DRN-5); any other serve line may end connections. */
+static enum inv_window_kind inv_serve_window(const struct scenario_event *e)
+{
+	struct serve_op *op = malloc(sizeof(*op));
+	char why[128];
+	enum inv_window_kind k = INV_W_ACTION;
+
+	if (op && serve_cmd_parse_line(e->run, strlen(e->run), op, why, sizeof(why)) == 0 &&
+	    (op->verb == SERVE_VERB_DRAIN || op->verb == SERVE_VERB_ADVERTISE) && op->service[0])
+		k = INV_W_QUIET;
+	free(op);
+	return k;
+}
+
 static bool inv_link_is_original(const struct inv_run *r, int link,
                                  const struct scenario_link_params *p)
 {
@@ -259,7 +275,7 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 	case SCENARIO_ACTION_SERVE:
 		serve_changed[e->node] = true;
 		w = (struct inv_window){
-		    .from_us = e->at_us, .to_us = e->at_us, .kind = INV_W_ACTION};
+		    .from_us = e->at_us, .to_us = e->at_us, .kind = inv_serve_window(e)};
 		return inv_add_window(r, w) < 0 ? -ENOMEM : inv_serve_change(r, e);
 	case SCENARIO_ACTION_ADMIN:
 		w = (struct inv_window){

@@ -340,6 +340,22 @@ Test(invariant, exp_2_recovery_a_failure_inside_a_fault_window_is_allowed)
 	         failure_outside_faults, 0);
 }
 
+/* A drain moves clients off without a failure (DRN-1, DRN-2): it excuses
+ * none; a `serve clear` may end connections (DRN-4), so it does. */
+Test(invariant, exp_2_recovery_drn_1_a_failure_right_after_a_drain_is_not_excused)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 14s, node: web-2, run: serve drain svc:web}\n", &h,
+	         failure_outside_faults, BIT(INVARIANT_RECOVERY));
+}
+
+Test(invariant, exp_2_recovery_drn_4_a_failure_right_after_a_clear_is_allowed)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 14s, node: web-2, run: serve clear svc:web}\n", &h,
+	         failure_outside_faults, 0);
+}
+
 static void control_wrong_at_end(struct evs *e)
 {
 	ev_state(e, 20000000, "web-1", "Offline");
@@ -378,6 +394,43 @@ Test(invariant, exp_2_failover_str_4_within_a_second_holds)
 	cr_assert(res.checked & BIT(INVARIANT_FAILOVER));
 }
 
+/* STR-4 across a cut: client-0 (region a) had a request open to web-2
+ * (region b) when a and b were cut apart at 10 s; a new request it still
+ * sends across the cut once the bound has passed breaks it. */
+static const char cut_ab[] = "  - {at: 10s, partition: [a, b]}\n  - {at: 14s, heal: [a, b]}\n";
+
+static void across_the_cut(struct evs *e, unsigned long long late_start)
+{
+	ev_request(e, "browse", 0, "web-2", 9900000, 10300000, "reset", 0);
+	ev_request(e, "browse", 0, "web-2", late_start, late_start + 2000000, "timeout", 0);
+}
+
+static void across_the_cut_late(struct evs *e)
+{
+	across_the_cut(e, 11000000);
+}
+
+static void across_the_cut_in_time(struct evs *e)
+{
+	across_the_cut(e, 10999999);
+}
+
+Test(invariant, exp_2_failover_str_4_a_new_request_still_sent_across_a_cut)
+{
+	struct healthy h = {0};
+	struct invariant_result res =
+	    run_case(cut_ab, &h, across_the_cut_late, BIT(INVARIANT_FAILOVER));
+	cr_assert_str_eq(res.first[INVARIANT_FAILOVER].node, "client-0");
+	cr_assert_eq(res.first[INVARIANT_FAILOVER].t_us, 11000000);
+}
+
+Test(invariant, exp_2_failover_str_4_across_a_cut_within_the_bound_holds)
+{
+	struct healthy h = {0};
+	struct invariant_result res = run_case(cut_ab, &h, across_the_cut_in_time, 0);
+	cr_assert(res.checked & BIT(INVARIANT_FAILOVER));
+}
+
 static void kept_alive_hangs(struct evs *e)
 {
 	ev_request(e, "kept", 0, "web-1", 9900000, 13000000, "timeout", 0);
@@ -388,6 +441,33 @@ Test(invariant, exp_2_keepalive_reset_str_7_a_kept_alive_request_to_a_dead_host_
 	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
 	run_case("  - {at: 10s, crash: web-1}\n  - {at: 20s, restart: web-1}\n", &h,
 	         kept_alive_hangs, BIT(INVARIANT_KEEPALIVE_RESET));
+}
+
+/* STR-7: a kept-alive request that hangs past the host's restart hung all
+ * the same; one reset at the bound (2 s after the crash) holds. */
+static const char crash_short[] = "  - {at: 10s, crash: web-1}\n  - {at: 11s, restart: web-1}\n";
+
+static void kept_alive_hangs_past_restart(struct evs *e)
+{
+	ev_request(e, "kept", 0, "web-1", 9900000, 19900000, "timeout", 0);
+}
+
+static void kept_alive_reset_at_the_bound(struct evs *e)
+{
+	ev_request(e, "kept", 0, "web-1", 9900000, 12000000, "reset", 0);
+}
+
+Test(invariant, exp_2_keepalive_reset_str_7_a_hang_past_the_restart)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	run_case(crash_short, &h, kept_alive_hangs_past_restart, BIT(INVARIANT_KEEPALIVE_RESET));
+}
+
+Test(invariant, exp_2_keepalive_reset_str_7_a_reset_at_the_bound_holds)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	struct invariant_result res = run_case(crash_short, &h, kept_alive_reset_at_the_bound, 0);
+	cr_assert(res.checked & BIT(INVARIANT_KEEPALIVE_RESET));
 }
 
 static void fails_during_control_outage(struct evs *e)
