@@ -15,6 +15,8 @@
 
 /* Tries at finding a target with no fault of the same kind on it. */
 #define TARGET_TRIES 8
+/* No admin write before the tailnet has started (see kind_first_us). */
+#define EXPLORE_ADMIN_FIRST_US 2000000ull
 /* What a link fault adds to the link's latency, at least. */
 #define LINK_EXTRA_US 50000ull
 
@@ -46,6 +48,17 @@ static uint32_t enabled_kinds_draw(const struct scenario_explore *ex, uint64_t r
 
 /* The first `cap` faults of one kind that start after 0 and are healed by
  * end_us, with exponential gaps at the kind's rate. */
+/* The earliest a fault of `kind` starts: an admin write on a host needs
+ * control to know the host, which takes the tailnet's start (registrations
+ * from far regions arrive after 100 ms and more); everything else from
+ * the first microsecond. */
+static uint64_t kind_first_us(enum scenario_fault_kind kind)
+{
+	return kind == SCENARIO_FAULT_REVOKE || kind == SCENARIO_FAULT_REJECT
+	           ? EXPLORE_ADMIN_FIRST_US
+	           : 1;
+}
+
 static size_t arrivals_draw(const struct scenario_explore_fault *f, uint64_t end_us, size_t cap,
                             uint64_t rng[RNG_STATE_WORDS], struct explore_fault *out)
 {
@@ -58,7 +71,7 @@ static size_t arrivals_draw(const struct scenario_explore_fault *f, uint64_t end
 			break;
 		uint64_t start = (uint64_t)t;
 		uint64_t lasts = f->min_us + below_draw(rng, f->max_us - f->min_us + 1);
-		if (start == 0 || start + lasts > end_us)
+		if (start < kind_first_us(f->kind) || start + lasts > end_us)
 			continue;
 		out[n++] = (struct explore_fault){
 		    .kind = f->kind, .start_us = start, .heal_us = start + lasts};
