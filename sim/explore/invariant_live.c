@@ -17,15 +17,26 @@ static uint64_t inv_sub(uint64_t a, uint64_t b)
 static const char *const inv_outcome_names[] = {"ok",    "http_error", "refused",
                                                 "reset", "timeout",    "overload"};
 
-/* Some host eligible for svc throughout [from, to]: 1, 0, -1 unknown. */
-static int inv_some_host(const struct inv_run *r, int svc, uint32_t except, uint64_t from_us,
-                         uint64_t to_us)
+static int inv_region(const struct inv_run *r, uint32_t node)
+{
+	char name[SCENARIO_NAME_MAX + 1];
+	const struct scenario_node_group *g = scenario_node_name(r->sc, node, name, sizeof(name));
+
+	return g ? g->region : -1;
+}
+
+/* Some host eligible for svc throughout [from, to], other than node
+ * `except` (INV_NONE: none) and outside region `far` (-1: any region):
+ * 1, 0, -1 unknown. */
+static int inv_some_host(const struct inv_run *r, int svc, uint32_t except, int far,
+                         uint64_t from_us, uint64_t to_us)
 {
 	size_t ns = r->sc->n_services;
 	int res = 0;
 
 	for (uint32_t h = 0; h < r->sc->node_count; h++) {
-		if (h == except || !r->serves[(size_t)h * ns + (size_t)svc])
+		if (h == except || !r->serves[(size_t)h * ns + (size_t)svc] ||
+		    (far >= 0 && inv_region(r, h) == far))
 			continue;
 		int e = inv_eligible_throughout(r, h, svc, from_us, to_us);
 		if (e == 1)
@@ -45,7 +56,8 @@ static bool inv_req_expected(const struct inv_run *r, const struct inv_req *q)
 
 	if (svc < 0 || inv_granted(r, q->client, svc, inv_proto(w), w->port, q->start_us) != 1)
 		return false;
-	return inv_some_host(r, svc, INV_NONE, inv_sub(q->start_us, r->settle_us), q->done_us) == 1;
+	return inv_some_host(r, svc, INV_NONE, -1, inv_sub(q->start_us, r->settle_us),
+	                     q->done_us) == 1;
 }
 
 /* recovery and control-outage: a failed request that should have
@@ -116,7 +128,7 @@ static void inv_check_reach(struct inv_run *r)
 		              : -1;
 		if (w->kind == SCENARIO_WORKLOAD_TCP_STREAM || svc < 0 || to <= from ||
 		    w->rate_per_s * (double)(to - from) / 1e6 < 10 ||
-		    inv_some_host(r, svc, INV_NONE, inv_sub(from, r->settle_us), to) != 1)
+		    inv_some_host(r, svc, INV_NONE, -1, inv_sub(from, r->settle_us), to) != 1)
 			continue;
 		memset(ok, 0, sc->node_count);
 		for (size_t i = 0; i < r->n_req; i++)
@@ -253,8 +265,8 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 	    r->end_us < tc + 2 * INVARIANT_FAILOVER_US ||
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), tc + INVARIANT_FAILOVER_US,
 	                  INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c) ||
-	    inv_some_host(r, svc, c->node, inv_sub(tc, r->settle_us), tc + INVARIANT_FAILOVER_US) !=
-	        1)
+	    inv_some_host(r, svc, c->node, -1, inv_sub(tc, r->settle_us),
+	                  tc + INVARIANT_FAILOVER_US) != 1)
 		return;
 	for (size_t i = 0; i < r->n_req; i++) {
 		const struct inv_req *q = &r->req[i];
@@ -278,34 +290,6 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 		    "(first after %llu ms)",
 		    w->name, r->names[c->node],
 		    best == UINT64_MAX ? 0ull : (unsigned long long)((best - tc) / 1000));
-}
-
-static int inv_region(const struct inv_run *r, uint32_t node)
-{
-	char name[SCENARIO_NAME_MAX + 1];
-	const struct scenario_node_group *g = scenario_node_name(r->sc, node, name, sizeof(name));
-
-	return g ? g->region : -1;
-}
-
-/* Some host in a region other than `far`, eligible for svc throughout
- * [from, to]: 1, 0, -1 unknown. */
-static int inv_some_host_outside(const struct inv_run *r, int svc, int far, uint64_t from_us,
-                                 uint64_t to_us)
-{
-	size_t ns = r->sc->n_services;
-	int res = 0;
-
-	for (uint32_t h = 0; h < r->sc->node_count; h++) {
-		if (!r->serves[(size_t)h * ns + (size_t)svc] || inv_region(r, h) == far)
-			continue;
-		int e = inv_eligible_throughout(r, h, svc, from_us, to_us);
-		if (e == 1)
-			return 1;
-		if (e < 0)
-			res = -1;
-	}
-	return res;
 }
 
 /* Whether regions a and b still reach each other at t through the links
@@ -390,7 +374,7 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 	    inv_in_window(r, inv_sub(tc, INVARIANT_FAILOVER_US), c->to_us,
 	                  INV_ALL_WINDOWS & ~(1u << INV_W_CUT) & ~(1u << INV_W_QUIET), c) ||
 	    inv_other_cut_near(r, c) ||
-	    inv_some_host_outside(r, svc, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
+	    inv_some_host(r, svc, INV_NONE, far, inv_sub(tc, r->settle_us), c->to_us) != 1)
 		return;
 	uint64_t *aware = malloc((r->sc->node_count + 1) * sizeof(uint64_t));
 	if (!aware)
