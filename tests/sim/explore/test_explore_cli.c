@@ -3,6 +3,7 @@
  * timeline events say so), a seed replays exactly, shards merged equal the
  * unsharded sweep (also when GNU parallel runs them), a trial that hangs
  * is killed and reported, and bad input is refused with a reason. */
+#include "tests/support/prereq.h"
 #include "tests/support/shell.h"
 
 #include <cjson/cJSON.h>
@@ -230,11 +231,8 @@ Test(explore_cli, exp_4_merged_shards_equal_the_unsharded_sweep, .timeout = 300)
 Test(explore_cli, exp_4_gnu_parallel_runs_the_shards, .timeout = 300)
 {
 	char dir[64], a[512], b[512];
-	if (shell_run(out, sizeof(out), "command -v parallel") != 0) {
-		cr_assert(getenv("CI") == NULL || strcmp(getenv("CI"), "true") != 0,
-		          "GNU parallel is missing (scripts/install-deps.sh installs it)");
-		cr_skip_test("GNU parallel is not installed");
-	}
+	if (shell_run(out, sizeof(out), "command -v parallel") != 0)
+		prereq_missing("GNU parallel is not installed (scripts/install-deps.sh installs it)");
 	setup_dir(dir, sizeof(dir));
 	cr_assert_neq(shell_run(out, sizeof(out),
 	                        "'%s' explore %s/tiny.yaml --seeds 1..4 --jobs 1 --out %s/all",
