@@ -167,6 +167,21 @@ static cJSON *invariants_json(const struct invariant_result *r, cJSON *result)
 	return result;
 }
 
+/* A trial's result object: the seed, its verdict, the schedule and the
+ * invariants (a zeroed result: none judged). */
+static cJSON *result_new(const struct explore_trial *t, const struct scenario *sc,
+                         const char *status, const struct invariant_result *inv)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(r, "seed", (double)t->seed);
+	cJSON_AddStringToObject(r, "status", status);
+	cJSON_AddItemToObject(r, "kinds", explore_kinds_json(t->schedule->enabled));
+	cJSON_AddItemToObject(r, "faults", faults_json(sc, t->schedule));
+	invariants_json(inv, r);
+	return r;
+}
+
 /* The child's work; returns its exit code (0 when result.json is
  * written, whatever the verdict). */
 static int trial_child(struct explore_trial *t)
@@ -221,12 +236,7 @@ static int trial_child(struct explore_trial *t)
 	sc->n_events = n_own;
 	free(merged);
 
-	cJSON *r = cJSON_CreateObject();
-	cJSON_AddNumberToObject(r, "seed", (double)t->seed);
-	cJSON_AddStringToObject(r, "status", status);
-	cJSON_AddItemToObject(r, "kinds", explore_kinds_json(t->schedule->enabled));
-	cJSON_AddItemToObject(r, "faults", faults_json(sc, t->schedule));
-	invariants_json(&inv, r);
+	cJSON *r = result_new(t, sc, status, &inv);
 	cJSON *ex = cJSON_AddObjectToObject(r, "expectations");
 	cJSON_AddNumberToObject(ex, "held", (double)(outcome.n_expects - outcome.n_failed));
 	cJSON_AddNumberToObject(ex, "failed", (double)outcome.n_failed);
@@ -273,7 +283,8 @@ int explore_trial_start(struct explore_trial *t)
 static cJSON *died_result(const struct explore_trial *t, int wait_status)
 {
 	char why[EXPLORE_PATH_MAX + 256];
-	cJSON *r = cJSON_CreateObject();
+	const struct invariant_result none = {0};
+	cJSON *r = result_new(t, t->sc, "error", &none);
 
 	if (WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGALRM)
 		snprintf(why, sizeof(why), "timed out after %u wall s (killed)", t->timeout_s);
@@ -283,13 +294,6 @@ static cJSON *died_result(const struct explore_trial *t, int wait_status)
 	else
 		snprintf(why, sizeof(why), "the run exited %d without a result; see %s/simrun.log",
 		         WEXITSTATUS(wait_status), t->dir);
-	cJSON_AddNumberToObject(r, "seed", (double)t->seed);
-	cJSON_AddStringToObject(r, "status", "error");
-	cJSON_AddItemToObject(r, "kinds", explore_kinds_json(t->schedule->enabled));
-	cJSON_AddItemToObject(r, "faults", faults_json(t->sc, t->schedule));
-	cJSON_AddArrayToObject(r, "checked");
-	cJSON_AddArrayToObject(r, "broken");
-	cJSON_AddArrayToObject(r, "violations");
 	cJSON_AddStringToObject(r, "error", why);
 	cJSON_AddNumberToObject(r, "simulated_s", 0);
 	cJSON_AddNumberToObject(r, "requests", 0);
