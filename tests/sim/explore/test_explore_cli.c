@@ -232,7 +232,8 @@ Test(explore_cli, exp_4_gnu_parallel_runs_the_shards, .timeout = 300)
 {
 	char dir[64], a[512], b[512];
 	if (shell_run(out, sizeof(out), "command -v parallel") != 0)
-		prereq_missing("GNU parallel is not installed (scripts/install-deps.sh installs it)");
+		prereq_missing(
+		    "GNU parallel is not installed (scripts/install-deps.sh installs it)");
 	setup_dir(dir, sizeof(dir));
 	cr_assert_neq(shell_run(out, sizeof(out),
 	                        "'%s' explore %s/tiny.yaml --seeds 1..4 --jobs 1 --out %s/all",
