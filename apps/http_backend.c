@@ -50,6 +50,8 @@ struct http_backend {
 	struct io *io;
 	char name[HB_NAME_MAX];
 	uint64_t service_time_us, body_bytes;
+	uint64_t fault_delay_us; /* http_backend_set_fault */
+	int fault_status;
 	int listener;
 	struct list_head conns;
 	struct http_backend_stats stats;
@@ -196,6 +198,12 @@ static void hb_request(struct hb_conn *c)
 	}
 	if (c->kind == HB_PLAIN || c->kind == HB_CHUNKED)
 		hb_response_bytes(c);
+	if (b->fault_status) {
+		c->kind = HB_PLAIN;
+		c->status = b->fault_status;
+		c->left = 0;
+	}
+	delay += b->fault_delay_us;
 	if (c->head->method == HTTP_HEAD)
 		c->left = 0;
 	c->waiting = delay > 0;
@@ -537,4 +545,14 @@ const char *http_backend_last_head(const struct http_backend *b)
 size_t http_backend_open_connections(const struct http_backend *b)
 {
 	return b->conns.n;
+}
+
+int http_backend_set_fault(struct http_backend *b, uint64_t extra_delay_us, int error_status)
+{
+	if (extra_delay_us > HTTP_BACKEND_MAX_FAULT_DELAY_US ||
+	    (error_status != 0 && (error_status < 500 || error_status > 599)))
+		return -EINVAL;
+	b->fault_delay_us = extra_delay_us;
+	b->fault_status = error_status;
+	return 0;
 }

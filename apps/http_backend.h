@@ -17,6 +17,10 @@
  * 400 with an empty body (the connection stays usable).
  * Keep-alive and pipelining are honoured (one request at a time). Bodies are
  * generated and consumed in chunks: memory per connection stays bounded.
+ * Origin faults (http_backend_set_fault): every answer late by a further
+ * delay (a slow origin), or every request answered with an error status
+ * and an empty body (an origin that answers errors), while the program
+ * still accepts and reads like a healthy one.
  * Events: backend_request {path, status, bytes_in, bytes_out}.
  */
 #ifndef APPS_HTTP_BACKEND_H
@@ -34,6 +38,8 @@
 #define HTTP_BACKEND_LAST_HEAD  (16 * 1024) /* kept copy of the last request head */
 /* Largest X-Response-Bytes (= SCENARIO_SIZE_MAX, 100 MB). */
 #define HTTP_BACKEND_MAX_RESPONSE_BYTES 100000000ull
+/* Longest extra delay of a slow origin (a minute). */
+#define HTTP_BACKEND_MAX_FAULT_DELAY_US (60ull * 1000000)
 
 struct http_backend_config {
 	uint64_t service_time_us; /* delay before each answer */
@@ -61,5 +67,10 @@ const struct http_backend_stats *http_backend_stats(const struct http_backend *b
  * request line ("" before any). */
 const char *http_backend_last_head(const struct http_backend *b);
 size_t http_backend_open_connections(const struct http_backend *b);
+/* From the next request on: answers `extra_delay_us` later than they would
+ * be, and with `error_status` (500..599) and no body when not 0. Both 0:
+ * healthy again. -EINVAL for another status or a delay over
+ * HTTP_BACKEND_MAX_FAULT_DELAY_US. */
+int http_backend_set_fault(struct http_backend *b, uint64_t extra_delay_us, int error_status);
 
 #endif

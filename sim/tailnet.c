@@ -127,6 +127,9 @@ static int tn_backends_start(struct tn_node *n, const struct tn_node_spec *s, ch
 			                                       .body_bytes = bs->body_bytes,
 			                                       .name = n->name};
 			err = http_backend_new(&b->http[i], n->io, &hc, &at, NULL);
+			if (err == 0)
+				err = http_backend_set_fault(b->http[i], n->origin_delay_us,
+				                             n->origin_status);
 			break;
 		}
 		case TN_BACKEND_TCP_ECHO:
@@ -538,6 +541,66 @@ int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len)
 	if (rc < 0)
 		tn_backends_free(n);
 	return rc;
+}
+
+static bool tn_has_http_backend(const struct tn_node_spec *s)
+{
+	for (size_t i = 0; i < s->n_backends; i++)
+		if (s->backends[i].kind == TN_BACKEND_HTTP)
+			return true;
+	return false;
+}
+
+/* The node's origin fault, applied to its running HTTP backends. */
+static int tn_origin_set(struct tn_node *n, uint64_t delay_us, int status)
+{
+	for (size_t i = 0; n->backends && i < TN_MAX_BACKENDS; i++) {
+		int rc = n->backends->http[i]
+		             ? http_backend_set_fault(n->backends->http[i], delay_us, status)
+		             : 0;
+		if (rc < 0)
+			return rc;
+	}
+	n->origin_delay_us = delay_us;
+	n->origin_status = status;
+	return 0;
+}
+
+int tn_origin_degrade(struct tailnet *t, int node, uint64_t delay_us, int status, char *why,
+                      size_t why_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (!tn_has_http_backend(&t->config->nodes[node]))
+		return err_setf(why, why_len, -ENOTSUP, "%s has no http backend", n->name);
+	if (n->origin_delay_us || n->origin_status)
+		return err_setf(why, why_len, -EALREADY, "%s's origin is already %s", n->name,
+		                n->origin_status ? "answering errors" : "slow");
+	if ((!delay_us) == (!status))
+		return err_setf(why, why_len, -EINVAL, "%s: an origin fault is slow or errors",
+		                n->name);
+	int rc = tn_origin_set(n, delay_us, status);
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "%s: origin fault refused (%s)", n->name,
+		                strerror(-rc));
+	if (status)
+		io_event(n->io, "origin_error", IO_I64("status", status));
+	else
+		io_event(n->io, "origin_slow", IO_U64("delay_us", delay_us));
+	return 0;
+}
+
+int tn_origin_ok(struct tailnet *t, int node, char *why, size_t why_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (!n->origin_delay_us && !n->origin_status)
+		return err_setf(why, why_len, -EALREADY, "%s's origin is neither slow nor erroring",
+		                n->name);
+	io_event_bare(n->io, "origin_ok");
+	return tn_origin_set(n, 0, 0);
 }
 
 int tn_control_crash(struct tailnet *t)

@@ -129,7 +129,11 @@ struct tn_node {
 	struct svcd *daemon; /* NULL while crashed */
 	struct io_addr underlay;
 	struct tn_backends *backends; /* the node's backend programs */
-	unsigned restarts;            /* tn_restart calls that started a daemon */
+	/* A slow or erroring origin (tn_origin_degrade): kept across an
+	 * origin crash and restart, as a bad deploy would be. */
+	uint64_t origin_delay_us;
+	int origin_status;
+	unsigned restarts; /* tn_restart calls that started a daemon */
 };
 
 struct tailnet {
@@ -189,6 +193,13 @@ int tn_partition_nodes(struct tailnet *t, int node_a, int node_b, bool cut);
  * when already down (up); an origin_crash / origin_restart event. */
 int tn_origin_crash(struct tailnet *t, int node);
 int tn_origin_restart(struct tailnet *t, int node, char *why, size_t why_len);
+/* Origin faults that keep the backends running: the node's HTTP backends
+ * answer `delay_us` late (an origin_slow event) or with `status` 5xx
+ * (origin_error), until tn_origin_ok (origin_ok). -ENOTSUP when the node
+ * has no HTTP backend, -EALREADY when already degraded (not degraded). */
+int tn_origin_degrade(struct tailnet *t, int node, uint64_t delay_us, int status, char *why,
+                      size_t why_len);
+int tn_origin_ok(struct tailnet *t, int node, char *why, size_t why_len);
 int tn_control_crash(struct tailnet *t);
 int tn_control_restart(struct tailnet *t);
 int tn_control_restart_why(struct tailnet *t, char *why, size_t why_len);

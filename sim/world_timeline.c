@@ -165,6 +165,22 @@ static int world_act_node(struct world *w, const struct scenario_event *e, struc
 		a->action = "origin_restart";
 		rc = tn_origin_restart(w->tn, (int)e->node, a->reason, sizeof(a->reason));
 		break;
+	case SCENARIO_ACTION_ORIGIN_SLOW:
+		a->action = "origin_slow";
+		snprintf(a->detail, sizeof(a->detail), "%llu us", (unsigned long long)e->delay_us);
+		rc = tn_origin_degrade(w->tn, (int)e->node, e->delay_us, 0, a->reason,
+		                       sizeof(a->reason));
+		break;
+	case SCENARIO_ACTION_ORIGIN_ERROR:
+		a->action = "origin_error";
+		snprintf(a->detail, sizeof(a->detail), "%d", SCENARIO_ORIGIN_ERROR_STATUS);
+		rc = tn_origin_degrade(w->tn, (int)e->node, 0, SCENARIO_ORIGIN_ERROR_STATUS,
+		                       a->reason, sizeof(a->reason));
+		break;
+	case SCENARIO_ACTION_ORIGIN_OK:
+		a->action = "origin_ok";
+		rc = tn_origin_ok(w->tn, (int)e->node, a->reason, sizeof(a->reason));
+		break;
 	default:
 		a->action = "restart";
 		rc = tn_restart_why(w->tn, (int)e->node, a->reason, sizeof(a->reason));
@@ -414,6 +430,9 @@ int world_apply(struct world *w, const struct scenario_event *e, char *why, size
 	case SCENARIO_ACTION_RESTART:
 	case SCENARIO_ACTION_ORIGIN_CRASH:
 	case SCENARIO_ACTION_ORIGIN_RESTART:
+	case SCENARIO_ACTION_ORIGIN_SLOW:
+	case SCENARIO_ACTION_ORIGIN_ERROR:
+	case SCENARIO_ACTION_ORIGIN_OK:
 		rc = world_act_node(w, e, &a);
 		break;
 	case SCENARIO_ACTION_PARTITION:

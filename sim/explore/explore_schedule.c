@@ -19,6 +19,9 @@
 #define EXPLORE_ADMIN_FIRST_US 2000000ull
 /* What a link fault adds to the link's latency, at least. */
 #define LINK_EXTRA_US 50000ull
+/* A slow origin's delay: 1 to ORIGIN_SLOW_STEPS steps. */
+#define ORIGIN_SLOW_STEP_US 50000ull
+#define ORIGIN_SLOW_STEPS   40
 
 /* Uniform in (0, 1]. */
 static double unit_draw(uint64_t rng[RNG_STATE_WORDS])
@@ -116,6 +119,9 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 		return (uint32_t)below_draw(rng, scenario_policy_grants(sc));
 	case SCENARIO_FAULT_ORIGIN:
 		return s->origins[below_draw(rng, s->n_origins)];
+	case SCENARIO_FAULT_ORIGIN_SLOW:
+	case SCENARIO_FAULT_ORIGIN_ERROR:
+		return s->http_origins[below_draw(rng, s->n_http_origins)];
 	default:
 		return 0;
 	}
@@ -156,10 +162,19 @@ static bool through_control(enum scenario_fault_kind kind)
 /* Two faults that must not overlap: the same kind on the same target,
  * two acting through control, or a drain on a node that crashes (its
  * serve commands need the daemon). */
+static bool is_origin_kind(enum scenario_fault_kind kind)
+{
+	return kind == SCENARIO_FAULT_ORIGIN || kind == SCENARIO_FAULT_ORIGIN_SLOW ||
+	       kind == SCENARIO_FAULT_ORIGIN_ERROR;
+}
+
 static bool faults_clash(const struct explore_schedule *s, const struct explore_fault *a,
                          const struct explore_fault *b)
 {
 	if (a->kind == b->kind && a->target == b->target)
+		return true;
+	/* one origin fault at a time on a node, so that each heal undoes its own */
+	if (is_origin_kind(a->kind) && is_origin_kind(b->kind) && a->target == b->target)
 		return true;
 	if (through_control(a->kind) && through_control(b->kind))
 		return true;
@@ -189,7 +204,10 @@ static bool own_node_claims(const struct scenario_event *e, const struct explore
 		return e->action == SCENARIO_ACTION_LINK && e->access;
 	default:
 		return e->action == SCENARIO_ACTION_ORIGIN_CRASH ||
-		       e->action == SCENARIO_ACTION_ORIGIN_RESTART;
+		       e->action == SCENARIO_ACTION_ORIGIN_RESTART ||
+		       e->action == SCENARIO_ACTION_ORIGIN_SLOW ||
+		       e->action == SCENARIO_ACTION_ORIGIN_ERROR ||
+		       e->action == SCENARIO_ACTION_ORIGIN_OK;
 	}
 }
 
@@ -227,6 +245,8 @@ static bool own_timeline_claims(const struct scenario *sc, const struct explore_
 		case SCENARIO_FAULT_ISOLATE:
 		case SCENARIO_FAULT_ACCESS:
 		case SCENARIO_FAULT_ORIGIN:
+		case SCENARIO_FAULT_ORIGIN_SLOW:
+		case SCENARIO_FAULT_ORIGIN_ERROR:
 			if (own_node_claims(e, f))
 				return true;
 			break;
@@ -294,6 +314,9 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 		}
 		if (f->kind == SCENARIO_FAULT_LOSS)
 			f->loss = loss_text_value((double)(1 + below_draw(rng, 20)));
+		if (f->kind == SCENARIO_FAULT_ORIGIN_SLOW)
+			f->latency_us =
+			    ORIGIN_SLOW_STEP_US * (1 + below_draw(rng, ORIGIN_SLOW_STEPS));
 		return true;
 	}
 	return false;
@@ -427,6 +450,14 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 		e->action = heal ? SCENARIO_ACTION_ORIGIN_RESTART : SCENARIO_ACTION_ORIGIN_CRASH;
 		e->node = f->target;
 		break;
+	case SCENARIO_FAULT_ORIGIN_SLOW:
+	case SCENARIO_FAULT_ORIGIN_ERROR:
+		e->action = heal                                    ? SCENARIO_ACTION_ORIGIN_OK
+		            : f->kind == SCENARIO_FAULT_ORIGIN_SLOW ? SCENARIO_ACTION_ORIGIN_SLOW
+		                                                    : SCENARIO_ACTION_ORIGIN_ERROR;
+		e->node = f->target;
+		e->delay_us = heal || f->kind == SCENARIO_FAULT_ORIGIN_ERROR ? 0 : f->latency_us;
+		break;
 	case SCENARIO_FAULT_ONE_WAY: {
 		const struct scenario_link *l = &sc->links[f->target];
 		e->action = heal ? SCENARIO_ACTION_HEAL : SCENARIO_ACTION_PARTITION;
@@ -516,14 +547,18 @@ static int events_build(const struct scenario *sc, struct explore_schedule *s)
 static bool schedule_targets(const struct scenario *sc, struct explore_schedule *out)
 {
 	out->origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->origins));
-	for (uint32_t i = 0; out->origins && i < sc->node_count; i++)
+	out->http_origins = calloc(sc->node_count ? sc->node_count : 1, sizeof(*out->http_origins));
+	for (uint32_t i = 0; out->origins && out->http_origins && i < sc->node_count; i++) {
 		if (scenario_node_has_backends(sc, i))
 			out->origins[out->n_origins++] = i;
+		if (scenario_node_has_http_backend(sc, i))
+			out->http_origins[out->n_http_origins++] = i;
+	}
 	out->n_hosts = scenario_hosts(sc, NULL, 0);
 	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
 	if (out->hosts)
 		scenario_hosts(sc, out->hosts, out->n_hosts);
-	return out->hosts && out->origins;
+	return out->hosts && out->origins && out->http_origins;
 }
 
 int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out)
@@ -589,6 +624,7 @@ void explore_schedule_free(struct explore_schedule *s)
 	free(s->texts);
 	free(s->hosts);
 	free(s->origins);
+	free(s->http_origins);
 	free(s->faults);
 	free(s->events);
 	memset(s, 0, sizeof(*s));
@@ -682,6 +718,17 @@ static void entry_write(const struct scenario *sc, const struct scenario_event *
 		scenario_node_name(sc, e->node, name, sizeof(name));
 		fprintf(out, "origin_%s: %s}",
 		        e->action == SCENARIO_ACTION_ORIGIN_CRASH ? "crash" : "restart", name);
+		break;
+	case SCENARIO_ACTION_ORIGIN_SLOW:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "origin_slow: %s, delay: %lluus}", name,
+		        (unsigned long long)e->delay_us);
+		break;
+	case SCENARIO_ACTION_ORIGIN_ERROR:
+	case SCENARIO_ACTION_ORIGIN_OK:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "origin_%s: %s}",
+		        e->action == SCENARIO_ACTION_ORIGIN_ERROR ? "error" : "ok", name);
 		break;
 	case SCENARIO_ACTION_LINK:
 		link_write(sc, e, out);

@@ -20,9 +20,11 @@ struct explore_fault {
 	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
-	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); control kinds: 0. */
+	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); ORIGIN_SLOW,
+	 * ORIGIN_ERROR: node (one with an http backend); control kinds: 0. */
 	uint32_t target;
-	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts */
+	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts;
+	                            ORIGIN_SLOW: how much later answers come */
 	double loss;             /* ACCESS, LOSS: the loss while it lasts */
 	bool reverse;            /* ONE_WAY: from the link's second region to its first */
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
@@ -32,7 +34,8 @@ struct explore_fault {
 static inline bool explore_fault_on_node(enum scenario_fault_kind kind)
 {
 	return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_ISOLATE ||
-	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN;
+	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN ||
+	       kind == SCENARIO_FAULT_ORIGIN_SLOW || kind == SCENARIO_FAULT_ORIGIN_ERROR;
 }
 
 struct explore_schedule {
@@ -45,6 +48,8 @@ struct explore_schedule {
 	size_t n_hosts;
 	uint32_t *origins; /* nodes with backends */
 	size_t n_origins;
+	uint32_t *http_origins; /* nodes with an http backend */
+	size_t n_http_origins;
 	char **texts; /* what the events' strings point at (commands, policies) */
 	size_t n_texts;
 };

@@ -161,14 +161,21 @@ static bool inv_link_is_original(const struct inv_run *r, int link,
 	       fabs(p->loss - o->loss) < 1e-12;
 }
 
-/* A cut window's key for a node's own faults: an isolated node (bit 30)
- * or its dead backends (bit 29), apart from region pairs (below bit 24)
- * and node pairs (bit 31). */
+/* A cut window's key for a node's own faults: an isolated node (bit 30),
+ * its dead backends (bit 29) or its slow or erroring ones (bit 28), apart
+ * from region pairs (below bit 24) and node pairs (bit 31). */
 static uint32_t inv_node_key(const struct scenario_event *e)
 {
-	bool isolate = e->action == SCENARIO_ACTION_ISOLATE || e->action == SCENARIO_ACTION_REJOIN;
-
-	return (isolate ? 0x40000000u : 0x20000000u) | e->node;
+	switch (e->action) {
+	case SCENARIO_ACTION_ISOLATE:
+	case SCENARIO_ACTION_REJOIN:
+		return 0x40000000u | e->node;
+	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_RESTART:
+		return 0x20000000u | e->node;
+	default:
+		return 0x10000000u | e->node;
+	}
 }
 
 /* A region link's change: a window while it is off its scenario values. */
@@ -244,11 +251,14 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 		return 0;
 	case SCENARIO_ACTION_ISOLATE:
 	case SCENARIO_ACTION_ORIGIN_CRASH:
+	case SCENARIO_ACTION_ORIGIN_SLOW:
+	case SCENARIO_ACTION_ORIGIN_ERROR:
 		w.kind = INV_W_CUT;
 		w.node = inv_node_key(e);
 		return inv_add_window(r, w);
 	case SCENARIO_ACTION_REJOIN:
 	case SCENARIO_ACTION_ORIGIN_RESTART:
+	case SCENARIO_ACTION_ORIGIN_OK:
 		inv_close_window(r, INV_W_CUT, inv_node_key(e), e->at_us);
 		return 0;
 	case SCENARIO_ACTION_LINK:

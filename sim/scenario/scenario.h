@@ -321,6 +321,9 @@ enum scenario_action {
 	SCENARIO_ACTION_REJOIN,             /* {rejoin: NODE}: up again */
 	SCENARIO_ACTION_ORIGIN_CRASH,       /* {origin_crash: NODE}: its backends die */
 	SCENARIO_ACTION_ORIGIN_RESTART,     /* {origin_restart: NODE}: they start again */
+	SCENARIO_ACTION_ORIGIN_SLOW,        /* {origin_slow: NODE, delay: D}: HTTP answers D late */
+	SCENARIO_ACTION_ORIGIN_ERROR,       /* {origin_error: NODE}: HTTP answers 500 */
+	SCENARIO_ACTION_ORIGIN_OK,          /* {origin_ok: NODE}: healthy again */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -364,6 +367,7 @@ struct scenario_event {
 	const char *policy;
 	int user;                /* ADMIN: index into users (`as`) */
 	enum scenario_disk disk; /* CONTROL_DISK */
+	uint64_t delay_us;       /* ORIGIN_SLOW: how much later each answer comes */
 	unsigned line, column;   /* of the action key (messages) */
 	/* expect_error (EXP-6): NULL, the action must be carried out; else it
 	 * must fail with a reason containing this text. */
@@ -371,6 +375,10 @@ struct scenario_event {
 };
 /* Longest expect_error text. */
 #define SCENARIO_EXPECT_ERROR_MAX 256
+/* Longest origin_slow delay (= HTTP_BACKEND_MAX_FAULT_DELAY_US). */
+#define SCENARIO_ORIGIN_DELAY_MAX_US (60ull * 1000000)
+/* The status an erroring origin answers with. */
+#define SCENARIO_ORIGIN_ERROR_STATUS 500
 
 /* The faults `simrun explore` may draw (EXP-1): kinds the timeline carries
  * out, each paired with its heal (crash/restart, partition/heal, a link
@@ -393,6 +401,8 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ACCESS,
 	SCENARIO_FAULT_LOSS,
 	SCENARIO_FAULT_ORIGIN,
+	SCENARIO_FAULT_ORIGIN_SLOW,
+	SCENARIO_FAULT_ORIGIN_ERROR,
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h
@@ -420,6 +430,8 @@ size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size
 int scenario_admin_user(const struct scenario *sc);
 /* Does expanded node `node` run backend programs? */
 bool scenario_node_has_backends(const struct scenario *sc, uint32_t node);
+/* Whether one of them is an http backend (origin_slow, origin_error). */
+bool scenario_node_has_http_backend(const struct scenario *sc, uint32_t node);
 /* The number of grants in the scenario's policy (0 without one). */
 size_t scenario_policy_grants(const struct scenario *sc);
 

@@ -62,13 +62,30 @@ size_t scenario_hosts(const struct scenario *sc, struct scenario_host *out, size
 	return n;
 }
 
-bool scenario_node_has_backends(const struct scenario *sc, uint32_t node)
+static const struct scenario_node_group *node_group(const struct scenario *sc, uint32_t node)
 {
 	for (int g = 0; g < sc->group_count; g++) {
 		const struct scenario_node_group *grp = &sc->groups[g];
 		if (node >= grp->first_index && node - grp->first_index < grp->count)
-			return grp->n_backends > 0;
+			return grp;
 	}
+	return NULL;
+}
+
+bool scenario_node_has_backends(const struct scenario *sc, uint32_t node)
+{
+	const struct scenario_node_group *grp = node_group(sc, node);
+
+	return grp && grp->n_backends > 0;
+}
+
+bool scenario_node_has_http_backend(const struct scenario *sc, uint32_t node)
+{
+	const struct scenario_node_group *grp = node_group(sc, node);
+
+	for (size_t i = 0; grp && i < grp->n_backends; i++)
+		if (grp->backends[i].kind == SCENARIO_BACKEND_HTTP)
+			return true;
 	return false;
 }
 
@@ -127,6 +144,12 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 			if (scenario_node_has_backends(sc, i))
 				return NULL;
 		return "origin faults need a node with backends";
+	case SCENARIO_FAULT_ORIGIN_SLOW:
+	case SCENARIO_FAULT_ORIGIN_ERROR:
+		for (uint32_t i = 0; i < sc->node_count; i++)
+			if (scenario_node_has_http_backend(sc, i))
+				return NULL;
+		return "origin-slow and origin-error faults need a node with an http backend";
 	case SCENARIO_FAULT_ONE_WAY:
 	case SCENARIO_FAULT_LOSS:
 		return sc->link_count < 1 ? "one-way and loss faults need at least one link" : NULL;

@@ -22,9 +22,9 @@ const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
 const char *const scenario_fault_words[] = {
-    "crash",  "partition", "link",  "control-crash", "control-disk", "torn-write", "revoke",
-    "reject", "drain",     "grant", "isolate",       "one-way",      "access",     "loss",
-    "origin", NULL};
+    "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
+    "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
+    "access", "loss",      "origin", "origin-slow",   "origin-error", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -212,7 +212,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "off, then rejoined), one-way (a link's regions cut one way, then healed), "
             "access (a node's access link slower and lossy, then back), loss (a link's "
             "loss, then back), origin (a node's backend programs die while its daemon "
-            "lives, then start again). Admin kinds run as the first owner, admin or "
+            "lives, then start again), origin-slow (a node's http backends answer late, "
+            "then healthy again), origin-error (they answer 500, then healthy again). Admin kinds "
+            "run as the first owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),
@@ -363,6 +365,21 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_ORIGIN_RESTART] =
         KEY("origin_restart", SCENARIO_KIND_STRING, false, NULL,
             "A node whose backend programs start again after origin_crash.", .project = true),
+    [TL_ORIGIN_SLOW] = KEY("origin_slow", SCENARIO_KIND_STRING, false, NULL,
+                           "A node whose http backends answer `delay` later than they "
+                           "would (a slow origin) while its daemon lives.",
+                           .project = true),
+    [TL_ORIGIN_ERROR] = KEY("origin_error", SCENARIO_KIND_STRING, false, NULL,
+                            "A node whose http backends answer every request with 500 "
+                            "and no body while its daemon lives.",
+                            .project = true),
+    [TL_ORIGIN_OK] = KEY("origin_ok", SCENARIO_KIND_STRING, false, NULL,
+                         "A node whose http backends are healthy again after origin_slow "
+                         "or origin_error.",
+                         .project = true),
+    [TL_DELAY] =
+        KEY("delay", SCENARIO_KIND_DURATION, false, NULL,
+            "With origin_slow: how much later each answer comes (up to 60s).", .project = true),
     [TL_EXPECT_ERROR] = KEY("expect_error", SCENARIO_KIND_STRING, false, NULL,
                             "The action must fail, with a reason containing this text; "
                             "without it, an action that cannot be carried out fails the run "

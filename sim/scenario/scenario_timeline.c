@@ -426,7 +426,10 @@ static const int timeline_actions[] = {TL_RUN,
                                        TL_PARTITION_ONE_WAY,
                                        TL_HEAL_ONE_WAY,
                                        TL_ORIGIN_CRASH,
-                                       TL_ORIGIN_RESTART};
+                                       TL_ORIGIN_RESTART,
+                                       TL_ORIGIN_SLOW,
+                                       TL_ORIGIN_ERROR,
+                                       TL_ORIGIN_OK};
 
 /* `at`: before the end of the run. */
 static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
@@ -467,7 +470,7 @@ static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t 
 		         "timeline entry has no action (one of run with node, crash, "
 		         "restart, partition, heal, link, admin with as, control, isolate, "
 		         "rejoin, partition_one_way, heal_one_way, origin_crash, "
-		         "origin_restart)");
+		         "origin_restart, origin_slow with delay, origin_error, origin_ok)");
 	return action;
 }
 
@@ -484,6 +487,11 @@ static bool entry_modifiers(struct loader *ld, yaml_node_t **keys, yaml_node_t *
 	}
 	if (keys[TL_AS] && action != TL_ADMIN) {
 		error_at(ld, keys[TL_AS], "'as' goes with 'admin' (the user running the command)");
+		ok = false;
+	}
+	if (keys[TL_DELAY] && action != TL_ORIGIN_SLOW) {
+		error_at(ld, keys[TL_DELAY],
+		         "'delay' goes with 'origin_slow' (how late its answers come)");
 		ok = false;
 	}
 	if (keys[TL_POLICY] && action != TL_ADMIN) {
@@ -566,21 +574,49 @@ static bool action_one_way(struct loader *ld, yaml_node_t **keys, yaml_node_t **
 	return true;
 }
 
-/* origin_crash, origin_restart: a node with backends. */
-static bool action_origin(struct loader *ld, yaml_node_t **vals, int action,
+/* origin_crash, origin_restart: a node with backends; origin_slow (with
+ * its delay), origin_error, origin_ok: a node with an http backend. */
+static bool action_origin(struct loader *ld, yaml_node_t **keys, yaml_node_t **vals, int action,
                           struct scenario_event *e)
 {
+	static const struct {
+		int key;
+		enum scenario_action action;
+		const char *prefix;
+	} origin_actions[] = {
+	    {TL_ORIGIN_CRASH, SCENARIO_ACTION_ORIGIN_CRASH, "origin_crash: "},
+	    {TL_ORIGIN_RESTART, SCENARIO_ACTION_ORIGIN_RESTART, "origin_restart: "},
+	    {TL_ORIGIN_SLOW, SCENARIO_ACTION_ORIGIN_SLOW, "origin_slow: "},
+	    {TL_ORIGIN_ERROR, SCENARIO_ACTION_ORIGIN_ERROR, "origin_error: "},
+	    {TL_ORIGIN_OK, SCENARIO_ACTION_ORIGIN_OK, "origin_ok: "},
+	};
 	char name[SCENARIO_NAME_MAX + 16];
+	size_t i = 0;
+	bool http = action != TL_ORIGIN_CRASH && action != TL_ORIGIN_RESTART;
 
-	e->action = action == TL_ORIGIN_CRASH ? SCENARIO_ACTION_ORIGIN_CRASH
-	                                      : SCENARIO_ACTION_ORIGIN_RESTART;
-	if (ld_node_ref(ld, action == TL_ORIGIN_CRASH ? "origin_crash: " : "origin_restart: ",
-	                vals[action], &e->node) < 0)
+	while (origin_actions[i].key != action)
+		i++;
+	e->action = origin_actions[i].action;
+	if (ld_node_ref(ld, origin_actions[i].prefix, vals[action], &e->node) < 0)
 		return false;
-	if (!scenario_node_has_backends(ld->sc, e->node)) {
-		scenario_node_name(ld->sc, e->node, name, sizeof(name));
-		error_at(ld, vals[action], "'%s' has no backends (origin faults act on them)",
-		         name);
+	scenario_node_name(ld->sc, e->node, name, sizeof(name));
+	if (http ? !scenario_node_has_http_backend(ld->sc, e->node)
+	         : !scenario_node_has_backends(ld->sc, e->node)) {
+		error_at(ld, vals[action], "'%s' has no %sbackends (origin faults act on them)",
+		         name, http ? "http " : "");
+		return false;
+	}
+	if (action != TL_ORIGIN_SLOW)
+		return true;
+	if (!keys[TL_DELAY]) {
+		error_at(ld, keys[action], "'origin_slow' needs 'delay' (how late answers come)");
+		return false;
+	}
+	if (!vals[TL_DELAY] || !ld_get_duration(ld, "delay", vals[TL_DELAY],
+	                                        SCENARIO_ORIGIN_DELAY_MAX_US, "60s", &e->delay_us))
+		return false;
+	if (e->delay_us == 0) {
+		error_at(ld, vals[TL_DELAY], "delay must be more than 0 (origin_ok heals)");
 		return false;
 	}
 	return true;
@@ -674,7 +710,10 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 		return action_one_way(ld, keys, vals, action, e);
 	case TL_ORIGIN_CRASH:
 	case TL_ORIGIN_RESTART:
-		return action_origin(ld, vals, action, e);
+	case TL_ORIGIN_SLOW:
+	case TL_ORIGIN_ERROR:
+	case TL_ORIGIN_OK:
+		return action_origin(ld, keys, vals, action, e);
 	}
 	return false;
 }
@@ -685,6 +724,7 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 struct order_state {
 	size_t *down;
 	size_t *origin_down; /* like down, for a node's backends */
+	size_t *origin_bad;  /* like down, for origin_slow and origin_error */
 	size_t *cuts;
 	size_t n_cuts;
 	size_t control_down;
@@ -811,6 +851,37 @@ static bool order_origin(struct loader *ld, struct order_state *st, size_t i, co
 	return true;
 }
 
+/* origin_slow, origin_error, origin_ok: the node's http backends are
+ * healthy (degraded, for origin_ok). */
+static bool order_origin_bad(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t *d = &st->origin_bad[e->node];
+	char name[SCENARIO_NAME_MAX + 16];
+	bool ok = e->action == SCENARIO_ACTION_ORIGIN_OK;
+
+	scenario_node_name(sc, e->node, name, sizeof(name));
+	if (!ok && *d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "%s of '%s' at %s, whose origin is already degraded (line %u; "
+		             "origin_ok first)",
+		             e->action == SCENARIO_ACTION_ORIGIN_SLOW ? "origin_slow"
+		                                                      : "origin_error",
+		             name, t, sc->events[*d - 1].line);
+		return false;
+	}
+	if (ok && !*d) {
+		ld_error_pos(ld, e->line, e->column,
+		             "origin_ok of '%s' at %s, whose origin is neither slow nor erroring "
+		             "(no origin_slow or origin_error before it)",
+		             name, t);
+		return false;
+	}
+	*d = ok ? 0 : i + 1;
+	return true;
+}
+
 /* control crash, torn-write, restart: control is up (or down, for restart). */
 static bool order_control(struct loader *ld, struct order_state *st, size_t i, const char *t)
 {
@@ -850,12 +921,14 @@ static bool check_timeline_order(struct loader *ld)
 	struct order_state st = {
 	    .down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.down)),
 	    .origin_down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_down)),
+	    .origin_bad = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_bad)),
 	    .cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*st.cuts)),
 	};
 	char t[32];
 	bool ok = true;
 
-	if (!st.down || !st.cuts || !st.origin_down) {
+	if (!st.down || !st.cuts || !st.origin_down || !st.origin_bad) {
+		free(st.origin_bad);
 		free(st.origin_down);
 		free(st.down);
 		free(st.cuts);
@@ -892,12 +965,19 @@ static bool check_timeline_order(struct loader *ld)
 			if (!order_origin(ld, &st, i, t))
 				ok = false;
 			break;
+		case SCENARIO_ACTION_ORIGIN_SLOW:
+		case SCENARIO_ACTION_ORIGIN_ERROR:
+		case SCENARIO_ACTION_ORIGIN_OK:
+			if (!order_origin_bad(ld, &st, i, t))
+				ok = false;
+			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
 		case SCENARIO_ACTION_CONTROL_DISK:
 			break;
 		}
 	}
+	free(st.origin_bad);
 	free(st.origin_down);
 	free(st.down);
 	free(st.cuts);

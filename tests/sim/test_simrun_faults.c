@@ -408,6 +408,99 @@ Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_res
 	run("rm -rf '%s'", out);
 }
 
+/* Backend answers of `node` by status, from its own backend_request
+ * events (the origin's evidence, not the client's): how many answered in
+ * [from_s, to_s) with `status`, and how many with another. */
+static void backend_answers(const char *out, const char *name, const char *node, double from_s,
+                            double to_s, int status, size_t *with, size_t *other)
+{
+	char path[256], line[4096], who[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/reports/%s/events.jsonl", out, name);
+	snprintf(who, sizeof(who), "\"node\":\"%s\"", node);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "no %s", path);
+	*with = *other = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "\"type\":\"backend_request\"") || !strstr(line, who))
+			continue;
+		cJSON *j = cJSON_Parse(line);
+		cr_assert_not_null(j);
+		double t = cJSON_GetObjectItem(j, "t_us")->valuedouble / 1e6;
+		int st = cJSON_GetObjectItem(j, "status")->valueint;
+		if (t >= from_s && t < to_s) {
+			*with += st == status;
+			*other += st != status;
+		}
+		cJSON_Delete(j);
+	}
+	fclose(f);
+}
+
+/* web-0's origin answers errors from 3 s, is slow from 6 s (400 ms more per
+ * answer), healthy from 8 s; its daemon lives throughout. */
+static const char origin_bad_scenario[] =
+    "name: originbad\n"
+    "duration: 11s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 10s}\n"
+    "timeline:\n"
+    "  - {at: 3s, origin_error: web-0}\n"
+    "  - {at: 6s, origin_ok: web-0}\n"
+    "  - {at: 6s, origin_slow: web-0, delay: 400ms}\n"
+    "  - {at: 8s, origin_ok: web-0}\n";
+
+Test(simrun_faults, exp_1_origin_error_and_slow_degrade_a_live_origin_until_ok, .timeout = 300)
+{
+	char out[64];
+	size_t n, with, other, failed_err = 0, ok_err = 0, slow = 0, fast_slow = 0, ok_after = 0;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "originbad", origin_bad_scenario, false), 0);
+	/* the origin's own answers: 500s exactly while it errs */
+	backend_answers(out, "originbad", "web-0", 3.0, 6.0, 500, &with, &other);
+	cr_assert_gt(with, 10);
+	cr_assert_eq(other, 0, "%zu answers of web-0 were not 500 while erroring", other);
+	backend_answers(out, "originbad", "web-0", 1.0, 3.0, 500, &with, &other);
+	cr_assert_eq(with, 0);
+	cr_assert_gt(other, 10);
+	backend_answers(out, "originbad", "web-0", 6.0, 10.0, 500, &with, &other);
+	cr_assert_eq(with, 0);
+	/* what the client saw of web-0 */
+	struct req *r = requests(out, "originbad", &n);
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)r[i].start_us / 1e6;
+		uint64_t took = r[i].end_us - r[i].start_us;
+		if (strcmp(r[i].host, "web-0") != 0)
+			continue;
+		failed_err += t >= 3.05 && t < 6.0 && !r[i].ok;
+		ok_err += t >= 3.05 && t < 6.0 && r[i].ok;
+		slow += t >= 6.05 && t < 7.5 && r[i].ok && took >= 400000;
+		fast_slow += t >= 6.05 && t < 7.5 && took < 400000;
+		ok_after += t >= 8.5 && r[i].ok && took < 100000;
+	}
+	cr_assert_gt(failed_err, 10);
+	cr_assert_eq(ok_err, 0, "%zu requests on web-0 succeeded while its origin erred", ok_err);
+	cr_assert_gt(slow, 3);
+	cr_assert_eq(fast_slow, 0, "%zu requests on web-0 were fast while its origin was slow",
+	             fast_slow);
+	cr_assert_gt(ok_after, 10);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
 /* A scenario with every kind explore draws on the menu; the timeline a
  * seed draws is appended. */
 static const char explore_scenario[] =
@@ -443,6 +536,8 @@ static const char explore_scenario[] =
     "    - {kind: access, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: loss, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: origin, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: origin-slow, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: origin-error, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

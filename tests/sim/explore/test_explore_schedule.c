@@ -46,6 +46,8 @@ static const char menu[] = "explore:\n"
                            "    - {kind: access, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: loss, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: origin, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: origin-slow, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: origin-error, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -84,7 +86,11 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 	case SCENARIO_ACTION_REJOIN:
 	case SCENARIO_ACTION_ORIGIN_CRASH:
 	case SCENARIO_ACTION_ORIGIN_RESTART:
+	case SCENARIO_ACTION_ORIGIN_ERROR:
+	case SCENARIO_ACTION_ORIGIN_OK:
 		return x->node == y->node;
+	case SCENARIO_ACTION_ORIGIN_SLOW:
+		return x->node == y->node && x->delay_us == y->delay_us;
 	case SCENARIO_ACTION_LINK:
 		/* loss exactly: the schedule and its YAML must simulate alike */
 		return x->link == y->link && x->access == y->access &&

@@ -2,6 +2,7 @@
  * (an admin user, a host, a grant), the timeline's set-policy with the
  * policy itself, and their errors with the position and a did you mean. */
 #include "sim/scenario/scenario.h"
+#include "tests/support/fault_words.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -97,11 +98,12 @@ Test(scenario_faults, exp_1_menu_of_every_new_kind_loads)
 
 Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 {
-	expect_error(
-	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
-	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
-	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
-	    "one-way, access, loss or origin; did you mean 'drain'?)");
+	char kinds[1024], msg[1200];
+
+	snprintf(msg, sizeof(msg),
+	         "f.yaml:14:19: unknown fault kind 'drian' (expected %s; did you mean 'drain'?)",
+	         fault_words_list(kinds, sizeof(kinds)));
+	expect_error("explore:\n  faults: [{kind: drian, rate: 1}]\n", msg);
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
@@ -293,4 +295,48 @@ Test(scenario_faults, exp_1_origin_entries_need_backends_and_order)
 	                  "a}]\n",
 	                  "explore:\n  faults: [{kind: origin, rate: 1}]\n",
 	                  "f.yaml:6:19: origin faults need a node with backends");
+}
+
+Test(scenario_faults, exp_1_origin_slow_and_error_need_an_http_backend_a_delay_and_order)
+{
+	static const char nodes[] =
+	    "name: f\nduration: 60s\nregions: {a: {}}\n"
+	    "nodes: [{name: web, region: a, backends: [{listen: 127.0.0.1:8080}]}, {name: echo, "
+	    "region: a, backends: [{kind: tcp-echo, listen: 127.0.0.1:7}]}]\n";
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(nodes,
+	                  "timeline:\n  - {at: 1s, origin_slow: web, delay: 250ms}\n"
+	                  "  - {at: 2s, origin_ok: web}\n  - {at: 3s, origin_error: web}\n"
+	                  "  - {at: 4s, origin_ok: web}\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->events[0].action, SCENARIO_ACTION_ORIGIN_SLOW);
+	cr_assert_eq(sc->events[0].delay_us, 250000);
+	cr_assert_eq(sc->events[1].action, SCENARIO_ACTION_ORIGIN_OK);
+	cr_assert_eq(sc->events[2].action, SCENARIO_ACTION_ORIGIN_ERROR);
+	scenario_free(sc);
+	expect_error_with(nodes, "timeline:\n  - {at: 1s, origin_error: echo}\n",
+	                  "f.yaml:6:28: 'echo' has no http backends (origin faults act on them)");
+	expect_error_with(nodes, "timeline:\n  - {at: 1s, origin_slow: web}\n",
+	                  "f.yaml:6:14: 'origin_slow' needs 'delay' (how late answers come)");
+	expect_error_with(nodes, "timeline:\n  - {at: 1s, origin_slow: web, delay: 2m}\n",
+	                  "f.yaml:6:39: delay 2m is out of range (max 60s)");
+	expect_error_with(nodes, "timeline:\n  - {at: 1s, origin_error: web, delay: 1s}\n",
+	                  "f.yaml:6:33: 'delay' goes with 'origin_slow' (how late its answers "
+	                  "come)");
+	expect_error_with(nodes, "timeline:\n  - {at: 1s, origin_ok: web}\n",
+	                  "f.yaml:6:14: origin_ok of 'web' at 1s, whose origin is neither slow "
+	                  "nor erroring (no origin_slow or origin_error before it)");
+	expect_error_with(nodes,
+	                  "timeline:\n  - {at: 1s, origin_error: web}\n"
+	                  "  - {at: 2s, origin_slow: web, delay: 1s}\n",
+	                  "f.yaml:7:14: origin_slow of 'web' at 2s, whose origin is already "
+	                  "degraded (line 6; origin_ok first)");
+	expect_error_with("name: f\nduration: 60s\nregions: {a: {}}\nnodes: [{name: c, region: "
+	                  "a, backends: [{kind: udp-echo, listen: 127.0.0.1:9}]}]\n",
+	                  "explore:\n  faults: [{kind: origin-error, rate: 1}]\n",
+	                  "f.yaml:6:19: origin-slow and origin-error faults need a node with an "
+	                  "http backend");
 }
