@@ -340,6 +340,24 @@ Test(invariant, exp_2_recovery_a_failure_inside_a_fault_window_is_allowed)
 	         failure_outside_faults, 0);
 }
 
+/* A live origin that answers late or with errors is a fault like its
+ * crash: failures while it lasts are excused, not after its origin_ok. */
+Test(invariant, exp_2_recovery_a_failure_while_the_origin_errs_is_allowed)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 14s, origin_error: web-1}\n  - {at: 16s, origin_ok: web-1}\n", &h,
+	         failure_outside_faults, 0);
+	run_case("  - {at: 14s, origin_slow: web-1, delay: 2s}\n  - {at: 16s, origin_ok: web-1}\n",
+	         &h, failure_outside_faults, 0);
+}
+
+Test(invariant, exp_2_recovery_a_failure_after_the_origin_is_ok_again)
+{
+	struct healthy h = {0};
+	run_case("  - {at: 8s, origin_error: web-1}\n  - {at: 9s, origin_ok: web-1}\n", &h,
+	         failure_outside_faults, BIT(INVARIANT_RECOVERY));
+}
+
 /* A drain moves clients off without a failure (DRN-1, DRN-2): it excuses
  * none; a `serve clear` may end connections (DRN-4), so it does. */
 Test(invariant, exp_2_recovery_drn_1_a_failure_right_after_a_drain_is_not_excused)
