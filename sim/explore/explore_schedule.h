@@ -20,7 +20,8 @@ struct explore_fault {
 	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
-	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); control kinds: 0. */
+	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); PAUSE: node;
+	 * control kinds: 0. */
 	uint32_t target;
 	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts */
 	double loss;             /* ACCESS, LOSS: the loss while it lasts */
@@ -28,11 +29,13 @@ struct explore_fault {
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
 
-/* Whether a kind's target is a node index (crash, isolate, access, origin). */
+/* Whether a kind's target is a node index (crash, isolate, access, origin,
+ * pause). */
 static inline bool explore_fault_on_node(enum scenario_fault_kind kind)
 {
 	return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_ISOLATE ||
-	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN;
+	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN ||
+	       kind == SCENARIO_FAULT_PAUSE;
 }
 
 struct explore_schedule {

@@ -321,6 +321,8 @@ enum scenario_action {
 	SCENARIO_ACTION_REJOIN,             /* {rejoin: NODE}: up again */
 	SCENARIO_ACTION_ORIGIN_CRASH,       /* {origin_crash: NODE}: its backends die */
 	SCENARIO_ACTION_ORIGIN_RESTART,     /* {origin_restart: NODE}: they start again */
+	SCENARIO_ACTION_PAUSE,              /* {pause: NODE}: its daemon stopped (SIGSTOP) */
+	SCENARIO_ACTION_RESUME,             /* {resume: NODE}: continued (SIGCONT) */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -345,7 +347,7 @@ enum scenario_admin_verb {
 struct scenario_event {
 	uint64_t at_us;
 	enum scenario_action action;
-	uint32_t node;      /* SERVE, CRASH, RESTART: expanded node index */
+	uint32_t node;      /* SERVE, CRASH, RESTART, PAUSE, RESUME: expanded node index */
 	const char *run;    /* SERVE: the serve line */
 	bool between_nodes; /* PARTITION, HEAL: a, b are node indexes, else region indexes */
 	uint32_t a, b;
@@ -393,6 +395,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ACCESS,
 	SCENARIO_FAULT_LOSS,
 	SCENARIO_FAULT_ORIGIN,
+	SCENARIO_FAULT_PAUSE,
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

@@ -101,7 +101,7 @@ Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
 	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
 	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
-	    "one-way, access, loss or origin; did you mean 'drain'?)");
+	    "one-way, access, loss, origin or pause; did you mean 'drain'?)");
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
@@ -293,4 +293,43 @@ Test(scenario_faults, exp_1_origin_entries_need_backends_and_order)
 	                  "a}]\n",
 	                  "explore:\n  faults: [{kind: origin, rate: 1}]\n",
 	                  "f.yaml:6:19: origin faults need a node with backends");
+}
+
+/* pause hits a running daemon not paused, resume a paused one; a paused
+ * daemon runs no serve command; a crash ends a pause (EXP-1). */
+Test(scenario_faults, exp_1_pause_and_resume_entries_keep_their_order)
+{
+	static const char one[] = "name: f\nduration: 60s\nregions: {a: {}}\n"
+	                          "nodes: [{name: web, region: a}, {name: c, region: a}]\n";
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(one,
+	                  "timeline:\n  - {at: 1s, pause: web}\n  - {at: 2s, resume: web}\n"
+	                  "  - {at: 3s, pause: c}\n  - {at: 4s, crash: c}\n"
+	                  "  - {at: 5s, restart: c}\n  - {at: 6s, pause: c}\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->events[0].action, SCENARIO_ACTION_PAUSE);
+	cr_assert_eq(sc->events[1].action, SCENARIO_ACTION_RESUME);
+	cr_assert_eq(sc->events[1].node, 0);
+	cr_assert_eq(sc->events[5].action, SCENARIO_ACTION_PAUSE);
+	cr_assert_eq(sc->events[5].node, 1);
+	scenario_free(sc);
+	expect_error_with(one, "timeline:\n  - {at: 1s, resume: web}\n",
+	                  "f.yaml:6:14: resume of 'web' at 1s, which is not paused (no pause "
+	                  "before it)");
+	expect_error_with(one, "timeline:\n  - {at: 1s, pause: web}\n  - {at: 2s, pause: web}\n",
+	                  "f.yaml:7:14: pause of 'web' at 2s, which is already paused (pause at "
+	                  "line 6)");
+	expect_error_with(one, "timeline:\n  - {at: 1s, crash: web}\n  - {at: 2s, pause: web}\n",
+	                  "f.yaml:7:14: pause of 'web' at 2s, which is down (crashed at line 6)");
+	expect_error_with(one,
+	                  "timeline:\n  - {at: 1s, pause: web}\n"
+	                  "  - {at: 2s, node: web, run: serve drain svc:x}\n",
+	                  "f.yaml:7:25: 'web' is paused at 2s (pause at line 6): its serve "
+	                  "command cannot run");
+	expect_error_with(one, "timeline:\n  - {at: 1s, paus: web}\n",
+	                  "f.yaml:6:14: unknown key 'paus' in timeline entry (did you mean "
+	                  "'pause'?)");
 }
