@@ -1040,13 +1040,3 @@ int io_sim_resume(struct io *io, uint64_t *held, uint64_t *dropped)
 	}
 	return 0;
 }
-
-bool io_sim_paused(const struct io *io)
-{
-	CHECK(io != NULL);
-	const struct io_sim *sim = io->ops == &io_sim_daemon_ops
-	                               ? container_of(io, const struct io_sim, daemon_io)
-	                               : (const struct io_sim *)io;
-	CHECK(sim->io.ops == &io_sim_ops);
-	return sim->paused;
-}

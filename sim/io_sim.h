@@ -67,7 +67,6 @@ struct io *io_sim_daemon_io(struct io *io);
  * the node's stack dropped for want of room (NULL: not wanted). */
 int io_sim_pause(struct io *io);
 int io_sim_resume(struct io *io, uint64_t *held, uint64_t *dropped);
-bool io_sim_paused(const struct io *io);
 /* Events passed to ops->emit so far (written or discarded). */
 uint64_t io_sim_events_emitted(const struct io *io);
 
