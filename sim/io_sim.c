@@ -57,6 +57,32 @@ struct io_sim_slot {
 	/* A listener whose accept found the table full: told IO_READABLE
 	 * again once a handle frees (ns3w reports each connection once). */
 	bool starved;
+	/* Opened or armed through the daemon's view (io_sim_daemon_io): held
+	 * while the daemon is paused. */
+	bool daemon;
+	/* TIMER: came due while paused; ref points at the slot itself (the
+	 * ns3w timer is gone) until the held firing is delivered. */
+	bool held_timer;
+	unsigned held_events; /* sock events held for delivery on resume */
+	uint32_t held_refs;   /* entries of the hold queue naming this slot */
+	size_t held_bytes;    /* UDP: bytes of the datagrams held */
+};
+
+/* Something the paused daemon was not handed, in arrival order. */
+enum io_sim_held_kind {
+	IO_SIM_HELD_SOCK = 0, /* the slot's held_events */
+	IO_SIM_HELD_TIMER,
+	IO_SIM_HELD_DGRAM,
+	IO_SIM_HELD_PACKET, /* a TUN packet (no slot) */
+};
+
+struct io_sim_held {
+	struct io_sim_slot *slot; /* NULL for a packet; and once dropped */
+	uint8_t kind;             /* enum io_sim_held_kind */
+	bool dropped;             /* its handle closed (or TUN detached) meanwhile */
+	uint8_t *data;            /* DGRAM, PACKET: a copy */
+	size_t len;
+	struct io_addr src; /* DGRAM */
 };
 
 struct io_sim_table {
@@ -78,15 +104,37 @@ struct io_sim {
 	struct io_sim_table timers;
 	uint32_t starved_listeners;
 	struct ns3w_timer *wake; /* pending wake of starved listeners, or NULL */
-	char name[];             /* copy of the config's name */
+	/* The daemon's view of this node (io_sim_daemon_io): the same node,
+	 * but what it opens and arms stops while the daemon is paused. */
+	struct io daemon_io;
+	io_packet_fn tun_fn; /* the TUN's reader, called through io_sim_on_packet */
+	void *tun_ctx;
+	bool tun_daemon; /* attached through the daemon's view */
+	bool paused;
+	/* What the paused daemon was not handed: entries [held_head, n_held)
+	 * in arrival order; delivered on resume from their own event. */
+	struct io_sim_held *held;
+	size_t held_head, n_held, cap_held;
+	size_t held_packets;               /* TUN packets in the queue */
+	uint64_t held_count, held_dropped; /* since the last pause */
+	struct ns3w_timer *drain;          /* pending delivery after resume, or NULL */
+	char name[];                       /* copy of the config's name */
 };
 
-static const struct io_ops io_sim_ops;
+static const struct io_ops io_sim_ops, io_sim_daemon_ops;
 
 static struct io_sim *io_sim_of(struct io *io)
 {
-	CHECK(io != NULL && io->ops == &io_sim_ops);
+	CHECK(io != NULL);
+	if (io->ops == &io_sim_daemon_ops)
+		return container_of(io, struct io_sim, daemon_io);
+	CHECK(io->ops == &io_sim_ops);
 	return (struct io_sim *)io;
+}
+
+static bool io_sim_is_daemon(const struct io *io)
+{
+	return io->ops == &io_sim_daemon_ops;
 }
 
 /* ---- slot tables ---------------------------------------------------- */
@@ -153,13 +201,22 @@ static struct io_sim_slot *io_sim_slot_get(struct io_sim *sim, struct io_sim_tab
 	slot->next_free = -1;
 	slot->kind = (uint8_t)kind;
 	slot->starved = false;
+	slot->daemon = false;
+	slot->held_timer = false;
+	slot->held_events = 0;
+	slot->held_refs = 0;
+	slot->held_bytes = 0;
 	t->count++;
 	return slot;
 }
 
+static void io_sim_held_forget(struct io_sim *sim, const struct io_sim_slot *slot);
+
 static void io_sim_slot_put(struct io_sim_table *t, struct io_sim_slot *slot)
 {
 	CHECK(slot->kind != IO_SIM_FREE && t->count > 0);
+	if (slot->held_refs)
+		io_sim_held_forget(slot->sim, slot);
 	slot->kind = IO_SIM_FREE;
 	slot->ref = NULL;
 	slot->next_free = t->free_head;
@@ -189,6 +246,90 @@ static void io_sim_table_release(struct io_sim_table *t)
 		free(t->chunk[c]);
 		t->chunk[c] = NULL;
 	}
+}
+
+/* ---- pause: what the stopped daemon is not handed ------------------- */
+
+/* Datagrams held per UDP socket (Linux's default receive buffer,
+ * net.core.rmem_default) and TUN packets held (a tun device's default
+ * txqueuelen): beyond them a stopped process's kernel drops. */
+#define IO_SIM_HELD_DGRAM_BYTES 212992
+#define IO_SIM_HELD_PACKETS     500
+
+static void io_sim_held_drop(struct io_sim_held *h)
+{
+	free(h->data);
+	h->data = NULL;
+	h->dropped = true;
+	if (h->slot)
+		h->slot->held_refs--;
+	h->slot = NULL;
+}
+
+/* A handle closed or a timer disarmed: its held entries go. */
+static void io_sim_held_forget(struct io_sim *sim, const struct io_sim_slot *slot)
+{
+	for (size_t i = sim->held_head; i < sim->n_held && slot->held_refs; i++)
+		if (sim->held[i].slot == slot)
+			io_sim_held_drop(&sim->held[i]);
+	CHECK(slot->held_refs == 0);
+}
+
+/* Whether a callback for `slot` (NULL: the TUN's) waits: the daemon is
+ * paused, or what it held is not all delivered yet (order is kept). */
+static bool io_sim_holds(const struct io_sim *sim, const struct io_sim_slot *slot)
+{
+	bool daemon = slot ? slot->daemon : sim->tun_daemon;
+
+	return daemon && (sim->paused || sim->held_head < sim->n_held);
+}
+
+/* Appends an entry (data copied); false when out of memory (the thing is
+ * lost, as a kernel short of memory drops). */
+static bool io_sim_held_push(struct io_sim *sim, struct io_sim_slot *slot,
+                             enum io_sim_held_kind kind, const uint8_t *data, size_t len,
+                             const struct io_addr *src)
+{
+	if (sim->n_held == sim->cap_held) {
+		size_t cap = sim->cap_held ? 2 * sim->cap_held : 64;
+		struct io_sim_held *h = realloc(sim->held, cap * sizeof(*h));
+		if (!h)
+			return false;
+		sim->held = h;
+		sim->cap_held = cap;
+	}
+	struct io_sim_held *h = &sim->held[sim->n_held];
+	*h = (struct io_sim_held){.slot = slot, .kind = (uint8_t)kind, .len = len};
+	if (data) {
+		h->data = malloc(len ? len : 1);
+		if (!h->data)
+			return false;
+		memcpy(h->data, data, len);
+	}
+	if (src)
+		h->src = *src;
+	if (slot)
+		slot->held_refs++;
+	sim->n_held++;
+	sim->held_count++;
+	return true;
+}
+
+static void io_sim_hold_sock(struct io_sim *sim, struct io_sim_slot *slot, unsigned events)
+{
+	if (!slot->held_events && !io_sim_held_push(sim, slot, IO_SIM_HELD_SOCK, NULL, 0, NULL))
+		return;
+	slot->held_events |= events;
+}
+
+/* Hands a socket's readiness to its owner, or holds it. */
+static void io_sim_deliver_sock(struct io_sim_slot *slot, unsigned events)
+{
+	if (io_sim_holds(slot->sim, slot)) {
+		io_sim_hold_sock(slot->sim, slot, events);
+		return;
+	}
+	slot->fn.sock(slot->ctx, (int)slot->index + 1, events);
 }
 
 /* ---- addresses ------------------------------------------------------ */
@@ -238,7 +379,7 @@ static void io_sim_on_sock(void *ctx, struct ns3w_sock *sock, unsigned events)
 
 	CHECK(slot->ref == sock &&
 	      (slot->kind == IO_SIM_TCP_LISTENER || slot->kind == IO_SIM_TCP_CONN));
-	slot->fn.sock(slot->ctx, io_sim_handle_num(slot), events);
+	io_sim_deliver_sock(slot, events);
 }
 
 static void io_sim_on_dgram(void *ctx, struct ns3w_sock *sock, const uint8_t *data, size_t len,
@@ -249,7 +390,36 @@ static void io_sim_on_dgram(void *ctx, struct ns3w_sock *sock, const uint8_t *da
 
 	CHECK(slot->ref == sock && slot->kind == IO_SIM_UDP);
 	io_addr_v4(&src, src_ip, src_port);
+	if (io_sim_holds(slot->sim, slot)) {
+		struct io_sim *sim = slot->sim;
+		if (slot->held_bytes + len > IO_SIM_HELD_DGRAM_BYTES ||
+		    !io_sim_held_push(sim, slot, IO_SIM_HELD_DGRAM, data, len, &src)) {
+			sim->held_dropped++;
+			return;
+		}
+		slot->held_bytes += len;
+		return;
+	}
 	slot->fn.dgram(slot->ctx, io_sim_handle_num(slot), data, len, &src);
+}
+
+/* A packet the stack routed to the TUN device. */
+static void io_sim_on_packet(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct io_sim *sim = ctx;
+
+	if (!sim->tun_fn)
+		return;
+	if (io_sim_holds(sim, NULL)) {
+		if (sim->held_packets >= IO_SIM_HELD_PACKETS ||
+		    !io_sim_held_push(sim, NULL, IO_SIM_HELD_PACKET, pkt, len, NULL)) {
+			sim->held_dropped++;
+			return;
+		}
+		sim->held_packets++;
+		return;
+	}
+	sim->tun_fn(sim->tun_ctx, pkt, len);
 }
 
 /* Frees the slot and clears backend_ref before the owner's function runs,
@@ -260,6 +430,16 @@ static void io_sim_on_timer(void *ctx)
 	struct io_timer *timer = slot->fn.timer;
 
 	CHECK(slot->kind == IO_SIM_TIMER && timer->backend_ref == slot->ref);
+	if (io_sim_holds(slot->sim, slot)) {
+		/* It came due; it fires (late) on resume. The ns3w timer is
+		 * gone: the slot itself stands for it while it waits. */
+		bool held = io_sim_held_push(slot->sim, slot, IO_SIM_HELD_TIMER, NULL, 0, NULL);
+		CHECK(held); /* like arming: a timer table or memory exhausted is fatal */
+		slot->held_timer = true;
+		slot->ref = slot;
+		timer->backend_ref = slot;
+		return;
+	}
 	io_sim_slot_put(&slot->sim->timers, slot);
 	timer->backend_ref = NULL;
 	timer->fn(timer);
@@ -267,13 +447,15 @@ static void io_sim_on_timer(void *ctx)
 
 /* A new handle slot of `kind` for a socket not yet opened, or NULL with
  * *err set (-EMFILE when the table is full). */
-static struct io_sim_slot *io_sim_sock_slot(struct io_sim *sim, enum io_sim_kind kind, void *ctx,
+static struct io_sim_slot *io_sim_sock_slot(struct io *io, enum io_sim_kind kind, void *ctx,
                                             int *err)
 {
+	struct io_sim *sim = io_sim_of(io);
 	struct io_sim_slot *slot = io_sim_slot_get(sim, &sim->handles, kind, err);
 
 	if (slot) {
 		slot->ctx = ctx;
+		slot->daemon = io_sim_is_daemon(io);
 		*err = 0;
 	}
 	return slot;
@@ -296,9 +478,10 @@ static int io_sim_sock_bind(struct io_sim *sim, struct io_sim_slot *slot, struct
 
 /* Opens a socket bound to `local`: a TCP listener (`sock_fn`, `backlog`)
  * or a UDP socket (`dgram_fn`), as `kind` says. Returns its handle. */
-static int io_sim_open_local(struct io_sim *sim, const struct io_addr *local, enum io_sim_kind kind,
+static int io_sim_open_local(struct io *io, const struct io_addr *local, enum io_sim_kind kind,
                              io_sock_fn sock_fn, io_dgram_fn dgram_fn, int backlog, void *ctx)
 {
+	struct io_sim *sim = io_sim_of(io);
 	struct io_sim_slot *slot;
 	struct ns3w_sock *ref;
 	uint32_t ip;
@@ -307,7 +490,7 @@ static int io_sim_open_local(struct io_sim *sim, const struct io_addr *local, en
 
 	if (err)
 		return err;
-	slot = io_sim_sock_slot(sim, kind, ctx, &err);
+	slot = io_sim_sock_slot(io, kind, ctx, &err);
 	if (!slot)
 		return err;
 	if (kind == IO_SIM_UDP) {
@@ -325,7 +508,7 @@ static int io_sim_tcp_listen(struct io *io, const struct io_addr *local, int bac
                              void *ctx)
 {
 	CHECK(fn != NULL);
-	return io_sim_open_local(io_sim_of(io), local, IO_SIM_TCP_LISTENER, fn, NULL, backlog, ctx);
+	return io_sim_open_local(io, local, IO_SIM_TCP_LISTENER, fn, NULL, backlog, ctx);
 }
 
 /* `local` may fix the source address but not the source port: ns3w picks
@@ -349,7 +532,7 @@ static int io_sim_tcp_connect(struct io *io, const struct io_addr *remote,
 		return err;
 	if (src_port != 0)
 		return -EOPNOTSUPP;
-	slot = io_sim_sock_slot(sim, IO_SIM_TCP_CONN, ctx, &err);
+	slot = io_sim_sock_slot(io, IO_SIM_TCP_CONN, ctx, &err);
 	if (!slot)
 		return err;
 	slot->fn.sock = fn;
@@ -373,7 +556,7 @@ static void io_sim_wake_starved(void *ctx)
 			continue;
 		slot->starved = false;
 		sim->starved_listeners--;
-		slot->fn.sock(slot->ctx, io_sim_handle_num(slot), IO_READABLE);
+		io_sim_deliver_sock(slot, IO_READABLE);
 	}
 }
 
@@ -407,7 +590,7 @@ static int io_sim_tcp_accept(struct io *io, int listener, struct io_addr *peer, 
 		return -EBADF;
 	if (lslot->kind != IO_SIM_TCP_LISTENER)
 		return -EINVAL;
-	slot = io_sim_sock_slot(sim, IO_SIM_TCP_CONN, ctx, &err);
+	slot = io_sim_sock_slot(io, IO_SIM_TCP_CONN, ctx, &err);
 	if (!slot) {
 		if (err == -EMFILE && !lslot->starved) {
 			lslot->starved = true;
@@ -491,7 +674,7 @@ static int io_sim_sock_name(struct io *io, int handle, bool peer, struct io_addr
 static int io_sim_udp_open(struct io *io, const struct io_addr *local, io_dgram_fn fn, void *ctx)
 {
 	CHECK(fn != NULL);
-	return io_sim_open_local(io_sim_of(io), local, IO_SIM_UDP, NULL, fn, 0, ctx);
+	return io_sim_open_local(io, local, IO_SIM_UDP, NULL, fn, 0, ctx);
 }
 
 static int io_sim_udp_send(struct io *io, int handle, const void *data, size_t len,
@@ -529,8 +712,21 @@ static int io_sim_close(struct io *io, int handle, bool abort_conn)
 static int io_sim_tun_attach(struct io *io, io_packet_fn fn, void *ctx)
 {
 	struct io_sim *sim = io_sim_of(io);
+	int rc =
+	    ns3w_tun_attach(sim->world, sim->node, fn ? io_sim_on_packet : NULL, fn ? sim : NULL);
 
-	return ns3w_tun_attach(sim->world, sim->node, fn, fn ? ctx : NULL);
+	if (rc < 0)
+		return rc;
+	if (!fn || sim->tun_fn != fn || sim->tun_ctx != ctx) /* not for the old reader */
+		for (size_t i = sim->held_head; i < sim->n_held; i++)
+			if (sim->held[i].kind == IO_SIM_HELD_PACKET && !sim->held[i].dropped) {
+				io_sim_held_drop(&sim->held[i]);
+				sim->held_packets--;
+			}
+	sim->tun_fn = fn;
+	sim->tun_ctx = fn ? ctx : NULL;
+	sim->tun_daemon = io_sim_is_daemon(io);
+	return 0;
 }
 
 static int io_sim_tun_write(struct io *io, const void *pkt, size_t len)
@@ -585,7 +781,8 @@ static void io_sim_timer_disarm(struct io *io, struct io_timer *timer)
 	struct io_sim_slot *slot = io_sim_table_at(&sim->timers, (uint32_t)timer->heap_index);
 	CHECK(slot->kind == IO_SIM_TIMER && slot->fn.timer == timer &&
 	      slot->ref == timer->backend_ref);
-	ns3w_timer_cancel(sim->world, slot->ref);
+	if (!slot->held_timer) /* a held one's ns3w timer already fired */
+		ns3w_timer_cancel(sim->world, slot->ref);
 	io_sim_slot_put(&sim->timers, slot);
 	timer->backend_ref = NULL;
 }
@@ -605,6 +802,7 @@ static void io_sim_timer_arm(struct io *io, struct io_timer *timer, uint64_t del
 		delay_us = IO_SIM_DELAY_MAX_US;
 	slot = io_sim_slot_get(sim, &sim->timers, IO_SIM_TIMER, &err);
 	CHECK(slot != NULL);
+	slot->daemon = io_sim_is_daemon(io);
 	slot->fn.timer = timer;
 	slot->ref = ns3w_timer_start(sim->world, sim->node, delay_us, io_sim_on_timer, slot);
 	CHECK(slot->ref != NULL);
@@ -649,28 +847,20 @@ static void io_sim_handle_count(struct io *io, size_t *in_use, size_t *max)
 	*max = sim->handles.limit;
 }
 
-static const struct io_ops io_sim_ops = {
-    .tcp_listen = io_sim_tcp_listen,
-    .tcp_connect = io_sim_tcp_connect,
-    .tcp_accept = io_sim_tcp_accept,
-    .tcp_read = io_sim_tcp_read,
-    .tcp_write = io_sim_tcp_write,
-    .tcp_shutdown = io_sim_tcp_shutdown,
-    .sock_name = io_sim_sock_name,
-    .udp_open = io_sim_udp_open,
-    .udp_send = io_sim_udp_send,
-    .close = io_sim_close,
-    .handle_count = io_sim_handle_count,
-    .tun_attach = io_sim_tun_attach,
-    .tun_write = io_sim_tun_write,
-    .tun_addr_add = io_sim_tun_addr_add,
-    .tun_addr_del = io_sim_tun_addr_del,
-    .timer_arm = io_sim_timer_arm,
-    .timer_disarm = io_sim_timer_disarm,
-    .now_us = io_sim_now_us,
-    .random_u64 = io_sim_random_u64,
-    .emit = io_sim_emit,
-};
+/* Both views of a node share the ops; only the table tells them apart. */
+#define IO_SIM_OPS_INIT                                                                            \
+	.tcp_listen = io_sim_tcp_listen, .tcp_connect = io_sim_tcp_connect,                        \
+	.tcp_accept = io_sim_tcp_accept, .tcp_read = io_sim_tcp_read,                              \
+	.tcp_write = io_sim_tcp_write, .tcp_shutdown = io_sim_tcp_shutdown,                        \
+	.sock_name = io_sim_sock_name, .udp_open = io_sim_udp_open, .udp_send = io_sim_udp_send,   \
+	.close = io_sim_close, .handle_count = io_sim_handle_count,                                \
+	.tun_attach = io_sim_tun_attach, .tun_write = io_sim_tun_write,                            \
+	.tun_addr_add = io_sim_tun_addr_add, .tun_addr_del = io_sim_tun_addr_del,                  \
+	.timer_arm = io_sim_timer_arm, .timer_disarm = io_sim_timer_disarm,                        \
+	.now_us = io_sim_now_us, .random_u64 = io_sim_random_u64, .emit = io_sim_emit,
+
+static const struct io_ops io_sim_ops = {IO_SIM_OPS_INIT};
+static const struct io_ops io_sim_daemon_ops = {IO_SIM_OPS_INIT};
 
 /* ---- lifetime ------------------------------------------------------- */
 
@@ -714,6 +904,16 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	sim->starved_listeners = 0;
 	sim->wake = NULL;
 	io_sim_table_init(&sim->timers, IO_SIM_TIMERS_MAX);
+	sim->daemon_io = sim->io;
+	sim->daemon_io.ops = &io_sim_daemon_ops;
+	sim->tun_fn = NULL;
+	sim->tun_ctx = NULL;
+	sim->tun_daemon = false;
+	sim->paused = false;
+	sim->held = NULL;
+	sim->held_head = sim->n_held = sim->cap_held = sim->held_packets = 0;
+	sim->held_count = sim->held_dropped = 0;
+	sim->drain = NULL;
 	return &sim->io;
 }
 
@@ -725,6 +925,11 @@ void io_sim_free(struct io *io)
 
 	if (sim->wake)
 		ns3w_timer_cancel(sim->world, sim->wake);
+	if (sim->drain)
+		ns3w_timer_cancel(sim->world, sim->drain);
+	for (size_t i = sim->held_head; i < sim->n_held; i++)
+		free(sim->held[i].data);
+	free(sim->held);
 	/* Index order keeps teardown deterministic. */
 	for (uint32_t i = 0; i < sim->handles.high; i++) {
 		struct io_sim_slot *slot = io_sim_table_at(&sim->handles, i);
@@ -733,7 +938,7 @@ void io_sim_free(struct io *io)
 	}
 	for (uint32_t i = 0; i < sim->timers.high; i++) {
 		struct io_sim_slot *slot = io_sim_table_at(&sim->timers, i);
-		if (slot->kind != IO_SIM_FREE)
+		if (slot->kind != IO_SIM_FREE && !slot->held_timer)
 			ns3w_timer_cancel(sim->world, slot->ref);
 	}
 	io_sim_table_release(&sim->handles);
@@ -746,4 +951,92 @@ uint64_t io_sim_events_emitted(const struct io *io)
 {
 	CHECK(io != NULL && io->ops == &io_sim_ops);
 	return ((const struct io_sim *)io)->events_emitted;
+}
+
+struct io *io_sim_daemon_io(struct io *io)
+{
+	return &io_sim_of(io)->daemon_io;
+}
+
+/* Delivers one held entry as its callback would have run. */
+static void io_sim_held_deliver(struct io_sim *sim, struct io_sim_held *h)
+{
+	struct io_sim_slot *slot = h->slot;
+
+	if (slot)
+		slot->held_refs--;
+	switch (h->kind) {
+	case IO_SIM_HELD_SOCK: {
+		unsigned events = slot->held_events;
+		slot->held_events = 0;
+		slot->fn.sock(slot->ctx, io_sim_handle_num(slot), events);
+		break;
+	}
+	case IO_SIM_HELD_TIMER: {
+		struct io_timer *timer = slot->fn.timer;
+		CHECK(slot->held_timer && timer->backend_ref == slot);
+		io_sim_slot_put(&sim->timers, slot);
+		timer->backend_ref = NULL;
+		timer->fn(timer);
+		break;
+	}
+	case IO_SIM_HELD_DGRAM:
+		slot->held_bytes -= h->len;
+		slot->fn.dgram(slot->ctx, io_sim_handle_num(slot), h->data, h->len, &h->src);
+		break;
+	default:
+		sim->held_packets--;
+		if (sim->tun_fn)
+			sim->tun_fn(sim->tun_ctx, h->data, h->len);
+		break;
+	}
+}
+
+/* After resume, in its own simulator event (never inside the action that
+ * resumed): everything held, in arrival order, as SIGCONT gives a stopped
+ * process its ready sockets and its overdue timers. */
+static void io_sim_drain(void *ctx)
+{
+	struct io_sim *sim = ctx;
+
+	sim->drain = NULL;
+	while (!sim->paused && sim->held_head < sim->n_held) {
+		/* A callback may close handles or disarm timers held further on
+		 * (their entries are dropped) or grow the queue (it may move). */
+		struct io_sim_held h = sim->held[sim->held_head++];
+		if (!h.dropped)
+			io_sim_held_deliver(sim, &h);
+		free(h.data);
+	}
+	if (sim->held_head == sim->n_held)
+		sim->held_head = sim->n_held = 0;
+}
+
+int io_sim_pause(struct io *io)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	if (sim->paused)
+		return -EALREADY;
+	sim->paused = true;
+	sim->held_count = sim->held_dropped = 0;
+	return 0;
+}
+
+int io_sim_resume(struct io *io, uint64_t *held, uint64_t *dropped)
+{
+	struct io_sim *sim = io_sim_of(io);
+
+	if (!sim->paused)
+		return -EALREADY;
+	sim->paused = false;
+	if (held)
+		*held = sim->held_count;
+	if (dropped)
+		*dropped = sim->held_dropped;
+	if (sim->held_head < sim->n_held && !sim->drain) {
+		sim->drain = ns3w_timer_start(sim->world, sim->node, 0, io_sim_drain, sim);
+		CHECK(sim->drain != NULL);
+	}
+	return 0;
 }

@@ -12,6 +12,17 @@
  * lib/io/fs.h's memory backend), empty until its owner adds to it
  * (io_fs_mem_add_file); the host's filesystem is never seen.
  *
+ * Pause (a gray failure: SIGSTOP, then SIGCONT): the node's daemon uses
+ * its own view of the node's seam (io_sim_daemon_io), and what it opens
+ * or arms there stops while it is paused: no timer of it fires, no
+ * readiness, datagram or TUN packet is handed to it, so it sends nothing;
+ * nothing is closed, and the node's stack goes on (TCP acks and buffers
+ * until its windows close; UDP keeps up to a Linux receive buffer per
+ * socket, the TUN a tun device's queue, then drops). The node's other
+ * programs (backends, clients) use the node's own view and run on. On
+ * resume, everything held is handed over in arrival order, from an event
+ * of its own, and timers that came due fire late.
+ *
  * An idle node costs a few hundred bytes; the read/write path allocates
  * nothing.
  */
@@ -21,6 +32,7 @@
 #include "lib/io/io.h"
 #include "sim/ns3w/ns3w.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,6 +59,14 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err);
  * gone already), and frees the file tree (no file handle may be open).
  * Accepts NULL. */
 void io_sim_free(struct io *io);
+/* The node's seam as its daemon sees it (the same node, table, clock and
+ * random stream; pausable). The view lives as long as `io`. */
+struct io *io_sim_daemon_io(struct io *io);
+/* Stops (resumes) the daemon's view of the node; -EALREADY when already
+ * paused (not paused). io_sim_resume reports what the pause held and what
+ * the node's stack dropped for want of room (NULL: not wanted). */
+int io_sim_pause(struct io *io);
+int io_sim_resume(struct io *io, uint64_t *held, uint64_t *dropped);
 /* Events passed to ops->emit so far (written or discarded). */
 uint64_t io_sim_events_emitted(const struct io *io);
 

@@ -193,7 +193,7 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 	                         .magic_dns = true,
 	                         .err = err,
 	                         .err_len = sizeof(err)};
-	int rc = svcd_new(&n->daemon, n->io, &dc);
+	int rc = svcd_new(&n->daemon, io_sim_daemon_io(n->io), &dc);
 
 	if (rc < 0)
 		return err_setf(why, why_len, rc, "%s: daemon failed to start: %s", n->name,
@@ -433,6 +433,10 @@ int tn_serve(struct tailnet *t, int node, const char *line, char *out, size_t ou
 	if (!t->nodes[node].daemon)
 		return err_setf(out, out_len, -ENOENT, "%s is down (no running daemon)",
 		                t->nodes[node].name);
+	if (t->nodes[node].paused)
+		return err_setf(out, out_len, -EBUSY,
+		                "%s is paused (its daemon answers no command)",
+		                t->nodes[node].name);
 	return svcd_serve_line(t->nodes[node].daemon, line, out, out_len);
 }
 
@@ -465,6 +469,43 @@ int tn_crash(struct tailnet *t, int node)
 	io_event(n->io, "node_crash", IO_STR("node", n->name));
 	svcd_free(n->daemon);
 	n->daemon = NULL;
+	if (n->paused) { /* a stopped process can be killed; nothing held is left */
+		io_sim_resume(n->io, NULL, NULL);
+		n->paused = false;
+	}
+	return 0;
+}
+
+int tn_pause_node(struct tailnet *t, int node, char *why, size_t why_len)
+{
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (!n->daemon)
+		return err_setf(why, why_len, -EALREADY, "%s is down (crashed): nothing to pause",
+		                n->name);
+	if (n->paused)
+		return err_setf(why, why_len, -EALREADY, "%s is already paused", n->name);
+	io_event_bare(n->io, "pause");
+	io_sim_pause(n->io);
+	n->paused = true;
+	return 0;
+}
+
+int tn_resume_node(struct tailnet *t, int node, char *why, size_t why_len)
+{
+	uint64_t held = 0, dropped = 0;
+
+	if (node < 0 || (size_t)node >= t->n_nodes)
+		return err_setf(why, why_len, -ENOENT, "no node %d", node);
+	struct tn_node *n = &t->nodes[node];
+	if (!n->paused)
+		return err_setf(why, why_len, -EALREADY, "%s is not paused%s", n->name,
+		                n->daemon ? "" : " (it is down)");
+	io_sim_resume(n->io, &held, &dropped);
+	n->paused = false;
+	/* what the node's stack kept for the daemon, handed over from now */
+	io_event(n->io, "resume", IO_U64("held", held), IO_U64("dropped", dropped));
 	return 0;
 }
 
@@ -478,7 +519,8 @@ int tn_restart_why(struct tailnet *t, int node, char *why, size_t why_len)
 	if (node < 0 || (size_t)node >= t->n_nodes)
 		return err_setf(why, why_len, -ENOENT, "no node %d", node);
 	if (t->nodes[node].daemon)
-		return err_setf(why, why_len, -EALREADY, "%s is not down", t->nodes[node].name);
+		return err_setf(why, why_len, -EALREADY, "%s is not down%s", t->nodes[node].name,
+		                t->nodes[node].paused ? " (it is paused)" : "");
 	io_event(t->nodes[node].io, "node_restart", IO_STR("node", t->nodes[node].name));
 	t->nodes[node].restarts++;
 	return tn_daemon_start(t, (size_t)node, why, why_len);

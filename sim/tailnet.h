@@ -11,6 +11,10 @@
  *   at once (so the kernel's resets for its sockets go nowhere), then the
  *   daemon's state is freed; backends on the node keep running. restart
  *   starts a fresh daemon and re-runs the node's serve lines.
+ * - pause/resume: the daemon's process is stopped (SIGSTOP) and continued
+ *   (SIGCONT): it runs nothing meanwhile but closes nothing (io_sim.h,
+ *   "Pause"); backends and client programs on the node run on. A crash
+ *   while paused frees it all; a restart starts unpaused.
  * - partition/heal: region links (or a node's access link) down/up.
  * - control crash/restart: the control node loses power and comes back
  *   from its state, kept in memory (lib/io/storage.h, control_storage) the
@@ -134,6 +138,7 @@ struct tn_node {
 	uint64_t origin_delay_us;
 	int origin_status;
 	unsigned restarts; /* tn_restart calls that started a daemon */
+	bool paused;       /* its daemon is stopped (tn_pause_node) */
 };
 
 struct tailnet {
@@ -183,6 +188,11 @@ int tn_restart(struct tailnet *t, int node);
 /* tn_restart with the reason of a failure in `why` (a node that is not
  * down, a daemon or serve line that failed to start). */
 int tn_restart_why(struct tailnet *t, int node, char *why, size_t why_len);
+/* Stops (continues) a node's daemon; a pause or resume event. -ENOENT
+ * for no such node, -EALREADY (with `why`) for a crashed or paused node
+ * (pause) or one not paused (resume). */
+int tn_pause_node(struct tailnet *t, int node, char *why, size_t why_len);
+int tn_resume_node(struct tailnet *t, int node, char *why, size_t why_len);
 int tn_partition_regions(struct tailnet *t, int region_a, int region_b, bool cut);
 int tn_isolate_node(struct tailnet *t, int node, bool cut);
 /* Cuts (or restores) underlay traffic between two nodes only (a

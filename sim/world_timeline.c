@@ -136,7 +136,7 @@ struct world_act {
 	char *out; /* WORLD_ADMIN_OUT_MAX bytes */
 };
 
-/* serve, crash, restart: a node's daemon. */
+/* serve, crash, restart, pause, resume: a node's daemon; its origin. */
 static int world_act_node(struct world *w, const struct scenario_event *e, struct world_act *a)
 {
 	int rc = 0;
@@ -180,6 +180,14 @@ static int world_act_node(struct world *w, const struct scenario_event *e, struc
 	case SCENARIO_ACTION_ORIGIN_OK:
 		a->action = "origin_ok";
 		rc = tn_origin_ok(w->tn, (int)e->node, a->reason, sizeof(a->reason));
+		break;
+	case SCENARIO_ACTION_PAUSE:
+		a->action = "pause";
+		rc = tn_pause_node(w->tn, (int)e->node, a->reason, sizeof(a->reason));
+		break;
+	case SCENARIO_ACTION_RESUME:
+		a->action = "resume";
+		rc = tn_resume_node(w->tn, (int)e->node, a->reason, sizeof(a->reason));
 		break;
 	default:
 		a->action = "restart";
@@ -433,6 +441,8 @@ int world_apply(struct world *w, const struct scenario_event *e, char *why, size
 	case SCENARIO_ACTION_ORIGIN_SLOW:
 	case SCENARIO_ACTION_ORIGIN_ERROR:
 	case SCENARIO_ACTION_ORIGIN_OK:
+	case SCENARIO_ACTION_PAUSE:
+	case SCENARIO_ACTION_RESUME:
 		rc = world_act_node(w, e, &a);
 		break;
 	case SCENARIO_ACTION_PARTITION:

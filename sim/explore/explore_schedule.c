@@ -105,6 +105,7 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 	case SCENARIO_FAULT_CRASH:
 	case SCENARIO_FAULT_ISOLATE:
 	case SCENARIO_FAULT_ACCESS:
+	case SCENARIO_FAULT_PAUSE:
 		return (uint32_t)below_draw(rng, sc->node_count);
 	case SCENARIO_FAULT_PARTITION:
 	case SCENARIO_FAULT_LINK:
@@ -159,15 +160,26 @@ static bool through_control(enum scenario_fault_kind kind)
 	       kind == SCENARIO_FAULT_REJECT || kind == SCENARIO_FAULT_GRANT;
 }
 
-/* Two faults that must not overlap: the same kind on the same target,
- * two acting through control, or a drain on a node that crashes (its
- * serve commands need the daemon). */
+/* The node whose daemon a crash, pause or drain fault acts on;
+ * UINT32_MAX for other kinds. */
+static uint32_t daemon_node(const struct explore_schedule *s, const struct explore_fault *f)
+{
+	if (f->kind == SCENARIO_FAULT_CRASH || f->kind == SCENARIO_FAULT_PAUSE)
+		return f->target;
+	return f->kind == SCENARIO_FAULT_DRAIN ? s->hosts[f->target].node : UINT32_MAX;
+}
+
 static bool is_origin_kind(enum scenario_fault_kind kind)
 {
 	return kind == SCENARIO_FAULT_ORIGIN || kind == SCENARIO_FAULT_ORIGIN_SLOW ||
 	       kind == SCENARIO_FAULT_ORIGIN_ERROR;
 }
 
+/* Two faults that must not overlap: the same kind on the same target,
+ * two acting through control, or two of crash, pause and drain on the
+ * same node's daemon (a crashed daemon cannot be paused, a paused one
+ * runs no serve command, and its restart or resume would undo the
+ * other's). */
 static bool faults_clash(const struct explore_schedule *s, const struct explore_fault *a,
                          const struct explore_fault *b)
 {
@@ -178,11 +190,11 @@ static bool faults_clash(const struct explore_schedule *s, const struct explore_
 		return true;
 	if (through_control(a->kind) && through_control(b->kind))
 		return true;
-	if (a->kind == SCENARIO_FAULT_DRAIN && b->kind == SCENARIO_FAULT_CRASH)
-		return s->hosts[a->target].node == b->target;
-	if (a->kind == SCENARIO_FAULT_CRASH && b->kind == SCENARIO_FAULT_DRAIN)
-		return s->hosts[b->target].node == a->target;
-	return false;
+	uint32_t na = daemon_node(s, a), nb = daemon_node(s, b);
+	/* two drains of one node's services and two crashes stay as they were */
+	if (na == UINT32_MAX || na != nb || a->kind == b->kind)
+		return false;
+	return true;
 }
 
 static bool is_control_action(enum scenario_action a)
@@ -232,16 +244,16 @@ static bool own_timeline_claims(const struct scenario *sc, const struct explore_
 		const struct scenario_event *e = &sc->events[i];
 		switch (f->kind) {
 		case SCENARIO_FAULT_CRASH:
-		case SCENARIO_FAULT_DRAIN: {
-			uint32_t node =
-			    f->kind == SCENARIO_FAULT_CRASH ? f->target : s->hosts[f->target].node;
+		case SCENARIO_FAULT_DRAIN:
+		case SCENARIO_FAULT_PAUSE:
 			if ((e->action == SCENARIO_ACTION_CRASH ||
 			     e->action == SCENARIO_ACTION_RESTART ||
-			     e->action == SCENARIO_ACTION_SERVE) &&
-			    e->node == node)
+			     e->action == SCENARIO_ACTION_SERVE ||
+			     e->action == SCENARIO_ACTION_PAUSE ||
+			     e->action == SCENARIO_ACTION_RESUME) &&
+			    e->node == daemon_node(s, f))
 				return true;
 			break;
-		}
 		case SCENARIO_FAULT_ISOLATE:
 		case SCENARIO_FAULT_ACCESS:
 		case SCENARIO_FAULT_ORIGIN:
@@ -457,6 +469,10 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 		                                                    : SCENARIO_ACTION_ORIGIN_ERROR;
 		e->node = f->target;
 		e->delay_us = heal || f->kind == SCENARIO_FAULT_ORIGIN_ERROR ? 0 : f->latency_us;
+		break;
+	case SCENARIO_FAULT_PAUSE:
+		e->action = heal ? SCENARIO_ACTION_RESUME : SCENARIO_ACTION_PAUSE;
+		e->node = f->target;
 		break;
 	case SCENARIO_FAULT_ONE_WAY: {
 		const struct scenario_link *l = &sc->links[f->target];
@@ -729,6 +745,12 @@ static void entry_write(const struct scenario *sc, const struct scenario_event *
 		scenario_node_name(sc, e->node, name, sizeof(name));
 		fprintf(out, "origin_%s: %s}",
 		        e->action == SCENARIO_ACTION_ORIGIN_ERROR ? "error" : "ok", name);
+		break;
+	case SCENARIO_ACTION_PAUSE:
+	case SCENARIO_ACTION_RESUME:
+		scenario_node_name(sc, e->node, name, sizeof(name));
+		fprintf(out, "%s: %s}", e->action == SCENARIO_ACTION_PAUSE ? "pause" : "resume",
+		        name);
 		break;
 	case SCENARIO_ACTION_LINK:
 		link_write(sc, e, out);

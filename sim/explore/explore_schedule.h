@@ -21,7 +21,8 @@ struct explore_fault {
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
 	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); ORIGIN_SLOW,
-	 * ORIGIN_ERROR: node (one with an http backend); control kinds: 0. */
+	 * ORIGIN_ERROR: node (one with an http backend); PAUSE: node; control
+	 * kinds: 0. */
 	uint32_t target;
 	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts;
 	                            ORIGIN_SLOW: how much later answers come */
@@ -30,12 +31,14 @@ struct explore_fault {
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 };
 
-/* Whether a kind's target is a node index (crash, isolate, access, origin). */
+/* Whether a kind's target is a node index (crash, isolate, access, origin,
+ * pause). */
 static inline bool explore_fault_on_node(enum scenario_fault_kind kind)
 {
 	return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_ISOLATE ||
 	       kind == SCENARIO_FAULT_ACCESS || kind == SCENARIO_FAULT_ORIGIN ||
-	       kind == SCENARIO_FAULT_ORIGIN_SLOW || kind == SCENARIO_FAULT_ORIGIN_ERROR;
+	       kind == SCENARIO_FAULT_ORIGIN_SLOW || kind == SCENARIO_FAULT_ORIGIN_ERROR ||
+	       kind == SCENARIO_FAULT_PAUSE;
 }
 
 struct explore_schedule {

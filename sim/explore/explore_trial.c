@@ -93,6 +93,7 @@ static void fault_target_name(const struct scenario *sc, const struct explore_sc
 	case SCENARIO_FAULT_ORIGIN:
 	case SCENARIO_FAULT_ORIGIN_SLOW:
 	case SCENARIO_FAULT_ORIGIN_ERROR:
+	case SCENARIO_FAULT_PAUSE:
 		scenario_node_name(sc, f->target, out, cap);
 		break;
 	case SCENARIO_FAULT_PARTITION:

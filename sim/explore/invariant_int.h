@@ -73,6 +73,9 @@ struct inv_window {
 	uint64_t from_us, to_us; /* to_us UINT64_MAX: never healed */
 	enum inv_window_kind kind;
 	uint32_t node; /* INV_W_NODE: the node */
+	/* INV_W_NODE: its daemon paused, not crashed: unavailable alike (it
+	 * answers nothing), but it closes nothing and comes back as it was */
+	bool pause;
 };
 
 /* Per (host, service) what the timeline made of it. */

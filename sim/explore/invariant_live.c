@@ -106,6 +106,18 @@ static uint64_t inv_settled(const struct inv_run *r)
 	return r->open_fault || t >= r->end_us ? UINT64_MAX : t;
 }
 
+/* Whether `node`'s daemon never crashed before `to_us` (a pause does not
+ * count: the daemon comes back as it was, so a paused client must reach
+ * its services after the heal like any other). */
+static bool inv_never_crashed(const struct inv_run *r, uint32_t node, uint64_t to_us)
+{
+	for (size_t i = 0; i < r->n_win; i++)
+		if (r->win[i].kind == INV_W_NODE && !r->win[i].pause && r->win[i].node == node &&
+		    r->win[i].from_us <= to_us)
+			return false;
+	return true;
+}
+
 /* reach: after the last heal + settle, every client of a request-rate
  * workload, granted and with an eligible host, gets at least one ok
  * answer (when at least 10 requests are due to it). */
@@ -137,7 +149,7 @@ static void inv_check_reach(struct inv_run *r)
 				ok[r->req[i].client] = true;
 		for (uint32_t c = 0; c < sc->node_count; c++) {
 			if (!scenario_workload_has_client(sc, w, c) ||
-			    !inv_alive_throughout(r, c, 0, to) ||
+			    !inv_never_crashed(r, c, to) ||
 			    inv_granted(r, c, svc, inv_proto(w), w->port, from) != 1)
 				continue;
 			inv_checked(r, INVARIANT_REACH);
@@ -284,12 +296,11 @@ static void inv_check_failover_one(struct inv_run *r, const struct inv_window *c
 		return;
 	inv_checked(r, INVARIANT_FAILOVER);
 	if (best == UINT64_MAX || best - tc >= INVARIANT_FAILOVER_US)
-		inv_violation(
-		    r, INVARIANT_FAILOVER, tc + INVARIANT_FAILOVER_US, c->node,
-		    "workload %s: no ok answer from another host within 1 s of %s's crash "
-		    "(first after %llu ms)",
-		    w->name, r->names[c->node],
-		    best == UINT64_MAX ? 0ull : (unsigned long long)((best - tc) / 1000));
+		inv_violation(r, INVARIANT_FAILOVER, tc + INVARIANT_FAILOVER_US, c->node,
+		              "workload %s: no ok answer from another host within 1 s of %s's %s "
+		              "(first after %llu ms)",
+		              w->name, r->names[c->node], c->pause ? "pause" : "crash",
+		              best == UINT64_MAX ? 0ull : (unsigned long long)((best - tc) / 1000));
 }
 
 /* Whether regions a and b still reach each other at t through the links
@@ -420,7 +431,10 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 }
 
 /* keepalive-reset (STR-7): a kept-alive client's request to a crashed host
- * ends (reset, retried elsewhere) within the bound, never hangs. */
+ * ends (reset, retried elsewhere) within the bound, never hangs. A paused
+ * host is as silent as a crashed one until it resumes; a request that
+ * ends after the resume is fine (the host came back before its flow had
+ * to be given up). */
 static void inv_check_keepalive(struct inv_run *r, const struct inv_window *c)
 {
 	for (size_t i = 0; i < r->n_req; i++) {
@@ -431,13 +445,14 @@ static void inv_check_keepalive(struct inv_run *r, const struct inv_window *c)
 		inv_checked(r, INVARIANT_KEEPALIVE_RESET);
 		uint64_t t0 = q->start_us > c->from_us ? q->start_us : c->from_us;
 		if (q->outcome == INV_OK || q->done_us < c->from_us || t0 > c->to_us ||
+		    (c->pause && q->done_us >= c->to_us) ||
 		    q->done_us - t0 <= INVARIANT_KEEPALIVE_US ||
 		    inv_in_window(r, t0, q->done_us, INV_ALL_WINDOWS & ~(1u << INV_W_QUIET), c))
 			continue;
 		inv_violation(r, INVARIANT_KEEPALIVE_RESET, q->done_us, q->client,
-		              "%s's kept-alive request to crashed %s hung %llu ms (%s)",
-		              r->names[q->client], r->names[c->node],
-		              (unsigned long long)((q->done_us - t0) / 1000),
+		              "%s's kept-alive request to %s %s hung %llu ms (%s)",
+		              r->names[q->client], c->pause ? "paused" : "crashed",
+		              r->names[c->node], (unsigned long long)((q->done_us - t0) / 1000),
 		              inv_outcome_names[q->outcome]);
 	}
 }

@@ -52,16 +52,23 @@ static int inv_add_window(struct inv_run *r, struct inv_window w)
 	return 0;
 }
 
-/* Closes the latest open window of `kind` matching `node` at t. */
-static void inv_close_window(struct inv_run *r, enum inv_window_kind kind, uint32_t node,
-                             uint64_t t)
+/* Closes the latest open window of `kind` matching `node` (a node
+ * window: a crash's, or a pause's with `pause`) at t. */
+static void inv_close_window_of(struct inv_run *r, enum inv_window_kind kind, uint32_t node,
+                                bool pause, uint64_t t)
 {
 	for (size_t i = r->n_win; i-- > 0;)
-		if (r->win[i].kind == kind && r->win[i].node == node &&
+		if (r->win[i].kind == kind && r->win[i].node == node && r->win[i].pause == pause &&
 		    r->win[i].to_us == UINT64_MAX) {
 			r->win[i].to_us = t;
 			return;
 		}
+}
+
+static void inv_close_window(struct inv_run *r, enum inv_window_kind kind, uint32_t node,
+                             uint64_t t)
+{
+	inv_close_window_of(r, kind, node, false, t);
 }
 
 static int inv_add_change(struct inv_run *r, uint64_t t, uint32_t host, int svc, int what)
@@ -228,9 +235,18 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 
 	switch (e->action) {
 	case SCENARIO_ACTION_CRASH:
+		inv_close_window_of(r, INV_W_NODE, e->node, true, e->at_us); /* ends a pause */
 		w.kind = INV_W_NODE;
 		w.node = e->node;
 		return inv_add_window(r, w);
+	case SCENARIO_ACTION_PAUSE:
+		w.kind = INV_W_NODE;
+		w.node = e->node;
+		w.pause = true;
+		return inv_add_window(r, w);
+	case SCENARIO_ACTION_RESUME:
+		inv_close_window_of(r, INV_W_NODE, e->node, true, e->at_us);
+		return 0;
 	case SCENARIO_ACTION_RESTART:
 		inv_close_window(r, INV_W_NODE, e->node, e->at_us);
 		/* a restarted daemon's serve state after timeline changes is not modelled */

@@ -324,6 +324,8 @@ enum scenario_action {
 	SCENARIO_ACTION_ORIGIN_SLOW,        /* {origin_slow: NODE, delay: D}: HTTP answers D late */
 	SCENARIO_ACTION_ORIGIN_ERROR,       /* {origin_error: NODE}: HTTP answers 500 */
 	SCENARIO_ACTION_ORIGIN_OK,          /* {origin_ok: NODE}: healthy again */
+	SCENARIO_ACTION_PAUSE,              /* {pause: NODE}: its daemon stopped (SIGSTOP) */
+	SCENARIO_ACTION_RESUME,             /* {resume: NODE}: continued (SIGCONT) */
 };
 
 /* CONTROL_DISK: the state of control's disk from then on. */
@@ -348,7 +350,7 @@ enum scenario_admin_verb {
 struct scenario_event {
 	uint64_t at_us;
 	enum scenario_action action;
-	uint32_t node;      /* SERVE, CRASH, RESTART: expanded node index */
+	uint32_t node;      /* SERVE, CRASH, RESTART, PAUSE, RESUME: expanded node index */
 	const char *run;    /* SERVE: the serve line */
 	bool between_nodes; /* PARTITION, HEAL: a, b are node indexes, else region indexes */
 	uint32_t a, b;
@@ -403,6 +405,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ORIGIN,
 	SCENARIO_FAULT_ORIGIN_SLOW,
 	SCENARIO_FAULT_ORIGIN_ERROR,
+	SCENARIO_FAULT_PAUSE,
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

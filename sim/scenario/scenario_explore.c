@@ -135,6 +135,8 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 		return sc->link_count < 1 ? "link faults need at least one link" : NULL;
 	case SCENARIO_FAULT_CRASH:
 		return sc->node_count < 1 ? "crash faults need at least one node" : NULL;
+	case SCENARIO_FAULT_PAUSE:
+		return sc->node_count < 1 ? "pause faults need at least one node" : NULL;
 	case SCENARIO_FAULT_ISOLATE:
 	case SCENARIO_FAULT_ACCESS:
 		return sc->node_count < 1 ? "isolate and access faults need at least one node"

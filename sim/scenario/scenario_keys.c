@@ -24,7 +24,7 @@ const char *const scenario_control_words[] = {"crash",   "restart",    "disk-ful
 const char *const scenario_fault_words[] = {
     "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
     "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
-    "access", "loss",      "origin", "origin-slow",   "origin-error", NULL};
+    "access", "loss",      "origin", "origin-slow",   "origin-error", "pause", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -213,8 +213,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "access (a node's access link slower and lossy, then back), loss (a link's "
             "loss, then back), origin (a node's backend programs die while its daemon "
             "lives, then start again), origin-slow (a node's http backends answer late, "
-            "then healthy again), origin-error (they answer 500, then healthy again). Admin kinds "
-            "run as the first owner, admin or "
+            "then healthy again), origin-error (they answer 500, then healthy again), pause "
+            "(a node's daemon stopped, SIGSTOP, then continued). Admin kinds run as the first "
+            "owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),
@@ -385,6 +386,14 @@ const struct scenario_key scenario_timeline_keys[] = {
                             "without it, an action that cannot be carried out fails the run "
                             "(exit 2).",
                             .project = true),
+    [TL_PAUSE] = KEY("pause", SCENARIO_KIND_STRING, false, NULL,
+                     "A node whose daemon is stopped (SIGSTOP, a gray failure): it runs "
+                     "nothing and closes nothing; its backends run on.",
+                     .project = true),
+    [TL_RESUME] = KEY("resume", SCENARIO_KIND_STRING, false, NULL,
+                      "A paused node's daemon continued: what was held is delivered, "
+                      "overdue timers fire.",
+                      .project = true),
     KEY_END,
 };
 

@@ -429,7 +429,9 @@ static const int timeline_actions[] = {TL_RUN,
                                        TL_ORIGIN_RESTART,
                                        TL_ORIGIN_SLOW,
                                        TL_ORIGIN_ERROR,
-                                       TL_ORIGIN_OK};
+                                       TL_ORIGIN_OK,
+                                       TL_PAUSE,
+                                       TL_RESUME};
 
 /* `at`: before the end of the run. */
 static bool entry_at(struct loader *ld, const yaml_node_t *v, struct scenario_event *e)
@@ -470,7 +472,8 @@ static int entry_action(struct loader *ld, const yaml_node_t *item, yaml_node_t 
 		         "timeline entry has no action (one of run with node, crash, "
 		         "restart, partition, heal, link, admin with as, control, isolate, "
 		         "rejoin, partition_one_way, heal_one_way, origin_crash, "
-		         "origin_restart, origin_slow with delay, origin_error, origin_ok)");
+		         "origin_restart, origin_slow with delay, origin_error, origin_ok, pause, "
+		         "resume)");
 	return action;
 }
 
@@ -714,6 +717,11 @@ static bool load_timeline_entry(struct loader *ld, yaml_node_t *item, struct sce
 	case TL_ORIGIN_ERROR:
 	case TL_ORIGIN_OK:
 		return action_origin(ld, keys, vals, action, e);
+	case TL_PAUSE:
+	case TL_RESUME:
+		e->action = action == TL_PAUSE ? SCENARIO_ACTION_PAUSE : SCENARIO_ACTION_RESUME;
+		return ld_node_ref(ld, action == TL_PAUSE ? "pause: " : "resume: ", vals[action],
+		                   &e->node) == 0;
 	}
 	return false;
 }
@@ -725,6 +733,7 @@ struct order_state {
 	size_t *down;
 	size_t *origin_down; /* like down, for a node's backends */
 	size_t *origin_bad;  /* like down, for origin_slow and origin_error */
+	size_t *paused;      /* like down, for a paused daemon */
 	size_t *cuts;
 	size_t n_cuts;
 	size_t control_down;
@@ -740,7 +749,13 @@ static bool order_node(struct loader *ld, struct order_state *st, size_t i, cons
 	bool ok = true;
 
 	scenario_node_name(sc, e->node, name, sizeof(name));
-	if (e->action == SCENARIO_ACTION_CRASH && *d) {
+	if (e->action == SCENARIO_ACTION_SERVE && st->paused[e->node]) {
+		ld_error_pos(ld, e->line, e->column,
+		             "'%s' is paused at %s (pause at line %u): its serve command "
+		             "cannot run",
+		             name, t, sc->events[st->paused[e->node] - 1].line);
+		ok = false;
+	} else if (e->action == SCENARIO_ACTION_CRASH && *d) {
 		ld_error_pos(ld, e->line, e->column,
 		             "crash of '%s' at %s, which is already down (crashed at "
 		             "line %u)",
@@ -758,11 +773,44 @@ static bool order_node(struct loader *ld, struct order_state *st, size_t i, cons
 		             name, t, sc->events[*d - 1].line);
 		ok = false;
 	}
-	if (e->action == SCENARIO_ACTION_CRASH)
+	if (e->action == SCENARIO_ACTION_CRASH) {
 		*d = i + 1;
-	else if (e->action == SCENARIO_ACTION_RESTART)
+		st->paused[e->node] = 0; /* a crash ends a pause; restart starts unpaused */
+	} else if (e->action == SCENARIO_ACTION_RESTART) {
 		*d = 0;
+	}
 	return ok;
+}
+
+/* pause: a running daemon not paused; resume: a paused one. */
+static bool order_pause(struct loader *ld, struct order_state *st, size_t i, const char *t)
+{
+	struct scenario *sc = ld->sc;
+	const struct scenario_event *e = &sc->events[i];
+	size_t *p = &st->paused[e->node];
+	char name[SCENARIO_NAME_MAX + 16];
+
+	scenario_node_name(sc, e->node, name, sizeof(name));
+	if (e->action == SCENARIO_ACTION_PAUSE && st->down[e->node]) {
+		ld_error_pos(ld, e->line, e->column,
+		             "pause of '%s' at %s, which is down (crashed at line %u)", name, t,
+		             sc->events[st->down[e->node] - 1].line);
+		return false;
+	}
+	if (e->action == SCENARIO_ACTION_PAUSE && *p) {
+		ld_error_pos(ld, e->line, e->column,
+		             "pause of '%s' at %s, which is already paused (pause at line %u)",
+		             name, t, sc->events[*p - 1].line);
+		return false;
+	}
+	if (e->action == SCENARIO_ACTION_RESUME && !*p) {
+		ld_error_pos(ld, e->line, e->column,
+		             "resume of '%s' at %s, which is not paused (no pause before it)", name,
+		             t);
+		return false;
+	}
+	*p = e->action == SCENARIO_ACTION_PAUSE ? i + 1 : 0;
+	return true;
 }
 
 bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y)
@@ -922,13 +970,15 @@ static bool check_timeline_order(struct loader *ld)
 	    .down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.down)),
 	    .origin_down = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_down)),
 	    .origin_bad = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.origin_bad)),
+	    .paused = calloc(sc->node_count ? sc->node_count : 1, sizeof(*st.paused)),
 	    .cuts = calloc(sc->n_events ? sc->n_events : 1, sizeof(*st.cuts)),
 	};
 	char t[32];
 	bool ok = true;
 
-	if (!st.down || !st.cuts || !st.origin_down || !st.origin_bad) {
+	if (!st.down || !st.cuts || !st.origin_down || !st.origin_bad || !st.paused) {
 		free(st.origin_bad);
+		free(st.paused);
 		free(st.origin_down);
 		free(st.down);
 		free(st.cuts);
@@ -971,6 +1021,11 @@ static bool check_timeline_order(struct loader *ld)
 			if (!order_origin_bad(ld, &st, i, t))
 				ok = false;
 			break;
+		case SCENARIO_ACTION_PAUSE:
+		case SCENARIO_ACTION_RESUME:
+			if (!order_pause(ld, &st, i, t))
+				ok = false;
+			break;
 		case SCENARIO_ACTION_LINK:
 		case SCENARIO_ACTION_ADMIN:
 		case SCENARIO_ACTION_CONTROL_DISK:
@@ -978,6 +1033,7 @@ static bool check_timeline_order(struct loader *ld)
 		}
 	}
 	free(st.origin_bad);
+	free(st.paused);
 	free(st.origin_down);
 	free(st.down);
 	free(st.cuts);

@@ -408,6 +408,171 @@ Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_res
 	run("rm -rf '%s'", out);
 }
 
+/* Two hosts; web-0's daemon is paused from 3s to 6s (SIGSTOP, SIGCONT). */
+static const char pause_scenario[] =
+    "name: pausefaults\n"
+    "duration: 10s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
+    "timeline:\n"
+    "  - {at: 3000000us, pause: web-0}\n"
+    "  - {at: 6000000us, resume: web-0}\n";
+
+/* How many lines of OUT/reports/NAME/events.jsonl match the grep -E
+ * pattern `re` (single-quoted in the shell). */
+static int count_lines(const char *out, const char *name, const char *re)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "grep -cE '%s' '%s/reports/%s/events.jsonl'", re, out, name);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	cr_assert_not_null(p);
+	cr_assert_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* STR-4 for a gray failure: web-0 answers nothing while paused but closes
+ * nothing, so its client fails over on its own probes within the bound
+ * (control only sees silence); the SYNs the paused daemon was sent are
+ * handed to it at the resume, in order, and it serves again. */
+Test(simrun_faults, exp_1_pause_fails_clients_over_and_hands_over_what_was_held_on_resume,
+     .timeout = 300)
+{
+	char out[64];
+	size_t n, ok_web0_paused = 0, first_web1 = 0, ok_web0_after = 0;
+	uint64_t first_ok_us = UINT64_MAX;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "pausefaults", pause_scenario, false), 0);
+	struct req *r = requests(out, "pausefaults", &n);
+	for (size_t i = 0; i < n; i++) {
+		bool web0 = !strcmp(r[i].host, "web-0");
+		ok_web0_paused +=
+		    web0 && r[i].ok && r[i].start_us >= 3000000 && r[i].end_us < 6000000;
+		ok_web0_after += web0 && r[i].ok && r[i].start_us >= 6500000;
+		if (r[i].start_us >= 3000000 && r[i].ok && !web0 && r[i].end_us < first_ok_us) {
+			first_ok_us = r[i].end_us;
+			first_web1 = i;
+		}
+	}
+	cr_assert_eq(ok_web0_paused, 0, "%zu answers from web-0 while it was paused",
+	             ok_web0_paused);
+	cr_assert_lt(first_ok_us, 4000000, "no ok answer from web-1 within 1 s of the pause");
+	cr_assert_str_eq(r[first_web1].host, "web-1");
+	cr_assert_gt(ok_web0_after, 10, "web-0 does not serve after its resume");
+	/* the events: pause and resume, nothing of web-0's daemon between */
+	cr_assert_eq(count_lines(out, "pausefaults",
+	                         "\"t_us\":3000000,\"node\":\"web-0\",\"type\":\"pause\""),
+	             1);
+	cr_assert_eq(
+	    count_lines(out, "pausefaults",
+	                "\"t_us\":6000000,\"node\":\"web-0\",\"type\":\"resume\",\"held\":[1-9]"),
+	    1);
+	cr_assert_eq(
+	    count_lines(out, "pausefaults", "\"type\":\"timeline\",\"action\":\"(pause|resume)\""),
+	    2);
+	cr_assert_eq(count_lines(out, "pausefaults", "\"t_us\":([3-5][0-9]{6}),\"node\":\"web-0\""),
+	             1, "web-0's daemon ran while paused (only its pause event may be there)");
+	/* the SYNs a sent to web-0 while it was paused reach it at the resume,
+	 * in the order they were sent (their source ports rise) */
+	int held = count_lines(out, "pausefaults",
+	                       "\"t_us\":6000000,\"node\":\"web-0\",\"type\":\"flow_new\"");
+	cr_assert_gt(held, 0, "nothing held was handed over at the resume");
+	cr_assert_eq(run("grep -E '\"t_us\":6000000,\"node\":\"web-0\",\"type\":\"flow_new\"' "
+	                 "'%s/reports/pausefaults/events.jsonl' | sed 's/.*\"src\":\"[0-9.]*:"
+	                 "\\([0-9]*\\)\".*/\\1/' | sort -c -n",
+	                 out),
+	             0, "the held SYNs were handed over out of order");
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* EXP-6 for pause and resume: a pause of a crashed node and a resume of a
+ * running one fail with their reasons; a crash while paused works and the
+ * restarted daemon is not paused (it can be paused again). Without
+ * expect_error, a pause of a crashed node stops the run (exit 2). */
+static const char pause_order_scenario[] =
+    "name: pauseorder\n"
+    "duration: 10s\n"
+    "regions: {r: {}}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
+    "timeline:\n"
+    "  - {at: 2s, crash: web-0}\n"
+    "  - {at: 2500ms, pause: web-0, expect_error: \"web-0 is down (crashed)\"}\n"
+    "  - {at: 3s, restart: web-0}\n"
+    "  - {at: 3500ms, resume: web-0, expect_error: \"web-0 is not paused\"}\n"
+    "  - {at: 4s, pause: web-0}\n"
+    "  - {at: 4500ms, pause: web-0, expect_error: \"web-0 is already paused\"}\n"
+    "  - {at: 5s, crash: web-0}\n"
+    "  - {at: 6s, restart: web-0}\n"
+    "  - {at: 7s, pause: web-0}\n"
+    "  - {at: 7500ms, resume: web-0}\n";
+
+Test(simrun_faults, exp_6_pause_of_a_crashed_node_fails_and_a_crash_ends_a_pause, .timeout = 300)
+{
+	char out[64], path[256];
+	size_t n, ok_web0_end = 0;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "pauseorder", pause_order_scenario, false), 0);
+	cr_assert_eq(count_lines(out, "pauseorder",
+	                         "\"action\":\"pause\",.*failed as expected: web-0 "
+	                         "is down \\(crashed\\): nothing to pause"),
+	             1);
+	cr_assert_eq(count_lines(out, "pauseorder",
+	                         "\"action\":\"resume\",.*failed as expected: web-0 is not paused"),
+	             1);
+	cr_assert_eq(
+	    count_lines(out, "pauseorder", "\"node\":\"web-0\",\"type\":\"(pause|resume)\""), 3,
+	    "pause at 4s and 7s, resume at 7.5s");
+	struct req *r = requests(out, "pauseorder", &n);
+	for (size_t i = 0; i < n; i++)
+		ok_web0_end += !strcmp(r[i].host, "web-0") && r[i].ok && r[i].start_us >= 8000000;
+	cr_assert_gt(ok_web0_end, 5, "web-0 serves again after its last resume");
+	free(r);
+	/* the same pause without expect_error: the run stops with the reason */
+	char *text = strdup(pause_order_scenario);
+	char *cut = strstr(text, ", expect_error: \"web-0 is down (crashed)\"");
+	cr_assert_not_null(cut);
+	memmove(cut, cut + strlen(", expect_error: \"web-0 is down (crashed)\""),
+	        strlen(cut + strlen(", expect_error: \"web-0 is down (crashed)\"")) + 1);
+	snprintf(path, sizeof(path), "%s/bad.yaml", out);
+	write_file(path, text);
+	cr_assert_eq(run("'%s' --quiet --pcap none --out '%s' '%s' 2>'%s/err' >/dev/null",
+	                 SIMRUN_PATH, out, path, out),
+	             2);
+	cr_assert_eq(run("grep -q \"pause of 'web-0' at 2500ms, which is down (crashed at line "
+	                 "15)\" '%s/err'",
+	                 out),
+	             0);
+	free(text);
+	run("rm -rf '%s'", out);
+}
+
 /* Backend answers of `node` by status, from its own backend_request
  * events (the origin's evidence, not the client's): how many answered in
  * [from_s, to_s) with `status`, and how many with another. */
@@ -538,6 +703,7 @@ static const char explore_scenario[] =
     "    - {kind: origin, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: origin-slow, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: origin-error, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: pause, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

@@ -48,6 +48,7 @@ static const char menu[] = "explore:\n"
                            "    - {kind: origin, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: origin-slow, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: origin-error, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: pause, rate: 6, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -88,6 +89,8 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 	case SCENARIO_ACTION_ORIGIN_RESTART:
 	case SCENARIO_ACTION_ORIGIN_ERROR:
 	case SCENARIO_ACTION_ORIGIN_OK:
+	case SCENARIO_ACTION_PAUSE:
+	case SCENARIO_ACTION_RESUME:
 		return x->node == y->node;
 	case SCENARIO_ACTION_ORIGIN_SLOW:
 		return x->node == y->node && x->delay_us == y->delay_us;
@@ -195,7 +198,9 @@ Test(explore_schedule, exp_1_quiet_tail_targets_and_max_faults_are_respected)
 				cr_assert(e->link >= 0 && e->link < sc->link_count);
 			if ((e->action == SCENARIO_ACTION_LINK && e->access) ||
 			    e->action == SCENARIO_ACTION_ISOLATE ||
-			    e->action == SCENARIO_ACTION_REJOIN)
+			    e->action == SCENARIO_ACTION_REJOIN ||
+			    e->action == SCENARIO_ACTION_PAUSE ||
+			    e->action == SCENARIO_ACTION_RESUME)
 				cr_assert_lt(e->node, sc->node_count);
 		}
 		explore_schedule_free(&s);
@@ -235,6 +240,8 @@ Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_
 				cr_assert_lt(f->target, 2);
 			if (f->kind == SCENARIO_FAULT_ORIGIN)
 				cr_assert_lt(f->target, 4, "m has no backends");
+			if (f->kind == SCENARIO_FAULT_PAUSE)
+				cr_assert_lt(f->target, sc->node_count);
 			if (f->kind == SCENARIO_FAULT_CONTROL_DISK)
 				cr_assert(f->disk == SCENARIO_DISK_FULL ||
 				          f->disk == SCENARIO_DISK_FSYNC_FAIL);
@@ -250,6 +257,26 @@ Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_
 				              g->target != s.hosts[f->target].node,
 				          "seed %llu: a drain on a crashed node",
 				          (unsigned long long)seed);
+				/* a paused daemon cannot crash or run serve drain, a
+				 * crashed one cannot be paused (EXP-1, EXP-6) */
+				uint32_t fn = f->kind == SCENARIO_FAULT_DRAIN
+				                  ? s.hosts[f->target].node
+				                  : f->target;
+				uint32_t gn = g->kind == SCENARIO_FAULT_DRAIN
+				                  ? s.hosts[g->target].node
+				                  : g->target;
+				bool daemon_f = f->kind == SCENARIO_FAULT_CRASH ||
+				                f->kind == SCENARIO_FAULT_DRAIN ||
+				                f->kind == SCENARIO_FAULT_PAUSE;
+				bool daemon_g = g->kind == SCENARIO_FAULT_CRASH ||
+				                g->kind == SCENARIO_FAULT_DRAIN ||
+				                g->kind == SCENARIO_FAULT_PAUSE;
+				cr_assert(
+				    !overlap || !daemon_f || !daemon_g || fn != gn ||
+				        (f->kind != SCENARIO_FAULT_PAUSE &&
+				         g->kind != SCENARIO_FAULT_PAUSE),
+				    "seed %llu: a pause with a crash, drain or pause of node %u",
+				    (unsigned long long)seed, fn);
 			}
 		}
 		for (size_t i = 0; i < s.n_events; i++) {

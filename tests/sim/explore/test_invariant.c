@@ -488,6 +488,50 @@ Test(invariant, exp_2_keepalive_reset_str_7_a_reset_at_the_bound_holds)
 	cr_assert(res.checked & BIT(INVARIANT_KEEPALIVE_RESET));
 }
 
+/* A paused host answers nothing, as a crashed one: its clients must fail
+ * over within STR-4's bound, and a kept-alive request to it must not
+ * hang past STR-7's while it stays paused; one that ends after the
+ * resume is fine (the host came back). A paused client is still judged
+ * by reach after the heal, a crashed one is not. */
+static const char pause_long[] = "  - {at: 10s, pause: web-1}\n  - {at: 20s, resume: web-1}\n";
+static const char pause_short[] = "  - {at: 10s, pause: web-1}\n  - {at: 11s, resume: web-1}\n";
+
+Test(invariant, exp_2_failover_str_4_after_a_pause_slower_than_a_second)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 1500000};
+	struct invariant_result res = run_case(pause_long, &h, NULL, BIT(INVARIANT_FAILOVER));
+	cr_assert(strstr(res.first[INVARIANT_FAILOVER].what, "web-1's pause"), "%s",
+	          res.first[INVARIANT_FAILOVER].what);
+}
+
+Test(invariant, exp_2_failover_str_4_after_a_pause_within_a_second_holds)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	struct invariant_result res = run_case(pause_long, &h, NULL, 0);
+	cr_assert(res.checked & BIT(INVARIANT_FAILOVER));
+}
+
+Test(invariant, exp_2_keepalive_reset_str_7_a_kept_alive_request_hangs_on_a_paused_host)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	run_case(pause_long, &h, kept_alive_hangs, BIT(INVARIANT_KEEPALIVE_RESET));
+}
+
+Test(invariant, exp_2_keepalive_reset_str_7_a_request_ending_after_the_resume_holds)
+{
+	struct healthy h = {.crash_us = 10000000, .failover_us = 300000};
+	struct invariant_result res = run_case(pause_short, &h, kept_alive_hangs_past_restart, 0);
+	cr_assert(res.checked & BIT(INVARIANT_KEEPALIVE_RESET));
+}
+
+Test(invariant, exp_2_reach_judges_a_paused_client_but_not_a_crashed_one)
+{
+	struct healthy h = {.client1_stop = 6000000};
+	run_case("  - {at: 4s, pause: client-1}\n  - {at: 5s, resume: client-1}\n", &h, NULL,
+	         BIT(INVARIANT_REACH));
+	run_case("  - {at: 4s, crash: client-1}\n  - {at: 5s, restart: client-1}\n", &h, NULL, 0);
+}
+
 static void fails_during_control_outage(struct evs *e)
 {
 	ev_request(e, "browse", 1, "web-1", 10950000, 11000000, "refused", 0);

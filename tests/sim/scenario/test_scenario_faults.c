@@ -340,3 +340,42 @@ Test(scenario_faults, exp_1_origin_slow_and_error_need_an_http_backend_a_delay_a
 	                  "f.yaml:6:19: origin-slow and origin-error faults need a node with an "
 	                  "http backend");
 }
+
+/* pause hits a running daemon not paused, resume a paused one; a paused
+ * daemon runs no serve command; a crash ends a pause (EXP-1). */
+Test(scenario_faults, exp_1_pause_and_resume_entries_keep_their_order)
+{
+	static const char one[] = "name: f\nduration: 60s\nregions: {a: {}}\n"
+	                          "nodes: [{name: web, region: a}, {name: c, region: a}]\n";
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(one,
+	                  "timeline:\n  - {at: 1s, pause: web}\n  - {at: 2s, resume: web}\n"
+	                  "  - {at: 3s, pause: c}\n  - {at: 4s, crash: c}\n"
+	                  "  - {at: 5s, restart: c}\n  - {at: 6s, pause: c}\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->events[0].action, SCENARIO_ACTION_PAUSE);
+	cr_assert_eq(sc->events[1].action, SCENARIO_ACTION_RESUME);
+	cr_assert_eq(sc->events[1].node, 0);
+	cr_assert_eq(sc->events[5].action, SCENARIO_ACTION_PAUSE);
+	cr_assert_eq(sc->events[5].node, 1);
+	scenario_free(sc);
+	expect_error_with(one, "timeline:\n  - {at: 1s, resume: web}\n",
+	                  "f.yaml:6:14: resume of 'web' at 1s, which is not paused (no pause "
+	                  "before it)");
+	expect_error_with(one, "timeline:\n  - {at: 1s, pause: web}\n  - {at: 2s, pause: web}\n",
+	                  "f.yaml:7:14: pause of 'web' at 2s, which is already paused (pause at "
+	                  "line 6)");
+	expect_error_with(one, "timeline:\n  - {at: 1s, crash: web}\n  - {at: 2s, pause: web}\n",
+	                  "f.yaml:7:14: pause of 'web' at 2s, which is down (crashed at line 6)");
+	expect_error_with(one,
+	                  "timeline:\n  - {at: 1s, pause: web}\n"
+	                  "  - {at: 2s, node: web, run: serve drain svc:x}\n",
+	                  "f.yaml:7:25: 'web' is paused at 2s (pause at line 6): its serve "
+	                  "command cannot run");
+	expect_error_with(one, "timeline:\n  - {at: 1s, paus: web}\n",
+	                  "f.yaml:6:14: unknown key 'paus' in timeline entry (did you mean "
+	                  "'pause'?)");
+}
