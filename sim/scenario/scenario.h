@@ -337,6 +337,7 @@ enum scenario_admin_verb {
 	SCENARIO_ADMIN_REJECT,
 	SCENARIO_ADMIN_REVOKE,
 	SCENARIO_ADMIN_SET_POLICY,
+	SCENARIO_ADMIN_SET_TAGS, /* set-tags NODE TAG...: the node in host, tags in tags */
 };
 
 /* One timeline entry; entries are sorted by `at_us`, equal times in file
@@ -356,9 +357,11 @@ struct scenario_event {
 	struct scenario_link_params params;          /* LINK */
 	const char *command;                         /* ADMIN: the admin command line as written */
 	enum scenario_admin_verb verb;               /* ADMIN */
-	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* ADMIN except SET_POLICY */
-	uint32_t host;                               /* ADMIN APPROVE, REJECT, REVOKE: node index */
-	const char *file;                            /* ADMIN SET_POLICY: as written; or NULL */
+	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* ADMIN but SET_POLICY, SET_TAGS */
+	uint32_t host; /* ADMIN APPROVE, REJECT, REVOKE, SET_TAGS: node index */
+	size_t n_tags; /* ADMIN SET_TAGS: the node's tags from then on */
+	const char *tags[SCENARIO_NODE_TAGS_MAX];
+	const char *file; /* ADMIN SET_POLICY: as written; or NULL */
 	/* ADMIN SET_POLICY without a file: the policy itself, as JSON text
 	 * (the timeline entry's `policy` key; explore's grant faults). */
 	const char *policy;

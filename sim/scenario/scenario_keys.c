@@ -332,7 +332,9 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
                      "[--description=..], delete svc:X, approve|reject|revoke svc:X NODE, "
-                     "set-policy FILE, or set-policy with the policy in `policy`."),
+                     "set-tags NODE TAG... (the node's tags from then on, each owned in "
+                     "tagOwners), set-policy FILE, or set-policy with the policy in "
+                     "`policy`."),
     [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
                   "With admin: the user (declared in users) who runs the command."),
     [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,
