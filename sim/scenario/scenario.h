@@ -379,7 +379,8 @@ struct scenario_event {
  * out, each paired with its heal (crash/restart, partition/heal, a link
  * change and its undo, control crash/restart, a disk fault and disk-ok, a
  * torn write and control's restart, revoke or reject and approve, drain
- * and advertise, a grant removed and the policy restored). */
+ * and advertise, a grant removed and the policy restored, a node's tags
+ * set by an admin and set back). */
 enum scenario_fault_kind {
 	SCENARIO_FAULT_CRASH = 0,
 	SCENARIO_FAULT_PARTITION,
@@ -396,6 +397,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ACCESS,
 	SCENARIO_FAULT_LOSS,
 	SCENARIO_FAULT_ORIGIN,
+	SCENARIO_FAULT_TAGS, /* a host's node gets another owned tag set; heal: its own */
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

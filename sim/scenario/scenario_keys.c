@@ -24,7 +24,7 @@ const char *const scenario_control_words[] = {"crash",   "restart",    "disk-ful
 const char *const scenario_fault_words[] = {
     "crash",  "partition", "link",  "control-crash", "control-disk", "torn-write", "revoke",
     "reject", "drain",     "grant", "isolate",       "one-way",      "access",     "loss",
-    "origin", NULL};
+    "origin", "tags",      NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -212,7 +212,8 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "off, then rejoined), one-way (a link's regions cut one way, then healed), "
             "access (a node's access link slower and lossy, then back), loss (a link's "
             "loss, then back), origin (a node's backend programs die while its daemon "
-            "lives, then start again). Admin kinds run as the first owner, admin or "
+            "lives, then start again), tags (set-tags on a host's node: another set of "
+            "tagOwners' tags, then its own again). Admin kinds run as the first owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),

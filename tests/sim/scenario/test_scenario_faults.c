@@ -101,7 +101,7 @@ Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
 	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
 	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
-	    "one-way, access, loss or origin; did you mean 'drain'?)");
+	    "one-way, access, loss, origin or tags; did you mean 'drain'?)");
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
