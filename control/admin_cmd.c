@@ -22,6 +22,7 @@ static const struct admin_cmd_word admin_cmd_words[] = {
     {"reject", ADMIN_CMD_REJECT, 2, 2, "reject svc:X NODE"},
     {"revoke", ADMIN_CMD_REVOKE, 2, 2, "revoke svc:X NODE"},
     {"set-policy", ADMIN_CMD_SET_POLICY, 1, 1, "set-policy FILE"},
+    {"set-tags", ADMIN_CMD_SET_TAGS, 2, ADMIN_CMD_MAX_WORDS, "set-tags NODE tag:a [tag:b ...]"},
     {"services", ADMIN_CMD_SERVICES, 0, 0, "services"},
     {"service", ADMIN_CMD_SERVICE, 1, 1, "service svc:X"},
     {"nodes", ADMIN_CMD_NODES, 0, 0, "nodes"},
@@ -222,7 +223,8 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 			                best);
 		return err_setf(err, err_len, -EINVAL,
 		                "unknown command \"%s\" (commands: define, delete, approve, "
-		                "reject, revoke, set-policy, services, service, nodes, policy)",
+		                "reject, revoke, set-policy, set-tags, services, service, nodes, "
+		                "policy)",
 		                words[0]);
 	}
 	cmd->kind = w->kind;
@@ -245,12 +247,22 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 	if (n_pos < w->min_args)
 		return err_setf(err, err_len, -EINVAL, "%s: missing %s (usage: %s)", w->name,
 		                w->kind == ADMIN_CMD_SET_POLICY ? "FILE"
+		                : w->kind == ADMIN_CMD_SET_TAGS ? (n_pos == 0 ? "NODE" : "a tag")
 		                : n_pos == 0                    ? "svc:X"
 		                                                : "NODE",
 		                w->usage);
 	switch (w->kind) {
 	case ADMIN_CMD_SET_POLICY:
 		cmd->file = pos[0];
+		break;
+	case ADMIN_CMD_SET_TAGS:
+		if ((size_t)n_pos - 1 > REG_MAX_TAGS)
+			return err_setf(err, err_len, -E2BIG, "set-tags: at most %d tags per node",
+			                REG_MAX_TAGS);
+		cmd->node = pos[0];
+		cmd->n_tags = (size_t)n_pos - 1;
+		memcpy(cmd->tags, pos + 1, cmd->n_tags * sizeof(pos[0]));
+		cmd->has_tags = true;
 		break;
 	case ADMIN_CMD_APPROVE:
 	case ADMIN_CMD_REJECT:

@@ -3,6 +3,7 @@
  *   define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] [--description=TEXT]
  *   delete svc:X
  *   approve|reject|revoke svc:X NODE
+ *   set-tags NODE TAG...   (1 to REG_MAX_TAGS tags; replaces the node's tags)
  *   set-policy FILE
  *   services | service svc:X | nodes | policy
  *
@@ -21,7 +22,7 @@
 #include <stddef.h>
 
 #define ADMIN_CMD_MAX_LINE  8192
-#define ADMIN_CMD_MAX_WORDS 16
+#define ADMIN_CMD_MAX_WORDS (REG_MAX_TAGS + 8) /* set-tags NODE and its tags, and slack */
 #define ADMIN_CMD_ERR_LEN   256
 
 enum admin_cmd_kind {
@@ -36,18 +37,19 @@ enum admin_cmd_kind {
 	ADMIN_CMD_SERVICE,
 	ADMIN_CMD_NODES,
 	ADMIN_CMD_POLICY,
+	ADMIN_CMD_SET_TAGS,
 };
 
 struct admin_cmd {
 	enum admin_cmd_kind kind;
 	const char *service;     /* define, delete, decisions, service */
-	const char *node;        /* decisions */
+	const char *node;        /* decisions, set-tags */
 	const char *file;        /* set-policy */
 	const char *description; /* define: NULL when not given */
 	bool has_ports, has_tags;
 	size_t n_ports;
 	const char *ports[REG_MAX_PORTS];
-	size_t n_tags;
+	size_t n_tags; /* define --tags=, set-tags */
 	const char *tags[REG_MAX_TAGS];
 	char *buf; /* the words, NUL-separated: every pointer above points here */
 };

@@ -17,6 +17,7 @@
  *     DELETE /api/services/svc:X
  *     POST   /api/services/svc:X/hosts/NODE/{approve|reject|revoke}
  *     GET    /api/nodes
+ *     PUT    /api/nodes/NODE/tags          {"tags": ["tag:a", ...]}: set-tags
  *     GET    /api/policy                   the HuJSON text
  *     PUT    /api/policy                   a new policy (refused whole)
  *     GET    /api/ca                       the CA certificate (PEM)
@@ -30,6 +31,8 @@
  *   define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] [--description=TEXT]
  *   delete svc:X
  *   approve|reject|revoke svc:X NODE
+ *   set-tags NODE TAG...     (the node's tags from then on; a hello's
+ *                             claim no longer changes them: registry.h)
  *   set-policy FILE          (reads FILE through config.admin_files; the
  *                             real CLI reads it itself and sends its text)
  *   services | service svc:X | nodes | policy     (read-only, JSON out)

@@ -123,6 +123,7 @@ static cJSON *ctl_node_json(const struct control *c, size_t i)
 	cJSON_AddStringToObject(o, "user", n->user ? n->user : "");
 	cJSON_AddStringToObject(o, "region", n->region ? n->region : "");
 	ctl_add_strings(o, "tags", n->tags, n->n_tags);
+	cJSON_AddBoolToObject(o, "tags_by_admin", n->tags_by_admin);
 	ctl_add_addrs(o, &n->addr4, &n->addr6);
 	cJSON_AddStringToObject(
 	    o, "endpoint",
@@ -203,6 +204,9 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
 	case ADMIN_CMD_REVOKE:
 		return registry_decide(reg, actor, cmd->service, cmd->node,
 		                       ctl_decision_of(cmd->kind), err, err_len);
+	case ADMIN_CMD_SET_TAGS:
+		return registry_node_set_tags(reg, actor, cmd->node, cmd->tags, cmd->n_tags, err,
+		                              err_len);
 	case ADMIN_CMD_SET_POLICY: {
 		struct policy *p = NULL;
 		int rc;
@@ -353,6 +357,18 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 		         IO_STR("decision", ctl_decision_name(ctl_decision_of(cmd->kind))),
 		         IO_STR("actor", actor));
 		return ctl_service_named_json(c, cmd->service);
+	case ADMIN_CMD_SET_TAGS: {
+		int ni = registry_node_index(c->reg, cmd->node);
+		const struct reg_node *n = registry_node(c->reg, (size_t)ni);
+		char tags[REG_MAX_TAGS * (REG_MAX_NAME + 1) + 1] = "";
+		size_t o = 0;
+		for (size_t i = 0; n && i < n->n_tags && o < sizeof(tags); i++)
+			o += (size_t)snprintf(tags + o, sizeof(tags) - o, "%s%s", i ? "," : "",
+			                      n->tags[i]);
+		io_event(c->io, "node_tags_set", IO_STR("node_name", cmd->node),
+		         IO_STR("tags", tags), IO_STR("actor", actor));
+		return n ? ctl_node_json(c, (size_t)ni) : NULL;
+	}
 	case ADMIN_CMD_SET_POLICY:
 		io_event(c->io, "policy_set", IO_STR("actor", actor), IO_U64("bytes", policy_len));
 		res = cJSON_CreateObject();
@@ -366,7 +382,8 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 static bool ctl_is_write(enum admin_cmd_kind kind)
 {
 	return kind == ADMIN_CMD_DEFINE || kind == ADMIN_CMD_DELETE || kind == ADMIN_CMD_APPROVE ||
-	       kind == ADMIN_CMD_REJECT || kind == ADMIN_CMD_REVOKE || kind == ADMIN_CMD_SET_POLICY;
+	       kind == ADMIN_CMD_REJECT || kind == ADMIN_CMD_REVOKE ||
+	       kind == ADMIN_CMD_SET_POLICY || kind == ADMIN_CMD_SET_TAGS;
 }
 
 /* A write command: made durable (ctl_write), then announced; its answer

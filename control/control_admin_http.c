@@ -314,6 +314,24 @@ static void ctl_post_host_decision(struct ctl_admin *a, struct ctl_req *req)
 	ctl_admin_error(a, 404, "no such API path", req->close);
 }
 
+/* PUT /api/nodes/NODE/tags {"tags": ["tag:a", ...]}: set-tags. */
+static void ctl_put_node_tags(struct ctl_admin *a, struct ctl_req *req)
+{
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body.len);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tags");
+	struct admin_cmd cmd = {.kind = ADMIN_CMD_SET_TAGS, .node = req->arg[0], .has_tags = true};
+	const char *msg = "body: want {\"tags\": [\"tag:a\", ...]}";
+
+	if (!cJSON_IsObject(body) || !t ||
+	    ctl_body_strings(t, cmd.tags, REG_MAX_TAGS, &cmd.n_tags,
+	                     "body: \"tags\" must be an array of strings",
+	                     "body: \"tags\" must be at most 32 strings", &msg) < 0)
+		ctl_admin_error(a, 400, msg, req->close);
+	else
+		ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
+	cJSON_Delete(body);
+}
+
 static void ctl_get_policy(struct ctl_admin *a, struct ctl_req *req)
 {
 	const char *text = policy_text(registry_policy(a->c->reg));
@@ -372,6 +390,7 @@ static const struct ctl_route ctl_routes[] = {
     {"DELETE", "/api/services/*", ctl_delete_service},
     {"POST", "/api/services/*/hosts/+/**", ctl_post_host_decision},
     {"GET", "/api/nodes", ctl_get_nodes},
+    {"PUT", "/api/nodes/+/tags", ctl_put_node_tags},
     {"GET", "/api/policy", ctl_get_policy},
     {"PUT", "/api/policy", ctl_put_policy},
     {"GET", "/api/ca", ctl_get_ca},

@@ -133,6 +133,9 @@ struct reg_node {
 	 * says control cannot reach the node, not that its clients cannot:
 	 * its hosts stay in steering, after every alive host. */
 	bool lost;
+	/* Its tags were set by an admin (registry_node_set_tags): they are
+	 * its tags from then on, a hello's claim no longer changes them. */
+	bool tags_by_admin;
 };
 
 /* What node N says about service S (its advertisement), and the admin's
@@ -176,7 +179,11 @@ const struct policy *registry_policy(const struct registry *r);
 
 /* Nodes. Register (or update, by name) from a session's hello; tags must
  * be owned in the policy (-EPERM otherwise), region and endpoint given.
- * Returns the node's index (stable for the registry's life) or -errno. */
+ * A node whose tags an admin set keeps them: the hello's claimed tags are
+ * checked for form and otherwise ignored (SEC-1: a node's tags come from
+ * its auth key or an admin, never from its own claim; issue 15 moves the
+ * other tags to auth keys). Returns the node's index (stable for the
+ * registry's life) or -errno. */
 struct reg_node_info {
 	const char *name, *user, *region;
 	const char *const *tags;
@@ -195,6 +202,23 @@ void registry_node_set_connected(struct registry *r, size_t index, bool connecte
 void registry_node_set_alive(struct registry *r, size_t index, bool alive);
 /* Not alive, not known dead (see reg_node.lost). */
 void registry_node_set_lost(struct registry *r, size_t index);
+
+/* Admin action: the known node `node`'s tags become `tags` (1 to
+ * REG_MAX_TAGS, well-formed, distinct, each owned in the policy's
+ * tagOwners: the registration checks) and stay so (tags_by_admin) until
+ * an admin sets them again. At least one tag: a tagged node stays tagged
+ * (CFG-11: untagging would leave its hosts unable to host; a node is
+ * untagged by registering it again). -ENOENT (unknown node), -EINVAL (a
+ * malformed, repeated or missing tag), -EPERM (not an admin, or a tag not
+ * owned), -E2BIG (too many).
+ *
+ * What follows is computed, not stored: policy sees the node by its new
+ * tags, so grants whose src is a tag start or stop matching it as a
+ * client (ACL-1/2); auto-approval (APR-3) of its hosts is judged on the
+ * new tags, while an explicit decision (approved, rejected, revoked) is
+ * kept and still wins; its advertisements stay as the node sent them. */
+int registry_node_set_tags(struct registry *r, const char *actor, const char *node,
+                           const char *const *tags, size_t n_tags, char *err, size_t err_len);
 
 /* Services (admin actions). define creates or changes (same name: VIPs
  * kept). `ports` entries are "tcp:N", "tcp:N-M" or the single entry

@@ -78,6 +78,9 @@ static bool reg_json_nodes(const struct registry *r, cJSON *root)
 		    !(n->tls_key ? cJSON_AddStringToObject(o, "tls_key", n->tls_key)
 		                 : cJSON_AddNullToObject(o, "tls_key")))
 			return false;
+		/* Only when set: state written before set-tags existed reads the same. */
+		if (n->tags_by_admin && !cJSON_AddTrueToObject(o, "tags_by_admin"))
+			return false;
 	}
 	return a != NULL;
 }
@@ -344,9 +347,18 @@ static int reg_from_nodes(struct registry *r, const cJSON *root, char *err, size
 			    "%s: addresses outside 100.64.0.0/10 or fd7a:115c:a1e0::/48", place);
 		if (reg_addr_taken(r, &a4) || reg_addr_taken(r, &a6))
 			return err_setf(err, err_len, -EINVAL, "%s: address already in use", place);
+		const cJSON *by_admin = cJSON_GetObjectItemCaseSensitive(o, "tags_by_admin");
+		if (by_admin && !cJSON_IsBool(by_admin))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.tags_by_admin: true or false is required", place);
+		if (cJSON_IsTrue(by_admin) && !info.n_tags)
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.tags_by_admin: an admin's tags are at least one",
+			                place);
 		rc = reg_node_add(r, &info, &a4, &a6);
 		if (rc < 0)
 			return err_setf(err, err_len, rc, "out of memory");
+		r->nodes[rc].pub.tags_by_admin = cJSON_IsTrue(by_admin);
 		rc = 0;
 	}
 	return 0;

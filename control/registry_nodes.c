@@ -162,12 +162,19 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 
 	if (!info)
 		return err_setf(err, err_len, -EINVAL, "no node given");
-	rc = reg_node_info_check(r, info, true, err, err_len);
+	idx = registry_node_index(r, info->name);
+	const struct reg_node *old = idx >= 0 ? &r->nodes[idx].pub : NULL;
+	rc = reg_node_info_check(r, info, !old || !old->tags_by_admin, err, err_len);
 	if (rc)
 		return rc;
-	idx = registry_node_index(r, info->name);
-	if (idx >= 0) {
-		if (reg_node_fill(&r->nodes[idx].pub, info))
+	if (old) {
+		/* Tags an admin set stand; the hello's claim is ignored (SEC-1). */
+		struct reg_node_info upd = *info;
+		if (old->tags_by_admin) {
+			upd.tags = (const char *const *)old->tags;
+			upd.n_tags = old->n_tags;
+		}
+		if (reg_node_fill(&r->nodes[idx].pub, &upd))
 			return err_setf(err, err_len, -ENOMEM, "out of memory");
 		r->generation++;
 		return idx;
@@ -184,6 +191,52 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 		return err_setf(err, err_len, idx, "out of memory");
 	r->generation++;
 	return idx;
+}
+
+int registry_node_set_tags(struct registry *r, const char *actor, const char *node,
+                           const char *const *tags, size_t n_tags, char *err, size_t err_len)
+{
+	int rc = reg_require_admin(r, actor, "set a node's tags", err, err_len);
+	int idx = registry_node_index(r, node);
+
+	if (rc)
+		return rc;
+	if (idx < 0)
+		return err_setf(err, err_len, -ENOENT, "unknown node \"%.80s\"", node ? node : "");
+	if (n_tags == 0 || !tags)
+		return err_setf(err, err_len, -EINVAL,
+		                "%s: give at least one tag (a tagged node stays tagged, CFG-11)",
+		                node);
+	if (n_tags > REG_MAX_TAGS)
+		return err_setf(err, err_len, -E2BIG, "%s: at most %d tags per node", node,
+		                REG_MAX_TAGS);
+	for (size_t i = 0; i < n_tags; i++) {
+		if (!reg_tag_wellformed(tags[i]))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%.80s\" is not a tag (tag:NAME)", node,
+			                tags[i] ? tags[i] : "");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(tags[i], tags[j]) == 0)
+				return err_setf(err, err_len, -EINVAL, "%s: tag %s given twice",
+				                node, tags[i]);
+		if (!policy_tag_known(r->policy, tags[i]))
+			return err_setf(err, err_len, -EPERM,
+			                "%s: tag %s is not owned in the policy (tagOwners)", node,
+			                tags[i]);
+	}
+	struct reg_node *n = &r->nodes[idx].pub;
+	struct reg_node_info info = {.name = n->name,
+	                             .user = n->user,
+	                             .region = n->region,
+	                             .tags = tags,
+	                             .n_tags = n_tags,
+	                             .endpoint = n->endpoint,
+	                             .tls_key = n->tls_key};
+	if (reg_node_fill(n, &info))
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	n->tags_by_admin = true;
+	r->generation++;
+	return 0;
 }
 
 void registry_node_set_connected(struct registry *r, size_t index, bool connected)

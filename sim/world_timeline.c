@@ -304,6 +304,9 @@ static int world_act_admin(struct world *w, const struct scenario_event *e, stru
 			free(line);
 			return -ENAMETOOLONG;
 		}
+	} else if (e->verb == SCENARIO_ADMIN_SET_TAGS) {
+		scenario_node_name(sc, e->host, a->target, sizeof(a->target));
+		snprintf(line, WORLD_LINE_MAX, "%s", e->command);
 	} else {
 		snprintf(a->target, sizeof(a->target), "%s", e->service);
 		snprintf(line, WORLD_LINE_MAX, "%s", e->command);

@@ -40,6 +40,7 @@ static void usage(FILE *f)
 	           "[--description=TEXT]\n"
 	           "  delete svc:X\n"
 	           "  approve|reject|revoke svc:X NODE\n"
+	           "  set-tags NODE TAG...     the node's tags from then on (not its own claim)\n"
 	           "  set-policy FILE\n"
 	           "  services | service svc:X | nodes | policy\n"
 	           "  ca                       the tailnet CA certificate (PEM), for clients\n"

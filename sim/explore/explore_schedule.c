@@ -57,7 +57,8 @@ static uint32_t enabled_kinds_draw(const struct scenario_explore *ex, uint64_t r
  * the first microsecond. */
 static uint64_t kind_first_us(enum scenario_fault_kind kind)
 {
-	return kind == SCENARIO_FAULT_REVOKE || kind == SCENARIO_FAULT_REJECT
+	return kind == SCENARIO_FAULT_REVOKE || kind == SCENARIO_FAULT_REJECT ||
+	               kind == SCENARIO_FAULT_TAGS
 	           ? EXPLORE_ADMIN_FIRST_US
 	           : 1;
 }
@@ -115,6 +116,7 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 	case SCENARIO_FAULT_REVOKE:
 	case SCENARIO_FAULT_REJECT:
 	case SCENARIO_FAULT_DRAIN:
+	case SCENARIO_FAULT_TAGS:
 		return (uint32_t)below_draw(rng, s->n_hosts);
 	case SCENARIO_FAULT_GRANT:
 		return (uint32_t)below_draw(rng, scenario_policy_grants(sc));
@@ -157,7 +159,8 @@ static bool through_control(enum scenario_fault_kind kind)
 {
 	return kind == SCENARIO_FAULT_CONTROL_CRASH || kind == SCENARIO_FAULT_CONTROL_DISK ||
 	       kind == SCENARIO_FAULT_TORN_WRITE || kind == SCENARIO_FAULT_REVOKE ||
-	       kind == SCENARIO_FAULT_REJECT || kind == SCENARIO_FAULT_GRANT;
+	       kind == SCENARIO_FAULT_REJECT || kind == SCENARIO_FAULT_GRANT ||
+	       kind == SCENARIO_FAULT_TAGS;
 }
 
 /* The node whose daemon a crash, pause or drain fault acts on;
@@ -286,10 +289,79 @@ static bool own_timeline_claims(const struct scenario *sc, const struct explore_
 		default:
 			if (is_control_action(e->action))
 				return true;
+			/* its heal sets back the tags the scenario gives the node */
+			if (f->kind == SCENARIO_FAULT_TAGS && e->action == SCENARIO_ACTION_ADMIN &&
+			    e->verb == SCENARIO_ADMIN_SET_TAGS &&
+			    e->host == s->hosts[f->target].node)
+				return true;
 			if (e->action == SCENARIO_ACTION_ADMIN && e->at_us >= f->start_us &&
 			    e->at_us <= f->heal_us)
 				return true;
 			break;
+		}
+	}
+	return false;
+}
+
+/* The scenario's tags of `node` as bits over s->tag_names into *mask;
+ * false when it has none or one beyond them. */
+static bool node_tags_mask(const struct scenario *sc, const struct explore_schedule *s,
+                           uint32_t node, uint32_t *mask)
+{
+	char name[SCENARIO_NAME_MAX + 16];
+	const struct scenario_node_group *g = scenario_node_name(sc, node, name, sizeof(name));
+
+	*mask = 0;
+	for (size_t i = 0; g && i < g->n_tags; i++) {
+		size_t k = 0;
+		while (k < s->n_tag_names && strcmp(s->tag_names[k], g->tags[i]) != 0)
+			k++;
+		if (k == s->n_tag_names)
+			return false;
+		*mask |= 1u << k;
+	}
+	return *mask != 0;
+}
+
+/* The bit of mask's k-th set bit (k < its popcount). */
+static uint32_t nth_bit(uint32_t mask, uint64_t k)
+{
+	for (uint32_t b = 0; b < 32; b++)
+		if ((mask >> b & 1u) && k-- == 0)
+			return 1u << b;
+	return 0;
+}
+
+/* Another owned tag set for a node carrying `cur`: one of its tags
+ * dropped, a tag it lacks alone, or any 1..EXPLORE_TAGS_SET_MAX owned
+ * tags; false when a few draws find none different. */
+static bool tags_draw(const struct explore_schedule *s, uint32_t cur, uint64_t rng[RNG_STATE_WORDS],
+                      uint32_t *out)
+{
+	size_t n = s->n_tag_names;
+	uint32_t all = n >= 32 ? UINT32_MAX : (1u << n) - 1, m;
+
+	for (int t = 0; n && t < TARGET_TRIES; t++) {
+		int have = __builtin_popcount(cur), lack = __builtin_popcount(all & ~cur);
+		switch (below_draw(rng, 3)) {
+		case 0:
+			m = have >= 2 ? cur & ~nth_bit(cur, below_draw(rng, (uint64_t)have)) : 0;
+			break;
+		case 1:
+			m = lack ? nth_bit(all & ~cur, below_draw(rng, (uint64_t)lack)) : 0;
+			break;
+		default:
+			m = 0;
+			for (uint64_t k = 1 + below_draw(rng, n < EXPLORE_TAGS_SET_MAX
+			                                          ? n
+			                                          : EXPLORE_TAGS_SET_MAX);
+			     k > 0; k--)
+				m |= 1u << below_draw(rng, n);
+			break;
+		}
+		if (m && m != cur) {
+			*out = m;
+			return true;
 		}
 	}
 	return false;
@@ -329,6 +401,12 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 		if (f->kind == SCENARIO_FAULT_ORIGIN_SLOW)
 			f->latency_us =
 			    ORIGIN_SLOW_STEP_US * (1 + below_draw(rng, ORIGIN_SLOW_STEPS));
+		if (f->kind == SCENARIO_FAULT_TAGS) {
+			uint32_t cur;
+			if (!node_tags_mask(sc, s, s->hosts[f->target].node, &cur) ||
+			    !tags_draw(s, cur, rng, &f->tags))
+				continue;
+		}
 		return true;
 	}
 	return false;
@@ -421,6 +499,33 @@ static bool host_event(const struct scenario *sc, struct explore_schedule *s,
 	return e->command != NULL;
 }
 
+/* A tags fault's entry: set-tags with the drawn tags, or with the
+ * scenario's own for the heal; false when out of memory. */
+static bool tags_event(const struct scenario *sc, struct explore_schedule *s,
+                       const struct explore_fault *f, bool heal, struct scenario_event *e)
+{
+	const struct scenario_host *h = &s->hosts[f->target];
+	char node[SCENARIO_NAME_MAX + 16], cmd[SCENARIO_LINE_MAX];
+	const struct scenario_node_group *g = scenario_node_name(sc, h->node, node, sizeof(node));
+	size_t o;
+
+	e->action = SCENARIO_ACTION_ADMIN;
+	e->verb = SCENARIO_ADMIN_SET_TAGS;
+	e->user = scenario_admin_user(sc);
+	e->host = h->node;
+	e->n_tags = 0;
+	for (size_t i = 0; heal && g && i < g->n_tags; i++)
+		e->tags[e->n_tags++] = g->tags[i];
+	for (size_t i = 0; !heal && i < s->n_tag_names && e->n_tags < SCENARIO_NODE_TAGS_MAX; i++)
+		if (f->tags >> i & 1u)
+			e->tags[e->n_tags++] = s->tag_names[i];
+	o = (size_t)snprintf(cmd, sizeof(cmd), "set-tags %s", node);
+	for (size_t i = 0; i < e->n_tags && o < sizeof(cmd); i++)
+		o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " %s", e->tags[i]);
+	e->command = schedule_printf(s, "%s", cmd);
+	return e->command != NULL;
+}
+
 /* The timeline entry that starts (heal false) or heals fault f; false
  * when out of memory. */
 static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
@@ -510,6 +615,8 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 	case SCENARIO_FAULT_DRAIN:
 	case SCENARIO_FAULT_GRANT:
 		return host_event(sc, s, f, heal, e);
+	case SCENARIO_FAULT_TAGS:
+		return tags_event(sc, s, f, heal, e);
 	default:
 		e->action = heal ? SCENARIO_ACTION_CONTROL_RESTART : SCENARIO_ACTION_CONTROL_CRASH;
 		break;
@@ -574,7 +681,20 @@ static bool schedule_targets(const struct scenario *sc, struct explore_schedule 
 	out->hosts = calloc(out->n_hosts ? out->n_hosts : 1, sizeof(*out->hosts));
 	if (out->hosts)
 		scenario_hosts(sc, out->hosts, out->n_hosts);
-	return out->hosts && out->origins && out->http_origins;
+	cJSON *p = sc->policy_json ? cJSON_Parse(sc->policy_json) : NULL;
+	const cJSON *t;
+	bool ok = true;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(p, "tagOwners"))
+	{
+		if (out->n_tag_names == EXPLORE_TAG_NAMES_MAX)
+			break;
+		const char *name = schedule_printf(out, "%s", t->string);
+		ok = ok && name;
+		if (name)
+			out->tag_names[out->n_tag_names++] = name;
+	}
+	cJSON_Delete(p);
+	return out->hosts && out->origins && out->http_origins && ok;
 }
 
 int explore_schedule_draw(const struct scenario *sc, uint64_t seed, struct explore_schedule *out)

@@ -13,6 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The tagOwners keys a tags fault draws among (a bit each in a fault's tags). */
+#define EXPLORE_TAG_NAMES_MAX 32
+/* The most tags a tags fault gives a node (well within a node's 8). */
+#define EXPLORE_TAGS_SET_MAX 3
+
 /* One drawn fault: what, on which target, from start to heal. */
 struct explore_fault {
 	enum scenario_fault_kind kind;
@@ -21,14 +26,16 @@ struct explore_fault {
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
 	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); ORIGIN_SLOW,
-	 * ORIGIN_ERROR: node (one with an http backend); PAUSE: node; control
-	 * kinds: 0. */
+	 * ORIGIN_ERROR: node (one with an http backend); PAUSE: node; TAGS: host
+	 * (its node's tags change); control kinds: 0. */
 	uint32_t target;
 	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts;
 	                            ORIGIN_SLOW: how much later answers come */
 	double loss;             /* ACCESS, LOSS: the loss while it lasts */
 	bool reverse;            /* ONE_WAY: from the link's second region to its first */
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
+	/* TAGS: the node's tags while it lasts, bit i: the schedule's tag_names[i] */
+	uint32_t tags;
 };
 
 /* Whether a kind's target is a node index (crash, isolate, access, origin,
@@ -53,6 +60,10 @@ struct explore_schedule {
 	size_t n_origins;
 	uint32_t *http_origins; /* nodes with an http backend */
 	size_t n_http_origins;
+	/* The policy's tagOwners keys, in its order (at most 32): the tags a
+	 * tags fault draws from. */
+	const char *tag_names[EXPLORE_TAG_NAMES_MAX];
+	size_t n_tag_names;
 	char **texts; /* what the events' strings point at (commands, policies) */
 	size_t n_texts;
 };

@@ -105,6 +105,19 @@ static void fault_target_name(const struct scenario *sc, const struct explore_sc
 		         sc->regions[f->reverse ? l->region_b : l->region_a].name,
 		         sc->regions[f->reverse ? l->region_a : l->region_b].name);
 		break;
+	case SCENARIO_FAULT_TAGS:
+		if (f->target < s->n_hosts) {
+			scenario_node_name(sc, s->hosts[f->target].node, out, cap);
+			for (size_t i = 0; i < s->n_tag_names; i++)
+				if (f->tags >> i & 1u) {
+					size_t o = strlen(out);
+					snprintf(out + o, cap - o, "%s%s", o ? " " : "",
+					         s->tag_names[i]);
+				}
+		} else {
+			snprintf(out, cap, "host %u", f->target);
+		}
+		break;
 	case SCENARIO_FAULT_REVOKE:
 	case SCENARIO_FAULT_REJECT:
 	case SCENARIO_FAULT_DRAIN:

@@ -95,7 +95,17 @@ enum inv_change_kind {
 	INV_C_DRAIN,
 	INV_C_ADVERTISE,
 	INV_C_CLEAR,
-	INV_C_UNKNOWN /* a change the checker does not model: not judged after */
+	INV_C_UNKNOWN, /* a change the checker does not model: not judged after */
+	INV_C_TAGS     /* an admin set the node's tags (inv_tags_change has them) */
+};
+
+/* A node's tags from at_us on, as an admin's set-tags made them (the
+ * timeline entry's tags: they outlive the check). */
+struct inv_tags_change {
+	uint64_t at_us;
+	uint32_t node;
+	size_t n_tags;
+	const char *const *tags;
 };
 
 struct inv_run {
@@ -138,6 +148,8 @@ struct inv_run {
 	size_t n_win, cap_win;
 	struct inv_change *chg;
 	size_t n_chg, cap_chg;
+	struct inv_tags_change *tagc; /* by time */
+	size_t n_tagc, cap_tagc;
 	bool *serves;          /* [node * n_services]: a serve line of the node sets the service */
 	bool *auto_ok;         /* [node * n_services]: policy approves it automatically */
 	uint64_t last_heal_us; /* latest end of a healed window */
@@ -168,9 +180,17 @@ void inv_pcap_free(struct inv_run *r);
 /* invariant_truth.c */
 int inv_truth_build(struct inv_run *r, char *err, size_t errcap);
 void inv_truth_free(struct inv_run *r);
-/* May `client` reach service `svc` on (proto, port) by the policy? -1: unknown. */
+/* May `client` open a new flow to service `svc` on (proto, port) at t by
+ * the policy and the client's tags then (ACL-4)? -1: unknown, also for a
+ * while after set-tags took a grant away: until the settle bound, or
+ * longer when a fault window may delay the maps. */
 int inv_granted(const struct inv_run *r, uint32_t client, int svc, uint8_t proto, uint16_t port,
                 uint64_t at_us);
+/* May `client` get an answer from `svc` at t: as inv_granted, but unknown
+ * once a set-tags took a grant away before t (the answer may come on a
+ * flow opened while it was granted: ACL-4 filters new flows only). */
+int inv_granted_answer(const struct inv_run *r, uint32_t client, int svc, uint8_t proto,
+                       uint16_t port, uint64_t at_us);
 /* Was `host` eligible for `svc` at some time in [from, to]? -1: unknown. */
 int inv_eligible_during(const struct inv_run *r, uint32_t host, int svc, uint64_t from_us,
                         uint64_t to_us);

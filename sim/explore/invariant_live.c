@@ -173,7 +173,8 @@ static const char *inv_expected_state(const struct inv_run *r, uint32_t h, int s
 	for (size_t i = 0; i < r->n_chg; i++)
 		if ((r->chg[i].host == h || r->chg[i].host == INV_NONE) &&
 		    (r->chg[i].service == svc || r->chg[i].service < 0) &&
-		    r->chg[i].what != INV_C_APPROVE && r->chg[i].what != INV_C_REJECT)
+		    r->chg[i].what != INV_C_APPROVE && r->chg[i].what != INV_C_REJECT &&
+		    r->chg[i].what != INV_C_TAGS)
 			return NULL; /* drained, cleared, revoked, changed: states not modelled */
 	if (a < 0)
 		return NULL;

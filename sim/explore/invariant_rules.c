@@ -41,7 +41,10 @@ static void inv_check_packet_grants(struct inv_run *r)
 	for (size_t i = 0; i < r->n_pacc; i++) {
 		const struct inv_pkt_accept *a = &r->pacc[i];
 		uint32_t client = inv_ip_node(r, a->peer_ip);
-		int g = inv_granted(r, client, a->service, a->proto, a->port, a->t_us);
+		/* a UDP answer may belong to a flow opened earlier (ACL-4: new flows) */
+		int g = a->proto == POLICY_PROTO_TCP
+		            ? inv_granted(r, client, a->service, a->proto, a->port, a->t_us)
+		            : inv_granted_answer(r, client, a->service, a->proto, a->port, a->t_us);
 		if (g < 0)
 			continue;
 		inv_checked(r, INVARIANT_GRANT);
@@ -91,7 +94,7 @@ static void inv_check_grants(struct inv_run *r)
 		int svc = inv_req_service(r, q);
 		if (q->outcome != INV_OK || svc < 0)
 			continue;
-		int g = inv_granted(r, q->client, svc, inv_proto(w), w->port, q->start_us);
+		int g = inv_granted_answer(r, q->client, svc, inv_proto(w), w->port, q->start_us);
 		if (g < 0)
 			continue;
 		inv_checked(r, INVARIANT_GRANT);

@@ -2,7 +2,8 @@
  * scenario alone: who may reach what (the scenario's policy through
  * control's evaluator, as a library: the same rules, not control's
  * decisions), which host is eligible for which service when (serve lines,
- * the timeline's serve and admin actions, auto-approval, crashes), and the
+ * the timeline's serve and admin actions, auto-approval by each node's tags
+ * as the timeline's set-tags change them, crashes), and the
  * fault windows in which paths may break. What the checker does not model
  * (a set-policy, a service defined or deleted, a serve line set again, a
  * restart after a serve change) makes the affected answers "unknown" from
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int inv_add_change(struct inv_run *r, uint64_t t, uint32_t host, int svc, int what);
+
 static const struct scenario_node_group *inv_group(const struct inv_run *r, uint32_t node)
 {
 	char name[SCENARIO_NAME_MAX + 1];
@@ -24,7 +27,10 @@ static const struct scenario_node_group *inv_group(const struct inv_run *r, uint
 	return scenario_node_name(r->sc, node, name, sizeof(name));
 }
 
-static struct policy_node inv_identity(const struct inv_run *r, uint32_t node)
+/* A node as policy sees it at t: its user, and its tags, the scenario's
+ * until an admin's set-tags replaced them (control then ignores what the
+ * node claims: control/registry.h). */
+static struct policy_node inv_identity(const struct inv_run *r, uint32_t node, uint64_t at_us)
 {
 	const struct scenario_node_group *g = inv_group(r, node);
 	struct policy_node n = {.user = ""};
@@ -34,7 +40,32 @@ static struct policy_node inv_identity(const struct inv_run *r, uint32_t node)
 	n.user = g->user >= 0 ? r->sc->users[g->user].login : "";
 	n.tags = g->tags;
 	n.n_tags = g->n_tags;
+	for (size_t i = 0; i < r->n_tagc && r->tagc[i].at_us <= at_us; i++)
+		if (r->tagc[i].node == node) {
+			n.tags = r->tagc[i].tags;
+			n.n_tags = r->tagc[i].n_tags;
+		}
 	return n;
+}
+
+/* Has an admin set `node`'s tags at or before t? */
+static bool inv_tags_changed(const struct inv_run *r, uint32_t node, uint64_t at_us)
+{
+	for (size_t i = 0; i < r->n_tagc && r->tagc[i].at_us <= at_us; i++)
+		if (r->tagc[i].node == node)
+			return true;
+	return false;
+}
+
+/* An admin's set-tags: the node's identity from then on, and a change of
+ * every (node, service) pair's approval truth. */
+static int inv_tags_change(struct inv_run *r, const struct scenario_event *e)
+{
+	if (inv_grow((void **)&r->tagc, &r->cap_tagc, r->n_tagc, sizeof(*r->tagc)) < 0)
+		return -ENOMEM;
+	r->tagc[r->n_tagc++] = (struct inv_tags_change){
+	    .at_us = e->at_us, .node = e->host, .n_tags = e->n_tags, .tags = e->tags};
+	return inv_add_change(r, e->at_us, e->host, -1, INV_C_TAGS);
 }
 
 static struct policy_service inv_service(const struct inv_run *r, int svc)
@@ -137,6 +168,8 @@ static int inv_admin_change(struct inv_run *r, const struct scenario_event *e)
 		if (e->at_us < r->policy_until_us)
 			r->policy_until_us = e->at_us;
 		return inv_add_change(r, e->at_us, INV_NONE, -1, INV_C_UNKNOWN);
+	case SCENARIO_ADMIN_SET_TAGS:
+		return inv_tags_change(r, e);
 	default: /* define, delete: the service's tags, ports or existence change */
 		return inv_add_change(r, e->at_us, INV_NONE, svc, INV_C_UNKNOWN);
 	}
@@ -330,7 +363,7 @@ static int inv_serves(struct inv_run *r)
 	}
 	for (uint32_t n = 0; n < sc->node_count; n++) {
 		const struct scenario_node_group *g = inv_group(r, n);
-		struct policy_node id = inv_identity(r, n);
+		struct policy_node id = inv_identity(r, n, 0);
 		for (size_t l = 0; g && l < g->n_serve; l++) {
 			const char *t = g->serve[l].text;
 			if (serve_cmd_parse_line(t, strlen(t), op, why, sizeof(why)) < 0 ||
@@ -396,25 +429,70 @@ void inv_truth_free(struct inv_run *r)
 	policy_free(r->policy);
 	free(r->win);
 	free(r->chg);
+	free(r->tagc);
 	free(r->serves);
 	free(r->auto_ok);
 }
 
-int inv_granted(const struct inv_run *r, uint32_t client, int svc, uint8_t proto, uint16_t port,
-                uint64_t at_us)
+/* The policy's answer for client's identity at t (no unknowns). */
+static bool inv_policy_allows(const struct inv_run *r, uint32_t client, int svc, uint8_t proto,
+                              uint16_t port, uint64_t at_us)
 {
 	struct policy_ports ports;
+	struct policy_node id = inv_identity(r, client, at_us);
+	struct policy_service ps = inv_service(r, svc);
 
+	policy_service_ports(r->policy, &id, &ps, &ports);
+	return policy_ports_allow(&ports, proto, port);
+}
+
+/* 1 or 0 by the policy and the client's tags at t, -1 when the policy or
+ * the service changed in a way not modelled; *lost gets the latest time
+ * at or before t a set-tags took the grant away (0: none). */
+static int inv_granted_at(const struct inv_run *r, uint32_t client, int svc, uint8_t proto,
+                          uint16_t port, uint64_t at_us, uint64_t *lost)
+{
+	*lost = 0;
 	if (at_us >= r->policy_until_us || svc < 0 || client >= r->sc->node_count)
 		return -1;
 	for (size_t i = 0; i < r->n_chg; i++)
 		if (r->chg[i].at_us <= at_us && r->chg[i].host == INV_NONE &&
 		    (r->chg[i].service == svc || r->chg[i].service < 0))
 			return -1;
-	struct policy_node id = inv_identity(r, client);
-	struct policy_service ps = inv_service(r, svc);
-	policy_service_ports(r->policy, &id, &ps, &ports);
-	return policy_ports_allow(&ports, proto, port) ? 1 : 0;
+	bool was = inv_policy_allows(r, client, svc, proto, port, 0);
+	for (size_t i = 0; i < r->n_tagc && r->tagc[i].at_us <= at_us; i++) {
+		if (r->tagc[i].node != client)
+			continue;
+		bool now = inv_policy_allows(r, client, svc, proto, port, r->tagc[i].at_us);
+		if (was && !now)
+			*lost = r->tagc[i].at_us;
+		was = now;
+	}
+	return was ? 1 : 0;
+}
+
+int inv_granted(const struct inv_run *r, uint32_t client, int svc, uint8_t proto, uint16_t port,
+                uint64_t at_us)
+{
+	uint64_t lost;
+	int g = inv_granted_at(r, client, svc, proto, port, at_us, &lost);
+
+	/* The hosts learn of a lost grant through their maps (ACL-4): within
+	 * the settle bound, or later when a fault delays the maps. */
+	if (g == 0 && lost &&
+	    (at_us < lost + r->settle_us || inv_in_window(r, lost, at_us, INV_FAULT_WINDOWS, NULL)))
+		return -1;
+	return g;
+}
+
+int inv_granted_answer(const struct inv_run *r, uint32_t client, int svc, uint8_t proto,
+                       uint16_t port, uint64_t at_us)
+{
+	uint64_t lost;
+	int g = inv_granted_at(r, client, svc, proto, port, at_us, &lost);
+
+	/* granted before `lost`: a flow opened then may still answer */
+	return g == 0 && lost ? -1 : g;
 }
 
 bool inv_alive_throughout(const struct inv_run *r, uint32_t node, uint64_t from_us, uint64_t to_us)
@@ -430,8 +508,15 @@ bool inv_alive_throughout(const struct inv_run *r, uint32_t node, uint64_t from_
 
 int inv_approval_at(const struct inv_run *r, uint32_t host, int svc, uint64_t at_us)
 {
-	int a =
-	    r->auto_ok[(size_t)host * r->sc->n_services + (size_t)svc] ? INV_APPROVED : INV_PENDING;
+	bool auto_ok = r->auto_ok[(size_t)host * r->sc->n_services + (size_t)svc];
+
+	if (inv_tags_changed(r, host, at_us)) {
+		/* auto-approval by the tags an admin set (APR-3); a decision still wins */
+		struct policy_node id = inv_identity(r, host, at_us);
+		struct policy_service ps = inv_service(r, svc);
+		auto_ok = id.n_tags > 0 && policy_auto_approves(r->policy, &ps, &id);
+	}
+	int a = auto_ok ? INV_APPROVED : INV_PENDING;
 
 	for (size_t i = 0; i < r->n_chg; i++) {
 		const struct inv_change *c = &r->chg[i];

@@ -342,6 +342,7 @@ enum scenario_admin_verb {
 	SCENARIO_ADMIN_REJECT,
 	SCENARIO_ADMIN_REVOKE,
 	SCENARIO_ADMIN_SET_POLICY,
+	SCENARIO_ADMIN_SET_TAGS, /* set-tags NODE TAG...: the node in host, tags in tags */
 };
 
 /* One timeline entry; entries are sorted by `at_us`, equal times in file
@@ -361,9 +362,11 @@ struct scenario_event {
 	struct scenario_link_params params;          /* LINK */
 	const char *command;                         /* ADMIN: the admin command line as written */
 	enum scenario_admin_verb verb;               /* ADMIN */
-	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* ADMIN except SET_POLICY */
-	uint32_t host;                               /* ADMIN APPROVE, REJECT, REVOKE: node index */
-	const char *file;                            /* ADMIN SET_POLICY: as written; or NULL */
+	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* ADMIN but SET_POLICY, SET_TAGS */
+	uint32_t host; /* ADMIN APPROVE, REJECT, REVOKE, SET_TAGS: node index */
+	size_t n_tags; /* ADMIN SET_TAGS: the node's tags from then on */
+	const char *tags[SCENARIO_NODE_TAGS_MAX];
+	const char *file; /* ADMIN SET_POLICY: as written; or NULL */
 	/* ADMIN SET_POLICY without a file: the policy itself, as JSON text
 	 * (the timeline entry's `policy` key; explore's grant faults). */
 	const char *policy;
@@ -386,7 +389,8 @@ struct scenario_event {
  * out, each paired with its heal (crash/restart, partition/heal, a link
  * change and its undo, control crash/restart, a disk fault and disk-ok, a
  * torn write and control's restart, revoke or reject and approve, drain
- * and advertise, a grant removed and the policy restored). */
+ * and advertise, a grant removed and the policy restored, a node's tags
+ * set by an admin and set back). */
 enum scenario_fault_kind {
 	SCENARIO_FAULT_CRASH = 0,
 	SCENARIO_FAULT_PARTITION,
@@ -406,6 +410,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ORIGIN_SLOW,
 	SCENARIO_FAULT_ORIGIN_ERROR,
 	SCENARIO_FAULT_PAUSE,
+	SCENARIO_FAULT_TAGS, /* a host's node gets another owned tag set; heal: its own */
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

@@ -119,6 +119,12 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 		return scenario_hosts(sc, NULL, 0) ? NULL
 		                                   : "revoke and reject faults need a host (a node "
 		                                     "whose serve lines advertise a service)";
+	case SCENARIO_FAULT_TAGS:
+		if (scenario_admin_user(sc) < 0)
+			return "tags faults need an owner, admin or network-admin in users";
+		return scenario_hosts(sc, NULL, 0) ? NULL
+		                                   : "tags faults need a host (a node whose serve "
+		                                     "lines advertise a service)";
 	case SCENARIO_FAULT_DRAIN:
 		return scenario_hosts(sc, NULL, 0) ? NULL
 		                                   : "drain faults need a host (a node whose serve "

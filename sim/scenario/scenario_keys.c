@@ -24,7 +24,8 @@ const char *const scenario_control_words[] = {"crash",   "restart",    "disk-ful
 const char *const scenario_fault_words[] = {
     "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
     "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
-    "access", "loss",      "origin", "origin-slow",   "origin-error", "pause", NULL};
+    "access", "loss",      "origin", "origin-slow",   "origin-error", "pause",
+    "tags",   NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -214,8 +215,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "loss, then back), origin (a node's backend programs die while its daemon "
             "lives, then start again), origin-slow (a node's http backends answer late, "
             "then healthy again), origin-error (they answer 500, then healthy again), pause "
-            "(a node's daemon stopped, SIGSTOP, then continued). Admin kinds run as the first "
-            "owner, admin or "
+            "(a node's daemon stopped, SIGSTOP, then continued), tags (set-tags on a host's "
+            "node: another set of tagOwners' tags, then its own again). Admin kinds run as the "
+            "first owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),
@@ -335,7 +337,9 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
                      "[--description=..], delete svc:X, approve|reject|revoke svc:X NODE, "
-                     "set-policy FILE, or set-policy with the policy in `policy`."),
+                     "set-tags NODE TAG... (the node's tags from then on, each owned in "
+                     "tagOwners), set-policy FILE, or set-policy with the policy in "
+                     "`policy`."),
     [TL_AS] = KEY("as", SCENARIO_KIND_STRING, false, NULL,
                   "With admin: the user (declared in users) who runs the command."),
     [TL_CONTROL] = KEY("control", SCENARIO_KIND_STRING, false, NULL,

@@ -19,8 +19,8 @@ struct admin_words {
 	char buf[SCENARIO_LINE_MAX + ADMIN_WORDS_MAX + 1];
 };
 
-static const char *const scenario_admin_words[] = {"define", "delete",     "approve", "reject",
-                                                   "revoke", "set-policy", NULL};
+static const char *const scenario_admin_words[] = {"define", "delete",     "approve",  "reject",
+                                                   "revoke", "set-policy", "set-tags", NULL};
 
 /* Splits an admin command like control does: blanks separate words, a
  * double-quoted span (with \" and \\) keeps its blanks. NULL, or why not. */
@@ -128,7 +128,7 @@ static int admin_verb(struct loader *ld, const yaml_node_t *v, const struct admi
 			verb = i;
 	if (verb >= 0)
 		return verb;
-	const char *near = ld_nearest(aw->w[0], scenario_admin_words, 6);
+	const char *near = ld_nearest(aw->w[0], scenario_admin_words, 7);
 	ld_words_text(scenario_admin_words, list, sizeof(list));
 	if (near)
 		error_at(ld, v, "unknown admin command '%.40s' (expected %s; did you mean '%s'?)",
@@ -188,6 +188,47 @@ static bool admin_host(struct loader *ld, const yaml_node_t *v, const struct adm
 		free(c);
 		error_at(ld, v, "admin %s: unknown node '%.80s'%s", aw->w[0], aw->w[2], hint);
 		ok = false;
+	}
+	return ok;
+}
+
+/* set-tags NODE TAG...: the node in e->host, the tags (1 to
+ * SCENARIO_NODE_TAGS_MAX, each owned in tagOwners, distinct) in e->tags. */
+static bool admin_set_tags(struct loader *ld, const yaml_node_t *v, const struct admin_words *aw,
+                           struct scenario_event *e)
+{
+	bool ok = true;
+
+	if (aw->n < 3) {
+		error_at(
+		    ld, v,
+		    "admin set-tags takes a node and its tags: set-tags NODE tag:a [tag:b ...]");
+		return false;
+	}
+	if ((size_t)aw->n - 2 > SCENARIO_NODE_TAGS_MAX) {
+		error_at(ld, v, "admin set-tags: at most %d tags per node", SCENARIO_NODE_TAGS_MAX);
+		return false;
+	}
+	if (ld_node_find(ld, aw->w[1], &e->host)) {
+		char hint[120];
+		size_t n;
+		const char **c = ld_node_cands(ld, &n, false, aw->w[1]);
+		ld_hint_from(ld, aw->w[1], c, n, hint, sizeof(hint));
+		free(c);
+		error_at(ld, v, "admin set-tags: unknown node '%.80s'%s", aw->w[1], hint);
+		ok = false;
+	}
+	e->n_tags = 0;
+	for (int i = 2; i < aw->n; i++) {
+		for (int j = 2; j < i; j++)
+			if (!strcmp(aw->w[i], aw->w[j])) {
+				error_at(ld, v, "admin set-tags: tag '%.80s' given twice",
+				         aw->w[i]);
+				ok = false;
+			}
+		if (!ld_check_tag(ld, v, aw->w[i]))
+			ok = false;
+		e->tags[e->n_tags++] = ld_strdup(ld, aw->w[i]);
 	}
 	return ok;
 }
@@ -267,12 +308,15 @@ static bool check_admin(struct loader *ld, const yaml_node_t *v, const yaml_node
 		if (aw->n > 2)
 			error_at(ld, v, "admin set-policy takes one file: set-policy FILE");
 		break;
+	case SCENARIO_ADMIN_SET_TAGS:
+		ok = admin_set_tags(ld, v, aw, e);
+		break;
 	}
 	if (pk && e->verb != SCENARIO_ADMIN_SET_POLICY) {
 		error_at(ld, pk, "'policy' goes with 'admin: set-policy' (the policy it sets)");
 		ok = false;
 	}
-	if (ok && e->verb != SCENARIO_ADMIN_SET_POLICY)
+	if (ok && e->verb != SCENARIO_ADMIN_SET_POLICY && e->verb != SCENARIO_ADMIN_SET_TAGS)
 		snprintf(e->service, sizeof(e->service), "%s", aw->w[1]);
 out:
 	free(aw);

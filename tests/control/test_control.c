@@ -695,13 +695,42 @@ Test(admin_cmd, limits_on_line_words_and_lists)
 	cr_assert_eq(admin_cmd_parse(&c, big, err, sizeof(err)), -E2BIG);
 	admin_cmd_free(&c);
 	free(big);
-	cr_assert_eq(admin_cmd_parse(&c, "a b c d e f g h i j k l m n o p q", err, sizeof(err)),
-	             -E2BIG);
+	char words[256] = "a";
+	for (int i = 0; i < ADMIN_CMD_MAX_WORDS; i++)
+		strcat(words, " b");
+	cr_assert_eq(admin_cmd_parse(&c, words, err, sizeof(err)), -E2BIG);
 	admin_cmd_free(&c);
 	char line[1024] = "define svc:x --tags=";
 	for (int i = 0; i <= REG_MAX_TAGS; i++)
 		strcat(line, i ? ",tag:t" : "tag:t");
 	cr_assert_eq(admin_cmd_parse(&c, line, err, sizeof(err)), -E2BIG);
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, set_tags_takes_a_node_and_one_to_32_tags)
+{
+	struct admin_cmd c;
+	char err[256], line[1024] = "set-tags web-1";
+	cr_assert_eq(admin_cmd_parse(&c, "set-tags web-1 tag:a tag:b", err, sizeof(err)), 0, "%s",
+	             err);
+	cr_assert_eq(c.kind, ADMIN_CMD_SET_TAGS);
+	cr_assert_str_eq(c.node, "web-1");
+	cr_assert_eq(c.n_tags, 2);
+	cr_assert_str_eq(c.tags[1], "tag:b");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "set-tags web-1", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "missing a tag"), "%s", err);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "set-tags", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "missing NODE"), "%s", err);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "set-tag web-1 tag:a", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "did you mean \"set-tags\""), "%s", err);
+	admin_cmd_free(&c);
+	for (int i = 0; i <= REG_MAX_TAGS; i++)
+		strcat(line, " tag:t");
+	cr_assert_eq(admin_cmd_parse(&c, line, err, sizeof(err)), -E2BIG);
+	cr_assert(strstr(err, "at most 32 tags"), "%s", err);
 	admin_cmd_free(&c);
 }
 
@@ -1994,5 +2023,76 @@ Test(control, admin_api_routing_table_answers_as_the_chain_did)
 		cr_assert(strncmp(r, want, strlen(want)) == 0, "%s %s: want %d, got %.40s",
 		          routes[i].method, routes[i].path, routes[i].status, r);
 	}
+	tw_free(w);
+}
+
+/* ---- set-tags (issue 13 EXP-1; SEC-1: tags from an admin, not the claim) -- */
+
+Test(control, set_tags_moves_grants_and_auto_approval_and_a_new_hello_keeps_them)
+{
+	const int nodes[] = {WEB_US, CL_US, OTHER};
+	struct tw *w = tw_setup(nodes, 3);
+	int rc;
+
+	tw_ok(w, "define svc:auto --ports=tcp:443 --tags=tag:websvc");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:auto\",\"ports\":[443]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:auto", "web-us"), TW_TIMEOUT_US));
+	tw_step(w, 100000);
+	cr_assert_null(fake_service(&w->f[OTHER], "svc:auto"), "ACL-1: tag:other has no grant");
+
+	/* A client given a granted tag reaches the service (ACL-1). */
+	tw_ok(w, "set-tags other tag:client");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[OTHER], "svc:auto", "web-us"), TW_TIMEOUT_US));
+	cr_assert_eq(tw_events(w, "node_tags_set", "\"tags\":\"tag:client\""), 1);
+	/* A host whose auto-approving tag is gone leaves steering (APR-5). */
+	tw_ok(w, "set-tags web-us tag:db");
+	cr_assert(RUN_UNTIL(w, fake_n_hosts(&w->f[CL_US], "svc:auto") == 0, TW_TIMEOUT_US));
+	cr_assert(tw_host_state_is(w, "svc:auto", "web-us", "Pending approval"), "%s", w->out);
+	/* Its session starts again claiming tag:web: the admin's tags stand. */
+	fake_close(&w->f[WEB_US]);
+	tw_step(w, 100000);
+	fake_connect(w, WEB_US);
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:auto\",\"ports\":[443]}]");
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map != NULL, TW_TIMEOUT_US));
+	tw_step(w, 300000);
+	cr_assert_eq(fake_n_hosts(&w->f[CL_US], "svc:auto"), 0, "the hello's claim won");
+	/* An explicit approval stands whatever the tags; bad input changes nothing. */
+	tw_ok(w, "approve svc:auto web-us");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:auto", "web-us"), TW_TIMEOUT_US));
+	cJSON_Delete(tw_cmd(w, ALICE, "set-tags nobody tag:web", &rc));
+	cr_assert_eq(rc, -ENOENT, "%s", w->out);
+	cJSON_Delete(tw_cmd(w, ALICE, "set-tags web-us tag:unowned", &rc));
+	cr_assert_eq(rc, -EPERM, "%s", w->out);
+	cr_assert(strstr(w->out, "not owned in the policy"), "%s", w->out);
+	cJSON_Delete(tw_cmd(w, BOB, "set-tags web-us tag:web", &rc));
+	cr_assert_eq(rc, -EPERM, "%s", w->out);
+	cr_assert_eq(tw_events(w, "admin_refused", "set-tags"), 2);
+	const struct registry *reg = control_registry(w->c);
+	const struct reg_node *n = registry_node(reg, (size_t)registry_node_index(reg, "web-us"));
+	cr_assert_str_eq(n->tags[0], "tag:db");
+	tw_free(w);
+}
+
+Test(control, set_tags_survive_a_restart_on_the_state_file)
+{
+	struct tw *w = tw_new();
+
+	snprintf(w->state_path, sizeof(w->state_path), "tags-state.json");
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	fake_connect(w, CL_US);
+	cr_assert(RUN_UNTIL(w, w->f[CL_US].map != NULL, TW_TIMEOUT_US));
+	tw_ok(w, "set-tags client-us tag:other tag:db");
+	tw_control_crash_restart(w, 10000);
+	const struct registry *reg = control_registry(w->c);
+	const struct reg_node *n =
+	    registry_node(reg, (size_t)registry_node_index(reg, "client-us"));
+	cr_assert_not_null(n);
+	cr_assert(n->tags_by_admin);
+	cr_assert_eq(n->n_tags, 2);
+	cr_assert_str_eq(n->tags[1], "tag:db");
+	fake_connect(w, CL_US); /* claims tag:client again */
+	cr_assert(RUN_UNTIL(w, w->f[CL_US].map != NULL, TW_TIMEOUT_US));
+	n = registry_node(control_registry(w->c), 0);
+	cr_assert_str_eq(n->tags[0], "tag:other", "the claim replaced the admin's tags");
 	tw_free(w);
 }

@@ -391,6 +391,58 @@ Test(control_real, admin_api_with_curl_and_svcadm_survives_a_restart, .fini = re
 	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
 }
 
+/* set-tags through svcadm and PUT /api/nodes/NODE/tags: refusals with
+ * their status, and the tags stand after a restart and a new hello. */
+Test(control_real, set_tags_through_svcadm_and_the_api_survive_a_restart, .fini = real_fini,
+     .timeout = 120)
+{
+	char *body, *out, *err;
+
+	if (!has_curl())
+		prereq_missing("curl is not installed");
+	real_setup();
+	int fd = map_hello("web-1");
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "set-tags web-1 tag:websvc", &out, &err), 0, "%s", err);
+	cr_assert(strstr(out, "tag:websvc"), "%s", out);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "set-tags web-1 tag:nobody", &out, &err), 1);
+	cr_assert(strstr(err, "tag:nobody is not owned"), "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(
+	    curl("PUT", "/api/nodes/web-1/tags", MEMBER_TOKEN, "{\"tags\":[\"tag:web\"]}", &body),
+	    403, "%s", body);
+	free(body);
+	cr_assert_eq(
+	    curl("PUT", "/api/nodes/nobody/tags", ADMIN_TOKEN, "{\"tags\":[\"tag:web\"]}", &body),
+	    404, "%s", body);
+	free(body);
+	cr_assert_eq(
+	    curl("PUT", "/api/nodes/web-1/tags", ADMIN_TOKEN, "{\"tags\":\"tag:web\"}", &body), 400,
+	    "%s", body);
+	cr_assert(strstr(body, "array of strings"), "%s", body);
+	free(body);
+	cr_assert_eq(curl("PUT", "/api/nodes/web-1/tags", ADMIN_TOKEN,
+	                  "{\"tags\":[\"tag:web\",\"tag:websvc\"]}", &body),
+	             200, "%s", body);
+	free(body);
+	close(fd);
+
+	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
+	real_start(false);
+	fd = map_hello("web-1"); /* claims tag:web alone */
+	cr_assert_eq(curl("GET", "/api/nodes", MEMBER_TOKEN, NULL, &body), 200);
+	cr_assert(strstr(body, "\"tags\":[\"tag:web\",\"tag:websvc\"],\"tags_by_admin\":true"),
+	          "%s", body);
+	free(body);
+	close(fd);
+	char *ev = read_all(g_real.events);
+	cr_assert(strstr(ev, "\"type\":\"node_tags_set\""), "%s", ev);
+	free(ev);
+	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
+}
+
 /* Sends raw bytes and returns the status of the first answer (0: none). */
 static int raw_status(int fd, const char *data, size_t len)
 {

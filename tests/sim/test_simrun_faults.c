@@ -61,6 +61,7 @@ static int simrun_text(const char *out, const char *name, const char *text, bool
 struct req {
 	uint64_t start_us, end_us;
 	char host[32];
+	char node[32]; /* the client */
 	bool ok;
 };
 
@@ -88,6 +89,8 @@ static struct req *requests(const char *out, const char *name, size_t *n)
 		snprintf(q->host, sizeof(q->host), "%s",
 		         cJSON_GetObjectItem(j, "host")->valuestring);
 		q->ok = !strcmp(cJSON_GetObjectItem(j, "outcome")->valuestring, "ok");
+		snprintf(q->node, sizeof(q->node), "%s",
+		         cJSON_GetStringValue(cJSON_GetObjectItem(j, "node")));
 		cJSON_Delete(j);
 	}
 	fclose(f);
@@ -194,6 +197,64 @@ Test(simrun_faults, exp_1_drain_revoke_reject_and_a_removed_grant_happen_and_hea
 	        out),
 	    0);
 	free(r);
+	run("rm -rf '%s'", out);
+}
+
+/* Two hosts of svc:web auto-approved by tag:web, client a granted by
+ * tag:client, client b with tag:other (no grant): an admin takes web-0's
+ * auto-approving tag away and gives it back, gives b a granted tag, and a
+ * member's set-tags is refused as expected (EXP-6). */
+static const char tags_scenario[] =
+    "name: settags\n"
+    "duration: 16s\n"
+    "regions: {r: {}}\n"
+    "users: {bob@example.com: {role: member}, alice@example.com: {role: admin}}\n"
+    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
+    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
+    "127.0.0.1:8080}],\n"
+    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
+    "  - {name: a, region: r, tags: [tag:client]}\n"
+    "  - {name: b, region: r, tags: [tag:svc]}\n"
+    "workloads:\n"
+    "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 15s}\n"
+    "  - {name: wb, from: b, to: svc:web:80, rate: 10/s, start: 1s, stop: 15s}\n"
+    "timeline:\n"
+    "  - {at: 3s, admin: \"set-tags web-0 tag:svc\", as: \"alice@example.com\"}\n"
+    "  - {at: 6s, admin: \"set-tags web-0 tag:web\", as: \"alice@example.com\"}\n"
+    "  - {at: 8s, admin: \"set-tags b tag:client\", as: \"alice@example.com\"}\n"
+    "  - {at: 9s, admin: \"set-tags b tag:web\", as: \"bob@example.com\",\n"
+    "     expect_error: \"may not set a node's tags\"}\n";
+
+Test(simrun_faults, exp_1_set_tags_moves_auto_approval_and_grants_and_heals, .timeout = 300)
+{
+	char out[64];
+	size_t n;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, "settags", tags_scenario, false), 0);
+	struct req *r = requests(out, "settags", &n);
+	size_t na = 0, b_early = 0, b_late = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(r[i].node, "b")) {
+			b_early += r[i].ok && r[i].end_us < 8000000;
+			b_late += r[i].ok && r[i].start_us >= 8500000;
+		} else {
+			r[na++] = r[i];
+		}
+	}
+	moved_off_and_back(r, na, 3, 6, "tag:web taken from web-0");
+	/* b: nothing gets through before its tag is granted, then it does. */
+	cr_assert_eq(b_early, 0, "b got %zu answers before it had a granted tag", b_early);
+	cr_assert_gt(b_late, 20, "b's requests fail with a granted tag");
+	free(r);
+	cr_assert_eq(run("grep -c '\"type\":\"node_tags_set\"' '%s/reports/settags/events.jsonl' "
+	                 "| grep -qx 3",
+	                 out),
+	             0);
 	run("rm -rf '%s'", out);
 }
 
@@ -704,6 +765,7 @@ static const char explore_scenario[] =
     "    - {kind: origin-slow, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: origin-error, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: pause, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: tags, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

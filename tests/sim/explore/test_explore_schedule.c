@@ -49,6 +49,7 @@ static const char menu[] = "explore:\n"
                            "    - {kind: origin-slow, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: origin-error, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: pause, rate: 6, min: 1s, max: 4s}\n"
+                           "    - {kind: tags, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -69,6 +70,16 @@ static struct scenario *load_with(const char *extra, unsigned max_faults)
 	free(text);
 	cr_assert_eq(err, 0);
 	return sc;
+}
+
+static bool tags_equal(const struct scenario_event *x, const struct scenario_event *y)
+{
+	if (x->n_tags != y->n_tags)
+		return false;
+	for (size_t i = 0; i < x->n_tags; i++)
+		if (strcmp(x->tags[i], y->tags[i]) != 0)
+			return false;
+	return true;
 }
 
 static bool events_equal(const struct scenario_event *x, const struct scenario_event *y)
@@ -108,7 +119,8 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 		       !strcmp(x->command, y->command) && !x->policy == !y->policy &&
 		       (!x->policy || !strcmp(x->policy, y->policy)) &&
 		       (x->verb == SCENARIO_ADMIN_SET_POLICY ||
-		        (x->host == y->host && !strcmp(x->service, y->service)));
+		        (x->host == y->host && !strcmp(x->service, y->service))) &&
+		       tags_equal(x, y);
 	case SCENARIO_ACTION_CONTROL_DISK:
 		return x->disk == y->disk;
 	default:
@@ -212,7 +224,7 @@ static bool through_control(enum scenario_fault_kind k)
 {
 	return k == SCENARIO_FAULT_CONTROL_CRASH || k == SCENARIO_FAULT_CONTROL_DISK ||
 	       k == SCENARIO_FAULT_TORN_WRITE || k == SCENARIO_FAULT_REVOKE ||
-	       k == SCENARIO_FAULT_REJECT || k == SCENARIO_FAULT_GRANT;
+	       k == SCENARIO_FAULT_REJECT || k == SCENARIO_FAULT_GRANT || k == SCENARIO_FAULT_TAGS;
 }
 
 Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_real)
@@ -228,11 +240,12 @@ Test(explore_schedule, exp_1_control_faults_take_turns_and_hosts_and_grants_are_
 			const struct explore_fault *f = &s.faults[i];
 			drawn |= 1u << f->kind;
 			if (f->kind == SCENARIO_FAULT_REVOKE || f->kind == SCENARIO_FAULT_REJECT ||
-			    f->kind == SCENARIO_FAULT_DRAIN)
+			    f->kind == SCENARIO_FAULT_DRAIN || f->kind == SCENARIO_FAULT_TAGS)
 				cr_assert_lt(f->target, s.n_hosts);
 			/* control must know the host first (chaos-mixed seed 20: a
 			 * revoke at 120 ms found no such node yet) */
-			if (f->kind == SCENARIO_FAULT_REVOKE || f->kind == SCENARIO_FAULT_REJECT)
+			if (f->kind == SCENARIO_FAULT_REVOKE || f->kind == SCENARIO_FAULT_REJECT ||
+			    f->kind == SCENARIO_FAULT_TAGS)
 				cr_assert_geq(
 				    f->start_us, 2000000, "seed %llu: an admin write at %llu us",
 				    (unsigned long long)seed, (unsigned long long)f->start_us);
@@ -336,5 +349,53 @@ Test(explore_schedule, exp_1_no_menu_is_refused)
 	cr_assert_eq(scenario_load_text(base, strlen(base), "x.yaml", &sc, &d), 0);
 	cr_assert_eq(explore_schedule_draw(sc, 1, &s), -EINVAL);
 	cr_assert_eq(s.n_events, 0);
+	scenario_free(sc);
+}
+
+/* tags: the fault gives a host's node another set of tags the policy
+ * owns (n-* carry tag:web; tagOwners has tag:web and tag:svc), the heal
+ * gives back the scenario's; both are set-tags entries by an admin. */
+Test(explore_schedule, exp_1_tags_faults_set_another_owned_set_and_heal_to_the_scenarios)
+{
+	struct scenario *sc = load_with(NULL, 60);
+	size_t faults = 0, heals = 0;
+	bool only_svc = false, both = false;
+
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		struct explore_schedule s;
+		cr_assert_eq(explore_schedule_draw(sc, seed, &s), 0);
+		cr_assert_eq(s.n_tag_names, 2);
+		for (size_t i = 0; i < s.n_events; i++) {
+			const struct scenario_event *e = &s.events[i];
+			if (e->action != SCENARIO_ACTION_ADMIN ||
+			    e->verb != SCENARIO_ADMIN_SET_TAGS)
+				continue;
+			char want[64];
+			snprintf(want, sizeof(want), "set-tags n-%u ", e->host);
+			cr_assert_lt(e->host, 4, "not a host's node");
+			cr_assert(!strncmp(e->command, want, strlen(want)), "%s", e->command);
+			cr_assert_geq(e->n_tags, 1);
+			bool web = false, svc = false;
+			for (size_t k = 0; k < e->n_tags; k++) {
+				web |= !strcmp(e->tags[k], "tag:web");
+				svc |= !strcmp(e->tags[k], "tag:svc");
+				cr_assert(!strcmp(e->tags[k], "tag:web") ||
+				              !strcmp(e->tags[k], "tag:svc"),
+				          "%s is not owned", e->tags[k]);
+			}
+			if (web && !svc) {
+				heals++; /* the scenario's own set: only a heal gives it */
+				cr_assert_str_eq(e->command + strlen(want), "tag:web");
+			} else {
+				faults++;
+				only_svc |= svc && !web;
+				both |= svc && web;
+			}
+		}
+		explore_schedule_free(&s);
+	}
+	cr_assert_gt(faults, 5);
+	cr_assert_eq(faults, heals, "a tags fault without its heal");
+	cr_assert(only_svc && both, "the drawn sets do not vary");
 	scenario_free(sc);
 }

@@ -869,3 +869,66 @@ Test(invariant_real, exp_2_a_bad_or_oversized_pcap_is_an_error_never_held, .time
 	scenario_free(sc);
 }
 #endif
+
+/* ---- set-tags: the truth follows the tags an admin sets (issue 13) ------ */
+
+/* web-2 loses tag:web (its auto-approver for svc:web); control shows it
+ * pending, and it accepts a new connection at 20 s anyway. */
+static void accept_after_tag_loss(struct evs *e)
+{
+	ev_state(e, 5100000, "web-2", "Pending approval");
+	ev_state(e, 25000000, "web-2", "Connected");
+	ev_accept(e, 20000000, "web-2", client_ip[0], true);
+}
+
+Test(invariant, exp_2_eligible_safety_a_host_whose_auto_approving_tag_is_gone)
+{
+	struct healthy h = {0};
+	struct invariant_result res =
+	    run_case("  - {at: 5s, admin: set-tags web-2 tag:svc, as: alice@example.com}\n"
+	             "  - {at: 25s, admin: set-tags web-2 tag:web, as: alice@example.com}\n",
+	             &h, accept_after_tag_loss, BIT(INVARIANT_ELIGIBLE));
+	cr_assert_not_null(strstr(res.first[INVARIANT_ELIGIBLE].what, "not approved"), "%s",
+	                   res.first[INVARIANT_ELIGIBLE].what);
+	/* within the propagation bound of the change it may still accept */
+	run_case("  - {at: 19800ms, admin: set-tags web-2 tag:svc, as: alice@example.com}\n"
+	         "  - {at: 25s, admin: set-tags web-2 tag:web, as: alice@example.com}\n",
+	         &h, accept_after_tag_loss, 0);
+	/* an admin's approval stands whatever the tags */
+	run_case("  - {at: 3s, admin: approve svc:web web-2, as: alice@example.com}\n"
+	         "  - {at: 5s, admin: set-tags web-2 tag:svc, as: alice@example.com}\n"
+	         "  - {at: 25s, admin: set-tags web-2 tag:web, as: alice@example.com}\n",
+	         &h, accept_after_tag_loss, 0);
+}
+
+Test(invariant, exp_2_control_view_follows_the_tags_set_last)
+{
+	struct healthy h = {0};
+	/* the run ends with web-2 without its auto-approving tag: control
+	 * must show it pending, not Connected */
+	run_case("  - {at: 5s, admin: set-tags web-2 tag:svc, as: alice@example.com}\n", &h, NULL,
+	         BIT(INVARIANT_CONTROL_VIEW));
+}
+
+Test(invariant, exp_2_grant_safety_a_client_that_gains_a_granted_tag_may_connect)
+{
+	struct healthy h = {0};
+	/* `other` (no grant) accepted at 10 s: allowed once it carries tag:client */
+	run_case("  - {at: 5s, admin: set-tags other tag:client, as: alice@example.com}\n", &h,
+	         accept_from_ungranted, 0);
+	run_case("  - {at: 12s, admin: set-tags other tag:client, as: alice@example.com}\n", &h,
+	         accept_from_ungranted, BIT(INVARIANT_GRANT));
+}
+
+Test(invariant, exp_2_grant_safety_a_client_that_lost_its_granted_tag_after_the_bound)
+{
+	struct healthy h = {0};
+	/* client-1's new connections go on being accepted after it lost tag:client */
+	struct invariant_result res =
+	    run_case("  - {at: 5s, admin: set-tags client-1 tag:svc, as: alice@example.com}\n", &h,
+	             NULL, BIT(INVARIANT_GRANT));
+	cr_assert_geq(res.first[INVARIANT_GRANT].t_us, 10000000, "judged inside the bound");
+	/* the last ones, within the bound of the change: not judged */
+	run_case("  - {at: 28800ms, admin: set-tags client-1 tag:svc, as: alice@example.com}\n", &h,
+	         NULL, 0);
+}

@@ -324,9 +324,10 @@ Test(scenario_errors, cfg1_bad_serve_line_reports_the_serve_grammar_error)
 
 Test(scenario_errors, bad_admin_verb_suggests_the_near_miss)
 {
-	expect_error("bad-admin-verb.yaml",
-	             "bad-admin-verb.yaml:16:21: unknown admin command 'aprove' (expected define, "
-	             "delete, approve, reject, revoke or set-policy; did you mean 'approve'?)");
+	expect_error(
+	    "bad-admin-verb.yaml",
+	    "bad-admin-verb.yaml:16:21: unknown admin command 'aprove' (expected define, "
+	    "delete, approve, reject, revoke, set-policy or set-tags; did you mean 'approve'?)");
 }
 
 Test(scenario_errors, timeline_entry_at_or_after_the_end_of_the_run)

@@ -379,3 +379,47 @@ Test(scenario_faults, exp_1_pause_and_resume_entries_keep_their_order)
 	                  "f.yaml:6:14: unknown key 'paus' in timeline entry (did you mean "
 	                  "'pause'?)");
 }
+
+Test(scenario_faults, exp_1_set_tags_loads_with_its_node_and_tags)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+	int err = load(head,
+	               "timeline:\n  - {at: 1s, admin: \"set-tags web-1 tag:web\", as: "
+	               "alice@example.com}\n",
+	               &sc, &d);
+	if (err)
+		scenario_diags_print(&d, stderr);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sc->events[0].verb, SCENARIO_ADMIN_SET_TAGS);
+	cr_assert_eq(sc->events[0].host, 1);
+	cr_assert_eq(sc->events[0].n_tags, 1);
+	cr_assert_str_eq(sc->events[0].tags[0], "tag:web");
+	cr_assert_str_eq(sc->events[0].service, "");
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_set_tags_errors_name_the_node_the_tag_and_the_limit)
+{
+	expect_error(
+	    "timeline:\n  - {at: 1s, admin: set-tags web-7 tag:web, as: alice@example.com}\n",
+	    "f.yaml:14:21: admin set-tags: unknown node 'web-7' (did you mean 'web-0'?)");
+	expect_error(
+	    "timeline:\n  - {at: 1s, admin: set-tags web-1 tag:db, as: alice@example.com}\n",
+	    "f.yaml:14:21: tag 'tag:db' is not owned in policy tagOwners (did you mean "
+	    "'tag:web'?)");
+	expect_error("timeline:\n  - {at: 1s, admin: set-tags web-1, as: alice@example.com}\n",
+	             "f.yaml:14:21: admin set-tags takes a node and its tags: set-tags NODE tag:a "
+	             "[tag:b ...]");
+	expect_error("timeline:\n  - {at: 1s, admin: set-tags web-1 tag:web tag:web, as: "
+	             "alice@example.com}\n",
+	             "f.yaml:14:21: admin set-tags: tag 'tag:web' given twice");
+	expect_error(
+	    "timeline:\n  - {at: 1s, admin: set-tags web-1 tag:web tag:a tag:b tag:c tag:d "
+	    "tag:e tag:f tag:g tag:h, as: alice@example.com}\n",
+	    "f.yaml:14:21: admin set-tags: at most 8 tags per node");
+	expect_error(
+	    "timeline:\n  - {at: 1s, admin: set-tag web-1 tag:web, as: alice@example.com}\n",
+	    "f.yaml:14:21: unknown admin command 'set-tag' (expected define, delete, "
+	    "approve, reject, revoke, set-policy or set-tags; did you mean 'set-tags'?)");
+}
