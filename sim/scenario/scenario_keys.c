@@ -106,6 +106,16 @@ static const struct scenario_key scenario_link_keys[] = {
                            "Link rate each way (max 400Gbps)."),
     [LINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "0%",
                       "Probability a packet is dropped (at most 100%)."),
+    [LINK_JITTER] = KEY("jitter", SCENARIO_KIND_DURATION, false, "0s",
+                        "Each packet's one-way delay is latency plus a uniform draw in "
+                        "[0, jitter], so packets overtake each other (max 1s).",
+                        .project = true),
+    [LINK_REORDER] = KEY("reorder", SCENARIO_KIND_PERCENT, false, "0%",
+                         "Share of packets held back by latency + jitter more (at least 1ms), "
+                         "so later ones arrive first.",
+                         .project = true),
+    [LINK_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "0%",
+                           "Share of packets delivered twice.", .project = true),
     KEY_END,
 };
 
@@ -116,6 +126,14 @@ static const struct scenario_key scenario_access_keys[] = {
         KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "1Gbps", "Access link rate each way."),
     [ACCESS_LOSS] =
         KEY("loss", SCENARIO_KIND_PERCENT, false, "0%", "Probability a packet is dropped."),
+    [ACCESS_JITTER] =
+        KEY("jitter", SCENARIO_KIND_DURATION, false, "0s",
+            "Random extra delay per packet, uniform in [0, jitter] (max 1s).", .project = true),
+    [ACCESS_REORDER] =
+        KEY("reorder", SCENARIO_KIND_PERCENT, false, "0%",
+            "Share of packets held back so later ones arrive first.", .project = true),
+    [ACCESS_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "0%",
+                             "Share of packets delivered twice.", .project = true),
     KEY_END,
 };
 
@@ -327,7 +345,7 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_HEAL] = KEY("heal", SCENARIO_KIND_PAIR, false, NULL, "[A, B]: undo a partition."),
     [TL_LINK] = KEY("link", SCENARIO_KIND_MAPPING, false, NULL,
                     "Change an existing link: between (or a node's access link: node), then "
-                    "latency, bandwidth and/or loss.",
+                    "latency, bandwidth, loss, jitter, reorder and/or duplicate.",
                     .sub = SCENARIO_SECTION_TIMELINE_LINK),
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
@@ -380,6 +398,12 @@ static const struct scenario_key scenario_tlink_keys[] = {
     [TLINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "unchanged", "New loss."),
     [TLINK_NODE] = KEY("node", SCENARIO_KIND_STRING, false, NULL,
                        "Instead of between: the node whose access link changes.", .project = true),
+    [TLINK_JITTER] =
+        KEY("jitter", SCENARIO_KIND_DURATION, false, "unchanged", "New jitter.", .project = true),
+    [TLINK_REORDER] = KEY("reorder", SCENARIO_KIND_PERCENT, false, "unchanged",
+                          "New share of packets held back.", .project = true),
+    [TLINK_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "unchanged",
+                            "New share of packets delivered twice.", .project = true),
     KEY_END,
 };
 
