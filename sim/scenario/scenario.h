@@ -398,6 +398,8 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ACCESS,
 	SCENARIO_FAULT_LOSS,
 	SCENARIO_FAULT_ORIGIN,
+	SCENARIO_FAULT_JITTER,    /* a link's jitter and reorder, then back */
+	SCENARIO_FAULT_DUPLICATE, /* a link's duplicate, then back */
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

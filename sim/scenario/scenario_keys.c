@@ -22,9 +22,9 @@ const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
 const char *const scenario_fault_words[] = {
-    "crash",  "partition", "link",  "control-crash", "control-disk", "torn-write", "revoke",
-    "reject", "drain",     "grant", "isolate",       "one-way",      "access",     "loss",
-    "origin", NULL};
+    "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
+    "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
+    "access", "loss",      "origin", "jitter",        "duplicate",    NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -230,7 +230,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "off, then rejoined), one-way (a link's regions cut one way, then healed), "
             "access (a node's access link slower and lossy, then back), loss (a link's "
             "loss, then back), origin (a node's backend programs die while its daemon "
-            "lives, then start again). Admin kinds run as the first owner, admin or "
+            "lives, then start again), jitter (a link's jitter and reorder, then back), "
+            "duplicate (a link duplicates a share of packets, then back). Admin kinds run "
+            "as the first owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),

@@ -528,6 +528,8 @@ static const char explore_scenario[] =
     "    - {kind: access, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: loss, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: origin, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: jitter, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: duplicate, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

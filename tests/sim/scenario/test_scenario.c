@@ -2262,7 +2262,7 @@ Test(scenario_explore, exp_1_unknown_fault_kind_lists_the_kinds)
 	    "explore:\n  faults: [{kind: crsh, rate: 1}]\n",
 	    "e.yaml:7:19: unknown fault kind 'crsh' (expected crash, partition, "
 	    "link, control-crash, control-disk, torn-write, revoke, reject, drain, "
-	    "grant, isolate, one-way, access, loss or origin; did you mean "
+	    "grant, isolate, one-way, access, loss, origin, jitter or duplicate; did you mean "
 	    "'crash'?)");
 }
 

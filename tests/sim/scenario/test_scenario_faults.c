@@ -101,7 +101,7 @@ Test(scenario_faults, exp_1_misspelt_kind_suggests_the_near_miss)
 	    "explore:\n  faults: [{kind: drian, rate: 1}]\n",
 	    "f.yaml:14:19: unknown fault kind 'drian' (expected crash, partition, link, "
 	    "control-crash, control-disk, torn-write, revoke, reject, drain, grant, isolate, "
-	    "one-way, access, loss or origin; did you mean 'drain'?)");
+	    "one-way, access, loss, origin, jitter or duplicate; did you mean 'drain'?)");
 }
 
 Test(scenario_faults, exp_1_admin_kinds_need_an_admin_user)
@@ -358,4 +358,25 @@ Test(scenario_faults, exp_1_link_quality_errors_name_the_limit_or_the_key_meant)
 	expect_error_with(
 	    "name: f\nregions: {a: {}}\naccess: {jitter: 5}\n", "nodes: [{name: c, region: a}]\n",
 	    "f.yaml:3:18: jitter: missing unit in duration '5' (expected us, ms, s or m)");
+}
+
+Test(scenario_faults, exp_1_jitter_and_duplicate_kinds_need_a_link)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(two_regions,
+	                  "explore:\n  faults: [{kind: jitter, rate: 2}, {kind: duplicate, rate: "
+	                  "3}]\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->explore.n_faults, 2);
+	cr_assert_eq(sc->explore.faults[0].kind, SCENARIO_FAULT_JITTER);
+	cr_assert_eq(sc->explore.faults[1].kind, SCENARIO_FAULT_DUPLICATE);
+	cr_assert_str_eq(scenario_fault_kind_name(SCENARIO_FAULT_DUPLICATE), "duplicate");
+	scenario_free(sc);
+	expect_error_with("name: f\nduration: 60s\nregions: {a: {}}\nnodes: [{name: c, region: "
+	                  "a}]\n",
+	                  "explore:\n  faults: [{kind: duplicate, rate: 1}]\n",
+	                  "f.yaml:6:19: jitter and duplicate faults need at least one link");
 }
