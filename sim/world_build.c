@@ -23,6 +23,9 @@ void world_ns3_params(const struct scenario_link_params *in, struct ns3w_link_pa
 	out->latency_us = in->latency_us;
 	out->bandwidth_bps = in->bandwidth_bps;
 	out->loss = in->loss;
+	out->jitter_us = in->jitter_us;
+	out->reorder = in->reorder;
+	out->duplicate = in->duplicate;
 }
 
 static int world_build_topology(struct world *w, char *why, size_t why_len)

@@ -58,10 +58,33 @@ static int world_cut_regions(struct world *w, uint32_t a, uint32_t b, bool cut)
 	return hits ? 0 : -ENOENT;
 }
 
+/* The link's parameters; jitter, reorder and duplicate only when one of
+ * them is set (a link without them reads as it always did). */
 static void world_fmt_params(char *out, size_t cap, const struct scenario_link_params *p)
 {
-	snprintf(out, cap, "latency %.3fms bandwidth %.0fbps loss %.4f%%",
-	         (double)p->latency_us / 1000.0, (double)p->bandwidth_bps, p->loss * 100.0);
+	int n = snprintf(out, cap, "latency %.3fms bandwidth %.0fbps loss %.4f%%",
+	                 (double)p->latency_us / 1000.0, (double)p->bandwidth_bps, p->loss * 100.0);
+
+	if (n >= 0 && (size_t)n < cap && (p->jitter_us || p->reorder > 0 || p->duplicate > 0))
+		snprintf(out + n, cap - (size_t)n, " jitter %.3fms reorder %.4f%% duplicate %.4f%%",
+		         (double)p->jitter_us / 1000.0, p->reorder * 100.0, p->duplicate * 100.0);
+}
+
+/* The parameters entry e sets, over `p`. */
+static void world_link_update(struct scenario_link_params *p, const struct scenario_event *e)
+{
+	if (e->set_latency)
+		p->latency_us = e->params.latency_us;
+	if (e->set_bandwidth)
+		p->bandwidth_bps = e->params.bandwidth_bps;
+	if (e->set_loss)
+		p->loss = e->params.loss;
+	if (e->set_jitter)
+		p->jitter_us = e->params.jitter_us;
+	if (e->set_reorder)
+		p->reorder = e->params.reorder;
+	if (e->set_duplicate)
+		p->duplicate = e->params.duplicate;
 }
 
 /* The partition in force between the same two regions or nodes as `e`:
@@ -238,9 +261,15 @@ static int world_act_access(struct world *w, const struct scenario_event *e, str
 	rc = ns3w_link_get_params(w->ns3, id, &np);
 	if (rc < 0)
 		return rc;
-	p.latency_us = e->set_latency ? e->params.latency_us : np.latency_us;
-	p.bandwidth_bps = e->set_bandwidth ? e->params.bandwidth_bps : np.bandwidth_bps;
-	p.loss = e->set_loss ? e->params.loss : np.loss;
+	p = (struct scenario_link_params){
+	    .latency_us = np.latency_us,
+	    .bandwidth_bps = np.bandwidth_bps,
+	    .loss = np.loss,
+	    .jitter_us = np.jitter_us,
+	    .reorder = np.reorder,
+	    .duplicate = np.duplicate,
+	};
+	world_link_update(&p, e);
 	world_ns3_params(&p, &np);
 	rc = ns3w_link_set_params(w->ns3, id, &np);
 	world_fmt_params(a->detail, sizeof(a->detail), &p);
@@ -259,12 +288,7 @@ static int world_act_link(struct world *w, const struct scenario_event *e, struc
 	snprintf(a->target, sizeof(a->target), "%s,%s",
 	         world_region_name(w, (uint32_t)sc->links[e->link].region_a),
 	         world_region_name(w, (uint32_t)sc->links[e->link].region_b));
-	if (e->set_latency)
-		p->latency_us = e->params.latency_us;
-	if (e->set_bandwidth)
-		p->bandwidth_bps = e->params.bandwidth_bps;
-	if (e->set_loss)
-		p->loss = e->params.loss;
+	world_link_update(p, e);
 	world_ns3_params(p, &np);
 	rc = ns3w_link_set_params(w->ns3, w->link_ids[e->link], &np);
 	world_fmt_params(a->detail, sizeof(a->detail), p);

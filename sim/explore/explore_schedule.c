@@ -22,6 +22,8 @@
 /* A slow origin's delay: 1 to ORIGIN_SLOW_STEPS steps. */
 #define ORIGIN_SLOW_STEP_US 50000ull
 #define ORIGIN_SLOW_STEPS   40
+/* A jitter fault's jitter: 1..this many ms. */
+#define JITTER_MAX_MS 20
 
 /* Uniform in (0, 1]. */
 static double unit_draw(uint64_t rng[RNG_STATE_WORDS])
@@ -112,6 +114,8 @@ static uint32_t target_draw(const struct scenario *sc, const struct explore_sche
 	case SCENARIO_FAULT_LINK:
 	case SCENARIO_FAULT_ONE_WAY:
 	case SCENARIO_FAULT_LOSS:
+	case SCENARIO_FAULT_JITTER:
+	case SCENARIO_FAULT_DUPLICATE:
 		return (uint32_t)below_draw(rng, (uint64_t)sc->link_count);
 	case SCENARIO_FAULT_REVOKE:
 	case SCENARIO_FAULT_REJECT:
@@ -270,6 +274,8 @@ static bool own_timeline_claims(const struct scenario *sc, const struct explore_
 				return true;
 			break;
 		case SCENARIO_FAULT_LOSS:
+		case SCENARIO_FAULT_JITTER:
+		case SCENARIO_FAULT_DUPLICATE:
 			if (e->action == SCENARIO_ACTION_LINK && e->link == (int)f->target)
 				return true;
 			break;
@@ -407,6 +413,12 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 			    !tags_draw(s, cur, rng, &f->tags))
 				continue;
 		}
+		if (f->kind == SCENARIO_FAULT_JITTER) {
+			f->jitter_us = (1 + below_draw(rng, JITTER_MAX_MS)) * 1000;
+			f->reorder = loss_text_value((double)(1 + below_draw(rng, 10)));
+		}
+		if (f->kind == SCENARIO_FAULT_DUPLICATE)
+			f->duplicate = loss_text_value((double)(1 + below_draw(rng, 25)));
 		return true;
 	}
 	return false;
@@ -604,6 +616,27 @@ static bool fault_event(const struct scenario *sc, struct explore_schedule *s,
 		e->set_loss = true;
 		e->params = l->params;
 		e->params.loss = heal ? loss_text_value(l->params.loss * 100) : f->loss;
+		break;
+	}
+	case SCENARIO_FAULT_JITTER:
+	case SCENARIO_FAULT_DUPLICATE: {
+		/* each kind sets back only what it changed (to the scenario's
+		 * value): link and loss faults on the same link compose with it */
+		const struct scenario_link *l = &sc->links[f->target];
+		e->action = SCENARIO_ACTION_LINK;
+		e->link = (int)f->target;
+		e->a = (uint32_t)l->region_a;
+		e->b = (uint32_t)l->region_b;
+		e->params = l->params;
+		if (f->kind == SCENARIO_FAULT_DUPLICATE) {
+			e->set_duplicate = true;
+			e->params.duplicate =
+			    heal ? loss_text_value(l->params.duplicate * 100) : f->duplicate;
+			break;
+		}
+		e->set_jitter = e->set_reorder = true;
+		e->params.jitter_us = heal ? l->params.jitter_us : f->jitter_us;
+		e->params.reorder = heal ? loss_text_value(l->params.reorder * 100) : f->reorder;
 		break;
 	}
 	case SCENARIO_FAULT_TORN_WRITE:
@@ -815,6 +848,12 @@ static void link_write(const struct scenario *sc, const struct scenario_event *e
 		fprintf(out, ", bandwidth: %llubps", (unsigned long long)e->params.bandwidth_bps);
 	if (e->set_loss)
 		fprintf(out, ", loss: \"%.15g%%\"", e->params.loss * 100);
+	if (e->set_jitter)
+		fprintf(out, ", jitter: %lluus", (unsigned long long)e->params.jitter_us);
+	if (e->set_reorder)
+		fprintf(out, ", reorder: \"%.15g%%\"", e->params.reorder * 100);
+	if (e->set_duplicate)
+		fprintf(out, ", duplicate: \"%.15g%%\"", e->params.duplicate * 100);
 	fputs("}}\n", out);
 }
 

@@ -25,13 +25,16 @@ struct explore_fault {
 	/* CRASH: node; PARTITION, LINK: link (its two regions); REVOKE,
 	 * REJECT, DRAIN: host (index into the schedule's hosts); GRANT: the
 	 * grant removed (index into the policy's grants); ISOLATE, ACCESS: node;
-	 * ONE_WAY, LOSS: link; ORIGIN: node (one with backends); ORIGIN_SLOW,
-	 * ORIGIN_ERROR: node (one with an http backend); PAUSE: node; TAGS: host
-	 * (its node's tags change); control kinds: 0. */
+	 * ONE_WAY, LOSS, JITTER, DUPLICATE: link; ORIGIN: node (one with
+	 * backends); ORIGIN_SLOW, ORIGIN_ERROR: node (one with an http backend);
+	 * PAUSE: node; TAGS: host (its node's tags change); control kinds: 0. */
 	uint32_t target;
 	uint64_t latency_us;     /* LINK, ACCESS: the latency while the fault lasts;
 	                            ORIGIN_SLOW: how much later answers come */
 	double loss;             /* ACCESS, LOSS: the loss while it lasts */
+	uint64_t jitter_us;      /* JITTER: the jitter while it lasts */
+	double reorder;          /* JITTER: the share held back while it lasts */
+	double duplicate;        /* DUPLICATE: the share duplicated while it lasts */
 	bool reverse;            /* ONE_WAY: from the link's second region to its first */
 	enum scenario_disk disk; /* CONTROL_DISK: full or fsync-fail while it lasts */
 	/* TAGS: the node's tags while it lasts, bit i: the schedule's tag_names[i] */

@@ -100,6 +100,8 @@ static void fault_target_name(const struct scenario *sc, const struct explore_sc
 	case SCENARIO_FAULT_LINK:
 	case SCENARIO_FAULT_ONE_WAY:
 	case SCENARIO_FAULT_LOSS:
+	case SCENARIO_FAULT_JITTER:
+	case SCENARIO_FAULT_DUPLICATE:
 		l = &sc->links[f->target];
 		snprintf(out, cap, "%s,%s",
 		         sc->regions[f->reverse ? l->region_b : l->region_a].name,

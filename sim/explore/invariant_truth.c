@@ -196,9 +196,10 @@ static bool inv_link_is_original(const struct inv_run *r, int link,
 {
 	const struct scenario_link_params *o = &r->sc->links[link].params;
 
-	/* loss within rounding: explore writes a heal's loss as text */
+	/* shares within rounding: explore writes a heal's loss as text */
 	return p->latency_us == o->latency_us && p->bandwidth_bps == o->bandwidth_bps &&
-	       fabs(p->loss - o->loss) < 1e-12;
+	       fabs(p->loss - o->loss) < 1e-12 && p->jitter_us == o->jitter_us &&
+	       fabs(p->reorder - o->reorder) < 1e-12 && fabs(p->duplicate - o->duplicate) < 1e-12;
 }
 
 /* A cut window's key for a node's own faults: an isolated node (bit 30),
@@ -232,6 +233,12 @@ static int inv_link(struct inv_run *r, const struct scenario_event *e,
 		p->bandwidth_bps = e->params.bandwidth_bps;
 	if (e->set_loss)
 		p->loss = e->params.loss;
+	if (e->set_jitter)
+		p->jitter_us = e->params.jitter_us;
+	if (e->set_reorder)
+		p->reorder = e->params.reorder;
+	if (e->set_duplicate)
+		p->duplicate = e->params.duplicate;
 	bool now = inv_link_is_original(r, e->link, p);
 	if (was && !now) {
 		w.node = (uint32_t)e->link;
@@ -251,7 +258,10 @@ static int inv_access(struct inv_run *r, const struct scenario_event *e)
 	uint32_t key = 0x40000000u | e->node;
 	bool back = (!e->set_latency || e->params.latency_us == o->latency_us) &&
 	            (!e->set_bandwidth || e->params.bandwidth_bps == o->bandwidth_bps) &&
-	            (!e->set_loss || fabs(e->params.loss - o->loss) < 1e-12);
+	            (!e->set_loss || fabs(e->params.loss - o->loss) < 1e-12) &&
+	            (!e->set_jitter || e->params.jitter_us == o->jitter_us) &&
+	            (!e->set_reorder || fabs(e->params.reorder - o->reorder) < 1e-12) &&
+	            (!e->set_duplicate || fabs(e->params.duplicate - o->duplicate) < 1e-12);
 
 	inv_close_window(r, INV_W_LINK, key, e->at_us);
 	if (back)

@@ -63,7 +63,20 @@ struct ns3w_link_params {
 	uint64_t latency_us;    /* one way */
 	uint64_t bandwidth_bps; /* 0: 10 Gbit/s */
 	double loss;            /* drop probability per packet, 0..1 */
+	/* Each packet's one-way delay is latency plus a uniform draw in
+	 * [0, jitter_us], so packets may overtake each other. */
+	uint64_t jitter_us;
+	/* Share (0..1) of packets held back by an extra latency + jitter_us
+	 * (at least NS3W_REORDER_MIN_US), so later packets arrive first. */
+	double reorder;
+	/* Share (0..1) of packets delivered twice (the copy with its own
+	 * delay draw). With jitter, reorder and duplicate 0 a link behaves
+	 * exactly as a plain point-to-point link: no random draw is made. */
+	double duplicate;
 };
+/* Limits of ns3w_link_params. */
+#define NS3W_JITTER_MAX_US  (10ull * 1000000ull)
+#define NS3W_REORDER_MIN_US 1000ull
 
 enum ns3w_events {
 	NS3W_READABLE = 1u << 0,

@@ -72,6 +72,8 @@ constexpr uint32_t NS3W_RLINK_BASE = 0x0c000000u;   /* 12.0.0.0 + 4k + 1/2 */
 constexpr int NS3W_MAX_REGIONS = 256;
 constexpr int NS3W_MAX_REGION_LINKS = 4096;
 constexpr int NS3W_MAX_NODES = 1 << 22;
+/* QualityChannel's random streams, after LinkDrop's (2 per link). */
+constexpr int64_t NS3W_QUALITY_STREAM_BASE = 2 * ((int64_t)NS3W_MAX_NODES + NS3W_MAX_REGION_LINKS);
 constexpr int NS3W_MAX_BACKLOG = 4096;
 constexpr int NS3W_DEFAULT_BACKLOG = 128;
 constexpr size_t NS3W_MAX_QUEUED = 1024; /* datagrams/packets waiting for delivery per handle */
@@ -115,6 +117,26 @@ private:
 	}
 };
 
+/* A point-to-point channel whose delay varies per packet (jitter, held
+ * back packets, duplicates: ns3w_link_params). With all three 0 it is
+ * PointToPointChannel itself: the same events, no draw. Draws come from
+ * one stream per direction (fixed numbers, as LinkDrop's), created at
+ * the first need, so the same seed gives the same packets. Unlike the
+ * base class it fires no TxRxPointToPoint trace (netanim only) for the
+ * packets it varies. */
+class QualityChannel : public PointToPointChannel
+{
+public:
+	static TypeId GetTypeId();
+	uint64_t jitter_us = 0;
+	double reorder = 0.0, duplicate = 0.0;
+	int64_t stream = 0; /* of the direction from device 0; +1 the other */
+	Ptr<UniformRandomVariable> rv[2];
+
+	bool TransmitStart(Ptr<const Packet> p, Ptr<PointToPointNetDevice> src,
+	                   Time txTime) override;
+};
+
 class Ns3wRouting;
 
 /* ns-3 callbacks hold this, not the C handle: closing a handle clears
@@ -144,7 +166,7 @@ struct Link {
 	bool region_link = false;
 	int index = -1; /* region link k or host n */
 	Ptr<PointToPointNetDevice> dev[2];
-	Ptr<PointToPointChannel> ch;
+	Ptr<QualityChannel> ch;
 	Ptr<LinkDrop> drop[2];
 	struct ns3w_link_params params = {};
 	bool up = true;

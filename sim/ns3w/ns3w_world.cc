@@ -11,6 +11,41 @@ TypeId LinkDrop::GetTypeId()
 	static TypeId tid = ns3w_type_id<LinkDrop, ErrorModel>("ns3w::LinkDrop");
 	return tid;
 }
+
+TypeId QualityChannel::GetTypeId()
+{
+	static TypeId tid =
+	    ns3w_type_id<QualityChannel, PointToPointChannel>("ns3w::QualityChannel");
+	return tid;
+}
+
+bool QualityChannel::TransmitStart(Ptr<const Packet> p, Ptr<PointToPointNetDevice> src, Time txTime)
+{
+	if (!jitter_us && reorder <= 0.0 && duplicate <= 0.0)
+		return PointToPointChannel::TransmitStart(p, src, txTime);
+	int wire = src == GetSource(0) ? 0 : 1;
+	Ptr<PointToPointNetDevice> dst = GetDestination(wire);
+	if (!rv[wire]) {
+		rv[wire] = CreateObject<UniformRandomVariable>();
+		rv[wire]->SetStream(stream + wire);
+	}
+	UniformRandomVariable *r = PeekPointer(rv[wire]);
+	/* a held-back packet waits one more trip, so the ones sent after it
+	 * (within latency + jitter) arrive first */
+	Time hold = std::max(GetDelay() + MicroSeconds((int64_t)jitter_us),
+	                     MicroSeconds((int64_t)NS3W_REORDER_MIN_US));
+	int copies = duplicate > 0.0 && r->GetValue() < duplicate ? 2 : 1;
+	for (int c = 0; c < copies; c++) {
+		Time delay = GetDelay();
+		if (jitter_us)
+			delay += MicroSeconds((int64_t)r->GetInteger(0, (uint32_t)jitter_us));
+		if (reorder > 0.0 && r->GetValue() < reorder)
+			delay += hold;
+		Simulator::ScheduleWithContext(dst->GetNode()->GetId(), txTime + delay,
+		                               &PointToPointNetDevice::Receive, dst, p->Copy());
+	}
+	return true;
+}
 } // namespace ns3w_impl
 
 namespace
@@ -38,7 +73,9 @@ bool router_rx(Ipv4L3Protocol *ip, Ptr<NetDevice> dev, Ptr<const Packet> p, uint
 
 bool params_valid(const struct ns3w_link_params *p)
 {
-	return p && p->loss >= 0.0 && p->loss <= 1.0 && p->latency_us <= 3600ull * 1000000;
+	return p && p->loss >= 0.0 && p->loss <= 1.0 && p->latency_us <= 3600ull * 1000000 &&
+	       p->jitter_us <= NS3W_JITTER_MAX_US && p->reorder >= 0.0 && p->reorder <= 1.0 &&
+	       p->duplicate >= 0.0 && p->duplicate <= 1.0;
 }
 
 void link_apply(struct ns3w_world *w, int id)
@@ -46,6 +83,9 @@ void link_apply(struct ns3w_world *w, int id)
 	Link &l = w->links[id];
 	uint64_t bps = l.params.bandwidth_bps ? l.params.bandwidth_bps : NS3W_DEFAULT_BPS;
 	l.ch->SetAttribute("Delay", TimeValue(MicroSeconds((int64_t)l.params.latency_us)));
+	l.ch->jitter_us = l.params.jitter_us;
+	l.ch->reorder = l.params.reorder;
+	l.ch->duplicate = l.params.duplicate;
 	for (int i = 0; i < 2; i++) {
 		l.dev[i]->SetDataRate(DataRate(bps));
 		if (!l.drop[i] && (l.params.loss > 0.0 || !l.up)) {
@@ -70,7 +110,7 @@ int link_create(struct ns3w_world *w, Ptr<Node> a, Ptr<Node> b, const struct ns3
 	l.region_link = region_link;
 	l.index = index;
 	l.params = *p;
-	l.ch = CreateObject<PointToPointChannel>();
+	l.ch = CreateObject<QualityChannel>();
 	Ptr<Node> nodes[2] = {a, b};
 	for (int i = 0; i < 2; i++) {
 		l.dev[i] = CreateObject<PointToPointNetDevice>();
@@ -82,8 +122,9 @@ int link_create(struct ns3w_world *w, Ptr<Node> a, Ptr<Node> b, const struct ns3
 		nodes[i]->AddDevice(l.dev[i]);
 		l.dev[i]->Attach(l.ch);
 	}
+	int id = (int)w->links.size();
+	l.ch->stream = NS3W_QUALITY_STREAM_BASE + (int64_t)id * 2;
 	w->links.push_back(l);
-	int id = (int)w->links.size() - 1;
 	link_apply(w, id);
 	return id;
 }

@@ -61,6 +61,7 @@
 #define SCENARIO_POLICY_MAX        (1u << 20)              /* policy as JSON text */
 #define SCENARIO_DURATION_MAX_US   (86400ull * 1000000ull) /* one simulated day */
 #define SCENARIO_LATENCY_MAX_US    (10ull * 1000000ull)
+#define SCENARIO_JITTER_MAX_US     (1000000ull)             /* a link's jitter */
 #define SCENARIO_BANDWIDTH_MAX     (400ull * 1000000000ull) /* 400 Gbps */
 #define SCENARIO_SIZE_MAX          (100ull * 1000000ull)    /* 100 MB per request/response */
 #define SCENARIO_RATE_MAX          100000.0                 /* per node per second */
@@ -160,6 +161,9 @@ struct scenario_link_params {
 	uint64_t latency_us;    /* one way */
 	uint64_t bandwidth_bps; /* > 0 */
 	double loss;            /* 0..1 */
+	uint64_t jitter_us;     /* each packet's delay: latency + uniform [0, jitter] */
+	double reorder;         /* 0..1 of packets held back by latency + jitter (>= 1 ms) */
+	double duplicate;       /* 0..1 of packets delivered twice */
 };
 
 struct scenario_region {
@@ -359,6 +363,7 @@ struct scenario_event {
 	int link;     /* LINK: index into links; -1: node's access link (access) */
 	bool access;  /* LINK: the access link of `node` */
 	bool set_latency, set_bandwidth, set_loss;   /* LINK: which parameters change */
+	bool set_jitter, set_reorder, set_duplicate; /* LINK: ... */
 	struct scenario_link_params params;          /* LINK */
 	const char *command;                         /* ADMIN: the admin command line as written */
 	enum scenario_admin_verb verb;               /* ADMIN */
@@ -411,6 +416,8 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ORIGIN_ERROR,
 	SCENARIO_FAULT_PAUSE,
 	SCENARIO_FAULT_TAGS, /* a host's node gets another owned tag set; heal: its own */
+	SCENARIO_FAULT_JITTER,    /* a link's jitter and reorder, then back */
+	SCENARIO_FAULT_DUPLICATE, /* a link's duplicate, then back */
 	SCENARIO_FAULT_KINDS,
 };
 /* The invariants an `invariant:` expectation names (sim/explore/invariant.h

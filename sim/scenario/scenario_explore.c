@@ -161,6 +161,10 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 	case SCENARIO_FAULT_ONE_WAY:
 	case SCENARIO_FAULT_LOSS:
 		return sc->link_count < 1 ? "one-way and loss faults need at least one link" : NULL;
+	case SCENARIO_FAULT_JITTER:
+	case SCENARIO_FAULT_DUPLICATE:
+		return sc->link_count < 1 ? "jitter and duplicate faults need at least one link"
+		                          : NULL;
 	default:
 		return NULL;
 	}

@@ -54,9 +54,24 @@ enum explore_key { EXPLORE_FAULTS = 0, EXPLORE_QUIET_TAIL, EXPLORE_MAX_FAULTS, E
 
 enum explore_fault_key { EFAULT_KIND = 0, EFAULT_RATE, EFAULT_MIN, EFAULT_MAX };
 
-enum link_key { LINK_BETWEEN = 0, LINK_LATENCY, LINK_BANDWIDTH, LINK_LOSS };
+enum link_key {
+	LINK_BETWEEN = 0,
+	LINK_LATENCY,
+	LINK_BANDWIDTH,
+	LINK_LOSS,
+	LINK_JITTER,
+	LINK_REORDER,
+	LINK_DUPLICATE,
+};
 
-enum access_key { ACCESS_LATENCY = 0, ACCESS_BANDWIDTH, ACCESS_LOSS };
+enum access_key {
+	ACCESS_LATENCY = 0,
+	ACCESS_BANDWIDTH,
+	ACCESS_LOSS,
+	ACCESS_JITTER,
+	ACCESS_REORDER,
+	ACCESS_DUPLICATE,
+};
 
 enum node_key {
 	NODE_NAME = 0,
@@ -125,7 +140,16 @@ enum timeline_key {
 	TL_RESUME,
 };
 
-enum tlink_key { TLINK_BETWEEN = 0, TLINK_LATENCY, TLINK_BANDWIDTH, TLINK_LOSS, TLINK_NODE };
+enum tlink_key {
+	TLINK_BETWEEN = 0,
+	TLINK_LATENCY,
+	TLINK_BANDWIDTH,
+	TLINK_LOSS,
+	TLINK_NODE,
+	TLINK_JITTER,
+	TLINK_REORDER,
+	TLINK_DUPLICATE,
+};
 
 enum expect_key {
 	EX_WORKLOAD = 0,
@@ -333,7 +357,11 @@ bool ld_compose_end(struct loader *ld, yaml_parser_t *parser);
 /* ---- one loader per top-level section ---- */
 
 /* scenario_topology.c: regions, links, access. */
-bool ld_get_link_params(struct loader *ld, yaml_node_t *lat, yaml_node_t *bw, yaml_node_t *loss,
+/* The values of a link's parameter keys (NULL: not given). */
+struct ld_link_vals {
+	yaml_node_t *latency, *bandwidth, *loss, *jitter, *reorder, *duplicate;
+};
+bool ld_get_link_params(struct loader *ld, const struct ld_link_vals *v,
                         struct scenario_link_params *out);
 int ld_region_find(const struct scenario *sc, const char *name);
 int ld_region_ref(struct loader *ld, const yaml_node_t *v);

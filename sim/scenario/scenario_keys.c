@@ -25,7 +25,7 @@ const char *const scenario_fault_words[] = {
     "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
     "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
     "access", "loss",      "origin", "origin-slow",   "origin-error", "pause",
-    "tags",   NULL};
+    "tags",   "jitter",    "duplicate", NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
@@ -107,6 +107,16 @@ static const struct scenario_key scenario_link_keys[] = {
                            "Link rate each way (max 400Gbps)."),
     [LINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "0%",
                       "Probability a packet is dropped (at most 100%)."),
+    [LINK_JITTER] = KEY("jitter", SCENARIO_KIND_DURATION, false, "0s",
+                        "Each packet's one-way delay is latency plus a uniform draw in "
+                        "[0, jitter], so packets overtake each other (max 1s).",
+                        .project = true),
+    [LINK_REORDER] = KEY("reorder", SCENARIO_KIND_PERCENT, false, "0%",
+                         "Share of packets held back by latency + jitter more (at least 1ms), "
+                         "so later ones arrive first.",
+                         .project = true),
+    [LINK_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "0%",
+                           "Share of packets delivered twice.", .project = true),
     KEY_END,
 };
 
@@ -117,6 +127,14 @@ static const struct scenario_key scenario_access_keys[] = {
         KEY("bandwidth", SCENARIO_KIND_BANDWIDTH, false, "1Gbps", "Access link rate each way."),
     [ACCESS_LOSS] =
         KEY("loss", SCENARIO_KIND_PERCENT, false, "0%", "Probability a packet is dropped."),
+    [ACCESS_JITTER] =
+        KEY("jitter", SCENARIO_KIND_DURATION, false, "0s",
+            "Random extra delay per packet, uniform in [0, jitter] (max 1s).", .project = true),
+    [ACCESS_REORDER] =
+        KEY("reorder", SCENARIO_KIND_PERCENT, false, "0%",
+            "Share of packets held back so later ones arrive first.", .project = true),
+    [ACCESS_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "0%",
+                             "Share of packets delivered twice.", .project = true),
     KEY_END,
 };
 
@@ -216,8 +234,9 @@ static const struct scenario_key scenario_explore_fault_keys[] = {
             "lives, then start again), origin-slow (a node's http backends answer late, "
             "then healthy again), origin-error (they answer 500, then healthy again), pause "
             "(a node's daemon stopped, SIGSTOP, then continued), tags (set-tags on a host's "
-            "node: another set of tagOwners' tags, then its own again). Admin kinds run as the "
-            "first owner, admin or "
+            "node: another set of tagOwners' tags, then its own again), jitter (a link's "
+            "jitter and reorder, then back), duplicate (a link duplicates a share of packets, "
+            "then back). Admin kinds run as the first owner, admin or "
             "network-admin "
             "in users.",
             .choices = scenario_fault_words, .project = true),
@@ -332,7 +351,7 @@ const struct scenario_key scenario_timeline_keys[] = {
     [TL_HEAL] = KEY("heal", SCENARIO_KIND_PAIR, false, NULL, "[A, B]: undo a partition."),
     [TL_LINK] = KEY("link", SCENARIO_KIND_MAPPING, false, NULL,
                     "Change an existing link: between (or a node's access link: node), then "
-                    "latency, bandwidth and/or loss.",
+                    "latency, bandwidth, loss, jitter, reorder and/or duplicate.",
                     .sub = SCENARIO_SECTION_TIMELINE_LINK),
     [TL_ADMIN] = KEY("admin", SCENARIO_KIND_STRING, false, NULL,
                      "An admin console command: define svc:X [--ports=..] [--tags=..] "
@@ -410,6 +429,12 @@ static const struct scenario_key scenario_tlink_keys[] = {
     [TLINK_LOSS] = KEY("loss", SCENARIO_KIND_PERCENT, false, "unchanged", "New loss."),
     [TLINK_NODE] = KEY("node", SCENARIO_KIND_STRING, false, NULL,
                        "Instead of between: the node whose access link changes.", .project = true),
+    [TLINK_JITTER] =
+        KEY("jitter", SCENARIO_KIND_DURATION, false, "unchanged", "New jitter.", .project = true),
+    [TLINK_REORDER] = KEY("reorder", SCENARIO_KIND_PERCENT, false, "unchanged",
+                          "New share of packets held back.", .project = true),
+    [TLINK_DUPLICATE] = KEY("duplicate", SCENARIO_KIND_PERCENT, false, "unchanged",
+                            "New share of packets delivered twice.", .project = true),
     KEY_END,
 };
 

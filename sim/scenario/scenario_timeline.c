@@ -432,17 +432,25 @@ static bool load_timeline_link(struct loader *ld, const yaml_node_t *map, struct
 			ok = false;
 		}
 	}
-	if (!vals[TLINK_LATENCY] && !vals[TLINK_BANDWIDTH] && !vals[TLINK_LOSS] && ok) {
-		error_at(ld, map,
-		         "a timeline link changes at least one of latency, bandwidth, loss");
+	struct ld_link_vals lv = {vals[TLINK_LATENCY], vals[TLINK_BANDWIDTH],
+	                          vals[TLINK_LOSS],    vals[TLINK_JITTER],
+	                          vals[TLINK_REORDER], vals[TLINK_DUPLICATE]};
+	if (!lv.latency && !lv.bandwidth && !lv.loss && !lv.jitter && !lv.reorder &&
+	    !lv.duplicate && ok) {
+		error_at(
+		    ld, map,
+		    "a timeline link changes at least one of latency, bandwidth, loss, jitter, "
+		    "reorder, duplicate");
 		ok = false;
 	}
-	if (!ld_get_link_params(ld, vals[TLINK_LATENCY], vals[TLINK_BANDWIDTH], vals[TLINK_LOSS],
-	                        &e->params))
+	if (!ld_get_link_params(ld, &lv, &e->params))
 		ok = false;
-	e->set_latency = vals[TLINK_LATENCY] != NULL;
-	e->set_bandwidth = vals[TLINK_BANDWIDTH] != NULL;
-	e->set_loss = vals[TLINK_LOSS] != NULL;
+	e->set_latency = lv.latency != NULL;
+	e->set_bandwidth = lv.bandwidth != NULL;
+	e->set_loss = lv.loss != NULL;
+	e->set_jitter = lv.jitter != NULL;
+	e->set_reorder = lv.reorder != NULL;
+	e->set_duplicate = lv.duplicate != NULL;
 	return ok;
 }
 

@@ -9,14 +9,38 @@
 
 /* Link parameters (a link or `access`) from collected values at the
  * given table indexes. */
-bool ld_get_link_params(struct loader *ld, yaml_node_t *lat, yaml_node_t *bw, yaml_node_t *loss,
+/* A percentage of packets (loss, reorder, duplicate): 0..100%. */
+static bool ld_get_share(struct loader *ld, const char *what, yaml_node_t *v, double *out)
+{
+	char why[200];
+	double f;
+
+	if (!v)
+		return true;
+	if (scenario_parse_percent(scalar(v), &f, why, sizeof(why))) {
+		error_at(ld, v, "%s: %s", what, why);
+		return false;
+	}
+	if (f > 1.0) {
+		error_at(ld, v, "%s %s is above 100%%", what, scalar(v));
+		return false;
+	}
+	*out = f;
+	return true;
+}
+
+bool ld_get_link_params(struct loader *ld, const struct ld_link_vals *v,
                         struct scenario_link_params *out)
 {
+	yaml_node_t *bw = v->bandwidth;
 	bool ok = true;
 	char why[200];
 
-	if (lat &&
-	    !ld_get_duration(ld, "latency", lat, SCENARIO_LATENCY_MAX_US, "10s", &out->latency_us))
+	if (v->latency && !ld_get_duration(ld, "latency", v->latency, SCENARIO_LATENCY_MAX_US,
+	                                   "10s", &out->latency_us))
+		ok = false;
+	if (v->jitter && !ld_get_duration(ld, "jitter", v->jitter, SCENARIO_JITTER_MAX_US, "1s",
+	                                  &out->jitter_us))
 		ok = false;
 	if (bw) {
 		uint64_t bps;
@@ -33,18 +57,12 @@ bool ld_get_link_params(struct loader *ld, yaml_node_t *lat, yaml_node_t *bw, ya
 			out->bandwidth_bps = bps;
 		}
 	}
-	if (loss) {
-		double f;
-		if (scenario_parse_percent(scalar(loss), &f, why, sizeof(why))) {
-			error_at(ld, loss, "loss: %s", why);
-			ok = false;
-		} else if (f > 1.0) {
-			error_at(ld, loss, "loss %s is above 100%%", scalar(loss));
-			ok = false;
-		} else {
-			out->loss = f;
-		}
-	}
+	if (!ld_get_share(ld, "loss", v->loss, &out->loss))
+		ok = false;
+	if (!ld_get_share(ld, "reorder", v->reorder, &out->reorder))
+		ok = false;
+	if (!ld_get_share(ld, "duplicate", v->duplicate, &out->duplicate))
+		ok = false;
 	return ok;
 }
 
@@ -227,8 +245,10 @@ bool ld_load_links(struct loader *ld, const yaml_node_t *seq,
 		bool link_ok = true;
 		if (vals[LINK_BETWEEN] && !link_between(ld, vals[LINK_BETWEEN], &link, first_line))
 			link_ok = false;
-		if (!ld_get_link_params(ld, vals[LINK_LATENCY], vals[LINK_BANDWIDTH],
-		                        vals[LINK_LOSS], &link.params))
+		struct ld_link_vals lv = {vals[LINK_LATENCY], vals[LINK_BANDWIDTH],
+		                          vals[LINK_LOSS],    vals[LINK_JITTER],
+		                          vals[LINK_REORDER], vals[LINK_DUPLICATE]};
+		if (!ld_get_link_params(ld, &lv, &link.params))
 			link_ok = false;
 		if (!link_ok || !vals[LINK_BETWEEN] || !vals[LINK_LATENCY]) {
 			ok = false;
@@ -247,8 +267,11 @@ bool ld_load_access(struct loader *ld, const yaml_node_t *map)
 	yaml_node_t *keys[SCENARIO_KEYS_MAX], *vals[SCENARIO_KEYS_MAX];
 	bool ok = ld_collect(ld, map, SCENARIO_SECTION_ACCESS, " in access", keys, vals);
 
-	if (!ld_get_link_params(ld, vals[ACCESS_LATENCY], vals[ACCESS_BANDWIDTH], vals[ACCESS_LOSS],
-	                        &ld->sc->access))
+	struct ld_link_vals lv = {vals[ACCESS_LATENCY], vals[ACCESS_BANDWIDTH],
+	                          vals[ACCESS_LOSS],    vals[ACCESS_JITTER],
+	                          vals[ACCESS_REORDER], vals[ACCESS_DUPLICATE]};
+
+	if (!ld_get_link_params(ld, &lv, &ld->sc->access))
 		ok = false;
 	return ok;
 }

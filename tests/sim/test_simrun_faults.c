@@ -421,6 +421,91 @@ Test(simrun_faults, exp_1_isolate_one_way_partition_access_and_loss_happen_and_h
 	run("rm -rf '%s'", out);
 }
 
+/* An L3 service (udp-echo and tcp-echo behind --tun) in r, its client in
+ * s; the region link duplicates every packet, then jitters and reorders,
+ * each healed as explore writes it. */
+static const char quality_scenario[] =
+    "name: quality\n"
+    "duration: 16s\n"
+    "regions: {r: {}, s: {}}\n"
+    "links: [{between: [r, s], latency: 10ms}]\n"
+    "control: {region: r}\n"
+    "users: {alice@example.com: {role: admin}}\n"
+    "policy: {tagOwners: {tag:dns: [alice@example.com], tag:client: [alice@example.com]},\n"
+    "  autoApprovers: {services: {svc:dns: [tag:dns]}},\n"
+    "  grants: [{src: [tag:client], dst: [svc:dns], ip: [\"*\"]}]}\n"
+    "services: [{name: svc:dns, ports: [do-not-validate], tags: [tag:dns]}]\n"
+    "underlay_workload: off\n"
+    "nodes:\n"
+    "  - {name: dns, region: r, tags: [tag:dns], backends: [{listen: 127.0.0.1:5353, kind: "
+    "udp-echo}, {listen: 127.0.0.1:7, kind: tcp-echo}], serve: [serve --service=svc:dns "
+    "--tun]}\n"
+    "  - {name: a, region: s, tags: [tag:client]}\n"
+    "workloads:\n"
+    "  - {name: udp, from: a, to: svc:dns:5353, kind: udp-echo, rate: 40/s, start: 1s, stop: "
+    "15s}\n"
+    "  - {name: tcp, from: a, to: svc:dns:7, kind: tcp-echo, rate: 20/s, start: 1s, stop: "
+    "15s}\n"
+    "timeline:\n"
+    "  - {at: 3000000us, link: {between: [r, s], duplicate: \"100%\"}}\n"
+    "  - {at: 6000000us, link: {between: [r, s], duplicate: \"0%\"}}\n"
+    "  - {at: 8000000us, link: {between: [r, s], jitter: 20000us, reorder: \"30%\"}}\n"
+    "  - {at: 11000000us, link: {between: [r, s], jitter: 0us, reorder: \"0%\"}}\n"
+    "expect:\n"
+    "  - {workload: udp, success_rate: \"100%\"}\n"
+    "  - {workload: tcp, success_rate: \"100%\"}\n"
+    "  - {invariant: request-outcome}\n";
+
+Test(simrun_faults, exp_1_duplicate_jitter_and_reorder_happen_heal_and_count_each_request_once,
+     .timeout = 300)
+{
+	char out[64];
+	size_t n, na;
+
+	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	/* every request succeeds (expectations hold): a duplicated echo or
+	 * segment is neither a failure nor a second request */
+	cr_assert_eq(simrun_text(out, "quality", quality_scenario, true), 0);
+	struct req *r = requests(out, "quality", &n);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(r[i].ok);
+		for (size_t j = i + 1; j < n; j++)
+			cr_assert_neq(r[i].start_us, r[j].start_us, "a request counted twice");
+	}
+	/* duplicate: a sees at least twice the packets from dns (the pcap
+	 * shows both copies), and as many after the heal as before */
+	struct pkt *pa = underlay(out, "quality", "a", &na);
+	cr_assert_gt(na, 0);
+	/* a's address: in every packet of its capture (duplicates make the
+	 * peer the most frequent source) */
+	uint32_t a = pa[0].src, dns = 0;
+	for (size_t i = 0; i < na; i++)
+		if (pa[i].src != a && pa[i].dst != a)
+			a = pa[0].dst;
+	for (size_t i = 0, best = 0; i < na; i++) /* dns: who sends a the most (not control) */
+		if (pa[i].dst == a && pa[i].src != dns) {
+			size_t k = packets(pa, na, pa[i].src, a, 0, 100);
+			if (k > best) {
+				best = k;
+				dns = pa[i].src;
+			}
+		}
+	size_t before = packets(pa, na, dns, a, 1.2, 2.9);
+	size_t during = packets(pa, na, dns, a, 3.1, 4.8);
+	size_t after = packets(pa, na, dns, a, 6.1, 7.8);
+	cr_assert_gt(before, 50);
+	cr_assert_geq(during * 10, before * 18, "before %zu, duplicated %zu", before, during);
+	cr_assert_lt(after * 10, before * 13, "before %zu, after the heal %zu", before, after);
+	/* jitter 0..20 ms and 30% held back, each way: slower; then back */
+	double base = median_ms(r, n, 6.2, 7.8), jit = median_ms(r, n, 8.2, 10.8);
+	cr_assert_gt(jit, base + 8, "base %g ms, with jitter %g ms", base, jit);
+	cr_assert_lt(median_ms(r, n, 11.5, 14.5), base + 2);
+	free(pa);
+	free(r);
+	run("rm -rf '%s'", out);
+}
+
 /* Two hosts; web-0's backend dies at 3s while its daemon lives. */
 static const char origin_scenario[] =
     "name: originfaults\n"
@@ -766,6 +851,8 @@ static const char explore_scenario[] =
     "    - {kind: origin-error, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: pause, rate: 6, min: 1s, max: 3s}\n"
     "    - {kind: tags, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: jitter, rate: 6, min: 1s, max: 3s}\n"
+    "    - {kind: duplicate, rate: 6, min: 1s, max: 3s}\n"
     "  quiet_tail: 5s\n";
 
 Test(simrun_faults, exp_1_drawn_schedules_of_every_kind_are_carried_out_to_the_end, .timeout = 600)

@@ -50,6 +50,8 @@ static const char menu[] = "explore:\n"
                            "    - {kind: origin-error, rate: 3, min: 1s, max: 4s}\n"
                            "    - {kind: pause, rate: 6, min: 1s, max: 4s}\n"
                            "    - {kind: tags, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: jitter, rate: 3, min: 1s, max: 4s}\n"
+                           "    - {kind: duplicate, rate: 3, min: 1s, max: 4s}\n"
                            "  quiet_tail: 20s\n"
                            "  max_faults: %u\n";
 
@@ -111,7 +113,12 @@ static bool events_equal(const struct scenario_event *x, const struct scenario_e
 		       (!x->access || x->node == y->node) && x->set_latency == y->set_latency &&
 		       !x->set_bandwidth == !y->set_bandwidth && !x->set_loss == !y->set_loss &&
 		       (!x->set_latency || x->params.latency_us == y->params.latency_us) &&
-		       (!x->set_loss || x->params.loss == y->params.loss);
+		       (!x->set_loss || x->params.loss == y->params.loss) &&
+		       x->set_jitter == y->set_jitter && x->set_reorder == y->set_reorder &&
+		       x->set_duplicate == y->set_duplicate &&
+		       (!x->set_jitter || x->params.jitter_us == y->params.jitter_us) &&
+		       (!x->set_reorder || x->params.reorder == y->params.reorder) &&
+		       (!x->set_duplicate || x->params.duplicate == y->params.duplicate);
 	case SCENARIO_ACTION_SERVE:
 		return x->node == y->node && !strcmp(x->run, y->run);
 	case SCENARIO_ACTION_ADMIN:
@@ -397,5 +404,67 @@ Test(explore_schedule, exp_1_tags_faults_set_another_owned_set_and_heal_to_the_s
 	cr_assert_gt(faults, 5);
 	cr_assert_eq(faults, heals, "a tags fault without its heal");
 	cr_assert(only_svc && both, "the drawn sets do not vary");
+}
+
+/* jitter and duplicate faults (EXP-1): on a region link, each entry sets
+ * only its own parameters (so link and loss faults on the same link
+ * compose with them) and the heal sets them back to the scenario's; a
+ * link the scenario's own timeline changes is left alone. */
+Test(explore_schedule, exp_1_jitter_and_duplicate_faults_set_and_restore_only_their_params)
+{
+	static const char own[] =
+	    "timeline:\n  - {at: 1s, link: {between: [a, b], latency: 12ms}}\n";
+	struct scenario *sc = load_with(own, 50);
+	size_t jitter = 0, duplicate = 0;
+
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		struct explore_schedule s;
+		cr_assert_eq(explore_schedule_draw(sc, seed, &s), 0);
+		for (size_t i = 0; i < s.n_faults; i++) {
+			const struct explore_fault *f = &s.faults[i];
+			if (f->kind != SCENARIO_FAULT_JITTER && f->kind != SCENARIO_FAULT_DUPLICATE)
+				continue;
+			cr_assert_eq(f->target, 1, "link 0 (a,b) is the scenario's own");
+			if (f->kind == SCENARIO_FAULT_JITTER) {
+				jitter++;
+				cr_assert(f->jitter_us >= 1000 && f->jitter_us <= 20000);
+				cr_assert(f->reorder >= 0.01 - 1e-12 && f->reorder <= 0.1 + 1e-12);
+			} else {
+				duplicate++;
+				cr_assert(f->duplicate >= 0.01 - 1e-12 &&
+				          f->duplicate <= 0.25 + 1e-12);
+			}
+		}
+		for (size_t i = 0; i < s.n_events; i++) {
+			const struct scenario_event *e = &s.events[i];
+			if (e->action != SCENARIO_ACTION_LINK || e->access ||
+			    !(e->set_jitter || e->set_reorder || e->set_duplicate))
+				continue;
+			cr_assert(!e->set_latency && !e->set_bandwidth && !e->set_loss);
+			cr_assert_eq(e->link, 1);
+			cr_assert_eq(e->set_jitter, e->set_reorder);
+			cr_assert_neq(e->set_jitter, e->set_duplicate);
+		}
+		/* every fault's heal puts back the scenario's values (0 here) */
+		for (size_t i = 0; i < s.n_faults; i++) {
+			const struct explore_fault *f = &s.faults[i];
+			if (f->kind != SCENARIO_FAULT_JITTER && f->kind != SCENARIO_FAULT_DUPLICATE)
+				continue;
+			bool healed = false;
+			for (size_t j = 0; j < s.n_events && !healed; j++) {
+				const struct scenario_event *e = &s.events[j];
+				healed = e->at_us == f->heal_us &&
+				         e->action == SCENARIO_ACTION_LINK &&
+				         (f->kind == SCENARIO_FAULT_JITTER
+				              ? e->set_jitter && e->params.jitter_us == 0 &&
+				                    e->params.reorder == 0
+				              : e->set_duplicate && e->params.duplicate == 0);
+			}
+			cr_assert(healed, "seed %llu fault %zu", (unsigned long long)seed, i);
+		}
+		explore_schedule_free(&s);
+	}
+	cr_assert_gt(jitter, 10);
+	cr_assert_gt(duplicate, 10);
 	scenario_free(sc);
 }

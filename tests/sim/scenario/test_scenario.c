@@ -1122,7 +1122,10 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert_str_eq(w[5].address, "fd7a:115c:a1e0::5");
 	cr_assert_eq(w[5].port, 443);
 	/* timeline: sorted by time, equal times in file order */
-	cr_assert_eq(sc->n_events, 31);
+	cr_assert_eq(sc->n_events, 32);
+	cr_assert(sc->events[23].set_jitter && sc->events[23].set_duplicate);
+	cr_assert_eq(sc->events[23].params.jitter_us, 20000);
+	cr_assert_eq(sc->links[1].params.jitter_us, 5000);
 	for (size_t i = 1; i < sc->n_events; i++)
 		cr_assert_leq(sc->events[i - 1].at_us, sc->events[i].at_us);
 	cr_assert_eq(sc->events[0].verb, SCENARIO_ADMIN_APPROVE);
@@ -1152,16 +1155,16 @@ Test(scenario_good, every_key_file_loads_into_typed_structures)
 	cr_assert(sc->events[18].one_way);
 	cr_assert(sc->events[20].access);
 	cr_assert_eq(sc->events[21].action, SCENARIO_ACTION_ORIGIN_CRASH);
-	cr_assert_eq(sc->events[23].action, SCENARIO_ACTION_PAUSE);
-	cr_assert_eq(sc->events[24].action, SCENARIO_ACTION_RESUME);
-	cr_assert_eq(sc->events[24].node, sc->events[23].node);
-	cr_assert_eq(sc->events[25].action, SCENARIO_ACTION_HEAL);
-	cr_assert_null(sc->events[25].expect_error);
-	cr_assert_eq(sc->events[26].action, SCENARIO_ACTION_ORIGIN_SLOW);
-	cr_assert_eq(sc->events[26].delay_us, 300000);
-	cr_assert_eq(sc->events[27].action, SCENARIO_ACTION_ORIGIN_OK);
-	cr_assert_eq(sc->events[28].action, SCENARIO_ACTION_ORIGIN_ERROR);
-	cr_assert_str_eq(sc->events[30].expect_error, "may not approve");
+	cr_assert_eq(sc->events[24].action, SCENARIO_ACTION_PAUSE);
+	cr_assert_eq(sc->events[25].action, SCENARIO_ACTION_RESUME);
+	cr_assert_eq(sc->events[25].node, sc->events[24].node);
+	cr_assert_eq(sc->events[26].action, SCENARIO_ACTION_HEAL);
+	cr_assert_null(sc->events[26].expect_error);
+	cr_assert_eq(sc->events[27].action, SCENARIO_ACTION_ORIGIN_SLOW);
+	cr_assert_eq(sc->events[27].delay_us, 300000);
+	cr_assert_eq(sc->events[28].action, SCENARIO_ACTION_ORIGIN_OK);
+	cr_assert_eq(sc->events[29].action, SCENARIO_ACTION_ORIGIN_ERROR);
+	cr_assert_str_eq(sc->events[31].expect_error, "may not approve");
 	/* expectations: 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 checks */
 	cr_assert_eq(sc->n_expects, 18);
 	const struct expect *x = sc->expects;

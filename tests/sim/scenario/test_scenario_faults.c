@@ -423,3 +423,89 @@ Test(scenario_faults, exp_1_set_tags_errors_name_the_node_the_tag_and_the_limit)
 	    "f.yaml:14:21: unknown admin command 'set-tag' (expected define, delete, "
 	    "approve, reject, revoke, set-policy or set-tags; did you mean 'set-tags'?)");
 }
+
+/* Link quality keys (EXP-1): jitter, reorder and duplicate on links, the
+ * access default and timeline link entries, with their limits. */
+Test(scenario_faults, exp_1_links_take_jitter_reorder_and_duplicate)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load("name: f\nduration: 60s\nregions: {a: {}, b: {}}\n"
+	                  "links: [{between: [a, b], latency: 5ms, jitter: 2ms, reorder: 10%, "
+	                  "duplicate: 0.5%}]\n"
+	                  "access: {jitter: 300us, duplicate: 1%}\n"
+	                  "nodes: [{name: c, region: a}]\n",
+	                  "timeline:\n"
+	                  "  - {at: 1s, link: {between: [a, b], jitter: 7ms}}\n"
+	                  "  - {at: 2s, link: {node: c, reorder: 3%, duplicate: 100%}}\n",
+	                  &sc, &d),
+	             0);
+	const struct scenario_link_params *p = &sc->links[0].params;
+	cr_assert_eq(p->jitter_us, 2000);
+	cr_assert_float_eq(p->reorder, 0.1, 1e-12);
+	cr_assert_float_eq(p->duplicate, 0.005, 1e-12);
+	cr_assert_eq(sc->access.jitter_us, 300);
+	cr_assert_float_eq(sc->access.reorder, 0.0, 1e-12);
+	cr_assert_float_eq(sc->access.duplicate, 0.01, 1e-12);
+	const struct scenario_event *e = &sc->events[0];
+	cr_assert(e->set_jitter && !e->set_reorder && !e->set_duplicate && !e->set_latency);
+	cr_assert_eq(e->params.jitter_us, 7000);
+	e = &sc->events[1];
+	cr_assert(e->access && !e->set_jitter && e->set_reorder && e->set_duplicate);
+	cr_assert_float_eq(e->params.duplicate, 1.0, 1e-12);
+	scenario_free(sc);
+	/* without them a link is as before: all three 0 */
+	cr_assert_eq(load(two_regions, "", &sc, &d), 0);
+	cr_assert(sc->links[0].params.jitter_us == 0 && sc->links[0].params.reorder == 0 &&
+	          sc->links[0].params.duplicate == 0 && sc->access.jitter_us == 0);
+	scenario_free(sc);
+}
+
+Test(scenario_faults, exp_1_link_quality_errors_name_the_limit_or_the_key_meant)
+{
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, link: {between: [a, b], reorder: 150%}}\n",
+	                  "f.yaml:14:47: reorder 150% is above 100%");
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, link: {between: [a, b], duplicate: 101%}}\n",
+	                  "f.yaml:14:49: duplicate 101% is above 100%");
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, link: {between: [a, b], jitter: 2s}}\n",
+	                  "f.yaml:14:46: jitter 2s is out of range (max 1s)");
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, link: {between: [a, b], jiter: 2ms}}\n",
+	                  "f.yaml:14:38: unknown key 'jiter' in link (did you mean 'jitter'?)");
+	expect_error_with(two_regions,
+	                  "timeline:\n  - {at: 1s, link: {between: [a, b], reorder: lots}}\n",
+	                  "f.yaml:14:47: reorder: expected a percentage like 0.5%, got 'lots'");
+	expect_error_with(
+	    "name: f\nregions: {a: {}, b: {}}\n"
+	    "links: [{between: [a, b], latency: 5ms, duplicat: 1%}]\n",
+	    "nodes: [{name: c, region: a}]\n",
+	    "f.yaml:3:41: unknown key 'duplicat' in link (did you mean 'duplicate'?)");
+	expect_error_with(
+	    "name: f\nregions: {a: {}}\naccess: {jitter: 5}\n", "nodes: [{name: c, region: a}]\n",
+	    "f.yaml:3:18: jitter: missing unit in duration '5' (expected us, ms, s or m)");
+}
+
+Test(scenario_faults, exp_1_jitter_and_duplicate_kinds_need_a_link)
+{
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	cr_assert_eq(load(two_regions,
+	                  "explore:\n  faults: [{kind: jitter, rate: 2}, {kind: duplicate, rate: "
+	                  "3}]\n",
+	                  &sc, &d),
+	             0);
+	cr_assert_eq(sc->explore.n_faults, 2);
+	cr_assert_eq(sc->explore.faults[0].kind, SCENARIO_FAULT_JITTER);
+	cr_assert_eq(sc->explore.faults[1].kind, SCENARIO_FAULT_DUPLICATE);
+	cr_assert_str_eq(scenario_fault_kind_name(SCENARIO_FAULT_DUPLICATE), "duplicate");
+	scenario_free(sc);
+	expect_error_with("name: f\nduration: 60s\nregions: {a: {}}\nnodes: [{name: c, region: "
+	                  "a}]\n",
+	                  "explore:\n  faults: [{kind: duplicate, rate: 1}]\n",
+	                  "f.yaml:6:19: jitter and duplicate faults need at least one link");
+}
