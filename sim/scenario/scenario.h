@@ -415,7 +415,7 @@ enum scenario_fault_kind {
 	SCENARIO_FAULT_ORIGIN_SLOW,
 	SCENARIO_FAULT_ORIGIN_ERROR,
 	SCENARIO_FAULT_PAUSE,
-	SCENARIO_FAULT_TAGS, /* a host's node gets another owned tag set; heal: its own */
+	SCENARIO_FAULT_TAGS,      /* a host's node gets another owned tag set; heal: its own */
 	SCENARIO_FAULT_JITTER,    /* a link's jitter and reorder, then back */
 	SCENARIO_FAULT_DUPLICATE, /* a link's duplicate, then back */
 	SCENARIO_FAULT_KINDS,

@@ -22,10 +22,12 @@ const char *const scenario_connection_words[] = {"new", "keepalive", NULL};
 const char *const scenario_control_words[] = {"crash",   "restart",    "disk-full", "fsync-fail",
                                               "disk-ok", "torn-write", NULL};
 const char *const scenario_fault_words[] = {
-    "crash",  "partition", "link",   "control-crash", "control-disk", "torn-write",
-    "revoke", "reject",    "drain",  "grant",         "isolate",      "one-way",
-    "access", "loss",      "origin", "origin-slow",   "origin-error", "pause",
-    "tags",   "jitter",    "duplicate", NULL};
+    "crash",        "partition",  "link",    "control-crash",
+    "control-disk", "torn-write", "revoke",  "reject",
+    "drain",        "grant",      "isolate", "one-way",
+    "access",       "loss",       "origin",  "origin-slow",
+    "origin-error", "pause",      "tags",    "jitter",
+    "duplicate",    NULL};
 const char *const scenario_never_words[] = {"request to a host that was not eligible", NULL};
 /* The invariants of sim/explore/invariant.h, in its enum's order (it names
  * them from this table), then "all". */
