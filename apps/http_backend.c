@@ -192,6 +192,8 @@ static void hb_request(struct hb_conn *c)
 		c->left = c->head_copy_len;
 	} else if (strncmp(c->path, "/sleep/", 7) == 0) {
 		delay = strtoull(c->path + 7, NULL, 10);
+		if (delay > HTTP_BACKEND_MAX_SLEEP_US)
+			delay = HTTP_BACKEND_MAX_SLEEP_US;
 	} else if (strncmp(c->path, "/reset", 6) == 0) {
 		c->kind = HB_RESET;
 		delay = 0;
@@ -203,7 +205,11 @@ static void hb_request(struct hb_conn *c)
 		c->status = b->fault_status;
 		c->left = 0;
 	}
-	delay += b->fault_delay_us;
+	/* An echo streams the body back as it arrives: held back, the bytes
+	 * read meanwhile would have nowhere to go, so a slow origin delays
+	 * every answer but that one. */
+	if (c->kind != HB_ECHO)
+		delay += b->fault_delay_us;
 	if (c->head->method == HTTP_HEAD)
 		c->left = 0;
 	c->waiting = delay > 0;

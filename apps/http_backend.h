@@ -9,7 +9,8 @@
  *   /chunked/N      N bytes, chunked
  *   /headers...     the request head as received (text/plain), so callers
  *                   can see what a proxy forwarded
- *   /sleep/US...    answers after US microseconds instead
+ *   /sleep/US...    answers after US microseconds instead (at most
+ *                   HTTP_BACKEND_MAX_SLEEP_US)
  *   /reset...       resets the connection without answering
  * A request header `X-Response-Bytes: N` (decimal, at most
  * HTTP_BACKEND_MAX_RESPONSE_BYTES) sets the body size of a default, /bytes
@@ -38,7 +39,9 @@
 #define HTTP_BACKEND_LAST_HEAD  (16 * 1024) /* kept copy of the last request head */
 /* Largest X-Response-Bytes (= SCENARIO_SIZE_MAX, 100 MB). */
 #define HTTP_BACKEND_MAX_RESPONSE_BYTES 100000000ull
-/* Longest extra delay of a slow origin (a minute). */
+/* Longest /sleep/US (an hour). */
+#define HTTP_BACKEND_MAX_SLEEP_US (3600ull * 1000000)
+/* Longest extra delay of a slow origin (a minute); not added to /echo. */
 #define HTTP_BACKEND_MAX_FAULT_DELAY_US (60ull * 1000000)
 
 struct http_backend_config {

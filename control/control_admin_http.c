@@ -175,7 +175,7 @@ static int ctl_body_strings(const cJSON *a, const char **out, size_t max, size_t
 	cJSON_ArrayForEach(e, a)
 	{
 		if (!cJSON_IsString(e) || *n == max) {
-			*msg = too_many;
+			*msg = cJSON_IsString(e) ? too_many : not_array;
 			return -EINVAL;
 		}
 		out[(*n)++] = e->valuestring;

@@ -478,9 +478,12 @@ static const char *policy_without_grant(const struct scenario *sc, struct explor
 static bool host_event(const struct scenario *sc, struct explore_schedule *s,
                        const struct explore_fault *f, bool heal, struct scenario_event *e)
 {
-	const struct scenario_host *h = &s->hosts[f->target];
+	const struct scenario_host *h;
 	char node[SCENARIO_NAME_MAX + 16];
 
+	if (f->kind != SCENARIO_FAULT_GRANT && f->target >= s->n_hosts)
+		return false; /* a host index from another scenario: no entry */
+	h = f->kind == SCENARIO_FAULT_GRANT ? NULL : &s->hosts[f->target];
 	e->user = scenario_admin_user(sc);
 	if (f->kind == SCENARIO_FAULT_GRANT) {
 		e->action = SCENARIO_ACTION_ADMIN;
@@ -516,6 +519,8 @@ static bool host_event(const struct scenario *sc, struct explore_schedule *s,
 static bool tags_event(const struct scenario *sc, struct explore_schedule *s,
                        const struct explore_fault *f, bool heal, struct scenario_event *e)
 {
+	if (f->target >= s->n_hosts)
+		return false; /* a host index from another scenario: no entry */
 	const struct scenario_host *h = &s->hosts[f->target];
 	char node[SCENARIO_NAME_MAX + 16], cmd[SCENARIO_LINE_MAX];
 	const struct scenario_node_group *g = scenario_node_name(sc, h->node, node, sizeof(node));

@@ -40,8 +40,39 @@ struct shrink_args {
  * group's count changes. */
 struct sfault {
 	struct explore_fault f;
-	char node[SCENARIO_NAME_MAX + 16];
+	char node[SCENARIO_NAME_MAX + 16];           /* a node's or a host's node's name */
+	char service[SCENARIO_SERVICE_NAME_MAX + 1]; /* a host's service */
 };
+
+/* Kinds whose target is a host (an index into the scenario's hosts). */
+static bool on_host(enum scenario_fault_kind kind)
+{
+	return kind == SCENARIO_FAULT_REVOKE || kind == SCENARIO_FAULT_REJECT ||
+	       kind == SCENARIO_FAULT_DRAIN || kind == SCENARIO_FAULT_TAGS;
+}
+
+/* The index of host (node, service) among sc's hosts; false when gone. */
+static bool host_find(const struct scenario *sc, const char *node, const char *service,
+                      uint32_t *out)
+{
+	size_t n = scenario_hosts(sc, NULL, 0);
+	struct scenario_host *h = calloc(n ? n : 1, sizeof(*h));
+	uint32_t idx;
+	bool found = false;
+
+	if (!h || scenario_node_find(sc, node, &idx) < 0) {
+		free(h);
+		return false;
+	}
+	scenario_hosts(sc, h, n);
+	for (size_t i = 0; i < n && !found; i++)
+		if (h[i].node == idx && !strcmp(h[i].service, service)) {
+			*out = (uint32_t)i;
+			found = true;
+		}
+	free(h);
+	return found;
+}
 
 struct shrink {
 	const struct shrink_args *a;
@@ -167,8 +198,8 @@ static int load_with_counts(struct shrink *sh, const uint32_t *counts, struct sc
 	return err;
 }
 
-/* Faults with their node targets found again in sc; false when a node
- * is gone (fewer nodes than a fault needs). */
+/* Faults with their node and host targets found again in sc (fewer
+ * nodes move host indexes); false when one is gone. */
 static bool faults_for(const struct scenario *sc, const struct sfault *in, size_t n,
                        struct explore_fault *out)
 {
@@ -176,6 +207,9 @@ static bool faults_for(const struct scenario *sc, const struct sfault *in, size_
 		out[i] = in[i].f;
 		if (explore_fault_on_node(in[i].f.kind) &&
 		    scenario_node_find(sc, in[i].node, &out[i].target) < 0)
+			return false;
+		if (on_host(in[i].f.kind) &&
+		    !host_find(sc, in[i].node, in[i].service, &out[i].target))
 			return false;
 	}
 	return true;
@@ -486,6 +520,12 @@ static int shrink_first(struct shrink *sh, struct sfault **out, size_t *n)
 		if (explore_fault_on_node(s.faults[i].kind))
 			scenario_node_name(sh->base, s.faults[i].target, (*out)[i].node,
 			                   sizeof((*out)[i].node));
+		if (on_host(s.faults[i].kind)) {
+			const struct scenario_host *h = &s.hosts[s.faults[i].target];
+			scenario_node_name(sh->base, h->node, (*out)[i].node,
+			                   sizeof((*out)[i].node));
+			snprintf((*out)[i].service, sizeof((*out)[i].service), "%s", h->service);
+		}
 	}
 	*n = s.n_faults;
 	explore_schedule_free(&s);

@@ -422,11 +422,12 @@ int inv_truth_build(struct inv_run *r, char *err, size_t errcap)
 	for (size_t i = 0; rc == 0 && i < r->n_win; i++) {
 		const struct inv_window *w = &r->win[i];
 		/* a node that never comes back is gone, not a fault that lasts:
-		 * the truth no longer counts it as a host */
+		 * the truth no longer counts it as a host; a daemon paused for
+		 * good is neither gone nor back, so nothing after it is judged */
 		uint64_t end = w->to_us != UINT64_MAX  ? w->to_us
 		               : w->kind == INV_W_NODE ? w->from_us
 		                                       : 0;
-		if (w->to_us == UINT64_MAX && w->kind != INV_W_NODE)
+		if (w->to_us == UINT64_MAX && (w->kind != INV_W_NODE || w->pause))
 			r->open_fault = true;
 		if (end > r->last_heal_us)
 			r->last_heal_us = end;

@@ -1938,6 +1938,10 @@ Test(control, admin_api_routes_by_method_and_path)
 	const char *resp = tw_http(w, "PUT", "/api/services/svc:x", "{\"ports\":\"tcp:1\"}");
 	cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s", resp);
 	cr_assert(strstr(resp, "body: \\\"ports\\\" must be an array of strings"), "%s", resp);
+	/* a number among the strings is not "too many" */
+	resp = tw_http(w, "PUT", "/api/services/svc:x", "{\"ports\":[\"tcp:1\",2]}");
+	cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "body: \\\"ports\\\" must be an array of strings"), "%s", resp);
 	tw_free(w);
 }
 
