@@ -287,6 +287,12 @@ static int inv_read_line(struct inv_run *r, const cJSON *o)
 			return inv_ip_add(r, ip, node);
 		return 0;
 	}
+	if (strcmp(type, "netmap_sent") == 0 && node_name && strcmp(node_name, "control") == 0) {
+		uint32_t n = inv_node(r, js(o, "node_name"));
+		if (n != INV_NONE && t < r->first_map_us[n])
+			r->first_map_us[n] = t;
+		return 0;
+	}
 	if (strcmp(type, "host_state") == 0 && node_name && strcmp(node_name, "control") == 0) {
 		uint32_t h = inv_node(r, js(o, "node_name"));
 		int svc = scenario_service_find(r->sc, js(o, "service") ? js(o, "service") : "");
@@ -363,6 +369,7 @@ static void inv_run_free(struct inv_run *r)
 	free(r->ip_addr);
 	free(r->ip_node);
 	free(r->names);
+	free(r->first_map_us);
 	htab_free(&r->ip_index);
 	htab_free(&r->name_index);
 }
@@ -372,9 +379,11 @@ static int inv_names(struct inv_run *r)
 	const struct scenario *sc = r->sc;
 
 	r->names = calloc(sc->node_count ? sc->node_count : 1, sizeof(*r->names));
-	if (!r->names || htab_reserve(&r->name_index, sc->node_count) < 0)
+	r->first_map_us = calloc(sc->node_count ? sc->node_count : 1, sizeof(*r->first_map_us));
+	if (!r->names || !r->first_map_us || htab_reserve(&r->name_index, sc->node_count) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < sc->node_count; i++) {
+		r->first_map_us[i] = UINT64_MAX;
 		scenario_node_name(sc, i, r->names[i], sizeof(r->names[i]));
 		htab_insert(&r->name_index, hash_str(r->names[i]), i);
 	}

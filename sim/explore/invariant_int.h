@@ -143,6 +143,9 @@ struct inv_run {
 	struct htab ip_index;
 	struct htab name_index; /* node name -> index */
 	char (*names)[SCENARIO_NAME_MAX + 1];
+	/* When control first sent each node a map (its netmap_sent events);
+	 * UINT64_MAX: never. Before it the node has not joined the tailnet. */
+	uint64_t *first_map_us;
 
 	struct inv_window *win;
 	size_t n_win, cap_win;

@@ -353,6 +353,17 @@ struct TcpPeek : public TcpSocketBase {
 	{
 		(s->*(&TcpPeek::m_rxTrace)).ConnectWithoutContext(cb);
 	}
+	template <typename CB> static void connect_tx(TcpSocketBase *s, const CB &cb)
+	{
+		(s->*(&TcpPeek::m_txTrace)).ConnectWithoutContext(cb);
+	}
+	/* an ACK went out (with data or without): Last.ACK.sent of RFC 7323 */
+	static void ack_sent(TcpSocketBase *s, SequenceNumber32 ack)
+	{
+		SequenceNumber32 &high = s->*(&TcpPeek::m_highTxAck);
+		if (high < ack)
+			high = ack;
+	}
 };
 
 enum sock_kind {

@@ -131,19 +131,26 @@ static void ev_state(struct evs *e, unsigned long long t, const char *host, cons
 
 /* What a healthy run shows; each knob breaks it in one way. */
 struct healthy {
-	unsigned long long crash_us;     /* web-1 crashes: requests go to web-2 from then */
-	unsigned long long failover_us;  /* ... once this long has passed */
-	unsigned long long client1_stop; /* client-1's last request (0: 29s) */
-	unsigned long long echo_bytes;   /* what an echo brings back (0: 64) */
+	unsigned long long client1_first_map; /* control's first map to client-1; 0: 5 ms */
+	unsigned long long crash_us;          /* web-1 crashes: requests go to web-2 from then */
+	unsigned long long failover_us;       /* ... once this long has passed */
+	unsigned long long client1_stop;      /* client-1's last request (0: 29s) */
+	unsigned long long echo_bytes;        /* what an echo brings back (0: 64) */
 };
 
 static void write_healthy(struct evs *e, const struct healthy *h)
 {
-	for (int c = 0; c < 2; c++)
+	for (int c = 0; c < 2; c++) {
+		/* control's first map to the client: from then on it has joined */
+		ev(e,
+		   "{\"t_us\":%llu,\"node\":\"control\",\"type\":\"netmap_sent\",\"node_name\":"
+		   "\"client-%d\",\"version\":1,\"kind\":\"full\",\"bytes\":900}",
+		   c == 1 && h->client1_first_map ? h->client1_first_map : 5000ull, c);
 		ev(e,
 		   "{\"t_us\":10000,\"node\":\"client-%d\",\"type\":\"flow_new\",\"proto\":6,"
 		   "\"src\":\"%s:49154\",\"dst\":\"100.100.0.1:443\",\"dir\":\"out\"}",
 		   c, client_ip[c]);
+	}
 	ev(e, "{\"t_us\":10000,\"node\":\"other\",\"type\":\"no_route\",\"count\":1,\"proto\":6,"
 	      "\"src\":\"100.64.0.9:49154\",\"dst\":\"100.100.0.1:443\"}");
 	ev_state(e, 20000, "web-1", "Connected");
@@ -542,6 +549,15 @@ Test(invariant, exp_2_control_outage_str_8_a_request_fails_while_only_control_is
 	struct healthy h = {0};
 	run_case("  - {at: 10s, control: crash}\n  - {at: 12s, control: restart}\n", &h,
 	         fails_during_control_outage, BIT(INVARIANT_CONTROL_OUTAGE));
+}
+
+/* STR-8 is about a daemon serving from its last map: a client that never
+ * had one (control down before it joined) is not judged by it. */
+Test(invariant, exp_2_control_outage_str_8_a_client_without_a_map_yet_is_not_judged)
+{
+	struct healthy h = {.client1_first_map = 12000000};
+	run_case("  - {at: 10s, control: crash}\n  - {at: 12s, control: restart}\n", &h,
+	         fails_during_control_outage, 0);
 }
 
 /* A run stopped early (an action that could not be carried out) is judged
