@@ -70,23 +70,6 @@ static void world_fmt_params(char *out, size_t cap, const struct scenario_link_p
 		         (double)p->jitter_us / 1000.0, p->reorder * 100.0, p->duplicate * 100.0);
 }
 
-/* The parameters entry e sets, over `p`. */
-static void world_link_update(struct scenario_link_params *p, const struct scenario_event *e)
-{
-	if (e->set_latency)
-		p->latency_us = e->params.latency_us;
-	if (e->set_bandwidth)
-		p->bandwidth_bps = e->params.bandwidth_bps;
-	if (e->set_loss)
-		p->loss = e->params.loss;
-	if (e->set_jitter)
-		p->jitter_us = e->params.jitter_us;
-	if (e->set_reorder)
-		p->reorder = e->params.reorder;
-	if (e->set_duplicate)
-		p->duplicate = e->params.duplicate;
-}
-
 /* The partition in force between the same two regions or nodes as `e`:
  * its index in w->cuts, or w->n_cuts when there is none. */
 static size_t world_cut_find(const struct world *w, const struct scenario_event *e)
@@ -269,7 +252,7 @@ static int world_act_access(struct world *w, const struct scenario_event *e, str
 	    .reorder = np.reorder,
 	    .duplicate = np.duplicate,
 	};
-	world_link_update(&p, e);
+	scenario_link_params_apply(&p, e);
 	world_ns3_params(&p, &np);
 	rc = ns3w_link_set_params(w->ns3, id, &np);
 	world_fmt_params(a->detail, sizeof(a->detail), &p);
@@ -288,7 +271,7 @@ static int world_act_link(struct world *w, const struct scenario_event *e, struc
 	snprintf(a->target, sizeof(a->target), "%s,%s",
 	         world_region_name(w, (uint32_t)sc->links[e->link].region_a),
 	         world_region_name(w, (uint32_t)sc->links[e->link].region_b));
-	world_link_update(p, e);
+	scenario_link_params_apply(p, e);
 	world_ns3_params(p, &np);
 	rc = ns3w_link_set_params(w->ns3, w->link_ids[e->link], &np);
 	world_fmt_params(a->detail, sizeof(a->detail), p);

@@ -227,18 +227,7 @@ static int inv_link(struct inv_run *r, const struct scenario_event *e,
 	struct scenario_link_params *p = &links[e->link];
 	bool was = inv_link_is_original(r, e->link, p);
 
-	if (e->set_latency)
-		p->latency_us = e->params.latency_us;
-	if (e->set_bandwidth)
-		p->bandwidth_bps = e->params.bandwidth_bps;
-	if (e->set_loss)
-		p->loss = e->params.loss;
-	if (e->set_jitter)
-		p->jitter_us = e->params.jitter_us;
-	if (e->set_reorder)
-		p->reorder = e->params.reorder;
-	if (e->set_duplicate)
-		p->duplicate = e->params.duplicate;
+	scenario_link_params_apply(p, e);
 	bool now = inv_link_is_original(r, e->link, p);
 	if (was && !now) {
 		w.node = (uint32_t)e->link;

@@ -456,6 +456,10 @@ struct scenario_event;
  * same isolated node? The loader and the simulator pair partitions with
  * heals by it. */
 bool scenario_cut_same(const struct scenario_event *x, const struct scenario_event *y);
+/* The link parameters a `link:` entry sets (set_latency, ...), written
+ * over `p`: what the link is after it. The simulator and the checker
+ * both follow links by it. */
+void scenario_link_params_apply(struct scenario_link_params *p, const struct scenario_event *e);
 
 #define SCENARIO_EXPLORE_RATE_MAX   600   /* faults per simulated minute */
 #define SCENARIO_EXPLORE_FAULTS_MAX 10000 /* max_faults */

@@ -879,6 +879,22 @@ bool scenario_cut_same(const struct scenario_event *x, const struct scenario_eve
 	return (x->a == y->a && x->b == y->b) || (x->a == y->b && x->b == y->a);
 }
 
+void scenario_link_params_apply(struct scenario_link_params *p, const struct scenario_event *e)
+{
+	if (e->set_latency)
+		p->latency_us = e->params.latency_us;
+	if (e->set_bandwidth)
+		p->bandwidth_bps = e->params.bandwidth_bps;
+	if (e->set_loss)
+		p->loss = e->params.loss;
+	if (e->set_jitter)
+		p->jitter_us = e->params.jitter_us;
+	if (e->set_reorder)
+		p->reorder = e->params.reorder;
+	if (e->set_duplicate)
+		p->duplicate = e->params.duplicate;
+}
+
 /* The entry's key as written (messages). */
 static const char *cut_word(const struct scenario_event *e)
 {

@@ -118,6 +118,19 @@ static size_t started_on(const struct req *r, size_t n, double from_s, double to
 	"{\"services\":{\"svc:web\":[\"tag:web\"]}},\"grants\":["
 #define GRANT_CLIENT "{\"src\":[\"tag:client\"],\"dst\":[\"svc:web\"],\"ip\":[\"80\"]}"
 #define GRANT_WEB    "{\"src\":[\"tag:web\"],\"dst\":[\"svc:web\"],\"ip\":[\"80\"]}"
+/* One region, svc:web on web-0 and web-1 (HTTP on 80, each with its
+ * origin), and the client a granted to it. */
+#define TWO_WEB_HOSTS_AND_A_CLIENT                                                                 \
+	"regions: {r: {}}\n"                                                                       \
+	"users: {alice@example.com: {role: admin}}\n"                                              \
+	"policy: " POLICY_HEAD GRANT_CLIENT "]}\n"                                                 \
+	"services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"                          \
+	"underlay_workload: off\n"                                                                 \
+	"nodes:\n"                                                                                 \
+	"  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "               \
+	"127.0.0.1:8080}],\n"                                                                      \
+	"     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"                        \
+	"  - {name: a, region: r, tags: [tag:client]}\n"
 
 /* Two hosts of svc:web in one region (the client prefers web-0) and a
  * client; the timeline is each admin fault explore draws, as it writes
@@ -509,18 +522,7 @@ Test(simrun_faults, exp_1_duplicate_jitter_and_reorder_happen_heal_and_count_eac
 /* Two hosts; web-0's backend dies at 3s while its daemon lives. */
 static const char origin_scenario[] =
     "name: originfaults\n"
-    "duration: 10s\n"
-    "regions: {r: {}}\n"
-    "users: {alice@example.com: {role: admin}}\n"
-    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
-    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
-    "underlay_workload: off\n"
-    "nodes:\n"
-    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
-    "127.0.0.1:8080}],\n"
-    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
-    "  - {name: a, region: r, tags: [tag:client]}\n"
-    "workloads:\n"
+    "duration: 10s\n" TWO_WEB_HOSTS_AND_A_CLIENT "workloads:\n"
     "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
     "timeline:\n"
     "  - {at: 3000000us, origin_crash: web-0}\n"
@@ -557,18 +559,7 @@ Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_res
 /* Two hosts; web-0's daemon is paused from 3s to 6s (SIGSTOP, SIGCONT). */
 static const char pause_scenario[] =
     "name: pausefaults\n"
-    "duration: 10s\n"
-    "regions: {r: {}}\n"
-    "users: {alice@example.com: {role: admin}}\n"
-    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
-    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
-    "underlay_workload: off\n"
-    "nodes:\n"
-    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
-    "127.0.0.1:8080}],\n"
-    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
-    "  - {name: a, region: r, tags: [tag:client]}\n"
-    "workloads:\n"
+    "duration: 10s\n" TWO_WEB_HOSTS_AND_A_CLIENT "workloads:\n"
     "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
     "timeline:\n"
     "  - {at: 3000000us, pause: web-0}\n"
@@ -652,18 +643,7 @@ Test(simrun_faults, exp_1_pause_fails_clients_over_and_hands_over_what_was_held_
  * expect_error, a pause of a crashed node stops the run (exit 2). */
 static const char pause_order_scenario[] =
     "name: pauseorder\n"
-    "duration: 10s\n"
-    "regions: {r: {}}\n"
-    "users: {alice@example.com: {role: admin}}\n"
-    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
-    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
-    "underlay_workload: off\n"
-    "nodes:\n"
-    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
-    "127.0.0.1:8080}],\n"
-    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
-    "  - {name: a, region: r, tags: [tag:client]}\n"
-    "workloads:\n"
+    "duration: 10s\n" TWO_WEB_HOSTS_AND_A_CLIENT "workloads:\n"
     "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 9s}\n"
     "timeline:\n"
     "  - {at: 2s, crash: web-0}\n"
@@ -753,18 +733,7 @@ static void backend_answers(const char *out, const char *name, const char *node,
  * answer), healthy from 8 s; its daemon lives throughout. */
 static const char origin_bad_scenario[] =
     "name: originbad\n"
-    "duration: 11s\n"
-    "regions: {r: {}}\n"
-    "users: {alice@example.com: {role: admin}}\n"
-    "policy: " POLICY_HEAD GRANT_CLIENT "]}\n"
-    "services: [{name: svc:web, ports: [tcp:80], tags: [tag:svc]}]\n"
-    "underlay_workload: off\n"
-    "nodes:\n"
-    "  - {name: web, count: 2, region: r, tags: [tag:web], backends: [{listen: "
-    "127.0.0.1:8080}],\n"
-    "     serve: [serve --service=svc:web --http=80 127.0.0.1:8080]}\n"
-    "  - {name: a, region: r, tags: [tag:client]}\n"
-    "workloads:\n"
+    "duration: 11s\n" TWO_WEB_HOSTS_AND_A_CLIENT "workloads:\n"
     "  - {name: wa, from: a, to: svc:web:80, rate: 20/s, start: 1s, stop: 10s}\n"
     "timeline:\n"
     "  - {at: 3s, origin_error: web-0}\n"
