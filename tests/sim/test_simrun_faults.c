@@ -97,6 +97,17 @@ static struct req *requests(const char *out, const char *name, size_t *n)
 	return r;
 }
 
+/* A fresh OUT folder (char[64]), simrun on `text` in it (it must exit 0),
+ * and its requests (malloc'd). */
+static struct req *run_requests(char *out, const char *name, const char *text, bool pcaps,
+                                size_t *n)
+{
+	snprintf(out, 64, "/tmp/test_simrun_faults.XXXXXX");
+	cr_assert_not_null(mkdtemp(out));
+	cr_assert_eq(simrun_text(out, name, text, pcaps), 0);
+	return requests(out, name, n);
+}
+
 /* Requests started in [from_s, to_s): how many, and how many on `host`. */
 static size_t started_on(const struct req *r, size_t n, double from_s, double to_s,
                          const char *host, size_t *on_host)
@@ -182,10 +193,7 @@ Test(simrun_faults, exp_1_drain_revoke_reject_and_a_removed_grant_happen_and_hea
 	char out[64];
 	size_t n;
 
-	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
-	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "adminfaults", admin_scenario, false), 0);
-	struct req *r = requests(out, "adminfaults", &n);
+	struct req *r = run_requests(out, "adminfaults", admin_scenario, false, &n);
 	moved_off_and_back(r, n, 3, 6, "drain");
 	moved_off_and_back(r, n, 8, 10, "revoke");
 	moved_off_and_back(r, n, 12, 14, "reject");
@@ -246,10 +254,7 @@ Test(simrun_faults, exp_1_set_tags_moves_auto_approval_and_grants_and_heals, .ti
 	char out[64];
 	size_t n;
 
-	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
-	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "settags", tags_scenario, false), 0);
-	struct req *r = requests(out, "settags", &n);
+	struct req *r = run_requests(out, "settags", tags_scenario, false, &n);
 	size_t na = 0, b_early = 0, b_late = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(r[i].node, "b")) {
@@ -403,10 +408,7 @@ Test(simrun_faults, exp_1_isolate_one_way_partition_access_and_loss_happen_and_h
 	char out[64];
 	size_t n, nw, na;
 
-	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
-	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "netfaults", net_scenario, true), 0);
-	struct req *r = requests(out, "netfaults", &n);
+	struct req *r = run_requests(out, "netfaults", net_scenario, true, &n);
 	/* isolate: nothing gets through to web until it rejoins */
 	cr_assert_eq(ended(r, n, 2.2, 4.0), 0, "requests ended while web was cut off");
 	cr_assert_gt(ended(r, n, 4.0, 6.0), 10);
@@ -534,10 +536,7 @@ Test(simrun_faults, exp_1_origin_crash_fails_requests_on_a_live_daemon_until_res
 	char out[64];
 	size_t n, ok_before = 0, failed_during = 0, ok_during = 0, ok_after = 0;
 
-	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
-	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "originfaults", origin_scenario, false), 0);
-	struct req *r = requests(out, "originfaults", &n);
+	struct req *r = run_requests(out, "originfaults", origin_scenario, false, &n);
 	for (size_t i = 0; i < n; i++) {
 		double t = (double)r[i].start_us / 1e6;
 		bool web0 = !strcmp(r[i].host, "web-0");
@@ -591,10 +590,7 @@ Test(simrun_faults, exp_1_pause_fails_clients_over_and_hands_over_what_was_held_
 	size_t n, ok_web0_paused = 0, first_web1 = 0, ok_web0_after = 0;
 	uint64_t first_ok_us = UINT64_MAX;
 
-	snprintf(out, sizeof(out), "/tmp/test_simrun_faults.XXXXXX");
-	cr_assert_not_null(mkdtemp(out));
-	cr_assert_eq(simrun_text(out, "pausefaults", pause_scenario, false), 0);
-	struct req *r = requests(out, "pausefaults", &n);
+	struct req *r = run_requests(out, "pausefaults", pause_scenario, false, &n);
 	for (size_t i = 0; i < n; i++) {
 		bool web0 = !strcmp(r[i].host, "web-0");
 		ok_web0_paused +=
