@@ -17,6 +17,10 @@
 #define TARGET_TRIES 8
 /* No admin write before the tailnet has started (see kind_first_us). */
 #define EXPLORE_ADMIN_FIRST_US 2000000ull
+/* How long after nothing keeps a host from control it may take to
+ * register again: the daemon's reconnect backoff (MAPPROTO_RETRY_MAX_MS,
+ * 5 s) plus its hello across the slowest link, with room to spare. */
+#define EXPLORE_REREGISTER_US 7000000ull
 /* What a link fault adds to the link's latency, at least. */
 #define LINK_EXTRA_US 50000ull
 /* A slow origin's delay: 1 to ORIGIN_SLOW_STEPS steps. */
@@ -382,6 +386,56 @@ static bool target_busy(const struct explore_schedule *s, size_t n_done,
 	return false;
 }
 
+/* Whether fault a may keep `node` from registering with control: control
+ * down, the node's daemon down or cut off, or its region or control's cut
+ * off by a partition (either way). */
+static bool keeps_from_control(const struct scenario *sc, const struct explore_fault *a,
+                               uint32_t node)
+{
+	switch (a->kind) {
+	case SCENARIO_FAULT_CONTROL_CRASH:
+	case SCENARIO_FAULT_TORN_WRITE:
+		return true;
+	case SCENARIO_FAULT_CRASH:
+	case SCENARIO_FAULT_PAUSE:
+	case SCENARIO_FAULT_ISOLATE:
+		return a->target == node;
+	case SCENARIO_FAULT_PARTITION:
+	case SCENARIO_FAULT_ONE_WAY: {
+		const struct scenario_link *l = &sc->links[a->target];
+		char name[SCENARIO_NAME_MAX + 16];
+		const struct scenario_node_group *g =
+		    scenario_node_name(sc, node, name, sizeof(name));
+		int r = g ? g->region : -1;
+		return l->region_a == r || l->region_b == r || l->region_a == sc->control_region ||
+		       l->region_b == sc->control_region;
+	}
+	default:
+		return false;
+	}
+}
+
+/* An admin write on a host (revoke, reject, tags) names it to control,
+ * which knows it only once the host has registered: control loses a host
+ * it never stored when it crashes, and a host cut off from the start has
+ * not registered yet. So such a fault waits until every earlier fault that
+ * could keep the host away has healed, and the host had time to come back. */
+static bool host_maybe_unknown(const struct scenario *sc, const struct explore_schedule *s,
+                               size_t n_done, const struct explore_fault *f)
+{
+	if (f->kind != SCENARIO_FAULT_REVOKE && f->kind != SCENARIO_FAULT_REJECT &&
+	    f->kind != SCENARIO_FAULT_TAGS)
+		return false;
+	for (size_t i = 0; i < n_done; i++) {
+		const struct explore_fault *a = &s->faults[i];
+		if (a->start_us <= f->start_us &&
+		    a->heal_us + EXPLORE_REREGISTER_US > f->start_us &&
+		    keeps_from_control(sc, a, s->hosts[f->target].node))
+			return true;
+	}
+	return false;
+}
+
 /* Gives f a target no fault in force clashes with; false if a few draws
  * find none (the fault is then left out). */
 static bool target_assign(const struct scenario *sc, const struct explore_schedule *s,
@@ -389,7 +443,8 @@ static bool target_assign(const struct scenario *sc, const struct explore_schedu
 {
 	for (int i = 0; i < TARGET_TRIES; i++) {
 		f->target = target_draw(sc, s, f->kind, rng);
-		if (target_busy(s, n_done, f) || own_timeline_claims(sc, s, f))
+		if (target_busy(s, n_done, f) || own_timeline_claims(sc, s, f) ||
+		    host_maybe_unknown(sc, s, n_done, f))
 			continue;
 		if (f->kind == SCENARIO_FAULT_LINK)
 			f->latency_us = slower_draw(sc->links[f->target].params.latency_us, rng);

@@ -106,6 +106,34 @@ size_t scenario_policy_grants(const struct scenario *sc)
 	return n;
 }
 
+/* Whether a tags fault has a host to act on: one whose node's tags are
+ * all owned in the policy's tagOwners (set-tags can set only owned
+ * tags, and its heal sets the node's own back), with another owned tag
+ * set to change to (two owned tags at least). */
+static bool tags_fault_has_host(const struct scenario *sc)
+{
+	cJSON *p = sc->policy_json ? cJSON_Parse(sc->policy_json) : NULL;
+	const cJSON *owners = cJSON_GetObjectItemCaseSensitive(p, "tagOwners");
+	size_t n_hosts = scenario_hosts(sc, NULL, 0);
+	struct scenario_host *hosts = calloc(n_hosts ? n_hosts : 1, sizeof(*hosts));
+	bool found = false;
+
+	if (hosts && cJSON_GetArraySize(owners) >= 2)
+		scenario_hosts(sc, hosts, n_hosts);
+	for (size_t h = 0; hosts && cJSON_GetArraySize(owners) >= 2 && h < n_hosts && !found; h++) {
+		char name[SCENARIO_NAME_MAX + 16];
+		const struct scenario_node_group *g =
+		    scenario_node_name(sc, hosts[h].node, name, sizeof(name));
+		bool owned = g && g->n_tags > 0;
+		for (size_t i = 0; owned && i < g->n_tags; i++)
+			owned = cJSON_GetObjectItemCaseSensitive(owners, g->tags[i]) != NULL;
+		found = owned;
+	}
+	free(hosts);
+	cJSON_Delete(p);
+	return found;
+}
+
 /* What a kind needs of the scenario to have a target: NULL when it has
  * one, else the reason. */
 static const char *fault_target_problem(const struct scenario *sc, enum scenario_fault_kind kind)
@@ -122,9 +150,11 @@ static const char *fault_target_problem(const struct scenario *sc, enum scenario
 	case SCENARIO_FAULT_TAGS:
 		if (scenario_admin_user(sc) < 0)
 			return "tags faults need an owner, admin or network-admin in users";
-		return scenario_hosts(sc, NULL, 0) ? NULL
-		                                   : "tags faults need a host (a node whose serve "
-		                                     "lines advertise a service)";
+		return tags_fault_has_host(sc)
+		           ? NULL
+		           : "tags faults need a host (a node whose serve lines advertise a "
+		             "service) whose tags are all in the policy's tagOwners, and two "
+		             "owned tags at least";
 	case SCENARIO_FAULT_DRAIN:
 		return scenario_hosts(sc, NULL, 0) ? NULL
 		                                   : "drain faults need a host (a node whose serve "

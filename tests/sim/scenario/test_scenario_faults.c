@@ -138,6 +138,37 @@ Test(scenario_faults, exp_1_host_and_grant_kinds_need_a_target)
 	                  "f.yaml:6:19: grant faults need a policy with at least one grant");
 }
 
+/* set-tags sets owned tags only, and the fault's heal sets the node's own
+ * back: a host whose tags are all owned, and another owned set to draw. */
+Test(scenario_faults, exp_1_tags_kind_needs_a_host_with_owned_tags_and_another_owned_tag)
+{
+	static const char msg[] =
+	    "f.yaml:14:19: tags faults need a host (a node whose serve lines advertise a "
+	    "service) whose tags are all in the policy's tagOwners, and two owned tags at "
+	    "least";
+	static const char tags_menu[] = "explore:\n  faults: [{kind: tags, rate: 1}]\n";
+	char two[sizeof(head) + 64];
+	struct scenario *sc = NULL;
+	struct scenario_diags d;
+
+	/* head owns tag:web only: no other set to draw */
+	expect_error(tags_menu, msg);
+	/* two owned tags, but the hosts carry one that is not owned */
+	snprintf(two, sizeof(two), "%s", head);
+	char *owners = strstr(two, "{tag:web: [alice@example.com]}");
+	cr_assert_not_null(owners);
+	const char *both = "{tag:web: [alice@example.com], tag:db: [alice@example.com]}\n";
+	char rest[sizeof(head)];
+	snprintf(rest, sizeof(rest), "%s", strchr(owners, '\n') + 1);
+	snprintf(owners, sizeof(two) - (size_t)(owners - two), "%s%s", both, rest);
+	cr_assert_eq(load(two, tags_menu, &sc, &d), 0);
+	scenario_free(sc);
+	char *web = strstr(two, "tags: [tag:web], serve");
+	cr_assert_not_null(web);
+	memcpy(web, "tags: [tag:xyz], serve", 22);
+	expect_error_with(two, tags_menu, msg);
+}
+
 Test(scenario_faults, exp_1_set_policy_with_the_policy_in_the_entry_loads_as_json)
 {
 	struct scenario *sc = NULL;
