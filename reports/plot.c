@@ -444,8 +444,7 @@ static int rp_plot_latency_time(const struct rp_data *d, FILE *gp, const char *d
 	return 0;
 }
 
-/* The gnuplot binary: the given one, else "gnuplot" on PATH. */
-static int rp_find_gnuplot(const char *given, char *out, size_t cap)
+int rp_find_gnuplot(const char *given, char *out, size_t cap)
 {
 	const char *path = getenv("PATH");
 
@@ -467,9 +466,7 @@ static int rp_find_gnuplot(const char *given, char *out, size_t cap)
 	return -ENOENT;
 }
 
-/* Runs `gnuplot plots.gp` in dir, its output in dir/gnuplot.log (removed
- * when empty). */
-static int rp_run_gnuplot(const char *bin, const char *dir, char *err, size_t err_len)
+int rp_run_gnuplot(const char *bin, const char *dir, const char *script, char *err, size_t err_len)
 {
 	char log[4096], msg[512] = "";
 	int status;
@@ -489,7 +486,7 @@ static int rp_run_gnuplot(const char *bin, const char *dir, char *err, size_t er
 		dup2(fd, 1);
 		dup2(fd, 2);
 		close(fd);
-		execl(bin, bin, "plots.gp", (char *)NULL);
+		execl(bin, bin, script, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -517,9 +514,7 @@ static int rp_run_gnuplot(const char *bin, const char *dir, char *err, size_t er
 static const char *const rp_plot_names[] = {"latency_cdf", "requests_per_host",
                                             "latency_over_time"};
 
-/* Whether gnuplot wrote `path` whole: a PNG ends with its IEND chunk, an
- * SVG with </svg> (and blanks). gnuplot exits 0 on a full disk. */
-static bool rp_image_complete(const char *path, bool svg)
+bool rp_image_complete(const char *path, bool svg)
 {
 	static const unsigned char iend[12] = {0,   0,   0,    0,    'I',  'E',
 	                                       'N', 'D', 0xae, 0x42, 0x60, 0x82};
@@ -611,7 +606,7 @@ int rp_plot(const struct rp_data *d, const struct report_input *in, struct rp_ou
 	gp_out = NULL;
 	if (outs->failed == failed_before) {
 		drawn = true;
-		rc = rp_run_gnuplot(bin, in->out_dir, err, err_len);
+		rc = rp_run_gnuplot(bin, in->out_dir, "plots.gp", err, err_len);
 		if (!rc)
 			rp_check_images(outs, in->out_dir, true);
 	}

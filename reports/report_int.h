@@ -181,4 +181,13 @@ __attribute__((format(printf, 3, 4))) void rp_fmt(char *out, size_t cap, const c
 /* Formats v with up to `decimals` decimals, trailing zeros trimmed. */
 void rp_format_trim(double v, int decimals, char *out, size_t cap);
 
+/* gnuplot, for the report's plots and the perf history charts: the binary
+ * (the given one, else "gnuplot" on PATH); running `gnuplot SCRIPT` in
+ * dir, its output in dir/gnuplot.log (removed when empty); whether it
+ * wrote an image whole (a PNG ends with its IEND chunk, an SVG with
+ * </svg>: gnuplot exits 0 on a full disk). */
+int rp_find_gnuplot(const char *given, char *out, size_t cap);
+int rp_run_gnuplot(const char *bin, const char *dir, const char *script, char *err, size_t err_len);
+bool rp_image_complete(const char *path, bool svg);
+
 #endif

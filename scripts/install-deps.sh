@@ -11,6 +11,7 @@ packages=(
   libgoogle-perftools-dev                   # tcmalloc for simrun (ns-3 allocates per packet)
   postgresql-15 postgresql-client-15         # L4-3: a real database behind the L4 proxy
   parallel                                  # EXP-4: simrun explore shards run by GNU parallel
+  valgrind                                  # PRF-1: counted metrics (instructions) of the perf suite
 )
 
 missing=()

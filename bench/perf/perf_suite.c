@@ -1,0 +1,355 @@
+/* The perf suite's runs (perf_suite.h). */
+#define _GNU_SOURCE
+#include "bench/perf/perf_suite.h"
+
+#include "lib/base/errfmt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Scenarios whose exact metrics the suite reads; `quick` ones make the CI
+ * gate. Underlay captures only where the bytes per request are wanted. */
+struct exact_run {
+	const char *file, *name;
+	bool quick, pcaps;
+};
+
+static const struct exact_run exact_runs[] = {
+    {"scenarios/quickstart.yaml", "quickstart", true, true},
+    {"scenarios/failover-crash.yaml", "failover-crash", true, false},
+    {"scenarios/failover-partition.yaml", "failover-partition", true, false},
+    {"scenarios/drain-under-load.yaml", "drain-under-load", true, false},
+    {"scenarios/approval-workflow.yaml", "approval-workflow", true, false},
+    {"scenarios/control-restart.yaml", "control-restart", true, false},
+    {"scenarios/multi-region-steering.yaml", "multi-region-steering", false, true},
+    {"scenarios/l4-tcp-forward.yaml", "l4-tcp-forward", false, true},
+    {"scenarios/l3-udp.yaml", "l3-udp", false, true},
+    {"scenarios/grants.yaml", "grants", false, false},
+    {"bench/tailnet-1k.yaml", "tailnet-1k", false, false},
+};
+
+/* Runs whose instructions are counted: simrun on a scenario, or one
+ * explore seed (its trial is a child process). */
+struct counted_run {
+	const char *name, *file;
+	bool quick, explore;
+};
+
+static const struct counted_run counted_runs[] = {
+    {"quickstart", "scenarios/quickstart.yaml", true, false},
+    {"rr-1k", "bench/rr-1k.yaml", false, false},
+    {"tailnet-1k", "bench/tailnet-1k.yaml", false, false},
+    {"explore-chaos-mixed-seed-1", "scenarios/chaos-mixed.yaml", false, true},
+};
+
+/* The plain ns-3 anchor's arguments, the same workload as bench/rr-1k.yaml
+ * (bench/run-wrapper-overhead.sh keeps the two in step). */
+static char *const plain_args[] = {"--nodes",   "1000",   "--regions", "4",      "--duration",
+                                   "30",        "--rate", "0.5",       "--seed", "1",
+                                   "--routing", "host",   NULL};
+
+static const char *const timed_names[] = {"wall_ratio", "cpu_ratio", "rss_ratio"};
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Does metric `name` come from run `prefix` (prefix '.' ...)? */
+static bool from_run(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return !name || (!strncmp(name, prefix, n) && name[n] == '.');
+}
+
+bool perf_suite_knows(const char *name)
+{
+	char prefix[PERF_NAME_MAX + 1];
+	for (size_t i = 0; i < sizeof(exact_runs) / sizeof(exact_runs[0]); i++)
+		if (from_run(name, exact_runs[i].name))
+			return true;
+	for (size_t i = 0; i < sizeof(counted_runs) / sizeof(counted_runs[0]); i++) {
+		snprintf(prefix, sizeof(prefix), "counted.%s", counted_runs[i].name);
+		if (from_run(name, prefix))
+			return true;
+	}
+	return has_prefix(name, "timed.rr-1k.");
+}
+
+static void logf_(const struct perf_suite_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void logf_(const struct perf_suite_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	if (!o->log)
+		return;
+	va_start(ap, fmt);
+	vfprintf(o->log, fmt, ap);
+	va_end(ap);
+	fflush(o->log);
+}
+
+/* The last lines of a log file, for an error message. */
+static void tail_of(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	out[0] = '\0';
+	if (!f)
+		return;
+	long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+	long from = size > (long)cap - 1 ? size - (long)cap + 1 : 0;
+	if (fseek(f, from, SEEK_SET) == 0) {
+		size_t n = fread(out, 1, cap - 1, f);
+		out[n] = '\0';
+	}
+	fclose(f);
+	for (char *c = out; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+}
+
+/* A simrun run: 0 when it ran to its end (an expectation that failed is
+ * the scenario's business, not the suite's), else the message. */
+static int simrun(const struct perf_suite_opts *o, const char *scenario, const char *out_dir,
+                  bool pcaps, const char *log, struct perf_proc *p, char *err, size_t err_len)
+{
+	char bin[PATH_MAX + 16], file[PATH_MAX + 64];
+	snprintf(bin, sizeof(bin), "%s/simrun", o->build);
+	snprintf(file, sizeof(file), "%s/%s", o->repo, scenario);
+	char *argv[] = {bin,     "--quiet",       "--pcap", pcaps ? "all" : "none",
+	                "--out", (char *)out_dir, file,     NULL};
+	int rc = perf_proc_run(argv, NULL, log, log, p);
+	if (rc)
+		return err_setf(err, err_len, rc, "%s: cannot start: %s", bin, strerror(-rc));
+	if (p->status > 1) {
+		char tail[400];
+		tail_of(log, tail, sizeof(tail));
+		return err_setf(err, err_len, -EIO, "simrun %s exited %d: %s", scenario, p->status,
+		                tail);
+	}
+	return 0;
+}
+
+static int run_exact(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
+                     char *err, size_t err_len)
+{
+	for (size_t i = 0; i < sizeof(exact_runs) / sizeof(exact_runs[0]); i++) {
+		const struct exact_run *x = &exact_runs[i];
+		char dir[PATH_MAX + 128], log[PATH_MAX + 160];
+		struct perf_proc p;
+		if ((o->quick && !x->quick) || (o->only && !from_run(o->only, x->name)))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", tmp, x->name);
+		snprintf(log, sizeof(log), "%s/%s.log", tmp, x->name);
+		int rc = simrun(o, x->file, dir, x->pcaps, log, &p, err, err_len);
+		if (rc)
+			return rc;
+		size_t before = r->n;
+		if ((rc = perf_exact_collect(r, dir, x->name, err, err_len)))
+			return rc;
+		logf_(o, "perfrun: %-28s %3zu exact metrics (%.1f s)\n", x->name, r->n - before,
+		      p.wall_s);
+		if (r->n == before)
+			return err_setf(err, err_len, -ENODATA, "%s: no metric could be read",
+			                x->name);
+	}
+	return 0;
+}
+
+/* Instructions in every valgrind log of dir (one per process). */
+static int instructions_sum(const char *dir, double *total)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t files = 0;
+
+	*total = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 600], line[512];
+		if (!has_prefix(de->d_name, "vg."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			char *at = strstr(line, "I   refs:");
+			if (!at && !(at = strstr(line, "I refs:")))
+				continue;
+			double v = 0;
+			for (char *c = strchr(at, ':') + 1; *c && *c != '\n'; c++)
+				if (*c >= '0' && *c <= '9')
+					v = v * 10 + (*c - '0');
+			*total += v;
+			files++;
+		}
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return files ? 0 : -ENODATA;
+}
+
+static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
+                       char *err, size_t err_len)
+{
+	for (size_t i = 0; i < sizeof(counted_runs) / sizeof(counted_runs[0]); i++) {
+		const struct counted_run *c = &counted_runs[i];
+		char name[PERF_NAME_MAX + 1], dir[PATH_MAX + 128], out[PATH_MAX + 160];
+		char vglog[PATH_MAX + 160], log[PATH_MAX + 160], bin[PATH_MAX + 16],
+		    file[PATH_MAX + 64];
+		snprintf(name, sizeof(name), "counted.%s.instructions", c->name);
+		if ((o->quick && !c->quick) || (o->only && strcmp(o->only, name) != 0))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/vg-%s", tmp, c->name);
+		if (mkdir(dir, 0755) != 0)
+			return err_setf(err, err_len, -errno, "%s: %s", dir, strerror(errno));
+		snprintf(out, sizeof(out), "%s/out", dir);
+		snprintf(vglog, sizeof(vglog), "--log-file=%s/vg.%%p", dir);
+		snprintf(log, sizeof(log), "%s/run.log", dir);
+		snprintf(bin, sizeof(bin), "%s/simrun", o->build);
+		snprintf(file, sizeof(file), "%s/%s", o->repo, c->file);
+		/* gnuplot draws the report's plots: not the harness's cost */
+		char *argv[] = {"valgrind",
+		                "--tool=cachegrind",
+		                "--cache-sim=no",
+		                "--cachegrind-out-file=/dev/null",
+		                c->explore ? "--trace-children=yes" : "--trace-children=no",
+		                "--trace-children-skip=*gnuplot*",
+		                vglog,
+		                bin,
+		                c->explore ? "explore" : "--quiet",
+		                file,
+		                c->explore ? "--seeds" : "--pcap",
+		                c->explore ? "1" : "none",
+		                "--out",
+		                out,
+		                c->explore ? "--jobs" : NULL,
+		                "1",
+		                "--pcap",
+		                "none",
+		                "--quiet",
+		                NULL};
+		struct perf_proc p;
+		int rc = perf_proc_run(argv, NULL, log, log, &p);
+		if (rc)
+			return err_setf(err, err_len, rc,
+			                "valgrind: cannot start: %s (install valgrind)",
+			                strerror(-rc));
+		if (p.status > 1) {
+			char tail[400];
+			tail_of(log, tail, sizeof(tail));
+			return err_setf(err, err_len, -EIO, "valgrind simrun %s exited %d: %s",
+			                c->file, p.status, tail);
+		}
+		double v;
+		if (instructions_sum(dir, &v) || v <= 0)
+			return err_setf(err, err_len, -ENODATA,
+			                "%s: valgrind reported no instructions", dir);
+		if ((rc =
+		         perf_result_add(r, name, "instructions", PERF_LOWER, PERF_COUNTED, &v, 1)))
+			return err_setf(err, err_len, rc, "%s: %s", name, strerror(-rc));
+		logf_(o, "perfrun: %-28s %.4g instructions (%.1f s under valgrind)\n", name, v,
+		      p.wall_s);
+	}
+	return 0;
+}
+
+/* "ok=N" in the plain anchor's output: what it completed. */
+static long plain_ok(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	long ok = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, "ok=");
+		if (at)
+			ok = strtol(at + 3, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
+                     char *err, size_t err_len)
+{
+	double s[3][PERF_SAMPLES_MAX];
+	char plain[PATH_MAX + 32];
+	unsigned reps = o->reps;
+
+	if (o->quick || (o->only && !has_prefix(o->only, "timed.rr-1k.")))
+		return 0;
+	snprintf(plain, sizeof(plain), "%s/bench_rr_plain", o->build);
+	if (access(plain, X_OK) != 0)
+		return err_setf(err, err_len, -ENOENT,
+		                "%s: missing (configure with -DTAILSIM_BENCH=ON)", plain);
+	for (unsigned i = 0; i < reps; i++) {
+		char out[PATH_MAX + 64], log[PATH_MAX + 64], jsonl[PATH_MAX + 64];
+		struct perf_proc pp, pw;
+		snprintf(log, sizeof(log), "%s/plain-%u.out", tmp, i);
+		snprintf(jsonl, sizeof(jsonl), "%s/plain-%u.jsonl", tmp, i);
+		char *argv[24] = {plain};
+		size_t k = 1;
+		for (size_t a = 0; plain_args[a]; a++)
+			argv[k++] = plain_args[a];
+		argv[k++] = "--out";
+		argv[k++] = jsonl;
+		argv[k] = NULL;
+		int rc = perf_proc_run(argv, NULL, log, log, &pp);
+		if (rc || pp.status != 0 || plain_ok(log) <= 0)
+			return err_setf(err, err_len, -EIO,
+			                "plain ns-3 (%s) failed or completed no request: see %s",
+			                plain, log);
+		snprintf(out, sizeof(out), "%s/rr-%u", tmp, i);
+		snprintf(log, sizeof(log), "%s/rr-%u.log", tmp, i);
+		if ((rc = simrun(o, "bench/rr-1k.yaml", out, false, log, &pw, err, err_len)))
+			return rc;
+		s[0][i] = pw.wall_s / pp.wall_s;
+		s[1][i] = pw.cpu_s / pp.cpu_s;
+		s[2][i] = (double)pw.rss_kib / (double)pp.rss_kib;
+		logf_(o, "perfrun: timed rr-1k #%u: wall %.2f/%.2f s (%.2f), cpu %.2f, rss %.2f\n",
+		      i + 1, pw.wall_s, pp.wall_s, s[0][i], s[1][i], s[2][i]);
+	}
+	for (int m = 0; m < 3; m++) {
+		char name[PERF_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "timed.rr-1k.%s", timed_names[m]);
+		int rc = perf_result_add(r, name, "ratio", PERF_LOWER, PERF_TIMED, s[m], reps);
+		if (rc)
+			return err_setf(err, err_len, rc, "%s: bad samples", name);
+	}
+	return 0;
+}
+
+int perf_suite_run(const struct perf_suite_opts *o, struct perf_result *r, char *err,
+                   size_t err_len)
+{
+	char tmp[PATH_MAX + 32];
+	snprintf(tmp, sizeof(tmp), "%s/perf", o->build);
+	mkdir(tmp, 0755);
+	snprintf(tmp, sizeof(tmp), "%s/perf/runs-XXXXXX", o->build);
+	if (!mkdtemp(tmp))
+		return err_setf(err, err_len, -errno, "%s: %s", tmp, strerror(errno));
+	int rc = run_exact(o, tmp, r, err, err_len);
+	if (!rc)
+		rc = run_counted(o, tmp, r, err, err_len);
+	if (!rc)
+		rc = run_timed(o, tmp, r, err, err_len);
+	if (!rc && o->only && !perf_result_find(r, o->only))
+		rc = err_setf(err, err_len, -ENODATA, "the suite yields no metric %s", o->only);
+	if (!rc) {
+		char *rm[] = {"rm", "-rf", tmp, NULL};
+		perf_proc_run(rm, NULL, NULL, NULL, NULL);
+	} else {
+		size_t n = strlen(err);
+		snprintf(err + n, err_len - n, " (outputs kept in %s)", tmp);
+	}
+	return rc;
+}

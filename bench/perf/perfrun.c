@@ -1,0 +1,496 @@
+/* perfrun: the performance regression suite (SPEC PRF-1..PRF-5).
+ *
+ *   perfrun run [--quick] [--out FILE] [--results DIR | --no-results] [--reps N]
+ *   perfrun compare BASE.json CUR.json [--thresholds F] [--markdown F] [--html F]
+ *                   [--charts DIR]
+ *   perfrun gate [--baseline F] [--markdown F] [--html F]
+ *   perfrun baseline [--quick | --full] [--from RESULT.json]
+ *   perfrun history [--results DIR] [--out DIR]
+ *   perfrun bisect --good REV --bad REV --metric NAME [--keep]
+ *
+ * The suite (perf_suite.c) runs scenarios with the simrun next to this
+ * program and reads their outputs (exact metrics), counts the instructions
+ * of a few runs under valgrind (counted), and times simrun against plain
+ * ns-3 in alternating repetitions (timed, full suite only). Paths default
+ * to the source tree this program was built from. Exit status: 0 fine, 1 a
+ * regression (compare, gate, bisect: the bad commit found), 2 bad usage or
+ * a suite that could not run. */
+#define _GNU_SOURCE
+#include "bench/perf/perf_suite.h"
+
+#include "reports/perf_compare.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef PERF_SOURCE_DIR
+#define PERF_SOURCE_DIR "."
+#endif
+
+#define RESULTS_MAX 10000 /* stored results a history reads */
+
+static void usage(void)
+{
+	fputs(
+	    "usage: perfrun run [--quick] [--out FILE] [--results DIR | --no-results] [--reps N]\n"
+	    "       perfrun compare BASE.json CUR.json [--thresholds F] [--markdown F] "
+	    "[--html F] [--charts DIR]\n"
+	    "       perfrun gate [--baseline F] [--markdown F] [--html F]\n"
+	    "       perfrun baseline [--quick | --full] [--from RESULT.json]\n"
+	    "       perfrun history [--results DIR] [--out DIR]\n"
+	    "       perfrun bisect --good REV --bad REV --metric NAME [--keep]\n"
+	    "Docs: docs/benchmarks.md (\"The perf suite\").\n",
+	    stderr);
+}
+
+/* Paths every subcommand uses. */
+struct paths {
+	char repo[PATH_MAX], build[PATH_MAX + 16];
+	char thresholds[PATH_MAX + 64], results[PATH_MAX + 64];
+};
+
+static void paths_init(struct paths *p)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	snprintf(p->repo, sizeof(p->repo), "%s",
+	         getenv("PERF_REPO") ? getenv("PERF_REPO") : PERF_SOURCE_DIR);
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(p->build, sizeof(p->build), "%s", self);
+	} else {
+		snprintf(p->build, sizeof(p->build), "%s/build", p->repo);
+	}
+	snprintf(p->thresholds, sizeof(p->thresholds), "%s/bench/perf/thresholds.json", p->repo);
+	snprintf(p->results, sizeof(p->results), "%s/bench/perf/results", p->repo);
+}
+
+/* `--name VALUE` at argv[*i]: VALUE, or NULL (usage printed) when missing. */
+static const char *opt_value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "perfrun: %s needs a value\n", argv[*i]);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int write_forms(const struct perf_comparison *c, const char *md, const char *html,
+                       const char *charts)
+{
+	int rc = perf_comparison_text(c, stdout);
+	if (md) {
+		FILE *f = strcmp(md, "-") ? fopen(md, "w") : stdout;
+		if (!f || perf_comparison_markdown(c, f) || (f != stdout && fclose(f))) {
+			fprintf(stderr, "perfrun: %s: cannot write the Markdown table\n", md);
+			return -EIO;
+		}
+	}
+	if (html) {
+		FILE *f = fopen(html, "w");
+		if (!f || perf_comparison_html(c, charts, f) || fclose(f)) {
+			fprintf(stderr, "perfrun: %s: cannot write the HTML page\n", html);
+			return -EIO;
+		}
+	}
+	return rc;
+}
+
+/* Compares two results: 0 none worse, 1 a regression, 2 bad input. */
+static int compare_files(const struct paths *p, const char *base_path, const char *cur_path,
+                         const char *thresholds, const char *md, const char *html,
+                         const char *charts)
+{
+	struct perf_result base, cur;
+	struct perf_thresholds *t = calloc(1, sizeof(*t));
+	struct perf_comparison c;
+	char err[512];
+	int rc = 2;
+
+	if (!t)
+		return 2;
+	if (perf_thresholds_read(thresholds ? thresholds : p->thresholds, t, err, sizeof(err))) {
+		fprintf(stderr, "perfrun: %s\n", err);
+		free(t);
+		return 2;
+	}
+	if (perf_result_read(base_path, &base, err, sizeof(err))) {
+		fprintf(stderr, "perfrun: %s\n", err);
+		free(t);
+		return 2;
+	}
+	if (perf_result_read(cur_path, &cur, err, sizeof(err))) {
+		fprintf(stderr, "perfrun: %s\n", err);
+		perf_result_free(&base);
+		free(t);
+		return 2;
+	}
+	if (strcmp(base.env.suite, cur.env.suite) != 0)
+		fprintf(stderr, "perfrun: note: comparing a %s suite with a %s one\n",
+		        base.env.suite[0] ? base.env.suite : "?",
+		        cur.env.suite[0] ? cur.env.suite : "?");
+	if (perf_compare(&base, &cur, t, &c) == 0) {
+		rc = write_forms(&c, md, html, charts) ? 2 : c.regressions ? 1 : 0;
+		perf_comparison_free(&c);
+	}
+	perf_result_free(&base);
+	perf_result_free(&cur);
+	free(t);
+	return rc;
+}
+
+static int cmd_compare(const struct paths *p, int argc, char **argv)
+{
+	const char *files[2] = {NULL, NULL}, *thresholds = NULL, *md = NULL, *html = NULL,
+	           *charts = NULL;
+	int nf = 0;
+
+	for (int i = 2; i < argc; i++) {
+		const char **dst = !strcmp(argv[i], "--thresholds") ? &thresholds
+		                   : !strcmp(argv[i], "--markdown") ? &md
+		                   : !strcmp(argv[i], "--html")     ? &html
+		                   : !strcmp(argv[i], "--charts")   ? &charts
+		                                                    : NULL;
+		if (dst) {
+			if (!(*dst = opt_value(argc, argv, &i)))
+				return 2;
+		} else if (argv[i][0] == '-' || nf == 2) {
+			usage();
+			return 2;
+		} else {
+			files[nf++] = argv[i];
+		}
+	}
+	if (nf != 2) {
+		usage();
+		return 2;
+	}
+	return compare_files(p, files[0], files[1], thresholds, md, html, charts);
+}
+
+/* Runs the suite into out_path and, unless results is NULL, a copy named
+ * by commit and date into the results folder. 0 or 2. */
+static int run_suite(const struct paths *p, bool quick, unsigned reps, const char *out_path,
+                     const char *results)
+{
+	struct perf_result r;
+	char err[1024];
+
+	if (perf_result_init(&r)) {
+		fputs("perfrun: out of memory\n", stderr);
+		return 2;
+	}
+	perf_env_fill(&r.env, p->repo, quick ? "quick" : "full");
+	struct perf_suite_opts o = {
+	    .repo = p->repo, .build = p->build, .quick = quick, .reps = reps, .log = stderr};
+	int rc = perf_suite_run(&o, &r, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "perfrun: the suite did not run: %s\n", err);
+		perf_result_free(&r);
+		return 2;
+	}
+	if (perf_result_write(&r, out_path, err, sizeof(err))) {
+		fprintf(stderr, "perfrun: %s\n", err);
+		perf_result_free(&r);
+		return 2;
+	}
+	fprintf(stderr, "perfrun: %zu metrics in %s\n", r.n, out_path);
+	if (results) {
+		char path[PATH_MAX + 128], stamp[32];
+		snprintf(stamp, sizeof(stamp), "%s", r.env.date);
+		for (char *c = stamp; *c; c++)
+			if (*c == ':')
+				*c = '-';
+		mkdir(results, 0755);
+		snprintf(path, sizeof(path), "%s/%.12s%s-%s-%s.json", results,
+		         r.env.commit[0] ? r.env.commit : "unknown",
+		         strstr(r.env.commit, "+dirty") ? "-dirty" : "", stamp, r.env.suite);
+		if (perf_result_write(&r, path, err, sizeof(err))) {
+			fprintf(stderr, "perfrun: %s\n", err);
+			perf_result_free(&r);
+			return 2;
+		}
+		fprintf(stderr, "perfrun: stored as %s\n", path);
+	}
+	perf_result_free(&r);
+	return 0;
+}
+
+static int cmd_run(const struct paths *p, int argc, char **argv)
+{
+	bool quick = false, keep = true;
+	char out[PATH_MAX + 64];
+	const char *results = p->results, *v;
+	unsigned reps = 5;
+
+	snprintf(out, sizeof(out), "%s/perf/result.json", p->build);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = true;
+		else if (!strcmp(argv[i], "--no-results"))
+			keep = false;
+		else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--results") ||
+		         !strcmp(argv[i], "--reps")) {
+			const char *name = argv[i];
+			if (!(v = opt_value(argc, argv, &i)))
+				return 2;
+			if (!strcmp(name, "--out"))
+				snprintf(out, sizeof(out), "%s", v);
+			else if (!strcmp(name, "--results"))
+				results = v;
+			else {
+				char *end;
+				unsigned long n = strtoul(v, &end, 10);
+				if (*end || n < 2 || n > PERF_SAMPLES_MAX) {
+					fprintf(stderr, "perfrun: --reps takes 2..%d\n",
+					        PERF_SAMPLES_MAX);
+					return 2;
+				}
+				reps = (unsigned)n;
+			}
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	char dir[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s", out);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+	return run_suite(p, quick, reps, out, keep ? results : NULL);
+}
+
+static int cmd_gate(const struct paths *p, int argc, char **argv)
+{
+	char base[PATH_MAX + 64], out[PATH_MAX + 64];
+	const char *md = "-", *html = NULL, *v;
+
+	snprintf(base, sizeof(base), "%s/bench/perf/baseline-quick.json", p->repo);
+	snprintf(out, sizeof(out), "%s/perf", p->build);
+	mkdir(out, 0755);
+	snprintf(out, sizeof(out), "%s/perf/gate.json", p->build);
+	for (int i = 2; i < argc; i++) {
+		const char *name = argv[i];
+		if (strcmp(name, "--baseline") && strcmp(name, "--markdown") &&
+		    strcmp(name, "--html")) {
+			usage();
+			return 2;
+		}
+		if (!(v = opt_value(argc, argv, &i)))
+			return 2;
+		if (!strcmp(name, "--baseline"))
+			snprintf(base, sizeof(base), "%s", v);
+		else if (!strcmp(name, "--markdown"))
+			md = v;
+		else
+			html = v;
+	}
+	int rc = run_suite(p, true, 5, out, NULL);
+	if (rc)
+		return rc;
+	rc = compare_files(p, base, out, NULL, md, html, NULL);
+	fprintf(stderr, "perfrun gate: %s\n",
+	        rc == 0   ? "no regression against the baseline"
+	        : rc == 1 ? "REGRESSION against the baseline (bench/perf/baseline-quick.json; "
+	                    "refresh it with `perfrun baseline --quick` when the change is meant)"
+	                  : "could not compare");
+	return rc;
+}
+
+static int cmd_baseline(const struct paths *p, int argc, char **argv)
+{
+	bool quick = false, full = false;
+	const char *from = NULL;
+	char dst[PATH_MAX + 64], err[512];
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = true;
+		else if (!strcmp(argv[i], "--full"))
+			full = true;
+		else if (!strcmp(argv[i], "--from")) {
+			if (!(from = opt_value(argc, argv, &i)))
+				return 2;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (quick == full && !from) {
+		fputs("perfrun baseline: say --quick or --full (or --from RESULT.json)\n", stderr);
+		return 2;
+	}
+	if (from) {
+		struct perf_result r;
+		if (perf_result_read(from, &r, err, sizeof(err))) {
+			fprintf(stderr, "perfrun: %s\n", err);
+			return 2;
+		}
+		snprintf(dst, sizeof(dst), "%s/bench/perf/baseline-%s.json", p->repo,
+		         !strcmp(r.env.suite, "quick") ? "quick" : "full");
+		int rc = perf_result_write(&r, dst, err, sizeof(err));
+		perf_result_free(&r);
+		if (rc) {
+			fprintf(stderr, "perfrun: %s\n", err);
+			return 2;
+		}
+	} else {
+		snprintf(dst, sizeof(dst), "%s/bench/perf/baseline-%s.json", p->repo,
+		         quick ? "quick" : "full");
+		if (run_suite(p, quick, 5, dst, p->results))
+			return 2;
+	}
+	fprintf(stderr, "perfrun: baseline written to %s (commit it)\n", dst);
+	return 0;
+}
+
+/* Results in the folder, oldest first by commit order (commits git knows
+ * as ancestors of HEAD, then the others), then by date. */
+struct stored {
+	struct perf_result r;
+	long order;
+};
+
+static int stored_cmp(const void *x, const void *y)
+{
+	const struct stored *a = x, *b = y;
+	if (a->order != b->order)
+		return a->order < b->order ? -1 : 1;
+	return strcmp(a->r.env.date, b->r.env.date);
+}
+
+static long commit_order(const char *list, const char *commit)
+{
+	char short_hash[41];
+	snprintf(short_hash, sizeof(short_hash), "%.40s", commit);
+	short_hash[strcspn(short_hash, "+")] = '\0';
+	if (strlen(short_hash) < 7)
+		return LONG_MAX;
+	const char *at = strstr(list, short_hash);
+	return at ? (long)(at - list) : LONG_MAX - 1;
+}
+
+static int cmd_history(const struct paths *p, int argc, char **argv)
+{
+	const char *results = p->results;
+	char out[PATH_MAX + 64], err[1024];
+
+	snprintf(out, sizeof(out), "%s/perf/history", p->build);
+	for (int i = 2; i < argc; i++) {
+		const char *name = argv[i], *v;
+		if (strcmp(name, "--results") && strcmp(name, "--out")) {
+			usage();
+			return 2;
+		}
+		if (!(v = opt_value(argc, argv, &i)))
+			return 2;
+		if (!strcmp(name, "--results"))
+			results = v;
+		else
+			snprintf(out, sizeof(out), "%s", v);
+	}
+	DIR *d = opendir(results);
+	if (!d) {
+		fprintf(stderr, "perfrun: %s: %s\n", results, strerror(errno));
+		return 2;
+	}
+	/* commit order: the oldest ancestor of HEAD first */
+	size_t list_cap = 8u << 20;
+	char *list = malloc(list_cap);
+	struct stored *s = calloc(RESULTS_MAX, sizeof(*s));
+	size_t n = 0;
+	int rc = 0;
+	char *revs[] = {"git",       "-C",           (char *)p->repo, "rev-list",
+	                "--reverse", "--topo-order", "HEAD",          NULL};
+	if (!list || !s) {
+		closedir(d);
+		free(list);
+		free(s);
+		return 2;
+	}
+	if (perf_capture(revs, NULL, list, list_cap) != 0)
+		list[0] = '\0';
+	struct dirent *de;
+	while ((de = readdir(d)) && !rc) {
+		size_t len = strlen(de->d_name);
+		char path[PATH_MAX + 300];
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		if (n == RESULTS_MAX) {
+			fprintf(stderr, "perfrun: %s: more than %d results\n", results,
+			        RESULTS_MAX);
+			rc = 2;
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/%s", results, de->d_name);
+		if (perf_result_read(path, &s[n].r, err, sizeof(err))) {
+			fprintf(stderr, "perfrun: %s\n", err);
+			rc = 2;
+			break;
+		}
+		s[n].order = commit_order(list, s[n].r.env.commit);
+		n++;
+	}
+	closedir(d);
+	if (!rc && n == 0) {
+		fprintf(stderr, "perfrun: %s: no results\n", results);
+		rc = 2;
+	}
+	struct perf_result *rs = calloc(n + 1, sizeof(*rs));
+	if (!rc && rs) {
+		qsort(s, n, sizeof(*s), stored_cmp);
+		for (size_t i = 0; i < n; i++)
+			rs[i] = s[i].r;
+		if (perf_history_write(rs, n, out, NULL, err, sizeof(err))) {
+			fprintf(stderr, "perfrun: %s\n", err);
+			rc = 2;
+		} else {
+			fprintf(stderr, "perfrun: %zu results charted in %s/index.html\n", n, out);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		perf_result_free(&s[i].r);
+	free(rs);
+	free(s);
+	free(list);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct paths p;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage();
+		return argc < 2 ? 2 : 0;
+	}
+	paths_init(&p);
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(&p, argc, argv);
+	if (!strcmp(argv[1], "compare"))
+		return cmd_compare(&p, argc, argv);
+	if (!strcmp(argv[1], "gate"))
+		return cmd_gate(&p, argc, argv);
+	if (!strcmp(argv[1], "baseline"))
+		return cmd_baseline(&p, argc, argv);
+	if (!strcmp(argv[1], "history"))
+		return cmd_history(&p, argc, argv);
+	if (!strcmp(argv[1], "bisect"))
+		return perf_bisect_main(p.repo, p.build, argc, argv);
+	if (!strcmp(argv[1], "bisect-step"))
+		return perf_bisect_step_main(p.repo, argc, argv);
+	fprintf(stderr, "perfrun: unknown command '%s'\n", argv[1]);
+	usage();
+	return 2;
+}

@@ -1,0 +1,441 @@
+/* Comparing two perf results: thresholds, the rank test, the verdicts and
+ * the three forms of the table (perf_compare.h). */
+#define _GNU_SOURCE
+#include "reports/perf_compare.h"
+
+#include "lib/base/errfmt.h"
+#include "reports/report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THRESHOLDS_MAX_SIZE (1u << 20)
+
+static const char *const verdict_names[] = {"same", "better",     "changed", "noise",
+                                            "new",  "REGRESSION", "MISSING"};
+
+const char *perf_verdict_name(enum perf_verdict v)
+{
+	return (unsigned)v <= PERF_MISSING ? verdict_names[v] : "?";
+}
+
+/* A threshold value: a number, or "N%" (relative only). */
+static bool limit_read(const cJSON *v, bool percent_ok, double *out)
+{
+	if (!v) {
+		*out = -1;
+		return true;
+	}
+	if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 0) {
+		*out = v->valuedouble;
+		return true;
+	}
+	const char *s = cJSON_GetStringValue(v);
+	char *end;
+	if (!percent_ok || !s)
+		return false;
+	double x = strtod(s, &end);
+	if (end == s || strcmp(end, "%") != 0 || !isfinite(x) || x < 0)
+		return false;
+	*out = x / 100;
+	return true;
+}
+
+int perf_thresholds_read(const char *path, struct perf_thresholds *t, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *text;
+	size_t n;
+
+	memset(t, 0, sizeof(*t));
+	t->alpha = 0.05;
+	if (!f)
+		return err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+	text = malloc(THRESHOLDS_MAX_SIZE + 1);
+	n = text ? fread(text, 1, THRESHOLDS_MAX_SIZE + 1, f) : 0;
+	fclose(f);
+	if (!text)
+		return err_setf(err, err_len, -ENOMEM, "%s: out of memory", path);
+	if (n > THRESHOLDS_MAX_SIZE) {
+		free(text);
+		return err_setf(err, err_len, -EFBIG, "%s: larger than %u bytes", path,
+		                THRESHOLDS_MAX_SIZE);
+	}
+	text[n] = '\0';
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "alpha");
+	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules"), *r;
+	int rc = 0;
+	if (!cJSON_IsObject(root) || !cJSON_IsArray(rules)) {
+		rc = err_setf(err, err_len, -EINVAL, "%s: expected an object with a rules array",
+		              path);
+		goto out;
+	}
+	if (alpha) {
+		if (!cJSON_IsNumber(alpha) || !(alpha->valuedouble > 0 && alpha->valuedouble < 1)) {
+			rc = err_setf(err, err_len, -EINVAL, "%s: alpha must be a number in (0, 1)",
+			              path);
+			goto out;
+		}
+		t->alpha = alpha->valuedouble;
+	}
+	cJSON_ArrayForEach(r, rules)
+	{
+		struct perf_rule *rule = &t->rules[t->n];
+		if (t->n == PERF_RULES_MAX) {
+			rc = err_setf(err, err_len, -E2BIG, "%s: more than %d rules", path,
+			              PERF_RULES_MAX);
+			goto out;
+		}
+		const cJSON *match = cJSON_GetObjectItemCaseSensitive(r, "match");
+		const cJSON *cls = cJSON_GetObjectItemCaseSensitive(r, "class");
+		const char *m = cJSON_GetStringValue(match), *c = cJSON_GetStringValue(cls);
+		rule->cls = -1;
+		if (c) {
+			for (int k = PERF_EXACT; k <= PERF_TIMED; k++)
+				if (!strcmp(c, perf_class_name((enum perf_class)k)))
+					rule->cls = k;
+		}
+		if (!cJSON_IsObject(r) || (match && (!m || strlen(m) > PERF_NAME_MAX)) ||
+		    (cls && rule->cls < 0) ||
+		    !limit_read(cJSON_GetObjectItemCaseSensitive(r, "relative"), true,
+		                &rule->relative) ||
+		    !limit_read(cJSON_GetObjectItemCaseSensitive(r, "absolute"), false,
+		                &rule->absolute)) {
+			rc = err_setf(
+			    err, err_len, -EINVAL,
+			    "%s: rule %zu: expected {match: GLOB, class: exact|counted|timed, "
+			    "relative: N or \"N%%\", absolute: N}, each optional",
+			    path, t->n);
+			goto out;
+		}
+		snprintf(rule->match, sizeof(rule->match), "%s", m ? m : "");
+		t->n++;
+	}
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+static const struct perf_rule *rule_for(const struct perf_thresholds *t,
+                                        const struct perf_metric *m)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct perf_rule *r = &t->rules[i];
+		if ((r->cls < 0 || r->cls == (int)m->cls) &&
+		    (!r->match[0] || fnmatch(r->match, m->name, 0) == 0))
+			return r;
+	}
+	return NULL;
+}
+
+/* The distribution of U for sizes n and m without ties: the coefficients
+ * of prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i), a polynomial of degree n*m,
+ * into c (n*m + 1 entries). */
+static void u_distribution(size_t n, size_t m, double *c)
+{
+	size_t deg = n * m;
+
+	memset(c, 0, (deg + 1) * sizeof(*c));
+	c[0] = 1;
+	for (size_t i = 1; i <= n; i++) {
+		/* times (1 - q^(m+i)) */
+		for (size_t k = deg; k >= m + i && k <= deg; k--)
+			c[k] -= c[k - (m + i)];
+		/* divided by (1 - q^i): a running sum with stride i */
+		for (size_t k = i; k <= deg; k++)
+			c[k] += c[k - i];
+	}
+}
+
+double perf_mann_whitney_p(const double *x, size_t n, const double *y, size_t m)
+{
+	if (n < 2 || m < 2 || n > PERF_SAMPLES_MAX || m > PERF_SAMPLES_MAX)
+		return 1;
+	double u = 0; /* pairs with x above y, ties one half */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < m; j++)
+			u += x[i] > y[j] ? 1 : x[i] == y[j] ? 0.5 : 0;
+	size_t deg = n * m;
+	double *c = malloc((deg + 1) * sizeof(*c)), total = 0, below = 0, above = 0;
+	if (!c)
+		return 1;
+	u_distribution(n, m, c);
+	for (size_t k = 0; k <= deg; k++) {
+		total += c[k];
+		if ((double)k <= u)
+			below += c[k];
+		if ((double)k >= u)
+			above += c[k];
+	}
+	free(c);
+	double p = 2 * fmin(below, above) / total;
+	return p > 1 ? 1 : p;
+}
+
+/* Whether moving from base to cur goes the worse way. */
+static bool worse(const struct perf_metric *m, double base, double cur)
+{
+	return m->direction == PERF_LOWER ? cur > base : cur < base;
+}
+
+static void judge(const struct perf_thresholds *t, struct perf_row *row)
+{
+	const struct perf_metric *b = row->base, *c = row->cur;
+	const struct perf_rule *rule = rule_for(t, b);
+	double diff = c->value - b->value;
+
+	row->limit_rel = rule ? rule->relative : -1;
+	row->limit_abs = rule ? rule->absolute : -1;
+	row->change = b->value != 0 ? diff / fabs(b->value) : diff;
+	row->p_value = NAN;
+	if (diff == 0 && b->cls != PERF_TIMED) {
+		row->verdict = PERF_SAME;
+		return;
+	}
+	bool beyond = fabs(diff) > (row->limit_rel >= 0 ? row->limit_rel * fabs(b->value) : 0) &&
+	              fabs(diff) > (row->limit_abs >= 0 ? row->limit_abs : 0);
+	if (b->cls == PERF_TIMED || c->cls == PERF_TIMED) {
+		row->p_value =
+		    perf_mann_whitney_p(b->samples, b->n_samples, c->samples, c->n_samples);
+		if (!(row->p_value < t->alpha) || !beyond) {
+			row->verdict = PERF_NOISE;
+			return;
+		}
+	}
+	if (!worse(b, b->value, c->value))
+		row->verdict = PERF_BETTER;
+	else
+		row->verdict = beyond ? PERF_REGRESSION : PERF_CHANGED;
+}
+
+int perf_compare(const struct perf_result *base, const struct perf_result *cur,
+                 const struct perf_thresholds *t, struct perf_comparison *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->base = base;
+	out->cur = cur;
+	out->rows = calloc(base->n + cur->n + 1, sizeof(*out->rows));
+	if (!out->rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < base->n; i++) {
+		struct perf_row *row = &out->rows[out->n++];
+		row->base = &base->metrics[i];
+		row->cur = perf_result_find(cur, row->base->name);
+		row->p_value = row->change = NAN;
+		if (!row->cur)
+			row->verdict = PERF_MISSING;
+		else
+			judge(t, row);
+	}
+	for (size_t i = 0; i < cur->n; i++)
+		if (!perf_result_find(base, cur->metrics[i].name)) {
+			struct perf_row *row = &out->rows[out->n++];
+			row->cur = &cur->metrics[i];
+			row->p_value = row->change = NAN;
+			row->verdict = PERF_NEW;
+		}
+	for (size_t i = 0; i < out->n; i++) {
+		enum perf_verdict v = out->rows[i].verdict;
+		out->regressions += v == PERF_REGRESSION || v == PERF_MISSING;
+		out->changes += v != PERF_SAME && v != PERF_NOISE;
+	}
+	return 0;
+}
+
+void perf_comparison_free(struct perf_comparison *c)
+{
+	free(c->rows);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A value with up to 6 significant digits, or "-". */
+static void value_text(const struct perf_metric *m, char *out, size_t cap)
+{
+	if (!m)
+		snprintf(out, cap, "-");
+	else if (fabs(m->value) >= 1e6)
+		snprintf(out, cap, "%.0f", m->value);
+	else
+		snprintf(out, cap, "%.6g", m->value);
+}
+
+static void change_text(const struct perf_row *r, char *out, size_t cap)
+{
+	if (!r->base || !r->cur)
+		snprintf(out, cap, "-");
+	else if (r->base->value == 0)
+		snprintf(out, cap, "%+.6g", r->change);
+	else
+		snprintf(out, cap, "%+.2f%%", r->change * 100);
+}
+
+static void detail_text(const struct perf_row *r, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	if (!isnan(r->p_value))
+		o += (size_t)snprintf(out, cap, "p=%.3g, n=%zu/%zu", r->p_value, r->base->n_samples,
+		                      r->cur->n_samples);
+	if (r->base && r->cur && (r->limit_rel >= 0 || r->limit_abs >= 0) && o < cap) {
+		o += (size_t)snprintf(out + o, cap - o, "%slimit", o ? "; " : "");
+		if (r->limit_rel >= 0 && o < cap)
+			o += (size_t)snprintf(out + o, cap - o, " %.4g%%", r->limit_rel * 100);
+		if (r->limit_abs >= 0 && o < cap)
+			snprintf(out + o, cap - o, " %s%.4g %s", r->limit_rel >= 0 ? "and " : "",
+			         r->limit_abs, r->base->unit);
+	}
+}
+
+static const struct perf_metric *row_metric(const struct perf_row *r)
+{
+	return r->base ? r->base : r->cur;
+}
+
+/* Only changed rows are listed one by one; identical ones are counted. */
+static bool row_listed(const struct perf_row *r)
+{
+	return r->verdict != PERF_SAME;
+}
+
+static void summary_line(const struct perf_comparison *c, char *out, size_t cap)
+{
+	size_t same = 0, noise = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		same += c->rows[i].verdict == PERF_SAME;
+		noise += c->rows[i].verdict == PERF_NOISE;
+	}
+	snprintf(out, cap,
+	         "%zu metrics: %zu regressions, %zu other changes, %zu noise, %zu identical "
+	         "(baseline %.12s, now %.12s)",
+	         c->n, c->regressions, c->changes - c->regressions, noise, same,
+	         c->base->env.commit[0] ? c->base->env.commit : "?",
+	         c->cur->env.commit[0] ? c->cur->env.commit : "?");
+}
+
+int perf_comparison_text(const struct perf_comparison *c, FILE *out)
+{
+	char b[64], n[64], ch[64], d[160], sum[256];
+
+	fprintf(out, "%-56s %-7s %14s %14s %10s  %-10s %s\n", "metric", "class", "baseline", "now",
+	        "change", "verdict", "detail");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct perf_row *r = &c->rows[i];
+		if (!row_listed(r))
+			continue;
+		value_text(r->base, b, sizeof(b));
+		value_text(r->cur, n, sizeof(n));
+		change_text(r, ch, sizeof(ch));
+		detail_text(r, d, sizeof(d));
+		fprintf(out, "%-56s %-7s %14s %14s %10s  %-10s %s\n", row_metric(r)->name,
+		        perf_class_name(row_metric(r)->cls), b, n, ch,
+		        perf_verdict_name(r->verdict), d);
+	}
+	summary_line(c, sum, sizeof(sum));
+	fprintf(out, "%s\n", sum);
+	return ferror(out) ? -EIO : 0;
+}
+
+int perf_comparison_markdown(const struct perf_comparison *c, FILE *out)
+{
+	char b[64], n[64], ch[64], d[160], sum[256];
+
+	summary_line(c, sum, sizeof(sum));
+	fprintf(out, "**Performance: %s**\n\n%s\n\n",
+	        c->regressions ? "regression" : "no regression", sum);
+	fprintf(out, "| metric | class | baseline | now | change | verdict | detail |\n"
+	             "|---|---|---:|---:|---:|---|---|\n");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct perf_row *r = &c->rows[i];
+		if (!row_listed(r))
+			continue;
+		value_text(r->base, b, sizeof(b));
+		value_text(r->cur, n, sizeof(n));
+		change_text(r, ch, sizeof(ch));
+		detail_text(r, d, sizeof(d));
+		fputs("| ", out);
+		report_md_cell(out, row_metric(r)->name);
+		fprintf(out, " | %s | %s %s | %s | %s | %s%s%s | ",
+		        perf_class_name(row_metric(r)->cls), b, row_metric(r)->unit, n, ch,
+		        r->verdict >= PERF_REGRESSION ? "**" : "", perf_verdict_name(r->verdict),
+		        r->verdict >= PERF_REGRESSION ? "**" : "");
+		report_md_cell(out, d);
+		fputs(" |\n", out);
+	}
+	return ferror(out) ? -EIO : 0;
+}
+
+/* Copies the file at path into out (an SVG chart inlined); false when it
+ * cannot be read. */
+static bool inline_file(const char *path, FILE *out)
+{
+	FILE *f = fopen(path, "rb");
+	char buf[8192];
+	size_t n;
+
+	if (!f)
+		return false;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(f);
+	return true;
+}
+
+int perf_comparison_html(const struct perf_comparison *c, const char *charts, FILE *out)
+{
+	char b[64], n[64], ch[64], d[160], sum[256];
+
+	summary_line(c, sum, sizeof(sum));
+	fprintf(out,
+	        "<!doctype html><html><head><meta charset=\"utf-8\"><title>perf compare</title>"
+	        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+	        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+	        "td:first-child,th:first-child{text-align:left}.bad{background:#fdd}"
+	        ".good{background:#dfd}.chg{background:#ffd}svg{max-width:100%%}</style>"
+	        "</head><body><h1>Performance compare: %s</h1><p>",
+	        c->regressions ? "regression" : "no regression");
+	report_html_text(out, sum);
+	fputs("</p><table><tr><th>metric</th><th>class</th><th>baseline</th><th>now</th>"
+	      "<th>change</th><th>verdict</th><th>detail</th></tr>\n",
+	      out);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct perf_row *r = &c->rows[i];
+		if (!row_listed(r))
+			continue;
+		value_text(r->base, b, sizeof(b));
+		value_text(r->cur, n, sizeof(n));
+		change_text(r, ch, sizeof(ch));
+		detail_text(r, d, sizeof(d));
+		const char *cls = r->verdict >= PERF_REGRESSION ? "bad"
+		                  : r->verdict == PERF_BETTER   ? "good"
+		                  : r->verdict == PERF_CHANGED  ? "chg"
+		                                                : "";
+		fprintf(out, "<tr class=\"%s\"><td>", cls);
+		report_html_text(out, row_metric(r)->name);
+		fprintf(out, "</td><td>%s</td><td>%s %s</td><td>%s</td><td>%s</td><td>%s</td><td>",
+		        perf_class_name(row_metric(r)->cls), b, row_metric(r)->unit, n, ch,
+		        perf_verdict_name(r->verdict));
+		report_html_text(out, d);
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+	for (size_t i = 0; charts && i < c->n; i++) {
+		const struct perf_row *r = &c->rows[i];
+		char path[4096];
+		if (r->verdict == PERF_SAME || r->verdict == PERF_NOISE)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.svg", charts, row_metric(r)->name);
+		fputs("<h3>", out);
+		report_html_text(out, row_metric(r)->name);
+		fputs("</h3>\n", out);
+		if (!inline_file(path, out))
+			fputs("<p>(no history chart)</p>\n", out);
+	}
+	fputs("</body></html>\n", out);
+	return ferror(out) ? -EIO : 0;
+}
