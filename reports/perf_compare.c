@@ -106,7 +106,8 @@ int perf_thresholds_read(const char *path, struct perf_thresholds *t, char *err,
 		    !limit_read(cJSON_GetObjectItemCaseSensitive(r, "relative"), true,
 		                &rule->relative) ||
 		    !limit_read(cJSON_GetObjectItemCaseSensitive(r, "absolute"), false,
-		                &rule->absolute)) {
+		                &rule->absolute) ||
+		    !limit_read(cJSON_GetObjectItemCaseSensitive(r, "noise"), true, &rule->noise)) {
 			rc = err_setf(
 			    err, err_len, -EINVAL,
 			    "%s: rule %zu: expected {match: GLOB, class: exact|counted|timed, "
@@ -196,6 +197,11 @@ static void judge(const struct perf_thresholds *t, struct perf_row *row)
 	row->p_value = NAN;
 	if (diff == 0 && b->cls != PERF_TIMED) {
 		row->verdict = PERF_SAME;
+		return;
+	}
+	if (rule && rule->noise >= 0 && b->cls != PERF_TIMED &&
+	    fabs(diff) <= rule->noise * fabs(b->value)) {
+		row->verdict = PERF_NOISE;
 		return;
 	}
 	bool beyond = fabs(diff) > (row->limit_rel >= 0 ? row->limit_rel * fabs(b->value) : 0) &&

@@ -19,7 +19,10 @@
  * The first rule whose glob `match` (fnmatch) and `class` both fit (either
  * may be left out) gives the metric's threshold: a worse change must
  * exceed `relative` times the baseline (when given) and `absolute` (when
- * given). A metric no rule fits has threshold 0: any worse change fails. */
+ * given). `noise` (relative, for counted metrics: valgrind's counts move
+ * by a few instructions in a billion) labels a change that small, either
+ * way, as noise. A metric no rule fits has threshold 0: any worse change
+ * fails. */
 #ifndef REPORTS_PERF_COMPARE_H
 #define REPORTS_PERF_COMPARE_H
 
@@ -33,6 +36,7 @@ struct perf_rule {
 	char match[PERF_NAME_MAX + 1]; /* "" matches every name */
 	int cls;                       /* -1: every class */
 	double relative, absolute;     /* < 0: not given */
+	double noise;                  /* relative; a change this small is noise (< 0: none) */
 };
 
 struct perf_thresholds {

@@ -224,7 +224,7 @@ static int metric_read(struct perf_result *r, const cJSON *o, size_t i, const ch
 	int rc =
 	    perf_result_add(r, name, unit, (enum perf_direction)dir, (enum perf_class)cls, v, n);
 	if (rc == -EEXIST)
-		return err_setf(err, err_len, rc, "%s: metric %s given twice", path, name);
+		return err_setf(err, err_len, -EINVAL, "%s: metric %s given twice", path, name);
 	if (rc == -E2BIG)
 		return err_setf(err, err_len, rc, "%s: more than %d metrics", path,
 		                PERF_METRICS_MAX);

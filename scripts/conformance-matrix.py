@@ -36,6 +36,7 @@ MODES = (
     ("test_io_epoll_limits/*", "real", "the epoll backend under RLIMIT_NOFILE"),
     ("*_sim/*", "sim", "the sim seam backend on ns-3"),
     ("test_simrun/*", "sim", "simrun runs scenarios"),
+    ("test_perfrun/*", "sim", "perfrun runs the suite's scenarios with simrun"),
     ("test_scenario/simrun", "sim", "simrun runs scenarios"),
     ("test_workloads/*", "sim", "client workloads in an ns-3 world"),
     ("test_control/*", "sim", "control on the sim seam"),

@@ -85,6 +85,15 @@ check conformance-matrix-script python3 tests/scripts/test_conformance_matrix.py
 # The fixed explore sweep (EXP-1, EXP-2): a few hundred seeded fault
 # schedules over the shipped fault scenarios, every invariant judged.
 check explore-sweep scripts/explore-sweep.sh build
+# The perf gate (PRF-5): the quick suite against the committed baseline,
+# its Markdown table printed here (refresh: build/perfrun baseline --quick).
+if build/perfrun gate >"$logdir/perf-gate.md" 2>"$logdir/perf-gate.log"; then
+  passed=$((passed + 1))
+  echo "PASS perf-gate"
+else
+  fail "perf-gate (log: build-logs/perf-gate.log)" "$logdir/perf-gate.log" 20
+fi
+cat "$logdir/perf-gate.md"
 
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILSIM_SANITIZE=ON -DTAILSIM_BENCH=OFF; then
   # ns-3 keeps a few singletons alive until exit; leaks are checked in our

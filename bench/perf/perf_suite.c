@@ -278,6 +278,22 @@ static long plain_ok(const char *path)
 	return ok;
 }
 
+/* rr_done events with outcome ok in a run's events: what simrun's side of
+ * the timed comparison completed (its summary counts tailnet requests
+ * only). */
+static long rr_ok(const char *out_dir)
+{
+	char path[PATH_MAX + 4096], line[1024];
+	snprintf(path, sizeof(path), "%s/reports/rr-1k/events.jsonl", out_dir);
+	FILE *f = fopen(path, "r");
+	long ok = f ? 0 : -1;
+	while (f && fgets(line, sizeof(line), f))
+		ok += strstr(line, "\"type\":\"rr_done\"") && strstr(line, "\"outcome\":\"ok\"");
+	if (f)
+		fclose(f);
+	return ok;
+}
+
 static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
                      char *err, size_t err_len)
 {
@@ -312,6 +328,10 @@ static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct pe
 		snprintf(log, sizeof(log), "%s/rr-%u.log", tmp, i);
 		if ((rc = simrun(o, "bench/rr-1k.yaml", out, false, log, &pw, err, err_len)))
 			return rc;
+		if (rr_ok(out) <= 0)
+			return err_setf(err, err_len, -ENODATA,
+			                "simrun bench/rr-1k.yaml completed no request: see %s",
+			                out);
 		s[0][i] = pw.wall_s / pp.wall_s;
 		s[1][i] = pw.cpu_s / pp.cpu_s;
 		s[2][i] = (double)pw.rss_kib / (double)pp.rss_kib;

@@ -86,7 +86,8 @@ static const char *opt_value(int argc, char **argv, int *i)
 static int write_forms(const struct perf_comparison *c, const char *md, const char *html,
                        const char *charts)
 {
-	int rc = perf_comparison_text(c, stdout);
+	/* the Markdown on standard output replaces the text table there */
+	int rc = md && !strcmp(md, "-") ? 0 : perf_comparison_text(c, stdout);
 	if (md) {
 		FILE *f = strcmp(md, "-") ? fopen(md, "w") : stdout;
 		if (!f || perf_comparison_markdown(c, f) || (f != stdout && fclose(f))) {

@@ -1,0 +1,316 @@
+/* perfrun end to end (SPEC PRF-1, PRF-2, PRF-3, PRF-5): the quick suite
+ * writes a result with the environment and every class it promises; its
+ * figures match what this test recomputes from a run's own events and
+ * captures (with its own parsing and Wireshark's capinfos); a rerun is
+ * identical; a slower result fails the compare and the gate naming the
+ * metric; the history draws a chart per metric. */
+#define _GNU_SOURCE
+#include "tests/support/shell.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PERFRUN_PATH
+#error "PERFRUN_PATH: the perfrun binary"
+#endif
+
+static char dir[256];
+static char out[1 << 16];
+
+static void setup(void)
+{
+	cr_assert(shell_mkdtemp(dir, sizeof(dir), "test_perfrun"));
+}
+
+static cJSON *read_json(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	static char buf[8 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	cJSON *j = cJSON_Parse(buf);
+	cr_assert_not_null(j, "%s is JSON", path);
+	return j;
+}
+
+static const cJSON *metric(const cJSON *result, const char *name)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(result, "metrics"))
+	{
+		if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "name")),
+		            name))
+			return m;
+	}
+	return NULL;
+}
+
+static double value(const cJSON *result, const char *name)
+{
+	const cJSON *m = metric(result, name);
+	cr_assert_not_null(m, "metric %s", name);
+	return cJSON_GetObjectItemCaseSensitive(m, "value")->valuedouble;
+}
+
+/* Runs the quick suite once into dir/NAME; the parsed result. */
+static cJSON *quick_run(const char *name)
+{
+	int rc = shell_run(out, sizeof(out), "%s run --quick --no-results --out %s/%s 2>&1",
+	                   PERFRUN_PATH, dir, name);
+	cr_assert_eq(rc, 0, "perfrun run --quick: %s", out);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return read_json(path);
+}
+
+/* One quick run shared by the tests of this process's runner (each test
+ * is its own process; their parent is the runner): the suite takes a
+ * while, and a test that needs two runs makes its own. */
+static cJSON *shared_run(void)
+{
+	char shared[128], path[160];
+	snprintf(shared, sizeof(shared), "/tmp/test_perfrun-shared-%d", (int)getppid());
+	snprintf(path, sizeof(path), "%s/quick.json", shared);
+	if (access(path, R_OK) != 0) {
+		cr_assert_eq(shell_run(out, sizeof(out),
+		                       "mkdir -p %s && %s run --quick --no-results --out %s.tmp "
+		                       "2>&1 && mv %s.tmp %s",
+		                       shared, PERFRUN_PATH, path, path, path),
+		             0, "perfrun run --quick: %s", out);
+	}
+	return read_json(path);
+}
+
+Test(perfrun, prf_1_quick_suite_writes_environment_and_each_class, .init = setup, .timeout = 600)
+{
+	cJSON *r = shared_run();
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(r, "environment");
+	const char *commit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, "commit"));
+	cr_assert(commit && strspn(commit, "0123456789abcdef") == 40, "commit %s", commit);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, "ns3")),
+	                 "3.37");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, "suite")),
+	                 "quick");
+	cr_assert_gt(cJSON_GetObjectItemCaseSensitive(env, "cores")->valuedouble, 0);
+	static const char *const keys[] = {"cpu", "kernel", "compiler", "build_type", "date"};
+	for (size_t i = 0; i < 5; i++) {
+		const char *v =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, keys[i]));
+		cr_assert(v && *v, "environment.%s", keys[i]);
+	}
+	static const char *const wanted[] = {
+	    "quickstart.office.latency_p50_ms",
+	    "quickstart.office.latency_p999_ms",
+	    "quickstart.office.success_rate",
+	    "quickstart.underlay_bytes_per_request",
+	    "quickstart.map_propagation_max_ms",
+	    "quickstart.ns3_events_per_sim_s",
+	    "failover-crash.browse.failover_ms",
+	    "failover-partition.browse.failover_ms",
+	    "drain-under-load.host-a.svc:web.drain_complete_ms",
+	    "approval-workflow.web-manual.svc:web.approval_to_traffic_ms",
+	    "control-restart.control_outage.failed_requests",
+	    "counted.quickstart.instructions",
+	};
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		const cJSON *m = metric(r, wanted[i]);
+		cr_assert_not_null(m, "metric %s", wanted[i]);
+		const char *cls =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "class"));
+		cr_assert_str_eq(cls, strncmp(wanted[i], "counted.", 8) ? "exact" : "counted");
+		cr_assert(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "samples")));
+	}
+	cr_assert_gt(value(r, "counted.quickstart.instructions"), 1e8);
+	cJSON_Delete(r);
+}
+
+/* The first t_us of an events line matching both needles, after `from`. */
+static double first_event_us(const char *events, const char *a, const char *b, double from)
+{
+	FILE *f = fopen(events, "r");
+	char line[4096];
+	double t = NAN;
+	cr_assert_not_null(f, "%s", events);
+	while (fgets(line, sizeof(line), f)) {
+		double at;
+		if (!strstr(line, a) || !strstr(line, b) ||
+		    sscanf(line, "{\"t_us\":%lf", &at) != 1 || at < from)
+			continue;
+		t = at;
+		break;
+	}
+	fclose(f);
+	return t;
+}
+
+Test(perfrun, prf_1_exact_figures_match_the_runs_own_events_and_captures, .init = setup,
+     .timeout = 600)
+{
+	cJSON *r = shared_run();
+
+	/* approval to the first connection the approved host accepts */
+	cr_assert_eq(shell_run(out, sizeof(out), "%s --quiet --pcap none --out %s/a %s/%s",
+	                       SIMRUN_PATH, dir, SOURCE_DIR, "scenarios/approval-workflow.yaml"),
+	             0, "%s", out);
+	char events[512];
+	snprintf(events, sizeof(events), "%s/a/reports/approval-workflow/events.jsonl", dir);
+	double approved =
+	    first_event_us(events, "\"type\":\"timeline\"", "approve svc:web web-manual", 0);
+	double accepted =
+	    first_event_us(events, "\"node\":\"web-manual\"", "\"conn_accepted\"", approved);
+	cr_assert(isfinite(approved) && isfinite(accepted));
+	cr_assert_float_eq(value(r, "approval-workflow.web-manual.svc:web.approval_to_traffic_ms"),
+	                   (accepted - approved) / 1000, 1e-9);
+
+	/* underlay bytes per request: Wireshark's capinfos over the captures */
+	cr_assert_eq(shell_run(out, sizeof(out),
+	                       "%s --quiet --out %s/q %s/scenarios/quickstart.yaml", SIMRUN_PATH,
+	                       dir, SOURCE_DIR),
+	             0, "%s", out);
+	cr_assert_eq(shell_run(out, sizeof(out),
+	                       "capinfos -d -M %s/q/pcaps/quickstart/*-underlay.pcap | "
+	                       "awk '/Data size:/ { s += $3 } END { print s }'",
+	                       dir),
+	             0, "%s", out);
+	double bytes = strtod(out, NULL);
+	char report[512];
+	snprintf(report, sizeof(report), "%s/q/reports/quickstart/report.json", dir);
+	cJSON *rep = read_json(report);
+	double requests = 0;
+	const cJSON *w;
+	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(rep, "workloads"))
+	{
+		requests += cJSON_GetObjectItemCaseSensitive(w, "requests")->valuedouble;
+	}
+	cr_assert_gt(bytes, 0);
+	cr_assert_float_eq(value(r, "quickstart.underlay_bytes_per_request"), bytes / requests,
+	                   1e-6);
+	cJSON_Delete(rep);
+	cJSON_Delete(r);
+}
+
+Test(perfrun, prf_2_rerun_is_identical_and_a_slower_result_fails_naming_the_metric, .init = setup,
+     .timeout = 600)
+{
+	cJSON *a = shared_run();
+	char *a_text = cJSON_Print(a), a_path[512];
+	snprintf(a_path, sizeof(a_path), "%s/a.json", dir);
+	FILE *af = fopen(a_path, "w");
+	fputs(a_text, af);
+	fclose(af);
+	free(a_text);
+	cJSON_Delete(a);
+	cJSON *b = quick_run("b.json");
+
+	/* a rerun: every exact metric identical, no regression */
+	int rc =
+	    shell_run(out, sizeof(out), "%s compare %s/a.json %s/b.json", PERFRUN_PATH, dir, dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert(strstr(out, " 0 regressions"), "%s", out);
+	cr_assert_null(strstr(out, "exact   "), "no exact metric changed: %s", out);
+
+	/* 5 ms more at the median: what a slower backend does */
+	cJSON *m = (cJSON *)metric(b, "quickstart.office.latency_p50_ms");
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
+	double slower = v->valuedouble + 5;
+	cJSON_SetNumberValue(v, slower);
+	cJSON_SetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
+	                     slower);
+	char *text = cJSON_Print(b), path[512];
+	snprintf(path, sizeof(path), "%s/slow.json", dir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	rc = shell_run(out, sizeof(out),
+	               "%s compare %s/a.json %s --markdown %s/c.md --html %s/c.html", PERFRUN_PATH,
+	               dir, path, dir, dir);
+	cr_assert_eq(rc, 1, "a regression exits 1: %s", out);
+	cr_assert(strstr(out, "quickstart.office.latency_p50_ms"), "%s", out);
+	cr_assert(strstr(out, "REGRESSION"), "%s", out);
+	cr_assert_eq(shell_run(out, sizeof(out),
+	                       "grep -c 'quickstart.office.latency_p50_ms.*"
+	                       "REGRESSION' %s/c.md %s/c.html",
+	                       dir, dir),
+	             0, "both forms name it: %s", out);
+	cJSON_Delete(b);
+}
+
+Test(perfrun, prf_5_gate_fails_against_a_faster_baseline_and_prints_markdown, .init = setup,
+     .timeout = 600)
+{
+	cJSON *r = shared_run();
+	/* a baseline 10 % faster on failover than today's code */
+	cJSON *m = (cJSON *)metric(r, "failover-crash.browse.failover_ms");
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
+	double faster = v->valuedouble * 0.8;
+	cJSON_SetNumberValue(v, faster);
+	cJSON_SetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
+	                     faster);
+	char *text = cJSON_Print(r), path[512];
+	snprintf(path, sizeof(path), "%s/base.json", dir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	int rc = shell_run(out, sizeof(out), "%s gate --baseline %s", PERFRUN_PATH, path);
+	cr_assert_eq(rc, 1, "%s", out);
+	cr_assert(strstr(out, "| failover-crash.browse.failover_ms | exact |"), "%s", out);
+	cr_assert(strstr(out, "**REGRESSION**"), "%s", out);
+	cr_assert(strstr(out, "**Performance: regression**"), "%s", out);
+	cJSON_Delete(r);
+}
+
+Test(perfrun, prf_3_history_charts_every_metric_in_commit_order, .init = setup, .timeout = 600)
+{
+	cJSON *r = shared_run();
+	char results[512];
+	snprintf(results, sizeof(results), "%s/results", dir);
+	cr_assert_eq(shell_status("mkdir -p %s", results), 0);
+	/* three stored runs, the middle one slower */
+	for (int i = 0; i < 3; i++) {
+		cJSON *c = cJSON_Duplicate(r, true);
+		cJSON *env = cJSON_GetObjectItemCaseSensitive(c, "environment");
+		char date[32];
+		snprintf(date, sizeof(date), "2026-12-0%dT00:00:00Z", i + 1);
+		cJSON_ReplaceItemInObject(env, "date", cJSON_CreateString(date));
+		cJSON *m = (cJSON *)metric(c, "quickstart.office.latency_p50_ms");
+		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "value"), 6 + (i == 1));
+		cJSON_SetNumberValue(
+		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
+		    6 + (i == 1));
+		char *text = cJSON_Print(c), path[600];
+		snprintf(path, sizeof(path), "%s/run-%d.json", results, i);
+		FILE *f = fopen(path, "w");
+		fputs(text, f);
+		fclose(f);
+		free(text);
+		cJSON_Delete(c);
+	}
+	int rc = shell_run(out, sizeof(out), "%s history --results %s --out %s/h", PERFRUN_PATH,
+	                   results, dir);
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert_eq(
+	    shell_run(out, sizeof(out),
+	              "test -s %s/h/quickstart.office.latency_p50_ms.png && "
+	              "tail -c 20 %s/h/quickstart.office.latency_p50_ms.svg | grep -q '</svg>' && "
+	              "grep -c '<svg' %s/h/index.html",
+	              dir, dir, dir),
+	    0, "%s", out);
+	cr_assert_geq(atoi(out), 60, "a chart per metric: %s", out);
+	/* the data in date order: 6, 7, 6 */
+	cr_assert_eq(shell_run(out, sizeof(out),
+	                       "awk '!/^#/ { printf \"%%s \", $3 }' "
+	                       "%s/h/quickstart.office.latency_p50_ms.dat",
+	                       dir),
+	             0);
+	cr_assert_str_eq(out, "6 7 6 ");
+	cJSON_Delete(r);
+}
