@@ -40,6 +40,8 @@ git commit -qam "demo: harmless change 2"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache
 	-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# the clone and bisect's worktree both live in /tmp: one ccache for both
+export CCACHE_BASEDIR=/tmp
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAILSIM_BENCH=OFF \
 	"${launcher[@]}" >"$work/cmake.log"
 ninja -C build simrun perfrun >"$work/ninja.log"

@@ -172,7 +172,9 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 	}
 	char tree[PATH_MAX], bld[PATH_MAX], log[PATH_MAX], self[PATH_MAX], tool[PATH_MAX];
 	snprintf(tree, sizeof(tree), "%s/tree", wt);
-	snprintf(bld, sizeof(bld), "%s/build", wt);
+	/* inside the tree, as a clone's build/ is: ccache (base_dir) then
+	 * shares their compilations */
+	snprintf(bld, sizeof(bld), "%s/tree/build-bisect", wt);
 	snprintf(log, sizeof(log), "%s/bisect.log", wt);
 	snprintf(tool, sizeof(tool), "%s/perfrun", wt);
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -252,7 +254,7 @@ int perf_bisect_step_main(const char *repo, int argc, char **argv)
 	char cwd[PATH_MAX], log[PATH_MAX + 32];
 	if (!getcwd(cwd, sizeof(cwd)))
 		return 128;
-	snprintf(log, sizeof(log), "%s/../step-build.log", build);
+	snprintf(log, sizeof(log), "%s/step-build.log", build);
 	if (build_simrun(cwd, build, log)) {
 		fprintf(stderr, "bisect-step: does not build: skipped\n");
 		return 125;
