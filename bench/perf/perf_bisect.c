@@ -165,6 +165,25 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 		        metric);
 		return 2;
 	}
+	/* revisions as the repository names them (HEAD in the worktree would
+	 * be the worktree's) */
+	char good_hash[64], bad_hash[64], spec[512];
+	snprintf(spec, sizeof(spec), "%s^{commit}", good);
+	char *rp_good[] = {"git",      "-C",      (char *)repo, "rev-parse",
+	                   "--verify", "--quiet", spec,         NULL};
+	if (perf_capture(rp_good, NULL, good_hash, sizeof(good_hash)) != 0) {
+		fprintf(stderr, "perfrun bisect: %s is not a commit of %s\n", good, repo);
+		return 2;
+	}
+	snprintf(spec, sizeof(spec), "%s^{commit}", bad);
+	char *rp_bad[] = {"git",      "-C",      (char *)repo, "rev-parse",
+	                  "--verify", "--quiet", spec,         NULL};
+	if (perf_capture(rp_bad, NULL, bad_hash, sizeof(bad_hash)) != 0) {
+		fprintf(stderr, "perfrun bisect: %s is not a commit of %s\n", bad, repo);
+		return 2;
+	}
+	good = good_hash;
+	bad = bad_hash;
 	char wt[] = "/tmp/perfrun-bisect-XXXXXX";
 	if (!mkdtemp(wt)) {
 		perror("perfrun bisect: mkdtemp");
