@@ -138,6 +138,7 @@ check clang-format scripts/check-format.sh
 check no-writable-globals scripts/check-globals.sh build
 check doc-names scripts/check-doc-names.sh docs/architecture.md docs/explore.md docs/mutants.md
 check file-size scripts/check-file-size.sh
+check perf-doc-tables python3 scripts/perf-doc-tables.py build --check
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,6 +7,7 @@
  *   perfrun baseline [--quick | --full] [--from RESULT.json]
  *   perfrun history [--results DIR] [--out DIR]
  *   perfrun bisect --good REV --bad REV --metric NAME [--keep]
+ *   perfrun table RESULT.json
  *
  * The suite (perf_suite.c) runs scenarios with the simrun next to this
  * program and reads their outputs (exact metrics), counts the instructions
@@ -468,6 +469,35 @@ static int cmd_history(const struct paths *p, int argc, char **argv)
 	return rc;
 }
 
+/* A result as a Markdown table (docs/benchmarks.md embeds the baselines'
+ * through scripts/perf-doc-tables.py). */
+static int cmd_table(int argc, char **argv)
+{
+	struct perf_result r;
+	char err[512];
+
+	if (argc != 3) {
+		usage();
+		return 2;
+	}
+	if (perf_result_read(argv[2], &r, err, sizeof(err))) {
+		fprintf(stderr, "perfrun: %s\n", err);
+		return 2;
+	}
+	printf("Suite `%s` at %.12s (%s), %s, %d cores, %s, ns-3 %s, %s build:\n\n", r.env.suite,
+	       r.env.commit, r.env.date, r.env.cpu, r.env.cores, r.env.compiler, r.env.ns3,
+	       r.env.build_type);
+	printf(
+	    "| metric | class | value | unit | better | samples |\n|---|---|---:|---|---|---:|\n");
+	for (size_t i = 0; i < r.n; i++) {
+		const struct perf_metric *m = &r.metrics[i];
+		printf("| %s | %s | %.6g | %s | %s | %zu |\n", m->name, perf_class_name(m->cls),
+		       m->value, m->unit, perf_direction_name(m->direction), m->n_samples);
+	}
+	perf_result_free(&r);
+	return ferror(stdout) ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct paths p;
@@ -487,6 +517,8 @@ int main(int argc, char **argv)
 		return cmd_baseline(&p, argc, argv);
 	if (!strcmp(argv[1], "history"))
 		return cmd_history(&p, argc, argv);
+	if (!strcmp(argv[1], "table"))
+		return cmd_table(argc, argv);
 	if (!strcmp(argv[1], "bisect"))
 		return perf_bisect_main(p.repo, p.build, argc, argv);
 	if (!strcmp(argv[1], "bisect-step"))
