@@ -94,8 +94,8 @@ static int shortened_copy(const char *file, const char *secs, const char *dir, c
 	if (nd != 1 || ns == 0) {
 		free(text);
 		return err_setf(err, err_len, -EINVAL,
-		                "%s: expected one `duration: 30s` and `stop: 30s` to cut to %s", file,
-		                secs);
+		                "%s: expected one `duration: 30s` and `stop: 30s` to cut to %s",
+		                file, secs);
 	}
 	snprintf(out, cap, "%s/short.yaml", dir);
 	FILE *o = fopen(out, "w");
@@ -276,7 +276,8 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		if (c->shorten) {
 			char src[sizeof(file)];
 			snprintf(src, sizeof(src), "%s", file);
-			int rc = shortened_copy(src, c->shorten, dir, file, sizeof(file), err, err_len);
+			int rc =
+			    shortened_copy(src, c->shorten, dir, file, sizeof(file), err, err_len);
 			if (rc)
 				return rc;
 		}

@@ -239,7 +239,7 @@ Test(perf_compare, prf_2_timed_changes_count_only_when_significant_and_beyond_th
 	pair_init(&p);
 	double base[] = {1.00, 1.02, 0.98, 1.01, 0.99};
 	double slower[] = {1.30, 1.28, 1.32, 1.31, 1.29};     /* +30 %, separated */
-	double noisy[] = {1.30, 0.97, 1.25, 1.00, 1.02};      /* overlaps */
+	double noisy[] = {1.25, 0.95, 1.22, 1.20, 0.97};      /* +20 %, overlaps */
 	double slightly[] = {1.04, 1.05, 1.045, 1.06, 1.055}; /* separated, +4.5 % */
 	add(&p.base, "timed.a", PERF_LOWER, PERF_TIMED, base, 5);
 	add(&p.cur, "timed.a", PERF_LOWER, PERF_TIMED, slower, 5);
