@@ -298,6 +298,19 @@ static void detail_text(const struct perf_row *r, char *out, size_t cap)
 	}
 }
 
+/* A listed row's cells, as every form prints them. */
+struct row_cells {
+	char base[64], now[64], change[64], detail[160];
+};
+
+static void row_cells_fill(const struct perf_row *r, struct row_cells *t)
+{
+	value_text(r->base, t->base, sizeof(t->base));
+	value_text(r->cur, t->now, sizeof(t->now));
+	change_text(r, t->change, sizeof(t->change));
+	detail_text(r, t->detail, sizeof(t->detail));
+}
+
 static const struct perf_metric *row_metric(const struct perf_row *r)
 {
 	return r->base ? r->base : r->cur;
@@ -326,7 +339,8 @@ static void summary_line(const struct perf_comparison *c, char *out, size_t cap)
 
 int perf_comparison_text(const struct perf_comparison *c, FILE *out)
 {
-	char b[64], n[64], ch[64], d[160], sum[256];
+	struct row_cells t;
+	char sum[256];
 
 	fprintf(out, "%-56s %-7s %14s %14s %10s  %-10s %s\n", "metric", "class", "baseline", "now",
 	        "change", "verdict", "detail");
@@ -334,13 +348,10 @@ int perf_comparison_text(const struct perf_comparison *c, FILE *out)
 		const struct perf_row *r = &c->rows[i];
 		if (!row_listed(r))
 			continue;
-		value_text(r->base, b, sizeof(b));
-		value_text(r->cur, n, sizeof(n));
-		change_text(r, ch, sizeof(ch));
-		detail_text(r, d, sizeof(d));
+		row_cells_fill(r, &t);
 		fprintf(out, "%-56s %-7s %14s %14s %10s  %-10s %s\n", row_metric(r)->name,
-		        perf_class_name(row_metric(r)->cls), b, n, ch,
-		        perf_verdict_name(r->verdict), d);
+		        perf_class_name(row_metric(r)->cls), t.base, t.now, t.change,
+		        perf_verdict_name(r->verdict), t.detail);
 	}
 	summary_line(c, sum, sizeof(sum));
 	fprintf(out, "%s\n", sum);
@@ -349,7 +360,8 @@ int perf_comparison_text(const struct perf_comparison *c, FILE *out)
 
 int perf_comparison_markdown(const struct perf_comparison *c, FILE *out)
 {
-	char b[64], n[64], ch[64], d[160], sum[256];
+	struct row_cells t;
+	char sum[256];
 
 	summary_line(c, sum, sizeof(sum));
 	fprintf(out, "**Performance: %s**\n\n%s\n\n",
@@ -360,17 +372,14 @@ int perf_comparison_markdown(const struct perf_comparison *c, FILE *out)
 		const struct perf_row *r = &c->rows[i];
 		if (!row_listed(r))
 			continue;
-		value_text(r->base, b, sizeof(b));
-		value_text(r->cur, n, sizeof(n));
-		change_text(r, ch, sizeof(ch));
-		detail_text(r, d, sizeof(d));
+		row_cells_fill(r, &t);
 		fputs("| ", out);
 		report_md_cell(out, row_metric(r)->name);
 		fprintf(out, " | %s | %s %s | %s | %s | %s%s%s | ",
-		        perf_class_name(row_metric(r)->cls), b, row_metric(r)->unit, n, ch,
-		        r->verdict >= PERF_REGRESSION ? "**" : "", perf_verdict_name(r->verdict),
-		        r->verdict >= PERF_REGRESSION ? "**" : "");
-		report_md_cell(out, d);
+		        perf_class_name(row_metric(r)->cls), t.base, row_metric(r)->unit, t.now,
+		        t.change, r->verdict >= PERF_REGRESSION ? "**" : "",
+		        perf_verdict_name(r->verdict), r->verdict >= PERF_REGRESSION ? "**" : "");
+		report_md_cell(out, t.detail);
 		fputs(" |\n", out);
 	}
 	return ferror(out) ? -EIO : 0;
@@ -394,7 +403,8 @@ static bool inline_file(const char *path, FILE *out)
 
 int perf_comparison_html(const struct perf_comparison *c, const char *charts, FILE *out)
 {
-	char b[64], n[64], ch[64], d[160], sum[256];
+	struct row_cells t;
+	char sum[256];
 
 	summary_line(c, sum, sizeof(sum));
 	fprintf(out,
@@ -413,10 +423,7 @@ int perf_comparison_html(const struct perf_comparison *c, const char *charts, FI
 		const struct perf_row *r = &c->rows[i];
 		if (!row_listed(r))
 			continue;
-		value_text(r->base, b, sizeof(b));
-		value_text(r->cur, n, sizeof(n));
-		change_text(r, ch, sizeof(ch));
-		detail_text(r, d, sizeof(d));
+		row_cells_fill(r, &t);
 		const char *cls = r->verdict >= PERF_REGRESSION ? "bad"
 		                  : r->verdict == PERF_BETTER   ? "good"
 		                  : r->verdict == PERF_CHANGED  ? "chg"
@@ -424,9 +431,9 @@ int perf_comparison_html(const struct perf_comparison *c, const char *charts, FI
 		fprintf(out, "<tr class=\"%s\"><td>", cls);
 		report_html_text(out, row_metric(r)->name);
 		fprintf(out, "</td><td>%s</td><td>%s %s</td><td>%s</td><td>%s</td><td>%s</td><td>",
-		        perf_class_name(row_metric(r)->cls), b, row_metric(r)->unit, n, ch,
-		        perf_verdict_name(r->verdict));
-		report_html_text(out, d);
+		        perf_class_name(row_metric(r)->cls), t.base, row_metric(r)->unit, t.now,
+		        t.change, perf_verdict_name(r->verdict));
+		report_html_text(out, t.detail);
 		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n", out);

@@ -59,6 +59,26 @@ static double value(const cJSON *result, const char *name)
 	return cJSON_GetObjectItemCaseSensitive(m, "value")->valuedouble;
 }
 
+/* Sets metric `name` of a result to v (its value and its one sample). */
+static void set_metric(cJSON *result, const char *name, double v)
+{
+	cJSON *m = (cJSON *)metric(result, name);
+	cr_assert_not_null(m, "metric %s", name);
+	cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "value"), v);
+	cJSON_SetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
+	                     v);
+}
+
+static void write_json(const cJSON *j, const char *path)
+{
+	char *text = cJSON_Print(j);
+	FILE *f = fopen(path, "w");
+	cr_assert(text && f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+	free(text);
+}
+
 /* Runs the quick suite once into dir/NAME; the parsed result. */
 static cJSON *quick_run(const char *name)
 {
@@ -200,12 +220,9 @@ Test(perfrun, prf_2_rerun_is_identical_and_a_slower_result_fails_naming_the_metr
      .timeout = 600)
 {
 	cJSON *a = shared_run();
-	char *a_text = cJSON_Print(a), a_path[512];
+	char a_path[512];
 	snprintf(a_path, sizeof(a_path), "%s/a.json", dir);
-	FILE *af = fopen(a_path, "w");
-	fputs(a_text, af);
-	fclose(af);
-	free(a_text);
+	write_json(a, a_path);
 	cJSON_Delete(a);
 	cJSON *b = quick_run("b.json");
 
@@ -217,18 +234,11 @@ Test(perfrun, prf_2_rerun_is_identical_and_a_slower_result_fails_naming_the_metr
 	cr_assert_null(strstr(out, "exact   "), "no exact metric changed: %s", out);
 
 	/* 5 ms more at the median: what a slower backend does */
-	cJSON *m = (cJSON *)metric(b, "quickstart.office.latency_p50_ms");
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
-	double slower = v->valuedouble + 5;
-	cJSON_SetNumberValue(v, slower);
-	cJSON_SetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
-	                     slower);
-	char *text = cJSON_Print(b), path[512];
+	set_metric(b, "quickstart.office.latency_p50_ms",
+	           value(b, "quickstart.office.latency_p50_ms") + 5);
+	char path[512];
 	snprintf(path, sizeof(path), "%s/slow.json", dir);
-	FILE *f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-	free(text);
+	write_json(b, path);
 	rc = shell_run(out, sizeof(out),
 	               "%s compare %s/a.json %s --markdown %s/c.md --html %s/c.html", PERFRUN_PATH,
 	               dir, path, dir, dir);
@@ -247,19 +257,12 @@ Test(perfrun, prf_5_gate_fails_against_a_faster_baseline_and_prints_markdown, .i
      .timeout = 600)
 {
 	cJSON *r = shared_run();
-	/* a baseline 10 % faster on failover than today's code */
-	cJSON *m = (cJSON *)metric(r, "failover-crash.browse.failover_ms");
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
-	double faster = v->valuedouble * 0.8;
-	cJSON_SetNumberValue(v, faster);
-	cJSON_SetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
-	                     faster);
-	char *text = cJSON_Print(r), path[512];
+	/* a baseline 20 % faster on failover than today's code */
+	set_metric(r, "failover-crash.browse.failover_ms",
+	           value(r, "failover-crash.browse.failover_ms") * 0.8);
+	char path[512];
 	snprintf(path, sizeof(path), "%s/base.json", dir);
-	FILE *f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-	free(text);
+	write_json(r, path);
 	int rc = shell_run(out, sizeof(out), "%s gate --baseline %s", PERFRUN_PATH, path);
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, "| failover-crash.browse.failover_ms | exact |"), "%s", out);
@@ -281,17 +284,10 @@ Test(perfrun, prf_3_history_charts_every_metric_in_commit_order, .init = setup, 
 		char date[32];
 		snprintf(date, sizeof(date), "2026-12-0%dT00:00:00Z", i + 1);
 		cJSON_ReplaceItemInObject(env, "date", cJSON_CreateString(date));
-		cJSON *m = (cJSON *)metric(c, "quickstart.office.latency_p50_ms");
-		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "value"), 6 + (i == 1));
-		cJSON_SetNumberValue(
-		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "samples"), 0),
-		    6 + (i == 1));
-		char *text = cJSON_Print(c), path[600];
+		set_metric(c, "quickstart.office.latency_p50_ms", 6 + (i == 1));
+		char path[600];
 		snprintf(path, sizeof(path), "%s/run-%d.json", results, i);
-		FILE *f = fopen(path, "w");
-		fputs(text, f);
-		fclose(f);
-		free(text);
+		write_json(c, path);
 		cJSON_Delete(c);
 	}
 	int rc = shell_run(out, sizeof(out), "%s history --results %s --out %s/h", PERFRUN_PATH,
