@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything and runs the whole test suite: Criterion suites (normal
 # build and an address+undefined sanitizer build), the fixed explore sweep,
-# the format check and the no-writable-globals check. Ends with "N passed,
-# N failed".
+# the benchmarks' smoke runs, the format check and the no-writable-globals
+# check. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -85,6 +85,9 @@ check conformance-matrix-script python3 tests/scripts/test_conformance_matrix.py
 # The fixed explore sweep (EXP-1, EXP-2): a few hundred seeded fault
 # schedules over the shipped fault scenarios, every invariant judged.
 check explore-sweep scripts/explore-sweep.sh build
+# Every benchmark in bench/ for a few seconds (--smoke): each fails when it
+# cannot read a figure it reports, so none rots unnoticed.
+check bench-smoke scripts/bench-smoke.sh build
 
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILSIM_SANITIZE=ON -DTAILSIM_BENCH=OFF; then
   # ns-3 keeps a few singletons alive until exit; leaks are checked in our
