@@ -123,7 +123,10 @@ for side in $sides; do
 		must_read "$side #$i CPU time" "$cpu" "$t"
 		must_read "$side #$i peak RSS" "$rss" "$t"
 		must_read "$side #$i ns-3 events" "$events" "$o"
-		must_read "$side #$i requests ok" "$ok" "$o"
+		# the wrapper's requests come from its events file
+		ev=$o
+		[ "$side" != wrapper ] || ev=$(sed -n 's/^events: //p' "$o")
+		must_read "$side #$i requests ok" "$ok" "${ev:-$o}"
 		echo "$side $i $wall $cpu $events $ok $rss" >>"$work/figures"
 	done
 done
