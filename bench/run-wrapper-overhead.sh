@@ -165,6 +165,10 @@ if [ $plain_only = 0 ]; then
 fi
 echo "(median of $reps runs each, alternating; $(nproc) CPUs, load average now" \
 	"$(cut -d' ' -f1-3 /proc/loadavg))"
+# the allocator each side links: a difference shows in every ratio
+alloc_of() { ldd "$1" | grep -oE 'lib(tc|je)malloc[a-z_]*' | head -1 || echo "glibc malloc"; }
+echo "(allocator: bench_rr_plain $(alloc_of "$build/bench_rr_plain")$(
+	[ $plain_only = 1 ] || echo ", simrun $(alloc_of "$build/simrun")"))"
 for side in $sides; do
 	case $side in
 	plain-*) echo "($side: $(sed -n 3p "$work/$side-1.out"))" ;;
