@@ -1,16 +1,22 @@
 # shellcheck shell=bash
 # Shell functions the benchmark scripts share (run-sim-speed.sh,
-# run-wrapper-overhead.sh); sourced, not run. Each side of a benchmark runs
+# run-wrapper-overhead.sh, run-explore.sh, run-proxy-vs-haproxy.sh); sourced,
+# not run. Each side of a benchmark runs
 # REPS times; a run's measures go to WORK/SIDE-I.time and its output to
 # WORK/SIDE-I.out.
 
 # The options every benchmark takes, with their defaults: BUILD (default
 # /tmp/build-bench-release, configured as Release), --reps N, --build DIR,
-# --no-build. The sourcing script sets root (the repository).
+# --no-build, --smoke. The sourcing script sets root (the repository).
+# --smoke (CI, scripts/bench-smoke.sh): one repetition of a seconds-long
+# version of each measurement on the binaries already in BUILD, so that a
+# benchmark whose figures can no longer be read fails at once instead of
+# rotting until someone next runs it by hand. A later --reps still counts.
 # shellcheck disable=SC2034 # read by the sourcing scripts
 build=${BUILD:-/tmp/build-bench-release}
 reps=3
 no_build=0
+smoke=0
 
 # common_opt ARGS...: takes one shared option from the front of ARGS and
 # sets `used` to how many arguments it took (0: not a shared option)
@@ -20,17 +26,63 @@ common_opt() {
 	--reps) reps=$2 used=2 ;;
 	--build) build=$2 used=2 ;;
 	--no-build) no_build=1 used=1 ;;
+	--smoke) smoke=1 reps=1 no_build=1 used=1 ;;
 	esac
 }
 
 # release_build "CMAKE_OPTIONS" "TARGETS": configures and builds the targets
-# in BUILD, unless --no-build
+# in BUILD, unless --no-build; then each target must be a program in BUILD
 release_build() {
-	[ "$no_build" = 0 ] || return 0
-	# shellcheck disable=SC2086 # both are word lists
-	cmake -S "${root:?}" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release $1 >/dev/null
-	# shellcheck disable=SC2086
-	ninja -C "$build" $2 >/dev/null
+	local t
+	if [ "$no_build" = 0 ]; then
+		# shellcheck disable=SC2086 # both are word lists
+		cmake -S "${root:?}" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release $1 >/dev/null
+		# shellcheck disable=SC2086
+		ninja -C "$build" $2 >/dev/null
+	fi
+	for t in $2; do
+		[ -x "$build/$t" ] || { echo "${0##*/}: $build/$t is not built" >&2; exit 1; }
+	done
+}
+
+# must_read NAME VALUE [FILE]: VALUE, a figure the benchmark read or computed,
+# must be a number greater than 0; else the benchmark could not read what it
+# measures (a missing line, a changed output format, a run that did nothing)
+# and exits 1 naming the figure and FILE, the output it came from, instead of
+# printing nan, 0 or -2147483647 and passing. Every figure it reports has no
+# meaningful zero (requests, events, times, rates, sizes).
+must_read() {
+	local name=$1 v=$2 from=${3:+ (from $3)}
+	if ! [[ $v =~ ^[0-9]*[.]?[0-9]+([eE][-+]?[0-9]+)?$ ]]; then
+		echo "${0##*/}: cannot read $name$from: got '$v', not a number >= 0" >&2
+		exit 1
+	fi
+	if awk -v v="$v" 'BEGIN { exit !(v + 0 == 0) }'; then
+		echo "${0##*/}: cannot read $name$from: got $v, and it cannot be 0" >&2
+		exit 1
+	fi
+}
+
+# short_scenario SRC DST SECONDS: SRC cut to SECONDS of simulated time for
+# --smoke: `duration:` becomes SECONDS, workload `stop:`s past it end there
+# and timeline entries (one-line `- {at: ...}`) at or past it are dropped.
+short_scenario() {
+	awk -v d="$3" '
+	function us(v, n) { n = v + 0; return v ~ /ms$/ ? n * 1000 : n * 1000000 }
+	/^duration: / { print "duration: " d "s"; next }
+	/^ *- *\{ *at: / {
+		match($0, /at: [0-9.]+m?s/)
+		if (us(substr($0, RSTART + 4, RLENGTH - 4)) >= d * 1000000) next
+	}
+	{
+		out = ""
+		while (match($0, /stop: [0-9.]+m?s/)) {
+			v = substr($0, RSTART + 6, RLENGTH - 6)
+			out = out substr($0, 1, RSTART - 1) "stop: " (us(v) > d * 1000000 ? d "s" : v)
+			$0 = substr($0, RSTART + RLENGTH)
+		}
+		print out $0
+	}' "$1" >"$2"
 }
 
 # median of the numbers on stdin

@@ -5,19 +5,25 @@
 # mixed.yaml (20 nodes, 30 s, every fault kind on its menu) with every core,
 # a fresh seed range per repetition, and prints each repetition's seeds/hour,
 # failures and wall time, then the median. See docs/benchmarks.md,
-# "Explore throughput".
+# "Explore throughput". Exits 1 when a repetition's seeds/hour or wall time
+# cannot be read (a sweep that could not run included); seeds that break an
+# invariant are reported, not a failure of the benchmark.
 #
-# usage: bench/run-explore.sh [--reps N] [--seeds N] [--build DIR] [--no-build]
+# usage: bench/run-explore.sh [--reps N] [--seeds N] [--scenario FILE] [--build DIR]
+#            [--no-build] [--smoke]
 # BUILD (default /tmp/build-bench-release) is configured as Release.
+# --smoke: one sweep of one seed per core, the scenario cut to 12 simulated
+# seconds, on the binaries in BUILD.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/bench-lib.sh
 . "$root/bench/bench-lib.sh"
-seeds=40
+seeds=
 scenario=$root/scenarios/chaos-mixed.yaml
 usage() {
-	echo "usage: $0 [--reps N] [--seeds N] [--scenario FILE] [--build DIR] [--no-build]" >&2
+	echo "usage: $0 [--reps N] [--seeds N] [--scenario FILE] [--build DIR] [--no-build]" \
+		"[--smoke]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
@@ -33,9 +39,16 @@ while [ $# -gt 0 ]; do
 done
 release_build "" "simrun"
 
-work=$(mktemp -d /tmp/explore-bench.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/explore-bench.XXXXXX")
 echo "# outputs in $work" >&2
 jobs=$(nproc)
+if [ "$smoke" = 1 ]; then
+	# 12 s leave 4 s of faults before chaos-mixed's 8 s quiet tail
+	short_scenario "$scenario" "$work/smoke.yaml" 12
+	scenario=$work/smoke.yaml
+	seeds=${seeds:-$jobs}
+fi
+seeds=${seeds:-40}
 rates=()
 for i in $(seq 1 "$reps"); do
 	first=$(((i - 1) * seeds + 1))
@@ -43,9 +56,16 @@ for i in $(seq 1 "$reps"); do
 	rc=0
 	"$build/simrun" explore "$scenario" --seeds "$first..$last" --jobs "$jobs" --pcap none \
 		--keep failed --quiet --out "$work/rep-$i" >"$work/rep-$i.out" 2>&1 || rc=$?
-	rate=$(grep -oE '[0-9]+ seeds/hour' "$work/rep-$i.out" | grep -oE '^[0-9]+')
-	line=$(grep -E '^explore: .* seeds \(' "$work/rep-$i.out")
-	wall=$(grep -oE '^explore: [0-9.]+ wall s' "$work/rep-$i.out" | grep -oE '[0-9.]+')
+	# 1: a seed broke an invariant or did not run to its end (a finding, the
+	# throughput still counts); 2: the sweep could not run
+	[ $rc -lt 2 ] || side_failed "explore rep $i" $rc "$work/rep-$i.out"
+	rate=$(grep -oE '[0-9]+ seeds/hour' "$work/rep-$i.out" | grep -oE '^[0-9]+' || true)
+	line=$(grep -E '^explore: .* seeds \(' "$work/rep-$i.out" || true)
+	wall=$(grep -oE '^explore: [0-9.]+ wall s' "$work/rep-$i.out" | grep -oE '[0-9.]+' || true)
+	must_read "rep $i seeds/hour" "$rate" "$work/rep-$i.out"
+	must_read "rep $i wall time" "$wall" "$work/rep-$i.out"
+	must_read "rep $i seed count" "$(echo "$line" | grep -oE '[0-9]+ seeds' | grep -oE '^[0-9]+')" \
+		"$work/rep-$i.out"
 	echo "rep $i: seeds $first..$last, $rate seeds/hour, $wall wall s, jobs $jobs (exit $rc): ${line#explore: }"
 	rates+=("$rate")
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything and runs the whole test suite: Criterion suites (normal
 # build and an address+undefined sanitizer build), the fixed explore sweep,
-# the format check and the no-writable-globals check. Ends with "N passed,
-# N failed".
+# the benchmarks' smoke runs, the format check and the no-writable-globals
+# check. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -94,6 +94,9 @@ else
   fail "perf-gate (log: build-logs/perf-gate.log)" "$logdir/perf-gate.log" 20
 fi
 cat "$logdir/perf-gate.md"
+# Every benchmark in bench/ for a few seconds (--smoke): each fails when it
+# cannot read a figure it reports, so none rots unnoticed.
+check bench-smoke scripts/bench-smoke.sh build
 
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DTAILSIM_SANITIZE=ON -DTAILSIM_BENCH=OFF; then
   # ns-3 keeps a few singletons alive until exit; leaks are checked in our
