@@ -137,7 +137,7 @@ bool perf_suite_knows(const char *name)
 		if (from_run(name, prefix))
 			return true;
 	}
-	return has_prefix(name, "timed.rr-1k.");
+	return has_prefix(name, "timed.rr-1k.") || has_prefix(name, "timed.proxy.");
 }
 
 static void logf_(const struct perf_suite_opts *o, const char *fmt, ...)
@@ -413,6 +413,85 @@ static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct pe
 	return 0;
 }
 
+/* The proxy comparison's rows (bench/run-proxy-vs-haproxy.sh prints each
+ * with direct, svcd, HAProxy, their ratio and then every repetition's
+ * svcd/HAProxy ratio): the metric each becomes. */
+static const struct {
+	const char *label, *name;
+	enum perf_direction direction;
+} proxy_rows[] = {
+    {"L7 keep-alive requests/s", "timed.proxy.l7_keepalive_rps_ratio", PERF_HIGHER},
+    {"L7 keep-alive p99 latency ms", "timed.proxy.l7_keepalive_p99_ratio", PERF_LOWER},
+    {"L4 new connections/s", "timed.proxy.l4_new_connections_per_s_ratio", PERF_HIGHER},
+    {"L4 new-connection p99 ms", "timed.proxy.l4_new_connection_p99_ratio", PERF_LOWER},
+    {"L4 single stream Gbit/s", "timed.proxy.l4_stream_gbps_ratio", PERF_HIGHER},
+};
+
+/* svcd against HAProxy on real sockets in a network namespace (needs
+ * root, HAProxy, nginx, wrk, iperf3: scripts/install-deps.sh). */
+static int run_proxy(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
+                     char *err, size_t err_len)
+{
+	char script[PATH_MAX + 64], reps[16], log[PATH_MAX + 64], line[1024];
+	struct perf_proc p;
+
+	if (o->quick || (o->only && !has_prefix(o->only, "timed.proxy.")))
+		return 0;
+	snprintf(script, sizeof(script), "%s/bench/run-proxy-vs-haproxy.sh", o->repo);
+	snprintf(reps, sizeof(reps), "%u", o->reps);
+	snprintf(log, sizeof(log), "%s/proxy.out", tmp);
+	char *argv[] = {script,    "--reps",         reps,         "--duration", "5",
+	                "--build", (char *)o->build, "--no-build", NULL};
+	int rc = perf_proc_run(argv, NULL, log, log, &p);
+	if (rc || p.status != 0) {
+		char tail[400];
+		tail_of(log, tail, sizeof(tail));
+		return err_setf(err, err_len, -EIO, "%s exited %d: %s", script, p.status, tail);
+	}
+	FILE *f = fopen(log, "r");
+	size_t found = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		for (size_t i = 0; i < sizeof(proxy_rows) / sizeof(proxy_rows[0]); i++) {
+			size_t ll = strlen(proxy_rows[i].label);
+			if (strncmp(line, proxy_rows[i].label, ll) != 0 || line[ll] != ' ')
+				continue;
+			double v[4 + PERF_SAMPLES_MAX];
+			size_t n = 0;
+			char *at = line + ll, *end;
+			while (n < 4 + PERF_SAMPLES_MAX) {
+				double x = strtod(at, &end);
+				if (end == at)
+					break;
+				v[n++] = x;
+				at = end;
+			}
+			/* direct, svcd, haproxy, the median ratio, then one per repetition */
+			if (n != 4 + o->reps) {
+				if (f)
+					fclose(f);
+				return err_setf(err, err_len, -ENODATA,
+				                "%s: row '%s' has %zu figures, expected %u", log,
+				                proxy_rows[i].label, n, 4 + o->reps);
+			}
+			rc = perf_result_add(r, proxy_rows[i].name, "ratio",
+			                     proxy_rows[i].direction, PERF_TIMED, v + 4, o->reps);
+			if (rc) {
+				fclose(f);
+				return err_setf(err, err_len, rc, "%s: %s", proxy_rows[i].name,
+				                strerror(-rc));
+			}
+			found++;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (found != sizeof(proxy_rows) / sizeof(proxy_rows[0]))
+		return err_setf(err, err_len, -ENODATA, "%s: %zu of %zu rows read", log, found,
+		                sizeof(proxy_rows) / sizeof(proxy_rows[0]));
+	logf_(o, "perfrun: timed svcd/HAProxy, %u repetitions (%.0f s)\n", o->reps, p.wall_s);
+	return 0;
+}
+
 int perf_suite_run(const struct perf_suite_opts *o, struct perf_result *r, char *err,
                    size_t err_len)
 {
@@ -427,6 +506,8 @@ int perf_suite_run(const struct perf_suite_opts *o, struct perf_result *r, char 
 		rc = run_counted(o, tmp, r, err, err_len);
 	if (!rc)
 		rc = run_timed(o, tmp, r, err, err_len);
+	if (!rc)
+		rc = run_proxy(o, tmp, r, err, err_len);
 	if (!rc && o->only && !perf_result_find(r, o->only))
 		rc = err_setf(err, err_len, -ENODATA, "the suite yields no metric %s", o->only);
 	if (!rc) {

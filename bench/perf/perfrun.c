@@ -1,6 +1,7 @@
 /* perfrun: the performance regression suite (SPEC PRF-1..PRF-5).
  *
  *   perfrun run [--quick] [--out FILE] [--results DIR | --no-results] [--reps N]
+ *               [--only METRIC]
  *   perfrun compare BASE.json CUR.json [--thresholds F] [--markdown F] [--html F]
  *                   [--charts DIR]
  *   perfrun gate [--baseline F] [--markdown F] [--html F]
@@ -40,6 +41,7 @@ static void usage(void)
 {
 	fputs(
 	    "usage: perfrun run [--quick] [--out FILE] [--results DIR | --no-results] [--reps N]\n"
+	    "                   [--only METRIC]\n"
 	    "       perfrun compare BASE.json CUR.json [--thresholds F] [--markdown F] "
 	    "[--html F] [--charts DIR]\n"
 	    "       perfrun gate [--baseline F] [--markdown F] [--html F]\n"
@@ -180,8 +182,8 @@ static int cmd_compare(const struct paths *p, int argc, char **argv)
 
 /* Runs the suite into out_path and, unless results is NULL, a copy named
  * by commit and date into the results folder. 0 or 2. */
-static int run_suite(const struct paths *p, bool quick, unsigned reps, const char *out_path,
-                     const char *results)
+static int run_suite(const struct paths *p, bool quick, unsigned reps, const char *only,
+                     const char *out_path, const char *results)
 {
 	struct perf_result r;
 	char err[1024];
@@ -191,8 +193,12 @@ static int run_suite(const struct paths *p, bool quick, unsigned reps, const cha
 		return 2;
 	}
 	perf_env_fill(&r.env, p->repo, quick ? "quick" : "full");
-	struct perf_suite_opts o = {
-	    .repo = p->repo, .build = p->build, .quick = quick, .reps = reps, .log = stderr};
+	struct perf_suite_opts o = {.repo = p->repo,
+	                            .build = p->build,
+	                            .quick = quick,
+	                            .reps = reps,
+	                            .log = stderr,
+	                            .only = only};
 	int rc = perf_suite_run(&o, &r, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "perfrun: the suite did not run: %s\n", err);
@@ -230,7 +236,7 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 {
 	bool quick = false, keep = true;
 	char out[PATH_MAX + 64];
-	const char *results = p->results, *v;
+	const char *results = p->results, *v, *only = NULL;
 	unsigned reps = 5;
 
 	snprintf(out, sizeof(out), "%s/perf/result.json", p->build);
@@ -240,7 +246,7 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-results"))
 			keep = false;
 		else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--results") ||
-		         !strcmp(argv[i], "--reps")) {
+		         !strcmp(argv[i], "--reps") || !strcmp(argv[i], "--only")) {
 			const char *name = argv[i];
 			if (!(v = opt_value(argc, argv, &i)))
 				return 2;
@@ -248,7 +254,14 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 				snprintf(out, sizeof(out), "%s", v);
 			else if (!strcmp(name, "--results"))
 				results = v;
-			else {
+			else if (!strcmp(name, "--only")) {
+				if (!perf_suite_knows(v)) {
+					fprintf(stderr, "perfrun: no run of the suite yields %s\n",
+					        v);
+					return 2;
+				}
+				only = v;
+			} else {
 				char *end;
 				unsigned long n = strtoul(v, &end, 10);
 				if (*end || n < 2 || n > PERF_SAMPLES_MAX) {
@@ -270,7 +283,8 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 		*slash = '\0';
 		mkdir(dir, 0755);
 	}
-	return run_suite(p, quick, reps, out, keep ? results : NULL);
+	/* a partial result is no history */
+	return run_suite(p, quick, reps, only, out, keep && !only ? results : NULL);
 }
 
 static int cmd_gate(const struct paths *p, int argc, char **argv)
@@ -298,7 +312,7 @@ static int cmd_gate(const struct paths *p, int argc, char **argv)
 		else
 			html = v;
 	}
-	int rc = run_suite(p, true, 5, out, NULL);
+	int rc = run_suite(p, true, 5, NULL, out, NULL);
 	if (rc)
 		return rc;
 	rc = compare_files(p, base, out, NULL, md, html, NULL);
@@ -350,7 +364,7 @@ static int cmd_baseline(const struct paths *p, int argc, char **argv)
 	} else {
 		snprintf(dst, sizeof(dst), "%s/bench/perf/baseline-%s.json", p->repo,
 		         quick ? "quick" : "full");
-		if (run_suite(p, quick, 5, dst, p->results))
+		if (run_suite(p, quick, 5, NULL, dst, p->results))
 			return 2;
 	}
 	fprintf(stderr, "perfrun: baseline written to %s (commit it)\n", dst);
