@@ -4,10 +4,12 @@
  * Exact: scenarios run by simrun, their metrics read by perf_exact.c.
  * Counted: instructions of a run under valgrind (cachegrind without its
  *   cache simulation), every process of it summed: "counted.NAME.instructions".
- * Timed (full suite only): simrun against plain ns-3 (bench_rr_plain) on
- *   the same 1,000-host workload, alternating, `reps` times; each sample a
- *   ratio of the two in the same repetition: "timed.rr-1k.wall_ratio",
- *   ".cpu_ratio", ".rss_ratio" (simrun / plain ns-3, lower is better).
+ * Timed (full suite only), each sample a ratio within one repetition, `reps`
+ *   repetitions: simrun against plain ns-3 (bench_rr_plain) on the same
+ *   1,000-host workload, alternating: "timed.rr-1k.wall_ratio", ".cpu_ratio",
+ *   ".rss_ratio" (simrun / plain ns-3, lower is better); svcd against HAProxy
+ *   on real sockets (bench/run-proxy-vs-haproxy.sh, root): "timed.proxy.*"
+ *   (requests/s, p99, new connections/s and their p99, stream Gbit/s).
  * The quick suite (the CI gate) is the exact runs marked quick and one
  * counted run; it takes a few minutes. */
 #ifndef BENCH_PERF_PERF_SUITE_H
