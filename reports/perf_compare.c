@@ -20,7 +20,7 @@ static const char *const verdict_names[] = {"same", "better",     "changed", "no
 
 const char *perf_verdict_name(enum perf_verdict v)
 {
-	return (unsigned)v <= PERF_MISSING ? verdict_names[v] : "?";
+	return (unsigned)v <= PERF_TOO_FEW ? verdict_names[v] : "?";
 }
 
 /* A threshold value: a number, or "N%" (relative only). */
@@ -57,9 +57,14 @@ int perf_thresholds_read(const char *path, struct perf_thresholds *t, char *err,
 		return err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
 	text = malloc(THRESHOLDS_MAX_SIZE + 1);
 	n = text ? fread(text, 1, THRESHOLDS_MAX_SIZE + 1, f) : 0;
+	bool unread = ferror(f);
 	fclose(f);
 	if (!text)
 		return err_setf(err, err_len, -ENOMEM, "%s: out of memory", path);
+	if (unread) {
+		free(text);
+		return err_setf(err, err_len, -EIO, "%s: cannot read it (a folder?)", path);
+	}
 	if (n > THRESHOLDS_MAX_SIZE) {
 		free(text);
 		return err_setf(err, err_len, -EFBIG, "%s: larger than %u bytes", path,
@@ -91,6 +96,25 @@ int perf_thresholds_read(const char *path, struct perf_thresholds *t, char *err,
 			rc = err_setf(err, err_len, -E2BIG, "%s: more than %d rules", path,
 			              PERF_RULES_MAX);
 			goto out;
+		}
+		/* a misspelt key would loosen every metric without a word */
+		const cJSON *key;
+		cJSON_ArrayForEach(key, r)
+		{
+			static const char *const known[] = {"match",    "class", "relative",
+			                                    "absolute", "noise", "_comment"};
+			size_t k = 0;
+			while (k < sizeof(known) / sizeof(known[0]) &&
+			       strcmp(key->string, known[k]))
+				k++;
+			if (k == sizeof(known) / sizeof(known[0])) {
+				rc = err_setf(
+				    err, err_len, -EINVAL,
+				    "%s: rule %zu: unknown key '%s' (match, class, relative, "
+				    "absolute, noise)",
+				    path, t->n, key->string);
+				goto out;
+			}
 		}
 		const cJSON *match = cJSON_GetObjectItemCaseSensitive(r, "match");
 		const cJSON *cls = cJSON_GetObjectItemCaseSensitive(r, "class");
@@ -135,48 +159,79 @@ static const struct perf_rule *rule_for(const struct perf_thresholds *t,
 	return NULL;
 }
 
-/* The distribution of U for sizes n and m without ties: the coefficients
- * of prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i), a polynomial of degree n*m,
- * into c (n*m + 1 entries). */
-static void u_distribution(size_t n, size_t m, double *c)
+/* The distribution of U for sizes n and m without ties into c (n*m + 1
+ * counts): f(u; i, j) = f(u - j; i - 1, j) + f(u; i, j - 1), since the
+ * largest of i + j values is either an x (above all j y's) or a y. One
+ * array per j, rows over i; only additions, so the counts stay exact as
+ * far as doubles hold them (no cancellation at 64 samples). */
+static int u_distribution(size_t n, size_t m, double *c)
 {
-	size_t deg = n * m;
+	size_t deg = n * m, w = deg + 1;
+	double *f = calloc((m + 1) * w, sizeof(*f)); /* f[j * w + u] */
 
-	memset(c, 0, (deg + 1) * sizeof(*c));
-	c[0] = 1;
-	for (size_t i = 1; i <= n; i++) {
-		/* times (1 - q^(m+i)) */
-		for (size_t k = deg; k >= m + i && k <= deg; k--)
-			c[k] -= c[k - (m + i)];
-		/* divided by (1 - q^i): a running sum with stride i */
-		for (size_t k = i; k <= deg; k++)
-			c[k] += c[k - i];
+	if (!f)
+		return -ENOMEM;
+	for (size_t j = 0; j <= m; j++)
+		f[j * w] = 1; /* i = 0: one ordering, U = 0 */
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			double *cur = f + j * w, *left = f + (j - 1) * w;
+			/* downwards, so cur[u - j] is still row i - 1 */
+			for (size_t u = w; u-- > 0;)
+				cur[u] = (u >= j ? cur[u - j] : 0) + left[u];
+		}
+	memcpy(c, f + m * w, w * sizeof(*c));
+	free(f);
+	return 0;
+}
+
+/* Two-sided p of U = u under the distribution c (deg + 1 counts). */
+static double p_two_sided(const double *c, size_t deg, double u)
+{
+	double total = 0, below = 0, above = 0;
+	for (size_t k = 0; k <= deg; k++) {
+		total += c[k];
+		below += (double)k <= u ? c[k] : 0;
+		above += (double)k >= u ? c[k] : 0;
 	}
+	double p = 2 * fmin(below, above) / total;
+	return p > 1 ? 1 : p;
 }
 
 double perf_mann_whitney_p(const double *x, size_t n, const double *y, size_t m)
 {
 	if (n < 2 || m < 2 || n > PERF_SAMPLES_MAX || m > PERF_SAMPLES_MAX)
 		return 1;
-	double u = 0; /* pairs with x above y, ties one half */
+	/* pairs with x above y; a tie could go either way, so the p reported
+	 * is the larger of the two ends (never more significant than the data) */
+	double lo = 0, hi = 0;
 	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < m; j++)
-			u += x[i] > y[j] ? 1 : x[i] == y[j] ? 0.5 : 0;
+		for (size_t j = 0; j < m; j++) {
+			lo += x[i] > y[j];
+			hi += x[i] >= y[j];
+		}
 	size_t deg = n * m;
-	double *c = malloc((deg + 1) * sizeof(*c)), total = 0, below = 0, above = 0;
-	if (!c)
+	double *c = malloc((deg + 1) * sizeof(*c));
+	if (!c || u_distribution(n, m, c)) {
+		free(c);
 		return 1;
-	u_distribution(n, m, c);
-	for (size_t k = 0; k <= deg; k++) {
-		total += c[k];
-		if ((double)k <= u)
-			below += c[k];
-		if ((double)k >= u)
-			above += c[k];
 	}
+	double center = (double)deg / 2;
+	double p = lo <= center && hi >= center
+	               ? 1
+	               : fmax(p_two_sided(c, deg, lo), p_two_sided(c, deg, hi));
 	free(c);
-	double p = 2 * fmin(below, above) / total;
-	return p > 1 ? 1 : p;
+	return p;
+}
+
+/* The smallest two-sided p any n against m samples can give: whether the
+ * test can decide at all. */
+static double p_smallest(size_t n, size_t m)
+{
+	double orderings = 1; /* C(n + m, n) */
+	for (size_t k = 1; k <= n; k++)
+		orderings = orderings * (double)(m + k) / (double)k;
+	return n < 2 || m < 2 ? 1 : 2 / orderings;
 }
 
 /* Whether moving from base to cur goes the worse way. */
@@ -191,6 +246,14 @@ static void judge(const struct perf_thresholds *t, struct perf_row *row)
 	const struct perf_rule *rule = rule_for(t, b);
 	double diff = c->value - b->value;
 
+	/* a changed class, unit or direction is not the same figure: a silent
+	 * "noise" or "better" there would hide whatever happened */
+	if (b->cls != c->cls || b->direction != c->direction || strcmp(b->unit, c->unit) != 0) {
+		row->verdict = PERF_MISMATCH;
+		row->change = row->p_value = NAN;
+		row->limit_rel = row->limit_abs = -1;
+		return;
+	}
 	row->limit_rel = rule ? rule->relative : -1;
 	row->limit_abs = rule ? rule->absolute : -1;
 	row->change = b->value != 0 ? diff / fabs(b->value) : diff;
@@ -206,7 +269,11 @@ static void judge(const struct perf_thresholds *t, struct perf_row *row)
 	}
 	bool beyond = fabs(diff) > (row->limit_rel >= 0 ? row->limit_rel * fabs(b->value) : 0) &&
 	              fabs(diff) > (row->limit_abs >= 0 ? row->limit_abs : 0);
-	if (b->cls == PERF_TIMED || c->cls == PERF_TIMED) {
+	if (b->cls == PERF_TIMED) {
+		if (p_smallest(b->n_samples, c->n_samples) >= t->alpha) {
+			row->verdict = PERF_TOO_FEW; /* no sample count could show a change */
+			return;
+		}
 		row->p_value =
 		    perf_mann_whitney_p(b->samples, b->n_samples, c->samples, c->n_samples);
 		if (!(row->p_value < t->alpha) || !beyond) {
@@ -248,7 +315,7 @@ int perf_compare(const struct perf_result *base, const struct perf_result *cur,
 		}
 	for (size_t i = 0; i < out->n; i++) {
 		enum perf_verdict v = out->rows[i].verdict;
-		out->regressions += v == PERF_REGRESSION || v == PERF_MISSING;
+		out->regressions += v >= PERF_REGRESSION;
 		out->changes += v != PERF_SAME && v != PERF_NOISE;
 	}
 	return 0;

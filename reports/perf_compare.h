@@ -10,7 +10,10 @@
  *            p < alpha) and beyond the threshold; otherwise "noise".
  * A metric the baseline has and the current result lacks is "MISSING" and
  * fails like a regression (a benchmark that cannot read what it measures
- * must not pass); one only the current has is "new".
+ * must not pass); one only the current has is "new". A metric whose class,
+ * unit or direction changed is a "MISMATCH", and timed samples too few for
+ * the rank test ever to reach alpha (4 against 4 at least for 0.05) are
+ * "TOO-FEW": both fail.
  *
  * Thresholds come from one JSON file (bench/perf/thresholds.json):
  *   {"alpha": 0.05,
@@ -54,8 +57,11 @@ enum perf_verdict {
 	PERF_CHANGED, /* worse, within the threshold */
 	PERF_NOISE,
 	PERF_NEW,
+	/* the failing ones, from here on */
 	PERF_REGRESSION,
 	PERF_MISSING,
+	PERF_MISMATCH, /* class, unit or direction differ: not the same figure */
+	PERF_TOO_FEW,  /* timed, too few samples for the test ever to decide */
 };
 
 struct perf_row {
@@ -70,7 +76,7 @@ struct perf_comparison {
 	const struct perf_result *base, *cur;
 	size_t n;
 	struct perf_row *rows; /* base's metrics in order, then the new ones */
-	size_t regressions;    /* REGRESSION and MISSING rows */
+	size_t regressions;    /* failing rows: REGRESSION, MISSING, MISMATCH, TOO-FEW */
 	size_t changes;        /* rows that are not SAME or NOISE */
 };
 
@@ -82,8 +88,8 @@ void perf_comparison_free(struct perf_comparison *c);
 const char *perf_verdict_name(enum perf_verdict v);
 
 /* Two-sided p-value of the Mann-Whitney U test for samples x (n) and y
- * (m), from the exact distribution of U (ties count one half); 1 when
- * either set has fewer than 2 samples. */
+ * (m), from the exact distribution of U; a tie may go either way, so the
+ * larger p of the two is given. 1 when either set has fewer than 2. */
 double perf_mann_whitney_p(const double *x, size_t n, const double *y, size_t m);
 
 /* The table: text (aligned columns), Markdown (a review comment) and a

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,27 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* Units appear in gnuplot scripts, HTML and Markdown: letters, '/' and
+ * '%' only ("ms", "events/s"), nothing that could quote or escape. */
+static bool unit_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > PERF_UNIT_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || *s == '/' || *s == '%'))
+			return false;
+	return true;
+}
+
+/* A commit as git names it, perhaps with "+dirty": it labels history
+ * charts, so nothing else. */
+static bool commit_ok(const char *s)
+{
+	size_t hex = strspn(s, "0123456789abcdef");
+	return hex <= 40 && (!s[hex] || !strcmp(s + hex, "+dirty"));
+}
+
 const struct perf_metric *perf_result_find(const struct perf_result *r, const char *name)
 {
 	for (size_t i = 0; i < r->n; i++)
@@ -79,7 +101,7 @@ int perf_result_add(struct perf_result *r, const char *name, const char *unit,
                     enum perf_direction direction, enum perf_class cls, const double *samples,
                     size_t n_samples)
 {
-	if (!name_ok(name) || !unit || !*unit || strlen(unit) > PERF_UNIT_MAX || n_samples == 0 ||
+	if (!name_ok(name) || !unit || !unit_ok(unit) || n_samples == 0 ||
 	    n_samples > PERF_SAMPLES_MAX || (unsigned)cls > PERF_TIMED ||
 	    (unsigned)direction > PERF_HIGHER)
 		return -EINVAL;
@@ -231,7 +253,7 @@ static int metric_read(struct perf_result *r, const cJSON *o, size_t i, const ch
 	if (rc)
 		return err_setf(err, err_len, rc,
 		                "%s: metric %zu (%s): bad name, unit or samples (names are "
-		                "[a-z0-9._:-], 1..%d sample numbers, all finite)",
+		                "[a-z0-9._:-], units [a-z/%%], 1..%d sample numbers, all finite)",
 		                path, i, name, PERF_SAMPLES_MAX);
 	return 0;
 }
@@ -243,6 +265,11 @@ int perf_result_read(const char *path, struct perf_result *r, char *err, size_t 
 		return err_setf(err, err_len, rc, "%s: out of memory", path);
 	char *text = read_text(path, err, err_len, &rc);
 	cJSON *root = text ? cJSON_Parse(text) : NULL;
+	if (text && !root) {
+		const char *at = cJSON_GetErrorPtr();
+		rc = err_setf(err, err_len, -EINVAL, "%s: not JSON (at byte %td)", path,
+		              at ? at - text : (ptrdiff_t)0);
+	}
 	free(text);
 	if (rc)
 		goto fail;
@@ -254,6 +281,11 @@ int perf_result_read(const char *path, struct perf_result *r, char *err, size_t 
 		              path);
 		goto fail;
 	}
+	if (cJSON_GetArraySize(metrics) == 0) {
+		rc = err_setf(err, err_len, -EINVAL, "%s: no metrics (a run that measured nothing)",
+		              path);
+		goto fail;
+	}
 #define READ_ENV(f)                                                                                \
 	{                                                                                          \
 		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, #f));   \
@@ -261,6 +293,12 @@ int perf_result_read(const char *path, struct perf_result *r, char *err, size_t 
 	}
 	ENV_FIELDS(READ_ENV)
 #undef READ_ENV
+	if (!commit_ok(r->env.commit)) {
+		rc = err_setf(err, err_len, -EINVAL,
+		              "%s: environment.commit must be a git hash (and +dirty), not '%s'",
+		              path, r->env.commit);
+		goto fail;
+	}
 	const cJSON *cores = cJSON_GetObjectItemCaseSensitive(env, "cores");
 	r->env.cores = cJSON_IsNumber(cores) && cores->valuedouble >= 0 && cores->valuedouble < 1e6
 	                   ? (int)cores->valuedouble

@@ -53,8 +53,9 @@ static int build_simrun(const char *src, const char *build, const char *log)
 	return 0;
 }
 
-/* The metric at the worktree's current commit into *out: 0, or -1
- * (message printed). */
+/* The metric at the worktree's current commit into *out: 0; -ENODATA
+ * when the run worked but yields no such figure any more; -1 when the run
+ * failed (message printed). */
 static int measure(const char *repo, const char *build, const char *metric, struct perf_metric *out)
 {
 	struct perf_result r;
@@ -71,7 +72,7 @@ static int measure(const char *repo, const char *build, const char *metric, stru
 	else
 		fprintf(stderr, "perfrun bisect: %s\n", rc ? err : "metric not produced");
 	perf_result_free(&r);
-	return m ? 0 : -1;
+	return m ? 0 : rc == -ENODATA ? -ENODATA : -1;
 }
 
 /* Whether `now` is a regression against `good` by the thresholds file
@@ -184,6 +185,16 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 	}
 	good = good_hash;
 	bad = bad_hash;
+	char *anc[] = {"git",           "-C",      (char *)repo, "merge-base",
+	               "--is-ancestor", good_hash, bad_hash,     NULL};
+	char ignored[8];
+	if (perf_capture(anc, NULL, ignored, sizeof(ignored)) != 0) {
+		fprintf(stderr,
+		        "perfrun bisect: the good commit %.12s is not an ancestor of the bad "
+		        "one %.12s (swapped?)\n",
+		        good_hash, bad_hash);
+		return 2;
+	}
 	char wt[] = "/tmp/perfrun-bisect-XXXXXX";
 	if (!mkdtemp(wt)) {
 		perror("perfrun bisect: mkdtemp");
@@ -207,7 +218,7 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 	}
 	fprintf(stderr, "perfrun bisect: %s in %s (log %s)\n", metric, tree, log);
 
-	static struct perf_metric mg, mb;
+	struct perf_metric mg, mb;
 	int rc = 2;
 	if (measure_at(repo, tree, bld, log, good, metric, &mg) ||
 	    measure_at(repo, tree, bld, log, bad, metric, &mb))
@@ -278,8 +289,14 @@ int perf_bisect_step_main(const char *repo, int argc, char **argv)
 		fprintf(stderr, "bisect-step: does not build: skipped\n");
 		return 125;
 	}
-	static struct perf_metric now, then;
-	if (measure(repo, build, metric, &now))
+	struct perf_metric now, then;
+	int got = measure(repo, build, metric, &now);
+	if (got == -ENODATA) {
+		/* the figure is gone: what the compare calls MISSING is bad */
+		fprintf(stderr, "bisect-step: %s is no longer produced: bad\n", metric);
+		return 1;
+	}
+	if (got)
 		return 125;
 	/* GOOD's value as measured before the bisection, one sample */
 	then = now;

@@ -111,7 +111,6 @@ static int from_report(struct perf_result *r, const char *s, const cJSON *rep, u
 		if (!rc && isfinite(num(w, "success_rate")))
 			rc = add1(r, name, "fraction", PERF_HIGHER, num(w, "success_rate"));
 	}
-	unsigned k = 0;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rep, "expectations"))
 	{
 		const char *kind =
@@ -125,9 +124,9 @@ static int from_report(struct perf_result *r, const char *s, const cJSON *rep, u
 		if (text)
 			sscanf(text, "%95s", first);
 		perf_name_part(first, wl, sizeof(wl));
-		if (k++ == 0)
-			name_fmt(name, "%s.%s.failover_ms", s, wl);
-		else
+		/* the workload's K-th failover expectation, in file order */
+		name_fmt(name, "%s.%s.failover_ms", s, wl);
+		for (unsigned k = 2; perf_result_find(r, name) && k < 1000; k++)
 			name_fmt(name, "%s.%s.failover_ms_%u", s, wl, k);
 		rc = add1(r, name, "ms", PERF_LOWER, us / 1000);
 	}
@@ -195,7 +194,10 @@ static const char *str(const cJSON *o, const char *key)
 
 static int on_netmap_sent(struct scan *sc, uint64_t t, const cJSON *e)
 {
-	struct pend_key k = {str(e, "node_name"), (uint64_t)num(e, "version")};
+	double version = num(e, "version");
+	if (!(version >= 0 && version < 1e18))
+		return 0; /* not a netmap this follows */
+	struct pend_key k = {str(e, "node_name"), (uint64_t)version};
 	uint64_t h = pend_hash(k.node, k.version);
 
 	if (htab_find(&sc->by_key, h, pend_eq, sc, &k) >= 0)
@@ -230,7 +232,10 @@ static int on_netmap_sent(struct scan *sc, uint64_t t, const cJSON *e)
 
 static void on_netmap_applied(struct scan *sc, uint64_t t, const char *node, const cJSON *e)
 {
-	struct pend_key k = {node, (uint64_t)num(e, "version")};
+	double version = num(e, "version");
+	if (!(version >= 0 && version < 1e18))
+		return;
+	struct pend_key k = {node, (uint64_t)version};
 	long i = htab_find(&sc->by_key, pend_hash(k.node, k.version), pend_eq, sc, &k);
 	if (i < 0)
 		return;
@@ -256,7 +261,7 @@ static void forget_pending(struct scan *sc, const char *node)
 	}
 }
 
-static void on_timeline(struct scan *sc, uint64_t t, const cJSON *e)
+static int on_timeline(struct scan *sc, uint64_t t, const cJSON *e)
 {
 	const char *action = str(e, "action"), *detail = str(e, "detail");
 	struct awaited a = {.t_us = t};
@@ -267,10 +272,8 @@ static void on_timeline(struct scan *sc, uint64_t t, const cJSON *e)
 			sc->crash_us = t, sc->crashed = true;
 		else if (!strcmp(detail, "restart") && sc->crashed && !sc->restarted)
 			sc->restart_us = t, sc->restarted = true;
-		return;
+		return 0;
 	}
-	if (sc->n_await == TIMELINE_MAX)
-		return;
 	if (!strcmp(action, "serve") && sscanf(detail, "serve drain %95s", svc) == 1) {
 		snprintf(a.node, sizeof(a.node), "%s", str(e, "target"));
 		snprintf(a.service, sizeof(a.service), "%s", svc);
@@ -280,9 +283,12 @@ static void on_timeline(struct scan *sc, uint64_t t, const cJSON *e)
 		snprintf(a.service, sizeof(a.service), "%s", svc);
 		a.approval = true;
 	} else {
-		return;
+		return 0;
 	}
+	if (sc->n_await == TIMELINE_MAX)
+		return -E2BIG;
 	sc->await[sc->n_await++] = a;
+	return 0;
 }
 
 /* Evidence for a drain (drain_complete) or an approval (a connection the
@@ -294,7 +300,11 @@ static void on_host_event(struct scan *sc, uint64_t t, const char *node, const c
 	bool accepted = !strcmp(type, "conn_accepted");
 	if (!drained && !accepted)
 		return;
-	const char *what = drained ? str(e, "service") : str(e, "proxy");
+	/* the L7 proxies name themselves in "proxy", the L4 forwarder in
+	 * "service", both as SERVICE:PORT */
+	const char *what = drained            ? str(e, "service")
+	                   : *str(e, "proxy") ? str(e, "proxy")
+	                                      : str(e, "service");
 	for (size_t i = 0; i < sc->n_await; i++) {
 		struct awaited *a = &sc->await[i];
 		size_t sl = strlen(a->service);
@@ -365,7 +375,7 @@ static int events_scan(struct scan *sc, const char *path, char *err, size_t err_
 		else if (!strcmp(type, "netmap_applied"))
 			on_netmap_applied(sc, t, node, e);
 		else if (!strcmp(type, "timeline"))
-			on_timeline(sc, t, e);
+			rc = on_timeline(sc, t, e);
 		else if (!strcmp(type, "node_crash"))
 			forget_pending(sc, node);
 		else if (!strcmp(type, "control_crash"))
@@ -377,8 +387,9 @@ static int events_scan(struct scan *sc, const char *path, char *err, size_t err_
 		cJSON_Delete(e);
 		if (rc && !err[0])
 			err_setf(err, err_len, rc, "%s:%llu: %s", path, (unsigned long long)n,
-			         rc == -E2BIG ? "too many netmaps or changes to follow"
-			                      : strerror(-rc));
+			         rc == -E2BIG
+			             ? "too many netmaps, changes, drains or approvals to follow"
+			             : strerror(-rc));
 	}
 	if (!rc && ferror(f))
 		rc = err_setf(err, err_len, -EIO, "%s: read error", path);

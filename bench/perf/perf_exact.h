@@ -3,7 +3,7 @@
  * deterministic for the scenario's seed. Each name starts with the
  * scenario's:
  *   S.W.latency_p50_ms, _p99_ms, _p999_ms, S.W.success_rate   per workload W
- *   S.W.failover_ms[_K]        each failover_time expectation's measure
+ *   S.W.failover_ms, _ms_2, ...   W's failover_time expectations' measures, in order
  *   S.ns3_events_per_sim_s     simulator events per simulated second
  *   S.underlay_bytes_per_request   bytes in the nodes' underlay captures
  *                              (both ends of each packet) per request

@@ -308,6 +308,10 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 			return err_setf(err, err_len, rc,
 			                "valgrind: cannot start: %s (install valgrind)",
 			                strerror(-rc));
+		if (p.status == 127)
+			return err_setf(
+			    err, err_len, -ENOENT,
+			    "valgrind could not be run (install it: scripts/install-deps.sh)");
 		if (p.status > 1) {
 			char tail[400];
 			tail_of(log, tail, sizeof(tail));

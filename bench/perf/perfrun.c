@@ -192,7 +192,8 @@ static int run_suite(const struct paths *p, bool quick, unsigned reps, const cha
 		fputs("perfrun: out of memory\n", stderr);
 		return 2;
 	}
-	perf_env_fill(&r.env, p->repo, quick ? "quick" : "full");
+	/* a run of one metric is no suite: "partial" keeps it out of baselines */
+	perf_env_fill(&r.env, p->repo, only ? "partial" : quick ? "quick" : "full");
 	struct perf_suite_opts o = {.repo = p->repo,
 	                            .build = p->build,
 	                            .quick = quick,
@@ -264,8 +265,9 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 			} else {
 				char *end;
 				unsigned long n = strtoul(v, &end, 10);
-				if (*end || n < 2 || n > PERF_SAMPLES_MAX) {
-					fprintf(stderr, "perfrun: --reps takes 2..%d\n",
+				/* below 4 against 4 the rank test can never reach p < 0.05 */
+				if (*end || n < 4 || n > PERF_SAMPLES_MAX) {
+					fprintf(stderr, "perfrun: --reps takes 4..%d\n",
 					        PERF_SAMPLES_MAX);
 					return 2;
 				}
@@ -282,6 +284,12 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 	if (slash) {
 		*slash = '\0';
 		mkdir(dir, 0755);
+	}
+	/* before minutes of runs, not after */
+	if (access(slash ? dir : ".", W_OK) != 0) {
+		fprintf(stderr, "perfrun: %s: cannot write there: %s\n", slash ? dir : ".",
+		        strerror(errno));
+		return 2;
 	}
 	/* a partial result is no history */
 	return run_suite(p, quick, reps, only, out, keep && !only ? results : NULL);
@@ -343,7 +351,7 @@ static int cmd_baseline(const struct paths *p, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (quick == full && !from) {
+	if ((quick && full) || (!quick && !full && !from)) {
 		fputs("perfrun baseline: say --quick or --full (or --from RESULT.json)\n", stderr);
 		return 2;
 	}
@@ -353,8 +361,19 @@ static int cmd_baseline(const struct paths *p, int argc, char **argv)
 			fprintf(stderr, "perfrun: %s\n", err);
 			return 2;
 		}
+		bool is_quick = !strcmp(r.env.suite, "quick"),
+		     is_full = !strcmp(r.env.suite, "full");
+		if ((!is_quick && !is_full) || (quick && !is_quick) || (full && !is_full)) {
+			fprintf(
+			    stderr,
+			    "perfrun baseline: %s is a '%s' run; a baseline is a whole quick or "
+			    "full suite%s\n",
+			    from, r.env.suite, quick || full ? " of the kind asked for" : "");
+			perf_result_free(&r);
+			return 2;
+		}
 		snprintf(dst, sizeof(dst), "%s/bench/perf/baseline-%s.json", p->repo,
-		         !strcmp(r.env.suite, "quick") ? "quick" : "full");
+		         is_quick ? "quick" : "full");
 		int rc = perf_result_write(&r, dst, err, sizeof(err));
 		perf_result_free(&r);
 		if (rc) {
@@ -509,7 +528,7 @@ static int cmd_table(int argc, char **argv)
 		       m->value, m->unit, perf_direction_name(m->direction), m->n_samples);
 	}
 	perf_result_free(&r);
-	return ferror(stdout) ? 2 : 0;
+	return fflush(stdout) != 0 || ferror(stdout) ? 2 : 0;
 }
 
 int main(int argc, char **argv)

@@ -96,7 +96,24 @@ static cJSON *quick_run(const char *name)
 static cJSON *shared_run(void)
 {
 	char shared[128], path[160];
-	snprintf(shared, sizeof(shared), "/tmp/test_perfrun-shared-%d", (int)getppid());
+	/* the runner's pid and start time: a reused pid cannot find an old run */
+	unsigned long long started = 0;
+	char stat[64], line[1024];
+	snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)getppid());
+	FILE *sf = fopen(stat, "r");
+	if (sf && fgets(line, sizeof(line), sf)) {
+		/* after "pid (comm)" come fields 3, 4, ...: the space before
+		 * field 22 (starttime) is the 20th */
+		char *after = strrchr(line, ')');
+		for (int k = 0; after && k < 20; k++)
+			after = strchr(after + 1, ' ');
+		if (after)
+			started = strtoull(after + 1, NULL, 10);
+	}
+	if (sf)
+		fclose(sf);
+	snprintf(shared, sizeof(shared), "/tmp/test_perfrun-shared-%d-%llu", (int)getppid(),
+	         started);
 	snprintf(path, sizeof(path), "%s/quick.json", shared);
 	if (access(path, R_OK) != 0) {
 		cr_assert_eq(shell_run(out, sizeof(out),
@@ -277,16 +294,34 @@ Test(perfrun, prf_3_history_charts_every_metric_in_commit_order, .init = setup, 
 	char results[512];
 	snprintf(results, sizeof(results), "%s/results", dir);
 	cr_assert_eq(shell_status("mkdir -p %s", results), 0);
-	/* three stored runs, the middle one slower */
-	for (int i = 0; i < 3; i++) {
+	/* four stored runs: three commits of this repository, newest first
+	 * from git, dated the other way round so that commit order and date
+	 * order differ; the oldest commit also has a later rerun */
+	char commits[3][41];
+	cr_assert_eq(
+	    shell_run(out, sizeof(out), "git -C %s rev-list --max-count=3 HEAD", SOURCE_DIR), 0,
+	    "%s", out);
+	cr_assert_eq(sscanf(out, "%40s %40s %40s", commits[0], commits[1], commits[2]), 3, "%s",
+	             out);
+	static const struct {
+		int commit; /* 2: oldest */
+		const char *date;
+		double p50;
+	} runs[] = {
+	    {2, "2026-12-03T00:00:00Z", 6},
+	    {2, "2026-12-04T00:00:00Z", 6.5},
+	    {1, "2026-12-02T00:00:00Z", 7},
+	    {0, "2026-12-01T00:00:00Z", 8},
+	};
+	for (int i = 0; i < 4; i++) {
 		cJSON *c = cJSON_Duplicate(r, true);
 		cJSON *env = cJSON_GetObjectItemCaseSensitive(c, "environment");
-		char date[32];
-		snprintf(date, sizeof(date), "2026-12-0%dT00:00:00Z", i + 1);
-		cJSON_ReplaceItemInObject(env, "date", cJSON_CreateString(date));
-		set_metric(c, "quickstart.office.latency_p50_ms", 6 + (i == 1));
+		cJSON_ReplaceItemInObject(env, "date", cJSON_CreateString(runs[i].date));
+		cJSON_ReplaceItemInObject(env, "commit",
+		                          cJSON_CreateString(commits[runs[i].commit]));
+		set_metric(c, "quickstart.office.latency_p50_ms", runs[i].p50);
 		char path[600];
-		snprintf(path, sizeof(path), "%s/run-%d.json", results, i);
+		snprintf(path, sizeof(path), "%s/run-%d.json", results, 3 - i);
 		write_json(c, path);
 		cJSON_Delete(c);
 	}
@@ -301,12 +336,12 @@ Test(perfrun, prf_3_history_charts_every_metric_in_commit_order, .init = setup, 
 	              dir, dir, dir),
 	    0, "%s", out);
 	cr_assert_geq(atoi(out), 60, "a chart per metric: %s", out);
-	/* the data in date order: 6, 7, 6 */
+	/* oldest commit first (its two runs by date), whatever the dates say */
 	cr_assert_eq(shell_run(out, sizeof(out),
 	                       "awk '!/^#/ { printf \"%%s \", $3 }' "
 	                       "%s/h/quickstart.office.latency_p50_ms.dat",
 	                       dir),
 	             0);
-	cr_assert_str_eq(out, "6 7 6 ");
+	cr_assert_str_eq(out, "6 6.5 7 8 ");
 	cJSON_Delete(r);
 }

@@ -154,6 +154,21 @@ Test(perf_compare, prf_2_mann_whitney_p_matches_the_exact_distribution)
 	/* three against three can never reach p < 0.1 */
 	cr_assert_float_eq(perf_mann_whitney_p(a, 3, b, 3), 0.1, 1e-12);
 	cr_assert_float_eq(perf_mann_whitney_p(a, 1, b, 5), 1.0, 0, "one sample: no test");
+	/* ties may go either way: {2,2,2,2,2} against {1,1,1,1,2} is never
+	 * more significant than with the tie against it (U 20 of 25) */
+	double twos[] = {2, 2, 2, 2, 2}, ones[] = {1, 1, 1, 1, 2};
+	double p_tied = perf_mann_whitney_p(twos, 5, ones, 5);
+	double fours[] = {2, 2, 2, 2, 2}, below[] = {1, 1, 1, 1, 3};
+	cr_assert_geq(p_tied, perf_mann_whitney_p(fours, 5, below, 5) - 1e-12);
+	cr_assert_gt(p_tied, 2.0 / 252 * 2, "not the separation's p");
+	/* 40 against 40, separated: 2 / C(80, 40), positive and tiny */
+	double lo[40], hi[40];
+	for (int i = 0; i < 40; i++)
+		lo[i] = i, hi[i] = 100 + i;
+	double p40 = perf_mann_whitney_p(lo, 40, hi, 40);
+	cr_assert_gt(p40, 0);
+	cr_assert_lt(p40, 1e-20);
+	cr_assert_float_eq(p40 * 1.075e23, 2, 0.01, "2 / C(80, 40) = 1.86e-23");
 }
 
 struct pair {
@@ -293,6 +308,8 @@ Test(perf_compare, prf_2_bad_thresholds_files_name_the_rule)
 	    {"{\"rules\": [{\"relative\": \"5 percent\"}]}", "rule 0: expected"},
 	    {"{\"rules\": [{}, {\"absolute\": -1}]}", "rule 1: expected"},
 	    {"{\"rules\": [{\"noise\": \"x\"}]}", "rule 0: expected"},
+	    {"{\"rules\": [{\"clas\": \"timed\", \"relative\": \"1000%\"}]}",
+	     "rule 0: unknown key 'clas'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_text(path, bad[i].text);
@@ -301,4 +318,74 @@ Test(perf_compare, prf_2_bad_thresholds_files_name_the_rule)
 	}
 	free(path);
 	free(t);
+}
+
+Test(perf_compare, prf_2_a_changed_class_unit_or_direction_fails_as_a_mismatch)
+{
+	struct pair p;
+	pair_init(&p);
+	double ten = 10, fifty = 50, five[] = {50, 51, 49, 50, 52}, small = 0.05;
+	add(&p.base, "s.a_ms", PERF_LOWER, PERF_EXACT, &ten, 1);
+	add(&p.cur, "s.a_ms", PERF_LOWER, PERF_TIMED, five, 5);
+	add(&p.base, "s.b_ms", PERF_LOWER, PERF_EXACT, &ten, 1);
+	cr_assert_eq(perf_result_add(&p.cur, "s.b_ms", "s", PERF_LOWER, PERF_EXACT, &small, 1), 0);
+	add(&p.base, "s.c_ms", PERF_LOWER, PERF_EXACT, &ten, 1);
+	add(&p.cur, "s.c_ms", PERF_HIGHER, PERF_EXACT, &fifty, 1);
+	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	cr_assert_eq(verdict_of(&p.c, "s.a_ms"), PERF_MISMATCH, "exact became timed");
+	cr_assert_eq(verdict_of(&p.c, "s.b_ms"), PERF_MISMATCH, "ms became s");
+	cr_assert_eq(verdict_of(&p.c, "s.c_ms"), PERF_MISMATCH, "lower became higher");
+	cr_assert_eq(p.c.regressions, 3);
+	perf_comparison_free(&p.c);
+	perf_result_free(&p.base);
+	perf_result_free(&p.cur);
+}
+
+Test(perf_compare, prf_2_timed_samples_too_few_to_ever_decide_fail)
+{
+	struct pair p;
+	pair_init(&p);
+	double base[] = {1, 1.01, 0.99}, doubled[] = {2, 2.01, 1.99};
+	add(&p.base, "timed.x", PERF_LOWER, PERF_TIMED, base, 3);
+	add(&p.cur, "timed.x", PERF_LOWER, PERF_TIMED, doubled, 3);
+	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	cr_assert_eq(verdict_of(&p.c, "timed.x"), PERF_TOO_FEW,
+	             "3 against 3 can never reach p < 0.05: not noise");
+	cr_assert_eq(p.c.regressions, 1);
+	perf_comparison_free(&p.c);
+	perf_result_free(&p.base);
+	perf_result_free(&p.cur);
+}
+
+Test(perf_result, prf_1_units_commits_and_empty_results_that_could_mislead_are_refused)
+{
+	struct perf_result r;
+	double v = 1;
+	char err[256], *path = tmp_path("units.json");
+
+	cr_assert_eq(perf_result_init(&r), 0);
+	/* units land in gnuplot scripts, HTML and Markdown */
+	cr_assert_eq(perf_result_add(&r, "x", "';system('x')#", PERF_LOWER, PERF_EXACT, &v, 1),
+	             -EINVAL);
+	cr_assert_eq(perf_result_add(&r, "x", "<img>", PERF_LOWER, PERF_EXACT, &v, 1), -EINVAL);
+	cr_assert_eq(perf_result_add(&r, "x", "ms|x", PERF_LOWER, PERF_EXACT, &v, 1), -EINVAL);
+	cr_assert_eq(perf_result_add(&r, "x", "events/s", PERF_LOWER, PERF_EXACT, &v, 1), 0);
+	perf_result_free(&r);
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+	    {"{\"environment\": {}, \"metrics\": []}", "no metrics"},
+	    {"{\"environment\": {\"commit\": \"x y z\"}, \"metrics\": [{\"name\": \"x\", "
+	     "\"unit\": \"ms\", \"direction\": \"lower\", \"class\": \"exact\", "
+	     "\"samples\": [1]}]}",
+	     "environment.commit must be a git hash"},
+	    {"{\"environment\": {}, \"metrics\": [", "not JSON (at byte"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text(path, bad[i].text);
+		cr_assert_eq(perf_result_read(path, &r, err, sizeof(err)), -EINVAL, "%s",
+		             bad[i].text);
+		cr_assert(strstr(err, bad[i].why), "%s: got '%s'", bad[i].why, err);
+	}
+	free(path);
 }
