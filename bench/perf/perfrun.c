@@ -265,9 +265,10 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 			} else {
 				char *end;
 				unsigned long n = strtoul(v, &end, 10);
-				/* below 4 against 4 the rank test can never reach p < 0.05 */
-				if (*end || n < 4 || n > PERF_SAMPLES_MAX) {
-					fprintf(stderr, "perfrun: --reps takes 4..%d\n",
+				/* below 5 against 5 the rank test can never reach the
+				 * thresholds' p < 0.01 */
+				if (*end || n < 5 || n > PERF_SAMPLES_MAX) {
+					fprintf(stderr, "perfrun: --reps takes 5..%d\n",
 					        PERF_SAMPLES_MAX);
 					return 2;
 				}
