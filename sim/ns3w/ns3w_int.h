@@ -209,7 +209,9 @@ struct Host {
 	/* Connections the wrapper closed while ns-3 still held their endpoint
 	 * (FIN_WAIT, LAST_ACK, TIME_WAIT...): a listen on their local address
 	 * drops them, as Linux's SO_REUSEADDR lets a restarted server bind
-	 * next to its predecessor's dying connections. Pruned as it grows. */
+	 * next to its predecessor's dying connections. Pruned as it doubles
+	 * (closing_add): it holds strong references, so what it keeps of
+	 * finished connections must stay proportional to the live ones. */
 	std::vector<Ptr<TcpSocketBase>> closing;
 	size_t closing_pruned = 0;
 	/* A never-used socket new connecting sockets are copied from: ns-3's
