@@ -161,6 +161,10 @@ int ns3w_udp_send(struct ns3w_sock *sock, const void *data, size_t len, uint32_t
 int ns3w_sock_name(struct ns3w_sock *sock, bool peer, uint32_t *ip, uint16_t *port);
 /* Graceful close (FIN after queued data) or, with `abort`, RST. */
 int ns3w_sock_close(struct ns3w_sock *sock, bool abort);
+/* TCP sockets of closed handles that are still alive: ns-3 still ending
+ * their connection, or the wrapper holding them for a moment after its
+ * last call into them. One leaves the count when it is freed; for tests. */
+size_t ns3w_tcp_closed_alive(const struct ns3w_world *world);
 
 /* Tailnet device (ns-3 VirtualNetDevice) of a node added with `tun`.
  * Packets the node's stack routes to 100.64.0.0/10 come out through `fn`

@@ -156,6 +156,18 @@ struct Glue : public SimpleRefCount<Glue> {
 	SequenceNumber32 peer_fin_ack;
 };
 
+/* An entry of Host::closing, owned by its socket alone (bound into the
+ * socket's data-sent callback): the socket's destructor frees it, and it
+ * takes the entry off the list. `world` null: the list is gone (world
+ * freed), nothing to take off. */
+struct ClosingMark : public SimpleRefCount<ClosingMark> {
+	struct ns3w_world *world = nullptr;
+	int node = -1;
+	size_t index = 0; /* in world->hosts[node].closing */
+	TcpSocketBase *tcp = nullptr;
+	~ClosingMark();
+};
+
 struct Datagram {
 	std::vector<uint8_t> data;
 	uint32_t ip = 0;
@@ -209,9 +221,9 @@ struct Host {
 	/* Connections the wrapper closed while ns-3 still held their endpoint
 	 * (FIN_WAIT, LAST_ACK, TIME_WAIT...): a listen on their local address
 	 * drops them, as Linux's SO_REUSEADDR lets a restarted server bind
-	 * next to its predecessor's dying connections. Pruned as it grows. */
-	std::vector<Ptr<TcpSocketBase>> closing;
-	size_t closing_pruned = 0;
+	 * next to its predecessor's dying connections. Each entry leaves the
+	 * list when its socket is freed (see ClosingMark). */
+	std::vector<ClosingMark *> closing;
 	/* A never-used socket new connecting sockets are copied from: ns-3's
 	 * Socket::CreateSocket builds every part through the attribute system
 	 * (about a quarter of a short connection's cost); a copy does not. */
@@ -342,6 +354,11 @@ struct TcpPeek : public TcpSocketBase {
 			return false;
 		s->*(&TcpPeek::m_endPoint) = ep;
 		return (s->*(&TcpPeek::SetupCallback))() == 0;
+	}
+	/* ns-3 still holds the connection (DeallocateEndPoint not yet run) */
+	static bool has_endpoint(TcpSocketBase *s)
+	{
+		return s->*(&TcpPeek::m_endPoint) || s->*(&TcpPeek::m_endPoint6);
 	}
 	static TcpSocket::TcpStates_t state(TcpSocketBase *s)
 	{

@@ -212,9 +212,14 @@ extern "C" void ns3w_world_free(struct ns3w_world *w)
 		t->ev->Cancel();
 		delete t;
 	}
-	for (Host &h : w->hosts)
+	for (Host &h : w->hosts) {
 		if (h.tun && h.tun->flush_ev)
 			h.tun->flush_ev->Cancel();
+		/* the sockets go with the nodes, after the lists */
+		for (ClosingMark *m : h.closing)
+			m->world = nullptr;
+		h.closing.clear();
+	}
 	Simulator::Destroy();
 	delete w;
 	Names::Clear();
