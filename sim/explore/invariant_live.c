@@ -365,18 +365,23 @@ static bool inv_other_cut_near(const struct inv_run *r, const struct inv_window 
 }
 
 /* Whether another fault than cut c (or a cut that began with it, the
- * other half of one isolation) was in force while request q was open: it
- * may have moved the request, so c's rule cannot judge it. Chaos-mixed
- * seed 855: the near host was rejected after the heal while q's SYN was
- * unanswered, and the retransmission went to the far host; seed 971: a
- * second partition cut the near host off too. */
+ * other half of one isolation) was in force while request q was open and
+ * could have moved it: it may be why q went where it went, so c's rule
+ * cannot judge it. Chaos-mixed seed 855: the near host was rejected after
+ * the heal while q's SYN was unanswered, and the retransmission went to
+ * the far host; seed 971: a second partition cut the client's region off
+ * its near host too. A region cut that leaves the client's region `near`
+ * alone does not change where its requests should go. */
 static bool inv_req_disturbed(const struct inv_run *r, const struct inv_req *q,
-                              const struct inv_window *c)
+                              const struct inv_window *c, int near)
 {
 	for (size_t i = 0; i < r->n_win; i++) {
 		const struct inv_window *w = &r->win[i];
 		if (w == c || w->kind == INV_W_QUIET ||
 		    (w->kind == INV_W_CUT && w->from_us == c->from_us))
+			continue;
+		if (w->kind == INV_W_CUT && !(w->node & 0x80000000u) &&
+		    (int)(w->node >> 16) != near && (int)(w->node & 0xffffu) != near)
 			continue;
 		uint64_t end = w->to_us;
 		if (end == UINT64_MAX && w->kind == INV_W_NODE)
@@ -441,7 +446,7 @@ static void inv_check_failover_cut(struct inv_run *r, const struct inv_window *c
 		    q->start_us < aware[q->client] + INVARIANT_FAILOVER_US ||
 		    q->start_us >= c->to_us)
 			continue;
-		if (inv_req_disturbed(r, q, c))
+		if (inv_req_disturbed(r, q, c, near))
 			continue;
 		asked = true;
 		if (q->host != INV_NONE && inv_region(r, q->host) == far && q->start_us < late) {
