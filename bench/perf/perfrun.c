@@ -469,7 +469,12 @@ static int cmd_history(const struct paths *p, int argc, char **argv)
 			rc = 2;
 			break;
 		}
-		snprintf(path, sizeof(path), "%s/%s", results, de->d_name);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", results, de->d_name) >=
+		    sizeof(path)) {
+			fprintf(stderr, "perfrun: %s/%s: path too long\n", results, de->d_name);
+			rc = 2;
+			break;
+		}
 		if (perf_result_read(path, &s[n].r, err, sizeof(err))) {
 			fprintf(stderr, "perfrun: %s\n", err);
 			rc = 2;
