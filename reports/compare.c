@@ -6,14 +6,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RP_REPORT_MAX_BYTES (1ull << 30)
 
-/* Reads and parses a report.json; NULL with a message in err. */
-static cJSON *rp_load(const char *path, char *err, size_t err_len, int *rc)
+cJSON *report_json_read(const char *path, size_t max, char *err, size_t err_len, int *rc)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -28,9 +28,8 @@ static cJSON *rp_load(const char *path, char *err, size_t err_len, int *rc)
 		*rc = err_setf(err, err_len, -EIO, "%s: cannot size the file", path);
 		goto out;
 	}
-	if ((unsigned long long)len > RP_REPORT_MAX_BYTES) {
-		*rc = err_setf(err, err_len, -EFBIG, "%s: larger than %llu bytes", path,
-		               RP_REPORT_MAX_BYTES);
+	if ((unsigned long long)len > max) {
+		*rc = err_setf(err, err_len, -EFBIG, "%s: larger than %zu bytes", path, max);
 		goto out;
 	}
 	buf = malloc((size_t)len + 1);
@@ -44,16 +43,28 @@ static cJSON *rp_load(const char *path, char *err, size_t err_len, int *rc)
 	}
 	buf[len] = '\0';
 	j = cJSON_ParseWithLength(buf, (size_t)len);
-	if (!j || !cJSON_IsObject(j) ||
-	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "workloads"))) {
+	if (!j) {
+		const char *at = cJSON_GetErrorPtr();
+		*rc = err_setf(err, err_len, -EINVAL, "%s: not JSON (at byte %td)", path,
+		               at && at >= buf && at <= buf + len ? at - buf : (ptrdiff_t)0);
+	}
+out:
+	free(buf);
+	fclose(f);
+	return j;
+}
+
+/* Reads and parses a report.json; NULL with a message in err. */
+static cJSON *rp_load(const char *path, char *err, size_t err_len, int *rc)
+{
+	cJSON *j = report_json_read(path, RP_REPORT_MAX_BYTES, err, err_len, rc);
+
+	if (j && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "workloads"))) {
 		cJSON_Delete(j);
 		j = NULL;
 		*rc = err_setf(err, err_len, -EINVAL,
 		               "%s: not a report.json (no \"workloads\" object)", path);
 	}
-out:
-	free(buf);
-	fclose(f);
 	return j;
 }
 

@@ -47,35 +47,14 @@ static bool limit_read(const cJSON *v, bool percent_ok, double *out)
 
 int perf_thresholds_read(const char *path, struct perf_thresholds *t, char *err, size_t err_len)
 {
-	FILE *f = fopen(path, "rb");
-	char *text;
-	size_t n;
-
+	int rc = 0;
 	memset(t, 0, sizeof(*t));
 	t->alpha = 0.05;
-	if (!f)
-		return err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
-	text = malloc(THRESHOLDS_MAX_SIZE + 1);
-	n = text ? fread(text, 1, THRESHOLDS_MAX_SIZE + 1, f) : 0;
-	bool unread = ferror(f);
-	fclose(f);
-	if (!text)
-		return err_setf(err, err_len, -ENOMEM, "%s: out of memory", path);
-	if (unread) {
-		free(text);
-		return err_setf(err, err_len, -EIO, "%s: cannot read it (a folder?)", path);
-	}
-	if (n > THRESHOLDS_MAX_SIZE) {
-		free(text);
-		return err_setf(err, err_len, -EFBIG, "%s: larger than %u bytes", path,
-		                THRESHOLDS_MAX_SIZE);
-	}
-	text[n] = '\0';
-	cJSON *root = cJSON_Parse(text);
-	free(text);
+	cJSON *root = report_json_read(path, THRESHOLDS_MAX_SIZE, err, err_len, &rc);
+	if (!root)
+		return rc;
 	const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "alpha");
 	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules"), *r;
-	int rc = 0;
 	if (!cJSON_IsObject(root) || !cJSON_IsArray(rules)) {
 		rc = err_setf(err, err_len, -EINVAL, "%s: expected an object with a rules array",
 		              path);

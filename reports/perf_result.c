@@ -4,11 +4,11 @@
 
 #include "lib/base/errfmt.h"
 #include "lib/base/outfile.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,36 +179,6 @@ int perf_result_write(const struct perf_result *r, const char *path, char *err, 
 	return 0;
 }
 
-/* The whole file (at most PERF_RESULT_MAX_SIZE bytes) as a string. */
-static char *read_text(const char *path, char *err, size_t err_len, int *rc)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (!f) {
-		*rc = err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(PERF_RESULT_MAX_SIZE + 1);
-	if (buf)
-		n = fread(buf, 1, PERF_RESULT_MAX_SIZE + 1, f);
-	if (!buf)
-		*rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", path);
-	else if (ferror(f))
-		*rc = err_setf(err, err_len, -EIO, "%s: read error", path);
-	else if (n > PERF_RESULT_MAX_SIZE)
-		*rc = err_setf(err, err_len, -EFBIG, "%s: larger than %u bytes", path,
-		               PERF_RESULT_MAX_SIZE);
-	fclose(f);
-	if (*rc) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static int enum_of(const char *s, const char *const *names, size_t n)
 {
 	for (size_t i = 0; s && i < n; i++)
@@ -263,15 +233,8 @@ int perf_result_read(const char *path, struct perf_result *r, char *err, size_t 
 	int rc = perf_result_init(r);
 	if (rc)
 		return err_setf(err, err_len, rc, "%s: out of memory", path);
-	char *text = read_text(path, err, err_len, &rc);
-	cJSON *root = text ? cJSON_Parse(text) : NULL;
-	if (text && !root) {
-		const char *at = cJSON_GetErrorPtr();
-		rc = err_setf(err, err_len, -EINVAL, "%s: not JSON (at byte %td)", path,
-		              at ? at - text : (ptrdiff_t)0);
-	}
-	free(text);
-	if (rc)
+	cJSON *root = report_json_read(path, PERF_RESULT_MAX_SIZE, err, err_len, &rc);
+	if (!root)
 		goto fail;
 	const cJSON *env = cJSON_GetObjectItemCaseSensitive(root, "environment");
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(root, "metrics"), *o;

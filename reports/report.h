@@ -107,6 +107,12 @@ int report_write(const struct report_input *in, char *err, size_t err_len);
 void report_html_text(FILE *f, const char *s);
 void report_md_cell(FILE *f, const char *s);
 
+/* A JSON file of at most `max` bytes, parsed (report.json, the perf
+ * results and thresholds): NULL with -errno in *rc and "path: why" in err
+ * when it cannot be read, is larger (checked before reading it), or is not
+ * JSON (with the byte where parsing stopped). */
+struct cJSON *report_json_read(const char *path, size_t max, char *err, size_t err_len, int *rc);
+
 /* Regression thresholds (HAR-5). Fractions: 0.10 is 10%. */
 struct report_thresholds {
 	double max_latency_increase; /* a percentile up more than this */

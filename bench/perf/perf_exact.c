@@ -5,6 +5,7 @@
 #include "lib/base/errfmt.h"
 #include "lib/base/hash.h"
 #include "lib/base/htab.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -51,31 +52,6 @@ static int add1(struct perf_result *r, const char *name, const char *unit, enum 
                 double v)
 {
 	return perf_result_add(r, name, unit, dir, PERF_EXACT, &v, 1);
-}
-
-static cJSON *json_file(const char *path, char *err, size_t err_len, int *rc)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		*rc = err_setf(err, err_len, -errno, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	char *buf = malloc(REPORT_JSON_MAX + 1);
-	size_t n = buf ? fread(buf, 1, REPORT_JSON_MAX + 1, f) : 0;
-	fclose(f);
-	cJSON *j = NULL;
-	if (!buf)
-		*rc = err_setf(err, err_len, -ENOMEM, "%s: out of memory", path);
-	else if (n > REPORT_JSON_MAX)
-		*rc = err_setf(err, err_len, -EFBIG, "%s: larger than %u bytes", path,
-		               REPORT_JSON_MAX);
-	else {
-		buf[n] = '\0';
-		if (!(j = cJSON_Parse(buf)))
-			*rc = err_setf(err, err_len, -EINVAL, "%s: not JSON", path);
-	}
-	free(buf);
-	return j;
 }
 
 static double num(const cJSON *o, const char *key)
@@ -517,7 +493,7 @@ int perf_exact_collect(struct perf_result *r, const char *out_dir, const char *s
 	err[0] = '\0';
 	perf_name_part(scenario, s, sizeof(s));
 	snprintf(path, sizeof(path), "%s/reports/%s/report.json", out_dir, scenario);
-	cJSON *rep = json_file(path, err, err_len, &rc);
+	cJSON *rep = report_json_read(path, REPORT_JSON_MAX, err, err_len, &rc);
 	if (rep && (rc = from_report(r, s, rep, &requests)))
 		err_setf(err, err_len, rc, "%s: cannot add its metrics: %s", path, strerror(-rc));
 	cJSON_Delete(rep);
@@ -525,7 +501,7 @@ int perf_exact_collect(struct perf_result *r, const char *out_dir, const char *s
 		return rc;
 
 	snprintf(path, sizeof(path), "%s/reports/%s/run.json", out_dir, scenario);
-	cJSON *run = json_file(path, err, err_len, &rc);
+	cJSON *run = report_json_read(path, REPORT_JSON_MAX, err, err_len, &rc);
 	double events = num(run, "ns3_events"), sim_s = num(run, "simulated_s");
 	cJSON_Delete(run);
 	if (rc)
