@@ -5,6 +5,7 @@
 
 #include "lib/base/errfmt.h"
 #include "reports/report.h"
+#include "reports/report_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -431,22 +432,6 @@ int perf_comparison_markdown(const struct perf_comparison *c, FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-/* Copies the file at path into out (an SVG chart inlined); false when it
- * cannot be read. */
-static bool inline_file(const char *path, FILE *out)
-{
-	FILE *f = fopen(path, "rb");
-	char buf[8192];
-	size_t n;
-
-	if (!f)
-		return false;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, out);
-	fclose(f);
-	return true;
-}
-
 int perf_comparison_html(const struct perf_comparison *c, const char *charts, FILE *out)
 {
 	struct row_cells t;
@@ -492,7 +477,7 @@ int perf_comparison_html(const struct perf_comparison *c, const char *charts, FI
 		fputs("<h3>", out);
 		report_html_text(out, row_metric(r)->name);
 		fputs("</h3>\n", out);
-		if (!inline_file(path, out))
+		if (!rp_image_inline(path, out))
 			fputs("<p>(no history chart)</p>\n", out);
 	}
 	fputs("</body></html>\n", out);

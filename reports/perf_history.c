@@ -137,14 +137,11 @@ int perf_history_write(const struct perf_result *results, size_t n, const char *
 			    err_setf(err, err_len, -EIO, "%s: gnuplot did not write it whole", svg);
 			break;
 		}
-		FILE *f = fopen(svg, "rb");
-		char buf[8192];
-		size_t got;
 		fprintf(html, "<h3>%s</h3>\n", names[i]);
-		while (f && (got = fread(buf, 1, sizeof(buf), f)) > 0)
-			fwrite(buf, 1, got, html);
-		if (f)
-			fclose(f);
+		if (!rp_image_inline(svg, html)) {
+			rc = err_setf(err, err_len, -EIO, "%s: cannot read it back", svg);
+			break;
+		}
 	}
 	fputs("</body></html>\n", html);
 	if (fclose(html) != 0 && !rc)

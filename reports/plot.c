@@ -514,6 +514,21 @@ int rp_run_gnuplot(const char *bin, const char *dir, const char *script, char *e
 static const char *const rp_plot_names[] = {"latency_cdf", "requests_per_host",
                                             "latency_over_time"};
 
+bool rp_image_inline(const char *path, FILE *out)
+{
+	FILE *f = fopen(path, "rb");
+	char buf[8192];
+	size_t n;
+
+	if (!f)
+		return false;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, out);
+	bool ok = !ferror(f);
+	fclose(f);
+	return ok;
+}
+
 bool rp_image_complete(const char *path, bool svg)
 {
 	static const unsigned char iend[12] = {0,   0,   0,    0,    'I',  'E',

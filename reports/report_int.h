@@ -189,5 +189,8 @@ void rp_format_trim(double v, int decimals, char *out, size_t cap);
 int rp_find_gnuplot(const char *given, char *out, size_t cap);
 int rp_run_gnuplot(const char *bin, const char *dir, const char *script, char *err, size_t err_len);
 bool rp_image_complete(const char *path, bool svg);
+/* Copies an image file (an SVG chart) into a page being written; false
+ * when it cannot be read. */
+bool rp_image_inline(const char *path, FILE *out);
 
 #endif
