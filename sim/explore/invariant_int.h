@@ -72,11 +72,31 @@ enum inv_window_kind {
 struct inv_window {
 	uint64_t from_us, to_us; /* to_us UINT64_MAX: never healed */
 	enum inv_window_kind kind;
-	uint32_t node; /* INV_W_NODE: the node */
+	uint32_t node; /* INV_W_NODE: the node; INV_W_CUT: inv_cut_key() */
 	/* INV_W_NODE: its daemon paused, not crashed: unavailable alike (it
 	 * answers nothing), but it closes nothing and comes back as it was */
 	bool pause;
 };
+
+/* A cut's key: its two regions (or nodes, for a cut between nodes), the
+ * lower index first, so that a heal finds its partition. */
+#define INV_CUT_BETWEEN_NODES 0x80000000u
+static inline uint32_t inv_cut_key(bool between_nodes, uint32_t a, uint32_t b)
+{
+	return (between_nodes ? INV_CUT_BETWEEN_NODES : 0) | (a < b ? a : b) << 16 |
+	       (a < b ? b : a);
+}
+
+/* The two regions a region cut separates; false for a cut between nodes
+ * or another kind of window. */
+static inline bool inv_cut_regions(const struct inv_window *w, int *ra, int *rb)
+{
+	if (w->kind != INV_W_CUT || (w->node & INV_CUT_BETWEEN_NODES))
+		return false;
+	*ra = (int)(w->node >> 16);
+	*rb = (int)(w->node & 0xffffu);
+	return true;
+}
 
 /* Per (host, service) what the timeline made of it. */
 enum inv_approval { INV_PENDING = 0, INV_APPROVED, INV_REJECTED, INV_REVOKED };
@@ -203,6 +223,9 @@ int inv_eligible_throughout(const struct inv_run *r, uint32_t host, int svc, uin
 bool inv_alive_throughout(const struct inv_run *r, uint32_t node, uint64_t from_us, uint64_t to_us);
 /* Does [from, to] meet a window (each extended by settle) of a kind in
  * kinds (bit per enum inv_window_kind), other than `except`? */
+/* When window w stops mattering: its heal plus the settle bound (a node
+ * gone for good: the instant it went); UINT64_MAX: never. */
+uint64_t inv_window_end(const struct inv_run *r, const struct inv_window *w);
 bool inv_in_window(const struct inv_run *r, uint64_t from_us, uint64_t to_us, uint32_t kinds,
                    const struct inv_window *except);
 /* The approval truth of (host, svc) at t; -1: unknown. */

@@ -357,8 +357,7 @@ static bool inv_other_cut_near(const struct inv_run *r, const struct inv_window 
 		const struct inv_window *w = &r->win[i];
 		if (w == c || w->kind != INV_W_CUT || w->from_us == c->from_us)
 			continue;
-		uint64_t end = w->to_us == UINT64_MAX ? UINT64_MAX : w->to_us + r->settle_us;
-		if (w->from_us <= to && end >= from)
+		if (w->from_us <= to && inv_window_end(r, w) >= from)
 			return true;
 	}
 	return false;
@@ -380,14 +379,10 @@ static bool inv_req_disturbed(const struct inv_run *r, const struct inv_req *q,
 		if (w == c || w->kind == INV_W_QUIET ||
 		    (w->kind == INV_W_CUT && w->from_us == c->from_us))
 			continue;
-		if (w->kind == INV_W_CUT && !(w->node & 0x80000000u) &&
-		    (int)(w->node >> 16) != near && (int)(w->node & 0xffffu) != near)
+		int ra, rb;
+		if (inv_cut_regions(w, &ra, &rb) && ra != near && rb != near)
 			continue;
-		uint64_t end = w->to_us;
-		if (end == UINT64_MAX && w->kind == INV_W_NODE)
-			end = w->from_us; /* gone for good: a point in time */
-		end = end == UINT64_MAX ? UINT64_MAX : end + r->settle_us;
-		if (w->from_us <= q->done_us && end >= q->start_us)
+		if (w->from_us <= q->done_us && inv_window_end(r, w) >= q->start_us)
 			return true;
 	}
 	return false;
@@ -501,8 +496,8 @@ void inv_check_liveness(struct inv_run *r)
 	inv_check_drain(r);
 	for (size_t i = 0; i < r->n_win; i++) {
 		const struct inv_window *c = &r->win[i];
-		if (c->kind == INV_W_CUT && !(c->node & 0x80000000u)) {
-			int ra = (int)(c->node >> 16), rb = (int)(c->node & 0xffffu);
+		int ra, rb;
+		if (inv_cut_regions(c, &ra, &rb)) {
 			for (size_t wi = 0; wi < r->sc->n_workloads; wi++) {
 				inv_check_failover_cut(r, c, wi, ra, rb);
 				inv_check_failover_cut(r, c, wi, rb, ra);

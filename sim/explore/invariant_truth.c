@@ -287,15 +287,10 @@ static int inv_event(struct inv_run *r, const struct scenario_event *e,
 		           : 0;
 	case SCENARIO_ACTION_PARTITION:
 		w.kind = INV_W_CUT;
-		w.node = (e->between_nodes ? 0x80000000u : 0) | (e->a < e->b ? e->a : e->b) << 16 |
-		         (e->a < e->b ? e->b : e->a);
+		w.node = inv_cut_key(e->between_nodes, e->a, e->b);
 		return inv_add_window(r, w);
 	case SCENARIO_ACTION_HEAL:
-		inv_close_window(r, INV_W_CUT,
-		                 (e->between_nodes ? 0x80000000u : 0) |
-		                     (e->a < e->b ? e->a : e->b) << 16 |
-		                     (e->a < e->b ? e->b : e->a),
-		                 e->at_us);
+		inv_close_window(r, INV_W_CUT, inv_cut_key(e->between_nodes, e->a, e->b), e->at_us);
 		return 0;
 	case SCENARIO_ACTION_ISOLATE:
 	case SCENARIO_ACTION_ORIGIN_CRASH:
@@ -615,6 +610,14 @@ int inv_eligible_throughout(const struct inv_run *r, uint32_t host, int svc, uin
 	return inv_eligible_scan(r, host, svc, from_us, to_us, 0, false);
 }
 
+uint64_t inv_window_end(const struct inv_run *r, const struct inv_window *w)
+{
+	uint64_t end = w->to_us;
+	if (end == UINT64_MAX && w->kind == INV_W_NODE)
+		end = w->from_us; /* gone for good: a point in time */
+	return end == UINT64_MAX ? UINT64_MAX : end + r->settle_us;
+}
+
 bool inv_in_window(const struct inv_run *r, uint64_t from_us, uint64_t to_us, uint32_t kinds,
                    const struct inv_window *except)
 {
@@ -624,11 +627,7 @@ bool inv_in_window(const struct inv_run *r, uint64_t from_us, uint64_t to_us, ui
 		const struct inv_window *w = &r->win[i];
 		if (w == except || !(kinds & (1u << w->kind)))
 			continue;
-		uint64_t end = w->to_us;
-		if (end == UINT64_MAX && w->kind == INV_W_NODE)
-			end = w->from_us; /* gone for good: a point in time */
-		end = end == UINT64_MAX ? UINT64_MAX : end + r->settle_us;
-		if (w->from_us <= to_us && end >= from_us)
+		if (w->from_us <= to_us && inv_window_end(r, w) >= from_us)
 			return true;
 	}
 	return false;
