@@ -134,12 +134,27 @@ static int measure_at(const char *repo, const char *wt, const char *build, const
 	return measure(repo, build, metric, m);
 }
 
-int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
+/* The full hash of commit `rev` in repo into out; false (said why) when
+ * it names no commit. */
+static bool commit_hash(const char *repo, const char *rev, char *out, size_t cap)
+{
+	char spec[512];
+	snprintf(spec, sizeof(spec), "%s^{commit}", rev);
+	char *argv[] = {"git", "-C", (char *)repo, "rev-parse", "--verify", "--quiet", spec, NULL};
+	if (perf_capture(argv, NULL, out, cap) == 0)
+		return true;
+	fprintf(stderr, "perfrun bisect: %s is not a commit of %s\n", rev, repo);
+	return false;
+}
+
+static const char bisect_usage[] =
+    "usage: perfrun bisect --good REV --bad REV --metric NAME [--keep]\n";
+
+int perf_bisect_main(const char *repo, int argc, char **argv)
 {
 	const char *good = NULL, *bad = NULL, *metric = NULL;
 	bool keep = false;
 
-	(void)build;
 	for (int i = 2; i < argc; i++) {
 		const char **dst = !strcmp(argv[i], "--good")     ? &good
 		                   : !strcmp(argv[i], "--bad")    ? &bad
@@ -148,15 +163,13 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 		if (!strcmp(argv[i], "--keep"))
 			keep = true;
 		else if (!dst || i + 1 >= argc) {
-			fputs("usage: perfrun bisect --good REV --bad REV --metric NAME [--keep]\n",
-			      stderr);
+			fputs(bisect_usage, stderr);
 			return 2;
 		} else
 			*dst = argv[++i];
 	}
 	if (!good || !bad || !metric) {
-		fputs("usage: perfrun bisect --good REV --bad REV --metric NAME [--keep]\n",
-		      stderr);
+		fputs(bisect_usage, stderr);
 		return 2;
 	}
 	if (!perf_suite_knows(metric) || !strncmp(metric, "timed.", 6)) {
@@ -168,21 +181,10 @@ int perf_bisect_main(const char *repo, const char *build, int argc, char **argv)
 	}
 	/* revisions as the repository names them (HEAD in the worktree would
 	 * be the worktree's) */
-	char good_hash[64], bad_hash[64], spec[512];
-	snprintf(spec, sizeof(spec), "%s^{commit}", good);
-	char *rp_good[] = {"git",      "-C",      (char *)repo, "rev-parse",
-	                   "--verify", "--quiet", spec,         NULL};
-	if (perf_capture(rp_good, NULL, good_hash, sizeof(good_hash)) != 0) {
-		fprintf(stderr, "perfrun bisect: %s is not a commit of %s\n", good, repo);
+	char good_hash[64], bad_hash[64];
+	if (!commit_hash(repo, good, good_hash, sizeof(good_hash)) ||
+	    !commit_hash(repo, bad, bad_hash, sizeof(bad_hash)))
 		return 2;
-	}
-	snprintf(spec, sizeof(spec), "%s^{commit}", bad);
-	char *rp_bad[] = {"git",      "-C",      (char *)repo, "rev-parse",
-	                  "--verify", "--quiet", spec,         NULL};
-	if (perf_capture(rp_bad, NULL, bad_hash, sizeof(bad_hash)) != 0) {
-		fprintf(stderr, "perfrun bisect: %s is not a commit of %s\n", bad, repo);
-		return 2;
-	}
 	good = good_hash;
 	bad = bad_hash;
 	char *anc[] = {"git",           "-C",      (char *)repo, "merge-base",

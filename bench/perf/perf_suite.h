@@ -40,7 +40,7 @@ int perf_suite_run(const struct perf_suite_opts *o, struct perf_result *r, char 
 bool perf_suite_knows(const char *name);
 
 /* perfrun bisect / bisect-step (perf_bisect.c): exit statuses as perfrun's. */
-int perf_bisect_main(const char *repo, const char *build, int argc, char **argv);
+int perf_bisect_main(const char *repo, int argc, char **argv);
 int perf_bisect_step_main(const char *repo, int argc, char **argv);
 
 #endif

@@ -76,14 +76,40 @@ static void paths_init(struct paths *p)
 	snprintf(p->results, sizeof(p->results), "%s/bench/perf/results", p->repo);
 }
 
-/* `--name VALUE` at argv[*i]: VALUE, or NULL (usage printed) when missing. */
-static const char *opt_value(int argc, char **argv, int *i)
+/* One option of a command: `--name VALUE` into *value, or a flag into
+ * *flag. */
+struct opt {
+	const char *name;
+	const char **value;
+	bool *flag;
+};
+
+/* Parses argv[2..] by opts (ended by a name NULL); other arguments go into
+ * pos (at most n_pos, counted in *got; pos NULL: none taken). 0, or 2
+ * after the usage or the missing value is said. */
+static int opts_parse(int argc, char **argv, const struct opt *opts, const char **pos, int n_pos,
+                      int *got)
 {
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "perfrun: %s needs a value\n", argv[*i]);
-		return NULL;
+	for (int i = 2; i < argc; i++) {
+		const struct opt *o = opts;
+		while (o->name && strcmp(o->name, argv[i]) != 0)
+			o++;
+		if (o->name && o->flag) {
+			*o->flag = true;
+		} else if (o->name) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "perfrun: %s needs a value\n", argv[i]);
+				return 2;
+			}
+			*o->value = argv[++i];
+		} else if (argv[i][0] != '-' && pos && *got < n_pos) {
+			pos[(*got)++] = argv[i];
+		} else {
+			usage();
+			return 2;
+		}
 	}
-	return argv[++*i];
+	return 0;
 }
 
 static int write_forms(const struct perf_comparison *c, const char *md, const char *html,
@@ -156,23 +182,14 @@ static int cmd_compare(const struct paths *p, int argc, char **argv)
 	const char *files[2] = {NULL, NULL}, *thresholds = NULL, *md = NULL, *html = NULL,
 	           *charts = NULL;
 	int nf = 0;
+	const struct opt opts[] = {{"--thresholds", &thresholds, NULL},
+	                           {"--markdown", &md, NULL},
+	                           {"--html", &html, NULL},
+	                           {"--charts", &charts, NULL},
+	                           {NULL, NULL, NULL}};
 
-	for (int i = 2; i < argc; i++) {
-		const char **dst = !strcmp(argv[i], "--thresholds") ? &thresholds
-		                   : !strcmp(argv[i], "--markdown") ? &md
-		                   : !strcmp(argv[i], "--html")     ? &html
-		                   : !strcmp(argv[i], "--charts")   ? &charts
-		                                                    : NULL;
-		if (dst) {
-			if (!(*dst = opt_value(argc, argv, &i)))
-				return 2;
-		} else if (argv[i][0] == '-' || nf == 2) {
-			usage();
-			return 2;
-		} else {
-			files[nf++] = argv[i];
-		}
-	}
+	if (opts_parse(argc, argv, opts, files, 2, &nf))
+		return 2;
 	if (nf != 2) {
 		usage();
 		return 2;
@@ -235,49 +252,35 @@ static int run_suite(const struct paths *p, bool quick, unsigned reps, const cha
 
 static int cmd_run(const struct paths *p, int argc, char **argv)
 {
-	bool quick = false, keep = true;
+	bool quick = false, no_results = false;
 	char out[PATH_MAX + 64];
-	const char *results = p->results, *v, *only = NULL;
+	const char *results = p->results, *only = NULL, *out_opt = NULL, *reps_opt = NULL;
 	unsigned reps = 5;
+	const struct opt opts[] = {{"--quick", NULL, &quick},   {"--no-results", NULL, &no_results},
+	                           {"--out", &out_opt, NULL},   {"--results", &results, NULL},
+	                           {"--reps", &reps_opt, NULL}, {"--only", &only, NULL},
+	                           {NULL, NULL, NULL}};
 
-	snprintf(out, sizeof(out), "%s/perf/result.json", p->build);
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick"))
-			quick = true;
-		else if (!strcmp(argv[i], "--no-results"))
-			keep = false;
-		else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--results") ||
-		         !strcmp(argv[i], "--reps") || !strcmp(argv[i], "--only")) {
-			const char *name = argv[i];
-			if (!(v = opt_value(argc, argv, &i)))
-				return 2;
-			if (!strcmp(name, "--out"))
-				snprintf(out, sizeof(out), "%s", v);
-			else if (!strcmp(name, "--results"))
-				results = v;
-			else if (!strcmp(name, "--only")) {
-				if (!perf_suite_knows(v)) {
-					fprintf(stderr, "perfrun: no run of the suite yields %s\n",
-					        v);
-					return 2;
-				}
-				only = v;
-			} else {
-				char *end;
-				unsigned long n = strtoul(v, &end, 10);
-				/* below 5 against 5 the rank test can never reach the
-				 * thresholds' p < 0.01 */
-				if (*end || n < 5 || n > PERF_SAMPLES_MAX) {
-					fprintf(stderr, "perfrun: --reps takes 5..%d\n",
-					        PERF_SAMPLES_MAX);
-					return 2;
-				}
-				reps = (unsigned)n;
-			}
-		} else {
-			usage();
+	if (opts_parse(argc, argv, opts, NULL, 0, NULL))
+		return 2;
+	if (out_opt)
+		snprintf(out, sizeof(out), "%s", out_opt);
+	else
+		snprintf(out, sizeof(out), "%s/perf/result.json", p->build);
+	if (only && !perf_suite_knows(only)) {
+		fprintf(stderr, "perfrun: no run of the suite yields %s\n", only);
+		return 2;
+	}
+	if (reps_opt) {
+		char *end;
+		unsigned long n = strtoul(reps_opt, &end, 10);
+		/* below 5 against 5 the rank test can never reach the thresholds'
+		 * p < 0.01 */
+		if (*end || n < 5 || n > PERF_SAMPLES_MAX) {
+			fprintf(stderr, "perfrun: --reps takes 5..%d\n", PERF_SAMPLES_MAX);
 			return 2;
 		}
+		reps = (unsigned)n;
 	}
 	char dir[PATH_MAX + 64];
 	snprintf(dir, sizeof(dir), "%s", out);
@@ -293,34 +296,27 @@ static int cmd_run(const struct paths *p, int argc, char **argv)
 		return 2;
 	}
 	/* a partial result is no history */
-	return run_suite(p, quick, reps, only, out, keep && !only ? results : NULL);
+	return run_suite(p, quick, reps, only, out, !no_results && !only ? results : NULL);
 }
 
 static int cmd_gate(const struct paths *p, int argc, char **argv)
 {
 	char base[PATH_MAX + 64], out[PATH_MAX + 64];
-	const char *md = "-", *html = NULL, *v;
+	const char *md = "-", *html = NULL, *base_opt = NULL;
+	const struct opt opts[] = {{"--baseline", &base_opt, NULL},
+	                           {"--markdown", &md, NULL},
+	                           {"--html", &html, NULL},
+	                           {NULL, NULL, NULL}};
 
-	snprintf(base, sizeof(base), "%s/bench/perf/baseline-quick.json", p->repo);
+	if (opts_parse(argc, argv, opts, NULL, 0, NULL))
+		return 2;
+	if (base_opt)
+		snprintf(base, sizeof(base), "%s", base_opt);
+	else
+		snprintf(base, sizeof(base), "%s/bench/perf/baseline-quick.json", p->repo);
 	snprintf(out, sizeof(out), "%s/perf", p->build);
 	mkdir(out, 0755);
 	snprintf(out, sizeof(out), "%s/perf/gate.json", p->build);
-	for (int i = 2; i < argc; i++) {
-		const char *name = argv[i];
-		if (strcmp(name, "--baseline") && strcmp(name, "--markdown") &&
-		    strcmp(name, "--html")) {
-			usage();
-			return 2;
-		}
-		if (!(v = opt_value(argc, argv, &i)))
-			return 2;
-		if (!strcmp(name, "--baseline"))
-			snprintf(base, sizeof(base), "%s", v);
-		else if (!strcmp(name, "--markdown"))
-			md = v;
-		else
-			html = v;
-	}
 	int rc = run_suite(p, true, 5, NULL, out, NULL);
 	if (rc)
 		return rc;
@@ -339,19 +335,13 @@ static int cmd_baseline(const struct paths *p, int argc, char **argv)
 	const char *from = NULL;
 	char dst[PATH_MAX + 64], err[512];
 
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick"))
-			quick = true;
-		else if (!strcmp(argv[i], "--full"))
-			full = true;
-		else if (!strcmp(argv[i], "--from")) {
-			if (!(from = opt_value(argc, argv, &i)))
-				return 2;
-		} else {
-			usage();
-			return 2;
-		}
-	}
+	const struct opt opts[] = {{"--quick", NULL, &quick},
+	                           {"--full", NULL, &full},
+	                           {"--from", &from, NULL},
+	                           {NULL, NULL, NULL}};
+
+	if (opts_parse(argc, argv, opts, NULL, 0, NULL))
+		return 2;
 	if ((quick && full) || (!quick && !full && !from)) {
 		fputs("perfrun baseline: say --quick or --full (or --from RESULT.json)\n", stderr);
 		return 2;
@@ -419,23 +409,17 @@ static long commit_order(const char *list, const char *commit)
 
 static int cmd_history(const struct paths *p, int argc, char **argv)
 {
-	const char *results = p->results;
+	const char *results = p->results, *out_opt = NULL;
 	char out[PATH_MAX + 64], err[1024];
+	const struct opt opts[] = {
+	    {"--results", &results, NULL}, {"--out", &out_opt, NULL}, {NULL, NULL, NULL}};
 
-	snprintf(out, sizeof(out), "%s/perf/history", p->build);
-	for (int i = 2; i < argc; i++) {
-		const char *name = argv[i], *v;
-		if (strcmp(name, "--results") && strcmp(name, "--out")) {
-			usage();
-			return 2;
-		}
-		if (!(v = opt_value(argc, argv, &i)))
-			return 2;
-		if (!strcmp(name, "--results"))
-			results = v;
-		else
-			snprintf(out, sizeof(out), "%s", v);
-	}
+	if (opts_parse(argc, argv, opts, NULL, 0, NULL))
+		return 2;
+	if (out_opt)
+		snprintf(out, sizeof(out), "%s", out_opt);
+	else
+		snprintf(out, sizeof(out), "%s/perf/history", p->build);
 	DIR *d = opendir(results);
 	if (!d) {
 		fprintf(stderr, "perfrun: %s: %s\n", results, strerror(errno));
@@ -559,7 +543,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "table"))
 		return cmd_table(argc, argv);
 	if (!strcmp(argv[1], "bisect"))
-		return perf_bisect_main(p.repo, p.build, argc, argv);
+		return perf_bisect_main(p.repo, argc, argv);
 	if (!strcmp(argv[1], "bisect-step"))
 		return perf_bisect_step_main(p.repo, argc, argv);
 	fprintf(stderr, "perfrun: unknown command '%s'\n", argv[1]);
