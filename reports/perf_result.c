@@ -43,6 +43,13 @@ double perf_median(const double *v, size_t n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+double perf_percentile(double *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), double_cmp);
+	size_t k = (size_t)ceil(p * (double)n);
+	return v[k ? k - 1 : 0];
+}
+
 int perf_result_init(struct perf_result *r)
 {
 	memset(r, 0, sizeof(*r));

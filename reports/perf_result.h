@@ -87,4 +87,8 @@ const char *perf_direction_name(enum perf_direction d);
 /* The median of n values (n > 0; the mean of the middle two for even n). */
 double perf_median(const double *v, size_t n);
 
+/* The nearest-rank percentile (the ceil(p*n)-th smallest, as the reports
+ * count) of n > 0 values, sorting v in place; p 1 gives the largest. */
+double perf_percentile(double *v, size_t n, double p);
+
 #endif

@@ -376,20 +376,6 @@ out:
 	return rc;
 }
 
-static int double_cmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return a < b ? -1 : a > b;
-}
-
-/* Nearest rank, like the reports: the ceil(p*n)-th smallest. */
-static double percentile(double *v, size_t n, double p)
-{
-	qsort(v, n, sizeof(*v), double_cmp);
-	size_t k = (size_t)ceil(p * (double)n);
-	return v[k ? k - 1 : 0];
-}
-
 static int scan_metrics(struct perf_result *r, const char *s, struct scan *sc)
 {
 	char name[PERF_NAME_MAX + 1], node[64], svc[96];
@@ -405,10 +391,10 @@ static int scan_metrics(struct perf_result *r, const char *s, struct scan *sc)
 			    (double)(sc->changes[i].last_applied_us - sc->changes[i].t_us) / 1000;
 	if (n) {
 		name_fmt(name, "%s.map_propagation_p50_ms", s);
-		rc = add1(r, name, "ms", PERF_LOWER, percentile(prop, n, 0.5));
+		rc = add1(r, name, "ms", PERF_LOWER, perf_percentile(prop, n, 0.5));
 		name_fmt(name, "%s.map_propagation_max_ms", s);
 		if (!rc)
-			rc = add1(r, name, "ms", PERF_LOWER, prop[n - 1]);
+			rc = add1(r, name, "ms", PERF_LOWER, perf_percentile(prop, n, 1));
 	}
 	free(prop);
 	for (size_t i = 0; !rc && i < sc->n_await; i++) {
@@ -428,7 +414,7 @@ static int scan_metrics(struct perf_result *r, const char *s, struct scan *sc)
 		name_fmt(name, "%s.control_outage.latency_p99_ms", s);
 		if (!rc && sc->n_outage)
 			rc = add1(r, name, "ms", PERF_LOWER,
-			          percentile(sc->outage_lat, sc->n_outage, 0.99) / 1000);
+			          perf_percentile(sc->outage_lat, sc->n_outage, 0.99) / 1000);
 	}
 	return rc;
 }
