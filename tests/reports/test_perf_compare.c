@@ -184,6 +184,26 @@ static void pair_init(struct pair *p)
 	thresholds(&p->t);
 }
 
+/* The same metric on both sides, the baseline's samples b, the current c. */
+static void both(struct pair *p, const char *name, enum perf_direction d, enum perf_class c,
+                 const double *b, size_t nb, const double *cv, size_t nc)
+{
+	add(&p->base, name, d, c, b, nb);
+	add(&p->cur, name, d, c, cv, nc);
+}
+
+static void pair_compare(struct pair *p)
+{
+	cr_assert_eq(perf_compare(&p->base, &p->cur, &p->t, &p->c), 0);
+}
+
+static void pair_free(struct pair *p)
+{
+	perf_comparison_free(&p->c);
+	perf_result_free(&p->base);
+	perf_result_free(&p->cur);
+}
+
 static enum perf_verdict verdict_of(const struct perf_comparison *c, const char *name)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -201,21 +221,15 @@ Test(perf_compare, prf_2_exact_metrics_report_every_change_and_fail_beyond_the_t
 	pair_init(&p);
 	double b1 = 10, c1 = 10, b2 = 10, c2 = 10.1, b3 = 10, c3 = 10.5, b4 = 10, c4 = 9, b5 = 1,
 	       c5 = 0.9995, b6 = 1, c6 = 0.99, b7 = 3;
-	add(&p.base, "s.w.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b1, 1);
-	add(&p.cur, "s.w.latency_p50_ms", PERF_LOWER, PERF_EXACT, &c1, 1);
-	add(&p.base, "s.x.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b2, 1);
-	add(&p.cur, "s.x.latency_p50_ms", PERF_LOWER, PERF_EXACT, &c2, 1);
-	add(&p.base, "s.y.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b3, 1);
-	add(&p.cur, "s.y.latency_p50_ms", PERF_LOWER, PERF_EXACT, &c3, 1);
-	add(&p.base, "s.z.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b4, 1);
-	add(&p.cur, "s.z.latency_p50_ms", PERF_LOWER, PERF_EXACT, &c4, 1);
-	add(&p.base, "s.w.success_rate", PERF_HIGHER, PERF_EXACT, &b5, 1);
-	add(&p.cur, "s.w.success_rate", PERF_HIGHER, PERF_EXACT, &c5, 1);
-	add(&p.base, "s.x.success_rate", PERF_HIGHER, PERF_EXACT, &b6, 1);
-	add(&p.cur, "s.x.success_rate", PERF_HIGHER, PERF_EXACT, &c6, 1);
+	both(&p, "s.w.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b1, 1, &c1, 1);
+	both(&p, "s.x.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b2, 1, &c2, 1);
+	both(&p, "s.y.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b3, 1, &c3, 1);
+	both(&p, "s.z.latency_p50_ms", PERF_LOWER, PERF_EXACT, &b4, 1, &c4, 1);
+	both(&p, "s.w.success_rate", PERF_HIGHER, PERF_EXACT, &b5, 1, &c5, 1);
+	both(&p, "s.x.success_rate", PERF_HIGHER, PERF_EXACT, &b6, 1, &c6, 1);
 	add(&p.base, "s.gone_ms", PERF_LOWER, PERF_EXACT, &b7, 1);
 	add(&p.cur, "s.new_ms", PERF_LOWER, PERF_EXACT, &b7, 1);
-	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	pair_compare(&p);
 	cr_assert_eq(verdict_of(&p.c, "s.w.latency_p50_ms"), PERF_SAME);
 	cr_assert_eq(verdict_of(&p.c, "s.x.latency_p50_ms"), PERF_CHANGED, "1 %% is within 2 %%");
 	cr_assert_eq(verdict_of(&p.c, "s.y.latency_p50_ms"), PERF_REGRESSION);
@@ -243,9 +257,7 @@ Test(perf_compare, prf_2_exact_metrics_report_every_change_and_fail_beyond_the_t
 	cr_assert(strstr(buf, "**Performance: regression**"));
 	cr_assert_null(strstr(buf, "s.w.latency_p50_ms"), "identical rows are only counted");
 	free(buf);
-	perf_comparison_free(&p.c);
-	perf_result_free(&p.base);
-	perf_result_free(&p.cur);
+	pair_free(&p);
 }
 
 Test(perf_compare, prf_2_timed_changes_count_only_when_significant_and_beyond_the_threshold)
@@ -256,23 +268,17 @@ Test(perf_compare, prf_2_timed_changes_count_only_when_significant_and_beyond_th
 	double slower[] = {1.30, 1.28, 1.32, 1.31, 1.29};     /* +30 %, separated */
 	double noisy[] = {1.25, 0.95, 1.22, 1.20, 0.97};      /* +20 %, overlaps */
 	double slightly[] = {1.04, 1.05, 1.045, 1.06, 1.055}; /* separated, +4.5 % */
-	add(&p.base, "timed.a", PERF_LOWER, PERF_TIMED, base, 5);
-	add(&p.cur, "timed.a", PERF_LOWER, PERF_TIMED, slower, 5);
-	add(&p.base, "timed.b", PERF_LOWER, PERF_TIMED, base, 5);
-	add(&p.cur, "timed.b", PERF_LOWER, PERF_TIMED, noisy, 5);
-	add(&p.base, "timed.c", PERF_LOWER, PERF_TIMED, base, 5);
-	add(&p.cur, "timed.c", PERF_LOWER, PERF_TIMED, slightly, 5);
-	add(&p.base, "timed.d", PERF_LOWER, PERF_TIMED, base, 5);
-	add(&p.cur, "timed.d", PERF_LOWER, PERF_TIMED, base, 5);
-	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	both(&p, "timed.a", PERF_LOWER, PERF_TIMED, base, 5, slower, 5);
+	both(&p, "timed.b", PERF_LOWER, PERF_TIMED, base, 5, noisy, 5);
+	both(&p, "timed.c", PERF_LOWER, PERF_TIMED, base, 5, slightly, 5);
+	both(&p, "timed.d", PERF_LOWER, PERF_TIMED, base, 5, base, 5);
+	pair_compare(&p);
 	cr_assert_eq(verdict_of(&p.c, "timed.a"), PERF_REGRESSION);
 	cr_assert_eq(verdict_of(&p.c, "timed.b"), PERF_NOISE, "not significant");
 	cr_assert_eq(verdict_of(&p.c, "timed.c"), PERF_NOISE, "significant, within 10 %%");
 	cr_assert_eq(verdict_of(&p.c, "timed.d"), PERF_NOISE, "a rerun of the same samples");
 	cr_assert_eq(p.c.regressions, 1);
-	perf_comparison_free(&p.c);
-	perf_result_free(&p.base);
-	perf_result_free(&p.cur);
+	pair_free(&p);
 }
 
 Test(perf_compare, prf_2_counted_metrics_fail_beyond_their_percent_and_jitter_is_noise)
@@ -280,19 +286,14 @@ Test(perf_compare, prf_2_counted_metrics_fail_beyond_their_percent_and_jitter_is
 	struct pair p;
 	pair_init(&p);
 	double b = 1e9, within = 1.02e9, beyond = 1.05e9, jitter = 1e9 + 50;
-	add(&p.base, "counted.a.instructions", PERF_LOWER, PERF_COUNTED, &b, 1);
-	add(&p.cur, "counted.a.instructions", PERF_LOWER, PERF_COUNTED, &within, 1);
-	add(&p.base, "counted.b.instructions", PERF_LOWER, PERF_COUNTED, &b, 1);
-	add(&p.cur, "counted.b.instructions", PERF_LOWER, PERF_COUNTED, &beyond, 1);
-	add(&p.base, "counted.c.instructions", PERF_LOWER, PERF_COUNTED, &b, 1);
-	add(&p.cur, "counted.c.instructions", PERF_LOWER, PERF_COUNTED, &jitter, 1);
-	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	both(&p, "counted.a.instructions", PERF_LOWER, PERF_COUNTED, &b, 1, &within, 1);
+	both(&p, "counted.b.instructions", PERF_LOWER, PERF_COUNTED, &b, 1, &beyond, 1);
+	both(&p, "counted.c.instructions", PERF_LOWER, PERF_COUNTED, &b, 1, &jitter, 1);
+	pair_compare(&p);
 	cr_assert_eq(verdict_of(&p.c, "counted.a.instructions"), PERF_CHANGED);
 	cr_assert_eq(verdict_of(&p.c, "counted.b.instructions"), PERF_REGRESSION);
 	cr_assert_eq(verdict_of(&p.c, "counted.c.instructions"), PERF_NOISE, "50 in a billion");
-	perf_comparison_free(&p.c);
-	perf_result_free(&p.base);
-	perf_result_free(&p.cur);
+	pair_free(&p);
 }
 
 Test(perf_compare, prf_2_bad_thresholds_files_name_the_rule)
@@ -331,14 +332,12 @@ Test(perf_compare, prf_2_a_changed_class_unit_or_direction_fails_as_a_mismatch)
 	cr_assert_eq(perf_result_add(&p.cur, "s.b_ms", "s", PERF_LOWER, PERF_EXACT, &small, 1), 0);
 	add(&p.base, "s.c_ms", PERF_LOWER, PERF_EXACT, &ten, 1);
 	add(&p.cur, "s.c_ms", PERF_HIGHER, PERF_EXACT, &fifty, 1);
-	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	pair_compare(&p);
 	cr_assert_eq(verdict_of(&p.c, "s.a_ms"), PERF_MISMATCH, "exact became timed");
 	cr_assert_eq(verdict_of(&p.c, "s.b_ms"), PERF_MISMATCH, "ms became s");
 	cr_assert_eq(verdict_of(&p.c, "s.c_ms"), PERF_MISMATCH, "lower became higher");
 	cr_assert_eq(p.c.regressions, 3);
-	perf_comparison_free(&p.c);
-	perf_result_free(&p.base);
-	perf_result_free(&p.cur);
+	pair_free(&p);
 }
 
 Test(perf_compare, prf_2_timed_samples_too_few_to_ever_decide_fail)
@@ -346,15 +345,12 @@ Test(perf_compare, prf_2_timed_samples_too_few_to_ever_decide_fail)
 	struct pair p;
 	pair_init(&p);
 	double base[] = {1, 1.01, 0.99}, doubled[] = {2, 2.01, 1.99};
-	add(&p.base, "timed.x", PERF_LOWER, PERF_TIMED, base, 3);
-	add(&p.cur, "timed.x", PERF_LOWER, PERF_TIMED, doubled, 3);
-	cr_assert_eq(perf_compare(&p.base, &p.cur, &p.t, &p.c), 0);
+	both(&p, "timed.x", PERF_LOWER, PERF_TIMED, base, 3, doubled, 3);
+	pair_compare(&p);
 	cr_assert_eq(verdict_of(&p.c, "timed.x"), PERF_TOO_FEW,
 	             "3 against 3 can never reach p < 0.05: not noise");
 	cr_assert_eq(p.c.regressions, 1);
-	perf_comparison_free(&p.c);
-	perf_result_free(&p.base);
-	perf_result_free(&p.cur);
+	pair_free(&p);
 }
 
 Test(perf_result, prf_1_units_commits_and_empty_results_that_could_mislead_are_refused)
