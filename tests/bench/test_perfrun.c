@@ -5,6 +5,7 @@
  * identical; a slower result fails the compare and the gate naming the
  * metric; the history draws a chart per metric. */
 #define _GNU_SOURCE
+#include "tests/support/json_file.h"
 #include "tests/support/shell.h"
 
 #include <cjson/cJSON.h>
@@ -25,19 +26,6 @@ static char out[1 << 16];
 static void setup(void)
 {
 	cr_assert(shell_mkdtemp(dir, sizeof(dir), "test_perfrun"));
-}
-
-static cJSON *read_json(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f, "%s", path);
-	static char buf[8 << 20];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	cJSON *j = cJSON_Parse(buf);
-	cr_assert_not_null(j, "%s is JSON", path);
-	return j;
 }
 
 static const cJSON *metric(const cJSON *result, const char *name)
@@ -87,7 +75,7 @@ static cJSON *quick_run(const char *name)
 	cr_assert_eq(rc, 0, "perfrun run --quick: %s", out);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return read_json(path);
+	return test_json_file(path);
 }
 
 /* One quick run shared by the tests of this process's runner (each test
@@ -122,7 +110,7 @@ static cJSON *shared_run(void)
 		                       shared, PERFRUN_PATH, path, path, path),
 		             0, "perfrun run --quick: %s", out);
 	}
-	return read_json(path);
+	return test_json_file(path);
 }
 
 Test(perfrun, prf_1_quick_suite_writes_environment_and_each_class, .init = setup, .timeout = 600)
@@ -219,7 +207,7 @@ Test(perfrun, prf_1_exact_figures_match_the_runs_own_events_and_captures, .init 
 	double bytes = strtod(out, NULL);
 	char report[512];
 	snprintf(report, sizeof(report), "%s/q/reports/quickstart/report.json", dir);
-	cJSON *rep = read_json(report);
+	cJSON *rep = test_json_file(report);
 	double requests = 0;
 	const cJSON *w;
 	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(rep, "workloads"))

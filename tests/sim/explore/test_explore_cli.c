@@ -3,6 +3,7 @@
  * timeline events say so), a seed replays exactly, shards merged equal the
  * unsharded sweep (also when GNU parallel runs them), a trial that hangs
  * is killed and reported, and bad input is refused with a reason. */
+#include "tests/support/json_file.h"
 #include "tests/support/prereq.h"
 #include "tests/support/shell.h"
 
@@ -66,24 +67,11 @@ static void setup_dir(char *dir, size_t cap)
 	fclose(f);
 }
 
-static cJSON *load_json(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s is missing", path);
-	static char buf[8 << 20];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	cJSON *j = cJSON_Parse(buf);
-	cr_assert_not_null(j, "%s is not JSON", path);
-	return j;
-}
-
 /* An explore.json's runs without their wall-clock figures: what must be
  * equal between two sweeps of the same seeds. */
 static cJSON *runs_of(const char *path)
 {
-	cJSON *doc = load_json(path);
+	cJSON *doc = test_json_file(path);
 	cJSON *runs = cJSON_DetachItemFromObject(doc, "runs");
 	cJSON *r;
 	cJSON_ArrayForEach(r, runs)
