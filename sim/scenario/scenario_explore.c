@@ -115,19 +115,18 @@ static bool tags_fault_has_host(const struct scenario *sc)
 	cJSON *p = sc->policy_json ? cJSON_Parse(sc->policy_json) : NULL;
 	const cJSON *owners = cJSON_GetObjectItemCaseSensitive(p, "tagOwners");
 	size_t n_hosts = scenario_hosts(sc, NULL, 0);
-	struct scenario_host *hosts = calloc(n_hosts ? n_hosts : 1, sizeof(*hosts));
+	struct scenario_host *hosts = NULL;
 	bool found = false;
 
-	if (hosts && cJSON_GetArraySize(owners) >= 2)
+	if (cJSON_GetArraySize(owners) >= 2 && (hosts = calloc(n_hosts + 1, sizeof(*hosts))))
 		scenario_hosts(sc, hosts, n_hosts);
-	for (size_t h = 0; hosts && cJSON_GetArraySize(owners) >= 2 && h < n_hosts && !found; h++) {
+	for (size_t h = 0; hosts && h < n_hosts && !found; h++) {
 		char name[SCENARIO_NAME_MAX + 16];
 		const struct scenario_node_group *g =
 		    scenario_node_name(sc, hosts[h].node, name, sizeof(name));
-		bool owned = g && g->n_tags > 0;
-		for (size_t i = 0; owned && i < g->n_tags; i++)
-			owned = cJSON_GetObjectItemCaseSensitive(owners, g->tags[i]) != NULL;
-		found = owned;
+		found = g && g->n_tags > 0;
+		for (size_t i = 0; found && i < g->n_tags; i++)
+			found = cJSON_GetObjectItemCaseSensitive(owners, g->tags[i]) != NULL;
 	}
 	free(hosts);
 	cJSON_Delete(p);
