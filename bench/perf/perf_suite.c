@@ -282,26 +282,22 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 				return rc;
 		}
 		/* gnuplot draws the report's plots: not the harness's cost */
-		char *argv[] = {"valgrind",
-		                "--tool=cachegrind",
-		                "--cache-sim=no",
-		                "--cachegrind-out-file=/dev/null",
-		                c->explore ? "--trace-children=yes" : "--trace-children=no",
-		                "--trace-children-skip=*gnuplot*",
-		                vglog,
-		                bin,
-		                c->explore ? "explore" : "--quiet",
-		                file,
-		                c->explore ? "--seeds" : "--pcap",
-		                c->explore ? "1" : "none",
-		                "--out",
-		                out,
-		                c->explore ? "--jobs" : NULL,
-		                "1",
-		                "--pcap",
-		                "none",
-		                "--quiet",
-		                NULL};
+		/* simrun's own arguments, then what an explore trial needs */
+		char *simrun_args[] = {bin, "--quiet", "--pcap", "none", "--out", out, file, NULL};
+		char *explore_args[] = {bin,      "explore", file,     "--seeds", "1",
+		                        "--jobs", "1",       "--pcap", "none",    "--out",
+		                        out,      "--quiet", NULL};
+		char *argv[8 + sizeof(explore_args) / sizeof(explore_args[0])] = {
+		    "valgrind",
+		    "--tool=cachegrind",
+		    "--cache-sim=no",
+		    "--cachegrind-out-file=/dev/null",
+		    c->explore ? "--trace-children=yes" : "--trace-children=no",
+		    "--trace-children-skip=*gnuplot*",
+		    vglog};
+		char *const *run_args = c->explore ? explore_args : simrun_args;
+		for (size_t k = 0; run_args[k]; k++)
+			argv[7 + k] = run_args[k];
 		struct perf_proc p;
 		int rc = perf_proc_run(argv, NULL, log, log, &p);
 		if (rc)
