@@ -44,11 +44,11 @@ static int build_simrun(const char *src, const char *build, const char *log)
 			cmake[9] = "-DCMAKE_C_COMPILER_LAUNCHER=ccache";
 			cmake[10] = "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache";
 		}
-		if (perf_proc_run(cmake, NULL, log, log, &p) || p.status != 0)
+		if (perf_proc_run(cmake, NULL, log, log, PERF_LIMIT_BUILD_S, &p) || p.status != 0)
 			return -1;
 	}
 	char *ninja[] = {"ninja", "-C", (char *)build, "simrun", NULL};
-	if (perf_proc_run(ninja, NULL, log, log, &p) || p.status != 0)
+	if (perf_proc_run(ninja, NULL, log, log, PERF_LIMIT_BUILD_S, &p) || p.status != 0)
 		return -1;
 	return 0;
 }
@@ -107,7 +107,8 @@ static int is_regression(const char *repo, const struct perf_metric *good,
 	return verdict;
 }
 
-static int git(const char *dir, const char *log, char *const args[])
+/* git -C dir ARGS, output into log; limit_s as perf_proc_run's. */
+static int git(const char *dir, const char *log, unsigned limit_s, char *const args[])
 {
 	char *argv[16] = {"git", "-C", (char *)dir};
 	size_t k = 3;
@@ -115,7 +116,7 @@ static int git(const char *dir, const char *log, char *const args[])
 		argv[k++] = args[i];
 	argv[k] = NULL;
 	struct perf_proc p;
-	return perf_proc_run(argv, NULL, log, log, &p) || p.status != 0 ? -1 : 0;
+	return perf_proc_run(argv, NULL, log, log, limit_s, &p) || p.status != 0 ? -1 : 0;
 }
 
 /* Checks out rev in the worktree, builds it and measures the metric. */
@@ -123,7 +124,7 @@ static int measure_at(const char *repo, const char *wt, const char *build, const
                       const char *rev, const char *metric, struct perf_metric *m)
 {
 	char *co[] = {"checkout", "--quiet", "--detach", (char *)rev, NULL};
-	if (git(wt, log, co)) {
+	if (git(wt, log, PERF_LIMIT_TOOL_S, co)) {
 		fprintf(stderr, "perfrun bisect: cannot check out %s (see %s)\n", rev, log);
 		return -1;
 	}
@@ -214,7 +215,8 @@ int perf_bisect_main(const char *repo, int argc, char **argv)
 	char *cp[] = {"cp", self, tool, NULL};
 	struct perf_proc p;
 	char *add[] = {"worktree", "add", "--detach", tree, (char *)bad, NULL};
-	if (perf_proc_run(cp, NULL, NULL, NULL, &p) || p.status || git(repo, log, add)) {
+	if (perf_proc_run(cp, NULL, NULL, NULL, PERF_LIMIT_TOOL_S, &p) || p.status ||
+	    git(repo, log, PERF_LIMIT_TOOL_S, add)) {
 		fprintf(stderr, "perfrun bisect: cannot set up %s (see %s)\n", wt, log);
 		return 2;
 	}
@@ -241,7 +243,7 @@ int perf_bisect_main(const char *repo, int argc, char **argv)
 	char *run[] = {"bisect",       "run", tool,      "bisect-step", "--metric", (char *)metric,
 	               "--good-value", value, "--build", bld,           NULL};
 	setenv("PERF_REPO", repo, 1);
-	if (git(tree, log, start) || git(tree, log, run)) {
+	if (git(tree, log, PERF_LIMIT_TOOL_S, start) || git(tree, log, PERF_LIMIT_BISECT_S, run)) {
 		fprintf(stderr, "perfrun bisect: git bisect failed (see %s)\n", log);
 		goto out;
 	}
@@ -259,13 +261,13 @@ int perf_bisect_main(const char *repo, int argc, char **argv)
 	rc = 1;
 out:;
 	char *reset[] = {"bisect", "reset", NULL};
-	git(tree, log, reset);
+	git(tree, log, PERF_LIMIT_TOOL_S, reset);
 	if (!keep) {
 		char *rm_wt[] = {"worktree", "remove", "--force", tree, NULL};
-		git(repo, log, rm_wt);
+		git(repo, log, PERF_LIMIT_TOOL_S, rm_wt);
 		char *rm[] = {"rm", "-rf", wt, NULL};
 		if (rc == 1)
-			perf_proc_run(rm, NULL, NULL, NULL, &p);
+			perf_proc_run(rm, NULL, NULL, NULL, PERF_LIMIT_TOOL_S, &p);
 	}
 	return rc;
 }

@@ -4,10 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,12 +48,28 @@ static void redirect(const char *path, int fd, int flags)
 	close(f);
 }
 
+/* The signals that stop perfrun: a child in its own process group does
+ * not get the terminal's, so perfrun passes them on (reap). */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+/* Starts argv in its own process group with the signal mask `mask`. */
 static pid_t spawn(char *const argv[], const char *cwd, const char *out, const char *err,
-                   int pipe_fd)
+                   int pipe_fd, const sigset_t *mask)
 {
 	pid_t pid = fork();
-	if (pid != 0)
+	if (pid != 0) {
+		if (pid > 0)
+			setpgid(pid, pid); /* also here: no window where a kill misses it */
 		return pid;
+	}
+	setpgid(0, 0);
+	sigprocmask(SIG_SETMASK, mask, NULL);
 	if (cwd && chdir(cwd) != 0)
 		_exit(126);
 	redirect(NULL, 0, O_RDONLY);
@@ -66,66 +87,158 @@ static pid_t spawn(char *const argv[], const char *cwd, const char *out, const c
 	_exit(127);
 }
 
-static int reap(pid_t pid, struct perf_proc *p, double t0)
-{
-	struct rusage ru;
-	int status;
+/* Where a child's standard output goes while perfrun waits (perf_capture). */
+struct capture {
+	int fd; /* -1: none */
+	char *buf;
+	size_t cap, n;
+};
 
-	while (wait4(pid, &status, 0, &ru) < 0)
-		if (errno != EINTR)
-			return -errno;
+/* Reads what the pipe has; false at its end. */
+static bool capture_read(struct capture *c)
+{
+	char tmp[4096];
+	ssize_t got = read(c->fd, tmp, sizeof(tmp));
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (got <= 0)
+		return false;
+	size_t keep = c->cap - 1 - c->n < (size_t)got ? c->cap - 1 - c->n : (size_t)got;
+	memcpy(c->buf + c->n, tmp, keep);
+	c->n += keep;
+	return true;
+}
+
+/* Waits for pid, the leader of its own group, with the stop signals
+ * blocked (the caller blocked them before the fork, so none is lost):
+ * kills the group when limit_s passes or a stop signal comes, and when
+ * the leader exits (what it left running). Then re-raises a stop signal
+ * that came. 0 when the program exited 0, 1 otherwise, -errno when it
+ * could not be waited for. */
+static int reap(pid_t pid, unsigned limit_s, struct capture *cap, const sigset_t *old_mask,
+                struct perf_proc *p, double t0)
+{
+	sigset_t stop;
+	stop_signals(&stop);
+	int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+	int pfd = pidfd_open(pid, 0);
+	bool timed_out = false, exited = false;
+	int caught = 0;
+
+	while (pfd >= 0 && !exited) {
+		struct pollfd fds[3] = {{.fd = pfd, .events = POLLIN},
+		                        {.fd = sfd, .events = POLLIN},
+		                        {.fd = cap ? cap->fd : -1, .events = POLLIN}};
+		int left_ms = -1;
+		if (limit_s) {
+			double left = t0 + limit_s - now_s();
+			left_ms = left > 0 ? (int)(left * 1000) + 1 : 0;
+		}
+		int n = poll(fds, 3, left_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (n == 0) {
+			timed_out = true;
+			break;
+		}
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				caught = (int)si.ssi_signo;
+			break;
+		}
+		if (fds[2].revents && !capture_read(cap))
+			cap->fd = -1; /* poll ignores a negative fd */
+		exited = fds[0].revents != 0;
+	}
+	/* the leader is not reaped yet, so its pid still names its group */
+	if (pfd >= 0)
+		kill(-pid, SIGKILL);
+	while (cap && cap->fd >= 0 && capture_read(cap))
+		;
+	struct rusage ru;
+	int status = 0, rc;
+	while ((rc = (int)wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR)
+		;
+	if (rc < 0)
+		rc = -errno;
+	if (pfd >= 0)
+		close(pfd);
+	if (sfd >= 0)
+		close(sfd);
+	sigprocmask(SIG_SETMASK, old_mask, NULL);
+	if (caught)
+		raise(caught);
+	if (rc < 0)
+		return rc;
 	if (p) {
 		p->wall_s = now_s() - t0;
 		p->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
 		           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 		p->rss_kib = (uint64_t)ru.ru_maxrss;
-		p->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		p->status = timed_out           ? PERF_TIMED_OUT
+		            : WIFEXITED(status) ? WEXITSTATUS(status)
+		                                : 128 + WTERMSIG(status);
 	}
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+	return !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+/* Starts argv with the stop signals blocked and waits for it (reap);
+ * child_out, when not -1, becomes its standard output (and is closed
+ * here). */
+static int run(char *const argv[], const char *cwd, const char *out, const char *err,
+               unsigned limit_s, int child_out, struct capture *cap, struct perf_proc *p)
+{
+	sigset_t stop, old;
+	stop_signals(&stop);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	double t0 = now_s();
+	pid_t pid = spawn(argv, cwd, out, err, child_out, &old);
+	int e = errno;
+	if (child_out >= 0)
+		close(child_out);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return -e;
+	}
+	return reap(pid, limit_s, cap, &old, p, t0);
 }
 
 int perf_proc_run(char *const argv[], const char *cwd, const char *out, const char *err,
-                  struct perf_proc *p)
+                  unsigned limit_s, struct perf_proc *p)
 {
-	double t0 = now_s();
-	pid_t pid = spawn(argv, cwd, out, err, -1);
-
-	if (pid < 0)
-		return -errno;
-	int rc = reap(pid, p, t0);
+	int rc = run(argv, cwd, out, err, limit_s, -1, NULL, p);
 	return rc < 0 ? rc : 0;
 }
 
 int perf_capture(char *const argv[], const char *cwd, char *buf, size_t cap)
 {
 	int fds[2];
-	size_t n = 0;
 
 	buf[0] = '\0';
-	if (pipe(fds) != 0)
+	/* close-on-exec: spawn's dup2 gives the child a plain stdout */
+	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
-	pid_t pid = spawn(argv, cwd, NULL, NULL, fds[1]);
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return -1;
-	}
-	for (;;) {
-		char tmp[4096];
-		ssize_t got = read(fds[0], tmp, sizeof(tmp));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		size_t keep = cap - 1 - n < (size_t)got ? cap - 1 - n : (size_t)got;
-		memcpy(buf + n, tmp, keep);
-		n += keep;
-	}
+	struct capture c = {.fd = fds[0], .buf = buf, .cap = cap};
+	int rc = run(argv, cwd, NULL, NULL, PERF_LIMIT_TOOL_S, fds[1], &c, NULL);
 	close(fds[0]);
+	size_t n = c.n;
 	buf[n] = '\0';
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	return reap(pid, NULL, 0) == 0 ? 0 : -1;
+	return rc == 0 ? 0 : -1;
+}
+
+void perf_proc_how(const struct perf_proc *p, unsigned limit_s, char *out, size_t cap)
+{
+	if (p->status == PERF_TIMED_OUT && limit_s)
+		snprintf(out, cap, "timed out after %u s", limit_s);
+	else if (p->status > 128)
+		snprintf(out, cap, "was killed by signal %d", p->status - 128);
+	else
+		snprintf(out, cap, "exited %d", p->status);
 }
 
 static void cpu_model(char *out, size_t cap)

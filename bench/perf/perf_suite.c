@@ -182,14 +182,15 @@ static int simrun(const struct perf_suite_opts *o, const char *scenario, const c
 	snprintf(file, sizeof(file), "%s/%s", o->repo, scenario);
 	char *argv[] = {bin,     "--quiet",       "--pcap", pcaps ? "all" : "none",
 	                "--out", (char *)out_dir, file,     NULL};
-	int rc = perf_proc_run(argv, NULL, log, log, p);
+	int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_RUN_S, p);
 	if (rc)
 		return err_setf(err, err_len, rc, "%s: cannot start: %s", bin, strerror(-rc));
 	if (p->status > 1) {
 		char tail[400];
 		tail_of(log, tail, sizeof(tail));
-		return err_setf(err, err_len, -EIO, "simrun %s exited %d: %s", scenario, p->status,
-		                tail);
+		char how[64];
+		perf_proc_how(p, PERF_LIMIT_RUN_S, how, sizeof(how));
+		return err_setf(err, err_len, -EIO, "simrun %s %s: %s", scenario, how, tail);
 	}
 	return 0;
 }
@@ -299,7 +300,7 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		for (size_t k = 0; run_args[k]; k++)
 			argv[7 + k] = run_args[k];
 		struct perf_proc p;
-		int rc = perf_proc_run(argv, NULL, log, log, &p);
+		int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_VALGRIND_S, &p);
 		if (rc)
 			return err_setf(err, err_len, rc,
 			                "valgrind: cannot start: %s (install valgrind)",
@@ -311,8 +312,10 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		if (p.status > 1) {
 			char tail[400];
 			tail_of(log, tail, sizeof(tail));
-			return err_setf(err, err_len, -EIO, "valgrind simrun %s exited %d: %s",
-			                c->file, p.status, tail);
+			char how[64];
+			perf_proc_how(&p, PERF_LIMIT_VALGRIND_S, how, sizeof(how));
+			return err_setf(err, err_len, -EIO, "valgrind simrun %s %s: %s", c->file,
+			                how, tail);
 		}
 		double v;
 		if (instructions_sum(dir, &v) || v <= 0)
@@ -384,7 +387,7 @@ static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct pe
 		argv[k++] = "--out";
 		argv[k++] = jsonl;
 		argv[k] = NULL;
-		int rc = perf_proc_run(argv, NULL, log, log, &pp);
+		int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_RUN_S, &pp);
 		if (rc || pp.status != 0 || plain_ok(log) <= 0)
 			return err_setf(err, err_len, -EIO,
 			                "plain ns-3 (%s) failed or completed no request: see %s",
@@ -433,7 +436,7 @@ static int run_proxy(const struct perf_suite_opts *o, const char *tmp, struct pe
                      char *err, size_t err_len)
 {
 	char script[PATH_MAX + 64], reps[16], log[PATH_MAX + 64], line[1024];
-	struct perf_proc p;
+	struct perf_proc p = {0};
 
 	if (o->quick || (o->only && !has_prefix(o->only, "timed.proxy.")))
 		return 0;
@@ -442,11 +445,14 @@ static int run_proxy(const struct perf_suite_opts *o, const char *tmp, struct pe
 	snprintf(log, sizeof(log), "%s/proxy.out", tmp);
 	char *argv[] = {script,    "--reps",         reps,         "--duration", "5",
 	                "--build", (char *)o->build, "--no-build", NULL};
-	int rc = perf_proc_run(argv, NULL, log, log, &p);
+	int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_BENCH_S, &p);
 	if (rc || p.status != 0) {
 		char tail[400];
 		tail_of(log, tail, sizeof(tail));
-		return err_setf(err, err_len, -EIO, "%s exited %d: %s", script, p.status, tail);
+		char how[64];
+		perf_proc_how(&p, PERF_LIMIT_BENCH_S, how, sizeof(how));
+		return err_setf(err, err_len, -EIO, "%s %s: %s", script,
+		                rc ? "could not start" : how, tail);
 	}
 	FILE *f = fopen(log, "r");
 	size_t found = 0;
@@ -512,7 +518,7 @@ int perf_suite_run(const struct perf_suite_opts *o, struct perf_result *r, char 
 		rc = err_setf(err, err_len, -ENODATA, "the suite yields no metric %s", o->only);
 	if (!rc) {
 		char *rm[] = {"rm", "-rf", tmp, NULL};
-		perf_proc_run(rm, NULL, NULL, NULL, NULL);
+		perf_proc_run(rm, NULL, NULL, NULL, PERF_LIMIT_TOOL_S, NULL);
 	} else {
 		size_t n = strlen(err);
 		snprintf(err + n, err_len - n, " (outputs kept in %s)", tmp);
