@@ -12,6 +12,7 @@ packages=(
   postgresql-15 postgresql-client-15         # L4-3: a real database behind the L4 proxy
   parallel                                  # EXP-4: simrun explore shards run by GNU parallel
   valgrind                                  # PRF-1: counted metrics (instructions) of the perf suite
+  ccache                                    # PRF-4: bisect and its demo rebuild simrun per commit
   haproxy nginx wrk iperf3 jq               # bench/run-proxy-vs-haproxy.sh: the rival proxy, backend, load
 )
 

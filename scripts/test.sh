@@ -72,7 +72,12 @@ build() {
     ninja -C "$dir" >"$logdir/ninja-$(basename "$dir").log" 2>&1
 }
 
-if ! build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+# The main build through ccache, paths relative to the tree and the build
+# folder left out of the hash: the perf demo's clone and bisect's worktree
+# (PRF-4, under build/) then rebuild simrun from these objects.
+export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
+if ! build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER_LAUNCHER=ccache \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; then
   echo "build failed:"
   tail -n 60 "$logdir/ninja-build.log" "$logdir/cmake-build.log"
   echo "0 passed, 1 failed"

@@ -8,16 +8,30 @@
 # Prints PASS or FAIL for each and exits non-zero on a FAIL. Takes a few
 # minutes (two builds of simrun plus the bisect steps'; ccache helps).
 #
+# The work folder goes under $TMPDIR (default /tmp), and bisect's worktree
+# inside it. Builds go through ccache when it is installed: the clone and
+# the worktree share it (base_dir the work folder, or $CCACHE_BASEDIR when
+# that holds the work folder, as .ci/run sets it, so they also reuse the CI
+# build's objects).
+#
 # usage: bench/perf/demo-regression.sh [--keep]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 keep=0
 [ "${1:-}" = --keep ] && keep=1
-work=$(mktemp -d /tmp/perf-demo.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/perf-demo.XXXXXX")
 cleanup() { [ $keep = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 echo "# work folder $work" >&2
+export TMPDIR=$work
+case "$work/" in
+"${CCACHE_BASEDIR:-/nowhere}"/*) ;;
+*) export CCACHE_BASEDIR=$work ;;
+esac
+# -g puts the build folder in the hash unless told not to: the clone's and
+# the worktree's folders differ, their objects do not
+export CCACHE_NOHASHDIR=true
 
 git clone -q "$root" "$work/tree"
 cd "$work/tree"
@@ -40,8 +54,6 @@ git commit -qam "demo: harmless change 2"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache
 	-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-# the clone and bisect's worktree both live in /tmp: one ccache for both
-export CCACHE_BASEDIR=/tmp
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAILSIM_BENCH=OFF \
 	"${launcher[@]}" >"$work/cmake.log"
 ninja -C build simrun perfrun >"$work/ninja.log"

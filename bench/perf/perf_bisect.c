@@ -198,7 +198,12 @@ int perf_bisect_main(const char *repo, int argc, char **argv)
 		        good_hash, bad_hash);
 		return 2;
 	}
-	char wt[] = "/tmp/perfrun-bisect-XXXXXX";
+	/* under $TMPDIR when set: a caller that shares a compiler cache keeps
+	 * the worktree below its cache's base directory */
+	const char *tmpdir = getenv("TMPDIR");
+	char wt[PATH_MAX - 64];
+	snprintf(wt, sizeof(wt), "%s/perfrun-bisect-XXXXXX",
+	         tmpdir && tmpdir[0] == '/' ? tmpdir : "/tmp");
 	if (!mkdtemp(wt)) {
 		perror("perfrun bisect: mkdtemp");
 		return 2;

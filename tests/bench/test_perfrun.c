@@ -1,15 +1,17 @@
-/* perfrun end to end (SPEC PRF-1, PRF-2, PRF-3, PRF-5): the quick suite
+/* perfrun end to end (SPEC PRF-1..PRF-5): the quick suite
  * writes a result with the environment and every class it promises; its
  * figures match what this test recomputes from a run's own events and
  * captures (with its own parsing and Wireshark's capinfos); a rerun is
  * identical; a slower result fails the compare and the gate naming the
- * metric; the history draws a chart per metric. */
+ * metric; the history draws a chart per metric; an injected slowdown is
+ * gated and bisected to its commit. */
 #define _GNU_SOURCE
 #include "tests/support/json_file.h"
 #include "tests/support/shell.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,4 +334,39 @@ Test(perfrun, prf_3_history_charts_every_metric_in_commit_order, .init = setup, 
 	             0);
 	cr_assert_str_eq(out, "6 6.5 7 8 ");
 	cJSON_Delete(r);
+}
+
+/* PRF-4, and PRF-5 on a real slowdown: bench/perf/demo-regression.sh
+ * commits a 5 ms backend delay between two harmless commits in a clone of
+ * HEAD; the gate there must fail naming a latency metric, and bisect must
+ * name the slowing commit. Which commit that is, is checked here with git:
+ * the one whose diff adds the delay to apps/http_backend.c. The work goes
+ * under the build folder, inside the compiler cache's base directory when
+ * .ci/run set one, so the clone's builds reuse the CI build's objects. */
+Test(perfrun, prf_4_5_bisect_names_the_commit_that_slowed_the_backend, .timeout = 1500)
+{
+	char work[PATH_MAX], clone[PATH_MAX], hash[64];
+	cr_assert_not_null(getcwd(work, sizeof(work) - 32));
+	strcat(work, "/prf4-XXXXXX");
+	cr_assert_not_null(mkdtemp(work));
+	int rc =
+	    shell_run(out, sizeof(out), "TMPDIR=%s %s/bench/perf/demo-regression.sh --keep 2>&1",
+	              work, SOURCE_DIR);
+	cr_assert_eq(rc, 0, "demo-regression.sh exited %d: %s", rc, out);
+	const char *gate = strstr(out, "PASS gate: exit 1, names ");
+	const char *bisect = strstr(out, "PASS bisect: names ");
+	const char *folder = strstr(out, "# work folder ");
+	cr_assert(gate && bisect && folder, "%s", out);
+	cr_assert_eq(sscanf(bisect, "PASS bisect: names %63s", hash), 1);
+	cr_assert_eq(sscanf(folder, "# work folder %4000s", clone), 1);
+	cr_expect(strstr(gate, "latency"), "the gate named no latency metric: %.200s", gate);
+	/* the named commit is the one that slows the backend, and only it */
+	cr_assert_eq(shell_run(out, sizeof(out), "git -C %s/tree show --format= --name-only %s",
+	                       clone, hash),
+	             0, "%s", out);
+	cr_expect_str_eq(out, "apps/http_backend.c\n");
+	cr_expect_eq(shell_status("git -C %s/tree show %s | grep -q '^+.*service_time_us + 5000'",
+	                          clone, hash),
+	             0, "commit %s does not add the delay", hash);
+	shell_status("rm -rf %s", work);
 }
