@@ -63,28 +63,6 @@ must_read() {
 	fi
 }
 
-# short_scenario SRC DST SECONDS: SRC cut to SECONDS of simulated time for
-# --smoke: `duration:` becomes SECONDS, workload `stop:`s past it end there
-# and timeline entries (one-line `- {at: ...}`) at or past it are dropped.
-short_scenario() {
-	awk -v d="$3" '
-	function us(v, n) { n = v + 0; return v ~ /ms$/ ? n * 1000 : n * 1000000 }
-	/^duration: / { print "duration: " d "s"; next }
-	/^ *- *\{ *at: / {
-		match($0, /at: [0-9.]+m?s/)
-		if (us(substr($0, RSTART + 4, RLENGTH - 4)) >= d * 1000000) next
-	}
-	{
-		out = ""
-		while (match($0, /stop: [0-9.]+m?s/)) {
-			v = substr($0, RSTART + 6, RLENGTH - 6)
-			out = out substr($0, 1, RSTART - 1) "stop: " (us(v) > d * 1000000 ? d "s" : v)
-			$0 = substr($0, RSTART + RLENGTH)
-		}
-		print out $0
-	}' "$1" >"$2"
-}
-
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
 # value of key=N in a file; first match

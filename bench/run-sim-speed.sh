@@ -16,7 +16,7 @@
 # usage: bench/run-sim-speed.sh [--reps N] [--build DIR] [--no-build] [--smoke]
 # BUILD (default /tmp/build-bench-release) is configured as Release.
 # --smoke: one repetition on the binaries in BUILD, the tailnet cut to 7
-# simulated seconds (2 s of requests) and plain ns-3 to 2.
+# simulated seconds (simrun --duration; 2 s of requests) and plain ns-3 to 2.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,13 +36,11 @@ release_build -DTAILSIM_BENCH=ON "simrun bench_rr_plain"
 work=$(mktemp -d "${TMPDIR:-/tmp}/sim-speed.XXXXXX")
 echo "# outputs in $work" >&2
 scenario=$root/bench/tailnet-1k.yaml
-sim_s=30 plain_s=30
+sim_s=30 plain_s=30 cut=()
 if [ "$smoke" = 1 ]; then
 	# 5 s to register 1,000 daemons, then 2 s of requests; the new-connection
-	# counts expected of 25 s of requests do not apply
-	short_scenario "$scenario" "$work/smoke.yaml" 7
-	sed -i '/new_connections:/d' "$work/smoke.yaml"
-	scenario=$work/smoke.yaml sim_s=7 plain_s=2
+	# counts expected of 25 s of requests do not apply (simrun exits 1)
+	cut=(--duration 7s) sim_s=7 plain_s=2
 fi
 # the same scenario with persistent client connections
 # (each client keeps about one connection: a host sees hundreds, not thousands)
@@ -59,8 +57,10 @@ run_side() {
 	tailnet-new | tailnet-keepalive)
 		local sc=$scenario
 		[ "$side" = tailnet-keepalive ] && sc=$work/tailnet-1k-keepalive.yaml
-		timed "$t" "$build/simrun" --quiet --pcap none --out "$work/$side-$i" "$sc" \
-			>"$o" 2>&1 || rc=$?
+		timed "$t" "$build/simrun" --quiet --pcap none "${cut[@]}" --out "$work/$side-$i" \
+			"$sc" >"$o" 2>&1 || rc=$?
+		# a cut run misses the whole run's expectations: only a failed run counts
+		[ $rc -eq 1 ] && [ ${#cut[@]} -gt 0 ] && rc=0
 		;;
 	plain-ns3)
 		timed "$t" "$build/bench_rr_plain" \

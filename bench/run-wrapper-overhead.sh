@@ -53,10 +53,10 @@ release_build "" "$targets"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wrapper-overhead.XXXXXX")
 echo "# outputs in $work" >&2
+cut=()
 if [ "$smoke" = 1 ]; then
 	plain_args=$(echo "$plain_args" | sed -E 's/--duration [0-9.]+/--duration 2/')
-	short_scenario "$scenario" "$work/smoke.yaml" 2
-	scenario=$work/smoke.yaml
+	cut=(--duration 2s)
 fi
 sim_s=$(echo " $plain_args " | grep -oE -- '--duration [0-9.]+' | awk '{ print $2 }')
 sim_s=${sim_s:-30}
@@ -76,8 +76,8 @@ run_side() {
 			$plain_args --routing "${side#plain-}" --out "$work/$side-$i.jsonl" >"$o" || rc=$?
 		;;
 	wrapper)
-		timed "$t" "$build/simrun" --quiet --pcap none --out "$work/$side-$i" "$scenario" \
-			>"$o" 2>&1 || rc=$?
+		timed "$t" "$build/simrun" --quiet --pcap none "${cut[@]}" --out "$work/$side-$i" \
+			"$scenario" >"$o" 2>&1 || rc=$?
 		;;
 	esac
 	# simrun: 1 = an expectation failed (there are none here); 2 = failed run

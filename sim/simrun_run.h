@@ -32,6 +32,7 @@ struct simrun_args {
 	const char *pcap;
 	uint64_t seed;
 	bool has_seed;
+	uint64_t duration_us; /* --duration: 0, or the scenario cut to it (scenario_clip) */
 	bool quiet;
 	bool check;
 	bool keep_state;

@@ -37,12 +37,12 @@ static const struct exact_run exact_runs[] = {
 
 /* Runs whose instructions are counted: simrun on a scenario, or one
  * explore seed (its trial is a child process). A count needs no long run:
- * `shorten` cuts a 30 s scenario (its `duration: 30s` and every `stop:
- * 30s`) to that many seconds, in a copy (valgrind runs ~30 times slower). */
+ * `duration` runs only the first part of the scenario (simrun --duration;
+ * valgrind runs ~30 times slower). */
 struct counted_run {
 	const char *name, *file;
 	bool quick, explore;
-	const char *shorten;
+	const char *duration;
 };
 
 static const struct counted_run counted_runs[] = {
@@ -51,60 +51,6 @@ static const struct counted_run counted_runs[] = {
     {"tailnet-1k", "bench/tailnet-1k.yaml", false, false, "8s"},
     {"explore-chaos-mixed-seed-1", "scenarios/chaos-mixed.yaml", false, true, NULL},
 };
-
-/* Replaces every `from` in text (malloc'd, may be reallocated); how many. */
-static size_t replace_all(char **text, const char *from, const char *to)
-{
-	size_t n = 0, fl = strlen(from), tl = strlen(to);
-	for (char *at = strstr(*text, from); at; at = strstr(at, from)) {
-		size_t off = (size_t)(at - *text), len = strlen(*text);
-		char *t = malloc(len - fl + tl + 1);
-		if (!t)
-			return 0;
-		memcpy(t, *text, off);
-		memcpy(t + off, to, tl);
-		memcpy(t + off + tl, *text + off + fl, len - off - fl + 1);
-		free(*text);
-		*text = t;
-		at = t + off + tl;
-		n++;
-	}
-	return n;
-}
-
-/* A copy of the 30 s scenario `file` cut to `secs` in dir; its path into
- * out. The cut must find the duration and at least one stop: a scenario
- * that changed shape fails here, never runs uncut. */
-static int shortened_copy(const char *file, const char *secs, const char *dir, char *out,
-                          size_t cap, char *err, size_t err_len)
-{
-	FILE *f = fopen(file, "r");
-	char *text = f ? malloc(1 << 20) : NULL;
-	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	if (!text)
-		return err_setf(err, err_len, -EIO, "%s: cannot read", file);
-	text[n] = '\0';
-	char d[32], st[32];
-	snprintf(d, sizeof(d), "duration: %s", secs);
-	snprintf(st, sizeof(st), "stop: %s", secs);
-	size_t nd = replace_all(&text, "duration: 30s", d);
-	size_t ns = replace_all(&text, "stop: 30s", st);
-	if (nd != 1 || ns == 0) {
-		free(text);
-		return err_setf(err, err_len, -EINVAL,
-		                "%s: expected one `duration: 30s` and `stop: 30s` to cut to %s",
-		                file, secs);
-	}
-	snprintf(out, cap, "%s/short.yaml", dir);
-	FILE *o = fopen(out, "w");
-	bool ok = o && fputs(text, o) >= 0;
-	if (o && fclose(o) != 0)
-		ok = false;
-	free(text);
-	return ok ? 0 : err_setf(err, err_len, -EIO, "%s: cannot write", out);
-}
 
 /* The plain ns-3 anchor's arguments, the same workload as bench/rr-1k.yaml
  * (bench/run-wrapper-overhead.sh keeps the two in step). */
@@ -274,17 +220,16 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		snprintf(log, sizeof(log), "%s/run.log", dir);
 		snprintf(bin, sizeof(bin), "%s/simrun", o->build);
 		snprintf(file, sizeof(file), "%s/%s", o->repo, c->file);
-		if (c->shorten) {
-			char src[sizeof(file)];
-			snprintf(src, sizeof(src), "%s", file);
-			int rc =
-			    shortened_copy(src, c->shorten, dir, file, sizeof(file), err, err_len);
-			if (rc)
-				return rc;
-		}
 		/* gnuplot draws the report's plots: not the harness's cost */
 		/* simrun's own arguments, then what an explore trial needs */
-		char *simrun_args[] = {bin, "--quiet", "--pcap", "none", "--out", out, file, NULL};
+		char *simrun_args[10] = {bin, "--quiet", "--pcap", "none", "--out", out};
+		size_t n = 6;
+		if (c->duration) {
+			simrun_args[n++] = "--duration";
+			simrun_args[n++] = (char *)c->duration;
+		}
+		simrun_args[n++] = file;
+		simrun_args[n] = NULL;
 		char *explore_args[] = {bin,      "explore", file,     "--seeds", "1",
 		                        "--jobs", "1",       "--pcap", "none",    "--out",
 		                        out,      "--quiet", NULL};

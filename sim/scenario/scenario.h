@@ -515,6 +515,20 @@ struct scenario {
 	struct list_head strings; /* chunks owning every const char * above */
 };
 
+/* What scenario_clip cut, for a note to the user. */
+struct scenario_clip_note {
+	size_t events_dropped; /* timeline entries at or after the new end */
+	size_t workloads_cut;  /* workloads that would have run past it */
+};
+
+/* The scenario cut to its first duration_us (more than 0, at most its
+ * duration): timeline entries at or after the new end are dropped, every
+ * workload stops by it, the explore section's settle bound is halved when
+ * it no longer fits. Expectations stay as written (one about a later time
+ * sees what the shorter run did). 0, or -EINVAL with why. */
+int scenario_clip(struct scenario *sc, uint64_t duration_us, struct scenario_clip_note *note,
+                  char *why, size_t why_len);
+
 /* Diagnostics: errors make the load fail, warnings do not. Each text is
  * complete: "file:line:col: message" or "file:line:col: warning: ...". */
 struct scenario_diag {

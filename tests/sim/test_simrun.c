@@ -443,6 +443,54 @@ static const char pair_scenario[] =
     "  - {workload: wb, success_rate: \"100%\", max: \"< 50ms\"}\n"
     "  - {workload: wa, max: \"> 500ms\"}\n";
 
+/* --duration D runs the first D of a scenario: judged from the run's
+ * events and from Wireshark's reading of the captures, nothing happens
+ * after D; the timeline entry before D is carried out, the one after is
+ * not. Out-of-range values exit 2 with the reason. */
+Test(simrun, har_1_duration_runs_only_the_first_part_of_the_scenario, .timeout = 300)
+{
+	char out[64];
+
+	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
+	/* failover-crash: 15 s, web-us crashes at 5 s and restarts at 10 s */
+	int rc = simrun(out, SCENARIOS "failover-crash.yaml", "--duration 7s");
+	cr_assert(rc == 0 || rc == 1, "exit %d", rc);
+	const char *ev = "reports/failover-crash/events.jsonl";
+	cr_expect_eq(shell_status("cd '%s' && test \"$(grep -c '\"action\":\"crash\"' %s)\" = 1 "
+	                          "&& ! grep -q '\"action\":\"restart\"' %s",
+	                          out, ev, ev),
+	             0, "the crash at 5 s must be carried out, the restart at 10 s not");
+	cr_expect_eq(
+	    shell_status("cd '%s' && sed -n 's/^{\"t_us\":\\([0-9]*\\),.*/\\1/p' %s | "
+	                 "sort -n | tail -1 | awk '{ exit !($1 > 6000000 && $1 <= 7000000) }'",
+	                 out, ev),
+	    0, "the last event is not in (6 s, 7 s]");
+	if (has_capinfos())
+		cr_expect_eq(
+		    shell_status("cd '%s/pcaps/failover-crash' && for f in *.pcap; do "
+		                 "capinfos -T -r -e -S \"$f\" | awk -F'\\t' "
+		                 "'$2 != \"\" && $2 + 0 > 7.0 { bad = 1 } END { exit bad }' "
+		                 "|| exit 1; done",
+		                 out),
+		    0, "a capture has a packet after 7 s");
+	/* out of range: 0, longer than the scenario, no unit */
+	static const struct {
+		const char *arg, *msg;
+	} bad[] = {
+	    {"0", "bad --duration '0': must be more than 0"},
+	    {"16s", "--duration: must be more than 0 and at most the scenario's duration (15s)"},
+	    {"7", "bad --duration '7'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char extra[64];
+		snprintf(extra, sizeof(extra), "--duration %s", bad[i].arg);
+		cr_expect_eq(simrun(out, SCENARIOS "failover-crash.yaml", extra), 2, "%s", extra);
+		cr_expect_eq(shell_status("grep -qF -- \"%s\" '%s/stderr'", bad[i].msg, out), 0,
+		             "%s: message '%s' missing", extra, bad[i].msg);
+	}
+	shell_status("rm -rf '%s'", out);
+}
+
 Test(simrun, node_pair_partition_cuts_only_that_pair, .timeout = 300)
 {
 	char out[64], path[128];
