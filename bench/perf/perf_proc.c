@@ -109,23 +109,43 @@ static bool capture_read(struct capture *c)
 	return true;
 }
 
-/* Waits for pid, the leader of its own group, with the stop signals
- * blocked (the caller blocked them before the fork, so none is lost):
- * kills the group when limit_s passes or a stop signal comes, and when
- * the leader exits (what it left running). Then re-raises a stop signal
- * that came. 0 when the program exited 0, 1 otherwise, -errno when it
- * could not be waited for. */
-static int reap(pid_t pid, unsigned limit_s, struct capture *cap, const sigset_t *old_mask,
-                struct perf_proc *p, double t0)
-{
-	sigset_t stop;
-	stop_signals(&stop);
-	int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
-	int pfd = pidfd_open(pid, 0);
-	bool timed_out = false, exited = false;
-	int caught = 0;
+/* How long a group told to stop (SIGTERM) has before SIGKILL: a perfrun
+ * inside (bisect's steps under `git bisect run`) stops its own children
+ * in that time. */
+#define TERM_GRACE_MS 5000
+/* How long output is still read after the group was killed. */
+#define DRAIN_MS 2000
 
-	while (pfd >= 0 && !exited) {
+static bool exited_within(int pidfd, int ms)
+{
+	struct pollfd f = {.fd = pidfd, .events = POLLIN};
+	int n;
+	while ((n = poll(&f, 1, ms)) < 0 && errno == EINTR)
+		;
+	return n > 0;
+}
+
+/* Reads what the group's dead members left in the pipe, until its end or
+ * DRAIN_MS (a writer outside the group could hold it open). */
+static void capture_drain(struct capture *c)
+{
+	double until = now_s() + DRAIN_MS / 1000.0;
+	while (c->fd >= 0) {
+		struct pollfd f = {.fd = c->fd, .events = POLLIN};
+		int left_ms = (int)((until - now_s()) * 1000);
+		if (left_ms <= 0 || poll(&f, 1, left_ms) <= 0 || !capture_read(c))
+			break;
+	}
+}
+
+/* Waits for the group's leader (pidfd) with the stop signals blocked and
+ * read from sfd: until it exits, limit_s passes (*timed_out) or a stop
+ * signal comes (*caught); meanwhile reads cap's pipe. True when the
+ * leader exited. */
+static bool wait_leader(int pfd, int sfd, unsigned limit_s, double t0, struct capture *cap,
+                        bool *timed_out, int *caught)
+{
+	for (;;) {
 		struct pollfd fds[3] = {{.fd = pfd, .events = POLLIN},
 		                        {.fd = sfd, .events = POLLIN},
 		                        {.fd = cap ? cap->fd : -1, .events = POLLIN}};
@@ -137,27 +157,56 @@ static int reap(pid_t pid, unsigned limit_s, struct capture *cap, const sigset_t
 		int n = poll(fds, 3, left_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			break;
-		if (n == 0) {
-			timed_out = true;
-			break;
+		if (n <= 0) {
+			*timed_out = n == 0;
+			return false;
 		}
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				caught = (int)si.ssi_signo;
-			break;
+				*caught = (int)si.ssi_signo;
+			return false;
 		}
 		if (fds[2].revents && !capture_read(cap))
 			cap->fd = -1; /* poll ignores a negative fd */
-		exited = fds[0].revents != 0;
+		if (fds[0].revents)
+			return true;
 	}
-	/* the leader is not reaped yet, so its pid still names its group */
-	if (pfd >= 0)
+}
+
+/* Waits for pid, the leader of its own group, with the stop signals
+ * blocked (the caller blocked them before the fork, so none is lost).
+ * When limit_s passes or a stop signal comes, the group gets SIGTERM and
+ * TERM_GRACE_MS; then whatever is left of it (also after a normal exit:
+ * what the program left running) gets SIGKILL. A stop signal that came is
+ * re-raised at the end. Without pidfd or signalfd (an old kernel, a
+ * sandbox) it waits as a plain parent would: no limit, signals as they
+ * come. 0 when the program exited 0, 1 otherwise, -errno when it could not
+ * be waited for. */
+static int reap(pid_t pid, unsigned limit_s, struct capture *cap, const sigset_t *old_mask,
+                struct perf_proc *p, double t0)
+{
+	sigset_t stop;
+	stop_signals(&stop);
+	int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+	int pfd = pidfd_open(pid, 0);
+	bool timed_out = false;
+	int caught = 0;
+
+	if (pfd < 0 || sfd < 0) {
+		sigprocmask(SIG_SETMASK, old_mask, NULL);
+		while (cap && cap->fd >= 0 && capture_read(cap))
+			;
+	} else {
+		if (!wait_leader(pfd, sfd, limit_s, t0, cap, &timed_out, &caught)) {
+			kill(-pid, SIGTERM);
+			exited_within(pfd, TERM_GRACE_MS);
+		}
+		/* the leader is not reaped yet, so its pid still names its group */
 		kill(-pid, SIGKILL);
-	while (cap && cap->fd >= 0 && capture_read(cap))
-		;
+		if (cap)
+			capture_drain(cap);
+	}
 	struct rusage ru;
 	int status = 0, rc;
 	while ((rc = (int)wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR)
@@ -178,6 +227,7 @@ static int reap(pid_t pid, unsigned limit_s, struct capture *cap, const sigset_t
 		p->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
 		           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 		p->rss_kib = (uint64_t)ru.ru_maxrss;
+		p->timed_out = timed_out;
 		p->status = timed_out           ? PERF_TIMED_OUT
 		            : WIFEXITED(status) ? WEXITSTATUS(status)
 		                                : 128 + WTERMSIG(status);
@@ -192,6 +242,10 @@ static int run(char *const argv[], const char *cwd, const char *out, const char 
                unsigned limit_s, int child_out, struct capture *cap, struct perf_proc *p)
 {
 	sigset_t stop, old;
+	/* with SIGCHLD ignored (inherited from whoever started perfrun) the
+	 * kernel would reap children itself and their pids could be reused
+	 * under reap's kill */
+	signal(SIGCHLD, SIG_DFL);
 	stop_signals(&stop);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	double t0 = now_s();
@@ -233,7 +287,7 @@ int perf_capture(char *const argv[], const char *cwd, char *buf, size_t cap)
 
 void perf_proc_how(const struct perf_proc *p, unsigned limit_s, char *out, size_t cap)
 {
-	if (p->status == PERF_TIMED_OUT && limit_s)
+	if (p->timed_out)
 		snprintf(out, cap, "timed out after %u s", limit_s);
 	else if (p->status > 128)
 		snprintf(out, cap, "was killed by signal %d", p->status - 128);

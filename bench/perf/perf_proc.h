@@ -5,6 +5,7 @@
 
 #include "reports/perf_result.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +22,11 @@
 
 /* One finished program. */
 struct perf_proc {
-	int status;       /* exit status, 128 + signal, or PERF_TIMED_OUT */
+	int status;       /* exit status, 128 + signal, or PERF_TIMED_OUT when timed_out */
 	double wall_s;    /* from start to exit */
 	double cpu_s;     /* user + system, the program and its children */
 	uint64_t rss_kib; /* peak resident set (the largest of the program's processes) */
+	bool timed_out;   /* killed at its time limit */
 };
 
 /* The status of a program killed at its time limit (as timeout(1)). */
@@ -33,9 +35,11 @@ struct perf_proc {
 /* Runs argv (argv[0] looked up on PATH) in cwd (NULL: ours), its standard
  * output and error into the files out and err (NULL: /dev/null; the same
  * path: both into one file), no standard input, in its own process group.
- * After limit_s seconds the group is killed (status PERF_TIMED_OUT). A
- * SIGINT, SIGTERM or SIGHUP to perfrun meanwhile kills the group too and
- * is then taken by perfrun as if the child were not there. 0 with *p
+ * After limit_s seconds the group is stopped (SIGTERM, then SIGKILL 5 s
+ * later; timed_out). A SIGINT, SIGTERM or SIGHUP to perfrun meanwhile
+ * stops the group the same way and is then taken by perfrun as if the
+ * child were not there. What the program leaves running when it exits is
+ * killed. 0 with *p
  * filled, or -errno when it could not be started. */
 int perf_proc_run(char *const argv[], const char *cwd, const char *out, const char *err,
                   unsigned limit_s, struct perf_proc *p);

@@ -52,11 +52,45 @@ static const struct counted_run counted_runs[] = {
     {"explore-chaos-mixed-seed-1", "scenarios/chaos-mixed.yaml", false, true, NULL},
 };
 
-/* The plain ns-3 anchor's arguments, the same workload as bench/rr-1k.yaml
- * (bench/run-wrapper-overhead.sh keeps the two in step). */
-static char *const plain_args[] = {"--nodes",   "1000",   "--regions", "4",      "--duration",
-                                   "30",        "--rate", "0.5",       "--seed", "1",
-                                   "--routing", "host",   NULL};
+/* Timed runs: simrun on a scenario against plain ns-3 (bench_rr_plain,
+ * bench/rr_plain.cc) in the same repetition, the two alternating; each
+ * sample is a ratio within one repetition. `duration` runs the first part
+ * of the scenario only; simrun's side must show its work: at least
+ * `at_least` events of its events.jsonl with the `work` strings (the
+ * second may be NULL). */
+struct timed_run {
+	const char *name, *file, *duration;
+	char *const *plain_args;
+	const char *work[2];
+	long at_least;
+};
+
+/* the same workload as bench/rr-1k.yaml (bench/run-wrapper-overhead.sh
+ * keeps the two in step) */
+static char *const rr_1k_plain[] = {"--nodes",   "1000",   "--regions", "4",      "--duration",
+                                    "30",        "--rate", "0.5",       "--seed", "1",
+                                    "--routing", "host",   NULL};
+/* a world of scale-10k's size (10,000 hosts in 3 regions, each on its own
+ * access link), its first 3 s; simrun builds the tailnet and every daemon
+ * registers with control in that time */
+static char *const scale_10k_plain[] = {"--nodes",   "10000",  "--regions", "3",      "--duration",
+                                        "3",         "--rate", "0.5",       "--seed", "1",
+                                        "--routing", "direct", NULL};
+
+static const struct timed_run timed_runs[] = {
+    {"rr-1k",
+     "bench/rr-1k.yaml",
+     NULL,
+     rr_1k_plain,
+     {"\"type\":\"rr_done\"", "\"outcome\":\"ok\""},
+     1},
+    {"scale-10k",
+     "scenarios/scale-10k.yaml",
+     "3s",
+     scale_10k_plain,
+     {"\"type\":\"node_registered\"", "\"type\":\"node_registered\""},
+     10000},
+};
 
 static const char *const timed_names[] = {"wall_ratio", "cpu_ratio", "rss_ratio"};
 
@@ -83,7 +117,12 @@ bool perf_suite_knows(const char *name)
 		if (from_run(name, prefix))
 			return true;
 	}
-	return has_prefix(name, "timed.rr-1k.") || has_prefix(name, "timed.proxy.");
+	for (size_t i = 0; i < sizeof(timed_runs) / sizeof(timed_runs[0]); i++) {
+		snprintf(prefix, sizeof(prefix), "timed.%s", timed_runs[i].name);
+		if (from_run(name, prefix))
+			return true;
+	}
+	return has_prefix(name, "timed.proxy.");
 }
 
 static void logf_(const struct perf_suite_opts *o, const char *fmt, ...)
@@ -118,16 +157,25 @@ static void tail_of(const char *path, char *out, size_t cap)
 			*c = ' ';
 }
 
-/* A simrun run: 0 when it ran to its end (an expectation that failed is
- * the scenario's business, not the suite's), else the message. */
-static int simrun(const struct perf_suite_opts *o, const char *scenario, const char *out_dir,
-                  bool pcaps, const char *log, struct perf_proc *p, char *err, size_t err_len)
+/* A simrun run (its first `duration` when not NULL): 0 when it ran to its
+ * end (an expectation that failed is the scenario's business, not the
+ * suite's), else the message. */
+static int simrun(const struct perf_suite_opts *o, const char *scenario, const char *duration,
+                  const char *out_dir, bool pcaps, const char *log, struct perf_proc *p, char *err,
+                  size_t err_len)
 {
 	char bin[PATH_MAX + 16], file[PATH_MAX + 64];
 	snprintf(bin, sizeof(bin), "%s/simrun", o->build);
 	snprintf(file, sizeof(file), "%s/%s", o->repo, scenario);
-	char *argv[] = {bin,     "--quiet",       "--pcap", pcaps ? "all" : "none",
-	                "--out", (char *)out_dir, file,     NULL};
+	char *argv[12] = {bin,     "--quiet",      "--pcap", pcaps ? "all" : "none",
+	                  "--out", (char *)out_dir};
+	size_t n = 6;
+	if (duration) {
+		argv[n++] = "--duration";
+		argv[n++] = (char *)duration;
+	}
+	argv[n++] = file;
+	argv[n] = NULL;
 	int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_RUN_S, p);
 	if (rc)
 		return err_setf(err, err_len, rc, "%s: cannot start: %s", bin, strerror(-rc));
@@ -152,7 +200,7 @@ static int run_exact(const struct perf_suite_opts *o, const char *tmp, struct pe
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", tmp, x->name);
 		snprintf(log, sizeof(log), "%s/%s.log", tmp, x->name);
-		int rc = simrun(o, x->file, dir, x->pcaps, log, &p, err, err_len);
+		int rc = simrun(o, x->file, NULL, dir, x->pcaps, log, &p, err, err_len);
 		if (rc)
 			return rc;
 		size_t before = r->n;
@@ -291,31 +339,28 @@ static long plain_ok(const char *path)
 	return ok;
 }
 
-/* rr_done events with outcome ok in a run's events: what simrun's side of
- * the timed comparison completed (its summary counts tailnet requests
- * only). */
-static long rr_ok(const char *out_dir)
+/* Events of run `name` in out_dir with both strings of `work`: what
+ * simrun's side of a timed comparison did (-1: no events file). */
+static long work_done(const char *out_dir, const char *name, const char *const work[2])
 {
-	char path[PATH_MAX + 4096], line[1024];
-	snprintf(path, sizeof(path), "%s/reports/rr-1k/events.jsonl", out_dir);
+	char path[PATH_MAX + 4096], line[4096];
+	snprintf(path, sizeof(path), "%s/reports/%s/events.jsonl", out_dir, name);
 	FILE *f = fopen(path, "r");
-	long ok = f ? 0 : -1;
+	long n = f ? 0 : -1;
 	while (f && fgets(line, sizeof(line), f))
-		ok += strstr(line, "\"type\":\"rr_done\"") && strstr(line, "\"outcome\":\"ok\"");
+		n += strstr(line, work[0]) && (!work[1] || strstr(line, work[1]));
 	if (f)
 		fclose(f);
-	return ok;
+	return n;
 }
 
-static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
-                     char *err, size_t err_len)
+static int run_timed_one(const struct perf_suite_opts *o, const struct timed_run *t,
+                         const char *tmp, struct perf_result *r, char *err, size_t err_len)
 {
 	double s[3][PERF_SAMPLES_MAX];
 	char plain[PATH_MAX + 32];
 	unsigned reps = o->reps;
 
-	if (o->quick || (o->only && !has_prefix(o->only, "timed.rr-1k.")))
-		return 0;
 	snprintf(plain, sizeof(plain), "%s/bench_rr_plain", o->build);
 	if (access(plain, X_OK) != 0)
 		return err_setf(err, err_len, -ENOENT,
@@ -323,12 +368,12 @@ static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct pe
 	for (unsigned i = 0; i < reps; i++) {
 		char out[PATH_MAX + 64], log[PATH_MAX + 64], jsonl[PATH_MAX + 64];
 		struct perf_proc pp, pw;
-		snprintf(log, sizeof(log), "%s/plain-%u.out", tmp, i);
-		snprintf(jsonl, sizeof(jsonl), "%s/plain-%u.jsonl", tmp, i);
+		snprintf(log, sizeof(log), "%s/%s-plain-%u.out", tmp, t->name, i);
+		snprintf(jsonl, sizeof(jsonl), "%s/%s-plain-%u.jsonl", tmp, t->name, i);
 		char *argv[24] = {plain};
 		size_t k = 1;
-		for (size_t a = 0; plain_args[a]; a++)
-			argv[k++] = plain_args[a];
+		for (size_t a = 0; t->plain_args[a] && k < 20; a++)
+			argv[k++] = t->plain_args[a];
 		argv[k++] = "--out";
 		argv[k++] = jsonl;
 		argv[k] = NULL;
@@ -337,26 +382,46 @@ static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct pe
 			return err_setf(err, err_len, -EIO,
 			                "plain ns-3 (%s) failed or completed no request: see %s",
 			                plain, log);
-		snprintf(out, sizeof(out), "%s/rr-%u", tmp, i);
-		snprintf(log, sizeof(log), "%s/rr-%u.log", tmp, i);
-		if ((rc = simrun(o, "bench/rr-1k.yaml", out, false, log, &pw, err, err_len)))
+		snprintf(out, sizeof(out), "%s/%s-%u", tmp, t->name, i);
+		snprintf(log, sizeof(log), "%s/%s-%u.log", tmp, t->name, i);
+		if ((rc = simrun(o, t->file, t->duration, out, false, log, &pw, err, err_len)))
 			return rc;
-		if (rr_ok(out) <= 0)
-			return err_setf(err, err_len, -ENODATA,
-			                "simrun bench/rr-1k.yaml completed no request: see %s",
-			                out);
+		long done = work_done(out, t->name, t->work);
+		if (done < t->at_least)
+			return err_setf(
+			    err, err_len, -ENODATA,
+			    "simrun %s did not do its work: %ld events with %s, expected "
+			    "%ld or more (see %s)",
+			    t->file, done, t->work[0], t->at_least, out);
 		s[0][i] = pw.wall_s / pp.wall_s;
 		s[1][i] = pw.cpu_s / pp.cpu_s;
 		s[2][i] = (double)pw.rss_kib / (double)pp.rss_kib;
-		logf_(o, "perfrun: timed rr-1k #%u: wall %.2f/%.2f s (%.2f), cpu %.2f, rss %.2f\n",
-		      i + 1, pw.wall_s, pp.wall_s, s[0][i], s[1][i], s[2][i]);
+		logf_(o, "perfrun: timed %s #%u: wall %.2f/%.2f s (%.2f), cpu %.2f, rss %.2f\n",
+		      t->name, i + 1, pw.wall_s, pp.wall_s, s[0][i], s[1][i], s[2][i]);
 	}
 	for (int m = 0; m < 3; m++) {
 		char name[PERF_NAME_MAX + 1];
-		snprintf(name, sizeof(name), "timed.rr-1k.%s", timed_names[m]);
+		snprintf(name, sizeof(name), "timed.%s.%s", t->name, timed_names[m]);
 		int rc = perf_result_add(r, name, "ratio", PERF_LOWER, PERF_TIMED, s[m], reps);
 		if (rc)
 			return err_setf(err, err_len, rc, "%s: bad samples", name);
+	}
+	return 0;
+}
+
+static int run_timed(const struct perf_suite_opts *o, const char *tmp, struct perf_result *r,
+                     char *err, size_t err_len)
+{
+	if (o->quick)
+		return 0;
+	for (size_t i = 0; i < sizeof(timed_runs) / sizeof(timed_runs[0]); i++) {
+		char prefix[PERF_NAME_MAX + 1];
+		snprintf(prefix, sizeof(prefix), "timed.%s", timed_runs[i].name);
+		if (o->only && !from_run(o->only, prefix))
+			continue;
+		int rc = run_timed_one(o, &timed_runs[i], tmp, r, err, err_len);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

@@ -98,12 +98,38 @@ Test(perf_proc, a_hung_program_and_its_children_are_killed_at_the_limit, .init =
 	double t0 = now_s();
 	cr_assert_eq(perf_proc_run(argv, NULL, NULL, NULL, 1, &p), 0);
 	double took = now_s() - t0;
+	cr_expect(p.timed_out);
 	cr_expect_eq(p.status, PERF_TIMED_OUT);
 	cr_expect(took >= 0.9 && took < 10, "returned after %.2f s for a 1 s limit", took);
 	cr_expect_not(group_alive(pid_in(pidfile)), "the hung program's background child lives on");
 	char how[64];
 	perf_proc_how(&p, 1, how, sizeof(how));
 	cr_expect_str_eq(how, "timed out after 1 s");
+}
+
+/* A program told to stop gets SIGTERM first and time to stop its own
+ * children (a perfrun inside, as bisect's steps run under git bisect). */
+Test(perf_proc, a_program_at_its_limit_gets_sigterm_before_sigkill, .init = setup, .timeout = 60)
+{
+	char script[700], pidfile[300], termfile[300];
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+	snprintf(termfile, sizeof(termfile), "%s/term", dir);
+	snprintf(script, sizeof(script),
+	         "trap 'echo stopping > %s; exit 3' TERM; echo $$ > %s; sleep 300 & wait", termfile,
+	         pidfile);
+	char *argv[] = {"sh", "-c", script, NULL};
+	struct perf_proc p;
+	cr_assert_eq(perf_proc_run(argv, NULL, NULL, NULL, 1, &p), 0);
+	cr_expect(p.timed_out);
+	cr_expect_eq(access(termfile, F_OK), 0, "the program got no SIGTERM to stop on");
+	cr_expect_not(group_alive(pid_in(pidfile)));
+	/* an exit status of 124 is not a timeout */
+	char *exits[] = {"sh", "-c", "exit 124", NULL};
+	cr_assert_eq(perf_proc_run(exits, NULL, NULL, NULL, 60, &p), 0);
+	cr_expect_not(p.timed_out);
+	char how[64];
+	perf_proc_how(&p, 60, how, sizeof(how));
+	cr_expect_str_eq(how, "exited 124");
 }
 
 Test(perf_proc, exit_status_and_signal_are_told_apart, .init = setup, .timeout = 60)

@@ -349,8 +349,11 @@ Test(perfrun, prf_4_5_bisect_names_the_commit_that_slowed_the_backend, .timeout 
 	cr_assert_not_null(getcwd(work, sizeof(work) - 32));
 	strcat(work, "/prf4-XXXXXX");
 	cr_assert_not_null(mkdtemp(work));
+	/* timeout: a hung demo must not outlive the test's own limit */
 	int rc =
-	    shell_run(out, sizeof(out), "TMPDIR=%s %s/bench/perf/demo-regression.sh --keep 2>&1",
+	    shell_run(out, sizeof(out),
+	              "TMPDIR='%s' timeout -k 10 1400 '%s/bench/perf/demo-regression.sh' --keep "
+	              "2>&1",
 	              work, SOURCE_DIR);
 	cr_assert_eq(rc, 0, "demo-regression.sh exited %d: %s", rc, out);
 	const char *gate = strstr(out, "PASS gate: exit 1, names ");
@@ -361,12 +364,12 @@ Test(perfrun, prf_4_5_bisect_names_the_commit_that_slowed_the_backend, .timeout 
 	cr_assert_eq(sscanf(folder, "# work folder %4000s", clone), 1);
 	cr_expect(strstr(gate, "latency"), "the gate named no latency metric: %.200s", gate);
 	/* the named commit is the one that slows the backend, and only it */
-	cr_assert_eq(shell_run(out, sizeof(out), "git -C %s/tree show --format= --name-only %s",
+	cr_assert_eq(shell_run(out, sizeof(out), "git -C '%s/tree' show --format= --name-only %s",
 	                       clone, hash),
 	             0, "%s", out);
 	cr_expect_str_eq(out, "apps/http_backend.c\n");
-	cr_expect_eq(shell_status("git -C %s/tree show %s | grep -q '^+.*service_time_us + 5000'",
+	cr_expect_eq(shell_status("git -C '%s/tree' show %s | grep -q '^+.*service_time_us + 5000'",
 	                          clone, hash),
 	             0, "commit %s does not add the delay", hash);
-	shell_status("rm -rf %s", work);
+	shell_status("rm -rf '%s'", work);
 }
