@@ -22,19 +22,17 @@
 
 bool world_needs_tailnet(const struct scenario *sc)
 {
-	if (sc->n_users || sc->policy_json || sc->n_services || sc->n_workloads)
+	if (sc->n_users || sc->policy_json || sc->n_services || sc->n_workloads ||
+	    sc->clipped_tailnet_action)
 		return true;
 	for (int g = 0; g < sc->group_count; g++) {
 		const struct scenario_node_group *gr = &sc->groups[g];
 		if (gr->n_tags || gr->user >= 0 || gr->n_backends || gr->n_serve)
 			return true;
 	}
-	for (size_t i = 0; i < sc->n_events; i++) {
-		enum scenario_action a = sc->events[i].action;
-		if (a != SCENARIO_ACTION_PARTITION && a != SCENARIO_ACTION_HEAL &&
-		    a != SCENARIO_ACTION_LINK)
+	for (size_t i = 0; i < sc->n_events; i++)
+		if (scenario_event_needs_tailnet(&sc->events[i]))
 			return true;
-	}
 	return false;
 }
 

@@ -512,8 +512,15 @@ struct scenario {
 	struct expect *expects; /* one check each (an entry with two bounds gives two) */
 	size_t n_expects;
 	struct scenario_explore explore;
+	/* scenario_clip dropped a timeline entry only a tailnet world can carry
+	 * out: the world stays the one the whole scenario needs */
+	bool clipped_tailnet_action;
 	struct list_head strings; /* chunks owning every const char * above */
 };
+
+/* Whether a timeline entry needs a tailnet world (daemons, control): any
+ * action but partition, heal and link. */
+bool scenario_event_needs_tailnet(const struct scenario_event *e);
 
 /* What scenario_clip cut, for a note to the user. */
 struct scenario_clip_note {

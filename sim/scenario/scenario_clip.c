@@ -6,6 +6,12 @@
 #include <errno.h>
 #include <stdio.h>
 
+bool scenario_event_needs_tailnet(const struct scenario_event *e)
+{
+	return e->action != SCENARIO_ACTION_PARTITION && e->action != SCENARIO_ACTION_HEAL &&
+	       e->action != SCENARIO_ACTION_LINK;
+}
+
 int scenario_clip(struct scenario *sc, uint64_t duration_us, struct scenario_clip_note *note,
                   char *why, size_t why_len)
 {
@@ -22,6 +28,8 @@ int scenario_clip(struct scenario *sc, uint64_t duration_us, struct scenario_cli
 	while (keep < sc->n_events && sc->events[keep].at_us < duration_us)
 		keep++;
 	note->events_dropped = sc->n_events - keep;
+	for (size_t i = keep; i < sc->n_events; i++)
+		sc->clipped_tailnet_action |= scenario_event_needs_tailnet(&sc->events[i]);
 	sc->n_events = keep;
 	for (size_t i = 0; i < sc->n_workloads; i++) {
 		struct scenario_workload *w = &sc->workloads[i];

@@ -473,6 +473,17 @@ Test(simrun, har_1_duration_runs_only_the_first_part_of_the_scenario, .timeout =
 		                 "|| exit 1; done",
 		                 out),
 		    0, "a capture has a packet after 7 s");
+	/* a world that needs daemons only for a crash after D keeps them */
+	char bare[128];
+	snprintf(bare, sizeof(bare), "%s/bare.yaml", out);
+	write_file(bare, "name: bare\nduration: 10s\nregions: {a: {}}\n"
+	                 "nodes: [{name: n, region: a, count: 2}]\n"
+	                 "timeline: [{at: 6s, crash: n-0}, {at: 8s, restart: n-0}]\n");
+	cr_assert_eq(simrun(out, bare, "--duration 3s --pcap none"), 0);
+	cr_expect_eq(shell_status("test \"$(grep -c '\"type\":\"svcd_started\"' "
+	                          "'%s/reports/bare/events.jsonl')\" = 2",
+	                          out),
+	             0, "the cut world lost the daemons the whole scenario has");
 	/* out of range: 0, longer than the scenario, no unit */
 	static const struct {
 		const char *arg, *msg;
