@@ -158,28 +158,45 @@ static void tail_of(const char *path, char *out, size_t cap)
 			*c = ' ';
 }
 
-/* A simrun run (its first `duration` when not NULL): 0 when it ran to its
- * end (an expectation that failed is the scenario's business, not the
- * suite's), else the message. */
+/* simrun's command line for one run of the suite (its first `duration`
+ * when not NULL); the strings live in the struct, so a caller can put the
+ * line behind valgrind's. */
+struct simrun_line {
+	char bin[PATH_MAX + 16], file[PATH_MAX + 64];
+	char *argv[10];
+};
+
+static void simrun_line(struct simrun_line *l, const struct perf_suite_opts *o,
+                        const char *scenario, const char *duration, const char *out_dir, bool pcaps)
+{
+	size_t n = 0;
+	snprintf(l->bin, sizeof(l->bin), "%s/simrun", o->build);
+	snprintf(l->file, sizeof(l->file), "%s/%s", o->repo, scenario);
+	l->argv[n++] = l->bin;
+	l->argv[n++] = "--quiet";
+	l->argv[n++] = "--pcap";
+	l->argv[n++] = pcaps ? "all" : "none";
+	l->argv[n++] = "--out";
+	l->argv[n++] = (char *)out_dir;
+	if (duration) {
+		l->argv[n++] = "--duration";
+		l->argv[n++] = (char *)duration;
+	}
+	l->argv[n++] = l->file;
+	l->argv[n] = NULL;
+}
+
+/* A simrun run: 0 when it ran to its end (an expectation that failed is
+ * the scenario's business, not the suite's), else the message. */
 static int simrun(const struct perf_suite_opts *o, const char *scenario, const char *duration,
                   const char *out_dir, bool pcaps, const char *log, struct perf_proc *p, char *err,
                   size_t err_len)
 {
-	char bin[PATH_MAX + 16], file[PATH_MAX + 64];
-	snprintf(bin, sizeof(bin), "%s/simrun", o->build);
-	snprintf(file, sizeof(file), "%s/%s", o->repo, scenario);
-	char *argv[12] = {bin,     "--quiet",      "--pcap", pcaps ? "all" : "none",
-	                  "--out", (char *)out_dir};
-	size_t n = 6;
-	if (duration) {
-		argv[n++] = "--duration";
-		argv[n++] = (char *)duration;
-	}
-	argv[n++] = file;
-	argv[n] = NULL;
-	int rc = perf_proc_run(argv, NULL, log, log, PERF_LIMIT_RUN_S, p);
+	struct simrun_line l;
+	simrun_line(&l, o, scenario, duration, out_dir, pcaps);
+	int rc = perf_proc_run(l.argv, NULL, log, log, PERF_LIMIT_RUN_S, p);
 	if (rc)
-		return err_setf(err, err_len, rc, "%s: cannot start: %s", bin, strerror(-rc));
+		return err_setf(err, err_len, rc, "%s: cannot start: %s", l.bin, strerror(-rc));
 	if (p->status > 1) {
 		char tail[400];
 		tail_of(log, tail, sizeof(tail));
@@ -256,8 +273,7 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 	for (size_t i = 0; i < sizeof(counted_runs) / sizeof(counted_runs[0]); i++) {
 		const struct counted_run *c = &counted_runs[i];
 		char name[PERF_NAME_MAX + 1], dir[PATH_MAX + 128], out[PATH_MAX + 160];
-		char vglog[PATH_MAX + 160], log[PATH_MAX + 160], bin[PATH_MAX + 16],
-		    file[PATH_MAX + 256];
+		char vglog[PATH_MAX + 160], log[PATH_MAX + 160];
 		snprintf(name, sizeof(name), "counted.%s.instructions", c->name);
 		if ((o->quick && !c->quick) || (o->only && strcmp(o->only, name) != 0))
 			continue;
@@ -267,21 +283,13 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		snprintf(out, sizeof(out), "%s/out", dir);
 		snprintf(vglog, sizeof(vglog), "--log-file=%s/vg.%%p", dir);
 		snprintf(log, sizeof(log), "%s/run.log", dir);
-		snprintf(bin, sizeof(bin), "%s/simrun", o->build);
-		snprintf(file, sizeof(file), "%s/%s", o->repo, c->file);
-		/* gnuplot draws the report's plots: not the harness's cost */
-		/* simrun's own arguments, then what an explore trial needs */
-		char *simrun_args[10] = {bin, "--quiet", "--pcap", "none", "--out", out};
-		size_t n = 6;
-		if (c->duration) {
-			simrun_args[n++] = "--duration";
-			simrun_args[n++] = (char *)c->duration;
-		}
-		simrun_args[n++] = file;
-		simrun_args[n] = NULL;
-		char *explore_args[] = {bin,      "explore", file,     "--seeds", "1",
+		/* simrun's own line, or what an explore trial needs */
+		struct simrun_line l;
+		simrun_line(&l, o, c->file, c->duration, out, false);
+		char *explore_args[] = {l.bin,    "explore", l.file,   "--seeds", "1",
 		                        "--jobs", "1",       "--pcap", "none",    "--out",
 		                        out,      "--quiet", NULL};
+		/* gnuplot draws the report's plots: not the harness's cost */
 		char *argv[8 + sizeof(explore_args) / sizeof(explore_args[0])] = {
 		    "valgrind",
 		    "--tool=cachegrind",
@@ -290,7 +298,7 @@ static int run_counted(const struct perf_suite_opts *o, const char *tmp, struct 
 		    c->explore ? "--trace-children=yes" : "--trace-children=no",
 		    "--trace-children-skip=*gnuplot*",
 		    vglog};
-		char *const *run_args = c->explore ? explore_args : simrun_args;
+		char *const *run_args = c->explore ? explore_args : l.argv;
 		for (size_t k = 0; run_args[k]; k++)
 			argv[7 + k] = run_args[k];
 		struct perf_proc p;
