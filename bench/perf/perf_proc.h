@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PERF_ARGV_MAX 64
-
 /* Time limits (seconds) on what perfrun starts: a hung child ends the
  * run with a message instead of hanging it until CI's own limit. */
 #define PERF_LIMIT_RUN_S      900   /* one simrun of the suite (seconds to a minute each) */
