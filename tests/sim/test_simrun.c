@@ -387,6 +387,14 @@ Test(simrun, har1_invalid_scenario_exits_2_with_the_position)
 	shell_status("rm -rf '%s'", out);
 }
 
+/* simrun with `extra` on `scenario` exits 2 and says `msg` on stderr. */
+static void refused_with(const char *out, const char *scenario, const char *extra, const char *msg)
+{
+	cr_expect_eq(simrun(out, scenario, extra), 2, "%s accepted", extra);
+	cr_expect_eq(shell_status("grep -qF -- \"%s\" '%s/stderr'", msg, out), 0, "%s: no \"%s\"",
+	             extra, msg);
+}
+
 /* --seed: decimal digits in 1..4294967295 or exit 2 with the reason (no
  * sign, blank, hexadecimal, octal-looking zero or overflow). */
 Test(simrun, har_1_seed_refuses_signs_blanks_hex_and_out_of_range_with_why)
@@ -407,10 +415,7 @@ Test(simrun, har_1_seed_refuses_signs_blanks_hex_and_out_of_range_with_why)
 	cr_assert(shell_mkdtemp(out, sizeof(out), "test_simrun"));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(cmd, sizeof(cmd), "--check --seed %s", cases[i].seed);
-		cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", cmd), 2, "--seed %s accepted",
-		             cases[i].seed);
-		cr_assert_eq(shell_status("grep -qF -- \"%s\" '%s/stderr'", cases[i].msg, out), 0,
-		             "--seed %s: no \"%s\"", cases[i].seed, cases[i].msg);
+		refused_with(out, SCENARIOS "quickstart.yaml", cmd, cases[i].msg);
 	}
 	cr_assert_eq(simrun(out, SCENARIOS "quickstart.yaml", "--check --seed 4294967295"), 0);
 	shell_status("rm -rf '%s'", out);
@@ -495,9 +500,7 @@ Test(simrun, har_1_duration_runs_only_the_first_part_of_the_scenario, .timeout =
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char extra[64];
 		snprintf(extra, sizeof(extra), "--duration %s", bad[i].arg);
-		cr_expect_eq(simrun(out, SCENARIOS "failover-crash.yaml", extra), 2, "%s", extra);
-		cr_expect_eq(shell_status("grep -qF -- \"%s\" '%s/stderr'", bad[i].msg, out), 0,
-		             "%s: message '%s' missing", extra, bad[i].msg);
+		refused_with(out, SCENARIOS "failover-crash.yaml", extra, bad[i].msg);
 	}
 	shell_status("rm -rf '%s'", out);
 }
