@@ -14,6 +14,8 @@ packages=(
   valgrind                                  # PRF-1: counted metrics (instructions) of the perf suite
   ccache                                    # PRF-4: bisect and its demo rebuild simrun per commit
   haproxy nginx wrk iperf3 jq               # bench/run-proxy-vs-haproxy.sh: the rival proxy, backend, load
+  libsodium-dev                             # SEC-3: XChaCha20-Poly1305 for WireGuard's cookie reply
+  wireguard-go wireguard-tools              # SEC-4: a WireGuard peer that is not ours, configured by wg
 )
 
 missing=()
