@@ -440,6 +440,11 @@ static uint64_t mem_now_us(struct io *io)
 	return mem_of(io)->now;
 }
 
+static uint64_t mem_wall_us(struct io *io)
+{
+	return IO_SIM_EPOCH_S * 1000000u + mem_of(io)->now;
+}
+
 static uint64_t mem_random_u64(struct io *io)
 {
 	/* splitmix64: a fixed sequence, so a crash replays exactly. */
@@ -489,6 +494,7 @@ static const struct io_ops mem_ops = {
     .timer_arm = mem_timer_arm,
     .timer_disarm = mem_timer_disarm,
     .now_us = mem_now_us,
+    .wall_us = mem_wall_us,
     .random_u64 = mem_random_u64,
     .emit = mem_emit,
 };

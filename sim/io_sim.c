@@ -816,6 +816,11 @@ static uint64_t io_sim_now_us(struct io *io)
 	return ns3w_now_us(io_sim_of(io)->world);
 }
 
+static uint64_t io_sim_wall_us(struct io *io)
+{
+	return IO_SIM_EPOCH_S * 1000000u + ns3w_now_us(io_sim_of(io)->world);
+}
+
 /* xoshiro256** (see rng.h). */
 static uint64_t io_sim_random_u64(struct io *io)
 {
@@ -857,7 +862,8 @@ static void io_sim_handle_count(struct io *io, size_t *in_use, size_t *max)
 	.tun_attach = io_sim_tun_attach, .tun_write = io_sim_tun_write,                            \
 	.tun_addr_add = io_sim_tun_addr_add, .tun_addr_del = io_sim_tun_addr_del,                  \
 	.timer_arm = io_sim_timer_arm, .timer_disarm = io_sim_timer_disarm,                        \
-	.now_us = io_sim_now_us, .random_u64 = io_sim_random_u64, .emit = io_sim_emit,
+	.now_us = io_sim_now_us, .wall_us = io_sim_wall_us, .random_u64 = io_sim_random_u64,       \
+	.emit = io_sim_emit,
 
 static const struct io_ops io_sim_ops = {IO_SIM_OPS_INIT};
 static const struct io_ops io_sim_daemon_ops = {IO_SIM_OPS_INIT};

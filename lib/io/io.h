@@ -80,6 +80,9 @@ struct io_timer {
 	size_t heap_index;
 };
 
+/* The simulator's wall clock at time 0: 2026-01-01 00:00:00 UTC. */
+#define IO_SIM_EPOCH_S 1767225600ull
+
 struct io_ops {
 	/* TCP. `local` may name a specific address (e.g. a service VIP that
 	 * is or will be assigned to the TUN device); port 0 picks one. */
@@ -127,6 +130,10 @@ struct io_ops {
 	void (*timer_arm)(struct io *io, struct io_timer *timer, uint64_t delay_us);
 	void (*timer_disarm)(struct io *io, struct io_timer *timer);
 	uint64_t (*now_us)(struct io *io); /* monotonic */
+	/* Unix time in microseconds, for what outlives a process or crosses to
+	 * another (auth key expiry, WireGuard's TAI64N timestamps). The
+	 * simulator's starts at IO_SIM_EPOCH_S and moves with simulated time. */
+	uint64_t (*wall_us)(struct io *io);
 	uint64_t (*random_u64)(struct io *io);
 
 	/* Structured events: `fields` is a sequence of JSON members without

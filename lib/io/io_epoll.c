@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Descriptors a process needs beside its nodes' handles (epoll, netlink,
@@ -25,6 +26,15 @@
 static uint64_t epoll_now_us(struct io *io)
 {
 	return to_epoll(io)->loop->now_us;
+}
+
+static uint64_t epoll_wall_us(struct io *io)
+{
+	struct timespec ts;
+
+	(void)io;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* xoshiro256**: fast, seeded, good enough for jitter and choices. */
@@ -75,6 +85,7 @@ const struct io_ops epoll_ops = {
     .timer_arm = epoll_timer_arm,
     .timer_disarm = epoll_timer_disarm,
     .now_us = epoll_now_us,
+    .wall_us = epoll_wall_us,
     .random_u64 = epoll_random_u64,
     .emit = epoll_emit,
 };

@@ -122,6 +122,12 @@ static uint64_t tap_now_us(struct io *io)
 	return in->ops->now_us(in);
 }
 
+static uint64_t tap_wall_us(struct io *io)
+{
+	struct io *in = tap_inner(io);
+	return in->ops->wall_us(in);
+}
+
 static uint64_t tap_random_u64(struct io *io)
 {
 	struct io *in = tap_inner(io);
@@ -176,6 +182,7 @@ struct io_tap *io_tap_new(struct io *inner)
 	    .timer_arm = tap_timer_arm,
 	    .timer_disarm = tap_timer_disarm,
 	    .now_us = tap_now_us,
+	    .wall_us = tap_wall_us,
 	    .random_u64 = tap_random_u64,
 	    .emit = tap_emit,
 	};

@@ -136,6 +136,11 @@ static uint64_t f_now(struct io *io)
 	return fio(io)->now_us;
 }
 
+static uint64_t f_wall(struct io *io)
+{
+	return IO_SIM_EPOCH_S * 1000000u + fio(io)->now_us;
+}
+
 static uint64_t f_random(struct io *io)
 {
 	(void)io;
@@ -168,6 +173,7 @@ static const struct io_ops fake_ops = {
     .timer_arm = f_timer_arm,
     .timer_disarm = f_timer_disarm,
     .now_us = f_now,
+    .wall_us = f_wall,
     .random_u64 = f_random,
     .emit = f_emit,
 };
