@@ -22,6 +22,7 @@
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,10 +330,7 @@ static int ctl_bootstrap(struct control *c, const struct control_config *config,
 	rc = ctl_bootstrap_policy(c, config, err, err_len);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < CA_SEED_LEN; i += 8) {
-		uint64_t r = c->io->ops->random_u64(c->io);
-		memcpy(seed + i, &r, 8);
-	}
+	c->io->ops->random_secret(c->io, seed, CA_SEED_LEN);
 	c->dirty = true;
 	return 0;
 }
@@ -356,7 +354,26 @@ static int ctl_open_state(struct control *c, const struct control_config *config
 	return 0;
 }
 
-/* The CA from the seed and the netmap generator over the registry. */
+/* Control's static key from its root secret, apart from the CA's key by
+ * the label hashed in. */
+static int ctl_key_from_seed(struct control *c, const uint8_t seed[CA_SEED_LEN])
+{
+	static const char label[] = "svc control map key v1";
+	uint8_t priv[WG_KEY_LEN];
+	int rc = wg_hash(priv, label, sizeof(label) - 1, seed, CA_SEED_LEN);
+
+	if (!rc)
+		rc = wg_keypair_from_seed(&c->key, priv);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	return rc;
+}
+
+void control_public_key(const struct control *c, uint8_t out[32])
+{
+	memcpy(out, c->key.pub, WG_KEY_LEN);
+}
+
+/* The CA from the seed, the map key, and the netmap generator. */
 static int ctl_open_ca_and_mapgen(struct control *c, const uint8_t seed[CA_SEED_LEN], char *err,
                                   size_t err_len)
 {
@@ -365,6 +382,9 @@ static int ctl_open_ca_and_mapgen(struct control *c, const uint8_t seed[CA_SEED_
 
 	if (rc < 0)
 		return err_setf(err, err_len, rc, "CA: %s", rerr);
+	rc = ctl_key_from_seed(c, seed);
+	if (rc < 0)
+		return err_setf(err, err_len, rc, "control key: %s", strerror(-rc));
 	const struct mapgen_options mo = {
 	    .ca_pem = ca_cert_pem(c->ca), .cert_fn = ctl_cert_fn, .cert_ctx = c};
 	rc = mapgen_new(&c->mg, c->reg, &mo);
@@ -428,9 +448,12 @@ static void ctl_start(struct control *c)
 	c->io->ops->timer_arm(c->io, &c->sweep_timer, c->heartbeat_us / 2);
 	ctl_grace_start(c);
 	ctl_state_events(c);
+	char key[WG_KEY_BASE64_LEN + 1];
+
+	wg_key_to_base64(key, c->key.pub);
 	io_event(c->io, "control_ready", IO_STR("tailnet", c->tailnet),
 	         IO_U64("services", registry_service_count(c->reg)),
-	         IO_U64("nodes", registry_node_count(c->reg)));
+	         IO_U64("nodes", registry_node_count(c->reg)), IO_STR("key", key));
 }
 
 int control_new(struct control **out, struct io *io, const struct control_config *config)

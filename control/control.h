@@ -194,6 +194,9 @@ int control_admin_policy(struct control *c, const char *actor, const char *text,
  * power loss in the middle of a write). 0 once durable, or -errno and a
  * state_save_failed event. */
 int control_save_state(struct control *c);
+/* Control's public key, which daemons pin (SEC-2): derived from the
+ * saved root secret (the CA seed), so it survives restarts. */
+void control_public_key(const struct control *c, uint8_t out[32]);
 
 const struct registry *control_registry(const struct control *c);
 /* The CA certificate (PEM) clients trust. */

@@ -13,6 +13,7 @@
 #include "lib/io/io.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/http_msg.h"
+#include "lib/wire/mapsec.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -54,6 +55,11 @@ struct ctl_session {
 	bool zlib;    /* the node takes deflated frames (hello "compress") */
 	cJSON *ranks; /* {"svc:x": ["host", ...]} of the last map sent */
 	bool silent;  /* closed for silence: the node is lost, not dead (STR-8) */
+	/* The Noise session (lib/wire/mapsec.h): the first frame is the
+	 * node's handshake, every later frame both ways is sealed. */
+	struct mapsec sec;
+	bool sealed;                     /* the handshake response is queued: seal the rest */
+	uint8_t hs_ts[WG_TIMESTAMP_LEN]; /* the handshake's timestamp */
 };
 
 struct ctl_waiter {
@@ -100,6 +106,7 @@ struct control {
 	struct registry *reg;
 	struct mapgen *mg;
 	struct ca *ca;
+	struct wg_keypair key; /* map sessions' static key (SEC-2) */
 	uint64_t heartbeat_us, dead_after_us;
 	uint64_t idle_heartbeat_us, idle_dead_after_us;
 	/* Restart grace (STR-8): hosts the saved state records are alive but

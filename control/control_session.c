@@ -1,13 +1,15 @@
-/* Map sessions (lib/wire/mapproto.h): accepting them, framing and queueing
- * output with a bound (slow consumers are closed), reading frames, the
- * hello that registers a node, advertisements, acks, and closing a session
- * (which makes its node dead or lost). */
+/* Map sessions (lib/wire/mapproto.h inside lib/wire/mapsec.h): accepting
+ * them, the Noise handshake, sealing and queueing output with a bound (slow
+ * consumers are closed), reading and opening frames, the hello that
+ * registers a node (bound to the key its session proved), advertisements, acks, and closing a
+ * session (which makes its node dead or lost). */
 #include "control/control_int.h"
 
 #include "lib/base/check.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +46,17 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 	size_t queued = s->out.len - s->out_off;
 	size_t limit = CONTROL_SESSION_OUT_SLACK + CONTROL_SESSION_OUT_MAPS * s->max_msg;
 	uint8_t hdr[MAPPROTO_HDR_LEN];
+	/* Everything after the handshake response goes sealed. */
+	bool seal = s->sealed;
+	size_t wire = len + (seal ? MAPSEC_OVERHEAD : 0);
 
 	if (s->closed)
 		return -EPIPE;
-	if (len > MAPPROTO_MAX_FRAME) {
+	if (wire > MAPPROTO_MAX_FRAME) {
 		ctl_session_close(s, "frame too large to send", true);
 		return -E2BIG;
 	}
-	if (queued + len + MAPPROTO_HDR_LEN > limit) {
+	if (queued + wire + MAPPROTO_HDR_LEN > limit) {
 		io_event(s->c->io, "session_error",
 		         IO_STR("node_name", ctl_node_name(s->c, s->node)),
 		         IO_STR("error", "slow consumer"), IO_U64("queued", queued));
@@ -59,17 +64,24 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 		return -ENOBUFS;
 	}
 	/* What was written goes before the queue grows for more. */
-	if (s->out_off && buf_room(&s->out) < len + MAPPROTO_HDR_LEN) {
+	if (s->out_off && buf_room(&s->out) < wire + MAPPROTO_HDR_LEN) {
 		buf_drop_front(&s->out, s->out_off);
 		s->out_off = 0;
 	}
-	mapproto_frame_header(hdr, (uint32_t)len | (zlib ? MAPPROTO_FRAME_ZLIB : 0));
-	if (buf_reserve(&s->out, len + MAPPROTO_HDR_LEN) < 0) {
+	mapproto_frame_header(hdr, (uint32_t)wire | (zlib ? MAPPROTO_FRAME_ZLIB : 0));
+	if (buf_reserve(&s->out, wire + MAPPROTO_HDR_LEN) < 0) {
 		ctl_session_close(s, "out of memory", true);
 		return -ENOMEM;
 	}
 	buf_append(&s->out, hdr, sizeof(hdr));
-	buf_append(&s->out, payload, len);
+	if (!seal) {
+		buf_append(&s->out, payload, len);
+	} else if (mapsec_seal(&s->sec, payload, len, (uint8_t *)s->out.data + s->out.len) < 0) {
+		ctl_session_close(s, "cannot seal a frame", true);
+		return -EPIPE;
+	} else {
+		buf_commit(&s->out, wire);
+	}
 	ctl_session_flush(s);
 	return s->closed ? -EPIPE : 0;
 }
@@ -142,7 +154,9 @@ void ctl_session_fail(struct ctl_session *s, const char *msg)
 {
 	io_event(s->c->io, "session_error", IO_STR("node_name", ctl_node_name(s->c, s->node)),
 	         IO_STR("error", msg));
-	ctl_session_send_simple(s, "error", "message", msg, NULL, NULL);
+	/* Before the handshake the peer has proven nothing: it learns nothing. */
+	if (s->sealed)
+		ctl_session_send_simple(s, "error", "message", msg, NULL, NULL);
 	ctl_session_close(s, msg, true);
 }
 
@@ -191,6 +205,7 @@ void ctl_session_free(struct ctl_session *s)
 {
 	mapgen_sent_free(s->sent);
 	cJSON_Delete(s->ranks);
+	mapsec_clear(&s->sec);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	free(s);
@@ -309,6 +324,31 @@ static void ctl_replace_old_session(struct ctl_session *s, size_t idx, const cha
 	ctl_session_close(old, "replaced", false);
 }
 
+/* A session that may not speak for the node it names: refused with an
+ * event naming the key it proved, and nothing about the node changes. */
+static void ctl_session_refuse(struct ctl_session *s, const char *name, const char *why)
+{
+	char key[WG_KEY_BASE64_LEN + 1] = "";
+
+	if (s->sealed)
+		wg_key_to_base64(key, s->sec.peer_pub);
+	io_event(s->c->io, "session_refused", IO_STR("node_name", name), IO_STR("key", key),
+	         IO_STR("reason", why));
+	ctl_session_fail(s, why);
+}
+
+/* A replayed handshake never gets this far (it cannot seal a hello); this
+ * keeps a live session from being replaced by an older one all the same. */
+static bool ctl_hello_older_than_live(const struct ctl_session *s, const char *name)
+{
+	const struct control *c = s->c;
+	int idx = registry_node_index(c->reg, name);
+	const struct ctl_session *live =
+	    idx >= 0 && (size_t)idx < c->by_node_cap ? c->by_node[idx] : NULL;
+
+	return live && live != s && memcmp(live->hs_ts, s->hs_ts, WG_TIMESTAMP_LEN) >= 0;
+}
+
 /* A hello registers the node (new or known), binds the session to it,
  * makes it connected and alive, and welcomes it with its liveness pair. */
 static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
@@ -328,7 +368,16 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	bool was_alive = idx >= 0 && registry_node(c->reg, (size_t)idx)->alive;
 	/* Counted alive by the restart grace, and back now. */
 	bool was_presumed = c->grace && was_alive && !registry_node(c->reg, (size_t)idx)->connected;
+	if (ctl_hello_older_than_live(s, info.name)) {
+		ctl_session_refuse(s, info.name, "a handshake older than the node's live session");
+		return;
+	}
+	info.key = s->sec.peer_pub;
 	int rc = registry_node_register(c->reg, &info, err, sizeof(err));
+	if (rc == -EKEYREJECTED) {
+		ctl_session_refuse(s, info.name, err);
+		return;
+	}
 	if (rc < 0) {
 		ctl_session_fail(s, err[0] ? err : strerror(-rc));
 		return;
@@ -572,6 +621,42 @@ out:
 	cJSON_Delete(msg);
 }
 
+/* The node's Noise handshake, its first frame (lib/wire/mapsec.h):
+ * answered as it is; everything after goes sealed both ways. */
+static void ctl_on_handshake(struct ctl_session *s, const uint8_t *msg, size_t len)
+{
+	struct control *c = s->c;
+	uint8_t e[WG_KEY_LEN], resp[MAPSEC_RESP_LEN];
+	int rc;
+
+	c->io->ops->random_secret(c->io, e, sizeof(e));
+	rc = mapsec_server_accept(&s->sec, &c->key, msg, len, e, s->hs_ts, resp);
+	OPENSSL_cleanse(e, sizeof(e));
+	if (rc < 0) {
+		ctl_session_refuse(s, "",
+		                   rc == -EINVAL
+		                       ? "the first frame is not a map handshake"
+		                       : "the handshake does not open under control's key");
+		return;
+	}
+	if (ctl_session_queue(s, resp, sizeof(resp), false) == 0)
+		s->sealed = true;
+}
+
+static void ctl_on_wire_frame(struct ctl_session *s, uint8_t *payload, size_t len)
+{
+	if (!s->sealed) {
+		ctl_on_handshake(s, payload, len);
+		return;
+	}
+	/* In place: the frame is ours until the next read. */
+	if (mapsec_open(&s->sec, payload, len, payload) < 0) {
+		ctl_session_fail(s, "a frame that does not open under the session's keys");
+		return;
+	}
+	ctl_on_frame(s, payload, len - MAPSEC_OVERHEAD);
+}
+
 static void ctl_session_read(struct ctl_session *s)
 {
 	struct io *io = s->c->io;
@@ -611,7 +696,7 @@ static void ctl_session_read(struct ctl_session *s)
 				    s, "bad frame length (0, above 1 MiB, or compressed)");
 				return;
 			}
-			ctl_on_frame(s, payload, plen);
+			ctl_on_wire_frame(s, (uint8_t *)payload, plen);
 			off += (size_t)fl;
 		}
 		if (s->closed)

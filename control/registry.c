@@ -117,6 +117,12 @@ bool reg_match_node_name(const void *ctx, size_t idx, const void *key)
 	return strcmp(r->nodes[idx].pub.name, key) == 0;
 }
 
+bool reg_match_node_key(const void *ctx, size_t idx, const void *key)
+{
+	const struct registry *r = ctx;
+	return r->nodes[idx].pub.has_key && memcmp(r->nodes[idx].pub.key, key, REG_KEY_LEN) == 0;
+}
+
 bool reg_match_node_addr(const void *ctx, size_t idx, const void *key)
 {
 	const struct registry *r = ctx;
@@ -388,6 +394,7 @@ void registry_free(struct registry *r)
 	free(r->groups);
 	htab_free(&r->node_by_name);
 	htab_free(&r->node_by_addr);
+	htab_free(&r->node_by_key);
 	htab_free(&r->svc_by_name);
 	htab_free(&r->svc_by_vip);
 	htab_free(&r->host_by_key);

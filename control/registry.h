@@ -69,6 +69,7 @@
 #define REG_MAX_DESC     1024
 #define REG_MAX_HOSTS    1024 /* hosts per service */
 #define REG_ERR_LEN      512
+#define REG_KEY_LEN      32 /* a node key: X25519 public key */
 
 enum reg_role {
 	REG_ROLE_NONE = 0,
@@ -136,6 +137,11 @@ struct reg_node {
 	/* Its tags were set by an admin (registry_node_set_tags): they are
 	 * its tags from then on, a hello's claim no longer changes them. */
 	bool tags_by_admin;
+	/* Its node key (SEC-1): the key its map sessions prove. A record
+	 * saved before keys existed has none until its next session binds
+	 * one. */
+	bool has_key;
+	uint8_t key[REG_KEY_LEN];
 };
 
 /* What node N says about service S (its advertisement), and the admin's
@@ -190,12 +196,18 @@ struct reg_node_info {
 	size_t n_tags;
 	struct io_addr endpoint;
 	const char *tls_key; /* may be NULL */
+	/* The key the session proved (SEC-2); NULL only when loading state
+	 * saved before keys. A name bound to another key, or a key bound to
+	 * another name, is refused (-EKEYREJECTED): a name changes hands only
+	 * by an explicit rotation. */
+	const uint8_t *key;
 };
 int registry_node_register(struct registry *r, const struct reg_node_info *info, char *err,
                            size_t err_len);
 size_t registry_node_count(const struct registry *r);
 const struct reg_node *registry_node(const struct registry *r, size_t index);
-int registry_node_index(const struct registry *r, const char *name); /* -ENOENT */
+int registry_node_index(const struct registry *r, const char *name);                /* -ENOENT */
+int registry_node_by_key(const struct registry *r, const uint8_t key[REG_KEY_LEN]); /* -ENOENT */
 int registry_node_by_addr(const struct registry *r, const struct io_addr *addr);
 void registry_node_set_connected(struct registry *r, size_t index, bool connected);
 /* alive (clears lost), or dead: known gone (its session closed). */

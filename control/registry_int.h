@@ -51,7 +51,7 @@ struct registry {
 
 	size_t n_nodes, cap_nodes;
 	struct reg_node_int *nodes;
-	struct htab node_by_name, node_by_addr;
+	struct htab node_by_name, node_by_addr, node_by_key;
 
 	size_t n_services, cap_services;
 	struct reg_service *services;
@@ -91,6 +91,7 @@ int reg_lookup(const struct registry *r, const struct htab *index, uint64_t hash
 /* Index keys: does the item at idx (of ctx, the registry) have this key? */
 bool reg_match_node_name(const void *ctx, size_t idx, const void *key);
 bool reg_match_node_addr(const void *ctx, size_t idx, const void *key);
+bool reg_match_node_key(const void *ctx, size_t idx, const void *key);
 bool reg_match_svc_name(const void *ctx, size_t idx, const void *key);
 bool reg_match_svc_vip(const void *ctx, size_t idx, const void *key);
 bool reg_match_group(const void *ctx, size_t idx, const void *key);

@@ -5,6 +5,7 @@
 
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
 #include "lib/base/mutant.h"
 
 #include <cjson/cJSON.h>
@@ -81,6 +82,12 @@ static bool reg_json_nodes(const struct registry *r, cJSON *root)
 		/* Only when set: state written before set-tags existed reads the same. */
 		if (n->tags_by_admin && !cJSON_AddTrueToObject(o, "tags_by_admin"))
 			return false;
+		if (n->has_key) {
+			char hex[2 * REG_KEY_LEN + 1];
+			hex_encode(n->key, REG_KEY_LEN, hex);
+			if (!cJSON_AddStringToObject(o, "key", hex))
+				return false;
+		}
 	}
 	return a != NULL;
 }
@@ -355,6 +362,17 @@ static int reg_from_nodes(struct registry *r, const cJSON *root, char *err, size
 			return err_setf(err, err_len, -EINVAL,
 			                "%s.tags_by_admin: an admin's tags are at least one",
 			                place);
+		const char *key_hex = reg_jstr(o, "key", true, place, &rc, err, err_len);
+		uint8_t key[REG_KEY_LEN];
+		if (rc)
+			return rc;
+		if (key_hex && !hex_decode(key_hex, key, sizeof(key)))
+			return err_setf(err, err_len, -EINVAL, "%s.key: 64 hex digits are required",
+			                place);
+		if (key_hex && registry_node_by_key(r, key) >= 0)
+			return err_setf(err, err_len, -EINVAL, "%s.key: the key of another node",
+			                place);
+		info.key = key_hex ? key : NULL;
 		rc = reg_node_add(r, &info, &a4, &a6);
 		if (rc < 0)
 			return err_setf(err, err_len, rc, "out of memory");

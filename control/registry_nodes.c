@@ -34,6 +34,12 @@ int registry_node_by_addr(const struct registry *r, const struct io_addr *addr)
 	return reg_lookup(r, &r->node_by_addr, reg_hash_addr(addr), reg_match_node_addr, addr);
 }
 
+int registry_node_by_key(const struct registry *r, const uint8_t key[REG_KEY_LEN])
+{
+	return reg_lookup(r, &r->node_by_key, hash_bytes(key, REG_KEY_LEN), reg_match_node_key,
+	                  key);
+}
+
 size_t registry_node_count(const struct registry *r)
 {
 	return r->n_nodes;
@@ -139,8 +145,16 @@ int reg_node_add(struct registry *r, const struct reg_node_info *info, const str
 		goto fail_name;
 	if (htab_insert(&r->node_by_addr, reg_hash_addr(a6), idx))
 		goto fail_a4;
+	if (info->key) {
+		if (htab_insert(&r->node_by_key, hash_bytes(info->key, REG_KEY_LEN), idx))
+			goto fail_a6;
+		memcpy(ni->pub.key, info->key, REG_KEY_LEN);
+		ni->pub.has_key = true;
+	}
 	r->n_nodes++;
 	return (int)idx;
+fail_a6:
+	htab_remove(&r->node_by_addr, reg_hash_addr(a6), idx);
 fail_a4:
 	htab_remove(&r->node_by_addr, reg_hash_addr(a4), idx);
 fail_name:
@@ -152,6 +166,26 @@ fail:
 	free(ni->pub.tls_key);
 	reg_tags_free(ni->pub.tags, ni->pub.n_tags);
 	return -ENOMEM;
+}
+
+/* A node name and a node key name each other or nothing yet (SEC-1). */
+static int reg_node_key_check(const struct registry *r, int idx, const struct reg_node_info *info,
+                              char *err, size_t err_len)
+{
+	const struct reg_node *old = idx >= 0 ? &r->nodes[idx].pub : NULL;
+	int owner;
+
+	if (!info->key)
+		return 0;
+	if (old && old->has_key && memcmp(old->key, info->key, REG_KEY_LEN) != 0)
+		return err_setf(err, err_len, -EKEYREJECTED,
+		                "node %s is registered with another node key", info->name);
+	owner = registry_node_by_key(r, info->key);
+	if (owner >= 0 && owner != idx)
+		return err_setf(err, err_len, -EKEYREJECTED,
+		                "this node key is registered as node %s, not %s",
+		                r->nodes[owner].pub.name, info->name);
+	return 0;
 }
 
 int registry_node_register(struct registry *r, const struct reg_node_info *info, char *err,
@@ -167,6 +201,16 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 	rc = reg_node_info_check(r, info, !old || !old->tags_by_admin, err, err_len);
 	if (rc)
 		return rc;
+	rc = reg_node_key_check(r, idx, info, err, err_len);
+	if (rc)
+		return rc;
+	if (old && info->key && !old->has_key) {
+		/* Saved before keys: the first session's key is its key now. */
+		if (htab_insert(&r->node_by_key, hash_bytes(info->key, REG_KEY_LEN), (size_t)idx))
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+		memcpy(r->nodes[idx].pub.key, info->key, REG_KEY_LEN);
+		r->nodes[idx].pub.has_key = true;
+	}
 	if (old) {
 		/* Tags an admin set stand; the hello's claim is ignored (SEC-1). */
 		struct reg_node_info upd = *info;

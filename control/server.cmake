@@ -13,6 +13,6 @@ if(TARGET svc_registry AND TARGET svc_mapgen AND TARGET svc_policy AND TARGET sv
     ${CMAKE_CURRENT_LIST_DIR}/control_admin_cmd.c
     ${CMAKE_CURRENT_LIST_DIR}/admin_cmd.c)
   target_link_libraries(svc_control PUBLIC svc_registry svc_mapgen svc_policy svc_ca svc_storage
-    svc_mapproto svc_httpmsg svc_io PkgConfig::CJSON PRIVATE svc_localapi project_warnings)
+    svc_mapproto svc_wg svc_httpmsg svc_io PkgConfig::CJSON PRIVATE svc_localapi project_warnings)
 endif()
 

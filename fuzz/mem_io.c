@@ -451,6 +451,14 @@ static uint64_t mem_random_u64(struct io *io)
 	return rng_splitmix64(&mem_of(io)->rng);
 }
 
+static void mem_random_secret(struct io *io, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)mem_random_u64(io);
+}
+
 static void mem_emit(struct io *io, const char *type, const char *fields)
 {
 	struct mem_io *m = mem_of(io);
@@ -496,6 +504,7 @@ static const struct io_ops mem_ops = {
     .now_us = mem_now_us,
     .wall_us = mem_wall_us,
     .random_u64 = mem_random_u64,
+    .random_secret = mem_random_secret,
     .emit = mem_emit,
 };
 

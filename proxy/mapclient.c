@@ -1,5 +1,6 @@
 /* The map session with control, daemon side (see mapclient.h): the output
- * queue, the heartbeat, silence and reconnect timers, the session (hello,
+ * queue, the heartbeat, silence and reconnect timers, the session (the
+ * Noise handshake with the pinned control key, sealed frames, hello,
  * welcome, netmaps full and delta, drains, refusals) and the API svcd uses. */
 #include "proxy/mapclient.h"
 
@@ -8,8 +9,10 @@
 #include "lib/base/errfmt.h"
 #include "lib/base/mutant.h"
 #include "lib/wire/mapproto.h"
+#include "lib/wire/mapsec.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 enum mc_state {
 	MC_IDLE,       /* no connection: waiting for the retry timer */
 	MC_CONNECTING, /* TCP connect in progress */
+	MC_HANDSHAKE,  /* Noise message 1 sent, waiting for control's answer */
 	MC_OPEN,       /* hello sent, waiting for welcome */
 	MC_UP,         /* welcome seen */
 };
@@ -50,6 +54,10 @@ struct mapclient {
 	uint64_t version;
 	char *adv;      /* the services array, printed */
 	char *adv_sent; /* what went up in this session (NULL: nothing yet) */
+
+	struct wg_keypair key;           /* the node key (SEC-1) */
+	uint8_t control_key[WG_KEY_LEN]; /* pinned (SEC-2) */
+	struct mapsec sec;               /* this session's keys */
 };
 
 static void mc_connect(struct mapclient *mc);
@@ -87,43 +95,56 @@ static void mc_flush(struct mapclient *mc)
 	}
 }
 
-/* Queues one frame holding `obj` (not consumed). -E2BIG for a payload over
+/* Queues one frame: sealed once the session's keys are in place, as it
+ * is before (the handshake). -E2BIG for a payload over
  * MAPPROTO_MAX_UP_FRAME; -ENOBUFS when control does not read (the session
  * then ends); -ENOMEM. */
-static int mc_send(struct mapclient *mc, const cJSON *obj)
+static int mc_queue(struct mapclient *mc, const void *payload, size_t len)
 {
-	char *text = cJSON_PrintUnformatted(obj);
+	bool seal = mc->sec.state == MAPSEC_OPEN;
+	size_t wire = len + (seal ? MAPSEC_OVERHEAD : 0);
 	uint8_t hdr[MAPPROTO_HDR_LEN];
-	size_t len;
-	int rc = 0;
+	int rc;
 
-	if (!text)
-		return -ENOMEM;
-	len = strlen(text);
-	if (len == 0 || len > MAPPROTO_MAX_UP_FRAME) {
-		rc = -E2BIG;
-		goto out;
-	}
-	if (mc->out.len - mc->out_off + MAPPROTO_HDR_LEN + len > MAPCLIENT_MAX_OUT) {
+	if (len == 0 || wire > MAPPROTO_MAX_UP_FRAME)
+		return -E2BIG;
+	if (mc->out.len - mc->out_off + MAPPROTO_HDR_LEN + wire > MAPCLIENT_MAX_OUT) {
 		snprintf(mc->kill_reason, sizeof(mc->kill_reason),
 		         "control does not read: over %u bytes queued", MAPCLIENT_MAX_OUT);
 		if (!io_timer_armed(&mc->kill))
 			mc->io->ops->timer_arm(mc->io, &mc->kill, 0);
-		rc = -ENOBUFS;
-		goto out;
+		return -ENOBUFS;
 	}
 	buf_drop_front(&mc->out, mc->out_off);
 	mc->out_off = 0;
-	rc = buf_reserve(&mc->out, MAPPROTO_HDR_LEN + len);
+	rc = buf_reserve(&mc->out, MAPPROTO_HDR_LEN + wire);
 	if (rc) {
 		mc->out.err = 0; /* the queue goes on: only this frame is lost */
-		goto out;
+		return rc;
 	}
-	mapproto_frame_header(hdr, (uint32_t)len);
+	mapproto_frame_header(hdr, (uint32_t)wire);
 	buf_append(&mc->out, hdr, sizeof(hdr));
-	buf_append(&mc->out, text, len);
+	if (!seal) {
+		buf_append(&mc->out, payload, len);
+	} else {
+		rc = mapsec_seal(&mc->sec, payload, len, (uint8_t *)mc->out.data + mc->out.len);
+		if (rc)
+			return rc;
+		buf_commit(&mc->out, wire);
+	}
 	mc_flush(mc);
-out:
+	return 0;
+}
+
+/* Queues one frame holding `obj` (not consumed); as mc_queue. */
+static int mc_send(struct mapclient *mc, const cJSON *obj)
+{
+	char *text = cJSON_PrintUnformatted(obj);
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	rc = mc_queue(mc, text, strlen(text));
 	free(text);
 	return rc;
 }
@@ -294,6 +315,7 @@ static void mc_end(struct mapclient *mc, const char *reason)
 	mc->h = -1;
 	mc->state = MC_IDLE;
 	mc->session++;
+	mapsec_clear(&mc->sec);
 	buf_reset(&mc->in);
 	buf_reset(&mc->out);
 	mc->out_off = 0;
@@ -320,7 +342,7 @@ static void mc_violation(struct mapclient *mc, const char *why)
 	cJSON *o = cJSON_CreateObject();
 	char reason[MAPCLIENT_ERR_LEN];
 
-	if (o && cJSON_AddStringToObject(o, "type", "error") &&
+	if (o && mc->sec.state == MAPSEC_OPEN && cJSON_AddStringToObject(o, "type", "error") &&
 	    cJSON_AddStringToObject(o, "message", why))
 		mc_send(mc, o);
 	cJSON_Delete(o);
@@ -580,6 +602,25 @@ out:
 	cJSON_Delete(msg);
 }
 
+/* Control's answer to the handshake: it holds the pinned key's private
+ * half. Then the hello and the advertisement go up, sealed. */
+static void mc_on_handshake(struct mapclient *mc, const uint8_t *msg, size_t len, bool zlib)
+{
+	int rc = zlib ? -EINVAL : mapsec_client_finish(&mc->sec, msg, len);
+
+	if (rc < 0) {
+		io_event(mc->io, "control_refused",
+		         IO_STR("reason", rc == -EINVAL ? "not a handshake response"
+		                                        : "does not hold the pinned control key"));
+		mc_violation(mc, rc == -EINVAL ? "expected control's handshake response"
+		                               : "control does not hold the pinned key");
+		return;
+	}
+	mc->state = MC_OPEN;
+	if (mc_send_hello(mc) < 0 || mc_send_adv(mc) < 0)
+		mc_end(mc, "cannot send hello");
+}
+
 /* Parses every whole frame buffered; stops when the session ends. */
 static void mc_process(struct mapclient *mc)
 {
@@ -599,6 +640,18 @@ static void mc_process(struct mapclient *mc)
 			mc_violation(mc, "bad frame length");
 			return;
 		}
+		off += (size_t)n;
+		if (mc->state == MC_HANDSHAKE) {
+			mc_on_handshake(mc, payload, plen, zlib);
+			continue;
+		}
+		/* In place: the frame is ours until the next read. */
+		if (plen < MAPSEC_OVERHEAD ||
+		    mapsec_open(&mc->sec, payload, plen, (uint8_t *)payload) < 0) {
+			mc_violation(mc, "a frame that does not open under the session's keys");
+			return;
+		}
+		plen -= MAPSEC_OVERHEAD;
 		if (zlib) {
 			uint8_t *raw;
 			size_t raw_len;
@@ -616,7 +669,6 @@ static void mc_process(struct mapclient *mc)
 		} else {
 			mc_on_frame(mc, payload, plen);
 		}
-		off += (size_t)n;
 	}
 	if (mc->session != session)
 		return;
@@ -669,6 +721,19 @@ static void mc_on_readable(struct mapclient *mc)
 	}
 }
 
+/* Noise message 1 (lib/wire/mapsec.h): the node key, to control's key. */
+static int mc_send_handshake(struct mapclient *mc)
+{
+	uint8_t e[WG_KEY_LEN], init[MAPSEC_INIT_LEN];
+	int rc;
+
+	mc->io->ops->random_secret(mc->io, e, sizeof(e));
+	rc = mapsec_client_start(&mc->sec, &mc->key, mc->control_key, e,
+	                         mc->io->ops->wall_us(mc->io) * 1000, init);
+	OPENSSL_cleanse(e, sizeof(e));
+	return rc ? rc : mc_queue(mc, init, sizeof(init));
+}
+
 static void mc_sock_fn(void *ctx, int handle, unsigned events)
 {
 	struct mapclient *mc = ctx;
@@ -677,11 +742,11 @@ static void mc_sock_fn(void *ctx, int handle, unsigned events)
 	if (handle != mc->h)
 		return;
 	if (mc->state == MC_CONNECTING && (events & IO_WRITABLE) && !(events & IO_ERROR)) {
-		mc->state = MC_OPEN;
+		mc->state = MC_HANDSHAKE;
 		mc->last_rx_us = mc_now(mc); /* the wait for welcome starts now */
 		mc->last_tx_us = mc->last_rx_us;
-		if (mc_send_hello(mc) < 0 || mc_send_adv(mc) < 0) {
-			mc_end(mc, "cannot send hello");
+		if (mc_send_handshake(mc) < 0) {
+			mc_end(mc, "cannot send the handshake");
 			return;
 		}
 		mc_arm_tick(mc);
@@ -738,7 +803,8 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 	CHECK(out && io && cfg);
 	*out = NULL;
 	if (!cfg->node || !cfg->node[0] || !cfg->cb.apply || cfg->n_tags > MAPCLIENT_MAX_TAGS ||
-	    cfg->control.family == IO_AF_NONE || cfg->control.port == 0)
+	    cfg->control.family == IO_AF_NONE || cfg->control.port == 0 || !cfg->node_key ||
+	    !cfg->control_key)
 		return -EINVAL;
 	mc = calloc(1, sizeof(*mc));
 	if (!mc)
@@ -748,6 +814,9 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 	buf_init(&mc->in, MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME);
 	buf_init(&mc->out, MAPCLIENT_MAX_OUT);
 	mc->control = cfg->control;
+	memcpy(mc->control_key, cfg->control_key, WG_KEY_LEN);
+	if (wg_keypair_from_seed(&mc->key, cfg->node_key) < 0)
+		bad = true;
 	mc->cb = cfg->cb;
 	mc->ctx = cfg->ctx;
 	mc->node = mc_strdup(cfg->node, MAPCLIENT_MAX_NAME, &bad);
@@ -814,6 +883,8 @@ void mapclient_free(struct mapclient *mc)
 	cJSON_Delete(mc->map);
 	free(mc->adv);
 	free(mc->adv_sent);
+	OPENSSL_cleanse(&mc->key, sizeof(mc->key));
+	mapsec_clear(&mc->sec);
 	free(mc);
 }
 

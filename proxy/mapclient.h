@@ -72,9 +72,13 @@ struct mapclient_config {
 	const char *user;       /* owner login, NULL: "" */
 	const char *region;     /* NULL: "" */
 	const char *const *tags;
-	size_t n_tags;           /* at most MAPCLIENT_MAX_TAGS */
-	const char *endpoint;    /* this node's underlay data plane endpoint "ip:port" */
-	const char *tls_key;     /* Ed25519 public key, hex; NULL: none */
+	size_t n_tags;        /* at most MAPCLIENT_MAX_TAGS */
+	const char *endpoint; /* this node's underlay data plane endpoint "ip:port" */
+	const char *tls_key;  /* Ed25519 public key, hex; NULL: none */
+	/* The node key's 32 secret bytes and control's public key, which the
+	 * session's handshake checks (pinned: SEC-2). Both required. */
+	const uint8_t *node_key;
+	const uint8_t *control_key;
 	uint64_t backoff_min_us; /* 0: MAPCLIENT_BACKOFF_MIN_US */
 	uint64_t backoff_max_us; /* 0: MAPCLIENT_BACKOFF_MAX_US (also the most) */
 	/* Wait before the first connect (at most MAPCLIENT_BACKOFF_MAX_US):

@@ -119,13 +119,13 @@ static int svcd_start_control(struct svcd *d, const struct svcd_config *config, 
 	struct io_addr under = config->underlay;
 	int rc;
 
-	for (size_t i = 0; i < CA_SEED_LEN; i += 8) {
-		uint64_t r = d->io->ops->random_u64(d->io);
-		memcpy(seed + i, &r, 8);
-	}
+	d->io->ops->random_secret(d->io, seed, sizeof(seed));
 	rc = ca_keypair_from_seed(seed, &d->key_pem, &pub);
 	if (rc < 0)
 		return err_setf(err, err_len, rc, "node TLS key: %s", strerror(-rc));
+	if (!config->node_key || !config->control_key)
+		return err_setf(err, err_len, -EINVAL,
+		                "a map session needs the node key and control's public key");
 	if (under.port == 0)
 		under.port = DATAPLANE_DEFAULT_PORT;
 	struct mapclient_config mcfg = {
@@ -138,6 +138,8 @@ static int svcd_start_control(struct svcd *d, const struct svcd_config *config, 
 	    .endpoint =
 	        under.family != IO_AF_NONE ? io_addr_format(&under, true, ep, sizeof(ep)) : NULL,
 	    .tls_key = pub,
+	    .node_key = config->node_key,
+	    .control_key = config->control_key,
 	    .first_connect_delay_us = config->control_connect_delay_us,
 	    .cb = {.apply = svcd_mc_apply,
 	           .drain_confirmed = svcd_mc_drain_confirmed,

@@ -121,8 +121,14 @@ struct svcd_config {
 	const char *const *tags;       /* node tags, reported in hello */
 	size_t n_tags;
 	uint64_t control_connect_delay_us; /* mapclient first_connect_delay_us */
-	bool magic_dns;                    /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
-	char *err;                         /* optional: why svcd_new failed, in words */
+	/* With control, both required (SEC-1, SEC-2): the node key's 32
+	 * secret bytes (svcd keeps them in its state directory; the simulator
+	 * derives them from the seed and the name) and control's public key,
+	 * which the map session pins. */
+	const uint8_t *node_key;
+	const uint8_t *control_key;
+	bool magic_dns; /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
+	char *err;      /* optional: why svcd_new failed, in words */
 	size_t err_len;
 };
 

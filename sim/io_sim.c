@@ -100,6 +100,9 @@ struct io_sim {
 	FILE *events;
 	uint64_t events_emitted;
 	uint64_t rng[RNG_STATE_WORDS]; /* xoshiro256** state */
+	/* Secrets draw from their own stream: keys and handshakes added or
+	 * removed never shift a node's jitter and workload draws. */
+	uint64_t secret_rng[RNG_STATE_WORDS];
 	struct io_sim_table handles;
 	struct io_sim_table timers;
 	uint32_t starved_listeners;
@@ -827,6 +830,11 @@ static uint64_t io_sim_random_u64(struct io *io)
 	return rng_next_u64(io_sim_of(io)->rng);
 }
 
+static void io_sim_random_secret(struct io *io, void *buf, size_t len)
+{
+	rng_fill(io_sim_of(io)->secret_rng, buf, len);
+}
+
 /* Writes one JSON line; fields too long for IO_EVENT_LINE_MAX are cut
  * after a whole member and marked (io_event_format), as on epoll. */
 static void io_sim_emit(struct io *io, const char *type, const char *fields)
@@ -863,7 +871,7 @@ static void io_sim_handle_count(struct io *io, size_t *in_use, size_t *max)
 	.tun_addr_add = io_sim_tun_addr_add, .tun_addr_del = io_sim_tun_addr_del,                  \
 	.timer_arm = io_sim_timer_arm, .timer_disarm = io_sim_timer_disarm,                        \
 	.now_us = io_sim_now_us, .wall_us = io_sim_wall_us, .random_u64 = io_sim_random_u64,       \
-	.emit = io_sim_emit,
+	.random_secret = io_sim_random_secret, .emit = io_sim_emit,
 
 static const struct io_ops io_sim_ops = {IO_SIM_OPS_INIT};
 static const struct io_ops io_sim_daemon_ops = {IO_SIM_OPS_INIT};
@@ -905,6 +913,7 @@ struct io *io_sim_new(const struct io_sim_config *config, int *err)
 	 * given the world's seed. */
 	uint64_t x = config->seed ^ ((uint64_t)config->node * 0xd1b54a32d192ed03ull);
 	rng_seed(sim->rng, x);
+	rng_seed(sim->secret_rng, x ^ 0x5ec12e75ec12e75eull);
 	io_sim_table_init(&sim->handles,
 	                  config->max_handles ? config->max_handles : IO_SIM_HANDLES_MAX);
 	sim->starved_listeners = 0;

@@ -8,6 +8,7 @@
 #include "lib/base/errfmt.h"
 #include "lib/io/fs.h"
 #include "lib/wire/mapproto.h"
+#include "lib/wire/wg.h"
 #include "proxy/svcd.h"
 #include "sim/io_sim.h"
 
@@ -191,6 +192,8 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 	                         .tags = s->tags,
 	                         .n_tags = s->n_tags,
 	                         .magic_dns = true,
+	                         .node_key = n->node_key,
+	                         .control_key = t->control_key,
 	                         .err = err,
 	                         .err_len = sizeof(err)};
 	int rc = svcd_new(&n->daemon, io_sim_daemon_io(n->io), &dc);
@@ -205,6 +208,24 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 			                s->serve[k], out);
 	}
 	return 0;
+}
+
+/* A node's key from the run's seed and its name: deterministic, and
+ * different for every node and every seed. */
+static int tn_node_key(const struct tailnet *t, struct tn_node *n)
+{
+	static const char label[] = "svc sim node key v1";
+	uint64_t seed = t->config->seed ? t->config->seed : 1;
+	uint8_t in[sizeof(label) - 1 + 8 + TN_NAME_MAX + 1];
+	size_t len = 0, name_len = strlen(n->name);
+
+	memcpy(in, label, sizeof(label) - 1);
+	len += sizeof(label) - 1;
+	for (int i = 0; i < 8; i++)
+		in[len++] = (uint8_t)(seed >> (8 * i));
+	memcpy(in + len, n->name, name_len);
+	len += name_len;
+	return wg_hash(n->node_key, in, len, NULL, 0);
 }
 
 static int tn_control_start(struct tailnet *t, char *why, size_t why_len)
@@ -352,7 +373,11 @@ int tn_new(struct tailnet **out, const struct tn_config *config, char *why, size
 	rc = tn_control_start(t, why, why_len);
 	if (rc < 0)
 		goto out_free;
+	control_public_key(t->control, t->control_key);
 	for (size_t i = 0; i < t->n_nodes; i++) {
+		rc = tn_node_key(t, &t->nodes[i]);
+		if (rc < 0)
+			goto out_free;
 		rc = tn_backends_start(&t->nodes[i], &config->nodes[i], why, why_len);
 		if (rc < 0)
 			goto out_free;

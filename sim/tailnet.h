@@ -139,6 +139,9 @@ struct tn_node {
 	int origin_status;
 	unsigned restarts; /* tn_restart calls that started a daemon */
 	bool paused;       /* its daemon is stopped (tn_pause_node) */
+	/* The node key's secret (SEC-1), from the seed and the name: the
+	 * same across restarts, as a real node's key file is. */
+	uint8_t node_key[32];
 };
 
 struct tailnet {
@@ -155,6 +158,9 @@ struct tailnet {
 	 * tailnet; its state is the object TN_CONTROL_STATE. */
 	struct storage *control_storage;
 	unsigned torn_writes; /* tn_control_torn_write calls (picks the cut) */
+	/* Control's public key as every daemon pins it (SEC-2): taken from
+	 * control's first start (its disk keeps the secret it comes from). */
+	uint8_t control_key[32];
 };
 
 #define TN_CONTROL_STATE "control-state.json"

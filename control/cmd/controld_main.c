@@ -7,6 +7,7 @@
 #include "lib/io/io_daemon.h"
 #include "lib/io/storage.h"
 #include "lib/wire/localapi.h"
+#include "lib/wire/wg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -21,7 +22,7 @@
 
 /* What the command line says. */
 struct options {
-	const char *listen, *users, *policy, *events_path, *latency, *name;
+	const char *listen, *users, *policy, *events_path, *latency, *name, *key_file;
 	struct control_config cfg; /* ports, state path, tailnet */
 };
 
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: controld [--listen IP] [--map-port N] [--admin-port N] [--state FILE]\n"
 	           "                [--tailnet SUFFIX] [--users FILE] [--policy FILE]\n"
 	           "                [--events FILE|-] [--region-latency FILE] [--name NAME]\n"
+	           "                [--key-file FILE]\n"
 	           "  --listen          underlay address for both ports (default 0.0.0.0)\n"
 	           "  --map-port        map sessions (default 8301)\n"
 	           "  --admin-port      admin HTTP API (default 8300)\n"
@@ -54,7 +56,10 @@ static void usage(FILE *f)
 	           "                    \"display_name\":\"...\"}} (first start only)\n"
 	           "  --policy          HuJSON policy (first start only)\n"
 	           "  --events          write JSON-line events to FILE, or - for stdout\n"
-	           "  --region-latency  JSON {\"us-east\": {\"eu-west\": 40000}} one-way us\n");
+	           "  --region-latency  JSON {\"us-east\": {\"eu-west\": 40000}} one-way us\n"
+	           "  --key-file        write control's public key (base64) there at start: the\n"
+	           "                    key daemons pin (svcd --control-key); also in the\n"
+	           "                    control_ready event\n");
 }
 
 static cJSON *read_json(const char *what, const char *path)
@@ -139,6 +144,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_EVENTS,
 		OPT_LATENCY,
 		OPT_NAME,
+		OPT_KEY_FILE,
 		OPT_HELP,
 	};
 	static const struct option opts[] = {
@@ -152,6 +158,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"events", required_argument, NULL, OPT_EVENTS},
 	    {"region-latency", required_argument, NULL, OPT_LATENCY},
 	    {"name", required_argument, NULL, OPT_NAME},
+	    {"key-file", required_argument, NULL, OPT_KEY_FILE},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -197,6 +204,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_NAME:
 			o->name = optarg;
+			break;
+		case OPT_KEY_FILE:
+			o->key_file = optarg;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -252,6 +262,27 @@ static int open_loop(struct app *app, const struct options *o)
 	return io_daemon_open(&app->dm, &ec);
 }
 
+/* --key-file: control's public key, written atomically (durable before
+ * any daemon reads it). 0 or -1 (said). */
+static int write_key_file(struct app *app, const char *path)
+{
+	uint8_t pub[WG_KEY_LEN];
+	char text[WG_KEY_BASE64_LEN + 2], err[STORAGE_ERR_LEN] = "";
+	struct storage *st = app->storage;
+	int rc = st ? 0 : storage_file_new(&st);
+
+	control_public_key(app->c, pub);
+	wg_key_to_base64(text, pub);
+	strcat(text, "\n");
+	if (rc == 0)
+		rc = st->ops->write(st, path, text, strlen(text), err, sizeof(err));
+	if (st != app->storage)
+		storage_file_free(st);
+	if (rc < 0)
+		fprintf(stderr, "controld: --key-file %s\n", err[0] ? err : strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
 /* The server on the seam, with the state file's storage. 0 or -1 (said). */
 static int start_control(struct app *app, struct options *o)
 {
@@ -284,7 +315,7 @@ static int start_control(struct app *app, struct options *o)
 		fprintf(stderr, "controld: %s\n", err[0] ? err : strerror(-rc));
 		return -1;
 	}
-	return 0;
+	return o->key_file ? write_key_file(app, o->key_file) : 0;
 }
 
 /* Stops the server (saving node-driven changes still coalescing) and

@@ -35,4 +35,16 @@ static inline bool hex_decode(const char *hex, uint8_t *out, size_t out_len)
 	return true;
 }
 
+/* len bytes as 2 * len lowercase hex digits and a NUL into out. */
+static inline void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
 #endif

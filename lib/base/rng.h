@@ -8,6 +8,7 @@
 
 #include "lib/base/hash.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define RNG_STATE_WORDS 4
@@ -45,6 +46,18 @@ static inline uint64_t rng_next_u64(uint64_t s[RNG_STATE_WORDS])
 	s[2] ^= t;
 	s[3] = rng_rotl64(s[3], 45);
 	return result;
+}
+
+/* len bytes of the stream (little-endian words) into buf. */
+static inline void rng_fill(uint64_t s[RNG_STATE_WORDS], void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t r = rng_next_u64(s);
+		for (size_t b = 0; b < 8 && i + b < len; b++)
+			p[i + b] = (uint8_t)(r >> (8 * b));
+	}
 }
 
 #endif

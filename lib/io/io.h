@@ -135,6 +135,10 @@ struct io_ops {
 	 * simulator's starts at IO_SIM_EPOCH_S and moves with simulated time. */
 	uint64_t (*wall_us)(struct io *io);
 	uint64_t (*random_u64)(struct io *io);
+	/* Bytes for secrets (keys, ephemerals, auth keys): the kernel's CSPRNG
+	 * for real processes, the seeded stream in the simulator (so a run
+	 * replays). random_u64 is for jitter and choices only. */
+	void (*random_secret)(struct io *io, void *buf, size_t len);
 
 	/* Structured events: `fields` is a sequence of JSON members without
 	 * braces (`"port":443,"peer":"100.64.0.2"`) or "" ; the backend adds

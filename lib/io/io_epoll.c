@@ -43,6 +43,24 @@ static uint64_t epoll_random_u64(struct io *io)
 	return rng_next_u64(to_epoll(io)->rng);
 }
 
+static void epoll_random_secret(struct io *io, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	(void)io;
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		/* Only a signal interrupts it (it blocks until the pool is
+		 * seeded, then never fails); CHECK rather than a weak key. */
+		if (n < 0) {
+			CHECK(errno == EINTR);
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 static void epoll_emit(struct io *io, const char *type, const char *fields)
 {
 	struct io_epoll *ep = to_epoll(io);
@@ -87,6 +105,7 @@ const struct io_ops epoll_ops = {
     .now_us = epoll_now_us,
     .wall_us = epoll_wall_us,
     .random_u64 = epoll_random_u64,
+    .random_secret = epoll_random_secret,
     .emit = epoll_emit,
 };
 

@@ -5,14 +5,17 @@
 #define _GNU_SOURCE
 #include "lib/base/numarg.h"
 #include "lib/io/io_daemon.h"
+#include "lib/io/storage.h"
 #include "lib/wire/localapi.h"
 #include "lib/wire/mapproto.h"
+#include "lib/wire/wg.h"
 #include "proxy/localapi_server.h"
 #include "proxy/svcd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,9 @@
 
 #define SVCD_MAIN_DEFAULT_SOCKET "/run/svcd.sock"
 #define SVCD_MAIN_DEFAULT_TUN    "svcd0"
+#define SVCD_MAIN_DEFAULT_STATE  "/var/lib/svcd"
+#define SVCD_NODE_KEY_FILE       "node.key" /* in --state-dir: base64, 0600 */
+#define SVCD_NODE_KEY_MAX_BYTES  128
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
 #define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
 /* --drain-grace: 0 would mean "the default" to svcd_new, and a grace
@@ -42,6 +48,9 @@ struct args {
 	bool have_control;
 	const char *region, *user;
 	bool magic_dns;
+	const char *state_dir;
+	uint8_t control_key[WG_KEY_LEN];
+	bool have_control_key;
 };
 
 /* The running process: the loop, the seam, the daemon, the local API. */
@@ -51,6 +60,7 @@ struct app {
 	int listen_fd;
 	struct localapi_server *api;
 	const char *sock_path;
+	uint8_t node_key[WG_KEY_LEN]; /* secret: wiped at exit */
 };
 
 static void usage(FILE *f)
@@ -60,8 +70,8 @@ static void usage(FILE *f)
 	    "usage: svcd --name NAME --underlay ADDR[:PORT] [--tun NAME] [--socket PATH]\n"
 	    "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
 	    "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
-	    "            [--control IP[:PORT] [--region NAME] [--user LOGIN] [--tag TAG]...]\n"
-	    "            [--magic-dns]\n"
+	    "            [--control IP[:PORT] --control-key KEY [--state-dir DIR]\n"
+	    "             [--region NAME] [--user LOGIN] [--tag TAG]...] [--magic-dns]\n"
 	    "  --name          node name (events, messages)\n"
 	    "  --underlay      underlay UDP address to listen on (port default 41641)\n"
 	    "  --tun           TUN device to create (default " SVCD_MAIN_DEFAULT_TUN ")\n"
@@ -75,6 +85,10 @@ static void usage(FILE *f)
 	    "                  draining service close when control confirms)\n"
 	    "  --control       control's map address (port default 8301): the netmap,\n"
 	    "                  approvals and certificates come from there\n"
+	    "  --control-key   control's public key (base64, as control_ready reports it):\n"
+	    "                  the map session refuses a control without it\n"
+	    "  --state-dir     where the node key is kept (" SVCD_NODE_KEY_FILE ", made on first\n"
+	    "                  start; default " SVCD_MAIN_DEFAULT_STATE ")\n"
 	    "  --region        region reported to control\n"
 	    "  --user          owner login reported to control (none: tagged node)\n"
 	    "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
@@ -144,6 +158,8 @@ enum {
 	OPT_USER,
 	OPT_TAG,
 	OPT_MAGIC_DNS,
+	OPT_CONTROL_KEY,
+	OPT_STATE_DIR,
 	OPT_HELP,
 };
 
@@ -220,6 +236,17 @@ static int parse_option(struct args *a, int c, const char *arg, const char *raw)
 	case OPT_MAGIC_DNS:
 		a->magic_dns = true;
 		break;
+	case OPT_CONTROL_KEY:
+		if (!wg_key_from_base64(a->control_key, arg))
+			return usage_error(
+			    "svcd: bad --control-key \"%.60s\" (want 44 characters of "
+			    "base64, a 32-byte key)\n",
+			    arg);
+		a->have_control_key = true;
+		break;
+	case OPT_STATE_DIR:
+		a->state_dir = arg;
+		break;
 	case OPT_HELP:
 		usage(stdout);
 		return 0;
@@ -235,8 +262,11 @@ static int check_args(const struct args *a, struct io_addr *underlay)
 {
 	if (!a->name || !a->underlay)
 		return usage_error("svcd: --name and --underlay are required\n");
-	if (!a->have_control && (a->region || a->user || a->n_tags))
-		return usage_error("svcd: --region, --user and --tag go with --control\n");
+	if (!a->have_control && (a->region || a->user || a->n_tags || a->have_control_key))
+		return usage_error(
+		    "svcd: --region, --user, --tag and --control-key go with --control\n");
+	if (a->have_control && !a->have_control_key)
+		return usage_error("svcd: --control needs --control-key (control's public key)\n");
 	if (!a->cert != !a->key)
 		return usage_error("svcd: --cert and --key go together\n");
 	if (io_addr_parse(underlay, a->underlay, 0) < 0)
@@ -264,6 +294,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	    {"user", required_argument, NULL, OPT_USER},
 	    {"tag", required_argument, NULL, OPT_TAG},
 	    {"magic-dns", no_argument, NULL, OPT_MAGIC_DNS},
+	    {"control-key", required_argument, NULL, OPT_CONTROL_KEY},
+	    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -271,6 +303,7 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 
 	a->tun = SVCD_MAIN_DEFAULT_TUN;
 	a->sock_path = SVCD_MAIN_DEFAULT_SOCKET;
+	a->state_dir = SVCD_MAIN_DEFAULT_STATE;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int status = parse_option(a, c, optarg, argv[optind - 1]);
@@ -280,6 +313,54 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	if (optind < argc)
 		return usage_error("svcd: unexpected argument \"%s\"\n", argv[optind]);
 	return check_args(a, underlay);
+}
+
+/* The node key from --state-dir, made (from the kernel's CSPRNG) and
+ * stored 0600 on the first start. 0 or -1 (said why). */
+static int load_node_key(struct app *app, const char *dir)
+{
+	char path[4096], err[STORAGE_ERR_LEN] = "", *text = NULL, b64[WG_KEY_BASE64_LEN + 2];
+	struct storage *st = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, SVCD_NODE_KEY_FILE) >= (int)sizeof(path)) {
+		fprintf(stderr, "svcd: --state-dir too long\n");
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "svcd: --state-dir %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (storage_file_new(&st) < 0) {
+		fprintf(stderr, "svcd: out of memory\n");
+		return -1;
+	}
+	rc = st->ops->read(st, path, SVCD_NODE_KEY_MAX_BYTES, &text, &len, err, sizeof(err));
+	if (rc == -ENOENT) {
+		struct wg_keypair kp;
+		app->dm.io->ops->random_secret(app->dm.io, app->node_key, WG_KEY_LEN);
+		rc = wg_keypair_from_seed(&kp, app->node_key);
+		memcpy(app->node_key, kp.priv, WG_KEY_LEN);
+		OPENSSL_cleanse(&kp, sizeof(kp));
+		wg_key_to_base64(b64, app->node_key);
+		strcat(b64, "\n");
+		if (rc == 0)
+			rc = st->ops->write(st, path, b64, strlen(b64), err, sizeof(err));
+		OPENSSL_cleanse(b64, sizeof(b64));
+	} else if (rc == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		if (!wg_key_from_base64(app->node_key, text)) {
+			snprintf(err, sizeof(err), "%.400s: not a base64 key of 32 bytes", path);
+			rc = -EINVAL;
+		}
+		OPENSSL_cleanse(text, len);
+	}
+	free(text);
+	storage_file_free(st);
+	if (rc < 0)
+		fprintf(stderr, "svcd: node key: %s\n", err[0] ? err : strerror(-rc));
+	return rc < 0 ? -1 : 0;
 }
 
 /* The daemon on the seam. 0 or -1 (said why). */
@@ -304,6 +385,8 @@ static int start_daemon(struct app *app, const struct args *a, const struct io_a
 		cfg.control = &a->control;
 		cfg.tags = a->tags;
 		cfg.n_tags = a->n_tags;
+		cfg.node_key = app->node_key;
+		cfg.control_key = a->control_key;
 	}
 	int rc = svcd_new(&app->d, app->dm.io, &cfg);
 	if (rc < 0) {
@@ -383,11 +466,20 @@ int main(int argc, char **argv)
 	app.sock_path = a.sock_path;
 	status = 1;
 	const struct io_epoll_config ec = {.node_name = a.name, .tun_name = a.tun};
-	if (io_daemon_open(&app.dm, &ec) == 0 && start_daemon(&app, &a, &underlay) == 0 &&
+	if (io_daemon_open(&app.dm, &ec) == 0 &&
+	    (!a.have_control || load_node_key(&app, a.state_dir) == 0) &&
+	    start_daemon(&app, &a, &underlay) == 0 &&
 	    (!a.netmap_path || load_netmap(&app, a.netmap_path) == 0) &&
 	    start_local_api(&app, a.sock_path) == 0) {
-		io_event(app.dm.io, "svcd_ready", IO_STR("socket", app.sock_path));
+		char key[WG_KEY_BASE64_LEN + 1] = "";
+		struct wg_keypair kp;
+		if (a.have_control && wg_keypair_from_seed(&kp, app.node_key) == 0)
+			wg_key_to_base64(key, kp.pub);
+		io_event(app.dm.io, "svcd_ready", IO_STR("socket", app.sock_path),
+		         IO_STR("node_key", key));
 		status = io_daemon_run(&app.dm) == 0 ? 0 : 1;
 	}
-	return shut_down(&app, status);
+	status = shut_down(&app, status);
+	OPENSSL_cleanse(app.node_key, sizeof(app.node_key));
+	return status;
 }

@@ -9,6 +9,7 @@
 #include "lib/io/storage.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
+#include "lib/wire/mapsec.h"
 #include "sim/io_sim.h"
 #include "sim/ns3w/ns3w.h"
 
@@ -94,6 +95,12 @@ struct fake {
 	uint64_t heartbeat_ms, dead_after_ms; /* from the latest welcome or liveness */
 	char last_error[256];
 	struct io_timer hb;
+	/* The session's Noise state (lib/wire/mapsec.h): frames queued before
+	 * control's answer wait in `pend` (u32 length, bytes) and go sealed. */
+	struct mapsec sec;
+	uint8_t *pend;
+	size_t pend_len;
+	const char *key_name; /* the node key comes from this name; NULL: `name` */
 };
 
 struct tw {
@@ -229,6 +236,7 @@ static void tw_free(struct tw *w)
 		cJSON_Delete(f->map);
 		free(f->in);
 		free(f->out);
+		free(f->pend);
 	}
 	control_free(w->c);
 	for (int i = 0; i < TW_NODES; i++)
@@ -262,12 +270,85 @@ static void fake_raw(struct fake *f, const void *data, size_t len)
 		fake_flush(f);
 }
 
-static void fake_send(struct fake *f, const char *json)
+/* One frame: sealed once the session is open, held until then. */
+static void fake_send_bytes(struct fake *f, const void *data, size_t len)
 {
 	uint8_t hdr[MAPPROTO_HDR_LEN];
-	mapproto_frame_header(hdr, (uint32_t)strlen(json));
+
+	if (f->sec.state == MAPSEC_WAIT_RESP) {
+		uint32_t l = (uint32_t)len;
+		f->pend = realloc(f->pend, f->pend_len + 4 + len);
+		CHECK(f->pend != NULL);
+		memcpy(f->pend + f->pend_len, &l, 4);
+		memcpy(f->pend + f->pend_len + 4, data, len);
+		f->pend_len += 4 + len;
+		return;
+	}
+	if (f->sec.state != MAPSEC_OPEN) {
+		mapproto_frame_header(hdr, (uint32_t)len);
+		fake_raw(f, hdr, sizeof(hdr));
+		fake_raw(f, data, len);
+		return;
+	}
+	uint8_t *sealed = malloc(len + MAPSEC_OVERHEAD);
+	CHECK(sealed && mapsec_seal(&f->sec, data, len, sealed) == 0);
+	mapproto_frame_header(hdr, (uint32_t)(len + MAPSEC_OVERHEAD));
 	fake_raw(f, hdr, sizeof(hdr));
-	fake_raw(f, json, strlen(json));
+	fake_raw(f, sealed, len + MAPSEC_OVERHEAD);
+	free(sealed);
+}
+
+static void fake_send(struct fake *f, const char *json)
+{
+	fake_send_bytes(f, json, strlen(json));
+}
+
+/* The node key of a name: a test's node keeps its key across sessions. */
+static struct wg_keypair fake_key(const char *name)
+{
+	uint8_t seed[WG_KEY_LEN];
+	struct wg_keypair kp;
+
+	CHECK(wg_hash(seed, "fake node key ", 14, name, strlen(name)) == 0);
+	CHECK(wg_keypair_from_seed(&kp, seed) == 0);
+	return kp;
+}
+
+/* Noise message 1 to control, first on the connection. */
+static void fake_handshake(struct fake *f)
+{
+	uint8_t e[WG_KEY_LEN], init[MAPSEC_INIT_LEN], ctl[WG_KEY_LEN], hdr[MAPPROTO_HDR_LEN];
+	struct wg_keypair kp = fake_key(f->key_name ? f->key_name : f->name);
+	struct io *io = f->w->io[f->idx];
+
+	control_public_key(f->w->c, ctl);
+	io->ops->random_secret(io, e, sizeof(e));
+	CHECK(mapsec_client_start(&f->sec, &kp, ctl, e, io->ops->wall_us(io) * 1000, init) == 0);
+	mapproto_frame_header(hdr, sizeof(init));
+	fake_raw(f, hdr, sizeof(hdr));
+	fake_raw(f, init, sizeof(init));
+}
+
+/* Control's answer: the session opens and what waited goes out sealed. */
+static void fake_on_handshake(struct fake *f, const uint8_t *p, size_t len)
+{
+	uint8_t *pend = f->pend;
+	size_t pend_len = f->pend_len;
+
+	if (mapsec_client_finish(&f->sec, p, len) < 0) {
+		f->n_errors++;
+		snprintf(f->last_error, sizeof(f->last_error), "handshake response does not open");
+		return;
+	}
+	f->pend = NULL;
+	f->pend_len = 0;
+	for (size_t off = 0; off < pend_len;) {
+		uint32_t l;
+		memcpy(&l, pend + off, 4);
+		fake_send_bytes(f, pend + off + 4, l);
+		off += 4 + l;
+	}
+	free(pend);
 }
 
 static void fake_hello(struct fake *f)
@@ -361,6 +442,16 @@ static size_t fake_frames(struct fake *f, size_t off)
 		                                  &p, &pl, f->zlib ? &z : NULL);
 		if (fl < 0)
 			return off;
+		off += (size_t)fl;
+		if (f->sec.state == MAPSEC_WAIT_RESP) {
+			fake_on_handshake(f, p, pl);
+			continue;
+		}
+		if (f->sec.state == MAPSEC_OPEN) {
+			CHECK(pl >= MAPSEC_OVERHEAD &&
+			      mapsec_open(&f->sec, p, pl, (uint8_t *)p) == 0);
+			pl -= MAPSEC_OVERHEAD;
+		}
 		if (f->zlib && z) {
 			uint8_t *raw;
 			size_t raw_len;
@@ -371,7 +462,6 @@ static size_t fake_frames(struct fake *f, size_t off)
 		} else {
 			fake_on_frame(f, p, pl);
 		}
-		off += (size_t)fl;
 	}
 }
 
@@ -443,6 +533,11 @@ static void fake_connect_as(struct tw *w, int i, const char *name)
 	io_addr_v4(&dst, ns3w_node_underlay_ip(w->world, CTL), MAPPROTO_DEFAULT_PORT);
 	f->h = io->ops->tcp_connect(io, &dst, NULL, fake_cb, f);
 	CHECK(f->h >= 0);
+	mapsec_clear(&f->sec);
+	free(f->pend);
+	f->pend = NULL;
+	f->pend_len = 0;
+	fake_handshake(f);
 	if (f->send_hello)
 		fake_hello(f);
 }
@@ -1400,9 +1495,9 @@ Test(control, oversized_frame_is_an_error_and_close)
 Test(control, frame_of_exactly_the_limit_is_read_whole)
 {
 	struct tw *w = tw_raw();
-	size_t len = MAPPROTO_MAX_UP_FRAME;
+	size_t len = MAPPROTO_MAX_UP_FRAME - MAPSEC_OVERHEAD; /* the limit is on the wire */
 	char *big = malloc(len + 1);
-	/* A hello padded with blanks to the limit: accepted. */
+	/* A heartbeat padded with blanks to the limit: accepted. */
 	fake_hello(&w->f[RAW]);
 	memset(big, ' ', len);
 	memcpy(big, "{\"type\":\"heartbeat\"}", 20);

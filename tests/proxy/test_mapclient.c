@@ -17,6 +17,7 @@
 #include "apps/http_backend.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
+#include "lib/wire/mapsec.h"
 #include "lib/wire/tls.h"
 #include "proxy/dataplane/dataplane.h"
 #include "proxy/mapclient.h"
@@ -53,6 +54,13 @@
 #define FC_MAX_MSGS     512
 #define FC_IN_MAX       (1u << 20)
 
+/* A node key's secret for node i (fixed: a node keeps its key). */
+static const uint8_t *node_key_seed(int i)
+{
+	static const uint8_t seeds[DPF_NODES][32] = {{1}, {2}, {3}};
+	return seeds[i];
+}
+
 /* ---- the fake control ------------------------------------------------------ */
 
 struct fc;
@@ -70,10 +78,12 @@ struct fc_sess {
 	size_t out_len, out_off;
 	cJSON *msgs[FC_MAX_MSGS]; /* everything the daemon sent, in order */
 	size_t n_msgs;
+	struct mapsec sec; /* open once the daemon's handshake is answered */
 };
 
 struct fc {
 	struct io *io;
+	struct wg_keypair key; /* the fake control's map key, which daemons pin */
 	int lh;
 	unsigned hb_ms, dead_ms; /* what welcome says */
 	struct fc_sess sess[FC_MAX_SESS];
@@ -101,12 +111,28 @@ static void fc_raw(struct fc_sess *s, const void *data, size_t len)
 	fc_flush(s);
 }
 
-static void fc_send_text(struct fc_sess *s, const char *text)
+/* One frame, sealed once the session is open; `flags` ORs into the
+ * length word (MAPPROTO_FRAME_ZLIB). */
+static void fc_send_bytes(struct fc_sess *s, const void *data, size_t len, uint32_t flags)
 {
 	uint8_t hdr[MAPPROTO_HDR_LEN];
-	mapproto_frame_header(hdr, (uint32_t)strlen(text));
+	size_t wire = len + (s->sec.state == MAPSEC_OPEN ? MAPSEC_OVERHEAD : 0);
+	uint8_t *sealed = malloc(wire);
+
+	cr_assert_not_null(sealed);
+	if (s->sec.state == MAPSEC_OPEN)
+		cr_assert_eq(mapsec_seal(&s->sec, data, len, sealed), 0);
+	else
+		memcpy(sealed, data, len);
+	mapproto_frame_header(hdr, (uint32_t)wire | flags);
 	fc_raw(s, hdr, sizeof(hdr));
-	fc_raw(s, text, strlen(text));
+	fc_raw(s, sealed, wire);
+	free(sealed);
+}
+
+static void fc_send_text(struct fc_sess *s, const char *text)
+{
+	fc_send_bytes(s, text, strlen(text), 0);
 }
 
 static void fc_send(struct fc_sess *s, const cJSON *msg)
@@ -183,8 +209,23 @@ static void fc_sess_cb(void *ctx, int h, unsigned events)
 			if (f == -2)
 				break;
 			cr_assert_gt(f, 0, "daemon sent a bad frame header");
-			fc_on_frame(s, p, plen);
 			off += (size_t)f;
+			if (s->sec.state != MAPSEC_OPEN) {
+				/* The daemon's handshake: answered as it is. */
+				uint8_t e[WG_KEY_LEN], ts[WG_TIMESTAMP_LEN], resp[MAPSEC_RESP_LEN];
+				s->fc->io->ops->random_secret(s->fc->io, e, sizeof(e));
+				cr_assert_eq(mapsec_server_accept(&s->sec, &s->fc->key, p, plen, e,
+				                                  ts, resp),
+				             0, "the daemon's handshake");
+				uint8_t hdr[MAPPROTO_HDR_LEN];
+				mapproto_frame_header(hdr, sizeof(resp));
+				fc_raw(s, hdr, sizeof(hdr));
+				fc_raw(s, resp, sizeof(resp));
+				continue;
+			}
+			cr_assert_eq(mapsec_open(&s->sec, p, plen, (uint8_t *)p), 0,
+			             "a daemon frame that does not open");
+			fc_on_frame(s, p, plen - MAPSEC_OVERHEAD);
 		}
 		memmove(s->in, s->in + off, s->in_len - off);
 		s->in_len -= off;
@@ -222,7 +263,11 @@ static void fc_listen(struct fc *fc, const struct io_addr *underlay)
 
 static void fc_start(struct fc *fc, struct io *io, const struct io_addr *underlay)
 {
+	uint8_t seed[WG_KEY_LEN];
+
 	memset(fc, 0, sizeof(*fc));
+	memset(seed, 0xc7, sizeof(seed));
+	cr_assert_eq(wg_keypair_from_seed(&fc->key, seed), 0);
 	fc->io = io;
 	fc->hb_ms = 200;
 	fc->dead_ms = 1000;
@@ -431,6 +476,8 @@ static struct tw *tw_new_dns(bool maps, bool magic_dns)
 		cfg.underlay.port = DATAPLANE_DEFAULT_PORT;
 		if (i != CLIENT) {
 			cfg.control = &t->control;
+			cfg.node_key = node_key_seed(i);
+			cfg.control_key = t->fc.key.pub;
 			cfg.region = "us-east";
 			cfg.tags = tags;
 			cfg.n_tags = 1;
@@ -691,13 +738,23 @@ Test(MAPCLIENT_SUITE, an_invalid_map_is_rejected_without_ack_and_the_old_one_sta
 
 /* ---- a broken session --------------------------------------------------------- */
 
-static void garbage_then_check(struct tw *t, const void *bytes, size_t len, const char *reason)
+static void garbage_check(struct tw *t, const void *bytes, size_t len, const char *reason,
+                          bool as_is)
 {
 	struct fc_sess *s = fc_latest(&t->fc, "host-a");
 	int lost = dpf_events_count(t->f, "\"control_lost\"", "host-a");
 	int up = dpf_events_count(t->f, "\"control_connected\"", "host-a");
 
-	fc_raw(s, bytes, len);
+	/* A whole frame goes sealed, as a control holding the key would send
+	 * it: the daemon judges what is inside. A bad header goes as it is. */
+	const uint8_t *b = bytes, *payload;
+	size_t plen;
+	bool z;
+	if (!as_is &&
+	    mapproto_frame_parse(b, len, MAPPROTO_MAX_FRAME, &payload, &plen, &z) == (ssize_t)len)
+		fc_send_bytes(s, payload, plen, z ? MAPPROTO_FRAME_ZLIB : 0);
+	else
+		fc_raw(s, bytes, len);
 	wait_event(t, "\"control_lost\"", reason, 1);
 	wait_event(t, "\"control_lost\"", "host-a", lost + 1);
 	wait_event(t, "\"control_connected\"", "host-a", up + 1);
@@ -707,6 +764,11 @@ static void garbage_then_check(struct tw *t, const void *bytes, size_t len, cons
 	s = fc_latest(&t->fc, "host-a");
 	cr_assert_eq(fc_count(s, "hello", NULL), 1);
 	cr_assert_eq(fc_count(s, "advertise", NULL), 1);
+}
+
+static void garbage_then_check(struct tw *t, const void *bytes, size_t len, const char *reason)
+{
+	garbage_check(t, bytes, len, reason, false);
 }
 
 Test(MAPCLIENT_SUITE, a_garbage_frame_reconnects_and_the_old_map_keeps_serving, .fini = teardown,
@@ -732,6 +794,8 @@ Test(MAPCLIENT_SUITE, a_garbage_frame_reconnects_and_the_old_map_keeps_serving, 
 	/* a message only the daemon sends */
 	static const char hello[] = "\0\0\0\x10{\"type\":\"hello\"}";
 	garbage_then_check(t, hello, sizeof(hello) - 1, "protocol error");
+	/* a frame control did not seal (or sealed under other keys) */
+	garbage_check(t, not_json, sizeof(not_json), "does not open under the session", true);
 
 	echo_roundtrip(t, &longc, "after");
 	cr_assert_eq(l4_try(t, "new-conn"), 0, "the old map still serves");
@@ -741,13 +805,11 @@ Test(MAPCLIENT_SUITE, a_garbage_frame_reconnects_and_the_old_map_keeps_serving, 
 /* A frame deflated by control (the daemon's hello asked for it). */
 static void fc_send_deflated(struct fc_sess *s, const void *raw, size_t len)
 {
-	uint8_t hdr[MAPPROTO_HDR_LEN], *z;
+	uint8_t *z;
 	size_t zlen;
 
 	cr_assert_eq(mapproto_deflate(raw, len, &z, &zlen), 0);
-	mapproto_frame_header(hdr, (uint32_t)zlen | MAPPROTO_FRAME_ZLIB);
-	fc_raw(s, hdr, sizeof(hdr));
-	fc_raw(s, z, zlen);
+	fc_send_bytes(s, z, zlen, MAPPROTO_FRAME_ZLIB);
 	free(z);
 }
 
@@ -1093,6 +1155,8 @@ static struct mapclient_config probe_config(struct tw *t, struct probe *p)
 {
 	struct mapclient_config c = {.control = t->control,
 	                             .node = "probe",
+	                             .node_key = node_key_seed(0),
+	                             .control_key = t->fc.key.pub,
 	                             .cb = {.apply = probe_apply, .connected = probe_connected},
 	                             .ctx = p};
 	return c;

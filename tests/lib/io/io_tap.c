@@ -134,6 +134,12 @@ static uint64_t tap_random_u64(struct io *io)
 	return in->ops->random_u64(in);
 }
 
+static void tap_random_secret(struct io *io, void *buf, size_t len)
+{
+	struct io *in = tap_inner(io);
+	in->ops->random_secret(in, buf, len);
+}
+
 static void tap_emit(struct io *io, const char *type, const char *fields)
 {
 	struct io_tap *tap = (struct io_tap *)(void *)io;
@@ -184,6 +190,7 @@ struct io_tap *io_tap_new(struct io *inner)
 	    .now_us = tap_now_us,
 	    .wall_us = tap_wall_us,
 	    .random_u64 = tap_random_u64,
+	    .random_secret = tap_random_secret,
 	    .emit = tap_emit,
 	};
 	tap->io.ops = &tap->ops;

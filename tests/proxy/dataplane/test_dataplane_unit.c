@@ -147,6 +147,12 @@ static uint64_t f_random(struct io *io)
 	return 0x1234567890abcdefull;
 }
 
+static void f_random_secret(struct io *io, void *buf, size_t len)
+{
+	(void)io;
+	memset(buf, 0x5a, len);
+}
+
 static void f_emit(struct io *io, const char *type, const char *fields)
 {
 	struct fake_io *f = fio(io);
@@ -175,6 +181,7 @@ static const struct io_ops fake_ops = {
     .now_us = f_now,
     .wall_us = f_wall,
     .random_u64 = f_random,
+    .random_secret = f_random_secret,
     .emit = f_emit,
 };
 
