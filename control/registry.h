@@ -60,15 +60,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REG_MAX_USERS    4096
-#define REG_MAX_NODES    100000
-#define REG_MAX_SERVICES 4096
-#define REG_MAX_PORTS    64 /* port ranges per service */
-#define REG_MAX_TAGS     32 /* per node or service */
-#define REG_MAX_NAME     253
-#define REG_MAX_DESC     1024
-#define REG_MAX_HOSTS    1024 /* hosts per service */
-#define REG_ERR_LEN      512
+#define REG_MAX_USERS      4096
+#define REG_MAX_NODES      100000
+#define REG_MAX_SERVICES   4096
+#define REG_MAX_PORTS      64 /* port ranges per service */
+#define REG_MAX_TAGS       32 /* per node or service */
+#define REG_MAX_NAME       253
+#define REG_MAX_DESC       1024
+#define REG_MAX_HOSTS      1024 /* hosts per service */
+#define REG_ERR_LEN        512
+#define REG_SHA256_HEX_LEN 64 /* a SHA-256 digest in lowercase hex */
 
 enum reg_role {
 	REG_ROLE_NONE = 0,
@@ -99,7 +100,9 @@ struct reg_user {
 	char *login;
 	char *display_name;
 	enum reg_role role;
-	char *token; /* admin API bearer token; NULL: none (sim users) */
+	/* SHA-256 (hex) of the admin API bearer token; "": none (sim users).
+	 * The token itself is never kept (SEC-1). */
+	char token_sha256[REG_SHA256_HEX_LEN + 1];
 };
 
 struct reg_port_range {
@@ -162,7 +165,10 @@ uint64_t registry_generation(const struct registry *r);
 const char *registry_tailnet(const struct registry *r);
 void registry_set_latency_fn(struct registry *r, reg_latency_fn fn, void *ctx);
 
-/* Users (bootstrap config; no admin API for users). */
+/* Users (bootstrap config; no admin API for users). `token` is the
+ * plaintext bearer token (or NULL): only its SHA-256 is kept, and
+ * registry_user_by_token hashes what a caller presents to compare
+ * (CRYPTO_memcmp). Two users never share a token (-EEXIST). */
 int registry_user_set(struct registry *r, const char *login, enum reg_role role,
                       const char *display_name, const char *token, char *err, size_t err_len);
 const struct reg_user *registry_user(const struct registry *r, const char *login);

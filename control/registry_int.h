@@ -103,6 +103,13 @@ bool reg_plain_name(const char *s, bool allow_empty);
 void reg_tags_free(char **tags, size_t n);
 void reg_service_clear(struct reg_service *s);
 void reg_host_clear(struct reg_host *h);
+/* SHA-256 of `text` as lowercase hex: 0, or -ENOMEM. Is `s` such a digest? */
+int reg_sha256_hex(const char *text, char out[REG_SHA256_HEX_LEN + 1]);
+bool reg_sha256_hex_valid(const char *s);
+/* registry_user_set with the token already hashed (`token_sha256`: hex
+ * digest or NULL), as a saved state holds it. */
+int reg_user_put(struct registry *r, const char *login, enum reg_role role,
+                 const char *display_name, const char *token_sha256, char *err, size_t err_len);
 /* 0, or -EPERM with err unless `actor` is an owner, admin or network
  * admin (`what`: the action refused). */
 int reg_require_admin(const struct registry *r, const char *actor, const char *what, char *err,

@@ -53,8 +53,9 @@ static bool reg_json_users(const struct registry *r, cJSON *root)
 		if (!cJSON_AddItemToArray(a, o) || !cJSON_AddStringToObject(o, "login", u->login) ||
 		    !cJSON_AddStringToObject(o, "role", reg_role_name(u->role)) ||
 		    !cJSON_AddStringToObject(o, "display_name", u->display_name) ||
-		    !(u->token ? cJSON_AddStringToObject(o, "token", u->token)
-		               : cJSON_AddNullToObject(o, "token")))
+		    !(u->token_sha256[0]
+		          ? cJSON_AddStringToObject(o, "token_sha256", u->token_sha256)
+		          : cJSON_AddNullToObject(o, "token_sha256")))
 			return false;
 	}
 	return a != NULL;
@@ -277,23 +278,40 @@ static int reg_from_users(struct registry *r, const cJSON *root, char *err, size
 		return err_setf(err, err_len, -EINVAL, "users: an array is required");
 	cJSON_ArrayForEach(u, a)
 	{
-		const char *login, *role, *display, *token;
+		const char *login, *role, *display, *token, *token_sha256;
+		char hashed[REG_SHA256_HEX_LEN + 1];
 		enum reg_role ro;
 
 		snprintf(place, sizeof(place), "users[%zu]", i++);
 		login = reg_jstr(u, "login", false, place, &rc, err, err_len);
 		role = reg_jstr(u, "role", false, place, &rc, err, err_len);
 		display = reg_jstr(u, "display_name", false, place, &rc, err, err_len);
+		token_sha256 = reg_jstr(u, "token_sha256", true, place, &rc, err, err_len);
+		/* State written before tokens were hashed holds the token itself. */
 		token = reg_jstr(u, "token", true, place, &rc, err, err_len);
 		if (rc)
 			return rc;
+		if (token && token_sha256)
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"token\" (old form) and \"token_sha256\" both given",
+			                place);
+		if (token_sha256 && !reg_sha256_hex_valid(token_sha256))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.token_sha256: %d lowercase hex digits are required",
+			                place, REG_SHA256_HEX_LEN);
+		if (token && (!reg_plain_name(token, false) || reg_sha256_hex(token, hashed) < 0))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.token: 1-%d printable characters without spaces are "
+			                "required",
+			                place, REG_MAX_NAME);
 		if (reg_role_parse(role, &ro) || ro == REG_ROLE_NONE)
 			return err_setf(err, err_len, -EINVAL, "%s.role: unknown role \"%.40s\"",
 			                place, role);
 		if (registry_user(r, login))
 			return err_setf(err, err_len, -EINVAL, "%s.login: %.80s appears twice",
 			                place, login);
-		rc = registry_user_set(r, login, ro, display, token, sub, sizeof(sub));
+		rc = reg_user_put(r, login, ro, display, token ? hashed : token_sha256, sub,
+		                  sizeof(sub));
 		if (rc)
 			return err_setf(err, err_len, rc, "%s: %s", place, sub);
 	}

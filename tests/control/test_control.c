@@ -1700,9 +1700,10 @@ static int tw_power_loss_restart(struct tw *w)
 	return tw_start_control(w, w->state_path);
 }
 
-/* One HTTP request to the admin API from fake RAW; the whole answer (the
- * connection is closed by control after it) in w->out. */
-static const char *tw_http(struct tw *w, const char *method, const char *path, const char *body)
+/* One HTTP request to the admin API from fake RAW with bearer `token`; the
+ * whole answer (the connection is closed by control after it) in w->out. */
+static const char *tw_http_as(struct tw *w, const char *token, const char *method, const char *path,
+                              const char *body)
 {
 	struct fake *f = &w->f[RAW];
 	struct io *io = w->io[RAW];
@@ -1710,9 +1711,9 @@ static const char *tw_http(struct tw *w, const char *method, const char *path, c
 	size_t got = 0;
 
 	snprintf(request, sizeof(request),
-	         "%s %s HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer ta\r\n"
+	         "%s %s HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer %s\r\n"
 	         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-	         method, path, strlen(body), body);
+	         method, path, token, strlen(body), body);
 
 	f->no_read = true;
 	f->closed = f->connected = false;
@@ -1731,6 +1732,12 @@ static const char *tw_http(struct tw *w, const char *method, const char *path, c
 	w->out[got] = '\0';
 	fake_close(f);
 	return w->out;
+}
+
+/* The same as alice (token "ta"). */
+static const char *tw_http(struct tw *w, const char *method, const char *path, const char *body)
+{
+	return tw_http_as(w, "ta", method, path, body);
 }
 
 static struct tw *tw_persistent(void)
@@ -2098,5 +2105,82 @@ Test(control, set_tags_survive_a_restart_on_the_state_file)
 	cr_assert(RUN_UNTIL(w, w->f[CL_US].map != NULL, TW_TIMEOUT_US));
 	n = registry_node(control_registry(w->c), 0);
 	cr_assert_str_eq(n->tags[0], "tag:other", "the claim replaced the admin's tags");
+	tw_free(w);
+}
+
+/* ---- admin tokens stored hashed (SEC-1) --------------------------------- */
+
+/* SHA-256("ta"): alice's token as the saved state may hold it. */
+#define TW_TA_SHA256 "76592b9de6d38238a52a3651867871e5c670e6320a8ef46a84b5590f8933f33e"
+
+/* The saved state's users (parsed; the caller deletes `doc`). */
+static cJSON *tw_disk_users(struct tw *w, cJSON **doc)
+{
+	char *text = tw_disk(w);
+
+	*doc = cJSON_Parse(text ? text : "");
+	free(text);
+	return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*doc, "registry"),
+	                                        "users");
+}
+
+Test(control, sec1_the_saved_state_holds_token_hashes_and_the_api_still_authenticates)
+{
+	struct tw *w = tw_persistent();
+	cJSON *doc, *users = tw_disk_users(w, &doc), *u;
+
+	cJSON_ArrayForEach(u, users)
+	{
+		cr_assert_null(cJSON_GetObjectItemCaseSensitive(u, "token"));
+		cr_assert(cJSON_GetObjectItemCaseSensitive(u, "token_sha256"));
+	}
+	u = cJSON_GetArrayItem(users, 0);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "token_sha256")),
+	                 TW_TA_SHA256);
+	cJSON_Delete(doc);
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http_as(w, TW_TA_SHA256, "GET", "/api/services", ""), "HTTP/1.1 401",
+	                  12) == 0,
+	          "the hash is not a token: %s", w->out);
+	cr_assert(strncmp(tw_http_as(w, "tx", "GET", "/api/services", ""), "HTTP/1.1 401", 12) == 0,
+	          "%s", w->out);
+	tw_free(w);
+}
+
+Test(control, sec1_state_saved_with_plaintext_tokens_loads_and_the_api_authenticates)
+{
+	struct tw *w = tw_persistent();
+	cJSON *doc, *users = tw_disk_users(w, &doc), *u;
+
+	/* Rewrite the disk as the code before hashed tokens wrote it. */
+	cJSON_ArrayForEach(u, users)
+	{
+		const char *login =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "login"));
+		cJSON_DeleteItemFromObjectCaseSensitive(u, "token_sha256");
+		cJSON_AddStringToObject(u, "token", strcmp(login, ALICE) == 0 ? "ta" : "tb");
+	}
+	char *old = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	cr_assert_eq(w->st->ops->write(w->st, w->state_path, old, strlen(old), NULL, 0), 0);
+	free(old);
+	for (int i = 0; i < TW_NODES; i++)
+		if (w->f[i].h >= 0)
+			fake_close(&w->f[i]);
+	control_free(w->c);
+	w->c = NULL;
+	tw_step(w, 10000);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http_as(w, "tb", "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0,
+	          "%s", w->out);
+	/* The next write saves the new form: no plaintext token left. */
+	tw_ok(w, "define svc:api --ports=tcp:8080 --tags=tag:websvc");
+	users = tw_disk_users(w, &doc);
+	cJSON_ArrayForEach(u, users) cr_assert_null(cJSON_GetObjectItemCaseSensitive(u, "token"));
+	cJSON_Delete(doc);
 	tw_free(w);
 }
