@@ -291,6 +291,30 @@ bool reg_tag_wellformed(const char *t)
 	return true;
 }
 
+int reg_tags_check(const struct registry *r, const char *what, const char *const *tags,
+                   size_t n_tags, bool allow_none, bool check_policy, char *err, size_t err_len)
+{
+	if (n_tags == 0 && !allow_none)
+		return err_setf(err, err_len, -EINVAL, "%s: give at least one tag", what);
+	if (n_tags > REG_MAX_TAGS)
+		return err_setf(err, err_len, -E2BIG, "%s: at most %d tags", what, REG_MAX_TAGS);
+	for (size_t i = 0; i < n_tags; i++) {
+		if (!reg_tag_wellformed(tags[i]))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%.80s\" is not a tag (tag:NAME)", what,
+			                tags[i] ? tags[i] : "");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(tags[i], tags[j]) == 0)
+				return err_setf(err, err_len, -EINVAL, "%s: tag %s given twice",
+				                what, tags[i]);
+		if (check_policy && !policy_tag_known(r->policy, tags[i]))
+			return err_setf(err, err_len, -EPERM,
+			                "%s: tag %s is not owned in the policy (tagOwners)", what,
+			                tags[i]);
+	}
+	return 0;
+}
+
 /* Names of nodes, users and regions: printable, no spaces, bounded. */
 bool reg_plain_name(const char *s, bool allow_empty)
 {
@@ -387,6 +411,9 @@ void registry_free(struct registry *r)
 		free(r->groups[i].hosts.v);
 	}
 	free(r->groups);
+	for (size_t i = 0; i < r->n_authkeys; i++)
+		reg_authkey_clear(&r->authkeys[i]);
+	free(r->authkeys);
 	htab_free(&r->node_by_name);
 	htab_free(&r->node_by_addr);
 	htab_free(&r->svc_by_name);

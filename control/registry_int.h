@@ -64,6 +64,9 @@ struct registry {
 	size_t n_groups, cap_groups;
 	struct reg_group *groups;
 	struct htab group_by_name;
+
+	size_t n_authkeys, cap_authkeys; /* in order of creation */
+	struct reg_authkey *authkeys;
 };
 
 /* The key of the host index: (service name, node name). */
@@ -99,6 +102,11 @@ bool reg_match_host(const void *ctx, size_t idx, const void *key);
  * REG_MAX_NAME printable characters, no spaces; empty when allowed). */
 bool reg_tag_wellformed(const char *t);
 bool reg_plain_name(const char *s, bool allow_empty);
+/* Checks tags for a node or an auth key: 1 (or 0 when `allow_none`) to
+ * REG_MAX_TAGS well-formed, distinct tags, owned in the policy when
+ * `check_policy`. `what` names the owner in messages. 0 or -errno. */
+int reg_tags_check(const struct registry *r, const char *what, const char *const *tags,
+                   size_t n_tags, bool allow_none, bool check_policy, char *err, size_t err_len);
 /* Frees what records own (the records stay). */
 void reg_tags_free(char **tags, size_t n);
 void reg_service_clear(struct reg_service *s);
@@ -140,5 +148,12 @@ struct reg_group *reg_group_find(const struct registry *r, const char *service);
 /* The host record for (service, node index), created when new: its
  * index, or -errno with err. */
 int reg_host_get(struct registry *r, const char *service, size_t node, char *err, size_t err_len);
+
+/* ---- registry_authkeys.c ---- */
+
+/* Appends a checked key (copied: tags and created_by duplicated). 0 or
+ * -ENOMEM. */
+int reg_authkey_add(struct registry *r, const struct reg_authkey *k);
+void reg_authkey_clear(struct reg_authkey *k);
 
 #endif
