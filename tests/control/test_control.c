@@ -2184,3 +2184,220 @@ Test(control, sec1_state_saved_with_plaintext_tokens_loads_and_the_api_authentic
 	cJSON_Delete(doc);
 	tw_free(w);
 }
+
+/* ---- auth keys (SEC-1) ---------------------------------------------------- */
+
+Test(admin_cmd, sec1_authkey_create_takes_its_options_with_or_without_equals)
+{
+	struct admin_cmd c;
+	char err[ADMIN_CMD_ERR_LEN];
+
+	cr_assert_eq(admin_cmd_parse(&c,
+	                             "authkey create --reusable --expiry 24h --tags tag:a,tag:b",
+	                             err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(c.kind, ADMIN_CMD_AUTHKEY_CREATE);
+	cr_assert(c.reusable);
+	cr_assert_eq(c.expiry_s, 24 * 3600);
+	cr_assert_eq(c.n_tags, 2);
+	cr_assert_str_eq(c.tags[1], "tag:b");
+	cr_assert_str_eq(admin_cmd_name(c.kind), "authkey create");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey create --expiry=90m", err, sizeof(err)), 0, "%s",
+	             err);
+	cr_assert(!c.reusable && c.expiry_s == 5400 && c.n_tags == 0);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey create", err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.expiry_s == 0, "no --expiry: never");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey revoke 0123456789ab", err, sizeof(err)), 0);
+	cr_assert_eq(c.kind, ADMIN_CMD_AUTHKEY_REVOKE);
+	cr_assert_str_eq(c.authkey_id, "0123456789ab");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkeys", err, sizeof(err)), 0);
+	cr_assert(admin_cmd_read_only(c.kind));
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, sec1_authkey_commands_refuse_bad_words_with_the_reason)
+{
+	static const struct {
+		const char *line, *want;
+	} bad[] = {
+	    {"authkey", "authkey: want create or revoke, not nothing"},
+	    {"authkey make", "authkey: want create or revoke, not \"make\""},
+	    {"authkey revoke", "authkey revoke: missing ID"},
+	    {"authkey revoke a b", "unexpected word \"b\""},
+	    {"authkey create --expiry", "--expiry needs a value"},
+	    {"authkey create --expiry=soon", "bad --expiry \"soon\""},
+	    {"authkey create --expiry=0", "bad --expiry \"0\": out of range"},
+	    {"authkey create --expiry=1.5s", "bad --expiry \"1.5s\": finer than a second"},
+	    {"authkey create --expiry=87601h", "bad --expiry \"87601h\": out of range"},
+	    {"authkey create --reuseable", "did you mean \"--reusable\""},
+	    {"authkey create --reusable=yes", "--reusable takes no value"},
+	    {"authkey create --reusable --reusable", "--reusable given twice"},
+	    {"authkey create --tags=tag:a --tags tag:b", "--tags given twice"},
+	    {"authkey create extra", "unexpected word \"extra\""},
+	    {"authkeys --all", "unexpected option \"--all\""},
+	};
+	struct admin_cmd c;
+	char err[ADMIN_CMD_ERR_LEN];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_lt(admin_cmd_parse(&c, bad[i].line, err, sizeof(err)), 0, "%s",
+		             bad[i].line);
+		cr_assert(strstr(err, bad[i].want), "%s: want '%s' in '%s'", bad[i].line,
+		          bad[i].want, err);
+		admin_cmd_free(&c);
+	}
+}
+
+/* The key's text in an authkey create answer (w->out), into key. */
+static void tw_key_of(const char *json, char key[REG_AUTHKEY_TEXT_LEN + 1])
+{
+	cJSON *doc = cJSON_Parse(json);
+	const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "key"));
+
+	cr_assert(k && strlen(k) == REG_AUTHKEY_TEXT_LEN, "%s", json);
+	memcpy(key, k, REG_AUTHKEY_TEXT_LEN + 1);
+	cJSON_Delete(doc);
+}
+
+Test(control, sec1_an_admin_makes_lists_and_revokes_auth_keys_and_each_is_an_event)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], id[REG_AUTHKEY_ID_LEN + 1], line[64];
+	const char *secret;
+	int rc;
+
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --reusable --expiry 1h --tags tag:web", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_key_of(w->out, key);
+	secret = key + strlen(REG_AUTHKEY_PREFIX) + REG_AUTHKEY_ID_LEN + 1;
+	memcpy(id, key + strlen(REG_AUTHKEY_PREFIX), REG_AUTHKEY_ID_LEN);
+	id[REG_AUTHKEY_ID_LEN] = '\0';
+	cr_assert(strstr(w->out, "\"reusable\":true") && strstr(w->out, "\"tag:web\""), "%s",
+	          w->out);
+	cr_assert_eq(tw_events(w, "authkey_created", id), 1);
+	cr_assert_eq(tw_events(w, "authkey_created", "\"tags\":\"tag:web\""), 1);
+	cr_assert_eq(tw_events(w, "authkey_created", secret), 0, "no secret in events");
+
+	/* Listed without its secret; the disk holds only its hash. */
+	cJSON_Delete(tw_cmd(w, ALICE, "authkeys", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, id) && strstr(w->out, "\"usable\":true"), "%s", w->out);
+	cr_assert_null(strstr(w->out, secret), "%s", w->out);
+	char *disk = tw_disk(w);
+	cr_assert(disk && strstr(disk, id) && !strstr(disk, secret), "%s", disk);
+	free(disk);
+
+	/* The key is the registry's: a node presenting it joins with its tags. */
+	const char *const *tags = NULL;
+	size_t n_tags = 0;
+	char err[REG_ERR_LEN];
+	cr_assert_eq(registry_authkey_use((struct registry *)control_registry(w->c), key,
+	                                  1767225600 + 60, &tags, &n_tags, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(n_tags == 1 && strcmp(tags[0], "tag:web") == 0);
+
+	snprintf(line, sizeof(line), "authkey revoke %s", id);
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, "\"revoked\":true"), "%s", w->out);
+	cr_assert_eq(tw_events(w, "authkey_revoked", id), 1);
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, -EALREADY, "%s", w->out);
+
+	/* A member may do neither. */
+	cJSON_Delete(tw_cmd(w, BOB, "authkey create", &rc));
+	cr_assert_eq(rc, -EPERM, "%s", w->out);
+	cr_assert(strstr(w->out, "may not create an auth key"), "%s", w->out);
+	cr_assert_eq(tw_events(w, "admin_refused", "authkey create"), 1);
+	tw_free(w);
+}
+
+Test(control, sec1_auth_keys_survive_a_restart_on_the_state_file)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], err[REG_ERR_LEN];
+	int rc;
+
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --tags=tag:web", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_key_of(w->out, key);
+	cr_assert_eq(tw_power_loss_restart(w), 0);
+	cr_assert_eq(registry_authkey_count(control_registry(w->c)), 1);
+	cr_assert_eq(registry_authkey_use((struct registry *)control_registry(w->c), key,
+	                                  1767225600, NULL, NULL, err, sizeof(err)),
+	             0, "%s", err);
+	tw_free(w);
+}
+
+Test(control, sec1_a_refused_save_makes_no_auth_key)
+{
+	struct tw *w = tw_persistent();
+	int rc;
+
+	storage_mem_set_fault(w->st, STORAGE_FAULT_FULL);
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create", &rc));
+	cr_assert_lt(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, "state not saved"), "%s", w->out);
+	cr_assert_null(strstr(w->out, "svckey-"), "%s", w->out);
+	cr_assert_eq(registry_authkey_count(control_registry(w->c)), 0);
+	cr_assert_eq(tw_events(w, "authkey_created", NULL), 0);
+	tw_free(w);
+}
+
+Test(control, sec1_the_admin_api_makes_lists_and_revokes_auth_keys)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], id[REG_AUTHKEY_ID_LEN + 1], path[64];
+	const char *resp, *body;
+
+	resp = tw_http(w, "POST", "/api/authkeys",
+	               "{\"reusable\":true,\"expiry_s\":86400,\"tags\":[\"tag:web\"]}");
+	cr_assert(strncmp(resp, "HTTP/1.1 201", 12) == 0, "%s", resp);
+	body = strstr(resp, "\r\n\r\n");
+	cr_assert(body, "%s", resp);
+	tw_key_of(body + 4, key);
+	cr_assert(strstr(body, "\"expires_s\":1767312000"), "now + 1 day: %s", body);
+	memcpy(id, key + strlen(REG_AUTHKEY_PREFIX), REG_AUTHKEY_ID_LEN);
+	id[REG_AUTHKEY_ID_LEN] = '\0';
+
+	resp = tw_http(w, "GET", "/api/authkeys", "");
+	cr_assert(strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, id) && !strstr(resp, "svckey-") && !strstr(resp, "sha256"), "%s",
+	          resp);
+
+	static const struct {
+		const char *body, *want;
+	} bad[] = {
+	    {"[]", "body: want {"},
+	    {"{\"reusable\":1}", "\\\"reusable\\\" must be true or false"},
+	    {"{\"expiry_s\":0}", "\\\"expiry_s\\\" must be whole seconds"},
+	    {"{\"expiry_s\":1.5}", "\\\"expiry_s\\\" must be whole seconds"},
+	    {"{\"expiry\":60}", "body: unknown member"},
+	    {"{\"tags\":[\"tag:web\"],\"tags\":[]}", "given twice"},
+	    {"{\"tags\":[\"web\"]}", "\\\"web\\\" is not a tag"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		resp = tw_http(w, "POST", "/api/authkeys", bad[i].body);
+		cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s: %s", bad[i].body, resp);
+		cr_assert(strstr(resp, bad[i].want), "%s: want '%s' in %s", bad[i].body,
+		          bad[i].want, resp);
+	}
+	resp = tw_http_as(w, "tb", "POST", "/api/authkeys", "{}");
+	cr_assert(strncmp(resp, "HTTP/1.1 403", 12) == 0, "%s", resp);
+
+	snprintf(path, sizeof(path), "/api/authkeys/%s", id);
+	resp = tw_http(w, "DELETE", path, "");
+	cr_assert(strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "\"revoked\":true"), "%s", resp);
+	resp = tw_http(w, "DELETE", path, "");
+	cr_assert(strncmp(resp, "HTTP/1.1 409", 12) == 0, "%s", resp);
+	resp = tw_http(w, "DELETE", "/api/authkeys/0123456789ab", "");
+	cr_assert(strncmp(resp, "HTTP/1.1 404", 12) == 0, "%s", resp);
+	resp = tw_http(w, "PUT", "/api/authkeys", "{}");
+	cr_assert(strncmp(resp, "HTTP/1.1 405", 12) == 0, "%s", resp);
+	tw_free(w);
+}
