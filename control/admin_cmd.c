@@ -2,13 +2,14 @@
 #include "control/admin_cmd.h"
 
 #include "lib/base/errfmt.h"
+#include "lib/base/numarg.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct admin_cmd_word {
-	const char *name;
+	const char *name; /* one word, or two: "authkey create" */
 	enum admin_cmd_kind kind;
 	int min_args, max_args; /* positional words after the command */
 	const char *usage;
@@ -27,6 +28,10 @@ static const struct admin_cmd_word admin_cmd_words[] = {
     {"service", ADMIN_CMD_SERVICE, 1, 1, "service svc:X"},
     {"nodes", ADMIN_CMD_NODES, 0, 0, "nodes"},
     {"policy", ADMIN_CMD_POLICY, 0, 0, "policy"},
+    {"authkeys", ADMIN_CMD_AUTHKEYS, 0, 0, "authkeys"},
+    {"authkey create", ADMIN_CMD_AUTHKEY_CREATE, 0, 0,
+     "authkey create [--reusable] [--expiry=24h] [--tags=tag:a,...]"},
+    {"authkey revoke", ADMIN_CMD_AUTHKEY_REVOKE, 1, 1, "authkey revoke ID"},
 };
 
 #define ADMIN_CMD_N_WORDS (sizeof(admin_cmd_words) / sizeof(admin_cmd_words[0]))
@@ -42,7 +47,7 @@ const char *admin_cmd_name(enum admin_cmd_kind kind)
 bool admin_cmd_read_only(enum admin_cmd_kind kind)
 {
 	return kind == ADMIN_CMD_SERVICES || kind == ADMIN_CMD_SERVICE || kind == ADMIN_CMD_NODES ||
-	       kind == ADMIN_CMD_POLICY;
+	       kind == ADMIN_CMD_POLICY || kind == ADMIN_CMD_AUTHKEYS;
 }
 
 void admin_cmd_free(struct admin_cmd *cmd)
@@ -189,12 +194,94 @@ static int admin_cmd_option(struct admin_cmd *cmd, char *word, char *err, size_t
 	return err_setf(err, err_len, -EINVAL, "unknown option \"%s\"", word);
 }
 
+/* One of authkey create's options at words[*i]: --reusable, or --expiry
+ * and --tags with "=VALUE" or the next word as value (*i moves past it). */
+static int admin_cmd_authkey_option(struct admin_cmd *cmd, char **words, int n, int *i, char *err,
+                                    size_t err_len)
+{
+	static const char *const opts[] = {"--reusable", "--expiry", "--tags"};
+	char *word = words[*i], *eq = strchr(word, '='), *value;
+	uint64_t us = 0;
+	int rc;
+
+	if (eq)
+		*eq = '\0';
+	if (strcmp(word, "--reusable") == 0) {
+		if (eq)
+			return err_setf(err, err_len, -EINVAL, "--reusable takes no value");
+		if (cmd->reusable)
+			return err_setf(err, err_len, -EINVAL, "--reusable given twice");
+		cmd->reusable = true;
+		return 0;
+	}
+	if (strcmp(word, "--expiry") != 0 && strcmp(word, "--tags") != 0) {
+		for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
+			if (admin_cmd_distance(word, opts[k]) <= 2)
+				return err_setf(err, err_len, -EINVAL,
+				                "unknown option \"%s\" (did you mean \"%s\"?)",
+				                word, opts[k]);
+		return err_setf(err, err_len, -EINVAL,
+		                "unknown option \"%s\" (authkey create takes --reusable, "
+		                "--expiry, --tags)",
+		                word);
+	}
+	if (eq) {
+		value = eq + 1;
+	} else {
+		if (*i + 1 >= n)
+			return err_setf(err, err_len, -EINVAL, "%s needs a value", word);
+		value = words[++*i];
+	}
+	if (strcmp(word, "--tags") == 0) {
+		if (cmd->has_tags)
+			return err_setf(err, err_len, -EINVAL, "--tags given twice");
+		cmd->has_tags = true;
+		return admin_cmd_list(value, word, cmd->tags, REG_MAX_TAGS, &cmd->n_tags, err,
+		                      err_len);
+	}
+	if (cmd->expiry_s)
+		return err_setf(err, err_len, -EINVAL, "--expiry given twice");
+	rc =
+	    numarg_duration_us(value, 1000000, ADMIN_CMD_MAX_EXPIRY_S * 1000000, &us, err, err_len);
+	if (rc == 0 && us % 1000000 != 0)
+		rc = err_setf(err, err_len, -EINVAL, "finer than a second");
+	if (rc < 0) {
+		char why[ADMIN_CMD_ERR_LEN];
+		snprintf(why, sizeof(why), "%s", err);
+		return err_setf(err, err_len, -EINVAL, "bad --expiry \"%.40s\": %s", value, why);
+	}
+	cmd->expiry_s = us / 1000000;
+	return 0;
+}
+
+/* The grammar entry words[0] (and words[1]) name, with *used the words
+ * its name takes; NULL when none does. */
+static const struct admin_cmd_word *admin_cmd_find(char **words, int n, int *used)
+{
+	for (size_t i = 0; i < ADMIN_CMD_N_WORDS; i++) {
+		const char *name = admin_cmd_words[i].name, *sp = strchr(name, ' ');
+		size_t first = sp ? (size_t)(sp - name) : strlen(name);
+
+		if (strncmp(words[0], name, first) != 0 || words[0][first] != '\0')
+			continue;
+		if (!sp) {
+			*used = 1;
+			return &admin_cmd_words[i];
+		}
+		if (n > 1 && strcmp(words[1], sp + 1) == 0) {
+			*used = 2;
+			return &admin_cmd_words[i];
+		}
+	}
+	return NULL;
+}
+
 int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t err_len)
 {
 	char *words[ADMIN_CMD_MAX_WORDS];
 	const struct admin_cmd_word *w = NULL;
 	const char *pos[ADMIN_CMD_MAX_WORDS];
-	int n, n_pos = 0, rc;
+	int n, n_pos = 0, used = 0, rc;
 
 	memset(cmd, 0, sizeof(*cmd));
 	if (!line)
@@ -204,9 +291,13 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 		return n;
 	if (n == 0)
 		return err_setf(err, err_len, -EINVAL, "empty command");
-	for (size_t i = 0; i < ADMIN_CMD_N_WORDS && !w; i++)
-		if (strcmp(words[0], admin_cmd_words[i].name) == 0)
-			w = &admin_cmd_words[i];
+	w = admin_cmd_find(words, n, &used);
+	if (!w && strcmp(words[0], "authkey") == 0)
+		return err_setf(
+		    err, err_len, -EINVAL,
+		    "authkey: want create or revoke, not %s%s%s (usage: authkey create "
+		    "[--reusable] [--expiry=24h] [--tags=tag:a,...] | authkey revoke ID)",
+		    n > 1 ? "\"" : "nothing", n > 1 ? words[1] : "", n > 1 ? "\"" : "");
 	if (!w) {
 		const char *best = NULL;
 		size_t best_d = 3;
@@ -224,11 +315,17 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 		return err_setf(err, err_len, -EINVAL,
 		                "unknown command \"%s\" (commands: define, delete, approve, "
 		                "reject, revoke, set-policy, set-tags, services, service, nodes, "
-		                "policy)",
+		                "policy, authkey, authkeys)",
 		                words[0]);
 	}
 	cmd->kind = w->kind;
-	for (int i = 1; i < n; i++) {
+	for (int i = used; i < n; i++) {
+		if (strncmp(words[i], "--", 2) == 0 && w->kind == ADMIN_CMD_AUTHKEY_CREATE) {
+			rc = admin_cmd_authkey_option(cmd, words, n, &i, err, err_len);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if (strncmp(words[i], "--", 2) == 0) {
 			if (w->kind != ADMIN_CMD_DEFINE)
 				return err_setf(err, err_len, -EINVAL,
@@ -246,7 +343,8 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 	}
 	if (n_pos < w->min_args)
 		return err_setf(err, err_len, -EINVAL, "%s: missing %s (usage: %s)", w->name,
-		                w->kind == ADMIN_CMD_SET_POLICY ? "FILE"
+		                w->kind == ADMIN_CMD_SET_POLICY       ? "FILE"
+		                : w->kind == ADMIN_CMD_AUTHKEY_REVOKE ? "ID"
 		                : w->kind == ADMIN_CMD_SET_TAGS ? (n_pos == 0 ? "NODE" : "a tag")
 		                : n_pos == 0                    ? "svc:X"
 		                                                : "NODE",
@@ -254,6 +352,9 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 	switch (w->kind) {
 	case ADMIN_CMD_SET_POLICY:
 		cmd->file = pos[0];
+		break;
+	case ADMIN_CMD_AUTHKEY_REVOKE:
+		cmd->authkey_id = pos[0];
 		break;
 	case ADMIN_CMD_SET_TAGS:
 		if ((size_t)n_pos - 1 > REG_MAX_TAGS)

@@ -6,9 +6,16 @@
  *   set-tags NODE TAG...   (1 to REG_MAX_TAGS tags; replaces the node's tags)
  *   set-policy FILE
  *   services | service svc:X | nodes | policy
+ *   authkey create [--reusable] [--expiry=24h] [--tags=tag:a,tag:b]
+ *   authkey revoke ID
+ *   authkeys
  *
  * Words are separated by blanks; a double-quoted span (with \" and \\
- * escapes) keeps its blanks: --description="Web front end".
+ * escapes) keeps its blanks: --description="Web front end". authkey
+ * create's options also take their value as the next word (--expiry 24h).
+ * An expiry is a duration from now (numarg_duration_us: 90m, 24h, 3600 is
+ * seconds), whole seconds, 1 s to ADMIN_CMD_MAX_EXPIRY_S; none: the key
+ * never expires.
  *
  * Pure code: no I/O. Errors name the offending word
  * (`unknown command "aprove" (did you mean "approve"?)`).
@@ -20,10 +27,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#define ADMIN_CMD_MAX_LINE  8192
-#define ADMIN_CMD_MAX_WORDS (REG_MAX_TAGS + 8) /* set-tags NODE and its tags, and slack */
-#define ADMIN_CMD_ERR_LEN   256
+#define ADMIN_CMD_MAX_LINE     8192
+#define ADMIN_CMD_MAX_WORDS    (REG_MAX_TAGS + 8) /* set-tags NODE and its tags, and slack */
+#define ADMIN_CMD_ERR_LEN      256
+#define ADMIN_CMD_MAX_EXPIRY_S (3650ull * 24 * 3600) /* an auth key's: ten years */
 
 enum admin_cmd_kind {
 	ADMIN_CMD_NONE = 0,
@@ -38,6 +47,9 @@ enum admin_cmd_kind {
 	ADMIN_CMD_NODES,
 	ADMIN_CMD_POLICY,
 	ADMIN_CMD_SET_TAGS,
+	ADMIN_CMD_AUTHKEYS,
+	ADMIN_CMD_AUTHKEY_CREATE,
+	ADMIN_CMD_AUTHKEY_REVOKE,
 };
 
 struct admin_cmd {
@@ -46,10 +58,13 @@ struct admin_cmd {
 	const char *node;        /* decisions, set-tags */
 	const char *file;        /* set-policy */
 	const char *description; /* define: NULL when not given */
+	const char *authkey_id;  /* authkey revoke */
+	bool reusable;           /* authkey create */
+	uint64_t expiry_s;       /* authkey create: seconds from now; 0: never */
 	bool has_ports, has_tags;
 	size_t n_ports;
 	const char *ports[REG_MAX_PORTS];
-	size_t n_tags; /* define --tags=, set-tags */
+	size_t n_tags; /* define --tags=, set-tags, authkey create --tags */
 	const char *tags[REG_MAX_TAGS];
 	char *buf; /* the words, NUL-separated: every pointer above points here */
 };
@@ -59,9 +74,9 @@ struct admin_cmd {
  * the word. */
 int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t err_len);
 void admin_cmd_free(struct admin_cmd *cmd);
-/* "define", "approve", ... */
+/* "define", "approve", "authkey create", ... */
 const char *admin_cmd_name(enum admin_cmd_kind kind);
-/* Read-only commands (services, service, nodes, policy). */
+/* Read-only commands (services, service, nodes, policy, authkeys). */
 bool admin_cmd_read_only(enum admin_cmd_kind kind);
 
 #endif

@@ -18,13 +18,18 @@
  *     POST   /api/services/svc:X/hosts/NODE/{approve|reject|revoke}
  *     GET    /api/nodes
  *     PUT    /api/nodes/NODE/tags          {"tags": ["tag:a", ...]}: set-tags
+ *     GET    /api/authkeys                 auth keys (ids, never secrets)
+ *     POST   /api/authkeys                 {"reusable", "expiry_s", "tags"}: 201
+ *                                          with "key", its text, shown once
+ *     DELETE /api/authkeys/ID              revoke
  *     GET    /api/policy                   the HuJSON text
  *     PUT    /api/policy                   a new policy (refused whole)
  *     GET    /api/ca                       the CA certificate (PEM)
  *     POST   /api/command                  {"line": "<admin command>"}
- *   Replies are JSON: 200 with the object, or 4xx {"error": "..."} (401
- *   unknown token, 403 not an admin, 400 invalid, 404 unknown, 413 too
- *   large). Limits on header and body bytes and connections.
+ *   Replies are JSON: 200 (201 for a new auth key) with the object, or 4xx
+ *   {"error": "..."} (401 unknown token, 403 not an admin, 400 invalid, 404
+ *   unknown, 409 already so, 413 too large). Limits on header and body
+ *   bytes and connections. Tokens are compared by their SHA-256 (registry.h).
  *
  * Admin command lines (control_admin_line, POST /api/command, the admin
  * CLI, scenario timelines):
@@ -36,6 +41,12 @@
  *   set-policy FILE          (reads FILE through config.admin_files; the
  *                             real CLI reads it itself and sends its text)
  *   services | service svc:X | nodes | policy     (read-only, JSON out)
+ *   authkey create [--reusable] [--expiry=24h] [--tags=tag:a,tag:b]
+ *                            (an auth key for new nodes, SEC-1: one-off
+ *                             unless --reusable, never expiring without
+ *                             --expiry; its secret from the seam's
+ *                             random_u64, answered once, kept hashed)
+ *   authkey revoke ID | authkeys
  *
  * Liveness (STR-4): a node is alive while its session delivers a frame at
  * least every dead_after_us (heartbeats); when one goes silent or closes,
@@ -58,7 +69,8 @@
  * were serving) and the CA key are kept in config.storage
  * (lib/io/storage.h: a file 0600 in real mode, memory in the simulator)
  * under that name and loaded at start.
- * - Admin writes (define, delete, approve/reject/revoke, set-policy) are
+ * - Admin writes (define, delete, approve/reject/revoke, set-policy,
+ *   set-tags, authkey create/revoke) are
  *   acknowledged only once durable: each is tried on a copy of the
  *   registry, the copy's state is written (atomically, fsynced), and only
  *   then does the live registry take it. When the write fails (full disk,
@@ -90,7 +102,8 @@
  * drain_started, node_registered, session_open, session_closed, node_dead
  * ("lost": control only lost sight of it), node_alive, host_advertised,
  * host_decision, service_defined, service_deleted, policy_set,
- * admin_refused, service_state, host_state (both on every change, with the
+ * authkey_created (id, reusable, tags, expires_s, actor), authkey_revoked
+ * (id, actor), admin_refused, service_state, host_state (both on every change, with the
  * previous state), netmap_sent (version, delta or full, bytes),
  * netmap_acked, steering (a client's first host for a service changed),
  * drain_confirmed, session_error, state_save_failed (path, error, detail,
@@ -197,6 +210,13 @@ int control_save_state(struct control *c);
 /* Control's public key, which daemons pin (SEC-2): derived from the
  * saved root secret (the CA seed), so it survives restarts. */
 void control_public_key(const struct control *c, uint8_t out[32]);
+/* The operator's provisioning (SEC-1): a reusable auth key, no expiry,
+ * for nodes owned by `owner` ("" for none) with `tags`, made without an
+ * admin's role check (as --users bootstraps users). The simulator gives
+ * each scenario node its key this way. Saved with the next state save;
+ * event authkey_created with actor "operator". 0 or -errno (err). */
+int control_authkey_issue(struct control *c, const char *owner, const char *const *tags,
+                          size_t n_tags, char *key_out, size_t key_len, char *err, size_t err_len);
 
 const struct registry *control_registry(const struct control *c);
 /* The CA certificate (PEM) clients trust. */

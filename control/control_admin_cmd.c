@@ -1,19 +1,31 @@
 /* Admin commands (admin_cmd.h) run against the registry: the read-only
- * views as JSON (services, one service, nodes, policy), and writes made
+ * views as JSON (services, one service, nodes, policy, auth keys), and writes made
  * durable before the live registry takes them (REL-3). Shared by the admin
  * API, control_admin_line (simulator timelines) and, through the API, svcadm. */
 #define _GNU_SOURCE
 #include "control/control_int.h"
 
 #include "control/policy.h"
+#include "lib/base/check.h"
 #include "lib/base/errfmt.h"
 #include "lib/base/mutant.h"
 #include "lib/io/storage.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What a write takes besides the command, fixed before it is tried so that
+ * the scratch copy and the live registry take it alike (ctl_write). */
+struct ctl_write_in {
+	const char *policy_text;
+	size_t policy_len;
+	uint64_t now_s;                     /* wall clock, Unix seconds */
+	uint8_t random[REG_AUTHKEY_RANDOM]; /* authkey create */
+	char key[REG_AUTHKEY_TEXT_LEN + 1]; /* out: the new key, shown once */
+};
 
 static void ctl_add_strings(cJSON *o, const char *key, char *const *v, size_t n)
 {
@@ -134,6 +146,34 @@ static cJSON *ctl_node_json(const struct control *c, size_t i)
 	return o;
 }
 
+/* An auth key as the admin view shows it: never its secret or hash. */
+static cJSON *ctl_authkey_json(const struct reg_authkey *k, uint64_t now_s)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "id", k->id);
+	cJSON_AddBoolToObject(o, "reusable", k->reusable);
+	cJSON_AddNumberToObject(o, "expires_s", (double)k->expires_s);
+	ctl_add_strings(o, "tags", k->tags, k->n_tags);
+	cJSON_AddStringToObject(o, "created_by", k->created_by);
+	cJSON_AddNumberToObject(o, "created_s", (double)k->created_s);
+	cJSON_AddNumberToObject(o, "uses", (double)k->uses);
+	cJSON_AddBoolToObject(o, "revoked", k->revoked);
+	cJSON_AddBoolToObject(o, "spent", reg_authkey_spent(k));
+	cJSON_AddBoolToObject(o, "usable", reg_authkey_usable(k, now_s));
+	return o;
+}
+
+/* The auth key `id` as the admin view shows it, or NULL. */
+static cJSON *ctl_authkey_named_json(struct control *c, const char *id)
+{
+	int i = registry_authkey_index(c->reg, id);
+
+	return i >= 0 ? ctl_authkey_json(registry_authkey(c->reg, (size_t)i), ctl_wall_s(c)) : NULL;
+}
+
 /* The decision an approve, reject or revoke command records. */
 static enum reg_decision ctl_decision_of(enum admin_cmd_kind kind)
 {
@@ -161,7 +201,7 @@ static const char *ctl_decision_name(enum reg_decision d)
  * in what `reg` persists, so a command that succeeds on the copy succeeds
  * the same way on the live registry. 0 or -errno with err. */
 static int ctl_mutate(struct registry *reg, const char *actor, const struct admin_cmd *cmd,
-                      const char *policy_text_in, size_t policy_len, char *err, size_t err_len)
+                      struct ctl_write_in *in, char *err, size_t err_len)
 {
 	switch (cmd->kind) {
 	case ADMIN_CMD_DEFINE: {
@@ -216,7 +256,7 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
 			    "%s is not an admin: only owners, admins and network admins "
 			    "may set the policy",
 			    actor);
-		rc = policy_parse(policy_text_in, policy_len, &p, err, err_len);
+		rc = policy_parse(in->policy_text, in->policy_len, &p, err, err_len);
 		if (rc < 0)
 			return rc;
 		rc = registry_set_policy(reg, actor, p, err, err_len);
@@ -224,6 +264,13 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
 			policy_free(p);
 		return rc;
 	}
+	case ADMIN_CMD_AUTHKEY_CREATE:
+		return registry_authkey_create(reg, actor, cmd->reusable,
+		                               cmd->expiry_s ? in->now_s + cmd->expiry_s : 0,
+		                               cmd->tags, cmd->n_tags, in->now_s, in->random,
+		                               in->key, sizeof(in->key), err, err_len);
+	case ADMIN_CMD_AUTHKEY_REVOKE:
+		return registry_authkey_revoke(reg, actor, cmd->authkey_id, err, err_len);
 	default:
 		return err_setf(err, err_len, -EINVAL, "no command");
 	}
@@ -235,22 +282,21 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
  * changes, *not_saved is set and err says why. Without persistence the
  * write goes straight to the live registry. 0 or -errno with err. */
 static int ctl_write(struct control *c, const char *actor, const struct admin_cmd *cmd,
-                     const char *policy_text_in, size_t policy_len, char *err, size_t err_len,
-                     bool *not_saved)
+                     struct ctl_write_in *in, char *err, size_t err_len, bool *not_saved)
 {
 	char serr[STORAGE_ERR_LEN] = "";
 	struct registry *copy = NULL;
 	int rc;
 
 	if (!c->state_path)
-		return ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
+		return ctl_mutate(c->reg, actor, cmd, in, err, err_len);
 	char *now = registry_to_json(c->reg);
 	rc = now ? registry_from_json(now, strlen(now), &copy, serr, sizeof(serr)) : -ENOMEM;
 	free(now);
 	if (rc < 0)
 		return err_setf(err, err_len, rc, "state not copied: %s; nothing changed",
 		                rc == -ENOMEM ? strerror(ENOMEM) : serr);
-	rc = ctl_mutate(copy, actor, cmd, policy_text_in, policy_len, err, err_len);
+	rc = ctl_mutate(copy, actor, cmd, in, err, err_len);
 	if (rc < 0)
 		goto out_free_copy;
 	rc = ctl_store(c, copy, admin_cmd_name(cmd->kind), serr, sizeof(serr));
@@ -267,7 +313,7 @@ static int ctl_write(struct control *c, const char *actor, const struct admin_cm
 			c->io->ops->timer_arm(c->io, &c->recompute_timer, CTL_SAVE_RETRY_US);
 		goto out_free_copy;
 	}
-	rc = ctl_mutate(c->reg, actor, cmd, policy_text_in, policy_len, err, err_len);
+	rc = ctl_mutate(c->reg, actor, cmd, in, err, err_len);
 	/* What was saved holds every change so far, node-driven ones too. The
 	 * live registry refuses what the copy took only where state the copy
 	 * lacks counts (a limit on host records, which advertisements fill):
@@ -313,6 +359,15 @@ static int ctl_view(struct control *c, const struct admin_cmd *cmd, cJSON **res,
 		cJSON_AddStringToObject(*res, "policy", t ? t : "");
 		return 0;
 	}
+	case ADMIN_CMD_AUTHKEYS: {
+		uint64_t now_s = ctl_wall_s(c);
+		*res = cJSON_CreateObject();
+		cJSON *a = cJSON_AddArrayToObject(*res, "authkeys");
+		for (size_t i = 0; a && i < registry_authkey_count(c->reg); i++)
+			cJSON_AddItemToArray(a,
+			                     ctl_authkey_json(registry_authkey(c->reg, i), now_s));
+		return 0;
+	}
 	default:
 		return err_setf(err, err_len, -EINVAL, "no command");
 	}
@@ -326,9 +381,41 @@ static cJSON *ctl_service_named_json(const struct control *c, const char *name)
 	return i >= 0 ? ctl_service_json(c, registry_service(c->reg, (size_t)i)) : NULL;
 }
 
+/* `tags` joined by commas into buf (an event's member). */
+static const char *ctl_tags_text(char *const *tags, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "", tags[i]);
+	return buf;
+}
+
+/* A key was made: its event (never its secret), and the answer that
+ * shows its text this once. */
+static cJSON *ctl_authkey_created(struct control *c, const char *actor, const char *key)
+{
+	char id[REG_AUTHKEY_ID_LEN + 1], tags[REG_MAX_TAGS * (REG_MAX_NAME + 1) + 1];
+	int i;
+
+	memcpy(id, key + sizeof(REG_AUTHKEY_PREFIX) - 1, REG_AUTHKEY_ID_LEN);
+	id[REG_AUTHKEY_ID_LEN] = '\0';
+	i = registry_authkey_index(c->reg, id);
+	CHECK(i >= 0);
+	const struct reg_authkey *k = registry_authkey(c->reg, (size_t)i);
+	io_event(c->io, "authkey_created", IO_STR("id", k->id), IO_BOOL("reusable", k->reusable),
+	         IO_STR("tags", ctl_tags_text(k->tags, k->n_tags, tags, sizeof(tags))),
+	         IO_U64("expires_s", k->expires_s), IO_STR("actor", actor));
+	cJSON *res = ctl_authkey_json(k, ctl_wall_s(c));
+	if (res)
+		cJSON_AddStringToObject(res, "key", key);
+	return res;
+}
+
 /* After a write took: its event, the drains it ends, and its answer. */
 static cJSON *ctl_written(struct control *c, const char *actor, const struct admin_cmd *cmd,
-                          size_t policy_len, bool is_new)
+                          const struct ctl_write_in *in, bool is_new)
 {
 	cJSON *res = NULL;
 
@@ -361,19 +448,24 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 		int ni = registry_node_index(c->reg, cmd->node);
 		const struct reg_node *n = registry_node(c->reg, (size_t)ni);
 		char tags[REG_MAX_TAGS * (REG_MAX_NAME + 1) + 1] = "";
-		size_t o = 0;
-		for (size_t i = 0; n && i < n->n_tags && o < sizeof(tags); i++)
-			o += (size_t)snprintf(tags + o, sizeof(tags) - o, "%s%s", i ? "," : "",
-			                      n->tags[i]);
+		if (n)
+			ctl_tags_text(n->tags, n->n_tags, tags, sizeof(tags));
 		io_event(c->io, "node_tags_set", IO_STR("node_name", cmd->node),
 		         IO_STR("tags", tags), IO_STR("actor", actor));
 		return n ? ctl_node_json(c, (size_t)ni) : NULL;
 	}
 	case ADMIN_CMD_SET_POLICY:
-		io_event(c->io, "policy_set", IO_STR("actor", actor), IO_U64("bytes", policy_len));
+		io_event(c->io, "policy_set", IO_STR("actor", actor),
+		         IO_U64("bytes", in->policy_len));
 		res = cJSON_CreateObject();
 		cJSON_AddBoolToObject(res, "ok", true);
 		return res;
+	case ADMIN_CMD_AUTHKEY_CREATE:
+		return ctl_authkey_created(c, actor, in->key);
+	case ADMIN_CMD_AUTHKEY_REVOKE:
+		io_event(c->io, "authkey_revoked", IO_STR("id", cmd->authkey_id),
+		         IO_STR("actor", actor));
+		return ctl_authkey_named_json(c, cmd->authkey_id);
 	default:
 		return NULL;
 	}
@@ -383,7 +475,8 @@ static bool ctl_is_write(enum admin_cmd_kind kind)
 {
 	return kind == ADMIN_CMD_DEFINE || kind == ADMIN_CMD_DELETE || kind == ADMIN_CMD_APPROVE ||
 	       kind == ADMIN_CMD_REJECT || kind == ADMIN_CMD_REVOKE ||
-	       kind == ADMIN_CMD_SET_POLICY || kind == ADMIN_CMD_SET_TAGS;
+	       kind == ADMIN_CMD_SET_POLICY || kind == ADMIN_CMD_SET_TAGS ||
+	       kind == ADMIN_CMD_AUTHKEY_CREATE || kind == ADMIN_CMD_AUTHKEY_REVOKE;
 }
 
 /* A write command: made durable (ctl_write), then announced; its answer
@@ -394,13 +487,18 @@ static int ctl_apply(struct control *c, const char *actor, const struct admin_cm
 {
 	bool is_new =
 	    cmd->kind == ADMIN_CMD_DEFINE && registry_service_index(c->reg, cmd->service) < 0;
+	struct ctl_write_in in = {
+	    .policy_text = policy_text_in, .policy_len = policy_len, .now_s = ctl_wall_s(c)};
 
 	if (!ctl_is_write(cmd->kind))
 		return err_setf(err, err_len, -EINVAL, "no command");
-	int rc = ctl_write(c, actor, cmd, policy_text_in, policy_len, err, err_len, not_saved);
+	/* From the seam: the kernel's CSPRNG, or the simulator's seeded stream. */
+	if (cmd->kind == ADMIN_CMD_AUTHKEY_CREATE)
+		c->io->ops->random_secret(c->io, in.random, sizeof(in.random));
+	int rc = ctl_write(c, actor, cmd, &in, err, err_len, not_saved);
 	if (rc < 0)
 		return rc;
-	*res = ctl_written(c, actor, cmd, policy_len, is_new);
+	*res = ctl_written(c, actor, cmd, &in, is_new);
 	/* States right away: an admin action's outcome is an event even when
 	 * the next change comes before the recompute. */
 	ctl_state_events(c);
@@ -490,4 +588,21 @@ int control_admin_policy(struct control *c, const char *actor, const char *text,
 	int rc = ctl_exec(c, actor, &cmd, text, len, &json, &not_saved);
 
 	return ctl_answer(c, rc, json, out, out_len);
+}
+
+int control_authkey_issue(struct control *c, const char *owner, const char *const *tags,
+                          size_t n_tags, char *key_out, size_t key_len, char *err, size_t err_len)
+{
+	uint8_t random[REG_AUTHKEY_RANDOM];
+	int rc;
+
+	c->io->ops->random_secret(c->io, random, sizeof(random));
+	rc = registry_authkey_issue(c->reg, owner ? owner : "", true, 0, tags, n_tags,
+	                            ctl_wall_s(c), random, key_out, key_len, err, err_len);
+	OPENSSL_cleanse(random, sizeof(random));
+	if (rc < 0)
+		return rc;
+	c->dirty = true;
+	cJSON_Delete(ctl_authkey_created(c, "operator", key_out));
+	return 0;
 }

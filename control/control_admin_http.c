@@ -120,22 +120,30 @@ static int ctl_status_of(int rc)
 	case -ENOMEM:
 		return 500;
 	case -EEXIST:
+	case -EALREADY:
 		return 409;
 	default:
 		return 400;
 	}
 }
 
-/* Runs a command for the API and answers it: a write whose state could not
- * be made durable is 503 (nothing changed; the client may retry). */
-static void ctl_admin_exec(struct ctl_admin *a, const char *actor, const struct admin_cmd *cmd,
-                           const char *policy_text, size_t policy_len, bool close)
+/* Runs a command for the API and answers it, `ok_status` on success: a
+ * write whose state could not be made durable is 503 (nothing changed;
+ * the client may retry). */
+static void ctl_admin_exec_as(struct ctl_admin *a, const char *actor, const struct admin_cmd *cmd,
+                              const char *policy_text, size_t policy_len, int ok_status, bool close)
 {
 	char *json = NULL;
 	bool not_saved = false;
 	int rc = ctl_exec(a->c, actor, cmd, policy_text, policy_len, &json, &not_saved);
 
-	ctl_admin_json(a, not_saved ? 503 : ctl_status_of(rc), json, close);
+	ctl_admin_json(a, not_saved ? 503 : rc == 0 ? ok_status : ctl_status_of(rc), json, close);
+}
+
+static void ctl_admin_exec(struct ctl_admin *a, const char *actor, const struct admin_cmd *cmd,
+                           const char *policy_text, size_t policy_len, bool close)
+{
+	ctl_admin_exec_as(a, actor, cmd, policy_text, policy_len, 200, close);
 }
 
 /* Decodes %XX in place; false on a bad escape or a NUL. */
@@ -218,6 +226,56 @@ static int ctl_define_from_body(const cJSON *body, const char *name, struct admi
 		                     "body: \"tags\" must be an array of strings",
 		                     "body: \"tags\" must be at most 32 strings", msg) < 0)
 			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Builds an authkey create from a POST body {"reusable": bool, "expiry_s":
+ * seconds from now, "tags": [...]} (each optional; any other member is
+ * refused, so a misspelt "expiry" never makes a key that lives forever).
+ * 0 or -EINVAL with msg. */
+static int ctl_authkey_from_body(const cJSON *body, struct admin_cmd *cmd, const char **msg)
+{
+	const cJSON *m, *seen;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->kind = ADMIN_CMD_AUTHKEY_CREATE;
+	if (!cJSON_IsObject(body)) {
+		*msg = "body: want {\"reusable\": bool, \"expiry_s\": N, \"tags\": [...]}";
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(m, body)
+	{
+		for (seen = body->child; seen != m; seen = seen->next)
+			if (strcmp(seen->string, m->string) == 0) {
+				*msg = "body: a member is given twice";
+				return -EINVAL;
+			}
+		if (strcmp(m->string, "reusable") == 0) {
+			if (!cJSON_IsBool(m)) {
+				*msg = "body: \"reusable\" must be true or false";
+				return -EINVAL;
+			}
+			cmd->reusable = cJSON_IsTrue(m);
+		} else if (strcmp(m->string, "expiry_s") == 0) {
+			if (!cJSON_IsNumber(m) || m->valuedouble < 1 ||
+			    m->valuedouble > (double)ADMIN_CMD_MAX_EXPIRY_S ||
+			    m->valuedouble != (double)(uint64_t)m->valuedouble) {
+				*msg = "body: \"expiry_s\" must be whole seconds from now, 1 to "
+				       "315360000 (ten years)";
+				return -EINVAL;
+			}
+			cmd->expiry_s = (uint64_t)m->valuedouble;
+		} else if (strcmp(m->string, "tags") == 0) {
+			cmd->has_tags = true;
+			if (ctl_body_strings(m, cmd->tags, REG_MAX_TAGS, &cmd->n_tags,
+			                     "body: \"tags\" must be an array of strings",
+			                     "body: \"tags\" must be at most 32 strings", msg) < 0)
+				return -EINVAL;
+		} else {
+			*msg = "body: unknown member (want \"reusable\", \"expiry_s\", \"tags\")";
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -332,6 +390,33 @@ static void ctl_put_node_tags(struct ctl_admin *a, struct ctl_req *req)
 	cJSON_Delete(body);
 }
 
+static void ctl_get_authkeys(struct ctl_admin *a, struct ctl_req *req)
+{
+	ctl_route_cmd(a, req, ADMIN_CMD_AUTHKEYS);
+}
+
+/* POST /api/authkeys: 201 with the key's text, shown this once. */
+static void ctl_post_authkey(struct ctl_admin *a, struct ctl_req *req)
+{
+	cJSON *body = cJSON_ParseWithLength(ctl_body(a), a->body.len);
+	struct admin_cmd cmd;
+	const char *msg = NULL;
+
+	if (ctl_authkey_from_body(body, &cmd, &msg) < 0)
+		ctl_admin_error(a, 400, msg, req->close);
+	else
+		ctl_admin_exec_as(a, req->actor, &cmd, NULL, 0, 201, req->close);
+	cJSON_Delete(body);
+}
+
+/* DELETE /api/authkeys/ID: revoke. */
+static void ctl_delete_authkey(struct ctl_admin *a, struct ctl_req *req)
+{
+	struct admin_cmd cmd = {.kind = ADMIN_CMD_AUTHKEY_REVOKE, .authkey_id = req->arg[0]};
+
+	ctl_admin_exec(a, req->actor, &cmd, NULL, 0, req->close);
+}
+
 static void ctl_get_policy(struct ctl_admin *a, struct ctl_req *req)
 {
 	const char *text = policy_text(registry_policy(a->c->reg));
@@ -391,6 +476,9 @@ static const struct ctl_route ctl_routes[] = {
     {"POST", "/api/services/*/hosts/+/**", ctl_post_host_decision},
     {"GET", "/api/nodes", ctl_get_nodes},
     {"PUT", "/api/nodes/+/tags", ctl_put_node_tags},
+    {"GET", "/api/authkeys", ctl_get_authkeys},
+    {"POST", "/api/authkeys", ctl_post_authkey},
+    {"DELETE", "/api/authkeys/+", ctl_delete_authkey},
     {"GET", "/api/policy", ctl_get_policy},
     {"PUT", "/api/policy", ctl_put_policy},
     {"GET", "/api/ca", ctl_get_ca},

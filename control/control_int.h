@@ -169,6 +169,13 @@ int ctl_store(struct control *c, const struct registry *reg, const char *what, c
 int ctl_save(struct control *c);
 /* Loads the saved state: 0, 1 (none stored), or -errno with err. */
 int ctl_load(struct control *c, uint8_t seed[CA_SEED_LEN], char *err, size_t err_len);
+
+/* The wall clock in Unix seconds (the seam's): auth keys' creation and
+ * expiry. */
+static inline uint64_t ctl_wall_s(const struct control *c)
+{
+	return c->io->ops->wall_us(c->io) / 1000000;
+}
 /* Sets where admin files are read from: `given`, or the host's files. */
 void ctl_admin_files_init(struct control *c, struct storage *given);
 /* Reads set-policy's FILE (at most POLICY_MAX_BYTES) through the admin

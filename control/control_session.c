@@ -6,6 +6,7 @@
 #include "control/control_int.h"
 
 #include "lib/base/check.h"
+#include "lib/base/errfmt.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
@@ -349,6 +350,55 @@ static bool ctl_hello_older_than_live(const struct ctl_session *s, const char *n
 	return live && live != s && memcmp(live->hs_ts, s->hs_ts, WG_TIMESTAMP_LEN) >= 0;
 }
 
+/* Who the hello's node is (SEC-1), into info: a node control knows keeps
+ * the user and tags on record, whatever the hello claims; a new one joins
+ * with an auth key and gets the key's tags (and, for a key without tags,
+ * its owner as the node's user). A claim the key does not back is
+ * refused. Returns the auth key's index, -ENOENT for a known node, or the
+ * refusal (err says why). */
+static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct reg_node_info *info,
+                              char *err, size_t err_len)
+{
+	struct registry *reg = s->c->reg;
+	int idx = registry_node_index(reg, info->name);
+	const char *text = ctl_json_str(msg, "auth_key");
+
+	if (idx < 0)
+		idx = registry_node_by_key(reg, info->key);
+	if (idx >= 0) {
+		const struct reg_node *n = registry_node(reg, (size_t)idx);
+		info->user = n->user;
+		info->tags = (const char *const *)n->tags;
+		info->n_tags = n->n_tags;
+		return -ENOENT;
+	}
+	if (!text)
+		return err_setf(err, err_len, -EACCES,
+		                "node %s is not registered: joining needs an auth key", info->name);
+	int k = registry_authkey_check(reg, text, ctl_wall_s(s->c), err, err_len);
+	if (k < 0)
+		return k;
+	const struct reg_authkey *key = registry_authkey(reg, (size_t)k);
+	for (size_t i = 0; i < info->n_tags; i++) {
+		bool carried = false;
+		for (size_t j = 0; j < key->n_tags && !carried; j++)
+			carried = strcmp(info->tags[i], key->tags[j]) == 0;
+		if (!carried)
+			return err_setf(err, err_len, -EPERM,
+			                "%s: tag %.80s is not carried by auth key %s%s-...",
+			                info->name, info->tags[i], REG_AUTHKEY_PREFIX, key->id);
+	}
+	const char *owner = key->n_tags ? "" : key->created_by;
+	if (info->user && info->user[0] && strcmp(info->user, owner) != 0)
+		return err_setf(err, err_len, -EPERM,
+		                "%s: user %.80s does not own auth key %s%s-...", info->name,
+		                info->user, REG_AUTHKEY_PREFIX, key->id);
+	info->user = owner;
+	info->tags = (const char *const *)key->tags;
+	info->n_tags = key->n_tags;
+	return k;
+}
+
 /* A hello registers the node (new or known), binds the session to it,
  * makes it connected and alive, and welcomes it with its liveness pair. */
 static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
@@ -373,11 +423,18 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		return;
 	}
 	info.key = s->sec.peer_pub;
+	int ak = ctl_hello_identity(s, msg, &info, err, sizeof(err));
+	if (ak < 0 && ak != -ENOENT) {
+		ctl_session_refuse(s, info.name, err);
+		return;
+	}
 	int rc = registry_node_register(c->reg, &info, err, sizeof(err));
 	if (rc == -EKEYREJECTED) {
 		ctl_session_refuse(s, info.name, err);
 		return;
 	}
+	if (rc >= 0 && ak >= 0)
+		registry_authkey_spend(c->reg, (size_t)ak);
 	if (rc < 0) {
 		ctl_session_fail(s, err[0] ? err : strerror(-rc));
 		return;

@@ -13,6 +13,8 @@
 #include "lib/base/errfmt.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -295,6 +297,30 @@ bool reg_tag_wellformed(const char *t)
 	return true;
 }
 
+int reg_tags_check(const struct registry *r, const char *what, const char *const *tags,
+                   size_t n_tags, bool allow_none, bool check_policy, char *err, size_t err_len)
+{
+	if (n_tags == 0 && !allow_none)
+		return err_setf(err, err_len, -EINVAL, "%s: give at least one tag", what);
+	if (n_tags > REG_MAX_TAGS)
+		return err_setf(err, err_len, -E2BIG, "%s: at most %d tags", what, REG_MAX_TAGS);
+	for (size_t i = 0; i < n_tags; i++) {
+		if (!reg_tag_wellformed(tags[i]))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"%.80s\" is not a tag (tag:NAME)", what,
+			                tags[i] ? tags[i] : "");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(tags[i], tags[j]) == 0)
+				return err_setf(err, err_len, -EINVAL, "%s: tag %s given twice",
+				                what, tags[i]);
+		if (check_policy && !policy_tag_known(r->policy, tags[i]))
+			return err_setf(err, err_len, -EPERM,
+			                "%s: tag %s is not owned in the policy (tagOwners)", what,
+			                tags[i]);
+	}
+	return 0;
+}
+
 /* Names of nodes, users and regions: printable, no spaces, bounded. */
 bool reg_plain_name(const char *s, bool allow_empty)
 {
@@ -367,7 +393,6 @@ void registry_free(struct registry *r)
 	for (size_t i = 0; i < r->n_users; i++) {
 		free(r->users[i].login);
 		free(r->users[i].display_name);
-		free(r->users[i].token);
 	}
 	free(r->users);
 	for (size_t i = 0; i < r->n_nodes; i++) {
@@ -392,6 +417,9 @@ void registry_free(struct registry *r)
 		free(r->groups[i].hosts.v);
 	}
 	free(r->groups);
+	for (size_t i = 0; i < r->n_authkeys; i++)
+		reg_authkey_clear(&r->authkeys[i]);
+	free(r->authkeys);
 	htab_free(&r->node_by_name);
 	htab_free(&r->node_by_addr);
 	htab_free(&r->node_by_key);
@@ -429,9 +457,49 @@ static long reg_user_find(const struct registry *r, const char *login)
 	return -1;
 }
 
-/* Creates or updates a user; a token must be unique among users. */
-int registry_user_set(struct registry *r, const char *login, enum reg_role role,
-                      const char *display_name, const char *token, char *err, size_t err_len)
+/* SHA-256 of `text` in lowercase hex: what the registry keeps of every
+ * secret (tokens, auth keys). 0, or -ENOMEM when OpenSSL fails. */
+int reg_sha256_hex(const char *text, char out[REG_SHA256_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+
+	if (EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len * 2 != REG_SHA256_HEX_LEN) {
+		out[0] = '\0';
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < md_len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[REG_SHA256_HEX_LEN] = '\0';
+	return 0;
+}
+
+bool reg_sha256_hex_valid(const char *s)
+{
+	if (!s || strlen(s) != REG_SHA256_HEX_LEN)
+		return false;
+	for (size_t i = 0; i < REG_SHA256_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The user whose token hashes to `sha256` (hex), or -1. */
+static long reg_user_by_token_hash(const struct registry *r, const char *sha256)
+{
+	for (size_t i = 0; i < r->n_users; i++)
+		if (r->users[i].token_sha256[0] &&
+		    CRYPTO_memcmp(r->users[i].token_sha256, sha256, REG_SHA256_HEX_LEN) == 0)
+			return (long)i;
+	return -1;
+}
+
+int reg_user_put(struct registry *r, const char *login, enum reg_role role,
+                 const char *display_name, const char *token_sha256, char *err, size_t err_len)
 {
 	long i = reg_user_find(r, login);
 	struct reg_user u = {.role = role};
@@ -445,21 +513,21 @@ int registry_user_set(struct registry *r, const char *login, enum reg_role role,
 	if (display_name && strlen(display_name) > REG_MAX_NAME)
 		return err_setf(err, err_len, -EINVAL, "%s: display name longer than %d", login,
 		                REG_MAX_NAME);
-	if (token && !reg_plain_name(token, false))
+	if (token_sha256 && !reg_sha256_hex_valid(token_sha256))
 		return err_setf(err, err_len, -EINVAL,
-		                "%s: a token is 1-%d printable characters without spaces", login,
-		                REG_MAX_NAME);
-	if (token) {
-		const struct reg_user *o = registry_user_by_token(r, token);
+		                "%s: a token's hash is %d lowercase hex digits (SHA-256)", login,
+		                REG_SHA256_HEX_LEN);
+	if (token_sha256) {
+		long o = reg_user_by_token_hash(r, token_sha256);
 
-		if (o && strcmp(o->login, login) != 0)
+		if (o >= 0 && o != i)
 			return err_setf(err, err_len, -EEXIST, "%s: token already belongs to %s",
-			                login, o->login);
+			                login, r->users[o].login);
+		memcpy(u.token_sha256, token_sha256, sizeof(u.token_sha256));
 	}
 	if (i < 0 && r->n_users >= REG_MAX_USERS)
 		return err_setf(err, err_len, -ENOSPC, "at most %d users", REG_MAX_USERS);
-	if (reg_strdup(&u.login, login) || reg_strdup(&u.display_name, display_name) ||
-	    (token && reg_strdup(&u.token, token)))
+	if (reg_strdup(&u.login, login) || reg_strdup(&u.display_name, display_name))
 		goto nomem;
 	if (i < 0) {
 		if (reg_grow((void **)&r->users, &r->cap_users, r->n_users + 1, sizeof(u)))
@@ -468,7 +536,6 @@ int registry_user_set(struct registry *r, const char *login, enum reg_role role,
 	} else {
 		free(r->users[i].login);
 		free(r->users[i].display_name);
-		free(r->users[i].token);
 		r->users[i] = u;
 	}
 	r->generation++;
@@ -476,8 +543,23 @@ int registry_user_set(struct registry *r, const char *login, enum reg_role role,
 nomem:
 	free(u.login);
 	free(u.display_name);
-	free(u.token);
 	return err_setf(err, err_len, -ENOMEM, "out of memory");
+}
+
+/* Creates or updates a user; a token must be unique among users. */
+int registry_user_set(struct registry *r, const char *login, enum reg_role role,
+                      const char *display_name, const char *token, char *err, size_t err_len)
+{
+	char sha256[REG_SHA256_HEX_LEN + 1];
+
+	if (token && !reg_plain_name(token, false))
+		return err_setf(err, err_len, -EINVAL,
+		                "%s: a token is 1-%d printable characters without spaces",
+		                login ? login : "", REG_MAX_NAME);
+	if (token && reg_sha256_hex(token, sha256) < 0)
+		return err_setf(err, err_len, -ENOMEM, "%s: the token could not be hashed",
+		                login ? login : "");
+	return reg_user_put(r, login, role, display_name, token ? sha256 : NULL, err, err_len);
 }
 
 const struct reg_user *registry_user(const struct registry *r, const char *login)
@@ -489,12 +571,13 @@ const struct reg_user *registry_user(const struct registry *r, const char *login
 
 const struct reg_user *registry_user_by_token(const struct registry *r, const char *token)
 {
-	if (!token || !*token)
+	char sha256[REG_SHA256_HEX_LEN + 1];
+	long i;
+
+	if (!token || !*token || reg_sha256_hex(token, sha256) < 0)
 		return NULL;
-	for (size_t i = 0; i < r->n_users; i++)
-		if (r->users[i].token && strcmp(r->users[i].token, token) == 0)
-			return &r->users[i];
-	return NULL;
+	i = reg_user_by_token_hash(r, sha256);
+	return i < 0 ? NULL : &r->users[i];
 }
 
 bool registry_is_admin(const struct registry *r, const char *login)

@@ -60,16 +60,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REG_MAX_USERS    4096
-#define REG_MAX_NODES    100000
-#define REG_MAX_SERVICES 4096
-#define REG_MAX_PORTS    64 /* port ranges per service */
-#define REG_MAX_TAGS     32 /* per node or service */
-#define REG_MAX_NAME     253
-#define REG_MAX_DESC     1024
-#define REG_MAX_HOSTS    1024 /* hosts per service */
-#define REG_ERR_LEN      512
-#define REG_KEY_LEN      32 /* a node key: X25519 public key */
+#define REG_MAX_USERS      4096
+#define REG_MAX_NODES      100000
+#define REG_MAX_SERVICES   4096
+#define REG_MAX_PORTS      64 /* port ranges per service */
+#define REG_MAX_TAGS       32 /* per node or service */
+#define REG_MAX_NAME       253
+#define REG_MAX_DESC       1024
+#define REG_MAX_HOSTS      1024 /* hosts per service */
+#define REG_ERR_LEN        512
+#define REG_KEY_LEN        32 /* a node key: X25519 public key */
+#define REG_SHA256_HEX_LEN 64 /* a SHA-256 digest in lowercase hex */
+#define REG_MAX_AUTHKEYS   4096
+#define REG_AUTHKEY_ID_LEN 12 /* hex digits of a key's public id */
+#define REG_AUTHKEY_RANDOM 16 /* random bytes in a key's secret part */
+#define REG_AUTHKEY_PREFIX "svckey-"
+/* "svckey-" ID "-" 32 hex digits */
+#define REG_AUTHKEY_TEXT_LEN                                                                       \
+	(sizeof(REG_AUTHKEY_PREFIX) - 1 + REG_AUTHKEY_ID_LEN + 1 + 2 * REG_AUTHKEY_RANDOM)
 
 enum reg_role {
 	REG_ROLE_NONE = 0,
@@ -100,7 +108,9 @@ struct reg_user {
 	char *login;
 	char *display_name;
 	enum reg_role role;
-	char *token; /* admin API bearer token; NULL: none (sim users) */
+	/* SHA-256 (hex) of the admin API bearer token; "": none (sim users).
+	 * The token itself is never kept (SEC-1). */
+	char token_sha256[REG_SHA256_HEX_LEN + 1];
 };
 
 struct reg_port_range {
@@ -157,6 +167,22 @@ struct reg_host {
 	enum reg_decision decision;
 };
 
+/* An auth key (SEC-1): what lets a new node join, and with which tags.
+ * Its text, "svckey-<id>-<32 hex>", is shown once when it is made; the
+ * registry keeps only the SHA-256 of the whole text. */
+struct reg_authkey {
+	char id[REG_AUTHKEY_ID_LEN + 1]; /* public: listings, events, revoke */
+	char secret_sha256[REG_SHA256_HEX_LEN + 1];
+	bool reusable;      /* else one-off: spent by its first use */
+	uint64_t expires_s; /* Unix seconds; 0: never */
+	size_t n_tags;
+	char *tags[REG_MAX_TAGS]; /* the joining node's tags */
+	char *created_by;         /* login */
+	uint64_t created_s;
+	uint64_t uses;
+	bool revoked;
+};
+
 /* Region latency (one way, microseconds) for steering; NULL: all equal. */
 typedef uint64_t (*reg_latency_fn)(void *ctx, const char *region_a, const char *region_b);
 
@@ -168,7 +194,10 @@ uint64_t registry_generation(const struct registry *r);
 const char *registry_tailnet(const struct registry *r);
 void registry_set_latency_fn(struct registry *r, reg_latency_fn fn, void *ctx);
 
-/* Users (bootstrap config; no admin API for users). */
+/* Users (bootstrap config; no admin API for users). `token` is the
+ * plaintext bearer token (or NULL): only its SHA-256 is kept, and
+ * registry_user_by_token hashes what a caller presents to compare
+ * (CRYPTO_memcmp). Two users never share a token (-EEXIST). */
 int registry_user_set(struct registry *r, const char *login, enum reg_role role,
                       const char *display_name, const char *token, char *err, size_t err_len);
 const struct reg_user *registry_user(const struct registry *r, const char *login);
@@ -294,11 +323,63 @@ size_t registry_pre_approved_nodes(const struct registry *r, const char *service
 size_t registry_rank_hosts(const struct registry *r, size_t client, const char *service,
                            size_t *out, size_t max);
 
+/* Auth keys (SEC-1). Times are Unix seconds the caller passes.
+ *
+ * registry_authkey_create is an admin action (-EPERM otherwise). `tags`
+ * (0 to REG_MAX_TAGS) follow set-tags' rules: well-formed, distinct, owned
+ * in the policy's tagOwners (-EINVAL, -EPERM, -E2BIG). `expires_s` 0 is
+ * never, else it must be after `now_s`. The id and secret come from
+ * `random` (the caller's seam, so a simulation replays): the key's text
+ * goes to key_out (at least REG_AUTHKEY_TEXT_LEN + 1 bytes) and is never
+ * kept. With REG_MAX_AUTHKEYS keys, the oldest that can no longer be used
+ * (revoked, expired or spent) makes room; -ENOSPC when none can.
+ * -EEXIST when the id is taken (draw again).
+ *
+ * registry_authkey_use checks a presented key: -EINVAL malformed, -ENOENT
+ * not known (no id, or the secret does not match), -EKEYREVOKED revoked
+ * or a one-off key already used, -EKEYEXPIRED expired. Messages name the
+ * key by its id, never its secret. On success the use is counted (a
+ * one-off key is spent) and *tags_out, *n_tags_out (either may be NULL)
+ * are the key's tags, valid until the registry next changes.
+ *
+ * registry_authkey_revoke (admin action): -ENOENT unknown id, -EALREADY
+ * revoked before. Every change bumps the generation. */
+int registry_authkey_create(struct registry *r, const char *actor, bool reusable,
+                            uint64_t expires_s, const char *const *tags, size_t n_tags,
+                            uint64_t now_s, const uint8_t random[REG_AUTHKEY_RANDOM], char *key_out,
+                            size_t key_len, char *err, size_t err_len);
+int registry_authkey_use(struct registry *r, const char *key_text, uint64_t now_s,
+                         const char *const **tags_out, size_t *n_tags_out, char *err,
+                         size_t err_len);
+/* registry_authkey_create without the role check: the operator's own
+ * provisioning (the simulator's world gives each node a key this way).
+ * `owner` ("" for none) is the login the joining node belongs to when the
+ * key carries no tags. */
+int registry_authkey_issue(struct registry *r, const char *owner, bool reusable, uint64_t expires_s,
+                           const char *const *tags, size_t n_tags, uint64_t now_s,
+                           const uint8_t random[REG_AUTHKEY_RANDOM], char *key_out, size_t key_len,
+                           char *err, size_t err_len);
+/* registry_authkey_use in two steps, so a registration refused for
+ * another reason spends nothing: the key's index (or the refusal), and
+ * counting its use. */
+int registry_authkey_check(const struct registry *r, const char *key_text, uint64_t now_s,
+                           char *err, size_t err_len);
+void registry_authkey_spend(struct registry *r, size_t index);
+int registry_authkey_revoke(struct registry *r, const char *actor, const char *id, char *err,
+                            size_t err_len);
+size_t registry_authkey_count(const struct registry *r);
+const struct reg_authkey *registry_authkey(const struct registry *r, size_t index);
+int registry_authkey_index(const struct registry *r, const char *id); /* -ENOENT */
+/* A one-off key used once: it will never let another node in. */
+bool reg_authkey_spent(const struct reg_authkey *k);
+/* Could it still let a node join at `now_s` (not revoked, expired, spent)? */
+bool reg_authkey_usable(const struct reg_authkey *k, uint64_t now_s);
+
 /* Persistence: everything but liveness and most of the advertisements
- * (sessions bring those back). What the active (not draining) hosts of
- * nodes alive or lost advertise is saved too ("hosting"), so that a
- * restarted control knows which hosts were serving (STR-8); those nodes
- * load as lost. registry_from_json builds a new registry. */
+ * (sessions bring those back); secrets (tokens, auth keys) as hashes only. What the active (not
+ * draining) hosts of nodes alive or lost advertise is saved too ("hosting"), so that a restarted
+ * control knows which hosts were serving (STR-8); those nodes load as lost. registry_from_json
+ * builds a new registry. */
 char *registry_to_json(const struct registry *r); /* malloc'd */
 int registry_from_json(const char *text, size_t len, struct registry **out, char *err,
                        size_t err_len);

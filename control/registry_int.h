@@ -64,6 +64,9 @@ struct registry {
 	size_t n_groups, cap_groups;
 	struct reg_group *groups;
 	struct htab group_by_name;
+
+	size_t n_authkeys, cap_authkeys; /* in order of creation */
+	struct reg_authkey *authkeys;
 };
 
 /* The key of the host index: (service name, node name). */
@@ -100,10 +103,22 @@ bool reg_match_host(const void *ctx, size_t idx, const void *key);
  * REG_MAX_NAME printable characters, no spaces; empty when allowed). */
 bool reg_tag_wellformed(const char *t);
 bool reg_plain_name(const char *s, bool allow_empty);
+/* Checks tags for a node or an auth key: 1 (or 0 when `allow_none`) to
+ * REG_MAX_TAGS well-formed, distinct tags, owned in the policy when
+ * `check_policy`. `what` names the owner in messages. 0 or -errno. */
+int reg_tags_check(const struct registry *r, const char *what, const char *const *tags,
+                   size_t n_tags, bool allow_none, bool check_policy, char *err, size_t err_len);
 /* Frees what records own (the records stay). */
 void reg_tags_free(char **tags, size_t n);
 void reg_service_clear(struct reg_service *s);
 void reg_host_clear(struct reg_host *h);
+/* SHA-256 of `text` as lowercase hex: 0, or -ENOMEM. Is `s` such a digest? */
+int reg_sha256_hex(const char *text, char out[REG_SHA256_HEX_LEN + 1]);
+bool reg_sha256_hex_valid(const char *s);
+/* registry_user_set with the token already hashed (`token_sha256`: hex
+ * digest or NULL), as a saved state holds it. */
+int reg_user_put(struct registry *r, const char *login, enum reg_role role,
+                 const char *display_name, const char *token_sha256, char *err, size_t err_len);
 /* 0, or -EPERM with err unless `actor` is an owner, admin or network
  * admin (`what`: the action refused). */
 int reg_require_admin(const struct registry *r, const char *actor, const char *what, char *err,
@@ -134,5 +149,12 @@ struct reg_group *reg_group_find(const struct registry *r, const char *service);
 /* The host record for (service, node index), created when new: its
  * index, or -errno with err. */
 int reg_host_get(struct registry *r, const char *service, size_t node, char *err, size_t err_len);
+
+/* ---- registry_authkeys.c ---- */
+
+/* Appends a checked key (copied: tags and created_by duplicated). 0 or
+ * -ENOMEM. */
+int reg_authkey_add(struct registry *r, const struct reg_authkey *k);
+void reg_authkey_clear(struct reg_authkey *k);
 
 #endif

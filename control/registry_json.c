@@ -54,8 +54,9 @@ static bool reg_json_users(const struct registry *r, cJSON *root)
 		if (!cJSON_AddItemToArray(a, o) || !cJSON_AddStringToObject(o, "login", u->login) ||
 		    !cJSON_AddStringToObject(o, "role", reg_role_name(u->role)) ||
 		    !cJSON_AddStringToObject(o, "display_name", u->display_name) ||
-		    !(u->token ? cJSON_AddStringToObject(o, "token", u->token)
-		               : cJSON_AddNullToObject(o, "token")))
+		    !(u->token_sha256[0]
+		          ? cJSON_AddStringToObject(o, "token_sha256", u->token_sha256)
+		          : cJSON_AddNullToObject(o, "token_sha256")))
 			return false;
 	}
 	return a != NULL;
@@ -177,6 +178,29 @@ static bool reg_json_hosting(const struct registry *r, cJSON *root)
 	return a != NULL;
 }
 
+/* Auth keys by their secret's hash, never the secret (SEC-1). */
+static bool reg_json_authkeys(const struct registry *r, cJSON *root)
+{
+	cJSON *a = cJSON_AddArrayToObject(root, "authkeys");
+
+	for (size_t i = 0; a && i < r->n_authkeys; i++) {
+		const struct reg_authkey *k = &r->authkeys[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (!cJSON_AddItemToArray(a, o) || !cJSON_AddStringToObject(o, "id", k->id) ||
+		    !cJSON_AddStringToObject(o, "secret_sha256", k->secret_sha256) ||
+		    !cJSON_AddBoolToObject(o, "reusable", k->reusable) ||
+		    !cJSON_AddNumberToObject(o, "expires_s", (double)k->expires_s) ||
+		    !cJSON_AddItemToObject(o, "tags", reg_str_array(k->tags, k->n_tags)) ||
+		    !cJSON_AddStringToObject(o, "created_by", k->created_by) ||
+		    !cJSON_AddNumberToObject(o, "created_s", (double)k->created_s) ||
+		    !cJSON_AddNumberToObject(o, "uses", (double)k->uses) ||
+		    !cJSON_AddBoolToObject(o, "revoked", k->revoked))
+			return false;
+	}
+	return a != NULL;
+}
+
 /* The persistent state as a JSON document (malloc'd), NULL without memory. */
 char *registry_to_json(const struct registry *r)
 {
@@ -193,7 +217,8 @@ char *registry_to_json(const struct registry *r)
 	if (!reg_json_users(r, root) ||
 	    !cJSON_AddStringToObject(root, "policy", policy_text(r->policy)) ||
 	    !reg_json_nodes(r, root) || !reg_json_services(r, root) ||
-	    !reg_json_decisions(r, root) || !reg_json_hosting(r, root))
+	    !reg_json_decisions(r, root) || !reg_json_hosting(r, root) ||
+	    !reg_json_authkeys(r, root))
 		goto done;
 	out = cJSON_Print(root);
 done:
@@ -216,6 +241,33 @@ static const char *reg_jstr(const cJSON *o, const char *key, bool nullable, cons
 		return NULL;
 	}
 	return v->valuestring;
+}
+
+/* A whole number 0..2^53 (what a JSON number holds exactly) at o.key. */
+static int reg_juint(const cJSON *o, const char *key, uint64_t *out, const char *place, char *err,
+                     size_t err_len)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > (double)(1ull << 53) ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return err_setf(err, err_len, -EINVAL, "%s.%s: an integer 0-2^53 is required",
+		                place, key);
+	*out = (uint64_t)v->valuedouble;
+	return 0;
+}
+
+/* A boolean at o.key. */
+static int reg_jbool(const cJSON *o, const char *key, bool *out, const char *place, char *err,
+                     size_t err_len)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsBool(v))
+		return err_setf(err, err_len, -EINVAL, "%s.%s: true or false is required", place,
+		                key);
+	*out = cJSON_IsTrue(v);
+	return 0;
 }
 
 static int reg_jcounter(const cJSON *c, const char *key, uint64_t max, uint64_t *out, char *err,
@@ -284,23 +336,40 @@ static int reg_from_users(struct registry *r, const cJSON *root, char *err, size
 		return err_setf(err, err_len, -EINVAL, "users: an array is required");
 	cJSON_ArrayForEach(u, a)
 	{
-		const char *login, *role, *display, *token;
+		const char *login, *role, *display, *token, *token_sha256;
+		char hashed[REG_SHA256_HEX_LEN + 1];
 		enum reg_role ro;
 
 		snprintf(place, sizeof(place), "users[%zu]", i++);
 		login = reg_jstr(u, "login", false, place, &rc, err, err_len);
 		role = reg_jstr(u, "role", false, place, &rc, err, err_len);
 		display = reg_jstr(u, "display_name", false, place, &rc, err, err_len);
+		token_sha256 = reg_jstr(u, "token_sha256", true, place, &rc, err, err_len);
+		/* State written before tokens were hashed holds the token itself. */
 		token = reg_jstr(u, "token", true, place, &rc, err, err_len);
 		if (rc)
 			return rc;
+		if (token && token_sha256)
+			return err_setf(err, err_len, -EINVAL,
+			                "%s: \"token\" (old form) and \"token_sha256\" both given",
+			                place);
+		if (token_sha256 && !reg_sha256_hex_valid(token_sha256))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.token_sha256: %d lowercase hex digits are required",
+			                place, REG_SHA256_HEX_LEN);
+		if (token && (!reg_plain_name(token, false) || reg_sha256_hex(token, hashed) < 0))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.token: 1-%d printable characters without spaces are "
+			                "required",
+			                place, REG_MAX_NAME);
 		if (reg_role_parse(role, &ro) || ro == REG_ROLE_NONE)
 			return err_setf(err, err_len, -EINVAL, "%s.role: unknown role \"%.40s\"",
 			                place, role);
 		if (registry_user(r, login))
 			return err_setf(err, err_len, -EINVAL, "%s.login: %.80s appears twice",
 			                place, login);
-		rc = registry_user_set(r, login, ro, display, token, sub, sizeof(sub));
+		rc = reg_user_put(r, login, ro, display, token ? hashed : token_sha256, sub,
+		                  sizeof(sub));
 		if (rc)
 			return err_setf(err, err_len, rc, "%s: %s", place, sub);
 	}
@@ -549,6 +618,89 @@ static int reg_from_hosting(struct registry *r, const cJSON *root, char *err, si
 	return 0;
 }
 
+/* One stored auth key into `k` (its strings point into the JSON), checked. */
+static int reg_from_authkey(const struct registry *r, const cJSON *o, const char *place,
+                            struct reg_authkey *k, const char **tags, char *err, size_t err_len)
+{
+	const char *id, *sha256;
+	char sub[REG_ERR_LEN];
+	int rc = 0;
+
+	id = reg_jstr(o, "id", false, place, &rc, err, err_len);
+	sha256 = reg_jstr(o, "secret_sha256", false, place, &rc, err, err_len);
+	k->created_by = (char *)reg_jstr(o, "created_by", false, place, &rc, err, err_len);
+	if (!rc)
+		rc = reg_jbool(o, "reusable", &k->reusable, place, err, err_len);
+	if (!rc)
+		rc = reg_jbool(o, "revoked", &k->revoked, place, err, err_len);
+	if (!rc)
+		rc = reg_juint(o, "expires_s", &k->expires_s, place, err, err_len);
+	if (!rc)
+		rc = reg_juint(o, "created_s", &k->created_s, place, err, err_len);
+	if (!rc)
+		rc = reg_juint(o, "uses", &k->uses, place, err, err_len);
+	if (!rc)
+		rc = reg_jstrs(o, "tags", tags, REG_MAX_TAGS, &k->n_tags, place, err, err_len);
+	if (rc)
+		return rc;
+	if (strlen(id) != REG_AUTHKEY_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != REG_AUTHKEY_ID_LEN)
+		return err_setf(err, err_len, -EINVAL,
+		                "%s.id: %d lowercase hex digits are required", place,
+		                REG_AUTHKEY_ID_LEN);
+	if (registry_authkey_index(r, id) >= 0)
+		return err_setf(err, err_len, -EINVAL, "%s.id: %s appears twice", place, id);
+	if (!reg_sha256_hex_valid(sha256))
+		return err_setf(err, err_len, -EINVAL,
+		                "%s.secret_sha256: %d lowercase hex digits are required", place,
+		                REG_SHA256_HEX_LEN);
+	/* "": the operator's own key (control_authkey_issue), no user behind it. */
+	if (!reg_plain_name(k->created_by, true))
+		return err_setf(err, err_len, -EINVAL, "%s.created_by: a login or \"\" is required",
+		                place);
+	/* The policy may have changed since: the tags' form is checked, not
+	 * their owners, as for stored nodes. */
+	rc = reg_tags_check(r, place, tags, k->n_tags, true, false, sub, sizeof(sub));
+	if (rc)
+		return err_setf(err, err_len, rc, "%s.tags: %s", place, sub);
+	memcpy(k->id, id, sizeof(k->id));
+	memcpy(k->secret_sha256, sha256, sizeof(k->secret_sha256));
+	memcpy(k->tags, tags, k->n_tags * sizeof(tags[0]));
+	return 0;
+}
+
+/* "authkeys" (optional: older state files have none). */
+static int reg_from_authkeys(struct registry *r, const cJSON *root, char *err, size_t err_len)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "authkeys"), *o;
+	size_t i = 0;
+	char place[48];
+
+	if (!a)
+		return 0;
+	if (!cJSON_IsArray(a))
+		return err_setf(err, err_len, -EINVAL, "authkeys: an array is required");
+	cJSON_ArrayForEach(o, a)
+	{
+		const char *tags[REG_MAX_TAGS];
+		struct reg_authkey k = {0};
+		int rc;
+
+		snprintf(place, sizeof(place), "authkeys[%zu]", i++);
+		if (r->n_authkeys >= REG_MAX_AUTHKEYS)
+			return err_setf(err, err_len, -ENOSPC, "%s: at most %d auth keys", place,
+			                REG_MAX_AUTHKEYS);
+		if (!cJSON_IsObject(o))
+			return err_setf(err, err_len, -EINVAL, "%s: an object is required", place);
+		rc = reg_from_authkey(r, o, place, &k, tags, err, err_len);
+		if (rc)
+			return rc;
+		if (reg_authkey_add(r, &k) < 0)
+			return err_setf(err, err_len, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int registry_from_json(const char *text, size_t len, struct registry **out, char *err,
                        size_t err_len)
 {
@@ -610,6 +762,8 @@ int registry_from_json(const char *text, size_t len, struct registry **out, char
 		rc = reg_from_decisions(r, root, err, err_len);
 	if (!rc)
 		rc = reg_from_hosting(r, root, err, err_len);
+	if (!rc)
+		rc = reg_from_authkeys(r, root, err, err_len);
 	if (rc)
 		goto done;
 	r->generation = gen;

@@ -254,20 +254,9 @@ int registry_node_set_tags(struct registry *r, const char *actor, const char *no
 	if (n_tags > REG_MAX_TAGS)
 		return err_setf(err, err_len, -E2BIG, "%s: at most %d tags per node", node,
 		                REG_MAX_TAGS);
-	for (size_t i = 0; i < n_tags; i++) {
-		if (!reg_tag_wellformed(tags[i]))
-			return err_setf(err, err_len, -EINVAL,
-			                "%s: \"%.80s\" is not a tag (tag:NAME)", node,
-			                tags[i] ? tags[i] : "");
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(tags[i], tags[j]) == 0)
-				return err_setf(err, err_len, -EINVAL, "%s: tag %s given twice",
-				                node, tags[i]);
-		if (!policy_tag_known(r->policy, tags[i]))
-			return err_setf(err, err_len, -EPERM,
-			                "%s: tag %s is not owned in the policy (tagOwners)", node,
-			                tags[i]);
-	}
+	rc = reg_tags_check(r, node, tags, n_tags, false, true, err, err_len);
+	if (rc)
+		return rc;
 	struct reg_node *n = &r->nodes[idx].pub;
 	struct reg_node_info info = {.name = n->name,
 	                             .user = n->user,

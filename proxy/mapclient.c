@@ -28,7 +28,7 @@ enum mc_state {
 struct mapclient {
 	struct io *io;
 	struct io_addr control;
-	char *node, *user, *region, *endpoint, *tls_key;
+	char *node, *user, *region, *endpoint, *tls_key, *auth_key;
 	char **tags;
 	size_t n_tags;
 	struct mapclient_callbacks cb;
@@ -206,6 +206,8 @@ static bool mc_hello_fill(const struct mapclient *mc, cJSON *o)
 	if (mc->endpoint && !cJSON_AddStringToObject(o, "endpoint", mc->endpoint))
 		return false;
 	if (mc->tls_key && !cJSON_AddStringToObject(o, "tls_key", mc->tls_key))
+		return false;
+	if (mc->auth_key && !cJSON_AddStringToObject(o, "auth_key", mc->auth_key))
 		return false;
 	return cJSON_AddStringToObject(o, "compress", "zlib") != NULL;
 }
@@ -826,6 +828,8 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 		mc->endpoint = mc_strdup(cfg->endpoint, MAPCLIENT_MAX_NAME, &bad);
 	if (cfg->tls_key)
 		mc->tls_key = mc_strdup(cfg->tls_key, MAPCLIENT_MAX_NAME, &bad);
+	if (cfg->auth_key)
+		mc->auth_key = mc_strdup(cfg->auth_key, MAPCLIENT_MAX_NAME, &bad);
 	mc->adv = strdup("[]");
 	if (!mc->adv)
 		bad = true;
@@ -874,6 +878,9 @@ void mapclient_free(struct mapclient *mc)
 	free(mc->user);
 	free(mc->region);
 	free(mc->endpoint);
+	if (mc->auth_key)
+		OPENSSL_cleanse(mc->auth_key, strlen(mc->auth_key));
+	free(mc->auth_key);
 	free(mc->tls_key);
 	for (size_t i = 0; i < mc->n_tags; i++)
 		free(mc->tags[i]);

@@ -79,6 +79,9 @@ struct mapclient_config {
 	 * session's handshake checks (pinned: SEC-2). Both required. */
 	const uint8_t *node_key;
 	const uint8_t *control_key;
+	/* Sent in every hello until control knows the node (SEC-1); NULL:
+	 * none (a node control already knows needs none). */
+	const char *auth_key;
 	uint64_t backoff_min_us; /* 0: MAPCLIENT_BACKOFF_MIN_US */
 	uint64_t backoff_max_us; /* 0: MAPCLIENT_BACKOFF_MAX_US (also the most) */
 	/* Wait before the first connect (at most MAPCLIENT_BACKOFF_MAX_US):

@@ -127,8 +127,9 @@ struct svcd_config {
 	 * which the map session pins. */
 	const uint8_t *node_key;
 	const uint8_t *control_key;
-	bool magic_dns; /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
-	char *err;      /* optional: why svcd_new failed, in words */
+	const char *auth_key; /* to join control the first time; NULL: none */
+	bool magic_dns;       /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
+	char *err;            /* optional: why svcd_new failed, in words */
 	size_t err_len;
 };
 

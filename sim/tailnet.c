@@ -194,6 +194,7 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 	                         .magic_dns = true,
 	                         .node_key = n->node_key,
 	                         .control_key = t->control_key,
+	                         .auth_key = n->auth_key,
 	                         .err = err,
 	                         .err_len = sizeof(err)};
 	int rc = svcd_new(&n->daemon, io_sim_daemon_io(n->io), &dc);
@@ -226,6 +227,34 @@ static int tn_node_key(const struct tailnet *t, struct tn_node *n)
 	memcpy(in + len, n->name, name_len);
 	len += name_len;
 	return wg_hash(n->node_key, in, len, NULL, 0);
+}
+
+/* Node i's auth key: the key of an earlier node with the same owner and
+ * tags, else a new one (keys are few: REG_MAX_AUTHKEYS). A tagged node
+ * has no owner, as the key carries its identity. */
+static int tn_auth_key(struct tailnet *t, size_t i, char *why, size_t why_len)
+{
+	const struct tn_node_spec *s = &t->config->nodes[i];
+	const char *owner = s->n_tags || !s->user ? "" : s->user;
+	char err[REG_ERR_LEN] = "";
+
+	for (size_t j = 0; j < i; j++) {
+		const struct tn_node_spec *o = &t->config->nodes[j];
+		const char *o_owner = o->n_tags || !o->user ? "" : o->user;
+		bool same = o->n_tags == s->n_tags && strcmp(o_owner, owner) == 0;
+		for (size_t k = 0; same && k < s->n_tags; k++)
+			same = strcmp(o->tags[k], s->tags[k]) == 0;
+		if (same) {
+			memcpy(t->nodes[i].auth_key, t->nodes[j].auth_key,
+			       sizeof(t->nodes[i].auth_key));
+			return 0;
+		}
+	}
+	int rc = control_authkey_issue(t->control, owner, s->tags, s->n_tags, t->nodes[i].auth_key,
+	                               sizeof(t->nodes[i].auth_key), err, sizeof(err));
+	if (rc < 0)
+		return err_setf(why, why_len, rc, "%s: no auth key: %s", s->name, err);
+	return 0;
 }
 
 static int tn_control_start(struct tailnet *t, char *why, size_t why_len)
@@ -376,6 +405,8 @@ int tn_new(struct tailnet **out, const struct tn_config *config, char *why, size
 	control_public_key(t->control, t->control_key);
 	for (size_t i = 0; i < t->n_nodes; i++) {
 		rc = tn_node_key(t, &t->nodes[i]);
+		if (rc == 0)
+			rc = tn_auth_key(t, i, why, why_len);
 		if (rc < 0)
 			goto out_free;
 		rc = tn_backends_start(&t->nodes[i], &config->nodes[i], why, why_len);

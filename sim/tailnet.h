@@ -142,6 +142,9 @@ struct tn_node {
 	/* The node key's secret (SEC-1), from the seed and the name: the
 	 * same across restarts, as a real node's key file is. */
 	uint8_t node_key[32];
+	/* The auth key it joins with (SEC-1): one per distinct owner and tag
+	 * set, which the world issues as the tailnet's operator. */
+	char auth_key[64];
 };
 
 struct tailnet {

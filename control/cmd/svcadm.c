@@ -34,17 +34,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: svcadm --control http://IP:PORT [--token TOKEN] COMMAND...\n"
-	           "commands:\n"
-	           "  define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] "
-	           "[--description=TEXT]\n"
-	           "  delete svc:X\n"
-	           "  approve|reject|revoke svc:X NODE\n"
-	           "  set-tags NODE TAG...     the node's tags from then on (not its own claim)\n"
-	           "  set-policy FILE\n"
-	           "  services | service svc:X | nodes | policy\n"
-	           "  ca                       the tailnet CA certificate (PEM), for clients\n"
-	           "The token may also come from $SVCADM_TOKEN.\n");
+	fprintf(f,
+	        "usage: svcadm --control http://IP:PORT [--token TOKEN] COMMAND...\n"
+	        "commands:\n"
+	        "  define svc:X [--ports=tcp:443,tcp:80] [--tags=tag:a,tag:b] "
+	        "[--description=TEXT]\n"
+	        "  delete svc:X\n"
+	        "  approve|reject|revoke svc:X NODE\n"
+	        "  set-tags NODE TAG...     the node's tags from then on (not its own claim)\n"
+	        "  set-policy FILE\n"
+	        "  services | service svc:X | nodes | policy\n"
+	        "  authkey create [--reusable] [--expiry 24h] [--tags tag:a,tag:b]\n"
+	        "                           a key for a new node, shown once (default: one-off,\n"
+	        "                           never expires, untagged)\n"
+	        "  authkeys                 the auth keys (never their secrets)\n"
+	        "  authkey revoke ID\n"
+	        "  ca                       the tailnet CA certificate (PEM), for clients\n"
+	        "The token may also come from $SVCADM_TOKEN.\n");
 }
 
 /* Appends `word` to the line, quoted when it holds blanks or quotes. */
@@ -376,14 +382,14 @@ static int send_command(const struct svcadm_target *t, const struct admin_cmd *c
 	return status;
 }
 
-/* Prints control's answer: the JSON pretty on stdout (0), or the refusal
- * on stderr (1). */
+/* Prints control's answer: the JSON pretty on stdout (0, any 2xx), or the
+ * refusal on stderr (1). */
 static int print_answer(int status, const char *reply)
 {
 	cJSON *doc = cJSON_Parse(reply);
 	int rc = 1;
 
-	if (status == 200) {
+	if (status >= 200 && status < 300) {
 		char *pretty = doc ? cJSON_Print(doc) : NULL;
 		printf("%s\n", pretty ? pretty : reply);
 		free(pretty);

@@ -112,6 +112,9 @@ struct tw {
 	struct storage *st;          /* control's disk (in memory), kept across restarts */
 	struct storage *admin_files; /* set-policy's files; NULL: the host's */
 	char state_path[64];
+	/* Each fake's auth key (SEC-1), issued by the operator on its first
+	 * hello: one per fake, with its tags; kept while control's state is. */
+	char auth_key[TW_NODES][64];
 	char out[TW_OUT_LEN];
 };
 
@@ -209,6 +212,8 @@ static int tw_start_control(struct tw *w, const char *state_path)
 	    .err_len = sizeof(err),
 	};
 	io_addr_v4(&cfg.listen, ns3w_node_underlay_ip(w->world, CTL), 0);
+	if (!state_path)
+		memset(w->auth_key, 0, sizeof(w->auth_key)); /* a control with no past */
 	int rc = control_new(&w->c, w->io[CTL], &cfg);
 	if (rc < 0)
 		fprintf(stderr, "control_new: %s\n", err);
@@ -351,19 +356,31 @@ static void fake_on_handshake(struct fake *f, const uint8_t *p, size_t len)
 	free(pend);
 }
 
+/* The fake's auth key, issued the first time it says hello. */
+static const char *fake_auth_key(struct fake *f)
+{
+	char *key = f->w->auth_key[f->idx], err[256] = "";
+	const char *tags[1] = {tw_tag[f->idx]};
+
+	if (!key[0])
+		CHECK(control_authkey_issue(f->w->c, "", tags, tags[0][0] ? 1 : 0, key, 64, err,
+		                            sizeof(err)) == 0);
+	return key;
+}
+
 static void fake_hello(struct fake *f)
 {
-	char buf[512];
+	char buf[768];
 	uint32_t ip = ns3w_node_underlay_ip(f->w->world, f->idx);
 	char key[96] = "";
 	if (f->tls_key)
 		snprintf(key, sizeof(key), ",\"tls_key\":\"%s\"", f->tls_key);
 	snprintf(buf, sizeof(buf),
 	         "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"user\":\"\",\"region\":\"%s\","
-	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s%s}",
+	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s%s,\"auth_key\":\"%s\"}",
 	         f->name, tw_region_names[tw_region[f->idx]], tw_tag[f->idx], ip >> 24,
 	         (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, key,
-	         f->zlib ? ",\"compress\":\"zlib\"" : "");
+	         f->zlib ? ",\"compress\":\"zlib\"" : "", fake_auth_key(f));
 	fake_send(f, buf);
 }
 
@@ -1521,12 +1538,15 @@ Test(control, unknown_type_is_an_error_and_close)
 	tw_free(w);
 }
 
-Test(control, hello_with_an_unowned_tag_is_refused_with_the_registry_text)
+Test(control, sec5_a_hello_claiming_a_tag_its_auth_key_does_not_carry_is_refused)
 {
 	struct tw *w = tw_raw();
-	fake_send(&w->f[RAW],
-	          "{\"type\":\"hello\",\"proto\":1,\"node\":\"x\",\"region\":\"us-east\","
-	          "\"tags\":[\"tag:unowned\"],\"endpoint\":\"10.0.0.10:41641\"}");
+	char hello[512];
+	snprintf(hello, sizeof(hello),
+	         "{\"type\":\"hello\",\"proto\":1,\"node\":\"x\",\"region\":\"us-east\","
+	         "\"tags\":[\"tag:unowned\"],\"endpoint\":\"10.0.0.10:41641\",\"auth_key\":\"%s\"}",
+	         fake_auth_key(&w->f[RAW]));
+	fake_send(&w->f[RAW], hello);
 	cr_assert(RUN_UNTIL(w, w->f[RAW].closed, TW_TIMEOUT_US));
 	cr_assert_eq(w->f[RAW].n_errors, 1);
 	cr_assert(strstr(w->f[RAW].last_error, "tag:unowned"), "%s", w->f[RAW].last_error);
@@ -1723,8 +1743,12 @@ Test(control, admin_output_larger_than_the_buffer_is_enospc)
 Test(control, hello_without_an_endpoint_uses_the_session_address)
 {
 	struct tw *w = tw_raw();
-	fake_send(&w->f[RAW], "{\"type\":\"hello\",\"proto\":1,\"node\":\"raw\","
-	                      "\"region\":\"us-east\",\"tags\":[\"tag:web\"]}");
+	char hello[512];
+	snprintf(hello, sizeof(hello),
+	         "{\"type\":\"hello\",\"proto\":1,\"node\":\"raw\","
+	         "\"region\":\"us-east\",\"tags\":[\"tag:web\"],\"auth_key\":\"%s\"}",
+	         fake_auth_key(&w->f[RAW]));
+	fake_send(&w->f[RAW], hello);
 	cr_assert(RUN_UNTIL(w, w->f[RAW].map != NULL, TW_TIMEOUT_US));
 	const struct reg_node *n = registry_node(control_registry(w->c), 0);
 	cr_assert_eq(io_addr_v4_host(&n->endpoint), ns3w_node_underlay_ip(w->world, RAW));
@@ -1795,9 +1819,10 @@ static int tw_power_loss_restart(struct tw *w)
 	return tw_start_control(w, w->state_path);
 }
 
-/* One HTTP request to the admin API from fake RAW; the whole answer (the
- * connection is closed by control after it) in w->out. */
-static const char *tw_http(struct tw *w, const char *method, const char *path, const char *body)
+/* One HTTP request to the admin API from fake RAW with bearer `token`; the
+ * whole answer (the connection is closed by control after it) in w->out. */
+static const char *tw_http_as(struct tw *w, const char *token, const char *method, const char *path,
+                              const char *body)
 {
 	struct fake *f = &w->f[RAW];
 	struct io *io = w->io[RAW];
@@ -1805,9 +1830,9 @@ static const char *tw_http(struct tw *w, const char *method, const char *path, c
 	size_t got = 0;
 
 	snprintf(request, sizeof(request),
-	         "%s %s HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer ta\r\n"
+	         "%s %s HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer %s\r\n"
 	         "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-	         method, path, strlen(body), body);
+	         method, path, token, strlen(body), body);
 
 	f->no_read = true;
 	f->closed = f->connected = false;
@@ -1826,6 +1851,12 @@ static const char *tw_http(struct tw *w, const char *method, const char *path, c
 	w->out[got] = '\0';
 	fake_close(f);
 	return w->out;
+}
+
+/* The same as alice (token "ta"). */
+static const char *tw_http(struct tw *w, const char *method, const char *path, const char *body)
+{
+	return tw_http_as(w, "ta", method, path, body);
 }
 
 static struct tw *tw_persistent(void)
@@ -2193,5 +2224,302 @@ Test(control, set_tags_survive_a_restart_on_the_state_file)
 	cr_assert(RUN_UNTIL(w, w->f[CL_US].map != NULL, TW_TIMEOUT_US));
 	n = registry_node(control_registry(w->c), 0);
 	cr_assert_str_eq(n->tags[0], "tag:other", "the claim replaced the admin's tags");
+	tw_free(w);
+}
+
+/* ---- admin tokens stored hashed (SEC-1) --------------------------------- */
+
+/* SHA-256("ta"): alice's token as the saved state may hold it. */
+#define TW_TA_SHA256 "76592b9de6d38238a52a3651867871e5c670e6320a8ef46a84b5590f8933f33e"
+
+/* The saved state's users (parsed; the caller deletes `doc`). */
+static cJSON *tw_disk_users(struct tw *w, cJSON **doc)
+{
+	char *text = tw_disk(w);
+
+	*doc = cJSON_Parse(text ? text : "");
+	free(text);
+	return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*doc, "registry"),
+	                                        "users");
+}
+
+Test(control, sec1_the_saved_state_holds_token_hashes_and_the_api_still_authenticates)
+{
+	struct tw *w = tw_persistent();
+	cJSON *doc, *users = tw_disk_users(w, &doc), *u;
+
+	cJSON_ArrayForEach(u, users)
+	{
+		cr_assert_null(cJSON_GetObjectItemCaseSensitive(u, "token"));
+		cr_assert(cJSON_GetObjectItemCaseSensitive(u, "token_sha256"));
+	}
+	u = cJSON_GetArrayItem(users, 0);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "token_sha256")),
+	                 TW_TA_SHA256);
+	cJSON_Delete(doc);
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http_as(w, TW_TA_SHA256, "GET", "/api/services", ""), "HTTP/1.1 401",
+	                  12) == 0,
+	          "the hash is not a token: %s", w->out);
+	cr_assert(strncmp(tw_http_as(w, "tx", "GET", "/api/services", ""), "HTTP/1.1 401", 12) == 0,
+	          "%s", w->out);
+	tw_free(w);
+}
+
+Test(control, sec1_state_saved_with_plaintext_tokens_loads_and_the_api_authenticates)
+{
+	struct tw *w = tw_persistent();
+	cJSON *doc, *users = tw_disk_users(w, &doc), *u;
+
+	/* Rewrite the disk as the code before hashed tokens wrote it. */
+	cJSON_ArrayForEach(u, users)
+	{
+		const char *login =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "login"));
+		cJSON_DeleteItemFromObjectCaseSensitive(u, "token_sha256");
+		cJSON_AddStringToObject(u, "token", strcmp(login, ALICE) == 0 ? "ta" : "tb");
+	}
+	char *old = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	cr_assert_eq(w->st->ops->write(w->st, w->state_path, old, strlen(old), NULL, 0), 0);
+	free(old);
+	for (int i = 0; i < TW_NODES; i++)
+		if (w->f[i].h >= 0)
+			fake_close(&w->f[i]);
+	control_free(w->c);
+	w->c = NULL;
+	tw_step(w, 10000);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+
+	cr_assert(strncmp(tw_http(w, "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0, "%s",
+	          w->out);
+	cr_assert(strncmp(tw_http_as(w, "tb", "GET", "/api/services", ""), "HTTP/1.1 200", 12) == 0,
+	          "%s", w->out);
+	/* The next write saves the new form: no plaintext token left. */
+	tw_ok(w, "define svc:api --ports=tcp:8080 --tags=tag:websvc");
+	users = tw_disk_users(w, &doc);
+	cJSON_ArrayForEach(u, users) cr_assert_null(cJSON_GetObjectItemCaseSensitive(u, "token"));
+	cJSON_Delete(doc);
+	tw_free(w);
+}
+
+/* ---- auth keys (SEC-1) ---------------------------------------------------- */
+
+Test(admin_cmd, sec1_authkey_create_takes_its_options_with_or_without_equals)
+{
+	struct admin_cmd c;
+	char err[ADMIN_CMD_ERR_LEN];
+
+	cr_assert_eq(admin_cmd_parse(&c,
+	                             "authkey create --reusable --expiry 24h --tags tag:a,tag:b",
+	                             err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(c.kind, ADMIN_CMD_AUTHKEY_CREATE);
+	cr_assert(c.reusable);
+	cr_assert_eq(c.expiry_s, 24 * 3600);
+	cr_assert_eq(c.n_tags, 2);
+	cr_assert_str_eq(c.tags[1], "tag:b");
+	cr_assert_str_eq(admin_cmd_name(c.kind), "authkey create");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey create --expiry=90m", err, sizeof(err)), 0, "%s",
+	             err);
+	cr_assert(!c.reusable && c.expiry_s == 5400 && c.n_tags == 0);
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey create", err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.expiry_s == 0, "no --expiry: never");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkey revoke 0123456789ab", err, sizeof(err)), 0);
+	cr_assert_eq(c.kind, ADMIN_CMD_AUTHKEY_REVOKE);
+	cr_assert_str_eq(c.authkey_id, "0123456789ab");
+	admin_cmd_free(&c);
+	cr_assert_eq(admin_cmd_parse(&c, "authkeys", err, sizeof(err)), 0);
+	cr_assert(admin_cmd_read_only(c.kind));
+	admin_cmd_free(&c);
+}
+
+Test(admin_cmd, sec1_authkey_commands_refuse_bad_words_with_the_reason)
+{
+	static const struct {
+		const char *line, *want;
+	} bad[] = {
+	    {"authkey", "authkey: want create or revoke, not nothing"},
+	    {"authkey make", "authkey: want create or revoke, not \"make\""},
+	    {"authkey revoke", "authkey revoke: missing ID"},
+	    {"authkey revoke a b", "unexpected word \"b\""},
+	    {"authkey create --expiry", "--expiry needs a value"},
+	    {"authkey create --expiry=soon", "bad --expiry \"soon\""},
+	    {"authkey create --expiry=0", "bad --expiry \"0\": out of range"},
+	    {"authkey create --expiry=1.5s", "bad --expiry \"1.5s\": finer than a second"},
+	    {"authkey create --expiry=87601h", "bad --expiry \"87601h\": out of range"},
+	    {"authkey create --reuseable", "did you mean \"--reusable\""},
+	    {"authkey create --reusable=yes", "--reusable takes no value"},
+	    {"authkey create --reusable --reusable", "--reusable given twice"},
+	    {"authkey create --tags=tag:a --tags tag:b", "--tags given twice"},
+	    {"authkey create extra", "unexpected word \"extra\""},
+	    {"authkeys --all", "unexpected option \"--all\""},
+	};
+	struct admin_cmd c;
+	char err[ADMIN_CMD_ERR_LEN];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_lt(admin_cmd_parse(&c, bad[i].line, err, sizeof(err)), 0, "%s",
+		             bad[i].line);
+		cr_assert(strstr(err, bad[i].want), "%s: want '%s' in '%s'", bad[i].line,
+		          bad[i].want, err);
+		admin_cmd_free(&c);
+	}
+}
+
+/* The key's text in an authkey create answer (w->out), into key. */
+static void tw_key_of(const char *json, char key[REG_AUTHKEY_TEXT_LEN + 1])
+{
+	cJSON *doc = cJSON_Parse(json);
+	const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "key"));
+
+	cr_assert(k && strlen(k) == REG_AUTHKEY_TEXT_LEN, "%s", json);
+	memcpy(key, k, REG_AUTHKEY_TEXT_LEN + 1);
+	cJSON_Delete(doc);
+}
+
+Test(control, sec1_an_admin_makes_lists_and_revokes_auth_keys_and_each_is_an_event)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], id[REG_AUTHKEY_ID_LEN + 1], line[64];
+	const char *secret;
+	int rc;
+
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --reusable --expiry 1h --tags tag:web", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_key_of(w->out, key);
+	secret = key + strlen(REG_AUTHKEY_PREFIX) + REG_AUTHKEY_ID_LEN + 1;
+	memcpy(id, key + strlen(REG_AUTHKEY_PREFIX), REG_AUTHKEY_ID_LEN);
+	id[REG_AUTHKEY_ID_LEN] = '\0';
+	cr_assert(strstr(w->out, "\"reusable\":true") && strstr(w->out, "\"tag:web\""), "%s",
+	          w->out);
+	cr_assert_eq(tw_events(w, "authkey_created", id), 1);
+	/* (The fakes' own keys are the operator's: actor "operator".) */
+	cr_assert_eq(tw_events(w, "authkey_created", "\"actor\":\"alice@example.com\""), 1);
+	cr_assert_eq(tw_events(w, "authkey_created", secret), 0, "no secret in events");
+
+	/* Listed without its secret; the disk holds only its hash. */
+	cJSON_Delete(tw_cmd(w, ALICE, "authkeys", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, id) && strstr(w->out, "\"usable\":true"), "%s", w->out);
+	cr_assert_null(strstr(w->out, secret), "%s", w->out);
+	char *disk = tw_disk(w);
+	cr_assert(disk && strstr(disk, id) && !strstr(disk, secret), "%s", disk);
+	free(disk);
+
+	/* The key is the registry's: a node presenting it joins with its tags. */
+	const char *const *tags = NULL;
+	size_t n_tags = 0;
+	char err[REG_ERR_LEN];
+	cr_assert_eq(registry_authkey_use((struct registry *)control_registry(w->c), key,
+	                                  1767225600 + 60, &tags, &n_tags, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert(n_tags == 1 && strcmp(tags[0], "tag:web") == 0);
+
+	snprintf(line, sizeof(line), "authkey revoke %s", id);
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, "\"revoked\":true"), "%s", w->out);
+	cr_assert_eq(tw_events(w, "authkey_revoked", id), 1);
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, -EALREADY, "%s", w->out);
+
+	/* A member may do neither. */
+	cJSON_Delete(tw_cmd(w, BOB, "authkey create", &rc));
+	cr_assert_eq(rc, -EPERM, "%s", w->out);
+	cr_assert(strstr(w->out, "may not create an auth key"), "%s", w->out);
+	cr_assert_eq(tw_events(w, "admin_refused", "authkey create"), 1);
+	tw_free(w);
+}
+
+Test(control, sec1_auth_keys_survive_a_restart_on_the_state_file)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], err[REG_ERR_LEN];
+	size_t before = registry_authkey_count(control_registry(w->c)); /* the fakes' */
+	int rc;
+
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --tags=tag:web", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_key_of(w->out, key);
+	cr_assert_eq(tw_power_loss_restart(w), 0);
+	cr_assert_eq(registry_authkey_count(control_registry(w->c)), before + 1);
+	cr_assert_eq(registry_authkey_use((struct registry *)control_registry(w->c), key,
+	                                  1767225600, NULL, NULL, err, sizeof(err)),
+	             0, "%s", err);
+	tw_free(w);
+}
+
+Test(control, sec1_a_refused_save_makes_no_auth_key)
+{
+	struct tw *w = tw_persistent();
+	size_t before = registry_authkey_count(control_registry(w->c)); /* the fakes' */
+	int rc;
+
+	storage_mem_set_fault(w->st, STORAGE_FAULT_FULL);
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create", &rc));
+	cr_assert_lt(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, "state not saved"), "%s", w->out);
+	cr_assert_null(strstr(w->out, "svckey-"), "%s", w->out);
+	cr_assert_eq(registry_authkey_count(control_registry(w->c)), before);
+	cr_assert_eq(tw_events(w, "authkey_created", "\"actor\":\"alice@example.com\""), 0);
+	tw_free(w);
+}
+
+Test(control, sec1_the_admin_api_makes_lists_and_revokes_auth_keys)
+{
+	struct tw *w = tw_persistent();
+	char key[REG_AUTHKEY_TEXT_LEN + 1], id[REG_AUTHKEY_ID_LEN + 1], path[64];
+	const char *resp, *body;
+
+	resp = tw_http(w, "POST", "/api/authkeys",
+	               "{\"reusable\":true,\"expiry_s\":86400,\"tags\":[\"tag:web\"]}");
+	cr_assert(strncmp(resp, "HTTP/1.1 201", 12) == 0, "%s", resp);
+	body = strstr(resp, "\r\n\r\n");
+	cr_assert(body, "%s", resp);
+	tw_key_of(body + 4, key);
+	cr_assert(strstr(body, "\"expires_s\":1767312000"), "now + 1 day: %s", body);
+	memcpy(id, key + strlen(REG_AUTHKEY_PREFIX), REG_AUTHKEY_ID_LEN);
+	id[REG_AUTHKEY_ID_LEN] = '\0';
+
+	resp = tw_http(w, "GET", "/api/authkeys", "");
+	cr_assert(strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, id) && !strstr(resp, "svckey-") && !strstr(resp, "sha256"), "%s",
+	          resp);
+
+	static const struct {
+		const char *body, *want;
+	} bad[] = {
+	    {"[]", "body: want {"},
+	    {"{\"reusable\":1}", "\\\"reusable\\\" must be true or false"},
+	    {"{\"expiry_s\":0}", "\\\"expiry_s\\\" must be whole seconds"},
+	    {"{\"expiry_s\":1.5}", "\\\"expiry_s\\\" must be whole seconds"},
+	    {"{\"expiry\":60}", "body: unknown member"},
+	    {"{\"tags\":[\"tag:web\"],\"tags\":[]}", "given twice"},
+	    {"{\"tags\":[\"web\"]}", "\\\"web\\\" is not a tag"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		resp = tw_http(w, "POST", "/api/authkeys", bad[i].body);
+		cr_assert(strncmp(resp, "HTTP/1.1 400", 12) == 0, "%s: %s", bad[i].body, resp);
+		cr_assert(strstr(resp, bad[i].want), "%s: want '%s' in %s", bad[i].body,
+		          bad[i].want, resp);
+	}
+	resp = tw_http_as(w, "tb", "POST", "/api/authkeys", "{}");
+	cr_assert(strncmp(resp, "HTTP/1.1 403", 12) == 0, "%s", resp);
+
+	snprintf(path, sizeof(path), "/api/authkeys/%s", id);
+	resp = tw_http(w, "DELETE", path, "");
+	cr_assert(strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+	cr_assert(strstr(resp, "\"revoked\":true"), "%s", resp);
+	resp = tw_http(w, "DELETE", path, "");
+	cr_assert(strncmp(resp, "HTTP/1.1 409", 12) == 0, "%s", resp);
+	resp = tw_http(w, "DELETE", "/api/authkeys/0123456789ab", "");
+	cr_assert(strncmp(resp, "HTTP/1.1 404", 12) == 0, "%s", resp);
+	resp = tw_http(w, "PUT", "/api/authkeys", "{}");
+	cr_assert(strncmp(resp, "HTTP/1.1 405", 12) == 0, "%s", resp);
 	tw_free(w);
 }

@@ -881,3 +881,59 @@ Test(control_real, har_6_events_on_a_full_disk_name_their_errno, .fini = real_fi
 	free(out);
 	free(err);
 }
+
+/* svcadm's authkey commands against a real controld: the key is shown
+ * once, the state file holds neither it nor the admin token, a restart
+ * keeps the key, and a revoke through the API shows in the listing. */
+Test(control_real, sec1_svcadm_makes_lists_and_revokes_auth_keys_and_the_state_holds_no_secret,
+     .fini = real_fini, .timeout = 120)
+{
+	char *out, *err, *body, key[64] = "", id[16] = "", path[64];
+
+	if (!has_curl())
+		prereq_missing("curl is not installed");
+	real_setup();
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "authkey create --reusable --expiry 24h --tags tag:web",
+	                    &out, &err),
+	             0, "%s", err);
+	const char *k = strstr(out, "\"key\":");
+	cr_assert(k && sscanf(k, "\"key\": \"%52[^\"]\"", key) == 1, "%s", out);
+	cr_assert_eq(strlen(key), 52, "%s", out);
+	memcpy(id, key + 7, 12);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(MEMBER_TOKEN, "authkey create", &out, &err), 1);
+	cr_assert(strstr(err, "HTTP 403") && strstr(err, "may not create an auth key"), "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "authkey create --expiry soon", &out, &err), 2);
+	cr_assert(strstr(err, "bad --expiry \"soon\""), "%s", err);
+	free(out);
+	free(err);
+
+	char *state = read_all(g_real.state);
+	cr_assert(strstr(state, id), "%s", state);
+	cr_assert_null(strstr(state, key + 20), "the key's secret is on disk");
+	cr_assert_null(strstr(state, ADMIN_TOKEN), "the admin token is on disk");
+	free(state);
+
+	cr_assert_eq(real_stop(), 0, "controld did not stop cleanly");
+	real_start(false);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "authkeys", &out, &err), 0, "%s", err);
+	cr_assert(strstr(out, id) && !strstr(out, key + 20), "%s", out);
+	free(out);
+	free(err);
+	snprintf(path, sizeof(path), "/api/authkeys/%s", id);
+	cr_assert_eq(curl("DELETE", path, ADMIN_TOKEN, NULL, &body), 200, "%s", body);
+	free(body);
+	cr_assert_eq(svcadm(ADMIN_TOKEN, "authkeys", &out, &err), 0, "%s", err);
+	cr_assert(strstr(out, "\"revoked\":\ttrue"), "%s", out);
+	free(out);
+	free(err);
+	char *ev = read_all(g_real.events);
+	cr_assert(strstr(ev, "\"type\":\"authkey_created\"") &&
+	              strstr(ev, "\"type\":\"authkey_revoked\""),
+	          "%s", ev);
+	cr_assert_null(strstr(ev, key + 20), "the key's secret is in the events");
+	free(ev);
+}

@@ -1035,7 +1035,8 @@ Test(registry, persistence_round_trip_is_exact)
 	cr_assert_eq(registry_node(r2, 2)->endpoint.port, 41641);
 	cr_assert_eq(registry_host(r2, (size_t)registry_host_index(r2, "svc:shop", "h1"))->decision,
 	             REG_DECISION_REJECTED);
-	cr_assert_str_eq(registry_user(r2, "alice@example.com")->token, "tok-alice-0123456789");
+	cr_assert_str_eq(registry_user_by_token(r2, "tok-alice-0123456789")->login,
+	                 "alice@example.com");
 	cr_assert_str_eq(policy_text(registry_policy(r2)), test_policy);
 	/* Counters survive: the next service does not reuse svc:gone's VIP. */
 	{
@@ -1156,9 +1157,14 @@ Test(registry, limit_services)
 
 Test(registry, persistence_refuses_duplicate_user_token_with_place)
 {
+	char bob[REG_SHA256_HEX_LEN + 3], alice[REG_SHA256_HEX_LEN + 3];
+
 	registry_user_set(reg, "bob@example.com", REG_ROLE_MEMBER, "Bob", "tok-bob-0123456789", err,
 	                  sizeof(err));
-	mutate_refused("\"tok-bob-0123456789\"", "\"tok-alice-0123456789\"", "users[3]");
+	snprintf(bob, sizeof(bob), "\"%s\"", registry_user(reg, "bob@example.com")->token_sha256);
+	snprintf(alice, sizeof(alice), "\"%s\"",
+	         registry_user(reg, "alice@example.com")->token_sha256);
+	mutate_refused(bob, alice, "users[3]");
 }
 
 /* Random advertisement churn: the indexes (by key, per service, per node)
