@@ -49,6 +49,7 @@ struct real {
 	char etc_netns[64];                /* /etc/netns/<client ns>, once written */
 	pid_t controld, svcd[N_COUNT], backend[2], bg;
 	char out[OUT_MAX];
+	char control_key[64]; /* controld's public key, from its --key-file */
 };
 
 static struct real R;
@@ -184,8 +185,11 @@ static void start_controld(void)
 	path_of(policy, sizeof(policy), "policy", "hujson");
 	path_of(events, sizeof(events), "control", "events");
 	path_of(log, sizeof(log), "control", "log");
-	char *args[] = {CONTROLD_PATH, "--listen", CTL_IP, "--state",  state,  "--users",
-	                users,         "--policy", policy, "--events", events, NULL};
+	char key[128];
+	path_of(key, sizeof(key), "control", "pub");
+	char *args[] = {CONTROLD_PATH, "--listen",   CTL_IP,     "--state", state,
+	                "--users",     users,        "--policy", policy,    "--events",
+	                events,        "--key-file", key,        NULL};
 	R.controld = netns_spawn(R.ns[NS_CTL], args, log);
 	cr_assert_gt(R.controld, 0);
 }
@@ -199,13 +203,22 @@ static void start_svcd(int i)
 	path_of(events, sizeof(events), node_names[i], "events");
 	path_of(log, sizeof(log), node_names[i], "log");
 	snprintf(under, sizeof(under), "10.203.0.%d", i + 2);
-	char *args[24] = {SVCD_PATH,       "--name",   (char *)node_names[i],
+	char state_dir[128], auth[160];
+	path_of(state_dir, sizeof(state_dir), node_names[i], "state");
+	snprintf(auth, sizeof(auth), "file:%s/%s.authkey", R.dir, node_names[i]);
+	char *args[32] = {SVCD_PATH,       "--name",   (char *)node_names[i],
 	                  "--underlay",    under,      "--tun",
 	                  "svctun0",       "--socket", sock,
 	                  "--events",      events,     "--control",
 	                  CTL_IP,          "--region", "us-east",
 	                  "--drain-grace", "1s"};
 	int n = 17;
+	args[n++] = "--control-key";
+	args[n++] = R.control_key;
+	args[n++] = "--state-dir";
+	args[n++] = state_dir;
+	args[n++] = "--auth-key";
+	args[n++] = auth;
 	if (i == N_CLIENT) {
 		args[n++] = "--user";
 		args[n++] = "bob@example.com";
@@ -288,6 +301,32 @@ static bool wait_all_connected(int ms)
 /* Everything: namespaces, bridge, controld, the three daemons, the hosts'
  * origins, the client's resolv.conf; returns once every node is connected
  * to control. */
+/* What a node's operator needs before starting svcd (SEC-1, SEC-2):
+ * control's public key from controld's --key-file, and an auth key per
+ * node: the hosts' tagged one from alice (an admin), the client's own
+ * from bob (a member makes keys for his own nodes). */
+static void make_auth_keys(void)
+{
+	char path[128];
+
+	path_of(path, sizeof(path), "control", "pub");
+	cr_assert(shell_wait_file(path, WAIT_MS), "controld wrote no --key-file");
+	cr_assert_eq(sh("cat %s", path), 0, "%s", R.out);
+	snprintf(R.control_key, sizeof(R.control_key), "%.*s", (int)strcspn(R.out, "\n"), R.out);
+	for (int i = 0; i < N_COUNT; i++) {
+		int rc = i == N_CLIENT ? sh(SVCADM_AS(BOB_TOKEN, "authkey create"))
+		                       : sh(SVCADM("authkey create --tags tag:web"));
+		cr_assert_eq(rc, 0, "authkey create: %s", R.out);
+		cJSON *doc = out_json();
+		const char *key =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "key"));
+		cr_assert_not_null(key, "%s", R.out);
+		snprintf(path, sizeof(path), "%s/%s.authkey", R.dir, node_names[i]);
+		write_file(path, key);
+		cJSON_Delete(doc);
+	}
+}
+
 static void core_setup(void)
 {
 	const char *skip = NULL;
@@ -329,6 +368,7 @@ static void core_setup(void)
 	path_of(path, sizeof(path), "policy", "hujson");
 	write_file(path, policy_hujson);
 	start_controld();
+	make_auth_keys();
 	for (int i = 0; i < N_COUNT; i++)
 		start_svcd(i);
 	for (int i = 0; i < 2; i++) {

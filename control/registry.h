@@ -325,7 +325,8 @@ size_t registry_rank_hosts(const struct registry *r, size_t client, const char *
 
 /* Auth keys (SEC-1). Times are Unix seconds the caller passes.
  *
- * registry_authkey_create is an admin action (-EPERM otherwise). `tags`
+ * registry_authkey_create: any known user may make a key without tags (its
+ * nodes join as theirs); one with tags is an admin action (-EPERM). `tags`
  * (0 to REG_MAX_TAGS) follow set-tags' rules: well-formed, distinct, owned
  * in the policy's tagOwners (-EINVAL, -EPERM, -E2BIG). `expires_s` 0 is
  * never, else it must be after `now_s`. The id and secret come from

@@ -147,7 +147,14 @@ int registry_authkey_create(struct registry *r, const char *actor, bool reusable
                             uint64_t now_s, const uint8_t random[REG_AUTHKEY_RANDOM], char *key_out,
                             size_t key_len, char *err, size_t err_len)
 {
-	int rc = reg_require_admin(r, actor, "create an auth key", err, err_len);
+	/* A key without tags joins nodes as the creator's own: any user may
+	 * make one. Tags name what a node is: an admin's call. */
+	int rc =
+	    n_tags ? reg_require_admin(r, actor, "create a tagged auth key", err, err_len)
+	    : registry_user(r, actor)
+	        ? 0
+	        : err_setf(err, err_len, -EPERM, "%.100s may not create an auth key: unknown user",
+	                   actor ? actor : "(nobody)");
 
 	if (rc)
 		return rc;

@@ -49,6 +49,7 @@ struct args {
 	const char *region, *user;
 	bool magic_dns;
 	const char *state_dir;
+	const char *auth_key; /* as given: the key, or file:PATH */
 	uint8_t control_key[WG_KEY_LEN];
 	bool have_control_key;
 };
@@ -61,6 +62,7 @@ struct app {
 	struct localapi_server *api;
 	const char *sock_path;
 	uint8_t node_key[WG_KEY_LEN]; /* secret: wiped at exit */
+	char auth_key[128];           /* --auth-key's key, read; wiped at exit */
 };
 
 static void usage(FILE *f)
@@ -71,6 +73,7 @@ static void usage(FILE *f)
 	    "            [--netmap FILE] [--events FILE|-] [--cert FILE --key FILE]\n"
 	    "            [--tailnet-pcap FILE] [--drain-grace DURATION]\n"
 	    "            [--control IP[:PORT] --control-key KEY [--state-dir DIR]\n"
+	    "             [--auth-key KEY|file:PATH]\n"
 	    "             [--region NAME] [--user LOGIN] [--tag TAG]...] [--magic-dns]\n"
 	    "  --name          node name (events, messages)\n"
 	    "  --underlay      underlay UDP address to listen on (port default 41641)\n"
@@ -89,6 +92,8 @@ static void usage(FILE *f)
 	    "                  the map session refuses a control without it\n"
 	    "  --state-dir     where the node key is kept (" SVCD_NODE_KEY_FILE ", made on first\n"
 	    "                  start; default " SVCD_MAIN_DEFAULT_STATE ")\n"
+	    "  --auth-key      the auth key to join control with (svcadm authkey create), or\n"
+	    "                  file:PATH to read it from; needed until control knows the node\n"
 	    "  --region        region reported to control\n"
 	    "  --user          owner login reported to control (none: tagged node)\n"
 	    "  --tag           node tag reported to control, e.g. tag:web (repeatable)\n"
@@ -160,6 +165,7 @@ enum {
 	OPT_MAGIC_DNS,
 	OPT_CONTROL_KEY,
 	OPT_STATE_DIR,
+	OPT_AUTH_KEY,
 	OPT_HELP,
 };
 
@@ -247,6 +253,9 @@ static int parse_option(struct args *a, int c, const char *arg, const char *raw)
 	case OPT_STATE_DIR:
 		a->state_dir = arg;
 		break;
+	case OPT_AUTH_KEY:
+		a->auth_key = arg;
+		break;
 	case OPT_HELP:
 		usage(stdout);
 		return 0;
@@ -262,9 +271,10 @@ static int check_args(const struct args *a, struct io_addr *underlay)
 {
 	if (!a->name || !a->underlay)
 		return usage_error("svcd: --name and --underlay are required\n");
-	if (!a->have_control && (a->region || a->user || a->n_tags || a->have_control_key))
-		return usage_error(
-		    "svcd: --region, --user, --tag and --control-key go with --control\n");
+	if (!a->have_control &&
+	    (a->region || a->user || a->n_tags || a->have_control_key || a->auth_key))
+		return usage_error("svcd: --region, --user, --tag, --control-key and --auth-key go "
+		                   "with --control\n");
 	if (a->have_control && !a->have_control_key)
 		return usage_error("svcd: --control needs --control-key (control's public key)\n");
 	if (!a->cert != !a->key)
@@ -296,6 +306,7 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	    {"magic-dns", no_argument, NULL, OPT_MAGIC_DNS},
 	    {"control-key", required_argument, NULL, OPT_CONTROL_KEY},
 	    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	    {"auth-key", required_argument, NULL, OPT_AUTH_KEY},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -363,6 +374,37 @@ static int load_node_key(struct app *app, const char *dir)
 	return rc < 0 ? -1 : 0;
 }
 
+/* --auth-key: the key itself, or file:PATH (so it stays out of `ps`). 0 or
+ * -1 (said why). */
+static int load_auth_key(struct app *app, const char *arg)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	if (strncmp(arg, "file:", 5) != 0) {
+		len = strlen(arg);
+	} else {
+		text = localapi_read_file(arg + 5, sizeof(app->auth_key), &len);
+		if (!text) {
+			fprintf(stderr, "svcd: --auth-key %s: %s\n", arg, strerror(errno));
+			return -1;
+		}
+		len = strcspn(text, "\r\n");
+	}
+	if (len == 0 || len >= sizeof(app->auth_key)) {
+		fprintf(stderr, "svcd: --auth-key: want a key of 1-%zu characters\n",
+		        sizeof(app->auth_key) - 1);
+		free(text);
+		return -1;
+	}
+	memcpy(app->auth_key, text ? text : arg, len);
+	app->auth_key[len] = '\0';
+	if (text)
+		OPENSSL_cleanse(text, len);
+	free(text);
+	return 0;
+}
+
 /* The daemon on the seam. 0 or -1 (said why). */
 static int start_daemon(struct app *app, const struct args *a, const struct io_addr *underlay)
 {
@@ -387,6 +429,7 @@ static int start_daemon(struct app *app, const struct args *a, const struct io_a
 		cfg.n_tags = a->n_tags;
 		cfg.node_key = app->node_key;
 		cfg.control_key = a->control_key;
+		cfg.auth_key = app->auth_key[0] ? app->auth_key : NULL;
 	}
 	int rc = svcd_new(&app->d, app->dm.io, &cfg);
 	if (rc < 0) {
@@ -468,6 +511,7 @@ int main(int argc, char **argv)
 	const struct io_epoll_config ec = {.node_name = a.name, .tun_name = a.tun};
 	if (io_daemon_open(&app.dm, &ec) == 0 &&
 	    (!a.have_control || load_node_key(&app, a.state_dir) == 0) &&
+	    (!a.auth_key || load_auth_key(&app, a.auth_key) == 0) &&
 	    start_daemon(&app, &a, &underlay) == 0 &&
 	    (!a.netmap_path || load_netmap(&app, a.netmap_path) == 0) &&
 	    start_local_api(&app, a.sock_path) == 0) {
@@ -481,5 +525,6 @@ int main(int argc, char **argv)
 	}
 	status = shut_down(&app, status);
 	OPENSSL_cleanse(app.node_key, sizeof(app.node_key));
+	OPENSSL_cleanse(app.auth_key, sizeof(app.auth_key));
 	return status;
 }

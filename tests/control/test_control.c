@@ -2428,11 +2428,13 @@ Test(control, sec1_an_admin_makes_lists_and_revokes_auth_keys_and_each_is_an_eve
 	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
 	cr_assert_eq(rc, -EALREADY, "%s", w->out);
 
-	/* A member may do neither. */
-	cJSON_Delete(tw_cmd(w, BOB, "authkey create", &rc));
+	/* A member makes keys for its own nodes only: no tags, no revoking. */
+	cJSON_Delete(tw_cmd(w, BOB, "authkey create --tags tag:web", &rc));
 	cr_assert_eq(rc, -EPERM, "%s", w->out);
-	cr_assert(strstr(w->out, "may not create an auth key"), "%s", w->out);
+	cr_assert(strstr(w->out, "may not create a tagged auth key"), "%s", w->out);
 	cr_assert_eq(tw_events(w, "admin_refused", "authkey create"), 1);
+	cJSON_Delete(tw_cmd(w, BOB, line, &rc));
+	cr_assert_eq(rc, -EPERM, "%s", w->out);
 	tw_free(w);
 }
 
@@ -2508,7 +2510,7 @@ Test(control, sec1_the_admin_api_makes_lists_and_revokes_auth_keys)
 		cr_assert(strstr(resp, bad[i].want), "%s: want '%s' in %s", bad[i].body,
 		          bad[i].want, resp);
 	}
-	resp = tw_http_as(w, "tb", "POST", "/api/authkeys", "{}");
+	resp = tw_http_as(w, "tb", "POST", "/api/authkeys", "{\"tags\":[\"tag:web\"]}");
 	cr_assert(strncmp(resp, "HTTP/1.1 403", 12) == 0, "%s", resp);
 
 	snprintf(path, sizeof(path), "/api/authkeys/%s", id);

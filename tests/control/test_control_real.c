@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/wire/mapsec.h"
 #include "tests/support/prereq.h"
 
 #define ADMIN_TOKEN  "admin-secret"
@@ -25,7 +26,8 @@
 
 struct real {
 	char dir[64];
-	char users[128], policy[128], state[128], events[128];
+	char users[128], policy[128], state[128], events[128], key_file[128];
+	char auth_key[80]; /* made through the API on the first map_hello */
 	int map_port, admin_port;
 	pid_t pid;
 	char url[64];
@@ -129,6 +131,8 @@ static void real_start(bool with_users)
 		argv[n++] = admin_port;
 		argv[n++] = "--state";
 		argv[n++] = g_real.state;
+		argv[n++] = "--key-file";
+		argv[n++] = g_real.key_file;
 		if (g_real.fsize_limit > 0) {
 			struct rlimit rl = {.rlim_cur = (rlim_t)g_real.fsize_limit,
 			                    .rlim_max = (rlim_t)g_real.fsize_limit};
@@ -169,6 +173,8 @@ static void real_prepare(void)
 	snprintf(g_real.policy, sizeof(g_real.policy), "%s/policy.hujson", g_real.dir);
 	snprintf(g_real.state, sizeof(g_real.state), "%s/state.json", g_real.dir);
 	snprintf(g_real.events, sizeof(g_real.events), "%s/events.jsonl", g_real.dir);
+	snprintf(g_real.key_file, sizeof(g_real.key_file), "%s/control.pub", g_real.dir);
+	g_real.auth_key[0] = '\0';
 	write_file(g_real.users,
 	           "{\"alice@example.com\": {\"role\":\"admin\",\"token\":\"" ADMIN_TOKEN
 	           "\",\"display_name\":\"Alice\"},\n"
@@ -236,29 +242,94 @@ static int svcadm(const char *token, const char *words, char **out, char **err)
 	return run(cmd, out, err);
 }
 
-/* A node's map session, blocking: hello as `name`, read the welcome. */
+/* One frame: 4-byte big-endian length, then the bytes. */
+static void write_frame(int fd, const void *data, size_t len)
+{
+	uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+	                  (uint8_t)len};
+	cr_assert_eq(write(fd, hdr, 4), 4);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+}
+
+/* One whole frame's payload into buf (blocking); its length. */
+static size_t read_frame(int fd, uint8_t *buf, size_t cap)
+{
+	uint8_t hdr[4];
+	size_t got = 0, len;
+
+	cr_assert_eq(recv(fd, hdr, 4, MSG_WAITALL), 4, "controld closed the session");
+	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	cr_assert_leq(len, cap);
+	while (got < len) {
+		ssize_t r = read(fd, buf + got, len - got);
+		cr_assert_gt(r, 0);
+		got += (size_t)r;
+	}
+	return len;
+}
+
+/* An auth key for tag:web nodes, made by the admin through the API. */
+static const char *real_auth_key(void)
+{
+	char *body;
+
+	if (!g_real.auth_key[0]) {
+		cr_assert_eq(curl("POST", "/api/authkeys", ADMIN_TOKEN,
+		                  "{\"reusable\":true,\"tags\":[\"tag:web\"]}", &body),
+		             201, "%s", body);
+		cJSON *doc = cJSON_Parse(body);
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "key"));
+		cr_assert(k && strlen(k) < sizeof(g_real.auth_key), "%s", body);
+		snprintf(g_real.auth_key, sizeof(g_real.auth_key), "%s", k);
+		cJSON_Delete(doc);
+		free(body);
+	}
+	return g_real.auth_key;
+}
+
+/* A node's map session, blocking: the Noise handshake with controld's key
+ * (from --key-file), a sealed hello as `name` with the node key of that
+ * name, and the welcome. The session's keys stay in *sec. */
+static int map_hello_sec(const char *name, struct mapsec *sec)
+{
+	char msg[512], *pub64 = read_all(g_real.key_file);
+	uint8_t ctl[WG_KEY_LEN], seed[WG_KEY_LEN], e[WG_KEY_LEN], init[MAPSEC_INIT_LEN];
+	uint8_t buf[4096], sealed[600];
+	struct wg_keypair node;
+	int fd = tcp_connect_port(g_real.map_port);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_not_null(pub64, "controld wrote no --key-file");
+	pub64[strcspn(pub64, "\n")] = '\0';
+	cr_assert(wg_key_from_base64(ctl, pub64), "%s", pub64);
+	free(pub64);
+	cr_assert_eq(wg_hash(seed, "real node ", 10, name, strlen(name)), 0);
+	cr_assert_eq(wg_keypair_from_seed(&node, seed), 0);
+	memset(e, 0x42, sizeof(e));
+	cr_assert_eq(
+	    mapsec_client_start(sec, &node, ctl, e, (uint64_t)time(NULL) * 1000000000ull, init), 0);
+	write_frame(fd, init, sizeof(init));
+	size_t n = read_frame(fd, buf, sizeof(buf));
+	cr_assert_eq(mapsec_client_finish(sec, buf, n), 0, "controld's handshake response");
+	int len = snprintf(msg, sizeof(msg),
+	                   "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"region\":\"local\","
+	                   "\"tags\":[\"tag:web\"],\"endpoint\":\"127.0.0.1:41641\","
+	                   "\"auth_key\":\"%s\"}",
+	                   name, real_auth_key());
+	cr_assert_eq(mapsec_seal(sec, msg, (size_t)len, sealed), 0);
+	write_frame(fd, sealed, (size_t)len + MAPSEC_OVERHEAD);
+	n = read_frame(fd, buf, sizeof(buf) - 1);
+	cr_assert_gt(n, MAPSEC_OVERHEAD);
+	cr_assert_eq(mapsec_open(sec, buf, n, buf), 0, "a frame that does not open");
+	buf[n - MAPSEC_OVERHEAD] = '\0';
+	cr_assert(strstr((char *)buf, "\"welcome\""), "%s", buf);
+	return fd;
+}
+
 static int map_hello(const char *name)
 {
-	char msg[256];
-	uint8_t hdr[4];
-	int fd = tcp_connect_port(g_real.map_port);
-	cr_assert_geq(fd, 0);
-	int n = snprintf(msg, sizeof(msg),
-	                 "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"region\":\"local\","
-	                 "\"tags\":[\"tag:web\"],\"endpoint\":\"127.0.0.1:41641\"}",
-	                 name);
-	hdr[0] = 0;
-	hdr[1] = 0;
-	hdr[2] = (uint8_t)(n >> 8);
-	hdr[3] = (uint8_t)n;
-	cr_assert_eq(write(fd, hdr, 4), 4);
-	cr_assert_eq(write(fd, msg, (size_t)n), n);
-	char buf[4096];
-	ssize_t r = read(fd, buf, sizeof(buf) - 1);
-	cr_assert_gt(r, 4, "no welcome from controld");
-	buf[r] = '\0';
-	cr_assert(strstr(buf + 4, "\"welcome\""), "%s", buf + 4);
-	return fd;
+	struct mapsec sec;
+	return map_hello_sec(name, &sec);
 }
 
 static bool has_curl(void)
@@ -902,8 +973,9 @@ Test(control_real, sec1_svcadm_makes_lists_and_revokes_auth_keys_and_the_state_h
 	memcpy(id, key + 7, 12);
 	free(out);
 	free(err);
-	cr_assert_eq(svcadm(MEMBER_TOKEN, "authkey create", &out, &err), 1);
-	cr_assert(strstr(err, "HTTP 403") && strstr(err, "may not create an auth key"), "%s", err);
+	cr_assert_eq(svcadm(MEMBER_TOKEN, "authkey create --tags tag:web", &out, &err), 1);
+	cr_assert(strstr(err, "HTTP 403") && strstr(err, "may not create a tagged auth key"), "%s",
+	          err);
 	free(out);
 	free(err);
 	cr_assert_eq(svcadm(ADMIN_TOKEN, "authkey create --expiry soon", &out, &err), 2);

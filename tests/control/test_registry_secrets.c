@@ -323,16 +323,21 @@ Test(secrets, sec1_an_unknown_or_malformed_auth_key_is_refused_without_echoing_i
 	cr_assert_eq(use_key(NULL, NOW_S), -EINVAL);
 }
 
-Test(secrets, sec1_only_admins_create_or_revoke_auth_keys)
+Test(secrets, sec1_only_admins_create_tagged_auth_keys_or_revoke_any)
 {
 	char key[REG_AUTHKEY_TEXT_LEN + 1];
 	uint64_t gen = registry_generation(reg);
 
-	cr_assert_eq(make_key("bob@example.com", true, 0, NULL, 8, key), -EPERM);
-	cr_assert(strstr(err, "bob@example.com (member) may not create an auth key"), "%s", err);
+	cr_assert_eq(make_key("bob@example.com", true, 0, "tag:web", 8, key), -EPERM);
+	cr_assert(strstr(err, "bob@example.com (member) may not create a tagged auth key"), "%s",
+	          err);
 	cr_assert_eq(make_key("nobody@example.com", true, 0, NULL, 8, key), -EPERM);
+	cr_assert(strstr(err, "unknown user"), "%s", err);
 	cr_assert_eq(registry_authkey_count(reg), 0);
 	cr_assert_eq(registry_generation(reg), gen);
+	/* A member's own key, without tags: its nodes will be the member's. */
+	cr_assert_eq(make_key("bob@example.com", false, 0, NULL, 7, key), 0, "%s", err);
+	cr_assert_str_eq(key_of(key)->created_by, "bob@example.com");
 	cr_assert_eq(make_key(ALICE, true, 0, NULL, 8, key), 0, "%s", err);
 	cr_assert_eq(
 	    registry_authkey_revoke(reg, "bob@example.com", key_of(key)->id, err, sizeof(err)),
@@ -461,7 +466,7 @@ Test(secrets, sec1_a_stored_auth_key_with_a_bad_field_is_refused_with_the_place)
 	stored_key_refused("\"expires_s\":\t0", "\"expires_s\":\t0.5",
 	                   "authkeys[0].expires_s: an integer");
 	stored_key_refused("\"tag:web\"", "\"web\"", "authkeys[0].tags: ");
-	stored_key_refused("\"created_by\":\t\"alice@example.com\"", "\"created_by\":\t\"\"",
-	                   "authkeys[0].created_by");
+	stored_key_refused("\"created_by\":\t\"alice@example.com\"", "\"created_by\":\t\"a b\"",
+	                   "authkeys[0].created_by: a login or");
 	stored_key_refused("\"authkeys\":\t[", "\"authkeys\":\t[7, ", "authkeys[0]: an object");
 }
