@@ -354,15 +354,16 @@ static bool ctl_hello_older_than_live(const struct ctl_session *s, const char *n
  * the user and tags on record, whatever the hello claims; a new one joins
  * with an auth key and gets the key's tags (and, for a key without tags,
  * its owner as the node's user). A claim the key does not back is
- * refused. Returns the auth key's index, -ENOENT for a known node, or the
+ * refused. 0 with *authkey the key's index (-1 for a known node), or the
  * refusal (err says why). */
 static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct reg_node_info *info,
-                              char *err, size_t err_len)
+                              int *authkey, char *err, size_t err_len)
 {
 	struct registry *reg = s->c->reg;
 	int idx = registry_node_index(reg, info->name);
 	const char *text = ctl_json_str(msg, "auth_key");
 
+	*authkey = -1;
 	if (idx < 0)
 		idx = registry_node_by_key(reg, info->key);
 	if (idx >= 0) {
@@ -370,9 +371,9 @@ static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct re
 		info->user = n->user;
 		info->tags = (const char *const *)n->tags;
 		info->n_tags = n->n_tags;
-		return -ENOENT;
+		return 0;
 	}
-	if (!text)
+	if (!text || !text[0])
 		return err_setf(err, err_len, -EACCES,
 		                "node %s is not registered: joining needs an auth key", info->name);
 	int k = registry_authkey_check(reg, text, ctl_wall_s(s->c), err, err_len);
@@ -396,7 +397,8 @@ static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct re
 	info->user = owner;
 	info->tags = (const char *const *)key->tags;
 	info->n_tags = key->n_tags;
-	return k;
+	*authkey = k;
+	return 0;
 }
 
 /* A hello registers the node (new or known), binds the session to it,
@@ -423,8 +425,8 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		return;
 	}
 	info.key = s->sec.peer_pub;
-	int ak = ctl_hello_identity(s, msg, &info, err, sizeof(err));
-	if (ak < 0 && ak != -ENOENT) {
+	int ak;
+	if (ctl_hello_identity(s, msg, &info, &ak, err, sizeof(err)) < 0) {
 		ctl_session_refuse(s, info.name, err);
 		return;
 	}

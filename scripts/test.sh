@@ -128,7 +128,7 @@ fuzz_seconds=${FUZZ_SECONDS:-20}
 if cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DTAILSIM_FUZZ=ON -DTAILSIM_BENCH=OFF >"$logdir/cmake-build-fuzz.log" 2>&1 &&
   ninja -C build-fuzz fuzz_serve fuzz_packet fuzz_netmap fuzz_http fuzz_policy fuzz_mapproto \
-    fuzz_scenario fuzz_magicdns fuzz_l7 >"$logdir/ninja-build-fuzz.log" 2>&1; then
+    fuzz_scenario fuzz_magicdns fuzz_l7 fuzz_wg >"$logdir/ninja-build-fuzz.log" 2>&1; then
   check fuzz-serve fuzz fuzz_serve "$fuzz_seconds" -dict=fuzz/serve.dict
   check fuzz-packet fuzz fuzz_packet "$fuzz_seconds"
   check fuzz-netmap fuzz fuzz_netmap "$fuzz_seconds" -dict=fuzz/netmap.dict
@@ -138,6 +138,7 @@ if cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPIL
   check fuzz-mapproto fuzz fuzz_mapproto "$fuzz_seconds"
   check fuzz-magicdns fuzz fuzz_magicdns "$fuzz_seconds"
   check fuzz-l7 fuzz fuzz_l7 "$fuzz_seconds" -dict=fuzz/l7.dict
+  check fuzz-wg fuzz fuzz_wg "$fuzz_seconds"
 else
   fail "fuzz build" "$logdir/ninja-build-fuzz.log"
 fi

@@ -101,6 +101,8 @@ struct fake {
 	uint8_t *pend;
 	size_t pend_len;
 	const char *key_name; /* the node key comes from this name; NULL: `name` */
+	const char *auth;     /* the hello's auth key: NULL its own, "" none */
+	const uint8_t *pin;   /* the control key it handshakes to; NULL: control's */
 };
 
 struct tw {
@@ -327,6 +329,8 @@ static void fake_handshake(struct fake *f)
 	struct io *io = f->w->io[f->idx];
 
 	control_public_key(f->w->c, ctl);
+	if (f->pin)
+		memcpy(ctl, f->pin, sizeof(ctl));
 	io->ops->random_secret(io, e, sizeof(e));
 	CHECK(mapsec_client_start(&f->sec, &kp, ctl, e, io->ops->wall_us(io) * 1000, init) == 0);
 	mapproto_frame_header(hdr, sizeof(init));
@@ -380,7 +384,7 @@ static void fake_hello(struct fake *f)
 	         "\"tags\":[\"%s\"],\"endpoint\":\"%u.%u.%u.%u:41641\"%s%s,\"auth_key\":\"%s\"}",
 	         f->name, tw_region_names[tw_region[f->idx]], tw_tag[f->idx], ip >> 24,
 	         (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, key,
-	         f->zlib ? ",\"compress\":\"zlib\"" : "", fake_auth_key(f));
+	         f->zlib ? ",\"compress\":\"zlib\"" : "", f->auth ? f->auth : fake_auth_key(f));
 	fake_send(f, buf);
 }
 
@@ -2523,5 +2527,158 @@ Test(control, sec1_the_admin_api_makes_lists_and_revokes_auth_keys)
 	cr_assert(strncmp(resp, "HTTP/1.1 404", 12) == 0, "%s", resp);
 	resp = tw_http(w, "PUT", "/api/authkeys", "{}");
 	cr_assert(strncmp(resp, "HTTP/1.1 405", 12) == 0, "%s", resp);
+	tw_free(w);
+}
+
+/* ---- identity: attacks on registration (SEC-1, SEC-2, SEC-5) ------------- */
+
+/* A node's record as a string, to show an attack changed nothing. */
+static void tw_node_text(struct tw *w, const char *name, char *out, size_t len)
+{
+	const struct registry *reg = control_registry(w->c);
+	int i = registry_node_index(reg, name);
+	cr_assert_geq(i, 0, "%s unknown", name);
+	const struct reg_node *n = registry_node(reg, (size_t)i);
+	char ep[IO_ADDR_STRLEN];
+	snprintf(out, len, "%s|%s|%s|%zu|%s|%s|%d|%d|%02x%02x", n->name, n->user, n->region,
+	         n->n_tags, n->n_tags ? n->tags[0] : "",
+	         io_addr_format(&n->endpoint, true, ep, sizeof(ep)), n->connected, n->alive,
+	         n->key[0], n->key[31]);
+}
+
+Test(control, sec5_a_forged_hello_for_an_existing_node_is_refused_and_the_victim_keeps_it)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	struct fake *att = &w->f[SPARE];
+	char before[512], after[512];
+
+	tw_node_text(w, "web-us", before, sizeof(before));
+	int welcomes = w->f[WEB_US].n_welcome;
+	/* The attacker holds a valid auth key of its own, and says it is
+	 * web-us: its session proves another node key. */
+	att->key_name = "attacker";
+	fake_connect_as(w, SPARE, "web-us");
+	cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US));
+	cr_assert(strstr(att->last_error, "registered with another node key"), "%s",
+	          att->last_error);
+	cr_assert_eq(tw_events(w, "session_refused", "\"node_name\":\"web-us\""), 1);
+	cr_assert_eq(tw_events(w, "session_error", "replaced by a new session"), 0);
+	tw_step(w, 300000);
+	cr_assert(!w->f[WEB_US].closed, "the victim's session stands");
+	cr_assert_eq(w->f[WEB_US].n_welcome, welcomes);
+	tw_node_text(w, "web-us", after, sizeof(after));
+	cr_assert_str_eq(after, before, "nothing about the victim changed");
+	/* The victim itself, with its own key, reconnects as before. */
+	fake_close(&w->f[WEB_US]);
+	tw_step(w, 100000);
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].map != NULL, TW_TIMEOUT_US));
+	tw_free(w);
+}
+
+Test(control, sec5_a_node_key_registered_as_one_node_cannot_register_another)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *att = &w->f[SPARE];
+
+	att->key_name = "web-us"; /* web-us's key, another name */
+	fake_connect_as(w, SPARE, "web-us-twin");
+	cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US));
+	cr_assert(strstr(att->last_error, "registered as node web-us"), "%s", att->last_error);
+	cr_assert_eq(registry_node_index(control_registry(w->c), "web-us-twin"), -ENOENT);
+	tw_free(w);
+}
+
+Test(control, sec1_sec5_a_flood_of_new_nodes_without_a_valid_auth_key_registers_none)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *att = &w->f[SPARE];
+	static char names[60][16];
+	static const char *const bad[] = {
+	    "",                                                     /* none */
+	    "svckey-000000000000-00000000000000000000000000000000", /* unknown */
+	    "not-a-key",                                            /* malformed */
+	};
+	size_t before = registry_node_count(control_registry(w->c));
+
+	for (int i = 0; i < 60; i++) {
+		snprintf(names[i], sizeof(names[i]), "fake-%d", i);
+		att->auth = bad[i % 3];
+		fake_connect_as(w, SPARE, names[i]);
+		cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US), "%s stays: %d %s %d", names[i], att->n_errors, att->last_error, att->connected);
+	}
+	cr_assert_eq(registry_node_count(control_registry(w->c)), before, "no node registered");
+	cr_assert_eq(tw_events(w, "session_refused", "joining needs an auth key"), 20);
+	cr_assert_eq(tw_events(w, "session_refused", "is not known"), 20);
+	cr_assert_eq(tw_events(w, "session_refused", "not an auth key"), 20);
+	cr_assert_eq(tw_events(w, "session_refused", "0000000000000000"), 0, "no secret echoed");
+	cr_assert_eq(tw_events(w, "node_registered", "fake-"), 0);
+	tw_free(w);
+}
+
+Test(control, sec1_sec5_expired_revoked_and_spent_auth_keys_are_refused)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *att = &w->f[SPARE];
+	char expiring[REG_AUTHKEY_TEXT_LEN + 1], once[REG_AUTHKEY_TEXT_LEN + 1],
+	    revoked[REG_AUTHKEY_TEXT_LEN + 1], line[64];
+	int rc;
+
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --expiry 1s --tags tag:web", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_key_of(w->out, expiring);
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --tags tag:web", &rc));
+	tw_key_of(w->out, once);
+	cJSON_Delete(tw_cmd(w, ALICE, "authkey create --reusable --tags tag:web", &rc));
+	tw_key_of(w->out, revoked);
+	snprintf(line, sizeof(line), "authkey revoke %.12s", revoked + strlen(REG_AUTHKEY_PREFIX));
+	cJSON_Delete(tw_cmd(w, ALICE, line, &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	tw_step(w, 1500000); /* past the expiry */
+
+	const struct {
+		const char *key, *name, *why;
+	} cases[] = {
+	    {expiring, "late", "expired at"},
+	    {revoked, "barred", "was revoked"},
+	    {once, "first", NULL}, /* joins */
+	    {once, "second", "already used"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		att->auth = cases[i].key;
+		fake_connect_as(w, SPARE, cases[i].name);
+		if (!cases[i].why) {
+			cr_assert(RUN_UNTIL(w, att->map != NULL, TW_TIMEOUT_US), "%s joins",
+			          cases[i].name);
+			fake_close(att);
+			tw_step(w, 100000);
+			continue;
+		}
+		cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US), "%s", cases[i].name);
+		cr_assert(strstr(att->last_error, cases[i].why), "%s: %s", cases[i].name,
+		          att->last_error);
+		cr_assert_eq(registry_node_index(control_registry(w->c), cases[i].name), -ENOENT);
+	}
+	tw_free(w);
+}
+
+Test(control, sec2_a_handshake_to_another_control_key_is_refused_before_any_frame)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *att = &w->f[SPARE];
+	static const uint8_t other[WG_KEY_LEN] = {9, 9, 9};
+
+	att->pin = other;
+	fake_connect_as(w, SPARE, "spare");
+	cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US));
+	cr_assert_eq(att->n_welcome, 0);
+	cr_assert_eq(att->n_errors, 0, "control says nothing to a peer that proved nothing");
+	cr_assert_eq(tw_events(w, "session_refused", "does not open under control's key"), 1);
+	cr_assert_eq(registry_node_index(control_registry(w->c), "spare"), -ENOENT);
 	tw_free(w);
 }
