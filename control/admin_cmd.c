@@ -32,6 +32,7 @@ static const struct admin_cmd_word admin_cmd_words[] = {
     {"authkey create", ADMIN_CMD_AUTHKEY_CREATE, 0, 0,
      "authkey create [--reusable] [--expiry=24h] [--tags=tag:a,...]"},
     {"authkey revoke", ADMIN_CMD_AUTHKEY_REVOKE, 1, 1, "authkey revoke ID"},
+    {"node revoke", ADMIN_CMD_NODE_REVOKE, 1, 1, "node revoke NODE"},
 };
 
 #define ADMIN_CMD_N_WORDS (sizeof(admin_cmd_words) / sizeof(admin_cmd_words[0]))
@@ -292,6 +293,10 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 	if (n == 0)
 		return err_setf(err, err_len, -EINVAL, "empty command");
 	w = admin_cmd_find(words, n, &used);
+	if (!w && strcmp(words[0], "node") == 0)
+		return err_setf(err, err_len, -EINVAL,
+		                "node: want revoke, not %s%s%s (usage: node revoke NODE)",
+		                n > 1 ? "\"" : "nothing", n > 1 ? words[1] : "", n > 1 ? "\"" : "");
 	if (!w && strcmp(words[0], "authkey") == 0)
 		return err_setf(
 		    err, err_len, -EINVAL,
@@ -315,7 +320,7 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 		return err_setf(err, err_len, -EINVAL,
 		                "unknown command \"%s\" (commands: define, delete, approve, "
 		                "reject, revoke, set-policy, set-tags, services, service, nodes, "
-		                "policy, authkey, authkeys)",
+		                "policy, authkey, authkeys, node)",
 		                words[0]);
 	}
 	cmd->kind = w->kind;
@@ -345,6 +350,7 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 		return err_setf(err, err_len, -EINVAL, "%s: missing %s (usage: %s)", w->name,
 		                w->kind == ADMIN_CMD_SET_POLICY       ? "FILE"
 		                : w->kind == ADMIN_CMD_AUTHKEY_REVOKE ? "ID"
+		                : w->kind == ADMIN_CMD_NODE_REVOKE    ? "NODE"
 		                : w->kind == ADMIN_CMD_SET_TAGS ? (n_pos == 0 ? "NODE" : "a tag")
 		                : n_pos == 0                    ? "svc:X"
 		                                                : "NODE",
@@ -355,6 +361,9 @@ int admin_cmd_parse(struct admin_cmd *cmd, const char *line, char *err, size_t e
 		break;
 	case ADMIN_CMD_AUTHKEY_REVOKE:
 		cmd->authkey_id = pos[0];
+		break;
+	case ADMIN_CMD_NODE_REVOKE:
+		cmd->node = pos[0];
 		break;
 	case ADMIN_CMD_SET_TAGS:
 		if ((size_t)n_pos - 1 > REG_MAX_TAGS)

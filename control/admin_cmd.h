@@ -50,6 +50,7 @@ enum admin_cmd_kind {
 	ADMIN_CMD_AUTHKEYS,
 	ADMIN_CMD_AUTHKEY_CREATE,
 	ADMIN_CMD_AUTHKEY_REVOKE,
+	ADMIN_CMD_NODE_REVOKE,
 };
 
 struct admin_cmd {

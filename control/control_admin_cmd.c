@@ -142,6 +142,7 @@ static cJSON *ctl_node_json(const struct control *c, size_t i)
 	    n->endpoint.family ? io_addr_format(&n->endpoint, true, buf, sizeof(buf)) : "");
 	cJSON_AddBoolToObject(o, "connected", n->connected);
 	cJSON_AddBoolToObject(o, "alive", n->alive);
+	cJSON_AddBoolToObject(o, "key_revoked", n->key_revoked);
 	cJSON_AddNumberToObject(o, "acked_version", (double)control_acked_version(c, n->name));
 	return o;
 }
@@ -271,6 +272,8 @@ static int ctl_mutate(struct registry *reg, const char *actor, const struct admi
 		                               in->key, sizeof(in->key), err, err_len);
 	case ADMIN_CMD_AUTHKEY_REVOKE:
 		return registry_authkey_revoke(reg, actor, cmd->authkey_id, err, err_len);
+	case ADMIN_CMD_NODE_REVOKE:
+		return registry_node_revoke_key(reg, actor, cmd->node, err, err_len);
 	default:
 		return err_setf(err, err_len, -EINVAL, "no command");
 	}
@@ -466,6 +469,15 @@ static cJSON *ctl_written(struct control *c, const char *actor, const struct adm
 		io_event(c->io, "authkey_revoked", IO_STR("id", cmd->authkey_id),
 		         IO_STR("actor", actor));
 		return ctl_authkey_named_json(c, cmd->authkey_id);
+	case ADMIN_CMD_NODE_REVOKE: {
+		int ni = registry_node_index(c->reg, cmd->node);
+		io_event(c->io, "node_key_revoked", IO_STR("node_name", cmd->node),
+		         IO_STR("actor", actor));
+		if (ni < 0)
+			return NULL;
+		ctl_node_key_revoked(c, (size_t)ni);
+		return ctl_node_json(c, (size_t)ni);
+	}
 	default:
 		return NULL;
 	}
@@ -476,7 +488,8 @@ static bool ctl_is_write(enum admin_cmd_kind kind)
 	return kind == ADMIN_CMD_DEFINE || kind == ADMIN_CMD_DELETE || kind == ADMIN_CMD_APPROVE ||
 	       kind == ADMIN_CMD_REJECT || kind == ADMIN_CMD_REVOKE ||
 	       kind == ADMIN_CMD_SET_POLICY || kind == ADMIN_CMD_SET_TAGS ||
-	       kind == ADMIN_CMD_AUTHKEY_CREATE || kind == ADMIN_CMD_AUTHKEY_REVOKE;
+	       kind == ADMIN_CMD_AUTHKEY_CREATE || kind == ADMIN_CMD_AUTHKEY_REVOKE ||
+	       kind == ADMIN_CMD_NODE_REVOKE;
 }
 
 /* A write command: made durable (ctl_write), then announced; its answer

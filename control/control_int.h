@@ -224,6 +224,9 @@ void ctl_session_fail(struct ctl_session *s, const char *msg);
 /* Marks the session closed (freed by ctl_reap); `dead`: its node is dead,
  * or lost when the session went silent. */
 void ctl_session_close(struct ctl_session *s, const char *reason, bool dead);
+/* A node whose key an admin revoked: its live session ends now (the node
+ * is dead to steering), and maps go out without it. */
+void ctl_node_key_revoked(struct control *c, size_t node);
 void ctl_session_free(struct ctl_session *s);
 /* The string member `key` of o, or NULL. */
 const char *ctl_json_str(const cJSON *o, const char *key);

@@ -431,7 +431,7 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		return;
 	}
 	int rc = registry_node_register(c->reg, &info, err, sizeof(err));
-	if (rc == -EKEYREJECTED) {
+	if (rc == -EKEYREJECTED || rc == -EKEYREVOKED) {
 		ctl_session_refuse(s, info.name, err);
 		return;
 	}
@@ -832,4 +832,20 @@ void ctl_map_listen_cb(void *ctx, int listener, unsigned events)
 		c->sessions[c->n_sessions++] = s;
 	}
 	ctl_reap(c);
+}
+
+void ctl_node_key_revoked(struct control *c, size_t node)
+{
+	struct ctl_session *s = node < c->by_node_cap ? c->by_node[node] : NULL;
+	static const char why[] = "its node key was revoked by an admin";
+
+	if (s) {
+		io_event(c->io, "session_error", IO_STR("node_name", ctl_node_name(c, s->node)),
+		         IO_STR("error", why));
+		ctl_session_send_simple(s, "error", "message", why, NULL, NULL);
+		ctl_session_close(s, why, true);
+	}
+	registry_node_set_alive(c->reg, node, false);
+	c->dirty = true;
+	ctl_schedule(c);
 }

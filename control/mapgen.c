@@ -283,7 +283,7 @@ static int mg_build_usable(struct mapgen *mg)
 
 		if (n->endpoint.family != IO_AF_INET && n->endpoint.family != IO_AF_INET6)
 			continue;
-		if (n->endpoint.port == 0)
+		if (n->endpoint.port == 0 || n->key_revoked)
 			continue;
 		k[0] = n->endpoint.family;
 		k[1] = (uint8_t)(n->endpoint.port >> 8);

@@ -152,6 +152,9 @@ struct reg_node {
 	 * one. */
 	bool has_key;
 	uint8_t key[REG_KEY_LEN];
+	/* An admin revoked its key (registry_node_revoke_key): no session is
+	 * accepted for it, and it is no one's peer, until it joins anew. */
+	bool key_revoked;
 };
 
 /* What node N says about service S (its advertisement), and the admin's
@@ -237,6 +240,10 @@ size_t registry_node_count(const struct registry *r);
 const struct reg_node *registry_node(const struct registry *r, size_t index);
 int registry_node_index(const struct registry *r, const char *name);                /* -ENOENT */
 int registry_node_by_key(const struct registry *r, const uint8_t key[REG_KEY_LEN]); /* -ENOENT */
+/* Admin action (SEC-2): node `node`'s key is revoked: its registration is
+ * refused (-EKEYREVOKED) from now on. -ENOENT, -EALREADY, -EPERM. */
+int registry_node_revoke_key(struct registry *r, const char *actor, const char *node, char *err,
+                             size_t err_len);
 int registry_node_by_addr(const struct registry *r, const struct io_addr *addr);
 void registry_node_set_connected(struct registry *r, size_t index, bool connected);
 /* alive (clears lost), or dead: known gone (its session closed). */

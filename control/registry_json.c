@@ -83,6 +83,8 @@ static bool reg_json_nodes(const struct registry *r, cJSON *root)
 		/* Only when set: state written before set-tags existed reads the same. */
 		if (n->tags_by_admin && !cJSON_AddTrueToObject(o, "tags_by_admin"))
 			return false;
+		if (n->key_revoked && !cJSON_AddTrueToObject(o, "key_revoked"))
+			return false;
 		if (n->has_key) {
 			char hex[2 * REG_KEY_LEN + 1];
 			hex_encode(n->key, REG_KEY_LEN, hex);
@@ -446,6 +448,11 @@ static int reg_from_nodes(struct registry *r, const cJSON *root, char *err, size
 		if (rc < 0)
 			return err_setf(err, err_len, rc, "out of memory");
 		r->nodes[rc].pub.tags_by_admin = cJSON_IsTrue(by_admin);
+		const cJSON *revoked = cJSON_GetObjectItemCaseSensitive(o, "key_revoked");
+		if (revoked && !cJSON_IsBool(revoked))
+			return err_setf(err, err_len, -EINVAL,
+			                "%s.key_revoked: true or false is required", place);
+		r->nodes[rc].pub.key_revoked = cJSON_IsTrue(revoked);
 		rc = 0;
 	}
 	return 0;

@@ -204,6 +204,9 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 	rc = reg_node_key_check(r, idx, info, err, err_len);
 	if (rc)
 		return rc;
+	if (old && old->key_revoked)
+		return err_setf(err, err_len, -EKEYREVOKED,
+		                "node %s: its node key was revoked by an admin", info->name);
 	if (old && info->key && !old->has_key) {
 		/* Saved before keys: the first session's key is its key now. */
 		if (htab_insert(&r->node_by_key, hash_bytes(info->key, REG_KEY_LEN), (size_t)idx))
@@ -302,4 +305,22 @@ void registry_node_set_lost(struct registry *r, size_t index)
 	n->alive = false;
 	n->lost = true;
 	r->generation++;
+}
+
+int registry_node_revoke_key(struct registry *r, const char *actor, const char *node, char *err,
+                             size_t err_len)
+{
+	int rc = reg_require_admin(r, actor, "revoke a node key", err, err_len);
+	int idx = registry_node_index(r, node);
+
+	if (rc)
+		return rc;
+	if (idx < 0)
+		return err_setf(err, err_len, -ENOENT, "unknown node \"%.80s\"", node ? node : "");
+	if (r->nodes[idx].pub.key_revoked)
+		return err_setf(err, err_len, -EALREADY, "node %s: its key is already revoked",
+		                node);
+	r->nodes[idx].pub.key_revoked = true;
+	r->generation++;
+	return 0;
 }

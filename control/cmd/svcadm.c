@@ -49,6 +49,8 @@ static void usage(FILE *f)
 	        "                           never expires, untagged)\n"
 	        "  authkeys                 the auth keys (never their secrets)\n"
 	        "  authkey revoke ID\n"
+	        "  node revoke NODE         revoke the node's key: its session ends, no peer\n"
+	        "                           keeps it, and it may not reconnect\n"
 	        "  ca                       the tailnet CA certificate (PEM), for clients\n"
 	        "The token may also come from $SVCADM_TOKEN.\n");
 }

@@ -2608,7 +2608,8 @@ Test(control, sec1_sec5_a_flood_of_new_nodes_without_a_valid_auth_key_registers_
 		snprintf(names[i], sizeof(names[i]), "fake-%d", i);
 		att->auth = bad[i % 3];
 		fake_connect_as(w, SPARE, names[i]);
-		cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US), "%s stays: %d %s %d", names[i], att->n_errors, att->last_error, att->connected);
+		cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US), "%s stays: %d %s %d", names[i],
+		          att->n_errors, att->last_error, att->connected);
 	}
 	cr_assert_eq(registry_node_count(control_registry(w->c)), before, "no node registered");
 	cr_assert_eq(tw_events(w, "session_refused", "joining needs an auth key"), 20);
@@ -2680,5 +2681,56 @@ Test(control, sec2_a_handshake_to_another_control_key_is_refused_before_any_fram
 	cr_assert_eq(att->n_errors, 0, "control says nothing to a peer that proved nothing");
 	cr_assert_eq(tw_events(w, "session_refused", "does not open under control's key"), 1);
 	cr_assert_eq(registry_node_index(control_registry(w->c), "spare"), -ENOENT);
+	tw_free(w);
+}
+
+/* Whether `name` is among the peers of the fake's map. */
+static bool fake_has_peer(const struct fake *f, const char *name)
+{
+	const cJSON *p;
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(f->map, "peers"))
+	{
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "name")) ?: "",
+		           name) == 0)
+			return true;
+	}
+	return false;
+}
+
+Test(control, sec2_a_revoked_node_key_ends_its_session_and_no_peer_keeps_it)
+{
+	const int nodes[] = {WEB_US, CL_US};
+	struct tw *w = tw_setup(nodes, 2);
+	int rc;
+
+	tw_define_web(w);
+	tw_ok(w, "approve svc:web web-us");
+	fake_advertise(&w->f[WEB_US], "[{\"name\":\"svc:web\",\"ports\":[443,80]}]");
+	cr_assert(RUN_UNTIL(w, fake_first_is(&w->f[CL_US], "svc:web", "web-us"), TW_TIMEOUT_US));
+	cr_assert(fake_has_peer(&w->f[CL_US], "web-us"));
+
+	cJSON_Delete(tw_cmd(w, BOB, "node revoke web-us", &rc));
+	cr_assert_eq(rc, -EPERM, "a member may not: %s", w->out);
+	cr_assert(!w->f[WEB_US].closed);
+	cJSON_Delete(tw_cmd(w, ALICE, "node revoke web-us", &rc));
+	cr_assert_eq(rc, 0, "%s", w->out);
+	cr_assert(strstr(w->out, "\"key_revoked\":true"), "%s", w->out);
+	cr_assert_eq(tw_events(w, "node_key_revoked", "\"node_name\":\"web-us\""), 1);
+	/* Its session ends at once; its clients' maps lose it within the
+	 * propagation bound. */
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed, TW_TIMEOUT_US));
+	cr_assert(RUN_UNTIL(w, !fake_has_peer(&w->f[CL_US], "web-us"), TW_TIMEOUT_US));
+	cr_assert_eq(fake_n_hosts(&w->f[CL_US], "svc:web"), 0);
+	/* It may not come back with the same key, even with a valid auth key. */
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, w->f[WEB_US].closed, TW_TIMEOUT_US));
+	cr_assert(strstr(w->f[WEB_US].last_error, "revoked by an admin"), "%s",
+	          w->f[WEB_US].last_error);
+	cJSON_Delete(tw_cmd(w, ALICE, "node revoke web-us", &rc));
+	cr_assert_eq(rc, -EALREADY, "%s", w->out);
+	/* The revocation is recorded (and saved with the node). */
+	cr_assert(registry_node(control_registry(w->c),
+	                        (size_t)registry_node_index(control_registry(w->c), "web-us"))
+	              ->key_revoked);
 	tw_free(w);
 }
