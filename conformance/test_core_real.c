@@ -841,3 +841,42 @@ Test(core_real, drn_3_closed_client_connections_end_and_the_drain_completes, .in
 	          node_names[drained]);
 	cr_assert_eq(sh(CURL("--max-time 2 " WEB_URL "/")), 0, "%s", R.out);
 }
+
+/* Waits until `cmd` (a shell command) exits 0. */
+static bool wait_sh(int ms, const char *cmd)
+{
+	for (double end = now_s() + ms / 1000.0; now_s() < end; shell_sleep_ms(100))
+		if (sh("%s", cmd) == 0)
+			return true;
+	return false;
+}
+
+Test(core_real, sec2_svcctl_rotate_key_moves_the_node_to_a_new_key_that_survives_a_restart,
+     .init = core_setup, .fini = core_teardown, .timeout = 180)
+{
+	char key_file[160], before[64], cmd[512];
+
+	snprintf(key_file, sizeof(key_file), "%s/host-a.state/node.key", R.dir);
+	cr_assert_eq(sh("cat %s", key_file), 0, "%s", R.out);
+	snprintf(before, sizeof(before), "%.*s", (int)strcspn(R.out, "\n"), R.out);
+	cr_assert_eq(sh(SVCCTL(N_A, "rotate-key")), 0, "%s", R.out);
+	cr_assert(strstr(R.out, "rotating to node key"), "%s", R.out);
+	/* Control records it, the daemon keeps the new key and reconnects
+	 * proving it: controld's events say so. */
+	snprintf(cmd, sizeof(cmd),
+	         "grep -q '\"type\":\"node_key_rotated\",\"node_name\":\"host-a\"' "
+	         "%s/control.events",
+	         R.dir);
+	cr_assert(wait_sh(WAIT_MS, cmd), "no node_key_rotated from controld");
+	cr_assert_eq(sh("cat %s", key_file), 0, "%s", R.out);
+	cr_assert_neq(strncmp(R.out, before, strlen(before)), 0, "node.key is the new key");
+	cr_assert(wait_all_connected(WAIT_MS), "%s", R.out);
+	/* Restarted, the daemon proves the new key; the old one is refused. */
+	stop_child(&R.svcd[N_A], SIGTERM);
+	start_svcd(N_A);
+	cr_assert(wait_all_connected(WAIT_MS), "back with the new key: %s", R.out);
+	snprintf(cmd, sizeof(cmd), "grep -c '\"type\":\"session_refused\"' %s/control.events",
+	         R.dir);
+	sh("%s", cmd);
+	cr_assert_eq(atoi(R.out), 0, "no session refused: %s", R.out);
+}

@@ -7,6 +7,7 @@
 
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
 #include "lib/wire/mapproto.h"
 
 #include <errno.h>
@@ -425,6 +426,9 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		return;
 	}
 	info.key = s->sec.peer_pub;
+	bool rotating =
+	    idx >= 0 && registry_node(c->reg, (size_t)idx)->has_next_key &&
+	    memcmp(registry_node(c->reg, (size_t)idx)->next_key, info.key, REG_KEY_LEN) == 0;
 	int ak;
 	if (ctl_hello_identity(s, msg, &info, &ak, err, sizeof(err)) < 0) {
 		ctl_session_refuse(s, info.name, err);
@@ -437,6 +441,12 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 	}
 	if (rc >= 0 && ak >= 0)
 		registry_authkey_spend(c->reg, (size_t)ak);
+	if (rc >= 0 && rotating) {
+		char b64[WG_KEY_BASE64_LEN + 1];
+		wg_key_to_base64(b64, info.key);
+		io_event(c->io, "node_key_rotated", IO_STR("node_name", info.name),
+		         IO_STR("key", b64));
+	}
 	if (rc < 0) {
 		ctl_session_fail(s, err[0] ? err : strerror(-rc));
 		return;
@@ -622,6 +632,35 @@ out:
 	free(a.was_draining);
 }
 
+/* A node moves to a new key (SEC-2), asked in a session that proved the
+ * current one: recorded durably before the answer, so a crash on either
+ * side never leaves the node with a key control does not take. */
+static void ctl_on_rotate_key(struct ctl_session *s, const cJSON *msg)
+{
+	struct control *c = s->c;
+	const char *hex = ctl_json_str(msg, "key");
+	char err[REG_ERR_LEN] = "", b64[WG_KEY_BASE64_LEN + 1];
+	uint8_t key[REG_KEY_LEN];
+
+	if (!hex || !hex_decode(hex, key, sizeof(key))) {
+		ctl_session_fail(s, "rotate_key: \"key\" must be 64 hex digits");
+		return;
+	}
+	int rc = registry_node_set_next_key(c->reg, (size_t)s->node, key, err, sizeof(err));
+	if (rc == 0 && c->state_path)
+		rc = ctl_store(c, c->reg, "rotate_key", err, sizeof(err));
+	if (rc < 0) {
+		io_event(c->io, "node_key_rotation_refused",
+		         IO_STR("node_name", ctl_node_name(c, s->node)), IO_STR("reason", err));
+		ctl_session_fail(s, err);
+		return;
+	}
+	wg_key_to_base64(b64, key);
+	io_event(c->io, "node_key_rotation", IO_STR("node_name", ctl_node_name(c, s->node)),
+	         IO_STR("key", b64));
+	ctl_session_send_simple(s, "key_rotated", "key", hex, NULL, NULL);
+}
+
 static void ctl_on_frame(struct ctl_session *s, const uint8_t *payload, size_t len)
 {
 	struct control *c = s->c;
@@ -667,6 +706,9 @@ static void ctl_on_frame(struct ctl_session *s, const uint8_t *payload, size_t l
 		ctl_session_send_map(s);
 		break;
 	case MAPPROTO_HEARTBEAT:
+		break;
+	case MAPPROTO_ROTATE_KEY:
+		ctl_on_rotate_key(s, msg);
 		break;
 	default: {
 		char m[96];

@@ -122,7 +122,9 @@ bool reg_match_node_name(const void *ctx, size_t idx, const void *key)
 bool reg_match_node_key(const void *ctx, size_t idx, const void *key)
 {
 	const struct registry *r = ctx;
-	return r->nodes[idx].pub.has_key && memcmp(r->nodes[idx].pub.key, key, REG_KEY_LEN) == 0;
+	const struct reg_node *n = &r->nodes[idx].pub;
+	return (n->has_key && memcmp(n->key, key, REG_KEY_LEN) == 0) ||
+	       (n->has_next_key && memcmp(n->next_key, key, REG_KEY_LEN) == 0);
 }
 
 bool reg_match_node_addr(const void *ctx, size_t idx, const void *key)

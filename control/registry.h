@@ -155,6 +155,11 @@ struct reg_node {
 	/* An admin revoked its key (registry_node_revoke_key): no session is
 	 * accepted for it, and it is no one's peer, until it joins anew. */
 	bool key_revoked;
+	/* A rotation under way (SEC-2): the key its next session may prove
+	 * instead; that session makes it the node's key
+	 * (registry_node_register) and the old one is no longer taken. */
+	bool has_next_key;
+	uint8_t next_key[REG_KEY_LEN];
 };
 
 /* What node N says about service S (its advertisement), and the admin's
@@ -240,6 +245,12 @@ size_t registry_node_count(const struct registry *r);
 const struct reg_node *registry_node(const struct registry *r, size_t index);
 int registry_node_index(const struct registry *r, const char *name);                /* -ENOENT */
 int registry_node_by_key(const struct registry *r, const uint8_t key[REG_KEY_LEN]); /* -ENOENT */
+/* Node `index` asks, in a session that proved its current key, to move to
+ * `key` (SEC-2). Until a session proves `key`, both are taken. -EEXIST:
+ * `key` is another node's (or a pending rotation's); -EINVAL: it is the
+ * current key. The same `key` again is 0 (a retry after a crash). */
+int registry_node_set_next_key(struct registry *r, size_t index, const uint8_t key[REG_KEY_LEN],
+                               char *err, size_t err_len);
 /* Admin action (SEC-2): node `node`'s key is revoked: its registration is
  * refused (-EKEYREVOKED) from now on. -ENOENT, -EALREADY, -EPERM. */
 int registry_node_revoke_key(struct registry *r, const char *actor, const char *node, char *err,

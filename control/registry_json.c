@@ -91,6 +91,12 @@ static bool reg_json_nodes(const struct registry *r, cJSON *root)
 			if (!cJSON_AddStringToObject(o, "key", hex))
 				return false;
 		}
+		if (n->has_next_key) {
+			char hex[2 * REG_KEY_LEN + 1];
+			hex_encode(n->next_key, REG_KEY_LEN, hex);
+			if (!cJSON_AddStringToObject(o, "next_key", hex))
+				return false;
+		}
 	}
 	return a != NULL;
 }
@@ -453,6 +459,21 @@ static int reg_from_nodes(struct registry *r, const cJSON *root, char *err, size
 			return err_setf(err, err_len, -EINVAL,
 			                "%s.key_revoked: true or false is required", place);
 		r->nodes[rc].pub.key_revoked = cJSON_IsTrue(revoked);
+		int jrc = 0;
+		const char *next_hex = reg_jstr(o, "next_key", true, place, &jrc, err, err_len);
+		if (jrc)
+			return jrc;
+		if (next_hex) {
+			uint8_t next[REG_KEY_LEN];
+			char sub2[REG_ERR_LEN];
+			if (!hex_decode(next_hex, next, sizeof(next)))
+				return err_setf(err, err_len, -EINVAL,
+				                "%s.next_key: 64 hex digits are required", place);
+			if (registry_node_set_next_key(r, r->n_nodes - 1, next, sub2,
+			                               sizeof(sub2)) < 0)
+				return err_setf(err, err_len, -EINVAL, "%s.next_key: %s", place,
+				                sub2);
+		}
 		rc = 0;
 	}
 	return 0;

@@ -177,7 +177,8 @@ static int reg_node_key_check(const struct registry *r, int idx, const struct re
 
 	if (!info->key)
 		return 0;
-	if (old && old->has_key && memcmp(old->key, info->key, REG_KEY_LEN) != 0)
+	if (old && old->has_key && memcmp(old->key, info->key, REG_KEY_LEN) != 0 &&
+	    !(old->has_next_key && memcmp(old->next_key, info->key, REG_KEY_LEN) == 0))
 		return err_setf(err, err_len, -EKEYREJECTED,
 		                "node %s is registered with another node key", info->name);
 	owner = registry_node_by_key(r, info->key);
@@ -207,6 +208,15 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 	if (old && old->key_revoked)
 		return err_setf(err, err_len, -EKEYREVOKED,
 		                "node %s: its node key was revoked by an admin", info->name);
+	if (old && info->key && old->has_next_key &&
+	    memcmp(old->next_key, info->key, REG_KEY_LEN) == 0) {
+		/* The rotation completes: the old key is no longer taken. */
+		struct reg_node *n = &r->nodes[idx].pub;
+		htab_remove(&r->node_by_key, hash_bytes(n->key, REG_KEY_LEN), (size_t)idx);
+		memcpy(n->key, n->next_key, REG_KEY_LEN);
+		n->has_next_key = false;
+		r->generation++;
+	}
 	if (old && info->key && !old->has_key) {
 		/* Saved before keys: the first session's key is its key now. */
 		if (htab_insert(&r->node_by_key, hash_bytes(info->key, REG_KEY_LEN), (size_t)idx))
@@ -321,6 +331,34 @@ int registry_node_revoke_key(struct registry *r, const char *actor, const char *
 		return err_setf(err, err_len, -EALREADY, "node %s: its key is already revoked",
 		                node);
 	r->nodes[idx].pub.key_revoked = true;
+	r->generation++;
+	return 0;
+}
+
+int registry_node_set_next_key(struct registry *r, size_t index, const uint8_t key[REG_KEY_LEN],
+                               char *err, size_t err_len)
+{
+	struct reg_node *n;
+	int owner;
+
+	if (index >= r->n_nodes)
+		return err_setf(err, err_len, -ENOENT, "no node %zu", index);
+	n = &r->nodes[index].pub;
+	if (n->has_next_key && memcmp(n->next_key, key, REG_KEY_LEN) == 0)
+		return 0;
+	if (n->has_key && memcmp(n->key, key, REG_KEY_LEN) == 0)
+		return err_setf(err, err_len, -EINVAL, "%s: that is its current key", n->name);
+	owner = registry_node_by_key(r, key);
+	if (owner >= 0)
+		return err_setf(err, err_len, -EEXIST, "%s: that key is node %s's", n->name,
+		                r->nodes[owner].pub.name);
+	if (n->has_next_key)
+		htab_remove(&r->node_by_key, hash_bytes(n->next_key, REG_KEY_LEN), index);
+	n->has_next_key = false;
+	if (htab_insert(&r->node_by_key, hash_bytes(key, REG_KEY_LEN), index))
+		return err_setf(err, err_len, -ENOMEM, "out of memory");
+	memcpy(n->next_key, key, REG_KEY_LEN);
+	n->has_next_key = true;
 	r->generation++;
 	return 0;
 }

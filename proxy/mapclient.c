@@ -7,6 +7,7 @@
 #include "lib/base/buf.h"
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
 #include "lib/base/mutant.h"
 #include "lib/wire/mapproto.h"
 #include "lib/wire/mapsec.h"
@@ -55,7 +56,10 @@ struct mapclient {
 	char *adv;      /* the services array, printed */
 	char *adv_sent; /* what went up in this session (NULL: nothing yet) */
 
-	struct wg_keypair key;           /* the node key (SEC-1) */
+	struct wg_keypair key;  /* the node key (SEC-1) */
+	struct wg_keypair next; /* a rotation asked for (has_next) */
+	uint8_t next_seed[WG_KEY_LEN];
+	bool has_next;
 	uint8_t control_key[WG_KEY_LEN]; /* pinned (SEC-2) */
 	struct mapsec sec;               /* this session's keys */
 };
@@ -382,6 +386,65 @@ static void mc_emit_liveness(struct mapclient *mc, const char *type)
 	mc_arm_tick(mc);
 }
 
+static const char *mc_string(const cJSON *msg, const char *name)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, name);
+	return cJSON_IsString(s) && s->valuestring ? s->valuestring : NULL;
+}
+
+static void mc_send_rotate(struct mapclient *mc)
+{
+	char hex[2 * WG_KEY_LEN + 1];
+	cJSON *o = mc_message("rotate_key");
+
+	hex_encode(mc->next.pub, WG_KEY_LEN, hex);
+	if (o && !cJSON_AddStringToObject(o, "key", hex)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	mc_send_free(mc, o);
+}
+
+/* Control recorded the rotation: the owner keeps the new key, and the
+ * next session proves it. */
+static void mc_on_key_rotated(struct mapclient *mc, const cJSON *msg)
+{
+	const char *hex = mc_string(msg, "key");
+	uint8_t key[WG_KEY_LEN];
+	char b64[WG_KEY_BASE64_LEN + 1];
+
+	if (!mc->has_next || !hex || !hex_decode(hex, key, sizeof(key)) ||
+	    memcmp(key, mc->next.pub, WG_KEY_LEN) != 0) {
+		mc_violation(mc, "key_rotated for a key this node did not ask for");
+		return;
+	}
+	if (mc->cb.key_rotated && mc->cb.key_rotated(mc->ctx, mc->next_seed) < 0) {
+		io_event(mc->io, "node_key_rotation_failed",
+		         IO_STR("reason", "the new key could not be kept: staying on the old one"));
+		return;
+	}
+	mc->key = mc->next;
+	mc->has_next = false;
+	OPENSSL_cleanse(&mc->next, sizeof(mc->next));
+	OPENSSL_cleanse(mc->next_seed, sizeof(mc->next_seed));
+	wg_key_to_base64(b64, mc->key.pub);
+	io_event(mc->io, "node_key_rotated", IO_STR("key", b64));
+	snprintf(mc->kill_reason, sizeof(mc->kill_reason), "node key rotated: reconnecting");
+	if (!io_timer_armed(&mc->kill))
+		mc->io->ops->timer_arm(mc->io, &mc->kill, 0);
+}
+
+int mapclient_rotate_key(struct mapclient *mc, const uint8_t seed[32])
+{
+	if (wg_keypair_from_seed(&mc->next, seed) < 0)
+		return -ENOMEM;
+	memcpy(mc->next_seed, seed, WG_KEY_LEN);
+	mc->has_next = true;
+	if (mc->state == MC_UP)
+		mc_send_rotate(mc);
+	return 0;
+}
+
 static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 {
 	if (mc->state == MC_UP) {
@@ -394,6 +457,8 @@ static void mc_on_welcome(struct mapclient *mc, const cJSON *msg)
 	mc_emit_liveness(mc, "control_connected");
 	if (mc->cb.connected)
 		mc->cb.connected(mc->ctx, true);
+	if (mc->state == MC_UP && mc->has_next)
+		mc_send_rotate(mc);
 }
 
 static void mc_on_liveness(struct mapclient *mc, const cJSON *msg)
@@ -519,12 +584,6 @@ static void mc_on_netmap(struct mapclient *mc, cJSON *msg, size_t bytes)
 		mc_netmap_take(mc, doc, version);
 }
 
-static const char *mc_string(const cJSON *msg, const char *name)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, name);
-	return cJSON_IsString(s) && s->valuestring ? s->valuestring : NULL;
-}
-
 /* Control confirmed the drain of a service (DRN-1/3). */
 static void mc_on_drain_confirmed(struct mapclient *mc, const cJSON *msg)
 {
@@ -587,6 +646,9 @@ static void mc_on_frame(struct mapclient *mc, const uint8_t *payload, size_t len
 		break;
 	case MAPPROTO_ADVERTISE_REFUSED:
 		mc_on_advertise_refused(mc, msg);
+		break;
+	case MAPPROTO_KEY_ROTATED:
+		mc_on_key_rotated(mc, msg);
 		break;
 	case MAPPROTO_ERROR: {
 		char reason[MAPCLIENT_ERR_LEN];
@@ -890,6 +952,8 @@ void mapclient_free(struct mapclient *mc)
 	cJSON_Delete(mc->map);
 	free(mc->adv);
 	free(mc->adv_sent);
+	OPENSSL_cleanse(&mc->next, sizeof(mc->next));
+	OPENSSL_cleanse(mc->next_seed, sizeof(mc->next_seed));
 	OPENSSL_cleanse(&mc->key, sizeof(mc->key));
 	mapsec_clear(&mc->sec);
 	free(mc);

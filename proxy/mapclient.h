@@ -64,6 +64,12 @@ struct mapclient_callbacks {
 	void (*advertise_refused)(void *ctx, const char *service, const char *message);
 	/* The session came up (welcome seen) or went down. May be NULL. */
 	void (*connected)(void *ctx, bool up);
+	/* Control recorded the rotation to the key from `seed`
+	 * (mapclient_rotate_key): keep it as the node key now. 0 to switch
+	 * (the session then reconnects with it), -errno to stay on the old
+	 * key (control takes both until a session proves the new one). May
+	 * be NULL (switch in memory only). */
+	int (*key_rotated)(void *ctx, const uint8_t seed[32]);
 };
 
 struct mapclient_config {
@@ -107,6 +113,11 @@ void mapclient_free(struct mapclient *mc);
  * reconnect. 0, -E2BIG (the frame would exceed MAPPROTO_MAX_UP_FRAME),
  * -EINVAL (not an array), -ENOMEM. */
 int mapclient_advertise(struct mapclient *mc, const cJSON *services);
+
+/* Moves the node to the key from `seed` (SEC-2): asked in the next (or
+ * current) session, then cb.key_rotated and a reconnect with it. Asking
+ * again, after a crash, is harmless. 0 or -ENOMEM. */
+int mapclient_rotate_key(struct mapclient *mc, const uint8_t seed[32]);
 
 /* Whether the session is up (hello sent, welcome seen). */
 bool mapclient_connected(const struct mapclient *mc);

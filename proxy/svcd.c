@@ -9,12 +9,14 @@
 #include "lib/wire/mapproto.h"
 #include "lib/wire/packet.h"
 #include "lib/wire/tls.h"
+#include "lib/wire/wg.h"
 #include "proxy/dataplane/dataplane.h"
 #include "proxy/magicdns.h"
 #include "proxy/mapclient.h"
 #include "proxy/svcd_int.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,43 @@ static int svcd_mc_apply(void *ctx, const cJSON *doc, const char *text, size_t l
 static void svcd_mc_drain_confirmed(void *ctx, const char *service)
 {
 	svcd_drain_confirmed(ctx, service);
+}
+
+static int svcd_mc_key_rotated(void *ctx, const uint8_t seed[32])
+{
+	struct svcd *d = ctx;
+	return d->key_store ? d->key_store(d->key_store_ctx, seed, false) : 0;
+}
+
+int svcd_rotate_key(struct svcd *d, char *out, size_t out_len)
+{
+	uint8_t seed[WG_KEY_LEN];
+	struct wg_keypair kp;
+	char b64[WG_KEY_BASE64_LEN + 1];
+	int rc;
+
+	if (!d->mc)
+		return err_setf(out, out_len, -ENOTCONN,
+		                "no control: a node key is control's to know");
+	d->io->ops->random_secret(d->io, seed, sizeof(seed));
+	rc = wg_keypair_from_seed(&kp, seed);
+	if (rc == 0 && d->key_store)
+		rc = d->key_store(d->key_store_ctx, kp.priv, true);
+	if (rc == 0)
+		rc = mapclient_rotate_key(d->mc, kp.priv);
+	if (rc < 0) {
+		err_setf(out, out_len, rc, "node key rotation: %s", strerror(-rc));
+	} else {
+		wg_key_to_base64(b64, kp.pub);
+		snprintf(out, out_len,
+		         "rotating to node key %s: control records it, then the "
+		         "session reconnects with it\n",
+		         b64);
+		io_event(d->io, "node_key_rotation_asked", IO_STR("key", b64));
+	}
+	OPENSSL_cleanse(seed, sizeof(seed));
+	OPENSSL_cleanse(&kp, sizeof(kp));
+	return rc;
 }
 
 /* Sends control the advertisement: every advertised or draining service
@@ -144,13 +183,18 @@ static int svcd_start_control(struct svcd *d, const struct svcd_config *config, 
 	    .first_connect_delay_us = config->control_connect_delay_us,
 	    .cb = {.apply = svcd_mc_apply,
 	           .drain_confirmed = svcd_mc_drain_confirmed,
-	           .connected = svcd_mc_connected},
+	           .connected = svcd_mc_connected,
+	           .key_rotated = svcd_mc_key_rotated},
 	    .ctx = d,
 	};
 	if (mcfg.control.port == 0)
 		mcfg.control.port = MAPPROTO_DEFAULT_PORT;
+	d->key_store = config->key_store;
+	d->key_store_ctx = config->key_store_ctx;
 	rc = mapclient_new(&d->mc, d->io, &mcfg);
 	free(pub);
+	if (rc == 0 && config->next_node_key)
+		rc = mapclient_rotate_key(d->mc, config->next_node_key);
 	if (rc < 0)
 		return err_setf(err, err_len, rc, "map session: %s",
 		                rc == -EINVAL ? "bad control settings (name, tags)"

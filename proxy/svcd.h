@@ -128,8 +128,16 @@ struct svcd_config {
 	const uint8_t *node_key;
 	const uint8_t *control_key;
 	const char *auth_key; /* to join control the first time; NULL: none */
-	bool magic_dns;       /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
-	char *err;            /* optional: why svcd_new failed, in words */
+	/* Keeping the node key across a rotation (svcd_rotate_key, SEC-2):
+	 * called with next = true before control is asked (the new key kept
+	 * aside), with next = false once control recorded it (the new key is
+	 * the node key). 0 or -errno. NULL: rotation in memory only. */
+	int (*key_store)(void *ctx, const uint8_t seed[32], bool next);
+	void *key_store_ctx;
+	/* A rotation a crash interrupted (the key kept aside): asked again. */
+	const uint8_t *next_node_key;
+	bool magic_dns; /* answer DNS on 100.100.100.100:53 (proxy/magicdns.h) */
+	char *err;      /* optional: why svcd_new failed, in words */
 	size_t err_len;
 };
 
@@ -168,6 +176,12 @@ size_t svcd_open_connections(const struct svcd *d, const char *service);
 /* Handles one local API request line (lib/wire/localapi.h) and returns the
  * response line, malloc'd (NULL only on -ENOMEM). */
 char *svcd_local_request(struct svcd *d, const char *line, size_t len);
+/* Moves the node to a new key (SEC-2): drawn from the seam's secrets,
+ * kept aside through config.key_store, then asked of control; control's
+ * answer makes it the node key and the session reconnects with it. The
+ * new public key (base64) into out. 0, -ENOTCONN (no control), or the
+ * store's error. */
+int svcd_rotate_key(struct svcd *d, char *out, size_t out_len);
 
 /* Control confirmed that no client can still be steered here for
  * `service` (DRN-1/3): a draining service's listeners close now. Called by

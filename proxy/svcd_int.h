@@ -100,6 +100,8 @@ struct svcd {
 	size_t n_certs;
 	bool dns;           /* MagicDNS answers packets to 100.100.100.100:53 */
 	bool config_tagged; /* config.tags given with config.control */
+	int (*key_store)(void *ctx, const uint8_t seed[32], bool next);
+	void *key_store_ctx;
 
 	struct serve_config cfg;
 	struct serve_adv adv;

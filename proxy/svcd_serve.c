@@ -267,6 +267,12 @@ char *svcd_local_request(struct svcd *d, const char *line, size_t len)
 		rc = svcd_run_op(d, &op, &text);
 		break;
 	}
+	case LOCALAPI_OP_ROTATE_KEY: {
+		char out[256];
+		rc = svcd_rotate_key(d, out, sizeof(out));
+		text = rc < 0 ? xprintf("%s\n", out) : strdup(out);
+		break;
+	}
 	case LOCALAPI_OP_NONE:
 		CHECK(!"parsed request without an op");
 	}

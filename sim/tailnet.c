@@ -154,6 +154,16 @@ static int tn_backends_start(struct tn_node *n, const struct tn_node_spec *s, ch
 }
 
 /* Starts node `i`'s daemon and runs its serve lines. */
+/* A rotated node key is the node's from then on: a restart proves it. */
+static int tn_key_store(void *ctx, const uint8_t seed[32], bool next)
+{
+	struct tn_node *n = ctx;
+
+	if (!next)
+		memcpy(n->node_key, seed, sizeof(n->node_key));
+	return 0;
+}
+
 static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_len)
 {
 	const struct tn_config *c = t->config;
@@ -195,6 +205,8 @@ static int tn_daemon_start(struct tailnet *t, size_t i, char *why, size_t why_le
 	                         .node_key = n->node_key,
 	                         .control_key = t->control_key,
 	                         .auth_key = n->auth_key,
+	                         .key_store = tn_key_store,
+	                         .key_store_ctx = n,
 	                         .err = err,
 	                         .err_len = sizeof(err)};
 	int rc = svcd_new(&n->daemon, io_sim_daemon_io(n->io), &dc);

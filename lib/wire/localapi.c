@@ -95,6 +95,8 @@ const char *localapi_op_name(enum localapi_op op)
 		return "netmap";
 	case LOCALAPI_OP_STATUS:
 		return "status";
+	case LOCALAPI_OP_ROTATE_KEY:
+		return "rotate-key";
 	case LOCALAPI_OP_NONE:
 		break;
 	}
@@ -104,7 +106,8 @@ const char *localapi_op_name(enum localapi_op op)
 static enum localapi_op op_from_name(const char *name)
 {
 	static const enum localapi_op ops[] = {LOCALAPI_OP_SERVE, LOCALAPI_OP_SERVE_CONFIG,
-	                                       LOCALAPI_OP_NETMAP, LOCALAPI_OP_STATUS};
+	                                       LOCALAPI_OP_NETMAP, LOCALAPI_OP_STATUS,
+	                                       LOCALAPI_OP_ROTATE_KEY};
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(name, localapi_op_name(ops[i])) == 0)
@@ -209,6 +212,8 @@ static int request_args(const cJSON *root, const char *op_text, struct localapi_
 			return err_setf(err, err_len, -EINVAL, "\"json\" must be true or false");
 		out->json = cJSON_IsTrue(v);
 		return 0;
+	case LOCALAPI_OP_ROTATE_KEY:
+		return 0;
 	case LOCALAPI_OP_NONE:
 		break;
 	}
@@ -284,6 +289,8 @@ char *localapi_request_format(const struct localapi_request *req, bool *too_big)
 		break;
 	case LOCALAPI_OP_STATUS:
 		ok = ok && cJSON_AddBoolToObject(root, "json", req->json);
+		break;
+	case LOCALAPI_OP_ROTATE_KEY:
 		break;
 	case LOCALAPI_OP_NONE:
 		CHECK(!"localapi_request_format: no op");

@@ -7,6 +7,7 @@
  *   {"op":"serve-config","document":"<a serve config JSON document>"}   CFG-10
  *   {"op":"netmap","document":"<a netmap JSON document>"}
  *   {"op":"status","json":true}          (`serve status [--json]`)
+ *   {"op":"rotate-key"}                  a new node key (SEC-2)
  * Responses:
  *   {"status":0,"output":"..."}   0: done; 1: the command failed (output
  *                                 says why); 2: the request itself was bad
@@ -40,6 +41,7 @@ enum localapi_op {
 	LOCALAPI_OP_SERVE_CONFIG, /* document */
 	LOCALAPI_OP_NETMAP,       /* document */
 	LOCALAPI_OP_STATUS,       /* json */
+	LOCALAPI_OP_ROTATE_KEY,   /* nothing: a new node key (SEC-2) */
 };
 
 enum localapi_status {

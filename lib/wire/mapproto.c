@@ -32,6 +32,8 @@ static const char *const mp_type_names[] = {
     [MAPPROTO_ADVERTISE_REFUSED] = "advertise_refused",
     [MAPPROTO_ERROR] = "error",
     [MAPPROTO_LIVENESS] = "liveness",
+    [MAPPROTO_ROTATE_KEY] = "rotate_key",
+    [MAPPROTO_KEY_ROTATED] = "key_rotated",
 };
 
 #define MP_N_TYPES (sizeof(mp_type_names) / sizeof(mp_type_names[0]))

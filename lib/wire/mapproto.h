@@ -34,6 +34,11 @@
  *                                    daemon holds: send a full map.
  *   {"type":"heartbeat"}             every heartbeat_ms when nothing else
  *                                    went up.
+ *   {"type":"rotate_key","key":"<64 hex>"}
+ *                                    move the node to this key (SEC-2): the
+ *                                    session proved the current one. Until a
+ *                                    session proves the new key, both are
+ *                                    taken; sending it again is harmless.
  *
  * Control -> daemon:
  *   {"type":"welcome","heartbeat_ms":10000,"dead_after_ms":30000}
@@ -61,6 +66,9 @@
  *       has acknowledged a netmap without it (DRN-1/3).
  *   {"type":"advertise_refused","service":"svc:web","message":"..."}
  *   {"type":"heartbeat"}
+ *   {"type":"key_rotated","key":"<64 hex>"}
+ *       control recorded the rotation (durably): the next session may
+ *       prove the new key, and doing so makes it the only one.
  *   {"type":"error","message":"..."}   then control closes.
  */
 #ifndef LIB_WIRE_MAPPROTO_H
@@ -104,6 +112,8 @@ enum mapproto_type {
 	MAPPROTO_ADVERTISE_REFUSED,
 	MAPPROTO_ERROR,
 	MAPPROTO_LIVENESS,
+	MAPPROTO_ROTATE_KEY,
+	MAPPROTO_KEY_ROTATED,
 };
 
 /* Frame parser over a byte stream. Returns the frame's total length

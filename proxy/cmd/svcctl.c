@@ -6,6 +6,7 @@
  *   svcctl [--socket PATH] serve-config FILE|-
  *   svcctl [--socket PATH] netmap FILE|-
  *   svcctl [--socket PATH] status [--json]
+ *   svcctl [--socket PATH] rotate-key
  */
 #define _GNU_SOURCE
 #include "lib/wire/localapi.h"
@@ -25,11 +26,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: svcctl [--socket PATH] serve ARGS...\n"
-	           "       svcctl [--socket PATH] serve-config FILE|-\n"
-	           "       svcctl [--socket PATH] netmap FILE|-\n"
-	           "       svcctl [--socket PATH] status [--json]\n"
-	           "The socket defaults to " SVCCTL_DEFAULT_SOCKET ".\n");
+	fprintf(
+	    f, "usage: svcctl [--socket PATH] serve ARGS...\n"
+	       "       svcctl [--socket PATH] serve-config FILE|-\n"
+	       "       svcctl [--socket PATH] netmap FILE|-\n"
+	       "       svcctl [--socket PATH] status [--json]\n"
+	       "       svcctl [--socket PATH] rotate-key      a new node key (control records it)\n"
+	       "The socket defaults to " SVCCTL_DEFAULT_SOCKET ".\n");
 }
 
 static int dial(const char *path)
@@ -238,14 +241,25 @@ static int request_status(struct localapi_request *req, int argc, char **argv)
 	return -1;
 }
 
+/* `rotate-key`: a new node key (SEC-2). -1 or the exit status. */
+static int request_rotate_key(struct localapi_request *req, int argc, char **argv)
+{
+	(void)argv;
+	req->op = LOCALAPI_OP_ROTATE_KEY;
+	if (argc != 1) {
+		fprintf(stderr, "svcctl: rotate-key takes no arguments\n");
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
 static const struct {
 	const char *name;
 	int (*build)(struct localapi_request *req, int argc, char **argv);
 } commands[] = {
-    {"serve", request_serve},
-    {"serve-config", request_document},
-    {"netmap", request_document},
-    {"status", request_status},
+    {"serve", request_serve},   {"serve-config", request_document}, {"netmap", request_document},
+    {"status", request_status}, {"rotate-key", request_rotate_key},
 };
 
 int main(int argc, char **argv)

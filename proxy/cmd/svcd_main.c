@@ -3,6 +3,7 @@
  * (lib/wire/localapi.h) served from the same loop. SIGINT/SIGTERM (via a
  * signalfd) stop it cleanly: proxies closed, TUN addresses removed. */
 #define _GNU_SOURCE
+#include "lib/base/errfmt.h"
 #include "lib/base/numarg.h"
 #include "lib/io/io_daemon.h"
 #include "lib/io/storage.h"
@@ -28,7 +29,8 @@
 #define SVCD_MAIN_DEFAULT_SOCKET "/run/svcd.sock"
 #define SVCD_MAIN_DEFAULT_TUN    "svcd0"
 #define SVCD_MAIN_DEFAULT_STATE  "/var/lib/svcd"
-#define SVCD_NODE_KEY_FILE       "node.key" /* in --state-dir: base64, 0600 */
+#define SVCD_NODE_KEY_FILE       "node.key"      /* in --state-dir: base64, 0600 */
+#define SVCD_NEXT_KEY_FILE       "node.key.next" /* a rotation asked for, not yet recorded */
 #define SVCD_NODE_KEY_MAX_BYTES  128
 #define SVCD_MAX_FILE_BYTES      (64u << 20) /* --netmap file */
 #define SVCD_MAIN_MAX_TAGS       32          /* --tag, repeated */
@@ -62,7 +64,10 @@ struct app {
 	struct localapi_server *api;
 	const char *sock_path;
 	uint8_t node_key[WG_KEY_LEN]; /* secret: wiped at exit */
-	char auth_key[128];           /* --auth-key's key, read; wiped at exit */
+	uint8_t next_key[WG_KEY_LEN]; /* a rotation to resume (has_next) */
+	bool has_next;
+	const char *state_dir;
+	char auth_key[128]; /* --auth-key's key, read; wiped at exit */
 };
 
 static void usage(FILE *f)
@@ -326,52 +331,105 @@ static int parse_args(int argc, char **argv, struct args *a, struct io_addr *und
 	return check_args(a, underlay);
 }
 
-/* The node key from --state-dir, made (from the kernel's CSPRNG) and
- * stored 0600 on the first start. 0 or -1 (said why). */
-static int load_node_key(struct app *app, const char *dir)
+/* One key file in the state directory (base64 of the 32 secret bytes and
+ * a newline, written 0600 through the storage seam: atomic and durable).
+ * 0, -ENOENT (none yet), or -errno with err. */
+static int key_file_read(const char *dir, const char *name, uint8_t key[WG_KEY_LEN], char *err,
+                         size_t err_len)
 {
-	char path[4096], err[STORAGE_ERR_LEN] = "", *text = NULL, b64[WG_KEY_BASE64_LEN + 2];
+	char path[4096], *text = NULL;
 	struct storage *st = NULL;
 	size_t len = 0;
 	int rc;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, SVCD_NODE_KEY_FILE) >= (int)sizeof(path)) {
-		fprintf(stderr, "svcd: --state-dir too long\n");
-		return -1;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return err_setf(err, err_len, -ENAMETOOLONG, "--state-dir too long");
+	rc = storage_file_new(&st);
+	if (rc == 0)
+		rc = st->ops->read(st, path, SVCD_NODE_KEY_MAX_BYTES, &text, &len, err, err_len);
+	if (rc == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		if (!wg_key_from_base64(key, text))
+			rc = err_setf(err, err_len, -EINVAL, "%.400s: not a base64 key of 32 bytes",
+			              path);
+		OPENSSL_cleanse(text, len);
 	}
+	free(text);
+	storage_file_free(st);
+	return rc;
+}
+
+static int key_file_write(const char *dir, const char *name, const uint8_t key[WG_KEY_LEN],
+                          char *err, size_t err_len)
+{
+	char path[4096], b64[WG_KEY_BASE64_LEN + 2];
+	struct storage *st = NULL;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return err_setf(err, err_len, -ENAMETOOLONG, "--state-dir too long");
+	wg_key_to_base64(b64, key);
+	strcat(b64, "\n");
+	rc = storage_file_new(&st);
+	if (rc == 0)
+		rc = st->ops->write(st, path, b64, strlen(b64), err, err_len);
+	OPENSSL_cleanse(b64, sizeof(b64));
+	storage_file_free(st);
+	return rc;
+}
+
+/* The node key from --state-dir, made (from the kernel's CSPRNG) and
+ * stored 0600 on the first start; and a rotation a crash interrupted
+ * (node.key.next differing from node.key), to ask again. 0 or -1 (said
+ * why). */
+static int load_node_key(struct app *app, const char *dir)
+{
+	char err[STORAGE_ERR_LEN] = "";
+	int rc;
+
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "svcd: --state-dir %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	if (storage_file_new(&st) < 0) {
-		fprintf(stderr, "svcd: out of memory\n");
-		return -1;
-	}
-	rc = st->ops->read(st, path, SVCD_NODE_KEY_MAX_BYTES, &text, &len, err, sizeof(err));
+	app->state_dir = dir;
+	rc = key_file_read(dir, SVCD_NODE_KEY_FILE, app->node_key, err, sizeof(err));
 	if (rc == -ENOENT) {
 		struct wg_keypair kp;
 		app->dm.io->ops->random_secret(app->dm.io, app->node_key, WG_KEY_LEN);
 		rc = wg_keypair_from_seed(&kp, app->node_key);
 		memcpy(app->node_key, kp.priv, WG_KEY_LEN);
 		OPENSSL_cleanse(&kp, sizeof(kp));
-		wg_key_to_base64(b64, app->node_key);
-		strcat(b64, "\n");
 		if (rc == 0)
-			rc = st->ops->write(st, path, b64, strlen(b64), err, sizeof(err));
-		OPENSSL_cleanse(b64, sizeof(b64));
-	} else if (rc == 0) {
-		text[strcspn(text, "\n")] = '\0';
-		if (!wg_key_from_base64(app->node_key, text)) {
-			snprintf(err, sizeof(err), "%.400s: not a base64 key of 32 bytes", path);
-			rc = -EINVAL;
-		}
-		OPENSSL_cleanse(text, len);
+			rc = key_file_write(dir, SVCD_NODE_KEY_FILE, app->node_key, err,
+			                    sizeof(err));
 	}
-	free(text);
-	storage_file_free(st);
+	if (rc == 0) {
+		int nrc = key_file_read(dir, SVCD_NEXT_KEY_FILE, app->next_key, err, sizeof(err));
+		app->has_next =
+		    nrc == 0 && CRYPTO_memcmp(app->next_key, app->node_key, WG_KEY_LEN) != 0;
+		if (nrc < 0 && nrc != -ENOENT)
+			rc = nrc;
+	}
 	if (rc < 0)
 		fprintf(stderr, "svcd: node key: %s\n", err[0] ? err : strerror(-rc));
 	return rc < 0 ? -1 : 0;
+}
+
+/* svcd_config.key_store: a rotation's key kept aside (next), then made the
+ * node key once control recorded it. */
+static int store_node_key(void *ctx, const uint8_t seed[32], bool next)
+{
+	struct app *app = ctx;
+	char err[STORAGE_ERR_LEN] = "";
+	int rc = key_file_write(app->state_dir, next ? SVCD_NEXT_KEY_FILE : SVCD_NODE_KEY_FILE,
+	                        seed, err, sizeof(err));
+
+	if (rc < 0)
+		io_event(app->dm.io, "svcd_warning", IO_STR("what", "node key"),
+		         IO_STR("error", err));
+	else if (!next)
+		memcpy(app->node_key, seed, WG_KEY_LEN);
+	return rc;
 }
 
 /* --auth-key: the key itself, or file:PATH (so it stays out of `ps`). 0 or
@@ -430,6 +488,9 @@ static int start_daemon(struct app *app, const struct args *a, const struct io_a
 		cfg.node_key = app->node_key;
 		cfg.control_key = a->control_key;
 		cfg.auth_key = app->auth_key[0] ? app->auth_key : NULL;
+		cfg.key_store = store_node_key;
+		cfg.key_store_ctx = app;
+		cfg.next_node_key = app->has_next ? app->next_key : NULL;
 	}
 	int rc = svcd_new(&app->d, app->dm.io, &cfg);
 	if (rc < 0) {
@@ -525,6 +586,7 @@ int main(int argc, char **argv)
 	}
 	status = shut_down(&app, status);
 	OPENSSL_cleanse(app.node_key, sizeof(app.node_key));
+	OPENSSL_cleanse(app.next_key, sizeof(app.next_key));
 	OPENSSL_cleanse(app.auth_key, sizeof(app.auth_key));
 	return status;
 }

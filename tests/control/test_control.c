@@ -6,6 +6,7 @@
 #include "control/admin_cmd.h"
 #include "control/control.h"
 #include "lib/base/check.h"
+#include "lib/base/hex.h"
 #include "lib/io/storage.h"
 #include "lib/wire/ca.h"
 #include "lib/wire/mapproto.h"
@@ -2732,5 +2733,52 @@ Test(control, sec2_a_revoked_node_key_ends_its_session_and_no_peer_keeps_it)
 	cr_assert(registry_node(control_registry(w->c),
 	                        (size_t)registry_node_index(control_registry(w->c), "web-us"))
 	              ->key_revoked);
+	tw_free(w);
+}
+
+Test(control, sec2_a_node_rotates_its_key_and_then_only_the_new_one_is_taken)
+{
+	const int nodes[] = {WEB_US};
+	struct tw *w = tw_setup(nodes, 1);
+	struct fake *f = &w->f[WEB_US];
+	struct wg_keypair next = fake_key("web-us rotated");
+	char hex[2 * WG_KEY_LEN + 1], msg[160];
+
+	hex_encode(next.pub, WG_KEY_LEN, hex);
+	snprintf(msg, sizeof(msg), "{\"type\":\"rotate_key\",\"key\":\"%s\"}", hex);
+	fake_send(f, msg);
+	cr_assert(RUN_UNTIL(w, tw_events(w, "node_key_rotation", "web-us") == 1, TW_TIMEOUT_US));
+	/* Until a session proves the new key, the old one is taken too (a
+	 * crash before the node kept the new key locks nothing out). */
+	fake_close(f);
+	tw_step(w, 100000);
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, f->map != NULL, TW_TIMEOUT_US));
+	cr_assert_eq(tw_events(w, "node_key_rotated", NULL), 0);
+	/* The new key's session completes the rotation ... */
+	fake_close(f);
+	tw_step(w, 100000);
+	f->key_name = "web-us rotated";
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, f->map != NULL, TW_TIMEOUT_US));
+	cr_assert_eq(tw_events(w, "node_key_rotated", "\"node_name\":\"web-us\""), 1);
+	const struct registry *reg = control_registry(w->c);
+	const struct reg_node *n = registry_node(reg, (size_t)registry_node_index(reg, "web-us"));
+	cr_assert(memcmp(n->key, next.pub, WG_KEY_LEN) == 0 && !n->has_next_key);
+	/* ... and the old key is no longer taken. */
+	fake_close(f);
+	tw_step(w, 100000);
+	f->key_name = NULL;
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, f->closed, TW_TIMEOUT_US));
+	cr_assert(strstr(f->last_error, "registered with another node key"), "%s", f->last_error);
+	/* A rotation to another node's key is refused. */
+	const int more[] = {CL_US};
+	fake_connect(w, more[0]);
+	cr_assert(RUN_UNTIL(w, w->f[CL_US].map != NULL, TW_TIMEOUT_US));
+	fake_send(&w->f[CL_US], msg);
+	cr_assert(RUN_UNTIL(w, w->f[CL_US].closed, TW_TIMEOUT_US));
+	cr_assert(strstr(w->f[CL_US].last_error, "that key is node web-us's"), "%s",
+	          w->f[CL_US].last_error);
 	tw_free(w);
 }
