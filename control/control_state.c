@@ -18,18 +18,12 @@
 /* The state document of `reg` with the CA seed (malloc'd; NULL: -ENOMEM). */
 static char *ctl_state_text(const struct control *c, const struct registry *reg, size_t *len)
 {
-	static const char hex[] = "0123456789abcdef";
 	char seed[CA_SEED_LEN * 2 + 1];
 	char *text = NULL, *r = registry_to_json(reg);
-	const uint8_t *s = ca_seed(c->ca);
 
 	if (!r)
 		return NULL;
-	for (size_t i = 0; i < CA_SEED_LEN; i++) {
-		seed[2 * i] = hex[s[i] >> 4];
-		seed[2 * i + 1] = hex[s[i] & 15];
-	}
-	seed[CA_SEED_LEN * 2] = '\0';
+	hex_encode(ca_seed(c->ca), CA_SEED_LEN, seed);
 	int n = asprintf(&text, "{\"version\":1,\"ca_seed\":\"%s\",\"registry\":%s}\n", seed, r);
 	free(r);
 	if (n < 0)

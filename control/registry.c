@@ -11,6 +11,7 @@
 
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -463,7 +464,6 @@ static long reg_user_find(const struct registry *r, const char *login)
  * secret (tokens, auth keys). 0, or -ENOMEM when OpenSSL fails. */
 int reg_sha256_hex(const char *text, char out[REG_SHA256_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 
@@ -472,11 +472,7 @@ int reg_sha256_hex(const char *text, char out[REG_SHA256_HEX_LEN + 1])
 		out[0] = '\0';
 		return -ENOMEM;
 	}
-	for (unsigned int i = 0; i < md_len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[REG_SHA256_HEX_LEN] = '\0';
+	hex_encode(md, md_len, out);
 	return 0;
 }
 

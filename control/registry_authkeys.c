@@ -8,6 +8,7 @@
 
 #include "lib/base/check.h"
 #include "lib/base/errfmt.h"
+#include "lib/base/hex.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -17,17 +18,6 @@
 #include <time.h>
 
 #define REG_AUTHKEY_PREFIX_LEN (sizeof(REG_AUTHKEY_PREFIX) - 1)
-
-static void reg_hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static bool reg_lower_hex(const char *s, size_t n)
 {
@@ -134,7 +124,7 @@ static int reg_authkey_id(const uint8_t random[REG_AUTHKEY_RANDOM], char id[REG_
 	char sha256[REG_SHA256_HEX_LEN + 1];
 
 	memcpy(text, "svckey-id:", sizeof("svckey-id:") - 1);
-	reg_hex(random, REG_AUTHKEY_RANDOM, text + sizeof("svckey-id:") - 1);
+	hex_encode(random, REG_AUTHKEY_RANDOM, text + sizeof("svckey-id:") - 1);
 	if (reg_sha256_hex(text, sha256) < 0)
 		return -ENOMEM;
 	memcpy(id, sha256, REG_AUTHKEY_ID_LEN);
@@ -187,7 +177,8 @@ int registry_authkey_issue(struct registry *r, const char *owner, bool reusable,
 	if (registry_authkey_index(r, k.id) >= 0)
 		return err_setf(err, err_len, -EEXIST, "auth key id %s is taken: draw again", k.id);
 	snprintf(text, sizeof(text), "%s%s-", REG_AUTHKEY_PREFIX, k.id);
-	reg_hex(random, REG_AUTHKEY_RANDOM, text + REG_AUTHKEY_PREFIX_LEN + REG_AUTHKEY_ID_LEN + 1);
+	hex_encode(random, REG_AUTHKEY_RANDOM,
+	           text + REG_AUTHKEY_PREFIX_LEN + REG_AUTHKEY_ID_LEN + 1);
 	CHECK(strlen(text) == REG_AUTHKEY_TEXT_LEN);
 	if (reg_sha256_hex(text, k.secret_sha256) < 0)
 		return err_setf(err, err_len, -ENOMEM, "auth key: the secret could not be hashed");

@@ -1,5 +1,6 @@
 /* Hexadecimal digits, both ways: one copy for the CA's keys, control's
- * saved seed and the percent escapes of HTTP paths. */
+ * saved seed, node keys, secrets' hashes and the percent escapes of HTTP
+ * paths. */
 #ifndef LIB_BASE_HEX_H
 #define LIB_BASE_HEX_H
 
