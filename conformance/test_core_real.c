@@ -871,7 +871,7 @@ Test(core_real, sec2_svcctl_rotate_key_moves_the_node_to_a_new_key_that_survives
 	cr_assert_eq(sh("cat %s", key_file), 0, "%s", R.out);
 	cr_assert_neq(strncmp(R.out, before, strlen(before)), 0, "node.key is the new key");
 	cr_assert(wait_all_connected(WAIT_MS), "%s", R.out);
-	/* Restarted, the daemon proves the new key; the old one is refused. */
+	/* Restarted, the daemon proves the new key: no session is refused. */
 	stop_child(&R.svcd[N_A], SIGTERM);
 	start_svcd(N_A);
 	cr_assert(wait_all_connected(WAIT_MS), "back with the new key: %s", R.out);

@@ -54,7 +54,8 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 
 	if (s->closed)
 		return -EPIPE;
-	if (wire > MAPPROTO_MAX_FRAME) {
+	/* The limit is the payload's; its seal's tag comes on top. */
+	if (len > MAPPROTO_MAX_FRAME) {
 		ctl_session_close(s, "frame too large to send", true);
 		return -E2BIG;
 	}
@@ -78,7 +79,8 @@ int ctl_session_queue(struct ctl_session *s, const void *payload, size_t len, bo
 	buf_append(&s->out, hdr, sizeof(hdr));
 	if (!seal) {
 		buf_append(&s->out, payload, len);
-	} else if (mapsec_seal(&s->sec, payload, len, (uint8_t *)s->out.data + s->out.len) < 0) {
+	} else if (mapsec_seal(&s->sec, hdr, payload, len, (uint8_t *)s->out.data + s->out.len) <
+	           0) {
 		ctl_session_close(s, "cannot seal a frame", true);
 		return -EPIPE;
 	} else {
@@ -364,6 +366,8 @@ static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct re
 	int idx = registry_node_index(reg, info->name);
 	const char *text = ctl_json_str(msg, "auth_key");
 
+	bool keyless = false;
+
 	*authkey = -1;
 	if (idx < 0)
 		idx = registry_node_by_key(reg, info->key);
@@ -372,11 +376,18 @@ static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct re
 		info->user = n->user;
 		info->tags = (const char *const *)n->tags;
 		info->n_tags = n->n_tags;
-		return 0;
+		if (n->has_key || n->key_revoked)
+			return 0;
+		/* Saved before node keys: whoever first names it must show an
+		 * auth key for exactly its identity, or anyone could take it. */
+		keyless = true;
 	}
 	if (!text || !text[0])
 		return err_setf(err, err_len, -EACCES,
-		                "node %s is not registered: joining needs an auth key", info->name);
+		                keyless
+		                    ? "node %s has no node key yet: binding one needs an auth key"
+		                    : "node %s is not registered: joining needs an auth key",
+		                info->name);
 	int k = registry_authkey_check(reg, text, ctl_wall_s(s->c), err, err_len);
 	if (k < 0)
 		return k;
@@ -390,8 +401,13 @@ static int ctl_hello_identity(struct ctl_session *s, const cJSON *msg, struct re
 			                "%s: tag %.80s is not carried by auth key %s%s-...",
 			                info->name, info->tags[i], REG_AUTHKEY_PREFIX, key->id);
 	}
+	if (keyless && key->n_tags != info->n_tags)
+		return err_setf(err, err_len, -EPERM,
+		                "%s: auth key %s%s-... does not carry exactly the node's tags",
+		                info->name, REG_AUTHKEY_PREFIX, key->id);
 	const char *owner = key->n_tags ? "" : key->created_by;
-	if (info->user && info->user[0] && strcmp(info->user, owner) != 0)
+	if (info->user && info->user[0] && strcmp(info->user, owner) != 0 &&
+	    !(keyless && key->n_tags))
 		return err_setf(err, err_len, -EPERM,
 		                "%s: user %.80s does not own auth key %s%s-...", info->name,
 		                info->user, REG_AUTHKEY_PREFIX, key->id);
@@ -646,8 +662,10 @@ static void ctl_on_rotate_key(struct ctl_session *s, const cJSON *msg)
 		ctl_session_fail(s, "rotate_key: \"key\" must be 64 hex digits");
 		return;
 	}
+	uint64_t gen = registry_generation(c->reg);
 	int rc = registry_node_set_next_key(c->reg, (size_t)s->node, key, err, sizeof(err));
-	if (rc == 0 && c->state_path)
+	/* The same key again (a retry) changes nothing and writes nothing. */
+	if (rc == 0 && c->state_path && registry_generation(c->reg) != gen)
 		rc = ctl_store(c, c->reg, "rotate_key", err, sizeof(err));
 	if (rc < 0) {
 		io_event(c->io, "node_key_rotation_refused",
@@ -751,7 +769,7 @@ static void ctl_on_wire_frame(struct ctl_session *s, uint8_t *payload, size_t le
 		return;
 	}
 	/* In place: the frame is ours until the next read. */
-	if (mapsec_open(&s->sec, payload, len, payload) < 0) {
+	if (mapsec_open(&s->sec, payload - MAPPROTO_HDR_LEN, payload, len, payload) < 0) {
 		ctl_session_fail(s, "a frame that does not open under the session's keys");
 		return;
 	}

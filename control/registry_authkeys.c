@@ -186,7 +186,8 @@ int registry_authkey_issue(struct registry *r, const char *owner, bool reusable,
 	if (rc)
 		return rc;
 	k.n_tags = n_tags;
-	memcpy(k.tags, tags, n_tags * sizeof(tags[0]));
+	if (n_tags)
+		memcpy(k.tags, tags, n_tags * sizeof(tags[0]));
 	k.created_by = (char *)owner;
 	if (reg_authkey_add(r, &k) < 0)
 		return err_setf(err, err_len, -ENOMEM, "out of memory");

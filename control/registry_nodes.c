@@ -199,7 +199,10 @@ int registry_node_register(struct registry *r, const struct reg_node_info *info,
 		return err_setf(err, err_len, -EINVAL, "no node given");
 	idx = registry_node_index(r, info->name);
 	const struct reg_node *old = idx >= 0 ? &r->nodes[idx].pub : NULL;
-	rc = reg_node_info_check(r, info, !old || !old->tags_by_admin, err, err_len);
+	/* A known node's tags are its record's (control passes them), checked
+	 * against the policy when they were given: a tag the policy no longer
+	 * owns must not lock the node out. */
+	rc = reg_node_info_check(r, info, !old, err, err_len);
 	if (rc)
 		return rc;
 	rc = reg_node_key_check(r, idx, info, err, err_len);

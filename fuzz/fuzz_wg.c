@@ -1,6 +1,7 @@
 /* libFuzzer target: what a peer's bytes reach in WireGuard and the map
- * session's Noise layer. No input makes an unknown key's handshake open, a
- * forged frame open, or the replay window take a counter twice. */
+ * session's Noise layer: nothing crashes or reads out of bounds (ASan), a
+ * frame the fuzzer made up never opens in a session it has no keys for,
+ * and the replay window never takes a counter twice. */
 #include "fuzz/fuzz.h"
 #include "lib/wire/mapsec.h"
 #include "lib/wire/wg.h"
@@ -25,7 +26,7 @@ static void fuzz_messages(const uint8_t *data, size_t size)
 	struct wg_keypair peer;
 	struct wg_noise n;
 	struct wg_peer_macs macs;
-	uint8_t ts[WG_TIMESTAMP_LEN], out[2048], key[WG_KEY_LEN] = {0};
+	uint8_t ts[WG_TIMESTAMP_LEN] = {0}, out[2048], key[WG_KEY_LEN] = {0};
 	uint32_t idx;
 	uint64_t ctr;
 
@@ -66,16 +67,19 @@ static void fuzz_mapsec(const uint8_t *data, size_t size)
 	struct wg_identity ctl;
 	struct wg_keypair node;
 	struct mapsec cli, srv;
+	uint8_t hdr[MAPSEC_HDR_LEN] = {0, 0, 0, 40};
 	uint8_t e[WG_KEY_LEN] = {5}, ts[WG_TIMESTAMP_LEN], init[MAPSEC_INIT_LEN],
 	        resp[MAPSEC_RESP_LEN], out[4096];
 
 	fuzz_keys(&ctl, &node);
-	FUZZ_ASSERT(mapsec_server_accept(&srv, &ctl.kp, data, size, e, ts, resp) != 0);
+	/* Anyone knowing control's public key can make a message 1 that opens:
+	 * only crashes count here. */
+	(void)mapsec_server_accept(&srv, &ctl.kp, data, size, e, ts, resp);
 	FUZZ_ASSERT(mapsec_client_start(&cli, &node, ctl.kp.pub, e, 1, init) == 0);
 	FUZZ_ASSERT(mapsec_server_accept(&srv, &ctl.kp, init, sizeof(init), e, ts, resp) == 0);
 	FUZZ_ASSERT(mapsec_client_finish(&cli, resp, sizeof(resp)) == 0);
 	if (size <= sizeof(out))
-		FUZZ_ASSERT(mapsec_open(&srv, data, size, out) != 0);
+		FUZZ_ASSERT(mapsec_open(&srv, hdr, data, size, out) != 0);
 	FUZZ_ASSERT(mapsec_client_finish(&cli, data, size) != 0); /* not waiting any more */
 }
 
@@ -83,6 +87,7 @@ static void fuzz_mapsec(const uint8_t *data, size_t size)
 static void fuzz_replay(const uint8_t *data, size_t size)
 {
 	struct wg_replay r = {0};
+	uint8_t seen[6000] = {0}; /* the model: every counter taken so far */
 
 	for (size_t i = 0; i + 2 <= size; i += 2) {
 		uint64_t c = (uint64_t)data[i] << 8 | data[i + 1];
@@ -90,8 +95,8 @@ static void fuzz_replay(const uint8_t *data, size_t size)
 		bool fresh = wg_replay_fresh(&r, c);
 		bool took = wg_replay_accept(&r, c);
 		FUZZ_ASSERT(fresh == took);
-		if (took)
-			FUZZ_ASSERT(!wg_replay_accept(&r, c));
+		FUZZ_ASSERT(!(took && seen[c]));
+		seen[c] |= took;
 	}
 }
 

@@ -131,9 +131,12 @@ static int mc_queue(struct mapclient *mc, const void *payload, size_t len)
 	if (!seal) {
 		buf_append(&mc->out, payload, len);
 	} else {
-		rc = mapsec_seal(&mc->sec, payload, len, (uint8_t *)mc->out.data + mc->out.len);
-		if (rc)
+		rc =
+		    mapsec_seal(&mc->sec, hdr, payload, len, (uint8_t *)mc->out.data + mc->out.len);
+		if (rc) {
+			mc->out.len -= sizeof(hdr); /* never a header without its frame */
 			return rc;
+		}
 		buf_commit(&mc->out, wire);
 	}
 	mc_flush(mc);
@@ -695,9 +698,9 @@ static void mc_process(struct mapclient *mc)
 		const uint8_t *payload;
 		size_t plen;
 		bool zlib;
-		ssize_t n =
-		    mapproto_frame_parse((const uint8_t *)mc->in.data + off, mc->in.len - off,
-		                         MAPPROTO_MAX_FRAME, &payload, &plen, &zlib);
+		ssize_t n = mapproto_frame_parse(
+		    (const uint8_t *)mc->in.data + off, mc->in.len - off,
+		    MAPPROTO_MAX_FRAME + MAPSEC_OVERHEAD, &payload, &plen, &zlib);
 		if (n == -2)
 			break;
 		if (n < 0) {
@@ -710,8 +713,8 @@ static void mc_process(struct mapclient *mc)
 			continue;
 		}
 		/* In place: the frame is ours until the next read. */
-		if (plen < MAPSEC_OVERHEAD ||
-		    mapsec_open(&mc->sec, payload, plen, (uint8_t *)payload) < 0) {
+		if (plen < MAPSEC_OVERHEAD || mapsec_open(&mc->sec, payload - MAPPROTO_HDR_LEN,
+		                                          payload, plen, (uint8_t *)payload) < 0) {
 			mc_violation(mc, "a frame that does not open under the session's keys");
 			return;
 		}
@@ -875,7 +878,7 @@ int mapclient_new(struct mapclient **out, struct io *io, const struct mapclient_
 		return -ENOMEM;
 	mc->io = io;
 	mc->h = -1;
-	buf_init(&mc->in, MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME);
+	buf_init(&mc->in, MAPPROTO_HDR_LEN + (size_t)MAPPROTO_MAX_FRAME + MAPSEC_OVERHEAD);
 	buf_init(&mc->out, MAPCLIENT_MAX_OUT);
 	mc->control = cfg->control;
 	memcpy(mc->control_key, cfg->control_key, WG_KEY_LEN);

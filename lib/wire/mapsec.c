@@ -74,16 +74,18 @@ int mapsec_server_accept(struct mapsec *m, const struct wg_keypair *control, con
 	return rc;
 }
 
-int mapsec_seal(struct mapsec *m, const void *in, size_t len, uint8_t *out)
+int mapsec_seal(struct mapsec *m, const uint8_t hdr[MAPSEC_HDR_LEN], const void *in, size_t len,
+                uint8_t *out)
 {
 	if (m->state != MAPSEC_OPEN)
 		return -EINVAL;
 	if (m->send_n >= WG_REJECT_AFTER_MESSAGES)
 		return -EOVERFLOW;
-	return wg_aead_seal(out, m->send_key, m->send_n++, in, len, NULL, 0);
+	return wg_aead_seal(out, m->send_key, m->send_n++, in, len, hdr, MAPSEC_HDR_LEN);
 }
 
-int mapsec_open(struct mapsec *m, const uint8_t *in, size_t len, uint8_t *out)
+int mapsec_open(struct mapsec *m, const uint8_t hdr[MAPSEC_HDR_LEN], const uint8_t *in, size_t len,
+                uint8_t *out)
 {
 	int rc;
 
@@ -91,7 +93,7 @@ int mapsec_open(struct mapsec *m, const uint8_t *in, size_t len, uint8_t *out)
 		return -EINVAL;
 	if (m->recv_n >= WG_REJECT_AFTER_MESSAGES)
 		return -EOVERFLOW;
-	rc = wg_aead_open(out, m->recv_key, m->recv_n, in, len, NULL, 0);
+	rc = wg_aead_open(out, m->recv_key, m->recv_n, in, len, hdr, MAPSEC_HDR_LEN);
 	/* A frame that does not open ends the session: the counter stays. */
 	if (!rc)
 		m->recv_n++;

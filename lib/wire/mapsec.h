@@ -18,8 +18,10 @@
  * daemon has that key only once the daemon's first sealed frame (its
  * hello) opens: a replayed message 1 gets a response nobody can use.
  * Control therefore acts on a session (binding it to a node, replacing an
- * older session) only from the hello on, and refuses a message 1 whose
- * timestamp is not newer than the last one it took for the key.
+ * older session) only from the hello on, and a session replaces the
+ * node's live one only when its handshake's timestamp is newer. (Each
+ * message 1 costs control its DH work before it can tell a replay; the
+ * session limit bounds how many wait for a hello.)
  *
  * Pure code: callers pass ephemeral seeds and times. Returns 0 or a
  * negative errno as lib/wire/wg.h; -EOVERFLOW when a direction's counter
@@ -37,6 +39,7 @@
 #define MAPSEC_INIT_LEN WG_NOISE_INIT_LEN(WG_TIMESTAMP_LEN) /* 108 */
 #define MAPSEC_RESP_LEN WG_NOISE_RESP_LEN(0)                /* 48 */
 #define MAPSEC_OVERHEAD WG_TAG_LEN                          /* per sealed frame */
+#define MAPSEC_HDR_LEN  4 /* a frame's header, the associated data of its seal */
 
 enum mapsec_state {
 	MAPSEC_NONE = 0,
@@ -64,10 +67,15 @@ int mapsec_client_finish(struct mapsec *m, const uint8_t *msg, size_t len);
 int mapsec_server_accept(struct mapsec *m, const struct wg_keypair *control, const uint8_t *msg,
                          size_t len, const uint8_t e_seed[WG_KEY_LEN], uint8_t ts[WG_TIMESTAMP_LEN],
                          uint8_t out[MAPSEC_RESP_LEN]);
-/* Seals a frame's payload: out gets len + MAPSEC_OVERHEAD bytes. */
-int mapsec_seal(struct mapsec *m, const void *in, size_t len, uint8_t *out);
-/* Opens a sealed payload of len bytes into out (len - MAPSEC_OVERHEAD). */
-int mapsec_open(struct mapsec *m, const uint8_t *in, size_t len, uint8_t *out);
+/* Seals a frame's payload: out gets len + MAPSEC_OVERHEAD bytes. The
+ * frame's header (its length word, with the zlib flag) is authenticated
+ * too, as associated data: nobody on the path can flip the flag. */
+int mapsec_seal(struct mapsec *m, const uint8_t hdr[MAPSEC_HDR_LEN], const void *in, size_t len,
+                uint8_t *out);
+/* Opens a sealed payload of len bytes into out (len - MAPSEC_OVERHEAD),
+ * under the header it came with. */
+int mapsec_open(struct mapsec *m, const uint8_t hdr[MAPSEC_HDR_LEN], const uint8_t *in, size_t len,
+                uint8_t *out);
 /* Wipes the keys. */
 void mapsec_clear(struct mapsec *m);
 

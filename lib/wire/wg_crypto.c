@@ -208,7 +208,8 @@ int wg_xaead_open(uint8_t *out, const uint8_t key[WG_KEY_LEN], const uint8_t non
 
 void wg_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t unix_ns)
 {
-	uint64_t s = (1ull << 62) + unix_ns / 1000000000ull;
+	/* The TAI64 label as WireGuard writes it: 2^62 plus TAI's ten seconds. */
+	uint64_t s = (1ull << 62) + 10 + unix_ns / 1000000000ull;
 	uint32_t ns = (uint32_t)(unix_ns % 1000000000ull);
 
 	for (int i = 0; i < 8; i++)

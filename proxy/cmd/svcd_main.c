@@ -580,6 +580,7 @@ int main(int argc, char **argv)
 		struct wg_keypair kp;
 		if (a.have_control && wg_keypair_from_seed(&kp, app.node_key) == 0)
 			wg_key_to_base64(key, kp.pub);
+		OPENSSL_cleanse(&kp, sizeof(kp));
 		io_event(app.dm.io, "svcd_ready", IO_STR("socket", app.sock_path),
 		         IO_STR("node_key", key));
 		status = io_daemon_run(&app.dm) == 0 ? 0 : 1;

@@ -299,8 +299,8 @@ static void fake_send_bytes(struct fake *f, const void *data, size_t len)
 		return;
 	}
 	uint8_t *sealed = malloc(len + MAPSEC_OVERHEAD);
-	CHECK(sealed && mapsec_seal(&f->sec, data, len, sealed) == 0);
 	mapproto_frame_header(hdr, (uint32_t)(len + MAPSEC_OVERHEAD));
+	CHECK(sealed && mapsec_seal(&f->sec, hdr, data, len, sealed) == 0);
 	fake_raw(f, hdr, sizeof(hdr));
 	fake_raw(f, sealed, len + MAPSEC_OVERHEAD);
 	free(sealed);
@@ -471,7 +471,7 @@ static size_t fake_frames(struct fake *f, size_t off)
 		}
 		if (f->sec.state == MAPSEC_OPEN) {
 			CHECK(pl >= MAPSEC_OVERHEAD &&
-			      mapsec_open(&f->sec, p, pl, (uint8_t *)p) == 0);
+			      mapsec_open(&f->sec, p - MAPPROTO_HDR_LEN, p, pl, (uint8_t *)p) == 0);
 			pl -= MAPSEC_OVERHEAD;
 		}
 		if (f->zlib && z) {
@@ -2780,5 +2780,64 @@ Test(control, sec2_a_node_rotates_its_key_and_then_only_the_new_one_is_taken)
 	cr_assert(RUN_UNTIL(w, w->f[CL_US].closed, TW_TIMEOUT_US));
 	cr_assert(strstr(w->f[CL_US].last_error, "that key is node web-us's"), "%s",
 	          w->f[CL_US].last_error);
+	tw_free(w);
+}
+
+Test(control, sec1_sec5_a_node_saved_without_a_key_binds_one_only_with_an_auth_key_for_it)
+{
+	struct tw *w = tw_persistent();
+	struct fake *f = &w->f[WEB_US], *att = &w->f[SPARE];
+	char *disk, err[256];
+
+	/* State written before node keys: web-us's record without its key. */
+	for (int i = 0; i < TW_NODES; i++)
+		if (w->f[i].h >= 0)
+			fake_close(&w->f[i]);
+	control_free(w->c);
+	w->c = NULL;
+	disk = tw_disk(w);
+	cJSON *doc = cJSON_Parse(disk), *node;
+	free(disk);
+	cJSON_ArrayForEach(node, cJSON_GetObjectItemCaseSensitive(
+	                             cJSON_GetObjectItemCaseSensitive(doc, "registry"), "nodes"))
+	{
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(node, "name")),
+		           "web-us") == 0)
+			cJSON_DeleteItemFromObjectCaseSensitive(node, "key");
+	}
+	disk = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	cr_assert_not_null(disk);
+	cr_assert_eq(w->st->ops->write(w->st, w->state_path, disk, strlen(disk), err, sizeof(err)),
+	             0, "%s", err);
+	free(disk);
+	cr_assert_eq(tw_start_control(w, w->state_path), 0);
+	const struct registry *reg = control_registry(w->c);
+	cr_assert_not(registry_node(reg, (size_t)registry_node_index(reg, "web-us"))->has_key);
+
+	/* Someone else names it without an auth key: refused, nothing bound. */
+	att->key_name = "squatter";
+	att->auth = "";
+	fake_connect_as(w, SPARE, "web-us");
+	cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US));
+	cr_assert(strstr(att->last_error, "binding one needs an auth key"), "%s", att->last_error);
+	/* With an auth key for other tags: refused too. */
+	char other[REG_AUTHKEY_TEXT_LEN + 1];
+	const char *client[] = {"tag:client"};
+	cr_assert_eq(
+	    control_authkey_issue(w->c, "", client, 1, other, sizeof(other), err, sizeof(err)), 0,
+	    "%s", err);
+	att->auth = other;
+	fake_connect_as(w, SPARE, "web-us");
+	cr_assert(RUN_UNTIL(w, att->closed, TW_TIMEOUT_US));
+	cr_assert(strstr(att->last_error, "tag:web is not carried"), "%s", att->last_error);
+	cr_assert_not(registry_node(reg, (size_t)registry_node_index(reg, "web-us"))->has_key);
+	/* The node itself, with a key for exactly its tags, binds its key. */
+	memset(w->auth_key[WEB_US], 0, sizeof(w->auth_key[WEB_US]));
+	fake_connect(w, WEB_US);
+	cr_assert(RUN_UNTIL(w, f->map != NULL, TW_TIMEOUT_US));
+	const struct reg_node *n = registry_node(reg, (size_t)registry_node_index(reg, "web-us"));
+	struct wg_keypair kp = fake_key("web-us");
+	cr_assert(n->has_key && memcmp(n->key, kp.pub, WG_KEY_LEN) == 0);
 	tw_free(w);
 }

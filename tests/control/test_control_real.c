@@ -242,19 +242,28 @@ static int svcadm(const char *token, const char *words, char **out, char **err)
 	return run(cmd, out, err);
 }
 
-/* One frame: 4-byte big-endian length, then the bytes. */
+/* A frame's header: its 4-byte big-endian length. */
+static void frame_header(uint8_t hdr[4], size_t len)
+{
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+}
+
+/* One frame: the header, then the bytes. */
 static void write_frame(int fd, const void *data, size_t len)
 {
-	uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-	                  (uint8_t)len};
+	uint8_t hdr[4];
+	frame_header(hdr, len);
 	cr_assert_eq(write(fd, hdr, 4), 4);
 	cr_assert_eq(write(fd, data, len), (ssize_t)len);
 }
 
-/* One whole frame's payload into buf (blocking); its length. */
-static size_t read_frame(int fd, uint8_t *buf, size_t cap)
+/* One whole frame's payload into buf (blocking), its header into hdr; its
+ * length. */
+static size_t read_frame(int fd, uint8_t *buf, size_t cap, uint8_t hdr[4])
 {
-	uint8_t hdr[4];
 	size_t got = 0, len;
 
 	cr_assert_eq(recv(fd, hdr, 4, MSG_WAITALL), 4, "controld closed the session");
@@ -309,18 +318,20 @@ static int map_hello_sec(const char *name, struct mapsec *sec)
 	cr_assert_eq(
 	    mapsec_client_start(sec, &node, ctl, e, (uint64_t)time(NULL) * 1000000000ull, init), 0);
 	write_frame(fd, init, sizeof(init));
-	size_t n = read_frame(fd, buf, sizeof(buf));
+	uint8_t hdr[4];
+	size_t n = read_frame(fd, buf, sizeof(buf), hdr);
 	cr_assert_eq(mapsec_client_finish(sec, buf, n), 0, "controld's handshake response");
 	int len = snprintf(msg, sizeof(msg),
 	                   "{\"type\":\"hello\",\"proto\":1,\"node\":\"%s\",\"region\":\"local\","
 	                   "\"tags\":[\"tag:web\"],\"endpoint\":\"127.0.0.1:41641\","
 	                   "\"auth_key\":\"%s\"}",
 	                   name, real_auth_key());
-	cr_assert_eq(mapsec_seal(sec, msg, (size_t)len, sealed), 0);
+	frame_header(hdr, (size_t)len + MAPSEC_OVERHEAD);
+	cr_assert_eq(mapsec_seal(sec, hdr, msg, (size_t)len, sealed), 0);
 	write_frame(fd, sealed, (size_t)len + MAPSEC_OVERHEAD);
-	n = read_frame(fd, buf, sizeof(buf) - 1);
+	n = read_frame(fd, buf, sizeof(buf) - 1, hdr);
 	cr_assert_gt(n, MAPSEC_OVERHEAD);
-	cr_assert_eq(mapsec_open(sec, buf, n, buf), 0, "a frame that does not open");
+	cr_assert_eq(mapsec_open(sec, hdr, buf, n, buf), 0, "a frame that does not open");
 	buf[n - MAPSEC_OVERHEAD] = '\0';
 	cr_assert(strstr((char *)buf, "\"welcome\""), "%s", buf);
 	return fd;

@@ -120,11 +120,11 @@ static void fc_send_bytes(struct fc_sess *s, const void *data, size_t len, uint3
 	uint8_t *sealed = malloc(wire);
 
 	cr_assert_not_null(sealed);
+	mapproto_frame_header(hdr, (uint32_t)wire | flags);
 	if (s->sec.state == MAPSEC_OPEN)
-		cr_assert_eq(mapsec_seal(&s->sec, data, len, sealed), 0);
+		cr_assert_eq(mapsec_seal(&s->sec, hdr, data, len, sealed), 0);
 	else
 		memcpy(sealed, data, len);
-	mapproto_frame_header(hdr, (uint32_t)wire | flags);
 	fc_raw(s, hdr, sizeof(hdr));
 	fc_raw(s, sealed, wire);
 	free(sealed);
@@ -223,8 +223,9 @@ static void fc_sess_cb(void *ctx, int h, unsigned events)
 				fc_raw(s, resp, sizeof(resp));
 				continue;
 			}
-			cr_assert_eq(mapsec_open(&s->sec, p, plen, (uint8_t *)p), 0,
-			             "a daemon frame that does not open");
+			cr_assert_eq(
+			    mapsec_open(&s->sec, p - MAPPROTO_HDR_LEN, p, plen, (uint8_t *)p), 0,
+			    "a daemon frame that does not open");
 			fc_on_frame(s, p, plen - MAPSEC_OVERHEAD);
 		}
 		memmove(s->in, s->in + off, s->in_len - off);
@@ -784,9 +785,9 @@ Test(MAPCLIENT_SUITE, a_garbage_frame_reconnects_and_the_old_map_keeps_serving, 
 
 	static const uint8_t not_json[] = {0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
 	garbage_then_check(t, not_json, sizeof(not_json), "protocol error");
-	/* a frame over MAPPROTO_MAX_FRAME */
+	/* a frame over MAPPROTO_MAX_FRAME (and its seal's tag) */
 	uint8_t too_long[4];
-	mapproto_frame_header(too_long, MAPPROTO_MAX_FRAME + 1);
+	mapproto_frame_header(too_long, MAPPROTO_MAX_FRAME + MAPSEC_OVERHEAD + 1);
 	garbage_then_check(t, too_long, sizeof(too_long), "bad frame length");
 	/* a zero-length frame */
 	static const uint8_t empty[] = {0, 0, 0, 0};

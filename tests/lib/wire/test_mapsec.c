@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define T0_NS (1767225600ull * 1000000000ull)
+/* The frame header the seal authenticates (any four bytes here). */
+static const uint8_t HDR[MAPSEC_HDR_LEN] = {0, 0, 0, 20};
 
 static void seed_of(uint8_t seed[WG_KEY_LEN], uint8_t base)
 {
@@ -57,11 +59,11 @@ Test(mapsec, sec2_a_session_proves_the_node_key_and_carries_frames_both_ways)
 	wg_tai64n(want_ts, T0_NS);
 	cr_assert(memcmp(ts, want_ts, sizeof(ts)) == 0);
 	for (int i = 0; i < 3; i++) {
-		cr_assert_eq(mapsec_seal(&cli, "{\"type\":\"hello\"}", 16, sealed), 0);
-		cr_assert_eq(mapsec_open(&srv, sealed, 16 + MAPSEC_OVERHEAD, opened), 0);
+		cr_assert_eq(mapsec_seal(&cli, HDR, "{\"type\":\"hello\"}", 16, sealed), 0);
+		cr_assert_eq(mapsec_open(&srv, HDR, sealed, 16 + MAPSEC_OVERHEAD, opened), 0);
 		cr_assert(memcmp(opened, "{\"type\":\"hello\"}", 16) == 0);
-		cr_assert_eq(mapsec_seal(&srv, "{\"type\":\"welcome\"}", 18, sealed), 0);
-		cr_assert_eq(mapsec_open(&cli, sealed, 18 + MAPSEC_OVERHEAD, opened), 0);
+		cr_assert_eq(mapsec_seal(&srv, HDR, "{\"type\":\"welcome\"}", 18, sealed), 0);
+		cr_assert_eq(mapsec_open(&cli, HDR, sealed, 18 + MAPSEC_OVERHEAD, opened), 0);
 	}
 }
 
@@ -91,14 +93,14 @@ Test(mapsec, sec5_a_replayed_handshake_gets_a_session_nobody_can_use)
 	uint8_t hello[16 + MAPSEC_OVERHEAD], out[16];
 
 	cr_assert_eq(handshake(&cli, &srv, &node, &ctl, ctl.pub, ts, init), 0);
-	cr_assert_eq(mapsec_seal(&cli, "{\"type\":\"hello\"}", 16, hello), 0);
+	cr_assert_eq(mapsec_seal(&cli, HDR, "{\"type\":\"hello\"}", 16, hello), 0);
 	/* An eavesdropper replays message 1 and then the sealed hello: control
 	 * answers with a fresh ephemeral, so the hello does not open. */
 	seed_of(e, 42);
 	cr_assert_eq(mapsec_server_accept(&replay, &ctl, init, sizeof(init), e, ts, resp), 0);
-	cr_assert_eq(mapsec_open(&replay, hello, sizeof(hello), out), -EBADMSG);
+	cr_assert_eq(mapsec_open(&replay, HDR, hello, sizeof(hello), out), -EBADMSG);
 	/* The real session is unaffected. */
-	cr_assert_eq(mapsec_open(&srv, hello, sizeof(hello), out), 0);
+	cr_assert_eq(mapsec_open(&srv, HDR, hello, sizeof(hello), out), 0);
 }
 
 Test(mapsec, sec5_frames_open_once_in_order_and_unchanged)
@@ -108,19 +110,23 @@ Test(mapsec, sec5_frames_open_once_in_order_and_unchanged)
 	uint8_t ts[WG_TIMESTAMP_LEN], init[MAPSEC_INIT_LEN], f0[20], f1[20], out[4];
 
 	cr_assert_eq(handshake(&cli, &srv, &node, &ctl, ctl.pub, ts, init), 0);
-	cr_assert_eq(mapsec_seal(&cli, "abcd", 4, f0), 0);
-	cr_assert_eq(mapsec_seal(&cli, "efgh", 4, f1), 0);
-	cr_assert_eq(mapsec_open(&srv, f1, sizeof(f1), out), -EBADMSG, "out of order");
-	cr_assert_eq(mapsec_open(&srv, f0, sizeof(f0), out), 0);
-	cr_assert_eq(mapsec_open(&srv, f0, sizeof(f0), out), -EBADMSG, "a replay");
+	cr_assert_eq(mapsec_seal(&cli, HDR, "abcd", 4, f0), 0);
+	cr_assert_eq(mapsec_seal(&cli, HDR, "efgh", 4, f1), 0);
+	cr_assert_eq(mapsec_open(&srv, HDR, f1, sizeof(f1), out), -EBADMSG, "out of order");
+	cr_assert_eq(mapsec_open(&srv, HDR, f0, sizeof(f0), out), 0);
+	cr_assert_eq(mapsec_open(&srv, HDR, f0, sizeof(f0), out), -EBADMSG, "a replay");
 	f1[3] ^= 1;
-	cr_assert_eq(mapsec_open(&srv, f1, sizeof(f1), out), -EBADMSG, "a changed byte");
+	cr_assert_eq(mapsec_open(&srv, HDR, f1, sizeof(f1), out), -EBADMSG, "a changed byte");
 	f1[3] ^= 1;
-	cr_assert_eq(mapsec_open(&srv, f1, sizeof(f1), out), 0);
+	cr_assert_eq(mapsec_open(&srv, HDR, f1, sizeof(f1), out), 0);
 	cr_assert(memcmp(out, "efgh", 4) == 0);
-	cr_assert_eq(mapsec_open(&srv, f1, 3, out), -EINVAL, "shorter than a tag");
-	cr_assert_eq(mapsec_seal(&srv, "x", 1, f0), 0);
-	cr_assert_eq(mapsec_open(&srv, f0, 17, out), -EBADMSG, "its own direction's frame");
+	cr_assert_eq(mapsec_open(&srv, HDR, f1, 3, out), -EINVAL, "shorter than a tag");
+	/* The header is sealed with the frame: a flipped flag does not open. */
+	static const uint8_t flipped[MAPSEC_HDR_LEN] = {0x80, 0, 0, 20};
+	cr_assert_eq(mapsec_seal(&cli, HDR, "ijkl", 4, f0), 0);
+	cr_assert_eq(mapsec_open(&srv, flipped, f0, sizeof(f0), out), -EBADMSG, "a changed header");
+	cr_assert_eq(mapsec_seal(&srv, HDR, "x", 1, f0), 0);
+	cr_assert_eq(mapsec_open(&srv, HDR, f0, 17, out), -EBADMSG, "its own direction's frame");
 }
 
 Test(mapsec, sec2_malformed_handshake_messages_are_refused)
@@ -141,5 +147,5 @@ Test(mapsec, sec2_malformed_handshake_messages_are_refused)
 		init[i] ^= 0x80;
 	}
 	cr_assert_eq(mapsec_client_finish(&cli, resp, sizeof(resp) + 1), -EINVAL);
-	cr_assert_eq(mapsec_seal(&srv, "x", 1, resp), -EINVAL, "no session yet");
+	cr_assert_eq(mapsec_seal(&srv, HDR, "x", 1, resp), -EINVAL, "no session yet");
 }
