@@ -85,7 +85,7 @@ Test(mapsec, sec2_a_daemon_refuses_a_control_without_the_pinned_key)
 	cr_assert_neq(cli.state, MAPSEC_OPEN);
 }
 
-Test(mapsec, sec5_a_replayed_handshake_gets_a_session_nobody_can_use)
+Test(mapsec, sec2_a_replayed_handshake_gets_a_session_nobody_can_use)
 {
 	struct wg_keypair node = keypair(1), ctl = keypair(2);
 	struct mapsec cli, srv, replay;
@@ -103,7 +103,7 @@ Test(mapsec, sec5_a_replayed_handshake_gets_a_session_nobody_can_use)
 	cr_assert_eq(mapsec_open(&srv, HDR, hello, sizeof(hello), out), 0);
 }
 
-Test(mapsec, sec5_frames_open_once_in_order_and_unchanged)
+Test(mapsec, sec2_frames_open_once_in_order_and_unchanged)
 {
 	struct wg_keypair node = keypair(1), ctl = keypair(2);
 	struct mapsec cli, srv;

@@ -1,7 +1,8 @@
-/* WireGuard (SPEC SEC-3, SEC-4): the Noise IKpsk2 handshake against the
- * Noise protocol's published test vectors (the cacophony set), keys
- * against wireguard-tools' `wg pubkey`, the four messages, cookies under
- * load, and the anti-replay window. */
+/* WireGuard's building blocks (for SPEC SEC-3 and SEC-4, whose own tests
+ * come with the WireGuard overlay): the Noise IKpsk2 handshake against the
+ * Noise protocol's published test vectors (the cacophony set), keys against
+ * wireguard-tools' `wg pubkey`, the four messages, cookies under load, and
+ * the anti-replay window. */
 #include "lib/base/hex.h"
 #include "lib/wire/wg.h"
 
@@ -59,7 +60,7 @@ static void vec_check(const uint8_t *got, size_t len, const char *want_hex, cons
 	cr_assert(memcmp(got, want, len) == 0, "%s differs from the published vector", what);
 }
 
-Test(wg, sec3_the_handshake_and_transport_match_the_noise_ikpsk2_vectors)
+Test(wg, the_handshake_and_transport_match_the_noise_ikpsk2_vectors)
 {
 	uint8_t seed[WG_KEY_LEN], prologue[9], psk[WG_KEY_LEN], e_i[WG_KEY_LEN], e_r[WG_KEY_LEN];
 	uint8_t p0[16], p1[15], p2[11], p3[11], m0[112], m1[63], m2[27], m3[27], got[64];
@@ -110,7 +111,7 @@ Test(wg, sec3_the_handshake_and_transport_match_the_noise_ikpsk2_vectors)
 	cr_assert(memcmp(got, p3, sizeof(p3)) == 0);
 }
 
-Test(wg, sec3_the_first_chaining_key_is_the_hash_of_the_construction)
+Test(wg, the_first_chaining_key_is_the_hash_of_the_construction)
 {
 	/* HASH("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"), as other
 	 * implementations precompute it. */
@@ -127,7 +128,7 @@ Test(wg, sec3_the_first_chaining_key_is_the_hash_of_the_construction)
 	          "BLAKE2s-256(abc)");
 }
 
-Test(wg, sec4_public_keys_and_their_text_match_wireguard_tools)
+Test(wg, public_keys_and_their_text_match_wireguard_tools)
 {
 	uint8_t seed[WG_KEY_LEN], back[WG_KEY_LEN];
 	char priv64[WG_KEY_BASE64_LEN + 1], pub64[WG_KEY_BASE64_LEN + 1], cmd[160], line[128] = "";
@@ -186,7 +187,7 @@ static void initiation(struct pair *p, struct wg_noise *n, uint8_t msg[WG_INITIA
 	    0);
 }
 
-Test(wg, sec3_a_handshake_gives_both_sides_keys_that_carry_data_both_ways)
+Test(wg, a_handshake_gives_both_sides_keys_that_carry_data_both_ways)
 {
 	struct pair p;
 	struct wg_noise ni, nr;
@@ -225,7 +226,7 @@ Test(wg, sec3_a_handshake_gives_both_sides_keys_that_carry_data_both_ways)
 	cr_assert_eq(wg_data_open(out, b_recv, data, sizeof(data)), -EBADMSG);
 }
 
-Test(wg, sec5_a_changed_byte_anywhere_in_a_handshake_is_refused)
+Test(wg, a_changed_byte_anywhere_in_a_handshake_is_refused)
 {
 	struct pair p;
 	struct wg_noise ni, nr;
@@ -257,7 +258,7 @@ Test(wg, sec5_a_changed_byte_anywhere_in_a_handshake_is_refused)
 	cr_assert_eq(wg_msg_classify(bad, sizeof(bad)), 0);
 }
 
-Test(wg, sec5_a_cookie_reply_makes_the_next_initiation_carry_mac2)
+Test(wg, a_cookie_reply_makes_the_next_initiation_carry_mac2)
 {
 	struct pair p;
 	struct wg_noise ni;
@@ -289,7 +290,7 @@ Test(wg, sec5_a_cookie_reply_makes_the_next_initiation_carry_mac2)
 
 /* ---- anti-replay -------------------------------------------------------- */
 
-Test(wg, sec5_the_replay_window_takes_each_counter_once)
+Test(wg, the_replay_window_takes_each_counter_once)
 {
 	struct wg_replay r = {0};
 
@@ -319,7 +320,7 @@ Test(wg, sec5_the_replay_window_takes_each_counter_once)
 	cr_assert(wg_replay_accept(&q, 10 + 2 * WG_REPLAY_WINDOW), "a stale bit refused it");
 }
 
-Test(wg, sec5_the_replay_window_never_takes_a_counter_twice_in_any_order)
+Test(wg, the_replay_window_never_takes_a_counter_twice_in_any_order)
 {
 	/* Every counter of a shuffled run within the window is taken once;
 	 * the same run again is refused whole. */
