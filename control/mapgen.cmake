@@ -3,5 +3,5 @@ add_library(svc_mapgen STATIC
   ${CMAKE_CURRENT_LIST_DIR}/mapgen.c
   ${CMAKE_CURRENT_LIST_DIR}/mapgen_map.c
   ${CMAKE_CURRENT_LIST_DIR}/mapgen_delta.c)
-target_link_libraries(svc_mapgen PUBLIC svc_registry svc_mapproto PkgConfig::CJSON
+target_link_libraries(svc_mapgen PUBLIC svc_registry svc_mapproto svc_wg PkgConfig::CJSON
   PRIVATE project_warnings)

@@ -8,6 +8,7 @@
 
 #include "lib/wire/mapproto.h"
 #include "lib/wire/netmap.h"
+#include "lib/wire/wg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -127,6 +128,11 @@ static cJSON *mg_node_json(struct mapgen *mg, const struct reg_node *n, bool pee
 	mg_obj_str(mg, o, "user", n->user ? n->user : "");
 	mg_obj_str(mg, o, "display_name", mg_display_name(mg, n->user));
 	mg_obj_add(mg, o, "tags", mg_string_array(mg, n->tags, n->n_tags));
+	if (n->has_key) {
+		char key[WG_KEY_BASE64_LEN + 1];
+		wg_key_to_base64(key, n->key);
+		mg_obj_str(mg, o, "key", key);
+	}
 	return o;
 }
 

@@ -27,6 +27,7 @@ enum nm_tab {
 	NM_TAB_PEER_NAME,     /* -> peers[i] */
 	NM_TAB_SVC_NAME,      /* -> services[i] */
 	NM_TAB_DNS_NAME,      /* -> dns[i] */
+	NM_TAB_PEER_KEY,      /* -> peers[i], by its node key (peers with one) */
 	NM_TAB_COUNT,
 };
 
@@ -89,6 +90,13 @@ static bool nm_eq_svc_name(const void *ctx, size_t idx, const void *key)
 	return strcmp(((const struct netmap *)ctx)->services[idx].name, key) == 0;
 }
 
+static bool nm_eq_peer_key(const void *ctx, size_t idx, const void *key)
+{
+	const struct netmap_node *peer = &((const struct netmap *)ctx)->peers[idx];
+
+	return peer->has_key && memcmp(peer->key, key, sizeof(peer->key)) == 0;
+}
+
 static bool nm_eq_dns_name(const void *ctx, size_t idx, const void *key)
 {
 	return strcmp(((const struct netmap *)ctx)->dns[idx].name, key) == 0;
@@ -108,6 +116,7 @@ static const htab_eq_fn nm_tab_eq[NM_TAB_COUNT] = {
     [NM_TAB_PEER_NAME] = nm_eq_peer_name,
     [NM_TAB_SVC_NAME] = nm_eq_svc_name,
     [NM_TAB_DNS_NAME] = nm_eq_dns_name,
+    [NM_TAB_PEER_KEY] = nm_eq_peer_key,
 };
 
 /* The index of the entry with this key in table t, or -1 (no index yet:
@@ -191,6 +200,18 @@ static int nm_index_add_peers(struct nm_parse *p, const struct netmap *nm)
 			return nm_fail(p, -EINVAL, "%s.endpoint: %s is also peers[%d]'s endpoint",
 			               path, io_addr_format(&peer->endpoint, true, s, sizeof(s)),
 			               rc - 1);
+		}
+		if (peer->has_key && nm->self.has_key &&
+		    memcmp(peer->key, nm->self.key, sizeof(peer->key)) == 0)
+			return nm_fail(p, -EINVAL, "%s.key: this node's own key", path);
+		if (peer->has_key) {
+			int32_t old = netmap_peer_by_key(nm, peer->key);
+			if (old >= 0)
+				return nm_fail(p, -EINVAL, "%s.key: also peers[%d]'s key", path,
+				               old);
+			if (htab_insert(&nm_ix(nm)->tab[NM_TAB_PEER_KEY],
+			                hash_bytes(peer->key, sizeof(peer->key)), i))
+				return nm_fail(p, -ENOMEM, "out of memory");
 		}
 	}
 	return 0;
@@ -356,6 +377,14 @@ int netmap_peer_by_endpoint(const struct netmap *nm, const struct io_addr *endpo
 
 	k.port = endpoint->port;
 	return nm_get_addr(nm, NM_TAB_ENDPOINT, &k);
+}
+
+int netmap_peer_by_key(const struct netmap *nm, const uint8_t key[32])
+{
+	if (!nm->index)
+		return -1;
+	return (int)htab_find(&nm_ix(nm)->tab[NM_TAB_PEER_KEY], hash_bytes(key, 32),
+	                      nm_tab_eq[NM_TAB_PEER_KEY], nm, key);
 }
 
 int netmap_peer_by_name(const struct netmap *nm, const char *name)

@@ -10,7 +10,7 @@
  *              "tags": ["tag:web"], "user": "", "display_name": ""},
  *    "peers": [{"name": "client-0", "addresses": ["100.64.0.3"],
  *               "endpoint": "10.0.0.3:41641", "user": "bob@example.com",
- *               "display_name": "Bob", "tags": []}],
+ *               "display_name": "Bob", "tags": [], "key": "<44 base64>"}],
  *    "services": [{"name": "svc:web", "addresses": ["100.100.0.5", "fd7a:115c:a1e0:ab12::5"],
  *                  "ports": ["tcp:443"], "hosts": ["web-us", "web-eu"]}],
  *    "host_services": [{"name": "svc:web", "addresses": ["100.100.0.5", ...]}],
@@ -77,6 +77,11 @@ struct netmap_node {
 	char *display_name;
 	size_t n_tags;
 	char **tags;
+	/* Its node key (SEC-1), which is its WireGuard public key: "key" in
+	 * the document, base64 as `wg` shows keys; optional (a netmap from a
+	 * file or written before keys has none). */
+	bool has_key;
+	uint8_t key[32];
 };
 
 struct netmap_service {
@@ -148,6 +153,9 @@ int netmap_peer_by_addr(const struct netmap *nm, const struct io_addr *tailnet_a
 int netmap_peer_by_name(const struct netmap *nm, const char *name);
 /* The peer whose underlay endpoint (ip and port) is `endpoint`, or -1. */
 int netmap_peer_by_endpoint(const struct netmap *nm, const struct io_addr *endpoint);
+/* The peer with this node key (a WireGuard handshake names its sender by
+ * it), or -1. Keys are unique among peers and never this node's own. */
+int netmap_peer_by_key(const struct netmap *nm, const uint8_t key[32]);
 const struct netmap_service *netmap_service_by_vip(const struct netmap *nm,
                                                    const struct io_addr *vip);
 const struct netmap_service *netmap_service_by_name(const struct netmap *nm, const char *name);

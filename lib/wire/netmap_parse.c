@@ -3,6 +3,7 @@
  * (`peers[3].endpoint: ...`), one step per top-level member, then the
  * lookup index built and checked for clashes (netmap.c). */
 #include "lib/wire/netmap_int.h"
+#include "lib/wire/wg.h"
 
 #include "lib/base/check.h"
 
@@ -249,6 +250,24 @@ static int nm_parse_tags(struct nm_parse *p, const cJSON *obj, const char *path,
 	return 0;
 }
 
+/* A node's key: 44 characters of base64 for 32 bytes, when present. */
+static int nm_parse_key(struct nm_parse *p, const cJSON *obj, const char *path,
+                        struct netmap_node *node)
+{
+	char q[NM_QUOTE_MAX * 4 + 16];
+	const cJSON *item = nm_member(obj, "key");
+
+	if (!item)
+		return 0;
+	if (!cJSON_IsString(item) || !wg_key_from_base64(node->key, item->valuestring))
+		return nm_fail(p, -EINVAL, "%s.key: %s is not a node key (44 characters of base64)",
+		               path,
+		               cJSON_IsString(item) ? nm_quote(q, sizeof(q), item->valuestring)
+		                                    : nm_type_name(item));
+	node->has_key = true;
+	return 0;
+}
+
 /* This node (self) or a peer. */
 static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path, bool is_peer,
                          struct netmap_node *node)
@@ -261,7 +280,7 @@ static int nm_parse_node(struct nm_parse *p, const cJSON *obj, const char *path,
 	    (rc = nm_get_string(p, obj, "user", path, false, true, &node->user)) ||
 	    (rc = nm_get_string(p, obj, "display_name", path, false, true, &node->display_name)) ||
 	    (rc = nm_parse_endpoint(p, obj, path, is_peer, &node->endpoint)) ||
-	    (rc = nm_parse_tags(p, obj, path, node)))
+	    (rc = nm_parse_tags(p, obj, path, node)) || (rc = nm_parse_key(p, obj, path, node)))
 		return rc;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* The netmap document out (see netmap.h): the form netmap_from_json reads,
  * compact, members in a fixed order. */
 #include "lib/wire/netmap_int.h"
+#include "lib/wire/wg.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -31,6 +32,11 @@ static cJSON *nm_node_json(const struct netmap_node *node, bool is_peer)
 	tags = cJSON_AddArrayToObject(o, "tags");
 	for (size_t i = 0; tags && i < node->n_tags; i++)
 		cJSON_AddItemToArray(tags, cJSON_CreateString(node->tags[i]));
+	if (node->has_key) {
+		char key[WG_KEY_BASE64_LEN + 1];
+		wg_key_to_base64(key, node->key);
+		cJSON_AddStringToObject(o, "key", key);
+	}
 	return o;
 }
 

@@ -4,6 +4,7 @@
 #include "control/mapgen.h"
 #include "control/policy.h"
 #include "control/registry.h"
+#include "lib/base/hash.h"
 #include "lib/wire/mapproto.h"
 #include "lib/wire/netmap.h"
 
@@ -54,15 +55,30 @@ static void set_policy(struct fx *f, const char *text, const char *actor)
 	cr_assert_eq(registry_set_policy(f->r, actor, p, f->err, sizeof(f->err)), 0, "%s", f->err);
 }
 
+/* The node key a test node has: its name's hash, spread over 32 bytes. */
+static void node_key(const char *name, uint8_t key[REG_KEY_LEN])
+{
+	uint64_t h = hash_str(name);
+
+	for (int i = 0; i < REG_KEY_LEN; i++)
+		key[i] = (uint8_t)(h >> (8 * (i % 8))) ^ (uint8_t)i;
+}
+
 /* Registers a live, connected node; `tag` NULL for an untagged node. */
 static size_t add_node(struct fx *f, const char *name, const char *user, const char *region,
                        const char *tag, const char *endpoint)
 {
 	const char *tags[1] = {tag};
-	struct reg_node_info info = {
-	    .name = name, .user = user, .region = region, .tags = tags, .n_tags = tag ? 1 : 0};
+	uint8_t key[REG_KEY_LEN];
+	struct reg_node_info info = {.name = name,
+	                             .user = user,
+	                             .region = region,
+	                             .tags = tags,
+	                             .n_tags = tag ? 1 : 0,
+	                             .key = key};
 	int idx;
 
+	node_key(name, key);
 	cr_assert_eq(io_addr_parse(&info.endpoint, endpoint, 41641), 0, "%s", endpoint);
 	idx = registry_node_register(f->r, &info, f->err, sizeof(f->err));
 	cr_assert_geq(idx, 0, "%s: %s", name, f->err);
@@ -906,5 +922,26 @@ Test(mapgen, building_all_maps_of_a_10000_node_tailnet_is_measured)
 	free(text);
 	cJSON_Delete(map);
 	mapgen_sent_free(sent);
+	fx_fini(&f);
+}
+
+Test(mapgen, sec1_every_node_in_a_map_carries_its_node_key)
+{
+	struct fx f;
+	fx_init(&f);
+	struct netmap nm;
+	cJSON *map = get_map(&f, BOB, 1, &nm);
+	uint8_t key[REG_KEY_LEN];
+
+	node_key("bob-laptop", key);
+	cr_assert(nm.self.has_key && memcmp(nm.self.key, key, REG_KEY_LEN) == 0);
+	cr_assert_gt(nm.n_peers, 0);
+	for (size_t i = 0; i < nm.n_peers; i++) {
+		node_key(nm.peers[i].name, key);
+		cr_assert(nm.peers[i].has_key, "%s has no key", nm.peers[i].name);
+		cr_assert_eq(netmap_peer_by_key(&nm, key), (int)i, "%s", nm.peers[i].name);
+	}
+	netmap_free(&nm);
+	cJSON_Delete(map);
 	fx_fini(&f);
 }

@@ -5,6 +5,7 @@
 
 #include "tests/support/nested.h"
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -384,4 +385,68 @@ Test(netmap, a_large_map_of_peers_resolves_every_address_and_name)
 	}
 	netmap_free(&nm);
 	free(doc);
+}
+
+/* good_doc with node keys: self's, and each peer's (base64 as `wg` shows). */
+#define KEY_A "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+#define KEY_B "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+#define KEY_C "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="
+
+static char *doc_with_keys(const char *self, const char *peer0, const char *peer1)
+{
+	cJSON *doc = cJSON_Parse(good_doc);
+	cJSON *peers = cJSON_GetObjectItem(doc, "peers");
+	char *text;
+
+	cJSON_AddStringToObject(cJSON_GetObjectItem(doc, "self"), "key", self);
+	cJSON_AddStringToObject(cJSON_GetArrayItem(peers, 0), "key", peer0);
+	if (peer1)
+		cJSON_AddStringToObject(cJSON_GetArrayItem(peers, 1), "key", peer1);
+	text = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return text;
+}
+
+Test(netmap, sec1_node_keys_parse_print_back_and_find_their_peer)
+{
+	struct netmap nm, again;
+	char err[NETMAP_ERR_LEN], *doc = doc_with_keys(KEY_A, KEY_B, KEY_C), *printed;
+	uint8_t b[32], c[32];
+
+	cr_assert_eq(parse(doc, &nm, err), 0, "%s", err);
+	cr_assert(nm.self.has_key && nm.peers[0].has_key && nm.peers[1].has_key);
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	cr_assert_eq(netmap_peer_by_key(&nm, b), 0);
+	cr_assert_eq(netmap_peer_by_key(&nm, c), 1);
+	cr_assert_eq(netmap_peer_by_key(&nm, nm.self.key), -1, "self is no peer");
+	printed = netmap_to_json(&nm);
+	cr_assert(strstr(printed, KEY_B) && strstr(printed, KEY_A), "%s", printed);
+	cr_assert_eq(parse(printed, &again, err), 0, "%s", err);
+	cr_assert(memcmp(again.peers[1].key, c, 32) == 0);
+	netmap_free(&again);
+	free(printed);
+	netmap_free(&nm);
+	free(doc);
+}
+
+Test(netmap, sec1_bad_repeated_or_own_node_keys_are_refused_with_their_place)
+{
+	static const struct {
+		const char *self, *p0, *p1, *want;
+	} bad[] = {
+	    {KEY_A, "AQEB", NULL, "peers[0].key: \"AQEB\" is not a node key"},
+	    {KEY_A, KEY_B, KEY_B, "peers[1].key: also peers[0]'s key"},
+	    {KEY_A, KEY_A, NULL, "peers[0].key: this node's own key"},
+	    {"not base64 at all, but 44 characters long!!", KEY_B, NULL, "self.key"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct netmap nm;
+		char err[NETMAP_ERR_LEN] = "",
+		     *doc = doc_with_keys(bad[i].self, bad[i].p0, bad[i].p1);
+		cr_assert_neq(parse(doc, &nm, err), 0, "case %zu parsed", i);
+		cr_assert(strstr(err, bad[i].want), "case %zu: want '%s' in '%s'", i, bad[i].want,
+		          err);
+		free(doc);
+	}
 }
