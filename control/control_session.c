@@ -442,9 +442,9 @@ static void ctl_on_hello(struct ctl_session *s, const cJSON *msg)
 		return;
 	}
 	info.key = s->sec.peer_pub;
+	const struct reg_node *known = idx >= 0 ? registry_node(c->reg, (size_t)idx) : NULL;
 	bool rotating =
-	    idx >= 0 && registry_node(c->reg, (size_t)idx)->has_next_key &&
-	    memcmp(registry_node(c->reg, (size_t)idx)->next_key, info.key, REG_KEY_LEN) == 0;
+	    known && known->has_next_key && memcmp(known->next_key, info.key, REG_KEY_LEN) == 0;
 	int ak;
 	if (ctl_hello_identity(s, msg, &info, &ak, err, sizeof(err)) < 0) {
 		ctl_session_refuse(s, info.name, err);

@@ -57,8 +57,7 @@ struct mapclient {
 	char *adv_sent; /* what went up in this session (NULL: nothing yet) */
 
 	struct wg_keypair key;  /* the node key (SEC-1) */
-	struct wg_keypair next; /* a rotation asked for (has_next) */
-	uint8_t next_seed[WG_KEY_LEN];
+	struct wg_keypair next; /* a rotation asked for (has_next); the owner keeps next.priv */
 	bool has_next;
 	uint8_t control_key[WG_KEY_LEN]; /* pinned (SEC-2) */
 	struct mapsec sec;               /* this session's keys */
@@ -421,7 +420,7 @@ static void mc_on_key_rotated(struct mapclient *mc, const cJSON *msg)
 		mc_violation(mc, "key_rotated for a key this node did not ask for");
 		return;
 	}
-	if (mc->cb.key_rotated && mc->cb.key_rotated(mc->ctx, mc->next_seed) < 0) {
+	if (mc->cb.key_rotated && mc->cb.key_rotated(mc->ctx, mc->next.priv) < 0) {
 		io_event(mc->io, "node_key_rotation_failed",
 		         IO_STR("reason", "the new key could not be kept: staying on the old one"));
 		return;
@@ -429,7 +428,6 @@ static void mc_on_key_rotated(struct mapclient *mc, const cJSON *msg)
 	mc->key = mc->next;
 	mc->has_next = false;
 	OPENSSL_cleanse(&mc->next, sizeof(mc->next));
-	OPENSSL_cleanse(mc->next_seed, sizeof(mc->next_seed));
 	wg_key_to_base64(b64, mc->key.pub);
 	io_event(mc->io, "node_key_rotated", IO_STR("key", b64));
 	snprintf(mc->kill_reason, sizeof(mc->kill_reason), "node key rotated: reconnecting");
@@ -441,7 +439,6 @@ int mapclient_rotate_key(struct mapclient *mc, const uint8_t seed[32])
 {
 	if (wg_keypair_from_seed(&mc->next, seed) < 0)
 		return -ENOMEM;
-	memcpy(mc->next_seed, seed, WG_KEY_LEN);
 	mc->has_next = true;
 	if (mc->state == MC_UP)
 		mc_send_rotate(mc);
@@ -956,7 +953,6 @@ void mapclient_free(struct mapclient *mc)
 	free(mc->adv);
 	free(mc->adv_sent);
 	OPENSSL_cleanse(&mc->next, sizeof(mc->next));
-	OPENSSL_cleanse(mc->next_seed, sizeof(mc->next_seed));
 	OPENSSL_cleanse(&mc->key, sizeof(mc->key));
 	mapsec_clear(&mc->sec);
 	free(mc);
